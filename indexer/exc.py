@@ -54,3 +54,7 @@ class Unavailable(DciiError):
     """The store or the audit trail cannot be written: fail closed."""
 
     code = "UNAVAILABLE"
+
+
+class Unimplemented(DciiError):
+    code = "UNIMPLEMENTED"

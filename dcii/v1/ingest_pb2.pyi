@@ -37,6 +37,8 @@ class _IngestOutcomeEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_IngestO
     """Refused by the edit criteria or by ownership rules; see violations. Nothing was stored."""
     INGEST_OUTCOME_NOT_FOUND: _IngestOutcome.ValueType  # 4
     """A delete or completion named a tracing the index does not hold."""
+    INGEST_OUTCOME_PERMISSION_DENIED: _IngestOutcome.ValueType  # 5
+    """The tracing belongs to another agency: only the owning agency may change its tracings."""
 
 class IngestOutcome(_IngestOutcome, metaclass=_IngestOutcomeEnumTypeWrapper): ...
 
@@ -51,6 +53,8 @@ INGEST_OUTCOME_REJECTED: IngestOutcome.ValueType  # 3
 """Refused by the edit criteria or by ownership rules; see violations. Nothing was stored."""
 INGEST_OUTCOME_NOT_FOUND: IngestOutcome.ValueType  # 4
 """A delete or completion named a tracing the index does not hold."""
+INGEST_OUTCOME_PERMISSION_DENIED: IngestOutcome.ValueType  # 5
+"""The tracing belongs to another agency: only the owning agency may change its tracings."""
 Global___IngestOutcome: _TypeAlias = IngestOutcome  # noqa: Y015
 
 @_typing.final

@@ -1,0 +1,259 @@
+"""The edit criteria (DOMAIN.md "Edit criteria", seed 002).
+
+"Online and batch edit criteria must be honored before any request or update takes effect: a malformed
+update or query is refused as a whole, with a reason per field, and nothing partial is stored."
+
+So every check here collects all violations before deciding, raises `InvalidArgument` with one
+`Violation` per bad field (wire paths, e.g. "tracing.subject.identifiers.ssn"), and otherwise returns
+a cleaned copy: the only form in which a tracing, a name or identifiers go further. Field rules live
+in `indexer.edit_rules`; this module knows which fields each tracing type has.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+
+from indexer import edit_rules as rules
+from indexer.agencies import AGENCIES, NAC_TYPES, REQUESTER_CATEGORIES, SUBMITTING_AGENCIES
+from indexer.exc import InvalidArgument
+from indexer.model import (
+    DETAILS_FIELD,
+    ClearanceDetails,
+    ClearanceLevel,
+    Details,
+    FileDetails,
+    Identifiers,
+    ImpersonalTitleDetails,
+    ImpersonalTitleKind,
+    NacHistoryDetails,
+    NacOutcome,
+    NacPendingDetails,
+    OpenCaseDetails,
+    PersonName,
+    Subject,
+    SubjectCategory,
+    SubjectRole,
+    Tracing,
+    TracingKey,
+    TracingType,
+    Violation,
+)
+
+MAX_ALIASES = 20
+MAX_FILES_USED = 50
+LOCATION_MAX = 80
+TITLE_MAX = 120
+# No impersonal title has been added since 19 April 1997; the index loads and corrects the legacy
+# ones but refuses new ones. Only the year indexed is on the record, so the whole of 1997 passes.
+LAST_IMPERSONAL_TITLE_YEAR = 1997
+EARLIEST_NAC_YEAR = 1950
+
+# Eligibility bounds access: access above the eligibility level is refused.
+_LEVEL_RANK: dict[ClearanceLevel, int] = {
+    ClearanceLevel.NONE: 0,
+    ClearanceLevel.CONFIDENTIAL: 1,
+    ClearanceLevel.SECRET: 2,
+    ClearanceLevel.TOP_SECRET: 3,
+    ClearanceLevel.TOP_SECRET_SCI: 4,
+}
+
+
+def _raise_if_any(violations: Sequence[Violation]) -> None:
+    if violations:
+        raise InvalidArgument(violations)
+
+
+def check_name(name: PersonName, *, prefix: str, required_given: bool = False) -> PersonName:
+    """A tracing subject's name or alias (surname required); cleaned, suffix canonical."""
+    cleaned, violations = rules.clean_name(name, prefix, given_required=required_given)
+    _raise_if_any(violations)
+    return cleaned
+
+
+def check_query_name(name: PersonName, prefix: str, surname_required: bool = True) -> PersonName:
+    """A name in a search request: same character rules, given and middle names optional."""
+    cleaned, violations = rules.clean_name(name, prefix, surname_required=surname_required)
+    _raise_if_any(violations)
+    return cleaned
+
+
+def check_identifiers(ids: Identifiers, *, today: dt.date, prefix: str) -> Identifiers:
+    """Personal identifiers (of a tracing or a query); SSN compacted to 9 digits, codes uppercased."""
+    cleaned, violations = rules.clean_identifiers(ids, prefix, today=today)
+    _raise_if_any(violations)
+    return cleaned
+
+
+def check_tracing(tracing: Tracing, *, today: dt.date, prefix: str = "tracing") -> Tracing:
+    """The whole tracing, all violations at once; the cleaned copy is what may be stored."""
+    out: list[Violation] = []
+    key = TracingKey(
+        agency=rules.code(tracing.key.agency, f"{prefix}.key.agency", out, allowed=SUBMITTING_AGENCIES,
+                          label="agency"),
+        record_number=rules.record_id(tracing.key.record_number, f"{prefix}.key.record_number", out,
+                                      label="record number"),
+    )
+    if tracing.source_version < 1:
+        out.append(Violation(f"{prefix}.source_version", "source version must be 1 or more"))
+
+    tracing_type = tracing.type
+    subject = tracing.subject
+    if tracing_type is None:
+        # The oneof is named "kind" on the wire. Without a type the subject rule cannot be judged.
+        out.append(Violation(f"{prefix}.kind", "a tracing type (file, open_case, nac_pending, nac_history, "
+                                               "clearance or impersonal_title) is required"))
+    elif tracing_type is TracingType.IMPERSONAL_TITLE:
+        if subject is not None:
+            out.append(Violation(f"{prefix}.subject", "an impersonal title names no person and must not "
+                                                      "carry a subject"))
+    elif subject is None:
+        out.append(Violation(f"{prefix}.subject", "a subject is required for this tracing type"))
+    if subject is not None:
+        subject = _subject(subject, f"{prefix}.subject", out, today=today)
+
+    details = tracing.details
+    if details is not None and tracing_type is not None:
+        details = _details(details, f"{prefix}.{DETAILS_FIELD[tracing_type]}", out, today=today)
+
+    _raise_if_any(out)
+    return Tracing(key=key, source_version=tracing.source_version, subject=subject, details=details)
+
+
+def _subject(subject: Subject, prefix: str, out: list[Violation], *, today: dt.date) -> Subject:
+    name, violations = rules.clean_name(subject.name, f"{prefix}.name")
+    out.extend(violations)
+    if len(subject.aliases) > MAX_ALIASES:
+        out.append(Violation(f"{prefix}.aliases", f"at most {MAX_ALIASES} aliases are accepted"))
+    aliases: list[PersonName] = []
+    for index, alias in enumerate(subject.aliases):
+        cleaned, violations = rules.clean_name(alias, f"{prefix}.aliases[{index}]")
+        out.extend(violations)
+        aliases.append(cleaned)
+    role = rules.member(subject.role, SubjectRole, f"{prefix}.role", out, label="role")
+    identifiers, violations = rules.clean_identifiers(subject.identifiers, f"{prefix}.identifiers",
+                                                      today=today)
+    out.extend(violations)
+    # An unknown role has been reported; the default only keeps the (never stored) copy well-typed.
+    return Subject(name=name, aliases=tuple(aliases), role=role or SubjectRole.SUBJECT,
+                   identifiers=identifiers)
+
+
+def _details(details: Details, prefix: str, out: list[Violation], *, today: dt.date) -> Details:
+    match details:
+        case FileDetails():
+            return _file(details, prefix, out, today=today)
+        case OpenCaseDetails():
+            return OpenCaseDetails(
+                location=rules.text(details.location, f"{prefix}.location", out, label="location",
+                                    max_len=LOCATION_MAX),
+                year_indexed=rules.year(details.year_indexed, f"{prefix}.year_indexed", out, today=today),
+                investigative_number=rules.record_id(details.investigative_number,
+                                                     f"{prefix}.investigative_number", out,
+                                                     label="investigative number"),
+            )
+        case NacPendingDetails():
+            return NacPendingDetails(
+                case_number=rules.record_id(details.case_number, f"{prefix}.case_number", out,
+                                            label="case number"),
+                requester_category=rules.code(details.requester_category, f"{prefix}.requester_category", out,
+                                              allowed=REQUESTER_CATEGORIES, label="requester category"),
+                nac_type=rules.code(details.nac_type, f"{prefix}.nac_type", out, allowed=NAC_TYPES,
+                                    label="NAC type"),
+            )
+        case NacHistoryDetails():
+            return _nac_history(details, prefix, out, today=today)
+        case ClearanceDetails():
+            return _clearance(details, prefix, out, today=today)
+        case ImpersonalTitleDetails():
+            return _impersonal_title(details, prefix, out, today=today)
+
+
+def _file(details: FileDetails, prefix: str, out: list[Violation], *, today: dt.date) -> FileDetails:
+    return FileDetails(
+        custodian=rules.code(details.custodian, f"{prefix}.custodian", out, allowed=AGENCIES,
+                             label="custodian"),
+        year_indexed=rules.year(details.year_indexed, f"{prefix}.year_indexed", out, today=today),
+        file_number=rules.record_id(details.file_number, f"{prefix}.file_number", out, label="file number"),
+    )
+
+
+def _nac_history(details: NacHistoryDetails, prefix: str, out: list[Violation], *,
+                 today: dt.date) -> NacHistoryDetails:
+    completed_on = rules.date(details.completed_on, f"{prefix}.completed_on", out, today=today,
+                              label="completion date", required=True, min_year=EARLIEST_NAC_YEAR)
+    if not details.agencies_checked:
+        out.append(Violation(f"{prefix}.agencies_checked", "at least one agency checked is required"))
+    agencies: list[str] = []
+    for index, raw in enumerate(details.agencies_checked):
+        path = f"{prefix}.agencies_checked[{index}]"
+        agency = rules.code(raw, path, out, allowed=AGENCIES, label="agency checked")
+        if agency and agency in agencies:
+            out.append(Violation(path, "agency checked is listed more than once"))
+        agencies.append(agency)
+    return NacHistoryDetails(
+        completed_on=completed_on,
+        agencies_checked=tuple(agencies),
+        outcome=rules.member(details.outcome, NacOutcome, f"{prefix}.outcome", out, label="outcome"),
+        nac_type=rules.code(details.nac_type, f"{prefix}.nac_type", out, allowed=NAC_TYPES, label="NAC type",
+                            required=False),
+    )
+
+
+def _clearance(details: ClearanceDetails, prefix: str, out: list[Violation], *,
+               today: dt.date) -> ClearanceDetails:
+    granted_on = rules.date(details.granted_on, f"{prefix}.granted_on", out, today=today,
+                            label="grant date", required=True)
+    eligibility = rules.member(details.eligibility_level, ClearanceLevel, f"{prefix}.eligibility_level", out,
+                               label="eligibility level")
+    access = rules.member(details.access_level, ClearanceLevel, f"{prefix}.access_level", out,
+                          label="access level")
+    if eligibility is not None and access is not None and _LEVEL_RANK[access] > _LEVEL_RANK[eligibility]:
+        out.append(Violation(f"{prefix}.access_level", "access level must not exceed the eligibility level"))
+    access_granted_on = rules.date(details.access_granted_on, f"{prefix}.access_granted_on", out, today=today,
+                                   label="access grant date", required=False)
+    if (granted_on is not None and access_granted_on is not None
+            and access_granted_on.to_date() < granted_on.to_date()):
+        out.append(Violation(f"{prefix}.access_granted_on",
+                             "access cannot be granted before the clearance is"))
+    if len(details.files_used) > MAX_FILES_USED:
+        out.append(Violation(f"{prefix}.files_used", f"at most {MAX_FILES_USED} files used are accepted"))
+    files_used = tuple(
+        rules.record_id(raw, f"{prefix}.files_used[{index}]", out, label="file number")
+        for index, raw in enumerate(details.files_used)
+    )
+    return ClearanceDetails(
+        granted_on=granted_on,
+        eligibility_level=eligibility,
+        access_level=access,
+        access_granted_on=access_granted_on,
+        basis_investigation_type=rules.code(details.basis_investigation_type,
+                                            f"{prefix}.basis_investigation_type", out, allowed=NAC_TYPES,
+                                            label="basis investigation type", required=False),
+        basis_investigation_date=rules.date(details.basis_investigation_date,
+                                            f"{prefix}.basis_investigation_date", out, today=today,
+                                            label="basis investigation date", required=False),
+        subject_category=rules.member(details.subject_category, SubjectCategory, f"{prefix}.subject_category",
+                                      out, label="subject category"),
+        separation_date=rules.date(details.separation_date, f"{prefix}.separation_date", out, today=today,
+                                   label="separation date", required=False),
+        files_used=files_used,
+    )
+
+
+def _impersonal_title(details: ImpersonalTitleDetails, prefix: str, out: list[Violation], *,
+                      today: dt.date) -> ImpersonalTitleDetails:
+    year_path = f"{prefix}.year_indexed"
+    before = len(out)
+    year_indexed = rules.year(details.year_indexed, year_path, out, today=today)
+    if len(out) == before and year_indexed > LAST_IMPERSONAL_TITLE_YEAR:
+        out.append(Violation(year_path, "new impersonal titles are not accepted: none have been added since "
+                                        "19 April 1997 (year indexed must be 1997 or earlier)"))
+    return ImpersonalTitleDetails(
+        title=rules.text(details.title, f"{prefix}.title", out, label="title", max_len=TITLE_MAX),
+        kind=rules.member(details.kind, ImpersonalTitleKind, f"{prefix}.kind", out, label="kind"),
+        custodian=rules.code(details.custodian, f"{prefix}.custodian", out, allowed=AGENCIES,
+                             label="custodian"),
+        file_number=rules.record_id(details.file_number, f"{prefix}.file_number", out, label="file number"),
+        year_indexed=year_indexed,
+    )

@@ -1,0 +1,390 @@
+"""Cells of the tracing file format: the columns, their value forms and conversions (docs/TRACING_FORMAT.md).
+
+`indexer.fileformat` assembles cells into actions and reads and writes files; this module knows one
+cell at a time. Parsing is syntactic only: a cell of the wrong shape becomes a Violation naming the
+column, and a description never carries the value (it may be a name or an SSN, and reaches logs).
+Semantic rules (valid SSN, real date, required fields) belong to `indexer.edit_criteria`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from enum import StrEnum
+from typing import TypeVar
+
+from indexer.model import PartialDate, PersonName, PlaceOfBirth, TracingType, Violation
+
+E = TypeVar("E", bound=StrEnum)
+
+KEY_COLUMNS: tuple[str, ...] = ("action", "type", "agency", "record_number", "source_version")
+SUBJECT_COLUMNS: tuple[str, ...] = (
+    "surname", "given_name", "middle_name", "suffix", "aliases",
+    "ssn", "date_of_birth", "place_of_birth", "role",
+)  # fmt: skip
+# The columns each tracing type carries beyond the key and (except impersonal titles) the subject.
+TYPE_COLUMNS: dict[TracingType, tuple[str, ...]] = {
+    TracingType.FILE: ("year_indexed", "custodian", "file_number"),
+    TracingType.OPEN_CASE: ("year_indexed", "location", "investigative_number"),
+    TracingType.NAC_PENDING: ("case_number", "requester_category", "nac_type"),
+    TracingType.NAC_HISTORY: ("nac_type", "completed_on", "agencies_checked", "outcome"),
+    TracingType.CLEARANCE: (
+        "granted_on", "eligibility_level", "access_level", "access_granted_on", "basis_investigation_type",
+        "basis_investigation_date", "subject_category", "separation_date", "files_used",
+    ),  # fmt: skip
+    TracingType.IMPERSONAL_TITLE: ("year_indexed", "custodian", "file_number", "title", "kind"),
+}
+# The canonical column order (a CSV header; the keys of a JSONL object).
+COLUMNS: tuple[str, ...] = (
+    *KEY_COLUMNS, *SUBJECT_COLUMNS, "year_indexed", "custodian", "file_number", "location",
+    "investigative_number", "case_number", "requester_category", "nac_type", "completed_on",
+    "agencies_checked", "outcome", *TYPE_COLUMNS[TracingType.CLEARANCE], "title", "kind",
+    "delete_reason", "replaces_record_number",
+)  # fmt: skip
+COLUMN_SET: frozenset[str] = frozenset(COLUMNS)
+# A reject file's extra column: why the row was refused. Readers ignore it, so a fixed reject file can
+# be resubmitted as it is.
+ERRORS_COLUMN = "errors"
+# RowError.raw key holding a line that could not be split into columns at all.
+RAW_LINE_KEY = "raw_line"
+MAX_VIOLATIONS = 50
+
+ALIAS_KEYS: tuple[str, ...] = ("surname", "given_name", "middle_name", "suffix")
+PLACE_KEYS: tuple[str, ...] = ("us_state", "country", "city")
+_ASCII_DIGITS = frozenset("0123456789")
+_LINE_BREAKS = frozenset("\r\n")
+
+
+class DuplicateKey(ValueError):
+    """A JSON object names the same key twice."""
+
+
+def unique_keys(pairs: list[tuple[str, object]]) -> dict[str, object]:
+    """json object_pairs_hook: refuse duplicate keys instead of silently keeping the last."""
+    result = dict(pairs)
+    if len(result) != len(pairs):
+        raise DuplicateKey("duplicate key")
+    return result
+
+
+def clean(text: str) -> str:
+    """The text with undecodable bytes and lone surrogates replaced by U+FFFD: safe to write anywhere."""
+    if text.isascii():
+        return text
+    return text.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
+
+
+def _valid_text(text: str) -> bool:
+    if text.isascii():
+        return True
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def valid_tree(value: object) -> bool:
+    """No string anywhere in a JSON value (keys included) carries an undecodable byte or lone surrogate."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            if not _valid_text(item):
+                return False
+        elif isinstance(item, list):
+            stack.extend(item)
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+    return True
+
+
+def flat(value: object) -> str:
+    """One value of a row as text, for RowError.raw: JSON structures stay JSON, which the reader accepts."""
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return clean(value)
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    try:
+        return clean(json.dumps(value, ensure_ascii=False))
+    except (ValueError, TypeError, RecursionError):
+        return "(unprintable value)"
+
+
+def raw_of(row: Mapping[str, object]) -> dict[str, str]:
+    return {clean(str(key)): flat(value) for key, value in row.items()}
+
+
+def _blank(value: object) -> bool:
+    if isinstance(value, str):
+        return not value.strip()
+    return value is None or value == [] or value == {}
+
+
+def _joinable(items: tuple[str, ...], separator: str) -> bool:
+    """The items can be written separated by `separator` and read back as they are."""
+    return all(
+        item == item.strip() and separator not in item and not _LINE_BREAKS & set(item) for item in items
+    ) and not (items and items[0].startswith(("[", "{")))
+
+
+class Cells:
+    """One row's values by column, and the violations found reading them."""
+
+    def __init__(self, row: Mapping[str, object]) -> None:
+        self.values: dict[str, object] = {}
+        self.failed: set[str] = set()
+        self._violations: list[Violation] = []
+        self._overflow = 0
+        seen: set[str] = set()
+        for key, value in row.items():
+            name = clean(str(key).strip().lower())
+            if name == ERRORS_COLUMN:
+                continue
+            if name not in COLUMN_SET:
+                self.bad(name[:64] or "(empty)", "unknown column")
+            elif name in seen:
+                self.bad(name, "duplicate column")
+            elif not valid_tree(value):
+                self.bad(name, "not valid UTF-8 text")
+            elif not _blank(value):
+                self.values[name] = value
+            seen.add(name)
+
+    def bad(self, column: str, description: str) -> None:
+        self.failed.add(column)
+        if len(self._violations) < MAX_VIOLATIONS:
+            self._violations.append(Violation(column, description))
+        else:
+            self._overflow += 1
+
+    @property
+    def violations(self) -> tuple[Violation, ...]:
+        if self._overflow:
+            return (*self._violations, Violation("row", f"{self._overflow} more problems not listed"))
+        return tuple(self._violations)
+
+    def filled(self) -> list[str]:
+        return [column for column in COLUMNS if column in self.values]
+
+    def _string(self, column: str) -> str:
+        value = self.values.get(column)
+        if value is None:
+            return ""
+        if isinstance(value, str):
+            return value.strip()
+        self.bad(column, "must be a string")
+        return ""
+
+    def text(self, column: str) -> str:
+        return self._string(column)
+
+    def integer(self, column: str, bits: int) -> int:
+        value = self.values.get(column)
+        if isinstance(value, str):
+            text = value.strip()
+            digits = text[1:] if text[:1] in ("+", "-") else text
+            if not digits or len(digits) > 20 or not set(digits) <= _ASCII_DIGITS:
+                self.bad(column, "not an integer")
+                return 0
+            value = int(text)
+        if value is None:
+            return 0
+        if not isinstance(value, int) or isinstance(value, bool):
+            self.bad(column, "not an integer")
+            return 0
+        if not -(2 ** (bits - 1)) <= value < 2 ** (bits - 1):
+            self.bad(column, f"out of range for a {bits}-bit integer")
+            return 0
+        return value
+
+    def date(self, column: str) -> PartialDate | None:
+        text = self._string(column)
+        if not text:
+            return None
+        parts = text.split("-")
+        if (
+            len(parts) > 3
+            or len(parts[0]) != 4
+            or not all(1 <= len(part) <= 2 for part in parts[1:])
+            or not all(set(part) <= _ASCII_DIGITS for part in parts)
+        ):
+            self.bad(column, "not a date (YYYY, YYYY-MM or YYYY-MM-DD)")
+            return None
+        numbers = [int(part) for part in parts] + [0] * (3 - len(parts))
+        return PartialDate(numbers[0], numbers[1], numbers[2])
+
+    def enum(self, column: str, kind: type[E]) -> E | None:
+        text = self._string(column).upper()
+        if not text:
+            return None
+        try:
+            return kind(text)
+        except ValueError:
+            self.bad(column, "not one of " + ", ".join(member.value for member in kind))
+            return None
+
+    def _json(self, column: str, text: str) -> object:
+        try:
+            value: object = json.loads(text, object_pairs_hook=unique_keys)
+        except (ValueError, RecursionError):
+            self.bad(column, "not valid JSON")
+            return None
+        if not valid_tree(value):
+            self.bad(column, "not valid UTF-8 text")
+            return None
+        return value
+
+    def _list(self, column: str) -> list[object]:
+        """A list column: a JSON list, or (in a string) a JSON list text or items separated by ';'."""
+        value = self.values.get(column)
+        if isinstance(value, str):
+            text = value.strip()
+            if not text.startswith("["):
+                return [item for item in text.split(";") if item.strip()]
+            value = self._json(column, text)
+            if column in self.failed:
+                return []
+        if value is None:
+            return []
+        if not isinstance(value, list):
+            self.bad(column, "must be a list")
+            return []
+        return value
+
+    def strings(self, column: str) -> tuple[str, ...]:
+        items = self._list(column)
+        if not all(isinstance(item, str) for item in items):
+            self.bad(column, "list items must be strings")
+            return ()
+        return tuple(item.strip() for item in items if isinstance(item, str) and item.strip())
+
+    def aliases(self) -> tuple[PersonName, ...]:
+        names: list[PersonName] = []
+        for item in self._list("aliases"):
+            if isinstance(item, str) and not item.strip():
+                continue
+            name = _alias_from_text(item) if isinstance(item, str) else _alias_from_object(item)
+            if name is None:
+                self.bad("aliases", "an alias must be 'SURNAME, GIVEN MIDDLE[, SUFFIX]' or an object with "
+                         + ", ".join(ALIAS_KEYS))  # fmt: skip
+                return ()
+            names.append(name)
+        return tuple(names)
+
+    def place(self) -> PlaceOfBirth | None:
+        value = self.values.get("place_of_birth")
+        if isinstance(value, str):
+            text = value.strip()
+            if not text.startswith("{"):
+                return self._place_text(text)
+            value = self._json("place_of_birth", text)
+            if "place_of_birth" in self.failed:
+                return None
+        if isinstance(value, dict) and set(value) <= set(PLACE_KEYS):
+            parts = [value.get(key) for key in PLACE_KEYS]
+            if all(part is None or isinstance(part, str) for part in parts):
+                us_state, country, city = (part.strip() if isinstance(part, str) else "" for part in parts)
+                return PlaceOfBirth(us_state, country, city) if us_state or country or city else None
+        if value is not None:
+            self.bad("place_of_birth", "must be an object with " + ", ".join(PLACE_KEYS))
+        return None
+
+    def _place_text(self, text: str) -> PlaceOfBirth | None:
+        code, _, city = text.partition("/")
+        code = code.strip()
+        if code[:3].upper() == "US-" and _is_code(code[3:]):
+            return PlaceOfBirth(us_state=code[3:], city=city.strip())
+        if _is_code(code):
+            return PlaceOfBirth(country=code, city=city.strip())
+        self.bad("place_of_birth", "not a place of birth (US-ST, US-ST/City, CC or CC/City)")
+        return None
+
+
+def _is_code(text: str) -> bool:
+    """Two or three ASCII letters: the shape of a state or country code (which ones exist is semantic)."""
+    return 2 <= len(text) <= 3 and text.isascii() and text.isalpha()
+
+
+def _alias_from_text(text: str) -> PersonName | None:
+    parts = text.split(",")
+    if len(parts) > 3 or ";" in text:
+        return None
+    rest = parts[1].split(None, 1) if len(parts) > 1 else []
+    return PersonName(
+        surname=parts[0].strip(),
+        given_name=rest[0] if rest else "",
+        middle_name=rest[1].strip() if len(rest) > 1 else "",
+        suffix=parts[2].strip() if len(parts) > 2 else "",
+    )
+
+
+def _alias_from_object(value: object) -> PersonName | None:
+    if not isinstance(value, dict) or not set(value) <= set(ALIAS_KEYS):
+        return None
+    parts = [value.get(key) for key in ALIAS_KEYS]
+    if not all(part is None or isinstance(part, str) for part in parts):
+        return None
+    surname, given, middle, suffix = (part.strip() if isinstance(part, str) else "" for part in parts)
+    return PersonName(surname, given, middle, suffix)
+
+
+def _alias_text(name: PersonName) -> str | None:
+    """The 'SURNAME, GIVEN MIDDLE[, SUFFIX]' form, or None when it would not read back as the same name."""
+    fields = (name.surname, name.given_name, name.middle_name, name.suffix)
+    if not _joinable(fields, ",") or ";" in "".join(fields) or not name.surname:
+        return None
+    if len(name.given_name.split()) > 1 or (name.middle_name and not name.given_name):
+        return None
+    text = name.surname
+    rest = " ".join(part for part in (name.given_name, name.middle_name) if part)
+    if rest or name.suffix:
+        text += ", " + rest
+    if name.suffix:
+        text += ", " + name.suffix
+    return text
+
+
+def format_aliases(names: tuple[PersonName, ...]) -> str:
+    texts = [_alias_text(name) for name in names]
+    if all(texts):
+        return "; ".join(text for text in texts if text)
+    objects = [
+        {key: part for key, part in zip(ALIAS_KEYS, (n.surname, n.given_name, n.middle_name, n.suffix), strict=True)
+         if part}
+        for n in names
+    ]  # fmt: skip
+    return json.dumps(objects, ensure_ascii=False)
+
+
+def format_strings(items: tuple[str, ...]) -> str:
+    if all(items) and _joinable(items, ";"):
+        return "; ".join(items)
+    return json.dumps(list(items), ensure_ascii=False)
+
+
+def format_place(place: PlaceOfBirth | None) -> str:
+    if place is None:
+        return ""
+    code = ""
+    if place.us_state and not place.country and _is_code(place.us_state):
+        code = "US-" + place.us_state
+    elif place.country and not place.us_state and _is_code(place.country):
+        code = place.country
+    if code and _joinable((place.city,), "\0"):
+        return f"{code}/{place.city}" if place.city else code
+    parts = (place.us_state, place.country, place.city)
+    return json.dumps({key: part for key, part in zip(PLACE_KEYS, parts, strict=True) if part}, ensure_ascii=False)
+
+
+def format_date(value: PartialDate | None) -> str:
+    return "" if value is None else value.iso()
+
+
+def format_enum(value: StrEnum | None) -> str:
+    return "" if value is None else value.value

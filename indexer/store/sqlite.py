@@ -1,0 +1,451 @@
+"""The embedded store: one SQLite file, the default system of record.
+
+- WAL with synchronous=FULL: a write acknowledged is on disk and survives kill -9 or power loss.
+- One writer: every write goes through a single thread that owns the only writing connection. It
+  groups whatever writes are waiting into one transaction (group commit), so many ingest streams
+  share one fsync instead of queueing for their own.
+- Readers use one read-only connection per thread and never block the writer (WAL).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import queue
+import sqlite3
+import threading
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import Future
+from dataclasses import dataclass
+from pathlib import Path
+
+from indexer.codec import tracing_from_json, tracing_to_json
+from indexer.exc import Unavailable
+from indexer.model import StoredTracing, Tracing, TracingKey, TracingType
+from indexer.normalize import name_key, title_key
+from indexer.store.base import (
+    Delete,
+    DeletionRecord,
+    NameCursor,
+    NameRow,
+    Replace,
+    TracingStore,
+    Upsert,
+    WriteOp,
+    WriteOutcome,
+    WriteResult,
+)
+
+SCHEMA_VERSION = "1"
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+-- Every key the index has seen. live = 0 is a tombstone: the delete's version stays so that an older
+-- upsert arriving late cannot bring the tracing back.
+CREATE TABLE IF NOT EXISTS tracing (
+    id INTEGER PRIMARY KEY,
+    agency TEXT NOT NULL,
+    record_number TEXT NOT NULL,
+    source_version INTEGER NOT NULL,
+    type TEXT NOT NULL,
+    live INTEGER NOT NULL,
+    body TEXT,
+    indexed_at INTEGER NOT NULL,
+    UNIQUE (agency, record_number)
+);
+-- One row per name of a live tracing (primary and aliases), clustered by name for the exact modes,
+-- with the PIDs beside it so EXACT filters without touching the tracing.
+CREATE TABLE IF NOT EXISTS name (
+    surname TEXT NOT NULL,
+    given TEXT NOT NULL,
+    tracing_id INTEGER NOT NULL,
+    alias_no INTEGER NOT NULL,
+    middle TEXT NOT NULL,
+    suffix TEXT NOT NULL,
+    ssn TEXT NOT NULL,
+    dob TEXT NOT NULL,
+    pob TEXT NOT NULL,
+    PRIMARY KEY (surname, given, tracing_id, alias_no)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS title (
+    title TEXT NOT NULL,
+    tracing_id INTEGER NOT NULL,
+    PRIMARY KEY (title, tracing_id)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS deletion_log (
+    id INTEGER PRIMARY KEY,
+    agency TEXT NOT NULL,
+    record_number TEXT NOT NULL,
+    type TEXT NOT NULL,
+    source_version INTEGER NOT NULL,
+    reason TEXT NOT NULL,
+    actor TEXT NOT NULL,
+    deleted_at INTEGER NOT NULL
+);
+"""
+
+# Writes waiting beyond this many operations go into the next transaction.
+_MAX_GROUP_OPS = 2000
+
+
+def _utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def _micros(moment: dt.datetime) -> int:
+    return int(moment.timestamp() * 1_000_000)
+
+
+def _from_micros(value: int) -> dt.datetime:
+    return dt.datetime.fromtimestamp(value / 1_000_000, dt.UTC)
+
+
+def connect(path: Path, *, readonly: bool = False) -> sqlite3.Connection:
+    """A connection with the store's settings (shared with backup and integrity tools)."""
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30.0)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=FULL")
+    conn.execute("PRAGMA cache_size=-65536")
+    conn.execute("PRAGMA mmap_size=268435456")
+    conn.execute("PRAGMA busy_timeout=30000")
+    if readonly:
+        conn.execute("PRAGMA query_only=1")
+    return conn
+
+
+def name_rows(tracing: Tracing) -> list[tuple[str, str, int, str, str, str, str, str]]:
+    """The (surname, given, alias_no, middle, suffix, ssn, dob, pob) rows indexed for a tracing."""
+    subject = tracing.subject
+    if subject is None:
+        return []
+    ids = subject.identifiers
+    dob = ids.date_of_birth.iso() if ids.date_of_birth else ""
+    pob = ids.place_of_birth.code() if ids.place_of_birth else ""
+    rows = []
+    for alias_no, name in enumerate(subject.all_names()):
+        k = name_key(name)
+        rows.append((k.surname, k.given, alias_no, k.middle, k.suffix, ids.ssn, dob, pob))
+    return rows
+
+
+def _title_of(tracing: Tracing) -> str | None:
+    details = tracing.details
+    title = getattr(details, "title", None) if tracing.type is TracingType.IMPERSONAL_TITLE else None
+    return None if title is None else title_key(title)
+
+
+@dataclass
+class _Job:
+    ops: Sequence[WriteOp]
+    actor: str
+    future: Future[list[WriteResult]]
+
+
+@dataclass(frozen=True, slots=True)
+class _Row:
+    id: int
+    source_version: int
+    type: str
+    live: bool
+    body: str | None
+
+
+class _Writer:
+    """The single writer thread and the logic of each write operation."""
+
+    def __init__(self, path: Path, clock: Callable[[], dt.datetime]) -> None:
+        self._conn = connect(path)
+        self._conn.executescript(_SCHEMA)
+        self._conn.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (SCHEMA_VERSION,))
+        self._clock = clock
+        self._queue: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._run, name="sqlite-writer", daemon=True)
+        self._thread.start()
+
+    def submit(self, ops: Sequence[WriteOp], actor: str) -> list[WriteResult]:
+        job = _Job(ops, actor, Future())
+        self._queue.put(job)
+        return job.future.result()
+
+    def stop(self) -> None:
+        self._queue.put(None)
+        self._thread.join()
+        self._conn.close()
+
+    def _run(self) -> None:
+        while True:
+            job = self._queue.get()
+            if job is None:
+                return
+            jobs = [job]
+            waiting = len(job.ops)
+            while waiting < _MAX_GROUP_OPS:
+                try:
+                    more = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if more is None:
+                    self._queue.put(None)  # stop after this group
+                    break
+                jobs.append(more)
+                waiting += len(more.ops)
+            self._commit_group(jobs)
+
+    def _commit_group(self, jobs: list[_Job]) -> None:
+        conn = self._conn
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            now = _micros(self._clock())
+            results = [[self._apply(op, job.actor, now) for op in job.ops] for job in jobs]
+            conn.execute("COMMIT")
+        except (sqlite3.Error, OSError) as error:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            # Nothing of the group was stored; every caller hears so and may retry.
+            failure = Unavailable(f"the store could not be written ({type(error).__name__}: {error})")
+            for job in jobs:
+                job.future.set_exception(failure)
+            return
+        for job, result in zip(jobs, results, strict=True):
+            job.future.set_result(result)
+
+    def _row(self, key: TracingKey) -> _Row | None:
+        found = self._conn.execute(
+            "SELECT id, source_version, type, live, body FROM tracing WHERE agency = ? AND record_number = ?",
+            (key.agency, key.record_number),
+        ).fetchone()
+        return None if found is None else _Row(found[0], found[1], found[2], bool(found[3]), found[4])
+
+    def _apply(self, op: WriteOp, actor: str, now: int) -> WriteResult:
+        match op:
+            case Upsert(tracing):
+                return self._upsert(tracing, self._row(tracing.key), now)
+            case Delete(key, version, reason):
+                return self._delete(key, version, reason, actor, now)
+            case Replace(old, expected_type, new):
+                return self._replace(old, expected_type, new, actor, now)
+
+    def _upsert(self, tracing: Tracing, row: _Row | None, now: int) -> WriteResult:
+        if row is not None and row.source_version >= tracing.source_version:
+            return WriteResult(WriteOutcome.UNCHANGED, row.source_version)
+        kind = tracing.type
+        assert kind is not None  # checked tracings always have a type
+        body = tracing_to_json(tracing)
+        if row is None:
+            cursor = self._conn.execute(
+                "INSERT INTO tracing (agency, record_number, source_version, type, live, body, indexed_at)"
+                " VALUES (?, ?, ?, ?, 1, ?, ?)",
+                (tracing.key.agency, tracing.key.record_number, tracing.source_version, kind.value, body, now),
+            )
+            tracing_id = cursor.lastrowid
+            assert tracing_id is not None
+        else:
+            tracing_id = row.id
+            self._unindex(row)
+            self._conn.execute(
+                "UPDATE tracing SET source_version = ?, type = ?, live = 1, body = ?, indexed_at = ? WHERE id = ?",
+                (tracing.source_version, kind.value, body, now, tracing_id),
+            )
+        self._conn.executemany(
+            "INSERT OR IGNORE INTO name VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            ((s, g, tracing_id, a, m, x, ssn, dob, pob) for s, g, a, m, x, ssn, dob, pob in name_rows(tracing)),
+        )
+        title = _title_of(tracing)
+        if title is not None:
+            self._conn.execute("INSERT OR IGNORE INTO title VALUES (?, ?)", (title, tracing_id))
+        return WriteResult(WriteOutcome.APPLIED, tracing.source_version)
+
+    def _unindex(self, row: _Row) -> None:
+        """Remove a live tracing's name and title rows (found from its stored body, so no extra index)."""
+        if not row.live or row.body is None:
+            return
+        old = tracing_from_json(row.body)
+        self._conn.executemany(
+            "DELETE FROM name WHERE surname = ? AND given = ? AND tracing_id = ? AND alias_no = ?",
+            ((s, g, row.id, a) for s, g, a, *_ in name_rows(old)),
+        )
+        title = _title_of(old)
+        if title is not None:
+            self._conn.execute("DELETE FROM title WHERE title = ? AND tracing_id = ?", (title, row.id))
+
+    def _tombstone(self, row: _Row, key: TracingKey, version: int, reason: str, actor: str, now: int) -> None:
+        self._unindex(row)
+        self._conn.execute(
+            "UPDATE tracing SET live = 0, body = NULL, source_version = ?, indexed_at = ? WHERE id = ?",
+            (version, now, row.id),
+        )
+        self._log_deletion(row, key, version, reason, actor, now)
+
+    def _log_deletion(self, row: _Row, key: TracingKey, version: int, reason: str, actor: str, now: int) -> None:
+        self._conn.execute(
+            "INSERT INTO deletion_log (agency, record_number, type, source_version, reason, actor, deleted_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (key.agency, key.record_number, row.type, version, reason, actor, now),
+        )
+
+    def _delete(self, key: TracingKey, version: int, reason: str, actor: str, now: int) -> WriteResult:
+        row = self._row(key)
+        if row is None:
+            if version > 0:
+                # A delete that overtook its upsert: remember it so the upsert cannot land later.
+                self._conn.execute(
+                    "INSERT INTO tracing (agency, record_number, source_version, type, live, body, indexed_at)"
+                    " VALUES (?, ?, ?, '', 0, NULL, ?)",
+                    (key.agency, key.record_number, version, now),
+                )
+            return WriteResult(WriteOutcome.NOT_FOUND, version)
+        effective = version or row.source_version  # 0: the index's own deletions (retention)
+        if effective < row.source_version or (not row.live and effective == row.source_version):
+            return WriteResult(WriteOutcome.UNCHANGED, row.source_version)
+        if not row.live:
+            self._conn.execute("UPDATE tracing SET source_version = ? WHERE id = ?", (effective, row.id))
+            return WriteResult(WriteOutcome.NOT_FOUND, effective)
+        self._tombstone(row, key, effective, reason, actor, now)
+        return WriteResult(WriteOutcome.APPLIED, effective)
+
+    def _replace(
+        self, old: TracingKey, expected_type: TracingType, new: Tracing, actor: str, now: int
+    ) -> WriteResult:
+        new_row = self._row(new.key)
+        if new_row is not None and new_row.source_version >= new.source_version:
+            return WriteResult(WriteOutcome.UNCHANGED, new_row.source_version)  # a replayed completion
+        old_row = new_row if old == new.key else self._row(old)
+        if old_row is None or not old_row.live or old_row.type != expected_type.value:
+            return WriteResult(WriteOutcome.NOT_FOUND, 0)
+        kind = new.type
+        reason = f"SUPERSEDED by {kind.value if kind else '?'} {new.key}"
+        if old == new.key:
+            # The same record number now holds the completed type: the old one is gone all the same.
+            self._log_deletion(old_row, old, old_row.source_version, reason, actor, now)
+        else:
+            self._tombstone(old_row, old, old_row.source_version, reason, actor, now)
+        return self._upsert(new, new_row, now)
+
+
+class SqliteStore(TracingStore):
+    def __init__(self, path: Path, *, clock: Callable[[], dt.datetime] = _utcnow) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._writer = _Writer(self.path, clock)
+        self._local = threading.local()
+        self._readers: list[sqlite3.Connection] = []
+        self._readers_lock = threading.Lock()
+
+    def _reader(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = connect(self.path, readonly=True)
+            self._local.conn = conn
+            with self._readers_lock:
+                self._readers.append(conn)
+        return conn
+
+    def write(self, ops: Sequence[WriteOp], *, actor: str) -> list[WriteResult]:
+        if not ops:
+            return []
+        return self._writer.submit(ops, actor)
+
+    def get(self, key: TracingKey) -> StoredTracing | None:
+        found = self._reader().execute(
+            "SELECT body, indexed_at FROM tracing WHERE agency = ? AND record_number = ? AND live = 1",
+            (key.agency, key.record_number),
+        ).fetchone()
+        return None if found is None else StoredTracing(tracing_from_json(found[0]), _from_micros(found[1]))
+
+    def load(self, tracing_ids: Sequence[int]) -> dict[int, StoredTracing]:
+        if not tracing_ids:
+            return {}
+        marks = ",".join("?" * len(tracing_ids))
+        rows = self._reader().execute(
+            f"SELECT id, body, indexed_at FROM tracing WHERE live = 1 AND id IN ({marks})",  # noqa: S608
+            tuple(tracing_ids),
+        )
+        return {i: StoredTracing(tracing_from_json(body), _from_micros(at)) for i, body, at in rows}
+
+    def scan_names(
+        self,
+        surname: str,
+        given: str | None,
+        *,
+        given_is_prefix: bool,
+        after: NameCursor | None,
+        limit: int,
+    ) -> list[NameRow]:
+        clauses = ["surname = ?"]
+        params: list[object] = [surname]
+        if given is not None and not given_is_prefix:
+            clauses.append("given = ?")
+            params.append(given)
+        elif given:
+            # A prefix as a range, so the primary key index serves it (LIKE would not, case rules aside).
+            clauses.append("given >= ? AND given < ?")
+            params += [given, given + "\U0010ffff"]
+        if after is not None:
+            clauses.append("(given, tracing_id, alias_no) > (?, ?, ?)")
+            params += [after.given, after.tracing_id, after.alias_no]
+        params.append(limit)
+        sql = (
+            "SELECT tracing_id, alias_no, surname, given, middle, suffix, ssn, dob, pob FROM name WHERE "  # noqa: S608
+            + " AND ".join(clauses)
+            + " ORDER BY given, tracing_id, alias_no LIMIT ?"
+        )
+        return [NameRow(*row) for row in self._reader().execute(sql, params)]
+
+    def scan_titles(self, title: str, *, prefix: bool, after: int | None, limit: int) -> list[int]:
+        params: list[object]
+        if prefix:
+            where, params = "title >= ? AND title < ?", [title, title + "\U0010ffff"]
+        else:
+            where, params = "title = ?", [title]
+        if after is not None:
+            where += " AND tracing_id > ?"
+            params.append(after)
+        rows = self._reader().execute(
+            f"SELECT DISTINCT tracing_id FROM title WHERE {where} ORDER BY tracing_id LIMIT ?",  # noqa: S608
+            (*params, limit),
+        )
+        return [row[0] for row in rows]
+
+    def deletions(self, since: dt.datetime | None = None) -> list[DeletionRecord]:
+        rows = self._reader().execute(
+            "SELECT agency, record_number, type, source_version, reason, actor, deleted_at FROM deletion_log"
+            " WHERE deleted_at >= ? ORDER BY id",
+            (0 if since is None else _micros(since),),
+        )
+        return [
+            DeletionRecord(TracingKey(a, r), TracingType(t), v, reason, actor, _from_micros(at))
+            for a, r, t, v, reason, actor, at in rows
+        ]
+
+    def count(self) -> int:
+        return int(self._reader().execute("SELECT count(*) FROM tracing WHERE live = 1").fetchone()[0])
+
+    def check_integrity(self) -> list[str]:
+        conn = self._reader()
+        problems = [row[0] for row in conn.execute("PRAGMA integrity_check") if row[0] != "ok"]
+        orphans = conn.execute(
+            "SELECT count(*) FROM name WHERE tracing_id NOT IN (SELECT id FROM tracing WHERE live = 1)"
+        ).fetchone()[0]
+        if orphans:
+            problems.append(f"{orphans} name rows point at no live tracing")
+        return problems
+
+    def iter_all(self, batch: int = 10_000) -> Iterable[StoredTracing]:
+        """Every live tracing in id order (for migration and export)."""
+        last = 0
+        while True:
+            rows = self._reader().execute(
+                "SELECT id, body, indexed_at FROM tracing WHERE live = 1 AND id > ? ORDER BY id LIMIT ?",
+                (last, batch),
+            ).fetchall()
+            if not rows:
+                return
+            for tracing_id, body, at in rows:
+                yield StoredTracing(tracing_from_json(body), _from_micros(at))
+                last = tracing_id
+
+    def close(self) -> None:
+        self._writer.stop()
+        with self._readers_lock:
+            for conn in self._readers:
+                conn.close()
+            self._readers.clear()

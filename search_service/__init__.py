@@ -1,0 +1,1 @@
+"""The DCII gRPC search service: mutual-TLS server, PKI helpers and request handling."""

@@ -1,0 +1,71 @@
+"""SessionService (operator login) and AdminService (accreditation over the wire)."""
+
+from __future__ import annotations
+
+import grpc
+
+from dcii.v1 import admin_pb2, admin_pb2_grpc, search_pb2
+from indexer.exc import InvalidArgument
+from indexer.model import Violation
+from search_service.auth import caller_of, peer_fingerprint
+from search_service.convert import timestamp
+from search_service.registry import Activity, Registry, Status
+
+
+def activity_out(activity: Activity) -> admin_pb2.Activity:
+    return admin_pb2.Activity(
+        activity_id=activity.activity_id,
+        agency=activity.agency,
+        roles=[admin_pb2.Role.Value(f"ROLE_{r.value}") for r in sorted(activity.roles)],
+        purposes=[search_pb2.Purpose.Value(f"PURPOSE_{p.value}") for p in sorted(activity.purposes)],
+        status=admin_pb2.ActivityStatus.Value(f"ACTIVITY_STATUS_{activity.status.value}"),
+        certificate_fingerprints=list(activity.fingerprints),
+    )
+
+
+class SessionServicer(admin_pb2_grpc.SessionServiceServicer):
+    def __init__(self, registry: Registry) -> None:
+        self._registry = registry
+
+    def Login(self, request: admin_pb2.LoginRequest, context: grpc.ServicerContext) -> admin_pb2.LoginResponse:  # noqa: N802
+        violations = [
+            Violation(field, "required")
+            for field, value in (("account_code", request.account_code), ("password", request.password))
+            if not value
+        ]
+        if violations:
+            raise InvalidArgument(violations)
+        session = self._registry.login(peer_fingerprint(context), request.account_code, request.password)
+        return admin_pb2.LoginResponse(
+            session_token=session.token,
+            expires_at=timestamp(session.expires_at),
+            activity_id=session.activity.activity_id,
+            roles=[admin_pb2.Role.Value(f"ROLE_{r.value}") for r in sorted(session.activity.roles)],
+        )
+
+    def Logout(self, request: admin_pb2.LogoutRequest, context: grpc.ServicerContext) -> admin_pb2.LogoutResponse:  # noqa: N802
+        token_hash = caller_of(context).session_token_hash
+        if token_hash is not None:
+            self._registry.logout(token_hash)
+        return admin_pb2.LogoutResponse()
+
+
+class AdminServicer(admin_pb2_grpc.AdminServiceServicer):
+    def __init__(self, registry: Registry) -> None:
+        self._registry = registry
+
+    def ListActivities(  # noqa: N802
+        self, request: admin_pb2.ListActivitiesRequest, context: grpc.ServicerContext
+    ) -> admin_pb2.ListActivitiesResponse:
+        return admin_pb2.ListActivitiesResponse(
+            activities=[activity_out(a) for a in self._registry.list_activities()]
+        )
+
+    def SetActivityStatus(  # noqa: N802
+        self, request: admin_pb2.SetActivityStatusRequest, context: grpc.ServicerContext
+    ) -> admin_pb2.Activity:
+        name = admin_pb2.ActivityStatus.Name(request.status) if request.status in (1, 2, 3) else ""
+        status = Status.__members__.get(name.removeprefix("ACTIVITY_STATUS_"))
+        if status is None:
+            raise InvalidArgument([Violation("status", "ACTIVE, SUSPENDED or REVOKED")])
+        return activity_out(self._registry.set_activity_status(request.activity_id, status))

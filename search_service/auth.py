@@ -1,0 +1,191 @@
+"""Every RPC passes here first: deny unless the method is explicitly allowed for the caller.
+
+The interceptor identifies the activity by its client certificate (mutual TLS already proved the
+certificate chains to our CA), checks the operator's session token where the method needs one, checks
+the role the method needs, then hands the servicer a context that carries the `Caller`. It is also the
+one place where exceptions become statuses (search_service.errors), so no handler leaks a traceback.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any, cast
+
+import grpc
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+
+from dcii.v1 import admin_pb2, batch_pb2, ingest_pb2, privacy_pb2, search_pb2
+from indexer.exc import DciiError, PermissionDenied, Unauthenticated
+from search_service.errors import abort
+from search_service.registry import Activity, Caller, Registry, Role, Status
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    """What a method needs: a role (None: any accredited activity), and whether an operator session."""
+
+    role: Role | None
+    session: bool = True
+    # Infrastructure (health, reflection): any peer whose certificate chains to our CA.
+    infrastructure: bool = False
+
+
+def _service_rules(descriptor: Any, role: Role) -> dict[str, Rule]:
+    return {f"/{descriptor.full_name}/{method.name}": Rule(role) for method in descriptor.methods}
+
+
+def _policy() -> dict[str, Rule]:
+    files = {
+        ingest_pb2: ("IngestService", Role.SUBMITTER),
+        search_pb2: ("SearchService", Role.QUERIER),
+        batch_pb2: ("BatchService", Role.BATCH),
+        privacy_pb2: ("PrivacyService", Role.PRIVACY_OFFICER),
+        admin_pb2: ("AdminService", Role.ADMINISTRATOR),
+    }
+    policy: dict[str, Rule] = {}
+    for module, (service, role) in files.items():
+        policy |= _service_rules(module.DESCRIPTOR.services_by_name[service], role)
+    policy["/dcii.v1.SessionService/Login"] = Rule(None, session=False)
+    policy["/dcii.v1.SessionService/Logout"] = Rule(None)
+    for method in (
+        "/grpc.health.v1.Health/Check",
+        "/grpc.health.v1.Health/Watch",
+        "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo",
+        "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo",
+    ):
+        policy[method] = Rule(None, session=False, infrastructure=True)
+    return policy
+
+
+POLICY: dict[str, Rule] = _policy()
+
+# Health and reflection run as this pseudo-activity: it holds no role, so it can reach nothing else.
+_INFRASTRUCTURE = Activity("infrastructure", "", frozenset(), frozenset(), Status.ACTIVE)
+
+
+def peer_fingerprint(context: grpc.ServicerContext) -> str:
+    """SHA-256 (hex) of the DER client certificate the TLS handshake verified."""
+    # grpc gives a dict of lists of bytes (its stubs say Mapping[str, bytes]).
+    auth = cast(Mapping[str, list[bytes]], context.auth_context())
+    pems = auth.get("x509_pem_cert")
+    if not pems:
+        raise Unauthenticated("a client certificate is required")
+    cert = x509.load_pem_x509_certificate(pems[0])
+    return hashlib.sha256(cert.public_bytes(serialization.Encoding.DER)).hexdigest()
+
+
+class CallerContext:
+    """The servicer's context: the real one, plus who is calling."""
+
+    def __init__(self, inner: grpc.ServicerContext, caller: Caller) -> None:
+        self._inner = inner
+        self.caller = caller
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+
+def caller_of(context: grpc.ServicerContext) -> Caller:
+    if not isinstance(context, CallerContext):
+        raise PermissionDenied("no caller")  # only reachable if a servicer is served without the interceptor
+    return context.caller
+
+
+def _is_abort(error: Exception) -> bool:
+    # grpc's context.abort() raises a bare Exception() after setting the status; let it through.
+    return type(error) is Exception and not error.args
+
+
+def _guard_unary(run: Callable[..., Any], authorize: Callable[[grpc.ServicerContext], Caller]) -> Callable[..., Any]:
+    def handler(request: Any, context: grpc.ServicerContext) -> Any:
+        try:
+            return run(request, CallerContext(context, authorize(context)))
+        except Exception as error:
+            if _is_abort(error):
+                raise
+            abort(context, error)
+
+    return handler
+
+
+def _guard_stream(
+    run: Callable[..., Iterator[Any]], authorize: Callable[[grpc.ServicerContext], Caller]
+) -> Callable[..., Iterator[Any]]:
+    def handler(request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
+        try:
+            yield from run(request, CallerContext(context, authorize(context)))
+        except Exception as error:
+            if _is_abort(error):
+                raise
+            abort(context, error)
+
+    return handler
+
+
+def _bearer(metadata: tuple[tuple[str, str | bytes], ...] | None) -> str | None:
+    for key, value in metadata or ():
+        if key == "authorization" and isinstance(value, str) and value.startswith("Bearer "):
+            return value.removeprefix("Bearer ").strip()
+    return None
+
+
+class AuthInterceptor(grpc.ServerInterceptor):
+    def __init__(self, registry: Registry, on_refusal: Callable[[str, str, str], None] | None = None) -> None:
+        self._registry = registry
+        # Called with (method, fingerprint or "", reason) for every refusal; the audit trail hooks here.
+        self._on_refusal = on_refusal
+
+    def _authorize(self, method: str, rule: Rule | None, token: str | None, context: grpc.ServicerContext) -> Caller:
+        fingerprint = ""
+        try:
+            fingerprint = peer_fingerprint(context)
+            if rule is None:
+                raise PermissionDenied(f"{method} is not an allowed method")
+            if rule.infrastructure:
+                return Caller(activity=_INFRASTRUCTURE, fingerprint=fingerprint)
+            if rule.session and token is None:
+                raise Unauthenticated("log in first: send 'authorization: Bearer <session token>'")
+            caller = self._registry.caller(fingerprint, token if rule.session else None)
+            if rule.role is not None and rule.role not in caller.activity.roles:
+                raise PermissionDenied(f"{method} needs the {rule.role.value} role")
+            return caller
+        except DciiError as refusal:
+            log.warning("refused", extra={"method": method, "code": refusal.code})
+            if self._on_refusal is not None:
+                self._on_refusal(method, fingerprint, refusal.message)
+            raise
+
+    def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], grpc.RpcMethodHandler | None],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler | None:
+        handler = continuation(handler_call_details)
+        if handler is None:
+            return None
+        method = handler_call_details.method
+        rule = POLICY.get(method)
+        token = _bearer(handler_call_details.invocation_metadata)  # type: ignore[arg-type]
+
+        def authorize(context: grpc.ServicerContext) -> Caller:
+            return self._authorize(method, rule, token, context)
+
+        codec = {
+            "request_deserializer": handler.request_deserializer,
+            "response_serializer": handler.response_serializer,
+        }
+        if handler.unary_unary is not None:
+            return grpc.unary_unary_rpc_method_handler(_guard_unary(handler.unary_unary, authorize), **codec)
+        if handler.stream_unary is not None:
+            return grpc.stream_unary_rpc_method_handler(_guard_unary(handler.stream_unary, authorize), **codec)
+        if handler.unary_stream is not None:
+            return grpc.unary_stream_rpc_method_handler(_guard_stream(handler.unary_stream, authorize), **codec)
+        assert handler.stream_stream is not None
+        return grpc.stream_stream_rpc_method_handler(_guard_stream(handler.stream_stream, authorize), **codec)
+

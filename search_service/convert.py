@@ -1,0 +1,241 @@
+"""Wire messages (dcii.v1) to the domain model and back.
+
+Conversion never refuses: whatever the client sent becomes a model, and the edit criteria judge it,
+so that every problem is reported with its field path in one answer.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from enum import StrEnum
+from typing import Protocol, TypeVar
+
+from google.protobuf import timestamp_pb2
+from google.type import date_pb2
+
+from dcii.v1 import ingest_pb2, search_pb2, tracing_pb2
+from indexer import model as m
+
+_E = TypeVar("_E", bound=StrEnum)
+
+
+def _enum_in(enum: type[_E], proto_name: str, prefix: str) -> _E | None:
+    """`CLEARANCE_LEVEL_SECRET` -> ClearanceLevel.SECRET; UNSPECIFIED (or unknown) -> None."""
+    name = proto_name.removeprefix(prefix)
+    return enum.__members__.get(name)
+
+
+class _EnumWrapper(Protocol):
+    def Name(self, number: int) -> str: ...  # noqa: N802 (protobuf's spelling)
+
+
+def enum_name(wrapper: _EnumWrapper, value: int) -> str:
+    """The name of an enum value; "" for a number this contract does not define (proto3 lets those through)."""
+    try:
+        return wrapper.Name(value)
+    except ValueError:
+        return ""
+
+
+def _date_in(message: date_pb2.Date, present: bool) -> m.PartialDate | None:
+    return m.PartialDate(message.year, message.month, message.day) if present else None
+
+
+def _name_in(name: tracing_pb2.PersonName) -> m.PersonName:
+    return m.PersonName(name.surname, name.given_name, name.middle_name, name.suffix)
+
+
+def identifiers_in(ids: tracing_pb2.PersonalIdentifiers) -> m.Identifiers:
+    pob = ids.place_of_birth
+    return m.Identifiers(
+        ssn=ids.ssn,
+        date_of_birth=_date_in(ids.date_of_birth, ids.HasField("date_of_birth")),
+        place_of_birth=m.PlaceOfBirth(pob.us_state, pob.country, pob.city) if ids.HasField("place_of_birth") else None,
+    )
+
+
+def name_in(name: tracing_pb2.PersonName) -> m.PersonName:
+    return _name_in(name)
+
+
+def key_in(key: tracing_pb2.TracingKey) -> m.TracingKey:
+    return m.TracingKey(key.agency, key.record_number)
+
+
+def _subject_in(subject: tracing_pb2.Subject) -> m.Subject:
+    role_name = enum_name(tracing_pb2.SubjectRole, subject.role)
+    return m.Subject(
+        name=_name_in(subject.name),
+        aliases=tuple(_name_in(a) for a in subject.aliases),
+        # An unspecified role is the common case: the person the file is about.
+        role=_enum_in(m.SubjectRole, role_name, "SUBJECT_ROLE_") or m.SubjectRole.SUBJECT,
+        identifiers=identifiers_in(subject.identifiers),
+    )
+
+
+def _details_in(t: tracing_pb2.Tracing) -> m.Details | None:  # noqa: PLR0911
+    match t.WhichOneof("kind"):
+        case "file":
+            return m.FileDetails(t.file.custodian, t.file.year_indexed, t.file.file_number)
+        case "open_case":
+            o = t.open_case
+            return m.OpenCaseDetails(o.location, o.year_indexed, o.investigative_number)
+        case "nac_pending":
+            p = t.nac_pending
+            return m.NacPendingDetails(p.case_number, p.requester_category, p.nac_type)
+        case "nac_history":
+            h = t.nac_history
+            return m.NacHistoryDetails(
+                completed_on=_date_in(h.completed_on, h.HasField("completed_on")),
+                agencies_checked=tuple(h.agencies_checked),
+                outcome=_enum_in(m.NacOutcome, enum_name(tracing_pb2.NacOutcome, h.outcome), "NAC_OUTCOME_"),
+                nac_type=h.nac_type,
+            )
+        case "clearance":
+            c = t.clearance
+
+            def level(value: int) -> str:
+                return enum_name(tracing_pb2.ClearanceLevel, value)
+
+            return m.ClearanceDetails(
+                granted_on=_date_in(c.granted_on, c.HasField("granted_on")),
+                eligibility_level=_enum_in(m.ClearanceLevel, level(c.eligibility_level), "CLEARANCE_LEVEL_"),
+                access_level=_enum_in(m.ClearanceLevel, level(c.access_level), "CLEARANCE_LEVEL_"),
+                access_granted_on=_date_in(c.access_granted_on, c.HasField("access_granted_on")),
+                basis_investigation_type=c.basis_investigation_type,
+                basis_investigation_date=_date_in(c.basis_investigation_date, c.HasField("basis_investigation_date")),
+                subject_category=_enum_in(
+                    m.SubjectCategory, enum_name(tracing_pb2.SubjectCategory, c.subject_category), "SUBJECT_CATEGORY_"
+                ),
+                separation_date=_date_in(c.separation_date, c.HasField("separation_date")),
+                files_used=tuple(c.files_used),
+            )
+        case "impersonal_title":
+            i = t.impersonal_title
+            kind = _enum_in(
+                m.ImpersonalTitleKind, enum_name(tracing_pb2.ImpersonalTitleKind, i.kind), "IMPERSONAL_TITLE_KIND_"
+            )
+            return m.ImpersonalTitleDetails(i.title, kind, i.custodian, i.file_number, i.year_indexed)
+    return None
+
+
+def tracing_in(t: tracing_pb2.Tracing) -> m.Tracing:
+    return m.Tracing(
+        key=key_in(t.key),
+        source_version=t.source_version,
+        subject=_subject_in(t.subject) if t.HasField("subject") else None,
+        details=_details_in(t),
+    )
+
+
+# ---- model to wire ----
+
+
+def _date_out(value: m.PartialDate | None, target: date_pb2.Date) -> None:
+    if value is not None:
+        target.year, target.month, target.day = value.year, value.month, value.day
+
+
+def _name_out(name: m.PersonName, target: tracing_pb2.PersonName) -> None:
+    target.surname, target.given_name = name.surname, name.given_name
+    target.middle_name, target.suffix = name.middle_name, name.suffix
+
+
+def _subject_out(subject: m.Subject, target: tracing_pb2.Subject, *, full_ssn: bool) -> None:
+    _name_out(subject.name, target.name)
+    for alias in subject.aliases:
+        _name_out(alias, target.aliases.add())
+    target.role = tracing_pb2.SubjectRole.Value(f"SUBJECT_ROLE_{subject.role.value}")
+    ids, out = subject.identifiers, target.identifiers
+    if ids.ssn:
+        # Minimum disclosure (seed 003): the last four unless the caller's role needs the number.
+        if full_ssn:
+            out.ssn = ids.ssn
+        else:
+            out.ssn_last_four = ids.ssn[-4:]
+    _date_out(ids.date_of_birth, out.date_of_birth)
+    if ids.place_of_birth is not None:
+        pob = ids.place_of_birth
+        out.place_of_birth.us_state, out.place_of_birth.country = pob.us_state, pob.country
+        out.place_of_birth.city = pob.city
+
+
+def _enum_out(prefix: str, value: StrEnum | None) -> str:
+    return f"{prefix}{value.value}" if value is not None else f"{prefix}UNSPECIFIED"
+
+
+def _details_out(details: m.Details, t: tracing_pb2.Tracing) -> None:
+    match details:
+        case m.FileDetails():
+            t.file.custodian, t.file.year_indexed = details.custodian, details.year_indexed
+            t.file.file_number = details.file_number
+        case m.OpenCaseDetails():
+            t.open_case.location, t.open_case.year_indexed = details.location, details.year_indexed
+            t.open_case.investigative_number = details.investigative_number
+        case m.NacPendingDetails():
+            t.nac_pending.case_number = details.case_number
+            t.nac_pending.requester_category, t.nac_pending.nac_type = details.requester_category, details.nac_type
+        case m.NacHistoryDetails():
+            h = t.nac_history
+            _date_out(details.completed_on, h.completed_on)
+            h.agencies_checked.extend(details.agencies_checked)
+            h.outcome = tracing_pb2.NacOutcome.Value(_enum_out("NAC_OUTCOME_", details.outcome))
+            h.nac_type = details.nac_type
+        case m.ClearanceDetails():
+            c = t.clearance
+            level = tracing_pb2.ClearanceLevel.Value
+            _date_out(details.granted_on, c.granted_on)
+            c.eligibility_level = level(_enum_out("CLEARANCE_LEVEL_", details.eligibility_level))
+            c.access_level = level(_enum_out("CLEARANCE_LEVEL_", details.access_level))
+            _date_out(details.access_granted_on, c.access_granted_on)
+            c.basis_investigation_type = details.basis_investigation_type
+            _date_out(details.basis_investigation_date, c.basis_investigation_date)
+            c.subject_category = tracing_pb2.SubjectCategory.Value(
+                _enum_out("SUBJECT_CATEGORY_", details.subject_category)
+            )
+            _date_out(details.separation_date, c.separation_date)
+            c.files_used.extend(details.files_used)
+        case m.ImpersonalTitleDetails():
+            i = t.impersonal_title
+            i.title, i.custodian, i.file_number = details.title, details.custodian, details.file_number
+            i.kind = tracing_pb2.ImpersonalTitleKind.Value(_enum_out("IMPERSONAL_TITLE_KIND_", details.kind))
+            i.year_indexed = details.year_indexed
+
+
+def tracing_out(
+    tracing: m.Tracing, target: tracing_pb2.Tracing, *, full_ssn: bool, indexed_at: dt.datetime | None = None
+) -> None:
+    target.key.agency, target.key.record_number = tracing.key.agency, tracing.key.record_number
+    target.source_version = tracing.source_version
+    if tracing.subject is not None:
+        _subject_out(tracing.subject, target.subject, full_ssn=full_ssn)
+    if tracing.details is not None:
+        _details_out(tracing.details, target)
+    if indexed_at is not None:
+        target.indexed_at.CopyFrom(timestamp(indexed_at))
+
+
+def type_out(kind: m.TracingType | None) -> int:
+    return tracing_pb2.TracingType.Value(_enum_out("TRACING_TYPE_", kind))
+
+
+def type_in(value: int) -> m.TracingType | None:
+    return _enum_in(m.TracingType, enum_name(tracing_pb2.TracingType, value), "TRACING_TYPE_")
+
+
+def timestamp(moment: dt.datetime) -> timestamp_pb2.Timestamp:
+    stamp = timestamp_pb2.Timestamp()
+    stamp.FromDatetime(moment)
+    return stamp
+
+
+def mode_name(mode: int) -> str:
+    return enum_name(search_pb2.SearchMode, mode).removeprefix("SEARCH_MODE_")
+
+
+def purpose_name(purpose: int) -> str:
+    return enum_name(search_pb2.Purpose, purpose).removeprefix("PURPOSE_")
+
+
+def outcome_value(name: str) -> ingest_pb2.IngestOutcome.ValueType:
+    return ingest_pb2.IngestOutcome.Value(f"INGEST_OUTCOME_{name}")

@@ -1,0 +1,58 @@
+"""The one place where the project's exceptions become gRPC statuses.
+
+Bad requests carry google.rpc.BadRequest field violations in the status details, so a client learns
+which field failed and why. Unexpected exceptions become a bare INTERNAL: their text could carry PII.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import NoReturn
+
+import grpc
+from google.protobuf import any_pb2
+from google.rpc import code_pb2, error_details_pb2, status_pb2
+from grpc_status import rpc_status
+
+from indexer.exc import DciiError, InvalidArgument
+from indexer.model import Violation
+
+log = logging.getLogger(__name__)
+
+
+def status_for(error: DciiError) -> status_pb2.Status:
+    status = status_pb2.Status(code=getattr(code_pb2, error.code), message=error.message)
+    if isinstance(error, InvalidArgument):
+        detail = any_pb2.Any()
+        detail.Pack(bad_request(error.violations))
+        status.details.append(detail)
+    return status
+
+
+def bad_request(violations: tuple[Violation, ...]) -> error_details_pb2.BadRequest:
+    return error_details_pb2.BadRequest(
+        field_violations=[
+            error_details_pb2.BadRequest.FieldViolation(field=v.field, description=v.description)
+            for v in violations
+        ]
+    )
+
+
+def abort(context: grpc.ServicerContext, error: BaseException) -> NoReturn:
+    if isinstance(error, DciiError):
+        context.abort_with_status(rpc_status.to_status(status_for(error)))
+    # Log the type only: an exception's text may quote a name or an SSN.
+    log.error("unexpected error", extra={"error_type": type(error).__name__})
+    context.abort(grpc.StatusCode.INTERNAL, "internal error")
+    raise AssertionError("unreachable")  # context.abort always raises
+
+
+def field_violations(error: grpc.RpcError) -> list[tuple[str, str]]:
+    """Client side: the (field, description) pairs of an INVALID_ARGUMENT status."""
+    status = rpc_status.from_call(error)  # type: ignore[arg-type]
+    found: list[tuple[str, str]] = []
+    for detail in [] if status is None else status.details:
+        request = error_details_pb2.BadRequest()
+        if detail.Unpack(request):
+            found += [(v.field, v.description) for v in request.field_violations]
+    return found

@@ -1,0 +1,200 @@
+"""IngestService: tracings, deletions and lifecycle completions from the repositories' connectors.
+
+Each action is checked on its own (edit criteria, ownership): a refused action is answered with its
+field violations and never stops the actions behind it. Accepted actions are written in groups and a
+result goes back only once its group is durable, so an APPLIED result is an acknowledgement the index
+will not lose.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import queue
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+import grpc
+
+from dcii.v1 import ingest_pb2, ingest_pb2_grpc, tracing_pb2
+from indexer import model as m
+from indexer.edit_criteria import check_tracing
+from indexer.exc import InvalidArgument, PermissionDenied
+from indexer.store.base import Delete, Replace, TracingStore, Upsert, WriteOp, WriteResult
+from search_service.auth import caller_of
+from search_service.convert import key_in, outcome_value, tracing_in
+from search_service.registry import Caller
+
+# Actions read ahead from a stream and written in one group (one fsync for the lot).
+_GROUP = 512
+_END = object()
+
+
+@dataclass(frozen=True, slots=True)
+class _Refusal:
+    outcome: str
+    violations: tuple[m.Violation, ...]
+
+
+def _check_owner(caller: Caller, key: m.TracingKey, field: str) -> _Refusal | None:
+    if key.agency != caller.activity.agency:
+        return _Refusal(
+            "PERMISSION_DENIED",
+            (m.Violation(field, f"only the owning agency may change its tracings; this activity writes for "
+                                f"{caller.activity.agency}"),),
+        )
+    return None
+
+
+def _refused(error: InvalidArgument) -> _Refusal:
+    return _Refusal("REJECTED", error.violations)
+
+
+class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
+    def __init__(self, store: TracingStore, today: Callable[[], dt.date]) -> None:
+        self._store = store
+        self._today = today
+
+    # ---- one action to a store operation, or a refusal ----
+
+    def _completion(
+        self, caller: Caller, old: tracing_pb2.TracingKey, new: tracing_pb2.Tracing, field: str,
+        old_type: m.TracingType, new_type: m.TracingType,
+    ) -> WriteOp | _Refusal:
+        old_key = key_in(old)
+        try:
+            tracing = check_tracing(tracing_in(new), today=self._today(), prefix=field)
+        except InvalidArgument as error:
+            return _refused(error)
+        if tracing.type is not new_type:
+            return _Refusal("REJECTED", (m.Violation(field, f"must be a {new_type.value} tracing"),))
+        return (
+            _check_owner(caller, old_key, f"{field.rsplit('.', 1)[0]}.{old_type.value.lower()}.agency")
+            or _check_owner(caller, tracing.key, f"{field}.key.agency")
+            or Replace(old_key, old_type, tracing)
+        )
+
+    def to_operation(self, caller: Caller, request: ingest_pb2.IngestRequest) -> WriteOp | _Refusal:
+        action = request.WhichOneof("action")
+        if action == "upsert":
+            try:
+                tracing = check_tracing(tracing_in(request.upsert), today=self._today(), prefix="upsert")
+            except InvalidArgument as error:
+                return _refused(error)
+            return _check_owner(caller, tracing.key, "upsert.key.agency") or Upsert(tracing)
+        if action == "delete":
+            return self._delete_op(caller, request.delete, "delete")
+        if action == "complete_open_case":
+            c = request.complete_open_case
+            return self._completion(
+                caller, c.open_case, c.file, "complete_open_case.file", m.TracingType.OPEN_CASE, m.TracingType.FILE
+            )
+        if action == "complete_nac_pending":
+            n = request.complete_nac_pending
+            return self._completion(
+                caller, n.nac_pending, n.nac_history, "complete_nac_pending.nac_history",
+                m.TracingType.NAC_PENDING, m.TracingType.NAC_HISTORY,
+            )
+        return _Refusal("REJECTED", (m.Violation("action", "one of upsert, delete, complete_open_case or "
+                                                           "complete_nac_pending is required"),))
+
+    def _delete_op(self, caller: Caller, delete: ingest_pb2.DeleteTracing, field: str) -> WriteOp | _Refusal:
+        key = key_in(delete.key)
+        violations = []
+        if not key.agency or not key.record_number:
+            violations.append(m.Violation(f"{field}.key", "agency and record_number are required"))
+        if delete.source_version < 1:
+            violations.append(m.Violation(f"{field}.source_version", "must be at least 1"))
+        if len(delete.reason) > 200:
+            violations.append(m.Violation(f"{field}.reason", "at most 200 characters"))
+        if violations:
+            return _Refusal("REJECTED", tuple(violations))
+        return _check_owner(caller, key, f"{field}.key.agency") or Delete(
+            key, delete.source_version, delete.reason.strip() or "DELETED BY OWNING AGENCY"
+        )
+
+    # ---- applying ----
+
+    def apply(self, caller: Caller, requests: list[ingest_pb2.IngestRequest]) -> list[ingest_pb2.IngestResult]:
+        return self._write(caller, requests, [self.to_operation(caller, request) for request in requests])
+
+    def _write(
+        self, caller: Caller, requests: list[ingest_pb2.IngestRequest], planned: list[WriteOp | _Refusal]
+    ) -> list[ingest_pb2.IngestResult]:
+        ops = [p for p in planned if not isinstance(p, _Refusal)]
+        actor = f"{caller.activity.activity_id}/{caller.operator or '-'}"
+        written = iter(self._store.write(ops, actor=actor))
+        results = []
+        for request, plan in zip(requests, planned, strict=True):
+            result = ingest_pb2.IngestResult(request_id=request.request_id)
+            if isinstance(plan, _Refusal):
+                result.outcome = outcome_value(plan.outcome)
+                result.violations.extend(
+                    tracing_pb2.FieldViolation(field=v.field, description=v.description) for v in plan.violations
+                )
+            else:
+                done: WriteResult = next(written)
+                result.outcome = outcome_value(done.outcome.value)
+                result.stored_version = done.stored_version
+            results.append(result)
+        return results
+
+    def Ingest(  # noqa: N802 (gRPC's method name)
+        self, request_iterator: Iterator[ingest_pb2.IngestRequest], context: grpc.ServicerContext
+    ) -> Iterator[ingest_pb2.IngestResult]:
+        caller = caller_of(context)
+        # A reader thread keeps pulling requests while a group is being written, so the next group is
+        # ready the moment the fsync returns. The queue is bounded: a fast client waits, memory does not grow.
+        pending: queue.Queue[object] = queue.Queue(maxsize=_GROUP * 4)
+
+        def pump() -> None:
+            try:
+                for request in request_iterator:
+                    pending.put(request)
+            except Exception:  # noqa: S110 - the client went away; the handler sees the end and stops
+                pass
+            finally:
+                pending.put(_END)
+
+        threading.Thread(target=pump, name="ingest-reader", daemon=True).start()
+        ended = False
+        while not ended:
+            group: list[ingest_pb2.IngestRequest] = []
+            item = pending.get()
+            while item is not _END:
+                assert isinstance(item, ingest_pb2.IngestRequest)
+                group.append(item)
+                if len(group) >= _GROUP:
+                    break
+                try:
+                    item = pending.get_nowait()
+                except queue.Empty:
+                    break
+            ended = item is _END
+            if group:
+                yield from self.apply(caller, group)
+
+    def Delete(  # noqa: N802
+        self, request: ingest_pb2.DeleteTracing, context: grpc.ServicerContext
+    ) -> ingest_pb2.IngestResult:
+        return self._unary(ingest_pb2.IngestRequest(delete=request), context)
+
+    def CompleteOpenCaseTracing(  # noqa: N802
+        self, request: ingest_pb2.CompleteOpenCase, context: grpc.ServicerContext
+    ) -> ingest_pb2.IngestResult:
+        return self._unary(ingest_pb2.IngestRequest(complete_open_case=request), context)
+
+    def CompleteNacPendingTracing(  # noqa: N802
+        self, request: ingest_pb2.CompleteNacPending, context: grpc.ServicerContext
+    ) -> ingest_pb2.IngestResult:
+        return self._unary(ingest_pb2.IngestRequest(complete_nac_pending=request), context)
+
+    def _unary(self, request: ingest_pb2.IngestRequest, context: grpc.ServicerContext) -> ingest_pb2.IngestResult:
+        """Unary calls answer refusals with a status, as unary RPCs should."""
+        caller = caller_of(context)
+        plan = self.to_operation(caller, request)
+        if isinstance(plan, _Refusal):
+            if plan.outcome == "PERMISSION_DENIED":
+                raise PermissionDenied(plan.violations[0].description)
+            raise InvalidArgument(plan.violations)
+        return self._write(caller, [request], [plan])[0]

@@ -1,0 +1,365 @@
+"""Accreditation: activities, their certificates, their operators, and operator sessions.
+
+Identification and authentication happen twice (seed 002): at the network edge by the activity's
+client certificate (mutual TLS; the registry knows certificates by SHA-256 fingerprint), and at the data
+by the operator's account code and password, which buy a random, expiring session token bound to the
+certificate it was issued to (seed 001: tokens cannot be replayed from another terminal).
+
+The registry is a SQLite file shared by the server and the `dcii accredit` CLI. The server reads it on
+every call, so a suspension or revocation takes effect at once, without a restart.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import hmac
+import secrets
+import sqlite3
+import threading
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+
+from indexer.exc import FailedPrecondition, InvalidArgument, NotFound, PermissionDenied, Unauthenticated
+from indexer.model import Violation
+
+
+class Role(StrEnum):
+    SUBMITTER = "SUBMITTER"
+    QUERIER = "QUERIER"
+    BATCH = "BATCH"
+    PRIVACY_OFFICER = "PRIVACY_OFFICER"
+    ADMINISTRATOR = "ADMINISTRATOR"
+
+
+class Purpose(StrEnum):
+    SECURITY_CLEARANCE = "SECURITY_CLEARANCE"
+    INSTALLATION_ACCESS = "INSTALLATION_ACCESS"
+    MILITARY_ACCESSION = "MILITARY_ACCESSION"
+    SENSITIVE_POSITION = "SENSITIVE_POSITION"
+    CRIMINAL_INVESTIGATION = "CRIMINAL_INVESTIGATION"
+    COUNTERINTELLIGENCE = "COUNTERINTELLIGENCE"
+    PRIVACY_ACT_REQUEST = "PRIVACY_ACT_REQUEST"
+
+
+class Status(StrEnum):
+    ACTIVE = "ACTIVE"
+    SUSPENDED = "SUSPENDED"
+    REVOKED = "REVOKED"
+
+
+SESSION_TTL = dt.timedelta(hours=8)
+# Seed 001: accounts unused for three years are removed; we disable them (the row stays for audit).
+INACTIVITY_LIMIT = dt.timedelta(days=3 * 365)
+MAX_FAILED_LOGINS = 5
+LOCKOUT = dt.timedelta(minutes=15)
+_SCRYPT = {"n": 2**14, "r": 8, "p": 1}
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS activity (
+    activity_id TEXT PRIMARY KEY, agency TEXT NOT NULL, roles TEXT NOT NULL, purposes TEXT NOT NULL,
+    status TEXT NOT NULL, created_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS certificate (
+    fingerprint TEXT PRIMARY KEY, activity_id TEXT NOT NULL REFERENCES activity, added_at TEXT NOT NULL,
+    revoked_at TEXT
+);
+CREATE TABLE IF NOT EXISTS operator (
+    account_code TEXT PRIMARY KEY, activity_id TEXT NOT NULL REFERENCES activity, password_hash TEXT NOT NULL,
+    status TEXT NOT NULL, created_at TEXT NOT NULL, last_login_at TEXT, failed_logins INTEGER NOT NULL DEFAULT 0,
+    locked_until TEXT
+);
+CREATE TABLE IF NOT EXISTS session (
+    token_hash TEXT PRIMARY KEY, account_code TEXT NOT NULL, fingerprint TEXT NOT NULL,
+    expires_at TEXT NOT NULL, ended INTEGER NOT NULL DEFAULT 0
+);
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class Activity:
+    activity_id: str
+    agency: str
+    roles: frozenset[Role]
+    purposes: frozenset[Purpose]
+    status: Status
+    fingerprints: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Operator:
+    account_code: str
+    activity_id: str
+    status: Status
+    last_login_at: dt.datetime | None
+    locked_until: dt.datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    """Who is calling: the activity behind the certificate and, once logged in, the operator."""
+
+    activity: Activity
+    fingerprint: str
+    operator: str | None = None
+    session_token_hash: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Session:
+    token: str
+    expires_at: dt.datetime
+    activity: Activity
+
+
+def hash_password(password: str) -> str:
+    salt = secrets.token_bytes(16)
+    digest = hashlib.scrypt(password.encode(), salt=salt, dklen=32, **_SCRYPT)
+    return f"scrypt${_SCRYPT['n']}${_SCRYPT['r']}${_SCRYPT['p']}${salt.hex()}${digest.hex()}"
+
+
+def verify_password(password: str, stored: str) -> bool:
+    _, n, r, p, salt, digest = stored.split("$")
+    candidate = hashlib.scrypt(password.encode(), salt=bytes.fromhex(salt), n=int(n), r=int(r), p=int(p), dklen=32)
+    return hmac.compare_digest(candidate.hex(), digest)
+
+
+# A dummy hash to spend the same time on unknown accounts, so timing does not reveal which exist.
+_DUMMY_HASH = hash_password(secrets.token_hex(8))
+
+
+def _token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def _iso(moment: dt.datetime | None) -> str | None:
+    return None if moment is None else moment.isoformat()
+
+
+def _parse(text: str | None) -> dt.datetime | None:
+    return None if text is None else dt.datetime.fromisoformat(text)
+
+
+def _names(values: str) -> list[str]:
+    return [v for v in values.split(",") if v]
+
+
+class Registry:
+    def __init__(self, path: Path, *, clock: Callable[[], dt.datetime] | None = None) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._clock = clock or (lambda: dt.datetime.now(dt.UTC))
+        self._local = threading.local()
+        with self._conn() as conn:
+            conn.executescript(_SCHEMA)
+
+    def _conn(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = sqlite3.connect(self.path, timeout=30.0, check_same_thread=False)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=FULL")
+            conn.execute("PRAGMA foreign_keys=ON")
+            self._local.conn = conn
+        return conn
+
+    # ---- administration (the `dcii accredit` CLI and AdminService) ----
+
+    def add_activity(
+        self, activity_id: str, agency: str, roles: Iterable[Role], purposes: Iterable[Purpose]
+    ) -> Activity:
+        if not activity_id or not activity_id.replace("-", "").replace("_", "").isalnum():
+            raise InvalidArgument([Violation("activity_id", "letters, digits, '-' and '_' only")])
+        with self._conn() as conn:
+            try:
+                conn.execute(
+                    "INSERT INTO activity VALUES (?, ?, ?, ?, ?, ?)",
+                    (
+                        activity_id,
+                        agency,
+                        ",".join(sorted(roles)),
+                        ",".join(sorted(purposes)),
+                        Status.ACTIVE,
+                        _iso(self._clock()),
+                    ),
+                )
+            except sqlite3.IntegrityError as error:
+                raise FailedPrecondition(f"activity {activity_id} already exists") from error
+        return self.activity(activity_id)
+
+    def activity(self, activity_id: str) -> Activity:
+        row = self._conn().execute(
+            "SELECT activity_id, agency, roles, purposes, status FROM activity WHERE activity_id = ?", (activity_id,)
+        ).fetchone()
+        if row is None:
+            raise NotFound(f"no activity {activity_id}")
+        prints = self._conn().execute(
+            "SELECT fingerprint FROM certificate WHERE activity_id = ? AND revoked_at IS NULL ORDER BY added_at",
+            (activity_id,),
+        )
+        return Activity(
+            row[0],
+            row[1],
+            frozenset(Role(r) for r in _names(row[2])),
+            frozenset(Purpose(p) for p in _names(row[3])),
+            Status(row[4]),
+            tuple(f[0] for f in prints),
+        )
+
+    def list_activities(self) -> list[Activity]:
+        ids = self._conn().execute("SELECT activity_id FROM activity ORDER BY activity_id").fetchall()
+        return [self.activity(row[0]) for row in ids]
+
+    def set_activity_status(self, activity_id: str, status: Status) -> Activity:
+        with self._conn() as conn:
+            changed = conn.execute("UPDATE activity SET status = ? WHERE activity_id = ?", (status, activity_id))
+            if changed.rowcount == 0:
+                raise NotFound(f"no activity {activity_id}")
+            if status is Status.REVOKED:
+                conn.execute(
+                    "UPDATE certificate SET revoked_at = ? WHERE activity_id = ? AND revoked_at IS NULL",
+                    (_iso(self._clock()), activity_id),
+                )
+        return self.activity(activity_id)
+
+    def add_certificate(self, activity_id: str, fingerprint: str) -> None:
+        self.activity(activity_id)
+        with self._conn() as conn:
+            conn.execute(
+                "INSERT OR REPLACE INTO certificate VALUES (?, ?, ?, NULL)",
+                (fingerprint.lower(), activity_id, _iso(self._clock())),
+            )
+
+    def revoke_certificate(self, fingerprint: str) -> None:
+        with self._conn() as conn:
+            changed = conn.execute(
+                "UPDATE certificate SET revoked_at = ? WHERE fingerprint = ?", (_iso(self._clock()), fingerprint)
+            )
+            if changed.rowcount == 0:
+                raise NotFound("no such certificate")
+
+    def add_operator(self, account_code: str, activity_id: str, password: str) -> None:
+        self.activity(activity_id)
+        if len(password) < 12:
+            raise InvalidArgument([Violation("password", "at least 12 characters")])
+        with self._conn() as conn:
+            try:
+                conn.execute(
+                    "INSERT INTO operator (account_code, activity_id, password_hash, status, created_at)"
+                    " VALUES (?, ?, ?, ?, ?)",
+                    (account_code, activity_id, hash_password(password), Status.ACTIVE, _iso(self._clock())),
+                )
+            except sqlite3.IntegrityError as error:
+                raise FailedPrecondition(f"operator {account_code} already exists") from error
+
+    def set_operator_status(self, account_code: str, status: Status) -> None:
+        with self._conn() as conn:
+            changed = conn.execute(
+                "UPDATE operator SET status = ?, failed_logins = 0, locked_until = NULL WHERE account_code = ?",
+                (status, account_code),
+            )
+            if changed.rowcount == 0:
+                raise NotFound(f"no operator {account_code}")
+            if status is not Status.ACTIVE:
+                conn.execute("UPDATE session SET ended = 1 WHERE account_code = ?", (account_code,))
+
+    def list_operators(self) -> list[Operator]:
+        rows = self._conn().execute(
+            "SELECT account_code, activity_id, status, last_login_at, locked_until FROM operator ORDER BY account_code"
+        )
+        return [Operator(a, b, Status(s), _parse(last), _parse(locked)) for a, b, s, last, locked in rows]
+
+    # ---- the running server ----
+
+    def activity_for_certificate(self, fingerprint: str) -> Activity:
+        """The active activity that owns this certificate, or PermissionDenied."""
+        row = self._conn().execute(
+            "SELECT c.activity_id, a.status FROM certificate c JOIN activity a USING (activity_id)"
+            " WHERE c.fingerprint = ? AND c.revoked_at IS NULL",
+            (fingerprint,),
+        ).fetchone()
+        if row is None:
+            raise PermissionDenied("the client certificate belongs to no accredited activity")
+        if row[1] != Status.ACTIVE:
+            raise PermissionDenied(f"activity {row[0]} is {row[1].lower()}")
+        return self.activity(row[0])
+
+    def login(self, fingerprint: str, account_code: str, password: str) -> Session:
+        activity = self.activity_for_certificate(fingerprint)
+        now = self._clock()
+        conn = self._conn()
+        row = conn.execute(
+            "SELECT activity_id, password_hash, status, created_at, last_login_at, failed_logins, locked_until"
+            " FROM operator WHERE account_code = ?",
+            (account_code,),
+        ).fetchone()
+        if row is None:
+            verify_password(password, _DUMMY_HASH)
+            raise Unauthenticated("login failed")
+        owner, stored, status, created, last, failed, locked = row
+        locked_until = _parse(locked)
+        if locked_until is not None and locked_until > now:
+            raise Unauthenticated("login failed: the account is locked after repeated failures; try later")
+        if not verify_password(password, stored) or owner != activity.activity_id:
+            with conn:
+                failed += 1
+                lock = _iso(now + LOCKOUT) if failed >= MAX_FAILED_LOGINS else None
+                conn.execute(
+                    "UPDATE operator SET failed_logins = ?, locked_until = ? WHERE account_code = ?",
+                    (0 if lock else failed, lock, account_code),
+                )
+            raise Unauthenticated("login failed")
+        if status != Status.ACTIVE:
+            raise PermissionDenied(f"operator account is {status.lower()}")
+        if now - (_parse(last) or _parse(created) or now) > INACTIVITY_LIMIT:
+            with conn:
+                conn.execute("UPDATE operator SET status = ? WHERE account_code = ?", (Status.SUSPENDED, account_code))
+            raise PermissionDenied("operator account disabled after three years without use")
+        token = secrets.token_urlsafe(32)
+        expires = now + SESSION_TTL
+        with conn:
+            conn.execute(
+                "UPDATE operator SET last_login_at = ?, failed_logins = 0, locked_until = NULL WHERE account_code = ?",
+                (_iso(now), account_code),
+            )
+            conn.execute(
+                "INSERT INTO session VALUES (?, ?, ?, ?, 0)", (_token_hash(token), account_code, fingerprint, _iso(expires))
+            )
+        return Session(token, expires, activity)
+
+    def caller(self, fingerprint: str, token: str | None) -> Caller:
+        """The caller of an RPC: certificate first, then the session token (if the RPC needs one)."""
+        activity = self.activity_for_certificate(fingerprint)
+        if token is None:
+            return Caller(activity, fingerprint)
+        token_hash = _token_hash(token)
+        row = self._conn().execute(
+            "SELECT s.account_code, s.fingerprint, s.expires_at, s.ended, o.status, o.activity_id"
+            " FROM session s JOIN operator o USING (account_code) WHERE s.token_hash = ?",
+            (token_hash,),
+        ).fetchone()
+        if row is None:
+            raise Unauthenticated("unknown session token")
+        account, bound_to, expires, ended, status, owner = row
+        if ended:
+            raise Unauthenticated("the session has ended")
+        if not hmac.compare_digest(bound_to, fingerprint) or owner != activity.activity_id:
+            raise Unauthenticated("the session token was issued to another certificate")
+        expires_at = _parse(expires)
+        if expires_at is None or expires_at <= self._clock():
+            raise Unauthenticated("the session has expired")
+        if status != Status.ACTIVE:
+            raise PermissionDenied(f"operator account is {status.lower()}")
+        return Caller(activity, fingerprint, account, token_hash)
+
+    def logout(self, token_hash: str) -> None:
+        with self._conn() as conn:
+            conn.execute("UPDATE session SET ended = 1 WHERE token_hash = ?", (token_hash,))
+
+    def close(self) -> None:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is not None:
+            conn.close()
+            self._local.conn = None

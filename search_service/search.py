@@ -1,0 +1,165 @@
+"""SearchService: whether and where records exist on a person.
+
+Every request is checked as a whole before anything is read: a refused query names each bad field.
+The purpose must be one the activity is accredited for (seed 002). Results show the SSN's last four
+only, unless the caller's role needs the full number (seed 003), and carry the FOUO marking.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import grpc
+
+from dcii.v1 import search_pb2, search_pb2_grpc
+from indexer import edit_rules as rules
+from indexer.exc import InvalidArgument, PermissionDenied, Unimplemented
+from indexer.model import Identifiers, PersonName, TracingType, Violation
+from indexer.normalize import NameKey, name_key
+from indexer.store.base import NameRow, TracingStore
+from search_service.auth import caller_of
+from search_service.convert import identifiers_in, mode_name, name_in, purpose_name, tracing_out, type_in, type_out
+from search_service.exact import EXACT_MATCHER, ExactHit, Page, name_agrees, pids_agreeing, scan_page, title_page
+from search_service.registry import Caller, Purpose, Role
+
+MARKING = "FOR OFFICIAL USE ONLY - PRIVACY SENSITIVE"
+DEFAULT_PAGE_SIZE = 20
+MAX_PAGE_SIZE = 100
+TITLE_MAX = 120
+
+
+@dataclass(frozen=True, slots=True)
+class Query:
+    """A search request after the edit criteria: what the modes work from."""
+
+    mode: str
+    purpose: Purpose
+    name: PersonName
+    key: NameKey
+    identifiers: Identifiers
+    title: str
+    types: frozenset[TracingType]
+    page_size: int
+    page_token: str
+
+
+def check_query(request: search_pb2.SearchRequest, caller: Caller, today: dt.date, prefix: str = "") -> Query:
+    """Validate a request (all violations at once); refuse a purpose the activity is not accredited for."""
+    out: list[Violation] = []
+    at = (prefix + ".") if prefix else ""
+    mode = mode_name(request.mode)
+    if mode in ("", "UNSPECIFIED"):
+        out.append(Violation(f"{at}mode", "a search mode is required: EXACT, NAME_ONLY, NONSTANDARD, FUZZY or "
+                                          "PID_QUALIFIED"))
+    purpose = Purpose.__members__.get(purpose_name(request.purpose))
+    if purpose is None:
+        out.append(Violation(f"{at}purpose", "every query states its purpose"))
+    page_size = request.page_size or DEFAULT_PAGE_SIZE
+    if not 1 <= page_size <= MAX_PAGE_SIZE:
+        out.append(Violation(f"{at}page_size", f"between 1 and {MAX_PAGE_SIZE}"))
+    types = [type_in(t) for t in request.types]
+    if None in types:
+        out.append(Violation(f"{at}types", "unknown tracing type"))
+    title = " ".join(request.title.split())
+    has_name = any((request.name.surname, request.name.given_name, request.name.middle_name, request.name.suffix))
+    name, name_violations = rules.clean_name(
+        name_in(request.name), f"{at}name", surname_required=not title,
+        given_required=mode in ("EXACT", "NAME_ONLY") and not title,
+    )
+    out += name_violations
+    identifiers, id_violations = rules.clean_identifiers(identifiers_in(request.identifiers), f"{at}identifiers",
+                                                         today=today)
+    out += id_violations
+    if title:
+        if has_name:
+            out.append(Violation(f"{at}title", "ask for a person's name or an impersonal title, not both"))
+        if mode not in ("NAME_ONLY", "NONSTANDARD"):
+            out.append(Violation(f"{at}title", "impersonal titles are searched in NAME_ONLY or NONSTANDARD mode"))
+        if len(title) > TITLE_MAX or rules.has_control(title):
+            out.append(Violation(f"{at}title", f"at most {TITLE_MAX} printable characters"))
+    if mode == "EXACT" and identifiers.is_empty:
+        out.append(Violation(f"{at}identifiers", "EXACT needs at least one PID (SSN, date or place of birth); "
+                                                 "without one, ask NAME_ONLY or NONSTANDARD"))
+    if mode == "NONSTANDARD" and not identifiers.is_empty:
+        out.append(Violation(f"{at}identifiers", "NONSTANDARD takes no PID; with one, ask EXACT"))
+    if out:
+        raise InvalidArgument(out)
+    assert purpose is not None
+    if purpose not in caller.activity.purposes:
+        raise PermissionDenied(f"activity {caller.activity.activity_id} is not accredited for purpose "
+                               f"{purpose.value}")
+    return Query(mode, purpose, name, name_key(name), identifiers, title,
+                 frozenset(t for t in types if t is not None), page_size, request.page_token)
+
+
+def run_exact(store: TracingStore, query: Query) -> Page:
+    """EXACT, NAME_ONLY or NONSTANDARD (persons or impersonal titles)."""
+    if query.title:
+        return title_page(store, query.title, prefix=query.mode == "NONSTANDARD",
+                          page_size=query.page_size, page_token=query.page_token)
+    key = query.key
+    accept: Callable[[NameRow], tuple[str, ...] | None]
+    if query.mode == "NONSTANDARD":
+        def accept(row: NameRow) -> tuple[str, ...] | None:
+            return ()
+        return scan_page(store, key.surname, key.given or None, given_is_prefix=True, accept=accept,
+                         types=query.types, page_size=query.page_size, page_token=query.page_token)
+    ids = query.identifiers
+    if query.mode == "EXACT":
+        def accept(row: NameRow) -> tuple[str, ...] | None:
+            agreed = pids_agreeing(ids, row) if name_agrees(key, row) else ()
+            return agreed or None
+    else:
+        def accept(row: NameRow) -> tuple[str, ...] | None:
+            return () if name_agrees(key, row) else None
+    return scan_page(store, key.surname, key.given, given_is_prefix=False, accept=accept,
+                     types=query.types, page_size=query.page_size, page_token=query.page_token)
+
+
+def hit_out(hit: ExactHit, target: search_pb2.Hit, *, full_ssn: bool) -> None:
+    tracing = hit.stored.tracing
+    tracing_out(tracing, target.tracing, full_ssn=full_ssn, indexed_at=hit.stored.indexed_at)
+    target.type = type_out(tracing.type)
+    target.score = 1.0
+    explanation = target.explanation
+    explanation.matched_name = "primary" if hit.alias_no == 0 else f"alias {hit.alias_no}"
+    if tracing.subject is not None:
+        explanation.features.add(feature="name", agreement=search_pb2.AGREEMENT_EXACT, similarity=1.0,
+                                 detail="normalized name equal")
+    for pid in hit.agreed:
+        explanation.features.add(feature=pid, agreement=search_pb2.AGREEMENT_EXACT, similarity=1.0,
+                                 detail="equal")
+    if hit.stored.dispute is not None:
+        d = hit.stored.dispute
+        target.dispute.dispute_id, target.dispute.statement_location = d.dispute_id, d.statement_location
+        target.dispute.summary = d.summary
+
+
+def needs_full_ssn(caller: Caller) -> bool:
+    return Role.PRIVACY_OFFICER in caller.activity.roles
+
+
+class SearchServicer(search_pb2_grpc.SearchServiceServicer):
+    def __init__(self, store: TracingStore, today: Callable[[], dt.date]) -> None:
+        self._store = store
+        self._today = today
+
+    def answer(self, caller: Caller, request: search_pb2.SearchRequest) -> search_pb2.SearchResponse:
+        query = check_query(request, caller, self._today())
+        if query.mode in ("FUZZY", "PID_QUALIFIED"):
+            raise Unimplemented(f"{query.mode} matching is not served yet")
+        page = run_exact(self._store, query)
+        response = search_pb2.SearchResponse(next_page_token=page.next_token, matcher_version=EXACT_MATCHER)
+        full_ssn = needs_full_ssn(caller)
+        for hit in page.hits:
+            hit_out(hit, response.hits.add(), full_ssn=full_ssn)
+        if page.hits:
+            response.marking = MARKING
+        return response
+
+    def Search(  # noqa: N802 (gRPC's method name)
+        self, request: search_pb2.SearchRequest, context: grpc.ServicerContext
+    ) -> search_pb2.SearchResponse:
+        return self.answer(caller_of(context), request)

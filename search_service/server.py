@@ -1,0 +1,129 @@
+"""The gRPC server. Mutual TLS only: there is no plaintext port, and a client without a certificate
+from our CA never completes the handshake."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import signal
+import threading
+from collections.abc import Callable
+from concurrent import futures
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from dcii.v1 import admin_pb2, admin_pb2_grpc, ingest_pb2, ingest_pb2_grpc, search_pb2, search_pb2_grpc
+from indexer.store.base import TracingStore
+from indexer.store.sqlite import SqliteStore
+from search_service.accounts import AdminServicer, SessionServicer
+from search_service.auth import AuthInterceptor
+from search_service.ingest import IngestServicer
+from search_service.registry import Registry
+from search_service.search import SearchServicer
+
+log = logging.getLogger(__name__)
+
+MAX_MESSAGE_BYTES = 4 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    """Where the server keeps its state and finds its certificates."""
+
+    data_dir: Path
+    pki_dir: Path
+    host: str = "127.0.0.1"
+    port: int = 50051
+    max_workers: int = 32
+    hostnames: tuple[str, ...] = field(default=("localhost",))
+
+    @property
+    def store_path(self) -> Path:
+        return self.data_dir / "index.db"
+
+    @property
+    def registry_path(self) -> Path:
+        return self.data_dir / "registry.db"
+
+
+def server_credentials(pki_dir: Path) -> grpc.ServerCredentials:
+    return grpc.ssl_server_credentials(
+        [((pki_dir / "server-key.pem").read_bytes(), (pki_dir / "server.pem").read_bytes())],
+        root_certificates=(pki_dir / "ca.pem").read_bytes(),
+        require_client_auth=True,
+    )
+
+
+def _today() -> dt.date:
+    return dt.datetime.now(dt.UTC).date()
+
+
+@dataclass
+class RunningServer:
+    server: grpc.Server
+    port: int
+    store: TracingStore
+    registry: Registry
+    health: health.HealthServicer
+
+    def stop(self, grace: float = 5.0) -> None:
+        self.health.enter_graceful_shutdown()
+        self.server.stop(grace).wait()
+        self.store.close()
+        self.registry.close()
+
+
+def start_server(
+    config: ServerConfig,
+    *,
+    store: TracingStore | None = None,
+    today: Callable[[], dt.date] = _today,
+) -> RunningServer:
+    store = store or SqliteStore(config.store_path)
+    registry = Registry(config.registry_path)
+    server = grpc.server(
+        futures.ThreadPoolExecutor(max_workers=config.max_workers, thread_name_prefix="rpc"),
+        interceptors=[AuthInterceptor(registry)],
+        options=[
+            ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+            ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+            ("grpc.so_reuseport", 0),
+        ],
+    )
+    ingest_pb2_grpc.add_IngestServiceServicer_to_server(IngestServicer(store, today), server)
+    search_pb2_grpc.add_SearchServiceServicer_to_server(SearchServicer(store, today), server)
+    admin_pb2_grpc.add_SessionServiceServicer_to_server(SessionServicer(registry), server)
+    admin_pb2_grpc.add_AdminServiceServicer_to_server(AdminServicer(registry), server)
+    health_servicer = health.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    services = [
+        ingest_pb2.DESCRIPTOR.services_by_name["IngestService"].full_name,
+        search_pb2.DESCRIPTOR.services_by_name["SearchService"].full_name,
+        admin_pb2.DESCRIPTOR.services_by_name["SessionService"].full_name,
+        admin_pb2.DESCRIPTOR.services_by_name["AdminService"].full_name,
+    ]
+    for name in ["", *services]:
+        health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+    reflection.enable_server_reflection([*services, health.SERVICE_NAME, reflection.SERVICE_NAME], server)
+    port = server.add_secure_port(f"{config.host}:{config.port}", server_credentials(config.pki_dir))
+    if port == 0:
+        raise OSError(f"cannot listen on {config.host}:{config.port}")
+    server.start()
+    return RunningServer(server, port, store, registry, health_servicer)
+
+
+def serve(config: ServerConfig, *, on_ready: Callable[[int], None] | None = None) -> None:
+    """Run until SIGTERM or SIGINT, then drain in-flight calls and close the store cleanly."""
+    running = start_server(config)
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    log.info("serving", extra={"port": running.port})
+    if on_ready is not None:
+        on_ready(running.port)
+    stop.wait()
+    running.stop()
