@@ -1,37 +1,37 @@
-"""Cells of the tracing file format: the columns, their value forms and conversions (docs/TRACING_FORMAT.md).
+"""The text layer of the tracing file format (docs/TRACING_FORMAT.md): columns, cells, lines, writers.
 
-`indexer.fileformat` assembles cells into actions and reads and writes files; this module knows one
-cell at a time. Parsing is syntactic only: a cell of the wrong shape becomes a Violation naming the
+`indexer.fileformat` turns rows into actions and back; this module knows one cell, one line and one
+header at a time. Parsing is syntactic only: a cell of the wrong shape becomes a Violation naming its
 column, and a description never carries the value (it may be a name or an SSN, and reaches logs).
-Semantic rules (valid SSN, real date, required fields) belong to `indexer.edit_criteria`.
 """
 
 from __future__ import annotations
 
+import codecs
+import csv
 import json
-from collections.abc import Mapping
+import re
+from collections.abc import Iterable, Iterator, Mapping
 from enum import StrEnum
-from typing import TypeVar
+from typing import BinaryIO, TypeVar
 
 from indexer.model import PartialDate, PersonName, PlaceOfBirth, TracingType, Violation
 
 E = TypeVar("E", bound=StrEnum)
 
+# fmt: off
 KEY_COLUMNS: tuple[str, ...] = ("action", "type", "agency", "record_number", "source_version")
-SUBJECT_COLUMNS: tuple[str, ...] = (
-    "surname", "given_name", "middle_name", "suffix", "aliases",
-    "ssn", "date_of_birth", "place_of_birth", "role",
-)  # fmt: skip
+SUBJECT_COLUMNS: tuple[str, ...] = ("surname", "given_name", "middle_name", "suffix", "aliases", "ssn",
+                                    "date_of_birth", "place_of_birth", "role")
 # The columns each tracing type carries beyond the key and (except impersonal titles) the subject.
 TYPE_COLUMNS: dict[TracingType, tuple[str, ...]] = {
     TracingType.FILE: ("year_indexed", "custodian", "file_number"),
     TracingType.OPEN_CASE: ("year_indexed", "location", "investigative_number"),
     TracingType.NAC_PENDING: ("case_number", "requester_category", "nac_type"),
     TracingType.NAC_HISTORY: ("nac_type", "completed_on", "agencies_checked", "outcome"),
-    TracingType.CLEARANCE: (
-        "granted_on", "eligibility_level", "access_level", "access_granted_on", "basis_investigation_type",
-        "basis_investigation_date", "subject_category", "separation_date", "files_used",
-    ),  # fmt: skip
+    TracingType.CLEARANCE: ("granted_on", "eligibility_level", "access_level", "access_granted_on",
+                            "basis_investigation_type", "basis_investigation_date", "subject_category",
+                            "separation_date", "files_used"),
     TracingType.IMPERSONAL_TITLE: ("year_indexed", "custodian", "file_number", "title", "kind"),
 }
 # The canonical column order (a CSV header; the keys of a JSONL object).
@@ -40,19 +40,23 @@ COLUMNS: tuple[str, ...] = (
     "investigative_number", "case_number", "requester_category", "nac_type", "completed_on",
     "agencies_checked", "outcome", *TYPE_COLUMNS[TracingType.CLEARANCE], "title", "kind",
     "delete_reason", "replaces_record_number",
-)  # fmt: skip
+)
+# fmt: on
 COLUMN_SET: frozenset[str] = frozenset(COLUMNS)
-# A reject file's extra column: why the row was refused. Readers ignore it, so a fixed reject file can
+# A reject file's extra column (why the row was refused). Readers ignore it, so a fixed reject file can
 # be resubmitted as it is.
 ERRORS_COLUMN = "errors"
 # RowError.raw key holding a line that could not be split into columns at all.
 RAW_LINE_KEY = "raw_line"
 MAX_VIOLATIONS = 50
+# A physical line longer than this (bytes, line break included) is refused without being held in memory.
+MAX_LINE_BYTES = 1 << 20
 
 ALIAS_KEYS: tuple[str, ...] = ("surname", "given_name", "middle_name", "suffix")
 PLACE_KEYS: tuple[str, ...] = ("us_state", "country", "city")
-_ASCII_DIGITS = frozenset("0123456789")
-_LINE_BREAKS = frozenset("\r\n")
+_DIGITS = frozenset("0123456789")
+_SURROGATE = re.compile("[\ud800-\udfff]")
+_ALIAS_FORMS = "an alias must be 'SURNAME, GIVEN MIDDLE[, SUFFIX]' or an object with " + ", ".join(ALIAS_KEYS)
 
 
 class DuplicateKey(ValueError):
@@ -67,32 +71,31 @@ def unique_keys(pairs: list[tuple[str, object]]) -> dict[str, object]:
     return result
 
 
+def load_json(text: str) -> object:
+    """json.loads that refuses duplicate keys; ValueError (DuplicateKey included) on any bad input."""
+    try:
+        return json.loads(text, object_pairs_hook=unique_keys)
+    except RecursionError as exc:
+        raise ValueError("nested too deeply") from exc
+
+
 def clean(text: str) -> str:
     """The text with undecodable bytes and lone surrogates replaced by U+FFFD: safe to write anywhere."""
-    if text.isascii():
-        return text
-    return text.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
+    return text if text.isascii() else _SURROGATE.sub("\ufffd", text)
 
 
 def _valid_text(text: str) -> bool:
-    if text.isascii():
-        return True
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
+    return text.isascii() or _SURROGATE.search(text) is None
 
 
 def valid_tree(value: object) -> bool:
-    """No string anywhere in a JSON value (keys included) carries an undecodable byte or lone surrogate."""
+    """No string anywhere in a JSON value (keys included) holds an undecodable byte or a lone surrogate."""
     stack = [value]
     while stack:
         item = stack.pop()
-        if isinstance(item, str):
-            if not _valid_text(item):
-                return False
-        elif isinstance(item, list):
+        if isinstance(item, str) and not _valid_text(item):
+            return False
+        if isinstance(item, list):
             stack.extend(item)
         elif isinstance(item, dict):
             stack.extend(item.keys())
@@ -100,16 +103,9 @@ def valid_tree(value: object) -> bool:
     return True
 
 
-def flat(value: object) -> str:
-    """One value of a row as text, for RowError.raw: JSON structures stay JSON, which the reader accepts."""
-    if value is None:
-        return ""
-    if isinstance(value, str):
-        return clean(value)
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int):
-        return str(value)
+def _flat(value: object) -> str:
+    if value is None or isinstance(value, str):
+        return clean(value or "")
     try:
         return clean(json.dumps(value, ensure_ascii=False))
     except (ValueError, TypeError, RecursionError):
@@ -117,20 +113,23 @@ def flat(value: object) -> str:
 
 
 def raw_of(row: Mapping[str, object]) -> dict[str, str]:
-    return {clean(str(key)): flat(value) for key, value in row.items()}
+    """A row as text, for RowError.raw: a JSON structure stays JSON text, a form the reader accepts."""
+    return {clean(str(key)): _flat(value) for key, value in row.items()}
 
 
 def _blank(value: object) -> bool:
     if isinstance(value, str):
         return not value.strip()
-    return value is None or value == [] or value == {}
+    return value is None or value in ([], {})
 
 
-def _joinable(items: tuple[str, ...], separator: str) -> bool:
+def _joinable(items: Iterable[str], separator: str) -> bool:
     """The items can be written separated by `separator` and read back as they are."""
-    return all(
-        item == item.strip() and separator not in item and not _LINE_BREAKS & set(item) for item in items
-    ) and not (items and items[0].startswith(("[", "{")))
+    items = tuple(items)
+    return not (items and items[0].startswith(("[", "{"))) and all(
+        item == item.strip() and separator not in item and "\n" not in item and "\r" not in item
+        for item in items
+    )
 
 
 class Cells:
@@ -172,7 +171,7 @@ class Cells:
     def filled(self) -> list[str]:
         return [column for column in COLUMNS if column in self.values]
 
-    def _string(self, column: str) -> str:
+    def text(self, column: str) -> str:
         value = self.values.get(column)
         if value is None:
             return ""
@@ -181,15 +180,12 @@ class Cells:
         self.bad(column, "must be a string")
         return ""
 
-    def text(self, column: str) -> str:
-        return self._string(column)
-
     def integer(self, column: str, bits: int) -> int:
         value = self.values.get(column)
         if isinstance(value, str):
             text = value.strip()
             digits = text[1:] if text[:1] in ("+", "-") else text
-            if not digits or len(digits) > 20 or not set(digits) <= _ASCII_DIGITS:
+            if not digits or len(digits) > 20 or not set(digits) <= _DIGITS:
                 self.bad(column, "not an integer")
                 return 0
             value = int(text)
@@ -204,7 +200,7 @@ class Cells:
         return value
 
     def date(self, column: str) -> PartialDate | None:
-        text = self._string(column)
+        text = self.text(column)
         if not text:
             return None
         parts = text.split("-")
@@ -212,7 +208,7 @@ class Cells:
             len(parts) > 3
             or len(parts[0]) != 4
             or not all(1 <= len(part) <= 2 for part in parts[1:])
-            or not all(set(part) <= _ASCII_DIGITS for part in parts)
+            or not all(set(part) <= _DIGITS for part in parts)
         ):
             self.bad(column, "not a date (YYYY, YYYY-MM or YYYY-MM-DD)")
             return None
@@ -220,7 +216,7 @@ class Cells:
         return PartialDate(numbers[0], numbers[1], numbers[2])
 
     def enum(self, column: str, kind: type[E]) -> E | None:
-        text = self._string(column).upper()
+        text = self.text(column).upper()
         if not text:
             return None
         try:
@@ -231,8 +227,8 @@ class Cells:
 
     def _json(self, column: str, text: str) -> object:
         try:
-            value: object = json.loads(text, object_pairs_hook=unique_keys)
-        except (ValueError, RecursionError):
+            value = load_json(text)
+        except ValueError:
             self.bad(column, "not valid JSON")
             return None
         if not valid_tree(value):
@@ -250,10 +246,9 @@ class Cells:
             value = self._json(column, text)
             if column in self.failed:
                 return []
-        if value is None:
-            return []
         if not isinstance(value, list):
-            self.bad(column, "must be a list")
+            if value is not None:
+                self.bad(column, "must be a list")
             return []
         return value
 
@@ -271,8 +266,7 @@ class Cells:
                 continue
             name = _alias_from_text(item) if isinstance(item, str) else _alias_from_object(item)
             if name is None:
-                self.bad("aliases", "an alias must be 'SURNAME, GIVEN MIDDLE[, SUFFIX]' or an object with "
-                         + ", ".join(ALIAS_KEYS))  # fmt: skip
+                self.bad("aliases", _ALIAS_FORMS)
                 return ()
             names.append(name)
         return tuple(names)
@@ -286,14 +280,12 @@ class Cells:
             value = self._json("place_of_birth", text)
             if "place_of_birth" in self.failed:
                 return None
-        if isinstance(value, dict) and set(value) <= set(PLACE_KEYS):
-            parts = [value.get(key) for key in PLACE_KEYS]
-            if all(part is None or isinstance(part, str) for part in parts):
-                us_state, country, city = (part.strip() if isinstance(part, str) else "" for part in parts)
-                return PlaceOfBirth(us_state, country, city) if us_state or country or city else None
-        if value is not None:
-            self.bad("place_of_birth", "must be an object with " + ", ".join(PLACE_KEYS))
-        return None
+        parts = _parts(value, PLACE_KEYS)
+        if parts is None:
+            if value is not None:
+                self.bad("place_of_birth", "must be an object with " + ", ".join(PLACE_KEYS))
+            return None
+        return PlaceOfBirth(*parts) if any(parts) else None
 
     def _place_text(self, text: str) -> PlaceOfBirth | None:
         code, _, city = text.partition("/")
@@ -311,6 +303,16 @@ def _is_code(text: str) -> bool:
     return 2 <= len(text) <= 3 and text.isascii() and text.isalpha()
 
 
+def _parts(value: object, keys: tuple[str, ...]) -> list[str] | None:
+    """The stripped string values of an object with only these keys (absent or null = ""), else None."""
+    if not isinstance(value, dict) or not set(value) <= set(keys):
+        return None
+    parts = [value.get(key) for key in keys]
+    if not all(part is None or isinstance(part, str) for part in parts):
+        return None
+    return [part.strip() if isinstance(part, str) else "" for part in parts]
+
+
 def _alias_from_text(text: str) -> PersonName | None:
     parts = text.split(",")
     if len(parts) > 3 or ";" in text:
@@ -325,19 +327,14 @@ def _alias_from_text(text: str) -> PersonName | None:
 
 
 def _alias_from_object(value: object) -> PersonName | None:
-    if not isinstance(value, dict) or not set(value) <= set(ALIAS_KEYS):
-        return None
-    parts = [value.get(key) for key in ALIAS_KEYS]
-    if not all(part is None or isinstance(part, str) for part in parts):
-        return None
-    surname, given, middle, suffix = (part.strip() if isinstance(part, str) else "" for part in parts)
-    return PersonName(surname, given, middle, suffix)
+    parts = _parts(value, ALIAS_KEYS)
+    return None if parts is None else PersonName(*parts)
 
 
 def _alias_text(name: PersonName) -> str | None:
     """The 'SURNAME, GIVEN MIDDLE[, SUFFIX]' form, or None when it would not read back as the same name."""
     fields = (name.surname, name.given_name, name.middle_name, name.suffix)
-    if not _joinable(fields, ",") or ";" in "".join(fields) or not name.surname:
+    if not _joinable(fields, ",") or any(";" in part for part in fields) or not name.surname:
         return None
     if len(name.given_name.split()) > 1 or (name.middle_name and not name.given_name):
         return None
@@ -345,20 +342,18 @@ def _alias_text(name: PersonName) -> str | None:
     rest = " ".join(part for part in (name.given_name, name.middle_name) if part)
     if rest or name.suffix:
         text += ", " + rest
-    if name.suffix:
-        text += ", " + name.suffix
-    return text
+    return text + ", " + name.suffix if name.suffix else text
+
+
+def _object(keys: tuple[str, ...], parts: tuple[str, ...]) -> dict[str, str]:
+    return {key: part for key, part in zip(keys, parts, strict=True) if part}
 
 
 def format_aliases(names: tuple[PersonName, ...]) -> str:
     texts = [_alias_text(name) for name in names]
     if all(texts):
         return "; ".join(text for text in texts if text)
-    objects = [
-        {key: part for key, part in zip(ALIAS_KEYS, (n.surname, n.given_name, n.middle_name, n.suffix), strict=True)
-         if part}
-        for n in names
-    ]  # fmt: skip
+    objects = [_object(ALIAS_KEYS, (n.surname, n.given_name, n.middle_name, n.suffix)) for n in names]
     return json.dumps(objects, ensure_ascii=False)
 
 
@@ -378,8 +373,7 @@ def format_place(place: PlaceOfBirth | None) -> str:
         code = place.country
     if code and _joinable((place.city,), "\0"):
         return f"{code}/{place.city}" if place.city else code
-    parts = (place.us_state, place.country, place.city)
-    return json.dumps({key: part for key, part in zip(PLACE_KEYS, parts, strict=True) if part}, ensure_ascii=False)
+    return json.dumps(_object(PLACE_KEYS, (place.us_state, place.country, place.city)), ensure_ascii=False)
 
 
 def format_date(value: PartialDate | None) -> str:
@@ -388,3 +382,58 @@ def format_date(value: PartialDate | None) -> str:
 
 def format_enum(value: StrEnum | None) -> str:
     return "" if value is None else value.value
+
+
+# --- lines and headers -----------------------------------------------------------------------------
+
+
+def physical_lines(stream: BinaryIO) -> Iterator[tuple[int, str | None]]:
+    """(line number, text without its line break) per line of a binary stream; None for an overlong one.
+
+    A UTF-8 BOM is dropped. Undecodable bytes are kept as lone surrogates (surrogateescape), so that
+    the row's reader can name the column that holds them."""
+    number = 0
+    while chunk := stream.readline(MAX_LINE_BYTES + 1):
+        number += 1
+        if number == 1 and chunk.startswith(codecs.BOM_UTF8):
+            chunk = chunk[len(codecs.BOM_UTF8) :]
+        if len(chunk) > MAX_LINE_BYTES:
+            while chunk and not chunk.endswith(b"\n"):
+                chunk = stream.readline(MAX_LINE_BYTES)
+            yield number, None
+            continue
+        yield number, chunk.decode("utf-8", "surrogateescape").rstrip("\r\n")
+
+
+def split_csv(text: str) -> list[str] | None:
+    """One CSV line's cells; None when its quoting is malformed (a value may not span lines)."""
+    try:
+        return next(csv.reader((text,), strict=True), [])
+    except csv.Error:
+        return None
+
+
+def read_header(cells: list[str]) -> tuple[list[str], list[Violation]]:
+    """A CSV header's column names (trailing unnamed columns dropped), and what is wrong with it."""
+    names = [clean(cell.strip().lower()) for cell in cells]
+    while names and not names[-1]:
+        names.pop()
+    violations: list[Violation] = []
+    seen: set[str] = set()
+    problems = 0
+    for position, name in enumerate(names):
+        if not name:
+            violation = Violation("header", f"column {position + 1} has no name")
+        elif name not in COLUMN_SET and name != ERRORS_COLUMN:
+            violation = Violation(name[:64], "unknown column")
+        elif name in seen:
+            violation = Violation(name, "duplicate column")
+        else:
+            seen.add(name)
+            continue
+        problems += 1
+        if problems <= MAX_VIOLATIONS:
+            violations.append(violation)
+    if problems > MAX_VIOLATIONS:
+        violations.append(Violation("header", f"{problems - MAX_VIOLATIONS} more problems not listed"))
+    return names, violations

@@ -163,15 +163,15 @@ class AuthInterceptor(grpc.ServerInterceptor):
 
     def intercept_service(
         self,
-        continuation: Callable[[grpc.HandlerCallDetails], grpc.RpcMethodHandler | None],
+        continuation: Callable[[grpc.HandlerCallDetails], grpc.RpcMethodHandler[Any, Any] | None],
         handler_call_details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler | None:
+    ) -> grpc.RpcMethodHandler[Any, Any] | None:
         handler = continuation(handler_call_details)
         if handler is None:
             return None
         method = handler_call_details.method
         rule = POLICY.get(method)
-        token = _bearer(handler_call_details.invocation_metadata)  # type: ignore[arg-type]
+        token = _bearer(handler_call_details.invocation_metadata)
 
         def authorize(context: grpc.ServicerContext) -> Caller:
             return self._authorize(method, rule, token, context)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 from enum import StrEnum
-from typing import Protocol, TypeVar
+from typing import Any, TypeVar
 
 from google.protobuf import timestamp_pb2
 from google.type import date_pb2
@@ -25,14 +25,10 @@ def _enum_in(enum: type[_E], proto_name: str, prefix: str) -> _E | None:
     return enum.__members__.get(name)
 
 
-class _EnumWrapper(Protocol):
-    def Name(self, number: int) -> str: ...  # noqa: N802 (protobuf's spelling)
-
-
-def enum_name(wrapper: _EnumWrapper, value: int) -> str:
+def enum_name(wrapper: Any, value: int) -> str:
     """The name of an enum value; "" for a number this contract does not define (proto3 lets those through)."""
     try:
-        return wrapper.Name(value)
+        return str(wrapper.Name(value))
     except ValueError:
         return ""
 
@@ -215,7 +211,7 @@ def tracing_out(
         target.indexed_at.CopyFrom(timestamp(indexed_at))
 
 
-def type_out(kind: m.TracingType | None) -> int:
+def type_out(kind: m.TracingType | None) -> tracing_pb2.TracingType.ValueType:
     return tracing_pb2.TracingType.Value(_enum_out("TRACING_TYPE_", kind))
 
 

@@ -49,7 +49,7 @@ def abort(context: grpc.ServicerContext, error: BaseException) -> NoReturn:
 
 def field_violations(error: grpc.RpcError) -> list[tuple[str, str]]:
     """Client side: the (field, description) pairs of an INVALID_ARGUMENT status."""
-    status = rpc_status.from_call(error)  # type: ignore[arg-type]
+    status = rpc_status.from_call(error)
     found: list[tuple[str, str]] = []
     for detail in [] if status is None else status.details:
         request = error_details_pb2.BadRequest()

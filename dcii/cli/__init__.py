@@ -1,0 +1,1 @@
+"""The `dcii` command line."""

@@ -1,0 +1,154 @@
+"""`dcii certs` and `dcii accredit`: the administrator's commands, run on the server's machine.
+
+They work on the registry file directly (not over the wire), so that the first administrator can be
+accredited before any server runs; the running server reads the registry on every call, so a
+suspension or revocation made here takes effect at once.
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import os
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from search_service import pki
+from search_service.registry import Purpose, Registry, Role, Status
+
+console = Console()
+
+
+def _csv_enum(enum: type[Role] | type[Purpose], text: str) -> list[str]:
+    values = [v.strip().upper() for v in text.split(",") if v.strip()]
+    unknown = [v for v in values if v not in enum.__members__]
+    if unknown:
+        raise SystemExit(f"unknown {enum.__name__.lower()}: {', '.join(unknown)} "
+                         f"(choose from {', '.join(enum.__members__)})")
+    return values
+
+
+def cmd_certs_init(args: argparse.Namespace) -> None:
+    paths = pki.init_pki(Path(args.dir), activities=[], hostnames=tuple(args.hostname), force=args.force)
+    console.print(f"CA and server certificate written to {args.dir} ({len(paths)} files)")
+
+
+def cmd_certs_issue(args: argparse.Namespace) -> None:
+    cert, _key = pki.issue_client_into(Path(args.dir), args.activity, args.agency, force=args.force)
+    console.print(f"client certificate for {args.activity}: {cert}")
+    console.print(f"fingerprint: {pki.fingerprint(cert.read_bytes())}")
+
+
+def _registry(args: argparse.Namespace) -> Registry:
+    return Registry(Path(args.data) / "registry.db")
+
+
+def cmd_activity_add(args: argparse.Namespace) -> None:
+    registry = _registry(args)
+    roles = [Role(r) for r in _csv_enum(Role, args.roles)]
+    purposes = [Purpose(p) for p in _csv_enum(Purpose, args.purposes)]
+    registry.add_activity(args.activity_id, args.agency.upper(), roles, purposes)
+    for cert in args.cert or ():
+        registry.add_certificate(args.activity_id, pki.fingerprint(Path(cert).read_bytes()))
+    console.print(f"accredited {args.activity_id}")
+
+
+def cmd_activity_cert(args: argparse.Namespace) -> None:
+    _registry(args).add_certificate(args.activity_id, pki.fingerprint(Path(args.cert).read_bytes()))
+    console.print(f"certificate added to {args.activity_id}")
+
+
+def cmd_activity_status(args: argparse.Namespace) -> None:
+    status = {"suspend": Status.SUSPENDED, "revoke": Status.REVOKED, "reinstate": Status.ACTIVE}[args.action]
+    activity = _registry(args).set_activity_status(args.activity_id, status)
+    console.print(f"{activity.activity_id} is now {activity.status.value}")
+
+
+def cmd_activity_list(args: argparse.Namespace) -> None:
+    table = Table("activity", "agency", "roles", "purposes", "status", "certificates")
+    for a in _registry(args).list_activities():
+        table.add_row(a.activity_id, a.agency, ",".join(sorted(a.roles)), ",".join(sorted(a.purposes)),
+                      a.status.value, str(len(a.fingerprints)))
+    console.print(table)
+
+
+def _read_password(args: argparse.Namespace) -> str:
+    if args.password_file:
+        return Path(args.password_file).read_text().strip()
+    from_env = os.environ.get("DCII_PASSWORD")
+    if from_env:
+        return from_env
+    first = getpass.getpass("password: ")
+    if first != getpass.getpass("again: "):
+        raise SystemExit("the passwords differ")
+    return first
+
+
+def cmd_operator_add(args: argparse.Namespace) -> None:
+    _registry(args).add_operator(args.account_code, args.activity, _read_password(args))
+    console.print(f"operator {args.account_code} added to {args.activity}")
+
+
+def cmd_operator_status(args: argparse.Namespace) -> None:
+    status = {"suspend": Status.SUSPENDED, "revoke": Status.REVOKED, "reinstate": Status.ACTIVE}[args.action]
+    _registry(args).set_operator_status(args.account_code, status)
+    console.print(f"{args.account_code} is now {status.value}")
+
+
+def cmd_operator_list(args: argparse.Namespace) -> None:
+    table = Table("account", "activity", "status", "last login", "locked until")
+    for o in _registry(args).list_operators():
+        table.add_row(o.account_code, o.activity_id, o.status.value,
+                      o.last_login_at.isoformat(timespec="seconds") if o.last_login_at else "never",
+                      o.locked_until.isoformat(timespec="seconds") if o.locked_until else "")
+    console.print(table)
+
+
+def add_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser], data_default: str) -> None:
+    certs = commands.add_parser("certs", help="make the CA, the server certificate and client certificates")
+    certs_sub = certs.add_subparsers(dest="certs_command", required=True)
+    init = certs_sub.add_parser("init", help="a new CA and server certificate")
+    init.add_argument("--dir", default="var/pki")
+    init.add_argument("--hostname", action="append", default=["localhost"], help="server name (repeatable)")
+    init.add_argument("--force", action="store_true", help="replace an existing CA (invalidates every certificate)")
+    init.set_defaults(run=cmd_certs_init)
+    issue = certs_sub.add_parser("issue", help="a client certificate for an activity")
+    issue.add_argument("activity")
+    issue.add_argument("--agency", required=True)
+    issue.add_argument("--dir", default="var/pki")
+    issue.add_argument("--force", action="store_true")
+    issue.set_defaults(run=cmd_certs_issue)
+
+    accredit = commands.add_parser("accredit", help="accredit activities and operators")
+    accredit.add_argument("--data", default=data_default, help="the server's data directory")
+    kinds = accredit.add_subparsers(dest="accredit_kind", required=True)
+    activity = kinds.add_parser("activity").add_subparsers(dest="activity_command", required=True)
+    add = activity.add_parser("add")
+    add.add_argument("activity_id")
+    add.add_argument("--agency", required=True)
+    add.add_argument("--roles", required=True, help=f"comma-separated: {', '.join(Role.__members__)}")
+    add.add_argument("--purposes", default="", help=f"comma-separated: {', '.join(Purpose.__members__)}")
+    add.add_argument("--cert", action="append", help="the activity's client certificate (PEM; repeatable)")
+    add.set_defaults(run=cmd_activity_add)
+    cert = activity.add_parser("add-cert")
+    cert.add_argument("activity_id")
+    cert.add_argument("cert")
+    cert.set_defaults(run=cmd_activity_cert)
+    for action in ("suspend", "revoke", "reinstate"):
+        p = activity.add_parser(action)
+        p.add_argument("activity_id")
+        p.set_defaults(run=cmd_activity_status, action=action)
+    activity.add_parser("list").set_defaults(run=cmd_activity_list)
+    operator = kinds.add_parser("operator").add_subparsers(dest="operator_command", required=True)
+    op_add = operator.add_parser("add")
+    op_add.add_argument("account_code")
+    op_add.add_argument("--activity", required=True)
+    op_add.add_argument("--password-file", help="else DCII_PASSWORD, else asked")
+    op_add.set_defaults(run=cmd_operator_add)
+    for action in ("suspend", "revoke", "reinstate"):
+        p = operator.add_parser(action)
+        p.add_argument("account_code")
+        p.set_defaults(run=cmd_operator_status, action=action)
+    operator.add_parser("list").set_defaults(run=cmd_operator_list)

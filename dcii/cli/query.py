@@ -1,0 +1,135 @@
+"""`dcii search`: ask the index from the command line, as a readable table or as JSON."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+import grpc
+from google.protobuf import json_format
+from rich.console import Console
+from rich.table import Table
+
+from dcii.cli.client import find_profile, session
+from dcii.v1 import search_pb2, search_pb2_grpc, tracing_pb2
+from indexer.model import PartialDate
+from search_service.errors import field_violations
+
+MARKING = "FOR OFFICIAL USE ONLY - PRIVACY SENSITIVE"
+MODES = ("exact", "name-only", "nonstandard", "fuzzy", "pid-qualified")
+
+
+def build_request(args: argparse.Namespace) -> search_pb2.SearchRequest:
+    request = search_pb2.SearchRequest(
+        mode=search_pb2.SearchMode.Value("SEARCH_MODE_" + args.mode.upper().replace("-", "_")),
+        purpose=search_pb2.Purpose.Value("PURPOSE_" + args.purpose.upper()),
+        name=tracing_pb2.PersonName(
+            surname=args.surname or "", given_name=args.given or "", middle_name=args.middle or "",
+            suffix=args.suffix or "",
+        ),
+        title=args.title or "",
+        page_size=args.page_size,
+        page_token=args.page_token or "",
+    )
+    ids = request.identifiers
+    if args.ssn:
+        ids.ssn = args.ssn
+    if args.dob:
+        try:
+            dob = PartialDate.parse(args.dob)
+        except ValueError as error:
+            raise SystemExit(f"--dob: {error}") from error
+        ids.date_of_birth.year, ids.date_of_birth.month, ids.date_of_birth.day = dob.year, dob.month, dob.day
+    if args.pob:
+        place, _, city = args.pob.partition("/")
+        if place.upper().startswith("US-"):
+            ids.place_of_birth.us_state = place[3:]
+        else:
+            ids.place_of_birth.country = place
+        ids.place_of_birth.city = city
+    for kind in args.type or ():
+        request.types.append(tracing_pb2.TracingType.Value("TRACING_TYPE_" + kind.upper().replace("-", "_")))
+    return request
+
+
+def _details(tracing: tracing_pb2.Tracing) -> str:
+    kind = tracing.WhichOneof("kind")
+    if kind is None:
+        return ""
+    fields = json_format.MessageToDict(getattr(tracing, kind), preserving_proto_field_name=True)
+    return ", ".join(f"{k}={v}" for k, v in fields.items())
+
+
+def _render(response: search_pb2.SearchResponse, console: Console) -> None:
+    if not response.hits:
+        console.print("no records")
+        return
+    console.print(f"[bold]{MARKING}[/bold]")
+    table = Table("type", "agency / record", "name", "ssn", "born", "details", "score", "matched", show_lines=True)
+    for hit in response.hits:
+        t = hit.tracing
+        subject = t.subject
+        name = subject.name
+        full = " ".join(p for p in (name.given_name, name.middle_name, name.surname, name.suffix) if p)
+        if not t.HasField("subject"):
+            full = t.impersonal_title.title
+        ids = subject.identifiers
+        ssn = ids.ssn or (f"***-**-{ids.ssn_last_four}" if ids.ssn_last_four else "")
+        dob = ids.date_of_birth
+        born = PartialDate(dob.year, dob.month, dob.day).iso() if dob.year else ""
+        pob = ids.place_of_birth
+        if pob.us_state or pob.country:
+            born += f" {pob.us_state or pob.country}{'/' + pob.city if pob.city else ''}"
+        matched = hit.explanation.matched_name
+        if hit.HasField("dispute"):
+            matched += f"\nDISPUTED: {hit.dispute.statement_location}"
+        table.add_row(
+            tracing_pb2.TracingType.Name(hit.type).removeprefix("TRACING_TYPE_"),
+            f"{t.key.agency}\n{t.key.record_number}", full, ssn, born, _details(t), f"{hit.score:.2f}", matched,
+        )
+    console.print(table)
+    if response.next_page_token:
+        console.print(f"more: --page-token {response.next_page_token}")
+    console.print(f"[bold]{MARKING}[/bold]  (matcher {response.matcher_version})")
+
+
+def cmd_search(args: argparse.Namespace) -> None:
+    request = build_request(args)
+    profile = find_profile(args.profile)
+    console = Console()
+    try:
+        with session(profile) as (channel, metadata):
+            response = search_pb2_grpc.SearchServiceStub(channel).Search(request, metadata=metadata, timeout=30)
+    except grpc.RpcError as error:
+        print(f"refused: {error.code().name}: {error.details()}", file=sys.stderr)
+        for field, why in field_violations(error):
+            print(f"  {field}: {why}", file=sys.stderr)
+        raise SystemExit(2) from None
+    if args.json:
+        print(json.dumps(json_format.MessageToDict(response, preserving_proto_field_name=True), indent=2))
+    else:
+        _render(response, console)
+
+
+def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    search = commands.add_parser("search", help="ask the index (needs a profile: --profile or DCII_PROFILE)")
+    search.add_argument("--profile")
+    search.add_argument("--mode", choices=MODES, default="exact")
+    search.add_argument("--purpose", default="security_clearance",
+                        help="why you ask: " + ", ".join(
+                            p.removeprefix("PURPOSE_").lower() for p in search_pb2.Purpose.keys()[1:]))
+    search.add_argument("--surname")
+    search.add_argument("--given")
+    search.add_argument("--middle")
+    search.add_argument("--suffix")
+    search.add_argument("--ssn")
+    search.add_argument("--dob", help="YYYY, YYYY-MM or YYYY-MM-DD")
+    search.add_argument("--pob", help="US-VA, DE, or with a city: US-VA/Norfolk")
+    search.add_argument("--title", help="an impersonal title (name-only or nonstandard)")
+    search.add_argument("--type", action="append", help="file, open_case, nac_pending, nac_history, clearance, "
+                                                        "impersonal_title (repeatable)")
+    search.add_argument("--page-size", type=int, default=20)
+    search.add_argument("--page-token")
+    search.add_argument("--json", action="store_true", help="the response as JSON")
+    search.set_defaults(run=cmd_search)

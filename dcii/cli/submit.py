@@ -1,0 +1,109 @@
+"""`dcii submit FILE`: push a tracing file (docs/TRACING_FORMAT.md) through the Ingest stream.
+
+Rows the file format or the index refuse are reported with their line and reasons (and written to
+`--rejects FILE` to be fixed and resubmitted); they never stop the rows behind them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+
+import grpc
+from rich.console import Console
+
+from dcii.cli.client import find_profile, session
+from dcii.v1 import ingest_pb2, ingest_pb2_grpc
+from indexer.fileformat import ActionKind, FileAction, RowError, action_to_row, read_actions, reject_row
+from indexer.fileformat import write_csv as write_rows
+from indexer.model import TracingType, Violation
+from search_service.convert import tracing_out
+from search_service.errors import field_violations
+
+
+def to_request(action: FileAction) -> ingest_pb2.IngestRequest | RowError:
+    """The wire request for a parsed row (or a refusal the file format can already tell)."""
+    request = ingest_pb2.IngestRequest(request_id=str(action.line))
+    tracing = action.tracing
+    if action.kind is ActionKind.DELETE:
+        request.delete.key.agency, request.delete.key.record_number = action.key.agency, action.key.record_number
+        request.delete.source_version, request.delete.reason = action.source_version, action.delete_reason
+        return request
+    assert tracing is not None
+    if action.kind is ActionKind.UPSERT:
+        tracing_out(tracing, request.upsert, full_ssn=True)
+        return request
+    replaces = action.replaces
+    assert replaces is not None
+    if tracing.type is TracingType.FILE:
+        completion = request.complete_open_case
+        completion.open_case.agency, completion.open_case.record_number = replaces.agency, replaces.record_number
+        tracing_out(tracing, completion.file, full_ssn=True)
+    elif tracing.type is TracingType.NAC_HISTORY:
+        nac = request.complete_nac_pending
+        nac.nac_pending.agency, nac.nac_pending.record_number = replaces.agency, replaces.record_number
+        tracing_out(tracing, nac.nac_history, full_ssn=True)
+    else:
+        why = "COMPLETE makes a FILE (replacing an open case) or a NAC_HISTORY (replacing a NAC pending)"
+        return RowError(action.line, (Violation("type", why),), action_to_row(action))
+    return request
+
+
+def cmd_submit(args: argparse.Namespace) -> None:
+    path = Path(args.file)
+    console = Console(stderr=True)
+    counts: Counter[str] = Counter()
+    rejects: list[dict[str, str]] = []
+    sent: dict[str, FileAction] = {}
+
+    def refuse(error: RowError) -> None:
+        counts["REJECTED"] += 1
+        rejects.append(reject_row(error))
+        reasons = "; ".join(f"{v.field}: {v.description}" for v in error.violations)
+        console.print(f"line {error.line}: rejected: {reasons}")
+
+    def requests() -> Iterator[ingest_pb2.IngestRequest]:
+        for item in read_actions(path):
+            request = item if isinstance(item, RowError) else to_request(item)
+            if isinstance(request, RowError):
+                refuse(request)
+                continue
+            assert isinstance(item, FileAction)
+            sent[request.request_id] = item
+            yield request
+
+    profile = find_profile(args.profile)
+    try:
+        with session(profile) as (channel, metadata):
+            for result in ingest_pb2_grpc.IngestServiceStub(channel).Ingest(requests(), metadata=metadata):
+                outcome = ingest_pb2.IngestOutcome.Name(result.outcome).removeprefix("INGEST_OUTCOME_")
+                action = sent.pop(result.request_id)
+                if outcome in ("REJECTED", "PERMISSION_DENIED"):
+                    violations = tuple(Violation(v.field, v.description) for v in result.violations)
+                    refuse(RowError(action.line, violations, action_to_row(action)))
+                else:
+                    counts[outcome] += 1
+    except grpc.RpcError as error:
+        print(f"refused: {error.code().name}: {error.details()}", file=sys.stderr)
+        for field, why in field_violations(error):
+            print(f"  {field}: {why}", file=sys.stderr)
+        raise SystemExit(2) from None
+    if args.rejects and rejects:
+        columns = list(dict.fromkeys(column for row in rejects for column in row))
+        write_rows(rejects, Path(args.rejects), columns=columns)
+        console.print(f"{len(rejects)} rejected rows written to {args.rejects}")
+    summary = ", ".join(f"{n} {k.lower()}" for k, n in sorted(counts.items())) or "nothing to send"
+    console.print(f"{path.name}: {summary}")
+    if counts["REJECTED"]:
+        raise SystemExit(1)
+
+
+def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    submit = commands.add_parser("submit", help="push a tracing file (CSV or JSONL) to the index")
+    submit.add_argument("file")
+    submit.add_argument("--profile")
+    submit.add_argument("--rejects", help="write refused rows with their reasons to this CSV")
+    submit.set_defaults(run=cmd_submit)

@@ -1,0 +1,20 @@
+"""Shared fixtures: a real index server on loopback, with real mutual TLS and a real SQLite file."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.support import Index, make_index
+
+
+@pytest.fixture
+def index(tmp_path: Path) -> Iterator[Index]:
+    built = make_index(tmp_path)
+    built.start()
+    try:
+        yield built
+    finally:
+        built.stop()

@@ -1,0 +1,140 @@
+"""Ingest over real mutual TLS: edit criteria per record, idempotence, versions, lifecycle, ownership."""
+
+from __future__ import annotations
+
+import grpc
+import pytest
+
+from dcii.v1 import ingest_pb2, search_pb2
+from search_service.errors import field_violations
+from search_service.registry import Role
+from tests import factories as f
+from tests.support import Client, Index
+
+APPLIED = ingest_pb2.INGEST_OUTCOME_APPLIED
+UNCHANGED = ingest_pb2.INGEST_OUTCOME_UNCHANGED
+REJECTED = ingest_pb2.INGEST_OUTCOME_REJECTED
+NOT_FOUND = ingest_pb2.INGEST_OUTCOME_NOT_FOUND
+DENIED = ingest_pb2.INGEST_OUTCOME_PERMISSION_DENIED
+
+
+def _names(client: Client, surname: str, given: str) -> list[tuple[str, str, int]]:
+    response = client.search(mode=search_pb2.SEARCH_MODE_NAME_ONLY, name={"surname": surname, "given_name": given},
+                             page_size=100)
+    return sorted((h.tracing.key.agency, h.tracing.key.record_number, h.tracing.source_version)
+                  for h in response.hits)
+
+
+@pytest.fixture
+def ncis(index: Index) -> Client:
+    return index.client("NCIS-RA-01", "NCIS", [Role.SUBMITTER])
+
+
+@pytest.fixture
+def querier(index: Index) -> Client:
+    return index.client("CCF-TERM-01", "ARMY-CCF", [Role.QUERIER])
+
+
+def test_malformed_record_is_refused_alone_and_the_rest_is_stored(ncis: Client, querier: Client) -> None:
+    bad = f.person(record="NCIS-0002", ssn="123-00-4567", surname="Wh1tfield")
+    results = ncis.push([f.upsert(f.person(record="NCIS-0001")), f.upsert(bad), f.upsert(f.person(record="NCIS-0003"))])
+
+    assert [r.request_id for r in results] == ["NCIS-0001", "NCIS-0002", "NCIS-0003"]
+    assert [r.outcome for r in results] == [APPLIED, REJECTED, APPLIED]
+    fields = {v.field for v in results[1].violations}
+    assert fields == {"upsert.subject.identifiers.ssn", "upsert.subject.name.surname"}
+    assert all("4567" not in v.description and "Wh1" not in v.description for v in results[1].violations)  # no PII echoed
+    assert _names(querier, "Whitfield", "Harold") == [("NCIS", "NCIS-0001", 1), ("NCIS", "NCIS-0003", 1)]
+
+
+def test_resubmitting_the_same_stream_changes_nothing(ncis: Client, querier: Client) -> None:
+    stream = [f.upsert(f.person(record=f"NCIS-{i:04d}", version=3)) for i in range(20)]
+    first = ncis.push(stream)
+    before = _names(querier, "Whitfield", "Harold")
+    again = ncis.push(stream)
+
+    assert {r.outcome for r in first} == {APPLIED}
+    assert {r.outcome for r in again} == {UNCHANGED}
+    assert {r.stored_version for r in again} == {3}
+    assert _names(querier, "Whitfield", "Harold") == before
+    assert len(before) == 20
+
+
+def test_out_of_order_versions_keep_the_newest(ncis: Client, querier: Client) -> None:
+    newer = f.person(version=5, given="Harold")
+    older = f.person(version=4, given="Harry")
+    assert [r.outcome for r in ncis.upsert(newer, older)] == [APPLIED, UNCHANGED]
+    assert _names(querier, "Whitfield", "Harold") == [("NCIS", "NCIS-0001", 5)]
+    assert _names(querier, "Whitfield", "Harry") == []
+
+
+def test_delete_leaves_a_tombstone_that_a_late_upsert_cannot_pass(ncis: Client, querier: Client) -> None:
+    ncis.upsert(f.person(version=1))
+    assert ncis.push([f.delete("NCIS", "NCIS-0001", 2)])[0].outcome == APPLIED
+    assert ncis.upsert(f.person(version=2))[0].outcome == UNCHANGED
+    assert _names(querier, "Whitfield", "Harold") == []
+    assert ncis.upsert(f.person(version=3))[0].outcome == APPLIED
+    assert _names(querier, "Whitfield", "Harold") == [("NCIS", "NCIS-0001", 3)]
+
+
+def test_delete_of_an_unknown_tracing_says_not_found(ncis: Client) -> None:
+    assert ncis.push([f.delete("NCIS", "NCIS-9999", 1)])[0].outcome == NOT_FOUND
+
+
+def test_agency_cannot_write_or_delete_another_agencys_tracing(index: Index, ncis: Client, querier: Client) -> None:
+    afosi = index.client("AFOSI-DET-01", "AFOSI", [Role.SUBMITTER])
+    ncis.upsert(f.person(record="NCIS-0001"))
+    results = afosi.push([
+        f.upsert(f.person(agency="NCIS", record="NCIS-0001", version=9, given="Forged")),
+        f.delete("NCIS", "NCIS-0001", 9),
+    ])
+    assert [r.outcome for r in results] == [DENIED, DENIED]
+    assert results[0].violations[0].field == "upsert.key.agency"
+    with pytest.raises(grpc.RpcError) as refused:
+        afosi.ingest.Delete(f.delete("NCIS", "NCIS-0001", 9).delete, metadata=afosi.metadata)
+    assert refused.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    assert _names(querier, "Whitfield", "Harold") == [("NCIS", "NCIS-0001", 1)]
+
+
+def test_unary_delete_with_bad_fields_names_them(ncis: Client) -> None:
+    request = ingest_pb2.DeleteTracing()
+    with pytest.raises(grpc.RpcError) as refused:
+        ncis.ingest.Delete(request, metadata=ncis.metadata)
+    assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert {field for field, _ in field_violations(refused.value)} == {"delete.key", "delete.source_version"}
+
+
+def test_completing_an_open_case_replaces_it_with_a_file(ncis: Client, querier: Client) -> None:
+    ncis.upsert(f.open_case(record="NCIS-OC-1"))
+    request = ingest_pb2.IngestRequest(request_id="c1")
+    request.complete_open_case.open_case.agency = "NCIS"
+    request.complete_open_case.open_case.record_number = "NCIS-OC-1"
+    request.complete_open_case.file.CopyFrom(f.person(record="NCIS-F-1", version=2))
+
+    assert ncis.push([request])[0].outcome == APPLIED
+    assert _names(querier, "Whitfield", "Harold") == [("NCIS", "NCIS-F-1", 2)]
+    assert ncis.push([request])[0].outcome == UNCHANGED  # a replayed completion is harmless
+
+
+def test_completion_must_produce_the_right_type(ncis: Client) -> None:
+    ncis.upsert(f.open_case(record="NCIS-OC-1"))
+    request = ingest_pb2.IngestRequest(request_id="c1")
+    request.complete_open_case.open_case.agency = "NCIS"
+    request.complete_open_case.open_case.record_number = "NCIS-OC-1"
+    request.complete_open_case.file.CopyFrom(f.open_case(record="NCIS-OC-2", version=2))
+    result = ncis.push([request])[0]
+    assert result.outcome == REJECTED
+    assert result.violations[0].field == "complete_open_case.file"
+
+
+def test_an_empty_action_is_rejected_without_stopping_the_stream(ncis: Client) -> None:
+    results = ncis.push([ingest_pb2.IngestRequest(request_id="empty"), f.upsert(f.person())])
+    assert [r.outcome for r in results] == [REJECTED, APPLIED]
+    assert results[0].violations[0].field == "action"
+
+
+def test_a_long_stream_is_acknowledged_in_order(ncis: Client) -> None:
+    stream = [f.upsert(f.person(record=f"NCIS-{i:05d}")) for i in range(3000)]
+    results = ncis.push(stream)
+    assert [r.request_id for r in results] == [r.request_id for r in stream]
+    assert {r.outcome for r in results} == {APPLIED}
