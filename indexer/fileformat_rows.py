@@ -43,6 +43,7 @@ COLUMNS: tuple[str, ...] = (
 )
 # fmt: on
 COLUMN_SET: frozenset[str] = frozenset(COLUMNS)
+_ORDER = {column: position for position, column in enumerate(COLUMNS)}
 # A reject file's extra column (why the row was refused). Readers ignore it, so a fixed reject file can
 # be resubmitted as it is.
 ERRORS_COLUMN = "errors"
@@ -164,9 +165,11 @@ class Cells:
 
     @property
     def violations(self) -> tuple[Violation, ...]:
+        """In column order (unknown columns first)."""
+        found = sorted(self._violations, key=lambda violation: _ORDER.get(violation.field, -1))
         if self._overflow:
-            return (*self._violations, Violation("row", f"{self._overflow} more problems not listed"))
-        return tuple(self._violations)
+            found.append(Violation("row", f"{self._overflow} more problems not listed"))
+        return tuple(found)
 
     def filled(self) -> list[str]:
         return [column for column in COLUMNS if column in self.values]

@@ -150,6 +150,7 @@ class AuthInterceptor(grpc.ServerInterceptor):
             if rule.infrastructure:
                 return Caller(activity=_INFRASTRUCTURE, fingerprint=fingerprint)
             if rule.session and token is None:
+                self._registry.activity_for_certificate(fingerprint)  # the edge first: unknown terminals hear so
                 raise Unauthenticated("log in first: send 'authorization: Bearer <session token>'")
             caller = self._registry.caller(fingerprint, token if rule.session else None)
             if rule.role is not None and rule.role not in caller.activity.roles:

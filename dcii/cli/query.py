@@ -67,6 +67,7 @@ def _render(response: search_pb2.SearchResponse, console: Console) -> None:
         return
     console.print(f"[bold]{MARKING}[/bold]")
     table = Table("type", "agency / record", "name", "ssn", "born", "details", "score", "matched", show_lines=True)
+    table.columns[3].min_width = 11  # ***-**-1234 whole
     for hit in response.hits:
         t = hit.tracing
         subject = t.subject
@@ -97,7 +98,8 @@ def _render(response: search_pb2.SearchResponse, console: Console) -> None:
 def cmd_search(args: argparse.Namespace) -> None:
     request = build_request(args)
     profile = find_profile(args.profile)
-    console = Console()
+    # Piped output (a file, a test) is not cut to 80 columns: nothing may be truncated away.
+    console = Console() if Console().is_terminal else Console(width=240)
     try:
         with session(profile) as (channel, metadata):
             response = search_pb2_grpc.SearchServiceStub(channel).Search(request, metadata=metadata, timeout=30)

@@ -1,0 +1,99 @@
+"""The README's path end to end: `dcii serve --demo` in a real subprocess, then `dcii search` and
+`dcii submit` as separate processes, over real mutual TLS."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from dcii.cli.bootstrap import sample_subject
+from tests.support import ROOT, free_port, server_process
+
+COUNT, SEED = 3000, 5
+
+
+def dcii(*args: str, profile: Path | None = None, check: bool = True) -> subprocess.CompletedProcess[str]:
+    env = dict(os.environ)
+    if profile is not None:
+        env["DCII_PROFILE"] = str(profile)
+    return subprocess.run([sys.executable, "-m", "dcii.cli.main", *args], cwd=ROOT, env=env, text=True,
+                          capture_output=True, check=check, timeout=120)
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    root = tmp_path_factory.mktemp("demo")
+    port = free_port()
+    with server_process(root / "data", root / "pki", port, "--demo", str(COUNT), "--seed", str(SEED)):
+        yield root / "data" / "profiles"
+
+
+def _keys(output: str) -> set[str]:
+    response = json.loads(output)
+    return {f"{h['tracing']['key']['agency']}/{h['tracing']['key']['record_number']}" for h in response.get("hits", [])}
+
+
+def test_demo_subject_is_found_by_every_exact_mode(demo: Path) -> None:
+    tracing = sample_subject(COUNT, SEED)
+    assert tracing.subject is not None and tracing.subject.identifiers.date_of_birth is not None
+    name, ids = tracing.subject.name, tracing.subject.identifiers
+    key = str(tracing.key)
+    profile = demo / "adjudicator.json"
+    person = ["--surname", name.surname, "--given", name.given_name]
+    queries = [
+        ["--mode", "exact", *person, "--ssn", ids.ssn],
+        ["--mode", "exact", *person, "--dob", ids.date_of_birth.iso()],
+        ["--mode", "name-only", *person, "--page-size", "100"],
+        ["--mode", "nonstandard", "--surname", name.surname, "--given", name.given_name[0], "--page-size", "100"],
+    ]
+    for query in queries:
+        found = dcii("search", "--json", *query, profile=profile)
+        assert key in _keys(found.stdout), query
+    wrong_ssn = dcii("search", "--json", "--mode", "exact", *person, "--ssn", "123-45-6789", profile=profile)
+    assert key not in _keys(wrong_ssn.stdout)
+
+
+def test_table_output_is_marked_and_masks_the_ssn(demo: Path) -> None:
+    tracing = sample_subject(COUNT, SEED)
+    assert tracing.subject is not None
+    name, ids = tracing.subject.name, tracing.subject.identifiers
+    shown = dcii("search", "--mode", "exact", "--surname", name.surname, "--given", name.given_name,
+                 "--ssn", ids.ssn, profile=demo / "adjudicator.json")
+    assert shown.stdout.count("FOR OFFICIAL USE ONLY - PRIVACY SENSITIVE") == 2
+    assert ids.ssn not in shown.stdout and ids.ssn[-4:] in shown.stdout
+
+
+def test_a_refused_query_names_the_field(demo: Path) -> None:
+    refused = dcii("search", "--mode", "exact", "--surname", "Smith", "--given", "John",
+                   profile=demo / "adjudicator.json", check=False)
+    assert refused.returncode == 2
+    assert "INVALID_ARGUMENT" in refused.stderr and "identifiers" in refused.stderr
+
+
+def test_submit_a_file_then_find_it(demo: Path, tmp_path: Path) -> None:
+    rows = [
+        "type,agency,record_number,source_version,surname,given_name,ssn,date_of_birth,place_of_birth,"
+        "custodian,year_indexed,file_number",
+        "FILE,NCIS,NCIS-CLI-1,1,Quennell,Ottoline,318-52-4471,1969-02-03,US-VA,NCIS,2012,F-CLI-1",
+        "FILE,NCIS,NCIS-CLI-2,1,Quennell,Ottoline,000-52-4471,1969-02-03,US-VA,NCIS,2012,F-CLI-2",
+        "FILE,NCIS,NCIS-CLI-3,1,Quennell,Ottoline,,1969-02,US-VA,NCIS,2012,F-CLI-3",
+    ]
+    path = tmp_path / "tracings.csv"
+    path.write_text("\n".join(rows) + "\n")
+    rejects = tmp_path / "rejects.csv"
+    submitted = dcii("submit", str(path), "--rejects", str(rejects), profile=demo / "ncis-connector.json",
+                     check=False)
+    assert submitted.returncode == 1, submitted.stderr
+    assert "2 applied" in submitted.stderr and "1 rejected" in submitted.stderr
+    assert "line 3" in submitted.stderr and "ssn" in rejects.read_text()
+    found = dcii("search", "--json", "--mode", "name-only", "--surname", "QUENNELL", "--given", "ottoline",
+                 profile=demo / "adjudicator.json")
+    assert _keys(found.stdout) == {"NCIS/NCIS-CLI-1", "NCIS/NCIS-CLI-3"}
+    again = dcii("submit", str(path), profile=demo / "ncis-connector.json", check=False)
+    assert "2 unchanged" in again.stderr
