@@ -33,6 +33,4 @@ NAC_TYPES: frozenset[str] = frozenset(
     {"NAC", "ENTNAC", "NACI", "NACLC", "ANACI", "SSBI", "SSBI-PR", "T1", "T2", "T3", "T3R", "T4", "T5", "T5R"}
 )
 
-REQUESTER_CATEGORIES: frozenset[str] = frozenset(
-    {"MILITARY", "CIVILIAN", "CONTRACTOR", "FOREIGN_NATIONAL", "OTHER"}
-)
+REQUESTER_CATEGORIES: frozenset[str] = frozenset({"MILITARY", "CIVILIAN", "CONTRACTOR", "FOREIGN_NATIONAL", "OTHER"})

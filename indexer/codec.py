@@ -51,9 +51,7 @@ def _drop_empty(data: _Json) -> _Json:
 
 
 def _name(name: PersonName) -> _Json:
-    return _drop_empty(
-        {"s": name.surname, "g": name.given_name, "m": name.middle_name, "x": name.suffix}
-    )
+    return _drop_empty({"s": name.surname, "g": name.given_name, "m": name.middle_name, "x": name.suffix})
 
 
 def _parse_name(data: _Json) -> PersonName:

@@ -197,12 +197,7 @@ class ImpersonalTitleDetails:
 
 
 Details = (
-    FileDetails
-    | OpenCaseDetails
-    | NacPendingDetails
-    | NacHistoryDetails
-    | ClearanceDetails
-    | ImpersonalTitleDetails
+    FileDetails | OpenCaseDetails | NacPendingDetails | NacHistoryDetails | ClearanceDetails | ImpersonalTitleDetails
 )
 
 DETAILS_TYPE: dict[type, TracingType] = {

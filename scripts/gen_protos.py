@@ -1,7 +1,7 @@
 """Generate the checked-in Python API (dcii/v1) from proto/. The one way to make it.
 
-    python scripts/gen_protos.py            # regenerate in place
-    python scripts/gen_protos.py --out DIR  # generate under DIR (the staleness test compares)
+python scripts/gen_protos.py            # regenerate in place
+python scripts/gen_protos.py --out DIR  # generate under DIR (the staleness test compares)
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ HEADER = '"""Generated from proto/dcii/v1 by scripts/gen_protos.py. Do not edit.
 
 def _googleapis_include() -> Path:
     # googleapis-common-protos ships google/type/date.proto beside its generated module.
-    import google.type.date_pb2 as date_pb2
+    from google.type import date_pb2
 
     return Path(date_pb2.__file__).resolve().parent.parent.parent
 

@@ -57,9 +57,7 @@ class AdminServicer(admin_pb2_grpc.AdminServiceServicer):
     def ListActivities(  # noqa: N802
         self, request: admin_pb2.ListActivitiesRequest, context: grpc.ServicerContext
     ) -> admin_pb2.ListActivitiesResponse:
-        return admin_pb2.ListActivitiesResponse(
-            activities=[activity_out(a) for a in self._registry.list_activities()]
-        )
+        return admin_pb2.ListActivitiesResponse(activities=[activity_out(a) for a in self._registry.list_activities()])
 
     def SetActivityStatus(  # noqa: N802
         self, request: admin_pb2.SetActivityStatusRequest, context: grpc.ServicerContext

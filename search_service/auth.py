@@ -189,4 +189,3 @@ class AuthInterceptor(grpc.ServerInterceptor):
             return grpc.unary_stream_rpc_method_handler(_guard_stream(handler.unary_stream, authorize), **codec)
         assert handler.stream_stream is not None
         return grpc.stream_stream_rpc_method_handler(_guard_stream(handler.stream_stream, authorize), **codec)
-

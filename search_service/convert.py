@@ -69,7 +69,7 @@ def _subject_in(subject: tracing_pb2.Subject) -> m.Subject:
     )
 
 
-def _details_in(t: tracing_pb2.Tracing) -> m.Details | None:  # noqa: PLR0911
+def _details_in(t: tracing_pb2.Tracing) -> m.Details | None:
     match t.WhichOneof("kind"):
         case "file":
             return m.FileDetails(t.file.custodian, t.file.year_indexed, t.file.file_number)

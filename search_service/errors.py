@@ -32,8 +32,7 @@ def status_for(error: DciiError) -> status_pb2.Status:
 def bad_request(violations: tuple[Violation, ...]) -> error_details_pb2.BadRequest:
     return error_details_pb2.BadRequest(
         field_violations=[
-            error_details_pb2.BadRequest.FieldViolation(field=v.field, description=v.description)
-            for v in violations
+            error_details_pb2.BadRequest.FieldViolation(field=v.field, description=v.description) for v in violations
         ]
     )
 

@@ -40,8 +40,13 @@ def _check_owner(caller: Caller, key: m.TracingKey, field: str) -> _Refusal | No
     if key.agency != caller.activity.agency:
         return _Refusal(
             "PERMISSION_DENIED",
-            (m.Violation(field, f"only the owning agency may change its tracings; this activity writes for "
-                                f"{caller.activity.agency}"),),
+            (
+                m.Violation(
+                    field,
+                    f"only the owning agency may change its tracings; this activity writes for "
+                    f"{caller.activity.agency}",
+                ),
+            ),
         )
     return None
 
@@ -58,8 +63,13 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
     # ---- one action to a store operation, or a refusal ----
 
     def _completion(
-        self, caller: Caller, old: tracing_pb2.TracingKey, new: tracing_pb2.Tracing, field: str,
-        old_type: m.TracingType, new_type: m.TracingType,
+        self,
+        caller: Caller,
+        old: tracing_pb2.TracingKey,
+        new: tracing_pb2.Tracing,
+        field: str,
+        old_type: m.TracingType,
+        new_type: m.TracingType,
     ) -> WriteOp | _Refusal:
         old_key = key_in(old)
         try:
@@ -92,11 +102,17 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
         if action == "complete_nac_pending":
             n = request.complete_nac_pending
             return self._completion(
-                caller, n.nac_pending, n.nac_history, "complete_nac_pending.nac_history",
-                m.TracingType.NAC_PENDING, m.TracingType.NAC_HISTORY,
+                caller,
+                n.nac_pending,
+                n.nac_history,
+                "complete_nac_pending.nac_history",
+                m.TracingType.NAC_PENDING,
+                m.TracingType.NAC_HISTORY,
             )
-        return _Refusal("REJECTED", (m.Violation("action", "one of upsert, delete, complete_open_case or "
-                                                           "complete_nac_pending is required"),))
+        return _Refusal(
+            "REJECTED",
+            (m.Violation("action", "one of upsert, delete, complete_open_case or complete_nac_pending is required"),),
+        )
 
     def _delete_op(self, caller: Caller, delete: ingest_pb2.DeleteTracing, field: str) -> WriteOp | _Refusal:
         key = key_in(delete.key)

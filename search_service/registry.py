@@ -190,9 +190,14 @@ class Registry:
         return self.activity(activity_id)
 
     def activity(self, activity_id: str) -> Activity:
-        row = self._conn().execute(
-            "SELECT activity_id, agency, roles, purposes, status FROM activity WHERE activity_id = ?", (activity_id,)
-        ).fetchone()
+        row = (
+            self._conn()
+            .execute(
+                "SELECT activity_id, agency, roles, purposes, status FROM activity WHERE activity_id = ?",
+                (activity_id,),
+            )
+            .fetchone()
+        )
         if row is None:
             raise NotFound(f"no activity {activity_id}")
         prints = self._conn().execute(
@@ -275,11 +280,15 @@ class Registry:
 
     def activity_for_certificate(self, fingerprint: str) -> Activity:
         """The active activity that owns this certificate, or PermissionDenied."""
-        row = self._conn().execute(
-            "SELECT c.activity_id, a.status FROM certificate c JOIN activity a USING (activity_id)"
-            " WHERE c.fingerprint = ? AND c.revoked_at IS NULL",
-            (fingerprint,),
-        ).fetchone()
+        row = (
+            self._conn()
+            .execute(
+                "SELECT c.activity_id, a.status FROM certificate c JOIN activity a USING (activity_id)"
+                " WHERE c.fingerprint = ? AND c.revoked_at IS NULL",
+                (fingerprint,),
+            )
+            .fetchone()
+        )
         if row is None:
             raise PermissionDenied("the client certificate belongs to no accredited activity")
         if row[1] != Status.ACTIVE:
@@ -325,7 +334,8 @@ class Registry:
                 (_iso(now), account_code),
             )
             conn.execute(
-                "INSERT INTO session VALUES (?, ?, ?, ?, 0)", (_token_hash(token), account_code, fingerprint, _iso(expires))
+                "INSERT INTO session VALUES (?, ?, ?, ?, 0)",
+                (_token_hash(token), account_code, fingerprint, _iso(expires)),
             )
         return Session(token, expires, activity)
 
@@ -335,11 +345,15 @@ class Registry:
         if token is None:
             return Caller(activity, fingerprint)
         token_hash = _token_hash(token)
-        row = self._conn().execute(
-            "SELECT s.account_code, s.fingerprint, s.expires_at, s.ended, o.status, o.activity_id"
-            " FROM session s JOIN operator o USING (account_code) WHERE s.token_hash = ?",
-            (token_hash,),
-        ).fetchone()
+        row = (
+            self._conn()
+            .execute(
+                "SELECT s.account_code, s.fingerprint, s.expires_at, s.ended, o.status, o.activity_id"
+                " FROM session s JOIN operator o USING (account_code) WHERE s.token_hash = ?",
+                (token_hash,),
+            )
+            .fetchone()
+        )
         if row is None:
             raise Unauthenticated("unknown session token")
         account, bound_to, expires, ended, status, owner = row

@@ -72,9 +72,7 @@ class Client:
         return list(self.ingest.Ingest(iter(list(requests)), metadata=self.metadata, timeout=30))
 
     def upsert(self, *tracings: tracing_pb2.Tracing) -> list[ingest_pb2.IngestResult]:
-        return self.push(
-            ingest_pb2.IngestRequest(request_id=str(i), upsert=t) for i, t in enumerate(tracings)
-        )
+        return self.push(ingest_pb2.IngestRequest(request_id=str(i), upsert=t) for i, t in enumerate(tracings))
 
     def search(self, **fields: object) -> search_pb2.SearchResponse:
         fields.setdefault("purpose", search_pb2.PURPOSE_SECURITY_CLEARANCE)
@@ -157,8 +155,19 @@ def make_index(root: Path) -> Index:
 @contextmanager
 def server_process(data_dir: Path, pki_dir: Path, port: int, *extra: str) -> Iterator[subprocess.Popen[bytes]]:
     process = subprocess.Popen(
-        [sys.executable, "-m", "dcii.cli.main", "serve", "--data", str(data_dir), "--pki", str(pki_dir),
-         "--port", str(port), *extra],
+        [
+            sys.executable,
+            "-m",
+            "dcii.cli.main",
+            "serve",
+            "--data",
+            str(data_dir),
+            "--pki",
+            str(pki_dir),
+            "--port",
+            str(port),
+            *extra,
+        ],
         cwd=ROOT,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,

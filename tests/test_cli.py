@@ -22,8 +22,15 @@ def dcii(*args: str, profile: Path | None = None, check: bool = True) -> subproc
     env = dict(os.environ)
     if profile is not None:
         env["DCII_PROFILE"] = str(profile)
-    return subprocess.run([sys.executable, "-m", "dcii.cli.main", *args], cwd=ROOT, env=env, text=True,
-                          capture_output=True, check=check, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "dcii.cli.main", *args],
+        cwd=ROOT,
+        env=env,
+        text=True,
+        capture_output=True,
+        check=check,
+        timeout=120,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -41,8 +48,9 @@ def _keys(output: str) -> set[str]:
 
 def test_demo_subject_is_found_by_every_exact_mode(demo: Path) -> None:
     tracing = sample_subject(COUNT, SEED)
-    assert tracing.subject is not None and tracing.subject.identifiers.date_of_birth is not None
+    assert tracing.subject is not None
     name, ids = tracing.subject.name, tracing.subject.identifiers
+    assert ids.date_of_birth is not None
     key = str(tracing.key)
     profile = demo / "adjudicator.json"
     person = ["--surname", name.surname, "--given", name.given_name]
@@ -63,15 +71,34 @@ def test_table_output_is_marked_and_masks_the_ssn(demo: Path) -> None:
     tracing = sample_subject(COUNT, SEED)
     assert tracing.subject is not None
     name, ids = tracing.subject.name, tracing.subject.identifiers
-    shown = dcii("search", "--mode", "exact", "--surname", name.surname, "--given", name.given_name,
-                 "--ssn", ids.ssn, profile=demo / "adjudicator.json")
+    shown = dcii(
+        "search",
+        "--mode",
+        "exact",
+        "--surname",
+        name.surname,
+        "--given",
+        name.given_name,
+        "--ssn",
+        ids.ssn,
+        profile=demo / "adjudicator.json",
+    )
     assert shown.stdout.count("FOR OFFICIAL USE ONLY - PRIVACY SENSITIVE") == 2
     assert ids.ssn not in shown.stdout and ids.ssn[-4:] in shown.stdout
 
 
 def test_a_refused_query_names_the_field(demo: Path) -> None:
-    refused = dcii("search", "--mode", "exact", "--surname", "Smith", "--given", "John",
-                   profile=demo / "adjudicator.json", check=False)
+    refused = dcii(
+        "search",
+        "--mode",
+        "exact",
+        "--surname",
+        "Smith",
+        "--given",
+        "John",
+        profile=demo / "adjudicator.json",
+        check=False,
+    )
     assert refused.returncode == 2
     assert "INVALID_ARGUMENT" in refused.stderr and "identifiers" in refused.stderr
 
@@ -87,13 +114,21 @@ def test_submit_a_file_then_find_it(demo: Path, tmp_path: Path) -> None:
     path = tmp_path / "tracings.csv"
     path.write_text("\n".join(rows) + "\n")
     rejects = tmp_path / "rejects.csv"
-    submitted = dcii("submit", str(path), "--rejects", str(rejects), profile=demo / "ncis-connector.json",
-                     check=False)
+    submitted = dcii("submit", str(path), "--rejects", str(rejects), profile=demo / "ncis-connector.json", check=False)
     assert submitted.returncode == 1, submitted.stderr
     assert "2 applied" in submitted.stderr and "1 rejected" in submitted.stderr
     assert "line 3" in submitted.stderr and "ssn" in rejects.read_text()
-    found = dcii("search", "--json", "--mode", "name-only", "--surname", "QUENNELL", "--given", "ottoline",
-                 profile=demo / "adjudicator.json")
+    found = dcii(
+        "search",
+        "--json",
+        "--mode",
+        "name-only",
+        "--surname",
+        "QUENNELL",
+        "--given",
+        "ottoline",
+        profile=demo / "adjudicator.json",
+    )
     assert _keys(found.stdout) == {"NCIS/NCIS-CLI-1", "NCIS/NCIS-CLI-3"}
     again = dcii("submit", str(path), profile=demo / "ncis-connector.json", check=False)
     assert "2 unchanged" in again.stderr

@@ -21,10 +21,18 @@ from tests import factories as f
 from tests.support import Client, Index, free_port, make_index, server_process
 
 
-def _stream_until_killed(client: Client, start: int, count: int, version: int,
-                         acked: dict[str, int], kill: threading.Event, cut_off: list[bool]) -> None:
-    requests = (f.upsert(f.person(record=f"NCIS-{i:06d}", version=version, given="Harold"))
-                for i in range(start, start + count))
+def _stream_until_killed(
+    client: Client,
+    start: int,
+    count: int,
+    version: int,
+    acked: dict[str, int],
+    kill: threading.Event,
+    cut_off: list[bool],
+) -> None:
+    requests = (
+        f.upsert(f.person(record=f"NCIS-{i:06d}", version=version, given="Harold")) for i in range(start, start + count)
+    )
     try:
         for result in client.ingest.Ingest(requests, metadata=client.metadata, timeout=60):
             if result.outcome in (ingest_pb2.INGEST_OUTCOME_APPLIED, ingest_pb2.INGEST_OUTCOME_UNCHANGED):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import tempfile
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -30,6 +31,7 @@ from indexer.fileformat import (
 from indexer.model import (
     ClearanceDetails,
     ClearanceLevel,
+    Details,
     FileDetails,
     Identifiers,
     ImpersonalTitleDetails,
@@ -52,26 +54,27 @@ from indexer.model import (
 EXAMPLES = Path(__file__).resolve().parent.parent / "docs" / "examples"
 
 
-def _subject(**changes: object) -> Subject:
-    subject = Subject(
-        name=PersonName("HARTWELL", "DONALD", "JAMES"),
-        aliases=(PersonName("HARTWELL", "DON", "J"),),
-        role=SubjectRole.SUBJECT,
-        identifiers=Identifiers("123-45-6789", PartialDate(1968, 3, 14), PlaceOfBirth(us_state="VA", city="Norfolk")),
-    )
-    return Subject(**{**{f: getattr(subject, f) for f in ("name", "aliases", "role", "identifiers")}, **changes})  # type: ignore[arg-type]
+BASE_SUBJECT = Subject(
+    name=PersonName("HARTWELL", "DONALD", "JAMES"),
+    aliases=(PersonName("HARTWELL", "DON", "J"),),
+    role=SubjectRole.SUBJECT,
+    identifiers=Identifiers("123-45-6789", PartialDate(1968, 3, 14), PlaceOfBirth(us_state="VA", city="Norfolk")),
+)
 
 
-def _tracing(record: str, details: object, subject: Subject | None = None, version: int = 1741010400000000) -> Tracing:
-    return Tracing(TracingKey("DSS", record), version, subject, details)  # type: ignore[arg-type]
+def _tracing(
+    record: str, details: Details | None, subject: Subject | None = None, version: int = 1741010400
+) -> Tracing:
+    return Tracing(TracingKey("DSS", record), version, subject, details)
 
 
 TRACINGS: dict[str, Tracing] = {
-    "file": _tracing("PSI-1998-04417", FileDetails("DSS", 1998, "98-04417-PSI"), _subject()),
+    "file": _tracing("PSI-1998-04417", FileDetails("DSS", 1998, "98-04417-PSI"), BASE_SUBJECT),
     "open_case": _tracing(
         "IC-2025-000731",
         OpenCaseDetails("Columbia MD Field Office", 2025, "25-000731-IC"),
-        _subject(
+        replace(
+            BASE_SUBJECT,
             name=PersonName("BRANDT", "KLAUS", "PETER"),
             aliases=(),
             identifiers=Identifiers("345-67-8901", PartialDate(1979), PlaceOfBirth(country="DE", city="Berlin")),
@@ -80,12 +83,12 @@ TRACINGS: dict[str, Tracing] = {
     "nac_pending": _tracing(
         "NAC-2025-118204",
         NacPendingDetails("25-118204", "CONTRACTOR", "T3"),
-        _subject(name=PersonName("NGUYEN", "THANH", "VAN"), identifiers=Identifiers("567-89-0123")),
+        replace(BASE_SUBJECT, name=PersonName("NGUYEN", "THANH", "VAN"), identifiers=Identifiers("567-89-0123")),
     ),
     "nac_history": _tracing(
         "NACH-2012-044180",
         NacHistoryDetails(PartialDate(2012, 8, 30), ("FBI", "OPM", "DSS"), NacOutcome.INCOMPLETE, "ENTNAC"),
-        _subject(role=SubjectRole.VICTIM, identifiers=Identifiers(date_of_birth=PartialDate(1993, 4))),
+        replace(BASE_SUBJECT, role=SubjectRole.VICTIM, identifiers=Identifiers(date_of_birth=PartialDate(1993, 4))),
     ),
     "clearance": _tracing(
         "DISCO-0391177",
@@ -100,31 +103,37 @@ TRACINGS: dict[str, Tracing] = {
             separation_date=PartialDate(2024, 9, 30),
             files_used=("15-88012-PSI", "16-00431-PSI"),
         ),
-        _subject(
+        replace(
+            BASE_SUBJECT,
             name=PersonName("WASHINGTON", "TYRONE", "LEE", "JR"),
             aliases=(PersonName("WASHINGTON", "TY", "L", "JR"), PersonName("WASHINGTON", "TYRONE")),
             role=SubjectRole.CROSS_REFERENCE,
         ),
     ),
-    "clearance_sparse": _tracing("DISCO-1", ClearanceDetails(None, None, None), _subject(aliases=())),
+    "clearance_sparse": _tracing("DISCO-1", ClearanceDetails(None, None, None), replace(BASE_SUBJECT, aliases=())),
     "impersonal_title": _tracing(
         "IT-1995-00213",
         ImpersonalTitleDetails(
-            "ACME PRECISION OPTICS INC, DAYTON OH", ImpersonalTitleKind.CONTRACTOR_LOCATION, "DSS", "95-00213-IT", 1995
+            "ACME PRECISION OPTICS INC, DAYTON OH",
+            ImpersonalTitleKind.CONTRACTOR_LOCATION,
+            "DSS",
+            "95-00213-IT",
+            1995,
         ),
     ),
     # Names and values that the compact cell forms cannot carry fall back to JSON and still read back.
     "awkward": _tracing(
         "PSI-2",
         NacHistoryDetails(None, ("FBI;OPM", "[DSS]"), None),
-        _subject(
+        replace(
+            BASE_SUBJECT,
             name=PersonName("DE LA CRUZ", "MARY ANN"),
             aliases=(PersonName("SMITH", "MARY ANN", "B"), PersonName("O,NEIL"), PersonName("", "", "X")),
             identifiers=Identifiers("", None, PlaceOfBirth(us_state="VA", country="US", city="Norfolk")),
         ),
         version=-5,
     ),
-    "no_type": _tracing("PSI-3", None, _subject(identifiers=Identifiers())),
+    "no_type": _tracing("PSI-3", None, replace(BASE_SUBJECT, identifiers=Identifiers())),
 }
 
 
@@ -145,19 +154,22 @@ def test_every_type_is_covered() -> None:
 def test_round_trip_through_files(tmp_path: Path, suffix: str) -> None:
     tracings = [t for name, t in TRACINGS.items() if name != "no_type"]
     complete = FileAction(
-        0, ActionKind.COMPLETE, TRACINGS["file"], TRACINGS["file"].key, 5, replaces=TracingKey("DSS", "IC-1")
+        0, ActionKind.COMPLETE, TRACINGS["file"], TRACINGS["file"].key, 1741010400, replaces=TracingKey("DSS", "IC-1")
     )
     delete = FileAction(0, ActionKind.DELETE, None, TracingKey("DSS", "DISCO-9"), 9, delete_reason="REVOKED")
     path = tmp_path / f"out{suffix}"
     rows = [*map(tracing_to_row, tracings), action_to_row(complete), action_to_row(delete)]
-    (write_csv if suffix == ".csv" else write_jsonl)(rows, path)
+    if suffix == ".csv":
+        write_csv(rows, path)
+    else:
+        write_jsonl(rows, path)
     actions = list(read_actions(path))
     assert all(isinstance(a, FileAction) for a in actions), actions
     parsed = [a for a in actions if isinstance(a, FileAction)]
     assert [a.tracing for a in parsed[: len(tracings)]] == tracings
     first_line = 2 if suffix == ".csv" else 1
-    assert parsed[-2] == FileAction(first_line + len(tracings), *_fields(complete)[1:])
-    assert parsed[-1] == FileAction(first_line + len(tracings) + 1, *_fields(delete)[1:])
+    assert parsed[-2] == replace(complete, line=first_line + len(tracings))
+    assert parsed[-1] == replace(delete, line=first_line + len(tracings) + 1)
 
 
 def _fields(action: FileAction) -> tuple[object, ...]:
@@ -268,7 +280,11 @@ def test_malformed_jsonl_values(tmp_path: Path) -> None:
         ({"custodian": "DSS"}, "custodian", "needs a type"),
         ({"action": "DELETE", "surname": "SMITH"}, "surname", "not used by a DELETE"),
         ({"type": "FILE", "delete_reason": "REVOKED"}, "delete_reason", "used only by a DELETE"),
-        ({"type": "FILE", "replaces_record_number": "IC-1"}, "replaces_record_number", "used only by a COMPLETE"),
+        (
+            {"type": "FILE", "replaces_record_number": "IC-1"},
+            "replaces_record_number",
+            "used only by a COMPLETE",
+        ),
         ({"action": "COMPLETE", "type": "FILE"}, "replaces_record_number", "required by a COMPLETE"),
         ({"action": "complete", "type": "OPEN_CASE", "replaces_record_number": "IC-1"}, "type", "a COMPLETE"),
     ],
@@ -281,8 +297,8 @@ def test_columns_that_do_not_belong(cells: dict[str, str], column: str, descript
 
 def test_delete_and_complete_actions() -> None:
     delete = parse_row(
-        {"action": "delete", "type": "CLEARANCE", "agency": "DSS", "record_number": "D-1", "source_version": "9",
-         "delete_reason": "REVOKED"},
+        {"action": "delete", "type": "CLEARANCE", "agency": "DSS", "record_number": "D-1",
+         "source_version": "9", "delete_reason": "REVOKED"},
         3,
     )  # fmt: skip
     assert delete == FileAction(3, ActionKind.DELETE, None, TracingKey("DSS", "D-1"), 9, "REVOKED")
@@ -298,9 +314,7 @@ def test_blank_means_absent_and_defaults() -> None:
     result = parse_row({"type": " file ", "agency": " DSS ", "record_number": "R", "role": " ", "aliases": ""}, 1)
     assert isinstance(result, FileAction)
     assert result.kind is ActionKind.UPSERT and result.source_version == 0
-    assert result.tracing == Tracing(
-        TracingKey("DSS", "R"), 0, Subject(PersonName("")), FileDetails("", 0, "")
-    )
+    assert result.tracing == Tracing(TracingKey("DSS", "R"), 0, Subject(PersonName("")), FileDetails("", 0, ""))
 
 
 # --- aliases and place of birth -------------------------------------------------------------------
@@ -311,12 +325,14 @@ def test_blank_means_absent_and_defaults() -> None:
     [
         ("SMITH, JOHN", (PersonName("SMITH", "JOHN"),)),
         ("SMITH", (PersonName("SMITH"),)),
-        ("SMITH, JOHN ALLEN MARK; JONES , J ; ", (PersonName("SMITH", "JOHN", "ALLEN MARK"), PersonName("JONES", "J"))),
+        ("SMITH, JOHN ALLEN MARK; JONES , J ; ",
+         (PersonName("SMITH", "JOHN", "ALLEN MARK"), PersonName("JONES", "J"))),
         ("SMITH, JOHN A, JR", (PersonName("SMITH", "JOHN", "A", "JR"),)),
         ("SMITH, , III", (PersonName("SMITH", suffix="III"),)),
         ('[{"surname": "SMITH", "given_name": "MARY ANN"}]', (PersonName("SMITH", "MARY ANN"),)),
         ('["SMITH, JOHN", "JONES"]', (PersonName("SMITH", "JOHN"), PersonName("JONES"))),
-        ([{"surname": "SMITH", "given_name": "MARY ANN", "middle_name": None}], (PersonName("SMITH", "MARY ANN"),)),
+        ([{"surname": "SMITH", "given_name": "MARY ANN", "middle_name": None}],
+         (PersonName("SMITH", "MARY ANN"),)),
         (["SMITH, JOHN A, JR", {"surname": "JONES", "suffix": "II"}],
          (PersonName("SMITH", "JOHN", "A", "JR"), PersonName("JONES", suffix="II"))),
         ([], ()),
@@ -379,7 +395,7 @@ def _lines_and_kinds(results: list[FileAction | RowError]) -> list[tuple[int, st
 
 
 def test_unknown_header_column_is_reported_once(tmp_path: Path) -> None:
-    data = (HEADER.replace("surname", "surnmae") + ",colour\n" + _csv_row("R-1") + ",red\n" + _csv_row("R-2") + ",b\n")
+    data = HEADER.replace("surname", "surnmae") + ",colour\n" + _csv_row("R-1") + ",red\n" + _csv_row("R-2") + ",b\n"
     results = list(read_actions(_write(tmp_path, "t.csv", data.encode())))
     assert len(results) == 1
     error = results[0]
@@ -535,7 +551,11 @@ _details = st.one_of(
     st.builds(NacHistoryDetails, st.none() | _dates, _items, st.none() | st.sampled_from(NacOutcome), _text),
     st.builds(
         ClearanceDetails,
-        *(st.none() | _dates, st.none() | st.sampled_from(ClearanceLevel), st.none() | st.sampled_from(ClearanceLevel)),
+        *(
+            st.none() | _dates,
+            st.none() | st.sampled_from(ClearanceLevel),
+            st.none() | st.sampled_from(ClearanceLevel),
+        ),
         *(st.none() | _dates, _text, st.none() | _dates, st.none() | st.sampled_from(SubjectCategory)),
         *(st.none() | _dates, _items),
     ),
@@ -569,7 +589,9 @@ _GOOD_LINES = [
 _fragments = st.one_of(
     st.binary(max_size=60),
     st.sampled_from(_GOOD_LINES),
-    st.sampled_from(_GOOD_LINES).flatmap(lambda line: st.binary(max_size=8).map(lambda junk: line[:20] + junk + line[20:])),
+    st.sampled_from(_GOOD_LINES).flatmap(
+        lambda line: st.binary(max_size=8).map(lambda junk: line[:20] + junk + line[20:])
+    ),
     st.sampled_from([b'"', b",", b"\xef\xbb\xbf", b"\r", b"\x00", b"[{", b"\\ud800", b"\xed\xa0\x80", b'"\\u0000"']),
 )
 
@@ -582,7 +604,11 @@ def _results(data: bytes, suffix: str) -> Iterator[FileAction | RowError]:
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.lists(_fragments, max_size=12), st.sampled_from([b"\n", b"\r\n", b""]), st.sampled_from([".csv", ".jsonl"]))
+@given(
+    st.lists(_fragments, max_size=12),
+    st.sampled_from([b"\n", b"\r\n", b""]),
+    st.sampled_from([".csv", ".jsonl"]),
+)
 def test_hostile_bytes_give_row_errors_never_exceptions(fragments: list[bytes], sep: bytes, suffix: str) -> None:
     data = (_GOOD_LINES[0] + b"\n" if suffix == ".csv" else b"") + sep.join(fragments)
     for result in _results(data, suffix):
@@ -591,5 +617,4 @@ def test_hostile_bytes_give_row_errors_never_exceptions(fragments: list[bytes], 
             assert result.violations
             json.dumps(result.raw, ensure_ascii=False).encode("utf-8")
         else:
-            repr(result).encode("utf-8")
-            assert result.tracing is None or tracing_to_row(result.tracing)
+            json.dumps(action_to_row(result), ensure_ascii=False).encode("utf-8")

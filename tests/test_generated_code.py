@@ -11,8 +11,11 @@ from tests.support import ROOT
 
 
 def test_generated_code_is_fresh(tmp_path: Path) -> None:
-    subprocess.run([sys.executable, str(ROOT / "scripts" / "gen_protos.py"), "--out", str(tmp_path)], check=True,
-                   capture_output=True)
+    subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "gen_protos.py"), "--out", str(tmp_path)],
+        check=True,
+        capture_output=True,
+    )
     fresh, checked_in = tmp_path / "dcii" / "v1", ROOT / "dcii" / "v1"
     fresh_files = sorted(p.name for p in fresh.iterdir() if p.is_file())
     checked_files = sorted(p.name for p in checked_in.iterdir() if p.is_file() and p.suffix in (".py", ".pyi"))

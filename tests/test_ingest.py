@@ -19,10 +19,10 @@ DENIED = ingest_pb2.INGEST_OUTCOME_PERMISSION_DENIED
 
 
 def _names(client: Client, surname: str, given: str) -> list[tuple[str, str, int]]:
-    response = client.search(mode=search_pb2.SEARCH_MODE_NAME_ONLY, name={"surname": surname, "given_name": given},
-                             page_size=100)
-    return sorted((h.tracing.key.agency, h.tracing.key.record_number, h.tracing.source_version)
-                  for h in response.hits)
+    response = client.search(
+        mode=search_pb2.SEARCH_MODE_NAME_ONLY, name={"surname": surname, "given_name": given}, page_size=100
+    )
+    return sorted((h.tracing.key.agency, h.tracing.key.record_number, h.tracing.source_version) for h in response.hits)
 
 
 @pytest.fixture
@@ -43,7 +43,9 @@ def test_malformed_record_is_refused_alone_and_the_rest_is_stored(ncis: Client, 
     assert [r.outcome for r in results] == [APPLIED, REJECTED, APPLIED]
     fields = {v.field for v in results[1].violations}
     assert fields == {"upsert.subject.identifiers.ssn", "upsert.subject.name.surname"}
-    assert all("4567" not in v.description and "Wh1" not in v.description for v in results[1].violations)  # no PII echoed
+    assert all(
+        "4567" not in v.description and "Wh1" not in v.description for v in results[1].violations
+    )  # no PII echoed
     assert _names(querier, "Whitfield", "Harold") == [("NCIS", "NCIS-0001", 1), ("NCIS", "NCIS-0003", 1)]
 
 
@@ -84,10 +86,12 @@ def test_delete_of_an_unknown_tracing_says_not_found(ncis: Client) -> None:
 def test_agency_cannot_write_or_delete_another_agencys_tracing(index: Index, ncis: Client, querier: Client) -> None:
     afosi = index.client("AFOSI-DET-01", "AFOSI", [Role.SUBMITTER])
     ncis.upsert(f.person(record="NCIS-0001"))
-    results = afosi.push([
-        f.upsert(f.person(agency="NCIS", record="NCIS-0001", version=9, given="Forged")),
-        f.delete("NCIS", "NCIS-0001", 9),
-    ])
+    results = afosi.push(
+        [
+            f.upsert(f.person(agency="NCIS", record="NCIS-0001", version=9, given="Forged")),
+            f.delete("NCIS", "NCIS-0001", 9),
+        ]
+    )
     assert [r.outcome for r in results] == [DENIED, DENIED]
     assert results[0].violations[0].field == "upsert.key.agency"
     with pytest.raises(grpc.RpcError) as refused:

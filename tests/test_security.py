@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 
 import grpc
 import pytest
@@ -16,10 +17,11 @@ from tests.support import Client, Index
 NAME = {"surname": "Whitfield", "given_name": "Harold"}
 
 
-def _code(call: object) -> grpc.StatusCode:
+def _code(call: Callable[[], object]) -> grpc.StatusCode:
     with pytest.raises(grpc.RpcError) as refused:
-        call()  # type: ignore[operator]
-    return refused.value.code()  # type: ignore[no-any-return]
+        call()
+    code: grpc.StatusCode = refused.value.code()
+    return code
 
 
 def _search(client: Client) -> search_pb2.SearchResponse:
@@ -69,8 +71,10 @@ def test_a_querier_cannot_submit_and_a_submitter_cannot_query(index: Index) -> N
     submitter = index.client("NCIS-RA-01", "NCIS", [Role.SUBMITTER])
     assert _code(lambda: querier.upsert(f.person(agency="ARMY-CCF"))) == grpc.StatusCode.PERMISSION_DENIED
     assert _code(lambda: _search(submitter)) == grpc.StatusCode.PERMISSION_DENIED
-    assert _code(lambda: querier.admin.ListActivities(admin_pb2.ListActivitiesRequest(), metadata=querier.metadata)) \
+    assert (
+        _code(lambda: querier.admin.ListActivities(admin_pb2.ListActivitiesRequest(), metadata=querier.metadata))
         == grpc.StatusCode.PERMISSION_DENIED
+    )
 
 
 def test_an_administrator_can_suspend_an_activity_over_the_wire(index: Index) -> None:
@@ -129,8 +133,12 @@ def test_password_guessing_locks_the_account(index: Index) -> None:
 
 def test_a_purpose_the_activity_is_not_accredited_for_is_denied(index: Index) -> None:
     gate = index.client("GATE-01", "ARMY-CCF", [Role.QUERIER], purposes=[Purpose.INSTALLATION_ACCESS])
-    assert gate.search(mode=search_pb2.SEARCH_MODE_NAME_ONLY, name=NAME,
-                       purpose=search_pb2.PURPOSE_INSTALLATION_ACCESS).hits == []
+    assert (
+        gate.search(
+            mode=search_pb2.SEARCH_MODE_NAME_ONLY, name=NAME, purpose=search_pb2.PURPOSE_INSTALLATION_ACCESS
+        ).hits
+        == []
+    )
     assert _code(lambda: _search(gate)) == grpc.StatusCode.PERMISSION_DENIED
 
 

@@ -25,8 +25,9 @@ def _csv_enum(enum: type[Role] | type[Purpose], text: str) -> list[str]:
     values = [v.strip().upper() for v in text.split(",") if v.strip()]
     unknown = [v for v in values if v not in enum.__members__]
     if unknown:
-        raise SystemExit(f"unknown {enum.__name__.lower()}: {', '.join(unknown)} "
-                         f"(choose from {', '.join(enum.__members__)})")
+        raise SystemExit(
+            f"unknown {enum.__name__.lower()}: {', '.join(unknown)} (choose from {', '.join(enum.__members__)})"
+        )
     return values
 
 
@@ -69,8 +70,14 @@ def cmd_activity_status(args: argparse.Namespace) -> None:
 def cmd_activity_list(args: argparse.Namespace) -> None:
     table = Table("activity", "agency", "roles", "purposes", "status", "certificates")
     for a in _registry(args).list_activities():
-        table.add_row(a.activity_id, a.agency, ",".join(sorted(a.roles)), ",".join(sorted(a.purposes)),
-                      a.status.value, str(len(a.fingerprints)))
+        table.add_row(
+            a.activity_id,
+            a.agency,
+            ",".join(sorted(a.roles)),
+            ",".join(sorted(a.purposes)),
+            a.status.value,
+            str(len(a.fingerprints)),
+        )
     console.print(table)
 
 
@@ -100,9 +107,13 @@ def cmd_operator_status(args: argparse.Namespace) -> None:
 def cmd_operator_list(args: argparse.Namespace) -> None:
     table = Table("account", "activity", "status", "last login", "locked until")
     for o in _registry(args).list_operators():
-        table.add_row(o.account_code, o.activity_id, o.status.value,
-                      o.last_login_at.isoformat(timespec="seconds") if o.last_login_at else "never",
-                      o.locked_until.isoformat(timespec="seconds") if o.locked_until else "")
+        table.add_row(
+            o.account_code,
+            o.activity_id,
+            o.status.value,
+            o.last_login_at.isoformat(timespec="seconds") if o.last_login_at else "never",
+            o.locked_until.isoformat(timespec="seconds") if o.locked_until else "",
+        )
     console.print(table)
 
 

@@ -36,8 +36,7 @@ class DemoActivity:
 
 DEMO_ACTIVITIES = (
     DemoActivity("DEMO-ADMIN", "DSS", (Role.ADMINISTRATOR,), (), "admin"),
-    DemoActivity("DEMO-ADJUDICATOR", "ARMY-CCF", (Role.QUERIER, Role.BATCH), tuple(_ALL_QUERY_PURPOSES),
-                 "adjudicator"),
+    DemoActivity("DEMO-ADJUDICATOR", "ARMY-CCF", (Role.QUERIER, Role.BATCH), tuple(_ALL_QUERY_PURPOSES), "adjudicator"),
     DemoActivity("DEMO-PRIVACY", "DSS", (Role.PRIVACY_OFFICER, Role.QUERIER), tuple(Purpose), "privacy"),
     DemoActivity("DEMO-NCIS", "NCIS", (Role.SUBMITTER,), (), "ncis-connector"),
 )
@@ -122,18 +121,20 @@ def instructions(profiles: Path, count: int, seed: int) -> str:
     dob = ids.date_of_birth.iso() if ids.date_of_birth else ""
     profile = profiles / "adjudicator.json"
     given_initial = name.given_name[:1]
-    return "\n".join([
-        "",
-        "The index is serving (mutual TLS) with demo data. From another terminal:",
-        "",
-        f"  export DCII_PROFILE={profile}",
-        f"  .venv/bin/dcii search --mode exact --surname '{name.surname}' --given '{name.given_name}' "
-        f"--ssn {ids.ssn}",
-        f"  .venv/bin/dcii search --mode exact --surname '{name.surname}' --given '{name.given_name}' --dob {dob}",
-        f"  .venv/bin/dcii search --mode name-only --surname '{name.surname}' --given '{name.given_name}'",
-        f"  .venv/bin/dcii search --mode nonstandard --surname '{name.surname}' --given {given_initial}",
-        "",
-        f"Other demo operators (privacy officer, administrator, an NCIS submitter): {profiles}/*.json",
-        "Stop with Ctrl-C.",
-        "",
-    ])
+    return "\n".join(
+        [
+            "",
+            "The index is serving (mutual TLS) with demo data. From another terminal:",
+            "",
+            f"  export DCII_PROFILE={profile}",
+            f"  .venv/bin/dcii search --mode exact --surname '{name.surname}' --given '{name.given_name}' "
+            f"--ssn {ids.ssn}",
+            f"  .venv/bin/dcii search --mode exact --surname '{name.surname}' --given '{name.given_name}' --dob {dob}",
+            f"  .venv/bin/dcii search --mode name-only --surname '{name.surname}' --given '{name.given_name}'",
+            f"  .venv/bin/dcii search --mode nonstandard --surname '{name.surname}' --given {given_initial}",
+            "",
+            f"Other demo operators (privacy officer, administrator, an NCIS submitter): {profiles}/*.json",
+            "Stop with Ctrl-C.",
+            "",
+        ]
+    )

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -87,7 +87,5 @@ def session(profile: Profile) -> Iterator[tuple[grpc.Channel, Metadata]]:
         try:
             yield channel, metadata
         finally:
-            try:
+            with suppress(grpc.RpcError):  # the session expires on its own
                 sessions.Logout(admin_pb2.LogoutRequest(), metadata=metadata, timeout=10)
-            except grpc.RpcError:
-                pass  # the session expires on its own

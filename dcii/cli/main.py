@@ -53,8 +53,13 @@ def parser() -> argparse.ArgumentParser:
     serve.add_argument("--pki", default=PKI_DEFAULT, help="directory with ca.pem, server.pem, server-key.pem")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=50051)
-    serve.add_argument("--demo", type=int, default=0, metavar="N",
-                       help="first start: make certificates, demo accounts and N synthetic tracings")
+    serve.add_argument(
+        "--demo",
+        type=int,
+        default=0,
+        metavar="N",
+        help="first start: make certificates, demo accounts and N synthetic tracings",
+    )
     serve.add_argument("--seed", type=int, default=1)
     serve.set_defaults(run=cmd_serve)
 

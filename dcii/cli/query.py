@@ -25,7 +25,9 @@ def build_request(args: argparse.Namespace) -> search_pb2.SearchRequest:
         mode=search_pb2.SearchMode.Value("SEARCH_MODE_" + args.mode.upper().replace("-", "_")),
         purpose=search_pb2.Purpose.Value("PURPOSE_" + args.purpose.upper()),
         name=tracing_pb2.PersonName(
-            surname=args.surname or "", given_name=args.given or "", middle_name=args.middle or "",
+            surname=args.surname or "",
+            given_name=args.given or "",
+            middle_name=args.middle or "",
             suffix=args.suffix or "",
         ),
         title=args.title or "",
@@ -87,7 +89,13 @@ def _render(response: search_pb2.SearchResponse, console: Console) -> None:
             matched += f"\nDISPUTED: {hit.dispute.statement_location}"
         table.add_row(
             tracing_pb2.TracingType.Name(hit.type).removeprefix("TRACING_TYPE_"),
-            f"{t.key.agency}\n{t.key.record_number}", full, ssn, born, _details(t), f"{hit.score:.2f}", matched,
+            f"{t.key.agency}\n{t.key.record_number}",
+            full,
+            ssn,
+            born,
+            _details(t),
+            f"{hit.score:.2f}",
+            matched,
         )
     console.print(table)
     if response.next_page_token:
@@ -118,9 +126,11 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     search = commands.add_parser("search", help="ask the index (needs a profile: --profile or DCII_PROFILE)")
     search.add_argument("--profile")
     search.add_argument("--mode", choices=MODES, default="exact")
-    search.add_argument("--purpose", default="security_clearance",
-                        help="why you ask: " + ", ".join(
-                            p.removeprefix("PURPOSE_").lower() for p in search_pb2.Purpose.keys()[1:]))
+    search.add_argument(
+        "--purpose",
+        default="security_clearance",
+        help="why you ask: " + ", ".join(p.removeprefix("PURPOSE_").lower() for p in search_pb2.Purpose.keys()[1:]),
+    )
     search.add_argument("--surname")
     search.add_argument("--given")
     search.add_argument("--middle")
@@ -129,8 +139,11 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     search.add_argument("--dob", help="YYYY, YYYY-MM or YYYY-MM-DD")
     search.add_argument("--pob", help="US-VA, DE, or with a city: US-VA/Norfolk")
     search.add_argument("--title", help="an impersonal title (name-only or nonstandard)")
-    search.add_argument("--type", action="append", help="file, open_case, nac_pending, nac_history, clearance, "
-                                                        "impersonal_title (repeatable)")
+    search.add_argument(
+        "--type",
+        action="append",
+        help="file, open_case, nac_pending, nac_history, clearance, impersonal_title (repeatable)",
+    )
     search.add_argument("--page-size", type=int, default=20)
     search.add_argument("--page-token")
     search.add_argument("--json", action="store_true", help="the response as JSON")

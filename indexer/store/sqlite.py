@@ -302,9 +302,7 @@ class _Writer:
         self._tombstone(row, key, effective, reason, actor, now)
         return WriteResult(WriteOutcome.APPLIED, effective)
 
-    def _replace(
-        self, old: TracingKey, expected_type: TracingType, new: Tracing, actor: str, now: int
-    ) -> WriteResult:
+    def _replace(self, old: TracingKey, expected_type: TracingType, new: Tracing, actor: str, now: int) -> WriteResult:
         new_row = self._row(new.key)
         if new_row is not None and new_row.source_version >= new.source_version:
             return WriteResult(WriteOutcome.UNCHANGED, new_row.source_version)  # a replayed completion
@@ -345,10 +343,14 @@ class SqliteStore(TracingStore):
         return self._writer.submit(ops, actor)
 
     def get(self, key: TracingKey) -> StoredTracing | None:
-        found = self._reader().execute(
-            "SELECT body, indexed_at FROM tracing WHERE agency = ? AND record_number = ? AND live = 1",
-            (key.agency, key.record_number),
-        ).fetchone()
+        found = (
+            self._reader()
+            .execute(
+                "SELECT body, indexed_at FROM tracing WHERE agency = ? AND record_number = ? AND live = 1",
+                (key.agency, key.record_number),
+            )
+            .fetchone()
+        )
         return None if found is None else StoredTracing(tracing_from_json(found[0]), _from_micros(found[1]))
 
     def load(self, tracing_ids: Sequence[int]) -> dict[int, StoredTracing]:
@@ -433,10 +435,14 @@ class SqliteStore(TracingStore):
         """Every live tracing in id order (for migration and export)."""
         last = 0
         while True:
-            rows = self._reader().execute(
-                "SELECT id, body, indexed_at FROM tracing WHERE live = 1 AND id > ? ORDER BY id LIMIT ?",
-                (last, batch),
-            ).fetchall()
+            rows = (
+                self._reader()
+                .execute(
+                    "SELECT id, body, indexed_at FROM tracing WHERE live = 1 AND id > ? ORDER BY id LIMIT ?",
+                    (last, batch),
+                )
+                .fetchall()
+            )
             if not rows:
                 return
             for tracing_id, body, at in rows:
