@@ -264,9 +264,7 @@ _OPEN_CASE_AGENCIES = _Weighted(
 _IMPERSONAL_AGENCIES = _Weighted(
     [("ARMY-IRR", 30.0), ("DSS", 20.0), ("AFOSI", 15.0), ("NCIS", 15.0), ("ARMY-CRC", 15.0), ("DODIG", 5.0)]
 )
-_FILE_ROLES = _Weighted(
-    [(SubjectRole.SUBJECT, 80.0), (SubjectRole.VICTIM, 12.0), (SubjectRole.CROSS_REFERENCE, 8.0)]
-)
+_FILE_ROLES = _Weighted([(SubjectRole.SUBJECT, 80.0), (SubjectRole.VICTIM, 12.0), (SubjectRole.CROSS_REFERENCE, 8.0)])
 
 # Open investigations: office wording and places per agency.
 _OPEN_CASE_OFFICES: dict[str, tuple[str, ...]] = {
@@ -421,9 +419,7 @@ def _nicknames(given_name: str) -> tuple[str, ...]:
     """Title-cased nicknames of a given name, sorted (sets have no stable order across processes)."""
     own = given_name.lower()
     found = _nicknamer().nicknames_of(given_name)
-    return tuple(
-        sorted(nick.capitalize() for nick in found if nick.isalpha() and len(nick) > 1 and nick != own)
-    )
+    return tuple(sorted(nick.capitalize() for nick in found if nick.isalpha() and len(nick) > 1 and nick != own))
 
 
 def _add_years(day: dt.date, years: int) -> dt.date:

@@ -89,10 +89,10 @@ def check_tracing(tracing: Tracing, *, today: dt.date, prefix: str = "tracing") 
     """The whole tracing, all violations at once; the cleaned copy is what may be stored."""
     out: list[Violation] = []
     key = TracingKey(
-        agency=rules.code(tracing.key.agency, f"{prefix}.key.agency", out, allowed=SUBMITTING_AGENCIES,
-                          label="agency"),
-        record_number=rules.record_id(tracing.key.record_number, f"{prefix}.key.record_number", out,
-                                      label="record number"),
+        agency=rules.code(tracing.key.agency, f"{prefix}.key.agency", out, allowed=SUBMITTING_AGENCIES, label="agency"),
+        record_number=rules.record_id(
+            tracing.key.record_number, f"{prefix}.key.record_number", out, label="record number"
+        ),
     )
     if tracing.source_version < 1:
         out.append(Violation(f"{prefix}.source_version", "source version must be 1 or more"))
@@ -101,12 +101,17 @@ def check_tracing(tracing: Tracing, *, today: dt.date, prefix: str = "tracing") 
     subject = tracing.subject
     if tracing_type is None:
         # The oneof is named "kind" on the wire. Without a type the subject rule cannot be judged.
-        out.append(Violation(f"{prefix}.kind", "a tracing type (file, open_case, nac_pending, nac_history, "
-                                               "clearance or impersonal_title) is required"))
+        out.append(
+            Violation(
+                f"{prefix}.kind",
+                "a tracing type (file, open_case, nac_pending, nac_history, clearance or impersonal_title) is required",
+            )
+        )
     elif tracing_type is TracingType.IMPERSONAL_TITLE:
         if subject is not None:
-            out.append(Violation(f"{prefix}.subject", "an impersonal title names no person and must not "
-                                                      "carry a subject"))
+            out.append(
+                Violation(f"{prefix}.subject", "an impersonal title names no person and must not carry a subject")
+            )
     elif subject is None:
         out.append(Violation(f"{prefix}.subject", "a subject is required for this tracing type"))
     if subject is not None:
@@ -131,12 +136,10 @@ def _subject(subject: Subject, prefix: str, out: list[Violation], *, today: dt.d
         out.extend(violations)
         aliases.append(cleaned)
     role = rules.member(subject.role, SubjectRole, f"{prefix}.role", out, label="role")
-    identifiers, violations = rules.clean_identifiers(subject.identifiers, f"{prefix}.identifiers",
-                                                      today=today)
+    identifiers, violations = rules.clean_identifiers(subject.identifiers, f"{prefix}.identifiers", today=today)
     out.extend(violations)
     # An unknown role has been reported; the default only keeps the (never stored) copy well-typed.
-    return Subject(name=name, aliases=tuple(aliases), role=role or SubjectRole.SUBJECT,
-                   identifiers=identifiers)
+    return Subject(name=name, aliases=tuple(aliases), role=role or SubjectRole.SUBJECT, identifiers=identifiers)
 
 
 def _details(details: Details, prefix: str, out: list[Violation], *, today: dt.date) -> Details:
@@ -145,21 +148,25 @@ def _details(details: Details, prefix: str, out: list[Violation], *, today: dt.d
             return _file(details, prefix, out, today=today)
         case OpenCaseDetails():
             return OpenCaseDetails(
-                location=rules.text(details.location, f"{prefix}.location", out, label="location",
-                                    max_len=LOCATION_MAX),
+                location=rules.text(
+                    details.location, f"{prefix}.location", out, label="location", max_len=LOCATION_MAX
+                ),
                 year_indexed=rules.year(details.year_indexed, f"{prefix}.year_indexed", out, today=today),
-                investigative_number=rules.record_id(details.investigative_number,
-                                                     f"{prefix}.investigative_number", out,
-                                                     label="investigative number"),
+                investigative_number=rules.record_id(
+                    details.investigative_number, f"{prefix}.investigative_number", out, label="investigative number"
+                ),
             )
         case NacPendingDetails():
             return NacPendingDetails(
-                case_number=rules.record_id(details.case_number, f"{prefix}.case_number", out,
-                                            label="case number"),
-                requester_category=rules.code(details.requester_category, f"{prefix}.requester_category", out,
-                                              allowed=REQUESTER_CATEGORIES, label="requester category"),
-                nac_type=rules.code(details.nac_type, f"{prefix}.nac_type", out, allowed=NAC_TYPES,
-                                    label="NAC type"),
+                case_number=rules.record_id(details.case_number, f"{prefix}.case_number", out, label="case number"),
+                requester_category=rules.code(
+                    details.requester_category,
+                    f"{prefix}.requester_category",
+                    out,
+                    allowed=REQUESTER_CATEGORIES,
+                    label="requester category",
+                ),
+                nac_type=rules.code(details.nac_type, f"{prefix}.nac_type", out, allowed=NAC_TYPES, label="NAC type"),
             )
         case NacHistoryDetails():
             return _nac_history(details, prefix, out, today=today)
@@ -171,17 +178,22 @@ def _details(details: Details, prefix: str, out: list[Violation], *, today: dt.d
 
 def _file(details: FileDetails, prefix: str, out: list[Violation], *, today: dt.date) -> FileDetails:
     return FileDetails(
-        custodian=rules.code(details.custodian, f"{prefix}.custodian", out, allowed=AGENCIES,
-                             label="custodian"),
+        custodian=rules.code(details.custodian, f"{prefix}.custodian", out, allowed=AGENCIES, label="custodian"),
         year_indexed=rules.year(details.year_indexed, f"{prefix}.year_indexed", out, today=today),
         file_number=rules.record_id(details.file_number, f"{prefix}.file_number", out, label="file number"),
     )
 
 
-def _nac_history(details: NacHistoryDetails, prefix: str, out: list[Violation], *,
-                 today: dt.date) -> NacHistoryDetails:
-    completed_on = rules.date(details.completed_on, f"{prefix}.completed_on", out, today=today,
-                              label="completion date", required=True, min_year=EARLIEST_NAC_YEAR)
+def _nac_history(details: NacHistoryDetails, prefix: str, out: list[Violation], *, today: dt.date) -> NacHistoryDetails:
+    completed_on = rules.date(
+        details.completed_on,
+        f"{prefix}.completed_on",
+        out,
+        today=today,
+        label="completion date",
+        required=True,
+        min_year=EARLIEST_NAC_YEAR,
+    )
     if not details.agencies_checked:
         out.append(Violation(f"{prefix}.agencies_checked", "at least one agency checked is required"))
     agencies: list[str] = []
@@ -195,27 +207,32 @@ def _nac_history(details: NacHistoryDetails, prefix: str, out: list[Violation], 
         completed_on=completed_on,
         agencies_checked=tuple(agencies),
         outcome=rules.member(details.outcome, NacOutcome, f"{prefix}.outcome", out, label="outcome"),
-        nac_type=rules.code(details.nac_type, f"{prefix}.nac_type", out, allowed=NAC_TYPES, label="NAC type",
-                            required=False),
+        nac_type=rules.code(
+            details.nac_type, f"{prefix}.nac_type", out, allowed=NAC_TYPES, label="NAC type", required=False
+        ),
     )
 
 
-def _clearance(details: ClearanceDetails, prefix: str, out: list[Violation], *,
-               today: dt.date) -> ClearanceDetails:
-    granted_on = rules.date(details.granted_on, f"{prefix}.granted_on", out, today=today,
-                            label="grant date", required=True)
-    eligibility = rules.member(details.eligibility_level, ClearanceLevel, f"{prefix}.eligibility_level", out,
-                               label="eligibility level")
-    access = rules.member(details.access_level, ClearanceLevel, f"{prefix}.access_level", out,
-                          label="access level")
+def _clearance(details: ClearanceDetails, prefix: str, out: list[Violation], *, today: dt.date) -> ClearanceDetails:
+    granted_on = rules.date(
+        details.granted_on, f"{prefix}.granted_on", out, today=today, label="grant date", required=True
+    )
+    eligibility = rules.member(
+        details.eligibility_level, ClearanceLevel, f"{prefix}.eligibility_level", out, label="eligibility level"
+    )
+    access = rules.member(details.access_level, ClearanceLevel, f"{prefix}.access_level", out, label="access level")
     if eligibility is not None and access is not None and _LEVEL_RANK[access] > _LEVEL_RANK[eligibility]:
         out.append(Violation(f"{prefix}.access_level", "access level must not exceed the eligibility level"))
-    access_granted_on = rules.date(details.access_granted_on, f"{prefix}.access_granted_on", out, today=today,
-                                   label="access grant date", required=False)
-    if (granted_on is not None and access_granted_on is not None
-            and access_granted_on.to_date() < granted_on.to_date()):
-        out.append(Violation(f"{prefix}.access_granted_on",
-                             "access cannot be granted before the clearance is"))
+    access_granted_on = rules.date(
+        details.access_granted_on,
+        f"{prefix}.access_granted_on",
+        out,
+        today=today,
+        label="access grant date",
+        required=False,
+    )
+    if granted_on is not None and access_granted_on is not None and access_granted_on.to_date() < granted_on.to_date():
+        out.append(Violation(f"{prefix}.access_granted_on", "access cannot be granted before the clearance is"))
     if len(details.files_used) > MAX_FILES_USED:
         out.append(Violation(f"{prefix}.files_used", f"at most {MAX_FILES_USED} files used are accepted"))
     files_used = tuple(
@@ -227,33 +244,55 @@ def _clearance(details: ClearanceDetails, prefix: str, out: list[Violation], *,
         eligibility_level=eligibility,
         access_level=access,
         access_granted_on=access_granted_on,
-        basis_investigation_type=rules.code(details.basis_investigation_type,
-                                            f"{prefix}.basis_investigation_type", out, allowed=NAC_TYPES,
-                                            label="basis investigation type", required=False),
-        basis_investigation_date=rules.date(details.basis_investigation_date,
-                                            f"{prefix}.basis_investigation_date", out, today=today,
-                                            label="basis investigation date", required=False),
-        subject_category=rules.member(details.subject_category, SubjectCategory, f"{prefix}.subject_category",
-                                      out, label="subject category"),
-        separation_date=rules.date(details.separation_date, f"{prefix}.separation_date", out, today=today,
-                                   label="separation date", required=False),
+        basis_investigation_type=rules.code(
+            details.basis_investigation_type,
+            f"{prefix}.basis_investigation_type",
+            out,
+            allowed=NAC_TYPES,
+            label="basis investigation type",
+            required=False,
+        ),
+        basis_investigation_date=rules.date(
+            details.basis_investigation_date,
+            f"{prefix}.basis_investigation_date",
+            out,
+            today=today,
+            label="basis investigation date",
+            required=False,
+        ),
+        subject_category=rules.member(
+            details.subject_category, SubjectCategory, f"{prefix}.subject_category", out, label="subject category"
+        ),
+        separation_date=rules.date(
+            details.separation_date,
+            f"{prefix}.separation_date",
+            out,
+            today=today,
+            label="separation date",
+            required=False,
+        ),
         files_used=files_used,
     )
 
 
-def _impersonal_title(details: ImpersonalTitleDetails, prefix: str, out: list[Violation], *,
-                      today: dt.date) -> ImpersonalTitleDetails:
+def _impersonal_title(
+    details: ImpersonalTitleDetails, prefix: str, out: list[Violation], *, today: dt.date
+) -> ImpersonalTitleDetails:
     year_path = f"{prefix}.year_indexed"
     before = len(out)
     year_indexed = rules.year(details.year_indexed, year_path, out, today=today)
     if len(out) == before and year_indexed > LAST_IMPERSONAL_TITLE_YEAR:
-        out.append(Violation(year_path, "new impersonal titles are not accepted: none have been added since "
-                                        "19 April 1997 (year indexed must be 1997 or earlier)"))
+        out.append(
+            Violation(
+                year_path,
+                "new impersonal titles are not accepted: none have been added since "
+                "19 April 1997 (year indexed must be 1997 or earlier)",
+            )
+        )
     return ImpersonalTitleDetails(
         title=rules.text(details.title, f"{prefix}.title", out, label="title", max_len=TITLE_MAX),
         kind=rules.member(details.kind, ImpersonalTitleKind, f"{prefix}.kind", out, label="kind"),
-        custodian=rules.code(details.custodian, f"{prefix}.custodian", out, allowed=AGENCIES,
-                             label="custodian"),
+        custodian=rules.code(details.custodian, f"{prefix}.custodian", out, allowed=AGENCIES, label="custodian"),
         file_number=rules.record_id(details.file_number, f"{prefix}.file_number", out, label="file number"),
         year_indexed=year_indexed,
     )

@@ -96,8 +96,7 @@ def _emit(out: list[Violation], path: str, reasons: list[str]) -> None:
         out.append(Violation(path, "; ".join(reasons)))
 
 
-def name_part(raw: str, path: str, out: list[Violation], *, label: str, required: bool,
-              max_len: int = NAME_MAX) -> str:
+def name_part(raw: str, path: str, out: list[Violation], *, label: str, required: bool, max_len: int = NAME_MAX) -> str:
     """A surname, given name, middle name or city: letters of any script, spaces, hyphens,
     apostrophes and periods, with at least one letter."""
     value = collapse(raw)
@@ -151,16 +150,15 @@ def suffix(raw: str, path: str, out: list[Violation]) -> str:
     return canonical
 
 
-def clean_name(name: PersonName, prefix: str, *, surname_required: bool = True,
-               given_required: bool = False) -> tuple[PersonName, list[Violation]]:
+def clean_name(
+    name: PersonName, prefix: str, *, surname_required: bool = True, given_required: bool = False
+) -> tuple[PersonName, list[Violation]]:
     """The non-raising name check: the cleaned name and its violations (paths under `prefix`)."""
     out: list[Violation] = []
     cleaned = PersonName(
         surname=name_part(name.surname, f"{prefix}.surname", out, label="surname", required=surname_required),
-        given_name=name_part(name.given_name, f"{prefix}.given_name", out, label="given name",
-                             required=given_required),
-        middle_name=name_part(name.middle_name, f"{prefix}.middle_name", out, label="middle name",
-                              required=False),
+        given_name=name_part(name.given_name, f"{prefix}.given_name", out, label="given name", required=given_required),
+        middle_name=name_part(name.middle_name, f"{prefix}.middle_name", out, label="middle name", required=False),
         suffix=suffix(name.suffix, f"{prefix}.suffix", out),
     )
     return cleaned, out
@@ -199,8 +197,17 @@ def ssn(raw: str, path: str, out: list[Violation]) -> str:
     return digits
 
 
-def date(value: PartialDate | None, path: str, out: list[Violation], *, today: dt.date, label: str,
-         required: bool, min_year: int = EARLIEST_RECORD_YEAR, partial: bool = False) -> PartialDate | None:
+def date(
+    value: PartialDate | None,
+    path: str,
+    out: list[Violation],
+    *,
+    today: dt.date,
+    label: str,
+    required: bool,
+    min_year: int = EARLIEST_RECORD_YEAR,
+    partial: bool = False,
+) -> PartialDate | None:
     """A real date, not in the future, not before `min_year`; with `partial`, year or year and month
     alone are accepted (a partial date is in the future when its first day is). None if invalid."""
     if value is None:
@@ -252,22 +259,31 @@ def place_of_birth(value: PlaceOfBirth, prefix: str, out: list[Violation]) -> Pl
     return PlaceOfBirth(us_state=state, country=country, city=city)
 
 
-def clean_identifiers(ids: Identifiers, prefix: str, *,
-                      today: dt.date) -> tuple[Identifiers, list[Violation]]:
+def clean_identifiers(ids: Identifiers, prefix: str, *, today: dt.date) -> tuple[Identifiers, list[Violation]]:
     """The non-raising identifiers check: the cleaned identifiers and their violations."""
     out: list[Violation] = []
     cleaned = Identifiers(
         ssn=ssn(ids.ssn, f"{prefix}.ssn", out),
-        date_of_birth=date(ids.date_of_birth, f"{prefix}.date_of_birth", out, today=today,
-                           label="date of birth", required=False, min_year=EARLIEST_BIRTH_YEAR, partial=True),
-        place_of_birth=None if ids.place_of_birth is None
+        date_of_birth=date(
+            ids.date_of_birth,
+            f"{prefix}.date_of_birth",
+            out,
+            today=today,
+            label="date of birth",
+            required=False,
+            min_year=EARLIEST_BIRTH_YEAR,
+            partial=True,
+        ),
+        place_of_birth=None
+        if ids.place_of_birth is None
         else place_of_birth(ids.place_of_birth, f"{prefix}.place_of_birth", out),
     )
     return cleaned, out
 
 
-def code(raw: str, path: str, out: list[Violation], *, allowed: Collection[str], label: str,
-         required: bool = True) -> str:
+def code(
+    raw: str, path: str, out: list[Violation], *, allowed: Collection[str], label: str, required: bool = True
+) -> str:
     """An uppercase code from a closed list (agency, NAC type, requester category)."""
     value = collapse(raw).upper()
     if not value:
@@ -311,8 +327,9 @@ def year(value: int, path: str, out: list[Violation], *, today: dt.date, label: 
     return value
 
 
-def member(value: object, enum_type: type[E], path: str, out: list[Violation], *, label: str,
-           required: bool = True) -> E | None:
+def member(
+    value: object, enum_type: type[E], path: str, out: list[Violation], *, label: str, required: bool = True
+) -> E | None:
     """An enum member; the plain string of a member's value is accepted (the model does not check)."""
     if value is None or value == "":
         if required:

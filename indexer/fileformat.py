@@ -13,15 +13,17 @@ trusted; it is reported once.
 
 from __future__ import annotations
 
+import codecs
 import csv
 import json
 import os
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from enum import StrEnum
 from pathlib import Path
+from typing import BinaryIO
 
-from indexer import fileformat_rows as rows
+from indexer import fileformat_rows as _rows
 from indexer.model import (
     ClearanceDetails,
     ClearanceLevel,
@@ -34,6 +36,7 @@ from indexer.model import (
     NacOutcome,
     NacPendingDetails,
     OpenCaseDetails,
+    PartialDate,
     PersonName,
     Subject,
     SubjectCategory,
@@ -45,10 +48,11 @@ from indexer.model import (
 )
 
 # Re-exported from indexer.fileformat_rows.
-COLUMNS = rows.COLUMNS
-ERRORS_COLUMN = rows.ERRORS_COLUMN
-RAW_LINE_KEY = rows.RAW_LINE_KEY
-MAX_LINE_BYTES = rows.MAX_LINE_BYTES
+COLUMNS = _rows.COLUMNS
+ERRORS_COLUMN = _rows.ERRORS_COLUMN
+RAW_LINE_KEY = _rows.RAW_LINE_KEY
+# A physical line longer than this (bytes, line break included) is refused without being held in memory.
+MAX_LINE_BYTES = 1 << 20
 SUFFIXES: dict[str, str] = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl"}
 
 
@@ -82,7 +86,7 @@ class RowError:
     raw: dict[str, str]
 
 
-_DELETE_COLUMNS = frozenset({*rows.KEY_COLUMNS, "delete_reason"})
+_DELETE_COLUMNS = frozenset({*_rows.KEY_COLUMNS, "delete_reason"})
 
 
 def _misplaced(column: str, kind: ActionKind, ttype: TracingType | None) -> str:
@@ -93,18 +97,18 @@ def _misplaced(column: str, kind: ActionKind, ttype: TracingType | None) -> str:
         return "used only by a DELETE"
     if column == "replaces_record_number":
         return "" if kind is ActionKind.COMPLETE else "used only by a COMPLETE"
-    if column in rows.KEY_COLUMNS:
+    if column in _rows.KEY_COLUMNS:
         return ""
-    if column in rows.SUBJECT_COLUMNS:
+    if column in _rows.SUBJECT_COLUMNS:
         return "not used by type IMPERSONAL_TITLE" if ttype is TracingType.IMPERSONAL_TITLE else ""
     if ttype is None:
         return "needs a type"
-    return "" if column in rows.TYPE_COLUMNS[ttype] else f"not used by type {ttype.value}"
+    return "" if column in _rows.TYPE_COLUMNS[ttype] else f"not used by type {ttype.value}"
 
 
 def parse_row(row: Mapping[str, object], line: int) -> FileAction | RowError:
     """One row (CSV cells or a JSONL object) as an action, or the reasons it cannot be one."""
-    cells = rows.Cells(row)
+    cells = _rows.Cells(row)
     kind = cells.enum("action", ActionKind) or ActionKind.UPSERT
     ttype = cells.enum("type", TracingType)
     if "action" not in cells.failed and "type" not in cells.failed:
@@ -129,10 +133,10 @@ def parse_row(row: Mapping[str, object], line: int) -> FileAction | RowError:
         tracing = Tracing(key, version, subject, _details(cells, ttype))
         action = FileAction(line, kind, tracing, key, version, replaces=replaces)
     violations = cells.violations
-    return RowError(line, violations, rows.raw_of(row)) if violations else action
+    return RowError(line, violations, _rows.raw_of(row)) if violations else action
 
 
-def _subject(cells: rows.Cells) -> Subject:
+def _subject(cells: _rows.Cells) -> Subject:
     return Subject(
         name=PersonName(
             cells.text("surname"), cells.text("given_name"), cells.text("middle_name"), cells.text("suffix")
@@ -143,15 +147,13 @@ def _subject(cells: rows.Cells) -> Subject:
     )
 
 
-def _details(cells: rows.Cells, ttype: TracingType | None) -> Details | None:
+def _details(cells: _rows.Cells, ttype: TracingType | None) -> Details | None:
     text, date = cells.text, cells.date
     match ttype:
         case TracingType.FILE:
             return FileDetails(text("custodian"), cells.integer("year_indexed", 32), text("file_number"))
         case TracingType.OPEN_CASE:
-            return OpenCaseDetails(
-                text("location"), cells.integer("year_indexed", 32), text("investigative_number")
-            )
+            return OpenCaseDetails(text("location"), cells.integer("year_indexed", 32), text("investigative_number"))
         case TracingType.NAC_PENDING:
             return NacPendingDetails(text("case_number"), text("requester_category"), text("nac_type"))
         case TracingType.NAC_HISTORY:
@@ -189,7 +191,7 @@ def tracing_to_row(tracing: Tracing) -> dict[str, str]:
     row = dict.fromkeys(COLUMNS, "")
     row.update(
         action=ActionKind.UPSERT.value,
-        type=rows.format_enum(tracing.type),
+        type=_cell(tracing.type),
         agency=tracing.key.agency,
         record_number=tracing.key.record_number,
         source_version=str(tracing.source_version),
@@ -202,56 +204,28 @@ def tracing_to_row(tracing: Tracing) -> dict[str, str]:
             given_name=subject.name.given_name,
             middle_name=subject.name.middle_name,
             suffix=subject.name.suffix,
-            aliases=rows.format_aliases(subject.aliases),
+            aliases=_rows.format_aliases(subject.aliases),
             ssn=ids.ssn,
-            date_of_birth=rows.format_date(ids.date_of_birth),
-            place_of_birth=rows.format_place(ids.place_of_birth),
+            date_of_birth=_cell(ids.date_of_birth),
+            place_of_birth=_rows.format_place(ids.place_of_birth),
             role=subject.role.value,
         )
-    details = tracing.details
-    year = ""
-    match details:
-        case FileDetails():
-            row.update(custodian=details.custodian, file_number=details.file_number)
-            year = str(details.year_indexed)
-        case OpenCaseDetails():
-            row.update(location=details.location, investigative_number=details.investigative_number)
-            year = str(details.year_indexed)
-        case NacPendingDetails():
-            row.update(
-                case_number=details.case_number,
-                requester_category=details.requester_category,
-                nac_type=details.nac_type,
-            )
-        case NacHistoryDetails():
-            row.update(
-                completed_on=rows.format_date(details.completed_on),
-                agencies_checked=rows.format_strings(details.agencies_checked),
-                outcome=rows.format_enum(details.outcome),
-                nac_type=details.nac_type,
-            )
-        case ClearanceDetails():
-            row.update(
-                granted_on=rows.format_date(details.granted_on),
-                eligibility_level=rows.format_enum(details.eligibility_level),
-                access_level=rows.format_enum(details.access_level),
-                access_granted_on=rows.format_date(details.access_granted_on),
-                basis_investigation_type=details.basis_investigation_type,
-                basis_investigation_date=rows.format_date(details.basis_investigation_date),
-                subject_category=rows.format_enum(details.subject_category),
-                separation_date=rows.format_date(details.separation_date),
-                files_used=rows.format_strings(details.files_used),
-            )
-        case ImpersonalTitleDetails():
-            row.update(
-                title=details.title,
-                kind=rows.format_enum(details.kind),
-                custodian=details.custodian,
-                file_number=details.file_number,
-            )
-            year = str(details.year_indexed)
-    row["year_indexed"] = "" if year == "0" else year
+    if tracing.details is not None:  # each details field is named as its column
+        for field in fields(tracing.details):
+            row[field.name] = _cell(getattr(tracing.details, field.name))
     return row
+
+
+def _cell(value: object) -> str:
+    if value is None or value == 0:  # 0: a year_indexed not given
+        return ""
+    if isinstance(value, PartialDate):
+        return value.iso()
+    if isinstance(value, StrEnum):
+        return value.value
+    if isinstance(value, tuple):
+        return _rows.format_strings(value)
+    return str(value)
 
 
 def action_to_row(action: FileAction) -> dict[str, str]:
@@ -291,29 +265,53 @@ def read_actions(path: str | os.PathLike[str]) -> Iterator[FileAction | RowError
     return _read_csv(path) if form == "csv" else _read_jsonl(path)
 
 
+def _physical_lines(stream: BinaryIO) -> Iterator[tuple[int, str | None]]:
+    """(line number, text without its line break) per line of a binary stream; None for an overlong one.
+
+    A UTF-8 BOM is dropped. Undecodable bytes are kept as lone surrogates (surrogateescape), so that
+    the row's reader can name the column that holds them."""
+    number = 0
+    while chunk := stream.readline(MAX_LINE_BYTES + 1):
+        number += 1
+        if number == 1 and chunk.startswith(codecs.BOM_UTF8):
+            chunk = chunk[len(codecs.BOM_UTF8) :]
+        if len(chunk) > MAX_LINE_BYTES:
+            while chunk and not chunk.endswith(b"\n"):
+                chunk = stream.readline(MAX_LINE_BYTES)
+            yield number, None
+            continue
+        yield number, chunk.decode("utf-8", "surrogateescape").rstrip("\r\n")
+
+
+def _split_csv(text: str) -> list[str] | None:
+    """One CSV line's cells; None when its quoting is malformed (a value may not span lines)."""
+    try:
+        return next(csv.reader((text,), strict=True), [])
+    except csv.Error:
+        return None
+
+
 def _line_error(number: int, description: str, text: str | None) -> RowError:
-    return RowError(
-        number, (Violation("row", description),), {} if text is None else {RAW_LINE_KEY: rows.clean(text)}
-    )
+    return RowError(number, (Violation("row", description),), {} if text is None else {RAW_LINE_KEY: _rows.clean(text)})
 
 
-_OVERLONG = f"line longer than {MAX_LINE_BYTES} bytes"
+_OVERLONG = "line longer than 1 MiB"
 
 
 def _read_csv(path: Path) -> Iterator[FileAction | RowError]:
     with path.open("rb") as stream:
         header: list[str] | None = None
-        for number, text in rows.physical_lines(stream):
+        for number, text in _physical_lines(stream):
             if text is not None and not text.strip():
                 continue
-            cells = rows.split_csv(text) if text is not None else None
+            cells = _split_csv(text) if text is not None else None
             if cells is None:
                 yield _line_error(number, _OVERLONG if text is None else "not a well-formed CSV line", text)
                 if header is None:
                     return
                 continue
             if header is None:
-                header, problems = rows.read_header(cells)
+                header, problems = _rows.read_header(cells)
                 if problems:
                     yield RowError(number, tuple(problems), {name: name for name in header})
                     return
@@ -323,22 +321,22 @@ def _read_csv(path: Path) -> Iterator[FileAction | RowError]:
             if len(cells) < len(header) or any(cell.strip() for cell in cells[len(header) :]):
                 row = dict(zip(header, cells, strict=False))
                 description = f"has {len(cells)} fields where the header has {len(header)}"
-                yield RowError(number, (Violation("row", description),), rows.raw_of(row))
+                yield RowError(number, (Violation("row", description),), _rows.raw_of(row))
             else:
                 yield parse_row(dict(zip(header, cells, strict=False)), number)
 
 
 def _read_jsonl(path: Path) -> Iterator[FileAction | RowError]:
     with path.open("rb") as stream:
-        for number, text in rows.physical_lines(stream):
+        for number, text in _physical_lines(stream):
             if text is None:
                 yield _line_error(number, _OVERLONG, None)
                 continue
             if not text.strip():
                 continue
             try:
-                value = rows.load_json(text)
-            except rows.DuplicateKey:
+                value = _rows.load_json(text)
+            except _rows.DuplicateKey:
                 yield _line_error(number, "a JSON object names the same key twice", text)
                 continue
             except ValueError:
@@ -353,9 +351,7 @@ def _read_jsonl(path: Path) -> Iterator[FileAction | RowError]:
 # --- writing ---------------------------------------------------------------------------------------
 
 
-def write_csv(
-    rows: Iterable[Mapping[str, str]], path: str | os.PathLike[str], columns: Sequence[str] = COLUMNS
-) -> int:
+def write_csv(rows: Iterable[Mapping[str, str]], path: str | os.PathLike[str], columns: Sequence[str] = COLUMNS) -> int:
     """Write rows under a header of `columns` (absent keys blank); the number of rows written.
 
     ValueError for a key not in `columns` (nothing is dropped silently) or a value holding a line break

@@ -1,19 +1,18 @@
-"""The text layer of the tracing file format (docs/TRACING_FORMAT.md): columns, cells, lines, writers.
+"""The text layer of the tracing file format (docs/TRACING_FORMAT.md): columns, cells and headers.
 
-`indexer.fileformat` turns rows into actions and back; this module knows one cell, one line and one
-header at a time. Parsing is syntactic only: a cell of the wrong shape becomes a Violation naming its
+`indexer.fileformat` turns rows into actions and back; this module knows one cell and one header
+at a time. Parsing is syntactic only: a cell of the wrong shape becomes a Violation naming its
 column, and a description never carries the value (it may be a name or an SSN, and reaches logs).
 """
 
 from __future__ import annotations
 
-import codecs
-import csv
+import difflib
 import json
 import re
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from enum import StrEnum
-from typing import BinaryIO, TypeVar
+from typing import TypeVar
 
 from indexer.model import PartialDate, PersonName, PlaceOfBirth, TracingType, Violation
 
@@ -50,13 +49,12 @@ ERRORS_COLUMN = "errors"
 # RowError.raw key holding a line that could not be split into columns at all.
 RAW_LINE_KEY = "raw_line"
 MAX_VIOLATIONS = 50
-# A physical line longer than this (bytes, line break included) is refused without being held in memory.
-MAX_LINE_BYTES = 1 << 20
 
 ALIAS_KEYS: tuple[str, ...] = ("surname", "given_name", "middle_name", "suffix")
 PLACE_KEYS: tuple[str, ...] = ("us_state", "country", "city")
 _DIGITS = frozenset("0123456789")
 _SURROGATE = re.compile("[\ud800-\udfff]")
+_IDENTIFIER = re.compile("[a-z][a-z0-9_]{0,39}")
 _ALIAS_FORMS = "an alias must be 'SURNAME, GIVEN MIDDLE[, SUFFIX]' or an object with " + ", ".join(ALIAS_KEYS)
 
 
@@ -104,6 +102,18 @@ def valid_tree(value: object) -> bool:
     return True
 
 
+def unknown_column(name: str, position: int, where: str) -> Violation:
+    """An unknown column, named only when the name looks like a mistyped column and not like data (a CSV
+    without its header line has a name, an SSN... where the header should be: never repeat those)."""
+    if _IDENTIFIER.fullmatch(name):
+        close = difflib.get_close_matches(name, COLUMNS, n=1, cutoff=0.75)
+        if close:
+            return Violation(name, f"unknown column (did you mean {close[0]}?)")
+        if "_" in name:
+            return Violation(name, "unknown column")
+    return Violation(where, f"column {position} has an unknown name (not repeated here: it may be data)")
+
+
 def _flat(value: object) -> str:
     if value is None or isinstance(value, str):
         return clean(value or "")
@@ -120,7 +130,7 @@ def raw_of(row: Mapping[str, object]) -> dict[str, str]:
 
 def _blank(value: object) -> bool:
     if isinstance(value, str):
-        return not value.strip()
+        return not value or value.isspace()
     return value is None or value in ([], {})
 
 
@@ -128,8 +138,7 @@ def _joinable(items: Iterable[str], separator: str) -> bool:
     """The items can be written separated by `separator` and read back as they are."""
     items = tuple(items)
     return not (items and items[0].startswith(("[", "{"))) and all(
-        item == item.strip() and separator not in item and "\n" not in item and "\r" not in item
-        for item in items
+        item == item.strip() and separator not in item and "\n" not in item and "\r" not in item for item in items
     )
 
 
@@ -142,17 +151,21 @@ class Cells:
         self._violations: list[Violation] = []
         self._overflow = 0
         seen: set[str] = set()
-        for key, value in row.items():
-            name = clean(str(key).strip().lower())
+        for position, (key, value) in enumerate(row.items(), 1):
+            name = key if key in COLUMN_SET else clean(str(key).strip().lower())
             if name == ERRORS_COLUMN:
                 continue
             if name not in COLUMN_SET:
-                self.bad(name[:64] or "(empty)", "unknown column")
+                if len(self._violations) < MAX_VIOLATIONS:
+                    unknown = unknown_column(name, position, "row")
+                    self.bad(unknown.field, unknown.description)
+                else:
+                    self._overflow += 1
             elif name in seen:
                 self.bad(name, "duplicate column")
-            elif not valid_tree(value):
+            elif not (_valid_text(value) if isinstance(value, str) else valid_tree(value)):
                 self.bad(name, "not valid UTF-8 text")
-            elif not _blank(value):
+            elif not _blank(value):  # blank = absent
                 self.values[name] = value
             seen.add(name)
 
@@ -379,41 +392,7 @@ def format_place(place: PlaceOfBirth | None) -> str:
     return json.dumps(_object(PLACE_KEYS, (place.us_state, place.country, place.city)), ensure_ascii=False)
 
 
-def format_date(value: PartialDate | None) -> str:
-    return "" if value is None else value.iso()
-
-
-def format_enum(value: StrEnum | None) -> str:
-    return "" if value is None else value.value
-
-
-# --- lines and headers -----------------------------------------------------------------------------
-
-
-def physical_lines(stream: BinaryIO) -> Iterator[tuple[int, str | None]]:
-    """(line number, text without its line break) per line of a binary stream; None for an overlong one.
-
-    A UTF-8 BOM is dropped. Undecodable bytes are kept as lone surrogates (surrogateescape), so that
-    the row's reader can name the column that holds them."""
-    number = 0
-    while chunk := stream.readline(MAX_LINE_BYTES + 1):
-        number += 1
-        if number == 1 and chunk.startswith(codecs.BOM_UTF8):
-            chunk = chunk[len(codecs.BOM_UTF8) :]
-        if len(chunk) > MAX_LINE_BYTES:
-            while chunk and not chunk.endswith(b"\n"):
-                chunk = stream.readline(MAX_LINE_BYTES)
-            yield number, None
-            continue
-        yield number, chunk.decode("utf-8", "surrogateescape").rstrip("\r\n")
-
-
-def split_csv(text: str) -> list[str] | None:
-    """One CSV line's cells; None when its quoting is malformed (a value may not span lines)."""
-    try:
-        return next(csv.reader((text,), strict=True), [])
-    except csv.Error:
-        return None
+# --- headers -----------------------------------------------------------------------------------
 
 
 def read_header(cells: list[str]) -> tuple[list[str], list[Violation]]:
@@ -428,7 +407,10 @@ def read_header(cells: list[str]) -> tuple[list[str], list[Violation]]:
         if not name:
             violation = Violation("header", f"column {position + 1} has no name")
         elif name not in COLUMN_SET and name != ERRORS_COLUMN:
-            violation = Violation(name[:64], "unknown column")
+            if problems >= MAX_VIOLATIONS:
+                problems += 1
+                continue
+            violation = unknown_column(name, position + 1, "header")
         elif name in seen:
             violation = Violation(name, "duplicate column")
         else:

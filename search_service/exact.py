@@ -112,9 +112,12 @@ def scan_page(
         for row, agreed in accepted:
             stored = loaded.get(row.tracing_id)
             if stored is None or row.tracing_id in seen or (types and stored.tracing.type not in types):
+                # Passed over for good (gone, filtered out, or its tracing is already on this page): the
+                # next page must not start before it, or a second name of a tracing here comes back there.
+                last_row = row
                 continue
             if last_row is not None and len(hits) == page_size:
-                # One more hit exists: the next page starts after the last row of this one.
+                # One more hit exists: the next page starts after the last row this one passed.
                 return Page(hits, encode_cursor(NameCursor(last_row.given, last_row.tracing_id, last_row.alias_no)))
             seen.add(row.tracing_id)
             hits.append(ExactHit(stored, row.alias_no, agreed))
@@ -124,16 +127,18 @@ def scan_page(
         after = NameCursor(rows[-1].given, rows[-1].tracing_id, rows[-1].alias_no)
 
 
-def title_page(
-    store: TracingStore, title: str, *, prefix: bool, page_size: int, page_token: str
-) -> Page:
+def decode_title_token(token: str) -> int | None:
+    if not token:
+        return None
+    try:
+        return int(base64.urlsafe_b64decode(token.encode()).decode().removeprefix("t|"))
+    except (ValueError, binascii.Error, UnicodeDecodeError) as error:
+        raise InvalidArgument([Violation("page_token", "not a token this index issued")]) from error
+
+
+def title_page(store: TracingStore, title: str, *, prefix: bool, page_size: int, page_token: str) -> Page:
     """Impersonal titles by folded title (equal, or starting with it), paged by id."""
-    after: int | None = None
-    if page_token:
-        try:
-            after = int(base64.urlsafe_b64decode(page_token.encode()).decode().removeprefix("t|"))
-        except (ValueError, binascii.Error, UnicodeDecodeError) as error:
-            raise InvalidArgument([Violation("page_token", "not a token this index issued")]) from error
+    after = decode_title_token(page_token)
     ids = store.scan_titles(fold(title), prefix=prefix, after=after, limit=page_size + 1)
     loaded = store.load(ids[:page_size])
     hits = [ExactHit(loaded[i], 0) for i in ids[:page_size] if i in loaded]

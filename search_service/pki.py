@@ -65,9 +65,7 @@ def subject_of(cert_pem: bytes) -> tuple[str, str]:
     return _attribute(subject, NameOID.COMMON_NAME), _attribute(subject, NameOID.ORGANIZATION_NAME)
 
 
-def make_ca(
-    common_name: str = "DCII Test CA", *, valid_days: int = 3650, not_before: datetime | None = None
-) -> Issued:
+def make_ca(common_name: str = "DCII Test CA", *, valid_days: int = 3650, not_before: datetime | None = None) -> Issued:
     """A self-signed CA that may sign end-entity certificates only (path length 0)."""
     key = ec.generate_private_key(ec.SECP256R1())
     start, end = _validity(valid_days, not_before, None)
@@ -275,9 +273,7 @@ def _issued(cert: x509.Certificate, key: ec.EllipticCurvePrivateKey) -> Issued:
     return Issued(cert.public_bytes(serialization.Encoding.PEM), key_pem)
 
 
-def _validity(
-    valid_days: int, not_before: datetime | None, not_after: datetime | None
-) -> tuple[datetime, datetime]:
+def _validity(valid_days: int, not_before: datetime | None, not_after: datetime | None) -> tuple[datetime, datetime]:
     if valid_days <= 0:
         raise ValueError("valid_days must be positive")
     # cryptography would read a naive datetime as UTC; a local time silently taken as UTC is a bug.

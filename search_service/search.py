@@ -21,7 +21,17 @@ from indexer.normalize import NameKey, name_key
 from indexer.store.base import NameRow, TracingStore
 from search_service.auth import caller_of
 from search_service.convert import identifiers_in, mode_name, name_in, purpose_name, tracing_out, type_in, type_out
-from search_service.exact import EXACT_MATCHER, ExactHit, Page, name_agrees, pids_agreeing, scan_page, title_page
+from search_service.exact import (
+    EXACT_MATCHER,
+    ExactHit,
+    Page,
+    decode_cursor,
+    decode_title_token,
+    name_agrees,
+    pids_agreeing,
+    scan_page,
+    title_page,
+)
 from search_service.registry import Caller, Purpose, Role
 
 MARKING = "FOR OFFICIAL USE ONLY - PRIVACY SENSITIVE"
@@ -51,8 +61,9 @@ def check_query(request: search_pb2.SearchRequest, caller: Caller, today: dt.dat
     at = (prefix + ".") if prefix else ""
     mode = mode_name(request.mode)
     if mode in ("", "UNSPECIFIED"):
-        out.append(Violation(f"{at}mode", "a search mode is required: EXACT, NAME_ONLY, NONSTANDARD, FUZZY or "
-                                          "PID_QUALIFIED"))
+        out.append(
+            Violation(f"{at}mode", "a search mode is required: EXACT, NAME_ONLY, NONSTANDARD, FUZZY or PID_QUALIFIED")
+        )
     purpose = Purpose.__members__.get(purpose_name(request.purpose))
     if purpose is None:
         out.append(Violation(f"{at}purpose", "every query states its purpose"))
@@ -65,13 +76,26 @@ def check_query(request: search_pb2.SearchRequest, caller: Caller, today: dt.dat
     title = " ".join(request.title.split())
     has_name = any((request.name.surname, request.name.given_name, request.name.middle_name, request.name.suffix))
     name, name_violations = rules.clean_name(
-        name_in(request.name), f"{at}name", surname_required=not title,
+        name_in(request.name),
+        f"{at}name",
+        surname_required=not title,
         given_required=mode in ("EXACT", "NAME_ONLY") and not title,
     )
     out += name_violations
-    identifiers, id_violations = rules.clean_identifiers(identifiers_in(request.identifiers), f"{at}identifiers",
-                                                         today=today)
+    identifiers, id_violations = rules.clean_identifiers(
+        identifiers_in(request.identifiers), f"{at}identifiers", today=today
+    )
     out += id_violations
+    # A PID that was sent but refused above is still a PID: say what is wrong with it, not that it is missing.
+    pid_sent = not identifiers.is_empty or bool(id_violations)
+    if request.page_token:
+        try:
+            if title:
+                decode_title_token(request.page_token)
+            else:
+                decode_cursor(request.page_token)
+        except InvalidArgument:
+            out.append(Violation(f"{at}page_token", "not a token this index issued"))
     if title:
         if has_name:
             out.append(Violation(f"{at}title", "ask for a person's name or an impersonal title, not both"))
@@ -79,43 +103,81 @@ def check_query(request: search_pb2.SearchRequest, caller: Caller, today: dt.dat
             out.append(Violation(f"{at}title", "impersonal titles are searched in NAME_ONLY or NONSTANDARD mode"))
         if len(title) > TITLE_MAX or rules.has_control(title):
             out.append(Violation(f"{at}title", f"at most {TITLE_MAX} printable characters"))
-    if mode == "EXACT" and identifiers.is_empty:
-        out.append(Violation(f"{at}identifiers", "EXACT needs at least one PID (SSN, date or place of birth); "
-                                                 "without one, ask NAME_ONLY or NONSTANDARD"))
-    if mode == "NONSTANDARD" and not identifiers.is_empty:
+    if mode == "EXACT" and not pid_sent:
+        out.append(
+            Violation(
+                f"{at}identifiers",
+                "EXACT needs at least one PID (SSN, date or place of birth); without one, ask NAME_ONLY or NONSTANDARD",
+            )
+        )
+    if mode == "NONSTANDARD" and pid_sent:
         out.append(Violation(f"{at}identifiers", "NONSTANDARD takes no PID; with one, ask EXACT"))
     if out:
         raise InvalidArgument(out)
     assert purpose is not None
     if purpose not in caller.activity.purposes:
-        raise PermissionDenied(f"activity {caller.activity.activity_id} is not accredited for purpose "
-                               f"{purpose.value}")
-    return Query(mode, purpose, name, name_key(name), identifiers, title,
-                 frozenset(t for t in types if t is not None), page_size, request.page_token)
+        raise PermissionDenied(f"activity {caller.activity.activity_id} is not accredited for purpose {purpose.value}")
+    return Query(
+        mode,
+        purpose,
+        name,
+        name_key(name),
+        identifiers,
+        title,
+        frozenset(t for t in types if t is not None),
+        page_size,
+        request.page_token,
+    )
 
 
 def run_exact(store: TracingStore, query: Query) -> Page:
     """EXACT, NAME_ONLY or NONSTANDARD (persons or impersonal titles)."""
     if query.title:
-        return title_page(store, query.title, prefix=query.mode == "NONSTANDARD",
-                          page_size=query.page_size, page_token=query.page_token)
+        return title_page(
+            store,
+            query.title,
+            prefix=query.mode == "NONSTANDARD",
+            page_size=query.page_size,
+            page_token=query.page_token,
+        )
     key = query.key
     accept: Callable[[NameRow], tuple[str, ...] | None]
     if query.mode == "NONSTANDARD":
+
         def accept(row: NameRow) -> tuple[str, ...] | None:
             return ()
-        return scan_page(store, key.surname, key.given or None, given_is_prefix=True, accept=accept,
-                         types=query.types, page_size=query.page_size, page_token=query.page_token)
+
+        return scan_page(
+            store,
+            key.surname,
+            key.given or None,
+            given_is_prefix=True,
+            accept=accept,
+            types=query.types,
+            page_size=query.page_size,
+            page_token=query.page_token,
+        )
     ids = query.identifiers
     if query.mode == "EXACT":
+
         def accept(row: NameRow) -> tuple[str, ...] | None:
             agreed = pids_agreeing(ids, row) if name_agrees(key, row) else ()
             return agreed or None
     else:
+
         def accept(row: NameRow) -> tuple[str, ...] | None:
             return () if name_agrees(key, row) else None
-    return scan_page(store, key.surname, key.given, given_is_prefix=False, accept=accept,
-                     types=query.types, page_size=query.page_size, page_token=query.page_token)
+
+    return scan_page(
+        store,
+        key.surname,
+        key.given,
+        given_is_prefix=False,
+        accept=accept,
+        types=query.types,
+        page_size=query.page_size,
+        page_token=query.page_token,
+    )
 
 
 def hit_out(hit: ExactHit, target: search_pb2.Hit, *, full_ssn: bool) -> None:
@@ -126,11 +188,11 @@ def hit_out(hit: ExactHit, target: search_pb2.Hit, *, full_ssn: bool) -> None:
     explanation = target.explanation
     explanation.matched_name = "primary" if hit.alias_no == 0 else f"alias {hit.alias_no}"
     if tracing.subject is not None:
-        explanation.features.add(feature="name", agreement=search_pb2.AGREEMENT_EXACT, similarity=1.0,
-                                 detail="normalized name equal")
+        explanation.features.add(
+            feature="name", agreement=search_pb2.AGREEMENT_EXACT, similarity=1.0, detail="normalized name equal"
+        )
     for pid in hit.agreed:
-        explanation.features.add(feature=pid, agreement=search_pb2.AGREEMENT_EXACT, similarity=1.0,
-                                 detail="equal")
+        explanation.features.add(feature=pid, agreement=search_pb2.AGREEMENT_EXACT, similarity=1.0, detail="equal")
     if hit.stored.dispute is not None:
         d = hit.stored.dispute
         target.dispute.dispute_id, target.dispute.statement_location = d.dispute_id, d.statement_location

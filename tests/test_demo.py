@@ -162,9 +162,7 @@ def test_ssns_are_valid_and_unique_per_person(twenty_thousand: list[Tracing]) ->
     # One SSN, one person: the same name and date of birth on every tracing that carries it.
     assert all(len(names) == 1 for names in people.values())
     # Persons, not records: many people have more than one tracing.
-    per_person = Counter(
-        t.subject.identifiers.ssn for t in twenty_thousand if t.subject and t.subject.identifiers.ssn
-    )
+    per_person = Counter(t.subject.identifiers.ssn for t in twenty_thousand if t.subject and t.subject.identifiers.ssn)
     assert sum(1 for n in per_person.values() if n > 1) > len(per_person) * 0.3
     assert max(per_person.values()) <= 3
     # About 5% of persons have none (older records), plus a few tracings that omit it.

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from indexer import fileformat_rows
+from indexer import fileformat
 from indexer.fileformat import (
     COLUMNS,
     ERRORS_COLUMN,
@@ -401,9 +401,19 @@ def test_unknown_header_column_is_reported_once(tmp_path: Path) -> None:
     error = results[0]
     assert isinstance(error, RowError) and error.line == 1
     assert [(v.field, v.description) for v in error.violations] == [
-        ("surnmae", "unknown column"),
-        ("colour", "unknown column"),
+        ("surnmae", "unknown column (did you mean surname?)"),
+        ("header", "column 10 has an unknown name (not repeated here: it may be data)"),
     ]
+    assert error.raw["surnmae"] == "surnmae"
+
+
+def test_headerless_csv_does_not_echo_its_first_row(tmp_path: Path) -> None:
+    data = f"{_csv_row('R-1')},123-45-6789\n{_csv_row('R-2')},123-45-6789\n".encode()
+    results = list(read_actions(_write(tmp_path, "t.csv", data)))
+    assert len(results) == 1 and isinstance(results[0], RowError)
+    said = " ".join(f"{v.field} {v.description}" for v in results[0].violations).lower()
+    for value in ("hartwell", "donald", "1968", "123-45-6789", "r-1"):
+        assert value not in said
 
 
 def test_header_problems(tmp_path: Path) -> None:
@@ -485,7 +495,7 @@ def test_bad_rows_do_not_stop_the_good_ones(tmp_path: Path) -> None:
 
 
 def test_overlong_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(fileformat_rows, "MAX_LINE_BYTES", 200)
+    monkeypatch.setattr(fileformat, "MAX_LINE_BYTES", 200)
     data = f"{HEADER}\n{_csv_row('R-1')}\n{_csv_row('R-2', surname='X' * 5000)}\n{_csv_row('R-3')}\n".encode()
     results = list(read_actions(_write(tmp_path, "t.csv", data)))
     assert _lines_and_kinds(results) == [(2, "ok"), (3, "error"), (4, "ok")]

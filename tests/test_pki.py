@@ -239,9 +239,7 @@ def test_init_pki_refuses_to_replace_a_ca_unless_forced(tmp_path: Path) -> None:
         ([("A-1", "NSA"), ("a-1", "DIA")], "listed twice"),
     ],
 )
-def test_init_pki_refuses_unsafe_activity_ids(
-    tmp_path: Path, activities: list[tuple[str, str]], message: str
-) -> None:
+def test_init_pki_refuses_unsafe_activity_ids(tmp_path: Path, activities: list[tuple[str, str]], message: str) -> None:
     with pytest.raises(ValueError, match=message):
         pki.init_pki(tmp_path / "pki", activities=activities)
     assert not (tmp_path / "pki").exists()  # checked before anything was written
@@ -360,9 +358,7 @@ def test_mtls_client_from_the_ca_is_served_and_identified(mtls: _MtlsServer) -> 
 
 
 def _expired(state: _MtlsServer) -> pki.Issued:
-    return pki.issue_client_cert(
-        state.ca, "AFOSI-01", "AFOSI", not_after=datetime.now(UTC) - timedelta(days=1)
-    )
+    return pki.issue_client_cert(state.ca, "AFOSI-01", "AFOSI", not_after=datetime.now(UTC) - timedelta(days=1))
 
 
 @pytest.mark.parametrize(
