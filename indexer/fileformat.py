@@ -51,6 +51,8 @@ from indexer.model import (
 COLUMNS = _rows.COLUMNS
 ERRORS_COLUMN = _rows.ERRORS_COLUMN
 RAW_LINE_KEY = _rows.RAW_LINE_KEY
+# The columns of a CSV reject file.
+REJECT_COLUMNS: tuple[str, ...] = (*COLUMNS, RAW_LINE_KEY, ERRORS_COLUMN)
 # A physical line longer than this (bytes, line break included) is refused without being held in memory.
 MAX_LINE_BYTES = 1 << 20
 SUFFIXES: dict[str, str] = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl"}
@@ -248,9 +250,21 @@ def action_to_row(action: FileAction) -> dict[str, str]:
 
 
 def reject_row(error: RowError) -> dict[str, str]:
-    """A reject file's row: the row as read, plus ERRORS_COLUMN saying why ("column: reason; ...")."""
+    """A reject file's row: the row as read, plus ERRORS_COLUMN saying why ("line N: column: reason; ...")."""
     reasons = "; ".join(f"{v.field}: {v.description}" for v in error.violations)
     return {**error.raw, ERRORS_COLUMN: f"line {error.line}: {reasons}"}
+
+
+def write_rejects(errors: Iterable[RowError], path: str | os.PathLike[str]) -> int:
+    """Write a reject file (format by extension, as read_actions); the number of rows written."""
+    path = Path(path)
+    form = SUFFIXES.get(path.suffix.lower())
+    rejects = (reject_row(error) for error in errors)
+    if form == "csv":
+        return write_csv(rejects, path, REJECT_COLUMNS)
+    if form == "jsonl":
+        return write_jsonl(rejects, path)
+    raise ValueError("a reject file must end in " + ", ".join(SUFFIXES))
 
 
 # --- reading ---------------------------------------------------------------------------------------
@@ -304,8 +318,8 @@ def _read_csv(path: Path) -> Iterator[FileAction | RowError]:
         for number, text in _physical_lines(stream):
             if text is not None and not text.strip():
                 continue
-            cells = _split_csv(text) if text is not None else None
-            if cells is None:
+            cells = None if text is None else _split_csv(text)
+            if text is None or cells is None:
                 yield _line_error(number, _OVERLONG if text is None else "not a well-formed CSV line", text)
                 if header is None:
                     return
@@ -313,15 +327,13 @@ def _read_csv(path: Path) -> Iterator[FileAction | RowError]:
             if header is None:
                 header, problems = _rows.read_header(cells)
                 if problems:
-                    yield RowError(number, tuple(problems), {name: name for name in header})
+                    yield RowError(number, tuple(problems), {RAW_LINE_KEY: _rows.clean(text)})
                     return
                 continue
             if not any(cell.strip() for cell in cells):
                 continue
             if len(cells) < len(header) or any(cell.strip() for cell in cells[len(header) :]):
-                row = dict(zip(header, cells, strict=False))
-                description = f"has {len(cells)} fields where the header has {len(header)}"
-                yield RowError(number, (Violation("row", description),), _rows.raw_of(row))
+                yield _line_error(number, f"has {len(cells)} fields where the header has {len(header)}", text)
             else:
                 yield parse_row(dict(zip(header, cells, strict=False)), number)
 

@@ -43,11 +43,11 @@ COLUMNS: tuple[str, ...] = (
 # fmt: on
 COLUMN_SET: frozenset[str] = frozenset(COLUMNS)
 _ORDER = {column: position for position, column in enumerate(COLUMNS)}
-# A reject file's extra column (why the row was refused). Readers ignore it, so a fixed reject file can
-# be resubmitted as it is.
+# A reject file's extra columns: why the row was refused, and (RowError.raw) a line that could not be
+# split into columns at all. Readers ignore both, so a fixed reject file can be resubmitted as it is.
 ERRORS_COLUMN = "errors"
-# RowError.raw key holding a line that could not be split into columns at all.
 RAW_LINE_KEY = "raw_line"
+IGNORED_COLUMNS = frozenset({ERRORS_COLUMN, RAW_LINE_KEY})
 MAX_VIOLATIONS = 50
 
 ALIAS_KEYS: tuple[str, ...] = ("surname", "given_name", "middle_name", "suffix")
@@ -153,7 +153,7 @@ class Cells:
         seen: set[str] = set()
         for position, (key, value) in enumerate(row.items(), 1):
             name = key if key in COLUMN_SET else clean(str(key).strip().lower())
-            if name == ERRORS_COLUMN:
+            if name in IGNORED_COLUMNS:
                 continue
             if name not in COLUMN_SET:
                 if len(self._violations) < MAX_VIOLATIONS:
@@ -406,7 +406,7 @@ def read_header(cells: list[str]) -> tuple[list[str], list[Violation]]:
     for position, name in enumerate(names):
         if not name:
             violation = Violation("header", f"column {position + 1} has no name")
-        elif name not in COLUMN_SET and name != ERRORS_COLUMN:
+        elif name not in COLUMN_SET and name not in IGNORED_COLUMNS:
             if problems >= MAX_VIOLATIONS:
                 problems += 1
                 continue
@@ -421,4 +421,6 @@ def read_header(cells: list[str]) -> tuple[list[str], list[Violation]]:
             violations.append(violation)
     if problems > MAX_VIOLATIONS:
         violations.append(Violation("header", f"{problems - MAX_VIOLATIONS} more problems not listed"))
+    if not names:
+        violations.append(Violation("header", "the header names no columns"))
     return names, violations

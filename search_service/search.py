@@ -15,8 +15,8 @@ import grpc
 
 from dcii.v1 import search_pb2, search_pb2_grpc
 from indexer import edit_rules as rules
-from indexer.exc import InvalidArgument, PermissionDenied, Unimplemented
-from indexer.model import Identifiers, PersonName, TracingType, Violation
+from indexer.exc import InvalidArgument, PermissionDenied
+from indexer.model import Identifiers, PersonName, StoredTracing, TracingType, Violation
 from indexer.normalize import NameKey, name_key
 from indexer.store.base import NameRow, TracingStore
 from search_service.auth import caller_of
@@ -32,6 +32,8 @@ from search_service.exact import (
     scan_page,
     title_page,
 )
+from search_service.matching import MATCHER_VERSION
+from search_service.ranked import RankedHit, decode_offset, run_ranked
 from search_service.registry import Caller, Purpose, Role
 
 MARKING = "FOR OFFICIAL USE ONLY - PRIVACY SENSITIVE"
@@ -53,6 +55,7 @@ class Query:
     types: frozenset[TracingType]
     page_size: int
     page_token: str
+    min_score: float
 
 
 def check_query(request: search_pb2.SearchRequest, caller: Caller, today: dt.date, prefix: str = "") -> Query:
@@ -88,9 +91,14 @@ def check_query(request: search_pb2.SearchRequest, caller: Caller, today: dt.dat
     out += id_violations
     # A PID that was sent but refused above is still a PID: say what is wrong with it, not that it is missing.
     pid_sent = not identifiers.is_empty or bool(id_violations)
+    ranked = mode in ("FUZZY", "PID_QUALIFIED")
+    if not 0 <= request.min_score <= 1:
+        out.append(Violation(f"{at}min_score", "a score threshold between 0 and 1 (0: the mode's default)"))
     if request.page_token:
         try:
-            if title:
+            if ranked:
+                decode_offset(request.page_token)
+            elif title:
                 decode_title_token(request.page_token)
             else:
                 decode_cursor(request.page_token)
@@ -112,6 +120,8 @@ def check_query(request: search_pb2.SearchRequest, caller: Caller, today: dt.dat
         )
     if mode == "NONSTANDARD" and pid_sent:
         out.append(Violation(f"{at}identifiers", "NONSTANDARD takes no PID; with one, ask EXACT"))
+    if mode == "FUZZY" and pid_sent:
+        out.append(Violation(f"{at}identifiers", "FUZZY is by name only; with PIDs, ask PID_QUALIFIED"))
     if out:
         raise InvalidArgument(out)
     assert purpose is not None
@@ -127,6 +137,7 @@ def check_query(request: search_pb2.SearchRequest, caller: Caller, today: dt.dat
         frozenset(t for t in types if t is not None),
         page_size,
         request.page_token,
+        request.min_score,
     )
 
 
@@ -193,10 +204,31 @@ def hit_out(hit: ExactHit, target: search_pb2.Hit, *, full_ssn: bool) -> None:
         )
     for pid in hit.agreed:
         explanation.features.add(feature=pid, agreement=search_pb2.AGREEMENT_EXACT, similarity=1.0, detail="equal")
-    if hit.stored.dispute is not None:
-        d = hit.stored.dispute
+    _dispute_out(hit.stored, target)
+
+
+def _dispute_out(stored: StoredTracing, target: search_pb2.Hit) -> None:
+    if stored.dispute is not None:
+        d = stored.dispute
         target.dispute.dispute_id, target.dispute.statement_location = d.dispute_id, d.statement_location
         target.dispute.summary = d.summary
+
+
+def ranked_hit_out(hit: RankedHit, target: search_pb2.Hit, *, full_ssn: bool) -> None:
+    tracing = hit.stored.tracing
+    tracing_out(tracing, target.tracing, full_ssn=full_ssn, indexed_at=hit.stored.indexed_at)
+    target.type = type_out(tracing.type)
+    target.score = hit.scored.score
+    explanation = target.explanation
+    explanation.matched_name = "primary" if hit.scored.alias_no == 0 else f"alias {hit.scored.alias_no}"
+    for feature in hit.scored.features:
+        explanation.features.add(
+            feature=feature.name,
+            agreement=search_pb2.Agreement.Value(f"AGREEMENT_{feature.agreement.value}"),
+            similarity=feature.similarity,
+            detail=feature.detail,
+        )
+    _dispute_out(hit.stored, target)
 
 
 def needs_full_ssn(caller: Caller) -> bool:
@@ -211,12 +243,33 @@ class SearchServicer(search_pb2_grpc.SearchServiceServicer):
     def answer(self, caller: Caller, request: search_pb2.SearchRequest) -> search_pb2.SearchResponse:
         query = check_query(request, caller, self._today())
         if query.mode in ("FUZZY", "PID_QUALIFIED"):
-            raise Unimplemented(f"{query.mode} matching is not served yet")
+            return self._ranked(caller, query)
         page = run_exact(self._store, query)
         response = search_pb2.SearchResponse(next_page_token=page.next_token, matcher_version=EXACT_MATCHER)
         full_ssn = needs_full_ssn(caller)
         for hit in page.hits:
             hit_out(hit, response.hits.add(), full_ssn=full_ssn)
+        if page.hits:
+            response.marking = MARKING
+        return response
+
+    def _ranked(self, caller: Caller, query: Query) -> search_pb2.SearchResponse:
+        page = run_ranked(
+            self._store,
+            mode=query.mode,
+            name=query.name,
+            identifiers=query.identifiers,
+            types=query.types,
+            min_score=query.min_score,
+            page_size=query.page_size,
+            page_token=query.page_token,
+        )
+        response = search_pb2.SearchResponse(
+            next_page_token=page.next_token, matcher_version=MATCHER_VERSION, candidates_truncated=page.truncated
+        )
+        full_ssn = needs_full_ssn(caller)
+        for hit in page.hits:
+            ranked_hit_out(hit, response.hits.add(), full_ssn=full_ssn)
         if page.hits:
             response.marking = MARKING
         return response

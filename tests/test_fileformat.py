@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import tempfile
 from collections.abc import Iterator
@@ -13,10 +14,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from indexer import fileformat
+from indexer.agencies import AGENCIES, NAC_TYPES, REQUESTER_CATEGORIES
 from indexer.fileformat import (
     COLUMNS,
     ERRORS_COLUMN,
     RAW_LINE_KEY,
+    REJECT_COLUMNS,
     ActionKind,
     FileAction,
     RowError,
@@ -27,6 +30,7 @@ from indexer.fileformat import (
     tracing_to_row,
     write_csv,
     write_jsonl,
+    write_rejects,
 )
 from indexer.model import (
     ClearanceDetails,
@@ -404,7 +408,7 @@ def test_unknown_header_column_is_reported_once(tmp_path: Path) -> None:
         ("surnmae", "unknown column (did you mean surname?)"),
         ("header", "column 10 has an unknown name (not repeated here: it may be data)"),
     ]
-    assert error.raw["surnmae"] == "surnmae"
+    assert error.raw == {RAW_LINE_KEY: data.splitlines()[0]}
 
 
 def test_headerless_csv_does_not_echo_its_first_row(tmp_path: Path) -> None:
@@ -513,16 +517,41 @@ def test_empty_files_and_unknown_extension(tmp_path: Path) -> None:
 
 
 def test_reject_file_can_be_fixed_and_resubmitted(tmp_path: Path) -> None:
-    data = f"{HEADER}\n{_csv_row('R-1')}\n{_csv_row('R-2', dob='14/03/1968')}\n".encode()
-    results = list(read_actions(_write(tmp_path, "in.csv", data)))
-    rejects = [reject_row(r) for r in results if isinstance(r, RowError)]
-    assert rejects[0][ERRORS_COLUMN] == "line 3: date_of_birth: not a date (YYYY, YYYY-MM or YYYY-MM-DD)"
-    write_csv(rejects, tmp_path / "rejects.csv", (*COLUMNS, ERRORS_COLUMN))
+    lines = [HEADER, _csv_row("R-1"), _csv_row("R-2", dob="14/03/1968"), 'UPSERT,FILE,"DSS', _csv_row("R-4")]
+    results = list(read_actions(_write(tmp_path, "in.csv", "\n".join(lines).encode())))
+    errors = [r for r in results if isinstance(r, RowError)]
+    assert reject_row(errors[0])[ERRORS_COLUMN] == "line 3: date_of_birth: not a date (YYYY, YYYY-MM or YYYY-MM-DD)"
+    assert write_rejects(errors, tmp_path / "rejects.csv") == 2
     text = (tmp_path / "rejects.csv").read_text(encoding="utf-8")
-    fixed = _write(tmp_path, "fixed.csv", text.replace("14/03/1968", "1968-03-14").encode())
-    again = list(read_actions(fixed))
-    assert len(again) == 1 and isinstance(again[0], FileAction)
-    assert again[0].key == TracingKey("DSS", "R-2")
+    assert text.splitlines()[0] == ",".join(REJECT_COLUMNS)
+    # The operator fixes the date, rewrites the unsplittable line into its columns, and resubmits.
+    with (tmp_path / "rejects.csv").open(encoding="utf-8", newline="") as stream:
+        rejected = list(csv.DictReader(stream))
+    assert rejected[1][RAW_LINE_KEY] == 'UPSERT,FILE,"DSS'
+    rejected[0]["date_of_birth"] = "1968-03-14"
+    rejected[1].update(action="UPSERT", type="FILE", agency="DSS", record_number="R-3")
+    write_csv(rejected, tmp_path / "fixed.csv", REJECT_COLUMNS)
+    again = list(read_actions(tmp_path / "fixed.csv"))
+    assert [(r.line, r.key.record_number) for r in again if isinstance(r, FileAction)] == [(2, "R-2"), (3, "R-3")]
+
+    jsonl = b'{"type": "FILE", "date_of_birth": "1968/03/14"}\n{"type": \n'
+    errors = [r for r in read_actions(_write(tmp_path, "in.jsonl", jsonl)) if isinstance(r, RowError)]
+    assert write_rejects(errors, tmp_path / "rejects.jsonl") == 2
+    written = [json.loads(line) for line in (tmp_path / "rejects.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert written[0] == {"type": "FILE", "date_of_birth": "1968/03/14", ERRORS_COLUMN: written[0][ERRORS_COLUMN]}
+    assert written[1][RAW_LINE_KEY] == '{"type": '
+    with pytest.raises(ValueError, match="must end in"):
+        write_rejects(errors, tmp_path / "rejects.txt")
+
+
+def test_the_documentation_lists_every_column_and_code() -> None:
+    doc = (EXAMPLES.parent / "TRACING_FORMAT.md").read_text(encoding="utf-8")
+    for column in COLUMNS:
+        assert f"| `{column}` |" in doc, column
+    for code in AGENCIES:
+        assert f"| `{code}` |" in doc, code
+    for code in (*NAC_TYPES, *REQUESTER_CATEGORIES, *ClearanceLevel, *ImpersonalTitleKind, *NacOutcome):
+        assert f"`{code}`" in doc, code
 
 
 def test_writers_refuse_what_would_not_read_back(tmp_path: Path) -> None:

@@ -321,13 +321,6 @@ def test_purpose_must_be_accredited(corpus: Corpus) -> None:
     assert records(gate.search(purpose=search_pb2.PURPOSE_INSTALLATION_ACCESS, **fields)) == ["W1"]
 
 
-@pytest.mark.parametrize("mode", [search_pb2.SEARCH_MODE_FUZZY, search_pb2.SEARCH_MODE_PID_QUALIFIED])
-def test_ranked_modes_are_not_served_yet(corpus: Corpus, mode: int) -> None:
-    # To be replaced by the FUZZY / PID_QUALIFIED tables when matching lands.
-    error = refusal(corpus.querier, mode=mode, name=HAROLD, identifiers=ids(SSN_W1))
-    assert error.code() == grpc.StatusCode.UNIMPLEMENTED
-
-
 def pages(client: Client, page_size: int, **fields: object) -> list[search_pb2.SearchResponse]:
     out = [client.search(page_size=page_size, **fields)]
     while out[-1].next_page_token:

