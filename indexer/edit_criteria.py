@@ -125,16 +125,23 @@ def check_tracing(tracing: Tracing, *, today: dt.date, prefix: str = "tracing") 
     return Tracing(key=key, source_version=tracing.source_version, subject=subject, details=details)
 
 
-def _subject(subject: Subject, prefix: str, out: list[Violation], *, today: dt.date) -> Subject:
-    name, violations = rules.clean_name(subject.name, f"{prefix}.name")
+def _person_name(name: PersonName, path: str, out: list[Violation]) -> PersonName:
+    """A subject's name or alias. Either part may stand alone: a person known by one name (a mononym, or a
+    repository that lost the other part) is still a person to trace, and refusing the record would hide it."""
+    cleaned, violations = rules.clean_name(name, path, surname_required=False)
     out.extend(violations)
+    if not violations and not cleaned.surname and not cleaned.given_name:
+        out.append(Violation(f"{path}.surname", "a surname or a given name is required"))
+    return cleaned
+
+
+def _subject(subject: Subject, prefix: str, out: list[Violation], *, today: dt.date) -> Subject:
+    name = _person_name(subject.name, f"{prefix}.name", out)
     if len(subject.aliases) > MAX_ALIASES:
         out.append(Violation(f"{prefix}.aliases", f"at most {MAX_ALIASES} aliases are accepted"))
     aliases: list[PersonName] = []
     for index, alias in enumerate(subject.aliases):
-        cleaned, violations = rules.clean_name(alias, f"{prefix}.aliases[{index}]")
-        out.extend(violations)
-        aliases.append(cleaned)
+        aliases.append(_person_name(alias, f"{prefix}.aliases[{index}]", out))
     role = rules.member(subject.role, SubjectRole, f"{prefix}.role", out, label="role")
     identifiers, violations = rules.clean_identifiers(subject.identifiers, f"{prefix}.identifiers", today=today)
     out.extend(violations)

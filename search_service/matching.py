@@ -1,77 +1,89 @@
 """The fuzzy scorer of the FUZZY (name only) and PID_QUALIFIED (name plus any PIDs) modes (issue 3).
 
-The service retrieves candidates by blocking keys (`indexer.match_keys`); this module scores and
-ranks them. Each compared field is put in one *level* and each level carries a Fellegi-Sunter weight
-w = log2(m/u), where m is the chance of the level between two records of the same person and u
-between two different people. The weights of all fields are summed with a prior and passed through
-a logistic, giving one calibrated match probability in [0, 1]:
+The service retrieves candidates by blocking keys (`indexer.match_keys`); this module scores and ranks
+them. Each compared field falls in one *level*, and each level carries a Fellegi-Sunter weight
+w = log2(m/u): m the chance of the level between two records of one person, u between two people.
+The weights are summed with a prior and passed through a logistic, giving one calibrated match
+probability in [0, 1]:
 
-    score = 1 / (1 + 2 ** -(PRIOR + sum of weights)),   PRIOR = log2(1 / 5000) = -12.3 bits
+    score = 1 / (1 + 2 ** -(PRIOR + sum of weights)),   PRIOR = log2(1 / 5000) - 1.5 = -13.8 bits
 
-The prior is the chance that a candidate is the person sought when about 5,000 people are compared
-(FEBRL4 brute force; a blocked candidate set at 10 million tracings is of the same order).
+log2(1/5000): one person sought among about 5,000 compared (FEBRL brute force; a blocked candidate
+set at 10 million tracings is of that order). The -1.5 bits are a Platt fit on FEBRL3: taking the best
+of several alignments and names inflates the evidence of non-matches by about that much.
 
-**Name parts.** Each of surname and given name is compared by the *best* of: exact key equality,
-Jaro-Winkler similarity (rapidfuzz), phonetic agreement (NYSIIS or Metaphone, jellyfish), nickname
-credit (the given names' canonical forms intersect, `indexer.analysis`), the query's surname equal
-to a part of a compound surname (or the reverse), the given name equal to the other's middle name,
-and initial credit (one side a bare initial). Both alignments are scored, straight and with given and
-surname swapped; the better is kept (the swap costs SWAP_PENALTY). A candidate is scored by its best
-name over the primary name and every alias (`Scored.alias_no`: 0 the primary, k the k-th alias).
+**Name parts.** Surname and given name are each put in the *best* level that holds: exact key,
+nickname (the given names' canonical forms intersect, `indexer.analysis`), a part of a compound
+surname, a Jaro-Winkler band (rapidfuzz), with or without phonetic agreement (NYSIIS or Metaphone,
+jellyfish), sound-alike only, given name equal to the other's middle name, or initial (one side a
+bare initial). Within a Jaro-Winkler band the weight rises by GRADE bits per unit of similarity, so
+the closer of two typos ranks first. A value agreement (exact, nickname, part, band) is adjusted for
+the name's frequency in the 1990 US census: 0.3 * log2(u_average / u_name), clipped to [-4, +3] bits,
+the commoner of the two names counting (SMITH -1.2, JOHN -0.8, a name the census lacks +2.5 to +3).
+Both alignments are scored, straight and with given and surname swapped (SWAP_PENALTY), and the
+better kept; a candidate counts by its best name over the primary and every alias (`Scored.alias_no`).
 
 **Identifiers** (PID_QUALIFIED only; FUZZY ignores them) are compared by structure, never as strings
-(`search_service.matching_pids`). A conflicting full SSN or date of birth counts against a match.
+(`search_service.matching_pids`). A field the query does not give weighs 0; MISSING weighs a field
+the query gives and the record lacks.
 
-Weights (bits). Name m from the FEBRL error model (measured on FEBRL3 true pairs, `python
-bench/scoring.py --fit`), u from random FEBRL pairs; identifier u by counting (one digit wrong in a
-9-digit SSN: 81 numbers of 10^9, a birthday: 1 in ~36,500); m values of the conflicting levels are
-floored at 1-2 % so that a single corrupted identifier never rules out a person by itself.
+Where the weights come from: `python bench/scoring.py --fit` counts each level among FEBRL3's true
+pairs (m) and all other pairs (u); the name levels and the DOB typo levels are those fits, rounded,
+with EXACT kept above every partial level. Identifier agreements are counted (u of one wrong digit
+among 9: 81 numbers in 10^9). A different DOB floors m at 2 % (FEBRL: 6 %). A different full SSN is
+policy, not fit: one person has one SSN (seed 002: often only the SSN identifies), so its m is set
+at 2^-16 (FEBRL: 4 %) and a namesake with the same name and date of birth but another SSN stays under
+the PID_QUALIFIED threshold; a wrong digit or a transposition is PARTIAL, not a conflict. FEBRL pays
+for it where it replaced an SSN outright (see bench/scoring.py). Levels FEBRL lacks (nickname,
+initial, middle name, suffix, compound, place of birth) are set by hand.
 
-=========================  =========  ==========  =========  ==========================================
-level                      surname    given name  middle     meaning
-=========================  =========  ==========  =========  ==========================================
-EXACT                       +10.0      +8.0        +4.0      same exact key
-NICKNAME                      -        +5.5         -        canonical forms intersect (BILL/WILLIAM)
-COMPOUND_PART               +8.0        -           -        CRUZ vs DE LA CRUZ
-JW_94                       +7.5       +6.0        +3.0      Jaro-Winkler >= 0.94
-JW_88_PHONETIC              +7.0       +5.5        +3.0      Jaro-Winkler >= 0.88 and same phonetic code
-JW_88                       +5.5       +4.0        +2.0      Jaro-Winkler >= 0.88
-JW_80_PHONETIC              +4.5       +3.5         -        Jaro-Winkler >= 0.80 and same phonetic code
-JW_80                       +2.0       +1.5         -        Jaro-Winkler >= 0.80
-PHONETIC                    +2.0       +0.5         -        same NYSIIS or Metaphone only
-MIDDLE_AS_GIVEN               -        +4.0         -        given name is the other's middle name
-INITIAL                     +1.0       +1.5        +2.0      one side an initial, same letter
-DISAGREE                    -4.0       -3.0        -3.0      none of the above
-MISSING                      0.0        0.0         0.0      absent on either side
-=========================  =========  ==========  =========  ==========================================
+=================  =======  =====  ======  =================================================
+level              surname  given  middle  meaning
+=================  =======  =====  ======  =================================================
+MISSING            -0.2     -0.4   0.0     the record lacks it (0 when the query lacks it)
+EXACT              +8.5     +8.0   +6.0    same exact key
+NICKNAME           -        +6.0   -       canonical forms intersect (BILL / WILLIAM)
+COMPOUND_PART      +7.0     -      -       CRUZ vs DE LA CRUZ, JONES vs SMITH-JONES
+JW_94              +7.0     +6.5   +4.5    Jaro-Winkler >= 0.94
+JW_88_PHONETIC     +6.0     +5.5   +4.0    Jaro-Winkler >= 0.88 and same phonetic code
+JW_88              +5.0     +4.5   +3.0    Jaro-Winkler >= 0.88
+JW_80_PHONETIC     +3.0     +2.5   -       Jaro-Winkler >= 0.80 and same phonetic code
+JW_80              +1.5     +0.5   -       Jaro-Winkler >= 0.80
+PHONETIC           +0.5     +0.5   -       same NYSIIS or Metaphone only (JOHN / JUAN)
+MIDDLE_AS_GIVEN    -        +4.0   -       given name is the other's middle name
+INITIAL            +1.0     +3.0   +2.5    one side a bare initial, same letter
+DISAGREE           -3.5     -3.0   -3.0    none of the above
+=================  =======  =====  ======  =================================================
 
-Suffix: same +1.0, different (JR vs SR) -3.0, missing on either side 0. Swapped alignment: -1.5.
+Suffix: same +1.0, different (JR / SR) -3.0, absent on either side 0. Swapped alignment -1.0.
 
-=========================  =========  ==========  =========  ==========================================
-level                      SSN        DOB         POB        meaning
-=========================  =========  ==========  =========  ==========================================
-EXACT                       +18.0      +14.5       +3.0      same value
-TRANSPOSED                  +14.0      +10.0        -        two adjacent digits swapped
-ONE_DIGIT                   +12.5      +9.5         -        one digit wrong
-LAST_FOUR                   +8.0        -           -        only the last four known, and they agree
-LAST_FOUR_DIFFERENT         -4.0        -           -        only the last four known, they differ
-DAY_MONTH_SWAPPED             -        +11.0        -        1970-05-12 vs 1970-12-05
-YEAR_OFF_BY_ONE               -        +9.5         -        same month and day, year +-1
-PARTIAL_YEAR_MONTH            -        +8.0         -        a partial date agreeing to the month
-PARTIAL_YEAR                  -        +4.0         -        a partial date agreeing on the year
-DISAGREE                    -8.0       -4.5        -3.0      conflicting values
-MISSING                      0.0        0.0         0.0      absent on either side
-=========================  =========  ==========  =========  ==========================================
+=====================  =====  =====  =====  ==============================================
+level                  SSN    DOB    POB    meaning
+=====================  =====  =====  =====  ==============================================
+MISSING                -1.0   -0.4   0.0    the record lacks it (0 when the query lacks it)
+EXACT                  +20.0  +15.0  +3.0   same value
+TRANSPOSED             +14.0  +6.0   -      two adjacent digits swapped
+ONE_DIGIT              +12.0  +3.0   -      one digit wrong
+LAST_FOUR              +8.0   -      -      only the last four known, and they agree
+LAST_FOUR_DIFFERENT    -4.0   -      -      only the last four known, and they differ
+DAY_MONTH_SWAPPED      -      +6.0   -      1970-05-12 / 1970-12-05
+YEAR_OFF_BY_ONE        -      +6.0   -      same month and day, year +-1
+PARTIAL_YEAR_MONTH     -      +9.0   -      a partial date agreeing to its month
+PARTIAL_YEAR           -      +5.5   -      a partial date agreeing on its year
+DISAGREE               -16.0  -5.5   -3.0   conflicting values
+=====================  =====  =====  =====  ==============================================
 
-DEFAULT_THRESHOLD: FUZZY 0.5 and PID_QUALIFIED 0.9 (see the dict for the calibration behind them).
-The numbers are kept in the tables below; `tests/test_matching.py` checks this docstring against them.
+Default thresholds (DEFAULT_THRESHOLD): FUZZY 0.5 ("more likely than not"; on FEBRL4 name only, 86 %
+of the hits above it are right) and PID_QUALIFIED 0.9 (on FEBRL4 name + DOB, 99.7 % precision with
+92 % of queries answered; name + DOB + SSN 100 % with 97.7 %). A namesake whose SSN conflicts with the
+query's stays under 0.9; see bench/scoring.py for the measured table. tests/test_matching.py checks
+these tables against the code.
 """
 
 from __future__ import annotations
 
 import functools
 import math
-import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import IntEnum
@@ -118,15 +130,14 @@ MATCHER_VERSION = "fuzzy-1"
 PRIOR = math.log2(1 / 5000) - 1.5
 SWAP_PENALTY = -1.0
 
-# Calibrated on FEBRL4 (bench/scoring.py): FUZZY keeps a same-surname, similar-given-name match
-# (about 8 bits of name evidence above the prior's 12.3); PID_QUALIFIED needs a name match and
-# at least one agreeing identifier, so a namesake with conflicting identifiers falls below it.
+# FUZZY: "more likely than not". PID_QUALIFIED: 99.7 % precision on FEBRL4 name + DOB (bench/scoring.py),
+# and a namesake whose identifiers conflict with the query's stays under it. See the module docstring.
 DEFAULT_THRESHOLD: dict[str, float] = {"FUZZY": 0.5, "PID_QUALIFIED": 0.9}
 
 Floats = npt.NDArray[np.float64]
 Bools = npt.NDArray[np.bool_]
 Codes = npt.NDArray[np.int8]
-Ids = npt.NDArray[np.int32]
+Ids = npt.NDArray[np.int64]
 
 
 class NameLevel(IntEnum):
@@ -150,7 +161,7 @@ _UNUSED = -99.0  # a level a field never takes
 _NAME_TABLE: dict[NameLevel, tuple[float, float, float]] = {  # surname, given, middle
     _N.MISSING: (-0.2, -0.4, 0.0),
     _N.EXACT: (8.5, 8.0, 6.0),
-    _N.NICKNAME: (_UNUSED, 4.5, _UNUSED),
+    _N.NICKNAME: (_UNUSED, 6.0, _UNUSED),
     _N.COMPOUND_PART: (7.0, _UNUSED, _UNUSED),
     _N.JW_94: (7.0, 6.5, 4.5),
     _N.JW_88_PHONETIC: (6.0, 5.5, 4.0),
@@ -190,16 +201,11 @@ def _graded(levels: Codes, sim: npt.NDArray[np.float32]) -> npt.NDArray[np.float
 
 _EXACT_SIM = 0.99999  # Jaro-Winkler is 1.0 only for equal strings
 
-_INTERN: dict[str, int] = {"": 0}
-_INTERN_LOCK = threading.Lock()
 
-
-def _intern(text: str) -> int:
-    found = _INTERN.get(text)
-    if found is None:
-        with _INTERN_LOCK:
-            found = _INTERN.setdefault(text, len(_INTERN))
-    return found
+def _key(text: str) -> int:
+    """A 64-bit key for equality tests: the string's hash (cached by Python, never -1), 0 for "".
+    Two different strings share a key with chance 2**-64; keys live only within one process."""
+    return hash(text) if text else 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -207,8 +213,8 @@ class _Row:
     """One analysed name, packed for the column arrays (cached per name)."""
 
     analysis: NameAnalysis
-    # int32 x 13: ids of surname, given, middle, suffix, surname NYSIIS, surname Metaphone, given
-    # NYSIIS, given Metaphone; first letters of surname, given, middle; given, middle a bare initial.
+    # int64 x 13: keys (_key) of surname, given, middle, suffix, surname NYSIIS, surname Metaphone,
+    # given NYSIIS, given Metaphone; first letters of surname, given, middle; given, middle a bare initial.
     ints: bytes
     rarity: bytes  # float32 x 2: term-frequency adjustment of surname and given name, bits (_rarity)
 
@@ -246,17 +252,17 @@ _ROWS: dict[PersonName, _Row] = {}
 def _row(name: PersonName) -> _Row:
     found = _ROWS.get(name)
     if found is None:
-        if len(_ROWS) > 500_000:
+        if len(_ROWS) >= 200_000:  # bounded like indexer.analysis.analyze
             _ROWS.clear()
         a = analyze(name)
         texts = (a.surname, a.given, a.middle, a.suffix)
         codes = (a.surname_nysiis, a.surname_metaphone, a.given_nysiis, a.given_metaphone)
-        ints = [_intern(t) for t in texts] + [_intern("~" + c) if c else 0 for c in codes]
+        ints = [_key(t) for t in texts] + [_key("~" + c) if c else 0 for c in codes]
         ints += [ord(a.surname[:1] or "\0"), ord(a.given[:1] or "\0"), ord(a.middle[:1] or "\0")]
         ints += [len(a.given) == 1, len(a.middle) == 1]
         rarity = (_rarity(a.surname, _census()[0], _U_SURNAME), _rarity(a.given, _census()[1], _U_GIVEN))
         found = _ROWS[name] = _Row(
-            a, np.array(ints, dtype=np.int32).tobytes(), np.array(rarity, dtype=np.float32).tobytes()
+            a, np.array(ints, dtype=np.int64).tobytes(), np.array(rarity, dtype=np.float32).tobytes()
         )
     return found
 
@@ -318,7 +324,7 @@ def _compile_names(rows: list[_Row], starts: npt.NDArray[np.intp]) -> _Names:
     return _Names(
         analyses=analyses,
         starts=starts,
-        ints=np.frombuffer(b"".join([r.ints for r in rows]), dtype=np.int32).reshape(n, _INTS),
+        ints=np.frombuffer(b"".join([r.ints for r in rows]), dtype=np.int64).reshape(n, _INTS),
         rarity=np.frombuffer(b"".join([r.rarity for r in rows]), dtype=np.float32).reshape(n, 2),
         parts=parts,
         part_starts=part_starts,
@@ -445,7 +451,7 @@ def _surname(p: _Pair) -> tuple[Codes, npt.NDArray[np.float32]]:
 def _given(p: _Pair) -> tuple[Codes, npt.NDArray[np.float32]]:
     nickname: Bools = np.zeros(p.shape, dtype=np.bool_)
     for i, a in enumerate(p.q.analyses):
-        if len(a.given_forms) > 1:
+        if a.given_forms and len(a.given) > 1:
             if p.shape[0] == 1:
                 nickname[i] = [not a.given_forms.isdisjoint(b.given_forms) for b in p.c.analyses]
             else:

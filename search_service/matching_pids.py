@@ -91,7 +91,7 @@ SSN_LEVELS: dict[SsnLevel, LevelSpec] = {
     SsnLevel.ONE_DIGIT: LevelSpec(_P, 12.0, 0.8, "one digit wrong"),
     SsnLevel.LAST_FOUR: LevelSpec(_P, 8.0, 0.5, "last four digits agree (only the last four known)"),
     SsnLevel.LAST_FOUR_DIFFERENT: LevelSpec(_D, -4.0, 0.0, "last four digits differ"),
-    SsnLevel.DISAGREE: LevelSpec(_D, -8.0, 0.0, "different SSN"),
+    SsnLevel.DISAGREE: LevelSpec(_D, -16.0, 0.0, "different SSN"),
 }
 
 DOB_LEVELS: dict[DobLevel, LevelSpec] = {
@@ -141,22 +141,10 @@ class PidColumns:
     year: npt.NDArray[np.int16]  # 0 when there is no date of birth
     month: npt.NDArray[np.int8]  # 0 when unknown
     day: npt.NDArray[np.int8]
-    pob: npt.NDArray[np.int32]  # interned place code, 0 when unknown
+    pob: npt.NDArray[np.int64]  # hash of the place code, 0 when unknown
 
     def __len__(self) -> int:
         return len(self.ssn_kind)
-
-
-_PLACES: dict[str, int] = {}
-
-
-def _place_id(code: str) -> int:
-    if not code:
-        return 0
-    found = _PLACES.get(code)
-    if found is None:
-        found = _PLACES[code] = len(_PLACES) + 1
-    return found
 
 
 def _ssn_text(ssn: str) -> tuple[int, str]:
@@ -177,7 +165,7 @@ def _packed(ids: Identifiers) -> tuple[int, bytes, bytes, int]:
     """(SSN kind, 9 SSN digit bytes, 8 YYYYMMDD digit bytes, place id) of one record, cached."""
     found = _PIDS.get(ids)
     if found is None:
-        if len(_PIDS) > 500_000:
+        if len(_PIDS) >= 200_000:
             _PIDS.clear()
         kind, text = _ssn_text(ids.ssn) if ids.ssn else (_SSN_NONE, "")
         ssn = bytes(ord(c) - _ZERO for c in text) if kind != _SSN_NONE else _NO_SSN[1]
@@ -186,7 +174,8 @@ def _packed(ids: Identifiers) -> tuple[int, bytes, bytes, int]:
             month = dob.month if 0 < dob.month <= 12 else 0
             day = dob.day if month and 0 < dob.day <= 31 else 0
             dob_bytes = bytes(ord(c) - _ZERO for c in f"{dob.year:04d}{month:02d}{day:02d}")
-        place = _place_id(ids.place_of_birth.code()) if ids.place_of_birth is not None else 0
+        code = ids.place_of_birth.code() if ids.place_of_birth is not None else ""
+        place = hash(code) if code else 0
         found = _PIDS[ids] = (kind, ssn, dob_bytes, place)
     return found
 
@@ -208,7 +197,7 @@ def compile_pids(records: Sequence[Identifiers | None]) -> PidColumns:
         year=wide[:, 0] * 1000 + wide[:, 1] * 100 + wide[:, 2] * 10 + wide[:, 3],
         month=(wide[:, 4] * 10 + wide[:, 5]).astype(np.int8),
         day=(wide[:, 6] * 10 + wide[:, 7]).astype(np.int8),
-        pob=np.array([p[3] for p in packed], dtype=np.int32),
+        pob=np.array([p[3] for p in packed], dtype=np.int64),
     )
 
 

@@ -78,10 +78,11 @@ def check_query(request: search_pb2.SearchRequest, caller: Caller, today: dt.dat
         out.append(Violation(f"{at}types", "unknown tracing type"))
     title = " ".join(request.title.split())
     has_name = any((request.name.surname, request.name.given_name, request.name.middle_name, request.name.suffix))
+    ranked = mode in ("FUZZY", "PID_QUALIFIED")
     name, name_violations = rules.clean_name(
         name_in(request.name),
         f"{at}name",
-        surname_required=not title,
+        surname_required=not title and not ranked,
         given_required=mode in ("EXACT", "NAME_ONLY") and not title,
     )
     out += name_violations
@@ -91,7 +92,8 @@ def check_query(request: search_pb2.SearchRequest, caller: Caller, today: dt.dat
     out += id_violations
     # A PID that was sent but refused above is still a PID: say what is wrong with it, not that it is missing.
     pid_sent = not identifiers.is_empty or bool(id_violations)
-    ranked = mode in ("FUZZY", "PID_QUALIFIED")
+    if ranked and not name_violations and not name.surname and not name.given_name:
+        out.append(Violation(f"{at}name.surname", "a surname or a given name is required"))
     if not 0 <= request.min_score <= 1:
         out.append(Violation(f"{at}min_score", "a score threshold between 0 and 1 (0: the mode's default)"))
     if request.page_token:

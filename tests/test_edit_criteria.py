@@ -220,8 +220,12 @@ def test_names_accepted(name: PersonName) -> None:
 @pytest.mark.parametrize(
     ("changes", "path", "reason"),
     [
-        ({"surname": ""}, "tracing.subject.name.surname", "surname is required"),
-        ({"surname": "   "}, "tracing.subject.name.surname", "surname is required"),
+        ({"surname": "", "given_name": ""}, "tracing.subject.name.surname", "a surname or a given name is required"),
+        (
+            {"surname": "   ", "given_name": " "},
+            "tracing.subject.name.surname",
+            "a surname or a given name is required",
+        ),
         ({"surname": "S" * 61}, "tracing.subject.name.surname", "longer than 60"),
         ({"surname": "Smith4"}, "tracing.subject.name.surname", "digits"),
         ({"surname": "Sm\x00ith"}, "tracing.subject.name.surname", "control characters"),

@@ -1,0 +1,91 @@
+"""`dcii audit`: check the audit trail and read the accounting of disclosures, on the server's machine.
+
+Both commands open `<data>/audit.db` read-only and need no key, so they can run beside the server:
+`dcii audit verify` walks the hash chain and compares both heads (exit 0 when intact, 1 when broken),
+`dcii audit disclosures --agency A --record R` prints the accounting for one tracing (OPNAV 5211/9).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from indexer.exc import DciiError
+from indexer.model import TracingKey
+from search_service.accounting import disclosures_for_tracing_file, verify_file
+
+MARKING = "FOR OFFICIAL USE ONLY - PRIVACY SENSITIVE"
+DATA_DEFAULT = "var/data"
+
+console = Console(soft_wrap=True, highlight=False)
+
+
+def audit_db(data: str) -> Path:
+    return Path(data) / "audit.db"
+
+
+def cmd_verify(args: argparse.Namespace) -> None:
+    result = verify_file(audit_db(args.data))
+    if result.ok:
+        console.print(f"audit trail intact: {result.entries} entries", markup=False)
+        if result.reason != "intact":
+            console.print(result.reason, markup=False)
+        return
+    where = f" at entry {result.first_bad}" if result.first_bad is not None else ""
+    console.print(f"audit trail broken{where}: {result.reason}", markup=False)
+    raise SystemExit(1)
+
+
+def cmd_disclosures(args: argparse.Namespace) -> None:
+    tracing = TracingKey(args.agency.strip().upper(), args.record.strip())
+    try:
+        found = disclosures_for_tracing_file(audit_db(args.data), tracing)
+    except DciiError as error:
+        raise SystemExit(error.message) from error
+    table = Table(title=f"Accounting of disclosures of {tracing}")
+    for header in ("date (UTC)", "method", "purpose", "recipient activity", "operator", "law enf.", "disclosure id"):
+        table.add_column(header, overflow="fold")  # an official record: wrap, never elide
+    for d in found:
+        table.add_row(
+            d.disclosed_at.strftime("%Y-%m-%d %H:%M:%S"),
+            d.method,
+            d.purpose,
+            d.recipient_activity,
+            d.recipient_operator or "-",
+            "yes" if d.law_enforcement else "no",
+            d.disclosure_id,
+        )
+    console.print(MARKING, markup=False)
+    console.print(table)
+    console.print(f"{len(found)} disclosures of {tracing}", markup=False)
+    console.print(MARKING, markup=False)
+
+
+def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser], data_default: str) -> None:
+    audit = commands.add_parser("audit", help="verify the audit trail; the accounting of disclosures")
+    sub = audit.add_subparsers(dest="audit_command", required=True)
+    verify = sub.add_parser("verify", help="walk the hash chain; exit 1 naming the first bad entry")
+    verify.add_argument("--data", default=data_default, help="the server's data directory (audit.db)")
+    verify.set_defaults(run=cmd_verify)
+    disclosures = sub.add_parser("disclosures", help="the accounting of disclosures of one tracing")
+    disclosures.add_argument("--agency", required=True, help="the owning agency's code")
+    disclosures.add_argument("--record", required=True, help="the agency's record number")
+    disclosures.add_argument("--data", default=data_default, help="the server's data directory (audit.db)")
+    disclosures.set_defaults(run=cmd_disclosures)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """`python -m dcii.cli.audit ...`: the `dcii audit` commands on their own."""
+    top = argparse.ArgumentParser(prog="dcii", description=__doc__)
+    commands = top.add_subparsers(dest="command", required=True)
+    add_parser(commands, DATA_DEFAULT)
+    args = top.parse_args(["audit", *(sys.argv[1:] if argv is None else argv)])
+    args.run(args)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,514 @@
+"""The accounting of disclosures and the audit trail (5 U.S.C. 552a(c); OPNAV 5211/9 in seed 003).
+
+Every tracing returned to a client is a disclosure, recorded as one entry: date, method (ONLINE or
+BATCH), purpose, recipient activity and operator, and whether it was made for law enforcement (such
+disclosures may be withheld from the subject). Refusals, deletions, disputes and access requests are
+recorded in the same trail as events. The trail is a SQLite file (`<data>/audit.db`) under a hash
+chain (search_service.audit_chain), with its head kept in SQLite and in `<data>/audit.db.head`.
+
+Fail closed: `record_disclosures` and `record_event` either make the whole batch durable (one
+transaction, synchronous=FULL, head file fsynced) before they return, or raise `Unavailable` and leave
+no entry; a caller that gets `Unavailable` sends no data.
+
+No PII in clear: a subject is stored only as HMAC-SHA256(key, canonical subject string) in hex, the
+canonical string being the exact keys of surname and given name and the SSN's digits
+("v1|SURNAME|GIVEN|123456789"); the key lives in a 0600 file beside the database (`load_or_create_key`).
+The tracing's agency and record number are not PII and are stored as they are. Event details must
+carry no PII either; to name a person in one, use `AuditLog.subject_ref`.
+
+Retention: accounting entries outlive the tracings they describe and must be kept at least five years.
+There is no deletion API at all, and triggers refuse UPDATE and DELETE on entries.
+
+Writes are serialized by a thread lock and an flock on `<db>.lock` (the server and a CLI may both
+write), then one `BEGIN IMMEDIATE` transaction with one prepared INSERT run over the batch.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import fcntl
+import hmac
+import logging
+import os
+import re
+import secrets
+import sqlite3
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from indexer.exc import FailedPrecondition, Unavailable
+from indexer.model import PersonName, TracingKey
+from indexer.normalize import name_key
+from search_service import audit_chain
+from search_service.audit_chain import VerifyResult
+
+__all__ = [
+    "AuditEvent",
+    "AuditLog",
+    "Disclosure",
+    "DisclosureEntry",
+    "VerifyResult",
+    "disclosures_for_tracing_file",
+    "load_or_create_key",
+    "subject_ref",
+    "verify_file",
+]
+
+log = logging.getLogger(__name__)
+
+DISCLOSURE = "DISCLOSURE"
+METHODS = frozenset({"ONLINE", "BATCH"})
+KEY_BYTES = 32
+CANNOT_WRITE = "the audit trail cannot be written"
+CANNOT_READ = "the audit trail cannot be read"
+_KIND = re.compile(r"[A-Z][A-Z0-9_]{0,63}")
+_KEY_CHECK = b"dcii audit key check v1"
+
+
+@dataclass(frozen=True, slots=True)
+class DisclosureEntry:
+    """One tracing disclosed to one recipient, as the server hands it to `record_disclosures`."""
+
+    tracing: TracingKey
+    subject_name: PersonName | None
+    subject_ssn: str
+    method: str
+    purpose: str
+    recipient_activity: str
+    recipient_operator: str
+    law_enforcement: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Disclosure:
+    """One line of the accounting (OPNAV 5211/9): what was disclosed, when, how, why and to whom."""
+
+    disclosure_id: str
+    tracing: TracingKey
+    disclosed_at: dt.datetime
+    method: str
+    purpose: str
+    recipient_activity: str
+    recipient_operator: str
+    law_enforcement: bool
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEvent:
+    seq: int
+    kind: str
+    actor: str
+    at: dt.datetime
+    detail: Mapping[str, str]
+
+
+def subject_ref(key: bytes, name: PersonName, ssn: str) -> str:
+    """HMAC-SHA256(key, "v1|SURNAME|GIVEN|SSN digits") in hex: how a subject is named in the trail."""
+    names = name_key(name)
+    digits = "".join(c for c in ssn if c.isdigit())
+    text = f"v1|{names.surname}|{names.given}|{digits}"
+    return hmac.new(key, text.encode("ascii"), "sha256").hexdigest()
+
+
+# ---- the key file ----
+
+
+def _read_key(path: Path) -> bytes:
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+    try:
+        if os.fstat(fd).st_mode & 0o077:
+            raise FailedPrecondition(f"the audit key {path} is open to other users: it must be mode 0600")
+        text = os.read(fd, 4096).decode("ascii", "replace").strip()
+    finally:
+        os.close(fd)
+    try:
+        key = bytes.fromhex(text)
+    except ValueError as error:
+        raise FailedPrecondition(f"the audit key {path} is not a hex key") from error
+    if len(key) < KEY_BYTES:
+        raise FailedPrecondition(f"the audit key {path} is shorter than {KEY_BYTES} bytes")
+    return key
+
+
+def load_or_create_key(path: Path) -> bytes:
+    """The HMAC key for subject identifiers: read from `path` (hex, mode 0600), or made (32 random bytes)
+    and written there atomically if there is none. A key file readable by others is refused."""
+    path = Path(path)
+    with contextlib.suppress(FileNotFoundError):
+        return _read_key(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_bytes(KEY_BYTES)
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        try:
+            os.write(fd, (key.hex() + "\n").encode("ascii"))
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        try:
+            os.link(temporary, path)  # fails if another process made the key first: use that one
+        except FileExistsError:
+            return _read_key(path)
+        audit_chain.fsync_directory(path.parent)
+    finally:
+        temporary.unlink(missing_ok=True)
+    return key
+
+
+# ---- entries as documents ----
+
+
+def _iso(moment: dt.datetime) -> str:
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=dt.UTC)
+    return moment.astimezone(dt.UTC).isoformat(timespec="microseconds")
+
+
+def _check_entry(entry: DisclosureEntry) -> None:
+    problems = []
+    if entry.method not in METHODS:
+        problems.append(f"method must be one of {', '.join(sorted(METHODS))}")
+    if not entry.tracing.agency or not entry.tracing.record_number:
+        problems.append("the tracing needs an agency and a record number")
+    if not entry.purpose:
+        problems.append("a purpose is required")
+    if not entry.recipient_activity:
+        problems.append("a recipient activity is required")
+    if problems:
+        raise ValueError("disclosure entry refused: " + "; ".join(problems))
+
+
+def _disclosure(document: Mapping[str, Any]) -> Disclosure:
+    return Disclosure(
+        disclosure_id=str(document["disclosure_id"]),
+        tracing=TracingKey(str(document["agency"]), str(document["record_number"])),
+        disclosed_at=dt.datetime.fromisoformat(str(document["at"])),
+        method=str(document["method"]),
+        purpose=str(document["purpose"]),
+        recipient_activity=str(document["recipient_activity"]),
+        recipient_operator=str(document["recipient_operator"]),
+        law_enforcement=bool(document["law_enforcement"]),
+    )
+
+
+_BY_TRACING = (
+    "SELECT canonical FROM entry WHERE json_extract(canonical, '$.agency') = ?"
+    " AND json_extract(canonical, '$.record_number') = ? ORDER BY seq"
+)
+_BY_SUBJECT = "SELECT canonical FROM entry WHERE json_extract(canonical, '$.subject') = ? ORDER BY seq"
+
+
+def _disclosures(conn: sqlite3.Connection, sql: str, parameters: tuple[str, ...]) -> list[Disclosure]:
+    found = []
+    for (text,) in conn.execute(sql, parameters):
+        document = audit_chain.parse_document(text)
+        if document is not None and document.get("kind") == DISCLOSURE:
+            found.append(_disclosure(document))
+    return found
+
+
+def _read_only(path: Path) -> sqlite3.Connection:
+    if not path.exists():
+        raise Unavailable(f"no audit trail at {path}")
+    return sqlite3.connect(path.resolve().as_uri() + "?mode=ro", uri=True, isolation_level=None)
+
+
+def verify_file(path: Path) -> VerifyResult:
+    """Verify the trail at `path` offline (read-only, no key needed): the `dcii audit verify` check."""
+    path = Path(path)
+    head_file = audit_chain.head_path(path)
+    if not path.exists():
+        recorded = None
+        with contextlib.suppress(audit_chain.HeadUnreadable):
+            recorded = audit_chain.read_head_file(head_file)
+        if recorded is not None and recorded.seq > 0:
+            return VerifyResult(False, 0, 1, f"the database is gone: entries 1 to {recorded.seq} are missing")
+        return VerifyResult(False, 0, None, f"no audit trail at {path}")
+    try:
+        conn = _read_only(path)
+        try:
+            return audit_chain.verify_chain(conn, head_file)
+        finally:
+            conn.close()
+    except sqlite3.Error as error:
+        return VerifyResult(False, 0, None, f"{CANNOT_READ}: {error}")
+
+
+def disclosures_for_tracing_file(path: Path, tracing: TracingKey) -> list[Disclosure]:
+    """The accounting for one tracing, read-only from the trail at `path` (the `dcii audit` CLI)."""
+    try:
+        conn = _read_only(Path(path))
+        try:
+            return _disclosures(conn, _BY_TRACING, (tracing.agency, tracing.record_number))
+        finally:
+            conn.close()
+    except sqlite3.Error as error:
+        raise Unavailable(CANNOT_READ) from error
+
+
+class AuditLog:
+    """The server's handle on the audit trail. Safe to share between threads (one connection each)."""
+
+    def __init__(
+        self,
+        path: Path,
+        *,
+        key: bytes,
+        clock: Callable[[], dt.datetime] | None = None,
+        timeout: float = 10.0,
+    ) -> None:
+        if len(key) < 16:
+            raise ValueError("the audit key must be at least 16 bytes")
+        self.path = Path(path)
+        self.head_path = audit_chain.head_path(self.path)
+        self._key = key
+        self._clock = clock or (lambda: dt.datetime.now(dt.UTC))
+        self._timeout = timeout
+        self._local = threading.local()
+        self._connections: list[sqlite3.Connection] = []
+        self._connections_lock = threading.Lock()
+        self._write_lock = threading.Lock()
+        self._lock_fd: int | None = None
+        self._closed = False
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._lock_fd = self._open_lock_file()
+            self._initialize()
+        except (sqlite3.Error, OSError) as error:
+            self.close()
+            raise Unavailable(f"{CANNOT_WRITE}: {error.__class__.__name__}") from error
+        except BaseException:
+            self.close()
+            raise
+
+    def _open_lock_file(self) -> int | None:
+        lock_path = self.path.with_name(self.path.name + ".lock")
+        try:
+            return os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+        except OSError:
+            try:
+                return os.open(lock_path, os.O_RDONLY)  # a read-only trail: reads work, writes fail closed
+            except OSError:
+                return None
+
+    def _initialize(self) -> None:
+        conn = self._conn()
+        if conn.execute("PRAGMA user_version").fetchone()[0] < audit_chain.SCHEMA_VERSION:
+            with self._writing():
+                conn.executescript(f"BEGIN IMMEDIATE; {audit_chain.SCHEMA} COMMIT;")
+        check = hmac.new(self._key, _KEY_CHECK, "sha256").hexdigest()
+        row = conn.execute("SELECT value FROM meta WHERE name = 'key_check'").fetchone()
+        if row is None:
+            with self._writing():
+                conn.execute("INSERT OR IGNORE INTO meta VALUES ('key_check', ?)", (check,))
+            row = (check,)
+        if not hmac.compare_digest(str(row[0]), check):
+            raise FailedPrecondition(f"the audit key is not the one {self.path} was made with")
+        if not self.head_path.exists() and self._db_head(conn).seq == 0:
+            with self._writing():
+                if not self.head_path.exists() and self._db_head(conn).seq == 0:
+                    audit_chain.write_head_file(self.head_path, audit_chain.Head(0, audit_chain.GENESIS))
+
+    def _conn(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            if self._closed:
+                raise Unavailable("the audit trail is closed")
+            conn = sqlite3.connect(self.path, timeout=self._timeout, isolation_level=None, check_same_thread=False)
+            try:
+                conn.execute("PRAGMA journal_mode=WAL")
+                conn.execute("PRAGMA synchronous=FULL")
+            except sqlite3.Error:
+                conn.close()
+                raise
+            with self._connections_lock:
+                self._connections.append(conn)
+            self._local.conn = conn
+        return conn
+
+    @staticmethod
+    def _db_head(conn: sqlite3.Connection) -> audit_chain.Head:
+        head = audit_chain.database_head(conn)
+        if head is None:
+            raise Unavailable(f"{CANNOT_WRITE}: its head is missing (run dcii audit verify)")
+        return head
+
+    @contextlib.contextmanager
+    def _writing(self) -> Iterator[None]:
+        """Hold the thread lock and the flock on <db>.lock: one writer at a time, across processes."""
+        if not self._write_lock.acquire(timeout=self._timeout):
+            raise Unavailable(f"{CANNOT_WRITE}: timed out waiting for the writer lock")
+        try:
+            fd = self._lock_fd
+            if fd is None:
+                raise Unavailable(f"{CANNOT_WRITE}: no lock file")
+            deadline = time.monotonic() + self._timeout
+            while True:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if time.monotonic() > deadline:
+                        raise Unavailable(f"{CANNOT_WRITE}: timed out waiting for another writer") from None
+                    time.sleep(0.001)
+            try:
+                yield
+            finally:
+                fcntl.flock(fd, fcntl.LOCK_UN)
+        finally:
+            self._write_lock.release()
+
+    def _append(self, documents: list[dict[str, Any]]) -> None:
+        """Chain and commit `documents` in one transaction, then move the head file; all or nothing."""
+        try:
+            with self._writing():
+                conn = self._conn()
+                conn.execute("BEGIN IMMEDIATE")
+                temporary: Path | None = None
+                try:
+                    head = self._db_head(conn)
+                    mismatch = audit_chain.anchor_mismatch(conn, head, self.head_path)
+                    if mismatch is not None:
+                        log.warning("audit head file disagrees with the database", extra=dict(mismatch))
+                        documents = [self._event(audit_chain.ANCHOR_EVENT, "audit", mismatch), *documents]
+                    rows, head = audit_chain.chain_rows(head, documents)
+                    conn.executemany(audit_chain.INSERT_ENTRY, rows)
+                    conn.execute("UPDATE head SET seq = ?, hash = ? WHERE id = 1", (head.seq, head.hash))
+                    temporary = audit_chain.prepare_head_file(self.head_path, head)
+                    conn.execute("COMMIT")
+                except BaseException:
+                    with contextlib.suppress(sqlite3.Error):
+                        conn.execute("ROLLBACK")
+                    if temporary is not None:
+                        temporary.unlink(missing_ok=True)
+                    raise
+                # Committed. Should the rename fail, the head file lags one commit behind, which verify
+                # accepts; the caller still gets Unavailable and sends nothing (over-accounting, safe).
+                audit_chain.install_head_file(temporary, self.head_path)
+        except (sqlite3.Error, OSError) as error:
+            raise Unavailable(f"{CANNOT_WRITE}: {error.__class__.__name__}") from error
+
+    def _event(self, kind: str, actor: str, detail: Mapping[str, str]) -> dict[str, Any]:
+        return {"v": 1, "kind": kind, "at": _iso(self._clock()), "actor": actor, "detail": dict(detail)}
+
+    # ---- recording ----
+
+    def subject_ref(self, name: PersonName, ssn: str) -> str:
+        """How the trail names a subject (keyed hash of name and SSN); safe to put in an event's detail."""
+        return subject_ref(self._key, name, ssn)
+
+    def record_disclosures(self, disclosures: Sequence[DisclosureEntry]) -> str:
+        """Record one entry per disclosed tracing, all or nothing, durable before returning; returns the
+        disclosure id (uuid4 hex) the batch shares. Raises Unavailable when the trail cannot be written:
+        the caller must then send no data. An empty batch records nothing."""
+        for entry in disclosures:
+            _check_entry(entry)
+        disclosure_id = uuid.uuid4().hex
+        if not disclosures:
+            return disclosure_id
+        at = _iso(self._clock())
+        documents: list[dict[str, Any]] = [
+            {
+                "v": 1,
+                "kind": DISCLOSURE,
+                "disclosure_id": disclosure_id,
+                "at": at,
+                "agency": entry.tracing.agency,
+                "record_number": entry.tracing.record_number,
+                "subject": (
+                    "" if entry.subject_name is None else subject_ref(self._key, entry.subject_name, entry.subject_ssn)
+                ),
+                "method": entry.method,
+                "purpose": entry.purpose,
+                "recipient_activity": entry.recipient_activity,
+                "recipient_operator": entry.recipient_operator,
+                "law_enforcement": entry.law_enforcement,
+            }
+            for entry in disclosures
+        ]
+        self._append(documents)
+        return disclosure_id
+
+    def record_event(self, kind: str, actor: str, detail: Mapping[str, str]) -> None:
+        """Record a refusal, deletion, dispute, access request... `kind` is UPPER_SNAKE (not DISCLOSURE
+        nor AUDIT_*, which the trail keeps for itself); `detail` must hold no PII (see subject_ref)."""
+        if not _KIND.fullmatch(kind) or kind == DISCLOSURE or kind.startswith("AUDIT_"):
+            raise ValueError(f"event kind {kind!r} refused: UPPER_SNAKE, not DISCLOSURE nor AUDIT_*")
+        if not actor:
+            raise ValueError("an event needs an actor")
+        if not all(isinstance(k, str) and isinstance(v, str) for k, v in detail.items()):
+            raise ValueError("event details are text")
+        self._append([self._event(kind, actor, detail)])
+
+    # ---- reading ----
+
+    def disclosures_for_tracing(self, agency: str, record_number: str) -> list[Disclosure]:
+        """Every disclosure of one tracing, oldest first: the earlier recipients a dispute notice goes to."""
+        try:
+            return _disclosures(self._conn(), _BY_TRACING, (agency, record_number))
+        except sqlite3.Error as error:
+            raise Unavailable(CANNOT_READ) from error
+
+    def disclosures_for_subject(self, name: PersonName, ssn: str) -> list[Disclosure]:
+        """Every disclosure about one person (full name and SSN, as in an access request), oldest first,
+        matched by the keyed hash of (surname, given name, SSN)."""
+        if not any(c.isdigit() for c in ssn):
+            raise ValueError("an access request needs the SSN")
+        try:
+            return _disclosures(self._conn(), _BY_SUBJECT, (subject_ref(self._key, name, ssn),))
+        except sqlite3.Error as error:
+            raise Unavailable(CANNOT_READ) from error
+
+    def events(self, kind: str | None = None) -> list[AuditEvent]:
+        """The recorded events (not disclosures), oldest first; only those of `kind` when given."""
+        sql = "SELECT seq, canonical FROM entry WHERE json_extract(canonical, '$.kind') "
+        sql += "= ? ORDER BY seq" if kind else "!= ? ORDER BY seq"
+        try:
+            rows = self._conn().execute(sql, (kind or DISCLOSURE,)).fetchall()
+        except sqlite3.Error as error:
+            raise Unavailable(CANNOT_READ) from error
+        found = []
+        for seq, text in rows:
+            document = audit_chain.parse_document(text)
+            if document is not None and isinstance(document.get("detail"), dict):
+                found.append(
+                    AuditEvent(
+                        seq,
+                        str(document["kind"]),
+                        str(document["actor"]),
+                        dt.datetime.fromisoformat(str(document["at"])),
+                        {str(k): str(v) for k, v in document["detail"].items()},
+                    )
+                )
+        return found
+
+    def verify(self) -> VerifyResult:
+        """Walk the whole chain and compare both heads (see audit_chain.verify_chain)."""
+        try:
+            return audit_chain.verify_chain(self._conn(), self.head_path)
+        except sqlite3.Error as error:
+            return VerifyResult(False, 0, None, f"{CANNOT_READ}: {error}")
+
+    def close(self) -> None:
+        self._closed = True
+        with self._connections_lock:
+            connections, self._connections = self._connections, []
+        for conn in connections:
+            with contextlib.suppress(sqlite3.Error):
+                conn.close()
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)
+            self._lock_fd = None
+
+    def __enter__(self) -> AuditLog:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

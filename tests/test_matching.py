@@ -1,0 +1,368 @@
+"""The fuzzy scorer (search_service.matching): table-driven positives and explicit negatives."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+
+from indexer.model import (
+    FileDetails,
+    Identifiers,
+    ImpersonalTitleDetails,
+    PartialDate,
+    PersonName,
+    PlaceOfBirth,
+    Subject,
+    Tracing,
+    TracingKey,
+)
+from search_service import matching, matching_pids
+from search_service.matching import DEFAULT_THRESHOLD, MATCHER_VERSION, Agreement, Scored, rank, score
+
+FUZZY = DEFAULT_THRESHOLD["FUZZY"]
+PID = DEFAULT_THRESHOLD["PID_QUALIFIED"]
+NAME_FIELDS = ("surname", "given_name", "middle_name", "suffix")
+PID_FIELDS = ("ssn", "date_of_birth", "place_of_birth")
+
+
+def name(surname: str, given: str = "", middle: str = "", suffix: str = "") -> PersonName:
+    return PersonName(surname=surname, given_name=given, middle_name=middle, suffix=suffix)
+
+
+def ids(ssn: str = "", dob: PartialDate | None = None, state: str = "") -> Identifiers:
+    return Identifiers(ssn=ssn, date_of_birth=dob, place_of_birth=PlaceOfBirth(us_state=state) if state else None)
+
+
+def person(
+    who: PersonName,
+    pids: Identifiers | None = None,
+    aliases: tuple[PersonName, ...] = (),
+    record: str = "R-1",
+) -> Tracing:
+    subject = Subject(who, aliases=aliases, identifiers=pids or Identifiers())
+    return Tracing(TracingKey("NCIS", record), 1, subject, FileDetails("NCIS", 2015, f"F-{record}"))
+
+
+def feature(scored: Scored, field: str) -> matching.Feature:
+    return next(f for f in scored.features if f.name == field)
+
+
+DOB = PartialDate(1970, 5, 12)
+SSN = "318524471"
+
+
+@dataclass(frozen=True)
+class Case:
+    """A query scored against one record: the field to look at, its expected agreement, a word its
+    explanation must contain, and whether the hit must clear (True) or stay under (False) the mode's
+    default threshold (None: not asserted)."""
+
+    id: str
+    query: PersonName
+    record: PersonName
+    compared: str
+    agreement: Agreement
+    says: str
+    above: bool | None = None
+    query_ids: Identifiers = field(default_factory=Identifiers)
+    record_ids: Identifiers = field(default_factory=Identifiers)
+    use_pids: bool = False
+
+
+NAME_CASES = [
+    # nickname
+    Case("nickname", name("Whitfield", "Bill"), name("Whitfield", "William"), "given_name", Agreement.PARTIAL,
+         "nickname of WILLIAM", True),
+    Case("nickname-reverse", name("Whitfield", "William"), name("Whitfield", "Bill"), "given_name",
+         Agreement.PARTIAL, "nickname", True),
+    Case("not-a-nickname", name("Whitfield", "Bill"), name("Whitfield", "Mary"), "given_name", Agreement.DISAGREE,
+         "different", False),
+    # swapped given and surname
+    Case("swapped", name("Whitfield", "Harold"), name("Harold", "Whitfield"), "surname", Agreement.EXACT,
+         "swapped", True),
+    Case("swapped-not-a-match", name("Whitfield", "Harold"), name("Harold", "Jones"), "surname", Agreement.DISAGREE,
+         "different", False),
+    # compound surname part, particles
+    Case("compound-part", name("Cruz", "Maria"), name("De la Cruz", "Maria"), "surname", Agreement.PARTIAL,
+         "compound", True),
+    Case("compound-part-reverse", name("De la Cruz", "Maria"), name("Cruz", "Maria"), "surname", Agreement.PARTIAL,
+         "compound", True),
+    Case("hyphenated-part", name("Jones", "Alice"), name("Smith-Jones", "Alice"), "surname", Agreement.PARTIAL,
+         "compound", True),
+    Case("compound-other-part", name("Cruz", "Maria"), name("De la Rosa", "Maria"), "surname", Agreement.DISAGREE,
+         "different", False),
+    Case("particle-spacing", name("Van der Berg", "Anna"), name("Vanderberg", "Anna"), "surname", Agreement.EXACT,
+         "VANDERBERG", True),
+    Case("particle-apostrophe", name("O'Brien", "Sean"), name("OBrien", "Sean"), "surname", Agreement.EXACT,
+         "OBRIEN", True),
+    # diacritics
+    Case("diacritics-folded", name("Müller", "Jürgen"), name("Muller", "Jurgen"), "surname", Agreement.EXACT,
+         "MULLER", True),
+    Case("diacritics-transcribed", name("Mueller", "Jürgen"), name("Müller", "Jürgen"), "surname",
+         Agreement.PARTIAL, "Jaro-Winkler", True),
+    Case("diacritics-other-name", name("Müller", "Jürgen"), name("Schmidt", "Jürgen"), "surname",
+         Agreement.DISAGREE, "different", False),
+    # initial with middle name
+    Case("initial-given", name("Whitfield", "H", "James"), name("Whitfield", "Harold", "James"), "given_name",
+         Agreement.PARTIAL, "initial", True),
+    Case("initial-middle", name("Whitfield", "Harold", "J"), name("Whitfield", "Harold", "James"), "middle_name",
+         Agreement.PARTIAL, "initial", True),
+    Case("initial-wrong-letter", name("Whitfield", "K", "James"), name("Whitfield", "Harold", "James"),
+         "given_name", Agreement.DISAGREE, "different", False),
+    Case("middle-conflict", name("Whitfield", "Harold", "Peter"), name("Whitfield", "Harold", "James"),
+         "middle_name", Agreement.DISAGREE, "different"),
+    # suffix
+    Case("suffix-same", name("Whitfield", "Harold", suffix="Jr."), name("Whitfield", "Harold", suffix="JR"),
+         "suffix", Agreement.EXACT, "JR", True),
+    Case("suffix-other", name("Whitfield", "Harold", suffix="Jr"), name("Whitfield", "Harold", suffix="Sr"),
+         "suffix", Agreement.DISAGREE, "different"),
+    Case("suffix-one-side", name("Whitfield", "Harold", suffix="III"), name("Whitfield", "Harold"), "suffix",
+         Agreement.MISSING, "record", True),
+    # typos and sound-alikes
+    Case("typo", name("Whitfeild", "Harold"), name("Whitfield", "Harold"), "surname", Agreement.PARTIAL,
+         "Jaro-Winkler", True),
+    Case("john-is-not-juan", name("Doe", "John"), name("Doe", "Juan"), "given_name", Agreement.PARTIAL,
+         "sounds alike", False),
+]  # fmt: skip
+
+PID_CASES = [
+    Case("ssn-exact", name("Whitfield", "Harold"), name("Whitfield", "Harold"), "ssn", Agreement.EXACT, "same SSN",
+         True, ids(SSN), ids(SSN), True),
+    Case("ssn-transposed", name("Whitfield", "Harold"), name("Whitfield", "Harold"), "ssn", Agreement.PARTIAL,
+         "adjacent digits swapped", True, ids(SSN), ids("318524741"), True),
+    Case("ssn-one-digit", name("Whitfield", "Harold"), name("Whitfield", "Harold"), "ssn", Agreement.PARTIAL,
+         "one digit wrong", True, ids(SSN), ids("318524478"), True),
+    Case("ssn-last-four", name("Whitfield", "Harold"), name("Whitfield", "Harold"), "ssn", Agreement.PARTIAL,
+         "last four", None, ids("4471"), ids(SSN), True),
+    Case("ssn-far-swap", name("Whitfield", "Harold"), name("Whitfield", "Harold"), "ssn", Agreement.DISAGREE,
+         "different SSN", False, ids(SSN), ids("718524431"), True),
+    Case("ssn-conflict", name("Whitfield", "Harold"), name("Whitfield", "Harold"), "ssn", Agreement.DISAGREE,
+         "different SSN", False, ids(SSN), ids("529017733"), True),
+    Case("dob-exact", name("Whitfield", "Harold"), name("Whitfield", "Harold"), "date_of_birth", Agreement.EXACT,
+         "same date", True, ids(dob=DOB), ids(dob=DOB), True),
+    Case("dob-day-month-swapped", name("Whitfield", "Harold"), name("Whitfield", "Harold"), "date_of_birth",
+         Agreement.PARTIAL, "day and month swapped", True, ids(dob=DOB), ids(dob=PartialDate(1970, 12, 5)), True),
+    Case("dob-year-plus-one", name("Whitfield", "Harold"), name("Whitfield", "Harold"), "date_of_birth",
+         Agreement.PARTIAL, "year one off", True, ids(dob=DOB), ids(dob=PartialDate(1971, 5, 12)), True),
+    Case("dob-year-minus-one", name("Whitfield", "Harold"), name("Whitfield", "Harold"), "date_of_birth",
+         Agreement.PARTIAL, "year one off", True, ids(dob=PartialDate(1980, 5, 12)),
+         ids(dob=PartialDate(1979, 5, 12)), True),
+    Case("dob-one-digit", name("Whitfield", "Harold"), name("Whitfield", "Harold"), "date_of_birth",
+         Agreement.PARTIAL, "one digit wrong", True, ids(dob=DOB), ids(dob=PartialDate(1970, 5, 18)), True),
+    Case("dob-partial-year", name("Whitfield", "Harold"), name("Whitfield", "Harold"), "date_of_birth",
+         Agreement.PARTIAL, "agrees on the year", True, ids(dob=PartialDate(1970)), ids(dob=DOB), True),
+    Case("dob-partial-month", name("Whitfield", "Harold"), name("Whitfield", "Harold"), "date_of_birth",
+         Agreement.PARTIAL, "agrees to the month", True, ids(dob=DOB), ids(dob=PartialDate(1970, 5)), True),
+    Case("dob-partial-other-year", name("Whitfield", "Harold"), name("Whitfield", "Harold"), "date_of_birth",
+         Agreement.DISAGREE, "different", False, ids(dob=PartialDate(1968)), ids(dob=DOB), True),
+    Case("dob-two-years-off", name("Whitfield", "Harold"), name("Whitfield", "Harold"), "date_of_birth",
+         Agreement.DISAGREE, "different", False, ids(dob=PartialDate(1968, 5, 12)), ids(dob=DOB), True),
+    Case("dob-not-a-swap", name("Whitfield", "Harold"), name("Whitfield", "Harold"), "date_of_birth",
+         Agreement.DISAGREE, "different", False, ids(dob=DOB), ids(dob=PartialDate(1970, 6, 13)), True),
+    Case("dob-missing-in-record", name("Whitfield", "Harold"), name("Whitfield", "Harold"), "date_of_birth",
+         Agreement.MISSING, "not known", None, ids(dob=DOB), ids(), True),
+    Case("pob-same", name("Whitfield", "Harold"), name("Whitfield", "Harold"), "place_of_birth", Agreement.EXACT,
+         "US-VA", True, ids(SSN, state="VA"), ids(SSN, state="VA"), True),
+    Case("pob-other", name("Whitfield", "Harold"), name("Whitfield", "Harold"), "place_of_birth",
+         Agreement.DISAGREE, "different", None, ids(SSN, state="VA"), ids(SSN, state="MD"), True),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("case", NAME_CASES + PID_CASES, ids=lambda c: c.id)
+def test_feature_table(case: Case) -> None:
+    scored = score(case.query, case.query_ids, person(case.record, case.record_ids), use_pids=case.use_pids)
+    got = feature(scored, case.compared)
+    assert got.agreement == case.agreement, got
+    assert case.says.lower() in got.detail.lower(), got
+    assert 0.0 <= got.similarity <= 1.0
+    assert 0.0 <= scored.score <= 1.0
+    threshold = PID if case.use_pids else FUZZY
+    if case.above is True:
+        assert scored.score >= threshold, (scored.score, scored.features)
+    elif case.above is False:
+        assert scored.score < threshold, (scored.score, scored.features)
+
+
+@pytest.mark.parametrize("case", NAME_CASES + PID_CASES, ids=lambda c: c.id)
+def test_every_compared_field_is_explained(case: Case) -> None:
+    scored = score(case.query, case.query_ids, person(case.record, case.record_ids), use_pids=case.use_pids)
+    expected = NAME_FIELDS + (PID_FIELDS if case.use_pids else ())
+    assert tuple(f.name for f in scored.features) == expected
+    assert all(f.detail for f in scored.features)
+
+
+def test_full_ssn_is_never_repeated_in_an_explanation() -> None:
+    scored = score(name("Whitfield", "Harold"), ids(SSN), person(name("Whitfield", "Harold"), ids("318524741")),
+                   use_pids=True)  # fmt: skip
+    text = " ".join(f.detail for f in scored.features)
+    assert SSN not in text and "318524741" not in text
+    assert "***-**-4471" in text
+
+
+# ---- negatives: a namesake never outranks the real person -------------------------------------------------
+
+
+def ranked_keys(query: PersonName, query_ids: Identifiers, records: list[Tracing], *, use_pids: bool) -> list[str]:
+    return [records[i].key.record_number for i, _ in rank(query, query_ids, records, use_pids=use_pids)]
+
+
+@pytest.mark.parametrize(
+    ("label", "query_ids", "real_ids", "namesake_ids", "conflicts_all"),
+    [
+        ("different SSN", ids(SSN, DOB), ids(SSN, DOB), ids("529017733", DOB), False),
+        ("different SSN, no DOB", ids(SSN), ids(SSN), ids("529017733"), True),
+        ("different DOB", ids(dob=DOB), ids(dob=DOB), ids(dob=PartialDate(1981, 9, 30)), True),
+        ("different DOB and SSN", ids(SSN, DOB), ids(SSN, DOB), ids("529017733", PartialDate(1981, 9, 30)), True),
+        ("real SSN transposed", ids(SSN, DOB), ids("318524741", DOB), ids("529017733", DOB), False),
+        ("real DOB day/month swapped", ids(dob=DOB), ids(dob=PartialDate(1970, 12, 5)),
+         ids(dob=PartialDate(1981, 9, 30)), True),
+    ],
+)  # fmt: skip
+def test_namesake_with_conflicting_pid_ranks_below_the_real_person_with_a_typo(
+    label: str, query_ids: Identifiers, real_ids: Identifiers, namesake_ids: Identifiers, conflicts_all: bool
+) -> None:
+    query = name("Smith", "John")
+    # The namesake is listed first and has the query's exact name; the real person's record has a typo.
+    namesake = person(name("Smith", "John"), namesake_ids, record="NAMESAKE")
+    real = person(name("Smiht", "John"), real_ids, record="REAL")
+    assert ranked_keys(query, query_ids, [namesake, real], use_pids=True) == ["REAL", "NAMESAKE"], label
+    assert score(query, query_ids, real, use_pids=True).score >= PID
+    if conflicts_all:  # every identifier the query gives conflicts: the namesake is no hit
+        assert score(query, query_ids, namesake, use_pids=True).score < PID
+
+
+def test_conflicting_identifier_outweighs_a_rare_full_name() -> None:
+    """With a rare three-part name the name alone is strong evidence; one conflicting identifier
+    still ranks the namesake under the real person with a typo, who carries the agreeing one."""
+    query = name("Whitfield", "Harold", "James")
+    for query_ids, namesake_ids in ((ids(SSN), ids("529017733")), (ids(dob=DOB), ids(dob=PartialDate(1981, 9, 30)))):
+        namesake = person(query, namesake_ids, record="NAMESAKE")
+        real = person(name("Whitfeild", "Harold", "J"), query_ids, record="REAL")
+        assert ranked_keys(query, query_ids, [namesake, real], use_pids=True) == ["REAL", "NAMESAKE"]
+        name_only = score(query, ids(), namesake, use_pids=True).score
+        assert score(query, query_ids, namesake, use_pids=True).score < name_only
+
+
+def test_two_john_smiths_with_different_pids_are_not_both_above_the_pid_threshold() -> None:
+    first = person(name("Smith", "John"), ids("212457788", PartialDate(1965, 3, 14), "TX"), record="FIRST")
+    second = person(name("Smith", "John"), ids("401663921", PartialDate(1978, 11, 2), "OH"), record="SECOND")
+    for query_ids, expected in ((first.subject.identifiers, "FIRST"), (second.subject.identifiers, "SECOND")):  # type: ignore[union-attr]
+        hits = rank(name("Smith", "John"), query_ids, [first, second], use_pids=True, min_score=PID)
+        assert [first, second][hits[0][0]].key.record_number == expected
+        assert len(hits) == 1
+
+
+def test_john_doe_does_not_match_juan_doe_in_fuzzy() -> None:
+    assert score(name("Doe", "John"), ids(), person(name("Doe", "Juan")), use_pids=False).score < FUZZY
+    assert rank(name("Doe", "John"), ids(), [person(name("Doe", "Juan"))], use_pids=False, min_score=FUZZY) == []
+    # ... while a real variant of John Doe does.
+    assert score(name("Doe", "John"), ids(), person(name("Doe", "Jon")), use_pids=False).score >= FUZZY
+
+
+def test_typo_never_outranks_exact_name() -> None:
+    query = name("Smith", "John")
+    records = [
+        person(name("Smyth", "John"), record="TYPO"),
+        person(name("Smith", "John"), record="EXACT"),
+        person(name("Smith", "Johm"), record="GIVEN-TYPO"),
+        person(name("John", "Smith"), record="SWAPPED"),
+    ]
+    assert ranked_keys(query, ids(), records, use_pids=False)[0] == "EXACT"
+
+
+def test_fuzzy_ignores_pids() -> None:
+    query = name("Whitfield", "Harold")
+    plain = score(query, ids(SSN, DOB), person(query), use_pids=False)
+    conflicting = score(query, ids(SSN, DOB), person(query, ids("529017733", PartialDate(1990, 1, 1))), use_pids=False)
+    assert plain.score == conflicting.score
+    assert all(f.name in NAME_FIELDS for f in conflicting.features)
+
+
+def test_pid_qualified_without_pids_in_the_query_is_name_evidence_only() -> None:
+    query = name("Whitfield", "Harold")
+    record = person(query, ids(SSN, DOB))
+    with_pids = score(query, ids(), record, use_pids=True)
+    assert with_pids.score == pytest.approx(score(query, ids(), record, use_pids=False).score)
+    assert feature(with_pids, "ssn").agreement == Agreement.MISSING
+
+
+def test_best_name_over_aliases() -> None:
+    record = person(name("Kowalski", "Anna"), aliases=(name("Smith", "Ann"), name("Whitfield", "Anna")))
+    scored = score(name("Whitfield", "Anna"), ids(), record, use_pids=False)
+    assert scored.alias_no == 2
+    assert scored.score >= FUZZY
+    assert score(name("Kowalski", "Anna"), ids(), record, use_pids=False).alias_no == 0
+
+
+def test_rank_is_best_first_with_ties_in_candidate_order() -> None:
+    twin = person(name("Whitfield", "Harold"))
+    records = [person(name("Jones", "Mary")), twin, person(name("Whitfeld", "Harold")), twin]
+    ranked = rank(name("Whitfield", "Harold"), ids(), records, use_pids=False)
+    assert [i for i, _ in ranked] == [1, 3, 2, 0]
+    scores = [s.score for _, s in ranked]
+    assert scores == sorted(scores, reverse=True)
+    assert rank(name("Whitfield", "Harold"), ids(), records, use_pids=False, limit=2) == ranked[:2]
+    assert rank(name("Whitfield", "Harold"), ids(), [], use_pids=False) == []
+
+
+def test_impersonal_title_candidate_scores_nothing() -> None:
+    title = Tracing(TracingKey("DSS", "T-1"), 1, None, ImpersonalTitleDetails("ACME CORP", None, "DSS", "F-1", 1990))
+    ranked = rank(name("Whitfield", "Harold"), ids(SSN), [title, person(name("Whitfield", "Harold"))], use_pids=True)
+    assert [i for i, _ in ranked] == [1, 0]
+    assert ranked[1][1].score < 0.01
+    assert len(ranked[1][1].features) == len(NAME_FIELDS + PID_FIELDS)
+
+
+def test_batch_scores_equal_single_scores() -> None:
+    records = [person(name("Whitfield", "Harold"), ids(SSN, DOB)), person(name("Smith-Jones", "Alice")),
+               person(name("Harold", "Whitfield"), aliases=(name("Cruz", "Maria"),))]  # fmt: skip
+    queries = [(name("Whitfeild", "Harold"), ids(SSN)), (name("Jones", "Alice"), ids()), (name("Cruz", "Maria"), ids())]
+    compiled = matching.compile_candidates(records)
+    bits = matching.score_matrix([q for q, _ in queries], [i for _, i in queries], compiled, use_pids=True)
+    for row, (query, query_ids) in enumerate(queries):
+        for col, record in enumerate(records):
+            single = score(query, query_ids, record, use_pids=True).score
+            assert matching.to_score(float(bits[row, col])) == pytest.approx(single)
+
+
+def test_matcher_version() -> None:
+    assert MATCHER_VERSION == "fuzzy-1"
+
+
+def _documented(doc: str, first: str) -> dict[str, list[str]]:
+    """Rows of the docstring table whose header row starts with `first`: level -> cells."""
+    lines = doc.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.split()[:2] == ["level", first])
+    rows: dict[str, list[str]] = {}
+    for line in lines[start + 2 :]:
+        if line.startswith("="):
+            break
+        cells = line.split()
+        rows[cells[0]] = cells[1:4]
+    return rows
+
+
+def _cell(weight: float) -> str:
+    return "-" if weight <= matching._UNUSED else f"{weight:+.1f}".replace("+0.0", "0.0")
+
+
+def test_docstring_weight_tables_match_the_code() -> None:
+    doc = matching.__doc__ or ""
+    names = _documented(doc, "surname")
+    for level in matching.NameLevel:
+        weights = (matching.SURNAME_WEIGHTS[level], matching.GIVEN_WEIGHTS[level], matching.MIDDLE_WEIGHTS[level])
+        assert names[level.name] == [_cell(w) for w in weights], level
+    pids = _documented(doc, "SSN")
+    tables: list[dict[Any, matching_pids.LevelSpec]] = [
+        dict(matching_pids.SSN_LEVELS),
+        dict(matching_pids.DOB_LEVELS),
+        dict(matching_pids.POB_LEVELS),
+    ]
+    for label, cells in pids.items():
+        for column, table in enumerate(tables):
+            spec = next((s for lvl, s in table.items() if lvl.name == label), None)
+            assert cells[column] == ("-" if spec is None else _cell(spec.weight)), (label, column)
+    assert re.search(rf"FUZZY {FUZZY}\b", doc) and re.search(rf"PID_QUALIFIED {PID}\b", doc)
