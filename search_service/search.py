@@ -94,36 +94,10 @@ def check_query(request: search_pb2.SearchRequest, caller: Caller, today: dt.dat
     pid_sent = not identifiers.is_empty or bool(id_violations)
     if ranked and not name_violations and not name.surname and not name.given_name:
         out.append(Violation(f"{at}name.surname", "a surname or a given name is required"))
-    if not 0 <= request.min_score <= 1:
-        out.append(Violation(f"{at}min_score", "a score threshold between 0 and 1 (0: the mode's default)"))
-    if request.page_token:
-        try:
-            if ranked:
-                decode_offset(request.page_token)
-            elif title:
-                decode_title_token(request.page_token)
-            else:
-                decode_cursor(request.page_token)
-        except InvalidArgument:
-            out.append(Violation(f"{at}page_token", "not a token this index issued"))
+    out += _paging_violations(request, at, ranked=ranked, title=title)
     if title:
-        if has_name:
-            out.append(Violation(f"{at}title", "ask for a person's name or an impersonal title, not both"))
-        if mode not in ("NAME_ONLY", "NONSTANDARD"):
-            out.append(Violation(f"{at}title", "impersonal titles are searched in NAME_ONLY or NONSTANDARD mode"))
-        if len(title) > TITLE_MAX or rules.has_control(title):
-            out.append(Violation(f"{at}title", f"at most {TITLE_MAX} printable characters"))
-    if mode == "EXACT" and not pid_sent:
-        out.append(
-            Violation(
-                f"{at}identifiers",
-                "EXACT needs at least one PID (SSN, date or place of birth); without one, ask NAME_ONLY or NONSTANDARD",
-            )
-        )
-    if mode == "NONSTANDARD" and pid_sent:
-        out.append(Violation(f"{at}identifiers", "NONSTANDARD takes no PID; with one, ask EXACT"))
-    if mode == "FUZZY" and pid_sent:
-        out.append(Violation(f"{at}identifiers", "FUZZY is by name only; with PIDs, ask PID_QUALIFIED"))
+        out += _title_violations(title, at, mode=mode, has_name=has_name)
+    out += _mode_violations(mode, at, pid_sent=pid_sent)
     if out:
         raise InvalidArgument(out)
     assert purpose is not None
@@ -141,6 +115,46 @@ def check_query(request: search_pb2.SearchRequest, caller: Caller, today: dt.dat
         request.page_token,
         request.min_score,
     )
+
+
+def _paging_violations(request: search_pb2.SearchRequest, at: str, *, ranked: bool, title: str) -> list[Violation]:
+    out = []
+    if not 0 <= request.min_score <= 1:
+        out.append(Violation(f"{at}min_score", "a score threshold between 0 and 1 (0: the mode's default)"))
+    if request.page_token:
+        try:
+            if ranked:
+                decode_offset(request.page_token)
+            elif title:
+                decode_title_token(request.page_token)
+            else:
+                decode_cursor(request.page_token)
+        except InvalidArgument:
+            out.append(Violation(f"{at}page_token", "not a token this index issued"))
+    return out
+
+
+def _title_violations(title: str, at: str, *, mode: str, has_name: bool) -> list[Violation]:
+    out = []
+    if has_name:
+        out.append(Violation(f"{at}title", "ask for a person's name or an impersonal title, not both"))
+    if mode not in ("NAME_ONLY", "NONSTANDARD"):
+        out.append(Violation(f"{at}title", "impersonal titles are searched in NAME_ONLY or NONSTANDARD mode"))
+    if len(title) > TITLE_MAX or rules.has_control(title):
+        out.append(Violation(f"{at}title", f"at most {TITLE_MAX} printable characters"))
+    return out
+
+
+def _mode_violations(mode: str, at: str, *, pid_sent: bool) -> list[Violation]:
+    """What each mode asks of the PIDs: EXACT needs one, NONSTANDARD and FUZZY take none."""
+    if mode == "EXACT" and not pid_sent:
+        why = "EXACT needs at least one PID (SSN, date or place of birth); without one, ask NAME_ONLY or NONSTANDARD"
+        return [Violation(f"{at}identifiers", why)]
+    if mode == "NONSTANDARD" and pid_sent:
+        return [Violation(f"{at}identifiers", "NONSTANDARD takes no PID; with one, ask EXACT")]
+    if mode == "FUZZY" and pid_sent:
+        return [Violation(f"{at}identifiers", "FUZZY is by name only; with PIDs, ask PID_QUALIFIED")]
+    return []
 
 
 def run_exact(store: TracingStore, query: Query) -> Page:

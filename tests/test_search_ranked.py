@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 from pathlib import Path
 
 import grpc
@@ -48,11 +49,12 @@ def querier(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Client]:
         index.stop()
 
 
-def ask(client: Client, mode: int, surname: str, given: str = "", **ids: object) -> search_pb2.SearchResponse:
-    identifiers = tracing_pb2.PersonalIdentifiers(ssn=str(ids.get("ssn", "")))
-    if "dob" in ids:
-        y, m, d = ids["dob"]  # type: ignore[misc]
-        identifiers.date_of_birth.year, identifiers.date_of_birth.month, identifiers.date_of_birth.day = y, m, d
+def ask(
+    client: Client, mode: int, surname: str, given: str = "", ssn: str = "", dob: tuple[int, int, int] | None = None
+) -> search_pb2.SearchResponse:
+    identifiers = tracing_pb2.PersonalIdentifiers(ssn=ssn)
+    if dob is not None:
+        identifiers.date_of_birth.year, identifiers.date_of_birth.month, identifiers.date_of_birth.day = dob
     return client.search(mode=mode, name={"surname": surname, "given_name": given}, identifiers=identifiers)
 
 
@@ -75,7 +77,7 @@ def records(response: search_pb2.SearchResponse) -> list[str]:
     ],
 )
 def test_the_true_person_comes_first(
-    querier: Client, mode: int, surname: str, given: str, ids: dict[str, object], expected_first: set[str]
+    querier: Client, mode: int, surname: str, given: str, ids: dict[str, Any], expected_first: set[str]
 ) -> None:
     response = ask(querier, mode, surname, given, **ids)
     assert response.hits, "no hit above the default threshold"

@@ -7,7 +7,7 @@ import logging
 import sys
 from pathlib import Path
 
-from dcii.cli import admin, query, submit
+from dcii.cli import admin, audit, query, submit
 from dcii.cli.logs import configure_logging
 
 DATA_DEFAULT = "var/data"
@@ -70,6 +70,7 @@ def parser() -> argparse.ArgumentParser:
     demo.set_defaults(run=cmd_demo)
 
     admin.add_parsers(commands, DATA_DEFAULT)
+    audit.add_parser(commands, DATA_DEFAULT)
     submit.add_parser(commands)
     query.add_parser(commands)
     return top

@@ -22,8 +22,8 @@ from pathlib import Path
 
 from indexer.codec import tracing_from_json, tracing_to_json
 from indexer.exc import Unavailable
-from indexer.model import StoredTracing, Tracing, TracingKey, TracingType
 from indexer.match_keys import tracing_keys
+from indexer.model import StoredTracing, Tracing, TracingKey, TracingType
 from indexer.normalize import name_key, title_key
 from indexer.store.base import (
     Delete,
