@@ -102,28 +102,38 @@ def _is_abort(error: Exception) -> bool:
     return type(error) is Exception and not error.args
 
 
-def _guard_unary(run: Callable[..., Any], authorize: Callable[[grpc.ServicerContext], Caller]) -> Callable[..., Any]:
+Authorize = Callable[[grpc.ServicerContext], Caller]
+Refused = Callable[[grpc.ServicerContext, DciiError], None]
+
+
+def _fail(context: grpc.ServicerContext, error: Exception, refused: Refused) -> None:
+    """Turn an exception into the call's status; refusals are recorded first (the audit may fail closed)."""
+    if _is_abort(error):
+        raise error
+    if isinstance(error, PermissionDenied | Unauthenticated):
+        try:
+            refused(context, error)
+        except DciiError as unrecorded:
+            abort(context, unrecorded)
+    abort(context, error)
+
+
+def _guard_unary(run: Callable[..., Any], authorize: Authorize, refused: Refused) -> Callable[..., Any]:
     def handler(request: Any, context: grpc.ServicerContext) -> Any:
         try:
             return run(request, CallerContext(context, authorize(context)))
         except Exception as error:
-            if _is_abort(error):
-                raise
-            abort(context, error)
+            _fail(context, error, refused)
 
     return handler
 
 
-def _guard_stream(
-    run: Callable[..., Iterator[Any]], authorize: Callable[[grpc.ServicerContext], Caller]
-) -> Callable[..., Iterator[Any]]:
+def _guard_stream(run: Callable[..., Iterator[Any]], authorize: Authorize, refused: Refused) -> Callable[..., Any]:
     def handler(request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
         try:
             yield from run(request, CallerContext(context, authorize(context)))
         except Exception as error:
-            if _is_abort(error):
-                raise
-            abort(context, error)
+            _fail(context, error, refused)
 
     return handler
 
@@ -142,25 +152,28 @@ class AuthInterceptor(grpc.ServerInterceptor):
         self._on_refusal = on_refusal
 
     def _authorize(self, method: str, rule: Rule | None, token: str | None, context: grpc.ServicerContext) -> Caller:
-        fingerprint = ""
-        try:
-            fingerprint = peer_fingerprint(context)
-            if rule is None:
-                raise PermissionDenied(f"{method} is not an allowed method")
-            if rule.infrastructure:
-                return Caller(activity=_INFRASTRUCTURE, fingerprint=fingerprint)
-            if rule.session and token is None:
-                self._registry.activity_for_certificate(fingerprint)  # the edge first: unknown terminals hear so
-                raise Unauthenticated("log in first: send 'authorization: Bearer <session token>'")
-            caller = self._registry.caller(fingerprint, token if rule.session else None)
-            if rule.role is not None and rule.role not in caller.activity.roles:
-                raise PermissionDenied(f"{method} needs the {rule.role.value} role")
-            return caller
-        except DciiError as refusal:
-            log.warning("refused", extra={"method": method, "code": refusal.code})
-            if self._on_refusal is not None:
-                self._on_refusal(method, fingerprint, refusal.message)
-            raise
+        fingerprint = peer_fingerprint(context)
+        if rule is None:
+            raise PermissionDenied(f"{method} is not an allowed method")
+        if rule.infrastructure:
+            return Caller(activity=_INFRASTRUCTURE, fingerprint=fingerprint)
+        if rule.session and token is None:
+            self._registry.activity_for_certificate(fingerprint)  # the edge first: unknown terminals hear so
+            raise Unauthenticated("log in first: send 'authorization: Bearer <session token>'")
+        caller = self._registry.caller(fingerprint, token if rule.session else None)
+        if rule.role is not None and rule.role not in caller.activity.roles:
+            raise PermissionDenied(f"{method} needs the {rule.role.value} role")
+        return caller
+
+    def _refused(self, method: str, context: grpc.ServicerContext, refusal: DciiError) -> None:
+        """Every refusal is logged (no PII: the reason names methods, roles, activities) and audited."""
+        log.warning("refused", extra={"method": method, "code": refusal.code})
+        if self._on_refusal is not None:
+            try:
+                fingerprint = peer_fingerprint(context)
+            except DciiError:
+                fingerprint = ""
+            self._on_refusal(method, fingerprint, refusal.message)
 
     def intercept_service(
         self,
@@ -177,15 +190,20 @@ class AuthInterceptor(grpc.ServerInterceptor):
         def authorize(context: grpc.ServicerContext) -> Caller:
             return self._authorize(method, rule, token, context)
 
+        def refused(context: grpc.ServicerContext, refusal: DciiError) -> None:
+            self._refused(method, context, refusal)
+
         codec = {
             "request_deserializer": handler.request_deserializer,
             "response_serializer": handler.response_serializer,
         }
         if handler.unary_unary is not None:
-            return grpc.unary_unary_rpc_method_handler(_guard_unary(handler.unary_unary, authorize), **codec)
+            return grpc.unary_unary_rpc_method_handler(_guard_unary(handler.unary_unary, authorize, refused), **codec)
         if handler.stream_unary is not None:
-            return grpc.stream_unary_rpc_method_handler(_guard_unary(handler.stream_unary, authorize), **codec)
+            return grpc.stream_unary_rpc_method_handler(_guard_unary(handler.stream_unary, authorize, refused), **codec)
         if handler.unary_stream is not None:
-            return grpc.unary_stream_rpc_method_handler(_guard_stream(handler.unary_stream, authorize), **codec)
+            return grpc.unary_stream_rpc_method_handler(
+                _guard_stream(handler.unary_stream, authorize, refused), **codec
+            )
         assert handler.stream_stream is not None
-        return grpc.stream_stream_rpc_method_handler(_guard_stream(handler.stream_stream, authorize), **codec)
+        return grpc.stream_stream_rpc_method_handler(_guard_stream(handler.stream_stream, authorize, refused), **codec)

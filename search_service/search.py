@@ -16,9 +16,10 @@ import grpc
 from dcii.v1 import search_pb2, search_pb2_grpc
 from indexer import edit_rules as rules
 from indexer.exc import InvalidArgument, PermissionDenied
-from indexer.model import Identifiers, PersonName, StoredTracing, TracingType, Violation
+from indexer.model import Identifiers, PersonName, StoredTracing, Tracing, TracingType, Violation
 from indexer.normalize import NameKey, name_key
 from indexer.store.base import NameRow, TracingStore
+from search_service.accounting import AuditLog, DisclosureEntry
 from search_service.auth import caller_of
 from search_service.convert import identifiers_in, mode_name, name_in, purpose_name, tracing_out, type_in, type_out
 from search_service.exact import (
@@ -251,10 +252,34 @@ def needs_full_ssn(caller: Caller) -> bool:
     return Role.PRIVACY_OFFICER in caller.activity.roles
 
 
+# Disclosures for these purposes are law-enforcement disclosures, which an access request may withhold.
+LAW_ENFORCEMENT_PURPOSES = frozenset({Purpose.CRIMINAL_INVESTIGATION, Purpose.COUNTERINTELLIGENCE})
+
+
+def account(audit: AuditLog, caller: Caller, query: Query, tracings: list[Tracing], *, method: str = "ONLINE") -> str:
+    """Record one accounting entry per disclosed tracing before any of them leaves (fail closed)."""
+    return audit.record_disclosures(
+        [
+            DisclosureEntry(
+                tracing=t.key,
+                subject_name=t.subject.name if t.subject else None,
+                subject_ssn=t.subject.identifiers.ssn if t.subject else "",
+                method=method,
+                purpose=query.purpose.value,
+                recipient_activity=caller.activity.activity_id,
+                recipient_operator=caller.operator or "",
+                law_enforcement=query.purpose in LAW_ENFORCEMENT_PURPOSES,
+            )
+            for t in tracings
+        ]
+    )
+
+
 class SearchServicer(search_pb2_grpc.SearchServiceServicer):
-    def __init__(self, store: TracingStore, today: Callable[[], dt.date]) -> None:
+    def __init__(self, store: TracingStore, today: Callable[[], dt.date], audit: AuditLog) -> None:
         self._store = store
         self._today = today
+        self._audit = audit
 
     def answer(self, caller: Caller, request: search_pb2.SearchRequest) -> search_pb2.SearchResponse:
         query = check_query(request, caller, self._today())
@@ -267,6 +292,7 @@ class SearchServicer(search_pb2_grpc.SearchServiceServicer):
             hit_out(hit, response.hits.add(), full_ssn=full_ssn)
         if page.hits:
             response.marking = MARKING
+            response.disclosure_id = account(self._audit, caller, query, [h.stored.tracing for h in page.hits])
         return response
 
     def _ranked(self, caller: Caller, query: Query) -> search_pb2.SearchResponse:
@@ -288,6 +314,7 @@ class SearchServicer(search_pb2_grpc.SearchServiceServicer):
             ranked_hit_out(hit, response.hits.add(), full_ssn=full_ssn)
         if page.hits:
             response.marking = MARKING
+            response.disclosure_id = account(self._audit, caller, query, [h.stored.tracing for h in page.hits])
         return response
 
     def Search(  # noqa: N802 (gRPC's method name)

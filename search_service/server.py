@@ -19,6 +19,7 @@ from grpc_reflection.v1alpha import reflection
 from dcii.v1 import admin_pb2, admin_pb2_grpc, ingest_pb2, ingest_pb2_grpc, search_pb2, search_pb2_grpc
 from indexer.store.base import TracingStore
 from indexer.store.sqlite import SqliteStore
+from search_service.accounting import AuditLog, load_or_create_key
 from search_service.accounts import AdminServicer, SessionServicer
 from search_service.auth import AuthInterceptor
 from search_service.ingest import IngestServicer
@@ -39,6 +40,8 @@ class ServerConfig:
     host: str = "127.0.0.1"
     port: int = 50051
     max_workers: int = 32
+    # How long a disclosure waits for the audit trail before the caller gets UNAVAILABLE (fail closed).
+    audit_timeout: float = 10.0
     hostnames: tuple[str, ...] = field(default=("localhost",))
 
     @property
@@ -48,6 +51,10 @@ class ServerConfig:
     @property
     def registry_path(self) -> Path:
         return self.data_dir / "registry.db"
+
+    @property
+    def audit_path(self) -> Path:
+        return self.data_dir / "audit.db"
 
 
 def server_credentials(pki_dir: Path) -> grpc.ServerCredentials:
@@ -68,6 +75,7 @@ class RunningServer:
     port: int
     store: TracingStore
     registry: Registry
+    audit: AuditLog
     health: health.HealthServicer
 
     def stop(self, grace: float = 5.0) -> None:
@@ -75,6 +83,7 @@ class RunningServer:
         self.server.stop(grace).wait()
         self.store.close()
         self.registry.close()
+        self.audit.close()
 
 
 def start_server(
@@ -85,9 +94,16 @@ def start_server(
 ) -> RunningServer:
     store = store or SqliteStore(config.store_path)
     registry = Registry(config.registry_path)
+    audit = AuditLog(
+        config.audit_path, key=load_or_create_key(config.data_dir / "audit.key"), timeout=config.audit_timeout
+    )
+
+    def audit_refusal(method: str, fingerprint: str, reason: str) -> None:
+        audit.record_event("REFUSAL", fingerprint or "no-certificate", {"method": method, "reason": reason})
+
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=config.max_workers, thread_name_prefix="rpc"),
-        interceptors=[AuthInterceptor(registry)],
+        interceptors=[AuthInterceptor(registry, on_refusal=audit_refusal)],
         options=[
             ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
             ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
@@ -95,7 +111,7 @@ def start_server(
         ],
     )
     ingest_pb2_grpc.add_IngestServiceServicer_to_server(IngestServicer(store, today), server)
-    search_pb2_grpc.add_SearchServiceServicer_to_server(SearchServicer(store, today), server)
+    search_pb2_grpc.add_SearchServiceServicer_to_server(SearchServicer(store, today, audit), server)
     admin_pb2_grpc.add_SessionServiceServicer_to_server(SessionServicer(registry), server)
     admin_pb2_grpc.add_AdminServiceServicer_to_server(AdminServicer(registry), server)
     health_servicer = health.HealthServicer()
@@ -113,7 +129,7 @@ def start_server(
     if port == 0:
         raise OSError(f"cannot listen on {config.host}:{config.port}")
     server.start()
-    return RunningServer(server, port, store, registry, health_servicer)
+    return RunningServer(server, port, store, registry, audit, health_servicer)
 
 
 def serve(config: ServerConfig, *, on_ready: Callable[[int], None] | None = None) -> None:

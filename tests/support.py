@@ -12,6 +12,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import grpc
 
@@ -130,8 +131,9 @@ class Index:
         client.login(account, password)
         return client
 
-    def start(self) -> None:
-        self.running = start_server(ServerConfig(self.data_dir, self.pki_dir, port=self.port or 0))
+    def start(self, **settings: Any) -> None:
+        config = ServerConfig(self.data_dir, self.pki_dir, port=self.port or 0, **settings)
+        self.running = start_server(config)
         self.port = self.running.port
 
     def stop(self) -> None:
