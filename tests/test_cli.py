@@ -59,6 +59,8 @@ def test_demo_subject_is_found_by_every_exact_mode(demo: Path) -> None:
         ["--mode", "exact", *person, "--dob", ids.date_of_birth.iso()],
         ["--mode", "name-only", *person, "--page-size", "100"],
         ["--mode", "nonstandard", "--surname", name.surname, "--given", name.given_name[0], "--page-size", "100"],
+        ["--mode", "fuzzy", "--surname", name.surname[:2] + name.surname[3:], "--given", name.given_name],
+        ["--mode", "pid-qualified", *person, "--ssn", ids.ssn[:7] + ids.ssn[8] + ids.ssn[7]],
     ]
     for query in queries:
         found = dcii("search", "--json", *query, profile=profile)

@@ -114,6 +114,11 @@ def sample_subject(count: int, seed: int) -> Tracing:
     raise LookupError("no suitable demo subject")
 
 
+def _misspelled(surname: str) -> str:
+    """The surname with one letter dropped, to show what FUZZY finds."""
+    return surname if len(surname) < 4 else surname[:2] + surname[3:]
+
+
 def instructions(profiles: Path, count: int, seed: int) -> str:
     subject = sample_subject(count, seed).subject
     assert subject is not None
@@ -132,6 +137,7 @@ def instructions(profiles: Path, count: int, seed: int) -> str:
             f"  .venv/bin/dcii search --mode exact --surname '{name.surname}' --given '{name.given_name}' --dob {dob}",
             f"  .venv/bin/dcii search --mode name-only --surname '{name.surname}' --given '{name.given_name}'",
             f"  .venv/bin/dcii search --mode nonstandard --surname '{name.surname}' --given {given_initial}",
+        f"  .venv/bin/dcii search --mode fuzzy --surname '{_misspelled(name.surname)}' --given '{name.given_name}'",
             "",
             f"Other demo operators (privacy officer, administrator, an NCIS submitter): {profiles}/*.json",
             "Stop with Ctrl-C.",
