@@ -34,7 +34,7 @@ from search_service.exact import (
     title_page,
 )
 from search_service.matching import MATCHER_VERSION
-from search_service.ranked import RankedHit, decode_offset, run_ranked
+from search_service.ranked import RankedHit, RankedPage, decode_offset, run_ranked
 from search_service.registry import Caller, Purpose, Role
 
 MARKING = "FOR OFFICIAL USE ONLY - PRIVACY SENSITIVE"
@@ -283,20 +283,29 @@ class SearchServicer(search_pb2_grpc.SearchServiceServicer):
 
     def answer(self, caller: Caller, request: search_pb2.SearchRequest) -> search_pb2.SearchResponse:
         query = check_query(request, caller, self._today())
-        if query.mode in ("FUZZY", "PID_QUALIFIED"):
-            return self._ranked(caller, query)
-        page = run_exact(self._store, query)
-        response = search_pb2.SearchResponse(next_page_token=page.next_token, matcher_version=EXACT_MATCHER)
         full_ssn = needs_full_ssn(caller)
-        for hit in page.hits:
-            hit_out(hit, response.hits.add(), full_ssn=full_ssn)
-        if page.hits:
+        response = search_pb2.SearchResponse()
+        disclosed: list[Tracing] = []
+        if query.mode in ("FUZZY", "PID_QUALIFIED"):
+            ranked = self._ranked(query)
+            response.matcher_version, response.candidates_truncated = MATCHER_VERSION, ranked.truncated
+            response.next_page_token = ranked.next_token
+            for hit in ranked.hits:
+                ranked_hit_out(hit, response.hits.add(), full_ssn=full_ssn)
+                disclosed.append(hit.stored.tracing)
+        else:
+            page = run_exact(self._store, query)
+            response.matcher_version, response.next_page_token = EXACT_MATCHER, page.next_token
+            for exact in page.hits:
+                hit_out(exact, response.hits.add(), full_ssn=full_ssn)
+                disclosed.append(exact.stored.tracing)
+        if disclosed:
             response.marking = MARKING
-            response.disclosure_id = account(self._audit, caller, query, [h.stored.tracing for h in page.hits])
+            response.disclosure_id = account(self._audit, caller, query, disclosed)
         return response
 
-    def _ranked(self, caller: Caller, query: Query) -> search_pb2.SearchResponse:
-        page = run_ranked(
+    def _ranked(self, query: Query) -> RankedPage:
+        return run_ranked(
             self._store,
             mode=query.mode,
             name=query.name,
@@ -306,16 +315,6 @@ class SearchServicer(search_pb2_grpc.SearchServiceServicer):
             page_size=query.page_size,
             page_token=query.page_token,
         )
-        response = search_pb2.SearchResponse(
-            next_page_token=page.next_token, matcher_version=MATCHER_VERSION, candidates_truncated=page.truncated
-        )
-        full_ssn = needs_full_ssn(caller)
-        for hit in page.hits:
-            ranked_hit_out(hit, response.hits.add(), full_ssn=full_ssn)
-        if page.hits:
-            response.marking = MARKING
-            response.disclosure_id = account(self._audit, caller, query, [h.stored.tracing for h in page.hits])
-        return response
 
     def Search(  # noqa: N802 (gRPC's method name)
         self, request: search_pb2.SearchRequest, context: grpc.ServicerContext
