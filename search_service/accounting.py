@@ -21,6 +21,10 @@ There is no deletion API at all, and triggers refuse UPDATE and DELETE on entrie
 
 Writes are serialized by a thread lock and an flock on `<db>.lock` (the server and a CLI may both
 write), then one `BEGIN IMMEDIATE` transaction with one prepared INSERT run over the batch.
+
+The code: `search_service.accounting_keys` holds the key file and `subject_ref`,
+`search_service.accounting_entries` the entries, their documents and the offline (read-only) reads,
+and this module the `AuditLog` that writes and reads the trail.
 """
 
 from __future__ import annotations
@@ -32,20 +36,32 @@ import hmac
 import logging
 import os
 import re
-import secrets
 import sqlite3
 import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from indexer.exc import FailedPrecondition, Unavailable
-from indexer.model import PersonName, TracingKey
-from indexer.normalize import name_key
+from indexer.model import PersonName
 from search_service import audit_chain
+from search_service.accounting_entries import (
+    BY_SUBJECT,
+    BY_TRACING,
+    CANNOT_READ,
+    DISCLOSURE,
+    AuditEvent,
+    Disclosure,
+    DisclosureEntry,
+    check_entry,
+    disclosures_for_tracing_file,
+    iso_time,
+    read_disclosures,
+    verify_file,
+)
+from search_service.accounting_keys import load_or_create_key, subject_ref
 from search_service.audit_chain import VerifyResult
 
 __all__ = [
@@ -62,195 +78,9 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-DISCLOSURE = "DISCLOSURE"
-METHODS = frozenset({"ONLINE", "BATCH"})
-KEY_BYTES = 32
 CANNOT_WRITE = "the audit trail cannot be written"
-CANNOT_READ = "the audit trail cannot be read"
 _KIND = re.compile(r"[A-Z][A-Z0-9_]{0,63}")
 _KEY_CHECK = b"dcii audit key check v1"
-
-
-@dataclass(frozen=True, slots=True)
-class DisclosureEntry:
-    """One tracing disclosed to one recipient, as the server hands it to `record_disclosures`."""
-
-    tracing: TracingKey
-    subject_name: PersonName | None
-    subject_ssn: str
-    method: str
-    purpose: str
-    recipient_activity: str
-    recipient_operator: str
-    law_enforcement: bool
-
-
-@dataclass(frozen=True, slots=True)
-class Disclosure:
-    """One line of the accounting (OPNAV 5211/9): what was disclosed, when, how, why and to whom."""
-
-    disclosure_id: str
-    tracing: TracingKey
-    disclosed_at: dt.datetime
-    method: str
-    purpose: str
-    recipient_activity: str
-    recipient_operator: str
-    law_enforcement: bool
-
-
-@dataclass(frozen=True, slots=True)
-class AuditEvent:
-    seq: int
-    kind: str
-    actor: str
-    at: dt.datetime
-    detail: Mapping[str, str]
-
-
-def subject_ref(key: bytes, name: PersonName, ssn: str) -> str:
-    """HMAC-SHA256(key, "v1|SURNAME|GIVEN|SSN digits") in hex: how a subject is named in the trail."""
-    names = name_key(name)
-    digits = "".join(c for c in ssn if c.isdigit())
-    text = f"v1|{names.surname}|{names.given}|{digits}"
-    return hmac.new(key, text.encode("ascii"), "sha256").hexdigest()
-
-
-# ---- the key file ----
-
-
-def _read_key(path: Path) -> bytes:
-    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
-    try:
-        if os.fstat(fd).st_mode & 0o077:
-            raise FailedPrecondition(f"the audit key {path} is open to other users: it must be mode 0600")
-        text = os.read(fd, 4096).decode("ascii", "replace").strip()
-    finally:
-        os.close(fd)
-    try:
-        key = bytes.fromhex(text)
-    except ValueError as error:
-        raise FailedPrecondition(f"the audit key {path} is not a hex key") from error
-    if len(key) < KEY_BYTES:
-        raise FailedPrecondition(f"the audit key {path} is shorter than {KEY_BYTES} bytes")
-    return key
-
-
-def load_or_create_key(path: Path) -> bytes:
-    """The HMAC key for subject identifiers: read from `path` (hex, mode 0600), or made (32 random bytes)
-    and written there atomically if there is none. A key file readable by others is refused."""
-    path = Path(path)
-    with contextlib.suppress(FileNotFoundError):
-        return _read_key(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    key = secrets.token_bytes(KEY_BYTES)
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
-    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    try:
-        try:
-            os.write(fd, (key.hex() + "\n").encode("ascii"))
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        try:
-            os.link(temporary, path)  # fails if another process made the key first: use that one
-        except FileExistsError:
-            return _read_key(path)
-        audit_chain.fsync_directory(path.parent)
-    finally:
-        temporary.unlink(missing_ok=True)
-    return key
-
-
-# ---- entries as documents ----
-
-
-def _iso(moment: dt.datetime) -> str:
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=dt.UTC)
-    return moment.astimezone(dt.UTC).isoformat(timespec="microseconds")
-
-
-def _check_entry(entry: DisclosureEntry) -> None:
-    problems = []
-    if entry.method not in METHODS:
-        problems.append(f"method must be one of {', '.join(sorted(METHODS))}")
-    if not entry.tracing.agency or not entry.tracing.record_number:
-        problems.append("the tracing needs an agency and a record number")
-    if not entry.purpose:
-        problems.append("a purpose is required")
-    if not entry.recipient_activity:
-        problems.append("a recipient activity is required")
-    if problems:
-        raise ValueError("disclosure entry refused: " + "; ".join(problems))
-
-
-def _disclosure(document: Mapping[str, Any]) -> Disclosure:
-    return Disclosure(
-        disclosure_id=str(document["disclosure_id"]),
-        tracing=TracingKey(str(document["agency"]), str(document["record_number"])),
-        disclosed_at=dt.datetime.fromisoformat(str(document["at"])),
-        method=str(document["method"]),
-        purpose=str(document["purpose"]),
-        recipient_activity=str(document["recipient_activity"]),
-        recipient_operator=str(document["recipient_operator"]),
-        law_enforcement=bool(document["law_enforcement"]),
-    )
-
-
-_BY_TRACING = (
-    "SELECT canonical FROM entry WHERE json_extract(canonical, '$.agency') = ?"
-    " AND json_extract(canonical, '$.record_number') = ? ORDER BY seq"
-)
-_BY_SUBJECT = "SELECT canonical FROM entry WHERE json_extract(canonical, '$.subject') = ? ORDER BY seq"
-
-
-def _disclosures(conn: sqlite3.Connection, sql: str, parameters: tuple[str, ...]) -> list[Disclosure]:
-    found = []
-    for (text,) in conn.execute(sql, parameters):
-        document = audit_chain.parse_document(text)
-        if document is not None and document.get("kind") == DISCLOSURE:
-            found.append(_disclosure(document))
-    return found
-
-
-def _read_only(path: Path) -> sqlite3.Connection:
-    if not path.exists():
-        raise Unavailable(f"no audit trail at {path}")
-    return sqlite3.connect(path.resolve().as_uri() + "?mode=ro", uri=True, isolation_level=None)
-
-
-def verify_file(path: Path) -> VerifyResult:
-    """Verify the trail at `path` offline (read-only, no key needed): the `dcii audit verify` check."""
-    path = Path(path)
-    head_file = audit_chain.head_path(path)
-    if not path.exists():
-        recorded = None
-        with contextlib.suppress(audit_chain.HeadUnreadable):
-            recorded = audit_chain.read_head_file(head_file)
-        if recorded is not None and recorded.seq > 0:
-            return VerifyResult(False, 0, 1, f"the database is gone: entries 1 to {recorded.seq} are missing")
-        return VerifyResult(False, 0, None, f"no audit trail at {path}")
-    try:
-        conn = _read_only(path)
-        try:
-            return audit_chain.verify_chain(conn, head_file)
-        finally:
-            conn.close()
-    except sqlite3.Error as error:
-        return VerifyResult(False, 0, None, f"{CANNOT_READ}: {error}")
-
-
-def disclosures_for_tracing_file(path: Path, tracing: TracingKey) -> list[Disclosure]:
-    """The accounting for one tracing, read-only from the trail at `path` (the `dcii audit` CLI)."""
-    try:
-        conn = _read_only(Path(path))
-        try:
-            return _disclosures(conn, _BY_TRACING, (tracing.agency, tracing.record_number))
-        finally:
-            conn.close()
-    except sqlite3.Error as error:
-        raise Unavailable(CANNOT_READ) from error
 
 
 class AuditLog:
@@ -396,7 +226,7 @@ class AuditLog:
             raise Unavailable(f"{CANNOT_WRITE}: {error.__class__.__name__}") from error
 
     def _event(self, kind: str, actor: str, detail: Mapping[str, str]) -> dict[str, Any]:
-        return {"v": 1, "kind": kind, "at": _iso(self._clock()), "actor": actor, "detail": dict(detail)}
+        return {"v": 1, "kind": kind, "at": iso_time(self._clock()), "actor": actor, "detail": dict(detail)}
 
     # ---- recording ----
 
@@ -409,11 +239,11 @@ class AuditLog:
         disclosure id (uuid4 hex) the batch shares. Raises Unavailable when the trail cannot be written:
         the caller must then send no data. An empty batch records nothing."""
         for entry in disclosures:
-            _check_entry(entry)
+            check_entry(entry)
         disclosure_id = uuid.uuid4().hex
         if not disclosures:
             return disclosure_id
-        at = _iso(self._clock())
+        at = iso_time(self._clock())
         documents: list[dict[str, Any]] = [
             {
                 "v": 1,
@@ -452,7 +282,7 @@ class AuditLog:
     def disclosures_for_tracing(self, agency: str, record_number: str) -> list[Disclosure]:
         """Every disclosure of one tracing, oldest first: the earlier recipients a dispute notice goes to."""
         try:
-            return _disclosures(self._conn(), _BY_TRACING, (agency, record_number))
+            return read_disclosures(self._conn(), BY_TRACING, (agency, record_number))
         except sqlite3.Error as error:
             raise Unavailable(CANNOT_READ) from error
 
@@ -462,7 +292,7 @@ class AuditLog:
         if not any(c.isdigit() for c in ssn):
             raise ValueError("an access request needs the SSN")
         try:
-            return _disclosures(self._conn(), _BY_SUBJECT, (subject_ref(self._key, name, ssn),))
+            return read_disclosures(self._conn(), BY_SUBJECT, (subject_ref(self._key, name, ssn),))
         except sqlite3.Error as error:
             raise Unavailable(CANNOT_READ) from error
 

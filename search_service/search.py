@@ -286,6 +286,16 @@ class SearchServicer(search_pb2_grpc.SearchServiceServicer):
         full_ssn = needs_full_ssn(caller)
         response = search_pb2.SearchResponse()
         disclosed: list[Tracing] = []
+        with self._store.snapshot():  # one state of the index: a completion is seen whole or not at all
+            self._fill(query, response, disclosed, full_ssn=full_ssn)
+        if disclosed:
+            response.marking = MARKING
+            response.disclosure_id = account(self._audit, caller, query, disclosed)
+        return response
+
+    def _fill(
+        self, query: Query, response: search_pb2.SearchResponse, disclosed: list[Tracing], *, full_ssn: bool
+    ) -> None:
         if query.mode in ("FUZZY", "PID_QUALIFIED"):
             ranked = self._ranked(query)
             response.matcher_version, response.candidates_truncated = MATCHER_VERSION, ranked.truncated
@@ -299,10 +309,6 @@ class SearchServicer(search_pb2_grpc.SearchServiceServicer):
             for exact in page.hits:
                 hit_out(exact, response.hits.add(), full_ssn=full_ssn)
                 disclosed.append(exact.stored.tracing)
-        if disclosed:
-            response.marking = MARKING
-            response.disclosure_id = account(self._audit, caller, query, disclosed)
-        return response
 
     def _ranked(self, query: Query) -> RankedPage:
         return run_ranked(

@@ -16,13 +16,25 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from dcii.v1 import admin_pb2, admin_pb2_grpc, ingest_pb2, ingest_pb2_grpc, search_pb2, search_pb2_grpc
+from dcii.v1 import (
+    admin_pb2,
+    admin_pb2_grpc,
+    ingest_pb2,
+    ingest_pb2_grpc,
+    privacy_pb2,
+    privacy_pb2_grpc,
+    search_pb2,
+    search_pb2_grpc,
+)
+from indexer.retention import RetentionSchedule
 from indexer.store.base import TracingStore
 from indexer.store.sqlite import SqliteStore
 from search_service.accounting import AuditLog, load_or_create_key
 from search_service.accounts import AdminServicer, SessionServicer
 from search_service.auth import AuthInterceptor
 from search_service.ingest import IngestServicer
+from search_service.privacy import PrivacyServicer
+from search_service.privacy_requests import PrivacyRequests
 from search_service.registry import Registry
 from search_service.search import SearchServicer
 
@@ -42,6 +54,9 @@ class ServerConfig:
     max_workers: int = 32
     # How long a disclosure waits for the audit trail before the caller gets UNAVAILABLE (fail closed).
     audit_timeout: float = 10.0
+    # Retention runs inside the server this long after start, then at this interval (seconds).
+    retention_first_delay: float = 60.0
+    retention_interval: float = 24 * 3600.0
     hostnames: tuple[str, ...] = field(default=("localhost",))
 
     @property
@@ -76,14 +91,18 @@ class RunningServer:
     store: TracingStore
     registry: Registry
     audit: AuditLog
+    privacy_requests: PrivacyRequests
+    retention: RetentionSchedule
     health: health.HealthServicer
 
     def stop(self, grace: float = 5.0) -> None:
         self.health.enter_graceful_shutdown()
         self.server.stop(grace).wait()
+        self.retention.stop()
         self.store.close()
         self.registry.close()
         self.audit.close()
+        self.privacy_requests.close()
 
 
 def start_server(
@@ -114,6 +133,8 @@ def start_server(
     search_pb2_grpc.add_SearchServiceServicer_to_server(SearchServicer(store, today, audit), server)
     admin_pb2_grpc.add_SessionServiceServicer_to_server(SessionServicer(registry), server)
     admin_pb2_grpc.add_AdminServiceServicer_to_server(AdminServicer(registry), server)
+    privacy_requests = PrivacyRequests(config.data_dir / "privacy.db")
+    privacy_pb2_grpc.add_PrivacyServiceServicer_to_server(PrivacyServicer(store, audit, privacy_requests), server)
     health_servicer = health.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     services = [
@@ -121,6 +142,7 @@ def start_server(
         search_pb2.DESCRIPTOR.services_by_name["SearchService"].full_name,
         admin_pb2.DESCRIPTOR.services_by_name["SessionService"].full_name,
         admin_pb2.DESCRIPTOR.services_by_name["AdminService"].full_name,
+        privacy_pb2.DESCRIPTOR.services_by_name["PrivacyService"].full_name,
     ]
     for name in ["", *services]:
         health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
@@ -129,7 +151,11 @@ def start_server(
     if port == 0:
         raise OSError(f"cannot listen on {config.host}:{config.port}")
     server.start()
-    return RunningServer(server, port, store, registry, audit, health_servicer)
+    retention = RetentionSchedule(
+        store, today, interval=config.retention_interval, first_delay=config.retention_first_delay
+    )
+    retention.start()
+    return RunningServer(server, port, store, registry, audit, privacy_requests, retention, health_servicer)
 
 
 def serve(config: ServerConfig, *, on_ready: Callable[[int], None] | None = None) -> None:

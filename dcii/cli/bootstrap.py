@@ -137,7 +137,7 @@ def instructions(profiles: Path, count: int, seed: int) -> str:
             f"  .venv/bin/dcii search --mode exact --surname '{name.surname}' --given '{name.given_name}' --dob {dob}",
             f"  .venv/bin/dcii search --mode name-only --surname '{name.surname}' --given '{name.given_name}'",
             f"  .venv/bin/dcii search --mode nonstandard --surname '{name.surname}' --given {given_initial}",
-        f"  .venv/bin/dcii search --mode fuzzy --surname '{_misspelled(name.surname)}' --given '{name.given_name}'",
+            f"  .venv/bin/dcii search --mode fuzzy --surname '{_misspelled(name.surname)}' --given '{name.given_name}'",
             "",
             f"Other demo operators (privacy officer, administrator, an NCIS submitter): {profiles}/*.json",
             "Stop with Ctrl-C.",

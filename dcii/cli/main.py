@@ -7,7 +7,7 @@ import logging
 import sys
 from pathlib import Path
 
-from dcii.cli import admin, audit, query, submit
+from dcii.cli import admin, audit, privacy, query, retention, submit
 from dcii.cli.logs import configure_logging
 
 DATA_DEFAULT = "var/data"
@@ -71,6 +71,8 @@ def parser() -> argparse.ArgumentParser:
 
     admin.add_parsers(commands, DATA_DEFAULT)
     audit.add_parser(commands, DATA_DEFAULT)
+    privacy.add_parser(commands, DATA_DEFAULT)
+    retention.add_parser(commands, DATA_DEFAULT)
     submit.add_parser(commands)
     query.add_parser(commands)
     return top

@@ -4,6 +4,19 @@ The interface is deliberately small and index-shaped: writes come as a batch of 
 store applies and makes durable before it returns (each operation atomic on its own), and reads are
 by the keys the search modes need. Validation, ownership and ranking live above it, so that every
 backend gives the same answers.
+
+Two lifecycle rules of the index (DOMAIN.md "Lifecycle and retention") are the store's own, because they
+must happen in the same transaction as the write that triggers them, whatever the backend:
+- Favorable NAC supersession: when a NAC_HISTORY with outcome FAVORABLE is applied (by Upsert, or by the
+  Replace that completes a NAC pending), every other live NAC_HISTORY of the same subject with an earlier
+  completion date is deleted with it, across agencies, each in the deletion log with the reason
+  "SUPERSEDED by favorable NAC history AGENCY/NUMBER" and the write's actor. The same subject is the same
+  full SSN when the new history has one; otherwise the same normalized primary surname and given name
+  and the same full date of birth; without either, nothing is superseded. A history arriving with an
+  earlier completion than a favorable one already held deletes nothing.
+- Retention bookkeeping: the store keeps, for each live NAC_HISTORY, the day it falls due
+  (indexer.retention.due_on: 15 years after completion) and answers `due_for_retention`. The removal
+  itself is an ordinary Delete issued by indexer.retention.
 """
 
 from __future__ import annotations
@@ -11,10 +24,11 @@ from __future__ import annotations
 import datetime as dt
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from enum import StrEnum
 
-from indexer.model import StoredTracing, Tracing, TracingKey, TracingType
+from indexer.model import Dispute, StoredTracing, Tracing, TracingKey, TracingType
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,6 +38,9 @@ class Upsert:
 
 @dataclass(frozen=True, slots=True)
 class Delete:
+    """Delete `key` at `source_version`. Version 0 is the index's own deletion: it takes whatever
+    version is held. A version equal to the one held is a compare-and-delete (retention uses it)."""
+
     key: TracingKey
     source_version: int
     reason: str
@@ -100,11 +117,31 @@ class TracingStore(ABC):
 
     @abstractmethod
     def get(self, key: TracingKey) -> StoredTracing | None:
-        """The live tracing under `key` (None if absent or deleted)."""
+        """The live tracing under `key` (None if absent or deleted), with its dispute if it has one."""
 
     @abstractmethod
     def load(self, tracing_ids: Sequence[int]) -> dict[int, StoredTracing]:
-        """Live tracings by internal id (ids of deleted tracings are left out)."""
+        """Live tracings by internal id (ids of deleted tracings are left out), with their disputes."""
+
+    @abstractmethod
+    def snapshot(self) -> AbstractContextManager[None]:
+        """Within `with store.snapshot():`, every read of the calling thread sees one state of the index,
+        so that a search's scan and the load of what it found agree: a completion (Replace) is seen
+        entirely or not at all, never as both tracings or neither. Nests (the outermost one counts).
+        Hold it for one request, not longer: a backend may keep old versions alive while it is open
+        (SQLite: one read transaction; OpenSearch: a point-in-time)."""
+
+    @abstractmethod
+    def set_dispute(self, key: TracingKey, dispute: Dispute) -> bool:
+        """Attach (or replace) the statement of dispute of the live tracing under `key`; durable when it
+        returns. False when no live tracing has that key. The dispute stays with the tracing while its
+        owner updates it under the same key and is removed when the tracing is deleted (by its agency,
+        by supersession, by retention, or by a completion that replaces it)."""
+
+    @abstractmethod
+    def due_for_retention(self, before: dt.date, limit: int) -> list[TracingKey]:
+        """Keys of live NAC histories whose retention due day is strictly before `before` (so a run on
+        day D asks with D + 1 day), earliest due first, at most `limit`. No other type is ever due."""
 
     @abstractmethod
     def scan_names(

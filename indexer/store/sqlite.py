@@ -5,6 +5,10 @@
   groups whatever writes are waiting into one transaction (group commit), so many ingest streams
   share one fsync instead of queueing for their own.
 - Readers use one read-only connection per thread and never block the writer (WAL).
+- Lifecycle (indexer.store.sqlite_lifecycle): the NAC-history index behind retention and favorable-NAC
+  supersession, and statements of dispute, kept by the writer in the same transaction as the write.
+- Several processes may open the same file (the server and `dcii retention run`): each has its own
+  writer, and SQLite's file lock (busy_timeout 30 s) takes their transactions one at a time.
 """
 
 from __future__ import annotations
@@ -15,15 +19,16 @@ import queue
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 from indexer.codec import tracing_from_json, tracing_to_json
 from indexer.exc import Unavailable
 from indexer.match_keys import tracing_keys
-from indexer.model import StoredTracing, Tracing, TracingKey, TracingType
+from indexer.model import Dispute, StoredTracing, Tracing, TracingKey, TracingType
 from indexer.normalize import name_key, title_key
 from indexer.store.base import (
     Delete,
@@ -37,8 +42,21 @@ from indexer.store.base import (
     WriteOutcome,
     WriteResult,
 )
+from indexer.store.sqlite_lifecycle import (
+    DISPUTE_COLUMNS,
+    LIFECYCLE_SCHEMA,
+    dispute_from_row,
+    drop_dispute,
+    index_nac_history,
+    lifecycle_problems,
+    migrate,
+    superseded_ids,
+    unindex_nac_history,
+)
+from indexer.store.sqlite_lifecycle import set_dispute as _store_dispute
 
-SCHEMA_VERSION = "1"
+# 2: the nac_history and dispute tables (sqlite_lifecycle); a schema-1 file is migrated on open.
+SCHEMA_VERSION = "2"
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -142,9 +160,20 @@ def _title_of(tracing: Tracing) -> str | None:
     return None if title is None else title_key(title)
 
 
+@dataclass(frozen=True, slots=True)
+class _SetDispute:
+    """The writer's form of TracingStore.set_dispute (not a WriteOp: ingest never sends one)."""
+
+    key: TracingKey
+    dispute: Dispute
+
+
+_Op = WriteOp | _SetDispute
+
+
 @dataclass
 class _Job:
-    ops: Sequence[WriteOp]
+    ops: Sequence[_Op]
     actor: str
     future: Future[list[WriteResult]]
 
@@ -163,14 +192,19 @@ class _Writer:
 
     def __init__(self, path: Path, clock: Callable[[], dt.datetime]) -> None:
         self._conn = connect(path)
-        self._conn.executescript(_SCHEMA)
-        self._conn.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (SCHEMA_VERSION,))
+        try:
+            self._conn.executescript(_SCHEMA + LIFECYCLE_SCHEMA)
+            found = self._conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+            migrate(self._conn, None if found is None else found[0], SCHEMA_VERSION)
+        except BaseException:
+            self._conn.close()
+            raise
         self._clock = clock
         self._queue: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._run, name="sqlite-writer", daemon=True)
         self._thread.start()
 
-    def submit(self, ops: Sequence[WriteOp], actor: str) -> list[WriteResult]:
+    def submit(self, ops: Sequence[_Op], actor: str) -> list[WriteResult]:
         job = _Job(ops, actor, Future())
         self._queue.put(job)
         return job.future.result()
@@ -224,16 +258,30 @@ class _Writer:
         ).fetchone()
         return None if found is None else _Row(found[0], found[1], found[2], bool(found[3]), found[4])
 
-    def _apply(self, op: WriteOp, actor: str, now: int) -> WriteResult:
+    def _row_by_id(self, tracing_id: int) -> tuple[TracingKey, _Row] | None:
+        found = self._conn.execute(
+            "SELECT agency, record_number, source_version, type, live, body FROM tracing WHERE id = ?", (tracing_id,)
+        ).fetchone()
+        if found is None:
+            return None
+        return TracingKey(found[0], found[1]), _Row(tracing_id, found[2], found[3], bool(found[4]), found[5])
+
+    def _apply(self, op: _Op, actor: str, now: int) -> WriteResult:
         match op:
             case Upsert(tracing):
-                return self._upsert(tracing, self._row(tracing.key), now)
+                return self._upsert(tracing, self._row(tracing.key), actor, now)
             case Delete(key, version, reason):
                 return self._delete(key, version, reason, actor, now)
             case Replace(old, expected_type, new):
                 return self._replace(old, expected_type, new, actor, now)
+            case _SetDispute(key, dispute):
+                row = self._row(key)
+                if row is None or not row.live:
+                    return WriteResult(WriteOutcome.NOT_FOUND, 0 if row is None else row.source_version)
+                _store_dispute(self._conn, row.id, dispute)
+                return WriteResult(WriteOutcome.APPLIED, row.source_version)
 
-    def _upsert(self, tracing: Tracing, row: _Row | None, now: int) -> WriteResult:
+    def _upsert(self, tracing: Tracing, row: _Row | None, actor: str, now: int) -> WriteResult:
         if row is not None and row.source_version >= tracing.source_version:
             return WriteResult(WriteOutcome.UNCHANGED, row.source_version)
         kind = tracing.type
@@ -264,7 +312,19 @@ class _Writer:
         title = _title_of(tracing)
         if title is not None:
             self._conn.execute("INSERT OR IGNORE INTO title VALUES (?, ?)", (title, tracing_id))
+        if kind is TracingType.NAC_HISTORY:
+            index_nac_history(self._conn, tracing_id, tracing)
+            self._supersede(tracing, tracing_id, actor, now)
         return WriteResult(WriteOutcome.APPLIED, tracing.source_version)
+
+    def _supersede(self, tracing: Tracing, tracing_id: int, actor: str, now: int) -> None:
+        """A favorable NAC history deletes the subject's earlier ones, in this same transaction."""
+        reason = f"SUPERSEDED by favorable NAC history {tracing.key}"
+        for old_id in superseded_ids(self._conn, tracing_id, tracing):
+            found = self._row_by_id(old_id)
+            if found is not None and found[1].live and found[1].type == TracingType.NAC_HISTORY.value:
+                old_key, old_row = found
+                self._tombstone(old_row, old_key, old_row.source_version, reason, actor, now)
 
     def _unindex(self, row: _Row) -> None:
         """Remove a live tracing's name and title rows (found from its stored body, so no extra index)."""
@@ -281,9 +341,12 @@ class _Writer:
         title = _title_of(old)
         if title is not None:
             self._conn.execute("DELETE FROM title WHERE title = ? AND tracing_id = ?", (title, row.id))
+        if old.type is TracingType.NAC_HISTORY:
+            unindex_nac_history(self._conn, row.id)
 
     def _tombstone(self, row: _Row, key: TracingKey, version: int, reason: str, actor: str, now: int) -> None:
         self._unindex(row)
+        drop_dispute(self._conn, row.id)
         self._conn.execute(
             "UPDATE tracing SET live = 0, body = NULL, source_version = ?, indexed_at = ? WHERE id = ?",
             (version, now, row.id),
@@ -327,11 +390,13 @@ class _Writer:
         kind = new.type
         reason = f"SUPERSEDED by {kind.value if kind else '?'} {new.key}"
         if old == new.key:
-            # The same record number now holds the completed type: the old one is gone all the same.
+            # The same record number now holds the completed type: the old one is gone all the same,
+            # and so is a dispute of it (a dispute is of a record, and that record was deleted).
             self._log_deletion(old_row, old, old_row.source_version, reason, actor, now)
+            drop_dispute(self._conn, old_row.id)
         else:
             self._tombstone(old_row, old, old_row.source_version, reason, actor, now)
-        return self._upsert(new, new_row, now)
+        return self._upsert(new, new_row, actor, now)
 
 
 class SqliteStore(TracingStore):
@@ -353,6 +418,20 @@ class SqliteStore(TracingStore):
                 self._readers.append(conn)
         return conn
 
+    @contextmanager
+    def snapshot(self) -> Iterator[None]:
+        # One read transaction on this thread's connection: in WAL it sees the state of its first read.
+        conn, depth = self._reader(), getattr(self._local, "depth", 0)
+        if depth == 0:
+            conn.execute("BEGIN")
+        self._local.depth = depth + 1
+        try:
+            yield
+        finally:
+            self._local.depth = depth
+            if depth == 0:
+                conn.execute("COMMIT")
+
     def write(self, ops: Sequence[WriteOp], *, actor: str) -> list[WriteResult]:
         if not ops:
             return []
@@ -362,22 +441,42 @@ class SqliteStore(TracingStore):
         found = (
             self._reader()
             .execute(
-                "SELECT body, indexed_at FROM tracing WHERE agency = ? AND record_number = ? AND live = 1",
+                f"SELECT t.body, t.indexed_at, {DISPUTE_COLUMNS} FROM tracing t"  # noqa: S608
+                " LEFT JOIN dispute d ON d.tracing_id = t.id"
+                " WHERE t.agency = ? AND t.record_number = ? AND t.live = 1",
                 (key.agency, key.record_number),
             )
             .fetchone()
         )
-        return None if found is None else StoredTracing(tracing_from_json(found[0]), _from_micros(found[1]))
+        if found is None:
+            return None
+        body, at, *dispute = found
+        return StoredTracing(tracing_from_json(body), _from_micros(at), dispute_from_row(*dispute))
 
     def load(self, tracing_ids: Sequence[int]) -> dict[int, StoredTracing]:
         if not tracing_ids:
             return {}
         marks = ",".join("?" * len(tracing_ids))
         rows = self._reader().execute(
-            f"SELECT id, body, indexed_at FROM tracing WHERE live = 1 AND id IN ({marks})",  # noqa: S608
+            f"SELECT t.id, t.body, t.indexed_at, {DISPUTE_COLUMNS} FROM tracing t"  # noqa: S608
+            f" LEFT JOIN dispute d ON d.tracing_id = t.id WHERE t.live = 1 AND t.id IN ({marks})",
             tuple(tracing_ids),
         )
-        return {i: StoredTracing(tracing_from_json(body), _from_micros(at)) for i, body, at in rows}
+        return {
+            i: StoredTracing(tracing_from_json(body), _from_micros(at), dispute_from_row(*dispute))
+            for i, body, at, *dispute in rows
+        }
+
+    def set_dispute(self, key: TracingKey, dispute: Dispute) -> bool:
+        return self._writer.submit([_SetDispute(key, dispute)], "privacy")[0].outcome is WriteOutcome.APPLIED
+
+    def due_for_retention(self, before: dt.date, limit: int) -> list[TracingKey]:
+        rows = self._reader().execute(
+            "SELECT t.agency, t.record_number FROM nac_history h JOIN tracing t ON t.id = h.tracing_id"
+            " WHERE h.due_on < ? AND t.live = 1 ORDER BY h.due_on, h.tracing_id LIMIT ?",
+            (before.isoformat(), limit),
+        )
+        return [TracingKey(agency, record) for agency, record in rows]
 
     def scan_names(
         self,
@@ -466,7 +565,7 @@ class SqliteStore(TracingStore):
         ).fetchone()[0]
         if orphans:
             problems.append(f"{orphans} name rows point at no live tracing")
-        return problems
+        return problems + lifecycle_problems(conn)
 
     def iter_all(self, batch: int = 10_000) -> Iterable[StoredTracing]:
         """Every live tracing in id order (for migration and export)."""

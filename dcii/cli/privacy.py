@@ -1,0 +1,178 @@
+"""`dcii privacy`: the privacy office's register and dispute-notice outbox, on the server's machine.
+
+Like `dcii accredit`, these commands work on `<data>/privacy.db` directly (the server shares the file):
+`notices list [--unsent]` shows the statements of dispute owed to earlier recipients (marked FOUO -
+privacy sensitive: a summary may describe the person), `notices mark-sent NOTICE_ID` records a delivery,
+`requests list [--overdue]` shows access and amendment requests with their 10- and 30-working-day
+deadlines, `requests acknowledge` and `requests respond` record those steps.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import sys
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from indexer.exc import DciiError
+from search_service.privacy_requests import PrivacyRequest, PrivacyRequests
+
+MARKING = "FOR OFFICIAL USE ONLY - PRIVACY SENSITIVE"
+DATA_DEFAULT = "var/data"
+
+console = Console(soft_wrap=True, highlight=False)
+
+
+def _register(args: argparse.Namespace) -> PrivacyRequests:
+    return PrivacyRequests(Path(args.data) / "privacy.db")
+
+
+def _when(moment: dt.datetime | None) -> str:
+    return "-" if moment is None else moment.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _day(moment: dt.datetime) -> str:
+    return moment.astimezone(dt.UTC).strftime("%Y-%m-%d")
+
+
+def cmd_notices_list(args: argparse.Namespace) -> None:
+    register = _register(args)
+    try:
+        found = register.notices(unsent_only=args.unsent)
+    finally:
+        register.close()
+    table = Table(title="Statements of dispute owed to earlier recipients")
+    for header in ("notice id", "queued (UTC)", "recipient", "tracing", "statement at", "summary", "sent (UTC)"):
+        table.add_column(header, overflow="fold")  # an official record: wrap, never elide
+    for n in found:
+        table.add_row(
+            n.notice_id,
+            _when(n.queued_at),
+            n.recipient_activity,
+            str(n.tracing),
+            n.statement_location,
+            n.summary or "-",
+            _when(n.sent_at) if n.sent_at else "not sent",
+        )
+    console.print(MARKING, markup=False)
+    console.print(table)
+    console.print(f"{len(found)} {'unsent ' if args.unsent else ''}notices", markup=False)
+    console.print(MARKING, markup=False)
+
+
+def _run(action: str, args: argparse.Namespace) -> None:
+    register = _register(args)
+    try:
+        if action == "mark-sent":
+            notice = register.mark_sent(args.notice_id)
+            console.print(f"notice {notice.notice_id} to {notice.recipient_activity} marked sent", markup=False)
+            return
+        if action == "acknowledge":
+            request = register.acknowledge(args.request_number)
+        else:
+            answered = register.respond(args.request_number)
+            if answered is None:
+                raise SystemExit(f"no privacy request {args.request_number}")
+            request = answered
+        done = request.acknowledged_at if action == "acknowledge" else request.responded_at
+        verb = "acknowledged" if action == "acknowledge" else "answered"
+        console.print(f"request {request.request_number} {verb} {_when(done)} (UTC)", markup=False)
+    except DciiError as error:
+        raise SystemExit(error.message) from error
+    finally:
+        register.close()
+
+
+def cmd_notices_mark_sent(args: argparse.Namespace) -> None:
+    _run("mark-sent", args)
+
+
+def cmd_requests_acknowledge(args: argparse.Namespace) -> None:
+    _run("acknowledge", args)
+
+
+def cmd_requests_respond(args: argparse.Namespace) -> None:
+    _run("respond", args)
+
+
+def _state(request: PrivacyRequest, now: dt.datetime) -> str:
+    if request.overdue(now):
+        return "OVERDUE"
+    return "answered" if request.responded_at else "open"
+
+
+def cmd_requests_list(args: argparse.Namespace) -> None:
+    register = _register(args)
+    try:
+        found = register.list_requests(overdue_only=args.overdue)
+    finally:
+        register.close()
+    now = dt.datetime.now(dt.UTC)
+    table = Table(title="Privacy Act requests")
+    for header in ("request", "kind", "received", "acknowledge by", "acknowledged", "respond by", "responded", "state"):
+        table.add_column(header, overflow="fold")
+    for r in found:
+        table.add_row(
+            r.request_number,
+            r.kind.value,
+            _day(r.received_at),
+            _day(r.acknowledge_by),
+            _when(r.acknowledged_at),
+            _day(r.respond_by),
+            _when(r.responded_at),
+            _state(r, now),
+        )
+    console.print(table)
+    console.print(f"{len(found)} {'overdue ' if args.overdue else ''}requests", markup=False)
+
+
+def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser], data_default: str) -> None:
+    privacy = commands.add_parser("privacy", help="the privacy office: dispute notices and request deadlines")
+    kinds = privacy.add_subparsers(dest="privacy_kind", required=True)
+
+    def leaf(
+        parent: argparse._SubParsersAction[argparse.ArgumentParser], name: str, text: str
+    ) -> argparse.ArgumentParser:
+        command = parent.add_parser(name, help=text)
+        command.add_argument("--data", default=data_default, help="the server's data directory (privacy.db)")
+        return command
+
+    notices = kinds.add_parser("notices", help="the outbox of statements of dispute").add_subparsers(
+        dest="notices_command", required=True
+    )
+    listing = leaf(notices, "list", "queued notices (FOUO - privacy sensitive)")
+    listing.add_argument("--unsent", action="store_true", help="only notices not yet marked sent")
+    listing.set_defaults(run=cmd_notices_list)
+    sent = leaf(notices, "mark-sent", "record that a notice was delivered")
+    sent.add_argument("notice_id")
+    sent.set_defaults(run=cmd_notices_mark_sent)
+
+    requests = kinds.add_parser("requests", help="access and amendment requests").add_subparsers(
+        dest="requests_command", required=True
+    )
+    listed = leaf(requests, "list", "requests with their deadlines")
+    listed.add_argument("--overdue", action="store_true", help="only requests with a duty past its deadline")
+    listed.set_defaults(run=cmd_requests_list)
+    for action, run, text in (
+        ("acknowledge", cmd_requests_acknowledge, "record that a request was acknowledged"),
+        ("respond", cmd_requests_respond, "record that a request was answered (an amendment's decision)"),
+    ):
+        step = leaf(requests, action, text)
+        step.add_argument("request_number")
+        step.set_defaults(run=run)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """`python -m dcii.cli.privacy ...`: the `dcii privacy` commands on their own."""
+    top = argparse.ArgumentParser(prog="dcii", description=__doc__)
+    commands = top.add_subparsers(dest="command", required=True)
+    add_parser(commands, DATA_DEFAULT)
+    args = top.parse_args(["privacy", *(sys.argv[1:] if argv is None else argv)])
+    args.run(args)
+
+
+if __name__ == "__main__":
+    main()

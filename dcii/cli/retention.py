@@ -1,0 +1,83 @@
+"""`dcii retention run`: remove the NAC histories 15 years past their completion (indexer.retention).
+
+Opens `<data>/index.db` directly, on the server's machine. It may run beside a live server: each
+process has its own single writer and SQLite's file lock (busy_timeout 30 s) takes their short
+transactions in turn, so ingest waits at most for one retention batch and nothing is lost. The server
+also runs retention on its own schedule; this command is for an administrator who wants it now, or a
+dry run (`--dry-run`) of what would go. `--today` sets the day the run acts as of (default: today, UTC).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from indexer.retention import RETENTION_YEARS, RetentionItem, run_retention
+from indexer.store.sqlite import SqliteStore
+
+MARKING = "FOR OFFICIAL USE ONLY - PRIVACY SENSITIVE"
+DATA_DEFAULT = "var/data"
+
+console = Console(soft_wrap=True, highlight=False)
+
+
+def _day(text: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {text!r}") from error
+
+
+def _print(items: list[RetentionItem], today: dt.date, *, dry_run: bool) -> None:
+    verb = "due for retention" if dry_run else "removed by retention"
+    table = Table(title=f"NAC histories {verb} on {today.isoformat()} ({RETENTION_YEARS} years after completion)")
+    for header in ("key", "type", "completed_on", "due_on"):
+        table.add_column(header, overflow="fold")  # an official record: wrap, never elide
+    for item in items:
+        table.add_row(str(item.key), item.type.value, item.completed_on.iso(), item.due_on.isoformat())
+    console.print(MARKING, markup=False)
+    console.print(table)
+    console.print(MARKING, markup=False)
+    if dry_run:
+        console.print(f"{len(items)} would be removed; dry run: nothing removed", markup=False)
+    else:
+        console.print(f"{len(items)} removed", markup=False)
+
+
+def cmd_run(args: argparse.Namespace) -> None:
+    path = Path(args.data) / "index.db"
+    if not path.is_file():
+        raise SystemExit(f"no index at {path}")
+    today: dt.date = args.today or dt.datetime.now(dt.UTC).date()
+    store = SqliteStore(path)
+    try:
+        items = run_retention(store, today, dry_run=args.dry_run)
+    finally:
+        store.close()
+    _print(items, today, dry_run=args.dry_run)
+
+
+def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser], data_default: str) -> None:
+    retention = commands.add_parser("retention", help="remove NAC histories 15 years after completion")
+    sub = retention.add_subparsers(dest="retention_command", required=True)
+    run = sub.add_parser("run", help="run retention now (or list what would go, with --dry-run)")
+    run.add_argument("--data", default=data_default, help="the server's data directory (index.db)")
+    run.add_argument("--dry-run", action="store_true", help="list what would be removed; remove nothing")
+    run.add_argument("--today", type=_day, default=None, metavar="YYYY-MM-DD", help="act as of this day")
+    run.set_defaults(run=cmd_run)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """`python -m dcii.cli.retention run ...`: the same command on its own."""
+    top = argparse.ArgumentParser(prog="dcii")
+    add_parser(top.add_subparsers(dest="command", required=True), DATA_DEFAULT)
+    args = top.parse_args(argv)
+    args.run(args)
+
+
+if __name__ == "__main__":
+    main()

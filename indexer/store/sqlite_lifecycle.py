@@ -1,0 +1,164 @@
+"""The lifecycle side of the SQLite store: the NAC-history index behind retention and favorable-NAC
+supersession, statements of dispute, and the migration that adds them to a schema-1 file.
+
+Plain functions over the writer's connection, called inside the writer's transaction (so each is part
+of the write that caused it), plus the read of a dispute row.
+
+Supersession (seed 002: "a later favorable NAC on the same subject is entered as a new history and
+deletes the previous one"): when a FAVORABLE NAC history is applied, every other live NAC history of the
+same subject completed strictly earlier is deleted. The same subject is:
+- the same full SSN, when the new history carries one (only the SSN then: a name is never enough to
+  overrule an identifier);
+- otherwise the same primary name (normalized surname and given name) and the same full date of birth.
+  Aliases are not used, and a history without an SSN and without a full date of birth supersedes
+  nothing: a deletion on a guess cannot be undone.
+Across agencies: the DCII is one index of the subject's NACs, whichever agency submitted them, and the
+rule is the index's own, so one agency's favorable NAC deletes another agency's earlier history.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import sqlite3
+
+from indexer.codec import tracing_from_json
+from indexer.model import Dispute, NacHistoryDetails, NacOutcome, Tracing
+from indexer.normalize import name_key
+from indexer.retention import due_on, earliest_day, latest_day
+
+LIFECYCLE_SCHEMA = """
+-- One row per live NAC history: the day it falls due for retention (indexer.retention) and who it is
+-- about, so that neither retention nor supersession scans the tracings.
+CREATE TABLE IF NOT EXISTS nac_history (
+    tracing_id INTEGER PRIMARY KEY,
+    completed_on TEXT NOT NULL,  -- ISO day; a partial date as its latest possible day
+    due_on TEXT NOT NULL,        -- ISO day: the first day a retention run removes it
+    ssn TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS nac_history_due ON nac_history (due_on, tracing_id);
+CREATE INDEX IF NOT EXISTS nac_history_ssn ON nac_history (ssn, completed_on);
+-- The statement of dispute on a tracing (at most one). It stays while the tracing's key is updated
+-- and goes when the tracing is deleted.
+CREATE TABLE IF NOT EXISTS dispute (
+    tracing_id INTEGER PRIMARY KEY,
+    dispute_id TEXT NOT NULL,
+    statement_location TEXT NOT NULL,
+    summary TEXT NOT NULL,
+    filed_at INTEGER NOT NULL
+);
+"""
+
+
+def _micros(moment: dt.datetime) -> int:
+    return int(moment.timestamp() * 1_000_000)
+
+
+def index_nac_history(conn: sqlite3.Connection, tracing_id: int, tracing: Tracing) -> None:
+    """Record a NAC history's due day and SSN (anything else, or a history with no usable completion
+    date, is never due)."""
+    details = tracing.details
+    if not isinstance(details, NacHistoryDetails) or details.completed_on is None:
+        return
+    try:
+        completed, due = latest_day(details.completed_on), due_on(details.completed_on)
+    except ValueError:
+        return
+    ssn = tracing.subject.identifiers.ssn if tracing.subject is not None else ""
+    conn.execute(
+        "INSERT OR REPLACE INTO nac_history VALUES (?, ?, ?, ?)",
+        (tracing_id, completed.isoformat(), due.isoformat(), ssn),
+    )
+
+
+def unindex_nac_history(conn: sqlite3.Connection, tracing_id: int) -> None:
+    conn.execute("DELETE FROM nac_history WHERE tracing_id = ?", (tracing_id,))
+
+
+def superseded_ids(conn: sqlite3.Connection, tracing_id: int, tracing: Tracing) -> list[int]:
+    """Ids of the live NAC histories that `tracing`, just stored under `tracing_id`, supersedes (empty
+    unless it is a FAVORABLE NAC history); see the module's docstring for "same subject"."""
+    details, subject = tracing.details, tracing.subject
+    if (
+        not isinstance(details, NacHistoryDetails)
+        or details.outcome is not NacOutcome.FAVORABLE
+        or details.completed_on is None
+        or subject is None
+    ):
+        return []
+    try:
+        # Strictly earlier: an earlier history's latest possible day before this one's first.
+        completed = earliest_day(details.completed_on).isoformat()
+    except ValueError:
+        return []
+    ids = subject.identifiers
+    if ids.ssn:
+        rows = conn.execute(
+            "SELECT tracing_id FROM nac_history WHERE ssn = ? AND completed_on < ? AND tracing_id != ?",
+            (ids.ssn, completed, tracing_id),
+        )
+    else:
+        key = name_key(subject.name)
+        if ids.date_of_birth is None or not ids.date_of_birth.is_full or not key.surname:
+            return []
+        rows = conn.execute(
+            "SELECT n.tracing_id FROM name n JOIN nac_history h ON h.tracing_id = n.tracing_id"
+            " WHERE n.surname = ? AND n.given = ? AND n.alias_no = 0 AND n.dob = ?"
+            " AND h.completed_on < ? AND n.tracing_id != ?",
+            (key.surname, key.given, ids.date_of_birth.iso(), completed, tracing_id),
+        )
+    return sorted({row[0] for row in rows})
+
+
+def set_dispute(conn: sqlite3.Connection, tracing_id: int, dispute: Dispute) -> None:
+    conn.execute(
+        "INSERT OR REPLACE INTO dispute VALUES (?, ?, ?, ?, ?)",
+        (tracing_id, dispute.dispute_id, dispute.statement_location, dispute.summary, _micros(dispute.filed_at)),
+    )
+
+
+def drop_dispute(conn: sqlite3.Connection, tracing_id: int) -> None:
+    conn.execute("DELETE FROM dispute WHERE tracing_id = ?", (tracing_id,))
+
+
+# The columns a reader selects to build a dispute (NULLs when the tracing has none), by LEFT JOIN on
+# "dispute d".
+DISPUTE_COLUMNS = "d.dispute_id, d.statement_location, d.summary, d.filed_at"
+
+
+def dispute_from_row(dispute_id: str | None, location: str, summary: str, filed_at: int) -> Dispute | None:
+    if dispute_id is None:
+        return None
+    return Dispute(dispute_id, location, summary, dt.datetime.fromtimestamp(filed_at / 1_000_000, dt.UTC))
+
+
+def lifecycle_problems(conn: sqlite3.Connection) -> list[str]:
+    """Lifecycle rows left behind by a deleted tracing (for SqliteStore.check_integrity)."""
+    problems = []
+    for table in ("nac_history", "dispute"):
+        stray = conn.execute(
+            f"SELECT count(*) FROM {table} WHERE tracing_id NOT IN (SELECT id FROM tracing WHERE live = 1)"  # noqa: S608
+        ).fetchone()[0]
+        if stray:
+            problems.append(f"{stray} {table} rows point at no live tracing")
+    return problems
+
+
+def migrate(conn: sqlite3.Connection, found_version: str | None, current: str) -> None:
+    """Bring a store file to `current`: schema 1 had no NAC-history index, so fill it from the live NAC
+    histories (once, in one transaction). Call after LIFECYCLE_SCHEMA has been run."""
+    if found_version == current:
+        return
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        found = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+        if found is not None and found[0] not in ("1", current):
+            raise RuntimeError(f"the store file has schema version {found[0]}; this program knows {current}")
+        if found is not None and found[0] == "1":
+            rows = conn.execute("SELECT id, body FROM tracing WHERE live = 1 AND type = 'NAC_HISTORY'").fetchall()
+            for tracing_id, body in rows:
+                index_nac_history(conn, tracing_id, tracing_from_json(body))
+        conn.execute("INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", (current,))
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise

@@ -1,0 +1,153 @@
+"""The accounting's entries: what a disclosure and an event are, and how they are kept as documents.
+
+A disclosure is checked (`check_entry`) before it is recorded, stored as one JSON document in the
+hash-chained trail (search_service.audit_chain) and read back as a `Disclosure`. The read-only
+functions at the end serve the `dcii audit` CLI, which reads the trail file offline, without a key.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import sqlite3
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from indexer.exc import Unavailable
+from indexer.model import PersonName, TracingKey
+from search_service import audit_chain
+from search_service.audit_chain import VerifyResult
+
+DISCLOSURE = "DISCLOSURE"
+METHODS = frozenset({"ONLINE", "BATCH"})
+CANNOT_READ = "the audit trail cannot be read"
+
+
+@dataclass(frozen=True, slots=True)
+class DisclosureEntry:
+    """One tracing disclosed to one recipient, as the server hands it to `record_disclosures`."""
+
+    tracing: TracingKey
+    subject_name: PersonName | None
+    subject_ssn: str
+    method: str
+    purpose: str
+    recipient_activity: str
+    recipient_operator: str
+    law_enforcement: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Disclosure:
+    """One line of the accounting (OPNAV 5211/9): what was disclosed, when, how, why and to whom."""
+
+    disclosure_id: str
+    tracing: TracingKey
+    disclosed_at: dt.datetime
+    method: str
+    purpose: str
+    recipient_activity: str
+    recipient_operator: str
+    law_enforcement: bool
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEvent:
+    seq: int
+    kind: str
+    actor: str
+    at: dt.datetime
+    detail: Mapping[str, str]
+
+
+def iso_time(moment: dt.datetime) -> str:
+    """`moment` in UTC, ISO 8601 to the microsecond, as every entry stores it (naive means UTC)."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=dt.UTC)
+    return moment.astimezone(dt.UTC).isoformat(timespec="microseconds")
+
+
+def check_entry(entry: DisclosureEntry) -> None:
+    """Refuse (ValueError, naming every problem) an entry the accounting could not stand on."""
+    problems = []
+    if entry.method not in METHODS:
+        problems.append(f"method must be one of {', '.join(sorted(METHODS))}")
+    if not entry.tracing.agency or not entry.tracing.record_number:
+        problems.append("the tracing needs an agency and a record number")
+    if not entry.purpose:
+        problems.append("a purpose is required")
+    if not entry.recipient_activity:
+        problems.append("a recipient activity is required")
+    if problems:
+        raise ValueError("disclosure entry refused: " + "; ".join(problems))
+
+
+def disclosure_from_document(document: Mapping[str, Any]) -> Disclosure:
+    return Disclosure(
+        disclosure_id=str(document["disclosure_id"]),
+        tracing=TracingKey(str(document["agency"]), str(document["record_number"])),
+        disclosed_at=dt.datetime.fromisoformat(str(document["at"])),
+        method=str(document["method"]),
+        purpose=str(document["purpose"]),
+        recipient_activity=str(document["recipient_activity"]),
+        recipient_operator=str(document["recipient_operator"]),
+        law_enforcement=bool(document["law_enforcement"]),
+    )
+
+
+# The disclosures of one tracing, and of one subject (by its keyed hash), oldest first.
+BY_TRACING = (
+    "SELECT canonical FROM entry WHERE json_extract(canonical, '$.agency') = ?"
+    " AND json_extract(canonical, '$.record_number') = ? ORDER BY seq"
+)
+BY_SUBJECT = "SELECT canonical FROM entry WHERE json_extract(canonical, '$.subject') = ? ORDER BY seq"
+
+
+def read_disclosures(conn: sqlite3.Connection, sql: str, parameters: tuple[str, ...]) -> list[Disclosure]:
+    found = []
+    for (text,) in conn.execute(sql, parameters):
+        document = audit_chain.parse_document(text)
+        if document is not None and document.get("kind") == DISCLOSURE:
+            found.append(disclosure_from_document(document))
+    return found
+
+
+def _read_only(path: Path) -> sqlite3.Connection:
+    if not path.exists():
+        raise Unavailable(f"no audit trail at {path}")
+    return sqlite3.connect(path.resolve().as_uri() + "?mode=ro", uri=True, isolation_level=None)
+
+
+def verify_file(path: Path) -> VerifyResult:
+    """Verify the trail at `path` offline (read-only, no key needed): the `dcii audit verify` check."""
+    path = Path(path)
+    head_file = audit_chain.head_path(path)
+    if not path.exists():
+        recorded = None
+        with contextlib.suppress(audit_chain.HeadUnreadable):
+            recorded = audit_chain.read_head_file(head_file)
+        if recorded is not None and recorded.seq > 0:
+            return VerifyResult(False, 0, 1, f"the database is gone: entries 1 to {recorded.seq} are missing")
+        return VerifyResult(False, 0, None, f"no audit trail at {path}")
+    try:
+        conn = _read_only(path)
+        try:
+            return audit_chain.verify_chain(conn, head_file)
+        finally:
+            conn.close()
+    except sqlite3.Error as error:
+        return VerifyResult(False, 0, None, f"{CANNOT_READ}: {error}")
+
+
+def disclosures_for_tracing_file(path: Path, tracing: TracingKey) -> list[Disclosure]:
+    """The accounting for one tracing, read-only from the trail at `path` (the `dcii audit` CLI)."""
+    try:
+        conn = _read_only(Path(path))
+        try:
+            return read_disclosures(conn, BY_TRACING, (tracing.agency, tracing.record_number))
+        finally:
+            conn.close()
+    except sqlite3.Error as error:
+        raise Unavailable(CANNOT_READ) from error

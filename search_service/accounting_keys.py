@@ -1,0 +1,72 @@
+"""The audit trail's HMAC key and how a subject is named in the trail without PII in clear.
+
+A subject is stored only as HMAC-SHA256(key, canonical subject string) in hex, the canonical string
+being the exact keys of surname and given name and the SSN's digits ("v1|SURNAME|GIVEN|123456789").
+The key lives in a 0600 file beside the database; `load_or_create_key` reads it or makes it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hmac
+import os
+import secrets
+from pathlib import Path
+
+from indexer.exc import FailedPrecondition
+from indexer.model import PersonName
+from indexer.normalize import name_key
+from search_service import audit_chain
+
+KEY_BYTES = 32
+
+
+def subject_ref(key: bytes, name: PersonName, ssn: str) -> str:
+    """HMAC-SHA256(key, "v1|SURNAME|GIVEN|SSN digits") in hex: how a subject is named in the trail."""
+    names = name_key(name)
+    digits = "".join(c for c in ssn if c.isdigit())
+    text = f"v1|{names.surname}|{names.given}|{digits}"
+    return hmac.new(key, text.encode("ascii"), "sha256").hexdigest()
+
+
+def _read_key(path: Path) -> bytes:
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+    try:
+        if os.fstat(fd).st_mode & 0o077:
+            raise FailedPrecondition(f"the audit key {path} is open to other users: it must be mode 0600")
+        text = os.read(fd, 4096).decode("ascii", "replace").strip()
+    finally:
+        os.close(fd)
+    try:
+        key = bytes.fromhex(text)
+    except ValueError as error:
+        raise FailedPrecondition(f"the audit key {path} is not a hex key") from error
+    if len(key) < KEY_BYTES:
+        raise FailedPrecondition(f"the audit key {path} is shorter than {KEY_BYTES} bytes")
+    return key
+
+
+def load_or_create_key(path: Path) -> bytes:
+    """The HMAC key for subject identifiers: read from `path` (hex, mode 0600), or made (32 random bytes)
+    and written there atomically if there is none. A key file readable by others is refused."""
+    path = Path(path)
+    with contextlib.suppress(FileNotFoundError):
+        return _read_key(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_bytes(KEY_BYTES)
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        try:
+            os.write(fd, (key.hex() + "\n").encode("ascii"))
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        try:
+            os.link(temporary, path)  # fails if another process made the key first: use that one
+        except FileExistsError:
+            return _read_key(path)
+        audit_chain.fsync_directory(path.parent)
+    finally:
+        temporary.unlink(missing_ok=True)
+    return key

@@ -1,0 +1,186 @@
+"""Names and identifiers compiled into column arrays for the fuzzy matcher.
+
+Each distinct name is analysed once (`indexer.analysis`) and packed into a `NameRow`: equality keys,
+first letters, initial flags and its census term-frequency adjustment. Many rows stacked give the
+`NameColumns` that `search_service.matching_names` compares; `compile_candidates` builds them (every
+alias a row) together with the identifier columns of `search_service.matching_pids`.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import numpy.typing as npt
+
+from indexer.analysis import NameAnalysis, analyze
+from indexer.census import given_name_table, surname_table
+from indexer.model import PersonName, Tracing
+from search_service.matching_pids import PidColumns, compile_pids
+
+Ids = npt.NDArray[np.int64]
+Bools = npt.NDArray[np.bool_]
+
+
+def _key(text: str) -> int:
+    """A 64-bit key for equality tests: the string's hash (cached by Python, never -1), 0 for "".
+    Two different strings share a key with chance 2**-64; keys live only within one process."""
+    return hash(text) if text else 0
+
+
+@dataclass(frozen=True, slots=True)
+class NameRow:
+    """One analysed name, packed for the column arrays (cached per name)."""
+
+    analysis: NameAnalysis
+    # int64 x 13: keys (_key) of surname, given, middle, suffix, surname NYSIIS, surname Metaphone,
+    # given NYSIIS, given Metaphone; first letters of surname, given, middle; given, middle a bare initial.
+    ints: bytes
+    rarity: bytes  # float32 x 2: term-frequency adjustment of surname and given name, bits (_rarity)
+
+
+_INTS = 13
+
+
+@functools.cache
+def _census() -> tuple[dict[str, float], dict[str, float]]:
+    return (
+        dict(zip(surname_table().names, surname_table().frequencies, strict=True)),
+        dict(zip(given_name_table().names, given_name_table().frequencies, strict=True)),
+    )
+
+
+_TF_SCALE = 0.3
+_TF_RANGE = (-4.0, 3.0)
+# The chance that two different people share a surname (given name): sum of squared census shares.
+_U_SURNAME, _U_GIVEN = 7.0e-4, 2.8e-3
+_U_UNLISTED = 2.0e-6
+
+
+def _rarity(value: str, table: dict[str, float], u_average: float) -> float:
+    """How much more (or less) an agreement on `value` says than an average name's, in bits:
+    log2(u_average / u_value), u_value the value's census share, scaled and clipped."""
+    if len(value) < 2:  # a bare initial agrees by INITIAL, which takes no adjustment
+        return 0.0
+    u = table.get(value, 0.0) / 100 or _U_UNLISTED
+    return min(max(_TF_SCALE * math.log2(u_average / u), _TF_RANGE[0]), _TF_RANGE[1])
+
+
+_ROWS: dict[PersonName, NameRow] = {}
+
+
+def name_row(name: PersonName) -> NameRow:
+    """The packed row of `name`, analysed once and cached."""
+    found = _ROWS.get(name)
+    if found is None:
+        if len(_ROWS) >= 200_000:  # bounded like indexer.analysis.analyze
+            _ROWS.clear()
+        a = analyze(name)
+        texts = (a.surname, a.given, a.middle, a.suffix)
+        codes = (a.surname_nysiis, a.surname_metaphone, a.given_nysiis, a.given_metaphone)
+        ints = [_key(t) for t in texts] + [_key("~" + c) if c else 0 for c in codes]
+        ints += [ord(a.surname[:1] or "\0"), ord(a.given[:1] or "\0"), ord(a.middle[:1] or "\0")]
+        ints += [len(a.given) == 1, len(a.middle) == 1]
+        rarity = (_rarity(a.surname, _census()[0], _U_SURNAME), _rarity(a.given, _census()[1], _U_GIVEN))
+        found = _ROWS[name] = NameRow(
+            a, np.array(ints, dtype=np.int64).tobytes(), np.array(rarity, dtype=np.float32).tobytes()
+        )
+    return found
+
+
+_EMPTY = PersonName("")
+
+
+@dataclass(frozen=True, slots=True)
+class NameColumns:
+    """Many analysed names as columns, one row per name; `starts[i]` is record i's first row."""
+
+    analyses: list[NameAnalysis]
+    starts: npt.NDArray[np.intp]
+    ints: Ids  # (rows, 13), see NameRow.ints
+    rarity: npt.NDArray[np.float32]  # (rows, 2)
+    parts: list[str]  # surname parts, flat, every row at least one; empty unless compound
+    part_starts: npt.NDArray[np.intp]
+    compound: bool
+    any_middle: bool
+    forms_index: dict[str, list[int]] = field(default_factory=dict)
+
+    @property
+    def ids(self) -> Ids:
+        return self.ints[:, :8]
+
+    @property
+    def firsts(self) -> Ids:
+        return self.ints[:, 8:11]
+
+    @property
+    def initial_only(self) -> Bools:
+        result: Bools = self.ints[:, 11:13] != 0
+        return result
+
+    def column(self, name: str) -> list[str]:
+        return [getattr(a, name) for a in self.analyses]
+
+    def rows_with_forms(self, forms: frozenset[str]) -> list[int]:
+        if not self.forms_index:
+            for row, a in enumerate(self.analyses):
+                for form in a.given_forms:
+                    self.forms_index.setdefault(form, []).append(row)
+        found: list[int] = []
+        for form in forms:
+            found.extend(self.forms_index.get(form, ()))
+        return found
+
+
+def compile_names(rows: list[NameRow], starts: npt.NDArray[np.intp]) -> NameColumns:
+    """Stack `rows` into columns; `starts[i]` is the first row of record i (see NameColumns)."""
+    analyses = [r.analysis for r in rows]
+    n = len(rows)
+    parts: list[str] = []
+    part_starts = np.arange(n, dtype=np.intp)
+    compound = any(len(a.surname_parts) > 1 for a in analyses)
+    if compound:
+        sizes = [len(a.surname_parts) or 1 for a in analyses]
+        np.cumsum(sizes[:-1], out=part_starts[1:])
+        parts = [p for a in analyses for p in (a.surname_parts or ("",))]
+    return NameColumns(
+        analyses=analyses,
+        starts=starts,
+        ints=np.frombuffer(b"".join([r.ints for r in rows]), dtype=np.int64).reshape(n, _INTS),
+        rarity=np.frombuffer(b"".join([r.rarity for r in rows]), dtype=np.float32).reshape(n, 2),
+        parts=parts,
+        part_starts=part_starts,
+        compound=compound,
+        any_middle=any(a.middle for a in analyses),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Candidates:
+    """Candidates compiled once for scoring: their names (every alias a row) and identifiers."""
+
+    tracings: Sequence[Tracing]
+    names: NameColumns
+    pids: PidColumns
+
+
+def compile_candidates(candidates: Sequence[Tracing]) -> Candidates:
+    """Compile `candidates` once for `search_service.matching.score_matrix` (and for `rank`)."""
+    subjects = [tracing.subject for tracing in candidates]
+    ids = [None if subject is None else subject.identifiers for subject in subjects]
+    if all(subject is not None and not subject.aliases for subject in subjects):  # the usual case
+        rows = [name_row(subject.name) for subject in subjects if subject is not None]
+        return Candidates(candidates, compile_names(rows, np.arange(len(rows), dtype=np.intp)), compile_pids(ids))
+    rows = []
+    starts: list[int] = []
+    for subject in subjects:
+        starts.append(len(rows))
+        if subject is None:
+            rows.append(name_row(_EMPTY))
+        else:
+            rows.append(name_row(subject.name))
+            rows.extend(name_row(alias) for alias in subject.aliases)
+    return Candidates(candidates, compile_names(rows, np.array(starts, dtype=np.intp)), compile_pids(ids))

@@ -1,0 +1,109 @@
+"""Explanations for the fuzzy matcher: one `Feature` per compared field, in words for the adjudicator.
+
+Scoring a batch keeps only level codes (`search_service.matching_names.NameComparison` and the
+identifier levels of `search_service.matching_pids`); explaining is the costly part, so `rank` asks
+for it only for the hits it returns.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import numpy.typing as npt
+
+from indexer.analysis import NameAnalysis
+from indexer.model import Identifiers
+from search_service.matching_columns import Candidates
+from search_service.matching_names import NameComparison, NameLevel
+from search_service.matching_pids import Agreement, Feature, dob_feature, pob_feature, ssn_feature
+
+Codes = npt.NDArray[np.int8]
+
+_N = NameLevel
+
+_NOMINAL = {_N.EXACT: 1.0, _N.NICKNAME: 0.9, _N.COMPOUND_PART: 0.95, _N.MIDDLE_AS_GIVEN: 0.9, _N.INITIAL: 0.5}
+
+
+def _name_feature(
+    field_name: str, level: int, sim: float, q: str, c: str, phonetic: tuple[str, ...], note: str
+) -> Feature:
+    lvl = NameLevel(level)
+    if lvl == _N.MISSING:
+        side = "query" if not q else "record"
+        return Feature(field_name, Agreement.MISSING, 0.0, f"{note}absent in the {side}")
+    if lvl == _N.EXACT:
+        return Feature(field_name, Agreement.EXACT, 1.0, f"{note}exact ({c})")
+    if lvl == _N.DISAGREE:
+        return Feature(
+            field_name, Agreement.DISAGREE, round(sim, 3), f"{note}different ({q} / {c}), Jaro-Winkler {sim:.2f}"
+        )
+    similarity = _NOMINAL.get(lvl, round(sim, 3))
+    said = {
+        _N.COMPOUND_PART: f"part of a compound surname ({q} / {c})",
+        _N.MIDDLE_AS_GIVEN: f"given name is the other's middle name ({q} / {c})",
+        _N.INITIAL: f"initial ({q} / {c})",
+        _N.PHONETIC: f"sounds alike ({q} / {c}), Jaro-Winkler {sim:.2f}",
+    }.get(lvl, f"Jaro-Winkler {sim:.2f} ({q} / {c})")
+    if phonetic and lvl in (_N.PHONETIC, _N.JW_88_PHONETIC, _N.JW_80_PHONETIC, _N.JW_94, _N.JW_88, _N.JW_80):
+        said += ", same " + " and ".join(phonetic)
+    return Feature(field_name, Agreement.PARTIAL, similarity, note + said)
+
+
+def _phonetic(q: NameAnalysis, c: NameAnalysis, q_field: str, c_field: str) -> tuple[str, ...]:
+    found = []
+    for code in ("nysiis", "metaphone"):
+        value = getattr(q, f"{q_field}_{code}")
+        if value and value == getattr(c, f"{c_field}_{code}"):
+            found.append("NYSIIS" if code == "nysiis" else "Metaphone")
+    return tuple(found)
+
+
+def explain(
+    index: int,
+    names: NameComparison,
+    pids: tuple[Codes, Codes, Codes] | None,
+    qa: NameAnalysis,
+    ids: Identifiers,
+    cands: Candidates,
+) -> tuple[int, tuple[Feature, ...]]:
+    """Why candidate `index` scored as it did against the one query (row 0 of `names` and `pids`): which
+    of its names matched best (0 the primary, k its k-th alias) and one feature per compared field."""
+    n = names  # short: every line below reads it
+    starts = cands.names.starts
+    first = int(starts[index])
+    last = int(starts[index + 1]) if index + 1 < len(starts) else len(cands.names.analyses)
+    row = first + int(np.argmax(n.weight[0, first:last]))
+    ca = cands.names.analyses[row]
+    features: list[Feature] = []
+    if n.swapped[0, row]:
+        note = "given and surname swapped: "
+        features.append(_name_feature("surname", n.surname[0, row], float(n.surname_sim[0, row]), qa.surname,
+                                      ca.given, _phonetic(qa, ca, "surname", "given"), note))  # fmt: skip
+        features.append(_name_feature("given_name", n.given[0, row], float(n.given_sim[0, row]), qa.given,
+                                      ca.surname, _phonetic(qa, ca, "given", "surname"), note))  # fmt: skip
+    else:
+        features.append(_name_feature("surname", n.surname[0, row], float(n.surname_sim[0, row]), qa.surname,
+                                      ca.surname, _phonetic(qa, ca, "surname", "surname"), ""))  # fmt: skip
+        given = _name_feature("given_name", n.given[0, row], float(n.given_sim[0, row]), qa.given, ca.given,
+                              _phonetic(qa, ca, "given", "given"), "")  # fmt: skip
+        if n.given[0, row] == _N.NICKNAME:
+            common = sorted(qa.given_forms & ca.given_forms)
+            full = max(common, key=len)
+            given = Feature("given_name", Agreement.PARTIAL, 0.9, f"nickname of {full} ({qa.given} / {ca.given})")
+        features.append(given)
+    features.append(_name_feature("middle_name", n.middle[0, row], float(n.middle_sim[0, row]), qa.middle, ca.middle,
+                                  (), ""))  # fmt: skip
+    suffix_level = int(n.suffix[0, row])
+    if suffix_level == 0:
+        side = "query" if not qa.suffix else "record"
+        features.append(Feature("suffix", Agreement.MISSING, 0.0, f"absent in the {side}"))
+    elif suffix_level == 1:
+        features.append(Feature("suffix", Agreement.EXACT, 1.0, f"same suffix ({ca.suffix})"))
+    else:
+        features.append(Feature("suffix", Agreement.DISAGREE, 0.0, f"different suffix ({qa.suffix} / {ca.suffix})"))
+    if pids is not None:
+        subject = cands.tracings[index].subject
+        record = None if subject is None else subject.identifiers
+        features.append(ssn_feature(int(pids[0][0, index]), ids, record))
+        features.append(dob_feature(int(pids[1][0, index]), ids, record))
+        features.append(pob_feature(int(pids[2][0, index]), ids, record))
+    return row - first, tuple(features)

@@ -1,0 +1,347 @@
+"""PrivacyService: the person's rights under the Privacy Act (issue 4, "The person's rights").
+
+Every RPC here needs the PRIVACY_OFFICER role (the auth interceptor's policy table enforces it).
+
+- AnswerAccessRequest: given a full name and SSN, every live tracing on that person and the accounting
+  of its disclosures. "On that person" means the subject's SSN is the one given, under whatever name
+  the record is filed: the requested name's exact rows (primary name or alias) carrying that SSN, and
+  every tracing holding the SSN's blocking keys (indexer.match_keys; every tracing with the SSN holds
+  them, so a record under an alias or a variant spelling is found) whose SSN is equal. The accounting is
+  the union of the disclosures recorded under the person (name and SSN, for each name found on their
+  records) and those of each tracing found, without duplicates, oldest first; law-enforcement
+  disclosures are withheld when asked (5 U.S.C. 552a(c)(3)). The answer is itself a disclosure to the
+  privacy office, accounted (ONLINE, PRIVACY_ACT_REQUEST) before it leaves: no trail, no answer; so the
+  office's activity must be accredited for that purpose, as any query's activity is for its own.
+- FileDispute: attaches a statement of dispute to a live tracing (search results carry it from then
+  on) and queues the statement to every activity the accounting shows received the tracing before.
+- OpenPrivacyRequest / ListPrivacyRequests: the register of requests and their 10- and 30-working-day
+  deadlines (search_service.privacy_requests).
+
+Events (ACCESS_REQUEST_ANSWERED, DISPUTE_FILED, PRIVACY_REQUEST_OPENED) carry request numbers, tracing
+keys and counts, never a name or an SSN.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Callable, Iterable
+
+import grpc
+
+from dcii.v1 import privacy_pb2, privacy_pb2_grpc, search_pb2
+from indexer import edit_rules as rules
+from indexer.agencies import SUBMITTING_AGENCIES
+from indexer.exc import InvalidArgument, NotFound, PermissionDenied, ResourceExhausted
+from indexer.match_keys import query_keys
+from indexer.model import Dispute, Identifiers, PersonName, StoredTracing, TracingKey, Violation
+from indexer.normalize import name_key
+from indexer.store.base import NameCursor, TracingStore
+from search_service.accounting import AuditLog, Disclosure, DisclosureEntry
+from search_service.auth import caller_of
+from search_service.convert import enum_name, name_in, timestamp, tracing_out, type_out
+from search_service.privacy_requests import PrivacyRequest, PrivacyRequests, RequestKind
+from search_service.registry import Caller, Purpose
+from search_service.search import MARKING, needs_full_ssn
+
+LOCATION_MAX = 200
+SUMMARY_MAX = 1000
+# Candidate ids fetched per try; raised tenfold while the store says the set was cut short.
+_FIRST_LIMIT, _MAX_LIMIT = 10_000, 1_000_000
+_SCAN_PAGE, _LOAD_CHUNK = 500, 500
+
+
+def _utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def _pair(name: PersonName) -> tuple[str, str]:
+    """What identifies a name for the accounting (search_service.accounting.subject_ref): surname and given."""
+    key = name_key(name)
+    return key.surname, key.given
+
+
+def _actor(caller: Caller) -> str:
+    return f"{caller.activity.activity_id}/{caller.operator or '-'}"
+
+
+# ---- the edit criteria ----
+
+
+def check_access(request: privacy_pb2.AccessRequest) -> tuple[str, PersonName, str]:
+    """(request number, cleaned name, SSN digits); every bad field reported at once."""
+    out: list[Violation] = []
+    number = rules.record_id(request.request_number, "request_number", out, label="request number")
+    name, name_violations = rules.clean_name(name_in(request.name), "name", surname_required=True, given_required=True)
+    out += name_violations
+    ssn = rules.ssn(request.ssn, "ssn", out)
+    if not ssn and not request.ssn.strip():
+        out.append(Violation("ssn", "an access request needs the person's SSN"))
+    if out:
+        raise InvalidArgument(out)
+    return number, name, ssn
+
+
+def check_dispute(request: privacy_pb2.FileDisputeRequest) -> tuple[TracingKey, str, str]:
+    out: list[Violation] = []
+    agency = rules.code(request.tracing.agency, "tracing.agency", out, allowed=SUBMITTING_AGENCIES, label="agency")
+    record = rules.record_id(request.tracing.record_number, "tracing.record_number", out, label="record number")
+    location = rules.text(
+        request.statement_location, "statement_location", out, label="statement location", max_len=LOCATION_MAX
+    )
+    summary = rules.collapse(request.summary)
+    if len(summary) > SUMMARY_MAX or rules.has_control(request.summary) or not summary.isprintable():
+        out.append(Violation("summary", f"at most {SUMMARY_MAX} printable characters"))
+    if out:
+        raise InvalidArgument(out)
+    return TracingKey(agency, record), location, summary
+
+
+def check_open(request: privacy_pb2.PrivacyRequest, now: dt.datetime) -> tuple[str, RequestKind, dt.datetime]:
+    out: list[Violation] = []
+    number = rules.record_id(request.request_number, "request_number", out, label="request number")
+    kind = RequestKind.__members__.get(
+        enum_name(privacy_pb2.PrivacyRequestKind, request.kind).removeprefix("PRIVACY_REQUEST_KIND_")
+    )
+    if kind is None:
+        out.append(Violation("kind", "ACCESS or AMENDMENT"))
+    received = request.received_at.ToDatetime(dt.UTC)
+    if not request.HasField("received_at"):
+        out.append(Violation("received_at", "when the request was received is required"))
+    elif received > now:
+        out.append(Violation("received_at", "must not be in the future"))
+    if out:
+        raise InvalidArgument(out)
+    assert kind is not None
+    return number, kind, received
+
+
+# ---- finding the person ----
+
+
+def _load(store: TracingStore, ids: Iterable[int]) -> dict[int, StoredTracing]:
+    wanted, found = list(dict.fromkeys(ids)), dict[int, StoredTracing]()
+    for start in range(0, len(wanted), _LOAD_CHUNK):
+        found |= store.load(wanted[start : start + _LOAD_CHUNK])
+    return found
+
+
+def _by_name(store: TracingStore, name: PersonName, ssn: str) -> list[int]:
+    """Ids of tracings with a name row (primary or alias) of exactly this name that carries this SSN."""
+    key, ids, after = name_key(name), [], None
+    while True:
+        rows = store.scan_names(key.surname, key.given, given_is_prefix=False, after=after, limit=_SCAN_PAGE)
+        ids += [row.tracing_id for row in rows if row.ssn == ssn]
+        if len(rows) < _SCAN_PAGE:
+            return ids
+        after = NameCursor(rows[-1].given, rows[-1].tracing_id, rows[-1].alias_no)
+
+
+def _by_ssn(store: TracingStore, ssn: str) -> list[int]:
+    """Ids of every tracing holding the SSN's blocking keys: all tracings with that SSN, and some others
+    (one key matches at most a thousand SSNs). Never a cut set: better no answer than an incomplete one."""
+    keys, limit = query_keys(None, Identifiers(ssn=ssn)), _FIRST_LIMIT
+    while True:
+        ids, truncated = store.candidates(keys, limit=limit)
+        if not truncated:
+            return ids
+        if limit >= _MAX_LIMIT:
+            raise ResourceExhausted("too many candidate records for one SSN; the answer would be incomplete")
+        limit *= 10
+
+
+def find_person(store: TracingStore, name: PersonName, ssn: str) -> list[StoredTracing]:
+    """Every live tracing whose subject has this SSN, by (agency, record number)."""
+    loaded = _load(store, [*_by_name(store, name, ssn), *_by_ssn(store, ssn)])
+    found = {
+        s.tracing.key: s
+        for s in loaded.values()
+        if s.tracing.subject is not None and s.tracing.subject.identifiers.ssn == ssn
+    }
+    return [found[key] for key in sorted(found)]
+
+
+def accounting(
+    audit: AuditLog, name: PersonName, ssn: str, tracings: list[StoredTracing], *, withhold_law_enforcement: bool
+) -> list[Disclosure]:
+    names = {_pair(name): name}
+    for stored in tracings:
+        if stored.tracing.subject is not None:
+            names.update((_pair(n), n) for n in stored.tracing.subject.all_names())
+    found: dict[tuple[str, TracingKey], Disclosure] = {}
+    for each in names.values():
+        found.update(((d.disclosure_id, d.tracing), d) for d in audit.disclosures_for_subject(each, ssn))
+    for stored in tracings:
+        key = stored.tracing.key
+        found.update(
+            ((d.disclosure_id, d.tracing), d) for d in audit.disclosures_for_tracing(key.agency, key.record_number)
+        )
+    kept = [d for d in found.values() if not (withhold_law_enforcement and d.law_enforcement)]
+    return sorted(kept, key=lambda d: (d.disclosed_at, d.disclosure_id, d.tracing))
+
+
+# ---- to the wire ----
+
+
+def person_hit_out(stored: StoredTracing, requested: PersonName, target: search_pb2.Hit, *, full_ssn: bool) -> None:
+    """A tracing of the answer, explained: which of its names is the one asked (if any), and the SSN."""
+    tracing = stored.tracing
+    tracing_out(tracing, target.tracing, full_ssn=full_ssn, indexed_at=stored.indexed_at)
+    target.type, target.score = type_out(tracing.type), 1.0
+    explanation = target.explanation
+    wanted = _pair(requested)
+    names = tracing.subject.all_names() if tracing.subject is not None else ()
+    matched = next((i for i, n in enumerate(names) if _pair(n) == wanted), None)
+    if matched is not None:
+        explanation.matched_name = "primary" if matched == 0 else f"alias {matched}"
+        explanation.features.add(
+            feature="name", agreement=search_pb2.AGREEMENT_EXACT, similarity=1.0, detail="normalized name equal"
+        )
+    explanation.features.add(feature="ssn", agreement=search_pb2.AGREEMENT_EXACT, similarity=1.0, detail="equal")
+    if stored.dispute is not None:
+        d = stored.dispute
+        target.dispute.dispute_id, target.dispute.statement_location = d.dispute_id, d.statement_location
+        target.dispute.summary = d.summary
+
+
+def disclosure_out(disclosure: Disclosure, target: privacy_pb2.Disclosure) -> None:
+    target.disclosure_id = disclosure.disclosure_id
+    target.tracing.agency, target.tracing.record_number = disclosure.tracing.agency, disclosure.tracing.record_number
+    target.disclosed_at.CopyFrom(timestamp(disclosure.disclosed_at))
+    target.method = disclosure.method
+    known = disclosure.purpose in Purpose.__members__
+    target.purpose = search_pb2.Purpose.Value(f"PURPOSE_{disclosure.purpose if known else 'UNSPECIFIED'}")
+    target.recipient_activity, target.recipient_operator = disclosure.recipient_activity, disclosure.recipient_operator
+    target.law_enforcement = disclosure.law_enforcement
+
+
+def request_out(request: PrivacyRequest) -> privacy_pb2.PrivacyRequest:
+    out = privacy_pb2.PrivacyRequest(
+        request_number=request.request_number,
+        kind=privacy_pb2.PrivacyRequestKind.Value(f"PRIVACY_REQUEST_KIND_{request.kind.value}"),
+    )
+    out.received_at.CopyFrom(timestamp(request.received_at))
+    out.acknowledge_by.CopyFrom(timestamp(request.acknowledge_by))
+    out.respond_by.CopyFrom(timestamp(request.respond_by))
+    if request.acknowledged_at is not None:
+        out.acknowledged_at.CopyFrom(timestamp(request.acknowledged_at))
+    if request.responded_at is not None:
+        out.responded_at.CopyFrom(timestamp(request.responded_at))
+    return out
+
+
+class PrivacyServicer(privacy_pb2_grpc.PrivacyServiceServicer):
+    def __init__(
+        self,
+        store: TracingStore,
+        audit: AuditLog,
+        requests: PrivacyRequests,
+        *,
+        clock: Callable[[], dt.datetime] = _utcnow,
+    ) -> None:
+        self._store = store
+        self._audit = audit
+        self._requests = requests
+        self._clock = clock
+
+    def answer_access(self, caller: Caller, request: privacy_pb2.AccessRequest) -> privacy_pb2.AccessResponse:
+        number, name, ssn = check_access(request)
+        if Purpose.PRIVACY_ACT_REQUEST not in caller.activity.purposes:
+            activity = caller.activity.activity_id
+            raise PermissionDenied(f"activity {activity} is not accredited for purpose {Purpose.PRIVACY_ACT_REQUEST}")
+        tracings = find_person(self._store, name, ssn)
+        disclosures = accounting(
+            self._audit, name, ssn, tracings, withhold_law_enforcement=request.withhold_law_enforcement
+        )
+        full_ssn = needs_full_ssn(caller)
+        response = privacy_pb2.AccessResponse(marking=MARKING)
+        for stored in tracings:
+            person_hit_out(stored, name, response.tracings.add(), full_ssn=full_ssn)
+        for disclosure in disclosures:
+            disclosure_out(disclosure, response.disclosures.add())
+        # The answer discloses each tracing to the privacy office: accounted first, or nothing leaves.
+        self._audit.record_disclosures(
+            [
+                DisclosureEntry(
+                    tracing=s.tracing.key,
+                    subject_name=s.tracing.subject.name if s.tracing.subject else None,
+                    subject_ssn=s.tracing.subject.identifiers.ssn if s.tracing.subject else "",
+                    method="ONLINE",
+                    purpose=Purpose.PRIVACY_ACT_REQUEST.value,
+                    recipient_activity=caller.activity.activity_id,
+                    recipient_operator=caller.operator or "",
+                    law_enforcement=False,
+                )
+                for s in tracings
+            ]
+        )
+        detail = {
+            "request_number": number,
+            "tracings": str(len(tracings)),
+            "disclosures": str(len(disclosures)),
+            "law_enforcement_withheld": "yes" if request.withhold_law_enforcement else "no",
+        }
+        self._audit.record_event("ACCESS_REQUEST_ANSWERED", _actor(caller), detail)
+        self._requests.respond(number)
+        return response
+
+    def file_dispute(self, caller: Caller, request: privacy_pb2.FileDisputeRequest) -> privacy_pb2.FileDisputeResponse:
+        key, location, summary = check_dispute(request)
+        if self._store.get(key) is None:
+            raise NotFound(f"no live tracing {key}")
+        # Read the accounting once before anything changes (an unreadable trail refuses the dispute
+        # untouched), then again once the dispute is attached, so that a disclosure racing the
+        # attachment is not missed: a recipient told twice is better than one never told.
+        self._audit.disclosures_for_tracing(key.agency, key.record_number)
+        dispute = Dispute(uuid.uuid4().hex, location, summary, self._clock())
+        if not self._store.set_dispute(key, dispute):
+            raise NotFound(f"no live tracing {key}")
+        earlier = self._audit.disclosures_for_tracing(key.agency, key.record_number)
+        notices = self._requests.queue_notices(
+            dispute.dispute_id, key, (d.recipient_activity for d in earlier), location, summary
+        )
+        detail = {
+            "dispute_id": dispute.dispute_id,
+            "agency": key.agency,
+            "record_number": key.record_number,
+            "notices_queued": str(len(notices)),
+        }
+        self._audit.record_event("DISPUTE_FILED", _actor(caller), detail)
+        response = privacy_pb2.FileDisputeResponse(notices_queued=len(notices))
+        response.dispute.dispute_id, response.dispute.statement_location = dispute.dispute_id, location
+        response.dispute.summary = summary
+        return response
+
+    def open_request(self, caller: Caller, request: privacy_pb2.PrivacyRequest) -> privacy_pb2.PrivacyRequest:
+        number, kind, received = check_open(request, self._clock())
+        registered = self._requests.open_request(number, kind, received)
+        detail = {"request_number": number, "kind": kind.value}
+        self._audit.record_event("PRIVACY_REQUEST_OPENED", _actor(caller), detail)
+        return request_out(registered)
+
+    def list_requests(self, request: privacy_pb2.ListPrivacyRequestsRequest) -> privacy_pb2.ListPrivacyRequestsResponse:
+        found = self._requests.list_requests(overdue_only=request.overdue_only)
+        return privacy_pb2.ListPrivacyRequestsResponse(requests=[request_out(r) for r in found])
+
+    # ---- gRPC ----
+
+    def AnswerAccessRequest(  # noqa: N802 (gRPC's method name)
+        self, request: privacy_pb2.AccessRequest, context: grpc.ServicerContext
+    ) -> privacy_pb2.AccessResponse:
+        return self.answer_access(caller_of(context), request)
+
+    def FileDispute(  # noqa: N802
+        self, request: privacy_pb2.FileDisputeRequest, context: grpc.ServicerContext
+    ) -> privacy_pb2.FileDisputeResponse:
+        return self.file_dispute(caller_of(context), request)
+
+    def OpenPrivacyRequest(  # noqa: N802
+        self, request: privacy_pb2.PrivacyRequest, context: grpc.ServicerContext
+    ) -> privacy_pb2.PrivacyRequest:
+        return self.open_request(caller_of(context), request)
+
+    def ListPrivacyRequests(  # noqa: N802
+        self, request: privacy_pb2.ListPrivacyRequestsRequest, context: grpc.ServicerContext
+    ) -> privacy_pb2.ListPrivacyRequestsResponse:
+        caller_of(context)
+        return self.list_requests(request)

@@ -1,0 +1,357 @@
+"""The person's rights (issue 4): access requests with their accounting, statements of dispute with
+notices to earlier recipients, and request deadlines in working days. Over the real gRPC service
+(mutual TLS) on real SQLite files."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import grpc
+import pytest
+
+from dcii.cli import privacy as privacy_cli
+from dcii.v1 import privacy_pb2, privacy_pb2_grpc, search_pb2
+from search_service.accounting import AuditLog, load_or_create_key
+from search_service.errors import field_violations
+from search_service.privacy_requests import PrivacyRequests, RequestKind, add_working_days, deadline, federal_holidays
+from search_service.registry import Purpose, Role
+from search_service.search import MARKING
+from tests import factories as f
+from tests.support import Client, Index
+
+EXACT = search_pb2.SEARCH_MODE_EXACT
+HAROLD = {"surname": "Whitfield", "given_name": "Harold"}
+SSN, OTHER_SSN = "318-52-4471", "529-61-3380"
+
+
+def _officer(index: Index) -> tuple[Client, privacy_pb2_grpc.PrivacyServiceStub]:
+    client = index.client("DSS-PRIVACY", "DSS", [Role.PRIVACY_OFFICER], purposes=[Purpose.PRIVACY_ACT_REQUEST])
+    return client, privacy_pb2_grpc.PrivacyServiceStub(client.channel)
+
+
+def _querier(index: Index, activity: str, agency: str, purpose: Purpose) -> Client:
+    return index.client(activity, agency, [Role.QUERIER], purposes=[purpose])
+
+
+def _audit(index: Index) -> AuditLog:
+    return AuditLog(index.data_dir / "audit.db", key=load_or_create_key(index.data_dir / "audit.key"))
+
+
+def _register(index: Index) -> PrivacyRequests:
+    return PrivacyRequests(index.data_dir / "privacy.db")
+
+
+def _keys(hits: object) -> list[str]:
+    return sorted(h.tracing.key.record_number for h in hits)  # type: ignore[attr-defined]
+
+
+def _ask(
+    privacy: privacy_pb2_grpc.PrivacyServiceStub, officer: Client, number: str, *, withhold: bool = False
+) -> privacy_pb2.AccessResponse:
+    request = privacy_pb2.AccessRequest(request_number=number, ssn=SSN, withhold_law_enforcement=withhold)
+    request.name.surname, request.name.given_name = HAROLD["surname"], HAROLD["given_name"]
+    return privacy.AnswerAccessRequest(request, metadata=officer.metadata, timeout=10)
+
+
+def _load_person(index: Index) -> None:
+    submitter = index.client("NCIS-RA-01", "NCIS", [Role.SUBMITTER])
+    submitter.upsert(
+        f.person(record="NCIS-1"),
+        # A namesake: same name, another person (another SSN, born elsewhere, another day).
+        f.person(record="NCIS-2", ssn=OTHER_SSN, dob=(1980, 1, 2), state="TX"),
+        # Filed under another name, with the person's name as an alias.
+        f.person(record="NCIS-3", surname="Smith", given="John", aliases=(("Whitfield", "Harold"),)),
+        # Filed under a misspelling, no alias: only the SSN ties it to the person.
+        f.person(record="NCIS-4", surname="Whitfeld", given="Harald"),
+        f.person(record="NCIS-5", surname="Okafor", given="Ngozi", ssn="212-44-8765"),
+    )
+
+
+def test_access_request_returns_all_and_only_the_persons_tracings_and_their_accounting(index: Index) -> None:
+    _load_person(index)
+    adjudicator = _querier(index, "CCF-TERM-01", "ARMY-CCF", Purpose.SECURITY_CLEARANCE)
+    investigator = _querier(index, "AFOSI-TERM-01", "AFOSI", Purpose.CRIMINAL_INVESTIGATION)
+    adjudicator.search(mode=EXACT, name=HAROLD, identifiers={"ssn": SSN})
+    investigator.search(
+        mode=EXACT, name=HAROLD, identifiers={"ssn": SSN}, purpose=search_pb2.PURPOSE_CRIMINAL_INVESTIGATION
+    )
+    spelled = adjudicator.search(
+        mode=EXACT, name={"surname": "Whitfeld", "given_name": "Harald"}, identifiers={"ssn": SSN}
+    )
+    assert _keys(spelled.hits) == ["NCIS-4"]
+    officer, privacy = _officer(index)
+    opened = privacy_pb2.PrivacyRequest(request_number="PA-26-001", kind=privacy_pb2.PRIVACY_REQUEST_KIND_ACCESS)
+    opened.received_at.FromDatetime(dt.datetime.now(dt.UTC) - dt.timedelta(days=2))
+    privacy.OpenPrivacyRequest(opened, metadata=officer.metadata, timeout=10)
+
+    answer = _ask(privacy, officer, "PA-26-001")
+    assert _keys(answer.tracings) == ["NCIS-1", "NCIS-3", "NCIS-4"]  # not the namesake NCIS-2, not NCIS-5
+    assert answer.marking == MARKING
+    assert {h.tracing.subject.identifiers.ssn for h in answer.tracings} == {"318524471"}  # the full number
+    matched = {h.tracing.key.record_number: h.explanation.matched_name for h in answer.tracings}
+    assert matched == {"NCIS-1": "primary", "NCIS-3": "alias 1", "NCIS-4": ""}
+    told = {(d.tracing.record_number, d.recipient_activity, d.purpose) for d in answer.disclosures}
+    assert told == {
+        ("NCIS-1", "CCF-TERM-01", search_pb2.PURPOSE_SECURITY_CLEARANCE),
+        ("NCIS-3", "CCF-TERM-01", search_pb2.PURPOSE_SECURITY_CLEARANCE),
+        ("NCIS-4", "CCF-TERM-01", search_pb2.PURPOSE_SECURITY_CLEARANCE),
+        ("NCIS-1", "AFOSI-TERM-01", search_pb2.PURPOSE_CRIMINAL_INVESTIGATION),
+        ("NCIS-3", "AFOSI-TERM-01", search_pb2.PURPOSE_CRIMINAL_INVESTIGATION),
+    }
+    assert len(answer.disclosures) == 5
+    assert all(d.law_enforcement == (d.recipient_activity == "AFOSI-TERM-01") for d in answer.disclosures)
+    assert all(d.method == "ONLINE" and d.recipient_operator and d.disclosure_id for d in answer.disclosures)
+
+    withheld = _ask(privacy, officer, "PA-26-001", withhold=True)
+    assert _keys(withheld.tracings) == ["NCIS-1", "NCIS-3", "NCIS-4"]
+    recipients = {(d.recipient_activity, d.purpose) for d in withheld.disclosures}
+    assert recipients == {  # the first answer was itself a disclosure to the privacy office
+        ("CCF-TERM-01", search_pb2.PURPOSE_SECURITY_CLEARANCE),
+        ("DSS-PRIVACY", search_pb2.PURPOSE_PRIVACY_ACT_REQUEST),
+    }
+    assert not any(d.law_enforcement for d in withheld.disclosures)
+
+    audit = _audit(index)
+    try:
+        answered = [e for e in audit.events("ACCESS_REQUEST_ANSWERED")]
+        assert [e.detail["request_number"] for e in answered] == ["PA-26-001", "PA-26-001"]
+        assert all("318" not in v and "WHITFIELD" not in v.upper() for e in answered for v in e.detail.values())
+        to_office = [
+            d for d in audit.disclosures_for_tracing("NCIS", "NCIS-3") if d.recipient_activity == "DSS-PRIVACY"
+        ]
+        assert [(d.purpose, d.method, d.law_enforcement) for d in to_office] == [
+            ("PRIVACY_ACT_REQUEST", "ONLINE", False)
+        ] * 2
+        assert audit.verify().ok
+    finally:
+        audit.close()
+    register = _register(index)
+    try:
+        tracked = register.request("PA-26-001")
+        assert tracked is not None and tracked.responded_at is not None and tracked.acknowledged_at is not None
+    finally:
+        register.close()
+
+
+def test_access_request_edit_criteria(index: Index) -> None:
+    officer, privacy = _officer(index)
+    request = privacy_pb2.AccessRequest(request_number="", ssn="666-12-3456")
+    request.name.surname = "Whitfield"
+    with pytest.raises(grpc.RpcError) as refused:
+        privacy.AnswerAccessRequest(request, metadata=officer.metadata, timeout=10)
+    assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert {field for field, _ in field_violations(refused.value)} == {"request_number", "name.given_name", "ssn"}
+    assert "666" not in (refused.value.details() or "")
+
+
+def test_privacy_service_needs_the_privacy_officer_role(index: Index) -> None:
+    _load_person(index)
+    querier = _querier(index, "CCF-TERM-01", "ARMY-CCF", Purpose.PRIVACY_ACT_REQUEST)
+    privacy = privacy_pb2_grpc.PrivacyServiceStub(querier.channel)
+    with pytest.raises(grpc.RpcError) as refused:
+        _ask(privacy, querier, "PA-26-002")
+    assert refused.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    dispute = privacy_pb2.FileDisputeRequest(statement_location="PO-STMT-1")
+    dispute.tracing.agency, dispute.tracing.record_number = "NCIS", "NCIS-1"
+    with pytest.raises(grpc.RpcError) as refused:
+        privacy.FileDispute(dispute, metadata=querier.metadata, timeout=10)
+    assert refused.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    unaccredited = index.client("DSS-PRIVACY-2", "DSS", [Role.PRIVACY_OFFICER], purposes=[Purpose.SECURITY_CLEARANCE])
+    with pytest.raises(grpc.RpcError) as refused:
+        _ask(privacy_pb2_grpc.PrivacyServiceStub(unaccredited.channel), unaccredited, "PA-26-002")
+    assert refused.value.code() == grpc.StatusCode.PERMISSION_DENIED  # the answer's purpose is not its own
+
+
+def _dispute(
+    privacy: privacy_pb2_grpc.PrivacyServiceStub,
+    officer: Client,
+    record: str,
+    location: str = "PRIVACY OFFICE FILE 26-17",
+) -> privacy_pb2.FileDisputeResponse:
+    request = privacy_pb2.FileDisputeRequest(statement_location=location, summary="Subject disputes the outcome")
+    request.tracing.agency, request.tracing.record_number = "NCIS", record
+    return privacy.FileDispute(request, metadata=officer.metadata, timeout=10)
+
+
+def _disputed_setup(index: Index) -> tuple[Client, Client, Client, privacy_pb2.FileDisputeResponse]:
+    """NCIS-1 seen by A (once) and B (twice); C saw only NCIS-5; then a dispute on NCIS-1."""
+    _load_person(index)
+    a = _querier(index, "CCF-TERM-01", "ARMY-CCF", Purpose.SECURITY_CLEARANCE)
+    b = _querier(index, "NAVY-CAF-01", "NAVY-CAF", Purpose.SECURITY_CLEARANCE)
+    c = _querier(index, "WHS-TERM-01", "WHS", Purpose.SECURITY_CLEARANCE)
+    a.search(mode=EXACT, name=HAROLD, identifiers={"ssn": SSN})
+    for _ in range(2):
+        b.search(mode=EXACT, name=HAROLD, identifiers={"ssn": SSN})
+    assert _keys(
+        c.search(mode=EXACT, name={"surname": "Okafor", "given_name": "Ngozi"}, identifiers={"ssn": "212-44-8765"}).hits
+    ) == ["NCIS-5"]
+    officer, privacy = _officer(index)
+    return a, b, c, _dispute(privacy, officer, "NCIS-1")
+
+
+def test_a_dispute_is_shown_and_noticed_to_exactly_the_earlier_recipients(index: Index) -> None:
+    a, _b, c, filed = _disputed_setup(index)
+    assert filed.notices_queued == 2
+    assert filed.dispute.dispute_id and filed.dispute.statement_location == "PRIVACY OFFICE FILE 26-17"
+    later = c.search(mode=EXACT, name=HAROLD, identifiers={"ssn": SSN})  # C's first sight of NCIS-1, after
+    shown = {h.tracing.key.record_number: h.dispute for h in later.hits}
+    assert shown["NCIS-1"] == filed.dispute
+    assert not shown["NCIS-3"].dispute_id  # only the disputed tracing says so
+    again = a.search(mode=search_pb2.SEARCH_MODE_NAME_ONLY, name=HAROLD)
+    assert [h.dispute.dispute_id for h in again.hits if h.tracing.key.record_number == "NCIS-1"] == [
+        filed.dispute.dispute_id
+    ]
+    register = _register(index)
+    try:
+        notices = register.notices(dispute_id=filed.dispute.dispute_id)
+    finally:
+        register.close()
+    assert sorted(n.recipient_activity for n in notices) == ["CCF-TERM-01", "NAVY-CAF-01"]  # not WHS: never saw it
+    assert all(n.sent_at is None and n.statement_location == filed.dispute.statement_location for n in notices)
+    assert {str(n.tracing) for n in notices} == {"NCIS/NCIS-1"}
+    audit = _audit(index)
+    try:
+        [event] = audit.events("DISPUTE_FILED")
+        assert event.detail["dispute_id"] == filed.dispute.dispute_id and event.detail["notices_queued"] == "2"
+    finally:
+        audit.close()
+
+
+def test_dispute_refusals(index: Index) -> None:
+    _load_person(index)
+    officer, privacy = _officer(index)
+    with pytest.raises(grpc.RpcError) as missing:
+        _dispute(privacy, officer, "NCIS-404")
+    assert missing.value.code() == grpc.StatusCode.NOT_FOUND
+    with pytest.raises(grpc.RpcError) as bad:
+        _dispute(privacy, officer, "NCIS-1", location="")
+    assert bad.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert [field for field, _ in field_violations(bad.value)] == ["statement_location"]
+    assert _dispute(privacy, officer, "NCIS-2").notices_queued == 0  # never disclosed: nobody to tell
+
+
+def test_cli_lists_and_marks_notices(
+    index: Index, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(privacy_cli.console, "width", 240)  # one line per notice
+    _disputed_setup(index)
+    data = str(index.data_dir)
+    privacy_cli.main(["notices", "list", "--data", data])
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert lines[0] == MARKING and lines[-1] == MARKING
+    assert "2 notices" in lines[-2]
+    register = _register(index)
+    try:
+        first, second = register.notices()
+    finally:
+        register.close()
+    privacy_cli.main(["notices", "mark-sent", first.notice_id, "--data", data])
+    assert "marked sent" in capsys.readouterr().out
+    privacy_cli.main(["notices", "list", "--unsent", "--data", data])
+    out = capsys.readouterr().out
+    assert "1 unsent notices" in out and second.recipient_activity in out and first.recipient_activity not in out
+    with pytest.raises(SystemExit, match="already marked sent"):
+        privacy_cli.main(["notices", "mark-sent", first.notice_id, "--data", data])
+    with pytest.raises(SystemExit, match="no notice"):
+        privacy_cli.main(["notices", "mark-sent", "0" * 32, "--data", data])
+
+
+# ---- deadlines ----
+
+
+def test_federal_holidays_with_observed_dates() -> None:
+    assert len(federal_holidays(2026)) == 11
+    assert dt.date(2026, 11, 26) in federal_holidays(2026)  # Thanksgiving
+    assert dt.date(2026, 7, 3) in federal_holidays(2026)  # 4 July 2026 is a Saturday
+    assert dt.date(2027, 6, 18) in federal_holidays(2027)  # Juneteenth 2027 is a Saturday
+    assert dt.date(2027, 12, 31) in federal_holidays(2027)  # New Year's Day 2028 is a Saturday
+    assert dt.date(2027, 12, 24) in federal_holidays(2027)  # Christmas 2027 is a Saturday
+    assert len(federal_holidays(2028)) == 10  # its New Year's Day was observed in 2027
+    assert dt.date(2023, 1, 2) in federal_holidays(2023)  # 1 January 2023 is a Sunday
+    assert dt.date(2020, 6, 19) not in federal_holidays(2020)  # Juneteenth from 2021
+
+
+def test_working_days_skip_weekends_and_holidays() -> None:
+    friday = dt.date(2026, 11, 20)
+    assert add_working_days(friday, 1) == dt.date(2026, 11, 23)  # over the weekend
+    assert add_working_days(friday, 4) == dt.date(2026, 11, 27)  # over Thanksgiving
+    assert add_working_days(friday, 10) == dt.date(2026, 12, 7)
+    assert add_working_days(friday, 30) == dt.date(2027, 1, 6)  # over Christmas and New Year's Day
+    assert add_working_days(dt.date(2026, 11, 21), 10) == dt.date(2026, 12, 7)  # received on a Saturday
+
+
+def test_open_request_sets_deadlines_and_refuses_a_duplicate(index: Index) -> None:
+    officer, privacy = _officer(index)
+    request = privacy_pb2.PrivacyRequest(request_number="PA-26-010", kind=privacy_pb2.PRIVACY_REQUEST_KIND_AMENDMENT)
+    request.received_at.FromDatetime(dt.datetime(2026, 11, 20, 15, 0, tzinfo=dt.UTC))
+    opened = privacy.OpenPrivacyRequest(request, metadata=officer.metadata, timeout=10)
+    assert opened.acknowledge_by.ToDatetime(dt.UTC) == dt.datetime(2026, 12, 7, 23, 59, 59, tzinfo=dt.UTC)
+    assert opened.respond_by.ToDatetime(dt.UTC) == dt.datetime(2027, 1, 6, 23, 59, 59, tzinfo=dt.UTC)
+    assert not opened.HasField("acknowledged_at") and not opened.HasField("responded_at")
+    with pytest.raises(grpc.RpcError) as duplicate:
+        privacy.OpenPrivacyRequest(request, metadata=officer.metadata, timeout=10)
+    assert duplicate.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    with pytest.raises(grpc.RpcError) as bad:
+        privacy.OpenPrivacyRequest(privacy_pb2.PrivacyRequest(request_number="PA 1"), metadata=officer.metadata)
+    assert {field for field, _ in field_violations(bad.value)} == {"request_number", "kind", "received_at"}
+
+
+def test_overdue_with_an_injected_clock(tmp_path: Path) -> None:
+    now = [dt.datetime(2026, 11, 20, 9, 0, tzinfo=dt.UTC)]
+    register = PrivacyRequests(tmp_path / "privacy.db", clock=lambda: now[0])
+    try:
+        register.open_request("PA-1", RequestKind.ACCESS, now[0])
+        register.open_request("PA-2", RequestKind.AMENDMENT, now[0] + dt.timedelta(days=10))
+
+        def overdue() -> list[str]:
+            return [r.request_number for r in register.list_requests(overdue_only=True)]
+
+        now[0] = deadline(now[0], 10)  # the last moment of the tenth working day
+        assert overdue() == []
+        now[0] += dt.timedelta(seconds=1)
+        assert overdue() == ["PA-1"]  # not acknowledged in time
+        register.acknowledge("PA-1")
+        assert overdue() == []
+        now[0] = dt.datetime(2027, 1, 7, tzinfo=dt.UTC)
+        # PA-1 acknowledged but not answered within 30 working days; PA-2 (received 30 Nov) not acknowledged
+        assert overdue() == ["PA-1", "PA-2"]
+        register.respond("PA-1")
+        assert overdue() == ["PA-2"]
+        register.respond("PA-2")  # an answer acknowledges too
+        assert overdue() == []
+        assert [r.request_number for r in register.list_requests()] == ["PA-1", "PA-2"]
+    finally:
+        register.close()
+
+
+def test_overdue_requests_over_the_wire_and_the_cli(
+    index: Index, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(privacy_cli.console, "width", 240)
+    _load_person(index)
+    officer, privacy = _officer(index)
+    received = {"PA-20-001": dt.datetime(2020, 3, 2, tzinfo=dt.UTC), "PA-26-020": dt.datetime.now(dt.UTC)}
+    for number, at in received.items():
+        request = privacy_pb2.PrivacyRequest(request_number=number, kind=privacy_pb2.PRIVACY_REQUEST_KIND_ACCESS)
+        request.received_at.FromDatetime(at)
+        privacy.OpenPrivacyRequest(request, metadata=officer.metadata, timeout=10)
+    listing = privacy.ListPrivacyRequests(
+        privacy_pb2.ListPrivacyRequestsRequest(overdue_only=True), metadata=officer.metadata
+    )
+    assert [r.request_number for r in listing.requests] == ["PA-20-001"]
+    every = privacy.ListPrivacyRequests(privacy_pb2.ListPrivacyRequestsRequest(), metadata=officer.metadata)
+    assert [r.request_number for r in every.requests] == ["PA-20-001", "PA-26-020"]
+    data = str(index.data_dir)
+    privacy_cli.main(["requests", "list", "--overdue", "--data", data])
+    out = capsys.readouterr().out
+    assert "PA-20-001" in out and "OVERDUE" in out and "PA-26-020" not in out
+    _ask(privacy, officer, "PA-20-001")  # answered (late): no duty outstanding
+    listing = privacy.ListPrivacyRequests(
+        privacy_pb2.ListPrivacyRequestsRequest(overdue_only=True), metadata=officer.metadata
+    )
+    assert list(listing.requests) == []
+    privacy_cli.main(["requests", "acknowledge", "PA-26-020", "--data", data])
+    assert "PA-26-020 acknowledged" in capsys.readouterr().out
+    with pytest.raises(SystemExit, match="no privacy request"):
+        privacy_cli.main(["requests", "acknowledge", "PA-99-999", "--data", data])

@@ -1,0 +1,469 @@
+"""The store's lifecycle rules on a real SQLite file: favorable-NAC supersession, statements of dispute,
+the NAC-history retention index (and its migration), and the deletion log; then the same over gRPC."""
+
+from __future__ import annotations
+
+import datetime as dt
+import sqlite3
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from dcii.v1 import ingest_pb2, search_pb2, tracing_pb2
+from indexer.edit_criteria import check_tracing
+from indexer.model import Dispute, Tracing, TracingKey, TracingType
+from indexer.store.base import Delete, DeletionRecord, Replace, Upsert, WriteOutcome
+from indexer.store.sqlite import SqliteStore
+from search_service.convert import tracing_in
+from search_service.registry import Role
+from tests import factories as f
+from tests.support import Client, Index
+
+NOW = dt.datetime(2026, 1, 15, 9, 30, tzinfo=dt.UTC)
+EDIT_DAY = NOW.date()
+ACTOR = "DSS-HQ-01/dss-op"
+SSN, OTHER_SSN = "318-52-4471", "212-45-6789"
+FAVORABLE, INCOMPLETE = tracing_pb2.NAC_OUTCOME_FAVORABLE, tracing_pb2.NAC_OUTCOME_INCOMPLETE
+
+
+def _checked(wire: tracing_pb2.Tracing) -> Tracing:
+    return check_tracing(tracing_in(wire), today=EDIT_DAY)
+
+
+def nac(
+    record: str,
+    completed: tuple[int, int, int],
+    *,
+    agency: str = "DSS",
+    version: int = 1,
+    outcome: int = FAVORABLE,
+    **person: object,
+) -> Tracing:
+    """A NAC history, through the real wire conversion and edit criteria (so the SSN is stored compact)."""
+    person.setdefault("ssn", SSN)
+    wire = f.nac_history(agency, record, version, **person)
+    done = wire.nac_history.completed_on
+    done.year, done.month, done.day = completed
+    wire.nac_history.outcome = outcome  # type: ignore[assignment]
+    return _checked(wire)
+
+
+def nac_pending(record: str, **person: object) -> Tracing:
+    return _checked(f.nac_pending("DSS", record, 1, **person))
+
+
+def file_tracing(record: str, **person: object) -> Tracing:
+    return _checked(f.person("NCIS", record, 1, **person))  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[SqliteStore]:
+    opened = SqliteStore(tmp_path / "index.db", clock=lambda: NOW)
+    try:
+        yield opened
+    finally:
+        opened.close()
+
+
+def _live(store: SqliteStore) -> set[str]:
+    return {stored.tracing.key.record_number for stored in store.iter_all()}
+
+
+def _deleted(store: SqliteStore) -> dict[str, DeletionRecord]:
+    return {record.key.record_number: record for record in store.deletions()}
+
+
+# ---- favorable NAC supersession ----
+
+
+@dataclass(frozen=True)
+class Case:
+    id: str
+    held: tuple[Tracing, ...]
+    arriving: Tracing
+    superseded: tuple[str, ...]
+
+
+CASES = [
+    Case("same SSN", (nac("NH-1", (2012, 5, 1)),), nac("NH-2", (2018, 5, 1)), ("NH-1",)),
+    Case(
+        "same SSN, another agency and a changed name",
+        (nac("NCIS-NH-1", (2012, 5, 1), agency="NCIS", surname="Moore", given="Harry"),),
+        nac("NH-2", (2018, 5, 1)),
+        ("NCIS-NH-1",),
+    ),
+    Case(
+        "every earlier history, whatever its outcome; a later one stays",
+        (  # held in this order, none supersedes another (the earlier arrive after the later)
+            nac("NH-3", (2022, 5, 1)),
+            nac("NH-2", (2012, 5, 1)),
+            nac("NH-1", (2008, 1, 2), outcome=INCOMPLETE),
+        ),
+        nac("NH-4", (2018, 5, 1)),
+        ("NH-1", "NH-2"),
+    ),
+    Case(
+        "no SSN: same name and full date of birth",
+        (nac("NH-1", (2012, 5, 1), ssn=""),),
+        nac("NH-2", (2018, 5, 1), ssn=""),
+        ("NH-1",),
+    ),
+    Case(
+        "no SSN on the new one: name and date of birth match a history that has one",
+        (nac("NH-1", (2012, 5, 1)),),
+        nac("NH-2", (2018, 5, 1), ssn=""),
+        ("NH-1",),
+    ),
+    Case(
+        "an INCOMPLETE history supersedes nothing",
+        (nac("NH-1", (2012, 5, 1)),),
+        nac("NH-2", (2018, 5, 1), outcome=INCOMPLETE),
+        (),
+    ),
+    Case(
+        "same name, another date of birth: another person",
+        (nac("NH-1", (2012, 5, 1), ssn="", dob=(1980, 1, 1)),),
+        nac("NH-2", (2018, 5, 1), ssn=""),
+        (),
+    ),
+    Case(
+        "same name and date of birth, another SSN: another person",
+        (nac("NH-1", (2012, 5, 1), ssn=OTHER_SSN),),
+        nac("NH-2", (2018, 5, 1)),
+        (),
+    ),
+    Case(
+        "an earlier favorable arriving after a later one deletes nothing",
+        (nac("NH-2", (2018, 5, 1)),),
+        nac("NH-1", (2012, 5, 1)),
+        (),
+    ),
+    Case("completed the same day: not earlier", (nac("NH-1", (2018, 5, 1)),), nac("NH-2", (2018, 5, 1)), ()),
+    Case(
+        "no SSN and a partial date of birth: not enough to delete on",
+        (nac("NH-1", (2012, 5, 1), ssn="", dob=(1971, 4, 0)),),
+        nac("NH-2", (2018, 5, 1), ssn="", dob=(1971, 4, 0)),
+        (),
+    ),
+    Case(
+        "no SSN: an alias is not the primary name",
+        (nac("NH-1", (2012, 5, 1), ssn="", surname="Moore", aliases=(("Whitfield", "Harold"),)),),
+        nac("NH-2", (2018, 5, 1), ssn=""),
+        (),
+    ),
+    Case(
+        "only NAC histories are superseded",
+        (file_tracing("NCIS-F-1"), nac_pending("NP-1")),
+        nac("NH-2", (2018, 5, 1)),
+        (),
+    ),
+    Case(
+        "an update of the same key does not delete itself",
+        (nac("NH-1", (2012, 5, 1)),),
+        nac("NH-1", (2018, 5, 1), version=2),
+        (),
+    ),
+]
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
+def test_favorable_nac_history_supersedes_the_subjects_earlier_ones(store: SqliteStore, case: Case) -> None:
+    store.write([Upsert(t) for t in case.held], actor="loader")
+    [result] = store.write([Upsert(case.arriving)], actor=ACTOR)
+
+    assert result.outcome is WriteOutcome.APPLIED
+    everyone = {t.key.record_number for t in (*case.held, case.arriving)}
+    assert _live(store) == everyone - set(case.superseded)
+    log = _deleted(store)
+    assert set(log) == set(case.superseded)
+    for record in case.superseded:
+        held = next(t for t in case.held if t.key.record_number == record)
+        assert log[record] == DeletionRecord(
+            held.key,
+            TracingType.NAC_HISTORY,
+            held.source_version,
+            f"SUPERSEDED by favorable NAC history {case.arriving.key}",
+            ACTOR,
+            NOW,
+        )
+    # The superseded are gone from every index, retention's included.
+    due = {k.record_number for k in store.due_for_retention(dt.date(2100, 1, 1), 100)}
+    assert due == {t.key.record_number for t in (*case.held, case.arriving) if t.type is TracingType.NAC_HISTORY} - set(
+        case.superseded
+    )
+    assert store.check_integrity() == []
+
+
+def test_completing_a_nac_pending_with_a_favorable_history_supersedes_in_the_same_write(store: SqliteStore) -> None:
+    store.write([Upsert(nac("NH-1", (2012, 5, 1))), Upsert(nac_pending("NP-1"))], actor="loader")
+    [result] = store.write(
+        [Replace(TracingKey("DSS", "NP-1"), TracingType.NAC_PENDING, nac("NH-2", (2018, 5, 1)))], actor=ACTOR
+    )
+
+    assert result.outcome is WriteOutcome.APPLIED
+    assert _live(store) == {"NH-2"}
+    log = _deleted(store)
+    assert log["NP-1"].reason == "SUPERSEDED by NAC_HISTORY DSS/NH-2"
+    assert log["NH-1"].reason == "SUPERSEDED by favorable NAC history DSS/NH-2"
+    assert {r.actor for r in log.values()} == {ACTOR}
+    assert {r.deleted_at for r in log.values()} == {NOW}
+
+
+def test_a_replayed_favorable_history_deletes_nothing_more(store: SqliteStore) -> None:
+    store.write([Upsert(nac("NH-1", (2012, 5, 1))), Upsert(nac("NH-2", (2018, 5, 1)))], actor=ACTOR)
+    assert store.write([Upsert(nac("NH-2", (2018, 5, 1)))], actor=ACTOR)[0].outcome is WriteOutcome.UNCHANGED
+    assert [r.key.record_number for r in store.deletions()] == ["NH-1"]
+
+
+def test_a_superseded_history_stays_deleted_when_its_agency_resends_it(store: SqliteStore) -> None:
+    store.write([Upsert(nac("NH-1", (2012, 5, 1))), Upsert(nac("NH-2", (2018, 5, 1)))], actor=ACTOR)
+    assert store.write([Upsert(nac("NH-1", (2012, 5, 1)))], actor="DSS")[0].outcome is WriteOutcome.UNCHANGED
+    assert _live(store) == {"NH-2"}
+
+
+# ---- statements of dispute ----
+
+
+def _dispute(n: int) -> Dispute:
+    return Dispute(f"DSP-{n}", f"PRIVACY OFFICE FILE PA-{n}", "subject disputes the entry", NOW)
+
+
+def test_a_dispute_needs_a_live_tracing(store: SqliteStore) -> None:
+    assert store.set_dispute(TracingKey("NCIS", "NCIS-F-1"), _dispute(1)) is False
+    store.write([Upsert(file_tracing("NCIS-F-1"))], actor="NCIS")
+    store.write([Delete(TracingKey("NCIS", "NCIS-F-1"), 2, "DELETED BY OWNING AGENCY")], actor="NCIS")
+    assert store.set_dispute(TracingKey("NCIS", "NCIS-F-1"), _dispute(1)) is False
+
+
+def test_a_dispute_follows_updates_of_the_key_and_vanishes_with_a_delete(tmp_path: Path, store: SqliteStore) -> None:
+    key, other = TracingKey("NCIS", "NCIS-F-1"), TracingKey("NCIS", "NCIS-F-2")
+    store.write([Upsert(file_tracing("NCIS-F-1")), Upsert(file_tracing("NCIS-F-2"))], actor="NCIS")
+    assert store.set_dispute(key, _dispute(1)) is True
+
+    found = store.get(key)
+    assert found is not None
+    assert found.dispute == _dispute(1)
+    none = store.get(other)
+    assert none is not None
+    assert none.dispute is None
+
+    # An update of the same key keeps it; `load` fills it as `get` does.
+    store.write([Upsert(_checked(f.person("NCIS", "NCIS-F-1", 2, given="Harry")))], actor="NCIS")
+    updated = store.get(key)
+    assert updated is not None
+    assert (updated.tracing.source_version, updated.dispute) == (2, _dispute(1))
+    ids = [row.tracing_id for row in store.scan_names("WHITFIELD", None, given_is_prefix=False, after=None, limit=10)]
+    loaded = {s.tracing.key: s.dispute for s in store.load(ids).values()}
+    assert loaded == {key: _dispute(1), other: None}
+
+    # A second statement replaces the first; both survive a reopen of the file.
+    assert store.set_dispute(key, _dispute(2)) is True
+    reopened = SqliteStore(tmp_path / "index.db")
+    try:
+        again = reopened.get(key)
+        assert again is not None
+        assert again.dispute == _dispute(2)
+    finally:
+        reopened.close()
+
+    # Deleted: gone, and not brought back when the key is used again.
+    store.write([Delete(key, 3, "DELETED BY OWNING AGENCY")], actor="NCIS-RA-01/ncis-op")
+    assert store.get(key) is None
+    store.write([Upsert(_checked(f.person("NCIS", "NCIS-F-1", 4)))], actor="NCIS")
+    back = store.get(key)
+    assert back is not None
+    assert back.dispute is None
+    assert store.check_integrity() == []
+    assert store.deletions() == [
+        DeletionRecord(key, TracingType.FILE, 3, "DELETED BY OWNING AGENCY", "NCIS-RA-01/ncis-op", NOW)
+    ]
+
+
+def test_a_superseded_or_replaced_tracing_takes_its_dispute_with_it(store: SqliteStore) -> None:
+    store.write([Upsert(nac("NH-1", (2012, 5, 1))), Upsert(nac_pending("NP-1"))], actor="loader")
+    assert store.set_dispute(TracingKey("DSS", "NH-1"), _dispute(1))
+    assert store.set_dispute(TracingKey("DSS", "NP-1"), _dispute(2))
+    # The pending completes under its own record number: the pending is deleted, the history is new.
+    store.write(
+        [Replace(TracingKey("DSS", "NP-1"), TracingType.NAC_PENDING, nac("NP-1", (2018, 5, 1), version=2))], actor=ACTOR
+    )
+    completed = store.get(TracingKey("DSS", "NP-1"))
+    assert completed is not None
+    assert completed.tracing.type is TracingType.NAC_HISTORY
+    assert completed.dispute is None
+    assert store.get(TracingKey("DSS", "NH-1")) is None
+    assert store.check_integrity() == []
+
+
+# ---- a consistent read across a completion ----
+
+
+def test_reads_in_a_snapshot_see_a_completion_entirely_or_not_at_all(store: SqliteStore) -> None:
+    """What a search does (scan the names, then load what they point at), against completions landing
+    meanwhile: inside `snapshot()` the two reads agree, so each case is the open case or the file."""
+    cases = 150
+    store.write([Upsert(_checked(f.open_case(record=f"OC-{i}"))) for i in range(cases)], actor="NCIS")
+    done = threading.Event()
+    problems: list[str] = []
+    reads = [0]
+
+    def read() -> None:
+        while not done.is_set():
+            with store.snapshot(), store.snapshot():  # nested: the outer one counts
+                rows = store.scan_names("WHITFIELD", "HAROLD", given_is_prefix=False, after=None, limit=10_000)
+                loaded = store.load(sorted({row.tracing_id for row in rows}))
+            seen = {stored.tracing.key.record_number for stored in loaded.values()}
+            reads[0] += 1
+            problems.extend(str(i) for i in range(cases) if (f"OC-{i}" in seen) == (f"F-{i}" in seen))
+
+    readers = [threading.Thread(target=read) for _ in range(2)]
+    for thread in readers:
+        thread.start()
+    try:
+        for i in range(cases):
+            completed = _checked(f.person("NCIS", f"F-{i}", 2))
+            [result] = store.write(
+                [Replace(TracingKey("NCIS", f"OC-{i}"), TracingType.OPEN_CASE, completed)], actor="NCIS"
+            )
+            assert result.outcome is WriteOutcome.APPLIED
+    finally:
+        done.set()
+        for thread in readers:
+            thread.join()
+    assert reads[0] > 10
+    assert problems == []
+    assert {s.tracing.type for s in store.iter_all()} == {TracingType.FILE}
+
+
+def test_a_snapshot_holds_its_state_until_it_ends(store: SqliteStore) -> None:
+    key = TracingKey("NCIS", "NCIS-F-1")
+    store.write([Upsert(file_tracing("NCIS-F-1"))], actor="NCIS")
+    with store.snapshot():
+        assert store.get(key) is not None
+        store.write([Delete(key, 2, "DELETED BY OWNING AGENCY")], actor="NCIS")
+        assert store.get(key) is not None  # still the state of the snapshot's first read
+    assert store.get(key) is None
+
+
+# ---- the retention index ----
+
+
+def test_only_nac_histories_are_ever_due_and_the_index_follows_updates(store: SqliteStore) -> None:
+    clearance = _checked(_clearance_wire())
+    store.write(
+        [
+            Upsert(nac("NH-LATE", (2011, 7, 1))),
+            Upsert(nac("NH-EARLY", (2009, 7, 1), ssn=OTHER_SSN)),
+            Upsert(file_tracing("NCIS-F-1")),
+            Upsert(nac_pending("NP-1")),
+            Upsert(clearance),
+        ],
+        actor="loader",
+    )
+    assert store.due_for_retention(dt.date(2100, 1, 1), 10) == [
+        TracingKey("DSS", "NH-EARLY"),
+        TracingKey("DSS", "NH-LATE"),
+    ]
+    assert store.due_for_retention(dt.date(2100, 1, 1), 1) == [TracingKey("DSS", "NH-EARLY")]
+    # Strictly before: due on 2024-07-01 means asked with a later day.
+    assert store.due_for_retention(dt.date(2024, 7, 1), 10) == []
+    assert store.due_for_retention(dt.date(2024, 7, 2), 10) == [TracingKey("DSS", "NH-EARLY")]
+    # An update with a later completion moves its due day; a delete takes it out.
+    store.write([Upsert(nac("NH-EARLY", (2015, 7, 1), ssn=OTHER_SSN, version=2))], actor="DSS")
+    assert store.due_for_retention(dt.date(2027, 1, 1), 10) == [TracingKey("DSS", "NH-LATE")]
+    store.write([Delete(TracingKey("DSS", "NH-LATE"), 5, "DELETED BY OWNING AGENCY")], actor="DSS")
+    assert store.due_for_retention(dt.date(2100, 1, 1), 10) == [TracingKey("DSS", "NH-EARLY")]
+
+
+def _clearance_wire() -> tracing_pb2.Tracing:
+    wire = f.person("ARMY-CCF", "CL-1", 1)
+    c = wire.clearance
+    c.granted_on.year, c.granted_on.month, c.granted_on.day = 2001, 3, 4
+    c.eligibility_level = tracing_pb2.CLEARANCE_LEVEL_SECRET
+    c.access_level = tracing_pb2.CLEARANCE_LEVEL_SECRET
+    c.subject_category = tracing_pb2.SUBJECT_CATEGORY_MILITARY
+    return wire
+
+
+def test_a_schema_1_file_is_migrated_on_open(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    first = SqliteStore(path)
+    first.write([Upsert(nac("NH-1", (2009, 7, 1))), Upsert(file_tracing("NCIS-F-1"))], actor="loader")
+    first.close()
+    with sqlite3.connect(path) as conn:  # what a schema-1 file looks like: no NAC-history index rows
+        conn.execute("DELETE FROM nac_history")
+        conn.execute("UPDATE meta SET value = '1' WHERE key = 'schema_version'")
+    conn.close()
+
+    second = SqliteStore(path)
+    try:
+        assert second.due_for_retention(dt.date(2100, 1, 1), 10) == [TracingKey("DSS", "NH-1")]
+    finally:
+        second.close()
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() == ("2",)
+        conn.execute("UPDATE meta SET value = '99' WHERE key = 'schema_version'")
+    conn.close()
+    with pytest.raises(RuntimeError, match="schema version 99"):
+        SqliteStore(path)
+
+
+# ---- over gRPC: the server's store applies the same rules ----
+
+
+@pytest.fixture
+def dss(index: Index) -> Client:
+    return index.client("DSS-HQ-01", "DSS", [Role.SUBMITTER])
+
+
+@pytest.fixture
+def querier(index: Index) -> Client:
+    return index.client("CCF-TERM-01", "ARMY-CCF", [Role.QUERIER])
+
+
+def _hits(client: Client) -> list[search_pb2.Hit]:
+    response = client.search(
+        mode=search_pb2.SEARCH_MODE_NAME_ONLY, name={"surname": "Whitfield", "given_name": "Harold"}, page_size=100
+    )
+    return list(response.hits)
+
+
+def test_supersession_and_disputes_over_grpc(index: Index, dss: Client, querier: Client) -> None:
+    assert index.running is not None
+    server_store = index.running.store
+    old = f.nac_history("DSS", "DSS-NH-1", 1)
+    old.nac_history.completed_on.year = 2012
+    assert dss.upsert(old, f.nac_pending("DSS", "DSS-NP-1"))[0].outcome == ingest_pb2.INGEST_OUTCOME_APPLIED
+
+    request = ingest_pb2.IngestRequest(request_id="done")
+    request.complete_nac_pending.nac_pending.agency = "DSS"
+    request.complete_nac_pending.nac_pending.record_number = "DSS-NP-1"
+    request.complete_nac_pending.nac_history.CopyFrom(f.nac_history("DSS", "DSS-NH-2", 1))
+    assert dss.push([request])[0].outcome == ingest_pb2.INGEST_OUTCOME_APPLIED
+
+    assert [h.tracing.key.record_number for h in _hits(querier)] == ["DSS-NH-2"]
+    actor = "DSS-HQ-01/dss-hq-01-op"
+    assert {(r.key.record_number, r.reason, r.actor) for r in server_store.deletions()} == {
+        ("DSS-NP-1", "SUPERSEDED by NAC_HISTORY DSS/DSS-NH-2", actor),
+        ("DSS-NH-1", "SUPERSEDED by favorable NAC history DSS/DSS-NH-2", actor),
+    }
+
+    # A statement of dispute is carried by every later result.
+    assert server_store.set_dispute(TracingKey("DSS", "DSS-NH-2"), _dispute(7))
+    [hit] = _hits(querier)
+    assert (hit.dispute.dispute_id, hit.dispute.statement_location) == ("DSP-7", "PRIVACY OFFICE FILE PA-7")
+
+    # The agency's own delete: logged with its reason and actor, and the dispute goes with it.
+    assert dss.push([f.delete("DSS", "DSS-NH-2", 2)])[0].outcome == ingest_pb2.INGEST_OUTCOME_APPLIED
+    last = server_store.deletions()[-1]
+    assert (last.key, last.type, last.reason, last.actor) == (
+        TracingKey("DSS", "DSS-NH-2"),
+        TracingType.NAC_HISTORY,
+        "DELETED BY OWNING AGENCY",
+        actor,
+    )
+    assert _hits(querier) == []
+    assert server_store.check_integrity() == []
