@@ -56,12 +56,27 @@ def build_request(args: argparse.Namespace) -> search_pb2.SearchRequest:
     return request
 
 
+_ENUM_PREFIXES = ("CLEARANCE_LEVEL_", "SUBJECT_CATEGORY_", "NAC_OUTCOME_", "IMPERSONAL_TITLE_KIND_")
+
+
+def _readable(value: object) -> str:
+    """Dates as ISO, enums without their wire prefix, lists joined: what an adjudicator reads."""
+    if isinstance(value, dict) and "year" in value:
+        return PartialDate(value["year"], value.get("month", 0), value.get("day", 0)).iso()
+    if isinstance(value, list):
+        return ";".join(_readable(v) for v in value)
+    text = str(value)
+    for prefix in _ENUM_PREFIXES:
+        text = text.removeprefix(prefix)
+    return text
+
+
 def _details(tracing: tracing_pb2.Tracing) -> str:
     kind = tracing.WhichOneof("kind")
     if kind is None:
         return ""
     fields = json_format.MessageToDict(getattr(tracing, kind), preserving_proto_field_name=True)
-    return ", ".join(f"{k}={v}" for k, v in fields.items())
+    return ", ".join(f"{k}={_readable(v)}" for k, v in fields.items())
 
 
 def _render(response: search_pb2.SearchResponse, console: Console) -> None:
