@@ -21,6 +21,7 @@ from cryptography.hazmat.primitives import serialization
 from dcii.v1 import admin_pb2, batch_pb2, ingest_pb2, privacy_pb2, search_pb2
 from indexer.exc import DciiError, PermissionDenied, Unauthenticated
 from search_service.errors import abort
+from search_service.limits import RateLimiter
 from search_service.registry import Activity, Caller, Registry, Role, Status
 
 log = logging.getLogger(__name__)
@@ -146,8 +147,15 @@ def _bearer(metadata: tuple[tuple[str, str | bytes], ...] | None) -> str | None:
 
 
 class AuthInterceptor(grpc.ServerInterceptor):
-    def __init__(self, registry: Registry, on_refusal: Callable[[str, str, str], None] | None = None) -> None:
+    def __init__(
+        self,
+        registry: Registry,
+        on_refusal: Callable[[str, str, str], None] | None = None,
+        limiter: RateLimiter | None = None,
+    ) -> None:
         self._registry = registry
+        # Per-activity rate limit, checked once the activity is known (health checks are not limited).
+        self._limiter = limiter
         # Called with (method, fingerprint or "", reason) for every refusal; the audit trail hooks here.
         self._on_refusal = on_refusal
 
@@ -163,6 +171,8 @@ class AuthInterceptor(grpc.ServerInterceptor):
         caller = self._registry.caller(fingerprint, token if rule.session else None)
         if rule.role is not None and rule.role not in caller.activity.roles:
             raise PermissionDenied(f"{method} needs the {rule.role.value} role")
+        if self._limiter is not None:
+            self._limiter.take(caller.activity.activity_id)
         return caller
 
     def _refused(self, method: str, context: grpc.ServicerContext, refusal: DciiError) -> None:

@@ -33,6 +33,7 @@ from search_service.accounting import AuditLog, load_or_create_key
 from search_service.accounts import AdminServicer, SessionServicer
 from search_service.auth import AuthInterceptor
 from search_service.ingest import IngestServicer
+from search_service.limits import RateLimiter
 from search_service.privacy import PrivacyServicer
 from search_service.privacy_requests import PrivacyRequests
 from search_service.registry import Registry
@@ -54,6 +55,9 @@ class ServerConfig:
     max_workers: int = 32
     # How long a disclosure waits for the audit trail before the caller gets UNAVAILABLE (fail closed).
     audit_timeout: float = 10.0
+    # Calls a second each activity may make, and its burst (RESOURCE_EXHAUSTED beyond; see SECURITY.md).
+    rate_per_activity: float = 1000.0
+    burst_per_activity: float = 2000.0
     # Retention runs inside the server this long after start, then at this interval (seconds).
     retention_first_delay: float = 60.0
     retention_interval: float = 24 * 3600.0
@@ -122,7 +126,13 @@ def start_server(
 
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=config.max_workers, thread_name_prefix="rpc"),
-        interceptors=[AuthInterceptor(registry, on_refusal=audit_refusal)],
+        interceptors=[
+            AuthInterceptor(
+                registry,
+                on_refusal=audit_refusal,
+                limiter=RateLimiter(config.rate_per_activity, config.burst_per_activity),
+            )
+        ],
         options=[
             ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
             ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
