@@ -281,7 +281,9 @@ class SearchServicer(search_pb2_grpc.SearchServiceServicer):
         self._today = today
         self._audit = audit
 
-    def answer(self, caller: Caller, request: search_pb2.SearchRequest) -> search_pb2.SearchResponse:
+    def answer(
+        self, caller: Caller, request: search_pb2.SearchRequest, *, method: str = "ONLINE"
+    ) -> search_pb2.SearchResponse:
         query = check_query(request, caller, self._today())
         full_ssn = needs_full_ssn(caller)
         response = search_pb2.SearchResponse()
@@ -290,7 +292,7 @@ class SearchServicer(search_pb2_grpc.SearchServiceServicer):
             self._fill(query, response, disclosed, full_ssn=full_ssn)
         if disclosed:
             response.marking = MARKING
-            response.disclosure_id = account(self._audit, caller, query, disclosed)
+            response.disclosure_id = account(self._audit, caller, query, disclosed, method=method)
         return response
 
     def _fill(

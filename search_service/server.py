@@ -19,6 +19,8 @@ from grpc_reflection.v1alpha import reflection
 from dcii.v1 import (
     admin_pb2,
     admin_pb2_grpc,
+    batch_pb2,
+    batch_pb2_grpc,
     ingest_pb2,
     ingest_pb2_grpc,
     privacy_pb2,
@@ -32,6 +34,9 @@ from indexer.store.sqlite import SqliteStore
 from search_service.accounting import AuditLog, load_or_create_key
 from search_service.accounts import AdminServicer, SessionServicer
 from search_service.auth import AuthInterceptor
+from search_service.batch import BatchServicer
+from search_service.batch_queue import BatchQueue
+from search_service.batch_worker import BatchSettings, BatchWorker, batch_answer
 from search_service.ingest import IngestServicer
 from search_service.limits import RateLimiter
 from search_service.privacy import PrivacyServicer
@@ -62,6 +67,8 @@ class ServerConfig:
     retention_first_delay: float = 60.0
     retention_interval: float = 24 * 3600.0
     hostnames: tuple[str, ...] = field(default=("localhost",))
+    # The background batch worker: threads, chunk size and duty cycle (its share of the server's time).
+    batch: BatchSettings = field(default_factory=BatchSettings)
 
     @property
     def store_path(self) -> Path:
@@ -74,6 +81,10 @@ class ServerConfig:
     @property
     def audit_path(self) -> Path:
         return self.data_dir / "audit.db"
+
+    @property
+    def batch_path(self) -> Path:
+        return self.data_dir / "batch.db"
 
 
 def server_credentials(pki_dir: Path) -> grpc.ServerCredentials:
@@ -98,15 +109,19 @@ class RunningServer:
     privacy_requests: PrivacyRequests
     retention: RetentionSchedule
     health: health.HealthServicer
+    batch_queue: BatchQueue
+    batch_worker: BatchWorker
 
     def stop(self, grace: float = 5.0) -> None:
         self.health.enter_graceful_shutdown()
         self.server.stop(grace).wait()
+        self.batch_worker.stop()
         self.retention.stop()
         self.store.close()
         self.registry.close()
         self.audit.close()
         self.privacy_requests.close()
+        self.batch_queue.close()
 
 
 def start_server(
@@ -145,6 +160,11 @@ def start_server(
     admin_pb2_grpc.add_AdminServiceServicer_to_server(AdminServicer(registry), server)
     privacy_requests = PrivacyRequests(config.data_dir / "privacy.db")
     privacy_pb2_grpc.add_PrivacyServiceServicer_to_server(PrivacyServicer(store, audit, privacy_requests), server)
+    batch_queue = BatchQueue(config.batch_path)
+    batch_worker = BatchWorker(batch_queue, batch_answer(store, today, audit), registry, config.batch)
+    batch_pb2_grpc.add_BatchServiceServicer_to_server(
+        BatchServicer(batch_queue, today, on_submit=batch_worker.wake), server
+    )
     health_servicer = health.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     services = [
@@ -153,6 +173,7 @@ def start_server(
         admin_pb2.DESCRIPTOR.services_by_name["SessionService"].full_name,
         admin_pb2.DESCRIPTOR.services_by_name["AdminService"].full_name,
         privacy_pb2.DESCRIPTOR.services_by_name["PrivacyService"].full_name,
+        batch_pb2.DESCRIPTOR.services_by_name["BatchService"].full_name,
     ]
     for name in ["", *services]:
         health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
@@ -165,7 +186,10 @@ def start_server(
         store, today, interval=config.retention_interval, first_delay=config.retention_first_delay
     )
     retention.start()
-    return RunningServer(server, port, store, registry, audit, privacy_requests, retention, health_servicer)
+    batch_worker.start()
+    return RunningServer(
+        server, port, store, registry, audit, privacy_requests, retention, health_servicer, batch_queue, batch_worker
+    )
 
 
 def serve(config: ServerConfig, *, on_ready: Callable[[int], None] | None = None) -> None:

@@ -7,7 +7,7 @@ import logging
 import sys
 from pathlib import Path
 
-from dcii.cli import admin, audit, privacy, query, retention, submit
+from dcii.cli import admin, audit, batch, privacy, query, retention, submit
 from dcii.cli.logs import configure_logging
 
 DATA_DEFAULT = "var/data"
@@ -75,6 +75,7 @@ def parser() -> argparse.ArgumentParser:
     retention.add_parser(commands, DATA_DEFAULT)
     submit.add_parser(commands)
     query.add_parser(commands)
+    batch.add_parser(commands)
     return top
 
 

@@ -1,0 +1,91 @@
+"""A connector's identity: a profile (where the index is, which certificate, which account) and a session.
+
+The profile is the same small JSON file the `dcii` CLI uses:
+
+    {"server": "index.example:50051", "ca": "pki/ca.pem", "cert": "pki/REPO.pem", "key": "pki/REPO-key.pem",
+     "account_code": "repo-op", "password_file": "secrets/repo-op.password"}
+
+Relative paths are relative to the profile file. The password may also come from DCII_PASSWORD.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable, Iterator
+from contextlib import suppress
+from dataclasses import dataclass
+from pathlib import Path
+
+import grpc
+
+from dcii.v1 import admin_pb2, admin_pb2_grpc, ingest_pb2, ingest_pb2_grpc
+
+Metadata = tuple[tuple[str, str], ...]
+
+
+@dataclass(frozen=True)
+class Profile:
+    server: str
+    ca: Path
+    cert: Path
+    key: Path
+    account_code: str
+    password_file: Path | None = None
+
+    @classmethod
+    def load(cls, path: Path) -> Profile:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        base = path.resolve().parent
+        password_file = data.get("password_file")
+        return cls(
+            server=str(data["server"]),
+            ca=(base / data["ca"]).resolve(),
+            cert=(base / data["cert"]).resolve(),
+            key=(base / data["key"]).resolve(),
+            account_code=str(data["account_code"]),
+            password_file=(base / password_file).resolve() if password_file else None,
+        )
+
+    def password(self) -> str:
+        from_env = os.environ.get("DCII_PASSWORD")
+        if from_env:
+            return from_env
+        if self.password_file is None:
+            raise SystemExit("no password: set DCII_PASSWORD or give password_file in the profile")
+        return self.password_file.read_text(encoding="utf-8").strip()
+
+    def channel(self) -> grpc.Channel:
+        credentials = grpc.ssl_channel_credentials(
+            root_certificates=self.ca.read_bytes(),
+            private_key=self.key.read_bytes(),
+            certificate_chain=self.cert.read_bytes(),
+        )
+        return grpc.secure_channel(self.server, credentials)
+
+
+class Session:
+    """A logged-in mutual-TLS channel to the index. Raises grpc.RpcError if the login fails."""
+
+    def __init__(self, profile: Profile, *, timeout: float = 30.0) -> None:
+        self._channel = profile.channel()
+        try:
+            login = admin_pb2_grpc.SessionServiceStub(self._channel).Login(
+                admin_pb2.LoginRequest(account_code=profile.account_code, password=profile.password()),
+                timeout=timeout,
+            )
+        except BaseException:
+            self._channel.close()
+            raise
+        self._metadata: Metadata = (("authorization", f"Bearer {login.session_token}"),)
+
+    def ingest(self, requests: Iterator[ingest_pb2.IngestRequest], timeout: float) -> Iterable[ingest_pb2.IngestResult]:
+        stub = ingest_pb2_grpc.IngestServiceStub(self._channel)
+        return stub.Ingest(requests, metadata=self._metadata, timeout=timeout)
+
+    def close(self) -> None:
+        with suppress(grpc.RpcError):  # the session expires on its own
+            admin_pb2_grpc.SessionServiceStub(self._channel).Logout(
+                admin_pb2.LogoutRequest(), metadata=self._metadata, timeout=5
+            )
+        self._channel.close()

@@ -1,0 +1,182 @@
+"""File drop: tracing files (CSV or JSONL, docs/TRACING_FORMAT.md) appearing in an inbox folder.
+
+Each file is processed once, in name order, and moved to `done/` when every row has been answered
+(or to `failed/` if it cannot be read at all). The checkpoint names the file (name, size, mtime) and
+the last answered line, so a restarted connector finishes the file it was in before any other.
+The inbox loop is shared with the fixed-width connector, which reads other file names.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import json
+import os
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+from connectors.machinery import Runner, SourceRecord, unreadable
+from connectors.rows import COLUMNS, IGNORED_COLUMNS, raw_of, to_request
+
+MAX_LINE_BYTES = 1 << 20
+# (path, identity, lines to skip) -> the file's records after that line.
+FileReader = Callable[[Path, str, int], Iterator[SourceRecord]]
+
+
+class Unreadable(Exception):
+    """The file as a whole cannot be read (I/O error, a CSV header naming unknown columns)."""
+
+
+def lines(path: Path) -> Iterator[tuple[int, str | None]]:
+    """(line number, text without its line break); None for a line longer than MAX_LINE_BYTES."""
+    try:
+        with path.open("rb") as stream:
+            number = 0
+            while chunk := stream.readline(MAX_LINE_BYTES + 1):
+                number += 1
+                if number == 1 and chunk.startswith(codecs.BOM_UTF8):
+                    chunk = chunk[len(codecs.BOM_UTF8) :]
+                if len(chunk) > MAX_LINE_BYTES:
+                    while chunk and not chunk.endswith(b"\n"):
+                        chunk = stream.readline(MAX_LINE_BYTES)
+                    yield number, None
+                    continue
+                yield number, chunk.decode("utf-8", "replace").rstrip("\r\n")
+    except OSError as error:
+        raise Unreadable(f"cannot read: {error.strerror}") from error
+
+
+def _record(identity: str, number: int, row: dict[str, object]) -> SourceRecord:
+    position = f"{identity}#{number}"
+    request = to_request(row)
+    if isinstance(request, list):
+        return unreadable(position, raw_of(row), request)
+    return SourceRecord(position, request, raw_of(row))
+
+
+def _bad_line(identity: str, number: int, text: str | None, why: str) -> SourceRecord:
+    raw = {"raw_line": text} if text is not None else {}
+    return unreadable(f"{identity}#{number}", raw, [("row", f"line {number}: {why}")])
+
+
+def read_csv(path: Path, identity: str, skip: int) -> Iterator[SourceRecord]:
+    header: list[str] | None = None
+    for number, text in lines(path):
+        if text is not None and not text.strip():
+            continue
+        try:
+            cells = None if text is None else next(csv.reader((text,), strict=True), [])
+        except csv.Error:
+            cells = None
+        if header is None:
+            if cells is None:
+                raise Unreadable("the CSV header line is not well-formed")
+            header = _header(cells)
+            continue
+        if number <= skip:
+            continue
+        if cells is None:
+            yield _bad_line(
+                identity, number, text, "longer than 1 MiB" if text is None else "not a well-formed CSV line"
+            )
+        elif any(cell.strip() for cell in cells[len(header) :]) or len(cells) < len(header):
+            yield _bad_line(identity, number, text, f"has {len(cells)} fields where the header has {len(header)}")
+        elif any(cell.strip() for cell in cells):
+            yield _record(identity, number, dict(zip(header, cells, strict=False)))
+
+
+def _header(cells: list[str]) -> list[str]:
+    names = [cell.strip().lower() for cell in cells]
+    while names and not names[-1]:
+        names.pop()
+    known = set(COLUMNS) | IGNORED_COLUMNS
+    unknown = [name for name in names if name not in known]
+    if unknown or len(set(names)) != len(names) or not names:
+        # Name only what looks like a mistyped column: a file without its header has data there.
+        shown = [name for name in unknown if name.replace("_", "").isalpha() and "_" in name]
+        raise Unreadable(
+            f"the CSV header has {len(unknown)} unknown and {len(names) - len(set(names))} duplicate column names"
+            + (f" ({', '.join(shown)})" if shown else "")
+        )
+    return names
+
+
+def read_jsonl(path: Path, identity: str, skip: int) -> Iterator[SourceRecord]:
+    for number, text in lines(path):
+        if number <= skip or (text is not None and not text.strip()):
+            continue
+        if text is None:
+            yield _bad_line(identity, number, None, "longer than 1 MiB")
+            continue
+        try:
+            value = json.loads(text)
+        except ValueError:
+            yield _bad_line(identity, number, text, "not valid JSON")
+            continue
+        if isinstance(value, dict):
+            yield _record(identity, number, value)
+        else:
+            yield _bad_line(identity, number, text, "not a JSON object")
+
+
+TRACING_READERS: dict[str, FileReader] = {".csv": read_csv, ".jsonl": read_jsonl, ".ndjson": read_jsonl}
+
+
+def _identity(path: Path) -> str:
+    stat = path.stat()
+    return f"{path.name}|{stat.st_size}|{stat.st_mtime_ns}"
+
+
+def _waiting(inbox: Path, readers: dict[str, FileReader], position: str | None) -> list[Path]:
+    files = sorted(
+        p for p in inbox.iterdir() if p.is_file() and not p.name.startswith(".") and p.suffix.lower() in readers
+    )
+    current = position.split("|", 1)[0] if position else None
+    return sorted(files, key=lambda p: p.name != current)  # the file we were in, first
+
+
+def _move(path: Path, folder: Path) -> Path:
+    folder.mkdir(exist_ok=True)
+    target, n = folder / path.name, 0
+    while target.exists():
+        n += 1
+        target = folder / f"{path.stem}.{n}{path.suffix}"
+    os.replace(path, target)
+    handle = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(handle)
+    finally:
+        os.close(handle)
+    return target
+
+
+def process_file(path: Path, runner: Runner, reader: FileReader) -> bool:
+    """Push one file and move it aside; False if it was unreadable (moved to failed/)."""
+    try:
+        identity = _identity(path)
+    except OSError:
+        return False
+
+    def read(after: str | None) -> Iterator[SourceRecord]:
+        mark, _, line = (after or "").rpartition("#")
+        return reader(path, identity, int(line) if mark == identity and line.isdigit() else 0)
+
+    try:
+        runner.run(read)
+    except Unreadable as error:
+        runner.progress.log("failed", file=path.name, reason=str(error))
+        _move(path, path.parent / "failed")
+        return False
+    _move(path, path.parent / "done")
+    runner.progress.log("done", file=path.name)
+    return True
+
+
+def run_inbox(inbox: Path, runner: Runner, readers: dict[str, FileReader], *, once: bool, poll: float = 5.0) -> None:
+    while True:
+        for path in _waiting(inbox, readers, runner.checkpoint.position):
+            process_file(path, runner, readers[path.suffix.lower()])
+        if once:
+            return
+        time.sleep(poll)

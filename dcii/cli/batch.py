@@ -1,0 +1,253 @@
+"""`dcii batch`: submit a CSV of queries, follow its progress, fetch its results as JSON lines.
+
+    dcii batch submit queries.csv --out results.jsonl [--label L]   # submit, wait, write results
+    dcii batch status ID | dcii batch cancel ID | dcii batch results ID --out results.jsonl
+
+The CSV has a header row with the columns query_id, surname, given_name, middle_name, suffix, ssn,
+date_of_birth (YYYY, YYYY-MM or YYYY-MM-DD), place_of_birth (US-VA, DE, or with a city: US-VA/Norfolk),
+mode (EXACT, NAME_ONLY, NONSTANDARD, FUZZY, PID_QUALIFIED) and purpose (e.g. SECURITY_CLEARANCE); only
+query_id is required, and a blank cell means absent. A cell this command cannot read (an unknown mode,
+a malformed date) stops it before anything is sent, with every such problem named by line; what the
+index refuses is reported per query in the results. At most 100,000 queries in one batch.
+
+The results file holds one JSON object per line and nothing else: query_id, hits (agency,
+record_number, type, score, explanation) and, for a refused query, violations. It is written with mode
+0600: each hit is a disclosure, accounted by the index.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import re
+import sys
+import time
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+import grpc
+from google.protobuf import json_format
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from dcii.cli.client import Metadata, find_profile, session
+from dcii.v1 import batch_pb2, batch_pb2_grpc, search_pb2, tracing_pb2
+from indexer.model import PartialDate
+from search_service.errors import field_violations
+
+MARKING = "FOR OFFICIAL USE ONLY - PRIVACY SENSITIVE"
+COLUMNS = (
+    "query_id",
+    "surname",
+    "given_name",
+    "middle_name",
+    "suffix",
+    "ssn",
+    "date_of_birth",
+    "place_of_birth",
+    "mode",
+    "purpose",
+)
+MODES = ("EXACT", "NAME_ONLY", "NONSTANDARD", "FUZZY", "PID_QUALIFIED")
+CHUNK = 1000  # queries per streamed message
+_ACTIVE = (batch_pb2.BATCH_STATE_QUEUED, batch_pb2.BATCH_STATE_RUNNING)
+_SHOWN = 20
+_PURPOSES = frozenset(search_pb2.Purpose.keys())
+
+
+def _state(status: batch_pb2.BatchStatus) -> str:
+    return batch_pb2.BatchState.Name(status.state).removeprefix("BATCH_STATE_")
+
+
+def parse_row(row: dict[str, str]) -> tuple[batch_pb2.BatchQuery, list[str]]:
+    """One CSV row as a query, and what could not be read in it (column: why)."""
+    cell = {k: (row.get(k) or "").strip() for k in COLUMNS}
+    problems: list[str] = []
+    query = batch_pb2.BatchQuery(query_id=cell["query_id"])
+    request = query.query
+    request.name.surname, request.name.given_name = cell["surname"], cell["given_name"]
+    request.name.middle_name, request.name.suffix = cell["middle_name"], cell["suffix"]
+    mode = cell["mode"].upper().replace("-", "_")
+    if mode in MODES:
+        request.mode = search_pb2.SearchMode.Value(f"SEARCH_MODE_{mode}")
+    elif mode:
+        problems.append(f"mode: one of {', '.join(MODES)}")
+    purpose = cell["purpose"].upper().replace("-", "_")
+    if purpose and purpose != "UNSPECIFIED" and f"PURPOSE_{purpose}" in _PURPOSES:
+        request.purpose = search_pb2.Purpose.Value(f"PURPOSE_{purpose}")
+    elif purpose:
+        problems.append("purpose: unknown purpose")
+    ids = request.identifiers
+    ids.ssn = cell["ssn"]
+    if cell["date_of_birth"]:
+        try:
+            dob = PartialDate.parse(cell["date_of_birth"])
+            ids.date_of_birth.year, ids.date_of_birth.month, ids.date_of_birth.day = dob.year, dob.month, dob.day
+        except ValueError as error:
+            problems.append(f"date_of_birth: {error}")
+    if cell["place_of_birth"]:
+        place, _, city = cell["place_of_birth"].partition("/")
+        if place.upper().startswith("US-"):
+            ids.place_of_birth.us_state = place[3:]
+        else:
+            ids.place_of_birth.country = place
+        ids.place_of_birth.city = city
+    return query, problems
+
+
+def read_queries(path: Path) -> list[batch_pb2.BatchQuery]:
+    """Every row of the CSV; exits (2) naming each unreadable cell by line, before anything is sent."""
+    queries: list[batch_pb2.BatchQuery] = []
+    problems: list[str] = []
+    with path.open(newline="", encoding="utf-8-sig") as handle:
+        reader = csv.DictReader(handle)
+        header = [h.strip() for h in reader.fieldnames or ()]
+        unknown = [h for h in header if h not in COLUMNS]
+        if "query_id" not in header or unknown:
+            raise SystemExit(f"{path}: the header needs query_id; known columns: {', '.join(COLUMNS)}")
+        reader.fieldnames = header
+        for row in reader:
+            query, row_problems = parse_row(row)
+            problems += [f"line {reader.line_num}: {p}" for p in row_problems]
+            queries.append(query)
+    if problems:
+        shown = "\n  ".join(problems[:_SHOWN])
+        more = f"\n  ... and {len(problems) - _SHOWN} more" if len(problems) > _SHOWN else ""
+        raise SystemExit(f"{path}: nothing was sent; fix these cells:\n  {shown}{more}")
+    return queries
+
+
+def _messages(queries: list[batch_pb2.BatchQuery], label: str) -> Iterator[batch_pb2.SubmitBatchRequest]:
+    for start in range(0, len(queries), CHUNK):
+        yield batch_pb2.SubmitBatchRequest(label=label if start == 0 else "", queries=queries[start : start + CHUNK])
+
+
+def result_line(result: batch_pb2.BatchQueryResult) -> dict[str, Any]:
+    line: dict[str, Any] = {
+        "query_id": result.query_id,
+        "hits": [
+            {
+                "agency": hit.tracing.key.agency,
+                "record_number": hit.tracing.key.record_number,
+                "type": tracing_pb2.TracingType.Name(hit.type).removeprefix("TRACING_TYPE_"),
+                "score": hit.score,
+                "explanation": json_format.MessageToDict(hit.explanation, preserving_proto_field_name=True),
+            }
+            for hit in result.hits
+        ],
+    }
+    if result.violations:
+        line["violations"] = [{"field": v.field, "description": v.description} for v in result.violations]
+    return line
+
+
+def write_results(results: Iterable[batch_pb2.BatchQueryResult], out: Path) -> tuple[int, int]:
+    """Write the JSON lines (mode 0600, whole or not at all); (queries, hits) written."""
+    partial = out.with_name(out.name + ".partial")
+    fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    queries = hits = 0
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            for result in results:
+                handle.write(json.dumps(result_line(result), separators=(",", ":")) + "\n")
+                queries, hits = queries + 1, hits + len(result.hits)
+        partial.replace(out)
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
+    return queries, hits
+
+
+def _fetch(stub: batch_pb2_grpc.BatchServiceStub, metadata: Metadata, batch_id: str, out: Path) -> None:
+    stream = stub.StreamBatchResults(batch_pb2.GetBatchRequest(batch_id=batch_id), metadata=metadata)
+    queries, hits = write_results(stream, out)
+    print(f"{queries} results ({hits} hits) written to {out}")
+    if queries:
+        print(MARKING)
+
+
+def _wait(
+    stub: batch_pb2_grpc.BatchServiceStub, metadata: Metadata, status: batch_pb2.BatchStatus, poll: float
+) -> batch_pb2.BatchStatus:
+    console = Console(stderr=True)
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+    request = batch_pb2.GetBatchRequest(batch_id=status.batch_id)
+    with Progress(*columns, console=console, transient=not console.is_terminal) as progress:
+        task = progress.add_task(f"batch {status.batch_id}", total=status.total, completed=status.done)
+        while status.state in _ACTIVE:
+            time.sleep(poll)
+            status = stub.GetBatchStatus(request, metadata=metadata, timeout=30)
+            progress.update(task, completed=status.done, description=f"batch {status.batch_id} {_state(status)}")
+    return status
+
+
+def _refused(error: grpc.RpcError) -> SystemExit:
+    print(f"refused: {error.code().name}: {error.details()}", file=sys.stderr)
+    for field, why in field_violations(error)[:_SHOWN]:
+        # queries[i] is the CSV's data line i + 2 (after the header)
+        found = re.match(r"queries\[(\d+)\]", field)
+        where = f"line {int(found.group(1)) + 2}: " if found else ""
+        print(f"  {where}{field}: {why}", file=sys.stderr)
+    return SystemExit(2)
+
+
+def cmd_submit(args: argparse.Namespace) -> None:
+    queries = read_queries(Path(args.file))
+    out = Path(args.out)
+    with session(find_profile(args.profile)) as (channel, metadata):
+        stub = batch_pb2_grpc.BatchServiceStub(channel)
+        try:
+            status = stub.SubmitBatch(_messages(queries, args.label or Path(args.file).name), metadata=metadata)
+        except grpc.RpcError as error:
+            raise _refused(error) from None
+        print(f"batch {status.batch_id} queued: {status.total} queries ({status.rejected} refused)", file=sys.stderr)
+        try:
+            status = _wait(stub, metadata, status, args.poll)
+        except KeyboardInterrupt:
+            print(f"\nthe batch goes on; later: dcii batch results {status.batch_id} --out {out}", file=sys.stderr)
+            raise SystemExit(130) from None
+        if status.state != batch_pb2.BATCH_STATE_DONE:
+            raise SystemExit(
+                f"batch {status.batch_id} ended {_state(status)}: {status.done} of {status.total} answered"
+            )
+        _fetch(stub, metadata, status.batch_id, out)
+
+
+def _one(args: argparse.Namespace, action: str) -> None:
+    with session(find_profile(args.profile)) as (channel, metadata):
+        stub = batch_pb2_grpc.BatchServiceStub(channel)
+        request = batch_pb2.GetBatchRequest(batch_id=args.batch_id)
+        try:
+            if action == "results":
+                _fetch(stub, metadata, args.batch_id, Path(args.out))
+                return
+            call = stub.CancelBatch if action == "cancel" else stub.GetBatchStatus
+            status = call(request, metadata=metadata, timeout=30)
+        except grpc.RpcError as error:
+            raise _refused(error) from None
+    print(
+        f"batch {status.batch_id} {_state(status)}: {status.done} of {status.total} answered, "
+        f"{status.rejected} refused; label {status.label!r}"
+    )
+
+
+def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    batch = commands.add_parser("batch", help="batch requests: submit a CSV of queries, follow it, fetch results")
+    actions = batch.add_subparsers(dest="action", required=True)
+    submit = actions.add_parser("submit", help="submit a CSV of queries (at most 100,000), wait, write results")
+    submit.add_argument("file", help="CSV: query_id, surname, given_name, ..., mode, purpose")
+    submit.add_argument("--out", required=True, help="results, one JSON line per query")
+    submit.add_argument("--label", help="shown in the batch's status (default: the file's name)")
+    submit.add_argument("--poll", type=float, default=1.0, help="seconds between status checks")
+    submit.set_defaults(run=cmd_submit)
+    for action, text in (("status", "a batch's progress"), ("cancel", "stop a batch"), ("results", "fetch results")):
+        sub = actions.add_parser(action, help=text)
+        sub.add_argument("batch_id")
+        if action == "results":
+            sub.add_argument("--out", required=True, help="results, one JSON line per query")
+        sub.set_defaults(run=lambda args, action=action: _one(args, action))
+    for sub in actions.choices.values():
+        sub.add_argument("--profile", help="client profile (default: DCII_PROFILE)")

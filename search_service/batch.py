@@ -1,0 +1,176 @@
+"""BatchService: many queries submitted at once, answered in the background (issue 5).
+
+SubmitBatch reads the whole stream, checks every query with the same edit criteria as an online
+search (`check_query`, fields named `queries[i].query.<field>`), queues the batch durably in one
+transaction and answers its status (QUEUED, with a uuid4 batch id). A query that fails the criteria,
+or asks for a purpose the activity is not accredited for (`queries[i].query.purpose`), is kept with
+its violations as its result: it does not sink the batch. The whole batch is refused
+(INVALID_ARGUMENT) only when it is empty, has more than MAX_BATCH_QUERIES queries, or has a query_id
+that is empty, longer than 64 characters or used twice.
+
+Who sees what: a batch is visible to the activity that submitted it; its status, and cancelling it,
+also to an administrator (who must hold the BATCH role to reach this service at all). Its results are
+disclosures to the submitting activity, so only that activity may stream them. Anyone else is told
+NOT_FOUND, as for a batch that does not exist.
+
+Status: `total` queries, `done` of them answered (refused ones included), `rejected` refused. Results
+stream in submission order once the batch is finished: all of them when DONE, those answered before
+the stop when CANCELLED or FAILED; an active batch is FAILED_PRECONDITION ("not finished"). A result
+holds the first page of hits (the query's page_size, 20 by default, at most 100), as online.
+The hits were accounted when the worker answered them (search_service.batch_worker); streaming them
+again does not account them again.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Iterable, Iterator
+
+import grpc
+
+from dcii.v1 import batch_pb2, batch_pb2_grpc
+from indexer.exc import FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
+from indexer.model import Violation
+from search_service.auth import caller_of
+from search_service.batch_queue import Batch, BatchQueue, NewQuery, Owner
+from search_service.convert import timestamp
+from search_service.registry import Caller, Role
+from search_service.search import check_query
+
+# The most queries one batch may hold; a larger list is split by the client (`dcii batch submit` does not).
+MAX_BATCH_QUERIES = 100_000
+MAX_QUERY_ID = 64
+# At most this many batch-level violations are sent back (the status travels in trailing metadata).
+_REPORTED = 50
+_RESULT_PAGE = 500
+
+
+def status_out(batch: Batch) -> batch_pb2.BatchStatus:
+    status = batch_pb2.BatchStatus(
+        batch_id=batch.batch_id,
+        state=batch_pb2.BatchState.Value(f"BATCH_STATE_{batch.state.value}"),
+        total=batch.total,
+        done=batch.done,
+        rejected=batch.rejected,
+        label=batch.label,
+        submitted_at=timestamp(batch.submitted_at),
+    )
+    if batch.finished_at is not None:
+        status.finished_at.CopyFrom(timestamp(batch.finished_at))
+    return status
+
+
+def _refusal(query_id: str, violations: Iterable[Violation]) -> bytes:
+    result = batch_pb2.BatchQueryResult(query_id=query_id)
+    for v in violations:
+        result.violations.add(field=v.field, description=v.description)
+    return result.SerializeToString()
+
+
+class BatchServicer(batch_pb2_grpc.BatchServiceServicer):
+    def __init__(
+        self,
+        queue: BatchQueue,
+        today: Callable[[], dt.date],
+        *,
+        on_submit: Callable[[], None] | None = None,
+        max_queries: int = MAX_BATCH_QUERIES,
+    ) -> None:
+        self._queue = queue
+        self._today = today
+        self._on_submit = on_submit
+        self._max = max_queries
+
+    # ---- the service, callable without gRPC ----
+
+    def submit(self, caller: Caller, requests: Iterable[batch_pb2.SubmitBatchRequest]) -> batch_pb2.BatchStatus:
+        today = self._today()
+        label = ""
+        queries: list[NewQuery] = []
+        seen: set[str] = set()
+        problems: list[Violation] = []
+        for message in requests:
+            label = label or message.label
+            if len(queries) + len(message.queries) > self._max:
+                raise InvalidArgument([Violation("queries", f"at most {self._max} queries in one batch")])
+            for item in message.queries:
+                i = len(queries)
+                if not item.query_id or len(item.query_id) > MAX_QUERY_ID:
+                    problems.append(Violation(f"queries[{i}].query_id", f"1 to {MAX_QUERY_ID} characters"))
+                elif item.query_id in seen:
+                    problems.append(Violation(f"queries[{i}].query_id", "used by an earlier query of the batch"))
+                seen.add(item.query_id)
+                queries.append(
+                    NewQuery(item.query_id, item.query.SerializeToString(), self._check(item, i, today, caller))
+                )
+        if not queries:
+            problems.append(Violation("queries", "a batch holds at least one query"))
+        if problems:
+            more = [Violation("queries", f"and {len(problems) - _REPORTED} more")] if len(problems) > _REPORTED else []
+            raise InvalidArgument([*problems[:_REPORTED], *more], "the batch was refused")
+        owner = Owner(caller.activity.activity_id, caller.operator or "", caller.fingerprint)
+        batch = self._queue.submit(owner, label[:200], queries)
+        if self._on_submit is not None:
+            self._on_submit()
+        return status_out(batch)
+
+    def _check(self, item: batch_pb2.BatchQuery, i: int, today: dt.date, caller: Caller) -> bytes | None:
+        """None for a query that passes the edit criteria, else its result (the violations)."""
+        at = f"queries[{i}].query"
+        try:
+            check_query(item.query, caller, today, prefix=at)
+        except InvalidArgument as error:
+            return _refusal(item.query_id, error.violations)
+        except PermissionDenied as error:
+            return _refusal(item.query_id, [Violation(f"{at}.purpose", error.message)])
+        return None
+
+    def _visible(self, caller: Caller, batch_id: str, *, results: bool = False) -> Batch:
+        batch = self._queue.get(batch_id) if batch_id else None
+        if batch is not None:
+            if batch.owner.activity_id == caller.activity.activity_id:
+                return batch
+            if not results and Role.ADMINISTRATOR in caller.activity.roles:
+                return batch
+        raise NotFound("no such batch")
+
+    def status(self, caller: Caller, batch_id: str) -> batch_pb2.BatchStatus:
+        return status_out(self._visible(caller, batch_id))
+
+    def cancel(self, caller: Caller, batch_id: str) -> batch_pb2.BatchStatus:
+        self._visible(caller, batch_id)
+        batch = self._queue.cancel(batch_id)
+        assert batch is not None
+        return status_out(batch)
+
+    def results(self, caller: Caller, batch_id: str) -> Iterator[batch_pb2.BatchQueryResult]:
+        batch = self._visible(caller, batch_id, results=True)
+        if not batch.finished:
+            raise FailedPrecondition(f"batch not finished: {batch.done} of {batch.total} queries answered")
+        after = -1
+        while page := self._queue.results(batch, after, _RESULT_PAGE):
+            for position, result in page:
+                after = position
+                yield batch_pb2.BatchQueryResult.FromString(result)
+
+    # ---- gRPC ----
+
+    def SubmitBatch(  # noqa: N802 (gRPC's method name)
+        self, request_iterator: Iterator[batch_pb2.SubmitBatchRequest], context: grpc.ServicerContext
+    ) -> batch_pb2.BatchStatus:
+        return self.submit(caller_of(context), request_iterator)
+
+    def GetBatchStatus(  # noqa: N802
+        self, request: batch_pb2.GetBatchRequest, context: grpc.ServicerContext
+    ) -> batch_pb2.BatchStatus:
+        return self.status(caller_of(context), request.batch_id)
+
+    def StreamBatchResults(  # noqa: N802
+        self, request: batch_pb2.GetBatchRequest, context: grpc.ServicerContext
+    ) -> Iterator[batch_pb2.BatchQueryResult]:
+        return self.results(caller_of(context), request.batch_id)
+
+    def CancelBatch(  # noqa: N802
+        self, request: batch_pb2.GetBatchRequest, context: grpc.ServicerContext
+    ) -> batch_pb2.BatchStatus:
+        return self.cancel(caller_of(context), request.batch_id)

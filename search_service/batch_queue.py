@@ -1,0 +1,282 @@
+"""The durable batch queue: batches, their queries and their results, in `<data>/batch.db`.
+
+A batch is written whole, in one transaction, before its submitter hears its id; each query's result
+(a serialized `BatchQueryResult`) is written beside the query once it is answered. Whatever has no
+result yet is still to do, so a server that stops (or dies) resumes where it stopped: a RUNNING batch
+is simply picked up again and no answered query is redone.
+
+The file is SQLite in WAL mode with synchronous=FULL (a commit is on disk when it returns), one
+connection per thread, like the registry. Results hold the tracings that were disclosed (with the
+same SSN masking as online answers): the file is as sensitive as the index itself (mode 0600).
+
+The counters `done` (queries with a result, refused ones included) and `rejected` (queries refused by
+the edit criteria or the activity's accreditation) live on the batch row and move in the same
+transaction as the results, so a status poll never counts rows.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import sqlite3
+import threading
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+
+from indexer.exc import Unavailable
+
+
+class BatchState(StrEnum):
+    QUEUED = "QUEUED"
+    RUNNING = "RUNNING"
+    DONE = "DONE"
+    CANCELLED = "CANCELLED"
+    FAILED = "FAILED"
+
+
+# The worker takes these; every other state is final.
+ACTIVE_STATES = (BatchState.QUEUED, BatchState.RUNNING)
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS batch (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT, batch_id TEXT NOT NULL UNIQUE, label TEXT NOT NULL,
+    activity_id TEXT NOT NULL, operator TEXT NOT NULL, fingerprint TEXT NOT NULL, state TEXT NOT NULL,
+    total INTEGER NOT NULL, done INTEGER NOT NULL DEFAULT 0, rejected INTEGER NOT NULL DEFAULT 0,
+    submitted_at TEXT NOT NULL, finished_at TEXT, reason TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX IF NOT EXISTS batch_active ON batch (state, seq);
+CREATE TABLE IF NOT EXISTS batch_query (
+    batch_seq INTEGER NOT NULL REFERENCES batch (seq), position INTEGER NOT NULL, query_id TEXT NOT NULL,
+    request BLOB NOT NULL, result BLOB, PRIMARY KEY (batch_seq, position)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS batch_query_pending ON batch_query (batch_seq, position) WHERE result IS NULL;
+"""
+
+_BATCH_COLUMNS = (
+    "batch_id, label, activity_id, operator, fingerprint, state, total, done, rejected, submitted_at,"
+    " finished_at, reason, seq"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Owner:
+    """Who submitted a batch: its results are disclosed to this activity (and operator)."""
+
+    activity_id: str
+    operator: str
+    fingerprint: str
+
+
+@dataclass(frozen=True, slots=True)
+class NewQuery:
+    query_id: str
+    request: bytes  # a serialized SearchRequest
+    result: bytes | None = None  # set for a query refused at submission (its violations)
+
+
+@dataclass(frozen=True, slots=True)
+class PendingQuery:
+    position: int
+    query_id: str
+    request: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Answered:
+    position: int
+    result: bytes  # a serialized BatchQueryResult
+    rejected: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Batch:
+    batch_id: str
+    label: str
+    owner: Owner
+    state: BatchState
+    total: int
+    done: int
+    rejected: int
+    submitted_at: dt.datetime
+    finished_at: dt.datetime | None
+    reason: str
+    seq: int
+
+    @property
+    def finished(self) -> bool:
+        return self.state not in ACTIVE_STATES
+
+
+def _iso(moment: dt.datetime) -> str:
+    return moment.astimezone(dt.UTC).isoformat(timespec="microseconds")
+
+
+def _batch(row: tuple[object, ...]) -> Batch:
+    (batch_id, label, activity, operator, fingerprint, state, total, done, rejected, at, end, reason, seq) = row
+    return Batch(
+        str(batch_id),
+        str(label),
+        Owner(str(activity), str(operator), str(fingerprint)),
+        BatchState(str(state)),
+        int(str(total)),
+        int(str(done)),
+        int(str(rejected)),
+        dt.datetime.fromisoformat(str(at)),
+        None if end is None else dt.datetime.fromisoformat(str(end)),
+        str(reason),
+        int(str(seq)),
+    )
+
+
+class BatchQueue:
+    """Thread-safe (one connection per thread); `close` closes them all."""
+
+    def __init__(self, path: Path, *, clock: Callable[[], dt.datetime] | None = None) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        if not self.path.exists():
+            os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT, 0o600))
+        self._clock = clock or (lambda: dt.datetime.now(dt.UTC))
+        self._local = threading.local()
+        self._connections: list[sqlite3.Connection] = []
+        self._lock = threading.Lock()
+        with self._conn() as conn:
+            conn.executescript(_SCHEMA)
+
+    def _conn(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = sqlite3.connect(self.path, timeout=30.0, check_same_thread=False)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=FULL")
+            conn.execute("PRAGMA foreign_keys=ON")
+            with self._lock:
+                self._connections.append(conn)
+            self._local.conn = conn
+        return conn
+
+    def _one(self, conn: sqlite3.Connection, batch_id: str) -> Batch | None:
+        sql = f"SELECT {_BATCH_COLUMNS} FROM batch WHERE batch_id = ?"  # noqa: S608 (constant columns)
+        row = conn.execute(sql, (batch_id,)).fetchone()
+        return None if row is None else _batch(row)
+
+    # ---- submission and status ----
+
+    def submit(self, owner: Owner, label: str, queries: Sequence[NewQuery]) -> Batch:
+        """Queue a whole batch in one transaction (durable when this returns); state QUEUED."""
+        batch_id = uuid.uuid4().hex
+        refused = sum(q.result is not None for q in queries)
+        try:
+            with self._conn() as conn:
+                cursor = conn.execute(
+                    "INSERT INTO batch (batch_id, label, activity_id, operator, fingerprint, state, total, done,"
+                    " rejected, submitted_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        batch_id,
+                        label,
+                        owner.activity_id,
+                        owner.operator,
+                        owner.fingerprint,
+                        BatchState.QUEUED,
+                        len(queries),
+                        refused,
+                        refused,
+                        _iso(self._clock()),
+                    ),
+                )
+                seq = cursor.lastrowid
+                conn.executemany(
+                    "INSERT INTO batch_query VALUES (?, ?, ?, ?, ?)",
+                    ((seq, i, q.query_id, q.request, q.result) for i, q in enumerate(queries)),
+                )
+        except sqlite3.Error as error:
+            raise Unavailable(f"the batch queue cannot be written: {error.__class__.__name__}") from error
+        found = self.get(batch_id)
+        assert found is not None
+        return found
+
+    def get(self, batch_id: str) -> Batch | None:
+        return self._one(self._conn(), batch_id)
+
+    def cancel(self, batch_id: str) -> Batch | None:
+        """Mark an active batch CANCELLED (a finished one stays as it is); the worker stops between chunks."""
+        self._finish(batch_id, BatchState.CANCELLED, "cancelled by the submitter")
+        return self.get(batch_id)
+
+    def fail(self, batch_id: str, reason: str) -> None:
+        self._finish(batch_id, BatchState.FAILED, reason)
+
+    def _finish(self, batch_id: str, state: BatchState, reason: str) -> None:
+        with self._conn() as conn:
+            conn.execute(
+                "UPDATE batch SET state = ?, finished_at = ?, reason = ? WHERE batch_id = ? AND state IN (?, ?)",
+                (state, _iso(self._clock()), reason, batch_id, *ACTIVE_STATES),
+            )
+
+    # ---- the worker ----
+
+    def runnable(self) -> list[Batch]:
+        """Active batches, oldest first (a RUNNING batch left by a stopped server is among them)."""
+        sql = f"SELECT {_BATCH_COLUMNS} FROM batch WHERE state IN (?, ?) ORDER BY seq"  # noqa: S608
+        return [_batch(row) for row in self._conn().execute(sql, ACTIVE_STATES)]
+
+    def pending(self, batch: Batch, limit: int) -> list[PendingQuery]:
+        """The next `limit` queries of `batch` without a result, in submission order."""
+        rows = self._conn().execute(
+            "SELECT position, query_id, request FROM batch_query WHERE batch_seq = ? AND result IS NULL"
+            " ORDER BY position LIMIT ?",
+            (batch.seq, limit),
+        )
+        return [PendingQuery(int(p), str(q), bytes(r)) for p, q, r in rows]
+
+    def record(self, batch: Batch, answered: Sequence[Answered]) -> Batch:
+        """Store results (one transaction); a query already answered keeps its first result. The batch
+        becomes RUNNING, and DONE once no query is left (unless it was cancelled meanwhile)."""
+        with self._conn() as conn:
+            done = rejected = 0
+            for item in answered:
+                changed = conn.execute(
+                    "UPDATE batch_query SET result = ? WHERE batch_seq = ? AND position = ? AND result IS NULL",
+                    (item.result, batch.seq, item.position),
+                ).rowcount
+                done += changed
+                rejected += changed if item.rejected else 0
+            conn.execute(
+                "UPDATE batch SET done = done + ?, rejected = rejected + ? WHERE seq = ?", (done, rejected, batch.seq)
+            )
+            conn.execute(
+                "UPDATE batch SET state = ? WHERE seq = ? AND state = ?",
+                (BatchState.RUNNING, batch.seq, BatchState.QUEUED),
+            )
+            left = conn.execute(
+                "SELECT 1 FROM batch_query WHERE batch_seq = ? AND result IS NULL LIMIT 1", (batch.seq,)
+            ).fetchone()
+            if left is None:
+                conn.execute(
+                    "UPDATE batch SET state = ?, finished_at = ? WHERE seq = ? AND state IN (?, ?)",
+                    (BatchState.DONE, _iso(self._clock()), batch.seq, *ACTIVE_STATES),
+                )
+            found = self._one(conn, batch.batch_id)
+        assert found is not None
+        return found
+
+    # ---- results ----
+
+    def results(self, batch: Batch, after: int = -1, limit: int = 1000) -> list[tuple[int, bytes]]:
+        """(position, result) of answered queries after `after`, in submission order."""
+        rows = self._conn().execute(
+            "SELECT position, result FROM batch_query WHERE batch_seq = ? AND position > ? AND result IS NOT NULL"
+            " ORDER BY position LIMIT ?",
+            (batch.seq, after, limit),
+        )
+        return [(int(p), bytes(r)) for p, r in rows]
+
+    def close(self) -> None:
+        with self._lock:
+            connections, self._connections = self._connections, []
+        for conn in connections:
+            conn.close()
+        self._local = threading.local()

@@ -1,0 +1,186 @@
+"""The background worker that answers queued batches, at a bounded share of the server's capacity.
+
+Each worker thread takes the oldest active batch no other thread holds, answers a chunk of its
+queries through the online search path (`SearchServicer.answer`: the same edit criteria, the same
+matchers, the same hits), stores the chunk's results in one transaction, then rests. The rest is
+proportional to the chunk's own time, so a thread is busy at most `duty` of the time (0.5: it works
+10 ms, rests 10 ms), and online queries keep their latency. One thread by default.
+
+Every hit is a disclosure, accounted before its result is stored, with method BATCH. The recipient
+is the submitting activity and operator; the activity is read from the registry before each chunk,
+so a batch stops (FAILED) once its activity is suspended, revoked or loses the BATCH role, and a
+purpose the activity is no longer accredited for refuses the query (a violation on its purpose).
+
+Restart: answered queries have their results stored, so nothing is redone. A graceful `stop` lets the
+current query finish and stores the chunk so far; after a crash, at most the chunk in progress is
+answered again (and accounted again: over-accounting, the safe side).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from dcii.v1 import batch_pb2, search_pb2
+from indexer.exc import DciiError, InvalidArgument, NotFound, PermissionDenied
+from indexer.model import Violation
+from indexer.store.base import TracingStore
+from search_service.accounting import AuditLog
+from search_service.batch_queue import Answered, Batch, BatchQueue, BatchState, PendingQuery
+from search_service.registry import Caller, Registry, Role, Status
+from search_service.search import SearchServicer
+
+log = logging.getLogger(__name__)
+
+Answer = Callable[[Caller, search_pb2.SearchRequest], search_pb2.SearchResponse]
+
+
+@dataclass(frozen=True)
+class BatchSettings:
+    """How much of the server the batch worker may use."""
+
+    threads: int = 1  # worker threads (0: none, batches wait); at most one per batch
+    chunk: int = 50  # queries answered between rests (and stored in one transaction)
+    duty: float = 0.5  # share of wall time a thread works: it rests chunk_time * (1 - duty) / duty
+    idle_poll: float = 1.0  # seconds between looks at the queue when idle (a submission wakes it at once)
+    retry_delay: float = 2.0  # seconds to wait after the audit trail or the store was unavailable
+
+    def __post_init__(self) -> None:
+        if self.threads < 0 or self.chunk < 1 or not 0 < self.duty <= 1:
+            raise ValueError("batch settings: threads >= 0, chunk >= 1, 0 < duty <= 1")
+
+
+def batch_answer(store: TracingStore, today: Callable[[], dt.date], audit: AuditLog) -> Answer:
+    """The online search path, accounting its disclosures as BATCH."""
+    search = SearchServicer(store, today, audit)
+
+    def batch(caller: Caller, request: search_pb2.SearchRequest) -> search_pb2.SearchResponse:
+        return search.answer(caller, request, method="BATCH")
+
+    return batch
+
+
+def refused(query_id: str, position: int, violations: Sequence[Violation]) -> batch_pb2.BatchQueryResult:
+    """The result of a query refused by the edit criteria: its violations, named within the batch."""
+    result = batch_pb2.BatchQueryResult(query_id=query_id)
+    at = f"queries[{position}].query"
+    for v in violations:
+        result.violations.add(field=f"{at}.{v.field}" if v.field else at, description=v.description)
+    return result
+
+
+class BatchWorker:
+    def __init__(
+        self, queue: BatchQueue, answer: Answer, registry: Registry, settings: BatchSettings | None = None
+    ) -> None:
+        self._queue = queue
+        self._answer = answer
+        self._registry = registry
+        self.settings = settings or BatchSettings()
+        self._stop = threading.Event()
+        self._wake = threading.Event()
+        self._held: set[str] = set()
+        self._claim_lock = threading.Lock()
+        self._threads: list[threading.Thread] = []
+
+    def start(self) -> None:
+        resumed = sum(1 for b in self._queue.runnable() if b.state is BatchState.RUNNING)
+        if resumed:
+            log.info("resuming batches", extra={"batches": resumed})
+        for n in range(self.settings.threads):
+            thread = threading.Thread(target=self._run, name=f"batch-{n}", daemon=True)
+            thread.start()
+            self._threads.append(thread)
+
+    def wake(self) -> None:
+        """A batch was submitted: look at once."""
+        self._wake.set()
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """Let each thread finish its current query and store its chunk, then return."""
+        self._stop.set()
+        self._wake.set()
+        for thread in self._threads:
+            thread.join(timeout)
+        self._threads.clear()
+
+    def _run(self) -> None:
+        settings = self.settings
+        while not self._stop.is_set():
+            try:
+                worked = self.run_once()
+            except Exception as error:  # the trail or the store unavailable: back off, the batch waits
+                log.warning("batch chunk interrupted", extra={"error_type": type(error).__name__})
+                self._stop.wait(settings.retry_delay)
+                continue
+            if worked is None:
+                self._wake.wait(settings.idle_poll)
+                self._wake.clear()
+            elif settings.duty < 1:
+                self._stop.wait(worked * (1 - settings.duty) / settings.duty)
+
+    def run_once(self) -> float | None:
+        """Answer one chunk of the oldest batch no other thread holds; its time, or None when idle."""
+        with self._claim_lock:
+            batch = next((b for b in self._queue.runnable() if b.batch_id not in self._held), None)
+            if batch is None:
+                return None
+            self._held.add(batch.batch_id)
+        started = time.monotonic()
+        try:
+            self._chunk(batch)
+        finally:
+            with self._claim_lock:
+                self._held.discard(batch.batch_id)
+        return time.monotonic() - started
+
+    def _caller(self, batch: Batch) -> Caller | None:
+        owner = batch.owner
+        try:
+            activity = self._registry.activity(owner.activity_id)
+        except NotFound:
+            activity = None
+        if activity is None or activity.status is not Status.ACTIVE or Role.BATCH not in activity.roles:
+            self._queue.fail(batch.batch_id, "the submitting activity is no longer accredited for batch requests")
+            log.warning("batch failed: activity not accredited", extra={"batch_id": batch.batch_id})
+            return None
+        return Caller(activity, owner.fingerprint, owner.operator or None)
+
+    def _chunk(self, batch: Batch) -> None:
+        caller = self._caller(batch)
+        if caller is None:
+            return
+        answered: list[Answered] = []
+        try:
+            for query in self._queue.pending(batch, self.settings.chunk):
+                if self._stop.is_set():
+                    break
+                answered.append(self._answer_one(caller, query))
+        finally:
+            finished = self._queue.record(batch, answered)
+            if finished.finished:
+                log.info("batch finished", extra={"batch_id": batch.batch_id, "state": finished.state.value})
+
+    def _answer_one(self, caller: Caller, query: PendingQuery) -> Answered:
+        request = search_pb2.SearchRequest.FromString(query.request)
+        try:
+            response = self._answer(caller, request)
+        except InvalidArgument as error:
+            result = refused(query.query_id, query.position, error.violations)
+        except PermissionDenied as error:
+            result = refused(query.query_id, query.position, [Violation("purpose", error.message)])
+        except DciiError:
+            raise  # unavailable: nothing disclosed, the query stays pending
+        except Exception as error:  # a defect on this query must not hold the batch forever
+            log.error("batch query failed", extra={"error_type": type(error).__name__})
+            result = refused(query.query_id, query.position, [Violation("", "internal error: ask it online")])
+        else:
+            result = batch_pb2.BatchQueryResult(
+                query_id=query.query_id, hits=response.hits, matcher_version=response.matcher_version
+            )
+            return Answered(query.position, result.SerializeToString(), rejected=False)
+        return Answered(query.position, result.SerializeToString(), rejected=True)
