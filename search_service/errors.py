@@ -20,11 +20,24 @@ from indexer.model import Violation
 log = logging.getLogger(__name__)
 
 
+# A status travels in the response trailers, which clients cap (8 KB by default): keep it well under.
+MAX_MESSAGE_CHARS = 300
+MAX_VIOLATIONS = 50
+
+
+def _clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 def status_for(error: DciiError) -> status_pb2.Status:
-    status = status_pb2.Status(code=getattr(code_pb2, error.code), message=error.message)
+    message = _clip(error.message, MAX_MESSAGE_CHARS)
+    if isinstance(error, InvalidArgument) and len(error.violations) > MAX_VIOLATIONS:
+        message += f" (the first {MAX_VIOLATIONS} of {len(error.violations)} violations are listed)"
+    status = status_pb2.Status(code=getattr(code_pb2, error.code), message=message)
     if isinstance(error, InvalidArgument):
+        shown = error.violations[:MAX_VIOLATIONS]
         detail = any_pb2.Any()
-        detail.Pack(bad_request(error.violations))
+        detail.Pack(bad_request(tuple(Violation(_clip(v.field, 120), _clip(v.description, 200)) for v in shown)))
         status.details.append(detail)
     return status
 

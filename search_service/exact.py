@@ -47,12 +47,23 @@ def encode_cursor(cursor: NameCursor) -> str:
     return base64.urlsafe_b64encode(raw).decode()
 
 
+# Internal ids are SQLite integers: a token naming anything outside them was not issued here.
+_MAX_ID = 2**63 - 1
+
+
+def _id(text: str) -> int:
+    value = int(text)
+    if not 0 <= value <= _MAX_ID:
+        raise ValueError("id out of range")
+    return value
+
+
 def decode_cursor(token: str) -> NameCursor | None:
     if not token:
         return None
     try:
         given, tracing_id, alias_no = base64.urlsafe_b64decode(token.encode()).decode().rsplit("|", 2)
-        return NameCursor(given, int(tracing_id), int(alias_no))
+        return NameCursor(given, _id(tracing_id), _id(alias_no))
     except (ValueError, binascii.Error, UnicodeDecodeError) as error:
         raise InvalidArgument([Violation("page_token", "not a token this index issued")]) from error
 
@@ -131,7 +142,7 @@ def decode_title_token(token: str) -> int | None:
     if not token:
         return None
     try:
-        return int(base64.urlsafe_b64decode(token.encode()).decode().removeprefix("t|"))
+        return _id(base64.urlsafe_b64decode(token.encode()).decode().removeprefix("t|"))
     except (ValueError, binascii.Error, UnicodeDecodeError) as error:
         raise InvalidArgument([Violation("page_token", "not a token this index issued")]) from error
 

@@ -212,5 +212,10 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
         if isinstance(plan, _Refusal):
             if plan.outcome == "PERMISSION_DENIED":
                 raise PermissionDenied(plan.violations[0].description)
-            raise InvalidArgument(plan.violations)
+            # The paths were made for the stream's IngestRequest ("delete.key"); a unary call's request is
+            # the inner message itself, so its fields are named without the wrapper ("key").
+            action = request.WhichOneof("action") or ""
+            raise InvalidArgument(
+                [m.Violation(v.field.removeprefix(f"{action}.") or v.field, v.description) for v in plan.violations]
+            )
         return self._write(caller, [request], [plan])[0]

@@ -105,11 +105,17 @@ def check_open(request: privacy_pb2.PrivacyRequest, now: dt.datetime) -> tuple[s
     )
     if kind is None:
         out.append(Violation("kind", "ACCESS or AMENDMENT"))
-    received = request.received_at.ToDatetime(dt.UTC)
+    received = now
     if not request.HasField("received_at"):
         out.append(Violation("received_at", "when the request was received is required"))
-    elif received > now:
-        out.append(Violation("received_at", "must not be in the future"))
+    else:
+        try:
+            received = request.received_at.ToDatetime(dt.UTC)
+        except (ValueError, OverflowError):  # seconds or nanos outside what a Timestamp may hold
+            out.append(Violation("received_at", "not a representable date and time"))
+        else:
+            if received > now:
+                out.append(Violation("received_at", "must not be in the future"))
     if out:
         raise InvalidArgument(out)
     assert kind is not None

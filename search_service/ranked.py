@@ -45,7 +45,7 @@ def decode_offset(token: str) -> int:
         return 0
     try:
         kind, offset = base64.urlsafe_b64decode(token.encode()).decode().split("|")
-        if kind != "r" or int(offset) < 0:
+        if kind != "r" or not 0 <= int(offset) < 2**31:
             raise ValueError(token)
         return int(offset)
     except (ValueError, binascii.Error, UnicodeDecodeError) as error:

@@ -161,6 +161,8 @@ def _mode_violations(mode: str, at: str, *, pid_sent: bool) -> list[Violation]:
 def run_exact(store: TracingStore, query: Query) -> Page:
     """EXACT, NAME_ONLY or NONSTANDARD (persons or impersonal titles)."""
     if query.title:
+        if query.types and TracingType.IMPERSONAL_TITLE not in query.types:
+            return Page([], "")  # only impersonal titles have titles
         return title_page(
             store,
             query.title,

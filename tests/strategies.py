@@ -39,6 +39,8 @@ NAC_PENDINGS = tuple(f"FZ-NP-{n}" for n in range(12))
 VICTIMS = ("FZ-VICTIM-1", "FZ-VICTIM-2")
 
 INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
+# Source versions of valid actions: small ones meet the stored versions (UNCHANGED), large ones move on.
+VERSIONS = st.one_of(st.integers(1, 50), st.integers(1, 2**40))
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 # What a protobuf Timestamp can hold (0001-01-01 to 9999-12-31).
 TIMESTAMP_MIN, TIMESTAMP_MAX = -62135596800, 253402300799
@@ -280,7 +282,7 @@ def tracing_kinds(agency: str, record: str, version: int) -> dict[str, Callable[
 
 @st.composite
 def valid_tracings(draw: st.DrawFn, kind: str | None = None) -> tracing_pb2.Tracing:
-    kinds = tracing_kinds(OWN_AGENCY, draw(st.sampled_from(RECORDS)), draw(st.integers(1, 50)))
+    kinds = tracing_kinds(OWN_AGENCY, draw(st.sampled_from(RECORDS)), draw(VERSIONS))
     tracing = kinds[kind or draw(st.sampled_from(sorted(kinds)))]()
     if tracing.HasField("subject") and draw(st.booleans()):
         name = tracing.subject.name
@@ -306,7 +308,7 @@ def valid_ingest_requests(draw: st.DrawFn) -> ingest_pb2.IngestRequest:
 @st.composite
 def valid_deletes(draw: st.DrawFn) -> ingest_pb2.DeleteTracing:
     request = ingest_pb2.DeleteTracing(
-        source_version=draw(st.integers(1, 60)), reason=draw(st.sampled_from(("", "DENIED", "ENTERED_IN_ERROR")))
+        source_version=draw(VERSIONS), reason=draw(st.sampled_from(("", "DENIED", "ENTERED_IN_ERROR")))
     )
     request.key.agency = OWN_AGENCY
     request.key.record_number = draw(st.sampled_from((*RECORDS, *OPEN_CASES, *NAC_PENDINGS)))

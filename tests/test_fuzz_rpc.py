@@ -15,15 +15,13 @@ over mutual TLS from a logged-in client holding the role the RPC needs. Whatever
 
 The CI run is derandomized with a modest number of examples per RPC; the slow run
 (`.venv/bin/pytest -m slow tests/test_fuzz_rpc.py`) sends more than 100,000 generated requests in all.
-Inputs that hit a bug already reported are tolerated in the general fuzz only through KNOWN_BUGS, each
-tied to a strict-xfail test holding its minimal example: fixing the server turns that test into an
-XPASS failure, the cue to delete the xfail and the KNOWN_BUGS entry together.
+The bugs the fuzzer found are kept at the end as plain regression tests on their minimal examples.
 """
 
 from __future__ import annotations
 
+import ast
 import base64
-import binascii
 import dataclasses
 import re
 from collections import Counter
@@ -58,7 +56,7 @@ from search_service.registry import Purpose, Role
 from search_service.server import MAX_MESSAGE_BYTES, ServerConfig
 from tests import factories as f
 from tests import strategies as s
-from tests.support import Client, Index, make_index
+from tests.support import ROOT, Client, Index, make_index
 
 M = TypeVar("M", bound=Message)
 Code = grpc.StatusCode
@@ -189,8 +187,24 @@ def names_a_field(descriptor: Any, path: str) -> bool:
 PII_FIELDS = frozenset({"ssn", "surname", "given_name", "middle_name", "password"})
 
 
+def _server_literals() -> frozenset[str]:
+    """Every string literal of the server's code (f-string parts included): what its messages are made of.
+    Hypothesis draws text from these too; a "name" that is a piece of one proves no leak when quoted."""
+    found: set[str] = set()
+    for package in ("indexer", "search_service"):
+        for source in (ROOT / package).rglob("*.py"):
+            for node in ast.walk(ast.parse(source.read_text(encoding="utf-8"))):
+                if isinstance(node, ast.Constant) and isinstance(node.value, str):
+                    found.add(node.value)
+    return frozenset(found)
+
+
+SERVER_LITERALS = _server_literals()
+
+
 def secrets_of(request: Message) -> set[str]:
-    """The SSNs, names and passwords in a request that are long enough to recognise verbatim."""
+    """The SSNs, names and passwords in a request that are long enough to recognise verbatim (and are not
+    part of the server's own wording)."""
     found: set[str] = set()
     for name, value in s.walk_strings(request):
         if name not in PII_FIELDS:
@@ -201,66 +215,12 @@ def secrets_of(request: Message) -> set[str]:
             found |= {t for t in (text, digits) if len(t) >= 9}
         elif len(text) >= 6 and any(c.isalpha() for c in text):
             found.add(text)
-    return found
+    return {secret for secret in found if not any(secret in literal for literal in SERVER_LITERALS)}
 
 
 def assert_no_pii(request: Message, texts: Sequence[str]) -> None:
     leaked = [secret for secret in secrets_of(request) for text in texts if secret in text]
     assert not leaked, f"a refusal quoted what the request carried: {leaked[0][:80]!r}"
-
-
-UNARY_RPCS = (
-    "Delete",
-    "CompleteOpenCaseTracing",
-    "CompleteNacPendingTracing",
-    "Search",
-    "Login",
-    "Logout",
-    "ListActivities",
-    "SetActivityStatus",
-    "AnswerAccessRequest",
-    "FileDispute",
-    "OpenPrivacyRequest",
-    "ListPrivacyRequests",
-)
-
-
-@dataclass(frozen=True)
-class KnownBug:
-    """A reported bug the general fuzz tolerates until the server is fixed (see the strict xfail `test`)."""
-
-    rpc: str
-    test: str
-    matches: Callable[[Message, grpc.RpcError], bool]
-
-
-def _ints_in_token(token: str) -> list[int]:
-    """The integers a page token carries, read as the server reads them (exact cursor, title, ranked)."""
-    try:
-        text = base64.urlsafe_b64decode(token.encode()).decode()
-    except (ValueError, binascii.Error, UnicodeDecodeError):
-        return []
-    found: list[int] = []
-    for part in [*text.rsplit("|", 2)[1:], text.removeprefix("t|")]:
-        try:
-            found.append(int(part))
-        except ValueError:
-            continue
-    return found
-
-
-def _forged_token_overflows(request: Message, error: grpc.RpcError) -> bool:
-    assert isinstance(request, search_pb2.SearchRequest)
-    return error.code() == Code.INTERNAL and any(
-        not s.INT64_MIN <= n <= s.INT64_MAX for n in _ints_in_token(request.page_token)
-    )
-
-
-def _received_at_unrepresentable(request: Message, error: grpc.RpcError) -> bool:
-    assert isinstance(request, privacy_pb2.PrivacyRequest)
-    stamp = request.received_at
-    in_range = s.TIMESTAMP_MIN <= stamp.seconds <= s.TIMESTAMP_MAX and 0 <= stamp.nanos <= 999_999_999
-    return error.code() == Code.INTERNAL and not in_range
 
 
 def violations_of(error: grpc.RpcError) -> list[tuple[str, str]]:
@@ -271,43 +231,10 @@ def violations_of(error: grpc.RpcError) -> list[tuple[str, str]]:
         return []
 
 
-def _status_lost(request: Message, error: grpc.RpcError) -> bool:
+def _status_lost(error: grpc.RpcError) -> bool:
     """The status trailer outgrew the client's metadata limit (8 KB soft, 16 KB hard): the transport
     ended the call with its own RESOURCE_EXHAUSTED and the server's answer never arrived."""
     return error.code() == Code.RESOURCE_EXHAUSTED and "metadata size exceeds" in (error.details() or "")
-
-
-def _wrapper_paths(wrapper_field: str) -> Callable[[Message, grpc.RpcError], bool]:
-    """Violations named as if the request were IngestRequest.<wrapper_field> (the unary ingest RPCs)."""
-
-    def matches(request: Message, error: grpc.RpcError) -> bool:
-        found = violations_of(error)
-        return (
-            error.code() == Code.INVALID_ARGUMENT
-            and bool(found)
-            and all(names_a_field(ingest_pb2.IngestRequest.DESCRIPTOR, path) for path, _ in found)
-            and any(path.startswith(f"{wrapper_field}.") for path, _ in found)
-        )
-
-    return matches
-
-
-KNOWN_BUGS = (
-    *(KnownBug(rpc, "test_bug_status_trailer_outgrows_metadata_limit", _status_lost) for rpc in UNARY_RPCS),
-    KnownBug("Search", "test_bug_forged_page_token_out_of_int64_is_internal", _forged_token_overflows),
-    KnownBug("OpenPrivacyRequest", "test_bug_unrepresentable_received_at_is_internal", _received_at_unrepresentable),
-    KnownBug("Delete", "test_bug_unary_ingest_paths_name_the_stream_wrapper", _wrapper_paths("delete")),
-    KnownBug(
-        "CompleteOpenCaseTracing",
-        "test_bug_unary_ingest_paths_name_the_stream_wrapper",
-        _wrapper_paths("complete_open_case"),
-    ),
-    KnownBug(
-        "CompleteNacPendingTracing",
-        "test_bug_unary_ingest_paths_name_the_stream_wrapper",
-        _wrapper_paths("complete_nac_pending"),
-    ),
-)
 
 
 def check_refusal(
@@ -320,12 +247,10 @@ def check_refusal(
         return
     violations = violations_of(error)
     assert_no_pii(request, [error.details() or "", *(description for _, description in violations)])
-    if any(bug.rpc == rpc and bug.matches(request, error) for bug in KNOWN_BUGS):
-        return
     assert code in DELIBERATE | also, f"{rpc} ended in {code}: {error.details()!r}"
     # The transport's own RESOURCE_EXHAUSTED when the status trailer outgrew the metadata limit is no
     # deliberate refusal: the server's real answer (and its violations) never reached the client.
-    assert not _status_lost(request, error), f"{rpc}: status lost: {error.details()!r}"
+    assert not _status_lost(error), f"{rpc}: status lost: {error.details()!r}"
     if code == Code.INVALID_ARGUMENT:
         assert violations, f"{rpc}: INVALID_ARGUMENT without field violations: {error.details()!r}"
         for path, _ in violations:
@@ -441,7 +366,7 @@ def check_search_answer(request: search_pb2.SearchRequest, response: search_pb2.
     for hit in response.hits:
         assert not hit.tracing.subject.identifiers.ssn, "a querier sees the last four only"
         assert 0.0 <= hit.score <= 1.0
-        if request.types and not request.title.strip():  # KNOWN BUG: title searches ignore `types`
+        if request.types:
             assert hit.type in request.types, "hits are restricted to the types asked"
 
 
@@ -511,11 +436,13 @@ def batch_submit(fz: Fuzz, requests: list[batch_pb2.SubmitBatchRequest]) -> None
     try:
         status = stub.SubmitBatch(iter(requests), metadata=fz.batch.metadata, timeout=TIMEOUT)
     except grpc.RpcError as error:
+        OUTCOMES["SubmitBatch", error.code().name] += 1
         whole = batch_pb2.SubmitBatchRequest()
         for request in requests:
             whole.MergeFrom(request)  # violations are numbered over the whole stream
         check_refusal("SubmitBatch", whole, error, size=max((r.ByteSize() for r in requests), default=0))
         return
+    OUTCOMES["SubmitBatch", "OK"] += 1
     assert status.batch_id and status.total == sum(len(r.queries) for r in requests)
     for rpc in ("GetBatchStatus", "CancelBatch"):
         call(rpc, getattr(stub, rpc), batch_pb2.GetBatchRequest(batch_id=status.batch_id), fz.batch)
@@ -530,6 +457,7 @@ def batch_lookup(fz: Fuzz, request: batch_pb2.GetBatchRequest) -> None:
         for result in stub.StreamBatchResults(request, metadata=fz.batch.metadata, timeout=TIMEOUT):
             assert result.query_id
     except grpc.RpcError as error:
+        OUTCOMES["StreamBatchResults", error.code().name] += 1
         check_refusal("StreamBatchResults", request, error)
 
 
@@ -687,11 +615,10 @@ def test_slow_run_sent_100000_requests(request: pytest.FixtureRequest) -> None:
     assert total >= 100_000
 
 
-# ---- reported bugs: minimal examples (strict xfail; remove with the KNOWN_BUGS entry once fixed) ----
+# ---- regressions: the minimal examples of the bugs this fuzzer found (all fixed in the server) ----
 
 
-@pytest.mark.xfail(strict=True, reason="bug: a forged page token whose integer exceeds int64 ends in INTERNAL")
-def test_bug_forged_page_token_out_of_int64_is_internal(fuzz: Fuzz) -> None:
+def test_forged_page_token_beyond_int64_is_invalid_argument(fuzz: Fuzz) -> None:
     stub = search_pb2_grpc.SearchServiceStub(fuzz.querier.channel)
     for token in ("WHITFIELD|9223372036854775808|0", "t|9223372036854775808"):
         request = search_pb2.SearchRequest(
@@ -703,15 +630,13 @@ def test_bug_forged_page_token_out_of_int64_is_internal(fuzz: Fuzz) -> None:
             request.title = "ACME"
         else:
             request.name.surname, request.name.given_name = "Whitfield", "Harold"
-        try:
+        with pytest.raises(grpc.RpcError) as refused:
             stub.Search(request, metadata=fuzz.querier.metadata, timeout=TIMEOUT)
-        except grpc.RpcError as error:
-            assert error.code() == Code.INVALID_ARGUMENT, f"{token}: {error.code()}"
-            assert [path for path, _ in violations_of(error)] == ["page_token"]
+        assert refused.value.code() == Code.INVALID_ARGUMENT, f"{token}: {refused.value.code()}"
+        assert [path for path, _ in violations_of(refused.value)] == ["page_token"]
 
 
-@pytest.mark.xfail(strict=True, reason="bug: OpenPrivacyRequest with received_at outside Timestamp range is INTERNAL")
-def test_bug_unrepresentable_received_at_is_internal(fuzz: Fuzz) -> None:
+def test_unrepresentable_received_at_is_invalid_argument(fuzz: Fuzz) -> None:
     request = privacy_pb2.PrivacyRequest(request_number="PR-BUG-1", kind=privacy_pb2.PRIVACY_REQUEST_KIND_ACCESS)
     request.received_at.seconds = s.TIMESTAMP_MAX + 1
     stub = privacy_pb2_grpc.PrivacyServiceStub(fuzz.privacy.channel)
@@ -721,10 +646,7 @@ def test_bug_unrepresentable_received_at_is_internal(fuzz: Fuzz) -> None:
     assert [path for path, _ in violations_of(refused.value)] == ["received_at"]
 
 
-@pytest.mark.xfail(
-    strict=True, reason="bug: unary Delete/Complete* name fields as IngestRequest paths (delete.key ...)"
-)
-def test_bug_unary_ingest_paths_name_the_stream_wrapper(fuzz: Fuzz) -> None:
+def test_unary_ingest_violations_name_the_request_fields(fuzz: Fuzz) -> None:
     stub = ingest_pb2_grpc.IngestServiceStub(fuzz.submitter.channel)
     requests: list[tuple[Callable[..., Any], Message]] = [
         (stub.Delete, ingest_pb2.DeleteTracing()),
@@ -738,8 +660,7 @@ def test_bug_unary_ingest_paths_name_the_stream_wrapper(fuzz: Fuzz) -> None:
         assert paths and all(names_a_field(request.DESCRIPTOR, p) for p in paths), paths
 
 
-@pytest.mark.xfail(strict=True, reason="bug: a title search ignores SearchRequest.types")
-def test_bug_title_search_ignores_types(fuzz: Fuzz) -> None:
+def test_title_search_honours_types(fuzz: Fuzz) -> None:
     tracing = s.tracing_kinds(s.OWN_AGENCY, "FZ-TITLE-1", 1)["impersonal_title"]()
     fuzz.submitter.upsert(tracing)
     request = search_pb2.SearchRequest(
@@ -748,16 +669,15 @@ def test_bug_title_search_ignores_types(fuzz: Fuzz) -> None:
         title="ACME DEFENSE WIDGETS INC",
         types=[tracing_pb2.TRACING_TYPE_FILE],
     )
-    response = search_pb2_grpc.SearchServiceStub(fuzz.querier.channel).Search(
-        request, metadata=fuzz.querier.metadata, timeout=TIMEOUT
-    )
+    stub = search_pb2_grpc.SearchServiceStub(fuzz.querier.channel)
+    response = stub.Search(request, metadata=fuzz.querier.metadata, timeout=TIMEOUT)
     assert [h.type for h in response.hits if h.type != tracing_pb2.TRACING_TYPE_FILE] == []
+    del request.types[:]  # without the restriction the title is found
+    response = stub.Search(request, metadata=fuzz.querier.metadata, timeout=TIMEOUT)
+    assert "FZ-TITLE-1" in {h.tracing.key.record_number for h in response.hits}
 
 
-@pytest.mark.xfail(
-    strict=True, reason="bug: a long status message or many violations outgrow the client's metadata limit"
-)
-def test_bug_status_trailer_outgrows_metadata_limit(fuzz: Fuzz) -> None:
+def test_status_fits_the_client_metadata_limit(fuzz: Fuzz) -> None:
     admin = admin_pb2_grpc.AdminServiceStub(fuzz.admin.channel)
     with pytest.raises(grpc.RpcError) as refused:
         admin.SetActivityStatus(
@@ -775,3 +695,4 @@ def test_bug_status_trailer_outgrows_metadata_limit(fuzz: Fuzz) -> None:
     with pytest.raises(grpc.RpcError) as refused:
         stub.CompleteOpenCaseTracing(request, metadata=fuzz.submitter.metadata, timeout=TIMEOUT)
     assert refused.value.code() == Code.INVALID_ARGUMENT, refused.value.details()
+    assert violations_of(refused.value), "the violations arrive (the first ones, at least)"
