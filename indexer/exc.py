@@ -54,7 +54,3 @@ class Unavailable(DciiError):
     """The store or the audit trail cannot be written: fail closed."""
 
     code = "UNAVAILABLE"
-
-
-class Unimplemented(DciiError):
-    code = "UNIMPLEMENTED"
