@@ -4,8 +4,8 @@
     .venv/bin/python bench/batch.py --tracings 20000 --batch 10000   # a quick run
 
 1. `dcii serve --demo`'s bootstrap makes the PKI, the demo activities and N demo tracings (seeded).
-2. The server runs in a subprocess: `dcii serve` once server.py wires BatchService, else
-   bench/batch_server.py (the same server, the batch service added as the tests add it).
+2. `dcii serve` runs in a subprocess, with its default batch worker (search_service.batch_worker's
+   BatchSettings: one thread in a low-priority worker process of its own, duty 0.5).
 3. Unloaded: one client asks --online EXACT queries (name + SSN of demo people) one after another.
 4. Loaded: a --batch query batch (every mode, on demo people) is submitted; the same client asks the
    same online queries, in a loop, for as long as the batch runs. Only queries timed while the batch was
@@ -35,7 +35,7 @@ from dcii.cli.bootstrap import bootstrap
 from dcii.cli.client import Profile, session
 from dcii.v1 import batch_pb2, batch_pb2_grpc, search_pb2, search_pb2_grpc, tracing_pb2
 from indexer.demo import generate_tracings
-from search_service.server import ServerConfig
+from search_service.batch_worker import BatchSettings
 from tests.support import free_port, wait_for_port
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -96,22 +96,25 @@ def timed(stub: search_pb2_grpc.SearchServiceStub, metadata: Any, request: searc
     return time.perf_counter() - started
 
 
-def server_command(data: Path, pki_dir: Path, port: int, duty: float) -> list[str]:
-    if any(f.name == "batch" for f in dataclasses.fields(ServerConfig)):  # server.py wired
-        return [
-            sys.executable,
-            "-m",
-            "dcii.cli.main",
-            "serve",
-            "--data",
-            str(data),
-            "--pki",
-            str(pki_dir),
-            "--port",
-            str(port),
-        ]
-    where = ["--data", str(data), "--pki", str(pki_dir), "--port", str(port), "--duty", str(duty)]
-    return [sys.executable, str(ROOT / "bench" / "batch_server.py"), *where]
+def server_command(data: Path, pki_dir: Path, port: int) -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "dcii.cli.main",
+        "serve",
+        "--data",
+        str(data),
+        "--pki",
+        str(pki_dir),
+        "--port",
+        str(port),
+    ]
+
+
+def worker_settings() -> str:
+    s = BatchSettings()
+    where = f"a worker process at nice {s.nice}" if s.process else "threads in the server process"
+    return f"{s.threads} thread(s) in {where}, duty {s.duty}, chunk {s.chunk}"
 
 
 def main() -> None:
@@ -120,7 +123,6 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=100_000)
     parser.add_argument("--online", type=int, default=2000)
     parser.add_argument("--sample", type=int, default=500)
-    parser.add_argument("--duty", type=float, default=0.5, help="the worker's duty (bench/batch_server.py only)")
     parser.add_argument("--seed", type=int, default=11)
     parser.add_argument("--dir", help="work directory (default: a temporary one)")
     args = parser.parse_args()
@@ -134,7 +136,7 @@ def main() -> None:
     subjects = people(args.tracings, args.seed)
     online = online_queries(subjects, args.online)
     batch = [batch_query(i, subjects[(i * 7919) % len(subjects)]) for i in range(args.batch)]
-    server = subprocess.Popen(server_command(data, pki_dir, port, args.duty), cwd=ROOT, stderr=subprocess.PIPE)
+    server = subprocess.Popen(server_command(data, pki_dir, port), cwd=ROOT, stderr=subprocess.PIPE)
     try:
         wait_for_port(port, server)
         with session(profile) as (channel, metadata):
@@ -143,6 +145,7 @@ def main() -> None:
         server.terminate()
         server.wait(timeout=60)
     print(f"\nbatch benchmark: {args.tracings} tracings, seed {args.seed}, one online client")
+    print(f"batch worker: {worker_settings()}")
     width = max(len(r[0]) for r in rows)
     for label, value in rows:
         print(f"  {label:<{width}}  {value}")

@@ -4,7 +4,10 @@ Each worker thread takes the oldest active batch no other thread holds, answers 
 queries through the online search path (`SearchServicer.answer`: the same edit criteria, the same
 matchers, the same hits), stores the chunk's results in one transaction, then rests. The rest is
 proportional to the chunk's own time, so a thread is busy at most `duty` of the time (0.5: it works
-10 ms, rests 10 ms), and online queries keep their latency. One thread by default.
+10 ms, rests 10 ms), and online queries keep their latency. One thread by default, in a low-priority
+worker process of its own (search_service.batch_process: a thread in the server process would hold the
+server's GIL for milliseconds per query, which lands in the online tail); `process=False` keeps the
+threads in the server process.
 
 Every hit is a disclosure, accounted before its result is stored, with method BATCH. The recipient
 is the submitting activity and operator; the activity is read from the registry before each chunk,
@@ -48,10 +51,14 @@ class BatchSettings:
     duty: float = 0.5  # share of wall time a thread works: it rests chunk_time * (1 - duty) / duty
     idle_poll: float = 1.0  # seconds between looks at the queue when idle (a submission wakes it at once)
     retry_delay: float = 2.0  # seconds to wait after the audit trail or the store was unavailable
+    # Run the threads in a worker process of their own (search_service.batch_process), so that they never
+    # hold the server's GIL; False: threads in the server process (tests that need in-process control).
+    process: bool = True
+    nice: int = 10  # the worker process lowers its priority by this much (os.nice); 0 leaves it
 
     def __post_init__(self) -> None:
-        if self.threads < 0 or self.chunk < 1 or not 0 < self.duty <= 1:
-            raise ValueError("batch settings: threads >= 0, chunk >= 1, 0 < duty <= 1")
+        if self.threads < 0 or self.chunk < 1 or not 0 < self.duty <= 1 or not 0 <= self.nice <= 19:
+            raise ValueError("batch settings: threads >= 0, chunk >= 1, 0 < duty <= 1, 0 <= nice <= 19")
 
 
 def batch_answer(store: TracingStore, today: Callable[[], dt.date], audit: AuditLog) -> Answer:

@@ -35,6 +35,7 @@ from search_service.accounting import AuditLog, load_or_create_key
 from search_service.accounts import AdminServicer, SessionServicer
 from search_service.auth import AuthInterceptor
 from search_service.batch import BatchServicer
+from search_service.batch_process import BatchProcess, WorkerFiles
 from search_service.batch_queue import BatchQueue
 from search_service.batch_worker import BatchSettings, BatchWorker, batch_answer
 from search_service.ingest import IngestServicer
@@ -67,7 +68,8 @@ class ServerConfig:
     retention_first_delay: float = 60.0
     retention_interval: float = 24 * 3600.0
     hostnames: tuple[str, ...] = field(default=("localhost",))
-    # The background batch worker: threads, chunk size and duty cycle (its share of the server's time).
+    # The background batch worker: threads, chunk size and duty cycle (its share of the server's time), and
+    # whether it runs in a low-priority process of its own (the default) or as threads in the server.
     batch: BatchSettings = field(default_factory=BatchSettings)
 
     @property
@@ -110,7 +112,7 @@ class RunningServer:
     retention: RetentionSchedule
     health: health.HealthServicer
     batch_queue: BatchQueue
-    batch_worker: BatchWorker
+    batch_worker: BatchWorker | BatchProcess
 
     def stop(self, grace: float = 5.0) -> None:
         self.health.enter_graceful_shutdown()
@@ -130,6 +132,7 @@ def start_server(
     store: TracingStore | None = None,
     today: Callable[[], dt.date] = _today,
 ) -> RunningServer:
+    own_store = store is None
     store = store or SqliteStore(config.store_path)
     registry = Registry(config.registry_path)
     audit = AuditLog(
@@ -161,7 +164,14 @@ def start_server(
     privacy_requests = PrivacyRequests(config.data_dir / "privacy.db")
     privacy_pb2_grpc.add_PrivacyServiceServicer_to_server(PrivacyServicer(store, audit, privacy_requests), server)
     batch_queue = BatchQueue(config.batch_path)
-    batch_worker = BatchWorker(batch_queue, batch_answer(store, today, audit), registry, config.batch)
+    batch_worker: BatchWorker | BatchProcess
+    if config.batch.process and own_store and today is _today:  # the process opens the same files, today
+        files = WorkerFiles(
+            config.store_path, config.registry_path, config.audit_path, config.data_dir / "audit.key", config.batch_path
+        )
+        batch_worker = BatchProcess(files, batch_queue, config.batch, audit_timeout=config.audit_timeout)
+    else:
+        batch_worker = BatchWorker(batch_queue, batch_answer(store, today, audit), registry, config.batch)
     batch_pb2_grpc.add_BatchServiceServicer_to_server(
         BatchServicer(batch_queue, today, on_submit=batch_worker.wake), server
     )

@@ -1,7 +1,7 @@
 """Batch requests (issue 5): a real server over mutual TLS, a real queue, a real audit trail.
 
-Until search_service/server.py wires BatchService, `start` builds the server as start_server does, plus
-the batch service and its worker; once wired, its body becomes `index.start(batch=batch, **settings)`.
+The worker runs as the server runs it, in a low-priority process of its own (search_service.batch_process),
+unless a test passes `process=False` (threads in the server process).
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ import collections
 import datetime as dt
 import json
 import os
+import signal
 import sqlite3
 import subprocess
 import sys
@@ -27,12 +28,13 @@ from indexer.demo import generate_tracings
 from indexer.exc import InvalidArgument
 from indexer.store.sqlite import SqliteStore
 from search_service.batch import BatchServicer
+from search_service.batch_process import BatchProcess
 from search_service.batch_queue import BatchQueue
 from search_service.batch_worker import BatchSettings
 from search_service.errors import field_violations
 from search_service.registry import Activity, Caller, Purpose, Role, Status
 from tests import factories as f
-from tests.support import ROOT, Client, Index, make_index
+from tests.support import ROOT, Client, Index, free_port, make_index, server_process
 
 M = search_pb2.SearchMode
 DONE, QUEUED = batch_pb2.BATCH_STATE_DONE, batch_pb2.BATCH_STATE_QUEUED
@@ -131,6 +133,7 @@ def _batch_disclosures(index: Index) -> list[dict[str, Any]]:
 def test_batch_answers_equal_online_answers_and_are_accounted_as_batch(index: Index) -> None:
     load_demo(SqliteStore(index.data_dir / "index.db"), count=3000, seed=7)
     start(index, BatchSettings(chunk=40, duty=1.0))
+    assert index.running is not None and isinstance(index.running.batch_worker, BatchProcess)
     client = index.client("CCF-BATCH", "ARMY-CCF", [Role.QUERIER, Role.BATCH])
     queries = _mixed_queries(3000, 7, 500)
     submitted = _submit(client, queries, label="nightly")
@@ -166,7 +169,8 @@ def test_batch_answers_equal_online_answers_and_are_accounted_as_batch(index: In
 
 
 def test_refused_queries_do_not_sink_the_batch(index: Index) -> None:
-    start(index, BatchSettings(duty=1.0))
+    start(index, BatchSettings(duty=1.0, process=False))  # threads in the server process
+    assert index.running is not None and not isinstance(index.running.batch_worker, BatchProcess)
     submitter = index.client("NCIS-RA-01", "NCIS", [Role.SUBMITTER])
     submitter.upsert(f.person(record="NCIS-1"))
     client = index.client("CCF-BATCH", "ARMY-CCF", [Role.QUERIER, Role.BATCH], purposes=[Purpose.SECURITY_CLEARANCE])
@@ -290,6 +294,7 @@ def test_a_batch_survives_a_restart_and_no_query_is_answered_twice(index: Index)
     stopped.close()
     assert left is not None and 10 <= left.done < 150
     start(index, BatchSettings(chunk=25, duty=1.0))
+    assert index.running is not None and isinstance(index.running.batch_worker, BatchProcess)
     client = index.connect(cert)
     client.login(account, password)
     assert _wait(client, batch_id).state == DONE
@@ -300,6 +305,74 @@ def test_a_batch_survives_a_restart_and_no_query_is_answered_twice(index: Index)
     per_record = collections.Counter(e["record_number"] for e in entries)
     assert per_record == {f"NCIS-{i}": 1 for i in range(150)}  # each answered (and accounted) once
     assert len({e["disclosure_id"] for e in entries}) == 150
+
+
+def _alive(pid: int) -> bool:
+    """Whether `pid` runs (a zombie no one has reaped yet counts as dead)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+    return state not in ("Z", "X")
+
+
+def _children(parent: int) -> list[int]:
+    """The batch worker processes whose parent is `parent`."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            ppid = int(entry.joinpath("stat").read_text().rsplit(")", 1)[1].split()[1])
+            command = entry.joinpath("cmdline").read_bytes()
+        except (OSError, IndexError, ValueError):
+            continue
+        if ppid == parent and b"search_service.batch_process" in command:
+            found.append(int(entry.name))
+    return found
+
+
+def _wait_dead(pid: int, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while _alive(pid):
+        assert time.monotonic() < deadline, f"process {pid} still running"
+        time.sleep(0.05)
+
+
+def test_a_killed_worker_process_loses_nothing_and_is_started_again(index: Index) -> None:
+    start(index, BatchSettings(chunk=5, duty=0.2))
+    queries = _people(index, 150)
+    client = index.client("CCF-BATCH", "ARMY-CCF", [Role.QUERIER, Role.BATCH])
+    assert index.running is not None
+    worker = index.running.batch_worker
+    assert isinstance(worker, BatchProcess) and worker.pid is None  # started by the first submission
+    batch_id = _submit(client, queries).batch_id
+    before = _wait(client, batch_id, until=10)
+    assert before.state == batch_pb2.BATCH_STATE_RUNNING
+    first = worker.pid
+    assert first is not None and first != os.getpid()
+    os.kill(first, signal.SIGKILL)  # mid-chunk: the chunk in progress is lost, nothing stored is
+    assert _wait(client, batch_id).state == DONE  # the server starts a new worker, which resumes
+    assert worker.pid not in (None, first)
+    results = _results(client, batch_id)
+    assert [r.hits[0].tracing.key.record_number for r in results] == [f"NCIS-{i}" for i in range(150)]
+    per_record = collections.Counter(e["record_number"] for e in _batch_disclosures(index))
+    assert set(per_record) == {f"NCIS-{i}" for i in range(150)}
+    assert sum(per_record.values()) <= 150 + 5  # at most one chunk answered (and accounted) again
+
+
+def test_the_worker_process_dies_with_the_server(tmp_path: Path) -> None:
+    index = make_index(tmp_path)
+    index.port = free_port()
+    with server_process(index.data_dir, index.pki_dir, index.port) as server:
+        queries = _people(index, 20)
+        client = index.client("CCF-BATCH", "ARMY-CCF", [Role.QUERIER, Role.BATCH])
+        assert _wait(client, _submit(client, queries).batch_id).state == DONE
+        children = [pid for pid in _children(server.pid) if _alive(pid)]
+        assert len(children) == 1
+        assert os.getpriority(os.PRIO_PROCESS, children[0]) >= os.getpriority(os.PRIO_PROCESS, server.pid) + 10
+        index.stop()
+        server.kill()  # SIGKILL: no chance to stop its worker
+        server.wait(timeout=30)
+        _wait_dead(children[0])  # it saw the pipe from the server close
 
 
 def test_cli_submit_writes_json_lines(index: Index, tmp_path: Path) -> None:

@@ -1,0 +1,244 @@
+"""The batch worker in its own low-priority OS process, so batches never hold the server's GIL.
+
+`BatchProcess` is what the server holds (the same `start` / `wake` / `stop` as a `BatchWorker`). It runs
+
+    python -m search_service.batch_process --store index.db --registry registry.db --audit audit.db \
+        --audit-key audit.key --queue batch.db --settings '{"threads": 1, ...}'
+
+which opens its own store (it only reads it), registry, audit trail (the trail flocks: several processes
+may write it) and batch queue on the server's files, lowers its priority (`os.nice(settings.nice)`) and
+runs the same `BatchWorker` loop as a thread worker would, with the same settings (duty, chunk).
+
+- Started lazily: with the server when a batch is waiting, else at the first submission (a server that
+  never sees a batch never pays for the process). A worker that died is started again at the next
+  submission, or within `watch` seconds if a batch is waiting.
+- Wake: one byte on the child's stdin (`wake`, from the submitting RPC; never blocks it).
+- The server dies, the worker follows: the server's end of that pipe closes, the child reads EOF and
+  stops as on SIGTERM.
+- `stop`: SIGTERM, and the child lets the current query finish and stores its chunk; after `timeout`
+  seconds, SIGKILL. A killed worker loses nothing: results are stored per query in batch.db, and at
+  most the chunk in progress is answered (and accounted) again.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import dataclasses
+import datetime as dt
+import json
+import logging
+import os
+import signal
+import subprocess
+import sys
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
+from search_service.batch_queue import BatchQueue
+from search_service.batch_worker import BatchSettings
+
+log = logging.getLogger(__name__)
+
+
+@dataclasses.dataclass(frozen=True)
+class WorkerFiles:
+    """The server's files the worker process opens."""
+
+    store: Path
+    registry: Path
+    audit: Path
+    audit_key: Path
+    queue: Path
+
+    def arguments(self) -> list[str]:
+        return [
+            f"--{f.name.replace('_', '-')}={Path(getattr(self, f.name)).resolve()}" for f in dataclasses.fields(self)
+        ]
+
+
+class BatchProcess:
+    """The server's handle on the worker process. Thread-safe."""
+
+    def __init__(
+        self, files: WorkerFiles, queue: BatchQueue, settings: BatchSettings, *, audit_timeout: float = 10.0
+    ) -> None:
+        self.files = files
+        self.settings = settings
+        self._queue = queue
+        self._audit_timeout = audit_timeout
+        self._lock = threading.Lock()
+        self._process: subprocess.Popen[bytes] | None = None
+        self._stopped = False
+        self._stop = threading.Event()
+        self._watcher: threading.Thread | None = None
+
+    @property
+    def pid(self) -> int | None:
+        with self._lock:
+            return None if self._process is None else self._process.pid
+
+    def command(self) -> list[str]:
+        settings = json.dumps(dataclasses.asdict(self.settings))
+        level = logging.getLevelName(logging.getLogger().getEffectiveLevel())
+        return [
+            sys.executable,
+            "-m",
+            "search_service.batch_process",
+            *self.files.arguments(),
+            f"--audit-timeout={self._audit_timeout}",
+            f"--log-level={level}",
+            f"--settings={settings}",
+        ]
+
+    def start(self, watch: float = 2.0) -> None:
+        """Start the process now if a batch is waiting (else the first submission starts it), and watch it."""
+        if not self.settings.threads:
+            return
+        if self._queue.runnable():
+            with self._lock:
+                self._spawn()
+        self._watcher = threading.Thread(target=self._watch, args=(watch,), name="batch-process", daemon=True)
+        self._watcher.start()
+
+    def _watch(self, interval: float) -> None:
+        """Start a worker that died again while a batch waits for it."""
+        while not self._stop.wait(interval):
+            try:
+                with self._lock:
+                    if self._process is not None and self._process.poll() is not None and self._queue.runnable():
+                        self._spawn()
+            except Exception as error:  # the queue unavailable a moment: look again later
+                log.warning("batch worker watch failed", extra={"error_type": type(error).__name__})
+
+    def _spawn(self) -> subprocess.Popen[bytes] | None:
+        """The running process, started if need be (call with the lock held)."""
+        if self._stopped or not self.settings.threads:
+            return None
+        if self._process is not None and self._process.poll() is None:
+            return self._process
+        if self._process is not None:
+            log.warning("batch worker process exited; starting it again", extra={"code": self._process.returncode})
+            self._close_pipe(self._process)
+        root = str(Path(__file__).resolve().parent.parent)
+        env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH")) if p))
+        process = subprocess.Popen(self.command(), stdin=subprocess.PIPE, env=env)
+        assert process.stdin is not None
+        os.set_blocking(process.stdin.fileno(), False)
+        self._process = process
+        log.info("batch worker process started", extra={"pid": process.pid})
+        return process
+
+    def wake(self) -> None:
+        """A batch was submitted: start the process, or tell it to look at once. Never blocks."""
+        with self._lock:
+            process = self._spawn()
+            if process is None or process.stdin is None:
+                return
+            # A full pipe is a wake-up already pending; a broken one, a dead worker (the watch restarts it).
+            with contextlib.suppress(OSError):
+                os.write(process.stdin.fileno(), b"w")
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """SIGTERM: the worker finishes its current query and stores its chunk; SIGKILL after `timeout`."""
+        self._stop.set()
+        if self._watcher is not None:
+            self._watcher.join(timeout)
+        with self._lock:
+            self._stopped = True
+            process, self._process = self._process, None
+        if process is None:
+            return
+        if process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                log.warning("batch worker process did not stop; killing it", extra={"pid": process.pid})
+                process.kill()
+                process.wait()
+        self._close_pipe(process)
+
+    @staticmethod
+    def _close_pipe(process: subprocess.Popen[bytes]) -> None:
+        if process.stdin is not None:
+            with contextlib.suppress(OSError):
+                process.stdin.close()
+
+
+# ---- the worker process ----
+
+
+def _today() -> dt.date:
+    return dt.datetime.now(dt.UTC).date()
+
+
+def _watch_parent(stop: threading.Event, wake: Callable[[], None]) -> None:
+    """Read wake-up bytes from stdin until EOF (the server closed its end, or died), then stop."""
+    fd = sys.stdin.fileno()
+    while True:
+        try:
+            data = os.read(fd, 4096)
+        except InterruptedError:
+            continue
+        except OSError:
+            data = b""
+        if not data:
+            stop.set()
+            return
+        wake()
+
+
+def run(files: WorkerFiles, settings: BatchSettings, *, audit_timeout: float) -> None:
+    """The worker process's body: open the server's files, lower our priority, answer batches until told to
+    stop (SIGTERM, SIGINT, or EOF on stdin)."""
+    from indexer.store.sqlite import SqliteStore
+    from search_service.accounting import AuditLog, load_or_create_key
+    from search_service.batch_worker import BatchWorker, batch_answer
+    from search_service.registry import Registry
+
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    if settings.nice:
+        try:
+            os.nice(settings.nice)
+        except OSError as error:
+            log.warning("batch worker cannot lower its priority", extra={"error_type": type(error).__name__})
+    store = SqliteStore(files.store)
+    registry = Registry(files.registry)
+    audit = AuditLog(files.audit, key=load_or_create_key(files.audit_key), timeout=audit_timeout)
+    queue = BatchQueue(files.queue)
+    worker = BatchWorker(queue, batch_answer(store, _today, audit), registry, settings)
+    try:
+        worker.start()
+        threading.Thread(target=_watch_parent, args=(stop, worker.wake), name="batch-parent", daemon=True).start()
+        log.info("batch worker process running", extra={"pid": os.getpid(), "nice": settings.nice})
+        stop.wait()
+    finally:
+        worker.stop()
+        queue.close()
+        audit.close()
+        registry.close()
+        store.close()
+    log.info("batch worker process stopped", extra={"pid": os.getpid()})
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m search_service.batch_process", description=__doc__)
+    for f in dataclasses.fields(WorkerFiles):
+        parser.add_argument(f"--{f.name.replace('_', '-')}", required=True, type=Path)
+    parser.add_argument("--settings", default="{}", help="BatchSettings as JSON")
+    parser.add_argument("--audit-timeout", type=float, default=10.0)
+    parser.add_argument("--log-level", default="WARNING")
+    args = parser.parse_args(argv)
+    from dcii.cli.logs import configure_logging
+
+    configure_logging(logging.getLevelName(args.log_level.upper()))
+    files = WorkerFiles(*(getattr(args, f.name) for f in dataclasses.fields(WorkerFiles)))
+    run(files, BatchSettings(**json.loads(args.settings)), audit_timeout=args.audit_timeout)
+
+
+if __name__ == "__main__":
+    main()
