@@ -1,71 +1,19 @@
-"""The client side of the CLI: a profile says where the server is and who is calling.
-
-A profile is a small JSON file (made by `dcii serve --demo` or by hand):
-
-    {"server": "localhost:50051", "ca": "pki/ca.pem", "cert": "pki/ACT.pem", "key": "pki/ACT-key.pem",
-     "account_code": "jdoe", "password_file": "secrets/jdoe.password"}
-
-Relative paths are relative to the profile file. The password may also come from DCII_PASSWORD.
-"""
+"""The client side of the CLI: a profile (the same JSON file a connector uses, connectors.client.Profile)
+says where the server is and who is calling; `session` logs in for one command and out at the end."""
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass
 from pathlib import Path
 
 import grpc
 
+from connectors.client import Metadata, Profile
 from dcii.v1 import admin_pb2, admin_pb2_grpc
 
-Metadata = tuple[tuple[str, str], ...]
-
-
-@dataclass(frozen=True)
-class Profile:
-    server: str
-    ca: Path
-    cert: Path
-    key: Path
-    account_code: str
-    password_file: Path | None = None
-
-    @classmethod
-    def load(cls, path: Path) -> Profile:
-        data = json.loads(path.read_text())
-        base = path.resolve().parent
-
-        def resolve(value: str) -> Path:
-            return (base / value).resolve()
-
-        password_file = data.get("password_file")
-        return cls(
-            server=data["server"],
-            ca=resolve(data["ca"]),
-            cert=resolve(data["cert"]),
-            key=resolve(data["key"]),
-            account_code=data["account_code"],
-            password_file=resolve(password_file) if password_file else None,
-        )
-
-    def password(self) -> str:
-        from_env = os.environ.get("DCII_PASSWORD")
-        if from_env:
-            return from_env
-        if self.password_file is None:
-            raise SystemExit("no password: set DCII_PASSWORD or give password_file in the profile")
-        return self.password_file.read_text().strip()
-
-    def channel(self) -> grpc.Channel:
-        credentials = grpc.ssl_channel_credentials(
-            root_certificates=self.ca.read_bytes(),
-            private_key=self.key.read_bytes(),
-            certificate_chain=self.cert.read_bytes(),
-        )
-        return grpc.secure_channel(self.server, credentials)
+__all__ = ["Metadata", "Profile", "find_profile", "session"]
 
 
 def find_profile(explicit: str | None) -> Profile:
