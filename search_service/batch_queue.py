@@ -19,7 +19,6 @@ from __future__ import annotations
 import datetime as dt
 import os
 import sqlite3
-import threading
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -27,6 +26,7 @@ from enum import StrEnum
 from pathlib import Path
 
 from indexer.exc import Unavailable
+from search_service.sqlite_files import ThreadConnections
 
 
 class BatchState(StrEnum):
@@ -140,23 +140,12 @@ class BatchQueue:
         if not self.path.exists():
             os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT, 0o600))
         self._clock = clock or (lambda: dt.datetime.now(dt.UTC))
-        self._local = threading.local()
-        self._connections: list[sqlite3.Connection] = []
-        self._lock = threading.Lock()
+        self._db = ThreadConnections(self.path, foreign_keys=True)
         with self._conn() as conn:
             conn.executescript(_SCHEMA)
 
     def _conn(self) -> sqlite3.Connection:
-        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
-        if conn is None:
-            conn = sqlite3.connect(self.path, timeout=30.0, check_same_thread=False)
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=FULL")
-            conn.execute("PRAGMA foreign_keys=ON")
-            with self._lock:
-                self._connections.append(conn)
-            self._local.conn = conn
-        return conn
+        return self._db.get()
 
     def _one(self, conn: sqlite3.Connection, batch_id: str) -> Batch | None:
         sql = f"SELECT {_BATCH_COLUMNS} FROM batch WHERE batch_id = ?"  # noqa: S608 (constant columns)
@@ -275,8 +264,4 @@ class BatchQueue:
         return [(int(p), bytes(r)) for p, r in rows]
 
     def close(self) -> None:
-        with self._lock:
-            connections, self._connections = self._connections, []
-        for conn in connections:
-            conn.close()
-        self._local = threading.local()
+        self._db.close_all()

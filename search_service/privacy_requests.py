@@ -24,7 +24,6 @@ import datetime as dt
 import functools
 import os
 import sqlite3
-import threading
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -33,6 +32,7 @@ from pathlib import Path
 
 from indexer.exc import FailedPrecondition, NotFound, Unavailable
 from indexer.model import TracingKey
+from search_service.sqlite_files import ThreadConnections
 
 ACKNOWLEDGE_WORKING_DAYS = 10
 RESPOND_WORKING_DAYS = 30
@@ -209,22 +209,12 @@ class PrivacyRequests:
         with contextlib.suppress(FileExistsError):
             os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
         self._clock = clock or (lambda: dt.datetime.now(dt.UTC))
-        self._local = threading.local()
-        self._connections: list[sqlite3.Connection] = []
-        self._connections_lock = threading.Lock()
+        self._db = ThreadConnections(self.path)
         with self._using() as conn, conn:
             conn.executescript(_SCHEMA)
 
     def _conn(self) -> sqlite3.Connection:
-        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
-        if conn is None:
-            conn = sqlite3.connect(self.path, timeout=30.0, check_same_thread=False)
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=FULL")
-            self._local.conn = conn
-            with self._connections_lock:
-                self._connections.append(conn)
-        return conn
+        return self._db.get()
 
     @contextlib.contextmanager
     def _using(self) -> Iterator[sqlite3.Connection]:
@@ -372,9 +362,4 @@ class PrivacyRequests:
         return _notice(row)
 
     def close(self) -> None:
-        with self._connections_lock:
-            connections, self._connections = self._connections, []
-        for conn in connections:
-            with contextlib.suppress(sqlite3.Error):
-                conn.close()
-        self._local = threading.local()
+        self._db.close_all()

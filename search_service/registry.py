@@ -16,7 +16,6 @@ import hashlib
 import hmac
 import secrets
 import sqlite3
-import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from enum import StrEnum
@@ -24,6 +23,7 @@ from pathlib import Path
 
 from indexer.exc import FailedPrecondition, InvalidArgument, NotFound, PermissionDenied, Unauthenticated
 from indexer.model import Violation
+from search_service.sqlite_files import ThreadConnections
 
 
 class Role(StrEnum):
@@ -151,19 +151,12 @@ class Registry:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._clock = clock or (lambda: dt.datetime.now(dt.UTC))
-        self._local = threading.local()
+        self._db = ThreadConnections(self.path, foreign_keys=True)
         with self._conn() as conn:
             conn.executescript(_SCHEMA)
 
     def _conn(self) -> sqlite3.Connection:
-        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
-        if conn is None:
-            conn = sqlite3.connect(self.path, timeout=30.0, check_same_thread=False)
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=FULL")
-            conn.execute("PRAGMA foreign_keys=ON")
-            self._local.conn = conn
-        return conn
+        return self._db.get()
 
     # ---- administration (the `dcii accredit` CLI and AdminService) ----
 
@@ -373,7 +366,4 @@ class Registry:
             conn.execute("UPDATE session SET ended = 1 WHERE token_hash = ?", (token_hash,))
 
     def close(self) -> None:
-        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
-        if conn is not None:
-            conn.close()
-            self._local.conn = None
+        self._db.close_all()
