@@ -9,14 +9,18 @@ worker process of its own (search_service.batch_process: a thread in the server 
 server's GIL for milliseconds per query, which lands in the online tail); `process=False` keeps the
 threads in the server process.
 
-Every hit is a disclosure, accounted before its result is stored, with method BATCH. The recipient
+Every hit is a disclosure, accounted before its result is stored, with method BATCH: a chunk's answers
+are accounted together in one audit transaction (one disclosure id per query), because an audit write
+per query would hold the trail's writer lock and its fsyncs for the whole batch, and online searches,
+which account through the same lock, would queue behind it. The recipient
 is the submitting activity and operator; the activity is read from the registry before each chunk,
 so a batch stops (FAILED) once its activity is suspended, revoked or loses the BATCH role, and a
 purpose the activity is no longer accredited for refuses the query (a violation on its purpose).
 
 Restart: answered queries have their results stored, so nothing is redone. A graceful `stop` lets the
 current query finish and stores the chunk so far; after a crash, at most the chunk in progress is
-answered again (and accounted again: over-accounting, the safe side).
+answered again (and accounted again: over-accounting, the safe side). If the trail cannot be written,
+nothing of the chunk is stored and its queries stay pending.
 """
 
 from __future__ import annotations
@@ -32,14 +36,12 @@ from dcii.v1 import batch_pb2, search_pb2
 from indexer.exc import DciiError, InvalidArgument, NotFound, PermissionDenied
 from indexer.model import Violation
 from indexer.store.base import TracingStore
-from search_service.accounting import AuditLog
+from search_service.accounting import AuditLog, DisclosureEntry
 from search_service.batch_queue import Answered, Batch, BatchQueue, BatchState, PendingQuery
 from search_service.registry import Caller, Registry, Role, Status
-from search_service.search import SearchServicer
+from search_service.search import SearchServicer, Unaccounted
 
 log = logging.getLogger(__name__)
-
-Answer = Callable[[Caller, search_pb2.SearchRequest], search_pb2.SearchResponse]
 
 
 @dataclass(frozen=True)
@@ -61,14 +63,22 @@ class BatchSettings:
             raise ValueError("batch settings: threads >= 0, chunk >= 1, 0 < duty <= 1, 0 <= nice <= 19")
 
 
-def batch_answer(store: TracingStore, today: Callable[[], dt.date], audit: AuditLog) -> Answer:
-    """The online search path, accounting its disclosures as BATCH."""
+@dataclass(frozen=True)
+class BatchSearch:
+    """The online search path without its accounting (`respond`), and the accounting of a chunk."""
+
+    respond: Callable[[Caller, search_pb2.SearchRequest], Unaccounted]
+    account: Callable[[Sequence[Sequence[DisclosureEntry]]], list[str]]
+
+
+def batch_answer(store: TracingStore, today: Callable[[], dt.date], audit: AuditLog) -> BatchSearch:
+    """The online search path, its disclosures accounted as BATCH a chunk at a time."""
     search = SearchServicer(store, today, audit)
 
-    def batch(caller: Caller, request: search_pb2.SearchRequest) -> search_pb2.SearchResponse:
-        return search.answer(caller, request, method="BATCH")
+    def respond(caller: Caller, request: search_pb2.SearchRequest) -> Unaccounted:
+        return search.respond(caller, request, method="BATCH")
 
-    return batch
+    return BatchSearch(respond, audit.record_disclosure_groups)
 
 
 def refused(query_id: str, position: int, violations: Sequence[Violation]) -> batch_pb2.BatchQueryResult:
@@ -82,10 +92,10 @@ def refused(query_id: str, position: int, violations: Sequence[Violation]) -> ba
 
 class BatchWorker:
     def __init__(
-        self, queue: BatchQueue, answer: Answer, registry: Registry, settings: BatchSettings | None = None
+        self, queue: BatchQueue, search: BatchSearch, registry: Registry, settings: BatchSettings | None = None
     ) -> None:
         self._queue = queue
-        self._answer = answer
+        self._search = search
         self._registry = registry
         self.settings = settings or BatchSettings()
         self._stop = threading.Event()
@@ -162,20 +172,26 @@ class BatchWorker:
         if caller is None:
             return
         answered: list[Answered] = []
+        disclosures: list[list[DisclosureEntry]] = []
         try:
             for query in self._queue.pending(batch, self.settings.chunk):
                 if self._stop.is_set():
                     break
-                answered.append(self._answer_one(caller, query))
+                result, disclosed = self._answer_one(caller, query)
+                answered.append(result)
+                disclosures.append(disclosed)
         finally:
+            # Accounted before stored (and so before any result can be streamed back); if the trail
+            # refuses, this raises and nothing of the chunk is stored.
+            self._search.account(disclosures)
             finished = self._queue.record(batch, answered)
             if finished.finished:
                 log.info("batch finished", extra={"batch_id": batch.batch_id, "state": finished.state.value})
 
-    def _answer_one(self, caller: Caller, query: PendingQuery) -> Answered:
+    def _answer_one(self, caller: Caller, query: PendingQuery) -> tuple[Answered, list[DisclosureEntry]]:
         request = search_pb2.SearchRequest.FromString(query.request)
         try:
-            response = self._answer(caller, request)
+            found = self._search.respond(caller, request)
         except InvalidArgument as error:
             result = refused(query.query_id, query.position, error.violations)
         except PermissionDenied as error:
@@ -186,8 +202,9 @@ class BatchWorker:
             log.error("batch query failed", extra={"error_type": type(error).__name__})
             result = refused(query.query_id, query.position, [Violation("", "internal error: ask it online")])
         else:
+            response = found.response
             result = batch_pb2.BatchQueryResult(
                 query_id=query.query_id, hits=response.hits, matcher_version=response.matcher_version
             )
-            return Answered(query.position, result.SerializeToString(), rejected=False)
-        return Answered(query.position, result.SerializeToString(), rejected=True)
+            return Answered(query.position, result.SerializeToString(), rejected=False), found.disclosures
+        return Answered(query.position, result.SerializeToString(), rejected=True), []

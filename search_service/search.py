@@ -8,7 +8,7 @@ only, unless the caller's role needs the full number (seed 003), and carry the F
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import grpc
@@ -258,23 +258,31 @@ def needs_full_ssn(caller: Caller) -> bool:
 LAW_ENFORCEMENT_PURPOSES = frozenset({Purpose.CRIMINAL_INVESTIGATION, Purpose.COUNTERINTELLIGENCE})
 
 
-def account(audit: AuditLog, caller: Caller, query: Query, tracings: list[Tracing], *, method: str = "ONLINE") -> str:
-    """Record one accounting entry per disclosed tracing before any of them leaves (fail closed)."""
-    return audit.record_disclosures(
-        [
-            DisclosureEntry(
-                tracing=t.key,
-                subject_name=t.subject.name if t.subject else None,
-                subject_ssn=t.subject.identifiers.ssn if t.subject else "",
-                method=method,
-                purpose=query.purpose.value,
-                recipient_activity=caller.activity.activity_id,
-                recipient_operator=caller.operator or "",
-                law_enforcement=query.purpose in LAW_ENFORCEMENT_PURPOSES,
-            )
-            for t in tracings
-        ]
-    )
+def disclosure_entries(
+    caller: Caller, query: Query, tracings: Sequence[Tracing], *, method: str = "ONLINE"
+) -> list[DisclosureEntry]:
+    """One accounting entry per tracing an answer discloses."""
+    return [
+        DisclosureEntry(
+            tracing=t.key,
+            subject_name=t.subject.name if t.subject else None,
+            subject_ssn=t.subject.identifiers.ssn if t.subject else "",
+            method=method,
+            purpose=query.purpose.value,
+            recipient_activity=caller.activity.activity_id,
+            recipient_operator=caller.operator or "",
+            law_enforcement=query.purpose in LAW_ENFORCEMENT_PURPOSES,
+        )
+        for t in tracings
+    ]
+
+
+@dataclass(frozen=True)
+class Unaccounted:
+    """An answer whose disclosures are not yet recorded: it must not leave before they are."""
+
+    response: search_pb2.SearchResponse
+    disclosures: list[DisclosureEntry]
 
 
 class SearchServicer(search_pb2_grpc.SearchServiceServicer):
@@ -286,6 +294,15 @@ class SearchServicer(search_pb2_grpc.SearchServiceServicer):
     def answer(
         self, caller: Caller, request: search_pb2.SearchRequest, *, method: str = "ONLINE"
     ) -> search_pb2.SearchResponse:
+        """The answer, its disclosures recorded in the audit trail first (fail closed)."""
+        found = self.respond(caller, request, method=method)
+        if found.disclosures:
+            found.response.disclosure_id = self._audit.record_disclosures(found.disclosures)
+        return found.response
+
+    def respond(self, caller: Caller, request: search_pb2.SearchRequest, *, method: str = "ONLINE") -> Unaccounted:
+        """The answer and what it would disclose, not yet accounted (the batch worker accounts a chunk at
+        once). The caller must record `disclosures` before the response goes anywhere."""
         query = check_query(request, caller, self._today())
         full_ssn = needs_full_ssn(caller)
         response = search_pb2.SearchResponse()
@@ -294,8 +311,7 @@ class SearchServicer(search_pb2_grpc.SearchServiceServicer):
             self._fill(query, response, disclosed, full_ssn=full_ssn)
         if disclosed:
             response.marking = MARKING
-            response.disclosure_id = account(self._audit, caller, query, disclosed, method=method)
-        return response
+        return Unaccounted(response, disclosure_entries(caller, query, disclosed, method=method))
 
     def _fill(
         self, query: Query, response: search_pb2.SearchResponse, disclosed: list[Tracing], *, full_ssn: bool

@@ -224,6 +224,21 @@ def test_a_bad_entry_refuses_the_whole_batch(trail: Path, key: bytes) -> None:
     assert head_file(trail).read_bytes() == before
 
 
+def test_groups_are_one_transaction_each_with_its_own_disclosure_id(trail: Path, key: bytes) -> None:
+    with AuditLog(trail, key=key) as log:
+        ids = log.record_disclosure_groups([[entry("G-1"), entry("G-2")], [], [entry("G-3", method="BATCH")]])
+        assert len(set(ids)) == 3
+        assert [d.disclosure_id for d in log.disclosures_for_tracing("AFOSI", "G-1")] == [ids[0]]
+        assert [d.disclosure_id for d in log.disclosures_for_tracing("AFOSI", "G-2")] == [ids[0]]
+        assert [d.disclosure_id for d in log.disclosures_for_tracing("AFOSI", "G-3")] == [ids[2]]
+        assert log.verify().entries == ENTRIES + 3
+        # One bad entry in any group refuses every group.
+        with pytest.raises(ValueError):
+            log.record_disclosure_groups([[entry("G-4")], [entry("G-5", purpose="")]])
+        assert log.disclosures_for_tracing("AFOSI", "G-4") == []
+        assert log.record_disclosure_groups([[], []]) and log.verify().entries == ENTRIES + 3
+
+
 def test_entries_are_never_deleted(trail: Path, key: bytes) -> None:
     # No deletion API at all, and SQL that would delete or change an entry is refused by triggers.
     public = [name for name in dir(AuditLog) if not name.startswith("_")]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import collections
 import datetime as dt
+import fcntl
 import json
 import os
 import signal
@@ -421,3 +422,27 @@ def test_cli_submit_writes_json_lines(index: Index, tmp_path: Path) -> None:
         check=False,
     )
     assert bad.returncode != 0 and "line 2: mode" in bad.stderr and "line 2: date_of_birth" in bad.stderr
+
+
+def test_a_chunk_is_accounted_in_one_write_and_nothing_is_stored_while_the_trail_refuses(index: Index) -> None:
+    start(index, BatchSettings(chunk=10, duty=1.0, retry_delay=0.1), audit_timeout=0.3)
+    queries = _people(index, 40)
+    client = index.client("CCF-BATCH", "ARMY-CCF", [Role.QUERIER, Role.BATCH])
+    lock = os.open(index.data_dir / "audit.db.lock", os.O_RDWR)
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # another writer holds the trail: every audit write times out
+        batch_id = _submit(client, queries).batch_id
+        time.sleep(2.0)  # the worker tries, fails closed and retries
+        held = _status(client, batch_id)
+        assert held.done == 0 and held.state in (QUEUED, batch_pb2.BATCH_STATE_RUNNING)
+        assert _batch_disclosures(index) == []
+    finally:
+        fcntl.flock(lock, fcntl.LOCK_UN)
+        os.close(lock)
+    assert _wait(client, batch_id).state == DONE
+    entries = _batch_disclosures(index)
+    assert collections.Counter(e["record_number"] for e in entries) == {f"NCIS-{i}": 1 for i in range(40)}
+    # Each query has its own disclosure id, but a chunk shares one write: ten entries, one timestamp.
+    assert len({e["disclosure_id"] for e in entries}) == 40
+    assert sorted(collections.Counter(e["at"] for e in entries).values()) == [10, 10, 10, 10]
+    assert [r.hits[0].tracing.key.record_number for r in _results(client, batch_id)] == [f"NCIS-{i}" for i in range(40)]
