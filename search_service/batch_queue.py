@@ -252,6 +252,22 @@ class BatchQueue:
         assert found is not None
         return found
 
+    def purge_finished(self, before: dt.datetime) -> int:
+        """Delete batches that finished before `before`, their queries and results (which hold disclosed
+        tracings: kept only as long as their submitter needs them). Returns how many went."""
+        with self._conn() as conn:
+            seqs = [
+                int(row[0])
+                for row in conn.execute(
+                    "SELECT seq FROM batch WHERE state NOT IN (?, ?) AND finished_at < ?",
+                    (*ACTIVE_STATES, _iso(before)),
+                )
+            ]
+            for seq in seqs:
+                conn.execute("DELETE FROM batch_query WHERE batch_seq = ?", (seq,))
+                conn.execute("DELETE FROM batch WHERE seq = ?", (seq,))
+        return len(seqs)
+
     # ---- results ----
 
     def results(self, batch: Batch, after: int = -1, limit: int = 1000) -> list[tuple[int, bytes]]:

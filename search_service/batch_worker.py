@@ -57,10 +57,16 @@ class BatchSettings:
     # hold the server's GIL; False: threads in the server process (tests that need in-process control).
     process: bool = True
     nice: int = 10  # the worker process lowers its priority by this much (os.nice); 0 leaves it
+    # Finished batches (and their results, which hold disclosed tracings) are deleted this long after
+    # they finished; looked at when idle, at most every `purge_interval` seconds.
+    keep_results_days: float = 30.0
+    purge_interval: float = 3600.0
 
     def __post_init__(self) -> None:
         if self.threads < 0 or self.chunk < 1 or not 0 < self.duty <= 1 or not 0 <= self.nice <= 19:
             raise ValueError("batch settings: threads >= 0, chunk >= 1, 0 < duty <= 1, 0 <= nice <= 19")
+        if self.keep_results_days <= 0 or self.purge_interval <= 0:
+            raise ValueError("batch settings: keep_results_days and purge_interval are positive")
 
 
 @dataclass(frozen=True)
@@ -103,6 +109,7 @@ class BatchWorker:
         self._held: set[str] = set()
         self._claim_lock = threading.Lock()
         self._threads: list[threading.Thread] = []
+        self._last_purge = -float("inf")
 
     def start(self) -> None:
         resumed = sum(1 for b in self._queue.runnable() if b.state is BatchState.RUNNING)
@@ -135,6 +142,7 @@ class BatchWorker:
                 self._stop.wait(settings.retry_delay)
                 continue
             if worked is None:
+                self._purge_if_due()
                 self._wake.wait(settings.idle_poll)
                 self._wake.clear()
             elif settings.duty < 1:
@@ -154,6 +162,21 @@ class BatchWorker:
             with self._claim_lock:
                 self._held.discard(batch.batch_id)
         return time.monotonic() - started
+
+    def _purge_if_due(self) -> None:
+        with self._claim_lock:
+            if time.monotonic() - self._last_purge < self.settings.purge_interval:
+                return
+            self._last_purge = time.monotonic()
+        try:
+            gone = self._queue.purge_finished(
+                dt.datetime.now(dt.UTC) - dt.timedelta(days=self.settings.keep_results_days)
+            )
+        except Exception as error:  # the next look tries again
+            log.warning("batch purge failed", extra={"error_type": type(error).__name__})
+            return
+        if gone:
+            log.info("finished batches purged", extra={"batches": gone})
 
     def _caller(self, batch: Batch) -> Caller | None:
         owner = batch.owner
@@ -204,7 +227,11 @@ class BatchWorker:
         else:
             response = found.response
             result = batch_pb2.BatchQueryResult(
-                query_id=query.query_id, hits=response.hits, matcher_version=response.matcher_version
+                query_id=query.query_id,
+                hits=response.hits,
+                matcher_version=response.matcher_version,
+                next_page_token=response.next_page_token,
+                candidates_truncated=response.candidates_truncated,
             )
             return Answered(query.position, result.SerializeToString(), rejected=False), found.disclosures
         return Answered(query.position, result.SerializeToString(), rejected=True), []

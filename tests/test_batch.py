@@ -23,6 +23,7 @@ from typing import Any
 import grpc
 import pytest
 
+from dcii.cli import batch as batch_cli
 from dcii.cli.bootstrap import load_demo
 from dcii.v1 import batch_pb2, batch_pb2_grpc, search_pb2
 from indexer.demo import generate_tracings
@@ -30,7 +31,7 @@ from indexer.exc import InvalidArgument
 from indexer.store.sqlite import SqliteStore
 from search_service.batch import BatchServicer
 from search_service.batch_process import BatchProcess
-from search_service.batch_queue import BatchQueue
+from search_service.batch_queue import BatchQueue, NewQuery, Owner
 from search_service.batch_worker import BatchSettings
 from search_service.errors import field_violations
 from search_service.registry import Activity, Caller, Purpose, Role, Status
@@ -446,3 +447,65 @@ def test_a_chunk_is_accounted_in_one_write_and_nothing_is_stored_while_the_trail
     assert len({e["disclosure_id"] for e in entries}) == 40
     assert sorted(collections.Counter(e["at"] for e in entries).values()) == [10, 10, 10, 10]
     assert [r.hits[0].tracing.key.record_number for r in _results(client, batch_id)] == [f"NCIS-{i}" for i in range(40)]
+
+
+def test_a_query_with_more_hits_than_its_page_says_so_and_the_rest_is_asked_online(index: Index) -> None:
+    start(index, BatchSettings(chunk=10, duty=1.0))
+    _people(index, 5)  # five Harold Whitfields
+    client = index.client("CCF-BATCH", "ARMY-CCF", [Role.QUERIER, Role.BATCH])
+    harold = {"surname": "Whitfield", "given_name": "Harold"}
+    query = _query("all", M.SEARCH_MODE_NAME_ONLY, name=harold, page_size=3)
+    batch_id = _submit(client, [query]).batch_id
+    assert _wait(client, batch_id).state == DONE
+    [result] = _results(client, batch_id)
+    assert len(result.hits) == 3 and result.next_page_token and not result.candidates_truncated
+    line = batch_cli.result_line(result)
+    assert line["next_page_token"] == result.next_page_token and "candidates_truncated" not in line
+    rest = client.search(
+        mode=M.SEARCH_MODE_NAME_ONLY,
+        name=harold,
+        page_size=3,
+        page_token=result.next_page_token,
+        purpose=search_pb2.PURPOSE_SECURITY_CLEARANCE,
+    )
+    records = [h.tracing.key.record_number for h in (*result.hits, *rest.hits)]
+    assert sorted(records) == [f"NCIS-{i}" for i in range(5)] and not rest.next_page_token
+
+
+def test_finished_batches_and_their_results_are_purged_after_their_keeping_time(index: Index) -> None:
+    keep = 1.0 / 86400  # one second
+    start(index, BatchSettings(chunk=10, duty=1.0, keep_results_days=keep, purge_interval=0.2, idle_poll=0.1))
+    queries = _people(index, 3)
+    client = index.client("CCF-BATCH", "ARMY-CCF", [Role.QUERIER, Role.BATCH])
+    batch_id = _submit(client, queries).batch_id
+    assert _wait(client, batch_id).state == DONE
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            _status(client, batch_id)
+        except grpc.RpcError as error:
+            assert error.code() == grpc.StatusCode.NOT_FOUND
+            break
+        assert time.monotonic() < deadline, "the finished batch was never purged"
+        time.sleep(0.2)
+    conn = sqlite3.connect(index.data_dir / "batch.db")
+    try:
+        assert conn.execute("SELECT count(*) FROM batch_query").fetchone() == (0,)
+    finally:
+        conn.close()
+
+
+def test_purge_keeps_active_and_recent_batches(tmp_path: Path) -> None:
+    now = [dt.datetime(2026, 1, 1, tzinfo=dt.UTC)]
+    queue = BatchQueue(tmp_path / "batch.db", clock=lambda: now[0])
+    owner_ = Owner("CCF-BATCH", "", "ab" * 32)
+    old = queue.submit(owner_, "old", [])
+    queue.record(old, [])  # no queries: DONE at once
+    active = queue.submit(owner_, "active", [NewQuery("q", b"")])
+    now[0] += dt.timedelta(days=40)
+    recent = queue.submit(owner_, "recent", [])
+    queue.record(recent, [])
+    assert queue.purge_finished(now[0] - dt.timedelta(days=30)) == 1
+    assert queue.get(old.batch_id) is None
+    assert queue.get(active.batch_id) is not None and queue.get(recent.batch_id) is not None
+    queue.close()

@@ -11,7 +11,9 @@ a malformed date) stops it before anything is sent, with every such problem name
 index refuses is reported per query in the results. At most 100,000 queries in one batch.
 
 The results file holds one JSON object per line and nothing else: query_id, hits (agency,
-record_number, type, score, explanation) and, for a refused query, violations. It is written with mode
+record_number, type, score, explanation), next_page_token when the query has more hits than its page
+held (ask the same query online with it), candidates_truncated when the index had to cut the candidate
+set short, and, for a refused query, violations. It is written with mode
 0600: each hit is a disclosure, accounted by the index.
 """
 
@@ -139,6 +141,10 @@ def result_line(result: batch_pb2.BatchQueryResult) -> dict[str, Any]:
             for hit in result.hits
         ],
     }
+    if result.next_page_token:  # more hits than one page: ask online with this token for the rest
+        line["next_page_token"] = result.next_page_token
+    if result.candidates_truncated:
+        line["candidates_truncated"] = True
     if result.violations:
         line["violations"] = [{"field": v.field, "description": v.description} for v in result.violations]
     return line

@@ -143,8 +143,16 @@ class BatchQueryResult(_message.Message):
     VIOLATIONS_FIELD_NUMBER: _builtins.int
     HITS_FIELD_NUMBER: _builtins.int
     MATCHER_VERSION_FIELD_NUMBER: _builtins.int
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    CANDIDATES_TRUNCATED_FIELD_NUMBER: _builtins.int
     query_id: _builtins.str
     matcher_version: _builtins.str
+    next_page_token: _builtins.str
+    """Set when the query has more hits than its page held: ask the same query online with this token
+    (each page is a disclosure of its own, accounted when asked).
+    """
+    candidates_truncated: _builtins.bool
+    """As in SearchResponse: the candidate set was cut short, so a true match may be missing."""
     @_builtins.property
     def violations(self) -> _containers.RepeatedCompositeFieldContainer[_tracing_pb2.FieldViolation]:
         """Set when the query itself was refused by the edit criteria."""
@@ -158,10 +166,12 @@ class BatchQueryResult(_message.Message):
         violations: _abc.Iterable[_tracing_pb2.FieldViolation] | None = ...,
         hits: _abc.Iterable[_search_pb2.Hit] | None = ...,
         matcher_version: _builtins.str = ...,
+        next_page_token: _builtins.str = ...,
+        candidates_truncated: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["hits", b"hits", "matcher_version", b"matcher_version", "query_id", b"query_id", "violations", b"violations"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["candidates_truncated", b"candidates_truncated", "hits", b"hits", "matcher_version", b"matcher_version", "next_page_token", b"next_page_token", "query_id", b"query_id", "violations", b"violations"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
