@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import datetime as dt
+import fcntl
 import hashlib
 import json
 import os
@@ -447,6 +448,58 @@ def test_fail_closed_when_the_trail_is_locked(trail: Path, key: bytes) -> None:
         assert log.disclosures_for_tracing("AFOSI", "R-LOCKED") == []
         log.record_disclosures([entry("R-AFTER")])  # the lock gone, it writes again
         assert log.verify().entries == ENTRIES + 1
+
+
+def test_concurrent_callers_share_writes_and_each_stays_all_or_nothing(trail: Path, key: bytes) -> None:
+    lock = os.open(trail.with_name(trail.name + ".lock"), os.O_RDWR)
+    with AuditLog(trail, key=key, timeout=10) as log:
+        writes_before = log.writes
+        fcntl.flock(lock, fcntl.LOCK_EX)  # another process writing: the first caller waits for the lock
+        threads = [
+            threading.Thread(target=log.record_disclosures, args=([entry(f"W-{n}-a"), entry(f"W-{n}-b")],))
+            for n in range(8)
+        ]
+        for thread in threads:
+            thread.start()
+        time.sleep(0.5)  # the other seven queue behind it
+        fcntl.flock(lock, fcntl.LOCK_UN)
+        for thread in threads:
+            thread.join(10)
+        assert log.writes - writes_before <= 2  # the first caller's write, then one for the seven queued
+        ids = {n: {d.disclosure_id for d in log.disclosures_for_tracing("AFOSI", f"W-{n}-a")} for n in range(8)}
+        for n in range(8):
+            [b] = log.disclosures_for_tracing("AFOSI", f"W-{n}-b")
+            assert ids[n] == {b.disclosure_id}  # each caller's entries under its own id
+        assert len({i for found in ids.values() for i in found}) == 8
+        assert log.verify().ok and log.verify().entries == ENTRIES + 16
+    os.close(lock)
+
+
+def test_a_caller_queued_behind_a_stuck_writer_gets_unavailable_and_leaves_nothing(trail: Path, key: bytes) -> None:
+    lock = os.open(trail.with_name(trail.name + ".lock"), os.O_RDWR)
+    errors: list[BaseException] = []
+
+    def record(record: str) -> None:
+        try:
+            log.record_disclosures([entry(record)])
+        except Unavailable as error:
+            errors.append(error)
+
+    with AuditLog(trail, key=key, timeout=0.5) as log:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            threads = [threading.Thread(target=record, args=(f"S-{n}",)) for n in range(4)]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join(10)
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+        assert len(errors) == 4 and all("cannot be written" in str(e) for e in errors)
+        assert all(log.disclosures_for_tracing("AFOSI", f"S-{n}") == [] for n in range(4))
+        log.record_disclosures([entry("S-AFTER")])
+        assert log.verify().entries == ENTRIES + 1
+    os.close(lock)
 
 
 CHILD = """
