@@ -2,7 +2,7 @@
 
 `BatchProcess` is what the server holds (the same `start` / `wake` / `stop` as a `BatchWorker`). It runs
 
-    python -m search_service.batch_process --store index.db --registry registry.db --audit audit.db \
+    python -m search_service.batch_process --store index.db|URL --registry registry.db --audit audit.db \
         --audit-key audit.key --queue batch.db --settings '{"threads": 1, ...}'
 
 which opens its own store (it only reads it), registry, audit trail (the trail flocks: several processes
@@ -36,6 +36,7 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
+from indexer.store.factory import sqlite_path
 from search_service.batch_queue import BatchQueue
 from search_service.batch_worker import BatchSettings
 
@@ -46,15 +47,21 @@ log = logging.getLogger(__name__)
 class WorkerFiles:
     """The server's files the worker process opens."""
 
-    store: Path
+    store: str  # a path or a store URL (indexer.store.factory)
     registry: Path
     audit: Path
     audit_key: Path
     queue: Path
 
     def arguments(self) -> list[str]:
+        """Paths made absolute (the worker may start elsewhere); a store URL passed as it is."""
+        values: dict[str, object] = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        embedded = sqlite_path(self.store)
+        if embedded is not None:
+            values["store"] = embedded
         return [
-            f"--{f.name.replace('_', '-')}={Path(getattr(self, f.name)).resolve()}" for f in dataclasses.fields(self)
+            f"--{name.replace('_', '-')}={value.resolve() if isinstance(value, Path) else value}"
+            for name, value in values.items()
         ]
 
 
@@ -193,7 +200,7 @@ def _watch_parent(stop: threading.Event, wake: Callable[[], None]) -> None:
 def run(files: WorkerFiles, settings: BatchSettings, *, audit_timeout: float) -> None:
     """The worker process's body: open the server's files, lower our priority, answer batches until told to
     stop (SIGTERM, SIGINT, or EOF on stdin)."""
-    from indexer.store.sqlite import SqliteStore
+    from indexer.store.factory import open_store
     from search_service.accounting import AuditLog, load_or_create_key
     from search_service.batch_worker import BatchWorker, batch_answer
     from search_service.registry import Registry
@@ -206,7 +213,7 @@ def run(files: WorkerFiles, settings: BatchSettings, *, audit_timeout: float) ->
             os.nice(settings.nice)
         except OSError as error:
             log.warning("batch worker cannot lower its priority", extra={"error_type": type(error).__name__})
-    store = SqliteStore(files.store)
+    store = open_store(files.store)
     registry = Registry(files.registry)
     audit = AuditLog(files.audit, key=load_or_create_key(files.audit_key), timeout=audit_timeout)
     queue = BatchQueue(files.queue)
@@ -228,7 +235,7 @@ def run(files: WorkerFiles, settings: BatchSettings, *, audit_timeout: float) ->
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m search_service.batch_process", description=__doc__)
     for f in dataclasses.fields(WorkerFiles):
-        parser.add_argument(f"--{f.name.replace('_', '-')}", required=True, type=Path)
+        parser.add_argument(f"--{f.name.replace('_', '-')}", required=True, type=str if f.name == "store" else Path)
     parser.add_argument("--settings", default="{}", help="BatchSettings as JSON")
     parser.add_argument("--audit-timeout", type=float, default=10.0)
     parser.add_argument("--log-level", default="WARNING")

@@ -30,7 +30,8 @@ from dcii.v1 import (
 )
 from indexer.retention import RetentionSchedule
 from indexer.store.base import TracingStore
-from indexer.store.sqlite import SqliteStore
+from indexer.store.factory import open_store
+from indexer.store.sqlite_backup import DataDirLock, hold_data_dir
 from search_service.accounting import AuditLog, load_or_create_key
 from search_service.accounts import AdminServicer, SessionServicer
 from search_service.auth import AuthInterceptor
@@ -40,6 +41,7 @@ from search_service.batch_queue import BatchQueue
 from search_service.batch_worker import BatchSettings, BatchWorker, batch_answer
 from search_service.ingest import IngestServicer
 from search_service.limits import RateLimiter
+from search_service.metrics import ServerMetrics
 from search_service.privacy import PrivacyServicer
 from search_service.privacy_requests import PrivacyRequests
 from search_service.registry import Registry
@@ -71,6 +73,18 @@ class ServerConfig:
     # The background batch worker: threads, chunk size and duty cycle (its share of the server's time), and
     # whether it runs in a low-priority process of its own (the default) or as threads in the server.
     batch: BatchSettings = field(default_factory=BatchSettings)
+    # Prometheus metrics on a plain-HTTP port of their own, bound to `host` (None: off; 0: any free port).
+    # They carry no PII (search_service.metrics).
+    metrics_port: int | None = None
+
+    # Where the tracings live (indexer.store.factory): None is the embedded store at data_dir/index.db;
+    # an opensearch+https://... URL the cluster (its password in a file or DCII_OPENSEARCH_PASSWORD, never in
+    # the URL, which the batch worker process gets on its command line).
+    store_url: str | None = None
+
+    @property
+    def store_location(self) -> str:
+        return self.store_url or str(self.store_path)
 
     @property
     def store_path(self) -> Path:
@@ -113,6 +127,8 @@ class RunningServer:
     health: health.HealthServicer
     batch_queue: BatchQueue
     batch_worker: BatchWorker | BatchProcess
+    metrics: ServerMetrics | None = None
+    data_lock: DataDirLock | None = None
 
     def stop(self, grace: float = 5.0) -> None:
         self.health.enter_graceful_shutdown()
@@ -124,6 +140,10 @@ class RunningServer:
         self.audit.close()
         self.privacy_requests.close()
         self.batch_queue.close()
+        if self.metrics is not None:
+            self.metrics.close()
+        if self.data_lock is not None:
+            self.data_lock.release()
 
 
 def start_server(
@@ -132,8 +152,9 @@ def start_server(
     store: TracingStore | None = None,
     today: Callable[[], dt.date] = _today,
 ) -> RunningServer:
+    data_lock = hold_data_dir(config.data_dir)  # shared by servers; `dcii restore` refuses a held directory
     own_store = store is None
-    store = store or SqliteStore(config.store_path)
+    store = store or open_store(config.store_location)
     registry = Registry(config.registry_path)
     audit = AuditLog(
         config.audit_path, key=load_or_create_key(config.data_dir / "audit.key"), timeout=config.audit_timeout
@@ -142,14 +163,16 @@ def start_server(
     def audit_refusal(method: str, fingerprint: str, reason: str) -> None:
         audit.record_event("REFUSAL", fingerprint or "no-certificate", {"method": method, "reason": reason})
 
+    metrics = ServerMetrics() if config.metrics_port is not None else None
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=config.max_workers, thread_name_prefix="rpc"),
         interceptors=[
+            *([] if metrics is None else [metrics.interceptor]),  # first: it also counts auth refusals
             AuthInterceptor(
                 registry,
                 on_refusal=audit_refusal,
                 limiter=RateLimiter(config.rate_per_activity, config.burst_per_activity),
-            )
+            ),
         ],
         options=[
             ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
@@ -167,7 +190,11 @@ def start_server(
     batch_worker: BatchWorker | BatchProcess
     if config.batch.process and own_store and today is _today:  # the process opens the same files, today
         files = WorkerFiles(
-            config.store_path, config.registry_path, config.audit_path, config.data_dir / "audit.key", config.batch_path
+            config.store_location,
+            config.registry_path,
+            config.audit_path,
+            config.data_dir / "audit.key",
+            config.batch_path,
         )
         batch_worker = BatchProcess(files, batch_queue, config.batch, audit_timeout=config.audit_timeout)
     else:
@@ -191,6 +218,8 @@ def start_server(
     port = server.add_secure_port(f"{config.host}:{config.port}", server_credentials(config.pki_dir))
     if port == 0:
         raise OSError(f"cannot listen on {config.host}:{config.port}")
+    if metrics is not None and config.metrics_port is not None:  # before serving: a taken port fails the start
+        metrics.start(config.host, config.metrics_port, store, batch_queue)
     server.start()
     retention = RetentionSchedule(
         store, today, interval=config.retention_interval, first_delay=config.retention_first_delay
@@ -198,7 +227,18 @@ def start_server(
     retention.start()
     batch_worker.start()
     return RunningServer(
-        server, port, store, registry, audit, privacy_requests, retention, health_servicer, batch_queue, batch_worker
+        server,
+        port,
+        store,
+        registry,
+        audit,
+        privacy_requests,
+        retention,
+        health_servicer,
+        batch_queue,
+        batch_worker,
+        metrics=metrics,
+        data_lock=data_lock,
     )
 
 
@@ -208,7 +248,7 @@ def serve(config: ServerConfig, *, on_ready: Callable[[int], None] | None = None
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
-    log.info("serving", extra={"port": running.port})
+    log.info("serving", extra={"port": running.port, "metrics_port": running.metrics and running.metrics.port})
     if on_ready is not None:
         on_ready(running.port)
     stop.wait()

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import atexit
 import datetime as dt
+import os
 import secrets
 import socket
 import subprocess
@@ -94,6 +96,8 @@ class Index:
     running: RunningServer | None = None
     port: int = 0
     clients: list[Client] = field(default_factory=list)
+    # The store the server runs on (None: the embedded store in data_dir); see store_under_test.
+    store_url: str | None = None
 
     @property
     def registry(self) -> Registry:
@@ -132,6 +136,7 @@ class Index:
         return client
 
     def start(self, **settings: Any) -> None:
+        settings.setdefault("store_url", self.store_url)
         config = ServerConfig(self.data_dir, self.pki_dir, port=self.port or 0, **settings)
         self.running = start_server(config)
         self.port = self.running.port
@@ -148,7 +153,31 @@ class Index:
 def make_index(root: Path) -> Index:
     pki_dir, data_dir = root / "pki", root / "data"
     pki.init_pki(pki_dir, activities=[])
-    return Index(pki_dir, data_dir, pki.load_issued(pki_dir, "ca"))
+    return Index(pki_dir, data_dir, pki.load_issued(pki_dir, "ca"), store_url=store_under_test())
+
+
+_osmem: list[Any] = []
+
+
+def store_under_test() -> str | None:
+    """The backend the service tests run on: the embedded store by default; with DCII_TEST_STORE=osmem, an
+    osmem-server (OpenSearch API, in-process, started once) under a fresh index prefix per test; with
+    DCII_TEST_STORE=<opensearch URL>, that cluster (scripts/test runs the service suites both ways)."""
+    chosen = os.environ.get("DCII_TEST_STORE", "")
+    if not chosen:
+        return None
+    prefix = f"dcii-t{secrets.token_hex(6)}"
+    if chosen == "osmem":
+        if not _osmem:
+            from osmem_server import OsmemServer  # type: ignore[import-untyped]
+
+            server = OsmemServer.start(japanese=False).__enter__()
+            atexit.register(server.__exit__, None, None, None)
+            _osmem.append(server)
+        base = _osmem[0].url.replace("http://", "opensearch://")
+        return f"{base}?prefix={prefix}&replicas=0&drain_seconds=0.2&timeout=60"
+    separator = "&" if "?" in chosen else "?"
+    return f"{chosen}{separator}prefix={prefix}"
 
 
 # ---- a server in a real subprocess (for kill -9 tests and the CLI) ----

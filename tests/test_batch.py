@@ -28,7 +28,7 @@ from dcii.cli.bootstrap import load_demo
 from dcii.v1 import batch_pb2, batch_pb2_grpc, search_pb2
 from indexer.demo import generate_tracings
 from indexer.exc import InvalidArgument
-from indexer.store.sqlite import SqliteStore
+from indexer.store.factory import open_store
 from search_service.batch import BatchServicer
 from search_service.batch_process import BatchProcess
 from search_service.batch_queue import BatchQueue, NewQuery, Owner
@@ -133,7 +133,7 @@ def _batch_disclosures(index: Index) -> list[dict[str, Any]]:
 
 
 def test_batch_answers_equal_online_answers_and_are_accounted_as_batch(index: Index) -> None:
-    load_demo(SqliteStore(index.data_dir / "index.db"), count=3000, seed=7)
+    load_demo(open_store(index.store_url or index.data_dir / "index.db"), count=3000, seed=7)
     start(index, BatchSettings(chunk=40, duty=1.0))
     assert index.running is not None and isinstance(index.running.batch_worker, BatchProcess)
     client = index.client("CCF-BATCH", "ARMY-CCF", [Role.QUERIER, Role.BATCH])

@@ -319,6 +319,7 @@ def test_cli_runs_beside_a_live_server_that_keeps_ingesting(index: Index) -> Non
                 "run",
                 "--data",
                 str(index.data_dir),
+                *(["--store", index.store_url] if index.store_url else []),
                 "--today",
                 "2025-06-01",
             ],

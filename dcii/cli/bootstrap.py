@@ -17,8 +17,8 @@ from pathlib import Path
 from indexer.demo import generate_tracings
 from indexer.edit_criteria import check_tracing
 from indexer.model import Tracing
-from indexer.store.base import Upsert
-from indexer.store.sqlite import SqliteStore
+from indexer.store.base import TracingStore, Upsert
+from indexer.store.factory import open_store
 from search_service import pki
 from search_service.registry import Purpose, Registry, Role
 
@@ -48,8 +48,9 @@ def _write_secret(path: Path, text: str) -> None:
         handle.write(text + "\n")
 
 
-def bootstrap(data_dir: Path, pki_dir: Path, *, port: int, count: int, seed: int) -> Path:
-    """Make everything the demo needs (once); returns the profiles directory."""
+def bootstrap(data_dir: Path, pki_dir: Path, *, port: int, count: int, seed: int, store_url: str | None = None) -> Path:
+    """Make everything the demo needs (once); returns the profiles directory. The tracings go to `store_url`
+    (indexer.store.factory) or, by default, the embedded store in `data_dir`."""
     profiles = data_dir / "profiles"
     marker = data_dir / "demo-ready"
     if marker.exists():
@@ -80,12 +81,12 @@ def bootstrap(data_dir: Path, pki_dir: Path, *, port: int, count: int, seed: int
         }
         (profiles / f"{demo.operator}.json").write_text(json.dumps(profile, indent=2) + "\n")
     registry.close()
-    load_demo(SqliteStore(data_dir / "index.db"), count=count, seed=seed)
+    load_demo(open_store(store_url or data_dir / "index.db"), count=count, seed=seed)
     marker.write_text(f"count={count} seed={seed}\n")
     return profiles
 
 
-def load_demo(store: SqliteStore, *, count: int, seed: int, chunk: int = 2000) -> int:
+def load_demo(store: TracingStore, *, count: int, seed: int, chunk: int = 2000) -> int:
     """Generate and store `count` tracings (through the edit criteria); closes the store."""
     today = dt.date.today()
     stored = 0

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from pathlib import Path
 
-from dcii.cli import admin, audit, batch, privacy, query, retention, submit
-from dcii.cli.logs import configure_logging
+from dcii.cli import admin, audit, backup, batch, index_cmd, privacy, query, retention, submit
+from dcii.cli.logs import FORMATS, configure_logging
 
 DATA_DEFAULT = "var/data"
 PKI_DEFAULT = "var/pki"
@@ -22,11 +23,20 @@ def cmd_serve(args: argparse.Namespace) -> None:
     profiles = None
     if args.demo:
         print(f"preparing the demo in {data_dir} (first start loads {args.demo} tracings)...", file=sys.stderr)
-        profiles = bootstrap(data_dir, pki_dir, port=args.port, count=args.demo, seed=args.seed)
-    config = ServerConfig(data_dir=data_dir, pki_dir=pki_dir, host=args.host, port=args.port)
+        profiles = bootstrap(data_dir, pki_dir, port=args.port, count=args.demo, seed=args.seed, store_url=args.store)
+    config = ServerConfig(
+        data_dir=data_dir,
+        pki_dir=pki_dir,
+        host=args.host,
+        port=args.port,
+        metrics_port=args.metrics_port,
+        store_url=args.store,
+    )
 
     def ready(port: int) -> None:
         print(f"DCII serving on {args.host}:{port}", file=sys.stderr, flush=True)
+        if args.metrics_port is not None:
+            print(f"metrics on http://{args.host}:{args.metrics_port}/metrics", file=sys.stderr, flush=True)
         if profiles is not None:
             print(instructions(profiles, args.demo, args.seed), file=sys.stderr, flush=True)
 
@@ -46,6 +56,7 @@ def cmd_demo(args: argparse.Namespace) -> None:
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="dcii", description=__doc__)
     top.add_argument("--log-level", default="WARNING")
+    top.add_argument("--log-format", choices=FORMATS, help="json (default; or DCII_LOG_FORMAT) or text")
     commands = top.add_subparsers(dest="command", required=True)
 
     serve = commands.add_parser("serve", help="run the gRPC service (mutual TLS) on the embedded store")
@@ -61,6 +72,16 @@ def parser() -> argparse.ArgumentParser:
         help="first start: make certificates, demo accounts and N synthetic tracings",
     )
     serve.add_argument("--seed", type=int, default=1)
+    serve.add_argument(
+        "--store",
+        default=os.environ.get("DCII_STORE_URL"),
+        help="where the tracings live: opensearch+https://... (docs/OPENSEARCH.md; or DCII_STORE_URL);"
+        " default the embedded store in --data",
+    )
+    serve.add_argument("--metrics-port", type=int, help="serve Prometheus metrics over plain HTTP on this port")
+    # Also after `serve` (SUPPRESS: unless given here, the values before the command stand).
+    serve.add_argument("--log-level", default=argparse.SUPPRESS)
+    serve.add_argument("--log-format", choices=FORMATS, default=argparse.SUPPRESS)
     serve.set_defaults(run=cmd_serve)
 
     demo = commands.add_parser("demo", help="write realistic synthetic tracings to a CSV or JSONL file")
@@ -70,18 +91,20 @@ def parser() -> argparse.ArgumentParser:
     demo.set_defaults(run=cmd_demo)
 
     admin.add_parsers(commands, DATA_DEFAULT)
+    backup.add_parsers(commands, DATA_DEFAULT)
     audit.add_parser(commands, DATA_DEFAULT)
     privacy.add_parser(commands, DATA_DEFAULT)
     retention.add_parser(commands, DATA_DEFAULT)
     submit.add_parser(commands)
     query.add_parser(commands)
+    index_cmd.add_parser(commands)
     batch.add_parser(commands)
     return top
 
 
 def main(argv: list[str] | None = None) -> None:
     args = parser().parse_args(argv)
-    configure_logging(getattr(logging, args.log_level.upper(), logging.WARNING))
+    configure_logging(getattr(logging, args.log_level.upper(), logging.WARNING), args.log_format)
     args.run(args)
 
 

@@ -17,7 +17,7 @@ from rich.console import Console
 from rich.table import Table
 
 from indexer.retention import RETENTION_YEARS, RetentionItem, run_retention
-from indexer.store.sqlite import SqliteStore
+from indexer.store.factory import open_store
 
 MARKING = "FOR OFFICIAL USE ONLY - PRIVACY SENSITIVE"
 DATA_DEFAULT = "var/data"
@@ -50,10 +50,10 @@ def _print(items: list[RetentionItem], today: dt.date, *, dry_run: bool) -> None
 
 def cmd_run(args: argparse.Namespace) -> None:
     path = Path(args.data) / "index.db"
-    if not path.is_file():
+    if args.store is None and not path.is_file():
         raise SystemExit(f"no index at {path}")
     today: dt.date = args.today or dt.datetime.now(dt.UTC).date()
-    store = SqliteStore(path)
+    store = open_store(args.store or path)
     try:
         items = run_retention(store, today, dry_run=args.dry_run)
     finally:
@@ -66,6 +66,7 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser], da
     sub = retention.add_subparsers(dest="retention_command", required=True)
     run = sub.add_parser("run", help="run retention now (or list what would go, with --dry-run)")
     run.add_argument("--data", default=data_default, help="the server's data directory (index.db)")
+    run.add_argument("--store", help="a store URL (opensearch+https://...) instead of the embedded store in --data")
     run.add_argument("--dry-run", action="store_true", help="list what would be removed; remove nothing")
     run.add_argument("--today", type=_day, default=None, metavar="YYYY-MM-DD", help="act as of this day")
     run.set_defaults(run=cmd_run)

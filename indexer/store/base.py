@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import datetime as dt
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from enum import StrEnum
@@ -108,6 +108,14 @@ class DeletionRecord:
     deleted_at: dt.datetime
 
 
+@dataclass(frozen=True, slots=True)
+class Tombstone:
+    """A key the store holds as deleted, at the version of its delete (so a late older upsert stays out)."""
+
+    key: TracingKey
+    source_version: int
+
+
 class TracingStore(ABC):
     """What the service needs from a backend."""
 
@@ -181,6 +189,27 @@ class TracingStore(ABC):
     @abstractmethod
     def check_integrity(self) -> list[str]:
         """Problems found by the backend's own integrity check (empty: sound)."""
+
+    @abstractmethod
+    def iter_all(self, batch: int = 10_000) -> Iterator[StoredTracing]:
+        """Every live tracing, with its dispute, in the store's id order (for migration and export)."""
+
+    @abstractmethod
+    def iter_tombstones(self, batch: int = 10_000) -> Iterator[Tombstone]:
+        """Every key held as deleted, with the version that deleted it (for migration)."""
+
+    @abstractmethod
+    def restore(
+        self,
+        tracings: Sequence[StoredTracing],
+        tombstones: Sequence[Tombstone] = (),
+        deletions: Sequence[DeletionRecord] = (),
+    ) -> None:
+        """Take records exactly as another store held them (indexer.store.migrate): each tracing with its
+        source version, indexed_at and dispute; each tombstone; each deletion-log entry as logged. No
+        lifecycle rule runs (the source already applied them, and replaying them in another order could
+        delete what the source kept). A key the store already holds at the same or a newer version is
+        left as it is, so a migration run again does no harm. Durable when it returns."""
 
     @abstractmethod
     def close(self) -> None: ...

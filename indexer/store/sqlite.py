@@ -13,20 +13,22 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import errno
 import math
 import queue
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 from indexer.codec import tracing_from_json, tracing_to_json
-from indexer.exc import Unavailable
+from indexer.exc import ResourceExhausted, Unavailable
 from indexer.match_keys import tracing_keys
 from indexer.model import Dispute, StoredTracing, Tracing, TracingKey, TracingType
 from indexer.normalize import name_key, title_key
@@ -36,6 +38,7 @@ from indexer.store.base import (
     NameCursor,
     NameRow,
     Replace,
+    Tombstone,
     TracingStore,
     Upsert,
     WriteOp,
@@ -126,6 +129,23 @@ def _from_micros(value: int) -> dt.datetime:
     return dt.datetime.fromtimestamp(value / 1_000_000, dt.UTC)
 
 
+# SQLite's primary result code for a full disk; an OSError with one of these errnos says the same.
+_SQLITE_FULL = 13
+_FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
+
+
+def _write_failure(error: Exception) -> Exception:
+    """What the callers of a group that failed hear (nothing of the group was stored)."""
+    code = getattr(error, "sqlite_errorcode", None)
+    if (isinstance(code, int) and code & 0xFF == _SQLITE_FULL) or getattr(error, "errno", None) in _FULL_ERRNOS:
+        return ResourceExhausted(
+            "the store's disk is full: nothing of this write was stored; retry once space is freed"
+        )
+    if isinstance(error, sqlite3.Error | OSError):
+        return Unavailable(f"the store could not be written ({type(error).__name__}: {error})")
+    return error  # a defect (INTERNAL for the callers), of this group alone
+
+
 def connect(path: Path, *, readonly: bool = False) -> sqlite3.Connection:
     """A connection with the store's settings (shared with backup and integrity tools)."""
     conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30.0)
@@ -168,7 +188,16 @@ class _SetDispute:
     dispute: Dispute
 
 
-_Op = WriteOp | _SetDispute
+@dataclass(frozen=True, slots=True)
+class _Restore:
+    """The writer's form of TracingStore.restore (migration): records taken as another store held them."""
+
+    tracings: Sequence[StoredTracing]
+    tombstones: Sequence[Tombstone]
+    deletions: Sequence[DeletionRecord]
+
+
+_Op = WriteOp | _SetDispute | _Restore
 
 
 @dataclass
@@ -240,11 +269,14 @@ class _Writer:
             now = _micros(self._clock())
             results = [[self._apply(op, job.actor, now) for op in job.ops] for job in jobs]
             conn.execute("COMMIT")
-        except (sqlite3.Error, OSError) as error:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            # Nothing of the group was stored; every caller hears so and may retry.
-            failure = Unavailable(f"the store could not be written ({type(error).__name__}: {error})")
+        except Exception as error:
+            # Whatever failed, the writer lives on: roll back (SQLite may have already), tell every caller of
+            # the group (nothing of it was stored; each may retry) and take the next group. A writer thread
+            # that died here would leave every later write waiting for ever, and the file's write lock held.
+            with contextlib.suppress(sqlite3.Error):
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+            failure = _write_failure(error)
             for job in jobs:
                 job.future.set_exception(failure)
             return
@@ -280,8 +312,49 @@ class _Writer:
                     return WriteResult(WriteOutcome.NOT_FOUND, 0 if row is None else row.source_version)
                 _store_dispute(self._conn, row.id, dispute)
                 return WriteResult(WriteOutcome.APPLIED, row.source_version)
+            case _Restore():
+                self._restore(op)
+                return WriteResult(WriteOutcome.APPLIED, 0)
+        raise AssertionError(op)
 
-    def _upsert(self, tracing: Tracing, row: _Row | None, actor: str, now: int) -> WriteResult:
+    def _restore(self, op: _Restore) -> None:
+        """Each record as the source held it, with no lifecycle rule; a key held at the same or a newer
+        version stays as it is, and a deletion-log entry already present is not added twice."""
+        for stored in op.tracings:
+            tracing = stored.tracing
+            row = self._row(tracing.key)
+            if row is not None and row.source_version >= tracing.source_version:
+                continue
+            self._upsert(tracing, row, "migration", _micros(stored.indexed_at), supersede=False)
+            if stored.dispute is not None:
+                found = self._row(tracing.key)
+                assert found is not None
+                _store_dispute(self._conn, found.id, stored.dispute)
+        for tomb in op.tombstones:
+            row = self._row(tomb.key)
+            if row is None:
+                self._conn.execute(
+                    "INSERT INTO tracing (agency, record_number, source_version, type, live, body, indexed_at)"
+                    " VALUES (?, ?, ?, '', 0, NULL, 0)",
+                    (tomb.key.agency, tomb.key.record_number, tomb.source_version),
+                )
+            elif row.source_version < tomb.source_version:
+                self._tombstone(row, tomb.key, tomb.source_version, "", "", 0, log=False)
+        for record in op.deletions:
+            key, at = record.key, _micros(record.deleted_at)
+            values = (key.agency, key.record_number, record.type.value, record.source_version, record.reason)
+            held = self._conn.execute(
+                "SELECT 1 FROM deletion_log WHERE agency = ? AND record_number = ? AND type = ?"
+                " AND source_version = ? AND reason = ? AND actor = ? AND deleted_at = ?",
+                (*values, record.actor, at),
+            ).fetchone()
+            if held is None:
+                row = _Row(0, record.source_version, record.type.value, False, None)
+                self._log_deletion(row, key, record.source_version, record.reason, record.actor, at)
+
+    def _upsert(
+        self, tracing: Tracing, row: _Row | None, actor: str, now: int, *, supersede: bool = True
+    ) -> WriteResult:
         if row is not None and row.source_version >= tracing.source_version:
             return WriteResult(WriteOutcome.UNCHANGED, row.source_version)
         kind = tracing.type
@@ -314,7 +387,8 @@ class _Writer:
             self._conn.execute("INSERT OR IGNORE INTO title VALUES (?, ?)", (title, tracing_id))
         if kind is TracingType.NAC_HISTORY:
             index_nac_history(self._conn, tracing_id, tracing)
-            self._supersede(tracing, tracing_id, actor, now)
+            if supersede:
+                self._supersede(tracing, tracing_id, actor, now)
         return WriteResult(WriteOutcome.APPLIED, tracing.source_version)
 
     def _supersede(self, tracing: Tracing, tracing_id: int, actor: str, now: int) -> None:
@@ -344,14 +418,17 @@ class _Writer:
         if old.type is TracingType.NAC_HISTORY:
             unindex_nac_history(self._conn, row.id)
 
-    def _tombstone(self, row: _Row, key: TracingKey, version: int, reason: str, actor: str, now: int) -> None:
+    def _tombstone(
+        self, row: _Row, key: TracingKey, version: int, reason: str, actor: str, now: int, *, log: bool = True
+    ) -> None:
         self._unindex(row)
         drop_dispute(self._conn, row.id)
         self._conn.execute(
             "UPDATE tracing SET live = 0, body = NULL, source_version = ?, indexed_at = ? WHERE id = ?",
             (version, now, row.id),
         )
-        self._log_deletion(row, key, version, reason, actor, now)
+        if log:
+            self._log_deletion(row, key, version, reason, actor, now)
 
     def _log_deletion(self, row: _Row, key: TracingKey, version: int, reason: str, actor: str, now: int) -> None:
         self._conn.execute(
@@ -567,23 +644,51 @@ class SqliteStore(TracingStore):
             problems.append(f"{orphans} name rows point at no live tracing")
         return problems + lifecycle_problems(conn)
 
-    def iter_all(self, batch: int = 10_000) -> Iterable[StoredTracing]:
-        """Every live tracing in id order (for migration and export)."""
+    def iter_all(self, batch: int = 10_000) -> Iterator[StoredTracing]:
+        """Every live tracing with its dispute, in id order (for migration and export)."""
         last = 0
         while True:
             rows = (
                 self._reader()
                 .execute(
-                    "SELECT id, body, indexed_at FROM tracing WHERE live = 1 AND id > ? ORDER BY id LIMIT ?",
+                    f"SELECT t.id, t.body, t.indexed_at, {DISPUTE_COLUMNS} FROM tracing t"  # noqa: S608
+                    " LEFT JOIN dispute d ON d.tracing_id = t.id"
+                    " WHERE t.live = 1 AND t.id > ? ORDER BY t.id LIMIT ?",
                     (last, batch),
                 )
                 .fetchall()
             )
             if not rows:
                 return
-            for tracing_id, body, at in rows:
-                yield StoredTracing(tracing_from_json(body), _from_micros(at))
+            for tracing_id, body, at, *dispute in rows:
+                yield StoredTracing(tracing_from_json(body), _from_micros(at), dispute_from_row(*dispute))
                 last = tracing_id
+
+    def iter_tombstones(self, batch: int = 10_000) -> Iterator[Tombstone]:
+        last = 0
+        while True:
+            rows = (
+                self._reader()
+                .execute(
+                    "SELECT id, agency, record_number, source_version FROM tracing"
+                    " WHERE live = 0 AND id > ? ORDER BY id LIMIT ?",
+                    (last, batch),
+                )
+                .fetchall()
+            )
+            if not rows:
+                return
+            for tracing_id, agency, record, version in rows:
+                yield Tombstone(TracingKey(agency, record), version)
+                last = tracing_id
+
+    def restore(
+        self,
+        tracings: Sequence[StoredTracing],
+        tombstones: Sequence[Tombstone] = (),
+        deletions: Sequence[DeletionRecord] = (),
+    ) -> None:
+        self._writer.submit([_Restore(tracings, tombstones, deletions)], "migration")
 
     def close(self) -> None:
         self._writer.stop()

@@ -1,0 +1,286 @@
+"""`dcii backup` and `dcii restore`: the embedded store's data directory, copied online and put back.
+
+A backup is a directory (mode 0700) holding a copy of each database of the data directory, taken through
+SQLite's online backup API while the server runs (indexer.store.sqlite_backup), the audit trail's head
+file and HMAC key, and `manifest.json` (written last: a directory without one is an unfinished backup)
+listing each file with its size and SHA-256, the time, the tracings in the index copy and the audit
+check of the copy.
+
+Order, and why:
+- audit.key first (it never changes) and the registry; then index.db, batch.db, privacy.db;
+- the audit trail last, so that its accounting covers every disclosure of what the index copy holds
+  (over-accounting is safe, under-accounting is not). Its head file is read *before* the database
+  snapshot is taken: a writer installs the head file only after committing (search_service.audit_chain),
+  so the copied head names an entry inside the copied chain — equal to its last entry, or a few behind
+  when disclosures were being recorded meanwhile, which `dcii audit verify` accepts as a lag and the
+  server's next write catches up. Taking the audit writer's lock instead would make searches wait (and
+  fail closed) for as long as the copy takes.
+
+Every tracing acknowledged before `dcii backup` began is in the copy: an acknowledgement follows the
+commit, and the index copy's snapshot is taken after the command starts.
+
+`dcii restore BACKUP --data DIR` checks every file against the manifest before touching anything, then
+takes the data directory's exclusive lock (so it refuses while a server runs there), refuses a directory
+that already holds data unless `--force` (which moves the old files into `DIR/replaced-<time>/`, never
+deletes them), copies the files in under temporary names and renames them into place, and finally
+checks the restored store (SqliteStore.check_integrity) and the audit chain.
+
+A backup holds names and SSNs (index.db) and the audit key: keep it as the data directory is kept.
+With the OpenSearch backend the index lives in the cluster (back it up with snapshots: docs/RUNBOOK.md)
+and `dcii backup` copies the rest of the data directory.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import shutil
+import sys
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from indexer.exc import DciiError
+from indexer.store.sqlite import SqliteStore
+from indexer.store.sqlite_backup import (
+    LOCK_NAME,
+    DataDirLock,
+    copy_database,
+    fsync_path,
+    live_tracings,
+    quick_check,
+    sha256_file,
+)
+from search_service.accounting import verify_file
+
+FORMAT = "dcii-backup/1"
+MANIFEST = "manifest.json"
+INDEX, AUDIT, AUDIT_HEAD, AUDIT_KEY = "index.db", "audit.db", "audit.db.head", "audit.key"
+# In copy order (see the module docstring); a database absent from the data directory is left out.
+DATABASES_FIRST = ("registry.db", INDEX, "batch.db", "privacy.db")
+KNOWN = frozenset({AUDIT_KEY, *DATABASES_FIRST, AUDIT_HEAD, AUDIT})
+# Files SQLite and the audit log keep beside a database; a restore moves them aside with it.
+COMPANIONS = ("-wal", "-shm", "-journal", ".lock")
+
+
+class BackupError(DciiError):
+    code = "FAILED_PRECONDITION"
+
+
+@dataclass(frozen=True, slots=True)
+class FileEntry:
+    name: str
+    kind: str  # "sqlite", "head" or "key"
+    bytes: int
+    sha256: str
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+
+
+def _say(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
+
+
+def _write_new(target: Path, data: bytes) -> None:
+    """Write a new small file, mode 0600, fsynced."""
+    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        os.write(fd, data)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _entry(directory: Path, name: str, kind: str) -> FileEntry:
+    path = directory / name
+    return FileEntry(name, kind, path.stat().st_size, sha256_file(path))
+
+
+def _empty(directory: Path, *, ignore: tuple[str, ...] = ()) -> bool:
+    return not directory.exists() or not any(p.name not in ignore for p in directory.iterdir())
+
+
+def backup(data_dir: Path, out: Path, *, check: bool = True) -> dict[str, Any]:
+    """Copy the data directory into the new (or empty) directory `out`; returns the manifest."""
+    if not (data_dir / "registry.db").exists():
+        raise BackupError(f"{data_dir} is not a DCII data directory (no registry.db)")
+    if not _empty(out):
+        raise BackupError(f"{out} is not empty: a backup goes into a new directory")
+    out.mkdir(mode=0o700, parents=True, exist_ok=True)
+    started = _now()
+    files: list[FileEntry] = []
+    with DataDirLock(data_dir).acquire(exclusive=False):  # refused while a restore is running there
+        if (data_dir / AUDIT_KEY).exists():
+            _write_new(out / AUDIT_KEY, (data_dir / AUDIT_KEY).read_bytes())
+            files.append(_entry(out, AUDIT_KEY, "key"))
+        for name in DATABASES_FIRST:
+            if (data_dir / name).exists():
+                copied = copy_database(data_dir / name, out / name)
+                _say(f"{name}: {copied.bytes:,} bytes in {copied.seconds:.1f} s")
+                files.append(_entry(out, name, "sqlite"))
+        if (data_dir / AUDIT).exists():
+            head = data_dir / AUDIT_HEAD
+            head_bytes = head.read_bytes() if head.exists() else None  # before the snapshot: see above
+            copied = copy_database(data_dir / AUDIT, out / AUDIT)
+            _say(f"{AUDIT}: {copied.bytes:,} bytes in {copied.seconds:.1f} s")
+            if head_bytes is not None:
+                _write_new(out / AUDIT_HEAD, head_bytes)
+                files.append(_entry(out, AUDIT_HEAD, "head"))
+            files.append(_entry(out, AUDIT, "sqlite"))
+    manifest: dict[str, Any] = {"format": FORMAT, "started_at": started, "source": str(data_dir.resolve())}
+    if check:
+        for entry in files:
+            problems = quick_check(out / entry.name) if entry.kind == "sqlite" else []
+            if problems:
+                raise BackupError(f"the copy of {entry.name} fails SQLite's quick_check: {problems[0]}")
+    if (out / INDEX).exists():
+        manifest["index_tracings"] = live_tracings(out / INDEX)
+    if (out / AUDIT).exists():
+        verified = verify_file(out / AUDIT)
+        manifest["audit"] = {"ok": verified.ok, "entries": verified.entries, "reason": verified.reason}
+    manifest["finished_at"] = _now()
+    manifest["files"] = [asdict(entry) for entry in files]
+    _write_manifest(out, manifest)
+    return manifest
+
+
+def _write_manifest(out: Path, manifest: dict[str, Any]) -> None:
+    temporary = out / f".{MANIFEST}.tmp"
+    _write_new(temporary, (json.dumps(manifest, indent=2, sort_keys=True) + "\n").encode())
+    os.replace(temporary, out / MANIFEST)
+    fsync_path(out)
+
+
+# ---- restore ----
+
+
+def read_manifest(backup_dir: Path) -> tuple[dict[str, Any], list[FileEntry]]:
+    """The manifest and its files, each checked against the backup (size, SHA-256); BackupError otherwise."""
+    try:
+        manifest = json.loads((backup_dir / MANIFEST).read_text())
+    except FileNotFoundError:
+        raise BackupError(f"{backup_dir} has no {MANIFEST}: not a backup, or an unfinished one") from None
+    except ValueError as error:
+        raise BackupError(f"{backup_dir / MANIFEST} is not readable JSON") from error
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+        raise BackupError(f"{backup_dir / MANIFEST} is not a {FORMAT} manifest")
+    entries = []
+    for item in manifest.get("files", []):
+        entry = FileEntry(str(item["name"]), str(item["kind"]), int(item["bytes"]), str(item["sha256"]))
+        if entry.name not in KNOWN:  # the names become paths in the data directory: only ours
+            raise BackupError(f"the manifest lists an unexpected file {entry.name!r}")
+        path = backup_dir / entry.name
+        if not path.is_file():
+            raise BackupError(f"{entry.name} is listed in the manifest but missing from the backup")
+        if path.stat().st_size != entry.bytes or sha256_file(path) != entry.sha256:
+            raise BackupError(f"{entry.name} does not match the manifest (size or SHA-256): the backup was altered")
+        entries.append(entry)
+    if not any(entry.name == "registry.db" for entry in entries):
+        raise BackupError("the manifest lists no registry.db")
+    return manifest, entries
+
+
+def _move_aside(data_dir: Path) -> Path | None:
+    """Move the files a restore replaces (and their companions) into data/replaced-<time>/."""
+    present = [p for p in data_dir.iterdir() if any(p.name in (k, *(k + c for c in COMPANIONS)) for k in KNOWN)]
+    if not present:
+        return None
+    aside = data_dir / f"replaced-{dt.datetime.now(dt.UTC).strftime('%Y%m%dT%H%M%SZ')}"
+    aside.mkdir(mode=0o700)
+    for path in present:
+        os.replace(path, aside / path.name)
+    fsync_path(data_dir)
+    return aside
+
+
+def restore(backup_dir: Path, data_dir: Path, *, force: bool = False) -> dict[str, Any]:
+    """Put a backup into `data_dir`; refuses while a server runs there, and a non-empty one unless `force`."""
+    manifest, entries = read_manifest(backup_dir)
+    data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    report: dict[str, Any] = {}
+    with DataDirLock(data_dir).acquire(exclusive=True):
+        if not _empty(data_dir, ignore=(LOCK_NAME,)):
+            if not force:
+                raise BackupError(f"{data_dir} already holds data: restore into an empty directory, or pass --force")
+            report["replaced"] = str(_move_aside(data_dir))
+        for entry in entries:
+            temporary = data_dir / f".{entry.name}.restoring"
+            temporary.unlink(missing_ok=True)
+            shutil.copyfile(backup_dir / entry.name, temporary)
+            os.chmod(temporary, 0o600)
+            fsync_path(temporary)
+            os.replace(temporary, data_dir / entry.name)
+        fsync_path(data_dir)
+        if (data_dir / INDEX).exists():
+            store = SqliteStore(data_dir / INDEX)
+            try:
+                report["index_problems"] = store.check_integrity()
+                report["index_tracings"] = store.count()
+            finally:
+                store.close()
+            expected = manifest.get("index_tracings")
+            if expected is not None and expected != report["index_tracings"]:
+                report["index_problems"].append(f"{report['index_tracings']} tracings, the manifest says {expected}")
+        if (data_dir / AUDIT).exists():
+            verified = verify_file(data_dir / AUDIT)
+            report["audit"] = {"ok": verified.ok, "entries": verified.entries, "reason": verified.reason}
+    return report
+
+
+# ---- the commands ----
+
+
+def cmd_backup(args: argparse.Namespace) -> None:
+    try:
+        manifest = backup(Path(args.data), Path(args.out), check=not args.no_check)
+    except (DciiError, OSError) as error:
+        raise SystemExit(f"backup failed: {error}") from error
+    audit = manifest.get("audit", {})
+    tracings = manifest.get("index_tracings")
+    print(
+        f"backup of {args.data} in {args.out}: {len(manifest['files'])} files"
+        + (f", {tracings:,} tracings" if tracings is not None else "")
+        + (f", audit trail {audit['entries']} entries ({audit['reason']})" if audit else "")
+    )
+    if audit and not audit["ok"]:
+        raise SystemExit("the audit trail copied does not verify: see dcii audit verify on the server")
+
+
+def cmd_restore(args: argparse.Namespace) -> None:
+    try:
+        report = restore(Path(args.backup), Path(args.data), force=args.force)
+    except (DciiError, OSError) as error:
+        raise SystemExit(f"restore refused: {error}") from error
+    if report.get("replaced"):
+        _say(f"the files it replaced are in {report['replaced']}")
+    problems = report.get("index_problems", [])
+    audit = report.get("audit", {})
+    tracings = report.get("index_tracings")
+    print(
+        f"restored {args.backup} into {args.data}"
+        + (f": {tracings:,} tracings, integrity {'ok' if not problems else 'FAILED'}" if tracings is not None else "")
+        + (f", audit trail {audit['entries']} entries ({audit['reason']})" if audit else "")
+    )
+    if problems or (audit and not audit["ok"]):
+        raise SystemExit(
+            "the restored store does not pass its checks: " + "; ".join([*problems, audit.get("reason", "")])
+        )
+
+
+def add_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser], data_default: str) -> None:
+    backup_cmd = commands.add_parser("backup", help="copy the data directory online (SQLite backup API)")
+    backup_cmd.add_argument("--data", default=data_default, help="the server's data directory")
+    backup_cmd.add_argument("--out", required=True, help="a new (or empty) directory for the backup")
+    backup_cmd.add_argument("--no-check", action="store_true", help="skip SQLite's quick_check of the copies")
+    backup_cmd.set_defaults(run=cmd_backup)
+    restore_cmd = commands.add_parser("restore", help="put a backup into a data directory (no server running)")
+    restore_cmd.add_argument("backup", help="the backup directory (with manifest.json)")
+    restore_cmd.add_argument("--data", default=data_default, help="the data directory to restore into")
+    restore_cmd.add_argument(
+        "--force", action="store_true", help="replace existing data (moved into DATA/replaced-<time>/, not deleted)"
+    )
+    restore_cmd.set_defaults(run=cmd_restore)

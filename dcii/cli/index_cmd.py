@@ -1,0 +1,145 @@
+"""`dcii index`: operations on the index store itself (indexer.store.factory names a store by URL).
+
+    dcii index rebuild --store 'opensearch+https://node1:9200?ca=ca.pem&user=dcii&password_file=pw'
+    dcii index migrate --from var/data/index.db --to 'opensearch+https://node1:9200?...'
+    dcii index migrate --from 'opensearch+https://node1:9200?...' --to sqlite:///var/data/index.db
+    dcii index check --store URL
+
+`rebuild` (OpenSearch only) builds the next version of the tracings index with this program's mappings
+and match keys, swaps the alias to it while searches go on, and removes the old versions
+(docs/OPENSEARCH.md). `migrate` copies every tracing, dispute, tombstone and deletion-log entry from one
+store to another (indexer.store.migrate); stop ingest while it runs, or run it again afterwards.
+`check` prints the store's integrity problems and exits 1 if there are any. Each prints no PII.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeRemainingColumn
+
+from indexer.exc import DciiError
+from indexer.store.factory import describe, open_store
+from indexer.store.migrate import migrate
+
+console = Console(stderr=True, highlight=False, soft_wrap=True)
+Command = Callable[[argparse.Namespace], None]
+
+
+def _progress() -> Progress:
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+    return Progress(*columns, console=console, transient=not console.is_terminal)
+
+
+def cmd_rebuild(args: argparse.Namespace) -> None:
+    from indexer.store.opensearch import OpenSearchStore
+
+    store = open_store(args.store)
+    try:
+        if not isinstance(store, OpenSearchStore):
+            raise SystemExit("rebuild is for an OpenSearch store (the embedded store has no versions to swap)")
+        with _progress() as progress:
+            task = progress.add_task("copying tracings", total=None)
+            new = store.rebuild(progress=lambda done, total: progress.update(task, completed=done, total=total))
+        problems = store.check_integrity()
+    finally:
+        store.close()
+    console.print(f"{describe(args.store)}: now on {new}; old versions removed", markup=False)
+    _report(problems)
+
+
+def cmd_migrate(args: argparse.Namespace) -> None:
+    source = open_store(args.source)
+    try:
+        target = open_store(args.target)
+    except BaseException:
+        source.close()
+        raise
+    try:
+        console.print(f"copying {describe(args.source)} -> {describe(args.target)}", markup=False)
+        tasks: dict[str, TaskID] = {}
+        with _progress() as progress:
+
+            def show(phase: str, done: int, total: int) -> None:
+                if phase not in tasks:
+                    tasks[phase] = progress.add_task(phase, total=total)
+                progress.update(tasks[phase], completed=done, total=total)
+
+            report = migrate(source, target, batch=args.batch, progress=show)
+        problems = target.check_integrity()
+    finally:
+        source.close()
+        target.close()
+    console.print(
+        f"copied {report.tracings} tracings, {report.tombstones} tombstones, {report.deletions} deletion-log "
+        f"entries; the target holds {report.target_count} live tracings",
+        markup=False,
+    )
+    _report(problems)
+
+
+def cmd_check(args: argparse.Namespace) -> None:
+    store = open_store(args.store)
+    try:
+        problems = store.check_integrity()
+        count = store.count()
+    finally:
+        store.close()
+    console.print(f"{describe(args.store)}: {count} live tracings", markup=False)
+    _report(problems)
+
+
+def _report(problems: list[str]) -> None:
+    for problem in problems:
+        console.print(f"problem: {problem}", markup=False)
+    if problems:
+        raise SystemExit(1)
+
+
+def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    index = commands.add_parser("index", help="rebuild, migrate or check the index store")
+    sub = index.add_subparsers(dest="index_command", required=True)
+    store_help = "the store: a path or sqlite:///path (embedded), or opensearch[+https]://host:port?... "
+    rebuild = sub.add_parser("rebuild", help="rebuild the OpenSearch index behind its alias while searches go on")
+    rebuild.add_argument("--store", required=True, help=store_help)
+    rebuild.set_defaults(run=_safely(cmd_rebuild))
+    move = sub.add_parser(
+        "migrate", help="copy every tracing (and disputes, tombstones, deletion log) to another store"
+    )
+    move.add_argument("--from", dest="source", required=True, help=store_help)
+    move.add_argument("--to", dest="target", required=True, help=store_help)
+    move.add_argument("--batch", type=int, default=1000, help="tracings per write (default 1000)")
+    move.set_defaults(run=_safely(cmd_migrate))
+    check = sub.add_parser("check", help="the store's integrity check")
+    check.add_argument("--store", required=True, help=store_help)
+    check.set_defaults(run=_safely(cmd_check))
+
+
+register = add_parser  # the name other modules may look for
+
+
+def _safely(command: Command) -> Command:
+    """A command whose store errors end the program with a message instead of a traceback."""
+
+    def run(args: argparse.Namespace) -> None:
+        try:
+            command(args)
+        except (DciiError, ValueError, OSError) as error:
+            raise SystemExit(f"dcii index: {error}") from error
+
+    return run
+
+
+def main(argv: list[str] | None = None) -> None:
+    """`python -m dcii.cli.index_cmd ...`: the same commands on their own."""
+    top = argparse.ArgumentParser(prog="dcii")
+    add_parser(top.add_subparsers(dest="command", required=True))
+    args = top.parse_args(argv)
+    args.run(args)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -1,0 +1,326 @@
+"""The OpenSearch backend: the index on a cluster, for when one machine is not enough (issue 6).
+
+Same interface and the same answers as the embedded store (indexer.store.sqlite); the design, and where
+osmem-server (the in-process test server) differs from a real cluster, are in docs/OPENSEARCH.md.
+
+- Writes (indexer.store.opensearch_writer): one writer thread per store, group commit, external
+  versions from the source version, every result visible when `write` returns (refresh=wait_for).
+- Reads: searches on the `<prefix>-tracings` alias; within `snapshot()` on one point in time (PIT) on
+  it, so a search's scan and its load see one state (disputes are read beside it by realtime mget; a
+  dispute shows only with the life of the tracing it was filed against). A document that a completion's
+  new record names (`replaces`) is dropped when that record is seen with it: a reader sees the old
+  record or the new one, never both and never neither.
+- Any number of stateless service instances may share one cluster: ids are hashes of the keys
+  (opensearch_schema), and the cluster's version checks settle races between their writers.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import math
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+from opensearchpy import OpenSearch
+from opensearchpy.exceptions import NotFoundError, TransportError
+
+from indexer.model import Dispute, StoredTracing, TracingKey
+from indexer.store.base import DeletionRecord, Tombstone, TracingStore, WriteOp, WriteOutcome, WriteResult
+from indexer.store.opensearch_admin import Progress, current_versions, ensure, rebuild, schema_of
+from indexer.store.opensearch_io import PAGE, Action, bulk, hits, require, search_pages, unavailable
+from indexer.store.opensearch_io import search as _search
+from indexer.store.opensearch_scan import Scans
+from indexer.store.opensearch_schema import (
+    SCHEMA_VERSION,
+    Names,
+    deletion_doc,
+    deletion_from_source,
+    dispute_doc,
+    dispute_from_source,
+    instant,
+    stored_from_source,
+    tid_for,
+    tombstone_doc,
+    tracing_doc,
+)
+from indexer.store.opensearch_settings import OpenSearchSettings, connect
+from indexer.store.opensearch_writer import SetDispute, Writer
+
+log = logging.getLogger(__name__)
+
+_LOAD_CHUNK = 2000  # ids per load request: with disputes and replacing records, under PAGE hits
+_GET_PROBES = 4
+
+
+def _utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+class OpenSearchStore(Scans, TracingStore):
+    def __init__(
+        self,
+        settings: OpenSearchSettings,
+        *,
+        clock: Callable[[], dt.datetime] = _utcnow,
+        client: OpenSearch | None = None,
+    ) -> None:
+        self.settings = settings
+        self.names = Names(settings.prefix)
+        self._client = client or connect(settings)
+        ensure(self._client, self.names, settings)
+        self._writer = Writer(self._client, self.names, refresh=settings.refresh, clock=clock)
+        self._local = threading.local()
+        self._size, self._size_at = 0, -math.inf
+
+    # ---- reading: plain, or on the snapshot's point in time ----
+
+    def _search(self, body: dict[str, Any], *, index: str) -> dict[str, Any]:
+        """A search on `index`, or on this thread's point in time when a snapshot is open. A point in
+        time that vanished (its index deleted by a rebuild after the drain time, or expired) is opened
+        again once: the search still answers, from a newer state."""
+        pit = getattr(self._local, "pit", None)
+        if pit is None:
+            return _search(self._client, body, index=index)
+        try:
+            return _search(
+                self._client, body | {"pit": {"id": pit, "keep_alive": self.settings.pit_keep_alive}}, index=None
+            )
+        except Exception as error:
+            if not isinstance(error.__cause__, NotFoundError):
+                raise
+            log.warning("snapshot point in time lost; reading from a new one")
+            self._local.pit = self._open_pit()
+            return _search(self._client, body | {"pit": {"id": self._local.pit}}, index=None)
+
+    def _open_pit(self) -> str:
+        try:
+            found = self._client.create_pit(
+                index=self.names.tracings,
+                params={"keep_alive": self.settings.pit_keep_alive},
+            )
+        except TransportError as error:
+            raise unavailable("open a snapshot", error) from error
+        pit: str = found["pit_id"]
+        return pit
+
+    @contextmanager
+    def snapshot(self) -> Iterator[None]:
+        depth = getattr(self._local, "depth", 0)
+        if depth == 0:
+            self._local.pit = self._open_pit()
+        self._local.depth = depth + 1
+        try:
+            yield
+        finally:
+            self._local.depth = depth
+            if depth == 0:
+                pit, self._local.pit = self._local.pit, None
+                try:
+                    self._client.delete_pit(body={"pit_id": [pit]})
+                except TransportError:
+                    log.warning("could not close a snapshot point in time; it expires by itself")
+
+    def _disputes(self, doc_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """Dispute documents by tracing document id (realtime; a dispute counts only for the tracing life
+        it was filed against, so reading it outside the snapshot cannot attach it to the wrong record)."""
+        if not doc_ids:
+            return {}
+        try:
+            found = self._client.mget(index=self.names.disputes, body={"ids": list(doc_ids)})
+        except TransportError as error:
+            raise unavailable("read", error) from error
+        return {doc["_id"]: doc["_source"] for doc in found["docs"] if doc.get("found")}
+
+    def _read(self, doc_ids: Sequence[str]) -> dict[str, StoredTracing]:
+        """Live tracings by document id, each with its dispute (if filed in its present life), leaving out
+        one whose completion's new record is visible too (it is being replaced: the new one stands)."""
+        found: dict[str, StoredTracing] = {}
+        for start in range(0, len(doc_ids), _LOAD_CHUNK):
+            chunk = list(doc_ids[start : start + _LOAD_CHUNK])
+            query = {"bool": {"filter": [{"term": {"live": True}}], "minimum_should_match": 1,
+                              "should": [{"ids": {"values": chunk}}, {"terms": {"replaces": chunk}}]}}  # fmt: skip
+            docs: dict[str, dict[str, Any]] = {}
+            hidden: dict[str, int] = {}
+            for hit in hits(self._search({"query": query, "size": 2 * len(chunk) + 1}, index=self.names.tracings)):
+                source = hit["_source"]
+                if source.get("replaces"):
+                    hidden[source["replaces"]] = max(hidden.get(source["replaces"], 0), source["replaces_version"])
+                docs[hit["_id"]] = source
+            kept = [d for d in chunk if d in docs and hidden.get(d, -1) < docs[d]["source_version"]]
+            disputes = self._disputes(kept)
+            for doc_id in kept:
+                source, dispute = docs[doc_id], disputes.get(doc_id)
+                filed = dispute_from_source(dispute) if dispute and dispute["born"] == source["born"] else None
+                found[doc_id] = stored_from_source(source, filed)
+        return found
+
+    def get(self, key: TracingKey) -> StoredTracing | None:
+        probes = [str(tid_for(key, probe)) for probe in range(_GET_PROBES)]
+        for stored in self._read(probes).values():
+            if stored.tracing.key == key:
+                return stored
+        # A key deeper than four probes (never seen in practice): ask the writer's realtime resolution.
+        doc = self._writer.resolve([key])[key]
+        if doc.live and str(doc.tid) not in probes:
+            return self._read([str(doc.tid)]).get(str(doc.tid))
+        return None
+
+    def load(self, tracing_ids: Sequence[int]) -> dict[int, StoredTracing]:
+        if not tracing_ids:
+            return {}
+        return {
+            int(doc_id): stored for doc_id, stored in self._read([str(i) for i in dict.fromkeys(tracing_ids)]).items()
+        }
+
+    # ---- writing ----
+
+    def write(self, ops: Sequence[WriteOp], *, actor: str) -> list[WriteResult]:
+        if not ops:
+            return []
+        return self._writer.submit(ops, actor)
+
+    def set_dispute(self, key: TracingKey, dispute: Dispute) -> bool:
+        [result] = self._writer.submit([SetDispute(key, dispute)], "privacy")
+        return result.outcome is WriteOutcome.APPLIED
+
+    def restore(
+        self,
+        tracings: Sequence[StoredTracing],
+        tombstones: Sequence[Tombstone] = (),
+        deletions: Sequence[DeletionRecord] = (),
+    ) -> None:
+        view = self._writer.resolve(
+            [s.tracing.key for s in tracings] + [t.key for t in tombstones] + [r.key for r in deletions]
+        )
+        actions: list[Action] = []
+        for stored in tracings:
+            tracing, doc = stored.tracing, view[stored.tracing.key]
+            version = tracing.source_version
+            source = tracing_doc(tracing, tid=doc.tid, born=version, indexed_at=stored.indexed_at)
+            actions.append(Action("index", self.names.tracings, str(doc.tid), source, version, "external"))
+            if stored.dispute is not None:
+                filed = dispute_doc(stored.dispute, tid=doc.tid, born=version)
+                actions.append(Action("index", self.names.disputes, str(doc.tid), filed))
+        for tomb in tombstones:
+            doc = view[tomb.key]
+            source = tombstone_doc(tomb.key, tid=doc.tid, version=tomb.source_version, kind=doc.type, at=_utcnow())
+            actions.append(Action("index", self.names.tracings, str(doc.tid), source, tomb.source_version, "external"))
+        for seq, record in enumerate(deletions):
+            tid = view[record.key].tid
+            entry = deletion_doc(record, tid=tid, seq=seq)
+            actions.append(Action("create", self.names.deletions, entry["log_id"], entry))
+        for start in range(0, len(actions), 1000):
+            part = actions[start : start + 1000]
+            require(bulk(self._client, part, refresh=self.settings.refresh), allowed=frozenset({409}))
+
+    # ---- the rest of the interface ----
+
+    def deletions(self, since: dt.datetime | None = None) -> list[DeletionRecord]:
+        query: dict[str, Any] = {"match_all": {}}
+        if since is not None:
+            # The date field keeps milliseconds: ask a millisecond early, then compare exactly.
+            query = {"range": {"deleted_at": {"gte": instant(since - dt.timedelta(milliseconds=1))}}}
+        body = {"query": query, "sort": [{"deleted_at": "asc"}, {"seq": "asc"}, {"log_id": "asc"}]}
+        records = [
+            deletion_from_source(h["_source"]) for h in search_pages(self._client, body, index=self.names.deletions)
+        ]
+        return [r for r in records if since is None or r.deleted_at >= since]
+
+    def count(self) -> int:
+        try:
+            found = self._client.count(index=self.names.tracings, body={"query": {"term": {"live": True}}})
+        except TransportError as error:
+            raise unavailable("read", error) from error
+        return int(found["count"])
+
+    def size_hint(self) -> int:
+        now = time.monotonic()
+        if now - self._size_at > 60:
+            self._size, self._size_at = self.count(), now
+        return self._size
+
+    def check_integrity(self) -> list[str]:
+        problems: list[str] = []
+        client, names = self._client, self.names
+        try:
+            if (status := client.cluster.health()["status"]) == "red":
+                problems.append(f"cluster health is {status}")
+            versions = current_versions(client, names)
+            if len(versions) != 1:
+                problems.append(f"alias {names.tracings} points at {len(versions)} indices")
+            for index in versions:
+                if (schema := schema_of(client, index)) != SCHEMA_VERSION:
+                    problems.append(f"{index} has schema {schema}, this program writes {SCHEMA_VERSION}: rebuild it")
+            problems += self._lifecycle_problems()
+        except TransportError as error:
+            problems.append(f"the cluster could not be checked ({error.status_code} {error.error})")
+        return problems
+
+    def _lifecycle_problems(self) -> list[str]:
+        """Completions left half done (both records live) and disputes of no live tracing."""
+        problems = []
+        body = {"query": {"bool": {"filter": [{"term": {"live": True}}, {"exists": {"field": "replaces"}}]}},
+                "sort": [{"tid": "asc"}], "_source": ["replaces", "replaces_version"]}  # fmt: skip
+        named = {
+            h["_source"]["replaces"]: h["_source"]["replaces_version"]
+            for h in search_pages(self._client, body, index=self.names.tracings)
+        }
+        pending = 0
+        for start in range(0, len(named), PAGE):
+            ids = list(named)[start : start + PAGE]
+            found = self._client.mget(
+                index=self.names.tracings, body={"ids": ids}, _source_includes=["live", "source_version"]
+            )
+            pending += sum(1 for d in found["docs"] if d.get("found") and d["_source"]["live"]
+                           and d["_source"]["source_version"] <= named[d["_id"]])  # fmt: skip
+        if pending:
+            problems.append(f"{pending} completions left both records live (replay the completion to finish it)")
+        body = {"query": {"match_all": {}}, "sort": [{"tid": "asc"}], "_source": ["born"]}
+        disputes = {h["_id"]: h["_source"]["born"] for h in search_pages(self._client, body, index=self.names.disputes)}
+        stray = 0
+        for start in range(0, len(disputes), PAGE):
+            ids = list(disputes)[start : start + PAGE]
+            found = self._client.mget(index=self.names.tracings, body={"ids": ids}, _source_includes=["live", "born"])
+            stray += sum(1 for d in found["docs"] if not d.get("found") or not d["_source"]["live"]
+                         or d["_source"]["born"] != disputes[d["_id"]])  # fmt: skip
+        if stray:
+            problems.append(f"{stray} dispute documents point at no live tracing")
+        return problems
+
+    def iter_all(self, batch: int = 10_000) -> Iterator[StoredTracing]:
+        """Every live tracing with its dispute, in id order, read on one point in time."""
+        with self.snapshot():
+            body = {"query": {"term": {"live": True}}, "sort": [{"tid": "asc"}], "_source": False}
+            after: list[Any] | None = None
+            while True:
+                page = body | {"size": min(batch, _LOAD_CHUNK)} | ({"search_after": after} if after else {})
+                found = hits(self._search(page, index=self.names.tracings))
+                if not found:
+                    return
+                loaded = self._read([h["_id"] for h in found])
+                yield from (loaded[h["_id"]] for h in found if h["_id"] in loaded)
+                after = found[-1]["sort"]
+
+    def iter_tombstones(self, batch: int = 10_000) -> Iterator[Tombstone]:
+        body = {"query": {"term": {"live": False}}, "sort": [{"tid": "asc"}],
+                "_source": ["agency", "record_number", "source_version"]}  # fmt: skip
+        for hit in search_pages(self._client, body, index=self.names.tracings):
+            source = hit["_source"]
+            yield Tombstone(TracingKey(source["agency"], source["record_number"]), source["source_version"])
+
+    def rebuild(self, progress: Progress | None = None) -> str:
+        """A new version of the tracings index, re-derived with this program's code, swapped in behind the
+        alias while searches go on (opensearch_admin.rebuild). Returns its name."""
+        return rebuild(self._client, self.names, self.settings, self._dual_write, progress=progress)
+
+    def _dual_write(self, index: str | None) -> None:
+        self._writer.also_write = index
+        self._writer.submit([], "rebuild")  # a barrier: the writes under way are done before the copy
+
+    def close(self) -> None:
+        self._writer.stop()
+        self._client.close()

@@ -1,0 +1,429 @@
+"""The OpenSearch backend's write path: one writer thread per store, group commit, and the rules of
+each operation (the same outcomes as the embedded store, indexer.store.sqlite).
+
+A group of waiting writes is read (one realtime mget per probe step), planned against an in-memory view
+of the documents it touches (so a later operation sees an earlier one of the same group), then sent in
+at most three bulk requests, each waiting for a refresh, so that every result returned is visible:
+
+1. the operations themselves: each tracing document with its source version as the external version
+   (`external`: strictly newer wins; `external_gte` for a compare-and-delete at the version held), the
+   deletion-log entry of each delete (id "<tid>-<version>", op `create`: logged once however often the
+   write is retried) and statements of dispute;
+2. what follows from an operation that landed: the tombstones of the old record of a completion
+   (Replace under a new key) and of the NAC histories a favorable one supersedes, each conditional on the
+   version read (`external_gte`), so a newer write by anyone wins;
+3. the deletion-log entries of the tombstones that landed, and the removal of their disputes.
+
+A version conflict (409) in step 1 means another writer (another service instance) stored a newer
+version meanwhile: the operation reports UNCHANGED with what the cluster holds, and nothing follows.
+Completion visibility: step 1 makes the new record visible (it names the document it replaces) before
+step 2 removes the old one, so a reader sees the old, or both (and drops the old one, which the new one
+names), or the new: never neither, never both (docs/OPENSEARCH.md).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import queue
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from opensearchpy import OpenSearch
+from opensearchpy.exceptions import TransportError
+
+from indexer.codec import tracing_from_json
+from indexer.exc import DciiError, Unavailable
+from indexer.model import Dispute, Tracing, TracingKey, TracingType
+from indexer.store.base import Delete, DeletionRecord, Replace, Upsert, WriteOp, WriteOutcome, WriteResult
+from indexer.store.opensearch_io import Action, ItemResult, bulk, hits, require, search, unavailable
+from indexer.store.opensearch_lifecycle import candidates_query, supersedes
+from indexer.store.opensearch_schema import (
+    Names,
+    deletion_doc,
+    deletion_id,
+    dispute_doc,
+    instant,
+    tid_for,
+    tombstone_doc,
+    tracing_doc,
+)
+
+log = logging.getLogger(__name__)
+
+_MAX_GROUP_OPS = 500
+_MAX_PROBES = 16
+
+
+@dataclass(frozen=True, slots=True)
+class SetDispute:
+    """The writer's form of TracingStore.set_dispute."""
+
+    key: TracingKey
+    dispute: Dispute
+
+
+Op = WriteOp | SetDispute
+
+
+@dataclass
+class Doc:
+    """The writer's view of one key: what the cluster holds, or will once this group is written."""
+
+    key: TracingKey
+    tid: int
+    exists: bool = False
+    version: int = 0
+    live: bool = False
+    type: str = ""
+    born: int = 0
+    tracing: Tracing | None = None
+    indexed_at: str = ""
+    replaces: tuple[str, int] | None = None
+
+    @classmethod
+    def from_source(cls, key: TracingKey, source: dict[str, Any]) -> Doc:
+        body = source.get("body")
+        replaces = (source["replaces"], source["replaces_version"]) if source.get("replaces") else None
+        return cls(
+            key,
+            source["tid"],
+            True,
+            source["source_version"],
+            source["live"],
+            source["type"],
+            source.get("born", 0),
+            tracing_from_json(body) if source["live"] and body else None,
+            source.get("indexed_at", ""),
+            replaces,
+        )
+
+
+@dataclass
+class _Tomb:
+    """A tombstone that follows from an operation (step 2), logged if it lands (step 3)."""
+
+    doc: Doc
+    kind: str
+    version: int
+    reason: str
+    actor: str
+
+
+@dataclass
+class _Plan:
+    result: WriteResult
+    primary: list[Action] = field(default_factory=list)
+    logged: list[Action] = field(default_factory=list)  # deletion-log creates sent with the primary
+    tombs: list[_Tomb] = field(default_factory=list)
+
+
+@dataclass
+class _Job:
+    ops: Sequence[Op]
+    actor: str
+    future: Future[list[WriteResult]]
+
+
+class Writer:
+    """The single writer thread of one OpenSearchStore and the logic of each write operation."""
+
+    def __init__(self, client: OpenSearch, names: Names, *, refresh: str, clock: Callable[[], dt.datetime]) -> None:
+        self._client, self._names, self._refresh, self._clock = client, names, refresh, clock
+        # Set by a rebuild in progress: every tracing document is also written to the new version.
+        self.also_write: str | None = None
+        self._queue: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._run, name="opensearch-writer", daemon=True)
+        self._thread.start()
+
+    def submit(self, ops: Sequence[Op], actor: str) -> list[WriteResult]:
+        job = _Job(ops, actor, Future())
+        self._queue.put(job)
+        return job.future.result()
+
+    def stop(self) -> None:
+        self._queue.put(None)
+        self._thread.join()
+
+    def _run(self) -> None:
+        while True:
+            job = self._queue.get()
+            if job is None:
+                return
+            jobs, waiting = [job], len(job.ops)
+            while waiting < _MAX_GROUP_OPS:
+                try:
+                    more = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if more is None:
+                    self._queue.put(None)
+                    break
+                jobs.append(more)
+                waiting += len(more.ops)
+            try:
+                results = self._commit_group(jobs)
+            except (DciiError, TransportError, OSError) as error:
+                failure = error if isinstance(error, Unavailable) else unavailable("write", error)
+                for each in jobs:
+                    each.future.set_exception(failure)
+                continue
+            except BaseException as error:  # a bug: every caller hears of it, the thread lives on
+                log.exception("opensearch writer failed")
+                for each in jobs:
+                    each.future.set_exception(error)
+                continue
+            for each, result in zip(jobs, results, strict=True):
+                each.future.set_result(result)
+
+    # ---- reading what the cluster holds ----
+
+    def resolve(self, keys: Sequence[TracingKey]) -> dict[TracingKey, Doc]:
+        """The document of each key (realtime), following its probe chain to the key or a free id."""
+        view: dict[TracingKey, Doc] = {}
+        todo = list(dict.fromkeys(keys))
+        for probe in range(_MAX_PROBES):
+            if not todo:
+                return view
+            tids = {key: tid_for(key, probe) for key in todo}
+            try:
+                found = self._client.mget(index=self._names.tracings, body={"ids": [str(t) for t in tids.values()]})
+            except TransportError as error:
+                raise unavailable("read", error) from error
+            collided = []
+            for key, doc in zip(todo, found["docs"], strict=True):
+                source = doc.get("_source") if doc.get("found") else None
+                if source is None:
+                    view[key] = Doc(key, tids[key])
+                elif (source["agency"], source["record_number"]) == (key.agency, key.record_number):
+                    view[key] = Doc.from_source(key, source)
+                else:
+                    collided.append(key)  # another key holds this id: try the next one
+            todo = collided
+        raise Unavailable("tracing id probe chain too long")
+
+    # ---- planning each operation ----
+
+    def _commit_group(self, jobs: list[_Job]) -> list[list[WriteResult]]:
+        keys: list[TracingKey] = []
+        for job in jobs:
+            for op in job.ops:
+                match op:
+                    case Upsert(tracing):
+                        keys.append(tracing.key)
+                    case Delete(key, _, _) | SetDispute(key, _):
+                        keys.append(key)
+                    case Replace(old, _, new):
+                        keys += [old, new.key]
+        view = self.resolve(keys)
+        now, seq = self._clock(), iter(range(1_000_000))
+        plans = [[self._plan(op, job.actor, view, now, seq) for op in job.ops] for job in jobs]
+        flat = [plan for job_plans in plans for plan in job_plans]
+        self._execute(flat, now, seq)
+        return [[plan.result for plan in job_plans] for job_plans in plans]
+
+    def _plan(self, op: Op, actor: str, view: dict[TracingKey, Doc], now: dt.datetime, seq: Iterator[int]) -> _Plan:
+        match op:
+            case Upsert(tracing):
+                return self._upsert(tracing, view, now, actor)
+            case Delete(key, version, reason):
+                return self._delete(view[key], version, reason, actor, now, seq)
+            case Replace(old, expected, new):
+                return self._replace(view, old, expected, new, actor, now, seq)
+            case SetDispute(key, dispute):
+                doc = view[key]
+                if not doc.live:
+                    return _Plan(WriteResult(WriteOutcome.NOT_FOUND, doc.version))
+                action = Action(
+                    "index", self._names.disputes, str(doc.tid), dispute_doc(dispute, tid=doc.tid, born=doc.born)
+                )
+                return _Plan(WriteResult(WriteOutcome.APPLIED, doc.version), [action])
+        raise AssertionError(op)
+
+    def _tracing_action(self, doc: Doc, source: dict[str, Any], version: int, version_type: str) -> Action:
+        return Action("index", self._names.tracings, str(doc.tid), source, version, version_type)
+
+    def _log_action(
+        self, doc: Doc, kind: str, version: int, reason: str, actor: str, now: dt.datetime, seq: Iterator[int]
+    ) -> Action:
+        record = DeletionRecord(doc.key, TracingType(kind), version, reason, actor, now)
+        source = deletion_doc(record, tid=doc.tid, seq=next(seq))
+        return Action("create", self._names.deletions, deletion_id(doc.tid, version), source)
+
+    def _upsert(self, tracing: Tracing, view: dict[TracingKey, Doc], now: dt.datetime, actor: str,
+                replaces: tuple[str, int] | None = None, born: int | None = None) -> _Plan:  # fmt: skip
+        doc = view[tracing.key]
+        if doc.exists and doc.version >= tracing.source_version:
+            return _Plan(WriteResult(WriteOutcome.UNCHANGED, doc.version))
+        version = tracing.source_version
+        born = born if born is not None else (doc.born if doc.live else version)
+        source = tracing_doc(tracing, tid=doc.tid, born=born, indexed_at=now, replaces=replaces)
+        plan = _Plan(
+            WriteResult(WriteOutcome.APPLIED, version), [self._tracing_action(doc, source, version, "external")]
+        )
+        kind = tracing.type
+        assert kind is not None
+        doc.exists, doc.version, doc.live, doc.type, doc.born = True, version, True, kind.value, born
+        doc.tracing, doc.indexed_at, doc.replaces = tracing, instant(now), replaces
+        if kind is TracingType.NAC_HISTORY:
+            plan.tombs += self._superseded(doc, view, actor)
+        return plan
+
+    def _delete(self, doc: Doc, version: int, reason: str, actor: str, now: dt.datetime, seq: Iterator[int]) -> _Plan:
+        if not doc.exists:
+            if version == 0:
+                return _Plan(WriteResult(WriteOutcome.NOT_FOUND, 0))
+            # A delete that overtook its upsert: a tombstone keeps the upsert from landing later.
+            source = tombstone_doc(doc.key, tid=doc.tid, version=version, kind="", at=now)
+            doc.exists, doc.version = True, version
+            return _Plan(
+                WriteResult(WriteOutcome.NOT_FOUND, version), [self._tracing_action(doc, source, version, "external")]
+            )
+        effective = version or doc.version  # 0: the index's own deletions (retention)
+        if effective < doc.version or (not doc.live and effective == doc.version):
+            return _Plan(WriteResult(WriteOutcome.UNCHANGED, doc.version))
+        source = tombstone_doc(doc.key, tid=doc.tid, version=effective, kind=doc.type, at=now)
+        if not doc.live:
+            doc.version = effective
+            return _Plan(
+                WriteResult(WriteOutcome.NOT_FOUND, effective),
+                [self._tracing_action(doc, source, effective, "external")],
+            )
+        plan = _Plan(
+            WriteResult(WriteOutcome.APPLIED, effective), [self._tracing_action(doc, source, effective, "external_gte")]
+        )
+        plan.logged.append(self._log_action(doc, doc.type, effective, reason, actor, now, seq))
+        plan.primary.append(Action("delete", self._names.disputes, str(doc.tid)))
+        doc.version, doc.live, doc.tracing, doc.replaces = effective, False, None, None
+        return plan
+
+    def _replace(self, view: dict[TracingKey, Doc], old: TracingKey, expected: TracingType, new: Tracing,
+                 actor: str, now: dt.datetime, seq: Iterator[int]) -> _Plan:  # fmt: skip
+        target, prior = view[new.key], view[old]
+        kind = new.type
+        reason = f"SUPERSEDED by {kind.value if kind else '?'} {new.key}"
+        if target.exists and target.version >= new.source_version:
+            plan = _Plan(WriteResult(WriteOutcome.UNCHANGED, target.version))  # a replayed completion
+            if old != new.key and target.live and prior.live and target.replaces == (str(prior.tid), prior.version):
+                # ... whose old record a crash left in place (hidden by the new one): finish it now.
+                plan.tombs.append(_Tomb(prior, prior.type, prior.version, reason, actor))
+                prior.live = False
+            return plan
+        if not prior.live or prior.type != expected.value:
+            return _Plan(WriteResult(WriteOutcome.NOT_FOUND, 0))
+        if old == new.key:
+            # The same record number now holds the completed type: the old record is gone all the same,
+            # and so is its dispute (a new life: born = the new version).
+            logged = self._log_action(prior, prior.type, prior.version, reason, actor, now, seq)
+            plan = self._upsert(new, view, now, actor, born=new.source_version)
+            plan.logged.insert(0, logged)
+            plan.primary.append(Action("delete", self._names.disputes, str(prior.tid)))
+            return plan
+        old_version = prior.version
+        plan = self._upsert(new, view, now, actor, replaces=(str(prior.tid), old_version))
+        plan.tombs.insert(0, _Tomb(prior, prior.type, old_version, reason, actor))
+        prior.live = False
+        return plan
+
+    def _superseded(self, doc: Doc, view: dict[TracingKey, Doc], actor: str) -> list[_Tomb]:
+        """Tombstones for the live NAC histories that `doc` (a NAC history just planned) supersedes: found
+        in the cluster and in this group's view, judged as the embedded store judges (opensearch_lifecycle)."""
+        new = doc.tracing
+        assert new is not None
+        query = candidates_query(new)
+        if query is None:
+            return []
+        body = {"query": query, "size": 10_000, "sort": [{"tid": "asc"}]}
+        for hit in hits(search(self._client, body, index=self._names.tracings)):
+            source = hit["_source"]
+            key = TracingKey(source["agency"], source["record_number"])
+            view.setdefault(key, Doc.from_source(key, source))  # what this group did to it stands
+        reason = f"SUPERSEDED by favorable NAC history {new.key}"
+        tombs = []
+        for other in sorted(view.values(), key=lambda d: d.tid):
+            if other is doc or not other.live or other.type != TracingType.NAC_HISTORY.value:
+                continue
+            if other.tracing is not None and supersedes(new, other.tracing):
+                tombs.append(_Tomb(other, other.type, other.version, reason, actor))
+                other.live = False
+        return tombs
+
+    # ---- sending it ----
+
+    def _send(self, actions: list[Action]) -> list[ItemResult]:
+        """One bulk request; during a rebuild each tracing document also goes to the new version."""
+        extra = self.also_write
+        mirrored = [replace(a, index=extra) for a in actions if extra and a.index == self._names.tracings]
+        results = bulk(self._client, actions + mirrored, refresh=self._refresh)
+        require(results[len(actions) :], allowed=frozenset({409}))
+        return results[: len(actions)]
+
+    def _execute(self, plans: list[_Plan], now: dt.datetime, seq: Iterator[int]) -> None:
+        # Step 1: the operations (with their deletion-log entries and dispute removals).
+        first = [(plan, action, False) for plan in plans for action in plan.primary]
+        first += [(plan, action, True) for plan in plans for action in plan.logged]
+        if first:
+            results = self._send([action for _, action, _ in first])
+            lost: set[int] = set()
+            for (plan, action, _), result in zip(first, results, strict=True):
+                if result.conflict and action.index == self._names.tracings:
+                    lost.add(id(plan))
+                elif (
+                    not result.ok
+                    and not (result.status == 404 and action.op == "delete")
+                    and not (result.conflict and action.op == "create")
+                ):
+                    require([result])
+            if lost:
+                self._lost(plans, lost, first, results)
+        # Step 2: tombstones that follow from operations that landed.
+        tombs = [tomb for plan in plans for tomb in plan.tombs]
+        if not tombs:
+            return
+        actions = [
+            self._tracing_action(
+                tomb.doc,
+                tombstone_doc(tomb.doc.key, tid=tomb.doc.tid, version=tomb.version, kind=tomb.kind, at=now),
+                tomb.version,
+                "external_gte",
+            )
+            for tomb in tombs
+        ]
+        results = self._send(actions)
+        require(results, allowed=frozenset({409}))
+        # Step 3: the log entries of those that landed, and their disputes gone.
+        follow: list[Action] = []
+        for tomb, result in zip(tombs, results, strict=True):
+            if result.ok:
+                follow.append(self._log_action(tomb.doc, tomb.kind, tomb.version, tomb.reason, tomb.actor, now, seq))
+                follow.append(Action("delete", self._names.disputes, str(tomb.doc.tid)))
+        if follow:
+            done = bulk(self._client, follow, refresh=self._refresh)
+            require(done, allowed=frozenset({404, 409}))
+
+    def _lost(self, plans: list[_Plan], lost: set[int], sent: list[tuple[_Plan, Action, bool]],
+              results: list[ItemResult]) -> None:  # fmt: skip
+        """Operations another writer overtook: report what the cluster holds, follow with nothing, and
+        take back a deletion-log entry written for a delete that did not land."""
+        undo = [
+            Action("delete", action.index, action.doc_id)
+            for (plan, action, is_log), result in zip(sent, results, strict=True)
+            if is_log and id(plan) in lost and result.ok
+        ]
+        if undo:
+            require(bulk(self._client, undo, refresh=self._refresh), allowed=frozenset({404}))
+        for plan in plans:
+            if id(plan) in lost:
+                key = next(a for a in plan.primary if a.index == self._names.tracings).doc_id
+                held = self._held_version(key)
+                plan.result, plan.tombs = WriteResult(WriteOutcome.UNCHANGED, held), []
+
+    def _held_version(self, doc_id: str) -> int:
+        try:
+            found = self._client.get(index=self._names.tracings, id=doc_id, _source_includes="source_version")
+        except TransportError as error:
+            raise unavailable("read", error) from error
+        return int(found["_source"]["source_version"]) if found.get("found") else 0

@@ -1,0 +1,156 @@
+"""Online copies of the embedded store's SQLite files, and the lock that keeps a restore off a live store.
+
+`copy_database` copies a database through SQLite's online backup API in one step: the copy is the state
+of one read transaction of the source, so it holds every transaction committed before the copy began (an
+acknowledged write is a committed one: indexer.store.sqlite) and none half-applied. In WAL mode readers
+do not block the writer, so the server goes on ingesting while the copy runs; the price is that the WAL
+cannot be checkpointed past the copy's snapshot until it ends, so the -wal file grows by what is written
+meanwhile. (A copy in small steps would let go of the snapshot between steps, but SQLite restarts such a
+copy whenever another connection writes, so under steady ingest it would never finish.) The copy is
+switched to rollback-journal mode, so a backup is one self-contained file per database.
+
+`DataDirLock` is a flock on `<data>/server.lock`: every server holds it shared while it runs (any number
+of them may share a data directory, and `dcii backup` may read beside them), and `dcii restore` takes it
+exclusively, so a restore never replaces the files under a running server, and a server does not start
+on a half-restored directory. flock locks belong to the open file, so this holds within one process too.
+
+Which files make a backup, the audit trail's head file, the manifest and restore: dcii.cli.backup.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import os
+import sqlite3
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from indexer.exc import FailedPrecondition
+
+LOCK_NAME = "server.lock"
+
+
+class DataDirBusy(FailedPrecondition):
+    """The data directory is held by another party (a server, or a restore)."""
+
+
+class DataDirLock:
+    """A flock on `<data>/server.lock`, shared (servers, backups) or exclusive (restore)."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.path = Path(data_dir) / LOCK_NAME
+        self._fd: int | None = None
+
+    def acquire(self, *, exclusive: bool) -> DataDirLock:
+        """Take the lock now or raise DataDirBusy (never waits: the caller says what to do instead)."""
+        self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        try:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        except PermissionError:  # a reader of someone else's directory (a backup): flock works read-only too
+            fd = os.open(self.path, os.O_RDONLY)
+        try:
+            fcntl.flock(fd, (fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH) | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            holder = "a server or a backup is using it" if exclusive else "a restore is in progress"
+            raise DataDirBusy(f"the data directory {self.path.parent} is busy: {holder}") from None
+        except BaseException:
+            os.close(fd)
+            raise
+        self._fd = fd
+        return self
+
+    def release(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)  # closing the descriptor drops the flock
+            self._fd = None
+
+    def __enter__(self) -> DataDirLock:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+
+def hold_data_dir(data_dir: Path) -> DataDirLock:
+    """The shared lock a server holds on its data directory for as long as it runs."""
+    return DataDirLock(data_dir).acquire(exclusive=False)
+
+
+@dataclass(frozen=True, slots=True)
+class CopiedDatabase:
+    source: Path
+    target: Path
+    bytes: int
+    seconds: float
+
+
+def fsync_path(path: Path) -> None:
+    """fsync a file, or a directory (so that a rename or a new file in it survives a crash)."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def copy_database(source: Path, target: Path, *, timeout: float = 30.0) -> CopiedDatabase:
+    """Copy the live database `source` to the new file `target` (which must not exist), online."""
+    if target.exists():
+        raise FileExistsError(f"{target} already exists")
+    if not source.is_file():
+        raise FileNotFoundError(f"no database at {source}")
+    started = time.monotonic()
+    # A plain connection, made read-only by pragma: a URI read-only connection cannot always open a WAL
+    # database (it needs the -shm), and this one never writes the source.
+    src = sqlite3.connect(source, timeout=timeout, isolation_level=None)
+    try:
+        src.execute(f"PRAGMA busy_timeout={int(timeout * 1000)}")
+        src.execute("PRAGMA query_only=1")
+        dst = sqlite3.connect(target, isolation_level=None)
+        try:
+            src.backup(dst, pages=-1)  # one step: one snapshot of the source
+            mode = dst.execute("PRAGMA journal_mode=DELETE").fetchone()[0]
+            if str(mode).lower() != "delete":
+                raise sqlite3.OperationalError(f"the copy {target} stayed in {mode} mode")
+        finally:
+            dst.close()
+    finally:
+        src.close()
+    os.chmod(target, 0o600)  # the copy holds what the original holds (names, SSNs): owner only
+    fsync_path(target)
+    fsync_path(target.parent)
+    return CopiedDatabase(source, target, target.stat().st_size, time.monotonic() - started)
+
+
+def _read_only(path: Path) -> sqlite3.Connection:
+    # A copy is in rollback-journal mode, so a read-only URI connection works and leaves it byte for byte.
+    return sqlite3.connect(f"file:{path}?mode=ro", uri=True, isolation_level=None)
+
+
+def quick_check(path: Path) -> list[str]:
+    """SQLite's quick_check of a copy (structure, not the index contents): empty when sound."""
+    conn = _read_only(path)
+    try:
+        return [str(row[0]) for row in conn.execute("PRAGMA quick_check") if row[0] != "ok"]
+    finally:
+        conn.close()
+
+
+def live_tracings(path: Path) -> int:
+    """How many live tracings a copy of the index holds (for the manifest)."""
+    conn = _read_only(path)
+    try:
+        return int(conn.execute("SELECT count(*) FROM tracing WHERE live = 1").fetchone()[0])
+    finally:
+        conn.close()
+
+
+def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while block := handle.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()

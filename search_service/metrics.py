@@ -1,0 +1,329 @@
+"""Prometheus metrics of the running server, on a plain-HTTP port of its own (ServerConfig.metrics_port).
+
+What is measured (docs/RUNBOOK.md says what each means and what to alert on):
+- every RPC, by `grpc_service`, `grpc_method`, search `mode` and final `grpc_code`: `dcii_rpc_requests_total`,
+  `dcii_rpc_errors_total` (the same, non-OK codes only, so an alert divides one by the other) and the
+  latency histogram `dcii_rpc_latency_seconds` (by service, method and mode); `dcii_rpc_in_flight`.
+- ingest: `dcii_ingest_actions_total{outcome}` (APPLIED, UNCHANGED, REJECTED, NOT_FOUND, PERMISSION_DENIED).
+- batch progress, read from the batch queue at scrape time: `dcii_batch_queries{state="pending"|"done"}`
+  over the active batches, `dcii_batches_active{state="QUEUED"|"RUNNING"}`.
+- the store: `dcii_store_tracings` (TracingStore.size_hint, so any backend) and `dcii_store_info{backend}`.
+- the process (CPU, memory, open files, GC) from prometheus_client's own collectors.
+
+No PII, by construction: every label value comes from a closed set fixed by the wire contract — method
+names from the auth policy table (anything else is "unknown"), modes and ingest outcomes from the proto
+enums (anything else is "OTHER"), status codes from grpc.StatusCode. Nothing from a request's content is
+ever a label value. Activity ids are deliberately *not* a label: with thousands of accredited terminals
+they would multiply every series (methods x modes x codes x histogram buckets) into an unbounded scrape,
+and a per-activity time series would itself be a record of who searched when, which belongs in the audit
+trail (with its access controls) and not on an unauthenticated metrics port. Refusals per activity are
+in the audit trail (REFUSAL events); the metrics carry their codes only.
+
+The per-RPC numbers are taken in a server interceptor placed before the AuthInterceptor, so refusals made
+there (UNAUTHENTICATED, PERMISSION_DENIED, RESOURCE_EXHAUSTED) are counted with their codes. The store
+size and batch gauges are computed lazily when scraped and cached for `refresh` seconds, never per request.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
+from wsgiref.simple_server import WSGIServer
+
+import grpc
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    start_http_server,
+)
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.gc_collector import GCCollector
+from prometheus_client.platform_collector import PlatformCollector
+from prometheus_client.process_collector import ProcessCollector
+from prometheus_client.registry import Collector
+
+from dcii.v1 import ingest_pb2, search_pb2
+from indexer.store.base import TracingStore
+from search_service.auth import POLICY
+from search_service.batch_queue import BatchQueue, BatchState
+
+log = logging.getLogger(__name__)
+
+SEARCH_METHOD = "/dcii.v1.SearchService/Search"
+INGEST_SERVICE = "/dcii.v1.IngestService/"
+NO_MODE = "none"
+UNKNOWN_METHOD = ("unknown", "unknown")
+
+# From a sub-millisecond exact lookup to a slow batch submission; the ranked modes sit at 2-100 ms.
+LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+
+_MODES = frozenset(search_pb2.SearchMode.keys())
+_OUTCOMES = frozenset(ingest_pb2.IngestOutcome.keys())
+
+
+def _split(method: str) -> tuple[str, str]:
+    """("dcii.v1.SearchService", "Search") for a method the policy knows, else ("unknown", "unknown")."""
+    if method not in POLICY:
+        return UNKNOWN_METHOD
+    service, _, name = method.lstrip("/").partition("/")
+    return service, name
+
+
+def search_mode(method: str, request: object) -> str:
+    """The search mode of a Search request ("EXACT"...), "OTHER" for a number the contract lacks, else none."""
+    if method != SEARCH_METHOD or not isinstance(request, search_pb2.SearchRequest):
+        return NO_MODE
+    name = search_pb2.SearchMode.Name(request.mode) if request.mode in search_pb2.SearchMode.values() else ""
+    return name.removeprefix("SEARCH_MODE_") if name in _MODES else "OTHER"
+
+
+def ingest_outcome(response: object) -> str | None:
+    if not isinstance(response, ingest_pb2.IngestResult):
+        return None
+    values = ingest_pb2.IngestOutcome.values()
+    name = ingest_pb2.IngestOutcome.Name(response.outcome) if response.outcome in values else ""
+    return name.removeprefix("INGEST_OUTCOME_") if name in _OUTCOMES else "OTHER"
+
+
+def _code_of(context: grpc.ServicerContext, default: grpc.StatusCode) -> str:
+    # grpc's server context returns the code set by abort() or set_code(), None when none was set (its
+    # type stubs do not declare the method).
+    read = getattr(context, "code", None)
+    code = read() if callable(read) else None
+    return (code if isinstance(code, grpc.StatusCode) else default).name
+
+
+class _RpcMetrics:
+    def __init__(self, registry: CollectorRegistry) -> None:
+        labels = ("grpc_service", "grpc_method", "mode")
+        self.requests = Counter(
+            "dcii_rpc_requests",
+            "RPCs finished, by method, search mode and status code",
+            (*labels, "grpc_code"),
+            registry=registry,
+        )
+        self.errors = Counter(
+            "dcii_rpc_errors",
+            "RPCs finished with a status other than OK, by method, search mode and status code",
+            (*labels, "grpc_code"),
+            registry=registry,
+        )
+        self.latency = Histogram(
+            "dcii_rpc_latency_seconds",
+            "Time from the call's arrival to its status, by method and search mode",
+            labels,
+            buckets=LATENCY_BUCKETS,
+            registry=registry,
+        )
+        self.in_flight = Gauge(
+            "dcii_rpc_in_flight", "RPCs being handled now", ("grpc_service", "grpc_method"), registry=registry
+        )
+        self.ingest = Counter(
+            "dcii_ingest_actions",
+            "Ingest actions answered, by outcome (APPLIED, UNCHANGED, REJECTED, NOT_FOUND, PERMISSION_DENIED)",
+            ("outcome",),
+            registry=registry,
+        )
+        for outcome in ("APPLIED", "UNCHANGED", "REJECTED", "NOT_FOUND", "PERMISSION_DENIED"):
+            self.ingest.labels(outcome)  # present at 0 from the start, so rate() works on the first scrape
+
+    def finished(self, names: tuple[str, str], mode: str, code: str, started: float) -> None:
+        self.latency.labels(*names, mode).observe(time.perf_counter() - started)
+        self.requests.labels(*names, mode, code).inc()
+        if code != "OK":
+            self.errors.labels(*names, mode, code).inc()
+
+
+class _Call:
+    """One RPC being measured: started when it arrives, finished once with its status code."""
+
+    def __init__(self, rpc: _RpcMetrics, method: str, names: tuple[str, str]) -> None:
+        self._rpc = rpc
+        self._method = method
+        self._names = names
+        self.mode = NO_MODE
+        self._started = time.perf_counter()
+        rpc.in_flight.labels(*names).inc()
+
+    def response(self, response: object) -> None:
+        outcome = ingest_outcome(response)
+        if outcome is not None:
+            self._rpc.ingest.labels(outcome).inc()
+
+    def finish(self, code: str) -> None:
+        if code == "INVALID_ARGUMENT" and self._method.startswith(INGEST_SERVICE):
+            self._rpc.ingest.labels("REJECTED").inc()  # a unary ingest call refused by the edit criteria
+        self._rpc.in_flight.labels(*self._names).dec()
+        self._rpc.finished(self._names, self.mode, code, self._started)
+
+
+Behavior = Callable[..., Any]
+
+
+class MetricsInterceptor(grpc.ServerInterceptor):
+    """Counts and times every call; put it first in the server's interceptors (outside the auth one)."""
+
+    def __init__(self, rpc: _RpcMetrics) -> None:
+        self._rpc = rpc
+
+    def _unary(self, behavior: Behavior, method: str, names: tuple[str, str]) -> Behavior:
+        def handler(request: Any, context: grpc.ServicerContext) -> Any:
+            call = _Call(self._rpc, method, names)
+            call.mode = search_mode(method, request)
+            try:
+                response = behavior(request, context)
+            except BaseException:
+                call.finish(_code_of(context, grpc.StatusCode.UNKNOWN))
+                raise
+            call.response(response)
+            call.finish(_code_of(context, grpc.StatusCode.OK))
+            return response
+
+        return handler
+
+    def _stream(self, behavior: Behavior, method: str, names: tuple[str, str]) -> Behavior:
+        def handler(request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
+            call = _Call(self._rpc, method, names)
+            call.mode = search_mode(method, request)
+            try:
+                for response in behavior(request, context):
+                    call.response(response)
+                    yield response
+            except GeneratorExit:  # the client went away mid-stream
+                call.finish(_code_of(context, grpc.StatusCode.CANCELLED))
+                raise
+            except BaseException:
+                call.finish(_code_of(context, grpc.StatusCode.UNKNOWN))
+                raise
+            call.finish(_code_of(context, grpc.StatusCode.OK))
+
+        return handler
+
+    def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], grpc.RpcMethodHandler[Any, Any] | None],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler[Any, Any] | None:
+        handler = continuation(handler_call_details)
+        method = handler_call_details.method
+        names = _split(method)
+        if handler is None:
+            # grpc answers UNIMPLEMENTED itself; the method name the client sent is never a label value.
+            self._rpc.requests.labels(*UNKNOWN_METHOD, NO_MODE, "UNIMPLEMENTED").inc()
+            self._rpc.errors.labels(*UNKNOWN_METHOD, NO_MODE, "UNIMPLEMENTED").inc()
+            return None
+        codec = {
+            "request_deserializer": handler.request_deserializer,
+            "response_serializer": handler.response_serializer,
+        }
+        if handler.unary_unary is not None:
+            return grpc.unary_unary_rpc_method_handler(self._unary(handler.unary_unary, method, names), **codec)
+        if handler.stream_unary is not None:
+            return grpc.stream_unary_rpc_method_handler(self._unary(handler.stream_unary, method, names), **codec)
+        if handler.unary_stream is not None:
+            return grpc.unary_stream_rpc_method_handler(self._stream(handler.unary_stream, method, names), **codec)
+        assert handler.stream_stream is not None
+        return grpc.stream_stream_rpc_method_handler(self._stream(handler.stream_stream, method, names), **codec)
+
+
+class _Cached:
+    """A value computed at most once per `ttl` seconds, when asked for (a scrape); None while failing."""
+
+    def __init__(self, compute: Callable[[], Any], ttl: float, what: str) -> None:
+        self._compute = compute
+        self._ttl = ttl
+        self._what = what
+        self._lock = threading.Lock()
+        self._value: Any = None
+        self._at = -float("inf")
+
+    def get(self) -> Any:
+        with self._lock:
+            if time.monotonic() - self._at >= self._ttl:
+                self._at = time.monotonic()
+                try:
+                    self._value = self._compute()
+                except Exception as error:  # the backend is down: the scrape goes on without this gauge
+                    log.warning(
+                        "metrics: cannot read", extra={"source": self._what, "error_type": type(error).__name__}
+                    )
+                    self._value = None
+            return self._value
+
+
+class _StateCollector(Collector):
+    """The store size and the batch progress, read at scrape time (cached, so a scrape storm is cheap)."""
+
+    def __init__(self, store: TracingStore, batch_queue: BatchQueue, refresh: float) -> None:
+        self._backend = type(store).__name__
+        self._size = _Cached(store.size_hint, refresh, "store")
+        self._batches = _Cached(lambda: _batch_progress(batch_queue), min(refresh, 5.0), "batch")
+
+    def collect(self) -> Iterable[Metric]:
+        info = GaugeMetricFamily("dcii_store_info", "The storage backend in use (always 1)", labels=["backend"])
+        info.add_metric([self._backend], 1)
+        yield info
+        size = self._size.get()
+        if size is not None:
+            yield GaugeMetricFamily("dcii_store_tracings", "Live tracings in the store (may lag writes)", value=size)
+        progress = self._batches.get()
+        if progress is not None:
+            queries = GaugeMetricFamily(
+                "dcii_batch_queries",
+                "Queries of the active batches, answered (done) or not (pending)",
+                labels=["state"],
+            )
+            batches = GaugeMetricFamily("dcii_batches_active", "Batches queued or running", labels=["state"])
+            pending, done, by_state = progress
+            queries.add_metric(["pending"], pending)
+            queries.add_metric(["done"], done)
+            for state, count in by_state.items():
+                batches.add_metric([state], count)
+            yield queries
+            yield batches
+
+
+def _batch_progress(batch_queue: BatchQueue) -> tuple[int, int, dict[str, int]]:
+    active = batch_queue.runnable()
+    by_state = {BatchState.QUEUED.value: 0, BatchState.RUNNING.value: 0}
+    for batch in active:
+        by_state[batch.state.value] = by_state.get(batch.state.value, 0) + 1
+    pending = sum(max(batch.total - batch.done, 0) for batch in active)
+    return pending, sum(batch.done for batch in active), by_state
+
+
+class ServerMetrics:
+    """The server's metrics: made before the gRPC server (its interceptor goes in), then `start`ed."""
+
+    def __init__(self, *, refresh: float = 30.0) -> None:
+        self.registry = CollectorRegistry()
+        self._rpc = _RpcMetrics(self.registry)
+        self.interceptor = MetricsInterceptor(self._rpc)
+        self._refresh = refresh
+        self._httpd: WSGIServer | None = None
+        self._thread: threading.Thread | None = None
+        self.port = 0
+        ProcessCollector(registry=self.registry)
+        PlatformCollector(registry=self.registry)
+        GCCollector(registry=self.registry)
+
+    def start(self, host: str, port: int, store: TracingStore, batch_queue: BatchQueue) -> int:
+        """Watch the store and the batch queue and serve /metrics on host:port (0: any free port)."""
+        self.registry.register(_StateCollector(store, batch_queue, self._refresh))
+        self._httpd, self._thread = start_http_server(port, addr=host, registry=self.registry)
+        self.port = int(self._httpd.server_port)
+        return self.port
+
+    def close(self) -> None:
+        if self._httpd is not None:
+            self._httpd.shutdown()
+            self._httpd.server_close()
+            self._httpd = None
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+            self._thread = None

@@ -1,0 +1,215 @@
+"""`dcii backup` / `dcii restore`: an online copy taken while a real server ingests and answers searches
+restores to a store that passes its integrity check, whose audit chain verifies, and that holds every
+tracing acknowledged before the backup began; restore refuses a live, non-empty or altered target."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import grpc
+import pytest
+
+from dcii.cli.backup import BackupError, backup, restore
+from dcii.v1 import ingest_pb2, search_pb2, tracing_pb2
+from indexer.exc import FailedPrecondition
+from indexer.model import TracingKey
+from indexer.store.sqlite import SqliteStore
+from indexer.store.sqlite_backup import DataDirBusy, DataDirLock
+from search_service.accounting import verify_file
+from search_service.registry import Role
+from tests import factories
+from tests.support import ROOT, Client, free_port, make_index, server_process
+
+SURNAMES = ["Abernathy", "Castellano", "Drummond", "Fairbanks", "Gallagher", "Holloway", "Kingsley", "Lindqvist"]
+GIVEN = ["Agnes", "Bernard", "Cecilia", "Desmond", "Eleanor", "Franklin", "Gwendolyn", "Horace"]
+
+
+def tracing(i: int) -> tracing_pb2.Tracing:
+    return factories.person(
+        record=f"NCIS-B{i:06d}",
+        surname=SURNAMES[i % len(SURNAMES)],
+        given=GIVEN[(i // len(SURNAMES)) % len(GIVEN)],
+        middle="",
+        ssn=f"{101 + i % 500:03d}-{11 + i % 80:02d}-{1001 + i % 8000:04d}",
+    )
+
+
+def dcii(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "dcii.cli.main", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+
+
+class Load:
+    """Ingest (20 tracings a call) and EXACT searches on threads, recording every acknowledged record."""
+
+    def __init__(self, submitter: Client, querier: Client) -> None:
+        self.acked: list[str] = []
+        self.searches = 0
+        self.errors: list[BaseException] = []
+        self._stop = threading.Event()
+        self._threads = [
+            threading.Thread(target=self._guard, args=(self._ingest, submitter), daemon=True),
+            threading.Thread(target=self._guard, args=(self._search, querier), daemon=True),
+        ]
+
+    def _guard(self, run: object, client: Client) -> None:
+        try:
+            assert callable(run)
+            run(client)
+        except BaseException as error:
+            self.errors.append(error)
+
+    def _ingest(self, client: Client) -> None:
+        i = 0
+        while not self._stop.is_set():
+            group = [tracing(i + j) for j in range(20)]
+            results = client.upsert(*group)
+            applied = ingest_pb2.INGEST_OUTCOME_APPLIED
+            self.acked += [t.key.record_number for t, r in zip(group, results, strict=True) if r.outcome == applied]
+            i += len(group)
+
+    def _search(self, client: Client) -> None:
+        i = 0
+        while not self._stop.is_set():
+            t = tracing(i)
+            name = {"surname": t.subject.name.surname, "given_name": t.subject.name.given_name}
+            client.search(mode=search_pb2.SEARCH_MODE_EXACT, name=name, identifiers={"ssn": t.subject.identifiers.ssn})
+            self.searches += 1
+            i += 7
+
+    def start(self) -> None:
+        for thread in self._threads:
+            thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(timeout=60)
+        assert not self.errors, self.errors
+
+
+def test_a_backup_taken_during_ingest_restores_everything_acknowledged(tmp_path: Path) -> None:
+    index = make_index(tmp_path / "live")
+    submitter_cert, submitter_account, submitter_password = index.accredit("NCIS-HQ", "NCIS", [Role.SUBMITTER])
+    querier_cert, querier_account, querier_password = index.accredit("ADJ-1", "DSS", [Role.QUERIER])
+    backup_dir, restored = tmp_path / "backup", tmp_path / "restored" / "data"
+    port = free_port()
+    with server_process(index.data_dir, index.pki_dir, port):
+        index.port = port
+        submitter, querier = index.connect(submitter_cert), index.connect(querier_cert)
+        submitter.login(submitter_account, submitter_password)
+        querier.login(querier_account, querier_password)
+        load = Load(submitter, querier)
+        load.start()
+        deadline = time.monotonic() + 60
+        while (len(load.acked) < 400 or load.searches < 20) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        acknowledged_before = list(load.acked)  # every acknowledgement received before the backup starts
+        searches_before = load.searches
+        done = dcii("backup", "--data", str(index.data_dir), "--out", str(backup_dir))
+        assert done.returncode == 0, done.stderr
+        acked_during = len(load.acked) - len(acknowledged_before)
+        searches_during = load.searches - searches_before
+        refused = dcii("restore", str(backup_dir), "--data", str(index.data_dir), "--force")
+        load.stop()
+        index.stop()
+    assert refused.returncode != 0 and "busy" in refused.stderr, refused.stderr  # a running server's directory
+    assert acked_during > 0 and searches_during > 0, "the load must overlap the backup"
+
+    manifest = json.loads((backup_dir / "manifest.json").read_text())
+    names = [f["name"] for f in manifest["files"]]
+    assert names[0] == "audit.key" and names[-2:] == ["audit.db.head", "audit.db"]
+    assert {"registry.db", "index.db", "batch.db"} <= set(names)
+    assert manifest["index_tracings"] >= len(acknowledged_before) and manifest["audit"]["ok"]
+    assert (backup_dir.stat().st_mode & 0o077) == 0 and ((backup_dir / "index.db").stat().st_mode & 0o077) == 0
+
+    done = dcii("restore", str(backup_dir), "--data", str(restored))
+    assert done.returncode == 0, done.stderr
+    assert "integrity ok" in done.stdout
+    store = SqliteStore(restored / "index.db")
+    try:
+        assert store.check_integrity() == []
+        missing = [r for r in acknowledged_before if store.get(TracingKey("NCIS", r)) is None]
+        assert not missing, f"{len(missing)} acknowledged tracings missing, e.g. {missing[:3]}"
+        assert store.count() == manifest["index_tracings"]
+    finally:
+        store.close()
+    verified = dcii("audit", "verify", "--data", str(restored))
+    assert verified.returncode == 0 and "audit trail intact" in verified.stdout, verified.stdout
+
+    # A server runs on the restored directory: the same accreditations, the same tracings, a working trail.
+    port = free_port()
+    with server_process(restored, index.pki_dir, port):
+        index.port, index.data_dir = port, restored
+        querier = index.connect(querier_cert)
+        querier.login(querier_account, querier_password)
+        first = tracing(0)
+        name = {"surname": first.subject.name.surname, "given_name": first.subject.name.given_name}
+        found = querier.search(
+            mode=search_pb2.SEARCH_MODE_EXACT, name=name, identifiers={"ssn": first.subject.identifiers.ssn}
+        )
+        assert "NCIS-B000000" in {hit.tracing.key.record_number for hit in found.hits}
+        index.stop()
+    assert verify_file(restored / "audit.db").ok  # the server's disclosures chained onto the restored trail
+
+
+def test_restore_refuses_an_altered_backup_a_non_empty_directory_and_a_held_lock(tmp_path: Path) -> None:
+    index = make_index(tmp_path / "live")
+    index.start()
+    client = index.client("NCIS-HQ", "NCIS", [Role.SUBMITTER])
+    client.upsert(*(tracing(i) for i in range(10)))
+    out = tmp_path / "backup"
+    manifest = backup(index.data_dir, out)
+    assert manifest["index_tracings"] == 10
+    with pytest.raises(BackupError, match="not empty"):
+        backup(index.data_dir, out)
+    with pytest.raises(DataDirBusy, match="a server or a backup is using it"):
+        restore(out, index.data_dir, force=True)  # the server holds its directory
+    index.stop()
+
+    target = tmp_path / "target"
+    assert restore(out, target)["index_tracings"] == 10
+    with pytest.raises(BackupError, match="already holds data"):
+        restore(out, target)
+    (target / "index.db-wal").write_bytes(b"stale")  # left by another store: it must not meet the new file
+    report = restore(out, target, force=True)
+    replaced = Path(report["replaced"])
+    assert replaced.parent == target and (replaced / "index.db").exists() and (replaced / "index.db-wal").exists()
+    assert not (target / "index.db-wal").exists() and report["index_problems"] == []
+
+    with DataDirLock(target).acquire(exclusive=True), pytest.raises(FailedPrecondition, match="restore"):
+        backup(target, tmp_path / "during-restore")  # and a server would not start either (same lock)
+
+    altered = bytearray((out / "registry.db").read_bytes())
+    altered[-1] ^= 0xFF
+    (out / "registry.db").write_bytes(bytes(altered))
+    with pytest.raises(BackupError, match=r"registry\.db does not match the manifest"):
+        restore(out, tmp_path / "other")
+    (out / "manifest.json").unlink()
+    with pytest.raises(BackupError, match=r"no manifest\.json"):
+        restore(out, tmp_path / "other")
+
+
+def test_a_server_does_not_start_on_a_directory_being_restored(tmp_path: Path) -> None:
+    index = make_index(tmp_path)
+    with DataDirLock(index.data_dir).acquire(exclusive=True), pytest.raises(DataDirBusy, match="a restore"):
+        index.start()
+    index.start()  # the lock released: it starts
+    try:
+        client = index.client("ADJ-1", "DSS", [Role.QUERIER])
+        with pytest.raises(grpc.RpcError) as refused:
+            client.search(mode=search_pb2.SEARCH_MODE_EXACT, name={"surname": "A", "given_name": "B"})
+        assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT  # served: no PID, refused by the criteria
+    finally:
+        index.stop()

@@ -1,0 +1,177 @@
+"""Prometheus metrics of a real server: per-RPC counts, codes and latency by search mode, ingest outcomes,
+batch progress and store size, on their own plain-HTTP port, with bounded labels only."""
+
+from __future__ import annotations
+
+import socket
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import grpc
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from dcii.v1 import batch_pb2, batch_pb2_grpc, ingest_pb2, search_pb2, tracing_pb2
+from search_service.batch_worker import BatchSettings
+from search_service.metrics import LATENCY_BUCKETS
+from search_service.registry import Role
+from tests import factories
+from tests.support import ROOT, Index, make_index
+
+Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
+
+SERVICES = {
+    "dcii.v1.SearchService",
+    "dcii.v1.IngestService",
+    "dcii.v1.SessionService",
+    "dcii.v1.AdminService",
+    "dcii.v1.PrivacyService",
+    "dcii.v1.BatchService",
+    "grpc.health.v1.Health",
+    "grpc.reflection.v1alpha.ServerReflection",
+    "grpc.reflection.v1.ServerReflection",
+    "unknown",
+}
+MODES = {"none", "EXACT", "NAME_ONLY", "NONSTANDARD", "FUZZY", "PID_QUALIFIED", "UNSPECIFIED", "OTHER"}
+CODES = {code.name for code in grpc.StatusCode}
+
+
+def scrape(port: int) -> str:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as response:
+        return str(response.read().decode())
+
+
+def samples(text: str) -> Samples:
+    found: Samples = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            found[(sample.name, frozenset(sample.labels.items()))] = sample.value
+    return found
+
+
+def value(found: Samples, name: str, **labels: str) -> float:
+    return found.get((name, frozenset(labels.items())), 0.0)
+
+
+@pytest.fixture
+def index(tmp_path: Path) -> Iterator[Index]:
+    built = make_index(tmp_path)
+    # No batch worker: a submitted batch stays pending, so its progress can be read exactly.
+    built.start(metrics_port=0, batch=BatchSettings(threads=0))
+    try:
+        yield built
+    finally:
+        built.stop()
+
+
+def test_rpcs_ingest_batch_and_store_are_measured(index: Index) -> None:
+    assert index.running is not None and index.running.metrics is not None
+    port = index.running.metrics.port
+    submitter = index.client("NCIS-HQ", "NCIS", [Role.SUBMITTER])
+    querier = index.client("ADJ-1", "DSS", [Role.QUERIER, Role.BATCH])
+
+    tracings = [factories.person(record=f"NCIS-{i}") for i in range(3)]
+    bad = factories.person(record="NCIS-BAD", ssn="000-12-3456")
+    submitter.upsert(*tracings, bad)  # 3 applied, 1 rejected
+    submitter.upsert(tracings[0])  # a replay: unchanged
+    with pytest.raises(grpc.RpcError):  # a unary ingest refused by the edit criteria
+        submitter.ingest.Delete(ingest_pb2.DeleteTracing(source_version=0), metadata=submitter.metadata, timeout=10)
+
+    querier.search(mode=search_pb2.SEARCH_MODE_EXACT, name={"surname": "Whitfield", "given_name": "Harold"}, **_ssn())
+    querier.search(mode=search_pb2.SEARCH_MODE_EXACT, name={"surname": "Whitfield", "given_name": "Harold"}, **_ssn())
+    querier.search(mode=search_pb2.SEARCH_MODE_FUZZY, name={"surname": "Whitfeld", "given_name": "Harold"})
+    with pytest.raises(grpc.RpcError) as refused:
+        querier.search(mode=99, name={"surname": "Whitfield", "given_name": "Harold"})  # a mode the contract lacks
+    assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    anonymous = index.connect(index.accredit("TERM-2", "DSS", [Role.QUERIER])[0])  # never logged in
+    with pytest.raises(grpc.RpcError) as unauthenticated:
+        anonymous.search(mode=search_pb2.SEARCH_MODE_EXACT, name={"surname": "X", "given_name": "Y"}, **_ssn())
+    assert unauthenticated.value.code() == grpc.StatusCode.UNAUTHENTICATED
+    with pytest.raises(grpc.RpcError) as unknown:
+        no_such: grpc.UnaryUnaryMultiCallable[bytes, bytes] = querier.channel.unary_unary(
+            "/dcii.v1.SearchService/NoSuchMethod"
+        )
+        no_such(b"", timeout=10)
+    assert unknown.value.code() == grpc.StatusCode.UNIMPLEMENTED
+
+    queries = [
+        batch_pb2.BatchQuery(
+            query_id=str(i),
+            query=search_pb2.SearchRequest(
+                mode=search_pb2.SEARCH_MODE_NAME_ONLY,
+                name=tracing_pb2.PersonName(surname="Whitfield", given_name="Harold"),
+                purpose=search_pb2.PURPOSE_SECURITY_CLEARANCE,
+            ),
+        )
+        for i in range(4)
+    ]
+    batch_pb2_grpc.BatchServiceStub(querier.channel).SubmitBatch(
+        iter([batch_pb2.SubmitBatchRequest(label="m", queries=queries)]), metadata=querier.metadata, timeout=30
+    )
+
+    text = scrape(port)
+    found = samples(text)
+    runbook = (ROOT / "docs" / "RUNBOOK.md").read_text()
+    for family in text_string_to_metric_families(text):
+        name = family.name.removesuffix("_created")  # prometheus_client's creation-time series of a counter
+        assert not name.startswith("dcii_") or name in runbook, f"{name} is not in the runbook"
+    search = {"grpc_service": "dcii.v1.SearchService", "grpc_method": "Search"}
+    assert value(found, "dcii_rpc_requests_total", **search, mode="EXACT", grpc_code="OK") == 2
+    assert value(found, "dcii_rpc_requests_total", **search, mode="FUZZY", grpc_code="OK") == 1
+    assert value(found, "dcii_rpc_errors_total", **search, mode="OTHER", grpc_code="INVALID_ARGUMENT") == 1
+    assert value(found, "dcii_rpc_errors_total", **search, mode="EXACT", grpc_code="UNAUTHENTICATED") == 1
+    assert value(found, "dcii_rpc_errors_total", **search, mode="EXACT", grpc_code="OK") == 0
+    assert value(found, "dcii_rpc_latency_seconds_count", **search, mode="EXACT") == 3
+    assert value(found, "dcii_rpc_latency_seconds_bucket", **search, mode="FUZZY", le="+Inf") == 1
+    assert value(found, "dcii_rpc_latency_seconds_sum", **search, mode="FUZZY") > 0
+    unknown_labels = {"grpc_service": "unknown", "grpc_method": "unknown", "mode": "none"}
+    assert value(found, "dcii_rpc_errors_total", **unknown_labels, grpc_code="UNIMPLEMENTED") == 1
+    login = {"grpc_service": "dcii.v1.SessionService", "grpc_method": "Login", "mode": "none", "grpc_code": "OK"}
+    assert value(found, "dcii_rpc_requests_total", **login) == 2
+    ingest = {"grpc_service": "dcii.v1.IngestService", "grpc_method": "Ingest", "mode": "none", "grpc_code": "OK"}
+    assert value(found, "dcii_rpc_requests_total", **ingest) == 2
+
+    assert value(found, "dcii_ingest_actions_total", outcome="APPLIED") == 3
+    assert value(found, "dcii_ingest_actions_total", outcome="UNCHANGED") == 1
+    assert value(found, "dcii_ingest_actions_total", outcome="REJECTED") == 2  # one in the stream, one unary
+    assert value(found, "dcii_store_tracings") == 3
+    assert value(found, "dcii_store_info", backend="SqliteStore") == 1
+    assert value(found, "dcii_batch_queries", state="pending") == 4
+    assert value(found, "dcii_batch_queries", state="done") == 0
+    assert value(found, "dcii_batches_active", state="QUEUED") == 1
+    assert value(found, "dcii_rpc_in_flight", grpc_service="dcii.v1.SearchService", grpc_method="Search") == 0
+    assert any(name == "process_resident_memory_bytes" for name, _ in found)
+
+    # Every label value is from a closed set; nothing names an activity, an operator or a person.
+    for name, labels in found:
+        keys = dict(labels)
+        assert keys.get("grpc_service", "unknown") in SERVICES, (name, keys)
+        assert keys.get("mode", "none") in MODES, (name, keys)
+        assert keys.get("grpc_code", "OK") in CODES, (name, keys)
+        assert not {"activity", "activity_id", "operator", "agency"} & set(keys), (name, keys)
+
+
+def test_latency_buckets_are_sorted_and_the_port_closes_on_stop(tmp_path: Path) -> None:
+    assert list(LATENCY_BUCKETS) == sorted(LATENCY_BUCKETS)
+    built = make_index(tmp_path)
+    built.start(metrics_port=0)
+    assert built.running is not None and built.running.metrics is not None
+    port = built.running.metrics.port
+    assert "dcii_rpc_requests" in scrape(port)
+    built.stop()
+    with socket.socket() as sock:
+        assert sock.connect_ex(("127.0.0.1", port)) != 0
+
+
+def test_no_metrics_port_means_no_interceptor_and_no_listener(tmp_path: Path) -> None:
+    built = make_index(tmp_path)
+    built.start()
+    try:
+        assert built.running is not None and built.running.metrics is None
+    finally:
+        built.stop()
+
+
+def _ssn() -> dict[str, object]:
+    return {"identifiers": {"ssn": "318-52-4471"}}
