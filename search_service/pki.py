@@ -223,6 +223,23 @@ def issue_client_into(
     return write_pem_pair(issued, directory, activity_id)
 
 
+def issue_server_into(
+    directory: Path,
+    hostnames: Sequence[str],
+    ip_addresses: Sequence[str] = ("127.0.0.1", "::1"),
+    *,
+    valid_days: int = 825,
+    out: Path | None = None,
+) -> tuple[Path, Path]:
+    """A new server pair from the CA in `directory` (for `dcii certs server`: new names or a new expiry,
+    same CA, so every client keeps trusting the server), written to `out` (default: `directory`)."""
+    ca = load_issued(Path(directory), "ca")
+    issued = issue_server_cert(ca, hostnames, ip_addresses, valid_days=valid_days)
+    target = Path(out or directory)
+    target.mkdir(mode=0o700, parents=True, exist_ok=True)
+    return write_pem_pair(issued, target, "server")
+
+
 # --- internals ---------------------------------------------------------------------------------
 
 

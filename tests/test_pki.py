@@ -262,6 +262,23 @@ def test_issue_client_into_adds_a_certificate_from_the_stored_ca(tmp_path: Path)
         pki.issue_client_into(tmp_path / "empty", "USCG-02", "USCG")
 
 
+def test_dcii_certs_server_rotates_the_server_certificate_under_the_same_ca(tmp_path: Path) -> None:
+    from dcii.cli.main import main
+
+    pki.init_pki(tmp_path, activities=[])
+    ca, old = pki.load_issued(tmp_path, "ca"), pki.load_issued(tmp_path, "server")
+    main(["certs", "server", "--dir", str(tmp_path), "--hostname", "search-1", "--hostname", "dcii.example.mil"])
+    new = pki.load_issued(tmp_path, "server")
+    assert new.fingerprint != old.fingerprint and pki.load_issued(tmp_path, "ca").fingerprint == ca.fingerprint
+    _server_verifier(ca, x509.DNSName("dcii.example.mil")).verify(new.certificate, [])
+    _server_verifier(ca, x509.DNSName("search-1")).verify(new.certificate, [])
+    with pytest.raises(xv.VerificationError):
+        _server_verifier(ca, x509.DNSName("localhost")).verify(new.certificate, [])  # only the names asked
+    main(["certs", "server", "--dir", str(tmp_path), "--hostname", "x", "--out", str(tmp_path / "new")])
+    assert pki.load_issued(tmp_path / "new", "server").fingerprint != new.fingerprint
+    assert pki.load_issued(tmp_path, "server").fingerprint == new.fingerprint  # --out leaves the live pair
+
+
 # --- real mutual TLS ---------------------------------------------------------------------------
 
 _WHOAMI = "/dcii.test.Peer/WhoAmI"

@@ -42,6 +42,14 @@ def cmd_certs_issue(args: argparse.Namespace) -> None:
     console.print(f"fingerprint: {pki.fingerprint(cert.read_bytes())}")
 
 
+def cmd_certs_server(args: argparse.Namespace) -> None:
+    cert, _key = pki.issue_server_into(
+        Path(args.dir), args.hostname, args.ip, valid_days=args.days, out=Path(args.out) if args.out else None
+    )
+    console.print(f"server certificate for {', '.join([*args.hostname, *args.ip])}: {cert}")
+    console.print("the CA is unchanged: restart the instances one at a time to serve it")
+
+
 def _registry(args: argparse.Namespace) -> Registry:
     return Registry(Path(args.data) / "registry.db")
 
@@ -131,6 +139,13 @@ def add_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser], d
     issue.add_argument("--dir", default="var/pki")
     issue.add_argument("--force", action="store_true")
     issue.set_defaults(run=cmd_certs_issue)
+    server = certs_sub.add_parser("server", help="a new server certificate from the existing CA (rotation)")
+    server.add_argument("--dir", default="var/pki", help="where the CA is")
+    server.add_argument("--hostname", action="append", required=True, help="server name (repeatable)")
+    server.add_argument("--ip", action="append", default=[], help="server IP address (repeatable)")
+    server.add_argument("--days", type=int, default=825, help="validity in days")
+    server.add_argument("--out", help="write server.pem / server-key.pem here (default: --dir)")
+    server.set_defaults(run=cmd_certs_server)
 
     accredit = commands.add_parser("accredit", help="accredit activities and operators")
     accredit.add_argument("--data", default=data_default, help="the server's data directory")
