@@ -23,7 +23,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -57,6 +57,7 @@ from indexer.store.sqlite_lifecycle import (
     unindex_nac_history,
 )
 from indexer.store.sqlite_lifecycle import set_dispute as _store_dispute
+from indexer.store.sqlite_readers import ReaderPool
 
 # 2: the nac_history and dispute tables (sqlite_lifecycle); a schema-1 file is migrated on open.
 SCHEMA_VERSION = "2"
@@ -481,33 +482,12 @@ class SqliteStore(TracingStore):
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._writer = _Writer(self.path, clock)
-        self._local = threading.local()
-        self._readers: list[sqlite3.Connection] = []
-        self._readers_lock = threading.Lock()
+        self._readers = ReaderPool(lambda: connect(self.path, readonly=True))
         self._size, self._size_at = 0, -math.inf
 
-    def _reader(self) -> sqlite3.Connection:
-        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
-        if conn is None:
-            conn = connect(self.path, readonly=True)
-            self._local.conn = conn
-            with self._readers_lock:
-                self._readers.append(conn)
-        return conn
-
-    @contextmanager
-    def snapshot(self) -> Iterator[None]:
-        # One read transaction on this thread's connection: in WAL it sees the state of its first read.
-        conn, depth = self._reader(), getattr(self._local, "depth", 0)
-        if depth == 0:
-            conn.execute("BEGIN")
-        self._local.depth = depth + 1
-        try:
-            yield
-        finally:
-            self._local.depth = depth
-            if depth == 0:
-                conn.execute("COMMIT")
+    def snapshot(self) -> AbstractContextManager[None]:
+        # One read transaction on one pooled connection: in WAL it sees the state of its first read.
+        return self._readers.snapshot()
 
     def write(self, ops: Sequence[WriteOp], *, actor: str) -> list[WriteResult]:
         if not ops:
@@ -515,16 +495,13 @@ class SqliteStore(TracingStore):
         return self._writer.submit(ops, actor)
 
     def get(self, key: TracingKey) -> StoredTracing | None:
-        found = (
-            self._reader()
-            .execute(
+        with self._readers.reading() as conn:
+            found = conn.execute(
                 f"SELECT t.body, t.indexed_at, {DISPUTE_COLUMNS} FROM tracing t"  # noqa: S608
                 " LEFT JOIN dispute d ON d.tracing_id = t.id"
                 " WHERE t.agency = ? AND t.record_number = ? AND t.live = 1",
                 (key.agency, key.record_number),
-            )
-            .fetchone()
-        )
+            ).fetchone()
         if found is None:
             return None
         body, at, *dispute = found
@@ -534,11 +511,12 @@ class SqliteStore(TracingStore):
         if not tracing_ids:
             return {}
         marks = ",".join("?" * len(tracing_ids))
-        rows = self._reader().execute(
-            f"SELECT t.id, t.body, t.indexed_at, {DISPUTE_COLUMNS} FROM tracing t"  # noqa: S608
-            f" LEFT JOIN dispute d ON d.tracing_id = t.id WHERE t.live = 1 AND t.id IN ({marks})",
-            tuple(tracing_ids),
-        )
+        with self._readers.reading() as conn:
+            rows = conn.execute(
+                f"SELECT t.id, t.body, t.indexed_at, {DISPUTE_COLUMNS} FROM tracing t"  # noqa: S608
+                f" LEFT JOIN dispute d ON d.tracing_id = t.id WHERE t.live = 1 AND t.id IN ({marks})",
+                tuple(tracing_ids),
+            ).fetchall()
         return {
             i: StoredTracing(tracing_from_json(body), _from_micros(at), dispute_from_row(*dispute))
             for i, body, at, *dispute in rows
@@ -548,11 +526,12 @@ class SqliteStore(TracingStore):
         return self._writer.submit([_SetDispute(key, dispute)], "privacy")[0].outcome is WriteOutcome.APPLIED
 
     def due_for_retention(self, before: dt.date, limit: int) -> list[TracingKey]:
-        rows = self._reader().execute(
-            "SELECT t.agency, t.record_number FROM nac_history h JOIN tracing t ON t.id = h.tracing_id"
-            " WHERE h.due_on < ? AND t.live = 1 ORDER BY h.due_on, h.tracing_id LIMIT ?",
-            (before.isoformat(), limit),
-        )
+        with self._readers.reading() as conn:
+            rows = conn.execute(
+                "SELECT t.agency, t.record_number FROM nac_history h JOIN tracing t ON t.id = h.tracing_id"
+                " WHERE h.due_on < ? AND t.live = 1 ORDER BY h.due_on, h.tracing_id LIMIT ?",
+                (before.isoformat(), limit),
+            ).fetchall()
         return [TracingKey(agency, record) for agency, record in rows]
 
     def scan_names(
@@ -582,20 +561,21 @@ class SqliteStore(TracingStore):
             + " AND ".join(clauses)
             + " ORDER BY given, tracing_id, alias_no LIMIT ?"
         )
-        return [NameRow(*row) for row in self._reader().execute(sql, params)]
+        with self._readers.reading() as conn:
+            return [NameRow(*row) for row in conn.execute(sql, params)]
 
     def candidates(self, keys: Sequence[str], *, limit: int) -> tuple[list[int], bool]:
         found: dict[int, None] = {}  # insertion-ordered set: ids of the most selective keys first
-        conn = self._reader()
-        for key in dict.fromkeys(keys):
-            room = limit - len(found)
-            rows = conn.execute(
-                "SELECT tracing_id FROM match_key WHERE key = ? LIMIT ?", (key, room + 1 + len(found))
-            ).fetchall()
-            for (tracing_id,) in rows:
-                found.setdefault(tracing_id)
-                if len(found) > limit:
-                    return list(found)[:limit], True
+        with self._readers.reading() as conn:
+            for key in dict.fromkeys(keys):
+                room = limit - len(found)
+                rows = conn.execute(
+                    "SELECT tracing_id FROM match_key WHERE key = ? LIMIT ?", (key, room + 1 + len(found))
+                ).fetchall()
+                for (tracing_id,) in rows:
+                    found.setdefault(tracing_id)
+                    if len(found) > limit:
+                        return list(found)[:limit], True
         return list(found), False
 
     def scan_titles(self, title: str, *, prefix: bool, after: int | None, limit: int) -> list[int]:
@@ -607,25 +587,28 @@ class SqliteStore(TracingStore):
         if after is not None:
             where += " AND tracing_id > ?"
             params.append(after)
-        rows = self._reader().execute(
-            f"SELECT DISTINCT tracing_id FROM title WHERE {where} ORDER BY tracing_id LIMIT ?",  # noqa: S608
-            (*params, limit),
-        )
+        with self._readers.reading() as conn:
+            rows = conn.execute(
+                f"SELECT DISTINCT tracing_id FROM title WHERE {where} ORDER BY tracing_id LIMIT ?",  # noqa: S608
+                (*params, limit),
+            ).fetchall()
         return [row[0] for row in rows]
 
     def deletions(self, since: dt.datetime | None = None) -> list[DeletionRecord]:
-        rows = self._reader().execute(
-            "SELECT agency, record_number, type, source_version, reason, actor, deleted_at FROM deletion_log"
-            " WHERE deleted_at >= ? ORDER BY id",
-            (0 if since is None else _micros(since),),
-        )
+        with self._readers.reading() as conn:
+            rows = conn.execute(
+                "SELECT agency, record_number, type, source_version, reason, actor, deleted_at FROM deletion_log"
+                " WHERE deleted_at >= ? ORDER BY id",
+                (0 if since is None else _micros(since),),
+            ).fetchall()
         return [
             DeletionRecord(TracingKey(a, r), TracingType(t), v, reason, actor, _from_micros(at))
             for a, r, t, v, reason, actor, at in rows
         ]
 
     def count(self) -> int:
-        return int(self._reader().execute("SELECT count(*) FROM tracing WHERE live = 1").fetchone()[0])
+        with self._readers.reading() as conn:
+            return int(conn.execute("SELECT count(*) FROM tracing WHERE live = 1").fetchone()[0])
 
     def size_hint(self) -> int:
         # count(*) walks the table: recount at most once a minute.
@@ -635,29 +618,26 @@ class SqliteStore(TracingStore):
         return self._size
 
     def check_integrity(self) -> list[str]:
-        conn = self._reader()
-        problems = [row[0] for row in conn.execute("PRAGMA integrity_check") if row[0] != "ok"]
-        orphans = conn.execute(
-            "SELECT count(*) FROM name WHERE tracing_id NOT IN (SELECT id FROM tracing WHERE live = 1)"
-        ).fetchone()[0]
-        if orphans:
-            problems.append(f"{orphans} name rows point at no live tracing")
-        return problems + lifecycle_problems(conn)
+        with self._readers.reading() as conn:
+            problems = [row[0] for row in conn.execute("PRAGMA integrity_check") if row[0] != "ok"]
+            orphans = conn.execute(
+                "SELECT count(*) FROM name WHERE tracing_id NOT IN (SELECT id FROM tracing WHERE live = 1)"
+            ).fetchone()[0]
+            if orphans:
+                problems.append(f"{orphans} name rows point at no live tracing")
+            return problems + lifecycle_problems(conn)
 
     def iter_all(self, batch: int = 10_000) -> Iterator[StoredTracing]:
         """Every live tracing with its dispute, in id order (for migration and export)."""
         last = 0
         while True:
-            rows = (
-                self._reader()
-                .execute(
+            with self._readers.reading() as conn:
+                rows = conn.execute(
                     f"SELECT t.id, t.body, t.indexed_at, {DISPUTE_COLUMNS} FROM tracing t"  # noqa: S608
                     " LEFT JOIN dispute d ON d.tracing_id = t.id"
                     " WHERE t.live = 1 AND t.id > ? ORDER BY t.id LIMIT ?",
                     (last, batch),
-                )
-                .fetchall()
-            )
+                ).fetchall()
             if not rows:
                 return
             for tracing_id, body, at, *dispute in rows:
@@ -667,15 +647,12 @@ class SqliteStore(TracingStore):
     def iter_tombstones(self, batch: int = 10_000) -> Iterator[Tombstone]:
         last = 0
         while True:
-            rows = (
-                self._reader()
-                .execute(
+            with self._readers.reading() as conn:
+                rows = conn.execute(
                     "SELECT id, agency, record_number, source_version FROM tracing"
                     " WHERE live = 0 AND id > ? ORDER BY id LIMIT ?",
                     (last, batch),
-                )
-                .fetchall()
-            )
+                ).fetchall()
             if not rows:
                 return
             for tracing_id, agency, record, version in rows:
@@ -692,7 +669,4 @@ class SqliteStore(TracingStore):
 
     def close(self) -> None:
         self._writer.stop()
-        with self._readers_lock:
-            for conn in self._readers:
-                conn.close()
-            self._readers.clear()
+        self._readers.close()
