@@ -209,32 +209,33 @@ class AuditLog:
         return self._group.writes
 
     def _write(self, documents: list[dict[str, Any]]) -> None:
-        """Chain and commit `documents` in one transaction, then move the head file; all or nothing."""
+        """Chain and commit `documents` in one transaction, then record the new head in the head file; all
+        or nothing (a head file that cannot be opened for writing fails the write before the commit)."""
         try:
             with self._writing():
                 conn = self._conn()
-                conn.execute("BEGIN IMMEDIATE")
-                temporary: Path | None = None
+                head_fd = audit_chain.open_head_file(self.head_path)
                 try:
-                    head = self._db_head(conn)
-                    mismatch = audit_chain.anchor_mismatch(conn, head, self.head_path)
-                    if mismatch is not None:
-                        log.warning("audit head file disagrees with the database", extra=dict(mismatch))
-                        documents = [self._event(audit_chain.ANCHOR_EVENT, "audit", mismatch), *documents]
-                    rows, head = audit_chain.chain_rows(head, documents)
-                    conn.executemany(audit_chain.INSERT_ENTRY, rows)
-                    conn.execute("UPDATE head SET seq = ?, hash = ? WHERE id = 1", (head.seq, head.hash))
-                    temporary = audit_chain.prepare_head_file(self.head_path, head)
-                    conn.execute("COMMIT")
-                except BaseException:
-                    with contextlib.suppress(sqlite3.Error):
-                        conn.execute("ROLLBACK")
-                    if temporary is not None:
-                        temporary.unlink(missing_ok=True)
-                    raise
-                # Committed. Should the rename fail, the head file lags one commit behind, which verify
-                # accepts; the caller still gets Unavailable and sends nothing (over-accounting, safe).
-                audit_chain.install_head_file(temporary, self.head_path)
+                    conn.execute("BEGIN IMMEDIATE")
+                    try:
+                        head = self._db_head(conn)
+                        mismatch = audit_chain.anchor_mismatch(conn, head, self.head_path)
+                        if mismatch is not None:
+                            log.warning("audit head file disagrees with the database", extra=dict(mismatch))
+                            documents = [self._event(audit_chain.ANCHOR_EVENT, "audit", mismatch), *documents]
+                        rows, head = audit_chain.chain_rows(head, documents)
+                        conn.executemany(audit_chain.INSERT_ENTRY, rows)
+                        conn.execute("UPDATE head SET seq = ?, hash = ? WHERE id = 1", (head.seq, head.hash))
+                        conn.execute("COMMIT")
+                    except BaseException:
+                        with contextlib.suppress(sqlite3.Error):
+                            conn.execute("ROLLBACK")
+                        raise
+                    # Committed. Should this fail, the head file lags one commit behind, which verify
+                    # accepts; the caller still gets Unavailable and sends nothing (over-accounting, safe).
+                    audit_chain.overwrite_head_file(head_fd, head)
+                finally:
+                    os.close(head_fd)
         except (sqlite3.Error, OSError) as error:
             raise Unavailable(f"{CANNOT_WRITE}: {error.__class__.__name__}") from error
 

@@ -557,14 +557,14 @@ def _without_root_powers() -> tuple[str, ...]:
     return (setpriv, "--bounding-set", "-dac_override,-dac_read_search", "--")
 
 
-@pytest.mark.parametrize("read_only", ["files", "files-and-directory", "directory"])
+@pytest.mark.parametrize("read_only", ["files", "files-and-directory", "head-file"])
 def test_fail_closed_when_the_trail_is_read_only(trail: Path, key: bytes, read_only: str) -> None:
-    """`directory`: the database, its WAL and lock file stay writable (kept open by another log) but the
-    new head file cannot be made, so the entries already inserted must be rolled back."""
+    """`head-file`: the database, its WAL and lock file stay writable (kept open by another log) but the
+    head file cannot be written, so nothing may be committed."""
     head_before = head_file(trail).read_bytes()
     data = trail.parent
     with contextlib.ExitStack() as stack:
-        if read_only == "directory":
+        if read_only == "head-file":
             stack.enter_context(AuditLog(trail, key=key))  # keeps audit.db-wal and -shm in place
         modes = {p: stat.S_IMODE(p.stat().st_mode) for p in [data, *data.iterdir()]}
         for path, mode in modes.items():
@@ -574,11 +574,30 @@ def test_fail_closed_when_the_trail_is_read_only(trail: Path, key: bytes, read_o
                 path.chmod(0o444)
         if read_only.endswith("directory"):
             data.chmod(0o555)
+        if read_only == "head-file":
+            head_file(trail).chmod(0o444)
         child = run_child(trail, key, 1, 3, prefix=_without_root_powers())
     assert child.stdout.startswith("UNAVAILABLE the audit trail cannot be written"), child.stdout + child.stderr
     _unchanged(trail, head_before)
     with AuditLog(trail, key=key) as log:
         assert log.disclosures_for_tracing("AFOSI", "R-CHILD") == []
+
+
+def test_the_head_file_is_rewritten_in_place(trail: Path, key: bytes) -> None:
+    """One fixed-size write at the start of the same file: nothing is created in the directory, so a
+    read-only directory does not stop the trail, and the head reads back as the database's."""
+    inode = head_file(trail).stat().st_ino
+    data = trail.parent
+    mode = stat.S_IMODE(data.stat().st_mode)
+    with AuditLog(trail, key=key) as log:
+        data.chmod(0o555)
+        try:
+            log.record_disclosures([entry("R-IN-PLACE")])
+        finally:
+            data.chmod(mode)
+        assert log.verify().ok and log.verify().entries == ENTRIES + 1
+    assert head_file(trail).stat().st_ino == inode and head_file(trail).stat().st_size == 128
+    assert not [p for p in data.iterdir() if p.name.endswith(".tmp")]
 
 
 def test_fail_closed_when_the_disk_is_full(trail: Path, key: bytes) -> None:
