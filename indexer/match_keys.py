@@ -28,7 +28,10 @@ i       NYSIIS(S) | initial, stored only when the given name is a bare initial  
         (a query with a full given name looks it up with its initial)
 o       S alone                                                                   G missing or replaced
 o0      S alone, only when the name has no given name                             given-less records
-r       G alone                                                                   S missing or replaced
+od      S' alone, S' over the deletion neighbourhood of S (as in `e`); only for   G replaced and one
+        surnames of 4 letters or more                                             edit in S
+r       G alone (a query also asks for the census given names one edit from its   S missing or replaced
+        G: `near_given_names`)                                                    (and a typo in G)
 r0      G alone, only when the name has no surname                                surname-less records
 b       full DOB (YYYYMMDD) alone                                                 both names damaged
 bs      full DOB + first letter of S                                              heavy damage to G
@@ -45,15 +48,20 @@ lies inside one masked window, so one wrong digit or one adjacent transposition 
 intact; a window matches at most 1,000 numbers (about ten other people at 10 million tracings).
 Bare initials and one-letter names never make `e`, `o` or `r` keys.
 
-**Single-field keys (`o`, `r`, `b`) are looked up by selectivity.** They are stored for every name,
-but a query looks one up only when it is expected to match few tracings in an index of `index_size`
-tracings: census share of the name x `index_size` (for `b`: `index_size` / `BIRTH_DATES`) <=
-`SINGLE_FIELD_BUDGET` (500). At the design scale (10 million, the default) that is a surname held by
-at most 0.005% of the population (SMITH, at 1%, is never looked up alone; KAYVAS always is) and a
-date of birth alone (about 460 people); in a 5,000-record test index every one qualifies.
-`o0`/`r0` (records that lack the other part) are always looked up. A name the 1990 census does not
-list counts as the rarest listed name, so a surname common in the index but absent from the census
-can give a set larger than the budget; re-ranking is unaffected, only the set's size.
+**Single-field keys (`o`, `od`, `r`, `b`) are looked up by selectivity.** They are stored for every
+name, but a query looks one up only when it is expected to match few tracings in an index of
+`index_size` tracings: census share of the name x `index_size` <= `SINGLE_FIELD_BUDGET` (200), and
+for `b`: `index_size` / `BIRTH_DATES` <= `DOB_ALONE_BUDGET` (500). The readings of one misspelt part
+(the `od` keys of the surname's deletion neighbourhood, by `deletion_share`: the share of all census
+surnames whose neighbourhood holds the variant; the census given names one edit away) share one
+`READINGS_BUDGET` (100), the rarest first. At the design scale (10 million, the default) that is a
+surname held by at most 0.002% of the population (SMITH, at 1%, is never looked up alone, nor its
+variants SMTH or SMIT; KAYVAS always is) and a date of birth alone (about 460 people); in a
+5,000-record test index nearly every one qualifies. A query's `e:X|Y` keys are left out where it
+looks up `od:X` (which finds a superset of them). `o0`/`r0` (records that lack the other part) are always
+looked up. A name the 1990 census does not list counts as the rarest listed name (for `od`, as held
+by nobody), so a surname common in the index but absent from the census can give a set larger than
+the budget; re-ranking is unaffected, only the set's size.
 
 Query time (`query_keys`) emits the same families for the query's name and, in addition, for the
 name with given and surname swapped and for the middle name taken as the given name (people who go
@@ -66,21 +74,33 @@ and the name keys already carry the name.
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from jellyfish import nysiis
+from rapidfuzz.distance import OSA
 
 from indexer.analysis import NameAnalysis, analyze
 from indexer.census import given_name_table, surname_table
 from indexer.model import Identifiers, PartialDate, PersonName, Tracing
 
 DESIGN_INDEX_SIZE = 10_000_000
-# The largest expected posting list of a single-field key (o, r, b) that a query still looks up.
-SINGLE_FIELD_BUDGET = 500
+# The largest expected posting list of a name part alone (o, r) that a query still looks up. Such a key
+# finds the person whose other name part was replaced, tied with every namesake in that part: past a
+# few hundred the tie is rarely won (bench/BENCHMARKS.md: at 1 million tracings 200 keeps recall@10
+# of 500, with a third fewer candidates at the 99th percentile).
+SINGLE_FIELD_BUDGET = 200
+# The same for a full date of birth alone (b): about 460 people share one at 10 million.
+DOB_ALONE_BUDGET = 500
+# The largest expected postings of all the readings of one misspelt name part together (the `od` keys of
+# a surname's deletion neighbourhood; the census given names one edit from a given name).
+READINGS_BUDGET = 100
 # Distinct full dates of birth an index spreads over: about 60 years of births.
 BIRTH_DATES = 60 * 365
 _SHORT = 3
 _EDIT_PREFIX = 8
+# A surname this long or longer gets the single-field deletion keys `od` (shorter ones would give
+# variants of one or two letters, which select nothing).
+_SINGLE_EDIT_MIN = 4
 _SSN_WINDOWS = (0, 2, 4, 6)
 _SSN_WINDOW = 3
 
@@ -108,6 +128,80 @@ def given_share(given: str) -> float:
     return shares.get(given, unlisted)
 
 
+# No surname deletion variant is held by more than this share of the population (SMTH: SMITH, SMYTH,
+# ... about 1.01%; tests/test_match_keys.py checks it), so that a small index needs no estimate.
+_MAX_VARIANT_SHARE = 0.012
+# No given name is held by more than this share of the population (JAMES, 1.66%, both sexes counted).
+_MAX_GIVEN_SHARE = 0.017
+# Variant shares are kept in a table down to this (about 100,000 variants); a rarer variant's share is
+# worked out when asked for (`_rare_variant_share`).
+_VARIANT_FLOOR = 1e-5
+
+
+@functools.cache
+def _variant_shares() -> dict[str, float]:
+    """The population share (1990 census) of surnames whose deletion neighbourhood (`_deletions`)
+    holds each variant, for the variants held by at least `_VARIANT_FLOOR`. Built once, when an index
+    is large enough to need it (a second or two, a few MB kept)."""
+    shares: dict[str, float] = {}
+    for name, share in _census_shares()[0].items():
+        for variant in _deletions(name):
+            shares[variant] = shares.get(variant, 0.0) + share
+    return {variant: share for variant, share in shares.items() if share >= _VARIANT_FLOOR}
+
+
+_LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+
+
+@functools.lru_cache(maxsize=65_536)
+def _rare_variant_share(variant: str) -> float:
+    """The share of a variant the table leaves out: the census surnames it is, or that are it with one
+    letter inserted (names cut to the prefix length, whose longer tails the table would count, are
+    rare enough here to leave out)."""
+    shares = _census_shares()[0]
+    inserted = {variant[:i] + letter + variant[i:] for i in range(len(variant) + 1) for letter in _LETTERS}
+    return shares.get(variant, 0.0) + sum(shares.get(name, 0.0) for name in inserted)
+
+
+def deletion_share(variant: str) -> float:
+    """The expected posting list of the key `od:variant` per tracing indexed: the share of the
+    population whose surname's deletion neighbourhood holds `variant`. Names the census does not
+    list count nothing: their postings are small by definition."""
+    found = _variant_shares().get(variant)
+    return _rare_variant_share(variant) if found is None else found
+
+
+@functools.cache
+def _given_variants() -> dict[str, tuple[str, ...]]:
+    """Census given names by each member of their deletion neighbourhood (whole names, no prefix)."""
+    found: dict[str, list[str]] = {}
+    for name in _census_shares()[2]:
+        for variant in {name} | {name[:i] + name[i + 1 :] for i in range(len(name))}:
+            found.setdefault(variant, []).append(name)
+    return {variant: tuple(names) for variant, names in found.items()}
+
+
+def near_given_names(given: str) -> list[str]:
+    """Census given names one edit (substitution, insertion, deletion, adjacent swap) from `given`,
+    `given` itself left out: what a misspelt given name may stand for. Two strings one edit apart
+    share a member of their deletion neighbourhoods, so only those are looked up, then checked."""
+    if len(given) < 3:
+        return []
+    table = _given_variants()
+    near: set[str] = set()
+    for variant in {given} | {given[:i] + given[i + 1 :] for i in range(len(given))}:
+        near.update(table.get(variant, ()))
+    near.discard(given)
+    return sorted(name for name in near if OSA.distance(name, given, score_cutoff=1) <= 1)
+
+
+def warm_up() -> None:
+    """Build the tables a large index's queries need (`deletion_share`, `near_given_names`; a second
+    or two, once per process), so that the first query does not wait for them: for a server's start."""
+    _variant_shares()
+    _given_variants()
+
+
 def _deletions(text: str) -> set[str]:
     """The deletion neighbourhood of a name part's first `_EDIT_PREFIX` characters: its prefix, and
     the prefix of every string one character shorter (deleting one of the first `_EDIT_PREFIX` + 1).
@@ -133,6 +227,8 @@ def _name_keys(analysis: NameAnalysis, out: set[str], *, single_field: bool = Tr
         out.add(f"o:{surname}")
         if not given:
             out.add(f"o0:{surname}")
+    if single_field and len(surname) >= _SINGLE_EDIT_MIN:
+        out.update(f"od:{variant}" for variant in _deletions(surname))
     if single_field and len(given) > 1:
         out.add(f"r:{given}")
         if not surname:
@@ -211,8 +307,25 @@ def _selective(key: str, index_size: int) -> bool:
     if family == "r":
         return given_share(value) * index_size <= SINGLE_FIELD_BUDGET
     if family == "b":
-        return index_size / BIRTH_DATES <= SINGLE_FIELD_BUDGET
+        return index_size / BIRTH_DATES <= DOB_ALONE_BUDGET
     return True
+
+
+def _within_budget(keys: list[str], share: Callable[[str], float], index_size: int, most: float) -> list[str]:
+    """The rarest of a family of single-field keys (one value each: a surname variant, a given name)
+    whose expected postings together stay within READINGS_BUDGET: a misspelling has many possible
+    readings, and each alone within the budget would still add up. `most` bounds any one key's share,
+    so that a small index skips the estimate."""
+    if not keys or len(keys) * most * index_size <= READINGS_BUDGET:
+        return keys
+    chosen: list[str] = []
+    total = 0.0
+    for value_share, key in sorted((share(key.partition(":")[2]), key) for key in keys):
+        total += value_share * index_size
+        if total > READINGS_BUDGET:
+            break
+        chosen.append(key)
+    return chosen
 
 
 def query_keys(name: PersonName | None, ids: Identifiers, *, index_size: int = DESIGN_INDEX_SIZE) -> list[str]:
@@ -240,5 +353,24 @@ def query_keys(name: PersonName | None, ids: Identifiers, *, index_size: int = D
     for index, variant in enumerate(variants):
         name_keys: set[str] = set()
         _name_keys(variant, name_keys, single_field=index < 2, query=True)
-        ordered.extend(sorted(key for key in name_keys if _selective(key, index_size)))
-    return list(dict.fromkeys(ordered))
+        edits = sorted(key for key in name_keys if key.startswith("od:"))
+        chosen = {key for key in name_keys if not key.startswith("od:") and _selective(key, index_size)}
+        # Every variant of the surname holds the surname itself: when `o:S` is looked up anyway, a
+        # variant adds only the other names it holds.
+        own = surname_share(variant.surname) if f"o:{variant.surname}" in chosen else 0.0
+
+        def added(value: str, own: float = own) -> float:
+            return max(deletion_share(value) - own, 0.0)
+
+        chosen.update(_within_budget(edits, added, index_size, _MAX_VARIANT_SHARE))
+        if index < 2:  # a misspelt given name alone: the census names it may stand for
+            near = [f"r:{name}" for name in near_given_names(variant.given)]
+            chosen.update(_within_budget(near, given_share, index_size, _MAX_GIVEN_SHARE))
+        ordered.extend(sorted(chosen))
+    # `e:X|Y` finds a subset of what `od:X` finds (the same surname variant, and a given name as well):
+    # looking both up only costs a lookup. Only for X of `_SINGLE_EDIT_MIN` letters or more, which only
+    # surnames long enough to hold `od` keys give.
+    looked_up = {key[3:] for key in ordered if key.startswith("od:") and len(key) - 3 >= _SINGLE_EDIT_MIN}
+    return [
+        key for key in dict.fromkeys(ordered) if not (key.startswith("e:") and key[2:].partition("|")[0] in looked_up)
+    ]

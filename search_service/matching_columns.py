@@ -39,7 +39,7 @@ class NameRow:
     # int64 x 13: keys (_key) of surname, given, middle, suffix, surname NYSIIS, surname Metaphone,
     # given NYSIIS, given Metaphone; first letters of surname, given, middle; given, middle a bare initial.
     ints: bytes
-    rarity: bytes  # float32 x 2: term-frequency adjustment of surname and given name, bits (_rarity)
+    rarity: bytes  # float32 x 2: log2(u_average / u_name) of surname and given name, bits (_rarity)
 
 
 _INTS = 13
@@ -53,8 +53,6 @@ def _census() -> tuple[dict[str, float], dict[str, float]]:
     )
 
 
-_TF_SCALE = 0.3
-_TF_RANGE = (-4.0, 3.0)
 # The chance that two different people share a surname (given name): sum of squared census shares.
 _U_SURNAME, _U_GIVEN = 7.0e-4, 2.8e-3
 _U_UNLISTED = 2.0e-6
@@ -62,11 +60,12 @@ _U_UNLISTED = 2.0e-6
 
 def _rarity(value: str, table: dict[str, float], u_average: float) -> float:
     """How much more (or less) an agreement on `value` says than an average name's, in bits:
-    log2(u_average / u_value), u_value the value's census share, scaled and clipped."""
+    log2(u_average / u_value), u_value the value's census share. Each matcher version scales and
+    clips it (`search_service.matching_names.NameWeights.tf_scale`)."""
     if len(value) < 2:  # a bare initial agrees by INITIAL, which takes no adjustment
         return 0.0
     u = table.get(value, 0.0) / 100 or _U_UNLISTED
-    return min(max(_TF_SCALE * math.log2(u_average / u), _TF_RANGE[0]), _TF_RANGE[1])
+    return math.log2(u_average / u)
 
 
 _ROWS: dict[PersonName, NameRow] = {}
@@ -101,12 +100,15 @@ class NameColumns:
     analyses: list[NameAnalysis]
     starts: npt.NDArray[np.intp]
     ints: Ids  # (rows, 13), see NameRow.ints
-    rarity: npt.NDArray[np.float32]  # (rows, 2)
+    rarity: npt.NDArray[np.float32]  # (rows, 2), see NameRow.rarity
     parts: list[str]  # surname parts, flat, every row at least one; empty unless compound
     part_starts: npt.NDArray[np.intp]
     compound: bool
     any_middle: bool
     forms_index: dict[str, list[int]] = field(default_factory=dict)
+    # Columns of text and their lengths, made once per column asked for (see `column`, `lengths`).
+    texts: dict[str, list[str]] = field(default_factory=dict)
+    sizes: dict[str, npt.NDArray[np.intp]] = field(default_factory=dict)
 
     @property
     def ids(self) -> Ids:
@@ -122,7 +124,16 @@ class NameColumns:
         return result
 
     def column(self, name: str) -> list[str]:
-        return [getattr(a, name) for a in self.analyses]
+        found = self.texts.get(name)
+        if found is None:
+            found = self.texts[name] = [getattr(a, name) for a in self.analyses]
+        return found
+
+    def lengths(self, name: str) -> npt.NDArray[np.intp]:
+        found = self.sizes.get(name)
+        if found is None:
+            found = self.sizes[name] = np.array([len(text) for text in self.column(name)], dtype=np.intp)
+        return found
 
     def rows_with_forms(self, forms: frozenset[str]) -> list[int]:
         if not self.forms_index:

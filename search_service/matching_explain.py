@@ -42,8 +42,10 @@ def _name_feature(
         _N.MIDDLE_AS_GIVEN: f"given name is the other's middle name ({q} / {c})",
         _N.INITIAL: f"initial ({q} / {c})",
         _N.PHONETIC: f"sounds alike ({q} / {c}), Jaro-Winkler {sim:.2f}",
+        _N.ONE_EDIT: f"one letter off ({q} / {c}: one wrong, missing, extra, or two swapped), Jaro-Winkler {sim:.2f}",
+        _N.TWO_EDITS: f"two letters off ({q} / {c}), Jaro-Winkler {sim:.2f}",
     }.get(lvl, f"Jaro-Winkler {sim:.2f} ({q} / {c})")
-    if phonetic and lvl in (_N.PHONETIC, _N.JW_88_PHONETIC, _N.JW_80_PHONETIC, _N.JW_94, _N.JW_88, _N.JW_80):
+    if phonetic and lvl not in _NOMINAL:
         said += ", same " + " and ".join(phonetic)
     return Feature(field_name, Agreement.PARTIAL, similarity, note + said)
 

@@ -2,7 +2,7 @@
 
 Identifiers are never compared as strings. Each pair of values is put in one *level* (exact, two
 adjacent digits swapped, one digit wrong, ...) and each level carries a Fellegi-Sunter weight,
-log2(m/u), documented with the name weights in `search_service.matching`.
+log2(m/u), per matcher version (`PidWeights`, documented in `search_service.matching_versions`).
 
 Everything here is vectorised: the candidates' identifiers are compiled once into digit matrices
 (`PidColumns`), and a batch of Q queries is compared with N candidates in a handful of numpy
@@ -12,6 +12,7 @@ built only for the hits a caller keeps.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import IntEnum, StrEnum
@@ -23,6 +24,7 @@ from indexer.model import Identifiers, PartialDate
 
 Bools = npt.NDArray[np.bool_]
 Codes = npt.NDArray[np.int8]
+Floats = npt.NDArray[np.float64]
 
 
 class Agreement(StrEnum):
@@ -44,10 +46,10 @@ class Feature:
 
 @dataclass(frozen=True, slots=True)
 class LevelSpec:
-    """One comparison level: its agreement class, log2(m/u) weight, nominal similarity, explanation."""
+    """One comparison level: its agreement class, nominal similarity and explanation. Its weight, log2(m/u)
+    in bits, belongs to a matcher version (`PidWeights`)."""
 
     agreement: Agreement
-    weight: float
     similarity: float
     detail: str
 
@@ -82,50 +84,60 @@ class PobLevel(IntEnum):
 
 _E, _P, _D, _M = Agreement.EXACT, Agreement.PARTIAL, Agreement.DISAGREE, Agreement.MISSING
 
-# Weights in bits, log2(m/u): m from the FEBRL error rates of true pairs, u from the chance that two
-# different people's values fall in the level (see the table in search_service.matching).
 SSN_LEVELS: dict[SsnLevel, LevelSpec] = {
-    SsnLevel.MISSING: LevelSpec(_M, -1.0, 0.0, "not known on both sides"),
-    SsnLevel.EXACT: LevelSpec(_E, 20.0, 1.0, "same SSN"),
-    SsnLevel.TRANSPOSED: LevelSpec(_P, 14.0, 0.8, "two adjacent digits swapped"),
-    SsnLevel.ONE_DIGIT: LevelSpec(_P, 12.0, 0.8, "one digit wrong"),
-    SsnLevel.LAST_FOUR: LevelSpec(_P, 8.0, 0.5, "last four digits agree (only the last four known)"),
-    SsnLevel.LAST_FOUR_DIFFERENT: LevelSpec(_D, -4.0, 0.0, "last four digits differ"),
-    SsnLevel.DISAGREE: LevelSpec(_D, -16.0, 0.0, "different SSN"),
+    SsnLevel.MISSING: LevelSpec(_M, 0.0, "not known on both sides"),
+    SsnLevel.EXACT: LevelSpec(_E, 1.0, "same SSN"),
+    SsnLevel.TRANSPOSED: LevelSpec(_P, 0.8, "two adjacent digits swapped"),
+    SsnLevel.ONE_DIGIT: LevelSpec(_P, 0.8, "one digit wrong"),
+    SsnLevel.LAST_FOUR: LevelSpec(_P, 0.5, "last four digits agree (only the last four known)"),
+    SsnLevel.LAST_FOUR_DIFFERENT: LevelSpec(_D, 0.0, "last four digits differ"),
+    SsnLevel.DISAGREE: LevelSpec(_D, 0.0, "different SSN"),
 }
 
 DOB_LEVELS: dict[DobLevel, LevelSpec] = {
-    DobLevel.MISSING: LevelSpec(_M, -0.4, 0.0, "not known on both sides"),
-    DobLevel.EXACT: LevelSpec(_E, 15.0, 1.0, "same date of birth"),
-    DobLevel.DAY_MONTH_SWAPPED: LevelSpec(_P, 6.0, 0.8, "day and month swapped"),
-    DobLevel.TRANSPOSED: LevelSpec(_P, 6.0, 0.8, "two adjacent digits swapped"),
-    DobLevel.ONE_DIGIT: LevelSpec(_P, 3.0, 0.8, "one digit wrong"),
-    DobLevel.YEAR_OFF_BY_ONE: LevelSpec(_P, 6.0, 0.7, "year one off, same month and day"),
-    DobLevel.PARTIAL_YEAR_MONTH: LevelSpec(_P, 9.0, 0.6, "agrees to the month (partial date)"),
-    DobLevel.PARTIAL_YEAR: LevelSpec(_P, 5.5, 0.4, "agrees on the year (partial date)"),
-    DobLevel.DISAGREE: LevelSpec(_D, -5.5, 0.0, "different date of birth"),
+    DobLevel.MISSING: LevelSpec(_M, 0.0, "not known on both sides"),
+    DobLevel.EXACT: LevelSpec(_E, 1.0, "same date of birth"),
+    DobLevel.DAY_MONTH_SWAPPED: LevelSpec(_P, 0.8, "day and month swapped"),
+    DobLevel.TRANSPOSED: LevelSpec(_P, 0.8, "two adjacent digits swapped"),
+    DobLevel.ONE_DIGIT: LevelSpec(_P, 0.8, "one digit wrong"),
+    DobLevel.YEAR_OFF_BY_ONE: LevelSpec(_P, 0.7, "year one off, same month and day"),
+    DobLevel.PARTIAL_YEAR_MONTH: LevelSpec(_P, 0.6, "agrees to the month (partial date)"),
+    DobLevel.PARTIAL_YEAR: LevelSpec(_P, 0.4, "agrees on the year (partial date)"),
+    DobLevel.DISAGREE: LevelSpec(_D, 0.0, "different date of birth"),
 }
 
 POB_LEVELS: dict[PobLevel, LevelSpec] = {
-    PobLevel.MISSING: LevelSpec(_M, 0.0, 0.0, "not known on both sides"),
-    PobLevel.EXACT: LevelSpec(_E, 3.0, 1.0, "same place of birth"),
-    PobLevel.DISAGREE: LevelSpec(_D, -3.0, 0.0, "different place of birth"),
+    PobLevel.MISSING: LevelSpec(_M, 0.0, "not known on both sides"),
+    PobLevel.EXACT: LevelSpec(_E, 1.0, "same place of birth"),
+    PobLevel.DISAGREE: LevelSpec(_D, 0.0, "different place of birth"),
 }
 
 
-def weight_table(
-    levels: dict[SsnLevel, LevelSpec] | dict[DobLevel, LevelSpec] | dict[PobLevel, LevelSpec],
-) -> npt.NDArray[np.float64]:
-    """The weights as an array indexed by level code."""
-    table = np.zeros(len(levels), dtype=np.float64)
-    for level, spec in levels.items():
-        table[int(level)] = spec.weight
+@dataclass(frozen=True, eq=False)
+class PidWeights:
+    """The identifier half of one matcher version: a weight in bits per level of each identifier."""
+
+    ssn: dict[SsnLevel, float]
+    dob: dict[DobLevel, float]
+    pob: dict[PobLevel, float]
+
+    def __post_init__(self) -> None:
+        for levels, weights in ((SsnLevel, self.ssn), (DobLevel, self.dob), (PobLevel, self.pob)):
+            if set(weights) != set(levels):
+                raise ValueError(f"{levels.__name__}: a weight for every level")
+
+    @functools.cached_property
+    def arrays(self) -> tuple[Floats, Floats, Floats]:
+        """The weights as arrays indexed by level code: SSN, DOB, place of birth."""
+        return _table(self.ssn), _table(self.dob), _table(self.pob)
+
+
+def _table(weights: dict[SsnLevel, float] | dict[DobLevel, float] | dict[PobLevel, float]) -> Floats:
+    table = np.zeros(len(weights), dtype=np.float64)
+    for level, weight in weights.items():
+        table[int(level)] = weight
     return table
 
-
-SSN_WEIGHTS = weight_table(SSN_LEVELS)
-DOB_WEIGHTS = weight_table(DOB_LEVELS)
-POB_WEIGHTS = weight_table(POB_LEVELS)
 
 _ZERO = ord("0")
 _SSN_NONE, _SSN_FULL, _SSN_LAST4 = 0, 1, 2
@@ -201,12 +213,19 @@ def compile_pids(records: Sequence[Identifiers | None]) -> PidColumns:
     )
 
 
-def _select(conditions: Sequence[tuple[int, Bools]], weights: npt.NDArray[np.float64], default: int) -> Codes:
-    """The best-weighted level whose condition holds, `default` where none holds."""
-    ordered = sorted(conditions, key=lambda item: -weights[item[0]])
-    return np.select([mask for _, mask in ordered], [np.int8(code) for code, _ in ordered], np.int8(default)).astype(
-        np.int8
-    )
+# A level a matcher version does not use (shown "-" in its table): never selected.
+UNUSED_WEIGHT = -99.0
+
+
+def _select(conditions: Sequence[tuple[int, Bools]], weights: Floats, default: int) -> Codes:
+    """The best-weighted level whose condition holds (`default` where none holds; of equal weights, the
+    first listed): the conditions are laid on in rising weight, so that the best one is laid last."""
+    shape = np.broadcast_shapes(*(mask.shape for _, mask in conditions))
+    levels: Codes = np.full(shape, default, dtype=np.int8)
+    for level, mask in sorted(reversed(conditions), key=lambda c: float(weights[c[0]])):
+        if weights[level] > UNUSED_WEIGHT:
+            levels = np.where(mask, np.int8(int(level)), levels)
+    return levels
 
 
 def _digit_structure(q: npt.NDArray[np.uint8], c: npt.NDArray[np.uint8]) -> tuple[Bools, Bools, Bools]:
@@ -219,7 +238,7 @@ def _digit_structure(q: npt.NDArray[np.uint8], c: npt.NDArray[np.uint8]) -> tupl
     return wrong == 0, wrong == 1, swapped
 
 
-def ssn_levels(q: PidColumns, c: PidColumns) -> Codes:
+def ssn_levels(q: PidColumns, c: PidColumns, weights: Floats) -> Codes:
     """(Q, N) SSN levels."""
     qk, ck = q.ssn_kind[:, None], c.ssn_kind[None, :]
     qd, cd = q.ssn[:, None, :], c.ssn[None, :, :]
@@ -235,12 +254,12 @@ def ssn_levels(q: PidColumns, c: PidColumns) -> Codes:
         (SsnLevel.LAST_FOUR, last4 & last4_equal),
         (SsnLevel.LAST_FOUR_DIFFERENT, last4 & ~last4_equal),
     ]
-    levels = _select(conditions, SSN_WEIGHTS, SsnLevel.DISAGREE)
-    levels[np.broadcast_to(missing, levels.shape)] = SsnLevel.MISSING
+    levels = _select(conditions, weights, int(SsnLevel.DISAGREE))
+    levels[np.broadcast_to(missing, levels.shape)] = int(SsnLevel.MISSING)
     return levels
 
 
-def dob_levels(q: PidColumns, c: PidColumns) -> Codes:
+def dob_levels(q: PidColumns, c: PidColumns, weights: Floats) -> Codes:
     """(Q, N) date-of-birth levels."""
     qy, cy = q.year[:, None], c.year[None, :]
     qm, cm = q.month[:, None], c.month[None, :]
@@ -261,16 +280,16 @@ def dob_levels(q: PidColumns, c: PidColumns) -> Codes:
         (DobLevel.PARTIAL_YEAR_MONTH, ~full & month_known & same_year & same_month),
         (DobLevel.PARTIAL_YEAR, ~full & ~month_known & same_year),
     ]
-    levels = _select(conditions, DOB_WEIGHTS, DobLevel.DISAGREE)
-    levels[np.broadcast_to((qy == 0) | (cy == 0), levels.shape)] = DobLevel.MISSING
+    levels = _select(conditions, weights, int(DobLevel.DISAGREE))
+    levels[np.broadcast_to((qy == 0) | (cy == 0), levels.shape)] = int(DobLevel.MISSING)
     return levels
 
 
 def pob_levels(q: PidColumns, c: PidColumns) -> Codes:
     """(Q, N) place-of-birth levels."""
     qp, cp = q.pob[:, None], c.pob[None, :]
-    levels = np.where(qp == cp, np.int8(PobLevel.EXACT), np.int8(PobLevel.DISAGREE)).astype(np.int8)
-    levels[np.broadcast_to((qp == 0) | (cp == 0), levels.shape)] = PobLevel.MISSING
+    levels = np.where(qp == cp, np.int8(int(PobLevel.EXACT)), np.int8(int(PobLevel.DISAGREE))).astype(np.int8)
+    levels[np.broadcast_to((qp == 0) | (cp == 0), levels.shape)] = int(PobLevel.MISSING)
     return levels
 
 

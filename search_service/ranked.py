@@ -16,7 +16,7 @@ from indexer.exc import InvalidArgument
 from indexer.match_keys import query_keys
 from indexer.model import Identifiers, PersonName, StoredTracing, TracingType, Violation
 from indexer.store.base import TracingStore
-from search_service.matching import DEFAULT_THRESHOLD, Scored, rank
+from search_service.matching import Scored, matcher, rank
 
 # Candidates scored for one query at most. The keys are composite, so this bounds only pathological
 # queries; when it bites, the response says so (candidates_truncated) instead of dropping silently.
@@ -62,7 +62,11 @@ def run_ranked(
     min_score: float,
     page_size: int,
     page_token: str,
+    matcher_version: str = "",
 ) -> RankedPage:
+    """One page of hits at or above `min_score` (0: the matcher version's default threshold for the
+    mode), best first. Only the page's hits (and one more, to know whether another page follows) are
+    explained."""
     use_pids = mode == "PID_QUALIFIED"
     ids = identifiers if use_pids else Identifiers()
     offset = decode_offset(page_token)
@@ -70,12 +74,20 @@ def run_ranked(
     found, truncated = store.candidates(keys, limit=MAX_CANDIDATES)
     loaded = store.load(found)
     stored = [s for i in found if (s := loaded.get(i)) is not None and (not types or s.tracing.type in types)]
-    threshold = min_score or DEFAULT_THRESHOLD[mode]
-    ranked = [
-        RankedHit(stored[index], scored)
-        for index, scored in rank(name, ids, [s.tracing for s in stored], use_pids=use_pids)
-        if scored.score >= threshold
-    ]
-    page = ranked[offset : offset + page_size]
-    more = len(ranked) > offset + page_size
+    # Equal scores keep this order (the sort is stable): by tracing key, not by the store's internal ids,
+    # so that every backend (and a rebuilt index) ranks ties alike and a page never depends on the store.
+    stored.sort(key=lambda s: (s.tracing.key.agency, s.tracing.key.record_number))
+    threshold = min_score or matcher(matcher_version).thresholds[mode]
+    hits = rank(
+        name,
+        ids,
+        [s.tracing for s in stored],
+        use_pids=use_pids,
+        min_score=threshold,
+        offset=offset,
+        limit=page_size + 1,
+        matcher=matcher_version,
+    )
+    page = [RankedHit(stored[index], scored) for index, scored in hits[:page_size]]
+    more = len(hits) > page_size
     return RankedPage(page, encode_offset(offset + page_size) if more else "", truncated)

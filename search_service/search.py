@@ -33,7 +33,7 @@ from search_service.exact import (
     scan_page,
     title_page,
 )
-from search_service.matching import MATCHER_VERSION
+from search_service.matching import Matcher, configured_matcher
 from search_service.ranked import RankedHit, RankedPage, decode_offset, run_ranked
 from search_service.registry import Caller, Purpose, Role
 
@@ -286,10 +286,14 @@ class Unaccounted:
 
 
 class SearchServicer(search_pb2_grpc.SearchServiceServicer):
-    def __init__(self, store: TracingStore, today: Callable[[], dt.date], audit: AuditLog) -> None:
+    def __init__(
+        self, store: TracingStore, today: Callable[[], dt.date], audit: AuditLog, *, matcher_version: str = ""
+    ) -> None:
         self._store = store
         self._today = today
         self._audit = audit
+        # The scorer of the ranked modes (search_service.matching.configured_matcher); unknown: refused here.
+        self._matcher: Matcher = configured_matcher(matcher_version)
 
     def answer(
         self, caller: Caller, request: search_pb2.SearchRequest, *, method: str = "ONLINE"
@@ -318,7 +322,7 @@ class SearchServicer(search_pb2_grpc.SearchServiceServicer):
     ) -> None:
         if query.mode in ("FUZZY", "PID_QUALIFIED"):
             ranked = self._ranked(query)
-            response.matcher_version, response.candidates_truncated = MATCHER_VERSION, ranked.truncated
+            response.matcher_version, response.candidates_truncated = self._matcher.version, ranked.truncated
             response.next_page_token = ranked.next_token
             for hit in ranked.hits:
                 ranked_hit_out(hit, response.hits.add(), full_ssn=full_ssn)
@@ -340,6 +344,7 @@ class SearchServicer(search_pb2_grpc.SearchServiceServicer):
             min_score=query.min_score,
             page_size=query.page_size,
             page_token=query.page_token,
+            matcher_version=self._matcher.version,
         )
 
     def Search(  # noqa: N802 (gRPC's method name)

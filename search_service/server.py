@@ -28,6 +28,7 @@ from dcii.v1 import (
     search_pb2,
     search_pb2_grpc,
 )
+from indexer import match_keys
 from indexer.retention import RetentionSchedule
 from indexer.store.base import TracingStore
 from indexer.store.factory import open_store
@@ -61,6 +62,9 @@ class ServerConfig:
     host: str = "127.0.0.1"
     port: int = 50051
     max_workers: int = 32
+    # Calls in progress or waiting for a worker at once; beyond it a call is refused at once with
+    # RESOURCE_EXHAUSTED instead of queueing without bound (None: no cap). See SECURITY.md, docs/RELIABILITY.md.
+    max_concurrent_rpcs: int | None = 128
     # How long a disclosure waits for the audit trail before the caller gets UNAVAILABLE (fail closed).
     audit_timeout: float = 10.0
     # Calls a second each activity may make, and its burst (RESOURCE_EXHAUSTED beyond; see SECURITY.md).
@@ -152,6 +156,7 @@ def start_server(
     store: TracingStore | None = None,
     today: Callable[[], dt.date] = _today,
 ) -> RunningServer:
+    match_keys.warm_up()  # the lookup tables of ranked queries, built before the first one, not during it
     data_lock = hold_data_dir(config.data_dir)  # shared by servers; `dcii restore` refuses a held directory
     own_store = store is None
     store = store or open_store(config.store_location)
@@ -166,6 +171,7 @@ def start_server(
     metrics = ServerMetrics() if config.metrics_port is not None else None
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=config.max_workers, thread_name_prefix="rpc"),
+        maximum_concurrent_rpcs=config.max_concurrent_rpcs,
         interceptors=[
             *([] if metrics is None else [metrics.interceptor]),  # first: it also counts auth refusals
             AuthInterceptor(

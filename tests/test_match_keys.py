@@ -11,9 +11,12 @@ import datetime as dt
 
 import pytest
 
+from indexer import match_keys
 from indexer.match_keys import (
     DESIGN_INDEX_SIZE,
     SINGLE_FIELD_BUDGET,
+    deletion_share,
+    near_given_names,
     query_keys,
     tracing_keys,
 )
@@ -245,11 +248,93 @@ def test_common_name_part_alone_is_never_looked_up_at_design_scale() -> None:
 
 def test_rare_name_part_alone_is_looked_up() -> None:
     record = tracing(PersonName("Kayvas", "Liam"), ssn="", dob=None)
-    # the given name replaced entirely: only the rare surname alone finds the record
-    assert families(shared(record, PersonName("Kayvas", "Stella"))) == {"o"}
-    assert families(shared(record, PersonName("Kayvas", ""))) == {"o"}
+    # the given name replaced entirely: only the rare surname alone (as it is, or its deletion
+    # neighbourhood) finds the record
+    assert families(shared(record, PersonName("Kayvas", "Stella"))) == {"o", "od"}
+    assert families(shared(record, PersonName("Kayvas", ""))) == {"o", "od"}
     # a common surname alone does not
     assert not shared(tracing(PersonName("Smith", "Liam"), ssn="", dob=None), PersonName("Smith", "Stella"))
+
+
+@pytest.mark.parametrize(
+    "typo",
+    ["Kayvs", "Kayvass", "Kaybas", "Kyavas", "Cayvas"],  # deletion, insertion, substitution, swap, first letter
+)
+def test_rare_surname_with_one_edit_alone_is_looked_up(typo: str) -> None:
+    """The given name replaced and the surname misspelt: the surname's deletion neighbourhood alone
+    (`od`) still finds a rare surname at the design scale."""
+    record = tracing(PersonName("Kayvas", "Liam"), ssn="", dob=None)
+    assert "od" in families(shared(record, PersonName(typo, "Stella"))), typo
+
+
+def test_common_surname_with_one_edit_alone_is_looked_up_only_in_a_small_index() -> None:
+    record = tracing(PersonName("Smith", "Liam"), ssn="", dob=None)
+    query = PersonName("Smiht", "Stella")
+    assert not set(query_keys(query, Identifiers())) & tracing_keys(record)  # ~1% of 10 million
+    assert "od" in families(set(query_keys(query, Identifiers(), index_size=5_000)) & tracing_keys(record))
+
+
+def test_deletion_share_bounds_the_od_postings() -> None:
+    match_keys.warm_up()  # what a server may call at start, so that no query waits for the tables
+    assert deletion_share("SMTH") > 0.009  # SMITH, SMYTH ... about 1% of the population
+    assert deletion_share("KAYVS") < 1e-4
+    assert max(match_keys._variant_shares().values()) <= match_keys._MAX_VARIANT_SHARE
+    # where SMITH alone is looked up anyway, its variants add only the few other names they hold...
+    assert "od:SMTH" in query_keys(PersonName("Smith", "John"), Identifiers(), index_size=5_000)
+    # ...and where it is not, neither are they
+    assert "od:SMTH" not in query_keys(PersonName("Smith", "John"), Identifiers(), index_size=1_000_000)
+
+
+def test_the_readings_of_a_misspelling_share_one_budget() -> None:
+    """Each variant of a misspelt surname, and each given name a misspelt one may stand for, is one
+    key alone: together they add at most READINGS_BUDGET expected postings (beyond the surname's own,
+    when that is looked up anyway), the rarest first."""
+    for index_size in (5_000, 200_000, 1_000_000, DESIGN_INDEX_SIZE):
+        for query in (PersonName("Hernandex", "Maira"), PersonName("Jonson", "Jmaes"), PersonName("Kayvs", "Liam")):
+            keys = set(query_keys(query, Identifiers(), index_size=index_size))
+            surname, given = query.surname.upper(), query.given_name.upper()
+            own = match_keys.surname_share(surname) if f"o:{surname}" in keys else 0.0
+            variants = [v for v in match_keys._deletions(surname) if f"od:{v}" in keys]
+            added = sum(max(deletion_share(v) - own, 0.0) for v in variants)
+            near = sum(match_keys.given_share(n) for n in near_given_names(given) if f"r:{n}" in keys)
+            assert added * index_size <= match_keys.READINGS_BUDGET, (query, index_size)
+            assert near * index_size <= match_keys.READINGS_BUDGET, (query, index_size)
+    # a rare misspelt surname keeps its readings at the design scale, but for one that is a real name
+    # (KAYS, about 120 people at 10 million)
+    keys = set(query_keys(PersonName("Kayvs", "Liam"), Identifiers()))
+    assert {f"od:{v}" for v in match_keys._deletions("KAYVS")} - keys == {"od:KAYS"}
+
+
+def test_short_surname_with_an_insertion_is_still_found() -> None:
+    """Surnames under four letters hold no `od` keys, so the query's `e` keys for them stay."""
+    record = tracing(PersonName("Lee", "Harold"), ssn="", dob=None)
+    assert shared(record, PersonName("Leee", "Harold"))
+    assert shared(record, PersonName("Le", "Harold"))
+
+
+@pytest.mark.parametrize(
+    ("given", "near"),
+    [
+        ("JOHM", ["JOHN"]),
+        ("HAORLD", ["HAROLD"]),  # adjacent letters swapped
+        ("MICHEAL", ["MICHAEL", "MICHAL", "MICHEL", "MICHELL"]),
+        ("JOHN", ["JOAN", "JOHNA", "JON"]),  # a real name has real neighbours: candidates, scored later
+        ("JO", []),  # too short to guess at
+        ("QXZW", []),
+    ],
+)
+def test_near_given_names(given: str, near: list[str]) -> None:
+    assert near_given_names(given) == near
+    assert given not in near_given_names(given)
+
+
+def test_misspelt_given_name_alone_is_looked_up_while_selective() -> None:
+    """The surname replaced and the given name misspelt: the census given names one edit away are
+    looked up alone, where that is selective (a 5,000-tracing index, not HAROLD at 10 million)."""
+    record = tracing(PersonName("Whitfield", "Harold"), ssn="", dob=None)
+    query = PersonName("Kowalski", "Haorld")
+    assert "r:HAROLD" in set(query_keys(query, Identifiers(), index_size=5_000)) & tracing_keys(record)
+    assert not set(query_keys(query, Identifiers())) & tracing_keys(record)
 
 
 def test_record_without_given_name_is_found_by_surname_alone() -> None:
@@ -334,6 +419,7 @@ def test_common_name_candidates_stay_bounded_among_demo_tracings() -> None:
     hits = [record for record in records if tracing_keys(record) & keys]
     assert smiths > 150  # about 1 in 100 tracings is a Smith...
     assert 0 < len(hits) < smiths / 3  # ...and most of them are not candidates
-    # at a 20,000-tracing index the surname alone is selective enough, and every Smith comes back
-    small = set(query_keys(PersonName("Smith", "John"), Identifiers(), index_size=20_000))
+    # in an index of 10,000 the surname alone (about 100 Smiths) is selective enough, and every Smith
+    # comes back
+    small = set(query_keys(PersonName("Smith", "John"), Identifiers(), index_size=10_000))
     assert sum(1 for record in records if tracing_keys(record) & small) > smiths

@@ -19,8 +19,11 @@ from indexer.model import (
     Tracing,
     TracingKey,
 )
-from search_service import matching, matching_pids
-from search_service.matching import DEFAULT_THRESHOLD, MATCHER_VERSION, Agreement, Scored, rank, score
+from search_service import matching, matching_versions
+from search_service.matching import DEFAULT_THRESHOLD, MATCHER_VERSION, MATCHERS, Agreement, Scored, rank, score
+from search_service.matching_names import UNUSED_WEIGHT
+
+VERSIONS = sorted(MATCHERS)  # every version served is tested, the old ones too
 
 FUZZY = DEFAULT_THRESHOLD["FUZZY"]
 PID = DEFAULT_THRESHOLD["PID_QUALIFIED"]
@@ -171,9 +174,37 @@ PID_CASES = [
 ]  # fmt: skip
 
 
+# What fuzzy-2 added: edit-distance levels, and a different SSN held under the PID_QUALIFIED threshold.
+FUZZY_2_CASES = [
+    Case("surname-first-letter-typo", name("Whitfield", "Harold"), name("Ahitfield", "Harold"), "surname",
+         Agreement.PARTIAL, "one letter off", True),
+    Case("given-first-letter-typo", name("Whitfield", "Harold"), name("Whitfield", "Carold"), "given_name",
+         Agreement.PARTIAL, "one letter off", True),
+    Case("surname-two-edits", name("Whitfield", "Harold"), name("Ahitfielx", "Harold"), "surname",
+         Agreement.PARTIAL, "two letters off"),
+    Case("short-names-one-edit-apart-differ", name("Whitfield", "Don"), name("Whitfield", "Jon"), "given_name",
+         Agreement.DISAGREE, "different", False),
+    Case("two-edits-in-a-given-name-differ", name("Whitfield", "Harold"), name("Whitfield", "Gerald"),
+         "given_name", Agreement.DISAGREE, "different", False),
+    Case("ssn-conflict-rare-full-name", name("Whitfield", "Harold", "Jameson"), name("Whitfield", "Harold", "Jameson"),
+         "ssn", Agreement.DISAGREE, "held under 0.85", False, ids(SSN, DOB), ids("529017733", DOB), True),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("version", VERSIONS)
 @pytest.mark.parametrize("case", NAME_CASES + PID_CASES, ids=lambda c: c.id)
-def test_feature_table(case: Case) -> None:
-    scored = score(case.query, case.query_ids, person(case.record, case.record_ids), use_pids=case.use_pids)
+def test_feature_table(case: Case, version: str) -> None:
+    check_case(case, version)
+
+
+@pytest.mark.parametrize("case", FUZZY_2_CASES, ids=lambda c: c.id)
+def test_fuzzy_2_feature_table(case: Case) -> None:
+    check_case(case, "fuzzy-2")
+
+
+def check_case(case: Case, version: str) -> None:
+    record = person(case.record, case.record_ids)
+    scored = score(case.query, case.query_ids, record, use_pids=case.use_pids, matcher=version)
     got = feature(scored, case.compared)
     assert got.agreement == case.agreement, got
     assert case.says.lower() in got.detail.lower(), got
@@ -186,9 +217,11 @@ def test_feature_table(case: Case) -> None:
         assert scored.score < threshold, (scored.score, scored.features)
 
 
-@pytest.mark.parametrize("case", NAME_CASES + PID_CASES, ids=lambda c: c.id)
-def test_every_compared_field_is_explained(case: Case) -> None:
-    scored = score(case.query, case.query_ids, person(case.record, case.record_ids), use_pids=case.use_pids)
+@pytest.mark.parametrize("version", VERSIONS)
+@pytest.mark.parametrize("case", NAME_CASES + PID_CASES + FUZZY_2_CASES, ids=lambda c: c.id)
+def test_every_compared_field_is_explained(case: Case, version: str) -> None:
+    record = person(case.record, case.record_ids)
+    scored = score(case.query, case.query_ids, record, use_pids=case.use_pids, matcher=version)
     expected = NAME_FIELDS + (PID_FIELDS if case.use_pids else ())
     assert tuple(f.name for f in scored.features) == expected
     assert all(f.detail for f in scored.features)
@@ -205,10 +238,14 @@ def test_full_ssn_is_never_repeated_in_an_explanation() -> None:
 # ---- negatives: a namesake never outranks the real person -------------------------------------------------
 
 
-def ranked_keys(query: PersonName, query_ids: Identifiers, records: list[Tracing], *, use_pids: bool) -> list[str]:
-    return [records[i].key.record_number for i, _ in rank(query, query_ids, records, use_pids=use_pids)]
+def ranked_keys(
+    query: PersonName, query_ids: Identifiers, records: list[Tracing], *, use_pids: bool, matcher: str = ""
+) -> list[str]:
+    ranked = rank(query, query_ids, records, use_pids=use_pids, matcher=matcher)
+    return [records[i].key.record_number for i, _ in ranked]
 
 
+@pytest.mark.parametrize("version", VERSIONS)
 @pytest.mark.parametrize(
     ("label", "query_ids", "real_ids", "namesake_ids", "conflicts_all"),
     [
@@ -222,28 +259,60 @@ def ranked_keys(query: PersonName, query_ids: Identifiers, records: list[Tracing
     ],
 )  # fmt: skip
 def test_namesake_with_conflicting_pid_ranks_below_the_real_person_with_a_typo(
-    label: str, query_ids: Identifiers, real_ids: Identifiers, namesake_ids: Identifiers, conflicts_all: bool
+    label: str,
+    query_ids: Identifiers,
+    real_ids: Identifiers,
+    namesake_ids: Identifiers,
+    conflicts_all: bool,
+    version: str,
 ) -> None:
     query = name("Smith", "John")
     # The namesake is listed first and has the query's exact name; the real person's record has a typo.
     namesake = person(name("Smith", "John"), namesake_ids, record="NAMESAKE")
     real = person(name("Smiht", "John"), real_ids, record="REAL")
-    assert ranked_keys(query, query_ids, [namesake, real], use_pids=True) == ["REAL", "NAMESAKE"], label
-    assert score(query, query_ids, real, use_pids=True).score >= PID
+    assert ranked_keys(query, query_ids, [namesake, real], use_pids=True, matcher=version) == ["REAL", "NAMESAKE"]
+    assert score(query, query_ids, real, use_pids=True, matcher=version).score >= PID
     if conflicts_all:  # every identifier the query gives conflicts: the namesake is no hit
-        assert score(query, query_ids, namesake, use_pids=True).score < PID
+        assert score(query, query_ids, namesake, use_pids=True, matcher=version).score < PID
 
 
-def test_conflicting_identifier_outweighs_a_rare_full_name() -> None:
+@pytest.mark.parametrize("version", VERSIONS)
+def test_conflicting_identifier_outweighs_a_rare_full_name(version: str) -> None:
     """With a rare three-part name the name alone is strong evidence; one conflicting identifier
     still ranks the namesake under the real person with a typo, who carries the agreeing one."""
     query = name("Whitfield", "Harold", "James")
     for query_ids, namesake_ids in ((ids(SSN), ids("529017733")), (ids(dob=DOB), ids(dob=PartialDate(1981, 9, 30)))):
         namesake = person(query, namesake_ids, record="NAMESAKE")
         real = person(name("Whitfeild", "Harold", "J"), query_ids, record="REAL")
-        assert ranked_keys(query, query_ids, [namesake, real], use_pids=True) == ["REAL", "NAMESAKE"]
-        name_only = score(query, ids(), namesake, use_pids=True).score
-        assert score(query, query_ids, namesake, use_pids=True).score < name_only
+        assert ranked_keys(query, query_ids, [namesake, real], use_pids=True, matcher=version) == ["REAL", "NAMESAKE"]
+        name_only = score(query, ids(), namesake, use_pids=True, matcher=version).score
+        assert score(query, query_ids, namesake, use_pids=True, matcher=version).score < name_only
+
+
+def test_fuzzy_2_holds_a_namesake_with_another_ssn_under_the_threshold_whatever_the_name() -> None:
+    """Same rare name, middle name and date of birth, another SSN: fuzzy-1's -16 bits were outweighed
+    by the rare name (+3 bits a part), and the namesake passed 0.9; fuzzy-2 holds it under 0.85."""
+    query = name("Whitfield", "Harold", "Jameson")
+    namesake = person(query, ids("529017733", DOB), record="NAMESAKE")
+    assert score(query, ids(SSN, DOB), namesake, use_pids=True, matcher="fuzzy-1").score >= PID
+    held = score(query, ids(SSN, DOB), namesake, use_pids=True, matcher="fuzzy-2")
+    assert held.score <= 0.85
+    assert "one person has one SSN" in feature(held, "ssn").detail
+    # the cap is a ceiling, not a floor: less evidence still scores less, and ranks lower
+    other_dob = score(query, ids(SSN, DOB), person(query, ids("529017733", PartialDate(1990, 1, 1))), use_pids=True)
+    assert other_dob.score < held.score
+
+
+def test_fuzzy_2_ranks_the_exact_name_with_a_mistyped_ssn_above_a_stranger_without_one() -> None:
+    """The person sought, whose SSN was mistyped beyond one digit, against a stranger who shares only
+    the surname and has no SSN on record (FEBRL4: Julia Clarke and Simon Clarke): fuzzy-1's -16 bits
+    put the stranger first; neither is a hit at the default threshold."""
+    query, query_ids = name("Clarke", "Julia"), ids(SSN)
+    mistyped = person(name("Clarke", "Julia"), ids("318927004"), record="MISTYPED")
+    stranger = person(name("Clarke", "Simon"), ids(), record="STRANGER")
+    assert ranked_keys(query, query_ids, [stranger, mistyped], use_pids=True, matcher="fuzzy-1")[0] == "STRANGER"
+    assert ranked_keys(query, query_ids, [stranger, mistyped], use_pids=True) == ["MISTYPED", "STRANGER"]
+    assert rank(query, query_ids, [stranger, mistyped], use_pids=True, min_score=PID) == []
 
 
 def test_two_john_smiths_with_different_pids_are_not_both_above_the_pid_threshold() -> None:
@@ -328,14 +397,35 @@ def test_batch_scores_equal_single_scores() -> None:
             assert matching.to_score(float(bits[row, col])) == pytest.approx(single)
 
 
-def test_matcher_version() -> None:
-    assert MATCHER_VERSION == "fuzzy-1"
+def test_matcher_versions(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert MATCHER_VERSION == matching.DEFAULT_MATCHER == "fuzzy-2"
+    assert {"fuzzy-1", "fuzzy-2"} <= set(MATCHERS)
+    assert matching.matcher().version == "fuzzy-2"
+    assert matching.matcher("fuzzy-1").version == "fuzzy-1"
+    with pytest.raises(ValueError, match="unknown matcher version"):
+        matching.matcher("fuzzy-0")
+    monkeypatch.setenv(matching.MATCHER_ENV, "fuzzy-1")
+    assert matching.configured_matcher().version == "fuzzy-1"
+    assert matching.configured_matcher("fuzzy-2").version == "fuzzy-2"  # an explicit version wins
+    monkeypatch.setenv(matching.MATCHER_ENV, "nonsense")
+    with pytest.raises(ValueError):
+        matching.configured_matcher()
+
+
+def test_versions_score_differently_and_each_is_deterministic() -> None:
+    query, record = name("Whitfield", "Harold"), person(name("Ahitfield", "Harold"))
+    first = score(query, ids(), record, use_pids=False, matcher="fuzzy-1")
+    second = score(query, ids(), record, use_pids=False, matcher="fuzzy-2")
+    assert first.score < second.score
+    assert score(query, ids(), record, use_pids=False, matcher="fuzzy-1") == first
 
 
 def _documented(doc: str, first: str) -> dict[str, list[str]]:
-    """Rows of the docstring table whose header row starts with `first`: level -> cells."""
+    """Rows of the docstring table whose header row starts with `first` (as many words as it has):
+    level -> cells."""
     lines = doc.splitlines()
-    start = next(i for i, line in enumerate(lines) if line.split()[:2] == ["level", first])
+    head = first.split()
+    start = next(i for i, line in enumerate(lines) if line.split()[: len(head)] == head)
     rows: dict[str, list[str]] = {}
     for line in lines[start + 2 :]:
         if line.startswith("="):
@@ -346,23 +436,27 @@ def _documented(doc: str, first: str) -> dict[str, list[str]]:
 
 
 def _cell(weight: float) -> str:
-    return "-" if weight <= matching._UNUSED else f"{weight:+.1f}".replace("+0.0", "0.0")
+    return "-" if weight <= UNUSED_WEIGHT else f"{weight:+.1f}".replace("+0.0", "0.0")
 
 
-def test_docstring_weight_tables_match_the_code() -> None:
-    doc = matching.__doc__ or ""
-    names = _documented(doc, "surname")
+@pytest.mark.parametrize("version", VERSIONS)
+def test_docstring_weight_tables_match_the_code(version: str) -> None:
+    doc = matching_versions.__doc__ or ""
+    m = MATCHERS[version]
+    names = _documented(doc, f"{version} level surname")
     for level in matching.NameLevel:
-        weights = (matching.SURNAME_WEIGHTS[level], matching.GIVEN_WEIGHTS[level], matching.MIDDLE_WEIGHTS[level])
+        weights = (m.names.surname[level], m.names.given[level], m.names.middle[level])
         assert names[level.name] == [_cell(w) for w in weights], level
-    pids = _documented(doc, "SSN")
-    tables: list[dict[Any, matching_pids.LevelSpec]] = [
-        dict(matching_pids.SSN_LEVELS),
-        dict(matching_pids.DOB_LEVELS),
-        dict(matching_pids.POB_LEVELS),
-    ]
+    pids = _documented(doc, f"{version} level SSN")
+    tables: list[dict[Any, float]] = [dict(m.pids.ssn), dict(m.pids.dob), dict(m.pids.pob)]
     for label, cells in pids.items():
         for column, table in enumerate(tables):
-            spec = next((s for lvl, s in table.items() if lvl.name == label), None)
-            assert cells[column] == ("-" if spec is None else _cell(spec.weight)), (label, column)
+            weight = next((w for lvl, w in table.items() if lvl.name == label), None)
+            assert cells[column] == ("-" if weight is None else _cell(weight)), (label, column)
+    for table in tables:  # every level of every identifier is in the table
+        assert {level.name for level in table} <= set(pids)
+    # the scalars the docstring states for both versions
+    assert m.names.suffix == (0.0, 1.0, -3.0) and m.names.swap_penalty == -1.0 and m.names.grade == 4.0
+    assert m.names.tf_scale == 0.3 and m.names.tf_range == (-4.0, 3.0)
+    assert m.thresholds == {"FUZZY": 0.5, "PID_QUALIFIED": 0.9}
     assert re.search(rf"FUZZY {FUZZY}\b", doc) and re.search(rf"PID_QUALIFIED {PID}\b", doc)

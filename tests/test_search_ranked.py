@@ -11,7 +11,7 @@ import pytest
 
 from dcii.v1 import search_pb2, tracing_pb2
 from search_service.errors import field_violations
-from search_service.matching import DEFAULT_THRESHOLD, MATCHER_VERSION
+from search_service.matching import DEFAULT_THRESHOLD, MATCHER_ENV, MATCHER_VERSION
 from search_service.registry import Role
 from tests import factories as f
 from tests.support import Client, Index, make_index
@@ -134,6 +134,37 @@ def test_min_score_filters_and_pages_are_stable(querier: Client) -> None:
     assert len(seen) == len(set(seen)) >= 3
     strict = querier.search(mode=FUZZY, name={"surname": "Whitfield", "given_name": "William"}, min_score=0.999)
     assert all(h.score >= 0.999 for h in strict.hits)
+
+
+def test_pages_concatenate_to_the_whole_ranking(querier: Client) -> None:
+    """Only a page's hits are explained; paging through gives the one ranking, in order."""
+    ask_for = {"mode": FUZZY, "name": {"surname": "Whitfield", "given_name": "William"}, "min_score": 0.001}
+    whole = records(querier.search(**ask_for, page_size=100))
+    paged: list[str] = []
+    token = ""
+    while True:
+        page = querier.search(**ask_for, page_size=2, page_token=token)
+        assert len(page.hits) <= 2
+        paged += records(page)
+        token = page.next_page_token
+        if not token:
+            break
+    assert paged == whole and len(whole) >= 3
+
+
+def test_the_old_matcher_stays_selectable(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A server started with DCII_MATCHER=fuzzy-1 ranks with fuzzy-1 and says so."""
+    monkeypatch.setenv(MATCHER_ENV, "fuzzy-1")
+    index = make_index(tmp_path)
+    index.start()
+    try:
+        assert all(r.outcome == 1 for r in index.client("NCIS-RA-01", "NCIS", [Role.SUBMITTER]).upsert(*PEOPLE))
+        client = index.client("CCF-TERM-01", "ARMY-CCF", [Role.QUERIER])
+        response = ask(client, PID_QUALIFIED, "Whitfield", "William", ssn="318-52-4471", dob=(1971, 4, 12))
+        assert response.matcher_version == "fuzzy-1" != MATCHER_VERSION
+        assert records(response)[0] == "TRUE"
+    finally:
+        index.stop()
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,208 @@
+"""The matcher versions: each version's weights, side by side (issue 3: "a change of scoring is a new
+version beside the old one").
+
+A response names the version that ranked it (`SearchResponse.matcher_version`). `MATCHERS` holds every
+version still served; `DEFAULT_MATCHER` is the one a server uses unless configured otherwise
+(`search_service.matching.configured_matcher`: $DCII_MATCHER). A released version is never changed: a
+change of weights, levels or thresholds is a new entry here, and the old one stays selectable and
+tested (tests/test_matching.py runs its table-driven cases against every version and checks these
+tables against the code). How the weights are used, and where they come from: `search_service.matching`.
+
+fuzzy-1
+-------
+
+The first calibrated scorer (Jaro-Winkler bands, phonetic codes, nicknames, census term frequency).
+
+=================  =======  =====  ======
+fuzzy-1 level      surname  given  middle
+=================  =======  =====  ======
+MISSING            -0.2     -0.4   0.0
+EXACT              +8.5     +8.0   +6.0
+NICKNAME           -        +6.0   -
+COMPOUND_PART      +7.0     -      -
+JW_94              +7.0     +6.5   +4.5
+JW_88_PHONETIC     +6.0     +5.5   +4.0
+JW_88              +5.0     +4.5   +3.0
+JW_80_PHONETIC     +3.0     +2.5   -
+JW_80              +1.5     +0.5   -
+PHONETIC           +0.5     +0.5   -
+MIDDLE_AS_GIVEN    -        +4.0   -
+INITIAL            +1.0     +3.0   +2.5
+ONE_EDIT           -        -      -
+TWO_EDITS          -        -      -
+DISAGREE           -3.5     -3.0   -3.0
+=================  =======  =====  ======
+
+=====================  =====  =====  =====
+fuzzy-1 level          SSN    DOB    POB
+=====================  =====  =====  =====
+MISSING                -1.0   -0.4   0.0
+EXACT                  +20.0  +15.0  +3.0
+TRANSPOSED             +14.0  +6.0   -
+ONE_DIGIT              +12.0  +3.0   -
+LAST_FOUR              +8.0   -      -
+LAST_FOUR_DIFFERENT    -4.0   -      -
+DAY_MONTH_SWAPPED      -      +6.0   -
+YEAR_OFF_BY_ONE        -      +6.0   -
+PARTIAL_YEAR_MONTH     -      +9.0   -
+PARTIAL_YEAR           -      +5.5   -
+DISAGREE               -16.0  -5.5   -3.0
+=====================  =====  =====  =====
+
+Both versions: suffix same +1.0, different -3.0, absent on either side 0; swapped alignment -1.0;
+Jaro-Winkler grade 4 bits per unit of similarity within a band (none within DISAGREE); term frequency
+0.3 * log2(u_average / u_name) clipped to [-4, +3] bits; prior log2(1/5000) - 1.5 bits; default
+thresholds FUZZY 0.5 and PID_QUALIFIED 0.9.
+
+fuzzy-2
+-------
+
+fuzzy-1 plus edit-distance levels, a missing name part weighed more, and a different SSN held under
+the PID_QUALIFIED threshold instead of outweighing everything else (see `search_service.matching`,
+"What fuzzy-2 changed"). ONE_EDIT (optimal string alignment distance 1: one letter wrong, missing,
+extra, or two adjacent letters swapped) for parts of at least 5 letters; TWO_EDITS for surnames of at
+least 6. A candidate whose full SSN differs from the query's scores at most 0.85.
+
+=================  =======  =====  ======
+fuzzy-2 level      surname  given  middle
+=================  =======  =====  ======
+MISSING            -1.2     -1.4   0.0
+EXACT              +8.5     +8.0   +6.0
+NICKNAME           -        +6.0   -
+COMPOUND_PART      +7.0     -      -
+JW_94              +7.0     +6.5   +4.5
+JW_88_PHONETIC     +6.0     +5.5   +4.0
+JW_88              +5.0     +4.5   +3.0
+JW_80_PHONETIC     +3.0     +2.5   -
+JW_80              +1.5     +0.5   -
+PHONETIC           +0.5     +0.5   -
+MIDDLE_AS_GIVEN    -        +4.0   -
+INITIAL            +1.0     +3.0   +2.5
+ONE_EDIT           +6.5     +6.0   -
+TWO_EDITS          +3.0     -      -
+DISAGREE           -3.5     -3.0   -3.0
+=================  =======  =====  ======
+
+=====================  =====  =====  =====
+fuzzy-2 level          SSN    DOB    POB
+=====================  =====  =====  =====
+MISSING                -1.0   -0.4   0.0
+EXACT                  +20.0  +15.0  +3.0
+TRANSPOSED             +14.0  +6.0   -
+ONE_DIGIT              +12.0  +3.0   -
+LAST_FOUR              +8.0   -      -
+LAST_FOUR_DIFFERENT    -4.0   -      -
+DAY_MONTH_SWAPPED      -      +6.0   -
+YEAR_OFF_BY_ONE        -      +6.0   -
+PARTIAL_YEAR_MONTH     -      +9.0   -
+PARTIAL_YEAR           -      +5.5   -
+DISAGREE               -10.0  -5.5   -3.0
+=====================  =====  =====  =====
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from search_service.matching_names import NameLevel, NameWeights
+from search_service.matching_pids import DobLevel, PidWeights, PobLevel, SsnLevel
+
+_N = NameLevel
+_S = SsnLevel
+_D = DobLevel
+_P = PobLevel
+_UNUSED = -99.0
+
+
+@dataclass(frozen=True, eq=False)
+class Matcher:
+    """One version of the scorer: its weights, prior and default thresholds."""
+
+    version: str
+    names: NameWeights
+    pids: PidWeights
+    prior: float  # bits: log2 of the prior odds that a candidate is the person sought
+    thresholds: dict[str, float]  # the default threshold per mode (FUZZY, PID_QUALIFIED)
+    # When set: a candidate whose full SSN conflicts with the query's scores at most this (policy: one
+    # person has one SSN, so such a candidate is never a hit at the PID_QUALIFIED default), while its
+    # evidence in bits still ranks it among the others.
+    ssn_conflict_cap: float | None = None
+
+
+FUZZY_1 = Matcher(
+    version="fuzzy-1",
+    names=NameWeights(
+        table={
+            _N.MISSING: (-0.2, -0.4, 0.0),
+            _N.EXACT: (8.5, 8.0, 6.0),
+            _N.NICKNAME: (_UNUSED, 6.0, _UNUSED),
+            _N.COMPOUND_PART: (7.0, _UNUSED, _UNUSED),
+            _N.JW_94: (7.0, 6.5, 4.5),
+            _N.JW_88_PHONETIC: (6.0, 5.5, 4.0),
+            _N.JW_88: (5.0, 4.5, 3.0),
+            _N.JW_80_PHONETIC: (3.0, 2.5, _UNUSED),
+            _N.JW_80: (1.5, 0.5, _UNUSED),
+            _N.PHONETIC: (0.5, 0.5, _UNUSED),
+            _N.MIDDLE_AS_GIVEN: (_UNUSED, 4.0, _UNUSED),
+            _N.INITIAL: (1.0, 3.0, 2.5),
+            _N.DISAGREE: (-3.5, -3.0, -3.0),
+        },
+        suffix=(0.0, 1.0, -3.0),
+        swap_penalty=-1.0,
+        grade=4.0,
+        tf_scale=0.3,
+        tf_range=(-4.0, 3.0),
+    ),
+    pids=PidWeights(
+        ssn={
+            _S.MISSING: -1.0,
+            _S.EXACT: 20.0,
+            _S.TRANSPOSED: 14.0,
+            _S.ONE_DIGIT: 12.0,
+            _S.LAST_FOUR: 8.0,
+            _S.LAST_FOUR_DIFFERENT: -4.0,
+            _S.DISAGREE: -16.0,
+        },
+        dob={
+            _D.MISSING: -0.4,
+            _D.EXACT: 15.0,
+            _D.DAY_MONTH_SWAPPED: 6.0,
+            _D.TRANSPOSED: 6.0,
+            _D.ONE_DIGIT: 3.0,
+            _D.YEAR_OFF_BY_ONE: 6.0,
+            _D.PARTIAL_YEAR_MONTH: 9.0,
+            _D.PARTIAL_YEAR: 5.5,
+            _D.DISAGREE: -5.5,
+        },
+        pob={_P.MISSING: 0.0, _P.EXACT: 3.0, _P.DISAGREE: -3.0},
+    ),
+    prior=math.log2(1 / 5000) - 1.5,
+    thresholds={"FUZZY": 0.5, "PID_QUALIFIED": 0.9},
+)
+
+FUZZY_2 = Matcher(
+    version="fuzzy-2",
+    names=NameWeights(
+        table={
+            **FUZZY_1.names.table,
+            _N.MISSING: (-1.2, -1.4, 0.0),
+            _N.ONE_EDIT: (6.5, 6.0, _UNUSED),
+            _N.TWO_EDITS: (3.0, _UNUSED, _UNUSED),
+        },
+        suffix=FUZZY_1.names.suffix,
+        swap_penalty=FUZZY_1.names.swap_penalty,
+        grade=FUZZY_1.names.grade,
+        tf_scale=FUZZY_1.names.tf_scale,
+        tf_range=FUZZY_1.names.tf_range,
+        edit_min_length=5,
+        two_edit_min_length=6,
+    ),
+    pids=PidWeights(ssn={**FUZZY_1.pids.ssn, _S.DISAGREE: -10.0}, dob=FUZZY_1.pids.dob, pob=FUZZY_1.pids.pob),
+    prior=FUZZY_1.prior,
+    thresholds=FUZZY_1.thresholds,
+    ssn_conflict_cap=0.85,
+)
+
+MATCHERS: dict[str, Matcher] = {m.version: m for m in (FUZZY_1, FUZZY_2)}
+DEFAULT_MATCHER = "fuzzy-2"
