@@ -54,6 +54,7 @@ ALIAS_KEYS: tuple[str, ...] = ("surname", "given_name", "middle_name", "suffix")
 PLACE_KEYS: tuple[str, ...] = ("us_state", "country", "city")
 _DIGITS = frozenset("0123456789")
 _SURROGATE = re.compile("[\ud800-\udfff]")
+_UNWRITABLE = re.compile("[\ud800-\udfff\r\n]")
 _IDENTIFIER = re.compile("[a-z][a-z0-9_]{0,39}")
 _ALIAS_FORMS = "an alias must be 'SURNAME, GIVEN MIDDLE[, SUFFIX]' or an object with " + ", ".join(ALIAS_KEYS)
 
@@ -79,8 +80,12 @@ def load_json(text: str) -> object:
 
 
 def clean(text: str) -> str:
-    """The text with undecodable bytes and lone surrogates replaced by U+FFFD: safe to write anywhere."""
-    return text if text.isascii() else _SURROGATE.sub("\ufffd", text)
+    """The text with undecodable bytes, lone surrogates and line breaks replaced by U+FFFD: safe to write
+    anywhere. A line break too: a quoted CSV cell or a JSONL string may hold one, and a reject file in
+    CSV (one row per line) could not take the row back (found by fuzz/tracing_csv.py)."""
+    if "\r" not in text and "\n" not in text and text.isascii():
+        return text
+    return _UNWRITABLE.sub("\ufffd", text)
 
 
 def _valid_text(text: str) -> bool:

@@ -162,33 +162,48 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
         # A reader thread keeps pulling requests while a group is being written, so the next group is
         # ready the moment the fsync returns. The queue is bounded: a fast client waits, memory does not grow.
         pending: queue.Queue[object] = queue.Queue(maxsize=_GROUP * 4)
+        # Set when the handler ends (finished, cancelled, or the client stopped reading and the call died):
+        # the reader then stops too, instead of waiting for ever to hand over a request no one will take.
+        stopped = threading.Event()
+
+        def offer(item: object) -> bool:
+            while not stopped.is_set():
+                try:
+                    pending.put(item, timeout=0.2)
+                    return True
+                except queue.Full:
+                    continue
+            return False
 
         def pump() -> None:
             try:
                 for request in request_iterator:
-                    pending.put(request)
+                    if not offer(request):
+                        return
             except Exception:  # noqa: S110 - the client went away; the handler sees the end and stops
                 pass
-            finally:
-                pending.put(_END)
+            offer(_END)
 
         threading.Thread(target=pump, name="ingest-reader", daemon=True).start()
-        ended = False
-        while not ended:
-            group: list[ingest_pb2.IngestRequest] = []
-            item = pending.get()
-            while item is not _END:
-                assert isinstance(item, ingest_pb2.IngestRequest)
-                group.append(item)
-                if len(group) >= _GROUP:
-                    break
-                try:
-                    item = pending.get_nowait()
-                except queue.Empty:
-                    break
-            ended = item is _END
-            if group:
-                yield from self.apply(caller, group)
+        try:
+            ended = False
+            while not ended:
+                group: list[ingest_pb2.IngestRequest] = []
+                item = pending.get()
+                while item is not _END:
+                    assert isinstance(item, ingest_pb2.IngestRequest)
+                    group.append(item)
+                    if len(group) >= _GROUP:
+                        break
+                    try:
+                        item = pending.get_nowait()
+                    except queue.Empty:
+                        break
+                ended = item is _END
+                if group:
+                    yield from self.apply(caller, group)
+        finally:
+            stopped.set()
 
     def Delete(  # noqa: N802
         self, request: ingest_pb2.DeleteTracing, context: grpc.ServicerContext

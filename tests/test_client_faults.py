@@ -1,0 +1,436 @@
+"""Client faults against a real server subprocess: deadlines exceeded, cancelled streams, half-sent streams,
+clients that stop reading. The server must leak no threads (those Python started, counted in
+/proc/PID/task: gRPC core's own pool grows and shrinks by itself) and no memory (RssAnon from /proc), and
+every other client must keep being served, with normal latency, throughout.
+
+Each fault is repeated for several rounds, so that a leak of one thread or a few megabytes per call
+shows as growth far above the noise. The thread baseline is taken after a warm-up with the same
+concurrency: gRPC's worker pool keeps the threads it has grown (up to `max_workers`), which is reuse,
+not a leak.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import statistics
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import grpc
+import pytest
+
+from dcii.v1 import batch_pb2, batch_pb2_grpc, ingest_pb2, search_pb2, tracing_pb2
+from search_service import pki
+from search_service.registry import Role
+from tests import factories as f
+from tests.server_proc import record, rss_bytes, spawn_server, ssn, thread_count
+from tests.support import Client, Index, free_port, make_index
+
+ROUNDS = 3
+CONCURRENT = 4
+HAROLD = tracing_pb2.PersonName(surname="Whitfield", given_name="Harold")
+MAX_WORKERS = 32  # ServerConfig.max_workers: the threads gRPC may grow for calls
+
+
+@dataclass
+class Served:
+    index: Index
+    pid: int
+    logins: dict[str, tuple[pki.Issued, str, str]]
+    batch_id: str = ""  # the batch whose results the unread-results fault asks for
+
+    def client(self, who: str) -> Client:
+        cert, account, password = self.logins[who]
+        client = self.index.connect(cert)
+        client.login(account, password)
+        return client
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    index = make_index(tmp_path_factory.mktemp("client-faults"))
+    logins = {
+        "submitter": index.accredit("NCIS-RA-01", "NCIS", [Role.SUBMITTER]),
+        "querier": index.accredit("CCF-TERM", "ARMY-CCF", [Role.QUERIER, Role.BATCH]),
+    }
+    index.port = free_port()
+    with spawn_server(index.data_dir, index.pki_dir, index.port, batch={"duty": 1.0, "nice": 0}) as server:
+        here = Served(index, server.pid, logins)
+        submitter = here.client("submitter")
+        # 150 namesakes (a NAME_ONLY page of 100 hits is a large response) and one EXACT probe target.
+        submitter.push(f.upsert(f.person(record=f"NCIS-{n:06d}", ssn=ssn(n))) for n in range(150))
+        submitter.close()
+        _stalled_streams(here, MAX_WORKERS)  # grow the worker pool to its full size once and for all
+        yield here
+
+
+def _probe(client: Client) -> float:
+    started = time.perf_counter()
+    response = client.search(
+        mode=search_pb2.SEARCH_MODE_EXACT,
+        name={"surname": "Whitfield", "given_name": "Harold"},
+        identifiers={"ssn": ssn(7)},
+    )
+    assert [h.tracing.key.record_number for h in response.hits] == ["NCIS-000007"]
+    return time.perf_counter() - started
+
+
+def _p99(samples: list[float]) -> float:
+    return statistics.quantiles(samples, n=100)[98] if len(samples) >= 2 else samples[0]
+
+
+class Prober:
+    """Another client asking the index all along, recording each answer's latency (any error fails)."""
+
+    def __init__(self, served: Served) -> None:
+        self.client = served.client("querier")
+        self.latencies: list[float] = []
+        self.errors: list[str] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.latencies.append(_probe(self.client))
+            except (grpc.RpcError, AssertionError) as error:
+                self.errors.append(repr(error))
+            self._stop.wait(0.01)
+
+    def __enter__(self) -> Prober:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.client.close()
+
+
+def _settled_threads(pid: int, at_most: int, timeout: float = 20.0) -> int:
+    """The server's thread count once it is back to `at_most` (or whatever it is after `timeout`)."""
+    deadline = time.monotonic() + timeout
+    while (count := thread_count(pid)) > at_most and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return count
+
+
+def _rounds(served: Served, fault: Callable[[Served], None], name: str) -> None:
+    """Warm up with one round, then run ROUNDS more with a prober beside them; check threads, memory
+    and the prober's latency against the quiet baseline."""
+    quiet_client = served.client("querier")
+    quiet = [_probe(quiet_client) for _ in range(60)]
+    quiet_client.close()
+    fault(served)  # warm-up
+    threads = _settled_threads(served.pid, 0, timeout=2)
+    rss = rss_bytes(served.pid, "RssAnon")
+    with Prober(served) as prober:
+        for _ in range(ROUNDS):
+            fault(served)
+    after = _settled_threads(served.pid, threads)
+    grown = rss_bytes(served.pid, "RssAnon") - rss
+    p99 = _p99(prober.latencies)
+    figures: dict[str, object] = {"rounds": ROUNDS, "probes": len(prober.latencies), "errors": len(prober.errors)}
+    figures |= {"threads": f"{threads} -> {after}", "rss_anon_growth_mib": round(grown / 2**20, 1)}
+    figures |= {"p99_quiet_ms": round(_p99(quiet) * 1000, 1), "p99_during_ms": round(p99 * 1000, 1)}
+    print(name, figures)
+    assert after <= threads, f"threads: {threads} after the warm-up, {after} after {ROUNDS} more rounds"
+    # Memory is a coarse signal over a few rounds: as many well-behaved searches also grow anonymous memory by
+    # tens of MiB (per-thread SQLite page caches, malloc arenas; 1,600 searches: +130 MiB), so only a gross
+    # leak fails here; the soak (bench/soak.py) judges growth over minutes. Threads are the exact signal.
+    assert grown < max(0.5 * rss, 128 * 2**20), f"anonymous memory grew {grown / 2**20:.1f} MiB in {ROUNDS} rounds"
+    assert not prober.errors, prober.errors[:3]
+    assert len(prober.latencies) >= 10, "the other client was not served during the faults"
+    # Generous: the machine is shared; a client queued behind the faults would wait seconds.
+    assert p99 < max(10 * _p99(quiet), 1.0), f"p99 {p99:.3f}s during vs {_p99(quiet):.3f}s quiet"
+    record(f"client faults: {name}", trials=ROUNDS * CONCURRENT, lost=0, failed=0, **figures)
+
+
+def _together(work: Callable[[int], None], count: int = CONCURRENT) -> None:
+    workers = [threading.Thread(target=work, args=(n,)) for n in range(count)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(timeout=120)
+
+
+# ---- the faults ----
+
+
+def _requests(count: int, stream: int) -> Iterator[ingest_pb2.IngestRequest]:
+    """The same tracings in every round (stored by the first, UNCHANGED after), so that the store, and the
+    server's per-thread page caches over it, stop growing after the warm-up and any growth is a leak."""
+    for i in range(count):
+        n = 1_000_000 + stream * 100_000 + i
+        yield f.upsert(f.person(record=f"NCIS-{n:07d}", given="Walter", ssn=ssn(i)))
+
+
+def _trickle(requests: Iterator[ingest_pb2.IngestRequest], pause: float) -> Iterator[ingest_pb2.IngestRequest]:
+    for request in requests:
+        time.sleep(pause)
+        yield request
+
+
+def deadlines(served: Served) -> None:
+    """Unary calls with deadlines too short to answer, and ingest streams cut by their deadline."""
+    client = served.client("querier")
+    submitter = served.client("submitter")
+
+    def one(n: int) -> None:
+        for _ in range(10):
+            try:
+                client.searcher.Search(
+                    search_pb2.SearchRequest(
+                        mode=search_pb2.SEARCH_MODE_NAME_ONLY,
+                        name=HAROLD,
+                        purpose=search_pb2.PURPOSE_SECURITY_CLEARANCE,
+                    ),
+                    metadata=client.metadata,
+                    timeout=0.001,
+                )
+            except grpc.RpcError as error:
+                assert error.code() == grpc.StatusCode.DEADLINE_EXCEEDED, error
+        trickle = _trickle(_requests(300, n), 0.002)  # slower than its deadline
+        with pytest.raises(grpc.RpcError) as cut:
+            list(submitter.ingest.Ingest(trickle, metadata=submitter.metadata, timeout=0.3))
+        assert cut.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+
+    _together(one)
+    client.close()
+    submitter.close()
+
+
+def cancelled_streams(served: Served) -> None:
+    """Ingest streams cancelled by the client after a few results."""
+
+    def one(n: int) -> None:
+        client = served.client("submitter")
+        call = client.ingest.Ingest(_requests(600, 10 + n), metadata=client.metadata, timeout=60)
+        for got, _result in enumerate(call):
+            if got == 10:
+                call.cancel()
+                break
+        client.close()
+
+    _together(one)
+
+
+def _stalled_streams(served: Served, count: int) -> None:
+    """`count` ingest streams that send a little and then neither send nor close, until the client
+    cancels: each holds a server thread while it lasts."""
+    hold = threading.Event()
+
+    def stalled(n: int) -> Iterator[ingest_pb2.IngestRequest]:
+        yield from _requests(20, 20 + n)
+        hold.wait()
+
+    clients = [served.client("submitter") for _ in range(count)]
+    calls = [c.ingest.Ingest(stalled(n), metadata=c.metadata, timeout=120) for n, c in enumerate(clients)]
+    for call in calls:
+        for _ in range(20):
+            assert next(call).outcome in (ingest_pb2.INGEST_OUTCOME_APPLIED, ingest_pb2.INGEST_OUTCOME_UNCHANGED)
+    time.sleep(0.5)  # the server holds them open, waiting
+    for client, call in zip(clients, calls, strict=True):
+        call.cancel()
+        client.close()
+    hold.set()
+
+
+def half_sent_streams(served: Served) -> None:
+    _stalled_streams(served, CONCURRENT)
+
+
+def unread_batch_results(served: Served) -> None:
+    """A client that asks for a batch's results (100 large answers) and stops reading after one."""
+    client = served.client("querier")
+    stub = batch_pb2_grpc.BatchServiceStub(client.channel)
+    batch_id = served.batch_id
+    if not batch_id:
+        query = search_pb2.SearchRequest(
+            mode=search_pb2.SEARCH_MODE_NAME_ONLY,
+            name=HAROLD,
+            purpose=search_pb2.PURPOSE_SECURITY_CLEARANCE,
+            page_size=100,
+        )
+        queries = [batch_pb2.BatchQuery(query_id=f"q{n}", query=query) for n in range(100)]
+        request = batch_pb2.SubmitBatchRequest(queries=queries)
+        batch_id = stub.SubmitBatch(iter([request]), metadata=client.metadata, timeout=60).batch_id
+        get = batch_pb2.GetBatchRequest(batch_id=batch_id)
+        deadline = time.monotonic() + 120
+        while stub.GetBatchStatus(get, metadata=client.metadata).state != batch_pb2.BATCH_STATE_DONE:
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+        served.batch_id = batch_id
+    readers = [served.client("querier") for _ in range(CONCURRENT)]
+    calls = []
+    for reader in readers:
+        call = batch_pb2_grpc.BatchServiceStub(reader.channel).StreamBatchResults(
+            batch_pb2.GetBatchRequest(batch_id=batch_id), metadata=reader.metadata, timeout=60
+        )
+        assert len(next(call).hits) == 100
+        calls.append(call)
+    time.sleep(1.0)  # the server blocks on flow control, holding the rest
+    for reader, call in zip(readers, calls, strict=True):
+        call.cancel()
+        reader.close()
+    client.close()
+
+
+def _refused(count: int) -> Iterator[ingest_pb2.IngestRequest]:
+    """Actions the edit criteria refuse, each answered with a long list of field violations: cheap for the
+    server, and their results soon fill the flow-control windows of a client that does not read them."""
+    for n in range(count):
+        bad = f.person(record=f"NCIS-X{n:07d}", surname="Wh1tf!eld" * 4, given="H@rold", ssn="000-00-0000")
+        bad.subject.identifiers.date_of_birth.year = 2999
+        for _ in range(5):
+            bad.subject.aliases.add(surname="#" * 40, given_name="$" * 40)
+        yield ingest_pb2.IngestRequest(request_id=f"r{n}", upsert=bad)
+
+
+def unread_ingest_results(served: Served) -> None:
+    """Ingest streams that send fast and never read a result, then cancel."""
+    clients = [served.client("submitter") for _ in range(CONCURRENT)]
+    calls = [c.ingest.Ingest(_refused(30_000), metadata=c.metadata, timeout=60) for c in clients]
+    time.sleep(3.0)  # results pile up unread until the server blocks, and its read-ahead queue fills
+    for client, call in zip(clients, calls, strict=True):
+        call.cancel()
+        client.close()
+
+
+# ---- the tests ----
+
+
+def test_deadlines_exceeded(served: Served) -> None:
+    _rounds(served, deadlines, "deadlines exceeded")
+
+
+def test_cancelled_streams(served: Served) -> None:
+    _rounds(served, cancelled_streams, "cancelled streams")
+
+
+def test_half_sent_streams(served: Served) -> None:
+    _rounds(served, half_sent_streams, "half-sent streams")
+
+
+def test_a_client_that_stops_reading_batch_results(served: Served) -> None:
+    _rounds(served, unread_batch_results, "a client that stops reading batch results")
+
+
+def test_a_client_that_stops_reading_ingest_results(served: Served) -> None:
+    _rounds(served, unread_ingest_results, "a client that stops reading ingest results")
+
+
+def test_a_stream_cancelled_while_the_store_is_busy_leaves_no_thread(served: Served) -> None:
+    """Another process holds the store's write lock (as `dcii retention run` may) while clients stream
+    fast and then cancel: the server's read-ahead fills, its write waits; then the lock is released."""
+    threads = _settled_threads(served.pid, 0, timeout=2)
+    rss = rss_bytes(served.pid, "RssAnon")
+    lock = sqlite3.connect(served.index.data_dir / "index.db", isolation_level=None, timeout=30)
+    lock.execute("BEGIN IMMEDIATE")
+    try:
+        clients = [served.client("submitter") for _ in range(CONCURRENT)]
+        calls = [
+            c.ingest.Ingest(_requests(6000, 80 + n), metadata=c.metadata, timeout=60) for n, c in enumerate(clients)
+        ]
+        time.sleep(2.0)
+        for client, call in zip(clients, calls, strict=True):
+            call.cancel()
+            client.close()
+    finally:
+        lock.execute("ROLLBACK")
+        lock.close()
+    after = _settled_threads(served.pid, threads)
+    figures = {
+        "threads": f"{threads} -> {after}",
+        "rss_anon_growth_mib": round((rss_bytes(served.pid, "RssAnon") - rss) / 2**20, 1),
+    }
+    print("cancelled while the store is busy", figures)
+    assert after <= threads, f"threads: {threads} before, {after} after {CONCURRENT} cancelled streams"
+    record("client faults: streams cancelled while the store is busy", trials=CONCURRENT, lost=0, failed=0, **figures)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    raises=AssertionError,
+    reason="one activity's idle streams take every worker thread and the rest queue without bound: needs a"
+    " per-activity limit on concurrent calls or an idle timeout on client streams (auth.py / ingest.py)",
+)
+def test_idle_streams_beyond_the_worker_pool_do_not_starve_other_clients(served: Served) -> None:
+    hold = threading.Event()
+
+    def idle(n: int) -> Iterator[ingest_pb2.IngestRequest]:
+        yield from _requests(1, 90 + n)
+        hold.wait()
+
+    other = served.client("querier")  # logged in before: a login would queue too
+    clients = [served.client("submitter") for _ in range(MAX_WORKERS + 4)]
+    calls = [c.ingest.Ingest(idle(n), metadata=c.metadata, timeout=60) for n, c in enumerate(clients)]
+    try:
+        time.sleep(1.0)
+        started = time.perf_counter()
+        try:
+            other.searcher.Search(
+                search_pb2.SearchRequest(
+                    mode=search_pb2.SEARCH_MODE_NAME_ONLY, name=HAROLD, purpose=search_pb2.PURPOSE_SECURITY_CLEARANCE
+                ),
+                metadata=other.metadata,
+                timeout=5,
+            )
+        except grpc.RpcError as error:
+            waited = time.perf_counter() - started
+            raise AssertionError(f"another client got {error.code()} after {waited:.1f}s") from None
+    finally:
+        for client, call in zip(clients, calls, strict=True):
+            call.cancel()
+            client.close()
+        hold.set()
+        other.close()
+
+
+def test_calls_beyond_the_concurrency_cap_are_refused_at_once(tmp_path: Path) -> None:
+    """ServerConfig.max_concurrent_rpcs: with every slot held (here by idle streams), the next call is
+    refused at once with RESOURCE_EXHAUSTED instead of waiting for its deadline; once the streams end, the
+    same client is served again."""
+    index = make_index(tmp_path)
+    submitter = index.accredit("NCIS-RA-01", "NCIS", [Role.SUBMITTER])
+    querier = index.accredit("CCF-TERM", "ARMY-CCF", [Role.QUERIER])
+    index.port = free_port()
+    with spawn_server(index.data_dir, index.pki_dir, index.port, max_concurrent_rpcs=4):
+        served = Served(index, 0, {"submitter": submitter, "querier": querier})
+        other = served.client("querier")
+        hold = threading.Event()
+
+        def idle(n: int) -> Iterator[ingest_pb2.IngestRequest]:
+            yield from _requests(1, 95 + n)
+            hold.wait()
+
+        clients = [served.client("submitter") for _ in range(4)]
+        calls = [c.ingest.Ingest(idle(n), metadata=c.metadata, timeout=60) for n, c in enumerate(clients)]
+        for call in calls:
+            next(call)
+
+        def ask() -> None:
+            other.search(mode=search_pb2.SEARCH_MODE_NAME_ONLY, name=HAROLD)  # no tracing here: no hit, no audit
+
+        started = time.perf_counter()
+        with pytest.raises(grpc.RpcError) as refused:
+            ask()
+        waited = time.perf_counter() - started
+        assert refused.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED and waited < 1.0, (refused.value, waited)
+        for client, call in zip(clients, calls, strict=True):
+            call.cancel()
+            client.close()
+        hold.set()
+        deadline = time.monotonic() + 10
+        while True:  # the server notices the cancellations within moments
+            try:
+                ask()
+                break
+            except grpc.RpcError as error:
+                assert error.code() == grpc.StatusCode.RESOURCE_EXHAUSTED and time.monotonic() < deadline
+                time.sleep(0.05)
+        other.close()
+    record("overload: calls beyond the concurrency cap", trials=1, lost=0, failed=0, refused_within_s=round(waited, 3))
