@@ -111,7 +111,7 @@ def read_jsonl(path: Path, identity: str, skip: int) -> Iterator[SourceRecord]:
             continue
         try:
             value = json.loads(text)
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: nested deeper than the parser's stack
             yield _bad_line(identity, number, text, "not valid JSON")
             continue
         if isinstance(value, dict):

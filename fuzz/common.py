@@ -9,7 +9,6 @@ reports an uncaught exception as a crash and saves the input). Run one:
 
 from __future__ import annotations
 
-import os
 import sys
 import tempfile
 from collections.abc import Callable
@@ -26,11 +25,6 @@ def scratch(suffix: str) -> Path:
     if not _DIRECTORY:
         _DIRECTORY.append(Path(tempfile.mkdtemp(prefix="dcii-fuzz-")))
     return _DIRECTORY[0] / f"input{suffix}"
-
-
-def known_bugs(*errors: type[BaseException]) -> tuple[type[BaseException], ...]:
-    """The exceptions of reported, unfixed bugs a harness lets pass (none when DCII_FUZZ_STRICT is set)."""
-    return () if os.environ.get("DCII_FUZZ_STRICT") else errors
 
 
 def run(test_one_input: Callable[[bytes], None], argv: list[str] | None = None) -> None:

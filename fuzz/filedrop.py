@@ -15,12 +15,7 @@ with atheris.instrument_imports(include=["connectors", "fuzz"]):
     from connectors.filedrop import Unreadable, read_csv, read_jsonl
     from connectors.machinery import SourceRecord
 
-from fuzz.common import known_bugs, run, scratch
-
-# Reported, not yet fixed (connectors/filedrop.py): a JSONL line nested deeper than the recursion limit
-# escapes read_jsonl as RecursionError (json.loads) instead of becoming a dead letter. Pinned by a strict
-# xfail in tests/test_fuzz_parsers.py; DCII_FUZZ_STRICT=1 fuzzes without this allowance.
-KNOWN = known_bugs(RecursionError)
+from fuzz.common import run, scratch
 
 
 def check_record(record: SourceRecord) -> None:
@@ -39,8 +34,6 @@ def test_one_input(data: bytes) -> None:
     try:
         for record in (read_jsonl if jsonl else read_csv)(path, "fuzz", 0):
             check_record(record)
-    except KNOWN:
-        return
     except Unreadable as refused:
         assert not jsonl and str(refused), refused  # only a CSV header stops a whole file
 

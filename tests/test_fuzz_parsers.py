@@ -5,9 +5,7 @@ bounded number of inputs: a short run here, a long one with `pytest -m slow`. A 
 leaves the input that caused it (`python -m fuzz.NAME INPUT` replays it). Skipped only where atheris
 cannot be imported (it is in the dev extra).
 
-Below the runs, each bug the fuzzing found is kept as a plain regression test: fixed ones pass, ones
-in files this work may not change are strict xfails that fail loudly once fixed (remove the marker, and
-the harness's allowance for it, then).
+Below the runs, each bug the fuzzing found is kept as a plain regression test.
 """
 
 from __future__ import annotations
@@ -97,7 +95,6 @@ def test_a_rejected_row_holding_a_line_break_can_be_written_to_a_csv_reject_file
     assert len(list(read_actions(tmp_path / "rejects.csv"))) == 1
 
 
-@pytest.mark.xfail(strict=True, raises=RecursionError, reason="connectors/filedrop.py: json.loads without a guard")
 def test_the_connector_survives_a_jsonl_line_nested_too_deeply(tmp_path: Path) -> None:
     """A hostile line of 5,000 nested brackets escaped read_jsonl as RecursionError, so the connector died on
     it at every restart. Fix: catch RecursionError beside ValueError (as indexer.fileformat_rows.load_json
@@ -108,7 +105,6 @@ def test_the_connector_survives_a_jsonl_line_nested_too_deeply(tmp_path: Path) -
     assert records[0].request is None and records[0].error
 
 
-@pytest.mark.xfail(strict=True, reason="dcii/cli/batch.py: read_queries lets decoding and csv errors escape")
 @pytest.mark.parametrize(
     "content",
     [b"query_id,surname\nq1,\xff\xfe\n", b'query_id,surname\nq1,"' + b"a" * 140_000 + b'"\n'],

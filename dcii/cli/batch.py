@@ -106,15 +106,20 @@ def read_queries(path: Path) -> list[batch_pb2.BatchQuery]:
     problems: list[str] = []
     with path.open(newline="", encoding="utf-8-sig") as handle:
         reader = csv.DictReader(handle)
-        header = [h.strip() for h in reader.fieldnames or ()]
-        unknown = [h for h in header if h not in COLUMNS]
-        if "query_id" not in header or unknown:
-            raise SystemExit(f"{path}: the header needs query_id; known columns: {', '.join(COLUMNS)}")
-        reader.fieldnames = header
-        for row in reader:
-            query, row_problems = parse_row(row)
-            problems += [f"line {reader.line_num}: {p}" for p in row_problems]
-            queries.append(query)
+        try:
+            header = [h.strip() for h in reader.fieldnames or ()]
+            unknown = [h for h in header if h not in COLUMNS]
+            if "query_id" not in header or unknown:
+                raise SystemExit(f"{path}: the header needs query_id; known columns: {', '.join(COLUMNS)}")
+            reader.fieldnames = header
+            for row in reader:
+                query, row_problems = parse_row(row)
+                problems += [f"line {reader.line_num}: {p}" for p in row_problems]
+                queries.append(query)
+        except UnicodeDecodeError:
+            raise SystemExit(f"{path}: line {reader.line_num + 1}: not UTF-8 text; nothing was sent") from None
+        except csv.Error as error:  # e.g. a cell over the csv module's field size limit, a stray NUL
+            raise SystemExit(f"{path}: line {reader.line_num}: {error}; nothing was sent") from None
     if problems:
         shown = "\n  ".join(problems[:_SHOWN])
         more = f"\n  ... and {len(problems) - _SHOWN} more" if len(problems) > _SHOWN else ""
