@@ -119,6 +119,8 @@ class _Cells:
             or len(parts[0]) != 4
             or not all(1 <= len(part) <= 2 for part in parts[1:])
             or not all(part.isascii() and part.isdigit() for part in parts)
+            # A day under month 00 (an unknown month) is no date: the same rule as indexer.fileformat_rows.
+            or (len(parts) == 3 and int(parts[1]) == 0 and int(parts[2]) != 0)
         ):
             self.bad(column, "not a date (YYYY, YYYY-MM or YYYY-MM-DD)")
             return

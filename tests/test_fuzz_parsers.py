@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import importlib.util
+import json
 import os
 import shutil
 import subprocess
@@ -23,6 +24,7 @@ from pathlib import Path
 import pytest
 
 from connectors.filedrop import read_jsonl
+from connectors.rows import to_request
 from indexer.fileformat import RowError, read_actions, reject_row, write_csv
 from tests.server_proc import record
 from tests.support import ROOT
@@ -93,6 +95,20 @@ def test_a_rejected_row_holding_a_line_break_can_be_written_to_a_csv_reject_file
     rows = [reject_row(error) for error in errors]
     assert write_csv(rows, tmp_path / "rejects.csv", columns=list(dict.fromkeys(c for r in rows for c in r))) == 1
     assert len(list(read_actions(tmp_path / "rejects.csv"))) == 1
+
+
+@pytest.mark.parametrize("value", ["1968-00-14", "1968-0-1"])
+def test_a_day_under_an_unknown_month_is_not_a_date(value: str, tmp_path: Path) -> None:
+    """fuzz/tracing_jsonl (the long run): "1968-00-14" was read as a year with a day and no month, a value
+    the writer cannot express (it wrote "1968"), so `parse_row(action_to_row(a)) != a`. Both readers now
+    refuse it as they refuse any other malformed date (indexer/fileformat_rows.py, connectors/rows.py)."""
+    path = tmp_path / "in.jsonl"
+    row = {"type": "FILE", "agency": "NCIS", "record_number": "N-1", "source_version": 1, "surname": "DOE"}
+    row |= {"given_name": "JOHN", "date_of_birth": value, "custodian": "NCIS", "file_number": "F-1"}
+    path.write_text(json.dumps(row) + "\n")
+    (error,) = list(read_actions(path))
+    assert isinstance(error, RowError) and [v.field for v in error.violations] == ["date_of_birth"]
+    assert to_request(row) == [("date_of_birth", "not a date (YYYY, YYYY-MM or YYYY-MM-DD)")]
 
 
 def test_the_connector_survives_a_jsonl_line_nested_too_deeply(tmp_path: Path) -> None:
