@@ -92,6 +92,22 @@ def run_soak(minutes: float, cap_off: bool, work: Path, args: argparse.Namespace
     return json.loads(out.read_text()) if out.exists() else {"failed_checks": ["did not finish"]}
 
 
+def _git(*args: str) -> str | None:
+    try:
+        done = subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, check=False)
+    except OSError:
+        return None
+    return done.stdout.strip() if done.returncode == 0 else None
+
+
+def revision() -> str:
+    """The commit the tree is at, and whether it had changes not yet committed (the run tests the tree)."""
+    head = _git("rev-parse", "--short", "HEAD")
+    if head is None:
+        return "an unknown revision"
+    return f"commit {head}" + (" with uncommitted changes" if _git("status", "--porcelain") else "")
+
+
 def machine() -> str:
     cpu = next(
         (
@@ -215,7 +231,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     work = Path(tempfile.mkdtemp(prefix="dcii-reliability-"))
     results = work / "results.jsonl"
-    started, load_start = dt.datetime.now(dt.UTC), os.getloadavg()
+    started, load_start, tree = dt.datetime.now(dt.UTC), os.getloadavg(), revision()
     pieces = []
     for label, pytest_args, _ in PIECES:
         if label in args.skip:
@@ -236,7 +252,7 @@ def main(argv: list[str] | None = None) -> int:
     document = f"""# Reliability: crashes, faults, bad input, load
 
 Produced by one command, `{command}`
-(bench/reliability.py), from {started:%Y-%m-%d %H:%M} to {finished:%H:%M} UTC.
+(bench/reliability.py), on the tree at {tree}, from {started:%Y-%m-%d %H:%M} to {finished:%H:%M} UTC.
 
 Machine: {machine()}. The machine was shared with other work running at the same time (load average
 {load_start[0]:.1f} when the run began, {os.getloadavg()[0]:.1f} when it ended), so latencies and rates are
