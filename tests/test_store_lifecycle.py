@@ -395,6 +395,7 @@ def test_a_schema_1_file_is_migrated_on_open(tmp_path: Path) -> None:
     first.close()
     with sqlite3.connect(path) as conn:  # what a schema-1 file looks like: no NAC-history index rows
         conn.execute("DELETE FROM nac_history")
+        conn.execute("DROP TABLE match_keys")  # and the blocking keys of schema 1 and 2 (tests/test_sqlite_keys.py)
         conn.execute("UPDATE meta SET value = '1' WHERE key = 'schema_version'")
     conn.close()
 
@@ -404,7 +405,7 @@ def test_a_schema_1_file_is_migrated_on_open(tmp_path: Path) -> None:
     finally:
         second.close()
     with sqlite3.connect(path) as conn:
-        assert conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() == ("2",)
+        assert conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() == ("3",)
         conn.execute("UPDATE meta SET value = '99' WHERE key = 'schema_version'")
     conn.close()
     with pytest.raises(RuntimeError, match="schema version 99"):

@@ -143,22 +143,9 @@ def lifecycle_problems(conn: sqlite3.Connection) -> list[str]:
     return problems
 
 
-def migrate(conn: sqlite3.Connection, found_version: str | None, current: str) -> None:
-    """Bring a store file to `current`: schema 1 had no NAC-history index, so fill it from the live NAC
-    histories (once, in one transaction). Call after LIFECYCLE_SCHEMA has been run."""
-    if found_version == current:
-        return
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        found = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
-        if found is not None and found[0] not in ("1", current):
-            raise RuntimeError(f"the store file has schema version {found[0]}; this program knows {current}")
-        if found is not None and found[0] == "1":
-            rows = conn.execute("SELECT id, body FROM tracing WHERE live = 1 AND type = 'NAC_HISTORY'").fetchall()
-            for tracing_id, body in rows:
-                index_nac_history(conn, tracing_id, tracing_from_json(body))
-        conn.execute("INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", (current,))
-        conn.execute("COMMIT")
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
+def fill_nac_history(conn: sqlite3.Connection) -> None:
+    """Index the live NAC histories of a schema-1 file, which had no NAC-history index (inside the
+    caller's transaction; indexer.store.sqlite_schema upgrades files)."""
+    rows = conn.execute("SELECT id, body FROM tracing WHERE live = 1 AND type = 'NAC_HISTORY'").fetchall()
+    for tracing_id, body in rows:
+        index_nac_history(conn, tracing_id, tracing_from_json(body))

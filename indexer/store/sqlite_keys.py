@@ -1,0 +1,128 @@
+"""The embedded store's blocking-key index: one FTS5 row per live tracing, its match keys as tokens.
+
+Why FTS5 and not a (key, tracing_id) table: a tracing has about 33 match keys (indexer.match_keys), so a
+B-tree of key rows takes 33 inserts at random places per tracing — at 10 million tracings that is 330
+million rows, and the inserts, not the rest of ingest, set the pace. FTS5 is an inverted index built like
+Lucene's: a transaction's keys are gathered in memory and written as one sorted segment, and segments are
+merged in the background of later writes. A key's tracings come back in tracing-id order, as before.
+
+- The table keeps its text (the keys as written), so a tracing's keys are removed exactly as they were
+  indexed, even after the key algorithm changes (`DELETE ... WHERE rowid = ?`).
+- detail=none: only "which tracings have this key" is stored, no positions.
+- Tokens: the `ascii` tokenizer with ':' and '|' as token characters, so a key such as "a:PARNAL|IVAN"
+  is one token. It folds case, and a key with any other character is written as hex; two keys that fold
+  to one token would only return extra candidates (they are scored), never fewer.
+"""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+from collections.abc import Iterable, Sequence
+
+from indexer.codec import tracing_from_json
+from indexer.match_keys import tracing_keys
+
+KEYS_SCHEMA = """
+CREATE VIRTUAL TABLE IF NOT EXISTS match_keys USING fts5(
+    keys, columnsize=0, detail=none, tokenize="ascii tokenchars ':|'"
+);
+"""
+
+_PLAIN = re.compile(r"[A-Za-z0-9:|]+")
+_PLAIN_TEXT = re.compile(r"[A-Za-z0-9:| ]+")
+
+
+def token(key: str) -> str:
+    """One FTS5 token per key: the key itself when the tokenizer keeps it whole, else its hex form.
+    Every match key has a "family:" prefix, so a hex form (no ':') never equals a plain one."""
+    if ":" in key and _PLAIN.fullmatch(key):
+        return key
+    return "x" + key.encode().hex()
+
+
+def _text(keys: Iterable[str]) -> str:
+    listed = list(keys)
+    plain = " ".join(listed)
+    # The usual case in one pass: every key plain (no space inside one: as many spaces as separators).
+    if _PLAIN_TEXT.fullmatch(plain) and plain.count(" ") == len(listed) - 1 and all(":" in k for k in listed):
+        return plain
+    return " ".join(token(key) for key in listed)
+
+
+def index_keys(conn: sqlite3.Connection, rows: Sequence[tuple[int, Iterable[str]]]) -> None:
+    """Add each (tracing id, keys) row; the tracing must not be indexed already (unindex it first)."""
+    conn.executemany("INSERT INTO match_keys (rowid, keys) VALUES (?, ?)", ((i, _text(keys)) for i, keys in rows))
+
+
+class KeyChanges:
+    """A write group's key changes, applied together just before its commit.
+
+    Why not at once: FTS5 keeps a transaction's new keys in memory and writes them as one segment, but any
+    statement that opens a statement savepoint (an INSERT OR REPLACE elsewhere, for one) makes it flush
+    what it holds as a small segment first; interleaved with the rest of ingest, that was a tiny segment per
+    tracing, and a fifth of the writer's time. Nothing reads the key index inside the writer's transaction,
+    so deferring the changes to the end of it changes no result.
+    """
+
+    def __init__(self) -> None:
+        self._removed: set[int] = set()  # indexed before this group: its old keys go
+        self._final: dict[int, Iterable[str] | None] = {}  # the keys each touched tracing ends with
+
+    def add(self, tracing_id: int, keys: Iterable[str]) -> None:
+        self._final[tracing_id] = keys
+
+    def remove(self, tracing_id: int) -> None:
+        if self._final.get(tracing_id) is None:  # not added in this group: it may hold keys from before
+            self._removed.add(tracing_id)
+        self._final[tracing_id] = None
+
+    def apply(self, conn: sqlite3.Connection) -> None:
+        conn.executemany("DELETE FROM match_keys WHERE rowid = ?", ((i,) for i in sorted(self._removed)))
+        index_keys(conn, [(i, keys) for i, keys in self._final.items() if keys is not None])
+        self._removed.clear()
+        self._final.clear()
+
+
+def candidates(conn: sqlite3.Connection, keys: Sequence[str], *, limit: int) -> tuple[list[int], bool]:
+    """Tracing ids under the keys, the first key's first, at most `limit` (and whether more were left)."""
+    found: dict[int, None] = {}  # insertion-ordered set: ids of the most selective keys first
+    for key in dict.fromkeys(keys):
+        room = limit - len(found)
+        # A phrase in double quotes is one token to FTS5's query parser (no operators inside it).
+        rows = conn.execute(
+            "SELECT rowid FROM match_keys WHERE match_keys MATCH ? LIMIT ?", (f'"{token(key)}"', room + 1 + len(found))
+        ).fetchall()
+        for (tracing_id,) in rows:
+            found.setdefault(tracing_id)
+            if len(found) > limit:
+                return list(found)[:limit], True
+    return list(found), False
+
+
+def build_from_bodies(conn: sqlite3.Connection, *, batch: int = 5_000) -> int:
+    """Index every live tracing from its stored body (a schema-2 file's upgrade); returns how many."""
+    done, last = 0, 0
+    while True:
+        rows = conn.execute(
+            "SELECT id, body FROM tracing WHERE live = 1 AND id > ? ORDER BY id LIMIT ?", (last, batch)
+        ).fetchall()
+        if not rows:
+            return done
+        index_keys(conn, [(i, tracing_keys(tracing_from_json(body))) for i, body in rows])
+        done, last = done + len(rows), rows[-1][0]
+
+
+def key_problems(conn: sqlite3.Connection) -> list[str]:
+    """What an integrity check finds wrong with the key index."""
+    problems = []
+    try:
+        conn.execute("INSERT INTO match_keys (match_keys) VALUES ('integrity-check')")
+    except sqlite3.DatabaseError as error:
+        problems.append(f"the match-key index is damaged ({error})")
+    orphans = conn.execute(
+        "SELECT count(*) FROM match_keys_content WHERE id NOT IN (SELECT id FROM tracing WHERE live = 1)"
+    ).fetchone()[0]
+    if orphans:
+        problems.append(f"{orphans} match-key rows point at no live tracing")
+    return problems

@@ -1,0 +1,105 @@
+"""The embedded store's file: its tables, its connection settings, and the upgrade of older files."""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+from pathlib import Path
+
+from indexer.store.sqlite_keys import KEYS_SCHEMA, build_from_bodies
+from indexer.store.sqlite_lifecycle import LIFECYCLE_SCHEMA, fill_nac_history
+
+log = logging.getLogger(__name__)
+
+# 2: the nac_history and dispute tables (sqlite_lifecycle).
+# 3: the blocking keys in an FTS5 index (sqlite_keys) instead of a (key, tracing_id) table.
+# An older file is upgraded when opened (upgrade below).
+SCHEMA_VERSION = "3"
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+-- Every key the index has seen. live = 0 is a tombstone: the delete's version stays so that an older
+-- upsert arriving late cannot bring the tracing back.
+CREATE TABLE IF NOT EXISTS tracing (
+    id INTEGER PRIMARY KEY,
+    agency TEXT NOT NULL,
+    record_number TEXT NOT NULL,
+    source_version INTEGER NOT NULL,
+    type TEXT NOT NULL,
+    live INTEGER NOT NULL,
+    body TEXT,
+    indexed_at INTEGER NOT NULL,
+    UNIQUE (agency, record_number)
+);
+-- One row per name of a live tracing (primary and aliases), clustered by name for the exact modes,
+-- with the PIDs beside it so EXACT filters without touching the tracing.
+CREATE TABLE IF NOT EXISTS name (
+    surname TEXT NOT NULL,
+    given TEXT NOT NULL,
+    tracing_id INTEGER NOT NULL,
+    alias_no INTEGER NOT NULL,
+    middle TEXT NOT NULL,
+    suffix TEXT NOT NULL,
+    ssn TEXT NOT NULL,
+    dob TEXT NOT NULL,
+    pob TEXT NOT NULL,
+    PRIMARY KEY (surname, given, tracing_id, alias_no)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS title (
+    title TEXT NOT NULL,
+    tracing_id INTEGER NOT NULL,
+    PRIMARY KEY (title, tracing_id)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS deletion_log (
+    id INTEGER PRIMARY KEY,
+    agency TEXT NOT NULL,
+    record_number TEXT NOT NULL,
+    type TEXT NOT NULL,
+    source_version INTEGER NOT NULL,
+    reason TEXT NOT NULL,
+    actor TEXT NOT NULL,
+    deleted_at INTEGER NOT NULL
+);
+"""
+
+
+def connect(path: Path, *, readonly: bool = False) -> sqlite3.Connection:
+    """A connection with the store's settings (shared with backup and integrity tools)."""
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30.0)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=FULL")
+    conn.execute("PRAGMA cache_size=-65536")
+    conn.execute("PRAGMA mmap_size=268435456")
+    conn.execute("PRAGMA busy_timeout=30000")
+    if readonly:
+        conn.execute("PRAGMA query_only=1")
+    return conn
+
+
+def prepare(conn: sqlite3.Connection) -> None:
+    """Create what is missing and bring an older file to SCHEMA_VERSION (once, in one transaction)."""
+    conn.executescript(_SCHEMA + LIFECYCLE_SCHEMA + KEYS_SCHEMA)
+    if _version(conn) == SCHEMA_VERSION:
+        return
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        found = _version(conn)  # again, under the write lock: another process may have upgraded it
+        if found not in (None, "1", "2", SCHEMA_VERSION):
+            raise RuntimeError(f"the store file has schema version {found}; this program knows {SCHEMA_VERSION}")
+        if found == "1":
+            fill_nac_history(conn)
+        if found in ("1", "2"):
+            log.info("upgrading the store file's blocking keys to schema %s (once; takes a while)", SCHEMA_VERSION)
+            indexed = build_from_bodies(conn)
+            conn.execute("DROP TABLE IF EXISTS match_key")
+            log.info("blocking keys of %d tracings indexed", indexed)
+        conn.execute("INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", (SCHEMA_VERSION,))
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+
+
+def _version(conn: sqlite3.Connection) -> str | None:
+    found = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+    return None if found is None else str(found[0])

@@ -1,0 +1,390 @@
+"""The embedded store's single writer: one thread, the only writing connection, group commit.
+
+Whatever writes are waiting go into one transaction (many ingest streams share one fsync instead of
+queueing for their own), and each operation's rules (versions, tombstones, completions, supersession)
+are applied here, inside that transaction.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import errno
+import queue
+import sqlite3
+import threading
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future
+from dataclasses import dataclass
+from pathlib import Path
+
+from indexer.codec import tracing_from_json, tracing_to_json
+from indexer.exc import ResourceExhausted, Unavailable
+from indexer.match_keys import tracing_keys
+from indexer.model import Dispute, StoredTracing, Tracing, TracingKey, TracingType
+from indexer.normalize import name_key, title_key
+from indexer.store.base import (
+    Delete,
+    DeletionRecord,
+    Replace,
+    Tombstone,
+    Upsert,
+    WriteOp,
+    WriteOutcome,
+    WriteResult,
+)
+from indexer.store.sqlite_keys import KeyChanges
+from indexer.store.sqlite_lifecycle import (
+    drop_dispute,
+    index_nac_history,
+    superseded_ids,
+    unindex_nac_history,
+)
+from indexer.store.sqlite_lifecycle import set_dispute as _store_dispute
+from indexer.store.sqlite_schema import connect, prepare
+
+# Writes waiting beyond this many operations go into the next transaction.
+_MAX_GROUP_OPS = 2000
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def micros(moment: dt.datetime) -> int:
+    return int(moment.timestamp() * 1_000_000)
+
+
+def from_micros(value: int) -> dt.datetime:
+    return dt.datetime.fromtimestamp(value / 1_000_000, dt.UTC)
+
+
+# SQLite's primary result code for a full disk; an OSError with one of these errnos says the same.
+_SQLITE_FULL = 13
+_FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
+
+
+def _write_failure(error: Exception) -> Exception:
+    """What the callers of a group that failed hear (nothing of the group was stored)."""
+    code = getattr(error, "sqlite_errorcode", None)
+    if (isinstance(code, int) and code & 0xFF == _SQLITE_FULL) or getattr(error, "errno", None) in _FULL_ERRNOS:
+        return ResourceExhausted(
+            "the store's disk is full: nothing of this write was stored; retry once space is freed"
+        )
+    if isinstance(error, sqlite3.Error | OSError):
+        return Unavailable(f"the store could not be written ({type(error).__name__}: {error})")
+    return error  # a defect (INTERNAL for the callers), of this group alone
+
+
+def name_rows(tracing: Tracing) -> list[tuple[str, str, int, str, str, str, str, str]]:
+    """The (surname, given, alias_no, middle, suffix, ssn, dob, pob) rows indexed for a tracing."""
+    subject = tracing.subject
+    if subject is None:
+        return []
+    ids = subject.identifiers
+    dob = ids.date_of_birth.iso() if ids.date_of_birth else ""
+    pob = ids.place_of_birth.code() if ids.place_of_birth else ""
+    rows = []
+    for alias_no, name in enumerate(subject.all_names()):
+        k = name_key(name)
+        rows.append((k.surname, k.given, alias_no, k.middle, k.suffix, ids.ssn, dob, pob))
+    return rows
+
+
+def _title_of(tracing: Tracing) -> str | None:
+    details = tracing.details
+    title = getattr(details, "title", None) if tracing.type is TracingType.IMPERSONAL_TITLE else None
+    return None if title is None else title_key(title)
+
+
+@dataclass(frozen=True, slots=True)
+class SetDispute:
+    """The writer's form of TracingStore.set_dispute (not a WriteOp: ingest never sends one)."""
+
+    key: TracingKey
+    dispute: Dispute
+
+
+@dataclass(frozen=True, slots=True)
+class Restore:
+    """The writer's form of TracingStore.restore (migration): records taken as another store held them."""
+
+    tracings: Sequence[StoredTracing]
+    tombstones: Sequence[Tombstone]
+    deletions: Sequence[DeletionRecord]
+
+
+_Op = WriteOp | SetDispute | Restore
+
+
+@dataclass
+class _Job:
+    ops: Sequence[_Op]
+    actor: str
+    future: Future[list[WriteResult]]
+
+
+@dataclass(frozen=True, slots=True)
+class _Row:
+    id: int
+    source_version: int
+    type: str
+    live: bool
+    body: str | None
+
+
+class Writer:
+    """The single writer thread and the logic of each write operation."""
+
+    def __init__(self, path: Path, clock: Callable[[], dt.datetime]) -> None:
+        self._conn = connect(path)
+        try:
+            prepare(self._conn)
+        except BaseException:
+            self._conn.close()
+            raise
+        self._clock = clock
+        self._keys = KeyChanges()  # the current group's key changes (applied just before its commit)
+        self._queue: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._run, name="sqlite-writer", daemon=True)
+        self._thread.start()
+
+    def submit(self, ops: Sequence[_Op], actor: str) -> list[WriteResult]:
+        job = _Job(ops, actor, Future())
+        self._queue.put(job)
+        return job.future.result()
+
+    def stop(self) -> None:
+        self._queue.put(None)
+        self._thread.join()
+        self._conn.close()
+
+    def _run(self) -> None:
+        while True:
+            job = self._queue.get()
+            if job is None:
+                return
+            jobs = [job]
+            waiting = len(job.ops)
+            while waiting < _MAX_GROUP_OPS:
+                try:
+                    more = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if more is None:
+                    self._queue.put(None)  # stop after this group
+                    break
+                jobs.append(more)
+                waiting += len(more.ops)
+            self._commit_group(jobs)
+
+    def _commit_group(self, jobs: list[_Job]) -> None:
+        conn = self._conn
+        self._keys = KeyChanges()
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            now = micros(self._clock())
+            results = [[self._apply(op, job.actor, now) for op in job.ops] for job in jobs]
+            self._keys.apply(conn)
+            conn.execute("COMMIT")
+        except Exception as error:
+            # Whatever failed, the writer lives on: roll back (SQLite may have already), tell every caller of
+            # the group (nothing of it was stored; each may retry) and take the next group. A writer thread
+            # that died here would leave every later write waiting for ever, and the file's write lock held.
+            with contextlib.suppress(sqlite3.Error):
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+            failure = _write_failure(error)
+            for job in jobs:
+                job.future.set_exception(failure)
+            return
+        for job, result in zip(jobs, results, strict=True):
+            job.future.set_result(result)
+
+    def _row(self, key: TracingKey) -> _Row | None:
+        found = self._conn.execute(
+            "SELECT id, source_version, type, live, body FROM tracing WHERE agency = ? AND record_number = ?",
+            (key.agency, key.record_number),
+        ).fetchone()
+        return None if found is None else _Row(found[0], found[1], found[2], bool(found[3]), found[4])
+
+    def _row_by_id(self, tracing_id: int) -> tuple[TracingKey, _Row] | None:
+        found = self._conn.execute(
+            "SELECT agency, record_number, source_version, type, live, body FROM tracing WHERE id = ?", (tracing_id,)
+        ).fetchone()
+        if found is None:
+            return None
+        return TracingKey(found[0], found[1]), _Row(tracing_id, found[2], found[3], bool(found[4]), found[5])
+
+    def _apply(self, op: _Op, actor: str, now: int) -> WriteResult:
+        match op:
+            case Upsert(tracing):
+                return self._upsert(tracing, self._row(tracing.key), actor, now)
+            case Delete(key, version, reason):
+                return self._delete(key, version, reason, actor, now)
+            case Replace(old, expected_type, new):
+                return self._replace(old, expected_type, new, actor, now)
+            case SetDispute(key, dispute):
+                row = self._row(key)
+                if row is None or not row.live:
+                    return WriteResult(WriteOutcome.NOT_FOUND, 0 if row is None else row.source_version)
+                _store_dispute(self._conn, row.id, dispute)
+                return WriteResult(WriteOutcome.APPLIED, row.source_version)
+            case Restore():
+                self._restore(op)
+                return WriteResult(WriteOutcome.APPLIED, 0)
+        raise AssertionError(op)
+
+    def _restore(self, op: Restore) -> None:
+        """Each record as the source held it, with no lifecycle rule; a key held at the same or a newer
+        version stays as it is, and a deletion-log entry already present is not added twice."""
+        for stored in op.tracings:
+            tracing = stored.tracing
+            row = self._row(tracing.key)
+            if row is not None and row.source_version >= tracing.source_version:
+                continue
+            self._upsert(tracing, row, "migration", micros(stored.indexed_at), supersede=False)
+            if stored.dispute is not None:
+                found = self._row(tracing.key)
+                assert found is not None
+                _store_dispute(self._conn, found.id, stored.dispute)
+        for tomb in op.tombstones:
+            row = self._row(tomb.key)
+            if row is None:
+                self._conn.execute(
+                    "INSERT INTO tracing (agency, record_number, source_version, type, live, body, indexed_at)"
+                    " VALUES (?, ?, ?, '', 0, NULL, 0)",
+                    (tomb.key.agency, tomb.key.record_number, tomb.source_version),
+                )
+            elif row.source_version < tomb.source_version:
+                self._tombstone(row, tomb.key, tomb.source_version, "", "", 0, log=False)
+        for record in op.deletions:
+            key, at = record.key, micros(record.deleted_at)
+            values = (key.agency, key.record_number, record.type.value, record.source_version, record.reason)
+            held = self._conn.execute(
+                "SELECT 1 FROM deletion_log WHERE agency = ? AND record_number = ? AND type = ?"
+                " AND source_version = ? AND reason = ? AND actor = ? AND deleted_at = ?",
+                (*values, record.actor, at),
+            ).fetchone()
+            if held is None:
+                row = _Row(0, record.source_version, record.type.value, False, None)
+                self._log_deletion(row, key, record.source_version, record.reason, record.actor, at)
+
+    def _upsert(
+        self, tracing: Tracing, row: _Row | None, actor: str, now: int, *, supersede: bool = True
+    ) -> WriteResult:
+        if row is not None and row.source_version >= tracing.source_version:
+            return WriteResult(WriteOutcome.UNCHANGED, row.source_version)
+        kind = tracing.type
+        assert kind is not None  # checked tracings always have a type
+        body = tracing_to_json(tracing)
+        if row is None:
+            cursor = self._conn.execute(
+                "INSERT INTO tracing (agency, record_number, source_version, type, live, body, indexed_at)"
+                " VALUES (?, ?, ?, ?, 1, ?, ?)",
+                (tracing.key.agency, tracing.key.record_number, tracing.source_version, kind.value, body, now),
+            )
+            tracing_id = cursor.lastrowid
+            assert tracing_id is not None
+        else:
+            tracing_id = row.id
+            self._unindex(row)
+            self._conn.execute(
+                "UPDATE tracing SET source_version = ?, type = ?, live = 1, body = ?, indexed_at = ? WHERE id = ?",
+                (tracing.source_version, kind.value, body, now, tracing_id),
+            )
+        self._conn.executemany(
+            "INSERT OR IGNORE INTO name VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            ((s, g, tracing_id, a, m, x, ssn, dob, pob) for s, g, a, m, x, ssn, dob, pob in name_rows(tracing)),
+        )
+        self._keys.add(tracing_id, tracing_keys(tracing))
+        title = _title_of(tracing)
+        if title is not None:
+            self._conn.execute("INSERT OR IGNORE INTO title VALUES (?, ?)", (title, tracing_id))
+        if kind is TracingType.NAC_HISTORY:
+            index_nac_history(self._conn, tracing_id, tracing)
+            if supersede:
+                self._supersede(tracing, tracing_id, actor, now)
+        return WriteResult(WriteOutcome.APPLIED, tracing.source_version)
+
+    def _supersede(self, tracing: Tracing, tracing_id: int, actor: str, now: int) -> None:
+        """A favorable NAC history deletes the subject's earlier ones, in this same transaction."""
+        reason = f"SUPERSEDED by favorable NAC history {tracing.key}"
+        for old_id in superseded_ids(self._conn, tracing_id, tracing):
+            found = self._row_by_id(old_id)
+            if found is not None and found[1].live and found[1].type == TracingType.NAC_HISTORY.value:
+                old_key, old_row = found
+                self._tombstone(old_row, old_key, old_row.source_version, reason, actor, now)
+
+    def _unindex(self, row: _Row) -> None:
+        """Remove a live tracing's name and title rows (found from its stored body, so no extra index)."""
+        if not row.live or row.body is None:
+            return
+        old = tracing_from_json(row.body)
+        self._conn.executemany(
+            "DELETE FROM name WHERE surname = ? AND given = ? AND tracing_id = ? AND alias_no = ?",
+            ((s, g, row.id, a) for s, g, a, *_ in name_rows(old)),
+        )
+        self._keys.remove(row.id)
+        title = _title_of(old)
+        if title is not None:
+            self._conn.execute("DELETE FROM title WHERE title = ? AND tracing_id = ?", (title, row.id))
+        if old.type is TracingType.NAC_HISTORY:
+            unindex_nac_history(self._conn, row.id)
+
+    def _tombstone(
+        self, row: _Row, key: TracingKey, version: int, reason: str, actor: str, now: int, *, log: bool = True
+    ) -> None:
+        self._unindex(row)
+        drop_dispute(self._conn, row.id)
+        self._conn.execute(
+            "UPDATE tracing SET live = 0, body = NULL, source_version = ?, indexed_at = ? WHERE id = ?",
+            (version, now, row.id),
+        )
+        if log:
+            self._log_deletion(row, key, version, reason, actor, now)
+
+    def _log_deletion(self, row: _Row, key: TracingKey, version: int, reason: str, actor: str, now: int) -> None:
+        self._conn.execute(
+            "INSERT INTO deletion_log (agency, record_number, type, source_version, reason, actor, deleted_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (key.agency, key.record_number, row.type, version, reason, actor, now),
+        )
+
+    def _delete(self, key: TracingKey, version: int, reason: str, actor: str, now: int) -> WriteResult:
+        row = self._row(key)
+        if row is None:
+            if version > 0:
+                # A delete that overtook its upsert: remember it so the upsert cannot land later.
+                self._conn.execute(
+                    "INSERT INTO tracing (agency, record_number, source_version, type, live, body, indexed_at)"
+                    " VALUES (?, ?, ?, '', 0, NULL, ?)",
+                    (key.agency, key.record_number, version, now),
+                )
+            return WriteResult(WriteOutcome.NOT_FOUND, version)
+        effective = version or row.source_version  # 0: the index's own deletions (retention)
+        if effective < row.source_version or (not row.live and effective == row.source_version):
+            return WriteResult(WriteOutcome.UNCHANGED, row.source_version)
+        if not row.live:
+            self._conn.execute("UPDATE tracing SET source_version = ? WHERE id = ?", (effective, row.id))
+            return WriteResult(WriteOutcome.NOT_FOUND, effective)
+        self._tombstone(row, key, effective, reason, actor, now)
+        return WriteResult(WriteOutcome.APPLIED, effective)
+
+    def _replace(self, old: TracingKey, expected_type: TracingType, new: Tracing, actor: str, now: int) -> WriteResult:
+        new_row = self._row(new.key)
+        if new_row is not None and new_row.source_version >= new.source_version:
+            return WriteResult(WriteOutcome.UNCHANGED, new_row.source_version)  # a replayed completion
+        old_row = new_row if old == new.key else self._row(old)
+        if old_row is None or not old_row.live or old_row.type != expected_type.value:
+            return WriteResult(WriteOutcome.NOT_FOUND, 0)
+        kind = new.type
+        reason = f"SUPERSEDED by {kind.value if kind else '?'} {new.key}"
+        if old == new.key:
+            # The same record number now holds the completed type: the old one is gone all the same,
+            # and so is a dispute of it (a dispute is of a record, and that record was deleted).
+            self._log_deletion(old_row, old, old_row.source_version, reason, actor, now)
+            drop_dispute(self._conn, old_row.id)
+        else:
+            self._tombstone(old_row, old, old_row.source_version, reason, actor, now)
+        return self._upsert(new, new_row, actor, now)

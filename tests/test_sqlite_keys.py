@@ -1,0 +1,135 @@
+"""The embedded store's blocking-key index (indexer.store.sqlite_keys): tokens, updates, the upgrade of a
+schema-2 file whose keys were a (key, tracing_id) table."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from indexer.demo import generate_tracings
+from indexer.match_keys import tracing_keys
+from indexer.store.base import Delete, Upsert
+from indexer.store.sqlite import SqliteStore
+from indexer.store.sqlite_keys import _text, token
+
+TODAY = dt.date(2026, 11, 21)
+
+
+@pytest.mark.parametrize(
+    ("key", "expected"),
+    [
+        ("a:PARNAL|IVAN", "a:PARNAL|IVAN"),
+        ("b:19970816", "b:19970816"),
+        ("o:DE LA CRUZ", "x" + b"o:DE LA CRUZ".hex()),  # a space would split the token
+        ("o:O'BRIEN", "x" + b"o:O'BRIEN".hex()),
+        ("o:MÜLLER", "x" + "o:MÜLLER".encode().hex()),
+        ("ABC", "x" + b"ABC".hex()),  # no family prefix: never equal to a plain key
+    ],
+)
+def test_a_key_is_one_token(key: str, expected: str) -> None:
+    assert token(key) == expected
+
+
+def test_every_key_of_a_tracing_finds_it_and_only_its_current_keys(tmp_path: Path) -> None:
+    store = SqliteStore(tmp_path / "s.db")
+    try:
+        pool = list(generate_tracings(50, seed=11, today=TODAY))
+        first = pool[0]
+        second = next(t for t in pool if not tracing_keys(t) & tracing_keys(first))  # someone else entirely
+        store.write([Upsert(first), Upsert(second)], actor="t")
+        for key in tracing_keys(first):
+            found = store.load(store.candidates([key], limit=10)[0])
+            assert [s.tracing.key for s in found.values()] == [first.key]
+        (first_id,) = store.candidates([min(tracing_keys(first))], limit=10)[0]
+
+        # A new version under other names: the old keys no longer find it, the new ones do.
+        moved = dataclasses.replace(second, key=first.key, source_version=first.source_version + 1)
+        store.write([Upsert(moved)], actor="t")
+        gone = tracing_keys(first) - tracing_keys(moved)
+        assert gone, "the two demo tracings share every key"
+        assert all(first_id not in store.candidates([key], limit=10)[0] for key in gone)
+        assert all(first_id in store.candidates([key], limit=10)[0] for key in tracing_keys(moved))
+
+        store.write([Delete(first.key, first.source_version + 2, "test")], actor="t")
+        assert all(first_id not in store.candidates([key], limit=10)[0] for key in tracing_keys(moved))
+        assert store.check_integrity() == []
+    finally:
+        store.close()
+
+
+def test_candidates_are_bounded_and_say_when_more_were_left(tmp_path: Path) -> None:
+    store = SqliteStore(tmp_path / "s.db")
+    try:
+        tracings = list(generate_tracings(300, seed=5, today=TODAY))
+        store.write([Upsert(t) for t in tracings], actor="t")
+        commonest = max(
+            {k for t in tracings for k in tracing_keys(t)},
+            key=lambda k: sum(k in tracing_keys(t) for t in tracings),
+        )
+        holding = sum(commonest in tracing_keys(t) for t in tracings)
+        assert holding > 3
+        found, more = store.candidates([commonest], limit=holding - 1)
+        assert (len(found), more) == (holding - 1, True)
+        found, more = store.candidates([commonest], limit=holding)
+        assert (len(found), more) == (holding, False)
+        assert found == sorted(found)  # a key's tracings in id order
+    finally:
+        store.close()
+
+
+def _as_schema_2(path: Path) -> None:
+    """Rewrite a current file's key index the way schema 2 held it: a (key, tracing_id) table."""
+    with sqlite3.connect(path) as conn:
+        conn.execute(
+            "CREATE TABLE match_key (key TEXT NOT NULL, tracing_id INTEGER NOT NULL,"
+            " PRIMARY KEY (key, tracing_id)) WITHOUT ROWID"
+        )
+        rows = conn.execute("SELECT id, body FROM tracing WHERE live = 1").fetchall()
+        conn.execute("DROP TABLE match_keys")
+        conn.execute("INSERT INTO match_key VALUES ('o:STALE', 1)")
+        conn.execute("UPDATE meta SET value = '2' WHERE key = 'schema_version'")
+    conn.close()
+    assert rows
+
+
+def test_a_schema_2_file_gets_its_keys_indexed_once_on_open(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    tracings = list(generate_tracings(50, seed=3, today=TODAY))
+    store = SqliteStore(path)
+    store.write([Upsert(t) for t in tracings], actor="t")
+    store.write([Delete(tracings[0].key, tracings[0].source_version + 1, "test")], actor="t")
+    store.close()
+    _as_schema_2(path)
+
+    store = SqliteStore(path)
+    try:
+        for tracing in tracings:
+            for key in tracing_keys(tracing):
+                found = store.load(store.candidates([key], limit=1000)[0])
+                held = {stored.tracing.key for stored in found.values()}
+                assert (tracing.key in held) is (tracing is not tracings[0]), "live tracings only, by every key"
+        assert store.check_integrity() == []
+    finally:
+        store.close()
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() == ("3",)
+        assert conn.execute("SELECT name FROM sqlite_master WHERE name = 'match_key'").fetchone() is None
+    conn.close()
+
+
+@pytest.mark.parametrize(
+    "keys",
+    [
+        ["a:PARNAL|IVAN", "b:19970816"],
+        ["a:PARNAL|IVAN", "o:DE LA CRUZ"],
+        ["o:DE LA", "CRUZ"],
+        ["o:MÜLLER", "r:JOHN"],
+        ["r:JOHN", "JOHN"],
+    ],
+)
+def test_a_tracing_s_text_holds_each_key_as_its_own_token(keys: list[str]) -> None:
+    assert _text(keys) == " ".join(token(key) for key in keys)
