@@ -21,7 +21,7 @@ from cryptography.hazmat.primitives import serialization
 from dcii.v1 import admin_pb2, batch_pb2, ingest_pb2, privacy_pb2, search_pb2
 from indexer.exc import DciiError, PermissionDenied, Unauthenticated
 from search_service.errors import abort
-from search_service.limits import RateLimiter
+from search_service.limits import UNCAPPED, CallLimiter, CallSlot, RateLimiter
 from search_service.registry import Activity, Caller, Registry, Role, Status
 
 log = logging.getLogger(__name__)
@@ -104,6 +104,7 @@ def _is_abort(error: Exception) -> bool:
 
 
 Authorize = Callable[[grpc.ServicerContext], Caller]
+Admit = Callable[[Caller], CallSlot]
 Refused = Callable[[grpc.ServicerContext, DciiError], None]
 
 
@@ -119,20 +120,30 @@ def _fail(context: grpc.ServicerContext, error: Exception, refused: Refused) -> 
     abort(context, error)
 
 
-def _guard_unary(run: Callable[..., Any], authorize: Authorize, refused: Refused) -> Callable[..., Any]:
+def _guard_unary(run: Callable[..., Any], authorize: Authorize, admit: Admit, refused: Refused) -> Callable[..., Any]:
     def handler(request: Any, context: grpc.ServicerContext) -> Any:
         try:
-            return run(request, CallerContext(context, authorize(context)))
+            caller = authorize(context)
+            with admit(caller):  # the slot is held while the handler runs, whichever way it ends
+                return run(request, CallerContext(context, caller))
         except Exception as error:
             _fail(context, error, refused)
 
     return handler
 
 
-def _guard_stream(run: Callable[..., Iterator[Any]], authorize: Authorize, refused: Refused) -> Callable[..., Any]:
+def _guard_stream(
+    run: Callable[..., Iterator[Any]], authorize: Authorize, admit: Admit, refused: Refused
+) -> Callable[..., Any]:
     def handler(request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
         try:
-            yield from run(request, CallerContext(context, authorize(context)))
+            caller = authorize(context)
+            # Released when the response iterator finishes, raises or is closed (gRPC drops it when the
+            # client cancels or the deadline passes: GeneratorExit runs the `with`'s exit). The end-of-call
+            # callback is the backstop, should the iterator outlive the call: release is idempotent.
+            with admit(caller) as slot:
+                context.add_callback(slot.release)
+                yield from run(request, CallerContext(context, caller))
         except Exception as error:
             _fail(context, error, refused)
 
@@ -152,10 +163,13 @@ class AuthInterceptor(grpc.ServerInterceptor):
         registry: Registry,
         on_refusal: Callable[[str, str, str], None] | None = None,
         limiter: RateLimiter | None = None,
+        calls: CallLimiter | None = None,
     ) -> None:
         self._registry = registry
         # Per-activity rate limit, checked once the activity is known (health checks are not limited).
         self._limiter = limiter
+        # Per-activity cap on calls in progress, taken once the call is authorized and within its rate.
+        self._calls = calls
         # Called with (method, fingerprint or "", reason) for every refusal; the audit trail hooks here.
         self._on_refusal = on_refusal
 
@@ -174,6 +188,12 @@ class AuthInterceptor(grpc.ServerInterceptor):
         if self._limiter is not None:
             self._limiter.take(caller.activity.activity_id)
         return caller
+
+    def _admit(self, caller: Caller) -> CallSlot:
+        """A slot under the caller's cap (ResourceExhausted when full); health checks are never capped."""
+        if self._calls is None or caller.activity is _INFRASTRUCTURE:
+            return UNCAPPED
+        return self._calls.acquire(caller.activity.activity_id)
 
     def _refused(self, method: str, context: grpc.ServicerContext, refusal: DciiError) -> None:
         """Every refusal is logged (no PII: the reason names methods, roles, activities) and audited."""
@@ -208,12 +228,18 @@ class AuthInterceptor(grpc.ServerInterceptor):
             "response_serializer": handler.response_serializer,
         }
         if handler.unary_unary is not None:
-            return grpc.unary_unary_rpc_method_handler(_guard_unary(handler.unary_unary, authorize, refused), **codec)
+            return grpc.unary_unary_rpc_method_handler(
+                _guard_unary(handler.unary_unary, authorize, self._admit, refused), **codec
+            )
         if handler.stream_unary is not None:
-            return grpc.stream_unary_rpc_method_handler(_guard_unary(handler.stream_unary, authorize, refused), **codec)
+            return grpc.stream_unary_rpc_method_handler(
+                _guard_unary(handler.stream_unary, authorize, self._admit, refused), **codec
+            )
         if handler.unary_stream is not None:
             return grpc.unary_stream_rpc_method_handler(
-                _guard_stream(handler.unary_stream, authorize, refused), **codec
+                _guard_stream(handler.unary_stream, authorize, self._admit, refused), **codec
             )
         assert handler.stream_stream is not None
-        return grpc.stream_stream_rpc_method_handler(_guard_stream(handler.stream_stream, authorize, refused), **codec)
+        return grpc.stream_stream_rpc_method_handler(
+            _guard_stream(handler.stream_stream, authorize, self._admit, refused), **codec
+        )

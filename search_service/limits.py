@@ -1,8 +1,13 @@
-"""Per-activity rate limits: a token bucket per accredited activity.
+"""Per-activity limits: a token bucket (calls a second) and a cap on calls in progress at once.
 
 One terminal (or a runaway connector) must not take the capacity that thousands of others share. A call
-over the limit is refused at once with RESOURCE_EXHAUSTED, before any work, and the caller may retry
+over a limit is refused at once with RESOURCE_EXHAUSTED, before any work, and the caller may retry
 after a short backoff; nothing queues without bound.
+
+The rate alone does not protect the worker threads: a few calls a second of client streams that are then
+left idle hold a thread each for as long as their deadline allows, so one activity could take the whole
+pool while everyone else's calls queue (tests/test_client_faults.py). The cap on calls in progress bounds
+what one activity can hold, whatever its calls do once admitted.
 """
 
 from __future__ import annotations
@@ -44,3 +49,67 @@ class RateLimiter:
                     f"{self._burst:g}); retry after a short backoff"
                 )
             bucket.tokens -= cost
+
+
+class CallSlot:
+    """One admitted call's place under its activity's cap; `release` is idempotent and thread-safe, so a
+    call may release on every path by which it ends (its handler's finally and gRPC's end-of-call callback)."""
+
+    __slots__ = ("_key", "_limiter", "_released")
+
+    def __init__(self, limiter: CallLimiter | None, key: str) -> None:
+        self._limiter, self._key = limiter, key
+        self._released = limiter is None
+
+    def release(self) -> None:
+        if self._limiter is not None:
+            self._limiter._release(self)
+
+    def __enter__(self) -> CallSlot:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+
+# The slot of a call no cap applies to (health checks, a server built without a limiter).
+UNCAPPED = CallSlot(None, "")
+
+
+class CallLimiter:
+    """At most `limit` calls in progress per activity; the call over it is refused at once."""
+
+    def __init__(self, limit: int) -> None:
+        if limit < 1:
+            raise ValueError("the calls an activity may have in progress must be at least 1")
+        self.limit = limit
+        # Only activities with a call in progress have an entry: memory follows the calls, not the registry.
+        self._held: dict[str, int] = {}
+        self._lock = threading.Lock()
+
+    def acquire(self, key: str) -> CallSlot:
+        """A slot for one call of `key`, or ResourceExhausted when it already has `limit` in progress."""
+        with self._lock:
+            held = self._held.get(key, 0)
+            if held >= self.limit:
+                raise ResourceExhausted(
+                    f"concurrency limit: activity {key} may have {self.limit} calls in progress at once; "
+                    "retry when one of them ends"
+                )
+            self._held[key] = held + 1
+        return CallSlot(self, key)
+
+    def in_progress(self, key: str) -> int:
+        with self._lock:
+            return self._held.get(key, 0)
+
+    def _release(self, slot: CallSlot) -> None:
+        with self._lock:
+            if slot._released:
+                return
+            slot._released = True
+            left = self._held[slot._key] - 1
+            if left:
+                self._held[slot._key] = left
+            else:
+                del self._held[slot._key]

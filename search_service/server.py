@@ -41,7 +41,7 @@ from search_service.batch_process import BatchProcess, WorkerFiles
 from search_service.batch_queue import BatchQueue
 from search_service.batch_worker import BatchSettings, BatchWorker, batch_answer
 from search_service.ingest import IngestServicer
-from search_service.limits import RateLimiter
+from search_service.limits import CallLimiter, RateLimiter
 from search_service.metrics import ServerMetrics
 from search_service.privacy import PrivacyServicer
 from search_service.privacy_requests import PrivacyRequests
@@ -70,6 +70,9 @@ class ServerConfig:
     # Calls a second each activity may make, and its burst (RESOURCE_EXHAUSTED beyond; see SECURITY.md).
     rate_per_activity: float = 1000.0
     burst_per_activity: float = 2000.0
+    # Calls each activity may have in progress at once (RESOURCE_EXHAUSTED beyond; see SECURITY.md). None:
+    # half of max_workers, so that one activity's idle streams can never hold every worker thread.
+    max_calls_per_activity: int | None = None
     # Retention runs inside the server this long after start, then at this interval (seconds).
     retention_first_delay: float = 60.0
     retention_interval: float = 24 * 3600.0
@@ -85,6 +88,13 @@ class ServerConfig:
     # an opensearch+https://... URL the cluster (its password in a file or DCII_OPENSEARCH_PASSWORD, never in
     # the URL, which the batch worker process gets on its command line).
     store_url: str | None = None
+
+    @property
+    def calls_per_activity(self) -> int:
+        """max_calls_per_activity, or its default derived from the worker pool."""
+        if self.max_calls_per_activity is not None:
+            return self.max_calls_per_activity
+        return max(1, self.max_workers // 2)
 
     @property
     def store_location(self) -> str:
@@ -178,6 +188,7 @@ def start_server(
                 registry,
                 on_refusal=audit_refusal,
                 limiter=RateLimiter(config.rate_per_activity, config.burst_per_activity),
+                calls=CallLimiter(config.calls_per_activity),
             ),
         ],
         options=[

@@ -6,7 +6,8 @@ every other client must keep being served, with normal latency, throughout.
 Each fault is repeated for several rounds, so that a leak of one thread or a few megabytes per call
 shows as growth far above the noise. The thread baseline is taken after a warm-up with the same
 concurrency: gRPC's worker pool keeps the threads it has grown (up to `max_workers`), which is reuse,
-not a leak.
+not a leak. The pool is grown by stalled streams spread over several submitter activities of one agency,
+since no one activity may hold more than `ServerConfig.calls_per_activity` calls (half the pool).
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ import sqlite3
 import statistics
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,6 +27,7 @@ import pytest
 from dcii.v1 import batch_pb2, batch_pb2_grpc, ingest_pb2, search_pb2, tracing_pb2
 from search_service import pki
 from search_service.registry import Role
+from search_service.server import ServerConfig
 from tests import factories as f
 from tests.server_proc import record, rss_bytes, spawn_server, ssn, thread_count
 from tests.support import Client, Index, free_port, make_index
@@ -32,7 +35,11 @@ from tests.support import Client, Index, free_port, make_index
 ROUNDS = 3
 CONCURRENT = 4
 HAROLD = tracing_pb2.PersonName(surname="Whitfield", given_name="Harold")
-MAX_WORKERS = 32  # ServerConfig.max_workers: the threads gRPC may grow for calls
+DEFAULTS = ServerConfig(Path(), Path())
+MAX_WORKERS = DEFAULTS.max_workers  # the threads gRPC may grow for calls
+PER_ACTIVITY = DEFAULTS.calls_per_activity  # the calls one activity may have in progress at once
+# Accredited submitters of the same agency whose stalled streams together grow the pool to MAX_WORKERS.
+GROWERS = tuple(f"grower-{n}" for n in range(4))
 
 
 @dataclass
@@ -45,8 +52,15 @@ class Served:
     def client(self, who: str) -> Client:
         cert, account, password = self.logins[who]
         client = self.index.connect(cert)
-        client.login(account, password)
-        return client
+        deadline = time.monotonic() + 10
+        while True:  # a login is a call under the activity's cap: retried while calls just cancelled unwind
+            try:
+                client.login(account, password)
+                return client
+            except grpc.RpcError as error:
+                if error.code() != grpc.StatusCode.RESOURCE_EXHAUSTED or time.monotonic() > deadline:
+                    raise
+            time.sleep(0.05)
 
 
 @pytest.fixture(scope="module")
@@ -56,6 +70,9 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
         "submitter": index.accredit("NCIS-RA-01", "NCIS", [Role.SUBMITTER]),
         "querier": index.accredit("CCF-TERM", "ARMY-CCF", [Role.QUERIER, Role.BATCH]),
     }
+    logins |= {who: index.accredit(f"NCIS-RA-G{n}", "NCIS", [Role.SUBMITTER]) for n, who in enumerate(GROWERS)}
+    share = -(-MAX_WORKERS // len(GROWERS))
+    assert share <= PER_ACTIVITY, "each grower's share of the pool must be within its cap"
     index.port = free_port()
     with spawn_server(index.data_dir, index.pki_dir, index.port, batch={"duty": 1.0, "nice": 0}) as server:
         here = Served(index, server.pid, logins)
@@ -63,7 +80,8 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
         # 150 namesakes (a NAME_ONLY page of 100 hits is a large response) and one EXACT probe target.
         submitter.push(f.upsert(f.person(record=f"NCIS-{n:06d}", ssn=ssn(n))) for n in range(150))
         submitter.close()
-        _stalled_streams(here, MAX_WORKERS)  # grow the worker pool to its full size once and for all
+        # Grow the worker pool to its full size once and for all, each activity well under its own cap.
+        _stalled_streams(here, MAX_WORKERS, GROWERS)
         yield here
 
 
@@ -218,16 +236,16 @@ def cancelled_streams(served: Served) -> None:
     _together(one)
 
 
-def _stalled_streams(served: Served, count: int) -> None:
-    """`count` ingest streams that send a little and then neither send nor close, until the client
-    cancels: each holds a server thread while it lasts."""
+def _stalled_streams(served: Served, count: int, who: Sequence[str] = ("submitter",)) -> None:
+    """`count` ingest streams (taking turns over the activities `who`) that send a little and then neither
+    send nor close, until the client cancels: each holds a server thread while it lasts."""
     hold = threading.Event()
 
     def stalled(n: int) -> Iterator[ingest_pb2.IngestRequest]:
         yield from _requests(20, 20 + n)
         hold.wait()
 
-    clients = [served.client("submitter") for _ in range(count)]
+    clients = [served.client(who[n % len(who)]) for n in range(count)]
     calls = [c.ingest.Ingest(stalled(n), metadata=c.metadata, timeout=120) for n, c in enumerate(clients)]
     for call in calls:
         for _ in range(20):
@@ -352,42 +370,88 @@ def test_a_stream_cancelled_while_the_store_is_busy_leaves_no_thread(served: Ser
     record("client faults: streams cancelled while the store is busy", trials=CONCURRENT, lost=0, failed=0, **figures)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="one activity's idle streams take every worker thread and the rest queue without bound: needs a"
-    " per-activity limit on concurrent calls or an idle timeout on client streams (auth.py / ingest.py)",
-)
-def test_idle_streams_beyond_the_worker_pool_do_not_starve_other_clients(served: Served) -> None:
+@contextmanager
+def _idle_streams(served: Served, who: str, count: int, first: int) -> Iterator[tuple[int, list[grpc.RpcError]]]:
+    """`count` ingest streams of `who` that each send one action and then nothing, until the block ends:
+    (how many the server took, answering their action; the refusals of the others)."""
     hold = threading.Event()
 
     def idle(n: int) -> Iterator[ingest_pb2.IngestRequest]:
-        yield from _requests(1, 90 + n)
+        yield from _requests(1, first + n)
         hold.wait()
 
-    other = served.client("querier")  # logged in before: a login would queue too
-    clients = [served.client("submitter") for _ in range(MAX_WORKERS + 4)]
+    clients = [served.client(who) for _ in range(count)]
     calls = [c.ingest.Ingest(idle(n), metadata=c.metadata, timeout=60) for n, c in enumerate(clients)]
     try:
-        time.sleep(1.0)
-        started = time.perf_counter()
-        try:
-            other.searcher.Search(
-                search_pb2.SearchRequest(
-                    mode=search_pb2.SEARCH_MODE_NAME_ONLY, name=HAROLD, purpose=search_pb2.PURPOSE_SECURITY_CLEARANCE
-                ),
-                metadata=other.metadata,
-                timeout=5,
-            )
-        except grpc.RpcError as error:
-            waited = time.perf_counter() - started
-            raise AssertionError(f"another client got {error.code()} after {waited:.1f}s") from None
+        accepted, refused = 0, []
+        for call in calls:
+            try:
+                next(call)
+                accepted += 1
+            except grpc.RpcError as error:
+                refused.append(error)
+        yield accepted, refused
     finally:
         for client, call in zip(clients, calls, strict=True):
             call.cancel()
             client.close()
         hold.set()
+
+
+def test_idle_streams_beyond_the_worker_pool_do_not_starve_other_clients(served: Served) -> None:
+    """One activity opens more idle streams than the server has worker threads: it gets at most its cap
+    (ServerConfig.calls_per_activity, half the pool), the rest are refused with RESOURCE_EXHAUSTED, and
+    another activity's search is answered at once instead of queueing until its deadline."""
+    other = served.client("querier")  # logged in before: a login would queue too if the pool were taken
+    opened = MAX_WORKERS + 4
+    try:
+        with _idle_streams(served, "submitter", opened, first=90) as (accepted, refused):
+            started = time.perf_counter()
+            try:
+                other.searcher.Search(
+                    search_pb2.SearchRequest(
+                        mode=search_pb2.SEARCH_MODE_NAME_ONLY,
+                        name=HAROLD,
+                        purpose=search_pb2.PURPOSE_SECURITY_CLEARANCE,
+                    ),
+                    metadata=other.metadata,
+                    timeout=5,
+                )
+            except grpc.RpcError as error:
+                waited = time.perf_counter() - started
+                raise AssertionError(f"another client got {error.code()} after {waited:.1f}s") from None
+            waited = time.perf_counter() - started
+    finally:
         other.close()
+    assert 0 < accepted <= PER_ACTIVITY and accepted + len(refused) == opened, (accepted, len(refused))
+    assert {error.code() for error in refused} == {grpc.StatusCode.RESOURCE_EXHAUSTED}
+    assert all("calls in progress at once" in (error.details() or "") for error in refused)
+    print("idle streams beyond the pool", {"accepted": accepted, "refused": len(refused), "search_s": waited})
+    record(
+        "client faults: idle streams beyond the worker pool",
+        trials=1,
+        lost=0,
+        failed=0,
+        streams=opened,
+        accepted=accepted,
+        refused=len(refused),
+        other_search_ms=round(waited * 1000, 1),
+    )
+
+
+def test_after_the_faults_the_activity_has_its_whole_cap_again(served: Served) -> None:
+    """Every call of the faults above (cancelled, cut by their deadline, half-sent, unread, refused) gave
+    its slot back: the submitter can again hold exactly its cap of streams at once (retried for a few
+    seconds, while the server unwinds the last ones), and the one beyond is refused."""
+    deadline = time.monotonic() + 20
+    while True:
+        with _idle_streams(served, "submitter", PER_ACTIVITY + 1, first=130) as (accepted, refused):
+            pass
+        if accepted == PER_ACTIVITY or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    assert accepted == PER_ACTIVITY, f"{accepted} of {PER_ACTIVITY} slots free: the others leaked"
+    assert [error.code() for error in refused] == [grpc.StatusCode.RESOURCE_EXHAUSTED]
 
 
 def test_calls_beyond_the_concurrency_cap_are_refused_at_once(tmp_path: Path) -> None:
