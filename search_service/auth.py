@@ -110,7 +110,10 @@ Refused = Callable[[grpc.ServicerContext, DciiError], None]
 
 def _fail(context: grpc.ServicerContext, error: Exception, refused: Refused) -> None:
     """Turn an exception into the call's status; refusals are recorded first (the audit may fail closed)."""
-    if _is_abort(error):
+    if _is_abort(error) or isinstance(error, grpc.RpcError):
+        # An RpcError here is gRPC's own word that the call ended (the client cancelled it, its deadline
+        # passed) while the handler read its request stream: handed back as it is, gRPC ends the call
+        # quietly; turned into a status, it would be an INTERNAL error logged for a client's normal act.
         raise error
     if isinstance(error, PermissionDenied | Unauthenticated):
         try:
