@@ -5,13 +5,15 @@ update or query is refused as a whole, with a reason per field, and nothing part
 
 So every check here collects all violations before deciding, raises `InvalidArgument` with one
 `Violation` per bad field (wire paths, e.g. "tracing.subject.identifiers.ssn"), and otherwise returns
-a cleaned copy: the only form in which a tracing, a name or identifiers go further. Field rules live
+the cleaned value (parts that needed no cleaning are the objects passed in, not copies: the models are
+frozen): the only form in which a tracing, a name or identifiers go further. Field rules live
 in `indexer.edit_rules`; this module knows which fields each tracing type has.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import operator
 from collections.abc import Sequence
 
 from indexer import edit_rules as rules
@@ -88,12 +90,13 @@ def check_identifiers(ids: Identifiers, *, today: dt.date, prefix: str) -> Ident
 def check_tracing(tracing: Tracing, *, today: dt.date, prefix: str = "tracing") -> Tracing:
     """The whole tracing, all violations at once; the cleaned copy is what may be stored."""
     out: list[Violation] = []
-    key = TracingKey(
-        agency=rules.code(tracing.key.agency, f"{prefix}.key.agency", out, allowed=SUBMITTING_AGENCIES, label="agency"),
-        record_number=rules.record_id(
-            tracing.key.record_number, f"{prefix}.key.record_number", out, label="record number"
-        ),
-    )
+    key = tracing.key
+    agency = rules.code(key.agency, f"{prefix}.key.agency", out, allowed=SUBMITTING_AGENCIES, label="agency")
+    record_number = rules.record_id(key.record_number, f"{prefix}.key.record_number", out, label="record number")
+    # Here and below, a part that is already clean is kept rather than copied: the copy would be equal,
+    # and building frozen dataclasses costs time on every tracing ingested.
+    if agency != key.agency or record_number != key.record_number or type(key) is not TracingKey:
+        key = TracingKey(agency=agency, record_number=record_number)
     if tracing.source_version < 1:
         out.append(Violation(f"{prefix}.source_version", "source version must be 1 or more"))
 
@@ -122,6 +125,8 @@ def check_tracing(tracing: Tracing, *, today: dt.date, prefix: str = "tracing") 
         details = _details(details, f"{prefix}.{DETAILS_FIELD[tracing_type]}", out, today=today)
 
     _raise_if_any(out)
+    if key is tracing.key and subject is tracing.subject and details is tracing.details and type(tracing) is Tracing:
+        return tracing
     return Tracing(key=key, source_version=tracing.source_version, subject=subject, details=details)
 
 
@@ -145,6 +150,15 @@ def _subject(subject: Subject, prefix: str, out: list[Violation], *, today: dt.d
     role = rules.member(subject.role, SubjectRole, f"{prefix}.role", out, label="role")
     identifiers, violations = rules.clean_identifiers(subject.identifiers, f"{prefix}.identifiers", today=today)
     out.extend(violations)
+    if (
+        name is subject.name
+        and role is subject.role
+        and identifiers is subject.identifiers
+        and type(subject.aliases) is tuple
+        and all(map(operator.is_, aliases, subject.aliases))
+        and type(subject) is Subject
+    ):
+        return subject  # already clean
     # An unknown role has been reported; the default only keeps the (never stored) copy well-typed.
     return Subject(name=name, aliases=tuple(aliases), role=role or SubjectRole.SUBJECT, identifiers=identifiers)
 
@@ -154,27 +168,9 @@ def _details(details: Details, prefix: str, out: list[Violation], *, today: dt.d
         case FileDetails():
             return _file(details, prefix, out, today=today)
         case OpenCaseDetails():
-            return OpenCaseDetails(
-                location=rules.text(
-                    details.location, f"{prefix}.location", out, label="location", max_len=LOCATION_MAX
-                ),
-                year_indexed=rules.year(details.year_indexed, f"{prefix}.year_indexed", out, today=today),
-                investigative_number=rules.record_id(
-                    details.investigative_number, f"{prefix}.investigative_number", out, label="investigative number"
-                ),
-            )
+            return _open_case(details, prefix, out, today=today)
         case NacPendingDetails():
-            return NacPendingDetails(
-                case_number=rules.record_id(details.case_number, f"{prefix}.case_number", out, label="case number"),
-                requester_category=rules.code(
-                    details.requester_category,
-                    f"{prefix}.requester_category",
-                    out,
-                    allowed=REQUESTER_CATEGORIES,
-                    label="requester category",
-                ),
-                nac_type=rules.code(details.nac_type, f"{prefix}.nac_type", out, allowed=NAC_TYPES, label="NAC type"),
-            )
+            return _nac_pending(details, prefix, out)
         case NacHistoryDetails():
             return _nac_history(details, prefix, out, today=today)
         case ClearanceDetails():
@@ -183,12 +179,49 @@ def _details(details: Details, prefix: str, out: list[Violation], *, today: dt.d
             return _impersonal_title(details, prefix, out, today=today)
 
 
+# Each detail type's fields are checked in their declaration order (the order of the violations), and the
+# details are kept as they came when already clean (the year, dates and enum members come back as the
+# very objects sent when valid; strings may come back as equal copies).
+
+
 def _file(details: FileDetails, prefix: str, out: list[Violation], *, today: dt.date) -> FileDetails:
-    return FileDetails(
-        custodian=rules.code(details.custodian, f"{prefix}.custodian", out, allowed=AGENCIES, label="custodian"),
-        year_indexed=rules.year(details.year_indexed, f"{prefix}.year_indexed", out, today=today),
-        file_number=rules.record_id(details.file_number, f"{prefix}.file_number", out, label="file number"),
+    custodian = rules.code(details.custodian, f"{prefix}.custodian", out, allowed=AGENCIES, label="custodian")
+    year_indexed = rules.year(details.year_indexed, f"{prefix}.year_indexed", out, today=today)
+    file_number = rules.record_id(details.file_number, f"{prefix}.file_number", out, label="file number")
+    if custodian == details.custodian and file_number == details.file_number and type(details) is FileDetails:
+        return details
+    return FileDetails(custodian=custodian, year_indexed=year_indexed, file_number=file_number)
+
+
+def _open_case(details: OpenCaseDetails, prefix: str, out: list[Violation], *, today: dt.date) -> OpenCaseDetails:
+    location = rules.text(details.location, f"{prefix}.location", out, label="location", max_len=LOCATION_MAX)
+    year_indexed = rules.year(details.year_indexed, f"{prefix}.year_indexed", out, today=today)
+    number = rules.record_id(
+        details.investigative_number, f"{prefix}.investigative_number", out, label="investigative number"
     )
+    if location == details.location and number == details.investigative_number and type(details) is OpenCaseDetails:
+        return details
+    return OpenCaseDetails(location=location, year_indexed=year_indexed, investigative_number=number)
+
+
+def _nac_pending(details: NacPendingDetails, prefix: str, out: list[Violation]) -> NacPendingDetails:
+    case_number = rules.record_id(details.case_number, f"{prefix}.case_number", out, label="case number")
+    requester_category = rules.code(
+        details.requester_category,
+        f"{prefix}.requester_category",
+        out,
+        allowed=REQUESTER_CATEGORIES,
+        label="requester category",
+    )
+    nac_type = rules.code(details.nac_type, f"{prefix}.nac_type", out, allowed=NAC_TYPES, label="NAC type")
+    if (
+        case_number == details.case_number
+        and requester_category == details.requester_category
+        and nac_type == details.nac_type
+        and type(details) is NacPendingDetails
+    ):
+        return details
+    return NacPendingDetails(case_number=case_number, requester_category=requester_category, nac_type=nac_type)
 
 
 def _nac_history(details: NacHistoryDetails, prefix: str, out: list[Violation], *, today: dt.date) -> NacHistoryDetails:
@@ -210,14 +243,20 @@ def _nac_history(details: NacHistoryDetails, prefix: str, out: list[Violation], 
         if agency and agency in agencies:
             out.append(Violation(path, "agency checked is listed more than once"))
         agencies.append(agency)
-    return NacHistoryDetails(
-        completed_on=completed_on,
-        agencies_checked=tuple(agencies),
-        outcome=rules.member(details.outcome, NacOutcome, f"{prefix}.outcome", out, label="outcome"),
-        nac_type=rules.code(
-            details.nac_type, f"{prefix}.nac_type", out, allowed=NAC_TYPES, label="NAC type", required=False
-        ),
+    outcome = rules.member(details.outcome, NacOutcome, f"{prefix}.outcome", out, label="outcome")
+    nac_type = rules.code(
+        details.nac_type, f"{prefix}.nac_type", out, allowed=NAC_TYPES, label="NAC type", required=False
     )
+    checked = tuple(agencies)
+    if (
+        completed_on is details.completed_on
+        and checked == details.agencies_checked
+        and outcome is details.outcome
+        and nac_type == details.nac_type
+        and type(details) is NacHistoryDetails
+    ):
+        return details
+    return NacHistoryDetails(completed_on=completed_on, agencies_checked=checked, outcome=outcome, nac_type=nac_type)
 
 
 def _clearance(details: ClearanceDetails, prefix: str, out: list[Violation], *, today: dt.date) -> ClearanceDetails:
@@ -238,7 +277,13 @@ def _clearance(details: ClearanceDetails, prefix: str, out: list[Violation], *, 
         label="access grant date",
         required=False,
     )
-    if granted_on is not None and access_granted_on is not None and access_granted_on.to_date() < granted_on.to_date():
+    # Both are checked full, real dates here: comparing (year, month, day) is comparing the dates.
+    if (
+        granted_on is not None
+        and access_granted_on is not None
+        and (access_granted_on.year, access_granted_on.month, access_granted_on.day)
+        < (granted_on.year, granted_on.month, granted_on.day)
+    ):
         out.append(Violation(f"{prefix}.access_granted_on", "access cannot be granted before the clearance is"))
     if len(details.files_used) > MAX_FILES_USED:
         out.append(Violation(f"{prefix}.files_used", f"at most {MAX_FILES_USED} files used are accepted"))
@@ -246,38 +291,50 @@ def _clearance(details: ClearanceDetails, prefix: str, out: list[Violation], *, 
         rules.record_id(raw, f"{prefix}.files_used[{index}]", out, label="file number")
         for index, raw in enumerate(details.files_used)
     )
+    basis_type = rules.code(
+        details.basis_investigation_type,
+        f"{prefix}.basis_investigation_type",
+        out,
+        allowed=NAC_TYPES,
+        label="basis investigation type",
+        required=False,
+    )
+    basis_date = rules.date(
+        details.basis_investigation_date,
+        f"{prefix}.basis_investigation_date",
+        out,
+        today=today,
+        label="basis investigation date",
+        required=False,
+    )
+    category = rules.member(
+        details.subject_category, SubjectCategory, f"{prefix}.subject_category", out, label="subject category"
+    )
+    separation_date = rules.date(
+        details.separation_date, f"{prefix}.separation_date", out, today=today, label="separation date", required=False
+    )
+    if (
+        granted_on is details.granted_on
+        and eligibility is details.eligibility_level
+        and access is details.access_level
+        and access_granted_on is details.access_granted_on
+        and basis_type == details.basis_investigation_type
+        and basis_date is details.basis_investigation_date
+        and category is details.subject_category
+        and separation_date is details.separation_date
+        and files_used == details.files_used
+        and type(details) is ClearanceDetails
+    ):
+        return details
     return ClearanceDetails(
         granted_on=granted_on,
         eligibility_level=eligibility,
         access_level=access,
         access_granted_on=access_granted_on,
-        basis_investigation_type=rules.code(
-            details.basis_investigation_type,
-            f"{prefix}.basis_investigation_type",
-            out,
-            allowed=NAC_TYPES,
-            label="basis investigation type",
-            required=False,
-        ),
-        basis_investigation_date=rules.date(
-            details.basis_investigation_date,
-            f"{prefix}.basis_investigation_date",
-            out,
-            today=today,
-            label="basis investigation date",
-            required=False,
-        ),
-        subject_category=rules.member(
-            details.subject_category, SubjectCategory, f"{prefix}.subject_category", out, label="subject category"
-        ),
-        separation_date=rules.date(
-            details.separation_date,
-            f"{prefix}.separation_date",
-            out,
-            today=today,
-            label="separation date",
-            required=False,
-        ),
+        basis_investigation_type=basis_type,
+        basis_investigation_date=basis_date,
+        subject_category=category,
+        separation_date=separation_date,
         files_used=files_used,
     )
 

@@ -11,13 +11,13 @@ client screens, and the value may be a name, an SSN or a date of birth.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import re
 import unicodedata
 from collections.abc import Collection
 from enum import StrEnum
 from typing import TypeVar
 
-from stdnum.exceptions import ValidationError
 from stdnum.us import ssn as stdnum_ssn
 
 from indexer.model import Identifiers, PartialDate, PersonName, PlaceOfBirth, Violation
@@ -33,6 +33,7 @@ EARLIEST_BIRTH_YEAR = 1880
 # Record numbers, file numbers, case numbers: what repositories use, and nothing that could break a
 # path, a log line or a CSV export.
 _RECORD_ID_RE = re.compile(r"[A-Za-z0-9_/.:-]+")
+_SSN_PLAIN_RE = re.compile(r"[0-9-]*")
 # Fast path for the common all-ASCII name; anything else goes through the per-character check.
 _ASCII_NAME_RE = re.compile(r"[A-Za-z .'-]*")
 # ASCII control characters other than tab, LF and CR (those are whitespace and get collapsed). The
@@ -44,6 +45,19 @@ _NAME_PUNCTUATION = frozenset(" -'\u2019.")
 # Combining marks are part of letters in many scripts (Devanagari virama, Arabic harakat, a
 # decomposed diaeresis that NFC could not compose), so they pass with the letters.
 _MARK_CATEGORIES = frozenset({"Mn", "Mc", "Me"})
+# The judgement of a name part, a suffix or a place of birth depends on the raw strings alone (and the
+# field's label and limits), and names repeat across tracings (census frequencies), so it is cached. Only
+# short values: a cache is bounded by entries, and an entry must stay small (a hostile 100 KB name is
+# judged anew). Full, the three take about 25 MB.
+_CACHED_LEN = 64
+# What stdnum.us.ssn.validate refuses beyond the component rules (its `_ssn_blacklist`, "AAA-GG-SSSS"
+# numbers), read from it so that `ssn` keeps agreeing with it; the copy is its list as of python-stdnum
+# 2.2. Kept as 9 digits: stdnum compares the number formatted with dashes, which only these can match.
+_SSN_VOID: frozenset[str] = frozenset(
+    number.replace("-", "")
+    for number in getattr(stdnum_ssn, "_ssn_blacklist", ("078-05-1120", "457-55-5462", "219-09-9999"))
+    if re.fullmatch(r"[0-9]{3}-[0-9]{2}-[0-9]{4}", number)
+)
 
 
 def _codes(text: str) -> frozenset[str]:
@@ -87,7 +101,8 @@ def collapse(text: str) -> str:
 def has_control(text: str) -> bool:
     """Control, format, private-use or unassigned characters (tab, LF and CR excepted)."""
     if text.isascii():
-        return _ASCII_CONTROL_RE.search(text) is not None
+        # isprintable is one C pass; only a string that fails it can hold a control character.
+        return not text.isprintable() and _ASCII_CONTROL_RE.search(text) is not None
     return any(c not in _COLLAPSIBLE and unicodedata.category(c) in _CONTROL_CATEGORIES for c in text)
 
 
@@ -99,11 +114,14 @@ def _emit(out: list[Violation], path: str, reasons: list[str]) -> None:
 def name_part(raw: str, path: str, out: list[Violation], *, label: str, required: bool, max_len: int = NAME_MAX) -> str:
     """A surname, given name, middle name or city: letters of any script, spaces, hyphens,
     apostrophes and periods, with at least one letter."""
+    return _part(raw, path, "", out, label, required, max_len)
+
+
+def _judge_name_part(raw: str, label: str, required: bool, max_len: int) -> tuple[str, str]:
+    """`name_part` without the path: the cleaned value and the violation's description ("" if none)."""
     value = collapse(raw)
     if not value:
-        if required:
-            out.append(Violation(path, f"{label} is required"))
-        return value
+        return value, f"{label} is required" if required else ""
     reasons: list[str] = []
     if len(value) > max_len:
         reasons.append(f"{label} is longer than {max_len} characters")
@@ -111,7 +129,8 @@ def name_part(raw: str, path: str, out: list[Violation], *, label: str, required
     if control:
         reasons.append(f"{label} must not contain control characters")
     if value.isascii() and _ASCII_NAME_RE.fullmatch(value):
-        letter, digit, other = any(c.isalpha() for c in value), False, False
+        # Every character is a letter or one of " .'-": a letter is there unless stripping those empties it.
+        letter, digit, other = bool(value.strip(" .'-")), False, False
     else:
         letter = digit = other = False
         for char in value:
@@ -133,21 +152,37 @@ def name_part(raw: str, path: str, out: list[Violation], *, label: str, required
         reasons.append(f"{label} may contain only letters, spaces, hyphens, apostrophes and periods")
     if not letter:
         reasons.append(f"{label} must contain at least one letter")
-    _emit(out, path, reasons)
-    return value
+    return value, "; ".join(reasons)
+
+
+_cached_name_part = functools.lru_cache(maxsize=65_536)(_judge_name_part)
 
 
 def suffix(raw: str, path: str, out: list[Violation]) -> str:
     """A generational suffix, stored in its canonical form (JR, SR, II ... VI)."""
-    if has_control(raw):
-        out.append(Violation(path, "suffix must not contain control characters"))
+    if raw == "":  # the common case: no suffix
         return ""
+    if len(raw) <= _CACHED_LEN:
+        canonical, reason = _cached_suffix(raw)
+    else:
+        canonical, reason = _judge_suffix(raw)
+    if reason:
+        out.append(Violation(path, reason))
+    return canonical
+
+
+def _judge_suffix(raw: str) -> tuple[str, str]:
+    if has_control(raw):
+        return "", "suffix must not contain control characters"
     value = collapse(raw)
     canonical = canonical_suffix(value)
     # canonical_suffix reads any punctuation as a break ("J@R" -> JR); only periods are a spelling.
     if canonical and (canonical not in SUFFIXES or not all(c.isalnum() or c in " ." for c in value)):
-        out.append(Violation(path, "suffix must be one of JR, SR, II, III, IV, V, VI (or a spelling of one)"))
-    return canonical
+        return canonical, "suffix must be one of JR, SR, II, III, IV, V, VI (or a spelling of one)"
+    return canonical, ""
+
+
+_cached_suffix = functools.lru_cache(maxsize=1_024)(_judge_suffix)
 
 
 def clean_name(
@@ -155,32 +190,58 @@ def clean_name(
 ) -> tuple[PersonName, list[Violation]]:
     """The non-raising name check: the cleaned name and its violations (paths under `prefix`)."""
     out: list[Violation] = []
-    cleaned = PersonName(
-        surname=name_part(name.surname, f"{prefix}.surname", out, label="surname", required=surname_required),
-        given_name=name_part(name.given_name, f"{prefix}.given_name", out, label="given name", required=given_required),
-        middle_name=name_part(name.middle_name, f"{prefix}.middle_name", out, label="middle name", required=False),
-        suffix=suffix(name.suffix, f"{prefix}.suffix", out),
-    )
-    return cleaned, out
+    surname = _part(name.surname, prefix, ".surname", out, "surname", surname_required)
+    given = _part(name.given_name, prefix, ".given_name", out, "given name", given_required)
+    middle = _part(name.middle_name, prefix, ".middle_name", out, "middle name", False)
+    canonical = "" if name.suffix == "" else suffix(name.suffix, f"{prefix}.suffix", out)
+    if (
+        surname == name.surname
+        and given == name.given_name
+        and middle == name.middle_name
+        and canonical == name.suffix
+        and type(name) is PersonName
+    ):
+        return name, out  # already clean (the common case): an equal copy would only cost time
+    return PersonName(surname=surname, given_name=given, middle_name=middle, suffix=canonical), out
+
+
+def _part(
+    raw: str, prefix: str, field: str, out: list[Violation], label: str, required: bool, max_len: int = NAME_MAX
+) -> str:
+    """`name_part` of a name's part, its path built only when it is needed."""
+    if len(raw) <= _CACHED_LEN:
+        value, reason = _cached_name_part(raw, label, required, max_len)
+    else:
+        value, reason = _judge_name_part(raw, label, required, max_len)
+    if reason:
+        out.append(Violation(prefix + field, reason))
+    return value
 
 
 def ssn(raw: str, path: str, out: list[Violation]) -> str:
     """An SSN compacted to its 9 digits, or "" when none was sent."""
-    # stdnum's compact folds Unicode dashes to "-" and drops them, and full-width digits to ASCII;
-    # spaces of any kind go first.
-    digits = stdnum_ssn.compact("".join(raw.split()))
+    digits, reason = _judge_ssn(raw)
+    if reason:
+        out.append(Violation(path, reason))
+    return digits
+
+
+def _judge_ssn(raw: str) -> tuple[str, str]:
+    """`ssn` without the path: the digits ("" if none or refused) and the violation's description."""
+    # Only ASCII digits and dashes (the common case): stdnum's compact would just drop the dashes.
+    # Otherwise stdnum's compact folds Unicode dashes to "-" and drops them, and full-width digits to
+    # ASCII; spaces of any kind go first.
+    plain = _SSN_PLAIN_RE.fullmatch(raw) is not None
+    digits = raw.replace("-", "") if plain else stdnum_ssn.compact("".join(raw.split()))
     if not digits:
-        if raw.strip():  # only dashes were sent
-            out.append(Violation(path, "SSN must be 9 digits"))
-        return ""
+        # only dashes were sent, or nothing
+        return "", "SSN must be 9 digits" if raw.strip() else ""
     if len(digits) != 9 or not digits.isascii() or not digits.isdigit():
-        out.append(Violation(path, "SSN must be 9 digits (dashes and spaces are allowed between them)"))
-        return ""
-    try:
-        stdnum_ssn.validate(digits)
-    except ValidationError:
+        return "", "SSN must be 9 digits (dashes and spaces are allowed between them)"
+    area, group, serial = digits[:3], digits[3:5], digits[5:]
+    # What stdnum.us.ssn.validate checks of 9 ASCII digits, without its per-character cleaning.
+    if area in ("000", "666") or area[0] == "9" or group == "00" or serial == "0000" or digits in _SSN_VOID:
         # stdnum says only "invalid component"; name the rule that was broken, never the number.
-        area, group, serial = digits[:3], digits[3:5], digits[5:]
         reasons: list[str] = []
         if area in ("000", "666"):
             reasons.append(f"SSN area {area} is never issued")
@@ -192,9 +253,8 @@ def ssn(raw: str, path: str, out: list[Violation]) -> str:
             reasons.append("SSN serial 0000 is never issued")
         if not reasons:
             reasons.append("this SSN is a known advertising or void number, never a person's")
-        _emit(out, path, reasons)
-        return ""
-    return digits
+        return "", "; ".join(reasons)
+    return digits, ""
 
 
 def date(
@@ -210,10 +270,18 @@ def date(
 ) -> PartialDate | None:
     """A real date, not in the future, not before `min_year`; with `partial`, year or year and month
     alone are accepted (a partial date is in the future when its first day is). None if invalid."""
+    checked, reason = _judge_date(value, today, label, required, min_year, partial)
+    if reason:
+        out.append(Violation(path, reason))
+    return checked
+
+
+def _judge_date(
+    value: PartialDate | None, today: dt.date, label: str, required: bool, min_year: int, partial: bool
+) -> tuple[PartialDate | None, str]:
+    """`date` without the path: the date (None if absent or refused) and the violation's description."""
     if value is None:
-        if required:
-            out.append(Violation(path, f"{label} is required"))
-        return None
+        return None, f"{label} is required" if required else ""
     year, month, day = value.year, value.month, value.day
     reason = ""
     if not partial and (month == 0 or day == 0):
@@ -235,63 +303,87 @@ def date(
             if first_day > today:
                 reason = f"{label} must not be in the future"
     if reason:
-        out.append(Violation(path, reason))
-        return None
-    return PartialDate(year, month, day)
+        return None, reason
+    if type(value) is PartialDate:
+        return value, ""  # the same date: no copy needed
+    return PartialDate(year, month, day), ""
 
 
 def place_of_birth(value: PlaceOfBirth, prefix: str, out: list[Violation]) -> PlaceOfBirth:
-    state = collapse(value.us_state).upper()
-    country = collapse(value.country).upper()
-    if state and country:
-        out.append(Violation(prefix, "set either us_state or country, not both"))
-    elif not state and not country:
-        out.append(Violation(prefix, "set us_state (a US birth) or country (a foreign birth)"))
-    if state in _MILITARY_MAIL:
-        out.append(Violation(f"{prefix}.us_state", "an APO/FPO military mail code is not a place of birth"))
-    elif state and state not in US_BIRTH_PLACES:
-        out.append(Violation(f"{prefix}.us_state", "us_state must be a USPS state or territory code"))
-    if country in _US_AS_COUNTRY:
-        out.append(Violation(f"{prefix}.country", "a birth in the US or a US territory goes in us_state"))
-    elif country and country not in COUNTRIES:
-        out.append(Violation(f"{prefix}.country", "country must be an ISO 3166-1 alpha-2 code"))
-    city = name_part(value.city, f"{prefix}.city", out, label="city", required=False, max_len=CITY_MAX)
+    raw_state, raw_country, raw_city = value.us_state, value.country, value.city
+    if len(raw_state) + len(raw_country) + len(raw_city) <= _CACHED_LEN:
+        state, country, city, problems = _cached_place(raw_state, raw_country, raw_city)
+    else:
+        state, country, city, problems = _judge_place(raw_state, raw_country, raw_city)
+    for field, reason in problems:
+        out.append(Violation(prefix + field, reason))
+    if state == raw_state and country == raw_country and city == raw_city and type(value) is PlaceOfBirth:
+        return value  # already clean: an equal copy would only cost time
     return PlaceOfBirth(us_state=state, country=country, city=city)
+
+
+def _judge_place(raw_state: str, raw_country: str, raw_city: str) -> tuple[str, str, str, tuple[tuple[str, str], ...]]:
+    """`place_of_birth` without the path: the cleaned parts and (field below the path, reason) pairs."""
+    problems: list[tuple[str, str]] = []
+    state = collapse(raw_state).upper()
+    country = collapse(raw_country).upper()
+    if state and country:
+        problems.append(("", "set either us_state or country, not both"))
+    elif not state and not country:
+        problems.append(("", "set us_state (a US birth) or country (a foreign birth)"))
+    if state in _MILITARY_MAIL:
+        problems.append((".us_state", "an APO/FPO military mail code is not a place of birth"))
+    elif state and state not in US_BIRTH_PLACES:
+        problems.append((".us_state", "us_state must be a USPS state or territory code"))
+    if country in _US_AS_COUNTRY:
+        problems.append((".country", "a birth in the US or a US territory goes in us_state"))
+    elif country and country not in COUNTRIES:
+        problems.append((".country", "country must be an ISO 3166-1 alpha-2 code"))
+    city, reason = _judge_name_part(raw_city, "city", False, CITY_MAX)
+    if reason:
+        problems.append((".city", reason))
+    return state, country, city, tuple(problems)
+
+
+_cached_place = functools.lru_cache(maxsize=16_384)(_judge_place)
 
 
 def clean_identifiers(ids: Identifiers, prefix: str, *, today: dt.date) -> tuple[Identifiers, list[Violation]]:
     """The non-raising identifiers check: the cleaned identifiers and their violations."""
     out: list[Violation] = []
-    cleaned = Identifiers(
-        ssn=ssn(ids.ssn, f"{prefix}.ssn", out),
-        date_of_birth=date(
-            ids.date_of_birth,
-            f"{prefix}.date_of_birth",
-            out,
-            today=today,
-            label="date of birth",
-            required=False,
-            min_year=EARLIEST_BIRTH_YEAR,
-            partial=True,
-        ),
-        place_of_birth=None
-        if ids.place_of_birth is None
-        else place_of_birth(ids.place_of_birth, f"{prefix}.place_of_birth", out),
-    )
-    return cleaned, out
+    # Paths are built only for a violation: this runs for every tracing, and nearly all are clean.
+    digits, reason = _judge_ssn(ids.ssn)
+    if reason:
+        out.append(Violation(f"{prefix}.ssn", reason))
+    dob, reason = _judge_date(ids.date_of_birth, today, "date of birth", False, EARLIEST_BIRTH_YEAR, True)
+    if reason:
+        out.append(Violation(f"{prefix}.date_of_birth", reason))
+    pob = ids.place_of_birth
+    cleaned_pob = None if pob is None else place_of_birth(pob, f"{prefix}.place_of_birth", out)
+    if digits == ids.ssn and dob is ids.date_of_birth and cleaned_pob is pob and type(ids) is Identifiers:
+        return ids, out  # already clean: an equal copy would only cost time
+    return Identifiers(ssn=digits, date_of_birth=dob, place_of_birth=cleaned_pob), out
 
 
 def code(
     raw: str, path: str, out: list[Violation], *, allowed: Collection[str], label: str, required: bool = True
 ) -> str:
     """An uppercase code from a closed list (agency, NAC type, requester category)."""
-    value = collapse(raw).upper()
+    value = _cached_code(raw) if len(raw) <= _CACHED_LEN else collapse(raw).upper()
     if not value:
         if required:
             out.append(Violation(path, f"{label} is required"))
     elif value not in allowed:
         out.append(Violation(path, f"{label} is not a known code"))
     return value
+
+
+def _upper_code(raw: str) -> str:
+    return collapse(raw).upper()
+
+
+# Codes are a few dozen distinct values (agencies, NAC types), sent on every tracing.
+_cached_code = functools.lru_cache(maxsize=4_096)(_upper_code)
 
 
 def record_id(raw: str, path: str, out: list[Violation], *, label: str) -> str:

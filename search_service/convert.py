@@ -15,6 +15,7 @@ from google.type import date_pb2
 
 from dcii.v1 import ingest_pb2, search_pb2, tracing_pb2
 from indexer import model as m
+from indexer.model import PartialDate, PersonName
 
 _E = TypeVar("_E", bound=StrEnum)
 
@@ -33,21 +34,47 @@ def enum_name(wrapper: Any, value: int) -> str:
         return ""
 
 
+def _enum_table(wrapper: Any, enum: type[_E], prefix: str) -> dict[int, _E]:
+    """Wire number -> model member, for every number `_enum_in(enum, enum_name(wrapper, n), prefix)` maps to a
+    member. Built once: looking a name up through the descriptor costs microseconds, and tracing_in runs for
+    every ingested tracing. A number missing from the table (UNSPECIFIED, or one the contract does not
+    define) is None, as before."""
+    table: dict[int, _E] = {}
+    for value in wrapper.DESCRIPTOR.values:
+        member = _enum_in(enum, enum_name(wrapper, value.number), prefix)
+        if member is not None:
+            table[value.number] = member
+    return table
+
+
+_ROLES = _enum_table(tracing_pb2.SubjectRole, m.SubjectRole, "SUBJECT_ROLE_")
+_NAC_OUTCOMES = _enum_table(tracing_pb2.NacOutcome, m.NacOutcome, "NAC_OUTCOME_")
+_LEVELS = _enum_table(tracing_pb2.ClearanceLevel, m.ClearanceLevel, "CLEARANCE_LEVEL_")
+_CATEGORIES = _enum_table(tracing_pb2.SubjectCategory, m.SubjectCategory, "SUBJECT_CATEGORY_")
+_TITLE_KINDS = _enum_table(tracing_pb2.ImpersonalTitleKind, m.ImpersonalTitleKind, "IMPERSONAL_TITLE_KIND_")
+_TYPES = _enum_table(tracing_pb2.TracingType, m.TracingType, "TRACING_TYPE_")
+
+
 def _date_in(message: date_pb2.Date, present: bool) -> m.PartialDate | None:
-    return m.PartialDate(message.year, message.month, message.day) if present else None
+    return PartialDate(message.year, message.month, message.day) if present else None
 
 
 def _name_in(name: tracing_pb2.PersonName) -> m.PersonName:
-    return m.PersonName(name.surname, name.given_name, name.middle_name, name.suffix)
+    return PersonName(name.surname, name.given_name, name.middle_name, name.suffix)
 
 
 def identifiers_in(ids: tracing_pb2.PersonalIdentifiers) -> m.Identifiers:
-    pob = ids.place_of_birth
-    return m.Identifiers(
-        ssn=ids.ssn,
-        date_of_birth=_date_in(ids.date_of_birth, ids.HasField("date_of_birth")),
-        place_of_birth=m.PlaceOfBirth(pob.us_state, pob.country, pob.city) if ids.HasField("place_of_birth") else None,
-    )
+    if ids.HasField("date_of_birth"):
+        dob = ids.date_of_birth
+        date_of_birth: m.PartialDate | None = PartialDate(dob.year, dob.month, dob.day)
+    else:
+        date_of_birth = None
+    if ids.HasField("place_of_birth"):
+        pob = ids.place_of_birth
+        place_of_birth: m.PlaceOfBirth | None = m.PlaceOfBirth(pob.us_state, pob.country, pob.city)
+    else:
+        place_of_birth = None
+    return m.Identifiers(ssn=ids.ssn, date_of_birth=date_of_birth, place_of_birth=place_of_birth)
 
 
 def name_in(name: tracing_pb2.PersonName) -> m.PersonName:
@@ -59,12 +86,13 @@ def key_in(key: tracing_pb2.TracingKey) -> m.TracingKey:
 
 
 def _subject_in(subject: tracing_pb2.Subject) -> m.Subject:
-    role_name = enum_name(tracing_pb2.SubjectRole, subject.role)
+    name = subject.name
+    aliases = subject.aliases
     return m.Subject(
-        name=_name_in(subject.name),
-        aliases=tuple(_name_in(a) for a in subject.aliases),
+        name=PersonName(name.surname, name.given_name, name.middle_name, name.suffix),
+        aliases=tuple([_name_in(a) for a in aliases]) if aliases else (),
         # An unspecified role is the common case: the person the file is about.
-        role=_enum_in(m.SubjectRole, role_name, "SUBJECT_ROLE_") or m.SubjectRole.SUBJECT,
+        role=_ROLES.get(subject.role, m.SubjectRole.SUBJECT),
         identifiers=identifiers_in(subject.identifiers),
     )
 
@@ -72,7 +100,8 @@ def _subject_in(subject: tracing_pb2.Subject) -> m.Subject:
 def _details_in(t: tracing_pb2.Tracing) -> m.Details | None:
     match t.WhichOneof("kind"):
         case "file":
-            return m.FileDetails(t.file.custodian, t.file.year_indexed, t.file.file_number)
+            f = t.file
+            return m.FileDetails(f.custodian, f.year_indexed, f.file_number)
         case "open_case":
             o = t.open_case
             return m.OpenCaseDetails(o.location, o.year_indexed, o.investigative_number)
@@ -84,43 +113,37 @@ def _details_in(t: tracing_pb2.Tracing) -> m.Details | None:
             return m.NacHistoryDetails(
                 completed_on=_date_in(h.completed_on, h.HasField("completed_on")),
                 agencies_checked=tuple(h.agencies_checked),
-                outcome=_enum_in(m.NacOutcome, enum_name(tracing_pb2.NacOutcome, h.outcome), "NAC_OUTCOME_"),
+                outcome=_NAC_OUTCOMES.get(h.outcome),
                 nac_type=h.nac_type,
             )
         case "clearance":
             c = t.clearance
-
-            def level(value: int) -> str:
-                return enum_name(tracing_pb2.ClearanceLevel, value)
-
             return m.ClearanceDetails(
                 granted_on=_date_in(c.granted_on, c.HasField("granted_on")),
-                eligibility_level=_enum_in(m.ClearanceLevel, level(c.eligibility_level), "CLEARANCE_LEVEL_"),
-                access_level=_enum_in(m.ClearanceLevel, level(c.access_level), "CLEARANCE_LEVEL_"),
+                eligibility_level=_LEVELS.get(c.eligibility_level),
+                access_level=_LEVELS.get(c.access_level),
                 access_granted_on=_date_in(c.access_granted_on, c.HasField("access_granted_on")),
                 basis_investigation_type=c.basis_investigation_type,
                 basis_investigation_date=_date_in(c.basis_investigation_date, c.HasField("basis_investigation_date")),
-                subject_category=_enum_in(
-                    m.SubjectCategory, enum_name(tracing_pb2.SubjectCategory, c.subject_category), "SUBJECT_CATEGORY_"
-                ),
+                subject_category=_CATEGORIES.get(c.subject_category),
                 separation_date=_date_in(c.separation_date, c.HasField("separation_date")),
                 files_used=tuple(c.files_used),
             )
         case "impersonal_title":
             i = t.impersonal_title
-            kind = _enum_in(
-                m.ImpersonalTitleKind, enum_name(tracing_pb2.ImpersonalTitleKind, i.kind), "IMPERSONAL_TITLE_KIND_"
+            return m.ImpersonalTitleDetails(
+                i.title, _TITLE_KINDS.get(i.kind), i.custodian, i.file_number, i.year_indexed
             )
-            return m.ImpersonalTitleDetails(i.title, kind, i.custodian, i.file_number, i.year_indexed)
     return None
 
 
 def tracing_in(t: tracing_pb2.Tracing) -> m.Tracing:
+    key = t.key
     return m.Tracing(
-        key=key_in(t.key),
-        source_version=t.source_version,
-        subject=_subject_in(t.subject) if t.HasField("subject") else None,
-        details=_details_in(t),
+        m.TracingKey(key.agency, key.record_number),
+        t.source_version,
+        _subject_in(t.subject) if t.HasField("subject") else None,
+        _details_in(t),
     )
 
 
@@ -216,7 +239,7 @@ def type_out(kind: m.TracingType | None) -> tracing_pb2.TracingType.ValueType:
 
 
 def type_in(value: int) -> m.TracingType | None:
-    return _enum_in(m.TracingType, enum_name(tracing_pb2.TracingType, value), "TRACING_TYPE_")
+    return _TYPES.get(value)
 
 
 def timestamp(moment: dt.datetime) -> timestamp_pb2.Timestamp:
