@@ -83,12 +83,13 @@ import math
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from typing import Protocol, cast
 
 import numpy as np
 import numpy.typing as npt
 
 from indexer.analysis import NameAnalysis, analyze
-from indexer.model import Identifiers, PersonName, Tracing
+from indexer.model import Identifiers, PersonName, Subject, Tracing
 from search_service.matching_columns import Candidates, compile_candidates, compile_names, name_row
 from search_service.matching_explain import explain
 from search_service.matching_names import NameComparison, NameLevel, compare_names
@@ -103,6 +104,7 @@ __all__ = [
     "Agreement",
     "Candidates",
     "Feature",
+    "HasSubject",
     "Matcher",
     "NameLevel",
     "Scored",
@@ -143,6 +145,14 @@ def configured_matcher(version: str = "") -> Matcher:
     """The matcher a server uses: `version` if given, else the one named by $DCII_MATCHER, else the
     default. ValueError for a version not served, so that a misconfigured server does not start."""
     return matcher(version or os.environ.get(MATCHER_ENV, ""))
+
+
+class HasSubject(Protocol):
+    """What `rank` reads of a candidate: its subject only. A Tracing is one; so is the head of a stored
+    tracing (indexer.store.base.TracingHead), which the service scores instead of decoding whole tracings."""
+
+    @property
+    def subject(self) -> Subject | None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -249,7 +259,7 @@ def _explain(
 def rank(
     query_name: PersonName,
     query_ids: Identifiers,
-    candidates: Sequence[Tracing],
+    candidates: Sequence[HasSubject],
     *,
     use_pids: bool,
     min_score: float = 0.0,
@@ -263,7 +273,8 @@ def rank(
     version (default: DEFAULT_MATCHER)."""
     if not candidates:
         return []
-    cands = compile_candidates(candidates)
+    # compile_candidates (and the explanations after it) read nothing of a candidate but `.subject`.
+    cands = compile_candidates(cast("Sequence[Tracing]", candidates))
     cmp = _compare([query_name], [query_ids], cands, use_pids, 1, matcher=matcher)
     bits = cmp.bits[0]
     order = np.argsort(-bits, kind="stable")

@@ -4,6 +4,10 @@ Retrieve, then score. Candidates come from the store by the blocking keys of ind
 bounded call (an identifier given in the query is looked up first); search_service.matching scores them,
 and hits at or above the threshold come back best first, each with the features that agreed or not.
 Pages are offsets into that ranking: ranking is deterministic, so asking again gives the same order.
+
+Two stages: the candidates are scored on their heads (key, type and subject: `TracingStore.load_heads`,
+cheap to read), and only the page's hits are loaded in full. Decoding every candidate whole was most of
+a query's time, for the few it returns.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ from dataclasses import dataclass
 from indexer.exc import InvalidArgument
 from indexer.match_keys import query_keys
 from indexer.model import Identifiers, PersonName, StoredTracing, TracingType, Violation
-from indexer.store.base import TracingStore
+from indexer.store.base import TracingHead, TracingStore
 from search_service.matching import Scored, matcher, rank
 
 # Candidates scored for one query at most. The keys are composite, so this bounds only pathological
@@ -71,23 +75,32 @@ def run_ranked(
     ids = identifiers if use_pids else Identifiers()
     offset = decode_offset(page_token)
     keys = query_keys(name, ids, index_size=max(store.size_hint(), 1))
-    found, truncated = store.candidates(keys, limit=MAX_CANDIDATES)
-    loaded = store.load(found)
-    stored = [s for i in found if (s := loaded.get(i)) is not None and (not types or s.tracing.type in types)]
-    # Equal scores keep this order (the sort is stable): by tracing key, not by the store's internal ids,
-    # so that every backend (and a rebuilt index) ranks ties alike and a page never depends on the store.
-    stored.sort(key=lambda s: (s.tracing.key.agency, s.tracing.key.record_number))
     threshold = min_score or matcher(matcher_version).thresholds[mode]
-    hits = rank(
-        name,
-        ids,
-        [s.tracing for s in stored],
-        use_pids=use_pids,
-        min_score=threshold,
-        offset=offset,
-        limit=page_size + 1,
-        matcher=matcher_version,
-    )
-    page = [RankedHit(stored[index], scored) for index, scored in hits[:page_size]]
+    # One state of the index for both reads (nested in the caller's snapshot, if any), so that the page
+    # loads exactly the tracings that were scored.
+    with store.snapshot():
+        found, truncated = store.candidates(keys, limit=MAX_CANDIDATES)
+        heads = store.load_heads(found)
+        listed: list[tuple[int, TracingHead]] = [
+            (i, head) for i in found if (head := heads.get(i)) is not None and (not types or head.type in types)
+        ]
+        # Equal scores keep this order (the sort is stable): by tracing key, not by the store's internal
+        # ids, so that every backend (and a rebuilt index) ranks ties alike and a page never depends on it.
+        listed.sort(key=lambda item: (item[1].key.agency, item[1].key.record_number))
+        hits = rank(
+            name,
+            ids,
+            [head for _, head in listed],
+            use_pids=use_pids,
+            min_score=threshold,
+            offset=offset,
+            limit=page_size + 1,
+            matcher=matcher_version,
+        )
+        shown = [(listed[index][0], scored) for index, scored in hits[:page_size]]
+        loaded = store.load([i for i, _ in shown])
+    # Within the snapshot every head's tracing is there; a backend whose snapshot is weaker may miss one
+    # deleted in between, and a deleted tracing is not shown.
+    page = [RankedHit(stored, scored) for i, scored in shown if (stored := loaded.get(i)) is not None]
     more = len(hits) > page_size
     return RankedPage(page, encode_offset(offset + page_size) if more else "", truncated)

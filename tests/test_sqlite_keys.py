@@ -12,7 +12,7 @@ import pytest
 
 from indexer.demo import generate_tracings
 from indexer.match_keys import tracing_keys
-from indexer.store.base import Delete, Upsert
+from indexer.store.base import Delete, TracingHead, Upsert
 from indexer.store.sqlite import SqliteStore
 from indexer.store.sqlite_keys import _text, token
 
@@ -91,6 +91,7 @@ def _as_schema_2(path: Path) -> None:
         rows = conn.execute("SELECT id, body FROM tracing WHERE live = 1").fetchall()
         conn.execute("DROP TABLE match_keys")
         conn.execute("INSERT INTO match_key VALUES ('o:STALE', 1)")
+        conn.execute("ALTER TABLE tracing DROP COLUMN head")  # nor had it the heads (indexer.codec_head)
         conn.execute("UPDATE meta SET value = '2' WHERE key = 'schema_version'")
     conn.close()
     assert rows
@@ -112,6 +113,9 @@ def test_a_schema_2_file_gets_its_keys_indexed_once_on_open(tmp_path: Path) -> N
                 found = store.load(store.candidates([key], limit=1000)[0])
                 held = {stored.tracing.key for stored in found.values()}
                 assert (tracing.key in held) is (tracing is not tracings[0]), "live tracings only, by every key"
+        ids = list(range(1, len(tracings) + 1))
+        heads, loaded = store.load_heads(ids), store.load(ids)
+        assert len(heads) == len(tracings) - 1 and heads == {i: TracingHead.of(s.tracing) for i, s in loaded.items()}
         assert store.check_integrity() == []
     finally:
         store.close()

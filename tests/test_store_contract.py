@@ -21,10 +21,16 @@ import pytest
 from indexer.match_keys import query_keys, tracing_keys
 from indexer.model import (
     Dispute,
+    FileDetails,
     Identifiers,
     ImpersonalTitleDetails,
     ImpersonalTitleKind,
+    PartialDate,
     PersonName,
+    PlaceOfBirth,
+    StoredTracing,
+    Subject,
+    SubjectRole,
     Tracing,
     TracingKey,
     TracingType,
@@ -34,6 +40,7 @@ from indexer.store.base import (
     DeletionRecord,
     NameCursor,
     Replace,
+    TracingHead,
     TracingStore,
     Upsert,
     WriteOutcome,
@@ -434,6 +441,117 @@ def test_candidates_take_keys_in_order_and_say_when_cut(store: TracingStore) -> 
     assert (sorted(named(ids)), cut) == (["A-0", "A-1", "A-2"], True)
     assert store.candidates(["zz:NOTHING"], limit=5) == ([], False)
     assert store.candidates([], limit=5) == ([], False)
+
+
+# ---- heads: what the ranked modes score a candidate on (key, type, subject) ----
+
+
+def _ids_by_record(store: TracingStore, tracings: list[Tracing]) -> dict[str, int]:
+    """Each tracing's internal id, found by its own match keys."""
+    found: dict[str, int] = {}
+    for tracing in tracings:
+        ids, _ = store.candidates(sorted(tracing_keys(tracing)), limit=100)
+        found |= {s.tracing.key.record_number: i for i, s in store.load(ids).items() if s.tracing.key == tracing.key}
+    return found
+
+
+def test_heads_hold_the_key_type_and_subject_that_load_gives(store: TracingStore) -> None:
+    plain = file_tracing("F-1")
+    aliased = file_tracing("F-2", surname="Moore", given="Ann", aliases=(("Moore-Lee", "Annie"), ("Lee", "Ann")))
+    bare = file_tracing("F-3", surname="Moore", given="Bo", middle="", ssn="", dob=(1971, 4, 0), state="")
+    gone = file_tracing("F-4", surname="Moore", given="Cy")
+    pending = nac_pending("NP-1", surname="Moore", given="Dee")
+    title = _title("T-1", "ACME Dynamics")
+    everyone = [plain, aliased, bare, gone, pending, title]
+    store.write([Upsert(t) for t in everyone], actor="NCIS")
+    ids = _ids_by_record(store, everyone[:-1])  # a title has no match keys: found by its title
+    ids["T-1"] = store.scan_titles("ACME DYNAMICS", prefix=False, after=None, limit=10)[0]
+    assert set(ids) == {"F-1", "F-2", "F-3", "F-4", "NP-1", "T-1"}
+
+    renamed = _checked(f.person("NCIS", "F-1", 2, given="Harry", aliases=(("Whitfeld", "Harry"),)))
+    done = nac("NH-1", (2024, 5, 1), surname="Moore", given="Dee")
+    store.write([Upsert(renamed), Delete(gone.key, 2, "test")], actor="NCIS")
+    store.write([Replace(pending.key, TracingType.NAC_PENDING, done)], actor="DSS")
+    ids |= _ids_by_record(store, [done])
+
+    asked = [*ids.values(), 424242]
+    heads, loaded = store.load_heads(asked), store.load(asked)
+    assert heads == {i: TracingHead.of(stored.tracing) for i, stored in loaded.items()}
+    assert sorted(heads[i].key.record_number for i in heads) == ["F-1", "F-2", "F-3", "NH-1", "T-1"]
+    assert ids["F-4"] not in heads and ids["NP-1"] not in heads  # deleted, replaced
+    assert heads[ids["F-1"]].subject == renamed.subject  # an update's new subject
+    assert heads[ids["F-2"]].subject == aliased.subject
+    assert aliased.subject is not None and len(aliased.subject.aliases) == 2
+    assert heads[ids["F-3"]].subject == bare.subject
+    assert bare.subject is not None and bare.subject.identifiers == Identifiers(date_of_birth=PartialDate(1971, 4))
+    assert heads[ids["NH-1"]] == TracingHead(done.key, TracingType.NAC_HISTORY, done.subject)
+    assert heads[ids["T-1"]] == TracingHead(title.key, TracingType.IMPERSONAL_TITLE, None)  # no subject
+    assert store.load_heads([]) == {}
+    with store.snapshot():
+        assert store.load_heads(asked) == heads
+    assert store.check_integrity() == []
+
+
+def test_heads_of_values_that_hold_control_characters(store: TracingStore) -> None:
+    """The edit criteria refuse control characters, but a migration takes records as another store held
+    them: a head holds any value exactly, whatever the backend keeps it in."""
+
+    def odd(record: str, subject: Subject) -> Tracing:
+        return Tracing(TracingKey("NCIS", record), 1, subject, FileDetails("NCIS", 2015, f"F-{record}"))
+
+    strange = odd(
+        "ODD-1",
+        Subject(
+            PersonName("Sep\x1farate", "Rec\x1eord", "\x1d", "J\x1fR"),
+            (PersonName("\x1f\x1e"), PersonName("Al\x1dias", "Given")),
+            SubjectRole.VICTIM,
+            Identifiers("2\x1f1", PartialDate(1970), PlaceOfBirth("", "X\x1eY", "\x1f")),
+        ),
+    )
+    nowhere = odd("ODD-2", Subject(PersonName("Moore", "Eve"), identifiers=Identifiers(place_of_birth=PlaceOfBirth())))
+    unnamed = odd(
+        "ODD-3", Subject(PersonName(""), role=SubjectRole.CROSS_REFERENCE, identifiers=Identifiers("212456789"))
+    )
+    records = [strange, nowhere, unnamed]
+    store.restore([StoredTracing(t, NOW) for t in records])
+    ids = _ids_by_record(store, records)
+    heads = store.load_heads(list(ids.values()))
+    assert {heads[ids[t.key.record_number]].subject for t in records} == {t.subject for t in records}
+    assert [heads[ids[t.key.record_number]] for t in records] == [
+        TracingHead(t.key, TracingType.FILE, t.subject) for t in records
+    ]
+
+
+def test_a_ranked_page_shows_what_was_scored_though_a_hit_is_deleted_meanwhile(
+    store: TracingStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ranking scores heads, then loads the page's hits in full: both reads are of one snapshot, so a
+    delete landing between them changes neither the page nor its scores (the next search sees it)."""
+    from search_service.ranked import run_ranked
+
+    people = [file_tracing(f"F-{i}", given=given) for i, given in enumerate(("Harold", "Harald", "Harry"))]
+    store.write([Upsert(t) for t in people], actor="NCIS")
+
+    def ask() -> list[tuple[TracingKey, float, int]]:
+        page = run_ranked(
+            store, mode="FUZZY", name=PersonName("Whitfield", "Harold"), identifiers=Identifiers(),
+            types=frozenset(), min_score=1e-6, page_size=10, page_token="",
+        )  # fmt: skip
+        return [(hit.stored.tracing.key, hit.scored.score, hit.stored.tracing.source_version) for hit in page.hits]
+
+    before = ask()
+    assert sorted(key.record_number for key, _, _ in before) == ["F-0", "F-1", "F-2"]
+    scored_then = store.load_heads
+
+    def then_deleted(tracing_ids: list[int]) -> dict[int, TracingHead]:
+        heads = scored_then(tracing_ids)
+        store.write([Delete(people[0].key, 2, "meanwhile")], actor="NCIS")
+        return heads
+
+    monkeypatch.setattr(store, "load_heads", then_deleted)
+    assert ask() == before
+    monkeypatch.undo()
+    assert ask() == [hit for hit in before if hit[0] != people[0].key]
 
 
 # ---- consistent reads ----

@@ -15,7 +15,7 @@ import pytest
 from dcii.v1 import ingest_pb2, search_pb2, tracing_pb2
 from indexer.edit_criteria import check_tracing
 from indexer.model import Dispute, Tracing, TracingKey, TracingType
-from indexer.store.base import Delete, DeletionRecord, Replace, Upsert, WriteOutcome
+from indexer.store.base import Delete, DeletionRecord, Replace, TracingHead, Upsert, WriteOutcome
 from indexer.store.sqlite import SqliteStore
 from search_service.convert import tracing_in
 from search_service.registry import Role
@@ -396,12 +396,16 @@ def test_a_schema_1_file_is_migrated_on_open(tmp_path: Path) -> None:
     with sqlite3.connect(path) as conn:  # what a schema-1 file looks like: no NAC-history index rows
         conn.execute("DELETE FROM nac_history")
         conn.execute("DROP TABLE match_keys")  # and the blocking keys of schema 1 and 2 (tests/test_sqlite_keys.py)
+        conn.execute("ALTER TABLE tracing DROP COLUMN head")  # nor the heads of schema 3
         conn.execute("UPDATE meta SET value = '1' WHERE key = 'schema_version'")
     conn.close()
 
     second = SqliteStore(path)
     try:
         assert second.due_for_retention(dt.date(2100, 1, 1), 10) == [TracingKey("DSS", "NH-1")]
+        heads, loaded = second.load_heads([1, 2]), second.load([1, 2])
+        assert len(heads) == 2 and heads == {i: TracingHead.of(s.tracing) for i, s in loaded.items()}
+        assert second.check_integrity() == []
     finally:
         second.close()
     with sqlite3.connect(path) as conn:

@@ -28,7 +28,7 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from enum import StrEnum
 
-from indexer.model import Dispute, StoredTracing, Tracing, TracingKey, TracingType
+from indexer.model import Dispute, StoredTracing, Subject, Tracing, TracingKey, TracingType
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,6 +99,23 @@ class NameCursor:
 
 
 @dataclass(frozen=True, slots=True)
+class TracingHead:
+    """What ranking reads of a candidate (`TracingStore.load_heads`): its key, type and subject, the same
+    values as the full tracing's, without the rest of it."""
+
+    key: TracingKey
+    type: TracingType
+    subject: Subject | None
+
+    @classmethod
+    def of(cls, tracing: Tracing) -> TracingHead:
+        kind = tracing.type
+        if kind is None:
+            raise ValueError("a stored tracing must have a type")
+        return cls(tracing.key, kind, tracing.subject)
+
+
+@dataclass(frozen=True, slots=True)
 class DeletionRecord:
     key: TracingKey
     type: TracingType
@@ -130,6 +147,12 @@ class TracingStore(ABC):
     @abstractmethod
     def load(self, tracing_ids: Sequence[int]) -> dict[int, StoredTracing]:
         """Live tracings by internal id (ids of deleted tracings are left out), with their disputes."""
+
+    def load_heads(self, tracing_ids: Sequence[int]) -> dict[int, TracingHead]:
+        """The heads of live tracings by internal id (ids of deleted tracings are left out): what the
+        ranked modes score thousands of candidates on, before they load the page's few in full. A
+        backend that can read less than the whole tracing overrides this."""
+        return {i: TracingHead.of(stored.tracing) for i, stored in self.load(tracing_ids).items()}
 
     @abstractmethod
     def snapshot(self) -> AbstractContextManager[None]:

@@ -29,7 +29,15 @@ from opensearchpy import OpenSearch
 from opensearchpy.exceptions import NotFoundError, TransportError
 
 from indexer.model import Dispute, StoredTracing, TracingKey
-from indexer.store.base import DeletionRecord, Tombstone, TracingStore, WriteOp, WriteOutcome, WriteResult
+from indexer.store.base import (
+    DeletionRecord,
+    Tombstone,
+    TracingHead,
+    TracingStore,
+    WriteOp,
+    WriteOutcome,
+    WriteResult,
+)
 from indexer.store.opensearch_admin import Progress, current_versions, ensure, rebuild, schema_of
 from indexer.store.opensearch_io import PAGE, Action, bulk, hits, require, search_pages, unavailable
 from indexer.store.opensearch_io import search as _search
@@ -135,9 +143,10 @@ class OpenSearchStore(Scans, TracingStore):
             raise unavailable("read", error) from error
         return {doc["_id"]: doc["_source"] for doc in found["docs"] if doc.get("found")}
 
-    def _read(self, doc_ids: Sequence[str]) -> dict[str, StoredTracing]:
-        """Live tracings by document id, each with its dispute (if filed in its present life), leaving out
-        one whose completion's new record is visible too (it is being replaced: the new one stands)."""
+    def _read(self, doc_ids: Sequence[str], *, disputes: bool = True) -> dict[str, StoredTracing]:
+        """Live tracings by document id, each with its dispute (if filed in its present life; none read
+        when not `disputes`), leaving out one whose completion's new record is visible too (it is being
+        replaced: the new one stands)."""
         found: dict[str, StoredTracing] = {}
         for start in range(0, len(doc_ids), _LOAD_CHUNK):
             chunk = list(doc_ids[start : start + _LOAD_CHUNK])
@@ -151,9 +160,9 @@ class OpenSearchStore(Scans, TracingStore):
                     hidden[source["replaces"]] = max(hidden.get(source["replaces"], 0), source["replaces_version"])
                 docs[hit["_id"]] = source
             kept = [d for d in chunk if d in docs and hidden.get(d, -1) < docs[d]["source_version"]]
-            disputes = self._disputes(kept)
+            filed_disputes = self._disputes(kept) if disputes else {}
             for doc_id in kept:
-                source, dispute = docs[doc_id], disputes.get(doc_id)
+                source, dispute = docs[doc_id], filed_disputes.get(doc_id)
                 filed = dispute_from_source(dispute) if dispute and dispute["born"] == source["born"] else None
                 found[doc_id] = stored_from_source(source, filed)
         return found
@@ -175,6 +184,14 @@ class OpenSearchStore(Scans, TracingStore):
         return {
             int(doc_id): stored for doc_id, stored in self._read([str(i) for i in dict.fromkeys(tracing_ids)]).items()
         }
+
+    def load_heads(self, tracing_ids: Sequence[int]) -> dict[int, TracingHead]:
+        # The body is one stored string (no subject fields to fetch alone), but ranking needs no dispute:
+        # that read of every candidate is saved (the page's hits get theirs from `load`).
+        if not tracing_ids:
+            return {}
+        found = self._read([str(i) for i in dict.fromkeys(tracing_ids)], disputes=False)
+        return {int(doc_id): TracingHead.of(stored.tracing) for doc_id, stored in found.items()}
 
     # ---- writing ----
 

@@ -21,12 +21,14 @@ from contextlib import AbstractContextManager
 from pathlib import Path
 
 from indexer.codec import tracing_from_json
+from indexer.codec_head import head_from_text
 from indexer.model import Dispute, StoredTracing, TracingKey, TracingType
 from indexer.store.base import (
     DeletionRecord,
     NameCursor,
     NameRow,
     Tombstone,
+    TracingHead,
     TracingStore,
     WriteOp,
     WriteOutcome,
@@ -39,6 +41,8 @@ from indexer.store.sqlite_schema import connect
 from indexer.store.sqlite_writer import Restore, SetDispute, Writer, from_micros, micros, name_rows, utcnow
 
 __all__ = ["SqliteStore", "connect", "name_rows"]
+
+_TYPES = {kind.value: kind for kind in TracingType}
 
 
 class SqliteStore(TracingStore):
@@ -84,6 +88,21 @@ class SqliteStore(TracingStore):
         return {
             i: StoredTracing(tracing_from_json(body), from_micros(at), dispute_from_row(*dispute))
             for i, body, at, *dispute in rows
+        }
+
+    def load_heads(self, tracing_ids: Sequence[int]) -> dict[int, TracingHead]:
+        # The head column, not the body: ranking reads thousands of these per query (indexer.codec_head).
+        if not tracing_ids:
+            return {}
+        marks = ",".join("?" * len(tracing_ids))
+        with self._readers.reading() as conn:
+            rows = conn.execute(
+                f"SELECT id, agency, record_number, type, head FROM tracing WHERE live = 1 AND id IN ({marks})",  # noqa: S608
+                tuple(tracing_ids),
+            ).fetchall()
+        return {
+            i: TracingHead(TracingKey(agency, record), _TYPES[kind], head_from_text(head))
+            for i, agency, record, kind, head in rows
         }
 
     def set_dispute(self, key: TracingKey, dispute: Dispute) -> bool:
@@ -179,6 +198,9 @@ class SqliteStore(TracingStore):
             ).fetchone()[0]
             if orphans:
                 problems.append(f"{orphans} name rows point at no live tracing")
+            headless = conn.execute("SELECT count(*) FROM tracing WHERE live = 1 AND head IS NULL").fetchone()[0]
+            if headless:
+                problems.append(f"{headless} live tracings have no head")
             problems += lifecycle_problems(conn)
         # FTS5's own check is a write statement (it changes nothing): run on a connection of its own.
         conn = connect(self.path)

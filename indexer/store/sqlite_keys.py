@@ -20,9 +20,6 @@ import re
 import sqlite3
 from collections.abc import Iterable, Sequence
 
-from indexer.codec import tracing_from_json
-from indexer.match_keys import tracing_keys
-
 KEYS_SCHEMA = """
 CREATE VIRTUAL TABLE IF NOT EXISTS match_keys USING fts5(
     keys, columnsize=0, detail=none, tokenize="ascii tokenchars ':|'"
@@ -98,19 +95,6 @@ def candidates(conn: sqlite3.Connection, keys: Sequence[str], *, limit: int) -> 
             if len(found) > limit:
                 return list(found)[:limit], True
     return list(found), False
-
-
-def build_from_bodies(conn: sqlite3.Connection, *, batch: int = 5_000) -> int:
-    """Index every live tracing from its stored body (a schema-2 file's upgrade); returns how many."""
-    done, last = 0, 0
-    while True:
-        rows = conn.execute(
-            "SELECT id, body FROM tracing WHERE live = 1 AND id > ? ORDER BY id LIMIT ?", (last, batch)
-        ).fetchall()
-        if not rows:
-            return done
-        index_keys(conn, [(i, tracing_keys(tracing_from_json(body))) for i, body in rows])
-        done, last = done + len(rows), rows[-1][0]
 
 
 def key_problems(conn: sqlite3.Connection) -> list[str]:

@@ -6,20 +6,25 @@ import logging
 import sqlite3
 from pathlib import Path
 
-from indexer.store.sqlite_keys import KEYS_SCHEMA, build_from_bodies
+from indexer.codec import tracing_from_json
+from indexer.codec_head import head_to_text
+from indexer.match_keys import tracing_keys
+from indexer.store.sqlite_keys import KEYS_SCHEMA, index_keys
 from indexer.store.sqlite_lifecycle import LIFECYCLE_SCHEMA, fill_nac_history
 
 log = logging.getLogger(__name__)
 
 # 2: the nac_history and dispute tables (sqlite_lifecycle).
-# 3: the blocking keys in an FTS5 index (sqlite_keys) instead of a (key, tracing_id) table.
+# 3: the blocking keys in an FTS5 index (sqlite_keys) instead of a (key, tracing_id) table, and each
+#    tracing's head (indexer.codec_head: its subject in a form cheap to decode, for ranking).
 # An older file is upgraded when opened (upgrade below).
 SCHEMA_VERSION = "3"
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 -- Every key the index has seen. live = 0 is a tombstone: the delete's version stays so that an older
--- upsert arriving late cannot bring the tracing back.
+-- upsert arriving late cannot bring the tracing back. head: the subject as indexer.codec_head writes it
+-- ("" none), what the ranked modes score candidates on without decoding the body; NULL in a tombstone.
 CREATE TABLE IF NOT EXISTS tracing (
     id INTEGER PRIMARY KEY,
     agency TEXT NOT NULL,
@@ -29,6 +34,7 @@ CREATE TABLE IF NOT EXISTS tracing (
     live INTEGER NOT NULL,
     body TEXT,
     indexed_at INTEGER NOT NULL,
+    head TEXT,
     UNIQUE (agency, record_number)
 );
 -- One row per name of a live tracing (primary and aliases), clustered by name for the exact modes,
@@ -90,14 +96,34 @@ def prepare(conn: sqlite3.Connection) -> None:
             fill_nac_history(conn)
         if found in ("1", "2"):
             log.info("upgrading the store file's blocking keys to schema %s (once; takes a while)", SCHEMA_VERSION)
+            if "head" not in {row[1] for row in conn.execute("PRAGMA table_info(tracing)")}:
+                conn.execute("ALTER TABLE tracing ADD COLUMN head TEXT")
             indexed = build_from_bodies(conn)
             conn.execute("DROP TABLE IF EXISTS match_key")
-            log.info("blocking keys of %d tracings indexed", indexed)
+            log.info("blocking keys and heads of %d tracings indexed", indexed)
         conn.execute("INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", (SCHEMA_VERSION,))
         conn.execute("COMMIT")
     except BaseException:
         conn.execute("ROLLBACK")
         raise
+
+
+def build_from_bodies(conn: sqlite3.Connection, *, batch: int = 5_000) -> int:
+    """Index the blocking keys and write the head of every live tracing from its stored body (the
+    upgrade of a schema-1 or 2 file; each body decoded once for both); returns how many."""
+    done, last = 0, 0
+    while True:
+        rows = conn.execute(
+            "SELECT id, body FROM tracing WHERE live = 1 AND id > ? ORDER BY id LIMIT ?", (last, batch)
+        ).fetchall()
+        if not rows:
+            return done
+        tracings = [(i, tracing_from_json(body)) for i, body in rows]
+        index_keys(conn, [(i, tracing_keys(tracing)) for i, tracing in tracings])
+        conn.executemany(
+            "UPDATE tracing SET head = ? WHERE id = ?", ((head_to_text(t.subject), i) for i, t in tracings)
+        )
+        done, last = done + len(rows), rows[-1][0]
 
 
 def _version(conn: sqlite3.Connection) -> str | None:

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from indexer.codec import tracing_from_json, tracing_to_json
+from indexer.codec_head import head_to_text
 from indexer.exc import ResourceExhausted, Unavailable
 from indexer.match_keys import tracing_keys
 from indexer.model import Dispute, StoredTracing, Tracing, TracingKey, TracingType
@@ -277,12 +278,12 @@ class Writer:
             return WriteResult(WriteOutcome.UNCHANGED, row.source_version)
         kind = tracing.type
         assert kind is not None  # checked tracings always have a type
-        body = tracing_to_json(tracing)
+        body, head = tracing_to_json(tracing), head_to_text(tracing.subject)
         if row is None:
             cursor = self._conn.execute(
-                "INSERT INTO tracing (agency, record_number, source_version, type, live, body, indexed_at)"
-                " VALUES (?, ?, ?, ?, 1, ?, ?)",
-                (tracing.key.agency, tracing.key.record_number, tracing.source_version, kind.value, body, now),
+                "INSERT INTO tracing (agency, record_number, source_version, type, live, body, indexed_at, head)"
+                " VALUES (?, ?, ?, ?, 1, ?, ?, ?)",
+                (tracing.key.agency, tracing.key.record_number, tracing.source_version, kind.value, body, now, head),
             )
             tracing_id = cursor.lastrowid
             assert tracing_id is not None
@@ -290,8 +291,9 @@ class Writer:
             tracing_id = row.id
             self._unindex(row)
             self._conn.execute(
-                "UPDATE tracing SET source_version = ?, type = ?, live = 1, body = ?, indexed_at = ? WHERE id = ?",
-                (tracing.source_version, kind.value, body, now, tracing_id),
+                "UPDATE tracing SET source_version = ?, type = ?, live = 1, body = ?, indexed_at = ?, head = ?"
+                " WHERE id = ?",
+                (tracing.source_version, kind.value, body, now, head, tracing_id),
             )
         self._conn.executemany(
             "INSERT OR IGNORE INTO name VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -338,7 +340,7 @@ class Writer:
         self._unindex(row)
         drop_dispute(self._conn, row.id)
         self._conn.execute(
-            "UPDATE tracing SET live = 0, body = NULL, source_version = ?, indexed_at = ? WHERE id = ?",
+            "UPDATE tracing SET live = 0, body = NULL, head = NULL, source_version = ?, indexed_at = ? WHERE id = ?",
             (version, now, row.id),
         )
         if log:
