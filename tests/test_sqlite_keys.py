@@ -14,7 +14,7 @@ from indexer.demo import generate_tracings
 from indexer.match_keys import tracing_keys
 from indexer.store.base import Delete, TracingHead, Upsert
 from indexer.store.sqlite import SqliteStore
-from indexer.store.sqlite_keys import _text, token
+from indexer.store.sqlite_keys import keys_text, token
 
 TODAY = dt.date(2026, 11, 21)
 
@@ -136,4 +136,4 @@ def test_a_schema_2_file_gets_its_keys_indexed_once_on_open(tmp_path: Path) -> N
     ],
 )
 def test_a_tracing_s_text_holds_each_key_as_its_own_token(keys: list[str]) -> None:
-    assert _text(keys) == " ".join(token(key) for key in keys)
+    assert keys_text(keys) == " ".join(token(key) for key in keys)

@@ -38,7 +38,8 @@ def token(key: str) -> str:
     return "x" + key.encode().hex()
 
 
-def _text(keys: Iterable[str]) -> str:
+def keys_text(keys: Iterable[str]) -> str:
+    """A tracing's keys as the index's text: one token per key, space separated."""
     listed = list(keys)
     plain = " ".join(listed)
     # The usual case in one pass: every key plain (no space inside one: as many spaces as separators).
@@ -47,9 +48,9 @@ def _text(keys: Iterable[str]) -> str:
     return " ".join(token(key) for key in listed)
 
 
-def index_keys(conn: sqlite3.Connection, rows: Sequence[tuple[int, Iterable[str]]]) -> None:
-    """Add each (tracing id, keys) row; the tracing must not be indexed already (unindex it first)."""
-    conn.executemany("INSERT INTO match_keys (rowid, keys) VALUES (?, ?)", ((i, _text(keys)) for i, keys in rows))
+def index_keys(conn: sqlite3.Connection, rows: Sequence[tuple[int, str]]) -> None:
+    """Add each (tracing id, keys_text) row; the tracing must not be indexed already (unindex it first)."""
+    conn.executemany("INSERT INTO match_keys (rowid, keys) VALUES (?, ?)", rows)
 
 
 class KeyChanges:
@@ -64,10 +65,10 @@ class KeyChanges:
 
     def __init__(self) -> None:
         self._removed: set[int] = set()  # indexed before this group: its old keys go
-        self._final: dict[int, Iterable[str] | None] = {}  # the keys each touched tracing ends with
+        self._final: dict[int, str | None] = {}  # the keys_text each touched tracing ends with
 
-    def add(self, tracing_id: int, keys: Iterable[str]) -> None:
-        self._final[tracing_id] = keys
+    def add(self, tracing_id: int, text: str) -> None:
+        self._final[tracing_id] = text
 
     def remove(self, tracing_id: int) -> None:
         if self._final.get(tracing_id) is None:  # not added in this group: it may hold keys from before
@@ -76,7 +77,7 @@ class KeyChanges:
 
     def apply(self, conn: sqlite3.Connection) -> None:
         conn.executemany("DELETE FROM match_keys WHERE rowid = ?", ((i,) for i in sorted(self._removed)))
-        index_keys(conn, [(i, keys) for i, keys in self._final.items() if keys is not None])
+        index_keys(conn, [(i, text) for i, text in self._final.items() if text is not None])
         self._removed.clear()
         self._final.clear()
 

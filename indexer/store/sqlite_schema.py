@@ -9,7 +9,7 @@ from pathlib import Path
 from indexer.codec import tracing_from_json
 from indexer.codec_head import head_to_text
 from indexer.match_keys import tracing_keys
-from indexer.store.sqlite_keys import KEYS_SCHEMA, index_keys
+from indexer.store.sqlite_keys import KEYS_SCHEMA, index_keys, keys_text
 from indexer.store.sqlite_lifecycle import LIFECYCLE_SCHEMA, fill_nac_history
 
 log = logging.getLogger(__name__)
@@ -119,7 +119,7 @@ def build_from_bodies(conn: sqlite3.Connection, *, batch: int = 5_000) -> int:
         if not rows:
             return done
         tracings = [(i, tracing_from_json(body)) for i, body in rows]
-        index_keys(conn, [(i, tracing_keys(tracing)) for i, tracing in tracings])
+        index_keys(conn, [(i, keys_text(tracing_keys(tracing))) for i, tracing in tracings])
         conn.executemany(
             "UPDATE tracing SET head = ? WHERE id = ?", ((head_to_text(t.subject), i) for i, t in tracings)
         )

@@ -34,7 +34,7 @@ from indexer.store.base import (
     WriteOutcome,
     WriteResult,
 )
-from indexer.store.sqlite_keys import KeyChanges
+from indexer.store.sqlite_keys import KeyChanges, keys_text
 from indexer.store.sqlite_lifecycle import (
     drop_dispute,
     index_nac_history,
@@ -118,11 +118,46 @@ class Restore:
 _Op = WriteOp | SetDispute | Restore
 
 
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """Everything the writer stores for a tracing that depends on the tracing alone: computed in the
+    caller's thread (SqliteStore.write), so the single writer thread only runs SQL. The writer is the one
+    serial stage of ingest; the callers are many and work while it waits on SQLite."""
+
+    body: str
+    head: str
+    names: list[tuple[str, str, int, str, str, str, str, str]]
+    keys: str
+    title: str | None
+
+    @classmethod
+    def of(cls, tracing: Tracing) -> Prepared:
+        return cls(
+            tracing_to_json(tracing),
+            head_to_text(tracing.subject),
+            name_rows(tracing),
+            keys_text(tracing_keys(tracing)),
+            _title_of(tracing),
+        )
+
+
+def prepare_ops(ops: Sequence[_Op]) -> dict[int, Prepared]:
+    """The Prepared of each tracing the ops write, by the tracing object's id()."""
+    found: dict[int, Prepared] = {}
+    for op in ops:
+        tracing = op.tracing if isinstance(op, Upsert) else op.new if isinstance(op, Replace) else None
+        if tracing is not None:
+            found[id(tracing)] = Prepared.of(tracing)
+    return found
+
+
 @dataclass
 class _Job:
     ops: Sequence[_Op]
     actor: str
     future: Future[list[WriteResult]]
+    # By id() of the ops' tracings; the ops hold them, so no id is reused while the job lives.
+    prepared: dict[int, Prepared]
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,12 +181,13 @@ class Writer:
             raise
         self._clock = clock
         self._keys = KeyChanges()  # the current group's key changes (applied just before its commit)
+        self._prepared: dict[int, Prepared] = {}  # the current job's (see _Job)
         self._queue: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._run, name="sqlite-writer", daemon=True)
         self._thread.start()
 
     def submit(self, ops: Sequence[_Op], actor: str) -> list[WriteResult]:
-        job = _Job(ops, actor, Future())
+        job = _Job(ops, actor, Future(), prepare_ops(ops))
         self._queue.put(job)
         return job.future.result()
 
@@ -185,7 +221,11 @@ class Writer:
         try:
             conn.execute("BEGIN IMMEDIATE")
             now = micros(self._clock())
-            results = [[self._apply(op, job.actor, now) for op in job.ops] for job in jobs]
+            results = []
+            for job in jobs:
+                self._prepared = job.prepared
+                results.append([self._apply(op, job.actor, now) for op in job.ops])
+            self._prepared = {}
             self._keys.apply(conn)
             conn.execute("COMMIT")
         except Exception as error:
@@ -278,7 +318,8 @@ class Writer:
             return WriteResult(WriteOutcome.UNCHANGED, row.source_version)
         kind = tracing.type
         assert kind is not None  # checked tracings always have a type
-        body, head = tracing_to_json(tracing), head_to_text(tracing.subject)
+        ready = self._prepared.get(id(tracing)) or Prepared.of(tracing)
+        body, head = ready.body, ready.head
         if row is None:
             cursor = self._conn.execute(
                 "INSERT INTO tracing (agency, record_number, source_version, type, live, body, indexed_at, head)"
@@ -297,10 +338,10 @@ class Writer:
             )
         self._conn.executemany(
             "INSERT OR IGNORE INTO name VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            ((s, g, tracing_id, a, m, x, ssn, dob, pob) for s, g, a, m, x, ssn, dob, pob in name_rows(tracing)),
+            ((s, g, tracing_id, a, m, x, ssn, dob, pob) for s, g, a, m, x, ssn, dob, pob in ready.names),
         )
-        self._keys.add(tracing_id, tracing_keys(tracing))
-        title = _title_of(tracing)
+        self._keys.add(tracing_id, ready.keys)
+        title = ready.title
         if title is not None:
             self._conn.execute("INSERT OR IGNORE INTO title VALUES (?, ?)", (title, tracing_id))
         if kind is TracingType.NAC_HISTORY:
