@@ -86,6 +86,7 @@ def _ingest(work: Work, args: argparse.Namespace) -> tuple[dict[str, Any], bool]
             work.accounts(),
             args.ingest_processes,
             args.ingest_streams,
+            batch=args.ingest_batch,
             server_pid=server.process.pid,
         )
     finally:
@@ -235,7 +236,8 @@ def _notes(results: dict[str, Any], manifest: Manifest) -> list[str]:
     if ingest:
         slowest = ingest["slowest_window"]
         notes.append(
-            f"Ingest{' (earlier run)' if results['ingest_reused'] else ''}: {ingest['streams']} streams in "
+            f"Ingest{' (earlier run)' if results['ingest_reused'] else ''}: {ingest['streams']} streams"
+            f" ({ingest.get('batch', 1)} actions a message) in "
             f"{ingest['processes']} client processes; outcomes {ingest['outcomes']}; overall "
             f"{ingest['tracings'] / max(ingest['seconds'], 1e-9):,.0f}/s; slowest tenth of the run "
             + (f"{slowest:,.0f}/s" if slowest else "n/a (run too short)")
@@ -275,6 +277,9 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--warmup-queries", type=int, default=50)
     parser.add_argument("--ingest-processes", type=int, default=2)
     parser.add_argument("--ingest-streams", type=int, default=4)
+    parser.add_argument(
+        "--ingest-batch", type=int, default=500, help="actions a message (IngestBatches); 1: Ingest, one a message"
+    )
     parser.add_argument("--load-processes", type=int, default=4)
     parser.add_argument("--in-flight", type=int, default=8, help="calls in flight per load process")
     parser.add_argument("--warmup", type=float, default=2.0, help="seconds of load before each window")

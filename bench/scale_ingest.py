@@ -14,6 +14,7 @@ import sys
 import threading
 import time
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from multiprocessing.synchronize import Barrier
 from pathlib import Path
@@ -32,6 +33,22 @@ from dcii.v1 import ingest_pb2  # noqa: E402
 
 MARK_EVERY = 1000
 _METHOD = "/dcii.v1.IngestService/Ingest"
+_BATCH_METHOD = "/dcii.v1.IngestService/IngestBatches"
+
+
+def _varint(value: int) -> bytes:
+    out = bytearray()
+    while value > 0x7F:
+        out.append(value & 0x7F | 0x80)
+        value >>= 7
+    out.append(value)
+    return bytes(out)
+
+
+def batch_bytes(requests: list[bytes]) -> bytes:
+    """An IngestBatchRequest of already-serialized IngestRequests, built without protobuf work: field 1
+    (repeated, length-delimited) is tag 0x0A, the length, then the bytes, once per request."""
+    return b"".join(b"\x0a" + _varint(len(request)) + request for request in requests)
 
 
 @dataclass
@@ -44,6 +61,7 @@ class IngestFigures:
     processes: int
     streams: int
     errors: list[str] = field(default_factory=list)
+    batch: int = 1  # actions a message
     client_cores: float = 0.0  # CPU the client processes used over the run, in cores
     server_cores: float = 0.0  # CPU the server process used over the run, in cores
 
@@ -52,13 +70,28 @@ class IngestFigures:
         return self.tracings / self.seconds if self.seconds else 0.0
 
 
-def _stream(chan: grpc.Channel, metadata: Any, requests: list[bytes], marks: list[tuple[float, int]]) -> Counter[str]:
-    call: grpc.StreamStreamMultiCallable[bytes, ingest_pb2.IngestResult] = chan.stream_stream(
-        _METHOD, request_serializer=None, response_deserializer=ingest_pb2.IngestResult.FromString
+def _results(chan: grpc.Channel, metadata: Any, requests: list[bytes], batch: int) -> Iterator[ingest_pb2.IngestResult]:
+    """The stream's results: one message per action (Ingest), or `batch` actions a message (IngestBatches)."""
+    if batch <= 1:
+        call: grpc.StreamStreamMultiCallable[bytes, ingest_pb2.IngestResult] = chan.stream_stream(
+            _METHOD, request_serializer=None, response_deserializer=ingest_pb2.IngestResult.FromString
+        )
+        yield from call(iter(requests), metadata=metadata, timeout=24 * 3600)
+        return
+    batches: grpc.StreamStreamMultiCallable[bytes, ingest_pb2.IngestBatchResult] = chan.stream_stream(
+        _BATCH_METHOD, request_serializer=None, response_deserializer=ingest_pb2.IngestBatchResult.FromString
     )
+    messages = (batch_bytes(requests[i : i + batch]) for i in range(0, len(requests), batch))
+    for answer in batches(messages, metadata=metadata, timeout=24 * 3600):
+        yield from answer.results
+
+
+def _stream(
+    chan: grpc.Channel, metadata: Any, requests: list[bytes], marks: list[tuple[float, int]], batch: int
+) -> Counter[str]:
     outcomes: Counter[str] = Counter()
     since = 0
-    for result in call(iter(requests), metadata=metadata, timeout=24 * 3600):
+    for result in _results(chan, metadata, requests, batch):
         outcomes[ingest_pb2.IngestOutcome.Name(result.outcome).removeprefix("INGEST_OUTCOME_")] += 1
         since += 1
         if since >= MARK_EVERY:
@@ -78,6 +111,7 @@ def _worker(
     chunks: Any,
     barrier: Barrier,
     results: Any,
+    batch: int,
 ) -> None:
     """One client process: a channel and a session per agency, `threads` streams at a time."""
     sessions = {}
@@ -97,7 +131,7 @@ def _worker(
             requests = read_chunk(inputs, agency, offset, length)
             local: list[tuple[float, int]] = []
             try:
-                counted = _stream(*sessions[agency], requests, local)
+                counted = _stream(*sessions[agency], requests, local, batch)
             except grpc.RpcError as error:
                 counted = Counter()
                 with lock:
@@ -136,8 +170,10 @@ def run_ingest(
     processes: int,
     streams: int,
     server_pid: int | None = None,
+    batch: int = 500,
 ) -> IngestFigures:
-    """Push every chunk of the manifest; `streams` concurrent streams spread over `processes` processes."""
+    """Push every chunk of the manifest; `streams` concurrent streams spread over `processes` processes,
+    `batch` actions a message (IngestBatches; 1: one a message through Ingest)."""
     manifest = Manifest.load(inputs / "manifest.json")
     ctx = mp.get_context("spawn")
     chunks = ctx.Queue()
@@ -151,7 +187,7 @@ def run_ingest(
     results = ctx.Queue()
     by_agency = {a.agency: a for a in accounts.values() if a.role == "SUBMITTER"}
     workers = [
-        ctx.Process(target=_worker, args=(port, pki_dir, inputs, by_agency, n, chunks, barrier, results))
+        ctx.Process(target=_worker, args=(port, pki_dir, inputs, by_agency, n, chunks, barrier, results, batch))
         for n in per_process
     ]
     for worker in workers:
@@ -188,6 +224,7 @@ def run_ingest(
         processes=processes,
         streams=streams,
         errors=errors,
+        batch=batch,
         client_cores=round(client_cpu / max(seconds, 1e-9), 2),
         server_cores=round(server_cpu / max(seconds, 1e-9), 2),
     )

@@ -13,6 +13,7 @@ import queue
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import TypeVar, cast
 
 import grpc
 
@@ -27,7 +28,85 @@ from search_service.registry import Caller
 
 # Actions read ahead from a stream and written in one group (one fsync for the lot).
 _GROUP = 512
+# Actions one IngestBatchRequest may carry (documented in ingest.proto).
+MAX_BATCH_ACTIONS = 1000
 _END = object()
+M = TypeVar("M")
+
+
+def _checked_size(batch: ingest_pb2.IngestBatchRequest) -> int:
+    """A batch message's weight in a group: its number of actions (a batch over the limit ends the stream
+    with INVALID_ARGUMENT; the batches before it were answered, so the client knows where to resume)."""
+    count = len(batch.requests)
+    if count > MAX_BATCH_ACTIONS:
+        raise InvalidArgument(
+            [m.Violation("requests", f"at most {MAX_BATCH_ACTIONS} actions in one batch message, got {count}")]
+        )
+    return count
+
+
+def _read_ahead(messages: Iterator[M], *, size: Callable[[M], int]) -> Iterator[list[M]]:
+    """The stream's messages in groups of up to about _GROUP actions: whatever has arrived when the
+    previous group is done, so the group grows with the load.
+
+    A thread of its own keeps reading while a group is being written, so the next one is ready the moment
+    the fsync returns. Its queue is bounded: a fast client waits, memory does not grow. When the consumer
+    stops (finished, cancelled, or the client stopped reading and the call died) the reader stops too,
+    instead of waiting for ever to hand over a message no one will take. A message refused by `size` ends
+    the stream with that refusal, after the groups before it.
+    """
+    pending: queue.Queue[object] = queue.Queue(maxsize=_GROUP * 4)
+    stopped = threading.Event()
+
+    def offer(item: object) -> bool:
+        while not stopped.is_set():
+            try:
+                pending.put(item, timeout=0.2)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def pump() -> None:
+        try:
+            for message in messages:
+                if not offer((message, size(message))):
+                    return
+        except InvalidArgument as refusal:
+            offer(refusal)
+            return
+        except Exception:  # noqa: S110 - the client went away; the consumer sees the end and stops
+            pass
+        offer(_END)
+
+    threading.Thread(target=pump, name="ingest-reader", daemon=True).start()
+    try:
+        ended = False
+        while not ended:
+            group: list[M] = []
+            weight = 0
+            item = pending.get()
+            while True:
+                if item is _END:
+                    ended = True
+                    break
+                if isinstance(item, InvalidArgument):
+                    if group:
+                        yield group
+                    raise item
+                message, count = cast(tuple[M, int], item)
+                group.append(message)
+                weight += count
+                if weight >= _GROUP:
+                    break
+                try:
+                    item = pending.get_nowait()
+                except queue.Empty:
+                    break
+            if group:
+                yield group
+    finally:
+        stopped.set()
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,51 +238,19 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
         self, request_iterator: Iterator[ingest_pb2.IngestRequest], context: grpc.ServicerContext
     ) -> Iterator[ingest_pb2.IngestResult]:
         caller = caller_of(context)
-        # A reader thread keeps pulling requests while a group is being written, so the next group is
-        # ready the moment the fsync returns. The queue is bounded: a fast client waits, memory does not grow.
-        pending: queue.Queue[object] = queue.Queue(maxsize=_GROUP * 4)
-        # Set when the handler ends (finished, cancelled, or the client stopped reading and the call died):
-        # the reader then stops too, instead of waiting for ever to hand over a request no one will take.
-        stopped = threading.Event()
+        for group in _read_ahead(request_iterator, size=lambda _: 1):
+            yield from self.apply(caller, group)
 
-        def offer(item: object) -> bool:
-            while not stopped.is_set():
-                try:
-                    pending.put(item, timeout=0.2)
-                    return True
-                except queue.Full:
-                    continue
-            return False
-
-        def pump() -> None:
-            try:
-                for request in request_iterator:
-                    if not offer(request):
-                        return
-            except Exception:  # noqa: S110 - the client went away; the handler sees the end and stops
-                pass
-            offer(_END)
-
-        threading.Thread(target=pump, name="ingest-reader", daemon=True).start()
-        try:
-            ended = False
-            while not ended:
-                group: list[ingest_pb2.IngestRequest] = []
-                item = pending.get()
-                while item is not _END:
-                    assert isinstance(item, ingest_pb2.IngestRequest)
-                    group.append(item)
-                    if len(group) >= _GROUP:
-                        break
-                    try:
-                        item = pending.get_nowait()
-                    except queue.Empty:
-                        break
-                ended = item is _END
-                if group:
-                    yield from self.apply(caller, group)
-        finally:
-            stopped.set()
+    def IngestBatches(  # noqa: N802
+        self, request_iterator: Iterator[ingest_pb2.IngestBatchRequest], context: grpc.ServicerContext
+    ) -> Iterator[ingest_pb2.IngestBatchResult]:
+        caller = caller_of(context)
+        for batches in _read_ahead(request_iterator, size=_checked_size):
+            # The actions of several batch messages go to the store as one group (one fsync), and the
+            # results are cut back into one answer per message, in order.
+            results = iter(self.apply(caller, [request for batch in batches for request in batch.requests]))
+            for batch in batches:
+                yield ingest_pb2.IngestBatchResult(results=[next(results) for _ in batch.requests])
 
     def Delete(  # noqa: N802
         self, request: ingest_pb2.DeleteTracing, context: grpc.ServicerContext

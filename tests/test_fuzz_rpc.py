@@ -23,6 +23,7 @@ from __future__ import annotations
 import ast
 import base64
 import dataclasses
+import itertools
 import re
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
@@ -315,6 +316,29 @@ def ingest_stream(fz: Fuzz, requests: list[ingest_pb2.IngestRequest]) -> None:
         check_ingest_result(request, result)
 
 
+def ingest_batches(fz: Fuzz, drawn: tuple[list[ingest_pb2.IngestRequest], list[int]]) -> None:
+    """The same actions cut into batch messages at drawn places (empty batches included)."""
+    requests, cuts = drawn
+    edges = sorted({0, len(requests), *(c % (len(requests) + 1) for c in cuts)})
+    batches = [requests[a:b] for a, b in itertools.pairwise(edges)] + ([[]] if len(cuts) % 3 == 0 else [])
+    SENT["IngestBatches"] += len(requests)
+    stub = ingest_pb2_grpc.IngestServiceStub(fz.submitter.channel)
+    messages = [ingest_pb2.IngestBatchRequest(requests=batch) for batch in batches]
+    try:
+        answers = list(stub.IngestBatches(iter(messages), metadata=fz.submitter.metadata, timeout=TIMEOUT))
+    except grpc.RpcError as error:
+        OUTCOMES["IngestBatches", error.code().name] += 1
+        size = max((m.ByteSize() for m in messages), default=0)
+        check_refusal("IngestBatches", ingest_pb2.IngestBatchRequest(), error, size=size)
+        assert size > MAX_MESSAGE_BYTES or error.code() == Code.RESOURCE_EXHAUSTED, (
+            "a refused action stopped the stream"
+        )
+        return
+    assert [len(a.results) for a in answers] == [len(b) for b in batches], "one answer a batch, a result an action"
+    for request, result in zip(requests, [r for a in answers for r in a.results], strict=True):
+        check_ingest_result(request, result)
+
+
 def check_ingest_result(request: ingest_pb2.IngestRequest, result: ingest_pb2.IngestResult) -> None:
     OUTCOMES["Ingest", ingest_pb2.IngestOutcome.Name(result.outcome)] += 1
     assert result.request_id == request.request_id, "results come back in order, echoing the request id"
@@ -472,6 +496,13 @@ class Case:
 
 CASES = (
     Case("Ingest", s.ingest_streams, ingest_stream, 150, 4_000),  # ~6 requests an example
+    Case(
+        "IngestBatches",
+        st.tuples(s.ingest_streams, st.lists(st.integers(0, 12), max_size=4)),
+        ingest_batches,
+        100,
+        3_000,
+    ),
     Case("Delete", s.delete_requests, _ingest_unary("Delete"), 200, 8_000),
     Case("CompleteOpenCaseTracing", s.open_case_completions, _ingest_unary("CompleteOpenCaseTracing"), 200, 8_000),
     Case("CompleteNacPendingTracing", s.nac_completions, _ingest_unary("CompleteNacPendingTracing"), 200, 8_000),

@@ -25,15 +25,15 @@ _sym_db = _symbol_database.Default()
 from dcii.v1 import tracing_pb2 as dcii_dot_v1_dot_tracing__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x14\x64\x63ii/v1/ingest.proto\x12\x07\x64\x63ii.v1\x1a\x15\x64\x63ii/v1/tracing.proto\"Y\n\rDeleteTracing\x12 \n\x03key\x18\x01 \x01(\x0b\x32\x13.dcii.v1.TracingKey\x12\x16\n\x0esource_version\x18\x02 \x01(\x03\x12\x0e\n\x06reason\x18\x03 \x01(\t\"Z\n\x10\x43ompleteOpenCase\x12&\n\topen_case\x18\x01 \x01(\x0b\x32\x13.dcii.v1.TracingKey\x12\x1e\n\x04\x66ile\x18\x02 \x01(\x0b\x32\x10.dcii.v1.Tracing\"e\n\x12\x43ompleteNacPending\x12(\n\x0bnac_pending\x18\x01 \x01(\x0b\x32\x13.dcii.v1.TracingKey\x12%\n\x0bnac_history\x18\x02 \x01(\x0b\x32\x10.dcii.v1.Tracing\"\xf1\x01\n\rIngestRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\"\n\x06upsert\x18\x02 \x01(\x0b\x32\x10.dcii.v1.TracingH\x00\x12(\n\x06\x64\x65lete\x18\x03 \x01(\x0b\x32\x16.dcii.v1.DeleteTracingH\x00\x12\x37\n\x12\x63omplete_open_case\x18\x04 \x01(\x0b\x32\x19.dcii.v1.CompleteOpenCaseH\x00\x12;\n\x14\x63omplete_nac_pending\x18\x05 \x01(\x0b\x32\x1b.dcii.v1.CompleteNacPendingH\x00\x42\x08\n\x06\x61\x63tion\"\x90\x01\n\x0cIngestResult\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\'\n\x07outcome\x18\x02 \x01(\x0e\x32\x16.dcii.v1.IngestOutcome\x12+\n\nviolations\x18\x03 \x03(\x0b\x32\x17.dcii.v1.FieldViolation\x12\x16\n\x0estored_version\x18\x04 \x01(\x03*\xca\x01\n\rIngestOutcome\x12\x1e\n\x1aINGEST_OUTCOME_UNSPECIFIED\x10\x00\x12\x1a\n\x16INGEST_OUTCOME_APPLIED\x10\x01\x12\x1c\n\x18INGEST_OUTCOME_UNCHANGED\x10\x02\x12\x1b\n\x17INGEST_OUTCOME_REJECTED\x10\x03\x12\x1c\n\x18INGEST_OUTCOME_NOT_FOUND\x10\x04\x12$\n INGEST_OUTCOME_PERMISSION_DENIED\x10\x05\x32\xa3\x02\n\rIngestService\x12;\n\x06Ingest\x12\x16.dcii.v1.IngestRequest\x1a\x15.dcii.v1.IngestResult(\x01\x30\x01\x12\x37\n\x06\x44\x65lete\x12\x16.dcii.v1.DeleteTracing\x1a\x15.dcii.v1.IngestResult\x12K\n\x17\x43ompleteOpenCaseTracing\x12\x19.dcii.v1.CompleteOpenCase\x1a\x15.dcii.v1.IngestResult\x12O\n\x19\x43ompleteNacPendingTracing\x12\x1b.dcii.v1.CompleteNacPending\x1a\x15.dcii.v1.IngestResultb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x14\x64\x63ii/v1/ingest.proto\x12\x07\x64\x63ii.v1\x1a\x15\x64\x63ii/v1/tracing.proto\"Y\n\rDeleteTracing\x12 \n\x03key\x18\x01 \x01(\x0b\x32\x13.dcii.v1.TracingKey\x12\x16\n\x0esource_version\x18\x02 \x01(\x03\x12\x0e\n\x06reason\x18\x03 \x01(\t\"Z\n\x10\x43ompleteOpenCase\x12&\n\topen_case\x18\x01 \x01(\x0b\x32\x13.dcii.v1.TracingKey\x12\x1e\n\x04\x66ile\x18\x02 \x01(\x0b\x32\x10.dcii.v1.Tracing\"e\n\x12\x43ompleteNacPending\x12(\n\x0bnac_pending\x18\x01 \x01(\x0b\x32\x13.dcii.v1.TracingKey\x12%\n\x0bnac_history\x18\x02 \x01(\x0b\x32\x10.dcii.v1.Tracing\"\xf1\x01\n\rIngestRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\"\n\x06upsert\x18\x02 \x01(\x0b\x32\x10.dcii.v1.TracingH\x00\x12(\n\x06\x64\x65lete\x18\x03 \x01(\x0b\x32\x16.dcii.v1.DeleteTracingH\x00\x12\x37\n\x12\x63omplete_open_case\x18\x04 \x01(\x0b\x32\x19.dcii.v1.CompleteOpenCaseH\x00\x12;\n\x14\x63omplete_nac_pending\x18\x05 \x01(\x0b\x32\x1b.dcii.v1.CompleteNacPendingH\x00\x42\x08\n\x06\x61\x63tion\"\x90\x01\n\x0cIngestResult\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\'\n\x07outcome\x18\x02 \x01(\x0e\x32\x16.dcii.v1.IngestOutcome\x12+\n\nviolations\x18\x03 \x03(\x0b\x32\x17.dcii.v1.FieldViolation\x12\x16\n\x0estored_version\x18\x04 \x01(\x03\">\n\x12IngestBatchRequest\x12(\n\x08requests\x18\x01 \x03(\x0b\x32\x16.dcii.v1.IngestRequest\";\n\x11IngestBatchResult\x12&\n\x07results\x18\x01 \x03(\x0b\x32\x15.dcii.v1.IngestResult*\xca\x01\n\rIngestOutcome\x12\x1e\n\x1aINGEST_OUTCOME_UNSPECIFIED\x10\x00\x12\x1a\n\x16INGEST_OUTCOME_APPLIED\x10\x01\x12\x1c\n\x18INGEST_OUTCOME_UNCHANGED\x10\x02\x12\x1b\n\x17INGEST_OUTCOME_REJECTED\x10\x03\x12\x1c\n\x18INGEST_OUTCOME_NOT_FOUND\x10\x04\x12$\n INGEST_OUTCOME_PERMISSION_DENIED\x10\x05\x32\xf1\x02\n\rIngestService\x12;\n\x06Ingest\x12\x16.dcii.v1.IngestRequest\x1a\x15.dcii.v1.IngestResult(\x01\x30\x01\x12L\n\rIngestBatches\x12\x1b.dcii.v1.IngestBatchRequest\x1a\x1a.dcii.v1.IngestBatchResult(\x01\x30\x01\x12\x37\n\x06\x44\x65lete\x12\x16.dcii.v1.DeleteTracing\x1a\x15.dcii.v1.IngestResult\x12K\n\x17\x43ompleteOpenCaseTracing\x12\x19.dcii.v1.CompleteOpenCase\x1a\x15.dcii.v1.IngestResult\x12O\n\x19\x43ompleteNacPendingTracing\x12\x1b.dcii.v1.CompleteNacPending\x1a\x15.dcii.v1.IngestResultb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'dcii.v1.ingest_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_INGESTOUTCOME']._serialized_start=734
-  _globals['_INGESTOUTCOME']._serialized_end=936
+  _globals['_INGESTOUTCOME']._serialized_start=859
+  _globals['_INGESTOUTCOME']._serialized_end=1061
   _globals['_DELETETRACING']._serialized_start=56
   _globals['_DELETETRACING']._serialized_end=145
   _globals['_COMPLETEOPENCASE']._serialized_start=147
@@ -44,6 +44,10 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_INGESTREQUEST']._serialized_end=584
   _globals['_INGESTRESULT']._serialized_start=587
   _globals['_INGESTRESULT']._serialized_end=731
-  _globals['_INGESTSERVICE']._serialized_start=939
-  _globals['_INGESTSERVICE']._serialized_end=1230
+  _globals['_INGESTBATCHREQUEST']._serialized_start=733
+  _globals['_INGESTBATCHREQUEST']._serialized_end=795
+  _globals['_INGESTBATCHRESULT']._serialized_start=797
+  _globals['_INGESTBATCHRESULT']._serialized_end=856
+  _globals['_INGESTSERVICE']._serialized_start=1064
+  _globals['_INGESTSERVICE']._serialized_end=1433
 # @@protoc_insertion_point(module_scope)

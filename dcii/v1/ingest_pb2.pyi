@@ -215,3 +215,53 @@ class IngestResult(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___IngestResult: _TypeAlias = IngestResult  # noqa: Y015
+
+@_typing.final
+class IngestBatchRequest(_message.Message):
+    """Many actions in one message, for pushing in bulk (a connector's backlog, a reload): each action is
+    checked, written and answered exactly as it would be one per IngestRequest, in order. One message
+    carries at most 1,000 actions (a larger one ends the stream with INVALID_ARGUMENT, and nothing of it
+    is stored); within a message, request_ids are the client's to choose as in Ingest.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REQUESTS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def requests(self) -> _containers.RepeatedCompositeFieldContainer[Global___IngestRequest]: ...
+    def __init__(
+        self,
+        *,
+        requests: _abc.Iterable[Global___IngestRequest] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["requests", b"requests"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___IngestBatchRequest: _TypeAlias = IngestBatchRequest  # noqa: Y015
+
+@_typing.final
+class IngestBatchResult(_message.Message):
+    """The results of one IngestBatchRequest, one per action, in the order of its requests; sent only once
+    every action of the batch is durable.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    RESULTS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def results(self) -> _containers.RepeatedCompositeFieldContainer[Global___IngestResult]: ...
+    def __init__(
+        self,
+        *,
+        results: _abc.Iterable[Global___IngestResult] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["results", b"results"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___IngestBatchResult: _TypeAlias = IngestBatchResult  # noqa: Y015

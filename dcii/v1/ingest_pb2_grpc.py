@@ -39,6 +39,11 @@ class IngestServiceStub:
                 request_serializer=dcii_dot_v1_dot_ingest__pb2.IngestRequest.SerializeToString,
                 response_deserializer=dcii_dot_v1_dot_ingest__pb2.IngestResult.FromString,
                 _registered_method=True)
+        self.IngestBatches = channel.stream_stream(
+                '/dcii.v1.IngestService/IngestBatches',
+                request_serializer=dcii_dot_v1_dot_ingest__pb2.IngestBatchRequest.SerializeToString,
+                response_deserializer=dcii_dot_v1_dot_ingest__pb2.IngestBatchResult.FromString,
+                _registered_method=True)
         self.Delete = channel.unary_unary(
                 '/dcii.v1.IngestService/Delete',
                 request_serializer=dcii_dot_v1_dot_ingest__pb2.DeleteTracing.SerializeToString,
@@ -63,6 +68,14 @@ class IngestServiceServicer:
         """A stream of actions in, one result per action back, in order. A result is sent only once
         its action is durable: an APPLIED result is an acknowledgement the index will not lose.
         A rejected action never stops the stream.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def IngestBatches(self, request_iterator, context):
+        """The same, many actions a message: per action, gRPC's own per-message work is paid once a batch,
+        which is most of what a tracing costs the server once checking and storing are cheap.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -93,6 +106,11 @@ def add_IngestServiceServicer_to_server(servicer, server):
                     servicer.Ingest,
                     request_deserializer=dcii_dot_v1_dot_ingest__pb2.IngestRequest.FromString,
                     response_serializer=dcii_dot_v1_dot_ingest__pb2.IngestResult.SerializeToString,
+            ),
+            'IngestBatches': grpc.stream_stream_rpc_method_handler(
+                    servicer.IngestBatches,
+                    request_deserializer=dcii_dot_v1_dot_ingest__pb2.IngestBatchRequest.FromString,
+                    response_serializer=dcii_dot_v1_dot_ingest__pb2.IngestBatchResult.SerializeToString,
             ),
             'Delete': grpc.unary_unary_rpc_method_handler(
                     servicer.Delete,
@@ -137,6 +155,33 @@ class IngestService:
             '/dcii.v1.IngestService/Ingest',
             dcii_dot_v1_dot_ingest__pb2.IngestRequest.SerializeToString,
             dcii_dot_v1_dot_ingest__pb2.IngestResult.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def IngestBatches(request_iterator,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.stream_stream(
+            request_iterator,
+            target,
+            '/dcii.v1.IngestService/IngestBatches',
+            dcii_dot_v1_dot_ingest__pb2.IngestBatchRequest.SerializeToString,
+            dcii_dot_v1_dot_ingest__pb2.IngestBatchResult.FromString,
             options,
             channel_credentials,
             insecure,

@@ -36,6 +36,10 @@ class IngestServiceStub:
     its action is durable: an APPLIED result is an acknowledgement the index will not lose.
     A rejected action never stops the stream.
     """
+    IngestBatches: _grpc.StreamStreamMultiCallable[_ingest_pb2.IngestBatchRequest, _ingest_pb2.IngestBatchResult]
+    """The same, many actions a message: per action, gRPC's own per-message work is paid once a batch,
+    which is most of what a tracing costs the server once checking and storing are cheap.
+    """
     Delete: _grpc.UnaryUnaryMultiCallable[_ingest_pb2.DeleteTracing, _ingest_pb2.IngestResult]
     CompleteOpenCaseTracing: _grpc.UnaryUnaryMultiCallable[_ingest_pb2.CompleteOpenCase, _ingest_pb2.IngestResult]
     CompleteNacPendingTracing: _grpc.UnaryUnaryMultiCallable[_ingest_pb2.CompleteNacPending, _ingest_pb2.IngestResult]
@@ -47,6 +51,10 @@ class IngestServiceAsyncStub(IngestServiceStub):
     """A stream of actions in, one result per action back, in order. A result is sent only once
     its action is durable: an APPLIED result is an acknowledgement the index will not lose.
     A rejected action never stops the stream.
+    """
+    IngestBatches: _aio.StreamStreamMultiCallable[_ingest_pb2.IngestBatchRequest, _ingest_pb2.IngestBatchResult]  # type: ignore[assignment]
+    """The same, many actions a message: per action, gRPC's own per-message work is paid once a batch,
+    which is most of what a tracing costs the server once checking and storing are cheap.
     """
     Delete: _aio.UnaryUnaryMultiCallable[_ingest_pb2.DeleteTracing, _ingest_pb2.IngestResult]  # type: ignore[assignment]
     CompleteOpenCaseTracing: _aio.UnaryUnaryMultiCallable[_ingest_pb2.CompleteOpenCase, _ingest_pb2.IngestResult]  # type: ignore[assignment]
@@ -62,6 +70,16 @@ class IngestServiceServicer(metaclass=_abc_1.ABCMeta):
         """A stream of actions in, one result per action back, in order. A result is sent only once
         its action is durable: an APPLIED result is an acknowledgement the index will not lose.
         A rejected action never stops the stream.
+        """
+
+    @_abc_1.abstractmethod
+    def IngestBatches(
+        self,
+        request_iterator: _MaybeAsyncIterator[_ingest_pb2.IngestBatchRequest],
+        context: _ServicerContext,
+    ) -> _typing.Union[_abc.Iterator[_ingest_pb2.IngestBatchResult], _abc.AsyncIterator[_ingest_pb2.IngestBatchResult]]:
+        """The same, many actions a message: per action, gRPC's own per-message work is paid once a batch,
+        which is most of what a tracing costs the server once checking and storing are cheap.
         """
 
     @_abc_1.abstractmethod
