@@ -20,9 +20,11 @@ Retention: accounting entries outlive the tracings they describe and must be kep
 There is no deletion API at all, and triggers refuse UPDATE and DELETE on entries.
 
 Writes are serialized by a thread lock and an flock on `<db>.lock` (the server and a CLI may both
-write), then one `BEGIN IMMEDIATE` transaction with one prepared INSERT run over the batch. Within a
+write), then one `BEGIN IMMEDIATE` transaction with a multi-row INSERT of the batch. Within a
 process, concurrent callers share writes (search_service.group_commit): under load, the searches
-that arrive while one write is on disk go together in the next, one fsync for all.
+that arrive while one write is on disk go together in the next, one fsync for all. The head file is
+kept open (search_service.audit_head) and WAL checkpoints are made by a thread of their own
+(search_service.audit_checkpoint), off the searches' path.
 
 The code: `search_service.accounting_keys` holds the key file and `subject_ref`,
 `search_service.accounting_entries` the entries, their documents and the offline (read-only) reads,
@@ -41,7 +43,6 @@ import re
 import sqlite3
 import threading
 import time
-import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -57,14 +58,18 @@ from search_service.accounting_entries import (
     AuditEvent,
     Disclosure,
     DisclosureEntry,
+    DisclosureIds,
     check_entry,
     disclosures_for_tracing_file,
     iso_time,
     read_disclosures,
+    read_events,
     verify_file,
 )
 from search_service.accounting_keys import load_or_create_key, subject_ref
-from search_service.audit_chain import VerifyResult
+from search_service.audit_chain import Head, VerifyResult
+from search_service.audit_checkpoint import NO_AUTOCHECKPOINT, Checkpointer
+from search_service.audit_head import HeadFile
 from search_service.group_commit import GroupCommit
 
 __all__ = [
@@ -109,6 +114,10 @@ class AuditLog:
         self._connections_lock = threading.Lock()
         self._write_lock = threading.Lock()
         self._lock_fd: int | None = None
+        self._head_file = HeadFile(self.head_path)  # used under the writer lock only
+        self._ids = DisclosureIds()
+        self._checkpointer = Checkpointer(self.path, self._writing, timeout=timeout)
+        self._last_head: Head | None = None  # the head this handle last committed (under the writer lock)
         self._closed = False
         self._group = GroupCommit[dict[str, Any]](self._write, timeout=timeout, what=CANNOT_WRITE)
         try:
@@ -159,6 +168,7 @@ class AuditLog:
             try:
                 conn.execute("PRAGMA journal_mode=WAL")
                 conn.execute("PRAGMA synchronous=FULL")
+                conn.execute(NO_AUTOCHECKPOINT)  # the checkpointer's thread does it, off the writes' path
             except sqlite3.Error:
                 conn.close()
                 raise
@@ -208,36 +218,77 @@ class AuditLog:
         """Transactions written by this handle (fewer than the calls when calls were grouped)."""
         return self._group.writes
 
+    @property
+    def checkpoints(self) -> int:
+        """WAL checkpoints made by this handle's checkpointer thread (search_service.audit_checkpoint)."""
+        return self._checkpointer.checkpoints
+
     def _write(self, documents: list[dict[str, Any]]) -> None:
         """Chain and commit `documents` in one transaction, then record the new head in the head file; all
-        or nothing (a head file that cannot be opened for writing fails the write before the commit)."""
+        or nothing (a head file that cannot be opened for writing fails the write before the commit).
+
+        The callers of a write wait for it, so it makes few system and SQLite calls: each lets go of the
+        GIL, and under load each hand-back waits up to a busy thread's switch interval (5 ms). Hence the
+        head file kept open (audit_head.HeadFile), one multi-row INSERT (audit_chain.insert_rows), and
+        the head row checked and moved on in one UPDATE (`_chain`)."""
         try:
             with self._writing():
                 conn = self._conn()
-                head_fd = audit_chain.open_head_file(self.head_path)
+                head_file = self._head_file
+                head_file.open()
+                conn.execute("BEGIN IMMEDIATE")
                 try:
-                    conn.execute("BEGIN IMMEDIATE")
-                    try:
-                        head = self._db_head(conn)
-                        mismatch = audit_chain.anchor_mismatch(conn, head, self.head_path)
-                        if mismatch is not None:
-                            log.warning("audit head file disagrees with the database", extra=dict(mismatch))
-                            documents = [self._event(audit_chain.ANCHOR_EVENT, "audit", mismatch), *documents]
-                        rows, head = audit_chain.chain_rows(head, documents)
-                        conn.executemany(audit_chain.INSERT_ENTRY, rows)
-                        conn.execute("UPDATE head SET seq = ?, hash = ? WHERE id = 1", (head.seq, head.hash))
-                        conn.execute("COMMIT")
-                    except BaseException:
-                        with contextlib.suppress(sqlite3.Error):
-                            conn.execute("ROLLBACK")
-                        raise
-                    # Committed. Should this fail, the head file lags one commit behind, which verify
-                    # accepts; the caller still gets Unavailable and sends nothing (over-accounting, safe).
-                    audit_chain.overwrite_head_file(head_fd, head)
-                finally:
-                    os.close(head_fd)
+                    head = self._chain(conn, head_file, documents)
+                    conn.execute("COMMIT")
+                except BaseException:
+                    self._last_head = None
+                    with contextlib.suppress(sqlite3.Error):
+                        conn.execute("ROLLBACK")
+                    raise
+                self._last_head = head
+                # Committed. Should this fail, the head file lags one commit behind, which verify
+                # accepts; the caller still gets Unavailable and sends nothing (over-accounting, safe).
+                head_file.write(head)
+            self._checkpointer.written(len(documents))
         except (sqlite3.Error, OSError) as error:
             raise Unavailable(f"{CANNOT_WRITE}: {error.__class__.__name__}") from error
+
+    def _chain(self, conn: sqlite3.Connection, head_file: HeadFile, documents: list[dict[str, Any]]) -> Head:
+        """Inside the write transaction: append `documents` (after an anchor mismatch entry, should the
+        head file disagree with the database head) and move the head row on; returns the new head.
+
+        Most often the head file and the head row are where this handle left them (no other process
+        wrote since): then the entries are chained after that head, and one UPDATE both checks the row
+        and moves it on. Otherwise (the first write, another writer, or a head file or row that is not
+        what this handle wrote) the head row is read and the head file checked against it."""
+        assumed = self._last_head
+        if assumed is not None and self._recorded(head_file) == assumed:
+            rows, head = audit_chain.chain_rows(assumed, documents)
+            moved = conn.execute(audit_chain.MOVE_HEAD, (head.seq, head.hash, assumed.seq, assumed.hash))
+            if moved.rowcount == 1:
+                audit_chain.insert_rows(conn, rows)
+                return head
+        rows, head = self._rows(conn, self._db_head(conn), head_file, documents)
+        conn.execute("UPDATE head SET seq = ?, hash = ? WHERE id = 1", (head.seq, head.hash))
+        audit_chain.insert_rows(conn, rows)
+        return head
+
+    @staticmethod
+    def _recorded(head_file: HeadFile) -> Head | None:
+        try:
+            return head_file.read()
+        except audit_chain.HeadUnreadable:
+            return None
+
+    def _rows(
+        self, conn: sqlite3.Connection, head: Head, head_file: HeadFile, documents: list[dict[str, Any]]
+    ) -> tuple[list[tuple[int, str, str, str]], Head]:
+        """The rows that append `documents` after the database head `head`, and the new head."""
+        mismatch = audit_chain.anchor_mismatch(conn, head, head_file.read)
+        if mismatch is not None:
+            log.warning("audit head file disagrees with the database", extra=dict(mismatch))
+            documents = [self._event(audit_chain.ANCHOR_EVENT, "audit", mismatch), *documents]
+        return audit_chain.chain_rows(head, documents)
 
     def _event(self, kind: str, actor: str, detail: Mapping[str, str]) -> dict[str, Any]:
         return {"v": 1, "kind": kind, "at": iso_time(self._clock()), "actor": actor, "detail": dict(detail)}
@@ -262,7 +313,7 @@ class AuditLog:
         for group in groups:
             for entry in group:
                 check_entry(entry)
-        ids = [uuid.uuid4().hex for _ in groups]
+        ids = self._ids.take(len(groups))
         at = iso_time(self._clock())
         documents = [
             self._disclosure(disclosure_id, at, entry)
@@ -323,26 +374,10 @@ class AuditLog:
 
     def events(self, kind: str | None = None) -> list[AuditEvent]:
         """The recorded events (not disclosures), oldest first; only those of `kind` when given."""
-        sql = "SELECT seq, canonical FROM entry WHERE json_extract(canonical, '$.kind') "
-        sql += "= ? ORDER BY seq" if kind else "!= ? ORDER BY seq"
         try:
-            rows = self._conn().execute(sql, (kind or DISCLOSURE,)).fetchall()
+            return read_events(self._conn(), kind)
         except sqlite3.Error as error:
             raise Unavailable(CANNOT_READ) from error
-        found = []
-        for seq, text in rows:
-            document = audit_chain.parse_document(text)
-            if document is not None and isinstance(document.get("detail"), dict):
-                found.append(
-                    AuditEvent(
-                        seq,
-                        str(document["kind"]),
-                        str(document["actor"]),
-                        dt.datetime.fromisoformat(str(document["at"])),
-                        {str(k): str(v) for k, v in document["detail"].items()},
-                    )
-                )
-        return found
 
     def verify(self) -> VerifyResult:
         """Walk the whole chain and compare both heads (see audit_chain.verify_chain)."""
@@ -353,14 +388,23 @@ class AuditLog:
 
     def close(self) -> None:
         self._closed = True
+        self._checkpointer.close()
         with self._connections_lock:
             connections, self._connections = self._connections, []
         for conn in connections:
             with contextlib.suppress(sqlite3.Error):
                 conn.close()
-        if self._lock_fd is not None:
-            os.close(self._lock_fd)
-            self._lock_fd = None
+        # The descriptors are closed under the writer lock: a write in flight must not see its descriptor
+        # number closed, and perhaps reused for another file, under it. If the lock cannot be had (a write
+        # stuck past its timeouts), they are left open rather than closed under that write.
+        if self._write_lock.acquire(timeout=self._timeout):
+            try:
+                self._head_file.close()
+                if self._lock_fd is not None:
+                    os.close(self._lock_fd)
+                    self._lock_fd = None
+            finally:
+                self._write_lock.release()
 
     def __enter__(self) -> AuditLog:
         return self

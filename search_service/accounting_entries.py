@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import os
 import sqlite3
+import threading
+import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -62,6 +65,31 @@ class AuditEvent:
     detail: Mapping[str, str]
 
 
+class DisclosureIds:
+    """Random uuid4 ids (hex) for disclosures, drawn from one os.urandom call per IDS_PER_DRAW ids.
+    uuid.uuid4() calls os.urandom once per id, and that call lets go of the GIL: under load, each
+    hand-back waits for a busy thread's switch interval. The pool is dropped in a forked child, which
+    must not hand out its parent's ids."""
+
+    IDS_PER_DRAW = 256
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._pool = b""
+        self._at = 0
+        self._pid = -1
+
+    def take(self, count: int) -> list[str]:
+        with self._lock:
+            if self._pid != os.getpid():
+                self._pool, self._at, self._pid = b"", 0, os.getpid()
+            need = 16 * count
+            if self._at + need > len(self._pool):
+                self._pool, self._at = os.urandom(16 * max(self.IDS_PER_DRAW, count)), 0
+            raw, self._at = self._pool[self._at : self._at + need], self._at + need
+        return [uuid.UUID(bytes=raw[i : i + 16], version=4).hex for i in range(0, need, 16)]
+
+
 def iso_time(moment: dt.datetime) -> str:
     """`moment` in UTC, ISO 8601 to the microsecond, as every entry stores it (naive means UTC)."""
     if moment.tzinfo is None:
@@ -111,6 +139,26 @@ def read_disclosures(conn: sqlite3.Connection, sql: str, parameters: tuple[str, 
         document = audit_chain.parse_document(text)
         if document is not None and document.get("kind") == DISCLOSURE:
             found.append(disclosure_from_document(document))
+    return found
+
+
+def read_events(conn: sqlite3.Connection, kind: str | None) -> list[AuditEvent]:
+    """The recorded events (not disclosures), oldest first; only those of `kind` when given."""
+    sql = "SELECT seq, canonical FROM entry WHERE json_extract(canonical, '$.kind') "
+    sql += "= ? ORDER BY seq" if kind else "!= ? ORDER BY seq"
+    found = []
+    for seq, text in conn.execute(sql, (kind or DISCLOSURE,)).fetchall():
+        document = audit_chain.parse_document(text)
+        if document is not None and isinstance(document.get("detail"), dict):
+            found.append(
+                AuditEvent(
+                    seq,
+                    str(document["kind"]),
+                    str(document["actor"]),
+                    dt.datetime.fromisoformat(str(document["at"])),
+                    {str(k): str(v) for k, v in document["detail"].items()},
+                )
+            )
     return found
 
 

@@ -7,10 +7,10 @@ bytes; hashes are stored as lowercase hex.
 
 The head (the last seq and its hash) is kept in two places, so that cutting the tail means changing
 both: the `head` row in SQLite, updated in the same transaction as the entries, and the head file
-`<db>.head` beside the database, a line of canonical JSON replaced atomically (write, fsync, rename,
-fsync of the directory) after every commit. The head file is written and fsynced *before* the commit
-and renamed into place after it, so the only state a crash can leave is a head file one commit behind
-the database, still naming an entry of the chain ("lagging"): that is not a break.
+`<db>.head` beside the database, a line of canonical JSON. A new trail's first head file is written
+whole and renamed into place; after that the writer overwrites it in place after every commit and
+fdatasyncs it (search_service.audit_head), so the only state a crash can leave is a head file one
+commit behind the database, still naming an entry of the chain ("lagging"): that is not a break.
 
 `verify_chain` walks the chain and names the first entry it cannot vouch for. An entry is vouched for
 when it is where its seq says, its hash matches its content, and its successor (or, for the last
@@ -37,7 +37,7 @@ import json
 import os
 import sqlite3
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -67,7 +67,10 @@ INSERT OR IGNORE INTO head VALUES (1, 0, lower(hex(zeroblob(32))));  -- GENESIS
 PRAGMA user_version = 1;  -- SCHEMA_VERSION
 """
 
-INSERT_ENTRY = "INSERT INTO entry (seq, canonical, prev_hash, hash) VALUES (?, ?, ?, ?)"
+# Moves the head on from (seq, hash) in one step: no row changed means the head was not there.
+MOVE_HEAD = "UPDATE head SET seq = ?, hash = ? WHERE id = 1 AND seq = ? AND hash = ?"
+# Rows per INSERT statement in `insert_rows` (4 variables each: far under SQLite's variable limit).
+INSERT_CHUNK = 200
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,6 +118,19 @@ def chain_rows(head: Head, documents: list[dict[str, Any]]) -> tuple[list[tuple[
     return rows, Head(seq, last)
 
 
+def insert_rows(conn: sqlite3.Connection, rows: Sequence[tuple[int, str, str, str]]) -> None:
+    """Insert `rows` with one multi-row INSERT per INSERT_CHUNK rows. executemany would step SQLite once
+    per row, and every step lets go of the GIL: under load, each hand-back waits for a busy thread's
+    switch interval (5 ms), which made a group write cost more than everything else in a search."""
+    for start in range(0, len(rows), INSERT_CHUNK):
+        chunk = rows[start : start + INSERT_CHUNK]
+        values = ", ".join(["(?, ?, ?, ?)"] * len(chunk))
+        conn.execute(
+            f"INSERT INTO entry (seq, canonical, prev_hash, hash) VALUES {values}",  # noqa: S608 (placeholders only)
+            [value for row in chunk for value in row],
+        )
+
+
 # ---- the head file ----
 
 
@@ -132,6 +148,11 @@ def read_head_file(path: Path) -> Head | None:
         data = path.read_bytes()
     except FileNotFoundError:
         return None
+    return parse_head(data, path)
+
+
+def parse_head(data: bytes, path: Path) -> Head:
+    """The head in a head file's bytes; HeadUnreadable when they are not a head."""
     try:
         document = json.loads(data)
     except ValueError as error:
@@ -184,40 +205,20 @@ def write_head_file(path: Path, head: Head) -> None:
     install_head_file(prepare_head_file(path, head), path)
 
 
-# Every head is written at the start of the file padded to this size: one write within one disk sector,
-# which disks apply whole, so the file never has to be replaced (no new file, rename and directory fsync
-# per write: one fdatasync instead of three fsyncs). A torn write would read as unreadable, never as a
-# wrong head.
-HEAD_BYTES = 128
-
-
-def open_head_file(path: Path) -> int:
-    """The head file opened for `overwrite_head_file` (before the commit: a head file that cannot be
-    written then fails the write before anything is committed)."""
-    return os.open(path, os.O_WRONLY | os.O_CREAT, 0o644)
-
-
-def overwrite_head_file(fd: int, head: Head) -> None:
-    """Record `head` in place (after the entries it covers are committed) and make it durable."""
-    text = canonical({"seq": head.seq, "hash": head.hash})
-    data = (text + " " * (HEAD_BYTES - 1 - len(text)) + "\n").encode("ascii")
-    os.pwrite(fd, data, 0)
-    if os.fstat(fd).st_size != HEAD_BYTES:  # a head file written whole by write_head_file is shorter
-        os.ftruncate(fd, HEAD_BYTES)
-    os.fdatasync(fd)
-
-
 def database_head(conn: sqlite3.Connection) -> Head | None:
     row = conn.execute("SELECT seq, hash FROM head WHERE id = 1").fetchone()
     return None if row is None else Head(int(row[0]), str(row[1]))
 
 
-def anchor_mismatch(conn: sqlite3.Connection, head: Head, path: Path) -> dict[str, str] | None:
-    """Why the head file disagrees with the database head `head` (inside the writer's transaction), as
-    the detail of an AUDIT_ANCHOR_MISMATCH entry; None when they agree or the file merely lags."""
+def anchor_mismatch(
+    conn: sqlite3.Connection, head: Head, read_head: Callable[[], Head | None]
+) -> dict[str, str] | None:
+    """Why the head file (as `read_head` reads it: None when missing, HeadUnreadable when not a head)
+    disagrees with the database head `head` (inside the writer's transaction), as the detail of an
+    AUDIT_ANCHOR_MISMATCH entry; None when they agree or the file merely lags."""
     db_seq = str(head.seq)
     try:
-        recorded = read_head_file(path)
+        recorded = read_head()
     except HeadUnreadable:
         return {"state": "unreadable", "db_seq": db_seq}
     if recorded is None:

@@ -5,24 +5,29 @@ client certificate (mutual TLS; the registry knows certificates by SHA-256 finge
 by the operator's account code and password, which buy a random, expiring session token bound to the
 certificate it was issued to (seed 001: tokens cannot be replayed from another terminal).
 
-The registry is a SQLite file shared by the server and the `dcii accredit` CLI. The server reads it on
-every call, so a suspension or revocation takes effect at once, without a restart.
+The registry is a SQLite file shared by the server and the `dcii accredit` CLI. The server checks it on
+every call, so a suspension or revocation takes effect at once, without a restart (what it found is
+remembered only while the file is unchanged: see `Registry.caller`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 import hmac
+import itertools
 import secrets
 import sqlite3
-from collections.abc import Callable, Iterable
+import threading
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 
 from indexer.exc import FailedPrecondition, InvalidArgument, NotFound, PermissionDenied, Unauthenticated
 from indexer.model import Violation
+from search_service.passwords import DUMMY_HASH, hash_password, verify_password
 from search_service.sqlite_files import ThreadConnections
 
 
@@ -55,7 +60,6 @@ SESSION_TTL = dt.timedelta(hours=8)
 INACTIVITY_LIMIT = dt.timedelta(days=3 * 365)
 MAX_FAILED_LOGINS = 5
 LOCKOUT = dt.timedelta(minutes=15)
-_SCRYPT = {"n": 2**14, "r": 8, "p": 1}
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS activity (
@@ -114,20 +118,8 @@ class Session:
     activity: Activity
 
 
-def hash_password(password: str) -> str:
-    salt = secrets.token_bytes(16)
-    digest = hashlib.scrypt(password.encode(), salt=salt, dklen=32, **_SCRYPT)
-    return f"scrypt${_SCRYPT['n']}${_SCRYPT['r']}${_SCRYPT['p']}${salt.hex()}${digest.hex()}"
-
-
-def verify_password(password: str, stored: str) -> bool:
-    _, n, r, p, salt, digest = stored.split("$")
-    candidate = hashlib.scrypt(password.encode(), salt=bytes.fromhex(salt), n=int(n), r=int(r), p=int(p), dklen=32)
-    return hmac.compare_digest(candidate.hex(), digest)
-
-
-# A dummy hash to spend the same time on unknown accounts, so timing does not reveal which exist.
-_DUMMY_HASH = hash_password(secrets.token_hex(8))
+# Callers one thread remembers at most (each a certificate and session); past it, it starts afresh.
+_KNOWN_MAX = 1024
 
 
 def _token_hash(token: str) -> str:
@@ -146,17 +138,47 @@ def _names(values: str) -> list[str]:
     return [v for v in values.split(",") if v]
 
 
+@dataclass(frozen=True, slots=True)
+class _Known:
+    """A caller found valid, and until when its session is (None: no session)."""
+
+    caller: Caller
+    expires_at: dt.datetime | None
+
+
 class Registry:
     def __init__(self, path: Path, *, clock: Callable[[], dt.datetime] | None = None) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._clock = clock or (lambda: dt.datetime.now(dt.UTC))
         self._db = ThreadConnections(self.path, foreign_keys=True)
-        with self._conn() as conn:
+        # Callers found valid, per thread, while nothing in the file has changed (see `caller`).
+        self._known = threading.local()
+        self._generations = itertools.count(1)
+        self._generation = 0  # moved on by every write through this object (see `_transaction`)
+        with self._transaction() as conn:
             conn.executescript(_SCHEMA)
 
     def _conn(self) -> sqlite3.Connection:
         return self._db.get()
+
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        """This thread's connection in a transaction (committed, or rolled back on error). Every write
+        goes through here: the bump tells every thread's cache of callers that the file changed (SQLite's
+        data_version does not count the checking connection's own writes)."""
+        conn = self._conn()
+        try:
+            with conn:
+                yield conn
+        finally:
+            self._generation = next(self._generations)  # atomic: always a value no stamp holds yet
+
+    def _version(self, conn: sqlite3.Connection) -> tuple[int, int]:
+        """Changes whenever the file may have changed: a write through this object (any thread), or a
+        commit by any other connection, in this process or another (the CLI)."""
+        generation = self._generation  # before the read: a write between the two makes a stale stamp
+        return generation, int(conn.execute("PRAGMA data_version").fetchone()[0])
 
     # ---- administration (the `dcii accredit` CLI and AdminService) ----
 
@@ -165,7 +187,7 @@ class Registry:
     ) -> Activity:
         if not activity_id or not activity_id.replace("-", "").replace("_", "").isalnum():
             raise InvalidArgument([Violation("activity_id", "letters, digits, '-' and '_' only")])
-        with self._conn() as conn:
+        with self._transaction() as conn:
             try:
                 conn.execute(
                     "INSERT INTO activity VALUES (?, ?, ?, ?, ?, ?)",
@@ -211,7 +233,7 @@ class Registry:
         return [self.activity(row[0]) for row in ids]
 
     def set_activity_status(self, activity_id: str, status: Status) -> Activity:
-        with self._conn() as conn:
+        with self._transaction() as conn:
             changed = conn.execute("UPDATE activity SET status = ? WHERE activity_id = ?", (status, activity_id))
             if changed.rowcount == 0:
                 raise NotFound(f"no activity {activity_id}")
@@ -224,14 +246,14 @@ class Registry:
 
     def add_certificate(self, activity_id: str, fingerprint: str) -> None:
         self.activity(activity_id)
-        with self._conn() as conn:
+        with self._transaction() as conn:
             conn.execute(
                 "INSERT OR REPLACE INTO certificate VALUES (?, ?, ?, NULL)",
                 (fingerprint.lower(), activity_id, _iso(self._clock())),
             )
 
     def revoke_certificate(self, fingerprint: str) -> None:
-        with self._conn() as conn:
+        with self._transaction() as conn:
             changed = conn.execute(
                 "UPDATE certificate SET revoked_at = ? WHERE fingerprint = ?", (_iso(self._clock()), fingerprint)
             )
@@ -242,7 +264,7 @@ class Registry:
         self.activity(activity_id)
         if len(password) < 12:
             raise InvalidArgument([Violation("password", "at least 12 characters")])
-        with self._conn() as conn:
+        with self._transaction() as conn:
             try:
                 conn.execute(
                     "INSERT INTO operator (account_code, activity_id, password_hash, status, created_at)"
@@ -253,7 +275,7 @@ class Registry:
                 raise FailedPrecondition(f"operator {account_code} already exists") from error
 
     def set_operator_status(self, account_code: str, status: Status) -> None:
-        with self._conn() as conn:
+        with self._transaction() as conn:
             changed = conn.execute(
                 "UPDATE operator SET status = ?, failed_logins = 0, locked_until = NULL WHERE account_code = ?",
                 (status, account_code),
@@ -298,14 +320,14 @@ class Registry:
             (account_code,),
         ).fetchone()
         if row is None:
-            verify_password(password, _DUMMY_HASH)
+            verify_password(password, DUMMY_HASH)
             raise Unauthenticated("login failed")
         owner, stored, status, created, last, failed, locked = row
         locked_until = _parse(locked)
         if locked_until is not None and locked_until > now:
             raise Unauthenticated("login failed: the account is locked after repeated failures; try later")
         if not verify_password(password, stored) or owner != activity.activity_id:
-            with conn:
+            with self._transaction() as conn:
                 failed += 1
                 lock = _iso(now + LOCKOUT) if failed >= MAX_FAILED_LOGINS else None
                 conn.execute(
@@ -316,12 +338,12 @@ class Registry:
         if status != Status.ACTIVE:
             raise PermissionDenied(f"operator account is {status.lower()}")
         if now - (_parse(last) or _parse(created) or now) > INACTIVITY_LIMIT:
-            with conn:
+            with self._transaction() as conn:
                 conn.execute("UPDATE operator SET status = ? WHERE account_code = ?", (Status.SUSPENDED, account_code))
             raise PermissionDenied("operator account disabled after three years without use")
         token = secrets.token_urlsafe(32)
         expires = now + SESSION_TTL
-        with conn:
+        with self._transaction() as conn:
             conn.execute(
                 "UPDATE operator SET last_login_at = ?, failed_logins = 0, locked_until = NULL WHERE account_code = ?",
                 (_iso(now), account_code),
@@ -333,10 +355,32 @@ class Registry:
         return Session(token, expires, activity)
 
     def caller(self, fingerprint: str, token: str | None) -> Caller:
-        """The caller of an RPC: certificate first, then the session token (if the RPC needs one)."""
+        """The caller of an RPC: certificate first, then the session token (if the RPC needs one).
+
+        Asked on every call, so a caller found valid is remembered, per thread, for as long as nothing in
+        the file changes (`_version`: one cheap SQLite read instead of four queries). A suspension,
+        revocation, logout or any other write, by this server, the CLI or anyone, changes the version and
+        empties the cache; a session's expiry is checked against the clock on every call."""
+        conn = self._conn()
+        version = self._version(conn)
+        known: dict[tuple[str, str | None], _Known] | None = getattr(self._known, "callers", None)
+        if known is None or getattr(self._known, "version", None) != version:
+            known = {}
+            self._known.callers, self._known.version = known, version
+        found = known.get((fingerprint, token))
+        if found is not None and (found.expires_at is None or found.expires_at > self._clock()):
+            return found.caller
+        caller, expires_at = self._find_caller(fingerprint, token)
+        if len(known) >= _KNOWN_MAX:
+            known.clear()
+        known[(fingerprint, token)] = _Known(caller, expires_at)
+        return caller
+
+    def _find_caller(self, fingerprint: str, token: str | None) -> tuple[Caller, dt.datetime | None]:
+        """The caller and its session's expiry, from the file (refusals raise)."""
         activity = self.activity_for_certificate(fingerprint)
         if token is None:
-            return Caller(activity, fingerprint)
+            return Caller(activity, fingerprint), None
         token_hash = _token_hash(token)
         row = (
             self._conn()
@@ -359,11 +403,13 @@ class Registry:
             raise Unauthenticated("the session has expired")
         if status != Status.ACTIVE:
             raise PermissionDenied(f"operator account is {status.lower()}")
-        return Caller(activity, fingerprint, account, token_hash)
+        return Caller(activity, fingerprint, account, token_hash), expires_at
 
     def logout(self, token_hash: str) -> None:
-        with self._conn() as conn:
+        with self._transaction() as conn:
             conn.execute("UPDATE session SET ended = 1 WHERE token_hash = ?", (token_hash,))
 
     def close(self) -> None:
         self._db.close_all()
+        # A thread's next connection counts data_version afresh: what was remembered must not match it.
+        self._generation = next(self._generations)

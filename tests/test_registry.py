@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
+import subprocess
+import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -11,6 +14,7 @@ from indexer.exc import PermissionDenied, Unauthenticated
 from search_service.registry import INACTIVITY_LIMIT, LOCKOUT, Registry, Role, Status
 
 FINGERPRINT = "ab" * 32
+ROOT = Path(__file__).resolve().parent.parent
 PASSWORD = "correct horse battery"
 
 
@@ -75,5 +79,83 @@ def test_sessions_expire(setup: tuple[Registry, Clock]) -> None:
     session = registry.login(FINGERPRINT, "jdoe", PASSWORD)
     assert registry.caller(FINGERPRINT, session.token).operator == "jdoe"
     clock.now = session.expires_at + dt.timedelta(seconds=1)
+    with pytest.raises(Unauthenticated, match="expired"):
+        registry.caller(FINGERPRINT, session.token)
+
+
+# ---- the callers the server remembers (Registry.caller) ----
+
+
+def _statements(registry: Registry) -> list[str]:
+    """The SQL this thread's connection runs from now on."""
+    seen: list[str] = []
+    registry._conn().set_trace_callback(seen.append)
+    return seen
+
+
+def test_a_known_caller_costs_one_cheap_read(setup: tuple[Registry, Clock]) -> None:
+    registry, _clock = setup
+    token = registry.login(FINGERPRINT, "jdoe", PASSWORD).token
+    first = registry.caller(FINGERPRINT, token)
+    seen = _statements(registry)
+    assert registry.caller(FINGERPRINT, token) == first
+    assert seen == ["PRAGMA data_version"]
+
+
+def test_every_write_ends_what_was_remembered_at_the_next_call(setup: tuple[Registry, Clock], tmp_path: Path) -> None:
+    registry, clock = setup
+    token = registry.login(FINGERPRINT, "jdoe", PASSWORD).token
+    other = Registry(tmp_path / "registry.db", clock=clock)  # another connection: the CLI's, or a test's
+    try:
+        # A write through the same object, in the same thread (SQLite's data_version does not see it).
+        registry.caller(FINGERPRINT, token)
+        registry.set_activity_status("CCF-TERM-01", Status.SUSPENDED)
+        with pytest.raises(PermissionDenied):
+            registry.caller(FINGERPRINT, token)
+        registry.set_activity_status("CCF-TERM-01", Status.ACTIVE)
+        assert registry.caller(FINGERPRINT, token).operator == "jdoe"
+        # A write through another connection.
+        other.set_operator_status("jdoe", Status.SUSPENDED)
+        with pytest.raises(Unauthenticated, match="ended"):
+            registry.caller(FINGERPRINT, token)
+        other.set_operator_status("jdoe", Status.ACTIVE)
+        token = registry.login(FINGERPRINT, "jdoe", PASSWORD).token
+        assert registry.caller(FINGERPRINT, None).operator is None
+        assert registry.caller(FINGERPRINT, token).operator == "jdoe"
+        other.revoke_certificate(FINGERPRINT)
+        with pytest.raises(PermissionDenied):
+            registry.caller(FINGERPRINT, None)
+    finally:
+        other.close()
+
+
+def test_a_write_from_another_thread_or_process_ends_what_was_remembered(
+    setup: tuple[Registry, Clock], tmp_path: Path
+) -> None:
+    registry, _clock = setup
+    token = registry.login(FINGERPRINT, "jdoe", PASSWORD).token
+    registry.caller(FINGERPRINT, token)
+    writer = threading.Thread(target=registry.logout, args=(registry.caller(FINGERPRINT, token).session_token_hash,))
+    writer.start()
+    writer.join()
+    with pytest.raises(Unauthenticated, match="ended"):
+        registry.caller(FINGERPRINT, token)
+    token = registry.login(FINGERPRINT, "jdoe", PASSWORD).token
+    registry.caller(FINGERPRINT, token)
+    suspend = (
+        "import sys; from pathlib import Path; from search_service.registry import Registry, Status;"
+        "Registry(Path(sys.argv[1])).set_activity_status('CCF-TERM-01', Status.SUSPENDED)"
+    )
+    subprocess.run([sys.executable, "-c", suspend, str(tmp_path / "registry.db")], check=True, cwd=ROOT)
+    with pytest.raises(PermissionDenied, match="suspended"):
+        registry.caller(FINGERPRINT, token)
+
+
+def test_a_remembered_session_still_expires(setup: tuple[Registry, Clock]) -> None:
+    registry, clock = setup
+    session = registry.login(FINGERPRINT, "jdoe", PASSWORD)
+    for _ in range(3):
+        assert registry.caller(FINGERPRINT, session.token).operator == "jdoe"
+    clock.now = session.expires_at
     with pytest.raises(Unauthenticated, match="expired"):
         registry.caller(FINGERPRINT, session.token)

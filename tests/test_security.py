@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import time
 from collections.abc import Callable
 
 import grpc
@@ -149,3 +150,31 @@ def test_health_answers_any_certificate_of_our_ca_but_nothing_else_does(index: I
     health = health_pb2_grpc.HealthStub(unknown.channel)
     assert health.Check(health_pb2.HealthCheckRequest()).status == health_pb2.HealthCheckResponse.SERVING
     assert _code(lambda: _search(unknown)) == grpc.StatusCode.PERMISSION_DENIED
+
+
+def test_a_certificate_that_expires_while_its_connection_is_open_is_refused_on_the_next_call(index: Index) -> None:
+    # The handshake checked the certificate when the connection opened; the connection outlives it.
+    expiry = dt.datetime.now(dt.UTC).replace(microsecond=0) + dt.timedelta(seconds=2)
+    client = index.client("CCF-TERM-01", "ARMY-CCF", [Role.QUERIER], not_after=expiry)
+    assert _search(client).hits == []
+    time.sleep(max(0.0, (expiry - dt.datetime.now(dt.UTC)).total_seconds()) + 1.1)
+    assert _code(lambda: _search(client)) == grpc.StatusCode.UNAUTHENTICATED
+
+
+def test_suspension_takes_effect_at_once_on_a_caller_the_server_has_seen_many_times(index: Index) -> None:
+    # The server remembers callers it found valid while the registry is unchanged: any write, here from
+    # another process's connection as the CLI would make it, must end that at the very next call.
+    client = index.client("CCF-TERM-01", "ARMY-CCF", [Role.QUERIER])
+    for _ in range(5):
+        assert _search(client).hits == []
+    registry = index.registry
+    try:
+        for status, code in ((Status.SUSPENDED, grpc.StatusCode.PERMISSION_DENIED), (Status.ACTIVE, None)):
+            registry.set_activity_status("CCF-TERM-01", status)
+            for _ in range(3):
+                if code is None:
+                    assert _search(client).hits == []
+                else:
+                    assert _code(lambda: _search(client)) == code
+    finally:
+        registry.close()

@@ -1,0 +1,122 @@
+"""Checkpoints of the audit trail's WAL, made by a thread of their own instead of by the searches.
+
+SQLite checkpoints a WAL database inside the COMMIT that takes the WAL past 1000 pages: that commit
+copies the pages into the database file and fsyncs it, while the writer lock is held and every search
+whose disclosures are in that write (or queued behind it) waits. On a large trail that took up to
+150 ms, and was two thirds of the average commit's time. So the trail's connections do not checkpoint
+(wal_autocheckpoint=0) and this thread does, PASSIVE (it blocks neither readers nor the writer),
+after every CHECKPOINT_ENTRIES entries written, at most once per `pause`.
+
+The WAL restarts from its beginning only at a write that starts after a *complete* checkpoint; under
+steady load, writes land while each checkpoint runs, so it never would, and the WAL would grow without
+bound. So once the WAL holds RESTART_FRAMES frames, the thread checkpoints what remains while it holds
+the writer lock (the writes wait for that remainder only, not for the bulk, done just before), and the
+next write restarts the WAL.
+
+Nothing about durability changes: the WAL is fsynced at every commit (synchronous=FULL) as before, and
+a checkpoint is SQLite's own (it syncs the WAL before copying and the database after). Should this
+thread stop or fail, the last connection to close checkpoints the rest.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import sqlite3
+import threading
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from pathlib import Path
+
+from indexer.exc import DciiError
+
+log = logging.getLogger(__name__)
+
+# What the trail's own connections are told: never checkpoint in a commit.
+NO_AUTOCHECKPOINT = "PRAGMA wal_autocheckpoint=0"
+# Entries written between two checkpoints: a few pages each (the entry and its three index rows), so
+# about SQLite's own 1000 pages. Few writes leave the WAL alone, as SQLite would.
+CHECKPOINT_ENTRIES = 300
+# A WAL this long (frames of 4 KiB) is checkpointed whole under the writer lock, so that it restarts.
+RESTART_FRAMES = 4000
+
+
+class Checkpointer:
+    """Checkpoints `path` soon after `written()` is called, from a daemon thread started on first use.
+    `exclusive` holds off every writer of the trail (in this process and others) while it is entered."""
+
+    def __init__(
+        self,
+        path: Path,
+        exclusive: Callable[[], AbstractContextManager[None]],
+        *,
+        pause: float = 0.2,
+        timeout: float = 10.0,
+        restart_frames: int = RESTART_FRAMES,
+        every: int = CHECKPOINT_ENTRIES,
+    ) -> None:
+        self._path = path
+        self._every = every
+        self._entries = 0  # written since the last checkpoint was asked for (a rough count is enough)
+        self._exclusive = exclusive
+        self._restart_frames = restart_frames
+        self._pause = pause
+        self._timeout = timeout
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self.checkpoints = 0  # completed PASSIVE checkpoints (for tests and metrics)
+
+    def written(self, entries: int) -> None:
+        """A write of `entries` was committed: checkpoint soon once CHECKPOINT_ENTRIES have been (about
+        as often as SQLite would). Cheap enough for every write (no system call while the thread runs)."""
+        self._entries += entries
+        if self._entries < self._every or self._stop.is_set():
+            return
+        self._entries = 0
+        if self._thread is None or not self._thread.is_alive():
+            with self._lock:
+                if (self._thread is None or not self._thread.is_alive()) and not self._stop.is_set():
+                    self._thread = threading.Thread(target=self._run, name="audit-checkpoint", daemon=True)
+                    self._thread.start()
+        self._wake.set()
+
+    def _run(self) -> None:
+        conn: sqlite3.Connection | None = None
+        try:
+            conn = sqlite3.connect(self._path, timeout=self._timeout, isolation_level=None, check_same_thread=False)
+            conn.execute("PRAGMA synchronous=FULL")
+            conn.execute(NO_AUTOCHECKPOINT)
+            while not self._stop.is_set():
+                self._wake.wait()
+                self._wake.clear()
+                if self._stop.is_set():
+                    break
+                try:
+                    self._checkpoint(conn)
+                except (sqlite3.Error, DciiError) as error:  # the next write asks again; the trail is unaffected
+                    log.warning("audit checkpoint failed", extra={"error_type": error.__class__.__name__})
+                self._stop.wait(self._pause)
+        except sqlite3.Error as error:
+            log.warning("audit checkpoints stopped", extra={"error_type": error.__class__.__name__})
+        finally:
+            if conn is not None:
+                with contextlib.suppress(sqlite3.Error):
+                    conn.close()
+
+    def _checkpoint(self, conn: sqlite3.Connection) -> None:
+        busy, frames, _ = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+        if not busy and frames >= self._restart_frames:
+            with self._exclusive():  # no write lands now: the checkpoint completes, the next write restarts
+                busy, _, _ = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+        self.checkpoints += 0 if busy else 1  # busy: another process is checkpointing
+
+    def close(self) -> None:
+        """Stop the thread (a checkpoint under way finishes first)."""
+        self._stop.set()
+        self._wake.set()
+        with self._lock:
+            thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(self._timeout)
