@@ -20,6 +20,7 @@ import json
 import os
 import platform
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -228,6 +229,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tracings", type=int, default=20_000, help="demo tracings behind the load runs")
     parser.add_argument("--overload-seconds", type=float, default=30.0)
     parser.add_argument("--skip", nargs="*", default=[], help="labels of pieces to leave out (for a rehearsal)")
+    parser.add_argument(
+        "--pieces-from",
+        type=Path,
+        help="take the pytest pieces from an earlier run's work directory (its junit reports and results.jsonl)"
+        " instead of running them again, and run only the load; the document says so",
+    )
     args = parser.parse_args(argv)
     work = Path(tempfile.mkdtemp(prefix="dcii-reliability-"))
     results = work / "results.jsonl"
@@ -236,8 +243,24 @@ def main(argv: list[str] | None = None) -> int:
     for label, pytest_args, _ in PIECES:
         if label in args.skip:
             continue
+        if args.pieces_from is not None:
+            report = args.pieces_from / f"{re.sub(r'[^a-z]+', '-', label.lower())}.xml"
+            pieces.append((label, junit(report) if report.exists() else [], ""))
+            continue
         outcomes, stdout, _seconds = run_pytest(pytest_args, results, work, label)
         pieces.append((label, outcomes, stdout))
+    (work / "tree.txt").write_text(tree + "\n")
+    reused = ""
+    if args.pieces_from is not None:
+        earlier_tree = args.pieces_from / "tree.txt"
+        tree_then = earlier_tree.read_text().strip() if earlier_tree.exists() else "a tree it did not record"
+        shutil.copy(args.pieces_from / "results.jsonl", results)
+        earlier = dt.datetime.fromtimestamp((args.pieces_from / "results.jsonl").stat().st_mtime, dt.UTC)
+        reused = (
+            f"\nThe crash, fault, bad-input and security pieces were not run again: their reports are those of an"
+            f" earlier run of this command, finished {earlier:%Y-%m-%d %H:%M} UTC on the tree at {tree_then}"
+            f" (`--pieces-from`); only the load ran on this tree.\n"
+        )
     before = after = {}
     if "load" not in args.skip:
         before = run_soak(0.25, True, work, args)
@@ -253,7 +276,7 @@ def main(argv: list[str] | None = None) -> int:
 
 Produced by one command, `{command}`
 (bench/reliability.py), on the tree at {tree}, from {started:%Y-%m-%d %H:%M} to {finished:%H:%M} UTC.
-
+{reused}
 Machine: {machine()}. The machine was shared with other work running at the same time (load average
 {load_start[0]:.1f} when the run began, {os.getloadavg()[0]:.1f} when it ended), so latencies and rates are
 lower and noisier than on a machine of its own; the counts of what was lost or failed do not depend on it.
