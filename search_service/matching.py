@@ -13,9 +13,9 @@ set at 10 million tracings is of that order). The -1.5 bits are a Platt fit on F
 of several alignments and names inflates the evidence of non-matches by about that much.
 
 **Versions.** The weights, levels and thresholds belong to a matcher version
-(`search_service.matching_versions`, where each version's tables are): `fuzzy-1` and `fuzzy-2` (the
-default) are both served; a server picks one (`configured_matcher`, $DCII_MATCHER) and every response
-names it. A change of scoring is a new version beside the old one.
+(`search_service.matching_versions`, where each version's tables are): `fuzzy-1`, `fuzzy-2` and
+`fuzzy-3` (the default) are all served; a server picks one (`configured_matcher`, $DCII_MATCHER) and
+every response names it. A change of scoring is a new version beside the old one.
 
 **Name parts.** Surname and given name are each put in the *best* level that holds: exact key,
 nickname (the given names' canonical forms intersect, `indexer.analysis`), a part of a compound
@@ -31,7 +31,8 @@ by its best name over the primary and every alias (`Scored.alias_no`).
 
 **Identifiers** (PID_QUALIFIED only; FUZZY ignores them) are compared by structure, never as strings
 (`search_service.matching_pids`). A field the query does not give weighs 0; MISSING weighs a field
-the query gives and the record lacks.
+the query gives and the record lacks; from fuzzy-3, BOTH_MISSING a name part or date of birth that
+neither gives.
 
 Where the weights come from: `python bench/scoring.py --fit` counts each level among FEBRL3's true
 pairs (m) and all other pairs (u); the name levels and the DOB typo levels are those fits, rounded,
@@ -66,6 +67,31 @@ fuzzy-2; FEBRL4 Q1 name + DOB + SSN, Q2 name + DOB, Q3 name only):
   same year and month, same month and day: m/u on FEBRL3 puts them at -2 to -4 bits, no better than
   DISAGREE), an SSN level for two wrong digits, a stronger or weaker census term frequency.
 
+**What fuzzy-3 changed, and why** (bench/scoring.py, expected recall@1 / recall@10 with ties split
+evenly, fuzzy-2 -> fuzzy-3; FEBRL4, then FEBRL3): BOTH_MISSING, a part of the name (+3 bits) or the
+date of birth (+1 bit) that neither the query nor the record gives. Before, such a pair weighed 0,
+exactly like a record that has the part the query lacks, so a query "BABIC" with no given name tied
+the record "BABIC" with "ALEX BABIC" and every other BABIC, and the tracing key decided. Missing
+values travel with the person: a record and a query drawn from sparse sources about one person tend
+to lack the same part (FEBRL3 m/u: given name both missing +3.9 bits, surname +4.3, date of birth
++3.6, against -0.8 / -0.5 / -0.8 for a part only the record gives; FEBRL4 agrees). The name weight is
+held under the fit, and the date's at one bit, because a real index has more records without a date
+of birth than FEBRL and queries often omit it: one bit orders records that the rest leaves tied, and
+cannot lift a misspelt name above the exact one (a typo costs at least 1.26 bits against EXACT:
+tests/test_matching_fuzzy3.py). An SSN absent on both sides gets nothing: in FEBRL that is the same
+number refused by the edit criteria on both sides, a benchmark artefact, and a query's missing SSN
+says what the requester knows, not who the person is. Q1 99.84% / 99.95% -> 99.87% / 99.98% and
+99.88% / 99.90% -> 99.88% / 99.92%; Q2 97.93% / 99.12% -> 98.17% / 99.35% and 97.28% / 98.65% ->
+97.40% / 98.86%; Q3 81.15% / 91.96% -> 82.48% / 92.71% and 76.59% / 87.35% -> 77.14% / 87.96%;
+precision at the default thresholds unchanged.
+Tried and left out (within 0.1 to 0.2 points either way, on both sets): a part the record lacks at
+-0.5 or -2.5 bits, a swap penalty of 0.5 or 2 bits, term frequency scaled 0.2 or 0.45, DISAGREE at
+-2.5 or -4.5 bits, the term frequency of the query's name alone (or the record's) on a partial
+agreement instead of the commoner of the two, graded DOB disagreement (two digits, same month and
+day, same year: m/u -2 to -5 bits on both sets, no better than DISAGREE). What fuzzy-3 still misses
+is mostly not the scorer's to win (bench/misses.py, docs/BENCHMARKS.md): a name part replaced by
+another name, and namesakes that nothing in the query tells apart.
+
 Default thresholds (`Matcher.thresholds`): FUZZY 0.5 ("more likely than not"; on FEBRL4 name only,
 86 % of the hits above it are right) and PID_QUALIFIED 0.9 (on FEBRL4 name + DOB, 99.7 % precision
 with 92 % of queries answered; name + DOB + SSN 100 %). A namesake whose SSN conflicts with the
@@ -83,17 +109,25 @@ import math
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from typing import Protocol, cast
 
 import numpy as np
 import numpy.typing as npt
 
 from indexer.analysis import NameAnalysis, analyze
-from indexer.model import Identifiers, PersonName, Subject, Tracing
-from search_service.matching_columns import Candidates, compile_candidates, compile_names, name_row
+from indexer.model import Identifiers, PersonName, Tracing
+from search_service.matching_columns import Candidates, HasSubject, compile_candidates, compile_names, name_row
 from search_service.matching_explain import explain
 from search_service.matching_names import NameComparison, NameLevel, compare_names
-from search_service.matching_pids import Agreement, Feature, SsnLevel, compile_pids, dob_levels, pob_levels, ssn_levels
+from search_service.matching_pids import (
+    Agreement,
+    DobLevel,
+    Feature,
+    SsnLevel,
+    compile_pids,
+    dob_levels,
+    pob_levels,
+    ssn_levels,
+)
 from search_service.matching_versions import DEFAULT_MATCHER, MATCHERS, Matcher
 
 __all__ = [
@@ -147,14 +181,6 @@ def configured_matcher(version: str = "") -> Matcher:
     return matcher(version or os.environ.get(MATCHER_ENV, ""))
 
 
-class HasSubject(Protocol):
-    """What `rank` reads of a candidate: its subject only. A Tracing is one; so is the head of a stored
-    tracing (indexer.store.base.TracingHead), which the service scores instead of decoding whole tracings."""
-
-    @property
-    def subject(self) -> Subject | None: ...
-
-
 @dataclass(frozen=True, slots=True)
 class Scored:
     """One scored candidate: calibrated match probability, which of its names matched best (0 the
@@ -170,6 +196,9 @@ class _Comparison:
     bits: Floats  # (Q, N) log2 odds of a match, prior included (a conflicting SSN's cap applied)
     names: NameComparison
     pids: tuple[Codes, Codes, Codes] | None
+
+
+_DOB_BOTH_MISSING = int(DobLevel.BOTH_MISSING)
 
 
 def _bits_at(score_value: float) -> float:
@@ -209,12 +238,18 @@ def _compare(
     bits = bits + m.prior
     pids = None
     if use_pids:
+        if cands.pids is None:
+            raise ValueError("candidates compiled without identifiers cannot be scored with them")
         q = compile_pids(ids)
         ssn_w, dob_w, pob_w = m.pids.arrays
         pids = (ssn_levels(q, cands.pids, ssn_w), dob_levels(q, cands.pids, dob_w), pob_levels(q, cands.pids))
+        # A field the query does not give weighs 0, unless both sides lack it (DobLevel.BOTH_MISSING).
+        dob_asked = (q.year != 0)[:, None]
+        if not q.year.all():
+            dob_asked = dob_asked | (pids[1] == _DOB_BOTH_MISSING)
         bits = bits + (
             ssn_w[pids[0]] * (q.ssn_kind != 0)[:, None]
-            + dob_w[pids[1]] * (q.year != 0)[:, None]
+            + dob_w[pids[1]] * dob_asked
             + pob_w[pids[2]] * (q.pob != 0)[:, None]
         )
         if m.ssn_conflict_cap is not None:
@@ -273,8 +308,7 @@ def rank(
     version (default: DEFAULT_MATCHER)."""
     if not candidates:
         return []
-    # compile_candidates (and the explanations after it) read nothing of a candidate but `.subject`.
-    cands = compile_candidates(cast("Sequence[Tracing]", candidates))
+    cands = compile_candidates(candidates, pids=use_pids)
     cmp = _compare([query_name], [query_ids], cands, use_pids, 1, matcher=matcher)
     bits = cmp.bits[0]
     order = np.argsort(-bits, kind="stable")

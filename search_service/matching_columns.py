@@ -3,7 +3,8 @@
 Each distinct name is analysed once (`indexer.analysis`) and packed into a `NameRow`: equality keys,
 first letters, initial flags and its census term-frequency adjustment. Many rows stacked give the
 `NameColumns` that `search_service.matching_names` compares; `compile_candidates` builds them (every
-alias a row) together with the identifier columns of `search_service.matching_pids`.
+alias a row) together with the identifier columns of `search_service.matching_pids` (only when they
+are compared: FUZZY ignores identifiers).
 """
 
 from __future__ import annotations
@@ -12,13 +13,14 @@ import functools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import numpy as np
 import numpy.typing as npt
 
 from indexer.analysis import NameAnalysis, analyze
 from indexer.census import given_name_table, surname_table
-from indexer.model import PersonName, Tracing
+from indexer.model import PersonName, Subject
 from search_service.matching_pids import PidColumns, compile_pids
 
 Ids = npt.NDArray[np.int64]
@@ -169,22 +171,33 @@ def compile_names(rows: list[NameRow], starts: npt.NDArray[np.intp]) -> NameColu
     )
 
 
+class HasSubject(Protocol):
+    """What the matcher reads of a candidate: its subject only. A Tracing is one; so is the head of a stored
+    tracing (indexer.store.base.TracingHead), which the service scores instead of decoding whole tracings."""
+
+    @property
+    def subject(self) -> Subject | None: ...
+
+
 @dataclass(frozen=True, slots=True)
 class Candidates:
-    """Candidates compiled once for scoring: their names (every alias a row) and identifiers."""
+    """Candidates compiled once for scoring: their names (every alias a row) and, unless left out,
+    their identifiers."""
 
-    tracings: Sequence[Tracing]
+    tracings: Sequence[HasSubject]
     names: NameColumns
-    pids: PidColumns
+    pids: PidColumns | None
 
 
-def compile_candidates(candidates: Sequence[Tracing]) -> Candidates:
-    """Compile `candidates` once for `search_service.matching.score_matrix` (and for `rank`)."""
-    subjects = [tracing.subject for tracing in candidates]
+def compile_candidates(candidates: Sequence[HasSubject], *, pids: bool = True) -> Candidates:
+    """Compile `candidates` once for `search_service.matching.score_matrix` (and for `rank`); with
+    `pids=False` without their identifiers (enough for scoring that ignores them: FUZZY)."""
+    subjects = [candidate.subject for candidate in candidates]
     ids = [None if subject is None else subject.identifiers for subject in subjects]
+    pid_columns = compile_pids(ids) if pids else None
     if all(subject is not None and not subject.aliases for subject in subjects):  # the usual case
         rows = [name_row(subject.name) for subject in subjects if subject is not None]
-        return Candidates(candidates, compile_names(rows, np.arange(len(rows), dtype=np.intp)), compile_pids(ids))
+        return Candidates(candidates, compile_names(rows, np.arange(len(rows), dtype=np.intp)), pid_columns)
     rows = []
     starts: list[int] = []
     for subject in subjects:
@@ -194,4 +207,4 @@ def compile_candidates(candidates: Sequence[Tracing]) -> Candidates:
         else:
             rows.append(name_row(subject.name))
             rows.extend(name_row(alias) for alias in subject.aliases)
-    return Candidates(candidates, compile_names(rows, np.array(starts, dtype=np.intp)), compile_pids(ids))
+    return Candidates(candidates, compile_names(rows, np.array(starts, dtype=np.intp)), pid_columns)

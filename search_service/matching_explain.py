@@ -27,6 +27,8 @@ def _name_feature(
     field_name: str, level: int, sim: float, q: str, c: str, phonetic: tuple[str, ...], note: str
 ) -> Feature:
     lvl = NameLevel(level)
+    if lvl == _N.BOTH_MISSING:
+        return Feature(field_name, Agreement.MISSING, 0.0, f"{note}absent in both the query and the record")
     if lvl == _N.MISSING:
         side = "query" if not q else "record"
         return Feature(field_name, Agreement.MISSING, 0.0, f"{note}absent in the {side}")

@@ -2,8 +2,8 @@
 
 Q query names are compared with R candidate names (`search_service.matching_columns`) in a handful of
 numpy operations: surname, given and middle name each fall in the best *level* that holds, weighted by
-the matcher version's `NameWeights` (documented, and checked against the code, in the docstrings of
-`search_service.matching_v1` and `matching_v2`), graded within a Jaro-Winkler band and adjusted for the
+the matcher version's `NameWeights` (documented, and checked against the code, in the docstring of
+`search_service.matching_versions`), graded within a Jaro-Winkler band and adjusted for the
 name's census frequency; the straight and the swapped alignment are both scored and the better kept.
 The result (`NameComparison`) also keeps the chosen levels for the explanation.
 """
@@ -43,6 +43,9 @@ class NameLevel(IntEnum):
     ONE_EDIT = 12
     TWO_EDITS = 13
     DISAGREE = 14
+    # From fuzzy-3: the part is absent on both sides (a query without a given name, a record without
+    # one). Weighs only where a version uses it; elsewhere such a pair stays MISSING, weight 0.
+    BOTH_MISSING = 15
 
 
 _N = NameLevel
@@ -141,7 +144,7 @@ def _select(conditions: list[tuple[NameLevel, Bools]], weights: Floats, shape: t
 
 # Level codes as numpy and plain ints: numpy probes an IntEnum for array interfaces, slowly.
 _CODES = [np.int8(int(level)) for level in NameLevel]
-_DISAGREE, _MISSING = int(_N.DISAGREE), int(_N.MISSING)
+_DISAGREE, _MISSING, _BOTH_MISSING = int(_N.DISAGREE), int(_N.MISSING), int(_N.BOTH_MISSING)
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,6 +173,9 @@ class _Pair:
         # Two bare initials that agree are an initial agreement, not an exact one.
         self.initials = q.initial_only[:, None, :] | c.initial_only[None, :, :]
         self.edits = w.uses(_N.ONE_EDIT) or w.uses(_N.TWO_EDITS)
+        # Only a query that lacks a name part can have one absent on both sides: the usual query (both
+        # parts given) skips the masks altogether.
+        self.both_missing = w.uses(_N.BOTH_MISSING) and not (self.qi[:, :2] != 0).all()
 
     def same(self, a: int, b: int) -> Bools:
         """Same nonzero id in query column a and candidate column b (see matching_columns.NameRow.ints)."""
@@ -180,6 +186,14 @@ class _Pair:
     def missing(self, a: int, b: int) -> Bools:
         result: Bools = (self.qi[:, a, None] == 0) | (self.ci[None, :, b] == 0)
         return result
+
+    def mark_both_missing(self, levels: Codes, a: int, b: int) -> Codes:
+        """`levels` with BOTH_MISSING where query column a and candidate column b are both empty (for a
+        version that uses the level)."""
+        if self.both_missing:
+            both = (self.qi[:, a, None] == 0) & (self.ci[None, :, b] == 0)
+            levels[np.broadcast_to(both, levels.shape)] = _BOTH_MISSING
+        return levels
 
     def jw(self, a: str, b: str) -> Sims:
         return _jw(self.q.column(a), self.c.column(b), self.workers)
@@ -228,7 +242,7 @@ def _surname(p: _Pair) -> tuple[Codes, Sims]:
     exact = p.same(0, 0)
     extra = [(_N.COMPOUND_PART, part_exact & ~exact), *p.edit_levels("surname", "surname")]
     levels = p.levels(p.w.arrays.surname, sim, exact, p.same(4, 4) | p.same(5, 5), p.missing(0, 0), extra)
-    return levels, sim
+    return p.mark_both_missing(levels, 0, 0), sim
 
 
 def _given(p: _Pair) -> tuple[Codes, Sims]:
@@ -249,7 +263,7 @@ def _given(p: _Pair) -> tuple[Codes, Sims]:
     ]
     exact = p.same(1, 1) & ~bare
     levels = p.levels(p.w.arrays.given, sim, exact, p.same(6, 6) | p.same(7, 7), p.missing(1, 1), extra)
-    return levels, sim
+    return p.mark_both_missing(levels, 1, 1), sim
 
 
 def _middle(p: _Pair) -> tuple[Codes, Sims]:
@@ -277,25 +291,33 @@ def compare_names(q: NameColumns, c: NameColumns, weights: NameWeights, workers:
     surname, s_sim = _surname(p)
     given, g_sim = _given(p)
     # A field the query does not give is no evidence either way: weight 0 (MISSING weighs only a
-    # field the query gives and the record lacks).
+    # field the query gives and the record lacks), unless the record lacks it too (BOTH_MISSING, from
+    # fuzzy-3: its own weight).
     asked_s, asked_g = q.ids[:, 0, None] != 0, q.ids[:, 1, None] != 0
+
+    def counted(levels: Codes, asked: Bools) -> Bools:
+        if not p.both_missing:
+            return asked
+        result: Bools = asked | (levels == _BOTH_MISSING)
+        return result
+
     # Term frequency: an agreement on a rare name says more; the commoner of the two values counts.
     low, high = weights.tf_range
     q_tf = np.clip(q.rarity * np.float32(weights.tf_scale), low, high)
     c_tf = np.clip(c.rarity * np.float32(weights.tf_scale), low, high)
     rare = np.minimum(q_tf[:, None, :], c_tf[None, :, :])
-    straight = (
-        _weigh(w, w.surname, surname, s_sim, rare[..., 0]) * asked_s
-        + _weigh(w, w.given, given, g_sim, rare[..., 1]) * asked_g
-    )
+    straight = _weigh(w, w.surname, surname, s_sim, rare[..., 0]) * counted(surname, asked_s) + _weigh(
+        w, w.given, given, g_sim, rare[..., 1]
+    ) * counted(given, asked_g)
     # Swapped alignment: the query's surname against the record's given name and the reverse.
     x_sim, y_sim = p.jw("surname", "given"), p.jw("given", "surname")
     x_edits, y_edits = p.edit_levels("surname", "given"), p.edit_levels("given", "surname")
     swap_s = p.levels(w.surname, x_sim, p.same(0, 1), p.same(4, 6) | p.same(5, 7), p.missing(0, 1), x_edits)
     swap_g = p.levels(w.given, y_sim, p.same(1, 0), p.same(6, 4) | p.same(7, 5), p.missing(1, 0), y_edits)
+    swap_s, swap_g = p.mark_both_missing(swap_s, 0, 1), p.mark_both_missing(swap_g, 1, 0)
     crossed = (
-        _weigh(w, w.surname, swap_s, x_sim, np.minimum(q_tf[:, None, 0], c_tf[None, :, 1])) * asked_s
-        + _weigh(w, w.given, swap_g, y_sim, np.minimum(q_tf[:, None, 1], c_tf[None, :, 0])) * asked_g
+        _weigh(w, w.surname, swap_s, x_sim, np.minimum(q_tf[:, None, 0], c_tf[None, :, 1])) * counted(swap_s, asked_s)
+        + _weigh(w, w.given, swap_g, y_sim, np.minimum(q_tf[:, None, 1], c_tf[None, :, 0])) * counted(swap_g, asked_g)
         + weights.swap_penalty
     )
     swapped = crossed > straight

@@ -74,6 +74,9 @@ class DobLevel(IntEnum):
     PARTIAL_YEAR_MONTH = 6
     PARTIAL_YEAR = 7
     DISAGREE = 8
+    # From fuzzy-3: neither the query nor the record gives a date of birth (weighs only where a version
+    # uses it; elsewhere such a pair is MISSING).
+    BOTH_MISSING = 9
 
 
 class PobLevel(IntEnum):
@@ -104,6 +107,7 @@ DOB_LEVELS: dict[DobLevel, LevelSpec] = {
     DobLevel.PARTIAL_YEAR_MONTH: LevelSpec(_P, 0.6, "agrees to the month (partial date)"),
     DobLevel.PARTIAL_YEAR: LevelSpec(_P, 0.4, "agrees on the year (partial date)"),
     DobLevel.DISAGREE: LevelSpec(_D, 0.0, "different date of birth"),
+    DobLevel.BOTH_MISSING: LevelSpec(_M, 0.0, "absent in both the query and the record"),
 }
 
 POB_LEVELS: dict[PobLevel, LevelSpec] = {
@@ -282,6 +286,8 @@ def dob_levels(q: PidColumns, c: PidColumns, weights: Floats) -> Codes:
     ]
     levels = _select(conditions, weights, int(DobLevel.DISAGREE))
     levels[np.broadcast_to((qy == 0) | (cy == 0), levels.shape)] = int(DobLevel.MISSING)
+    if weights[DobLevel.BOTH_MISSING] > UNUSED_WEIGHT and not q.year.all():
+        levels[np.broadcast_to((qy == 0) & (cy == 0), levels.shape)] = int(DobLevel.BOTH_MISSING)
     return levels
 
 
@@ -313,7 +319,7 @@ def ssn_feature(level: int, query: Identifiers, record: Identifiers | None) -> F
 def dob_feature(level: int, query: Identifiers, record: Identifiers | None) -> Feature:
     spec = DOB_LEVELS[DobLevel(level)]
     detail = spec.detail
-    if level != DobLevel.MISSING and record is not None:
+    if level not in (DobLevel.MISSING, DobLevel.BOTH_MISSING) and record is not None:
         detail = f"{detail} (query {_date(query.date_of_birth)}, record {_date(record.date_of_birth)})"
     return Feature("date_of_birth", spec.agreement, spec.similarity, detail)
 

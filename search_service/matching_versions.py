@@ -31,6 +31,7 @@ INITIAL            +1.0     +3.0   +2.5
 ONE_EDIT           -        -      -
 TWO_EDITS          -        -      -
 DISAGREE           -3.5     -3.0   -3.0
+BOTH_MISSING       -        -      -
 =================  =======  =====  ======
 
 =====================  =====  =====  =====
@@ -47,9 +48,10 @@ YEAR_OFF_BY_ONE        -      +6.0   -
 PARTIAL_YEAR_MONTH     -      +9.0   -
 PARTIAL_YEAR           -      +5.5   -
 DISAGREE               -16.0  -5.5   -3.0
+BOTH_MISSING           -      -      -
 =====================  =====  =====  =====
 
-Both versions: suffix same +1.0, different -3.0, absent on either side 0; swapped alignment -1.0;
+Every version: suffix same +1.0, different -3.0, absent on either side 0; swapped alignment -1.0;
 Jaro-Winkler grade 4 bits per unit of similarity within a band (none within DISAGREE); term frequency
 0.3 * log2(u_average / u_name) clipped to [-4, +3] bits; prior log2(1/5000) - 1.5 bits; default
 thresholds FUZZY 0.5 and PID_QUALIFIED 0.9.
@@ -81,6 +83,7 @@ INITIAL            +1.0     +3.0   +2.5
 ONE_EDIT           +6.5     +6.0   -
 TWO_EDITS          +3.0     -      -
 DISAGREE           -3.5     -3.0   -3.0
+BOTH_MISSING       -        -      -
 =================  =======  =====  ======
 
 =====================  =====  =====  =====
@@ -97,6 +100,52 @@ YEAR_OFF_BY_ONE        -      +6.0   -
 PARTIAL_YEAR_MONTH     -      +9.0   -
 PARTIAL_YEAR           -      +5.5   -
 DISAGREE               -10.0  -5.5   -3.0
+BOTH_MISSING           -      -      -
+=====================  =====  =====  =====
+
+fuzzy-3
+-------
+
+fuzzy-2 plus BOTH_MISSING: a part of the name, or the date of birth, that neither the query nor the
+record gives now counts as a (weak) agreement instead of nothing (see `search_service.matching`, "What
+fuzzy-3 changed"). Everything else is fuzzy-2's.
+
+=================  =======  =====  ======
+fuzzy-3 level      surname  given  middle
+=================  =======  =====  ======
+MISSING            -1.2     -1.4   0.0
+EXACT              +8.5     +8.0   +6.0
+NICKNAME           -        +6.0   -
+COMPOUND_PART      +7.0     -      -
+JW_94              +7.0     +6.5   +4.5
+JW_88_PHONETIC     +6.0     +5.5   +4.0
+JW_88              +5.0     +4.5   +3.0
+JW_80_PHONETIC     +3.0     +2.5   -
+JW_80              +1.5     +0.5   -
+PHONETIC           +0.5     +0.5   -
+MIDDLE_AS_GIVEN    -        +4.0   -
+INITIAL            +1.0     +3.0   +2.5
+ONE_EDIT           +6.5     +6.0   -
+TWO_EDITS          +3.0     -      -
+DISAGREE           -3.5     -3.0   -3.0
+BOTH_MISSING       +3.0     +3.0   -
+=================  =======  =====  ======
+
+=====================  =====  =====  =====
+fuzzy-3 level          SSN    DOB    POB
+=====================  =====  =====  =====
+MISSING                -1.0   -0.4   0.0
+EXACT                  +20.0  +15.0  +3.0
+TRANSPOSED             +14.0  +6.0   -
+ONE_DIGIT              +12.0  +3.0   -
+LAST_FOUR              +8.0   -      -
+LAST_FOUR_DIFFERENT    -4.0   -      -
+DAY_MONTH_SWAPPED      -      +6.0   -
+YEAR_OFF_BY_ONE        -      +6.0   -
+PARTIAL_YEAR_MONTH     -      +9.0   -
+PARTIAL_YEAR           -      +5.5   -
+DISAGREE               -10.0  -5.5   -3.0
+BOTH_MISSING           -      +1.0   -
 =====================  =====  =====  =====
 """
 
@@ -174,6 +223,7 @@ FUZZY_1 = Matcher(
             _D.PARTIAL_YEAR_MONTH: 9.0,
             _D.PARTIAL_YEAR: 5.5,
             _D.DISAGREE: -5.5,
+            _D.BOTH_MISSING: _UNUSED,
         },
         pob={_P.MISSING: 0.0, _P.EXACT: 3.0, _P.DISAGREE: -3.0},
     ),
@@ -204,5 +254,23 @@ FUZZY_2 = Matcher(
     ssn_conflict_cap=0.85,
 )
 
-MATCHERS: dict[str, Matcher] = {m.version: m for m in (FUZZY_1, FUZZY_2)}
-DEFAULT_MATCHER = "fuzzy-2"
+FUZZY_3 = Matcher(
+    version="fuzzy-3",
+    names=NameWeights(
+        table={**FUZZY_2.names.table, _N.BOTH_MISSING: (3.0, 3.0, _UNUSED)},
+        suffix=FUZZY_2.names.suffix,
+        swap_penalty=FUZZY_2.names.swap_penalty,
+        grade=FUZZY_2.names.grade,
+        tf_scale=FUZZY_2.names.tf_scale,
+        tf_range=FUZZY_2.names.tf_range,
+        edit_min_length=FUZZY_2.names.edit_min_length,
+        two_edit_min_length=FUZZY_2.names.two_edit_min_length,
+    ),
+    pids=PidWeights(ssn=FUZZY_2.pids.ssn, dob={**FUZZY_2.pids.dob, _D.BOTH_MISSING: 1.0}, pob=FUZZY_2.pids.pob),
+    prior=FUZZY_2.prior,
+    thresholds=FUZZY_2.thresholds,
+    ssn_conflict_cap=FUZZY_2.ssn_conflict_cap,
+)
+
+MATCHERS: dict[str, Matcher] = {m.version: m for m in (FUZZY_1, FUZZY_2, FUZZY_3)}
+DEFAULT_MATCHER = "fuzzy-3"

@@ -398,15 +398,17 @@ def test_batch_scores_equal_single_scores() -> None:
 
 
 def test_matcher_versions(monkeypatch: pytest.MonkeyPatch) -> None:
-    assert MATCHER_VERSION == matching.DEFAULT_MATCHER == "fuzzy-2"
-    assert {"fuzzy-1", "fuzzy-2"} <= set(MATCHERS)
-    assert matching.matcher().version == "fuzzy-2"
+    assert MATCHER_VERSION == matching.DEFAULT_MATCHER == "fuzzy-3"
+    assert {"fuzzy-1", "fuzzy-2", "fuzzy-3"} <= set(MATCHERS)
+    assert matching.matcher().version == "fuzzy-3"
     assert matching.matcher("fuzzy-1").version == "fuzzy-1"
     with pytest.raises(ValueError, match="unknown matcher version"):
         matching.matcher("fuzzy-0")
     monkeypatch.setenv(matching.MATCHER_ENV, "fuzzy-1")
     assert matching.configured_matcher().version == "fuzzy-1"
     assert matching.configured_matcher("fuzzy-2").version == "fuzzy-2"  # an explicit version wins
+    monkeypatch.setenv(matching.MATCHER_ENV, "fuzzy-2")
+    assert matching.configured_matcher().version == "fuzzy-2"
     monkeypatch.setenv(matching.MATCHER_ENV, "nonsense")
     with pytest.raises(ValueError):
         matching.configured_matcher()
