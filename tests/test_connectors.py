@@ -466,6 +466,10 @@ class Scripted(ingest_pb2_grpc.IngestServiceServicer):
 
     Delete = CompleteOpenCaseTracing = CompleteNacPendingTracing = _unused
 
+    def IngestBatches(self, request_iterator: Iterator[Any], context: grpc.ServicerContext) -> Iterator[Any]:  # noqa: N802
+        context.abort(grpc.StatusCode.UNIMPLEMENTED, "not scripted (the machinery's tests speak Ingest)")
+        yield from ()
+
 
 class Plain:
     def __init__(self, channel: grpc.Channel) -> None:
