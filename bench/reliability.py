@@ -201,7 +201,8 @@ def load_rows(before: dict[str, Any], after: dict[str, Any]) -> list[list[str]]:
     return [
         ["maximum sustained query rate (4 modes)", f"{m.get('ok_per_second', '?')} queries/s", "", "", "measured",
          f"open-loop steps, asked → answered a second: {steps}"],
-        [f"soak: {s.get('minutes', '?')} min at 80% ({s.get('rate', '?')}/s), ingest beside",
+        [f"soak: {s.get('minutes', '?')} min at 80% ({s.get('rate', '?')}/s), ingest beside (updates of"
+         f" {s.get('ingest', {}).get('records', '?')} records)",
          f"{s.get('calls', '?')} queries, {ingest.get('sent', '?')} tracings",
          str(ingest.get("sent", 0) - ingest.get("acknowledged", 0)), str(soak_errors), _checks(s), soak_figures],
         [f"overload at 2x ({o.get('rate', '?')}/s), max_concurrent_rpcs {cap}", f"{o.get('calls', '?')} queries", "0",
@@ -277,9 +278,9 @@ def main(argv: list[str] | None = None) -> int:
 Produced by one command, `{command}`
 (bench/reliability.py), on the tree at {tree}, from {started:%Y-%m-%d %H:%M} to {finished:%H:%M} UTC.
 {reused}
-Machine: {machine()}. The machine was shared with other work running at the same time (load average
-{load_start[0]:.1f} when the run began, {os.getloadavg()[0]:.1f} when it ended), so latencies and rates are
-lower and noisier than on a machine of its own; the counts of what was lost or failed do not depend on it.
+Machine: {machine()}. Load average {load_start[0]:.1f} when the run began and {os.getloadavg()[0]:.1f} when it
+ended (the run's own processes count in it; the machine may be shared with other work): latencies and rates
+depend on what else ran, the counts of what was lost or failed do not.
 
 Every row below either shows nothing lost and no unexpected status, or is marked: {len(failed)} failed,
 {len(known)} known failures (bugs found by this work in files it may not change, reported, pinned by strict

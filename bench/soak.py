@@ -381,7 +381,7 @@ def soak(bench: Bench, rate: float, minutes: float, ingest: float) -> dict[str, 
         "server_cpu_ms_per_query": round(1000 * cpu / max(1, found["calls"]), 2),
         "server_cpu_ms_per_query_first": bench.cpu_ms_per_query(samples, 0, window),
         "server_cpu_ms_per_query_last": bench.cpu_ms_per_query(samples, seconds - window, seconds),
-        "ingest": {"sent": sent, "acknowledged": acked, "errors": ingest_errors},
+        "ingest": {"sent": sent, "acknowledged": acked, "errors": ingest_errors, "records": INGEST_RECORDS},
         "rss_every_10s_mib": [round(vm / 2**20) for at, vm, _ in bench.rss if int(at) % 10 == 0],
     }
     errors = sum(n for code, n in found["codes"].items() if code != "OK") + ingest_errors + (sent - acked)
