@@ -7,8 +7,9 @@ recorded in the same trail as events. The trail is a SQLite file (`<data>/audit.
 chain (search_service.audit_chain), with its head kept in SQLite and in `<data>/audit.db.head`.
 
 Fail closed: `record_disclosures` and `record_event` either make the whole batch durable (one
-transaction, synchronous=FULL, head file fsynced) before they return, or raise `Unavailable` and leave
-no entry; a caller that gets `Unavailable` sends no data.
+transaction, synchronous=FULL) and write the head file before they return, or raise `Unavailable` and
+leave no entry; a caller that gets `Unavailable` sends no data. The head file is flushed a fraction of
+a second later, off the callers' path (search_service.audit_head says why that is safe).
 
 No PII in clear: a subject is stored only as HMAC-SHA256(key, canonical subject string) in hex, the
 canonical string being the exact keys of surname and given name and the SSN's digits
@@ -116,7 +117,7 @@ class AuditLog:
         self._lock_fd: int | None = None
         self._head_file = HeadFile(self.head_path)  # used under the writer lock only
         self._ids = DisclosureIds()
-        self._checkpointer = Checkpointer(self.path, self._writing, timeout=timeout)
+        self._checkpointer = Checkpointer(self.path, self._writing, sync_head=self._sync_head, timeout=timeout)
         self._last_head: Head | None = None  # the head this handle last committed (under the writer lock)
         self._closed = False
         self._group = GroupCommit[dict[str, Any]](self._write, timeout=timeout, what=CANNOT_WRITE)
@@ -209,6 +210,16 @@ class AuditLog:
         finally:
             self._write_lock.release()
 
+    def _sync_head(self) -> bool:
+        """Make the head file's last write durable (called by the checkpointer's thread, soon after each
+        write): under the thread lock only, as the head file's descriptor is this process's own."""
+        if not self._write_lock.acquire(timeout=self._timeout):
+            raise Unavailable(f"{CANNOT_WRITE}: timed out waiting for the writer lock")
+        try:
+            return self._head_file.sync()
+        finally:
+            self._write_lock.release()
+
     def _append(self, documents: list[dict[str, Any]]) -> None:
         """Make `documents` durable, all or nothing, in a write shared with concurrent callers."""
         self._group.commit(documents)
@@ -217,6 +228,11 @@ class AuditLog:
     def writes(self) -> int:
         """Transactions written by this handle (fewer than the calls when calls were grouped)."""
         return self._group.writes
+
+    @property
+    def head_syncs(self) -> int:
+        """Head file writes made durable by the checkpointer's thread (search_service.audit_head)."""
+        return self._checkpointer.head_syncs
 
     @property
     def checkpoints(self) -> int:
@@ -399,6 +415,8 @@ class AuditLog:
         # stuck past its timeouts), they are left open rather than closed under that write.
         if self._write_lock.acquire(timeout=self._timeout):
             try:
+                with contextlib.suppress(OSError):  # the entries are durable; this only flushes their head
+                    self._head_file.sync()
                 self._head_file.close()
                 if self._lock_fd is not None:
                     os.close(self._lock_fd)

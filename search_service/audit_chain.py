@@ -9,8 +9,10 @@ The head (the last seq and its hash) is kept in two places, so that cutting the 
 both: the `head` row in SQLite, updated in the same transaction as the entries, and the head file
 `<db>.head` beside the database, a line of canonical JSON. A new trail's first head file is written
 whole and renamed into place; after that the writer overwrites it in place after every commit and
-fdatasyncs it (search_service.audit_head), so the only state a crash can leave is a head file one
-commit behind the database, still naming an entry of the chain ("lagging"): that is not a break.
+fdatasyncs it a fraction of a second later (search_service.audit_head), so the only state a crash can
+leave is a head file behind the database (one commit when the process is killed; the writes of that
+fraction of a second at a power loss), still naming an entry of the chain ("lagging"): that is not a
+break.
 
 `verify_chain` walks the chain and names the first entry it cannot vouch for. An entry is vouched for
 when it is where its seq says, its hash matches its content, and its successor (or, for the last

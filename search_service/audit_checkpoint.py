@@ -16,6 +16,10 @@ next write restarts the WAL.
 Nothing about durability changes: the WAL is fsynced at every commit (synchronous=FULL) as before, and
 a checkpoint is SQLite's own (it syncs the WAL before copying and the database after). Should this
 thread stop or fail, the last connection to close checkpoints the rest.
+
+The same thread makes the head file durable (`sync_head`, search_service.audit_head): woken by every
+write, it syncs at once and then at most once per `pause`, so the head file is flushed a fraction of a
+second after the write it records instead of on the searches' path.
 """
 
 from __future__ import annotations
@@ -43,13 +47,16 @@ RESTART_FRAMES = 4000
 
 class Checkpointer:
     """Checkpoints `path` soon after `written()` is called, from a daemon thread started on first use.
-    `exclusive` holds off every writer of the trail (in this process and others) while it is entered."""
+    `exclusive` holds off every writer of the trail (in this process and others) while it is entered.
+    `sync_head`, when given, is called from the same thread soon after every write (it must take the
+    locks it needs itself, and say whether it had anything to sync)."""
 
     def __init__(
         self,
         path: Path,
         exclusive: Callable[[], AbstractContextManager[None]],
         *,
+        sync_head: Callable[[], bool] | None = None,
         pause: float = 0.2,
         timeout: float = 10.0,
         restart_frames: int = RESTART_FRAMES,
@@ -58,6 +65,9 @@ class Checkpointer:
         self._path = path
         self._every = every
         self._entries = 0  # written since the last checkpoint was asked for (a rough count is enough)
+        self._checkpoint_due = False
+        self._sync_head = sync_head
+        self._sync_due = False
         self._exclusive = exclusive
         self._restart_frames = restart_frames
         self._pause = pause
@@ -67,14 +77,20 @@ class Checkpointer:
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self.checkpoints = 0  # completed PASSIVE checkpoints (for tests and metrics)
+        self.head_syncs = 0  # head file writes made durable by this thread (for tests)
 
     def written(self, entries: int) -> None:
-        """A write of `entries` was committed: checkpoint soon once CHECKPOINT_ENTRIES have been (about
-        as often as SQLite would). Cheap enough for every write (no system call while the thread runs)."""
+        """A write of `entries` was committed: sync the head file soon, and checkpoint soon once
+        CHECKPOINT_ENTRIES have been (about as often as SQLite would). Cheap enough for every write (no
+        system call while the thread pauses between rounds)."""
         self._entries += entries
-        if self._entries < self._every or self._stop.is_set():
+        if self._entries >= self._every:
+            self._entries, self._checkpoint_due = 0, True
+        elif self._sync_head is None:
             return
-        self._entries = 0
+        self._sync_due = True
+        if self._stop.is_set():
+            return
         if self._thread is None or not self._thread.is_alive():
             with self._lock:
                 if (self._thread is None or not self._thread.is_alive()) and not self._stop.is_set():
@@ -93,10 +109,18 @@ class Checkpointer:
                 self._wake.clear()
                 if self._stop.is_set():
                     break
-                try:
-                    self._checkpoint(conn)
-                except (sqlite3.Error, DciiError) as error:  # the next write asks again; the trail is unaffected
-                    log.warning("audit checkpoint failed", extra={"error_type": error.__class__.__name__})
+                if self._checkpoint_due:
+                    self._checkpoint_due = False
+                    try:
+                        self._checkpoint(conn)
+                    except (sqlite3.Error, DciiError) as error:  # the next write asks again; the trail is unaffected
+                        log.warning("audit checkpoint failed", extra={"error_type": error.__class__.__name__})
+                if self._sync_due and self._sync_head is not None:
+                    self._sync_due = False
+                    try:
+                        self.head_syncs += self._sync_head()
+                    except (OSError, DciiError) as error:  # the next write asks again; the entries are durable
+                        log.warning("audit head file sync failed", extra={"error_type": error.__class__.__name__})
                 self._stop.wait(self._pause)
         except sqlite3.Error as error:
             log.warning("audit checkpoints stopped", extra={"error_type": error.__class__.__name__})

@@ -61,6 +61,19 @@ def test_a_write_larger_than_one_insert_statement(db: Path, key: bytes) -> None:
     assert recorded_head(db)["seq"] == count + 1
 
 
+def test_the_head_file_is_current_when_a_write_returns_and_flushed_soon_after(db: Path, key: bytes) -> None:
+    # The head is written before the callers return (what verify and another process read at once) and
+    # flushed by the checkpointer's thread a moment later, each write's in turn when writes are spaced.
+    with AuditLog(db, key=key) as log:
+        for n in range(1, 4):
+            log.record_disclosures([entry(f"R-{n}")])
+            assert recorded_head(db)["seq"] == n
+            _wait_for(lambda n=n: log.head_syncs == n, 10)
+        assert log.verify().ok
+        time.sleep(0.3)  # nothing written since: nothing more to flush
+        assert log.head_syncs == 3
+
+
 def test_a_head_file_deleted_under_an_open_log_is_made_again_and_the_gap_recorded(db: Path, key: bytes) -> None:
     with AuditLog(db, key=key) as log:
         log.record_disclosures([entry("R-1")])
