@@ -5,6 +5,7 @@ SQLite files; what they must not change (all or nothing, tamper evidence) is in 
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import sqlite3
@@ -61,6 +62,10 @@ def test_a_write_larger_than_one_insert_statement(db: Path, key: bytes) -> None:
     assert recorded_head(db)["seq"] == count + 1
 
 
+def _flushed(log: AuditLog, count: int) -> bool:
+    return log.head_syncs == count
+
+
 def test_the_head_file_is_current_when_a_write_returns_and_flushed_soon_after(db: Path, key: bytes) -> None:
     # The head is written before the callers return (what verify and another process read at once) and
     # flushed by the checkpointer's thread a moment later, each write's in turn when writes are spaced.
@@ -68,7 +73,7 @@ def test_the_head_file_is_current_when_a_write_returns_and_flushed_soon_after(db
         for n in range(1, 4):
             log.record_disclosures([entry(f"R-{n}")])
             assert recorded_head(db)["seq"] == n
-            _wait_for(lambda n=n: log.head_syncs == n, 10)
+            _wait_for(functools.partial(_flushed, log, n), 10)
         assert log.verify().ok
         time.sleep(0.3)  # nothing written since: nothing more to flush
         assert log.head_syncs == 3
