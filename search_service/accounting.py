@@ -21,11 +21,11 @@ Retention: accounting entries outlive the tracings they describe and must be kep
 There is no deletion API at all, and triggers refuse UPDATE and DELETE on entries.
 
 Writes are serialized by a thread lock and an flock on `<db>.lock` (the server and a CLI may both
-write), then one `BEGIN IMMEDIATE` transaction with a multi-row INSERT of the batch. Within a
-process, concurrent callers share writes (search_service.group_commit): under load, the searches
-that arrive while one write is on disk go together in the next, one fsync for all. The head file is
-kept open (search_service.audit_head) and WAL checkpoints are made by a thread of their own
-(search_service.audit_checkpoint), off the searches' path.
+write: search_service.audit_lock), then one `BEGIN IMMEDIATE` transaction with a multi-row INSERT of
+the batch. Within a process, concurrent callers share writes (search_service.group_commit): under
+load, the searches that arrive while one write is on disk go together in the next, one fsync for all.
+The head file is kept open (search_service.audit_head); WAL checkpoints and the head file's flush are
+made by a thread of their own (search_service.audit_checkpoint), off the searches' path.
 
 The code: `search_service.accounting_keys` holds the key file and `subject_ref`,
 `search_service.accounting_entries` the entries, their documents and the offline (read-only) reads,
@@ -36,15 +36,13 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import fcntl
 import hmac
 import logging
-import os
 import re
 import sqlite3
 import threading
-import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
@@ -71,6 +69,7 @@ from search_service.accounting_keys import load_or_create_key, subject_ref
 from search_service.audit_chain import Head, VerifyResult
 from search_service.audit_checkpoint import NO_AUTOCHECKPOINT, Checkpointer
 from search_service.audit_head import HeadFile
+from search_service.audit_lock import CANNOT_WRITE, WriterLock
 from search_service.group_commit import GroupCommit
 
 __all__ = [
@@ -87,7 +86,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-CANNOT_WRITE = "the audit trail cannot be written"
 _KIND = re.compile(r"[A-Z][A-Z0-9_]{0,63}")
 _KEY_CHECK = b"dcii audit key check v1"
 
@@ -113,8 +111,7 @@ class AuditLog:
         self._local = threading.local()
         self._connections: list[sqlite3.Connection] = []
         self._connections_lock = threading.Lock()
-        self._write_lock = threading.Lock()
-        self._lock_fd: int | None = None
+        self._lock: WriterLock | None = None  # made once the directory exists
         self._head_file = HeadFile(self.head_path)  # used under the writer lock only
         self._ids = DisclosureIds()
         self._checkpointer = Checkpointer(self.path, self._writing, sync_head=self._sync_head, timeout=timeout)
@@ -123,7 +120,7 @@ class AuditLog:
         self._group = GroupCommit[dict[str, Any]](self._write, timeout=timeout, what=CANNOT_WRITE)
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._lock_fd = self._open_lock_file()
+            self._lock = WriterLock(self.path, timeout)
             self._initialize()
         except (sqlite3.Error, OSError) as error:
             self.close()
@@ -131,16 +128,6 @@ class AuditLog:
         except BaseException:
             self.close()
             raise
-
-    def _open_lock_file(self) -> int | None:
-        lock_path = self.path.with_name(self.path.name + ".lock")
-        try:
-            return os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
-        except OSError:
-            try:
-                return os.open(lock_path, os.O_RDONLY)  # a read-only trail: reads work, writes fail closed
-            except OSError:
-                return None
 
     def _initialize(self) -> None:
         conn = self._conn()
@@ -185,40 +172,19 @@ class AuditLog:
             raise Unavailable(f"{CANNOT_WRITE}: its head is missing (run dcii audit verify)")
         return head
 
-    @contextlib.contextmanager
-    def _writing(self) -> Iterator[None]:
-        """Hold the thread lock and the flock on <db>.lock: one writer at a time, across processes."""
-        if not self._write_lock.acquire(timeout=self._timeout):
-            raise Unavailable(f"{CANNOT_WRITE}: timed out waiting for the writer lock")
-        try:
-            fd = self._lock_fd
-            if fd is None:
-                raise Unavailable(f"{CANNOT_WRITE}: no lock file")
-            deadline = time.monotonic() + self._timeout
-            while True:
-                try:
-                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                    break
-                except BlockingIOError:
-                    if time.monotonic() > deadline:
-                        raise Unavailable(f"{CANNOT_WRITE}: timed out waiting for another writer") from None
-                    time.sleep(0.001)
-            try:
-                yield
-            finally:
-                fcntl.flock(fd, fcntl.LOCK_UN)
-        finally:
-            self._write_lock.release()
+    def _writing(self) -> AbstractContextManager[None]:
+        """The writer lock (search_service.audit_lock): one writer at a time, across processes."""
+        if self._lock is None:
+            raise Unavailable(f"{CANNOT_WRITE}: no lock file")
+        return self._lock.held()
 
     def _sync_head(self) -> bool:
         """Make the head file's last write durable (called by the checkpointer's thread, soon after each
         write): under the thread lock only, as the head file's descriptor is this process's own."""
-        if not self._write_lock.acquire(timeout=self._timeout):
-            raise Unavailable(f"{CANNOT_WRITE}: timed out waiting for the writer lock")
-        try:
+        if self._lock is None:
+            return False
+        with self._lock.thread_only():
             return self._head_file.sync()
-        finally:
-            self._write_lock.release()
 
     def _append(self, documents: list[dict[str, Any]]) -> None:
         """Make `documents` durable, all or nothing, in a write shared with concurrent callers."""
@@ -413,16 +379,13 @@ class AuditLog:
         # The descriptors are closed under the writer lock: a write in flight must not see its descriptor
         # number closed, and perhaps reused for another file, under it. If the lock cannot be had (a write
         # stuck past its timeouts), they are left open rather than closed under that write.
-        if self._write_lock.acquire(timeout=self._timeout):
-            try:
-                with contextlib.suppress(OSError):  # the entries are durable; this only flushes their head
-                    self._head_file.sync()
-                self._head_file.close()
-                if self._lock_fd is not None:
-                    os.close(self._lock_fd)
-                    self._lock_fd = None
-            finally:
-                self._write_lock.release()
+        if self._lock is None:  # made before the directory was: nothing was opened
+            return
+        with contextlib.suppress(Unavailable), self._lock.thread_only():
+            with contextlib.suppress(OSError):  # the entries are durable; this only flushes their head
+                self._head_file.sync()
+            self._head_file.close()
+            self._lock.close()
 
     def __enter__(self) -> AuditLog:
         return self
