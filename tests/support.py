@@ -9,8 +9,9 @@ import secrets
 import socket
 import subprocess
 import sys
+import threading
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -84,6 +85,36 @@ class Client:
 
     def close(self) -> None:
         self.channel.close()
+
+
+@contextmanager
+def held_ingest_streams(
+    clients: Sequence[Client], first: Callable[[int], ingest_pb2.IngestRequest], timeout: float = 60
+) -> Iterator[tuple[int, list[grpc.RpcError]]]:
+    """One ingest stream a client, each sending the action `first(n)` and then nothing, open until the
+    block ends (each holds a call in progress on the server): yields how many the server took (answering
+    their action) and the refusals of the others. The clients are closed at the end."""
+    hold = threading.Event()
+
+    def idle(n: int) -> Iterator[ingest_pb2.IngestRequest]:
+        yield first(n)
+        hold.wait()
+
+    calls = [c.ingest.Ingest(idle(n), metadata=c.metadata, timeout=timeout) for n, c in enumerate(clients)]
+    try:
+        accepted, refused = 0, []
+        for call in calls:
+            try:
+                next(call)
+                accepted += 1
+            except grpc.RpcError as error:
+                refused.append(error)
+        yield accepted, refused
+    finally:
+        for client, call in zip(clients, calls, strict=True):
+            call.cancel()
+            client.close()
+        hold.set()
 
 
 @dataclass

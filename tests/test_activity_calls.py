@@ -26,7 +26,7 @@ from search_service.limits import CallLimiter
 from search_service.registry import Role
 from search_service.server import ServerConfig
 from tests import factories as f
-from tests.support import ROOT, Client, Index, make_index
+from tests.support import ROOT, Client, Index, held_ingest_streams, make_index
 from tests.test_metrics import samples, scrape, value
 
 CAP = 2
@@ -88,25 +88,10 @@ def _idle(hold: threading.Event, record: str) -> Iterator[ingest_pb2.IngestReque
 
 @contextmanager
 def _held_streams(index: Index, cert: Login, count: int) -> Iterator[tuple[int, list[grpc.RpcError]]]:
-    """`count` idle ingest streams of one activity, each on its own connection, until the block ends:
-    (how many the server took, answering their action; the refusals of the others)."""
-    hold = threading.Event()
+    """`count` idle ingest streams of one activity, each on its own connection (tests.support)."""
     clients = [_connect(index, cert) for _ in range(count)]
-    calls = [c.ingest.Ingest(_idle(hold, f"NCIS-H{n}"), metadata=c.metadata, timeout=30) for n, c in enumerate(clients)]
-    try:
-        accepted, refused = 0, []
-        for call in calls:
-            try:
-                next(call)
-                accepted += 1
-            except grpc.RpcError as error:
-                refused.append(error)
-        yield accepted, refused
-    finally:
-        for client, call in zip(clients, calls, strict=True):
-            call.cancel()
-            client.close()
-        hold.set()
+    with held_ingest_streams(clients, lambda n: f.upsert(f.person(record=f"NCIS-H{n}")), timeout=30) as held:
+        yield held
 
 
 def _despite_the_cap(action: Callable[[], T], timeout: float = 10.0) -> T:

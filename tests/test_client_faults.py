@@ -17,7 +17,7 @@ import statistics
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,7 +30,7 @@ from search_service.registry import Role
 from search_service.server import ServerConfig
 from tests import factories as f
 from tests.server_proc import record, rss_bytes, spawn_server, ssn, thread_count
-from tests.support import Client, Index, free_port, make_index
+from tests.support import Client, Index, free_port, held_ingest_streams, make_index
 
 ROUNDS = 3
 CONCURRENT = 4
@@ -370,32 +370,11 @@ def test_a_stream_cancelled_while_the_store_is_busy_leaves_no_thread(served: Ser
     record("client faults: streams cancelled while the store is busy", trials=CONCURRENT, lost=0, failed=0, **figures)
 
 
-@contextmanager
-def _idle_streams(served: Served, who: str, count: int, first: int) -> Iterator[tuple[int, list[grpc.RpcError]]]:
-    """`count` ingest streams of `who` that each send one action and then nothing, until the block ends:
-    (how many the server took, answering their action; the refusals of the others)."""
-    hold = threading.Event()
-
-    def idle(n: int) -> Iterator[ingest_pb2.IngestRequest]:
-        yield from _requests(1, first + n)
-        hold.wait()
-
-    clients = [served.client(who) for _ in range(count)]
-    calls = [c.ingest.Ingest(idle(n), metadata=c.metadata, timeout=60) for n, c in enumerate(clients)]
-    try:
-        accepted, refused = 0, []
-        for call in calls:
-            try:
-                next(call)
-                accepted += 1
-            except grpc.RpcError as error:
-                refused.append(error)
-        yield accepted, refused
-    finally:
-        for client, call in zip(clients, calls, strict=True):
-            call.cancel()
-            client.close()
-        hold.set()
+def _idle_streams(
+    served: Served, who: str, count: int, first: int
+) -> AbstractContextManager[tuple[int, list[grpc.RpcError]]]:
+    """`count` ingest streams of `who` that each send one action and then nothing (tests.support)."""
+    return held_ingest_streams([served.client(who) for _ in range(count)], lambda n: next(_requests(1, first + n)))
 
 
 def test_idle_streams_beyond_the_worker_pool_do_not_starve_other_clients(served: Served) -> None:
