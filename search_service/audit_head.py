@@ -12,7 +12,7 @@ fsynced at every commit); the head file only vouches for them. A killed process 
 in the operating system's hands, which keeps it; only a power loss or a kernel crash can leave the file
 further behind the database than one commit, by the writes of that fraction of a second, and a head
 file that lags but still names an entry of the chain is not a break (search_service.audit_chain). The
-flush it saves was a third of an EXACT search's time on the server (two flushes a disclosure, one now).
+flush it saves was a third of a disclosure's write (p50 365-437 -> 243 µs: two flushes a write, one now).
 
 Every head is written at the start of the file padded to HEAD_BYTES: one write within one disk sector,
 which disks apply whole, so the file never has to be replaced (no new file, rename and directory fsync
