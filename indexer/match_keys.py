@@ -77,11 +77,19 @@ import functools
 from collections.abc import Callable, Iterable
 
 from jellyfish import nysiis
-from rapidfuzz.distance import OSA
 
 from indexer.analysis import NameAnalysis, analyze
-from indexer.census import given_name_table, surname_table
 from indexer.model import Identifiers, PartialDate, PersonName, Tracing
+from indexer.name_shares import (
+    EDIT_PREFIX,
+    MAX_GIVEN_SHARE,
+    MAX_VARIANT_SHARE,
+    deletion_share,
+    deletions,
+    given_share,
+    near_given_names,
+    surname_share,
+)
 
 DESIGN_INDEX_SIZE = 10_000_000
 # The largest expected posting list of a name part alone (o, r) that a query still looks up. Such a key
@@ -97,123 +105,9 @@ READINGS_BUDGET = 100
 # Distinct full dates of birth an index spreads over: about 60 years of births.
 BIRTH_DATES = 60 * 365
 _SHORT = 3
-_EDIT_PREFIX = 8
 # A surname this long or longer gets the single-field deletion keys `od` (shorter ones would give
 # variants of one or two letters, which select nothing).
 _SINGLE_EDIT_MIN = 4
-
-
-@functools.cache
-def _census_shares() -> tuple[dict[str, float], float, dict[str, float], float]:
-    """Surname and given-name shares of the population (fractions, not percent), each with the share
-    an unlisted name is taken to have (the smallest listed)."""
-    surnames = surname_table()
-    given = given_name_table()
-    surname_shares = {name: share / 100 for name, share in zip(surnames.names, surnames.frequencies, strict=True)}
-    given_shares = {name: share / 100 for name, share in zip(given.names, given.frequencies, strict=True)}
-    return surname_shares, min(surname_shares.values()), given_shares, min(given_shares.values())
-
-
-def surname_share(surname: str) -> float:
-    """The share of the US population (1990 census) with this exact-key surname."""
-    shares, unlisted, _, _ = _census_shares()
-    return shares.get(surname, unlisted)
-
-
-def given_share(given: str) -> float:
-    """The share of the US population (1990 census, both sexes) with this exact-key given name."""
-    _, _, shares, unlisted = _census_shares()
-    return shares.get(given, unlisted)
-
-
-# No surname deletion variant is held by more than this share of the population (SMTH: SMITH, SMYTH,
-# ... about 1.01%; tests/test_match_keys.py checks it), so that a small index needs no estimate.
-_MAX_VARIANT_SHARE = 0.012
-# No given name is held by more than this share of the population (JAMES, 1.66%, both sexes counted).
-_MAX_GIVEN_SHARE = 0.017
-# Variant shares are kept in a table down to this (about 100,000 variants); a rarer variant's share is
-# worked out when asked for (`_rare_variant_share`).
-_VARIANT_FLOOR = 1e-5
-
-
-@functools.cache
-def _variant_shares() -> dict[str, float]:
-    """The population share (1990 census) of surnames whose deletion neighbourhood (`_deletions`)
-    holds each variant, for the variants held by at least `_VARIANT_FLOOR`. Built once, when an index
-    is large enough to need it (a second or two, a few MB kept)."""
-    shares: dict[str, float] = {}
-    for name, share in _census_shares()[0].items():
-        for variant in _deletions(name):
-            shares[variant] = shares.get(variant, 0.0) + share
-    return {variant: share for variant, share in shares.items() if share >= _VARIANT_FLOOR}
-
-
-_LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
-
-
-@functools.lru_cache(maxsize=65_536)
-def _rare_variant_share(variant: str) -> float:
-    """The share of a variant the table leaves out: the census surnames it is, or that are it with one
-    letter inserted (names cut to the prefix length, whose longer tails the table would count, are
-    rare enough here to leave out)."""
-    shares = _census_shares()[0]
-    inserted = {variant[:i] + letter + variant[i:] for i in range(len(variant) + 1) for letter in _LETTERS}
-    return shares.get(variant, 0.0) + sum(shares.get(name, 0.0) for name in inserted)
-
-
-def deletion_share(variant: str) -> float:
-    """The expected posting list of the key `od:variant` per tracing indexed: the share of the
-    population whose surname's deletion neighbourhood holds `variant`. Names the census does not
-    list count nothing: their postings are small by definition."""
-    found = _variant_shares().get(variant)
-    return _rare_variant_share(variant) if found is None else found
-
-
-@functools.cache
-def _given_variants() -> dict[str, tuple[str, ...]]:
-    """Census given names by each member of their deletion neighbourhood (whole names, no prefix)."""
-    found: dict[str, list[str]] = {}
-    for name in _census_shares()[2]:
-        for variant in {name} | {name[:i] + name[i + 1 :] for i in range(len(name))}:
-            found.setdefault(variant, []).append(name)
-    return {variant: tuple(names) for variant, names in found.items()}
-
-
-def near_given_names(given: str) -> list[str]:
-    """Census given names one edit (substitution, insertion, deletion, adjacent swap) from `given`,
-    `given` itself left out: what a misspelt given name may stand for. Two strings one edit apart
-    share a member of their deletion neighbourhoods, so only those are looked up, then checked."""
-    if len(given) < 3:
-        return []
-    table = _given_variants()
-    near: set[str] = set()
-    for variant in {given} | {given[:i] + given[i + 1 :] for i in range(len(given))}:
-        near.update(table.get(variant, ()))
-    near.discard(given)
-    return sorted(name for name in near if OSA.distance(name, given, score_cutoff=1) <= 1)
-
-
-def warm_up() -> None:
-    """Build the tables a large index's queries need (`deletion_share`, `near_given_names`; a second
-    or two, once per process), so that the first query does not wait for them: for a server's start."""
-    _variant_shares()
-    _given_variants()
-
-
-def _deletions(text: str) -> set[str]:
-    """The deletion neighbourhood of a name part's first `_EDIT_PREFIX` characters: its prefix, and
-    the prefix of every string one character shorter (deleting one of the first `_EDIT_PREFIX` + 1).
-
-    Two spellings one edit apart share a member (substitution: delete it on both sides; insertion or
-    deletion: the longer one's deletion is the shorter one; adjacent transposition: delete the same
-    letter on both sides); an edit beyond the prefix leaves the prefixes equal. Truncating keeps the
-    number of keys of a long name at `_EDIT_PREFIX` + 2 at most."""
-    # Deleting character i (i <= _EDIT_PREFIX) and cutting to _EDIT_PREFIX only ever reads the first
-    # _EDIT_PREFIX + 1 characters, so the deletions are taken from that head, already short enough.
-    head = text[: _EDIT_PREFIX + 1]
-    variants = {head[:index] + head[index + 1 :] for index in range(len(head))}
-    variants.add(text[:_EDIT_PREFIX])
-    return variants
 
 
 # NYSIIS of a given-name form or a surname part, and the deletion neighbourhood of a name part: pure
@@ -226,13 +120,13 @@ _nysiis = functools.lru_cache(maxsize=32_768)(nysiis)
 @functools.lru_cache(maxsize=16_384)
 def _surname_neighbourhood(surname: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """A surname's deletion neighbourhood, and its `od` keys when the surname is long enough for them."""
-    variants = tuple(_deletions(surname))
+    variants = tuple(deletions(surname))
     return variants, tuple([f"od:{variant}" for variant in variants]) if len(surname) >= _SINGLE_EDIT_MIN else ()
 
 
 @functools.lru_cache(maxsize=16_384)
 def _given_neighbourhood(given: str) -> tuple[str, ...]:
-    return tuple(_deletions(given))
+    return tuple(deletions(given))
 
 
 def _name_keys(analysis: NameAnalysis, out: list[str], *, single_field: bool = True, query: bool = False) -> None:
@@ -265,9 +159,9 @@ def _name_keys(analysis: NameAnalysis, out: list[str], *, single_field: bool = T
         append(f"i:{analysis.surname_nysiis}|{given[0]}")
     if len(given) == 1:
         return
-    given_prefix = given[:_EDIT_PREFIX]
+    given_prefix = given[:EDIT_PREFIX]
     out.extend([f"e:{variant}|{given_prefix}" for variant in _surname_neighbourhood(surname)[0]])
-    surname_prefix = surname[:_EDIT_PREFIX]
+    surname_prefix = surname[:EDIT_PREFIX]
     out.extend([f"e:{surname_prefix}|{variant}" for variant in _given_neighbourhood(given)])
     append(f"p3:{surname[:_SHORT]}|{given[:_SHORT]}")
     append(f"m:{analysis.surname_metaphone}|{analysis.given_metaphone}")
@@ -389,10 +283,10 @@ def query_keys(name: PersonName | None, ids: Identifiers, *, index_size: int = D
         def added(value: str, own: float = own) -> float:
             return max(deletion_share(value) - own, 0.0)
 
-        chosen.update(_within_budget(edits, added, index_size, _MAX_VARIANT_SHARE))
+        chosen.update(_within_budget(edits, added, index_size, MAX_VARIANT_SHARE))
         if index < 2:  # a misspelt given name alone: the census names it may stand for
             near = [f"r:{name}" for name in near_given_names(variant.given)]
-            chosen.update(_within_budget(near, given_share, index_size, _MAX_GIVEN_SHARE))
+            chosen.update(_within_budget(near, given_share, index_size, MAX_GIVEN_SHARE))
         ordered.extend(sorted(chosen))
     # `e:X|Y` finds a subset of what `od:X` finds (the same surname variant, and a given name as well):
     # looking both up only costs a lookup. Only for X of `_SINGLE_EDIT_MIN` letters or more, which only

@@ -28,7 +28,7 @@ from dcii.v1 import (
     search_pb2,
     search_pb2_grpc,
 )
-from indexer import match_keys
+from indexer import name_shares
 from indexer.retention import RetentionSchedule
 from indexer.store.base import TracingStore
 from indexer.store.factory import open_store
@@ -166,7 +166,7 @@ def start_server(
     store: TracingStore | None = None,
     today: Callable[[], dt.date] = _today,
 ) -> RunningServer:
-    match_keys.warm_up()  # the lookup tables of ranked queries, built before the first one, not during it
+    name_shares.warm_up()  # the lookup tables of ranked queries, built before the first one, not during it
     data_lock = hold_data_dir(config.data_dir)  # shared by servers; `dcii restore` refuses a held directory
     own_store = store is None
     store = store or open_store(config.store_location)

@@ -11,15 +11,8 @@ import datetime as dt
 
 import pytest
 
-from indexer import match_keys
-from indexer.match_keys import (
-    DESIGN_INDEX_SIZE,
-    SINGLE_FIELD_BUDGET,
-    deletion_share,
-    near_given_names,
-    query_keys,
-    tracing_keys,
-)
+from indexer import match_keys, name_shares
+from indexer.match_keys import DESIGN_INDEX_SIZE, SINGLE_FIELD_BUDGET, query_keys, tracing_keys
 from indexer.model import (
     FileDetails,
     Identifiers,
@@ -31,6 +24,7 @@ from indexer.model import (
     Tracing,
     TracingKey,
 )
+from indexer.name_shares import deletion_share, near_given_names
 
 SSN = "318524471"
 DOB = PartialDate(1971, 4, 12)
@@ -275,10 +269,10 @@ def test_common_surname_with_one_edit_alone_is_looked_up_only_in_a_small_index()
 
 
 def test_deletion_share_bounds_the_od_postings() -> None:
-    match_keys.warm_up()  # what a server may call at start, so that no query waits for the tables
+    name_shares.warm_up()  # what a server may call at start, so that no query waits for the tables
     assert deletion_share("SMTH") > 0.009  # SMITH, SMYTH ... about 1% of the population
     assert deletion_share("KAYVS") < 1e-4
-    assert max(match_keys._variant_shares().values()) <= match_keys._MAX_VARIANT_SHARE
+    assert max(name_shares.variant_shares().values()) <= name_shares.MAX_VARIANT_SHARE
     # where SMITH alone is looked up anyway, its variants add only the few other names they hold...
     assert "od:SMTH" in query_keys(PersonName("Smith", "John"), Identifiers(), index_size=5_000)
     # ...and where it is not, neither are they
@@ -293,16 +287,16 @@ def test_the_readings_of_a_misspelling_share_one_budget() -> None:
         for query in (PersonName("Hernandex", "Maira"), PersonName("Jonson", "Jmaes"), PersonName("Kayvs", "Liam")):
             keys = set(query_keys(query, Identifiers(), index_size=index_size))
             surname, given = query.surname.upper(), query.given_name.upper()
-            own = match_keys.surname_share(surname) if f"o:{surname}" in keys else 0.0
-            variants = [v for v in match_keys._deletions(surname) if f"od:{v}" in keys]
+            own = name_shares.surname_share(surname) if f"o:{surname}" in keys else 0.0
+            variants = [v for v in name_shares.deletions(surname) if f"od:{v}" in keys]
             added = sum(max(deletion_share(v) - own, 0.0) for v in variants)
-            near = sum(match_keys.given_share(n) for n in near_given_names(given) if f"r:{n}" in keys)
+            near = sum(name_shares.given_share(n) for n in near_given_names(given) if f"r:{n}" in keys)
             assert added * index_size <= match_keys.READINGS_BUDGET, (query, index_size)
             assert near * index_size <= match_keys.READINGS_BUDGET, (query, index_size)
     # a rare misspelt surname keeps its readings at the design scale, but for one that is a real name
     # (KAYS, about 120 people at 10 million)
     keys = set(query_keys(PersonName("Kayvs", "Liam"), Identifiers()))
-    assert {f"od:{v}" for v in match_keys._deletions("KAYVS")} - keys == {"od:KAYS"}
+    assert {f"od:{v}" for v in name_shares.deletions("KAYVS")} - keys == {"od:KAYS"}
 
 
 def test_short_surname_with_an_insertion_is_still_found() -> None:
