@@ -101,6 +101,15 @@ def head_from_text(text: str) -> Subject | None:
     return Subject(PersonName(f[4], f[5], f[6], f[7]), aliases, _ROLES[f[0]], Identifiers(f[1], _dob(f[2]), _pob(f[3])))
 
 
+def head_ssn(text: str) -> str:
+    """The SSN of the subject `head_to_text` encoded ("" for none), without decoding the rest."""
+    if not text:
+        return ""
+    if text[0] == _GS:
+        return str(json.loads(text[1:])[1])
+    return text.split(_US, 2)[1]
+
+
 def _from_json(text: str) -> Subject:
     role, ssn, dob, pob, names = json.loads(text)
     people = [PersonName(*name) for name in names]

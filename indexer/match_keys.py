@@ -69,6 +69,19 @@ by their middle name; no single-field keys for that variant), plus DOB keys for 
 and month swapped. Impersonal titles (subject None) get no keys; a tracing without PIDs gets only
 name keys. Partial dates of birth and places of birth get no keys: alone they are not selective,
 and the name keys already carry the name.
+
+**Identifier first** (keys version 2). A tracing without a full SSN also stores every one of its keys
+with `n` before the family (`nb:19710412`, `ne:SMITH|JOHN`, ...): its twins. A PID_QUALIFIED query that
+gives a full SSN, scored at a threshold above the matcher's SSN-conflict cap, can never return a
+tracing whose full SSN conflicts with the query's (one person has one SSN: the score is held under the
+cap). Such a tracing shares no SSN window with the query (one wrong digit or one adjacent swap keeps a
+window intact, so a full SSN sharing none differs in more: `SsnLevel.DISAGREE`). So that query looks
+up the SSN windows as they are and every other key as its twin (`query_keys(...,
+conflicting_ssn_out=True)`): the SSN's near neighbours, and among the tracings without a full SSN the
+same name and date keys as before. It finds every tracing the full lookup finds that could pass the
+threshold, from a far smaller set: at 10 million tracings JOHN SMITH's name keys hold thousands of
+people, and about one in twenty of them lacks an SSN. The twins cost about 5% more keys (the share of
+tracings without an SSN).
 """
 
 from __future__ import annotations
@@ -79,7 +92,7 @@ from collections.abc import Callable, Iterable
 from jellyfish import nysiis
 
 from indexer.analysis import NameAnalysis, analyze
-from indexer.model import Identifiers, PartialDate, PersonName, Tracing
+from indexer.model import Identifiers, PartialDate, PersonName, Subject, Tracing
 from indexer.name_shares import (
     EDIT_PREFIX,
     MAX_GIVEN_SHARE,
@@ -91,6 +104,13 @@ from indexer.name_shares import (
     surname_share,
 )
 
+# What a store's keys hold: a store records the version it wrote them with, and a query asks only for
+# what that version stores. 1: the families in the table above. 2: the `n` twins of tracings without a
+# full SSN (identifier first, above).
+KEYS_VERSION = 2
+# The family prefix of a key's twin, stored by tracings without a full SSN.
+NO_SSN = "n"
+_SSN_FAMILIES = ("s0:", "s2:", "s4:", "s6:")
 DESIGN_INDEX_SIZE = 10_000_000
 # The largest expected posting list of a name part alone (o, r) that a query still looks up. Such a key
 # finds the person whose other name part was replaced, tied with every namesake in that part: past a
@@ -176,12 +196,20 @@ def _dob_keys(analysis: NameAnalysis, dates: Iterable[str], out: list[str]) -> N
             out.append(f"bg:{date}{analysis.given[0]}")
 
 
+def full_ssn(ssn: str) -> str:
+    """The SSN's 9 digits when it has exactly 9 ("" otherwise): what the scorer compares digit by digit
+    (search_service.matching_pids reads an SSN the same way)."""
+    if len(ssn) == 9 and ssn.isdigit():
+        return ssn
+    digits = "".join(c for c in ssn if c.isdigit())
+    return digits if len(digits) == 9 else ""
+
+
 def _ssn_keys(ssn: str) -> list[str]:
-    """The four masked windows of a 9-digit SSN (dashes and spaces tolerated); none for anything else."""
-    if not (len(ssn) == 9 and ssn.isdigit()):
-        ssn = "".join(ssn.replace("-", " ").split())
-        if len(ssn) != 9 or not ssn.isdigit():
-            return []
+    """The four masked windows of a full SSN (`full_ssn`); none for anything else."""
+    ssn = full_ssn(ssn)
+    if not ssn:
+        return []
     # Windows of 3 digits masked, starting at digits 0, 2, 4 and 6 (written out: this runs per tracing).
     return [f"s0:{ssn[3:]}", f"s2:{ssn[:2]}{ssn[5:]}", f"s4:{ssn[:4]}{ssn[7:]}", f"s6:{ssn[:6]}"]
 
@@ -204,18 +232,26 @@ def _swapped_date(dob: PartialDate | None) -> str:
 
 def tracing_keys(tracing: Tracing) -> frozenset[str]:
     """The blocking keys stored with a tracing: over its primary name, every alias, and its PIDs."""
-    subject = tracing.subject
+    return subject_keys(tracing.subject)
+
+
+def subject_keys(subject: Subject | None) -> frozenset[str]:
+    """The blocking keys of a tracing's subject (none for an impersonal title's None); with the `n`
+    twins when it has no full SSN."""
     if subject is None:
         return frozenset()
     identifiers = subject.identifiers
     # One list, one frozenset at the end: cheaper than growing a set and copying it.
     keys = _ssn_keys(identifiers.ssn)
+    has_ssn = bool(keys)
     date = _full_date(identifiers.date_of_birth)
     for name in subject.all_names():
         analysis = analyze(name)
         _name_keys(analysis, keys)
         if date:
             _dob_keys(analysis, (date,), keys)
+    if not has_ssn:
+        keys += [NO_SSN + key for key in keys]
     return frozenset(keys)
 
 
@@ -248,12 +284,28 @@ def _within_budget(keys: list[str], share: Callable[[str], float], index_size: i
     return chosen
 
 
-def query_keys(name: PersonName | None, ids: Identifiers, *, index_size: int = DESIGN_INDEX_SIZE) -> list[str]:
+def query_keys(
+    name: PersonName | None,
+    ids: Identifiers,
+    *,
+    index_size: int = DESIGN_INDEX_SIZE,
+    conflicting_ssn_out: bool = False,
+) -> list[str]:
     """Keys to look up for a query, most selective first: SSN windows, then DOB keys, then name keys
     (as given, then swapped given/surname, then the middle name as given). No duplicates.
 
     `index_size` (the number of tracings in the index, default the 10-million design scale) only
-    decides which single-field keys (a surname or a given name alone) are selective enough to use."""
+    decides which single-field keys (a surname or a given name alone) are selective enough to use.
+    `conflicting_ssn_out`: the caller drops every candidate whose full SSN conflicts with the query's,
+    so a query with a full SSN looks up every key but the SSN windows as its `n` twin (identifier
+    first, in the module's docstring; only for a store whose keys are of version 2 or later)."""
+    keys = _query_keys(name, ids, index_size)
+    if conflicting_ssn_out and full_ssn(ids.ssn):
+        return [key if key.startswith(_SSN_FAMILIES) else NO_SSN + key for key in keys]
+    return keys
+
+
+def _query_keys(name: PersonName | None, ids: Identifiers, index_size: int) -> list[str]:
     ordered: list[str] = _ssn_keys(ids.ssn)
     dates = [date for date in (_full_date(ids.date_of_birth), _swapped_date(ids.date_of_birth)) if date]
     if name is None:

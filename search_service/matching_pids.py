@@ -172,6 +172,20 @@ def _ssn_text(ssn: str) -> tuple[int, str]:
     return _SSN_NONE, ""
 
 
+def ssn_conflicts(query: str, record: str) -> bool:
+    """Whether the record's SSN conflicts with the query's (`SsnLevel.DISAGREE` in every matcher
+    version): both full, and neither equal, nor one digit apart, nor two adjacent digits swapped."""
+    query_kind, q = _ssn_text(query)
+    record_kind, r = _ssn_text(record)
+    if query_kind != _SSN_FULL or record_kind != _SSN_FULL:
+        return False
+    wrong = [i for i in range(9) if q[i] != r[i]]
+    if len(wrong) <= 1:
+        return False
+    first, second = wrong[0], wrong[-1]
+    return not (len(wrong) == 2 and second == first + 1 and q[first] == r[second] and q[second] == r[first])
+
+
 _NO_SSN = (_SSN_NONE, b"\0" * 9)
 _NO_DOB = b"\0" * 8
 _PIDS: dict[Identifiers, tuple[int, bytes, bytes, int]] = {}

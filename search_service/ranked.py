@@ -21,6 +21,7 @@ from indexer.match_keys import query_keys
 from indexer.model import Identifiers, PersonName, StoredTracing, TracingType, Violation
 from indexer.store.base import TracingHead, TracingStore
 from search_service.matching import Scored, matcher, rank
+from search_service.matching_pids import ssn_conflicts
 
 # Candidates scored for one query at most. The keys are composite, so this bounds only pathological
 # queries; when it bites, the response says so (candidates_truncated) instead of dropping silently.
@@ -56,6 +57,10 @@ def decode_offset(token: str) -> int:
         raise InvalidArgument([Violation("page_token", "not a token this index issued")]) from error
 
 
+def _conflicting(ssn: str, head: TracingHead) -> bool:
+    return head.subject is not None and ssn_conflicts(ssn, head.subject.identifiers.ssn)
+
+
 def run_ranked(
     store: TracingStore,
     *,
@@ -67,22 +72,38 @@ def run_ranked(
     page_size: int,
     page_token: str,
     matcher_version: str = "",
+    identifier_first: bool = True,
 ) -> RankedPage:
     """One page of hits at or above `min_score` (0: the matcher version's default threshold for the
     mode), best first. Only the page's hits (and one more, to know whether another page follows) are
-    explained."""
+    explained. `identifier_first=False` retrieves by every key even where a conflicting SSN could not
+    be shown (the same page from a larger candidate set: for comparison)."""
     use_pids = mode == "PID_QUALIFIED"
     ids = identifiers if use_pids else Identifiers()
     offset = decode_offset(page_token)
-    keys = query_keys(name, ids, index_size=max(store.size_hint(), 1))
-    threshold = min_score or matcher(matcher_version).thresholds[mode]
+    scorer = matcher(matcher_version)
+    threshold = min_score or scorer.thresholds[mode]
+    # Identifier first (indexer.match_keys): above the cap, a candidate whose full SSN conflicts with the
+    # query's can never be shown, so it is neither retrieved (by name or date) nor scored.
+    conflicts_out = (
+        use_pids
+        and identifier_first
+        and scorer.ssn_conflict_cap is not None
+        and threshold > scorer.ssn_conflict_cap
+        and store.keys_version() >= 2
+    )
+    keys = query_keys(name, ids, index_size=max(store.size_hint(), 1), conflicting_ssn_out=conflicts_out)
     # One state of the index for both reads (nested in the caller's snapshot, if any), so that the page
     # loads exactly the tracings that were scored.
     with store.snapshot():
         found, truncated = store.candidates(keys, limit=MAX_CANDIDATES)
         heads = store.load_heads(found)
         listed: list[tuple[int, TracingHead]] = [
-            (i, head) for i in found if (head := heads.get(i)) is not None and (not types or head.type in types)
+            (i, head)
+            for i in found
+            if (head := heads.get(i)) is not None
+            and (not types or head.type in types)
+            and not (conflicts_out and _conflicting(ids.ssn, head))
         ]
         # Equal scores keep this order (the sort is stable): by tracing key, not by the store's internal
         # ids, so that every backend (and a rebuilt index) ranks ties alike and a page never depends on it.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -18,3 +19,12 @@ def index(tmp_path: Path) -> Iterator[Index]:
         yield built
     finally:
         built.stop()
+
+
+@pytest.fixture(scope="session")
+def osmem() -> Iterator[Any]:
+    """One osmem-server (the OpenSearch API in-process) for the session; tests take clones of it."""
+    from osmem_server import OsmemServer  # type: ignore[import-untyped]
+
+    with OsmemServer.start(japanese=False) as server:
+        yield server

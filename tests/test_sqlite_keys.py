@@ -1,5 +1,6 @@
 """The embedded store's blocking-key index (indexer.store.sqlite_keys): tokens, updates, the upgrade of a
-schema-2 file whose keys were a (key, tracing_id) table."""
+schema-2 file whose keys were a (key, tracing_id) table, and of a schema-3 file whose keys are of
+version 1 (no `n` twins)."""
 
 from __future__ import annotations
 
@@ -11,10 +12,11 @@ from pathlib import Path
 import pytest
 
 from indexer.demo import generate_tracings
-from indexer.match_keys import tracing_keys
+from indexer.match_keys import KEYS_VERSION, NO_SSN, full_ssn, tracing_keys
 from indexer.store.base import Delete, TracingHead, Upsert
 from indexer.store.sqlite import SqliteStore
 from indexer.store.sqlite_keys import keys_text, token
+from indexer.store.sqlite_schema import SCHEMA_VERSION
 
 TODAY = dt.date(2026, 11, 21)
 
@@ -120,9 +122,50 @@ def test_a_schema_2_file_gets_its_keys_indexed_once_on_open(tmp_path: Path) -> N
     finally:
         store.close()
     with sqlite3.connect(path) as conn:
-        assert conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() == ("3",)
+        assert conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() == (SCHEMA_VERSION,)
         assert conn.execute("SELECT name FROM sqlite_master WHERE name = 'match_key'").fetchone() is None
     conn.close()
+
+
+def _as_schema_3(path: Path) -> None:
+    """Rewrite a current file's keys the way schema 3 held them: version 1, without the `n` twins."""
+    with sqlite3.connect(path) as conn:
+        rows = conn.execute("SELECT rowid, keys FROM match_keys").fetchall()
+        old = [(" ".join(k for k in keys.split() if not k.startswith(NO_SSN)), i) for i, keys in rows]
+        conn.executemany("UPDATE match_keys SET keys = ? WHERE rowid = ?", old)
+        conn.execute("DELETE FROM meta WHERE key = 'keys_version'")
+        conn.execute("UPDATE meta SET value = '3' WHERE key = 'schema_version'")
+    conn.close()
+
+
+def test_a_schema_3_file_gets_the_twins_of_tracings_without_an_ssn_on_open(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    tracings = list(generate_tracings(200, seed=4, today=TODAY))
+    without = [t for t in tracings if t.subject is not None and not full_ssn(t.subject.identifiers.ssn)]
+    assert 0 < len(without) < len(tracings) // 2
+    store = SqliteStore(path)
+    store.write([Upsert(t) for t in tracings], actor="t")
+    store.close()
+    _as_schema_3(path)
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("SELECT count(*) FROM match_keys WHERE keys LIKE 'n%' OR keys LIKE '% n%'").fetchone() == (
+            0,
+        )
+    conn.close()
+
+    store = SqliteStore(path)
+    try:
+        assert store.keys_version() == KEYS_VERSION == 2
+        for tracing in tracings:
+            twins = {key for key in tracing_keys(tracing) if key.startswith(NO_SSN)}
+            assert bool(twins) is (tracing in without), "twins for a tracing without a full SSN only"
+            for key in twins:
+                found = store.load(store.candidates([key], limit=1000)[0])
+                assert tracing.key in {stored.tracing.key for stored in found.values()}
+                assert all(not full_ssn(s.tracing.subject.identifiers.ssn) for s in found.values() if s.tracing.subject)
+        assert store.check_integrity() == []
+    finally:
+        store.close()
 
 
 @pytest.mark.parametrize(

@@ -67,14 +67,6 @@ OPENSEARCH_BACKENDS = BACKENDS[1:]
 Opener = Callable[..., TracingStore]
 
 
-@pytest.fixture(scope="session")
-def osmem() -> Iterator[Any]:
-    from osmem_server import OsmemServer  # type: ignore[import-untyped]
-
-    with OsmemServer.start(japanese=False) as server:
-        yield server
-
-
 def _settings(backend: str, url: str, prefix: str) -> OpenSearchSettings:
     if backend == "osmem":
         return OpenSearchSettings.from_url(url, prefix=prefix, replicas=0, drain_seconds=0.2, timeout=60.0)

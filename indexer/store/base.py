@@ -210,6 +210,11 @@ class TracingStore(ABC):
         return self.count()
 
     @abstractmethod
+    def keys_version(self) -> int:
+        """The version of indexer.match_keys its match keys were written with (`KEYS_VERSION` once brought
+        up to date): a query looks up only keys the store holds (`query_keys`)."""
+
+    @abstractmethod
     def check_integrity(self) -> list[str]:
         """Problems found by the backend's own integrity check (empty: sound)."""
 

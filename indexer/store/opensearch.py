@@ -50,6 +50,7 @@ from indexer.store.opensearch_schema import (
     dispute_doc,
     dispute_from_source,
     instant,
+    keys_version_of,
     stored_from_source,
     tid_for,
     tombstone_doc,
@@ -83,6 +84,7 @@ class OpenSearchStore(Scans, TracingStore):
         self._writer = Writer(self._client, self.names, refresh=settings.refresh, clock=clock)
         self._local = threading.local()
         self._size, self._size_at = 0, -math.inf
+        self._keys, self._keys_at = 1, -math.inf
 
     # ---- reading: plain, or on the snapshot's point in time ----
 
@@ -260,6 +262,19 @@ class OpenSearchStore(Scans, TracingStore):
             self._size, self._size_at = self.count(), now
         return self._size
 
+    def keys_version(self) -> int:
+        # The schema of the index behind the alias, looked at again once a minute: another instance's
+        # rebuild brings it up to date. Until then a query looks up the older keys, a larger set.
+        now = time.monotonic()
+        if now - self._keys_at > 60:
+            try:
+                versions = current_versions(self._client, self.names)
+                schema = min(schema_of(self._client, index) for index in versions) if versions else 0
+            except TransportError as error:
+                raise unavailable("read its schema", error) from error
+            self._keys, self._keys_at = keys_version_of(schema), now
+        return self._keys
+
     def check_integrity(self) -> list[str]:
         problems: list[str] = []
         client, names = self._client, self.names
@@ -332,7 +347,9 @@ class OpenSearchStore(Scans, TracingStore):
     def rebuild(self, progress: Progress | None = None) -> str:
         """A new version of the tracings index, re-derived with this program's code, swapped in behind the
         alias while searches go on (opensearch_admin.rebuild). Returns its name."""
-        return rebuild(self._client, self.names, self.settings, self._dual_write, progress=progress)
+        built = rebuild(self._client, self.names, self.settings, self._dual_write, progress=progress)
+        self._keys_at = -math.inf
+        return built
 
     def _dual_write(self, index: str | None) -> None:
         self._writer.also_write = index

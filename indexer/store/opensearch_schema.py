@@ -44,7 +44,15 @@ from indexer.retention import due_on, earliest_day, latest_day
 from indexer.store.base import DeletionRecord
 
 # Written into each index's mapping _meta; a store opening an index of another version asks for a rebuild.
-SCHEMA_VERSION = 1
+# 2: the match keys of version 2 (indexer.match_keys: the `n` twins of tracings without a full SSN).
+SCHEMA_VERSION = 2
+
+
+def keys_version_of(schema: int) -> int:
+    """The match-keys version an index of this schema holds."""
+    return 2 if schema >= 2 else 1
+
+
 _TID_MASK = (1 << 53) - 1
 
 _KEYWORD = {"type": "keyword"}

@@ -37,7 +37,7 @@ from indexer.store.base import (
 from indexer.store.sqlite_keys import candidates, key_problems
 from indexer.store.sqlite_lifecycle import DISPUTE_COLUMNS, dispute_from_row, lifecycle_problems
 from indexer.store.sqlite_readers import ReaderPool
-from indexer.store.sqlite_schema import connect
+from indexer.store.sqlite_schema import connect, stored_keys_version
 from indexer.store.sqlite_writer import Restore, SetDispute, Writer, from_micros, micros, name_rows, utcnow
 
 __all__ = ["SqliteStore", "connect", "name_rows"]
@@ -52,6 +52,8 @@ class SqliteStore(TracingStore):
         self._writer = Writer(self.path, clock)
         self._readers = ReaderPool(lambda: connect(self.path, readonly=True))
         self._size, self._size_at = 0, -math.inf
+        with self._readers.reading() as conn:  # the writer has brought the file up to date
+            self._keys_version = stored_keys_version(conn)
 
     def snapshot(self) -> AbstractContextManager[None]:
         # One read transaction on one pooled connection: in WAL it sees the state of its first read.
@@ -104,6 +106,9 @@ class SqliteStore(TracingStore):
             i: TracingHead(TracingKey(agency, record), _TYPES[kind], head_from_text(head))
             for i, agency, record, kind, head in rows
         }
+
+    def keys_version(self) -> int:
+        return self._keys_version
 
     def set_dispute(self, key: TracingKey, dispute: Dispute) -> bool:
         return self._writer.submit([SetDispute(key, dispute)], "privacy")[0].outcome is WriteOutcome.APPLIED

@@ -7,8 +7,8 @@ import sqlite3
 from pathlib import Path
 
 from indexer.codec import tracing_from_json
-from indexer.codec_head import head_to_text
-from indexer.match_keys import tracing_keys
+from indexer.codec_head import head_from_text, head_ssn, head_to_text
+from indexer.match_keys import KEYS_VERSION, full_ssn, subject_keys, tracing_keys
 from indexer.store.sqlite_keys import KEYS_SCHEMA, index_keys, keys_text
 from indexer.store.sqlite_lifecycle import LIFECYCLE_SCHEMA, fill_nac_history
 
@@ -17,8 +17,10 @@ log = logging.getLogger(__name__)
 # 2: the nac_history and dispute tables (sqlite_lifecycle).
 # 3: the blocking keys in an FTS5 index (sqlite_keys) instead of a (key, tracing_id) table, and each
 #    tracing's head (indexer.codec_head: its subject in a form cheap to decode, for ranking).
+# 4: the match keys of version 2 (indexer.match_keys: the `n` twins of tracings without a full SSN),
+#    recorded as meta 'keys_version'.
 # An older file is upgraded when opened (upgrade below).
-SCHEMA_VERSION = "3"
+SCHEMA_VERSION = "4"
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -90,7 +92,7 @@ def prepare(conn: sqlite3.Connection) -> None:
     conn.execute("BEGIN IMMEDIATE")
     try:
         found = _version(conn)  # again, under the write lock: another process may have upgraded it
-        if found not in (None, "1", "2", SCHEMA_VERSION):
+        if found not in (None, "1", "2", "3", SCHEMA_VERSION):
             raise RuntimeError(f"the store file has schema version {found}; this program knows {SCHEMA_VERSION}")
         if found == "1":
             fill_nac_history(conn)
@@ -101,7 +103,11 @@ def prepare(conn: sqlite3.Connection) -> None:
             indexed = build_from_bodies(conn)
             conn.execute("DROP TABLE IF EXISTS match_key")
             log.info("blocking keys and heads of %d tracings indexed", indexed)
+        elif found == "3":
+            log.info("upgrading the store file's blocking keys to version %d (once; takes a while)", KEYS_VERSION)
+            log.info("blocking keys of %d tracings without a full SSN rewritten", rekey_without_ssn(conn))
         conn.execute("INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", (SCHEMA_VERSION,))
+        conn.execute("INSERT OR REPLACE INTO meta VALUES ('keys_version', ?)", (str(KEYS_VERSION),))
         conn.execute("COMMIT")
     except BaseException:
         conn.execute("ROLLBACK")
@@ -124,6 +130,31 @@ def build_from_bodies(conn: sqlite3.Connection, *, batch: int = 5_000) -> int:
             "UPDATE tracing SET head = ? WHERE id = ?", ((head_to_text(t.subject), i) for i, t in tracings)
         )
         done, last = done + len(rows), rows[-1][0]
+
+
+def rekey_without_ssn(conn: sqlite3.Connection, *, batch: int = 20_000) -> int:
+    """Rewrite the blocking keys of every live tracing without a full SSN from its head (the upgrade of
+    a schema-3 file: only those gain keys in version 2, their `n` twins); returns how many."""
+    done, last = 0, 0
+    while True:
+        rows = conn.execute(
+            "SELECT id, head FROM tracing WHERE live = 1 AND id > ? ORDER BY id LIMIT ?", (last, batch)
+        ).fetchall()
+        if not rows:
+            return done
+        last = rows[-1][0]
+        changed = []
+        for tracing_id, head in rows:
+            if head and not full_ssn(head_ssn(head)):
+                changed.append((keys_text(subject_keys(head_from_text(head))), tracing_id))
+        conn.executemany("UPDATE match_keys SET keys = ? WHERE rowid = ?", changed)
+        done += len(changed)
+
+
+def stored_keys_version(conn: sqlite3.Connection) -> int:
+    """The match-keys version the file's keys were written with (indexer.match_keys.KEYS_VERSION)."""
+    found = conn.execute("SELECT value FROM meta WHERE key = 'keys_version'").fetchone()
+    return 1 if found is None else int(found[0])
 
 
 def _version(conn: sqlite3.Connection) -> str | None:
