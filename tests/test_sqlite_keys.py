@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import sqlite3
+import time
 from pathlib import Path
 
 import pytest
@@ -180,3 +181,37 @@ def test_a_schema_3_file_gets_the_twins_of_tracings_without_an_ssn_on_open(tmp_p
 )
 def test_a_tracing_s_text_holds_each_key_as_its_own_token(keys: list[str]) -> None:
     assert keys_text(keys) == " ".join(token(key) for key in keys)
+
+
+def _segments(path: Path) -> int:
+    with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as conn:
+        found = conn.execute("SELECT count(DISTINCT segid) FROM match_keys_idx").fetchone()[0]
+    conn.close()
+    return int(found)
+
+
+def test_the_writer_merges_the_key_index_into_one_segment_once_idle(tmp_path: Path) -> None:
+    path = tmp_path / "s.db"
+    store = SqliteStore(path)
+    try:
+        tracings = list(generate_tracings(400, seed=8, today=TODAY))
+        for start in range(0, len(tracings), 20):  # one segment a transaction, as connectors send them
+            store.write([Upsert(t) for t in tracings[start : start + 20]], actor="t")
+        assert _segments(path) > 1
+        deadline = time.monotonic() + 30
+        while _segments(path) > 1 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert _segments(path) == 1
+        for tracing in tracings[::7]:
+            for key in tracing_keys(tracing):
+                found = store.load(store.candidates([key], limit=1000)[0])
+                assert tracing.key in {stored.tracing.key for stored in found.values()}
+        assert store.check_integrity() == []
+        # A few more writes (under the share that calls for a merge) are not merged again at once.
+        store.write(
+            [Upsert(dataclasses.replace(tracings[0], source_version=tracings[0].source_version + 1))], actor="t"
+        )
+        time.sleep(3)
+        assert _segments(path) == 2
+    finally:
+        store.close()

@@ -82,6 +82,64 @@ class KeyChanges:
         self._final.clear()
 
 
+# A key lookup reads every segment of the index (a b-tree descent each): at 1 million tracings after a bulk
+# load, 13 segments cost 25 µs a key, one segment 7.5 µs (docs/BENCHMARKS.md). FTS5's own
+# automerge keeps the count logarithmic, not one.
+# The writer merges the index into one segment when it is idle and at least this share of it was written
+# since the last full merge: a trickle of writes does not make it rewrite the whole index each time.
+MERGE_AFTER_SHARE = 0.05
+# One merge step's work, in pages: a write that arrives meanwhile waits for one step at most.
+MERGE_STEP_PAGES = 256
+# The writer counts as idle after this long with nothing to write.
+MERGE_IDLE_SECONDS = 2.0
+
+
+class KeyIndexUpkeep:
+    """Keeps the key index merged into one segment, in small steps the writer takes while idle.
+
+    FTS5's incremental merge ('merge', -N starts merging every segment into one, 'merge', N goes on,
+    N pages a step; a step that changes fewer than two rows found nothing left to do). Each step is
+    its own short transaction, so readers and a write arriving meanwhile wait for one step at most."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        # At open the state of the index is not known: one pass finds out (a no-op step if merged).
+        self._written = self._size(conn)
+        self._started = False
+        self.steps = 0
+
+    @staticmethod
+    def _size(conn: sqlite3.Connection) -> int:
+        found = conn.execute("SELECT max(id) FROM tracing").fetchone()[0]
+        return int(found or 0)
+
+    def wrote(self, rows: int) -> None:
+        self._written += rows
+        self._started = False  # a new segment joined: the next pass starts over
+
+    def postpone(self) -> None:
+        """Leave the index as it is until the next share of it is written (after a failed step)."""
+        self._written, self._started = 0, False
+
+    def due(self, conn: sqlite3.Connection) -> bool:
+        return self._written > 0 and self._written >= MERGE_AFTER_SHARE * self._size(conn)
+
+    def step(self, conn: sqlite3.Connection) -> None:
+        """One merge step (call only when `due`); the pass ends when a step finds nothing to merge."""
+        before = conn.total_changes
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            pages = MERGE_STEP_PAGES if self._started else -MERGE_STEP_PAGES
+            conn.execute("INSERT INTO match_keys (match_keys, rank) VALUES ('merge', ?)", (pages,))
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        self.steps += 1
+        self._started = True
+        if conn.total_changes - before < 2:
+            self._written, self._started = 0, False
+
+
 def candidates(conn: sqlite3.Connection, keys: Sequence[str], *, limit: int) -> tuple[list[int], bool]:
     """Tracing ids under the keys, the first key's first, at most `limit` (and whether more were left)."""
     found: dict[int, None] = {}  # insertion-ordered set: ids of the most selective keys first

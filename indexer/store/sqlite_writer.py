@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import errno
+import logging
 import queue
 import sqlite3
 import threading
@@ -34,7 +35,7 @@ from indexer.store.base import (
     WriteOutcome,
     WriteResult,
 )
-from indexer.store.sqlite_keys import KeyChanges, keys_text
+from indexer.store.sqlite_keys import MERGE_IDLE_SECONDS, KeyChanges, KeyIndexUpkeep, keys_text
 from indexer.store.sqlite_lifecycle import (
     drop_dispute,
     index_nac_history,
@@ -43,6 +44,8 @@ from indexer.store.sqlite_lifecycle import (
 )
 from indexer.store.sqlite_lifecycle import set_dispute as _store_dispute
 from indexer.store.sqlite_schema import connect, prepare
+
+log = logging.getLogger(__name__)
 
 # Writes waiting beyond this many operations go into the next transaction.
 _MAX_GROUP_OPS = 2000
@@ -181,6 +184,7 @@ class Writer:
             raise
         self._clock = clock
         self._keys = KeyChanges()  # the current group's key changes (applied just before its commit)
+        self._upkeep = KeyIndexUpkeep(self._conn)
         self._prepared: dict[int, Prepared] = {}  # the current job's (see _Job)
         self._queue: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._run, name="sqlite-writer", daemon=True)
@@ -198,7 +202,11 @@ class Writer:
 
     def _run(self) -> None:
         while True:
-            job = self._queue.get()
+            try:
+                job = self._queue.get(timeout=MERGE_IDLE_SECONDS if self._upkeep.due(self._conn) else None)
+            except queue.Empty:
+                self._merge_while_idle()
+                continue
             if job is None:
                 return
             jobs = [job]
@@ -214,6 +222,15 @@ class Writer:
                 jobs.append(more)
                 waiting += len(more.ops)
             self._commit_group(jobs)
+
+    def _merge_while_idle(self) -> None:
+        """Merge steps until the index is one segment or a write arrives (KeyIndexUpkeep)."""
+        try:
+            while self._queue.empty() and self._upkeep.due(self._conn):
+                self._upkeep.step(self._conn)
+        except sqlite3.Error:
+            log.warning("merging the key index failed; tried again after more writes", exc_info=True)
+            self._upkeep.postpone()
 
     def _commit_group(self, jobs: list[_Job]) -> None:
         conn = self._conn
@@ -239,6 +256,7 @@ class Writer:
             for job in jobs:
                 job.future.set_exception(failure)
             return
+        self._upkeep.wrote(sum(len(job.ops) for job in jobs))
         for job, result in zip(jobs, results, strict=True):
             job.future.set_result(result)
 
