@@ -18,10 +18,12 @@ from indexer.demo import generate_tracings
 from indexer.match_keys import KEYS_VERSION, NO_SSN, full_ssn, query_keys, tracing_keys
 from indexer.model import Identifiers, PartialDate, PersonName, Subject, Tracing, TracingKey
 from indexer.store.base import TracingStore, Upsert
+from indexer.store.opensearch import OpenSearchStore
 from search_service.matching import DEFAULT_THRESHOLD, matcher
 from search_service.matching_pids import ssn_conflicts
 from search_service.ranked import MAX_CANDIDATES, run_ranked
 from tests.test_store_contract import BACKENDS, _opener
+from tests.test_store_lifecycle import file_tracing
 
 TODAY = dt.date(2026, 11, 21)
 SSN = "318524471"
@@ -193,3 +195,30 @@ def test_below_the_cap_a_conflicting_ssn_is_still_retrieved_and_shown(loaded: Tr
         )
         assert store.count() > 0
     assert conflicting > 0
+
+
+def test_an_opensearch_index_of_the_older_schema_is_read_with_the_older_keys_until_rebuilt(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    opener = _opener("osmem", request, tmp_path)
+    make = next(opener)
+    store = make()
+    assert isinstance(store, OpenSearchStore)
+    (current,) = store._client.indices.get_alias(name=store.names.tracings)
+    store._client.indices.put_mapping(index=current, body={"_meta": {"schema": 1}})
+    older = make()  # another instance, opened on the older index
+    try:
+        assert older.keys_version() == 1
+        assert any("rebuild it" in problem for problem in older.check_integrity())
+        older.write([Upsert(file_tracing("1", surname="Whitfield", given="Harold", ssn=""))], actor="t")
+        page = run_ranked(
+            older, mode="PID_QUALIFIED", name=PersonName("WHITFIELD", "HAROLD"), identifiers=Identifiers(SSN, DOB),
+            types=frozenset(), min_score=0.0, page_size=10, page_token="",
+        )  # fmt: skip
+        assert [hit.stored.tracing.key.record_number for hit in page.hits] == ["1"]
+        assert isinstance(older, OpenSearchStore)
+        older.rebuild()
+        assert older.keys_version() == KEYS_VERSION
+    finally:
+        with pytest.raises(StopIteration):
+            next(opener)

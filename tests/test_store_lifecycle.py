@@ -17,6 +17,7 @@ from indexer.edit_criteria import check_tracing
 from indexer.model import Dispute, Tracing, TracingKey, TracingType
 from indexer.store.base import Delete, DeletionRecord, Replace, TracingHead, Upsert, WriteOutcome
 from indexer.store.sqlite import SqliteStore
+from indexer.store.sqlite_schema import SCHEMA_VERSION
 from search_service.convert import tracing_in
 from search_service.registry import Role
 from tests import factories as f
@@ -409,7 +410,7 @@ def test_a_schema_1_file_is_migrated_on_open(tmp_path: Path) -> None:
     finally:
         second.close()
     with sqlite3.connect(path) as conn:
-        assert conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() == ("3",)
+        assert conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() == (SCHEMA_VERSION,)
         conn.execute("UPDATE meta SET value = '99' WHERE key = 'schema_version'")
     conn.close()
     with pytest.raises(RuntimeError, match="schema version 99"):
