@@ -198,9 +198,7 @@ def test_the_writer_merges_the_key_index_into_one_segment_once_idle(tmp_path: Pa
         for start in range(0, len(tracings), 20):  # one segment a transaction, as connectors send them
             store.write([Upsert(t) for t in tracings[start : start + 20]], actor="t")
         assert _segments(path) > 1
-        deadline = time.monotonic() + 30
-        while _segments(path) > 1 and time.monotonic() < deadline:
-            time.sleep(0.2)
+        assert store.wait_key_index_merged(timeout=30)
         assert _segments(path) == 1
         for tracing in tracings[::7]:
             for key in tracing_keys(tracing):

@@ -106,6 +106,8 @@ class KeyIndexUpkeep:
         self._written = self._size(conn)
         self._started = False
         self.steps = 0
+        # Whether a merge is called for, as the writer last found (read by other threads: a bool).
+        self.pending = self._written > 0
 
     @staticmethod
     def _size(conn: sqlite3.Connection) -> int:
@@ -121,7 +123,8 @@ class KeyIndexUpkeep:
         self._written, self._started = 0, False
 
     def due(self, conn: sqlite3.Connection) -> bool:
-        return self._written > 0 and self._written >= MERGE_AFTER_SHARE * self._size(conn)
+        self.pending = self._written > 0 and self._written >= MERGE_AFTER_SHARE * self._size(conn)
+        return self.pending
 
     def step(self, conn: sqlite3.Connection) -> None:
         """One merge step (call only when `due`); the pass ends when a step finds nothing to merge."""

@@ -195,6 +195,11 @@ class Writer:
         self._queue.put(job)
         return job.future.result()
 
+    @property
+    def merge_pending(self) -> bool:
+        """Whether the key index is due a merge the writer has not finished (KeyIndexUpkeep)."""
+        return self._upkeep.pending
+
     def stop(self) -> None:
         self._queue.put(None)
         self._thread.join()
