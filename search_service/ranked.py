@@ -17,7 +17,7 @@ import binascii
 from dataclasses import dataclass
 
 from indexer.exc import InvalidArgument
-from indexer.match_keys import query_keys
+from indexer.match_keys import full_ssn, query_keys
 from indexer.model import Identifiers, PersonName, StoredTracing, TracingType, Violation
 from indexer.store.base import TracingHead, TracingStore
 from search_service.matching import Scored, matcher, rank
@@ -88,6 +88,7 @@ def run_ranked(
     conflicts_out = (
         use_pids
         and identifier_first
+        and bool(full_ssn(ids.ssn))
         and scorer.ssn_conflict_cap is not None
         and threshold > scorer.ssn_conflict_cap
         and store.keys_version() >= 2
