@@ -5,6 +5,11 @@ bounded call (an identifier given in the query is looked up first); search_servi
 and hits at or above the threshold come back best first, each with the features that agreed or not.
 Pages are offsets into that ranking: ranking is deterministic, so asking again gives the same order.
 
+Identifier first: a PID_QUALIFIED query with a full SSN, at a threshold above the matcher's SSN-conflict
+cap, retrieves the SSN's near neighbours and, among tracings without a full SSN only, the rest
+(indexer.match_keys); a candidate whose full SSN conflicts is dropped before it is scored. The page is
+what the full lookup would give (tests/test_identifier_first.py), from a far smaller candidate set.
+
 Two stages: the candidates are scored on their heads (key, type and subject: `TracingStore.load_heads`,
 cheap to read), and only the page's hits are loaded in full. Decoding every candidate whole was most of
 a query's time, for the few it returns.
