@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import sqlite3
+from collections.abc import Iterator
 from pathlib import Path
 
 from indexer.codec import tracing_from_json
@@ -114,41 +115,45 @@ def prepare(conn: sqlite3.Connection) -> None:
         raise
 
 
+def _live_batches(conn: sqlite3.Connection, column: str, batch: int) -> Iterator[list[tuple[int, str]]]:
+    """(id, `column`) of every live tracing, in id order, `batch` rows at a time (each batch read afresh,
+    so the caller may write between them)."""
+    last = 0
+    while rows := conn.execute(
+        f"SELECT id, {column} FROM tracing WHERE live = 1 AND id > ? ORDER BY id LIMIT ?",  # noqa: S608
+        (last, batch),
+    ).fetchall():
+        yield rows
+        last = rows[-1][0]
+
+
 def build_from_bodies(conn: sqlite3.Connection, *, batch: int = 5_000) -> int:
     """Index the blocking keys and write the head of every live tracing from its stored body (the
     upgrade of a schema-1 or 2 file; each body decoded once for both); returns how many."""
-    done, last = 0, 0
-    while True:
-        rows = conn.execute(
-            "SELECT id, body FROM tracing WHERE live = 1 AND id > ? ORDER BY id LIMIT ?", (last, batch)
-        ).fetchall()
-        if not rows:
-            return done
+    done = 0
+    for rows in _live_batches(conn, "body", batch):
         tracings = [(i, tracing_from_json(body)) for i, body in rows]
         index_keys(conn, [(i, keys_text(tracing_keys(tracing))) for i, tracing in tracings])
         conn.executemany(
             "UPDATE tracing SET head = ? WHERE id = ?", ((head_to_text(t.subject), i) for i, t in tracings)
         )
-        done, last = done + len(rows), rows[-1][0]
+        done += len(rows)
+    return done
 
 
 def rekey_without_ssn(conn: sqlite3.Connection, *, batch: int = 20_000) -> int:
     """Rewrite the blocking keys of every live tracing without a full SSN from its head (the upgrade of
     a schema-3 file: only those gain keys in version 2, their `n` twins); returns how many."""
-    done, last = 0, 0
-    while True:
-        rows = conn.execute(
-            "SELECT id, head FROM tracing WHERE live = 1 AND id > ? ORDER BY id LIMIT ?", (last, batch)
-        ).fetchall()
-        if not rows:
-            return done
-        last = rows[-1][0]
-        changed = []
-        for tracing_id, head in rows:
-            if head and not full_ssn(head_ssn(head)):
-                changed.append((keys_text(subject_keys(head_from_text(head))), tracing_id))
+    done = 0
+    for rows in _live_batches(conn, "head", batch):
+        changed = [
+            (keys_text(subject_keys(head_from_text(head))), tracing_id)
+            for tracing_id, head in rows
+            if head and not full_ssn(head_ssn(head))
+        ]
         conn.executemany("UPDATE match_keys SET keys = ? WHERE rowid = ?", changed)
         done += len(changed)
+    return done
 
 
 def stored_keys_version(conn: sqlite3.Connection) -> int:
