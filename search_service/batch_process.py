@@ -39,6 +39,7 @@ from pathlib import Path
 from indexer.store.factory import sqlite_path
 from search_service.batch_queue import BatchQueue
 from search_service.batch_worker import BatchSettings
+from search_service.gc_tuning import tune_garbage_collector
 
 log = logging.getLogger(__name__)
 
@@ -244,6 +245,7 @@ def main(argv: list[str] | None = None) -> None:
 
     configure_logging(logging.getLevelName(args.log_level.upper()))
     files = WorkerFiles(*(getattr(args, f.name) for f in dataclasses.fields(WorkerFiles)))
+    tune_garbage_collector()
     run(files, BatchSettings(**json.loads(args.settings)), audit_timeout=args.audit_timeout)
 
 

@@ -4,7 +4,6 @@ from our CA never completes the handshake."""
 from __future__ import annotations
 
 import datetime as dt
-import gc
 import logging
 import signal
 import threading
@@ -41,6 +40,7 @@ from search_service.batch import BatchServicer
 from search_service.batch_process import BatchProcess, WorkerFiles
 from search_service.batch_queue import BatchQueue
 from search_service.batch_worker import BatchSettings, BatchWorker, batch_answer
+from search_service.gc_tuning import tune_garbage_collector
 from search_service.ingest import IngestServicer
 from search_service.limits import CallLimiter, RateLimiter
 from search_service.metrics import ServerMetrics
@@ -258,22 +258,6 @@ def start_server(
         metrics=metrics,
         data_lock=data_lock,
     )
-
-
-# The collector's thresholds for a serving process (CPython's default: 700, 10, 10). A ranked query on a
-# large index makes tens of thousands of short-lived objects (candidate heads), so young collections ran
-# mid-query and promoted them, and full collections over the ~1 million long-lived objects of the match
-# caches followed every few seconds, ~0.5 s each: the p99 of FUZZY at 10 million tracings. Measured in
-# process on the 10M bench store, the 600 bench FUZZY queries (`/tmp/gcprobe.py`, throwaway): default p99
-# 550 ms, 6 full collections (3.4 s in all); these thresholds p99 60 ms, none.
-GC_THRESHOLDS = (50_000, 20, 100)
-
-
-def tune_garbage_collector() -> None:
-    """For a long-running server: what start-up built (tables, caches) is frozen out of the collector's
-    passes, and young collections are rarer (GC_THRESHOLDS). Process-wide, so only `serve` calls it."""
-    gc.freeze()
-    gc.set_threshold(*GC_THRESHOLDS)
 
 
 def serve(config: ServerConfig, *, on_ready: Callable[[int], None] | None = None) -> None:

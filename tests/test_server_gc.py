@@ -1,4 +1,4 @@
-"""A serving process tunes CPython's garbage collector (search_service.server.tune_garbage_collector):
+"""A serving process tunes CPython's garbage collector (search_service.gc_tuning.tune_garbage_collector):
 checked in a fresh interpreter, as the setting is process-wide."""
 
 from __future__ import annotations
@@ -7,12 +7,12 @@ import json
 import subprocess
 import sys
 
-from search_service.server import GC_THRESHOLDS
+from search_service.gc_tuning import GC_THRESHOLDS
 from tests.support import ROOT
 
 _PROBE = """
 import gc, json
-from search_service.server import tune_garbage_collector
+from search_service.gc_tuning import tune_garbage_collector
 before = gc.get_threshold()
 kept = [[n] for n in range(1000)]  # objects made before serving: frozen out of every pass
 tune_garbage_collector()
