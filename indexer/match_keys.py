@@ -198,7 +198,7 @@ def _dob_keys(analysis: NameAnalysis, dates: Iterable[str], out: list[str]) -> N
 
 def full_ssn(ssn: str) -> str:
     """The SSN's 9 digits when it has exactly 9 ("" otherwise): what the scorer compares digit by digit
-    (search_service.matching_pids reads an SSN the same way)."""
+    (search_service.matching_pids reads a full SSN with this function)."""
     if len(ssn) == 9 and ssn.isdigit():
         return ssn
     digits = "".join(c for c in ssn if c.isdigit())

@@ -20,6 +20,7 @@ from enum import IntEnum, StrEnum
 import numpy as np
 import numpy.typing as npt
 
+from indexer.match_keys import full_ssn
 from indexer.model import Identifiers, PartialDate
 
 Bools = npt.NDArray[np.bool_]
@@ -164,9 +165,12 @@ class PidColumns:
 
 
 def _ssn_text(ssn: str) -> tuple[int, str]:
-    digits = ssn if ssn.isdigit() else "".join(c for c in ssn if c.isdigit())
-    if len(digits) == 9:
-        return _SSN_FULL, digits
+    # A full SSN is read exactly as the blocking keys read it (`full_ssn`): identifier-first retrieval
+    # leaves out what its keys call conflicting, so the two readings must be one.
+    full = full_ssn(ssn)
+    if full:
+        return _SSN_FULL, full
+    digits = "".join(c for c in ssn if c.isdigit())
     if len(digits) == 4:
         return _SSN_LAST4, "00000" + digits
     return _SSN_NONE, ""
