@@ -12,18 +12,18 @@ import datetime as dt
 import queue
 import threading
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from typing import TypeVar, cast
 
 import grpc
 
 from dcii.v1 import ingest_pb2, ingest_pb2_grpc, tracing_pb2
 from indexer import model as m
-from indexer.edit_criteria import check_tracing
 from indexer.exc import InvalidArgument, PermissionDenied
-from indexer.store.base import Delete, Replace, TracingStore, Upsert, WriteOp, WriteResult
+from indexer.store.base import TracingStore, WriteResult
 from search_service.auth import caller_of
-from search_service.convert import key_in, outcome_value, tracing_in
+from search_service.convert import outcome_value
+from search_service.ingest_plan import Plan, Refusal, plan_action
+from search_service.ingest_pool import IngestPool
 from search_service.registry import Caller
 
 # Actions read ahead from a stream and written in one group (one fsync for the lot).
@@ -109,120 +109,27 @@ def _read_ahead(messages: Iterator[M], *, size: Callable[[M], int]) -> Iterator[
         stopped.set()
 
 
-@dataclass(frozen=True, slots=True)
-class _Refusal:
-    outcome: str
-    violations: tuple[m.Violation, ...]
-
-
-def _check_owner(caller: Caller, key: m.TracingKey, field: str) -> _Refusal | None:
-    if key.agency != caller.activity.agency:
-        return _Refusal(
-            "PERMISSION_DENIED",
-            (
-                m.Violation(
-                    field,
-                    f"only the owning agency may change its tracings; this activity writes for "
-                    f"{caller.activity.agency}",
-                ),
-            ),
-        )
-    return None
-
-
-def _refused(error: InvalidArgument) -> _Refusal:
-    return _Refusal("REJECTED", error.violations)
-
-
 class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
-    def __init__(self, store: TracingStore, today: Callable[[], dt.date]) -> None:
+    def __init__(self, store: TracingStore, today: Callable[[], dt.date], pool: IngestPool | None = None) -> None:
         self._store = store
         self._today = today
-
-    # ---- one action to a store operation, or a refusal ----
-
-    def _completion(
-        self,
-        caller: Caller,
-        old: tracing_pb2.TracingKey,
-        new: tracing_pb2.Tracing,
-        field: str,
-        old_type: m.TracingType,
-        new_type: m.TracingType,
-    ) -> WriteOp | _Refusal:
-        old_key = key_in(old)
-        try:
-            tracing = check_tracing(tracing_in(new), today=self._today(), prefix=field)
-        except InvalidArgument as error:
-            return _refused(error)
-        if tracing.type is not new_type:
-            return _Refusal("REJECTED", (m.Violation(field, f"must be a {new_type.value} tracing"),))
-        return (
-            _check_owner(caller, old_key, f"{field.rsplit('.', 1)[0]}.{old_type.value.lower()}.agency")
-            or _check_owner(caller, tracing.key, f"{field}.key.agency")
-            or Replace(old_key, old_type, tracing)
-        )
-
-    def to_operation(self, caller: Caller, request: ingest_pb2.IngestRequest) -> WriteOp | _Refusal:
-        action = request.WhichOneof("action")
-        if action == "upsert":
-            try:
-                tracing = check_tracing(tracing_in(request.upsert), today=self._today(), prefix="upsert")
-            except InvalidArgument as error:
-                return _refused(error)
-            return _check_owner(caller, tracing.key, "upsert.key.agency") or Upsert(tracing)
-        if action == "delete":
-            return self._delete_op(caller, request.delete, "delete")
-        if action == "complete_open_case":
-            c = request.complete_open_case
-            return self._completion(
-                caller, c.open_case, c.file, "complete_open_case.file", m.TracingType.OPEN_CASE, m.TracingType.FILE
-            )
-        if action == "complete_nac_pending":
-            n = request.complete_nac_pending
-            return self._completion(
-                caller,
-                n.nac_pending,
-                n.nac_history,
-                "complete_nac_pending.nac_history",
-                m.TracingType.NAC_PENDING,
-                m.TracingType.NAC_HISTORY,
-            )
-        return _Refusal(
-            "REJECTED",
-            (m.Violation("action", "one of upsert, delete, complete_open_case or complete_nac_pending is required"),),
-        )
-
-    def _delete_op(self, caller: Caller, delete: ingest_pb2.DeleteTracing, field: str) -> WriteOp | _Refusal:
-        key = key_in(delete.key)
-        violations = []
-        if not key.agency or not key.record_number:
-            violations.append(m.Violation(f"{field}.key", "agency and record_number are required"))
-        if delete.source_version < 1:
-            violations.append(m.Violation(f"{field}.source_version", "must be at least 1"))
-        if len(delete.reason) > 200:
-            violations.append(m.Violation(f"{field}.reason", "at most 200 characters"))
-        if violations:
-            return _Refusal("REJECTED", tuple(violations))
-        return _check_owner(caller, key, f"{field}.key.agency") or Delete(
-            key, delete.source_version, delete.reason.strip() or "DELETED BY OWNING AGENCY"
-        )
+        self._pool = pool or IngestPool(0)
 
     # ---- applying ----
 
     def apply(self, caller: Caller, requests: list[ingest_pb2.IngestRequest]) -> list[ingest_pb2.IngestResult]:
-        return self._write(caller, requests, [self.to_operation(caller, request) for request in requests])
+        return self._write(caller, requests, self._pool.plan(caller.activity.agency, self._today(), requests))
 
     def _write(
-        self, caller: Caller, requests: list[ingest_pb2.IngestRequest], planned: list[WriteOp | _Refusal]
+        self, caller: Caller, requests: list[ingest_pb2.IngestRequest], planned: list[Plan]
     ) -> list[ingest_pb2.IngestResult]:
-        ops = [p for p in planned if not isinstance(p, _Refusal)]
+        ops = [p for p in planned if not isinstance(p, Refusal)]
         actor = f"{caller.activity.activity_id}/{caller.operator or '-'}"
         written = iter(self._store.write(ops, actor=actor))
         results = []
         for request, plan in zip(requests, planned, strict=True):
             result = ingest_pb2.IngestResult(request_id=request.request_id)
-            if isinstance(plan, _Refusal):
+            if isinstance(plan, Refusal):
                 result.outcome = outcome_value(plan.outcome)
                 result.violations.extend(
                     tracing_pb2.FieldViolation(field=v.field, description=v.description) for v in plan.violations
@@ -270,8 +177,8 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
     def _unary(self, request: ingest_pb2.IngestRequest, context: grpc.ServicerContext) -> ingest_pb2.IngestResult:
         """Unary calls answer refusals with a status, as unary RPCs should."""
         caller = caller_of(context)
-        plan = self.to_operation(caller, request)
-        if isinstance(plan, _Refusal):
+        plan = plan_action(caller.activity.agency, self._today(), request)
+        if isinstance(plan, Refusal):
             if plan.outcome == "PERMISSION_DENIED":
                 raise PermissionDenied(plan.violations[0].description)
             # The paths were made for the stream's IngestRequest ("delete.key"); a unary call's request is

@@ -42,6 +42,7 @@ from search_service.batch_queue import BatchQueue
 from search_service.batch_worker import BatchSettings, BatchWorker, batch_answer
 from search_service.gc_tuning import tune_garbage_collector
 from search_service.ingest import IngestServicer
+from search_service.ingest_pool import IngestPool
 from search_service.limits import CallLimiter, RateLimiter
 from search_service.metrics import ServerMetrics
 from search_service.privacy import PrivacyServicer
@@ -81,6 +82,9 @@ class ServerConfig:
     # The background batch worker: threads, chunk size and duty cycle (its share of the server's time), and
     # whether it runs in a low-priority process of its own (the default) or as threads in the server.
     batch: BatchSettings = field(default_factory=BatchSettings)
+    # Worker processes that check and prepare bulk ingest outside the server's GIL (search_service.ingest_pool;
+    # started at the first bulk write). 0: in the handler threads, as small writes always are.
+    ingest_processes: int = 2
     # Prometheus metrics on a plain-HTTP port of their own, bound to `host` (None: off; 0: any free port).
     # They carry no PII (search_service.metrics).
     metrics_port: int | None = None
@@ -144,10 +148,13 @@ class RunningServer:
     batch_worker: BatchWorker | BatchProcess
     metrics: ServerMetrics | None = None
     data_lock: DataDirLock | None = None
+    ingest_pool: IngestPool | None = None
 
     def stop(self, grace: float = 5.0) -> None:
         self.health.enter_graceful_shutdown()
         self.server.stop(grace).wait()
+        if self.ingest_pool is not None:
+            self.ingest_pool.close()
         self.batch_worker.stop()
         self.retention.stop()
         self.store.close()
@@ -198,7 +205,8 @@ def start_server(
             ("grpc.so_reuseport", 0),
         ],
     )
-    ingest_pb2_grpc.add_IngestServiceServicer_to_server(IngestServicer(store, today), server)
+    ingest_pool = IngestPool(config.ingest_processes)
+    ingest_pb2_grpc.add_IngestServiceServicer_to_server(IngestServicer(store, today, ingest_pool), server)
     search_pb2_grpc.add_SearchServiceServicer_to_server(SearchServicer(store, today, audit), server)
     admin_pb2_grpc.add_SessionServiceServicer_to_server(SessionServicer(registry), server)
     admin_pb2_grpc.add_AdminServiceServicer_to_server(AdminServicer(registry), server)
@@ -257,6 +265,7 @@ def start_server(
         batch_worker,
         metrics=metrics,
         data_lock=data_lock,
+        ingest_pool=ingest_pool,
     )
 
 

@@ -31,6 +31,7 @@ def cmd_serve(args: argparse.Namespace) -> None:
         port=args.port,
         metrics_port=args.metrics_port,
         store_url=args.store,
+        ingest_processes=args.ingest_processes,
     )
 
     def ready(port: int) -> None:
@@ -79,6 +80,13 @@ def parser() -> argparse.ArgumentParser:
         " default the embedded store in --data",
     )
     serve.add_argument("--metrics-port", type=int, help="serve Prometheus metrics over plain HTTP on this port")
+    serve.add_argument(
+        "--ingest-processes",
+        type=int,
+        default=2,
+        metavar="N",
+        help="worker processes that check and prepare bulk ingest (default 2; 0: in the server's threads)",
+    )
     # Also after `serve` (SUPPRESS: unless given here, the values before the command stand).
     serve.add_argument("--log-level", default=argparse.SUPPRESS)
     serve.add_argument("--log-format", choices=FORMATS, default=argparse.SUPPRESS)

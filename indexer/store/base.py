@@ -27,13 +27,20 @@ from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import TYPE_CHECKING
 
 from indexer.model import Dispute, StoredTracing, Subject, Tracing, TracingKey, TracingType
+
+if TYPE_CHECKING:  # prepared.py needs the retention rules, which need this interface
+    from indexer.store.prepared import PreparedTracing
 
 
 @dataclass(frozen=True, slots=True)
 class Upsert:
-    tracing: Tracing
+    """Store `tracing` (checked), unless a version as new or newer is held. It may come prepared ahead of
+    the write (indexer.store.prepared, by an ingest worker process)."""
+
+    tracing: Tracing | PreparedTracing
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,7 +59,7 @@ class Replace:
 
     old: TracingKey
     expected_type: TracingType
-    new: Tracing
+    new: Tracing | PreparedTracing
 
 
 WriteOp = Upsert | Delete | Replace

@@ -17,7 +17,7 @@ from indexer.model import TracingKey, TracingType
 from indexer.store.base import NameCursor, NameRow
 from indexer.store.opensearch_io import PAGE, hits
 from indexer.store.opensearch_schema import Names
-from indexer.store.sqlite import name_rows
+from indexer.store.prepared import name_rows
 
 _LIVE = {"term": {"live": True}}
 # Most keys one candidates request names; a longer list is asked in parts (bool clause limits).

@@ -51,6 +51,7 @@ from indexer.store.opensearch_schema import (
     tombstone_doc,
     tracing_doc,
 )
+from indexer.store.prepared import as_model
 
 log = logging.getLogger(__name__)
 
@@ -228,11 +229,11 @@ class Writer:
     def _plan(self, op: Op, actor: str, view: dict[TracingKey, Doc], now: dt.datetime, seq: Iterator[int]) -> _Plan:
         match op:
             case Upsert(tracing):
-                return self._upsert(tracing, view, now, actor)
+                return self._upsert(as_model(tracing), view, now, actor)
             case Delete(key, version, reason):
                 return self._delete(view[key], version, reason, actor, now, seq)
             case Replace(old, expected, new):
-                return self._replace(view, old, expected, new, actor, now, seq)
+                return self._replace(view, old, expected, as_model(new), actor, now, seq)
             case SetDispute(key, dispute):
                 doc = view[key]
                 if not doc.live:

@@ -38,9 +38,9 @@ from indexer.store.sqlite_keys import candidates, key_problems
 from indexer.store.sqlite_lifecycle import DISPUTE_COLUMNS, dispute_from_row, lifecycle_problems
 from indexer.store.sqlite_readers import ReaderPool
 from indexer.store.sqlite_schema import connect, stored_keys_version
-from indexer.store.sqlite_writer import Restore, SetDispute, Writer, from_micros, micros, name_rows, utcnow
+from indexer.store.sqlite_writer import Restore, SetDispute, Writer, from_micros, micros, utcnow
 
-__all__ = ["SqliteStore", "connect", "name_rows"]
+__all__ = ["SqliteStore", "connect"]
 
 _TYPES = {kind.value: kind for kind in TracingType}
 

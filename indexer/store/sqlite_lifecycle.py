@@ -18,6 +18,7 @@ rule is the index's own, so one agency's favorable NAC deletes another agency's 
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import sqlite3
 
@@ -53,58 +54,67 @@ def _micros(moment: dt.datetime) -> int:
     return int(moment.timestamp() * 1_000_000)
 
 
-def index_nac_history(conn: sqlite3.Connection, tracing_id: int, tracing: Tracing) -> None:
-    """Record a NAC history's due day and SSN (anything else, or a history with no usable completion
-    date, is never due)."""
-    details = tracing.details
-    if not isinstance(details, NacHistoryDetails) or details.completed_on is None:
-        return
-    try:
-        completed, due = latest_day(details.completed_on), due_on(details.completed_on)
-    except ValueError:
-        return
-    ssn = tracing.subject.identifiers.ssn if tracing.subject is not None else ""
-    conn.execute(
-        "INSERT OR REPLACE INTO nac_history VALUES (?, ?, ?, ?)",
-        (tracing_id, completed.isoformat(), due.isoformat(), ssn),
-    )
+# What the store keeps and asks of a NAC history, worked out from the tracing alone (so ahead of the write,
+# in an ingest worker process; indexer.store.prepared): (completed_on, due_on, ssn, favorable_since,
+# surname, given, dob). A plain tuple so that it crosses a process boundary as it is.
+# - completed_on, due_on: ISO days ("" both: no usable completion date, never due);
+# - favorable_since: for a FAVORABLE history, the first day it may have completed: the histories of the same
+#   subject completed before it are superseded ("": it supersedes nothing);
+# - surname, given (normalized primary name) and dob (a full date of birth, else ""): the same subject when
+#   the history has no SSN.
+NacFacts = tuple[str, str, str, str, str, str, str]
+
+
+def nac_facts(tracing: Tracing) -> NacFacts | None:
+    """The NacFacts of a NAC history (None for any other tracing)."""
+    details, subject = tracing.details, tracing.subject
+    if not isinstance(details, NacHistoryDetails):
+        return None
+    completed = due = since = ""
+    if details.completed_on is not None:
+        with contextlib.suppress(ValueError):
+            completed, due = latest_day(details.completed_on).isoformat(), due_on(details.completed_on).isoformat()
+        if details.outcome is NacOutcome.FAVORABLE and subject is not None:
+            with contextlib.suppress(ValueError):
+                # Strictly earlier: an earlier history's latest possible day before this one's first.
+                since = earliest_day(details.completed_on).isoformat()
+    if subject is None:
+        return (completed, due, "", since, "", "", "")
+    ids, key = subject.identifiers, name_key(subject.name)
+    dob = ids.date_of_birth.iso() if ids.date_of_birth is not None and ids.date_of_birth.is_full else ""
+    return (completed, due, ids.ssn, since, key.surname, key.given, dob)
+
+
+def index_nac_history(conn: sqlite3.Connection, tracing_id: int, facts: NacFacts) -> None:
+    """Record a NAC history's due day and SSN (a history with no usable completion date is never due)."""
+    completed, due, ssn = facts[0], facts[1], facts[2]
+    if completed:
+        conn.execute("INSERT OR REPLACE INTO nac_history VALUES (?, ?, ?, ?)", (tracing_id, completed, due, ssn))
 
 
 def unindex_nac_history(conn: sqlite3.Connection, tracing_id: int) -> None:
     conn.execute("DELETE FROM nac_history WHERE tracing_id = ?", (tracing_id,))
 
 
-def superseded_ids(conn: sqlite3.Connection, tracing_id: int, tracing: Tracing) -> list[int]:
-    """Ids of the live NAC histories that `tracing`, just stored under `tracing_id`, supersedes (empty
-    unless it is a FAVORABLE NAC history); see the module's docstring for "same subject"."""
-    details, subject = tracing.details, tracing.subject
-    if (
-        not isinstance(details, NacHistoryDetails)
-        or details.outcome is not NacOutcome.FAVORABLE
-        or details.completed_on is None
-        or subject is None
-    ):
+def superseded_ids(conn: sqlite3.Connection, tracing_id: int, facts: NacFacts) -> list[int]:
+    """Ids of the live NAC histories that the history with these facts, just stored under `tracing_id`,
+    supersedes (empty unless it is FAVORABLE); see the module's docstring for "same subject"."""
+    _, _, ssn, since, surname, given, dob = facts
+    if not since:
         return []
-    try:
-        # Strictly earlier: an earlier history's latest possible day before this one's first.
-        completed = earliest_day(details.completed_on).isoformat()
-    except ValueError:
-        return []
-    ids = subject.identifiers
-    if ids.ssn:
+    if ssn:
         rows = conn.execute(
             "SELECT tracing_id FROM nac_history WHERE ssn = ? AND completed_on < ? AND tracing_id != ?",
-            (ids.ssn, completed, tracing_id),
+            (ssn, since, tracing_id),
         )
     else:
-        key = name_key(subject.name)
-        if ids.date_of_birth is None or not ids.date_of_birth.is_full or not key.surname:
+        if not dob or not surname:
             return []
         rows = conn.execute(
             "SELECT n.tracing_id FROM name n JOIN nac_history h ON h.tracing_id = n.tracing_id"
             " WHERE n.surname = ? AND n.given = ? AND n.alias_no = 0 AND n.dob = ?"
             " AND h.completed_on < ? AND n.tracing_id != ?",
-            (key.surname, key.given, ids.date_of_birth.iso(), completed, tracing_id),
+            (surname, given, dob, since, tracing_id),
         )
     return sorted({row[0] for row in rows})
 
@@ -148,4 +158,6 @@ def fill_nac_history(conn: sqlite3.Connection) -> None:
     caller's transaction; indexer.store.sqlite_schema upgrades files)."""
     rows = conn.execute("SELECT id, body FROM tracing WHERE live = 1 AND type = 'NAC_HISTORY'").fetchall()
     for tracing_id, body in rows:
-        index_nac_history(conn, tracing_id, tracing_from_json(body))
+        facts = nac_facts(tracing_from_json(body))
+        if facts is not None:
+            index_nac_history(conn, tracing_id, facts)

@@ -19,12 +19,9 @@ from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
 
-from indexer.codec import tracing_from_json, tracing_to_json
-from indexer.codec_head import head_to_text
+from indexer.codec import tracing_from_json
 from indexer.exc import ResourceExhausted, Unavailable
-from indexer.match_keys import tracing_keys
-from indexer.model import Dispute, StoredTracing, Tracing, TracingKey, TracingType
-from indexer.normalize import name_key, title_key
+from indexer.model import Dispute, StoredTracing, TracingKey, TracingType
 from indexer.store.base import (
     Delete,
     DeletionRecord,
@@ -35,7 +32,8 @@ from indexer.store.base import (
     WriteOutcome,
     WriteResult,
 )
-from indexer.store.sqlite_keys import MERGE_IDLE_SECONDS, KeyChanges, KeyIndexUpkeep, keys_text
+from indexer.store.prepared import PreparedTracing, name_rows, title_of
+from indexer.store.sqlite_keys import MERGE_IDLE_SECONDS, KeyChanges, KeyIndexUpkeep
 from indexer.store.sqlite_lifecycle import (
     drop_dispute,
     index_nac_history,
@@ -80,27 +78,6 @@ def _write_failure(error: Exception) -> Exception:
     return error  # a defect (INTERNAL for the callers), of this group alone
 
 
-def name_rows(tracing: Tracing) -> list[tuple[str, str, int, str, str, str, str, str]]:
-    """The (surname, given, alias_no, middle, suffix, ssn, dob, pob) rows indexed for a tracing."""
-    subject = tracing.subject
-    if subject is None:
-        return []
-    ids = subject.identifiers
-    dob = ids.date_of_birth.iso() if ids.date_of_birth else ""
-    pob = ids.place_of_birth.code() if ids.place_of_birth else ""
-    rows = []
-    for alias_no, name in enumerate(subject.all_names()):
-        k = name_key(name)
-        rows.append((k.surname, k.given, alias_no, k.middle, k.suffix, ids.ssn, dob, pob))
-    return rows
-
-
-def _title_of(tracing: Tracing) -> str | None:
-    details = tracing.details
-    title = getattr(details, "title", None) if tracing.type is TracingType.IMPERSONAL_TITLE else None
-    return None if title is None else title_key(title)
-
-
 @dataclass(frozen=True, slots=True)
 class SetDispute:
     """The writer's form of TracingStore.set_dispute (not a WriteOp: ingest never sends one)."""
@@ -121,37 +98,19 @@ class Restore:
 _Op = WriteOp | SetDispute | Restore
 
 
-@dataclass(frozen=True, slots=True)
-class Prepared:
-    """Everything the writer stores for a tracing that depends on the tracing alone: computed in the
-    caller's thread (SqliteStore.write), so the single writer thread only runs SQL. The writer is the one
-    serial stage of ingest; the callers are many and work while it waits on SQLite."""
-
-    body: str
-    head: str
-    names: list[tuple[str, str, int, str, str, str, str, str]]
-    keys: str
-    title: str | None
-
-    @classmethod
-    def of(cls, tracing: Tracing) -> Prepared:
-        return cls(
-            tracing_to_json(tracing),
-            head_to_text(tracing.subject),
-            name_rows(tracing),
-            keys_text(tracing_keys(tracing)),
-            _title_of(tracing),
-        )
-
-
-def prepare_ops(ops: Sequence[_Op]) -> dict[int, Prepared]:
-    """The Prepared of each tracing the ops write, by the tracing object's id()."""
-    found: dict[int, Prepared] = {}
+def prepared_ops(ops: Sequence[_Op]) -> list[_Op]:
+    """The ops with every tracing they write prepared (PreparedTracing), in the caller's thread: the
+    single writer thread then only runs SQL. The writer is the one serial stage of ingest; the callers are
+    many and work while it waits on SQLite (and ingest's worker processes send them prepared already)."""
+    out: list[_Op] = []
     for op in ops:
-        tracing = op.tracing if isinstance(op, Upsert) else op.new if isinstance(op, Replace) else None
-        if tracing is not None:
-            found[id(tracing)] = Prepared.of(tracing)
-    return found
+        if isinstance(op, Upsert) and not isinstance(op.tracing, PreparedTracing):
+            out.append(Upsert(PreparedTracing.of(op.tracing)))
+        elif isinstance(op, Replace) and not isinstance(op.new, PreparedTracing):
+            out.append(Replace(op.old, op.expected_type, PreparedTracing.of(op.new)))
+        else:
+            out.append(op)
+    return out
 
 
 @dataclass
@@ -159,8 +118,6 @@ class _Job:
     ops: Sequence[_Op]
     actor: str
     future: Future[list[WriteResult]]
-    # By id() of the ops' tracings; the ops hold them, so no id is reused while the job lives.
-    prepared: dict[int, Prepared]
 
 
 @dataclass(frozen=True, slots=True)
@@ -185,13 +142,12 @@ class Writer:
         self._clock = clock
         self._keys = KeyChanges()  # the current group's key changes (applied just before its commit)
         self._upkeep = KeyIndexUpkeep(self._conn)
-        self._prepared: dict[int, Prepared] = {}  # the current job's (see _Job)
         self._queue: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._run, name="sqlite-writer", daemon=True)
         self._thread.start()
 
     def submit(self, ops: Sequence[_Op], actor: str) -> list[WriteResult]:
-        job = _Job(ops, actor, Future(), prepare_ops(ops))
+        job = _Job(prepared_ops(ops), actor, Future())
         self._queue.put(job)
         return job.future.result()
 
@@ -245,9 +201,7 @@ class Writer:
             now = micros(self._clock())
             results = []
             for job in jobs:
-                self._prepared = job.prepared
                 results.append([self._apply(op, job.actor, now) for op in job.ops])
-            self._prepared = {}
             self._keys.apply(conn)
             conn.execute("COMMIT")
         except Exception as error:
@@ -282,11 +236,11 @@ class Writer:
 
     def _apply(self, op: _Op, actor: str, now: int) -> WriteResult:
         match op:
-            case Upsert(tracing):
-                return self._upsert(tracing, self._row(tracing.key), actor, now)
+            case Upsert(PreparedTracing() as ready):
+                return self._upsert(ready, self._row(ready.key), actor, now)
             case Delete(key, version, reason):
                 return self._delete(key, version, reason, actor, now)
-            case Replace(old, expected_type, new):
+            case Replace(old, expected_type, PreparedTracing() as new):
                 return self._replace(old, expected_type, new, actor, now)
             case SetDispute(key, dispute):
                 row = self._row(key)
@@ -307,7 +261,7 @@ class Writer:
             row = self._row(tracing.key)
             if row is not None and row.source_version >= tracing.source_version:
                 continue
-            self._upsert(tracing, row, "migration", micros(stored.indexed_at), supersede=False)
+            self._upsert(PreparedTracing.of(tracing), row, "migration", micros(stored.indexed_at), supersede=False)
             if stored.dispute is not None:
                 found = self._row(tracing.key)
                 assert found is not None
@@ -335,19 +289,16 @@ class Writer:
                 self._log_deletion(row, key, record.source_version, record.reason, record.actor, at)
 
     def _upsert(
-        self, tracing: Tracing, row: _Row | None, actor: str, now: int, *, supersede: bool = True
+        self, ready: PreparedTracing, row: _Row | None, actor: str, now: int, *, supersede: bool = True
     ) -> WriteResult:
-        if row is not None and row.source_version >= tracing.source_version:
+        if row is not None and row.source_version >= ready.source_version:
             return WriteResult(WriteOutcome.UNCHANGED, row.source_version)
-        kind = tracing.type
-        assert kind is not None  # checked tracings always have a type
-        ready = self._prepared.get(id(tracing)) or Prepared.of(tracing)
-        body, head = ready.body, ready.head
+        kind, body, head = ready.type, ready.body, ready.head
         if row is None:
             cursor = self._conn.execute(
                 "INSERT INTO tracing (agency, record_number, source_version, type, live, body, indexed_at, head)"
                 " VALUES (?, ?, ?, ?, 1, ?, ?, ?)",
-                (tracing.key.agency, tracing.key.record_number, tracing.source_version, kind.value, body, now, head),
+                (ready.key.agency, ready.key.record_number, ready.source_version, kind.value, body, now, head),
             )
             tracing_id = cursor.lastrowid
             assert tracing_id is not None
@@ -357,7 +308,7 @@ class Writer:
             self._conn.execute(
                 "UPDATE tracing SET source_version = ?, type = ?, live = 1, body = ?, indexed_at = ?, head = ?"
                 " WHERE id = ?",
-                (tracing.source_version, kind.value, body, now, head, tracing_id),
+                (ready.source_version, kind.value, body, now, head, tracing_id),
             )
         self._conn.executemany(
             "INSERT OR IGNORE INTO name VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -367,16 +318,17 @@ class Writer:
         title = ready.title
         if title is not None:
             self._conn.execute("INSERT OR IGNORE INTO title VALUES (?, ?)", (title, tracing_id))
-        if kind is TracingType.NAC_HISTORY:
-            index_nac_history(self._conn, tracing_id, tracing)
+        if ready.nac is not None:
+            index_nac_history(self._conn, tracing_id, ready.nac)
             if supersede:
-                self._supersede(tracing, tracing_id, actor, now)
-        return WriteResult(WriteOutcome.APPLIED, tracing.source_version)
+                self._supersede(ready, tracing_id, actor, now)
+        return WriteResult(WriteOutcome.APPLIED, ready.source_version)
 
-    def _supersede(self, tracing: Tracing, tracing_id: int, actor: str, now: int) -> None:
+    def _supersede(self, ready: PreparedTracing, tracing_id: int, actor: str, now: int) -> None:
         """A favorable NAC history deletes the subject's earlier ones, in this same transaction."""
-        reason = f"SUPERSEDED by favorable NAC history {tracing.key}"
-        for old_id in superseded_ids(self._conn, tracing_id, tracing):
+        assert ready.nac is not None
+        reason = f"SUPERSEDED by favorable NAC history {ready.key}"
+        for old_id in superseded_ids(self._conn, tracing_id, ready.nac):
             found = self._row_by_id(old_id)
             if found is not None and found[1].live and found[1].type == TracingType.NAC_HISTORY.value:
                 old_key, old_row = found
@@ -392,7 +344,7 @@ class Writer:
             ((s, g, row.id, a) for s, g, a, *_ in name_rows(old)),
         )
         self._keys.remove(row.id)
-        title = _title_of(old)
+        title = title_of(old)
         if title is not None:
             self._conn.execute("DELETE FROM title WHERE title = ? AND tracing_id = ?", (title, row.id))
         if old.type is TracingType.NAC_HISTORY:
@@ -437,15 +389,16 @@ class Writer:
         self._tombstone(row, key, effective, reason, actor, now)
         return WriteResult(WriteOutcome.APPLIED, effective)
 
-    def _replace(self, old: TracingKey, expected_type: TracingType, new: Tracing, actor: str, now: int) -> WriteResult:
+    def _replace(
+        self, old: TracingKey, expected_type: TracingType, new: PreparedTracing, actor: str, now: int
+    ) -> WriteResult:
         new_row = self._row(new.key)
         if new_row is not None and new_row.source_version >= new.source_version:
             return WriteResult(WriteOutcome.UNCHANGED, new_row.source_version)  # a replayed completion
         old_row = new_row if old == new.key else self._row(old)
         if old_row is None or not old_row.live or old_row.type != expected_type.value:
             return WriteResult(WriteOutcome.NOT_FOUND, 0)
-        kind = new.type
-        reason = f"SUPERSEDED by {kind.value if kind else '?'} {new.key}"
+        reason = f"SUPERSEDED by {new.type.value} {new.key}"
         if old == new.key:
             # The same record number now holds the completed type: the old one is gone all the same,
             # and so is a dispute of it (a dispute is of a record, and that record was deleted).
