@@ -22,6 +22,7 @@ from pathlib import Path
 from indexer.codec import tracing_from_json
 from indexer.exc import ResourceExhausted, Unavailable
 from indexer.model import Dispute, StoredTracing, TracingKey, TracingType
+from indexer.store import sqlite_checkpoint
 from indexer.store.base import (
     Delete,
     DeletionRecord,
@@ -33,6 +34,7 @@ from indexer.store.base import (
     WriteResult,
 )
 from indexer.store.prepared import PreparedTracing, name_rows, title_of
+from indexer.store.sqlite_checkpoint import NO_AUTOCHECKPOINT, Checkpoints
 from indexer.store.sqlite_keys import MERGE_IDLE_SECONDS, KeyChanges, KeyIndexUpkeep
 from indexer.store.sqlite_lifecycle import (
     drop_dispute,
@@ -139,6 +141,8 @@ class Writer:
         except BaseException:
             self._conn.close()
             raise
+        self._conn.execute(NO_AUTOCHECKPOINT)  # Checkpoints' thread does it, off the commits
+        self._checkpoints = Checkpoints(path, restart_frames=sqlite_checkpoint.RESTART_FRAMES)
         self._clock = clock
         self._keys = KeyChanges()  # the current group's key changes (applied just before its commit)
         self._upkeep = KeyIndexUpkeep(self._conn)
@@ -159,6 +163,7 @@ class Writer:
     def stop(self) -> None:
         self._queue.put(None)
         self._thread.join()
+        self._checkpoints.close()
         self._conn.close()
 
     def _run(self) -> None:
@@ -189,6 +194,7 @@ class Writer:
         try:
             while self._queue.empty() and self._upkeep.due(self._conn):
                 self._upkeep.step(self._conn)
+                self._committed()
         except sqlite3.Error:
             log.warning("merging the key index failed; tried again after more writes", exc_info=True)
             self._upkeep.postpone()
@@ -215,9 +221,18 @@ class Writer:
             for job in jobs:
                 job.future.set_exception(failure)
             return
-        self._upkeep.wrote(sum(len(job.ops) for job in jobs))
         for job, result in zip(jobs, results, strict=True):
             job.future.set_result(result)
+        self._upkeep.wrote(sum(len(job.ops) for job in jobs))
+        self._committed()
+
+    def _committed(self) -> None:
+        """After each commit: the WAL's checkpoints (sqlite_checkpoint), here only when it must restart."""
+        if self._checkpoints.committed():
+            try:
+                self._conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+            except sqlite3.Error as error:  # the next commit asks again; nothing written is affected
+                log.warning("store checkpoint failed", extra={"error_type": error.__class__.__name__})
 
     def _row(self, key: TracingKey) -> _Row | None:
         found = self._conn.execute(
