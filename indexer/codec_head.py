@@ -101,6 +101,27 @@ def head_from_text(text: str) -> Subject | None:
     return Subject(PersonName(f[4], f[5], f[6], f[7]), aliases, _ROLES[f[0]], Identifiers(f[1], _dob(f[2]), _pob(f[3])))
 
 
+def head_fields(text: str) -> list[str] | None:
+    """The plain form split before the names: [role, ssn, date of birth, place of birth, names], the names
+    still joined (`names_from_text`); None for no subject or the JSON form (decode those with
+    `head_from_text`). Ranking compiles thousands of candidates a query from these, most of them sharing
+    a few names, without building a Subject for each."""
+    if not text or text[0] == _GS:
+        return None
+    return text.split(_US, _FIRST_NAME)
+
+
+def names_from_text(names: str) -> tuple[PersonName, ...]:
+    """The primary name and the aliases of `head_fields`' last field."""
+    f = names.split(_US)
+    return tuple(PersonName(f[i], f[i + 1], f[i + 2], f[i + 3]) for i in range(0, len(f), _NAME_FIELDS))
+
+
+def identifiers_from_fields(ssn: str, dob: str, pob: str) -> Identifiers:
+    """The Identifiers of `head_fields`' second to fourth fields."""
+    return Identifiers(ssn, _dob(dob), _pob(pob))
+
+
 def head_ssn(text: str) -> str:
     """The SSN of the subject `head_to_text` encoded ("" for none), without decoding the rest."""
     if not text:

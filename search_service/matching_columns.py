@@ -13,14 +13,15 @@ import functools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Protocol, cast
 
 import numpy as np
 import numpy.typing as npt
 
 from indexer.analysis import NameAnalysis, analyze
 from indexer.census import given_name_table, surname_table
-from indexer.model import PersonName, Subject
+from indexer.codec_head import head_fields, head_from_text, identifiers_from_fields, names_from_text
+from indexer.model import Identifiers, PersonName, Subject
 from search_service.matching_pids import PidColumns, compile_pids
 
 Ids = npt.NDArray[np.int64]
@@ -189,9 +190,67 @@ class Candidates:
     pids: PidColumns | None
 
 
+class HeadCandidate:
+    """A candidate as its head text (indexer.codec_head, `TracingStore.load_head_rows`): compiled from the
+    text without decoding it; its subject is decoded only when asked for (to explain a hit on the page).
+    A common name's query compiles thousands of these, most sharing one name: building a Subject for each
+    was most of such a query's time."""
+
+    __slots__ = ("_decoded", "_subject", "text")
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self._decoded = False
+        self._subject: Subject | None = None
+
+    @property
+    def subject(self) -> Subject | None:
+        if not self._decoded:
+            self._subject, self._decoded = head_from_text(self.text), True
+        return self._subject
+
+
+# The name rows of a head's names field (primary name and aliases), by that text: bounded like _ROWS.
+_TEXT_ROWS: dict[str, tuple[NameRow, ...]] = {}
+
+
+def _rows_of_text(names: str) -> tuple[NameRow, ...]:
+    found = _TEXT_ROWS.get(names)
+    if found is None:
+        if len(_TEXT_ROWS) >= 200_000:
+            _TEXT_ROWS.clear()
+        found = _TEXT_ROWS[names] = tuple(name_row(name) for name in names_from_text(names))
+    return found
+
+
+def _compile_heads(candidates: Sequence[HeadCandidate], pids: bool) -> Candidates:
+    rows: list[NameRow] = []
+    starts: list[int] = []
+    records: list[Identifiers | None] = []
+    for candidate in candidates:
+        starts.append(len(rows))
+        fields = head_fields(candidate.text)
+        if fields is not None:
+            rows.extend(_rows_of_text(fields[4]))
+            if pids:
+                records.append(identifiers_from_fields(fields[1], fields[2], fields[3]))
+            continue
+        subject = candidate.subject  # no subject, or the rare JSON form: decoded
+        if subject is None:
+            rows.append(name_row(_EMPTY))
+            records.append(None)
+        else:
+            rows.extend(name_row(name) for name in subject.all_names())
+            records.append(subject.identifiers)
+    names = compile_names(rows, np.array(starts, dtype=np.intp))
+    return Candidates(candidates, names, compile_pids(records) if pids else None)
+
+
 def compile_candidates(candidates: Sequence[HasSubject], *, pids: bool = True) -> Candidates:
     """Compile `candidates` once for `search_service.matching.score_matrix` (and for `rank`); with
     `pids=False` without their identifiers (enough for scoring that ignores them: FUZZY)."""
+    if candidates and all(type(candidate) is HeadCandidate for candidate in candidates):
+        return _compile_heads(cast(Sequence[HeadCandidate], candidates), pids)
     subjects = [candidate.subject for candidate in candidates]
     ids = [None if subject is None else subject.identifiers for subject in subjects]
     pid_columns = compile_pids(ids) if pids else None

@@ -10,22 +10,26 @@ cap, retrieves the SSN's near neighbours and, among tracings without a full SSN 
 (indexer.match_keys); a candidate whose full SSN conflicts is dropped before it is scored. The page is
 what the full lookup would give (tests/test_identifier_first.py), from a far smaller candidate set.
 
-Two stages: the candidates are scored on their heads (key, type and subject: `TracingStore.load_heads`,
-cheap to read), and only the page's hits are loaded in full. Decoding every candidate whole was most of
-a query's time, for the few it returns.
+Two stages: the candidates are scored on their heads (key, type and subject as indexer.codec_head's
+text: `TracingStore.load_head_rows`, compiled without decoding), and only the page's hits are loaded in
+full. Decoding every candidate whole was most of a query's time, for the few it returns; then building a
+Subject for each head was most of a common name's.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import operator
 from dataclasses import dataclass
 
+from indexer.codec_head import head_ssn
 from indexer.exc import InvalidArgument
 from indexer.match_keys import full_ssn, query_keys
 from indexer.model import Identifiers, PersonName, StoredTracing, TracingType, Violation
-from indexer.store.base import TracingHead, TracingStore
+from indexer.store.base import TracingStore
 from search_service.matching import Scored, matcher, rank
+from search_service.matching_columns import HeadCandidate
 from search_service.matching_pids import ssn_conflicts
 
 # Candidates scored for one query at most. The keys are composite, so this bounds only pathological
@@ -62,8 +66,7 @@ def decode_offset(token: str) -> int:
         raise InvalidArgument([Violation("page_token", "not a token this index issued")]) from error
 
 
-def _conflicting(ssn: str, head: TracingHead) -> bool:
-    return head.subject is not None and ssn_conflicts(ssn, head.subject.identifiers.ssn)
+_BY_KEY = operator.itemgetter(1, 2)  # a head row's agency and record number (TracingStore.load_head_rows)
 
 
 def run_ranked(
@@ -103,21 +106,19 @@ def run_ranked(
     # loads exactly the tracings that were scored.
     with store.snapshot():
         found, truncated = store.candidates(keys, limit=MAX_CANDIDATES)
-        heads = store.load_heads(found)
-        listed: list[tuple[int, TracingHead]] = [
-            (i, head)
-            for i in found
-            if (head := heads.get(i)) is not None
-            and (not types or head.type in types)
-            and not (conflicts_out and _conflicting(ids.ssn, head))
+        allowed = {kind.value for kind in types}
+        listed = [
+            row
+            for row in store.load_head_rows(found)
+            if (not allowed or row[3] in allowed) and not (conflicts_out and ssn_conflicts(ids.ssn, head_ssn(row[4])))
         ]
         # Equal scores keep this order (the sort is stable): by tracing key, not by the store's internal
         # ids, so that every backend (and a rebuilt index) ranks ties alike and a page never depends on it.
-        listed.sort(key=lambda item: (item[1].key.agency, item[1].key.record_number))
+        listed.sort(key=_BY_KEY)
         hits = rank(
             name,
             ids,
-            [head for _, head in listed],
+            [HeadCandidate(row[4]) for row in listed],
             use_pids=use_pids,
             min_score=threshold,
             offset=offset,

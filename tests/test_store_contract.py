@@ -18,6 +18,8 @@ from typing import Any
 
 import pytest
 
+from indexer.analysis import analyze
+from indexer.codec_head import head_to_text
 from indexer.match_keys import query_keys, tracing_keys
 from indexer.model import (
     Dispute,
@@ -38,6 +40,7 @@ from indexer.model import (
 from indexer.store.base import (
     Delete,
     DeletionRecord,
+    HeadRow,
     NameCursor,
     Replace,
     TracingHead,
@@ -51,6 +54,7 @@ from indexer.store.opensearch import OpenSearchStore
 from indexer.store.opensearch_schema import tid_for
 from indexer.store.opensearch_settings import OpenSearchSettings
 from indexer.store.sqlite import SqliteStore
+from search_service.matching_columns import HeadCandidate, compile_candidates
 from tests import factories as f
 from tests.test_store_lifecycle import CASES, Case, _checked, file_tracing, nac, nac_pending
 
@@ -481,6 +485,12 @@ def test_heads_hold_the_key_type_and_subject_that_load_gives(store: TracingStore
     assert store.load_heads([]) == {}
     with store.snapshot():
         assert store.load_heads(asked) == heads
+    rows = store.load_head_rows(asked)  # the same heads as the text ranking compiles
+    assert sorted(rows) == sorted(
+        (i, head.key.agency, head.key.record_number, head.type.value, head_to_text(head.subject))
+        for i, head in heads.items()
+    )
+    assert store.load_head_rows([]) == []
     assert store.check_integrity() == []
 
 
@@ -512,6 +522,13 @@ def test_heads_of_values_that_hold_control_characters(store: TracingStore) -> No
     assert [heads[ids[t.key.record_number]] for t in records] == [
         TracingHead(t.key, TracingType.FILE, t.subject) for t in records
     ]
+    # What ranking compiles (the head text, search_service.matching_columns) gives the same subjects.
+    rows = {row[0]: row for row in store.load_head_rows(list(ids.values()))}
+    compiled = compile_candidates([HeadCandidate(rows[ids[t.key.record_number]][4]) for t in records], pids=True)
+    assert [c.subject for c in compiled.tracings] == [t.subject for t in records]
+    assert [a.surname for a in compiled.names.analyses] == [
+        analyze(name).surname for t in records if t.subject is not None for name in t.subject.all_names()
+    ]
 
 
 def test_a_ranked_page_shows_what_was_scored_though_a_hit_is_deleted_meanwhile(
@@ -533,14 +550,14 @@ def test_a_ranked_page_shows_what_was_scored_though_a_hit_is_deleted_meanwhile(
 
     before = ask()
     assert sorted(key.record_number for key, _, _ in before) == ["F-0", "F-1", "F-2"]
-    scored_then = store.load_heads
+    scored_then = store.load_head_rows
 
-    def then_deleted(tracing_ids: list[int]) -> dict[int, TracingHead]:
+    def then_deleted(tracing_ids: list[int]) -> list[HeadRow]:
         heads = scored_then(tracing_ids)
         store.write([Delete(people[0].key, 2, "meanwhile")], actor="NCIS")
         return heads
 
-    monkeypatch.setattr(store, "load_heads", then_deleted)
+    monkeypatch.setattr(store, "load_head_rows", then_deleted)
     assert ask() == before
     monkeypatch.undo()
     assert ask() == [hit for hit in before if hit[0] != people[0].key]

@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
+from indexer.codec_head import head_to_text
 from indexer.model import Dispute, StoredTracing, Subject, Tracing, TracingKey, TracingType
 
 if TYPE_CHECKING:  # prepared.py needs the retention rules, which need this interface
@@ -105,6 +106,10 @@ class NameCursor:
     alias_no: int
 
 
+# (tracing id, agency, record number, type, indexer.codec_head text): TracingStore.load_head_rows.
+HeadRow = tuple[int, str, str, str, str]
+
+
 @dataclass(frozen=True, slots=True)
 class TracingHead:
     """What ranking reads of a candidate (`TracingStore.load_heads`): its key, type and subject, the same
@@ -154,6 +159,15 @@ class TracingStore(ABC):
     @abstractmethod
     def load(self, tracing_ids: Sequence[int]) -> dict[int, StoredTracing]:
         """Live tracings by internal id (ids of deleted tracings are left out), with their disputes."""
+
+    def load_head_rows(self, tracing_ids: Sequence[int]) -> list[HeadRow]:
+        """(id, agency, record number, type, head text) of each live tracing of `tracing_ids`, in no
+        particular order: the heads of `load_heads` as indexer.codec_head's text, which ranking compiles
+        without building objects. A backend that keeps that text returns it as stored."""
+        return [
+            (i, head.key.agency, head.key.record_number, head.type.value, head_to_text(head.subject))
+            for i, head in self.load_heads(tracing_ids).items()
+        ]
 
     def load_heads(self, tracing_ids: Sequence[int]) -> dict[int, TracingHead]:
         """The heads of live tracings by internal id (ids of deleted tracings are left out): what the

@@ -25,6 +25,7 @@ from indexer.codec_head import head_from_text
 from indexer.model import Dispute, StoredTracing, TracingKey, TracingType
 from indexer.store.base import (
     DeletionRecord,
+    HeadRow,
     NameCursor,
     NameRow,
     Tombstone,
@@ -91,6 +92,18 @@ class SqliteStore(TracingStore):
             i: StoredTracing(tracing_from_json(body), from_micros(at), dispute_from_row(*dispute))
             for i, body, at, *dispute in rows
         }
+
+    def load_head_rows(self, tracing_ids: Sequence[int]) -> list[HeadRow]:
+        # The head text as stored: ranking compiles it without decoding (search_service.matching_columns).
+        if not tracing_ids:
+            return []
+        marks = ",".join("?" * len(tracing_ids))
+        with self._readers.reading() as conn:
+            rows: list[HeadRow] = conn.execute(
+                f"SELECT id, agency, record_number, type, head FROM tracing WHERE live = 1 AND id IN ({marks})",  # noqa: S608
+                tuple(tracing_ids),
+            ).fetchall()
+        return rows
 
     def load_heads(self, tracing_ids: Sequence[int]) -> dict[int, TracingHead]:
         # The head column, not the body: ranking reads thousands of these per query (indexer.codec_head).
