@@ -138,6 +138,9 @@ def test_a_worker_killed_mid_stream_loses_nothing_and_a_new_pool_takes_over(tmp_
         client = index.client("NCIS-RA-01", "NCIS", [Role.SUBMITTER])
         assert index.running is not None and index.running.ingest_pool is not None
         pool = index.running.ingest_pool
+        small = [f.upsert(f.person(record=f"NCIS-8{i:04d}", ssn=_ssn(i))) for i in range(MIN_POOL_ACTIONS - 1)]
+        assert {r.outcome for r in _push(client, [small])} == {APPLIED}
+        assert pool.worker_pids() == []  # a small group is planned in the handler's thread: no worker started
         actions = [f.upsert(f.person(record=f"NCIS-{i:05d}", ssn=_ssn(i))) for i in range(1200)]
         killed: list[int] = []
 

@@ -379,6 +379,14 @@ def test_scan_names_order_cursor_and_prefix(store: TracingStore) -> None:
     assert paged == rows
     exact = store.scan_names("WHITFIELD", "HAROLD", given_is_prefix=False, after=None, limit=100)
     assert sorted(keys[r.tracing_id] for r in exact) == ["F-1", "F-3", "F-6"]
+    one_by_one, after = [], None  # paging within one given name (the exact modes' scan)
+    while page := store.scan_names("WHITFIELD", "HAROLD", given_is_prefix=False, after=after, limit=1):
+        one_by_one += page
+        after = NameCursor(page[-1].given, page[-1].tracing_id, page[-1].alias_no)
+    assert one_by_one == exact
+    before_it, past_it = NameCursor("ANNE", 10**9, 9), NameCursor("HARRY", 0, 0)  # cursors of other given names
+    assert store.scan_names("WHITFIELD", "HAROLD", given_is_prefix=False, after=before_it, limit=100) == exact
+    assert store.scan_names("WHITFIELD", "HAROLD", given_is_prefix=False, after=past_it, limit=100) == []
     prefix = store.scan_names("WHITFIELD", "HA", given_is_prefix=True, after=None, limit=100)
     assert [r.given for r in prefix] == ["HAL", "HAROLD", "HAROLD", "HAROLD", "HARRY"]
     empty = store.scan_names("WHITFIELD", "", given_is_prefix=False, after=None, limit=100)

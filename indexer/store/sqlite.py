@@ -164,7 +164,16 @@ class SqliteStore(TracingStore):
             # A prefix as a range, so the primary key index serves it (LIKE would not, case rules aside).
             clauses.append("given >= ? AND given < ?")
             params += [given, given + "\U0010ffff"]
-        if after is not None:
+        if after is not None and given is not None and not given_is_prefix:
+            # One given name: the cursor as a range on tracing_id. The row value below would make SQLite seek
+            # on it instead of on `given = ?`, and read every later given name of the surname for each chunk
+            # (at 10 million, a page of SMITH JAMES read ~100,000 rows: 3.4 ms a chunk against 0.01 ms).
+            if after.given > given:
+                return []
+            if after.given == given:
+                clauses.append("tracing_id >= ? AND (tracing_id > ? OR alias_no > ?)")
+                params += [after.tracing_id, after.tracing_id, after.alias_no]
+        elif after is not None:
             clauses.append("(given, tracing_id, alias_no) > (?, ?, ?)")
             params += [after.given, after.tracing_id, after.alias_no]
         params.append(limit)
