@@ -109,15 +109,17 @@ def scan_page(
     types: frozenset[TracingType],
     page_size: int,
     page_token: str,
+    pids: Identifiers | None = None,
 ) -> Page:
-    """One page of distinct tracings whose names pass `accept` (which returns the agreeing PIDs, or None)."""
+    """One page of distinct tracings whose names pass `accept` (which returns the agreeing PIDs, or None).
+    `pids`: `accept` requires one of them to agree, so the store may leave out rows that agree on none."""
     after = decode_cursor(page_token)
     hits: list[ExactHit] = []
     seen: set[int] = set()
     last_row: NameRow | None = None
     chunk = max(64, page_size * 4)
     while True:
-        rows = store.scan_names(surname, given, given_is_prefix=given_is_prefix, after=after, limit=chunk)
+        rows = store.scan_names(surname, given, given_is_prefix=given_is_prefix, after=after, limit=chunk, pids=pids)
         accepted = [(row, agreed) for row in rows if (agreed := accept(row)) is not None]
         loaded = store.load(sorted({row.tracing_id for row, _ in accepted if row.tracing_id not in seen}))
         for row, agreed in accepted:

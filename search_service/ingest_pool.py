@@ -107,7 +107,14 @@ class IngestPool:
             if self._executor is broken:
                 log.warning("an ingest worker process died; its groups were planned in the server, a new pool starts")
                 self._executor = None
+        # The broken pool's other workers are killed too: one may be blocked handing back a result nobody
+        # reads any more, and the pool's own clean-up would wait for it for ever (at the latest when the
+        # server exits). They hold nothing: whatever they were planning is planned again in the server.
+        survivors = list((getattr(broken, "_processes", None) or {}).values())
         broken.shutdown(wait=False, cancel_futures=True)
+        for process in survivors:
+            if process.is_alive():
+                process.kill()
 
     def worker_pids(self) -> list[int]:
         """The live worker processes' ids (for the operator's tools and the tests)."""

@@ -207,6 +207,7 @@ def run_exact(store: TracingStore, query: Query) -> Page:
         types=query.types,
         page_size=query.page_size,
         page_token=query.page_token,
+        pids=ids if query.mode == "EXACT" else None,
     )
 
 

@@ -54,6 +54,7 @@ from indexer.store.opensearch import OpenSearchStore
 from indexer.store.opensearch_schema import tid_for
 from indexer.store.opensearch_settings import OpenSearchSettings
 from indexer.store.sqlite import SqliteStore
+from search_service.exact import pids_agreeing
 from search_service.matching_columns import HeadCandidate, compile_candidates
 from tests import factories as f
 from tests.test_store_lifecycle import CASES, Case, _checked, file_tracing, nac, nac_pending
@@ -392,6 +393,39 @@ def test_scan_names_order_cursor_and_prefix(store: TracingStore) -> None:
     empty = store.scan_names("WHITFIELD", "", given_is_prefix=False, after=None, limit=100)
     assert [keys[r.tracing_id] for r in empty] == ["F-5"]
     assert store.scan_names("WHITFIELD", "", given_is_prefix=True, after=None, limit=100) == rows
+
+
+@pytest.mark.parametrize(
+    "pids",
+    [
+        Identifiers(ssn="318524471"),
+        Identifiers(date_of_birth=PartialDate(1971, 4, 12)),
+        Identifiers(date_of_birth=PartialDate(1971, 4)),  # partial: agrees with any day of that month
+        Identifiers(date_of_birth=PartialDate(1971)),
+        Identifiers(place_of_birth=PlaceOfBirth(us_state="VA")),
+        Identifiers(ssn="999999999", date_of_birth=PartialDate(1980, 1, 2)),  # one of several agrees
+        Identifiers(ssn="111111111"),  # none agrees
+    ],
+    ids=["ssn", "dob", "dob-month", "dob-year", "pob", "either", "none"],
+)
+def test_scan_names_may_leave_out_rows_that_agree_on_no_pid(store: TracingStore, pids: Identifiers) -> None:
+    """The exact modes pass their PIDs to the scan: a backend may leave out the rows that agree on none
+    (search_service.exact.pids_agreeing), never one that agrees on one."""
+    people = [
+        ("F-1", "318-52-4471", (1971, 4, 12), "VA"),
+        ("F-2", "318-52-4472", (1971, 4, 30), "MD"),
+        ("F-3", "318-52-4473", (1971, 1, 1), "VA"),
+        ("F-4", "318-52-4474", (1980, 1, 2), "TX"),
+        ("F-5", "", None, ""),
+    ]
+    store.write([Upsert(file_tracing(r, ssn=ssn, dob=dob, state=state)) for r, ssn, dob, state in people], actor="NCIS")
+    every = store.scan_names("WHITFIELD", "HAROLD", given_is_prefix=False, after=None, limit=100)
+    some = store.scan_names("WHITFIELD", "HAROLD", given_is_prefix=False, after=None, limit=100, pids=pids)
+    assert len(every) == len(people)
+    assert [row for row in every if pids_agreeing(pids, row)] == [row for row in some if pids_agreeing(pids, row)]
+    assert all(row in every for row in some)
+    if isinstance(store, SqliteStore):  # the embedded store filters
+        assert all(pids_agreeing(pids, row) for row in some)
 
 
 def test_scan_titles(store: TracingStore) -> None:

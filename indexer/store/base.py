@@ -30,7 +30,7 @@ from enum import StrEnum
 from typing import TYPE_CHECKING
 
 from indexer.codec_head import head_to_text
-from indexer.model import Dispute, StoredTracing, Subject, Tracing, TracingKey, TracingType
+from indexer.model import Dispute, Identifiers, StoredTracing, Subject, Tracing, TracingKey, TracingType
 
 if TYPE_CHECKING:  # prepared.py needs the retention rules, which need this interface
     from indexer.store.prepared import PreparedTracing
@@ -204,9 +204,12 @@ class TracingStore(ABC):
         given_is_prefix: bool,
         after: NameCursor | None,
         limit: int,
+        pids: Identifiers | None = None,
     ) -> list[NameRow]:
         """Indexed names with this exact surname key and, when `given` is set, this given-name key (or
-        a given name starting with it), in (given, tracing_id, alias_no) order after `after`."""
+        a given name starting with it), in (given, tracing_id, alias_no) order after `after`. With `pids`,
+        a row that agrees on none of them (search_service.exact.pids_agreeing) may be left out: a backend
+        that can filter so saves the exact modes reading a common name's every row; the caller checks."""
 
     @abstractmethod
     def candidates(self, keys: Sequence[str], *, limit: int) -> tuple[list[int], bool]:

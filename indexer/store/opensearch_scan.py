@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from indexer.codec import tracing_from_json
-from indexer.model import TracingKey, TracingType
+from indexer.model import Identifiers, TracingKey, TracingType
 from indexer.store.base import NameCursor, NameRow
 from indexer.store.opensearch_io import PAGE, hits
 from indexer.store.opensearch_schema import Names
@@ -57,6 +57,7 @@ class Scans:
         given_is_prefix: bool,
         after: NameCursor | None,
         limit: int,
+        pids: Identifiers | None = None,  # not filtered on here: every row is returned (the interface allows it)
     ) -> list[NameRow]:
         """Rows in (given, id, alias) order. Documents come sorted by their first qualifying row (a nested
         sort with the row filter); the first `limit` documents hold the first `limit` rows, since each

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from indexer.codec import tracing_from_json
 from indexer.codec_head import head_from_text
-from indexer.model import Dispute, StoredTracing, TracingKey, TracingType
+from indexer.model import Dispute, Identifiers, StoredTracing, TracingKey, TracingType
 from indexer.store.base import (
     DeletionRecord,
     HeadRow,
@@ -44,6 +44,24 @@ from indexer.store.sqlite_writer import Restore, SetDispute, Writer, from_micros
 __all__ = ["SqliteStore", "connect"]
 
 _TYPES = {kind.value: kind for kind in TracingType}
+
+
+def _pid_clause(pids: Identifiers) -> tuple[str, list[object]] | None:
+    """Rows agreeing on one of `pids` as search_service.exact.pids_agreeing decides it (a partial date of
+    birth agrees with a fuller one that starts with it); None when there is no PID to agree on."""
+    terms: list[str] = []
+    params: list[object] = []
+    if pids.ssn:
+        terms.append("ssn = ?")
+        params.append(pids.ssn)
+    if pids.date_of_birth is not None:
+        dob = pids.date_of_birth.iso()
+        terms.append("(dob = ? OR substr(dob, 1, ?) = ?)")
+        params += [dob, len(dob) + 1, dob + "-"]
+    if pids.place_of_birth is not None:
+        terms.append("pob = ?")
+        params.append(pids.place_of_birth.code())
+    return (f"({' OR '.join(terms)})", params) if terms else None
 
 
 class SqliteStore(TracingStore):
@@ -154,9 +172,13 @@ class SqliteStore(TracingStore):
         given_is_prefix: bool,
         after: NameCursor | None,
         limit: int,
+        pids: Identifiers | None = None,
     ) -> list[NameRow]:
         clauses = ["surname = ?"]
         params: list[object] = [surname]
+        if pids is not None and (agreeing := _pid_clause(pids)) is not None:
+            clauses.append(agreeing[0])
+            params += agreeing[1]
         if given is not None and not given_is_prefix:
             clauses.append("given = ?")
             params.append(given)
