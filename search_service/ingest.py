@@ -1,9 +1,10 @@
 """IngestService: tracings, deletions and lifecycle completions from the repositories' connectors.
 
-Each action is checked on its own (edit criteria, ownership): a refused action is answered with its
-field violations and never stops the actions behind it. Accepted actions are written in groups and a
-result goes back only once its group is durable, so an APPLIED result is an acknowledgement the index
-will not lose.
+Each action is checked on its own (edit criteria, ownership: search_service.ingest_plan): a refused
+action is answered with its field violations and never stops the actions behind it. A bulk group is
+checked and prepared in worker processes (search_service.ingest_pool). Accepted actions are written in
+groups and a result goes back only once its group is durable, so an APPLIED result is an acknowledgement
+the index will not lose.
 """
 
 from __future__ import annotations
