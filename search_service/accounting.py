@@ -48,6 +48,7 @@ from typing import Any
 
 from indexer.exc import FailedPrecondition, Unavailable
 from indexer.model import PersonName
+from indexer.store.sqlite_checkpoint import NO_AUTOCHECKPOINT
 from search_service import audit_chain
 from search_service.accounting_entries import (
     BY_SUBJECT,
@@ -67,7 +68,7 @@ from search_service.accounting_entries import (
 )
 from search_service.accounting_keys import load_or_create_key, subject_ref
 from search_service.audit_chain import Head, VerifyResult
-from search_service.audit_checkpoint import NO_AUTOCHECKPOINT, Checkpointer
+from search_service.audit_checkpoint import Checkpointer
 from search_service.audit_head import HeadFile
 from search_service.audit_lock import CANNOT_WRITE, WriterLock
 from search_service.group_commit import GroupCommit

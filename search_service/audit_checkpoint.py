@@ -24,7 +24,6 @@ second after the write it records instead of on the searches' path.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import sqlite3
 import threading
@@ -33,11 +32,10 @@ from contextlib import AbstractContextManager
 from pathlib import Path
 
 from indexer.exc import DciiError
+from indexer.store.sqlite_checkpoint import checkpoint_loop
 
 log = logging.getLogger(__name__)
 
-# What the trail's own connections are told: never checkpoint in a commit.
-NO_AUTOCHECKPOINT = "PRAGMA wal_autocheckpoint=0"
 # Entries written between two checkpoints: a few pages each (the entry and its three index rows), so
 # about SQLite's own 1000 pages. Few writes leave the WAL alone, as SQLite would.
 CHECKPOINT_ENTRIES = 300
@@ -99,35 +97,29 @@ class Checkpointer:
         self._wake.set()
 
     def _run(self) -> None:
-        conn: sqlite3.Connection | None = None
-        try:
-            conn = sqlite3.connect(self._path, timeout=self._timeout, isolation_level=None, check_same_thread=False)
-            conn.execute("PRAGMA synchronous=FULL")
-            conn.execute(NO_AUTOCHECKPOINT)
-            while not self._stop.is_set():
-                self._wake.wait()
-                self._wake.clear()
-                if self._stop.is_set():
-                    break
-                if self._checkpoint_due:
-                    self._checkpoint_due = False
-                    try:
-                        self._checkpoint(conn)
-                    except (sqlite3.Error, DciiError) as error:  # the next write asks again; the trail is unaffected
-                        log.warning("audit checkpoint failed", extra={"error_type": error.__class__.__name__})
-                if self._sync_due and self._sync_head is not None:
-                    self._sync_due = False
-                    try:
-                        self.head_syncs += self._sync_head()
-                    except (OSError, DciiError) as error:  # the next write asks again; the entries are durable
-                        log.warning("audit head file sync failed", extra={"error_type": error.__class__.__name__})
-                self._stop.wait(self._pause)
-        except sqlite3.Error as error:
-            log.warning("audit checkpoints stopped", extra={"error_type": error.__class__.__name__})
-        finally:
-            if conn is not None:
-                with contextlib.suppress(sqlite3.Error):
-                    conn.close()
+        checkpoint_loop(
+            self._path,
+            wake=self._wake,
+            stop=self._stop,
+            pause=self._pause,
+            what="audit",
+            each=self._round,
+            timeout=self._timeout,
+        )
+
+    def _round(self, conn: sqlite3.Connection) -> None:
+        if self._checkpoint_due:
+            self._checkpoint_due = False
+            try:
+                self._checkpoint(conn)
+            except (sqlite3.Error, DciiError) as error:  # the next write asks again; the trail is unaffected
+                log.warning("audit checkpoint failed", extra={"error_type": error.__class__.__name__})
+        if self._sync_due and self._sync_head is not None:
+            self._sync_due = False
+            try:
+                self.head_syncs += self._sync_head()
+            except (OSError, DciiError) as error:  # the next write asks again; the entries are durable
+                log.warning("audit head file sync failed", extra={"error_type": error.__class__.__name__})
 
     def _checkpoint(self, conn: sqlite3.Connection) -> None:
         busy, frames, _ = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()

@@ -22,6 +22,7 @@ import contextlib
 import logging
 import sqlite3
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 log = logging.getLogger(__name__)
@@ -30,6 +31,40 @@ log = logging.getLogger(__name__)
 NO_AUTOCHECKPOINT = "PRAGMA wal_autocheckpoint=0"
 # A WAL this long (frames of 4 KiB) is finished by the writer between transactions, so that it restarts.
 RESTART_FRAMES = 8000
+
+
+def checkpoint_loop(
+    path: Path,
+    *,
+    wake: threading.Event,
+    stop: threading.Event,
+    pause: float,
+    what: str,
+    each: Callable[[sqlite3.Connection], None],
+    timeout: float = 30.0,
+) -> None:
+    """The body of a checkpointing thread (this store's, and the audit trail's): a connection of its own that
+    never checkpoints on a commit, and `each` round run whenever `wake` is set, at most once per `pause`,
+    until `stop`. A connection that fails ends the thread with a warning naming `what` (no details: the
+    error's type only)."""
+    conn: sqlite3.Connection | None = None
+    try:
+        conn = sqlite3.connect(path, timeout=timeout, isolation_level=None, check_same_thread=False)
+        conn.execute("PRAGMA synchronous=FULL")
+        conn.execute(NO_AUTOCHECKPOINT)
+        while not stop.is_set():
+            wake.wait()
+            wake.clear()
+            if stop.is_set():
+                break
+            each(conn)
+            stop.wait(pause)
+    except sqlite3.Error as error:
+        log.warning(f"{what} checkpoints stopped", extra={"error_type": error.__class__.__name__})
+    finally:
+        if conn is not None:
+            with contextlib.suppress(sqlite3.Error):
+                conn.close()
 
 
 class Checkpoints:
@@ -56,31 +91,17 @@ class Checkpoints:
         return due
 
     def _run(self) -> None:
-        conn: sqlite3.Connection | None = None
+        checkpoint_loop(self._path, wake=self._wake, stop=self._stop, pause=self._pause, what="store", each=self._round)
+
+    def _round(self, conn: sqlite3.Connection) -> None:
         try:
-            conn = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False, timeout=30)
-            conn.execute("PRAGMA synchronous=FULL")
-            conn.execute(NO_AUTOCHECKPOINT)
-            while not self._stop.is_set():
-                self._wake.wait()
-                self._wake.clear()
-                if self._stop.is_set():
-                    break
-                try:
-                    busy, frames, _ = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
-                except sqlite3.Error as error:  # the next commit wakes it again; the store is unaffected
-                    log.warning("store checkpoint failed", extra={"error_type": error.__class__.__name__})
-                else:
-                    self.checkpoints += not busy
-                    if frames >= self._restart_frames:
-                        self._restart_due = True
-                self._stop.wait(self._pause)
-        except sqlite3.Error as error:
-            log.warning("store checkpoints stopped", extra={"error_type": error.__class__.__name__})
-        finally:
-            if conn is not None:
-                with contextlib.suppress(sqlite3.Error):
-                    conn.close()
+            busy, frames, _ = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+        except sqlite3.Error as error:  # the next commit wakes it again; the store is unaffected
+            log.warning("store checkpoint failed", extra={"error_type": error.__class__.__name__})
+            return
+        self.checkpoints += not busy
+        if frames >= self._restart_frames:
+            self._restart_due = True
 
     def close(self) -> None:
         """Stop the thread (a checkpoint under way finishes first)."""
