@@ -19,6 +19,7 @@ from dcii.v1 import ingest_pb2, tracing_pb2
 from indexer import model as m
 from indexer.edit_criteria import check_tracing
 from indexer.exc import InvalidArgument
+from indexer.match_keys import KEYS_VERSION
 from indexer.store.base import Delete, Replace, Upsert, WriteOp
 from indexer.store.prepared import PreparedTracing
 from search_service.convert import key_in, tracing_in
@@ -138,17 +139,31 @@ def _prepared(tracing: m.Tracing | PreparedTracing) -> PreparedTracing:
     return tracing if isinstance(tracing, PreparedTracing) else PreparedTracing.of(tracing)
 
 
+# What the rows mean: their layout (bump the first number whenever `_encoded` or PreparedTracing.row
+# changes) and the match keys' version. A worker started from other code than the server's (the code on
+# disk upgraded while the server ran; spawned workers import it afresh) says so, and its rows are not used.
+ROWS_FORMAT = (1, KEYS_VERSION)
+
+
+class OtherCode(Exception):
+    """A worker's rows are of another ROWS_FORMAT than this process's."""
+
+
 def plan_encoded(agency: str, today_iso: str, requests: Sequence[bytes]) -> bytes:
     """The worker processes' task: each serialized IngestRequest planned, its tracing prepared for the
     store (indexer.store.prepared), all of it as marshal bytes for `decode_plans`."""
     today = dt.date.fromisoformat(today_iso)
     parse = ingest_pb2.IngestRequest.FromString
-    return marshal.dumps([_encoded(plan_action(agency, today, parse(request))) for request in requests])
+    return marshal.dumps((ROWS_FORMAT, [_encoded(plan_action(agency, today, parse(request))) for request in requests]))
 
 
 def decode_plans(data: bytes) -> list[Plan]:
+    """The plans `plan_encoded` sent (OtherCode: they are of another format, from other code)."""
+    found, items = marshal.loads(data)  # noqa: S302 - our own worker processes' output, never a client's bytes
+    if tuple(found) != ROWS_FORMAT:
+        raise OtherCode(f"ingest rows of format {tuple(found)}, this server reads {ROWS_FORMAT}")
     plans: list[Plan] = []
-    for item in marshal.loads(data):  # noqa: S302 - our own worker processes' output, never a client's bytes
+    for item in items:
         kind = item[0]
         if kind == "U":
             plans.append(Upsert(PreparedTracing.from_row(item[1])))

@@ -24,13 +24,13 @@ import os
 import signal
 import threading
 from collections.abc import Sequence
-from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import CancelledError, Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from multiprocessing.connection import wait
 
 from dcii.v1 import ingest_pb2
 from search_service.gc_tuning import tune_garbage_collector
-from search_service.ingest_plan import Plan, decode_plans, plan_action, plan_encoded
+from search_service.ingest_plan import OtherCode, Plan, decode_plans, plan_action, plan_encoded
 
 log = logging.getLogger(__name__)
 
@@ -78,16 +78,21 @@ class IngestPool:
                 executor.submit(plan_encoded, agency, day, [request.SerializeToString() for request in chunk])
                 for chunk in chunks
             ]
-        except (BrokenProcessPool, RuntimeError):  # broken, or shut down meanwhile
+        except (BrokenProcessPool, RuntimeError, OSError):  # broken, shut down meanwhile, or no process to start
             self._discard(executor)
             return [plan_action(agency, today, request) for request in requests]
         plans: list[Plan] = []
         for chunk, future in zip(chunks, futures, strict=True):
             try:
                 plans += decode_plans(future.result())
+                continue
             except BrokenProcessPool:
                 self._discard(executor)
-                plans += [plan_action(agency, today, request) for request in chunk]
+            except CancelledError:  # the server is stopping (`close`): this group is finished here
+                pass
+            except OtherCode:
+                self._give_up(executor)
+            plans += [plan_action(agency, today, request) for request in chunk]
         return plans
 
     def _running(self) -> ProcessPoolExecutor | None:
@@ -115,6 +120,20 @@ class IngestPool:
         for process in survivors:
             if process.is_alive():
                 process.kill()
+
+    def _give_up(self, executor: ProcessPoolExecutor) -> None:
+        """The workers run other code than this server (see ingest_plan.ROWS_FORMAT): plan in the
+        server's threads from now on, until it is restarted."""
+        with self._lock:
+            if not self._closed:
+                log.error(
+                    "the ingest workers run other code than this server (upgraded in place?): bulk ingest is"
+                    " checked in the server's threads until it is restarted"
+                )
+            self._closed = True
+            if self._executor is executor:
+                self._executor = None
+        self._discard(executor)
 
     def worker_pids(self) -> list[int]:
         """The live worker processes' ids (for the operator's tools and the tests)."""

@@ -5,6 +5,8 @@ or a server killed outright loses nothing and leaves nothing running."""
 from __future__ import annotations
 
 import datetime as dt
+import logging
+import marshal
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
@@ -15,6 +17,7 @@ from indexer.edit_criteria import check_tracing
 from indexer.model import TracingKey
 from indexer.store.base import Replace, Upsert
 from indexer.store.prepared import PreparedTracing, as_model
+from search_service import ingest_plan
 from search_service.convert import tracing_in
 from search_service.ingest_plan import Plan, decode_plans, plan_action, plan_encoded
 from search_service.ingest_pool import MIN_POOL_ACTIONS
@@ -227,3 +230,33 @@ def test_a_prepared_tracing_decodes_to_the_checked_tracing() -> None:
     checked = check_tracing(tracing_in(f.nac_history("NCIS", "NCIS-NH-1", aliases=(("Whit", "Hal"),))), today=TODAY)
     sent = PreparedTracing.from_row(PreparedTracing.of(checked).row())
     assert sent.original is None and sent.tracing() == checked
+
+
+def test_rows_of_another_format_are_refused() -> None:
+    """A worker started from other code (upgraded on disk while the server ran) says so with its rows."""
+    other = marshal.dumps(((ingest_plan.ROWS_FORMAT[0] + 1, ingest_plan.ROWS_FORMAT[1]), []))
+    with pytest.raises(ingest_plan.OtherCode):
+        decode_plans(other)
+
+
+def test_workers_of_other_code_are_given_up_and_the_server_plans_alone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The server's format moved on (as after an upgrade in place): the spawned workers, which import the
+    code afresh, answer in the old one. Every action is still answered and stored, by the server's threads,
+    and no worker is started again."""
+    monkeypatch.setattr(ingest_plan, "ROWS_FORMAT", (ingest_plan.ROWS_FORMAT[0] + 1, ingest_plan.ROWS_FORMAT[1]))
+    index = _server(tmp_path, 2)
+    try:
+        client = index.client("NCIS-RA-01", "NCIS", [Role.SUBMITTER])
+        assert index.running is not None and index.running.ingest_pool is not None
+        pool = index.running.ingest_pool
+        actions = [f.upsert(f.person(record=f"NCIS-{i:05d}", ssn=_ssn(i))) for i in range(600)]
+        with caplog.at_level(logging.ERROR, logger="search_service.ingest_pool"):
+            assert [r.outcome for r in _push(client, _batches(actions[:300], 300))] == [APPLIED] * 300
+        assert any("other code" in record.getMessage() for record in caplog.records)
+        assert [r.outcome for r in _push(client, _batches(actions[300:], 300))] == [APPLIED] * 300
+        assert pool.worker_pids() == []
+        assert all(s is not None for s in _stored(index, _keys(actions)))
+    finally:
+        index.stop()

@@ -67,3 +67,18 @@ def test_the_wal_restarts_under_back_to_back_writes(tmp_path: Path, monkeypatch:
         store.close()
     # Never restarted, the WAL would hold about all that was written: here ~3.5 times the database's pages.
     assert largest < database, f"the WAL reached {largest // PAGE} pages, the database holds {database // PAGE}"
+
+
+def test_while_no_checkpoint_thread_runs_the_writer_is_told_to_checkpoint(tmp_path: Path) -> None:
+    """A thread whose connection fails stops; the WAL must not grow unchecked meanwhile: every commit is
+    answered "checkpoint it yourself" until a new thread may be tried."""
+    checkpoints = sqlite_checkpoint.Checkpoints(tmp_path / "no such directory" / "s.db")
+    try:
+        checkpoints.committed()  # starts the thread, whose connection cannot open the file
+        deadline = time.monotonic() + 10
+        while not checkpoints.committed():
+            assert time.monotonic() < deadline, "the writer was never told to checkpoint"
+            time.sleep(0.01)
+        assert all(checkpoints.committed() for _ in range(5))
+    finally:
+        checkpoints.close()

@@ -13,7 +13,8 @@ itself checkpoints the remainder between two of its transactions (`Checkpoints.c
 what this thread has not copied yet, and the next write restarts the WAL.
 
 Durability does not change: every commit syncs the WAL (synchronous=FULL) as before, and a checkpoint is
-SQLite's own. Should this thread stop or fail, the writer's connection checkpoints the rest when it closes.
+SQLite's own. Should this thread stop on an error, the writer checkpoints after each of its commits until a
+new thread runs (tried once a minute).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import contextlib
 import logging
 import sqlite3
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -31,6 +33,9 @@ log = logging.getLogger(__name__)
 NO_AUTOCHECKPOINT = "PRAGMA wal_autocheckpoint=0"
 # A WAL this long (frames of 4 KiB) is finished by the writer between transactions, so that it restarts.
 RESTART_FRAMES = 8000
+# A checkpoint thread that stopped (its connection failed) is started again after this long; meanwhile the
+# writer checkpoints after each commit, as SQLite would.
+RETRY_SECONDS = 60.0
 
 
 def checkpoint_loop(
@@ -78,14 +83,28 @@ class Checkpoints:
         self._stop = threading.Event()
         self._restart_due = False
         self._thread: threading.Thread | None = None
+        self._next_start = 0.0  # monotonic: when a stopped thread may be started again
         self.checkpoints = 0  # completed passes (for the tests)
 
     def committed(self) -> bool:
         """Called by the writer after each commit: wakes the thread, and says whether the writer should
-        checkpoint the remainder now (`PRAGMA wal_checkpoint(PASSIVE)` on its own connection)."""
-        if self._thread is None and not self._stop.is_set():
-            self._thread = threading.Thread(target=self._run, name="sqlite-checkpoint", daemon=True)
-            self._thread.start()
+        checkpoint now itself (`PRAGMA wal_checkpoint(PASSIVE)` on its own connection): when the WAL must
+        restart, and on every commit while no thread runs (it stopped on an error, or none could be
+        started), so that the WAL never grows unchecked. A stopped thread is started again at most once
+        per RETRY_SECONDS."""
+        if self._stop.is_set():
+            return False
+        if self._thread is None or not self._thread.is_alive():
+            now = time.monotonic()
+            if now < self._next_start:
+                return True
+            self._next_start = now + RETRY_SECONDS
+            try:
+                thread = threading.Thread(target=self._run, name="sqlite-checkpoint", daemon=True)
+                thread.start()
+            except RuntimeError:  # no thread to be had: the writer checkpoints
+                return True
+            self._thread = thread
         self._wake.set()
         due, self._restart_due = self._restart_due, False
         return due

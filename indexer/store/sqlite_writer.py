@@ -227,12 +227,13 @@ class Writer:
         self._committed()
 
     def _committed(self) -> None:
-        """After each commit: the WAL's checkpoints (sqlite_checkpoint), here only when it must restart."""
-        if self._checkpoints.committed():
-            try:
+        """After each commit: the WAL's checkpoints (sqlite_checkpoint), here only when it must restart or
+        no checkpoint thread runs. Nothing here may end the writer thread: the next commit asks again."""
+        try:
+            if self._checkpoints.committed():
                 self._conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
-            except sqlite3.Error as error:  # the next commit asks again; nothing written is affected
-                log.warning("store checkpoint failed", extra={"error_type": error.__class__.__name__})
+        except Exception as error:  # nothing written is affected
+            log.warning("store checkpoint failed", extra={"error_type": error.__class__.__name__})
 
     def _row(self, key: TracingKey) -> _Row | None:
         found = self._conn.execute(
