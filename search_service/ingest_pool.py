@@ -34,6 +34,9 @@ from search_service.ingest_plan import OtherCode, Plan, decode_plans, plan_actio
 
 log = logging.getLogger(__name__)
 
+# A worker's share of a group that has not come back after this long is planned in the handler's thread,
+# and the pool replaced (it takes well under a second; a hung worker must not hold a stream for ever).
+TASK_TIMEOUT = 60.0
 # Below this many actions a group is planned in the handler's thread; a worker's share of a group is never
 # smaller either (one task's round trip costs about what planning a few actions does).
 MIN_POOL_ACTIONS = 64
@@ -82,17 +85,20 @@ class IngestPool:
             self._discard(executor)
             return [plan_action(agency, today, request) for request in requests]
         plans: list[Plan] = []
+        other_code = False
         for chunk, future in zip(chunks, futures, strict=True):
             try:
-                plans += decode_plans(future.result())
+                plans += decode_plans(future.result(timeout=TASK_TIMEOUT))
                 continue
-            except BrokenProcessPool:
+            except (BrokenProcessPool, TimeoutError):  # a worker died, or hangs: a new pool takes over
                 self._discard(executor)
             except CancelledError:  # the server is stopping (`close`): this group is finished here
                 pass
             except OtherCode:
-                self._give_up(executor)
+                other_code = True  # given up once every chunk is back (its workers are busy until then)
             plans += [plan_action(agency, today, request) for request in chunk]
+        if other_code:
+            self._give_up(executor)
         return plans
 
     def _running(self) -> ProcessPoolExecutor | None:
