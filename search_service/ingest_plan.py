@@ -21,7 +21,7 @@ from indexer.edit_criteria import check_tracing
 from indexer.exc import InvalidArgument
 from indexer.match_keys import KEYS_VERSION
 from indexer.store.base import Delete, Replace, Upsert, WriteOp
-from indexer.store.prepared import PreparedTracing
+from indexer.store.prepared import PreparedTracing, as_prepared
 from search_service.convert import key_in, tracing_in
 
 
@@ -125,18 +125,14 @@ def plan_action(agency: str, today: dt.date, request: ingest_pb2.IngestRequest) 
 def _encoded(plan: Plan) -> tuple[Any, ...]:
     match plan:
         case Upsert(tracing):
-            return ("U", _prepared(tracing).row())
+            return ("U", as_prepared(tracing).row())
         case Delete(key, version, reason):
             return ("D", key.agency, key.record_number, version, reason)
         case Replace(old, expected_type, new):
-            return ("C", old.agency, old.record_number, expected_type.value, _prepared(new).row())
+            return ("C", old.agency, old.record_number, expected_type.value, as_prepared(new).row())
         case Refusal(outcome, violations):
             return ("R", outcome, tuple((v.field, v.description) for v in violations))
     raise AssertionError(plan)
-
-
-def _prepared(tracing: m.Tracing | PreparedTracing) -> PreparedTracing:
-    return tracing if isinstance(tracing, PreparedTracing) else PreparedTracing.of(tracing)
 
 
 # What the rows mean: their layout (bump the first number whenever `_encoded` or PreparedTracing.row

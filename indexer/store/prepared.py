@@ -108,3 +108,8 @@ class PreparedTracing:
 def as_model(tracing: Tracing | PreparedTracing) -> Tracing:
     """The model of a tracing an op carries, prepared or not (for a backend that works from the model)."""
     return tracing.tracing() if isinstance(tracing, PreparedTracing) else tracing
+
+
+def as_prepared(tracing: Tracing | PreparedTracing) -> PreparedTracing:
+    """The prepared form of a tracing an op carries, prepared here unless it came so."""
+    return tracing if isinstance(tracing, PreparedTracing) else PreparedTracing.of(tracing)

@@ -33,7 +33,7 @@ from indexer.store.base import (
     WriteOutcome,
     WriteResult,
 )
-from indexer.store.prepared import PreparedTracing, name_rows, title_of
+from indexer.store.prepared import PreparedTracing, as_prepared, name_rows, title_of
 from indexer.store.sqlite_checkpoint import NO_AUTOCHECKPOINT, Checkpoints
 from indexer.store.sqlite_keys import MERGE_IDLE_SECONDS, KeyChanges, KeyIndexUpkeep
 from indexer.store.sqlite_lifecycle import (
@@ -106,10 +106,10 @@ def prepared_ops(ops: Sequence[_Op]) -> list[_Op]:
     many and work while it waits on SQLite (and ingest's worker processes send them prepared already)."""
     out: list[_Op] = []
     for op in ops:
-        if isinstance(op, Upsert) and not isinstance(op.tracing, PreparedTracing):
-            out.append(Upsert(PreparedTracing.of(op.tracing)))
-        elif isinstance(op, Replace) and not isinstance(op.new, PreparedTracing):
-            out.append(Replace(op.old, op.expected_type, PreparedTracing.of(op.new)))
+        if isinstance(op, Upsert):
+            out.append(Upsert(as_prepared(op.tracing)))
+        elif isinstance(op, Replace):
+            out.append(Replace(op.old, op.expected_type, as_prepared(op.new)))
         else:
             out.append(op)
     return out
