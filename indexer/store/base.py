@@ -213,9 +213,10 @@ class TracingStore(ABC):
 
     @abstractmethod
     def candidates(self, keys: Sequence[str], *, limit: int) -> tuple[list[int], bool]:
-        """Ids of live tracings holding any of the match keys (indexer.match_keys), taking the keys in the
-        order given (most selective first) until `limit` ids are found. The flag says whether the limit cut
-        the set short, so that a caller never drops a true match silently."""
+        """Ids of live tracings holding any of the match keys (indexer.match_keys), at most `limit`. The
+        flag says whether the limit cut the set short, so that a caller never drops a true match silently.
+        A set that fits comes in any order; a cut one is filled taking the keys in the order given (most
+        selective first), so that what stays is what the first keys found."""
 
     @abstractmethod
     def scan_titles(self, title: str, *, prefix: bool, after: int | None, limit: int) -> list[int]:

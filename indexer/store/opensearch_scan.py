@@ -102,7 +102,7 @@ class Scans:
     def candidates(self, keys: Sequence[str], *, limit: int) -> tuple[list[int], bool]:
         """One request: a bool/should of one named term per key, `limit + 1` hits at most. When no more
         than `limit` tracings match, each is ordered by the first key (in the order given) it holds, then
-        by id: the embedded store's order. When more match, the set is cut as the embedded store cuts
+        by id (any order would do). When more match, the set is cut as the embedded store cuts
         it (every id of the earlier keys first), asking key by key (`_by_key`)."""
         ordered = list(dict.fromkeys(keys))
         if not ordered:

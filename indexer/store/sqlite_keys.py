@@ -144,11 +144,30 @@ class KeyIndexUpkeep:
 
 
 def candidates(conn: sqlite3.Connection, keys: Sequence[str], *, limit: int) -> tuple[list[int], bool]:
-    """Tracing ids under the keys, the first key's first, at most `limit` (and whether more were left)."""
+    """Tracing ids under the keys, at most `limit` (and whether more were left out). A set that fits
+    comes in id order; a cut one keeps the ids of the first keys (the most selective) first.
+
+    One statement asks for every key at once (an FTS5 OR of the tokens, which reads each key's list just
+    as a lookup of its own would): a query has 30-40 keys, and a statement per key cost more than the
+    index reads themselves (FEBRL4 name + DOB + SSN: 233 against 78 µs; 10M PID_QUALIFIED 370 against
+    186 µs). Only when that union is over the limit are the keys taken one by one, to choose what stays."""
+    unique = list(dict.fromkeys(keys))
+    if not unique:
+        return [], False
+    # A phrase in double quotes is one token to FTS5's query parser (no operators inside it).
+    expression = " OR ".join(f'"{token(key)}"' for key in unique)
+    rows = conn.execute(
+        "SELECT rowid FROM match_keys WHERE match_keys MATCH ? LIMIT ?", (expression, limit + 1)
+    ).fetchall()
+    if len(rows) <= limit:
+        return [tracing_id for (tracing_id,) in rows], False
+    return _candidates_by_key(conn, unique, limit=limit)
+
+
+def _candidates_by_key(conn: sqlite3.Connection, keys: Sequence[str], *, limit: int) -> tuple[list[int], bool]:
     found: dict[int, None] = {}  # insertion-ordered set: ids of the most selective keys first
-    for key in dict.fromkeys(keys):
+    for key in keys:
         room = limit - len(found)
-        # A phrase in double quotes is one token to FTS5's query parser (no operators inside it).
         rows = conn.execute(
             "SELECT rowid FROM match_keys WHERE match_keys MATCH ? LIMIT ?", (f'"{token(key)}"', room + 1 + len(found))
         ).fetchall()
