@@ -22,7 +22,7 @@ from indexer.store.opensearch import OpenSearchStore
 from search_service.matching import DEFAULT_THRESHOLD, matcher
 from search_service.matching_pids import ssn_conflicts
 from search_service.ranked import MAX_CANDIDATES, run_ranked
-from tests.test_store_contract import BACKENDS, _opener
+from tests.store_backends import BACKENDS, _opener
 from tests.test_store_lifecycle import file_tracing
 
 TODAY = dt.date(2026, 11, 21)
