@@ -42,7 +42,7 @@ PIECES: list[tuple[str, list[str], dict[str, str]]] = [
     ),
     ("crash: lifecycle, retention, batch", ["-m", "slow", "tests/test_crash_lifecycle.py"], {}),
     ("faults: storage", ["tests/test_faults.py"], {}),
-    ("faults: clients", ["tests/test_client_faults.py"], {}),
+    ("faults: clients", ["tests/test_client_faults.py", "tests/test_client_overload.py"], {}),
     ("bad input: every RPC (hypothesis)", ["-m", "slow", "-s", "tests/test_fuzz_rpc.py"], {}),
     ("bad input: file parsers (atheris)", ["-m", "slow or not slow", "tests/test_fuzz_parsers.py"], {}),
     ("limits and security", ["tests/test_limits.py", "tests/test_security.py"], {}),
