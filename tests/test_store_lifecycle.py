@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import datetime as dt
 import sqlite3
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -299,57 +298,7 @@ def test_a_superseded_or_replaced_tracing_takes_its_dispute_with_it(store: Sqlit
     assert store.check_integrity() == []
 
 
-# ---- a consistent read across a completion ----
-
-
-def test_reads_in_a_snapshot_see_a_completion_entirely_or_not_at_all(store: SqliteStore) -> None:
-    """What a search does (scan the names, then load what they point at), against completions landing
-    meanwhile: inside `snapshot()` the two reads agree, so each case is the open case or the file."""
-    cases = 150
-    store.write([Upsert(_checked(f.open_case(record=f"OC-{i}"))) for i in range(cases)], actor="NCIS")
-    done = threading.Event()
-    problems: list[str] = []
-    reads = [0]
-
-    def read() -> None:
-        while not done.is_set():
-            with store.snapshot(), store.snapshot():  # nested: the outer one counts
-                rows = store.scan_names("WHITFIELD", "HAROLD", given_is_prefix=False, after=None, limit=10_000)
-                loaded = store.load(sorted({row.tracing_id for row in rows}))
-            seen = {stored.tracing.key.record_number for stored in loaded.values()}
-            reads[0] += 1
-            problems.extend(str(i) for i in range(cases) if (f"OC-{i}" in seen) == (f"F-{i}" in seen))
-
-    readers = [threading.Thread(target=read) for _ in range(2)]
-    for thread in readers:
-        thread.start()
-    try:
-        for i in range(cases):
-            completed = _checked(f.person("NCIS", f"F-{i}", 2))
-            [result] = store.write(
-                [Replace(TracingKey("NCIS", f"OC-{i}"), TracingType.OPEN_CASE, completed)], actor="NCIS"
-            )
-            assert result.outcome is WriteOutcome.APPLIED
-    finally:
-        done.set()
-        for thread in readers:
-            thread.join()
-    assert reads[0] > 10
-    assert problems == []
-    assert {s.tracing.type for s in store.iter_all()} == {TracingType.FILE}
-
-
-def test_a_snapshot_holds_its_state_until_it_ends(store: SqliteStore) -> None:
-    key = TracingKey("NCIS", "NCIS-F-1")
-    store.write([Upsert(file_tracing("NCIS-F-1"))], actor="NCIS")
-    with store.snapshot():
-        assert store.get(key) is not None
-        store.write([Delete(key, 2, "DELETED BY OWNING AGENCY")], actor="NCIS")
-        assert store.get(key) is not None  # still the state of the snapshot's first read
-    assert store.get(key) is None
-
-
-# ---- the retention index ----
+# (Consistent reads across a completion, and snapshots: tests/test_store_contract_reads.py, on every backend.)
 
 
 def test_only_nac_histories_are_ever_due_and_the_index_follows_updates(store: SqliteStore) -> None:
