@@ -1,19 +1,22 @@
 """Pieces shared by tests/test_client_faults.py (faults against one shared server) and
 tests/test_client_overload.py (the server-wide concurrency cap, on a server of its own): a served index with its
-accredited logins, a name to search for, and the requests the clients stream. Not a test module."""
+accredited logins, a name to search for, the requests the clients stream, and the prober that
+measures another client's service meanwhile. Not a test module."""
 
 from __future__ import annotations
 
+import statistics
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 
 import grpc
 
-from dcii.v1 import ingest_pb2, tracing_pb2
+from dcii.v1 import ingest_pb2, search_pb2, tracing_pb2
 from search_service import pki
 from tests import factories as f
-from tests.server_proc import ssn
+from tests.server_proc import ssn, thread_count
 from tests.support import Client, Index
 
 HAROLD = tracing_pb2.PersonName(surname="Whitfield", given_name="Harold")
@@ -63,3 +66,54 @@ def _refused(count: int) -> Iterator[ingest_pb2.IngestRequest]:
         for _ in range(5):
             bad.subject.aliases.add(surname="#" * 40, given_name="$" * 40)
         yield ingest_pb2.IngestRequest(request_id=f"r{n}", upsert=bad)
+
+
+def _probe(client: Client) -> float:
+    started = time.perf_counter()
+    response = client.search(
+        mode=search_pb2.SEARCH_MODE_EXACT,
+        name={"surname": "Whitfield", "given_name": "Harold"},
+        identifiers={"ssn": ssn(7)},
+    )
+    assert [h.tracing.key.record_number for h in response.hits] == ["NCIS-000007"]
+    return time.perf_counter() - started
+
+
+def _p99(samples: list[float]) -> float:
+    return statistics.quantiles(samples, n=100)[98] if len(samples) >= 2 else samples[0]
+
+
+class Prober:
+    """Another client asking the index all along, recording each answer's latency (any error fails)."""
+
+    def __init__(self, served: Served) -> None:
+        self.client = served.client("prober")
+        self.latencies: list[float] = []
+        self.errors: list[str] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.latencies.append(_probe(self.client))
+            except (grpc.RpcError, AssertionError) as error:
+                self.errors.append(repr(error))
+            self._stop.wait(0.01)
+
+    def __enter__(self) -> Prober:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.client.close()
+
+
+def _settled_threads(pid: int, at_most: int, timeout: float = 20.0) -> int:
+    """The server's thread count once it is back to `at_most` (or whatever it is after `timeout`)."""
+    deadline = time.monotonic() + timeout
+    while (count := thread_count(pid)) > at_most and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return count

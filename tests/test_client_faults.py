@@ -7,7 +7,9 @@ Each fault is repeated for several rounds, so that a leak of one thread or a few
 shows as growth far above the noise. The thread baseline is taken after a warm-up with the same
 concurrency: gRPC's worker pool keeps the threads it has grown (up to `max_workers`), which is reuse,
 not a leak. The pool is grown by stalled streams spread over several submitter activities of one agency,
-since no one activity may hold more than `ServerConfig.calls_per_activity` calls (half the pool).
+since no one activity may hold more than `ServerConfig.calls_per_activity` calls (half the pool); the
+ingest worker pool, whose two threads come with the first large enough group, is started at the outset. The
+client that must keep being served is an activity of its own, since the faults may fill their own cap.
 
 The server-wide concurrency cap, on a server of its own, is in tests/test_client_overload.py; what both use
 is in tests/client_faults_support.py.
@@ -16,7 +18,6 @@ is in tests/client_faults_support.py.
 from __future__ import annotations
 
 import sqlite3
-import statistics
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -27,11 +28,22 @@ import grpc
 import pytest
 
 from dcii.v1 import batch_pb2, batch_pb2_grpc, ingest_pb2, search_pb2
+from search_service.ingest_pool import MIN_POOL_ACTIONS
 from search_service.registry import Role
 from search_service.server import ServerConfig
 from tests import factories as f
-from tests.client_faults_support import HAROLD, Served, _refused, _requests, _trickle
-from tests.server_proc import record, rss_bytes, spawn_server, ssn, thread_count
+from tests.client_faults_support import (
+    HAROLD,
+    Prober,
+    Served,
+    _p99,
+    _probe,
+    _refused,
+    _requests,
+    _settled_threads,
+    _trickle,
+)
+from tests.server_proc import children, record, rss_bytes, spawn_server, ssn
 from tests.support import Client, free_port, held_ingest_streams, make_index
 
 ROUNDS = 3
@@ -49,6 +61,9 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     logins = {
         "submitter": index.accredit("NCIS-RA-01", "NCIS", [Role.SUBMITTER]),
         "querier": index.accredit("CCF-TERM", "ARMY-CCF", [Role.QUERIER, Role.BATCH]),
+        # The client that must keep being served: an activity of its own, since the faults may fill the
+        # querier's per-activity cap (calls whose deadline passed hold their slots until the server gets to them).
+        "prober": index.accredit("CCF-PROBE", "ARMY-CCF", [Role.QUERIER]),
     }
     logins |= {who: index.accredit(f"NCIS-RA-G{n}", "NCIS", [Role.SUBMITTER]) for n, who in enumerate(GROWERS)}
     share = -(-MAX_WORKERS // len(GROWERS))
@@ -59,67 +74,28 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
         submitter = here.client("submitter")
         # 150 namesakes (a NAME_ONLY page of 100 hits is a large response) and one EXACT probe target.
         submitter.push(f.upsert(f.person(record=f"NCIS-{n:06d}", ssn=ssn(n))) for n in range(150))
+        _start_the_ingest_pool(here, submitter)
         submitter.close()
         # Grow the worker pool to its full size once and for all, each activity well under its own cap.
         _stalled_streams(here, MAX_WORKERS, GROWERS)
         yield here
 
 
-def _probe(client: Client) -> float:
-    started = time.perf_counter()
-    response = client.search(
-        mode=search_pb2.SEARCH_MODE_EXACT,
-        name={"surname": "Whitfield", "given_name": "Harold"},
-        identifiers={"ssn": ssn(7)},
-    )
-    assert [h.tracing.key.record_number for h in response.hits] == ["NCIS-000007"]
-    return time.perf_counter() - started
-
-
-def _p99(samples: list[float]) -> float:
-    return statistics.quantiles(samples, n=100)[98] if len(samples) >= 2 else samples[0]
-
-
-class Prober:
-    """Another client asking the index all along, recording each answer's latency (any error fails)."""
-
-    def __init__(self, served: Served) -> None:
-        self.client = served.client("querier")
-        self.latencies: list[float] = []
-        self.errors: list[str] = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run)
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                self.latencies.append(_probe(self.client))
-            except (grpc.RpcError, AssertionError) as error:
-                self.errors.append(repr(error))
-            self._stop.wait(0.01)
-
-    def __enter__(self) -> Prober:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
-        self.client.close()
-
-
-def _settled_threads(pid: int, at_most: int, timeout: float = 20.0) -> int:
-    """The server's thread count once it is back to `at_most` (or whatever it is after `timeout`)."""
-    deadline = time.monotonic() + timeout
-    while (count := thread_count(pid)) > at_most and time.monotonic() < deadline:
-        time.sleep(0.1)
-    return count
+def _start_the_ingest_pool(served: Served, submitter: Client) -> None:
+    """Start the server's ingest worker pool now, once and for all: it is started by the first group large
+    enough for it (search_service.ingest_pool), with two threads of its own (the executor's manager, its task
+    queue's feeder). A stream's groups are whatever has arrived, so whether a fault's streams start it depends
+    on the machine's speed; one batch message is one group, which starts it for sure."""
+    batch = ingest_pb2.IngestBatchRequest(requests=list(_requests(DEFAULTS.ingest_processes * MIN_POOL_ACTIONS, 9)))
+    answers = list(submitter.ingest.IngestBatches(iter([batch]), metadata=submitter.metadata, timeout=60))
+    assert sum(len(answer.results) for answer in answers) == len(batch.requests)
+    assert children(served.pid, b"spawn_main"), "the bulk group started no ingest worker"
 
 
 def _rounds(served: Served, fault: Callable[[Served], None], name: str) -> None:
     """Warm up with one round, then run ROUNDS more with a prober beside them; check threads, memory
     and the prober's latency against the quiet baseline."""
-    quiet_client = served.client("querier")
+    quiet_client = served.client("prober")
     quiet = [_probe(quiet_client) for _ in range(60)]
     quiet_client.close()
     fault(served)  # warm-up
