@@ -36,16 +36,19 @@ r0      G alone, only when the name has no surname                              
 b       full DOB (YYYYMMDD) alone                                                 both names damaged
 bs      full DOB + first letter of S                                              heavy damage to G
 bg      full DOB + first letter of G                                              heavy damage to S
-s0 s2   the SSN with a window of 3 digits masked (windows start at digit 0, 2,   one digit wrong, two
-s4 s6   4 and 6): the six other digits                                            adjacent digits swapped
+w0-w7   the SSN with two adjacent digits masked (w0: digits 0 and 1, ... w7:     one digit wrong, two
+        digits 7 and 8): the seven other digits                                   adjacent digits swapped
 ======  ========================================================================  ====================
 
 One edit (substitution, insertion, deletion or adjacent transposition) leaves a string and its
 variant sharing a member of their deletion neighbourhoods, so `e` finds any single edit in one name
 part while the other part is intact: the most common damage (and, as both neighbourhoods share one
-namespace, some pairs with one deletion-like edit in each part). Every adjacent pair of SSN digits
-lies inside one masked window, so one wrong digit or one adjacent transposition keeps a window
-intact; a window matches at most 1,000 numbers (about ten other people at 10 million tracings).
+namespace, some pairs with one deletion-like edit in each part). One wrong SSN digit or one adjacent
+transposition lies inside a masked pair, so the query and the record share that pair's key; a key
+matches at most 100 numbers, of which the 81 that differ in both masked digits (and are not a swap of
+them) conflict: about one other person per key at 10 million tracings. (Keys version 2 masked windows
+of 3 digits, `s0 s2 s4 s6`: four keys, but a thousand numbers each, nearly all of them conflicting, which
+a query with a full SSN read and then dropped: at 10 million tracings a hundred rows a query.)
 Bare initials and one-letter names never make `e`, `o` or `r` keys.
 
 **Single-field keys (`o`, `od`, `r`, `b`) are looked up by selectivity.** They are stored for every
@@ -74,9 +77,9 @@ and the name keys already carry the name.
 with `n` before the family (`nb:19710412`, `ne:SMITH|JOHN`, ...): its twins. A PID_QUALIFIED query that
 gives a full SSN, scored at a threshold above the matcher's SSN-conflict cap, can never return a
 tracing whose full SSN conflicts with the query's (one person has one SSN: the score is held under the
-cap). Such a tracing shares no SSN window with the query (one wrong digit or one adjacent swap keeps a
-window intact, so a full SSN sharing none differs in more: `SsnLevel.DISAGREE`). So that query looks
-up the SSN windows as they are and every other key as its twin (`query_keys(...,
+cap). Such a tracing shares no SSN key with the query (one wrong digit or one adjacent swap keeps a
+masked pair's key, so a full SSN sharing none differs in more: `SsnLevel.DISAGREE`). So that query looks
+up the SSN keys as they are and every other key as its twin (`query_keys(...,
 conflicting_ssn_out=True)`): the SSN's near neighbours, and among the tracings without a full SSN the
 same name and date keys as before. It finds every tracing the full lookup finds that could pass the
 threshold, from a far smaller set: at 10 million tracings JOHN SMITH's name keys hold thousands of
@@ -105,12 +108,14 @@ from indexer.name_shares import (
 )
 
 # What a store's keys hold: a store records the version it wrote them with, and a query asks only for
-# what that version stores. 1: the families in the table above. 2: the `n` twins of tracings without a
-# full SSN (identifier first, above).
-KEYS_VERSION = 2
+# what that version stores. 1: the families in the table above, but the SSN windows `s0 s2 s4 s6`.
+# 2: the `n` twins of tracings without a full SSN (identifier first, above). 3: the SSN keys `w0`-`w7`.
+KEYS_VERSION = 3
 # The family prefix of a key's twin, stored by tracings without a full SSN.
 NO_SSN = "n"
-_SSN_FAMILIES = ("s0:", "s2:", "s4:", "s6:")
+_WINDOW_FAMILIES = ("s0:", "s2:", "s4:", "s6:")  # keys versions 1 and 2
+_PAIR_FAMILIES = tuple(f"w{i}:" for i in range(8))  # keys version 3
+_SSN_FAMILIES = _WINDOW_FAMILIES + _PAIR_FAMILIES
 DESIGN_INDEX_SIZE = 10_000_000
 # The largest expected posting list of a name part alone (o, r) that a query still looks up. Such a key
 # finds the person whose other name part was replaced, tied with every namesake in that part: past a
@@ -205,13 +210,28 @@ def full_ssn(ssn: str) -> str:
     return digits if len(digits) == 9 else ""
 
 
-def _ssn_keys(ssn: str) -> list[str]:
-    """The four masked windows of a full SSN (`full_ssn`); none for anything else."""
+def _ssn_keys(ssn: str, version: int = KEYS_VERSION) -> list[str]:
+    """The SSN keys of a full SSN (`full_ssn`) in keys `version` (below 3: the windows, and the pairs as
+    well); none for anything else. Stored: always the current version's."""
     ssn = full_ssn(ssn)
     if not ssn:
         return []
-    # Windows of 3 digits masked, starting at digits 0, 2, 4 and 6 (written out: this runs per tracing).
-    return [f"s0:{ssn[3:]}", f"s2:{ssn[:2]}{ssn[5:]}", f"s4:{ssn[:4]}{ssn[7:]}", f"s6:{ssn[:6]}"]
+    # Two adjacent digits masked, at 0-1 ... 7-8 (written out: this runs per tracing).
+    pairs = [
+        f"w0:{ssn[2:]}",
+        f"w1:{ssn[0]}{ssn[3:]}",
+        f"w2:{ssn[:2]}{ssn[4:]}",
+        f"w3:{ssn[:3]}{ssn[5:]}",
+        f"w4:{ssn[:4]}{ssn[6:]}",
+        f"w5:{ssn[:5]}{ssn[7:]}",
+        f"w6:{ssn[:6]}{ssn[8]}",
+        f"w7:{ssn[:7]}",
+    ]
+    if version >= 3:
+        return pairs
+    # Windows of 3 digits masked, starting at digits 0, 2, 4 and 6. A query of an older store asks for its
+    # pairs too: an OpenSearch index is written in the current version by this program until it is rebuilt.
+    return [f"s0:{ssn[3:]}", f"s2:{ssn[:2]}{ssn[5:]}", f"s4:{ssn[:4]}{ssn[7:]}", f"s6:{ssn[:6]}", *pairs]
 
 
 def _full_date(dob: PartialDate | None) -> str:
@@ -290,23 +310,25 @@ def query_keys(
     *,
     index_size: int = DESIGN_INDEX_SIZE,
     conflicting_ssn_out: bool = False,
+    keys_version: int = KEYS_VERSION,
 ) -> list[str]:
-    """Keys to look up for a query, most selective first: SSN windows, then DOB keys, then name keys
+    """Keys to look up for a query, most selective first: SSN keys, then DOB keys, then name keys
     (as given, then swapped given/surname, then the middle name as given). No duplicates.
 
     `index_size` (the number of tracings in the index, default the 10-million design scale) only
     decides which single-field keys (a surname or a given name alone) are selective enough to use.
     `conflicting_ssn_out`: the caller drops every candidate whose full SSN conflicts with the query's,
-    so a query with a full SSN looks up every key but the SSN windows as its `n` twin (identifier
-    first, in the module's docstring; only for a store whose keys are of version 2 or later)."""
-    keys = _query_keys(name, ids, index_size)
+    so a query with a full SSN looks up every key but the SSN keys as its `n` twin (identifier
+    first, in the module's docstring; only for a store whose keys are of version 2 or later).
+    `keys_version`: the version the store's keys were written with (its SSN keys differ by version)."""
+    keys = _query_keys(name, ids, index_size, keys_version)
     if conflicting_ssn_out and full_ssn(ids.ssn):
         return [key if key.startswith(_SSN_FAMILIES) else NO_SSN + key for key in keys]
     return keys
 
 
-def _query_keys(name: PersonName | None, ids: Identifiers, index_size: int) -> list[str]:
-    ordered: list[str] = _ssn_keys(ids.ssn)
+def _query_keys(name: PersonName | None, ids: Identifiers, index_size: int, keys_version: int) -> list[str]:
+    ordered: list[str] = _ssn_keys(ids.ssn, keys_version)
     dates = [date for date in (_full_date(ids.date_of_birth), _swapped_date(ids.date_of_birth)) if date]
     if name is None:
         ordered.extend(key for key in (f"b:{date}" for date in dates) if _selective(key, index_size))

@@ -145,8 +145,9 @@ def _by_name(store: TracingStore, name: PersonName, ssn: str) -> list[int]:
 
 def _by_ssn(store: TracingStore, ssn: str) -> list[int]:
     """Ids of every tracing holding the SSN's blocking keys: all tracings with that SSN, and some others
-    (one key matches at most a thousand SSNs). Never a cut set: better no answer than an incomplete one."""
-    keys, limit = query_keys(None, Identifiers(ssn=ssn)), _FIRST_LIMIT
+    (one key matches at most a hundred SSNs, a thousand in a store of keys version 2 or older). Never a cut
+    set: better no answer than an incomplete one."""
+    keys, limit = query_keys(None, Identifiers(ssn=ssn), keys_version=store.keys_version()), _FIRST_LIMIT
     while True:
         ids, truncated = store.candidates(keys, limit=limit)
         if not truncated:

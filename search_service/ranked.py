@@ -101,7 +101,13 @@ def run_ranked(
         and threshold > scorer.ssn_conflict_cap
         and store.keys_version() >= 2
     )
-    keys = query_keys(name, ids, index_size=max(store.size_hint(), 1), conflicting_ssn_out=conflicts_out)
+    keys = query_keys(
+        name,
+        ids,
+        index_size=max(store.size_hint(), 1),
+        conflicting_ssn_out=conflicts_out,
+        keys_version=store.keys_version(),
+    )
     # One state of the index for both reads (nested in the caller's snapshot, if any), so that the page
     # loads exactly the tracings that were scored.
     with store.snapshot():

@@ -1,5 +1,5 @@
 """Identifier first (indexer.match_keys, search_service.ranked): a PID_QUALIFIED query with a full SSN, at
-a threshold above the SSN-conflict cap, retrieves by SSN windows and, among tracings without a full SSN
+a threshold above the SSN-conflict cap, retrieves by SSN keys and, among tracings without a full SSN
 only, by the `n` twins of its other keys. It must answer exactly what the full lookup answers, from a
 smaller candidate set, on every backend."""
 
@@ -52,13 +52,18 @@ def test_a_tracing_without_a_full_ssn_stores_a_twin_of_every_key(ssn: str, twins
     assert any(key.startswith("ne:") for key in keys) is twins
 
 
-def test_the_query_keeps_its_ssn_windows_and_asks_every_other_key_as_its_twin() -> None:
+def test_the_query_keeps_its_ssn_keys_and_asks_every_other_key_as_its_twin() -> None:
     name, ids = PersonName("WHITFIELD", "HAROLD"), Identifiers(SSN, DOB)
     full = query_keys(name, ids)
     first = query_keys(name, ids, conflicting_ssn_out=True)
     assert len(first) == len(full)
-    assert [k for k in first if k[:2] in ("s0", "s2", "s4", "s6")] == [k for k in full if k[0] == "s"] != []
-    assert {k for k in first if k[0] != "s"} == {NO_SSN + k for k in full if k[0] != "s"}
+    assert [k for k in first if k[0] == "w"] == [k for k in full if k[0] == "w"] != []
+    assert {k for k in first if k[0] != "w"} == {NO_SSN + k for k in full if k[0] != "w"}
+    # A store of keys version 2 holds the SSN windows instead (and an OpenSearch index of that version
+    # documents of the current version too, until it is rebuilt): both are asked, neither as a twin.
+    older = query_keys(name, ids, conflicting_ssn_out=True, keys_version=2)
+    windows = {"s0:524471", "s2:314471", "s4:318571", "s6:318524"}
+    assert {k for k in older if k[0] in "sw"} == {k for k in full if k[0] == "w"} | windows
     # Without a full SSN in the query there is nothing to leave out: the keys are the full lookup's.
     for ssn in ("", "4471"):
         partial = Identifiers(ssn, DOB)
@@ -82,6 +87,33 @@ def test_the_query_keeps_its_ssn_windows_and_asks_every_other_key_as_its_twin() 
 def test_an_ssn_conflicts_only_when_the_scorer_says_disagree(record: str, conflicts: bool) -> None:
     assert ssn_conflicts(SSN, record) is conflicts
     assert ssn_conflicts(record, SSN) is conflicts
+
+
+@pytest.mark.parametrize(
+    ("record", "shares"),
+    [
+        (SSN, True),
+        ("318-52-4471", True),
+        ("318524470", True),  # one digit: inside two masked pairs
+        ("218524471", True),  # the first digit
+        ("381524471", True),  # two adjacent digits swapped
+        ("318524417", True),  # the last two swapped
+        ("318524400", True),  # two wrong side by side: a pair's key, a conflict the caller drops
+        ("418524470", False),  # two wrong far apart: a conflict, not retrieved
+        ("315284471", False),  # digits 2-4 rotated (keys version 2's window s2 found it): a conflict
+        ("529613380", False),
+        ("4471", False),  # no SSN keys without a full SSN
+        ("", False),
+    ],
+)
+def test_the_ssn_keys_find_every_ssn_that_does_not_conflict(record: str, shares: bool) -> None:
+    """A record whose SSN does not conflict with the query's shares an SSN key with it; one that differs
+    in two digits apart shares none (keys version 3: at 10 million tracings the windows of version 2
+    brought about a hundred such rows into every query with a full SSN, each read only to be dropped)."""
+    asked = {key for key in query_keys(None, Identifiers(SSN)) if key[0] == "w"}
+    stored = tracing_keys(Tracing(TracingKey("NCIS", "1"), 1, _subject(record), None))
+    assert bool(asked & stored) is shares
+    assert shares or ssn_conflicts(SSN, record) or not full_ssn(record)
 
 
 def _variants(base: Tracing, n: int, rng: random.Random) -> list[Tracing]:
@@ -197,25 +229,29 @@ def test_below_the_cap_a_conflicting_ssn_is_still_retrieved_and_shown(loaded: Tr
     assert conflicting > 0
 
 
+@pytest.mark.parametrize("schema", [1, 2])
 def test_an_opensearch_index_of_the_older_schema_is_read_with_the_older_keys_until_rebuilt(
-    request: pytest.FixtureRequest, tmp_path: Path
+    request: pytest.FixtureRequest, tmp_path: Path, schema: int
 ) -> None:
+    """Until it is rebuilt, an index of an older schema holds documents of both versions (this program
+    writes the current one): a query finds both, without an SSN and with one a digit off."""
     opener = _opener("osmem", request, tmp_path)
     make = next(opener)
     store = make()
     assert isinstance(store, OpenSearchStore)
     (current,) = store._client.indices.get_alias(name=store.names.tracings)
-    store._client.indices.put_mapping(index=current, body={"_meta": {"schema": 1}})
+    store._client.indices.put_mapping(index=current, body={"_meta": {"schema": schema}})
     older = make()  # another instance, opened on the older index
     try:
-        assert older.keys_version() == 1
+        assert older.keys_version() == schema
         assert any("rebuild it" in problem for problem in older.check_integrity())
         older.write([Upsert(file_tracing("1", surname="Whitfield", given="Harold", ssn=""))], actor="t")
+        older.write([Upsert(file_tracing("2", surname="Whitfield", given="Harold", ssn=SSN[:8] + "0"))], actor="t")
         page = run_ranked(
             older, mode="PID_QUALIFIED", name=PersonName("WHITFIELD", "HAROLD"), identifiers=Identifiers(SSN, DOB),
-            types=frozenset(), min_score=0.0, page_size=10, page_token="",
+            types=frozenset(), min_score=DEFAULT_THRESHOLD["PID_QUALIFIED"], page_size=10, page_token="",
         )  # fmt: skip
-        assert [hit.stored.tracing.key.record_number for hit in page.hits] == ["1"]
+        assert sorted(hit.stored.tracing.key.record_number for hit in page.hits) == ["1", "2"]
         assert isinstance(older, OpenSearchStore)
         older.rebuild()
         assert older.keys_version() == KEYS_VERSION

@@ -27,6 +27,8 @@ from indexer.model import (
 from indexer.name_shares import deletion_share, near_given_names
 
 SSN = "318524471"
+# The SSN keys of keys version 3: two adjacent digits masked, at 0-1 ... 7-8.
+SSN_FAMILIES = {f"w{i}" for i in range(8)}
 DOB = PartialDate(1971, 4, 12)
 
 
@@ -176,7 +178,7 @@ def test_ssn_alone_finds_the_record(ssn: str) -> None:
     assert ssn == SSN or ssn.replace("-", "") == SSN or sum(a != b for a, b in zip(ssn, SSN, strict=True)) in (1, 2)
     keys = shared(HAROLD, None, Identifiers(ssn=ssn))
     assert keys
-    assert families(keys) <= {"s0", "s2", "s4", "s6"}
+    assert families(keys) <= SSN_FAMILIES
 
 
 @pytest.mark.parametrize(
@@ -359,21 +361,21 @@ def test_impersonal_title_has_no_keys() -> None:
 def test_tracing_without_pids_has_only_name_keys() -> None:
     keys = tracing_keys(tracing(PersonName("Whitfield", "Harold"), ssn="", dob=None))
     assert keys
-    assert not families(set(keys)) & {"s0", "s2", "s4", "s6", "b", "bs", "bg"}
+    assert not families(set(keys)) & {*SSN_FAMILIES, "b", "bs", "bg"}
 
 
 def test_query_keys_put_identifiers_first() -> None:
     keys = query_keys(PersonName("Whitfield", "Harold"), Identifiers(ssn=SSN, date_of_birth=DOB))
     kinds = [key.partition(":")[0] for key in keys]
-    assert kinds[:4] == ["s0", "s2", "s4", "s6"]
-    first_name_key = min(i for i, kind in enumerate(kinds) if kind not in {"s0", "s2", "s4", "s6", "b", "bs", "bg"})
-    assert all(kind in {"b", "bs", "bg"} for kind in kinds[4:first_name_key])
+    assert kinds[:8] == sorted(SSN_FAMILIES)
+    first_name_key = min(i for i, kind in enumerate(kinds) if kind not in {*SSN_FAMILIES, "b", "bs", "bg"})
+    assert all(kind in {"b", "bs", "bg"} for kind in kinds[8:first_name_key])
     assert len(keys) == len(set(keys))
 
 
 def test_query_without_name_has_only_pid_keys() -> None:
     assert query_keys(None, Identifiers()) == []
-    assert families(set(query_keys(None, Identifiers(ssn=SSN)))) == {"s0", "s2", "s4", "s6"}
+    assert families(set(query_keys(None, Identifiers(ssn=SSN)))) == SSN_FAMILIES
 
 
 @pytest.mark.parametrize(
@@ -387,8 +389,8 @@ def test_query_without_name_has_only_pid_keys() -> None:
 )
 def test_keys_are_short_and_few(name: PersonName) -> None:
     keys = tracing_keys(tracing(name))
-    pid_keys = {key for key in keys if key.partition(":")[0] in {"s0", "s2", "s4", "s6", "b", "bs", "bg"}}
-    assert len(pid_keys) <= 7
+    pid_keys = {key for key in keys if key.partition(":")[0] in {*SSN_FAMILIES, "b", "bs", "bg"}}
+    assert len(pid_keys) <= 11  # eight SSN keys, three date keys
     assert len(keys - pid_keys) <= 40
     assert max(len(key) for key in keys) <= 48
     assert sum(len(key) for key in keys) <= 800

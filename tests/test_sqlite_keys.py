@@ -1,6 +1,6 @@
 """The embedded store's blocking-key index (indexer.store.sqlite_keys): tokens, updates, the upgrade of a
-schema-2 file whose keys were a (key, tracing_id) table, and of a schema-3 file whose keys are of
-version 1 (no `n` twins)."""
+schema-2 file whose keys were a (key, tracing_id) table, of a schema-3 file whose keys are of version 1
+(no `n` twins, the SSN windows), and of a schema-4 file whose keys are of version 2 (the SSN windows)."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from indexer.codec_head import head_ssn
 from indexer.demo import generate_tracings
 from indexer.match_keys import KEYS_VERSION, NO_SSN, full_ssn, tracing_keys
 from indexer.store.base import Delete, TracingHead, Upsert
@@ -128,15 +129,57 @@ def test_a_schema_2_file_gets_its_keys_indexed_once_on_open(tmp_path: Path) -> N
     conn.close()
 
 
-def _as_schema_3(path: Path) -> None:
-    """Rewrite a current file's keys the way schema 3 held them: version 1, without the `n` twins."""
+def _with_ssn_windows(keys: str, ssn: str) -> str:
+    """A tracing's keys text with its SSN keys as keys versions 1 and 2 wrote them (windows of 3 digits)."""
+    d = full_ssn(ssn)
+    windows = [f"s0:{d[3:]}", f"s2:{d[:2]}{d[5:]}", f"s4:{d[:4]}{d[7:]}", f"s6:{d[:6]}"] if d else []
+    return " ".join([*(key for key in keys.split() if not key.startswith("w")), *windows])
+
+
+def _as_older_schema(path: Path, schema: str) -> None:
+    """Rewrite a current file's keys the way an older schema held them: 4 (keys version 2) with the SSN
+    windows; 3 (keys version 1) without the `n` twins too."""
+    with sqlite3.connect(path) as conn:
+        rows = conn.execute(
+            "SELECT m.rowid, m.keys, t.head FROM match_keys m JOIN tracing t ON t.id = m.rowid"
+        ).fetchall()
+        old = [(_with_ssn_windows(keys, head_ssn(head) if head else ""), i) for i, keys, head in rows]
+        if schema == "3":
+            old = [(" ".join(k for k in keys.split() if not k.startswith(NO_SSN)), i) for keys, i in old]
+        conn.executemany("UPDATE match_keys SET keys = ? WHERE rowid = ?", old)
+        if schema == "3":
+            conn.execute("DELETE FROM meta WHERE key = 'keys_version'")
+        else:
+            conn.execute("UPDATE meta SET value = '2' WHERE key = 'keys_version'")
+        conn.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (schema,))
+    conn.close()
+
+
+def _stored_keys(path: Path) -> dict[int, set[str]]:
     with sqlite3.connect(path) as conn:
         rows = conn.execute("SELECT rowid, keys FROM match_keys").fetchall()
-        old = [(" ".join(k for k in keys.split() if not k.startswith(NO_SSN)), i) for i, keys in rows]
-        conn.executemany("UPDATE match_keys SET keys = ? WHERE rowid = ?", old)
-        conn.execute("DELETE FROM meta WHERE key = 'keys_version'")
-        conn.execute("UPDATE meta SET value = '3' WHERE key = 'schema_version'")
     conn.close()
+    return {i: set(keys.split()) for i, keys in rows}
+
+
+def test_a_schema_4_file_gets_the_ssn_keys_of_version_3_on_open(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    tracings = list(generate_tracings(200, seed=5, today=TODAY))
+    store = SqliteStore(path)
+    store.write([Upsert(t) for t in tracings], actor="t")
+    store.close()
+    current = _stored_keys(path)
+    _as_older_schema(path, "4")
+    older = _stored_keys(path)
+    assert older != current and not any(key.startswith("w") for keys in older.values() for key in keys)
+
+    store = SqliteStore(path)
+    try:
+        assert store.keys_version() == KEYS_VERSION == 3
+        assert store.check_integrity() == []
+    finally:
+        store.close()
+    assert _stored_keys(path) == current, "every tracing's keys as the current version writes them"
 
 
 def test_a_schema_3_file_gets_the_twins_of_tracings_without_an_ssn_on_open(tmp_path: Path) -> None:
@@ -147,7 +190,7 @@ def test_a_schema_3_file_gets_the_twins_of_tracings_without_an_ssn_on_open(tmp_p
     store = SqliteStore(path)
     store.write([Upsert(t) for t in tracings], actor="t")
     store.close()
-    _as_schema_3(path)
+    _as_older_schema(path, "3")
     with sqlite3.connect(path) as conn:
         assert conn.execute("SELECT count(*) FROM match_keys WHERE keys LIKE 'n%' OR keys LIKE '% n%'").fetchone() == (
             0,
@@ -156,7 +199,7 @@ def test_a_schema_3_file_gets_the_twins_of_tracings_without_an_ssn_on_open(tmp_p
 
     store = SqliteStore(path)
     try:
-        assert store.keys_version() == KEYS_VERSION == 2
+        assert store.keys_version() == KEYS_VERSION == 3
         for tracing in tracings:
             twins = {key for key in tracing_keys(tracing) if key.startswith(NO_SSN)}
             assert bool(twins) is (tracing in without), "twins for a tracing without a full SSN only"

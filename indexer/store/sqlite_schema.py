@@ -20,8 +20,9 @@ log = logging.getLogger(__name__)
 #    tracing's head (indexer.codec_head: its subject in a form cheap to decode, for ranking).
 # 4: the match keys of version 2 (indexer.match_keys: the `n` twins of tracings without a full SSN),
 #    recorded as meta 'keys_version'.
+# 5: the match keys of version 3 (the SSN keys `w0`-`w7` instead of the windows `s0 s2 s4 s6`).
 # An older file is upgraded when opened (upgrade below).
-SCHEMA_VERSION = "4"
+SCHEMA_VERSION = "5"
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -93,7 +94,7 @@ def prepare(conn: sqlite3.Connection) -> None:
     conn.execute("BEGIN IMMEDIATE")
     try:
         found = _version(conn)  # again, under the write lock: another process may have upgraded it
-        if found not in (None, "1", "2", "3", SCHEMA_VERSION):
+        if found not in (None, "1", "2", "3", "4", SCHEMA_VERSION):
             raise RuntimeError(f"the store file has schema version {found}; this program knows {SCHEMA_VERSION}")
         if found == "1":
             fill_nac_history(conn)
@@ -104,9 +105,14 @@ def prepare(conn: sqlite3.Connection) -> None:
             indexed = build_from_bodies(conn)
             conn.execute("DROP TABLE IF EXISTS match_key")
             log.info("blocking keys and heads of %d tracings indexed", indexed)
-        elif found == "3":
+        elif found in ("3", "4"):
+            # 3 -> 4 gave tracings without a full SSN their twins, 4 -> 5 those with one their new SSN keys.
             log.info("upgrading the store file's blocking keys to version %d (once; takes a while)", KEYS_VERSION)
-            log.info("blocking keys of %d tracings without a full SSN rewritten", rekey_without_ssn(conn))
+            rekeyed = rekey_from_heads(conn, only_with_full_ssn=found == "4")
+            # Rewriting most rows leaves the key index in many small segments, full of deletion markers,
+            # at two to three times its size: merged into one, it is back to its size (seconds a million).
+            conn.execute("INSERT INTO match_keys (match_keys) VALUES ('optimize')")
+            log.info("blocking keys of %d tracings rewritten", rekeyed)
         conn.execute("INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", (SCHEMA_VERSION,))
         conn.execute("INSERT OR REPLACE INTO meta VALUES ('keys_version', ?)", (str(KEYS_VERSION),))
         conn.execute("COMMIT")
@@ -141,15 +147,16 @@ def build_from_bodies(conn: sqlite3.Connection, *, batch: int = 5_000) -> int:
     return done
 
 
-def rekey_without_ssn(conn: sqlite3.Connection, *, batch: int = 20_000) -> int:
-    """Rewrite the blocking keys of every live tracing without a full SSN from its head (the upgrade of
-    a schema-3 file: only those gain keys in version 2, their `n` twins); returns how many."""
+def rekey_from_heads(conn: sqlite3.Connection, *, only_with_full_ssn: bool, batch: int = 20_000) -> int:
+    """Rewrite the blocking keys of live tracings from their heads: of those with a full SSN (the upgrade
+    of a schema-4 file: their SSN keys change in keys version 3), or of every one (a schema-3 file, whose
+    tracings without a full SSN also lack their version-2 twins); returns how many."""
     done = 0
     for rows in _live_batches(conn, "head", batch):
         changed = [
             (keys_text(subject_keys(head_from_text(head))), tracing_id)
             for tracing_id, head in rows
-            if head and not full_ssn(head_ssn(head))
+            if head and (not only_with_full_ssn or full_ssn(head_ssn(head)))
         ]
         conn.executemany("UPDATE match_keys SET keys = ? WHERE rowid = ?", changed)
         done += len(changed)
