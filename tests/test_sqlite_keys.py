@@ -136,12 +136,13 @@ def _with_ssn_windows(keys: str, ssn: str) -> str:
     return " ".join([*(key for key in keys.split() if not key.startswith("w")), *windows])
 
 
-def _as_older_schema(path: Path, schema: str) -> None:
+def _as_older_schema(path: Path, schema: str, *, after: int = 0) -> None:
     """Rewrite a current file's keys the way an older schema held them: 4 (keys version 2) with the SSN
-    windows; 3 (keys version 1) without the `n` twins too."""
+    windows; 3 (keys version 1) without the `n` twins too. Only the tracings with an id over `after`."""
     with sqlite3.connect(path) as conn:
         rows = conn.execute(
-            "SELECT m.rowid, m.keys, t.head FROM match_keys m JOIN tracing t ON t.id = m.rowid"
+            "SELECT m.rowid, m.keys, t.head FROM match_keys m JOIN tracing t ON t.id = m.rowid WHERE t.id > ?",
+            (after,),
         ).fetchall()
         old = [(_with_ssn_windows(keys, head_ssn(head) if head else ""), i) for i, keys, head in rows]
         if schema == "3":
@@ -180,6 +181,36 @@ def test_a_schema_4_file_gets_the_ssn_keys_of_version_3_on_open(tmp_path: Path) 
     finally:
         store.close()
     assert _stored_keys(path) == current, "every tracing's keys as the current version writes them"
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("SELECT value FROM meta WHERE key = 'rekey'").fetchone() is None, "the rewrite is done"
+    conn.close()
+
+
+def test_a_rewrite_of_the_keys_cut_short_is_finished_on_the_next_open(tmp_path: Path) -> None:
+    """The keys are rewritten one batch a transaction, each moving a mark on: a process stopped halfway
+    leaves the tracings up to the mark rewritten and the file marked schema 5 (which an older program
+    refuses); the next open rewrites the rest, and only the rest."""
+    path = tmp_path / "half.db"
+    tracings = list(generate_tracings(200, seed=6, today=TODAY))
+    store = SqliteStore(path)
+    store.write([Upsert(t) for t in tracings], actor="t")
+    store.close()
+    current = _stored_keys(path)
+    middle = sorted(current)[len(current) // 2]
+    _as_older_schema(path, "4", after=middle)  # the tracings past the mark still hold the windows
+    with sqlite3.connect(path) as conn:
+        conn.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (SCHEMA_VERSION,))
+        conn.execute("UPDATE meta SET value = ? WHERE key = 'keys_version'", (str(KEYS_VERSION),))
+        conn.execute("INSERT INTO meta VALUES ('rekey', ?)", (f"ssn:{middle}",))
+        # A tracing before the mark whose keys the rest of the rewrite must leave alone: a stale key.
+        conn.execute("UPDATE match_keys SET keys = keys || ' o:STALE' WHERE rowid = ?", (middle,))
+    conn.close()
+
+    SqliteStore(path).close()
+    after = _stored_keys(path)
+    assert after[middle] == current[middle] | {"o:STALE"}, "what the mark covers is not rewritten again"
+    del after[middle], current[middle]
+    assert after == current
 
 
 def test_a_schema_3_file_gets_the_twins_of_tracings_without_an_ssn_on_open(tmp_path: Path) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import sqlite3
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,6 +15,11 @@ from indexer.store.sqlite_keys import KEYS_SCHEMA, index_keys, keys_text
 from indexer.store.sqlite_lifecycle import LIFECYCLE_SCHEMA, fill_nac_history
 
 log = logging.getLogger(__name__)
+
+# Which tracings' keys an unfinished upgrade still rewrites (meta 'rekey', `finish_rekey`).
+_REKEY_WITH_SSN = "ssn"
+_REKEY_ALL = "all"
+_REKEY_LOG_EVERY = 1_000_000  # tracings between two progress lines of the log
 
 # 2: the nac_history and dispute tables (sqlite_lifecycle).
 # 3: the blocking keys in an FTS5 index (sqlite_keys) instead of a (key, tracing_id) table, and each
@@ -87,10 +93,17 @@ def connect(path: Path, *, readonly: bool = False) -> sqlite3.Connection:
 
 
 def prepare(conn: sqlite3.Connection) -> None:
-    """Create what is missing and bring an older file to SCHEMA_VERSION (once, in one transaction)."""
+    """Create what is missing and bring an older file to SCHEMA_VERSION (once), then finish rewriting its
+    blocking keys if that is still under way (`finish_rekey`)."""
     conn.executescript(_SCHEMA + LIFECYCLE_SCHEMA + KEYS_SCHEMA)
-    if _version(conn) == SCHEMA_VERSION:
-        return
+    if _version(conn) != SCHEMA_VERSION:
+        _upgrade(conn)
+    finish_rekey(conn)
+
+
+def _upgrade(conn: sqlite3.Connection) -> None:
+    """Bring the file to SCHEMA_VERSION in one transaction; a file of schema 3 or 4 is only marked for its
+    keys to be rewritten, which `finish_rekey` does in transactions of its own."""
     conn.execute("BEGIN IMMEDIATE")
     try:
         found = _version(conn)  # again, under the write lock: another process may have upgraded it
@@ -107,12 +120,8 @@ def prepare(conn: sqlite3.Connection) -> None:
             log.info("blocking keys and heads of %d tracings indexed", indexed)
         elif found in ("3", "4"):
             # 3 -> 4 gave tracings without a full SSN their twins, 4 -> 5 those with one their new SSN keys.
-            log.info("upgrading the store file's blocking keys to version %d (once; takes a while)", KEYS_VERSION)
-            rekeyed = rekey_from_heads(conn, only_with_full_ssn=found == "4")
-            # Rewriting most rows leaves the key index in many small segments, full of deletion markers,
-            # at two to three times its size: merged into one, it is back to its size (seconds a million).
-            conn.execute("INSERT INTO match_keys (match_keys) VALUES ('optimize')")
-            log.info("blocking keys of %d tracings rewritten", rekeyed)
+            which = _REKEY_WITH_SSN if found == "4" else _REKEY_ALL
+            conn.execute("INSERT OR REPLACE INTO meta VALUES ('rekey', ?)", (f"{which}:0",))
         conn.execute("INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", (SCHEMA_VERSION,))
         conn.execute("INSERT OR REPLACE INTO meta VALUES ('keys_version', ?)", (str(KEYS_VERSION),))
         conn.execute("COMMIT")
@@ -147,20 +156,55 @@ def build_from_bodies(conn: sqlite3.Connection, *, batch: int = 5_000) -> int:
     return done
 
 
-def rekey_from_heads(conn: sqlite3.Connection, *, only_with_full_ssn: bool, batch: int = 20_000) -> int:
-    """Rewrite the blocking keys of live tracings from their heads: of those with a full SSN (the upgrade
-    of a schema-4 file: their SSN keys change in keys version 3), or of every one (a schema-3 file, whose
-    tracings without a full SSN also lack their version-2 twins); returns how many."""
-    done = 0
-    for rows in _live_batches(conn, "head", batch):
-        changed = [
-            (keys_text(subject_keys(head_from_text(head))), tracing_id)
-            for tracing_id, head in rows
-            if head and (not only_with_full_ssn or full_ssn(head_ssn(head)))
-        ]
-        conn.executemany("UPDATE match_keys SET keys = ? WHERE rowid = ?", changed)
-        done += len(changed)
-    return done
+def finish_rekey(conn: sqlite3.Connection, *, batch: int = 20_000) -> None:
+    """Rewrite, from their heads, the blocking keys of the live tracings an upgrade left to rewrite (meta
+    'rekey' = "<which>:<last id done>"): of those with a full SSN (a schema-4 file: their SSN keys change
+    in keys version 3), or of every one (a schema-3 file, whose tracings without a full SSN also lack
+    their version-2 twins).
+
+    One transaction a batch, each moving the mark on, rather than one for the lot: at 10 million tracings
+    the lot would hold gigabytes of WAL until its end and start again from nothing if interrupted. The
+    file says schema 5 from the start, so an older program, which would read the half-rewritten keys
+    wrongly, refuses it; this program (any process opening the file) finishes the rewrite before it
+    serves. Then the key index, left in many small segments full of deletion markers at two to three
+    times its size, is merged into one (seconds a million tracings)."""
+    started = time.monotonic()
+    done, announced = 0, False
+    while True:
+        conn.execute("BEGIN IMMEDIATE")  # the mark is read under the write lock: processes take turns
+        try:
+            mark = conn.execute("SELECT value FROM meta WHERE key = 'rekey'").fetchone()
+            if mark is None:
+                conn.execute("COMMIT")
+                return
+            which, _, after = str(mark[0]).partition(":")
+            if not announced:
+                log.info("rewriting the store file's blocking keys to version %d (once; takes a while)", KEYS_VERSION)
+                announced = True
+            rows = conn.execute(
+                "SELECT id, head FROM tracing WHERE live = 1 AND id > ? ORDER BY id LIMIT ?", (int(after), batch)
+            ).fetchall()
+            if rows:
+                changed = [
+                    (keys_text(subject_keys(head_from_text(head))), tracing_id)
+                    for tracing_id, head in rows
+                    if head and (which == _REKEY_ALL or full_ssn(head_ssn(head)))
+                ]
+                conn.executemany("UPDATE match_keys SET keys = ? WHERE rowid = ?", changed)
+                conn.execute("UPDATE meta SET value = ? WHERE key = 'rekey'", (f"{which}:{rows[-1][0]}",))
+                if (done + len(changed)) // _REKEY_LOG_EVERY > done // _REKEY_LOG_EVERY:
+                    log.info("blocking keys of %d tracings rewritten so far", done + len(changed))
+                done += len(changed)
+            else:
+                conn.execute("INSERT INTO match_keys (match_keys) VALUES ('optimize')")
+                conn.execute("DELETE FROM meta WHERE key = 'rekey'")
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        if not rows:
+            log.info("blocking keys of %d tracings rewritten in %.0f s", done, time.monotonic() - started)
+            return
 
 
 def stored_keys_version(conn: sqlite3.Connection) -> int:
