@@ -1,7 +1,7 @@
 """The embedded store's blocking-key index: one FTS5 row per live tracing, its match keys as tokens.
 
-Why FTS5 and not a (key, tracing_id) table: a tracing has about 33 match keys (indexer.match_keys), so a
-B-tree of key rows takes 33 inserts at random places per tracing — at 10 million tracings that is 330
+Why FTS5 and not a (key, tracing_id) table: a tracing has about 38 match keys (indexer.match_keys), so a
+B-tree of key rows takes 38 inserts at random places per tracing — at 10 million tracings that is 380
 million rows, and the inserts, not the rest of ingest, set the pace. FTS5 is an inverted index built like
 Lucene's: a transaction's keys are gathered in memory and written as one sorted segment, and segments are
 merged in the background of later writes. A key's tracings come back in tracing-id order, as before.
