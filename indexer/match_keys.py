@@ -344,12 +344,18 @@ def _query_keys(name: PersonName | None, ids: Identifiers, index_size: int, keys
         dob_keys: list[str] = []
         _dob_keys(analysis, dates, dob_keys)
         ordered.extend(sorted(key for key in set(dob_keys) if _selective(key, index_size)))
+    looked_up: set[str] = set()  # the surname variants X of the `od:X` keys chosen
     for index, variant in enumerate(variants):
         found: list[str] = []
         _name_keys(variant, found, single_field=index < 2, query=True)
         name_keys = set(found)
         edits = sorted(key for key in name_keys if key.startswith("od:"))
-        chosen = {key for key in name_keys if not key.startswith("od:") and _selective(key, index_size)}
+        # Of the single-field keys `_selective` filters, a variant's name gives at most one `o:S` and one
+        # `r:G` (its `b` keys are the date keys above): only those two are weighed.
+        chosen = name_keys.difference(edits)
+        for single in (f"o:{variant.surname}", f"r:{variant.given}"):
+            if single in chosen and not _selective(single, index_size):
+                chosen.discard(single)
         # Every variant of the surname holds the surname itself: when `o:S` is looked up anyway, a
         # variant adds only the other names it holds.
         own = surname_share(variant.surname) if f"o:{variant.surname}" in chosen else 0.0
@@ -357,7 +363,9 @@ def _query_keys(name: PersonName | None, ids: Identifiers, index_size: int, keys
         def added(value: str, own: float = own) -> float:
             return max(deletion_share(value) - own, 0.0)
 
-        chosen.update(_within_budget(edits, added, index_size, MAX_VARIANT_SHARE))
+        chosen_edits = _within_budget(edits, added, index_size, MAX_VARIANT_SHARE)
+        chosen.update(chosen_edits)
+        looked_up.update(key[3:] for key in chosen_edits if len(key) - 3 >= _SINGLE_EDIT_MIN)
         if index < 2:  # a misspelt given name alone: the census names it may stand for
             near = [f"r:{name}" for name in near_given_names(variant.given)]
             chosen.update(_within_budget(near, given_share, index_size, MAX_GIVEN_SHARE))
@@ -365,7 +373,7 @@ def _query_keys(name: PersonName | None, ids: Identifiers, index_size: int, keys
     # `e:X|Y` finds a subset of what `od:X` finds (the same surname variant, and a given name as well):
     # looking both up only costs a lookup. Only for X of `_SINGLE_EDIT_MIN` letters or more, which only
     # surnames long enough to hold `od` keys give.
-    looked_up = {key[3:] for key in ordered if key.startswith("od:") and len(key) - 3 >= _SINGLE_EDIT_MIN}
-    return [
-        key for key in dict.fromkeys(ordered) if not (key.startswith("e:") and key[2:].partition("|")[0] in looked_up)
-    ]
+    unique = dict.fromkeys(ordered)
+    if not looked_up:
+        return list(unique)
+    return [key for key in unique if not (key.startswith("e:") and key[2 : key.find("|")] in looked_up)]

@@ -97,14 +97,20 @@ def near_given_names(given: str) -> list[str]:
     """Census given names one edit (substitution, insertion, deletion, adjacent swap) from `given`,
     `given` itself left out: what a misspelt given name may stand for. Two strings one edit apart
     share a member of their deletion neighbourhoods, so only those are looked up, then checked."""
+    return list(_near_given_names(given))
+
+
+# Asked for every name a query gives (and its swap); given names recur as census names do.
+@functools.lru_cache(maxsize=16_384)
+def _near_given_names(given: str) -> tuple[str, ...]:
     if len(given) < 3:
-        return []
+        return ()
     table = _given_variants()
     near: set[str] = set()
     for variant in {given} | {given[:i] + given[i + 1 :] for i in range(len(given))}:
         near.update(table.get(variant, ()))
     near.discard(given)
-    return sorted(name for name in near if OSA.distance(name, given, score_cutoff=1) <= 1)
+    return tuple(sorted(name for name in near if OSA.distance(name, given, score_cutoff=1) <= 1))
 
 
 def warm_up() -> None:
