@@ -168,6 +168,8 @@ def finish_rekey(conn: sqlite3.Connection, *, batch: int = 20_000) -> None:
     wrongly, refuses it; this program (any process opening the file) finishes the rewrite before it
     serves. Then the key index, left in many small segments full of deletion markers at two to three
     times its size, is merged into one (seconds a million tracings)."""
+    if conn.execute("SELECT 1 FROM meta WHERE key = 'rekey'").fetchone() is None:
+        return  # the usual open: nothing to rewrite, and no write lock taken to find that out
     started = time.monotonic()
     done, announced = 0, False
     while True:
