@@ -118,7 +118,7 @@ def test_the_ssn_keys_find_every_ssn_that_does_not_conflict(record: str, shares:
 
 def _variants(base: Tracing, n: int, rng: random.Random) -> list[Tracing]:
     """The person's namesakes and doubles: another SSN, none (same date, another date, a typo in the
-    surname), an SSN two digits off inside one window, one digit off."""
+    surname), an SSN two digits off (a conflict), one digit off."""
     assert base.subject is not None
     subject, ids = base.subject, base.subject.identifiers
     name = subject.name
