@@ -163,13 +163,17 @@ def _stored_keys(path: Path) -> dict[int, set[str]]:
     return {i: set(keys.split()) for i, keys in rows}
 
 
+def _written(path: Path, seed: int) -> dict[int, set[str]]:
+    """A store of 200 demo tracings at `path`, closed; the keys it stored (the current version's)."""
+    store = SqliteStore(path)
+    store.write([Upsert(t) for t in generate_tracings(200, seed=seed, today=TODAY)], actor="t")
+    store.close()
+    return _stored_keys(path)
+
+
 def test_a_schema_4_file_gets_the_ssn_keys_of_version_3_on_open(tmp_path: Path) -> None:
     path = tmp_path / "old.db"
-    tracings = list(generate_tracings(200, seed=5, today=TODAY))
-    store = SqliteStore(path)
-    store.write([Upsert(t) for t in tracings], actor="t")
-    store.close()
-    current = _stored_keys(path)
+    current = _written(path, seed=5)
     _as_older_schema(path, "4")
     older = _stored_keys(path)
     assert older != current and not any(key.startswith("w") for keys in older.values() for key in keys)
@@ -191,11 +195,7 @@ def test_a_rewrite_of_the_keys_cut_short_is_finished_on_the_next_open(tmp_path: 
     leaves the tracings up to the mark rewritten and the file marked schema 5 (which an older program
     refuses); the next open rewrites the rest, and only the rest."""
     path = tmp_path / "half.db"
-    tracings = list(generate_tracings(200, seed=6, today=TODAY))
-    store = SqliteStore(path)
-    store.write([Upsert(t) for t in tracings], actor="t")
-    store.close()
-    current = _stored_keys(path)
+    current = _written(path, seed=6)
     middle = sorted(current)[len(current) // 2]
     _as_older_schema(path, "4", after=middle)  # the tracings past the mark still hold the windows
     with sqlite3.connect(path) as conn:
