@@ -461,7 +461,9 @@ def test_concurrent_callers_share_writes_and_each_stays_all_or_nothing(trail: Pa
         ]
         for thread in threads:
             thread.start()
-        time.sleep(0.5)  # the other seven queue behind it
+        deadline = time.monotonic() + 10
+        while len(log._group._queue) < 7 and time.monotonic() < deadline:  # the other seven queue behind it
+            time.sleep(0.01)
         fcntl.flock(lock, fcntl.LOCK_UN)
         for thread in threads:
             thread.join(10)

@@ -69,16 +69,18 @@ def test_many_threads_each_caller_whole_or_told(fail_every: int) -> None:
 
 def test_a_queued_caller_gives_up_after_its_timeout_and_its_items_are_never_written() -> None:
     gate = threading.Event()
+    writing = threading.Event()
     written: list[str] = []
 
     def slow(items: list[str]) -> None:
+        writing.set()
         gate.wait(10)
         written.extend(items)
 
     group = GroupCommit(slow, timeout=0.3, what="test")
     first = threading.Thread(target=group.commit, args=(["first"],))
     first.start()
-    time.sleep(0.1)  # the first caller leads and is stuck in its write
+    assert writing.wait(10)  # the first caller leads and is stuck in its write
     with pytest.raises(Unavailable, match="timed out waiting for the writer"):
         group.commit(["late"])
     gate.set()
