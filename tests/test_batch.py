@@ -274,8 +274,13 @@ def test_cancel_stops_a_running_batch(index: Index) -> None:
     batch_id = _submit(client, queries).batch_id
     _wait(client, batch_id, until=4)
     cancelled = _stub(client).CancelBatch(batch_pb2.GetBatchRequest(batch_id=batch_id), metadata=client.metadata)
-    time.sleep(0.5)
-    final = _status(client, batch_id)
+    # The worker stops at its next chunk: wait until the count has stood still for half a second.
+    deadline, final = time.monotonic() + 10, _status(client, batch_id)
+    while time.monotonic() < deadline:
+        time.sleep(0.5)
+        before, final = final, _status(client, batch_id)
+        if final.state == before.state == batch_pb2.BATCH_STATE_CANCELLED and final.done == before.done:
+            break
     assert final.state == batch_pb2.BATCH_STATE_CANCELLED and final.done <= cancelled.done + 2  # one chunk at most
     assert final.done < 120
     assert len(_results(client, batch_id)) == final.done
