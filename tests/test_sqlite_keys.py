@@ -6,7 +6,11 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import random
+import signal
 import sqlite3
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -19,6 +23,7 @@ from indexer.store.base import Delete, TracingHead, Upsert
 from indexer.store.sqlite import SqliteStore
 from indexer.store.sqlite_keys import keys_text, token
 from indexer.store.sqlite_schema import SCHEMA_VERSION
+from tests.support import ROOT
 
 TODAY = dt.date(2026, 11, 21)
 
@@ -163,10 +168,10 @@ def _stored_keys(path: Path) -> dict[int, set[str]]:
     return {i: set(keys.split()) for i, keys in rows}
 
 
-def _written(path: Path, seed: int) -> dict[int, set[str]]:
-    """A store of 200 demo tracings at `path`, closed; the keys it stored (the current version's)."""
+def _written(path: Path, seed: int, count: int = 200) -> dict[int, set[str]]:
+    """A store of `count` demo tracings at `path`, closed; the keys it stored (the current version's)."""
     store = SqliteStore(path)
-    store.write([Upsert(t) for t in generate_tracings(200, seed=seed, today=TODAY)], actor="t")
+    store.write([Upsert(t) for t in generate_tracings(count, seed=seed, today=TODAY)], actor="t")
     store.close()
     return _stored_keys(path)
 
@@ -287,3 +292,45 @@ def test_the_writer_merges_the_key_index_into_one_segment_once_idle(tmp_path: Pa
         assert _segments(path) == 2
     finally:
         store.close()
+
+
+def _mark(path: Path) -> str | None:
+    with sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30) as conn:
+        found = conn.execute("SELECT value FROM meta WHERE key = 'rekey'").fetchone()
+    conn.close()
+    return None if found is None else str(found[0])
+
+
+def test_a_process_killed_while_rewriting_the_keys_leaves_a_file_the_next_open_finishes(tmp_path: Path) -> None:
+    """A real process upgrading a schema-4 file (20 tracings a transaction, so that there are many) is
+    killed outright once the rewrite has passed a tracing chosen at random in the first half; the next open
+    finishes it: every tracing's keys as the current version writes them, the index sound."""
+    path = tmp_path / "killed.db"
+    current = _written(path, seed=7, count=3000)
+    _as_older_schema(path, "4")
+    ids = sorted(current)
+    kill_after = random.choice(ids[len(ids) // 10 : len(ids) // 2])
+    upgrade = "import sys; from pathlib import Path; from indexer.store.sqlite_schema import connect, prepare; "
+    upgrade += "prepare(connect(Path(sys.argv[1])), rekey_batch=20)"
+    child = subprocess.Popen([sys.executable, "-c", upgrade, str(path)], cwd=ROOT)
+    try:
+        deadline = time.monotonic() + 60
+        while child.poll() is None and time.monotonic() < deadline:
+            mark = _mark(path)
+            if mark is not None and int(mark.partition(":")[2]) >= kill_after:
+                break
+            time.sleep(0.001)
+    finally:
+        child.kill()
+        child.wait()
+    assert child.returncode == -signal.SIGKILL, f"the upgrade ended before the kill (exit {child.returncode})"
+    assert _mark(path) is not None, "the kill left the rewrite under way"
+    assert _stored_keys(path) != current
+
+    store = SqliteStore(path)
+    try:
+        assert store.check_integrity() == []
+    finally:
+        store.close()
+    assert _stored_keys(path) == current
+    assert _mark(path) is None

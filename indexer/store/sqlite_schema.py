@@ -92,13 +92,13 @@ def connect(path: Path, *, readonly: bool = False) -> sqlite3.Connection:
     return conn
 
 
-def prepare(conn: sqlite3.Connection) -> None:
+def prepare(conn: sqlite3.Connection, *, rekey_batch: int = 20_000) -> None:
     """Create what is missing and bring an older file to SCHEMA_VERSION (once), then finish rewriting its
-    blocking keys if that is still under way (`finish_rekey`)."""
+    blocking keys if that is still under way (`finish_rekey`, `rekey_batch` tracings a transaction)."""
     conn.executescript(_SCHEMA + LIFECYCLE_SCHEMA + KEYS_SCHEMA)
     if _version(conn) != SCHEMA_VERSION:
         _upgrade(conn)
-    finish_rekey(conn)
+    finish_rekey(conn, batch=rekey_batch)
 
 
 def _upgrade(conn: sqlite3.Connection) -> None:
