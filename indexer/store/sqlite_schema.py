@@ -20,6 +20,7 @@ log = logging.getLogger(__name__)
 _REKEY_WITH_SSN = "ssn"
 _REKEY_ALL = "all"
 _REKEY_LOG_EVERY = 1_000_000  # tracings between two progress lines of the log
+REKEY_BATCH = 20_000  # tracings a transaction of the rewrite (the WAL holds one batch at a time)
 
 # 2: the nac_history and dispute tables (sqlite_lifecycle).
 # 3: the blocking keys in an FTS5 index (sqlite_keys) instead of a (key, tracing_id) table, and each
@@ -92,7 +93,7 @@ def connect(path: Path, *, readonly: bool = False) -> sqlite3.Connection:
     return conn
 
 
-def prepare(conn: sqlite3.Connection, *, rekey_batch: int = 20_000) -> None:
+def prepare(conn: sqlite3.Connection, *, rekey_batch: int = REKEY_BATCH) -> None:
     """Create what is missing and bring an older file to SCHEMA_VERSION (once), then finish rewriting its
     blocking keys if that is still under way (`finish_rekey`, `rekey_batch` tracings a transaction)."""
     conn.executescript(_SCHEMA + LIFECYCLE_SCHEMA + KEYS_SCHEMA)
@@ -130,14 +131,20 @@ def _upgrade(conn: sqlite3.Connection) -> None:
         raise
 
 
+def _live_after(conn: sqlite3.Connection, column: str, after: int, batch: int) -> list[tuple[int, str]]:
+    """(id, `column`) of the next `batch` live tracings after id `after`, in id order."""
+    rows: list[tuple[int, str]] = conn.execute(
+        f"SELECT id, {column} FROM tracing WHERE live = 1 AND id > ? ORDER BY id LIMIT ?",  # noqa: S608
+        (after, batch),
+    ).fetchall()
+    return rows
+
+
 def _live_batches(conn: sqlite3.Connection, column: str, batch: int) -> Iterator[list[tuple[int, str]]]:
     """(id, `column`) of every live tracing, in id order, `batch` rows at a time (each batch read afresh,
     so the caller may write between them)."""
     last = 0
-    while rows := conn.execute(
-        f"SELECT id, {column} FROM tracing WHERE live = 1 AND id > ? ORDER BY id LIMIT ?",  # noqa: S608
-        (last, batch),
-    ).fetchall():
+    while rows := _live_after(conn, column, last, batch):
         yield rows
         last = rows[-1][0]
 
@@ -156,7 +163,7 @@ def build_from_bodies(conn: sqlite3.Connection, *, batch: int = 5_000) -> int:
     return done
 
 
-def finish_rekey(conn: sqlite3.Connection, *, batch: int = 20_000) -> None:
+def finish_rekey(conn: sqlite3.Connection, *, batch: int = REKEY_BATCH) -> None:
     """Rewrite, from their heads, the blocking keys of the live tracings an upgrade left to rewrite (meta
     'rekey' = "<which>:<last id done>"): of those with a full SSN (a schema-4 file: their SSN keys change
     in keys version 3), or of every one (a schema-3 file, whose tracings without a full SSN also lack
@@ -183,9 +190,7 @@ def finish_rekey(conn: sqlite3.Connection, *, batch: int = 20_000) -> None:
             if not announced:
                 log.info("rewriting the store file's blocking keys to version %d (once; takes a while)", KEYS_VERSION)
                 announced = True
-            rows = conn.execute(
-                "SELECT id, head FROM tracing WHERE live = 1 AND id > ? ORDER BY id LIMIT ?", (int(after), batch)
-            ).fetchall()
+            rows = _live_after(conn, "head", int(after), batch)
             if rows:
                 changed = [
                     (keys_text(subject_keys(head_from_text(head))), tracing_id)
