@@ -106,18 +106,41 @@ class IngestPool:
             if self._closed or self.processes < 1:
                 return None
             if self._executor is None:
-                self._executor = ProcessPoolExecutor(
-                    max_workers=self.processes,
-                    mp_context=multiprocessing.get_context("spawn"),
-                    initializer=_start_worker,
-                )
+                self._executor = self._started_pool()
             return self._executor
+
+    def _started_pool(self) -> ProcessPoolExecutor | None:
+        """A new pool with every worker started, or None when one could not be (plan in the handler's
+        thread; the next group tries again).
+
+        The standard pool spawns a worker whenever a submit finds none idle. Should another worker die
+        meanwhile, the pool's manager thread tears the pool down while that submit adds to the process
+        table the teardown is iterating: the manager thread fails ("dictionary changed size during
+        iteration") and leaves the new worker and the pool's queues behind. Started whole here (one
+        task a worker, submitted together and awaited), no later submit spawns anything."""
+        executor = ProcessPoolExecutor(
+            max_workers=self.processes,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=_start_worker,
+        )
+        try:
+            started = [executor.submit(os.getpid) for _ in range(self.processes)]
+            for future in started:
+                future.result(timeout=TASK_TIMEOUT)
+        except (BrokenProcessPool, TimeoutError, RuntimeError, OSError):
+            self._stop(executor)
+            return None
+        return executor
 
     def _discard(self, broken: ProcessPoolExecutor) -> None:
         with self._lock:
             if self._executor is broken:
                 log.warning("an ingest worker process died; its groups were planned in the server, a new pool starts")
                 self._executor = None
+        self._stop(broken)
+
+    @staticmethod
+    def _stop(broken: ProcessPoolExecutor) -> None:
         # The broken pool's other workers are killed too: one may be blocked handing back a result nobody
         # reads any more, and the pool's own clean-up would wait for it for ever (at the latest when the
         # server exits). They hold nothing: whatever they were planning is planned again in the server.

@@ -156,6 +156,7 @@ def test_a_worker_killed_mid_stream_loses_nothing_and_a_new_pool_takes_over(tmp_
                 yield batch
 
         results = _push(client, batches())
+        assert len(killed) == 2  # a pool starts all its workers before its first task (none spawned later)
         assert [r.outcome for r in results] == [APPLIED] * len(actions)
         # The broken pool's other worker goes too: left blocked on a result nobody reads, it would keep the
         # server from exiting.
