@@ -51,8 +51,6 @@ from indexer.model import PersonName
 from indexer.store.sqlite_checkpoint import NO_AUTOCHECKPOINT
 from search_service import audit_chain
 from search_service.accounting_entries import (
-    BY_SUBJECT,
-    BY_TRACING,
     CANNOT_READ,
     DISCLOSURE,
     AuditEvent,
@@ -71,6 +69,7 @@ from search_service.audit_chain import Head, VerifyResult
 from search_service.audit_checkpoint import Checkpointer
 from search_service.audit_head import HeadFile
 from search_service.audit_lock import CANNOT_WRITE, WriterLock
+from search_service.audit_lookup import BY_SUBJECT, BY_TRACING, Lookup
 from search_service.group_commit import GroupCommit
 
 __all__ = [
@@ -115,7 +114,10 @@ class AuditLog:
         self._lock: WriterLock | None = None  # made once the directory exists
         self._head_file = HeadFile(self.head_path)  # used under the writer lock only
         self._ids = DisclosureIds()
-        self._checkpointer = Checkpointer(self.path, self._writing, sync_head=self._sync_head, timeout=timeout)
+        self._lookup = Lookup(self.path)  # used by the checkpointer's thread only
+        self._checkpointer = Checkpointer(
+            self.path, self._writing, sync_head=self._sync_head, catch_up=self._lookup.catch_up, timeout=timeout
+        )
         self._last_head: Head | None = None  # the head this handle last committed (under the writer lock)
         self._closed = False
         self._group = GroupCommit[dict[str, Any]](self._write, timeout=timeout, what=CANNOT_WRITE)
@@ -341,7 +343,7 @@ class AuditLog:
     def disclosures_for_tracing(self, agency: str, record_number: str) -> list[Disclosure]:
         """Every disclosure of one tracing, oldest first: the earlier recipients a dispute notice goes to."""
         try:
-            return read_disclosures(self._conn(), BY_TRACING, (agency, record_number))
+            return read_disclosures(self._conn(), self.path, BY_TRACING, (agency, record_number))
         except sqlite3.Error as error:
             raise Unavailable(CANNOT_READ) from error
 
@@ -351,14 +353,14 @@ class AuditLog:
         if not any(c.isdigit() for c in ssn):
             raise ValueError("an access request needs the SSN")
         try:
-            return read_disclosures(self._conn(), BY_SUBJECT, (subject_ref(self._key, name, ssn),))
+            return read_disclosures(self._conn(), self.path, BY_SUBJECT, (subject_ref(self._key, name, ssn),))
         except sqlite3.Error as error:
             raise Unavailable(CANNOT_READ) from error
 
     def events(self, kind: str | None = None) -> list[AuditEvent]:
         """The recorded events (not disclosures), oldest first; only those of `kind` when given."""
         try:
-            return read_events(self._conn(), kind)
+            return read_events(self._conn(), self.path, kind)
         except sqlite3.Error as error:
             raise Unavailable(CANNOT_READ) from error
 
@@ -372,6 +374,7 @@ class AuditLog:
     def close(self) -> None:
         self._closed = True
         self._checkpointer.close()
+        self._lookup.close()
         with self._connections_lock:
             connections, self._connections = self._connections, []
         for conn in connections:

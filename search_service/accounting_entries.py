@@ -20,7 +20,7 @@ from typing import Any
 
 from indexer.exc import Unavailable
 from indexer.model import PersonName, TracingKey
-from search_service import audit_chain
+from search_service import audit_chain, audit_lookup
 from search_service.audit_chain import VerifyResult
 
 DISCLOSURE = "DISCLOSURE"
@@ -125,29 +125,23 @@ def disclosure_from_document(document: Mapping[str, Any]) -> Disclosure:
     )
 
 
-# The disclosures of one tracing, and of one subject (by its keyed hash), oldest first.
-BY_TRACING = (
-    "SELECT canonical FROM entry WHERE json_extract(canonical, '$.agency') = ?"
-    " AND json_extract(canonical, '$.record_number') = ? ORDER BY seq"
-)
-BY_SUBJECT = "SELECT canonical FROM entry WHERE json_extract(canonical, '$.subject') = ? ORDER BY seq"
-
-
-def read_disclosures(conn: sqlite3.Connection, sql: str, parameters: tuple[str, ...]) -> list[Disclosure]:
+def read_disclosures(
+    conn: sqlite3.Connection, trail: Path, by: tuple[str, str], params: tuple[str, ...]
+) -> list[Disclosure]:
+    """The disclosures matching `by` (audit_lookup.BY_TRACING or BY_SUBJECT), oldest first."""
     found = []
-    for (text,) in conn.execute(sql, parameters):
+    for _, text in audit_lookup.find(conn, trail, by, params):
         document = audit_chain.parse_document(text)
         if document is not None and document.get("kind") == DISCLOSURE:
             found.append(disclosure_from_document(document))
     return found
 
 
-def read_events(conn: sqlite3.Connection, kind: str | None) -> list[AuditEvent]:
+def read_events(conn: sqlite3.Connection, trail: Path, kind: str | None) -> list[AuditEvent]:
     """The recorded events (not disclosures), oldest first; only those of `kind` when given."""
-    sql = "SELECT seq, canonical FROM entry WHERE json_extract(canonical, '$.kind') "
-    sql += "= ? ORDER BY seq" if kind else "!= ? ORDER BY seq"
+    by = audit_lookup.BY_KIND if kind else audit_lookup.NOT_KIND
     found = []
-    for seq, text in conn.execute(sql, (kind or DISCLOSURE,)).fetchall():
+    for seq, text in audit_lookup.find(conn, trail, by, (kind or DISCLOSURE,)):
         document = audit_chain.parse_document(text)
         if document is not None and isinstance(document.get("detail"), dict):
             found.append(
@@ -194,7 +188,7 @@ def disclosures_for_tracing_file(path: Path, tracing: TracingKey) -> list[Disclo
     try:
         conn = _read_only(Path(path))
         try:
-            return read_disclosures(conn, BY_TRACING, (tracing.agency, tracing.record_number))
+            return read_disclosures(conn, path, audit_lookup.BY_TRACING, (tracing.agency, tracing.record_number))
         finally:
             conn.close()
     except sqlite3.Error as error:

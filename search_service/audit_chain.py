@@ -46,7 +46,7 @@ from typing import Any
 
 GENESIS = "0" * 64
 ANCHOR_EVENT = "AUDIT_ANCHOR_MISMATCH"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 # No entry is ever updated or deleted through SQL: the triggers refuse it (an attacker can drop them;
 # the chain is what catches him). Accounting entries are kept at least five years; this module keeps
@@ -55,10 +55,11 @@ SCHEMA = """
 CREATE TABLE IF NOT EXISTS entry (
     seq INTEGER PRIMARY KEY, canonical TEXT NOT NULL, prev_hash TEXT NOT NULL, hash TEXT NOT NULL
 );
-CREATE INDEX IF NOT EXISTS entry_tracing
-    ON entry (json_extract(canonical, '$.agency'), json_extract(canonical, '$.record_number'));
-CREATE INDEX IF NOT EXISTS entry_subject ON entry (json_extract(canonical, '$.subject'));
-CREATE INDEX IF NOT EXISTS entry_kind ON entry (json_extract(canonical, '$.kind'));
+-- Schema 1 indexed entries by tracing, subject and kind here, in every write; search_service.audit_lookup
+-- keeps those lookups in a file of its own now, filled behind the writes.
+DROP INDEX IF EXISTS entry_tracing;
+DROP INDEX IF EXISTS entry_subject;
+DROP INDEX IF EXISTS entry_kind;
 CREATE TABLE IF NOT EXISTS head (id INTEGER PRIMARY KEY CHECK (id = 1), seq INTEGER NOT NULL, hash TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TRIGGER IF NOT EXISTS entry_never_deleted BEFORE DELETE ON entry
@@ -66,7 +67,7 @@ CREATE TRIGGER IF NOT EXISTS entry_never_deleted BEFORE DELETE ON entry
 CREATE TRIGGER IF NOT EXISTS entry_never_changed BEFORE UPDATE ON entry
     BEGIN SELECT RAISE(ABORT, 'audit entries are never changed'); END;
 INSERT OR IGNORE INTO head VALUES (1, 0, lower(hex(zeroblob(32))));  -- GENESIS
-PRAGMA user_version = 1;  -- SCHEMA_VERSION
+PRAGMA user_version = 2;  -- SCHEMA_VERSION
 """
 
 # Moves the head on from (seq, hash) in one step: no row changed means the head was not there.

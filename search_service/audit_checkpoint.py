@@ -19,7 +19,9 @@ thread stop or fail, the last connection to close checkpoints the rest.
 
 The same thread makes the head file durable (`sync_head`, search_service.audit_head): woken by every
 write, it syncs at once and then at most once per `pause`, so the head file is flushed a fraction of a
-second after the write it records instead of on the searches' path.
+second after the write it records instead of on the searches' path. And it copies the new entries'
+lookups (by tracing, subject and kind) into the trail's lookup file (`catch_up`,
+search_service.audit_lookup), which the writes no longer index themselves.
 """
 
 from __future__ import annotations
@@ -47,7 +49,8 @@ class Checkpointer:
     """Checkpoints `path` soon after `written()` is called, from a daemon thread started on first use.
     `exclusive` holds off every writer of the trail (in this process and others) while it is entered.
     `sync_head`, when given, is called from the same thread soon after every write (it must take the
-    locks it needs itself, and say whether it had anything to sync)."""
+    locks it needs itself, and say whether it had anything to sync); `catch_up`, when given, likewise (it
+    says how many entries it copied)."""
 
     def __init__(
         self,
@@ -55,6 +58,7 @@ class Checkpointer:
         exclusive: Callable[[], AbstractContextManager[None]],
         *,
         sync_head: Callable[[], bool] | None = None,
+        catch_up: Callable[[], int] | None = None,
         pause: float = 0.2,
         timeout: float = 10.0,
         restart_frames: int = RESTART_FRAMES,
@@ -65,6 +69,8 @@ class Checkpointer:
         self._entries = 0  # written since the last checkpoint was asked for (a rough count is enough)
         self._checkpoint_due = False
         self._sync_head = sync_head
+        self._catch_up = catch_up
+        self._catch_up_failing = False
         self._sync_due = False
         self._exclusive = exclusive
         self._restart_frames = restart_frames
@@ -76,6 +82,7 @@ class Checkpointer:
         self._thread: threading.Thread | None = None
         self.checkpoints = 0  # completed PASSIVE checkpoints (for tests and metrics)
         self.head_syncs = 0  # head file writes made durable by this thread (for tests)
+        self.lookups_copied = 0  # entries copied into the lookup file by this thread (for tests)
 
     def written(self, entries: int) -> None:
         """A write of `entries` was committed: sync the head file soon, and checkpoint soon once
@@ -84,7 +91,7 @@ class Checkpointer:
         self._entries += entries
         if self._entries >= self._every:
             self._entries, self._checkpoint_due = 0, True
-        elif self._sync_head is None:
+        elif self._sync_head is None and self._catch_up is None:
             return
         self._sync_due = True
         if self._stop.is_set():
@@ -120,6 +127,19 @@ class Checkpointer:
                 self.head_syncs += self._sync_head()
             except (OSError, DciiError) as error:  # the next write asks again; the entries are durable
                 log.warning("audit head file sync failed", extra={"error_type": error.__class__.__name__})
+        if self._catch_up is not None:
+            self._copy_lookups(self._catch_up)
+
+    def _copy_lookups(self, catch_up: Callable[[], int]) -> None:
+        """Bring the trail's lookup file up to date (search_service.audit_lookup); a failure is logged
+        once until it works again: readers scan the trail past what the lookup has meanwhile."""
+        try:
+            self.lookups_copied += catch_up()
+            self._catch_up_failing = False
+        except (sqlite3.Error, OSError) as error:
+            if not self._catch_up_failing:
+                log.warning("audit lookups not copied", extra={"error_type": error.__class__.__name__})
+            self._catch_up_failing = True
 
     def _checkpoint(self, conn: sqlite3.Connection) -> None:
         busy, frames, _ = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()

@@ -1,0 +1,208 @@
+"""The audit trail's lookups (entries by tracing, by subject, by kind), kept in a file of their own and
+filled behind the writes.
+
+Until trail schema 2, `entry` carried three expression indexes, updated inside every disclosure's
+write while the search that made it waited: the subject (a keyed hash, so a random place in its index)
+and the tracing each cost a leaf page found and rewritten, per entry, in a B-tree that grows with the
+whole history (kept five years at least). The write paid more the longer the trail, and each page not in
+SQLite's cache was a read that let go of the GIL. Now the write appends the entry and moves the head,
+nothing else, and this module keeps the lookups in `<trail>.lookup.db` (for `audit.db`:
+`audit.lookup.db`): one row per entry (`entry_ref`), copied from the trail in batches by the audit
+trail's background thread (`catch_up`, one INSERT ... SELECT over the trail attached read-only), never
+by a search.
+
+The lookup file is derived data: it holds no entry content, only where to find entries, and can be
+deleted at any time (it is built again from the trail). Readers never depend on it being complete:
+they take what it has indexed (up to its last seq, W), then read the trail itself for every entry past
+W (`find`). Reading the lookup first and the trail second keeps that sound while both move on: every
+entry the lookup names is in the later trail snapshot, and the scan past W covers the rest.
+
+A lookup that does not belong to the trail (a trail restored from a backup, with new entries written
+under seqs the lookup already covers) is recognized by the hash of its last entry: each row keeps the
+first 16 hex digits of its entry's hash, and the chain makes the entry at seq W carry that hash only if
+every entry up to W is the same. Readers then ignore the lookup (scan the trail), and `catch_up` starts
+it afresh. A subject is kept by the first 16 hex digits of its keyed hash (the reader compares the whole
+hash in the entry), which halves the file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import sqlite3
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+# Entries copied per statement: each batch is one transaction of the lookup file, taken in one SQLite
+# step (no GIL held meanwhile); a few hundred milliseconds at most.
+BATCH = 20_000
+# Hex digits kept of an entry's hash (to recognize the trail) and of a subject (to find it): the SQL
+# below writes them as substr(..., 1, 16).
+TAG_DIGITS = 16
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS entry_ref (
+    seq INTEGER PRIMARY KEY,
+    tag TEXT NOT NULL,  -- the first 16 hex digits of the entry's hash
+    kind TEXT NOT NULL,
+    agency TEXT,
+    record_number TEXT,
+    subject TEXT  -- the first 16 hex digits of a disclosure's subject; NULL without one
+);
+CREATE INDEX IF NOT EXISTS entry_ref_tracing ON entry_ref (agency, record_number) WHERE agency IS NOT NULL;
+CREATE INDEX IF NOT EXISTS entry_ref_subject ON entry_ref (subject) WHERE subject IS NOT NULL;
+CREATE INDEX IF NOT EXISTS entry_ref_kind ON entry_ref (kind);
+"""
+
+_COPY = """
+INSERT INTO main.entry_ref
+SELECT seq, substr(hash, 1, 16), json_extract(canonical, '$.kind'),
+       json_extract(canonical, '$.agency'), json_extract(canonical, '$.record_number'),
+       substr(nullif(json_extract(canonical, '$.subject'), ''), 1, 16)
+FROM trail.entry WHERE seq > (SELECT coalesce(max(seq), 0) FROM main.entry_ref) ORDER BY seq LIMIT ?
+"""
+
+# What a reader asks: the condition on the lookup's rows, and the same on the trail's own entries (the
+# exact test: a subject is looked up by a prefix of its hash).
+BY_TRACING = (
+    "agency = ? AND record_number = ?",
+    "json_extract(canonical, '$.agency') = ? AND json_extract(canonical, '$.record_number') = ?",
+)
+BY_SUBJECT = ("subject = substr(?, 1, 16)", "json_extract(canonical, '$.subject') = ?")
+BY_KIND = ("kind = ?", "json_extract(canonical, '$.kind') = ?")
+NOT_KIND = ("kind != ?", "json_extract(canonical, '$.kind') != ?")
+
+
+def lookup_path(trail: Path) -> Path:
+    return trail.with_name(f"{trail.stem}.lookup{trail.suffix or '.db'}")
+
+
+def _open_reader(trail: Path) -> sqlite3.Connection | None:
+    path = lookup_path(trail)
+    if not path.exists():
+        return None
+    return sqlite3.connect(path.resolve().as_uri() + "?mode=ro", uri=True, isolation_level=None)
+
+
+def _open_writer(trail: Path) -> sqlite3.Connection:
+    # Made by the trail's background thread, closed by whoever closes the trail.
+    conn = sqlite3.connect(lookup_path(trail), timeout=30.0, isolation_level=None, check_same_thread=False)
+    try:
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")  # derived data: a lost tail is copied again
+        conn.executescript(SCHEMA)
+        # Attached for reading only (nothing here writes `trail.`), but not with mode=ro: a read-only
+        # connection that closes last cannot checkpoint the trail, and would leave its WAL behind.
+        conn.execute("ATTACH DATABASE ? AS trail", (str(Path(trail).resolve()),))
+    except BaseException:
+        conn.close()
+        raise
+    return conn
+
+
+def _last(lookup: sqlite3.Connection) -> tuple[int, str] | None:
+    row = lookup.execute("SELECT seq, tag FROM entry_ref ORDER BY seq DESC LIMIT 1").fetchone()
+    return None if row is None else (int(row[0]), str(row[1]))
+
+
+def _stale(conn: sqlite3.Connection) -> bool:
+    """Whether the lookup (`conn`, the trail attached) names a last entry the trail does not have."""
+    last = _last(conn)
+    if last is None:
+        return False
+    row = conn.execute("SELECT substr(hash, 1, 16) FROM trail.entry WHERE seq = ?", (last[0],)).fetchone()
+    return row is None or row[0] != last[1]
+
+
+class Lookup:
+    """The writer of one trail's lookup file: used by one thread (the trail's background thread)."""
+
+    def __init__(self, trail: Path, *, batch: int = BATCH) -> None:
+        self.trail = Path(trail)
+        self._batch = batch
+        self._conn: sqlite3.Connection | None = None
+        self.copied = 0  # entries copied by this handle (for tests and the log)
+
+    def catch_up(self) -> int:
+        """Copy every entry the lookup lacks, a batch a transaction; start afresh a lookup of another
+        trail. Returns how many were copied. sqlite3.Error when the lookup cannot be written (the
+        trail's writes are unaffected: readers scan the trail past what the lookup has)."""
+        conn = self._conn
+        if conn is None:
+            conn = self._conn = _open_writer(self.trail)
+        if _stale(conn):
+            log.warning("the audit lookup file belongs to another trail (restored from a backup?): made afresh")
+            conn.execute("DELETE FROM entry_ref")
+        copied = 0
+        while True:
+            count = conn.execute(_COPY, (self._batch,)).rowcount
+            copied += count
+            if count < self._batch:
+                break
+        self.copied += copied
+        return copied
+
+    def close(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            with contextlib.suppress(sqlite3.Error):
+                conn.close()
+
+
+def find(
+    trail: sqlite3.Connection, trail_path: Path, by: tuple[str, str], params: tuple[str, ...]
+) -> list[tuple[int, str]]:
+    """(seq, canonical) of the trail's entries matching `by` (one of BY_*) with `params`, oldest first:
+    those the lookup names, then the trail's own past the lookup's end (every entry, without a usable
+    lookup). `trail` is in autocommit mode; its reads share one snapshot, taken after the lookup's."""
+    indexed, upto, tag = _indexed(trail_path, by[0], params)
+    trail.execute("BEGIN")
+    try:
+        if upto and _tag(trail, upto) != tag:  # not this trail's lookup: read the trail alone
+            indexed, upto = [], 0
+        rows: list[tuple[int, str]] = []
+        for start in range(0, len(indexed), 500):  # under SQLite's limit of variables
+            chunk = indexed[start : start + 500]
+            rows += trail.execute(
+                f"SELECT seq, canonical FROM entry WHERE seq IN ({', '.join('?' * len(chunk))}) AND {by[1]}",  # noqa: S608
+                (*chunk, *params),
+            ).fetchall()
+        rows.sort()
+        rows += trail.execute(
+            f"SELECT seq, canonical FROM entry WHERE seq > ? AND {by[1]} ORDER BY seq",  # noqa: S608 (constants)
+            (upto, *params),
+        ).fetchall()
+    finally:
+        trail.execute("COMMIT")
+    return rows
+
+
+def _tag(trail: sqlite3.Connection, seq: int) -> str | None:
+    row = trail.execute("SELECT substr(hash, 1, 16) FROM entry WHERE seq = ?", (seq,)).fetchone()
+    return None if row is None else str(row[0])
+
+
+def _indexed(trail: Path, where: str, params: tuple[str, ...]) -> tuple[list[int], int, str]:
+    """The seqs the lookup names for `where`, its last seq and that entry's tag; nothing (last seq 0)
+    when there is no lookup or it cannot be read (the reader then scans the trail)."""
+    try:
+        conn = _open_reader(trail)
+    except sqlite3.Error:
+        conn = None
+    if conn is None:
+        return [], 0, ""
+    try:
+        conn.execute("BEGIN")
+        last = _last(conn)
+        if last is None:
+            return [], 0, ""
+        sql = f"SELECT seq FROM entry_ref WHERE {where} AND seq <= ?"  # noqa: S608 (constants)
+        return [int(row[0]) for row in conn.execute(sql, (*params, last[0]))], last[0], last[1]
+    except sqlite3.Error as error:
+        log.warning(
+            "the audit lookup file cannot be read: the trail is read whole", extra={"error_type": type(error).__name__}
+        )
+        return [], 0, ""
+    finally:
+        conn.close()
