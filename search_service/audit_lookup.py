@@ -17,6 +17,13 @@ they take what it has indexed (up to its last seq, W), then read the trail itsel
 W (`find`). Reading the lookup first and the trail second keeps that sound while both move on: every
 entry the lookup names is in the later trail snapshot, and the scan past W covers the rest.
 
+The copies are not flushed (synchronous=OFF): flushing them competed with the trail's own flushes,
+which the searches wait for, and doubled the audit write's p99. A crash of the process loses nothing
+(the machine keeps what was written); a crash of the machine may tear the file, so each writer records
+a mark with the machine's boot id, durably, while it has the file open, and takes it away on closing,
+after flushing. A mark from another boot means the machine went down under that writer: readers then
+ignore the lookup, and the next writer makes it afresh, as it does a file SQLite finds damaged.
+
 A lookup that does not belong to the trail (a trail restored from a backup, with new entries written
 under seqs the lookup already covers) is recognized by the hash of its last entry: each row keeps the
 first 16 hex digits of its entry's hash, and the chain makes the entry at seq W carry that hash only if
@@ -29,6 +36,8 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
+import secrets
 import sqlite3
 from pathlib import Path
 
@@ -40,6 +49,9 @@ BATCH = 20_000
 # Hex digits kept of an entry's hash (to recognize the trail) and of a subject (to find it): the SQL
 # below writes them as substr(..., 1, 16).
 TAG_DIGITS = 16
+# Which boot of the machine this is: a writer's mark left by another boot means the machine went down
+# under that writer (see `_open_writer`).
+_BOOT_ID = Path("/proc/sys/kernel/random/boot_id")
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS entry_ref (
@@ -53,6 +65,8 @@ CREATE TABLE IF NOT EXISTS entry_ref (
 CREATE INDEX IF NOT EXISTS entry_ref_tracing ON entry_ref (agency, record_number) WHERE agency IS NOT NULL;
 CREATE INDEX IF NOT EXISTS entry_ref_subject ON entry_ref (subject) WHERE subject IS NOT NULL;
 CREATE INDEX IF NOT EXISTS entry_ref_kind ON entry_ref (kind);
+-- 'writer:<pid>:<token>' -> the boot id of the machine while that writer has the file open
+CREATE TABLE IF NOT EXISTS lookup_meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
 
 _COPY = """
@@ -85,12 +99,11 @@ def _open_reader(trail: Path) -> sqlite3.Connection | None:
     return sqlite3.connect(path.resolve().as_uri() + "?mode=ro", uri=True, isolation_level=None)
 
 
-def _open_writer(trail: Path) -> sqlite3.Connection:
+def _connect_writer(trail: Path) -> sqlite3.Connection:
     # Made by the trail's background thread, closed by whoever closes the trail.
     conn = sqlite3.connect(lookup_path(trail), timeout=30.0, isolation_level=None, check_same_thread=False)
     try:
         conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute("PRAGMA synchronous=NORMAL")  # derived data: a lost tail is copied again
         conn.executescript(SCHEMA)
         # Attached for reading only (nothing here writes `trail.`), but not with mode=ro: a read-only
         # connection that closes last cannot checkpoint the trail, and would leave its WAL behind.
@@ -99,6 +112,68 @@ def _open_writer(trail: Path) -> sqlite3.Connection:
         conn.close()
         raise
     return conn
+
+
+def _open_writer(trail: Path, token: str) -> sqlite3.Connection:
+    """The lookup opened for copying, with this writer's mark recorded durably; made afresh when a
+    writer's mark says the machine went down under it, or when the file is not a sound database."""
+    try:
+        conn = _connect_writer(trail)
+        if not _trusted(conn):
+            conn.close()
+            raise _Untrusted
+    except (_Untrusted, sqlite3.DatabaseError) as error:
+        if type(error) not in (_Untrusted, sqlite3.DatabaseError):  # locked, unreadable...: not a torn file
+            raise
+        log.warning("the audit lookup file was torn by a crash of the machine, or is damaged: made afresh")
+        for path in trail.parent.glob(lookup_path(trail).name + "*"):
+            path.unlink()
+        conn = _connect_writer(trail)
+    try:
+        # Everything in the file made durable (with the marks of writers that died before this boot
+        # ended: the machine kept what they wrote), then this writer's mark, durably.
+        conn.execute("PRAGMA synchronous=FULL")
+        conn.execute("PRAGMA wal_checkpoint(FULL)")
+        for name, _ in conn.execute("SELECT name, value FROM lookup_meta WHERE name LIKE 'writer:%'").fetchall():
+            if not _alive(int(name.split(":")[1])):
+                conn.execute("DELETE FROM lookup_meta WHERE name = ?", (name,))
+        conn.execute("INSERT OR REPLACE INTO lookup_meta VALUES (?, ?)", (token, _boot()))
+        # Derived data: its copies are not flushed (they competed with the trail's own flushes, which
+        # the searches wait for); the marks above are what protect it from a crash of the machine.
+        conn.execute("PRAGMA synchronous=OFF")
+    except BaseException:
+        conn.close()
+        raise
+    return conn
+
+
+class _Untrusted(Exception):
+    pass
+
+
+def _boot() -> str:
+    try:
+        return _BOOT_ID.read_text().strip()
+    except OSError:
+        return ""
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _trusted(conn: sqlite3.Connection) -> bool:
+    """False when a writer's mark was left by another boot of the machine (or the boot is unknown): that
+    writer's unflushed copies may be torn."""
+    boot = _boot()
+    marks = conn.execute("SELECT value FROM lookup_meta WHERE name LIKE 'writer:%'").fetchall()
+    return all(boot and value == boot for (value,) in marks)
 
 
 def _last(lookup: sqlite3.Connection) -> tuple[int, str] | None:
@@ -122,6 +197,7 @@ class Lookup:
         self.trail = Path(trail)
         self._batch = batch
         self._conn: sqlite3.Connection | None = None
+        self._token = f"writer:{os.getpid()}:{secrets.token_hex(8)}"
         self.copied = 0  # entries copied by this handle (for tests and the log)
 
     def catch_up(self) -> int:
@@ -130,7 +206,7 @@ class Lookup:
         trail's writes are unaffected: readers scan the trail past what the lookup has)."""
         conn = self._conn
         if conn is None:
-            conn = self._conn = _open_writer(self.trail)
+            conn = self._conn = _open_writer(self.trail, self._token)
         if _stale(conn):
             log.warning("the audit lookup file belongs to another trail (restored from a backup?): made afresh")
             conn.execute("DELETE FROM entry_ref")
@@ -144,10 +220,17 @@ class Lookup:
         return copied
 
     def close(self) -> None:
+        """Make the copies durable and take this writer's mark away; a lookup left marked is checked
+        by the next writer (and by readers) against the machine's boot."""
         conn, self._conn = self._conn, None
-        if conn is not None:
-            with contextlib.suppress(sqlite3.Error):
-                conn.close()
+        if conn is None:
+            return
+        with contextlib.suppress(sqlite3.Error):
+            conn.execute("PRAGMA synchronous=FULL")
+            conn.execute("PRAGMA wal_checkpoint(FULL)")
+            conn.execute("DELETE FROM lookup_meta WHERE name = ?", (self._token,))
+        with contextlib.suppress(sqlite3.Error):
+            conn.close()
 
 
 def find(
@@ -195,7 +278,7 @@ def _indexed(trail: Path, where: str, params: tuple[str, ...]) -> tuple[list[int
     try:
         conn.execute("BEGIN")
         last = _last(conn)
-        if last is None:
+        if last is None or not _trusted(conn):  # empty, or perhaps torn by a crash of the machine
             return [], 0, ""
         sql = f"SELECT seq FROM entry_ref WHERE {where} AND seq <= ?"  # noqa: S608 (constants)
         return [int(row[0]) for row in conn.execute(sql, (*params, last[0]))], last[0], last[1]

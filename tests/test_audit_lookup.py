@@ -211,3 +211,60 @@ def test_a_schema_1_trail_drops_its_expression_indexes_and_reads_the_same(db: Pa
     assert conn.execute("SELECT name FROM sqlite_master WHERE type = 'index' AND name LIKE 'entry_%'").fetchall() == []
     assert conn.execute("PRAGMA user_version").fetchone() == (2,)
     conn.close()
+
+
+def mark(db: Path, name: str, boot: str) -> None:
+    conn = sqlite3.connect(lookup_path(db))
+    conn.execute("INSERT INTO lookup_meta VALUES (?, ?)", (name, boot))
+    conn.commit()
+    conn.close()
+
+
+def marks(db: Path) -> list[str]:
+    conn = sqlite3.connect(lookup_path(db))
+    try:
+        return [str(row[0]) for row in conn.execute("SELECT name FROM lookup_meta")]
+    finally:
+        conn.close()
+
+
+def test_a_lookup_its_writer_had_open_when_the_machine_went_down_is_ignored_then_made_afresh(
+    db: Path, key: bytes, caplog: pytest.LogCaptureFixture
+) -> None:
+    with AuditLog(db, key=key) as log:
+        fill(log, 0, 20)
+    catch_up(db)
+    assert marks(db) == []  # a closed writer takes its mark away
+    # A writer of another boot (its copies perhaps torn), with one row of the lookup lost: readers must
+    # not trust the lookup, and the next writer starts it again.
+    mark(db, "writer:1:feedfeedfeedfeed", "an-earlier-boot")
+    conn = sqlite3.connect(lookup_path(db))
+    conn.execute("DELETE FROM entry_ref WHERE seq = (SELECT min(seq) FROM entry_ref WHERE record_number = 'R-0003')")
+    conn.commit()
+    conn.close()
+    with AuditLog(db, key=key) as log:
+        assert read(log) == expected(20)
+    with caplog.at_level(logging.WARNING, logger="search_service.audit_lookup"):
+        assert catch_up(db) == entries(db)
+    assert "torn by a crash of the machine" in caplog.text
+    assert marks(db) == []
+    # A writer of this boot that died (killed: the machine kept its copies) is not a reason to start again.
+    mark(db, "writer:999999999:feedfeedfeedfeed", Path("/proc/sys/kernel/random/boot_id").read_text().strip())
+    with AuditLog(db, key=key) as log:
+        fill(log, 20, 4)
+    catch_up(db)
+    assert copied(db) == entries(db) and marks(db) == []
+    with AuditLog(db, key=key) as log:
+        assert read(log) == expected(24)
+
+
+def test_a_damaged_lookup_file_is_read_around_and_made_afresh(db: Path, key: bytes) -> None:
+    with AuditLog(db, key=key) as log:
+        fill(log, 0, 16)
+    remove_lookup(db)
+    lookup_path(db).write_bytes(b"not a database at all" * 300)
+    with AuditLog(db, key=key) as log:
+        assert read(log) == expected(16)
+        fill(log, 16, 4)
+        wait_until(lambda: copied(db) == entries(db), what="the lookup made afresh")
+        assert read(log) == expected(20)
