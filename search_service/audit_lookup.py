@@ -133,7 +133,7 @@ def _open_writer(trail: Path, token: str) -> sqlite3.Connection:
         # Everything in the file made durable (with the marks of writers that died before this boot
         # ended: the machine kept what they wrote), then this writer's mark, durably.
         conn.execute("PRAGMA synchronous=FULL")
-        conn.execute("PRAGMA wal_checkpoint(FULL)")
+        conn.execute("PRAGMA main.wal_checkpoint(FULL)")  # not the attached trail
         for name, _ in conn.execute("SELECT name, value FROM lookup_meta WHERE name LIKE 'writer:%'").fetchall():
             if not _alive(int(name.split(":")[1])):
                 conn.execute("DELETE FROM lookup_meta WHERE name = ?", (name,))
@@ -227,7 +227,7 @@ class Lookup:
             return
         with contextlib.suppress(sqlite3.Error):
             conn.execute("PRAGMA synchronous=FULL")
-            conn.execute("PRAGMA wal_checkpoint(FULL)")
+            conn.execute("PRAGMA main.wal_checkpoint(FULL)")  # not the attached trail
             conn.execute("DELETE FROM lookup_meta WHERE name = ?", (self._token,))
         with contextlib.suppress(sqlite3.Error):
             conn.close()
