@@ -183,10 +183,12 @@ def test_restore_refuses_an_altered_backup_a_non_empty_directory_and_a_held_lock
     with pytest.raises(BackupError, match="already holds data"):
         restore(out, target)
     (target / "index.db-wal").write_bytes(b"stale")  # left by another store: it must not meet the new file
+    (target / "audit.lookup.db").write_bytes(b"stale")  # derived from the trail the restore replaces
     report = restore(out, target, force=True)
     replaced = Path(report["replaced"])
     assert replaced.parent == target and (replaced / "index.db").exists() and (replaced / "index.db-wal").exists()
     assert not (target / "index.db-wal").exists() and report["index_problems"] == []
+    assert (replaced / "audit.lookup.db").exists() and not (target / "audit.lookup.db").exists()
 
     with DataDirLock(target).acquire(exclusive=True), pytest.raises(FailedPrecondition, match="restore"):
         backup(target, tmp_path / "during-restore")  # and a server would not start either (same lock)

@@ -54,6 +54,7 @@ from indexer.store.sqlite_backup import (
     sha256_file,
 )
 from search_service.accounting import verify_file
+from search_service.audit_lookup import lookup_path
 
 FORMAT = "dcii-backup/1"
 MANIFEST = "manifest.json"
@@ -63,6 +64,9 @@ DATABASES_FIRST = ("registry.db", INDEX, "batch.db", "privacy.db")
 KNOWN = frozenset({AUDIT_KEY, *DATABASES_FIRST, AUDIT_HEAD, AUDIT})
 # Files SQLite and the audit log keep beside a database; a restore moves them aside with it.
 COMPANIONS = ("-wal", "-shm", "-journal", ".lock")
+# Derived from a backed-up file, so not backed up; a restore moves it aside too (the server makes it
+# again from the restored trail: search_service.audit_lookup).
+DERIVED = frozenset({lookup_path(Path(AUDIT)).name})
 
 
 class BackupError(DciiError):
@@ -186,7 +190,9 @@ def read_manifest(backup_dir: Path) -> tuple[dict[str, Any], list[FileEntry]]:
 
 def _move_aside(data_dir: Path) -> Path | None:
     """Move the files a restore replaces (and their companions) into data/replaced-<time>/."""
-    present = [p for p in data_dir.iterdir() if any(p.name in (k, *(k + c for c in COMPANIONS)) for k in KNOWN)]
+    present = [
+        p for p in data_dir.iterdir() if any(p.name in (k, *(k + c for c in COMPANIONS)) for k in KNOWN | DERIVED)
+    ]
     if not present:
         return None
     aside = data_dir / f"replaced-{dt.datetime.now(dt.UTC).strftime('%Y%m%dT%H%M%SZ')}"
