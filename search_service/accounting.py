@@ -25,7 +25,8 @@ write: search_service.audit_lock), then one `BEGIN IMMEDIATE` transaction with a
 the batch. Within a process, concurrent callers share writes (search_service.group_commit): under
 load, the searches that arrive while one write is on disk go together in the next, one fsync for all.
 The head file is kept open (search_service.audit_head); WAL checkpoints and the head file's flush are
-made by a thread of their own (search_service.audit_checkpoint), off the searches' path.
+made by a thread of their own (search_service.audit_checkpoint), off the searches' path; so are the
+lookups by tracing, subject and kind, kept in a file of their own (search_service.audit_lookup).
 
 The code: `search_service.accounting_keys` holds the key file and `subject_ref`,
 `search_service.accounting_entries` the entries, their documents and the offline (read-only) reads,
