@@ -21,6 +21,7 @@ and "p99" for the queries sent again as an adjudicator sends them (the mode's de
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import math
 import os
@@ -44,6 +45,9 @@ from dcii.v1 import admin_pb2, admin_pb2_grpc, ingest_pb2, ingest_pb2_grpc, sear
 from indexer.model import PartialDate  # noqa: E402
 from search_service import matching, pki  # noqa: E402
 from search_service.registry import Purpose, Registry, Role  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from febrl_echo import echo_line  # noqa: E402
 
 
 @dataclass
@@ -278,9 +282,28 @@ def run_dataset(name: str, originals: Any, queries: Any, truth: dict[str, str], 
                 lines.append(
                     outcome.row(label, latencies, timed_as_asked(stub, metadata, queries, mode, with_dob, with_ssn))
                 )
+            if not plant:
+                lines += ["", _echo_floor(service, stub, metadata, queries)]
             return lines
         finally:
             service.stop()
+
+
+def _echo_floor(service: Service, stub: Any, metadata: Any, queries: Any) -> str:
+    """The echo server's latency for the Q1 requests as asked, answered with the service's answer to one."""
+    mode, with_dob, with_ssn = QUERIES["Q1 name + DOB + SSN"]
+    requests = []
+    for _, row in queries.iterrows():
+        request = search_request(row, mode, with_dob, with_ssn)
+        request.ClearField("min_score")
+        requests.append(request)
+    answer = search_pb2.SearchResponse()
+    for request in requests:  # a typical answer: the first with a hit
+        with contextlib.suppress(grpc.RpcError):
+            answer = stub.Search(request, metadata=metadata, timeout=30)
+        if answer.hits:
+            break
+    return echo_line(service.pki_dir, "BENCH-QUERY", requests, answer)
 
 
 def timed_as_asked(stub: Any, metadata: Any, queries: Any, mode: str, with_dob: bool, with_ssn: bool) -> list[float]:
