@@ -209,7 +209,7 @@ class _Pair:
         version that uses the level)."""
         if self.both_missing:
             both = (self.qi[:, a, None] == 0) & (self.ci[None, :, b] == 0)
-            levels[np.broadcast_to(both, levels.shape)] = _BOTH_MISSING
+            np.copyto(levels, _CODES[_BOTH_MISSING], where=both)
         return levels
 
     def jw(self, a: str, b: str) -> Sims:
@@ -242,7 +242,7 @@ class _Pair:
             if level != _N.JW_94:
                 conditions.append((NameLevel(level - 1), high & phonetic))
         levels = _select(conditions, weights, self.shape)
-        levels[np.broadcast_to(missing, levels.shape)] = _MISSING
+        np.copyto(levels, _CODES[_MISSING], where=missing)
         return levels
 
 

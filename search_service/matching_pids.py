@@ -250,6 +250,11 @@ def _select(conditions: Sequence[tuple[int, Bools]], weights: Floats, default: i
     return levels
 
 
+# Level codes as numpy scalars, made once (numpy probes an IntEnum for array interfaces, slowly).
+_SSN_MISSING, _DOB_MISSING = np.int8(int(SsnLevel.MISSING)), np.int8(int(DobLevel.MISSING))
+_DOB_BOTH_MISSING, _POB_MISSING = np.int8(int(DobLevel.BOTH_MISSING)), np.int8(int(PobLevel.MISSING))
+
+
 def _digit_structure(q: npt.NDArray[np.uint8], c: npt.NDArray[np.uint8]) -> tuple[Bools, Bools, Bools]:
     """(equal, one digit wrong, two adjacent digits swapped) for (Q, 1, w) against (1, N, w)."""
     diff = q != c
@@ -262,6 +267,8 @@ def _digit_structure(q: npt.NDArray[np.uint8], c: npt.NDArray[np.uint8]) -> tupl
 
 def ssn_levels(q: PidColumns, c: PidColumns, weights: Floats) -> Codes:
     """(Q, N) SSN levels."""
+    if not q.ssn_kind.any():  # no query gives one (name + DOB): MISSING throughout, as worked out below
+        return np.full((len(q), len(c)), int(SsnLevel.MISSING), dtype=np.int8)
     qk, ck = q.ssn_kind[:, None], c.ssn_kind[None, :]
     qd, cd = q.ssn[:, None, :], c.ssn[None, :, :]
     full = (qk == _SSN_FULL) & (ck == _SSN_FULL)
@@ -277,7 +284,7 @@ def ssn_levels(q: PidColumns, c: PidColumns, weights: Floats) -> Codes:
         (SsnLevel.LAST_FOUR_DIFFERENT, last4 & ~last4_equal),
     ]
     levels = _select(conditions, weights, int(SsnLevel.DISAGREE))
-    levels[np.broadcast_to(missing, levels.shape)] = int(SsnLevel.MISSING)
+    np.copyto(levels, _SSN_MISSING, where=missing)
     return levels
 
 
@@ -303,17 +310,19 @@ def dob_levels(q: PidColumns, c: PidColumns, weights: Floats) -> Codes:
         (DobLevel.PARTIAL_YEAR, ~full & ~month_known & same_year),
     ]
     levels = _select(conditions, weights, int(DobLevel.DISAGREE))
-    levels[np.broadcast_to((qy == 0) | (cy == 0), levels.shape)] = int(DobLevel.MISSING)
+    np.copyto(levels, _DOB_MISSING, where=(qy == 0) | (cy == 0))
     if weights[DobLevel.BOTH_MISSING] > UNUSED_WEIGHT and not q.year.all():
-        levels[np.broadcast_to((qy == 0) & (cy == 0), levels.shape)] = int(DobLevel.BOTH_MISSING)
+        np.copyto(levels, _DOB_BOTH_MISSING, where=(qy == 0) & (cy == 0))
     return levels
 
 
 def pob_levels(q: PidColumns, c: PidColumns) -> Codes:
     """(Q, N) place-of-birth levels."""
+    if not q.pob.any():  # no query gives one: MISSING throughout, as worked out below
+        return np.full((len(q), len(c)), int(PobLevel.MISSING), dtype=np.int8)
     qp, cp = q.pob[:, None], c.pob[None, :]
     levels = np.where(qp == cp, np.int8(int(PobLevel.EXACT)), np.int8(int(PobLevel.DISAGREE))).astype(np.int8)
-    levels[np.broadcast_to((qp == 0) | (cp == 0), levels.shape)] = int(PobLevel.MISSING)
+    np.copyto(levels, _POB_MISSING, where=(qp == 0) | (cp == 0))
     return levels
 
 
