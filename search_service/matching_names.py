@@ -20,6 +20,7 @@ from rapidfuzz.distance import OSA, JaroWinkler
 from rapidfuzz.process import cdist
 
 from search_service.matching_columns import NameColumns
+from search_service.matching_pids import UNUSED_WEIGHT, laying_order
 
 Floats = npt.NDArray[np.float64]
 Bools = npt.NDArray[np.bool_]
@@ -49,7 +50,8 @@ class NameLevel(IntEnum):
 
 
 _N = NameLevel
-UNUSED_WEIGHT = -99.0  # a level a field never takes (shown "-" in the docstring table)
+# UNUSED_WEIGHT (from matching_pids, one value for both): a level a field never takes (shown "-" in the
+# docstring table).
 # The Jaro-Winkler bands: each band's weight grows within it (see NameWeights.grade).
 _BANDS = ((_N.JW_94, 0.94), (_N.JW_88_PHONETIC, 0.88), (_N.JW_88, 0.88), (_N.JW_80_PHONETIC, 0.8), (_N.JW_80, 0.8))
 _JW_LEVELS = ((_N.JW_94, 0.94), (_N.JW_88, 0.88), (_N.JW_80, 0.80))
@@ -136,27 +138,9 @@ def _select(conditions: list[tuple[NameLevel, Bools]], weights: Floats, shape: t
     """The best-weighted level whose condition holds (DISAGREE where none does; of equal weights, the
     first listed): the conditions are laid on in rising weight, so that the best one is laid last."""
     levels: Codes = np.full(shape, _DISAGREE, dtype=np.int8)
-    for index, code in _laying_order(weights, tuple(level for level, _ in conditions)):
+    for index, code in laying_order(weights, tuple(level for level, _ in conditions)):
         np.copyto(levels, code, where=conditions[index][1])
     return levels
-
-
-# The order depends only on the weights and the levels listed, a handful of combinations per matcher
-# version: worked out once (a ranked query selects 4-8 times, and a small candidate set made the sort
-# a tenth of the name comparison).
-_ORDERS: dict[tuple[bytes, tuple[NameLevel, ...]], list[tuple[int, np.int8]]] = {}
-
-
-def _laying_order(weights: Floats, listed: tuple[NameLevel, ...]) -> list[tuple[int, np.int8]]:
-    """(index into `listed`, level code) of the used levels, in the order `_select` lays them on."""
-    key = (weights.tobytes(), listed)
-    order = _ORDERS.get(key)
-    if order is None:
-        rising = sorted(reversed(range(len(listed))), key=lambda i: float(weights[listed[i]]))
-        order = [(i, _CODES[listed[i]]) for i in rising if weights[listed[i]] > UNUSED_WEIGHT]
-        if len(_ORDERS) < 1024:
-            _ORDERS[key] = order
-    return order
 
 
 # Level codes as numpy and plain ints: numpy probes an IntEnum for array interfaces, slowly.

@@ -244,10 +244,28 @@ def _select(conditions: Sequence[tuple[int, Bools]], weights: Floats, default: i
     first listed): the conditions are laid on in rising weight, so that the best one is laid last."""
     shape = np.broadcast_shapes(*(mask.shape for _, mask in conditions))
     levels: Codes = np.full(shape, default, dtype=np.int8)
-    for level, mask in sorted(reversed(conditions), key=lambda c: float(weights[c[0]])):
-        if weights[level] > UNUSED_WEIGHT:
-            levels = np.where(mask, np.int8(int(level)), levels)
+    for index, code in laying_order(weights, tuple(int(level) for level, _ in conditions)):
+        np.copyto(levels, code, where=conditions[index][1])
     return levels
+
+
+# The laying order depends only on the weights and the levels listed: a handful of combinations per
+# matcher version, worked out once (sorting them on every call was a tenth of a small candidate set's
+# scoring). Shared with the names' levels (search_service.matching_names).
+_ORDERS: dict[tuple[bytes, tuple[int, ...]], list[tuple[int, np.int8]]] = {}
+
+
+def laying_order(weights: Floats, listed: tuple[int, ...]) -> list[tuple[int, np.int8]]:
+    """(index into `listed`, level code) of the levels `weights` uses (above UNUSED_WEIGHT), in rising
+    weight, of equal weights the last listed first: laid on in this order, the best level is laid last."""
+    key = (weights.tobytes(), listed)
+    order = _ORDERS.get(key)
+    if order is None:
+        rising = sorted(reversed(range(len(listed))), key=lambda i: float(weights[listed[i]]))
+        order = [(i, np.int8(listed[i])) for i in rising if weights[listed[i]] > UNUSED_WEIGHT]
+        if len(_ORDERS) < 1024:
+            _ORDERS[key] = order
+    return order
 
 
 # Level codes as numpy scalars, made once (numpy probes an IntEnum for array interfaces, slowly).
