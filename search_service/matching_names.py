@@ -50,11 +50,14 @@ class NameLevel(IntEnum):
 
 
 _N = NameLevel
-# UNUSED_WEIGHT (from matching_pids, one value for both): a level a field never takes (shown "-" in the
-# docstring table).
 # The Jaro-Winkler bands: each band's weight grows within it (see NameWeights.grade).
 _BANDS = ((_N.JW_94, 0.94), (_N.JW_88_PHONETIC, 0.88), (_N.JW_88, 0.88), (_N.JW_80_PHONETIC, 0.8), (_N.JW_80, 0.8))
-_JW_LEVELS = ((_N.JW_94, 0.94), (_N.JW_88, 0.88), (_N.JW_80, 0.80))
+# (band, its floor, the band's level when the names sound alike too; none above JW_94).
+_JW_LEVELS = (
+    (_N.JW_94, 0.94, None),
+    (_N.JW_88, 0.88, _N.JW_88_PHONETIC),
+    (_N.JW_80, 0.80, _N.JW_80_PHONETIC),
+)
 # Levels whose agreement is on the name's value, so that the name's census frequency adjusts them.
 _VALUE_LEVELS = (_N.EXACT, _N.NICKNAME, _N.COMPOUND_PART, _N.ONE_EDIT, _N.TWO_EDITS, *(level for level, _ in _BANDS))
 
@@ -220,11 +223,11 @@ class _Pair:
         extra: list[tuple[NameLevel, Bools]],
     ) -> Codes:
         conditions: list[tuple[NameLevel, Bools]] = [(_N.EXACT, exact), *extra, (_N.PHONETIC, phonetic)]
-        for level, floor in _JW_LEVELS:
+        for level, floor, sounding in _JW_LEVELS:
             high = sim >= floor
             conditions.append((level, high))
-            if level != _N.JW_94:
-                conditions.append((NameLevel(level - 1), high & phonetic))
+            if sounding is not None:
+                conditions.append((sounding, high & phonetic))
         levels = _select(conditions, weights, self.shape)
         np.copyto(levels, _CODES[_MISSING], where=missing)
         return levels
