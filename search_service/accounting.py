@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import functools
 import hmac
 import logging
 import re
@@ -70,7 +71,7 @@ from search_service.audit_chain import Head, VerifyResult
 from search_service.audit_checkpoint import Checkpointer
 from search_service.audit_head import HeadFile
 from search_service.audit_lock import CANNOT_WRITE, WriterLock
-from search_service.audit_lookup import BY_SUBJECT, BY_TRACING, Lookup
+from search_service.audit_lookup import BY_SUBJECT, BY_TRACING, ROUND_BATCHES, Lookup
 from search_service.group_commit import GroupCommit
 
 __all__ = [
@@ -117,7 +118,11 @@ class AuditLog:
         self._ids = DisclosureIds()
         self._lookup = Lookup(self.path)  # used by the checkpointer's thread only
         self._checkpointer = Checkpointer(
-            self.path, self._writing, sync_head=self._sync_head, catch_up=self._lookup.catch_up, timeout=timeout
+            self.path,
+            self._writing,
+            sync_head=self._sync_head,
+            catch_up=functools.partial(self._lookup.catch_up, batches=ROUND_BATCHES),
+            timeout=timeout,
         )
         self._last_head: Head | None = None  # the head this handle last committed (under the writer lock)
         self._closed = False

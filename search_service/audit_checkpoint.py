@@ -50,7 +50,8 @@ class Checkpointer:
     `exclusive` holds off every writer of the trail (in this process and others) while it is entered.
     `sync_head`, when given, is called from the same thread soon after every write (it must take the
     locks it needs itself, and say whether it had anything to sync); `catch_up`, when given, likewise (it
-    says how many entries it copied)."""
+    says how many entries it copied; having copied some, it is called again a round later, until it copies
+    none)."""
 
     def __init__(
         self,
@@ -134,8 +135,11 @@ class Checkpointer:
         """Bring the trail's lookup file up to date (search_service.audit_lookup); a failure is logged
         once until it works again: readers scan the trail past what the lookup has meanwhile."""
         try:
-            self.lookups_copied += catch_up()
+            copied = catch_up()
+            self.lookups_copied += copied
             self._catch_up_failing = False
+            if copied:  # perhaps only a round's share of a backlog: another round follows (after the pause)
+                self._wake.set()
         except (sqlite3.Error, OSError) as error:
             if not self._catch_up_failing:
                 log.warning("audit lookups not copied", extra={"error_type": error.__class__.__name__})

@@ -46,6 +46,10 @@ log = logging.getLogger(__name__)
 # Entries copied per statement: each batch is one transaction of the lookup file, taken in one SQLite
 # step (no GIL held meanwhile); a few hundred milliseconds at most.
 BATCH = 20_000
+# Batches the trail's background thread copies a round (search_service.audit_checkpoint): a long backlog
+# (a trail just upgraded: 2.4 million entries took 44 s) is copied over many rounds, so that the same
+# thread's WAL checkpoints and head-file flushes wait a second at most meanwhile.
+ROUND_BATCHES = 2
 # Hex digits kept of an entry's hash (to recognize the trail) and of a subject (to find it): the SQL
 # below writes them as substr(..., 1, 16).
 TAG_DIGITS = 16
@@ -200,20 +204,21 @@ class Lookup:
         self._token = f"writer:{os.getpid()}:{secrets.token_hex(8)}"
         self.copied = 0  # entries copied by this handle (for tests and the log)
 
-    def catch_up(self) -> int:
-        """Copy every entry the lookup lacks, a batch a transaction; start afresh a lookup of another
-        trail. Returns how many were copied. sqlite3.Error when the lookup cannot be written (the
-        trail's writes are unaffected: readers scan the trail past what the lookup has)."""
+    def catch_up(self, *, batches: int | None = None) -> int:
+        """Copy the entries the lookup lacks (at most `batches` batches; all of them when None), a batch
+        a transaction; start afresh a lookup of another trail. Returns how many were copied.
+        sqlite3.Error when the lookup cannot be written (the trail's writes are unaffected: readers scan
+        the trail past what the lookup has)."""
         conn = self._conn
         if conn is None:
             conn = self._conn = _open_writer(self.trail, self._token)
         if _stale(conn):
             log.warning("the audit lookup file belongs to another trail (restored from a backup?): made afresh")
             conn.execute("DELETE FROM entry_ref")
-        copied = 0
-        while True:
+        copied, rounds = 0, 0
+        while batches is None or rounds < batches:
             count = conn.execute(_COPY, (self._batch,)).rowcount
-            copied += count
+            copied, rounds = copied + count, rounds + 1
             if count < self._batch:
                 break
         self.copied += copied

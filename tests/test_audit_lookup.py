@@ -268,3 +268,18 @@ def test_a_damaged_lookup_file_is_read_around_and_made_afresh(db: Path, key: byt
         fill(log, 16, 4)
         wait_until(lambda: copied(db) == entries(db), what="the lookup made afresh")
         assert read(log) == expected(20)
+
+
+def test_a_backlog_is_copied_over_several_rounds_until_none_is_left(db: Path, key: bytes) -> None:
+    """More than a round's batches (a trail just upgraded): the background thread keeps copying, round
+    after round, without further writes to wake it."""
+    from search_service.audit_lookup import BATCH, ROUND_BATCHES
+
+    backlog = BATCH * ROUND_BATCHES + 5_000
+    with AuditLog(db, key=key) as log:
+        log.record_disclosure_groups([[entry(f"R-{i:06d}")] for i in range(backlog)])
+    remove_lookup(db)
+    with AuditLog(db, key=key) as log:
+        fill(log, 0, 1)  # one write wakes the thread
+        wait_until(lambda: copied(db) == entries(db), timeout=120, what="the whole backlog copied")
+        assert [d.recipient_operator for d in log.disclosures_for_tracing("AFOSI", "R-0000")] == ["op-0"]
