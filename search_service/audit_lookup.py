@@ -137,7 +137,7 @@ def _open_writer(trail: Path, token: str) -> sqlite3.Connection:
         # Everything in the file made durable (with the marks of writers that died before this boot
         # ended: the machine kept what they wrote), then this writer's mark, durably.
         conn.execute("PRAGMA synchronous=FULL")
-        conn.execute("PRAGMA main.wal_checkpoint(FULL)")  # not the attached trail
+        _flush(trail)
         for name, _ in conn.execute("SELECT name, value FROM lookup_meta WHERE name LIKE 'writer:%'").fetchall():
             if not _alive(int(name.split(":")[1])):
                 conn.execute("DELETE FROM lookup_meta WHERE name = ?", (name,))
@@ -149,6 +149,20 @@ def _open_writer(trail: Path, token: str) -> sqlite3.Connection:
         conn.close()
         raise
     return conn
+
+
+def _flush(trail: Path) -> None:
+    """fsync the lookup file and its WAL: whatever any writer put there (checkpoints made unflushed
+    included, whoever made them) is on disk after this, so a mark may then be taken away."""
+    for path in (lookup_path(trail), lookup_path(trail).with_name(lookup_path(trail).name + "-wal")):
+        try:
+            fd = os.open(path, os.O_RDONLY)
+        except FileNotFoundError:
+            continue
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
 
 
 class _Untrusted(Exception):
@@ -230,9 +244,9 @@ class Lookup:
         conn, self._conn = self._conn, None
         if conn is None:
             return
-        with contextlib.suppress(sqlite3.Error):
+        with contextlib.suppress(sqlite3.Error, OSError):
             conn.execute("PRAGMA synchronous=FULL")
-            conn.execute("PRAGMA main.wal_checkpoint(FULL)")  # not the attached trail
+            _flush(self.trail)
             conn.execute("DELETE FROM lookup_meta WHERE name = ?", (self._token,))
         with contextlib.suppress(sqlite3.Error):
             conn.close()
