@@ -216,7 +216,6 @@ class Lookup:
         self._batch = batch
         self._conn: sqlite3.Connection | None = None
         self._token = f"writer:{os.getpid()}:{secrets.token_hex(8)}"
-        self.copied = 0  # entries copied by this handle (for tests and the log)
 
     def catch_up(self, *, batches: int | None = None) -> int:
         """Copy the entries the lookup lacks (at most `batches` batches; all of them when None), a batch
@@ -235,7 +234,6 @@ class Lookup:
             copied, rounds = copied + count, rounds + 1
             if count < self._batch:
                 break
-        self.copied += copied
         return copied
 
     def close(self) -> None:
