@@ -30,7 +30,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from dcii.v1 import ingest_pb2  # noqa: E402
-from indexer import edit_rules  # noqa: E402
+from indexer import edit_ssn  # noqa: E402
 from indexer.demo import generate_tracings  # noqa: E402
 from indexer.edit_criteria import check_tracing  # noqa: E402
 from indexer.model import FileDetails, Identifiers, PartialDate, PersonName, Subject, Tracing, TracingKey  # noqa: E402
@@ -87,7 +87,7 @@ def _valid_ssn(rng: random.Random) -> str:
     while True:
         digits = f"{rng.randint(1, 665):03d}{rng.randint(1, 99):02d}{rng.randint(1, 9999):04d}"
         out: list[Any] = []
-        if edit_rules.ssn(digits, "ssn", out) and not out:
+        if edit_ssn.ssn(digits, "ssn", out) and not out:
             return digits
 
 

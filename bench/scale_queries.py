@@ -24,7 +24,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from dcii.v1 import search_pb2  # noqa: E402
-from indexer import edit_rules  # noqa: E402
+from indexer import edit_ssn  # noqa: E402
 
 SETS = ("exact_ssn", "exact_dob", "pid", "fuzzy")
 LABELS = {
@@ -86,7 +86,7 @@ def _swap_ssn(ssn: str, rng: random.Random) -> str:
     i = rng.randrange(0, 8)
     swapped = ssn[:i] + ssn[i + 1] + ssn[i] + ssn[i + 2 :]
     out: list[Any] = []
-    return swapped if edit_rules.ssn(swapped, "ssn", out) and not out else ssn
+    return swapped if edit_ssn.ssn(swapped, "ssn", out) and not out else ssn
 
 
 def _query(request: search_pb2.SearchRequest, person: dict[str, Any], asked: tuple[str, str]) -> Query:

@@ -1,4 +1,5 @@
 """Field-level edit criteria: the building blocks of `indexer.edit_criteria` (DOMAIN.md "Edit criteria").
+The SSN rule, which follows python-stdnum, is its own module: `indexer.edit_ssn`.
 
 Every helper takes the raw value, the field's wire path and the list that collects violations; it
 appends at most one violation per field (the reasons joined) and returns the cleaned value. A value
@@ -18,8 +19,7 @@ from collections.abc import Collection
 from enum import StrEnum
 from typing import TypeVar
 
-from stdnum.us import ssn as stdnum_ssn
-
+from indexer.edit_ssn import judge_ssn
 from indexer.model import Identifiers, PartialDate, PersonName, PlaceOfBirth, Violation
 from indexer.normalize import SUFFIXES, canonical_suffix
 from indexer.place_codes import COUNTRIES, MILITARY_MAIL, US_AS_COUNTRY, US_BIRTH_PLACES
@@ -34,7 +34,6 @@ EARLIEST_BIRTH_YEAR = 1880
 # Record numbers, file numbers, case numbers: what repositories use, and nothing that could break a
 # path, a log line or a CSV export.
 _RECORD_ID_RE = re.compile(r"[A-Za-z0-9_/.:-]+")
-_SSN_PLAIN_RE = re.compile(r"[0-9-]*")
 # Fast path for the common all-ASCII name; anything else goes through the per-character check.
 _ASCII_NAME_RE = re.compile(r"[A-Za-z .'-]*")
 # ASCII control characters other than tab, LF and CR (those are whitespace and get collapsed). The
@@ -51,14 +50,6 @@ _MARK_CATEGORIES = frozenset({"Mn", "Mc", "Me"})
 # short values: a cache is bounded by entries, and an entry must stay small (a hostile 100 KB name is
 # judged anew). Full, the three take about 25 MB.
 _CACHED_LEN = 64
-# What stdnum.us.ssn.validate refuses beyond the component rules (its `_ssn_blacklist`, "AAA-GG-SSSS"
-# numbers), read from it so that `ssn` keeps agreeing with it; the copy is its list as of python-stdnum
-# 2.2. Kept as 9 digits: stdnum compares the number formatted with dashes, which only these can match.
-_SSN_VOID: frozenset[str] = frozenset(
-    number.replace("-", "")
-    for number in getattr(stdnum_ssn, "_ssn_blacklist", ("078-05-1120", "457-55-5462", "219-09-9999"))
-    if re.fullmatch(r"[0-9]{3}-[0-9]{2}-[0-9]{4}", number)
-)
 
 
 E = TypeVar("E", bound=StrEnum)
@@ -192,45 +183,6 @@ def _part(
     return value
 
 
-def ssn(raw: str, path: str, out: list[Violation]) -> str:
-    """An SSN compacted to its 9 digits, or "" when none was sent."""
-    digits, reason = _judge_ssn(raw)
-    if reason:
-        out.append(Violation(path, reason))
-    return digits
-
-
-def _judge_ssn(raw: str) -> tuple[str, str]:
-    """`ssn` without the path: the digits ("" if none or refused) and the violation's description."""
-    # Only ASCII digits and dashes (the common case): stdnum's compact would just drop the dashes.
-    # Otherwise stdnum's compact folds Unicode dashes to "-" and drops them, and full-width digits to
-    # ASCII; spaces of any kind go first.
-    plain = _SSN_PLAIN_RE.fullmatch(raw) is not None
-    digits = raw.replace("-", "") if plain else stdnum_ssn.compact("".join(raw.split()))
-    if not digits:
-        # only dashes were sent, or nothing
-        return "", "SSN must be 9 digits" if raw.strip() else ""
-    if len(digits) != 9 or not digits.isascii() or not digits.isdigit():
-        return "", "SSN must be 9 digits (dashes and spaces are allowed between them)"
-    area, group, serial = digits[:3], digits[3:5], digits[5:]
-    # What stdnum.us.ssn.validate checks of 9 ASCII digits, without its per-character cleaning.
-    if area in ("000", "666") or area[0] == "9" or group == "00" or serial == "0000" or digits in _SSN_VOID:
-        # stdnum says only "invalid component"; name the rule that was broken, never the number.
-        reasons: list[str] = []
-        if area in ("000", "666"):
-            reasons.append(f"SSN area {area} is never issued")
-        elif area.startswith("9"):
-            reasons.append("SSN areas 900-999 are never issued")
-        if group == "00":
-            reasons.append("SSN group 00 is never issued")
-        if serial == "0000":
-            reasons.append("SSN serial 0000 is never issued")
-        if not reasons:
-            reasons.append("this SSN is a known advertising or void number, never a person's")
-        return "", "; ".join(reasons)
-    return digits, ""
-
-
 def date(
     value: PartialDate | None,
     path: str,
@@ -326,7 +278,7 @@ def clean_identifiers(ids: Identifiers, prefix: str, *, today: dt.date) -> tuple
     """The non-raising identifiers check: the cleaned identifiers and their violations."""
     out: list[Violation] = []
     # Paths are built only for a violation: this runs for every tracing, and nearly all are clean.
-    digits, reason = _judge_ssn(ids.ssn)
+    digits, reason = judge_ssn(ids.ssn)
     if reason:
         out.append(Violation(f"{prefix}.ssn", reason))
     dob, reason = _judge_date(ids.date_of_birth, today, "date of birth", False, EARLIEST_BIRTH_YEAR, True)

@@ -23,6 +23,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import BinaryIO
 
+from indexer import fileformat_compound as _compound
 from indexer import fileformat_rows as _rows
 from indexer.model import (
     ClearanceDetails,
@@ -206,10 +207,10 @@ def tracing_to_row(tracing: Tracing) -> dict[str, str]:
             given_name=subject.name.given_name,
             middle_name=subject.name.middle_name,
             suffix=subject.name.suffix,
-            aliases=_rows.format_aliases(subject.aliases),
+            aliases=_compound.format_aliases(subject.aliases),
             ssn=ids.ssn,
             date_of_birth=_cell(ids.date_of_birth),
-            place_of_birth=_rows.format_place(ids.place_of_birth),
+            place_of_birth=_compound.format_place(ids.place_of_birth),
             role=subject.role.value,
         )
     if tracing.details is not None:  # each details field is named as its column
@@ -226,7 +227,7 @@ def _cell(value: object) -> str:
     if isinstance(value, StrEnum):
         return value.value
     if isinstance(value, tuple):
-        return _rows.format_strings(value)
+        return _compound.format_strings(value)
     return str(value)
 
 

@@ -1,8 +1,9 @@
 """The text layer of the tracing file format (docs/TRACING_FORMAT.md): columns, cells and headers.
 
 `indexer.fileformat` turns rows into actions and back; this module knows one cell and one header
-at a time. Parsing is syntactic only: a cell of the wrong shape becomes a Violation naming its
-column, and a description never carries the value (it may be a name or an SSN, and reaches logs).
+at a time (the short text forms of aliases, place of birth and lists are `indexer.fileformat_compound`).
+Parsing is syntactic only: a cell of the wrong shape becomes a Violation naming its column, and a
+description never carries the value (it may be a name or an SSN, and reaches logs).
 """
 
 from __future__ import annotations
@@ -10,10 +11,18 @@ from __future__ import annotations
 import difflib
 import json
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from enum import StrEnum
 from typing import TypeVar
 
+from indexer.fileformat_compound import (
+    ALIAS_FORMS,
+    PLACE_KEYS,
+    alias_from_object,
+    alias_from_text,
+    is_code,
+    object_parts,
+)
 from indexer.model import PartialDate, PersonName, PlaceOfBirth, TracingType, Violation
 
 E = TypeVar("E", bound=StrEnum)
@@ -50,13 +59,10 @@ RAW_LINE_KEY = "raw_line"
 IGNORED_COLUMNS = frozenset({ERRORS_COLUMN, RAW_LINE_KEY})
 MAX_VIOLATIONS = 50
 
-ALIAS_KEYS: tuple[str, ...] = ("surname", "given_name", "middle_name", "suffix")
-PLACE_KEYS: tuple[str, ...] = ("us_state", "country", "city")
 _DIGITS = frozenset("0123456789")
 _SURROGATE = re.compile("[\ud800-\udfff]")
 _UNWRITABLE = re.compile("[\ud800-\udfff\r\n]")
 _IDENTIFIER = re.compile("[a-z][a-z0-9_]{0,39}")
-_ALIAS_FORMS = "an alias must be 'SURNAME, GIVEN MIDDLE[, SUFFIX]' or an object with " + ", ".join(ALIAS_KEYS)
 
 
 class DuplicateKey(ValueError):
@@ -137,14 +143,6 @@ def _blank(value: object) -> bool:
     if isinstance(value, str):
         return not value or value.isspace()
     return value is None or value in ([], {})
-
-
-def _joinable(items: Iterable[str], separator: str) -> bool:
-    """The items can be written separated by `separator` and read back as they are."""
-    items = tuple(items)
-    return not (items and items[0].startswith(("[", "{"))) and all(
-        item == item.strip() and separator not in item and "\n" not in item and "\r" not in item for item in items
-    )
 
 
 class Cells:
@@ -288,9 +286,9 @@ class Cells:
         for item in self._list("aliases"):
             if isinstance(item, str) and not item.strip():
                 continue
-            name = _alias_from_text(item) if isinstance(item, str) else _alias_from_object(item)
+            name = alias_from_text(item) if isinstance(item, str) else alias_from_object(item)
             if name is None:
-                self.bad("aliases", _ALIAS_FORMS)
+                self.bad("aliases", ALIAS_FORMS)
                 return ()
             names.append(name)
         return tuple(names)
@@ -304,7 +302,7 @@ class Cells:
             value = self._json("place_of_birth", text)
             if "place_of_birth" in self.failed:
                 return None
-        parts = _parts(value, PLACE_KEYS)
+        parts = object_parts(value, PLACE_KEYS)
         if parts is None:
             if value is not None:
                 self.bad("place_of_birth", "must be an object with " + ", ".join(PLACE_KEYS))
@@ -314,90 +312,12 @@ class Cells:
     def _place_text(self, text: str) -> PlaceOfBirth | None:
         code, _, city = text.partition("/")
         code = code.strip()
-        if code[:3].upper() == "US-" and _is_code(code[3:]):
+        if code[:3].upper() == "US-" and is_code(code[3:]):
             return PlaceOfBirth(us_state=code[3:], city=city.strip())
-        if _is_code(code):
+        if is_code(code):
             return PlaceOfBirth(country=code, city=city.strip())
         self.bad("place_of_birth", "not a place of birth (US-ST, US-ST/City, CC or CC/City)")
         return None
-
-
-def _is_code(text: str) -> bool:
-    """Two or three ASCII letters: the shape of a state or country code (which ones exist is semantic)."""
-    return 2 <= len(text) <= 3 and text.isascii() and text.isalpha()
-
-
-def _parts(value: object, keys: tuple[str, ...]) -> list[str] | None:
-    """The stripped string values of an object with only these keys (absent or null = ""), else None."""
-    if not isinstance(value, dict) or not set(value) <= set(keys):
-        return None
-    parts = [value.get(key) for key in keys]
-    if not all(part is None or isinstance(part, str) for part in parts):
-        return None
-    return [part.strip() if isinstance(part, str) else "" for part in parts]
-
-
-def _alias_from_text(text: str) -> PersonName | None:
-    parts = text.split(",")
-    if len(parts) > 3 or ";" in text:
-        return None
-    rest = parts[1].split(None, 1) if len(parts) > 1 else []
-    return PersonName(
-        surname=parts[0].strip(),
-        given_name=rest[0] if rest else "",
-        middle_name=rest[1].strip() if len(rest) > 1 else "",
-        suffix=parts[2].strip() if len(parts) > 2 else "",
-    )
-
-
-def _alias_from_object(value: object) -> PersonName | None:
-    parts = _parts(value, ALIAS_KEYS)
-    return None if parts is None else PersonName(*parts)
-
-
-def _alias_text(name: PersonName) -> str | None:
-    """The 'SURNAME, GIVEN MIDDLE[, SUFFIX]' form, or None when it would not read back as the same name."""
-    fields = (name.surname, name.given_name, name.middle_name, name.suffix)
-    if not _joinable(fields, ",") or any(";" in part for part in fields) or not name.surname:
-        return None
-    if len(name.given_name.split()) > 1 or (name.middle_name and not name.given_name):
-        return None
-    text = name.surname
-    rest = " ".join(part for part in (name.given_name, name.middle_name) if part)
-    if rest or name.suffix:
-        text += ", " + rest
-    return text + ", " + name.suffix if name.suffix else text
-
-
-def _object(keys: tuple[str, ...], parts: tuple[str, ...]) -> dict[str, str]:
-    return {key: part for key, part in zip(keys, parts, strict=True) if part}
-
-
-def format_aliases(names: tuple[PersonName, ...]) -> str:
-    texts = [_alias_text(name) for name in names]
-    if all(texts):
-        return "; ".join(text for text in texts if text)
-    objects = [_object(ALIAS_KEYS, (n.surname, n.given_name, n.middle_name, n.suffix)) for n in names]
-    return json.dumps(objects, ensure_ascii=False)
-
-
-def format_strings(items: tuple[str, ...]) -> str:
-    if all(items) and _joinable(items, ";"):
-        return "; ".join(items)
-    return json.dumps(list(items), ensure_ascii=False)
-
-
-def format_place(place: PlaceOfBirth | None) -> str:
-    if place is None:
-        return ""
-    code = ""
-    if place.us_state and not place.country and _is_code(place.us_state):
-        code = "US-" + place.us_state
-    elif place.country and not place.us_state and _is_code(place.country):
-        code = place.country
-    if code and _joinable((place.city,), "\0"):
-        return f"{code}/{place.city}" if place.city else code
-    return json.dumps(_object(PLACE_KEYS, (place.us_state, place.country, place.city)), ensure_ascii=False)
 
 
 # --- headers -----------------------------------------------------------------------------------

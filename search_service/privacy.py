@@ -31,6 +31,7 @@ import grpc
 
 from dcii.v1 import privacy_pb2, privacy_pb2_grpc, search_pb2
 from indexer import edit_rules as rules
+from indexer import edit_ssn
 from indexer.agencies import SUBMITTING_AGENCIES
 from indexer.exc import InvalidArgument, NotFound, PermissionDenied, ResourceExhausted
 from indexer.match_keys import query_keys
@@ -74,7 +75,7 @@ def check_access(request: privacy_pb2.AccessRequest) -> tuple[str, PersonName, s
     number = rules.record_id(request.request_number, "request_number", out, label="request number")
     name, name_violations = rules.clean_name(name_in(request.name), "name", surname_required=True, given_required=True)
     out += name_violations
-    ssn = rules.ssn(request.ssn, "ssn", out)
+    ssn = edit_ssn.ssn(request.ssn, "ssn", out)
     if not ssn and not request.ssn.strip():
         out.append(Violation("ssn", "an access request needs the person's SSN"))
     if out:

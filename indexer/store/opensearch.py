@@ -41,6 +41,7 @@ from indexer.store.base import (
 from indexer.store.opensearch_admin import Progress, current_versions, ensure, rebuild, schema_of
 from indexer.store.opensearch_io import PAGE, Action, bulk, hits, require, search_pages, unavailable
 from indexer.store.opensearch_io import search as _search
+from indexer.store.opensearch_plan import SetDispute
 from indexer.store.opensearch_scan import Scans
 from indexer.store.opensearch_schema import (
     SCHEMA_VERSION,
@@ -57,7 +58,7 @@ from indexer.store.opensearch_schema import (
     tracing_doc,
 )
 from indexer.store.opensearch_settings import OpenSearchSettings, connect
-from indexer.store.opensearch_writer import SetDispute, Writer
+from indexer.store.opensearch_writer import Writer
 
 log = logging.getLogger(__name__)
 

@@ -29,18 +29,18 @@ import queue
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 from opensearchpy import OpenSearch
 from opensearchpy.exceptions import TransportError
 
-from indexer.codec import tracing_from_json
 from indexer.exc import DciiError, Unavailable
-from indexer.model import Dispute, Tracing, TracingKey, TracingType
-from indexer.store.base import Delete, DeletionRecord, Replace, Upsert, WriteOp, WriteOutcome, WriteResult
+from indexer.model import Tracing, TracingKey, TracingType
+from indexer.store.base import Delete, DeletionRecord, Replace, Upsert, WriteOutcome, WriteResult
 from indexer.store.opensearch_io import Action, ItemResult, bulk, hits, require, search, unavailable
 from indexer.store.opensearch_lifecycle import candidates_query, supersedes
+from indexer.store.opensearch_plan import Doc, Op, Plan, SetDispute, Tomb
 from indexer.store.opensearch_schema import (
     Names,
     deletion_doc,
@@ -57,69 +57,6 @@ log = logging.getLogger(__name__)
 
 _MAX_GROUP_OPS = 500
 _MAX_PROBES = 16
-
-
-@dataclass(frozen=True, slots=True)
-class SetDispute:
-    """The writer's form of TracingStore.set_dispute."""
-
-    key: TracingKey
-    dispute: Dispute
-
-
-Op = WriteOp | SetDispute
-
-
-@dataclass
-class Doc:
-    """The writer's view of one key: what the cluster holds, or will once this group is written."""
-
-    key: TracingKey
-    tid: int
-    exists: bool = False
-    version: int = 0
-    live: bool = False
-    type: str = ""
-    born: int = 0
-    tracing: Tracing | None = None
-    indexed_at: str = ""
-    replaces: tuple[str, int] | None = None
-
-    @classmethod
-    def from_source(cls, key: TracingKey, source: dict[str, Any]) -> Doc:
-        body = source.get("body")
-        replaces = (source["replaces"], source["replaces_version"]) if source.get("replaces") else None
-        return cls(
-            key,
-            source["tid"],
-            True,
-            source["source_version"],
-            source["live"],
-            source["type"],
-            source.get("born", 0),
-            tracing_from_json(body) if source["live"] and body else None,
-            source.get("indexed_at", ""),
-            replaces,
-        )
-
-
-@dataclass
-class _Tomb:
-    """A tombstone that follows from an operation (step 2), logged if it lands (step 3)."""
-
-    doc: Doc
-    kind: str
-    version: int
-    reason: str
-    actor: str
-
-
-@dataclass
-class _Plan:
-    result: WriteResult
-    primary: list[Action] = field(default_factory=list)
-    logged: list[Action] = field(default_factory=list)  # deletion-log creates sent with the primary
-    tombs: list[_Tomb] = field(default_factory=list)
 
 
 @dataclass
@@ -226,7 +163,7 @@ class Writer:
         self._execute(flat, now, seq)
         return [[plan.result for plan in job_plans] for job_plans in plans]
 
-    def _plan(self, op: Op, actor: str, view: dict[TracingKey, Doc], now: dt.datetime, seq: Iterator[int]) -> _Plan:
+    def _plan(self, op: Op, actor: str, view: dict[TracingKey, Doc], now: dt.datetime, seq: Iterator[int]) -> Plan:
         match op:
             case Upsert(tracing):
                 return self._upsert(as_model(tracing), view, now, actor)
@@ -237,11 +174,11 @@ class Writer:
             case SetDispute(key, dispute):
                 doc = view[key]
                 if not doc.live:
-                    return _Plan(WriteResult(WriteOutcome.NOT_FOUND, doc.version))
+                    return Plan(WriteResult(WriteOutcome.NOT_FOUND, doc.version))
                 action = Action(
                     "index", self._names.disputes, str(doc.tid), dispute_doc(dispute, tid=doc.tid, born=doc.born)
                 )
-                return _Plan(WriteResult(WriteOutcome.APPLIED, doc.version), [action])
+                return Plan(WriteResult(WriteOutcome.APPLIED, doc.version), [action])
         raise AssertionError(op)
 
     def _tracing_action(self, doc: Doc, source: dict[str, Any], version: int, version_type: str) -> Action:
@@ -255,14 +192,14 @@ class Writer:
         return Action("create", self._names.deletions, deletion_id(doc.tid, version), source)
 
     def _upsert(self, tracing: Tracing, view: dict[TracingKey, Doc], now: dt.datetime, actor: str,
-                replaces: tuple[str, int] | None = None, born: int | None = None) -> _Plan:  # fmt: skip
+                replaces: tuple[str, int] | None = None, born: int | None = None) -> Plan:  # fmt: skip
         doc = view[tracing.key]
         if doc.exists and doc.version >= tracing.source_version:
-            return _Plan(WriteResult(WriteOutcome.UNCHANGED, doc.version))
+            return Plan(WriteResult(WriteOutcome.UNCHANGED, doc.version))
         version = tracing.source_version
         born = born if born is not None else (doc.born if doc.live else version)
         source = tracing_doc(tracing, tid=doc.tid, born=born, indexed_at=now, replaces=replaces)
-        plan = _Plan(
+        plan = Plan(
             WriteResult(WriteOutcome.APPLIED, version), [self._tracing_action(doc, source, version, "external")]
         )
         kind = tracing.type
@@ -273,27 +210,27 @@ class Writer:
             plan.tombs += self._superseded(doc, view, actor)
         return plan
 
-    def _delete(self, doc: Doc, version: int, reason: str, actor: str, now: dt.datetime, seq: Iterator[int]) -> _Plan:
+    def _delete(self, doc: Doc, version: int, reason: str, actor: str, now: dt.datetime, seq: Iterator[int]) -> Plan:
         if not doc.exists:
             if version == 0:
-                return _Plan(WriteResult(WriteOutcome.NOT_FOUND, 0))
+                return Plan(WriteResult(WriteOutcome.NOT_FOUND, 0))
             # A delete that overtook its upsert: a tombstone keeps the upsert from landing later.
             source = tombstone_doc(doc.key, tid=doc.tid, version=version, kind="", at=now)
             doc.exists, doc.version = True, version
-            return _Plan(
+            return Plan(
                 WriteResult(WriteOutcome.NOT_FOUND, version), [self._tracing_action(doc, source, version, "external")]
             )
         effective = version or doc.version  # 0: the index's own deletions (retention)
         if effective < doc.version or (not doc.live and effective == doc.version):
-            return _Plan(WriteResult(WriteOutcome.UNCHANGED, doc.version))
+            return Plan(WriteResult(WriteOutcome.UNCHANGED, doc.version))
         source = tombstone_doc(doc.key, tid=doc.tid, version=effective, kind=doc.type, at=now)
         if not doc.live:
             doc.version = effective
-            return _Plan(
+            return Plan(
                 WriteResult(WriteOutcome.NOT_FOUND, effective),
                 [self._tracing_action(doc, source, effective, "external")],
             )
-        plan = _Plan(
+        plan = Plan(
             WriteResult(WriteOutcome.APPLIED, effective), [self._tracing_action(doc, source, effective, "external_gte")]
         )
         plan.logged.append(self._log_action(doc, doc.type, effective, reason, actor, now, seq))
@@ -302,19 +239,19 @@ class Writer:
         return plan
 
     def _replace(self, view: dict[TracingKey, Doc], old: TracingKey, expected: TracingType, new: Tracing,
-                 actor: str, now: dt.datetime, seq: Iterator[int]) -> _Plan:  # fmt: skip
+                 actor: str, now: dt.datetime, seq: Iterator[int]) -> Plan:  # fmt: skip
         target, prior = view[new.key], view[old]
         kind = new.type
         reason = f"SUPERSEDED by {kind.value if kind else '?'} {new.key}"
         if target.exists and target.version >= new.source_version:
-            plan = _Plan(WriteResult(WriteOutcome.UNCHANGED, target.version))  # a replayed completion
+            plan = Plan(WriteResult(WriteOutcome.UNCHANGED, target.version))  # a replayed completion
             if old != new.key and target.live and prior.live and target.replaces == (str(prior.tid), prior.version):
                 # ... whose old record a crash left in place (hidden by the new one): finish it now.
-                plan.tombs.append(_Tomb(prior, prior.type, prior.version, reason, actor))
+                plan.tombs.append(Tomb(prior, prior.type, prior.version, reason, actor))
                 prior.live = False
             return plan
         if not prior.live or prior.type != expected.value:
-            return _Plan(WriteResult(WriteOutcome.NOT_FOUND, 0))
+            return Plan(WriteResult(WriteOutcome.NOT_FOUND, 0))
         if old == new.key:
             # The same record number now holds the completed type: the old record is gone all the same,
             # and so is its dispute (a new life: born = the new version).
@@ -325,11 +262,11 @@ class Writer:
             return plan
         old_version = prior.version
         plan = self._upsert(new, view, now, actor, replaces=(str(prior.tid), old_version))
-        plan.tombs.insert(0, _Tomb(prior, prior.type, old_version, reason, actor))
+        plan.tombs.insert(0, Tomb(prior, prior.type, old_version, reason, actor))
         prior.live = False
         return plan
 
-    def _superseded(self, doc: Doc, view: dict[TracingKey, Doc], actor: str) -> list[_Tomb]:
+    def _superseded(self, doc: Doc, view: dict[TracingKey, Doc], actor: str) -> list[Tomb]:
         """Tombstones for the live NAC histories that `doc` (a NAC history just planned) supersedes: found
         in the cluster and in this group's view, judged as the embedded store judges (opensearch_lifecycle)."""
         new = doc.tracing
@@ -348,7 +285,7 @@ class Writer:
             if other is doc or not other.live or other.type != TracingType.NAC_HISTORY.value:
                 continue
             if other.tracing is not None and supersedes(new, other.tracing):
-                tombs.append(_Tomb(other, other.type, other.version, reason, actor))
+                tombs.append(Tomb(other, other.type, other.version, reason, actor))
                 other.live = False
         return tombs
 
@@ -362,7 +299,7 @@ class Writer:
         require(results[len(actions) :], allowed=frozenset({409}))
         return results[: len(actions)]
 
-    def _execute(self, plans: list[_Plan], now: dt.datetime, seq: Iterator[int]) -> None:
+    def _execute(self, plans: list[Plan], now: dt.datetime, seq: Iterator[int]) -> None:
         # Step 1: the operations (with their deletion-log entries and dispute removals).
         first = [(plan, action, False) for plan in plans for action in plan.primary]
         first += [(plan, action, True) for plan in plans for action in plan.logged]
@@ -405,7 +342,7 @@ class Writer:
             done = bulk(self._client, follow, refresh=self._refresh)
             require(done, allowed=frozenset({404, 409}))
 
-    def _lost(self, plans: list[_Plan], lost: set[int], sent: list[tuple[_Plan, Action, bool]],
+    def _lost(self, plans: list[Plan], lost: set[int], sent: list[tuple[Plan, Action, bool]],
               results: list[ItemResult]) -> None:  # fmt: skip
         """Operations another writer overtook: report what the cluster holds, follow with nothing, and
         take back a deletion-log entry written for a delete that did not land."""

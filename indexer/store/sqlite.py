@@ -37,9 +37,10 @@ from indexer.store.base import (
 )
 from indexer.store.sqlite_keys import candidates, key_problems
 from indexer.store.sqlite_lifecycle import DISPUTE_COLUMNS, dispute_from_row, lifecycle_problems
+from indexer.store.sqlite_ops import Restore, SetDispute
 from indexer.store.sqlite_readers import ReaderPool
 from indexer.store.sqlite_schema import connect, stored_keys_version
-from indexer.store.sqlite_writer import Restore, SetDispute, Writer, from_micros, micros, utcnow
+from indexer.store.sqlite_writer import Writer, from_micros, micros, utcnow
 
 __all__ = ["SqliteStore", "connect"]
 

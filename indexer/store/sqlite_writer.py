@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import errno
 import logging
 import queue
 import sqlite3
@@ -20,20 +19,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from indexer.codec import tracing_from_json
-from indexer.exc import ResourceExhausted, Unavailable
-from indexer.model import Dispute, StoredTracing, TracingKey, TracingType
+from indexer.model import TracingKey, TracingType
 from indexer.store import sqlite_checkpoint
-from indexer.store.base import (
-    Delete,
-    DeletionRecord,
-    Replace,
-    Tombstone,
-    Upsert,
-    WriteOp,
-    WriteOutcome,
-    WriteResult,
-)
-from indexer.store.prepared import PreparedTracing, as_prepared, name_rows, title_of
+from indexer.store.base import Delete, Replace, Upsert, WriteOutcome, WriteResult
+from indexer.store.prepared import PreparedTracing, name_rows, title_of
 from indexer.store.sqlite_checkpoint import NO_AUTOCHECKPOINT, Checkpoints
 from indexer.store.sqlite_keys import MERGE_IDLE_SECONDS, KeyChanges, KeyIndexUpkeep
 from indexer.store.sqlite_lifecycle import (
@@ -43,6 +32,7 @@ from indexer.store.sqlite_lifecycle import (
     unindex_nac_history,
 )
 from indexer.store.sqlite_lifecycle import set_dispute as _store_dispute
+from indexer.store.sqlite_ops import Op, Restore, SetDispute, prepared_ops, write_failure
 from indexer.store.sqlite_schema import connect, prepare
 
 log = logging.getLogger(__name__)
@@ -63,61 +53,9 @@ def from_micros(value: int) -> dt.datetime:
     return dt.datetime.fromtimestamp(value / 1_000_000, dt.UTC)
 
 
-# SQLite's primary result code for a full disk; an OSError with one of these errnos says the same.
-_SQLITE_FULL = 13
-_FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
-
-
-def _write_failure(error: Exception) -> Exception:
-    """What the callers of a group that failed hear (nothing of the group was stored)."""
-    code = getattr(error, "sqlite_errorcode", None)
-    if (isinstance(code, int) and code & 0xFF == _SQLITE_FULL) or getattr(error, "errno", None) in _FULL_ERRNOS:
-        return ResourceExhausted(
-            "the store's disk is full: nothing of this write was stored; retry once space is freed"
-        )
-    if isinstance(error, sqlite3.Error | OSError):
-        return Unavailable(f"the store could not be written ({type(error).__name__}: {error})")
-    return error  # a defect (INTERNAL for the callers), of this group alone
-
-
-@dataclass(frozen=True, slots=True)
-class SetDispute:
-    """The writer's form of TracingStore.set_dispute (not a WriteOp: ingest never sends one)."""
-
-    key: TracingKey
-    dispute: Dispute
-
-
-@dataclass(frozen=True, slots=True)
-class Restore:
-    """The writer's form of TracingStore.restore (migration): records taken as another store held them."""
-
-    tracings: Sequence[StoredTracing]
-    tombstones: Sequence[Tombstone]
-    deletions: Sequence[DeletionRecord]
-
-
-_Op = WriteOp | SetDispute | Restore
-
-
-def prepared_ops(ops: Sequence[_Op]) -> list[_Op]:
-    """The ops with every tracing they write prepared (PreparedTracing), in the caller's thread: the
-    single writer thread then only runs SQL. The writer is the one serial stage of ingest; the callers are
-    many and work while it waits on SQLite (and ingest's worker processes send them prepared already)."""
-    out: list[_Op] = []
-    for op in ops:
-        if isinstance(op, Upsert):
-            out.append(Upsert(as_prepared(op.tracing)))
-        elif isinstance(op, Replace):
-            out.append(Replace(op.old, op.expected_type, as_prepared(op.new)))
-        else:
-            out.append(op)
-    return out
-
-
 @dataclass
 class _Job:
-    ops: Sequence[_Op]
+    ops: Sequence[Op]
     actor: str
     future: Future[list[WriteResult]]
 
@@ -150,7 +88,7 @@ class Writer:
         self._thread = threading.Thread(target=self._run, name="sqlite-writer", daemon=True)
         self._thread.start()
 
-    def submit(self, ops: Sequence[_Op], actor: str) -> list[WriteResult]:
+    def submit(self, ops: Sequence[Op], actor: str) -> list[WriteResult]:
         job = _Job(prepared_ops(ops), actor, Future())
         self._queue.put(job)
         return job.future.result()
@@ -217,7 +155,7 @@ class Writer:
             with contextlib.suppress(sqlite3.Error):
                 if conn.in_transaction:
                     conn.execute("ROLLBACK")
-            failure = _write_failure(error)
+            failure = write_failure(error)
             for job in jobs:
                 job.future.set_exception(failure)
             return
@@ -250,7 +188,7 @@ class Writer:
             return None
         return TracingKey(found[0], found[1]), _Row(tracing_id, found[2], found[3], bool(found[4]), found[5])
 
-    def _apply(self, op: _Op, actor: str, now: int) -> WriteResult:
+    def _apply(self, op: Op, actor: str, now: int) -> WriteResult:
         match op:
             case Upsert(PreparedTracing() as ready):
                 return self._upsert(ready, self._row(ready.key), actor, now)

@@ -1,0 +1,80 @@
+"""What the OpenSearch writer (indexer.store.opensearch_writer) plans a group of writes with.
+
+The operation it takes beyond WriteOp (SetDispute), its in-memory view of one key's document (Doc, read
+from the cluster and updated as each operation of the group is planned), and what planning one operation
+yields (Plan: its result and bulk actions, and the Tombs that follow if it lands). Plain data, separate
+from the writer's thread and rules so that each reads on its own.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from indexer.codec import tracing_from_json
+from indexer.model import Dispute, Tracing, TracingKey
+from indexer.store.base import WriteOp, WriteResult
+from indexer.store.opensearch_io import Action
+
+
+@dataclass(frozen=True, slots=True)
+class SetDispute:
+    """The writer's form of TracingStore.set_dispute."""
+
+    key: TracingKey
+    dispute: Dispute
+
+
+Op = WriteOp | SetDispute
+
+
+@dataclass
+class Doc:
+    """The writer's view of one key: what the cluster holds, or will once this group is written."""
+
+    key: TracingKey
+    tid: int
+    exists: bool = False
+    version: int = 0
+    live: bool = False
+    type: str = ""
+    born: int = 0
+    tracing: Tracing | None = None
+    indexed_at: str = ""
+    replaces: tuple[str, int] | None = None
+
+    @classmethod
+    def from_source(cls, key: TracingKey, source: dict[str, Any]) -> Doc:
+        body = source.get("body")
+        replaces = (source["replaces"], source["replaces_version"]) if source.get("replaces") else None
+        return cls(
+            key,
+            source["tid"],
+            True,
+            source["source_version"],
+            source["live"],
+            source["type"],
+            source.get("born", 0),
+            tracing_from_json(body) if source["live"] and body else None,
+            source.get("indexed_at", ""),
+            replaces,
+        )
+
+
+@dataclass
+class Tomb:
+    """A tombstone that follows from an operation (step 2), logged if it lands (step 3)."""
+
+    doc: Doc
+    kind: str
+    version: int
+    reason: str
+    actor: str
+
+
+@dataclass
+class Plan:
+    result: WriteResult
+    primary: list[Action] = field(default_factory=list)
+    logged: list[Action] = field(default_factory=list)  # deletion-log creates sent with the primary
+    tombs: list[Tomb] = field(default_factory=list)
