@@ -7,9 +7,10 @@ import grpc
 from dcii.v1 import admin_pb2, admin_pb2_grpc, search_pb2
 from indexer.exc import InvalidArgument
 from indexer.model import Violation
+from search_service.accreditation import Activity, Status
 from search_service.auth import caller_of, peer_fingerprint
 from search_service.convert import timestamp
-from search_service.registry import Activity, Registry, Status
+from search_service.registry import Registry
 
 
 def activity_out(activity: Activity) -> admin_pb2.Activity:

@@ -21,9 +21,10 @@ from cryptography.hazmat.primitives import serialization
 
 from dcii.v1 import admin_pb2, batch_pb2, ingest_pb2, privacy_pb2, search_pb2
 from indexer.exc import DciiError, PermissionDenied, Unauthenticated
+from search_service.accreditation import Activity, Caller, Role, Status
 from search_service.errors import abort
 from search_service.limits import UNCAPPED, CallLimiter, CallSlot, RateLimiter
-from search_service.registry import Activity, Caller, Registry, Role, Status
+from search_service.registry import Registry
 
 log = logging.getLogger(__name__)
 

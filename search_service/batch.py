@@ -31,10 +31,10 @@ import grpc
 from dcii.v1 import batch_pb2, batch_pb2_grpc
 from indexer.exc import FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
 from indexer.model import Violation
+from search_service.accreditation import Caller, Role
 from search_service.auth import caller_of
 from search_service.batch_queue import Batch, BatchQueue, NewQuery, Owner
 from search_service.convert import timestamp
-from search_service.registry import Caller, Role
 from search_service.search import check_query
 
 # The most queries one batch may hold; a larger list is split by the client (`dcii batch submit` does not).

@@ -37,8 +37,9 @@ from indexer.exc import DciiError, InvalidArgument, NotFound, PermissionDenied
 from indexer.model import Violation
 from indexer.store.base import TracingStore
 from search_service.accounting import AuditLog, DisclosureEntry
+from search_service.accreditation import Caller, Role, Status
 from search_service.batch_queue import Answered, Batch, BatchQueue, BatchState, PendingQuery
-from search_service.registry import Caller, Registry, Role, Status
+from search_service.registry import Registry
 from search_service.search import SearchServicer, Unaccounted
 
 log = logging.getLogger(__name__)

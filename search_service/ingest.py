@@ -21,11 +21,11 @@ from dcii.v1 import ingest_pb2, ingest_pb2_grpc, tracing_pb2
 from indexer import model as m
 from indexer.exc import InvalidArgument, PermissionDenied
 from indexer.store.base import TracingStore, WriteResult
+from search_service.accreditation import Caller
 from search_service.auth import caller_of
 from search_service.convert import outcome_value
 from search_service.ingest_plan import Plan, Refusal, plan_action
 from search_service.ingest_pool import IngestPool
-from search_service.registry import Caller
 
 # Actions read ahead from a stream and written in one group (one fsync for the lot).
 _GROUP = 512

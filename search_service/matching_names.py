@@ -20,7 +20,7 @@ from rapidfuzz.distance import OSA, JaroWinkler
 from rapidfuzz.process import cdist
 
 from search_service.matching_columns import NameColumns
-from search_service.matching_pids import UNUSED_WEIGHT, laying_order
+from search_service.matching_pids import UNUSED_WEIGHT, select_levels
 
 Floats = npt.NDArray[np.float64]
 Bools = npt.NDArray[np.bool_]
@@ -137,15 +137,6 @@ def _osa(queries: list[str], choices: list[str], workers: int) -> npt.NDArray[np
 _EXACT_SIM = 0.99999  # Jaro-Winkler is 1.0 only for equal strings
 
 
-def _select(conditions: list[tuple[NameLevel, Bools]], weights: Floats, shape: tuple[int, int]) -> Codes:
-    """The best-weighted level whose condition holds (DISAGREE where none does; of equal weights, the
-    first listed): the conditions are laid on in rising weight, so that the best one is laid last."""
-    levels: Codes = np.full(shape, _DISAGREE, dtype=np.int8)
-    for index, code in laying_order(weights, tuple(level for level, _ in conditions)):
-        np.copyto(levels, code, where=conditions[index][1])
-    return levels
-
-
 # Level codes as numpy and plain ints: numpy probes an IntEnum for array interfaces, slowly.
 _CODES = [np.int8(int(level)) for level in NameLevel]
 _DISAGREE, _MISSING, _BOTH_MISSING = int(_N.DISAGREE), int(_N.MISSING), int(_N.BOTH_MISSING)
@@ -228,7 +219,7 @@ class _Pair:
             conditions.append((level, high))
             if sounding is not None:
                 conditions.append((sounding, high & phonetic))
-        levels = _select(conditions, weights, self.shape)
+        levels = select_levels(conditions, weights, _DISAGREE, self.shape)
         np.copyto(levels, _CODES[_MISSING], where=missing)
         return levels
 

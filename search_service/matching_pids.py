@@ -239,10 +239,15 @@ def compile_pids(records: Sequence[Identifiers | None]) -> PidColumns:
 UNUSED_WEIGHT = -99.0
 
 
-def _select(conditions: Sequence[tuple[int, Bools]], weights: Floats, default: int) -> Codes:
+def select_levels(
+    conditions: Sequence[tuple[int, Bools]], weights: Floats, default: int, shape: tuple[int, ...] | None = None
+) -> Codes:
     """The best-weighted level whose condition holds (`default` where none holds; of equal weights, the
-    first listed): the conditions are laid on in rising weight, so that the best one is laid last."""
-    shape = np.broadcast_shapes(*(mask.shape for _, mask in conditions))
+    first listed): the conditions are laid on in rising weight, so that the best one is laid last. The
+    result has `shape`, or else the conditions' shape broadcast. Shared with the names' levels
+    (search_service.matching_names)."""
+    if shape is None:
+        shape = np.broadcast_shapes(*(mask.shape for _, mask in conditions))
     levels: Codes = np.full(shape, default, dtype=np.int8)
     for index, code in laying_order(weights, tuple(int(level) for level, _ in conditions)):
         np.copyto(levels, code, where=conditions[index][1])
@@ -301,7 +306,7 @@ def ssn_levels(q: PidColumns, c: PidColumns, weights: Floats) -> Codes:
         (SsnLevel.LAST_FOUR, last4 & last4_equal),
         (SsnLevel.LAST_FOUR_DIFFERENT, last4 & ~last4_equal),
     ]
-    levels = _select(conditions, weights, int(SsnLevel.DISAGREE))
+    levels = select_levels(conditions, weights, int(SsnLevel.DISAGREE))
     np.copyto(levels, _SSN_MISSING, where=missing)
     return levels
 
@@ -327,7 +332,7 @@ def dob_levels(q: PidColumns, c: PidColumns, weights: Floats) -> Codes:
         (DobLevel.PARTIAL_YEAR_MONTH, ~full & month_known & same_year & same_month),
         (DobLevel.PARTIAL_YEAR, ~full & ~month_known & same_year),
     ]
-    levels = _select(conditions, weights, int(DobLevel.DISAGREE))
+    levels = select_levels(conditions, weights, int(DobLevel.DISAGREE))
     np.copyto(levels, _DOB_MISSING, where=(qy == 0) | (cy == 0))
     if weights[DobLevel.BOTH_MISSING] > UNUSED_WEIGHT and not q.year.all():
         np.copyto(levels, _DOB_BOTH_MISSING, where=(qy == 0) & (cy == 0))

@@ -39,10 +39,10 @@ from indexer.model import Dispute, Identifiers, PersonName, StoredTracing, Traci
 from indexer.normalize import name_key
 from indexer.store.base import NameCursor, TracingStore
 from search_service.accounting import AuditLog, Disclosure, DisclosureEntry
+from search_service.accreditation import Caller, Purpose
 from search_service.auth import caller_of
 from search_service.convert import enum_name, name_in, timestamp, tracing_out, type_out
 from search_service.privacy_requests import PrivacyRequest, PrivacyRequests, RequestKind
-from search_service.registry import Caller, Purpose
 from search_service.search import MARKING, needs_full_ssn
 
 LOCATION_MAX = 200

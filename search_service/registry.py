@@ -7,7 +7,8 @@ certificate it was issued to (seed 001: tokens cannot be replayed from another t
 
 The registry is a SQLite file shared by the server and the `dcii accredit` CLI. The server checks it on
 every call, so a suspension or revocation takes effect at once, without a restart (what it found is
-remembered only while the file is unchanged: see `Registry.caller`).
+remembered only while the file is unchanged: see `Registry.caller`). The values it hands out (Activity,
+Caller, Role, Purpose, Status, ...) are defined in search_service.accreditation.
 """
 
 from __future__ import annotations
@@ -22,38 +23,13 @@ import sqlite3
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from enum import StrEnum
 from pathlib import Path
 
 from indexer.exc import FailedPrecondition, InvalidArgument, NotFound, PermissionDenied, Unauthenticated
 from indexer.model import Violation
+from search_service.accreditation import Activity, Caller, Operator, Purpose, Role, Session, Status
 from search_service.passwords import DUMMY_HASH, hash_password, verify_password
 from search_service.sqlite_files import ThreadConnections
-
-
-class Role(StrEnum):
-    SUBMITTER = "SUBMITTER"
-    QUERIER = "QUERIER"
-    BATCH = "BATCH"
-    PRIVACY_OFFICER = "PRIVACY_OFFICER"
-    ADMINISTRATOR = "ADMINISTRATOR"
-
-
-class Purpose(StrEnum):
-    SECURITY_CLEARANCE = "SECURITY_CLEARANCE"
-    INSTALLATION_ACCESS = "INSTALLATION_ACCESS"
-    MILITARY_ACCESSION = "MILITARY_ACCESSION"
-    SENSITIVE_POSITION = "SENSITIVE_POSITION"
-    CRIMINAL_INVESTIGATION = "CRIMINAL_INVESTIGATION"
-    COUNTERINTELLIGENCE = "COUNTERINTELLIGENCE"
-    PRIVACY_ACT_REQUEST = "PRIVACY_ACT_REQUEST"
-
-
-class Status(StrEnum):
-    ACTIVE = "ACTIVE"
-    SUSPENDED = "SUSPENDED"
-    REVOKED = "REVOKED"
-
 
 SESSION_TTL = dt.timedelta(hours=8)
 # Seed 001: accounts unused for three years are removed; we disable them (the row stays for audit).
@@ -80,42 +56,6 @@ CREATE TABLE IF NOT EXISTS session (
     expires_at TEXT NOT NULL, ended INTEGER NOT NULL DEFAULT 0
 );
 """
-
-
-@dataclass(frozen=True, slots=True)
-class Activity:
-    activity_id: str
-    agency: str
-    roles: frozenset[Role]
-    purposes: frozenset[Purpose]
-    status: Status
-    fingerprints: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True, slots=True)
-class Operator:
-    account_code: str
-    activity_id: str
-    status: Status
-    last_login_at: dt.datetime | None
-    locked_until: dt.datetime | None
-
-
-@dataclass(frozen=True, slots=True)
-class Caller:
-    """Who is calling: the activity behind the certificate and, once logged in, the operator."""
-
-    activity: Activity
-    fingerprint: str
-    operator: str | None = None
-    session_token_hash: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Session:
-    token: str
-    expires_at: dt.datetime
-    activity: Activity
 
 
 # Callers one thread remembers at most (each a certificate and session); past it, it starts afresh.

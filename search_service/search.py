@@ -20,6 +20,7 @@ from indexer.model import Identifiers, PersonName, StoredTracing, Tracing, Traci
 from indexer.normalize import NameKey, name_key
 from indexer.store.base import NameRow, TracingStore
 from search_service.accounting import AuditLog, DisclosureEntry
+from search_service.accreditation import Caller, Purpose, Role
 from search_service.auth import caller_of
 from search_service.convert import identifiers_in, mode_name, name_in, purpose_name, tracing_out, type_in, type_out
 from search_service.exact import (
@@ -35,7 +36,6 @@ from search_service.exact import (
 )
 from search_service.matching import Matcher, configured_matcher
 from search_service.ranked import RankedHit, RankedPage, decode_offset, run_ranked
-from search_service.registry import Caller, Purpose, Role
 
 MARKING = "FOR OFFICIAL USE ONLY - PRIVACY SENSITIVE"
 DEFAULT_PAGE_SIZE = 20

@@ -1,0 +1,73 @@
+"""Accreditation's vocabulary: roles, purposes, statuses, and the activity, operator, caller and session
+values the registry hands out.
+
+Separate from search_service.registry (the SQLite file that stores them) because most of the server only
+reads these values, to decide what a caller may do, and has no business with the file: auth, search,
+ingest, batch and privacy import them from here.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class Role(StrEnum):
+    SUBMITTER = "SUBMITTER"
+    QUERIER = "QUERIER"
+    BATCH = "BATCH"
+    PRIVACY_OFFICER = "PRIVACY_OFFICER"
+    ADMINISTRATOR = "ADMINISTRATOR"
+
+
+class Purpose(StrEnum):
+    SECURITY_CLEARANCE = "SECURITY_CLEARANCE"
+    INSTALLATION_ACCESS = "INSTALLATION_ACCESS"
+    MILITARY_ACCESSION = "MILITARY_ACCESSION"
+    SENSITIVE_POSITION = "SENSITIVE_POSITION"
+    CRIMINAL_INVESTIGATION = "CRIMINAL_INVESTIGATION"
+    COUNTERINTELLIGENCE = "COUNTERINTELLIGENCE"
+    PRIVACY_ACT_REQUEST = "PRIVACY_ACT_REQUEST"
+
+
+class Status(StrEnum):
+    ACTIVE = "ACTIVE"
+    SUSPENDED = "SUSPENDED"
+    REVOKED = "REVOKED"
+
+
+@dataclass(frozen=True, slots=True)
+class Activity:
+    activity_id: str
+    agency: str
+    roles: frozenset[Role]
+    purposes: frozenset[Purpose]
+    status: Status
+    fingerprints: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Operator:
+    account_code: str
+    activity_id: str
+    status: Status
+    last_login_at: dt.datetime | None
+    locked_until: dt.datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    """Who is calling: the activity behind the certificate and, once logged in, the operator."""
+
+    activity: Activity
+    fingerprint: str
+    operator: str | None = None
+    session_token_hash: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Session:
+    token: str
+    expires_at: dt.datetime
+    activity: Activity
