@@ -44,7 +44,8 @@ sys.path.insert(0, str(ROOT))
 from dcii.v1 import admin_pb2, admin_pb2_grpc, ingest_pb2, ingest_pb2_grpc, search_pb2, search_pb2_grpc  # noqa: E402
 from indexer.model import PartialDate  # noqa: E402
 from search_service import matching, pki  # noqa: E402
-from search_service.registry import Purpose, Registry, Role  # noqa: E402
+from search_service.accreditation import Purpose, Role  # noqa: E402
+from search_service.registry import Registry  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from febrl_echo import echo_line  # noqa: E402

@@ -45,7 +45,8 @@ from rapidfuzz.distance import OSA
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from scoring import BATCH, KINDS, Record, Task, febrl3, febrl4, query_ids, tracing
+from scoring import BATCH
+from scoring_data import KINDS, Record, Task, febrl3, febrl4, query_ids, tracing
 
 from indexer.model import Identifiers
 from search_service import matching

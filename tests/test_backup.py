@@ -21,7 +21,7 @@ from indexer.model import TracingKey
 from indexer.store.sqlite import SqliteStore
 from indexer.store.sqlite_backup import DataDirBusy, DataDirLock
 from search_service.accounting import verify_file
-from search_service.registry import Role
+from search_service.accreditation import Role
 from tests import factories
 from tests.support import ROOT, Client, free_port, make_index, server_process
 

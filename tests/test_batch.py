@@ -29,12 +29,12 @@ from dcii.v1 import batch_pb2, batch_pb2_grpc, search_pb2
 from indexer.demo import generate_tracings
 from indexer.exc import InvalidArgument
 from indexer.store.factory import open_store
+from search_service.accreditation import Activity, Caller, Purpose, Role, Status
 from search_service.batch import BatchServicer
 from search_service.batch_process import BatchProcess
 from search_service.batch_queue import BatchQueue, NewQuery, Owner
 from search_service.batch_worker import BatchSettings
 from search_service.errors import field_violations
-from search_service.registry import Activity, Caller, Purpose, Role, Status
 from tests import factories as f
 from tests.support import ROOT, Client, Index, free_port, make_index, server_process
 

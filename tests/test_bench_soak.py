@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import random
 
-from bench.soak import Sample, _steady
+from bench.soak import _steady
+from bench.soak_clients import Sample
 
 SECONDS, RATE = 10.0, 100.0
 

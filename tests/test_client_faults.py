@@ -28,8 +28,8 @@ import grpc
 import pytest
 
 from dcii.v1 import batch_pb2, batch_pb2_grpc, ingest_pb2, search_pb2
+from search_service.accreditation import Role
 from search_service.ingest_pool import MIN_POOL_ACTIONS
-from search_service.registry import Role
 from search_service.server import ServerConfig
 from tests import factories as f
 from tests.client_faults_support import (

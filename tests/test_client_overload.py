@@ -13,7 +13,7 @@ import grpc
 import pytest
 
 from dcii.v1 import ingest_pb2, search_pb2
-from search_service.registry import Role
+from search_service.accreditation import Role
 from tests.client_faults_support import HAROLD, Served, _requests
 from tests.server_proc import record, spawn_server
 from tests.support import free_port, make_index

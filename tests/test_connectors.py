@@ -32,7 +32,7 @@ from connectors.rows import COLUMNS, to_request
 from dcii.v1 import ingest_pb2, ingest_pb2_grpc
 from indexer.model import TracingKey
 from indexer.store.sqlite import SqliteStore
-from search_service.registry import Role
+from search_service.accreditation import Role
 from tests.support import ROOT, Index, free_port, make_index, server_process
 
 AGENCY = "DSS"

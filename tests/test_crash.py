@@ -16,7 +16,7 @@ import pytest
 from dcii.v1 import ingest_pb2
 from indexer.model import TracingKey
 from indexer.store.sqlite import SqliteStore
-from search_service.registry import Role
+from search_service.accreditation import Role
 from tests import factories as f
 from tests.support import Client, Index, free_port, make_index, server_process
 

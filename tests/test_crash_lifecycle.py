@@ -34,7 +34,7 @@ from indexer.model import TracingKey, TracingType
 from indexer.retention import RETENTION_ACTOR, RETENTION_REASON
 from indexer.store.sqlite import SqliteStore
 from search_service import pki
-from search_service.registry import Role
+from search_service.accreditation import Role
 from tests import factories as f
 from tests.server_proc import (
     alive,

@@ -12,7 +12,7 @@ import pytest
 from dcii.v1 import search_pb2
 from indexer.model import TracingKey
 from search_service.accounting import AuditLog, load_or_create_key
-from search_service.registry import Purpose, Role
+from search_service.accreditation import Purpose, Role
 from tests import factories as f
 from tests.support import Client, Index, make_index
 

@@ -31,7 +31,7 @@ import pytest
 from dcii.v1 import ingest_pb2, search_pb2
 from indexer.model import TracingKey
 from search_service import pki
-from search_service.registry import Role
+from search_service.accreditation import Role
 from tests import factories as f
 from tests.server_proc import check_files, record, set_fsize, spawn_server, ssn
 from tests.support import Client, Index, free_port, make_index

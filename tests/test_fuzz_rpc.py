@@ -52,8 +52,8 @@ from dcii.v1 import (
     search_pb2_grpc,
     tracing_pb2,
 )
+from search_service.accreditation import Purpose, Role
 from search_service.errors import field_violations
-from search_service.registry import Purpose, Role
 from search_service.server import MAX_MESSAGE_BYTES, ServerConfig
 from tests import factories as f
 from tests import strategies as s

@@ -8,9 +8,9 @@ import grpc
 import pytest
 
 from dcii.v1 import ingest_pb2, search_pb2
+from search_service.accreditation import Role
 from search_service.errors import field_violations
 from search_service.ingest import MAX_BATCH_ACTIONS
-from search_service.registry import Role
 from tests import factories as f
 from tests.support import Client, Index
 

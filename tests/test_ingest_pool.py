@@ -18,10 +18,10 @@ from indexer.model import TracingKey
 from indexer.store.base import Replace, Upsert
 from indexer.store.prepared import PreparedTracing, as_model
 from search_service import ingest_plan
+from search_service.accreditation import Role
 from search_service.convert import tracing_in
 from search_service.ingest_plan import Plan, decode_plans, plan_action, plan_encoded
 from search_service.ingest_pool import MIN_POOL_ACTIONS
-from search_service.registry import Role
 from tests import factories as f
 from tests.server_proc import alive, children, kill_hard, spawn_server, wait_until
 from tests.support import Client, Index, free_port, make_index

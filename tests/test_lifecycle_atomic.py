@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 
 from dcii.v1 import ingest_pb2, search_pb2
-from search_service.registry import Role
+from search_service.accreditation import Role
 from tests import factories as f
 from tests.support import Index
 

@@ -10,8 +10,8 @@ import grpc
 import pytest
 
 from dcii.v1 import search_pb2
+from search_service.accreditation import Role
 from search_service.limits import RateLimiter
-from search_service.registry import Role
 from tests.support import Client, Index, make_index
 
 NAME = {"surname": "Whitfield", "given_name": "Harold"}

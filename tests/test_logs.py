@@ -18,7 +18,7 @@ import pytest
 
 from dcii.cli.logs import JsonFormatter, TextFormatter
 from dcii.v1 import batch_pb2, batch_pb2_grpc, search_pb2, tracing_pb2
-from search_service.registry import Role
+from search_service.accreditation import Role
 from tests import factories
 from tests.support import ROOT, Client, free_port, make_index, server_process
 

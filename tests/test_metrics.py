@@ -13,9 +13,9 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from dcii.v1 import batch_pb2, batch_pb2_grpc, ingest_pb2, search_pb2, tracing_pb2
+from search_service.accreditation import Role
 from search_service.batch_worker import BatchSettings
 from search_service.metrics import LATENCY_BUCKETS
-from search_service.registry import Role
 from tests import factories
 from tests.support import ROOT, Index, make_index
 

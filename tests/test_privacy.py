@@ -13,9 +13,9 @@ import pytest
 from dcii.cli import privacy as privacy_cli
 from dcii.v1 import privacy_pb2, privacy_pb2_grpc, search_pb2
 from search_service.accounting import AuditLog, load_or_create_key
+from search_service.accreditation import Purpose, Role
 from search_service.errors import field_violations
 from search_service.privacy_requests import PrivacyRequests, RequestKind, add_working_days, deadline, federal_holidays
-from search_service.registry import Purpose, Role
 from search_service.search import MARKING
 from tests import factories as f
 from tests.support import Client, Index

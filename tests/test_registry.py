@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from indexer.exc import PermissionDenied, Unauthenticated
-from search_service.registry import INACTIVITY_LIMIT, LOCKOUT, Registry, Role, Status
+from search_service.accreditation import Role, Status
+from search_service.registry import INACTIVITY_LIMIT, LOCKOUT, Registry
 
 FINGERPRINT = "ab" * 32
 ROOT = Path(__file__).resolve().parent.parent
@@ -143,7 +144,8 @@ def test_a_write_from_another_thread_or_process_ends_what_was_remembered(
     token = registry.login(FINGERPRINT, "jdoe", PASSWORD).token
     registry.caller(FINGERPRINT, token)
     suspend = (
-        "import sys; from pathlib import Path; from search_service.registry import Registry, Status;"
+        "import sys; from pathlib import Path; from search_service.accreditation import Status;"
+        "from search_service.registry import Registry;"
         "Registry(Path(sys.argv[1])).set_activity_status('CCF-TERM-01', Status.SUSPENDED)"
     )
     subprocess.run([sys.executable, "-c", suspend, str(tmp_path / "registry.db")], check=True, cwd=ROOT)

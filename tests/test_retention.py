@@ -36,8 +36,8 @@ from indexer.retention import (
 )
 from indexer.store.base import DeletionRecord, Upsert, WriteOutcome
 from indexer.store.sqlite import SqliteStore
+from search_service.accreditation import Role
 from search_service.convert import tracing_in
-from search_service.registry import Role
 from tests import factories as f
 from tests.support import ROOT, Index
 

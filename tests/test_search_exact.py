@@ -10,8 +10,8 @@ import grpc
 import pytest
 
 from dcii.v1 import ingest_pb2, search_pb2, tracing_pb2
+from search_service.accreditation import Purpose, Role
 from search_service.errors import field_violations
-from search_service.registry import Purpose, Role
 from tests import factories as f
 from tests.support import Client, Index, make_index
 

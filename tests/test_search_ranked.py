@@ -10,9 +10,9 @@ import grpc
 import pytest
 
 from dcii.v1 import search_pb2, tracing_pb2
+from search_service.accreditation import Role
 from search_service.errors import field_violations
 from search_service.matching import DEFAULT_THRESHOLD, MATCHER_ENV, MATCHER_VERSION
-from search_service.registry import Role
 from tests import factories as f
 from tests.support import Client, Index, make_index
 

@@ -11,7 +11,7 @@ import pytest
 
 from dcii.v1 import admin_pb2, search_pb2
 from search_service import pki
-from search_service.registry import Purpose, Role, Status
+from search_service.accreditation import Purpose, Role, Status
 from tests import factories as f
 from tests.support import Client, Index
 

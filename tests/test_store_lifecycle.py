@@ -17,8 +17,8 @@ from indexer.model import Dispute, Tracing, TracingKey, TracingType
 from indexer.store.base import Delete, DeletionRecord, Replace, TracingHead, Upsert, WriteOutcome
 from indexer.store.sqlite import SqliteStore
 from indexer.store.sqlite_schema import SCHEMA_VERSION
+from search_service.accreditation import Role
 from search_service.convert import tracing_in
-from search_service.registry import Role
 from tests import factories as f
 from tests.support import Client, Index
 

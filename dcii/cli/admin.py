@@ -16,7 +16,8 @@ from rich.console import Console
 from rich.table import Table
 
 from search_service import pki
-from search_service.registry import Purpose, Registry, Role, Status
+from search_service.accreditation import Purpose, Role, Status
+from search_service.registry import Registry
 
 console = Console()
 

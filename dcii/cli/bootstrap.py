@@ -20,7 +20,8 @@ from indexer.model import Tracing
 from indexer.store.base import TracingStore, Upsert
 from indexer.store.factory import open_store
 from search_service import pki
-from search_service.registry import Purpose, Registry, Role
+from search_service.accreditation import Purpose, Role
+from search_service.registry import Registry
 
 _ALL_QUERY_PURPOSES = [p for p in Purpose if p is not Purpose.PRIVACY_ACT_REQUEST]
 
