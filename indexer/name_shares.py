@@ -65,14 +65,22 @@ def variant_shares() -> dict[str, float]:
 _LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 
 
-@functools.lru_cache(maxsize=65_536)
-def _rare_variant_share(variant: str) -> float:
-    """The share of a variant the table leaves out: the census surnames it is, or that are it with one
-    letter inserted (names cut to the prefix length, whose longer tails the table would count, are
-    rare enough here to leave out)."""
+@functools.cache
+def _rare_variant_shares() -> dict[str, float]:
+    """The share of each variant the table above leaves out: the census surnames it is, or that are it
+    with one letter inserted (names cut to the prefix length, whose longer tails the table would count,
+    are rare enough here to leave out). Worked out for every string of at most EDIT_PREFIX letters that
+    is a census surname or one letter short of one (a few hundred thousand, ~45 MB); any other variant
+    holds none. Built once, with `variant_shares`: worked out per variant (about 200 candidate names
+    looked up each) it was most of a ranked query's keys whenever its misspelling was new."""
     shares = _census_shares()[0]
-    inserted = {variant[:i] + letter + variant[i:] for i in range(len(variant) + 1) for letter in _LETTERS}
-    return shares.get(variant, 0.0) + sum(shares.get(name, 0.0) for name in inserted)
+    common = variant_shares()
+    found: dict[str, float] = {}
+    for name, share in shares.items():
+        for variant in {name} | {name[:i] + name[i + 1 :] for i in range(len(name)) if name[i] in _LETTERS}:
+            if len(variant) <= EDIT_PREFIX and variant not in common:
+                found[variant] = found.get(variant, 0.0) + share
+    return found
 
 
 def deletion_share(variant: str) -> float:
@@ -80,7 +88,7 @@ def deletion_share(variant: str) -> float:
     population whose surname's deletion neighbourhood holds `variant`. Names the census does not
     list count nothing: their postings are small by definition."""
     found = variant_shares().get(variant)
-    return _rare_variant_share(variant) if found is None else found
+    return _rare_variant_shares().get(variant, 0.0) if found is None else found
 
 
 @functools.cache
@@ -117,6 +125,7 @@ def warm_up() -> None:
     """Build the tables a large index's queries need (`deletion_share`, `near_given_names`; a second
     or two, once per process), so that the first query does not wait for them: for a server's start."""
     variant_shares()
+    _rare_variant_shares()
     _given_variants()
 
 

@@ -281,6 +281,25 @@ def test_deletion_share_bounds_the_od_postings() -> None:
     assert "od:SMTH" not in query_keys(PersonName("Smith", "John"), Identifiers(), index_size=1_000_000)
 
 
+@pytest.mark.parametrize(
+    "surname",
+    ["Kayvs", "Smiht", "Hernandex", "Jonson", "Oconnor", "Xyzzq", "Mcdonnell", "Nguyenn", "Abbott", "Lee", "Ng"],
+)
+def test_a_rare_variant_share_is_what_the_census_names_one_letter_longer_hold(surname: str) -> None:
+    """Below the table's floor a variant's share comes from a second table built at start; each entry
+    must equal the sum it stands for, worked out here directly: the census surname that is the variant,
+    and those that are it with one letter inserted. A variant no census name is near holds nothing."""
+    shares = name_shares._census_shares()[0]
+    letters = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+    for variant in name_shares.deletions(surname.upper()):
+        if variant in name_shares.variant_shares():
+            continue
+        inserted = {variant[:i] + letter + variant[i:] for i in range(len(variant) + 1) for letter in letters}
+        expected = shares.get(variant, 0.0) + sum(shares.get(name, 0.0) for name in inserted)
+        assert deletion_share(variant) == pytest.approx(expected, rel=1e-12, abs=1e-18), variant
+    assert deletion_share("QQQQXZ") == 0.0
+
+
 def test_the_readings_of_a_misspelling_share_one_budget() -> None:
     """Each variant of a misspelt surname, and each given name a misspelt one may stand for, is one
     key alone: together they add at most READINGS_BUDGET expected postings (beyond the surname's own,
