@@ -113,11 +113,14 @@ def run_ranked(
     with store.snapshot():
         found, truncated = store.candidates(keys, limit=MAX_CANDIDATES)
         allowed = {kind.value for kind in types}
-        listed = [
-            row
-            for row in store.load_head_rows(found)
-            if (not allowed or row[3] in allowed) and not (conflicts_out and ssn_conflicts(ids.ssn, head_ssn(row[4])))
-        ]
+        listed = store.load_head_rows(found)
+        if allowed or conflicts_out:  # else nothing to drop: a common name's thousands of rows go as read
+            listed = [
+                row
+                for row in listed
+                if (not allowed or row[3] in allowed)
+                and not (conflicts_out and ssn_conflicts(ids.ssn, head_ssn(row[4])))
+            ]
         # Equal scores keep this order (the sort is stable): by tracing key, not by the store's internal
         # ids, so that every backend (and a rebuilt index) ranks ties alike and a page never depends on it.
         listed.sort(key=_BY_KEY)
