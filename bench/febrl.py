@@ -14,8 +14,9 @@ refuse is sent as absent; a record or query refused as a whole counts as a miss.
 Q1 name + DOB + SSN and Q2 name + DOB ask PID_QUALIFIED; Q3 name only asks FUZZY. Queries ask with a
 tiny min_score to see the whole top 10; "answered" and "precision" apply the mode's default threshold
 (the matcher version's `thresholds`) to the scores the service returned. Latency is timed twice: "p50"
-and "p99" for the queries sent again as an adjudicator sends them (the mode's default threshold), "top
-10" for the recall probe (every one of ten hits explained, decoded and accounted).
+and "p99" for the queries as an adjudicator sends them (the mode's default threshold), asked first, "top
+10" for the recall probe after them (every one of ten hits explained, decoded and accounted). Q1 meets
+each name first; Q2 and Q3 ask names Q1 asked (warm per-name caches).
 """
 
 from __future__ import annotations
@@ -258,6 +259,9 @@ def run_dataset(name: str, originals: Any, queries: Any, truth: dict[str, str], 
             for label, (mode, with_dob, with_ssn) in QUERIES.items():
                 if plant and mode != "FUZZY":
                     continue
+                # As asked first: the first time the server sees these names, as an adjudicator's query
+                # mostly is (the recall probe after it would leave every per-name cache warm).
+                asked = timed_as_asked(stub, metadata, queries, mode, with_dob, with_ssn)
                 outcome, latencies = Outcome(), []
                 for rec_id, row in queries.iterrows():
                     outcome.total += 1
@@ -280,9 +284,7 @@ def run_dataset(name: str, originals: Any, queries: Any, truth: dict[str, str], 
                     ):
                         outcome.answered += 1
                         outcome.answered_right += keys[0] == target
-                lines.append(
-                    outcome.row(label, latencies, timed_as_asked(stub, metadata, queries, mode, with_dob, with_ssn))
-                )
+                lines.append(outcome.row(label, latencies, asked))
             if not plant:
                 lines += ["", _echo_floor(service, stub, metadata, queries)]
             return lines
@@ -308,8 +310,8 @@ def _echo_floor(service: Service, stub: Any, metadata: Any, queries: Any) -> str
 
 
 def timed_as_asked(stub: Any, metadata: Any, queries: Any, mode: str, with_dob: bool, with_ssn: bool) -> list[float]:
-    """Latencies of the same queries as an adjudicator sends them: at the mode's default threshold (the
-    recall probe above asks with a tiny min_score for a whole top 10, each hit explained and accounted)."""
+    """Latencies of the queries as an adjudicator sends them: at the mode's default threshold (the recall
+    probe asks with a tiny min_score for a whole top 10, each hit explained and accounted)."""
     latencies = []
     for _, row in queries.iterrows():
         request = search_request(row, mode, with_dob, with_ssn)
