@@ -40,7 +40,11 @@ PIECES: list[tuple[str, list[str], dict[str, str]]] = [
         ["-m", "slow", "tests/test_crash.py"],
         {"test_kill_9_during_ingest_fifty_times": "50 kills mid-stream: every acknowledged tracing kept, none doubled"},
     ),
-    ("crash: lifecycle, retention, batch", ["-m", "slow", "tests/test_crash_lifecycle.py"], {}),
+    (
+        "crash: lifecycle, retention, batch",
+        ["-m", "slow", "tests/test_crash_lifecycle.py", "tests/test_crash_batch.py"],
+        {},
+    ),
     ("faults: storage", ["tests/test_faults.py"], {}),
     ("faults: clients", ["tests/test_client_faults.py", "tests/test_client_overload.py"], {}),
     ("bad input: every RPC (hypothesis)", ["-m", "slow", "-s", "tests/test_fuzz_rpc.py"], {}),

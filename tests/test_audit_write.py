@@ -1,6 +1,7 @@
 """How the audit trail writes (issue 7): the head file kept open, multi-row inserts, the head row moved on
 in one statement, disclosure ids drawn in bulk, and checkpoints made by a thread of their own. On real
-SQLite files; what they must not change (all or nothing, tamper evidence) is in test_accounting.py."""
+SQLite files; what they must not change (all or nothing, tamper evidence) is in test_accounting.py and
+test_accounting_verify.py."""
 
 from __future__ import annotations
 

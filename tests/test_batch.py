@@ -1,4 +1,7 @@
-"""Batch requests (issue 5): a real server over mutual TLS, a real queue, a real audit trail.
+"""Batch requests (issue 5): a real server over mutual TLS, a real queue, a real audit trail. Here: the
+answers (equal to the online ones, accounted as BATCH, in submission order), refusals of single queries and of
+whole batches, who sees a batch, a page with more hits, and `dcii batch submit`; and the helpers the batch tests
+share. The worker's own life (cancel, restarts, a killed worker process, purges): tests/test_batch_worker.py.
 
 The worker runs as the server runs it, in a low-priority process of its own (search_service.batch_process),
 unless a test passes `process=False` (threads in the server process).
@@ -8,10 +11,8 @@ from __future__ import annotations
 
 import collections
 import datetime as dt
-import fcntl
 import json
 import os
-import signal
 import sqlite3
 import subprocess
 import sys
@@ -32,11 +33,11 @@ from indexer.store.factory import open_store
 from search_service.accreditation import Activity, Caller, Purpose, Role, Status
 from search_service.batch import BatchServicer
 from search_service.batch_process import BatchProcess
-from search_service.batch_queue import BatchQueue, NewQuery, Owner
+from search_service.batch_queue import BatchQueue
 from search_service.batch_worker import BatchSettings
 from search_service.errors import field_violations
 from tests import factories as f
-from tests.support import ROOT, Client, Index, free_port, make_index, server_process
+from tests.support import ROOT, Client, Index, make_index
 
 M = search_pb2.SearchMode
 DONE, QUEUED = batch_pb2.BATCH_STATE_DONE, batch_pb2.BATCH_STATE_QUEUED
@@ -267,121 +268,6 @@ def _people(index: Index, count: int) -> list[batch_pb2.BatchQuery]:
     return [_query(f"q{i}", M.SEARCH_MODE_EXACT, name=harold, identifiers={"ssn": s}) for i, s in enumerate(ssns)]
 
 
-def test_cancel_stops_a_running_batch(index: Index) -> None:
-    start(index, BatchSettings(chunk=2, duty=0.05))
-    queries = _people(index, 120)
-    client = index.client("CCF-BATCH", "ARMY-CCF", [Role.QUERIER, Role.BATCH])
-    batch_id = _submit(client, queries).batch_id
-    _wait(client, batch_id, until=4)
-    cancelled = _stub(client).CancelBatch(batch_pb2.GetBatchRequest(batch_id=batch_id), metadata=client.metadata)
-    # The worker stops at its next chunk: wait until the count has stood still for half a second.
-    deadline, final = time.monotonic() + 10, _status(client, batch_id)
-    while time.monotonic() < deadline:
-        time.sleep(0.5)
-        before, final = final, _status(client, batch_id)
-        if final.state == before.state == batch_pb2.BATCH_STATE_CANCELLED and final.done == before.done:
-            break
-    assert final.state == batch_pb2.BATCH_STATE_CANCELLED and final.done <= cancelled.done + 2  # one chunk at most
-    assert final.done < 120
-    assert len(_results(client, batch_id)) == final.done
-
-
-def test_a_batch_survives_a_restart_and_no_query_is_answered_twice(index: Index) -> None:
-    start(index, BatchSettings(chunk=2, duty=0.05))
-    queries = _people(index, 150)
-    cert, account, password = index.accredit("CCF-BATCH", "ARMY-CCF", [Role.QUERIER, Role.BATCH])
-    client = index.connect(cert)
-    client.login(account, password)
-    batch_id = _submit(client, queries).batch_id
-    before = _wait(client, batch_id, until=10)
-    assert before.state == batch_pb2.BATCH_STATE_RUNNING
-    index.stop()  # mid-batch
-    stopped = BatchQueue(index.data_dir / "batch.db")
-    left = stopped.get(batch_id)
-    stopped.close()
-    assert left is not None and 10 <= left.done < 150
-    start(index, BatchSettings(chunk=25, duty=1.0))
-    assert index.running is not None and isinstance(index.running.batch_worker, BatchProcess)
-    client = index.connect(cert)
-    client.login(account, password)
-    assert _wait(client, batch_id).state == DONE
-    results = _results(client, batch_id)
-    assert [len(r.hits) for r in results] == [1] * 150
-    assert [r.hits[0].tracing.key.record_number for r in results] == [f"NCIS-{i}" for i in range(150)]
-    entries = _batch_disclosures(index)
-    per_record = collections.Counter(e["record_number"] for e in entries)
-    assert per_record == {f"NCIS-{i}": 1 for i in range(150)}  # each answered (and accounted) once
-    assert len({e["disclosure_id"] for e in entries}) == 150
-
-
-def _alive(pid: int) -> bool:
-    """Whether `pid` runs (a zombie no one has reaped yet counts as dead)."""
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (FileNotFoundError, ProcessLookupError):
-        return False
-    return state not in ("Z", "X")
-
-
-def _children(parent: int) -> list[int]:
-    """The batch worker processes whose parent is `parent`."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        try:
-            ppid = int(entry.joinpath("stat").read_text().rsplit(")", 1)[1].split()[1])
-            command = entry.joinpath("cmdline").read_bytes()
-        except (OSError, IndexError, ValueError):
-            continue
-        if ppid == parent and b"search_service.batch_process" in command:
-            found.append(int(entry.name))
-    return found
-
-
-def _wait_dead(pid: int, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while _alive(pid):
-        assert time.monotonic() < deadline, f"process {pid} still running"
-        time.sleep(0.05)
-
-
-def test_a_killed_worker_process_loses_nothing_and_is_started_again(index: Index) -> None:
-    start(index, BatchSettings(chunk=5, duty=0.2))
-    queries = _people(index, 150)
-    client = index.client("CCF-BATCH", "ARMY-CCF", [Role.QUERIER, Role.BATCH])
-    assert index.running is not None
-    worker = index.running.batch_worker
-    assert isinstance(worker, BatchProcess) and worker.pid is None  # started by the first submission
-    batch_id = _submit(client, queries).batch_id
-    before = _wait(client, batch_id, until=10)
-    assert before.state == batch_pb2.BATCH_STATE_RUNNING
-    first = worker.pid
-    assert first is not None and first != os.getpid()
-    os.kill(first, signal.SIGKILL)  # mid-chunk: the chunk in progress is lost, nothing stored is
-    assert _wait(client, batch_id).state == DONE  # the server starts a new worker, which resumes
-    assert worker.pid not in (None, first)
-    results = _results(client, batch_id)
-    assert [r.hits[0].tracing.key.record_number for r in results] == [f"NCIS-{i}" for i in range(150)]
-    per_record = collections.Counter(e["record_number"] for e in _batch_disclosures(index))
-    assert set(per_record) == {f"NCIS-{i}" for i in range(150)}
-    assert sum(per_record.values()) <= 150 + 5  # at most one chunk answered (and accounted) again
-
-
-def test_the_worker_process_dies_with_the_server(tmp_path: Path) -> None:
-    index = make_index(tmp_path)
-    index.port = free_port()
-    with server_process(index.data_dir, index.pki_dir, index.port) as server:
-        queries = _people(index, 20)
-        client = index.client("CCF-BATCH", "ARMY-CCF", [Role.QUERIER, Role.BATCH])
-        assert _wait(client, _submit(client, queries).batch_id).state == DONE
-        children = [pid for pid in _children(server.pid) if _alive(pid)]
-        assert len(children) == 1
-        assert os.getpriority(os.PRIO_PROCESS, children[0]) >= os.getpriority(os.PRIO_PROCESS, server.pid) + 10
-        index.stop()
-        server.kill()  # SIGKILL: no chance to stop its worker
-        server.wait(timeout=30)
-        _wait_dead(children[0])  # it saw the pipe from the server close
-
-
 def test_cli_submit_writes_json_lines(index: Index, tmp_path: Path) -> None:
     start(index, BatchSettings(duty=1.0))
     submitter = index.client("NCIS-RA-01", "NCIS", [Role.SUBMITTER])
@@ -430,30 +316,6 @@ def test_cli_submit_writes_json_lines(index: Index, tmp_path: Path) -> None:
     assert bad.returncode != 0 and "line 2: mode" in bad.stderr and "line 2: date_of_birth" in bad.stderr
 
 
-def test_a_chunk_is_accounted_in_one_write_and_nothing_is_stored_while_the_trail_refuses(index: Index) -> None:
-    start(index, BatchSettings(chunk=10, duty=1.0, retry_delay=0.1), audit_timeout=0.3)
-    queries = _people(index, 40)
-    client = index.client("CCF-BATCH", "ARMY-CCF", [Role.QUERIER, Role.BATCH])
-    lock = os.open(index.data_dir / "audit.db.lock", os.O_RDWR)
-    try:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # another writer holds the trail: every audit write times out
-        batch_id = _submit(client, queries).batch_id
-        time.sleep(2.0)  # the worker tries, fails closed and retries
-        held = _status(client, batch_id)
-        assert held.done == 0 and held.state in (QUEUED, batch_pb2.BATCH_STATE_RUNNING)
-        assert _batch_disclosures(index) == []
-    finally:
-        fcntl.flock(lock, fcntl.LOCK_UN)
-        os.close(lock)
-    assert _wait(client, batch_id).state == DONE
-    entries = _batch_disclosures(index)
-    assert collections.Counter(e["record_number"] for e in entries) == {f"NCIS-{i}": 1 for i in range(40)}
-    # Each query has its own disclosure id, but a chunk shares one write: ten entries, one timestamp.
-    assert len({e["disclosure_id"] for e in entries}) == 40
-    assert sorted(collections.Counter(e["at"] for e in entries).values()) == [10, 10, 10, 10]
-    assert [r.hits[0].tracing.key.record_number for r in _results(client, batch_id)] == [f"NCIS-{i}" for i in range(40)]
-
-
 def test_a_query_with_more_hits_than_its_page_says_so_and_the_rest_is_asked_online(index: Index) -> None:
     start(index, BatchSettings(chunk=10, duty=1.0))
     _people(index, 5)  # five Harold Whitfields
@@ -475,42 +337,3 @@ def test_a_query_with_more_hits_than_its_page_says_so_and_the_rest_is_asked_onli
     )
     records = [h.tracing.key.record_number for h in (*result.hits, *rest.hits)]
     assert sorted(records) == [f"NCIS-{i}" for i in range(5)] and not rest.next_page_token
-
-
-def test_finished_batches_and_their_results_are_purged_after_their_keeping_time(index: Index) -> None:
-    keep = 1.0 / 86400  # one second
-    start(index, BatchSettings(chunk=10, duty=1.0, keep_results_days=keep, purge_interval=0.2, idle_poll=0.1))
-    queries = _people(index, 3)
-    client = index.client("CCF-BATCH", "ARMY-CCF", [Role.QUERIER, Role.BATCH])
-    batch_id = _submit(client, queries).batch_id
-    assert _wait(client, batch_id).state == DONE
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            _status(client, batch_id)
-        except grpc.RpcError as error:
-            assert error.code() == grpc.StatusCode.NOT_FOUND
-            break
-        assert time.monotonic() < deadline, "the finished batch was never purged"
-        time.sleep(0.2)
-    conn = sqlite3.connect(index.data_dir / "batch.db")
-    try:
-        assert conn.execute("SELECT count(*) FROM batch_query").fetchone() == (0,)
-    finally:
-        conn.close()
-
-
-def test_purge_keeps_active_and_recent_batches(tmp_path: Path) -> None:
-    now = [dt.datetime(2026, 1, 1, tzinfo=dt.UTC)]
-    queue = BatchQueue(tmp_path / "batch.db", clock=lambda: now[0])
-    owner_ = Owner("CCF-BATCH", "", "ab" * 32)
-    old = queue.submit(owner_, "old", [])
-    queue.record(old, [])  # no queries: DONE at once
-    active = queue.submit(owner_, "active", [NewQuery("q", b"")])
-    now[0] += dt.timedelta(days=40)
-    recent = queue.submit(owner_, "recent", [])
-    queue.record(recent, [])
-    assert queue.purge_finished(now[0] - dt.timedelta(days=30)) == 1
-    assert queue.get(old.batch_id) is None
-    assert queue.get(active.batch_id) is not None and queue.get(recent.batch_id) is not None
-    queue.close()

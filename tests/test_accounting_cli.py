@@ -1,0 +1,75 @@
+"""The `dcii audit` commands, run as subprocesses on real SQLite files (tests/test_accounting.py has the
+recording): `verify` on an intact, a tampered and a missing trail, `disclosures` printing the marked accounting
+of a tracing, and the `audit` subcommand plugged into the `dcii` command."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from dcii.cli import audit as audit_cli
+from search_service.accounting import AuditLog
+from tests import test_accounting
+from tests.support import ROOT
+from tests.test_accounting import ENTRIES, NAME, SSN, entry, tamper
+
+# The fixtures these tests take, bound here by name so pytest finds them (importing them would do the same, but
+# ruff reads each test's parameter of that name as a redefinition of an unused import, F811).
+key, db, trail = test_accounting.key, test_accounting.db, test_accounting.trail
+
+
+# ---- the CLI ----
+
+
+def audit(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "dcii.cli.audit", *args],
+        cwd=ROOT,
+        env={**os.environ, "COLUMNS": "200"},
+        text=True,
+        capture_output=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_cli_verify(trail: Path) -> None:
+    data = str(trail.parent)
+    intact = audit("verify", "--data", data)
+    assert intact.returncode == 0 and intact.stdout.strip() == f"audit trail intact: {ENTRIES} entries"
+    tamper(trail, "DELETE FROM entry WHERE seq = 5")
+    broken = audit("verify", "--data", data)
+    assert broken.returncode == 1
+    assert broken.stdout.startswith("audit trail broken at entry 5: entry 5 is missing"), broken.stdout
+    missing = audit("verify", "--data", str(trail.parent / "nowhere"))
+    assert missing.returncode == 1 and "no audit trail" in missing.stdout
+
+
+def test_cli_disclosures_prints_the_marked_accounting(db: Path, key: bytes) -> None:
+    with AuditLog(db, key=key) as log:
+        first = log.record_disclosures([entry("R-1"), entry("R-2")])
+        second = log.record_disclosures([entry("R-1", method="BATCH", operator="adj-0099", law_enforcement=True)])
+    shown = audit("disclosures", "--agency", "afosi", "--record", "R-1", "--data", str(db.parent))
+    assert shown.returncode == 0, shown.stderr
+    lines = [line for line in shown.stdout.splitlines() if line.strip()]
+    assert lines[0] == lines[-1] == "FOR OFFICIAL USE ONLY - PRIVACY SENSITIVE"
+    assert "AFOSI/R-1" in shown.stdout and "2 disclosures" in shown.stdout
+    for value in (first, second, "adj-0007", "adj-0099", "ONLINE", "BATCH", "SECURITY_CLEARANCE", "ARMY-CCF-01"):
+        assert value in shown.stdout
+    assert SSN not in shown.stdout and NAME.surname not in shown.stdout
+    none = audit("disclosures", "--agency", "NCIS", "--record", "R-1", "--data", str(db.parent))
+    assert none.returncode == 0 and "0 disclosures" in none.stdout
+
+
+def test_add_parser_plugs_into_the_dcii_command(trail: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    top = argparse.ArgumentParser(prog="dcii")
+    commands = top.add_subparsers(dest="command", required=True)
+    audit_cli.add_parser(commands, str(trail.parent))
+    args = top.parse_args(["audit", "verify"])
+    args.run(args)
+    assert capsys.readouterr().out.strip() == f"audit trail intact: {ENTRIES} entries"

@@ -1,0 +1,169 @@
+"""The connectors' machinery on its own (connectors/machinery, connectors/checkpoint), against a scripted
+in-process Ingest service: the retry policy (UNAVAILABLE resent from the checkpoint, INVALID_ARGUMENT never,
+UNAUTHENTICATED logs in again once), dead letters cut back to the checkpoint; the file reader equal to the CLI's;
+and connectors/ importing nothing of the index.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterable, Iterator
+from concurrent import futures
+from pathlib import Path
+from typing import Any
+
+import grpc
+import pytest
+
+from connectors.checkpoint import Checkpoint
+from connectors.filedrop import read_csv, read_jsonl
+from connectors.machinery import Backoff, Progress, Runner, SourceRecord
+from connectors.rows import to_request
+from dcii.v1 import ingest_pb2, ingest_pb2_grpc
+from tests.support import ROOT
+from tests.test_connectors import person_row
+
+# ---- the machinery on its own: retry policy, checkpoint, dead letters ----
+
+
+class Scripted(ingest_pb2_grpc.IngestServiceServicer):
+    """An Ingest that fails as scripted: each call pops (status or None, how many results first)."""
+
+    def __init__(self, script: list[tuple[grpc.StatusCode | None, int]]) -> None:
+        self.script = script
+        self.calls: list[list[str]] = []
+
+    def Ingest(self, request_iterator: Iterator[Any], context: grpc.ServicerContext) -> Iterator[Any]:  # noqa: N802
+        code, answered = self.script.pop(0) if self.script else (None, 1 << 30)
+        requests = list(request_iterator)
+        self.calls.append([r.upsert.key.record_number for r in requests])
+        for request in requests[:answered]:
+            yield ingest_pb2.IngestResult(request_id=request.request_id, outcome=ingest_pb2.INGEST_OUTCOME_APPLIED)
+        if code is not None:
+            context.abort(code, "scripted")
+
+    def _unused(self, request: Any, context: grpc.ServicerContext) -> Any:
+        context.abort(grpc.StatusCode.UNIMPLEMENTED, "not scripted")
+
+    Delete = CompleteOpenCaseTracing = CompleteNacPendingTracing = _unused
+
+    def IngestBatches(self, request_iterator: Iterator[Any], context: grpc.ServicerContext) -> Iterator[Any]:  # noqa: N802
+        context.abort(grpc.StatusCode.UNIMPLEMENTED, "not scripted (the machinery's tests speak Ingest)")
+        yield from ()
+
+
+class Plain:
+    def __init__(self, channel: grpc.Channel) -> None:
+        self.stub = ingest_pb2_grpc.IngestServiceStub(channel)
+
+    def ingest(self, requests: Iterator[Any], timeout: float) -> Iterable[Any]:
+        return self.stub.Ingest(requests, timeout=timeout)
+
+    def close(self) -> None:
+        pass
+
+
+def _records(n: int) -> list[SourceRecord]:
+    records = []
+    for i in range(n):
+        request = to_request(person_row(i, 1))
+        assert not isinstance(request, list)
+        records.append(SourceRecord(str(i + 1), request, {"record_number": f"PSI-{i:06d}"}))
+    return records
+
+
+def _scripted_run(tmp_path: Path, script: list[tuple[grpc.StatusCode | None, int]]) -> tuple[Runner, Scripted]:
+    servicer = Scripted(script)
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
+    ingest_pb2_grpc.add_IngestServiceServicer_to_server(servicer, server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    channel = grpc.insecure_channel(f"127.0.0.1:{port}")
+    connects: list[int] = []
+
+    def connect() -> Plain:
+        connects.append(1)
+        return Plain(channel)
+
+    records = _records(6)
+    runner = Runner(
+        connect,
+        Checkpoint(tmp_path / "checkpoint.json"),
+        tmp_path / "rejects.jsonl",
+        Progress("test", stream=open(os.devnull, "w")),  # noqa: SIM115
+        chunk=4,
+        backoff=Backoff(sleep=lambda _: None),
+    )
+    try:
+        runner.run(lambda after: records[int(after or 0) :])
+    finally:
+        runner.connects = len(connects)  # type: ignore[attr-defined]
+        channel.close()
+        server.stop(None)
+    return runner, servicer
+
+
+def test_retry_resends_from_the_checkpoint_on_unavailable(tmp_path: Path) -> None:
+    runner, servicer = _scripted_run(tmp_path, [(grpc.StatusCode.UNAVAILABLE, 3), (grpc.StatusCode.UNAVAILABLE, 0)])
+    assert runner.stats.retries == 2 and runner.stats.applied == 6
+    # The first stream answered 3 of 4 and broke; the rest is re-sent from the 4th record, twice.
+    assert servicer.calls == [[f"PSI-{i:06d}" for i in range(4)], *[[f"PSI-{i:06d}" for i in range(3, 6)]] * 2]
+    assert Checkpoint(tmp_path / "checkpoint.json").position == "6"
+
+
+def test_retry_never_retries_invalid_argument(tmp_path: Path) -> None:
+    with pytest.raises(grpc.RpcError) as raised:
+        _scripted_run(tmp_path, [(grpc.StatusCode.INVALID_ARGUMENT, 2)])
+    assert raised.value.code() is grpc.StatusCode.INVALID_ARGUMENT
+    assert Checkpoint(tmp_path / "checkpoint.json").position == "2"  # the answered ones count
+
+
+def test_unauthenticated_logs_in_again_once(tmp_path: Path) -> None:
+    runner, _ = _scripted_run(tmp_path, [(grpc.StatusCode.UNAUTHENTICATED, 0)])
+    assert runner.stats.applied == 6 and runner.connects == 2  # type: ignore[attr-defined]
+    with pytest.raises(grpc.RpcError):
+        _scripted_run(tmp_path / "again", [(grpc.StatusCode.UNAUTHENTICATED, 0)] * 2)
+
+
+def test_dead_letters_written_after_the_checkpoint_are_cut_off(tmp_path: Path) -> None:
+    checkpoint = Checkpoint(tmp_path / "checkpoint.json")
+    rejects = tmp_path / "rejects.jsonl"
+    runner = Runner(lambda: Plain(grpc.insecure_channel("127.0.0.1:1")), checkpoint, rejects, Progress("t"))
+    runner.dead_letters.add({"record_number": "R-1"}, [("ssn", "not valid")])
+    runner.dead_letters.flush(checkpoint)
+    checkpoint.save()
+    with rejects.open("a") as out:  # written, then killed before the checkpoint moved
+        out.write('{"record_number": "R-2", "errors": []}\n')
+    Runner(lambda: Plain(grpc.insecure_channel("127.0.0.1:1")), Checkpoint(checkpoint.path), rejects, Progress("t"))
+    assert [json.loads(line)["record_number"] for line in rejects.read_text().splitlines()] == ["R-1"]
+
+
+def test_reader_matches_the_cli_reader_on_the_examples() -> None:
+    from dcii.cli.submit import to_request as cli_request
+    from indexer.fileformat import FileAction, read_actions
+
+    for name, reader in (("tracings.csv", read_csv), ("tracings.jsonl", read_jsonl)):
+        path = ROOT / "docs" / "examples" / name
+        mine = [record.request for record in reader(path, "x", 0)]
+        theirs = []
+        for action in read_actions(path):
+            assert isinstance(action, FileAction)
+            request = cli_request(action)
+            assert isinstance(request, ingest_pb2.IngestRequest)
+            request.request_id = ""
+            theirs.append(request)
+        assert mine == theirs
+
+
+def test_connectors_load_nothing_of_the_index() -> None:
+    """A repository installs connectors/ with the generated API only: no indexer, search_service or dcii.cli."""
+    probe = (
+        "import sys, connectors.__main__, connectors.sql\n"
+        "print([m for m in sys.modules\n"
+        "       if m.split('.')[0] in ('indexer', 'search_service') or m.startswith('dcii.cli')])"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], check=True, cwd=ROOT, capture_output=True, text=True)
+    assert done.stdout.strip() == "[]"
