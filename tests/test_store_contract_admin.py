@@ -1,9 +1,10 @@
 """The storage contract's operations (tests/store_backends.py): migration both ways, a rebuild under a steady
-search load, the operator's commands (dcii index migrate/rebuild/check) and store URLs, and a completion cut short
-between its two bulk requests to OpenSearch."""
+search load, the operator's commands (dcii index migrate/rebuild/check) and store URLs, and a completion or a
+favorable NAC history cut short between its two bulk requests to OpenSearch."""
 
 from __future__ import annotations
 
+import datetime as dt
 import threading
 import time
 from pathlib import Path
@@ -21,7 +22,7 @@ from indexer.store.sqlite import SqliteStore
 from tests import factories as f
 from tests import store_backends
 from tests.store_backends import NOW, Opener, _dispute, _live, _title
-from tests.test_store_lifecycle import _checked, file_tracing, nac
+from tests.test_store_lifecycle import _checked, file_tracing, nac, nac_pending
 
 # The fixtures these tests take, bound here by name so pytest finds them (importing them would do the same, but
 # ruff reads each test's parameter of that name as a redefinition of an unused import, F811).
@@ -261,3 +262,65 @@ def test_a_completion_cut_short_between_its_steps_is_hidden_and_finished_by_a_re
     again = _checked(f.open_case(record="OC-1", version=3))
     store.write([Upsert(again)], actor="NCIS")
     assert _live(store) == {"F-1", "OC-1"}
+
+
+# ---- a favorable NAC history cut short between its steps ----
+
+
+def _write_step_one(
+    store: OpenSearchStore, tracing: Tracing, at: dt.datetime, replaces: tuple[str, int] | None = None
+) -> None:
+    """What the writer's first bulk request stores for `tracing` (a new key), and nothing of its second."""
+    from indexer.store.opensearch_schema import tracing_doc
+
+    tid, version = tid_for(tracing.key), tracing.source_version
+    doc = tracing_doc(tracing, tid=tid, born=version, indexed_at=at, replaces=replaces)
+    store._client.index(
+        index=store.names.tracings, id=str(tid), body=doc, version=version, version_type="external", refresh="true"
+    )
+
+
+def test_a_favorable_nac_history_cut_short_between_its_steps_is_finished_by_a_replay(open_cluster: Opener) -> None:
+    """What a crash between the writer's first and second bulk request leaves (the favorable history written,
+    the subject's earlier one still live), made directly in the cluster; then the connector's replays. An
+    earlier history arriving after it stays, replay or not: supersession is at indexing (as on SQLite)."""
+    moment = [NOW]
+    store = open_cluster(clock=lambda: moment[0])
+    assert isinstance(store, OpenSearchStore)
+    old, new = nac("NH-1", (2012, 5, 1)), nac("NH-2", (2018, 5, 1))
+    store.write([Upsert(old)], actor="loader")
+    _write_step_one(store, new, NOW + dt.timedelta(seconds=1))
+    assert _live(store) == {"NH-1", "NH-2"}
+
+    moment[0] = NOW + dt.timedelta(seconds=2)
+    logged = [(old.key, TracingType.NAC_HISTORY, 1, "SUPERSEDED by favorable NAC history DSS/NH-2", "DSS", moment[0])]
+    for _ in range(2):  # the first replay finishes it, a second changes nothing more
+        assert store.write([Upsert(new)], actor="DSS")[0] == WriteResult(WriteOutcome.UNCHANGED, 1)
+        assert _live(store) == {"NH-2"} and store.get(old.key) is None
+        assert [(r.key, r.type, r.source_version, r.reason, r.actor, r.deleted_at) for r in store.deletions()] == logged
+        moment[0] += dt.timedelta(seconds=1)
+    assert store.check_integrity() == []
+
+    late = nac("NH-0", (2010, 5, 1))
+    store.write([Upsert(late)], actor="loader")
+    assert store.write([Upsert(new)], actor="DSS")[0] == WriteResult(WriteOutcome.UNCHANGED, 1)
+    assert _live(store) == {"NH-0", "NH-2"} and len(store.deletions()) == 1
+
+
+def test_a_nac_completion_cut_short_between_its_steps_supersedes_on_a_replay(open_cluster: Opener) -> None:
+    """The same for a NAC pending completed by a favorable history (indexed in the same instant as the earlier
+    history: a tie counts as before it): the replay deletes the pending and the earlier history, once."""
+    store = open_cluster()
+    assert isinstance(store, OpenSearchStore)
+    old, pending, new = nac("NH-1", (2012, 5, 1)), nac_pending("NP-1"), nac("NH-2", (2018, 5, 1), version=2)
+    store.write([Upsert(old), Upsert(pending)], actor="loader")
+    _write_step_one(store, new, NOW, replaces=(str(tid_for(pending.key)), 1))
+    replay = Replace(pending.key, TracingType.NAC_PENDING, new)
+    for _ in range(2):
+        assert store.write([replay], actor="DSS")[0] == WriteResult(WriteOutcome.UNCHANGED, 2)
+        assert _live(store) == {"NH-2"}
+        assert sorted((r.key.record_number, r.reason) for r in store.deletions()) == [
+            ("NH-1", "SUPERSEDED by favorable NAC history DSS/NH-2"),
+            ("NP-1", "SUPERSEDED by NAC_HISTORY DSS/NH-2"),
+        ]
+    assert store.check_integrity() == []

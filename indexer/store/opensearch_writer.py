@@ -14,6 +14,12 @@ at most three bulk requests, each waiting for a refresh, so that every result re
    version read (`external_gte`), so a newer write by anyone wins;
 3. the deletion-log entries of the tombstones that landed, and the removal of their disputes.
 
+A crash or a failed group between steps 1 and 2 leaves the operation written and what follows undone; the
+connector resends it, finds it held (UNCHANGED, as before) and step 2 runs for it then: the old record of
+a completion that names it, and the earlier histories a favorable NAC history supersedes (those indexed no
+later than it). Both are idempotent: a tombstone at the version read, a log entry by `create` under a fixed
+id, and a history already tombstoned is no longer live, so no candidate.
+
 A version conflict (409) in step 1 means another writer (another service instance) stored a newer
 version meanwhile: the operation reports UNCHANGED with what the cluster holds, and nothing follows.
 Completion visibility: step 1 makes the new record visible (it names the document it replaces) before
@@ -47,6 +53,7 @@ from indexer.store.opensearch_schema import (
     deletion_id,
     dispute_doc,
     instant,
+    parse_instant,
     tid_for,
     tombstone_doc,
     tracing_doc,
@@ -195,7 +202,9 @@ class Writer:
                 replaces: tuple[str, int] | None = None, born: int | None = None) -> Plan:  # fmt: skip
         doc = view[tracing.key]
         if doc.exists and doc.version >= tracing.source_version:
-            return Plan(WriteResult(WriteOutcome.UNCHANGED, doc.version))
+            plan = Plan(WriteResult(WriteOutcome.UNCHANGED, doc.version))
+            plan.tombs += self._resupersede(doc, tracing.source_version, view, actor)  # a replayed history
+            return plan
         version = tracing.source_version
         born = born if born is not None else (doc.born if doc.live else version)
         source = tracing_doc(tracing, tid=doc.tid, born=born, indexed_at=now, replaces=replaces)
@@ -249,6 +258,7 @@ class Writer:
                 # ... whose old record a crash left in place (hidden by the new one): finish it now.
                 plan.tombs.append(Tomb(prior, prior.type, prior.version, reason, actor))
                 prior.live = False
+            plan.tombs += self._resupersede(target, new.source_version, view, actor)
             return plan
         if not prior.live or prior.type != expected.value:
             return Plan(WriteResult(WriteOutcome.NOT_FOUND, 0))
@@ -266,9 +276,21 @@ class Writer:
         prior.live = False
         return plan
 
-    def _superseded(self, doc: Doc, view: dict[TracingKey, Doc], actor: str) -> list[Tomb]:
+    def _resupersede(self, doc: Doc, version: int, view: dict[TracingKey, Doc], actor: str) -> list[Tomb]:
+        """A replay of the live NAC history `doc` holds at `version`: what its first write may have left
+        undone. Only histories indexed no later than it: one that arrived after it was kept then (it is
+        superseded at indexing only, as the embedded store does) and stays kept. A tie (the same group)
+        counts as before it, erring toward the domain rule (a later favorable NAC deletes the earlier)."""
+        if not doc.live or doc.version != version or doc.type != TracingType.NAC_HISTORY.value or doc.tracing is None:
+            return []
+        return self._superseded(doc, view, actor, indexed_by=parse_instant(doc.indexed_at))
+
+    def _superseded(
+        self, doc: Doc, view: dict[TracingKey, Doc], actor: str, indexed_by: dt.datetime | None = None
+    ) -> list[Tomb]:
         """Tombstones for the live NAC histories that `doc` (a NAC history just planned) supersedes: found
-        in the cluster and in this group's view, judged as the embedded store judges (opensearch_lifecycle)."""
+        in the cluster and in this group's view, judged as the embedded store judges (opensearch_lifecycle);
+        with `indexed_by`, only those indexed at or before that moment (a replay: _resupersede)."""
         new = doc.tracing
         assert new is not None
         query = candidates_query(new)
@@ -283,6 +305,8 @@ class Writer:
         tombs = []
         for other in sorted(view.values(), key=lambda d: d.tid):
             if other is doc or not other.live or other.type != TracingType.NAC_HISTORY.value:
+                continue
+            if indexed_by is not None and parse_instant(other.indexed_at) > indexed_by:
                 continue
             if other.tracing is not None and supersedes(new, other.tracing):
                 tombs.append(Tomb(other, other.type, other.version, reason, actor))
