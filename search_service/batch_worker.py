@@ -236,6 +236,7 @@ class BatchWorker:
                 matcher_version=response.matcher_version,
                 next_page_token=response.next_page_token,
                 candidates_truncated=response.candidates_truncated,
+                marking=response.marking,  # the online answer's FOUO marking: set when it discloses
             )
             return Answered(query.position, result.SerializeToString(), rejected=False), found.disclosures
         return Answered(query.position, result.SerializeToString(), rejected=True), []

@@ -5,13 +5,15 @@ notices to earlier recipients, and request deadlines in working days. Over the r
 from __future__ import annotations
 
 import datetime as dt
+import json
 from pathlib import Path
 
 import grpc
 import pytest
 
+from dcii.cli import batch as batch_cli
 from dcii.cli import privacy as privacy_cli
-from dcii.v1 import privacy_pb2, privacy_pb2_grpc, search_pb2
+from dcii.v1 import batch_pb2, privacy_pb2, privacy_pb2_grpc, search_pb2
 from search_service.accounting import AuditLog, load_or_create_key
 from search_service.accreditation import Purpose, Role
 from search_service.errors import field_violations
@@ -19,6 +21,7 @@ from search_service.privacy_requests import PrivacyRequests, RequestKind, add_wo
 from search_service.search import MARKING
 from tests import factories as f
 from tests.support import Client, Index
+from tests.test_batch import DONE, _query, _results, _submit, _wait
 
 EXACT = search_pb2.SEARCH_MODE_EXACT
 HAROLD = {"surname": "Whitfield", "given_name": "Harold"}
@@ -216,6 +219,57 @@ def test_a_dispute_is_shown_and_noticed_to_exactly_the_earlier_recipients(index:
         assert event.detail["dispute_id"] == filed.dispute.dispute_id and event.detail["notices_queued"] == "2"
     finally:
         audit.close()
+
+
+def test_a_dispute_is_shown_in_ranked_and_batch_answers_and_the_batch_file_is_marked(
+    index: Index, tmp_path: Path
+) -> None:
+    """Wherever the disputed record is disclosed: ranked online answers (FUZZY, PID_QUALIFIED), a batch
+    result, and the line `dcii batch` writes of it, which carries the FOUO marking too."""
+    _a, _b, c, filed = _disputed_setup(index)
+    misspelled = {"surname": "Whitfeld", "given_name": "Harold"}
+    for mode, ids in ((search_pb2.SEARCH_MODE_FUZZY, {}), (search_pb2.SEARCH_MODE_PID_QUALIFIED, {"ssn": SSN})):
+        ranked = c.search(mode=mode, name=misspelled, identifiers=ids)
+        shown = {h.tracing.key.record_number: h.dispute for h in ranked.hits}
+        assert shown["NCIS-1"] == filed.dispute, search_pb2.SearchMode.Name(mode)
+        assert [r for r, d in shown.items() if d.dispute_id] == ["NCIS-1"]
+        assert ranked.marking == MARKING
+
+    batcher = index.client("CCF-BATCH", "ARMY-CCF", [Role.QUERIER, Role.BATCH], purposes=[Purpose.SECURITY_CLEARANCE])
+    queries = [
+        _query("fuzzy", search_pb2.SEARCH_MODE_FUZZY, name=misspelled),
+        _query("exact", EXACT, name=HAROLD, identifiers={"ssn": SSN}),
+        _query("nobody", EXACT, name={"surname": "Nobody", "given_name": "Anne"}, identifiers={"ssn": OTHER_SSN}),
+    ]
+    batch_id = _submit(batcher, queries).batch_id
+    assert _wait(batcher, batch_id).state == DONE
+    results = _results(batcher, batch_id)
+    for result in results[:2]:
+        shown = {h.tracing.key.record_number: h.dispute for h in result.hits}
+        assert shown["NCIS-1"] == filed.dispute and result.marking == MARKING, result.query_id
+    assert not results[2].hits and not results[2].marking  # nothing disclosed, nothing to mark
+
+    out = tmp_path / "results.jsonl"
+    assert batch_cli.write_results(results, out)[0] == 3
+    lines = {line["query_id"]: line for line in map(json.loads, out.read_text().splitlines())}
+    statement = {
+        "dispute_id": filed.dispute.dispute_id,
+        "statement_location": "PRIVACY OFFICE FILE 26-17",
+        "summary": "Subject disputes the outcome",
+    }
+    for query_id in ("fuzzy", "exact"):
+        hits = {h["record_number"]: h for h in lines[query_id]["hits"]}
+        assert hits["NCIS-1"]["dispute"] == statement, query_id
+        assert [r for r, h in hits.items() if "dispute" in h] == ["NCIS-1"]
+        assert lines[query_id]["marking"] == MARKING
+    assert "marking" not in lines["nobody"]
+    stored_unmarked = batch_pb2.BatchQueryResult(query_id="old", hits=results[0].hits)  # kept from before marking
+    assert batch_cli.result_line(stored_unmarked)["marking"] == MARKING
+    register = _register(index)
+    try:  # later recipients see the annotation; the notices went only to the earlier ones
+        assert len(register.notices(dispute_id=filed.dispute.dispute_id)) == 2
+    finally:
+        register.close()
 
 
 def test_dispute_refusals(index: Index) -> None:

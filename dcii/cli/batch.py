@@ -11,10 +11,12 @@ a malformed date) stops it before anything is sent, with every such problem name
 index refuses is reported per query in the results. At most 100,000 queries in one batch.
 
 The results file holds one JSON object per line and nothing else: query_id, hits (agency,
-record_number, type, score, explanation), next_page_token when the query has more hits than its page
-held (ask the same query online with it), candidates_truncated when the index had to cut the candidate
-set short, and, for a refused query, violations. It is written with mode
-0600: each hit is a disclosure, accounted by the index.
+record_number, type, score, explanation, and dispute {dispute_id, statement_location, summary} when the
+record is disputed), marking ("FOR OFFICIAL USE ONLY - PRIVACY SENSITIVE", on every line that has hits:
+there is no header line, so each disclosing line marks itself), next_page_token when the query has more
+hits than its page held (ask the same query online with it), candidates_truncated when the index had to
+cut the candidate set short, and, for a refused query, violations. It is written with mode 0600: each
+hit is a disclosure, accounted by the index.
 """
 
 from __future__ import annotations
@@ -132,20 +134,31 @@ def _messages(queries: list[batch_pb2.BatchQuery], label: str) -> Iterator[batch
         yield batch_pb2.SubmitBatchRequest(label=label if start == 0 else "", queries=queries[start : start + CHUNK])
 
 
-def result_line(result: batch_pb2.BatchQueryResult) -> dict[str, Any]:
+def _hit_line(hit: search_pb2.Hit) -> dict[str, Any]:
     line: dict[str, Any] = {
-        "query_id": result.query_id,
-        "hits": [
-            {
-                "agency": hit.tracing.key.agency,
-                "record_number": hit.tracing.key.record_number,
-                "type": tracing_pb2.TracingType.Name(hit.type).removeprefix("TRACING_TYPE_"),
-                "score": hit.score,
-                "explanation": json_format.MessageToDict(hit.explanation, preserving_proto_field_name=True),
-            }
-            for hit in result.hits
-        ],
+        "agency": hit.tracing.key.agency,
+        "record_number": hit.tracing.key.record_number,
+        "type": tracing_pb2.TracingType.Name(hit.type).removeprefix("TRACING_TYPE_"),
+        "score": hit.score,
+        "explanation": json_format.MessageToDict(hit.explanation, preserving_proto_field_name=True),
     }
+    if hit.dispute.dispute_id:  # a statement of dispute goes wherever the record is disclosed (seed 004)
+        dispute = hit.dispute
+        line["dispute"] = {
+            "dispute_id": dispute.dispute_id,
+            "statement_location": dispute.statement_location,
+            "summary": dispute.summary,
+        }
+    return line
+
+
+def result_line(result: batch_pb2.BatchQueryResult) -> dict[str, Any]:
+    line: dict[str, Any] = {"query_id": result.query_id, "hits": [_hit_line(hit) for hit in result.hits]}
+    # Every line that discloses carries the FOUO marking, so that the file marks itself wherever it goes. A
+    # result stored by a server that did not yet set it (results are kept for days) is marked here.
+    marking = result.marking or (MARKING if result.hits else "")
+    if marking:
+        line["marking"] = marking
     if result.next_page_token:  # more hits than one page: ask online with this token for the rest
         line["next_page_token"] = result.next_page_token
     if result.candidates_truncated:

@@ -145,6 +145,7 @@ class BatchQueryResult(_message.Message):
     MATCHER_VERSION_FIELD_NUMBER: _builtins.int
     NEXT_PAGE_TOKEN_FIELD_NUMBER: _builtins.int
     CANDIDATES_TRUNCATED_FIELD_NUMBER: _builtins.int
+    MARKING_FIELD_NUMBER: _builtins.int
     query_id: _builtins.str
     matcher_version: _builtins.str
     next_page_token: _builtins.str
@@ -153,6 +154,10 @@ class BatchQueryResult(_message.Message):
     """
     candidates_truncated: _builtins.bool
     """As in SearchResponse: the candidate set was cut short, so a true match may be missing."""
+    marking: _builtins.str
+    """As in SearchResponse: "FOR OFFICIAL USE ONLY - PRIVACY SENSITIVE", set when the result discloses any
+    tracing (it has hits); empty for a refused query or one that found nothing.
+    """
     @_builtins.property
     def violations(self) -> _containers.RepeatedCompositeFieldContainer[_tracing_pb2.FieldViolation]:
         """Set when the query itself was refused by the edit criteria."""
@@ -168,10 +173,11 @@ class BatchQueryResult(_message.Message):
         matcher_version: _builtins.str = ...,
         next_page_token: _builtins.str = ...,
         candidates_truncated: _builtins.bool = ...,
+        marking: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["candidates_truncated", b"candidates_truncated", "hits", b"hits", "matcher_version", b"matcher_version", "next_page_token", b"next_page_token", "query_id", b"query_id", "violations", b"violations"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["candidates_truncated", b"candidates_truncated", "hits", b"hits", "marking", b"marking", "matcher_version", b"matcher_version", "next_page_token", b"next_page_token", "query_id", b"query_id", "violations", b"violations"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
