@@ -5,7 +5,8 @@ from __future__ import annotations
 import grpc
 import pytest
 
-from dcii.v1 import ingest_pb2, search_pb2
+from dcii.v1 import ingest_pb2, search_pb2, tracing_pb2
+from indexer.model import TracingKey, TracingType
 from search_service.accreditation import Role
 from search_service.errors import field_violations
 from tests import factories as f
@@ -35,18 +36,22 @@ def querier(index: Index) -> Client:
     return index.client("CCF-TERM-01", "ARMY-CCF", [Role.QUERIER])
 
 
-def test_malformed_record_is_refused_alone_and_the_rest_is_stored(ncis: Client, querier: Client) -> None:
-    bad = f.person(record="NCIS-0002", ssn="123-00-4567", surname="Wh1tfield")
+def test_malformed_record_is_refused_alone_and_the_rest_is_stored(index: Index, ncis: Client, querier: Client) -> None:
+    # The name is the good records' own, so the search below would find the refused one had it been stored:
+    # only its identifiers (an SSN with a 00 group, 30 February) break the edit criteria.
+    bad = f.person(record="NCIS-0002", ssn="123-00-4567", dob=(1971, 2, 30))
     results = ncis.push([f.upsert(f.person(record="NCIS-0001")), f.upsert(bad), f.upsert(f.person(record="NCIS-0003"))])
 
     assert [r.request_id for r in results] == ["NCIS-0001", "NCIS-0002", "NCIS-0003"]
     assert [r.outcome for r in results] == [APPLIED, REJECTED, APPLIED]
     fields = {v.field for v in results[1].violations}
-    assert fields == {"upsert.subject.identifiers.ssn", "upsert.subject.name.surname"}
+    assert fields == {"upsert.subject.identifiers.ssn", "upsert.subject.identifiers.date_of_birth"}
     assert all(
-        "4567" not in v.description and "Wh1" not in v.description for v in results[1].violations
+        "4567" not in v.description and "1971" not in v.description for v in results[1].violations
     )  # no PII echoed
     assert _names(querier, "Whitfield", "Harold") == [("NCIS", "NCIS-0001", 1), ("NCIS", "NCIS-0003", 1)]
+    assert index.running is not None
+    assert index.running.store.get(TracingKey("NCIS", "NCIS-0002")) is None
 
 
 def test_resubmitting_the_same_stream_changes_nothing(ncis: Client, querier: Client) -> None:
@@ -98,6 +103,70 @@ def test_agency_cannot_write_or_delete_another_agencys_tracing(index: Index, nci
         afosi.ingest.Delete(f.delete("NCIS", "NCIS-0001", 9).delete, metadata=afosi.metadata)
     assert refused.value.code() == grpc.StatusCode.PERMISSION_DENIED
     assert _names(querier, "Whitfield", "Harold") == [("NCIS", "NCIS-0001", 1)]
+
+
+def _complete(old: TracingKey, new: tracing_pb2.Tracing) -> ingest_pb2.IngestRequest:
+    """A completion of the open case or NAC pending `old` (which one is told by `new`'s type)."""
+    request = ingest_pb2.IngestRequest(request_id=new.key.record_number)
+    if new.HasField("nac_history"):
+        request.complete_nac_pending.nac_history.CopyFrom(new)
+        old_key = request.complete_nac_pending.nac_pending
+    else:
+        request.complete_open_case.file.CopyFrom(new)
+        old_key = request.complete_open_case.open_case
+    old_key.agency, old_key.record_number = old.agency, old.record_number
+    return request
+
+
+def test_agency_cannot_complete_another_agencys_open_case_or_nac_pending(index: Index, ncis: Client) -> None:
+    afosi = index.client("AFOSI-DET-01", "AFOSI", [Role.SUBMITTER])
+    case, pending = TracingKey("NCIS", "NCIS-OC-1"), TracingKey("NCIS", "NCIS-NP-1")
+    ncis.upsert(f.open_case(record=case.record_number), f.nac_pending("NCIS", pending.record_number))
+    assert index.running is not None
+    store = index.running.store
+    before = {case: store.get(case), pending: store.get(pending)}
+
+    # Another agency closing NCIS's open case / NAC pending into tracings of its own: the old key is foreign.
+    taken = afosi.push(
+        [
+            _complete(case, f.person("AFOSI", "AFOSI-F-1", 2)),
+            _complete(pending, f.nac_history("AFOSI", "AFOSI-NH-1", 2)),
+        ]
+    )
+    assert [r.outcome for r in taken] == [DENIED, DENIED]
+    assert [r.violations[0].field for r in taken] == [
+        "complete_open_case.open_case.agency",
+        "complete_nac_pending.nac_pending.agency",
+    ]
+    # NCIS closing its own into tracings filed under AFOSI's name: the new tracing is foreign.
+    planted = ncis.push(
+        [
+            _complete(case, f.person("AFOSI", "AFOSI-F-2", 2)),
+            _complete(pending, f.nac_history("AFOSI", "AFOSI-NH-2", 2)),
+        ]
+    )
+    assert [r.outcome for r in planted] == [DENIED, DENIED]
+    assert [r.violations[0].field for r in planted] == [
+        "complete_open_case.file.key.agency",
+        "complete_nac_pending.nac_history.key.agency",
+    ]
+    # The unary calls answer the same refusal with a status (here both sides are NCIS's).
+    forged = _complete(case, f.person("NCIS", "NCIS-F-9", 2)), _complete(pending, f.nac_history("NCIS", "NCIS-NH-9", 2))
+    with pytest.raises(grpc.RpcError) as refused:
+        afosi.ingest.CompleteOpenCaseTracing(forged[0].complete_open_case, metadata=afosi.metadata, timeout=10)
+    assert refused.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    with pytest.raises(grpc.RpcError) as refused:
+        afosi.ingest.CompleteNacPendingTracing(forged[1].complete_nac_pending, metadata=afosi.metadata, timeout=10)
+    assert refused.value.code() == grpc.StatusCode.PERMISSION_DENIED
+
+    # Both are still live, unchanged, and nothing was written in their place.
+    after = {case: store.get(case), pending: store.get(pending)}
+    assert after == before
+    assert [t.tracing.type for t in after.values() if t] == [TracingType.OPEN_CASE, TracingType.NAC_PENDING]
+    for record in ("AFOSI-F-1", "AFOSI-NH-1", "AFOSI-F-2", "AFOSI-NH-2"):
+        assert store.get(TracingKey("AFOSI", record)) is None
+    for record in ("NCIS-F-9", "NCIS-NH-9"):
+        assert store.get(TracingKey("NCIS", record)) is None
 
 
 def test_unary_delete_with_bad_fields_names_them(ncis: Client) -> None:

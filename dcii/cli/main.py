@@ -6,33 +6,106 @@ import argparse
 import logging
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from dcii.cli import admin, audit, backup, batch, index_cmd, privacy, query, retention, submit
 from dcii.cli.logs import FORMATS, configure_logging
+
+if TYPE_CHECKING:
+    from search_service.server import ServerConfig
 
 DATA_DEFAULT = "var/data"
 PKI_DEFAULT = "var/pki"
 
 
+# The server's capacity limits (SECURITY.md), as ServerConfig fields. Their options default to None, which
+# leaves ServerConfig's own default in force: the parser is built for every `dcii` command and must not
+# import the server to learn them (tests/test_cli_serve.py checks the help's figures against ServerConfig).
+LIMITS = ("max_workers", "max_concurrent_rpcs", "rate_per_activity", "burst_per_activity", "max_calls_per_activity")
+
+
+def serve_config(args: argparse.Namespace) -> ServerConfig:
+    """The ServerConfig `dcii serve` runs with."""
+    from search_service.server import ServerConfig
+
+    limits: dict[str, object] = {name: getattr(args, name) for name in LIMITS if getattr(args, name) is not None}
+    if limits.get("max_concurrent_rpcs") == 0:
+        limits["max_concurrent_rpcs"] = None  # 0 on the command line: no cap
+    return ServerConfig(
+        data_dir=Path(args.data),
+        pki_dir=Path(args.pki),
+        host=args.host,
+        port=args.port,
+        metrics_port=args.metrics_port,
+        store_url=args.store,
+        ingest_processes=args.ingest_processes,
+        **limits,  # type: ignore[arg-type]
+    )
+
+
+def _at_least(minimum: int) -> Callable[[str], int]:
+    def whole(text: str) -> int:
+        value = int(text)
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be at least {minimum}")
+        return value
+
+    return whole
+
+
+def _rate(text: str) -> float:
+    value = float(text)
+    if not value > 0:  # also refuses nan
+        raise argparse.ArgumentTypeError("must be above 0")
+    return value
+
+
+def _burst(text: str) -> float:
+    value = float(text)
+    if not value >= 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
+
+
+def add_limit_options(serve: argparse.ArgumentParser) -> None:
+    """`dcii serve`'s options for the capacity limits."""
+    group = serve.add_argument_group("capacity limits (SECURITY.md; a call over one is RESOURCE_EXHAUSTED at once)")
+    group.add_argument("--max-workers", type=_at_least(1), metavar="N", help="threads that run calls (default 32)")
+    group.add_argument(
+        "--max-concurrent-rpcs",
+        type=_at_least(0),
+        metavar="N",
+        help="calls in progress or waiting for a worker at once, all callers together (default 128; 0: no cap)",
+    )
+    group.add_argument(
+        "--rate-per-activity", type=_rate, metavar="R", help="calls a second each activity may make (default 1000)"
+    )
+    group.add_argument(
+        "--burst-per-activity",
+        type=_burst,
+        metavar="B",
+        help="calls an activity may make at once before its rate applies (default 2000)",
+    )
+    group.add_argument(
+        "--max-calls-per-activity",
+        type=_at_least(1),
+        metavar="N",
+        help="calls each activity may have in progress at once (default: half of --max-workers)",
+    )
+
+
 def cmd_serve(args: argparse.Namespace) -> None:
     from dcii.cli.bootstrap import bootstrap, instructions
-    from search_service.server import ServerConfig, serve
+    from search_service.server import serve
 
     data_dir, pki_dir = Path(args.data), Path(args.pki)
     profiles = None
     if args.demo:
         print(f"preparing the demo in {data_dir} (first start loads {args.demo} tracings)...", file=sys.stderr)
         profiles = bootstrap(data_dir, pki_dir, port=args.port, count=args.demo, seed=args.seed, store_url=args.store)
-    config = ServerConfig(
-        data_dir=data_dir,
-        pki_dir=pki_dir,
-        host=args.host,
-        port=args.port,
-        metrics_port=args.metrics_port,
-        store_url=args.store,
-        ingest_processes=args.ingest_processes,
-    )
+    config = serve_config(args)
 
     def ready(port: int) -> None:
         print(f"DCII serving on {args.host}:{port}", file=sys.stderr, flush=True)
@@ -87,6 +160,7 @@ def parser() -> argparse.ArgumentParser:
         metavar="N",
         help="worker processes that check and prepare bulk ingest (default 2; 0: in the server's threads)",
     )
+    add_limit_options(serve)
     # Also after `serve` (SUPPRESS: unless given here, the values before the command stand).
     serve.add_argument("--log-level", default=argparse.SUPPRESS)
     serve.add_argument("--log-format", choices=FORMATS, default=argparse.SUPPRESS)

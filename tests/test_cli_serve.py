@@ -1,0 +1,105 @@
+"""`dcii serve`'s capacity options (SECURITY.md's limits): parsed into the ServerConfig, documented with
+ServerConfig's own defaults, and in force in a real `dcii serve` subprocess."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import re
+from pathlib import Path
+
+import grpc
+import pytest
+
+from dcii.cli.main import LIMITS, add_limit_options, parser, serve_config
+from dcii.v1 import ingest_pb2, search_pb2
+from search_service.accreditation import Role
+from search_service.server import ServerConfig
+from tests import factories as f
+from tests.support import free_port, held_ingest_streams, make_index, server_process
+
+DEFAULTS: dict[str, object] = {field.name: field.default for field in dataclasses.fields(ServerConfig)}
+
+
+def _serve_args(*options: str) -> ServerConfig:
+    return serve_config(parser().parse_args(["serve", "--data", "d", "--pki", "p", *options]))
+
+
+def test_the_limit_options_reach_the_server_config() -> None:
+    config = _serve_args(
+        "--max-workers=8",
+        "--max-concurrent-rpcs=20",
+        "--rate-per-activity=2.5",
+        "--burst-per-activity=7",
+        "--max-calls-per-activity=3",
+    )
+    assert (config.max_workers, config.max_concurrent_rpcs, config.max_calls_per_activity) == (8, 20, 3)
+    assert (config.rate_per_activity, config.burst_per_activity) == (2.5, 7.0)
+    assert _serve_args("--max-concurrent-rpcs=0").max_concurrent_rpcs is None  # 0: no cap
+    assert _serve_args("--max-workers=10").calls_per_activity == 5  # the cap's default follows the pool
+
+
+def test_without_the_options_the_server_config_defaults_stand() -> None:
+    config = _serve_args()
+    assert {name: getattr(config, name) for name in LIMITS} == {name: DEFAULTS[name] for name in LIMITS}
+
+
+@pytest.mark.parametrize(
+    "option",
+    [
+        "--max-workers=0",
+        "--max-concurrent-rpcs=-1",
+        "--rate-per-activity=0",
+        "--rate-per-activity=nan",
+        "--burst-per-activity=0.5",
+        "--max-calls-per-activity=0",
+    ],
+)
+def test_an_impossible_limit_is_refused_by_the_parser(option: str, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        _serve_args(option)
+    assert option.partition("=")[0] in capsys.readouterr().err
+
+
+def test_the_help_states_server_config_defaults() -> None:
+    serve = argparse.ArgumentParser()
+    add_limit_options(serve)
+    helps = {action.dest: action.help or "" for action in serve._actions}
+    assert set(LIMITS) <= set(helps)
+    for name in LIMITS:
+        default = DEFAULTS[name]
+        if default is None:  # max_calls_per_activity: derived from the pool
+            assert "half of --max-workers" in helps[name]
+        else:
+            assert isinstance(default, int | float)
+            assert re.search(rf"\(default {default:g}\b", helps[name]), (name, helps[name])
+
+
+def test_dcii_serve_enforces_the_limits_it_was_given(tmp_path: Path) -> None:
+    index = make_index(tmp_path)
+    index.data_dir.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    options = ("--rate-per-activity", "0.01", "--burst-per-activity", "4", "--max-calls-per-activity", "1")
+    with server_process(index.data_dir, index.pki_dir, port, *options):
+        index.port = port
+        # The rate: a burst of 4 calls (the login and three searches), then nothing for 100 seconds.
+        querier = index.client("CCF-TERM-01", "ARMY-CCF", [Role.QUERIER])
+        request = {"mode": search_pb2.SEARCH_MODE_NAME_ONLY, "name": {"surname": "Whitfield", "given_name": "Harold"}}
+        for _ in range(3):
+            querier.search(**request)
+        with pytest.raises(grpc.RpcError) as refused:
+            querier.search(**request)
+        assert refused.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+        assert "0.01 calls a second (bursts of 4)" in (refused.value.details() or "")
+
+        # The cap on calls in progress: a second stream of the same activity while the first is open.
+        ncis = index.client("NCIS-RA-01", "NCIS", [Role.SUBMITTER])
+
+        def first(n: int) -> ingest_pb2.IngestRequest:
+            return f.upsert(f.person(record=f"NCIS-{n:04d}"))
+
+        with held_ingest_streams([ncis, ncis], first) as (accepted, streams_refused):
+            assert accepted == 1
+            assert [e.code() for e in streams_refused] == [grpc.StatusCode.RESOURCE_EXHAUSTED]
+            assert "may have 1 calls in progress at once" in (streams_refused[0].details() or "")
+        index.stop()
