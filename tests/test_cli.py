@@ -134,3 +134,13 @@ def test_submit_a_file_then_find_it(demo: Path, tmp_path: Path) -> None:
     assert _keys(found.stdout) == {"NCIS/NCIS-CLI-1", "NCIS/NCIS-CLI-3"}
     again = dcii("submit", str(path), profile=demo / "ncis-connector.json", check=False)
     assert "2 unchanged" in again.stderr
+
+
+def test_a_refused_admin_command_says_why_in_one_line(tmp_path: Path) -> None:
+    """An operator's mistake (accrediting an activity that exists) is one line naming it, not a traceback."""
+    add = ("accredit", "--data", str(tmp_path), "activity", "add", "ADJ-X", "--agency", "DSS", "--roles", "QUERIER")
+    dcii(*add)
+    again = dcii(*add, check=False)
+    assert again.returncode == 1
+    assert "ADJ-X already exists" in again.stderr
+    assert "Traceback" not in again.stderr

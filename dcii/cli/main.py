@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 from dcii.cli import admin, audit, backup, batch, index_cmd, privacy, query, retention, submit
 from dcii.cli.logs import FORMATS, configure_logging
+from indexer.exc import DciiError
 
 if TYPE_CHECKING:
     from search_service.server import ServerConfig
@@ -187,7 +188,10 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> None:
     args = parser().parse_args(argv)
     configure_logging(getattr(logging, args.log_level.upper(), logging.WARNING), args.log_format)
-    args.run(args)
+    try:
+        args.run(args)
+    except DciiError as error:  # a refusal the operator can act on (exists already, unknown...): one line
+        raise SystemExit(f"dcii: {error.message}") from error
 
 
 if __name__ == "__main__":
