@@ -32,7 +32,8 @@ from search_service.passwords import DUMMY_HASH, hash_password, verify_password
 from search_service.sqlite_files import ThreadConnections
 
 SESSION_TTL = dt.timedelta(hours=8)
-# Seed 001: accounts unused for three years are removed; we disable them (the row stays for audit).
+# Seed 001: accounts unused for three years are removed; we disable them (the row stays for audit), at a
+# login attempt and in a sweep (disable_dormant_operators: at server start, daily, `operator list`).
 INACTIVITY_LIMIT = dt.timedelta(days=3 * 365)
 MAX_FAILED_LOGINS = 5
 LOCKOUT = dt.timedelta(minutes=15)
@@ -76,6 +77,23 @@ def _parse(text: str | None) -> dt.datetime | None:
 
 def _names(values: str) -> list[str]:
     return [v for v in values.split(",") if v]
+
+
+def _dormant(now: dt.datetime, created: str, last_login: str | None) -> bool:
+    """Unused for longer than INACTIVITY_LIMIT: since the last login or, never logged in, since creation."""
+    return now - (_parse(last_login) or dt.datetime.fromisoformat(created)) > INACTIVITY_LIMIT
+
+
+def _suspend(conn: sqlite3.Connection, accounts: list[str]) -> None:
+    """Disable operator accounts and end their sessions (in the caller's transaction).
+
+    Suspended, not deleted, although seed 001 says "removed": the audit trail names operators as the
+    recipients of disclosures, and each such name must still lead to an account (and its activity) for as
+    long as the accounting is kept. A suspended account cannot log in, and the server refuses its sessions,
+    until an administrator reinstates it."""
+    for account in accounts:
+        conn.execute("UPDATE operator SET status = ? WHERE account_code = ?", (Status.SUSPENDED, account))
+        conn.execute("UPDATE session SET ended = 1 WHERE account_code = ?", (account,))
 
 
 @dataclass(frozen=True, slots=True)
@@ -231,6 +249,28 @@ class Registry:
         )
         return [Operator(a, b, Status(s), _parse(last), _parse(locked)) for a, b, s, last, locked in rows]
 
+    def disable_dormant_operators(self, *, record: Callable[[list[str]], None] | None = None) -> list[str]:
+        """Disable every active operator account unused for INACTIVITY_LIMIT by this registry's clock (as
+        `login` would at its next attempt) and end its sessions; returns their account codes, sorted.
+
+        One IMMEDIATE transaction: a login in another process waits for it, so none slips in between
+        finding an account dormant and disabling it. `record`, if given, is called with the codes (only
+        when there are some) before the commit: if it raises, nothing is disabled, so that the caller's
+        audit trail never lacks a disabling (search_service.account_sweep)."""
+        now = self._clock()
+        with self._transaction() as conn:
+            conn.execute("BEGIN IMMEDIATE")
+            rows = conn.execute(
+                "SELECT account_code, created_at, last_login_at FROM operator WHERE status = ? ORDER BY account_code",
+                (Status.ACTIVE,),
+            ).fetchall()
+            dormant = [account for account, created, last in rows if _dormant(now, created, last)]
+            if dormant:
+                _suspend(conn, dormant)
+                if record is not None:
+                    record(dormant)
+        return dormant
+
     # ---- the running server ----
 
     def activity_for_certificate(self, fingerprint: str) -> Activity:
@@ -277,9 +317,9 @@ class Registry:
             raise Unauthenticated("login failed")
         if status != Status.ACTIVE:
             raise PermissionDenied(f"operator account is {status.lower()}")
-        if now - (_parse(last) or _parse(created) or now) > INACTIVITY_LIMIT:
+        if _dormant(now, created, last):  # between two sweeps (disable_dormant_operators)
             with self._transaction() as conn:
-                conn.execute("UPDATE operator SET status = ? WHERE account_code = ?", (Status.SUSPENDED, account_code))
+                _suspend(conn, [account_code])
             raise PermissionDenied("operator account disabled after three years without use")
         token = secrets.token_urlsafe(32)
         expires = now + SESSION_TTL

@@ -33,6 +33,7 @@ from indexer.retention import RetentionSchedule
 from indexer.store.base import TracingStore
 from indexer.store.factory import open_store
 from indexer.store.sqlite_backup import DataDirLock, hold_data_dir
+from search_service.account_sweep import AccountSweep
 from search_service.accounting import AuditLog, load_or_create_key
 from search_service.accounts import AdminServicer, SessionServicer
 from search_service.auth import AuthInterceptor
@@ -78,6 +79,9 @@ class ServerConfig:
     # Retention runs inside the server this long after start, then at this interval (seconds).
     retention_first_delay: float = 60.0
     retention_interval: float = 24 * 3600.0
+    # Operator accounts unused for three years are disabled as the server starts, then at this interval
+    # (seconds; search_service.account_sweep).
+    account_sweep_interval: float = 24 * 3600.0
     hostnames: tuple[str, ...] = field(default=("localhost",))
     # The background batch worker: threads, chunk size and duty cycle (its share of the server's time), and
     # whether it runs in a low-priority process of its own (the default) or as threads in the server.
@@ -149,6 +153,7 @@ class RunningServer:
     metrics: ServerMetrics | None = None
     data_lock: DataDirLock | None = None
     ingest_pool: IngestPool | None = None
+    account_sweep: AccountSweep | None = None
 
     def stop(self, grace: float = 5.0) -> None:
         self.health.enter_graceful_shutdown()
@@ -157,6 +162,8 @@ class RunningServer:
             self.ingest_pool.close()
         self.batch_worker.stop()
         self.retention.stop()
+        if self.account_sweep is not None:
+            self.account_sweep.stop()
         self.store.close()
         self.registry.close()
         self.audit.close()
@@ -246,6 +253,8 @@ def start_server(
         raise OSError(f"cannot listen on {config.host}:{config.port}")
     if metrics is not None and config.metrics_port is not None:  # before serving: a taken port fails the start
         metrics.start(config.host, config.metrics_port, store, batch_queue)
+    account_sweep = AccountSweep(registry, audit, interval=config.account_sweep_interval)
+    account_sweep.start()  # its first sweep before the first call
     server.start()
     retention = RetentionSchedule(
         store, today, interval=config.retention_interval, first_delay=config.retention_first_delay
@@ -266,6 +275,7 @@ def start_server(
         metrics=metrics,
         data_lock=data_lock,
         ingest_pool=ingest_pool,
+        account_sweep=account_sweep,
     )
 
 

@@ -16,6 +16,7 @@ from rich.console import Console
 from rich.table import Table
 
 from search_service import pki
+from search_service.account_sweep import sweep_with_trail_at
 from search_service.accreditation import Purpose, Role, Status
 from search_service.registry import Registry
 
@@ -114,8 +115,13 @@ def cmd_operator_status(args: argparse.Namespace) -> None:
 
 
 def cmd_operator_list(args: argparse.Namespace) -> None:
+    registry = _registry(args)
+    # The sweep first (as the server makes at its start and daily): a dormant account must not be listed
+    # ACTIVE. Each disabling goes into the audit trail, as the server's do.
+    for account in sweep_with_trail_at(registry, Path(args.data)):
+        console.print(f"{account} disabled: unused for three years", markup=False)
     table = Table("account", "activity", "status", "last login", "locked until")
-    for o in _registry(args).list_operators():
+    for o in registry.list_operators():
         table.add_row(
             o.account_code,
             o.activity_id,
