@@ -27,16 +27,10 @@ from pathlib import Path
 
 from indexer.exc import FailedPrecondition, InvalidArgument, NotFound, PermissionDenied, Unauthenticated
 from indexer.model import Violation
+from search_service.account_policy import LOCKOUT, MAX_FAILED_LOGINS, SESSION_TTL, dormant
 from search_service.accreditation import Activity, Caller, Operator, Purpose, Role, Session, Status
 from search_service.passwords import DUMMY_HASH, hash_password, verify_password
 from search_service.sqlite_files import ThreadConnections
-
-SESSION_TTL = dt.timedelta(hours=8)
-# Seed 001: accounts unused for three years are removed; we disable them (the row stays for audit), at a
-# login attempt and in a sweep (disable_dormant_operators: at server start, daily, `operator list`).
-INACTIVITY_LIMIT = dt.timedelta(days=3 * 365)
-MAX_FAILED_LOGINS = 5
-LOCKOUT = dt.timedelta(minutes=15)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS activity (
@@ -50,7 +44,7 @@ CREATE TABLE IF NOT EXISTS certificate (
 CREATE TABLE IF NOT EXISTS operator (
     account_code TEXT PRIMARY KEY, activity_id TEXT NOT NULL REFERENCES activity, password_hash TEXT NOT NULL,
     status TEXT NOT NULL, created_at TEXT NOT NULL, last_login_at TEXT, failed_logins INTEGER NOT NULL DEFAULT 0,
-    locked_until TEXT
+    locked_until TEXT, active_since TEXT
 );
 CREATE TABLE IF NOT EXISTS session (
     token_hash TEXT PRIMARY KEY, account_code TEXT NOT NULL, fingerprint TEXT NOT NULL,
@@ -79,9 +73,15 @@ def _names(values: str) -> list[str]:
     return [v for v in values.split(",") if v]
 
 
-def _dormant(now: dt.datetime, created: str, last_login: str | None) -> bool:
-    """Unused for longer than INACTIVITY_LIMIT: since the last login or, never logged in, since creation."""
-    return now - (_parse(last_login) or dt.datetime.fromisoformat(created)) > INACTIVITY_LIMIT
+def _add_active_since(conn: sqlite3.Connection) -> None:
+    """A registry file made before operator.active_since (when the account was last made active) gains it,
+    empty: "unknown", its accounts' dormancy counts from their last login or creation, as it did then.
+    Checked again under the write lock: another process (the CLI, a second instance) may be adding it."""
+    column = "SELECT 1 FROM pragma_table_info('operator') WHERE name = 'active_since'"
+    if conn.execute(column).fetchone() is None:
+        conn.execute("BEGIN IMMEDIATE")
+        if conn.execute(column).fetchone() is None:
+            conn.execute("ALTER TABLE operator ADD COLUMN active_since TEXT")
 
 
 def _suspend(conn: sqlite3.Connection, accounts: list[str]) -> None:
@@ -115,7 +115,8 @@ class Registry:
         self._generations = itertools.count(1)
         self._generation = 0  # moved on by every write through this object (see `_transaction`)
         with self._transaction() as conn:
-            conn.executescript(_SCHEMA)
+            conn.executescript(_SCHEMA)  # leaves no transaction open: _add_active_since opens its own
+            _add_active_since(conn)
 
     def _conn(self) -> sqlite3.Connection:
         return self._db.get()
@@ -222,21 +223,24 @@ class Registry:
         self.activity(activity_id)
         if len(password) < 12:
             raise InvalidArgument([Violation("password", "at least 12 characters")])
+        now = _iso(self._clock())
         with self._transaction() as conn:
             try:
                 conn.execute(
-                    "INSERT INTO operator (account_code, activity_id, password_hash, status, created_at)"
-                    " VALUES (?, ?, ?, ?, ?)",
-                    (account_code, activity_id, hash_password(password), Status.ACTIVE, _iso(self._clock())),
+                    "INSERT INTO operator (account_code, activity_id, password_hash, status, created_at, active_since)"
+                    " VALUES (?, ?, ?, ?, ?, ?)",
+                    (account_code, activity_id, hash_password(password), Status.ACTIVE, now, now),
                 )
             except sqlite3.IntegrityError as error:
                 raise FailedPrecondition(f"operator {account_code} already exists") from error
 
     def set_operator_status(self, account_code: str, status: Status) -> None:
+        """ACTIVE from another status (reinstated) starts its three years again (account_policy.dormant)."""
         with self._transaction() as conn:
             changed = conn.execute(
-                "UPDATE operator SET status = ?, failed_logins = 0, locked_until = NULL WHERE account_code = ?",
-                (status, account_code),
+                "UPDATE operator SET status = ?1, failed_logins = 0, locked_until = NULL, active_since ="
+                " CASE WHEN ?1 = ?2 AND status <> ?2 THEN ?3 ELSE active_since END WHERE account_code = ?4",
+                (status, Status.ACTIVE, _iso(self._clock()), account_code),
             )
             if changed.rowcount == 0:
                 raise NotFound(f"no operator {account_code}")
@@ -261,15 +265,16 @@ class Registry:
         with self._transaction() as conn:
             conn.execute("BEGIN IMMEDIATE")
             rows = conn.execute(
-                "SELECT account_code, created_at, last_login_at FROM operator WHERE status = ? ORDER BY account_code",
+                "SELECT account_code, created_at, last_login_at, active_since FROM operator WHERE status = ?"
+                " ORDER BY account_code",
                 (Status.ACTIVE,),
             ).fetchall()
-            dormant = [account for account, created, last in rows if _dormant(now, created, last)]
-            if dormant:
-                _suspend(conn, dormant)
+            found = [account for account, created, last, since in rows if dormant(now, created, last, since)]
+            if found:
+                _suspend(conn, found)
                 if record is not None:
-                    record(dormant)
-        return dormant
+                    record(found)
+        return found
 
     # ---- the running server ----
 
@@ -295,14 +300,14 @@ class Registry:
         now = self._clock()
         conn = self._conn()
         row = conn.execute(
-            "SELECT activity_id, password_hash, status, created_at, last_login_at, failed_logins, locked_until"
-            " FROM operator WHERE account_code = ?",
+            "SELECT activity_id, password_hash, status, created_at, last_login_at, failed_logins, locked_until,"
+            " active_since FROM operator WHERE account_code = ?",
             (account_code,),
         ).fetchone()
         if row is None:
             verify_password(password, DUMMY_HASH)
             raise Unauthenticated("login failed")
-        owner, stored, status, created, last, failed, locked = row
+        owner, stored, status, created, last, failed, locked, since = row
         locked_until = _parse(locked)
         if locked_until is not None and locked_until > now:
             raise Unauthenticated("login failed: the account is locked after repeated failures; try later")
@@ -317,7 +322,7 @@ class Registry:
             raise Unauthenticated("login failed")
         if status != Status.ACTIVE:
             raise PermissionDenied(f"operator account is {status.lower()}")
-        if _dormant(now, created, last):  # between two sweeps (disable_dormant_operators)
+        if dormant(now, created, last, since):  # between two sweeps (disable_dormant_operators)
             with self._transaction() as conn:
                 _suspend(conn, [account_code])
             raise PermissionDenied("operator account disabled after three years without use")

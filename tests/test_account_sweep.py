@@ -21,10 +21,11 @@ import pytest
 
 from dcii.v1 import search_pb2
 from indexer.exc import PermissionDenied, Unauthenticated, Unavailable
+from search_service.account_policy import INACTIVITY_LIMIT
 from search_service.account_sweep import AccountSweep
 from search_service.accounting import AuditLog, load_or_create_key
 from search_service.accreditation import Role, Status
-from search_service.registry import INACTIVITY_LIMIT, Registry
+from search_service.registry import Registry
 from tests.support import ROOT, Client, make_index
 
 FINGERPRINT = "ab" * 32
@@ -56,10 +57,13 @@ def _statuses(registry: Registry) -> dict[str, Status]:
 
 
 def _last_used(db: Path, account: str, when: dt.datetime) -> None:
-    """Set an account's last login straight in the registry file (as years of disuse would leave it)."""
+    """Set an account's last login straight in the registry file, as years of disuse would leave it: made
+    (and made active) no later than that login either."""
     with contextlib.closing(sqlite3.connect(db)) as conn, conn:
         changed = conn.execute(
-            "UPDATE operator SET last_login_at = ? WHERE account_code = ?", (when.isoformat(), account)
+            "UPDATE operator SET last_login_at = ?1, created_at = MIN(created_at, ?1),"
+            " active_since = MIN(active_since, ?1) WHERE account_code = ?2",
+            (when.isoformat(), account),
         )
         assert changed.rowcount == 1
 
@@ -101,6 +105,48 @@ def test_a_never_used_account_counts_from_its_creation(setup: tuple[Registry, Cl
     clock.now = T0 + INACTIVITY_LIMIT + DAY
     assert registry.disable_dormant_operators() == ["jdoe"]
     assert _statuses(registry) == {"asmith": Status.ACTIVE, "jdoe": Status.SUSPENDED}
+
+
+def test_a_reinstated_dormant_account_can_log_in_at_once_and_the_sweep_leaves_it(
+    setup: tuple[Registry, Clock],
+) -> None:
+    registry, clock = setup
+    registry.login(FINGERPRINT, "jdoe", PASSWORD)
+    clock.now += INACTIVITY_LIMIT + DAY
+    assert registry.disable_dormant_operators() == ["jdoe"]
+    clock.now += 30 * DAY  # the person asks to be let back in a month later
+    registry.set_operator_status("jdoe", Status.ACTIVE)  # `dcii accredit operator reinstate jdoe`
+    assert registry.disable_dormant_operators() == []  # the same day: the reinstatement counts as a use
+    assert _statuses(registry)["jdoe"] is Status.ACTIVE
+    assert registry.login(FINGERPRINT, "jdoe", PASSWORD).token
+    clock.now += DAY
+    assert registry.disable_dormant_operators() == []
+
+
+def test_a_reinstated_account_left_unused_is_swept_three_years_after_its_reinstatement(
+    setup: tuple[Registry, Clock],
+) -> None:
+    registry, clock = setup  # jdoe made at T0, never logged in
+    clock.now = T0 + INACTIVITY_LIMIT + DAY
+    assert registry.disable_dormant_operators() == ["jdoe"]
+    reinstated = clock.now = T0 + INACTIVITY_LIMIT + 10 * DAY
+    registry.set_operator_status("jdoe", Status.ACTIVE)
+    clock.now = reinstated + INACTIVITY_LIMIT - DAY
+    assert registry.disable_dormant_operators() == []
+    clock.now = reinstated + INACTIVITY_LIMIT + DAY
+    assert registry.disable_dormant_operators() == ["jdoe"]
+    with pytest.raises(PermissionDenied, match="suspended"):
+        registry.login(FINGERPRINT, "jdoe", PASSWORD)
+
+
+def test_making_an_active_account_active_again_does_not_restart_its_three_years(
+    setup: tuple[Registry, Clock],
+) -> None:
+    registry, clock = setup  # jdoe made at T0, never logged in
+    clock.now = T0 + INACTIVITY_LIMIT - DAY
+    registry.set_operator_status("jdoe", Status.ACTIVE)  # as to clear a lockout: it was never disabled
+    clock.now = T0 + INACTIVITY_LIMIT + DAY
+    assert registry.disable_dormant_operators() == ["jdoe"]
 
 
 def test_a_live_session_of_a_swept_account_is_refused_even_where_remembered(

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -11,8 +13,10 @@ from pathlib import Path
 import pytest
 
 from indexer.exc import PermissionDenied, Unauthenticated
+from search_service.account_policy import INACTIVITY_LIMIT, LOCKOUT
 from search_service.accreditation import Role, Status
-from search_service.registry import INACTIVITY_LIMIT, LOCKOUT, Registry
+from search_service.passwords import hash_password
+from search_service.registry import Registry
 
 FINGERPRINT = "ab" * 32
 ROOT = Path(__file__).resolve().parent.parent
@@ -62,6 +66,82 @@ def test_never_used_accounts_age_from_their_creation(setup: tuple[Registry, Cloc
     clock.now += INACTIVITY_LIMIT + dt.timedelta(days=1)
     with pytest.raises(PermissionDenied):
         registry.login(FINGERPRINT, "jdoe", PASSWORD)
+
+
+def test_an_account_disabled_at_its_login_attempt_and_reinstated_logs_in_until_three_years_unused(
+    setup: tuple[Registry, Clock],
+) -> None:
+    registry, clock = setup
+    registry.login(FINGERPRINT, "jdoe", PASSWORD)
+    clock.now += INACTIVITY_LIMIT + dt.timedelta(days=1)
+    with pytest.raises(PermissionDenied, match="three years"):
+        registry.login(FINGERPRINT, "jdoe", PASSWORD)
+    clock.now += dt.timedelta(days=30)
+    registry.set_operator_status("jdoe", Status.ACTIVE)  # `dcii accredit operator reinstate jdoe`
+    assert registry.login(FINGERPRINT, "jdoe", PASSWORD).token  # at once, not disabled again
+    clock.now += INACTIVITY_LIMIT - dt.timedelta(days=1)
+    assert registry.login(FINGERPRINT, "jdoe", PASSWORD).token
+    clock.now += INACTIVITY_LIMIT + dt.timedelta(days=1)  # then unused again for three years
+    with pytest.raises(PermissionDenied, match="three years"):
+        registry.login(FINGERPRINT, "jdoe", PASSWORD)
+
+
+# The operator table as registry files made before operator.active_since have it (on deployed servers).
+_OLD_SCHEMA = """
+CREATE TABLE activity (
+    activity_id TEXT PRIMARY KEY, agency TEXT NOT NULL, roles TEXT NOT NULL, purposes TEXT NOT NULL,
+    status TEXT NOT NULL, created_at TEXT NOT NULL
+);
+CREATE TABLE operator (
+    account_code TEXT PRIMARY KEY, activity_id TEXT NOT NULL REFERENCES activity, password_hash TEXT NOT NULL,
+    status TEXT NOT NULL, created_at TEXT NOT NULL, last_login_at TEXT, failed_logins INTEGER NOT NULL DEFAULT 0,
+    locked_until TEXT
+);
+"""
+
+
+def _columns(db: Path) -> list[str]:
+    with contextlib.closing(sqlite3.connect(db)) as conn:
+        return [row[1] for row in conn.execute("PRAGMA table_info(operator)")]
+
+
+def test_a_registry_file_without_active_since_gains_it_and_keeps_its_accounts_dormancy(tmp_path: Path) -> None:
+    db, now = tmp_path / "registry.db", Clock().now
+    year, day = dt.timedelta(days=365), dt.timedelta(days=1)
+    accounts = {  # account: (created, last login), as the old code left them
+        "used-op": (now - 4 * year, now - year),
+        "idle-op": (now - 5 * year, now - INACTIVITY_LIMIT - day),
+        "never-op": (now - INACTIVITY_LIMIT - day, None),
+        "new-op": (now - year, None),
+    }
+    with contextlib.closing(sqlite3.connect(db)) as conn, conn:
+        conn.executescript(_OLD_SCHEMA)
+        conn.execute(
+            "INSERT INTO activity VALUES ('CCF-TERM-01', 'ARMY-CCF', 'QUERIER', '', 'ACTIVE', ?)", (now.isoformat(),)
+        )
+        for account, (created, last) in accounts.items():
+            conn.execute(
+                "INSERT INTO operator (account_code, activity_id, password_hash, status, created_at, last_login_at)"
+                " VALUES (?, 'CCF-TERM-01', ?, 'ACTIVE', ?, ?)",
+                (account, hash_password(PASSWORD), created.isoformat(), last and last.isoformat()),
+            )
+    assert "active_since" not in _columns(db)
+
+    registry = Registry(db, clock=Clock())
+    try:
+        assert _columns(db)[-1] == "active_since"
+        registry.add_certificate("CCF-TERM-01", FINGERPRINT)
+        # Not reinstated since: dormant from the last login, or creation if never used, as before.
+        assert registry.disable_dormant_operators() == ["idle-op", "never-op"]
+        assert registry.login(FINGERPRINT, "used-op", PASSWORD).token
+        assert registry.login(FINGERPRINT, "new-op", PASSWORD).token
+        registry.set_operator_status("idle-op", Status.ACTIVE)  # and reinstating works on the upgraded file
+        assert registry.login(FINGERPRINT, "idle-op", PASSWORD).token
+    finally:
+        registry.close()
+    again = Registry(db, clock=Clock())  # opening the upgraded file again changes nothing
+    again.close()
+    assert _columns(db).count("active_since") == 1
 
 
 def test_lockout_ends_after_its_time(setup: tuple[Registry, Clock]) -> None:
