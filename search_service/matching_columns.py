@@ -20,9 +20,9 @@ import numpy.typing as npt
 
 from indexer.analysis import NameAnalysis, analyze
 from indexer.census import given_name_table, surname_table
-from indexer.codec_head import head_fields, head_from_text, identifiers_from_fields, names_from_text
-from indexer.model import Identifiers, PersonName, Subject
-from search_service.matching_pids import PidColumns, compile_pids
+from indexer.codec_head import head_fields, head_from_text, names_from_text
+from indexer.model import PersonName, Subject
+from search_service.matching_pids import Packed, PidColumns, compile_packed, compile_pids, packed, packed_from_fields
 
 Ids = npt.NDArray[np.int64]
 Bools = npt.NDArray[np.bool_]
@@ -226,24 +226,24 @@ def _rows_of_text(names: str) -> tuple[NameRow, ...]:
 def _compile_heads(candidates: Sequence[HeadCandidate], pids: bool) -> Candidates:
     rows: list[NameRow] = []
     starts: list[int] = []
-    records: list[Identifiers | None] = []
+    records: list[Packed] = []
     for candidate in candidates:
         starts.append(len(rows))
         fields = head_fields(candidate.text)
         if fields is not None:
             rows.extend(_rows_of_text(fields[4]))
             if pids:
-                records.append(identifiers_from_fields(fields[1], fields[2], fields[3]))
+                records.append(packed_from_fields(fields[1], fields[2], fields[3]))
             continue
         subject = candidate.subject  # no subject, or the rare JSON form: decoded
         if subject is None:
             rows.append(name_row(_EMPTY))
-            records.append(None)
+            records.append(packed(None))
         else:
             rows.extend(name_row(name) for name in subject.all_names())
-            records.append(subject.identifiers)
+            records.append(packed(subject.identifiers))
     names = compile_names(rows, np.array(starts, dtype=np.intp))
-    return Candidates(candidates, names, compile_pids(records) if pids else None)
+    return Candidates(candidates, names, compile_packed(records) if pids else None)
 
 
 def compile_candidates(candidates: Sequence[HasSubject], *, pids: bool = True) -> Candidates:

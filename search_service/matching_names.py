@@ -20,7 +20,7 @@ from rapidfuzz.distance import OSA, JaroWinkler
 from rapidfuzz.process import cdist
 
 from search_service.matching_columns import NameColumns
-from search_service.matching_pids import UNUSED_WEIGHT, select_levels
+from search_service.matching_levels import UNUSED_WEIGHT, select_levels
 
 Floats = npt.NDArray[np.float64]
 Bools = npt.NDArray[np.bool_]

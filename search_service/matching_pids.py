@@ -20,8 +20,10 @@ from enum import IntEnum, StrEnum
 import numpy as np
 import numpy.typing as npt
 
+from indexer.codec_head import identifiers_from_fields
 from indexer.match_keys import full_ssn
 from indexer.model import Identifiers, PartialDate
+from search_service.matching_levels import UNUSED_WEIGHT, select_levels
 
 Bools = npt.NDArray[np.bool_]
 Codes = npt.NDArray[np.int8]
@@ -192,85 +194,71 @@ def ssn_conflicts(query: str, record: str) -> bool:
 
 _NO_SSN = (_SSN_NONE, b"\0" * 9)
 _NO_DOB = b"\0" * 8
-_PIDS: dict[Identifiers, tuple[int, bytes, bytes, int]] = {}
+# One record's identifiers packed: (SSN kind, 9 SSN digit bytes, 8 YYYYMMDD digit bytes, place id).
+Packed = tuple[int, bytes, bytes, int]
+NO_PIDS: Packed = (_SSN_NONE, _NO_SSN[1], _NO_DOB, 0)
+_PIDS: dict[Identifiers, Packed] = {}
+_PIDS_BY_TEXT: dict[tuple[str, str, str], Packed] = {}
 
 
-def _packed(ids: Identifiers) -> tuple[int, bytes, bytes, int]:
-    """(SSN kind, 9 SSN digit bytes, 8 YYYYMMDD digit bytes, place id) of one record, cached."""
+def _pack(ids: Identifiers) -> Packed:
+    kind, text = _ssn_text(ids.ssn) if ids.ssn else (_SSN_NONE, "")
+    ssn = bytes(ord(c) - _ZERO for c in text) if kind != _SSN_NONE else _NO_SSN[1]
+    dob, dob_bytes = ids.date_of_birth, _NO_DOB
+    if dob is not None and 0 < dob.year <= 9999:
+        month = dob.month if 0 < dob.month <= 12 else 0
+        day = dob.day if month and 0 < dob.day <= 31 else 0
+        dob_bytes = bytes(ord(c) - _ZERO for c in f"{dob.year:04d}{month:02d}{day:02d}")
+    code = ids.place_of_birth.code() if ids.place_of_birth is not None else ""
+    place = hash(code) if code else 0
+    return kind, ssn, dob_bytes, place
+
+
+def packed(ids: Identifiers | None) -> Packed:
+    """One record's identifiers packed (NO_PIDS for a record without any), cached."""
+    if ids is None:
+        return NO_PIDS
     found = _PIDS.get(ids)
     if found is None:
         if len(_PIDS) >= 200_000:
             _PIDS.clear()
-        kind, text = _ssn_text(ids.ssn) if ids.ssn else (_SSN_NONE, "")
-        ssn = bytes(ord(c) - _ZERO for c in text) if kind != _SSN_NONE else _NO_SSN[1]
-        dob, dob_bytes = ids.date_of_birth, _NO_DOB
-        if dob is not None and 0 < dob.year <= 9999:
-            month = dob.month if 0 < dob.month <= 12 else 0
-            day = dob.day if month and 0 < dob.day <= 31 else 0
-            dob_bytes = bytes(ord(c) - _ZERO for c in f"{dob.year:04d}{month:02d}{day:02d}")
-        code = ids.place_of_birth.code() if ids.place_of_birth is not None else ""
-        place = hash(code) if code else 0
-        found = _PIDS[ids] = (kind, ssn, dob_bytes, place)
+        found = _PIDS[ids] = _pack(ids)
     return found
 
 
-_NOTHING = (_SSN_NONE, _NO_SSN[1], _NO_DOB, 0)
+def packed_from_fields(ssn: str, dob: str, pob: str) -> Packed:
+    """`packed` of a stored head's identifier fields (indexer.codec_head.head_fields), cached by their text:
+    a ranked query compiles dozens to thousands of heads, and building and hashing an Identifiers for each
+    was most of compiling their identifiers."""
+    key = (ssn, dob, pob)
+    found = _PIDS_BY_TEXT.get(key)
+    if found is None:
+        if len(_PIDS_BY_TEXT) >= 200_000:
+            _PIDS_BY_TEXT.clear()
+        found = _PIDS_BY_TEXT[key] = _pack(identifiers_from_fields(ssn, dob, pob))
+    return found
 
 
 def compile_pids(records: Sequence[Identifiers | None]) -> PidColumns:
     """Compile identifiers (None for a record without any) into `PidColumns`."""
-    packed = [_NOTHING if ids is None else _packed(ids) for ids in records]
-    n = len(packed)
-    ssn = np.frombuffer(b"".join([p[1] for p in packed]), dtype=np.uint8).reshape(n, 9)
-    dob = np.frombuffer(b"".join([p[2] for p in packed]), dtype=np.uint8).reshape(n, 8)
+    return compile_packed([packed(ids) for ids in records])
+
+
+def compile_packed(records: Sequence[Packed]) -> PidColumns:
+    """Compile packed identifiers (`packed`, `packed_from_fields`) into `PidColumns`."""
+    n = len(records)
+    ssn = np.frombuffer(b"".join([p[1] for p in records]), dtype=np.uint8).reshape(n, 9)
+    dob = np.frombuffer(b"".join([p[2] for p in records]), dtype=np.uint8).reshape(n, 8)
     wide = dob.astype(np.int16)
     return PidColumns(
         ssn=ssn,
-        ssn_kind=np.array([p[0] for p in packed], dtype=np.int8),
+        ssn_kind=np.array([p[0] for p in records], dtype=np.int8),
         dob=dob,
         year=wide[:, 0] * 1000 + wide[:, 1] * 100 + wide[:, 2] * 10 + wide[:, 3],
         month=(wide[:, 4] * 10 + wide[:, 5]).astype(np.int8),
         day=(wide[:, 6] * 10 + wide[:, 7]).astype(np.int8),
-        pob=np.array([p[3] for p in packed], dtype=np.int64),
+        pob=np.array([p[3] for p in records], dtype=np.int64),
     )
-
-
-# A level a matcher version does not use (shown "-" in its table): never selected.
-UNUSED_WEIGHT = -99.0
-
-
-def select_levels(
-    conditions: Sequence[tuple[int, Bools]], weights: Floats, default: int, shape: tuple[int, ...] | None = None
-) -> Codes:
-    """The best-weighted level whose condition holds (`default` where none holds; of equal weights, the
-    first listed): the conditions are laid on in rising weight, so that the best one is laid last. The
-    result has `shape`, or else the conditions' shape broadcast. Shared with the names' levels
-    (search_service.matching_names)."""
-    if shape is None:
-        shape = np.broadcast_shapes(*(mask.shape for _, mask in conditions))
-    levels: Codes = np.full(shape, default, dtype=np.int8)
-    for index, code in laying_order(weights, tuple(int(level) for level, _ in conditions)):
-        np.copyto(levels, code, where=conditions[index][1])
-    return levels
-
-
-# The laying order depends only on the weights and the levels listed: a handful of combinations per
-# matcher version, worked out once (sorting them on every call was a tenth of a small candidate set's
-# scoring). Shared with the names' levels (search_service.matching_names).
-_ORDERS: dict[tuple[bytes, tuple[int, ...]], list[tuple[int, np.int8]]] = {}
-
-
-def laying_order(weights: Floats, listed: tuple[int, ...]) -> list[tuple[int, np.int8]]:
-    """(index into `listed`, level code) of the levels `weights` uses (above UNUSED_WEIGHT), in rising
-    weight, of equal weights the last listed first: laid on in this order, the best level is laid last."""
-    key = (weights.tobytes(), listed)
-    order = _ORDERS.get(key)
-    if order is None:
-        rising = sorted(reversed(range(len(listed))), key=lambda i: float(weights[listed[i]]))
-        order = [(i, np.int8(listed[i])) for i in rising if weights[listed[i]] > UNUSED_WEIGHT]
-        if len(_ORDERS) < 1024:
-            _ORDERS[key] = order
-    return order
 
 
 # Level codes as numpy scalars, made once (numpy probes an IntEnum for array interfaces, slowly).

@@ -14,7 +14,7 @@ import pytest
 from indexer.model import FileDetails, Identifiers, PartialDate, PersonName, PlaceOfBirth, Subject, Tracing, TracingKey
 from search_service import matching, matching_versions
 from search_service.matching import DEFAULT_THRESHOLD, MATCHER_VERSION, MATCHERS, Agreement, Scored, rank, score
-from search_service.matching_pids import UNUSED_WEIGHT
+from search_service.matching_levels import UNUSED_WEIGHT
 
 VERSIONS = sorted(MATCHERS)  # every version served is tested, the old ones too
 
