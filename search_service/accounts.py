@@ -7,6 +7,8 @@ import grpc
 from dcii.v1 import admin_pb2, admin_pb2_grpc, search_pb2
 from indexer.exc import InvalidArgument
 from indexer.model import Violation
+from search_service import accreditation_events
+from search_service.accounting import AuditLog
 from search_service.accreditation import Activity, Status
 from search_service.auth import caller_of, peer_fingerprint
 from search_service.convert import timestamp
@@ -52,8 +54,13 @@ class SessionServicer(admin_pb2_grpc.SessionServiceServicer):
 
 
 class AdminServicer(admin_pb2_grpc.AdminServiceServicer):
-    def __init__(self, registry: Registry) -> None:
+    """Every change it makes is an event in `audit`, naming the calling administrator, written within the
+    registry's transaction: a trail that cannot be written refuses the change, UNAVAILABLE
+    (search_service.accreditation_events)."""
+
+    def __init__(self, registry: Registry, audit: AuditLog) -> None:
         self._registry = registry
+        self._audit = audit
 
     def ListActivities(  # noqa: N802
         self, request: admin_pb2.ListActivitiesRequest, context: grpc.ServicerContext
@@ -67,4 +74,6 @@ class AdminServicer(admin_pb2_grpc.AdminServiceServicer):
         status = Status.__members__.get(name.removeprefix("ACTIVITY_STATUS_"))
         if status is None:
             raise InvalidArgument([Violation("status", "ACTIVE, SUSPENDED or REVOKED")])
-        return activity_out(self._registry.set_activity_status(request.activity_id, status))
+        change = accreditation_events.activity_status_set(request.activity_id, status)
+        record = change.recorder(self._audit, caller_of(context).actor)
+        return activity_out(self._registry.set_activity_status(request.activity_id, status, record=record))

@@ -65,6 +65,11 @@ class Caller:
     operator: str | None = None
     session_token_hash: str | None = None
 
+    @property
+    def actor(self) -> str:
+        """How the audit trail names this caller in an event: "<activity>/<operator>" ("-" before login)."""
+        return f"{self.activity.activity_id}/{self.operator or '-'}"
+
 
 @dataclass(frozen=True, slots=True)
 class Session:

@@ -30,28 +30,11 @@ from indexer.model import Violation
 from search_service.account_policy import LOCKOUT, MAX_FAILED_LOGINS, SESSION_TTL, dormant
 from search_service.accreditation import Activity, Caller, Operator, Purpose, Role, Session, Status
 from search_service.passwords import DUMMY_HASH, hash_password, verify_password
+from search_service.registry_schema import SCHEMA, add_active_since
 from search_service.sqlite_files import ThreadConnections
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS activity (
-    activity_id TEXT PRIMARY KEY, agency TEXT NOT NULL, roles TEXT NOT NULL, purposes TEXT NOT NULL,
-    status TEXT NOT NULL, created_at TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS certificate (
-    fingerprint TEXT PRIMARY KEY, activity_id TEXT NOT NULL REFERENCES activity, added_at TEXT NOT NULL,
-    revoked_at TEXT
-);
-CREATE TABLE IF NOT EXISTS operator (
-    account_code TEXT PRIMARY KEY, activity_id TEXT NOT NULL REFERENCES activity, password_hash TEXT NOT NULL,
-    status TEXT NOT NULL, created_at TEXT NOT NULL, last_login_at TEXT, failed_logins INTEGER NOT NULL DEFAULT 0,
-    locked_until TEXT, active_since TEXT
-);
-CREATE TABLE IF NOT EXISTS session (
-    token_hash TEXT PRIMARY KEY, account_code TEXT NOT NULL, fingerprint TEXT NOT NULL,
-    expires_at TEXT NOT NULL, ended INTEGER NOT NULL DEFAULT 0
-);
-"""
-
+# The administration methods' hook for the audit trail (see `Registry._transaction`).
+Record = Callable[[], None] | None
 
 # Callers one thread remembers at most (each a certificate and session); past it, it starts afresh.
 _KNOWN_MAX = 1024
@@ -71,17 +54,6 @@ def _parse(text: str | None) -> dt.datetime | None:
 
 def _names(values: str) -> list[str]:
     return [v for v in values.split(",") if v]
-
-
-def _add_active_since(conn: sqlite3.Connection) -> None:
-    """A registry file made before operator.active_since (when the account was last made active) gains it,
-    empty: "unknown", its accounts' dormancy counts from their last login or creation, as it did then.
-    Checked again under the write lock: another process (the CLI, a second instance) may be adding it."""
-    column = "SELECT 1 FROM pragma_table_info('operator') WHERE name = 'active_since'"
-    if conn.execute(column).fetchone() is None:
-        conn.execute("BEGIN IMMEDIATE")
-        if conn.execute(column).fetchone() is None:
-            conn.execute("ALTER TABLE operator ADD COLUMN active_since TEXT")
 
 
 def _suspend(conn: sqlite3.Connection, accounts: list[str]) -> None:
@@ -115,21 +87,27 @@ class Registry:
         self._generations = itertools.count(1)
         self._generation = 0  # moved on by every write through this object (see `_transaction`)
         with self._transaction() as conn:
-            conn.executescript(_SCHEMA)  # leaves no transaction open: _add_active_since opens its own
-            _add_active_since(conn)
+            conn.executescript(SCHEMA)  # leaves no transaction open: add_active_since opens its own
+            add_active_since(conn)
 
     def _conn(self) -> sqlite3.Connection:
         return self._db.get()
 
     @contextlib.contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
+    def _transaction(self, record: Record = None) -> Iterator[sqlite3.Connection]:
         """This thread's connection in a transaction (committed, or rolled back on error). Every write
         goes through here: the bump tells every thread's cache of callers that the file changed (SQLite's
-        data_version does not count the checking connection's own writes)."""
+        data_version does not count the checking connection's own writes).
+
+        `record`, if given, is called once the change is made, before the commit: if it raises, nothing
+        is changed. The administration methods take it, so that the audit trail never lacks a change to
+        the accreditations (search_service.accreditation_events)."""
         conn = self._conn()
         try:
             with conn:
                 yield conn
+                if record is not None:
+                    record()
         finally:
             self._generation = next(self._generations)  # atomic: always a value no stamp holds yet
 
@@ -142,11 +120,17 @@ class Registry:
     # ---- administration (the `dcii accredit` CLI and AdminService) ----
 
     def add_activity(
-        self, activity_id: str, agency: str, roles: Iterable[Role], purposes: Iterable[Purpose]
+        self,
+        activity_id: str,
+        agency: str,
+        roles: Iterable[Role],
+        purposes: Iterable[Purpose],
+        *,
+        record: Record = None,
     ) -> Activity:
         if not activity_id or not activity_id.replace("-", "").replace("_", "").isalnum():
             raise InvalidArgument([Violation("activity_id", "letters, digits, '-' and '_' only")])
-        with self._transaction() as conn:
+        with self._transaction(record) as conn:
             try:
                 conn.execute(
                     "INSERT INTO activity VALUES (?, ?, ?, ?, ?, ?)",
@@ -191,8 +175,8 @@ class Registry:
         ids = self._conn().execute("SELECT activity_id FROM activity ORDER BY activity_id").fetchall()
         return [self.activity(row[0]) for row in ids]
 
-    def set_activity_status(self, activity_id: str, status: Status) -> Activity:
-        with self._transaction() as conn:
+    def set_activity_status(self, activity_id: str, status: Status, *, record: Record = None) -> Activity:
+        with self._transaction(record) as conn:
             changed = conn.execute("UPDATE activity SET status = ? WHERE activity_id = ?", (status, activity_id))
             if changed.rowcount == 0:
                 raise NotFound(f"no activity {activity_id}")
@@ -203,9 +187,9 @@ class Registry:
                 )
         return self.activity(activity_id)
 
-    def add_certificate(self, activity_id: str, fingerprint: str) -> None:
+    def add_certificate(self, activity_id: str, fingerprint: str, *, record: Record = None) -> None:
         self.activity(activity_id)
-        with self._transaction() as conn:
+        with self._transaction(record) as conn:
             conn.execute(
                 "INSERT OR REPLACE INTO certificate VALUES (?, ?, ?, NULL)",
                 (fingerprint.lower(), activity_id, _iso(self._clock())),
@@ -219,12 +203,12 @@ class Registry:
             if changed.rowcount == 0:
                 raise NotFound("no such certificate")
 
-    def add_operator(self, account_code: str, activity_id: str, password: str) -> None:
+    def add_operator(self, account_code: str, activity_id: str, password: str, *, record: Record = None) -> None:
         self.activity(activity_id)
         if len(password) < 12:
             raise InvalidArgument([Violation("password", "at least 12 characters")])
         now = _iso(self._clock())
-        with self._transaction() as conn:
+        with self._transaction(record) as conn:
             try:
                 conn.execute(
                     "INSERT INTO operator (account_code, activity_id, password_hash, status, created_at, active_since)"
@@ -234,9 +218,9 @@ class Registry:
             except sqlite3.IntegrityError as error:
                 raise FailedPrecondition(f"operator {account_code} already exists") from error
 
-    def set_operator_status(self, account_code: str, status: Status) -> None:
+    def set_operator_status(self, account_code: str, status: Status, *, record: Record = None) -> None:
         """ACTIVE from another status (reinstated) starts its three years again (account_policy.dormant)."""
-        with self._transaction() as conn:
+        with self._transaction(record) as conn:
             changed = conn.execute(
                 "UPDATE operator SET status = ?1, failed_logins = 0, locked_until = NULL, active_since ="
                 " CASE WHEN ?1 = ?2 AND status <> ?2 THEN ?3 ELSE active_since END WHERE account_code = ?4",

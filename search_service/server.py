@@ -216,7 +216,7 @@ def start_server(
     ingest_pb2_grpc.add_IngestServiceServicer_to_server(IngestServicer(store, today, ingest_pool), server)
     search_pb2_grpc.add_SearchServiceServicer_to_server(SearchServicer(store, today, audit), server)
     admin_pb2_grpc.add_SessionServiceServicer_to_server(SessionServicer(registry), server)
-    admin_pb2_grpc.add_AdminServiceServicer_to_server(AdminServicer(registry), server)
+    admin_pb2_grpc.add_AdminServiceServicer_to_server(AdminServicer(registry, audit), server)
     privacy_requests = PrivacyRequests(config.data_dir / "privacy.db")
     privacy_pb2_grpc.add_PrivacyServiceServicer_to_server(PrivacyServicer(store, audit, privacy_requests), server)
     batch_queue = BatchQueue(config.batch_path)

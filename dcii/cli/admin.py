@@ -3,6 +3,9 @@
 They work on the registry file directly (not over the wire), so that the first administrator can be
 accredited before any server runs; the running server reads the registry on every call, so a
 suspension or revocation made here takes effect at once.
+
+Every change made here is an event in the data directory's audit trail (search_service.accreditation_events),
+its actor "cli:<OS user>": who at the console. The trail is opened only when a change is to be recorded.
 """
 
 from __future__ import annotations
@@ -10,13 +13,17 @@ from __future__ import annotations
 import argparse
 import getpass
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 from rich.console import Console
 from rich.table import Table
 
+from indexer.exc import DciiError, Unavailable
+from search_service import accreditation_events as events
 from search_service import pki
 from search_service.account_sweep import sweep_with_trail_at
+from search_service.accounting import AuditLog, load_or_create_key
 from search_service.accreditation import Purpose, Role, Status
 from search_service.registry import Registry
 
@@ -56,24 +63,82 @@ def _registry(args: argparse.Namespace) -> Registry:
     return Registry(Path(args.data) / "registry.db")
 
 
+def console_actor() -> str:
+    """The audit trail's actor for a change made here: the OS user running the command."""
+    try:
+        return f"cli:{getpass.getuser()}"
+    except (OSError, KeyError):  # no login name in the environment and no passwd entry (a bare container uid)
+        return f"cli:uid-{os.getuid()}"
+
+
+class Trail:
+    """The audit trail of a data directory, opened at the first change to record (a refused change makes
+    neither trail nor key), closed at the end of the `with` block.
+
+    The order, change then event then commit: `recorder` gives the registry's `record` hook, which writes
+    the event inside the registry's transaction, after the change and before its commit. If the trail
+    cannot be written (unwritable, another writer past the timeout, another key), the change is rolled
+    back and the command says so on stderr and exits non-zero: the administrator can run it again once the
+    trail is fixed. Recording after the commit instead would leave, on such a failure, a change the trail
+    never shows, which no auditor could find; this order can err only the other way (the registry's
+    commit failing after the event is durable: one event too many, visible against the registry)."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self._data_dir = data_dir
+        self._actor = console_actor()
+        self._audit: AuditLog | None = None
+
+    def recorder(self, change: events.Change) -> Callable[[], None]:
+        def record() -> None:
+            try:
+                if self._audit is None:
+                    key = load_or_create_key(self._data_dir / "audit.key")
+                    self._audit = AuditLog(self._data_dir / "audit.db", key=key)
+                self._audit.record_event(change.kind, self._actor, change.detail)
+            except (DciiError, OSError) as error:
+                reason = error.message if isinstance(error, DciiError) else f"{error.__class__.__name__}: {error}"
+                raise Unavailable(f"{change.kind} not made: the audit trail cannot be written ({reason})") from error
+
+        return record
+
+    def __enter__(self) -> Trail:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._audit is not None:
+            self._audit.close()
+
+
 def cmd_activity_add(args: argparse.Namespace) -> None:
-    registry = _registry(args)
     roles = [Role(r) for r in _csv_enum(Role, args.roles)]
     purposes = [Purpose(p) for p in _csv_enum(Purpose, args.purposes)]
-    registry.add_activity(args.activity_id, args.agency.upper(), roles, purposes)
-    for cert in args.cert or ():
-        registry.add_certificate(args.activity_id, pki.fingerprint(Path(cert).read_bytes()))
+    prints = [pki.fingerprint(Path(cert).read_bytes()) for cert in args.cert or ()]  # an unreadable one: no change
+    agency, registry = args.agency.upper(), _registry(args)
+    with Trail(Path(args.data)) as trail:
+        record = trail.recorder(events.accredited(args.activity_id, agency, roles, purposes))
+        registry.add_activity(args.activity_id, agency, roles, purposes, record=record)
+        for fingerprint in prints:
+            record = trail.recorder(events.certificate_added(args.activity_id, fingerprint))
+            registry.add_certificate(args.activity_id, fingerprint, record=record)
     console.print(f"accredited {args.activity_id}")
 
 
 def cmd_activity_cert(args: argparse.Namespace) -> None:
-    _registry(args).add_certificate(args.activity_id, pki.fingerprint(Path(args.cert).read_bytes()))
+    fingerprint = pki.fingerprint(Path(args.cert).read_bytes())
+    with Trail(Path(args.data)) as trail:
+        record = trail.recorder(events.certificate_added(args.activity_id, fingerprint))
+        _registry(args).add_certificate(args.activity_id, fingerprint, record=record)
     console.print(f"certificate added to {args.activity_id}")
 
 
+_STATUS = {"suspend": Status.SUSPENDED, "revoke": Status.REVOKED, "reinstate": Status.ACTIVE}
+
+
 def cmd_activity_status(args: argparse.Namespace) -> None:
-    status = {"suspend": Status.SUSPENDED, "revoke": Status.REVOKED, "reinstate": Status.ACTIVE}[args.action]
-    activity = _registry(args).set_activity_status(args.activity_id, status)
+    status = _STATUS[args.action]
+    with Trail(Path(args.data)) as trail:
+        record = trail.recorder(events.activity_status_set(args.activity_id, status))
+        activity = _registry(args).set_activity_status(args.activity_id, status, record=record)
     console.print(f"{activity.activity_id} is now {activity.status.value}")
 
 
@@ -104,13 +169,18 @@ def _read_password(args: argparse.Namespace) -> str:
 
 
 def cmd_operator_add(args: argparse.Namespace) -> None:
-    _registry(args).add_operator(args.account_code, args.activity, _read_password(args))
+    password = _read_password(args)
+    with Trail(Path(args.data)) as trail:
+        record = trail.recorder(events.operator_added(args.account_code, args.activity))
+        _registry(args).add_operator(args.account_code, args.activity, password, record=record)
     console.print(f"operator {args.account_code} added to {args.activity}")
 
 
 def cmd_operator_status(args: argparse.Namespace) -> None:
-    status = {"suspend": Status.SUSPENDED, "revoke": Status.REVOKED, "reinstate": Status.ACTIVE}[args.action]
-    _registry(args).set_operator_status(args.account_code, status)
+    status = _STATUS[args.action]
+    with Trail(Path(args.data)) as trail:
+        record = trail.recorder(events.operator_status_set(args.account_code, status))
+        _registry(args).set_operator_status(args.account_code, status, record=record)
     console.print(f"{args.account_code} is now {status.value}")
 
 
