@@ -193,3 +193,15 @@ def disclosures_for_tracing_file(path: Path, tracing: TracingKey) -> list[Disclo
             conn.close()
     except sqlite3.Error as error:
         raise Unavailable(CANNOT_READ) from error
+
+
+def events_file(path: Path, kind: str | None = None) -> list[AuditEvent]:
+    """The recorded events (not disclosures), read-only from the trail at `path` (the `dcii audit` CLI)."""
+    try:
+        conn = _read_only(Path(path))
+        try:
+            return read_events(conn, path, kind)
+        finally:
+            conn.close()
+    except sqlite3.Error as error:
+        raise Unavailable(CANNOT_READ) from error

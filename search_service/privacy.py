@@ -62,10 +62,6 @@ def _pair(name: PersonName) -> tuple[str, str]:
     return key.surname, key.given
 
 
-def _actor(caller: Caller) -> str:
-    return f"{caller.activity.activity_id}/{caller.operator or '-'}"
-
-
 # ---- the edit criteria ----
 
 
@@ -289,7 +285,7 @@ class PrivacyServicer(privacy_pb2_grpc.PrivacyServiceServicer):
             "disclosures": str(len(disclosures)),
             "law_enforcement_withheld": "yes" if request.withhold_law_enforcement else "no",
         }
-        self._audit.record_event("ACCESS_REQUEST_ANSWERED", _actor(caller), detail)
+        self._audit.record_event("ACCESS_REQUEST_ANSWERED", caller.actor, detail)
         self._requests.respond(number)
         return response
 
@@ -314,7 +310,7 @@ class PrivacyServicer(privacy_pb2_grpc.PrivacyServiceServicer):
             "record_number": key.record_number,
             "notices_queued": str(len(notices)),
         }
-        self._audit.record_event("DISPUTE_FILED", _actor(caller), detail)
+        self._audit.record_event("DISPUTE_FILED", caller.actor, detail)
         response = privacy_pb2.FileDisputeResponse(notices_queued=len(notices))
         response.dispute.dispute_id, response.dispute.statement_location = dispute.dispute_id, location
         response.dispute.summary = summary
@@ -324,7 +320,7 @@ class PrivacyServicer(privacy_pb2_grpc.PrivacyServiceServicer):
         number, kind, received = check_open(request, self._clock())
         registered = self._requests.open_request(number, kind, received)
         detail = {"request_number": number, "kind": kind.value}
-        self._audit.record_event("PRIVACY_REQUEST_OPENED", _actor(caller), detail)
+        self._audit.record_event("PRIVACY_REQUEST_OPENED", caller.actor, detail)
         return request_out(registered)
 
     def list_requests(self, request: privacy_pb2.ListPrivacyRequestsRequest) -> privacy_pb2.ListPrivacyRequestsResponse:

@@ -1,6 +1,6 @@
 """The `dcii audit` commands, run as subprocesses on real SQLite files (tests/test_accounting.py has the
 recording): `verify` on an intact, a tampered and a missing trail, `disclosures` printing the marked accounting
-of a tracing, and the `audit` subcommand plugged into the `dcii` command."""
+of a tracing, `events` listing the other entries, and the `audit` subcommand plugged into the `dcii` command."""
 
 from __future__ import annotations
 
@@ -64,6 +64,22 @@ def test_cli_disclosures_prints_the_marked_accounting(db: Path, key: bytes) -> N
     assert SSN not in shown.stdout and NAME.surname not in shown.stdout
     none = audit("disclosures", "--agency", "NCIS", "--record", "R-1", "--data", str(db.parent))
     assert none.returncode == 0 and "0 disclosures" in none.stdout
+
+
+def test_cli_events_lists_the_other_entries_by_kind(db: Path, key: bytes) -> None:
+    with AuditLog(db, key=key) as log:
+        log.record_disclosures([entry("R-1")])
+        log.record_event("REFUSAL", "no-certificate", {"method": "/dcii.v1.SearchService/Search", "reason": "r1"})
+        log.record_event("OPERATOR_DISABLED", "registry", {"account": "adj-0042", "reason": "unused"})
+    every = audit("events", "--data", str(db.parent))
+    assert every.returncode == 0, every.stderr
+    assert "2 events" in every.stdout
+    assert "REFUSAL" in every.stdout and "OPERATOR_DISABLED" in every.stdout and "account=adj-0042" in every.stdout
+    assert "R-1" not in every.stdout  # disclosures are the accounting's, not events
+    one = audit("events", "--kind", "operator_disabled", "--data", str(db.parent))
+    assert one.returncode == 0 and "1 events" in one.stdout and "REFUSAL" not in one.stdout
+    missing = audit("events", "--data", str(db.parent / "nowhere"))
+    assert missing.returncode != 0 and "no audit trail" in missing.stderr
 
 
 def test_add_parser_plugs_into_the_dcii_command(trail: Path, capsys: pytest.CaptureFixture[str]) -> None:

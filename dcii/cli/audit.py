@@ -2,7 +2,8 @@
 
 Both commands open `<data>/audit.db` read-only and need no key, so they can run beside the server:
 `dcii audit verify` walks the hash chain and compares both heads (exit 0 when intact, 1 when broken),
-`dcii audit disclosures --agency A --record R` prints the accounting for one tracing (OPNAV 5211/9).
+`dcii audit disclosures --agency A --record R` prints the accounting for one tracing (OPNAV 5211/9),
+`dcii audit events [--kind K]` the other entries (refusals, accreditation changes, privacy requests...).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from rich.table import Table
 
 from indexer.exc import DciiError
 from indexer.model import TracingKey
-from search_service.accounting import disclosures_for_tracing_file, verify_file
+from search_service.accounting import disclosures_for_tracing_file, events_file, verify_file
 
 MARKING = "FOR OFFICIAL USE ONLY - PRIVACY SENSITIVE"
 DATA_DEFAULT = "var/data"
@@ -65,6 +66,22 @@ def cmd_disclosures(args: argparse.Namespace) -> None:
     console.print(MARKING, markup=False)
 
 
+def cmd_events(args: argparse.Namespace) -> None:
+    kind = args.kind.strip().upper() if args.kind else None
+    try:
+        found = events_file(audit_db(args.data), kind)
+    except DciiError as error:
+        raise SystemExit(error.message) from error
+    table = Table(title=f"Audit trail events{f' of kind {kind}' if kind else ''}")
+    for header in ("entry", "date (UTC)", "kind", "actor", "detail"):
+        table.add_column(header, overflow="fold")  # an official record: wrap, never elide
+    for event in found:
+        detail = ", ".join(f"{key}={value}" for key, value in sorted(event.detail.items()))
+        table.add_row(str(event.seq), event.at.strftime("%Y-%m-%d %H:%M:%S"), event.kind, event.actor, detail)
+    console.print(table)
+    console.print(f"{len(found)} events", markup=False)
+
+
 def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser], data_default: str) -> None:
     audit = commands.add_parser("audit", help="verify the audit trail; the accounting of disclosures")
     sub = audit.add_subparsers(dest="audit_command", required=True)
@@ -76,6 +93,10 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser], da
     disclosures.add_argument("--record", required=True, help="the agency's record number")
     disclosures.add_argument("--data", default=data_default, help="the server's data directory (audit.db)")
     disclosures.set_defaults(run=cmd_disclosures)
+    events = sub.add_parser("events", help="the trail's other entries: refusals, accreditation changes, requests...")
+    events.add_argument("--kind", default="", help="only this kind (e.g. REFUSAL, OPERATOR_DISABLED)")
+    events.add_argument("--data", default=data_default, help="the server's data directory (audit.db)")
+    events.set_defaults(run=cmd_events)
 
 
 def main(argv: list[str] | None = None) -> None:
