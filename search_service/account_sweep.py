@@ -1,9 +1,10 @@
 """The sweep of dormant operator accounts (seed 001: accounts unused for three years are removed).
 
-`Registry.login` refuses and disables such an account when someone tries it, but an account nobody tries
-would stay ACTIVE for ever, in `dcii accredit operator list` and in any session it still held. The sweep
-disables every one of them (`Registry.disable_dormant_operators`) and records each disabling in the audit
-trail as an OPERATOR_DISABLED event (actor "registry": the rule did it, not an operator). It runs:
+`Registry.login` refuses and disables such an account when someone tries it (recorded alike while the
+sweep runs: `Registry.on_disabled`), but an account nobody tries would stay ACTIVE for ever, in `dcii
+accredit operator list` and in any session it still held. The sweep disables every one of them
+(`Registry.disable_dormant_operators`) and records each disabling in the audit trail as an OPERATOR_DISABLED
+event (actor "registry": the rule did it, not an operator). It runs:
 
 - in the server: once as it starts, before it serves, then daily (`AccountSweep`);
 - in `dcii accredit operator list`, so that the list shows the truth (`sweep_with_trail_at`).
@@ -75,12 +76,15 @@ class AccountSweep:
     def start(self) -> None:
         if self._thread is not None:
             raise RuntimeError("account sweep already started")
+        # An account `login` finds dormant between two sweeps is disabled there: recorded alike.
+        self._registry.on_disabled = lambda accounts: record_disabled(self._audit, accounts)
         self._run()  # before the server serves: no dormant account is ACTIVE at its first call
         self._thread = threading.Thread(target=self._loop, name="account-sweep", daemon=True)
         self._thread.start()
 
     def stop(self) -> None:
         """Stop, waiting for a sweep in progress. Call before closing the registry and the audit trail."""
+        self._registry.on_disabled = None
         self._stop.set()
         if self._thread is not None:
             self._thread.join()

@@ -86,6 +86,8 @@ class Registry:
         self._known = threading.local()
         self._generations = itertools.count(1)
         self._generation = 0  # moved on by every write through this object (see `_transaction`)
+        # Records the accounts `login` disables (the server's audit trail: search_service.account_sweep).
+        self.on_disabled: Callable[[list[str]], None] | None = None
         with self._transaction() as conn:
             conn.executescript(SCHEMA)  # leaves no transaction open: add_active_since opens its own
             add_active_since(conn)
@@ -307,7 +309,8 @@ class Registry:
         if status != Status.ACTIVE:
             raise PermissionDenied(f"operator account is {status.lower()}")
         if dormant(now, created, last, since):  # between two sweeps (disable_dormant_operators)
-            with self._transaction() as conn:
+            on_disabled = self.on_disabled
+            with self._transaction(None if on_disabled is None else lambda: on_disabled([account_code])) as conn:
                 _suspend(conn, [account_code])
             raise PermissionDenied("operator account disabled after three years without use")
         token = secrets.token_urlsafe(32)

@@ -209,6 +209,28 @@ def test_the_sweep_runs_at_start_and_again_on_its_timer(setup: tuple[Registry, C
     assert _statuses(registry) == {"asmith": Status.SUSPENDED, "jdoe": Status.SUSPENDED}
 
 
+def test_an_account_found_dormant_at_its_login_between_two_sweeps_is_recorded_too(
+    setup: tuple[Registry, Clock], tmp_path: Path
+) -> None:
+    registry, clock = setup
+    with AuditLog(tmp_path / "audit.db", key=load_or_create_key(tmp_path / "audit.key")) as audit:
+        sweep = AccountSweep(registry, audit, interval=3600.0)  # no tick during the test
+        sweep.start()
+        try:
+            assert audit.events("OPERATOR_DISABLED") == []
+            clock.now += INACTIVITY_LIMIT + DAY
+            with pytest.raises(PermissionDenied, match="three years"):
+                registry.login(FINGERPRINT, "jdoe", PASSWORD)
+            events = audit.events("OPERATOR_DISABLED")
+            assert [(e.actor, dict(e.detail)) for e in events] == [
+                ("registry", {"account": "jdoe", "reason": "unused for three years"})
+            ]
+        finally:
+            sweep.stop()
+    assert _statuses(registry) == {"jdoe": Status.SUSPENDED}
+    assert registry.on_disabled is None  # stopped with the sweep: the trail it wrote to is closed
+
+
 # ---- in the server ----
 
 
