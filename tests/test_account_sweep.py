@@ -26,30 +26,15 @@ from search_service.account_sweep import AccountSweep
 from search_service.accounting import AuditLog, load_or_create_key
 from search_service.accreditation import Role, Status
 from search_service.registry import Registry
+from tests import test_registry
 from tests.support import ROOT, Client, make_index
+from tests.test_registry import FINGERPRINT, PASSWORD, T0, Clock
 
-FINGERPRINT = "ab" * 32
-PASSWORD = "correct horse battery"
 DAY = dt.timedelta(days=1)
-T0 = dt.datetime(2020, 1, 1, tzinfo=dt.UTC)
 
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = T0
-
-    def __call__(self) -> dt.datetime:
-        return self.now
-
-
-@pytest.fixture
-def setup(tmp_path: Path) -> tuple[Registry, Clock]:
-    clock = Clock()
-    registry = Registry(tmp_path / "registry.db", clock=clock)
-    registry.add_activity("CCF-TERM-01", "ARMY-CCF", [Role.QUERIER], [])
-    registry.add_certificate("CCF-TERM-01", FINGERPRINT)
-    registry.add_operator("jdoe", "CCF-TERM-01", PASSWORD)
-    return registry, clock
+# The registry on an injected clock, with one activity and its operator "jdoe" (tests/test_registry.py),
+# bound here by name so pytest finds the fixture (an import would read as an unused one to ruff, F811).
+setup = test_registry.setup
 
 
 def _statuses(registry: Registry) -> dict[str, Status]:

@@ -23,9 +23,12 @@ ROOT = Path(__file__).resolve().parent.parent
 PASSWORD = "correct horse battery"
 
 
+T0 = dt.datetime(2020, 1, 1, tzinfo=dt.UTC)  # where the registry's test clock starts
+
+
 class Clock:
     def __init__(self) -> None:
-        self.now = dt.datetime(2020, 1, 1, tzinfo=dt.UTC)
+        self.now = T0
 
     def __call__(self) -> dt.datetime:
         return self.now
