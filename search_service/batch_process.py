@@ -10,8 +10,8 @@ may write it) and batch queue on the server's files, lowers its priority (`os.ni
 runs the same `BatchWorker` loop as a thread worker would, with the same settings (duty, chunk).
 
 - Started lazily: with the server when a batch is waiting, else at the first submission (a server that
-  never sees a batch never pays for the process). A worker that died is started again at the next
-  submission, or within `watch` seconds if a batch is waiting.
+  never sees a batch never pays for the process), or within `watch` seconds of a batch waiting (submitted
+  to a replica, which wakes no worker). A worker that died is started again alike.
 - Wake: one byte on the child's stdin (`wake`, from the submitting RPC; never blocks it).
 - The server dies, the worker follows: the server's end of that pipe closes, the child reads EOF and
   stops as on SIGTERM.
@@ -111,11 +111,12 @@ class BatchProcess:
         self._watcher.start()
 
     def _watch(self, interval: float) -> None:
-        """Start a worker that died again while a batch waits for it."""
+        """Start the worker while a batch waits for it: one that died, or one never started because the
+        batch was submitted to another process serving the port (search_service.serving_processes)."""
         while not self._stop.wait(interval):
             try:
                 with self._lock:
-                    if self._process is not None and self._process.poll() is not None and self._queue.runnable():
+                    if (self._process is None or self._process.poll() is not None) and self._queue.runnable():
                         self._spawn()
             except Exception as error:  # the queue unavailable a moment: look again later
                 log.warning("batch worker watch failed", extra={"error_type": type(error).__name__})

@@ -33,7 +33,7 @@ from indexer.retention import RetentionSchedule
 from indexer.store.base import TracingStore
 from indexer.store.factory import open_store
 from indexer.store.sqlite_backup import DataDirLock, hold_data_dir
-from search_service.account_sweep import AccountSweep
+from search_service.account_sweep import AccountSweep, record_disabled
 from search_service.accounting import AuditLog, load_or_create_key
 from search_service.accounts import AdminServicer, SessionServicer
 from search_service.auth import AuthInterceptor
@@ -50,6 +50,7 @@ from search_service.privacy import PrivacyServicer
 from search_service.privacy_requests import PrivacyRequests
 from search_service.registry import Registry
 from search_service.search import SearchServicer
+from search_service.serving_processes import ServingProcesses
 
 log = logging.getLogger(__name__)
 
@@ -92,6 +93,11 @@ class ServerConfig:
     # Prometheus metrics on a plain-HTTP port of their own, bound to `host` (None: off; 0: any free port).
     # They carry no PII (search_service.metrics).
     metrics_port: int | None = None
+    # Processes that serve the port (search_service.serving_processes): 1, this one alone; N > 1 starts
+    # N - 1 replicas beside it, each with a GIL of its own (about one core each; RUNBOOK, "Processes").
+    processes: int = 1
+    # 0: the primary; i > 0: replica i, started by the primary with its config (never set by hand).
+    replica_index: int = 0
 
     # Where the tracings live (indexer.store.factory): None is the embedded store at data_dir/index.db;
     # an opensearch+https://... URL the cluster (its password in a file or DCII_OPENSEARCH_PASSWORD, never in
@@ -146,22 +152,29 @@ class RunningServer:
     registry: Registry
     audit: AuditLog
     privacy_requests: PrivacyRequests
-    retention: RetentionSchedule
+    retention: RetentionSchedule | None  # None in a replica: the primary alone runs what runs once
     health: health.HealthServicer
     batch_queue: BatchQueue
-    batch_worker: BatchWorker | BatchProcess
+    batch_worker: BatchWorker | BatchProcess | None
     metrics: ServerMetrics | None = None
     data_lock: DataDirLock | None = None
     ingest_pool: IngestPool | None = None
     account_sweep: AccountSweep | None = None
+    replicas: ServingProcesses | None = None
 
     def stop(self, grace: float = 5.0) -> None:
         self.health.enter_graceful_shutdown()
+        if self.replicas is not None:  # they drain beside this process, then it waits for them
+            self.replicas.terminate()
         self.server.stop(grace).wait()
+        if self.replicas is not None:
+            self.replicas.stop()
         if self.ingest_pool is not None:
             self.ingest_pool.close()
-        self.batch_worker.stop()
-        self.retention.stop()
+        if self.batch_worker is not None:
+            self.batch_worker.stop()
+        if self.retention is not None:
+            self.retention.stop()
         if self.account_sweep is not None:
             self.account_sweep.stop()
         self.store.close()
@@ -175,26 +188,15 @@ class RunningServer:
             self.data_lock.release()
 
 
-def start_server(
-    config: ServerConfig,
-    *,
-    store: TracingStore | None = None,
-    today: Callable[[], dt.date] = _today,
-) -> RunningServer:
-    name_shares.warm_up()  # the lookup tables of ranked queries, built before the first one, not during it
-    data_lock = hold_data_dir(config.data_dir)  # shared by servers; `dcii restore` refuses a held directory
-    own_store = store is None
-    store = store or open_store(config.store_location)
-    registry = Registry(config.registry_path)
-    audit = AuditLog(
-        config.audit_path, key=load_or_create_key(config.data_dir / "audit.key"), timeout=config.audit_timeout
-    )
+def _grpc_server(
+    config: ServerConfig, registry: Registry, audit: AuditLog, metrics: ServerMetrics | None
+) -> grpc.Server:
+    """The gRPC server with its thread pool, its limits and the interceptors every call passes."""
 
     def audit_refusal(method: str, fingerprint: str, reason: str) -> None:
         audit.record_event("REFUSAL", fingerprint or "no-certificate", {"method": method, "reason": reason})
 
-    metrics = ServerMetrics() if config.metrics_port is not None else None
-    server = grpc.server(
+    return grpc.server(
         futures.ThreadPoolExecutor(max_workers=config.max_workers, thread_name_prefix="rpc"),
         maximum_concurrent_rpcs=config.max_concurrent_rpcs,
         interceptors=[
@@ -209,32 +211,15 @@ def start_server(
         options=[
             ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
             ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
-            ("grpc.so_reuseport", 0),
+            # Off unless several processes serve: then a second server started on a taken port by mistake
+            # would share it silently. On, every process of this server binds the port (the same user only).
+            ("grpc.so_reuseport", int(config.processes > 1)),
         ],
     )
-    ingest_pool = IngestPool(config.ingest_processes)
-    ingest_pb2_grpc.add_IngestServiceServicer_to_server(IngestServicer(store, today, ingest_pool), server)
-    search_pb2_grpc.add_SearchServiceServicer_to_server(SearchServicer(store, today, audit), server)
-    admin_pb2_grpc.add_SessionServiceServicer_to_server(SessionServicer(registry), server)
-    admin_pb2_grpc.add_AdminServiceServicer_to_server(AdminServicer(registry, audit), server)
-    privacy_requests = PrivacyRequests(config.data_dir / "privacy.db")
-    privacy_pb2_grpc.add_PrivacyServiceServicer_to_server(PrivacyServicer(store, audit, privacy_requests), server)
-    batch_queue = BatchQueue(config.batch_path)
-    batch_worker: BatchWorker | BatchProcess
-    if config.batch.process and own_store and today is _today:  # the process opens the same files, today
-        files = WorkerFiles(
-            config.store_location,
-            config.registry_path,
-            config.audit_path,
-            config.data_dir / "audit.key",
-            config.batch_path,
-        )
-        batch_worker = BatchProcess(files, batch_queue, config.batch, audit_timeout=config.audit_timeout)
-    else:
-        batch_worker = BatchWorker(batch_queue, batch_answer(store, today, audit), registry, config.batch)
-    batch_pb2_grpc.add_BatchServiceServicer_to_server(
-        BatchServicer(batch_queue, today, on_submit=batch_worker.wake), server
-    )
+
+
+def _health_and_reflection(server: grpc.Server) -> health.HealthServicer:
+    """The standard health service (every service SERVING) and reflection, added to `server`."""
     health_servicer = health.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     services = [
@@ -248,19 +233,77 @@ def start_server(
     for name in ["", *services]:
         health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
     reflection.enable_server_reflection([*services, health.SERVICE_NAME, reflection.SERVICE_NAME], server)
+    return health_servicer
+
+
+def start_server(
+    config: ServerConfig,
+    *,
+    store: TracingStore | None = None,
+    today: Callable[[], dt.date] = _today,
+) -> RunningServer:
+    if config.processes > 1 and (store is not None or today is not _today):
+        raise ValueError("several serving processes open the configured store, today: no store or clock given")
+    name_shares.warm_up()  # the lookup tables of ranked queries, built before the first one, not during it
+    data_lock = hold_data_dir(config.data_dir)  # shared by servers; `dcii restore` refuses a held directory
+    own_store = store is None
+    store = store or open_store(config.store_location)
+    registry = Registry(config.registry_path)
+    audit = AuditLog(
+        config.audit_path, key=load_or_create_key(config.data_dir / "audit.key"), timeout=config.audit_timeout
+    )
+
+    metrics = ServerMetrics() if config.metrics_port is not None else None
+    server = _grpc_server(config, registry, audit, metrics)
+    ingest_pool = IngestPool(config.ingest_processes)
+    ingest_pb2_grpc.add_IngestServiceServicer_to_server(IngestServicer(store, today, ingest_pool), server)
+    search_pb2_grpc.add_SearchServiceServicer_to_server(SearchServicer(store, today, audit), server)
+    admin_pb2_grpc.add_SessionServiceServicer_to_server(SessionServicer(registry), server)
+    admin_pb2_grpc.add_AdminServiceServicer_to_server(AdminServicer(registry, audit), server)
+    privacy_requests = PrivacyRequests(config.data_dir / "privacy.db")
+    privacy_pb2_grpc.add_PrivacyServiceServicer_to_server(PrivacyServicer(store, audit, privacy_requests), server)
+    batch_queue = BatchQueue(config.batch_path)
+    primary = config.replica_index == 0
+    batch_worker: BatchWorker | BatchProcess | None = None  # in a replica none: the primary's serves the queue
+    if primary and config.batch.process and own_store and today is _today:  # the process opens the same files, today
+        files = WorkerFiles(
+            config.store_location,
+            config.registry_path,
+            config.audit_path,
+            config.data_dir / "audit.key",
+            config.batch_path,
+        )
+        batch_worker = BatchProcess(files, batch_queue, config.batch, audit_timeout=config.audit_timeout)
+    elif primary:
+        batch_worker = BatchWorker(batch_queue, batch_answer(store, today, audit), registry, config.batch)
+    batch_pb2_grpc.add_BatchServiceServicer_to_server(
+        BatchServicer(batch_queue, today, on_submit=batch_worker.wake if batch_worker else _no_wake), server
+    )
+    health_servicer = _health_and_reflection(server)
     port = server.add_secure_port(f"{config.host}:{config.port}", server_credentials(config.pki_dir))
     if port == 0:
         raise OSError(f"cannot listen on {config.host}:{config.port}")
     if metrics is not None and config.metrics_port is not None:  # before serving: a taken port fails the start
         metrics.start(config.host, config.metrics_port, store, batch_queue)
-    account_sweep = AccountSweep(registry, audit, interval=config.account_sweep_interval)
-    account_sweep.start()  # its first sweep before the first call
+    account_sweep: AccountSweep | None = None
+    retention: RetentionSchedule | None = None
+    replicas: ServingProcesses | None = None
+    if primary:
+        account_sweep = AccountSweep(registry, audit, interval=config.account_sweep_interval)
+        account_sweep.start()  # its first sweep before the first call
+    else:  # an account `login` finds dormant here is recorded as the primary's sweep would
+        registry.on_disabled = lambda accounts: record_disabled(audit, accounts)
     server.start()
-    retention = RetentionSchedule(
-        store, today, interval=config.retention_interval, first_delay=config.retention_first_delay
-    )
-    retention.start()
-    batch_worker.start()
+    if primary:
+        retention = RetentionSchedule(
+            store, today, interval=config.retention_interval, first_delay=config.retention_first_delay
+        )
+        retention.start()
+        if batch_worker is not None:
+            batch_worker.start()
+        if config.processes > 1:
+            replicas = ServingProcesses(config, port)
+            replicas.start()
     return RunningServer(
         server,
         port,
@@ -276,7 +319,12 @@ def start_server(
         data_lock=data_lock,
         ingest_pool=ingest_pool,
         account_sweep=account_sweep,
+        replicas=replicas,
     )
+
+
+def _no_wake() -> None:
+    """A replica's batch submissions wake no worker: the primary's looks at the queue by itself."""
 
 
 def serve(config: ServerConfig, *, on_ready: Callable[[int], None] | None = None) -> None:
@@ -286,6 +334,8 @@ def serve(config: ServerConfig, *, on_ready: Callable[[int], None] | None = None
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
+    if running.replicas is not None:
+        running.replicas.wait_ready()  # "serving" then means every process serves
     log.info("serving", extra={"port": running.port, "metrics_port": running.metrics and running.metrics.port})
     if on_ready is not None:
         on_ready(running.port)

@@ -42,6 +42,7 @@ def serve_config(args: argparse.Namespace) -> ServerConfig:
         metrics_port=args.metrics_port,
         store_url=args.store,
         ingest_processes=args.ingest_processes,
+        processes=args.processes,
         **limits,  # type: ignore[arg-type]
     )
 
@@ -160,6 +161,12 @@ def parser() -> argparse.ArgumentParser:
         default=2,
         metavar="N",
         help="worker processes that check and prepare bulk ingest (default 2; 0: in the server's threads)",
+    )
+    serve.add_argument(
+        "--processes",
+        type=_at_least(1),
+        default=1,
+        help="processes that serve the port, each with a core's worth of Python (default 1; RUNBOOK, Processes)",
     )
     add_limit_options(serve)
     # Also after `serve` (SUPPRESS: unless given here, the values before the command stand).

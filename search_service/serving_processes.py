@@ -1,0 +1,271 @@
+"""More than one process serving the same port: `dcii serve --processes N`.
+
+Why: a Python process runs its handlers' Python under one GIL, so one server process keeps about one core
+busy however many calls wait (docs/BENCHMARKS.md). With N > 1 the server (the primary) binds its port with
+SO_REUSEPORT and starts N - 1 replica processes that bind the same port; the kernel hands each new
+connection to one of them, and a channel's calls stay with the process that accepted its connection.
+
+A replica opens the same files as the primary (the store, the registry, the audit trail and its key, the
+privacy requests, the batch queue), as the batch worker process does: each is written under a lock that
+holds across processes (SQLite's write lock; the trail's flock, which also chains its entries in one
+order), and what a process keeps in memory of them is checked against the file (the registry's callers
+by `PRAGMA data_version`). So every process serves every service, and a client cannot tell which one
+answered. What must happen once runs in the primary only: retention, the sweep of dormant accounts and the
+batch worker (which looks at the queue every `idle_poll` seconds, so a batch submitted to a replica is
+started within about a second). Each process counts its own calls against the capacity limits
+(SECURITY.md) and, with a metrics port, serves its own metrics (replica i on the port after the primary's
+i-th, or any free port with 0).
+
+Lifecycle, like the batch worker's (search_service.batch_process):
+- Started after the primary serves; `wait_ready` waits until each has bound the port and answers.
+- The primary dies, the replicas follow: its end of each replica's stdin pipe closes, the replica reads
+  EOF and stops as on SIGTERM.
+- A replica that dies is started again by a watch thread (within `watch` seconds); its calls in progress
+  fail as on any lost connection (UNAVAILABLE), and its clients reconnect to a live process.
+- `stop`: SIGTERM, the replica drains its calls in progress (the server's grace) and closes its files;
+  SIGKILL after `timeout` seconds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import dataclasses
+import json
+import logging
+import os
+import select
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from search_service.server import ServerConfig
+
+log = logging.getLogger(__name__)
+
+READY = b"ready\n"
+
+
+def config_to_json(config: ServerConfig) -> str:
+    """The config as JSON for a replica's command line (paths as text; it holds no secret: a store's
+    password comes from its file or the environment, never from the URL)."""
+    values = dataclasses.asdict(config)
+    return json.dumps({k: str(v) if isinstance(v, Path) else v for k, v in values.items()})
+
+
+def config_from_json(text: str) -> ServerConfig:
+    from search_service.batch_worker import BatchSettings
+    from search_service.server import ServerConfig
+
+    values: dict[str, Any] = json.loads(text)
+    values["data_dir"], values["pki_dir"] = Path(values["data_dir"]), Path(values["pki_dir"])
+    values["hostnames"] = tuple(values["hostnames"])
+    values["batch"] = BatchSettings(**values["batch"])
+    return ServerConfig(**values)
+
+
+def replica_config(config: ServerConfig, port: int, index: int) -> ServerConfig:
+    """Replica `index`'s config: the primary's bound port (it may have been 0), its own metrics port."""
+    metrics = config.metrics_port
+    if metrics:  # None: off; 0: any free port, in each process
+        metrics += index
+    return dataclasses.replace(config, port=port, replica_index=index, metrics_port=metrics)
+
+
+@dataclasses.dataclass
+class _Replica:
+    index: int
+    process: subprocess.Popen[bytes]
+    ready_fd: int | None  # our end of the pipe the replica writes READY to; None once read or given up
+    started: float = dataclasses.field(default_factory=time.monotonic)
+
+
+class ServingProcesses:
+    """The primary's handle on its replicas. Thread-safe."""
+
+    def __init__(self, config: ServerConfig, port: int, *, watch: float = 2.0) -> None:
+        self._configs = [replica_config(config, port, i) for i in range(1, config.processes)]
+        self._watch_interval = watch
+        self._lock = threading.Lock()
+        self._replicas: dict[int, _Replica] = {}
+        self._stopping = False
+        self._stop = threading.Event()
+        self._watcher: threading.Thread | None = None
+        self.restarts = 0  # replicas started again after they died (for the operator's logs and the tests)
+
+    @property
+    def pids(self) -> list[int]:
+        with self._lock:
+            return [r.process.pid for r in self._replicas.values()]
+
+    def start(self) -> None:
+        with self._lock:
+            for config in self._configs:
+                self._spawn(config)
+        self._watcher = threading.Thread(target=self._watch, name="serving-processes", daemon=True)
+        self._watcher.start()
+
+    def _spawn(self, config: ServerConfig) -> None:
+        """Start replica `config.replica_index` (call with the lock held)."""
+        read_end, write_end = os.pipe()
+        level = logging.getLevelName(logging.getLogger().getEffectiveLevel())
+        command = [
+            sys.executable,
+            "-m",
+            "search_service.serving_processes",
+            f"--config={config_to_json(config)}",
+            f"--ready-fd={write_end}",
+            f"--log-level={level}",
+        ]
+        root = str(Path(__file__).resolve().parent.parent)
+        env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH")) if p))
+        try:
+            process = subprocess.Popen(command, stdin=subprocess.PIPE, env=env, pass_fds=(write_end,))
+        except BaseException:
+            os.close(read_end)
+            raise
+        finally:
+            os.close(write_end)
+        self._replicas[config.replica_index] = _Replica(config.replica_index, process, read_end)
+        log.info("serving process started", extra={"replica": config.replica_index, "pid": process.pid})
+
+    def wait_ready(self, timeout: float = 60.0) -> bool:
+        """Wait until every replica has said it serves (True), or `timeout` seconds (False: logged; the
+        ones not ready keep starting, and the watch starts again any that died)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            with self._lock:
+                waiting = {r.ready_fd: r for r in self._replicas.values() if r.ready_fd is not None}
+            if not waiting:
+                return True
+            left = deadline - time.monotonic()
+            if left <= 0:
+                log.warning("serving processes not ready in time", extra={"waiting": len(waiting)})
+                return False
+            readable, _, _ = select.select(list(waiting), [], [], min(left, 0.5))
+            for fd in readable:
+                with contextlib.suppress(OSError):
+                    said = os.read(fd, len(READY))
+                    if said != READY:  # EOF: the replica died before serving; the watch starts it again
+                        log.warning("serving process exited before serving", extra={"replica": waiting[fd].index})
+                with self._lock:
+                    self._close_ready(waiting[fd])
+
+    @staticmethod
+    def _close_ready(replica: _Replica) -> None:
+        fd, replica.ready_fd = replica.ready_fd, None
+        if fd is not None:
+            with contextlib.suppress(OSError):
+                os.close(fd)
+
+    def _watch(self) -> None:
+        while not self._stop.wait(self._watch_interval):
+            with self._lock:
+                if self._stopping:
+                    return
+                for config in self._configs:
+                    replica = self._replicas.get(config.replica_index)
+                    if replica is None or replica.process.poll() is None:
+                        continue
+                    log.warning(
+                        "serving process exited; starting it again",
+                        extra={"replica": replica.index, "code": replica.process.returncode},
+                    )
+                    self._close(replica)
+                    try:
+                        self._spawn(config)
+                        self.restarts += 1
+                    except OSError as error:  # no process could be made now: try at the next tick
+                        log.warning("serving process not started", extra={"error_type": type(error).__name__})
+
+    def terminate(self) -> None:
+        """SIGTERM to every replica, without waiting: they drain their calls while the primary drains its."""
+        self._stop.set()
+        with self._lock:
+            self._stopping = True
+            for replica in self._replicas.values():
+                if replica.process.poll() is None:
+                    replica.process.terminate()
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """`terminate`, then wait for every replica; SIGKILL the ones still running after `timeout` seconds."""
+        self.terminate()
+        if self._watcher is not None:
+            self._watcher.join(timeout)
+        with self._lock:
+            replicas = list(self._replicas.values())
+            self._replicas.clear()
+        deadline = time.monotonic() + timeout
+        for replica in replicas:
+            try:
+                replica.process.wait(max(0.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                log.warning("serving process did not stop; killing it", extra={"pid": replica.process.pid})
+                replica.process.kill()
+                replica.process.wait()
+            self._close(replica)
+
+    def _close(self, replica: _Replica) -> None:
+        self._close_ready(replica)
+        if replica.process.stdin is not None:
+            with contextlib.suppress(OSError):
+                replica.process.stdin.close()
+
+
+# ---- the replica process ----
+
+
+def _watch_parent(stop: threading.Event) -> None:
+    """Read stdin until EOF (the primary closed its end, or died), then stop."""
+    while True:
+        try:
+            data = os.read(sys.stdin.fileno(), 4096)
+        except InterruptedError:
+            continue
+        except OSError:
+            data = b""
+        if not data:
+            stop.set()
+            return
+
+
+def run_replica(config: ServerConfig, ready_fd: int) -> None:
+    """Serve as replica `config.replica_index` until SIGTERM, SIGINT or EOF on stdin."""
+    from search_service.gc_tuning import tune_garbage_collector
+    from search_service.server import start_server
+
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    threading.Thread(target=_watch_parent, args=(stop,), name="serving-parent", daemon=True).start()
+    running = start_server(config)
+    try:
+        tune_garbage_collector()
+        with contextlib.suppress(OSError):  # the primary gave up waiting: it serves without knowing
+            os.write(ready_fd, READY)
+        os.close(ready_fd)
+        log.info("serving", extra={"replica": config.replica_index, "pid": os.getpid(), "port": running.port})
+        stop.wait()
+    finally:
+        running.stop()
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m search_service.serving_processes", description=__doc__)
+    parser.add_argument("--config", required=True, help="the replica's ServerConfig as JSON")
+    parser.add_argument("--ready-fd", type=int, required=True, help="a pipe to write 'ready' to once serving")
+    parser.add_argument("--log-level", default="WARNING")
+    args = parser.parse_args(argv)
+    from dcii.cli.logs import configure_logging
+
+    configure_logging(logging.getLevelName(args.log_level.upper()))
+    run_replica(config_from_json(args.config), args.ready_fd)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,276 @@
+"""Several processes serving one port (`dcii serve --processes N`, search_service.serving_processes): every
+process answers every service on the same files, each answer is accounted in the one trail, a replica that
+dies is started again, and the replicas end with the server however it ends.
+
+Which process answered is read from the kernel: the server side of each TCP connection to the port, and
+the process that holds its socket (/proc, Linux-only like the server's deployment)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+
+import grpc
+import pytest
+
+from dcii.v1 import batch_pb2, batch_pb2_grpc, search_pb2
+from indexer.model import TracingKey
+from search_service import pki
+from search_service.accounting import verify_file
+from search_service.accounting_entries import disclosures_for_tracing_file
+from search_service.accreditation import Role
+from search_service.server import ServerConfig
+from search_service.serving_processes import ServingProcesses, config_from_json, config_to_json
+from tests import factories as f
+from tests.server_proc import alive, children, kill_hard, wait_until
+from tests.support import ROOT, Client, Index, free_port, make_index, wait_for_port
+
+EXACT = search_pb2.SEARCH_MODE_EXACT
+
+
+@pytest.fixture
+def index(tmp_path: Path) -> Iterator[Index]:
+    built = make_index(tmp_path)
+    built.start(processes=2)
+    assert built.running is not None and built.running.replicas is not None
+    assert built.running.replicas.wait_ready(timeout=120)
+    try:
+        yield built
+    finally:
+        built.stop()
+
+
+def _socket_inodes(port: int) -> set[int]:
+    """Inodes of the server side of established TCP connections on `port` (IPv4 and IPv6)."""
+    found = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            fields = line.split()
+            local_port, state, inode = int(fields[1].rsplit(":", 1)[1], 16), fields[3], int(fields[9])
+            if local_port == port and state == "01" and inode:
+                found.add(inode)
+    return found
+
+
+def _holder(pids: list[int], inode: int) -> int | None:
+    for pid in pids:
+        for fd in Path(f"/proc/{pid}/fd").iterdir():
+            try:
+                if os.readlink(fd) == f"socket:[{inode}]":
+                    return pid
+            except OSError:
+                continue
+    return None
+
+
+class Terminal:
+    """A client with a connection of its own (not shared with another channel to the same address), and
+    the process that accepted it."""
+
+    def __init__(self, index: Index, cert: pki.Issued, token_metadata: tuple[tuple[str, str], ...]) -> None:
+        server_pids = [os.getpid(), *index.running.replicas.pids]  # type: ignore[union-attr]
+        before = _socket_inodes(index.port)
+        credentials = grpc.ssl_channel_credentials(index.ca.cert_pem, cert.key_pem, cert.cert_pem)
+        options = [("grpc.use_local_subchannel_pool", 1)]
+        channel = grpc.secure_channel(f"localhost:{index.port}", credentials, options=options)
+        grpc.channel_ready_future(channel).result(timeout=30)
+        self.client = Client(channel, metadata=token_metadata)
+        new: set[int] = set()
+        deadline = time.monotonic() + 10
+        while not new and time.monotonic() < deadline:
+            new = _socket_inodes(index.port) - before
+        assert len(new) == 1, f"one new connection expected, {len(new)} seen"
+        self.process = _holder(server_pids, new.pop())
+        assert self.process in server_pids
+
+
+def _terminals(index: Index, cert: pki.Issued, metadata: tuple[tuple[str, str], ...], n: int) -> list[Terminal]:
+    return [Terminal(index, cert, metadata) for _ in range(n)]
+
+
+def test_every_process_answers_each_answer_is_accounted_and_a_session_holds_in_any(index: Index) -> None:
+    submitter = index.client("NCIS-SUB", "NCIS", [Role.SUBMITTER])
+    assert submitter.upsert(f.person(record="NCIS-7"))[0].outcome == 1  # APPLIED
+    cert, account, password = index.accredit("ADJ-1", "DCSA", [Role.QUERIER])
+    first = Terminal(index, cert, ())
+    first.client.login(account, password)  # one session, used below from connections held by every process
+    terminals = [first, *_terminals(index, cert, first.client.metadata, 15)]
+    by_process = Counter(t.process for t in terminals)
+    assert len(by_process) == 2, f"16 connections all went to one process: {by_process}"
+    for terminal in terminals:
+        answer = terminal.client.search(
+            mode=EXACT, name={"surname": "Whitfield", "given_name": "Harold"}, identifiers={"ssn": "318-52-4471"}
+        )
+        assert [h.tracing.key.record_number for h in answer.hits] == ["NCIS-7"]
+        terminal.client.close()
+    trail = index.data_dir / "audit.db"
+    accounted = disclosures_for_tracing_file(trail, TracingKey("NCIS", "NCIS-7"))
+    assert len(accounted) == len(terminals)
+    assert {d.recipient_activity for d in accounted} == {"ADJ-1"}
+    assert verify_file(trail).ok  # one chain, written by two processes in turn
+
+
+def test_a_tracing_written_through_a_replica_is_found_through_the_primary(index: Index) -> None:
+    cert, account, password = index.accredit("NCIS-SUB", "NCIS", [Role.SUBMITTER])
+    replica_pids = index.running.replicas.pids  # type: ignore[union-attr]
+    terminal = Terminal(index, cert, ())
+    while terminal.process not in replica_pids:  # new connections until the kernel gives one to the replica
+        terminal.client.close()
+        terminal = Terminal(index, cert, ())
+    terminal.client.login(account, password)
+    results = terminal.client.upsert(f.person(record="NCIS-R1", surname="Okonkwo", given="Adaeze", ssn="287-65-4321"))
+    assert results[0].outcome == 1, results
+    terminal.client.close()
+    adjudicator = index.client("ADJ-1", "DCSA", [Role.QUERIER])  # the test's own process: the primary
+    answer = adjudicator.search(
+        mode=EXACT, name={"surname": "Okonkwo", "given_name": "Adaeze"}, identifiers={"ssn": "287-65-4321"}
+    )
+    assert [h.tracing.key.record_number for h in answer.hits] == ["NCIS-R1"]
+
+
+def test_a_batch_submitted_to_a_replica_is_answered_by_the_primarys_worker(index: Index) -> None:
+    submitter = index.client("NCIS-SUB", "NCIS", [Role.SUBMITTER])
+    submitter.upsert(f.person(record="NCIS-9"))
+    cert, account, password = index.accredit("ADJ-B", "DCSA", [Role.QUERIER, Role.BATCH])
+    replica_pids = index.running.replicas.pids  # type: ignore[union-attr]
+    terminal = Terminal(index, cert, ())
+    while terminal.process not in replica_pids:
+        terminal.client.close()
+        terminal = Terminal(index, cert, ())
+    terminal.client.login(account, password)
+    stub = batch_pb2_grpc.BatchServiceStub(terminal.client.channel)
+    query = search_pb2.SearchRequest(
+        mode=EXACT,
+        purpose=search_pb2.PURPOSE_SECURITY_CLEARANCE,
+        name={"surname": "Whitfield", "given_name": "Harold"},
+        identifiers={"ssn": "318-52-4471"},
+    )
+    request = batch_pb2.SubmitBatchRequest(
+        label="via replica", queries=[batch_pb2.BatchQuery(query_id="q1", query=query)]
+    )
+    submitted = stub.SubmitBatch(iter([request]), metadata=terminal.client.metadata, timeout=30)
+    # No worker was running in the primary (none had been asked for): its watch starts one for the batch.
+    assert index.running is not None and index.running.batch_worker is not None
+    ask = batch_pb2.GetBatchRequest(batch_id=submitted.batch_id)
+
+    def done() -> bool:
+        state = stub.GetBatchStatus(ask, metadata=terminal.client.metadata, timeout=10).state
+        return bool(state == batch_pb2.BATCH_STATE_DONE)
+
+    wait_until(done, timeout=60, what="the batch answered")
+    (result,) = stub.StreamBatchResults(ask, metadata=terminal.client.metadata, timeout=30)
+    assert [h.tracing.key.record_number for h in result.hits] == ["NCIS-9"]
+
+
+def test_a_killed_replica_is_started_again_and_serves(tmp_path: Path) -> None:
+    built = make_index(tmp_path)
+    built.start(processes=2)
+    try:
+        replicas = built.running.replicas  # type: ignore[union-attr]
+        assert replicas is not None and replicas.wait_ready(timeout=120)
+        # A short watch, so that the test need not wait the default's two seconds.
+        replicas._watch_interval = 0.1
+        (first,) = replicas.pids
+        kill_hard(first)
+        wait_until(lambda: replicas.restarts == 1, timeout=30, what="the replica started again")
+        assert replicas.wait_ready(timeout=120)
+        (second,) = replicas.pids
+        assert second != first and alive(second)
+        submitter = built.client("NCIS-SUB", "NCIS", [Role.SUBMITTER])
+        submitter.upsert(f.person(record="NCIS-8"))
+        cert, account, password = built.accredit("ADJ-1", "DCSA", [Role.QUERIER])
+        served = set()
+        for _ in range(40):
+            terminal = Terminal(built, cert, ())
+            terminal.client.login(account, password)
+            answer = terminal.client.search(
+                mode=EXACT, name={"surname": "Whitfield", "given_name": "Harold"}, identifiers={"ssn": "318-52-4471"}
+            )
+            assert len(answer.hits) == 1
+            served.add(terminal.process)
+            terminal.client.close()
+            if second in served:
+                break
+        assert second in served
+    finally:
+        built.stop()
+
+
+def _serve(data: Path, pki_dir: Path, port: int) -> subprocess.Popen[bytes]:
+    argv = ["serve", "--data", str(data), "--pki", str(pki_dir), "--port", str(port), "--processes", "3"]
+    return subprocess.Popen(
+        [sys.executable, "-m", "dcii.cli.main", "--log-level", "INFO", *argv],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+
+
+@pytest.mark.parametrize("ending", ["SIGTERM", "SIGKILL"])
+def test_the_replicas_end_with_the_server(tmp_path: Path, ending: str) -> None:
+    pki_dir = tmp_path / "pki"
+    pki.init_pki(pki_dir, activities=[])
+    port = free_port()
+    server = _serve(tmp_path / "data", pki_dir, port)
+    try:
+        wait_for_port(port, server)
+        marker = b"search_service.serving_processes"
+        wait_until(lambda: len(children(server.pid, marker)) == 2, timeout=60, what="two replicas")
+        replicas = children(server.pid, marker)
+        assert server.stderr is not None
+        os.set_blocking(server.stderr.fileno(), False)
+        wait_until(lambda: _said(server, b"DCII serving"), timeout=120, what="every process serving")
+        server.send_signal(signal.SIGTERM if ending == "SIGTERM" else signal.SIGKILL)
+        wait_until(lambda: not any(alive(pid) for pid in replicas), timeout=60, what="the replicas gone")
+        code = server.wait(timeout=60)
+        assert code == (0 if ending == "SIGTERM" else -signal.SIGKILL)
+    finally:
+        if server.poll() is None:
+            server.kill()
+        server.wait(timeout=30)
+        if server.stderr is not None:
+            server.stderr.close()
+
+
+_heard: dict[int, bytes] = {}
+
+
+def _said(process: subprocess.Popen[bytes], words: bytes) -> bool:
+    assert process.stderr is not None
+    try:
+        chunk = os.read(process.stderr.fileno(), 65536)
+    except BlockingIOError:
+        chunk = b""
+    _heard[process.pid] = _heard.get(process.pid, b"") + chunk
+    return words in _heard[process.pid]
+
+
+def test_a_replica_gets_the_primarys_config_with_its_own_port_and_metrics() -> None:
+    config = ServerConfig(Path("/srv/dcii"), Path("/srv/pki"), port=0, processes=3, metrics_port=9100)
+    config = ServerConfig(**{**config.__dict__, "hostnames": ("a", "b")})
+    assert config_from_json(config_to_json(config)) == config
+    replicas = ServingProcesses(config, 50555)
+    made = replicas._configs
+    assert [(c.replica_index, c.port, c.metrics_port) for c in made] == [(1, 50555, 9101), (2, 50555, 9102)]
+    assert all(c.processes == 3 and c.data_dir == config.data_dir for c in made)
+    free = ServingProcesses(ServerConfig(Path("/d"), Path("/p"), processes=2, metrics_port=0), 1)._configs
+    off = ServingProcesses(ServerConfig(Path("/d"), Path("/p"), processes=2), 1)._configs
+    assert [c.metrics_port for c in free + off] == [0, None]
+
+
+def test_a_given_store_or_clock_is_refused_with_several_processes(tmp_path: Path) -> None:
+    from indexer.store.sqlite import SqliteStore
+    from search_service.server import start_server
+
+    store = SqliteStore(tmp_path / "other.db")
+    try:
+        with pytest.raises(ValueError, match="several serving processes"):
+            start_server(ServerConfig(tmp_path, tmp_path, processes=2), store=store)
+    finally:
+        store.close()
