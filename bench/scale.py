@@ -13,6 +13,8 @@
    PID_QUALIFIED and FUZZY (bench/scale_queries.py), on people known to be in the store.
 5. Throughput: several client processes with many calls in flight (bench/scale_load.py), EXACT and
    FUZZY, and the bare echo server (bench/echo_server.py) driven the same way, in alternating rounds.
+   `--processes N` serves from N processes (`dcii serve --processes N`, the echo server alike) from step 3
+   on; ingest runs on one.
 6. Memory from /proc at the end: VmRSS (what the target row judges), split into anonymous and
    file-backed pages (SQLite's mmap counts once per connection, and there is one per server thread),
    and PSS, which counts each page once; store size (index.db + WAL) per tracing.
@@ -135,8 +137,8 @@ def measure(work: Work, args: argparse.Namespace, manifest: Manifest) -> dict[st
     store.close()
     print(f"key index merged: {merged}, {time.perf_counter() - began:.1f} s", file=sys.stderr, flush=True)
     port = free_port()
-    server = ServerProcess.dcii(work, port)
-    results: dict[str, Any] = {"key_index_merge_s": time.perf_counter() - began}
+    server = ServerProcess.dcii(work, port, args.processes)
+    results: dict[str, Any] = {"processes": args.processes, "key_index_merge_s": time.perf_counter() - began}
     try:
         serving = server.wait_serving(port, work.pki)
         _ask(work, port, queries["exact_ssn"][0].payload)
@@ -185,6 +187,8 @@ def _throughputs(
             str(echo_port),
             "--response",
             str(response_file),
+            "--processes",
+            str(args.processes),
         ],
         work.root / "echo.log",
     )
@@ -199,12 +203,12 @@ def _throughputs(
         echo.wait_port(echo_port)
         for round_ in range(args.rounds):
             print(f"throughput round {round_ + 1} of {args.rounds} ...", file=sys.stderr, flush=True)
-            pid = server.process.pid
-            runs["exact"].append(throughput(port, work.pki, loaders, exact, server_pid=pid, **shape))
+            pids, echo_pids = server.serving_pids(), echo.serving_pids(b"echo_server.py")
+            runs["exact"].append(throughput(port, work.pki, loaders, exact, server_pids=pids, **shape))
             runs["echo"].append(
-                throughput(echo_port, work.pki, loaders, exact, log_in=False, server_pid=echo.process.pid, **shape)
+                throughput(echo_port, work.pki, loaders, exact, log_in=False, server_pids=echo_pids, **shape)
             )
-            runs["fuzzy"].append(throughput(port, work.pki, loaders, payloads["fuzzy"], server_pid=pid, **shape))
+            runs["fuzzy"].append(throughput(port, work.pki, loaders, payloads["fuzzy"], server_pids=pids, **shape))
     finally:
         echo.stop()
     return {name: _median(r) for name, r in runs.items()}
@@ -260,6 +264,11 @@ def _notes(results: dict[str, Any], manifest: Manifest) -> list[str]:
         f"(commonest names: {100 * lat['fuzzy_common']['recall10']:.1f}% / {100 * lat['fuzzy_common']['name1']:.1f}%; "
         "a common name has many namesakes, so name@1 is the fairer figure for those)."
     )
+    serving = results.get("processes", 1)
+    notes.append(
+        f"Serving processes: {serving} (`dcii serve --processes {serving}`, and the echo server alike; ingest ran"
+        " on one); memory and server CPU are summed over them; each load connection its own TCP connection."
+    )
     for name in ("exact", "echo", "fuzzy"):
         t = tp[name]
         notes.append(
@@ -294,6 +303,9 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--ingest-streams", type=int, default=4)
     parser.add_argument(
         "--ingest-batch", type=int, default=500, help="actions a message (IngestBatches); 1: Ingest, one a message"
+    )
+    parser.add_argument(
+        "--processes", type=int, default=1, help="processes serving the port (dcii serve --processes; the echo alike)"
     )
     parser.add_argument("--load-processes", type=int, default=4)
     parser.add_argument("--in-flight", type=int, default=8, help="calls in flight per load process")

@@ -34,6 +34,9 @@ from dcii.v1 import search_pb2  # noqa: E402
 from indexer.normalize import fold  # noqa: E402
 
 SEARCH = "/dcii.v1.SearchService/Search"
+# Connections each load activity opens (one session shared): 2 activities a load process, so 8 connections
+# a process, one call in flight on each at the default 8.
+CONNECTIONS_PER_ACTIVITY = 4
 
 
 @dataclass(frozen=True)
@@ -110,7 +113,10 @@ async def _load(
     duration: float,
     barrier: Barrier,
 ) -> tuple[int, dict[str, int], float]:
-    chans = [grpc.aio.secure_channel(f"localhost:{port}", credentials(pki_dir, a)) for a, _ in channels]
+    # Each channel its own connection (a local subchannel pool): with several server processes the kernel
+    # spreads connections, not calls, so a few connections would load the processes unevenly.
+    own = [("grpc.use_local_subchannel_pool", 1)]
+    chans = [grpc.aio.secure_channel(f"localhost:{port}", credentials(pki_dir, a), options=own) for a, _ in channels]
     calls: list[grpc.aio.UnaryUnaryMultiCallable[bytes, bytes]] = [
         c.unary_unary(SEARCH, request_serializer=None, response_deserializer=None) for c in chans
     ]
@@ -168,7 +174,7 @@ def _load_worker(
                 metadata = login(chan, account)
         else:  # the echo server checks no session; send a header of the same size
             metadata = (("authorization", "Bearer " + "x" * 43),)
-        channels.append((account.activity, metadata))
+        channels += [(account.activity, metadata)] * CONNECTIONS_PER_ACTIVITY
     results.put(asyncio.run(_load(port, pki_dir, channels, payloads, in_flight, warmup, duration, barrier)))
 
 
@@ -183,7 +189,7 @@ def throughput(
     warmup: float,
     duration: float,
     log_in: bool = True,
-    server_pid: int | None = None,
+    server_pids: list[int] | None = None,
 ) -> Throughput:
     """Closed-loop load: `processes` client processes with `in_flight` calls each, for `duration` seconds."""
     ctx = mp.get_context("spawn")
@@ -201,9 +207,10 @@ def throughput(
         worker.start()
     barrier.wait(timeout=600)
     time.sleep(warmup)
-    server_cpu = cpu_seconds(server_pid) if server_pid else 0.0
+    pids = server_pids or []
+    server_cpu = sum(cpu_seconds(pid) for pid in pids)
     time.sleep(duration)
-    server_cpu = (cpu_seconds(server_pid) - server_cpu) if server_pid else 0.0
+    server_cpu = sum(cpu_seconds(pid) for pid in pids) - server_cpu
     done: list[tuple[int, dict[str, int], float]] = [results.get(timeout=600) for _ in workers]
     for worker in workers:
         worker.join()

@@ -141,9 +141,13 @@ class ServerProcess:
         self.process = subprocess.Popen(argv, cwd=ROOT, stdout=self._log, stderr=self._log)
 
     @classmethod
-    def dcii(cls, work: Work, port: int) -> ServerProcess:
+    def dcii(cls, work: Work, port: int, processes: int = 1) -> ServerProcess:
         argv = [sys.executable, "-m", "dcii.cli.main", "serve", "--data", str(work.data), "--pki", str(work.pki)]
-        return cls([*argv, "--port", str(port)], work.server_log)
+        return cls([*argv, "--port", str(port), "--processes", str(processes)], work.server_log)
+
+    def serving_pids(self, marker: bytes = b"search_service.serving_processes") -> list[int]:
+        """This process and the replicas it started to serve the same port (`--processes`)."""
+        return [self.process.pid, *(pid for pid, _ in _children(self.process.pid) if marker in _cmdline(pid))]
 
     def wait_port(self, port: int, timeout: float = 600.0) -> float:
         """Seconds from the fork until the port accepts connections."""
@@ -174,24 +178,22 @@ class ServerProcess:
         raise TimeoutError("the server never answered SERVING")
 
     def memory(self) -> dict[str, int]:
-        """Resident memory of the server (bytes): VmRSS and its anonymous and file-backed parts, PSS, and
-        the RSS of its child processes (the batch worker). File-backed pages of a file mapped by several
-        SQLite connections count in VmRSS once per mapping; PSS counts each page once."""
-        status = _status_kib(self.process.pid)
-        children = 0
-        for stat in Path("/proc").glob("[0-9]*/stat"):
-            try:
-                fields = stat.read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            if int(fields[1]) == self.process.pid:
-                children += _status_kib(int(stat.parent.name)).get("VmRSS", 0) * 1024
+        """Resident memory of the server (bytes), summed over its serving processes: VmRSS and its
+        anonymous and file-backed parts, PSS, and the RSS of its other child processes (the batch worker,
+        ingest workers). File-backed pages of a file mapped by several SQLite connections count in VmRSS
+        once per mapping, and in each process's; PSS counts each page once in all."""
+        serving = self.serving_pids()
+        statuses = [_status_kib(pid) for pid in serving]
+        children = sum(
+            _status_kib(pid).get("VmRSS", 0) * 1024 for pid, _ in _children(self.process.pid) if pid not in serving
+        )
         return {
-            "rss": status.get("VmRSS", 0) * 1024,
-            "anon": status.get("RssAnon", 0) * 1024,
-            "file": status.get("RssFile", 0) * 1024,
-            "pss": _pss_kib(self.process.pid) * 1024,
+            "rss": sum(s.get("VmRSS", 0) for s in statuses) * 1024,
+            "anon": sum(s.get("RssAnon", 0) for s in statuses) * 1024,
+            "file": sum(s.get("RssFile", 0) for s in statuses) * 1024,
+            "pss": sum(_pss_kib(pid) for pid in serving) * 1024,
             "children": children,
+            "processes": len(serving),
         }
 
     def stop(self, timeout: float = 120.0) -> None:
@@ -203,6 +205,26 @@ class ServerProcess:
                 self.process.kill()
                 self.process.wait(timeout=30)
         self._log.close()
+
+
+def _children(parent: int) -> list[tuple[int, int]]:
+    """(pid, parent) of each process whose parent is `parent`."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            ppid = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+        if ppid == parent:
+            found.append((int(stat.parent.name), ppid))
+    return found
+
+
+def _cmdline(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return b""
 
 
 def _status_kib(pid: int) -> dict[str, int]:

@@ -103,3 +103,11 @@ def test_dcii_serve_enforces_the_limits_it_was_given(tmp_path: Path) -> None:
             assert [e.code() for e in streams_refused] == [grpc.StatusCode.RESOURCE_EXHAUSTED]
             assert "may have 1 calls in progress at once" in (streams_refused[0].details() or "")
         index.stop()
+
+
+def test_processes_reach_the_server_config_and_at_least_one_is_required(capsys: pytest.CaptureFixture[str]) -> None:
+    assert _serve_args().processes == DEFAULTS["processes"] == 1
+    assert _serve_args("--processes=3").processes == 3
+    with pytest.raises(SystemExit):
+        _serve_args("--processes=0")
+    assert "--processes: must be at least 1" in capsys.readouterr().err

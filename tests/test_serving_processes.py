@@ -19,7 +19,7 @@ from pathlib import Path
 import grpc
 import pytest
 
-from dcii.v1 import batch_pb2, batch_pb2_grpc, search_pb2
+from dcii.v1 import batch_pb2, batch_pb2_grpc, search_pb2, tracing_pb2
 from indexer.model import TracingKey
 from search_service import pki
 from search_service.accounting import verify_file
@@ -148,8 +148,8 @@ def test_a_batch_submitted_to_a_replica_is_answered_by_the_primarys_worker(index
     query = search_pb2.SearchRequest(
         mode=EXACT,
         purpose=search_pb2.PURPOSE_SECURITY_CLEARANCE,
-        name={"surname": "Whitfield", "given_name": "Harold"},
-        identifiers={"ssn": "318-52-4471"},
+        name=tracing_pb2.PersonName(surname="Whitfield", given_name="Harold"),
+        identifiers=tracing_pb2.PersonalIdentifiers(ssn="318-52-4471"),
     )
     request = batch_pb2.SubmitBatchRequest(
         label="via replica", queries=[batch_pb2.BatchQuery(query_id="q1", query=query)]
