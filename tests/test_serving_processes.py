@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -30,6 +31,7 @@ from search_service.serving_processes import ServingProcesses, config_from_json,
 from tests import factories as f
 from tests.server_proc import alive, children, kill_hard, wait_until
 from tests.support import ROOT, Client, Index, free_port, make_index, wait_for_port
+from tests.test_metrics import samples, scrape, value
 
 EXACT = search_pb2.SEARCH_MODE_EXACT
 
@@ -274,3 +276,49 @@ def test_a_given_store_or_clock_is_refused_with_several_processes(tmp_path: Path
             start_server(ServerConfig(tmp_path, tmp_path, processes=2), store=store)
     finally:
         store.close()
+
+
+def _two_free_ports() -> int:
+    """A port P with P + 1 free as well (replica 1 serves its metrics on P + 1)."""
+    for _ in range(100):
+        port = free_port()
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port + 1))
+            except OSError:
+                continue
+        return port
+    raise RuntimeError("no two free ports in a row")
+
+
+def test_each_process_serves_its_own_metrics_on_the_next_port(tmp_path: Path) -> None:
+    built = make_index(tmp_path)
+    metrics = _two_free_ports()
+    built.start(processes=2, metrics_port=metrics)
+    try:
+        replicas = built.running.replicas  # type: ignore[union-attr]
+        assert replicas is not None and replicas.wait_ready(timeout=120)
+        cert, account, password = built.accredit("ADJ-1", "DCSA", [Role.QUERIER])
+        asked: Counter[int | None] = Counter()
+        while len(asked) < 2:  # a search answered by each process, over connections until both are seen
+            terminal = Terminal(built, cert, ())
+            terminal.client.login(account, password)
+            terminal.client.search(
+                mode=EXACT, name={"surname": "Nobody", "given_name": "Here"}, identifiers={"ssn": "318-52-4471"}
+            )
+            asked[terminal.process] += 1
+            terminal.client.close()
+        by_port = {os.getpid(): metrics, replicas.pids[0]: metrics + 1}
+        for pid, port in by_port.items():
+            found = samples(scrape(port))
+            counted = value(
+                found,
+                "dcii_rpc_requests_total",
+                grpc_service="dcii.v1.SearchService",
+                grpc_method="Search",
+                mode="EXACT",
+                grpc_code="OK",
+            )
+            assert counted == asked[pid], (pid, port)
+    finally:
+        built.stop()
