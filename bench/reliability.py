@@ -45,6 +45,15 @@ PIECES: list[tuple[str, list[str], dict[str, str]]] = [
         ["-m", "slow", "tests/test_crash_lifecycle.py", "tests/test_crash_batch.py"],
         {},
     ),
+    (
+        "crash: a serving replica",
+        ["-m", "slow", "tests/test_crash_replica.py"],
+        {
+            "test_kill_9_a_replica_twenty_times": "20 kills of a replica (dcii serve --processes 2) mid-ingest and "
+            "mid-search: every acknowledged tracing kept, every answer accounted, the trail intact, the primary "
+            "answering throughout"
+        },
+    ),
     ("faults: storage", ["tests/test_faults.py"], {}),
     ("faults: clients", ["tests/test_client_faults.py", "tests/test_client_overload.py"], {}),
     ("bad input: every RPC (hypothesis)", ["-m", "slow", "-s", "tests/test_fuzz_rpc.py"], {}),

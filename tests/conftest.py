@@ -11,7 +11,11 @@ import pytest
 # The shared check modules assert in helpers that tests call: pytest explains their failures as it does a
 # test's own asserts only if it rewrites them, which it does by itself for test_*.py files alone.
 pytest.register_assert_rewrite(
-    "tests.client_faults_support", "tests.fuzz_rpc_support", "tests.store_backends", "tests.support"
+    "tests.client_faults_support",
+    "tests.fuzz_rpc_support",
+    "tests.serving_support",
+    "tests.store_backends",
+    "tests.support",
 )
 
 from tests.support import Index, make_index  # noqa: E402 (after the rewrite is registered)

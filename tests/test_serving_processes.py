@@ -9,15 +9,12 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
-import time
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
-import grpc
 import pytest
 
 from dcii.v1 import batch_pb2, batch_pb2_grpc, search_pb2, tracing_pb2
@@ -30,7 +27,8 @@ from search_service.server import ServerConfig
 from search_service.serving_processes import ServingProcesses, config_from_json, config_to_json
 from tests import factories as f
 from tests.server_proc import alive, children, kill_hard, wait_until
-from tests.support import ROOT, Client, Index, free_port, make_index, wait_for_port
+from tests.serving_support import Terminal, terminal_on, two_free_ports
+from tests.support import ROOT, Index, free_port, make_index, wait_for_port
 from tests.test_metrics import samples, scrape, value
 
 EXACT = search_pb2.SEARCH_MODE_EXACT
@@ -46,50 +44,6 @@ def index(tmp_path: Path) -> Iterator[Index]:
         yield built
     finally:
         built.stop()
-
-
-def _socket_inodes(port: int) -> set[int]:
-    """Inodes of the server side of established TCP connections on `port` (IPv4 and IPv6)."""
-    found = set()
-    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-        for line in Path(table).read_text().splitlines()[1:]:
-            fields = line.split()
-            local_port, state, inode = int(fields[1].rsplit(":", 1)[1], 16), fields[3], int(fields[9])
-            if local_port == port and state == "01" and inode:
-                found.add(inode)
-    return found
-
-
-def _holder(pids: list[int], inode: int) -> int | None:
-    for pid in pids:
-        for fd in Path(f"/proc/{pid}/fd").iterdir():
-            try:
-                if os.readlink(fd) == f"socket:[{inode}]":
-                    return pid
-            except OSError:
-                continue
-    return None
-
-
-class Terminal:
-    """A client with a connection of its own (not shared with another channel to the same address), and
-    the process that accepted it."""
-
-    def __init__(self, index: Index, cert: pki.Issued, token_metadata: tuple[tuple[str, str], ...]) -> None:
-        server_pids = [os.getpid(), *index.running.replicas.pids]  # type: ignore[union-attr]
-        before = _socket_inodes(index.port)
-        credentials = grpc.ssl_channel_credentials(index.ca.cert_pem, cert.key_pem, cert.cert_pem)
-        options = [("grpc.use_local_subchannel_pool", 1)]
-        channel = grpc.secure_channel(f"localhost:{index.port}", credentials, options=options)
-        grpc.channel_ready_future(channel).result(timeout=30)
-        self.client = Client(channel, metadata=token_metadata)
-        new: set[int] = set()
-        deadline = time.monotonic() + 10
-        while not new and time.monotonic() < deadline:
-            new = _socket_inodes(index.port) - before
-        assert len(new) == 1, f"one new connection expected, {len(new)} seen"
-        self.process = _holder(server_pids, new.pop())
-        assert self.process in server_pids
 
 
 def _terminals(index: Index, cert: pki.Issued, metadata: tuple[tuple[str, str], ...], n: int) -> list[Terminal]:
@@ -120,11 +74,7 @@ def test_every_process_answers_each_answer_is_accounted_and_a_session_holds_in_a
 
 def test_a_tracing_written_through_a_replica_is_found_through_the_primary(index: Index) -> None:
     cert, account, password = index.accredit("NCIS-SUB", "NCIS", [Role.SUBMITTER])
-    replica_pids = index.running.replicas.pids  # type: ignore[union-attr]
-    terminal = Terminal(index, cert, ())
-    while terminal.process not in replica_pids:  # new connections until the kernel gives one to the replica
-        terminal.client.close()
-        terminal = Terminal(index, cert, ())
+    terminal = terminal_on(index, cert, index.running.replicas.pids)  # type: ignore[union-attr]
     terminal.client.login(account, password)
     results = terminal.client.upsert(f.person(record="NCIS-R1", surname="Okonkwo", given="Adaeze", ssn="287-65-4321"))
     assert results[0].outcome == 1, results
@@ -140,11 +90,7 @@ def test_a_batch_submitted_to_a_replica_is_answered_by_the_primarys_worker(index
     submitter = index.client("NCIS-SUB", "NCIS", [Role.SUBMITTER])
     submitter.upsert(f.person(record="NCIS-9"))
     cert, account, password = index.accredit("ADJ-B", "DCSA", [Role.QUERIER, Role.BATCH])
-    replica_pids = index.running.replicas.pids  # type: ignore[union-attr]
-    terminal = Terminal(index, cert, ())
-    while terminal.process not in replica_pids:
-        terminal.client.close()
-        terminal = Terminal(index, cert, ())
+    terminal = terminal_on(index, cert, index.running.replicas.pids)  # type: ignore[union-attr]
     terminal.client.login(account, password)
     stub = batch_pb2_grpc.BatchServiceStub(terminal.client.channel)
     query = search_pb2.SearchRequest(
@@ -278,22 +224,9 @@ def test_a_given_store_or_clock_is_refused_with_several_processes(tmp_path: Path
         store.close()
 
 
-def _two_free_ports() -> int:
-    """A port P with P + 1 free as well (replica 1 serves its metrics on P + 1)."""
-    for _ in range(100):
-        port = free_port()
-        with socket.socket() as sock:
-            try:
-                sock.bind(("127.0.0.1", port + 1))
-            except OSError:
-                continue
-        return port
-    raise RuntimeError("no two free ports in a row")
-
-
 def test_each_process_serves_its_own_metrics_on_the_next_port(tmp_path: Path) -> None:
     built = make_index(tmp_path)
-    metrics = _two_free_ports()
+    metrics = two_free_ports()
     built.start(processes=2, metrics_port=metrics)
     try:
         replicas = built.running.replicas  # type: ignore[union-attr]
