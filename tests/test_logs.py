@@ -137,11 +137,14 @@ def test_a_real_server_logs_json_lines_and_neither_logs_nor_metrics_hold_pii(tmp
         if line.startswith("DCII serving on") or line.startswith("metrics on http"):
             continue  # the ready banner `dcii serve` prints for a person at the console
         document = json.loads(line)  # every other line is one JSON object
-        assert {"timestamp", "level", "logger", "message"} <= set(document), line
+        assert {"timestamp", "level", "logger", "message", "pid"} <= set(document), line
         json_lines.append(document)
     messages = {d["message"] for d in json_lines}
     assert "serving" in messages and "refused" in messages, messages  # DEBUG shows the whole life of the server
     assert any(d["logger"] == "search_service.batch_process" for d in json_lines), "the worker logs as JSON too"
+    # Each line names its process: the worker's lines are told from the server's.
+    assert {d["pid"] for d in json_lines if d["logger"] == "search_service.server"} == {process.pid}
+    assert process.pid not in {d["pid"] for d in json_lines if d["logger"] == "search_service.batch_process"}
     assert 'dcii_ingest_actions_total{outcome="APPLIED"} 2.0' in metrics
     for text in FORBIDDEN:
         assert text not in output, f"{text!r} in the server's log"

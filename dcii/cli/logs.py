@@ -1,8 +1,9 @@
 """Structured log lines on stderr: one JSON object per line (or plain text for a terminal).
 
-Each line has `timestamp` (UTC, ISO 8601), `level`, `logger`, `message`, and the fields the caller passed in
-`extra`. Callers pass only non-personal fields (method names, codes, counts, ids the index makes); names,
-SSNs and dates of birth never go into a log call. Two safety nets stand behind that rule: an exception is
+Each line has `timestamp` (UTC, ISO 8601), `level`, `logger`, `message`, `pid` (which process: a server
+may serve from several, `dcii serve --processes`, beside its batch and ingest workers), and the fields the
+caller passed in `extra`. Callers pass only non-personal fields (method names, codes, counts, ids the index
+makes); names, SSNs and dates of birth never go into a log call. Two safety nets stand behind that rule: an exception is
 logged as its type and a stack of file:line frames, never its message (which may quote a value), and
 anything shaped like an SSN in the message or a text field is replaced by "[redacted]".
 
@@ -42,6 +43,7 @@ def fields_of(record: logging.LogRecord) -> dict[str, Any]:
         "level": record.levelname,
         "logger": record.name,
         "message": _scrub(record.getMessage()),
+        "pid": record.process,
     }
     # Ids the index makes (batch_id, disclosure_id) are hex and are left as they are.
     line |= {k: v if k.endswith("_id") else _scrub(v) for k, v in record.__dict__.items() if k not in _STANDARD}
@@ -63,6 +65,7 @@ class TextFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         line = fields_of(record)
         head = f"{line.pop('timestamp')} {line.pop('level'):<7} {line.pop('logger')}: {line.pop('message')}"
+        line["pid"] = line.pop("pid")  # last: the fields the caller gave come first
         return " ".join([head, *(f"{k}={json.dumps(v, default=str)}" for k, v in line.items())])
 
 
