@@ -28,7 +28,8 @@ from typing import Any
 from opensearchpy import OpenSearch
 from opensearchpy.exceptions import NotFoundError, TransportError
 
-from indexer.model import Dispute, StoredTracing, TracingKey
+from indexer.codec import tracing_from_json
+from indexer.model import Dispute, StoredTracing, TracingKey, TracingType
 from indexer.store.base import (
     DeletionRecord,
     Tombstone,
@@ -41,6 +42,7 @@ from indexer.store.base import (
 from indexer.store.opensearch_admin import Progress, current_versions, ensure, rebuild, schema_of
 from indexer.store.opensearch_io import PAGE, Action, bulk, hits, require, search_pages, unavailable
 from indexer.store.opensearch_io import search as _search
+from indexer.store.opensearch_lifecycle import unfinished_supersessions
 from indexer.store.opensearch_plan import SetDispute
 from indexer.store.opensearch_scan import Scans
 from indexer.store.opensearch_schema import (
@@ -52,6 +54,7 @@ from indexer.store.opensearch_schema import (
     dispute_from_source,
     instant,
     keys_version_of,
+    parse_instant,
     stored_from_source,
     tid_for,
     tombstone_doc,
@@ -312,6 +315,17 @@ class OpenSearchStore(Scans, TracingStore):
                            and d["_source"]["source_version"] <= named[d["_id"]])  # fmt: skip
         if pending:
             problems.append(f"{pending} completions left both records live (replay the completion to finish it)")
+        live_histories = [{"term": {"live": True}}, {"term": {"type": TracingType.NAC_HISTORY.value}}]
+        body = {"query": {"bool": {"filter": live_histories}}, "sort": [{"tid": "asc"}],
+                "_source": ["body", "indexed_at"]}  # fmt: skip
+        histories = search_pages(self._client, body, index=self.names.tracings)
+        found = [
+            (tracing_from_json(h["_source"]["body"]), parse_instant(h["_source"]["indexed_at"])) for h in histories
+        ]
+        if unfinished := unfinished_supersessions(found):
+            to_resend = ", ".join(str(key) for key in unfinished[:5]) + (", ..." if len(unfinished) > 5 else "")
+            summary = f"{len(unfinished)} favorable NAC histories left earlier histories live"
+            problems.append(f"{summary} (resend them to finish: {to_resend})")
         body = {"query": {"match_all": {}}, "sort": [{"tid": "asc"}], "_source": ["born"]}
         disputes = {h["_id"]: h["_source"]["born"] for h in search_pages(self._client, body, index=self.names.disputes)}
         stray = 0

@@ -10,9 +10,12 @@ own writes are not in the cluster yet).
 
 from __future__ import annotations
 
+import datetime as dt
+from collections import defaultdict
+from collections.abc import Iterable
 from typing import Any
 
-from indexer.model import NacHistoryDetails, NacOutcome, Tracing, TracingType
+from indexer.model import NacHistoryDetails, NacOutcome, Tracing, TracingKey, TracingType
 from indexer.normalize import name_key
 from indexer.retention import earliest_day, latest_day
 
@@ -64,3 +67,33 @@ def candidates_query(new: Tracing) -> dict[str, Any] | None:
         who = [{"term": {"surname": key.surname}}, {"term": {"given": key.given}}]
     live_histories = [{"term": {"live": True}}, {"term": {"type": TracingType.NAC_HISTORY.value}}]
     return {"bool": {"filter": [*live_histories, {"range": {"nac_completed_on": {"lt": before}}}, *who]}}
+
+
+_Indexed = tuple[Tracing, dt.datetime]  # a live NAC history and when it was indexed
+
+
+def unfinished_supersessions(histories: Iterable[_Indexed]) -> list[TracingKey]:
+    """The favorable histories whose supersession was left undone: each still has a live history it
+    supersedes and that was indexed no later than it (one indexed after it was kept then, and stays kept).
+    A write cut short between its first bulk request and its second leaves this; a resend of the favorable
+    history finishes it. `histories`: every live NAC history and the moment it was indexed.
+
+    The histories are grouped as `supersedes` compares them (by SSN; by surname and given name when the
+    favorable one has no SSN), so the check reads each history once and compares only within a group."""
+    by_ssn: dict[str, list[_Indexed]] = defaultdict(list)
+    by_name: dict[tuple[str, str], list[_Indexed]] = defaultdict(list)
+    found = [(t, at) for t, at in histories if t.subject is not None]
+    for tracing, indexed in found:
+        assert tracing.subject is not None
+        if tracing.subject.identifiers.ssn:
+            by_ssn[tracing.subject.identifiers.ssn].append((tracing, indexed))
+        key = name_key(tracing.subject.name)
+        by_name[(key.surname, key.given)].append((tracing, indexed))
+    unfinished = []
+    for new, new_indexed in found:
+        assert new.subject is not None
+        key, ssn = name_key(new.subject.name), new.subject.identifiers.ssn
+        group = by_ssn[ssn] if ssn else by_name[(key.surname, key.given)]
+        if any(other is not new and at <= new_indexed and supersedes(new, other) for other, at in group):
+            unfinished.append(new.key)
+    return sorted(unfinished, key=str)
