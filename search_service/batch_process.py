@@ -183,8 +183,9 @@ def _today() -> dt.date:
     return dt.datetime.now(dt.UTC).date()
 
 
-def _watch_parent(stop: threading.Event, wake: Callable[[], None]) -> None:
-    """Read wake-up bytes from stdin until EOF (the server closed its end, or died), then stop."""
+def watch_parent(stop: threading.Event, wake: Callable[[], None] | None = None) -> None:
+    """Read stdin until EOF (the server closed its end, or died), then stop; each read in between is a
+    wake-up (`wake`). Also the serving replicas' (search_service.serving_processes) tie to their server."""
     fd = sys.stdin.fileno()
     while True:
         try:
@@ -196,7 +197,8 @@ def _watch_parent(stop: threading.Event, wake: Callable[[], None]) -> None:
         if not data:
             stop.set()
             return
-        wake()
+        if wake is not None:
+            wake()
 
 
 def run(files: WorkerFiles, settings: BatchSettings, *, audit_timeout: float) -> None:
@@ -222,7 +224,7 @@ def run(files: WorkerFiles, settings: BatchSettings, *, audit_timeout: float) ->
     worker = BatchWorker(queue, batch_answer(store, _today, audit), registry, settings)
     try:
         worker.start()
-        threading.Thread(target=_watch_parent, args=(stop, worker.wake), name="batch-parent", daemon=True).start()
+        threading.Thread(target=watch_parent, args=(stop, worker.wake), name="batch-parent", daemon=True).start()
         log.info("batch worker process running", extra={"pid": os.getpid(), "nice": settings.nice})
         stop.wait()
     finally:

@@ -220,29 +220,16 @@ class ServingProcesses:
 # ---- the replica process ----
 
 
-def _watch_parent(stop: threading.Event) -> None:
-    """Read stdin until EOF (the primary closed its end, or died), then stop."""
-    while True:
-        try:
-            data = os.read(sys.stdin.fileno(), 4096)
-        except InterruptedError:
-            continue
-        except OSError:
-            data = b""
-        if not data:
-            stop.set()
-            return
-
-
 def run_replica(config: ServerConfig, ready_fd: int) -> None:
     """Serve as replica `config.replica_index` until SIGTERM, SIGINT or EOF on stdin."""
+    from search_service.batch_process import watch_parent
     from search_service.gc_tuning import tune_garbage_collector
     from search_service.server import start_server
 
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
-    threading.Thread(target=_watch_parent, args=(stop,), name="serving-parent", daemon=True).start()
+    threading.Thread(target=watch_parent, args=(stop,), name="serving-parent", daemon=True).start()
     running = start_server(config)
     try:
         tune_garbage_collector()
