@@ -319,10 +319,9 @@ def test_a_nac_completion_cut_short_between_its_steps_supersedes_on_a_replay(ope
     old, pending, new = nac("NH-1", (2012, 5, 1)), nac_pending("NP-1"), nac("NH-2", (2018, 5, 1), version=2)
     store.write([Upsert(old), Upsert(pending)], actor="loader")
     _write_step_one(store, new, NOW, replaces=(str(tid_for(pending.key)), 1))
-    assert store.check_integrity() == [
-        "1 completions left both records live (replay the completion to finish it)",
-        UNFINISHED.format("DSS/NH-2"),
-    ]
+    # The check names the completion; not the supersession: both histories were indexed in the same
+    # instant, and in one group a favorable history may come first and keep a later-listed earlier one.
+    assert store.check_integrity() == ["1 completions left both records live (replay the completion to finish it)"]
     replay = Replace(pending.key, TracingType.NAC_PENDING, new)
     for _ in range(2):
         assert store.write([replay], actor="DSS")[0] == WriteResult(WriteOutcome.UNCHANGED, 2)

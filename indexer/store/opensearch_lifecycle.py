@@ -74,9 +74,13 @@ _Indexed = tuple[Tracing, dt.datetime]  # a live NAC history and when it was ind
 
 def unfinished_supersessions(histories: Iterable[_Indexed]) -> list[TracingKey]:
     """The favorable histories whose supersession was left undone: each still has a live history it
-    supersedes and that was indexed no later than it (one indexed after it was kept then, and stays kept).
-    A write cut short between its first bulk request and its second leaves this; a resend of the favorable
+    supersedes and that was indexed before it (one indexed after it was kept then, and stays kept). A
+    write cut short between its first bulk request and its second leaves this; a resend of the favorable
     history finishes it. `histories`: every live NAC history and the moment it was indexed.
+
+    Histories indexed in the same instant (one write group) are not reported: the stored documents do not
+    say in which order the group held them, and a favorable history that came first in its group keeps
+    the earlier history that came after it, by design. (A resend errs the other way, toward the rule.)
 
     The histories are grouped as `supersedes` compares them (by SSN; by surname and given name when the
     favorable one has no SSN), so the check reads each history once and compares only within a group."""
@@ -94,6 +98,6 @@ def unfinished_supersessions(histories: Iterable[_Indexed]) -> list[TracingKey]:
         assert new.subject is not None
         key, ssn = name_key(new.subject.name), new.subject.identifiers.ssn
         group = by_ssn[ssn] if ssn else by_name[(key.surname, key.given)]
-        if any(other is not new and at <= new_indexed and supersedes(new, other) for other, at in group):
+        if any(other is not new and at < new_indexed and supersedes(new, other) for other, at in group):
             unfinished.append(new.key)
     return sorted(unfinished, key=str)
