@@ -11,10 +11,11 @@ holds across processes (SQLite's write lock; the trail's flock, which also chain
 order), and what a process keeps in memory of them is checked against the file (the registry's callers
 by `PRAGMA data_version`). So every process serves every service, and a client cannot tell which one
 answered. What must happen once runs in the primary only: retention, the sweep of dormant accounts and the
-batch worker (which looks at the queue every `idle_poll` seconds, so a batch submitted to a replica is
-started within about a second). Each process counts its own calls against the capacity limits
-(SECURITY.md) and, with a metrics port, serves its own metrics (replica i on the port after the primary's
-i-th, or any free port with 0).
+batch worker (a running worker looks at the queue every `idle_poll` seconds, and the primary's watch
+starts one for a waiting batch within `watch` seconds, so a batch submitted to a replica is started within
+about two). Each process counts its own calls against the capacity limits
+(SECURITY.md) and, with a metrics port, serves its own metrics (replica i on the primary's port + i, or any
+free port with 0).
 
 Lifecycle, like the batch worker's (search_service.batch_process):
 - Started after the primary serves; `wait_ready` waits until each has bound the port and answers.
@@ -82,7 +83,6 @@ class _Replica:
     index: int
     process: subprocess.Popen[bytes]
     ready_fd: int | None  # our end of the pipe the replica writes READY to; None once read or given up
-    started: float = dataclasses.field(default_factory=time.monotonic)
 
 
 class ServingProcesses:
