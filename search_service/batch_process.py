@@ -40,6 +40,7 @@ from indexer.store.factory import sqlite_path
 from search_service.batch_queue import BatchQueue
 from search_service.batch_worker import BatchSettings
 from search_service.gc_tuning import tune_garbage_collector
+from search_service.malloc_tuning import limit_malloc_arenas
 
 log = logging.getLogger(__name__)
 
@@ -247,6 +248,7 @@ def main(argv: list[str] | None = None) -> None:
     from dcii.cli.logs import configure_logging
 
     configure_logging(logging.getLevelName(args.log_level.upper()))
+    limit_malloc_arenas()
     files = WorkerFiles(*(getattr(args, f.name) for f in dataclasses.fields(WorkerFiles)))
     tune_garbage_collector()
     run(files, BatchSettings(**json.loads(args.settings)), audit_timeout=args.audit_timeout)

@@ -45,6 +45,7 @@ from search_service.gc_tuning import tune_garbage_collector
 from search_service.ingest import IngestServicer
 from search_service.ingest_pool import IngestPool
 from search_service.limits import CallLimiter, RateLimiter
+from search_service.malloc_tuning import limit_malloc_arenas
 from search_service.metrics import ServerMetrics
 from search_service.privacy import PrivacyServicer
 from search_service.privacy_requests import PrivacyRequests
@@ -329,6 +330,7 @@ def _no_wake() -> None:
 
 def serve(config: ServerConfig, *, on_ready: Callable[[int], None] | None = None) -> None:
     """Run until SIGTERM or SIGINT, then drain in-flight calls and close the store cleanly."""
+    limit_malloc_arenas()  # before start_server makes the threads
     running = start_server(config)
     tune_garbage_collector()
     stop = threading.Event()

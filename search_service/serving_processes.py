@@ -224,8 +224,10 @@ def run_replica(config: ServerConfig, ready_fd: int) -> None:
     """Serve as replica `config.replica_index` until SIGTERM, SIGINT or EOF on stdin."""
     from search_service.batch_process import watch_parent
     from search_service.gc_tuning import tune_garbage_collector
+    from search_service.malloc_tuning import limit_malloc_arenas
     from search_service.server import start_server
 
+    limit_malloc_arenas()
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())

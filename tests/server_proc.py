@@ -45,9 +45,11 @@ def spawn_server(
     batch: dict[str, Any] | None = None,
     fsize: int | None = None,
     stderr: Path | None = None,
+    env: dict[str, str] | None = None,
     **settings: Any,
 ) -> Iterator[subprocess.Popen[bytes]]:
-    """A server subprocess listening on `port`; killed (SIGKILL) on exit unless already dead."""
+    """A server subprocess listening on `port` (with `env` added to its environment); killed (SIGKILL) on
+    exit unless already dead."""
     spec = {
         "data_dir": str(data_dir),
         "pki_dir": str(pki_dir),
@@ -62,6 +64,7 @@ def spawn_server(
         cwd=ROOT,
         stdout=subprocess.DEVNULL,
         stderr=err if err is not None else subprocess.DEVNULL,
+        env=os.environ | env if env else None,
     )
     try:
         wait_for_port(port, process)
