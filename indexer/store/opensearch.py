@@ -335,7 +335,10 @@ class OpenSearchStore(Scans, TracingStore):
             stray += sum(1 for d in found["docs"] if not d.get("found") or not d["_source"]["live"]
                          or d["_source"]["born"] != disputes[d["_id"]])  # fmt: skip
         if stray:
-            problems.append(f"{stray} dispute documents point at no live tracing")
+            # The writer's last request removes a deleted tracing's dispute; if it fails the dispute stays, and
+            # its `born` names the life that ended, so no reader attaches it (opensearch_writer).
+            problems.append(f"{stray} dispute documents point at no live tracing (left by a write cut short; "
+                            "no reader attaches them)")  # fmt: skip
         return problems
 
     def iter_all(self, batch: int = 10_000) -> Iterator[StoredTracing]:

@@ -7,12 +7,16 @@ at most three bulk requests, each waiting for a refresh, so that every result re
 
 1. the operations themselves: each tracing document with its source version as the external version
    (`external`: strictly newer wins; `external_gte` for a compare-and-delete at the version held), the
-   deletion-log entry of each delete (id "<tid>-<version>", op `create`: logged once however often the
-   write is retried) and statements of dispute;
+   deletion-log entry of each delete, those of step 2 included (id "<tid>-<version>", op `create`: logged
+   once however often the write is retried) and statements of dispute;
 2. what follows from an operation that landed: the tombstones of the old record of a completion
    (Replace under a new key) and of the NAC histories a favorable one supersedes, each conditional on the
    version read (`external_gte`), so a newer write by anyone wins;
-3. the deletion-log entries of the tombstones that landed, and the removal of their disputes.
+3. the removal of the disputes of the tombstones that landed, and the log entries of those a newer write
+   overtook taken back.
+
+A deletion is logged before its tombstone is written, so no failure between the requests leaves a deletion
+unlogged; one leaves at worst an entry whose tombstone is not written yet, which the replay writes.
 
 A crash or a failed group between steps 1 and 2 leaves the operation written and what follows undone; the
 connector resends it, finds it held (UNCHANGED, as before) and step 2 runs for it then: the old record of
@@ -324,9 +328,17 @@ class Writer:
         return results[: len(actions)]
 
     def _execute(self, plans: list[Plan], now: dt.datetime, seq: Iterator[int]) -> None:
-        # Step 1: the operations (with their deletion-log entries and dispute removals).
+        # Step 1: the operations, with their dispute removals and the deletion-log entries of every delete,
+        # the tombstones of step 2 included: logged before a tombstone lands, a deletion cannot go unlogged.
+        tomb_logs = {
+            id(tomb): self._log_action(tomb.doc, tomb.kind, tomb.version, tomb.reason, tomb.actor, now, seq)
+            for plan in plans
+            for tomb in plan.tombs
+        }
         first = [(plan, action, False) for plan in plans for action in plan.primary]
         first += [(plan, action, True) for plan in plans for action in plan.logged]
+        first += [(plan, tomb_logs[id(tomb)], True) for plan in plans for tomb in plan.tombs]
+        created: set[str] = set()
         if first:
             results = self._send([action for _, action, _ in first])
             lost: set[int] = set()
@@ -339,6 +351,7 @@ class Writer:
                     and not (result.conflict and action.op == "create")
                 ):
                     require([result])
+            created = {action.doc_id for (_, action, is_log), r in zip(first, results, strict=True) if is_log and r.ok}
             if lost:
                 self._lost(plans, lost, first, results)
         # Step 2: tombstones that follow from operations that landed.
@@ -356,12 +369,16 @@ class Writer:
         ]
         results = self._send(actions)
         require(results, allowed=frozenset({409}))
-        # Step 3: the log entries of those that landed, and their disputes gone.
+        # Step 3: the disputes of those that landed gone, and the log entries this group made for those a
+        # newer write overtook taken back (an entry an earlier attempt made stays: its tombstone may have
+        # landed then).
         follow: list[Action] = []
         for tomb, result in zip(tombs, results, strict=True):
+            log = tomb_logs[id(tomb)]
             if result.ok:
-                follow.append(self._log_action(tomb.doc, tomb.kind, tomb.version, tomb.reason, tomb.actor, now, seq))
                 follow.append(Action("delete", self._names.disputes, str(tomb.doc.tid)))
+            elif log.doc_id in created:
+                follow.append(Action("delete", log.index, log.doc_id))
         if follow:
             done = bulk(self._client, follow, refresh=self._refresh)
             require(done, allowed=frozenset({404, 409}))

@@ -1,0 +1,173 @@
+"""The OpenSearch writer's bulk requests failing one by one (indexer.store.opensearch_writer): a real HTTP
+proxy between the store and the cluster answers 503 to the Nth `_bulk` request of a write, as an overloaded
+cluster does, with the store's retries off. Whatever step fails, no deletion is left unlogged, and the
+connector's replay leaves the index as one uninterrupted write would (the embedded store's outcome).
+
+A completion (an open case becomes a file under a new key, its old record disputed) and a favorable NAC history
+(superseding the subject's earlier one) each go through three requests: the operation with every deletion's
+log entry, then the tombstones that follow, then the removal of their disputes."""
+
+from __future__ import annotations
+
+import dataclasses
+import http.client
+import threading
+from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+
+from indexer.exc import Unavailable
+from indexer.model import Tracing, TracingType
+from indexer.store.base import Replace, Upsert, WriteOp, WriteOutcome
+from indexer.store.opensearch import OpenSearchStore
+from indexer.store.opensearch_schema import tid_for
+from tests import factories as f
+from tests import store_backends
+from tests.store_backends import NOW, _dispute, _live
+from tests.test_store_lifecycle import _checked, nac
+
+# The fixture these tests take, bound here by name so pytest finds it (as in test_store_contract_admin.py).
+open_cluster = store_backends.open_cluster
+
+STEPS = 3  # bulk requests of a write whose operation deletes something
+STRAY_DISPUTE = "1 dispute documents point at no live tracing (left by a write cut short; no reader attaches them)"
+
+
+class FailingProxy:
+    """Forwards HTTP to `upstream`; while armed, answers 503 to the `fail_at`-th `_bulk` request and every
+    later one, without forwarding it. `before[n]`, if set, runs before the n-th `_bulk` request is forwarded
+    (another writer's write, landing between two of the store's requests)."""
+
+    def __init__(self, upstream: str) -> None:
+        self.upstream = urlsplit(upstream)
+        self.fail_at = 0  # 0: forward everything
+        self.bulks = 0
+        self.before: dict[int, Callable[[], None]] = {}
+        proxy = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def _forward(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                if "/_bulk" in self.path:
+                    proxy.bulks += 1
+                    if proxy.fail_at and proxy.bulks >= proxy.fail_at:
+                        self._answer(503, b'{"error":"shedding load","status":503}', "application/json")
+                        return
+                    if hook := proxy.before.pop(proxy.bulks, None):
+                        hook()
+                conn = http.client.HTTPConnection(proxy.upstream.hostname or "", proxy.upstream.port, timeout=60)
+                headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "connection")}
+                conn.request(self.command, self.path, body=body or None, headers=headers)
+                answer = conn.getresponse()
+                self._answer(answer.status, answer.read(), answer.getheader("Content-Type") or "application/json")
+                conn.close()
+
+            def _answer(self, status: int, payload: bytes, kind: str) -> None:
+                self.send_response(status)
+                self.send_header("Content-Type", kind)
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+            do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = _forward  # noqa: N815 (http.server's names)
+
+            def log_message(self, *args: Any) -> None:  # quiet
+                pass
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+
+    def arm(self, fail_at: int) -> None:
+        self.fail_at, self.bulks = fail_at, 0
+
+    def close(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+
+@pytest.fixture
+def through_proxy(open_cluster: Any) -> Iterator[tuple[OpenSearchStore, OpenSearchStore, FailingProxy]]:
+    """The store (direct) and a second store on the same indices through the failing proxy, retries off."""
+    direct = open_cluster()
+    assert isinstance(direct, OpenSearchStore)
+    proxy = FailingProxy(direct.settings.hosts[0])
+    settings = dataclasses.replace(direct.settings, hosts=(proxy.url,), retries=0)
+    faulty = OpenSearchStore(settings, clock=lambda: NOW)
+    try:
+        yield direct, faulty, proxy
+    finally:
+        faulty.close()
+        proxy.close()
+
+
+def _completion() -> tuple[list[Tracing], WriteOp, set[str], list[tuple[str, str]]]:
+    old = _checked(f.open_case(record="OC-1"))
+    new = _checked(f.person("NCIS", "F-1", 2))
+    return [old], Replace(old.key, TracingType.OPEN_CASE, new), {"F-1"}, [("OC-1", "SUPERSEDED by FILE NCIS/F-1")]
+
+
+def _supersession() -> tuple[list[Tracing], WriteOp, set[str], list[tuple[str, str]]]:
+    old, new = nac("NH-1", (2012, 5, 1)), nac("NH-2", (2018, 5, 1))
+    return [old], Upsert(new), {"NH-2"}, [("NH-1", "SUPERSEDED by favorable NAC history DSS/NH-2")]
+
+
+@pytest.mark.parametrize("step", range(1, STEPS + 1))
+@pytest.mark.parametrize("case", [_completion, _supersession], ids=["completion", "favorable NAC history"])
+def test_a_write_failing_at_any_step_leaves_no_deletion_unlogged_and_a_replay_finishes_it(
+    through_proxy: tuple[OpenSearchStore, OpenSearchStore, FailingProxy], case: Any, step: int
+) -> None:
+    direct, faulty, proxy = through_proxy
+    before, op, live_after, logged = case()
+    direct.write([Upsert(t) for t in before], actor="NCIS")
+    old_key = before[0].key
+    assert direct.set_dispute(old_key, _dispute(1))
+
+    proxy.arm(step)
+    with pytest.raises(Unavailable):
+        faulty.write([op], actor="DSS")
+    assert proxy.bulks == step  # the write stopped at the failing request
+    deleted = [(r.key.record_number, r.reason) for r in direct.deletions()]
+    held = direct._client.get(index=direct.names.tracings, id=str(tid_for(old_key)))["_source"]
+    if not held["live"]:
+        assert deleted == logged, "a tombstone landed without its deletion-log entry"
+    assert deleted in ([], logged)  # at worst logged before its tombstone lands
+
+    proxy.arm(0)
+    outcome = faulty.write([op], actor="DSS")[0].outcome
+    assert outcome is (WriteOutcome.APPLIED if step == 1 else WriteOutcome.UNCHANGED)
+    assert _live(direct) == live_after
+    assert [(r.key.record_number, r.reason) for r in direct.deletions()] == logged
+    assert direct.get(old_key) is None
+    # A failed third request leaves the deleted record's statement of dispute behind: no reader attaches it
+    # (it names a life that ended), the check reports it, and nothing else is amiss.
+    assert direct.check_integrity() == ([STRAY_DISPUTE] if step == STEPS else [])
+
+
+def test_a_deletion_a_newer_write_overtakes_is_not_logged(
+    through_proxy: tuple[OpenSearchStore, OpenSearchStore, FailingProxy],
+) -> None:
+    """The owner stores a newer version of a completion's old record between the completion's first request
+    (which logged the old record's deletion) and its second (the tombstone, refused: a newer write wins):
+    the entry is taken back, and the newer record stays live with its statement of dispute."""
+    direct, faulty, proxy = through_proxy
+    old = _checked(f.open_case(record="OC-1"))
+    direct.write([Upsert(old)], actor="NCIS")
+    assert direct.set_dispute(old.key, _dispute(1))
+    newer = _checked(f.open_case(record="OC-1", version=2))
+
+    def owner_writes_newer() -> None:
+        direct.write([Upsert(newer)], actor="NCIS")
+
+    proxy.before[2] = owner_writes_newer
+    new = _checked(f.person("NCIS", "F-1", 2))
+    assert faulty.write([Replace(old.key, TracingType.OPEN_CASE, new)], actor="NCIS")[0].outcome is WriteOutcome.APPLIED
+    assert not proxy.before, "the other write did not run between the requests"
+    assert direct.deletions() == []
+    assert _live(direct) == {"F-1", "OC-1"}
+    kept = direct.get(old.key)
+    assert kept is not None and kept.tracing.source_version == 2 and kept.dispute is not None
+    assert direct.check_integrity() == []
