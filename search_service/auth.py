@@ -23,7 +23,7 @@ from dcii.v1 import admin_pb2, batch_pb2, ingest_pb2, privacy_pb2, search_pb2
 from indexer.exc import DciiError, PermissionDenied, Unauthenticated
 from search_service.accreditation import Activity, Caller, Role, Status
 from search_service.errors import abort
-from search_service.limits import UNCAPPED, CallLimiter, CallSlot, RateLimiter
+from search_service.limits import UNCAPPED, CallLimiter, CallSlot, RateLimit
 from search_service.registry import Registry
 
 log = logging.getLogger(__name__)
@@ -203,7 +203,7 @@ class AuthInterceptor(grpc.ServerInterceptor):
         self,
         registry: Registry,
         on_refusal: Callable[[str, str, str], None] | None = None,
-        limiter: RateLimiter | None = None,
+        limiter: RateLimit | None = None,
         calls: CallLimiter | None = None,
     ) -> None:
         self._registry = registry

@@ -16,6 +16,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 from indexer.exc import ResourceExhausted
 
@@ -44,11 +45,22 @@ class RateLimiter:
             bucket.tokens = min(self._burst, bucket.tokens + (now - bucket.at) * self._rate)
             bucket.at = now
             if bucket.tokens < cost:
-                raise ResourceExhausted(
-                    f"rate limit: activity {key} may make {self._rate:g} calls a second (bursts of "
-                    f"{self._burst:g}); retry after a short backoff"
-                )
+                raise rate_refusal(key, self._rate, self._burst)
             bucket.tokens -= cost
+
+
+class RateLimit(Protocol):
+    """A per-activity rate limit: this process's (RateLimiter) or every serving process's together
+    (search_service.shared_rates.SharedRateLimiter)."""
+
+    def take(self, key: str, cost: float = 1.0) -> None: ...
+
+
+def rate_refusal(key: str, rate: float, burst: float) -> ResourceExhausted:
+    return ResourceExhausted(
+        f"rate limit: activity {key} may make {rate:g} calls a second (bursts of {burst:g}); retry after a "
+        "short backoff"
+    )
 
 
 class CallSlot:

@@ -33,6 +33,7 @@ from indexer.retention import RetentionSchedule
 from indexer.store.base import TracingStore
 from indexer.store.factory import open_store
 from indexer.store.sqlite_backup import DataDirLock, hold_data_dir
+from search_service import shared_rates
 from search_service.account_sweep import AccountSweep, record_disabled
 from search_service.accounting import AuditLog, load_or_create_key
 from search_service.accounts import AdminServicer, SessionServicer
@@ -44,7 +45,7 @@ from search_service.batch_worker import BatchSettings, BatchWorker, batch_answer
 from search_service.gc_tuning import tune_garbage_collector
 from search_service.ingest import IngestServicer
 from search_service.ingest_pool import IngestPool
-from search_service.limits import CallLimiter, RateLimiter
+from search_service.limits import CallLimiter, RateLimit, RateLimiter
 from search_service.malloc_tuning import limit_malloc_arenas
 from search_service.metrics import ServerMetrics
 from search_service.privacy import PrivacyServicer
@@ -205,7 +206,7 @@ def _grpc_server(
             AuthInterceptor(
                 registry,
                 on_refusal=audit_refusal,
-                limiter=RateLimiter(config.rate_per_activity, config.burst_per_activity),
+                limiter=_rate_limit(config),
                 calls=CallLimiter(config.calls_per_activity),
             ),
         ],
@@ -217,6 +218,15 @@ def _grpc_server(
             ("grpc.so_reuseport", int(config.processes > 1)),
         ],
     )
+
+
+def _rate_limit(config: ServerConfig) -> RateLimit:
+    """Each activity's rate: counted in this process, or in a table every serving process shares when
+    several serve (search_service.shared_rates), so that N processes do not allow N times the rate."""
+    if config.processes > 1:
+        path = config.data_dir / shared_rates.FILE_NAME
+        return shared_rates.SharedRateLimiter(path, config.rate_per_activity, config.burst_per_activity)
+    return RateLimiter(config.rate_per_activity, config.burst_per_activity)
 
 
 def _health_and_reflection(server: grpc.Server) -> health.HealthServicer:
