@@ -51,7 +51,12 @@ def fuzz(harness: str, runs: int, work: Path) -> None:
         str(ROOT / "fuzz" / "corpus" / harness),
     ]
     started = time.monotonic()
-    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=runs / 20 + 600, check=False)
+    # The harness's scratch directory (fuzz.common.scratch) goes under `work`, removed with it: libFuzzer ends
+    # the process without running Python's exit handlers, so the harness cannot remove it itself.
+    scratch_env = os.environ | {"TMPDIR": str(work)}
+    done = subprocess.run(
+        command, cwd=ROOT, capture_output=True, text=True, timeout=runs / 20 + 600, check=False, env=scratch_env
+    )
     crashes = sorted(work.glob("crash-*")) + sorted(work.glob("timeout-*")) + sorted(work.glob("oom-*"))
     if done.returncode != 0 or crashes:
         # Keep the inputs where pytest's temporary directories do not get cleaned away, and show them.
