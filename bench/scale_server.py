@@ -147,7 +147,7 @@ class ServerProcess:
 
     def serving_pids(self, marker: bytes = b"search_service.serving_processes") -> list[int]:
         """This process and the replicas it started to serve the same port (`--processes`)."""
-        return [self.process.pid, *(pid for pid, _ in _children(self.process.pid) if marker in _cmdline(pid))]
+        return [self.process.pid, *(pid for pid in _children(self.process.pid) if marker in _cmdline(pid))]
 
     def wait_port(self, port: int, timeout: float = 600.0) -> float:
         """Seconds from the fork until the port accepts connections."""
@@ -185,7 +185,7 @@ class ServerProcess:
         serving = self.serving_pids()
         statuses = [_status_kib(pid) for pid in serving]
         children = sum(
-            _status_kib(pid).get("VmRSS", 0) * 1024 for pid, _ in _children(self.process.pid) if pid not in serving
+            _status_kib(pid).get("VmRSS", 0) * 1024 for pid in _children(self.process.pid) if pid not in serving
         )
         return {
             "rss": sum(s.get("VmRSS", 0) for s in statuses) * 1024,
@@ -207,8 +207,8 @@ class ServerProcess:
         self._log.close()
 
 
-def _children(parent: int) -> list[tuple[int, int]]:
-    """(pid, parent) of each process whose parent is `parent`."""
+def _children(parent: int) -> list[int]:
+    """The pid of each process whose parent is `parent`."""
     found = []
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
@@ -216,7 +216,7 @@ def _children(parent: int) -> list[tuple[int, int]]:
         except (OSError, IndexError, ValueError):
             continue
         if ppid == parent:
-            found.append((int(stat.parent.name), ppid))
+            found.append(int(stat.parent.name))
     return found
 
 
