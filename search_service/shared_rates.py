@@ -69,6 +69,7 @@ class SharedRateLimiter:
     def take(self, key: str, cost: float = 1.0) -> None:
         """Spend `cost` tokens of `key`'s bucket, or raise ResourceExhausted."""
         wanted = activity_hash(key)
+        allowed = True
         with self._lock:
             fcntl.lockf(self._fd, fcntl.LOCK_EX)
             try:
