@@ -43,6 +43,7 @@ import logging
 import re
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from pathlib import Path
@@ -129,6 +130,7 @@ class AuditLog:
         self._last_head: Head | None = None  # the head this handle last committed (under the writer lock)
         self._closed = False
         self._group = GroupCommit[dict[str, Any]](self._write, timeout=timeout, what=CANNOT_WRITE)
+        self._on_write: Callable[[float, int], None] | None = None
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._lock = WriterLock(self.path, timeout)
@@ -216,6 +218,12 @@ class AuditLog:
         """WAL checkpoints made by this handle's checkpointer thread (search_service.audit_checkpoint)."""
         return self._checkpointer.checkpoints
 
+    def observe_writes(self, observer: Callable[[float, int], None]) -> None:
+        """Call `observer(seconds, entries)` after each write this handle makes: its time, from asking for
+        the writer lock to the head file written (what the searches in it waited for), and the entries
+        made durable (0 when the write failed)."""
+        self._on_write = observer
+
     def _write(self, documents: list[dict[str, Any]]) -> None:
         """Chain and commit `documents` in one transaction, then record the new head in the head file; all
         or nothing (a head file that cannot be opened for writing fails the write before the commit).
@@ -224,6 +232,7 @@ class AuditLog:
         GIL, and under load each hand-back waits up to a busy thread's switch interval (5 ms). Hence the
         head file kept open (audit_head.HeadFile), one multi-row INSERT (audit_chain.insert_rows), and
         the head row checked and moved on in one UPDATE (`_chain`)."""
+        started, entries = time.perf_counter(), 0
         try:
             with self._writing():
                 conn = self._conn()
@@ -239,12 +248,16 @@ class AuditLog:
                         conn.execute("ROLLBACK")
                     raise
                 self._last_head = head
+                entries = len(documents)
                 # Committed. Should this fail, the head file lags one commit behind, which verify
                 # accepts; the caller still gets Unavailable and sends nothing (over-accounting, safe).
                 head_file.write(head)
             self._checkpointer.written(len(documents))
         except (sqlite3.Error, OSError) as error:
             raise Unavailable(f"{CANNOT_WRITE}: {error.__class__.__name__}") from error
+        finally:
+            if self._on_write is not None:
+                self._on_write(time.perf_counter() - started, entries)
 
     def _chain(self, conn: sqlite3.Connection, head_file: HeadFile, documents: list[dict[str, Any]]) -> Head:
         """Inside the write transaction: append `documents` (after an anchor mismatch entry, should the

@@ -7,6 +7,12 @@ What is measured (docs/RUNBOOK.md says what each means and what to alert on):
 - ingest: `dcii_ingest_actions_total{outcome}` (APPLIED, UNCHANGED, REJECTED, NOT_FOUND, PERMISSION_DENIED).
 - batch progress, read from the batch queue at scrape time: `dcii_batch_queries{state="pending"|"done"}`
   over the active batches, `dcii_batches_active{state="QUEUED"|"RUNNING"}`.
+- calls on arrival, `dcii_rpc_received_total` (by service and method): also those the server refuses at once
+  for its cap on calls in progress (gRPC's `maximum_concurrent_rpcs`, which answers them before any handler
+  or interceptor's handler runs, so no other series sees them), and those abandoned while they waited for a
+  thread. Received minus finished (`dcii_rpc_requests_total`) is what the server shed.
+- the audit trail's writes, which every answered search waits for: `dcii_audit_write_seconds` (writer lock,
+  transaction, fsync) and `dcii_audit_entries_total`; a disk that stalls shows here first.
 - the store: `dcii_store_tracings` (TracingStore.size_hint, so any backend) and `dcii_store_info{backend}`.
 - the process (CPU, memory, open files, GC) from prometheus_client's own collectors.
 
@@ -61,6 +67,8 @@ UNKNOWN_METHOD = ("unknown", "unknown")
 
 # From a sub-millisecond exact lookup to a slow batch submission; the ranked modes sit at 2-100 ms.
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+# An audit write with its fsync takes ~0.3 ms on a quiet local disk; a stalling one, up to its timeout.
+AUDIT_WRITE_BUCKETS = (0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
 _MODES = frozenset(search_pb2.SearchMode.keys())
 _OUTCOMES = frozenset(ingest_pb2.IngestOutcome.keys())
@@ -118,6 +126,12 @@ class _RpcMetrics:
             "Time from the call's arrival to its status, by method and search mode",
             labels,
             buckets=LATENCY_BUCKETS,
+            registry=registry,
+        )
+        self.received = Counter(
+            "dcii_rpc_received",
+            "Calls on arrival, by method: also those refused at once for the cap on calls in progress",
+            ("grpc_service", "grpc_method"),
             registry=registry,
         )
         self.in_flight = Gauge(
@@ -212,6 +226,9 @@ class MetricsInterceptor(grpc.ServerInterceptor):
         handler = continuation(handler_call_details)
         method = handler_call_details.method
         names = _split(method)
+        # Counted here, on gRPC's polling thread, before gRPC checks its cap on calls in progress: a call it
+        # refuses never reaches the handler below.
+        self._rpc.received.labels(*names).inc()
         if handler is None:
             # grpc answers UNIMPLEMENTED itself; the method name the client sent is never a label value.
             self._rpc.requests.labels(*UNKNOWN_METHOD, NO_MODE, "UNIMPLEMENTED").inc()
@@ -304,6 +321,15 @@ class ServerMetrics:
         self.registry = CollectorRegistry()
         self._rpc = _RpcMetrics(self.registry)
         self.interceptor = MetricsInterceptor(self._rpc)
+        self._audit_seconds = Histogram(
+            "dcii_audit_write_seconds",
+            "One write of the audit trail: writer lock, transaction, fsync (answered searches wait for it)",
+            buckets=AUDIT_WRITE_BUCKETS,
+            registry=self.registry,
+        )
+        self._audit_entries = Counter(
+            "dcii_audit_entries", "Entries made durable in the audit trail by this process", registry=self.registry
+        )
         self._refresh = refresh
         self._httpd: WSGIServer | None = None
         self._thread: threading.Thread | None = None
@@ -311,6 +337,11 @@ class ServerMetrics:
         ProcessCollector(registry=self.registry)
         PlatformCollector(registry=self.registry)
         GCCollector(registry=self.registry)
+
+    def audit_written(self, seconds: float, entries: int) -> None:
+        """AuditLog.observe_writes' observer."""
+        self._audit_seconds.observe(seconds)
+        self._audit_entries.inc(entries)
 
     def start(self, host: str, port: int, store: TracingStore, batch_queue: BatchQueue) -> int:
         """Watch the store and the batch queue and serve /metrics on host:port (0: any free port)."""

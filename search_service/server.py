@@ -247,6 +247,15 @@ def _health_and_reflection(server: grpc.Server) -> health.HealthServicer:
     return health_servicer
 
 
+def _metrics(config: ServerConfig, audit: AuditLog) -> ServerMetrics | None:
+    """The server's metrics when a port is set for them, the audit trail's writes observed."""
+    if config.metrics_port is None:
+        return None
+    metrics = ServerMetrics()
+    audit.observe_writes(metrics.audit_written)
+    return metrics
+
+
 def start_server(
     config: ServerConfig,
     *,
@@ -264,7 +273,7 @@ def start_server(
         config.audit_path, key=load_or_create_key(config.data_dir / "audit.key"), timeout=config.audit_timeout
     )
 
-    metrics = ServerMetrics() if config.metrics_port is not None else None
+    metrics = _metrics(config, audit)
     server = _grpc_server(config, registry, audit, metrics)
     ingest_pool = IngestPool(config.ingest_processes)
     ingest_pb2_grpc.add_IngestServiceServicer_to_server(IngestServicer(store, today, ingest_pool), server)

@@ -15,6 +15,7 @@ import pytest
 from dcii.v1 import ingest_pb2, search_pb2
 from search_service.accreditation import Role
 from tests.client_faults_support import HAROLD, Served, _requests
+from tests.metrics_support import samples, scrape, value
 from tests.server_proc import record, spawn_server
 from tests.support import free_port, make_index
 
@@ -27,7 +28,8 @@ def test_calls_beyond_the_concurrency_cap_are_refused_at_once(tmp_path: Path) ->
     submitter = index.accredit("NCIS-RA-01", "NCIS", [Role.SUBMITTER])
     querier = index.accredit("CCF-TERM", "ARMY-CCF", [Role.QUERIER])
     index.port = free_port()
-    with spawn_server(index.data_dir, index.pki_dir, index.port, max_concurrent_rpcs=4):
+    metrics_port = free_port()
+    with spawn_server(index.data_dir, index.pki_dir, index.port, max_concurrent_rpcs=4, metrics_port=metrics_port):
         served = Served(index, 0, {"submitter": submitter, "querier": querier})
         other = served.client("querier")
         hold = threading.Event()
@@ -49,6 +51,16 @@ def test_calls_beyond_the_concurrency_cap_are_refused_at_once(tmp_path: Path) ->
             ask()
         waited = time.perf_counter() - started
         assert refused.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED and waited < 1.0, (refused.value, waited)
+        # gRPC refused it before any handler ran: only dcii_rpc_received_total saw it (what the runbook's
+        # DciiShedding alert reads, received minus finished).
+        found = samples(scrape(metrics_port))
+        search = {"grpc_service": "dcii.v1.SearchService", "grpc_method": "Search"}
+        assert value(found, "dcii_rpc_received_total", **search) == 1
+        assert value(found, "dcii_rpc_in_flight", **search) == 0
+        finished = [
+            n for (name, labels), n in found.items() if name == "dcii_rpc_requests_total" and search.items() <= labels
+        ]
+        assert finished == []
         for client, call in zip(clients, calls, strict=True):
             call.cancel()
             client.close()

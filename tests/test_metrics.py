@@ -3,8 +3,9 @@ batch progress and store size, on their own plain-HTTP port, with bounded labels
 
 from __future__ import annotations
 
+import contextlib
 import socket
-import urllib.request
+import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,11 +16,10 @@ from prometheus_client.parser import text_string_to_metric_families
 from dcii.v1 import batch_pb2, batch_pb2_grpc, ingest_pb2, search_pb2, tracing_pb2
 from search_service.accreditation import Role
 from search_service.batch_worker import BatchSettings
-from search_service.metrics import LATENCY_BUCKETS
+from search_service.metrics import AUDIT_WRITE_BUCKETS, LATENCY_BUCKETS
 from tests import factories
+from tests.metrics_support import samples, scrape, value
 from tests.support import ROOT, Index, make_index
-
-Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 
 SERVICES = {
     "dcii.v1.SearchService",
@@ -35,23 +35,6 @@ SERVICES = {
 }
 MODES = {"none", "EXACT", "NAME_ONLY", "NONSTANDARD", "FUZZY", "PID_QUALIFIED", "UNSPECIFIED", "OTHER"}
 CODES = {code.name for code in grpc.StatusCode}
-
-
-def scrape(port: int) -> str:
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as response:
-        return str(response.read().decode())
-
-
-def samples(text: str) -> Samples:
-    found: Samples = {}
-    for family in text_string_to_metric_families(text):
-        for sample in family.samples:
-            found[(sample.name, frozenset(sample.labels.items()))] = sample.value
-    return found
-
-
-def value(found: Samples, name: str, **labels: str) -> float:
-    return found.get((name, frozenset(labels.items())), 0.0)
 
 
 @pytest.fixture
@@ -123,6 +106,9 @@ def test_rpcs_ingest_batch_and_store_are_measured(index: Index) -> None:
     assert value(found, "dcii_rpc_errors_total", **search, mode="EXACT", grpc_code="UNAUTHENTICATED") == 1
     assert value(found, "dcii_rpc_errors_total", **search, mode="EXACT", grpc_code="OK") == 0
     assert value(found, "dcii_rpc_latency_seconds_count", **search, mode="EXACT") == 3
+    # Every call on arrival, also those a handler never saw (here: none were shed, so the same five)
+    assert value(found, "dcii_rpc_received_total", **search) == 5
+    assert value(found, "dcii_rpc_received_total", grpc_service="unknown", grpc_method="unknown") == 1
     assert value(found, "dcii_rpc_latency_seconds_bucket", **search, mode="FUZZY", le="+Inf") == 1
     assert value(found, "dcii_rpc_latency_seconds_sum", **search, mode="FUZZY") > 0
     unknown_labels = {"grpc_service": "unknown", "grpc_method": "unknown", "mode": "none"}
@@ -150,6 +136,39 @@ def test_rpcs_ingest_batch_and_store_are_measured(index: Index) -> None:
         assert keys.get("mode", "none") in MODES, (name, keys)
         assert keys.get("grpc_code", "OK") in CODES, (name, keys)
         assert not {"activity", "activity_id", "operator", "agency"} & set(keys), (name, keys)
+
+
+def test_audit_writes_are_timed_and_their_entries_counted(index: Index) -> None:
+    """dcii_audit_write_seconds times each write of the trail (the searches wait for it) and
+    dcii_audit_entries_total counts exactly the entries the trail gained from this server."""
+    assert index.running is not None and index.running.metrics is not None
+    port = index.running.metrics.port
+    submitter = index.client("NCIS-HQ", "NCIS", [Role.SUBMITTER])
+    querier = index.client("ADJ-1", "DSS", [Role.QUERIER])
+    anonymous = index.connect(index.accredit("TERM-2", "DSS", [Role.QUERIER])[0])  # never logged in
+    submitter.upsert(*[factories.person(record=f"NCIS-{i}") for i in range(3)])
+    before, trail_before = samples(scrape(port)), _trail_entries(index)
+
+    for _ in range(2):  # three hits each: three disclosures each
+        querier.search(
+            mode=search_pb2.SEARCH_MODE_EXACT, name={"surname": "Whitfield", "given_name": "Harold"}, **_ssn()
+        )
+    with pytest.raises(grpc.RpcError):  # a refusal, also in the trail
+        anonymous.search(mode=search_pb2.SEARCH_MODE_EXACT, name={"surname": "X", "given_name": "Y"}, **_ssn())
+
+    after, trail_after = samples(scrape(port)), _trail_entries(index)
+    gained = trail_after - trail_before
+    assert gained >= 7
+    assert value(after, "dcii_audit_entries_total") - value(before, "dcii_audit_entries_total") == gained
+    writes = value(after, "dcii_audit_write_seconds_count") - value(before, "dcii_audit_write_seconds_count")
+    assert 3 <= writes <= gained  # one call after another: a write each, none shared
+    assert value(after, "dcii_audit_write_seconds_sum") > value(before, "dcii_audit_write_seconds_sum")
+    assert list(AUDIT_WRITE_BUCKETS) == sorted(AUDIT_WRITE_BUCKETS)
+
+
+def _trail_entries(index: Index) -> int:
+    with contextlib.closing(sqlite3.connect(index.data_dir / "audit.db")) as conn:
+        return int(conn.execute("SELECT count(*) FROM entry").fetchone()[0])
 
 
 def test_latency_buckets_are_sorted_and_the_port_closes_on_stop(tmp_path: Path) -> None:
