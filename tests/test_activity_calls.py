@@ -26,8 +26,8 @@ from search_service.batch_worker import BatchSettings
 from search_service.limits import CallLimiter
 from search_service.server import ServerConfig
 from tests import factories as f
+from tests.metrics_support import samples, scrape, value
 from tests.support import ROOT, Client, Index, held_ingest_streams, make_index
-from tests.test_metrics import samples, scrape, value
 
 CAP = 2
 T = TypeVar("T")

@@ -26,10 +26,10 @@ from search_service.accreditation import Role
 from search_service.server import ServerConfig
 from search_service.serving_processes import ServingProcesses, config_from_json, config_to_json
 from tests import factories as f
+from tests.metrics_support import samples, scrape, value
 from tests.server_proc import alive, children, kill_hard, wait_until
 from tests.serving_support import Terminal, terminal_on, two_free_ports
 from tests.support import ROOT, Index, free_port, make_index, wait_for_port
-from tests.test_metrics import samples, scrape, value
 
 EXACT = search_pb2.SEARCH_MODE_EXACT
 
