@@ -188,6 +188,19 @@ def _checks(phase: dict[str, Any]) -> str:
     return "passed" if phase.get("checks") and not bad else "failed: " + ", ".join(bad or ["did not run"])
 
 
+def _disk_figures(disk: dict[str, Any] | None) -> str:
+    """The data disk's write time per second (bench.soak_disk): a stalled disk stalls every answer."""
+    if not disk:
+        return ""
+    figures = (
+        f"; the data's disk spent {disk['write_ms_median_second']} ms on writes in the median second, "
+        f"{disk['write_ms_slowest_second']} ms in the slowest (at {disk['slowest_second_at_s']} s)"
+    )
+    if disk.get("write_ms_near_refusals") is not None:
+        figures += f", {disk['write_ms_near_refusals']} ms at worst around the refusals"
+    return figures
+
+
 def load_rows(before: dict[str, Any], after: dict[str, Any]) -> list[list[str]]:
     m, s, o, r = (after.get(k, {}) for k in ("maximum", "soak", "overload", "recovery"))
     ob = before.get("overload", {})
@@ -202,6 +215,7 @@ def load_rows(before: dict[str, Any], after: dict[str, Any]) -> list[list[str]]:
         f"{s.get('server_cpu_ms_per_query')} ms of CPU a query ({s.get('server_cpu_ms_per_query_first')} in the "
         f"first minute, {s.get('server_cpu_ms_per_query_last')} in the last)"
     )
+    soak_figures += _disk_figures(s.get("disk"))
     capped = (
         f"served {o.get('ok_per_second')}/s, p99 {o.get('ok_p99_ms')} ms; refusals p99 {o.get('shed_p99_ms')} ms; "
         f"{o.get('timed_out_pct')}% reached the 5 s deadline"

@@ -17,7 +17,8 @@
    second, keeping INGEST_RECORDS records current: the index keeps its size) beside it. Must hold: zero
    errors; p99 of the last minute within 1.5x (+5 ms) of the first; the server's resident memory after
    warm-up (the first fifth, at most a minute) grows under 5% (median of the last minute against the
-   minute after warm-up).
+   minute after warm-up). Reported beside: the data disk's write time second by second (bench.soak_disk),
+   since a disk that stalls stalls every answer (each waits for its audit write's fsync).
 4. Overload: open loop at 2x the maximum for --overload-seconds. Must hold: the server sheds what it
    cannot serve with RESOURCE_EXHAUSTED or UNAVAILABLE, quickly (p99 of a refusal under 1 s, a fifth of
    the deadline), and does not queue without bound (under 1% of calls reach their 5 s deadline).
@@ -49,6 +50,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 # By its package name, not as a bare sibling (bench/scale.py's way): tests/test_bench_soak.py imports
 # bench.soak, so mypy reads this module too and knows bench/ only as a package. The line above puts the
 # repository on the path, so `python bench/soak.py` finds the package as well.
+from bench import soak_disk
 from bench.soak_clients import INGEST_RECORDS, Sample, ingest_client, queries, search_client
 from dcii.cli.bootstrap import bootstrap
 from tests.server_proc import rss_bytes, spawn_server
@@ -70,6 +72,8 @@ class Bench:
     cpu: list[tuple[float, float]] = field(default_factory=list)  # (time, the server's CPU seconds so far)
     started: float = 0.0  # wall-clock start of the last phase's load (its samples' time 0)
     ingested: tuple[int, int, int] = (0, 0, 0)  # the last phase's ingest: sent, acknowledged, errors
+    disk_stat: Path | None = None  # the data directory's block device (bench.soak_disk)
+    disk: list[soak_disk.Reading] = field(default_factory=list)
 
     def phase(self, kind: str, total: float, seconds: float, ingest: float = 0.0, seed: int = 0) -> list[Sample]:
         """Run `processes` clients (`total` calls in flight, or calls a second, split between them)."""
@@ -116,6 +120,8 @@ class Bench:
                 at = time.time() - self.started
                 self.rss.append((at, rss_bytes(self.server_pid), rss_bytes(self.server_pid, "RssAnon")))
                 self.cpu.append((at, self.cpu_seconds()))
+                if self.disk_stat is not None:
+                    self.disk.append(soak_disk.read(self.disk_stat, at))
             except (OSError, LookupError):
                 return
 
@@ -238,6 +244,7 @@ def soak(bench: Bench, rate: float, minutes: float, ingest: float) -> dict[str, 
         "server_cpu_ms_per_query_first": bench.cpu_ms_per_query(samples, 0, window),
         "server_cpu_ms_per_query_last": bench.cpu_ms_per_query(samples, seconds - window, seconds),
         "ingest": {"sent": sent, "acknowledged": acked, "errors": ingest_errors, "records": INGEST_RECORDS},
+        "disk": soak_disk.report(bench.disk, samples),
         "rss_every_10s_mib": [round(vm / 2**20) for at, vm, _ in bench.rss if int(at) % 10 == 0],
     }
     errors = sum(n for code, n in found["codes"].items() if code != "OK") + ingest_errors + (sent - acked)
@@ -303,7 +310,9 @@ def main(argv: list[str] | None = None) -> int:
     results: dict[str, Any] = {"settings": {k: v for k, v in vars(args).items() if k != "json"} | {"server": settings}}
     results["settings"]["dir"] = str(work)
     with spawn_server(data, pki_dir, port, stderr=work / "server.log", **settings) as server:
-        bench = Bench(profiles, queries(args.tracings, 1), args.processes, server.pid)
+        bench = Bench(
+            profiles, queries(args.tracings, 1), args.processes, server.pid, disk_stat=soak_disk.device_stat(data)
+        )
         best, steps = maximum(bench, args.step_seconds)
         results["maximum"] = {"ok_per_second": best, "steps": steps}
         print(f"maximum: {best:.0f} queries/s", flush=True)
