@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import dataclasses
 import http.client
+import subprocess
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -21,6 +23,7 @@ import pytest
 
 from indexer.exc import Unavailable
 from indexer.model import Tracing, TracingType
+from indexer.store import opensearch_check
 from indexer.store.base import Replace, Upsert, WriteOp, WriteOutcome
 from indexer.store.opensearch import OpenSearchStore
 from indexer.store.opensearch_schema import tid_for
@@ -33,7 +36,10 @@ from tests.test_store_lifecycle import _checked, nac
 open_cluster = store_backends.open_cluster
 
 STEPS = 3  # bulk requests of a write whose operation deletes something
-STRAY_DISPUTE = "1 dispute documents point at no live tracing (left by a write cut short; no reader attaches them)"
+STRAY_DISPUTE = (
+    "1 dispute documents point at no live tracing (left by a write cut short; no reader attaches them: "
+    "`dcii index repair` removes them)"
+)
 
 
 class FailingProxy:
@@ -143,8 +149,45 @@ def test_a_write_failing_at_any_step_leaves_no_deletion_unlogged_and_a_replay_fi
     assert [(r.key.record_number, r.reason) for r in direct.deletions()] == logged
     assert direct.get(old_key) is None
     # A failed third request leaves the deleted record's statement of dispute behind: no reader attaches it
-    # (it names a life that ended), the check reports it, and nothing else is amiss.
+    # (it names a life that ended), the check reports it, and nothing else is amiss; the repair removes it.
     assert direct.check_integrity() == ([STRAY_DISPUTE] if step == STEPS else [])
+    # The operator's command, as run at 3 a.m.: says what it removed, then checks again (exit 0: sound).
+    url = f"{direct.settings.hosts[0].replace('http://', 'opensearch://')}?prefix={direct.names.prefix}&replicas=0"
+    repaired = subprocess.run(
+        [sys.executable, "-m", "dcii.cli.index_cmd", "index", "repair", "--store", url],
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    said = ["repaired: 1 dispute documents of no live tracing removed"] if step == STEPS else ["nothing to repair"]
+    assert (repaired.returncode, repaired.stderr.splitlines()) == (0, said), repaired.stderr
+    assert direct.check_integrity() == []
+    assert direct.repair() == []
+    assert _live(direct) == live_after
+
+
+def test_the_repair_keeps_a_dispute_filed_after_it_read_the_strays(
+    through_proxy: tuple[OpenSearchStore, OpenSearchStore, FailingProxy],
+) -> None:
+    """A stray dispute is removed only as it was read: when the tracing comes back to life and its owner
+    files a new dispute under the same document id between the repair's read and its delete, the new
+    dispute stays (and the tracing shows it)."""
+    direct, faulty, proxy = through_proxy
+    before, op, _, _ = _completion()
+    direct.write([Upsert(t) for t in before], actor="NCIS")
+    old_key = before[0].key
+    assert direct.set_dispute(old_key, _dispute(1))
+    proxy.arm(STEPS)
+    with pytest.raises(Unavailable):
+        faulty.write([op], actor="DSS")
+    proxy.arm(0)
+    strays = opensearch_check.stray_disputes(direct._client, direct.names)
+    assert list(strays) == [str(tid_for(old_key))]
+    reborn = _checked(f.open_case(record="OC-1", version=5))
+    direct.write([Upsert(reborn)], actor="NCIS")
+    assert direct.set_dispute(old_key, _dispute(2))
+    assert opensearch_check.remove_disputes(direct._client, direct.names, strays) == (0, 1)
+    kept = direct.get(old_key)
+    assert kept is not None and kept.dispute == _dispute(2)
+    assert direct.check_integrity() == [] and direct.repair() == []
 
 
 def test_a_deletion_a_newer_write_overtakes_is_not_logged(

@@ -52,6 +52,7 @@ def test_upsert_get_load_count(store: TracingStore) -> None:
     assert store.load([]) == {}
     assert store.count() == 2
     assert store.check_integrity() == []
+    assert store.repair() == []
 
 
 def test_a_replay_or_an_older_version_changes_nothing(store: TracingStore) -> None:

@@ -194,10 +194,14 @@ def test_dcii_index_migrate_rebuild_and_check(osmem: Any, tmp_path: Path) -> Non
         assert "now on cli-tracings-v2" in rebuilt.stderr
         checked = dcii("index", "check", "--store", url)
         assert (checked.returncode, "2 live tracings" in checked.stderr) == (0, True), checked.stderr
+        repaired = dcii("index", "repair", "--store", url)
+        assert (repaired.returncode, repaired.stderr.splitlines()) == (0, ["nothing to repair"]), repaired.stderr
         back = dcii("index", "migrate", "--from", url, "--to", f"sqlite:///{tmp_path}/back.db")
         assert back.returncode == 0, back.stderr
         refused = dcii("index", "rebuild", "--store", f"sqlite:///{tmp_path}/back.db")
         assert refused.returncode != 0 and "OpenSearch store" in refused.stderr
+        repaired = dcii("index", "repair", "--store", f"sqlite:///{tmp_path}/back.db")
+        assert (repaired.returncode, repaired.stderr.splitlines()) == (0, ["nothing to repair"]), repaired.stderr
         wrong = dcii("index", "check", "--store", "ftp://nowhere")
         assert wrong.returncode != 0 and "no store backend" in wrong.stderr
     finally:

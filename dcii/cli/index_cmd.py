@@ -4,12 +4,15 @@
     dcii index migrate --from var/data/index.db --to 'opensearch+https://node1:9200?...'
     dcii index migrate --from 'opensearch+https://node1:9200?...' --to sqlite:///var/data/index.db
     dcii index check --store URL
+    dcii index repair --store URL
 
 `rebuild` (OpenSearch only) builds the next version of the tracings index with this program's mappings
 and match keys, swaps the alias to it while searches go on, and removes the old versions
 (docs/OPENSEARCH.md). `migrate` copies every tracing, dispute, tombstone and deletion-log entry from one
 store to another (indexer.store.migrate); stop ingest while it runs, or run it again afterwards.
-`check` prints the store's integrity problems and exits 1 if there are any. Each prints no PII.
+`check` prints the store's integrity problems and exits 1 if there are any. `repair` removes what a write
+cut short left behind that no reader uses (OpenSearch: disputes of deleted tracings; safe while the service
+runs), says what it did, then checks again like `check`. Each prints no PII.
 """
 
 from __future__ import annotations
@@ -92,6 +95,18 @@ def cmd_check(args: argparse.Namespace) -> None:
     _report(problems)
 
 
+def cmd_repair(args: argparse.Namespace) -> None:
+    store = open_store(args.store)
+    try:
+        done = store.repair()
+        problems = store.check_integrity()
+    finally:
+        store.close()
+    for line in done or ["nothing to repair"]:
+        console.print(f"repaired: {line}" if done else line, markup=False)
+    _report(problems)
+
+
 def _report(problems: list[str]) -> None:
     for problem in problems:
         console.print(f"problem: {problem}", markup=False)
@@ -100,7 +115,7 @@ def _report(problems: list[str]) -> None:
 
 
 def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    index = commands.add_parser("index", help="rebuild, migrate or check the index store")
+    index = commands.add_parser("index", help="rebuild, migrate, check or repair the index store")
     sub = index.add_subparsers(dest="index_command", required=True)
     store_help = "the store: a path or sqlite:///path (embedded), or opensearch[+https]://host:port?... "
     rebuild = sub.add_parser("rebuild", help="rebuild the OpenSearch index behind its alias while searches go on")
@@ -116,6 +131,9 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     check = sub.add_parser("check", help="the store's integrity check")
     check.add_argument("--store", required=True, help=store_help)
     check.set_defaults(run=_safely(cmd_check))
+    repair = sub.add_parser("repair", help="remove what a write cut short left behind, then check")
+    repair.add_argument("--store", required=True, help=store_help)
+    repair.set_defaults(run=_safely(cmd_repair))
 
 
 register = add_parser  # the name other modules may look for

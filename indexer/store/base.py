@@ -244,6 +244,12 @@ class TracingStore(ABC):
         """Problems found by the backend's own integrity check (empty: sound)."""
 
     @abstractmethod
+    def repair(self) -> list[str]:
+        """Remove what a write cut short left behind that no reader uses, safely beside ongoing writes;
+        one line (no PII) per kind of thing done, empty when there was nothing to do. What needs the
+        owner (a completion or supersession to resend) or a backup is left to `check_integrity` to report."""
+
+    @abstractmethod
     def iter_all(self, batch: int = 10_000) -> Iterator[StoredTracing]:
         """Every live tracing, with its dispute, in the store's id order (for migration and export)."""
 

@@ -28,8 +28,8 @@ from typing import Any
 from opensearchpy import OpenSearch
 from opensearchpy.exceptions import NotFoundError, TransportError
 
-from indexer.codec import tracing_from_json
-from indexer.model import Dispute, StoredTracing, TracingKey, TracingType
+from indexer.model import Dispute, StoredTracing, TracingKey
+from indexer.store import opensearch_check
 from indexer.store.base import (
     DeletionRecord,
     Tombstone,
@@ -40,13 +40,11 @@ from indexer.store.base import (
     WriteResult,
 )
 from indexer.store.opensearch_admin import Progress, current_versions, ensure, rebuild, schema_of
-from indexer.store.opensearch_io import PAGE, Action, bulk, hits, require, search_pages, unavailable
+from indexer.store.opensearch_io import Action, bulk, hits, require, search_pages, unavailable
 from indexer.store.opensearch_io import search as _search
-from indexer.store.opensearch_lifecycle import unfinished_supersessions
 from indexer.store.opensearch_plan import SetDispute
 from indexer.store.opensearch_scan import Scans
 from indexer.store.opensearch_schema import (
-    SCHEMA_VERSION,
     Names,
     deletion_doc,
     deletion_from_source,
@@ -54,7 +52,6 @@ from indexer.store.opensearch_schema import (
     dispute_from_source,
     instant,
     keys_version_of,
-    parse_instant,
     stored_from_source,
     tid_for,
     tombstone_doc,
@@ -280,66 +277,20 @@ class OpenSearchStore(Scans, TracingStore):
         return self._keys
 
     def check_integrity(self) -> list[str]:
-        problems: list[str] = []
-        client, names = self._client, self.names
-        try:
-            if (status := client.cluster.health()["status"]) == "red":
-                problems.append(f"cluster health is {status}")
-            versions = current_versions(client, names)
-            if len(versions) != 1:
-                problems.append(f"alias {names.tracings} points at {len(versions)} indices")
-            for index in versions:
-                if (schema := schema_of(client, index)) != SCHEMA_VERSION:
-                    problems.append(f"{index} has schema {schema}, this program writes {SCHEMA_VERSION}: rebuild it")
-            problems += self._lifecycle_problems()
-        except TransportError as error:
-            problems.append(f"the cluster could not be checked ({error.status_code} {error.error})")
-        return problems
+        return opensearch_check.problems(self._client, self.names)
 
-    def _lifecycle_problems(self) -> list[str]:
-        """Completions left half done (both records live) and disputes of no live tracing."""
-        problems = []
-        body = {"query": {"bool": {"filter": [{"term": {"live": True}}, {"exists": {"field": "replaces"}}]}},
-                "sort": [{"tid": "asc"}], "_source": ["replaces", "replaces_version"]}  # fmt: skip
-        named = {
-            h["_source"]["replaces"]: h["_source"]["replaces_version"]
-            for h in search_pages(self._client, body, index=self.names.tracings)
-        }
-        pending = 0
-        for start in range(0, len(named), PAGE):
-            ids = list(named)[start : start + PAGE]
-            found = self._client.mget(
-                index=self.names.tracings, body={"ids": ids}, _source_includes=["live", "source_version"]
-            )
-            pending += sum(1 for d in found["docs"] if d.get("found") and d["_source"]["live"]
-                           and d["_source"]["source_version"] <= named[d["_id"]])  # fmt: skip
-        if pending:
-            problems.append(f"{pending} completions left both records live (replay the completion to finish it)")
-        live_histories = [{"term": {"live": True}}, {"term": {"type": TracingType.NAC_HISTORY.value}}]
-        body = {"query": {"bool": {"filter": live_histories}}, "sort": [{"tid": "asc"}],
-                "_source": ["body", "indexed_at"]}  # fmt: skip
-        histories = search_pages(self._client, body, index=self.names.tracings)
-        found = [
-            (tracing_from_json(h["_source"]["body"]), parse_instant(h["_source"]["indexed_at"])) for h in histories
-        ]
-        if unfinished := unfinished_supersessions(found):
-            to_resend = ", ".join(str(key) for key in unfinished[:5]) + (", ..." if len(unfinished) > 5 else "")
-            summary = f"{len(unfinished)} favorable NAC histories left earlier histories live"
-            problems.append(f"{summary} (resend them to finish: {to_resend})")
-        body = {"query": {"match_all": {}}, "sort": [{"tid": "asc"}], "_source": ["born"]}
-        disputes = {h["_id"]: h["_source"]["born"] for h in search_pages(self._client, body, index=self.names.disputes)}
-        stray = 0
-        for start in range(0, len(disputes), PAGE):
-            ids = list(disputes)[start : start + PAGE]
-            found = self._client.mget(index=self.names.tracings, body={"ids": ids}, _source_includes=["live", "born"])
-            stray += sum(1 for d in found["docs"] if not d.get("found") or not d["_source"]["live"]
-                         or d["_source"]["born"] != disputes[d["_id"]])  # fmt: skip
-        if stray:
-            # The writer's last request removes a deleted tracing's dispute; if it fails the dispute stays, and
-            # its `born` names the life that ended, so no reader attaches it (opensearch_writer).
-            problems.append(f"{stray} dispute documents point at no live tracing (left by a write cut short; "
-                            "no reader attaches them)")  # fmt: skip
-        return problems
+    def repair(self) -> list[str]:
+        try:
+            strays = opensearch_check.stray_disputes(self._client, self.names)
+        except TransportError as error:
+            raise unavailable("read its disputes", error) from error
+        if not strays:
+            return []
+        removed, kept = opensearch_check.remove_disputes(self._client, self.names, strays)
+        done = [f"{removed} dispute documents of no live tracing removed"]
+        if kept:
+            done.append(f"{kept} dispute documents changed while being removed were kept (check again)")
+        return done
 
     def iter_all(self, batch: int = 10_000) -> Iterator[StoredTracing]:
         """Every live tracing with its dispute, in id order, read on one point in time."""

@@ -33,11 +33,16 @@ class Action:
     source: dict[str, Any] | None = None
     version: int | None = None
     version_type: str | None = None  # external | external_gte
+    # Optimistic concurrency: applied only if the document still has this sequence number and term.
+    seq_no: int | None = None
+    primary_term: int | None = None
 
     def lines(self) -> list[dict[str, Any]]:
         meta: dict[str, Any] = {"_index": self.index, "_id": self.doc_id}
         if self.version is not None:
             meta |= {"version": self.version, "version_type": self.version_type or "external"}
+        if self.seq_no is not None:
+            meta |= {"if_seq_no": self.seq_no, "if_primary_term": self.primary_term}
         head = {self.op: meta}
         return [head] if self.source is None else [head, self.source]
 
