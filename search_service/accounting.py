@@ -40,7 +40,6 @@ import datetime as dt
 import functools
 import hmac
 import logging
-import re
 import sqlite3
 import threading
 import time
@@ -55,12 +54,13 @@ from indexer.store.sqlite_checkpoint import NO_AUTOCHECKPOINT
 from search_service import audit_chain
 from search_service.accounting_entries import (
     CANNOT_READ,
-    DISCLOSURE,
     AuditEvent,
     Disclosure,
     DisclosureEntry,
     DisclosureIds,
     check_entry,
+    check_event,
+    disclosure_document,
     disclosures_for_tracing_file,
     events_file,
     iso_time,
@@ -91,7 +91,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-_KIND = re.compile(r"[A-Z][A-Z0-9_]{0,63}")
 _KEY_CHECK = b"dcii audit key check v1"
 
 
@@ -322,7 +321,7 @@ class AuditLog:
         ids = self._ids.take(len(groups))
         at = iso_time(self._clock())
         documents = [
-            self._disclosure(disclosure_id, at, entry)
+            disclosure_document(disclosure_id, at, entry, self._subject_of(entry))
             for disclosure_id, group in zip(ids, groups, strict=True)
             for entry in group
         ]
@@ -330,33 +329,13 @@ class AuditLog:
             self._append(documents)
         return ids
 
-    def _disclosure(self, disclosure_id: str, at: str, entry: DisclosureEntry) -> dict[str, Any]:
-        return {
-            "v": 1,
-            "kind": DISCLOSURE,
-            "disclosure_id": disclosure_id,
-            "at": at,
-            "agency": entry.tracing.agency,
-            "record_number": entry.tracing.record_number,
-            "subject": (
-                "" if entry.subject_name is None else subject_ref(self._key, entry.subject_name, entry.subject_ssn)
-            ),
-            "method": entry.method,
-            "purpose": entry.purpose,
-            "recipient_activity": entry.recipient_activity,
-            "recipient_operator": entry.recipient_operator,
-            "law_enforcement": entry.law_enforcement,
-        }
+    def _subject_of(self, entry: DisclosureEntry) -> str:
+        return "" if entry.subject_name is None else subject_ref(self._key, entry.subject_name, entry.subject_ssn)
 
     def record_event(self, kind: str, actor: str, detail: Mapping[str, str]) -> None:
         """Record a refusal, deletion, dispute, access request... `kind` is UPPER_SNAKE (not DISCLOSURE
         nor AUDIT_*, which the trail keeps for itself); `detail` must hold no PII (see subject_ref)."""
-        if not _KIND.fullmatch(kind) or kind == DISCLOSURE or kind.startswith("AUDIT_"):
-            raise ValueError(f"event kind {kind!r} refused: UPPER_SNAKE, not DISCLOSURE nor AUDIT_*")
-        if not actor:
-            raise ValueError("an event needs an actor")
-        if not all(isinstance(k, str) and isinstance(v, str) for k, v in detail.items()):
-            raise ValueError("event details are text")
+        check_event(kind, actor, detail)
         self._append([self._event(kind, actor, detail)])
 
     # ---- reading ----

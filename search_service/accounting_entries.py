@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import os
+import re
 import sqlite3
 import threading
 import uuid
@@ -110,6 +111,38 @@ def check_entry(entry: DisclosureEntry) -> None:
         problems.append("a recipient activity is required")
     if problems:
         raise ValueError("disclosure entry refused: " + "; ".join(problems))
+
+
+_KIND = re.compile(r"[A-Z][A-Z0-9_]{0,63}")
+
+
+def check_event(kind: str, actor: str, detail: Mapping[str, str]) -> None:
+    """Refuse (ValueError) an event the trail does not take: `kind` UPPER_SNAKE, not DISCLOSURE nor AUDIT_*
+    (the trail's own), an actor, details of text."""
+    if not _KIND.fullmatch(kind) or kind == DISCLOSURE or kind.startswith("AUDIT_"):
+        raise ValueError(f"event kind {kind!r} refused: UPPER_SNAKE, not DISCLOSURE nor AUDIT_*")
+    if not actor:
+        raise ValueError("an event needs an actor")
+    if not all(isinstance(k, str) and isinstance(v, str) for k, v in detail.items()):
+        raise ValueError("event details are text")
+
+
+def disclosure_document(disclosure_id: str, at: str, entry: DisclosureEntry, subject: str) -> dict[str, Any]:
+    """The trail's document of one disclosure; `subject` is the keyed hash naming the person ("" none)."""
+    return {
+        "v": 1,
+        "kind": DISCLOSURE,
+        "disclosure_id": disclosure_id,
+        "at": at,
+        "agency": entry.tracing.agency,
+        "record_number": entry.tracing.record_number,
+        "subject": subject,
+        "method": entry.method,
+        "purpose": entry.purpose,
+        "recipient_activity": entry.recipient_activity,
+        "recipient_operator": entry.recipient_operator,
+        "law_enforcement": entry.law_enforcement,
+    }
 
 
 def disclosure_from_document(document: Mapping[str, Any]) -> Disclosure:
