@@ -14,7 +14,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import math
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager
@@ -39,7 +38,7 @@ from indexer.store.sqlite_keys import candidates, key_problems
 from indexer.store.sqlite_lifecycle import DISPUTE_COLUMNS, dispute_from_row, lifecycle_problems
 from indexer.store.sqlite_ops import Restore, SetDispute
 from indexer.store.sqlite_readers import ReaderPool
-from indexer.store.sqlite_schema import connect, stored_keys_version
+from indexer.store.sqlite_schema import connect, live_count, live_count_problems, recount, stored_keys_version
 from indexer.store.sqlite_writer import Writer, from_micros, micros, utcnow
 
 __all__ = ["SqliteStore", "connect"]
@@ -71,7 +70,6 @@ class SqliteStore(TracingStore):
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._writer = Writer(self.path, clock)
         self._readers = ReaderPool(lambda: connect(self.path, readonly=True))
-        self._size, self._size_at = 0, -math.inf
         with self._readers.reading() as conn:  # the writer has brought the file up to date
             self._keys_version = stored_keys_version(conn)
 
@@ -241,15 +239,9 @@ class SqliteStore(TracingStore):
         ]
 
     def count(self) -> int:
+        # Kept by triggers (sqlite_schema.live_count): no walk of the table, so size_hint is count.
         with self._readers.reading() as conn:
-            return int(conn.execute("SELECT count(*) FROM tracing WHERE live = 1").fetchone()[0])
-
-    def size_hint(self) -> int:
-        # count(*) walks the table: recount at most once a minute.
-        now = time.monotonic()
-        if now - self._size_at > 60:
-            self._size, self._size_at = self.count(), now
-        return self._size
+            return live_count(conn)
 
     def check_integrity(self) -> list[str]:
         with self._readers.reading() as conn:
@@ -262,7 +254,7 @@ class SqliteStore(TracingStore):
             headless = conn.execute("SELECT count(*) FROM tracing WHERE live = 1 AND head IS NULL").fetchone()[0]
             if headless:
                 problems.append(f"{headless} live tracings have no head")
-            problems += lifecycle_problems(conn)
+            problems += lifecycle_problems(conn) + live_count_problems(conn)
         # FTS5's own check is a write statement (it changes nothing): run on a connection of its own.
         conn = connect(self.path)
         try:
@@ -271,9 +263,14 @@ class SqliteStore(TracingStore):
             conn.close()
 
     def repair(self) -> list[str]:
-        # Every write here is one transaction: a write cut short leaves nothing behind. What the check
+        # Every write here is one transaction: a write cut short leaves nothing behind. The count of live
+        # tracings is mended if it strayed (a bug, or the file edited by hand); anything else the check
         # finds in this file is damage, for a backup to mend (docs/RUNBOOK.md, "Backup and restore").
-        return []
+        conn = connect(self.path)
+        try:
+            return ["the live count recounted"] if recount(conn) else []
+        finally:
+            conn.close()
 
     def iter_all(self, batch: int = 10_000) -> Iterator[StoredTracing]:
         """Every live tracing with its dispute, in id order (for migration and export)."""
