@@ -71,3 +71,4 @@ def test_scale_bench_reports_every_target_row(tmp_path: Path) -> None:
     assert any("rapidfuzz" in s for s in systems)
     assert sum("PostgreSQL" in s for s in systems) == (2 if postgres else 0)
     assert results["memory"]["rss"] > 0 and results["store"]["per_tracing"] > 0
+    assert results["startup"]["first_ranked_query_s"] > 0
