@@ -89,6 +89,8 @@ def arenas(pid: int) -> int:
         for low in heaps:
             memory.seek(low)
             owners.add(int.from_bytes(memory.read(8), sys.byteorder))
+    # A heap mapped a moment ago whose heap_info glibc has not written yet reads as owner 0: no arena.
+    owners.discard(0)
     return len(owners)
 
 
