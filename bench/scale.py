@@ -47,7 +47,7 @@ import scale_baselines as baselines
 from scale_data import Manifest, generate, load_people
 from scale_ingest import run_ingest
 from scale_load import Throughput, latency, throughput
-from scale_queries import LABELS, build
+from scale_queries import LABELS, SETS, build
 from scale_report import judge, render
 from scale_server import QUERY_ACTIVITY, ROOT, ServerProcess, Work, channel, free_port, login
 
@@ -155,8 +155,10 @@ def measure(work: Work, args: argparse.Namespace, manifest: Manifest) -> dict[st
         results["memory_at_start"] = server.memory()
         print("latency, one client ...", file=sys.stderr, flush=True)
         payloads = {name: [q.payload for q in qs] for name, qs in queries.items()}
-        answers = latency(port, work.pki, accounts[QUERY_ACTIVITY], payloads, args.warmup_queries)
-        lat = {name: judge(queries[name], answers[name]) for name in queries}
+        answers, cached = latency(
+            port, work.pki, accounts[QUERY_ACTIVITY], payloads, args.warmup_queries, work.data / "index.db"
+        )
+        lat = {name: {**judge(queries[name], answers[name]), "store_cached": cached[name]} for name in queries}
         common = [(q, a) for q, a in zip(queries["fuzzy"], answers["fuzzy"], strict=True) if q.common]
         lat["fuzzy_common"] = judge([q for q, _ in common], [a for _, a in common])
         results["latency"] = lat
@@ -265,6 +267,12 @@ def _notes(results: dict[str, Any], manifest: Manifest) -> list[str]:
             + (f"; errors: {ingest['errors'][:3]}" if ingest["errors"] else "")
             + f"; CPU: clients {ingest.get('client_cores', 0):.2f} cores, server {ingest.get('server_cores', 0):.2f}"
             + " cores; sustained = the rate between 10% and 90% acknowledged."
+        )
+    if all("store_cached" in lat[n] for n in SETS):  # absent from the results of runs before it was kept
+        shares = ", ".join(f"{LABELS[n]} {100 * lat[n]['store_cached']:.0f}%" for n in SETS)
+        notes.append(
+            f"The store's share in the page cache as each latency pass began: {shares} (this machine drops file"
+            " pages untouched for ~30 s: a pass after another on other pages starts cold; docs/BENCHMARKS.md)."
         )
     found = ", ".join(f"{LABELS[n]} {100 * lat[n]['found']:.1f}%" for n in ("exact_ssn", "exact_dob", "pid"))
     notes.append(f"The person's own tracing was among the answers: {found}.")

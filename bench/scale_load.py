@@ -28,6 +28,7 @@ for entry in (str(ROOT), str(ROOT / "bench")):
         sys.path.insert(0, entry)
 
 import grpc  # noqa: E402
+from page_cache import resident_fraction  # noqa: E402
 from scale_server import Account, channel, cpu_seconds, credentials, login  # noqa: E402
 
 from dcii.v1 import search_pb2  # noqa: E402
@@ -58,17 +59,19 @@ def _answer(seconds: float, response: search_pb2.SearchResponse) -> Answer:
 
 
 def _latency_client(
-    port: int, pki_dir: Path, account: Account, sets: dict[str, list[bytes]], warmup: int
-) -> dict[str, list[Answer]]:
+    port: int, pki_dir: Path, account: Account, sets: dict[str, list[bytes]], warmup: int, store_file: Path
+) -> tuple[dict[str, list[Answer]], dict[str, float]]:
     chan = channel(port, pki_dir, account.activity)
     metadata = login(chan, account)
     call: grpc.UnaryUnaryMultiCallable[bytes, search_pb2.SearchResponse] = chan.unary_unary(
         SEARCH, request_serializer=None, response_deserializer=search_pb2.SearchResponse.FromString
     )
     out: dict[str, list[Answer]] = {}
+    cached: dict[str, float] = {}
     for name, payloads in sets.items():
         for payload in payloads[:warmup]:
             call(payload, metadata=metadata, timeout=120)
+        cached[name] = resident_fraction(store_file)
         answers = []
         for payload in payloads:
             started = time.perf_counter()
@@ -80,15 +83,16 @@ def _latency_client(
             answers.append(_answer(time.perf_counter() - started, response))
         out[name] = answers
     chan.close()
-    return out
+    return out, cached
 
 
 def latency(
-    port: int, pki_dir: Path, account: Account, sets: dict[str, list[bytes]], warmup: int
-) -> dict[str, list[Answer]]:
-    """Run the query sets one after another from a separate client process."""
+    port: int, pki_dir: Path, account: Account, sets: dict[str, list[bytes]], warmup: int, store_file: Path
+) -> tuple[dict[str, list[Answer]], dict[str, float]]:
+    """Run the query sets one after another from a separate client process: each set's answers, and the
+    share of `store_file` in the page cache as its timed queries began (bench/page_cache.py)."""
     with ProcessPoolExecutor(max_workers=1, mp_context=mp.get_context("spawn")) as pool:
-        return pool.submit(_latency_client, port, pki_dir, account, sets, warmup).result()
+        return pool.submit(_latency_client, port, pki_dir, account, sets, warmup, store_file).result()
 
 
 @dataclass

@@ -72,3 +72,6 @@ def test_scale_bench_reports_every_target_row(tmp_path: Path) -> None:
     assert sum("PostgreSQL" in s for s in systems) == (2 if postgres else 0)
     assert results["memory"]["rss"] > 0 and results["store"]["per_tracing"] > 0
     assert results["startup"]["first_ranked_query_s"] > 0
+    # How cold each latency pass began (bench/page_cache.py): a share of the store, said in the table's notes.
+    assert all(0.0 <= results["latency"][name]["store_cached"] <= 1.0 for name in ("exact_ssn", "pid", "fuzzy"))
+    assert "The store's share in the page cache as each latency pass began" in table
