@@ -10,7 +10,8 @@
 3. Start-up: the server is started again on the existing store; time to a SERVING health check and to
    the first EXACT answer (login included), from the fork; then how long the first FUZZY query takes.
 4. Latency: a separate client process, one query at a time: EXACT (name + SSN, name + DOB),
-   PID_QUALIFIED and FUZZY (bench/scale_queries.py), on people known to be in the store.
+   PID_QUALIFIED and FUZZY (bench/scale_queries.py), on people known to be in the store; and how much of
+   the store was in the page cache as each pass began (bench/page_cache.py).
 5. Throughput: several client processes with many calls in flight (bench/scale_load.py), EXACT and
    FUZZY, and the bare echo server (bench/echo_server.py) driven the same way, in alternating rounds.
    `--processes N` serves from N processes (`dcii serve --processes N`, the echo server alike) from step 3
