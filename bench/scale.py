@@ -269,12 +269,11 @@ def _notes(results: dict[str, Any], manifest: Manifest) -> list[str]:
             + f"; CPU: clients {ingest.get('client_cores', 0):.2f} cores, server {ingest.get('server_cores', 0):.2f}"
             + " cores; sustained = the rate between 10% and 90% acknowledged."
         )
-    if all("store_cached" in lat[n] for n in SETS):  # absent from the results of runs before it was kept
-        shares = ", ".join(f"{LABELS[n]} {100 * lat[n]['store_cached']:.0f}%" for n in SETS)
-        notes.append(
-            f"The store's share in the page cache as each latency pass began: {shares} (this machine drops file"
-            " pages untouched for ~30 s: a pass after another on other pages starts cold; docs/BENCHMARKS.md)."
-        )
+    shares = ", ".join(f"{LABELS[n]} {100 * lat[n]['store_cached']:.0f}%" for n in SETS)
+    notes.append(
+        f"The store's share in the page cache as each latency pass began: {shares} (this machine drops file"
+        " pages untouched for ~30 s: a pass after another on other pages starts cold; docs/BENCHMARKS.md)."
+    )
     found = ", ".join(f"{LABELS[n]} {100 * lat[n]['found']:.1f}%" for n in ("exact_ssn", "exact_dob", "pid"))
     notes.append(f"The person's own tracing was among the answers: {found}.")
     notes.append(
