@@ -233,8 +233,10 @@ def _compare(
     query = compile_names([name_row(name) for name in names], np.arange(len(names), dtype=np.intp))
     compared = compare_names(query, cands.names, m.names, workers)
     bits = compared.weight
-    if bits.shape[1] > len(cands.tracings):  # some candidate has aliases: its best name counts
+    if bits.shape[1] > len(cands.names.starts):  # some candidate has aliases: its best name counts
         bits = np.maximum.reduceat(bits, cands.names.starts, axis=1)
+    if cands.groups is not None:  # from each group of names to its candidates
+        bits = bits[:, cands.groups]
     bits = bits + m.prior
     pids = None
     if use_pids:

@@ -183,11 +183,18 @@ class HasSubject(Protocol):
 @dataclass(frozen=True, slots=True)
 class Candidates:
     """Candidates compiled once for scoring: their names (every alias a row) and, unless left out,
-    their identifiers."""
+    their identifiers. Candidates that carry the very same names may share one group of name rows:
+    `groups[i]` is candidate i's group (the index into `names.starts`); None when every candidate has
+    its own (group i is candidate i)."""
 
     tracings: Sequence[HasSubject]
     names: NameColumns
     pids: PidColumns | None
+    groups: npt.NDArray[np.intp] | None = None
+
+    def group(self, index: int) -> int:
+        """The name group of candidate `index`."""
+        return index if self.groups is None else int(self.groups[index])
 
 
 class HeadCandidate:
@@ -224,17 +231,28 @@ def _rows_of_text(names: str) -> tuple[NameRow, ...]:
 
 
 def _compile_heads(candidates: Sequence[HeadCandidate], pids: bool) -> Candidates:
+    # Namesakes share one group of name rows: the names are compared once per distinct names field, not
+    # once per candidate (a common name's candidates carry about half as many distinct names as there
+    # are of them). Comparing a name row depends on that row alone, so the scores are the same.
     rows: list[NameRow] = []
     starts: list[int] = []
+    groups: list[int] = []
+    group_of: dict[str, int] = {}
     records: list[Packed] = []
     for candidate in candidates:
-        starts.append(len(rows))
         fields = head_fields(candidate.text)
         if fields is not None:
-            rows.extend(_rows_of_text(fields[4]))
+            group = group_of.get(fields[4])
+            if group is None:
+                group = group_of[fields[4]] = len(starts)
+                starts.append(len(rows))
+                rows.extend(_rows_of_text(fields[4]))
+            groups.append(group)
             if pids:
                 records.append(packed_from_fields(fields[1], fields[2], fields[3]))
             continue
+        groups.append(len(starts))
+        starts.append(len(rows))
         subject = candidate.subject  # no subject, or the rare JSON form: decoded
         if subject is None:
             rows.append(name_row(_EMPTY))
@@ -243,7 +261,8 @@ def _compile_heads(candidates: Sequence[HeadCandidate], pids: bool) -> Candidate
             rows.extend(name_row(name) for name in subject.all_names())
             records.append(packed(subject.identifiers))
     names = compile_names(rows, np.array(starts, dtype=np.intp))
-    return Candidates(candidates, names, compile_packed(records) if pids else None)
+    shared = np.array(groups, dtype=np.intp) if len(starts) < len(candidates) else None
+    return Candidates(candidates, names, compile_packed(records) if pids else None, shared)
 
 
 def compile_candidates(candidates: Sequence[HasSubject], *, pids: bool = True) -> Candidates:

@@ -72,9 +72,9 @@ def explain(
     """Why candidate `index` scored as it did against the one query (row 0 of `names` and `pids`): which
     of its names matched best (0 the primary, k its k-th alias) and one feature per compared field."""
     n = names  # short: every line below reads it
-    starts = cands.names.starts
-    first = int(starts[index])
-    last = int(starts[index + 1]) if index + 1 < len(starts) else len(cands.names.analyses)
+    starts, group = cands.names.starts, cands.group(index)
+    first = int(starts[group])
+    last = int(starts[group + 1]) if group + 1 < len(starts) else len(cands.names.analyses)
     row = first + int(np.argmax(n.weight[0, first:last]))
     ca = cands.names.analyses[row]
     features: list[Feature] = []

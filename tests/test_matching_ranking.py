@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import pytest
 
+from indexer.codec_head import head_to_text
 from indexer.model import Identifiers, ImpersonalTitleDetails, PartialDate, Tracing, TracingKey
 from search_service import matching
 from search_service.matching import Agreement, rank, score
+from search_service.matching_columns import HeadCandidate
 from tests.test_matching import (
     DOB,
     FUZZY,
@@ -178,3 +180,30 @@ def test_batch_scores_equal_single_scores() -> None:
         for col, record in enumerate(records):
             single = score(query, query_ids, record, use_pids=True).score
             assert matching.to_score(float(bits[row, col])) == pytest.approx(single)
+
+
+@pytest.mark.parametrize("use_pids", [False, True])
+def test_namesakes_compared_once_score_and_explain_as_each_alone(use_pids: bool) -> None:
+    # Heads that carry the very same names share one group of name rows (matching_columns._compile_heads):
+    # each must still score, rank and explain exactly as the same candidates decoded one by one.
+    dob_a, dob_b = PartialDate(1970, 5, 12), PartialDate(1983, 2, 1)
+    records = [
+        person(name("Smith", "John"), ids(dob=dob_a), record="A"),
+        person(name("Smyth", "Jon"), ids(SSN, dob_b), record="B"),
+        person(name("Smith", "John"), ids(SSN, dob_b), record="C"),
+        person(name("Kowalski", "Anna"), ids(dob=dob_a), aliases=(name("Smith", "John"),), record="D"),
+        person(name("Smith", "John"), ids(), record="E"),
+        person(name("Kowalski", "Anna"), ids(SSN), aliases=(name("Smith", "John"),), record="F"),
+    ]
+    heads = [HeadCandidate(head_to_text(r.subject)) for r in records]
+    compiled = matching.compile_candidates(heads, pids=use_pids)
+    assert compiled.groups is not None and len(compiled.names.starts) == 3  # three distinct names fields
+    query, query_ids = name("Smith", "John"), ids(SSN, dob_b)
+    from_heads = rank(query, query_ids, heads, use_pids=use_pids)
+    assert from_heads == rank(query, query_ids, records, use_pids=use_pids)
+    for index, scored in from_heads:
+        assert scored == score(query, query_ids, records[index], use_pids=use_pids)
+    if use_pids:  # namesakes told apart by their identifiers, though their names were compared once
+        assert records[from_heads[0][0]].key.record_number == "C"
+        assert feature(dict(from_heads)[5], "given_name").agreement == Agreement.EXACT
+        assert dict(from_heads)[5].alias_no == 1
