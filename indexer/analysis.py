@@ -32,37 +32,19 @@ Decisions, so that index time and query time agree:
   relate them), and JOHN's forms include IVAN and JOHANN (it does).
 - **Initials** are the first letters of the given and middle names ("HJ"); empty parts give none.
 
-`analyze` is cached (LRU, 200k names): the same name is analysed once per process. A stored tracing's
-head also carries the analysis of its names, made at index time (`indexer.codec_head`), so that ranking
-need not analyse every candidate's name again; `ANALYSIS_TAG` says which analysis that was.
+`analyze` is cached (LRU, 200k names): the same name is analysed once per process.
 """
 
 from __future__ import annotations
 
 import functools
-import hashlib
 from dataclasses import dataclass
-from importlib.metadata import version
 
 import jellyfish
 from nicknames import NickNamer
 
 from indexer.model import PersonName
 from indexer.normalize import SUFFIXES, canonical_suffix, exact_key, fold
-
-# Bump whenever `analyze` may give another result for the same name (a rule here or in indexer.normalize).
-ANALYSIS_VERSION = 1
-
-
-def _analysis_tag() -> str:
-    """Six hex digits naming this analysis: ANALYSIS_VERSION and the versions of the packages whose data
-    it reads. An analysis stored under another tag (older code, an upgraded package) is not used: the
-    name is analysed afresh, so that a score never depends on when its tracing was indexed."""
-    what = f"{ANALYSIS_VERSION}|" + "|".join(version(package) for package in ("nicknames", "jellyfish", "anyascii"))
-    return hashlib.blake2b(what.encode(), digest_size=3).hexdigest()
-
-
-ANALYSIS_TAG = _analysis_tag()
 
 # Surname particles, as separate folded words. Two-word particles (DE LA, VAN DER) are two
 # particles in a row and need no entry of their own.

@@ -14,15 +14,8 @@ The form: fields joined by US (0x1F):
 A place of birth is "" when absent, else its state, country and city joined by RS (0x1E), so that a
 place with every part empty still reads back as a place. "" is a tracing without a subject (an
 impersonal title). The edit criteria refuse control characters, but a record taken as another store held
-it (migration) is not checked again: a subject holding US, RS or FS in any field is written as GS (0x1D)
+it (migration) is not checked again: a subject holding US or RS in any field is written as GS (0x1D)
 and a JSON list instead, decoded the slow way. Decoding gives back exactly the Subject encoded.
-
-Then, after FS (0x1C), the analysis of those names (indexer.analysis) as index time made it: its tag, and
-for each name in turn ten fields (`_ANALYSIS_FIELDS`; a tuple or set of keys joined by RS). Analysing a
-name costs ~20 µs and a ranked query meets hundreds of candidates' names, most of them for the first
-time in the process: reading the stored analysis costs a tenth of that. Ranking uses it only under this
-process's own ANALYSIS_TAG (`head_fields`); a head without it (written before it was stored, or by a
-backend that builds heads at query time) is analysed as before.
 """
 
 from __future__ import annotations
@@ -30,12 +23,9 @@ from __future__ import annotations
 import functools
 import json
 
-from indexer.analysis import ANALYSIS_TAG, NameAnalysis, analyze
 from indexer.model import Identifiers, PartialDate, PersonName, PlaceOfBirth, Subject, SubjectRole
 
-_US, _RS, _GS, _FS = "\x1f", "\x1e", "\x1d", "\x1c"
-_ANALYSIS_FIELDS = 10  # see _analysis_text
-_CURRENT = ANALYSIS_TAG + _US  # how an analysis this process may use begins
+_US, _RS, _GS = "\x1f", "\x1e", "\x1d"
 _ROLES = {role.value: role for role in SubjectRole}
 _NAME_FIELDS = 4
 _FIRST_NAME = 4  # the fields before the primary name: role, ssn, dob, pob
@@ -54,29 +44,19 @@ def _fields(subject: Subject) -> list[str]:
     return fields
 
 
-def _analysis_text(names: tuple[PersonName, ...]) -> str:
-    fields = [ANALYSIS_TAG]
-    for name in names:
-        a = analyze(name)
-        fields += (a.surname, _RS.join(a.surname_parts), a.given, _RS.join(sorted(a.given_forms)), a.middle,
-                   a.suffix, a.surname_nysiis, a.surname_metaphone, a.given_nysiis, a.given_metaphone)  # fmt: skip
-    return _US.join(fields)
-
-
-def head_to_text(subject: Subject | None, *, analysed: bool = True) -> str:
-    """The compact form of `subject` ("" for none), with the analysis of its names unless `analysed` is
-    False (a head built at query time, whose names ranking analyses anyway)."""
+def head_to_text(subject: Subject | None) -> str:
+    """The compact form of `subject` ("" for none)."""
     if subject is None:
         return ""
     fields = _fields(subject)
     text = _US.join(fields)
     # Only a separator inside a value could make the plain form ambiguous (a field split in two, a
-    # place's parts shifted, the analysis begun early): then there are more of them than the form puts
-    # in. Such a subject takes the JSON form.
+    # place's parts shifted): then there are more of them than the form puts in. Such a subject takes
+    # the JSON form.
     places = 0 if subject.identifiers.place_of_birth is None else 2
-    if text.count(_US) != len(fields) - 1 or text.count(_RS) != places or _FS in text:
+    if text.count(_US) != len(fields) - 1 or text.count(_RS) != places:
         return _GS + json.dumps(_json_form(subject), ensure_ascii=False, separators=(",", ":"))
-    return f"{text}{_FS}{_analysis_text(subject.all_names())}" if analysed else text
+    return text
 
 
 def _json_form(subject: Subject) -> list[object]:
@@ -112,7 +92,7 @@ def head_from_text(text: str) -> Subject | None:
         return None
     if text[0] == _GS:
         return _from_json(text[1:])
-    f = text.partition(_FS)[0].split(_US)
+    f = text.split(_US)
     aliases: tuple[PersonName, ...] = ()
     if len(f) > _FIRST_NAME + _NAME_FIELDS:
         aliases = tuple(
@@ -122,38 +102,13 @@ def head_from_text(text: str) -> Subject | None:
 
 
 def head_fields(text: str) -> list[str] | None:
-    """The plain form split before the names: [role, ssn, date of birth, place of birth, names, analysis],
-    the names still joined (`names_from_text`), the analysis of them "" unless the head holds one made
-    under this process's ANALYSIS_TAG (`analyses_from_text`); None for no subject or the JSON form
-    (decode those with `head_from_text`). Ranking compiles thousands of candidates a query from these,
-    most of them sharing a few names, without building a Subject for each."""
+    """The plain form split before the names: [role, ssn, date of birth, place of birth, names], the names
+    still joined (`names_from_text`); None for no subject or the JSON form (decode those with
+    `head_from_text`). Ranking compiles thousands of candidates a query from these, most of them sharing
+    a few names, without building a Subject for each."""
     if not text or text[0] == _GS:
         return None
-    plain, _, analysis = text.partition(_FS)
-    fields = plain.split(_US, _FIRST_NAME)
-    fields.append(analysis if analysis.startswith(_CURRENT) else "")
-    return fields
-
-
-def analyses_from_text(analysis: str) -> tuple[NameAnalysis, ...]:
-    """The analyses of the names, in order, that `head_fields`' last field holds (not "")."""
-    f = analysis.split(_US)
-    return tuple(
-        NameAnalysis(
-            surname=f[i],
-            surname_parts=tuple(f[i + 1].split(_RS)) if f[i + 1] else (),
-            given=f[i + 2],
-            given_forms=frozenset(f[i + 3].split(_RS)) if f[i + 3] else frozenset(),
-            middle=f[i + 4],
-            initials=f[i + 2][:1] + f[i + 4][:1],
-            suffix=f[i + 5],
-            surname_nysiis=f[i + 6],
-            surname_metaphone=f[i + 7],
-            given_nysiis=f[i + 8],
-            given_metaphone=f[i + 9],
-        )
-        for i in range(1, len(f), _ANALYSIS_FIELDS)
-    )
+    return text.split(_US, _FIRST_NAME)
 
 
 def names_from_text(names: str) -> tuple[PersonName, ...]:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import functools
 import math
-import struct
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, cast
@@ -21,7 +20,7 @@ import numpy.typing as npt
 
 from indexer.analysis import NameAnalysis, analyze
 from indexer.census import given_name_table, surname_table
-from indexer.codec_head import analyses_from_text, head_fields, head_from_text, names_from_text
+from indexer.codec_head import head_fields, head_from_text, names_from_text
 from indexer.model import PersonName, Subject
 from search_service.matching_pids import Packed, PidColumns, compile_packed, compile_pids, packed, packed_from_fields
 
@@ -72,20 +71,6 @@ def _rarity(value: str, table: dict[str, float], u_average: float) -> float:
     return math.log2(u_average / u)
 
 
-def _packed(a: NameAnalysis) -> NameRow:
-    texts = (a.surname, a.given, a.middle, a.suffix)
-    codes = (a.surname_nysiis, a.surname_metaphone, a.given_nysiis, a.given_metaphone)
-    ints = [_key(t) for t in texts] + [_key("~" + c) if c else 0 for c in codes]
-    ints += [ord(a.surname[:1] or "\0"), ord(a.given[:1] or "\0"), ord(a.middle[:1] or "\0")]
-    ints += [len(a.given) == 1, len(a.middle) == 1]
-    census = _census()
-    rarity = (_rarity(a.surname, census[0], _U_SURNAME), _rarity(a.given, census[1], _U_GIVEN))
-    # The bytes numpy's int64 and float32 arrays hold (native order), packed without building arrays.
-    return NameRow(a, _PACK_INTS.pack(*ints), _PACK_RARITY.pack(*rarity))
-
-
-_PACK_INTS, _PACK_RARITY = struct.Struct(f"={_INTS}q"), struct.Struct("=2f")
-
 _ROWS: dict[PersonName, NameRow] = {}
 
 
@@ -95,7 +80,16 @@ def name_row(name: PersonName) -> NameRow:
     if found is None:
         if len(_ROWS) >= 200_000:  # bounded like indexer.analysis.analyze
             _ROWS.clear()
-        found = _ROWS[name] = _packed(analyze(name))
+        a = analyze(name)
+        texts = (a.surname, a.given, a.middle, a.suffix)
+        codes = (a.surname_nysiis, a.surname_metaphone, a.given_nysiis, a.given_metaphone)
+        ints = [_key(t) for t in texts] + [_key("~" + c) if c else 0 for c in codes]
+        ints += [ord(a.surname[:1] or "\0"), ord(a.given[:1] or "\0"), ord(a.middle[:1] or "\0")]
+        ints += [len(a.given) == 1, len(a.middle) == 1]
+        rarity = (_rarity(a.surname, _census()[0], _U_SURNAME), _rarity(a.given, _census()[1], _U_GIVEN))
+        found = _ROWS[name] = NameRow(
+            a, np.array(ints, dtype=np.int64).tobytes(), np.array(rarity, dtype=np.float32).tobytes()
+        )
     return found
 
 
@@ -227,18 +221,12 @@ class HeadCandidate:
 _TEXT_ROWS: dict[str, tuple[NameRow, ...]] = {}
 
 
-def _rows_of_text(names: str, analysis: str) -> tuple[NameRow, ...]:
-    """The rows of a head's names field, from the analysis stored with them when there is one (see
-    indexer.codec_head: it is what `analyze` gives, read at a tenth of the cost)."""
+def _rows_of_text(names: str) -> tuple[NameRow, ...]:
     found = _TEXT_ROWS.get(names)
     if found is None:
         if len(_TEXT_ROWS) >= 200_000:
             _TEXT_ROWS.clear()
-        if analysis:
-            found = tuple(_packed(a) for a in analyses_from_text(analysis))
-        else:
-            found = tuple(name_row(name) for name in names_from_text(names))
-        _TEXT_ROWS[names] = found
+        found = _TEXT_ROWS[names] = tuple(name_row(name) for name in names_from_text(names))
     return found
 
 
@@ -258,7 +246,7 @@ def _compile_heads(candidates: Sequence[HeadCandidate], pids: bool) -> Candidate
             if group is None:
                 group = group_of[fields[4]] = len(starts)
                 starts.append(len(rows))
-                rows.extend(_rows_of_text(fields[4], fields[5]))
+                rows.extend(_rows_of_text(fields[4]))
             groups.append(group)
             if pids:
                 records.append(packed_from_fields(fields[1], fields[2], fields[3]))

@@ -165,7 +165,7 @@ class TracingStore(ABC):
         particular order: the heads of `load_heads` as indexer.codec_head's text, which ranking compiles
         without building objects. A backend that keeps that text returns it as stored."""
         return [
-            (i, head.key.agency, head.key.record_number, head.type.value, head_to_text(head.subject, analysed=False))
+            (i, head.key.agency, head.key.record_number, head.type.value, head_to_text(head.subject))
             for i, head in self.load_heads(tracing_ids).items()
         ]
 
