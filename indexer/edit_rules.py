@@ -21,7 +21,7 @@ from typing import TypeVar
 
 from indexer.edit_ssn import judge_ssn
 from indexer.model import Identifiers, PartialDate, PersonName, PlaceOfBirth, Violation
-from indexer.normalize import SUFFIXES, canonical_suffix
+from indexer.normalize import SUFFIXES, canonical_suffix, exact_key
 from indexer.place_codes import COUNTRIES, MILITARY_MAIL, US_AS_COUNTRY, US_BIRTH_PLACES
 
 NAME_MAX = 60
@@ -117,6 +117,8 @@ def _judge_name_part(raw: str, label: str, required: bool, max_len: int) -> tupl
         reasons.append(f"{label} may contain only letters, spaces, hyphens, apostrophes and periods")
     if not letter:
         reasons.append(f"{label} must contain at least one letter")
+    elif not value.isascii() and not exact_key(value):  # e.g. a lone okina: a letter that folds to nothing
+        reasons.append(f"{label} must contain a letter that the index can spell in Latin letters")
     return value, "; ".join(reasons)
 
 

@@ -253,6 +253,15 @@ class PrivacyServicer(privacy_pb2_grpc.PrivacyServiceServicer):
         if Purpose.PRIVACY_ACT_REQUEST not in caller.activity.purposes:
             activity = caller.activity.activity_id
             raise PermissionDenied(f"activity {activity} is not accredited for purpose {Purpose.PRIVACY_ACT_REQUEST}")
+        # The answer closes the registered request's deadlines: answering a number never opened (a typo)
+        # would leave the real request open and overdue, and an amendment is not answered by records.
+        registered = self._requests.request(number)
+        if registered is None:
+            raise InvalidArgument(
+                [Violation("request_number", "no privacy request is registered under this number (OpenPrivacyRequest)")]
+            )
+        if registered.kind is not RequestKind.ACCESS:
+            raise InvalidArgument([Violation("request_number", f"is an {registered.kind.value} request, not ACCESS")])
         tracings = find_person(self._store, name, ssn)
         disclosures = accounting(
             self._audit, name, ssn, tracings, withhold_law_enforcement=request.withhold_law_enforcement

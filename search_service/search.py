@@ -17,7 +17,7 @@ from dcii.v1 import search_pb2, search_pb2_grpc
 from indexer import edit_rules as rules
 from indexer.exc import InvalidArgument, PermissionDenied
 from indexer.model import Identifiers, PersonName, StoredTracing, Tracing, TracingType, Violation
-from indexer.normalize import NameKey, name_key
+from indexer.normalize import NameKey, fold, name_key
 from indexer.store.base import NameRow, TracingStore
 from search_service.accounting import AuditLog, DisclosureEntry
 from search_service.accreditation import Caller, Purpose, Role
@@ -99,6 +99,12 @@ def check_query(request: search_pb2.SearchRequest, caller: Caller, today: dt.dat
     if title:
         out += _title_violations(title, at, mode=mode, has_name=has_name)
     out += _mode_violations(mode, at, pid_sent=pid_sent)
+    if mode == "NONSTANDARD":  # surname, or surname and a given-name prefix: nothing else narrows it
+        out += [
+            Violation(f"{at}name.{part}", "NONSTANDARD searches by surname and given name only; ask NAME_ONLY or EXACT")
+            for part, value in (("middle_name", request.name.middle_name), ("suffix", request.name.suffix))
+            if value.strip()
+        ]
     if out:
         raise InvalidArgument(out)
     assert purpose is not None
@@ -143,6 +149,8 @@ def _title_violations(title: str, at: str, *, mode: str, has_name: bool) -> list
         out.append(Violation(f"{at}title", "impersonal titles are searched in NAME_ONLY or NONSTANDARD mode"))
     if len(title) > TITLE_MAX or rules.has_control(title):
         out.append(Violation(f"{at}title", f"at most {TITLE_MAX} printable characters"))
+    elif not fold(title):  # punctuation alone folds to nothing: as a prefix it would list every title
+        out.append(Violation(f"{at}title", "must contain a letter or a digit"))
     return out
 
 

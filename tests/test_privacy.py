@@ -137,6 +137,26 @@ def test_access_request_returns_all_and_only_the_persons_tracings_and_their_acco
         register.close()
 
 
+def test_only_a_registered_access_request_is_answered(index: Index) -> None:
+    # Answering closes the request's deadlines: a number never opened (a typo) or an amendment's is refused,
+    # and nothing is disclosed or marked answered.
+    _load_person(index)
+    officer, privacy = _officer(index)
+    amendment = privacy_pb2.PrivacyRequest(request_number="PA-26-030", kind=privacy_pb2.PRIVACY_REQUEST_KIND_AMENDMENT)
+    amendment.received_at.FromDatetime(dt.datetime.now(dt.UTC) - dt.timedelta(days=1))
+    privacy.OpenPrivacyRequest(amendment, metadata=officer.metadata, timeout=10)
+    for number in ("PA-26-999", "PA-26-030"):
+        with pytest.raises(grpc.RpcError) as refused:
+            _ask(privacy, officer, number)
+        assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert [field for field, _ in field_violations(refused.value)] == ["request_number"]
+    register = _register(index)
+    try:
+        assert [(r.request_number, r.responded_at) for r in register.list_requests()] == [("PA-26-030", None)]
+    finally:
+        register.close()
+
+
 def test_access_request_edit_criteria(index: Index) -> None:
     officer, privacy = _officer(index)
     request = privacy_pb2.AccessRequest(request_number="", ssn="666-12-3456")

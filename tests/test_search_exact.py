@@ -300,6 +300,16 @@ REFUSALS: list[tuple[str, Fields, set[str]]] = [
     ),
     ("NONSTANDARD without a surname", {"mode": NONSTANDARD, "name": name(given="Harold")}, {"name.surname"}),
     ("title and a name", {"mode": NAME_ONLY, "name": HAROLD, "title": "Acme Shipyard"}, {"title"}),
+    # NONSTANDARD would drop these and list every namesake: refused rather than ignored.
+    (
+        "NONSTANDARD with a middle name and a suffix",
+        {"mode": NONSTANDARD, "name": {"surname": "Whitfield", "middle_name": "James", "suffix": "JR"}},
+        {"name.middle_name", "name.suffix"},
+    ),
+    # Punctuation alone folds to nothing: as a NONSTANDARD prefix it would list every title.
+    ("a title of punctuation", {"mode": NONSTANDARD, "title": "!"}, {"title"}),
+    ("a title that folds to nothing", {"mode": NONSTANDARD, "title": "\u02bb"}, {"title"}),
+    ("a surname that folds to nothing", {"mode": NONSTANDARD, "name": name("\u02bb")}, {"name.surname"}),
     ("unknown type", {"mode": NAME_ONLY, "name": HAROLD, "types": [99]}, {"types"}),
 ]
 
