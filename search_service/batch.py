@@ -29,6 +29,7 @@ from collections.abc import Callable, Iterable, Iterator
 import grpc
 
 from dcii.v1 import batch_pb2, batch_pb2_grpc
+from indexer import edit_rules as rules
 from indexer.exc import FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
 from indexer.model import Violation
 from search_service.accreditation import Caller, Role
@@ -40,6 +41,7 @@ from search_service.search import check_query
 # The most queries one batch may hold; a larger list is split by the client (`dcii batch submit` does not).
 MAX_BATCH_QUERIES = 100_000
 MAX_QUERY_ID = 64
+MAX_LABEL = 200
 # At most this many batch-level violations are sent back (the status travels in trailing metadata).
 _REPORTED = 50
 _RESULT_PAGE = 500
@@ -95,8 +97,8 @@ class BatchServicer(batch_pb2_grpc.BatchServiceServicer):
                 raise InvalidArgument([Violation("queries", f"at most {self._max} queries in one batch")])
             for item in message.queries:
                 i = len(queries)
-                if not item.query_id or len(item.query_id) > MAX_QUERY_ID:
-                    problems.append(Violation(f"queries[{i}].query_id", f"1 to {MAX_QUERY_ID} characters"))
+                if not item.query_id or len(item.query_id) > MAX_QUERY_ID or rules.has_control(item.query_id):
+                    problems.append(Violation(f"queries[{i}].query_id", f"1 to {MAX_QUERY_ID} printable characters"))
                 elif item.query_id in seen:
                     problems.append(Violation(f"queries[{i}].query_id", "used by an earlier query of the batch"))
                 seen.add(item.query_id)
@@ -105,11 +107,13 @@ class BatchServicer(batch_pb2_grpc.BatchServiceServicer):
                 )
         if not queries:
             problems.append(Violation("queries", "a batch holds at least one query"))
+        if len(label) > MAX_LABEL or rules.has_control(label):  # echoed in every status: kept whole and plain
+            problems.insert(0, Violation("label", f"at most {MAX_LABEL} printable characters"))
         if problems:
             more = [Violation("queries", f"and {len(problems) - _REPORTED} more")] if len(problems) > _REPORTED else []
             raise InvalidArgument([*problems[:_REPORTED], *more], "the batch was refused")
         owner = Owner(caller.activity.activity_id, caller.operator or "", caller.fingerprint)
-        batch = self._queue.submit(owner, label[:200], queries)
+        batch = self._queue.submit(owner, label, queries)
         if self._on_submit is not None:
             self._on_submit()
         return status_out(batch)

@@ -201,9 +201,11 @@ def test_refused_queries_do_not_sink_the_batch(index: Index) -> None:
     assert not (no_pid.hits or bad_ssn.hits or not_accredited.hits)
 
 
-def _refusal(client: Client, queries: list[batch_pb2.BatchQuery]) -> tuple[grpc.StatusCode, list[str]]:
+def _refusal(
+    client: Client, queries: list[batch_pb2.BatchQuery], label: str = "t"
+) -> tuple[grpc.StatusCode, list[str]]:
     with pytest.raises(grpc.RpcError) as refused:
-        _submit(client, queries)
+        _submit(client, queries, label)
     return refused.value.code(), [field for field, _ in field_violations(refused.value)]
 
 
@@ -217,6 +219,12 @@ def test_whole_batch_refusals_and_roles(index: Index) -> None:
     blank, long = batch_pb2.BatchQuery(query=q.query), batch_pb2.BatchQuery(query_id="x" * 65, query=q.query)
     fields = ["queries[1].query_id", "queries[2].query_id"]
     assert _refusal(client, [q, blank, long]) == (grpc.StatusCode.INVALID_ARGUMENT, fields)
+    # The label and the query ids come back in every status and result: refused, not cut or stored raw.
+    escaped = batch_pb2.BatchQuery(query_id="a\x1b[2J", query=q.query)
+    assert _refusal(client, [escaped]) == (grpc.StatusCode.INVALID_ARGUMENT, ["queries[0].query_id"])
+    for label in ("x" * 201, "red\x1b[31m\x07"):
+        assert _refusal(client, [q], label=label) == (grpc.StatusCode.INVALID_ARGUMENT, ["label"])
+    assert _submit(client, [q], label="x" * 200).label == "x" * 200
     querier = index.client("CCF-TERM", "ARMY-CCF", [Role.QUERIER])
     assert _refusal(querier, [q])[0] == grpc.StatusCode.PERMISSION_DENIED
 
