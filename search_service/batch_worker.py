@@ -192,6 +192,14 @@ class BatchWorker:
             self._queue.fail(batch.batch_id, "the submitting activity is no longer accredited for batch requests")
             log.warning("batch failed: activity not accredited", extra={"batch_id": batch.batch_id})
             return None
+        # Identified again at the data: the operator who submitted it must still hold an active account.
+        if owner.operator and not any(
+            op.status is Status.ACTIVE and op.activity_id == owner.activity_id
+            for op in self._registry.list_operators(owner.operator)
+        ):
+            self._queue.fail(batch.batch_id, "the submitting operator's account is no longer active")
+            log.warning("batch failed: operator not active", extra={"batch_id": batch.batch_id})
+            return None
         return Caller(activity, owner.fingerprint, owner.operator or None)
 
     def _chunk(self, batch: Batch) -> None:

@@ -233,9 +233,13 @@ class Registry:
             if status is not Status.ACTIVE:
                 conn.execute("UPDATE session SET ended = 1 WHERE account_code = ?", (account_code,))
 
-    def list_operators(self) -> list[Operator]:
+    def list_operators(self, account_code: str | None = None) -> list[Operator]:
+        """Every operator account, or only `account_code`'s (none if there is no such account)."""
+        where, args = ("WHERE account_code = ?", (account_code,)) if account_code is not None else ("", ())
         rows = self._conn().execute(
-            "SELECT account_code, activity_id, status, last_login_at, locked_until FROM operator ORDER BY account_code"
+            "SELECT account_code, activity_id, status, last_login_at, locked_until FROM operator "  # noqa: S608
+            f"{where} ORDER BY account_code",
+            args,
         )
         return [Operator(a, b, Status(s), _parse(last), _parse(locked)) for a, b, s, last, locked in rows]
 

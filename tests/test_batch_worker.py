@@ -18,7 +18,7 @@ from pathlib import Path
 import grpc
 
 from dcii.v1 import batch_pb2
-from search_service.accreditation import Role
+from search_service.accreditation import Role, Status
 from search_service.batch_process import BatchProcess
 from search_service.batch_queue import BatchQueue, NewQuery, Owner
 from search_service.batch_worker import BatchSettings
@@ -208,3 +208,27 @@ def test_purge_keeps_active_and_recent_batches(tmp_path: Path) -> None:
     assert queue.get(old.batch_id) is None
     assert queue.get(active.batch_id) is not None and queue.get(recent.batch_id) is not None
     queue.close()
+
+
+def test_a_batch_whose_operator_was_suspended_is_not_answered(index: Index) -> None:
+    # Identified again at the data: the submitter's account must still be active when the worker answers, or
+    # another operator of the activity would stream results that the accounting says the submitter received.
+    start(index, BatchSettings(threads=0))  # no worker yet: the batch stays queued
+    queries = _people(index, 3)
+    cert, account, password = index.accredit("CCF-BATCH", "ARMY-CCF", [Role.QUERIER, Role.BATCH])
+    registry = index.registry
+    registry.add_operator("ccf-second", "CCF-BATCH", "another-long-password")
+    registry.close()
+    client = index.connect(cert)
+    client.login(account, password)
+    batch_id = _submit(client, queries).batch_id
+    index.stop()
+    registry = index.registry
+    registry.set_operator_status(account, Status.SUSPENDED)
+    registry.close()
+    start(index, BatchSettings(chunk=25, duty=1.0))
+    other = index.connect(cert)
+    other.login("ccf-second", "another-long-password")
+    finished = _wait(other, batch_id)
+    assert finished.state == batch_pb2.BATCH_STATE_FAILED
+    assert _batch_disclosures(index) == []
