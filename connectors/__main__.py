@@ -55,7 +55,7 @@ def main(argv: list[str] | None = None) -> None:
         raise SystemExit("no profile: pass --profile FILE or set DCII_PROFILE")
     profile = Profile.load(Path(chosen))
     state = Path(args.state)
-    state.mkdir(parents=True, exist_ok=True)
+    state.mkdir(mode=0o700, parents=True, exist_ok=True)  # checkpoints and refused records (PII)
     lock = (state / "lock").open("w")
     try:
         fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)

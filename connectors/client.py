@@ -24,17 +24,24 @@ from dcii.v1 import admin_pb2, admin_pb2_grpc, ingest_pb2, ingest_pb2_grpc
 Metadata = tuple[tuple[str, str], ...]
 
 # Actions a batch message carries (the index takes up to 1,000): big enough that gRPC's per-message cost
-# vanishes, small enough that a message stays well under the size limit.
+# vanishes. And at most BATCH_BYTES of them: the server takes messages of up to 4 MiB, and a bigger one is
+# refused (RESOURCE_EXHAUSTED) however often it is sent again.
 BATCH_ACTIONS = 500
+BATCH_BYTES = 2 * 2**20
 
 
 def _in_batches(requests: Iterator[ingest_pb2.IngestRequest]) -> Iterator[ingest_pb2.IngestBatchRequest]:
-    batch = ingest_pb2.IngestBatchRequest()
+    batch, size = ingest_pb2.IngestBatchRequest(), 0
     for request in requests:
+        grows = request.ByteSize() + 8  # the field's tag and length
+        if batch.requests and size + grows > BATCH_BYTES:
+            yield batch
+            batch, size = ingest_pb2.IngestBatchRequest(), 0
         batch.requests.append(request)
+        size += grows
         if len(batch.requests) >= BATCH_ACTIONS:
             yield batch
-            batch = ingest_pb2.IngestBatchRequest()
+            batch, size = ingest_pb2.IngestBatchRequest(), 0
     if batch.requests:
         yield batch
 

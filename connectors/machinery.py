@@ -154,8 +154,11 @@ class DeadLetters:
 
     def flush(self, checkpoint: Checkpoint) -> None:
         if self._pending:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            with self.path.open("a", encoding="utf-8") as out:
+            # Refused records hold names, SSNs and dates of birth: for the connector's own user only.
+            self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            descriptor = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+            os.fchmod(descriptor, 0o600)  # a file made before this rule was readable by all
+            with open(descriptor, "a", encoding="utf-8", errors="backslashreplace") as out:  # a lone surrogate too
                 out.writelines(self._pending)
                 out.flush()
                 os.fsync(out.fileno())

@@ -63,6 +63,15 @@ def _blank(value: object) -> bool:
     return value is None or value in ([], {}) or (isinstance(value, str) and not value.strip())
 
 
+def _encodable(text: str) -> bool:
+    """Valid JSON can still carry a lone surrogate ("\\ud800"), which no protobuf string can hold."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 class _Cells:
     def __init__(self, row: Mapping[str, object]) -> None:
         self.values: dict[str, object] = {}
@@ -75,6 +84,8 @@ class _Cells:
                 self.bad(name if name.replace("_", "").isalnum() and len(name) <= 40 else "row", "unknown column")
             elif name in self.values:
                 self.bad(name, "duplicate column")
+            elif isinstance(value, str) and not _encodable(value):
+                self.bad(name, "not valid Unicode text (it holds a lone surrogate)")
             elif not _blank(value):
                 self.values[name] = value
 

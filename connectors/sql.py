@@ -148,13 +148,33 @@ class SqlSource:
         row = {c: _cell(c, record[db]) for c, db in self.mapped.items()}
         if row.get("source_version") is None:
             row["source_version"] = _version_of(record[self.change])
-        if self.deleted is not None and record[self.deleted] not in (None, 0, False, "", "0", "f", "false"):
-            row = {"action": "DELETE", **{c: row.get(c) for c in _DELETE_KEEPS}}
+        if self.deleted is not None:
+            deletion = _deletion(record[self.deleted])
+            if deletion is None:  # a guess either way could delete a live record from the index: refused
+                return unreadable(position, raw_of(row), [("deleted", _NEITHER)])
+            if deletion:
+                row = {"action": "DELETE", **{c: row.get(c) for c in _DELETE_KEEPS}}
         row = {c: v for c, v in row.items() if v is not None}
         request = to_request(row)
         if isinstance(request, list):
             return unreadable(position, raw_of(row), request)
         return SourceRecord(position, request, raw_of(row))
+
+
+_DELETED, _NOT_DELETED = frozenset({"1", "t", "true", "y", "yes"}), frozenset({"", "0", "f", "false", "n", "no"})
+_NEITHER = "neither true nor false (1/0, true/false, t/f, yes/no, y/n, or empty)"
+
+
+def _deletion(flag: object) -> bool | None:
+    """Whether a `deleted` column's value marks the row deleted; None when it says neither."""
+    if flag is None:
+        return False
+    if isinstance(flag, bool | int | float | decimal.Decimal):
+        return bool(flag)
+    if isinstance(flag, str):
+        text = flag.strip().lower()
+        return True if text in _DELETED else False if text in _NOT_DELETED else None
+    return None
 
 
 def run_sql(source: SqlSource, runner: Runner, *, once: bool, poll: float = 5.0) -> None:

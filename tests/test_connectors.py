@@ -229,6 +229,22 @@ def test_filedrop_pushes_files_and_dead_letters_refusals(tmp_path: Path) -> None
     assert site.get("PSI-000005").tracing.subject.identifiers.ssn == "212094471"
 
 
+def test_a_row_no_protobuf_string_can_hold_is_dead_lettered_and_the_rest_goes_on(tmp_path: Path) -> None:
+    # Valid JSON can carry a lone surrogate: that row is refused (and its reject written), not the whole inbox.
+    site = Site(tmp_path)
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    good, bad = person_row(1, 1), person_row(2, 1, surname="LIND\ud800")
+    (inbox / "a.jsonl").write_text(json.dumps(good) + "\n" + json.dumps(bad) + "\n")
+    with site.server():
+        counts = site.run("filedrop", "--inbox", str(inbox), "--once")
+    assert counts["applied"] == 1 and counts["rejected"] == 1, counts
+    assert [p.name for p in (inbox / "done").iterdir()] == ["a.jsonl"]
+    [reject] = site.rejects()
+    assert reject["record_number"] == bad["record_number"] and reasons(reject) == {"surname"}
+    assert site.get(good["record_number"]) is not None
+
+
 def _kill_and_restart(site: Site, command: list[str], kills: int, rng: random.Random) -> None:
     """Run the connector, SIGKILL it soon after it made progress, restart; `kills` times, then to the end."""
     checkpoint = site.state / "checkpoint.json"

@@ -19,6 +19,7 @@ import grpc
 import pytest
 
 from connectors.checkpoint import Checkpoint
+from connectors.client import BATCH_BYTES, _in_batches
 from connectors.filedrop import read_csv, read_jsonl
 from connectors.machinery import Backoff, Progress, Runner, SourceRecord
 from connectors.rows import to_request
@@ -167,3 +168,20 @@ def test_connectors_load_nothing_of_the_index() -> None:
     )
     done = subprocess.run([sys.executable, "-c", probe], check=True, cwd=ROOT, capture_output=True, text=True)
     assert done.stdout.strip() == "[]"
+
+
+def test_batch_messages_stay_under_the_servers_size_limit() -> None:
+    # 500 actions of ~12 KB each would make one 6 MB message, which the server refuses however often it is
+    # sent: the batches are cut by size too, and every action goes, in order, exactly once.
+    requests = []
+    for i in range(500):
+        request = to_request(person_row(i, 1))
+        assert not isinstance(request, list)
+        request.request_id = f"r{i}-" + "x" * 12_000
+        requests.append(request)
+    batches = list(_in_batches(iter(requests)))
+    assert len(batches) > 1
+    assert all(batch.ByteSize() <= BATCH_BYTES for batch in batches)
+    assert [r.request_id for batch in batches for r in batch.requests] == [r.request_id for r in requests]
+    small = [to_request(person_row(i, 1)) for i in range(1_200)]
+    assert [len(b.requests) for b in _in_batches(iter(small))] == [500, 500, 200]  # type: ignore[arg-type]

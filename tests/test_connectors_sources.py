@@ -16,6 +16,7 @@ import pytest
 
 from connectors.fixedwidth import compose, parse_line
 from connectors.rows import to_request
+from connectors.sql import _deletion
 from tests.support import ROOT
 from tests.test_connectors import AGENCY, Site, _ssn, reasons
 
@@ -131,6 +132,19 @@ def _sql_scenario(tmp_path: Path, dsn: str, execute: Callable[[str], object], ta
     assert site.get("SQL-3") is None and site.get("SQL-6") is not None and site.get("SQL-5") is None
     [reject] = site.rejects()
     assert reject["record_number"] == "SQL-5" and any("ssn" in f for f in reasons(reject))
+    # Refused records hold names and SSNs: for the connector's own user only.
+    assert (site.state / "rejects.jsonl").stat().st_mode & 0o777 == 0o600
+
+
+@pytest.mark.parametrize(
+    ("flag", "deleted"),
+    [(None, False), (0, False), (False, False), ("", False), ("0", False), ("f", False), (" False ", False),
+     ("N", False), ("no", False), (1, True), (True, True), (-1, True), ("1", True), ("T", True), ("true", True),
+     ("Y", True), ("yes", True), ("maybe", None), ("deleted", None), (b"\x01", None)],
+)  # fmt: skip
+def test_a_deleted_column_deletes_only_on_a_true_value(flag: object, deleted: bool | None) -> None:
+    # A value that is neither (None) refuses the row: guessed true, it would delete a live record.
+    assert _deletion(flag) is deleted
 
 
 def test_sql_repository_sqlite(tmp_path: Path) -> None:
