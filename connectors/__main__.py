@@ -15,7 +15,33 @@ from connectors.checkpoint import Checkpoint
 from connectors.client import Profile, Session
 from connectors.filedrop import TRACING_READERS, run_inbox
 from connectors.fixedwidth import FIXED_WIDTH_READERS
-from connectors.machinery import Backoff, Progress, Runner
+from connectors.machinery import Backoff, Progress, Runner, StreamCutShort
+
+
+def _positive_int(text: str) -> int:
+    # `--chunk 0` would read nothing and move every file to done/; `--page 0` would query for ever.
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    return value
+
+
+def _positive_seconds(text: str) -> float:
+    value = float(text)
+    if not value > 0:  # also refuses nan
+        raise argparse.ArgumentTypeError(f"must be more than 0 seconds, not {text}")
+    return value
+
+
+def _non_negative_int(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, not {value}")
+    return value
+
+
+def _error(**fields: object) -> None:
+    print(json.dumps({"event": "error", **fields}), file=sys.stderr, flush=True)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -26,11 +52,13 @@ def _parser() -> argparse.ArgumentParser:
     common.add_argument("--profile", help="profile JSON (or DCII_PROFILE)")
     common.add_argument("--state", required=True, help="folder for checkpoint.json and rejects.jsonl")
     common.add_argument("--once", action="store_true", help="process what is there now, then exit")
-    common.add_argument("--poll", type=float, default=5.0, help="seconds between polls")
-    common.add_argument("--chunk", type=int, default=500, help="records per Ingest stream")
-    common.add_argument("--timeout", type=float, default=120.0, help="deadline of one Ingest stream, seconds")
-    common.add_argument("--max-retries", type=int, default=30, help="retries in a row before giving up")
-    common.add_argument("--log-every", type=int, default=1000, help="records between progress log lines")
+    common.add_argument("--poll", type=_positive_seconds, default=5.0, help="seconds between polls")
+    common.add_argument("--chunk", type=_positive_int, default=500, help="records per Ingest stream")
+    common.add_argument(
+        "--timeout", type=_positive_seconds, default=120.0, help="deadline of one Ingest stream, seconds"
+    )
+    common.add_argument("--max-retries", type=_non_negative_int, default=30, help="retries in a row before giving up")
+    common.add_argument("--log-every", type=_positive_int, default=1000, help="records between progress log lines")
     commands = parser.add_subparsers(dest="command", required=True)
     for name, what in (("filedrop", "tracing files (*.csv, *.jsonl, *.ndjson)"), ("fixedwidth", "*.dat, *.txt")):
         command = commands.add_parser(name, parents=[common], help=f"an inbox folder of {what}")
@@ -44,7 +72,7 @@ def _parser() -> argparse.ArgumentParser:
     sql.add_argument(
         "--map", action="append", default=[], metavar="COLUMN=DBCOLUMN", help="tracing column from DB column"
     )
-    sql.add_argument("--page", type=int, default=1000, help="rows per query")
+    sql.add_argument("--page", type=_positive_int, default=1000, help="rows per query")
     return parser
 
 
@@ -92,10 +120,16 @@ def main(argv: list[str] | None = None) -> None:
             readers = TRACING_READERS if args.command == "filedrop" else FIXED_WIDTH_READERS
             run_inbox(args.inbox, runner, readers, once=args.once, poll=args.poll)
     except grpc.RpcError as error:
-        print(json.dumps({"event": "error", "code": error.code().name, "details": error.details()}), file=sys.stderr)
+        _error(code=error.code().name, details=error.details())
+        raise SystemExit(2) from None
+    except StreamCutShort:  # retried as UNAVAILABLE until --max-retries, then given up the same way
+        _error(code="UNAVAILABLE", details="the index ended streams without answering every record")
         raise SystemExit(2) from None
     except KeyboardInterrupt:
         raise SystemExit(130) from None
+    except Exception as error:  # its text could quote a row's values (PII): the type only
+        _error(code="INTERNAL", type=type(error).__name__)
+        raise SystemExit(1) from None
     finally:
         runner.close()
 

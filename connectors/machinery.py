@@ -28,6 +28,7 @@ from typing import Protocol, TextIO
 import grpc
 
 from connectors.checkpoint import Checkpoint
+from connectors.client import BATCH_BYTES
 from dcii.v1 import ingest_pb2
 
 RETRYABLE = frozenset(
@@ -137,8 +138,13 @@ class DeadLetters:
     def __init__(self, path: Path, checkpoint: Checkpoint) -> None:
         self.path = path
         self._pending: list[str] = []
+        if "rejects_size" not in checkpoint.data:
+            # A first run: record where the file stands before anything is written, so that a crash before
+            # the first checkpoint cuts back to here too instead of writing the same rejects again.
+            self.flush(checkpoint)
+            checkpoint.save()
         # Cut off what was written after the last checkpoint: those records will be read again.
-        if path.exists() and "rejects_size" in checkpoint.data:
+        elif path.exists():
             stat = path.stat()
             size, inode = int(checkpoint.data.get("rejects_size", 0)), checkpoint.data.get("rejects_inode")
             if inode is not None and inode != stat.st_ino:
@@ -248,7 +254,11 @@ class Runner:
     def _send(self, session: IngestSession, chunk: list[SourceRecord]) -> None:
         pending: deque[SourceRecord] = deque()
         requests: list[ingest_pb2.IngestRequest] = []
-        for item in chunk:
+        for record in chunk:
+            item = record
+            if item.request is not None and item.request.ByteSize() > BATCH_BYTES:
+                # Alone in a message it would still be refused (RESOURCE_EXHAUSTED), and retried for ever.
+                item = unreadable(item.position, item.raw, [("row", f"too large to send (over {BATCH_BYTES} bytes)")])
             if item.request is None:
                 pending.append(item)
                 continue

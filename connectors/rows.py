@@ -85,7 +85,7 @@ class _Cells:
             elif name in self.values:
                 self.bad(name, "duplicate column")
             elif isinstance(value, str) and not _encodable(value):
-                self.bad(name, "not valid Unicode text (it holds a lone surrogate)")
+                self.bad(name, "not valid Unicode text (a lone surrogate, or bytes that are not UTF-8)")
             elif not _blank(value):
                 self.values[name] = value
 

@@ -15,7 +15,8 @@ import json
 import re
 import sqlite3
 import time
-from collections.abc import Iterator, Mapping
+import uuid
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from connectors.machinery import Runner, SourceRecord, unreadable
@@ -39,26 +40,43 @@ def connect(dsn: str) -> tuple[Any, str]:
         psycopg = importlib.import_module("psycopg")  # optional: pip install 'psycopg[binary]'
         return psycopg.connect(dsn, autocommit=True), "%s"
     path = dsn.removeprefix("sqlite:///") if dsn.startswith("sqlite:///") else dsn
-    return sqlite3.connect(path, isolation_level=None), "?"
+    connection = sqlite3.connect(path, isolation_level=None)
+    # A TEXT cell need not hold UTF-8 (a Latin-1 load, a cast blob). Decoded strictly, one such cell fails the
+    # whole page, and sqlite3's error quotes the value (a name, an SSN). Its bad bytes become lone surrogates
+    # instead, and the row is refused on its own like any other text no protobuf string can hold.
+    connection.text_factory = lambda data: data.decode("utf-8", "surrogateescape")
+    return connection, "?"
+
+
+# A position is JSON: change and key values of other types are tagged, and given back to the driver as such.
+_TAGGED: tuple[tuple[type, str, Callable[[str], object]], ...] = (
+    (dt.datetime, "datetime", dt.datetime.fromisoformat),  # before date: a datetime is a date too
+    (dt.date, "date", dt.date.fromisoformat),
+    (dt.time, "time", dt.time.fromisoformat),
+    (decimal.Decimal, "decimal", decimal.Decimal),
+    (uuid.UUID, "uuid", uuid.UUID),  # PostgreSQL's uuid keys
+    (bytes, "hex", bytes.fromhex),
+)
+_UNTAG = {tag: parse for _, tag, parse in _TAGGED}
 
 
 def _encode(value: object) -> object:
-    if isinstance(value, dt.datetime):
-        return {"datetime": value.isoformat()}
-    if isinstance(value, dt.date):
-        return {"date": value.isoformat()}
-    if isinstance(value, decimal.Decimal):
-        return {"decimal": str(value)}
-    return value
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    if isinstance(value, bytearray | memoryview):
+        value = bytes(value)
+    for kind, tag, _ in _TAGGED:
+        if isinstance(value, kind):
+            text = value.hex() if isinstance(value, bytes) else str(value)
+            return {tag: value.isoformat() if isinstance(value, dt.date | dt.time) else text}
+    # Refused at the first row rather than guessed: a wrong position would skip rows or read them again.
+    raise SystemExit(f"the change or key column holds {type(value).__name__} values, which no position can keep")
 
 
 def _decode(value: object) -> object:
     if isinstance(value, dict):
-        if "datetime" in value:
-            return dt.datetime.fromisoformat(value["datetime"])
-        if "date" in value:
-            return dt.date.fromisoformat(value["date"])
-        return decimal.Decimal(value["decimal"])
+        [(tag, text)] = value.items()
+        return _UNTAG[tag](text)
     return value
 
 

@@ -142,6 +142,68 @@ def test_dead_letters_written_after_the_checkpoint_are_cut_off(tmp_path: Path) -
     assert [json.loads(line)["record_number"] for line in rejects.read_text().splitlines()] == ["R-1"]
 
 
+def test_a_crash_before_the_first_checkpoint_writes_no_reject_twice(tmp_path: Path) -> None:
+    checkpoint, rejects = tmp_path / "checkpoint.json", tmp_path / "rejects.jsonl"
+    runner = Runner(lambda: Plain(grpc.insecure_channel("127.0.0.1:1")), Checkpoint(checkpoint), rejects, Progress("t"))
+    runner.dead_letters.add({"record_number": "R-1"}, [("ssn", "not valid")])
+    runner.dead_letters.flush(runner.checkpoint)  # written, then killed before the first checkpoint was saved
+    assert rejects.read_text().count("R-1") == 1
+    Runner(lambda: Plain(grpc.insecure_channel("127.0.0.1:1")), Checkpoint(checkpoint), rejects, Progress("t"))
+    assert rejects.read_text() == ""  # R-1 will be read, and refused, again
+
+
+def test_a_record_too_large_for_one_message_is_refused_here_and_the_rest_flows(tmp_path: Path) -> None:
+    servicer = Scripted([])
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
+    ingest_pb2_grpc.add_IngestServiceServicer_to_server(servicer, server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    records = _records(3)
+    assert records[1].request is not None
+    records[1].request.upsert.subject.name.surname = "X" * (BATCH_BYTES + 1)
+    runner = Runner(
+        lambda: Plain(grpc.insecure_channel(f"127.0.0.1:{port}")),
+        Checkpoint(tmp_path / "checkpoint.json"),
+        tmp_path / "rejects.jsonl",
+        Progress("test", stream=open(os.devnull, "w")),  # noqa: SIM115
+        backoff=Backoff(max_attempts=0, sleep=lambda _: None),
+    )
+    try:
+        runner.run(lambda after: records[int(after or 0) :])
+    finally:
+        server.stop(None)
+    assert servicer.calls == [["PSI-000000", "PSI-000002"]] and runner.stats.applied == 2
+    [reject] = [json.loads(line) for line in (tmp_path / "rejects.jsonl").read_text().splitlines()]
+    assert reject["record_number"] == "PSI-000001" and "too large" in reject["errors"][0]["description"]
+    assert Checkpoint(tmp_path / "checkpoint.json").position == "3"
+
+
+@pytest.mark.parametrize(
+    "option", [["--chunk", "0"], ["--poll", "0"], ["--timeout", "-1"], ["--max-retries", "-1"], ["--page", "0"]]
+)
+def test_a_count_or_time_that_would_do_nothing_for_ever_is_refused(tmp_path: Path, option: list[str]) -> None:
+    # `--chunk 0` once read nothing and moved every file to done/; `--page 0` queried for ever.
+    command = [sys.executable, "-m", "connectors", "sql", "--state", str(tmp_path), "--dsn", "x", "--table", "t"]
+    done = subprocess.run(
+        [*command, "--change-column", "c", *option], check=False, cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 2 and f"argument {option[0]}" in done.stderr, done.stderr
+
+
+def test_an_unexpected_failure_logs_its_type_only_and_exits_1(tmp_path: Path) -> None:
+    # sqlite3's errors can quote a cell (a name, an SSN): the error line names the exception's type only.
+    profile = tmp_path / "profile.json"
+    profile.write_text(json.dumps({"server": "localhost:1", "ca": "c", "cert": "c", "key": "k", "account_code": "a"}))
+    (tmp_path / "repository.db").write_text("LINDQVIST 123-45-6789 " * 100)  # not a database
+    command = [sys.executable, "-m", "connectors", "sql", "--profile", str(profile), "--state", str(tmp_path / "s")]
+    command += ["--dsn", str(tmp_path / "repository.db"), "--table", "t", "--change-column", "c", "--once"]
+    done = subprocess.run(command, check=False, cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 1, done.stderr
+    errors = [json.loads(line) for line in done.stderr.splitlines() if '"error"' in line]
+    assert errors == [{"event": "error", "code": "INTERNAL", "type": "DatabaseError"}], done.stderr
+    assert "Traceback" not in done.stderr and "LINDQVIST" not in done.stderr
+
+
 def test_reader_matches_the_cli_reader_on_the_examples() -> None:
     from dcii.cli.submit import to_request as cli_request
     from indexer.fileformat import FileAction, read_actions

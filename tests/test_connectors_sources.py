@@ -6,9 +6,13 @@ dead-lettered, the documented layout reads as documented, and a SQL source is fo
 
 from __future__ import annotations
 
+import datetime as dt
+import decimal
+import json
 import os
 import random
 import sqlite3
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 
@@ -16,7 +20,7 @@ import pytest
 
 from connectors.fixedwidth import compose, parse_line
 from connectors.rows import to_request
-from connectors.sql import _deletion
+from connectors.sql import _decode, _deletion, _encode
 from tests.support import ROOT
 from tests.test_connectors import AGENCY, Site, _ssn, reasons
 
@@ -154,6 +158,40 @@ def test_sql_repository_sqlite(tmp_path: Path) -> None:
         _sql_scenario(tmp_path, str(path), connection.execute, "tracings", "TEXT", "TEXT")
     finally:
         connection.close()
+
+
+def test_a_row_with_text_that_is_not_utf8_is_refused_and_the_rest_flows(tmp_path: Path) -> None:
+    # sqlite3 once failed the whole page on it, for ever, with an error quoting the cell (a name) on stderr.
+    path = tmp_path / "repository.db"
+    connection = sqlite3.connect(path, isolation_level=None)
+    connection.execute(SCHEMA.format(table="tracings", ts="TEXT", date="TEXT"))
+    for i in (1, 2, 3):
+        connection.execute(_insert("tracings", i, f"2025-01-02 03:04:0{i}"))
+    connection.execute("UPDATE tracings SET last_name = CAST(X'4C494E4451FF56495354' AS TEXT) WHERE id = 2")
+    connection.close()
+    site = Site(tmp_path)
+    args = ["--dsn", str(path), "--table", "tracings", "--change-column", "updated_at", "--map", "surname=last_name"]
+    with site.server():
+        counts = site.run("sql", *args, "--once")
+    assert counts["applied"] == 2 and counts["rejected"] == 1, counts
+    [reject] = site.rejects()
+    assert reject["record_number"] == "SQL-2" and reasons(reject) == {"surname"}
+    assert site.get("SQL-1") is not None and site.get("SQL-3") is not None
+
+
+@pytest.mark.parametrize(
+    "value",
+    [7, 2.5, "K-7", None, dt.datetime(2025, 1, 2, 3, 4, 5, 6), dt.datetime(2025, 1, 2, tzinfo=dt.UTC),
+     dt.date(2025, 1, 2), dt.time(3, 4, 5), decimal.Decimal("12.50"), uuid.UUID(int=7), b"\x00\xff"],
+)  # fmt: skip
+def test_a_change_or_key_value_survives_the_checkpoint_as_its_own_type(value: object) -> None:
+    # A PostgreSQL uuid key once crashed the connector on its first row.
+    assert _decode(json.loads(json.dumps(_encode(value)))) == value
+
+
+def test_a_change_or_key_type_no_position_can_keep_is_refused_by_name() -> None:
+    with pytest.raises(SystemExit, match="complex"):
+        _encode(1j)
 
 
 @pytest.mark.skipif(not os.environ.get("DCII_TEST_POSTGRES_DSN"), reason="DCII_TEST_POSTGRES_DSN not set")
