@@ -94,6 +94,10 @@ def check_dispute(request: privacy_pb2.FileDisputeRequest) -> tuple[TracingKey, 
     return TracingKey(agency, record), location, summary
 
 
+PRIVACY_ACT_IN_EFFECT = dt.datetime(1975, 9, 27, tzinfo=dt.UTC)
+_OUTPUT_ONLY = ("acknowledge_by", "respond_by", "acknowledged_at", "responded_at")
+
+
 def check_open(request: privacy_pb2.PrivacyRequest, now: dt.datetime) -> tuple[str, RequestKind, dt.datetime]:
     out: list[Violation] = []
     number = rules.record_id(request.request_number, "request_number", out, label="request number")
@@ -113,6 +117,10 @@ def check_open(request: privacy_pb2.PrivacyRequest, now: dt.datetime) -> tuple[s
         else:
             if received > now:
                 out.append(Violation("received_at", "must not be in the future"))
+            elif received < PRIVACY_ACT_IN_EFFECT:  # its deadlines would be overdue for ever
+                out.append(Violation("received_at", "must not be before the Privacy Act took effect (1975-09-27)"))
+    # The index sets these; one sent and dropped without a word would let a client believe it was recorded.
+    out += [Violation(field, "output only: the index sets it") for field in _OUTPUT_ONLY if request.HasField(field)]
     if out:
         raise InvalidArgument(out)
     assert kind is not None

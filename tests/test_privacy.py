@@ -369,6 +369,19 @@ def test_open_request_sets_deadlines_and_refuses_a_duplicate(index: Index) -> No
     with pytest.raises(grpc.RpcError) as bad:
         privacy.OpenPrivacyRequest(privacy_pb2.PrivacyRequest(request_number="PA 1"), metadata=officer.metadata)
     assert {field for field, _ in field_violations(bad.value)} == {"request_number", "kind", "received_at"}
+    # Received before the Privacy Act took effect (deadlines overdue for ever), and fields only the index sets.
+    wrong = privacy_pb2.PrivacyRequest(request_number="PA-26-011", kind=privacy_pb2.PRIVACY_REQUEST_KIND_ACCESS)
+    wrong.received_at.FromDatetime(dt.datetime(1975, 9, 26, tzinfo=dt.UTC))
+    wrong.acknowledged_at.FromDatetime(dt.datetime(2026, 11, 20, tzinfo=dt.UTC))
+    wrong.respond_by.FromDatetime(dt.datetime(2027, 1, 1, tzinfo=dt.UTC))
+    with pytest.raises(grpc.RpcError) as bad:
+        privacy.OpenPrivacyRequest(wrong, metadata=officer.metadata)
+    assert bad.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert {field for field, _ in field_violations(bad.value)} == {"received_at", "acknowledged_at", "respond_by"}
+    wrong.ClearField("acknowledged_at")
+    wrong.ClearField("respond_by")
+    wrong.received_at.FromDatetime(dt.datetime(1975, 9, 27, tzinfo=dt.UTC))
+    assert privacy.OpenPrivacyRequest(wrong, metadata=officer.metadata).request_number == "PA-26-011"
 
 
 def test_overdue_with_an_injected_clock(tmp_path: Path) -> None:

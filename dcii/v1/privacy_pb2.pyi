@@ -207,17 +207,21 @@ class PrivacyRequest(_message.Message):
     request_number: _builtins.str
     kind: Global___PrivacyRequestKind.ValueType
     @_builtins.property
-    def received_at(self) -> _timestamp_pb2.Timestamp: ...
+    def received_at(self) -> _timestamp_pb2.Timestamp:
+        """Not before the Privacy Act took effect (1975-09-27), not in the future."""
+
     @_builtins.property
     def acknowledge_by(self) -> _timestamp_pb2.Timestamp:
-        """10 working days after receipt."""
+        """Output only (OpenPrivacyRequest refuses it set): 10 working days after receipt."""
 
     @_builtins.property
     def respond_by(self) -> _timestamp_pb2.Timestamp:
-        """30 working days after receipt."""
+        """Output only: 30 working days after receipt."""
 
     @_builtins.property
-    def acknowledged_at(self) -> _timestamp_pb2.Timestamp: ...
+    def acknowledged_at(self) -> _timestamp_pb2.Timestamp:
+        """Output only: set when the request is acknowledged, and answered (AnswerAccessRequest, an amendment's decision)."""
+
     @_builtins.property
     def responded_at(self) -> _timestamp_pb2.Timestamp: ...
     def __init__(
