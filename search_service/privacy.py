@@ -26,6 +26,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from collections.abc import Callable, Iterable
+from typing import Literal
 
 import grpc
 
@@ -95,7 +96,12 @@ def check_dispute(request: privacy_pb2.FileDisputeRequest) -> tuple[TracingKey, 
 
 
 PRIVACY_ACT_IN_EFFECT = dt.datetime(1975, 9, 27, tzinfo=dt.UTC)
-_OUTPUT_ONLY = ("acknowledge_by", "respond_by", "acknowledged_at", "responded_at")
+_OUTPUT_ONLY: tuple[Literal["acknowledge_by", "respond_by", "acknowledged_at", "responded_at"], ...] = (
+    "acknowledge_by",
+    "respond_by",
+    "acknowledged_at",
+    "responded_at",
+)
 
 
 def check_open(request: privacy_pb2.PrivacyRequest, now: dt.datetime) -> tuple[str, RequestKind, dt.datetime]:
