@@ -10,8 +10,9 @@ that is empty, longer than 64 characters or used twice.
 
 Who sees what: a batch is visible to the activity that submitted it; its status, and cancelling it,
 also to an administrator (who must hold the BATCH role to reach this service at all). Its results are
-disclosures to the submitting activity, so only that activity may stream them. Anyone else is told
-NOT_FOUND, as for a batch that does not exist.
+disclosures accounted to the operator who submitted it, so only that operator may stream them: another
+operator of the activity is told PERMISSION_DENIED. Anyone outside the activity is told NOT_FOUND, as for a
+batch that does not exist.
 
 Status: `total` queries, `done` of them answered (refused ones included), `rejected` refused. Results
 stream in submission order once the batch is finished: all of them when DONE, those answered before
@@ -149,6 +150,9 @@ class BatchServicer(batch_pb2_grpc.BatchServiceServicer):
 
     def results(self, caller: Caller, batch_id: str) -> Iterator[batch_pb2.BatchQueryResult]:
         batch = self._visible(caller, batch_id, results=True)
+        if caller.operator != batch.owner.operator:
+            # Its disclosures were accounted to the operator who submitted it: only they may receive them.
+            raise PermissionDenied("only the operator who submitted a batch may retrieve its results")
         if not batch.finished:
             raise FailedPrecondition(f"batch not finished: {batch.done} of {batch.total} queries answered")
         after = -1

@@ -267,6 +267,27 @@ def test_only_the_submitter_sees_a_batch_and_cancel(index: Index) -> None:
     assert _results(client, batch_id) == []
 
 
+def test_only_the_operator_who_submitted_a_batch_receives_its_results(index: Index) -> None:
+    # The disclosures are accounted to the submitting operator: a colleague at the same terminal (same
+    # certificate, own account) sees the batch's status but may not receive its hits.
+    start(index, BatchSettings(chunk=10, duty=1.0))
+    index.client("NCIS-RA-01", "NCIS", [Role.SUBMITTER]).upsert(f.person(record="NCIS-1", ssn="318-52-4471"))
+    cert, account, password = index.accredit("CCF-BATCH", "ARMY-CCF", [Role.QUERIER, Role.BATCH])
+    client, colleague = index.connect(cert), index.connect(cert)
+    client.login(account, password)
+    registry = index.registry
+    registry.add_operator("ccf-colleague", "CCF-BATCH", "colleague-password-1")
+    registry.close()
+    colleague.login("ccf-colleague", "colleague-password-1")
+    q = _query("a", M.SEARCH_MODE_NAME_ONLY, name={"surname": "Whitfield", "given_name": "Harold"})
+    batch_id = _submit(client, [q]).batch_id
+    assert _wait(colleague, batch_id).state == DONE
+    with pytest.raises(grpc.RpcError) as denied:
+        _results(colleague, batch_id)
+    assert denied.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    assert [h.tracing.key.record_number for r in _results(client, batch_id) for h in r.hits] == ["NCIS-1"]
+
+
 def _people(index: Index, count: int) -> list[batch_pb2.BatchQuery]:
     """count tracings on one name, told apart by SSN; one EXACT query (one hit) for each."""
     submitter = index.client("NCIS-RA-01", "NCIS", [Role.SUBMITTER])

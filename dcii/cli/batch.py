@@ -16,7 +16,8 @@ record is disputed), marking ("FOR OFFICIAL USE ONLY - PRIVACY SENSITIVE", on ev
 there is no header line, so each disclosing line marks itself), next_page_token when the query has more
 hits than its page held (ask the same query online with it), candidates_truncated when the index had to
 cut the candidate set short, and, for a refused query, violations. It is written with mode 0600: each
-hit is a disclosure, accounted by the index.
+hit is a disclosure, accounted by the index to the operator who submitted the batch: only that operator
+may fetch its results (`status` and `cancel` work for any operator of the activity).
 """
 
 from __future__ import annotations

@@ -74,7 +74,8 @@ class BatchServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def StreamBatchResults(self, request, context):
-        """Results of a finished batch, in submission order.
+        """Results of a finished batch, in submission order; only to the operator who submitted it (the
+        disclosures were accounted to them).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

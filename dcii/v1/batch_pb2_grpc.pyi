@@ -37,7 +37,9 @@ class BatchServiceStub:
     """
     GetBatchStatus: _grpc.UnaryUnaryMultiCallable[_batch_pb2.GetBatchRequest, _batch_pb2.BatchStatus]
     StreamBatchResults: _grpc.UnaryStreamMultiCallable[_batch_pb2.GetBatchRequest, _batch_pb2.BatchQueryResult]
-    """Results of a finished batch, in submission order."""
+    """Results of a finished batch, in submission order; only to the operator who submitted it (the
+    disclosures were accounted to them).
+    """
     CancelBatch: _grpc.UnaryUnaryMultiCallable[_batch_pb2.GetBatchRequest, _batch_pb2.BatchStatus]
 
 @_typing.type_check_only
@@ -49,7 +51,9 @@ class BatchServiceAsyncStub(BatchServiceStub):
     """
     GetBatchStatus: _aio.UnaryUnaryMultiCallable[_batch_pb2.GetBatchRequest, _batch_pb2.BatchStatus]  # type: ignore[assignment]
     StreamBatchResults: _aio.UnaryStreamMultiCallable[_batch_pb2.GetBatchRequest, _batch_pb2.BatchQueryResult]  # type: ignore[assignment]
-    """Results of a finished batch, in submission order."""
+    """Results of a finished batch, in submission order; only to the operator who submitted it (the
+    disclosures were accounted to them).
+    """
     CancelBatch: _aio.UnaryUnaryMultiCallable[_batch_pb2.GetBatchRequest, _batch_pb2.BatchStatus]  # type: ignore[assignment]
 
 class BatchServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -76,7 +80,9 @@ class BatchServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _batch_pb2.GetBatchRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_abc.Iterator[_batch_pb2.BatchQueryResult], _abc.AsyncIterator[_batch_pb2.BatchQueryResult]]:
-        """Results of a finished batch, in submission order."""
+        """Results of a finished batch, in submission order; only to the operator who submitted it (the
+        disclosures were accounted to them).
+        """
 
     @_abc_1.abstractmethod
     def CancelBatch(
