@@ -12,6 +12,7 @@ import datetime as dt
 import decimal
 import importlib
 import json
+import math
 import re
 import sqlite3
 import time
@@ -88,7 +89,9 @@ def _cell(column: str, value: object) -> object:
         return value.date().isoformat()
     if isinstance(value, dt.date):
         return value.isoformat()
-    if isinstance(value, decimal.Decimal | float) and value == int(value):
+    if isinstance(value, float) and math.isfinite(value) and value.is_integer():
+        value = int(value)
+    if isinstance(value, decimal.Decimal) and value.is_finite() and value == value.to_integral_value():
         value = int(value)
     if isinstance(value, bytes | bytearray | memoryview):
         value = bytes(value).decode("utf-8", "replace")

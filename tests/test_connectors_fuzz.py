@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import string
 import tempfile
 from collections.abc import Iterator
@@ -24,6 +25,7 @@ from connectors.filedrop import FileReader, Unreadable, read_csv, read_jsonl
 from connectors.fixedwidth import RECORD_LENGTH, read_fixed_width
 from connectors.machinery import DeadLetters, SourceRecord
 from connectors.rows import COLUMNS
+from connectors.sql import SqlSource
 
 # Derandomized in CI (a failure there reproduces); random when run by hand.
 SETTINGS = settings(
@@ -40,6 +42,12 @@ _TEXT = st.one_of(
     st.text(max_size=12),
     st.sampled_from(["\ud800", "a\udfffb", "1981-02-03", "123-45-6789", "FILE", "DSS", "UPSERT", "DELETE", "X"]),
 )
+
+
+def _utf8(text: str) -> bool:
+    return not any("\ud800" <= c <= "\udfff" for c in text)
+
+
 _SCALARS = st.one_of(st.none(), st.booleans(), st.integers(-(2**70), 2**70), st.floats(allow_nan=True), _TEXT)
 _VALUES = st.recursive(
     _SCALARS, lambda inner: st.lists(inner, max_size=3) | st.dictionaries(_TEXT, inner, max_size=3), max_leaves=6
@@ -122,3 +130,32 @@ def test_fixed_width_reader_takes_any_line(tmp_path: Path, line: str, head: str)
     records = _read(read_fixed_width, tmp_path / "in.dat", (head + line + "\n").encode())
     assert len(records) == 1
     _check(records, tmp_path)
+
+
+_CELLS = st.one_of(
+    st.none(), st.integers(-(2**63), 2**63 - 1), st.floats(allow_nan=False), _TEXT.filter(_utf8), st.binary(max_size=8)
+)
+
+
+@SETTINGS
+@given(
+    columns=st.lists(st.sampled_from(COLUMNS), min_size=1, max_size=8, unique=True),
+    rows=st.lists(st.lists(_CELLS, min_size=9, max_size=9), min_size=1, max_size=5),
+)
+def test_sql_reader_takes_any_cells(tmp_path: Path, columns: list[str], rows: list[list[object]]) -> None:
+    folder = Path(tempfile.mkdtemp(dir=tmp_path))
+    path = folder / "repository.db"
+    connection = sqlite3.connect(path, isolation_level=None)
+    names = ", ".join(f'"{c}"' for c in columns)
+    connection.execute(f"CREATE TABLE t (id INTEGER PRIMARY KEY, updated_at INTEGER, {names})")
+    for n, cells in enumerate(rows):
+        marks = ", ".join("?" * len(columns))
+        connection.execute(f"INSERT INTO t VALUES (?, ?, {marks})", [n, n, *cells[: len(columns)]])
+    connection.close()
+    source = SqlSource(str(path), "t", "updated_at", page=2)
+    try:
+        records = [SourceRecord(f"f#{r.position}", r.request, r.raw, r.error, r.violations) for r in source.read(None)]
+    finally:
+        source.close()
+    assert len(records) == len(rows)
+    _check(records, folder)
