@@ -72,7 +72,9 @@ def ensure(client: OpenSearch, names: Names, settings: OpenSearchSettings) -> No
     """Create what a fresh cluster lacks (idempotent)."""
     try:
         put_template(client, names, settings)
-        if not client.indices.exists_alias(name=names.tracings):
+        # Scoped to our indices: unscoped, the security plugin checks the look-up against every index (`*`),
+        # which the store's role (`dcii*` only) may not read (opensearch-project/security#5871).
+        if not client.indices.exists_alias(index=names.pattern, name=names.tracings):
             _create(client, names.version(1), {"aliases": {names.tracings: {}}})
         plain = index_settings(settings.shards, settings.replicas)
         for index, mapping in ((names.disputes, DISPUTE_MAPPING), (names.deletions, DELETION_MAPPING)):
@@ -84,7 +86,7 @@ def ensure(client: OpenSearch, names: Names, settings: OpenSearchSettings) -> No
 
 def current_versions(client: OpenSearch, names: Names) -> list[str]:
     """The physical indices behind the alias (one, except in a broken state)."""
-    return sorted(client.indices.get_alias(name=names.tracings))
+    return sorted(client.indices.get_alias(index=names.pattern, name=names.tracings))
 
 
 def all_versions(client: OpenSearch, names: Names) -> list[str]:
