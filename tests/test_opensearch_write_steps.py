@@ -50,6 +50,7 @@ class FailingProxy:
     def __init__(self, upstream: str) -> None:
         self.upstream = urlsplit(upstream)
         self.fail_at = 0  # 0: forward everything
+        self.lose_answer = False  # True: forward the `fail_at`-th `_bulk` request, then answer 502 (a gateway)
         self.bulks = 0
         self.before: dict[int, Callable[[], None]] = {}
         proxy = self
@@ -59,7 +60,7 @@ class FailingProxy:
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 if "/_bulk" in self.path:
                     proxy.bulks += 1
-                    if proxy.fail_at and proxy.bulks >= proxy.fail_at:
+                    if proxy.fail_at and proxy.bulks >= proxy.fail_at and not proxy.lose_answer:
                         self._answer(503, b'{"error":"shedding load","status":503}', "application/json")
                         return
                     if hook := proxy.before.pop(proxy.bulks, None):
@@ -68,8 +69,12 @@ class FailingProxy:
                 headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "connection")}
                 conn.request(self.command, self.path, body=body or None, headers=headers)
                 answer = conn.getresponse()
-                self._answer(answer.status, answer.read(), answer.getheader("Content-Type") or "application/json")
+                payload = answer.read()
                 conn.close()
+                if "/_bulk" in self.path and proxy.lose_answer and proxy.bulks == proxy.fail_at:
+                    self._answer(502, b'{"error":"bad gateway","status":502}', "application/json")  # it landed
+                    return
+                self._answer(answer.status, payload, answer.getheader("Content-Type") or "application/json")
 
             def _answer(self, status: int, payload: bytes, kind: str) -> None:
                 self.send_response(status)
@@ -87,8 +92,8 @@ class FailingProxy:
         self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
         threading.Thread(target=self._server.serve_forever, daemon=True).start()
 
-    def arm(self, fail_at: int) -> None:
-        self.fail_at, self.bulks = fail_at, 0
+    def arm(self, fail_at: int, *, lose_answer: bool = False) -> None:
+        self.fail_at, self.bulks, self.lose_answer = fail_at, 0, lose_answer
 
     def close(self) -> None:
         self._server.shutdown()
@@ -162,6 +167,36 @@ def test_a_write_failing_at_any_step_leaves_no_deletion_unlogged_and_a_replay_fi
     assert direct.check_integrity() == []
     assert direct.repair() == []
     assert _live(direct) == live_after
+
+
+@pytest.mark.parametrize("step", range(1, STEPS + 1))
+@pytest.mark.parametrize("case", [_completion, _supersession], ids=["completion", "favorable NAC history"])
+def test_a_bulk_whose_answer_is_lost_is_not_sent_again_and_a_replay_finishes_the_write(
+    open_cluster: Any, case: Any, step: int
+) -> None:
+    # The request landed, its answer did not (a gateway's 502). Sent again by the transport, its own versions
+    # came back as conflicts, passed for another writer's, and the tombstones that follow were dropped: the
+    # superseded history or completed open case stayed live while the deletion log said it was deleted.
+    direct = open_cluster()
+    assert isinstance(direct, OpenSearchStore)
+    proxy = FailingProxy(direct.settings.hosts[0])
+    faulty = OpenSearchStore(dataclasses.replace(direct.settings, hosts=(proxy.url,)), clock=lambda: NOW)
+    try:
+        assert faulty.settings.retries > 0  # the transport's retries on, as deployed
+        before, op, live_after, logged = case()
+        direct.write([Upsert(t) for t in before], actor="NCIS")
+        proxy.arm(step, lose_answer=True)
+        with pytest.raises(Unavailable):
+            faulty.write([op], actor="DSS")
+        assert proxy.bulks == step  # not sent again
+        proxy.arm(0)
+        faulty.write([op], actor="DSS")  # the connector's retry
+        assert _live(direct) == live_after
+        assert [(r.key.record_number, r.reason) for r in direct.deletions()] == logged
+        assert direct.get(before[0].key) is None
+    finally:
+        faulty.close()
+        proxy.close()
 
 
 def test_the_repair_keeps_a_dispute_filed_after_it_read_the_strays(

@@ -142,12 +142,21 @@ class RetryingTransport(Transport):
     retry_backoff = 0.2
 
     def perform_request(self, method: str, url: str, *args: Any, **kwargs: Any) -> Any:
+        # A bulk whose answer was lost (a timeout, a gateway's 5xx, a dropped connection) may have been
+        # applied: sent again, its own versions would come back as conflicts and pass for another writer's,
+        # and what follows from it (a completion's, a supersession's tombstones) would be dropped. Only a
+        # refusal made before any work (429) is sent again here; anything else reaches the writer, which
+        # fails the write, and the client's retry is planned afresh against what the cluster holds.
+        maybe_applied = url.split("?", 1)[0].rstrip("/").endswith("/_bulk")
         attempt = 0
         while True:
             try:
                 return super().perform_request(method, url, *args, **kwargs)
             except TransportError as error:
-                retryable = isinstance(error, OsConnectionError) or error.status_code in RETRY_STATUSES
+                if maybe_applied:
+                    retryable = error.status_code == 429
+                else:
+                    retryable = isinstance(error, OsConnectionError) or error.status_code in RETRY_STATUSES
                 if not retryable or attempt >= self.retry_attempts:
                     raise
             delay = min(10.0, self.retry_backoff * 2**attempt)
