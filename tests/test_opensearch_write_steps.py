@@ -4,8 +4,8 @@ cluster does, with the store's retries off. Whatever step fails, no deletion is 
 connector's replay leaves the index as one uninterrupted write would (the embedded store's outcome).
 
 A completion (an open case becomes a file under a new key, its old record disputed) and a favorable NAC history
-(superseding the subject's earlier one) each go through three requests: the operation with every deletion's
-log entry, then the tombstones that follow, then the removal of their disputes."""
+(superseding the subject's earlier one) each go through four requests: every deletion's log entry, the
+operation, the tombstones that follow, then the removal of their disputes."""
 
 from __future__ import annotations
 
@@ -35,7 +35,7 @@ from tests.test_store_lifecycle import _checked, nac
 # The fixture these tests take, bound here by name so pytest finds it (as in test_store_contract_admin.py).
 open_cluster = store_backends.open_cluster
 
-STEPS = 3  # bulk requests of a write whose operation deletes something
+STEPS = 4  # bulk requests of a write whose operation deletes something
 STRAY_DISPUTE = (
     "1 dispute documents point at no live tracing (left by a write cut short; no reader attaches them: "
     "`dcii index repair` removes them)"
@@ -149,7 +149,7 @@ def test_a_write_failing_at_any_step_leaves_no_deletion_unlogged_and_a_replay_fi
 
     proxy.arm(0)
     outcome = faulty.write([op], actor="DSS")[0].outcome
-    assert outcome is (WriteOutcome.APPLIED if step == 1 else WriteOutcome.UNCHANGED)
+    assert outcome is (WriteOutcome.APPLIED if step <= 2 else WriteOutcome.UNCHANGED)  # the log, the operation
     assert _live(direct) == live_after
     assert [(r.key.record_number, r.reason) for r in direct.deletions()] == logged
     assert direct.get(old_key) is None
@@ -240,7 +240,7 @@ def test_a_deletion_a_newer_write_overtakes_is_not_logged(
     def owner_writes_newer() -> None:
         direct.write([Upsert(newer)], actor="NCIS")
 
-    proxy.before[2] = owner_writes_newer
+    proxy.before[3] = owner_writes_newer  # after the log entry (1) and the new record (2)
     new = _checked(f.person("NCIS", "F-1", 2))
     assert faulty.write([Replace(old.key, TracingType.OPEN_CASE, new)], actor="NCIS")[0].outcome is WriteOutcome.APPLIED
     assert not proxy.before, "the other write did not run between the requests"

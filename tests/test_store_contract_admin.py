@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from indexer.model import Identifiers, Tracing, TracingKey, TracingType
-from indexer.store.base import Delete, Replace, TracingStore, Upsert, WriteOutcome, WriteResult
+from indexer.store.base import Delete, Replace, TracingStore, Upsert, WriteOp, WriteOutcome, WriteResult
 from indexer.store.migrate import migrate
 from indexer.store.opensearch import OpenSearchStore
 from indexer.store.opensearch_schema import tid_for
@@ -165,6 +165,39 @@ def test_rebuild_under_a_steady_search_load(open_cluster: Opener) -> None:
     assert store.check_integrity() == []
 
 
+def test_a_rebuild_carries_the_deletions_another_instance_makes_meanwhile(open_cluster: Opener) -> None:
+    """`dcii index rebuild` runs in a process of its own: a service instance's writes reach the new version
+    only through the catch-up copy. A tombstone at the version of the live document it ends (a completion's
+    old record, a superseded history, retention's delete) was refused there (`external`: strictly newer), and
+    after the swap the deleted records were live again while the deletion log said they were gone."""
+
+    def now() -> dt.datetime:
+        return dt.datetime.now(dt.UTC)  # the catch-up copies by the time each document was written
+
+    service, rebuilder = open_cluster(clock=now), open_cluster(clock=now)
+    assert isinstance(rebuilder, OpenSearchStore)
+    old, new = _checked(f.open_case("NCIS", "OC-1", 1)), _checked(f.person("NCIS", "F-1", 1))
+    earlier, favorable = nac("H1", (2010, 1, 1)), nac("H2", (2020, 1, 1), agency="NCIS")
+    expired = _checked(f.person("NCIS", "R-9", 4, surname="Quill"))
+    service.write([Upsert(old), Upsert(earlier), Upsert(expired)], actor="NCIS")
+    during: list[list[WriteResult]] = []
+
+    def service_writes_once_the_copy_has_read_all(sent: int, total: int) -> None:
+        if not during and sent == total:
+            ops: list[WriteOp] = [
+                Replace(old.key, TracingType.OPEN_CASE, new),
+                Upsert(favorable),
+                Delete(expired.key, 0, "RETENTION"),
+            ]
+            during.append(service.write(ops, actor="NCIS"))
+
+    rebuilder.rebuild(progress=service_writes_once_the_copy_has_read_all)
+    assert [r.outcome for r in during[0]] == [WriteOutcome.APPLIED] * 3
+    assert _live(service) == {"F-1", "H2"} and service.count() == 2
+    assert {r.key.record_number for r in service.deletions()} == {"OC-1", "H1", "R-9"}
+    assert service.check_integrity() == []
+
+
 # ---- the operator's commands ----
 
 
@@ -255,7 +288,7 @@ def test_a_completion_cut_short_between_its_steps_is_hidden_and_finished_by_a_re
     )
     assert store.get(old.key) is None  # hidden by the new record that names it
     assert [s.tracing.key for s in store.load([old_id, new_id]).values()] == [new.key]
-    assert store.check_integrity() == ["1 completions left both records live (replay the completion to finish it)"]
+    assert store.check_integrity() == ["1 completions left their old record live (replay the completion to finish it)"]
 
     replay = Replace(old.key, TracingType.OPEN_CASE, new)
     assert store.write([replay], actor="NCIS")[0] == WriteResult(WriteOutcome.UNCHANGED, 2)
@@ -325,7 +358,7 @@ def test_a_nac_completion_cut_short_between_its_steps_supersedes_on_a_replay(ope
     _write_step_one(store, new, NOW, replaces=(str(tid_for(pending.key)), 1))
     # The check names the completion; not the supersession: both histories were indexed in the same
     # instant, and in one group a favorable history may come first and keep a later-listed earlier one.
-    assert store.check_integrity() == ["1 completions left both records live (replay the completion to finish it)"]
+    assert store.check_integrity() == ["1 completions left their old record live (replay the completion to finish it)"]
     replay = Replace(pending.key, TracingType.NAC_PENDING, new)
     for _ in range(2):
         assert store.write([replay], actor="DSS")[0] == WriteResult(WriteOutcome.UNCHANGED, 2)

@@ -133,7 +133,10 @@ def copy(
         batch: list[Action] = []
         for hit in search_pages(client, body, index=None):
             doc = rederive(hit["_source"])
-            batch.append(Action("index", target_index, hit["_id"], doc, doc["source_version"], "external"))
+            # A tombstone at the version of the live document it ends (a completion's old record, a
+            # superseded history, retention) must replace that document where it was copied already.
+            kind = "external" if doc.get("live") else "external_gte"
+            batch.append(Action("index", target_index, hit["_id"], doc, doc["source_version"], kind))
             if len(batch) >= _CHUNK:
                 sent += _flush(client, batch)
                 batch = []

@@ -61,9 +61,10 @@ def problems(client: OpenSearch, names: Names) -> list[str]:
 
 
 def _lifecycle_problems(client: OpenSearch, names: Names) -> list[str]:
-    """Completions left half done (both records live) and favorable NAC histories that left earlier ones live."""
+    """Completions left half done (the old record live) and favorable NAC histories that left earlier ones live."""
     found = []
-    body = {"query": {"bool": {"filter": [{"term": {"live": True}}, {"exists": {"field": "replaces"}}]}},
+    # A new record deleted before its completion was finished names the old one too (its tombstone).
+    body = {"query": {"bool": {"filter": [{"exists": {"field": "replaces"}}]}},
             "sort": [{"tid": "asc"}], "_source": ["replaces", "replaces_version"]}  # fmt: skip
     named = {
         h["_source"]["replaces"]: h["_source"]["replaces_version"]
@@ -76,7 +77,7 @@ def _lifecycle_problems(client: OpenSearch, names: Names) -> list[str]:
         pending += sum(1 for d in docs["docs"] if d.get("found") and d["_source"]["live"]
                        and d["_source"]["source_version"] <= named[d["_id"]])  # fmt: skip
     if pending:
-        found.append(f"{pending} completions left both records live (replay the completion to finish it)")
+        found.append(f"{pending} completions left their old record live (replay the completion to finish it)")
     live_histories = [{"term": {"live": True}}, {"term": {"type": TracingType.NAC_HISTORY.value}}]
     body = {"query": {"bool": {"filter": live_histories}}, "sort": [{"tid": "asc"}],
             "_source": ["body", "indexed_at"]}  # fmt: skip

@@ -76,5 +76,6 @@ class Tomb:
 class Plan:
     result: WriteResult
     primary: list[Action] = field(default_factory=list)
-    logged: list[Action] = field(default_factory=list)  # deletion-log creates sent with the primary
+    logged: list[Action] = field(default_factory=list)  # deletion-log creates, sent before the primary
     tombs: list[Tomb] = field(default_factory=list)
+    after: list[Action] = field(default_factory=list)  # sent once the primary landed: its disputes' removal

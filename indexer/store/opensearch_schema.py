@@ -246,9 +246,12 @@ def tracing_doc(
     return doc
 
 
-def tombstone_doc(key: TracingKey, *, tid: int, version: int, kind: str, at: dt.datetime) -> dict[str, Any]:
-    """The document of a deleted key: only what keeps a late older upsert out."""
-    return {
+def tombstone_doc(
+    key: TracingKey, *, tid: int, version: int, kind: str, at: dt.datetime, replaces: tuple[str, int] | None = None
+) -> dict[str, Any]:
+    """The document of a deleted key: only what keeps a late older upsert out (and, for the new record of a
+    completion whose old record is still live, which record that is: the replay finishes it)."""
+    doc: dict[str, Any] = {
         "tid": tid,
         "agency": key.agency,
         "record_number": key.record_number,
@@ -258,6 +261,9 @@ def tombstone_doc(key: TracingKey, *, tid: int, version: int, kind: str, at: dt.
         "born": 0,
         "indexed_at": instant(at),
     }
+    if replaces is not None:
+        doc["replaces"], doc["replaces_version"] = replaces
+    return doc
 
 
 def stored_from_source(source: dict[str, Any], dispute: Dispute | None) -> StoredTracing:

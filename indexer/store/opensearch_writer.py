@@ -3,15 +3,18 @@ each operation (the same outcomes as the embedded store, indexer.store.sqlite).
 
 A group of waiting writes is read (one realtime mget per probe step), planned against an in-memory view
 of the documents it touches (so a later operation sees an earlier one of the same group), then sent in
-at most three bulk requests, each waiting for a refresh, so that every result returned is visible:
+at most four bulk requests, each waiting for a refresh, so that every result returned is visible:
 
+0. the deletion-log entry of every delete the group plans, those of step 2 included (id "<tid>-<version>",
+   op `create`: logged once however often the write is retried). A bulk is not atomic: sent with the
+   tombstone, an entry whose shard failed left a deletion unlogged, and the retry found nothing to do;
 1. the operations themselves: each tracing document with its source version as the external version
-   (`external`: strictly newer wins; `external_gte` for a compare-and-delete at the version held), the
-   deletion-log entry of each delete, those of step 2 included (id "<tid>-<version>", op `create`: logged
-   once however often the write is retried) and statements of dispute;
+   (`external`: strictly newer wins; `external_gte` for a compare-and-delete at the version held), and
+   statements of dispute;
 2. what follows from an operation that landed: the tombstones of the old record of a completion
    (Replace under a new key) and of the NAC histories a favorable one supersedes, each conditional on the
-   version read (`external_gte`), so a newer write by anyone wins;
+   version read (`external_gte`), so a newer write by anyone wins; and the removal of the disputes of the
+   deletes that landed (sent with the tombstone, a removal outlived a tombstone another writer refused);
 3. the removal of the disputes of the tombstones that landed, and the log entries of those a newer write
    overtook taken back.
 
@@ -22,7 +25,11 @@ A crash or a failed group between steps 1 and 2 leaves the operation written and
 connector resends it, finds it held (UNCHANGED, as before) and step 2 runs for it then: the old record of
 a completion that names it, and the earlier histories a favorable NAC history supersedes (those indexed no
 later than it). Both are idempotent: a tombstone at the version read, a log entry by `create` under a fixed
-id, and a history already tombstoned is no longer live, so no candidate.
+id, and a history already tombstoned is no longer live, so no candidate. A later write of a completion's
+new record (an update, a delete) finishes a completion left so too, and keeps naming the old record until
+it has: the old record stays hidden behind an updated new one, and a deleted one still tells the check.
+The transport never resends a bulk whose answer was lost (indexer.store.opensearch_settings): it may have
+landed, and its own versions would come back as another writer's.
 
 A version conflict (409) in step 1 means another writer (another service instance) stored a newer
 version meanwhile: the operation reports UNCHANGED with what the cluster holds, and nothing follows.
@@ -47,9 +54,9 @@ from opensearchpy.exceptions import TransportError
 
 from indexer.exc import DciiError, Unavailable
 from indexer.model import Tracing, TracingKey, TracingType
+from indexer.store import opensearch_follow as follow
 from indexer.store.base import Delete, DeletionRecord, Replace, Upsert, WriteOutcome, WriteResult
-from indexer.store.opensearch_io import Action, ItemResult, bulk, hits, require, search, unavailable
-from indexer.store.opensearch_lifecycle import candidates_query, supersedes
+from indexer.store.opensearch_io import Action, ItemResult, bulk, require, unavailable
 from indexer.store.opensearch_plan import Doc, Op, Plan, SetDispute, Tomb
 from indexer.store.opensearch_schema import (
     Names,
@@ -57,7 +64,6 @@ from indexer.store.opensearch_schema import (
     deletion_id,
     dispute_doc,
     instant,
-    parse_instant,
     tid_for,
     tombstone_doc,
     tracing_doc,
@@ -168,6 +174,7 @@ class Writer:
                     case Replace(old, _, new):
                         keys += [old, new.key]
         view = self.resolve(keys)
+        follow.load_replaced(self._client, self._names, view)
         now, seq = self._clock(), iter(range(1_000_000))
         plans = [[self._plan(op, job.actor, view, now, seq) for op in job.ops] for job in jobs]
         flat = [plan for job_plans in plans for plan in job_plans]
@@ -179,7 +186,7 @@ class Writer:
             case Upsert(tracing):
                 return self._upsert(as_model(tracing), view, now, actor)
             case Delete(key, version, reason):
-                return self._delete(view[key], version, reason, actor, now, seq)
+                return self._delete(view[key], version, reason, actor, now, seq, view)
             case Replace(old, expected, new):
                 return self._replace(view, old, expected, as_model(new), actor, now, seq)
             case SetDispute(key, dispute):
@@ -207,8 +214,13 @@ class Writer:
         doc = view[tracing.key]
         if doc.exists and doc.version >= tracing.source_version:
             plan = Plan(WriteResult(WriteOutcome.UNCHANGED, doc.version))
-            plan.tombs += self._resupersede(doc, tracing.source_version, view, actor)  # a replayed history
+            plan.tombs += follow.finish(doc, view, actor)
+            replayed = follow.resupersede(self._client, self._names, doc, tracing.source_version, view, actor)
+            plan.tombs += replayed  # a replayed history: what its first write may have left undone
             return plan
+        finishing = follow.finish(doc, view, actor) if doc.live and replaces is None else []
+        if finishing:
+            replaces = doc.replaces  # the old record stays hidden behind this one until its tombstone lands
         version = tracing.source_version
         born = born if born is not None else (doc.born if doc.live else version)
         source = tracing_doc(tracing, tid=doc.tid, born=born, indexed_at=now, replaces=replaces)
@@ -219,11 +231,13 @@ class Writer:
         assert kind is not None
         doc.exists, doc.version, doc.live, doc.type, doc.born = True, version, True, kind.value, born
         doc.tracing, doc.indexed_at, doc.replaces = tracing, instant(now), replaces
+        plan.tombs += finishing
         if kind is TracingType.NAC_HISTORY:
-            plan.tombs += self._superseded(doc, view, actor)
+            plan.tombs += follow.superseded(self._client, self._names, doc, view, actor)
         return plan
 
-    def _delete(self, doc: Doc, version: int, reason: str, actor: str, now: dt.datetime, seq: Iterator[int]) -> Plan:
+    def _delete(self, doc: Doc, version: int, reason: str, actor: str, now: dt.datetime, seq: Iterator[int],
+                view: dict[TracingKey, Doc]) -> Plan:  # fmt: skip
         if not doc.exists:
             if version == 0:
                 return Plan(WriteResult(WriteOutcome.NOT_FOUND, 0))
@@ -235,8 +249,12 @@ class Writer:
             )
         effective = version or doc.version  # 0: the index's own deletions (retention)
         if effective < doc.version or (not doc.live and effective == doc.version):
-            return Plan(WriteResult(WriteOutcome.UNCHANGED, doc.version))
-        source = tombstone_doc(doc.key, tid=doc.tid, version=effective, kind=doc.type, at=now)
+            plan = Plan(WriteResult(WriteOutcome.UNCHANGED, doc.version))
+            plan.tombs += follow.finish(doc, view, actor)  # a replayed delete of a completion's new record
+            return plan
+        finishing = follow.finish(doc, view, actor) if doc.live else []
+        replaces = doc.replaces if finishing else None
+        source = tombstone_doc(doc.key, tid=doc.tid, version=effective, kind=doc.type, at=now, replaces=replaces)
         if not doc.live:
             doc.version = effective
             return Plan(
@@ -247,8 +265,9 @@ class Writer:
             WriteResult(WriteOutcome.APPLIED, effective), [self._tracing_action(doc, source, effective, "external_gte")]
         )
         plan.logged.append(self._log_action(doc, doc.type, effective, reason, actor, now, seq))
-        plan.primary.append(Action("delete", self._names.disputes, str(doc.tid)))
-        doc.version, doc.live, doc.tracing, doc.replaces = effective, False, None, None
+        plan.after.append(Action("delete", self._names.disputes, str(doc.tid)))
+        plan.tombs += finishing
+        doc.version, doc.live, doc.tracing, doc.replaces = effective, False, None, replaces
         return plan
 
     def _replace(self, view: dict[TracingKey, Doc], old: TracingKey, expected: TracingType, new: Tracing,
@@ -258,11 +277,8 @@ class Writer:
         reason = f"SUPERSEDED by {kind.value if kind else '?'} {new.key}"
         if target.exists and target.version >= new.source_version:
             plan = Plan(WriteResult(WriteOutcome.UNCHANGED, target.version))  # a replayed completion
-            if old != new.key and target.live and prior.live and target.replaces == (str(prior.tid), prior.version):
-                # ... whose old record a crash left in place (hidden by the new one): finish it now.
-                plan.tombs.append(Tomb(prior, prior.type, prior.version, reason, actor))
-                prior.live = False
-            plan.tombs += self._resupersede(target, new.source_version, view, actor)
+            plan.tombs += follow.finish(target, view, actor)  # ... whose old record a crash left in place
+            plan.tombs += follow.resupersede(self._client, self._names, target, new.source_version, view, actor)
             return plan
         if not prior.live or prior.type != expected.value:
             return Plan(WriteResult(WriteOutcome.NOT_FOUND, 0))
@@ -272,50 +288,13 @@ class Writer:
             logged = self._log_action(prior, prior.type, prior.version, reason, actor, now, seq)
             plan = self._upsert(new, view, now, actor, born=new.source_version)
             plan.logged.insert(0, logged)
-            plan.primary.append(Action("delete", self._names.disputes, str(prior.tid)))
+            plan.after.append(Action("delete", self._names.disputes, str(prior.tid)))
             return plan
         old_version = prior.version
         plan = self._upsert(new, view, now, actor, replaces=(str(prior.tid), old_version))
         plan.tombs.insert(0, Tomb(prior, prior.type, old_version, reason, actor))
         prior.live = False
         return plan
-
-    def _resupersede(self, doc: Doc, version: int, view: dict[TracingKey, Doc], actor: str) -> list[Tomb]:
-        """A replay of the live NAC history `doc` holds at `version`: what its first write may have left
-        undone. Only histories indexed no later than it: one that arrived after it was kept then (it is
-        superseded at indexing only, as the embedded store does) and stays kept. A tie (the same group)
-        counts as before it, erring toward the domain rule (a later favorable NAC deletes the earlier)."""
-        if not doc.live or doc.version != version or doc.type != TracingType.NAC_HISTORY.value or doc.tracing is None:
-            return []
-        return self._superseded(doc, view, actor, indexed_by=parse_instant(doc.indexed_at))
-
-    def _superseded(
-        self, doc: Doc, view: dict[TracingKey, Doc], actor: str, indexed_by: dt.datetime | None = None
-    ) -> list[Tomb]:
-        """Tombstones for the live NAC histories that `doc` (a NAC history just planned) supersedes: found
-        in the cluster and in this group's view, judged as the embedded store judges (opensearch_lifecycle);
-        with `indexed_by`, only those indexed at or before that moment (a replay: _resupersede)."""
-        new = doc.tracing
-        assert new is not None
-        query = candidates_query(new)
-        if query is None:
-            return []
-        body = {"query": query, "size": 10_000, "sort": [{"tid": "asc"}]}
-        for hit in hits(search(self._client, body, index=self._names.tracings)):
-            source = hit["_source"]
-            key = TracingKey(source["agency"], source["record_number"])
-            view.setdefault(key, Doc.from_source(key, source))  # what this group did to it stands
-        reason = f"SUPERSEDED by favorable NAC history {new.key}"
-        tombs = []
-        for other in sorted(view.values(), key=lambda d: d.tid):
-            if other is doc or not other.live or other.type != TracingType.NAC_HISTORY.value:
-                continue
-            if indexed_by is not None and parse_instant(other.indexed_at) > indexed_by:
-                continue
-            if other.tracing is not None and supersedes(new, other.tracing):
-                tombs.append(Tomb(other, other.type, other.version, reason, actor))
-                other.live = False
-        return tombs
 
     # ---- sending it ----
 
@@ -328,35 +307,36 @@ class Writer:
         return results[: len(actions)]
 
     def _execute(self, plans: list[Plan], now: dt.datetime, seq: Iterator[int]) -> None:
-        # Step 1: the operations, with their dispute removals and the deletion-log entries of every delete,
-        # the tombstones of step 2 included: logged before a tombstone lands, a deletion cannot go unlogged.
+        # Step 0: the deletion-log entry of every delete, those of step 2's tombstones included: logged
+        # before any tombstone is sent, a deletion cannot go unlogged.
         tomb_logs = {
             id(tomb): self._log_action(tomb.doc, tomb.kind, tomb.version, tomb.reason, tomb.actor, now, seq)
             for plan in plans
             for tomb in plan.tombs
         }
-        first = [(plan, action, False) for plan in plans for action in plan.primary]
-        first += [(plan, action, True) for plan in plans for action in plan.logged]
-        first += [(plan, tomb_logs[id(tomb)], True) for plan in plans for tomb in plan.tombs]
+        logs = [(plan, action) for plan in plans for action in plan.logged]
+        logs += [(plan, tomb_logs[id(tomb)]) for plan in plans for tomb in plan.tombs]
         created: set[str] = set()
+        if logs:
+            results = self._send([action for _, action in logs])
+            require(results, allowed=frozenset({409}))  # 409 on `create`: logged by an earlier attempt
+            created = {action.doc_id for (_, action), r in zip(logs, results, strict=True) if r.ok}
+        # Step 1: the operations.
+        first = [(plan, action) for plan in plans for action in plan.primary]
         if first:
-            results = self._send([action for _, action, _ in first])
+            results = self._send([action for _, action in first])
             lost: set[int] = set()
-            for (plan, action, _), result in zip(first, results, strict=True):
+            for (plan, action), result in zip(first, results, strict=True):
                 if result.conflict and action.index == self._names.tracings:
                     lost.add(id(plan))
-                elif (
-                    not result.ok
-                    and not (result.status == 404 and action.op == "delete")
-                    and not (result.conflict and action.op == "create")
-                ):
+                elif not result.ok and not (result.status == 404 and action.op == "delete"):
                     require([result])
-            created = {action.doc_id for (_, action, is_log), r in zip(first, results, strict=True) if is_log and r.ok}
             if lost:
-                self._lost(plans, lost, first, results)
-        # Step 2: tombstones that follow from operations that landed.
+                self._lost(plans, lost, logs, created)
+        # Step 2: tombstones that follow from operations that landed, and the disputes of deletes that did.
         tombs = [tomb for plan in plans for tomb in plan.tombs]
-        if not tombs:
+        after = [action for plan in plans for action in plan.after]
+        if not tombs and not after:
             return
         actions = [
             self._tracing_action(
@@ -367,13 +347,13 @@ class Writer:
             )
             for tomb in tombs
         ]
-        results = self._send(actions)
-        require(results, allowed=frozenset({409}))
+        results = self._send(actions + after)
+        require(results, allowed=frozenset({404, 409}))
         # Step 3: the disputes of those that landed gone, and the log entries this group made for those a
         # newer write overtook taken back (an entry an earlier attempt made stays: its tombstone may have
         # landed then).
         follow: list[Action] = []
-        for tomb, result in zip(tombs, results, strict=True):
+        for tomb, result in zip(tombs, results[: len(tombs)], strict=True):
             log = tomb_logs[id(tomb)]
             if result.ok:
                 follow.append(Action("delete", self._names.disputes, str(tomb.doc.tid)))
@@ -383,14 +363,13 @@ class Writer:
             done = bulk(self._client, follow, refresh=self._refresh)
             require(done, allowed=frozenset({404, 409}))
 
-    def _lost(self, plans: list[Plan], lost: set[int], sent: list[tuple[Plan, Action, bool]],
-              results: list[ItemResult]) -> None:  # fmt: skip
+    def _lost(self, plans: list[Plan], lost: set[int], logs: list[tuple[Plan, Action]], created: set[str]) -> None:
         """Operations another writer overtook: report what the cluster holds, follow with nothing, and
-        take back a deletion-log entry written for a delete that did not land."""
+        take back the deletion-log entries this group wrote for them."""
         undo = [
             Action("delete", action.index, action.doc_id)
-            for (plan, action, is_log), result in zip(sent, results, strict=True)
-            if is_log and id(plan) in lost and result.ok
+            for plan, action in logs
+            if id(plan) in lost and action.doc_id in created
         ]
         if undo:
             require(bulk(self._client, undo, refresh=self._refresh), allowed=frozenset({404}))
@@ -398,7 +377,7 @@ class Writer:
             if id(plan) in lost:
                 key = next(a for a in plan.primary if a.index == self._names.tracings).doc_id
                 held = self._held_version(key)
-                plan.result, plan.tombs = WriteResult(WriteOutcome.UNCHANGED, held), []
+                plan.result, plan.tombs, plan.after = WriteResult(WriteOutcome.UNCHANGED, held), [], []
 
     def _held_version(self, doc_id: str) -> int:
         try:

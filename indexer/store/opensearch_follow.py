@@ -1,0 +1,97 @@
+"""What follows from an OpenSearch write (indexer.store.opensearch_writer): the tombstones a group plans
+beyond its operations, found in the cluster and in the group's view of the documents it touches.
+
+- A favorable NAC history supersedes the subject's earlier histories (opensearch_lifecycle judges as the
+  embedded store does); replayed, it finishes what its first write may have left undone.
+- A completion (Replace under a new key) tombstones its old record in a second request; when that request
+  failed, the old record stays live, hidden behind the new one that names it (`replaces`). The next write
+  of the new record, or the completion's replay, finishes it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from opensearchpy import OpenSearch
+from opensearchpy.exceptions import TransportError
+
+from indexer.model import TracingKey, TracingType
+from indexer.store.opensearch_io import hits, search, unavailable
+from indexer.store.opensearch_lifecycle import candidates_query, supersedes
+from indexer.store.opensearch_plan import Doc, Tomb
+from indexer.store.opensearch_schema import Names, parse_instant
+
+View = dict[TracingKey, Doc]
+
+
+def load_replaced(client: OpenSearch, names: Names, view: View) -> None:
+    """Add to the view the old records the group's completions name (`finish` needs them)."""
+    named = sorted({doc.replaces[0] for doc in view.values() if doc.replaces})
+    if not named:
+        return
+    try:
+        found = client.mget(index=names.tracings, body={"ids": named})
+    except TransportError as error:
+        raise unavailable("read", error) from error
+    for doc in found["docs"]:
+        if doc.get("found"):
+            source = doc["_source"]
+            key = TracingKey(source["agency"], source["record_number"])
+            view.setdefault(key, Doc.from_source(key, source))  # what this group did to it stands
+
+
+def unfinished(doc: Doc, view: View) -> Doc | None:
+    """The old record of the completion whose new record `doc` is, if that completion was left half done
+    (the old record still live at the version it replaced)."""
+    if doc.replaces is None:
+        return None
+    tid, version = doc.replaces
+    return next((d for d in view.values() if str(d.tid) == tid and d.live and d.version <= version), None)
+
+
+def finish(doc: Doc, view: View, actor: str) -> list[Tomb]:
+    """The tombstone that finishes a completion `doc` left half done (none if it was finished)."""
+    prior = unfinished(doc, view)
+    if prior is None:
+        return []
+    prior.live = False
+    return [Tomb(prior, prior.type, prior.version, f"SUPERSEDED by {doc.type or '?'} {doc.key}", actor)]
+
+
+def resupersede(client: OpenSearch, names: Names, doc: Doc, version: int, view: View, actor: str) -> list[Tomb]:
+    """A replay of the live NAC history `doc` holds at `version`: what its first write may have left
+    undone. Only histories indexed no later than it: one that arrived after it was kept then (it is
+    superseded at indexing only, as the embedded store does) and stays kept. A tie (the same group)
+    counts as before it, erring toward the domain rule (a later favorable NAC deletes the earlier)."""
+    if not doc.live or doc.version != version or doc.type != TracingType.NAC_HISTORY.value or doc.tracing is None:
+        return []
+    return superseded(client, names, doc, view, actor, indexed_by=parse_instant(doc.indexed_at))
+
+
+def superseded(
+    client: OpenSearch, names: Names, doc: Doc, view: View, actor: str, indexed_by: dt.datetime | None = None
+) -> list[Tomb]:
+    """Tombstones for the live NAC histories that `doc` (a NAC history just planned) supersedes: found
+    in the cluster and in this group's view, judged as the embedded store judges (opensearch_lifecycle);
+    with `indexed_by`, only those indexed at or before that moment (a replay: `resupersede`)."""
+    new = doc.tracing
+    assert new is not None
+    query = candidates_query(new)
+    if query is None:
+        return []
+    body = {"query": query, "size": 10_000, "sort": [{"tid": "asc"}]}
+    for hit in hits(search(client, body, index=names.tracings)):
+        source = hit["_source"]
+        key = TracingKey(source["agency"], source["record_number"])
+        view.setdefault(key, Doc.from_source(key, source))  # what this group did to it stands
+    reason = f"SUPERSEDED by favorable NAC history {new.key}"
+    tombs = []
+    for other in sorted(view.values(), key=lambda d: d.tid):
+        if other is doc or not other.live or other.type != TracingType.NAC_HISTORY.value:
+            continue
+        if indexed_by is not None and parse_instant(other.indexed_at) > indexed_by:
+            continue
+        if other.tracing is not None and supersedes(new, other.tracing):
+            tombs.append(Tomb(other, other.type, other.version, reason, actor))
+            other.live = False
+    return tombs
