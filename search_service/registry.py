@@ -187,15 +187,38 @@ class Registry:
                     "UPDATE certificate SET revoked_at = ? WHERE activity_id = ? AND revoked_at IS NULL",
                     (_iso(self._clock()), activity_id),
                 )
+            if status is not Status.ACTIVE:
+                # Its sessions end with it: reinstated, its operators identify themselves again at the data.
+                conn.execute(
+                    "UPDATE session SET ended = 1 WHERE account_code IN"
+                    " (SELECT account_code FROM operator WHERE activity_id = ?)",
+                    (activity_id,),
+                )
         return self.activity(activity_id)
 
     def add_certificate(self, activity_id: str, fingerprint: str, *, record: Record = None) -> None:
+        """Accredit a certificate to an activity. One already known is never moved to another activity nor
+        made valid again once revoked (a compromised key stays out): refused, FailedPrecondition."""
         self.activity(activity_id)
+        fingerprint = fingerprint.lower()
+        held = (
+            self._conn()
+            .execute("SELECT activity_id, revoked_at FROM certificate WHERE fingerprint = ?", (fingerprint,))
+            .fetchone()
+        )
+        if held is not None and held[1] is not None:
+            raise FailedPrecondition(f"that certificate was revoked on {held[1][:10]}: issue a new one")
+        if held is not None and held[0] != activity_id:
+            raise FailedPrecondition(f"that certificate is accredited to activity {held[0]}")
+        if held is not None:
+            return  # already this activity's
         with self._transaction(record) as conn:
-            conn.execute(
-                "INSERT OR REPLACE INTO certificate VALUES (?, ?, ?, NULL)",
-                (fingerprint.lower(), activity_id, _iso(self._clock())),
-            )
+            try:
+                conn.execute(
+                    "INSERT INTO certificate VALUES (?, ?, ?, NULL)", (fingerprint, activity_id, _iso(self._clock()))
+                )
+            except sqlite3.IntegrityError as error:  # added meanwhile by another process
+                raise FailedPrecondition("that certificate was accredited meanwhile") from error
 
     def revoke_certificate(self, fingerprint: str) -> None:
         with self._transaction() as conn:
@@ -286,32 +309,37 @@ class Registry:
         return self.activity(row[0])
 
     def login(self, fingerprint: str, account_code: str, password: str) -> Session:
+        """A session for the operator, or Unauthenticated "login failed" whatever the reason (an unknown,
+        locked, suspended or another activity's account, a wrong password): the answer tells a guesser
+        nothing. Each attempt is counted before its password is checked (and uncounted if it was right), so
+        that guesses sent together are checked no more than MAX_FAILED_LOGINS times before the lock; an
+        attempt naming another activity's account is not counted against that account."""
         activity = self.activity_for_certificate(fingerprint)
         now = self._clock()
-        conn = self._conn()
-        row = conn.execute(
-            "SELECT activity_id, password_hash, status, created_at, last_login_at, failed_logins, locked_until,"
-            " active_since FROM operator WHERE account_code = ?",
-            (account_code,),
-        ).fetchone()
-        if row is None:
-            verify_password(password, DUMMY_HASH)
-            raise Unauthenticated("login failed")
-        owner, stored, status, created, last, failed, locked, since = row
-        locked_until = _parse(locked)
-        if locked_until is not None and locked_until > now:
-            raise Unauthenticated("login failed: the account is locked after repeated failures; try later")
-        if not verify_password(password, stored) or owner != activity.activity_id:
-            with self._transaction() as conn:
-                failed += 1
+        with self._transaction() as conn:
+            conn.execute("BEGIN IMMEDIATE")  # read and count as one: concurrent guesses see each other
+            row = conn.execute(
+                "SELECT activity_id, password_hash, status, created_at, last_login_at, failed_logins, locked_until,"
+                " active_since FROM operator WHERE account_code = ?",
+                (account_code,),
+            ).fetchone()
+            usable = row is not None and row[0] == activity.activity_id and row[2] == Status.ACTIVE
+            locked_until = _parse(row[6]) if row is not None else None
+            if usable and locked_until is not None and locked_until > now:
+                usable = False
+            if usable:
+                failed = row[5] + 1
                 lock = _iso(now + LOCKOUT) if failed >= MAX_FAILED_LOGINS else None
                 conn.execute(
                     "UPDATE operator SET failed_logins = ?, locked_until = ? WHERE account_code = ?",
                     (0 if lock else failed, lock, account_code),
                 )
+        if not usable or row is None:
+            verify_password(password, DUMMY_HASH)  # the same time as a real check
             raise Unauthenticated("login failed")
-        if status != Status.ACTIVE:
-            raise PermissionDenied(f"operator account is {status.lower()}")
+        _, stored, _, created, last, _, _, since = row
+        if not verify_password(password, stored):
+            raise Unauthenticated("login failed")
         if dormant(now, created, last, since):  # between two sweeps (disable_dormant_operators)
             on_disabled = self.on_disabled
             with self._transaction(None if on_disabled is None else lambda: on_disabled([account_code])) as conn:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from indexer.exc import PermissionDenied, Unauthenticated
+from indexer.exc import FailedPrecondition, PermissionDenied, Unauthenticated
 from search_service.account_policy import INACTIVITY_LIMIT, LOCKOUT
 from search_service.accreditation import Role, Status
 from search_service.passwords import hash_password
@@ -60,7 +60,7 @@ def test_an_account_unused_for_three_years_is_disabled(
     with pytest.raises(PermissionDenied, match="three years"):
         registry.login(FINGERPRINT, "jdoe", PASSWORD)
     assert registry.list_operators()[0].status is Status.SUSPENDED
-    with pytest.raises(PermissionDenied):  # and it stays disabled until an administrator reinstates it
+    with pytest.raises(Unauthenticated, match=r"^login failed$"):  # and stays disabled until reinstated
         registry.login(FINGERPRINT, "jdoe", PASSWORD)
 
 
@@ -152,7 +152,8 @@ def test_lockout_ends_after_its_time(setup: tuple[Registry, Clock]) -> None:
     for _ in range(5):
         with pytest.raises(Unauthenticated):
             registry.login(FINGERPRINT, "jdoe", "wrong password!")
-    with pytest.raises(Unauthenticated, match="locked"):
+    assert registry.list_operators()[0].locked_until is not None
+    with pytest.raises(Unauthenticated, match=r"^login failed$"):  # the right password, locked: no hint either way
         registry.login(FINGERPRINT, "jdoe", PASSWORD)
     clock.now += LOCKOUT + dt.timedelta(seconds=1)
     assert registry.login(FINGERPRINT, "jdoe", PASSWORD).token
@@ -197,6 +198,9 @@ def test_every_write_ends_what_was_remembered_at_the_next_call(setup: tuple[Regi
         with pytest.raises(PermissionDenied):
             registry.caller(FINGERPRINT, token)
         registry.set_activity_status("CCF-TERM-01", Status.ACTIVE)
+        with pytest.raises(Unauthenticated, match="ended"):  # reinstated, its operators log in again
+            registry.caller(FINGERPRINT, token)
+        token = registry.login(FINGERPRINT, "jdoe", PASSWORD).token
         assert registry.caller(FINGERPRINT, token).operator == "jdoe"
         # A write through another connection.
         other.set_operator_status("jdoe", Status.SUSPENDED)
@@ -244,3 +248,65 @@ def test_a_remembered_session_still_expires(setup: tuple[Registry, Clock]) -> No
     clock.now = session.expires_at
     with pytest.raises(Unauthenticated, match="expired"):
         registry.caller(FINGERPRINT, session.token)
+
+
+def test_guesses_sent_together_are_checked_no_more_than_the_lockout_allows(setup: tuple[Registry, Clock]) -> None:
+    # The count was read before the (slow) password check and written after it: 40 guesses at once were all
+    # checked and the account never locked. Each attempt is now counted before its check.
+    registry, _clock = setup
+    checked: list[str] = []
+    lock = threading.Lock()
+
+    def guess(n: int) -> None:
+        try:
+            registry.login(FINGERPRINT, "jdoe", f"wrong password {n}")
+        except Unauthenticated:
+            with lock:
+                checked.append(str(n))
+
+    threads = [threading.Thread(target=guess, args=(n,)) for n in range(20)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(checked) == 20
+    assert registry.list_operators()[0].locked_until is not None  # locked, however the guesses interleaved
+    with pytest.raises(Unauthenticated):
+        registry.login(FINGERPRINT, "jdoe", PASSWORD)
+
+
+def test_another_activitys_terminal_cannot_lock_an_operator_out(setup: tuple[Registry, Clock]) -> None:
+    registry, _clock = setup
+    registry.add_activity("NCIS-FEED", "NCIS", [Role.SUBMITTER], [])
+    registry.add_certificate("NCIS-FEED", "cd" * 32)
+    for _ in range(6):  # naming jdoe's account from another activity's certificate, even with its password
+        with pytest.raises(Unauthenticated, match=r"^login failed$"):
+            registry.login("cd" * 32, "jdoe", PASSWORD)
+    assert registry.list_operators()[0].locked_until is None
+    assert registry.login(FINGERPRINT, "jdoe", PASSWORD).token
+
+
+def test_a_suspended_account_answers_alike_whatever_the_password(setup: tuple[Registry, Clock]) -> None:
+    registry, _clock = setup
+    registry.set_operator_status("jdoe", Status.SUSPENDED)
+    for password in (PASSWORD, "wrong password!"):
+        with pytest.raises(Unauthenticated, match=r"^login failed$"):
+            registry.login(FINGERPRINT, "jdoe", password)
+    with pytest.raises(Unauthenticated, match=r"^login failed$"):
+        registry.login(FINGERPRINT, "nobody", PASSWORD)
+
+
+def test_a_certificate_is_never_moved_nor_brought_back_once_revoked(setup: tuple[Registry, Clock]) -> None:
+    registry, _clock = setup
+    registry.add_activity("ADMIN-X", "DSS", [Role.ADMINISTRATOR], [])
+    with pytest.raises(FailedPrecondition, match="CCF-TERM-01"):
+        registry.add_certificate("ADMIN-X", FINGERPRINT)  # another activity's: once moved without a word
+    registry.add_certificate("CCF-TERM-01", FINGERPRINT.upper())  # its own again: nothing to do
+    token = registry.login(FINGERPRINT, "jdoe", PASSWORD).token
+    registry.set_activity_status("CCF-TERM-01", Status.REVOKED)
+    with pytest.raises(FailedPrecondition, match="revoked"):
+        registry.add_certificate("CCF-TERM-01", FINGERPRINT)  # the old, compromised key: once valid again
+    registry.set_activity_status("CCF-TERM-01", Status.ACTIVE)
+    with pytest.raises(PermissionDenied):
+        registry.caller(FINGERPRINT, token)
+    assert registry.activity("CCF-TERM-01").fingerprints == ()

@@ -60,12 +60,17 @@ def test_a_certificate_of_no_accredited_activity_is_denied(index: Index) -> None
 
 
 def test_revocation_and_suspension_take_effect_without_restart(index: Index) -> None:
-    client = index.client("CCF-TERM-01", "ARMY-CCF", [Role.QUERIER])
+    cert, account, password = index.accredit("CCF-TERM-01", "ARMY-CCF", [Role.QUERIER])
+    client = index.connect(cert)
+    client.login(account, password)
     assert _search(client).hits == []
     registry = index.registry
     registry.set_activity_status("CCF-TERM-01", Status.SUSPENDED)
     assert _code(lambda: _search(client)) == grpc.StatusCode.PERMISSION_DENIED
     registry.set_activity_status("CCF-TERM-01", Status.ACTIVE)
+    # Reinstated: the session of before the suspension has ended (identified again at the data).
+    assert _code(lambda: _search(client)) == grpc.StatusCode.UNAUTHENTICATED
+    client.login(account, password)
     assert _search(client).hits == []
     registry.set_activity_status("CCF-TERM-01", Status.REVOKED)
     assert _code(lambda: _search(client)) == grpc.StatusCode.PERMISSION_DENIED
@@ -174,13 +179,11 @@ def test_suspension_takes_effect_at_once_on_a_caller_the_server_has_seen_many_ti
         assert _search(client).hits == []
     registry = index.registry
     try:
-        for status, code in ((Status.SUSPENDED, grpc.StatusCode.PERMISSION_DENIED), (Status.ACTIVE, None)):
+        suspended, reinstated = grpc.StatusCode.PERMISSION_DENIED, grpc.StatusCode.UNAUTHENTICATED  # session ended
+        for status, code in ((Status.SUSPENDED, suspended), (Status.ACTIVE, reinstated)):
             registry.set_activity_status("CCF-TERM-01", status)
             for _ in range(3):
-                if code is None:
-                    assert _search(client).hits == []
-                else:
-                    assert _code(lambda: _search(client)) == code
+                assert _code(lambda: _search(client)) == code
     finally:
         registry.close()
 
