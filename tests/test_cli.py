@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from dcii.cli.bootstrap import sample_subject
+from dcii.cli.private import close_to_others
 from tests.support import ROOT, free_port, server_process
 
 COUNT, SEED = 3000, 5
@@ -144,3 +145,23 @@ def test_a_refused_admin_command_says_why_in_one_line(tmp_path: Path) -> None:
     assert again.returncode == 1
     assert "ADJ-X already exists" in again.stderr
     assert "Traceback" not in again.stderr
+
+
+def test_the_data_directory_and_its_files_are_for_the_service_account_only(tmp_path: Path) -> None:
+    # Under the usual umask 022, registry.db (password hashes), index.db (names, SSNs) and audit.db were
+    # made readable by every local user, in a directory open to all.
+    data = tmp_path / "data"
+    add = ("accredit", "--data", str(data), "activity", "add", "ADJ-X", "--agency", "DSS", "--roles", "QUERIER")
+    previous = os.umask(0o022)
+    try:
+        dcii(*add)
+    finally:
+        os.umask(previous)
+    made = [data, *data.iterdir()]
+    assert any(p.name == "registry.db" for p in made)
+    assert {p.name: oct(p.stat().st_mode & 0o077) for p in made} == {p.name: "0o0" for p in made}
+    opened = tmp_path / "earlier"  # a data directory an earlier version made open to all: `dcii serve` closes it
+    opened.mkdir(mode=0o755)
+    opened.chmod(0o755)
+    close_to_others(opened)
+    assert opened.stat().st_mode & 0o777 == 0o700

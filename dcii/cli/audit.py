@@ -15,6 +15,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
+from dcii.cli.private import private_files
 from indexer.exc import DciiError
 from indexer.model import TracingKey
 from search_service.accounting import disclosures_for_tracing_file, events_file, verify_file
@@ -105,7 +106,8 @@ def main(argv: list[str] | None = None) -> None:
     commands = top.add_subparsers(dest="command", required=True)
     add_parser(commands, DATA_DEFAULT)
     args = top.parse_args(["audit", *(sys.argv[1:] if argv is None else argv)])
-    args.run(args)
+    with private_files():
+        args.run(args)
 
 
 if __name__ == "__main__":

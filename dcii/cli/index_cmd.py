@@ -24,6 +24,7 @@ from collections.abc import Callable
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeRemainingColumn
 
+from dcii.cli.private import private_files
 from indexer.exc import DciiError
 from indexer.store.factory import describe, open_store
 from indexer.store.migrate import migrate
@@ -156,7 +157,8 @@ def main(argv: list[str] | None = None) -> None:
     top = argparse.ArgumentParser(prog="dcii")
     add_parser(top.add_subparsers(dest="command", required=True))
     args = top.parse_args(argv)
-    args.run(args)
+    with private_files():
+        args.run(args)
 
 
 if __name__ == "__main__":

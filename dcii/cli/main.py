@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 from dcii.cli import admin, audit, backup, batch, index_cmd, privacy, query, retention, submit
 from dcii.cli.logs import FORMATS, configure_logging
+from dcii.cli.private import close_to_others, private_files
 from indexer.exc import DciiError
 
 if TYPE_CHECKING:
@@ -103,6 +104,7 @@ def cmd_serve(args: argparse.Namespace) -> None:
     from search_service.server import serve
 
     data_dir, pki_dir = Path(args.data), Path(args.pki)
+    close_to_others(data_dir)
     profiles = None
     if args.demo:
         print(f"preparing the demo in {data_dir} (first start loads {args.demo} tracings)...", file=sys.stderr)
@@ -196,7 +198,8 @@ def main(argv: list[str] | None = None) -> None:
     args = parser().parse_args(argv)
     configure_logging(getattr(logging, args.log_level.upper(), logging.WARNING), args.log_format)
     try:
-        args.run(args)
+        with private_files():
+            args.run(args)
     except DciiError as error:  # a refusal the operator can act on (exists already, unknown...): one line
         raise SystemExit(f"dcii: {error.message}") from error
 

@@ -17,6 +17,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
+from dcii.cli.private import private_files
 from indexer.exc import DciiError
 from search_service.privacy_requests import PrivacyRequest, PrivacyRequests
 
@@ -171,7 +172,8 @@ def main(argv: list[str] | None = None) -> None:
     commands = top.add_subparsers(dest="command", required=True)
     add_parser(commands, DATA_DEFAULT)
     args = top.parse_args(["privacy", *(sys.argv[1:] if argv is None else argv)])
-    args.run(args)
+    with private_files():
+        args.run(args)
 
 
 if __name__ == "__main__":

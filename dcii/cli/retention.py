@@ -16,6 +16,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
+from dcii.cli.private import private_files
 from indexer.retention import RETENTION_YEARS, RetentionItem, run_retention
 from indexer.store.factory import open_store
 
@@ -77,7 +78,8 @@ def main(argv: list[str] | None = None) -> None:
     top = argparse.ArgumentParser(prog="dcii")
     add_parser(top.add_subparsers(dest="command", required=True), DATA_DEFAULT)
     args = top.parse_args(argv)
-    args.run(args)
+    with private_files():
+        args.run(args)
 
 
 if __name__ == "__main__":
