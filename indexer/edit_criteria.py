@@ -87,6 +87,16 @@ def check_identifiers(ids: Identifiers, *, today: dt.date, prefix: str) -> Ident
     return cleaned
 
 
+def check_key(key: TracingKey, path: str) -> TracingKey:
+    """A key an action names without a tracing (a delete, the old record of a completion), cleaned as an
+    upserted tracing's key is: the same spelling finds the same record, and a malformed one is refused."""
+    out: list[Violation] = []
+    agency = rules.code(key.agency, f"{path}.agency", out, allowed=SUBMITTING_AGENCIES, label="agency")
+    record_number = rules.record_id(key.record_number, f"{path}.record_number", out, label="record number")
+    _raise_if_any(out)
+    return TracingKey(agency=agency, record_number=record_number)
+
+
 def check_tracing(tracing: Tracing, *, today: dt.date, prefix: str = "tracing") -> Tracing:
     """The whole tracing, all violations at once; the cleaned copy is what may be stored."""
     out: list[Violation] = []

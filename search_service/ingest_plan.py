@@ -17,7 +17,7 @@ from typing import Any
 
 from dcii.v1 import ingest_pb2, tracing_pb2
 from indexer import model as m
-from indexer.edit_criteria import check_tracing
+from indexer.edit_criteria import check_key, check_tracing
 from indexer.exc import InvalidArgument
 from indexer.match_keys import KEYS_VERSION
 from indexer.store.base import Delete, Replace, Upsert, WriteOp
@@ -56,25 +56,34 @@ def _completion(
     old_type: m.TracingType,
     new_type: m.TracingType,
 ) -> Plan:
-    old_key = key_in(old)
+    old_field = f"{field.rsplit('.', 1)[0]}.{old_type.value.lower()}"
+    violations: list[m.Violation] = []
+    try:
+        old_key = check_key(key_in(old), old_field)
+    except InvalidArgument as error:
+        violations += error.violations
     try:
         tracing = check_tracing(tracing_in(new), today=today, prefix=field)
     except InvalidArgument as error:
-        return _refused(error)
+        violations += error.violations
+    if violations:
+        return Refusal("REJECTED", tuple(violations))
     if tracing.type is not new_type:
         return Refusal("REJECTED", (m.Violation(field, f"must be a {new_type.value} tracing"),))
     return (
-        _check_owner(agency, old_key, f"{field.rsplit('.', 1)[0]}.{old_type.value.lower()}.agency")
+        _check_owner(agency, old_key, f"{old_field}.agency")
         or _check_owner(agency, tracing.key, f"{field}.key.agency")
         or Replace(old_key, old_type, tracing)
     )
 
 
 def _delete(agency: str, delete: ingest_pb2.DeleteTracing, field: str) -> Plan:
+    violations: list[m.Violation] = []
     key = key_in(delete.key)
-    violations = []
-    if not key.agency or not key.record_number:
-        violations.append(m.Violation(f"{field}.key", "agency and record_number are required"))
+    try:
+        key = check_key(key, f"{field}.key")
+    except InvalidArgument as error:
+        violations += error.violations
     if delete.source_version < 1:
         violations.append(m.Violation(f"{field}.source_version", "must be at least 1"))
     if len(delete.reason) > 200:

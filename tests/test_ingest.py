@@ -174,7 +174,42 @@ def test_unary_delete_with_bad_fields_names_them(ncis: Client) -> None:
     with pytest.raises(grpc.RpcError) as refused:
         ncis.ingest.Delete(request, metadata=ncis.metadata)
     assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
-    assert {field for field, _ in field_violations(refused.value)} == {"key", "source_version"}
+    assert {field for field, _ in field_violations(refused.value)} == {
+        "key.agency",
+        "key.record_number",
+        "source_version",
+    }
+
+
+def test_a_delete_names_its_record_as_the_upsert_did_and_a_malformed_key_is_refused(
+    ncis: Client, querier: Client
+) -> None:
+    # The key of a delete was taken as sent: spelt as its upsert was (" NCIS-WS-1 ", "ncis") it found
+    # nothing or was refused as another agency's, and a malformed one was stored as a tombstone.
+    tracing = f.person(record="NCIS-WS-1")
+    tracing.key.agency, tracing.key.record_number = "ncis", " NCIS-WS-1 "
+    ncis.upsert(tracing)
+    assert _names(querier, "Whitfield", "Harold") == [("NCIS", "NCIS-WS-1", 1)]
+    request = ingest_pb2.IngestRequest(request_id="d1")
+    request.delete.key.CopyFrom(tracing.key)
+    request.delete.source_version = 2
+    assert ncis.push([request])[0].outcome == APPLIED
+    assert _names(querier, "Whitfield", "Harold") == []
+    request.delete.key.record_number = "bad key\x07" + "Z" * 5000
+    [refused] = ncis.push([request])
+    assert refused.outcome == REJECTED
+    assert [v.field for v in refused.violations] == ["delete.key.record_number"]
+
+
+def test_a_completion_without_its_old_record_names_the_missing_field(ncis: Client) -> None:
+    # It was refused as another agency's (PERMISSION_DENIED, "only the owning agency..."): the wrong reason.
+    request = ingest_pb2.CompleteOpenCase()
+    request.file.CopyFrom(f.person(record="NCIS-F-1", version=2))
+    with pytest.raises(grpc.RpcError) as refused:
+        ncis.ingest.CompleteOpenCaseTracing(request, metadata=ncis.metadata)
+    assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    fields = {field for field, _ in field_violations(refused.value)}
+    assert fields == {"open_case.agency", "open_case.record_number"}
 
 
 def test_completing_an_open_case_replaces_it_with_a_file(ncis: Client, querier: Client) -> None:
