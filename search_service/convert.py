@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 from enum import StrEnum
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from google.protobuf import timestamp_pb2
 from google.type import date_pb2
@@ -85,14 +85,21 @@ def key_in(key: tracing_pb2.TracingKey) -> m.TracingKey:
     return m.TracingKey(key.agency, key.record_number)
 
 
+def _role_in(number: int) -> m.SubjectRole:
+    if number == tracing_pb2.SUBJECT_ROLE_UNSPECIFIED:
+        return m.SubjectRole.SUBJECT  # the common case: the person the file is about
+    # A number this contract does not define reaches the edit criteria as it is, and they refuse it: taken
+    # for SUBJECT, a victim or a cross-reference became the subject of the investigation.
+    return _ROLES.get(number) or cast(m.SubjectRole, str(number))
+
+
 def _subject_in(subject: tracing_pb2.Subject) -> m.Subject:
     name = subject.name
     aliases = subject.aliases
     return m.Subject(
         name=PersonName(name.surname, name.given_name, name.middle_name, name.suffix),
         aliases=tuple([_name_in(a) for a in aliases]) if aliases else (),
-        # An unspecified role is the common case: the person the file is about.
-        role=_ROLES.get(subject.role, m.SubjectRole.SUBJECT),
+        role=_role_in(subject.role),
         identifiers=identifiers_in(subject.identifiers),
     )
 

@@ -54,6 +54,15 @@ def test_malformed_record_is_refused_alone_and_the_rest_is_stored(index: Index, 
     assert index.running.store.get(TracingKey("NCIS", "NCIS-0002")) is None
 
 
+def test_a_role_the_contract_does_not_define_is_refused(ncis: Client) -> None:
+    # It was stored as SUBJECT: a victim or a cross-reference under a newer client's number became the subject.
+    tracing = f.person(record="NCIS-0007")
+    tracing.subject.role = 7  # type: ignore[assignment]  # proto3 lets any number through
+    [result] = ncis.push([f.upsert(tracing)])
+    assert result.outcome == REJECTED
+    assert [v.field for v in result.violations] == ["upsert.subject.role"]
+
+
 def test_resubmitting_the_same_stream_changes_nothing(ncis: Client, querier: Client) -> None:
     stream = [f.upsert(f.person(record=f"NCIS-{i:04d}", version=3)) for i in range(20)]
     first = ncis.push(stream)
