@@ -281,6 +281,24 @@ def test_cli_refuses_a_bad_day_and_a_missing_index(tmp_path: Path, capsys: pytes
     assert not (tmp_path / "nowhere").exists()  # a typo never creates an empty index
 
 
+def test_cli_removes_nothing_as_of_a_day_to_come(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # `--today 2099-01-01` (a typo for 2029) removed every NAC history years early, each logged as due.
+    data = tmp_path / "data"
+    seeded = _open(data / "index.db")
+    seeded.write([Upsert(nac("DSS-NH-1", (2020, 6, 1)))], actor="x")
+    seeded.close()
+    later = ["retention", "run", "--data", str(data), "--today", "2099-01-01"]
+    with pytest.raises(SystemExit, match="only a --dry-run may look ahead"):
+        cli.main(later)
+    cli.main([*later, "--dry-run"])  # what will go then: listed, nothing removed
+    assert capsys.readouterr().out.rstrip().endswith("1 would be removed; dry run: nothing removed")
+    after = SqliteStore(data / "index.db")
+    try:
+        assert after.count() == 1 and after.deletions() == []
+    finally:
+        after.close()
+
+
 def test_cli_runs_beside_a_live_server_that_keeps_ingesting(index: Index) -> None:
     """The command is its own process with its own writer; the server's writer shares the file through
     SQLite's lock. Ingest goes on throughout and loses nothing; the server sees the removals at once."""

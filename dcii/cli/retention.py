@@ -4,7 +4,8 @@ Opens `<data>/index.db` directly, on the server's machine. It may run beside a l
 process has its own single writer and SQLite's file lock (busy_timeout 30 s) takes their short
 transactions in turn, so ingest waits at most for one retention batch and nothing is lost. The server
 also runs retention on its own schedule; this command is for an administrator who wants it now, or a
-dry run (`--dry-run`) of what would go. `--today` sets the day the run acts as of (default: today, UTC).
+dry run (`--dry-run`) of what would go. `--today` sets the day the run acts as of (default: today, UTC);
+a day after today only with `--dry-run` (to see what will go then).
 """
 
 from __future__ import annotations
@@ -53,7 +54,13 @@ def cmd_run(args: argparse.Namespace) -> None:
     path = Path(args.data) / "index.db"
     if args.store is None and not path.is_file():
         raise SystemExit(f"no index at {path}")
-    today: dt.date = args.today or dt.datetime.now(dt.UTC).date()
+    real_today = dt.datetime.now(dt.UTC).date()
+    today: dt.date = args.today or real_today
+    if today > real_today and not args.dry_run:
+        # A typo (2099 for 2029) or a wrong clock would remove histories years early, each logged as due.
+        raise SystemExit(
+            f"--today {today.isoformat()} is after today ({real_today.isoformat()}): only a --dry-run may look ahead"
+        )
     store = open_store(args.store or path)
     try:
         items = run_retention(store, today, dry_run=args.dry_run)
@@ -69,12 +76,14 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser], da
     run.add_argument("--data", default=data_default, help="the server's data directory (index.db)")
     run.add_argument("--store", help="a store URL (opensearch+https://...) instead of the embedded store in --data")
     run.add_argument("--dry-run", action="store_true", help="list what would be removed; remove nothing")
-    run.add_argument("--today", type=_day, default=None, metavar="YYYY-MM-DD", help="act as of this day")
+    run.add_argument(
+        "--today", type=_day, default=None, metavar="YYYY-MM-DD", help="act as of this day (later: --dry-run only)"
+    )
     run.set_defaults(run=cmd_run)
 
 
 def main(argv: list[str] | None = None) -> None:
-    """`python -m dcii.cli.retention run ...`: the same command on its own."""
+    """`python -m dcii.cli.retention retention run ...`: the same command on its own."""
     top = argparse.ArgumentParser(prog="dcii")
     add_parser(top.add_subparsers(dest="command", required=True), DATA_DEFAULT)
     args = top.parse_args(argv)
