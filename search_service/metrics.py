@@ -32,6 +32,7 @@ size and batch gauges are computed lazily when scraped and cached for `refresh` 
 
 from __future__ import annotations
 
+import collections
 import logging
 import threading
 import time
@@ -90,12 +91,17 @@ def search_mode(method: str, request: object) -> str:
     return name.removeprefix("SEARCH_MODE_") if name in _MODES else "OTHER"
 
 
-def ingest_outcome(response: object) -> str | None:
-    if not isinstance(response, ingest_pb2.IngestResult):
-        return None
+def ingest_outcomes(response: object) -> collections.Counter[str]:
+    """The outcomes an ingest answer carries: one for Ingest's, one per action for IngestBatches'."""
+    if isinstance(response, ingest_pb2.IngestResult):
+        results: Iterable[ingest_pb2.IngestResult] = (response,)
+    elif isinstance(response, ingest_pb2.IngestBatchResult):
+        results = response.results
+    else:
+        return collections.Counter()
     values = ingest_pb2.IngestOutcome.values()
-    name = ingest_pb2.IngestOutcome.Name(response.outcome) if response.outcome in values else ""
-    return name.removeprefix("INGEST_OUTCOME_") if name in _OUTCOMES else "OTHER"
+    names = (ingest_pb2.IngestOutcome.Name(r.outcome) if r.outcome in values else "" for r in results)
+    return collections.Counter(name.removeprefix("INGEST_OUTCOME_") if name in _OUTCOMES else "OTHER" for name in names)
 
 
 def _code_of(context: grpc.ServicerContext, default: grpc.StatusCode) -> str:
@@ -165,9 +171,8 @@ class _Call:
         rpc.in_flight.labels(*names).inc()
 
     def response(self, response: object) -> None:
-        outcome = ingest_outcome(response)
-        if outcome is not None:
-            self._rpc.ingest.labels(outcome).inc()
+        for outcome, count in ingest_outcomes(response).items():
+            self._rpc.ingest.labels(outcome).inc(count)
 
     def finish(self, code: str) -> None:
         if code == "INVALID_ARGUMENT" and self._method.startswith(INGEST_SERVICE):

@@ -58,6 +58,12 @@ def test_rpcs_ingest_batch_and_store_are_measured(index: Index) -> None:
     bad = factories.person(record="NCIS-BAD", ssn="000-12-3456")
     submitter.upsert(*tracings, bad)  # 3 applied, 1 rejected
     submitter.upsert(tracings[0])  # a replay: unchanged
+    batched = [factories.person(record=f"NCIS-B{i}") for i in range(2)] + [
+        factories.person(record="NCIS-BAD2", ssn="000-1")
+    ]
+    message = ingest_pb2.IngestBatchRequest(requests=[factories.upsert(t) for t in batched])
+    answers = list(submitter.ingest.IngestBatches(iter([message]), metadata=submitter.metadata, timeout=30))
+    assert len(answers[0].results) == 3  # the bulk path's actions count too (they were left out): 2 applied, 1 rejected
     with pytest.raises(grpc.RpcError):  # a unary ingest refused by the edit criteria
         submitter.ingest.Delete(ingest_pb2.DeleteTracing(source_version=0), metadata=submitter.metadata, timeout=10)
 
@@ -118,10 +124,10 @@ def test_rpcs_ingest_batch_and_store_are_measured(index: Index) -> None:
     ingest = {"grpc_service": "dcii.v1.IngestService", "grpc_method": "Ingest", "mode": "none", "grpc_code": "OK"}
     assert value(found, "dcii_rpc_requests_total", **ingest) == 2
 
-    assert value(found, "dcii_ingest_actions_total", outcome="APPLIED") == 3
+    assert value(found, "dcii_ingest_actions_total", outcome="APPLIED") == 5
     assert value(found, "dcii_ingest_actions_total", outcome="UNCHANGED") == 1
-    assert value(found, "dcii_ingest_actions_total", outcome="REJECTED") == 2  # one in the stream, one unary
-    assert value(found, "dcii_store_tracings") == 3
+    assert value(found, "dcii_ingest_actions_total", outcome="REJECTED") == 3  # stream, batch, unary
+    assert value(found, "dcii_store_tracings") == 5
     assert value(found, "dcii_store_info", backend="SqliteStore") == 1
     assert value(found, "dcii_batch_queries", state="pending") == 4
     assert value(found, "dcii_batch_queries", state="done") == 0
