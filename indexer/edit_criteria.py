@@ -152,11 +152,12 @@ def _person_name(name: PersonName, path: str, out: list[Violation]) -> PersonNam
 
 def _subject(subject: Subject, prefix: str, out: list[Violation], *, today: dt.date) -> Subject:
     name = _person_name(subject.name, f"{prefix}.name", out)
-    if len(subject.aliases) > MAX_ALIASES:
-        out.append(Violation(f"{prefix}.aliases", f"at most {MAX_ALIASES} aliases are accepted"))
     aliases: list[PersonName] = []
-    for index, alias in enumerate(subject.aliases):
-        aliases.append(_person_name(alias, f"{prefix}.aliases[{index}]", out))
+    if len(subject.aliases) > MAX_ALIASES:  # refused whole: each judged, 150,000 made a 17 MB answer
+        out.append(Violation(f"{prefix}.aliases", f"at most {MAX_ALIASES} aliases are accepted"))
+    else:
+        for index, alias in enumerate(subject.aliases):
+            aliases.append(_person_name(alias, f"{prefix}.aliases[{index}]", out))
     role = rules.member(subject.role, SubjectRole, f"{prefix}.role", out, label="role")
     identifiers, violations = rules.clean_identifiers(subject.identifiers, f"{prefix}.identifiers", today=today)
     out.extend(violations)
@@ -247,7 +248,9 @@ def _nac_history(details: NacHistoryDetails, prefix: str, out: list[Violation], 
     if not details.agencies_checked:
         out.append(Violation(f"{prefix}.agencies_checked", "at least one agency checked is required"))
     agencies: list[str] = []
-    for index, raw in enumerate(details.agencies_checked):
+    if len(details.agencies_checked) > len(AGENCIES):  # each listed once at most: refused whole
+        out.append(Violation(f"{prefix}.agencies_checked", f"at most {len(AGENCIES)} agencies (each once)"))
+    for index, raw in enumerate(details.agencies_checked[: len(AGENCIES)]):
         path = f"{prefix}.agencies_checked[{index}]"
         agency = rules.code(raw, path, out, allowed=AGENCIES, label="agency checked")
         if agency and agency in agencies:
@@ -295,11 +298,11 @@ def _clearance(details: ClearanceDetails, prefix: str, out: list[Violation], *, 
         < (granted_on.year, granted_on.month, granted_on.day)
     ):
         out.append(Violation(f"{prefix}.access_granted_on", "access cannot be granted before the clearance is"))
-    if len(details.files_used) > MAX_FILES_USED:
+    if len(details.files_used) > MAX_FILES_USED:  # refused whole, without judging each
         out.append(Violation(f"{prefix}.files_used", f"at most {MAX_FILES_USED} files used are accepted"))
     files_used = tuple(
         rules.record_id(raw, f"{prefix}.files_used[{index}]", out, label="file number")
-        for index, raw in enumerate(details.files_used)
+        for index, raw in enumerate(details.files_used[:MAX_FILES_USED])
     )
     basis_type = rules.code(
         details.basis_investigation_type,

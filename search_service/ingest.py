@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import queue
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import TypeVar, cast
 
 import grpc
@@ -24,6 +24,7 @@ from indexer.store.base import TracingStore, WriteResult
 from search_service.accreditation import Caller
 from search_service.auth import caller_of
 from search_service.convert import outcome_value
+from search_service.errors import MAX_VIOLATIONS
 from search_service.ingest_plan import Plan, Refusal, plan_action
 from search_service.ingest_pool import IngestPool
 
@@ -33,6 +34,16 @@ _GROUP = 512
 MAX_BATCH_ACTIONS = 1000
 _END = object()
 M = TypeVar("M")
+
+
+def _listed(violations: Sequence[m.Violation]) -> list[tracing_pb2.FieldViolation]:
+    """At most MAX_VIOLATIONS of an action's violations (as the unary calls' errors list): however many one
+    malformed action has, its result stays far under the message limit, and the stream goes on."""
+    listed = [tracing_pb2.FieldViolation(field=v.field, description=v.description) for v in violations[:MAX_VIOLATIONS]]
+    if len(violations) > MAX_VIOLATIONS:
+        more = f"and {len(violations) - MAX_VIOLATIONS} more violations, not listed"
+        listed.append(tracing_pb2.FieldViolation(field=violations[MAX_VIOLATIONS].field, description=more))
+    return listed
 
 
 def _checked_size(batch: ingest_pb2.IngestBatchRequest) -> int:
@@ -132,9 +143,7 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
             result = ingest_pb2.IngestResult(request_id=request.request_id)
             if isinstance(plan, Refusal):
                 result.outcome = outcome_value(plan.outcome)
-                result.violations.extend(
-                    tracing_pb2.FieldViolation(field=v.field, description=v.description) for v in plan.violations
-                )
+                result.violations.extend(_listed(plan.violations))
             else:
                 done: WriteResult = next(written)
                 result.outcome = outcome_value(done.outcome.value)

@@ -54,6 +54,25 @@ def test_malformed_record_is_refused_alone_and_the_rest_is_stored(index: Index, 
     assert index.running.store.get(TracingKey("NCIS", "NCIS-0002")) is None
 
 
+def test_an_action_with_countless_violations_is_answered_in_a_bounded_result_and_the_stream_goes_on(
+    index: Index, querier: Client
+) -> None:
+    # Every alias and agency checked was judged and listed: 150,000 bad aliases made a 17 MB result, over the
+    # message limit, and the stream died with the results of the actions stored around it unsent.
+    dss = index.client("DSS-HQ-01", "DSS", [Role.SUBMITTER])
+    countless = f.person("DSS", "DSS-0002")
+    countless.subject.aliases.extend(tracing_pb2.PersonName(surname="1") for _ in range(150_000))
+    many = f.nac_history(record="DSS-NH-9")
+    many.nac_history.agencies_checked[:] = [f"X{i}!" for i in range(20)]  # each a violation, listed
+    many.subject.aliases.extend(tracing_pb2.PersonName(surname=f"{i}", given_name="?") for i in range(20))
+    many.subject.name.surname = "!"
+    stream = [f.person("DSS", "DSS-0001"), countless, many, f.person("DSS", "DSS-0003")]
+    results = dss.push([f.upsert(t) for t in stream])
+    assert [r.outcome for r in results] == [APPLIED, REJECTED, REJECTED, APPLIED]
+    assert [v.field for v in results[1].violations] == ["upsert.subject.aliases"]
+    assert len(results[2].violations) == 51 and "more violations" in results[2].violations[-1].description
+
+
 def test_a_role_the_contract_does_not_define_is_refused(ncis: Client) -> None:
     # It was stored as SUBJECT: a victim or a cross-reference under a newer client's number became the subject.
     tracing = f.person(record="NCIS-0007")
