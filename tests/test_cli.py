@@ -137,6 +137,26 @@ def test_submit_a_file_then_find_it(demo: Path, tmp_path: Path) -> None:
     assert "2 unchanged" in again.stderr
 
 
+def test_a_delete_or_completion_that_finds_nothing_names_its_line(demo: Path, tmp_path: Path) -> None:
+    # Only a count ("2 not_found") and exit 0: a scripted daily submit took a mistyped key for done.
+    rows = [
+        "action,type,agency,record_number,source_version,surname,given_name,custodian,year_indexed,file_number,"
+        "replaces_record_number",
+        "UPSERT,FILE,NCIS,NCIS-NF-1,1,Quennell,Ottoline,NCIS,2012,F-NF-1,",
+        "COMPLETE,FILE,NCIS,NCIS-NF-2,1,Quennell,Ottoline,NCIS,2012,F-NF-2,NCIS-OC-TYPO",
+        "DELETE,,NCIS,NCIS-TYPO,3,,,,,,",
+    ]
+    path = tmp_path / "actions.csv"
+    path.write_text("\n".join(rows) + "\n")
+    rejects = tmp_path / "rejects.csv"
+    submitted = dcii("submit", str(path), "--rejects", str(rejects), profile=demo / "ncis-connector.json", check=False)
+    assert submitted.returncode == 1, submitted.stderr
+    assert "1 applied" in submitted.stderr and "2 not_found" in submitted.stderr
+    assert "line 3: not found" in submitted.stderr and "line 4: not found" in submitted.stderr
+    written = rejects.read_text()
+    assert "NCIS-OC-TYPO" in written and "NCIS-TYPO" in written
+
+
 def test_a_refused_admin_command_says_why_in_one_line(tmp_path: Path) -> None:
     """An operator's mistake (accrediting an activity that exists) is one line naming it, not a traceback."""
     add = ("accredit", "--data", str(tmp_path), "activity", "add", "ADJ-X", "--agency", "DSS", "--roles", "QUERIER")

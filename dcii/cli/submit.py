@@ -1,7 +1,9 @@
 """`dcii submit FILE`: push a tracing file (docs/TRACING_FORMAT.md) through the Ingest stream.
 
 Rows the file format or the index refuse are reported with their line and reasons (and written to
-`--rejects FILE` to be fixed and resubmitted); they never stop the rows behind them.
+`--rejects FILE` to be fixed and resubmitted); they never stop the rows behind them. So is a DELETE or
+COMPLETE naming a tracing the index does not hold (NOT_FOUND: likely a mistyped key). Exit status 1 when
+any row was refused or not found, 2 when the index refused the whole submission.
 """
 
 from __future__ import annotations
@@ -52,6 +54,12 @@ def to_request(action: FileAction) -> ingest_pb2.IngestRequest | RowError:
     return request
 
 
+def _not_found(action: FileAction) -> Violation:
+    if action.kind is ActionKind.DELETE:
+        return Violation("record_number", f"the index holds no tracing {action.key} to delete")
+    return Violation("replaces_record_number", f"the index holds no live tracing {action.replaces} to complete")
+
+
 def cmd_submit(args: argparse.Namespace) -> None:
     path = Path(args.file)
     console = Console(stderr=True)
@@ -84,6 +92,10 @@ def cmd_submit(args: argparse.Namespace) -> None:
                 if outcome in ("REJECTED", "PERMISSION_DENIED"):
                     violations = tuple(Violation(v.field, v.description) for v in result.violations)
                     refuse(RowError(action.line, violations, action_to_row(action)))
+                elif outcome == "NOT_FOUND":  # a typo in a key leaves the record it meant as it was: say where
+                    counts[outcome] += 1
+                    rejects.append(reject_row(RowError(action.line, (_not_found(action),), action_to_row(action))))
+                    console.print(f"line {action.line}: not found: {_not_found(action).description}")
                 else:
                     counts[outcome] += 1
     except grpc.RpcError as error:
@@ -97,7 +109,7 @@ def cmd_submit(args: argparse.Namespace) -> None:
         console.print(f"{len(rejects)} rejected rows written to {args.rejects}")
     summary = ", ".join(f"{n} {k.lower()}" for k, n in sorted(counts.items())) or "nothing to send"
     console.print(f"{path.name}: {summary}")
-    if counts["REJECTED"]:
+    if counts["REJECTED"] or counts["NOT_FOUND"]:
         raise SystemExit(1)
 
 
