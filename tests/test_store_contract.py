@@ -130,6 +130,29 @@ def test_a_completion_replaces_atomically_and_only_the_expected_type(store: Trac
     assert store.check_integrity() == []
 
 
+def test_a_completion_whose_new_record_came_first_retires_the_old_one(open_store: Opener) -> None:
+    """The file reached the index first (a reload, another feed), then the completion naming the open case:
+    it was answered UNCHANGED and the open case stayed live for ever beside the file. Not an old key used
+    again after the new record was indexed: that is another record than the one the completion replaced."""
+    clock = [NOW]
+    store = open_store(clock=lambda: clock[0])
+    case, file = _checked(f.open_case(record="OC-1")), _checked(f.person("NCIS", "F-1", 2))
+    store.write([Upsert(case)], actor="NCIS")
+    clock[0] += dt.timedelta(seconds=1)
+    store.write([Upsert(file)], actor="NCIS")
+    completion = Replace(case.key, TracingType.OPEN_CASE, file)
+    assert store.write([completion], actor="NCIS")[0] == WriteResult(WriteOutcome.APPLIED, 2)
+    assert _live(store) == {"F-1"}
+    assert [(r.key.record_number, r.reason) for r in store.deletions()] == [("OC-1", "SUPERSEDED by FILE NCIS/F-1")]
+    assert store.write([completion], actor="NCIS")[0] == WriteResult(WriteOutcome.UNCHANGED, 2)
+    clock[0] += dt.timedelta(seconds=1)
+    again = _checked(f.open_case(record="OC-1", version=5))  # the open case's number used again, later
+    store.write([Upsert(again)], actor="NCIS")
+    assert store.write([completion], actor="NCIS")[0] == WriteResult(WriteOutcome.UNCHANGED, 2)  # a late replay
+    assert _live(store) == {"F-1", "OC-1"}
+    assert store.check_integrity() == []
+
+
 # ---- lifecycle rules (the embedded store's own cases, on every backend) ----
 
 

@@ -291,7 +291,7 @@ def test_a_completion_cut_short_between_its_steps_is_hidden_and_finished_by_a_re
     assert store.check_integrity() == ["1 completions left their old record live (replay the completion to finish it)"]
 
     replay = Replace(old.key, TracingType.OPEN_CASE, new)
-    assert store.write([replay], actor="NCIS")[0] == WriteResult(WriteOutcome.UNCHANGED, 2)
+    assert store.write([replay], actor="NCIS")[0] == WriteResult(WriteOutcome.APPLIED, 2)  # the old record retired
     assert [(r.key, r.reason) for r in store.deletions()] == [(old.key, "SUPERSEDED by FILE NCIS/F-1")]
     assert _live(store) == {"F-1"}
     assert store.check_integrity() == []
@@ -360,8 +360,8 @@ def test_a_nac_completion_cut_short_between_its_steps_supersedes_on_a_replay(ope
     # instant, and in one group a favorable history may come first and keep a later-listed earlier one.
     assert store.check_integrity() == ["1 completions left their old record live (replay the completion to finish it)"]
     replay = Replace(pending.key, TracingType.NAC_PENDING, new)
-    for _ in range(2):
-        assert store.write([replay], actor="DSS")[0] == WriteResult(WriteOutcome.UNCHANGED, 2)
+    for outcome in (WriteOutcome.APPLIED, WriteOutcome.UNCHANGED):  # the first retires the pending NAC
+        assert store.write([replay], actor="DSS")[0] == WriteResult(outcome, 2)
         assert _live(store) == {"NH-2"}
         assert sorted((r.key.record_number, r.reason) for r in store.deletions()) == [
             ("NH-1", "SUPERSEDED by favorable NAC history DSS/NH-2"),

@@ -56,7 +56,9 @@ class Delete:
 
 @dataclass(frozen=True, slots=True)
 class Replace:
-    """A lifecycle completion: `old` (of type `expected_type`) gives way to `new`, atomically."""
+    """A lifecycle completion: `old` (of type `expected_type`) gives way to `new`, atomically. When the store
+    already holds `new` at its version (a replay, or the new record sent first on its own), a live `old`
+    indexed no later than it still goes (APPLIED); with nothing left to do, UNCHANGED."""
 
     old: TracingKey
     expected_type: TracingType

@@ -64,6 +64,7 @@ from indexer.store.opensearch_schema import (
     deletion_id,
     dispute_doc,
     instant,
+    parse_instant,
     tid_for,
     tombstone_doc,
     tracing_doc,
@@ -276,8 +277,19 @@ class Writer:
         kind = new.type
         reason = f"SUPERSEDED by {kind.value if kind else '?'} {new.key}"
         if target.exists and target.version >= new.source_version:
-            plan = Plan(WriteResult(WriteOutcome.UNCHANGED, target.version))  # a replayed completion
-            plan.tombs += follow.finish(target, view, actor)  # ... whose old record a crash left in place
+            # A replayed completion, or one whose new record came first on its own (a reload): an old record
+            # still live goes now (as on the embedded store), unless indexed after the new one (its key used
+            # again). That also finishes a completion a failed step 2 left half done.
+            plan = Plan(WriteResult(WriteOutcome.UNCHANGED, target.version))
+            if (
+                old != new.key
+                and prior.live
+                and prior.type == expected.value
+                and (not target.indexed_at or parse_instant(prior.indexed_at) <= parse_instant(target.indexed_at))
+            ):
+                plan.result = WriteResult(WriteOutcome.APPLIED, target.version)
+                plan.tombs.append(Tomb(prior, prior.type, prior.version, reason, actor))
+                prior.live = False
             plan.tombs += follow.resupersede(self._client, self._names, target, new.source_version, view, actor)
             return plan
         if not prior.live or prior.type != expected.value:

@@ -67,6 +67,7 @@ class _Row:
     type: str
     live: bool
     body: str | None
+    indexed_at: int = 0
 
 
 class Writer:
@@ -175,10 +176,11 @@ class Writer:
 
     def _row(self, key: TracingKey) -> _Row | None:
         found = self._conn.execute(
-            "SELECT id, source_version, type, live, body FROM tracing WHERE agency = ? AND record_number = ?",
+            "SELECT id, source_version, type, live, body, indexed_at FROM tracing"
+            " WHERE agency = ? AND record_number = ?",
             (key.agency, key.record_number),
         ).fetchone()
-        return None if found is None else _Row(found[0], found[1], found[2], bool(found[3]), found[4])
+        return None if found is None else _Row(found[0], found[1], found[2], bool(found[3]), found[4], found[5])
 
     def _row_by_id(self, tracing_id: int) -> tuple[TracingKey, _Row] | None:
         found = self._conn.execute(
@@ -347,12 +349,21 @@ class Writer:
         self, old: TracingKey, expected_type: TracingType, new: PreparedTracing, actor: str, now: int
     ) -> WriteResult:
         new_row = self._row(new.key)
+        reason = f"SUPERSEDED by {new.type.value} {new.key}"
         if new_row is not None and new_row.source_version >= new.source_version:
-            return WriteResult(WriteOutcome.UNCHANGED, new_row.source_version)  # a replayed completion
+            # A replayed completion, or one whose new record came first on its own (a reload): either way the
+            # investigation is complete, and an old record still live goes now. Not one indexed after the new
+            # record: that is the old key used again, not the record this completion replaced.
+            old_row = None if old == new.key else self._row(old)
+            if old_row is None or not old_row.live or old_row.type != expected_type.value:
+                return WriteResult(WriteOutcome.UNCHANGED, new_row.source_version)
+            if old_row.indexed_at > new_row.indexed_at:
+                return WriteResult(WriteOutcome.UNCHANGED, new_row.source_version)
+            self._tombstone(old_row, old, old_row.source_version, reason, actor, now)
+            return WriteResult(WriteOutcome.APPLIED, new_row.source_version)
         old_row = new_row if old == new.key else self._row(old)
         if old_row is None or not old_row.live or old_row.type != expected_type.value:
             return WriteResult(WriteOutcome.NOT_FOUND, 0)
-        reason = f"SUPERSEDED by {new.type.value} {new.key}"
         if old == new.key:
             # The same record number now holds the completed type: the old one is gone all the same,
             # and so is a dispute of it (a dispute is of a record, and that record was deleted).
