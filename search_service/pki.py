@@ -35,6 +35,7 @@ _CLOCK_SKEW = timedelta(minutes=5)
 _ACTIVITY_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 # Stems init_pki uses for itself; an activity named like this would overwrite the CA or server pair.
 _RESERVED_STEMS = frozenset({"ca", "server"})
+_CLUSTER_NAMES = re.compile(r"admin|opensearch-\d+")
 
 
 @dataclass(frozen=True)
@@ -336,6 +337,10 @@ def _check_activity_id(activity_id: str, *, as_file_stem: bool = False) -> None:
             f"activity id {activity_id!r} must be 1-64 letters, digits, '.', '_' or '-', "
             "starting with a letter or digit"
         )
+    if _CLUSTER_NAMES.fullmatch(activity_id.casefold()):
+        # The deployed OpenSearch cluster trusts this CA and maps users by certificate CN (deploy/opensearch/
+        # security): an activity certificate named "admin" would be its administrator, "opensearch-1" a node.
+        raise ValueError(f"activity id {activity_id!r} is reserved for the index cluster's own certificates")
     if not as_file_stem:
         return
     # A "-key" suffix would collide with another activity's key file (activity "x" writes x-key.pem).

@@ -229,6 +229,8 @@ def test_init_pki_refuses_to_replace_a_ca_unless_forced(tmp_path: Path) -> None:
         ([("ca", "NSA")], "reserved"),
         ([("SERVER", "NSA")], "reserved"),
         ([("x-key", "NSA")], "reserved"),
+        ([("admin", "DSS")], "index cluster"),  # the cluster maps CN=admin to all_access
+        ([("OpenSearch-2", "DSS")], "index cluster"),
         ([("../x", "NSA")], "activity id"),
         ([("", "NSA")], "activity id"),
         ([("A-1", "NSA"), ("a-1", "DIA")], "listed twice"),
