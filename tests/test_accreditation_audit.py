@@ -249,3 +249,16 @@ def test_set_activity_status_over_the_wire_records_the_caller(index: Index) -> N
     assert registry.activity("CCF-TERM-01").status is Status.SUSPENDED
     registry.close()
     assert audit.verify().ok
+
+
+def test_the_demo_bootstrap_records_whom_it_accredits(tmp_path: Path) -> None:
+    # `dcii serve --demo` accredited four activities (an administrator among them) with no event at all.
+    from dcii.cli.bootstrap import DEMO_ACTIVITIES, bootstrap
+
+    bootstrap(tmp_path / "data", tmp_path / "pki", port=1, count=10, seed=1)
+    recorded = _events(tmp_path / "data")
+    accredited = sorted(detail["activity"] for kind, actor, detail in recorded if kind == "ACTIVITY_ACCREDITED")
+    assert accredited == sorted(a.activity_id for a in DEMO_ACTIVITIES)
+    assert {kind for kind, _, _ in recorded} == {"ACTIVITY_ACCREDITED", "CERTIFICATE_ADDED", "OPERATOR_ADDED"}
+    assert {actor for _, actor, _ in recorded} == {"demo bootstrap"}
+    assert "intact" in _verified(tmp_path / "data")

@@ -83,9 +83,9 @@ class Trail:
     never shows, which no auditor could find; this order can err only the other way (the registry's
     commit failing after the event is durable: one event too many, visible against the registry)."""
 
-    def __init__(self, data_dir: Path) -> None:
+    def __init__(self, data_dir: Path, *, actor: str | None = None) -> None:
         self._data_dir = data_dir
-        self._actor = console_actor()
+        self._actor = actor or console_actor()
         self._audit: AuditLog | None = None
 
     def recorder(self, change: events.Change) -> Callable[[], None]:

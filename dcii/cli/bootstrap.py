@@ -14,11 +14,13 @@ import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
+from dcii.cli.admin import Trail
 from indexer.demo import generate_tracings
 from indexer.edit_criteria import check_tracing
 from indexer.model import Tracing
 from indexer.store.base import TracingStore, Upsert
 from indexer.store.factory import open_store
+from search_service import accreditation_events as events
 from search_service import pki
 from search_service.accreditation import Purpose, Role
 from search_service.registry import Registry
@@ -62,25 +64,33 @@ def bootstrap(data_dir: Path, pki_dir: Path, *, port: int, count: int, seed: int
     registry = Registry(data_dir / "registry.db")
     profiles.mkdir(mode=0o700, exist_ok=True)
     known = {a.activity_id for a in registry.list_activities()}
-    for demo in DEMO_ACTIVITIES:
-        if demo.activity_id in known:
-            continue
-        if not (pki_dir / f"{demo.activity_id}.pem").exists():
-            pki.issue_client_into(pki_dir, demo.activity_id, demo.agency)
-        registry.add_activity(demo.activity_id, demo.agency, demo.roles, demo.purposes)
-        registry.add_certificate(demo.activity_id, pki.fingerprint((pki_dir / f"{demo.activity_id}.pem").read_bytes()))
-        password = secrets.token_urlsafe(18)
-        registry.add_operator(demo.operator, demo.activity_id, password)
-        _write_secret(profiles / f"{demo.operator}.password", password)
-        profile = {
-            "server": f"localhost:{port}",
-            "ca": str((pki_dir / "ca.pem").resolve()),
-            "cert": str((pki_dir / f"{demo.activity_id}.pem").resolve()),
-            "key": str((pki_dir / f"{demo.activity_id}-key.pem").resolve()),
-            "account_code": demo.operator,
-            "password_file": f"{demo.operator}.password",
-        }
-        (profiles / f"{demo.operator}.json").write_text(json.dumps(profile, indent=2) + "\n")
+    # Who may use the index is recorded in the audit trail, as `dcii accredit` records it.
+    with Trail(data_dir, actor="demo bootstrap") as trail:
+        for demo in DEMO_ACTIVITIES:
+            if demo.activity_id in known:
+                continue
+            if not (pki_dir / f"{demo.activity_id}.pem").exists():
+                pki.issue_client_into(pki_dir, demo.activity_id, demo.agency)
+            accredited = events.accredited(demo.activity_id, demo.agency, demo.roles, demo.purposes)
+            registry.add_activity(
+                demo.activity_id, demo.agency, demo.roles, demo.purposes, record=trail.recorder(accredited)
+            )
+            fingerprint = pki.fingerprint((pki_dir / f"{demo.activity_id}.pem").read_bytes())
+            added = events.certificate_added(demo.activity_id, fingerprint)
+            registry.add_certificate(demo.activity_id, fingerprint, record=trail.recorder(added))
+            password = secrets.token_urlsafe(18)
+            made = events.operator_added(demo.operator, demo.activity_id)
+            registry.add_operator(demo.operator, demo.activity_id, password, record=trail.recorder(made))
+            _write_secret(profiles / f"{demo.operator}.password", password)
+            profile = {
+                "server": f"localhost:{port}",
+                "ca": str((pki_dir / "ca.pem").resolve()),
+                "cert": str((pki_dir / f"{demo.activity_id}.pem").resolve()),
+                "key": str((pki_dir / f"{demo.activity_id}-key.pem").resolve()),
+                "account_code": demo.operator,
+                "password_file": f"{demo.operator}.password",
+            }
+            (profiles / f"{demo.operator}.json").write_text(json.dumps(profile, indent=2) + "\n")
     registry.close()
     load_demo(open_store(store_url or data_dir / "index.db"), count=count, seed=seed)
     marker.write_text(f"count={count} seed={seed}\n")
