@@ -86,6 +86,8 @@ class Registry:
         self._known = threading.local()
         self._generations = itertools.count(1)
         self._generation = 0  # moved on by every write through this object (see `_transaction`)
+        self._login_guard = threading.Lock()
+        self._login_locks: dict[str, threading.Lock] = {}
         # Records the accounts `login` disables (the server's audit trail: search_service.account_sweep).
         self.on_disabled: Callable[[list[str]], None] | None = None
         with self._transaction() as conn:
@@ -311,35 +313,59 @@ class Registry:
     def login(self, fingerprint: str, account_code: str, password: str) -> Session:
         """A session for the operator, or Unauthenticated "login failed" whatever the reason (an unknown,
         locked, suspended or another activity's account, a wrong password): the answer tells a guesser
-        nothing. Each attempt is counted before its password is checked (and uncounted if it was right), so
-        that guesses sent together are checked no more than MAX_FAILED_LOGINS times before the lock; an
-        attempt naming another activity's account is not counted against that account."""
+        nothing. An attempt naming another activity's account is not counted against that account.
+
+        One account's passwords are checked one at a time in a process, each failure counted (atomically,
+        for other processes) before the next check: guesses sent together once all read the same count,
+        and 40 of them were checked without locking the account."""
         activity = self.activity_for_certificate(fingerprint)
-        now = self._clock()
-        with self._transaction() as conn:
-            conn.execute("BEGIN IMMEDIATE")  # read and count as one: concurrent guesses see each other
-            row = conn.execute(
-                "SELECT activity_id, password_hash, status, created_at, last_login_at, failed_logins, locked_until,"
-                " active_since FROM operator WHERE account_code = ?",
-                (account_code,),
-            ).fetchone()
-            usable = row is not None and row[0] == activity.activity_id and row[2] == Status.ACTIVE
-            locked_until = _parse(row[6]) if row is not None else None
-            if usable and locked_until is not None and locked_until > now:
-                usable = False
-            if usable:
-                failed = row[5] + 1
-                lock = _iso(now + LOCKOUT) if failed >= MAX_FAILED_LOGINS else None
-                conn.execute(
-                    "UPDATE operator SET failed_logins = ?, locked_until = ? WHERE account_code = ?",
-                    (0 if lock else failed, lock, account_code),
-                )
-        if not usable or row is None:
+        if self._conn().execute("SELECT 1 FROM operator WHERE account_code = ?", (account_code,)).fetchone() is None:
             verify_password(password, DUMMY_HASH)  # the same time as a real check
             raise Unauthenticated("login failed")
-        _, stored, _, created, last, _, _, since = row
-        if not verify_password(password, stored):
-            raise Unauthenticated("login failed")
+        with self._account_lock(account_code):
+            now = self._clock()
+            row = (
+                self._conn()
+                .execute(
+                    "SELECT activity_id, password_hash, status, created_at, last_login_at, locked_until, active_since"
+                    " FROM operator WHERE account_code = ?",
+                    (account_code,),
+                )
+                .fetchone()
+            )
+            locked_until = _parse(row[5]) if row is not None else None
+            if (
+                row is None
+                or row[0] != activity.activity_id
+                or row[2] != Status.ACTIVE
+                or (locked_until is not None and locked_until > now)
+            ):
+                verify_password(password, DUMMY_HASH)  # the same time as a real check
+                raise Unauthenticated("login failed")
+            _, stored, _, created, last, _, since = row
+            if not verify_password(password, stored):
+                with self._transaction() as conn:
+                    (failed,) = conn.execute(
+                        "UPDATE operator SET failed_logins = failed_logins + 1 WHERE account_code = ?"
+                        " RETURNING failed_logins",
+                        (account_code,),
+                    ).fetchone()
+                    if failed >= MAX_FAILED_LOGINS:
+                        conn.execute(
+                            "UPDATE operator SET failed_logins = 0, locked_until = ? WHERE account_code = ?",
+                            (_iso(now + LOCKOUT), account_code),
+                        )
+                raise Unauthenticated("login failed")
+            return self._open_session(fingerprint, account_code, activity, now, created, last, since)
+
+    def _account_lock(self, account_code: str) -> threading.Lock:
+        with self._login_guard:  # one lock per existing account (an unknown code never gets one)
+            return self._login_locks.setdefault(account_code, threading.Lock())
+
+    def _open_session(
+        self, fingerprint: str, account_code: str, activity: Activity, now: dt.datetime,
+        created: str, last: str | None, since: str | None,
+    ) -> Session:  # fmt: skip
         if dormant(now, created, last, since):  # between two sweeps (disable_dormant_operators)
             on_disabled = self.on_disabled
             with self._transaction(None if on_disabled is None else lambda: on_disabled([account_code])) as conn:

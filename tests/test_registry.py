@@ -275,6 +275,22 @@ def test_guesses_sent_together_are_checked_no_more_than_the_lockout_allows(setup
         registry.login(FINGERPRINT, "jdoe", PASSWORD)
 
 
+def test_logins_sent_together_with_the_right_password_all_succeed(setup: tuple[Registry, Clock]) -> None:
+    # A terminal opening several connections at once: no attempt may count against the others.
+    registry, _clock = setup
+    tokens: list[str] = []
+
+    def login() -> None:
+        tokens.append(registry.login(FINGERPRINT, "jdoe", PASSWORD).token)
+
+    threads = [threading.Thread(target=login) for _ in range(16)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(set(tokens)) == 16 and registry.list_operators()[0].locked_until is None
+
+
 def test_another_activitys_terminal_cannot_lock_an_operator_out(setup: tuple[Registry, Clock]) -> None:
     registry, _clock = setup
     registry.add_activity("NCIS-FEED", "NCIS", [Role.SUBMITTER], [])
