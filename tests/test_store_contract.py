@@ -153,6 +153,20 @@ def test_a_completion_whose_new_record_came_first_retires_the_old_one(open_store
     assert store.check_integrity() == []
 
 
+def test_a_history_superseded_then_written_again_in_one_write_keeps_its_log_entry(store: TracingStore) -> None:
+    """In order, as one group: the favorable history supersedes H1 (logged), then H1 comes again at a newer
+    version (a new life). OpenSearch's tombstone for H1 was refused by that newer version, and the entry
+    taken back as if another writer had overtaken it: the deletion logs of the two stores differed."""
+    earlier = nac("NH-1", (2012, 5, 1))
+    store.write([Upsert(earlier)], actor="DSS")
+    again = nac("NH-1", (2012, 5, 1), version=2)
+    results = store.write([Upsert(nac("NH-2", (2018, 5, 1))), Upsert(again)], actor="DSS")
+    assert [r.outcome for r in results] == [WriteOutcome.APPLIED, WriteOutcome.APPLIED]
+    assert _live(store) == {"NH-1", "NH-2"}
+    assert [(r.key.record_number, r.source_version) for r in store.deletions()] == [("NH-1", 1)]
+    assert store.check_integrity() == []
+
+
 # ---- lifecycle rules (the embedded store's own cases, on every backend) ----
 
 
