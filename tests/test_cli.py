@@ -106,6 +106,16 @@ def test_a_refused_query_names_the_field(demo: Path) -> None:
     assert "INVALID_ARGUMENT" in refused.stderr and "identifiers" in refused.stderr
 
 
+def _submit_rows(demo: Path, tmp_path: Path, rows: list[str]) -> tuple[subprocess.CompletedProcess[str], Path, Path]:
+    """`dcii submit` of these CSV lines as the demo's connector, with a rejects file: it exits 1 (each test's
+    file holds a row that does not take effect)."""
+    path, rejects = tmp_path / "actions.csv", tmp_path / "rejects.csv"
+    path.write_text("\n".join(rows) + "\n")
+    submitted = dcii("submit", str(path), "--rejects", str(rejects), profile=demo / "ncis-connector.json", check=False)
+    assert submitted.returncode == 1, submitted.stderr
+    return submitted, path, rejects
+
+
 def test_submit_a_file_then_find_it(demo: Path, tmp_path: Path) -> None:
     rows = [
         "type,agency,record_number,source_version,surname,given_name,ssn,date_of_birth,place_of_birth,"
@@ -114,11 +124,7 @@ def test_submit_a_file_then_find_it(demo: Path, tmp_path: Path) -> None:
         "FILE,NCIS,NCIS-CLI-2,1,Quennell,Ottoline,000-52-4471,1969-02-03,US-VA,NCIS,2012,F-CLI-2",
         "FILE,NCIS,NCIS-CLI-3,1,Quennell,Ottoline,,1969-02,US-VA,NCIS,2012,F-CLI-3",
     ]
-    path = tmp_path / "tracings.csv"
-    path.write_text("\n".join(rows) + "\n")
-    rejects = tmp_path / "rejects.csv"
-    submitted = dcii("submit", str(path), "--rejects", str(rejects), profile=demo / "ncis-connector.json", check=False)
-    assert submitted.returncode == 1, submitted.stderr
+    submitted, path, rejects = _submit_rows(demo, tmp_path, rows)
     assert "2 applied" in submitted.stderr and "1 rejected" in submitted.stderr
     assert "line 3" in submitted.stderr and "ssn" in rejects.read_text()
     found = dcii(
@@ -139,18 +145,14 @@ def test_submit_a_file_then_find_it(demo: Path, tmp_path: Path) -> None:
 
 def test_a_delete_or_completion_that_finds_nothing_names_its_line(demo: Path, tmp_path: Path) -> None:
     # Only a count ("2 not_found") and exit 0: a scripted daily submit took a mistyped key for done.
-    rows = [
-        "action,type,agency,record_number,source_version,surname,given_name,custodian,year_indexed,file_number,"
-        "replaces_record_number",
-        "UPSERT,FILE,NCIS,NCIS-NF-1,1,Quennell,Ottoline,NCIS,2012,F-NF-1,",
-        "COMPLETE,FILE,NCIS,NCIS-NF-2,1,Quennell,Ottoline,NCIS,2012,F-NF-2,NCIS-OC-TYPO",
-        "DELETE,,NCIS,NCIS-TYPO,3,,,,,,",
+    header = "action,type,agency,record_number,source_version,surname,given_name,custodian,year_indexed,file_number"
+    person = "Quennell,Ottoline,NCIS,2012"
+    actions = [
+        f"UPSERT,FILE,NCIS,NCIS-NF-1,1,{person},F-NF-1,",
+        f"COMPLETE,FILE,NCIS,NCIS-NF-2,1,{person},F-NF-2,NCIS-OC-TYPO",
     ]
-    path = tmp_path / "actions.csv"
-    path.write_text("\n".join(rows) + "\n")
-    rejects = tmp_path / "rejects.csv"
-    submitted = dcii("submit", str(path), "--rejects", str(rejects), profile=demo / "ncis-connector.json", check=False)
-    assert submitted.returncode == 1, submitted.stderr
+    rows = [f"{header},replaces_record_number", *actions, "DELETE,,NCIS,NCIS-TYPO,3" + "," * 6]
+    submitted, _path, rejects = _submit_rows(demo, tmp_path, rows)
     assert "1 applied" in submitted.stderr and "2 not_found" in submitted.stderr
     assert "line 3: not found" in submitted.stderr and "line 4: not found" in submitted.stderr
     written = rejects.read_text()
