@@ -167,6 +167,26 @@ def test_a_history_superseded_then_written_again_in_one_write_keeps_its_log_entr
     assert store.check_integrity() == []
 
 
+def test_an_upsert_that_changes_a_live_tracings_type_logs_the_old_ones_end(store: TracingStore) -> None:
+    """An open case sent again as its file under the same number (or a NAC history as a file) was a
+    completion without a deletion-log entry: the privacy office's log lacked the open case's end, and a
+    history left retention unrecorded. The key and its statement of dispute go on."""
+    case = _checked(f.open_case(record="OC-1"))
+    store.write([Upsert(case)], actor="NCIS")
+    assert store.set_dispute(case.key, _dispute(1))
+    as_file = _checked(f.person("NCIS", "OC-1", 2))
+    assert store.write([Upsert(as_file)], actor="NCIS")[0] == WriteResult(WriteOutcome.APPLIED, 2)
+    assert store.write([Upsert(_checked(f.person("NCIS", "OC-1", 3, given="Harry")))], actor="NCIS")[0].outcome is (
+        WriteOutcome.APPLIED
+    )  # the same type again: nothing ends
+    assert store.deletions() == [
+        DeletionRecord(case.key, TracingType.OPEN_CASE, 1, "SUPERSEDED by FILE NCIS/OC-1", "NCIS", NOW)
+    ]
+    held = store.get(case.key)
+    assert held is not None and held.tracing.type is TracingType.FILE and held.dispute == _dispute(1)
+    assert store.check_integrity() == []
+
+
 # ---- lifecycle rules (the embedded store's own cases, on every backend) ----
 
 

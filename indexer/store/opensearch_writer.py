@@ -185,7 +185,7 @@ class Writer:
     def _plan(self, op: Op, actor: str, view: dict[TracingKey, Doc], now: dt.datetime, seq: Iterator[int]) -> Plan:
         match op:
             case Upsert(tracing):
-                return self._upsert(as_model(tracing), view, now, actor)
+                return self._upsert(as_model(tracing), view, now, actor, seq)
             case Delete(key, version, reason):
                 return self._delete(view[key], version, reason, actor, now, seq, view)
             case Replace(old, expected, new):
@@ -210,7 +210,7 @@ class Writer:
         source = deletion_doc(record, tid=doc.tid, seq=next(seq))
         return Action("create", self._names.deletions, deletion_id(doc.tid, version), source)
 
-    def _upsert(self, tracing: Tracing, view: dict[TracingKey, Doc], now: dt.datetime, actor: str,
+    def _upsert(self, tracing: Tracing, view: dict[TracingKey, Doc], now: dt.datetime, actor: str, seq: Iterator[int],
                 replaces: tuple[str, int] | None = None, born: int | None = None) -> Plan:  # fmt: skip
         doc = view[tracing.key]
         if doc.exists and doc.version >= tracing.source_version:
@@ -230,6 +230,11 @@ class Writer:
         )
         kind = tracing.type
         assert kind is not None
+        if doc.live and doc.type != kind.value:
+            # A live tracing of another type ends here: logged as a completion's old record is (the embedded
+            # store's rule), though the key goes on.
+            reason = f"SUPERSEDED by {kind.value} {tracing.key}"
+            plan.logged.append(self._log_action(doc, doc.type, doc.version, reason, actor, now, seq))
         doc.exists, doc.version, doc.live, doc.type, doc.born = True, version, True, kind.value, born
         doc.tracing, doc.indexed_at, doc.replaces = tracing, instant(now), replaces
         plan.tombs += finishing
@@ -297,13 +302,11 @@ class Writer:
         if old == new.key:
             # The same record number now holds the completed type: the old record is gone all the same,
             # and so is its dispute (a new life: born = the new version).
-            logged = self._log_action(prior, prior.type, prior.version, reason, actor, now, seq)
-            plan = self._upsert(new, view, now, actor, born=new.source_version)
-            plan.logged.insert(0, logged)
+            plan = self._upsert(new, view, now, actor, seq, born=new.source_version)  # logs the old record's end
             plan.after.append(Action("delete", self._names.disputes, str(prior.tid)))
             return plan
         old_version = prior.version
-        plan = self._upsert(new, view, now, actor, replaces=(str(prior.tid), old_version))
+        plan = self._upsert(new, view, now, actor, seq, replaces=(str(prior.tid), old_version))
         plan.tombs.insert(0, Tomb(prior, prior.type, old_version, reason, actor))
         prior.live = False
         return plan

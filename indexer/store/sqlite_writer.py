@@ -250,6 +250,12 @@ class Writer:
         if row is not None and row.source_version >= ready.source_version:
             return WriteResult(WriteOutcome.UNCHANGED, row.source_version)
         kind, body, head = ready.type, ready.body, ready.head
+        if supersede and row is not None and row.live and row.type != kind.value:
+            # A live tracing of another type ends here (an open case sent again as its file, a NAC history
+            # as a file): its deletion is logged as a completion's is, though the key and its life go on.
+            self._log_deletion(
+                row, ready.key, row.source_version, f"SUPERSEDED by {kind.value} {ready.key}", actor, now
+            )
         if row is None:
             cursor = self._conn.execute(
                 "INSERT INTO tracing (agency, record_number, source_version, type, live, body, indexed_at, head)"
@@ -365,9 +371,9 @@ class Writer:
         if old_row is None or not old_row.live or old_row.type != expected_type.value:
             return WriteResult(WriteOutcome.NOT_FOUND, 0)
         if old == new.key:
-            # The same record number now holds the completed type: the old one is gone all the same,
-            # and so is a dispute of it (a dispute is of a record, and that record was deleted).
-            self._log_deletion(old_row, old, old_row.source_version, reason, actor, now)
+            # The same record number now holds the completed type: the old one is gone all the same (logged
+            # by the upsert below, as any change of type), and so is a dispute of it (a dispute is of a
+            # record, and that record was deleted).
             drop_dispute(self._conn, old_row.id)
         else:
             self._tombstone(old_row, old, old_row.source_version, reason, actor, now)
