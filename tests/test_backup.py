@@ -203,6 +203,30 @@ def test_restore_refuses_an_altered_backup_a_non_empty_directory_and_a_held_lock
         restore(out, tmp_path / "other")
 
 
+def test_a_restore_that_cannot_copy_everything_leaves_the_data_directory_as_it_was(tmp_path: Path) -> None:
+    # A full disk halfway through the copy once left the old files moved aside and half a directory, on
+    # which the server then started with an empty index.
+    index = make_index(tmp_path / "live")
+    index.start()
+    index.client("NCIS-HQ", "NCIS", [Role.SUBMITTER]).upsert(*(tracing(i) for i in range(10)))
+    out = tmp_path / "backup"
+    backup(index.data_dir, out)
+    index.stop()
+    target = tmp_path / "target"
+    restore(out, target)
+    before = sorted(p.name for p in target.iterdir())
+    largest = max((out / name).stat().st_size for name in ("registry.db", "index.db")) // 1024
+    command = f"ulimit -f {largest - 1}; exec {sys.executable} -m dcii.cli.main restore {out} --data {target} --force"
+    failed = subprocess.run(["bash", "-c", command], cwd=ROOT, capture_output=True, text=True, timeout=120, check=False)
+    assert failed.returncode == 1 and "unchanged" in failed.stderr, failed.stderr
+    assert sorted(p.name for p in target.iterdir()) == before  # no copies left behind, nothing moved aside
+    store = SqliteStore(target / "index.db")
+    try:
+        assert store.count() == 10
+    finally:
+        store.close()
+
+
 def test_a_server_does_not_start_on_a_directory_being_restored(tmp_path: Path) -> None:
     index = make_index(tmp_path)
     with DataDirLock(index.data_dir).acquire(exclusive=True), pytest.raises(DataDirBusy, match="a restore"):

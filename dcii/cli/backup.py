@@ -58,6 +58,7 @@ from search_service.audit_lookup import lookup_path
 
 FORMAT = "dcii-backup/1"
 MANIFEST = "manifest.json"
+STAGING = ".restoring-"  # a restore's copies, beside the data until every one is made
 INDEX, AUDIT, AUDIT_HEAD, AUDIT_KEY = "index.db", "audit.db", "audit.db.head", "audit.key"
 # In copy order (see the module docstring); a database absent from the data directory is left out.
 DATABASES_FIRST = ("registry.db", INDEX, "batch.db", "privacy.db")
@@ -209,17 +210,30 @@ def restore(backup_dir: Path, data_dir: Path, *, force: bool = False) -> dict[st
     data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     report: dict[str, Any] = {}
     with DataDirLock(data_dir).acquire(exclusive=True):
-        if not _empty(data_dir, ignore=(LOCK_NAME,)):
-            if not force:
-                raise BackupError(f"{data_dir} already holds data: restore into an empty directory, or pass --force")
-            report["replaced"] = str(_move_aside(data_dir))
-        for entry in entries:
-            temporary = data_dir / f".{entry.name}.restoring"
-            temporary.unlink(missing_ok=True)
-            shutil.copyfile(backup_dir / entry.name, temporary)
-            os.chmod(temporary, 0o600)
-            fsync_path(temporary)
-            os.replace(temporary, data_dir / entry.name)
+        for stale in data_dir.glob(f"{STAGING}*"):  # a restore killed while it copied (copies hold PII)
+            shutil.rmtree(stale, ignore_errors=True)
+        if not force and not _empty(data_dir, ignore=(LOCK_NAME,)):
+            raise BackupError(f"{data_dir} already holds data: restore into an empty directory, or pass --force")
+        # Every file is copied beside the data first; only then are the old files moved aside and the copies
+        # renamed in. Copied straight in, a full disk halfway left the old files moved away and half a data
+        # directory, on which the server started with an empty index.
+        staging = data_dir / f"{STAGING}{dt.datetime.now(dt.UTC).strftime('%Y%m%dT%H%M%SZ')}"
+        staging.mkdir(mode=0o700)
+        try:
+            for entry in entries:
+                shutil.copyfile(backup_dir / entry.name, staging / entry.name)
+                os.chmod(staging / entry.name, 0o600)
+                fsync_path(staging / entry.name)
+            fsync_path(staging)
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+        aside = _move_aside(data_dir)
+        if aside is not None:
+            report["replaced"] = str(aside)
+        for entry in entries:  # renames within one directory: no space needed, nothing to fail halfway
+            os.replace(staging / entry.name, data_dir / entry.name)
+        staging.rmdir()
         fsync_path(data_dir)
         if (data_dir / INDEX).exists():
             store = SqliteStore(data_dir / INDEX)
@@ -259,8 +273,10 @@ def cmd_backup(args: argparse.Namespace) -> None:
 def cmd_restore(args: argparse.Namespace) -> None:
     try:
         report = restore(Path(args.backup), Path(args.data), force=args.force)
-    except (DciiError, OSError) as error:
+    except DciiError as error:
         raise SystemExit(f"restore refused: {error}") from error
+    except OSError as error:  # copying (a full disk): the copies are removed, the data directory untouched
+        raise SystemExit(f"restore failed, {args.data} unchanged: {error}") from error
     if report.get("replaced"):
         _say(f"the files it replaced are in {report['replaced']}")
     problems = report.get("index_problems", [])
