@@ -237,6 +237,14 @@ def test_dcii_index_migrate_rebuild_and_check(osmem: Any, tmp_path: Path) -> Non
         assert (repaired.returncode, repaired.stderr.splitlines()) == (0, ["nothing to repair"]), repaired.stderr
         wrong = dcii("index", "check", "--store", "ftp://nowhere")
         assert wrong.returncode != 0 and "no store backend" in wrong.stderr
+        # A mistyped path made a new, empty index ("0 live tracings", exit 0); a damaged file, a traceback.
+        mistyped = dcii("index", "check", "--store", str(tmp_path / "idnex.db"))
+        assert mistyped.returncode == 1 and "no index file at" in mistyped.stderr, mistyped.stderr
+        assert not (tmp_path / "idnex.db").exists()
+        (tmp_path / "damaged.db").write_bytes(b"SQLite format 3\x00" + b"\xff" * 8000)
+        damaged = dcii("index", "check", "--store", str(tmp_path / "damaged.db"))
+        assert damaged.returncode == 1 and "cannot be read" in damaged.stderr, damaged.stderr
+        assert "Traceback" not in damaged.stderr
     finally:
         clone.close()
     again = SqliteStore(tmp_path / "back.db")

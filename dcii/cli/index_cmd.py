@@ -18,8 +18,10 @@ runs), says what it did, then checks again like `check`. Each prints no PII.
 from __future__ import annotations
 
 import argparse
+import sqlite3
 import sys
 from collections.abc import Callable
+from pathlib import Path
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeRemainingColumn
@@ -56,7 +58,7 @@ def cmd_rebuild(args: argparse.Namespace) -> None:
 
 
 def cmd_migrate(args: argparse.Namespace) -> None:
-    source = open_store(args.source)
+    source = open_store(_held(args.source))
     try:
         target = open_store(args.target)
     except BaseException:
@@ -85,8 +87,19 @@ def cmd_migrate(args: argparse.Namespace) -> None:
     _report(problems)
 
 
+def _held(store: str) -> str:
+    """An embedded store that must exist already: opened, a mistyped path made a new empty index (and the
+    check said "0 live tracings", all well)."""
+    if "://" in store and not store.startswith("sqlite:///"):
+        return store
+    path = Path(store.removeprefix("sqlite:///"))
+    if not path.is_file():
+        raise SystemExit(f"dcii index: no index file at {path}")
+    return store
+
+
 def cmd_check(args: argparse.Namespace) -> None:
-    store = open_store(args.store)
+    store = open_store(_held(args.store))
     try:
         problems = store.check_integrity()
         count = store.count()
@@ -97,7 +110,7 @@ def cmd_check(args: argparse.Namespace) -> None:
 
 
 def cmd_repair(args: argparse.Namespace) -> None:
-    store = open_store(args.store)
+    store = open_store(_held(args.store))
     try:
         done = store.repair()
         problems = store.check_integrity()
@@ -148,6 +161,11 @@ def _safely(command: Command) -> Command:
             command(args)
         except (DciiError, ValueError, OSError) as error:
             raise SystemExit(f"dcii index: {error}") from error
+        except sqlite3.Error as error:  # its text may quote a stored value: the type only
+            raise SystemExit(
+                f"dcii index: the index file cannot be read ({type(error).__name__}: damaged, or not an index);"
+                " restore it from a backup (docs/RUNBOOK.md)"
+            ) from error
 
     return run
 
