@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import signal
+import socket
 import threading
 from collections.abc import Callable
 from concurrent import futures
@@ -29,6 +30,7 @@ from dcii.v1 import (
     search_pb2_grpc,
 )
 from indexer import name_shares
+from indexer.exc import FailedPrecondition
 from indexer.retention import RetentionSchedule
 from indexer.store.base import TracingStore
 from indexer.store.factory import open_store
@@ -135,11 +137,35 @@ class ServerConfig:
 
 
 def server_credentials(pki_dir: Path) -> grpc.ServerCredentials:
-    return grpc.ssl_server_credentials(
-        [((pki_dir / "server-key.pem").read_bytes(), (pki_dir / "server.pem").read_bytes())],
-        root_certificates=(pki_dir / "ca.pem").read_bytes(),
-        require_client_auth=True,
-    )
+    try:
+        key, cert, ca = ((pki_dir / name).read_bytes() for name in ("server-key.pem", "server.pem", "ca.pem"))
+    except OSError as error:
+        raise FailedPrecondition(
+            f"cannot read the server's certificate files in {pki_dir} ({error.strerror}: {Path(error.filename).name})"
+            ": `dcii certs init` makes them"
+        ) from error
+    return grpc.ssl_server_credentials([(key, cert)], root_certificates=ca, require_client_auth=True)
+
+
+def _before_any_file(config: ServerConfig) -> grpc.ServerCredentials:
+    """What a start can fail on, checked before any data file is opened (or, at a mistyped --data, made)."""
+    credentials = server_credentials(config.pki_dir)
+    if config.processes == 1 and config.port:
+        _check_port_free(config.host, config.port)
+    return credentials
+
+
+def _check_port_free(host: str, port: int) -> None:
+    """One serving process binds its port exclusively: a second server on it fails here, in one line."""
+    address = host.strip("[]")
+    family = socket.AF_INET6 if ":" in address else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as gRPC binds: a closing one's port will do
+        try:
+            probe.bind((address, port))
+        except OSError as error:
+            in_use = f"cannot listen on {host}:{port} ({error.strerror}: another dcii serve?)"
+            raise FailedPrecondition(in_use) from error
 
 
 def _today() -> dt.date:
@@ -264,6 +290,7 @@ def start_server(
 ) -> RunningServer:
     if config.processes > 1 and (store is not None or today is not _today):
         raise ValueError("several serving processes open the configured store, today: no store or clock given")
+    credentials = _before_any_file(config)
     name_shares.warm_up()  # the lookup tables of ranked queries, built before the first one, not during it
     data_lock = hold_data_dir(config.data_dir)  # shared by servers; `dcii restore` refuses a held directory
     own_store = store is None
@@ -300,7 +327,7 @@ def start_server(
         BatchServicer(batch_queue, today, on_submit=batch_worker.wake if batch_worker else _no_wake), server
     )
     health_servicer = _health_and_reflection(server)
-    port = server.add_secure_port(f"{config.host}:{config.port}", server_credentials(config.pki_dir))
+    port = server.add_secure_port(f"{config.host}:{config.port}", credentials)
     if port == 0:
         raise OSError(f"cannot listen on {config.host}:{config.port}")
     if metrics is not None and config.metrics_port is not None:  # before serving: a taken port fails the start

@@ -6,6 +6,8 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import grpc
@@ -16,7 +18,7 @@ from dcii.v1 import ingest_pb2, search_pb2
 from search_service.accreditation import Role
 from search_service.server import ServerConfig
 from tests import factories as f
-from tests.support import free_port, held_ingest_streams, make_index, server_process
+from tests.support import ROOT, free_port, held_ingest_streams, make_index, server_process
 
 DEFAULTS: dict[str, object] = {field.name: field.default for field in dataclasses.fields(ServerConfig)}
 
@@ -111,3 +113,24 @@ def test_processes_reach_the_server_config_and_at_least_one_is_required(capsys: 
     with pytest.raises(SystemExit):
         _serve_args("--processes=0")
     assert "--processes: must be at least 1" in capsys.readouterr().err
+
+
+def test_a_start_that_cannot_serve_says_why_in_one_line_and_makes_no_data(tmp_path: Path) -> None:
+    # A taken port was a 20-line RuntimeError traceback; a mistyped --pki a FileNotFoundError, after a whole
+    # data directory (index, trail, key, registry) had been made at --data.
+    index = make_index(tmp_path)
+    port = free_port()
+
+    def serve(data: Path, pki: Path) -> subprocess.CompletedProcess[str]:
+        command = [sys.executable, "-m", "dcii.cli.main", "serve", "--data", str(data), "--pki", str(pki)]
+        command += ["--port", str(port)]
+        return subprocess.run(command, check=False, cwd=ROOT, capture_output=True, text=True, timeout=60)
+
+    with server_process(index.data_dir, index.pki_dir, port):
+        taken = serve(tmp_path / "second", index.pki_dir)
+    assert taken.returncode == 1 and f"cannot listen on 127.0.0.1:{port}" in taken.stderr, taken.stderr
+    mistyped = serve(tmp_path / "third", tmp_path / "pki-typo")
+    assert mistyped.returncode == 1 and "certificate files" in mistyped.stderr, mistyped.stderr
+    for result in (taken, mistyped):
+        assert "Traceback" not in result.stderr
+    assert not (tmp_path / "second").exists() and not (tmp_path / "third").exists()
