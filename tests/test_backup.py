@@ -198,6 +198,10 @@ def test_restore_refuses_an_altered_backup_a_non_empty_directory_and_a_held_lock
     (out / "registry.db").write_bytes(bytes(altered))
     with pytest.raises(BackupError, match=r"registry\.db does not match the manifest"):
         restore(out, tmp_path / "other")
+    manifest_text = (out / "manifest.json").read_text()
+    (out / "manifest.json").write_text(manifest_text.replace('"sha256"', '"sha-256"'))  # a KeyError traceback once
+    with pytest.raises(BackupError, match="without its name, kind, bytes or sha256"):
+        restore(out, tmp_path / "other")
     (out / "manifest.json").unlink()
     with pytest.raises(BackupError, match=r"no manifest\.json"):
         restore(out, tmp_path / "other")

@@ -175,7 +175,12 @@ def read_manifest(backup_dir: Path) -> tuple[dict[str, Any], list[FileEntry]]:
         raise BackupError(f"{backup_dir / MANIFEST} is not a {FORMAT} manifest")
     entries = []
     for item in manifest.get("files", []):
-        entry = FileEntry(str(item["name"]), str(item["kind"]), int(item["bytes"]), str(item["sha256"]))
+        try:
+            entry = FileEntry(str(item["name"]), str(item["kind"]), int(item["bytes"]), str(item["sha256"]))
+        except (KeyError, TypeError, ValueError) as error:
+            raise BackupError(
+                f"{backup_dir / MANIFEST} lists a file without its name, kind, bytes or sha256"
+            ) from error
         if entry.name not in KNOWN:  # the names become paths in the data directory: only ours
             raise BackupError(f"the manifest lists an unexpected file {entry.name!r}")
         path = backup_dir / entry.name
