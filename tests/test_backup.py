@@ -170,8 +170,10 @@ def test_restore_refuses_an_altered_backup_a_non_empty_directory_and_a_held_lock
     client = index.client("NCIS-HQ", "NCIS", [Role.SUBMITTER])
     client.upsert(*(tracing(i) for i in range(10)))
     out = tmp_path / "backup"
+    out.mkdir(mode=0o755)  # made beforehand, open to all: the backup closes it
+    out.chmod(0o755)
     manifest = backup(index.data_dir, out)
-    assert manifest["index_tracings"] == 10
+    assert manifest["index_tracings"] == 10 and out.stat().st_mode & 0o777 == 0o700
     with pytest.raises(BackupError, match="not empty"):
         backup(index.data_dir, out)
     with pytest.raises(DataDirBusy, match="a server or a backup is using it"):

@@ -116,6 +116,7 @@ def backup(data_dir: Path, out: Path, *, check: bool = True) -> dict[str, Any]:
     if not _empty(out):
         raise BackupError(f"{out} is not empty: a backup goes into a new directory")
     out.mkdir(mode=0o700, parents=True, exist_ok=True)
+    out.chmod(0o700)  # an empty directory made beforehand kept its mode (0755): the backup holds every SSN
     started = _now()
     files: list[FileEntry] = []
     with DataDirLock(data_dir).acquire(exclusive=False):  # refused while a restore is running there
