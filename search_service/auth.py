@@ -35,7 +35,7 @@ class Rule:
 
     role: Role | None
     session: bool = True
-    # Infrastructure (health, reflection): any peer whose certificate chains to our CA.
+    # Infrastructure (the health check): any peer whose certificate chains to our CA.
     infrastructure: bool = False
 
 
@@ -56,13 +56,17 @@ def _policy() -> dict[str, Rule]:
         policy |= _service_rules(module.DESCRIPTOR.services_by_name[service], role)
     policy["/dcii.v1.SessionService/Login"] = Rule(None, session=False)
     policy["/dcii.v1.SessionService/Logout"] = Rule(None)
+    # A load balancer's probe: any peer of our CA, one quick unary call.
+    policy["/grpc.health.v1.Health/Check"] = Rule(None, session=False, infrastructure=True)
+    # Streams a client holds open as long as it likes: open to any certificate of the CA, 32 Watch streams
+    # held every worker thread and no accredited terminal was answered. An accredited activity only, under
+    # its rate and its cap on calls in progress (reflection also lists every service).
     for method in (
-        "/grpc.health.v1.Health/Check",
         "/grpc.health.v1.Health/Watch",
         "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo",
         "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo",
     ):
-        policy[method] = Rule(None, session=False, infrastructure=True)
+        policy[method] = Rule(None, session=False)
     return policy
 
 

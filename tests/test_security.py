@@ -160,6 +160,13 @@ def test_health_answers_any_certificate_of_our_ca_but_nothing_else_does(index: I
     health = health_pb2_grpc.HealthStub(unknown.channel)
     assert health.Check(health_pb2.HealthCheckRequest()).status == health_pb2.HealthCheckResponse.SERVING
     assert _code(lambda: _search(unknown)) == grpc.StatusCode.PERMISSION_DENIED
+    # A stream held open (Watch) is not the probe's: any certificate of the CA once held every worker with them.
+    watch = health.Watch(health_pb2.HealthCheckRequest(), timeout=10)
+    assert _code(lambda: next(iter(watch))) == grpc.StatusCode.PERMISSION_DENIED
+    terminal = index.client("CCF-TERM-01", "ARMY-CCF", [Role.QUERIER])
+    watched = health_pb2_grpc.HealthStub(terminal.channel).Watch(health_pb2.HealthCheckRequest(), timeout=10)
+    assert next(iter(watched)).status == health_pb2.HealthCheckResponse.SERVING  # an accredited activity may
+    watched.cancel()
 
 
 def test_a_certificate_that_expires_while_its_connection_is_open_is_refused_on_the_next_call(index: Index) -> None:
