@@ -48,6 +48,13 @@ class RateLimiter:
                 raise rate_refusal(key, self._rate, self._burst)
             bucket.tokens -= cost
 
+    def spent(self, key: str) -> bool:
+        """Whether `key`'s bucket holds less than one token now (nothing spent by asking)."""
+        now = self._clock()
+        with self._lock:
+            bucket = self._buckets.get(key)
+            return bucket is not None and bucket.tokens + (now - bucket.at) * self._rate < 1
+
 
 class RateLimit(Protocol):
     """A per-activity rate limit: this process's (RateLimiter) or every serving process's together

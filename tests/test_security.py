@@ -169,6 +169,20 @@ def test_health_answers_any_certificate_of_our_ca_but_nothing_else_does(index: I
     watched.cancel()
 
 
+def test_a_certificate_refused_over_and_over_is_refused_at_once_and_not_audited_each_time(index: Index) -> None:
+    # Refusals skipped the rate limit: ~950 a second from one certificate, each a registry lookup and an
+    # audit entry (~40 GB of trail a day), slowing every other terminal.
+    assert index.running is not None
+    stranger = index.connect(pki.issue_client_cert(index.ca, "NOT-ACCREDITED", "DSS"))
+    codes = [_code(lambda: _search(stranger)) for _ in range(60)]
+    assert codes[0] == grpc.StatusCode.PERMISSION_DENIED
+    assert codes[-1] == grpc.StatusCode.RESOURCE_EXHAUSTED
+    audited = [e for e in index.running.audit.events() if e.kind == "REFUSAL"]
+    assert len(audited) == codes.count(grpc.StatusCode.PERMISSION_DENIED) <= 25
+    terminal = index.client("CCF-TERM-01", "ARMY-CCF", [Role.QUERIER])  # others are not held back
+    assert _search(terminal).hits == []
+
+
 def test_a_certificate_that_expires_while_its_connection_is_open_is_refused_on_the_next_call(index: Index) -> None:
     # The handshake checked the certificate when the connection opened; the connection outlives it.
     expiry = dt.datetime.now(dt.UTC).replace(microsecond=0) + dt.timedelta(seconds=2)
