@@ -12,10 +12,11 @@ from __future__ import annotations
 import datetime as dt
 import queue
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from typing import TypeVar, cast
 
 import grpc
+from google.protobuf.message import Message
 
 from dcii.v1 import ingest_pb2, ingest_pb2_grpc, tracing_pb2
 from indexer import model as m
@@ -30,10 +31,12 @@ from search_service.ingest_pool import IngestPool
 
 # Actions read ahead from a stream and written in one group (one fsync for the lot).
 _GROUP = 512
+# Bytes of messages a stream may have read ahead and not yet taken (one message is always let through).
+READ_AHEAD_BYTES = 16 * 2**20
 # Actions one IngestBatchRequest may carry (documented in ingest.proto).
 MAX_BATCH_ACTIONS = 1000
 _END = object()
-M = TypeVar("M")
+M = TypeVar("M", bound=Message)
 
 
 def _listed(violations: Sequence[m.Violation]) -> list[tracing_pb2.FieldViolation]:
@@ -57,7 +60,30 @@ def _checked_size(batch: ingest_pb2.IngestBatchRequest) -> int:
     return count
 
 
-def _read_ahead(messages: Iterator[M], *, size: Callable[[M], int]) -> Iterator[list[M]]:
+class _ByteBudget:
+    """Bytes of messages read ahead and not yet taken: 2,048 messages of up to 4 MiB each let one stream
+    whose client sent and never read its answers pin gigabytes. One message is always let through."""
+
+    def __init__(self, limit: int, stopped: threading.Event) -> None:
+        self._limit, self._stopped = limit, stopped
+        self._held = 0
+        self._room = threading.Condition()
+
+    def reserve(self, nbytes: int) -> bool:
+        """Wait for room (False: the stream stopped meanwhile)."""
+        with self._room:
+            while self._held and self._held + nbytes > self._limit and not self._stopped.is_set():
+                self._room.wait(0.2)
+            self._held += nbytes
+        return not self._stopped.is_set()
+
+    def release(self, nbytes: int) -> None:
+        with self._room:
+            self._held -= nbytes
+            self._room.notify()
+
+
+def _read_ahead(messages: Iterator[M], *, size: Callable[[M], int]) -> Generator[list[M], None, None]:
     """The stream's messages in groups of up to about _GROUP actions: whatever has arrived when the
     previous group is done, so the group grows with the load.
 
@@ -69,6 +95,7 @@ def _read_ahead(messages: Iterator[M], *, size: Callable[[M], int]) -> Iterator[
     """
     pending: queue.Queue[object] = queue.Queue(maxsize=_GROUP * 4)
     stopped = threading.Event()
+    budget = _ByteBudget(READ_AHEAD_BYTES, stopped)
 
     def offer(item: object) -> bool:
         while not stopped.is_set():
@@ -82,7 +109,8 @@ def _read_ahead(messages: Iterator[M], *, size: Callable[[M], int]) -> Iterator[
     def pump() -> None:
         try:
             for message in messages:
-                if not offer((message, size(message))):
+                nbytes = message.ByteSize()
+                if not budget.reserve(nbytes) or not offer((message, size(message), nbytes)):
                     return
         except InvalidArgument as refusal:
             offer(refusal)
@@ -106,7 +134,8 @@ def _read_ahead(messages: Iterator[M], *, size: Callable[[M], int]) -> Iterator[
                     if group:
                         yield group
                     raise item
-                message, count = cast(tuple[M, int], item)
+                message, count, nbytes = cast(tuple[M, int, int], item)
+                budget.release(nbytes)
                 group.append(message)
                 weight += count
                 if weight >= _GROUP:

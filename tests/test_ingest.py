@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import grpc
 import pytest
 
@@ -274,3 +276,26 @@ def test_a_long_stream_is_acknowledged_in_order(ncis: Client) -> None:
     results = ncis.push(stream)
     assert [r.request_id for r in results] == [r.request_id for r in stream]
     assert {r.outcome for r in results} == {APPLIED}
+
+
+def test_a_stream_read_ahead_is_bounded_in_bytes() -> None:
+    # 2,048 messages of up to 4 MiB each were read ahead of the writer: a client that sent and never read its
+    # answers pinned gigabytes of the server. Now about READ_AHEAD_BYTES, however large the messages.
+    import itertools
+    import time
+
+    from search_service.ingest import READ_AHEAD_BYTES, _read_ahead
+
+    sent = [0]
+
+    def messages() -> Iterator[ingest_pb2.IngestRequest]:
+        for n in itertools.count():
+            sent[0] = n + 1
+            yield ingest_pb2.IngestRequest(request_id=f"{n:08d}" + "x" * 2**20)
+
+    groups = _read_ahead(messages(), size=lambda _message: 1)
+    first = next(groups)  # the writer takes one group, then stops taking
+    time.sleep(1.0)
+    held = sent[0] - len(first)
+    assert held <= READ_AHEAD_BYTES // 2**20 + 2, held
+    groups.close()
