@@ -242,6 +242,25 @@ def test_at_most_max_queries(tmp_path: Path) -> None:
     queue.close()
 
 
+def test_a_query_or_a_batch_too_large_is_refused_without_being_kept(tmp_path: Path) -> None:
+    # Refused queries were kept whole: 200 of 1 MB cost 204 MiB of memory and 400 MiB on disk.
+    queue = BatchQueue(tmp_path / "batch.db")
+    activity = Activity("A", "NCIS", frozenset({Role.BATCH}), frozenset(Purpose), Status.ACTIVE)
+    servicer = BatchServicer(queue, dt.date.today)
+    small = _query("a", M.SEARCH_MODE_NAME_ONLY, name={"surname": "Whitfield", "given_name": "Harold"})
+    huge = _query("b", M.SEARCH_MODE_NAME_ONLY, name={"surname": "W" * 100_000, "given_name": "Harold"})
+    status = servicer.submit(Caller(activity, "fp"), [batch_pb2.SubmitBatchRequest(queries=[small, huge])])
+    assert (status.total, status.rejected) == (2, 1)
+    assert (tmp_path / "batch.db").stat().st_size < 100_000  # the huge query's 100 KB not stored
+    chunk = [_query(f"q{i}", M.SEARCH_MODE_NAME_ONLY, name={"surname": "W" * 4000}) for i in range(1000)]
+    messages = (batch_pb2.SubmitBatchRequest(queries=chunk) for _ in range(20))  # 80 MB, read as it comes
+    with pytest.raises(InvalidArgument) as refused:
+        servicer.submit(Caller(activity, "fp"), messages)
+    assert [v.field for v in refused.value.violations] == ["queries"]
+    assert "MiB" in refused.value.violations[0].description
+    queue.close()
+
+
 def test_only_the_submitter_sees_a_batch_and_cancel(index: Index) -> None:
     start(index, BatchSettings(threads=0))  # no worker: the batch stays queued
     client = index.client("CCF-BATCH", "ARMY-CCF", [Role.QUERIER, Role.BATCH])

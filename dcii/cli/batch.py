@@ -8,7 +8,8 @@ date_of_birth (YYYY, YYYY-MM or YYYY-MM-DD), place_of_birth (US-VA, DE, or with 
 mode (EXACT, NAME_ONLY, NONSTANDARD, FUZZY, PID_QUALIFIED) and purpose (e.g. SECURITY_CLEARANCE); only
 query_id is required, and a blank cell means absent. A cell this command cannot read (an unknown mode,
 a malformed date) stops it before anything is sent, with every such problem named by line; what the
-index refuses is reported per query in the results. At most 100,000 queries in one batch.
+index refuses is reported per query in the results. At most 100,000 queries (64 MiB) in one batch, each
+at most 8 KiB (a larger one is refused alone).
 
 The results file holds one JSON object per line and nothing else: query_id, hits (agency,
 record_number, type, score, explanation, and dispute {dispute_id, statement_location, summary} when the
