@@ -46,7 +46,6 @@ from prometheus_client import (
     Counter,
     Gauge,
     Histogram,
-    start_http_server,
 )
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.gc_collector import GCCollector
@@ -58,6 +57,7 @@ from dcii.v1 import ingest_pb2, search_pb2
 from indexer.store.base import TracingStore
 from search_service.auth import POLICY
 from search_service.batch_queue import BatchQueue, BatchState
+from search_service.metrics_http import serve_metrics
 
 log = logging.getLogger(__name__)
 
@@ -351,7 +351,7 @@ class ServerMetrics:
     def start(self, host: str, port: int, store: TracingStore, batch_queue: BatchQueue) -> int:
         """Watch the store and the batch queue and serve /metrics on host:port (0: any free port)."""
         self.registry.register(_StateCollector(store, batch_queue, self._refresh))
-        self._httpd, self._thread = start_http_server(port, addr=host, registry=self.registry)
+        self._httpd, self._thread = serve_metrics(host, port, self.registry)
         self.port = int(self._httpd.server_port)
         return self.port
 

@@ -6,6 +6,8 @@ from __future__ import annotations
 import contextlib
 import socket
 import sqlite3
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -200,3 +202,31 @@ def test_no_metrics_port_means_no_interceptor_and_no_listener(tmp_path: Path) ->
 
 def _ssn() -> dict[str, object]:
     return {"identifiers": {"ssn": "318-52-4471"}}
+
+
+def test_the_metrics_port_holds_a_bounded_number_of_connections(index: Index) -> None:
+    # Each connection had a thread of its own, with no timeout and no cap: 500 half-sent requests (no
+    # certificate needed) held 500 threads in the serving process.
+    from search_service.metrics_http import MAX_CONNECTIONS
+
+    assert index.running is not None and index.running.metrics is not None
+    port = index.running.metrics.port
+    before = threading.active_count()
+    held = [socket.create_connection(("127.0.0.1", port)) for _ in range(100)]
+    try:
+        for connection in held:
+            connection.sendall(b"GET /metrics HTTP/1.1\r\n")  # never finished
+        time.sleep(0.5)
+        assert threading.active_count() - before <= MAX_CONNECTIONS
+    finally:
+        for connection in held:
+            connection.close()
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        try:
+            assert "dcii_store_tracings" in scrape(port)  # served again once they are gone
+            break
+        except OSError:
+            time.sleep(0.2)
+    else:
+        raise AssertionError("the metrics port did not answer again")
