@@ -16,6 +16,12 @@ Order, and why:
   server's next write catches up. Taking the audit writer's lock instead would make searches wait (and
   fail closed) for as long as the copy takes.
 
+Every database's snapshot is taken first, in that order and microseconds apart (a read transaction held
+on each: indexer.store.sqlite_backup.pin_snapshot), then each is copied from its snapshot: the backup is one
+moment of the data directory. Copied one after the other instead, each file was its own moment, minutes
+apart at 10M tracings, and a dispute filed meanwhile came back as its notices and event without the
+record's annotation.
+
 Every tracing acknowledged before `dcii backup` began is in the copy: an acknowledgement follows the
 commit, and the index copy's snapshot is taken after the command starts.
 
@@ -33,6 +39,7 @@ and `dcii backup` copies the rest of the data directory.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import json
 import os
@@ -50,6 +57,7 @@ from indexer.store.sqlite_backup import (
     copy_database,
     fsync_path,
     live_tracings,
+    pin_snapshot,
     quick_check,
     sha256_file,
 )
@@ -123,20 +131,23 @@ def backup(data_dir: Path, out: Path, *, check: bool = True) -> dict[str, Any]:
         if (data_dir / AUDIT_KEY).exists():
             _write_new(out / AUDIT_KEY, (data_dir / AUDIT_KEY).read_bytes())
             files.append(_entry(out, AUDIT_KEY, "key"))
-        for name in DATABASES_FIRST:
-            if (data_dir / name).exists():
-                copied = copy_database(data_dir / name, out / name)
+        head = data_dir / AUDIT_HEAD
+        head_bytes = head.read_bytes() if head.exists() else None  # before the trail's snapshot: see above
+        names = [name for name in (*DATABASES_FIRST, AUDIT) if (data_dir / name).exists()]
+        with contextlib.ExitStack() as pinned:
+            # Every snapshot first, in this order, microseconds apart; then the copies. One at a time, each
+            # copy was its own moment, minutes apart at 10M tracings: a dispute filed meanwhile came back as
+            # its notices (privacy.db) and event (audit.db) without the record's annotation (index.db).
+            snapshots = {
+                name: pinned.enter_context(contextlib.closing(pin_snapshot(data_dir / name))) for name in names
+            }
+            for name in names:
+                copied = copy_database(data_dir / name, out / name, snapshot=snapshots[name])
                 _say(f"{name}: {copied.bytes:,} bytes in {copied.seconds:.1f} s")
+                if name == AUDIT and head_bytes is not None:
+                    _write_new(out / AUDIT_HEAD, head_bytes)
+                    files.append(_entry(out, AUDIT_HEAD, "head"))
                 files.append(_entry(out, name, "sqlite"))
-        if (data_dir / AUDIT).exists():
-            head = data_dir / AUDIT_HEAD
-            head_bytes = head.read_bytes() if head.exists() else None  # before the snapshot: see above
-            copied = copy_database(data_dir / AUDIT, out / AUDIT)
-            _say(f"{AUDIT}: {copied.bytes:,} bytes in {copied.seconds:.1f} s")
-            if head_bytes is not None:
-                _write_new(out / AUDIT_HEAD, head_bytes)
-                files.append(_entry(out, AUDIT_HEAD, "head"))
-            files.append(_entry(out, AUDIT, "sqlite"))
     manifest: dict[str, Any] = {"format": FORMAT, "started_at": started, "source": str(data_dir.resolve())}
     if check:
         for entry in files:

@@ -96,19 +96,36 @@ def fsync_path(path: Path) -> None:
         os.close(fd)
 
 
-def copy_database(source: Path, target: Path, *, timeout: float = 30.0) -> CopiedDatabase:
-    """Copy the live database `source` to the new file `target` (which must not exist), online."""
-    if target.exists():
-        raise FileExistsError(f"{target} already exists")
+def pin_snapshot(source: Path, *, timeout: float = 30.0) -> sqlite3.Connection:
+    """A connection holding a read transaction on `source`: `copy_database(..., snapshot=)` from it copies
+    the state of that moment, however long after. Pinning several databases one after the other makes
+    their copies one moment of the data directory, microseconds wide, instead of one moment per copy."""
     if not source.is_file():
         raise FileNotFoundError(f"no database at {source}")
-    started = time.monotonic()
     # A plain connection, made read-only by pragma: a URI read-only connection cannot always open a WAL
     # database (it needs the -shm), and this one never writes the source.
     src = sqlite3.connect(source, timeout=timeout, isolation_level=None)
     try:
         src.execute(f"PRAGMA busy_timeout={int(timeout * 1000)}")
         src.execute("PRAGMA query_only=1")
+        src.execute("BEGIN")
+        src.execute("SELECT count(*) FROM sqlite_master").fetchone()  # the snapshot is taken at the first read
+    except BaseException:
+        src.close()
+        raise
+    return src
+
+
+def copy_database(
+    source: Path, target: Path, *, timeout: float = 30.0, snapshot: sqlite3.Connection | None = None
+) -> CopiedDatabase:
+    """Copy the live database `source` to the new file `target` (which must not exist), online: as it is
+    now, or as `snapshot` (pin_snapshot) saw it."""
+    if target.exists():
+        raise FileExistsError(f"{target} already exists")
+    started = time.monotonic()
+    src = snapshot or pin_snapshot(source, timeout=timeout)
+    try:
         dst = sqlite3.connect(target, isolation_level=None)
         try:
             src.backup(dst, pages=-1)  # one step: one snapshot of the source
@@ -118,7 +135,8 @@ def copy_database(source: Path, target: Path, *, timeout: float = 30.0) -> Copie
         finally:
             dst.close()
     finally:
-        src.close()
+        if snapshot is None:
+            src.close()
     os.chmod(target, 0o600)  # the copy holds what the original holds (names, SSNs): owner only
     fsync_path(target)
     fsync_path(target.parent)
