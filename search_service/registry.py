@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import hashlib
 import hmac
 import itertools
 import secrets
@@ -30,6 +29,7 @@ from indexer.model import Violation
 from search_service.account_policy import LOCKOUT, MAX_FAILED_LOGINS, SESSION_TTL, dormant
 from search_service.accreditation import Activity, Caller, Operator, Purpose, Role, Session, Status
 from search_service.passwords import DUMMY_HASH, hash_password, verify_password
+from search_service.registry_rows import hash_token, iso, names_of, parse_time, suspend_accounts
 from search_service.registry_schema import SCHEMA, add_active_since
 from search_service.sqlite_files import ThreadConnections
 
@@ -38,34 +38,6 @@ Record = Callable[[], None] | None
 
 # Callers one thread remembers at most (each a certificate and session); past it, it starts afresh.
 _KNOWN_MAX = 1024
-
-
-def _token_hash(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
-
-
-def _iso(moment: dt.datetime | None) -> str | None:
-    return None if moment is None else moment.isoformat()
-
-
-def _parse(text: str | None) -> dt.datetime | None:
-    return None if text is None else dt.datetime.fromisoformat(text)
-
-
-def _names(values: str) -> list[str]:
-    return [v for v in values.split(",") if v]
-
-
-def _suspend(conn: sqlite3.Connection, accounts: list[str]) -> None:
-    """Disable operator accounts and end their sessions (in the caller's transaction).
-
-    Suspended, not deleted, although seed 001 says "removed": the audit trail names operators as the
-    recipients of disclosures, and each such name must still lead to an account (and its activity) for as
-    long as the accounting is kept. A suspended account cannot log in, and the server refuses its sessions,
-    until an administrator reinstates it."""
-    for account in accounts:
-        conn.execute("UPDATE operator SET status = ? WHERE account_code = ?", (Status.SUSPENDED, account))
-        conn.execute("UPDATE session SET ended = 1 WHERE account_code = ?", (account,))
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,7 +116,7 @@ class Registry:
                         ",".join(sorted(roles)),
                         ",".join(sorted(purposes)),
                         Status.ACTIVE,
-                        _iso(self._clock()),
+                        iso(self._clock()),
                     ),
                 )
             except sqlite3.IntegrityError as error:
@@ -169,8 +141,8 @@ class Registry:
         return Activity(
             row[0],
             row[1],
-            frozenset(Role(r) for r in _names(row[2])),
-            frozenset(Purpose(p) for p in _names(row[3])),
+            frozenset(Role(r) for r in names_of(row[2])),
+            frozenset(Purpose(p) for p in names_of(row[3])),
             Status(row[4]),
             tuple(f[0] for f in prints),
         )
@@ -187,7 +159,7 @@ class Registry:
             if status is Status.REVOKED:
                 conn.execute(
                     "UPDATE certificate SET revoked_at = ? WHERE activity_id = ? AND revoked_at IS NULL",
-                    (_iso(self._clock()), activity_id),
+                    (iso(self._clock()), activity_id),
                 )
             if status is not Status.ACTIVE:
                 # Its sessions end with it: reinstated, its operators identify themselves again at the data.
@@ -217,7 +189,7 @@ class Registry:
         with self._transaction(record) as conn:
             try:
                 conn.execute(
-                    "INSERT INTO certificate VALUES (?, ?, ?, NULL)", (fingerprint, activity_id, _iso(self._clock()))
+                    "INSERT INTO certificate VALUES (?, ?, ?, NULL)", (fingerprint, activity_id, iso(self._clock()))
                 )
             except sqlite3.IntegrityError as error:  # added meanwhile by another process
                 raise FailedPrecondition("that certificate was accredited meanwhile") from error
@@ -225,7 +197,7 @@ class Registry:
     def revoke_certificate(self, fingerprint: str) -> None:
         with self._transaction() as conn:
             changed = conn.execute(
-                "UPDATE certificate SET revoked_at = ? WHERE fingerprint = ?", (_iso(self._clock()), fingerprint)
+                "UPDATE certificate SET revoked_at = ? WHERE fingerprint = ?", (iso(self._clock()), fingerprint)
             )
             if changed.rowcount == 0:
                 raise NotFound("no such certificate")
@@ -234,7 +206,7 @@ class Registry:
         self.activity(activity_id)
         if len(password) < 12:
             raise InvalidArgument([Violation("password", "at least 12 characters")])
-        now = _iso(self._clock())
+        now = iso(self._clock())
         with self._transaction(record) as conn:
             try:
                 conn.execute(
@@ -251,7 +223,7 @@ class Registry:
             changed = conn.execute(
                 "UPDATE operator SET status = ?1, failed_logins = 0, locked_until = NULL, active_since ="
                 " CASE WHEN ?1 = ?2 AND status <> ?2 THEN ?3 ELSE active_since END WHERE account_code = ?4",
-                (status, Status.ACTIVE, _iso(self._clock()), account_code),
+                (status, Status.ACTIVE, iso(self._clock()), account_code),
             )
             if changed.rowcount == 0:
                 raise NotFound(f"no operator {account_code}")
@@ -266,7 +238,7 @@ class Registry:
             f"{where} ORDER BY account_code",
             args,
         )
-        return [Operator(a, b, Status(s), _parse(last), _parse(locked)) for a, b, s, last, locked in rows]
+        return [Operator(a, b, Status(s), parse_time(last), parse_time(locked)) for a, b, s, last, locked in rows]
 
     def disable_dormant_operators(self, *, record: Callable[[list[str]], None] | None = None) -> list[str]:
         """Disable every active operator account unused for INACTIVITY_LIMIT by this registry's clock (as
@@ -286,7 +258,7 @@ class Registry:
             ).fetchall()
             found = [account for account, created, last, since in rows if dormant(now, created, last, since)]
             if found:
-                _suspend(conn, found)
+                suspend_accounts(conn, found)
                 if record is not None:
                     record(found)
         return found
@@ -333,7 +305,7 @@ class Registry:
                 )
                 .fetchone()
             )
-            locked_until = _parse(row[5]) if row is not None else None
+            locked_until = parse_time(row[5]) if row is not None else None
             if (
                 row is None
                 or row[0] != activity.activity_id
@@ -353,7 +325,7 @@ class Registry:
                     if failed >= MAX_FAILED_LOGINS:
                         conn.execute(
                             "UPDATE operator SET failed_logins = 0, locked_until = ? WHERE account_code = ?",
-                            (_iso(now + LOCKOUT), account_code),
+                            (iso(now + LOCKOUT), account_code),
                         )
                 raise Unauthenticated("login failed")
             return self._open_session(fingerprint, account_code, activity, now, created, last, since)
@@ -369,18 +341,18 @@ class Registry:
         if dormant(now, created, last, since):  # between two sweeps (disable_dormant_operators)
             on_disabled = self.on_disabled
             with self._transaction(None if on_disabled is None else lambda: on_disabled([account_code])) as conn:
-                _suspend(conn, [account_code])
+                suspend_accounts(conn, [account_code])
             raise PermissionDenied("operator account disabled after three years without use")
         token = secrets.token_urlsafe(32)
         expires = now + SESSION_TTL
         with self._transaction() as conn:
             conn.execute(
                 "UPDATE operator SET last_login_at = ?, failed_logins = 0, locked_until = NULL WHERE account_code = ?",
-                (_iso(now), account_code),
+                (iso(now), account_code),
             )
             conn.execute(
                 "INSERT INTO session VALUES (?, ?, ?, ?, 0)",
-                (_token_hash(token), account_code, fingerprint, _iso(expires)),
+                (hash_token(token), account_code, fingerprint, iso(expires)),
             )
         return Session(token, expires, activity)
 
@@ -411,7 +383,7 @@ class Registry:
         activity = self.activity_for_certificate(fingerprint)
         if token is None:
             return Caller(activity, fingerprint), None
-        token_hash = _token_hash(token)
+        token_hash = hash_token(token)
         row = (
             self._conn()
             .execute(
@@ -428,7 +400,7 @@ class Registry:
             raise Unauthenticated("the session has ended")
         if not hmac.compare_digest(bound_to, fingerprint) or owner != activity.activity_id:
             raise Unauthenticated("the session token was issued to another certificate")
-        expires_at = _parse(expires)
+        expires_at = parse_time(expires)
         if expires_at is None or expires_at <= self._clock():
             raise Unauthenticated("the session has expired")
         if status != Status.ACTIVE:
