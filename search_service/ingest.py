@@ -175,8 +175,13 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
                 result.violations.extend(_listed(plan.violations))
             else:
                 done: WriteResult = next(written)
-                result.outcome = outcome_value(done.outcome.value)
                 result.stored_version = done.stored_version
+                if done.refusal is not None:  # a rule only the store could check: refused like the edit criteria's
+                    field, why = done.refusal
+                    result.outcome = ingest_pb2.INGEST_OUTCOME_REJECTED
+                    result.violations.append(tracing_pb2.FieldViolation(field=f"upsert.{field}", description=why))
+                else:
+                    result.outcome = outcome_value(done.outcome.value)
             results.append(result)
         return results
 

@@ -84,6 +84,20 @@ def test_a_role_the_contract_does_not_define_is_refused(ncis: Client) -> None:
     assert [v.field for v in result.violations] == ["upsert.subject.role"]
 
 
+def test_a_persons_file_is_not_turned_into_an_impersonal_title(ncis: Client, querier: Client) -> None:
+    # The edit criteria pass a title indexed in 1997; only the store knows the key held a person's file.
+    ncis.upsert(f.person(record="NCIS-0008", version=1))
+    title = tracing_pb2.Tracing(source_version=2)
+    title.key.agency, title.key.record_number = "NCIS", "NCIS-0008"
+    title.impersonal_title.title, title.impersonal_title.year_indexed = "ACME WIDGETS", 1997
+    title.impersonal_title.custodian, title.impersonal_title.file_number = "NCIS", "T-1"
+    title.impersonal_title.kind = tracing_pb2.IMPERSONAL_TITLE_KIND_ORGANIZATION
+    [result] = ncis.push([f.upsert(title)])
+    assert result.outcome == REJECTED and result.stored_version == 1
+    assert [v.field for v in result.violations] == ["upsert.type"]
+    assert _names(querier, "Whitfield", "Harold") == [("NCIS", "NCIS-0008", 1)]
+
+
 def test_resubmitting_the_same_stream_changes_nothing(ncis: Client, querier: Client) -> None:
     stream = [f.upsert(f.person(record=f"NCIS-{i:04d}", version=3)) for i in range(20)]
     first = ncis.push(stream)

@@ -5,6 +5,7 @@ tests/test_store_contract_admin.py."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 
 import pytest
@@ -12,6 +13,7 @@ import pytest
 from indexer.match_keys import tracing_keys
 from indexer.model import Identifiers, PartialDate, PlaceOfBirth, Tracing, TracingKey, TracingType
 from indexer.store.base import (
+    IMPERSONAL_TITLE_OVER_ANOTHER_TYPE,
     Delete,
     DeletionRecord,
     NameCursor,
@@ -184,6 +186,31 @@ def test_an_upsert_that_changes_a_live_tracings_type_logs_the_old_ones_end(store
     ]
     held = store.get(case.key)
     assert held is not None and held.tracing.type is TracingType.FILE and held.dispute == _dispute(1)
+    assert store.check_integrity() == []
+
+
+def test_a_key_that_held_another_type_never_becomes_an_impersonal_title(store: TracingStore) -> None:
+    """Impersonal titles are kept and corrected, never created: an upsert of a "1997" title over a key that
+    held a person's file (live or deleted) would be a new title under an old date. Refused with the field;
+    a title corrected under its own key, and a legacy title loaded under a new key, still land."""
+    person = _checked(f.person("DSS", "T-9", 1))
+    store.write([Upsert(person)], actor="DSS")
+    as_title = dataclasses.replace(_title("T-9", "ACME Dynamics"), source_version=2)
+    [refused] = store.write([Upsert(as_title)], actor="DSS")
+    assert refused == WriteResult(WriteOutcome.REFUSED, 1, IMPERSONAL_TITLE_OVER_ANOTHER_TYPE)
+    held = store.get(person.key)
+    assert held is not None and held.tracing == person and store.deletions() == []
+    assert store.write([Delete(person.key, 3, "closed")], actor="DSS")[0].outcome is WriteOutcome.APPLIED
+    later = dataclasses.replace(as_title, source_version=4)
+    assert store.write([Upsert(later)], actor="DSS")[0].outcome is WriteOutcome.REFUSED  # deleted: still its key
+    assert store.write([Upsert(as_title)], actor="DSS")[0].outcome is WriteOutcome.UNCHANGED  # older: a replay
+    legacy = _title("T-10", "ACME Dynamics")
+    corrected = dataclasses.replace(_title("T-10", "ACME Dynamics Inc"), source_version=2)
+    assert [r.outcome for r in store.write([Upsert(legacy), Upsert(corrected)], actor="DSS")] == [
+        WriteOutcome.APPLIED,
+        WriteOutcome.APPLIED,
+    ]
+    assert store.scan_titles("ACME DYNAMICS INC", prefix=False, after=None, limit=10) != []
     assert store.check_integrity() == []
 
 

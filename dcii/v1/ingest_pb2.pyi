@@ -34,7 +34,9 @@ class _IngestOutcomeEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_IngestO
     nothing changed, and nothing needs to be resent.
     """
     INGEST_OUTCOME_REJECTED: _IngestOutcome.ValueType  # 3
-    """Refused by the edit criteria or by ownership rules; see violations. Nothing was stored."""
+    """Refused by the edit criteria, or by a rule on what the key held (an impersonal title over a person's
+    tracing); see violations. Nothing was stored.
+    """
     INGEST_OUTCOME_NOT_FOUND: _IngestOutcome.ValueType  # 4
     """A delete or completion named a tracing the index does not hold."""
     INGEST_OUTCOME_PERMISSION_DENIED: _IngestOutcome.ValueType  # 5
@@ -50,7 +52,9 @@ INGEST_OUTCOME_UNCHANGED: IngestOutcome.ValueType  # 2
 nothing changed, and nothing needs to be resent.
 """
 INGEST_OUTCOME_REJECTED: IngestOutcome.ValueType  # 3
-"""Refused by the edit criteria or by ownership rules; see violations. Nothing was stored."""
+"""Refused by the edit criteria, or by a rule on what the key held (an impersonal title over a person's
+tracing); see violations. Nothing was stored.
+"""
 INGEST_OUTCOME_NOT_FOUND: IngestOutcome.ValueType  # 4
 """A delete or completion named a tracing the index does not hold."""
 INGEST_OUTCOME_PERMISSION_DENIED: IngestOutcome.ValueType  # 5

@@ -74,6 +74,9 @@ class WriteOutcome(StrEnum):
     UNCHANGED = "UNCHANGED"
     # A delete or replace named a tracing the store does not hold (or not of the expected type).
     NOT_FOUND = "NOT_FOUND"
+    # The write breaks a rule only the store can check (it depends on what the key held): nothing stored.
+    # The result's `refusal` names the field and why.
+    REFUSED = "REFUSED"
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +84,24 @@ class WriteResult:
     outcome: WriteOutcome
     # The source version the store holds for the key after the operation (0: none).
     stored_version: int
+    # REFUSED only: (field of the upsert's tracing, why), with no value of the record in it.
+    refusal: tuple[str, str] | None = None
+
+
+# An impersonal title is kept and corrected, never created (none since 19 April 1997): the edit criteria
+# refuse one indexed later, and the stores refuse one written over a key that held another type of
+# tracing (a person's file turned into a "1997" title would be a new title under an old date).
+IMPERSONAL_TITLE_OVER_ANOTHER_TYPE = (
+    "type",
+    "an impersonal title cannot replace a tracing of another type: "
+    "no impersonal title has been created since 19 April 1997",
+)
+
+
+def refuses_impersonal_title(new_type: TracingType | None, held_type: str) -> bool:
+    """True when an upsert of `new_type` over a key whose tracing (live or deleted) was of `held_type`
+    ("" when the store never knew it) would create an impersonal title."""
+    return new_type is TracingType.IMPERSONAL_TITLE and held_type not in ("", TracingType.IMPERSONAL_TITLE.value)
 
 
 @dataclass(frozen=True, slots=True)

@@ -55,7 +55,16 @@ from opensearchpy.exceptions import TransportError
 from indexer.exc import DciiError, Unavailable
 from indexer.model import Tracing, TracingKey, TracingType
 from indexer.store import opensearch_follow as follow
-from indexer.store.base import Delete, DeletionRecord, Replace, Upsert, WriteOutcome, WriteResult
+from indexer.store.base import (
+    IMPERSONAL_TITLE_OVER_ANOTHER_TYPE,
+    Delete,
+    DeletionRecord,
+    Replace,
+    Upsert,
+    WriteOutcome,
+    WriteResult,
+    refuses_impersonal_title,
+)
 from indexer.store.opensearch_io import Action, ItemResult, bulk, require, unavailable
 from indexer.store.opensearch_plan import Doc, Op, Plan, SetDispute, Tomb
 from indexer.store.opensearch_schema import (
@@ -185,6 +194,13 @@ class Writer:
     def _plan(self, op: Op, actor: str, view: dict[TracingKey, Doc], now: dt.datetime, seq: Iterator[int]) -> Plan:
         match op:
             case Upsert(tracing):
+                doc = view[tracing.key]
+                if (
+                    doc.exists
+                    and doc.version < tracing.source_version
+                    and refuses_impersonal_title(tracing.type, doc.type)
+                ):
+                    return Plan(WriteResult(WriteOutcome.REFUSED, doc.version, IMPERSONAL_TITLE_OVER_ANOTHER_TYPE))
                 return self._upsert(as_model(tracing), view, now, actor, seq)
             case Delete(key, version, reason):
                 return self._delete(view[key], version, reason, actor, now, seq, view)

@@ -21,7 +21,15 @@ from pathlib import Path
 from indexer.codec import tracing_from_json
 from indexer.model import TracingKey, TracingType
 from indexer.store import sqlite_checkpoint
-from indexer.store.base import Delete, Replace, Upsert, WriteOutcome, WriteResult
+from indexer.store.base import (
+    IMPERSONAL_TITLE_OVER_ANOTHER_TYPE,
+    Delete,
+    Replace,
+    Upsert,
+    WriteOutcome,
+    WriteResult,
+    refuses_impersonal_title,
+)
 from indexer.store.prepared import PreparedTracing, name_rows, title_of
 from indexer.store.sqlite_checkpoint import NO_AUTOCHECKPOINT, Checkpoints
 from indexer.store.sqlite_keys import MERGE_IDLE_SECONDS, KeyChanges, KeyIndexUpkeep
@@ -193,7 +201,11 @@ class Writer:
     def _apply(self, op: Op, actor: str, now: int) -> WriteResult:
         match op:
             case Upsert(PreparedTracing() as ready):
-                return self._upsert(ready, self._row(ready.key), actor, now)
+                row = self._row(ready.key)
+                newer = row is not None and row.source_version < ready.source_version
+                if newer and row is not None and refuses_impersonal_title(ready.type, row.type):
+                    return WriteResult(WriteOutcome.REFUSED, row.source_version, IMPERSONAL_TITLE_OVER_ANOTHER_TYPE)
+                return self._upsert(ready, row, actor, now)
             case Delete(key, version, reason):
                 return self._delete(key, version, reason, actor, now)
             case Replace(old, expected_type, PreparedTracing() as new):
