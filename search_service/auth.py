@@ -26,6 +26,7 @@ from search_service.accreditation import Activity, Caller, Role, Status
 from search_service.errors import abort
 from search_service.limits import UNCAPPED, CallLimiter, CallSlot, RateLimit, RateLimiter
 from search_service.registry import Registry
+from search_service.request_parsing import parsed, parsed_each, tolerant
 
 log = logging.getLogger(__name__)
 
@@ -166,12 +167,19 @@ def _fail(context: grpc.ServicerContext, error: Exception, refused: Refused) -> 
     abort(context, error)
 
 
-def _guard_unary(run: Callable[..., Any], authorize: Authorize, admit: Admit, refused: Refused) -> Callable[..., Any]:
+# What a handler is given of its request: the message, refused if it did not parse (`parsed`), or a stream
+# of them, refused at the first that did not (`parsed_each`). Applied once the caller is authorized.
+Checked = Callable[[Any], Any]
+
+
+def _guard_unary(
+    run: Callable[..., Any], authorize: Authorize, admit: Admit, refused: Refused, checked: Checked
+) -> Callable[..., Any]:
     def handler(request: Any, context: grpc.ServicerContext) -> Any:
         try:
             caller = authorize(context)
             with admit(caller):  # the slot is held while the handler runs, whichever way it ends
-                return run(request, CallerContext(context, caller))
+                return run(checked(request), CallerContext(context, caller))
         except Exception as error:
             _fail(context, error, refused)
 
@@ -179,7 +187,7 @@ def _guard_unary(run: Callable[..., Any], authorize: Authorize, admit: Admit, re
 
 
 def _guard_stream(
-    run: Callable[..., Iterator[Any]], authorize: Authorize, admit: Admit, refused: Refused
+    run: Callable[..., Iterator[Any]], authorize: Authorize, admit: Admit, refused: Refused, checked: Checked
 ) -> Callable[..., Any]:
     def handler(request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
         try:
@@ -189,7 +197,7 @@ def _guard_stream(
             # callback is the backstop, should the iterator outlive the call: release is idempotent.
             with admit(caller) as slot:
                 context.add_callback(slot.release)
-                yield from run(request, CallerContext(context, caller))
+                yield from run(checked(request), CallerContext(context, caller))
         except Exception as error:
             _fail(context, error, refused)
 
@@ -289,22 +297,22 @@ class AuthInterceptor(grpc.ServerInterceptor):
             self._refused(method, context, refusal)
 
         codec = {
-            "request_deserializer": handler.request_deserializer,
+            "request_deserializer": tolerant(handler.request_deserializer),
             "response_serializer": handler.response_serializer,
         }
         if handler.unary_unary is not None:
             return grpc.unary_unary_rpc_method_handler(
-                _guard_unary(handler.unary_unary, authorize, self._admit, refused), **codec
+                _guard_unary(handler.unary_unary, authorize, self._admit, refused, parsed), **codec
             )
         if handler.stream_unary is not None:
             return grpc.stream_unary_rpc_method_handler(
-                _guard_unary(handler.stream_unary, authorize, self._admit, refused), **codec
+                _guard_unary(handler.stream_unary, authorize, self._admit, refused, parsed_each), **codec
             )
         if handler.unary_stream is not None:
             return grpc.unary_stream_rpc_method_handler(
-                _guard_stream(handler.unary_stream, authorize, self._admit, refused), **codec
+                _guard_stream(handler.unary_stream, authorize, self._admit, refused, parsed), **codec
             )
         assert handler.stream_stream is not None
         return grpc.stream_stream_rpc_method_handler(
-            _guard_stream(handler.stream_stream, authorize, self._admit, refused), **codec
+            _guard_stream(handler.stream_stream, authorize, self._admit, refused, parsed_each), **codec
         )

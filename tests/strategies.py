@@ -36,6 +36,7 @@ from tests.strategies_values import (
     RECEIVED,
     RECORDS,
     TIMESTAMP_MAX,
+    TITLES,
     VICTIMS,
     hostile_text,
 )
@@ -118,10 +119,14 @@ def tracing_kinds(agency: str, record: str, version: int) -> dict[str, Callable[
     }
 
 
+KINDS = sorted(tracing_kinds(OWN_AGENCY, RECORDS[0], 1))
+
+
 @st.composite
 def valid_tracings(draw: st.DrawFn, kind: str | None = None) -> tracing_pb2.Tracing:
-    kinds = tracing_kinds(OWN_AGENCY, draw(st.sampled_from(RECORDS)), draw(VERSIONS))
-    tracing = kinds[kind or draw(st.sampled_from(sorted(kinds)))]()
+    kind = kind or draw(st.sampled_from(KINDS))
+    records = TITLES if kind == "impersonal_title" else RECORDS
+    tracing = tracing_kinds(OWN_AGENCY, draw(st.sampled_from(records)), draw(VERSIONS))[kind]()
     if tracing.HasField("subject") and draw(st.booleans()):
         name = tracing.subject.name
         name.surname, name.given_name = draw(st.sampled_from(NAMES)), draw(st.sampled_from(NAMES))
@@ -149,7 +154,7 @@ def valid_deletes(draw: st.DrawFn) -> ingest_pb2.DeleteTracing:
         source_version=draw(VERSIONS), reason=draw(st.sampled_from(("", "DENIED", "ENTERED_IN_ERROR")))
     )
     request.key.agency = OWN_AGENCY
-    request.key.record_number = draw(st.sampled_from((*RECORDS, *OPEN_CASES, *NAC_PENDINGS)))
+    request.key.record_number = draw(st.sampled_from((*RECORDS, *TITLES, *OPEN_CASES, *NAC_PENDINGS)))
     return request
 
 

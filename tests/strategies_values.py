@@ -21,6 +21,8 @@ OWN_AGENCY = "NCIS"
 RECORDS = tuple(f"FZ-{n}" for n in range(12))
 OPEN_CASES = tuple(f"FZ-OC-{n}" for n in range(12))
 NAC_PENDINGS = tuple(f"FZ-NP-{n}" for n in range(12))
+# Impersonal titles have record numbers of their own: a key that held a person's tracing never becomes one.
+TITLES = tuple(f"FZ-T-{n}" for n in range(6))
 # Activities the admin fuzzer may suspend or revoke (none of them is a client of the fuzzer).
 VICTIMS = ("FZ-VICTIM-1", "FZ-VICTIM-2")
 

@@ -94,7 +94,7 @@ def test_a_persons_file_is_not_turned_into_an_impersonal_title(ncis: Client, que
     title.impersonal_title.kind = tracing_pb2.IMPERSONAL_TITLE_KIND_ORGANIZATION
     [result] = ncis.push([f.upsert(title)])
     assert result.outcome == REJECTED and result.stored_version == 1
-    assert [v.field for v in result.violations] == ["upsert.type"]
+    assert [v.field for v in result.violations] == ["upsert.impersonal_title"]
     assert _names(querier, "Whitfield", "Harold") == [("NCIS", "NCIS-0008", 1)]
 
 

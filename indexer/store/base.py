@@ -92,7 +92,7 @@ class WriteResult:
 # refuse one indexed later, and the stores refuse one written over a key that held another type of
 # tracing (a person's file turned into a "1997" title would be a new title under an old date).
 IMPERSONAL_TITLE_OVER_ANOTHER_TYPE = (
-    "type",
+    "impersonal_title",
     "an impersonal title cannot replace a tracing of another type: "
     "no impersonal title has been created since 19 April 1997",
 )
