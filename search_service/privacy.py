@@ -280,7 +280,7 @@ class PrivacyServicer(privacy_pb2_grpc.PrivacyServiceServicer):
         disclosures = accounting(
             self._audit, name, ssn, tracings, withhold_law_enforcement=request.withhold_law_enforcement
         )
-        full_ssn = needs_full_ssn(caller)
+        full_ssn = needs_full_ssn(caller, Purpose.PRIVACY_ACT_REQUEST)
         response = privacy_pb2.AccessResponse(marking=MARKING)
         for stored in tracings:
             person_hit_out(stored, name, response.tracings.add(), full_ssn=full_ssn)

@@ -2,7 +2,8 @@
 
 Every request is checked as a whole before anything is read: a refused query names each bad field.
 The purpose must be one the activity is accredited for (seed 002). Results show the SSN's last four
-only, unless the caller's role needs the full number (seed 003), and carry the FOUO marking.
+only, unless the full number is needed (seed 003: a privacy officer answering a Privacy Act request), and
+carry the FOUO marking.
 """
 
 from __future__ import annotations
@@ -259,8 +260,11 @@ def ranked_hit_out(hit: RankedHit, target: search_pb2.Hit, *, full_ssn: bool) ->
     _dispute_out(hit.stored, target)
 
 
-def needs_full_ssn(caller: Caller) -> bool:
-    return Role.PRIVACY_OFFICER in caller.activity.roles
+def needs_full_ssn(caller: Caller, purpose: Purpose) -> bool:
+    """The full SSN only where it is needed: a privacy officer answering a Privacy Act request. The same
+    office's clearance searches and batches get the last four, as any adjudicator's do (the role alone once
+    sent full SSNs on every query of an activity that also ran its privacy office)."""
+    return Role.PRIVACY_OFFICER in caller.activity.roles and purpose is Purpose.PRIVACY_ACT_REQUEST
 
 
 # Disclosures for these purposes are law-enforcement disclosures, which an access request may withhold.
@@ -317,7 +321,7 @@ class SearchServicer(search_pb2_grpc.SearchServiceServicer):
         """The answer and what it would disclose, not yet accounted (the batch worker accounts a chunk at
         once). The caller must record `disclosures` before the response goes anywhere."""
         query = check_query(request, caller, self._today())
-        full_ssn = needs_full_ssn(caller)
+        full_ssn = needs_full_ssn(caller, query.purpose)
         response = search_pb2.SearchResponse()
         disclosed: list[Tracing] = []
         with self._store.snapshot():  # one state of the index: a completion is seen whole or not at all

@@ -257,11 +257,14 @@ def test_explanation_lists_the_name_and_each_agreeing_pid(
     assert (hit.score, hit.type, hit.explanation.matched_name) == (1.0, FILE, "primary")
 
 
-def test_querier_sees_the_last_four_and_a_privacy_officer_the_full_ssn(corpus: Corpus) -> None:
+def test_the_full_ssn_only_to_a_privacy_officer_answering_a_privacy_act_request(corpus: Corpus) -> None:
     fields: Fields = {"mode": EXACT, "name": HAROLD, "identifiers": ids(SSN_W1)}
     (seen,) = corpus.querier.search(**fields).hits
     assert (seen.tracing.subject.identifiers.ssn, seen.tracing.subject.identifiers.ssn_last_four) == ("", "4471")
-    (full,) = corpus.officer.search(**fields).hits
+    # The same office's clearance search needs no more than anyone's (it once got the full number by role).
+    (cleared,) = corpus.officer.search(**fields).hits
+    assert (cleared.tracing.subject.identifiers.ssn, cleared.tracing.subject.identifiers.ssn_last_four) == ("", "4471")
+    (full,) = corpus.officer.search(**fields, purpose=search_pb2.PURPOSE_PRIVACY_ACT_REQUEST).hits
     assert (full.tracing.subject.identifiers.ssn, full.tracing.subject.identifiers.ssn_last_four) == ("318524471", "")
     assert full.tracing.subject.name.surname == "Whitfield"
 
