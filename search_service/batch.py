@@ -32,12 +32,13 @@ import grpc
 from dcii.v1 import batch_pb2, batch_pb2_grpc
 from indexer import edit_rules as rules
 from indexer.exc import FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
-from indexer.model import Violation
+from indexer.model import Dispute, TracingKey, Violation
+from indexer.store.base import TracingStore
 from search_service.accreditation import Caller, Role
 from search_service.auth import caller_of
 from search_service.batch_queue import Batch, BatchQueue, NewQuery, Owner
 from search_service.convert import timestamp
-from search_service.search import check_query
+from search_service.search import check_query, dispute_out
 
 # The most queries one batch may hold; a larger list is split by the client (`dcii batch submit` does not).
 MAX_BATCH_QUERIES = 100_000
@@ -75,6 +76,29 @@ def _refusal(query_id: str, violations: Iterable[Violation]) -> bytes:
     return result.SerializeToString()
 
 
+class _Disputes:
+    """Results are kept for weeks and fetched when the operator likes: a record disputed after its batch was
+    answered must reach them annotated, as an online search would show it (seed 004: anyone who later sees
+    a disputed record knows it is disputed). Each hit's record is read once per stream."""
+
+    def __init__(self, store: TracingStore | None) -> None:
+        self._store = store
+        self._known: dict[TracingKey, Dispute | None] = {}
+
+    def annotated(self, result: batch_pb2.BatchQueryResult) -> batch_pb2.BatchQueryResult:
+        if self._store is None:
+            return result
+        for hit in result.hits:
+            key = TracingKey(hit.tracing.key.agency, hit.tracing.key.record_number)
+            if key not in self._known:
+                stored = self._store.get(key)
+                self._known[key] = None if stored is None else stored.dispute
+            dispute = self._known[key]
+            if dispute is not None and hit.dispute.dispute_id != dispute.dispute_id:
+                dispute_out(dispute, hit)
+        return result
+
+
 class BatchServicer(batch_pb2_grpc.BatchServiceServicer):
     def __init__(
         self,
@@ -83,8 +107,11 @@ class BatchServicer(batch_pb2_grpc.BatchServiceServicer):
         *,
         on_submit: Callable[[], None] | None = None,
         max_queries: int = MAX_BATCH_QUERIES,
+        store: TracingStore | None = None,
     ) -> None:
         self._queue = queue
+        # Read as results are sent, for the statements of dispute filed since the batch was answered.
+        self._store = store
         self._today = today
         self._on_submit = on_submit
         self._max = max_queries
@@ -168,11 +195,11 @@ class BatchServicer(batch_pb2_grpc.BatchServiceServicer):
             raise PermissionDenied("only the operator who submitted a batch may retrieve its results")
         if not batch.finished:
             raise FailedPrecondition(f"batch not finished: {batch.done} of {batch.total} queries answered")
-        after = -1
+        after, disputes = -1, _Disputes(self._store)
         while page := self._queue.results(batch, after, _RESULT_PAGE):
             for position, result in page:
                 after = position
-                yield batch_pb2.BatchQueryResult.FromString(result)
+                yield disputes.annotated(batch_pb2.BatchQueryResult.FromString(result))
 
     # ---- gRPC ----
 

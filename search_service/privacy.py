@@ -44,7 +44,7 @@ from search_service.accreditation import Caller, Purpose
 from search_service.auth import caller_of
 from search_service.convert import enum_name, name_in, timestamp, tracing_out, type_out
 from search_service.privacy_requests import PrivacyRequest, PrivacyRequests, RequestKind
-from search_service.search import MARKING, needs_full_ssn
+from search_service.search import MARKING, dispute_out, needs_full_ssn
 
 LOCATION_MAX = 200
 SUMMARY_MAX = 1000
@@ -217,9 +217,7 @@ def person_hit_out(stored: StoredTracing, requested: PersonName, target: search_
         )
     explanation.features.add(feature="ssn", agreement=search_pb2.AGREEMENT_EXACT, similarity=1.0, detail="equal")
     if stored.dispute is not None:
-        d = stored.dispute
-        target.dispute.dispute_id, target.dispute.statement_location = d.dispute_id, d.statement_location
-        target.dispute.summary = d.summary
+        dispute_out(stored.dispute, target)
 
 
 def disclosure_out(disclosure: Disclosure, target: privacy_pb2.Disclosure) -> None:

@@ -17,7 +17,7 @@ import grpc
 from dcii.v1 import search_pb2, search_pb2_grpc
 from indexer import edit_rules as rules
 from indexer.exc import InvalidArgument, PermissionDenied
-from indexer.model import Identifiers, PersonName, StoredTracing, Tracing, TracingType, Violation
+from indexer.model import Dispute, Identifiers, PersonName, StoredTracing, Tracing, TracingType, Violation
 from indexer.normalize import NameKey, fold, name_key
 from indexer.store.base import NameRow, TracingStore
 from search_service.accounting import AuditLog, DisclosureEntry
@@ -238,9 +238,12 @@ def hit_out(hit: ExactHit, target: search_pb2.Hit, *, full_ssn: bool) -> None:
 
 def _dispute_out(stored: StoredTracing, target: search_pb2.Hit) -> None:
     if stored.dispute is not None:
-        d = stored.dispute
-        target.dispute.dispute_id, target.dispute.statement_location = d.dispute_id, d.statement_location
-        target.dispute.summary = d.summary
+        dispute_out(stored.dispute, target)
+
+
+def dispute_out(dispute: Dispute, target: search_pb2.Hit) -> None:
+    target.dispute.dispute_id, target.dispute.statement_location = dispute.dispute_id, dispute.statement_location
+    target.dispute.summary = dispute.summary
 
 
 def ranked_hit_out(hit: RankedHit, target: search_pb2.Hit, *, full_ssn: bool) -> None:

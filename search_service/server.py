@@ -324,7 +324,8 @@ def start_server(
     elif primary:
         batch_worker = BatchWorker(batch_queue, batch_answer(store, today, audit), registry, config.batch)
     batch_pb2_grpc.add_BatchServiceServicer_to_server(
-        BatchServicer(batch_queue, today, on_submit=batch_worker.wake if batch_worker else _no_wake), server
+        BatchServicer(batch_queue, today, on_submit=batch_worker.wake if batch_worker else _no_wake, store=store),
+        server,
     )
     health_servicer = _health_and_reflection(server)
     port = server.add_secure_port(f"{config.host}:{config.port}", credentials)

@@ -292,6 +292,22 @@ def test_a_dispute_is_shown_in_ranked_and_batch_answers_and_the_batch_file_is_ma
         register.close()
 
 
+def test_a_batch_answered_before_a_dispute_is_fetched_with_its_annotation(index: Index) -> None:
+    """Results wait up to 30 days for their operator: a record disputed since the batch ran was sent as it
+    was stored, unannotated, while an online search at the same moment showed the dispute."""
+    _load_person(index)
+    batcher = index.client("CCF-BATCH", "ARMY-CCF", [Role.QUERIER, Role.BATCH], purposes=[Purpose.SECURITY_CLEARANCE])
+    batch_id = _submit(batcher, [_query("exact", EXACT, name=HAROLD, identifiers={"ssn": SSN})]).batch_id
+    assert _wait(batcher, batch_id).state == DONE
+    officer, privacy = _officer(index)
+    filed = _dispute(privacy, officer, "NCIS-1")
+    assert filed.notices_queued == 1  # the batch's recipient, told as an earlier recipient
+    [result] = _results(batcher, batch_id)
+    shown = {h.tracing.key.record_number: h.dispute for h in result.hits}
+    assert shown["NCIS-1"] == filed.dispute
+    assert [r for r, d in shown.items() if d.dispute_id] == ["NCIS-1"]
+
+
 def test_dispute_refusals(index: Index) -> None:
     _load_person(index)
     officer, privacy = _officer(index)
