@@ -112,10 +112,16 @@ CASES = [
         ("NH-1",),
     ),
     Case(
-        "no SSN on the new one: name and date of birth match a history that has one",
+        "no SSN on the new one: a history with an SSN is not the name's to delete",
         (nac("NH-1", (2012, 5, 1)),),
         nac("NH-2", (2018, 5, 1), ssn=""),
-        ("NH-1",),
+        (),
+    ),
+    Case(
+        "no SSN on the new one: namesakes born the same day with SSNs of their own stay, one without goes",
+        (nac("NH-1", (2012, 5, 1)), nac("NH-3", (2012, 5, 1), ssn=OTHER_SSN), nac("NH-4", (2013, 5, 1), ssn="")),
+        nac("NH-2", (2018, 5, 1), ssn=""),
+        ("NH-4",),
     ),
     Case(
         "an INCOMPLETE history supersedes nothing",

@@ -40,6 +40,8 @@ def supersedes(new: Tracing, other: Tracing) -> bool:
     key, dob = name_key(subject.name), ids.date_of_birth
     if dob is None or not dob.is_full or not key.surname:
         return False  # too little to delete on
+    if theirs.ssn:
+        return False  # a name never overrules an identifier: theirs may be a namesake born the same day
     their_key = name_key(other.subject.name)
     return (their_key.surname, their_key.given) == (key.surname, key.given) and (
         theirs.date_of_birth is not None and theirs.date_of_birth.iso() == dob.iso()

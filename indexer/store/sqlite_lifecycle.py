@@ -9,8 +9,9 @@ deletes the previous one"): when a FAVORABLE NAC history is applied, every other
 same subject completed strictly earlier is deleted. The same subject is:
 - the same full SSN, when the new history carries one (only the SSN then: a name is never enough to
   overrule an identifier);
-- otherwise the same primary name (normalized surname and given name) and the same full date of birth.
-  Aliases are not used, and a history without an SSN and without a full date of birth supersedes
+- otherwise the same primary name (normalized surname and given name) and the same full date of birth,
+  on a history that has no SSN either (one with an SSN is someone the name cannot vouch for: two
+  namesakes born the same day, each with their own SSN, were both deleted). Aliases are not used, and a history without an SSN and without a full date of birth supersedes
   nothing: a deletion on a guess cannot be undone.
 Across agencies: the DCII is one index of the subject's NACs, whichever agency submitted them, and the
 rule is the index's own, so one agency's favorable NAC deletes another agency's earlier history.
@@ -113,7 +114,7 @@ def superseded_ids(conn: sqlite3.Connection, tracing_id: int, facts: NacFacts) -
         rows = conn.execute(
             "SELECT n.tracing_id FROM name n JOIN nac_history h ON h.tracing_id = n.tracing_id"
             " WHERE n.surname = ? AND n.given = ? AND n.alias_no = 0 AND n.dob = ?"
-            " AND h.completed_on < ? AND n.tracing_id != ?",
+            " AND h.completed_on < ? AND n.tracing_id != ? AND h.ssn = ''",
             (surname, given, dob, since, tracing_id),
         )
     return sorted({row[0] for row in rows})
