@@ -41,6 +41,7 @@ from indexer.model import (
     TracingType,
     Violation,
 )
+from indexer.retention import RETENTION_YEARS, due_on
 
 MAX_ALIASES = 20
 MAX_FILES_USED = 50
@@ -245,6 +246,15 @@ def _nac_history(details: NacHistoryDetails, prefix: str, out: list[Violation], 
         required=True,
         min_year=EARLIEST_NAC_YEAR,
     )
+    if completed_on is not None and completed_on.is_full and due_on(completed_on) <= today:
+        # Past its retention (DOMAIN.md: deleted 15 years after completion): stored, it would be disclosed
+        # until the next sweep, and a reload would bring it back after every sweep.
+        out.append(
+            Violation(
+                f"{prefix}.completed_on",
+                f"completed more than {RETENTION_YEARS} years ago: past its retention, a NAC history is not indexed",
+            )
+        )
     if not details.agencies_checked:
         out.append(Violation(f"{prefix}.agencies_checked", "at least one agency checked is required"))
     agencies: list[str] = []

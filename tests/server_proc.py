@@ -85,11 +85,13 @@ def ssn(i: int) -> str:
     return f"{101 + i // 9000:03d}-45-{1000 + i % 9000:04d}"
 
 
-def store_directly(data_dir: Path, wires: list[tracing_pb2.Tracing]) -> None:
-    """Load tracings into the store file (through the edit criteria) while no server runs."""
+def store_directly(data_dir: Path, wires: list[tracing_pb2.Tracing], *, checked_on: dt.date | None = None) -> None:
+    """Load tracings into the store file (through the edit criteria, as of `checked_on`, default today)
+    while no server runs. A NAC history past its retention today is refused: held since an earlier day,
+    it is checked as of that day."""
     store = SqliteStore(data_dir / "index.db")
     try:
-        today = dt.date.today()
+        today = checked_on or dt.date.today()
         store.write([Upsert(check_tracing(tracing_in(w), today=today)) for w in wires], actor="test-setup")
     finally:
         store.close()

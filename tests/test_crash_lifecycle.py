@@ -12,6 +12,7 @@ many with `pytest -m slow`. A batch being answered: tests/test_crash_batch.py.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import random
 import sqlite3
@@ -280,9 +281,9 @@ def _run_retention(tmp_path: Path, kills: int, per_round: int = 2500) -> None:
     for round_no in range(kills):
         n0 = 10_000 + round_no * per_round
         fresh = [
-            _nac_history(f"DSS-NH-{n:06d}", rng.randrange(1990, 2010), n, n % 3 == 0) for n in range(n0, n0 + per_round)
+            _nac_history(f"DSS-NH-{n:06d}", rng.randrange(1997, 2010), n, n % 3 == 0) for n in range(n0, n0 + per_round)
         ]
-        store_directly(index.data_dir, fresh)
+        store_directly(index.data_dir, fresh, checked_on=dt.date(2010, 12, 31))  # due: held since then
         due |= {TracingKey(w.key.agency, w.key.record_number) for w in fresh}
         interrupted += _retention_round(index, port, round_no % 2 == 0, rng.uniform(0, 0.25))
         _check_retention(index.data_dir, due, kept)

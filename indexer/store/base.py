@@ -12,8 +12,8 @@ must happen in the same transaction as the write that triggers them, whatever th
   completion date is deleted with it, across agencies, each in the deletion log with the reason
   "SUPERSEDED by favorable NAC history AGENCY/NUMBER" and the write's actor. The same subject is the same
   full SSN when the new history has one; otherwise the same normalized primary surname and given name
-  and the same full date of birth, on a history without an SSN; without either, nothing is superseded. A history arriving with an
-  earlier completion than a favorable one already held deletes nothing.
+  and the same full date of birth, on a history without an SSN; without either, nothing is superseded.
+  A history arriving with an earlier completion than a favorable one already held deletes nothing.
 - Retention bookkeeping: the store keeps, for each live NAC_HISTORY, the day it falls due
   (indexer.retention.due_on: 15 years after completion) and answers `due_for_retention`. The removal
   itself is an ordinary Delete issued by indexer.retention.

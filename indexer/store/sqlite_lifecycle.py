@@ -11,8 +11,9 @@ same subject completed strictly earlier is deleted. The same subject is:
   overrule an identifier);
 - otherwise the same primary name (normalized surname and given name) and the same full date of birth,
   on a history that has no SSN either (one with an SSN is someone the name cannot vouch for: two
-  namesakes born the same day, each with their own SSN, were both deleted). Aliases are not used, and a history without an SSN and without a full date of birth supersedes
-  nothing: a deletion on a guess cannot be undone.
+  namesakes born the same day, each with their own SSN, were both deleted). Aliases are not used, and a
+  history without an SSN and without a full date of birth supersedes nothing: a deletion on a guess
+  cannot be undone.
 Across agencies: the DCII is one index of the subject's NACs, whichever agency submitted them, and the
 rule is the index's own, so one agency's favorable NAC deletes another agency's earlier history.
 """
