@@ -189,6 +189,8 @@ class Scored:
     score: float
     alias_no: int
     features: tuple[Feature, ...]
+    # The evidence behind the score (log2 odds): what ranks it, and where a ranked page's token resumes.
+    bits: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -290,7 +292,7 @@ def _explain(
             else f
             for f in features
         )
-    return Scored(to_score(bits), alias_no, features)
+    return Scored(to_score(bits), alias_no, features, bits)
 
 
 def rank(
@@ -302,12 +304,15 @@ def rank(
     min_score: float = 0.0,
     limit: int | None = None,
     offset: int = 0,
+    after: tuple[float, int] | None = None,
     matcher: str = "",
 ) -> list[tuple[int, Scored]]:
     """Score every candidate and return (index into candidates, scored), best first; ties keep the
     candidates' order. Only hits scoring at least `min_score`, and of those at most `limit` from the
-    `offset`-th on, are explained and returned (explaining is the costly part). `matcher` names the
-    version (default: DEFAULT_MATCHER)."""
+    `offset`-th on, are explained and returned (explaining is the costly part). `after` (bits, index):
+    only the candidates ranked after one with those bits at that index, i.e. with less evidence, or as
+    much and a later index (a page that resumes after the last hit shown, wherever it now ranks).
+    `matcher` names the version (default: DEFAULT_MATCHER)."""
     if not candidates:
         return []
     cands = compile_candidates(candidates, pids=use_pids)
@@ -316,6 +321,10 @@ def rank(
     order = np.argsort(-bits, kind="stable")
     if min_score > 0.0:
         order = order[: int(np.count_nonzero(bits >= _bits_at(min_score)))]
+    if after is not None:
+        last_bits, last_index = after
+        ranked_bits = bits[order]
+        order = order[(ranked_bits < last_bits) | ((ranked_bits == last_bits) & (order > last_index))]
     order = order[offset:] if limit is None else order[offset : offset + limit]
     qa = analyze(query_name)
     m = _named(matcher)

@@ -3,7 +3,10 @@
 Retrieve, then score. Candidates come from the store by the blocking keys of indexer.match_keys in one
 bounded call (an identifier given in the query is looked up first); search_service.matching scores them,
 and hits at or above the threshold come back best first, each with the features that agreed or not.
-Pages are offsets into that ranking: ranking is deterministic, so asking again gives the same order.
+A page's token names its last hit (its evidence and tracing key, search_service.page_tokens): the next
+page ranks again and starts after it. An offset, as tokens were, skipped a hit whenever one already
+shown was deleted between pages (everything after it moved up a place, the first of the next page onto
+the page already read) and showed one twice after an insertion.
 
 Identifier first: a PID_QUALIFIED query with a full SSN, at a threshold above the matcher's SSN-conflict
 cap, retrieves the SSN's near neighbours and, among tracings without a full SSN only, the rest
@@ -20,17 +23,18 @@ from __future__ import annotations
 
 import base64
 import binascii
+import bisect
 import operator
 from dataclasses import dataclass
 
 from indexer.codec_head import head_ssn
-from indexer.exc import InvalidArgument
 from indexer.match_keys import full_ssn, query_keys
-from indexer.model import Identifiers, PersonName, StoredTracing, TracingType, Violation
+from indexer.model import Identifiers, PersonName, StoredTracing, TracingType
 from indexer.store.base import TracingStore
 from search_service.matching import Scored, matcher, rank
 from search_service.matching_columns import HeadCandidate
 from search_service.matching_pids import ssn_conflicts
+from search_service.page_tokens import Position, not_issued, position_of, seal, unseal
 
 # Candidates scored for one query at most. The keys are composite, so this bounds only pathological
 # queries; when it bites, the response says so (candidates_truncated) instead of dropping silently.
@@ -50,20 +54,47 @@ class RankedPage:
     truncated: bool
 
 
-def encode_offset(offset: int) -> str:
-    return base64.urlsafe_b64encode(f"r|{offset}".encode()).decode()
+_KIND = "ranked"
 
 
-def decode_offset(token: str) -> int:
-    if not token:
-        return 0
+def _legacy_offset(token: str) -> int:
+    """The offset of a token of the earlier format ("r|N": kept in batch results for 30 days)."""
     try:
         kind, offset = base64.urlsafe_b64decode(token.encode()).decode().split("|")
         if kind != "r" or not 0 <= int(offset) < 2**31:
             raise ValueError(token)
         return int(offset)
     except (ValueError, binascii.Error, UnicodeDecodeError) as error:
-        raise InvalidArgument([Violation("page_token", "not a token this index issued")]) from error
+        raise not_issued() from error
+
+
+def _after(position: Position) -> tuple[float, str, str]:
+    """(bits, agency, record number) of the hit a ranked token names."""
+    try:
+        bits, agency, record = position
+        if not (isinstance(bits, str) and isinstance(agency, str) and isinstance(record, str)):
+            raise ValueError(position)
+        return float.fromhex(bits), agency, record
+    except (ValueError, OverflowError) as error:
+        raise not_issued() from error
+
+
+def decode_offset(token: str) -> int:
+    """Checks a ranked page token's form (the request's check: the query is compared when it is used);
+    the offset of an earlier format's token, else 0."""
+    if not token:
+        return 0
+    position = position_of(token, _KIND)
+    if position is None:
+        return _legacy_offset(token)
+    _after(position)
+    return 0
+
+
+def _scope(
+    mode: str, name: PersonName, ids: Identifiers, types: frozenset[TracingType], threshold: float
+) -> list[object]:
+    return [mode, name, ids, sorted(t.value for t in types), threshold]
 
 
 _BY_KEY = operator.itemgetter(1, 2)  # a head row's agency and record number (TracingStore.load_head_rows)
@@ -88,9 +119,11 @@ def run_ranked(
     be shown (the same page from a larger candidate set: for comparison)."""
     use_pids = mode == "PID_QUALIFIED"
     ids = identifiers if use_pids else Identifiers()
-    offset = decode_offset(page_token)
     scorer = matcher(matcher_version)
     threshold = min_score or scorer.thresholds[mode]
+    scope = _scope(mode, name, ids, types, threshold)
+    position = unseal(page_token, _KIND, scope) if page_token else None
+    offset = _legacy_offset(page_token) if page_token and position is None else 0
     # Identifier first (indexer.match_keys): above the cap, a candidate whose full SSN conflicts with the
     # query's can never be shown, so it is neither retrieved (by name or date) nor scored.
     conflicts_out = (
@@ -124,6 +157,12 @@ def run_ranked(
         # Equal scores keep this order (the sort is stable): by tracing key, not by the store's internal
         # ids, so that every backend (and a rebuilt index) ranks ties alike and a page never depends on it.
         listed.sort(key=_BY_KEY)
+        after = None
+        if position is not None:
+            bits, agency, record = _after(position)
+            # Candidates up to the last hit's key in key order: among equal evidence, those it came after.
+            seen = bisect.bisect_right([_BY_KEY(row) for row in listed], (agency, record))
+            after = (bits, seen - 1)
         hits = rank(
             name,
             ids,
@@ -131,6 +170,7 @@ def run_ranked(
             use_pids=use_pids,
             min_score=threshold,
             offset=offset,
+            after=after,
             limit=page_size + 1,
             matcher=matcher_version,
         )
@@ -139,5 +179,8 @@ def run_ranked(
     # Within the snapshot every head's tracing is there; a backend whose snapshot is weaker may miss one
     # deleted in between, and a deleted tracing is not shown.
     page = [RankedHit(stored, scored) for i, scored in shown if (stored := loaded.get(i)) is not None]
-    more = len(hits) > page_size
-    return RankedPage(page, encode_offset(offset + page_size) if more else "", truncated)
+    token = ""
+    if len(hits) > page_size:
+        last, key = shown[-1][1], listed[hits[page_size - 1][0]]
+        token = seal(_KIND, scope, [last.bits.hex(), key[1], key[2]])
+    return RankedPage(page, token, truncated)

@@ -152,6 +152,36 @@ def test_pages_concatenate_to_the_whole_ranking(querier: Client) -> None:
     assert paged == whole and len(whole) >= 3
 
 
+def test_a_ranked_page_resumes_after_its_last_hit_whatever_was_written_meanwhile(tmp_path: Path) -> None:
+    """Tokens were offsets into a ranking computed again for each page: a hit of page 1 deleted before
+    page 2 moved every later hit up a place, and the first of them, onto page 1's last slot, was never
+    shown; an insertion showed one twice. Equal evidence for all nine: the order is the tracing keys'."""
+    index = make_index(tmp_path)
+    index.start()
+    try:
+        ncis = index.client("NCIS-RA-01", "NCIS", [Role.SUBMITTER])
+        ncis.upsert(*(f.person(record=f"K{n:02d}", surname="Okafor", given="Ngozi") for n in range(1, 10)))
+        querier = index.client("CCF-TERM-01", "ARMY-CCF", [Role.QUERIER])
+        ask_for = {"mode": FUZZY, "name": {"surname": "Okafor", "given_name": "Ngozi"}, "page_size": 3}
+        first = querier.search(**ask_for)
+        assert records(first) == ["K01", "K02", "K03"]
+        assert ncis.push([f.delete("NCIS", "K01", 2)])[0].outcome == 1  # shown, then deleted
+        ncis.upsert(f.person(record="K00", surname="Okafor", given="Ngozi"))  # would rank before all of them
+        second = querier.search(**ask_for, page_token=first.next_page_token)
+        assert records(second) == ["K04", "K05", "K06"]
+        ncis.push([f.delete("NCIS", "K06", 2)])  # the last hit shown, gone before the next page
+        third = querier.search(**ask_for, page_token=second.next_page_token)
+        assert records(third) == ["K07", "K08", "K09"] and not third.next_page_token
+        with pytest.raises(grpc.RpcError) as refused:  # the token of another query
+            querier.search(
+                **{**ask_for, "name": {"surname": "Okafor", "given_name": "Chidi"}}, page_token=first.next_page_token
+            )
+        assert refused.value.code() is grpc.StatusCode.INVALID_ARGUMENT
+        assert [field for field, _ in field_violations(refused.value)] == ["page_token"]
+    finally:
+        index.stop()
+
+
 def test_the_old_matcher_stays_selectable(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A server started with DCII_MATCHER=fuzzy-1 ranks with fuzzy-1 and says so."""
     monkeypatch.setenv(MATCHER_ENV, "fuzzy-1")
