@@ -10,7 +10,12 @@ case, punctuation and spacing folded). A middle name in the query must agree wit
 initial agrees with any name it begins); a suffix in the query must be the record's. The same rules for
 an alias: a tracing is found by any of its subject's names.
 
-Results are paged by a cursor in the store's name order, so paging is stable while records change.
+Results are paged by a cursor in the store's name order, so paging is stable while records change. A
+tracing is shown once, at its first qualifying name in that order: one with two names under the surname
+asked (a primary name and an alias) came back on a later page by its second name, a second disclosure
+accounted of one record. The cursor names the page's last hit (search_service.page_tokens), never a name
+the page passed over: a tracing left out by a type filter is neither shown nor accounted, and its name
+travelled in the token.
 """
 
 from __future__ import annotations
@@ -20,10 +25,11 @@ import binascii
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from indexer.exc import InvalidArgument
-from indexer.model import Identifiers, StoredTracing, TracingType, Violation
+from indexer.model import Identifiers, StoredTracing, TracingType
 from indexer.normalize import NameKey, fold
 from indexer.store.base import NameCursor, NameRow, TracingStore
+from indexer.store.prepared import name_rows
+from search_service.page_tokens import Position, not_issued, position_of, seal, unseal
 
 EXACT_MATCHER = "exact-1"
 
@@ -42,11 +48,6 @@ class Page:
     next_token: str
 
 
-def encode_cursor(cursor: NameCursor) -> str:
-    raw = f"{cursor.given}|{cursor.tracing_id}|{cursor.alias_no}".encode()
-    return base64.urlsafe_b64encode(raw).decode()
-
-
 # Internal ids are SQLite integers: a token naming anything outside them was not issued here.
 _MAX_ID = 2**63 - 1
 
@@ -58,14 +59,41 @@ def _id(text: str) -> int:
     return value
 
 
-def decode_cursor(token: str) -> NameCursor | None:
-    if not token:
-        return None
+_NAMES, _TITLES = "names", "titles"
+
+
+def _cursor(position: Position) -> NameCursor:
+    try:
+        given, tracing_id, alias_no = position
+        if not (isinstance(given, str) and isinstance(tracing_id, int) and isinstance(alias_no, int)):
+            raise ValueError(position)
+        return NameCursor(given, _id(str(tracing_id)), _id(str(alias_no)))
+    except ValueError as error:
+        raise not_issued() from error
+
+
+def _legacy_cursor(token: str) -> NameCursor:
+    """A cursor of the earlier format ("given|id|alias", kept in batch results for 30 days)."""
     try:
         given, tracing_id, alias_no = base64.urlsafe_b64decode(token.encode()).decode().rsplit("|", 2)
         return NameCursor(given, _id(tracing_id), _id(alias_no))
     except (ValueError, binascii.Error, UnicodeDecodeError) as error:
-        raise InvalidArgument([Violation("page_token", "not a token this index issued")]) from error
+        raise not_issued() from error
+
+
+def decode_cursor(token: str) -> NameCursor | None:
+    """The cursor a name-scan token names, its query unchecked (the request's own check of its form)."""
+    if not token:
+        return None
+    position = position_of(token, _NAMES)
+    return _legacy_cursor(token) if position is None else _cursor(position)
+
+
+def _resume(token: str, scope: list[object]) -> NameCursor | None:
+    if not token:
+        return None
+    position = unseal(token, _NAMES, scope)
+    return _legacy_cursor(token) if position is None else _cursor(position)
 
 
 def _middle_agrees(query: str, record: str) -> bool:
@@ -113,48 +141,76 @@ def scan_page(
 ) -> Page:
     """One page of distinct tracings whose names pass `accept` (which returns the agreeing PIDs, or None).
     `pids`: `accept` requires one of them to agree, so the store may leave out rows that agree on none."""
-    after = decode_cursor(page_token)
+    scope: list[object] = [surname, given, given_is_prefix, sorted(t.value for t in types), pids]
+    after = _resume(page_token, scope)
+
+    def qualifies(row: NameRow) -> bool:
+        if row.surname != surname or (given is not None and not given_is_prefix and row.given != given):
+            return False
+        return not (given and given_is_prefix and not row.given.startswith(given)) and accept(row) is not None
+
     hits: list[ExactHit] = []
-    seen: set[int] = set()
-    last_row: NameRow | None = None
+    last = NameCursor("", 0, 0)  # where the page's last hit was found: the next page starts after it
     chunk = max(64, page_size * 4)
     while True:
         rows = store.scan_names(surname, given, given_is_prefix=given_is_prefix, after=after, limit=chunk, pids=pids)
         accepted = [(row, agreed) for row in rows if (agreed := accept(row)) is not None]
-        loaded = store.load(sorted({row.tracing_id for row, _ in accepted if row.tracing_id not in seen}))
+        loaded = store.load(sorted({row.tracing_id for row, _ in accepted}))
         for row, agreed in accepted:
             stored = loaded.get(row.tracing_id)
-            if stored is None or row.tracing_id in seen or (types and stored.tracing.type not in types):
-                # Passed over for good (gone, filtered out, or its tracing is already on this page): the
-                # next page must not start before it, or a second name of a tracing here comes back there.
-                last_row = row
+            if stored is None or (types and stored.tracing.type not in types) or _named_earlier(stored, row, qualifies):
                 continue
-            if last_row is not None and len(hits) == page_size:
-                # One more hit exists: the next page starts after the last row this one passed.
-                return Page(hits, encode_cursor(NameCursor(last_row.given, last_row.tracing_id, last_row.alias_no)))
-            seen.add(row.tracing_id)
+            if len(hits) == page_size:  # one more hit exists: the next page starts after this page's last
+                return Page(hits, seal(_NAMES, scope, [last.given, last.tracing_id, last.alias_no]))
             hits.append(ExactHit(stored, row.alias_no, agreed))
-            last_row = row
+            last = NameCursor(row.given, row.tracing_id, row.alias_no)
         if len(rows) < chunk:
             return Page(hits, "")
         after = NameCursor(rows[-1].given, rows[-1].tracing_id, rows[-1].alias_no)
 
 
-def decode_title_token(token: str) -> int | None:
-    if not token:
-        return None
+def _named_earlier(stored: StoredTracing, row: NameRow, qualifies: Callable[[NameRow], bool]) -> bool:
+    """Whether another of the tracing's names qualifies and comes before `row` in the scan's order: the
+    tracing is shown there (on this page or an earlier one), not again here."""
+    subject = stored.tracing.subject
+    if subject is None or not subject.aliases:  # one name, one row (the common case: nothing to read)
+        return False
+    for s, g, alias_no, m, x, ssn, dob, pob in name_rows(stored.tracing):
+        if (g, alias_no) < (row.given, row.alias_no) and qualifies(
+            NameRow(row.tracing_id, alias_no, s, g, m, x, ssn, dob, pob)
+        ):
+            return True
+    return False
+
+
+def _title_id(position: Position) -> int:
+    if len(position) != 1 or not isinstance(position[0], int):
+        raise not_issued()
+    return _id(str(position[0]))
+
+
+def _legacy_title_id(token: str) -> int:
     try:
         return _id(base64.urlsafe_b64decode(token.encode()).decode().removeprefix("t|"))
     except (ValueError, binascii.Error, UnicodeDecodeError) as error:
-        raise InvalidArgument([Violation("page_token", "not a token this index issued")]) from error
+        raise not_issued() from error
+
+
+def decode_title_token(token: str) -> int | None:
+    """The id a title token names, its query unchecked (the request's own check of its form)."""
+    if not token:
+        return None
+    position = position_of(token, _TITLES)
+    return _legacy_title_id(token) if position is None else _title_id(position)
 
 
 def title_page(store: TracingStore, title: str, *, prefix: bool, page_size: int, page_token: str) -> Page:
     """Impersonal titles by folded title (equal, or starting with it), paged by id."""
-    after = decode_title_token(page_token)
+    scope: list[object] = [fold(title), prefix]
+    position = unseal(page_token, _TITLES, scope) if page_token else None
+    after = None if not page_token else _legacy_title_id(page_token) if position is None else _title_id(position)
     ids = store.scan_titles(fold(title), prefix=prefix, after=after, limit=page_size + 1)
     loaded = store.load(ids[:page_size])
     hits = [ExactHit(loaded[i], 0) for i in ids[:page_size] if i in loaded]
     more = len(ids) > page_size
-    token = base64.urlsafe_b64encode(f"t|{ids[page_size - 1]}".encode()).decode() if more else ""
-    return Page(hits, token)
+    return Page(hits, seal(_TITLES, scope, [ids[page_size - 1]]) if more else "")
