@@ -44,7 +44,9 @@ def querier(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Client]:
 
 def _all_pages(client: Client, **ask: object) -> tuple[list[str], list[str]]:
     """The records of every page, in order, and the tokens that led to them."""
-    shown, tokens, token = [], [], ""
+    shown: list[str] = []
+    tokens: list[str] = []
+    token = ""
     while True:
         page = client.search(**ask, page_token=token)
         shown += [h.tracing.key.record_number for h in page.hits]
