@@ -13,7 +13,9 @@ a second later, off the callers' path (search_service.audit_head says why that i
 
 No PII in clear: a subject is stored only as HMAC-SHA256(key, canonical subject string) in hex, the
 canonical string being the exact keys of surname and given name and the SSN's digits
-("v1|SURNAME|GIVEN|123456789"); the key lives in a 0600 file beside the database (`load_or_create_key`).
+("v1|SURNAME|GIVEN|123456789"), and by the SSN alone ("v1|ssn|123456789", `person_ref`: what finds the
+disclosures of a record filed under another name); the key lives in a 0600 file beside the database
+(`load_or_create_key`).
 The tracing's agency and record number are not PII and are stored as they are. Event details must
 carry no PII either; to name a person in one, use `AuditLog.subject_ref`.
 
@@ -68,12 +70,12 @@ from search_service.accounting_entries import (
     read_events,
     verify_file,
 )
-from search_service.accounting_keys import load_or_create_key, subject_ref
+from search_service.accounting_keys import load_or_create_key, person_ref, subject_ref
 from search_service.audit_chain import Head, VerifyResult
 from search_service.audit_checkpoint import Checkpointer
 from search_service.audit_head import HeadFile
 from search_service.audit_lock import CANNOT_WRITE, WriterLock
-from search_service.audit_lookup import BY_SUBJECT, BY_TRACING, ROUND_BATCHES, Lookup
+from search_service.audit_lookup import BY_PERSON, BY_SUBJECT, BY_TRACING, ROUND_BATCHES, Lookup
 from search_service.group_commit import GroupCommit
 
 __all__ = [
@@ -304,6 +306,10 @@ class AuditLog:
         """How the trail names a subject (keyed hash of name and SSN); safe to put in an event's detail."""
         return subject_ref(self._key, name, ssn)
 
+    def person_ref(self, ssn: str) -> str:
+        """How the trail names a person by SSN alone ("" without one)."""
+        return person_ref(self._key, ssn)
+
     def record_disclosures(self, disclosures: Sequence[DisclosureEntry]) -> str:
         """Record one entry per disclosed tracing, all or nothing, durable before returning; returns the
         disclosure id (uuid4 hex) the batch shares. Raises Unavailable when the trail cannot be written:
@@ -321,7 +327,9 @@ class AuditLog:
         ids = self._ids.take(len(groups))
         at = iso_time(self._clock())
         documents = [
-            disclosure_document(disclosure_id, at, entry, self._subject_of(entry))
+            disclosure_document(
+                disclosure_id, at, entry, self._subject_of(entry), person_ref(self._key, entry.subject_ssn)
+            )
             for disclosure_id, group in zip(ids, groups, strict=True)
             for entry in group
         ]
@@ -354,6 +362,17 @@ class AuditLog:
             raise ValueError("an access request needs the SSN")
         try:
             return read_disclosures(self._conn(), self.path, BY_SUBJECT, (subject_ref(self._key, name, ssn),))
+        except sqlite3.Error as error:
+            raise Unavailable(CANNOT_READ) from error
+
+    def disclosures_for_person(self, ssn: str) -> list[Disclosure]:
+        """Every disclosure of a record that carried this SSN, under whatever name, oldest first (entries
+        written before the trail named persons by SSN are found by name and SSN only)."""
+        ref = person_ref(self._key, ssn)
+        if not ref:
+            raise ValueError("a person is named by an SSN")
+        try:
+            return read_disclosures(self._conn(), self.path, BY_PERSON, (ref,))
         except sqlite3.Error as error:
             raise Unavailable(CANNOT_READ) from error
 

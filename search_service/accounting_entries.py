@@ -55,6 +55,12 @@ class Disclosure:
     recipient_activity: str
     recipient_operator: str
     law_enforcement: bool
+    # Whom it was about, as the trail names them (search_service.accounting_keys): the keyed hash of the
+    # record's name and SSN, and of its SSN alone ("" without one; None in entries written before the
+    # trail recorded it). An accounting or a dispute notice checks them before it takes a disclosure
+    # found by record number: the number may have named another person once.
+    subject: str = ""
+    person: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,8 +133,11 @@ def check_event(kind: str, actor: str, detail: Mapping[str, str]) -> None:
         raise ValueError("event details are text")
 
 
-def disclosure_document(disclosure_id: str, at: str, entry: DisclosureEntry, subject: str) -> dict[str, Any]:
-    """The trail's document of one disclosure; `subject` is the keyed hash naming the person ("" none)."""
+def disclosure_document(
+    disclosure_id: str, at: str, entry: DisclosureEntry, subject: str, person: str
+) -> dict[str, Any]:
+    """The trail's document of one disclosure; `subject` and `person` are the keyed hashes naming the
+    person by name and SSN and by SSN alone ("" none)."""
     return {
         "v": 1,
         "kind": DISCLOSURE,
@@ -137,6 +146,7 @@ def disclosure_document(disclosure_id: str, at: str, entry: DisclosureEntry, sub
         "agency": entry.tracing.agency,
         "record_number": entry.tracing.record_number,
         "subject": subject,
+        "person": person,
         "method": entry.method,
         "purpose": entry.purpose,
         "recipient_activity": entry.recipient_activity,
@@ -155,6 +165,8 @@ def disclosure_from_document(document: Mapping[str, Any]) -> Disclosure:
         recipient_activity=str(document["recipient_activity"]),
         recipient_operator=str(document["recipient_operator"]),
         law_enforcement=bool(document["law_enforcement"]),
+        subject=str(document.get("subject") or ""),
+        person=None if "person" not in document else str(document["person"] or ""),
     )
 
 

@@ -2,6 +2,9 @@
 
 A subject is stored only as HMAC-SHA256(key, canonical subject string) in hex, the canonical string
 being the exact keys of surname and given name and the SSN's digits ("v1|SURNAME|GIVEN|123456789").
+A disclosure also names the person by the SSN alone ("v1|ssn|123456789"): the access answer finds by it
+the disclosures of records gone since (deleted, completed, superseded, retired) that were filed under
+another spelling or a former name, which the name-and-SSN hash cannot find.
 The key lives in a 0600 file beside the database; `load_or_create_key` reads it or makes it.
 """
 
@@ -27,6 +30,12 @@ def subject_ref(key: bytes, name: PersonName, ssn: str) -> str:
     digits = "".join(c for c in ssn if c.isdigit())
     text = f"v1|{names.surname}|{names.given}|{digits}"
     return hmac.new(key, text.encode("ascii"), "sha256").hexdigest()
+
+
+def person_ref(key: bytes, ssn: str) -> str:
+    """HMAC-SHA256(key, "v1|ssn|SSN digits") in hex; "" without an SSN (nothing to name a person by)."""
+    digits = "".join(c for c in ssn if c.isdigit())
+    return hmac.new(key, f"v1|ssn|{digits}".encode("ascii"), "sha256").hexdigest() if digits else ""
 
 
 def _read_key(path: Path) -> bytes:

@@ -64,7 +64,8 @@ CREATE TABLE IF NOT EXISTS entry_ref (
     kind TEXT NOT NULL,
     agency TEXT,
     record_number TEXT,
-    subject TEXT  -- the first 16 hex digits of a disclosure's subject; NULL without one
+    subject TEXT,  -- the first 16 hex digits of a disclosure's subject; NULL without one
+    person TEXT  -- the same of its person (by SSN alone); NULL without one
 );
 CREATE INDEX IF NOT EXISTS entry_ref_tracing ON entry_ref (agency, record_number) WHERE agency IS NOT NULL;
 CREATE INDEX IF NOT EXISTS entry_ref_subject ON entry_ref (subject) WHERE subject IS NOT NULL;
@@ -73,11 +74,14 @@ CREATE INDEX IF NOT EXISTS entry_ref_kind ON entry_ref (kind);
 CREATE TABLE IF NOT EXISTS lookup_meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
 
+_PERSON_INDEX = "CREATE INDEX IF NOT EXISTS entry_ref_person ON entry_ref (person) WHERE person IS NOT NULL"
+
 _COPY = """
-INSERT INTO main.entry_ref
+INSERT INTO main.entry_ref (seq, tag, kind, agency, record_number, subject, person)
 SELECT seq, substr(hash, 1, 16), json_extract(canonical, '$.kind'),
        json_extract(canonical, '$.agency'), json_extract(canonical, '$.record_number'),
-       substr(nullif(json_extract(canonical, '$.subject'), ''), 1, 16)
+       substr(nullif(json_extract(canonical, '$.subject'), ''), 1, 16),
+       substr(nullif(json_extract(canonical, '$.person'), ''), 1, 16)
 FROM trail.entry WHERE seq > (SELECT coalesce(max(seq), 0) FROM main.entry_ref) ORDER BY seq LIMIT ?
 """
 
@@ -88,6 +92,7 @@ BY_TRACING = (
     "json_extract(canonical, '$.agency') = ? AND json_extract(canonical, '$.record_number') = ?",
 )
 BY_SUBJECT = ("subject = substr(?, 1, 16)", "json_extract(canonical, '$.subject') = ?")
+BY_PERSON = ("person = substr(?, 1, 16)", "json_extract(canonical, '$.person') = ?")
 BY_KIND = ("kind = ?", "json_extract(canonical, '$.kind') = ?")
 NOT_KIND = ("kind != ?", "json_extract(canonical, '$.kind') != ?")
 
@@ -109,6 +114,7 @@ def _connect_writer(trail: Path) -> sqlite3.Connection:
     try:
         conn.execute("PRAGMA journal_mode=WAL")
         conn.executescript(SCHEMA)
+        _add_person(conn)
         # Attached for reading only (nothing here writes `trail.`), but not with mode=ro: a read-only
         # connection that closes last cannot checkpoint the trail, and would leave its WAL behind.
         conn.execute("ATTACH DATABASE ? AS trail", (str(Path(trail).resolve()),))
@@ -116,6 +122,22 @@ def _connect_writer(trail: Path) -> sqlite3.Connection:
         conn.close()
         raise
     return conn
+
+
+def _add_person(conn: sqlite3.Connection) -> None:
+    """A lookup made before disclosures named their person gets the column, emptied in the same
+    transaction: its rows lack the person, so readers scan the trail until the copy is made again."""
+    columns = {row[1] for row in conn.execute("PRAGMA table_info(entry_ref)")}
+    if "person" not in columns:
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            conn.execute("DELETE FROM entry_ref")
+            conn.execute("ALTER TABLE entry_ref ADD COLUMN person TEXT")
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+    conn.execute(_PERSON_INDEX)
 
 
 def _open_writer(trail: Path, token: str) -> sqlite3.Connection:

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from typing import Literal
 
 import grpc
@@ -34,33 +34,24 @@ from dcii.v1 import privacy_pb2, privacy_pb2_grpc, search_pb2
 from indexer import edit_rules as rules
 from indexer import edit_ssn
 from indexer.agencies import SUBMITTING_AGENCIES
-from indexer.exc import InvalidArgument, NotFound, PermissionDenied, ResourceExhausted
-from indexer.match_keys import query_keys
-from indexer.model import Dispute, Identifiers, PersonName, StoredTracing, TracingKey, Violation
-from indexer.normalize import name_key
-from indexer.store.base import NameCursor, TracingStore
+from indexer.exc import InvalidArgument, NotFound, PermissionDenied
+from indexer.model import Dispute, PersonName, StoredTracing, TracingKey, Violation
+from indexer.store.base import TracingStore
 from search_service.accounting import AuditLog, Disclosure, DisclosureEntry
 from search_service.accreditation import Caller, Purpose
 from search_service.auth import caller_of
 from search_service.convert import enum_name, name_in, timestamp, tracing_out, type_out
+from search_service.privacy_person import Person, accounting, find_person, pair
 from search_service.privacy_requests import PrivacyRequest, PrivacyRequests, RequestKind
 from search_service.search import MARKING, dispute_out, needs_full_ssn
 
 LOCATION_MAX = 200
 SUMMARY_MAX = 1000
 # Candidate ids fetched per try; raised tenfold while the store says the set was cut short.
-_FIRST_LIMIT, _MAX_LIMIT = 10_000, 1_000_000
-_SCAN_PAGE, _LOAD_CHUNK = 500, 500
 
 
 def _utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
-
-
-def _pair(name: PersonName) -> tuple[str, str]:
-    """What identifies a name for the accounting (search_service.accounting.subject_ref): surname and given."""
-    key = name_key(name)
-    return key.surname, key.given
 
 
 # ---- the edit criteria ----
@@ -133,71 +124,6 @@ def check_open(request: privacy_pb2.PrivacyRequest, now: dt.datetime) -> tuple[s
     return number, kind, received
 
 
-# ---- finding the person ----
-
-
-def _load(store: TracingStore, ids: Iterable[int]) -> dict[int, StoredTracing]:
-    wanted, found = list(dict.fromkeys(ids)), dict[int, StoredTracing]()
-    for start in range(0, len(wanted), _LOAD_CHUNK):
-        found |= store.load(wanted[start : start + _LOAD_CHUNK])
-    return found
-
-
-def _by_name(store: TracingStore, name: PersonName, ssn: str) -> list[int]:
-    """Ids of tracings with a name row (primary or alias) of exactly this name that carries this SSN."""
-    key, ids, after = name_key(name), [], None
-    while True:
-        rows = store.scan_names(key.surname, key.given, given_is_prefix=False, after=after, limit=_SCAN_PAGE)
-        ids += [row.tracing_id for row in rows if row.ssn == ssn]
-        if len(rows) < _SCAN_PAGE:
-            return ids
-        after = NameCursor(rows[-1].given, rows[-1].tracing_id, rows[-1].alias_no)
-
-
-def _by_ssn(store: TracingStore, ssn: str) -> list[int]:
-    """Ids of every tracing holding the SSN's blocking keys: all tracings with that SSN, and some others
-    (one key matches at most a hundred SSNs, a thousand in a store of keys version 2 or older). Never a cut
-    set: better no answer than an incomplete one."""
-    keys, limit = query_keys(None, Identifiers(ssn=ssn), keys_version=store.keys_version()), _FIRST_LIMIT
-    while True:
-        ids, truncated = store.candidates(keys, limit=limit)
-        if not truncated:
-            return ids
-        if limit >= _MAX_LIMIT:
-            raise ResourceExhausted("too many candidate records for one SSN; the answer would be incomplete")
-        limit *= 10
-
-
-def find_person(store: TracingStore, name: PersonName, ssn: str) -> list[StoredTracing]:
-    """Every live tracing whose subject has this SSN, by (agency, record number)."""
-    loaded = _load(store, [*_by_name(store, name, ssn), *_by_ssn(store, ssn)])
-    found = {
-        s.tracing.key: s
-        for s in loaded.values()
-        if s.tracing.subject is not None and s.tracing.subject.identifiers.ssn == ssn
-    }
-    return [found[key] for key in sorted(found)]
-
-
-def accounting(
-    audit: AuditLog, name: PersonName, ssn: str, tracings: list[StoredTracing], *, withhold_law_enforcement: bool
-) -> list[Disclosure]:
-    names = {_pair(name): name}
-    for stored in tracings:
-        if stored.tracing.subject is not None:
-            names.update((_pair(n), n) for n in stored.tracing.subject.all_names())
-    found: dict[tuple[str, TracingKey], Disclosure] = {}
-    for each in names.values():
-        found.update(((d.disclosure_id, d.tracing), d) for d in audit.disclosures_for_subject(each, ssn))
-    for stored in tracings:
-        key = stored.tracing.key
-        found.update(
-            ((d.disclosure_id, d.tracing), d) for d in audit.disclosures_for_tracing(key.agency, key.record_number)
-        )
-    kept = [d for d in found.values() if not (withhold_law_enforcement and d.law_enforcement)]
-    return sorted(kept, key=lambda d: (d.disclosed_at, d.disclosure_id, d.tracing))
-
-
 # ---- to the wire ----
 
 
@@ -207,9 +133,9 @@ def person_hit_out(stored: StoredTracing, requested: PersonName, target: search_
     tracing_out(tracing, target.tracing, full_ssn=full_ssn, indexed_at=stored.indexed_at)
     target.type, target.score = type_out(tracing.type), 1.0
     explanation = target.explanation
-    wanted = _pair(requested)
+    wanted = pair(requested)
     names = tracing.subject.all_names() if tracing.subject is not None else ()
-    matched = next((i for i, n in enumerate(names) if _pair(n) == wanted), None)
+    matched = next((i for i, n in enumerate(names) if pair(n) == wanted), None)
     if matched is not None:
         explanation.matched_name = "primary" if matched == 0 else f"alias {matched}"
         explanation.features.add(
@@ -321,10 +247,22 @@ class PrivacyServicer(privacy_pb2_grpc.PrivacyServiceServicer):
         dispute = Dispute(uuid.uuid4().hex, location, summary, self._clock())
         if not self._store.set_dispute(key, dispute):
             raise NotFound(f"no live tracing {key}")
+        disputed = self._store.get(key)
         earlier = self._audit.disclosures_for_tracing(key.agency, key.record_number)
-        notices = self._requests.queue_notices(
-            dispute.dispute_id, key, (d.recipient_activity for d in earlier), location, summary
+        subject = None if disputed is None else disputed.tracing.subject
+        if subject is not None:
+            # Only those who received it while it was about this person: the statement describes them,
+            # and sent to the recipient of another person's record under the same number it would be a
+            # disclosure the dispute process made itself.
+            them = Person.of(self._audit, subject.all_names(), subject.identifiers.ssn)
+            earlier = [d for d in earlier if them.about(d)]
+        # Not the privacy office's own answers to the person's requests, nor the office filing this.
+        recipients = (
+            d.recipient_activity
+            for d in earlier
+            if d.purpose != Purpose.PRIVACY_ACT_REQUEST.value and d.recipient_activity != caller.activity.activity_id
         )
+        notices = self._requests.queue_notices(dispute.dispute_id, key, recipients, location, summary)
         detail = {
             "dispute_id": dispute.dispute_id,
             "agency": key.agency,

@@ -213,6 +213,29 @@ def test_a_schema_1_trail_drops_its_expression_indexes_and_reads_the_same(db: Pa
     conn.close()
 
 
+def test_a_lookup_made_before_persons_were_named_is_read_around_then_made_again(db: Path, key: bytes) -> None:
+    """A lookup file without the person column: reads by person scan the trail (its rows cannot say who),
+    and the next writer empties it and adds the column in one transaction, then copies the trail again."""
+    with AuditLog(db, key=key) as log:
+        fill(log, 0, 20)
+    catch_up(db)
+    conn = sqlite3.connect(lookup_path(db))
+    conn.execute("DROP INDEX entry_ref_person")
+    conn.execute("ALTER TABLE entry_ref DROP COLUMN person")
+    conn.commit()
+    conn.close()
+    mine = [f"op-{i}" for i in range(25) if i % 3]
+    with AuditLog(db, key=key) as log:
+        assert [d.recipient_operator for d in log.disclosures_for_person(SSN)] == mine[:13]  # the trail, scanned
+        fill(log, 20, 5)  # the trail's thread opens the lookup to copy these: made again first
+        wait_until(lambda: copied(db) == entries(db), what="the lookup made again")
+        assert [d.recipient_operator for d in log.disclosures_for_person(SSN)] == mine
+        assert read(log) == expected(25)
+    conn = sqlite3.connect(lookup_path(db))
+    assert conn.execute("SELECT count(*) FROM entry_ref WHERE person IS NOT NULL").fetchone()[0] == 25
+    conn.close()
+
+
 def mark(db: Path, name: str, boot: str) -> None:
     conn = sqlite3.connect(lookup_path(db))
     conn.execute("INSERT INTO lookup_meta VALUES (?, ?)", (name, boot))

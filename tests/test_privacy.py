@@ -137,6 +137,63 @@ def test_access_request_returns_all_and_only_the_persons_tracings_and_their_acco
         register.close()
 
 
+def _open(privacy: privacy_pb2_grpc.PrivacyServiceStub, officer: Client, number: str) -> None:
+    opened = privacy_pb2.PrivacyRequest(request_number=number, kind=privacy_pb2.PRIVACY_REQUEST_KIND_ACCESS)
+    opened.received_at.FromDatetime(dt.datetime.now(dt.UTC) - dt.timedelta(days=1))
+    privacy.OpenPrivacyRequest(opened, metadata=officer.metadata, timeout=10)
+
+
+def test_the_accounting_keeps_disclosures_of_a_record_gone_since_under_another_spelling(index: Index) -> None:
+    """NCIS-4 is filed under a misspelling with the person's SSN; once its agency deleted it, its disclosure
+    fell out of the person's accounting (found by their names with the SSN, or by live records only),
+    though the trail held it: the Privacy Act keeps the accounting five years, whatever became of the record."""
+    _load_person(index)
+    adjudicator = _querier(index, "CCF-TERM-01", "ARMY-CCF", Purpose.SECURITY_CLEARANCE)
+    spelled = adjudicator.search(
+        mode=EXACT, name={"surname": "Whitfeld", "given_name": "Harald"}, identifiers={"ssn": SSN}
+    )
+    assert _keys(spelled.hits) == ["NCIS-4"]
+    submitter = index.client("NCIS-RA-02", "NCIS", [Role.SUBMITTER])
+    assert submitter.push([f.delete("NCIS", "NCIS-4", 2)])[0].outcome == 1
+    officer, privacy = _officer(index)
+    _open(privacy, officer, "PA-26-010")
+    answer = _ask(privacy, officer, "PA-26-010")
+    assert "NCIS-4" not in _keys(answer.tracings)
+    told = {(d.tracing.record_number, d.recipient_activity) for d in answer.disclosures}
+    assert told == {("NCIS-4", "CCF-TERM-01")}
+
+
+def test_a_record_number_used_again_for_another_person_keeps_the_accountings_apart(index: Index) -> None:
+    """NCIS-9 was Okafor's, disclosed to AFOSI for a criminal investigation, then deleted and used again
+    for Whitfield: Whitfield's accounting listed Okafor's disclosure, and Whitfield's statement of dispute
+    was queued to AFOSI, which never received anything about him (a disclosure the dispute made itself)."""
+    submitter = index.client("NCIS-RA-01", "NCIS", [Role.SUBMITTER])
+    submitter.upsert(f.person(record="NCIS-9", surname="Okafor", given="Ngozi", ssn=OTHER_SSN, dob=(1980, 1, 2)))
+    investigator = _querier(index, "AFOSI-TERM-01", "AFOSI", Purpose.CRIMINAL_INVESTIGATION)
+    found = investigator.search(
+        mode=EXACT,
+        name={"surname": "Okafor", "given_name": "Ngozi"},
+        identifiers={"ssn": OTHER_SSN},
+        purpose=search_pb2.PURPOSE_CRIMINAL_INVESTIGATION,
+    )
+    assert _keys(found.hits) == ["NCIS-9"]
+    assert submitter.push([f.delete("NCIS", "NCIS-9", 2)])[0].outcome == 1
+    assert submitter.upsert(f.person(record="NCIS-9", version=3))[0].outcome == 1  # Whitfield's now
+    adjudicator = _querier(index, "CCF-TERM-01", "ARMY-CCF", Purpose.SECURITY_CLEARANCE)
+    assert _keys(adjudicator.search(mode=EXACT, name=HAROLD, identifiers={"ssn": SSN}).hits) == ["NCIS-9"]
+    officer, privacy = _officer(index)
+    _open(privacy, officer, "PA-26-011")
+    answer = _ask(privacy, officer, "PA-26-011")
+    assert _keys(answer.tracings) == ["NCIS-9"]
+    assert {(d.tracing.record_number, d.recipient_activity) for d in answer.disclosures} == {("NCIS-9", "CCF-TERM-01")}
+    filed = _dispute(privacy, officer, "NCIS-9")
+    register = _register(index)
+    try:  # to the adjudicator who saw Whitfield's record; not AFOSI, nor the privacy office's own answer
+        assert [n.recipient_activity for n in register.notices(dispute_id=filed.dispute.dispute_id)] == ["CCF-TERM-01"]
+    finally:
+        register.close()
+
+
 def test_only_a_registered_access_request_is_answered(index: Index) -> None:
     # Answering closes the request's deadlines: a number never opened (a typo) or an amendment's is refused,
     # and nothing is disclosed or marked answered.

@@ -1,0 +1,121 @@
+"""Who a Privacy Act request is about: every live tracing of the person (by their SSN, under any name),
+and the accounting of the disclosures about them (search_service.privacy answers with both).
+
+A disclosure is about the person when the record disclosed carried their SSN (the trail names it by its
+keyed hash: under whatever name, the record gone since or not), or one of their names with the SSN, or
+it was one of their records then. A record number alone is not enough: it may have named someone else
+once (deleted and used again, or refiled to another subject), and neither that person's accounting nor
+the recipients of their record belong to this one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from indexer.exc import ResourceExhausted
+from indexer.match_keys import query_keys
+from indexer.model import Identifiers, PersonName, StoredTracing, TracingKey
+from indexer.normalize import name_key
+from indexer.store.base import NameCursor, TracingStore
+from search_service.accounting import AuditLog, Disclosure
+
+_FIRST_LIMIT, _MAX_LIMIT = 10_000, 1_000_000
+_SCAN_PAGE, _LOAD_CHUNK = 500, 500
+
+
+def pair(name: PersonName) -> tuple[str, str]:
+    """What identifies a name for the accounting (search_service.accounting.subject_ref): surname and given."""
+    key = name_key(name)
+    return key.surname, key.given
+
+
+def _load(store: TracingStore, ids: Iterable[int]) -> dict[int, StoredTracing]:
+    wanted, found = list(dict.fromkeys(ids)), dict[int, StoredTracing]()
+    for start in range(0, len(wanted), _LOAD_CHUNK):
+        found |= store.load(wanted[start : start + _LOAD_CHUNK])
+    return found
+
+
+def _by_name(store: TracingStore, name: PersonName, ssn: str) -> list[int]:
+    """Ids of tracings with a name row (primary or alias) of exactly this name that carries this SSN."""
+    key, ids, after = name_key(name), [], None
+    while True:
+        rows = store.scan_names(key.surname, key.given, given_is_prefix=False, after=after, limit=_SCAN_PAGE)
+        ids += [row.tracing_id for row in rows if row.ssn == ssn]
+        if len(rows) < _SCAN_PAGE:
+            return ids
+        after = NameCursor(rows[-1].given, rows[-1].tracing_id, rows[-1].alias_no)
+
+
+def _by_ssn(store: TracingStore, ssn: str) -> list[int]:
+    """Ids of every tracing holding the SSN's blocking keys: all tracings with that SSN, and some others
+    (one key matches at most a hundred SSNs, a thousand in a store of keys version 2 or older). Never a cut
+    set: better no answer than an incomplete one."""
+    keys, limit = query_keys(None, Identifiers(ssn=ssn), keys_version=store.keys_version()), _FIRST_LIMIT
+    while True:
+        ids, truncated = store.candidates(keys, limit=limit)
+        if not truncated:
+            return ids
+        if limit >= _MAX_LIMIT:
+            raise ResourceExhausted("too many candidate records for one SSN; the answer would be incomplete")
+        limit *= 10
+
+
+def find_person(store: TracingStore, name: PersonName, ssn: str) -> list[StoredTracing]:
+    """Every live tracing whose subject has this SSN, by (agency, record number)."""
+    loaded = _load(store, [*_by_name(store, name, ssn), *_by_ssn(store, ssn)])
+    found = {
+        s.tracing.key: s
+        for s in loaded.values()
+        if s.tracing.subject is not None and s.tracing.subject.identifiers.ssn == ssn
+    }
+    return [found[key] for key in sorted(found)]
+
+
+@dataclass(frozen=True, slots=True)
+class Person:
+    """Whom a disclosure must have been about to count for someone: their SSN's keyed hash, and the keyed
+    hashes of each of their names with that SSN and without one."""
+
+    person: str
+    subjects: frozenset[str]
+
+    @classmethod
+    def of(cls, audit: AuditLog, names: Iterable[PersonName], ssn: str) -> Person:
+        refs = frozenset(audit.subject_ref(n, each) for n in names for each in {ssn, ""})
+        return cls(audit.person_ref(ssn), refs)
+
+    def about(self, disclosure: Disclosure) -> bool:
+        """Whether a disclosure found by record number was about this person: the number may have named
+        someone else once (deleted and used again, or refiled to another subject). An entry written
+        before the trail named persons says too little to tell: it is kept, as it always was."""
+        if disclosure.person is None:
+            return True
+        return bool(self.person and disclosure.person == self.person) or disclosure.subject in self.subjects
+
+
+def accounting(
+    audit: AuditLog, name: PersonName, ssn: str, tracings: list[StoredTracing], *, withhold_law_enforcement: bool
+) -> list[Disclosure]:
+    """Every disclosure about the person: of a record that carried their SSN (under any name, the record
+    gone or not), of a name of theirs with the SSN, and of each of their records, as long as it was about
+    them then."""
+    names = {pair(name): name}
+    for stored in tracings:
+        if stored.tracing.subject is not None:
+            names.update((pair(n), n) for n in stored.tracing.subject.all_names())
+    found: dict[tuple[str, TracingKey], Disclosure] = {}
+    for each in names.values():
+        found.update(((d.disclosure_id, d.tracing), d) for d in audit.disclosures_for_subject(each, ssn))
+    found.update(((d.disclosure_id, d.tracing), d) for d in audit.disclosures_for_person(ssn))
+    them = Person.of(audit, names.values(), ssn)
+    for stored in tracings:
+        key = stored.tracing.key
+        found.update(
+            ((d.disclosure_id, d.tracing), d)
+            for d in audit.disclosures_for_tracing(key.agency, key.record_number)
+            if them.about(d)
+        )
+    kept = [d for d in found.values() if not (withhold_law_enforcement and d.law_enforcement)]
+    return sorted(kept, key=lambda d: (d.disclosed_at, d.disclosure_id, d.tracing))
