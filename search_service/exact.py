@@ -114,14 +114,22 @@ def pids_agreeing(ids: Identifiers, row: NameRow) -> tuple[str, ...]:
     agreed = []
     if ids.ssn and ids.ssn == row.ssn:
         agreed.append("ssn")
-    dob = ids.date_of_birth
-    # A partial date in the query agrees with a record that has at least its precision and the same parts.
-    if dob is not None and row.dob and (row.dob == dob.iso() or row.dob.startswith(dob.iso() + "-")):
+    if ids.date_of_birth is not None and dates_agree(ids.date_of_birth.iso(), row.dob):
         agreed.append("date_of_birth")
     pob = ids.place_of_birth
     if pob is not None and row.pob and row.pob == pob.code():
         agreed.append("place_of_birth")
     return tuple(agreed)
+
+
+def dates_agree(query: str, record: str) -> bool:
+    """Dates of birth (ISO, partial or full) agree when they are equal as far as the less precise goes: a
+    year in the query meets any date of that year, and a full date in the query meets a record that holds
+    only its year, or its year and month (older files often do; such a record was missed by the full
+    date an adjudicator nearly always has)."""
+    if not query or not record:
+        return False
+    return query == record or record.startswith(query + "-") or query.startswith(record + "-")
 
 
 RowFilter = Callable[[NameRow], tuple[str, ...] | None]

@@ -149,7 +149,10 @@ SEARCHES: list[tuple[str, Fields, list[str]]] = [
     ("other month", {"mode": EXACT, "name": HAROLD, "identifiers": ids(dob=(1971, 5))}, []),
     ("other year", {"mode": EXACT, "name": HAROLD, "identifiers": ids(dob=(1972,))}, []),
     ("year dob on a year record", {"mode": EXACT, "name": HAROLD, "identifiers": ids(dob=(1980,))}, ["W2"]),
-    ("record less precise", {"mode": EXACT, "name": HAROLD, "identifiers": ids(dob=(1980, 3))}, []),
+    # A record of the year alone agrees with a date of that year, as far as it goes (it was missed).
+    ("record less precise", {"mode": EXACT, "name": HAROLD, "identifiers": ids(dob=(1980, 3))}, ["W2"]),
+    ("full date, a year record", {"mode": EXACT, "name": HAROLD, "identifiers": ids(dob=(1980, 3, 9))}, ["W2"]),
+    ("full date, another year", {"mode": EXACT, "name": HAROLD, "identifiers": ids(dob=(1981, 3, 9))}, []),
     ("pob state", {"mode": EXACT, "name": HAROLD, "identifiers": ids(state="va")}, ["W1", "W3"]),
     ("pob other state", {"mode": EXACT, "name": HAROLD, "identifiers": ids(state="TX")}, ["W2"]),
     ("pob country", {"mode": EXACT, "name": name("de la Cruz", "Maria"), "identifiers": ids(country="MX")}, ["CR"]),

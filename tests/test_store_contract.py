@@ -388,6 +388,8 @@ def test_scan_names_may_leave_out_rows_that_agree_on_no_pid(store: TracingStore,
         ("F-3", "318-52-4473", (1971, 1, 1), "VA"),
         ("F-4", "318-52-4474", (1980, 1, 2), "TX"),
         ("F-5", "", None, ""),
+        ("F-6", "", (1971, 4, 0), ""),  # a record of year and month: a full date of that month agrees
+        ("F-7", "", (1971, 0, 0), ""),  # of the year alone
     ]
     store.write([Upsert(file_tracing(r, ssn=ssn, dob=dob, state=state)) for r, ssn, dob, state in people], actor="NCIS")
     every = store.scan_names("WHITFIELD", "HAROLD", given_is_prefix=False, after=None, limit=100)

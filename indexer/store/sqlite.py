@@ -47,8 +47,8 @@ _TYPES = {kind.value: kind for kind in TracingType}
 
 
 def _pid_clause(pids: Identifiers) -> tuple[str, list[object]] | None:
-    """Rows agreeing on one of `pids` as search_service.exact.pids_agreeing decides it (a partial date of
-    birth agrees with a fuller one that starts with it); None when there is no PID to agree on."""
+    """Rows agreeing on one of `pids` as search_service.exact.pids_agreeing decides it (dates of birth
+    agree as far as the less precise goes); None when there is no PID to agree on."""
     terms: list[str] = []
     params: list[object] = []
     if pids.ssn:
@@ -56,8 +56,9 @@ def _pid_clause(pids: Identifiers) -> tuple[str, list[object]] | None:
         params.append(pids.ssn)
     if pids.date_of_birth is not None:
         dob = pids.date_of_birth.iso()
-        terms.append("(dob = ? OR substr(dob, 1, ?) = ?)")
-        params += [dob, len(dob) + 1, dob + "-"]
+        shorter = [dob[:4], dob[:7]][: dob.count("-")]  # the record's year, or year and month, of a fuller query
+        terms.append(f"(dob = ? OR substr(dob, 1, ?) = ?{' OR dob = ?' * len(shorter)})")
+        params += [dob, len(dob) + 1, dob + "-", *shorter]
     if pids.place_of_birth is not None:
         terms.append("pob = ?")
         params.append(pids.place_of_birth.code())
