@@ -18,6 +18,7 @@ from collections.abc import Sequence
 
 from indexer import edit_rules as rules
 from indexer.agencies import AGENCIES, NAC_TYPES, REQUESTER_CATEGORIES, SUBMITTING_AGENCIES
+from indexer.edit_criteria_names import clean_person_name
 from indexer.exc import InvalidArgument
 from indexer.model import (
     DETAILS_FIELD,
@@ -68,15 +69,16 @@ def _raise_if_any(violations: Sequence[Violation]) -> None:
 
 
 def check_name(name: PersonName, *, prefix: str, required_given: bool = False) -> PersonName:
-    """A tracing subject's name or alias (surname required); cleaned, suffix canonical."""
-    cleaned, violations = rules.clean_name(name, prefix, given_required=required_given)
+    """A tracing subject's name or alias (surname required); cleaned, suffix canonical, a suffix keyed into
+    the surname or given name moved to the suffix field (`indexer.edit_criteria_names`)."""
+    cleaned, violations = clean_person_name(name, prefix, given_required=required_given)
     _raise_if_any(violations)
     return cleaned
 
 
 def check_query_name(name: PersonName, prefix: str, surname_required: bool = True) -> PersonName:
     """A name in a search request: same character rules, given and middle names optional."""
-    cleaned, violations = rules.clean_name(name, prefix, surname_required=surname_required)
+    cleaned, violations = clean_person_name(name, prefix, surname_required=surname_required)
     _raise_if_any(violations)
     return cleaned
 
@@ -143,8 +145,10 @@ def check_tracing(tracing: Tracing, *, today: dt.date, prefix: str = "tracing") 
 
 def _person_name(name: PersonName, path: str, out: list[Violation]) -> PersonName:
     """A subject's name or alias. Either part may stand alone: a person known by one name (a mononym, or a
-    repository that lost the other part) is still a person to trace, and refusing the record would hide it."""
-    cleaned, violations = rules.clean_name(name, path, surname_required=False)
+    repository that lost the other part) is still a person to trace, and refusing the record would hide it.
+    A suffix keyed into the surname or given name is moved to the suffix field, as queries do: the exact
+    key of "Whitfield Jr" would otherwise never meet "Whitfield"."""
+    cleaned, violations = clean_person_name(name, path, surname_required=False)
     out.extend(violations)
     if not violations and not cleaned.surname and not cleaned.given_name:
         out.append(Violation(f"{path}.surname", "a surname or a given name is required"))

@@ -34,6 +34,7 @@ from dcii.v1 import privacy_pb2, privacy_pb2_grpc, search_pb2
 from indexer import edit_rules as rules
 from indexer import edit_ssn
 from indexer.agencies import SUBMITTING_AGENCIES
+from indexer.edit_criteria_names import clean_person_name
 from indexer.exc import InvalidArgument, NotFound, PermissionDenied
 from indexer.model import Dispute, PersonName, StoredTracing, TracingKey, Violation
 from indexer.store.base import TracingStore
@@ -61,7 +62,7 @@ def check_access(request: privacy_pb2.AccessRequest) -> tuple[str, PersonName, s
     """(request number, cleaned name, SSN digits); every bad field reported at once."""
     out: list[Violation] = []
     number = rules.record_id(request.request_number, "request_number", out, label="request number")
-    name, name_violations = rules.clean_name(name_in(request.name), "name", surname_required=True, given_required=True)
+    name, name_violations = clean_person_name(name_in(request.name), "name", surname_required=True, given_required=True)
     out += name_violations
     ssn = edit_ssn.ssn(request.ssn, "ssn", out)
     if not ssn and not request.ssn.strip():

@@ -16,8 +16,9 @@ import grpc
 
 from dcii.v1 import search_pb2, search_pb2_grpc
 from indexer import edit_rules as rules
+from indexer.edit_criteria_names import clean_person_name
 from indexer.exc import InvalidArgument, PermissionDenied
-from indexer.model import Dispute, Identifiers, PersonName, StoredTracing, Tracing, TracingType, Violation
+from indexer.model import Dispute, Identifiers, PersonName, StoredTracing, Tracing, TracingKey, TracingType, Violation
 from indexer.normalize import NameKey, fold, name_key
 from indexer.store.base import NameRow, TracingStore
 from search_service.accounting import AuditLog, DisclosureEntry
@@ -81,7 +82,9 @@ def check_query(request: search_pb2.SearchRequest, caller: Caller, today: dt.dat
     title = " ".join(request.title.split())
     has_name = any((request.name.surname, request.name.given_name, request.name.middle_name, request.name.suffix))
     ranked = mode in ("FUZZY", "PID_QUALIFIED")
-    name, name_violations = rules.clean_name(
+    # A suffix typed into the surname or given name ("Whitfield Jr") is moved to the suffix field as the
+    # edit criteria do for tracings, so that the query's exact key is the one its records are stored under.
+    name, name_violations = clean_person_name(
         name_in(request.name),
         f"{at}name",
         surname_required=not title and not ranked,
@@ -220,7 +223,7 @@ def run_exact(store: TracingStore, query: Query) -> Page:
     )
 
 
-def hit_out(hit: ExactHit, target: search_pb2.Hit, *, full_ssn: bool) -> None:
+def hit_out(hit: ExactHit, target: search_pb2.Hit, *, full_ssn: bool, asked: Identifiers | None = None) -> None:
     tracing = hit.stored.tracing
     tracing_out(tracing, target.tracing, full_ssn=full_ssn, indexed_at=hit.stored.indexed_at)
     target.type = type_out(tracing.type)
@@ -232,8 +235,18 @@ def hit_out(hit: ExactHit, target: search_pb2.Hit, *, full_ssn: bool) -> None:
             feature="name", agreement=search_pb2.AGREEMENT_EXACT, similarity=1.0, detail="normalized name equal"
         )
     for pid in hit.agreed:
-        explanation.features.add(feature=pid, agreement=search_pb2.AGREEMENT_EXACT, similarity=1.0, detail="equal")
+        if pid == "date_of_birth" and not _same_date(asked, tracing):
+            detail = "agrees as far as the less precise date goes (a year, or a year and month)"
+            explanation.features.add(feature=pid, agreement=search_pb2.AGREEMENT_PARTIAL, similarity=1.0, detail=detail)
+        else:
+            explanation.features.add(feature=pid, agreement=search_pb2.AGREEMENT_EXACT, similarity=1.0, detail="equal")
     _dispute_out(hit.stored, target)
+
+
+def _same_date(asked: Identifiers | None, tracing: Tracing) -> bool:
+    record = tracing.subject.identifiers.date_of_birth if tracing.subject is not None else None
+    wanted = asked.date_of_birth if asked is not None else None
+    return wanted is None or record is None or wanted.iso() == record.iso()
 
 
 def _dispute_out(stored: StoredTracing, target: search_pb2.Hit) -> None:
@@ -299,6 +312,8 @@ class Unaccounted:
 
     response: search_pb2.SearchResponse
     disclosures: list[DisclosureEntry]
+    # The store's dispute mark in the snapshot the answer was read in (TracingStore.dispute_mark).
+    dispute_mark: int | None = None
 
 
 class SearchServicer(search_pb2_grpc.SearchServiceServicer):
@@ -318,7 +333,24 @@ class SearchServicer(search_pb2_grpc.SearchServiceServicer):
         found = self.respond(caller, request, method=method)
         if found.disclosures:
             found.response.disclosure_id = self._audit.record_disclosures(found.disclosures)
+            self._annotate_late_disputes(found)
         return found.response
+
+    def _annotate_late_disputes(self, found: Unaccounted) -> None:
+        """A statement of dispute attached after the answer was read but before its accounting was durable
+        found no accounting entry to send notices by: the answer itself must then carry it (seed 004:
+        anyone who later sees the record knows it is disputed). The mark tells, in one read, whether any
+        dispute was attached meanwhile; a backend without one is not checked (docs/OPENSEARCH.md)."""
+        if found.dispute_mark is None or self._store.dispute_mark() == found.dispute_mark:
+            return
+        for hit in found.response.hits:
+            stored = self._store.get(TracingKey(hit.tracing.key.agency, hit.tracing.key.record_number))
+            if (
+                stored is not None
+                and stored.dispute is not None
+                and hit.dispute.dispute_id != stored.dispute.dispute_id
+            ):
+                dispute_out(stored.dispute, hit)
 
     def respond(self, caller: Caller, request: search_pb2.SearchRequest, *, method: str = "ONLINE") -> Unaccounted:
         """The answer and what it would disclose, not yet accounted (the batch worker accounts a chunk at
@@ -328,10 +360,11 @@ class SearchServicer(search_pb2_grpc.SearchServiceServicer):
         response = search_pb2.SearchResponse()
         disclosed: list[Tracing] = []
         with self._store.snapshot():  # one state of the index: a completion is seen whole or not at all
+            mark = self._store.dispute_mark()
             self._fill(query, response, disclosed, full_ssn=full_ssn)
         if disclosed:
             response.marking = MARKING
-        return Unaccounted(response, disclosure_entries(caller, query, disclosed, method=method))
+        return Unaccounted(response, disclosure_entries(caller, query, disclosed, method=method), mark)
 
     def _fill(
         self, query: Query, response: search_pb2.SearchResponse, disclosed: list[Tracing], *, full_ssn: bool
@@ -347,7 +380,7 @@ class SearchServicer(search_pb2_grpc.SearchServiceServicer):
             page = run_exact(self._store, query)
             response.matcher_version, response.next_page_token = EXACT_MATCHER, page.next_token
             for exact in page.hits:
-                hit_out(exact, response.hits.add(), full_ssn=full_ssn)
+                hit_out(exact, response.hits.add(), full_ssn=full_ssn, asked=query.identifiers)
                 disclosed.append(exact.stored.tracing)
 
     def _ranked(self, query: Query) -> RankedPage:

@@ -5,7 +5,10 @@ notices to earlier recipients, and request deadlines in working days. Over the r
 from __future__ import annotations
 
 import datetime as dt
+import fcntl
 import json
+import threading
+import time
 from pathlib import Path
 
 import grpc
@@ -365,6 +368,35 @@ def test_a_batch_answered_before_a_dispute_is_fetched_with_its_annotation(index:
     assert [r for r, d in shown.items() if d.dispute_id] == ["NCIS-1"]
 
 
+def test_a_dispute_filed_while_an_answer_waits_for_its_accounting_reaches_that_answer(index: Index) -> None:
+    """The answer read NCIS-1 undisputed and waited to be accounted (another writer held the trail); the
+    dispute was filed meanwhile and found no accounting entry to send a notice by. The answer left without
+    the annotation, and its recipient was never told. Now the answer carries it. (On a machine so slow that
+    the search reaches the trail only after the dispute is attached, this passes without the race.)"""
+    _load_person(index)
+    adjudicator = _querier(index, "CCF-TERM-01", "ARMY-CCF", Purpose.SECURITY_CLEARANCE)
+    officer, privacy = _officer(index)
+    answers: list[search_pb2.SearchResponse] = []
+    with (index.data_dir / "audit.db.lock").open("a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # the trail's writer is busy: the search's accounting waits
+        search = threading.Thread(
+            target=lambda: answers.append(adjudicator.search(mode=EXACT, name=HAROLD, identifiers={"ssn": SSN}))
+        )
+        search.start()
+        time.sleep(1.0)  # the search has read its answer and waits for the trail
+        filing: list[privacy_pb2.FileDisputeResponse] = []
+        dispute = threading.Thread(target=lambda: filing.append(_dispute(privacy, officer, "NCIS-1")))
+        dispute.start()  # attaches the statement, then waits for the trail to record its event
+        time.sleep(1.0)
+        fcntl.flock(lock, fcntl.LOCK_UN)
+        search.join(timeout=30)
+        dispute.join(timeout=30)
+    [answer], [filed] = answers, filing
+    assert filed.notices_queued == 0  # the search's disclosure was not in the trail when it was filed
+    shown = {h.tracing.key.record_number: h.dispute.dispute_id for h in answer.hits}
+    assert shown["NCIS-1"] == filed.dispute.dispute_id
+
+
 def test_dispute_refusals(index: Index) -> None:
     _load_person(index)
     officer, privacy = _officer(index)
@@ -433,8 +465,9 @@ def test_open_request_sets_deadlines_and_refuses_a_duplicate(index: Index) -> No
     request = privacy_pb2.PrivacyRequest(request_number="PA-26-010", kind=privacy_pb2.PRIVACY_REQUEST_KIND_AMENDMENT)
     request.received_at.FromDatetime(dt.datetime(2026, 11, 20, 15, 0, tzinfo=dt.UTC))
     opened = privacy.OpenPrivacyRequest(request, metadata=officer.metadata, timeout=10)
-    assert opened.acknowledge_by.ToDatetime(dt.UTC) == dt.datetime(2026, 12, 7, 23, 59, 59, tzinfo=dt.UTC)
-    assert opened.respond_by.ToDatetime(dt.UTC) == dt.datetime(2027, 1, 6, 23, 59, 59, tzinfo=dt.UTC)
+    # The end of the 10th and 30th working days in the privacy office's zone (New York: UTC-5 in winter).
+    assert opened.acknowledge_by.ToDatetime(dt.UTC) == dt.datetime(2026, 12, 8, 4, 59, 59, tzinfo=dt.UTC)
+    assert opened.respond_by.ToDatetime(dt.UTC) == dt.datetime(2027, 1, 7, 4, 59, 59, tzinfo=dt.UTC)
     assert not opened.HasField("acknowledged_at") and not opened.HasField("responded_at")
     with pytest.raises(grpc.RpcError) as duplicate:
         privacy.OpenPrivacyRequest(request, metadata=officer.metadata, timeout=10)
@@ -473,7 +506,7 @@ def test_overdue_with_an_injected_clock(tmp_path: Path) -> None:
         assert overdue() == ["PA-1"]  # not acknowledged in time
         register.acknowledge("PA-1")
         assert overdue() == []
-        now[0] = dt.datetime(2027, 1, 7, tzinfo=dt.UTC)
+        now[0] = dt.datetime(2027, 1, 7, 5, 0, tzinfo=dt.UTC)  # past midnight of 6 January in New York
         # PA-1 acknowledged but not answered within 30 working days; PA-2 (received 30 Nov) not acknowledged
         assert overdue() == ["PA-1", "PA-2"]
         register.respond("PA-1")

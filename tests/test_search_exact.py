@@ -256,8 +256,24 @@ def test_explanation_lists_the_name_and_each_agreeing_pid(
     response = corpus.querier.search(mode=EXACT, name=name("Whitfield", "Harold", "James"), identifiers=identifiers)
     (hit,) = [h for h in response.hits if h.tracing.key.record_number == "W1"]  # W3 shares the birthplace
     assert [x.feature for x in hit.explanation.features] == features
-    assert {(x.agreement, x.similarity) for x in hit.explanation.features} == {(search_pb2.AGREEMENT_EXACT, 1.0)}
+    dob = identifiers.get("date_of_birth")
+    partial = isinstance(dob, dict) and "day" not in dob
+    agreements = {x.feature: x.agreement for x in hit.explanation.features}
+    assert agreements.pop("date_of_birth", None) in (
+        None,
+        search_pb2.AGREEMENT_PARTIAL if partial else search_pb2.AGREEMENT_EXACT,
+    )  # a year and month asked: as far as it goes
+    assert set(agreements.values()) == {search_pb2.AGREEMENT_EXACT}
+    assert {x.similarity for x in hit.explanation.features} == {1.0}
     assert (hit.score, hit.type, hit.explanation.matched_name) == (1.0, FILE, "primary")
+
+
+def test_a_date_agreeing_only_as_far_as_the_record_goes_is_explained_as_partial(corpus: Corpus) -> None:
+    (hit,) = corpus.querier.search(mode=EXACT, name=HAROLD, identifiers=ids(dob=(1980, 3, 9))).hits  # W2: 1980
+    assert [(x.feature, x.agreement) for x in hit.explanation.features] == [
+        ("name", search_pb2.AGREEMENT_EXACT),
+        ("date_of_birth", search_pb2.AGREEMENT_PARTIAL),
+    ]
 
 
 def test_the_full_ssn_only_to_a_privacy_officer_answering_a_privacy_act_request(corpus: Corpus) -> None:

@@ -206,6 +206,12 @@ class TracingStore(ABC):
         Hold it for one request, not longer: a backend may keep old versions alive while it is open
         (SQLite: one read transaction; OpenSearch: a point-in-time)."""
 
+    def dispute_mark(self) -> int | None:
+        """A number that changes whenever a statement of dispute is attached, read in the caller's snapshot
+        if it is in one; None when the backend keeps none (the caller then reads each record it needs).
+        An answer read before a dispute and accounted after it is annotated before it leaves."""
+        return None
+
     @abstractmethod
     def set_dispute(self, key: TracingKey, dispute: Dispute) -> bool:
         """Attach (or replace) the statement of dispute of the live tracing under `key`; durable when it

@@ -35,7 +35,7 @@ from indexer.store.base import (
     WriteResult,
 )
 from indexer.store.sqlite_keys import candidates, key_problems
-from indexer.store.sqlite_lifecycle import DISPUTE_COLUMNS, dispute_from_row, lifecycle_problems
+from indexer.store.sqlite_lifecycle import DISPUTE_COLUMNS, DISPUTES_FILED, dispute_from_row, lifecycle_problems
 from indexer.store.sqlite_ops import Restore, SetDispute
 from indexer.store.sqlite_readers import ReaderPool
 from indexer.store.sqlite_schema import connect, live_count, live_count_problems, recount, stored_keys_version
@@ -82,6 +82,11 @@ class SqliteStore(TracingStore):
         if not ops:
             return []
         return self._writer.submit(ops, actor)
+
+    def dispute_mark(self) -> int | None:
+        with self._readers.reading() as conn:
+            row = conn.execute("SELECT value FROM meta WHERE key = ?", (DISPUTES_FILED,)).fetchone()
+        return 0 if row is None else int(row[0])
 
     def get(self, key: TracingKey) -> StoredTracing | None:
         with self._readers.reading() as conn:

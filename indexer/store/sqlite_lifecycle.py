@@ -121,10 +121,18 @@ def superseded_ids(conn: sqlite3.Connection, tracing_id: int, facts: NacFacts) -
     return sorted({row[0] for row in rows})
 
 
+DISPUTES_FILED = "disputes_filed"  # the meta row counting statements attached: TracingStore.dispute_mark
+
+
 def set_dispute(conn: sqlite3.Connection, tracing_id: int, dispute: Dispute) -> None:
     conn.execute(
         "INSERT OR REPLACE INTO dispute VALUES (?, ?, ?, ?, ?)",
         (tracing_id, dispute.dispute_id, dispute.statement_location, dispute.summary, _micros(dispute.filed_at)),
+    )
+    conn.execute(
+        "INSERT INTO meta (key, value) VALUES (?, '1')"
+        " ON CONFLICT (key) DO UPDATE SET value = CAST(value AS INTEGER) + 1",
+        (DISPUTES_FILED,),
     )
 
 
