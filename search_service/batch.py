@@ -6,7 +6,9 @@ transaction and answers its status (QUEUED, with a uuid4 batch id). A query that
 or asks for a purpose the activity is not accredited for (`queries[i].query.purpose`), is kept with
 its violations as its result: it does not sink the batch. The whole batch is refused
 (INVALID_ARGUMENT) only when it is empty, has more than MAX_BATCH_QUERIES queries, or has a query_id
-that is empty, longer than 64 characters or used twice.
+that is empty, longer than 64 characters or used twice; and with RESOURCE_EXHAUSTED when the activity already
+holds `max_active` unfinished batches (BatchSettings.max_active_per_activity), so that no activity can pile
+up work that holds back everyone else's.
 
 Who sees what: a batch is visible to the activity that submitted it; its status, and cancelling it,
 also to an administrator (who must hold the BATCH role to reach this service at all). Its results are
@@ -36,7 +38,8 @@ from indexer.model import Dispute, TracingKey, Violation
 from indexer.store.base import TracingStore
 from search_service.accreditation import Caller, Role
 from search_service.auth import caller_of
-from search_service.batch_queue import Batch, BatchQueue, NewQuery, Owner
+from search_service.batch_queue import Batch, BatchPurge, BatchQueue, NewQuery, Owner, too_many_active
+from search_service.batch_worker import BatchSettings
 from search_service.convert import timestamp
 from search_service.search import check_query, dispute_out
 
@@ -108,8 +111,10 @@ class BatchServicer(batch_pb2_grpc.BatchServiceServicer):
         on_submit: Callable[[], None] | None = None,
         max_queries: int = MAX_BATCH_QUERIES,
         store: TracingStore | None = None,
+        max_active: int | None = None,
     ) -> None:
         self._queue = queue
+        self._max_active = max_active
         # Read as results are sent, for the statements of dispute filed since the batch was answered.
         self._store = store
         self._today = today
@@ -119,6 +124,10 @@ class BatchServicer(batch_pb2_grpc.BatchServiceServicer):
     # ---- the service, callable without gRPC ----
 
     def submit(self, caller: Caller, requests: Iterable[batch_pb2.SubmitBatchRequest]) -> batch_pb2.BatchStatus:
+        activity_id = caller.activity.activity_id
+        # Refused before the stream is read (up to 64 MiB); the queue checks again as it stores the batch.
+        if self._max_active is not None and self._queue.active_count(activity_id) >= self._max_active:
+            raise too_many_active(self._max_active)
         today = self._today()
         label = ""
         queries: list[NewQuery] = []
@@ -153,8 +162,8 @@ class BatchServicer(batch_pb2_grpc.BatchServiceServicer):
         if problems:
             more = [Violation("queries", f"and {len(problems) - _REPORTED} more")] if len(problems) > _REPORTED else []
             raise InvalidArgument([*problems[:_REPORTED], *more], "the batch was refused")
-        owner = Owner(caller.activity.activity_id, caller.operator or "", caller.fingerprint)
-        batch = self._queue.submit(owner, label, queries)
+        owner = Owner(activity_id, caller.operator or "", caller.fingerprint)
+        batch = self._queue.submit(owner, label, queries, max_active=self._max_active)
         if self._on_submit is not None:
             self._on_submit()
         return status_out(batch)
@@ -222,3 +231,24 @@ class BatchServicer(batch_pb2_grpc.BatchServiceServicer):
         self, request: batch_pb2.GetBatchRequest, context: grpc.ServicerContext
     ) -> batch_pb2.BatchStatus:
         return self.cancel(caller_of(context), request.batch_id)
+
+
+def add_batch_service(
+    server: grpc.Server,
+    queue: BatchQueue,
+    today: Callable[[], dt.date],
+    wake: Callable[[], None],
+    store: TracingStore,
+    settings: BatchSettings,
+    primary: bool,
+) -> BatchPurge | None:
+    """Add the BatchService to `server`; in the primary, also start the purge of expired results (its first run
+    now, before the server takes a call). The purge belongs to the server, not to the worker: it must run
+    whether a worker runs, has threads, or is busy with other batches."""
+    servicer = BatchServicer(queue, today, on_submit=wake, store=store, max_active=settings.max_active_per_activity)
+    batch_pb2_grpc.add_BatchServiceServicer_to_server(servicer, server)
+    if not primary:
+        return None
+    purge = BatchPurge(queue, dt.timedelta(days=settings.keep_results_days), settings.purge_interval)
+    purge.start()
+    return purge

@@ -12,21 +12,29 @@ same SSN masking as online answers): the file is as sensitive as the index itsel
 The counters `done` (queries with a result, refused ones included) and `rejected` (queries refused by
 the edit criteria or the activity's accreditation) live on the batch row and move in the same
 transaction as the results, so a status poll never counts rows.
+
+Results are deleted `keep_results_days` after their batch finished by `BatchPurge`, a timer of the serving
+(primary) process: not by the batch worker, which runs only while batches wait and is busy while they do, so
+results would outlive their keeping time after a restart or on a busy index (review F2).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import os
 import sqlite3
+import threading
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 
-from indexer.exc import Unavailable
+from indexer.exc import ResourceExhausted, Unavailable
 from search_service.sqlite_files import ThreadConnections
+
+log = logging.getLogger(__name__)
 
 
 class BatchState(StrEnum):
@@ -154,15 +162,19 @@ class BatchQueue:
 
     # ---- submission and status ----
 
-    def submit(self, owner: Owner, label: str, queries: Sequence[NewQuery]) -> Batch:
-        """Queue a whole batch in one transaction (durable when this returns); state QUEUED."""
+    def submit(self, owner: Owner, label: str, queries: Sequence[NewQuery], *, max_active: int | None = None) -> Batch:
+        """Queue a whole batch in one transaction (durable when this returns); state QUEUED. ResourceExhausted
+        when the owner's activity already holds `max_active` unfinished batches (None: no cap)."""
         batch_id = uuid.uuid4().hex
         refused = sum(q.result is not None for q in queries)
         try:
             with self._conn() as conn:
+                # The count and the insert are one statement, so one write transaction: two submissions at
+                # once (from two serving processes, too) cannot both slip under the cap.
                 cursor = conn.execute(
                     "INSERT INTO batch (batch_id, label, activity_id, operator, fingerprint, state, total, done,"
-                    " rejected, submitted_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    " rejected, submitted_at) SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?"
+                    " WHERE ? < 0 OR (SELECT count(*) FROM batch WHERE state IN (?, ?) AND activity_id = ?) < ?",
                     (
                         batch_id,
                         label,
@@ -174,8 +186,14 @@ class BatchQueue:
                         refused,
                         refused,
                         _iso(self._clock()),
+                        -1 if max_active is None else max_active,
+                        *ACTIVE_STATES,
+                        owner.activity_id,
+                        max_active,
                     ),
                 )
+                if cursor.rowcount == 0:
+                    raise too_many_active(max_active or 0)
                 seq = cursor.lastrowid
                 conn.executemany(
                     "INSERT INTO batch_query VALUES (?, ?, ?, ?, ?)",
@@ -189,6 +207,21 @@ class BatchQueue:
 
     def get(self, batch_id: str) -> Batch | None:
         return self._one(self._conn(), batch_id)
+
+    def active_count(self, activity_id: str) -> int:
+        """How many unfinished (QUEUED or RUNNING) batches `activity_id` holds."""
+        row = (
+            self._conn()
+            .execute(
+                "SELECT count(*) FROM batch WHERE state IN (?, ?) AND activity_id = ?", (*ACTIVE_STATES, activity_id)
+            )
+            .fetchone()
+        )
+        return int(row[0])
+
+    def now(self) -> dt.datetime:
+        """The queue's clock (what submitted_at and finished_at are read against)."""
+        return self._clock()
 
     def cancel(self, batch_id: str) -> Batch | None:
         """Mark an active batch CANCELLED (a finished one stays as it is); the worker stops between chunks."""
@@ -255,15 +288,17 @@ class BatchQueue:
     def purge_finished(self, before: dt.datetime) -> int:
         """Delete batches that finished before `before`, their queries and results (which hold disclosed
         tracings: kept only as long as their submitter needs them). Returns how many went."""
-        with self._conn() as conn:
-            seqs = [
-                int(row[0])
-                for row in conn.execute(
-                    "SELECT seq FROM batch WHERE state NOT IN (?, ?) AND finished_at < ?",
-                    (*ACTIVE_STATES, _iso(before)),
-                )
-            ]
-            for seq in seqs:
+        conn = self._conn()
+        seqs = [
+            int(row[0])
+            for row in conn.execute(
+                "SELECT seq FROM batch WHERE state NOT IN (?, ?) AND finished_at < ?", (*ACTIVE_STATES, _iso(before))
+            )
+        ]
+        for seq in seqs:
+            # A transaction per batch: a 100,000-query batch holds the file's write lock alone, and the worker
+            # storing a chunk, or a submission, waits for one batch's delete, not for all of them.
+            with conn:
                 conn.execute("DELETE FROM batch_query WHERE batch_seq = ?", (seq,))
                 conn.execute("DELETE FROM batch WHERE seq = ?", (seq,))
         return len(seqs)
@@ -281,3 +316,48 @@ class BatchQueue:
 
     def close(self) -> None:
         self._db.close_all()
+
+
+def too_many_active(limit: int) -> ResourceExhausted:
+    return ResourceExhausted(
+        f"this activity already holds {limit} unfinished batches, the most it may: wait for one to finish,"
+        " or cancel one (dcii batch cancel ID), then submit again"
+    )
+
+
+class BatchPurge:
+    """Deletes finished batches and their results `keep` after they finished: once when started (before the
+    server takes calls), then every `interval` seconds, in a thread of its own. The serving (primary)
+    process runs it whatever its batch worker does: none, no threads, or busy with other batches."""
+
+    def __init__(self, queue: BatchQueue, keep: dt.timedelta, interval: float) -> None:
+        self._queue = queue
+        self._keep = keep
+        self._interval = interval
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def run(self) -> int:
+        """Purge what is due now; how many batches went (0 when the queue could not be written)."""
+        try:
+            gone = self._queue.purge_finished(self._queue.now() - self._keep)
+        except Exception as error:  # the file busy or failing: the next tick tries again
+            log.warning("batch purge failed", extra={"error_type": type(error).__name__})
+            return 0
+        if gone:
+            log.info("finished batches purged", extra={"batches": gone})
+        return gone
+
+    def start(self) -> None:
+        self.run()
+        self._thread = threading.Thread(target=self._loop, name="batch-purge", daemon=True)
+        self._thread.start()
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self._interval):
+            self.run()
+
+    def stop(self, timeout: float = 30.0) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)

@@ -1,6 +1,6 @@
 """The background worker that answers queued batches, at a bounded share of the server's capacity.
 
-Each worker thread takes the oldest active batch no other thread holds, answers a chunk of its
+Each worker thread takes an active batch no other thread holds, answers a chunk of its
 queries through the online search path (`SearchServicer.answer`: the same edit criteria, the same
 matchers, the same hits), stores the chunk's results in one transaction, then rests. The rest is
 proportional to the chunk's own time, so a thread is busy at most `duty` of the time (0.5: it works
@@ -8,6 +8,10 @@ proportional to the chunk's own time, so a thread is busy at most `duty` of the 
 worker process of its own (search_service.batch_process: a thread in the server process would hold the
 server's GIL for milliseconds per query, which lands in the online tail); `process=False` keeps the
 threads in the server process.
+
+Fair share: the batch taken is the oldest of the activity served least recently, so activities take turns a
+chunk at a time and one activity's many batches cannot hold back another's (within one activity, oldest first).
+Each activity may hold at most `max_active_per_activity` unfinished batches (search_service.batch refuses more).
 
 Every hit is a disclosure, accounted before its result is stored, with method BATCH: a chunk's answers
 are accounted together in one audit transaction (one disclosure id per query), because an audit write
@@ -29,7 +33,7 @@ import datetime as dt
 import logging
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 
 from dcii.v1 import batch_pb2, search_pb2
@@ -62,13 +66,19 @@ class BatchSettings:
     process: bool = True
     nice: int = 10  # the worker process lowers its priority by this much (os.nice); 0 leaves it
     # Finished batches (and their results, which hold disclosed tracings) are deleted this long after
-    # they finished; looked at when idle, at most every `purge_interval` seconds.
+    # they finished, by the serving process (search_service.batch_queue.BatchPurge): as it starts, then every
+    # `purge_interval` seconds, whether or not the worker runs or is busy.
     keep_results_days: float = 30.0
     purge_interval: float = 3600.0
+    # Unfinished (queued or running) batches one activity may hold at once; SubmitBatch beyond it is refused
+    # with RESOURCE_EXHAUSTED. With the fair share this bounds how much work one activity can pile up.
+    max_active_per_activity: int = 10
 
     def __post_init__(self) -> None:
         if self.threads < 0 or self.chunk < 1 or not 0 < self.duty <= 1 or not 0 <= self.nice <= 19:
             raise ValueError("batch settings: threads >= 0, chunk >= 1, 0 < duty <= 1, 0 <= nice <= 19")
+        if self.max_active_per_activity < 1:
+            raise ValueError("batch settings: max_active_per_activity >= 1")
         if self.keep_results_days <= 0 or self.purge_interval <= 0:
             raise ValueError("batch settings: keep_results_days and purge_interval are positive")
 
@@ -100,6 +110,18 @@ def refused(query_id: str, position: int, violations: Sequence[Violation]) -> ba
     return result
 
 
+def next_batch(runnable: Sequence[Batch], held: Collection[str], served: Mapping[str, int]) -> Batch | None:
+    """The oldest batch, not in `held`, of the activity served least recently (`served`: activity -> turn;
+    never served first, ties to the older batch). `runnable` is oldest first."""
+    oldest: dict[str, Batch] = {}
+    for batch in runnable:
+        if batch.batch_id not in held:
+            oldest.setdefault(batch.owner.activity_id, batch)
+    if not oldest:
+        return None
+    return min(oldest.values(), key=lambda b: (served.get(b.owner.activity_id, -1), b.seq))
+
+
 class BatchWorker:
     def __init__(
         self, queue: BatchQueue, search: BatchSearch, registry: Registry, settings: BatchSettings | None = None
@@ -113,7 +135,9 @@ class BatchWorker:
         self._held: set[str] = set()
         self._claim_lock = threading.Lock()
         self._threads: list[threading.Thread] = []
-        self._last_purge = -float("inf")
+        # activity id -> the turn it was last served at (a chunk taken is a turn): the fair share's memory
+        self._served: dict[str, int] = {}
+        self._turn = 0
 
     def start(self) -> None:
         resumed = sum(1 for b in self._queue.runnable() if b.state is BatchState.RUNNING)
@@ -146,19 +170,24 @@ class BatchWorker:
                 self._stop.wait(settings.retry_delay)
                 continue
             if worked is None:
-                self._purge_if_due()
                 self._wake.wait(settings.idle_poll)
                 self._wake.clear()
             elif settings.duty < 1:
                 self._stop.wait(worked * (1 - settings.duty) / settings.duty)
 
     def run_once(self) -> float | None:
-        """Answer one chunk of the oldest batch no other thread holds; its time, or None when idle."""
+        """Answer one chunk of the next batch in fair order (`next_batch`); its time, or None when idle."""
         with self._claim_lock:
-            batch = next((b for b in self._queue.runnable() if b.batch_id not in self._held), None)
+            runnable = self._queue.runnable()
+            batch = next_batch(runnable, self._held, self._served)
             if batch is None:
                 return None
             self._held.add(batch.batch_id)
+            self._turn += 1
+            # Forget activities with nothing waiting, so the map stays as small as the queue.
+            active = {b.owner.activity_id for b in runnable}
+            self._served = {a: turn for a, turn in self._served.items() if a in active}
+            self._served[batch.owner.activity_id] = self._turn
         started = time.monotonic()
         try:
             self._chunk(batch)
@@ -166,21 +195,6 @@ class BatchWorker:
             with self._claim_lock:
                 self._held.discard(batch.batch_id)
         return time.monotonic() - started
-
-    def _purge_if_due(self) -> None:
-        with self._claim_lock:
-            if time.monotonic() - self._last_purge < self.settings.purge_interval:
-                return
-            self._last_purge = time.monotonic()
-        try:
-            gone = self._queue.purge_finished(
-                dt.datetime.now(dt.UTC) - dt.timedelta(days=self.settings.keep_results_days)
-            )
-        except Exception as error:  # the next look tries again
-            log.warning("batch purge failed", extra={"error_type": type(error).__name__})
-            return
-        if gone:
-            log.info("finished batches purged", extra={"batches": gone})
 
     def _caller(self, batch: Batch) -> Caller | None:
         owner = batch.owner

@@ -2,9 +2,12 @@
 
 Requests (DOMAIN.md "Privacy Act duties"; 32 CFR 310): a person's request for access or amendment is
 acknowledged within 10 working days of receipt and answered within 30. A working day is Monday to
-Friday except a federal holiday (`federal_holidays`). Counting starts the working day after the day of
-receipt (the calendar date of `received_at` in UTC), so a request received on a weekend or a holiday
-counts from the next working day; a deadline is the end (23:59:59 UTC) of its last working day. A
+Friday except a federal holiday (`federal_holidays`). Days are the privacy office's days, in its time
+zone (`ServerConfig.privacy_time_zone`, default America/New_York): counting starts the working day after
+the office's calendar day of receipt, so a request received on a weekend or a holiday counts from the next
+working day, and one received on a weekday evening counts from that weekday (in UTC it would already be the
+next day, a working day more); a deadline is the end (23:59:59 office time) of its last working day. Every
+instant is stored and returned as an aware UTC datetime; only the day arithmetic is local. A
 request is *overdue* while a duty is outstanding past its deadline: not acknowledged after
 `acknowledge_by`, or not answered after `respond_by`. Answering a request also acknowledges it.
 
@@ -29,6 +32,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from indexer.exc import FailedPrecondition, NotFound, Unavailable
 from indexer.model import TracingKey
@@ -37,6 +41,18 @@ from search_service.sqlite_files import ThreadConnections
 ACKNOWLEDGE_WORKING_DAYS = 10
 RESPOND_WORKING_DAYS = 30
 CANNOT_USE = "the privacy register cannot be used"
+# The privacy office's zone unless configured (ServerConfig.privacy_time_zone): Eastern, the Washington area's.
+DEFAULT_TIME_ZONE = "America/New_York"
+
+
+def office_zone(name: str) -> ZoneInfo:
+    """The IANA time zone `name` (ValueError when it is not one): the office's days are counted in it."""
+    try:
+        return ZoneInfo(name)
+    # ValueError: a malformed key ("../x"); OSError: a directory of the database ("America").
+    except (ZoneInfoNotFoundError, ValueError, OSError) as error:
+        raise ValueError(f"not a known IANA time zone: {name!r}") from error
+
 
 # ---- working days ----
 
@@ -103,10 +119,13 @@ def _utc(moment: dt.datetime) -> dt.datetime:
     return (moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)).astimezone(dt.UTC)
 
 
-def deadline(received_at: dt.datetime, working_days: int) -> dt.datetime:
-    """The end (23:59:59 UTC) of the `working_days`-th working day after the day of receipt."""
-    last = add_working_days(_utc(received_at).date(), working_days)
-    return dt.datetime.combine(last, dt.time(23, 59, 59), tzinfo=dt.UTC)
+def deadline(received_at: dt.datetime, working_days: int, zone: str | ZoneInfo = DEFAULT_TIME_ZONE) -> dt.datetime:
+    """The end (23:59:59 in the office's `zone`) of the `working_days`-th working day after the office's day
+    of receipt, as an aware UTC datetime. A naive `received_at` is read as UTC."""
+    local = office_zone(zone) if isinstance(zone, str) else zone
+    last = add_working_days(_utc(received_at).astimezone(local).date(), working_days)
+    # zoneinfo resolves the day's own offset (EST or EDT); 23:59:59 is never in a US DST gap or fold.
+    return dt.datetime.combine(last, dt.time(23, 59, 59), tzinfo=local).astimezone(dt.UTC)
 
 
 # ---- records ----
@@ -203,7 +222,10 @@ def _notice(row: tuple[str, str, str, str, str, str, str, str, str | None]) -> D
 class PrivacyRequests:
     """The register and the outbox. Methods raise Unavailable when the file cannot be used."""
 
-    def __init__(self, path: Path, *, clock: Callable[[], dt.datetime] | None = None) -> None:
+    def __init__(
+        self, path: Path, *, clock: Callable[[], dt.datetime] | None = None, time_zone: str = DEFAULT_TIME_ZONE
+    ) -> None:
+        self.zone = office_zone(time_zone)  # first: an unknown zone is refused before any file is made
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with contextlib.suppress(FileExistsError):
@@ -233,8 +255,8 @@ class PrivacyRequests:
             request_number,
             kind,
             _utc(received_at),
-            deadline(received_at, ACKNOWLEDGE_WORKING_DAYS),
-            deadline(received_at, RESPOND_WORKING_DAYS),
+            deadline(received_at, ACKNOWLEDGE_WORKING_DAYS, self.zone),
+            deadline(received_at, RESPOND_WORKING_DAYS, self.zone),
         )
         try:
             with self._using() as conn, conn:

@@ -21,7 +21,6 @@ from dcii.v1 import (
     admin_pb2,
     admin_pb2_grpc,
     batch_pb2,
-    batch_pb2_grpc,
     ingest_pb2,
     ingest_pb2_grpc,
     privacy_pb2,
@@ -40,9 +39,9 @@ from search_service.account_sweep import AccountSweep, record_disabled
 from search_service.accounting import AuditLog, load_or_create_key
 from search_service.accounts import AdminServicer, SessionServicer
 from search_service.auth import AuthInterceptor
-from search_service.batch import BatchServicer
+from search_service.batch import add_batch_service
 from search_service.batch_process import BatchProcess, WorkerFiles
-from search_service.batch_queue import BatchQueue
+from search_service.batch_queue import BatchPurge, BatchQueue
 from search_service.batch_worker import BatchSettings, BatchWorker, batch_answer
 from search_service.gc_tuning import tune_garbage_collector
 from search_service.ingest import IngestServicer
@@ -51,7 +50,7 @@ from search_service.limits import CallLimiter, RateLimit, RateLimiter
 from search_service.malloc_tuning import limit_malloc_arenas
 from search_service.metrics import ServerMetrics
 from search_service.privacy import PrivacyServicer
-from search_service.privacy_requests import PrivacyRequests
+from search_service.privacy_requests import DEFAULT_TIME_ZONE, PrivacyRequests, office_zone
 from search_service.registry import Registry
 from search_service.search import SearchServicer
 from search_service.serving_processes import ServingProcesses
@@ -103,10 +102,16 @@ class ServerConfig:
     # 0: the primary; i > 0: replica i, started by the primary with its config (never set by hand).
     replica_index: int = 0
 
+    # The privacy office's IANA time zone, whose days Privacy Act deadlines count (RUNBOOK, "Privacy Act deadlines").
+    privacy_time_zone: str = DEFAULT_TIME_ZONE
+
     # Where the tracings live (indexer.store.factory): None is the embedded store at data_dir/index.db;
     # an opensearch+https://... URL the cluster (its password in a file or DCII_OPENSEARCH_PASSWORD, never in
     # the URL, which the batch worker process gets on its command line).
     store_url: str | None = None
+
+    def __post_init__(self) -> None:
+        office_zone(self.privacy_time_zone)  # a mistyped zone fails the config, before any file is opened
 
     @property
     def calls_per_activity(self) -> int:
@@ -189,6 +194,7 @@ class RunningServer:
     ingest_pool: IngestPool | None = None
     account_sweep: AccountSweep | None = None
     replicas: ServingProcesses | None = None
+    batch_purge: BatchPurge | None = None  # None in a replica
 
     def stop(self, grace: float = 5.0) -> None:
         self.health.enter_graceful_shutdown()
@@ -201,6 +207,8 @@ class RunningServer:
             self.ingest_pool.close()
         if self.batch_worker is not None:
             self.batch_worker.stop()
+        if self.batch_purge is not None:
+            self.batch_purge.stop()
         if self.retention is not None:
             self.retention.stop()
         if self.account_sweep is not None:
@@ -307,7 +315,7 @@ def start_server(
     search_pb2_grpc.add_SearchServiceServicer_to_server(SearchServicer(store, today, audit), server)
     admin_pb2_grpc.add_SessionServiceServicer_to_server(SessionServicer(registry), server)
     admin_pb2_grpc.add_AdminServiceServicer_to_server(AdminServicer(registry, audit), server)
-    privacy_requests = PrivacyRequests(config.data_dir / "privacy.db")
+    privacy_requests = PrivacyRequests(config.data_dir / "privacy.db", time_zone=config.privacy_time_zone)
     privacy_pb2_grpc.add_PrivacyServiceServicer_to_server(PrivacyServicer(store, audit, privacy_requests), server)
     batch_queue = BatchQueue(config.batch_path)
     primary = config.replica_index == 0
@@ -323,9 +331,8 @@ def start_server(
         batch_worker = BatchProcess(files, batch_queue, config.batch, audit_timeout=config.audit_timeout)
     elif primary:
         batch_worker = BatchWorker(batch_queue, batch_answer(store, today, audit), registry, config.batch)
-    batch_pb2_grpc.add_BatchServiceServicer_to_server(
-        BatchServicer(batch_queue, today, on_submit=batch_worker.wake if batch_worker else _no_wake, store=store),
-        server,
+    batch_purge = add_batch_service(  # in the primary, with the purge of expired results (its first run now)
+        server, batch_queue, today, batch_worker.wake if batch_worker else _no_wake, store, config.batch, primary
     )
     health_servicer = _health_and_reflection(server)
     port = server.add_secure_port(f"{config.host}:{config.port}", credentials)
@@ -368,6 +375,7 @@ def start_server(
         ingest_pool=ingest_pool,
         account_sweep=account_sweep,
         replicas=replicas,
+        batch_purge=batch_purge,
     )
 
 

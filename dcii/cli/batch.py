@@ -18,7 +18,12 @@ there is no header line, so each disclosing line marks itself), next_page_token 
 hits than its page held (ask the same query online with it), candidates_truncated when the index had to
 cut the candidate set short, and, for a refused query, violations. It is written with mode 0600: each
 hit is a disclosure, accounted by the index to the operator who submitted the batch: only that operator
-may fetch its results (`status` and `cancel` work for any operator of the activity).
+may fetch its results (`status` and `cancel` work for any operator of the activity). The lines go first to
+OUT.partial, created afresh (never through an existing file or symlink: one there is refused), then renamed
+to OUT.
+
+If `submit` loses the server while it waits (a restart, an expired session), the batch goes on: it says so in
+one line, with the commands that fetch the status and results later, and exits 1.
 """
 
 from __future__ import annotations
@@ -170,10 +175,27 @@ def result_line(result: batch_pb2.BatchQueryResult) -> dict[str, Any]:
     return line
 
 
+def partial_path(out: Path) -> Path:
+    return out.with_name(out.name + ".partial")
+
+
+def _partial_exists(partial: Path) -> SystemExit:
+    return SystemExit(
+        f"{partial} already exists (another run writing it, or one that stopped, or a file planted there):"
+        " nothing was written; check it, remove it, then run again"
+    )
+
+
 def write_results(results: Iterable[batch_pb2.BatchQueryResult], out: Path) -> tuple[int, int]:
     """Write the JSON lines (mode 0600, whole or not at all); (queries, hits) written."""
-    partial = out.with_name(out.name + ".partial")
-    fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    partial = partial_path(out)
+    # Created here or not at all: an existing file (or a symlink, even a dangling one) at that name, e.g.
+    # planted in a shared directory, would otherwise receive the disclosed records with its own owner and mode.
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
+    try:
+        fd = os.open(partial, flags, 0o600)
+    except FileExistsError:
+        raise _partial_exists(partial) from None
     queries = hits = 0
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
@@ -220,9 +242,22 @@ def _refused(error: grpc.RpcError) -> SystemExit:
     return SystemExit(2)
 
 
+def _lost(error: grpc.RpcError, batch_id: str, out: Path) -> SystemExit:
+    """One line instead of a traceback: the batch goes on in the server, and how to reach it later."""
+    code = error.code().name if error.code() is not None else "UNKNOWN"
+    print(
+        f"\nbatch {batch_id}: lost the server ({code}); the batch goes on in it; later:"
+        f" dcii batch status {batch_id} | dcii batch results {batch_id} --out {out}",
+        file=sys.stderr,
+    )
+    return SystemExit(1)
+
+
 def cmd_submit(args: argparse.Namespace) -> None:
     queries = read_queries(Path(args.file))
     out = Path(args.out)
+    if os.path.lexists(partial_path(out)):  # refused now, not after a wait of hours (write_results checks again)
+        raise _partial_exists(partial_path(out))
     with session(find_profile(args.profile)) as (channel, metadata):
         stub = batch_pb2_grpc.BatchServiceStub(channel)
         try:
@@ -230,16 +265,17 @@ def cmd_submit(args: argparse.Namespace) -> None:
         except grpc.RpcError as error:
             raise _refused(error) from None
         print(f"batch {status.batch_id} queued: {status.total} queries ({status.rejected} refused)", file=sys.stderr)
+        batch_id = status.batch_id
         try:
             status = _wait(stub, metadata, status, args.poll)
+            if status.state != batch_pb2.BATCH_STATE_DONE:
+                raise SystemExit(f"batch {batch_id} ended {_state(status)}: {status.done} of {status.total} answered")
+            _fetch(stub, metadata, batch_id, out)
         except KeyboardInterrupt:
-            print(f"\nthe batch goes on; later: dcii batch results {status.batch_id} --out {out}", file=sys.stderr)
+            print(f"\nthe batch goes on; later: dcii batch results {batch_id} --out {out}", file=sys.stderr)
             raise SystemExit(130) from None
-        if status.state != batch_pb2.BATCH_STATE_DONE:
-            raise SystemExit(
-                f"batch {status.batch_id} ended {_state(status)}: {status.done} of {status.total} answered"
-            )
-        _fetch(stub, metadata, status.batch_id, out)
+        except grpc.RpcError as error:  # the server restarted or went away, the session expired, ...
+            raise _lost(error, batch_id, out) from None
 
 
 def _one(args: argparse.Namespace, action: str) -> None:

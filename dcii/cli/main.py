@@ -44,6 +44,7 @@ def serve_config(args: argparse.Namespace) -> ServerConfig:
         store_url=args.store,
         ingest_processes=args.ingest_processes,
         processes=args.processes,
+        privacy_time_zone=args.privacy_time_zone,
         **limits,  # type: ignore[arg-type]
     )
 
@@ -170,6 +171,7 @@ def parser() -> argparse.ArgumentParser:
         default=1,
         help="processes that serve the port, each with a core's worth of Python (default 1; RUNBOOK, Processes)",
     )
+    privacy.add_time_zone_option(serve)
     add_limit_options(serve)
     # Also after `serve` (SUPPRESS: unless given here, the values before the command stand).
     serve.add_argument("--log-level", default=argparse.SUPPRESS)

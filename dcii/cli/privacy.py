@@ -4,13 +4,15 @@ Like `dcii accredit`, these commands work on `<data>/privacy.db` directly (the s
 `notices list [--unsent]` shows the statements of dispute owed to earlier recipients (marked FOUO -
 privacy sensitive: a summary may describe the person), `notices mark-sent NOTICE_ID` records a delivery,
 `requests list [--overdue]` shows access and amendment requests with their 10- and 30-working-day
-deadlines, `requests acknowledge` and `requests respond` record those steps.
+deadlines, `requests acknowledge` and `requests respond` record those steps. Days are shown in the privacy
+office's time zone (`--privacy-time-zone`, or DCII_PRIVACY_TIME_ZONE, as `dcii serve` counts them), times in UTC.
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime as dt
+import os
 import sys
 from pathlib import Path
 
@@ -19,7 +21,7 @@ from rich.table import Table
 
 from dcii.cli.private import private_files
 from indexer.exc import DciiError
-from search_service.privacy_requests import PrivacyRequest, PrivacyRequests
+from search_service.privacy_requests import DEFAULT_TIME_ZONE, PrivacyRequest, PrivacyRequests, office_zone
 
 MARKING = "FOR OFFICIAL USE ONLY - PRIVACY SENSITIVE"
 DATA_DEFAULT = "var/data"
@@ -27,16 +29,39 @@ DATA_DEFAULT = "var/data"
 console = Console(soft_wrap=True, highlight=False)
 
 
+def _zone_name(text: str) -> str:
+    """An argparse type: an IANA time zone name, refused by the parser when unknown."""
+    try:
+        office_zone(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from error
+    return text
+
+
+def add_time_zone_option(command: argparse.ArgumentParser) -> None:
+    """`--privacy-time-zone`, for `dcii serve` (the deadlines it sets) and `dcii privacy` (the days it shows):
+    both read DCII_PRIVACY_TIME_ZONE, so that one setting of the environment keeps them in step."""
+    command.add_argument(
+        "--privacy-time-zone",
+        type=_zone_name,
+        default=os.environ.get("DCII_PRIVACY_TIME_ZONE") or DEFAULT_TIME_ZONE,
+        metavar="ZONE",
+        help="the privacy office's IANA time zone, whose working days Privacy Act deadlines count"
+        f" (default {DEFAULT_TIME_ZONE}; or DCII_PRIVACY_TIME_ZONE)",
+    )
+
+
 def _register(args: argparse.Namespace) -> PrivacyRequests:
-    return PrivacyRequests(Path(args.data) / "privacy.db")
+    return PrivacyRequests(Path(args.data) / "privacy.db", time_zone=args.privacy_time_zone)
 
 
 def _when(moment: dt.datetime | None) -> str:
     return "-" if moment is None else moment.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%S")
 
 
-def _day(moment: dt.datetime) -> str:
-    return moment.astimezone(dt.UTC).strftime("%Y-%m-%d")
+def _day(moment: dt.datetime, zone: dt.tzinfo) -> str:
+    """The office's calendar day of an instant: a deadline ends 23:59:59 office time, the next day in UTC."""
+    return moment.astimezone(zone).strftime("%Y-%m-%d")
 
 
 def cmd_notices_list(args: argparse.Namespace) -> None:
@@ -112,17 +137,18 @@ def cmd_requests_list(args: argparse.Namespace) -> None:
     finally:
         register.close()
     now = dt.datetime.now(dt.UTC)
-    table = Table(title="Privacy Act requests")
+    zone = office_zone(args.privacy_time_zone)
+    table = Table(title=f"Privacy Act requests (days in {zone.key}, times in UTC)")
     for header in ("request", "kind", "received", "acknowledge by", "acknowledged", "respond by", "responded", "state"):
         table.add_column(header, overflow="fold")
     for r in found:
         table.add_row(
             r.request_number,
             r.kind.value,
-            _day(r.received_at),
-            _day(r.acknowledge_by),
+            _day(r.received_at, zone),
+            _day(r.acknowledge_by, zone),
             _when(r.acknowledged_at),
-            _day(r.respond_by),
+            _day(r.respond_by, zone),
             _when(r.responded_at),
             _state(r, now),
         )
@@ -139,6 +165,7 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser], da
     ) -> argparse.ArgumentParser:
         command = parent.add_parser(name, help=text)
         command.add_argument("--data", default=data_default, help="the server's data directory (privacy.db)")
+        add_time_zone_option(command)
         return command
 
     notices = kinds.add_parser("notices", help="the outbox of statements of dispute").add_subparsers(

@@ -1,0 +1,147 @@
+"""`dcii batch` when things go wrong: `submit` that loses the server while it waits says in one line how to fetch
+the results later, without a traceback (review F6); the results file's `OUT.partial` is created afresh, never
+written through a file or symlink already there (review F7). The real CLI in a subprocess against a real server
+over mutual TLS, and the CLI's own writer on real files. Helpers: tests/test_batch.py.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from dcii.cli.batch import write_results
+from dcii.v1 import batch_pb2, search_pb2
+from search_service import pki
+from search_service.accreditation import Role
+from search_service.batch_worker import BatchSettings
+from tests import factories as f
+from tests import test_batch
+from tests.support import ROOT, Index
+from tests.test_batch import DONE, _query, _submit, _wait, start
+
+index = test_batch.index  # the fixture, bound by name (see tests/test_batch_worker.py)
+
+HEADER = "query_id,surname,given_name,middle_name,suffix,ssn,date_of_birth,place_of_birth,mode,purpose\n"
+ROW = "a,Whitfield,Harold,,,318-52-4471,,,EXACT,SECURITY_CLEARANCE\n"
+
+
+def _cli(index: Index, tmp_path: Path) -> tuple[list[str], dict[str, str], tuple[pki.Issued, str, str]]:
+    """The command line of `dcii`, its environment (a profile of a new batch activity) and (cert, account,
+    password) of that activity's operator, who may then also be logged in by the test."""
+    cert, account, password = index.accredit("CCF-BATCH", "ARMY-CCF", [Role.QUERIER, Role.BATCH])
+    for name, pem in (("ca.pem", index.ca.cert_pem), ("me.pem", cert.cert_pem), ("me-key.pem", cert.key_pem)):
+        (tmp_path / name).write_bytes(pem)
+    (tmp_path / "pw").write_text(password)
+    profile = {"server": f"localhost:{index.port}", "ca": "ca.pem", "cert": "me.pem", "key": "me-key.pem"}
+    profile |= {"account_code": account, "password_file": "pw"}
+    (tmp_path / "profile.json").write_text(json.dumps(profile))
+    (tmp_path / "in.csv").write_text(HEADER + ROW)
+    env = dict(os.environ, DCII_PROFILE=str(tmp_path / "profile.json"))
+    return [sys.executable, "-m", "dcii.cli.main", "batch"], env, (cert, account, password)
+
+
+def _batch_ids(index: Index) -> list[str]:
+    conn = sqlite3.connect(index.data_dir / "batch.db", timeout=30)
+    try:
+        return [str(row[0]) for row in conn.execute("SELECT batch_id FROM batch ORDER BY seq")]
+    finally:
+        conn.close()
+
+
+def test_submit_that_loses_the_server_while_waiting_says_how_to_fetch_the_results_later(
+    index: Index, tmp_path: Path
+) -> None:
+    start(index, BatchSettings(threads=0))  # the batch waits, so the command waits
+    dcii, env, _ = _cli(index, tmp_path)
+    out = tmp_path / "out.jsonl"
+    command = [*dcii, "submit", str(tmp_path / "in.csv"), "--out", str(out), "--poll", "0.2"]
+    waiting = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while not _batch_ids(index):
+            assert waiting.poll() is None, waiting.communicate()
+            assert time.monotonic() < deadline, "the batch was never submitted"
+            time.sleep(0.1)
+        index.stop()  # the server goes away while the command polls
+        stdout, stderr = waiting.communicate(timeout=120)
+    finally:
+        if waiting.poll() is None:
+            waiting.kill()
+            waiting.wait()
+    [batch_id] = _batch_ids(index)
+    assert waiting.returncode == 1, stderr
+    assert "Traceback" not in stderr and "Traceback" not in stdout
+    [line] = [line for line in stderr.splitlines() if f"dcii batch results {batch_id} --out {out}" in line]
+    assert f"dcii batch status {batch_id}" in line and "UNAVAILABLE" in line
+    assert not out.exists() and not (tmp_path / "out.jsonl.partial").exists()
+
+
+def _one_result() -> list[batch_pb2.BatchQueryResult]:
+    result = batch_pb2.BatchQueryResult(query_id="q1")
+    result.hits.add().tracing.key.record_number = "NCIS-1"
+    return [result]
+
+
+@pytest.mark.parametrize("planted", ["symlink", "dangling-symlink", "file"])
+def test_the_results_file_is_never_written_through_an_existing_partial(tmp_path: Path, planted: str) -> None:
+    out = tmp_path / "results.jsonl"
+    partial = tmp_path / "results.jsonl.partial"
+    victim = tmp_path / "someone_elses_file.txt"
+    if planted == "symlink":
+        victim.write_text("theirs\n")
+        victim.chmod(0o644)
+        partial.symlink_to(victim)
+    elif planted == "dangling-symlink":
+        partial.symlink_to(victim)
+    else:
+        partial.write_text("stale\n")
+        partial.chmod(0o644)
+    with pytest.raises(SystemExit) as refused:
+        write_results(iter(_one_result()), out)
+    assert "already exists" in str(refused.value.code) and str(partial) in str(refused.value.code)
+    assert not out.exists() and not out.is_symlink()
+    assert os.path.lexists(partial)  # left as it was, for its owner to look at
+    if planted == "symlink":
+        assert victim.read_text() == "theirs\n" and victim.stat().st_mode & 0o777 == 0o644
+    elif planted == "dangling-symlink":
+        assert not victim.exists()
+    else:
+        assert partial.read_text() == "stale\n"
+
+
+def test_the_results_file_is_created_with_mode_0600_and_no_partial_left(tmp_path: Path) -> None:
+    out = tmp_path / "results.jsonl"
+    assert write_results(iter(_one_result()), out) == (1, 1)
+    assert out.stat().st_mode & 0o777 == 0o600 and not out.is_symlink()
+    assert not (tmp_path / "results.jsonl.partial").exists()
+
+
+def test_the_cli_refuses_a_planted_partial_before_submitting_or_fetching(index: Index, tmp_path: Path) -> None:
+    start(index, BatchSettings(chunk=10, duty=1.0))
+    index.client("NCIS-RA-01", "NCIS", [Role.SUBMITTER]).upsert(f.person(record="NCIS-1", ssn="318-52-4471"))
+    dcii, env, (cert, account, password) = _cli(index, tmp_path)
+    client = index.connect(cert)
+    client.login(account, password)
+    harold = {"surname": "Whitfield", "given_name": "Harold"}
+    query = _query("a", search_pb2.SEARCH_MODE_EXACT, name=harold, identifiers={"ssn": "318-52-4471"})
+    batch_id = _submit(client, [query]).batch_id
+    assert _wait(client, batch_id).state == DONE
+    victim = tmp_path / "someone_elses_file.txt"
+    victim.write_text("theirs\n")
+    out = tmp_path / "out.jsonl"
+    (tmp_path / "out.jsonl.partial").symlink_to(victim)
+    for action in (["results", batch_id], ["submit", str(tmp_path / "in.csv")]):
+        done = subprocess.run(
+            [*dcii, *action, "--out", str(out)], cwd=ROOT, env=env, capture_output=True, text=True, check=False
+        )
+        assert done.returncode != 0 and "already exists" in done.stderr, done.stderr
+        assert "Traceback" not in done.stderr
+    assert victim.read_text() == "theirs\n" and not out.exists()
+    assert _batch_ids(index) == [batch_id]  # the refused submit sent nothing
