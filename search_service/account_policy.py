@@ -10,7 +10,9 @@ import datetime as dt
 SESSION_TTL = dt.timedelta(hours=8)
 # Seed 001: accounts unused for three years are removed; we disable them (the row stays for audit), at a
 # login attempt and in a sweep (disable_dormant_operators: at server start, daily, `operator list`).
-INACTIVITY_LIMIT = dt.timedelta(days=3 * 365)
+# Three years are 1,095 or 1,096 days: the longer, so that no account is disabled before three calendar
+# years of disuse when they hold a 29 February (3 x 365 days did, a day early).
+INACTIVITY_LIMIT = dt.timedelta(days=3 * 365 + 1)
 MAX_FAILED_LOGINS = 5
 LOCKOUT = dt.timedelta(minutes=15)
 

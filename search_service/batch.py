@@ -34,7 +34,7 @@ import grpc
 from dcii.v1 import batch_pb2, batch_pb2_grpc
 from indexer import edit_rules as rules
 from indexer.exc import FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
-from indexer.model import Dispute, TracingKey, Violation
+from indexer.model import StoredTracing, TracingKey, Violation
 from indexer.store.base import TracingStore
 from search_service.accreditation import Caller, Role
 from search_service.auth import caller_of
@@ -79,26 +79,37 @@ def _refusal(query_id: str, violations: Iterable[Violation]) -> bytes:
     return result.SerializeToString()
 
 
-class _Disputes:
-    """Results are kept for weeks and fetched when the operator likes: a record disputed after its batch was
-    answered must reach them annotated, as an online search would show it (seed 004: anyone who later sees
-    a disputed record knows it is disputed). Each hit's record is read once per stream."""
+class _AsNow:
+    """Results are kept for weeks and fetched when the operator likes, so each hit is sent as its record
+    stands when fetched: a record disputed since the batch was answered reaches them annotated, as an
+    online search would show it (seed 004: anyone who later sees a disputed record knows it is disputed),
+    and one its agency has deleted since (or retention removed, or a completion replaced) is not sent at
+    all: its disclosure was accounted when the batch was answered, the index no longer holds it. Each
+    hit's record is read once per stream."""
 
     def __init__(self, store: TracingStore | None) -> None:
         self._store = store
-        self._known: dict[TracingKey, Dispute | None] = {}
+        self._known: dict[TracingKey, StoredTracing | None] = {}
 
-    def annotated(self, result: batch_pb2.BatchQueryResult) -> batch_pb2.BatchQueryResult:
-        if self._store is None:
+    def current(self, result: batch_pb2.BatchQueryResult) -> batch_pb2.BatchQueryResult:
+        if self._store is None or not result.hits:
             return result
+        kept = []
         for hit in result.hits:
             key = TracingKey(hit.tracing.key.agency, hit.tracing.key.record_number)
             if key not in self._known:
-                stored = self._store.get(key)
-                self._known[key] = None if stored is None else stored.dispute
-            dispute = self._known[key]
-            if dispute is not None and hit.dispute.dispute_id != dispute.dispute_id:
-                dispute_out(dispute, hit)
+                self._known[key] = self._store.get(key)
+            stored = self._known[key]
+            if stored is None:
+                continue
+            if stored.dispute is not None and hit.dispute.dispute_id != stored.dispute.dispute_id:
+                dispute_out(stored.dispute, hit)
+            kept.append(hit)
+        if len(kept) < len(result.hits):
+            del result.hits[:]
+            result.hits.extend(kept)
+            if not kept:
+                result.marking = ""  # nothing disclosed in it any more
         return result
 
 
@@ -204,11 +215,11 @@ class BatchServicer(batch_pb2_grpc.BatchServiceServicer):
             raise PermissionDenied("only the operator who submitted a batch may retrieve its results")
         if not batch.finished:
             raise FailedPrecondition(f"batch not finished: {batch.done} of {batch.total} queries answered")
-        after, disputes = -1, _Disputes(self._store)
+        after, as_now = -1, _AsNow(self._store)
         while page := self._queue.results(batch, after, _RESULT_PAGE):
             for position, result in page:
                 after = position
-                yield disputes.annotated(batch_pb2.BatchQueryResult.FromString(result))
+                yield as_now.current(batch_pb2.BatchQueryResult.FromString(result))
 
     # ---- gRPC ----
 

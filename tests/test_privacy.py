@@ -397,6 +397,23 @@ def test_a_dispute_filed_while_an_answer_waits_for_its_accounting_reaches_that_a
     assert shown["NCIS-1"] == filed.dispute.dispute_id
 
 
+def test_a_record_deleted_since_its_batch_was_answered_is_not_sent_with_the_results(index: Index) -> None:
+    """Its agency withdrew it after the batch ran: fetched weeks later, the results sent it as stored."""
+    _load_person(index)
+    batcher = index.client("CCF-BATCH", "ARMY-CCF", [Role.QUERIER, Role.BATCH], purposes=[Purpose.SECURITY_CLEARANCE])
+    queries = [
+        _query("harold", EXACT, name=HAROLD, identifiers={"ssn": SSN}),
+        _query("ngozi", EXACT, name={"surname": "Okafor", "given_name": "Ngozi"}, identifiers={"ssn": "212-44-8765"}),
+    ]
+    batch_id = _submit(batcher, queries).batch_id
+    assert _wait(batcher, batch_id).state == DONE
+    submitter = index.client("NCIS-RA-02", "NCIS", [Role.SUBMITTER])
+    assert [r.outcome for r in submitter.push([f.delete("NCIS", "NCIS-1", 2), f.delete("NCIS", "NCIS-5", 2)])] == [1, 1]
+    harold, ngozi = _results(batcher, batch_id)
+    assert "NCIS-1" not in _keys(harold.hits) and _keys(harold.hits) == ["NCIS-3"] and harold.marking == MARKING
+    assert list(ngozi.hits) == [] and not ngozi.marking  # nothing left to disclose in it
+
+
 def test_dispute_refusals(index: Index) -> None:
     _load_person(index)
     officer, privacy = _officer(index)
@@ -434,6 +451,12 @@ def test_cli_lists_and_marks_notices(
         privacy_cli.main(["notices", "mark-sent", first.notice_id, "--data", data])
     with pytest.raises(SystemExit, match="no notice"):
         privacy_cli.main(["notices", "mark-sent", "0" * 32, "--data", data])
+    audit = _audit(index)
+    try:  # who marked it sent, and when, is the office's record; the refused ones recorded nothing
+        sent = audit.events("DISPUTE_NOTICE_SENT")
+        assert [e.detail for e in sent] == [{"notice_id": first.notice_id}] and sent[0].actor.startswith("cli:")
+    finally:
+        audit.close()
 
 
 # ---- deadlines ----
@@ -548,3 +571,8 @@ def test_overdue_requests_over_the_wire_and_the_cli(
     assert "PA-26-020 acknowledged" in capsys.readouterr().out
     with pytest.raises(SystemExit, match="no privacy request"):
         privacy_cli.main(["requests", "acknowledge", "PA-99-999", "--data", data])
+    audit = _audit(index)
+    try:
+        assert [e.detail for e in audit.events("PRIVACY_REQUEST_ACKNOWLEDGED")] == [{"request_number": "PA-26-020"}]
+    finally:
+        audit.close()

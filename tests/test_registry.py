@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from indexer.exc import FailedPrecondition, PermissionDenied, Unauthenticated
-from search_service.account_policy import INACTIVITY_LIMIT, LOCKOUT
+from search_service.account_policy import INACTIVITY_LIMIT, LOCKOUT, dormant
 from search_service.accreditation import Role, Status
 from search_service.passwords import hash_password
 from search_service.registry import Registry
@@ -326,3 +326,11 @@ def test_a_certificate_is_never_moved_nor_brought_back_once_revoked(setup: tuple
     with pytest.raises(PermissionDenied):
         registry.caller(FINGERPRINT, token)
     assert registry.activity("CCF-TERM-01").fingerprints == ()
+
+
+def test_an_account_is_not_disabled_before_three_calendar_years_holding_a_leap_day() -> None:
+    """3 x 365 days from 1 January 2024 end on 31 December 2026: a day short of three years (2024 had a
+    29 February); the account was disabled then."""
+    created = "2024-01-01T00:00:00+00:00"
+    assert not dormant(dt.datetime(2026, 12, 31, 12, 0, tzinfo=dt.UTC), created, None, None)
+    assert dormant(dt.datetime(2027, 1, 2, 0, 1, tzinfo=dt.UTC), created, None, None)

@@ -13,7 +13,9 @@ at most 8 KiB (a larger one is refused alone).
 
 The results file holds one JSON object per line and nothing else: query_id, hits (agency,
 record_number, type, score, explanation, and dispute {dispute_id, statement_location, summary} when the
-record is disputed), marking ("FOR OFFICIAL USE ONLY - PRIVACY SENSITIVE", on every line that has hits:
+record is disputed; each hit as its record stands when the results are fetched: disputed since, it says
+so, and a record deleted since the batch ran is left out), marking ("FOR OFFICIAL USE ONLY - PRIVACY
+SENSITIVE", on every line that has hits:
 there is no header line, so each disclosing line marks itself), next_page_token when the query has more
 hits than its page held (ask the same query online with it), candidates_truncated when the index had to
 cut the candidate set short, and, for a refused query, violations. It is written with mode 0600: each

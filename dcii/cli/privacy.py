@@ -19,8 +19,10 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
+from dcii.cli.admin import console_actor
 from dcii.cli.private import private_files
 from indexer.exc import DciiError
+from search_service.accounting import AuditLog, load_or_create_key
 from search_service.privacy_requests import DEFAULT_TIME_ZONE, PrivacyRequest, PrivacyRequests, office_zone
 
 MARKING = "FOR OFFICIAL USE ONLY - PRIVACY SENSITIVE"
@@ -89,9 +91,33 @@ def cmd_notices_list(args: argparse.Namespace) -> None:
     console.print(MARKING, markup=False)
 
 
+_EVENTS = {
+    "mark-sent": "DISPUTE_NOTICE_SENT",
+    "acknowledge": "PRIVACY_REQUEST_ACKNOWLEDGED",
+    "respond": "PRIVACY_REQUEST_ANSWERED",
+}
+
+
 def _run(action: str, args: argparse.Namespace) -> None:
+    """One change to the register, recorded in the audit trail first: who acknowledged or answered a
+    request, or sent a statement, and when, is the privacy office's record (an answer given over gRPC is
+    recorded so already). A change the trail cannot record is not made."""
     register = _register(args)
+    data = Path(args.data)
     try:
+        subject = args.notice_id if action == "mark-sent" else args.request_number
+        if action == "mark-sent":
+            notice = next((n for n in register.notices(unsent_only=True) if n.notice_id == subject), None)
+            if notice is None:  # unknown, or marked already: mark_sent says which, and nothing is recorded
+                register.mark_sent(subject)
+        elif register.request(subject) is None:
+            raise SystemExit(f"no privacy request {subject}")
+        audit = AuditLog(data / "audit.db", key=load_or_create_key(data / "audit.key"))
+        try:
+            field = "notice_id" if action == "mark-sent" else "request_number"
+            audit.record_event(_EVENTS[action], console_actor(), {field: subject})
+        finally:
+            audit.close()
         if action == "mark-sent":
             notice = register.mark_sent(args.notice_id)
             console.print(f"notice {notice.notice_id} to {notice.recipient_activity} marked sent", markup=False)
