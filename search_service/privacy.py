@@ -271,7 +271,7 @@ class PrivacyServicer(privacy_pb2_grpc.PrivacyServiceServicer):
             "notices_queued": str(len(notices)),
         }
         self._audit.record_event("DISPUTE_FILED", caller.actor, detail)
-        response = privacy_pb2.FileDisputeResponse(notices_queued=len(notices))
+        response = privacy_pb2.FileDisputeResponse(notices_queued=len(notices), marking=MARKING)
         response.dispute.dispute_id, response.dispute.statement_location = dispute.dispute_id, location
         response.dispute.summary = summary
         return response

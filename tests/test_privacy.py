@@ -277,6 +277,7 @@ def test_a_dispute_is_shown_and_noticed_to_exactly_the_earlier_recipients(index:
     a, _b, c, filed = _disputed_setup(index)
     assert filed.notices_queued == 2
     assert filed.dispute.dispute_id and filed.dispute.statement_location == "PRIVACY OFFICE FILE 26-17"
+    assert filed.marking == MARKING  # its summary describes the person
     later = c.search(mode=EXACT, name=HAROLD, identifiers={"ssn": SSN})  # C's first sight of NCIS-1, after
     shown = {h.tracing.key.record_number: h.dispute for h in later.hits}
     assert shown["NCIS-1"] == filed.dispute

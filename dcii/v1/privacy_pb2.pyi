@@ -175,8 +175,11 @@ class FileDisputeResponse(_message.Message):
 
     DISPUTE_FIELD_NUMBER: _builtins.int
     NOTICES_QUEUED_FIELD_NUMBER: _builtins.int
+    MARKING_FIELD_NUMBER: _builtins.int
     notices_queued: _builtins.int
     """How many earlier recipients were queued a notice."""
+    marking: _builtins.str
+    """"FOR OFFICIAL USE ONLY - PRIVACY SENSITIVE": the statement's summary describes the person."""
     @_builtins.property
     def dispute(self) -> _search_pb2.DisputeNotice: ...
     def __init__(
@@ -184,10 +187,11 @@ class FileDisputeResponse(_message.Message):
         *,
         dispute: _search_pb2.DisputeNotice | None = ...,
         notices_queued: _builtins.int = ...,
+        marking: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["dispute", b"dispute"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["dispute", b"dispute", "notices_queued", b"notices_queued"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["dispute", b"dispute", "marking", b"marking", "notices_queued", b"notices_queued"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
