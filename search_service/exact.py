@@ -7,7 +7,9 @@
 
 "Name equal" means equal surname and given-name keys (indexer.normalize.exact_key: transliterated,
 case, punctuation and spacing folded). A middle name in the query must agree with the record's (an
-initial agrees with any name it begins); a suffix in the query must be the record's. The same rules for
+initial agrees with any name it begins) and a suffix must be the record's; in EXACT, where a PID must
+agree besides, a part the record lacks does not disagree (a full name asked with the SSN missed the
+SSN's own record, filed without the middle name). NAME_ONLY keeps to the name submitted. The same rules for
 an alias: a tracing is found by any of its subject's names.
 
 Results are paged by a cursor in the store's name order, so paging is stable while records change. A
@@ -96,18 +98,20 @@ def _resume(token: str, scope: list[object]) -> NameCursor | None:
     return _legacy_cursor(token) if position is None else _cursor(position)
 
 
-def _middle_agrees(query: str, record: str) -> bool:
+def _middle_agrees(query: str, record: str, *, lenient: bool) -> bool:
     if not query:
         return True
-    if not record:
-        return False
+    if not record:  # in EXACT a part the record lacks does not disagree (a PID agrees besides)
+        return lenient
     if len(query) == 1 or len(record) == 1:
         return query[0] == record[0]
     return query == record
 
 
-def name_agrees(query: NameKey, row: NameRow) -> bool:
-    return _middle_agrees(query.middle, row.middle) and (not query.suffix or query.suffix == row.suffix)
+def name_agrees(query: NameKey, row: NameRow, *, lenient: bool = False) -> bool:
+    """The middle name and suffix asked agree with the row's; `lenient` (EXACT): or the row lacks them."""
+    suffix_agrees = not query.suffix or query.suffix == row.suffix or (lenient and not row.suffix)
+    return _middle_agrees(query.middle, row.middle, lenient=lenient) and suffix_agrees
 
 
 def pids_agreeing(ids: Identifiers, row: NameRow) -> tuple[str, ...]:

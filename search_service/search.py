@@ -203,7 +203,7 @@ def run_exact(store: TracingStore, query: Query) -> Page:
     if query.mode == "EXACT":
 
         def accept(row: NameRow) -> tuple[str, ...] | None:
-            agreed = pids_agreeing(ids, row) if name_agrees(key, row) else ()
+            agreed = pids_agreeing(ids, row) if name_agrees(key, row, lenient=True) else ()
             return agreed or None
     else:
 

@@ -164,10 +164,10 @@ SEARCHES: list[tuple[str, Fields, list[str]]] = [
     ("middle initial", {"mode": EXACT, "name": name("Whitfield", "Harold", "J"), "identifiers": ids(SSN_W1)}, ["W1"]),
     ("middle equal", {"mode": EXACT, "name": name("Whitfield", "Harold", "james"), "identifiers": ids(SSN_W1)}, ["W1"]),
     ("middle other", {"mode": EXACT, "name": name("Whitfield", "Harold", "John"), "identifiers": ids(SSN_W1)}, []),
-    (
+    (  # a part the record lacks does not disagree: the SSN's record was missed by the full name asked
         "record lacks middle",
         {"mode": EXACT, "name": name("Whitfield", "Harold", "James"), "identifiers": ids(SSN_W2)},
-        [],
+        ["W2"],
     ),
     ("no middle, none on record", {"mode": EXACT, "name": HAROLD, "identifiers": ids(SSN_W2)}, ["W2"]),
     (
@@ -180,6 +180,11 @@ SEARCHES: list[tuple[str, Fields, list[str]]] = [
     (
         "suffix, record has none",
         {"mode": EXACT, "name": name("Whitfield", "Harold", suffix="JR"), "identifiers": ids(SSN_W1)},
+        ["W1"],
+    ),
+    (  # present on both sides, the parts must agree
+        "middle and suffix, record has another suffix",
+        {"mode": EXACT, "name": name("Whitfield", "Harold", "James", suffix="SR"), "identifiers": ids(SSN_W3)},
         [],
     ),
     # Aliases.
