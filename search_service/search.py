@@ -84,11 +84,14 @@ def check_query(request: search_pb2.SearchRequest, caller: Caller, today: dt.dat
     ranked = mode in ("FUZZY", "PID_QUALIFIED")
     # A suffix typed into the surname or given name ("Whitfield Jr") is moved to the suffix field as the
     # edit criteria do for tracings, so that the query's exact key is the one its records are stored under.
+    # A person known by one name (the edit criteria let either part stand alone) is asked by that part in
+    # EXACT and NAME_ONLY, and matched on rows whose other part is empty too; NONSTANDARD scans a surname.
+    one_part = ranked or mode in ("EXACT", "NAME_ONLY")
     name, name_violations = clean_person_name(
         name_in(request.name),
         f"{at}name",
-        surname_required=not title and not ranked,
-        given_required=mode in ("EXACT", "NAME_ONLY") and not title,
+        surname_required=not title and not one_part,
+        given_required=False,
     )
     out += name_violations
     identifiers, id_violations = rules.clean_identifiers(
@@ -97,7 +100,7 @@ def check_query(request: search_pb2.SearchRequest, caller: Caller, today: dt.dat
     out += id_violations
     # A PID that was sent but refused above is still a PID: say what is wrong with it, not that it is missing.
     pid_sent = not identifiers.is_empty or bool(id_violations)
-    if ranked and not name_violations and not name.surname and not name.given_name:
+    if one_part and not title and not name_violations and not name.surname and not name.given_name:
         out.append(Violation(f"{at}name.surname", "a surname or a given name is required"))
     out += _paging_violations(request, at, ranked=ranked, title=title)
     if title:

@@ -309,11 +309,7 @@ REFUSALS: list[tuple[str, Fields, set[str]]] = [
         {"page_size", "page_token"},
     ),
     ("EXACT without a PID", {"mode": EXACT, "name": HAROLD}, {"identifiers"}),
-    (
-        "EXACT without a given name",
-        {"mode": EXACT, "name": name("Whitfield"), "identifiers": ids(SSN_W1)},
-        {"name.given_name"},
-    ),
+    ("EXACT without a name", {"mode": EXACT, "identifiers": ids(SSN_W1)}, {"name.surname"}),
     ("EXACT with a bad SSN", {"mode": EXACT, "name": HAROLD, "identifiers": ids("123")}, {"identifiers.ssn"}),
     (
         "NONSTANDARD with a PID",

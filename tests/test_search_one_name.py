@@ -1,0 +1,62 @@
+"""A person known by one name (the edit criteria let either part stand alone) is found by that name and a
+PID in EXACT, and by that name in NAME_ONLY: the exact modes required a surname (and a given name), so such a
+record was reachable only by a ranked query."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import grpc
+import pytest
+
+from dcii.v1 import search_pb2
+from search_service.accreditation import Role
+from search_service.errors import field_violations
+from tests import factories as f
+from tests.support import Client, Index, make_index
+
+EXACT, NAME_ONLY = search_pb2.SEARCH_MODE_EXACT, search_pb2.SEARCH_MODE_NAME_ONLY
+MONO_SSN, BABIC_SSN, HAROLD_SSN = "212-44-8765", "529-61-3380", "318-52-4471"
+
+
+@pytest.fixture(scope="module")
+def querier(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Client]:
+    index: Index = make_index(tmp_path_factory.mktemp("one-name"))
+    index.start()
+    try:
+        ncis = index.client("NCIS-RA-01", "NCIS", [Role.SUBMITTER])
+        results = ncis.upsert(
+            f.person(record="MONO", surname="", given="Madonna", middle="", ssn=MONO_SSN),
+            f.person(record="BABIC", surname="Babic", given="", middle="", ssn=BABIC_SSN),
+            f.person(record="HAROLD-BABIC", surname="Babic", given="Harold", middle="", ssn=HAROLD_SSN),
+        )
+        assert {r.outcome for r in results} == {1}, results
+        yield index.client("CCF-TERM-01", "ARMY-CCF", [Role.QUERIER])
+    finally:
+        index.stop()
+
+
+@pytest.mark.parametrize(
+    ("mode", "name", "ssn", "found"),
+    [
+        (EXACT, {"given_name": "Madonna"}, MONO_SSN, ["MONO"]),
+        (NAME_ONLY, {"given_name": "madonna"}, "", ["MONO"]),
+        (EXACT, {"surname": "Babic"}, BABIC_SSN, ["BABIC"]),
+        (NAME_ONLY, {"surname": "Babic"}, "", ["BABIC"]),  # the name submitted: not Harold Babic
+        (EXACT, {"surname": "Babic"}, HAROLD_SSN, []),  # Harold Babic's SSN, but he has a given name
+        (EXACT, {"given_name": "Madonna"}, BABIC_SSN, []),  # the name, another's SSN
+    ],
+)
+def test_a_one_name_record_is_found_by_that_name(
+    querier: Client, mode: int, name: dict[str, str], ssn: str, found: list[str]
+) -> None:
+    identifiers = {"ssn": ssn} if ssn else {}
+    response = querier.search(mode=mode, name=name, identifiers=identifiers)
+    assert sorted(h.tracing.key.record_number for h in response.hits) == found
+
+
+def test_a_query_with_no_name_at_all_is_refused(querier: Client) -> None:
+    with pytest.raises(grpc.RpcError) as refused:
+        querier.search(mode=NAME_ONLY, name={"middle_name": "James"})
+    assert refused.value.code() is grpc.StatusCode.INVALID_ARGUMENT
+    assert "name.surname" in [field for field, _ in field_violations(refused.value)]
