@@ -91,7 +91,7 @@ class PobLevel(IntEnum):
 _E, _P, _D, _M = Agreement.EXACT, Agreement.PARTIAL, Agreement.DISAGREE, Agreement.MISSING
 
 SSN_LEVELS: dict[SsnLevel, LevelSpec] = {
-    SsnLevel.MISSING: LevelSpec(_M, 0.0, "not known on both sides"),
+    SsnLevel.MISSING: LevelSpec(_M, 0.0, "given by only one of the query and the record, or by neither"),
     SsnLevel.EXACT: LevelSpec(_E, 1.0, "same SSN"),
     SsnLevel.TRANSPOSED: LevelSpec(_P, 0.8, "two adjacent digits swapped"),
     SsnLevel.ONE_DIGIT: LevelSpec(_P, 0.8, "one digit wrong"),
@@ -101,7 +101,7 @@ SSN_LEVELS: dict[SsnLevel, LevelSpec] = {
 }
 
 DOB_LEVELS: dict[DobLevel, LevelSpec] = {
-    DobLevel.MISSING: LevelSpec(_M, 0.0, "not known on both sides"),
+    DobLevel.MISSING: LevelSpec(_M, 0.0, "given by only one of the query and the record, or by neither"),
     DobLevel.EXACT: LevelSpec(_E, 1.0, "same date of birth"),
     DobLevel.DAY_MONTH_SWAPPED: LevelSpec(_P, 0.8, "day and month swapped"),
     DobLevel.TRANSPOSED: LevelSpec(_P, 0.8, "two adjacent digits swapped"),
@@ -114,7 +114,7 @@ DOB_LEVELS: dict[DobLevel, LevelSpec] = {
 }
 
 POB_LEVELS: dict[PobLevel, LevelSpec] = {
-    PobLevel.MISSING: LevelSpec(_M, 0.0, "not known on both sides"),
+    PobLevel.MISSING: LevelSpec(_M, 0.0, "given by only one of the query and the record, or by neither"),
     PobLevel.EXACT: LevelSpec(_E, 1.0, "same place of birth"),
     PobLevel.DISAGREE: LevelSpec(_D, 0.0, "different place of birth"),
 }
