@@ -159,7 +159,7 @@ PID_CASES = [
     Case("dob-not-a-swap", name("Whitfield", "Harold"), name("Whitfield", "Harold"), "date_of_birth",
          Agreement.DISAGREE, "different", False, ids(dob=DOB), ids(dob=PartialDate(1970, 6, 13)), True),
     Case("dob-missing-in-record", name("Whitfield", "Harold"), name("Whitfield", "Harold"), "date_of_birth",
-         Agreement.MISSING, "not known", None, ids(dob=DOB), ids(), True),
+         Agreement.MISSING, "given by only one", None, ids(dob=DOB), ids(), True),
     Case("pob-same", name("Whitfield", "Harold"), name("Whitfield", "Harold"), "place_of_birth", Agreement.EXACT,
          "US-VA", True, ids(SSN, state="VA"), ids(SSN, state="VA"), True),
     Case("pob-other", name("Whitfield", "Harold"), name("Whitfield", "Harold"), "place_of_birth",

@@ -22,7 +22,7 @@ FUZZY_3_CASES = [
     Case("dob-absent-on-both-sides", name("Whitfield", "Harold"), name("Whitfield", "Harold"), "date_of_birth",
          Agreement.MISSING, "absent in both", None, ids(SSN), ids(SSN), True),
     Case("dob-absent-in-the-record-only", name("Whitfield", "Harold"), name("Whitfield", "Harold"),
-         "date_of_birth", Agreement.MISSING, "not known", None, ids(SSN, DOB), ids(SSN), True),
+         "date_of_birth", Agreement.MISSING, "given by only one", None, ids(SSN, DOB), ids(SSN), True),
 ]  # fmt: skip
 
 
