@@ -13,8 +13,9 @@ set at 10 million tracings is of that order). The -1.5 bits are a Platt fit on F
 of several alignments and names inflates the evidence of non-matches by about that much.
 
 **Versions.** The weights, levels and thresholds belong to a matcher version
-(`search_service.matching_versions`, where each version's tables are): `fuzzy-1`, `fuzzy-2` and
-`fuzzy-3` (the default) are all served; a server picks one (`configured_matcher`, $DCII_MATCHER) and
+(`search_service.matching_versions`, where each version's tables are): `fuzzy-1`, `fuzzy-2`, `fuzzy-3`
+and `fuzzy-4` (the default: fuzzy-3 with another given name and a differing SSN held under 0.85) are all
+served; a server picks one (`configured_matcher`, $DCII_MATCHER) and
 every response names it. A change of scoring is a new version beside the old one.
 
 **Name parts.** Surname and given name are each put in the *best* level that holds: exact key,
@@ -198,6 +199,7 @@ class _Comparison:
     bits: Floats  # (Q, N) log2 odds of a match, prior included (a conflicting SSN's cap applied)
     names: NameComparison
     pids: tuple[Codes, Codes, Codes] | None
+    given_held: npt.NDArray[np.bool_] | None = None  # (Q, N): held under Matcher.given_conflict_cap
 
 
 _DOB_BOTH_MISSING = int(DobLevel.BOTH_MISSING)
@@ -258,7 +260,22 @@ def _compare(
         )
         if m.ssn_conflict_cap is not None:
             bits = np.where(pids[0] == int(SsnLevel.DISAGREE), _squash(bits, m.ssn_conflict_cap), bits)
+        if m.given_conflict_cap is not None:
+            ssn_differs = (pids[0] != int(SsnLevel.EXACT)) & (pids[0] != int(SsnLevel.MISSING))
+            held = _given_disagrees(compared, cands) & ssn_differs
+            bits = np.where(held, _squash(bits, m.given_conflict_cap), bits)
+            return _Comparison(bits, compared, pids, held)
     return _Comparison(bits, compared, pids)
+
+
+def _given_disagrees(compared: NameComparison, cands: Candidates) -> npt.NDArray[np.bool_]:
+    """(Q, N): no name of the candidate agrees on the given name in any way (NameLevel.DISAGREE)."""
+    disagree: npt.NDArray[np.bool_] = compared.given == int(NameLevel.DISAGREE)
+    if disagree.shape[1] > len(cands.names.starts):
+        disagree = np.logical_and.reduceat(disagree, cands.names.starts, axis=1)
+    if cands.groups is not None:
+        disagree = disagree[:, cands.groups]
+    return disagree
 
 
 def score_matrix(
@@ -292,6 +309,9 @@ def _explain(
             else f
             for f in features
         )
+    if cmp.given_held is not None and bool(cmp.given_held[0, index]):
+        note = f"; the score is held under {m.given_conflict_cap} (another given name, and no SSN of its own to vouch)"
+        features = tuple(replace(f, detail=f.detail + note) if f.name == "given_name" else f for f in features)
     return Scored(to_score(bits), alias_no, features, bits)
 
 

@@ -147,12 +147,60 @@ PARTIAL_YEAR           -      +5.5   -
 DISAGREE               -10.0  -5.5   -3.0
 BOTH_MISSING           -      +1.0   -
 =====================  =====  =====  =====
+
+fuzzy-4
+-------
+
+fuzzy-3 plus a cap in PID_QUALIFIED (`Matcher.given_conflict_cap`, 0.85, under the 0.9 threshold): a
+record none of whose names agrees on the given name in any way (DISAGREE) and whose SSN differs from the
+query's (both give one; not equal) is held under it. A twin (surname, date of birth, an SSN one digit off)
+scored 1.000000, level with the person sought; its evidence still ranks it. Name and date alone are scored
+as before: held too, FEBRL's pairs at 0.84 were 95% the same person (docs/BENCHMARKS.md). Weights are
+fuzzy-3's:
+
+=================  =======  =====  ======
+fuzzy-4 level      surname  given  middle
+=================  =======  =====  ======
+MISSING            -1.2     -1.4   0.0
+EXACT              +8.5     +8.0   +6.0
+NICKNAME           -        +6.0   -
+COMPOUND_PART      +7.0     -      -
+JW_94              +7.0     +6.5   +4.5
+JW_88_PHONETIC     +6.0     +5.5   +4.0
+JW_88              +5.0     +4.5   +3.0
+JW_80_PHONETIC     +3.0     +2.5   -
+JW_80              +1.5     +0.5   -
+PHONETIC           +0.5     +0.5   -
+MIDDLE_AS_GIVEN    -        +4.0   -
+INITIAL            +1.0     +3.0   +2.5
+ONE_EDIT           +6.5     +6.0   -
+TWO_EDITS          +3.0     -      -
+DISAGREE           -3.5     -3.0   -3.0
+BOTH_MISSING       +3.0     +3.0   -
+=================  =======  =====  ======
+
+=====================  =====  =====  =====
+fuzzy-4 level          SSN    DOB    POB
+=====================  =====  =====  =====
+MISSING                -1.0   -0.4   0.0
+EXACT                  +20.0  +15.0  +3.0
+TRANSPOSED             +14.0  +6.0   -
+ONE_DIGIT              +12.0  +3.0   -
+LAST_FOUR              +8.0   -      -
+LAST_FOUR_DIFFERENT    -4.0   -      -
+DAY_MONTH_SWAPPED      -      +6.0   -
+YEAR_OFF_BY_ONE        -      +6.0   -
+PARTIAL_YEAR_MONTH     -      +9.0   -
+PARTIAL_YEAR           -      +5.5   -
+DISAGREE               -10.0  -5.5   -3.0
+BOTH_MISSING           -      +1.0   -
+=====================  =====  =====  =====
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from search_service.matching_names import NameLevel, NameWeights
 from search_service.matching_pids import DobLevel, PidWeights, PobLevel, SsnLevel
@@ -177,6 +225,11 @@ class Matcher:
     # person has one SSN, so such a candidate is never a hit at the PID_QUALIFIED default), while its
     # evidence in bits still ranks it among the others.
     ssn_conflict_cap: float | None = None
+    # When set (PID_QUALIFIED): a candidate none of whose names agrees on the given name (DISAGREE: another
+    # name, not a nickname, initial, typo or sound-alike) and whose SSN differs from the query's (a digit
+    # off, swapped, the last four only) scores at most this: surname, date of birth and an SSN one digit
+    # off (twins' SSNs are issued together) made a twin a certain hit, level with the person sought.
+    given_conflict_cap: float | None = None
 
 
 FUZZY_1 = Matcher(
@@ -272,5 +325,7 @@ FUZZY_3 = Matcher(
     ssn_conflict_cap=FUZZY_2.ssn_conflict_cap,
 )
 
-MATCHERS: dict[str, Matcher] = {m.version: m for m in (FUZZY_1, FUZZY_2, FUZZY_3)}
-DEFAULT_MATCHER = "fuzzy-3"
+FUZZY_4 = replace(FUZZY_3, version="fuzzy-4", given_conflict_cap=FUZZY_3.ssn_conflict_cap)
+
+MATCHERS: dict[str, Matcher] = {m.version: m for m in (FUZZY_1, FUZZY_2, FUZZY_3, FUZZY_4)}
+DEFAULT_MATCHER = "fuzzy-4"

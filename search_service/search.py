@@ -343,7 +343,7 @@ class SearchServicer(search_pb2_grpc.SearchServiceServicer):
         """A statement of dispute attached after the answer was read but before its accounting was durable
         found no accounting entry to send notices by: the answer itself must then carry it (seed 004:
         anyone who later sees the record knows it is disputed). The mark tells, in one read, whether any
-        dispute was attached meanwhile; a backend without one is not checked (docs/OPENSEARCH.md)."""
+        dispute was attached meanwhile; a backend without one is not checked."""
         if found.dispute_mark is None or self._store.dispute_mark() == found.dispute_mark:
             return
         for hit in found.response.hits:

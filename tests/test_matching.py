@@ -237,9 +237,9 @@ def ranked_keys(
 
 
 def test_matcher_versions(monkeypatch: pytest.MonkeyPatch) -> None:
-    assert MATCHER_VERSION == matching.DEFAULT_MATCHER == "fuzzy-3"
-    assert {"fuzzy-1", "fuzzy-2", "fuzzy-3"} <= set(MATCHERS)
-    assert matching.matcher().version == "fuzzy-3"
+    assert MATCHER_VERSION == matching.DEFAULT_MATCHER == "fuzzy-4"
+    assert {"fuzzy-1", "fuzzy-2", "fuzzy-3", "fuzzy-4"} <= set(MATCHERS)
+    assert matching.matcher().version == "fuzzy-4"
     assert matching.matcher("fuzzy-1").version == "fuzzy-1"
     with pytest.raises(ValueError, match="unknown matcher version"):
         matching.matcher("fuzzy-0")

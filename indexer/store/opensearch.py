@@ -257,6 +257,14 @@ class OpenSearchStore(Scans, TracingStore):
             raise unavailable("read", error) from error
         return int(found["count"])
 
+    def dispute_mark(self) -> int | None:
+        """The number of statements of dispute held (writes wait for a refresh, so one attached is counted
+        once set_dispute returns). Read before the answer's own reads, it can only err toward a check."""
+        try:
+            return int(self._client.count(index=self.names.disputes)["count"])
+        except TransportError as error:
+            raise unavailable("read", error) from error
+
     def size_hint(self) -> int:
         now = time.monotonic()
         if now - self._size_at > 60:
