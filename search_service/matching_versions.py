@@ -155,46 +155,9 @@ fuzzy-3 plus a cap in PID_QUALIFIED (`Matcher.given_conflict_cap`, 0.85, under t
 record none of whose names agrees on the given name in any way (DISAGREE) and whose SSN differs from the
 query's (both give one; not equal) is held under it. A twin (surname, date of birth, an SSN one digit off)
 scored 1.000000, level with the person sought; its evidence still ranks it. Name and date alone are scored
-as before: held too, FEBRL's pairs at 0.84 were 95% the same person (docs/BENCHMARKS.md). Weights are
-fuzzy-3's:
+as before: held too, FEBRL's pairs at 0.84 were 95% the same person (docs/BENCHMARKS.md).
 
-=================  =======  =====  ======
-fuzzy-4 level      surname  given  middle
-=================  =======  =====  ======
-MISSING            -1.2     -1.4   0.0
-EXACT              +8.5     +8.0   +6.0
-NICKNAME           -        +6.0   -
-COMPOUND_PART      +7.0     -      -
-JW_94              +7.0     +6.5   +4.5
-JW_88_PHONETIC     +6.0     +5.5   +4.0
-JW_88              +5.0     +4.5   +3.0
-JW_80_PHONETIC     +3.0     +2.5   -
-JW_80              +1.5     +0.5   -
-PHONETIC           +0.5     +0.5   -
-MIDDLE_AS_GIVEN    -        +4.0   -
-INITIAL            +1.0     +3.0   +2.5
-ONE_EDIT           +6.5     +6.0   -
-TWO_EDITS          +3.0     -      -
-DISAGREE           -3.5     -3.0   -3.0
-BOTH_MISSING       +3.0     +3.0   -
-=================  =======  =====  ======
-
-=====================  =====  =====  =====
-fuzzy-4 level          SSN    DOB    POB
-=====================  =====  =====  =====
-MISSING                -1.0   -0.4   0.0
-EXACT                  +20.0  +15.0  +3.0
-TRANSPOSED             +14.0  +6.0   -
-ONE_DIGIT              +12.0  +3.0   -
-LAST_FOUR              +8.0   -      -
-LAST_FOUR_DIFFERENT    -4.0   -      -
-DAY_MONTH_SWAPPED      -      +6.0   -
-YEAR_OFF_BY_ONE        -      +6.0   -
-PARTIAL_YEAR_MONTH     -      +9.0   -
-PARTIAL_YEAR           -      +5.5   -
-DISAGREE               -10.0  -5.5   -3.0
-BOTH_MISSING           -      +1.0   -
-=====================  =====  =====  =====
+fuzzy-4 weights are fuzzy-3's (the tables above).
 """
 
 from __future__ import annotations

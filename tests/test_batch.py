@@ -30,6 +30,7 @@ from dcii.v1 import batch_pb2, batch_pb2_grpc, search_pb2
 from indexer.demo import generate_tracings
 from indexer.exc import InvalidArgument
 from indexer.store.factory import open_store
+from search_service import pki
 from search_service.accreditation import Activity, Caller, Purpose, Role, Status
 from search_service.batch import BatchServicer
 from search_service.batch_process import BatchProcess
@@ -316,10 +317,9 @@ def _people(index: Index, count: int) -> list[batch_pb2.BatchQuery]:
     return [_query(f"q{i}", M.SEARCH_MODE_EXACT, name=harold, identifiers={"ssn": s}) for i, s in enumerate(ssns)]
 
 
-def test_cli_submit_writes_json_lines(index: Index, tmp_path: Path) -> None:
-    start(index, BatchSettings(duty=1.0))
-    submitter = index.client("NCIS-RA-01", "NCIS", [Role.SUBMITTER])
-    submitter.upsert(f.person(record="NCIS-1"), f.person(record="NCIS-2", ssn="529-61-3380"))
+def batch_profile(index: Index, tmp_path: Path) -> tuple[pki.Issued, str, str]:
+    """A new batch activity's `dcii` profile in `tmp_path/profile.json` (its certificate, key, CA and the
+    operator's password file beside it); (cert, account, password) of that operator."""
     cert, account, password = index.accredit("CCF-BATCH", "ARMY-CCF", [Role.QUERIER, Role.BATCH])
     for name, pem in (("ca.pem", index.ca.cert_pem), ("me.pem", cert.cert_pem), ("me-key.pem", cert.key_pem)):
         (tmp_path / name).write_bytes(pem)
@@ -327,6 +327,14 @@ def test_cli_submit_writes_json_lines(index: Index, tmp_path: Path) -> None:
     profile = {"server": f"localhost:{index.port}", "ca": "ca.pem", "cert": "me.pem", "key": "me-key.pem"}
     profile |= {"account_code": account, "password_file": "pw"}
     (tmp_path / "profile.json").write_text(json.dumps(profile))
+    return cert, account, password
+
+
+def test_cli_submit_writes_json_lines(index: Index, tmp_path: Path) -> None:
+    start(index, BatchSettings(duty=1.0))
+    submitter = index.client("NCIS-RA-01", "NCIS", [Role.SUBMITTER])
+    submitter.upsert(f.person(record="NCIS-1"), f.person(record="NCIS-2", ssn="529-61-3380"))
+    batch_profile(index, tmp_path)
     header = "query_id,surname,given_name,middle_name,suffix,ssn,date_of_birth,place_of_birth,mode,purpose\n"
     rows = [
         "a,Whitfield,Harold,,,318-52-4471,,,EXACT,SECURITY_CLEARANCE",

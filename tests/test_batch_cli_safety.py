@@ -6,7 +6,6 @@ over mutual TLS, and the CLI's own writer on real files. Helpers: tests/test_bat
 
 from __future__ import annotations
 
-import json
 import os
 import sqlite3
 import subprocess
@@ -35,13 +34,7 @@ ROW = "a,Whitfield,Harold,,,318-52-4471,,,EXACT,SECURITY_CLEARANCE\n"
 def _cli(index: Index, tmp_path: Path) -> tuple[list[str], dict[str, str], tuple[pki.Issued, str, str]]:
     """The command line of `dcii`, its environment (a profile of a new batch activity) and (cert, account,
     password) of that activity's operator, who may then also be logged in by the test."""
-    cert, account, password = index.accredit("CCF-BATCH", "ARMY-CCF", [Role.QUERIER, Role.BATCH])
-    for name, pem in (("ca.pem", index.ca.cert_pem), ("me.pem", cert.cert_pem), ("me-key.pem", cert.key_pem)):
-        (tmp_path / name).write_bytes(pem)
-    (tmp_path / "pw").write_text(password)
-    profile = {"server": f"localhost:{index.port}", "ca": "ca.pem", "cert": "me.pem", "key": "me-key.pem"}
-    profile |= {"account_code": account, "password_file": "pw"}
-    (tmp_path / "profile.json").write_text(json.dumps(profile))
+    cert, account, password = test_batch.batch_profile(index, tmp_path)
     (tmp_path / "in.csv").write_text(HEADER + ROW)
     env = dict(os.environ, DCII_PROFILE=str(tmp_path / "profile.json"))
     return [sys.executable, "-m", "dcii.cli.main", "batch"], env, (cert, account, password)
