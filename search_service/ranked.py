@@ -79,7 +79,7 @@ def _after(position: Position) -> tuple[float, str, str]:
         raise not_issued() from error
 
 
-def decode_offset(token: str) -> int:
+def check_ranked_token(token: str) -> int:
     """Checks a ranked page token's form (the request's check: the query is compared when it is used);
     the offset of an earlier format's token, else 0."""
     if not token:

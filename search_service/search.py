@@ -37,7 +37,7 @@ from search_service.exact import (
     title_page,
 )
 from search_service.matching import Matcher, configured_matcher
-from search_service.ranked import RankedHit, RankedPage, decode_offset, run_ranked
+from search_service.ranked import RankedHit, RankedPage, check_ranked_token, run_ranked
 
 MARKING = "FOR OFFICIAL USE ONLY - PRIVACY SENSITIVE"
 DEFAULT_PAGE_SIZE = 20
@@ -138,7 +138,7 @@ def _paging_violations(request: search_pb2.SearchRequest, at: str, *, ranked: bo
     if request.page_token:
         try:
             if ranked:
-                decode_offset(request.page_token)
+                check_ranked_token(request.page_token)
             elif title:
                 decode_title_token(request.page_token)
             else:
