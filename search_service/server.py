@@ -46,6 +46,7 @@ from search_service.batch_worker import BatchSettings, BatchWorker, batch_answer
 from search_service.gc_tuning import tune_garbage_collector
 from search_service.ingest import IngestServicer
 from search_service.ingest_pool import IngestPool
+from search_service.keepalive import Keepalive
 from search_service.limits import CallLimiter, RateLimit, RateLimiter
 from search_service.malloc_tuning import limit_malloc_arenas
 from search_service.metrics import ServerMetrics
@@ -90,6 +91,8 @@ class ServerConfig:
     # The background batch worker: threads, chunk size and duty cycle (its share of the server's time), and
     # whether it runs in a low-priority process of its own (the default) or as threads in the server.
     batch: BatchSettings = field(default_factory=BatchSettings)
+    # Pings that close connections whose client vanished; clients' pings accepted (keepalive.py).
+    keepalive: Keepalive = field(default_factory=Keepalive)
     # Worker processes that check and prepare bulk ingest outside the server's GIL (search_service.ingest_pool;
     # started at the first bulk write). 0: in the handler threads, as small writes always are.
     ingest_processes: int = 2
@@ -101,10 +104,8 @@ class ServerConfig:
     processes: int = 1
     # 0: the primary; i > 0: replica i, started by the primary with its config (never set by hand).
     replica_index: int = 0
-
     # The privacy office's IANA time zone, whose days Privacy Act deadlines count (RUNBOOK, "Privacy Act deadlines").
     privacy_time_zone: str = DEFAULT_TIME_ZONE
-
     # Where the tracings live (indexer.store.factory): None is the embedded store at data_dir/index.db;
     # an opensearch+https://... URL the cluster (its password in a file or DCII_OPENSEARCH_PASSWORD, never in
     # the URL, which the batch worker process gets on its command line).
@@ -250,6 +251,7 @@ def _grpc_server(
             # Off unless several processes serve: then a second server started on a taken port by mistake
             # would share it silently. On, every process of this server binds the port (the same user only).
             ("grpc.so_reuseport", int(config.processes > 1)),
+            *config.keepalive.server_options(),
         ],
     )
 

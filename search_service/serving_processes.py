@@ -61,12 +61,14 @@ def config_to_json(config: ServerConfig) -> str:
 
 def config_from_json(text: str) -> ServerConfig:
     from search_service.batch_worker import BatchSettings
+    from search_service.keepalive import Keepalive
     from search_service.server import ServerConfig
 
     values: dict[str, Any] = json.loads(text)
     values["data_dir"], values["pki_dir"] = Path(values["data_dir"]), Path(values["pki_dir"])
     values["hostnames"] = tuple(values["hostnames"])
     values["batch"] = BatchSettings(**values["batch"])
+    values["keepalive"] = Keepalive(**values["keepalive"])
     return ServerConfig(**values)
 
 

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from dcii.cli import admin, audit, backup, batch, index_cmd, privacy, query, retention, submit
+from dcii.cli import admin, audit, backup, batch, index_cmd, privacy, query, retention, serve_options, submit
 from dcii.cli.logs import FORMATS, configure_logging
 from dcii.cli.private import close_to_others, private_files
 from indexer.exc import DciiError
@@ -45,6 +45,8 @@ def serve_config(args: argparse.Namespace) -> ServerConfig:
         ingest_processes=args.ingest_processes,
         processes=args.processes,
         privacy_time_zone=args.privacy_time_zone,
+        batch=serve_options.batch_settings(args),
+        keepalive=serve_options.keepalive(args),
         **limits,  # type: ignore[arg-type]
     )
 
@@ -173,6 +175,7 @@ def parser() -> argparse.ArgumentParser:
     )
     privacy.add_time_zone_option(serve)
     add_limit_options(serve)
+    serve_options.add_batch_and_keepalive_options(serve)
     # Also after `serve` (SUPPRESS: unless given here, the values before the command stand).
     serve.add_argument("--log-level", default=argparse.SUPPRESS)
     serve.add_argument("--log-format", choices=FORMATS, default=argparse.SUPPRESS)
