@@ -54,7 +54,7 @@ def test_submit_that_loses_the_server_while_waiting_says_how_to_fetch_the_result
     start(index, BatchSettings(threads=0))  # the batch waits, so the command waits
     dcii, env, _ = _cli(index, tmp_path)
     out = tmp_path / "out.jsonl"
-    command = [*dcii, "submit", str(tmp_path / "in.csv"), "--out", str(out), "--poll", "0.2"]
+    command = [*dcii, "submit", str(tmp_path / "in.csv"), "--out", str(out), "--poll", "0.2", "--retry-for", "1"]
     waiting = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.monotonic() + 60
@@ -73,6 +73,7 @@ def test_submit_that_loses_the_server_while_waiting_says_how_to_fetch_the_result
     assert "Traceback" not in stderr and "Traceback" not in stdout
     [line] = [line for line in stderr.splitlines() if f"dcii batch results {batch_id} --out {out}" in line]
     assert f"dcii batch status {batch_id}" in line and "UNAVAILABLE" in line
+    assert "trying again for 1 s" in stderr  # it tried, for as long as it was told
     assert not out.exists() and not (tmp_path / "out.jsonl.partial").exists()
 
 

@@ -24,8 +24,10 @@ may fetch its results (`status` and `cancel` work for any operator of the activi
 OUT.partial, created afresh (never through an existing file or symlink: one there is refused), then renamed
 to OUT.
 
-If `submit` loses the server while it waits (a restart, an expired session), the batch goes on: it says so in
-one line, with the commands that fetch the status and results later, and exits 1.
+While `submit` waits, a server that cannot be reached (a restart) is tried again for up to `--retry-for`
+seconds (default 600), and a session that ended (8 hours passed; the activity suspended and reinstated) is
+logged in again. If it still loses the server, the batch goes on: it says so in one line, with the commands
+that fetch the status and results later, and exits 1.
 """
 
 from __future__ import annotations
@@ -46,7 +48,7 @@ from google.protobuf import json_format
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from dcii.cli.client import Metadata, find_profile, session
+from dcii.cli.client import Link, Metadata, find_profile, lasting_session, session
 from dcii.v1 import batch_pb2, batch_pb2_grpc, search_pb2, tracing_pb2
 from indexer.model import PartialDate
 from search_service.errors import field_violations
@@ -220,7 +222,7 @@ def _fetch(stub: batch_pb2_grpc.BatchServiceStub, metadata: Metadata, batch_id: 
 
 
 def _wait(
-    stub: batch_pb2_grpc.BatchServiceStub, metadata: Metadata, status: batch_pb2.BatchStatus, poll: float
+    stub: batch_pb2_grpc.BatchServiceStub, link: Link, status: batch_pb2.BatchStatus, poll: float
 ) -> batch_pb2.BatchStatus:
     console = Console(stderr=True)
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
@@ -229,7 +231,7 @@ def _wait(
         task = progress.add_task(f"batch {status.batch_id}", total=status.total, completed=status.done)
         while status.state in _ACTIVE:
             time.sleep(poll)
-            status = stub.GetBatchStatus(request, metadata=metadata, timeout=30)
+            status = link.call(lambda metadata: stub.GetBatchStatus(request, metadata=metadata, timeout=30))
             progress.update(task, completed=status.done, description=f"batch {status.batch_id} {_state(status)}")
     return status
 
@@ -260,19 +262,19 @@ def cmd_submit(args: argparse.Namespace) -> None:
     out = Path(args.out)
     if os.path.lexists(partial_path(out)):  # refused now, not after a wait of hours (write_results checks again)
         raise _partial_exists(partial_path(out))
-    with session(find_profile(args.profile)) as (channel, metadata):
-        stub = batch_pb2_grpc.BatchServiceStub(channel)
-        try:
-            status = stub.SubmitBatch(_messages(queries, args.label or Path(args.file).name), metadata=metadata)
+    with lasting_session(find_profile(args.profile), args.retry_for) as link:
+        stub = batch_pb2_grpc.BatchServiceStub(link.channel)
+        try:  # not repeated: a submission cut short may have been queued, and a second would answer it twice
+            status = stub.SubmitBatch(_messages(queries, args.label or Path(args.file).name), metadata=link.metadata)
         except grpc.RpcError as error:
             raise _refused(error) from None
         print(f"batch {status.batch_id} queued: {status.total} queries ({status.rejected} refused)", file=sys.stderr)
         batch_id = status.batch_id
         try:
-            status = _wait(stub, metadata, status, args.poll)
+            status = _wait(stub, link, status, args.poll)
             if status.state != batch_pb2.BATCH_STATE_DONE:
                 raise SystemExit(f"batch {batch_id} ended {_state(status)}: {status.done} of {status.total} answered")
-            _fetch(stub, metadata, batch_id, out)
+            link.call(lambda metadata: _fetch(stub, metadata, batch_id, out))  # a cut stream leaves no partial
         except KeyboardInterrupt:
             print(f"\nthe batch goes on; later: dcii batch results {batch_id} --out {out}", file=sys.stderr)
             raise SystemExit(130) from None
@@ -306,6 +308,14 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     submit.add_argument("--out", required=True, help="results, one JSON line per query")
     submit.add_argument("--label", help="shown in the batch's status (default: the file's name)")
     submit.add_argument("--poll", type=float, default=1.0, help="seconds between status checks")
+    submit.add_argument(
+        "--retry-for",
+        type=float,
+        default=600.0,
+        metavar="S",
+        help="seconds to keep trying while the server cannot be reached (a restart), default 600;"
+        " an ended session is logged in again",
+    )
     submit.set_defaults(run=cmd_submit)
     for action, text in (("status", "a batch's progress"), ("cancel", "stop a batch"), ("results", "fetch results")):
         sub = actions.add_parser(action, help=text)
