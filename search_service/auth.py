@@ -126,11 +126,16 @@ def peer_fingerprint(context: grpc.ServicerContext) -> str:
 
 
 class CallerContext:
-    """The servicer's context: the real one, plus who is calling."""
+    """The servicer's context: the real one, plus who is calling, and a way to ask again."""
 
-    def __init__(self, inner: grpc.ServicerContext, caller: Caller) -> None:
+    def __init__(self, inner: grpc.ServicerContext, caller: Caller, recheck: Callable[[], Caller]) -> None:
         self._inner = inner
         self.caller = caller
+        self._recheck = recheck
+
+    def checked_again(self) -> Caller:
+        self.caller = self._recheck()
+        return self.caller
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._inner, name)
@@ -142,12 +147,25 @@ def caller_of(context: grpc.ServicerContext) -> Caller:
     return context.caller
 
 
+def caller_again(context: grpc.ServicerContext) -> Caller:
+    """The caller checked again now, as a new call would be (certificate, activity, session, role; not the
+    rate): a stream lives as long as its client likes, and the message or page it is about to take or send
+    after its activity was suspended or revoked, its operator suspended, its session ended or expired, or its
+    certificate expired is refused (PermissionDenied / Unauthenticated, audited as any refusal). Cheap: the
+    registry answers from its cache until its file changes."""
+    if not isinstance(context, CallerContext):
+        raise PermissionDenied("no caller")
+    return context.checked_again()
+
+
 def _is_abort(error: Exception) -> bool:
     # grpc's context.abort() raises a bare Exception() after setting the status; let it through.
     return type(error) is Exception and not error.args
 
 
 Authorize = Callable[[grpc.ServicerContext], Caller]
+# A call's caller, authorized at its start, and the check to run again during it (caller_again).
+Authorized = tuple[Caller, Callable[[], Caller]]
 Admit = Callable[[Caller], CallSlot]
 Refused = Callable[[grpc.ServicerContext, DciiError], None]
 
@@ -173,13 +191,13 @@ Checked = Callable[[Any], Any]
 
 
 def _guard_unary(
-    run: Callable[..., Any], authorize: Authorize, admit: Admit, refused: Refused, checked: Checked
+    run: Callable[..., Any], authorize: Authorize, recheck: Authorize, admit: Admit, refused: Refused, checked: Checked
 ) -> Callable[..., Any]:
     def handler(request: Any, context: grpc.ServicerContext) -> Any:
         try:
             caller = authorize(context)
             with admit(caller):  # the slot is held while the handler runs, whichever way it ends
-                return run(checked(request), CallerContext(context, caller))
+                return run(checked(request), CallerContext(context, caller, lambda: recheck(context)))
         except Exception as error:
             _fail(context, error, refused)
 
@@ -187,7 +205,12 @@ def _guard_unary(
 
 
 def _guard_stream(
-    run: Callable[..., Iterator[Any]], authorize: Authorize, admit: Admit, refused: Refused, checked: Checked
+    run: Callable[..., Iterator[Any]],
+    authorize: Authorize,
+    recheck: Authorize,
+    admit: Admit,
+    refused: Refused,
+    checked: Checked,
 ) -> Callable[..., Any]:
     def handler(request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
         try:
@@ -197,7 +220,7 @@ def _guard_stream(
             # callback is the backstop, should the iterator outlive the call: release is idempotent.
             with admit(caller) as slot:
                 context.add_callback(slot.release)
-                yield from run(checked(request), CallerContext(context, caller))
+                yield from run(checked(request), CallerContext(context, caller, lambda: recheck(context)))
         except Exception as error:
             _fail(context, error, refused)
 
@@ -239,8 +262,17 @@ class AuthInterceptor(grpc.ServerInterceptor):
         self._refusals = RateLimiter(REFUSALS_PER_SECOND, REFUSAL_BURST)
 
     def _authorize(self, method: str, rule: Rule | None, token: str | None, context: grpc.ServicerContext) -> Caller:
+        caller = self._identify(method, rule, token, context, budget=True)
+        if self._limiter is not None and caller.activity is not _INFRASTRUCTURE:
+            self._limiter.take(caller.activity.activity_id)
+        return caller
+
+    def _identify(
+        self, method: str, rule: Rule | None, token: str | None, context: grpc.ServicerContext, *, budget: bool
+    ) -> Caller:
+        """The caller, if it may make this call now; `budget`: a certificate past its refusals is refused."""
         fingerprint = peer_fingerprint(context)
-        if self._refusals.spent(fingerprint):
+        if budget and self._refusals.spent(fingerprint):
             raise _RefusedTooOften("too many refused calls from this certificate: retry after a short backoff")
         if rule is None:
             raise PermissionDenied(f"{method} is not an allowed method")
@@ -252,8 +284,6 @@ class AuthInterceptor(grpc.ServerInterceptor):
         caller = self._registry.caller(fingerprint, token if rule.session else None)
         if rule.role is not None and rule.role not in caller.activity.roles:
             raise PermissionDenied(f"{method} needs the {rule.role.value} role")
-        if self._limiter is not None:
-            self._limiter.take(caller.activity.activity_id)
         return caller
 
     def _admit(self, caller: Caller) -> CallSlot:
@@ -293,6 +323,9 @@ class AuthInterceptor(grpc.ServerInterceptor):
         def authorize(context: grpc.ServicerContext) -> Caller:
             return self._authorize(method, rule, token, context)
 
+        def recheck(context: grpc.ServicerContext) -> Caller:
+            return self._identify(method, rule, token, context, budget=False)
+
         def refused(context: grpc.ServicerContext, refusal: DciiError) -> None:
             self._refused(method, context, refusal)
 
@@ -302,17 +335,17 @@ class AuthInterceptor(grpc.ServerInterceptor):
         }
         if handler.unary_unary is not None:
             return grpc.unary_unary_rpc_method_handler(
-                _guard_unary(handler.unary_unary, authorize, self._admit, refused, parsed), **codec
+                _guard_unary(handler.unary_unary, authorize, recheck, self._admit, refused, parsed), **codec
             )
         if handler.stream_unary is not None:
             return grpc.stream_unary_rpc_method_handler(
-                _guard_unary(handler.stream_unary, authorize, self._admit, refused, parsed_each), **codec
+                _guard_unary(handler.stream_unary, authorize, recheck, self._admit, refused, parsed_each), **codec
             )
         if handler.unary_stream is not None:
             return grpc.unary_stream_rpc_method_handler(
-                _guard_stream(handler.unary_stream, authorize, self._admit, refused, parsed), **codec
+                _guard_stream(handler.unary_stream, authorize, recheck, self._admit, refused, parsed), **codec
             )
         assert handler.stream_stream is not None
         return grpc.stream_stream_rpc_method_handler(
-            _guard_stream(handler.stream_stream, authorize, self._admit, refused, parsed_each), **codec
+            _guard_stream(handler.stream_stream, authorize, recheck, self._admit, refused, parsed_each), **codec
         )

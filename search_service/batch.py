@@ -37,7 +37,7 @@ from indexer.exc import FailedPrecondition, InvalidArgument, NotFound, Permissio
 from indexer.model import StoredTracing, TracingKey, Violation
 from indexer.store.base import TracingStore
 from search_service.accreditation import Caller, Role
-from search_service.auth import caller_of
+from search_service.auth import caller_again, caller_of
 from search_service.batch_queue import Batch, BatchPurge, BatchQueue, NewQuery, Owner, too_many_active
 from search_service.batch_worker import BatchSettings
 from search_service.convert import timestamp
@@ -123,8 +123,12 @@ class BatchServicer(batch_pb2_grpc.BatchServiceServicer):
         max_queries: int = MAX_BATCH_QUERIES,
         store: TracingStore | None = None,
         max_active: int | None = None,
+        on_refusal: Callable[[Caller, str, str, int], None] | None = None,
     ) -> None:
         self._queue = queue
+        # Records the queries refused for a purpose the activity is not accredited for, as the interceptor
+        # records an online search's (caller, method, reason, how many).
+        self._on_refusal = on_refusal
         self._max_active = max_active
         # Read as results are sent, for the statements of dispute filed since the batch was answered.
         self._store = store
@@ -134,7 +138,13 @@ class BatchServicer(batch_pb2_grpc.BatchServiceServicer):
 
     # ---- the service, callable without gRPC ----
 
-    def submit(self, caller: Caller, requests: Iterable[batch_pb2.SubmitBatchRequest]) -> batch_pb2.BatchStatus:
+    def submit(
+        self,
+        caller: Caller,
+        requests: Iterable[batch_pb2.SubmitBatchRequest],
+        again: Callable[[], Caller] | None = None,
+    ) -> batch_pb2.BatchStatus:
+        """`again` checks the caller anew once the stream is read (a long upload), before anything is kept."""
         activity_id = caller.activity.activity_id
         # Refused before the stream is read (up to 64 MiB); the queue checks again as it stores the batch.
         if self._max_active is not None and self._queue.active_count(activity_id) >= self._max_active:
@@ -144,7 +154,7 @@ class BatchServicer(batch_pb2_grpc.BatchServiceServicer):
         queries: list[NewQuery] = []
         seen: set[str] = set()
         problems: list[Violation] = []
-        held = 0
+        held = purposes_denied = 0
         for message in requests:
             label = label or message.label
             if len(queries) + len(message.queries) > self._max:
@@ -163,9 +173,9 @@ class BatchServicer(batch_pb2_grpc.BatchServiceServicer):
                     too_big = Violation(f"queries[{i}].query", f"at most {MAX_QUERY_BYTES} bytes")
                     queries.append(NewQuery(item.query_id, b"", _refusal(item.query_id, [too_big])))
                     continue
-                queries.append(
-                    NewQuery(item.query_id, item.query.SerializeToString(), self._check(item, i, today, caller))
-                )
+                refusal, denied = self._check(item, i, today, caller)
+                purposes_denied += denied
+                queries.append(NewQuery(item.query_id, item.query.SerializeToString(), refusal))
         if not queries:
             problems.append(Violation("queries", "a batch holds at least one query"))
         if len(label) > MAX_LABEL or rules.has_control(label):  # echoed in every status: kept whole and plain
@@ -173,22 +183,28 @@ class BatchServicer(batch_pb2_grpc.BatchServiceServicer):
         if problems:
             more = [Violation("queries", f"and {len(problems) - _REPORTED} more")] if len(problems) > _REPORTED else []
             raise InvalidArgument([*problems[:_REPORTED], *more], "the batch was refused")
+        if again is not None:
+            caller = again()
+        if purposes_denied and self._on_refusal is not None:  # audited before the batch is kept: fails closed
+            reason = "a purpose this activity is not accredited for"
+            self._on_refusal(caller, "/dcii.v1.BatchService/SubmitBatch", reason, purposes_denied)
         owner = Owner(activity_id, caller.operator or "", caller.fingerprint)
         batch = self._queue.submit(owner, label, queries, max_active=self._max_active)
         if self._on_submit is not None:
             self._on_submit()
         return status_out(batch)
 
-    def _check(self, item: batch_pb2.BatchQuery, i: int, today: dt.date, caller: Caller) -> bytes | None:
-        """None for a query that passes the edit criteria, else its result (the violations)."""
+    def _check(self, item: batch_pb2.BatchQuery, i: int, today: dt.date, caller: Caller) -> tuple[bytes | None, bool]:
+        """None for a query that passes the edit criteria, else its result (the violations); and whether it
+        was refused for its purpose."""
         at = f"queries[{i}].query"
         try:
             check_query(item.query, caller, today, prefix=at)
         except InvalidArgument as error:
-            return _refusal(item.query_id, error.violations)
+            return _refusal(item.query_id, error.violations), False
         except PermissionDenied as error:
-            return _refusal(item.query_id, [Violation(f"{at}.purpose", error.message)])
-        return None
+            return _refusal(item.query_id, [Violation(f"{at}.purpose", error.message)]), True
+        return None, False
 
     def _visible(self, caller: Caller, batch_id: str, *, results: bool = False) -> Batch:
         batch = self._queue.get(batch_id) if batch_id else None
@@ -208,7 +224,10 @@ class BatchServicer(batch_pb2_grpc.BatchServiceServicer):
         assert batch is not None
         return status_out(batch)
 
-    def results(self, caller: Caller, batch_id: str) -> Iterator[batch_pb2.BatchQueryResult]:
+    def results(
+        self, caller: Caller, batch_id: str, again: Callable[[], Caller] | None = None
+    ) -> Iterator[batch_pb2.BatchQueryResult]:
+        """`again` checks the caller anew before each page: a suspension stops a stream of disclosures."""
         batch = self._visible(caller, batch_id, results=True)
         if caller.operator != batch.owner.operator:
             # Its disclosures were accounted to the operator who submitted it: only they may receive them.
@@ -217,6 +236,8 @@ class BatchServicer(batch_pb2_grpc.BatchServiceServicer):
             raise FailedPrecondition(f"batch not finished: {batch.done} of {batch.total} queries answered")
         after, as_now = -1, _AsNow(self._store)
         while page := self._queue.results(batch, after, _RESULT_PAGE):
+            if again is not None and after >= 0:  # the first page's check was the call's own
+                again()
             for position, result in page:
                 after = position
                 yield as_now.current(batch_pb2.BatchQueryResult.FromString(result))
@@ -226,7 +247,7 @@ class BatchServicer(batch_pb2_grpc.BatchServiceServicer):
     def SubmitBatch(  # noqa: N802 (gRPC's method name)
         self, request_iterator: Iterator[batch_pb2.SubmitBatchRequest], context: grpc.ServicerContext
     ) -> batch_pb2.BatchStatus:
-        return self.submit(caller_of(context), request_iterator)
+        return self.submit(caller_of(context), request_iterator, lambda: caller_again(context))
 
     def GetBatchStatus(  # noqa: N802
         self, request: batch_pb2.GetBatchRequest, context: grpc.ServicerContext
@@ -236,7 +257,7 @@ class BatchServicer(batch_pb2_grpc.BatchServiceServicer):
     def StreamBatchResults(  # noqa: N802
         self, request: batch_pb2.GetBatchRequest, context: grpc.ServicerContext
     ) -> Iterator[batch_pb2.BatchQueryResult]:
-        return self.results(caller_of(context), request.batch_id)
+        return self.results(caller_of(context), request.batch_id, lambda: caller_again(context))
 
     def CancelBatch(  # noqa: N802
         self, request: batch_pb2.GetBatchRequest, context: grpc.ServicerContext
@@ -252,11 +273,14 @@ def add_batch_service(
     store: TracingStore,
     settings: BatchSettings,
     primary: bool,
+    on_refusal: Callable[[Caller, str, str, int], None] | None = None,
 ) -> BatchPurge | None:
     """Add the BatchService to `server`; in the primary, also start the purge of expired results (its first run
     now, before the server takes a call). The purge belongs to the server, not to the worker: it must run
     whether a worker runs, has threads, or is busy with other batches."""
-    servicer = BatchServicer(queue, today, on_submit=wake, store=store, max_active=settings.max_active_per_activity)
+    servicer = BatchServicer(
+        queue, today, on_submit=wake, store=store, max_active=settings.max_active_per_activity, on_refusal=on_refusal
+    )
     batch_pb2_grpc.add_BatchServiceServicer_to_server(servicer, server)
     if not primary:
         return None

@@ -23,7 +23,7 @@ from indexer import model as m
 from indexer.exc import InvalidArgument, PermissionDenied
 from indexer.store.base import TracingStore, WriteResult
 from search_service.accreditation import Caller
-from search_service.auth import caller_of
+from search_service.auth import caller_again, caller_of
 from search_service.convert import outcome_value
 from search_service.errors import MAX_VIOLATIONS
 from search_service.ingest_plan import Plan, Refusal, plan_action
@@ -150,16 +150,38 @@ def _read_ahead(messages: Iterator[M], *, size: Callable[[M], int]) -> Generator
         stopped.set()
 
 
+# Records a refusal the interceptor never sees, as it records its own: (caller, method, reason, how many).
+OnRefusal = Callable[[Caller, str, str, int], None]
+INGEST, INGEST_BATCHES = "/dcii.v1.IngestService/Ingest", "/dcii.v1.IngestService/IngestBatches"
+
+
+def _not_recorded(caller: Caller, method: str, reason: str, count: int) -> None:
+    """No audit trail (a servicer built without one, in tests of the write path)."""
+
+
 class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
-    def __init__(self, store: TracingStore, today: Callable[[], dt.date], pool: IngestPool | None = None) -> None:
+    def __init__(
+        self,
+        store: TracingStore,
+        today: Callable[[], dt.date],
+        pool: IngestPool | None = None,
+        on_refusal: OnRefusal = _not_recorded,
+    ) -> None:
         self._store = store
         self._today = today
         self._pool = pool or IngestPool(0)
+        self._on_refusal = on_refusal
 
     # ---- applying ----
 
-    def apply(self, caller: Caller, requests: list[ingest_pb2.IngestRequest]) -> list[ingest_pb2.IngestResult]:
-        return self._write(caller, requests, self._pool.plan(caller.activity.agency, self._today(), requests))
+    def apply(
+        self, caller: Caller, requests: list[ingest_pb2.IngestRequest], method: str = INGEST
+    ) -> list[ingest_pb2.IngestResult]:
+        planned = self._pool.plan(caller.activity.agency, self._today(), requests)
+        denied = [p for p in planned if isinstance(p, Refusal) and p.outcome == "PERMISSION_DENIED"]
+        if denied:  # a stream's actions on other agencies' tracings: audited (before the write: fails closed)
+            self._on_refusal(caller, method, denied[0].violations[0].description, len(denied))
+        return self._write(caller, requests, planned)
 
     def _write(
         self, caller: Caller, requests: list[ingest_pb2.IngestRequest], planned: list[Plan]
@@ -188,18 +210,17 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
     def Ingest(  # noqa: N802 (gRPC's method name)
         self, request_iterator: Iterator[ingest_pb2.IngestRequest], context: grpc.ServicerContext
     ) -> Iterator[ingest_pb2.IngestResult]:
-        caller = caller_of(context)
         for group in _read_ahead(request_iterator, size=lambda _: 1):
-            yield from self.apply(caller, group)
+            yield from self.apply(caller_again(context), group)  # suspended since the last: refused
 
     def IngestBatches(  # noqa: N802
         self, request_iterator: Iterator[ingest_pb2.IngestBatchRequest], context: grpc.ServicerContext
     ) -> Iterator[ingest_pb2.IngestBatchResult]:
-        caller = caller_of(context)
         for batches in _read_ahead(request_iterator, size=_checked_size):
             # The actions of several batch messages go to the store as one group (one fsync), and the
             # results are cut back into one answer per message, in order.
-            results = iter(self.apply(caller, [request for batch in batches for request in batch.requests]))
+            actions = [request for batch in batches for request in batch.requests]
+            results = iter(self.apply(caller_again(context), actions, INGEST_BATCHES))
             for batch in batches:
                 yield ingest_pb2.IngestBatchResult(results=[next(results) for _ in batch.requests])
 

@@ -9,23 +9,16 @@ import signal
 import socket
 import threading
 from collections.abc import Callable
-from concurrent import futures
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import grpc
-from grpc_health.v1 import health, health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection
+from grpc_health.v1 import health
 
 from dcii.v1 import (
-    admin_pb2,
     admin_pb2_grpc,
-    batch_pb2,
-    ingest_pb2,
     ingest_pb2_grpc,
-    privacy_pb2,
     privacy_pb2_grpc,
-    search_pb2,
     search_pb2_grpc,
 )
 from indexer import name_shares
@@ -34,11 +27,9 @@ from indexer.retention import RetentionSchedule
 from indexer.store.base import TracingStore
 from indexer.store.factory import open_store
 from indexer.store.sqlite_backup import DataDirLock, hold_data_dir
-from search_service import shared_rates
 from search_service.account_sweep import AccountSweep, record_disabled
 from search_service.accounting import AuditLog, load_or_create_key
 from search_service.accounts import AdminServicer, SessionServicer
-from search_service.auth import AuthInterceptor
 from search_service.batch import add_batch_service
 from search_service.batch_process import BatchProcess, WorkerFiles
 from search_service.batch_queue import BatchPurge, BatchQueue
@@ -47,18 +38,16 @@ from search_service.gc_tuning import tune_garbage_collector
 from search_service.ingest import IngestServicer
 from search_service.ingest_pool import IngestPool
 from search_service.keepalive import Keepalive
-from search_service.limits import CallLimiter, RateLimit, RateLimiter
 from search_service.malloc_tuning import limit_malloc_arenas
 from search_service.metrics import ServerMetrics
 from search_service.privacy import PrivacyServicer
 from search_service.privacy_requests import DEFAULT_TIME_ZONE, PrivacyRequests, office_zone
 from search_service.registry import Registry
 from search_service.search import SearchServicer
+from search_service.server_grpc import grpc_server, health_and_reflection, refusals_in_calls
 from search_service.serving_processes import ServingProcesses
 
 log = logging.getLogger(__name__)
-
-MAX_MESSAGE_BYTES = 4 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -225,64 +214,6 @@ class RunningServer:
             self.data_lock.release()
 
 
-def _grpc_server(
-    config: ServerConfig, registry: Registry, audit: AuditLog, metrics: ServerMetrics | None
-) -> grpc.Server:
-    """The gRPC server with its thread pool, its limits and the interceptors every call passes."""
-
-    def audit_refusal(method: str, fingerprint: str, reason: str) -> None:
-        audit.record_event("REFUSAL", fingerprint or "no-certificate", {"method": method, "reason": reason})
-
-    return grpc.server(
-        futures.ThreadPoolExecutor(max_workers=config.max_workers, thread_name_prefix="rpc"),
-        maximum_concurrent_rpcs=config.max_concurrent_rpcs,
-        interceptors=[
-            *([] if metrics is None else [metrics.interceptor]),  # first: it also counts auth refusals
-            AuthInterceptor(
-                registry,
-                on_refusal=audit_refusal,
-                limiter=_rate_limit(config),
-                calls=CallLimiter(config.calls_per_activity),
-            ),
-        ],
-        options=[
-            ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
-            ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
-            # Off unless several processes serve: then a second server started on a taken port by mistake
-            # would share it silently. On, every process of this server binds the port (the same user only).
-            ("grpc.so_reuseport", int(config.processes > 1)),
-            *config.keepalive.server_options(),
-        ],
-    )
-
-
-def _rate_limit(config: ServerConfig) -> RateLimit:
-    """Each activity's rate: counted in this process, or in a table every serving process shares when
-    several serve (search_service.shared_rates), so that N processes do not allow N times the rate."""
-    if config.processes > 1:
-        path = config.data_dir / shared_rates.FILE_NAME
-        return shared_rates.SharedRateLimiter(path, config.rate_per_activity, config.burst_per_activity)
-    return RateLimiter(config.rate_per_activity, config.burst_per_activity)
-
-
-def _health_and_reflection(server: grpc.Server) -> health.HealthServicer:
-    """The standard health service (every service SERVING) and reflection, added to `server`."""
-    health_servicer = health.HealthServicer()
-    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
-    services = [
-        ingest_pb2.DESCRIPTOR.services_by_name["IngestService"].full_name,
-        search_pb2.DESCRIPTOR.services_by_name["SearchService"].full_name,
-        admin_pb2.DESCRIPTOR.services_by_name["SessionService"].full_name,
-        admin_pb2.DESCRIPTOR.services_by_name["AdminService"].full_name,
-        privacy_pb2.DESCRIPTOR.services_by_name["PrivacyService"].full_name,
-        batch_pb2.DESCRIPTOR.services_by_name["BatchService"].full_name,
-    ]
-    for name in ["", *services]:
-        health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
-    reflection.enable_server_reflection([*services, health.SERVICE_NAME, reflection.SERVICE_NAME], server)
-    return health_servicer
-
-
 def _metrics(config: ServerConfig, audit: AuditLog) -> ServerMetrics | None:
     """The server's metrics when a port is set for them, the audit trail's writes observed."""
     if config.metrics_port is None:
@@ -311,9 +242,11 @@ def start_server(
     )
 
     metrics = _metrics(config, audit)
-    server = _grpc_server(config, registry, audit, metrics)
+    server = grpc_server(config, registry, audit, metrics)
     ingest_pool = IngestPool(config.ingest_processes)
-    ingest_pb2_grpc.add_IngestServiceServicer_to_server(IngestServicer(store, today, ingest_pool), server)
+    ingest_pb2_grpc.add_IngestServiceServicer_to_server(
+        IngestServicer(store, today, ingest_pool, refusals_in_calls(audit)), server
+    )
     search_pb2_grpc.add_SearchServiceServicer_to_server(SearchServicer(store, today, audit), server)
     admin_pb2_grpc.add_SessionServiceServicer_to_server(SessionServicer(registry), server)
     admin_pb2_grpc.add_AdminServiceServicer_to_server(AdminServicer(registry, audit), server)
@@ -334,9 +267,16 @@ def start_server(
     elif primary:
         batch_worker = BatchWorker(batch_queue, batch_answer(store, today, audit), registry, config.batch)
     batch_purge = add_batch_service(  # in the primary, with the purge of expired results (its first run now)
-        server, batch_queue, today, batch_worker.wake if batch_worker else _no_wake, store, config.batch, primary
+        server,
+        batch_queue,
+        today,
+        batch_worker.wake if batch_worker else _no_wake,
+        store,
+        config.batch,
+        primary,
+        refusals_in_calls(audit),
     )
-    health_servicer = _health_and_reflection(server)
+    health_servicer = health_and_reflection(server)
     port = server.add_secure_port(f"{config.host}:{config.port}", credentials)
     if port == 0:
         raise OSError(f"cannot listen on {config.host}:{config.port}")

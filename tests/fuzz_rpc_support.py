@@ -26,7 +26,8 @@ from hypothesis import strategies as st
 from dcii.v1 import ingest_pb2, ingest_pb2_grpc, search_pb2
 from search_service.accreditation import Purpose, Role
 from search_service.errors import field_violations
-from search_service.server import MAX_MESSAGE_BYTES, ServerConfig
+from search_service.server import ServerConfig
+from search_service.server_grpc import MAX_MESSAGE_BYTES
 from tests import factories as f
 from tests import strategies as s
 from tests.support import ROOT, Client, Index, make_index

@@ -43,7 +43,7 @@ from dcii.v1 import (
     search_pb2,
     search_pb2_grpc,
 )
-from search_service.server import MAX_MESSAGE_BYTES
+from search_service.server_grpc import MAX_MESSAGE_BYTES
 from tests import factories as f
 from tests import fuzz_rpc_support
 from tests import strategies as s
