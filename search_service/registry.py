@@ -284,14 +284,17 @@ class Registry:
 
     def login(self, fingerprint: str, account_code: str, password: str) -> Session:
         """A session for the operator, or Unauthenticated "login failed" whatever the reason (an unknown,
-        locked, suspended or another activity's account, a wrong password): the answer tells a guesser
-        nothing. An attempt naming another activity's account is not counted against that account.
+        locked, suspended, dormant or another activity's account, a wrong password): the answer tells a
+        guesser nothing. An attempt naming another activity's account is not counted against that account.
 
         One account's passwords are checked one at a time in a process, each failure counted (atomically,
         for other processes) before the next check: guesses sent together once all read the same count,
         and 40 of them were checked without locking the account."""
         activity = self.activity_for_certificate(fingerprint)
-        if self._conn().execute("SELECT 1 FROM operator WHERE account_code = ?", (account_code,)).fetchone() is None:
+        owner = self._conn().execute("SELECT activity_id FROM operator WHERE account_code = ?", (account_code,))
+        if (owner.fetchone() or (None,))[0] != activity.activity_id:
+            # Unknown, or another activity's: checked at once, without the account's lock, so that nothing,
+            # not even the time several guesses take together, tells whether another activity's code exists.
             verify_password(password, DUMMY_HASH)  # the same time as a real check
             raise Unauthenticated("login failed")
         with self._account_lock(account_code):
@@ -315,6 +318,12 @@ class Registry:
                 verify_password(password, DUMMY_HASH)  # the same time as a real check
                 raise Unauthenticated("login failed")
             _, stored, _, created, last, _, since = row
+            if dormant(now, created, last, since):  # between two sweeps (disable_dormant_operators)
+                on_disabled = self.on_disabled
+                with self._transaction(None if on_disabled is None else lambda: on_disabled([account_code])) as conn:
+                    suspend_accounts(conn, [account_code])
+                verify_password(password, DUMMY_HASH)  # told no more than any failed login, right password or not
+                raise Unauthenticated("login failed")
             if not verify_password(password, stored):
                 with self._transaction() as conn:
                     (failed,) = conn.execute(
@@ -328,21 +337,13 @@ class Registry:
                             (iso(now + LOCKOUT), account_code),
                         )
                 raise Unauthenticated("login failed")
-            return self._open_session(fingerprint, account_code, activity, now, created, last, since)
+            return self._open_session(fingerprint, account_code, activity, now)
 
     def _account_lock(self, account_code: str) -> threading.Lock:
         with self._login_guard:  # one lock per existing account (an unknown code never gets one)
             return self._login_locks.setdefault(account_code, threading.Lock())
 
-    def _open_session(
-        self, fingerprint: str, account_code: str, activity: Activity, now: dt.datetime,
-        created: str, last: str | None, since: str | None,
-    ) -> Session:  # fmt: skip
-        if dormant(now, created, last, since):  # between two sweeps (disable_dormant_operators)
-            on_disabled = self.on_disabled
-            with self._transaction(None if on_disabled is None else lambda: on_disabled([account_code])) as conn:
-                suspend_accounts(conn, [account_code])
-            raise PermissionDenied("operator account disabled after three years without use")
+    def _open_session(self, fingerprint: str, account_code: str, activity: Activity, now: dt.datetime) -> Session:
         token = secrets.token_urlsafe(32)
         expires = now + SESSION_TTL
         with self._transaction() as conn:

@@ -92,10 +92,18 @@ class Case:
 CASES = [
     Case("same SSN", (nac("NH-1", (2012, 5, 1)),), nac("NH-2", (2018, 5, 1)), ("NH-1",)),
     Case(
-        "same SSN, another agency and a changed name",
-        (nac("NCIS-NH-1", (2012, 5, 1), agency="NCIS", surname="Moore", given="Harry"),),
+        "same SSN, a changed name",
+        (nac("NH-1", (2012, 5, 1), surname="Moore", given="Harry"),),
         nac("NH-2", (2018, 5, 1)),
-        ("NCIS-NH-1",),
+        ("NH-1",),
+    ),
+    Case(
+        # Only the owning agency changes its tracings: across agencies, any submitter could erase another
+        # agency's history by sending a favorable one on its SSN under any name, then deleting its own.
+        "same SSN, another agency: its history stays",
+        (nac("NCIS-NH-1", (2012, 5, 1), agency="NCIS"),),
+        nac("NH-2", (2018, 5, 1)),
+        (),
     ),
     Case(
         "every earlier history, whatever its outcome; a later one stays",

@@ -9,7 +9,8 @@ Two lifecycle rules of the index (DOMAIN.md "Lifecycle and retention") are the s
 must happen in the same transaction as the write that triggers them, whatever the backend:
 - Favorable NAC supersession: when a NAC_HISTORY with outcome FAVORABLE is applied (by Upsert, or by the
   Replace that completes a NAC pending), every other live NAC_HISTORY of the same subject with an earlier
-  completion date is deleted with it, across agencies, each in the deletion log with the reason
+  completion date submitted by the same agency is deleted with it (only the owning agency deletes its
+  tracings; another agency's stays), each in the deletion log with the reason
   "SUPERSEDED by favorable NAC history AGENCY/NUMBER" and the write's actor. The same subject is the same
   full SSN when the new history has one; otherwise the same normalized primary surname and given name
   and the same full date of birth, on a history without an SSN; without either, nothing is superseded.

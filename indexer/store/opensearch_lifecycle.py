@@ -29,6 +29,8 @@ def supersedes(new: Tracing, other: Tracing) -> bool:
         return False
     if not isinstance(old, NacHistoryDetails) or old.completed_on is None:
         return False
+    if other.key.agency != new.key.agency:
+        return False  # only the owning agency deletes its tracings (sqlite_lifecycle's docstring)
     try:
         if not latest_day(old.completed_on) < earliest_day(details.completed_on):
             return False

@@ -14,8 +14,10 @@ same subject completed strictly earlier is deleted. The same subject is:
   namesakes born the same day, each with their own SSN, were both deleted). Aliases are not used, and a
   history without an SSN and without a full date of birth supersedes nothing: a deletion on a guess
   cannot be undone.
-Across agencies: the DCII is one index of the subject's NACs, whichever agency submitted them, and the
-rule is the index's own, so one agency's favorable NAC deletes another agency's earlier history.
+Only the submitting agency's own histories are superseded: only the owning agency changes or deletes its
+tracings (seed 002), and across agencies any submitter could erase another agency's history, an
+unfavorable one say, by sending a favorable history on its SSN under any name and then deleting its own.
+Another agency's earlier history stays until that agency deletes it or retention does.
 """
 
 from __future__ import annotations
@@ -106,17 +108,21 @@ def superseded_ids(conn: sqlite3.Connection, tracing_id: int, facts: NacFacts) -
         return []
     if ssn:
         rows = conn.execute(
-            "SELECT tracing_id FROM nac_history WHERE ssn = ? AND completed_on < ? AND tracing_id != ?",
-            (ssn, since, tracing_id),
+            "SELECT h.tracing_id FROM nac_history h JOIN tracing t ON t.id = h.tracing_id"
+            " WHERE h.ssn = ? AND h.completed_on < ? AND h.tracing_id != ?"
+            " AND t.agency = (SELECT agency FROM tracing WHERE id = ?)",
+            (ssn, since, tracing_id, tracing_id),
         )
     else:
         if not dob or not surname:
             return []
         rows = conn.execute(
             "SELECT n.tracing_id FROM name n JOIN nac_history h ON h.tracing_id = n.tracing_id"
+            " JOIN tracing t ON t.id = n.tracing_id"
             " WHERE n.surname = ? AND n.given = ? AND n.alias_no = 0 AND n.dob = ?"
-            " AND h.completed_on < ? AND n.tracing_id != ? AND h.ssn = ''",
-            (surname, given, dob, since, tracing_id),
+            " AND h.completed_on < ? AND n.tracing_id != ? AND h.ssn = ''"
+            " AND t.agency = (SELECT agency FROM tracing WHERE id = ?)",
+            (surname, given, dob, since, tracing_id, tracing_id),
         )
     return sorted({row[0] for row in rows})
 
