@@ -177,7 +177,7 @@ def test_a_rebuild_carries_the_deletions_another_instance_makes_meanwhile(open_c
     service, rebuilder = open_cluster(clock=now), open_cluster(clock=now)
     assert isinstance(rebuilder, OpenSearchStore)
     old, new = _checked(f.open_case("NCIS", "OC-1", 1)), _checked(f.person("NCIS", "F-1", 1))
-    earlier, favorable = nac("H1", (2010, 1, 1)), nac("H2", (2020, 1, 1), agency="NCIS")
+    earlier, favorable = nac("H1", (2010, 1, 1)), nac("H2", (2020, 1, 1))
     expired = _checked(f.person("NCIS", "R-9", 4, surname="Quill"))
     service.write([Upsert(old), Upsert(earlier), Upsert(expired)], actor="NCIS")
     during: list[list[WriteResult]] = []
