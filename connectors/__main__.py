@@ -89,15 +89,24 @@ def main(argv: list[str] | None = None) -> None:
         fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError:
         raise SystemExit(f"another connector is running on {state}") from None
-    runner = Runner(
-        lambda: Session(profile),
-        Checkpoint(state / "checkpoint.json"),
-        state / "rejects.jsonl",
-        Progress(args.command, every=args.log_every),
-        chunk=args.chunk,
-        timeout=args.timeout,
-        backoff=Backoff(max_attempts=args.max_retries),
-    )
+    try:
+        runner = Runner(
+            lambda: Session(profile),
+            Checkpoint(state / "checkpoint.json"),
+            state / "rejects.jsonl",
+            Progress(args.command, every=args.log_every),
+            chunk=args.chunk,
+            timeout=args.timeout,
+            backoff=Backoff(max_attempts=args.max_retries),
+        )
+    except (ValueError, OSError) as error:  # a damaged or unreadable state folder: say what to do, no traceback
+        _error(
+            code="CHECKPOINT",
+            type=type(error).__name__,
+            details=f"{state}/checkpoint.json or rejects.jsonl cannot be read: restore the state folder from its"
+            " backup, or delete checkpoint.json to push the source again from the start (CONNECTORS.md)",
+        )
+        raise SystemExit(2) from None
     try:
         if args.command == "sql":
             from connectors.sql import SqlSource, run_sql

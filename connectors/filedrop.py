@@ -42,7 +42,10 @@ def lines(path: Path) -> Iterator[tuple[int, str | None]]:
                         chunk = stream.readline(MAX_LINE_BYTES)
                     yield number, None
                     continue
-                yield number, chunk.decode("utf-8", "replace").rstrip("\r\n")
+                # Bytes that are not UTF-8 become lone surrogates, which the row's reading refuses naming the
+                # column (a dead letter, its bytes kept in the reject file): "replace" stored a Latin-1
+                # "München" as "M\ufffdnchen", where `dcii submit` refuses the row.
+                yield number, chunk.decode("utf-8", "surrogateescape").rstrip("\r\n")
     except OSError as error:
         raise Unreadable(f"cannot read: {error.strerror}") from error
 
@@ -102,6 +105,17 @@ def _header(cells: list[str]) -> list[str]:
     return names
 
 
+class _RepeatedKey(ValueError):
+    """A JSON object names the same key twice (json.loads keeps the last value, quietly)."""
+
+
+def _once_each(pairs: list[tuple[str, object]]) -> dict[str, object]:
+    found = dict(pairs)
+    if len(found) != len(pairs):
+        raise _RepeatedKey
+    return found
+
+
 def read_jsonl(path: Path, identity: str, skip: int) -> Iterator[SourceRecord]:
     for number, text in lines(path):
         if number <= skip or (text is not None and not text.strip()):
@@ -110,7 +124,10 @@ def read_jsonl(path: Path, identity: str, skip: int) -> Iterator[SourceRecord]:
             yield _bad_line(identity, number, None, "longer than 1 MiB")
             continue
         try:
-            value = json.loads(text)
+            value = json.loads(text, object_pairs_hook=_once_each)
+        except _RepeatedKey:  # which of the two values is the record's? `dcii submit` refuses it too
+            yield _bad_line(identity, number, text, "a JSON object names the same key twice")
+            continue
         except (ValueError, RecursionError):  # RecursionError: nested deeper than the parser's stack
             yield _bad_line(identity, number, text, "not valid JSON")
             continue
@@ -151,12 +168,37 @@ def _move(path: Path, folder: Path) -> Path:
     return target
 
 
+def _begin(path: Path, identity: str, runner: Runner) -> None:
+    """Note where the reject file stood when this file was begun, saved with its first checkpoint. A file
+    changed in place after a crash part-way through it (a row fixed and the connector restarted) is read
+    again from its first line: the rejects of its earlier version are cut back first, or each record
+    refused then and again now would be written twice."""
+    data, position = runner.checkpoint.data, runner.checkpoint.position or ""
+    mark = position.rpartition("#")[0]
+    if mark == identity:
+        return  # resumed where it stopped
+    begun = data.get("file_begun")
+    if mark.split("|", 1)[0] == path.name and isinstance(begun, dict):
+        runner.progress.log("changed", file=path.name, reason="changed since it was partly pushed: read again")
+        runner.dead_letters.cut_back(int(begun.get("rejects_size", 0)), begun.get("rejects_inode"))
+        runner.dead_letters.flush(runner.checkpoint)  # the sizes as they now stand
+    data["file_begun"] = {"rejects_size": data.get("rejects_size", 0), "rejects_inode": data.get("rejects_inode")}
+
+
+def _finished(runner: Runner) -> None:
+    """The file is moved aside: nothing is left to resume, and one of the same name later is another file."""
+    runner.checkpoint.position = None
+    runner.checkpoint.data.pop("file_begun", None)
+    runner.checkpoint.save()
+
+
 def process_file(path: Path, runner: Runner, reader: FileReader) -> bool:
     """Push one file and move it aside; False if it was unreadable (moved to failed/)."""
     try:
         identity = _identity(path)
     except OSError:
         return False
+    _begin(path, identity, runner)
 
     def read(after: str | None) -> Iterator[SourceRecord]:
         mark, _, line = (after or "").rpartition("#")
@@ -167,8 +209,10 @@ def process_file(path: Path, runner: Runner, reader: FileReader) -> bool:
     except Unreadable as error:
         runner.progress.log("failed", file=path.name, reason=str(error))
         _move(path, path.parent / "failed")
+        _finished(runner)
         return False
     _move(path, path.parent / "done")
+    _finished(runner)
     runner.progress.log("done", file=path.name)
     return True
 

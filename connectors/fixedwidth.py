@@ -83,7 +83,10 @@ def _date(value: str) -> str | None:
 
 
 def parse_line(text: str) -> tuple[dict[str, str], list[Violation]]:
-    """The tracing-format row a transaction line stands for, and what does not fit the layout."""
+    """The tracing-format row a transaction line stands for, and what does not fit the layout. A value that
+    does not fit stays in its column as read (a date, a code, the place of birth's three parts): the reject
+    entry is then refused again until someone fixes it, where a blank column resubmitted as it was stored a
+    record without its date of birth, or with role 'W' quietly taken as SUBJECT."""
     if len(text) > RECORD_LENGTH and text[RECORD_LENGTH:].strip():
         return {}, [("row", f"longer than the {RECORD_LENGTH}-character record")]
     action, tcode = text[:1], text[1:2]
@@ -103,17 +106,18 @@ def parse_line(text: str) -> tuple[dict[str, str], list[Violation]]:
         fields["place_of_birth"] = ("US-" if kind == "S" else "") + code + (f"/{city}" if city else "")
     elif kind or code or city:
         problems.append(("place_of_birth", "kind S (US state) or C (country) with a code (columns 156-158)"))
+        fields["place_of_birth"] = f"{kind}|{code}|{city}"  # as read: never a place the index would take
     for name in _DATES:
         if fields.get(name):
             iso = _date(fields[name])
             if iso is None:
                 problems.append((name, "not a date (YYYYMMDD, '-' for an unknown month or day)"))
-            fields[name] = iso or ""
+            fields[name] = fields[name] if iso is None else iso
     for name, codes in _CODES.items():
         if fields.get(name):
             if fields[name] not in codes:
                 problems.append((name, "not one of " + ", ".join(codes)))
-            fields[name] = codes.get(fields[name], "")
+            fields[name] = codes.get(fields[name], fields[name])
     for name in ("agencies_checked", "files_used"):
         items = [fields.pop(key) for key in list(fields) if key.startswith(name + ".")]
         if items:
@@ -149,7 +153,9 @@ def read_fixed_width(path: Path, identity: str, skip: int) -> Iterator[SourceRec
         request = to_request(row) if row else []
         raw = {**row, "raw_line": text}
         if problems or isinstance(request, list):
-            yield unreadable(position, raw, problems + (request if isinstance(request, list) else []))
+            named = {field for field, _ in problems}  # the layout's word on a column, not the format's too
+            more = [v for v in request if v[0] not in named] if isinstance(request, list) else []
+            yield unreadable(position, raw, problems + more)
         else:
             yield SourceRecord(position, request, raw)
 

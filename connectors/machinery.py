@@ -143,16 +143,21 @@ class DeadLetters:
             # the first checkpoint cuts back to here too instead of writing the same rejects again.
             self.flush(checkpoint)
             checkpoint.save()
-        # Cut off what was written after the last checkpoint: those records will be read again.
-        elif path.exists():
-            stat = path.stat()
-            size, inode = int(checkpoint.data.get("rejects_size", 0)), checkpoint.data.get("rejects_inode")
-            if inode is not None and inode != stat.st_ino:
-                size = 0  # a new file since the checkpoint (the operator took the old one away)
-            if stat.st_size > size:
-                with path.open("r+b") as handle:
-                    handle.truncate(size)
-                    os.fsync(handle.fileno())
+        else:  # cut off what was written after the last checkpoint: those records will be read again
+            self.cut_back(int(checkpoint.data.get("rejects_size", 0)), checkpoint.data.get("rejects_inode"))
+
+    def cut_back(self, size: int, inode: object) -> None:
+        """Cut the reject file back to `size` bytes, if it is still the file (`inode`) it had when that
+        size was taken (another: the operator took the old one away, and the new one holds only later)."""
+        if not self.path.exists():
+            return
+        stat = self.path.stat()
+        if inode is not None and inode != stat.st_ino:
+            size = 0
+        if stat.st_size > size:
+            with self.path.open("r+b") as handle:
+                handle.truncate(size)
+                os.fsync(handle.fileno())
 
     def add(self, raw: dict[str, str], errors: Iterable[tuple[str, str]]) -> None:
         entry = {**raw, "errors": [{"field": f, "description": d} for f, d in errors]}

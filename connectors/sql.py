@@ -94,7 +94,7 @@ def _cell(column: str, value: object) -> object:
     if isinstance(value, decimal.Decimal) and value.is_finite() and value == value.to_integral_value():
         value = int(value)
     if isinstance(value, bytes | bytearray | memoryview):
-        value = bytes(value).decode("utf-8", "replace")
+        value = bytes(value).decode("utf-8", "surrogateescape")  # bad bytes refused by the row, as in text
     if isinstance(value, int):
         return value if column in _INTEGERS else str(value)
     return str(value)
