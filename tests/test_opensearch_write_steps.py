@@ -238,7 +238,7 @@ def test_a_deletion_a_newer_write_overtakes_is_not_logged(
     old = _checked(f.open_case(record="OC-1"))
     direct.write([Upsert(old)], actor="NCIS")
     assert direct.set_dispute(old.key, _dispute(1))
-    newer = _checked(f.open_case(record="OC-1", version=2))
+    newer = _checked(f.open_case(record="OC-1", version=3))  # newer than the completion's own version, 2
 
     def owner_writes_newer() -> None:
         direct.write([Upsert(newer)], actor="NCIS")
@@ -250,5 +250,5 @@ def test_a_deletion_a_newer_write_overtakes_is_not_logged(
     assert direct.deletions() == []
     assert _live(direct) == {"F-1", "OC-1"}
     kept = direct.get(old.key)
-    assert kept is not None and kept.tracing.source_version == 2 and kept.dispute is not None
+    assert kept is not None and kept.tracing.source_version == 3 and kept.dispute is not None
     assert direct.check_integrity() == []

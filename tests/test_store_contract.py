@@ -126,8 +126,8 @@ def test_a_completion_replaces_atomically_and_only_the_expected_type(store: Trac
     assert _live(store) == {"F-1"}
     assert store.get(old) is None
     assert store.write([Replace(old, TracingType.OPEN_CASE, done)], actor="NCIS")[0].outcome is WriteOutcome.UNCHANGED
-    assert store.deletions() == [
-        DeletionRecord(old, TracingType.OPEN_CASE, 1, "SUPERSEDED by FILE NCIS/F-1", "NCIS", NOW)
+    assert store.deletions() == [  # ended at the completion's version (tests/test_store_contract_late.py)
+        DeletionRecord(old, TracingType.OPEN_CASE, 2, "SUPERSEDED by FILE NCIS/F-1", "NCIS", NOW)
     ]
     assert store.check_integrity() == []
 

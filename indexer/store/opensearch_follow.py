@@ -92,6 +92,6 @@ def superseded(
         if indexed_by is not None and parse_instant(other.indexed_at) > indexed_by:
             continue
         if other.tracing is not None and supersedes(new, other.tracing):
-            tombs.append(Tomb(other, other.type, other.version, reason, actor))
+            tombs.append(Tomb(other, other.type, max(other.version, doc.version), reason, actor))
             other.live = False
     return tombs

@@ -309,7 +309,7 @@ class Writer:
                 and (not target.indexed_at or parse_instant(prior.indexed_at) <= parse_instant(target.indexed_at))
             ):
                 plan.result = WriteResult(WriteOutcome.APPLIED, target.version)
-                plan.tombs.append(Tomb(prior, prior.type, prior.version, reason, actor))
+                plan.tombs.append(Tomb(prior, prior.type, max(prior.version, new.source_version), reason, actor))
                 prior.live = False
             plan.tombs += follow.resupersede(self._client, self._names, target, new.source_version, view, actor)
             return plan
@@ -323,7 +323,9 @@ class Writer:
             return plan
         old_version = prior.version
         plan = self._upsert(new, view, now, actor, seq, replaces=(str(prior.tid), old_version))
-        plan.tombs.insert(0, Tomb(prior, prior.type, old_version, reason, actor))
+        # At the completion's version, as the embedded store ends it (its _replace): a late, older update of
+        # the old record is refused, not brought back beside the new one.
+        plan.tombs.insert(0, Tomb(prior, prior.type, max(old_version, new.source_version), reason, actor))
         prior.live = False
         return plan
 

@@ -306,7 +306,8 @@ class Writer:
             found = self._row_by_id(old_id)
             if found is not None and found[1].live and found[1].type == TracingType.NAC_HISTORY.value:
                 old_key, old_row = found
-                self._tombstone(old_row, old_key, old_row.source_version, reason, actor, now)
+                ended = max(old_row.source_version, ready.source_version)  # see _replace
+                self._tombstone(old_row, old_key, ended, reason, actor, now)
 
     def _unindex(self, row: _Row) -> None:
         """Remove a live tracing's name and title rows (found from its stored body, so no extra index)."""
@@ -377,7 +378,7 @@ class Writer:
                 return WriteResult(WriteOutcome.UNCHANGED, new_row.source_version)
             if old_row.indexed_at > new_row.indexed_at:
                 return WriteResult(WriteOutcome.UNCHANGED, new_row.source_version)
-            self._tombstone(old_row, old, old_row.source_version, reason, actor, now)
+            self._tombstone(old_row, old, max(old_row.source_version, new.source_version), reason, actor, now)
             return WriteResult(WriteOutcome.APPLIED, new_row.source_version)
         old_row = new_row if old == new.key else self._row(old)
         if old_row is None or not old_row.live or old_row.type != expected_type.value:
@@ -388,5 +389,8 @@ class Writer:
             # record, and that record was deleted).
             drop_dispute(self._conn, old_row.id)
         else:
-            self._tombstone(old_row, old, old_row.source_version, reason, actor, now)
+            # Ended at the completion's version, not its own: the repository completed it then, so an update
+            # of it sent before (a file arriving late, a replay) is older and refused, where at its own version
+            # it brought the open case or NAC pending back beside the record that replaced it.
+            self._tombstone(old_row, old, max(old_row.source_version, new.source_version), reason, actor, now)
         return self._upsert(new, new_row, actor, now)

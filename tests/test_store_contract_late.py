@@ -1,0 +1,57 @@
+"""On every backend: a record a completion or a favorable NAC history ended is ended at the version of the
+action that ended it, so an older update of it arriving late (files may arrive out of order; a replay) is
+refused, where at its own version it came back, an open case or NAC pending live again beside the record
+that replaced it (connectors review 2). An update newer than the ending action is a new life, as after a
+delete."""
+
+from __future__ import annotations
+
+import pytest
+
+from indexer.model import TracingKey, TracingType
+from indexer.store.base import Replace, TracingStore, Upsert, WriteOutcome, WriteResult
+from tests import factories as f
+from tests import store_backends
+from tests.store_backends import _live
+from tests.test_store_lifecycle import _checked, nac
+
+open_store, store = (
+    store_backends.open_store,
+    store_backends.store,
+)  # fixtures, bound by name (tests/test_store_contract.py)
+
+
+@pytest.mark.parametrize("kind", ["open case", "NAC pending"])
+def test_a_late_older_update_of_a_completed_record_does_not_bring_it_back(store: TracingStore, kind: str) -> None:
+    if kind == "open case":
+        old = _checked(f.open_case("DSS", "IC-1", 1000))
+        late = _checked(f.open_case("DSS", "IC-1", 2000))
+        new = _checked(f.person("DSS", "PSI-IC-1", 3000))
+        expected = TracingType.OPEN_CASE
+    else:
+        old = _checked(f.nac_pending("DSS", "NP-1", 1000))
+        late = _checked(f.nac_pending("DSS", "NP-1", 2000))
+        new = nac("NH-1", (2024, 6, 1), version=3000)
+        expected = TracingType.NAC_PENDING
+    store.write([Upsert(old)], actor="DSS")
+    assert store.write([Replace(old.key, expected, new)], actor="DSS")[0] == WriteResult(WriteOutcome.APPLIED, 3000)
+    assert store.write([Upsert(late)], actor="DSS")[0] == WriteResult(WriteOutcome.UNCHANGED, 3000)
+    assert _live(store) == {new.key.record_number}
+    assert [(r.key, r.source_version) for r in store.deletions()] == [(old.key, 3000)]
+    reopened = _checked(f.open_case("DSS", "IC-1", 4000)) if kind == "open case" else None
+    if reopened is not None:  # the repository's later action on the old number: a new life
+        assert store.write([Upsert(reopened)], actor="DSS")[0] == WriteResult(WriteOutcome.APPLIED, 4000)
+        assert _live(store) == {"IC-1", "PSI-IC-1"}
+    assert store.check_integrity() == []
+
+
+def test_a_late_older_update_of_a_superseded_history_does_not_bring_it_back(store: TracingStore) -> None:
+    store.write([Upsert(nac("NH-1", (2012, 5, 1), version=1000))], actor="DSS")
+    assert store.write([Upsert(nac("NH-2", (2018, 5, 1), version=3000))], actor="DSS")[0].outcome is (
+        WriteOutcome.APPLIED
+    )
+    late = nac("NH-1", (2012, 5, 1), version=2000)
+    assert store.write([Upsert(late)], actor="DSS")[0] == WriteResult(WriteOutcome.UNCHANGED, 3000)
+    assert _live(store) == {"NH-2"}
+    assert store.get(TracingKey("DSS", "NH-1")) is None
+    assert store.check_integrity() == []
