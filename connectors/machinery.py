@@ -230,7 +230,10 @@ class Runner:
                 code = error.code() if isinstance(error, grpc.RpcError) else grpc.StatusCode.UNAVAILABLE
                 if self._progressed:
                     attempt, relogged = 0, False
-                self._drop_session()
+                if code is not grpc.StatusCode.RESOURCE_EXHAUSTED:
+                    # An overloaded index (its rate, its cap on calls) keeps the session: logging in again
+                    # costs it a password check and more of the rate it just refused.
+                    self._drop_session()
                 if code is grpc.StatusCode.UNAUTHENTICATED and not relogged:
                     relogged = True
                     continue

@@ -122,6 +122,12 @@ def test_retry_never_retries_invalid_argument(tmp_path: Path) -> None:
     assert Checkpoint(tmp_path / "checkpoint.json").position == "2"  # the answered ones count
 
 
+def test_resource_exhausted_is_retried_on_the_same_session(tmp_path: Path) -> None:
+    runner, servicer = _scripted_run(tmp_path, [(grpc.StatusCode.RESOURCE_EXHAUSTED, 0)] * 2)
+    assert runner.stats.retries == 2 and runner.stats.applied == 6 and len(servicer.calls) == 4
+    assert runner.connects == 1  # type: ignore[attr-defined]  # no new login for an index that is overloaded
+
+
 def test_unauthenticated_logs_in_again_once(tmp_path: Path) -> None:
     runner, _ = _scripted_run(tmp_path, [(grpc.StatusCode.UNAUTHENTICATED, 0)])
     assert runner.stats.applied == 6 and runner.connects == 2  # type: ignore[attr-defined]
