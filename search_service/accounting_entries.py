@@ -207,8 +207,9 @@ def _read_only(path: Path) -> sqlite3.Connection:
     return sqlite3.connect(path.resolve().as_uri() + "?mode=ro", uri=True, isolation_level=None)
 
 
-def verify_file(path: Path) -> VerifyResult:
-    """Verify the trail at `path` offline (read-only, no key needed): the `dcii audit verify` check."""
+def verify_file(path: Path, anchor: audit_chain.Head | None = None) -> VerifyResult:
+    """Verify the trail at `path` offline (read-only, no key needed): the `dcii audit verify` check;
+    with `anchor`, also that the entry it names still has its hash (audit_chain.verify_chain)."""
     path = Path(path)
     head_file = audit_chain.head_path(path)
     if not path.exists():
@@ -221,7 +222,7 @@ def verify_file(path: Path) -> VerifyResult:
     try:
         conn = _read_only(path)
         try:
-            return audit_chain.verify_chain(conn, head_file)
+            return audit_chain.verify_chain(conn, head_file, anchor)
         finally:
             conn.close()
     except sqlite3.Error as error:

@@ -34,6 +34,7 @@ the head kept off the machine (a log shipper, a printed `dcii audit verify` line
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import json
 import os
@@ -92,6 +93,8 @@ class VerifyResult:
     entries: int
     first_bad: int | None
     reason: str
+    # When intact: the last entry's seq and hash, the anchor to keep off the machine (`--expect-head`).
+    head: Head | None = None
 
 
 class HeadUnreadable(Exception):
@@ -277,8 +280,10 @@ def _anchor_break(document: dict[str, Any], seq: int) -> VerifyResult | None:
     return _bad(seq - 1, seq, f"the head file was {state}: the entries before this one cannot be vouched for ({when})")
 
 
-def verify_chain(conn: sqlite3.Connection, head_file: Path) -> VerifyResult:
-    """Walk the whole chain (one read snapshot) and check both heads. `conn` is in autocommit mode."""
+def verify_chain(conn: sqlite3.Connection, head_file: Path, anchor: Head | None = None) -> VerifyResult:
+    """Walk the whole chain (one read snapshot) and check both heads, and that entry `anchor.seq` still has
+    the hash `anchor` says (a head printed earlier and kept elsewhere: a trail rewritten and chained again,
+    heads and all, passes every other check). `conn` is in autocommit mode."""
     # The head file first, then the snapshot: a head file installed before the snapshot began names an
     # entry inside it, so a concurrent writer can make the file lag, never lead.
     file_problem = ""
@@ -288,7 +293,8 @@ def verify_chain(conn: sqlite3.Connection, head_file: Path) -> VerifyResult:
         file_head, file_problem = None, str(error)
     conn.execute("BEGIN")
     try:
-        return _verify_snapshot(conn, head_file, file_head, file_problem)
+        result = _verify_snapshot(conn, head_file, file_head, file_problem)
+        return result if anchor is None or not result.ok else _check_anchor(conn, result, anchor)
     finally:
         with contextlib.suppress(sqlite3.Error):
             conn.execute("ROLLBACK")
@@ -325,7 +331,21 @@ def _verify_snapshot(
             hash_at_file_head = digest
         last, expected = digest, expected + 1
     count = expected - 1
-    return _check_heads(count, last, database_head(conn), head_file, file_head, file_problem, hash_at_file_head)
+    result = _check_heads(count, last, database_head(conn), head_file, file_head, file_problem, hash_at_file_head)
+    return dataclasses.replace(result, head=Head(count, last)) if result.ok else result
+
+
+def _check_anchor(conn: sqlite3.Connection, result: VerifyResult, anchor: Head) -> VerifyResult:
+    if anchor.seq > result.entries:
+        return _bad(result.entries, None, f"the trail ends at entry {result.entries}, before the anchored {anchor.seq}")
+    row = conn.execute("SELECT hash FROM entry WHERE seq = ?", (anchor.seq,)).fetchone()
+    if row is None or row[0] != anchor.hash:
+        return _bad(
+            anchor.seq - 1,
+            anchor.seq,
+            f"entry {anchor.seq} is not the entry anchored: the trail was rewritten up to it and chained again",
+        )
+    return result
 
 
 def _check_heads(

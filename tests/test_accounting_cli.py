@@ -5,7 +5,9 @@ of a tracing, `events` listing the other entries, and the `audit` subcommand plu
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -14,6 +16,7 @@ import pytest
 
 from dcii.cli import audit as audit_cli
 from search_service.accounting import AuditLog
+from search_service.audit_chain import GENESIS, Head, canonical, database_head, head_path, link, write_head_file
 from tests import test_accounting
 from tests.support import ROOT
 from tests.test_accounting import ENTRIES, NAME, SSN, entry, tamper
@@ -41,13 +44,57 @@ def audit(*args: str) -> subprocess.CompletedProcess[str]:
 def test_cli_verify(trail: Path) -> None:
     data = str(trail.parent)
     intact = audit("verify", "--data", data)
-    assert intact.returncode == 0 and intact.stdout.strip() == f"audit trail intact: {ENTRIES} entries"
+    head = database_head(sqlite3.connect(trail))
+    assert head is not None and head.seq == ENTRIES
+    assert intact.returncode == 0, intact.stdout
+    assert intact.stdout.strip() == f"audit trail intact: {ENTRIES} entries; head {ENTRIES}:{head.hash}"
     tamper(trail, "DELETE FROM entry WHERE seq = 5")
     broken = audit("verify", "--data", data)
     assert broken.returncode == 1
     assert broken.stdout.startswith("audit trail broken at entry 5: entry 5 is missing"), broken.stdout
     missing = audit("verify", "--data", str(trail.parent / "nowhere"))
     assert missing.returncode == 1 and "no audit trail" in missing.stdout
+
+
+def _rewrite_and_chain_again(trail: Path, seq: int) -> None:
+    """What someone with write access to the data directory can do without any key: alter entry `seq`,
+    then compute every hash after it and both heads again (ops review 2)."""
+    conn = sqlite3.connect(trail)
+    conn.execute("DROP TRIGGER entry_never_changed")
+    rows = conn.execute("SELECT seq, canonical FROM entry ORDER BY seq").fetchall()
+    last = GENESIS
+    for number, stored in rows:
+        text = stored
+        if number == seq:
+            document = json.loads(stored)
+            document["recipient_activity"] = "SOMEONE-ELSE"
+            text = canonical(document)
+        digest = link(last, text)
+        conn.execute(
+            "UPDATE entry SET canonical = ?, prev_hash = ?, hash = ? WHERE seq = ?", (text, last, digest, number)
+        )
+        last = digest
+    conn.execute("UPDATE head SET seq = ?, hash = ? WHERE id = 1", (rows[-1][0], last))
+    conn.commit()
+    conn.close()
+    write_head_file(head_path(trail), Head(rows[-1][0], last))
+
+
+def test_cli_verify_against_a_head_kept_off_the_machine(trail: Path) -> None:
+    data = str(trail.parent)
+    first = audit("verify", "--data", data)
+    anchor = first.stdout.strip().rpartition(" ")[2]  # "SEQ:HASH", shipped off the machine by cron
+    assert audit("verify", "--data", data, "--expect-head", anchor).returncode == 0
+    _rewrite_and_chain_again(trail, 3)
+    rechained = audit("verify", "--data", data)
+    assert rechained.returncode == 0 and anchor not in rechained.stdout  # intact on its own: hence the anchor
+    caught = audit("verify", "--data", data, "--expect-head", anchor)
+    assert caught.returncode == 1
+    assert f"entry {ENTRIES} is not the entry anchored: the trail was rewritten" in caught.stdout, caught.stdout
+    later = audit("verify", "--data", data, "--expect-head", f"{ENTRIES + 5}:{'0' * 64}")
+    assert later.returncode == 1 and f"the trail ends at entry {ENTRIES}" in later.stdout
+    bad = audit("verify", "--data", data, "--expect-head", "twelve")
+    assert bad.returncode == 2 and "SEQ:HASH" in bad.stderr
 
 
 def test_cli_disclosures_prints_the_marked_accounting(db: Path, key: bytes) -> None:
@@ -88,4 +135,4 @@ def test_add_parser_plugs_into_the_dcii_command(trail: Path, capsys: pytest.Capt
     audit_cli.add_parser(commands, str(trail.parent))
     args = top.parse_args(["audit", "verify"])
     args.run(args)
-    assert capsys.readouterr().out.strip() == f"audit trail intact: {ENTRIES} entries"
+    assert capsys.readouterr().out.strip().startswith(f"audit trail intact: {ENTRIES} entries; head {ENTRIES}:")

@@ -1,7 +1,8 @@
 """`dcii audit`: check the audit trail and read the accounting of disclosures, on the server's machine.
 
 Both commands open `<data>/audit.db` read-only and need no key, so they can run beside the server:
-`dcii audit verify` walks the hash chain and compares both heads (exit 0 when intact, 1 when broken),
+`dcii audit verify` walks the hash chain and compares both heads (exit 0 when intact, printing the head to
+keep off the machine; 1 when broken; `--expect-head SEQ:HASH` checks an earlier head still holds),
 `dcii audit disclosures --agency A --record R` prints the accounting for one tracing (OPNAV 5211/9),
 `dcii audit events [--kind K]` the other entries (refusals, accreditation changes, privacy requests...).
 """
@@ -19,6 +20,7 @@ from dcii.cli.private import private_files
 from indexer.exc import DciiError
 from indexer.model import TracingKey
 from search_service.accounting import disclosures_for_tracing_file, events_file, verify_file
+from search_service.audit_chain import Head
 
 MARKING = "FOR OFFICIAL USE ONLY - PRIVACY SENSITIVE"
 DATA_DEFAULT = "var/data"
@@ -30,10 +32,18 @@ def audit_db(data: str) -> Path:
     return Path(data) / "audit.db"
 
 
+def _anchor(text: str) -> Head:
+    seq, _, digest = text.partition(":")
+    if not (seq.isdigit() and int(seq) > 0 and len(digest) == 64 and all(c in "0123456789abcdef" for c in digest)):
+        raise argparse.ArgumentTypeError("SEQ:HASH, as `dcii audit verify` printed them (head SEQ HASH)")
+    return Head(int(seq), digest)
+
+
 def cmd_verify(args: argparse.Namespace) -> None:
-    result = verify_file(audit_db(args.data))
+    result = verify_file(audit_db(args.data), args.expect_head)
     if result.ok:
-        console.print(f"audit trail intact: {result.entries} entries", markup=False)
+        head = f"; head {result.head.seq}:{result.head.hash}" if result.head is not None else ""
+        console.print(f"audit trail intact: {result.entries} entries{head}", markup=False)
         if result.reason != "intact":
             console.print(result.reason, markup=False)
         return
@@ -88,6 +98,12 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser], da
     sub = audit.add_subparsers(dest="audit_command", required=True)
     verify = sub.add_parser("verify", help="walk the hash chain; exit 1 naming the first bad entry")
     verify.add_argument("--data", default=data_default, help="the server's data directory (audit.db)")
+    verify.add_argument(
+        "--expect-head",
+        type=_anchor,
+        metavar="SEQ:HASH",
+        help="a head an earlier run printed (kept off the machine): fail unless that entry still has that hash",
+    )
     verify.set_defaults(run=cmd_verify)
     disclosures = sub.add_parser("disclosures", help="the accounting of disclosures of one tracing")
     disclosures.add_argument("--agency", required=True, help="the owning agency's code")
