@@ -233,7 +233,8 @@ def start_server(
         raise ValueError("several serving processes open the configured store, today: no store or clock given")
     credentials = _before_any_file(config)
     name_shares.warm_up()  # the lookup tables of ranked queries, built before the first one, not during it
-    data_lock = hold_data_dir(config.data_dir)  # shared by servers; `dcii restore` refuses a held directory
+    # One server a directory (its replicas share it); `dcii restore` refuses a held directory.
+    data_lock = hold_data_dir(config.data_dir, primary=config.replica_index == 0)
     own_store = store is None
     store = store or open_store(config.store_location)
     registry = Registry(config.registry_path)

@@ -194,3 +194,19 @@ def test_every_serve_option_is_documented() -> None:
     options = [o for a in commands.choices["serve"]._actions for o in a.option_strings if o.startswith("--")]
     assert "--keepalive-time" in options
     assert [o for o in options if o != "--help" and o not in docs] == []
+
+
+def test_a_second_server_on_the_same_data_directory_is_refused(tmp_path: Path) -> None:
+    # Two servers on one directory each ran the batch worker: both answered the same batch, and each answer's
+    # disclosures were accounted twice (ops review 1). Its own replicas (--processes) share it.
+    index = make_index(tmp_path)
+    first, second = free_port(), free_port()
+    command = [sys.executable, "-m", "dcii.cli.main", "serve", "--data", str(index.data_dir), "--pki"]
+    command += [str(index.pki_dir), "--port", str(second)]
+    with server_process(index.data_dir, index.pki_dir, first, "--processes", "2"):
+        refused = subprocess.run(command, check=False, cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert refused.returncode == 1, refused.stderr
+    assert "another dcii serve is running on the data directory" in refused.stderr
+    assert "Traceback" not in refused.stderr
+    with server_process(index.data_dir, index.pki_dir, second):  # the first gone (killed), its lock went with it
+        pass

@@ -53,6 +53,7 @@ from indexer.exc import DciiError
 from indexer.store.sqlite import SqliteStore
 from indexer.store.sqlite_backup import (
     LOCK_NAME,
+    PRIMARY_LOCK_NAME,
     DataDirLock,
     copy_database,
     fsync_path,
@@ -229,7 +230,7 @@ def restore(backup_dir: Path, data_dir: Path, *, force: bool = False) -> dict[st
     with DataDirLock(data_dir).acquire(exclusive=True):
         for stale in data_dir.glob(f"{STAGING}*"):  # a restore killed while it copied (copies hold PII)
             shutil.rmtree(stale, ignore_errors=True)
-        if not force and not _empty(data_dir, ignore=(LOCK_NAME,)):
+        if not force and not _empty(data_dir, ignore=(LOCK_NAME, PRIMARY_LOCK_NAME)):
             raise BackupError(f"{data_dir} already holds data: restore into an empty directory, or pass --force")
         # Every file is copied beside the data first; only then are the old files moved aside and the copies
         # renamed in. Copied straight in, a full disk halfway left the old files moved away and half a data

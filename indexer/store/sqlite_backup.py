@@ -13,6 +13,10 @@ switched to rollback-journal mode, so a backup is one self-contained file per da
 of them may share a data directory, and `dcii backup` may read beside them), and `dcii restore` takes it
 exclusively, so a restore never replaces the files under a running server, and a server does not start
 on a half-restored directory. flock locks belong to the open file, so this holds within one process too.
+A server's first process also holds `<data>/primary.lock` exclusively: one server per data directory. Two
+started on one directory by mistake each ran the batch worker, and both answered the same batches (each
+answer's disclosures accounted twice), both ran retention and the sweeps; the second is refused. Its own
+replica processes (`--processes N`) share the first's directory without it.
 
 Which files make a backup, the audit trail's head file, the manifest and restore: dcii.cli.backup.
 """
@@ -30,6 +34,7 @@ from pathlib import Path
 from indexer.exc import FailedPrecondition
 
 LOCK_NAME = "server.lock"
+PRIMARY_LOCK_NAME = "primary.lock"
 
 
 class DataDirBusy(FailedPrecondition):
@@ -42,6 +47,22 @@ class DataDirLock:
     def __init__(self, data_dir: Path) -> None:
         self.path = Path(data_dir) / LOCK_NAME
         self._fd: int | None = None
+        self._primary: int | None = None
+
+    def as_primary(self) -> DataDirLock:
+        """Also hold `primary.lock` exclusively, or raise DataDirBusy: another server runs on this directory."""
+        fd = os.open(self.path.with_name(PRIMARY_LOCK_NAME), os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            self.release()
+            raise DataDirBusy(
+                f"another dcii serve is running on the data directory {self.path.parent}:"
+                " one server a data directory (--processes N for more processes of it)"
+            ) from None
+        self._primary = fd
+        return self
 
     def acquire(self, *, exclusive: bool) -> DataDirLock:
         """Take the lock now or raise DataDirBusy (never waits: the caller says what to do instead)."""
@@ -63,9 +84,10 @@ class DataDirLock:
         return self
 
     def release(self) -> None:
-        if self._fd is not None:
-            os.close(self._fd)  # closing the descriptor drops the flock
-            self._fd = None
+        for fd in (self._primary, self._fd):
+            if fd is not None:
+                os.close(fd)  # closing the descriptor drops the flock
+        self._fd = self._primary = None
 
     def __enter__(self) -> DataDirLock:
         return self
@@ -74,9 +96,11 @@ class DataDirLock:
         self.release()
 
 
-def hold_data_dir(data_dir: Path) -> DataDirLock:
-    """The shared lock a server holds on its data directory for as long as it runs."""
-    return DataDirLock(data_dir).acquire(exclusive=False)
+def hold_data_dir(data_dir: Path, *, primary: bool = True) -> DataDirLock:
+    """The locks a server holds on its data directory for as long as it runs: the shared one, and in its
+    first process the primary one."""
+    held = DataDirLock(data_dir).acquire(exclusive=False)
+    return held.as_primary() if primary else held
 
 
 @dataclass(frozen=True, slots=True)
