@@ -7,6 +7,7 @@ which field failed and why. Unexpected exceptions become a bare INTERNAL: their 
 from __future__ import annotations
 
 import logging
+import time
 from typing import NoReturn
 
 import grpc
@@ -50,8 +51,26 @@ def bad_request(violations: tuple[Violation, ...]) -> error_details_pb2.BadReque
     )
 
 
+# The server's own failures (the trail or the store cannot be written, and every answer is refused, failing
+# closed) are logged, at most once a minute for each message: with no metrics port nothing else would say so.
+_FAILURE_LOG_INTERVAL = 60.0
+_failures_logged: dict[str, float] = {}
+
+
+def _log_failure(error: DciiError) -> None:
+    now = time.monotonic()
+    if now - _failures_logged.get(error.message, -_FAILURE_LOG_INTERVAL) >= _FAILURE_LOG_INTERVAL:
+        if len(_failures_logged) > 1000:
+            _failures_logged.clear()
+        _failures_logged[error.message] = now
+        # The project's own messages name no person (they name files, types and rules).
+        log.error("failing closed", extra={"code": error.code, "reason": error.message})
+
+
 def abort(context: grpc.ServicerContext, error: BaseException) -> NoReturn:
     if isinstance(error, DciiError):
+        if error.code in ("UNAVAILABLE", "INTERNAL"):
+            _log_failure(error)
         context.abort_with_status(rpc_status.to_status(status_for(error)))
     # Log the type only: an exception's text may quote a name or an SSN.
     log.error("unexpected error", extra={"error_type": type(error).__name__})

@@ -30,6 +30,7 @@ from indexer.store.sqlite_backup import DataDirLock, hold_data_dir
 from search_service.account_sweep import AccountSweep, record_disabled
 from search_service.accounting import AuditLog, load_or_create_key
 from search_service.accounts import AdminServicer, SessionServicer
+from search_service.audit_writable import check_writable
 from search_service.batch import add_batch_service
 from search_service.batch_process import BatchProcess, WorkerFiles
 from search_service.batch_queue import BatchPurge, BatchQueue
@@ -214,6 +215,20 @@ class RunningServer:
             self.data_lock.release()
 
 
+def _open_audit(config: ServerConfig) -> AuditLog:
+    """The audit trail, checked writable: else every answer would be refused (failing closed) after a start
+    that looked well."""
+    audit = AuditLog(
+        config.audit_path, key=load_or_create_key(config.data_dir / "audit.key"), timeout=config.audit_timeout
+    )
+    try:
+        check_writable(config.audit_path, timeout=config.audit_timeout)
+    except BaseException:
+        audit.close()
+        raise
+    return audit
+
+
 def _metrics(config: ServerConfig, audit: AuditLog) -> ServerMetrics | None:
     """The server's metrics when a port is set for them, the audit trail's writes observed."""
     if config.metrics_port is None:
@@ -238,9 +253,7 @@ def start_server(
     own_store = store is None
     store = store or open_store(config.store_location)
     registry = Registry(config.registry_path)
-    audit = AuditLog(
-        config.audit_path, key=load_or_create_key(config.data_dir / "audit.key"), timeout=config.audit_timeout
-    )
+    audit = _open_audit(config)
 
     metrics = _metrics(config, audit)
     server = grpc_server(config, registry, audit, metrics)

@@ -10,6 +10,7 @@ import grpc
 import pytest
 
 from dcii.v1 import search_pb2
+from indexer.exc import Unavailable
 from indexer.model import TracingKey
 from search_service.accounting import AuditLog, load_or_create_key
 from search_service.accreditation import Purpose, Role
@@ -74,7 +75,7 @@ def test_no_hit_no_disclosure(index: Index) -> None:
         audit.close()
 
 
-def test_fail_closed_when_the_trail_cannot_be_written(index: Index) -> None:
+def test_fail_closed_when_the_trail_cannot_be_written(index: Index, caplog: pytest.LogCaptureFixture) -> None:
     querier = _load(index)
     with (index.data_dir / "audit.db.lock").open("a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # another writer holds the trail: nothing can be accounted
@@ -85,6 +86,21 @@ def test_fail_closed_when_the_trail_cannot_be_written(index: Index) -> None:
     assert "318" not in (refused.value.details() or "")
     response = querier.search(mode=EXACT, name=HAROLD, identifiers={"ssn": "318-52-4471"})
     assert len(response.hits) == 2  # recovers as soon as the trail is writable
+    # ... and the server said so in its log (with no metrics port, nothing else did: ops review 3).
+    [logged] = [r for r in caplog.records if r.getMessage() == "failing closed"]
+    assert logged.levelname == "ERROR" and "audit trail cannot be written" in logged.__dict__["reason"]
+    assert "318" not in logged.__dict__["reason"] and "Whitfield" not in logged.__dict__["reason"]
+
+
+def test_a_trail_the_server_cannot_write_fails_its_start(tmp_path: Path) -> None:
+    # It started, said "serving", and refused every search after, logging nothing (ops review 3). Here the
+    # head file cannot be opened for writing (a directory in its place: the tests run as root, for whom
+    # permission bits do not stop a write).
+    index = make_index(tmp_path)
+    index.data_dir.mkdir(parents=True)
+    (index.data_dir / "audit.db.head").mkdir()
+    with pytest.raises(Unavailable, match="the audit trail cannot be written"):
+        index.start()
 
 
 def test_refusals_are_audited(index: Index) -> None:
