@@ -215,11 +215,24 @@ class RunningServer:
             self.data_lock.release()
 
 
+def _open_files(
+    config: ServerConfig, store: TracingStore | None, data_lock: DataDirLock
+) -> tuple[TracingStore, Registry, AuditLog]:
+    """The store, registry and audit trail; a start refused here (one it cannot use) lets go of the directory."""
+    try:
+        return store or open_store(config.store_location), Registry(config.registry_path), _open_audit(config)
+    except BaseException:
+        data_lock.release()
+        raise
+
+
 def _open_audit(config: ServerConfig) -> AuditLog:
     """The audit trail, checked writable: else every answer would be refused (failing closed) after a start
     that looked well."""
     audit = AuditLog(
-        config.audit_path, key=load_or_create_key(config.data_dir / "audit.key"), timeout=config.audit_timeout
+        config.audit_path,
+        key=load_or_create_key(config.data_dir / "audit.key", trail=config.audit_path),
+        timeout=config.audit_timeout,
     )
     try:
         check_writable(config.audit_path, timeout=config.audit_timeout)
@@ -251,9 +264,7 @@ def start_server(
     # One server a directory (its replicas share it); `dcii restore` refuses a held directory.
     data_lock = hold_data_dir(config.data_dir, primary=config.replica_index == 0)
     own_store = store is None
-    store = store or open_store(config.store_location)
-    registry = Registry(config.registry_path)
-    audit = _open_audit(config)
+    store, registry, audit = _open_files(config, store, data_lock)
 
     metrics = _metrics(config, audit)
     server = grpc_server(config, registry, audit, metrics)

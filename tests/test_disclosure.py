@@ -10,7 +10,7 @@ import grpc
 import pytest
 
 from dcii.v1 import search_pb2
-from indexer.exc import Unavailable
+from indexer.exc import FailedPrecondition, Unavailable
 from indexer.model import TracingKey
 from search_service.accounting import AuditLog, load_or_create_key
 from search_service.accreditation import Purpose, Role
@@ -119,3 +119,16 @@ def test_refusals_are_audited(index: Index) -> None:
         assert all(e.actor != "no-certificate" for e in refusals)
     finally:
         audit.close()
+
+
+def test_a_missing_audit_key_is_refused_and_none_is_made(tmp_path: Path) -> None:
+    # A start made a new random key, then refused it as "not the one audit.db was made with", leaving a key
+    # that never belonged to the trail in the directory (ops review 8).
+    index = make_index(tmp_path)
+    index.start()
+    index.stop()
+    key = index.data_dir / "audit.key"
+    key.unlink()
+    with pytest.raises(FailedPrecondition, match=r"audit.key is missing, but the audit trail .* was made with one"):
+        index.start()
+    assert not key.exists()
