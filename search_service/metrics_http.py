@@ -8,7 +8,9 @@ MAX_CONNECTIONS at once a new one is closed unanswered (a scraper retries at its
 
 from __future__ import annotations
 
+import logging
 import socket
+import sys
 import threading
 from socketserver import ThreadingMixIn
 from typing import Any
@@ -16,6 +18,8 @@ from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 from prometheus_client import make_wsgi_app
 from prometheus_client.registry import CollectorRegistry
+
+log = logging.getLogger(__name__)
 
 READ_TIMEOUT = 10.0
 MAX_CONNECTIONS = 16
@@ -44,6 +48,14 @@ class _BoundedServer(ThreadingMixIn, WSGIServer):
         except BaseException:
             self._slots.release()
             raise
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A scraper that idled past the read timeout or hung up is nothing to report; anything else is one
+        log line with its type (socketserver's default printed a traceback to stderr, breaking the one JSON
+        object a line that the server's log is, for any peer that opened a connection and waited)."""
+        error = sys.exc_info()[1]
+        if not isinstance(error, TimeoutError | ConnectionError):
+            log.warning("metrics request failed", extra={"error_type": type(error).__name__})
 
     def process_request_thread(self, request: Any, client_address: Any) -> None:
         try:

@@ -230,3 +230,17 @@ def test_the_metrics_port_holds_a_bounded_number_of_connections(index: Index) ->
             time.sleep(0.2)
     else:
         raise AssertionError("the metrics port did not answer again")
+
+
+def test_a_connection_that_idles_out_writes_no_traceback(index: Index, capfd: pytest.CaptureFixture[str]) -> None:
+    # socketserver printed each timed-out connection's traceback to the server's stderr: any peer (no
+    # certificate needed) could break the one-JSON-object-a-line log at will (ops review 6).
+    from search_service.metrics_http import READ_TIMEOUT
+
+    assert index.running is not None and index.running.metrics is not None
+    with socket.create_connection(("127.0.0.1", index.running.metrics.port)) as idle:
+        idle.sendall(b"GET /metrics HTTP/1.1\r\n")  # never finished
+        time.sleep(READ_TIMEOUT + 1.5)
+        assert idle.recv(1) == b""  # closed by the server
+    err = capfd.readouterr().err
+    assert "Traceback" not in err and "Exception occurred" not in err, err
