@@ -185,7 +185,7 @@ def init_pki(
         if existing.exists() and not force:
             raise FileExistsError(
                 f"{existing} already exists; refusing to replace the CA, which would invalidate every "
-                "certificate it issued (pass force=True to replace it anyway)"
+                "certificate it issued (--force / force=True replaces it anyway)"
             )
     # Check every name before writing anything, so a bad entry cannot leave half a PKI behind.
     seen: set[str] = set()
@@ -219,7 +219,7 @@ def issue_client_into(
     ca = load_issued(directory, "ca")
     for target in (directory / f"{activity_id}.pem", directory / f"{activity_id}-key.pem"):
         if target.exists() and not force:
-            raise FileExistsError(f"{target} already exists; pass force=True to replace it")
+            raise FileExistsError(f"{target} already exists; --force (force=True) replaces it")
     issued = issue_client_cert(ca, activity_id, agency, valid_days=valid_days)
     return write_pem_pair(issued, directory, activity_id)
 

@@ -148,10 +148,15 @@ def _before_any_file(config: ServerConfig) -> grpc.ServerCredentials:
     credentials = server_credentials(config.pki_dir)
     if config.processes == 1 and config.port:
         _check_port_free(config.host, config.port)
+    if config.metrics_port:  # and every replica's, P + i: one taken made that replica fail and restart for ever
+        for port in range(
+            config.metrics_port, config.metrics_port + (config.processes if config.replica_index == 0 else 1)
+        ):
+            _check_port_free(config.host, port, what="serve metrics")
     return credentials
 
 
-def _check_port_free(host: str, port: int) -> None:
+def _check_port_free(host: str, port: int, what: str = "listen") -> None:
     """One serving process binds its port exclusively: a second server on it fails here, in one line."""
     address = host.strip("[]")
     family = socket.AF_INET6 if ":" in address else socket.AF_INET
@@ -160,8 +165,18 @@ def _check_port_free(host: str, port: int) -> None:
         try:
             probe.bind((address, port))
         except OSError as error:
-            in_use = f"cannot listen on {host}:{port} ({error.strerror}: another dcii serve?)"
+            in_use = f"cannot {what} on {host}:{port} ({error.strerror}: another dcii serve?)"
             raise FailedPrecondition(in_use) from error
+
+
+def _listen(server: grpc.Server, config: ServerConfig, credentials: grpc.ServerCredentials) -> int:
+    try:
+        port = server.add_secure_port(f"{config.host}:{config.port}", credentials)
+    except RuntimeError as error:  # grpcio's word for a port it cannot bind (SO_REUSEPORT: another's, taken)
+        raise FailedPrecondition(f"cannot listen on {config.host}:{config.port}: another dcii serve?") from error
+    if port == 0:
+        raise FailedPrecondition(f"cannot listen on {config.host}:{config.port}")
+    return port
 
 
 def _today() -> dt.date:
@@ -220,7 +235,11 @@ def _open_files(
 ) -> tuple[TracingStore, Registry, AuditLog]:
     """The store, registry and audit trail; a start refused here (one it cannot use) lets go of the directory."""
     try:
-        return store or open_store(config.store_location), Registry(config.registry_path), _open_audit(config)
+        try:
+            opened = store or open_store(config.store_location)
+        except ValueError as error:  # a --store URL no backend takes (its messages name no password)
+            raise FailedPrecondition(f"--store: {error}") from error
+        return opened, Registry(config.registry_path), _open_audit(config)
     except BaseException:
         data_lock.release()
         raise
@@ -302,9 +321,7 @@ def start_server(
         refusals_in_calls(audit),
     )
     health_servicer = health_and_reflection(server)
-    port = server.add_secure_port(f"{config.host}:{config.port}", credentials)
-    if port == 0:
-        raise OSError(f"cannot listen on {config.host}:{config.port}")
+    port = _listen(server, config, credentials)
     if metrics is not None and config.metrics_port is not None:  # before serving: a taken port fails the start
         metrics.start(config.host, config.metrics_port, store, batch_queue)
     account_sweep: AccountSweep | None = None

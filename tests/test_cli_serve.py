@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import os
 import re
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -210,3 +212,48 @@ def test_a_second_server_on_the_same_data_directory_is_refused(tmp_path: Path) -
     assert "Traceback" not in refused.stderr
     with server_process(index.data_dir, index.pki_dir, second):  # the first gone (killed), its lock went with it
         pass
+
+
+def test_start_up_mistakes_are_one_line_each(tmp_path: Path) -> None:
+    # Each was a raw traceback (ops review 4): an operator at 3 a.m. gets the reason, and no data directory.
+    index = make_index(tmp_path)
+    a_file = tmp_path / "a-file"
+    a_file.write_text("")
+
+    def dcii(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+        command = [sys.executable, "-m", "dcii.cli.main", *args]
+        return subprocess.run(command, check=False, cwd=ROOT, capture_output=True, text=True, timeout=60, env=env)
+
+    serve = ["serve", "--pki", str(index.pki_dir), "--port", str(free_port())]
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        busy = str(taken.getsockname()[1])
+        cases = {
+            "metrics port taken": (dcii(*serve, "--data", str(tmp_path / "d1"), "--metrics-port", busy), 1),
+            "a replica's metrics port taken": (
+                dcii(*serve, "--data", str(tmp_path / "d2"), "--processes", "2", "--metrics-port", str(int(busy) - 1)),
+                1,
+            ),
+        }
+    cases |= {
+        "port out of range": (dcii(*serve, "--data", str(tmp_path / "d3"), "--port", "99999"), 2),
+        "no such backend": (dcii(*serve, "--data", str(tmp_path / "d4"), "--store", "bogus://x"), 1),
+        "--data is a file": (dcii(*serve, "--data", str(a_file)), 1),
+        "log format": (dcii(*serve, "--data", str(tmp_path / "d5"), env={**os.environ, "DCII_LOG_FORMAT": "xml"}), 1),
+        "log level": (dcii("--log-level", "LOUD", *serve, "--data", str(tmp_path / "d6")), 2),
+        "a CA there already": (dcii("certs", "init", "--dir", str(index.pki_dir)), 1),
+        "a reserved activity": (dcii("certs", "issue", "admin", "--agency", "DSS", "--dir", str(index.pki_dir)), 1),
+    }
+    for case, (done, code) in cases.items():
+        assert done.returncode == code, (case, done.stderr)
+        last = done.stderr.strip().splitlines()[-1]  # argparse's usage comes before its one line
+        assert "Traceback" not in done.stderr and last.startswith("dcii"), (case, done.stderr)
+    assert "cannot serve metrics on" in cases["metrics port taken"][0].stderr
+    assert "cannot serve metrics on" in cases["a replica's metrics port taken"][0].stderr
+    assert "no store backend" in cases["no such backend"][0].stderr
+    assert "cannot use the data directory" in cases["--data is a file"][0].stderr
+    assert (
+        "already exists" in cases["a CA there already"][0].stderr and "--force" in cases["a CA there already"][0].stderr
+    )
+    assert not any((tmp_path / f"d{n}").exists() for n in (1, 2, 3, 5, 6))

@@ -40,21 +40,35 @@ def _csv_enum(enum: type[Role] | type[Purpose], text: str) -> list[str]:
     return values
 
 
+def _certs_refusal(error: Exception) -> SystemExit:
+    """A refusal of `dcii certs` (a file already there, a reserved or malformed name): one line."""
+    return SystemExit(f"dcii: {error}")
+
+
 def cmd_certs_init(args: argparse.Namespace) -> None:
-    paths = pki.init_pki(Path(args.dir), activities=[], hostnames=tuple(args.hostname), force=args.force)
+    try:
+        paths = pki.init_pki(Path(args.dir), activities=[], hostnames=tuple(args.hostname), force=args.force)
+    except (FileExistsError, ValueError) as error:
+        raise _certs_refusal(error) from None
     console.print(f"CA and server certificate written to {args.dir} ({len(paths)} files)")
 
 
 def cmd_certs_issue(args: argparse.Namespace) -> None:
-    cert, _key = pki.issue_client_into(Path(args.dir), args.activity, args.agency, force=args.force)
+    try:
+        cert, _key = pki.issue_client_into(Path(args.dir), args.activity, args.agency, force=args.force)
+    except (FileExistsError, ValueError) as error:
+        raise _certs_refusal(error) from None
     console.print(f"client certificate for {args.activity}: {cert}")
     console.print(f"fingerprint: {pki.fingerprint(cert.read_bytes())}")
 
 
 def cmd_certs_server(args: argparse.Namespace) -> None:
-    cert, _key = pki.issue_server_into(
-        Path(args.dir), args.hostname, args.ip, valid_days=args.days, out=Path(args.out) if args.out else None
-    )
+    try:
+        cert, _key = pki.issue_server_into(
+            Path(args.dir), args.hostname, args.ip, valid_days=args.days, out=Path(args.out) if args.out else None
+        )
+    except (FileExistsError, ValueError) as error:
+        raise _certs_refusal(error) from None
     console.print(f"server certificate for {', '.join([*args.hostname, *args.ip])}: {cert}")
     console.print("the CA is unchanged: restart the instances one at a time to serve it")
 

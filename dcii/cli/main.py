@@ -61,6 +61,16 @@ def _at_least(minimum: int) -> Callable[[str], int]:
     return whole
 
 
+LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
+def _port(text: str) -> int:
+    value = int(text)
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError("a port is 0 to 65535")
+    return value
+
+
 def _rate(text: str) -> float:
     value = float(text)
     if not value > 0:  # also refuses nan
@@ -136,7 +146,7 @@ def cmd_demo(args: argparse.Namespace) -> None:
 
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="dcii", description=__doc__)
-    top.add_argument("--log-level", default="WARNING")
+    top.add_argument("--log-level", default="WARNING", type=str.upper, choices=LEVELS)
     top.add_argument("--log-format", choices=FORMATS, help="json (default; or DCII_LOG_FORMAT) or text")
     commands = top.add_subparsers(dest="command", required=True)
 
@@ -144,7 +154,7 @@ def parser() -> argparse.ArgumentParser:
     serve.add_argument("--data", default=DATA_DEFAULT, help="data directory (index.db, registry.db)")
     serve.add_argument("--pki", default=PKI_DEFAULT, help="directory with ca.pem, server.pem, server-key.pem")
     serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=50051)
+    serve.add_argument("--port", type=_port, default=50051)
     serve.add_argument(
         "--demo",
         type=int,
@@ -159,7 +169,9 @@ def parser() -> argparse.ArgumentParser:
         help="where the tracings live: opensearch+https://... (docs/OPENSEARCH.md; or DCII_STORE_URL);"
         " default the embedded store in --data",
     )
-    serve.add_argument("--metrics-port", type=int, help="serve Prometheus metrics over plain HTTP on this port")
+    serve.add_argument(
+        "--metrics-port", type=_port, help="serve Prometheus metrics over plain HTTP on this port (0: any free one)"
+    )
     serve.add_argument(
         "--ingest-processes",
         type=int,
@@ -177,7 +189,7 @@ def parser() -> argparse.ArgumentParser:
     add_limit_options(serve)
     serve_options.add_batch_and_keepalive_options(serve)
     # Also after `serve` (SUPPRESS: unless given here, the values before the command stand).
-    serve.add_argument("--log-level", default=argparse.SUPPRESS)
+    serve.add_argument("--log-level", default=argparse.SUPPRESS, type=str.upper, choices=LEVELS)
     serve.add_argument("--log-format", choices=FORMATS, default=argparse.SUPPRESS)
     serve.set_defaults(run=cmd_serve)
 
@@ -201,7 +213,10 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> None:
     args = parser().parse_args(argv)
-    configure_logging(getattr(logging, args.log_level.upper(), logging.WARNING), args.log_format)
+    try:
+        configure_logging(getattr(logging, args.log_level), args.log_format)
+    except ValueError as error:  # DCII_LOG_FORMAT set to something else than json or text
+        raise SystemExit(f"dcii: {error}") from None
     try:
         with private_files():
             args.run(args)

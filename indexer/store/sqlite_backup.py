@@ -66,11 +66,14 @@ class DataDirLock:
 
     def acquire(self, *, exclusive: bool) -> DataDirLock:
         """Take the lock now or raise DataDirBusy (never waits: the caller says what to do instead)."""
-        self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         try:
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
-        except PermissionError:  # a reader of someone else's directory (a backup): flock works read-only too
-            fd = os.open(self.path, os.O_RDONLY)
+            self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            try:
+                fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+            except PermissionError:  # a reader of someone else's directory (a backup): flock works read-only too
+                fd = os.open(self.path, os.O_RDONLY)
+        except OSError as error:  # --data names a file, or a directory this user cannot use
+            raise FailedPrecondition(f"cannot use the data directory {self.path.parent} ({error.strerror})") from error
         try:
             fcntl.flock(fd, (fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH) | fcntl.LOCK_NB)
         except BlockingIOError:
