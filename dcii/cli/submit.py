@@ -3,7 +3,9 @@
 Rows the file format or the index refuse are reported with their line and reasons (and written to
 `--rejects FILE` to be fixed and resubmitted); they never stop the rows behind them. So is a DELETE or
 COMPLETE naming a tracing the index does not hold (NOT_FOUND: likely a mistyped key). Exit status 1 when
-any row was refused or not found, 2 when the index refused the whole submission.
+any row was refused or not found, 2 when the index refused the whole submission, 3 when the stream ended
+part-way (the server stopped or restarted: the rows answered stand, their rejects are written, and the
+file can be submitted again whole, the rows already in answering UNCHANGED).
 """
 
 from __future__ import annotations
@@ -66,6 +68,7 @@ def cmd_submit(args: argparse.Namespace) -> None:
     counts: Counter[str] = Counter()
     rejects: list[dict[str, str]] = []
     sent: dict[str, FileAction] = {}
+    answered = 0
 
     def refuse(error: RowError) -> None:
         counts["REJECTED"] += 1
@@ -89,6 +92,7 @@ def cmd_submit(args: argparse.Namespace) -> None:
             for result in ingest_pb2_grpc.IngestServiceStub(channel).Ingest(requests(), metadata=metadata):
                 outcome = ingest_pb2.IngestOutcome.Name(result.outcome).removeprefix("INGEST_OUTCOME_")
                 action = sent.pop(result.request_id)
+                answered += 1
                 if outcome in ("REJECTED", "PERMISSION_DENIED"):
                     violations = tuple(Violation(v.field, v.description) for v in result.violations)
                     refuse(RowError(action.line, violations, action_to_row(action)))
@@ -99,18 +103,34 @@ def cmd_submit(args: argparse.Namespace) -> None:
                 else:
                     counts[outcome] += 1
     except grpc.RpcError as error:
-        print(f"refused: {error.code().name}: {error.details()}", file=sys.stderr)
-        for field, why in field_violations(error):
-            print(f"  {field}: {why}", file=sys.stderr)
-        raise SystemExit(2) from None
-    if args.rejects and rejects:
-        columns = list(dict.fromkeys(column for row in rejects for column in row))
-        write_rows(rejects, Path(args.rejects), columns=columns)
-        console.print(f"{len(rejects)} rejected rows written to {args.rejects}")
-    summary = ", ".join(f"{n} {k.lower()}" for k, n in sorted(counts.items())) or "nothing to send"
-    console.print(f"{path.name}: {summary}")
+        if not answered:  # the index refused the submission as such (login, role, a message too large)
+            print(f"refused: {error.code().name}: {error.details()}", file=sys.stderr)
+            for field, why in field_violations(error):
+                print(f"  {field}: {why}", file=sys.stderr)
+            raise SystemExit(2) from None
+        # Cut off part-way (the server stopped or restarted): what was answered stands, and its rejects are
+        # written; the rest was not answered. A replay of the whole file is safe (UNCHANGED where it went in).
+        _report(console, path, counts, rejects, args.rejects)
+        print(
+            f"the stream ended ({error.code().name}) after {answered} rows were answered: submit the"
+            " file again for the rest (rows already in answer unchanged)",
+            file=sys.stderr,
+        )
+        raise SystemExit(3) from None
+    _report(console, path, counts, rejects, args.rejects)
     if counts["REJECTED"] or counts["NOT_FOUND"]:
         raise SystemExit(1)
+
+
+def _report(
+    console: Console, path: Path, counts: Counter[str], rejects: list[dict[str, str]], rejects_file: str | None
+) -> None:
+    if rejects_file and rejects:
+        columns = list(dict.fromkeys(column for row in rejects for column in row))
+        write_rows(rejects, Path(rejects_file), columns=columns)
+        console.print(f"{len(rejects)} rejected rows written to {rejects_file}")
+    summary = ", ".join(f"{n} {k.lower()}" for k, n in sorted(counts.items())) or "nothing to send"
+    console.print(f"{path.name}: {summary}")
 
 
 def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
