@@ -174,7 +174,7 @@ def parser() -> argparse.ArgumentParser:
     )
     serve.add_argument(
         "--ingest-processes",
-        type=int,
+        type=_at_least(0),
         default=2,
         metavar="N",
         help="worker processes that check and prepare bulk ingest (default 2; 0: in the server's threads)",
