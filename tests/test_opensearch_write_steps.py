@@ -252,3 +252,28 @@ def test_a_deletion_a_newer_write_overtakes_is_not_logged(
     kept = direct.get(old.key)
     assert kept is not None and kept.tracing.source_version == 3 and kept.dispute is not None
     assert direct.check_integrity() == []
+
+
+def test_a_completion_finished_by_its_new_records_next_write_ends_the_old_one_at_its_version(
+    through_proxy: tuple[OpenSearchStore, OpenSearchStore, FailingProxy],
+) -> None:
+    """Step 2 (the old record's tombstone) failed, and the new record's next write finished the completion:
+    it ended the old record at the old record's own version, so a late, older update of it came back live
+    beside the file, and the deletion was logged twice ("<tid>-1000" and "<tid>-3000")."""
+    direct, faulty, proxy = through_proxy
+    old = _checked(f.open_case("DSS", "IC-1", 1000))
+    direct.write([Upsert(old)], actor="DSS")
+    proxy.arm(3)
+    with pytest.raises(Unavailable):
+        faulty.write(
+            [Replace(old.key, TracingType.OPEN_CASE, _checked(f.person("DSS", "PSI-IC-1", 3000)))], actor="DSS"
+        )
+    proxy.arm(0)
+    assert faulty.write([Upsert(_checked(f.person("DSS", "PSI-IC-1", 4000)))], actor="DSS")[0].outcome is (
+        WriteOutcome.APPLIED
+    )
+    late = _checked(f.open_case("DSS", "IC-1", 2000))
+    assert faulty.write([Upsert(late)], actor="DSS")[0].outcome is WriteOutcome.UNCHANGED
+    assert _live(direct) == {"PSI-IC-1"}
+    assert [(r.key.record_number, r.source_version) for r in direct.deletions()] == [("IC-1", 3000)]
+    assert direct.check_integrity() == []

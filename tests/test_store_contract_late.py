@@ -55,3 +55,21 @@ def test_a_late_older_update_of_a_superseded_history_does_not_bring_it_back(stor
     assert _live(store) == {"NH-2"}
     assert store.get(TracingKey("DSS", "NH-1")) is None
     assert store.check_integrity() == []
+
+
+def test_in_one_write_an_older_update_after_the_action_that_ended_it_changes_nothing(store: TracingStore) -> None:
+    old = _checked(f.open_case("DSS", "IC-1", 1000))
+    store.write([Upsert(old), Upsert(nac("NH-1", (2012, 5, 1), version=1000))], actor="DSS")
+    completion = Replace(old.key, TracingType.OPEN_CASE, _checked(f.person("DSS", "PSI-IC-1", 3000)))
+    results = store.write(
+        [
+            completion,
+            Upsert(_checked(f.open_case("DSS", "IC-1", 2000))),
+            Upsert(nac("NH-2", (2018, 5, 1), version=3000)),
+            Upsert(nac("NH-1", (2012, 5, 1), version=2000)),
+        ],
+        actor="DSS",
+    )
+    assert [r.outcome for r in results] == [WriteOutcome.APPLIED, WriteOutcome.UNCHANGED] * 2
+    assert _live(store) == {"PSI-IC-1", "NH-2"}
+    assert store.check_integrity() == []

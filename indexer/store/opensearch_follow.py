@@ -54,8 +54,10 @@ def finish(doc: Doc, view: View, actor: str) -> list[Tomb]:
     prior = unfinished(doc, view)
     if prior is None:
         return []
-    prior.live = False
-    return [Tomb(prior, prior.type, prior.version, f"SUPERSEDED by {doc.type or '?'} {doc.key}", actor)]
+    # At the completion's version (the new record's life began there: `born`), as its first attempt logged it.
+    ended = max(prior.version, doc.born)
+    prior.live, prior.version = False, ended
+    return [Tomb(prior, prior.type, ended, f"SUPERSEDED by {doc.type or '?'} {doc.key}", actor)]
 
 
 def resupersede(client: OpenSearch, names: Names, doc: Doc, version: int, view: View, actor: str) -> list[Tomb]:
@@ -92,6 +94,7 @@ def superseded(
         if indexed_by is not None and parse_instant(other.indexed_at) > indexed_by:
             continue
         if other.tracing is not None and supersedes(new, other.tracing):
-            tombs.append(Tomb(other, other.type, max(other.version, doc.version), reason, actor))
-            other.live = False
+            ended = max(other.version, doc.version)
+            tombs.append(Tomb(other, other.type, ended, reason, actor))
+            other.live, other.version = False, ended  # a later operation of this group sees it ended there
     return tombs

@@ -309,8 +309,9 @@ class Writer:
                 and (not target.indexed_at or parse_instant(prior.indexed_at) <= parse_instant(target.indexed_at))
             ):
                 plan.result = WriteResult(WriteOutcome.APPLIED, target.version)
-                plan.tombs.append(Tomb(prior, prior.type, max(prior.version, new.source_version), reason, actor))
-                prior.live = False
+                ended = max(prior.version, new.source_version)
+                plan.tombs.append(Tomb(prior, prior.type, ended, reason, actor))
+                prior.live, prior.version = False, ended
             plan.tombs += follow.resupersede(self._client, self._names, target, new.source_version, view, actor)
             return plan
         if not prior.live or prior.type != expected.value:
@@ -325,8 +326,9 @@ class Writer:
         plan = self._upsert(new, view, now, actor, seq, replaces=(str(prior.tid), old_version))
         # At the completion's version, as the embedded store ends it (its _replace): a late, older update of
         # the old record is refused, not brought back beside the new one.
-        plan.tombs.insert(0, Tomb(prior, prior.type, max(old_version, new.source_version), reason, actor))
-        prior.live = False
+        ended = max(old_version, new.source_version)
+        plan.tombs.insert(0, Tomb(prior, prior.type, ended, reason, actor))
+        prior.live, prior.version = False, ended  # a later operation of this group sees it ended there
         return plan
 
     # ---- sending it ----
