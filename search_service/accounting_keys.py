@@ -65,22 +65,24 @@ def _made_with_a_key(trail: Path) -> bool:
             return conn.execute("SELECT 1 FROM meta WHERE name = 'key_check'").fetchone() is not None
         finally:
             conn.close()
-    except sqlite3.OperationalError:
-        return False  # no meta table yet: a first start cut short before the trail was made
+    except sqlite3.OperationalError as error:
+        # No meta table yet: a first start cut short before the trail was made. Anything else (locked,
+        # busy): not known to be keyless, so no key is made on a guess.
+        return "no such table" not in str(error)
     except sqlite3.Error:
         return True  # not a database: not ours to make a key for; AuditLog says what is wrong with it
 
 
 def load_or_create_key(path: Path, *, trail: Path | None = None) -> bytes:
     """The HMAC key for subject identifiers: read from `path` (hex, mode 0600), or made (32 random bytes)
-    and written there atomically if there is none. A key file readable by others is refused. With `trail`
-    (the audit database the key serves), a missing key is refused, and none made, when that trail was
-    made with a key already: a new one would never match it, and a start that made one, then refused it
-    as "not the one audit.db was made with", left a key that never belonged there."""
+    and written there atomically if there is none. A key file readable by others is refused. A missing key
+    is refused, and none made, when its trail (`trail`, by default audit.db beside the key) was made with a
+    key already: a new one would never match it, and a start (or a CLI writing the trail) that made one,
+    then refused it as "not the one audit.db was made with", left a key that never belonged there."""
     path = Path(path)
     with contextlib.suppress(FileNotFoundError):
         return _read_key(path)
-    if trail is not None and _made_with_a_key(trail):
+    if _made_with_a_key(trail if trail is not None else path.with_name("audit.db")):
         raise FailedPrecondition(
             f"the audit key {path} is missing, but the audit trail {trail} was made with one:"
             " restore the key from a backup (nothing was created)"

@@ -230,19 +230,13 @@ class RunningServer:
             self.data_lock.release()
 
 
-def _open_files(
-    config: ServerConfig, store: TracingStore | None, data_lock: DataDirLock
-) -> tuple[TracingStore, Registry, AuditLog]:
-    """The store, registry and audit trail; a start refused here (one it cannot use) lets go of the directory."""
+def _open_files(config: ServerConfig, store: TracingStore | None) -> tuple[TracingStore, Registry, AuditLog]:
+    """The store, registry and audit trail."""
     try:
-        try:
-            opened = store or open_store(config.store_location)
-        except ValueError as error:  # a --store URL no backend takes (its messages name no password)
-            raise FailedPrecondition(f"--store: {error}") from error
-        return opened, Registry(config.registry_path), _open_audit(config)
-    except BaseException:
-        data_lock.release()
-        raise
+        opened = store or open_store(config.store_location)
+    except ValueError as error:  # a --store URL no backend takes (its messages name no password)
+        raise FailedPrecondition(f"--store: {error}") from error
+    return opened, Registry(config.registry_path), _open_audit(config)
 
 
 def _open_audit(config: ServerConfig) -> AuditLog:
@@ -282,8 +276,22 @@ def start_server(
     name_shares.warm_up()  # the lookup tables of ranked queries, built before the first one, not during it
     # One server a directory (its replicas share it); `dcii restore` refuses a held directory.
     data_lock = hold_data_dir(config.data_dir, primary=config.replica_index == 0)
+    try:
+        return _start(config, store, today, credentials, data_lock)
+    except BaseException:  # a start refused part-way lets go of the directory: another start may follow
+        data_lock.release()
+        raise
+
+
+def _start(
+    config: ServerConfig,
+    store: TracingStore | None,
+    today: Callable[[], dt.date],
+    credentials: grpc.ServerCredentials,
+    data_lock: DataDirLock,
+) -> RunningServer:
     own_store = store is None
-    store, registry, audit = _open_files(config, store, data_lock)
+    store, registry, audit = _open_files(config, store)
 
     metrics = _metrics(config, audit)
     server = grpc_server(config, registry, audit, metrics)

@@ -18,6 +18,7 @@ import pytest
 from dcii.cli.main import LIMITS, add_limit_options, parser, serve_config
 from dcii.cli.serve_options import BATCH_OPTIONS, KEEPALIVE_OPTIONS, add_batch_and_keepalive_options
 from dcii.v1 import ingest_pb2, search_pb2
+from indexer.exc import FailedPrecondition
 from search_service.accreditation import Role
 from search_service.batch_worker import BatchSettings
 from search_service.keepalive import Keepalive
@@ -257,3 +258,18 @@ def test_start_up_mistakes_are_one_line_each(tmp_path: Path) -> None:
         "already exists" in cases["a CA there already"][0].stderr and "--force" in cases["a CA there already"][0].stderr
     )
     assert not any((tmp_path / f"d{n}").exists() for n in (1, 2, 3, 5, 6))
+
+
+def test_a_start_refused_part_way_lets_go_of_the_data_directory(tmp_path: Path) -> None:
+    # It kept primary.lock, and every later start in the process was "another dcii serve is running" (diff review 3).
+    index = make_index(tmp_path)
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        index.port = taken.getsockname()[1]
+        with pytest.raises(FailedPrecondition, match="cannot listen on"):
+            index.start(processes=2, ingest_processes=0)
+    index.port = 0
+    index.start(ingest_processes=0)
+    assert index.running is not None
+    index.stop()

@@ -132,3 +132,7 @@ def test_a_missing_audit_key_is_refused_and_none_is_made(tmp_path: Path) -> None
     with pytest.raises(FailedPrecondition, match=r"audit.key is missing, but the audit trail .* was made with one"):
         index.start()
     assert not key.exists()
+    # Nor by the CLIs and workers that write the trail (dcii accredit, dcii privacy, the batch worker).
+    with pytest.raises(FailedPrecondition, match="restore the key from a backup"):
+        load_or_create_key(key)
+    assert not key.exists()
