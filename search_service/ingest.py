@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import queue
 import threading
+import time
 from collections.abc import Callable, Generator, Iterator, Sequence
 from typing import TypeVar, cast
 
@@ -159,6 +160,29 @@ def _not_recorded(caller: Caller, method: str, reason: str, count: int) -> None:
     """No audit trail (a servicer built without one, in tests of the write path)."""
 
 
+class _StreamRefusals:
+    """One stream's refused actions, recorded at most once a second with their count: the interceptor
+    records at most 2 refusals a second per certificate, and a stream sending one action a message wrote one
+    durable audit entry per message (800 a second). The first is written at once, before the group's other
+    actions; those within the second after it are carried into the next entry, or the stream's last."""
+
+    def __init__(self, record: OnRefusal, interval: float = 1.0) -> None:
+        self._record, self._interval = record, interval
+        self._pending: tuple[Caller, str, str] | None = None
+        self._count, self._last = 0, -interval
+
+    def add(self, caller: Caller, method: str, reason: str, count: int) -> None:
+        self._pending, self._count = (caller, method, reason), self._count + count
+        if time.monotonic() - self._last >= self._interval:
+            self.flush()
+
+    def flush(self) -> None:
+        if self._pending is not None and self._count:
+            caller, method, reason = self._pending
+            self._record(caller, method, reason, self._count)
+            self._count, self._last = 0, time.monotonic()
+
+
 class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
     def __init__(
         self,
@@ -175,12 +199,17 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
     # ---- applying ----
 
     def apply(
-        self, caller: Caller, requests: list[ingest_pb2.IngestRequest], method: str = INGEST
+        self,
+        caller: Caller,
+        requests: list[ingest_pb2.IngestRequest],
+        method: str = INGEST,
+        refusals: _StreamRefusals | None = None,
     ) -> list[ingest_pb2.IngestResult]:
         planned = self._pool.plan(caller.activity.agency, self._today(), requests)
         denied = [p for p in planned if isinstance(p, Refusal) and p.outcome == "PERMISSION_DENIED"]
-        if denied:  # a stream's actions on other agencies' tracings: audited (before the write: fails closed)
-            self._on_refusal(caller, method, denied[0].violations[0].description, len(denied))
+        if denied:  # a stream's actions on other agencies' tracings: audited (the first before the write)
+            ledger = refusals or _StreamRefusals(self._on_refusal)
+            ledger.add(caller, method, denied[0].violations[0].description, len(denied))
         return self._write(caller, requests, planned)
 
     def _write(
@@ -210,19 +239,27 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
     def Ingest(  # noqa: N802 (gRPC's method name)
         self, request_iterator: Iterator[ingest_pb2.IngestRequest], context: grpc.ServicerContext
     ) -> Iterator[ingest_pb2.IngestResult]:
-        for group in _read_ahead(request_iterator, size=lambda _: 1):
-            yield from self.apply(caller_again(context), group)  # suspended since the last: refused
+        refusals = _StreamRefusals(self._on_refusal)
+        try:
+            for group in _read_ahead(request_iterator, size=lambda _: 1):
+                yield from self.apply(caller_again(context), group, INGEST, refusals)  # suspended since: refused
+        finally:
+            refusals.flush()
 
     def IngestBatches(  # noqa: N802
         self, request_iterator: Iterator[ingest_pb2.IngestBatchRequest], context: grpc.ServicerContext
     ) -> Iterator[ingest_pb2.IngestBatchResult]:
-        for batches in _read_ahead(request_iterator, size=_checked_size):
-            # The actions of several batch messages go to the store as one group (one fsync), and the
-            # results are cut back into one answer per message, in order.
-            actions = [request for batch in batches for request in batch.requests]
-            results = iter(self.apply(caller_again(context), actions, INGEST_BATCHES))
-            for batch in batches:
-                yield ingest_pb2.IngestBatchResult(results=[next(results) for _ in batch.requests])
+        refusals = _StreamRefusals(self._on_refusal)
+        try:
+            for batches in _read_ahead(request_iterator, size=_checked_size):
+                # The actions of several batch messages go to the store as one group (one fsync), and the
+                # results are cut back into one answer per message, in order.
+                actions = [request for batch in batches for request in batch.requests]
+                results = iter(self.apply(caller_again(context), actions, INGEST_BATCHES, refusals))
+                for batch in batches:
+                    yield ingest_pb2.IngestBatchResult(results=[next(results) for _ in batch.requests])
+        finally:
+            refusals.flush()
 
     def Delete(  # noqa: N802
         self, request: ingest_pb2.DeleteTracing, context: grpc.ServicerContext

@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import queue
 import sqlite3
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -174,3 +175,26 @@ def test_a_batchs_queries_for_a_purpose_not_accredited_are_audited(index: Index)
     assert _submit(client, queries).rejected == 2
     [refusal] = _refusals(index)
     assert refusal["method"] == "/dcii.v1.BatchService/SubmitBatch" and refusal["count"] == "2"
+
+
+def test_a_stream_of_refused_actions_is_audited_at_most_once_a_second_with_its_count(index: Index) -> None:
+    # One durable entry per message once (800 a second from one stream): the interceptor's budget of refusals
+    # per certificate did not apply inside a stream (diff review 2).
+    ncis = index.client(NCIS, "NCIS", [Role.SUBMITTER])
+    sent: queue.Queue[ingest_pb2.IngestRequest | None] = queue.Queue()
+
+    def actions() -> Iterator[ingest_pb2.IngestRequest]:
+        while (action := sent.get()) is not None:
+            yield action
+
+    answers = ncis.ingest.Ingest(actions(), metadata=ncis.metadata, timeout=60)
+    started = time.monotonic()
+    for n in range(60):  # one at a time: each its own group
+        sent.put(f.delete("ARMY-CCF", f"ARMY-{n}", 2))
+        assert next(answers).outcome == ingest_pb2.INGEST_OUTCOME_PERMISSION_DENIED
+    sent.put(None)
+    assert list(answers) == []
+    elapsed = time.monotonic() - started
+    refusals = _refusals(index)
+    assert sum(int(r["count"]) for r in refusals) == 60  # every one counted, the last ones at the stream's end
+    assert len(refusals) <= elapsed + 2, (len(refusals), elapsed)
