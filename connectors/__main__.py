@@ -99,7 +99,7 @@ def main(argv: list[str] | None = None) -> None:
             timeout=args.timeout,
             backoff=Backoff(max_attempts=args.max_retries),
         )
-    except (ValueError, OSError) as error:  # a damaged or unreadable state folder: say what to do, no traceback
+    except (ValueError, TypeError, OSError) as error:  # a damaged or unreadable state folder: what to do
         _error(
             code="CHECKPOINT",
             type=type(error).__name__,

@@ -178,10 +178,12 @@ def _begin(path: Path, identity: str, runner: Runner) -> None:
     if mark == identity:
         return  # resumed where it stopped
     begun = data.get("file_begun")
-    if mark.split("|", 1)[0] == path.name and isinstance(begun, dict):
+    if mark.split("|", 1)[0] == path.name:
         runner.progress.log("changed", file=path.name, reason="changed since it was partly pushed: read again")
-        runner.dead_letters.cut_back(int(begun.get("rejects_size", 0)), begun.get("rejects_inode"))
-        runner.dead_letters.flush(runner.checkpoint)  # the sizes as they now stand
+        size = begun.get("rejects_size") if isinstance(begun, dict) else None
+        if isinstance(size, int) and not isinstance(size, bool):  # else (damaged): nothing is cut on a guess
+            runner.dead_letters.cut_back(size, begun.get("rejects_inode") if isinstance(begun, dict) else None)
+            runner.dead_letters.flush(runner.checkpoint)  # the sizes as they now stand
     data["file_begun"] = {"rejects_size": data.get("rejects_size", 0), "rejects_inode": data.get("rejects_inode")}
 
 

@@ -338,7 +338,11 @@ def _verify_snapshot(
 def _check_anchor(conn: sqlite3.Connection, result: VerifyResult, anchor: Head) -> VerifyResult:
     if anchor.seq > result.entries:
         return _bad(result.entries, None, f"the trail ends at entry {result.entries}, before the anchored {anchor.seq}")
-    row = conn.execute("SELECT hash FROM entry WHERE seq = ?", (anchor.seq,)).fetchone()
+    row = (
+        (GENESIS,)
+        if anchor.seq == 0
+        else conn.execute("SELECT hash FROM entry WHERE seq = ?", (anchor.seq,)).fetchone()
+    )
     if row is None or row[0] != anchor.hash:
         return _bad(
             anchor.seq - 1,

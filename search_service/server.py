@@ -149,9 +149,10 @@ def _before_any_file(config: ServerConfig) -> grpc.ServerCredentials:
     if config.processes == 1 and config.port:
         _check_port_free(config.host, config.port)
     if config.metrics_port:  # and every replica's, P + i: one taken made that replica fail and restart for ever
-        for port in range(
-            config.metrics_port, config.metrics_port + (config.processes if config.replica_index == 0 else 1)
-        ):
+        last = config.metrics_port + (config.processes - 1 if config.replica_index == 0 else 0)
+        if last > 65535:
+            raise FailedPrecondition(f"--metrics-port: the processes' ports {config.metrics_port}-{last} pass 65535")
+        for port in range(config.metrics_port, last + 1):
             _check_port_free(config.host, port, what="serve metrics")
     return credentials
 

@@ -93,6 +93,7 @@ def test_cli_verify_against_a_head_kept_off_the_machine(trail: Path) -> None:
     assert f"entry {ENTRIES} is not the entry anchored: the trail was rewritten" in caught.stdout, caught.stdout
     later = audit("verify", "--data", data, "--expect-head", f"{ENTRIES + 5}:{'0' * 64}")
     assert later.returncode == 1 and f"the trail ends at entry {ENTRIES}" in later.stdout
+    assert audit("verify", "--data", data, "--expect-head", f"0:{GENESIS}").returncode == 0  # an empty trail's head
     bad = audit("verify", "--data", data, "--expect-head", "twelve")
     assert bad.returncode == 2 and "SEQ:HASH" in bad.stderr
 

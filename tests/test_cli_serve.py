@@ -239,6 +239,10 @@ def test_start_up_mistakes_are_one_line_each(tmp_path: Path) -> None:
         }
     cases |= {
         "port out of range": (dcii(*serve, "--data", str(tmp_path / "d3"), "--port", "99999"), 2),
+        "replicas' metrics ports past 65535": (
+            dcii(*serve, "--data", str(tmp_path / "d7"), "--processes", "2", "--metrics-port", "65535"),
+            1,
+        ),
         "no such backend": (dcii(*serve, "--data", str(tmp_path / "d4"), "--store", "bogus://x"), 1),
         "--data is a file": (dcii(*serve, "--data", str(a_file)), 1),
         "log format": (dcii(*serve, "--data", str(tmp_path / "d5"), env={**os.environ, "DCII_LOG_FORMAT": "xml"}), 1),
@@ -257,7 +261,8 @@ def test_start_up_mistakes_are_one_line_each(tmp_path: Path) -> None:
     assert (
         "already exists" in cases["a CA there already"][0].stderr and "--force" in cases["a CA there already"][0].stderr
     )
-    assert not any((tmp_path / f"d{n}").exists() for n in (1, 2, 3, 5, 6))
+    assert "pass 65535" in cases["replicas' metrics ports past 65535"][0].stderr
+    assert not any((tmp_path / f"d{n}").exists() for n in (1, 2, 3, 5, 6, 7))
 
 
 def test_a_start_refused_part_way_lets_go_of_the_data_directory(tmp_path: Path) -> None:

@@ -130,10 +130,11 @@ def test_a_file_changed_after_a_crash_part_way_through_has_each_refusal_written_
     assert Checkpoint(tmp_path / "state" / "checkpoint.json").position is None  # done: nothing to resume
 
 
-def test_a_damaged_checkpoint_is_one_error_line_and_exit_2(tmp_path: Path) -> None:
+@pytest.mark.parametrize("damaged", ['{"position": "a.csv|12', '{"rejects_size": null}', '{"rejects_size": "x"}'])
+def test_a_damaged_checkpoint_is_one_error_line_and_exit_2(tmp_path: Path, damaged: str) -> None:
     state = tmp_path / "state"
     state.mkdir()
-    (state / "checkpoint.json").write_text('{"position": "a.csv|12')
+    (state / "checkpoint.json").write_text(damaged)
     profile = tmp_path / "profile.json"
     profile.write_text(json.dumps({"server": "localhost:1", "ca": "ca.pem", "cert": "c.pem", "key": "k.pem",
                                    "account_code": "x"}))  # fmt: skip

@@ -34,8 +34,8 @@ def audit_db(data: str) -> Path:
 
 def _anchor(text: str) -> Head:
     seq, _, digest = text.partition(":")
-    if not (seq.isdigit() and int(seq) > 0 and len(digest) == 64 and all(c in "0123456789abcdef" for c in digest)):
-        raise argparse.ArgumentTypeError("SEQ:HASH, as `dcii audit verify` printed them (head SEQ HASH)")
+    if not (seq.isdigit() and len(digest) == 64 and all(c in "0123456789abcdef" for c in digest)):
+        raise argparse.ArgumentTypeError("SEQ:HASH, as `dcii audit verify` printed them (head SEQ:HASH)")
     return Head(int(seq), digest)
 
 

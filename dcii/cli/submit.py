@@ -62,6 +62,11 @@ def _not_found(action: FileAction) -> Violation:
     return Violation("replaces_record_number", f"the index holds no live tracing {action.replaces} to complete")
 
 
+# How a stream ends when the server goes away or stops (SIGTERM: its calls cancelled after 5 s): what it
+# answered stands, and the file can be sent again whole.
+_CUT = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.CANCELLED, grpc.StatusCode.DEADLINE_EXCEEDED)
+
+
 def cmd_submit(args: argparse.Namespace) -> None:
     path = Path(args.file)
     console = Console(stderr=True)
@@ -103,7 +108,9 @@ def cmd_submit(args: argparse.Namespace) -> None:
                 else:
                     counts[outcome] += 1
     except grpc.RpcError as error:
-        if not answered:  # the index refused the submission as such (login, role, a message too large)
+        if not answered or error.code() not in _CUT:  # refused as such (login, role, a suspension meanwhile)
+            if answered:
+                _report(console, path, counts, rejects, args.rejects)  # what it answered before stands
             print(f"refused: {error.code().name}: {error.details()}", file=sys.stderr)
             for field, why in field_violations(error):
                 print(f"  {field}: {why}", file=sys.stderr)

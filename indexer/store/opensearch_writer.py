@@ -12,9 +12,10 @@ at most four bulk requests, each waiting for a refresh, so that every result ret
    (`external`: strictly newer wins; `external_gte` for a compare-and-delete at the version held), and
    statements of dispute;
 2. what follows from an operation that landed: the tombstones of the old record of a completion
-   (Replace under a new key) and of the NAC histories a favorable one supersedes, each conditional on the
-   version read (`external_gte`), so a newer write by anyone wins; and the removal of the disputes of the
-   deletes that landed (sent with the tombstone, a removal outlived a tombstone another writer refused);
+   (Replace under a new key) and of the NAC histories a favorable one supersedes, each `external_gte` at
+   the version that ends it (the higher of the one read and the ending action's), so a newer write wins;
+   and the removal of the disputes of the deletes that landed (sent with the tombstone, a removal outlived
+   a tombstone another writer refused);
 3. the removal of the disputes of the tombstones that landed, and the log entries of those a newer write
    overtook taken back.
 
@@ -24,8 +25,8 @@ unlogged; one leaves at worst an entry whose tombstone is not written yet, which
 A crash or a failed group between steps 1 and 2 leaves the operation written and what follows undone; the
 connector resends it, finds it held (UNCHANGED, as before) and step 2 runs for it then: the old record of
 a completion that names it, and the earlier histories a favorable NAC history supersedes (those indexed no
-later than it). Both are idempotent: a tombstone at the version read, a log entry by `create` under a fixed
-id, and a history already tombstoned is no longer live, so no candidate. A later write of a completion's
+later than it). Both are idempotent: a tombstone at the same ending version, a log entry by `create` under
+a fixed id, and a history already tombstoned is no longer live, so no candidate. A later write of a completion's
 new record (an update, a delete) finishes a completion left so too, and keeps naming the old record until
 it has: the old record stays hidden behind an updated new one, and a deleted one still tells the check.
 The transport never resends a bulk whose answer was lost (indexer.store.opensearch_settings): it may have
