@@ -63,12 +63,19 @@ def _blank(value: object) -> bool:
     return value is None or value in ([], {}) or (isinstance(value, str) and not value.strip())
 
 
-def _encodable(text: str) -> bool:
-    """Valid JSON can still carry a lone surrogate ("\\ud800"), which no protobuf string can hold."""
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
+def _encodable(value: object) -> bool:
+    """Valid JSON can still carry a lone surrogate ("\\ud800"), and bytes that are not UTF-8 read as such,
+    which no protobuf string can hold: in a cell, or anywhere inside one (a JSON alias list's names)."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return False
+        return True
+    if isinstance(value, list):
+        return all(_encodable(item) for item in value)
+    if isinstance(value, dict):
+        return all(_encodable(k) and _encodable(v) for k, v in value.items())
     return True
 
 
@@ -84,7 +91,7 @@ class _Cells:
                 self.bad(name if name.replace("_", "").isalnum() and len(name) <= 40 else "row", "unknown column")
             elif name in self.values:
                 self.bad(name, "duplicate column")
-            elif isinstance(value, str) and not _encodable(value):
+            elif not _encodable(value):
                 self.bad(name, "not valid Unicode text (a lone surrogate, or bytes that are not UTF-8)")
             elif not _blank(value):
                 self.values[name] = value

@@ -55,6 +55,15 @@ def test_a_cell_that_is_not_utf8_is_a_dead_letter_naming_its_column(tmp_path: Pa
     assert "\ufffd" not in json.dumps(record.raw)
 
 
+def test_bytes_that_are_not_utf8_inside_a_json_alias_list_are_a_dead_letter(tmp_path: Path) -> None:
+    # Read with surrogateescape, they reached the alias's protobuf field and crashed the reader (the fuzzer).
+    row = person_row(1, 1, aliases=[{"surname": "MUELLERX", "given_name": "DON"}])  # type: ignore[arg-type]
+    path = tmp_path / "alias.jsonl"
+    path.write_bytes(json.dumps(row).encode().replace(b"MUELLERX", b"M\xfcller") + b"\n")
+    [record] = list(read_jsonl(path, "alias.jsonl|1|1", 0))
+    assert record.request is None and [field for field, _ in record.violations] == ["aliases"]
+
+
 def test_a_json_line_naming_a_key_twice_is_a_dead_letter(tmp_path: Path) -> None:
     path = tmp_path / "twice.jsonl"
     row = json.dumps(person_row(1, 1))
