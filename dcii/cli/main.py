@@ -51,38 +51,15 @@ def serve_config(args: argparse.Namespace) -> ServerConfig:
     )
 
 
-def _at_least(minimum: int) -> Callable[[str], int]:
-    def whole(text: str) -> int:
-        value = int(text)
-        if value < minimum:
-            raise argparse.ArgumentTypeError(f"must be at least {minimum}")
-        return value
-
-    return whole
+# Each numeric option's check, by the one validator (serve_options.number).
+def _at_least(minimum: int) -> Callable[[str], float]:
+    return serve_options.number(minimum, above=False, whole=True)
 
 
+_rate = serve_options.number(0, above=True)
+_burst = serve_options.number(1, above=False)
+_port = serve_options.number(0, above=False, whole=True, maximum=65535)
 LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
-
-
-def _port(text: str) -> int:
-    value = int(text)
-    if not 0 <= value <= 65535:
-        raise argparse.ArgumentTypeError("a port is 0 to 65535")
-    return value
-
-
-def _rate(text: str) -> float:
-    value = float(text)
-    if not value > 0:  # also refuses nan
-        raise argparse.ArgumentTypeError("must be above 0")
-    return value
-
-
-def _burst(text: str) -> float:
-    value = float(text)
-    if not value >= 1:
-        raise argparse.ArgumentTypeError("must be at least 1")
-    return value
 
 
 def add_limit_options(serve: argparse.ArgumentParser) -> None:

@@ -24,9 +24,12 @@ BATCH_OPTIONS = {
 KEEPALIVE_OPTIONS = {"keepalive_time": "time", "keepalive_timeout": "timeout"}
 
 
-def _number(
+def number(
     minimum: float, *, above: bool, whole: bool = False, maximum: float = float("inf")
 ) -> Callable[[str], float]:
+    """An argparse type: a number (a whole one with `whole`) above or at least `minimum`, at most `maximum`;
+    the one validator of `dcii serve`'s numeric options."""
+
     def parse(text: str) -> float:
         value = int(text) if whole else float(text)
         if not (value > minimum if above else value >= minimum):  # also refuses nan
@@ -43,38 +46,38 @@ def add_batch_and_keepalive_options(serve: argparse.ArgumentParser) -> None:
     batch = serve.add_argument_group("batch worker (RUNBOOK, Batch requests)")
     batch.add_argument(
         "--batch-threads",
-        type=_number(0, above=False, whole=True),
+        type=number(0, above=False, whole=True),
         metavar="N",
         help="batch worker threads, at most one a batch (default 1; 0: batches wait)",
     )
     batch.add_argument(
         "--batch-duty",
-        type=_number(0, above=True, maximum=1),
+        type=number(0, above=True, maximum=1),
         metavar="D",
         help="share of the time a batch thread works, up to 1 (default 0.5)",
     )
     batch.add_argument(
         "--batch-max-active",
-        type=_number(1, above=False, whole=True),
+        type=number(1, above=False, whole=True),
         metavar="N",
         help="unfinished batches one activity may hold (default 10)",
     )
     batch.add_argument(
         "--batch-keep-days",
-        type=_number(0, above=True),
+        type=number(0, above=True),
         metavar="DAYS",
         help="days a finished batch and its results are kept (default 30)",
     )
     keepalive = serve.add_argument_group("connections (RUNBOOK, Connections and keepalive)")
     keepalive.add_argument(
         "--keepalive-time",
-        type=_number(0, above=True),
+        type=number(0, above=True),
         metavar="S",
         help="seconds a connection is idle before the server pings it (default 60)",
     )
     keepalive.add_argument(
         "--keepalive-timeout",
-        type=_number(0, above=True),
+        type=number(0, above=True),
         metavar="S",
         help="seconds an unanswered ping waits before the connection and its calls are closed (default 20)",
     )
