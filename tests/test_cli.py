@@ -169,6 +169,29 @@ def test_a_refused_admin_command_says_why_in_one_line(tmp_path: Path) -> None:
     assert "Traceback" not in again.stderr
 
 
+def test_a_mistyped_data_directory_is_refused_not_made_a_new_registry(tmp_path: Path) -> None:
+    """Only `activity add` makes a registry (and says so); a revocation, a certificate, an operator or a
+    list on a directory without one names the path and changes nothing, so that a typo in a 3 a.m.
+    revocation is not silently an empty registry beside the real one."""
+    data, typo = tmp_path / "data", tmp_path / "dta"
+    made = dcii("accredit", "--data", str(data), "activity", "add", "ADJ-X", "--agency", "DSS", "--roles", "QUERIER")
+    assert f"a new registry: {data / 'registry.db'}" in made.stdout
+    again = dcii("accredit", "--data", str(data), "activity", "add", "ADJ-Y", "--agency", "DSS", "--roles", "QUERIER")
+    assert "a new registry" not in again.stdout
+    for command in (
+        ("activity", "revoke", "ADJ-X"),
+        ("activity", "list"),
+        ("operator", "list"),
+        ("operator", "suspend", "jdoe"),
+    ):
+        refused = dcii("accredit", "--data", str(typo), *command, check=False)
+        assert refused.returncode == 1, command
+        assert f"no registry at {typo / 'registry.db'}: is --data right?" in refused.stderr
+        assert "Traceback" not in refused.stderr
+    assert not typo.exists()
+    assert "ADJ-X" in dcii("accredit", "--data", str(data), "activity", "list").stdout
+
+
 def test_the_data_directory_and_its_files_are_for_the_service_account_only(tmp_path: Path) -> None:
     # Under the usual umask 022, registry.db (password hashes), index.db (names, SSNs) and audit.db were
     # made readable by every local user, in a directory open to all.

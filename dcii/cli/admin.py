@@ -73,8 +73,18 @@ def cmd_certs_server(args: argparse.Namespace) -> None:
     console.print("the CA is unchanged: restart the instances one at a time to serve it")
 
 
-def _registry(args: argparse.Namespace) -> Registry:
-    return Registry(Path(args.data) / "registry.db")
+def _registry(args: argparse.Namespace, *, may_create: bool = False) -> Registry:
+    """The registry of `--data`. Only `activity add` (a data directory's first command) may make one: any
+    other command on a directory without a registry is a mistyped `--data`, and is refused in one line
+    rather than leaving an empty registry (and audit trail) where nobody will look."""
+    path = Path(args.data) / "registry.db"
+    if not path.exists():
+        if not may_create:
+            raise SystemExit(
+                f"dcii: no registry at {path}: is --data right? (`dcii accredit activity add` makes a new one)"
+            )
+        print(f"a new registry: {path}")  # not rich: a long path must stay on one line
+    return Registry(path)
 
 
 def console_actor() -> str:
@@ -127,7 +137,7 @@ def cmd_activity_add(args: argparse.Namespace) -> None:
     roles = [Role(r) for r in _csv_enum(Role, args.roles)]
     purposes = [Purpose(p) for p in _csv_enum(Purpose, args.purposes)]
     prints = [pki.fingerprint(Path(cert).read_bytes()) for cert in args.cert or ()]  # an unreadable one: no change
-    agency, registry = args.agency.upper(), _registry(args)
+    agency, registry = args.agency.upper(), _registry(args, may_create=True)
     with Trail(Path(args.data)) as trail:
         record = trail.recorder(events.accredited(args.activity_id, agency, roles, purposes))
         registry.add_activity(args.activity_id, agency, roles, purposes, record=record)
