@@ -22,7 +22,10 @@ Lifecycle, like the batch worker's (search_service.batch_process):
 - The primary dies, the replicas follow: its end of each replica's stdin pipe closes, the replica reads
   EOF and stops as on SIGTERM.
 - A replica that dies is started again by a watch thread (within `watch` seconds); its calls in progress
-  fail as on any lost connection (UNAVAILABLE), and its clients reconnect to a live process.
+  fail as on any lost connection (UNAVAILABLE), and its clients reconnect to a live process. One that dies
+  before it serves (a start that fails: a file it cannot open, memory) is started again after a delay that
+  doubles with each such failure in a row, up to `MAX_RESTART_DELAY`: a start that cannot succeed costs a
+  logged warning a minute, not a new process every two seconds, for as long as the primary runs.
 - `stop`: SIGTERM, the replica drains its calls in progress (the server's grace) and closes its files;
   SIGKILL after `timeout` seconds.
 """
@@ -50,6 +53,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 READY = b"ready\n"
+MAX_RESTART_DELAY = 60.0  # seconds: the longest wait before starting again a replica that never served
 
 
 def config_to_json(config: ServerConfig) -> str:
@@ -85,6 +89,7 @@ class _Replica:
     index: int
     process: subprocess.Popen[bytes]
     ready_fd: int | None  # our end of the pipe the replica writes READY to; None once read or given up
+    served: bool = False  # it wrote READY: it started, whatever ends it later
 
 
 class ServingProcesses:
@@ -99,6 +104,8 @@ class ServingProcesses:
         self._stop = threading.Event()
         self._watcher: threading.Thread | None = None
         self.restarts = 0  # replicas started again after they died (for the operator's logs and the tests)
+        self._failed_starts: dict[int, int] = {}  # per replica: deaths before serving, in a row
+        self._start_after: dict[int, float] = {}  # per replica waiting out its delay: when (monotonic) to start it
 
     @property
     def pids(self) -> list[int]:
@@ -142,21 +149,39 @@ class ServingProcesses:
         deadline = time.monotonic() + timeout
         while True:
             with self._lock:
-                waiting = {r.ready_fd: r for r in self._replicas.values() if r.ready_fd is not None}
-            if not waiting:
-                return True
+                replicas = list(self._replicas.values())
+                if len(replicas) == len(self._configs) and all(r.served for r in replicas):
+                    return True
+                waiting = {r.ready_fd: r for r in replicas if r.ready_fd is not None}
             left = deadline - time.monotonic()
-            if left <= 0:
-                log.warning("serving processes not ready in time", extra={"waiting": len(waiting)})
+            if left <= 0 or self._stopping:
+                not_ready = len(self._configs) - sum(r.served for r in replicas)
+                log.warning("serving processes not ready in time", extra={"waiting": not_ready})
                 return False
-            readable, _, _ = select.select(list(waiting), [], [], min(left, 0.5))
+            if not waiting:  # each one not serving has died: the watch starts it again
+                time.sleep(min(left, 0.1))
+                continue
+            try:
+                readable, _, _ = select.select(list(waiting), [], [], min(left, 0.5))
+            except OSError:  # the watch closed one (its replica died) since `waiting` was taken
+                continue
             for fd in readable:
-                with contextlib.suppress(OSError):
-                    said = os.read(fd, len(READY))
-                    if said != READY:  # EOF: the replica died before serving; the watch starts it again
-                        log.warning("serving process exited before serving", extra={"replica": waiting[fd].index})
                 with self._lock:
-                    self._close_ready(waiting[fd])
+                    if not self._hear_ready(waiting[fd]):  # EOF: it died before serving; the watch starts it again
+                        log.warning("serving process exited before serving", extra={"replica": waiting[fd].index})
+
+    def _hear_ready(self, replica: _Replica) -> bool:
+        """Read what the replica said on its ready pipe, if anything (call with the lock held): whether it
+        has served. Its end closed (EOF, or a read error) without READY closes ours too."""
+        fd = replica.ready_fd
+        if fd is None:
+            return replica.served
+        readable, _, _ = select.select([fd], [], [], 0)
+        if readable:
+            with contextlib.suppress(OSError):
+                replica.served = os.read(fd, len(READY)) == READY
+            self._close_ready(replica)
+        return replica.served
 
     @staticmethod
     def _close_ready(replica: _Replica) -> None:
@@ -171,19 +196,37 @@ class ServingProcesses:
                 if self._stopping:
                     return
                 for config in self._configs:
-                    replica = self._replicas.get(config.replica_index)
-                    if replica is None or replica.process.poll() is None:
-                        continue
-                    log.warning(
-                        "serving process exited; starting it again",
-                        extra={"replica": replica.index, "code": replica.process.returncode},
-                    )
-                    self._close(replica)
-                    try:
-                        self._spawn(config)
-                        self.restarts += 1
-                    except OSError as error:  # no process could be made now: try at the next tick
-                        log.warning("serving process not started", extra={"error_type": type(error).__name__})
+                    self._tend(config)
+
+    def _tend(self, config: ServerConfig) -> None:
+        """One tick of the watch for one replica (call with the lock held): note that it serves, and start
+        it again if it died, at once if it had served, else once its delay is over."""
+        index = config.replica_index
+        replica = self._replicas.get(index)
+        if replica is not None:
+            if self._hear_ready(replica):
+                self._failed_starts.pop(index, None)
+            if replica.process.poll() is None:
+                return
+            del self._replicas[index]
+            self._close(replica)
+            delay = 0.0
+            if not replica.served:
+                failures = self._failed_starts[index] = self._failed_starts.get(index, 0) + 1
+                delay = min(self._watch_interval * 2**failures, MAX_RESTART_DELAY)
+            log.warning(
+                "serving process exited; starting it again" if replica.served else "serving process failed to start",
+                extra={"replica": index, "code": replica.process.returncode, "retry_in_seconds": delay},
+            )
+            self._start_after[index] = time.monotonic() + delay
+        if time.monotonic() < self._start_after.get(index, 0.0):
+            return
+        try:
+            self._spawn(config)
+            self.restarts += 1
+            self._start_after.pop(index, None)
+        except OSError as error:  # no process could be made now: try at the next tick
+            log.warning("serving process not started", extra={"error_type": type(error).__name__})
 
     def terminate(self) -> None:
         """SIGTERM to every replica, without waiting: they drain their calls while the primary drains its."""

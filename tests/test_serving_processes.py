@@ -255,3 +255,30 @@ def test_each_process_serves_its_own_metrics_on_the_next_port(tmp_path: Path) ->
             assert counted == asked[pid], (pid, port)
     finally:
         built.stop()
+
+
+def test_a_replica_that_cannot_start_is_started_again_later_each_time(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A replica that dies before it serves waits twice as long each time, up to the cap, before it is
+    started again; before, a start that could never succeed made a new process every watch tick for as long
+    as the primary ran."""
+    monkeypatch.setattr("search_service.serving_processes.MAX_RESTART_DELAY", 0.8)
+    not_a_directory = tmp_path / "data"
+    not_a_directory.write_text("a file where the data directory should be")
+    config = ServerConfig(not_a_directory, tmp_path / "pki", processes=2)
+    replicas = ServingProcesses(config, free_port(), watch=0.1)
+    caplog.set_level("WARNING", logger="search_service.serving_processes")
+    replicas.start()
+    try:
+        assert not replicas.wait_ready(timeout=30)  # it never serves
+
+        def failures() -> list[float]:
+            failed = [r for r in caplog.records if r.getMessage() == "serving process failed to start"]
+            return [r.__dict__["retry_in_seconds"] for r in failed]
+
+        wait_until(lambda: len(failures()) >= 5, timeout=60, what="five failed starts")
+        assert failures()[:5] == [0.2, 0.4, 0.8, 0.8, 0.8]  # the watch's tick doubled, then the cap
+        assert replicas.restarts >= 4
+    finally:
+        replicas.stop(timeout=10)
