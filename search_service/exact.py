@@ -150,10 +150,13 @@ def scan_page(
     page_size: int,
     page_token: str,
     pids: Identifiers | None = None,
+    narrowed_by: tuple[str, ...] = (),
 ) -> Page:
     """One page of distinct tracings whose names pass `accept` (which returns the agreeing PIDs, or None).
-    `pids`: `accept` requires one of them to agree, so the store may leave out rows that agree on none."""
-    scope: list[object] = [surname, given, given_is_prefix, sorted(t.value for t in types), pids]
+    `pids`: `accept` requires one of them to agree, so the store may leave out rows that agree on none.
+    `narrowed_by`: whatever else `accept` looks at (the mode, middle name, suffix), so that a page token is
+    refused for a query that `accept` would answer otherwise, not continued as if it were the same."""
+    scope: list[object] = [surname, given, given_is_prefix, sorted(t.value for t in types), pids, *narrowed_by]
     after = _resume(page_token, scope)
 
     def qualifies(row: NameRow) -> bool:

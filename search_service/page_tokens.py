@@ -49,7 +49,7 @@ def _opened(token: str, kind: str) -> tuple[str, Position] | None:
         return None
     try:
         body = json.loads(text)
-    except ValueError as error:
+    except (ValueError, RecursionError) as error:  # RecursionError: a forged token of brackets nested deep
         raise not_issued() from error
     if not isinstance(body, list) or len(body) < 3 or body[:2] != [_FORMAT, kind] or not isinstance(body[2], str):
         raise not_issued()

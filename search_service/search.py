@@ -223,6 +223,7 @@ def run_exact(store: TracingStore, query: Query) -> Page:
         page_size=query.page_size,
         page_token=query.page_token,
         pids=ids if query.mode == "EXACT" else None,
+        narrowed_by=(query.mode, key.middle, key.suffix),
     )
 
 

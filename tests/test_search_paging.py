@@ -82,3 +82,37 @@ def test_a_token_is_refused_with_another_query_and_an_earlier_format_is_still_re
     legacy = base64.urlsafe_b64encode(b"CARL|0|0").decode()
     later = querier.search(mode=NONSTANDARD, name={"surname": "Whitfield"}, page_size=20, page_token=legacy)
     assert [h.tracing.key.record_number for h in later.hits][:2] == ["ONE-1", "ONE-2"]
+
+
+@pytest.mark.parametrize("narrowed", [{"middle_name": "B"}, {"suffix": "JR"}])
+def test_a_token_is_refused_for_the_same_name_with_a_middle_name_or_suffix_added(
+    querier: Client, narrowed: dict[str, str]
+) -> None:
+    """The token's query covered surname and given name only: sent with a middle name (or suffix) added,
+    it was taken as the same query and gave an empty last page, though the first page of that query held
+    records."""
+    name = {"surname": "Whitfield", "given_name": "Anna"}
+    first = querier.search(mode=NAME_ONLY, name=name, page_size=2)
+    assert first.next_page_token
+    with pytest.raises(grpc.RpcError) as refused:
+        querier.search(mode=NAME_ONLY, name={**name, **narrowed}, page_size=2, page_token=first.next_page_token)
+    assert refused.value.code() is grpc.StatusCode.INVALID_ARGUMENT
+    assert [field for field, _ in field_violations(refused.value)] == ["page_token"]
+
+
+@pytest.mark.parametrize(
+    "ask",
+    [
+        {"mode": NAME_ONLY, "name": {"surname": "Whitfield", "given_name": "Anna"}},
+        {"mode": search_pb2.SEARCH_MODE_FUZZY, "name": {"surname": "Whitfield", "given_name": "Anna"}},
+        {"mode": NONSTANDARD, "title": "ACME"},
+    ],
+)
+def test_a_forged_token_of_deeply_nested_brackets_is_refused_not_an_internal_error(
+    querier: Client, ask: dict[str, object]
+) -> None:
+    forged = base64.urlsafe_b64encode(b"[" * 5000).decode()
+    with pytest.raises(grpc.RpcError) as refused:
+        querier.search(**ask, page_token=forged)
+    assert refused.value.code() is grpc.StatusCode.INVALID_ARGUMENT
+    assert [field for field, _ in field_violations(refused.value)] == ["page_token"]
