@@ -77,6 +77,15 @@ def identifiers_in(ids: tracing_pb2.PersonalIdentifiers) -> m.Identifiers:
     return m.Identifiers(ssn=ids.ssn, date_of_birth=date_of_birth, place_of_birth=place_of_birth)
 
 
+def output_only_violations(ids: tracing_pb2.PersonalIdentifiers, at: str) -> list[m.Violation]:
+    """`ssn_last_four` is the index's answer, never a request's: sent in, it was ignored without a word (a
+    query narrowed by it was not narrowed; a tracing sent with it alone was stored without an SSN)."""
+    if not ids.ssn_last_four:
+        return []
+    why = "output only (set in answers when the full SSN is withheld): send the full number in ssn"
+    return [m.Violation(f"{at}.ssn_last_four", why)]
+
+
 def name_in(name: tracing_pb2.PersonName) -> m.PersonName:
     return _name_in(name)
 

@@ -22,7 +22,7 @@ from indexer.exc import InvalidArgument
 from indexer.match_keys import KEYS_VERSION
 from indexer.store.base import Delete, Replace, Upsert, WriteOp
 from indexer.store.prepared import PreparedTracing, as_prepared
-from search_service.convert import key_in, tracing_in
+from search_service.convert import key_in, output_only_violations, tracing_in
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +47,18 @@ def _refused(error: InvalidArgument) -> Refusal:
     return Refusal("REJECTED", error.violations)
 
 
+def _checked(new: tracing_pb2.Tracing, today: dt.date, prefix: str) -> m.Tracing:
+    """The edit criteria of the tracing, and of what the wire has that the model does not take."""
+    wire = output_only_violations(new.subject.identifiers, f"{prefix}.subject.identifiers")
+    try:
+        tracing = check_tracing(tracing_in(new), today=today, prefix=prefix)
+    except InvalidArgument as error:
+        raise InvalidArgument([*error.violations, *wire]) from None
+    if wire:
+        raise InvalidArgument(wire)
+    return tracing
+
+
 def _completion(
     agency: str,
     today: dt.date,
@@ -63,7 +75,7 @@ def _completion(
     except InvalidArgument as error:
         violations += error.violations
     try:
-        tracing = check_tracing(tracing_in(new), today=today, prefix=field)
+        tracing = _checked(new, today, field)
     except InvalidArgument as error:
         violations += error.violations
     if violations:
@@ -100,7 +112,7 @@ def plan_action(agency: str, today: dt.date, request: ingest_pb2.IngestRequest) 
     action = request.WhichOneof("action")
     if action == "upsert":
         try:
-            tracing = check_tracing(tracing_in(request.upsert), today=today, prefix="upsert")
+            tracing = _checked(request.upsert, today, "upsert")
         except InvalidArgument as error:
             return _refused(error)
         return _check_owner(agency, tracing.key, "upsert.key.agency") or Upsert(tracing)

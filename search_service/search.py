@@ -24,7 +24,16 @@ from indexer.store.base import NameRow, TracingStore
 from search_service.accounting import AuditLog, DisclosureEntry
 from search_service.accreditation import Caller, Purpose, Role
 from search_service.auth import caller_of
-from search_service.convert import identifiers_in, mode_name, name_in, purpose_name, tracing_out, type_in, type_out
+from search_service.convert import (
+    identifiers_in,
+    mode_name,
+    name_in,
+    output_only_violations,
+    purpose_name,
+    tracing_out,
+    type_in,
+    type_out,
+)
 from search_service.exact import (
     EXACT_MATCHER,
     ExactHit,
@@ -97,9 +106,9 @@ def check_query(request: search_pb2.SearchRequest, caller: Caller, today: dt.dat
     identifiers, id_violations = rules.clean_identifiers(
         identifiers_in(request.identifiers), f"{at}identifiers", today=today
     )
-    out += id_violations
+    out += id_violations + output_only_violations(request.identifiers, f"{at}identifiers")
     # A PID that was sent but refused above is still a PID: say what is wrong with it, not that it is missing.
-    pid_sent = not identifiers.is_empty or bool(id_violations)
+    pid_sent = not identifiers.is_empty or bool(id_violations) or bool(request.identifiers.ssn_last_four)
     if one_part and not title and not name_violations and not name.surname and not name.given_name:
         out.append(Violation(f"{at}name.surname", "a surname or a given name is required"))
     out += _paging_violations(request, at, ranked=ranked, title=title)

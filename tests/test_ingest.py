@@ -56,6 +56,17 @@ def test_malformed_record_is_refused_alone_and_the_rest_is_stored(index: Index, 
     assert index.running.store.get(TracingKey("NCIS", "NCIS-0002")) is None
 
 
+def test_the_last_four_of_an_ssn_is_refused_as_output_only(index: Index, ncis: Client) -> None:
+    """Sent in, it was dropped without a word: the tracing was stored as if it had no SSN at all."""
+    only_last_four = f.person(record="NCIS-0004", ssn="")
+    only_last_four.subject.identifiers.ssn_last_four = "4471"
+    (result,) = ncis.push([f.upsert(only_last_four)])
+    assert result.outcome == REJECTED
+    assert [v.field for v in result.violations] == ["upsert.subject.identifiers.ssn_last_four"]
+    assert "4471" not in result.violations[0].description
+    assert index.running is not None and index.running.store.get(TracingKey("NCIS", "NCIS-0004")) is None
+
+
 def test_an_action_with_countless_violations_is_answered_in_a_bounded_result_and_the_stream_goes_on(
     index: Index, querier: Client
 ) -> None:

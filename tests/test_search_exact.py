@@ -334,6 +334,17 @@ REFUSALS: list[tuple[str, Fields, set[str]]] = [
     ("a title that folds to nothing", {"mode": NONSTANDARD, "title": "\u02bb"}, {"title"}),
     ("a surname that folds to nothing", {"mode": NONSTANDARD, "name": name("\u02bb")}, {"name.surname"}),
     ("unknown type", {"mode": NAME_ONLY, "name": HAROLD, "types": [99]}, {"types"}),
+    # Output only: ignored, it narrowed nothing, and a record with another SSN came back as if it agreed.
+    (
+        "the last four of an SSN",
+        {"mode": EXACT, "name": HAROLD, "identifiers": {"ssn_last_four": "4471", "date_of_birth": {"year": 1971}}},
+        {"identifiers.ssn_last_four"},
+    ),
+    (
+        "the last four alone",
+        {"mode": EXACT, "name": HAROLD, "identifiers": {"ssn_last_four": "4471"}},
+        {"identifiers.ssn_last_four"},
+    ),
 ]
 
 

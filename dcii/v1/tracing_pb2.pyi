@@ -224,7 +224,9 @@ class PersonalIdentifiers(_message.Message):
     caller's role needs the full number; otherwise ssn_last_four is set instead.
     """
     ssn_last_four: _builtins.str
-    """Output only: the last four digits of the SSN when the full number is withheld."""
+    """Output only: the last four digits of the SSN when the full number is withheld. Refused on input
+    (INVALID_ARGUMENT naming it): a query or tracing gives the full number in ssn.
+    """
     @_builtins.property
     def date_of_birth(self) -> _date_pb2.Date:
         """May be partial: year only (month = day = 0) or year and month (day = 0)."""
