@@ -10,6 +10,7 @@ import grpc
 from google.protobuf import json_format
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from dcii.cli.client import find_profile, session
 from dcii.v1 import search_pb2, search_pb2_grpc, tracing_pb2
@@ -79,7 +80,15 @@ def _details(tracing: tracing_pb2.Tracing) -> str:
     return ", ".join(f"{k}={_readable(v)}" for k, v in fields.items())
 
 
+TRUNCATED = (
+    "not every candidate was scored (the name is too common for the keys followed): a record may be missing;"
+    " narrow the query with a PID or a full given name"
+)
+
+
 def _render(response: search_pb2.SearchResponse, console: Console) -> None:
+    if response.candidates_truncated:  # "no records" alone would read as a clean check
+        console.print(f"[bold]{TRUNCATED}[/bold]")
     if not response.hits:
         console.print("no records")
         return
@@ -103,7 +112,7 @@ def _render(response: search_pb2.SearchResponse, console: Console) -> None:
         matched = hit.explanation.matched_name
         if hit.HasField("dispute"):
             matched += f"\nDISPUTED: {hit.dispute.statement_location}"
-        table.add_row(
+        cells = (
             tracing_pb2.TracingType.Name(hit.type).removeprefix("TRACING_TYPE_"),
             f"{t.key.agency}\n{t.key.record_number}",
             full,
@@ -113,6 +122,9 @@ def _render(response: search_pb2.SearchResponse, console: Console) -> None:
             f"{hit.score:.2f}",
             matched,
         )
+        # As plain Text: the index's data is not rich markup ("[/2026]" in a dispute's statement location
+        # was read as a closing tag and ended the command with a traceback; "[see letter]" vanished).
+        table.add_row(*(Text(cell) for cell in cells))
     console.print(table)
     if response.next_page_token:
         console.print(f"more: --page-token {response.next_page_token}")

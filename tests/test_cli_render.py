@@ -1,0 +1,49 @@
+"""`dcii search`'s table: the index's data shown as it is, and what the answer says of itself shown too."""
+
+from __future__ import annotations
+
+from rich.console import Console
+
+from dcii.cli.query import MARKING, TRUNCATED, _render
+from dcii.v1 import search_pb2, tracing_pb2
+
+
+def _shown(response: search_pb2.SearchResponse) -> str:
+    console = Console(record=True, width=240)
+    _render(response, console)
+    return console.export_text()
+
+
+def _disputed_hit(location: str, surname: str) -> search_pb2.Hit:
+    hit = search_pb2.Hit(type=tracing_pb2.TRACING_TYPE_FILE, score=1.0)
+    hit.tracing.key.agency, hit.tracing.key.record_number = "NCIS", "R-[b]004"
+    hit.tracing.subject.name.surname, hit.tracing.subject.name.given_name = surname, "Alice"
+    hit.explanation.matched_name = "primary"
+    hit.dispute.statement_location = location
+    return hit
+
+
+def test_the_data_is_not_read_as_markup() -> None:
+    """A statement location with "[/2026]" ended the command with rich's MarkupError, after the server had
+    answered and accounted the disclosure; "[see letter]" vanished from the cell."""
+    response = search_pb2.SearchResponse(
+        hits=[
+            _disputed_hit("Privacy Office file [/2026] 0002", "Quintero"),
+            _disputed_hit("PO-2026-0001 [see letter]", "[bold]Ng"),
+        ]
+    )
+    shown = _shown(response)
+    assert "DISPUTED: Privacy Office file [/2026] 0002" in shown
+    assert "DISPUTED: PO-2026-0001 [see letter]" in shown
+    assert "[bold]Ng" in shown and "R-[b]004" in shown
+    assert shown.count(MARKING) == 2
+
+
+def test_an_answer_cut_short_says_so_with_hits_or_without() -> None:
+    """An empty page whose candidates were cut read "no records": a clean check, where the index said a
+    true match may be missing."""
+    empty = _shown(search_pb2.SearchResponse(candidates_truncated=True))
+    assert empty.index(TRUNCATED) < empty.index("no records")
+    with_hits = _shown(search_pb2.SearchResponse(hits=[_disputed_hit("PO-1", "Quintero")], candidates_truncated=True))
+    assert TRUNCATED in with_hits
+    assert TRUNCATED not in _shown(search_pb2.SearchResponse())
