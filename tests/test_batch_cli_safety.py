@@ -139,3 +139,26 @@ def test_the_cli_refuses_a_planted_partial_before_submitting_or_fetching(index: 
         assert "Traceback" not in done.stderr
     assert victim.read_text() == "theirs\n" and not out.exists()
     assert _batch_ids(index) == [batch_id]  # the refused submit sent nothing
+
+
+def test_a_refusal_names_the_csv_line_of_its_query_past_blank_lines_and_quoted_line_breaks(
+    index: Index, tmp_path: Path
+) -> None:
+    """The line was computed as query index + 2, which holds only for a file without blank lines or cells
+    that span lines: the duplicate on line 7 below was reported on line 3."""
+    start(index, BatchSettings(threads=0))
+    dcii, env, _ = _cli(index, tmp_path)
+    spanning = 'b,Whitfield,"Harold\nJames",,,318-52-4471,,,EXACT,SECURITY_CLEARANCE\n'  # lines 4-5
+    (tmp_path / "in.csv").write_text(HEADER + ROW + "\n" + spanning + "\n" + ROW)  # the duplicate "a": line 7
+    done = subprocess.run(
+        [*dcii, "submit", str(tmp_path / "in.csv"), "--out", str(tmp_path / "out.jsonl")],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 2, done.stderr
+    refusals = [line.strip() for line in done.stderr.splitlines() if "queries[" in line]
+    assert refusals and all(line.startswith("line 7: queries[2].query_id:") for line in refusals), done.stderr
+    assert _batch_ids(index) == []

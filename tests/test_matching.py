@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -234,6 +235,12 @@ def ranked_keys(
 ) -> list[str]:
     ranked = rank(query, query_ids, records, use_pids=use_pids, matcher=matcher)
     return [records[i].key.record_number for i, _ in ranked]
+
+
+def test_the_readme_names_the_default_matcher() -> None:
+    """It named fuzzy-3 for a release after fuzzy-4 became the default (search review 9)."""
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    assert f"`{matching.DEFAULT_MATCHER}` by default" in readme
 
 
 def test_matcher_versions(monkeypatch: pytest.MonkeyPatch) -> None:

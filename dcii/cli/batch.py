@@ -39,7 +39,7 @@ import os
 import re
 import sys
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -115,7 +115,14 @@ def parse_row(row: dict[str, str]) -> tuple[batch_pb2.BatchQuery, list[str]]:
 
 def read_queries(path: Path) -> list[batch_pb2.BatchQuery]:
     """Every row of the CSV; exits (2) naming each unreadable cell by line, before anything is sent."""
+    return read_queries_and_lines(path)[0]
+
+
+def read_queries_and_lines(path: Path) -> tuple[list[batch_pb2.BatchQuery], list[int]]:
+    """`read_queries`, and the file's line of each query (blank lines are skipped, and a quoted cell may
+    span lines: query i is not on line i + 2), for naming the line of a refusal from the server."""
     queries: list[batch_pb2.BatchQuery] = []
+    lines: list[int] = []
     problems: list[str] = []
     with path.open(newline="", encoding="utf-8-sig") as handle:
         reader = csv.DictReader(handle)
@@ -129,6 +136,7 @@ def read_queries(path: Path) -> list[batch_pb2.BatchQuery]:
                 query, row_problems = parse_row(row)
                 problems += [f"line {reader.line_num}: {p}" for p in row_problems]
                 queries.append(query)
+                lines.append(reader.line_num)
         except UnicodeDecodeError:
             raise SystemExit(f"{path}: line {reader.line_num + 1}: not UTF-8 text; nothing was sent") from None
         except csv.Error as error:  # e.g. a cell over the csv module's field size limit, a stray NUL
@@ -137,7 +145,7 @@ def read_queries(path: Path) -> list[batch_pb2.BatchQuery]:
         shown = "\n  ".join(problems[:_SHOWN])
         more = f"\n  ... and {len(problems) - _SHOWN} more" if len(problems) > _SHOWN else ""
         raise SystemExit(f"{path}: nothing was sent; fix these cells:\n  {shown}{more}")
-    return queries
+    return queries, lines
 
 
 def _messages(queries: list[batch_pb2.BatchQuery], label: str) -> Iterator[batch_pb2.SubmitBatchRequest]:
@@ -236,12 +244,13 @@ def _wait(
     return status
 
 
-def _refused(error: grpc.RpcError) -> SystemExit:
+def _refused(error: grpc.RpcError, lines: Sequence[int] = ()) -> SystemExit:
+    """The server's refusal; with `lines` (the CSV's line of each query), each query's violation names its line."""
     print(f"refused: {error.code().name}: {error.details()}", file=sys.stderr)
     for field, why in field_violations(error)[:_SHOWN]:
-        # queries[i] is the CSV's data line i + 2 (after the header)
         found = re.match(r"queries\[(\d+)\]", field)
-        where = f"line {int(found.group(1)) + 2}: " if found else ""
+        index = int(found.group(1)) if found else -1
+        where = f"line {lines[index]}: " if 0 <= index < len(lines) else ""
         print(f"  {where}{field}: {why}", file=sys.stderr)
     return SystemExit(2)
 
@@ -258,7 +267,7 @@ def _lost(error: grpc.RpcError, batch_id: str, out: Path) -> SystemExit:
 
 
 def cmd_submit(args: argparse.Namespace) -> None:
-    queries = read_queries(Path(args.file))
+    queries, lines = read_queries_and_lines(Path(args.file))
     out = Path(args.out)
     if os.path.lexists(partial_path(out)):  # refused now, not after a wait of hours (write_results checks again)
         raise _partial_exists(partial_path(out))
@@ -267,7 +276,7 @@ def cmd_submit(args: argparse.Namespace) -> None:
         try:  # not repeated: a submission cut short may have been queued, and a second would answer it twice
             status = stub.SubmitBatch(_messages(queries, args.label or Path(args.file).name), metadata=link.metadata)
         except grpc.RpcError as error:
-            raise _refused(error) from None
+            raise _refused(error, lines) from None
         print(f"batch {status.batch_id} queued: {status.total} queries ({status.rejected} refused)", file=sys.stderr)
         batch_id = status.batch_id
         try:
