@@ -31,16 +31,17 @@ from collections.abc import Callable, Iterable, Iterator
 
 import grpc
 
-from dcii.v1 import batch_pb2, batch_pb2_grpc
+from dcii.v1 import batch_pb2, batch_pb2_grpc, search_pb2
 from indexer import edit_rules as rules
 from indexer.exc import FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
-from indexer.model import StoredTracing, TracingKey, Violation
+from indexer.model import Identifiers, StoredTracing, Subject, TracingKey, Violation
 from indexer.store.base import TracingStore
+from indexer.subjects import same_subject
 from search_service.accreditation import Caller, Role
 from search_service.auth import caller_again, caller_of
 from search_service.batch_queue import Batch, BatchPurge, BatchQueue, NewQuery, Owner, too_many_active
 from search_service.batch_worker import BatchSettings
-from search_service.convert import timestamp
+from search_service.convert import name_in, timestamp
 from search_service.search import check_query, dispute_out
 
 # The most queries one batch may hold; a larger list is split by the client (`dcii batch submit` does not).
@@ -79,12 +80,30 @@ def _refusal(query_id: str, violations: Iterable[Violation]) -> bytes:
     return result.SerializeToString()
 
 
+def _still_about(hit: search_pb2.Hit, stored: StoredTracing) -> bool:
+    """Whether the record is still about the person the hit showed (indexer.subjects): refiled to another
+    person since, it is gone for this result as a deleted one is, and the other person's dispute with it
+    (privacy review 2: a later subject's statement was attached to the first person's hit). The hit may
+    hold only the SSN's last four."""
+    if not hit.tracing.HasField("subject"):
+        return stored.tracing.subject is None
+    live, shown = stored.tracing.subject, hit.tracing.subject
+    if live is None:
+        return False
+    names = [name_in(n) for n in (shown.name, *shown.aliases)]
+    ssn, last_four = shown.identifiers.ssn, shown.identifiers.ssn_last_four
+    if same_subject(Subject(names[0], tuple(names[1:]), identifiers=Identifiers(ssn=ssn)), live):
+        return True
+    return not ssn and bool(last_four) and live.identifiers.ssn[-4:] == last_four
+
+
 class _AsNow:
     """Results are kept for weeks and fetched when the operator likes, so each hit is sent as its record
     stands when fetched: a record disputed since the batch was answered reaches them annotated, as an
     online search would show it (seed 004: anyone who later sees a disputed record knows it is disputed),
     and one its agency has deleted since (or retention removed, or a completion replaced) is not sent at
-    all: its disclosure was accounted when the batch was answered, the index no longer holds it. Each
+    all: its disclosure was accounted when the batch was answered, the index no longer holds it (nor one
+    refiled since to another person: `_still_about`). Each
     hit's record is read once per stream."""
 
     def __init__(self, store: TracingStore | None) -> None:
@@ -100,7 +119,7 @@ class _AsNow:
             if key not in self._known:
                 self._known[key] = self._store.get(key)
             stored = self._known[key]
-            if stored is None:
+            if stored is None or not _still_about(hit, stored):
                 continue
             if stored.dispute is not None and hit.dispute.dispute_id != stored.dispute.dispute_id:
                 dispute_out(stored.dispute, hit)

@@ -369,6 +369,26 @@ def test_a_batch_answered_before_a_dispute_is_fetched_with_its_annotation(index:
     assert [r for r, d in shown.items() if d.dispute_id] == ["NCIS-1"]
 
 
+def test_a_batch_hit_on_a_record_refiled_to_another_person_is_not_sent_nor_that_persons_dispute(
+    index: Index,
+) -> None:
+    """Results are fetched as records stand: NCIS-1, answered about Harold, was refiled by NCIS to Ngozi
+    Okafor and disputed by her; the stored hit went out with her statement attached (privacy review 2).
+    A record refiled to another person is gone for the result, as a deleted one is."""
+    _load_person(index)
+    batcher = index.client("CCF-BATCH", "ARMY-CCF", [Role.QUERIER, Role.BATCH], purposes=[Purpose.SECURITY_CLEARANCE])
+    batch_id = _submit(batcher, [_query("exact", EXACT, name=HAROLD, identifiers={"ssn": SSN})]).batch_id
+    assert _wait(batcher, batch_id).state == DONE
+    submitter = index.client("NCIS-RA-02", "NCIS", [Role.SUBMITTER])
+    submitter.upsert(f.person(record="NCIS-1", version=2, surname="Okafor", given="Ngozi", ssn="212-44-8765"))
+    officer, privacy = _officer(index)
+    filed = _dispute(privacy, officer, "NCIS-1")
+    assert filed.notices_queued == 0  # the batch's recipient saw Harold's record, not hers
+    [result] = _results(batcher, batch_id)
+    assert "NCIS-1" not in _keys(result.hits)
+    assert all(not h.dispute.dispute_id for h in result.hits)
+
+
 def test_a_dispute_filed_while_an_answer_waits_for_its_accounting_reaches_that_answer(index: Index) -> None:
     """The answer read NCIS-1 undisputed and waited to be accounted (another writer held the trail); the
     dispute was filed meanwhile and found no accounting entry to send a notice by. The answer left without

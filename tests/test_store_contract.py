@@ -304,6 +304,30 @@ def test_disputes_stay_through_updates_and_go_with_the_tracing(open_store: Opene
     assert store.check_integrity() == []
 
 
+@pytest.mark.parametrize(
+    ("change", "kept"),
+    [
+        ({"given": "Harry"}, True),  # a name corrected: the SSN vouches
+        ({"ssn": "212-45-6789"}, True),  # an SSN corrected: the name vouches
+        ({"ssn": ""}, True),  # an SSN removed
+        ({"surname": "Quintero", "given": "Alice", "ssn": "212-45-6789"}, False),  # refiled to another person
+    ],
+)
+def test_a_dispute_stays_with_its_person_not_with_the_record_number(
+    store: TracingStore, change: dict[str, str], kept: bool
+) -> None:
+    """The statement describes its person: refiled under the same number to someone else, the record
+    showed the first person's statement to whoever saw the second's (privacy review 1)."""
+    key = TracingKey("NCIS", "NCIS-F-1")
+    store.write([Upsert(file_tracing("NCIS-F-1"))], actor="NCIS")
+    assert store.set_dispute(key, _dispute(1))
+    store.write([Upsert(_checked(f.person("NCIS", "NCIS-F-1", 2, **change)))], actor="NCIS")  # type: ignore[arg-type]
+    updated = store.get(key)
+    assert updated is not None and updated.tracing.source_version == 2
+    assert updated.dispute == (_dispute(1) if kept else None)
+    assert store.check_integrity() == []
+
+
 def test_a_completed_or_superseded_tracing_takes_its_dispute(store: TracingStore) -> None:
     store.write([Upsert(nac("NH-1", (2012, 5, 1))), Upsert(nac_pending("NP-1"))], actor="loader")
     assert store.set_dispute(TracingKey("DSS", "NH-1"), _dispute(1))

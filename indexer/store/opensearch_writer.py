@@ -80,6 +80,7 @@ from indexer.store.opensearch_schema import (
     tracing_doc,
 )
 from indexer.store.prepared import as_model
+from indexer.subjects import same_subject
 
 log = logging.getLogger(__name__)
 
@@ -240,7 +241,11 @@ class Writer:
         if finishing:
             replaces = doc.replaces  # the old record stays hidden behind this one until its tombstone lands
         version = tracing.source_version
-        born = born if born is not None else (doc.born if doc.live else version)
+        # Refiled to another person (indexer.subjects): a new life, whose readers no longer attach the old
+        # life's dispute, which goes after the write as a deleted tracing's does.
+        refiled = doc.live and doc.tracing is not None and not same_subject(doc.tracing.subject, tracing.subject)
+        if born is None:
+            born = doc.born if doc.live and not refiled else version
         source = tracing_doc(tracing, tid=doc.tid, born=born, indexed_at=now, replaces=replaces)
         plan = Plan(
             WriteResult(WriteOutcome.APPLIED, version), [self._tracing_action(doc, source, version, "external")]
@@ -255,6 +260,8 @@ class Writer:
         doc.exists, doc.version, doc.live, doc.type, doc.born = True, version, True, kind.value, born
         doc.tracing, doc.indexed_at, doc.replaces = tracing, instant(now), replaces
         plan.tombs += finishing
+        if refiled:
+            plan.after.append(Action("delete", self._names.disputes, str(doc.tid)))
         if kind is TracingType.NAC_HISTORY:
             plan.tombs += follow.superseded(self._client, self._names, doc, view, actor)
         return plan

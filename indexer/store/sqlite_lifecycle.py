@@ -30,6 +30,7 @@ from indexer.codec import tracing_from_json
 from indexer.model import Dispute, NacHistoryDetails, NacOutcome, Tracing
 from indexer.normalize import name_key
 from indexer.retention import due_on, earliest_day, latest_day
+from indexer.subjects import same_subject
 
 LIFECYCLE_SCHEMA = """
 -- One row per live NAC history: the day it falls due for retention (indexer.retention) and who it is
@@ -43,7 +44,7 @@ CREATE TABLE IF NOT EXISTS nac_history (
 CREATE INDEX IF NOT EXISTS nac_history_due ON nac_history (due_on, tracing_id);
 CREATE INDEX IF NOT EXISTS nac_history_ssn ON nac_history (ssn, completed_on);
 -- The statement of dispute on a tracing (at most one). It stays while the tracing's key is updated
--- and goes when the tracing is deleted.
+-- about the same person (indexer.subjects) and goes when the tracing is deleted or refiled to another.
 CREATE TABLE IF NOT EXISTS dispute (
     tracing_id INTEGER PRIMARY KEY,
     dispute_id TEXT NOT NULL,
@@ -144,6 +145,16 @@ def set_dispute(conn: sqlite3.Connection, tracing_id: int, dispute: Dispute) -> 
 
 def drop_dispute(conn: sqlite3.Connection, tracing_id: int) -> None:
     conn.execute("DELETE FROM dispute WHERE tracing_id = ?", (tracing_id,))
+
+
+def end_dispute_of_another_subject(conn: sqlite3.Connection, tracing_id: int, old_body: str, new: Tracing) -> None:
+    """An update of a live tracing: its statement of dispute describes its person, and goes when the
+    update makes the record another person's (indexer.subjects). Disputes are rare: the old body is read
+    only for a tracing that has one."""
+    if conn.execute("SELECT 1 FROM dispute WHERE tracing_id = ?", (tracing_id,)).fetchone() is None:
+        return
+    if not same_subject(tracing_from_json(old_body).subject, new.subject):
+        drop_dispute(conn, tracing_id)
 
 
 # The columns a reader selects to build a dispute (NULLs when the tracing has none), by LEFT JOIN on

@@ -35,6 +35,7 @@ from indexer.store.sqlite_checkpoint import NO_AUTOCHECKPOINT, Checkpoints
 from indexer.store.sqlite_keys import MERGE_IDLE_SECONDS, KeyChanges, KeyIndexUpkeep
 from indexer.store.sqlite_lifecycle import (
     drop_dispute,
+    end_dispute_of_another_subject,
     index_nac_history,
     superseded_ids,
     unindex_nac_history,
@@ -278,6 +279,8 @@ class Writer:
             assert tracing_id is not None
         else:
             tracing_id = row.id
+            if row.live and row.body is not None:
+                end_dispute_of_another_subject(self._conn, tracing_id, row.body, ready.tracing())
             self._unindex(row)
             self._conn.execute(
                 "UPDATE tracing SET source_version = ?, type = ?, live = 1, body = ?, indexed_at = ?, head = ?"

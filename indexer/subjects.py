@@ -1,0 +1,34 @@
+"""Whether an update of a record under the same key is still about the same person.
+
+What belongs to the person rather than to the record — a statement of dispute, which describes them —
+must not pass to someone else when an agency refiles a record number to another subject (privacy review
+1: the first person's statement was shown on the second person's record and in their access answer).
+
+The rule: the same person while the update keeps the SSN (a name corrected, an alias added) or keeps one
+of the names, surname and given name as EXACT compares them (an SSN corrected, added or removed). Both
+changed at once is another person. A namesake given the number with another SSN counts as the same
+person: nothing in the record tells that apart from a corrected SSN, and the agency that made the change
+is the one to ask.
+"""
+
+from __future__ import annotations
+
+from indexer.model import PersonName, Subject
+from indexer.normalize import name_key
+
+
+def name_pair(name: PersonName) -> tuple[str, str]:
+    """Surname and given name in EXACT's form: what identifies a name across records."""
+    key = name_key(name)
+    return key.surname, key.given
+
+
+def same_subject(old: Subject | None, new: Subject | None) -> bool:
+    """Whether `new` (an update under the same key) is about the person `old` was (None: no subject, an
+    impersonal title; such a record is about the same nobody)."""
+    if old is None or new is None:
+        return old is None and new is None
+    if old.identifiers.ssn and old.identifiers.ssn == new.identifiers.ssn:
+        return True
+    before = {name_pair(n) for n in old.all_names()}
+    return any(name_pair(n) in before for n in new.all_names())
