@@ -592,8 +592,15 @@ def test_overdue_requests_over_the_wire_and_the_cli(
     assert "PA-26-020 acknowledged" in capsys.readouterr().out
     with pytest.raises(SystemExit, match="no privacy request"):
         privacy_cli.main(["requests", "acknowledge", "PA-99-999", "--data", data])
+    # Done already (acknowledged just now; PA-20-001 answered over the wire): the first stands, and a second
+    # is no event saying someone did it again at a time the register never held (privacy review 7).
+    privacy_cli.main(["requests", "acknowledge", "PA-26-020", "--data", data])
+    privacy_cli.main(["requests", "respond", "PA-20-001", "--data", data])
+    again = capsys.readouterr().out
+    assert "PA-26-020 was already acknowledged" in again and "PA-20-001 was already answered" in again
     audit = _audit(index)
     try:
         assert [e.detail for e in audit.events("PRIVACY_REQUEST_ACKNOWLEDGED")] == [{"request_number": "PA-26-020"}]
+        assert audit.events("PRIVACY_REQUEST_ANSWERED") == []
     finally:
         audit.close()

@@ -110,8 +110,19 @@ def _run(action: str, args: argparse.Namespace) -> None:
             notice = next((n for n in register.notices(unsent_only=True) if n.notice_id == subject), None)
             if notice is None:  # unknown, or marked already: mark_sent says which, and nothing is recorded
                 register.mark_sent(subject)
-        elif register.request(subject) is None:
-            raise SystemExit(f"no privacy request {subject}")
+        else:
+            registered = register.request(subject)
+            if registered is None:
+                raise SystemExit(f"no privacy request {subject}")
+            # The first acknowledgement and answer stand (the register keeps them): a second is recorded
+            # nowhere, not as an event saying someone did it again at a time the register never held.
+            done = registered.acknowledged_at if action == "acknowledge" else registered.responded_at
+            if done is not None:
+                verb = "acknowledged" if action == "acknowledge" else "answered"
+                console.print(
+                    f"request {subject} was already {verb} {_when(done)} (UTC); nothing recorded", markup=False
+                )
+                return
         audit = AuditLog(data / "audit.db", key=load_or_create_key(data / "audit.key"))
         try:
             field = "notice_id" if action == "mark-sent" else "request_number"

@@ -217,7 +217,8 @@ class TracingStore(ABC):
     def set_dispute(self, key: TracingKey, dispute: Dispute) -> bool:
         """Attach (or replace) the statement of dispute of the live tracing under `key`; durable when it
         returns. False when no live tracing has that key. The dispute stays with the tracing while its
-        owner updates it under the same key and is removed when the tracing is deleted (by its agency,
+        owner updates it under the same key about the same person (indexer.subjects) and is removed when an
+        update refiles it to another person, and when the tracing is deleted (by its agency,
         by supersession, by retention, or by a completion that replaces it)."""
 
     @abstractmethod
