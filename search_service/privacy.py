@@ -1,6 +1,7 @@
 """PrivacyService: the person's rights under the Privacy Act (issue 4, "The person's rights").
 
-Every RPC here needs the PRIVACY_OFFICER role (the auth interceptor's policy table enforces it).
+Every RPC here needs the PRIVACY_OFFICER role (the auth interceptor's policy table enforces it) and an
+activity accredited for the PRIVACY_ACT_REQUEST purpose.
 
 - AnswerAccessRequest: given a full name and SSN, every live tracing on that person and the accounting
   of its disclosures. "On that person" means the subject's SSN is the one given, under whatever name
@@ -62,8 +63,11 @@ def check_access(request: privacy_pb2.AccessRequest) -> tuple[str, PersonName, s
     """(request number, cleaned name, SSN digits); every bad field reported at once."""
     out: list[Violation] = []
     number = rules.record_id(request.request_number, "request_number", out, label="request number")
-    name, name_violations = clean_person_name(name_in(request.name), "name", surname_required=True, given_required=True)
+    # A person known by one name asks by it (the edit criteria let either part stand alone, as a query may).
+    name, name_violations = clean_person_name(name_in(request.name), "name", surname_required=False)
     out += name_violations
+    if not name_violations and not name.surname and not name.given_name:
+        out.append(Violation("name.surname", "the person's name is required: a surname, a given name or both"))
     ssn = edit_ssn.ssn(request.ssn, "ssn", out)
     if not ssn and not request.ssn.strip():
         out.append(Violation("ssn", "an access request needs the person's SSN"))
@@ -173,6 +177,15 @@ def request_out(request: PrivacyRequest) -> privacy_pb2.PrivacyRequest:
     return out
 
 
+def _accredited_for_privacy_act(caller: Caller) -> None:
+    """Accreditation is per activity and per purpose (seed 002): the privacy office's work is for the
+    Privacy Act's purpose, whichever of its RPCs (a PRIVACY_OFFICER activity without that purpose could
+    file disputes, queueing statements to every earlier recipient: privacy review 5)."""
+    if Purpose.PRIVACY_ACT_REQUEST not in caller.activity.purposes:
+        activity = caller.activity.activity_id
+        raise PermissionDenied(f"activity {activity} is not accredited for purpose {Purpose.PRIVACY_ACT_REQUEST}")
+
+
 class PrivacyServicer(privacy_pb2_grpc.PrivacyServiceServicer):
     def __init__(
         self,
@@ -189,9 +202,7 @@ class PrivacyServicer(privacy_pb2_grpc.PrivacyServiceServicer):
 
     def answer_access(self, caller: Caller, request: privacy_pb2.AccessRequest) -> privacy_pb2.AccessResponse:
         number, name, ssn = check_access(request)
-        if Purpose.PRIVACY_ACT_REQUEST not in caller.activity.purposes:
-            activity = caller.activity.activity_id
-            raise PermissionDenied(f"activity {activity} is not accredited for purpose {Purpose.PRIVACY_ACT_REQUEST}")
+        _accredited_for_privacy_act(caller)
         # The answer closes the registered request's deadlines: answering a number never opened (a typo)
         # would leave the real request open and overdue, and an amendment is not answered by records.
         registered = self._requests.request(number)
@@ -239,7 +250,9 @@ class PrivacyServicer(privacy_pb2_grpc.PrivacyServiceServicer):
 
     def file_dispute(self, caller: Caller, request: privacy_pb2.FileDisputeRequest) -> privacy_pb2.FileDisputeResponse:
         key, location, summary = check_dispute(request)
-        if self._store.get(key) is None:
+        _accredited_for_privacy_act(caller)
+        before = self._store.get(key)
+        if before is None:
             raise NotFound(f"no live tracing {key}")
         # Read the accounting once before anything changes (an unreadable trail refuses the dispute
         # untouched), then again once the dispute is attached, so that a disclosure racing the
@@ -270,20 +283,31 @@ class PrivacyServicer(privacy_pb2_grpc.PrivacyServiceServicer):
             "record_number": key.record_number,
             "notices_queued": str(len(notices)),
         }
+        # A record holds one statement, the person's latest: one filed again replaces the one shown, and
+        # the trail says which it replaced (the earlier stays in the trail and in the notices sent).
+        replaced = before.dispute.dispute_id if before.dispute is not None else ""
+        if replaced:
+            detail["replaces_dispute_id"] = replaced
         self._audit.record_event("DISPUTE_FILED", caller.actor, detail)
-        response = privacy_pb2.FileDisputeResponse(notices_queued=len(notices), marking=MARKING)
+        response = privacy_pb2.FileDisputeResponse(
+            notices_queued=len(notices), marking=MARKING, replaced_dispute_id=replaced
+        )
         response.dispute.dispute_id, response.dispute.statement_location = dispute.dispute_id, location
         response.dispute.summary = summary
         return response
 
     def open_request(self, caller: Caller, request: privacy_pb2.PrivacyRequest) -> privacy_pb2.PrivacyRequest:
         number, kind, received = check_open(request, self._clock())
+        _accredited_for_privacy_act(caller)
         registered = self._requests.open_request(number, kind, received)
         detail = {"request_number": number, "kind": kind.value}
         self._audit.record_event("PRIVACY_REQUEST_OPENED", caller.actor, detail)
         return request_out(registered)
 
-    def list_requests(self, request: privacy_pb2.ListPrivacyRequestsRequest) -> privacy_pb2.ListPrivacyRequestsResponse:
+    def list_requests(
+        self, caller: Caller, request: privacy_pb2.ListPrivacyRequestsRequest
+    ) -> privacy_pb2.ListPrivacyRequestsResponse:
+        _accredited_for_privacy_act(caller)
         found = self._requests.list_requests(overdue_only=request.overdue_only)
         return privacy_pb2.ListPrivacyRequestsResponse(requests=[request_out(r) for r in found])
 
@@ -307,5 +331,4 @@ class PrivacyServicer(privacy_pb2_grpc.PrivacyServiceServicer):
     def ListPrivacyRequests(  # noqa: N802
         self, request: privacy_pb2.ListPrivacyRequestsRequest, context: grpc.ServicerContext
     ) -> privacy_pb2.ListPrivacyRequestsResponse:
-        caller_of(context)
-        return self.list_requests(request)
+        return self.list_requests(caller_of(context), request)

@@ -220,12 +220,28 @@ def test_only_a_registered_access_request_is_answered(index: Index) -> None:
 def test_access_request_edit_criteria(index: Index) -> None:
     officer, privacy = _officer(index)
     request = privacy_pb2.AccessRequest(request_number="", ssn="666-12-3456")
-    request.name.surname = "Whitfield"
     with pytest.raises(grpc.RpcError) as refused:
         privacy.AnswerAccessRequest(request, metadata=officer.metadata, timeout=10)
     assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
-    assert {field for field, _ in field_violations(refused.value)} == {"request_number", "name.given_name", "ssn"}
+    assert {field for field, _ in field_violations(refused.value)} == {"request_number", "name.surname", "ssn"}
     assert "666" not in (refused.value.details() or "")
+
+
+@pytest.mark.parametrize("part", ["surname", "given_name"])
+def test_a_person_known_by_one_name_asks_by_it(index: Index, part: str) -> None:
+    """Indexed and searchable by one name, such a person could not ask for their records as themselves:
+    the access request required a given name (privacy review 6)."""
+    submitter = index.client("NCIS-RA-01", "NCIS", [Role.SUBMITTER])
+    one_name = f.person(record="NCIS-MONO", surname="", given="", ssn=OTHER_SSN)
+    setattr(one_name.subject.name, part, "Madonna")
+    assert [r.outcome for r in submitter.upsert(one_name)] == [1]
+    officer, privacy = _officer(index)
+    _open(privacy, officer, "PA-26-077")
+    request = privacy_pb2.AccessRequest(request_number="PA-26-077", ssn=OTHER_SSN)
+    setattr(request.name, part, "Madonna")
+    answer = privacy.AnswerAccessRequest(request, metadata=officer.metadata, timeout=10)
+    assert _keys(answer.tracings) == ["NCIS-MONO"]
+    assert answer.tracings[0].explanation.matched_name == "primary"
 
 
 def test_privacy_service_needs_the_privacy_officer_role(index: Index) -> None:
@@ -446,6 +462,38 @@ def test_dispute_refusals(index: Index) -> None:
     assert bad.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert [field for field, _ in field_violations(bad.value)] == ["statement_location"]
     assert _dispute(privacy, officer, "NCIS-2").notices_queued == 0  # never disclosed: nobody to tell
+    # Accreditation is per purpose: a privacy office's activity without the Privacy Act's purpose may not
+    # file a statement (it queued one to every earlier recipient), nor open or list requests.
+    unaccredited = index.client("DSS-PRIVACY-2", "DSS", [Role.PRIVACY_OFFICER], purposes=[])
+    stub = privacy_pb2_grpc.PrivacyServiceStub(unaccredited.channel)
+    opened = privacy_pb2.PrivacyRequest(request_number="PA-26-090", kind=privacy_pb2.PRIVACY_REQUEST_KIND_ACCESS)
+    opened.received_at.FromDatetime(dt.datetime.now(dt.UTC))
+    for call in (
+        lambda: _dispute(stub, unaccredited, "NCIS-1"),
+        lambda: stub.OpenPrivacyRequest(opened, metadata=unaccredited.metadata, timeout=10),
+        lambda: stub.ListPrivacyRequests(privacy_pb2.ListPrivacyRequestsRequest(), metadata=unaccredited.metadata),
+    ):
+        with pytest.raises(grpc.RpcError) as denied:
+            call()
+        assert denied.value.code() == grpc.StatusCode.PERMISSION_DENIED
+        assert "PRIVACY_ACT_REQUEST" in (denied.value.details() or "")
+
+
+def test_a_second_statement_replaces_the_first_and_says_which(index: Index) -> None:
+    """A record shows the person's latest statement; the second silently took the first's place, with no
+    trace of which it replaced (privacy review 4)."""
+    _load_person(index)
+    officer, privacy = _officer(index)
+    first = _dispute(privacy, officer, "NCIS-1", location="PO FILE 1")
+    assert first.replaced_dispute_id == ""
+    second = _dispute(privacy, officer, "NCIS-1", location="PO FILE 2")
+    assert second.replaced_dispute_id == first.dispute.dispute_id
+    audit = _audit(index)
+    try:
+        filed = [e.detail for e in audit.events("DISPUTE_FILED")]
+    finally:
+        audit.close()
+    assert [d.get("replaces_dispute_id") for d in filed] == [None, first.dispute.dispute_id]
 
 
 def test_cli_lists_and_marks_notices(

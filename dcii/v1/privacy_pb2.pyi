@@ -176,10 +176,15 @@ class FileDisputeResponse(_message.Message):
     DISPUTE_FIELD_NUMBER: _builtins.int
     NOTICES_QUEUED_FIELD_NUMBER: _builtins.int
     MARKING_FIELD_NUMBER: _builtins.int
+    REPLACED_DISPUTE_ID_FIELD_NUMBER: _builtins.int
     notices_queued: _builtins.int
     """How many earlier recipients were queued a notice."""
     marking: _builtins.str
     """"FOR OFFICIAL USE ONLY - PRIVACY SENSITIVE": the statement's summary describes the person."""
+    replaced_dispute_id: _builtins.str
+    """A record shows one statement, the latest: the one this replaced, when the record was disputed already
+    (the audit trail's DISPUTE_FILED events keep both).
+    """
     @_builtins.property
     def dispute(self) -> _search_pb2.DisputeNotice: ...
     def __init__(
@@ -188,10 +193,11 @@ class FileDisputeResponse(_message.Message):
         dispute: _search_pb2.DisputeNotice | None = ...,
         notices_queued: _builtins.int = ...,
         marking: _builtins.str = ...,
+        replaced_dispute_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["dispute", b"dispute"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["dispute", b"dispute", "marking", b"marking", "notices_queued", b"notices_queued"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["dispute", b"dispute", "marking", b"marking", "notices_queued", b"notices_queued", "replaced_dispute_id", b"replaced_dispute_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
