@@ -30,6 +30,7 @@ from dcii.cli.private import private_files
 from indexer.exc import DciiError
 from indexer.store.factory import describe, open_store
 from indexer.store.migrate import migrate
+from indexer.store.sqlite_schema import require_index_file
 
 console = Console(stderr=True, highlight=False, soft_wrap=True)
 Command = Callable[[argparse.Namespace], None]
@@ -58,7 +59,7 @@ def cmd_rebuild(args: argparse.Namespace) -> None:
 
 
 def cmd_migrate(args: argparse.Namespace) -> None:
-    source = open_store(_held(args.source))
+    source = open_store(_held(args.source), read_only=True)
     try:
         target = open_store(args.target)
     except BaseException:
@@ -88,18 +89,23 @@ def cmd_migrate(args: argparse.Namespace) -> None:
 
 
 def _held(store: str) -> str:
-    """An embedded store that must exist already: opened, a mistyped path made a new empty index (and the
-    check said "0 live tracings", all well)."""
+    """An embedded store that must exist already, and be an index store: opened, a mistyped path made a new
+    empty index (and the check said "0 live tracings", all well), and another database (registry.db,
+    audit.db) was given the index's tables."""
     if "://" in store and not store.startswith("sqlite:///"):
         return store
     path = Path(store.removeprefix("sqlite:///"))
     if not path.is_file():
         raise SystemExit(f"dcii index: no index file at {path}")
+    try:
+        require_index_file(path)
+    except DciiError as error:
+        raise SystemExit(f"dcii index: {error.message}") from None
     return store
 
 
 def cmd_check(args: argparse.Namespace) -> None:
-    store = open_store(_held(args.store))
+    store = open_store(_held(args.store), read_only=True)  # a backup's copy stays as it was
     try:
         problems = store.check_integrity()
         count = store.count()

@@ -61,7 +61,7 @@ def cmd_run(args: argparse.Namespace) -> None:
         raise SystemExit(
             f"--today {today.isoformat()} is after today ({real_today.isoformat()}): only a --dry-run may look ahead"
         )
-    store = open_store(args.store or path)
+    store = open_store(args.store or path, read_only=args.dry_run)  # a dry run changes no byte of the file
     try:
         items = run_retention(store, today, dry_run=args.dry_run)
     finally:

@@ -38,14 +38,20 @@ def sqlite_path(url: str) -> Path | None:
     return None
 
 
-def open_store(url: str | Path, *, clock: Callable[[], dt.datetime] | None = None) -> TracingStore:
-    """The store named by `url` (see the module's docstring), opened and ready; close it when done."""
+def open_store(
+    url: str | Path, *, clock: Callable[[], dt.datetime] | None = None, read_only: bool = False
+) -> TracingStore:
+    """The store named by `url` (see the module's docstring), opened and ready; close it when done.
+    `read_only`: an embedded store opened to be looked at, the file left exactly as it is (SqliteStore);
+    an OpenSearch store is opened as always (its tools change nothing they only read)."""
     text = str(url)
     path = sqlite_path(text)
     if path is not None:
         from indexer.store.sqlite import SqliteStore
 
-        return SqliteStore(path) if clock is None else SqliteStore(path, clock=clock)
+        if clock is None:
+            return SqliteStore(path, read_only=read_only)
+        return SqliteStore(path, clock=clock, read_only=read_only)
     if is_opensearch(text):
         from indexer.store.opensearch import OpenSearchStore
         from indexer.store.opensearch_settings import OpenSearchSettings

@@ -21,6 +21,7 @@ from pathlib import Path
 
 from indexer.codec import tracing_from_json
 from indexer.codec_head import head_from_text
+from indexer.exc import FailedPrecondition
 from indexer.model import Dispute, Identifiers, StoredTracing, TracingKey, TracingType
 from indexer.store.base import (
     DeletionRecord,
@@ -38,7 +39,15 @@ from indexer.store.sqlite_keys import candidates, key_problems
 from indexer.store.sqlite_lifecycle import DISPUTE_COLUMNS, DISPUTES_FILED, dispute_from_row, lifecycle_problems
 from indexer.store.sqlite_ops import Restore, SetDispute
 from indexer.store.sqlite_readers import ReaderPool
-from indexer.store.sqlite_schema import connect, live_count, live_count_problems, recount, stored_keys_version
+from indexer.store.sqlite_schema import (
+    bare_connection,
+    connect,
+    live_count,
+    live_count_problems,
+    recount,
+    require_index_file,
+    stored_keys_version,
+)
 from indexer.store.sqlite_writer import Writer, from_micros, micros, utcnow
 
 __all__ = ["SqliteStore", "connect"]
@@ -66,10 +75,19 @@ def _pid_clause(pids: Identifiers) -> tuple[str, list[object]] | None:
 
 
 class SqliteStore(TracingStore):
-    def __init__(self, path: Path, *, clock: Callable[[], dt.datetime] = utcnow) -> None:
+    def __init__(self, path: Path, *, clock: Callable[[], dt.datetime] = utcnow, read_only: bool = False) -> None:
+        """`read_only`: for tools that look (`dcii index check`, a retention dry run, a migration's
+        source): the file is opened as it is, without the writer's set-up (journal mode, schema, key
+        upkeep), which changed any file it was pointed at, a backup's copy (then refused by `dcii restore`
+        as altered) or another database (given the index's tables); a file that is not an index store of
+        this schema version is refused (sqlite_schema.require_index_file)."""
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._writer = Writer(self.path, clock)
+        self._writer: Writer | None = None
+        if read_only:
+            require_index_file(self.path)
+        else:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._writer = Writer(self.path, clock)
         self._readers = ReaderPool(lambda: connect(self.path, readonly=True))
         with self._readers.reading() as conn:  # the writer has brought the file up to date
             self._keys_version = stored_keys_version(conn)
@@ -78,10 +96,15 @@ class SqliteStore(TracingStore):
         # One read transaction on one pooled connection: in WAL it sees the state of its first read.
         return self._readers.snapshot()
 
+    def _writing(self) -> Writer:
+        if self._writer is None:
+            raise FailedPrecondition(f"the store {self.path} is open read-only")
+        return self._writer
+
     def write(self, ops: Sequence[WriteOp], *, actor: str) -> list[WriteResult]:
         if not ops:
             return []
-        return self._writer.submit(ops, actor)
+        return self._writing().submit(ops, actor)
 
     def dispute_mark(self) -> int | None:
         with self._readers.reading() as conn:
@@ -151,14 +174,14 @@ class SqliteStore(TracingStore):
         at open (sqlite_keys.KeyIndexUpkeep); False if `timeout` seconds passed first. For tools and
         benchmarks that should measure the index as it serves in the long run."""
         deadline = time.monotonic() + timeout
-        while self._writer.merge_pending:
+        while self._writing().merge_pending:
             if time.monotonic() > deadline:
                 return False
             time.sleep(0.1)
         return True
 
     def set_dispute(self, key: TracingKey, dispute: Dispute) -> bool:
-        return self._writer.submit([SetDispute(key, dispute)], "privacy")[0].outcome is WriteOutcome.APPLIED
+        return self._writing().submit([SetDispute(key, dispute)], "privacy")[0].outcome is WriteOutcome.APPLIED
 
     def due_for_retention(self, before: dt.date, limit: int) -> list[TracingKey]:
         with self._readers.reading() as conn:
@@ -261,14 +284,18 @@ class SqliteStore(TracingStore):
             if headless:
                 problems.append(f"{headless} live tracings have no head")
             problems += lifecycle_problems(conn) + live_count_problems(conn)
-        # FTS5's own check is a write statement (it changes nothing): run on a connection of its own.
-        conn = connect(self.path)
+        # FTS5's own check is a write statement (it changes nothing): run on a bare connection of its own
+        # (no journal mode set: the file is left as it is), in a transaction rolled back.
+        conn = bare_connection(self.path)
         try:
+            conn.execute("BEGIN")
             return problems + key_problems(conn)
         finally:
+            conn.rollback()
             conn.close()
 
     def repair(self) -> list[str]:
+        self._writing()  # not on a store opened to look
         # Every write here is one transaction: a write cut short leaves nothing behind. The count of live
         # tracings is mended if it strayed (a bug, or the file edited by hand); anything else the check
         # finds in this file is damage, for a backup to mend (docs/RUNBOOK.md, "Backup and restore").
@@ -316,8 +343,9 @@ class SqliteStore(TracingStore):
         tombstones: Sequence[Tombstone] = (),
         deletions: Sequence[DeletionRecord] = (),
     ) -> None:
-        self._writer.submit([Restore(tracings, tombstones, deletions)], "migration")
+        self._writing().submit([Restore(tracings, tombstones, deletions)], "migration")
 
     def close(self) -> None:
-        self._writer.stop()
+        if self._writer is not None:
+            self._writer.stop()
         self._readers.close()

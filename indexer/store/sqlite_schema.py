@@ -10,6 +10,7 @@ from pathlib import Path
 
 from indexer.codec import tracing_from_json
 from indexer.codec_head import head_from_text, head_ssn, head_to_text
+from indexer.exc import FailedPrecondition
 from indexer.match_keys import KEYS_VERSION, full_ssn, subject_keys, tracing_keys
 from indexer.store.sqlite_keys import KEYS_SCHEMA, index_keys, keys_text
 from indexer.store.sqlite_lifecycle import LIFECYCLE_SCHEMA, fill_nac_history
@@ -97,10 +98,18 @@ CREATE TABLE IF NOT EXISTS deletion_log (
 """
 
 
+def bare_connection(path: Path) -> sqlite3.Connection:
+    """A connection that changes nothing by opening: the file's journal mode as it is, no schema made."""
+    return sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30.0)
+
+
 def connect(path: Path, *, readonly: bool = False) -> sqlite3.Connection:
-    """A connection with the store's settings (shared with backup and integrity tools)."""
-    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30.0)
-    conn.execute("PRAGMA journal_mode=WAL")
+    """A connection with the store's settings (shared with backup and integrity tools). A `readonly` one
+    leaves the journal mode to the writer (WAL is kept in the file): set here, it rewrote the header of a
+    file opened only to be read, a backup's copy."""
+    conn = bare_connection(path)
+    if not readonly:
+        conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=FULL")
     conn.execute("PRAGMA cache_size=-65536")
     conn.execute("PRAGMA mmap_size=268435456")
@@ -266,6 +275,28 @@ def recount(conn: sqlite3.Connection) -> bool:
         conn.execute("ROLLBACK")
         raise
     return wrong
+
+
+def require_index_file(path: Path) -> None:
+    """FailedPrecondition unless `path` is an index store of this schema version, read without a change."""
+    if not path.is_file():
+        raise FailedPrecondition(f"no index file at {path}")
+    try:
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, isolation_level=None)
+        try:
+            tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+            found = _version(conn) if "meta" in tables and "tracing" in tables else None
+        finally:
+            conn.close()
+    except sqlite3.DatabaseError as error:
+        # The type only: SQLite's text may quote a stored value.
+        why = f"{path} cannot be read as an index store ({type(error).__name__}: damaged, or not an SQLite file)"
+        raise FailedPrecondition(why) from None
+    if found is None:
+        raise FailedPrecondition(f"{path} is not an index store (no tracing table or schema version)")
+    if found != SCHEMA_VERSION:
+        why = f"{path} is of schema version {found}; this program reads {SCHEMA_VERSION} (`dcii serve` upgrades it)"
+        raise FailedPrecondition(why)
 
 
 def _version(conn: sqlite3.Connection) -> str | None:

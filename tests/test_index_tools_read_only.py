@@ -1,0 +1,74 @@
+"""The tools that only look at an embedded store leave its file exactly as it was (durability review 1):
+`dcii index check`, a migration's source and a retention dry run opened it as the server does, which set its
+journal mode and made its schema, so a backup's copy, checked, was refused by `dcii restore` as altered, and a
+check pointed at registry.db gave the registry the index's tables and said "0 live tracings"."""
+
+from __future__ import annotations
+
+import hashlib
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from dcii.cli.backup import backup, restore
+from indexer.store.base import Upsert
+from indexer.store.sqlite import SqliteStore
+from search_service.registry import Registry
+from tests.support import ROOT
+from tests.test_store_lifecycle import file_tracing, nac
+
+
+def _digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _dcii(*args: str) -> subprocess.CompletedProcess[str]:
+    command = [sys.executable, "-m", "dcii.cli.main", *args]
+    return subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=120, check=False)
+
+
+@pytest.fixture
+def backed_up(tmp_path: Path) -> Path:
+    """A backup of a data directory holding a registry and an index of three tracings."""
+    data = tmp_path / "data"
+    Registry(data / "registry.db").close()
+    store = SqliteStore(data / "index.db")
+    store.write(
+        [Upsert(file_tracing("F-1")), Upsert(file_tracing("F-2")), Upsert(nac("NH-1", (2001, 3, 1)))], actor="t"
+    )
+    store.close()
+    backup(data, tmp_path / "bk")
+    return tmp_path / "bk"
+
+
+def test_looking_at_a_backups_copy_changes_no_byte_of_it(backed_up: Path, tmp_path: Path) -> None:
+    index = backed_up / "index.db"
+    before = {p.name: _digest(p) for p in backed_up.iterdir() if p.is_file()}
+    checked = _dcii("index", "check", "--store", str(index))
+    assert checked.returncode == 0 and "3 live tracings" in checked.stderr, checked.stderr
+    due = _dcii("retention", "run", "--data", str(backed_up), "--dry-run", "--today", "2030-01-01")
+    assert due.returncode == 0 and "1 would be removed; dry run: nothing removed" in due.stdout, due.stderr
+    moved = _dcii("index", "migrate", "--from", str(index), "--to", str(tmp_path / "copy.db"))
+    assert moved.returncode == 0 and "the target holds 3 live tracings" in moved.stderr, moved.stderr
+    assert {p.name: _digest(p) for p in backed_up.iterdir() if p.is_file()} == before
+    assert sorted(p.name for p in backed_up.iterdir()) == sorted(before)  # no -wal, -shm or -journal left
+    restore(backed_up, tmp_path / "restored")  # the manifest still holds: the backup restores
+    assert (tmp_path / "restored" / "index.db").is_file()
+
+
+@pytest.mark.parametrize("name", ["registry.db", "manifest.json"])
+def test_a_file_that_is_not_an_index_store_is_refused_and_left_alone(backed_up: Path, name: str) -> None:
+    wrong = backed_up / name
+    before = _digest(wrong)
+    for command in (
+        ("index", "check", "--store"),
+        ("index", "repair", "--store"),
+        ("index", "migrate", "--to", "x.db", "--from"),
+    ):
+        refused = _dcii(*command, str(wrong))
+        assert refused.returncode == 1, refused.stderr
+        assert "not an index store" in refused.stderr or "cannot be read as an index store" in refused.stderr
+        assert "Traceback" not in refused.stderr
+    assert _digest(wrong) == before
