@@ -3,6 +3,7 @@ from our CA never completes the handshake."""
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
 import signal
@@ -25,7 +26,7 @@ from indexer import name_shares
 from indexer.exc import FailedPrecondition
 from indexer.retention import RetentionSchedule
 from indexer.store.base import TracingStore
-from indexer.store.factory import open_store
+from indexer.store.factory import describe, open_store
 from indexer.store.sqlite_backup import DataDirLock, hold_data_dir
 from search_service.account_sweep import AccountSweep, record_disabled
 from search_service.accounting import AuditLog, load_or_create_key
@@ -47,6 +48,7 @@ from search_service.registry import Registry
 from search_service.search import SearchServicer
 from search_service.server_grpc import grpc_server, health_and_reflection, refusals_in_calls
 from search_service.serving_processes import ServingProcesses
+from search_service.sqlite_files import opened
 
 log = logging.getLogger(__name__)
 
@@ -233,11 +235,19 @@ class RunningServer:
 
 def _open_files(config: ServerConfig, store: TracingStore | None) -> tuple[TracingStore, Registry, AuditLog]:
     """The store, registry and audit trail."""
-    try:
-        opened = store or open_store(config.store_location)
-    except ValueError as error:  # a --store URL no backend takes (its messages name no password)
-        raise FailedPrecondition(f"--store: {error}") from error
-    return opened, Registry(config.registry_path), _open_audit(config)
+    with contextlib.ExitStack() as opening:  # a file refused closes those opened before it
+        try:
+            location = config.store_location
+            index = store or opened(describe(location), "the index", lambda: open_store(location))
+        except ValueError as error:  # a --store URL no backend takes (its messages name no password)
+            raise FailedPrecondition(f"--store: {error}") from error
+        if store is None:
+            opening.callback(index.close)
+        registry = opened(config.registry_path, "the registry", lambda: Registry(config.registry_path))
+        opening.callback(registry.close)
+        audit = _open_audit(config)
+        opening.pop_all()
+    return index, registry, audit
 
 
 def _open_audit(config: ServerConfig) -> AuditLog:
@@ -305,7 +315,7 @@ def _start(
     admin_pb2_grpc.add_AdminServiceServicer_to_server(AdminServicer(registry, audit), server)
     privacy_requests = PrivacyRequests(config.data_dir / "privacy.db", time_zone=config.privacy_time_zone)
     privacy_pb2_grpc.add_PrivacyServiceServicer_to_server(PrivacyServicer(store, audit, privacy_requests), server)
-    batch_queue = BatchQueue(config.batch_path)
+    batch_queue = opened(config.batch_path, "the batch queue", lambda: BatchQueue(config.batch_path))
     primary = config.replica_index == 0
     batch_worker: BatchWorker | BatchProcess | None = None  # in a replica none: the primary's serves the queue
     if primary and config.batch.process and own_store and today is _today:  # the process opens the same files, today

@@ -9,7 +9,26 @@ from __future__ import annotations
 import contextlib
 import sqlite3
 import threading
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
+
+from indexer.exc import FailedPrecondition
+
+T = TypeVar("T")
+
+
+def opened(path: Path | str, what: str, open_file: Callable[[], T]) -> T:
+    """`open_file()`, a file SQLite cannot use (damaged, or not a database) turned into one line naming it
+    and what to do: at start the engineer got a traceback of thirty lines ending in "file is not a
+    database" (durability review 4). The error's type only: SQLite's text may quote a stored value."""
+    try:
+        return open_file()
+    except sqlite3.DatabaseError as error:
+        raise FailedPrecondition(
+            f"{what} {path} cannot be used ({type(error).__name__}: damaged, or not a database);"
+            " `dcii restore` puts back a backup (docs/RUNBOOK.md, Backup and restore)"
+        ) from None
 
 
 class ThreadConnections:

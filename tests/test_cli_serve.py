@@ -278,3 +278,26 @@ def test_a_start_refused_part_way_lets_go_of_the_data_directory(tmp_path: Path) 
     index.start(ingest_processes=0)
     assert index.running is not None
     index.stop()
+
+
+@pytest.mark.parametrize(
+    ("name", "what"), [("index.db", "the index"), ("registry.db", "the registry"), ("batch.db", "the batch queue")]
+)
+def test_a_damaged_database_at_start_is_one_line_naming_it(tmp_path: Path, name: str, what: str) -> None:
+    """Thirty lines of traceback ending "file is not a database" (durability review 4); the audit trail and
+    the privacy register said so in one line already."""
+    index = make_index(tmp_path)
+    index.start(ingest_processes=0)
+    index.stop()
+    damaged = index.data_dir / name
+    with damaged.open("r+b") as handle:
+        handle.write(b"\x00" * 100)  # the header gone: not a database any more
+    command = [sys.executable, "-m", "dcii.cli.main", "serve", "--data", str(index.data_dir), "--pki"]
+    command += [str(index.pki_dir), "--port", str(free_port())]
+    refused = subprocess.run(command, check=False, cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert refused.returncode == 1, refused.stderr
+    assert "Traceback" not in refused.stderr
+    last = refused.stderr.strip().splitlines()[-1]
+    assert last.startswith(f"dcii: {what} ") and "cannot be used (DatabaseError" in last and "dcii restore" in last, (
+        last
+    )
