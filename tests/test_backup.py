@@ -273,3 +273,54 @@ def test_the_databases_are_copied_as_of_one_moment(tmp_path: Path) -> None:
         copied = sqlite3.connect(tmp_path / f"copy-{path.name}")
         assert [row[0] for row in copied.execute("SELECT x FROM t")] == ["before"]
         copied.close()
+
+
+def test_a_backup_without_an_index_does_not_replace_one(tmp_path: Path) -> None:
+    """A backup of a server on OpenSearch holds no index.db: restored with --force over an embedded
+    server's directory, its index.db went aside and the next start served an empty index (exit 0)."""
+    index = make_index(tmp_path / "live")
+    index.start()
+    index.client("NCIS-HQ", "NCIS", [Role.SUBMITTER]).upsert(*(tracing(i) for i in range(10)))
+    index.stop()
+    out = tmp_path / "backup"
+    backup(index.data_dir, out)
+    manifest = json.loads((out / "manifest.json").read_text())
+    (out / "index.db").unlink()  # as `dcii backup` of an OpenSearch server's directory makes it
+    manifest["files"] = [entry for entry in manifest["files"] if entry["name"] != "index.db"]
+    del manifest["index_tracings"]
+    (out / "manifest.json").write_text(json.dumps(manifest))
+    refused = dcii("restore", str(out), "--data", str(index.data_dir), "--force")
+    assert refused.returncode == 1 and "the backup holds no index.db" in refused.stderr, refused.stderr
+    store = SqliteStore(index.data_dir / "index.db")
+    try:
+        assert store.count() == 10
+    finally:
+        store.close()
+    assert not any(p.name.startswith("replaced-") for p in index.data_dir.iterdir())
+    assert restore(out, tmp_path / "empty")["audit"]["ok"]  # into a directory without an index: as before
+
+
+def test_a_backup_that_fails_says_so_in_one_line_and_leaves_no_copy(tmp_path: Path) -> None:
+    """A full disk, or a damaged source: a traceback, and a directory of copies (every SSN) without a manifest."""
+    index = make_index(tmp_path / "live")
+    index.start()
+    index.client("NCIS-HQ", "NCIS", [Role.SUBMITTER]).upsert(*(tracing(i) for i in range(200)))
+    index.stop()
+    size = (index.data_dir / "index.db").stat().st_size // 1024
+    out = tmp_path / "full"
+    command = (
+        f"ulimit -f {size // 2}; exec {sys.executable} -m dcii.cli.main backup --data {index.data_dir} --out {out}"
+    )
+    full = subprocess.run(["bash", "-c", command], cwd=ROOT, capture_output=True, text=True, timeout=120, check=False)
+    assert full.returncode == 1 and "Traceback" not in full.stderr, full.stderr
+    assert full.stderr.strip().splitlines()[-1].startswith("backup failed:"), full.stderr
+    assert "the unfinished copy was removed" in full.stderr and not out.exists()
+    with (index.data_dir / "index.db").open("r+b") as handle:  # damage past the header: pages scribbled over
+        handle.seek(8192)
+        handle.write(b"\xa5" * 65536)
+    out.mkdir()
+    damaged = dcii("backup", "--data", str(index.data_dir), "--out", str(out))
+    assert damaged.returncode == 1 and "Traceback" not in damaged.stderr, damaged.stderr
+    last = damaged.stderr.strip().splitlines()[-1]
+    assert last.startswith("backup failed:") and "index.db" in last, last
+    assert out.is_dir() and list(out.iterdir()) == []  # made beforehand: kept, emptied

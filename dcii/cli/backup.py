@@ -44,6 +44,7 @@ import datetime as dt
 import json
 import os
 import shutil
+import sqlite3
 import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -119,11 +120,39 @@ def _empty(directory: Path, *, ignore: tuple[str, ...] = ()) -> bool:
 
 
 def backup(data_dir: Path, out: Path, *, check: bool = True) -> dict[str, Any]:
-    """Copy the data directory into the new (or empty) directory `out`; returns the manifest."""
+    """Copy the data directory into the new (or empty) directory `out`; returns the manifest. One that fails
+    (a full disk, a source file SQLite cannot read) removes what it copied, which holds every SSN, and says
+    so in a BackupError."""
     if not (data_dir / "registry.db").exists():
         raise BackupError(f"{data_dir} is not a DCII data directory (no registry.db)")
     if not _empty(out):
         raise BackupError(f"{out} is not empty: a backup goes into a new directory")
+    made = not out.exists()
+    try:
+        return _backup(data_dir, out, check=check)
+    except BaseException as error:
+        _remove_unfinished(out, made=made)
+        if isinstance(error, sqlite3.Error):  # the type only: SQLite's text may quote a stored value
+            raise BackupError(
+                f"a database could not be copied ({type(error).__name__}: a full disk, or a damaged file;"
+                " `dcii index check` names a damaged index); the unfinished copy was removed"
+            ) from error
+        raise
+
+
+def _remove_unfinished(out: Path, *, made: bool) -> None:
+    """A failed backup's copies go: the directory if the backup made it, else what it put into it."""
+    if made:
+        shutil.rmtree(out, ignore_errors=True)
+        return
+    for path in list(out.iterdir()) if out.is_dir() else []:
+        if path.is_dir():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
+
+
+def _backup(data_dir: Path, out: Path, *, check: bool) -> dict[str, Any]:
     out.mkdir(mode=0o700, parents=True, exist_ok=True)
     out.chmod(0o700)  # an empty directory made beforehand kept its mode (0755): the backup holds every SSN
     started = _now()
@@ -232,6 +261,14 @@ def restore(backup_dir: Path, data_dir: Path, *, force: bool = False) -> dict[st
             shutil.rmtree(stale, ignore_errors=True)
         if not force and not _empty(data_dir, ignore=(LOCK_NAME, PRIMARY_LOCK_NAME)):
             raise BackupError(f"{data_dir} already holds data: restore into an empty directory, or pass --force")
+        if (data_dir / INDEX).exists() and not any(entry.name == INDEX for entry in entries):
+            # A backup of a server on OpenSearch (its index is the cluster's): restored here, this directory's
+            # index.db went aside and the server started on a new, empty index, exit 0 and all well.
+            raise BackupError(
+                f"the backup holds no {INDEX} (its server's index was on OpenSearch) and {data_dir} has one:"
+                f" restored, the server would start on an empty index; move {data_dir / INDEX} away first if"
+                " that is what you mean"
+            )
         # Every file is copied beside the data first; only then are the old files moved aside and the copies
         # renamed in. Copied straight in, a full disk halfway left the old files moved away and half a data
         # directory, on which the server started with an empty index.
@@ -275,8 +312,10 @@ def restore(backup_dir: Path, data_dir: Path, *, force: bool = False) -> dict[st
 def cmd_backup(args: argparse.Namespace) -> None:
     try:
         manifest = backup(Path(args.data), Path(args.out), check=not args.no_check)
-    except (DciiError, OSError) as error:
-        raise SystemExit(f"backup failed: {error}") from error
+    except DciiError as error:
+        raise SystemExit(f"backup failed: {error.message}") from error
+    except OSError as error:
+        raise SystemExit(f"backup failed: {error}; the unfinished copy was removed") from error
     audit = manifest.get("audit", {})
     tracings = manifest.get("index_tracings")
     print(

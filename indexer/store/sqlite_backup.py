@@ -180,6 +180,8 @@ def quick_check(path: Path) -> list[str]:
     conn = _read_only(path)
     try:
         return [str(row[0]) for row in conn.execute("PRAGMA quick_check") if row[0] != "ok"]
+    except sqlite3.DatabaseError as error:  # damaged past what quick_check reports: it raises instead
+        return [f"damaged ({type(error).__name__})"]
     finally:
         conn.close()
 
