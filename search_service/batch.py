@@ -41,8 +41,8 @@ from search_service.accreditation import Caller, Role
 from search_service.auth import caller_again, caller_of
 from search_service.batch_queue import Batch, BatchPurge, BatchQueue, NewQuery, Owner, too_many_active
 from search_service.batch_worker import BatchSettings
-from search_service.convert import name_in, timestamp
-from search_service.search import check_query, dispute_out
+from search_service.convert import dispute_out, name_in, timestamp
+from search_service.search import check_query
 
 # The most queries one batch may hold; a larger list is split by the client (`dcii batch submit` does not).
 MAX_BATCH_QUERIES = 100_000

@@ -274,3 +274,10 @@ def purpose_name(purpose: int) -> str:
 
 def outcome_value(name: str) -> ingest_pb2.IngestOutcome.ValueType:
     return ingest_pb2.IngestOutcome.Value(f"INGEST_OUTCOME_{name}")
+
+
+def dispute_out(dispute: m.Dispute | None, target: search_pb2.Hit) -> None:
+    """A record's statement of dispute on a hit that discloses it (none: nothing set)."""
+    if dispute is not None:
+        target.dispute.dispute_id, target.dispute.statement_location = dispute.dispute_id, dispute.statement_location
+        target.dispute.summary = dispute.summary

@@ -42,10 +42,10 @@ from indexer.store.base import TracingStore
 from search_service.accounting import AuditLog, Disclosure, DisclosureEntry
 from search_service.accreditation import Caller, Purpose
 from search_service.auth import caller_of
-from search_service.convert import enum_name, name_in, timestamp, tracing_out, type_out
+from search_service.convert import dispute_out, enum_name, name_in, timestamp, tracing_out, type_out
 from search_service.privacy_person import Person, accounting, find_person, pair
 from search_service.privacy_requests import PrivacyRequest, PrivacyRequests, RequestKind
-from search_service.search import MARKING, dispute_out, needs_full_ssn
+from search_service.search import MARKING, needs_full_ssn
 
 LOCATION_MAX = 200
 SUMMARY_MAX = 1000

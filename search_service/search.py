@@ -18,13 +18,14 @@ from dcii.v1 import search_pb2, search_pb2_grpc
 from indexer import edit_rules as rules
 from indexer.edit_criteria_names import clean_person_name
 from indexer.exc import InvalidArgument, PermissionDenied
-from indexer.model import Dispute, Identifiers, PersonName, StoredTracing, Tracing, TracingKey, TracingType, Violation
+from indexer.model import Identifiers, PersonName, Tracing, TracingKey, TracingType, Violation
 from indexer.normalize import NameKey, fold, name_key
 from indexer.store.base import NameRow, TracingStore
 from search_service.accounting import AuditLog, DisclosureEntry
 from search_service.accreditation import Caller, Purpose, Role
 from search_service.auth import caller_of
 from search_service.convert import (
+    dispute_out,
     identifiers_in,
     mode_name,
     name_in,
@@ -36,7 +37,6 @@ from search_service.convert import (
 )
 from search_service.exact import (
     EXACT_MATCHER,
-    ExactHit,
     Page,
     decode_cursor,
     decode_title_token,
@@ -45,6 +45,7 @@ from search_service.exact import (
     scan_page,
     title_page,
 )
+from search_service.exact_hits import hit_out
 from search_service.matching import Matcher, configured_matcher
 from search_service.ranked import RankedHit, RankedPage, check_ranked_token, run_ranked
 
@@ -236,42 +237,6 @@ def run_exact(store: TracingStore, query: Query) -> Page:
     )
 
 
-def hit_out(hit: ExactHit, target: search_pb2.Hit, *, full_ssn: bool, asked: Identifiers | None = None) -> None:
-    tracing = hit.stored.tracing
-    tracing_out(tracing, target.tracing, full_ssn=full_ssn, indexed_at=hit.stored.indexed_at)
-    target.type = type_out(tracing.type)
-    target.score = 1.0
-    explanation = target.explanation
-    explanation.matched_name = "primary" if hit.alias_no == 0 else f"alias {hit.alias_no}"
-    if tracing.subject is not None:
-        explanation.features.add(
-            feature="name", agreement=search_pb2.AGREEMENT_EXACT, similarity=1.0, detail="normalized name equal"
-        )
-    for pid in hit.agreed:
-        if pid == "date_of_birth" and not _same_date(asked, tracing):
-            detail = "agrees as far as the less precise date goes (a year, or a year and month)"
-            explanation.features.add(feature=pid, agreement=search_pb2.AGREEMENT_PARTIAL, similarity=1.0, detail=detail)
-        else:
-            explanation.features.add(feature=pid, agreement=search_pb2.AGREEMENT_EXACT, similarity=1.0, detail="equal")
-    _dispute_out(hit.stored, target)
-
-
-def _same_date(asked: Identifiers | None, tracing: Tracing) -> bool:
-    record = tracing.subject.identifiers.date_of_birth if tracing.subject is not None else None
-    wanted = asked.date_of_birth if asked is not None else None
-    return wanted is None or record is None or wanted.iso() == record.iso()
-
-
-def _dispute_out(stored: StoredTracing, target: search_pb2.Hit) -> None:
-    if stored.dispute is not None:
-        dispute_out(stored.dispute, target)
-
-
-def dispute_out(dispute: Dispute, target: search_pb2.Hit) -> None:
-    target.dispute.dispute_id, target.dispute.statement_location = dispute.dispute_id, dispute.statement_location
-    target.dispute.summary = dispute.summary
-
-
 def ranked_hit_out(hit: RankedHit, target: search_pb2.Hit, *, full_ssn: bool) -> None:
     tracing = hit.stored.tracing
     tracing_out(tracing, target.tracing, full_ssn=full_ssn, indexed_at=hit.stored.indexed_at)
@@ -286,7 +251,7 @@ def ranked_hit_out(hit: RankedHit, target: search_pb2.Hit, *, full_ssn: bool) ->
             similarity=feature.similarity,
             detail=feature.detail,
         )
-    _dispute_out(hit.stored, target)
+    dispute_out(hit.stored.dispute, target)
 
 
 def needs_full_ssn(caller: Caller, purpose: Purpose) -> bool:
