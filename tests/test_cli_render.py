@@ -47,3 +47,12 @@ def test_an_answer_cut_short_says_so_with_hits_or_without() -> None:
     with_hits = _shown(search_pb2.SearchResponse(hits=[_disputed_hit("PO-1", "Quintero")], candidates_truncated=True))
     assert TRUNCATED in with_hits
     assert TRUNCATED not in _shown(search_pb2.SearchResponse())
+
+
+def test_a_pid_that_differs_is_shown_beside_the_score() -> None:
+    hit = _disputed_hit("PO-1", "Quintero")
+    hit.ClearField("dispute")
+    hit.explanation.features.add(feature="ssn", agreement=search_pb2.AGREEMENT_DISAGREE)
+    hit.explanation.features.add(feature="date_of_birth", agreement=search_pb2.AGREEMENT_EXACT)
+    shown = _shown(search_pb2.SearchResponse(hits=[hit]))
+    assert "differs: ssn" in shown and "date_of_birth" not in shown

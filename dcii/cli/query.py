@@ -110,6 +110,9 @@ def _render(response: search_pb2.SearchResponse, console: Console) -> None:
         if pob.us_state or pob.country:
             born += f" {pob.us_state or pob.country}{'/' + pob.city if pob.city else ''}"
         matched = hit.explanation.matched_name
+        differing = [f.feature for f in hit.explanation.features if f.agreement == search_pb2.AGREEMENT_DISAGREE]
+        if differing:  # a score of 1.00 in EXACT says nothing of an SSN given that is not the record's
+            matched += f"\ndiffers: {', '.join(differing)}"
         if hit.HasField("dispute"):
             matched += f"\nDISPUTED: {hit.dispute.statement_location}"
         cells = (
