@@ -46,6 +46,8 @@ from dcii.v1 import admin_pb2, admin_pb2_grpc, ingest_pb2, ingest_pb2_grpc, sear
 from indexer.model import PartialDate  # noqa: E402
 from search_service import matching, pki  # noqa: E402
 from search_service.accreditation import Purpose, Role  # noqa: E402
+from search_service.convert import name_in  # noqa: E402
+from search_service.matching_threshold import default_threshold  # noqa: E402
 from search_service.registry import Registry  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -278,10 +280,9 @@ def run_dataset(name: str, originals: Any, queries: Any, truth: dict[str, str], 
                     outcome.top1 += bool(keys) and keys[0] == target
                     outcome.top10 += target in keys
                     assert response.matcher_version == matching.configured_matcher(SETTINGS.matcher).version
-                    if (
-                        response.hits
-                        and response.hits[0].score >= matching.configured_matcher(SETTINGS.matcher).thresholds[mode]
-                    ):
+                    scorer = matching.configured_matcher(SETTINGS.matcher)
+                    threshold = default_threshold(scorer, mode, name_in(request.name))  # as the service applies it
+                    if response.hits and response.hits[0].score >= threshold:
                         outcome.answered += 1
                         outcome.answered_right += keys[0] == target
                 lines.append(outcome.row(label, latencies, asked))

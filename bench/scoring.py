@@ -51,6 +51,7 @@ from scoring_data import KINDS, Record, Task, febrl3, febrl4, query_ids, tracing
 
 from search_service import matching, matching_pids
 from search_service.matching import Candidates, compile_candidates, rank, score_matrix
+from search_service.matching_threshold import default_threshold
 
 BATCH = 250
 
@@ -61,6 +62,10 @@ class Settings:
 
 
 SETTINGS = Settings()
+
+
+def _bits(score: float) -> float:
+    return math.log2(score / (1 - score))
 
 
 def thresholds() -> dict[str, float]:
@@ -88,7 +93,7 @@ def evaluate(
 ) -> tuple[Metrics, npt.NDArray[np.float64]]:
     """Metrics, and per score band (count, sum of scores, true pairs) over all pairs."""
     use_pids = mode == "PID_QUALIFIED"
-    threshold_bits = math.log2(thresholds()[mode] / (1 - thresholds()[mode]))
+    scorer = matching.matcher(SETTINGS.matcher)
     metrics, bands = Metrics(), np.zeros((len(BANDS) - 1, 3))
     for start in range(0, len(task.queries), BATCH):
         chunk = task.queries[start : start + BATCH]
@@ -97,6 +102,8 @@ def evaluate(
         began = time.perf_counter()
         bits = score_matrix(names, ids, compiled, use_pids=use_pids, matcher=SETTINGS.matcher)
         metrics.seconds += time.perf_counter() - began
+        # Each query's default threshold, as the service applies it (search_service.matching_threshold).
+        threshold_bits = np.array([_bits(default_threshold(scorer, mode, name)) for name in names])[:, None]
         for row, excluded in enumerate(task.excluded[start : start + BATCH]):
             if excluded:
                 bits[row, excluded] = -np.inf
@@ -113,7 +120,7 @@ def evaluate(
         metrics.top1 += float(np.where(ahead == 0, 1.0 / tied, 0.0).sum())
         metrics.top10 += float((np.minimum(np.clip(10 - ahead, 0, None), tied) / tied).sum())
         metrics.hits += int(above.sum())
-        metrics.true_hits += int((target_bits >= threshold_bits).sum())
+        metrics.true_hits += int((target_bits >= threshold_bits[:, 0]).sum())
         answered = above.any(axis=1)
         metrics.answered += int(answered.sum())
         metrics.answered_right += int((answered & (best == targets)).sum())  # first of the best, as `rank`
@@ -143,7 +150,8 @@ def latency(task: Task, mode: str, with_dob: bool, with_ssn: bool, samples: int 
         cands = [tracings[j] for j in pool]
         name, ids = task.queries[i][0], query_ids(task.queries[i][1], with_dob, with_ssn)
         began = time.perf_counter()
-        rank(name, ids, cands, use_pids=use_pids, min_score=thresholds()[mode], limit=10, matcher=SETTINGS.matcher)
+        threshold = default_threshold(matching.matcher(SETTINGS.matcher), mode, name)
+        rank(name, ids, cands, use_pids=use_pids, min_score=threshold, limit=10, matcher=SETTINGS.matcher)
         times.append(time.perf_counter() - began)
     return statistics.median(times) * 1000, statistics.quantiles(times, n=100)[98] * 1000
 

@@ -13,8 +13,9 @@ set at 10 million tracings is of that order). The -1.5 bits are a Platt fit on F
 of several alignments and names inflates the evidence of non-matches by about that much.
 
 **Versions.** The weights, levels and thresholds belong to a matcher version
-(`search_service.matching_versions`, where each version's tables are): `fuzzy-1`, `fuzzy-2`, `fuzzy-3`
-and `fuzzy-4` (the default: fuzzy-3 with another given name and a differing SSN held under 0.85) are all
+(`search_service.matching_versions`, where each version's tables are): `fuzzy-1`, `fuzzy-2`, `fuzzy-3`,
+`fuzzy-4` (fuzzy-3 with another given name and a differing SSN held under 0.85) and `fuzzy-5` (the
+default: fuzzy-4's scores, and a FUZZY query of one name part thresholded relative to that name) are all
 served; a server picks one (`configured_matcher`, $DCII_MATCHER) and
 every response names it. A change of scoring is a new version beside the old one.
 
@@ -96,7 +97,8 @@ another name, and namesakes that nothing in the query tells apart.
 Default thresholds (`Matcher.thresholds`): FUZZY 0.5 ("more likely than not"; on FEBRL4 name only,
 86 % of the hits above it are right) and PID_QUALIFIED 0.9 (on FEBRL4 name + DOB, 99.7 % precision
 with 92 % of queries answered; name + DOB + SSN 100 %). A namesake whose SSN conflicts with the
-query's stays under 0.9.
+query's stays under 0.9. From fuzzy-5 a FUZZY query giving one name part has a threshold relative to
+the name (search_service.matching_threshold).
 
 The code: `search_service.matching_columns` packs names and identifiers into column arrays,
 `search_service.matching_names` compares names, `search_service.matching_pids` compares identifiers,

@@ -158,6 +158,16 @@ scored 1.000000, level with the person sought; its evidence still ranks it. Name
 as before: held too, FEBRL's pairs at 0.84 were 95% the same person (docs/BENCHMARKS.md).
 
 fuzzy-4 weights are fuzzy-3's (the tables above).
+
+fuzzy-5
+-------
+
+fuzzy-4's scores, and a FUZZY query that gives one name part gets its own default threshold: the score a
+record of exactly that name would get, less 6 bits (`Matcher.one_part_margin`;
+search_service.matching_threshold). At 0.5 such a query found nothing for most names, a record of
+exactly that name included. Every score and rank is fuzzy-4's.
+
+fuzzy-5 weights are fuzzy-3's (the tables above).
 """
 
 from __future__ import annotations
@@ -193,6 +203,9 @@ class Matcher:
     # off, swapped, the last four only) scores at most this: surname, date of birth and an SSN one digit
     # off (twins' SSNs are issued together) made a twin a certain hit, level with the person sought.
     given_conflict_cap: float | None = None
+    # When set (FUZZY): a query giving one name part has its own default threshold, this many bits under
+    # the score of a record of exactly that name (search_service.matching_threshold).
+    one_part_margin: float | None = None
 
 
 FUZZY_1 = Matcher(
@@ -290,5 +303,7 @@ FUZZY_3 = Matcher(
 
 FUZZY_4 = replace(FUZZY_3, version="fuzzy-4", given_conflict_cap=FUZZY_3.ssn_conflict_cap)
 
-MATCHERS: dict[str, Matcher] = {m.version: m for m in (FUZZY_1, FUZZY_2, FUZZY_3, FUZZY_4)}
-DEFAULT_MATCHER = "fuzzy-4"
+FUZZY_5 = replace(FUZZY_4, version="fuzzy-5", one_part_margin=6.0)
+
+MATCHERS: dict[str, Matcher] = {m.version: m for m in (FUZZY_1, FUZZY_2, FUZZY_3, FUZZY_4, FUZZY_5)}
+DEFAULT_MATCHER = "fuzzy-5"

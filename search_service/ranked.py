@@ -34,6 +34,7 @@ from indexer.store.base import TracingStore
 from search_service.matching import Scored, matcher, rank
 from search_service.matching_columns import HeadCandidate
 from search_service.matching_pids import ssn_conflicts
+from search_service.matching_threshold import default_threshold
 from search_service.page_tokens import Position, not_issued, position_of, seal, unseal
 
 # Candidates scored for one query at most. The keys are composite, so this bounds only pathological
@@ -120,7 +121,7 @@ def run_ranked(
     use_pids = mode == "PID_QUALIFIED"
     ids = identifiers if use_pids else Identifiers()
     scorer = matcher(matcher_version)
-    threshold = min_score or scorer.thresholds[mode]
+    threshold = min_score or default_threshold(scorer, mode, name)
     scope = _scope(mode, name, ids, types, threshold)
     position = unseal(page_token, _KIND, scope) if page_token else None
     offset = _legacy_offset(page_token) if page_token and position is None else 0

@@ -1,0 +1,46 @@
+"""fuzzy-5's default threshold for a FUZZY query of one name part (search_service.matching_threshold):
+relative to the name asked, where every other query keeps its mode's. The service-level cases (thirty
+namesakes, a misspelt query, a mononym): tests/test_search_one_name.py."""
+
+from __future__ import annotations
+
+import pytest
+
+from indexer.model import Identifiers, PersonName
+from search_service.matching import MATCHERS, rank
+from search_service.matching_threshold import default_threshold
+from tests.test_matching import person
+
+FUZZY_5, FUZZY_4 = MATCHERS["fuzzy-5"], MATCHERS["fuzzy-4"]
+
+
+def _name(surname: str, given: str = "") -> PersonName:
+    return PersonName(surname=surname, given_name=given)
+
+
+@pytest.mark.parametrize(
+    ("query", "same", "other"),
+    [
+        (_name("Quintero"), _name("Quintero", "Alice"), _name("Garcia", "Alice")),
+        (_name("Smith"), _name("Smith", "John"), _name("Jones", "John")),  # the commonest surname
+        (_name("", "Madonna"), _name("Lee", "Madonna"), _name("Lee", "Bernadette")),
+    ],
+)
+def test_one_part_is_thresholded_under_a_record_of_exactly_that_name(
+    query: PersonName, same: PersonName, other: PersonName
+) -> None:
+    threshold = default_threshold(FUZZY_5, "FUZZY", query)
+    assert 0 < threshold < FUZZY_5.thresholds["FUZZY"]
+    assert default_threshold(FUZZY_4, "FUZZY", query) == 0.5  # fuzzy-4 kept as it was
+    candidates = [person(other, record="OTHER"), person(same, record="SAME")]
+    ranked = rank(query, Identifiers(), candidates, use_pids=False, matcher="fuzzy-5", min_score=threshold)
+    assert [candidates[i].key.record_number for i, _ in ranked] == ["SAME"]
+    assert rank(query, Identifiers(), candidates, use_pids=False, matcher="fuzzy-4", min_score=0.5) == []
+
+
+@pytest.mark.parametrize(
+    ("mode", "name"),
+    [("FUZZY", _name("Quintero", "Alice")), ("PID_QUALIFIED", _name("Quintero"))],
+)
+def test_every_other_query_keeps_its_modes_threshold(mode: str, name: PersonName) -> None:
+    assert default_threshold(FUZZY_5, mode, name) == FUZZY_5.thresholds[mode]
