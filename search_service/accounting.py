@@ -327,9 +327,7 @@ class AuditLog:
         ids = self._ids.take(len(groups))
         at = iso_time(self._clock())
         documents = [
-            disclosure_document(
-                disclosure_id, at, entry, self._subject_of(entry), person_ref(self._key, entry.subject_ssn)
-            )
+            disclosure_document(disclosure_id, at, entry, *self._refs(entry))
             for disclosure_id, group in zip(ids, groups, strict=True)
             for entry in group
         ]
@@ -337,8 +335,14 @@ class AuditLog:
             self._append(documents)
         return ids
 
-    def _subject_of(self, entry: DisclosureEntry) -> str:
-        return "" if entry.subject_name is None else subject_ref(self._key, entry.subject_name, entry.subject_ssn)
+    def _refs(self, entry: DisclosureEntry) -> tuple[str, str, str]:
+        """The keyed hashes naming whom a disclosure was about: name and SSN, SSN alone, name alone (the
+        last only beside an SSN; without one it is the first)."""
+        name, ssn = entry.subject_name, entry.subject_ssn
+        if name is None:
+            return "", person_ref(self._key, ssn), ""
+        named = subject_ref(self._key, name, "") if ssn else ""
+        return subject_ref(self._key, name, ssn), person_ref(self._key, ssn), named
 
     def record_event(self, kind: str, actor: str, detail: Mapping[str, str]) -> None:
         """Record a refusal, deletion, dispute, access request... `kind` is UPPER_SNAKE (not DISCLOSURE

@@ -61,6 +61,10 @@ class Disclosure:
     # found by record number: the number may have named another person once.
     subject: str = ""
     person: str | None = None
+    # The keyed hash of the record's name alone, beside an SSN ("" otherwise, and in entries written
+    # before the trail recorded it): the record was about the same person after an SSN corrected under the
+    # same name (indexer.subjects), so its earlier recipients are theirs (privacy review 3).
+    named: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,11 +138,11 @@ def check_event(kind: str, actor: str, detail: Mapping[str, str]) -> None:
 
 
 def disclosure_document(
-    disclosure_id: str, at: str, entry: DisclosureEntry, subject: str, person: str
+    disclosure_id: str, at: str, entry: DisclosureEntry, subject: str, person: str, named: str = ""
 ) -> dict[str, Any]:
-    """The trail's document of one disclosure; `subject` and `person` are the keyed hashes naming the
-    person by name and SSN and by SSN alone ("" none)."""
-    return {
+    """The trail's document of one disclosure; `subject`, `person` and `named` are the keyed hashes naming
+    the person by name and SSN, by SSN alone and by name alone ("" none; `named` kept only when set)."""
+    document = {
         "v": 1,
         "kind": DISCLOSURE,
         "disclosure_id": disclosure_id,
@@ -153,6 +157,9 @@ def disclosure_document(
         "recipient_operator": entry.recipient_operator,
         "law_enforcement": entry.law_enforcement,
     }
+    if named:
+        document["named"] = named
+    return document
 
 
 def disclosure_from_document(document: Mapping[str, Any]) -> Disclosure:
@@ -167,6 +174,7 @@ def disclosure_from_document(document: Mapping[str, Any]) -> Disclosure:
         law_enforcement=bool(document["law_enforcement"]),
         subject=str(document.get("subject") or ""),
         person=None if "person" not in document else str(document["person"] or ""),
+        named=str(document.get("named") or ""),
     )
 
 

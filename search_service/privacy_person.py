@@ -5,7 +5,8 @@ A disclosure is about the person when the record disclosed carried their SSN (th
 keyed hash: under whatever name, the record gone since or not), or one of their names with the SSN, or
 it was one of their records then. A record number alone is not enough: it may have named someone else
 once (deleted and used again, or refiled to another subject), and neither that person's accounting nor
-the recipients of their record belong to this one.
+the recipients of their record belong to this one. One of their records disclosed under one of their
+names with another SSN is theirs: the SSN corrected since, as indexer.subjects has it (the name kept).
 """
 
 from __future__ import annotations
@@ -92,7 +93,10 @@ class Person:
         before the trail named persons says too little to tell: it is kept, as it always was."""
         if disclosure.person is None:
             return True
-        return bool(self.person and disclosure.person == self.person) or disclosure.subject in self.subjects
+        if self.person and disclosure.person == self.person:
+            return True
+        # The name alone: the record kept a name of theirs while its SSN was corrected (indexer.subjects).
+        return disclosure.subject in self.subjects or bool(disclosure.named and disclosure.named in self.subjects)
 
 
 def accounting(

@@ -405,6 +405,35 @@ def test_a_batch_hit_on_a_record_refiled_to_another_person_is_not_sent_nor_that_
     assert all(not h.dispute.dispute_id for h in result.hits)
 
 
+def test_a_record_whose_ssn_was_corrected_keeps_its_earlier_recipients_and_accounting(index: Index) -> None:
+    """NCIS-7 was disclosed under a mistyped SSN, then corrected under the same name: its earlier recipient
+    got no statement of dispute, and the person's accounting lost that disclosure (privacy review 3). The
+    record kept its name: the same person (indexer.subjects)."""
+    submitter = index.client("NCIS-RA-01", "NCIS", [Role.SUBMITTER])
+    typo = "318-52-4417"
+    submitter.upsert(f.person(record="NCIS-7", ssn=typo))
+    before = _querier(index, "CCF-TERM-01", "ARMY-CCF", Purpose.SECURITY_CLEARANCE)
+    assert _keys(before.search(mode=EXACT, name=HAROLD, identifiers={"ssn": typo}).hits) == ["NCIS-7"]
+    submitter.upsert(f.person(record="NCIS-7", version=2, ssn=SSN))
+    after = _querier(index, "NAVY-CAF-01", "NAVY-CAF", Purpose.SECURITY_CLEARANCE)
+    assert _keys(after.search(mode=EXACT, name=HAROLD, identifiers={"ssn": SSN}).hits) == ["NCIS-7"]
+    officer, privacy = _officer(index)
+    filed = _dispute(privacy, officer, "NCIS-7")
+    assert filed.notices_queued == 2
+    register = _register(index)
+    try:
+        told = {n.recipient_activity for n in register.notices(dispute_id=filed.dispute.dispute_id)}
+    finally:
+        register.close()
+    assert told == {"CCF-TERM-01", "NAVY-CAF-01"}
+    _open(privacy, officer, "PA-26-070")
+    answer = _ask(privacy, officer, "PA-26-070")
+    assert {(d.tracing.record_number, d.recipient_activity) for d in answer.disclosures} >= {
+        ("NCIS-7", "CCF-TERM-01"),
+        ("NCIS-7", "NAVY-CAF-01"),
+    }
+
+
 def test_a_dispute_filed_while_an_answer_waits_for_its_accounting_reaches_that_answer(index: Index) -> None:
     """The answer read NCIS-1 undisputed and waited to be accounted (another writer held the trail); the
     dispute was filed meanwhile and found no accounting entry to send a notice by. The answer left without
