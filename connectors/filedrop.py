@@ -178,7 +178,8 @@ def _begin(path: Path, identity: str, runner: Runner) -> None:
     if mark == identity:
         return  # resumed where it stopped
     begun = data.get("file_begun")
-    if mark.split("|", 1)[0] == path.name:
+    through = _finished_file(runner)
+    if mark.split("|", 1)[0] == path.name and (through is None or through[0] != mark):  # not one moved aside
         runner.progress.log("changed", file=path.name, reason="changed since it was partly pushed: read again")
         size = begun.get("rejects_size") if isinstance(begun, dict) else None
         if isinstance(size, int) and not isinstance(size, bool):  # else (damaged): nothing is cut on a guess
@@ -191,7 +192,27 @@ def _finished(runner: Runner) -> None:
     """The file is moved aside: nothing is left to resume, and one of the same name later is another file."""
     runner.checkpoint.position = None
     runner.checkpoint.data.pop("file_begun", None)
+    runner.checkpoint.data.pop("finished", None)
     runner.checkpoint.save()
+
+
+def _set_aside(path: Path, identity: str, folder: str, runner: Runner) -> None:
+    """Move a file that is through into `folder`, its identity saved as finished first: a crash between the
+    move and the checkpoint's save left the checkpoint naming the file as if part-way through, and a later
+    file of the same name had the finished one's rejects cut back as its own (`_begin`); one before the
+    move finds the file still there, finished, and only moves it (`process_file`)."""
+    runner.checkpoint.data["finished"] = {"file": identity, "into": folder}
+    runner.checkpoint.save()
+    _move(path, path.parent / folder)
+    _finished(runner)
+
+
+def _finished_file(runner: Runner) -> tuple[str, str] | None:
+    """(identity, folder) of the file `_set_aside` was moving when the connector stopped, if any."""
+    found = runner.checkpoint.data.get("finished")
+    if isinstance(found, dict) and isinstance(found.get("file"), str) and found.get("into") in ("done", "failed"):
+        return found["file"], found["into"]
+    return None
 
 
 def process_file(path: Path, runner: Runner, reader: FileReader) -> bool:
@@ -200,6 +221,11 @@ def process_file(path: Path, runner: Runner, reader: FileReader) -> bool:
         identity = _identity(path)
     except OSError:
         return False
+    through = _finished_file(runner)
+    if through is not None and through[0] == identity:  # through before a crash: only its move was left
+        _set_aside(path, identity, through[1], runner)
+        runner.progress.log(through[1], file=path.name)
+        return through[1] == "done"
     _begin(path, identity, runner)
 
     def read(after: str | None) -> Iterator[SourceRecord]:
@@ -210,11 +236,9 @@ def process_file(path: Path, runner: Runner, reader: FileReader) -> bool:
         runner.run(read)
     except Unreadable as error:
         runner.progress.log("failed", file=path.name, reason=str(error))
-        _move(path, path.parent / "failed")
-        _finished(runner)
+        _set_aside(path, identity, "failed", runner)
         return False
-    _move(path, path.parent / "done")
-    _finished(runner)
+    _set_aside(path, identity, "done", runner)
     runner.progress.log("done", file=path.name)
     return True
 

@@ -156,3 +156,56 @@ def test_a_damaged_checkpoint_is_one_error_line_and_exit_2(tmp_path: Path, damag
     assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
     [line] = [json.loads(text) for text in done.stderr.splitlines() if text.startswith("{")]
     assert line["event"] == "error" and line["code"] == "CHECKPOINT" and "delete checkpoint.json" in line["details"]
+
+
+class _Killed(BaseException):
+    """The connector's process killed at this point (raised where the kill lands; nothing catches it)."""
+
+
+def _drop_file(inbox: Path, rows: int, bad: int, salt: str) -> Path:
+    path = inbox / "a.jsonl"
+    lines = [json.dumps(person_row(i, 1)) for i in range(rows)] + [f"not json {salt} {n}" for n in range(bad)]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+@pytest.mark.parametrize("killed", ["before the move", "after the move"])
+def test_a_kill_around_the_move_to_done_loses_no_reject_and_writes_none_twice(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, killed: str
+) -> None:
+    """Killed after moving a finished file to done/ but before saving the checkpoint, the connector came back
+    with the checkpoint naming that file as part-way through: the next file of the same name (a daily
+    export) had the finished one's rejects cut back as its own. Killed before the move, it now finds the file
+    finished and only moves it (its rejects not written again)."""
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
+    ingest_pb2_grpc.add_IngestServiceServicer_to_server(Scripted([]), server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    real_replace = os.replace
+
+    def replace_then_die(source: str | Path, target: str | Path) -> None:
+        if Path(target).parent.name != "done":  # the checkpoint's own atomic write: as it is
+            real_replace(source, target)
+            return
+        if killed == "after the move":
+            real_replace(source, target)
+        raise _Killed
+
+    try:
+        first = _drop_file(inbox, rows=3, bad=2, salt="monday")
+        monkeypatch.setattr("connectors.filedrop.os.replace", replace_then_die)
+        with pytest.raises(_Killed):
+            process_file(first, _runner(tmp_path, port), read_jsonl)
+        monkeypatch.setattr("connectors.filedrop.os.replace", real_replace)
+        if killed == "before the move":
+            assert process_file(first, _runner(tmp_path, port), read_jsonl)  # finished: moved, not read again
+        second = _drop_file(inbox, rows=4, bad=1, salt="tuesday")  # the next export, under the same name
+        assert process_file(second, _runner(tmp_path, port), read_jsonl)
+    finally:
+        server.stop(None)
+    rejects = [json.loads(line)["raw_line"] for line in (tmp_path / "state" / "rejects.jsonl").read_text().splitlines()]
+    assert rejects == ["not json monday 0", "not json monday 1", "not json tuesday 0"]
+    assert sorted(p.name for p in (inbox / "done").iterdir()) == ["a.1.jsonl", "a.jsonl"]
+    assert Checkpoint(tmp_path / "state" / "checkpoint.json").position is None
