@@ -328,6 +328,25 @@ def test_a_dispute_stays_with_its_person_not_with_the_record_number(
     assert store.check_integrity() == []
 
 
+def test_a_dispute_filed_in_the_write_group_of_a_refile_after_it_stays(store: TracingStore) -> None:
+    """The writer groups concurrent submits: OpenSearch sent the refile's removal of the old dispute after
+    every operation of the group, and so removed the new person's statement filed right behind it."""
+    from indexer.store.opensearch import OpenSearchStore
+    from indexer.store.opensearch_plan import SetDispute as ClusterSetDispute
+    from indexer.store.sqlite_ops import SetDispute as EmbeddedSetDispute
+
+    key = TracingKey("NCIS", "NCIS-F-1")
+    store.write([Upsert(file_tracing("NCIS-F-1"))], actor="NCIS")
+    assert store.set_dispute(key, _dispute(1))
+    refiled = _checked(f.person("NCIS", "NCIS-F-1", 2, surname="Quintero", given="Alice", ssn="212-45-6789"))
+    filed = (ClusterSetDispute if isinstance(store, OpenSearchStore) else EmbeddedSetDispute)(key, _dispute(2))
+    results = store._writer.submit([Upsert(refiled), filed], "NCIS")  # type: ignore[attr-defined]
+    assert [r.outcome for r in results] == [WriteOutcome.APPLIED, WriteOutcome.APPLIED]
+    now = store.get(key)
+    assert now is not None and now.dispute == _dispute(2)
+    assert store.check_integrity() == []
+
+
 def test_a_completed_or_superseded_tracing_takes_its_dispute(store: TracingStore) -> None:
     store.write([Upsert(nac("NH-1", (2012, 5, 1))), Upsert(nac_pending("NP-1"))], actor="loader")
     assert store.set_dispute(TracingKey("DSS", "NH-1"), _dispute(1))

@@ -79,3 +79,16 @@ class Plan:
     logged: list[Action] = field(default_factory=list)  # deletion-log creates, sent before the primary
     tombs: list[Tomb] = field(default_factory=list)
     after: list[Action] = field(default_factory=list)  # sent once the primary landed: its disputes' removal
+
+
+def keep_later_disputes(plans: list[Plan], disputes: str) -> None:
+    """A dispute's removal that follows a write (a delete, a refile to another person) is sent after every
+    operation of the write group: a statement filed on the tracing's new life by a later operation of the
+    same group (the writer groups concurrent submits) was removed with it, though FileDispute had said it
+    was filed (diff review 1). Such a removal is dropped when a later plan of the group files one there."""
+    filed_later: set[str] = set()
+    for plan in reversed(plans):
+        plan.after = [
+            a for a in plan.after if not (a.op == "delete" and a.index == disputes and a.doc_id in filed_later)
+        ]
+        filed_later |= {a.doc_id for a in plan.primary if a.op == "index" and a.index == disputes}

@@ -67,7 +67,7 @@ from indexer.store.base import (
     refuses_impersonal_title,
 )
 from indexer.store.opensearch_io import Action, ItemResult, bulk, require, unavailable
-from indexer.store.opensearch_plan import Doc, Op, Plan, SetDispute, Tomb
+from indexer.store.opensearch_plan import Doc, Op, Plan, SetDispute, Tomb, keep_later_disputes
 from indexer.store.opensearch_schema import (
     Names,
     deletion_doc,
@@ -190,6 +190,7 @@ class Writer:
         now, seq = self._clock(), iter(range(1_000_000))
         plans = [[self._plan(op, job.actor, view, now, seq) for op in job.ops] for job in jobs]
         flat = [plan for job_plans in plans for plan in job_plans]
+        keep_later_disputes(flat, self._names.disputes)
         self._execute(flat, now, seq)
         return [[plan.result for plan in job_plans] for job_plans in plans]
 
