@@ -214,7 +214,7 @@ class PrivacyServicer(privacy_pb2_grpc.PrivacyServiceServicer):
             raise InvalidArgument([Violation("request_number", f"is an {registered.kind.value} request, not ACCESS")])
         tracings = find_person(self._store, name, ssn)
         disclosures = accounting(
-            self._audit, name, ssn, tracings, withhold_law_enforcement=request.withhold_law_enforcement
+            self._audit, self._store, name, ssn, tracings, withhold_law_enforcement=request.withhold_law_enforcement
         )
         full_ssn = needs_full_ssn(caller, Purpose.PRIVACY_ACT_REQUEST)
         response = privacy_pb2.AccessResponse(marking=MARKING)
@@ -268,8 +268,11 @@ class PrivacyServicer(privacy_pb2_grpc.PrivacyServiceServicer):
             # Only those who received it while it was about this person: the statement describes them,
             # and sent to the recipient of another person's record under the same number it would be a
             # disclosure the dispute process made itself.
-            them = Person.of(self._audit, subject.all_names(), subject.identifiers.ssn)
-            earlier = [d for d in earlier if them.about(d)]
+            them, began = (
+                Person.of(self._audit, subject.all_names(), subject.identifiers.ssn),
+                self._store.last_deleted(key),
+            )
+            earlier = [d for d in earlier if them.about(d, began)]
         # Not the privacy office's own answers to the person's requests, nor the office filing this.
         recipients = (
             d.recipient_activity

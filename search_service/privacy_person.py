@@ -11,6 +11,7 @@ names with another SSN is theirs: the SSN corrected since, as indexer.subjects h
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -87,20 +88,29 @@ class Person:
         refs = frozenset(audit.subject_ref(n, each) for n in names for each in {ssn, ""})
         return cls(audit.person_ref(ssn), refs)
 
-    def about(self, disclosure: Disclosure) -> bool:
+    def about(self, disclosure: Disclosure, life_began: dt.datetime | None = None) -> bool:
         """Whether a disclosure found by record number was about this person: the number may have named
         someone else once (deleted and used again, or refiled to another subject). An entry written
-        before the trail named persons says too little to tell: it is kept, as it always was."""
+        before the trail named persons says too little to tell: it is kept, as it always was.
+        `life_began`: when the record's present life began (TracingStore.last_deleted), for a disclosure
+        that names only one of their names: under the SSN corrected since, within the present life only
+        (before it, the number may have been a namesake's: diff review 2)."""
         if disclosure.person is None:
             return True
-        if self.person and disclosure.person == self.person:
+        if (self.person and disclosure.person == self.person) or disclosure.subject in self.subjects:
             return True
-        # The name alone: the record kept a name of theirs while its SSN was corrected (indexer.subjects).
-        return disclosure.subject in self.subjects or bool(disclosure.named and disclosure.named in self.subjects)
+        named = bool(disclosure.named and disclosure.named in self.subjects)
+        return named and (life_began is None or disclosure.disclosed_at > life_began)
 
 
 def accounting(
-    audit: AuditLog, name: PersonName, ssn: str, tracings: list[StoredTracing], *, withhold_law_enforcement: bool
+    audit: AuditLog,
+    store: TracingStore,
+    name: PersonName,
+    ssn: str,
+    tracings: list[StoredTracing],
+    *,
+    withhold_law_enforcement: bool,
 ) -> list[Disclosure]:
     """Every disclosure about the person: of a record that carried their SSN (under any name, the record
     gone or not), of a name of theirs with the SSN, and of each of their records, as long as it was about
@@ -116,10 +126,11 @@ def accounting(
     them = Person.of(audit, names.values(), ssn)
     for stored in tracings:
         key = stored.tracing.key
+        began = store.last_deleted(key)
         found.update(
             ((d.disclosure_id, d.tracing), d)
             for d in audit.disclosures_for_tracing(key.agency, key.record_number)
-            if them.about(d)
+            if them.about(d, began)
         )
     kept = [d for d in found.values() if not (withhold_law_enforcement and d.law_enforcement)]
     return sorted(kept, key=lambda d: (d.disclosed_at, d.disclosure_id, d.tracing))

@@ -434,6 +434,24 @@ def test_a_record_whose_ssn_was_corrected_keeps_its_earlier_recipients_and_accou
     }
 
 
+def test_a_record_number_deleted_and_used_again_for_a_namesake_is_not_theirs_before(index: Index) -> None:
+    """The name alone vouches only within the record's present life: NCIS-8 was one Harold Whitfield's,
+    deleted, then used again for another; the first one's recipient is not the second's (diff review 2)."""
+    submitter = index.client("NCIS-RA-01", "NCIS", [Role.SUBMITTER])
+    submitter.upsert(f.person(record="NCIS-8", ssn=OTHER_SSN))
+    first = _querier(index, "CCF-TERM-01", "ARMY-CCF", Purpose.SECURITY_CLEARANCE)
+    assert _keys(first.search(mode=EXACT, name=HAROLD, identifiers={"ssn": OTHER_SSN}).hits) == ["NCIS-8"]
+    deleted = submitter.push([f.delete("NCIS", "NCIS-8", 2)])
+    assert [r.outcome for r in deleted] == [1]
+    submitter.upsert(f.person(record="NCIS-8", version=3, ssn=SSN))
+    officer, privacy = _officer(index)
+    assert _dispute(privacy, officer, "NCIS-8").notices_queued == 0
+    _open(privacy, officer, "PA-26-080")
+    answer = _ask(privacy, officer, "PA-26-080")
+    assert "NCIS-8" in _keys(answer.tracings)
+    assert not any(d.tracing.record_number == "NCIS-8" for d in answer.disclosures)
+
+
 def test_a_dispute_filed_while_an_answer_waits_for_its_accounting_reaches_that_answer(index: Index) -> None:
     """The answer read NCIS-1 undisputed and waited to be accounted (another writer held the trail); the
     dispute was filed meanwhile and found no accounting entry to send a notice by. The answer left without

@@ -257,6 +257,13 @@ class TracingStore(ABC):
     def deletions(self, since: dt.datetime | None = None) -> list[DeletionRecord]:
         """The deletion log: every tracing removed, by whom and why."""
 
+    def last_deleted(self, key: TracingKey) -> dt.datetime | None:
+        """When the tracing under `key` last ended (deleted, completed, superseded, removed by retention):
+        its present life began after. None if it never did. This reads the whole log; the backends
+        answer from an index."""
+        ended = [r.deleted_at for r in self.deletions() if r.key == key]
+        return max(ended) if ended else None
+
     @abstractmethod
     def count(self) -> int:
         """Live tracings."""

@@ -250,6 +250,15 @@ class OpenSearchStore(Scans, TracingStore):
         ]
         return [r for r in records if since is None or r.deleted_at >= since]
 
+    def last_deleted(self, key: TracingKey) -> dt.datetime | None:
+        terms = [{"term": {"agency": key.agency}}, {"term": {"record_number": key.record_number}}]
+        body = {"query": {"bool": {"filter": terms}}, "sort": [{"deleted_at": "desc"}], "size": 1}
+        try:
+            found = self._client.search(index=self.names.deletions, body=body)["hits"]["hits"]
+        except TransportError as error:
+            raise unavailable("read", error) from error
+        return deletion_from_source(found[0]["_source"]).deleted_at if found else None
+
     def count(self) -> int:
         try:
             found = self._client.count(index=self.names.tracings, body={"query": {"term": {"live": True}}})

@@ -267,6 +267,14 @@ class SqliteStore(TracingStore):
             for a, r, t, v, reason, actor, at in rows
         ]
 
+    def last_deleted(self, key: TracingKey) -> dt.datetime | None:
+        with self._readers.reading() as conn:
+            found = conn.execute(
+                "SELECT max(deleted_at) FROM deletion_log WHERE agency = ? AND record_number = ?",
+                (key.agency, key.record_number),
+            ).fetchone()[0]
+        return None if found is None else from_micros(found)
+
     def count(self) -> int:
         # Kept by triggers (sqlite_schema.live_count): no walk of the table, so size_hint is count.
         with self._readers.reading() as conn:

@@ -95,6 +95,9 @@ CREATE TABLE IF NOT EXISTS deletion_log (
     actor TEXT NOT NULL,
     deleted_at INTEGER NOT NULL
 );
+-- A key's deletions: when its present life began (TracingStore.last_deleted), and the writer's check that
+-- a deletion was logged already.
+CREATE INDEX IF NOT EXISTS deletion_log_key ON deletion_log (agency, record_number, deleted_at);
 """
 
 
