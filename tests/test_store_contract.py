@@ -347,6 +347,16 @@ def test_a_dispute_filed_in_the_write_group_of_a_refile_after_it_stays(store: Tr
     assert store.check_integrity() == []
 
 
+def test_last_deleted_says_when_a_keys_present_life_began(store: TracingStore) -> None:
+    key, other = TracingKey("NCIS", "NCIS-F-1"), TracingKey("NCIS", "NCIS-F-2")
+    store.write([Upsert(file_tracing("NCIS-F-1")), Upsert(file_tracing("NCIS-F-2"))], actor="NCIS")
+    assert store.last_deleted(key) is None
+    store.write([Delete(key, 2, "DELETED BY OWNING AGENCY")], actor="NCIS")
+    store.write([Upsert(_checked(f.person("NCIS", "NCIS-F-1", 3)))], actor="NCIS")
+    assert store.last_deleted(key) == NOW == max(r.deleted_at for r in store.deletions() if r.key == key)
+    assert store.last_deleted(other) is None
+
+
 def test_a_completed_or_superseded_tracing_takes_its_dispute(store: TracingStore) -> None:
     store.write([Upsert(nac("NH-1", (2012, 5, 1))), Upsert(nac_pending("NP-1"))], actor="loader")
     assert store.set_dispute(TracingKey("DSS", "NH-1"), _dispute(1))
