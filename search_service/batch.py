@@ -80,21 +80,18 @@ def _refusal(query_id: str, violations: Iterable[Violation]) -> bytes:
     return result.SerializeToString()
 
 
-def _still_about(hit: search_pb2.Hit, stored: StoredTracing) -> bool:
-    """Whether the record is still about the person the hit showed (indexer.subjects): refiled to another
-    person since, it is gone for this result as a deleted one is, and the other person's dispute with it
-    (privacy review 2: a later subject's statement was attached to the first person's hit). The hit may
-    hold only the SSN's last four."""
-    if not hit.tracing.HasField("subject"):
-        return stored.tracing.subject is None
+def _surely_theirs(hit: search_pb2.Hit, stored: StoredTracing) -> bool:
+    """Whether the record as it stands is surely about the person the hit showed, so that a statement of
+    dispute filed on it since is theirs to carry: a name in common, or the same full SSN (indexer.subjects).
+    A record refiled since to another person carried that person's statement onto the first one's hit
+    (privacy review 2). The last four alone vouch for nothing (another SSN may end so), and a record whose
+    name and SSN both changed since, even in two corrections, is not sure: its hit goes as it was answered,
+    without the newer statement, rather than being dropped as a deleted record's is (diff review 3)."""
     live, shown = stored.tracing.subject, hit.tracing.subject
-    if live is None:
-        return False
+    if live is None or not hit.tracing.HasField("subject"):
+        return live is None and not hit.tracing.HasField("subject")
     names = [name_in(n) for n in (shown.name, *shown.aliases)]
-    ssn, last_four = shown.identifiers.ssn, shown.identifiers.ssn_last_four
-    if same_subject(Subject(names[0], tuple(names[1:]), identifiers=Identifiers(ssn=ssn)), live):
-        return True
-    return not ssn and bool(last_four) and live.identifiers.ssn[-4:] == last_four
+    return same_subject(Subject(names[0], tuple(names[1:]), identifiers=Identifiers(ssn=shown.identifiers.ssn)), live)
 
 
 class _AsNow:
@@ -102,9 +99,9 @@ class _AsNow:
     stands when fetched: a record disputed since the batch was answered reaches them annotated, as an
     online search would show it (seed 004: anyone who later sees a disputed record knows it is disputed),
     and one its agency has deleted since (or retention removed, or a completion replaced) is not sent at
-    all: its disclosure was accounted when the batch was answered, the index no longer holds it (nor one
-    refiled since to another person: `_still_about`). Each
-    hit's record is read once per stream."""
+    all: its disclosure was accounted when the batch was answered, the index no longer holds it. A
+    statement filed since goes onto the hit only when the record is surely still that person's
+    (`_surely_theirs`). Each hit's record is read once per stream."""
 
     def __init__(self, store: TracingStore | None) -> None:
         self._store = store
@@ -119,9 +116,10 @@ class _AsNow:
             if key not in self._known:
                 self._known[key] = self._store.get(key)
             stored = self._known[key]
-            if stored is None or not _still_about(hit, stored):
+            if stored is None:
                 continue
-            if stored.dispute is not None and hit.dispute.dispute_id != stored.dispute.dispute_id:
+            disputed = stored.dispute is not None and hit.dispute.dispute_id != stored.dispute.dispute_id
+            if disputed and _surely_theirs(hit, stored):
                 dispute_out(stored.dispute, hit)
             kept.append(hit)
         if len(kept) < len(result.hits):
