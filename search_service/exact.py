@@ -91,10 +91,10 @@ def decode_cursor(token: str) -> NameCursor | None:
     return _legacy_cursor(token) if position is None else _cursor(position)
 
 
-def _resume(token: str, scope: list[object]) -> NameCursor | None:
+def _resume(token: str, scope: list[object], earlier: list[list[object]]) -> NameCursor | None:
     if not token:
         return None
-    position = unseal(token, _NAMES, scope)
+    position = unseal(token, _NAMES, scope, earlier)
     return _legacy_cursor(token) if position is None else _cursor(position)
 
 
@@ -154,10 +154,13 @@ def scan_page(
 ) -> Page:
     """One page of distinct tracings whose names pass `accept` (which returns the agreeing PIDs, or None).
     `pids`: `accept` requires one of them to agree, so the store may leave out rows that agree on none.
-    `narrowed_by`: whatever else `accept` looks at (the mode, middle name, suffix), so that a page token is
-    refused for a query that `accept` would answer otherwise, not continued as if it were the same."""
-    scope: list[object] = [surname, given, given_is_prefix, sorted(t.value for t in types), pids, *narrowed_by]
-    after = _resume(page_token, scope)
+    `narrowed_by`: whatever else `accept` looks at (mode, middle name, suffix), so that a page token is
+    refused for a query that `accept` would answer otherwise, not continued as if it were the same. A
+    token issued before it was in the scope (kept in batch results for 30 days) is still read for a query
+    without a middle name or suffix, which it was then issued for as it is now."""
+    before: list[object] = [surname, given, given_is_prefix, sorted(t.value for t in types), pids]
+    scope = [*before, *narrowed_by]
+    after = _resume(page_token, scope, [before] if narrowed_by and not any(narrowed_by[1:]) else [])
 
     def qualifies(row: NameRow) -> bool:
         if row.surname != surname or (given is not None and not given_is_prefix and row.given != given):

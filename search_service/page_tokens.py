@@ -66,12 +66,14 @@ def position_of(token: str, kind: str) -> Position | None:
     return None if opened is None else opened[1]
 
 
-def unseal(token: str, kind: str, scope: Sequence[object]) -> Position | None:
-    """The position, if the token was issued for this query; None for an earlier format's token."""
+def unseal(token: str, kind: str, scope: Sequence[object], earlier: Sequence[Sequence[object]] = ()) -> Position | None:
+    """The position, if the token was issued for this query; None for an earlier format's token.
+    `earlier`: the scopes an earlier version gave the same query (its tokens, kept in batch results, are
+    read as before)."""
     opened = _opened(token, kind)
     if opened is None:
         return None
     digest, position = opened
-    if digest != _digest(scope):
+    if digest != _digest(scope) and all(digest != _digest(each) for each in earlier):
         raise InvalidArgument([Violation("page_token", "issued for another query: ask this one from its first page")])
     return position

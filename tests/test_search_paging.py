@@ -4,6 +4,7 @@ tokens bound to their query (the ranked modes' paging: tests/test_search_ranked.
 from __future__ import annotations
 
 import base64
+import json
 from collections.abc import Iterator
 
 import grpc
@@ -116,3 +117,20 @@ def test_a_forged_token_of_deeply_nested_brackets_is_refused_not_an_internal_err
         querier.search(**ask, page_token=forged)
     assert refused.value.code() is grpc.StatusCode.INVALID_ARGUMENT
     assert [field for field, _ in field_violations(refused.value)] == ["page_token"]
+
+
+def test_a_token_issued_before_the_middle_name_and_suffix_were_in_its_scope_is_still_read(querier: Client) -> None:
+    """Batch results keep tokens for 30 days: one issued by the earlier version (a digest of surname, given
+    name, prefix flag, types and PIDs only) continues a query without middle name or suffix as before
+    (diff review 4), and is refused for one with them, which it did not cover."""
+    from search_service.page_tokens import seal
+
+    name = {"surname": "Whitfield", "given_name": "Anna"}
+    now = querier.search(mode=NAME_ONLY, name=name, page_size=2)
+    [given, tracing_id, alias_no] = json.loads(base64.urlsafe_b64decode(now.next_page_token))[3:]
+    earlier = seal("names", ["WHITFIELD", "ANNA", False, [], None], [given, tracing_id, alias_no])
+    rest = querier.search(mode=NAME_ONLY, name=name, page_size=10, page_token=earlier)
+    assert [h.tracing.key.record_number for h in rest.hits] == ["TWO-2", "TWO-3"]
+    with pytest.raises(grpc.RpcError) as refused:
+        querier.search(mode=NAME_ONLY, name={**name, "middle_name": "B"}, page_size=10, page_token=earlier)
+    assert refused.value.code() is grpc.StatusCode.INVALID_ARGUMENT
