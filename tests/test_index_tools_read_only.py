@@ -6,6 +6,7 @@ check pointed at registry.db gave the registry the index's tables and said "0 li
 from __future__ import annotations
 
 import hashlib
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -72,3 +73,28 @@ def test_a_file_that_is_not_an_index_store_is_refused_and_left_alone(backed_up: 
         assert "not an index store" in refused.stderr or "cannot be read as an index store" in refused.stderr
         assert "Traceback" not in refused.stderr
     assert _digest(wrong) == before
+
+
+def test_a_file_of_an_earlier_schema_is_migrated_and_repaired_as_before_and_checked_after(tmp_path: Path) -> None:
+    """A schema-5 file (the live count the only difference): `dcii index check` must not upgrade it in place
+    (a backup's copy), so it says what to do; a migration from it and a repair upgrade it as they always did
+    (diff review 5: they were refused too)."""
+    old = tmp_path / "old.db"
+    store = SqliteStore(old)
+    store.write([Upsert(file_tracing(f"F-{i}")) for i in range(3)], actor="t")
+    store.close()
+    conn = sqlite3.connect(old)
+    for trigger in ("live_count_insert", "live_count_update", "live_count_delete"):
+        conn.execute(f"DROP TRIGGER {trigger}")
+    conn.execute("DROP TABLE live_count")
+    conn.execute("UPDATE meta SET value = '5' WHERE key = 'schema_version'")
+    conn.commit()
+    conn.close()
+    before = _digest(old)
+    checked = _dcii("index", "check", "--store", str(old))
+    assert checked.returncode == 1 and "schema version 5" in checked.stderr and "migrate --from" in checked.stderr
+    assert _digest(old) == before
+    moved = _dcii("index", "migrate", "--from", str(old), "--to", str(tmp_path / "new.db"))
+    assert moved.returncode == 0 and "the target holds 3 live tracings" in moved.stderr, moved.stderr
+    assert _dcii("index", "check", "--store", str(tmp_path / "new.db")).returncode == 0
+    assert _dcii("index", "repair", "--store", str(old)).returncode == 0

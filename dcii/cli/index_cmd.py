@@ -59,7 +59,7 @@ def cmd_rebuild(args: argparse.Namespace) -> None:
 
 
 def cmd_migrate(args: argparse.Namespace) -> None:
-    source = open_store(_held(args.source), read_only=True)
+    source = open_store(args.source, read_only=_held(args.source, older_ok=True))
     try:
         target = open_store(args.target)
     except BaseException:
@@ -88,24 +88,29 @@ def cmd_migrate(args: argparse.Namespace) -> None:
     _report(problems)
 
 
-def _held(store: str) -> str:
-    """An embedded store that must exist already, and be an index store: opened, a mistyped path made a new
-    empty index (and the check said "0 live tracings", all well), and another database (registry.db,
-    audit.db) was given the index's tables."""
+def _held(store: str, *, older_ok: bool = False) -> bool:
+    """Whether `store` may be opened read-only: an embedded store must exist already and be an index store
+    (opened, a mistyped path made a new empty index and the check said "0 live tracings", all well, and
+    another database, registry.db or audit.db, was given the index's tables). With `older_ok` (a
+    migration's source, a repair) one of an earlier schema version is taken too, and False says so: it is
+    opened for writing, and upgraded, as these commands always did."""
     if "://" in store and not store.startswith("sqlite:///"):
-        return store
+        return True
     path = Path(store.removeprefix("sqlite:///"))
     if not path.is_file():
         raise SystemExit(f"dcii index: no index file at {path}")
     try:
-        require_index_file(path)
+        current = require_index_file(path, older_ok=older_ok)
     except DciiError as error:
         raise SystemExit(f"dcii index: {error.message}") from None
-    return store
+    if not current:
+        console.print(f"{path}: an earlier schema version, upgraded first", markup=False)
+    return current
 
 
 def cmd_check(args: argparse.Namespace) -> None:
-    store = open_store(_held(args.store), read_only=True)  # a backup's copy stays as it was
+    _held(args.store)
+    store = open_store(args.store, read_only=True)  # a backup's copy stays as it was
     try:
         problems = store.check_integrity()
         count = store.count()
@@ -116,7 +121,8 @@ def cmd_check(args: argparse.Namespace) -> None:
 
 
 def cmd_repair(args: argparse.Namespace) -> None:
-    store = open_store(_held(args.store))
+    _held(args.store, older_ok=True)
+    store = open_store(args.store)
     try:
         done = store.repair()
         problems = store.check_integrity()

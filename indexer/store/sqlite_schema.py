@@ -280,26 +280,34 @@ def recount(conn: sqlite3.Connection) -> bool:
     return wrong
 
 
-def require_index_file(path: Path) -> None:
-    """FailedPrecondition unless `path` is an index store of this schema version, read without a change."""
+OLDER_VERSIONS = (None, "1", "2", "3", "4", "5")  # what `prepare` upgrades (None: schema 1, without meta)
+
+
+def require_index_file(path: Path, *, older_ok: bool = False) -> bool:
+    """FailedPrecondition unless `path` is an index store of this schema version, or with `older_ok` of an
+    earlier one (False returned: opened for writing, the store upgrades it), read without a change."""
     if not path.is_file():
         raise FailedPrecondition(f"no index file at {path}")
     try:
         conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, isolation_level=None)
         try:
             tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-            found = _version(conn) if "meta" in tables and "tracing" in tables else None
+            is_index = "tracing" in tables and ("meta" in tables or older_ok)
+            found = _version(conn) if "meta" in tables else None
         finally:
             conn.close()
     except sqlite3.DatabaseError as error:
         # The type only: SQLite's text may quote a stored value.
         why = f"{path} cannot be read as an index store ({type(error).__name__}: damaged, or not an SQLite file)"
         raise FailedPrecondition(why) from None
-    if found is None:
+    if not is_index:
         raise FailedPrecondition(f"{path} is not an index store (no tracing table or schema version)")
-    if found != SCHEMA_VERSION:
-        why = f"{path} is of schema version {found}; this program reads {SCHEMA_VERSION} (`dcii serve` upgrades it)"
-        raise FailedPrecondition(why)
+    if found == SCHEMA_VERSION:
+        return True
+    if older_ok and found in OLDER_VERSIONS:
+        return False
+    why = f"{path} is of schema version {found}; this program reads {SCHEMA_VERSION}"
+    raise FailedPrecondition(why + (" (`dcii index migrate --from` it into a new file, which it can read)"))
 
 
 def _version(conn: sqlite3.Connection) -> str | None:
