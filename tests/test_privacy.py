@@ -543,6 +543,22 @@ def test_a_second_statement_replaces_the_first_and_says_which(index: Index) -> N
     assert [d.get("replaces_dispute_id") for d in filed] == [None, first.dispute.dispute_id]
 
 
+def test_the_cli_shows_a_statement_as_written_not_as_markup(
+    index: Index, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A statement location holding "[/2026]" ended `dcii privacy notices list` with rich's MarkupError, and
+    "[see letter]" vanished (diff review 6; `dcii search` had the same)."""
+    monkeypatch.setattr(privacy_cli.console, "width", 240)
+    _load_person(index)
+    _querier(index, "CCF-TERM-01", "ARMY-CCF", Purpose.SECURITY_CLEARANCE).search(
+        mode=EXACT, name=HAROLD, identifiers={"ssn": SSN}
+    )
+    officer, privacy = _officer(index)
+    assert _dispute(privacy, officer, "NCIS-1", location="PO file [/2026] 0002 [see letter]").notices_queued == 1
+    privacy_cli.main(["notices", "list", "--data", str(index.data_dir)])
+    assert "PO file [/2026] 0002 [see letter]" in capsys.readouterr().out
+
+
 def test_cli_lists_and_marks_notices(
     index: Index, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -27,7 +27,7 @@ from search_service.accounting import AuditLog, load_or_create_key
 from search_service.accreditation import Purpose, Role, Status
 from search_service.registry import Registry
 
-console = Console()
+console = Console(markup=False)  # ids, paths and records are shown as they are, never read as markup
 
 
 def _csv_enum(enum: type[Role] | type[Purpose], text: str) -> list[str]:

@@ -25,7 +25,7 @@ from search_service.audit_chain import Head
 MARKING = "FOR OFFICIAL USE ONLY - PRIVACY SENSITIVE"
 DATA_DEFAULT = "var/data"
 
-console = Console(soft_wrap=True, highlight=False)
+console = Console(soft_wrap=True, highlight=False, markup=False)  # the data as it is, never markup
 
 
 def audit_db(data: str) -> Path:

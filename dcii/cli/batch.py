@@ -232,7 +232,7 @@ def _fetch(stub: batch_pb2_grpc.BatchServiceStub, metadata: Metadata, batch_id: 
 def _wait(
     stub: batch_pb2_grpc.BatchServiceStub, link: Link, status: batch_pb2.BatchStatus, poll: float
 ) -> batch_pb2.BatchStatus:
-    console = Console(stderr=True)
+    console = Console(stderr=True, markup=False)  # rows and reasons as they are, never markup
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
     request = batch_pb2.GetBatchRequest(batch_id=status.batch_id)
     with Progress(*columns, console=console, transient=not console.is_terminal) as progress:

@@ -32,7 +32,7 @@ from indexer.store.factory import describe, open_store
 from indexer.store.migrate import migrate
 from indexer.store.sqlite_schema import require_index_file
 
-console = Console(stderr=True, highlight=False, soft_wrap=True)
+console = Console(stderr=True, highlight=False, soft_wrap=True, markup=False)
 Command = Callable[[argparse.Namespace], None]
 
 

@@ -28,7 +28,7 @@ from search_service.privacy_requests import DEFAULT_TIME_ZONE, PrivacyRequest, P
 MARKING = "FOR OFFICIAL USE ONLY - PRIVACY SENSITIVE"
 DATA_DEFAULT = "var/data"
 
-console = Console(soft_wrap=True, highlight=False)
+console = Console(soft_wrap=True, highlight=False, markup=False)  # the data as it is, never markup
 
 
 def _zone_name(text: str) -> str:

@@ -24,7 +24,7 @@ from indexer.store.factory import open_store
 MARKING = "FOR OFFICIAL USE ONLY - PRIVACY SENSITIVE"
 DATA_DEFAULT = "var/data"
 
-console = Console(soft_wrap=True, highlight=False)
+console = Console(soft_wrap=True, highlight=False, markup=False)  # the data as it is, never markup
 
 
 def _day(text: str) -> dt.date:

@@ -69,7 +69,7 @@ _CUT = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.CANCELLED, grpc.StatusCode.
 
 def cmd_submit(args: argparse.Namespace) -> None:
     path = Path(args.file)
-    console = Console(stderr=True)
+    console = Console(stderr=True, markup=False)  # rows and reasons as they are, never markup
     counts: Counter[str] = Counter()
     rejects: list[dict[str, str]] = []
     sent: dict[str, FileAction] = {}
