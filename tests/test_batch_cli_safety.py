@@ -145,11 +145,12 @@ def test_a_refusal_names_the_csv_line_of_its_query_past_blank_lines_and_quoted_l
     index: Index, tmp_path: Path
 ) -> None:
     """The line was computed as query index + 2, which holds only for a file without blank lines or cells
-    that span lines: the duplicate on line 7 below was reported on line 3."""
+    that span lines: the duplicate starting on line 7 below (ending on 8) was reported on line 4."""
     start(index, BatchSettings(threads=0))
     dcii, env, _ = _cli(index, tmp_path)
     spanning = 'b,Whitfield,"Harold\nJames",,,318-52-4471,,,EXACT,SECURITY_CLEARANCE\n'  # lines 4-5
-    (tmp_path / "in.csv").write_text(HEADER + ROW + "\n" + spanning + "\n" + ROW)  # the duplicate "a": line 7
+    duplicate = 'b,Whitfield,"Harold\nJames",,,318-52-4471,,,EXACT,SECURITY_CLEARANCE\n'  # lines 7-8
+    (tmp_path / "in.csv").write_text(HEADER + ROW + "\n" + spanning + "\n" + duplicate)
     done = subprocess.run(
         [*dcii, "submit", str(tmp_path / "in.csv"), "--out", str(tmp_path / "out.jsonl")],
         cwd=ROOT,
@@ -161,4 +162,5 @@ def test_a_refusal_names_the_csv_line_of_its_query_past_blank_lines_and_quoted_l
     assert done.returncode == 2, done.stderr
     refusals = [line.strip() for line in done.stderr.splitlines() if "queries[" in line]
     assert refusals and all(line.startswith("line 7: queries[2].query_id:") for line in refusals), done.stderr
+    # Where the row starts, not where its quoted line break ends it (line 8).
     assert _batch_ids(index) == []

@@ -113,6 +113,26 @@ def parse_row(row: dict[str, str]) -> tuple[batch_pb2.BatchQuery, list[str]]:
     return query, problems
 
 
+class _RowStarts:
+    """The lines of a file, noting where the next CSV row starts: `reader.line_num` is where a row ends (a
+    quoted cell may span lines), and blank lines before it are no part of it (diff review 7)."""
+
+    def __init__(self, lines: Iterator[str]) -> None:
+        self._lines = lines
+        self._number = 0
+        self.start: int | None = None
+
+    def __iter__(self) -> _RowStarts:
+        return self
+
+    def __next__(self) -> str:
+        line = next(self._lines)
+        self._number += 1
+        if self.start is None and line.rstrip("\r\n"):
+            self.start = self._number
+        return line
+
+
 def read_queries(path: Path) -> list[batch_pb2.BatchQuery]:
     """Every row of the CSV; exits (2) naming each unreadable cell by line, before anything is sent."""
     return read_queries_and_lines(path)[0]
@@ -125,18 +145,21 @@ def read_queries_and_lines(path: Path) -> tuple[list[batch_pb2.BatchQuery], list
     lines: list[int] = []
     problems: list[str] = []
     with path.open(newline="", encoding="utf-8-sig") as handle:
-        reader = csv.DictReader(handle)
+        counted = _RowStarts(handle)
+        reader = csv.DictReader(counted)
         try:
             header = [h.strip() for h in reader.fieldnames or ()]
             unknown = [h for h in header if h not in COLUMNS]
             if "query_id" not in header or unknown:
                 raise SystemExit(f"{path}: the header needs query_id; known columns: {', '.join(COLUMNS)}")
             reader.fieldnames = header
+            counted.start = None
             for row in reader:
                 query, row_problems = parse_row(row)
                 problems += [f"line {reader.line_num}: {p}" for p in row_problems]
                 queries.append(query)
-                lines.append(reader.line_num)
+                lines.append(counted.start or reader.line_num)
+                counted.start = None
         except UnicodeDecodeError:
             raise SystemExit(f"{path}: line {reader.line_num + 1}: not UTF-8 text; nothing was sent") from None
         except csv.Error as error:  # e.g. a cell over the csv module's field size limit, a stray NUL
