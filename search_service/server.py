@@ -26,12 +26,10 @@ from indexer import name_shares
 from indexer.exc import FailedPrecondition
 from indexer.retention import RetentionSchedule
 from indexer.store.base import TracingStore
-from indexer.store.factory import describe, open_store
 from indexer.store.sqlite_backup import DataDirLock, hold_data_dir
 from search_service.account_sweep import AccountSweep, record_disabled
-from search_service.accounting import AuditLog, load_or_create_key
+from search_service.accounting import AuditLog
 from search_service.accounts import AdminServicer, SessionServicer
-from search_service.audit_writable import check_writable
 from search_service.batch import add_batch_service
 from search_service.batch_process import BatchProcess, WorkerFiles
 from search_service.batch_queue import BatchPurge, BatchQueue
@@ -46,6 +44,7 @@ from search_service.privacy import PrivacyServicer
 from search_service.privacy_requests import DEFAULT_TIME_ZONE, PrivacyRequests, office_zone
 from search_service.registry import Registry
 from search_service.search import SearchServicer
+from search_service.server_files import metrics_for, open_files
 from search_service.server_grpc import grpc_server, health_and_reflection, refusals_in_calls
 from search_service.serving_processes import ServingProcesses
 from search_service.sqlite_files import opened
@@ -233,48 +232,6 @@ class RunningServer:
             self.data_lock.release()
 
 
-def _open_files(config: ServerConfig, store: TracingStore | None) -> tuple[TracingStore, Registry, AuditLog]:
-    """The store, registry and audit trail."""
-    with contextlib.ExitStack() as opening:  # a file refused closes those opened before it
-        try:
-            location = config.store_location
-            index = store or opened(describe(location), "the index", lambda: open_store(location))
-        except ValueError as error:  # a --store URL no backend takes (its messages name no password)
-            raise FailedPrecondition(f"--store: {error}") from error
-        if store is None:
-            opening.callback(index.close)
-        registry = opened(config.registry_path, "the registry", lambda: Registry(config.registry_path))
-        opening.callback(registry.close)
-        audit = _open_audit(config)
-        opening.pop_all()
-    return index, registry, audit
-
-
-def _open_audit(config: ServerConfig) -> AuditLog:
-    """The audit trail, checked writable: else every answer would be refused (failing closed) after a start
-    that looked well."""
-    audit = AuditLog(
-        config.audit_path,
-        key=load_or_create_key(config.data_dir / "audit.key", trail=config.audit_path),
-        timeout=config.audit_timeout,
-    )
-    try:
-        check_writable(config.audit_path, timeout=config.audit_timeout)
-    except BaseException:
-        audit.close()
-        raise
-    return audit
-
-
-def _metrics(config: ServerConfig, audit: AuditLog) -> ServerMetrics | None:
-    """The server's metrics when a port is set for them, the audit trail's writes observed."""
-    if config.metrics_port is None:
-        return None
-    metrics = ServerMetrics()
-    audit.observe_writes(metrics.audit_written)
-    return metrics
-
-
 def start_server(
     config: ServerConfig,
     *,
@@ -301,85 +258,94 @@ def _start(
     credentials: grpc.ServerCredentials,
     data_lock: DataDirLock,
 ) -> RunningServer:
-    own_store = store is None
-    store, registry, audit = _open_files(config, store)
+    # A start refused part-way (a damaged batch.db, a port taken, a metrics port) closes what it opened:
+    # its store's writer thread and file handles stayed in the process, which a retry met (diff review 8).
+    with contextlib.ExitStack() as closing:
+        own_store = store is None
+        store, registry, audit = open_files(config, store, closing)
 
-    metrics = _metrics(config, audit)
-    server = grpc_server(config, registry, audit, metrics)
-    ingest_pool = IngestPool(config.ingest_processes)
-    ingest_pb2_grpc.add_IngestServiceServicer_to_server(
-        IngestServicer(store, today, ingest_pool, refusals_in_calls(audit)), server
-    )
-    search_pb2_grpc.add_SearchServiceServicer_to_server(SearchServicer(store, today, audit), server)
-    admin_pb2_grpc.add_SessionServiceServicer_to_server(SessionServicer(registry), server)
-    admin_pb2_grpc.add_AdminServiceServicer_to_server(AdminServicer(registry, audit), server)
-    privacy_requests = PrivacyRequests(config.data_dir / "privacy.db", time_zone=config.privacy_time_zone)
-    privacy_pb2_grpc.add_PrivacyServiceServicer_to_server(PrivacyServicer(store, audit, privacy_requests), server)
-    batch_queue = opened(config.batch_path, "the batch queue", lambda: BatchQueue(config.batch_path))
-    primary = config.replica_index == 0
-    batch_worker: BatchWorker | BatchProcess | None = None  # in a replica none: the primary's serves the queue
-    if primary and config.batch.process and own_store and today is _today:  # the process opens the same files, today
-        files = WorkerFiles(
-            config.store_location,
-            config.registry_path,
-            config.audit_path,
-            config.data_dir / "audit.key",
-            config.batch_path,
+        metrics = metrics_for(config, audit)
+        server = grpc_server(config, registry, audit, metrics)
+        ingest_pool = IngestPool(config.ingest_processes)
+        closing.callback(ingest_pool.close)
+        ingest_pb2_grpc.add_IngestServiceServicer_to_server(
+            IngestServicer(store, today, ingest_pool, refusals_in_calls(audit)), server
         )
-        batch_worker = BatchProcess(files, batch_queue, config.batch, audit_timeout=config.audit_timeout)
-    elif primary:
-        batch_worker = BatchWorker(batch_queue, batch_answer(store, today, audit), registry, config.batch)
-    batch_purge = add_batch_service(  # in the primary, with the purge of expired results (its first run now)
-        server,
-        batch_queue,
-        today,
-        batch_worker.wake if batch_worker else _no_wake,
-        store,
-        config.batch,
-        primary,
-        refusals_in_calls(audit),
-    )
-    health_servicer = health_and_reflection(server)
-    port = _listen(server, config, credentials)
-    if metrics is not None and config.metrics_port is not None:  # before serving: a taken port fails the start
-        metrics.start(config.host, config.metrics_port, store, batch_queue)
-    account_sweep: AccountSweep | None = None
-    retention: RetentionSchedule | None = None
-    replicas: ServingProcesses | None = None
-    if primary:
-        account_sweep = AccountSweep(registry, audit, interval=config.account_sweep_interval)
-        account_sweep.start()  # its first sweep before the first call
-    else:  # an account `login` finds dormant here is recorded as the primary's sweep would
-        registry.on_disabled = lambda accounts: record_disabled(audit, accounts)
-    server.start()
-    if primary:
-        retention = RetentionSchedule(
-            store, today, interval=config.retention_interval, first_delay=config.retention_first_delay
+        search_pb2_grpc.add_SearchServiceServicer_to_server(SearchServicer(store, today, audit), server)
+        admin_pb2_grpc.add_SessionServiceServicer_to_server(SessionServicer(registry), server)
+        admin_pb2_grpc.add_AdminServiceServicer_to_server(AdminServicer(registry, audit), server)
+        privacy_requests = PrivacyRequests(config.data_dir / "privacy.db", time_zone=config.privacy_time_zone)
+        closing.callback(privacy_requests.close)
+        privacy_pb2_grpc.add_PrivacyServiceServicer_to_server(PrivacyServicer(store, audit, privacy_requests), server)
+        batch_queue = opened(config.batch_path, "the batch queue", lambda: BatchQueue(config.batch_path))
+        closing.callback(batch_queue.close)
+        primary = config.replica_index == 0
+        batch_worker: BatchWorker | BatchProcess | None = None  # in a replica none: the primary's serves the queue
+        # The batch process opens the same files, and keeps today's date.
+        if primary and config.batch.process and own_store and today is _today:
+            files = WorkerFiles(
+                config.store_location,
+                config.registry_path,
+                config.audit_path,
+                config.data_dir / "audit.key",
+                config.batch_path,
+            )
+            batch_worker = BatchProcess(files, batch_queue, config.batch, audit_timeout=config.audit_timeout)
+        elif primary:
+            batch_worker = BatchWorker(batch_queue, batch_answer(store, today, audit), registry, config.batch)
+        batch_purge = add_batch_service(  # in the primary, with the purge of expired results (its first run now)
+            server,
+            batch_queue,
+            today,
+            batch_worker.wake if batch_worker else _no_wake,
+            store,
+            config.batch,
+            primary,
+            refusals_in_calls(audit),
         )
-        retention.start()
-        if batch_worker is not None:
-            batch_worker.start()
-        if config.processes > 1:
-            replicas = ServingProcesses(config, port)
-            replicas.start()
-    return RunningServer(
-        server,
-        port,
-        store,
-        registry,
-        audit,
-        privacy_requests,
-        retention,
-        health_servicer,
-        batch_queue,
-        batch_worker,
-        metrics=metrics,
-        data_lock=data_lock,
-        ingest_pool=ingest_pool,
-        account_sweep=account_sweep,
-        replicas=replicas,
-        batch_purge=batch_purge,
-    )
+        health_servicer = health_and_reflection(server)
+        port = _listen(server, config, credentials)
+        if metrics is not None and config.metrics_port is not None:  # before serving: a taken port fails the start
+            metrics.start(config.host, config.metrics_port, store, batch_queue)
+            closing.callback(metrics.close)
+        account_sweep: AccountSweep | None = None
+        retention: RetentionSchedule | None = None
+        replicas: ServingProcesses | None = None
+        if primary:
+            account_sweep = AccountSweep(registry, audit, interval=config.account_sweep_interval)
+            account_sweep.start()  # its first sweep before the first call
+        else:  # an account `login` finds dormant here is recorded as the primary's sweep would
+            registry.on_disabled = lambda accounts: record_disabled(audit, accounts)
+        server.start()
+        if primary:
+            retention = RetentionSchedule(
+                store, today, interval=config.retention_interval, first_delay=config.retention_first_delay
+            )
+            retention.start()
+            if batch_worker is not None:
+                batch_worker.start()
+            if config.processes > 1:
+                replicas = ServingProcesses(config, port)
+                replicas.start()
+        closing.pop_all()  # served: RunningServer.stop closes them
+        return RunningServer(
+            server,
+            port,
+            store,
+            registry,
+            audit,
+            privacy_requests,
+            retention,
+            health_servicer,
+            batch_queue,
+            batch_worker,
+            metrics=metrics,
+            data_lock=data_lock,
+            ingest_pool=ingest_pool,
+            account_sweep=account_sweep,
+            replicas=replicas,
+            batch_purge=batch_purge,
+        )
 
 
 def _no_wake() -> None:

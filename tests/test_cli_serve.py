@@ -4,12 +4,15 @@ ServerConfig's own defaults, and in force in a real `dcii serve` subprocess."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
+import gc
 import os
 import re
 import socket
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import grpc
@@ -301,3 +304,28 @@ def test_a_damaged_database_at_start_is_one_line_naming_it(tmp_path: Path, name:
     assert last.startswith(f"dcii: {what} ") and "cannot be used (DatabaseError" in last and "dcii restore" in last, (
         last
     )
+
+
+def test_a_start_refused_part_way_closes_what_it_opened(tmp_path: Path) -> None:
+    """A damaged batch.db is met after the store, registry, trail and privacy register are open: the start
+    was refused, and the store's writer thread and their files stayed in the process (diff review 8)."""
+    index = make_index(tmp_path)
+    index.start(ingest_processes=0)
+    index.stop()
+    with (index.data_dir / "batch.db").open("r+b") as handle:
+        handle.write(b"\x00" * 100)
+
+    def held() -> tuple[set[str], set[str]]:
+        fds = set()
+        for fd in os.listdir("/proc/self/fd"):
+            with contextlib.suppress(OSError):
+                fds.add(os.readlink(f"/proc/self/fd/{fd}"))
+        return {t.name for t in threading.enumerate()}, {p for p in fds if str(index.data_dir) in p}
+
+    threads, files = held()
+    with pytest.raises(FailedPrecondition, match="the batch queue"):
+        index.start(ingest_processes=0)
+    gc.collect()
+    threads_after, files_after = held()
+    assert threads_after - threads == set()
+    assert files_after - files == set()
