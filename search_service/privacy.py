@@ -12,7 +12,9 @@ activity accredited for the PRIVACY_ACT_REQUEST purpose.
   records) and those of each tracing found, without duplicates, oldest first; law-enforcement
   disclosures are withheld when asked (5 U.S.C. 552a(c)(3)). The answer is itself a disclosure to the
   privacy office, accounted (ONLINE, PRIVACY_ACT_REQUEST) before it leaves: no trail, no answer; so the
-  office's activity must be accredited for that purpose, as any query's activity is for its own.
+  office's activity must be accredited for that purpose, as any query's activity is for its own. Beside
+  them, `unverified`: the tracings filed under exactly the requested name that carry no SSN at all, which
+  may be the person's and nothing in them can tell, for the office to judge (accounted the same way).
 - FileDispute: attaches a statement of dispute to a live tracing (search results carry it from then
   on) and queues the statement to every activity the accounting shows received the tracing before.
 - OpenPrivacyRequest / ListPrivacyRequests: the register of requests and their 10- and 30-working-day
@@ -43,7 +45,7 @@ from search_service.accounting import AuditLog, Disclosure, DisclosureEntry
 from search_service.accreditation import Caller, Purpose
 from search_service.auth import caller_of
 from search_service.convert import dispute_out, enum_name, name_in, timestamp, tracing_out, type_out
-from search_service.privacy_person import Person, accounting, find_person, pair
+from search_service.privacy_person import Person, accounting, find_person, find_unverified, pair
 from search_service.privacy_requests import PrivacyRequest, PrivacyRequests, RequestKind
 from search_service.search import MARKING, needs_full_ssn
 
@@ -132,8 +134,11 @@ def check_open(request: privacy_pb2.PrivacyRequest, now: dt.datetime) -> tuple[s
 # ---- to the wire ----
 
 
-def person_hit_out(stored: StoredTracing, requested: PersonName, target: search_pb2.Hit, *, full_ssn: bool) -> None:
-    """A tracing of the answer, explained: which of its names is the one asked (if any), and the SSN."""
+def person_hit_out(
+    stored: StoredTracing, requested: PersonName, target: search_pb2.Hit, *, full_ssn: bool, unverified: bool = False
+) -> None:
+    """A tracing of the answer, explained: which of its names is the one asked (if any), and the SSN (equal;
+    or, `unverified`, one the record does not have)."""
     tracing = stored.tracing
     tracing_out(tracing, target.tracing, full_ssn=full_ssn, indexed_at=stored.indexed_at)
     target.type, target.score = type_out(tracing.type), 1.0
@@ -146,7 +151,10 @@ def person_hit_out(stored: StoredTracing, requested: PersonName, target: search_
         explanation.features.add(
             feature="name", agreement=search_pb2.AGREEMENT_EXACT, similarity=1.0, detail="normalized name equal"
         )
-    explanation.features.add(feature="ssn", agreement=search_pb2.AGREEMENT_EXACT, similarity=1.0, detail="equal")
+    if unverified:
+        explanation.features.add(feature="ssn", agreement=search_pb2.AGREEMENT_MISSING, detail="the record has none")
+    else:
+        explanation.features.add(feature="ssn", agreement=search_pb2.AGREEMENT_EXACT, similarity=1.0, detail="equal")
     if stored.dispute is not None:
         dispute_out(stored.dispute, target)
 
@@ -213,6 +221,7 @@ class PrivacyServicer(privacy_pb2_grpc.PrivacyServiceServicer):
         if registered.kind is not RequestKind.ACCESS:
             raise InvalidArgument([Violation("request_number", f"is an {registered.kind.value} request, not ACCESS")])
         tracings = find_person(self._store, name, ssn)
+        unverified = find_unverified(self._store, name)
         disclosures = accounting(
             self._audit, self._store, name, ssn, tracings, withhold_law_enforcement=request.withhold_law_enforcement
         )
@@ -220,6 +229,8 @@ class PrivacyServicer(privacy_pb2_grpc.PrivacyServiceServicer):
         response = privacy_pb2.AccessResponse(marking=MARKING)
         for stored in tracings:
             person_hit_out(stored, name, response.tracings.add(), full_ssn=full_ssn)
+        for stored in unverified:
+            person_hit_out(stored, name, response.unverified.add(), full_ssn=full_ssn, unverified=True)
         for disclosure in disclosures:
             disclosure_out(disclosure, response.disclosures.add())
         # The answer discloses each tracing to the privacy office: accounted first, or nothing leaves.
@@ -235,12 +246,13 @@ class PrivacyServicer(privacy_pb2_grpc.PrivacyServiceServicer):
                     recipient_operator=caller.operator or "",
                     law_enforcement=False,
                 )
-                for s in tracings
+                for s in [*tracings, *unverified]
             ]
         )
         detail = {
             "request_number": number,
             "tracings": str(len(tracings)),
+            "unverified": str(len(unverified)),
             "disclosures": str(len(disclosures)),
             "law_enforcement_withheld": "yes" if request.withhold_law_enforcement else "no",
         }

@@ -12,14 +12,14 @@ names with another SSN is theirs: the SSN corrected since, as indexer.subjects h
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from indexer.exc import ResourceExhausted
 from indexer.match_keys import query_keys
 from indexer.model import Identifiers, PersonName, StoredTracing, TracingKey
 from indexer.normalize import name_key
-from indexer.store.base import NameCursor, TracingStore
+from indexer.store.base import NameCursor, NameRow, TracingStore
 from search_service.accounting import AuditLog, Disclosure
 
 _FIRST_LIMIT, _MAX_LIMIT = 10_000, 1_000_000
@@ -39,15 +39,26 @@ def _load(store: TracingStore, ids: Iterable[int]) -> dict[int, StoredTracing]:
     return found
 
 
-def _by_name(store: TracingStore, name: PersonName, ssn: str) -> list[int]:
-    """Ids of tracings with a name row (primary or alias) of exactly this name that carries this SSN."""
+def _by_name(store: TracingStore, name: PersonName, keep: Callable[[NameRow], bool]) -> list[int]:
+    """Ids of tracings with a name row (primary or alias) of exactly this name that `keep` keeps."""
     key, ids, after = name_key(name), [], None
     while True:
         rows = store.scan_names(key.surname, key.given, given_is_prefix=False, after=after, limit=_SCAN_PAGE)
-        ids += [row.tracing_id for row in rows if row.ssn == ssn]
+        ids += [row.tracing_id for row in rows if keep(row)]
         if len(rows) < _SCAN_PAGE:
             return ids
         after = NameCursor(rows[-1].given, rows[-1].tracing_id, rows[-1].alias_no)
+
+
+def find_unverified(store: TracingStore, name: PersonName) -> list[StoredTracing]:
+    """Every live tracing with a name row of exactly this name and no SSN at all, by key: possibly the
+    person's (the access answer's `unverified`). A record with another SSN is someone else's."""
+    found = {
+        s.tracing.key: s
+        for s in _load(store, _by_name(store, name, lambda row: not row.ssn)).values()
+        if s.tracing.subject is not None and not s.tracing.subject.identifiers.ssn
+    }
+    return [found[k] for k in sorted(found)]
 
 
 def _by_ssn(store: TracingStore, ssn: str) -> list[int]:
@@ -66,7 +77,7 @@ def _by_ssn(store: TracingStore, ssn: str) -> list[int]:
 
 def find_person(store: TracingStore, name: PersonName, ssn: str) -> list[StoredTracing]:
     """Every live tracing whose subject has this SSN, by (agency, record number)."""
-    loaded = _load(store, [*_by_name(store, name, ssn), *_by_ssn(store, ssn)])
+    loaded = _load(store, [*_by_name(store, name, lambda row: row.ssn == ssn), *_by_ssn(store, ssn)])
     found = {
         s.tracing.key: s
         for s in loaded.values()

@@ -217,6 +217,37 @@ def test_only_a_registered_access_request_is_answered(index: Index) -> None:
         register.close()
 
 
+def test_records_under_the_persons_name_without_any_ssn_are_listed_apart_as_unverified(index: Index) -> None:
+    """A cross-reference or an older file often holds a name and no SSN: found by neither of the answer's
+    ways (the SSN), it was left out, though it may well be the person's. Listed apart, for the privacy
+    office to judge, each disclosed to the office and accounted; one with another SSN is someone else's."""
+    _load_person(index)
+    submitter = index.client("NCIS-RA-02", "NCIS", [Role.SUBMITTER])
+    submitter.upsert(
+        f.person(record="NCIS-X1", ssn=""),  # Harold Whitfield, no SSN
+        f.person(record="NCIS-X2", surname="Smith", given="John", ssn="", aliases=(("Whitfield", "Harold"),)),
+        f.person(record="NCIS-X3", given="Harriet", ssn=""),  # another name, no SSN
+    )
+    officer, privacy = _officer(index)
+    _open(privacy, officer, "PA-26-060")
+    answer = _ask(privacy, officer, "PA-26-060")
+    assert _keys(answer.tracings) == ["NCIS-1", "NCIS-3", "NCIS-4"]  # as before: the namesake NCIS-2 not
+    assert _keys(answer.unverified) == ["NCIS-X1", "NCIS-X2"]
+    matched = {h.tracing.key.record_number: h.explanation.matched_name for h in answer.unverified}
+    assert matched == {"NCIS-X1": "primary", "NCIS-X2": "alias 1"}
+    assert all(
+        [(x.feature, x.agreement) for x in h.explanation.features][-1] == ("ssn", search_pb2.AGREEMENT_MISSING)
+        for h in answer.unverified
+    )
+    audit = _audit(index)
+    try:
+        accounted = {d.recipient_activity for d in audit.disclosures_for_tracing("NCIS", "NCIS-X1")}
+        [event] = [e.detail for e in audit.events("ACCESS_REQUEST_ANSWERED")]
+    finally:
+        audit.close()
+    assert accounted == {"DSS-PRIVACY"} and event["unverified"] == "2"
+
+
 def test_access_request_edit_criteria(index: Index) -> None:
     officer, privacy = _officer(index)
     request = privacy_pb2.AccessRequest(request_number="", ssn="666-12-3456")

@@ -123,21 +123,32 @@ class AccessResponse(_message.Message):
     TRACINGS_FIELD_NUMBER: _builtins.int
     DISCLOSURES_FIELD_NUMBER: _builtins.int
     MARKING_FIELD_NUMBER: _builtins.int
+    UNVERIFIED_FIELD_NUMBER: _builtins.int
     marking: _builtins.str
     @_builtins.property
-    def tracings(self) -> _containers.RepeatedCompositeFieldContainer[_search_pb2.Hit]: ...
+    def tracings(self) -> _containers.RepeatedCompositeFieldContainer[_search_pb2.Hit]:
+        """Every live tracing whose subject has the SSN asked, under whatever name."""
+
     @_builtins.property
     def disclosures(self) -> _containers.RepeatedCompositeFieldContainer[Global___Disclosure]: ...
+    @_builtins.property
+    def unverified(self) -> _containers.RepeatedCompositeFieldContainer[_search_pb2.Hit]:
+        """Live tracings filed under exactly the name asked (primary name or alias) that carry no SSN at all (a
+        cross-reference, an older file): possibly the person's, with nothing in them to tell. For the privacy
+        office to judge before anything goes to the person; each is disclosed to the office, and accounted.
+        """
+
     def __init__(
         self,
         *,
         tracings: _abc.Iterable[_search_pb2.Hit] | None = ...,
         disclosures: _abc.Iterable[Global___Disclosure] | None = ...,
         marking: _builtins.str = ...,
+        unverified: _abc.Iterable[_search_pb2.Hit] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["disclosures", b"disclosures", "marking", b"marking", "tracings", b"tracings"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["disclosures", b"disclosures", "marking", b"marking", "tracings", b"tracings", "unverified", b"unverified"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
