@@ -53,6 +53,7 @@ class RankedPage:
     hits: list[RankedHit]
     next_token: str
     truncated: bool
+    threshold: float = 0.0  # the score the hits are at or above
 
 
 _KIND = "ranked"
@@ -184,4 +185,4 @@ def run_ranked(
     if len(hits) > page_size:
         last, key = shown[-1][1], listed[hits[page_size - 1][0]]
         token = seal(_KIND, scope, [last.bits.hex(), key[1], key[2]])
-    return RankedPage(page, token, truncated)
+    return RankedPage(page, token, truncated, threshold)

@@ -56,3 +56,10 @@ def test_a_pid_that_differs_is_shown_beside_the_score() -> None:
     hit.explanation.features.add(feature="date_of_birth", agreement=search_pb2.AGREEMENT_EXACT)
     shown = _shown(search_pb2.SearchResponse(hits=[hit]))
     assert "differs: ssn" in shown and "date_of_birth" not in shown
+
+
+def test_the_threshold_a_ranked_answer_stops_at_is_shown() -> None:
+    hit = _disputed_hit("PO-1", "Quintero")
+    shown = _shown(search_pb2.SearchResponse(hits=[hit], matcher_version="fuzzy-5", threshold=0.0123))
+    assert "(matcher fuzzy-5, scores at or above 0.0123)" in shown
+    assert "scores at or above" not in _shown(search_pb2.SearchResponse(hits=[hit], matcher_version="exact-1"))

@@ -124,3 +124,6 @@ def test_fuzzy_by_one_name_part_answers_its_name_its_misspellings_and_nothing_el
     assert {h.tracing.key.record_number for h in response.hits} == found
     scores = [h.score for h in response.hits]
     assert scores == sorted(scores, reverse=True)
+    assert 0 < response.threshold < 0.5 and min(scores) >= response.threshold  # the answer says where it stops
+    both = querier.search(mode=search_pb2.SEARCH_MODE_FUZZY, name={"surname": "Quintero", "given_name": "Alice"})
+    assert both.threshold == 0.5

@@ -131,7 +131,8 @@ def _render(response: search_pb2.SearchResponse, console: Console) -> None:
     console.print(table)
     if response.next_page_token:
         console.print(f"more: --page-token {response.next_page_token}")
-    console.print(f"[bold]{MARKING}[/bold]  (matcher {response.matcher_version})")
+    threshold = f", scores at or above {response.threshold:.3g}" if response.threshold else ""
+    console.print(f"[bold]{MARKING}[/bold]  (matcher {response.matcher_version}{threshold})")
 
 
 def cmd_search(args: argparse.Namespace) -> None:

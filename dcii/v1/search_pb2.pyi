@@ -292,6 +292,7 @@ class SearchResponse(_message.Message):
     MARKING_FIELD_NUMBER: _builtins.int
     DISCLOSURE_ID_FIELD_NUMBER: _builtins.int
     CANDIDATES_TRUNCATED_FIELD_NUMBER: _builtins.int
+    THRESHOLD_FIELD_NUMBER: _builtins.int
     next_page_token: _builtins.str
     matcher_version: _builtins.str
     """The matcher that ranked the hits, e.g. "exact-1" or "fuzzy-1"."""
@@ -302,6 +303,10 @@ class SearchResponse(_message.Message):
     candidates_truncated: _builtins.bool
     """Ranked modes: more candidates matched the blocking keys than the index scores for one query, so the
     least selective keys were not all followed. Narrow the query (add a PID, a full given name) to be sure.
+    """
+    threshold: _builtins.float
+    """Ranked modes: the score the hits are at or above: min_score, or the default for this query (the
+    mode's, or from fuzzy-5 one relative to the name for a FUZZY query of one name part).
     """
     @_builtins.property
     def hits(self) -> _containers.RepeatedCompositeFieldContainer[Global___Hit]: ...
@@ -314,10 +319,11 @@ class SearchResponse(_message.Message):
         marking: _builtins.str = ...,
         disclosure_id: _builtins.str = ...,
         candidates_truncated: _builtins.bool = ...,
+        threshold: _builtins.float = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["candidates_truncated", b"candidates_truncated", "disclosure_id", b"disclosure_id", "hits", b"hits", "marking", b"marking", "matcher_version", b"matcher_version", "next_page_token", b"next_page_token"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["candidates_truncated", b"candidates_truncated", "disclosure_id", b"disclosure_id", "hits", b"hits", "marking", b"marking", "matcher_version", b"matcher_version", "next_page_token", b"next_page_token", "threshold", b"threshold"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
