@@ -221,9 +221,11 @@ class Runner:
         attempt, relogged = 0, False
         while True:
             self._progressed = False
+            logging_in = self._session is None
             try:
                 if self._session is None:
                     self._session = self.connect()
+                logging_in = False
                 self._push(self._session, read)
                 return
             except (grpc.RpcError, StreamCutShort) as error:
@@ -234,7 +236,9 @@ class Runner:
                     # An overloaded index (its rate, its cap on calls) keeps the session: logging in again
                     # costs it a password check and more of the rate it just refused.
                     self._drop_session()
-                if code is grpc.StatusCode.UNAUTHENTICATED and not relogged:
+                # An expired session gets one new login; a login refused (a wrong password, a locked or
+                # suspended account) is never tried again: each try counts toward the account's lockout.
+                if code is grpc.StatusCode.UNAUTHENTICATED and not relogged and not logging_in:
                     relogged = True
                     continue
                 if code not in RETRYABLE or attempt >= self.backoff.max_attempts:

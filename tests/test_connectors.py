@@ -25,6 +25,7 @@ from connectors.rows import COLUMNS
 from indexer.model import TracingKey
 from indexer.store.sqlite import SqliteStore
 from search_service.accreditation import Role
+from search_service.registry import Registry
 from tests.support import ROOT, Index, free_port, make_index, server_process
 
 AGENCY = "DSS"
@@ -227,6 +228,37 @@ def test_filedrop_pushes_files_and_dead_letters_refusals(tmp_path: Path) -> None
         counts = site.run("filedrop", "--inbox", str(inbox), "--once")
     assert counts["applied"] == 3 and counts["rejected"] == counts["denied"] == 0, counts
     assert site.get("PSI-000005").tracing.subject.identifiers.ssn == "212094471"
+
+
+def test_a_wrong_password_is_one_failed_login_a_run(tmp_path: Path) -> None:
+    """A refused login was taken for an expired session and tried again: two failed logins a run, so three
+    runs of a cron-driven connector locked the account (five failures). It is tried once, and the run ends
+    saying why (docs review 1)."""
+    site = Site(tmp_path)
+    write_files(tmp_path / "inbox", dataset(5))
+    (tmp_path / "profile" / "password").write_text("not-the-password")
+    with site.server():
+        for _ in range(3):
+            done = subprocess.run(
+                site.command("filedrop", "--inbox", str(tmp_path / "inbox"), "--once"),
+                check=False,
+                cwd=ROOT,
+                capture_output=True,
+                text=True,
+                timeout=120,
+            )
+            assert done.returncode != 0 and "UNAUTHENTICATED" in done.stderr, done.stderr[-2000:]
+    registry = Registry(site.index.data_dir / "registry.db")
+    try:
+        [operator] = [o for o in registry.list_operators() if o.activity_id == "DSS-REPO-01"]
+        failed = (
+            registry._conn()
+            .execute("SELECT failed_logins FROM operator WHERE account_code = ?", (operator.account_code,))
+            .fetchone()[0]
+        )
+    finally:
+        registry.close()
+    assert (failed, operator.locked_until) == (3, None)
 
 
 def test_a_row_no_protobuf_string_can_hold_is_dead_lettered_and_the_rest_goes_on(tmp_path: Path) -> None:
