@@ -159,6 +159,30 @@ def test_a_delete_or_completion_that_finds_nothing_names_its_line(demo: Path, tm
     assert "NCIS-OC-TYPO" in written and "NCIS-TYPO" in written
 
 
+def test_a_jsonl_file_gets_a_jsonl_reject_file_that_resubmits_once_fixed(demo: Path, tmp_path: Path) -> None:
+    """The reject file was CSV whatever its name: `--rejects r.jsonl` held CSV, and resubmitted it was refused
+    line by line as "not valid JSON" (docs review 2). A name of another kind, or a tracing file of one, is
+    refused before anything is sent, in one line (it was an UNKNOWN error from inside the stream)."""
+    good = {"type": "FILE", "agency": "NCIS", "record_number": "NCIS-JL-1", "source_version": 1}
+    good |= {"surname": "Quennell", "given_name": "Ottoline", "custodian": "NCIS", "year_indexed": 2012}
+    bad = {**good, "record_number": "NCIS-JL-2", "ssn": "000-52-4471"}
+    path, rejects = tmp_path / "actions.jsonl", tmp_path / "rejects.jsonl"
+    path.write_text("\n".join(json.dumps({**row, "file_number": "F"}) for row in (good, bad)) + "\n")
+    connector = demo / "ncis-connector.json"
+    submitted = dcii("submit", str(path), "--rejects", str(rejects), profile=connector, check=False)
+    assert submitted.returncode == 1 and "1 applied" in submitted.stderr, submitted.stderr
+    [entry] = [json.loads(line) for line in rejects.read_text().splitlines()]
+    assert entry["record_number"] == "NCIS-JL-2" and "ssn" in entry["errors"]
+    entry["ssn"] = "212-52-4471"
+    rejects.write_text(json.dumps(entry) + "\n")
+    fixed = dcii("submit", str(rejects), profile=connector, check=False)
+    assert fixed.returncode == 0 and "1 applied" in fixed.stderr, fixed.stderr
+    for args in ((str(path), "--rejects", str(tmp_path / "r.txt")), (str(tmp_path / "d.txt"),)):
+        refused = dcii("submit", *args, profile=connector, check=False)
+        assert refused.returncode == 1 and "Traceback" not in refused.stderr, refused.stderr
+        assert "ends in .csv, .jsonl, .ndjson" in refused.stderr.strip().splitlines()[-1]
+
+
 def test_a_refused_admin_command_says_why_in_one_line(tmp_path: Path) -> None:
     """An operator's mistake (accrediting an activity that exists) is one line naming it, not a traceback."""
     add = ("accredit", "--data", str(tmp_path), "activity", "add", "ADJ-X", "--agency", "DSS", "--roles", "QUERIER")

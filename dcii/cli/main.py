@@ -113,11 +113,14 @@ def cmd_serve(args: argparse.Namespace) -> None:
 
 def cmd_demo(args: argparse.Namespace) -> None:
     from indexer.demo import generate_tracings
-    from indexer.fileformat import tracing_to_row, write_csv, write_jsonl
+    from indexer.fileformat import SUFFIXES, tracing_to_row, write_csv, write_jsonl
 
-    rows = (tracing_to_row(t) for t in generate_tracings(args.count, seed=args.seed))
     out = Path(args.out)
-    (write_jsonl if out.suffix in (".jsonl", ".ndjson") else write_csv)(rows, out)
+    form = SUFFIXES.get(out.suffix.lower())
+    if form is None:  # it wrote CSV into any other name, which `dcii submit` then refused
+        raise SystemExit(f"--out {out}: a tracing file ends in {', '.join(SUFFIXES)} (written in that format)")
+    rows = (tracing_to_row(t) for t in generate_tracings(args.count, seed=args.seed))
+    (write_jsonl if form == "jsonl" else write_csv)(rows, out)
     print(f"{args.count} tracings written to {out} (seed {args.seed})", file=sys.stderr)
 
 

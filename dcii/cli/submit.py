@@ -21,8 +21,17 @@ from rich.console import Console
 
 from dcii.cli.client import find_profile, session
 from dcii.v1 import ingest_pb2, ingest_pb2_grpc
-from indexer.fileformat import ActionKind, FileAction, RowError, action_to_row, read_actions, reject_row
-from indexer.fileformat import write_csv as write_rows
+from indexer.fileformat import (
+    SUFFIXES,
+    ActionKind,
+    FileAction,
+    RowError,
+    action_to_row,
+    read_actions,
+    reject_row,
+    write_csv,
+    write_jsonl,
+)
 from indexer.model import TracingType, Violation
 from search_service.convert import tracing_out
 from search_service.errors import field_violations
@@ -67,8 +76,19 @@ def _not_found(action: FileAction) -> Violation:
 _CUT = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.CANCELLED, grpc.StatusCode.DEADLINE_EXCEEDED)
 
 
+def _formats_or_exit(path: Path, rejects_file: str | None) -> None:
+    """The file's and the reject file's formats, by extension, checked before anything is sent: a `.txt`
+    was refused only once the stream had begun, as "UNKNOWN: Exception iterating requests!" (docs review 6)."""
+    known = ", ".join(SUFFIXES)
+    if path.suffix.lower() not in SUFFIXES:
+        raise SystemExit(f"{path}: a tracing file ends in {known} (its format is read from the extension)")
+    if rejects_file and Path(rejects_file).suffix.lower() not in SUFFIXES:
+        raise SystemExit(f"--rejects {rejects_file}: a reject file ends in {known} (written in that format)")
+
+
 def cmd_submit(args: argparse.Namespace) -> None:
     path = Path(args.file)
+    _formats_or_exit(path, args.rejects)
     console = Console(stderr=True, markup=False)  # rows and reasons as they are, never markup
     counts: Counter[str] = Counter()
     rejects: list[dict[str, str]] = []
@@ -132,9 +152,12 @@ def cmd_submit(args: argparse.Namespace) -> None:
 def _report(
     console: Console, path: Path, counts: Counter[str], rejects: list[dict[str, str]], rejects_file: str | None
 ) -> None:
-    if rejects_file and rejects:
-        columns = list(dict.fromkeys(column for row in rejects for column in row))
-        write_rows(rejects, Path(rejects_file), columns=columns)
+    if rejects_file and rejects:  # in the format its extension names: a `.jsonl` one was CSV inside
+        if SUFFIXES[Path(rejects_file).suffix.lower()] == "jsonl":
+            write_jsonl(rejects, Path(rejects_file))
+        else:
+            columns = list(dict.fromkeys(column for row in rejects for column in row))
+            write_csv(rejects, Path(rejects_file), columns=columns)
         console.print(f"{len(rejects)} rejected rows written to {rejects_file}")
     summary = ", ".join(f"{n} {k.lower()}" for k, n in sorted(counts.items())) or "nothing to send"
     console.print(f"{path.name}: {summary}")
@@ -144,5 +167,7 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     submit = commands.add_parser("submit", help="push a tracing file (CSV or JSONL) to the index")
     submit.add_argument("file")
     submit.add_argument("--profile")
-    submit.add_argument("--rejects", help="write refused rows with their reasons to this CSV")
+    submit.add_argument(
+        "--rejects", help="write refused rows with their reasons to this file (.csv or .jsonl: the format it names)"
+    )
     submit.set_defaults(run=cmd_submit)
