@@ -99,13 +99,23 @@ class _AsNow:
     stands when fetched: a record disputed since the batch was answered reaches them annotated, as an
     online search would show it (seed 004: anyone who later sees a disputed record knows it is disputed),
     and one its agency has deleted since (or retention removed, or a completion replaced) is not sent at
-    all: its disclosure was accounted when the batch was answered, the index no longer holds it. A
+    all: its disclosure was accounted when the batch was answered, the index no longer holds it (nor one
+    that ended since and was filed again under its number: TracingStore.last_deleted). A
     statement filed since goes onto the hit only when the record is surely still that person's
     (`_surely_theirs`). Each hit's record is read once per stream."""
 
     def __init__(self, store: TracingStore | None) -> None:
         self._store = store
         self._known: dict[TracingKey, StoredTracing | None] = {}
+
+    def _ended_since(self, key: TracingKey, hit: search_pb2.Hit) -> bool:
+        """Whether the record the hit showed has ended since (deleted, its number perhaps used again for a
+        namesake whose statement would then go onto it: diff review 21b-1): as a deleted record, not sent."""
+        assert self._store is not None
+        if not hit.tracing.HasField("indexed_at"):
+            return False
+        ended = self._store.last_deleted(key)
+        return ended is not None and ended >= hit.tracing.indexed_at.ToDatetime(dt.UTC)
 
     def current(self, result: batch_pb2.BatchQueryResult) -> batch_pb2.BatchQueryResult:
         if self._store is None or not result.hits:
@@ -116,7 +126,7 @@ class _AsNow:
             if key not in self._known:
                 self._known[key] = self._store.get(key)
             stored = self._known[key]
-            if stored is None:
+            if stored is None or self._ended_since(key, hit):
                 continue
             disputed = stored.dispute is not None and hit.dispute.dispute_id != stored.dispute.dispute_id
             if disputed and _surely_theirs(hit, stored):

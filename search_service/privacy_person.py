@@ -21,6 +21,7 @@ from indexer.model import Identifiers, PersonName, StoredTracing, TracingKey
 from indexer.normalize import name_key
 from indexer.store.base import NameCursor, NameRow, TracingStore
 from search_service.accounting import AuditLog, Disclosure
+from search_service.exact import name_agrees
 
 _FIRST_LIMIT, _MAX_LIMIT = 10_000, 1_000_000
 _SCAN_PAGE, _LOAD_CHUNK = 500, 500
@@ -52,10 +53,15 @@ def _by_name(store: TracingStore, name: PersonName, keep: Callable[[NameRow], bo
 
 def find_unverified(store: TracingStore, name: PersonName) -> list[StoredTracing]:
     """Every live tracing with a name row of exactly this name and no SSN at all, by key: possibly the
-    person's (the access answer's `unverified`). A record with another SSN is someone else's."""
+    person's (the access answer's `unverified`). A record with another SSN is someone else's; one with
+    another middle name or suffix than the request gives too (one that lacks them may be theirs, as in
+    EXACT)."""
+    key = name_key(name)
     found = {
         s.tracing.key: s
-        for s in _load(store, _by_name(store, name, lambda row: not row.ssn)).values()
+        for s in _load(
+            store, _by_name(store, name, lambda row: not row.ssn and name_agrees(key, row, lenient=True))
+        ).values()
         if s.tracing.subject is not None and not s.tracing.subject.identifiers.ssn
     }
     return [found[k] for k in sorted(found)]
@@ -108,9 +114,11 @@ class Person:
         (before it, the number may have been a namesake's: diff review 2)."""
         if disclosure.person is None:
             return True
-        if (self.person and disclosure.person == self.person) or disclosure.subject in self.subjects:
+        if self.person and disclosure.person == self.person:
             return True
-        named = bool(disclosure.named and disclosure.named in self.subjects)
+        # Otherwise only a name vouches (a record without an SSN then, or with one corrected since: a
+        # subject of one of their names and their SSN has their person too), within the present life only.
+        named = disclosure.subject in self.subjects or bool(disclosure.named and disclosure.named in self.subjects)
         return named and (life_began is None or disclosure.disclosed_at > life_began)
 
 

@@ -746,3 +746,70 @@ def test_overdue_requests_over_the_wire_and_the_cli(
         assert audit.events("PRIVACY_REQUEST_ANSWERED") == []
     finally:
         audit.close()
+
+
+# ---- the second diff review's cases (21b): what a record's earlier life may and may not vouch for ----
+
+
+def test_a_batch_hit_on_a_record_deleted_since_is_not_sent_even_if_its_number_went_to_a_namesake(
+    index: Index,
+) -> None:
+    """NCIS-8 was one Harold when the batch was answered; deleted, its number went to another Harold
+    Whitfield, who disputes it. The fetch sent the first one's hit with the second one's statement on it."""
+    submitter = index.client("NCIS-RA-01", "NCIS", [Role.SUBMITTER])
+    submitter.upsert(f.person(record="NCIS-8", ssn=OTHER_SSN))
+    batcher = index.client("CCF-BATCH", "ARMY-CCF", [Role.QUERIER, Role.BATCH], purposes=[Purpose.SECURITY_CLEARANCE])
+    batch_id = _submit(batcher, [_query("q", EXACT, name=HAROLD, identifiers={"ssn": OTHER_SSN})]).batch_id
+    assert _wait(batcher, batch_id).state == DONE
+    assert [r.outcome for r in submitter.push([f.delete("NCIS", "NCIS-8", 2)])] == [1]
+    submitter.upsert(f.person(record="NCIS-8", version=3, ssn=SSN, dob=(1985, 3, 3)))
+    officer, privacy = _officer(index)
+    assert _dispute(privacy, officer, "NCIS-8").notices_queued == 0
+    [result] = _results(batcher, batch_id)
+    assert "NCIS-8" not in _keys(result.hits)
+
+
+def test_unverified_leaves_out_another_middle_name_or_suffix(index: Index) -> None:
+    submitter = index.client("NCIS-RA-01", "NCIS", [Role.SUBMITTER])
+    submitter.upsert(
+        f.person(record="NCIS-1"),  # Harold James Whitfield, the person
+        f.person(record="NCIS-U1", ssn="", middle="Xavier", suffix="Jr"),  # another Harold Whitfield
+        f.person(record="NCIS-U2", ssn="", middle=""),  # no middle name: may be him
+    )
+    officer, privacy = _officer(index)
+    _open(privacy, officer, "PA-26-090")
+    request = privacy_pb2.AccessRequest(request_number="PA-26-090", ssn=SSN)
+    request.name.surname, request.name.given_name, request.name.middle_name = "Whitfield", "Harold", "James"
+    answer = privacy.AnswerAccessRequest(request, metadata=officer.metadata, timeout=10)
+    assert _keys(answer.unverified) == ["NCIS-U2"]
+
+
+def test_a_disclosure_of_a_record_without_ssn_in_an_earlier_life_is_not_the_new_holders(index: Index) -> None:
+    submitter = index.client("NCIS-RA-01", "NCIS", [Role.SUBMITTER])
+    submitter.upsert(f.person(record="NCIS-9", ssn="", dob=(1950, 1, 1)))
+    first = _querier(index, "CCF-TERM-01", "ARMY-CCF", Purpose.SECURITY_CLEARANCE)
+    assert "NCIS-9" in _keys(first.search(mode=search_pb2.SEARCH_MODE_NAME_ONLY, name=HAROLD).hits)
+    assert [r.outcome for r in submitter.push([f.delete("NCIS", "NCIS-9", 2)])] == [1]
+    submitter.upsert(f.person(record="NCIS-9", version=3, ssn=SSN))
+    officer, privacy = _officer(index)
+    assert _dispute(privacy, officer, "NCIS-9").notices_queued == 0
+    _open(privacy, officer, "PA-26-091")
+    answer = _ask(privacy, officer, "PA-26-091")
+    assert not [d for d in answer.disclosures if d.tracing.record_number == "NCIS-9"]
+
+
+def test_a_type_change_under_the_same_number_is_no_new_life(index: Index) -> None:
+    """An open case filed again as its file under the same number keeps its key and dispute: its earlier
+    recipients stay its recipients after its SSN is then corrected."""
+    submitter = index.client("NCIS-RA-01", "NCIS", [Role.SUBMITTER])
+    typo = "318-52-4417"
+    submitter.upsert(f.open_case(record="NCIS-OC-7", ssn=typo))
+    before = _querier(index, "CCF-TERM-01", "ARMY-CCF", Purpose.SECURITY_CLEARANCE)
+    assert _keys(before.search(mode=EXACT, name=HAROLD, identifiers={"ssn": typo}).hits) == ["NCIS-OC-7"]
+    submitter.upsert(f.person(record="NCIS-OC-7", version=2, ssn=typo))  # a FILE now, the same number
+    submitter.upsert(f.person(record="NCIS-OC-7", version=3, ssn=SSN))  # the SSN corrected, the same name
+    officer, privacy = _officer(index)
+    assert _dispute(privacy, officer, "NCIS-OC-7").notices_queued == 1
+    _open(privacy, officer, "PA-26-092")
+    answer = _ask(privacy, officer, "PA-26-092")
+    assert ("NCIS-OC-7", "CCF-TERM-01") in [(d.tracing.record_number, d.recipient_activity) for d in answer.disclosures]

@@ -347,6 +347,24 @@ def test_a_dispute_filed_in_the_write_group_of_a_refile_after_it_stays(store: Tr
     assert store.check_integrity() == []
 
 
+def test_a_dispute_filed_after_a_superseded_history_is_written_again_in_its_group_stays(store: TracingStore) -> None:
+    """OpenSearch removed the superseded life's dispute after the whole group (step 3), and with it the
+    statement filed on the new life right behind it (diff review 21b-4)."""
+    from indexer.store.opensearch import OpenSearchStore
+    from indexer.store.opensearch_plan import SetDispute as ClusterSetDispute
+    from indexer.store.sqlite_ops import SetDispute as EmbeddedSetDispute
+
+    store.write([Upsert(nac("NH-1", (2012, 5, 1)))], actor="DSS")
+    key = TracingKey("DSS", "NH-1")
+    filed = (ClusterSetDispute if isinstance(store, OpenSearchStore) else EmbeddedSetDispute)(key, _dispute(2))
+    ops = [Upsert(nac("NH-2", (2018, 5, 1))), Upsert(nac("NH-1", (2012, 5, 1), version=2)), filed]
+    results = store._writer.submit(ops, "DSS")  # type: ignore[attr-defined]
+    assert [r.outcome for r in results] == [WriteOutcome.APPLIED] * 3
+    now = store.get(key)
+    assert now is not None and now.dispute == _dispute(2)
+    assert store.check_integrity() == []
+
+
 def test_last_deleted_says_when_a_keys_present_life_began(store: TracingStore) -> None:
     key, other = TracingKey("NCIS", "NCIS-F-1"), TracingKey("NCIS", "NCIS-F-2")
     store.write([Upsert(file_tracing("NCIS-F-1")), Upsert(file_tracing("NCIS-F-2"))], actor="NCIS")
@@ -355,6 +373,14 @@ def test_last_deleted_says_when_a_keys_present_life_began(store: TracingStore) -
     store.write([Upsert(_checked(f.person("NCIS", "NCIS-F-1", 3)))], actor="NCIS")
     assert store.last_deleted(key) == NOW == max(r.deleted_at for r in store.deletions() if r.key == key)
     assert store.last_deleted(other) is None
+    # An open case sent again as its file under the same number is logged as superseded by itself, but its
+    # life goes on (its dispute with it): not an end (diff review 21b-2).
+    store.write([Upsert(_checked(f.open_case("NCIS", "NCIS-OC-9")))], actor="NCIS")
+    store.write([Upsert(_checked(f.person("NCIS", "NCIS-OC-9", 2)))], actor="NCIS")
+    assert [r.reason for r in store.deletions() if r.key.record_number == "NCIS-OC-9"] == [
+        "SUPERSEDED by FILE NCIS/NCIS-OC-9"
+    ]
+    assert store.last_deleted(TracingKey("NCIS", "NCIS-OC-9")) is None
 
 
 def test_a_completed_or_superseded_tracing_takes_its_dispute(store: TracingStore) -> None:

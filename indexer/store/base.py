@@ -169,6 +169,12 @@ class Tombstone:
     source_version: int
 
 
+def last_end(key: TracingKey, logged: Sequence[DeletionRecord]) -> dt.datetime | None:
+    """The latest of the key's deletion-log entries that ended its life (`TracingStore.last_deleted`)."""
+    ended = [r.deleted_at for r in logged if not r.reason.endswith(f" {key}")]
+    return max(ended) if ended else None
+
+
 class TracingStore(ABC):
     """What the service needs from a backend."""
 
@@ -259,10 +265,10 @@ class TracingStore(ABC):
 
     def last_deleted(self, key: TracingKey) -> dt.datetime | None:
         """When the tracing under `key` last ended (deleted, completed, superseded, removed by retention):
-        its present life began after. None if it never did. This reads the whole log; the backends
-        answer from an index."""
-        ended = [r.deleted_at for r in self.deletions() if r.key == key]
-        return max(ended) if ended else None
+        its present life began after. None if it never did. A record sent again as another type under the
+        same key is logged as superseded by itself, but goes on (its dispute with it): not an end. This
+        reads the whole log; the backends answer from an index."""
+        return last_end(key, [r for r in self.deletions() if r.key == key])
 
     @abstractmethod
     def count(self) -> int:

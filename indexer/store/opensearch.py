@@ -38,6 +38,7 @@ from indexer.store.base import (
     WriteOp,
     WriteOutcome,
     WriteResult,
+    last_end,
 )
 from indexer.store.opensearch_admin import Progress, current_versions, ensure, rebuild, schema_of
 from indexer.store.opensearch_io import Action, bulk, hits, require, search_pages, unavailable
@@ -252,12 +253,12 @@ class OpenSearchStore(Scans, TracingStore):
 
     def last_deleted(self, key: TracingKey) -> dt.datetime | None:
         terms = [{"term": {"agency": key.agency}}, {"term": {"record_number": key.record_number}}]
-        body = {"query": {"bool": {"filter": terms}}, "sort": [{"deleted_at": "desc"}], "size": 1}
+        body = {"query": {"bool": {"filter": terms}}, "sort": [{"deleted_at": "asc"}, {"seq": "asc"}]}
         try:
-            found = self._client.search(index=self.names.deletions, body=body)["hits"]["hits"]
+            found = search_pages(self._client, body, index=self.names.deletions)
+            return last_end(key, [deletion_from_source(hit["_source"]) for hit in found])
         except TransportError as error:
             raise unavailable("read", error) from error
-        return deletion_from_source(found[0]["_source"]).deleted_at if found else None
 
     def count(self) -> int:
         try:

@@ -81,6 +81,17 @@ class Plan:
     after: list[Action] = field(default_factory=list)  # sent once the primary landed: its disputes' removal
 
 
+def filed_after(plans: list[Plan], disputes: str) -> set[int]:
+    """Ids (`id(tomb)`) of the tombstones whose tracing gets a statement of dispute filed by a later plan of
+    the group: step 3 must not remove it with the old life's (diff review 21b-4)."""
+    later: set[str] = set()
+    out: set[int] = set()
+    for plan in reversed(plans):
+        out |= {id(tomb) for tomb in plan.tombs if str(tomb.doc.tid) in later}
+        later |= {a.doc_id for a in plan.primary if a.op == "index" and a.index == disputes}
+    return out
+
+
 def keep_later_disputes(plans: list[Plan], disputes: str) -> None:
     """A dispute's removal that follows a write (a delete, a refile to another person) is sent after every
     operation of the write group: a statement filed on the tracing's new life by a later operation of the

@@ -67,7 +67,7 @@ from indexer.store.base import (
     refuses_impersonal_title,
 )
 from indexer.store.opensearch_io import Action, ItemResult, bulk, require, unavailable
-from indexer.store.opensearch_plan import Doc, Op, Plan, SetDispute, Tomb, keep_later_disputes
+from indexer.store.opensearch_plan import Doc, Op, Plan, SetDispute, Tomb, filed_after, keep_later_disputes
 from indexer.store.opensearch_schema import (
     Names,
     deletion_doc,
@@ -397,12 +397,13 @@ class Writer:
         # newer write overtook taken back (an entry an earlier attempt made stays: its tombstone may have
         # landed then).
         follow: list[Action] = []
+        refiled = filed_after(plans, self._names.disputes)
         for tomb, result in zip(tombs, results[: len(tombs)], strict=True):
             log = tomb_logs[id(tomb)]
             # Refused only because a later operation of this same group wrote the key anew: as the embedded
             # store applies a group in order, the record was deleted (logged) and then written again.
             own = tomb.doc.version > tomb.version
-            if result.ok or own:
+            if (result.ok or own) and id(tomb) not in refiled:
                 follow.append(Action("delete", self._names.disputes, str(tomb.doc.tid)))
             elif log.doc_id in created:
                 follow.append(Action("delete", log.index, log.doc_id))

@@ -34,6 +34,7 @@ from indexer.store.base import (
     WriteOp,
     WriteOutcome,
     WriteResult,
+    last_end,
 )
 from indexer.store.sqlite_keys import candidates, key_problems
 from indexer.store.sqlite_lifecycle import DISPUTE_COLUMNS, DISPUTES_FILED, dispute_from_row, lifecycle_problems
@@ -269,11 +270,12 @@ class SqliteStore(TracingStore):
 
     def last_deleted(self, key: TracingKey) -> dt.datetime | None:
         with self._readers.reading() as conn:
-            found = conn.execute(
-                "SELECT max(deleted_at) FROM deletion_log WHERE agency = ? AND record_number = ?",
+            rows = conn.execute(
+                "SELECT type, source_version, reason, actor, deleted_at FROM deletion_log"
+                " WHERE agency = ? AND record_number = ?",
                 (key.agency, key.record_number),
-            ).fetchone()[0]
-        return None if found is None else from_micros(found)
+            ).fetchall()
+        return last_end(key, [DeletionRecord(key, TracingType(t), v, r, a, from_micros(at)) for t, v, r, a, at in rows])
 
     def count(self) -> int:
         # Kept by triggers (sqlite_schema.live_count): no walk of the table, so size_hint is count.
