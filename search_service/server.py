@@ -303,8 +303,11 @@ def _start(
             primary,
             refusals_in_calls(audit),
         )
+        if batch_purge is not None:
+            closing.callback(batch_purge.stop)
         health_servicer = health_and_reflection(server)
         port = _listen(server, config, credentials)
+        closing.callback(lambda: server.stop(None))  # its port, bound: a retry in this process binds it again
         if metrics is not None and config.metrics_port is not None:  # before serving: a taken port fails the start
             metrics.start(config.host, config.metrics_port, store, batch_queue)
             closing.callback(metrics.close)
@@ -314,19 +317,12 @@ def _start(
         if primary:
             account_sweep = AccountSweep(registry, audit, interval=config.account_sweep_interval)
             account_sweep.start()  # its first sweep before the first call
+            closing.callback(account_sweep.stop)
         else:  # an account `login` finds dormant here is recorded as the primary's sweep would
             registry.on_disabled = lambda accounts: record_disabled(audit, accounts)
         server.start()
         if primary:
-            retention = RetentionSchedule(
-                store, today, interval=config.retention_interval, first_delay=config.retention_first_delay
-            )
-            retention.start()
-            if batch_worker is not None:
-                batch_worker.start()
-            if config.processes > 1:
-                replicas = ServingProcesses(config, port)
-                replicas.start()
+            retention, replicas = _primary_duties(config, store, today, batch_worker, port, closing)
         closing.pop_all()  # served: RunningServer.stop closes them
         return RunningServer(
             server,
@@ -346,6 +342,32 @@ def _start(
             replicas=replicas,
             batch_purge=batch_purge,
         )
+
+
+def _primary_duties(
+    config: ServerConfig,
+    store: TracingStore,
+    today: Callable[[], dt.date],
+    batch_worker: BatchWorker | BatchProcess | None,
+    port: int,
+    closing: contextlib.ExitStack,
+) -> tuple[RetentionSchedule, ServingProcesses | None]:
+    """What the primary alone runs once it serves: retention, the batch worker, the replicas; each stopped
+    by `closing` if the start goes no further."""
+    retention = RetentionSchedule(
+        store, today, interval=config.retention_interval, first_delay=config.retention_first_delay
+    )
+    retention.start()
+    closing.callback(retention.stop)
+    if batch_worker is not None:
+        batch_worker.start()
+        closing.callback(batch_worker.stop)
+    replicas = None
+    if config.processes > 1:
+        replicas = ServingProcesses(config, port)
+        closing.callback(replicas.stop)
+        replicas.start()
+    return retention, replicas
 
 
 def _no_wake() -> None:

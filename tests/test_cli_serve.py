@@ -329,3 +329,18 @@ def test_a_start_refused_part_way_closes_what_it_opened(tmp_path: Path) -> None:
     threads_after, files_after = held()
     assert threads_after - threads == set()
     assert files_after - files == set()
+    # Refused later, its port taken: the batch queue's purge thread, started by then, must not be left
+    # running on a closed queue after the data directory was let go (second diff review 5).
+    (index.data_dir / "batch.db").unlink()
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        index.port = taken.getsockname()[1]
+        with pytest.raises(FailedPrecondition, match="cannot listen"):
+            index.start(ingest_processes=0)
+    gc.collect()
+    assert held()[0] - threads == set()
+    index.port = 0
+    index.start(ingest_processes=0)
+    assert index.running is not None
+    index.stop()
