@@ -179,7 +179,10 @@ def _begin(path: Path, identity: str, runner: Runner) -> None:
         return  # resumed where it stopped
     begun = data.get("file_begun")
     through = _finished_file(runner)
-    if mark.split("|", 1)[0] == path.name and (through is None or through[0] != mark):  # not one moved aside
+    # Not when the file named is one finished and moved aside, and this one another (a new inode); one
+    # finished, not yet moved and then edited in place is the same file, read again (second diff review 7).
+    moved_on = through is not None and through[0] == mark and through[2] != path.stat().st_ino
+    if mark.split("|", 1)[0] == path.name and not moved_on:
         runner.progress.log("changed", file=path.name, reason="changed since it was partly pushed: read again")
         size = begun.get("rejects_size") if isinstance(begun, dict) else None
         if isinstance(size, int) and not isinstance(size, bool):  # else (damaged): nothing is cut on a guess
@@ -201,17 +204,17 @@ def _set_aside(path: Path, identity: str, folder: str, runner: Runner) -> None:
     move and the checkpoint's save left the checkpoint naming the file as if part-way through, and a later
     file of the same name had the finished one's rejects cut back as its own (`_begin`); one before the
     move finds the file still there, finished, and only moves it (`process_file`)."""
-    runner.checkpoint.data["finished"] = {"file": identity, "into": folder}
+    runner.checkpoint.data["finished"] = {"file": identity, "into": folder, "inode": path.stat().st_ino}
     runner.checkpoint.save()
     _move(path, path.parent / folder)
     _finished(runner)
 
 
-def _finished_file(runner: Runner) -> tuple[str, str] | None:
-    """(identity, folder) of the file `_set_aside` was moving when the connector stopped, if any."""
+def _finished_file(runner: Runner) -> tuple[str, str, object] | None:
+    """(identity, folder, inode) of the file `_set_aside` was moving when the connector stopped, if any."""
     found = runner.checkpoint.data.get("finished")
     if isinstance(found, dict) and isinstance(found.get("file"), str) and found.get("into") in ("done", "failed"):
-        return found["file"], found["into"]
+        return found["file"], found["into"], found.get("inode")
     return None
 
 

@@ -209,3 +209,38 @@ def test_a_kill_around_the_move_to_done_loses_no_reject_and_writes_none_twice(
     assert rejects == ["not json monday 0", "not json monday 1", "not json tuesday 0"]
     assert sorted(p.name for p in (inbox / "done").iterdir()) == ["a.1.jsonl", "a.jsonl"]
     assert Checkpoint(tmp_path / "state" / "checkpoint.json").position is None
+
+
+def test_a_file_finished_but_not_moved_and_then_fixed_in_place_has_its_refusals_written_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Killed after its finish was noted but before its move, then fixed in place: the same file (inode),
+    read again from its first line, its earlier rejects cut back first (second diff review 7: taken for a
+    new file of the same name, they were kept and written again)."""
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
+    ingest_pb2_grpc.add_IngestServiceServicer_to_server(Scripted([]), server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    real_replace = os.replace
+
+    def die_at_the_move(source: str | Path, target: str | Path) -> None:
+        if Path(target).parent.name != "done":
+            real_replace(source, target)
+            return
+        raise _Killed
+
+    try:
+        path = inbox / "a.jsonl"
+        path.write_text("\n".join([json.dumps(person_row(0, 1)), "not json 0", "not json 1"]) + "\n")
+        monkeypatch.setattr("connectors.filedrop.os.replace", die_at_the_move)
+        with pytest.raises(_Killed):
+            process_file(path, _runner(tmp_path, port), read_jsonl)
+        monkeypatch.setattr("connectors.filedrop.os.replace", real_replace)
+        path.write_text("\n".join([json.dumps(person_row(0, 1)), json.dumps(person_row(1, 1)), "not json 1"]) + "\n")
+        assert process_file(path, _runner(tmp_path, port), read_jsonl)
+    finally:
+        server.stop(None)
+    rejects = [json.loads(line)["raw_line"] for line in (tmp_path / "state" / "rejects.jsonl").read_text().splitlines()]
+    assert rejects == ["not json 1"]
