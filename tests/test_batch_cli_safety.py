@@ -164,3 +164,13 @@ def test_a_refusal_names_the_csv_line_of_its_query_past_blank_lines_and_quoted_l
     assert refusals and all(line.startswith("line 7: queries[2].query_id:") for line in refusals), done.stderr
     # Where the row starts, not where its quoted line break ends it (line 8).
     assert _batch_ids(index) == []
+
+
+def test_a_cell_the_cli_refuses_is_named_by_the_line_its_row_starts_on(tmp_path: Path) -> None:
+    from dcii.cli.batch import read_queries_and_lines
+
+    path = tmp_path / "in.csv"
+    path.write_text('query_id,surname,given_name,mode,purpose\n\na,Whitfield,"Har\nold",EXACTO,SECURITY_CLEARANCE\n')
+    with pytest.raises(SystemExit) as refused:
+        read_queries_and_lines(path)
+    assert "line 3: mode:" in str(refused.value)  # it starts on line 3 and ends on 4

@@ -155,11 +155,12 @@ def read_queries_and_lines(path: Path) -> tuple[list[batch_pb2.BatchQuery], list
             reader.fieldnames = header
             counted.start = None
             for row in reader:
-                query, row_problems = parse_row(row)
-                problems += [f"line {reader.line_num}: {p}" for p in row_problems]
-                queries.append(query)
-                lines.append(counted.start or reader.line_num)
+                line = counted.start or reader.line_num
                 counted.start = None
+                query, row_problems = parse_row(row)
+                problems += [f"line {line}: {p}" for p in row_problems]
+                queries.append(query)
+                lines.append(line)
         except UnicodeDecodeError:
             raise SystemExit(f"{path}: line {reader.line_num + 1}: not UTF-8 text; nothing was sent") from None
         except csv.Error as error:  # e.g. a cell over the csv module's field size limit, a stray NUL
