@@ -259,6 +259,7 @@ class BatchWorker:
                 next_page_token=response.next_page_token,
                 candidates_truncated=response.candidates_truncated,
                 marking=response.marking,  # the online answer's FOUO marking: set when it discloses
+                threshold=response.threshold,
             )
             return Answered(query.position, result.SerializeToString(), rejected=False), found.disclosures
         return Answered(query.position, result.SerializeToString(), rejected=True), []

@@ -393,3 +393,19 @@ def test_a_query_with_more_hits_than_its_page_says_so_and_the_rest_is_asked_onli
     )
     records = [h.tracing.key.record_number for h in (*result.hits, *rest.hits)]
     assert sorted(records) == [f"NCIS-{i}" for i in range(5)] and not rest.next_page_token
+    assert "threshold" not in line  # not a ranked query
+
+
+def test_a_ranked_query_says_where_its_scores_stop_as_online(index: Index) -> None:
+    start(index, BatchSettings(chunk=10, duty=1.0))
+    _people(index, 2)
+    client = index.client("CCF-BATCH", "ARMY-CCF", [Role.QUERIER, Role.BATCH])
+    one_part = _query("surname", M.SEARCH_MODE_FUZZY, name={"surname": "Whitfield"})
+    batch_id = _submit(client, [one_part]).batch_id
+    assert _wait(client, batch_id).state == DONE
+    [result] = _results(client, batch_id)
+    online = client.search(
+        mode=M.SEARCH_MODE_FUZZY, name={"surname": "Whitfield"}, purpose=search_pb2.PURPOSE_SECURITY_CLEARANCE
+    )
+    assert 0 < result.threshold == online.threshold < 0.5 and result.hits
+    assert batch_cli.result_line(result)["threshold"] == result.threshold

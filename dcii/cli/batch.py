@@ -18,7 +18,8 @@ so, and a record deleted since the batch ran is left out), marking ("FOR OFFICIA
 SENSITIVE", on every line that has hits:
 there is no header line, so each disclosing line marks itself), next_page_token when the query has more
 hits than its page held (ask the same query online with it), candidates_truncated when the index had to
-cut the candidate set short, and, for a refused query, violations. It is written with mode 0600: each
+cut the candidate set short, threshold for a ranked query (the score its hits stop at), and, for a
+refused query, violations. It is written with mode 0600: each
 hit is a disclosure, accounted by the index to the operator who submitted the batch: only that operator
 may fetch its results (`status` and `cancel` work for any operator of the activity). The lines go first to
 OUT.partial, created afresh (never through an existing file or symlink: one there is refused), then renamed
@@ -206,6 +207,8 @@ def result_line(result: batch_pb2.BatchQueryResult) -> dict[str, Any]:
         line["next_page_token"] = result.next_page_token
     if result.candidates_truncated:
         line["candidates_truncated"] = True
+    if result.threshold:  # a ranked query: the score its hits stop at
+        line["threshold"] = result.threshold
     if result.violations:
         line["violations"] = [{"field": v.field, "description": v.description} for v in result.violations]
     return line
