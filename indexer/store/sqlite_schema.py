@@ -292,22 +292,27 @@ def require_index_file(path: Path, *, older_ok: bool = False) -> bool:
         conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, isolation_level=None)
         try:
             tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-            is_index = "tracing" in tables and ("meta" in tables or older_ok)
-            found = _version(conn) if "meta" in tables else None
+            found = _version(conn) if "meta" in tables else None  # None: schema 1, before the meta table
         finally:
             conn.close()
     except sqlite3.DatabaseError as error:
         # The type only: SQLite's text may quote a stored value.
         why = f"{path} cannot be read as an index store ({type(error).__name__}: damaged, or not an SQLite file)"
         raise FailedPrecondition(why) from None
-    if not is_index:
-        raise FailedPrecondition(f"{path} is not an index store (no tracing table or schema version)")
+    if "tracing" not in tables:
+        raise FailedPrecondition(f"{path} is not an index store (no tracing table)")
     if found == SCHEMA_VERSION:
         return True
-    if older_ok and found in OLDER_VERSIONS:
-        return False
-    why = f"{path} is of schema version {found}; this program reads {SCHEMA_VERSION}"
-    raise FailedPrecondition(why + (" (`dcii index migrate --from` it into a new file, which it can read)"))
+    if found in OLDER_VERSIONS:
+        if older_ok:
+            return False
+        raise FailedPrecondition(
+            f"{path} is of an earlier schema version ({found or '1'}); this program reads {SCHEMA_VERSION}:"
+            " `dcii index migrate --from` it into a new file, which it can"
+        )
+    raise FailedPrecondition(
+        f"{path} is of schema version {found}, newer than this program's {SCHEMA_VERSION}: use the dcii that wrote it"
+    )
 
 
 def _version(conn: sqlite3.Connection) -> str | None:
