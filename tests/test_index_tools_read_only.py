@@ -106,6 +106,10 @@ def test_a_file_of_an_earlier_schema_is_migrated_and_repaired_as_before_and_chec
     conn.execute("UPDATE meta SET value = '99' WHERE key = 'schema_version'")
     conn.commit()
     conn.close()
-    for command in (("index", "check", "--store", str(old)), ("index", "migrate", "--to", "n2.db", "--from", str(old))):
+    newer_target = str(tmp_path / "n2.db")
+    for command in (
+        ("index", "check", "--store", str(old)),
+        ("index", "migrate", "--to", newer_target, "--from", str(old)),
+    ):
         newer = _dcii(*command)
         assert newer.returncode == 1 and "newer than this program's" in newer.stderr, newer.stderr
