@@ -214,6 +214,12 @@ def test_a_mistyped_data_directory_is_refused_not_made_a_new_registry(tmp_path: 
         assert "Traceback" not in refused.stderr
     assert not typo.exists()
     assert "ADJ-X" in dcii("accredit", "--data", str(data), "activity", "list").stdout
+    # A certificate path that is not there (RUNBOOK once named it without its directory): one line.
+    missing = dcii(
+        "accredit", "--data", str(data), "activity", "add-cert", "ADJ-X", str(tmp_path / "no.pem"), check=False
+    )
+    assert missing.returncode == 1 and "Traceback" not in missing.stderr
+    assert f"cannot read the certificate {tmp_path / 'no.pem'}: No such file or directory" in missing.stderr
 
 
 def test_the_data_directory_and_its_files_are_for_the_service_account_only(tmp_path: Path) -> None:

@@ -722,6 +722,9 @@ def test_overdue_requests_over_the_wire_and_the_cli(
     every = privacy.ListPrivacyRequests(privacy_pb2.ListPrivacyRequestsRequest(), metadata=officer.metadata)
     assert [r.request_number for r in every.requests] == ["PA-20-001", "PA-26-020"]
     data = str(index.data_dir)
+    with pytest.raises(SystemExit, match=r"no privacy register at .*is --data right"):  # a mistyped directory
+        privacy_cli.main(["requests", "list", "--overdue", "--data", data + "x"])
+    assert not Path(data + "x").exists()
     privacy_cli.main(["requests", "list", "--overdue", "--data", data])
     out = capsys.readouterr().out
     assert "PA-20-001" in out and "OVERDUE" in out and "PA-26-020" not in out

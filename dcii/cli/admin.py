@@ -73,6 +73,15 @@ def cmd_certs_server(args: argparse.Namespace) -> None:
     console.print("the CA is unchanged: restart the instances one at a time to serve it")
 
 
+def _fingerprint(cert: str) -> str:
+    """The fingerprint of a certificate file; a path that cannot be read is one line, not a traceback."""
+    try:
+        return pki.fingerprint(Path(cert).read_bytes())
+    except OSError as error:
+        why = error.strerror or type(error).__name__
+        raise SystemExit(f"dcii: cannot read the certificate {cert}: {why}") from None
+
+
 def _registry(args: argparse.Namespace, *, may_create: bool = False) -> Registry:
     """The registry of `--data`. Only `activity add` (a data directory's first command) may make one: any
     other command on a directory without a registry is a mistyped `--data`, and is refused in one line
@@ -136,7 +145,7 @@ class Trail:
 def cmd_activity_add(args: argparse.Namespace) -> None:
     roles = [Role(r) for r in _csv_enum(Role, args.roles)]
     purposes = [Purpose(p) for p in _csv_enum(Purpose, args.purposes)]
-    prints = [pki.fingerprint(Path(cert).read_bytes()) for cert in args.cert or ()]  # an unreadable one: no change
+    prints = [_fingerprint(cert) for cert in args.cert or ()]  # an unreadable one: no change
     agency, registry = args.agency.upper(), _registry(args, may_create=True)
     with Trail(Path(args.data)) as trail:
         record = trail.recorder(events.accredited(args.activity_id, agency, roles, purposes))
@@ -148,7 +157,7 @@ def cmd_activity_add(args: argparse.Namespace) -> None:
 
 
 def cmd_activity_cert(args: argparse.Namespace) -> None:
-    fingerprint = pki.fingerprint(Path(args.cert).read_bytes())
+    fingerprint = _fingerprint(args.cert)
     with Trail(Path(args.data)) as trail:
         record = trail.recorder(events.certificate_added(args.activity_id, fingerprint))
         _registry(args).add_certificate(args.activity_id, fingerprint, record=record)

@@ -145,7 +145,7 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     sub = index.add_subparsers(dest="index_command", required=True)
     store_help = "the store: a path or sqlite:///path (embedded), or opensearch[+https]://host:port?... "
     rebuild = sub.add_parser("rebuild", help="rebuild the OpenSearch index behind its alias while searches go on")
-    rebuild.add_argument("--store", required=True, help=store_help)
+    rebuild.add_argument("--store", required=True, help="the OpenSearch store only: opensearch[+https]://host:port?...")
     rebuild.set_defaults(run=_safely(cmd_rebuild))
     move = sub.add_parser(
         "migrate", help="copy every tracing (and disputes, tombstones, deletion log) to another store"

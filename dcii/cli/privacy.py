@@ -54,7 +54,12 @@ def add_time_zone_option(command: argparse.ArgumentParser) -> None:
 
 
 def _register(args: argparse.Namespace) -> PrivacyRequests:
-    return PrivacyRequests(Path(args.data) / "privacy.db", time_zone=args.privacy_time_zone)
+    """The data directory's register; a directory without one is a mistyped --data (the server makes the
+    register at its start): refused, where it made an empty register and said nothing was overdue."""
+    path = Path(args.data) / "privacy.db"
+    if not path.is_file():
+        raise SystemExit(f"dcii: no privacy register at {path}: is --data right? (the server makes it at its start)")
+    return PrivacyRequests(path, time_zone=args.privacy_time_zone)
 
 
 def _when(moment: dt.datetime | None) -> str:
