@@ -107,15 +107,22 @@ class _AsNow:
     def __init__(self, store: TracingStore | None) -> None:
         self._store = store
         self._known: dict[TracingKey, StoredTracing | None] = {}
+        self._ended: dict[TracingKey, dt.datetime | None] = {}
 
-    def _ended_since(self, key: TracingKey, hit: search_pb2.Hit) -> bool:
+    def _ended_since(self, key: TracingKey, hit: search_pb2.Hit, stored: StoredTracing) -> bool:
         """Whether the record the hit showed has ended since (deleted, its number perhaps used again for a
-        namesake whose statement would then go onto it: diff review 21b-1): as a deleted record, not sent."""
+        namesake whose statement would then go onto it: diff review 21b-1): as a deleted record, not sent.
+        A record indexed when the hit's was is the same write: nothing ended between (the log not read)."""
         assert self._store is not None
         if not hit.tracing.HasField("indexed_at"):
             return False
-        ended = self._store.last_deleted(key)
-        return ended is not None and ended >= hit.tracing.indexed_at.ToDatetime(dt.UTC)
+        shown = hit.tracing.indexed_at.ToDatetime(dt.UTC)
+        if stored.indexed_at == shown:
+            return False
+        if key not in self._ended:
+            self._ended[key] = self._store.last_deleted(key)
+        ended = self._ended[key]
+        return ended is not None and ended >= shown
 
     def current(self, result: batch_pb2.BatchQueryResult) -> batch_pb2.BatchQueryResult:
         if self._store is None or not result.hits:
@@ -126,7 +133,7 @@ class _AsNow:
             if key not in self._known:
                 self._known[key] = self._store.get(key)
             stored = self._known[key]
-            if stored is None or self._ended_since(key, hit):
+            if stored is None or self._ended_since(key, hit, stored):
                 continue
             disputed = stored.dispute is not None and hit.dispute.dispute_id != stored.dispute.dispute_id
             if disputed and _surely_theirs(hit, stored):
