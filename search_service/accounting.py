@@ -70,7 +70,7 @@ from search_service.accounting_entries import (
     read_events,
     verify_file,
 )
-from search_service.accounting_keys import load_or_create_key, person_ref, subject_ref
+from search_service.accounting_keys import load_or_create_key, person_ref, subject_ref, subject_refs
 from search_service.audit_chain import Head, VerifyResult
 from search_service.audit_checkpoint import Checkpointer
 from search_service.audit_head import HeadFile
@@ -341,8 +341,8 @@ class AuditLog:
         name, ssn = entry.subject_name, entry.subject_ssn
         if name is None:
             return "", person_ref(self._key, ssn), ""
-        named = subject_ref(self._key, name, "") if ssn else ""
-        return subject_ref(self._key, name, ssn), person_ref(self._key, ssn), named
+        subject, named = subject_refs(self._key, name, ssn)
+        return subject, person_ref(self._key, ssn), (named if ssn else "")
 
     def record_event(self, kind: str, actor: str, detail: Mapping[str, str]) -> None:
         """Record a refusal, deletion, dispute, access request... `kind` is UPPER_SNAKE (not DISCLOSURE

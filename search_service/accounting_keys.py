@@ -11,6 +11,7 @@ The key lives in a 0600 file beside the database; `load_or_create_key` reads it 
 from __future__ import annotations
 
 import contextlib
+import functools
 import hmac
 import os
 import secrets
@@ -27,16 +28,40 @@ KEY_BYTES = 32
 
 def subject_ref(key: bytes, name: PersonName, ssn: str) -> str:
     """HMAC-SHA256(key, "v1|SURNAME|GIVEN|SSN digits") in hex: how a subject is named in the trail."""
+    return _ref(key, _name_part(name) + _digits(ssn))
+
+
+def subject_refs(key: bytes, name: PersonName, ssn: str) -> tuple[str, str]:
+    """`subject_ref` of the name with the SSN and without one, for one analysis of the name (the costly
+    part, 2-3 µs: a disclosure names both)."""
+    base = _name_part(name)
+    return _ref(key, base + _digits(ssn)), _ref(key, base)
+
+
+def _name_part(name: PersonName) -> str:
     names = name_key(name)
-    digits = "".join(c for c in ssn if c.isdigit())
-    text = f"v1|{names.surname}|{names.given}|{digits}"
-    return hmac.new(key, text.encode("ascii"), "sha256").hexdigest()
+    return f"v1|{names.surname}|{names.given}|"
+
+
+def _digits(ssn: str) -> str:
+    return "".join(c for c in ssn if c.isdigit())
+
+
+def _ref(key: bytes, text: str) -> str:
+    mac = _keyed(key).copy()  # a copy of the keyed state: a third cheaper than keying anew, per hit
+    mac.update(text.encode("ascii"))
+    return mac.hexdigest()
+
+
+@functools.lru_cache(maxsize=8)
+def _keyed(key: bytes) -> hmac.HMAC:
+    return hmac.new(key, digestmod="sha256")
 
 
 def person_ref(key: bytes, ssn: str) -> str:
     """HMAC-SHA256(key, "v1|ssn|SSN digits") in hex; "" without an SSN (nothing to name a person by)."""
-    digits = "".join(c for c in ssn if c.isdigit())
-    return hmac.new(key, f"v1|ssn|{digits}".encode("ascii"), "sha256").hexdigest() if digits else ""
+    digits = _digits(ssn)
+    return _ref(key, f"v1|ssn|{digits}") if digits else ""
 
 
 def _read_key(path: Path) -> bytes:
