@@ -122,7 +122,7 @@ class _AsNow:
         if key not in self._ended:
             self._ended[key] = self._store.last_deleted(key)
         ended = self._ended[key]
-        return ended is not None and ended >= shown
+        return ended is not None and ended > shown  # one at the shown instant: that same write, before it
 
     def current(self, result: batch_pb2.BatchQueryResult) -> batch_pb2.BatchQueryResult:
         if self._store is None or not result.hits:

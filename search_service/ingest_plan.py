@@ -20,7 +20,7 @@ from indexer import model as m
 from indexer.edit_criteria import check_key, check_tracing
 from indexer.exc import InvalidArgument
 from indexer.match_keys import KEYS_VERSION
-from indexer.store.base import Delete, Replace, Upsert, WriteOp
+from indexer.store.base import SUPERSEDED_PREFIX, Delete, Replace, Upsert, WriteOp
 from indexer.store.prepared import PreparedTracing, as_prepared
 from search_service.convert import key_in, output_only_violations, tracing_in
 
@@ -100,6 +100,8 @@ def _delete(agency: str, delete: ingest_pb2.DeleteTracing, field: str) -> Plan:
         violations.append(m.Violation(f"{field}.source_version", "must be at least 1"))
     if len(delete.reason) > 200:
         violations.append(m.Violation(f"{field}.reason", "at most 200 characters"))
+    elif delete.reason.strip().upper().startswith(SUPERSEDED_PREFIX.upper()):  # the index's own, read back
+        violations.append(m.Violation(f"{field}.reason", "reasons beginning SUPERSEDED are the index's own"))
     if violations:
         return Refusal("REJECTED", tuple(violations))
     return _check_owner(agency, key, f"{field}.key.agency") or Delete(

@@ -3,7 +3,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+from pathlib import Path
 
 import pytest
 
@@ -43,3 +45,33 @@ def test_a_newer_statement_goes_only_onto_a_hit_surely_about_the_same_person(
 ) -> None:
     hit = _hit("Whitfield", "Harold", "318524471", full_ssn=full_ssn)
     assert _surely_theirs(hit, _now(*now)) is theirs
+
+
+def test_a_record_ended_and_written_again_by_one_write_is_sent_when_fetched(tmp_path: Path) -> None:
+    """Deleted and filed again in one write, both logged at the same instant; updated since: the batch's hit
+    (of the life begun in that write) was dropped as ended (third diff review 3)."""
+    from dcii.v1 import batch_pb2
+    from indexer.model import TracingKey
+    from indexer.store.base import Delete, Upsert
+    from indexer.store.sqlite import SqliteStore
+    from search_service.batch import _AsNow
+
+    clock = [NOW]
+    store = SqliteStore(tmp_path / "index.db", clock=lambda: clock[0])
+    try:
+        key = TracingKey("NCIS", "R-1")
+        first = person(PersonName("Whitfield", "Harold"), Identifiers(ssn="318524471"), record="R-1")
+        store.write([Upsert(first)], actor="t")
+        again = dataclasses.replace(first, source_version=3)
+        store.write([Delete(key, 2, "DELETED BY OWNING AGENCY"), Upsert(again)], actor="t")  # one write, one now
+        answered = store.get(key)
+        assert answered is not None and store.last_deleted(key) == answered.indexed_at
+        result = batch_pb2.BatchQueryResult(query_id="q")
+        tracing_out(answered.tracing, result.hits.add().tracing, full_ssn=False, indexed_at=answered.indexed_at)
+        clock[0] = NOW + dt.timedelta(days=1)
+        store.write([Upsert(dataclasses.replace(first, source_version=4))], actor="t")  # updated since
+        assert [h.tracing.key.record_number for h in _AsNow(store).current(result).hits] == ["R-1"]
+        store.write([Delete(key, 5, "DELETED BY OWNING AGENCY")], actor="t")  # and once it ends, it goes
+        assert _AsNow(store).current(result).hits == []
+    finally:
+        store.close()

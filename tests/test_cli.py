@@ -220,6 +220,11 @@ def test_a_mistyped_data_directory_is_refused_not_made_a_new_registry(tmp_path: 
     )
     assert missing.returncode == 1 and "Traceback" not in missing.stderr
     assert f"cannot read the certificate {tmp_path / 'no.pem'}: No such file or directory" in missing.stderr
+    (tmp_path / "key.pem").write_text("-----BEGIN PRIVATE KEY-----\nMIIB\n-----END PRIVATE KEY-----\n")
+    wrong = dcii(
+        "accredit", "--data", str(data), "activity", "add-cert", "ADJ-X", str(tmp_path / "key.pem"), check=False
+    )
+    assert wrong.returncode == 1 and "Traceback" not in wrong.stderr and "is not a PEM certificate" in wrong.stderr
 
 
 def test_the_data_directory_and_its_files_are_for_the_service_account_only(tmp_path: Path) -> None:

@@ -324,3 +324,15 @@ def test_a_stream_read_ahead_is_bounded_in_bytes() -> None:
     held = sent[0] - len(first)
     assert held <= READ_AHEAD_BYTES // 2**20 + 2, held
     groups.close()
+
+
+def test_a_delete_reason_in_the_index_own_words_is_refused(index: Index, ncis: Client) -> None:
+    """`SUPERSEDED by FILE NCIS/NCIS-0009`, the index's entry for a record sent again as another type, which
+    ends no life: from an agency it would hide a deletion (third diff review 2)."""
+    ncis.upsert(f.person(record="NCIS-0009"))
+    request = f.delete("NCIS", "NCIS-0009", 2)
+    request.delete.reason = "superseded by FILE NCIS/NCIS-0009"
+    (result,) = ncis.push([request])
+    assert result.outcome == REJECTED
+    assert [v.field for v in result.violations] == ["delete.reason"]
+    assert index.running is not None and index.running.store.get(TracingKey("NCIS", "NCIS-0009")) is not None

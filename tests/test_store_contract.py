@@ -363,6 +363,8 @@ def test_a_dispute_filed_after_a_superseded_history_is_written_again_in_its_grou
     now = store.get(key)
     assert now is not None and now.dispute == _dispute(2)
     assert store.check_integrity() == []
+    # Its end by supersession stays logged (OpenSearch took the log entry back: third diff review 1).
+    assert [(r.key, r.source_version) for r in store.deletions()] == [(key, 1)]
 
 
 def test_last_deleted_says_when_a_keys_present_life_began(store: TracingStore) -> None:
@@ -381,6 +383,9 @@ def test_last_deleted_says_when_a_keys_present_life_began(store: TracingStore) -
         "SUPERSEDED by FILE NCIS/NCIS-OC-9"
     ]
     assert store.last_deleted(TracingKey("NCIS", "NCIS-OC-9")) is None
+    # An agency's own reason naming the key is a deletion all the same (third diff review 2).
+    store.write([Delete(other, 2, f"ENTERED IN ERROR, WITHDRAWN: {other}")], actor="NCIS")
+    assert store.last_deleted(other) == NOW
 
 
 def test_a_completed_or_superseded_tracing_takes_its_dispute(store: TracingStore) -> None:

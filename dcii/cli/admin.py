@@ -80,6 +80,8 @@ def _fingerprint(cert: str) -> str:
     except OSError as error:
         why = error.strerror or type(error).__name__
         raise SystemExit(f"dcii: cannot read the certificate {cert}: {why}") from None
+    except ValueError:  # a key, a DER file, anything not a PEM certificate
+        raise SystemExit(f"dcii: {cert} is not a PEM certificate") from None
 
 
 def _registry(args: argparse.Namespace, *, may_create: bool = False) -> Registry:

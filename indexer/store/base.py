@@ -169,9 +169,20 @@ class Tombstone:
     source_version: int
 
 
+SUPERSEDED_PREFIX = "SUPERSEDED by "  # the index's own deletion reasons: an agency's may not begin so
+
+
+def superseded_reason(kind: TracingType, by: TracingKey) -> str:
+    """The deletion-log reason of a record another of `kind` under the key `by` ended (a completion, a type
+    change under the same key)."""
+    return f"{SUPERSEDED_PREFIX}{kind.value} {by}"
+
+
 def last_end(key: TracingKey, logged: Sequence[DeletionRecord]) -> dt.datetime | None:
-    """The latest of the key's deletion-log entries that ended its life (`TracingStore.last_deleted`)."""
-    ended = [r.deleted_at for r in logged if not r.reason.endswith(f" {key}")]
+    """The latest of the key's deletion-log entries that ended its life (`TracingStore.last_deleted`): not
+    its type changed under the same key, which the writers log with exactly `superseded_reason(type, key)`."""
+    same_key = {superseded_reason(kind, key) for kind in TracingType}
+    ended = [r.deleted_at for r in logged if r.reason not in same_key]
     return max(ended) if ended else None
 
 

@@ -65,6 +65,7 @@ from indexer.store.base import (
     WriteOutcome,
     WriteResult,
     refuses_impersonal_title,
+    superseded_reason,
 )
 from indexer.store.opensearch_io import Action, ItemResult, bulk, require, unavailable
 from indexer.store.opensearch_plan import Doc, Op, Plan, SetDispute, Tomb, filed_after, keep_later_disputes
@@ -256,7 +257,7 @@ class Writer:
         if doc.live and doc.type != kind.value:
             # A live tracing of another type ends here: logged as a completion's old record is (the embedded
             # store's rule), though the key goes on.
-            reason = f"SUPERSEDED by {kind.value} {tracing.key}"
+            reason = superseded_reason(kind, tracing.key)
             plan.logged.append(self._log_action(doc, doc.type, doc.version, reason, actor, now, seq))
         doc.exists, doc.version, doc.live, doc.type, doc.born = True, version, True, kind.value, born
         doc.tracing, doc.indexed_at, doc.replaces = tracing, instant(now), replaces
@@ -403,7 +404,9 @@ class Writer:
             # Refused only because a later operation of this same group wrote the key anew: as the embedded
             # store applies a group in order, the record was deleted (logged) and then written again.
             own = tomb.doc.version > tomb.version
-            if (result.ok or own) and id(tomb) not in refiled:
+            if id(tomb) in refiled and (result.ok or own):
+                continue  # its end stays logged; the statement filed on its new life stays too
+            if result.ok or own:
                 follow.append(Action("delete", self._names.disputes, str(tomb.doc.tid)))
             elif log.doc_id in created:
                 follow.append(Action("delete", log.index, log.doc_id))

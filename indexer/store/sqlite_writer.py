@@ -29,6 +29,7 @@ from indexer.store.base import (
     WriteOutcome,
     WriteResult,
     refuses_impersonal_title,
+    superseded_reason,
 )
 from indexer.store.prepared import PreparedTracing, name_rows, title_of
 from indexer.store.sqlite_checkpoint import NO_AUTOCHECKPOINT, Checkpoints
@@ -266,9 +267,7 @@ class Writer:
         if supersede and row is not None and row.live and row.type != kind.value:
             # A live tracing of another type ends here (an open case sent again as its file, a NAC history
             # as a file): its deletion is logged as a completion's is, though the key and its life go on.
-            self._log_deletion(
-                row, ready.key, row.source_version, f"SUPERSEDED by {kind.value} {ready.key}", actor, now
-            )
+            self._log_deletion(row, ready.key, row.source_version, superseded_reason(kind, ready.key), actor, now)
         if row is None:
             cursor = self._conn.execute(
                 "INSERT INTO tracing (agency, record_number, source_version, type, live, body, indexed_at, head)"
