@@ -13,9 +13,10 @@ refuse is sent as absent; a record or query refused as a whole counts as a miss.
 
 Q1 name + DOB + SSN and Q2 name + DOB ask PID_QUALIFIED; Q3 name only asks FUZZY. Queries ask with a
 tiny min_score to see the whole top 10; "answered" and "precision" apply each query's default threshold
-(as the service applies it: search_service.matching_threshold) to the scores the service returned. Latency is timed twice: "p50"
-and "p99" for the queries as an adjudicator sends them (the mode's default threshold), asked first, "top
-10" for the recall probe after them (every one of ten hits explained, decoded and accounted). Q1 meets
+(as the service applies it: search_service.matching_threshold) to the scores the service returned.
+Latency is timed twice: "p50" and "p99" for the queries as an adjudicator sends them (the mode's default
+threshold), asked first, "top 10" for the recall probe after them (every one of ten hits explained,
+decoded and accounted). Q1 meets
 each name first; Q2 and Q3 ask names Q1 asked (warm per-name caches).
 """
 
