@@ -14,7 +14,9 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Callable, Iterator
 from concurrent import futures
+from contextlib import contextmanager
 from pathlib import Path
 
 import grpc
@@ -162,11 +164,46 @@ class _Killed(BaseException):
     """The connector's process killed at this point (raised where the kill lands; nothing catches it)."""
 
 
+@contextmanager
+def _index_that_applies() -> Iterator[int]:
+    """The port of an Ingest service that applies everything (`Scripted` with nothing scripted)."""
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
+    ingest_pb2_grpc.add_IngestServiceServicer_to_server(Scripted([]), server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    try:
+        yield port
+    finally:
+        server.stop(None)
+
+
+def _kill_at_the_move_to_done(monkeypatch: pytest.MonkeyPatch, *, after: bool) -> Callable[[], None]:
+    """Make the connector die at its move of a file into done/ (before the rename, or just after it); the
+    checkpoint's own atomic writes go on. Returns what puts the rename back."""
+    real_replace = os.replace
+
+    def replace_then_die(source: str | Path, target: str | Path) -> None:
+        if Path(target).parent.name != "done":
+            real_replace(source, target)
+            return
+        if after:
+            real_replace(source, target)
+        raise _Killed
+
+    monkeypatch.setattr("connectors.filedrop.os.replace", replace_then_die)
+    return lambda: monkeypatch.setattr("connectors.filedrop.os.replace", real_replace)
+
+
 def _drop_file(inbox: Path, rows: int, bad: int, salt: str) -> Path:
     path = inbox / "a.jsonl"
     lines = [json.dumps(person_row(i, 1)) for i in range(rows)] + [f"not json {salt} {n}" for n in range(bad)]
     path.write_text("\n".join(lines) + "\n")
     return path
+
+
+def _rejects(tmp_path: Path) -> list[str]:
+    lines = (tmp_path / "state" / "rejects.jsonl").read_text().splitlines()
+    return [json.loads(line)["raw_line"] for line in lines]
 
 
 @pytest.mark.parametrize("killed", ["before the move", "after the move"])
@@ -179,34 +216,17 @@ def test_a_kill_around_the_move_to_done_loses_no_reject_and_writes_none_twice(
     finished and only moves it (its rejects not written again)."""
     inbox = tmp_path / "inbox"
     inbox.mkdir()
-    server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
-    ingest_pb2_grpc.add_IngestServiceServicer_to_server(Scripted([]), server)
-    port = server.add_insecure_port("127.0.0.1:0")
-    server.start()
-    real_replace = os.replace
-
-    def replace_then_die(source: str | Path, target: str | Path) -> None:
-        if Path(target).parent.name != "done":  # the checkpoint's own atomic write: as it is
-            real_replace(source, target)
-            return
-        if killed == "after the move":
-            real_replace(source, target)
-        raise _Killed
-
-    try:
+    with _index_that_applies() as port:
         first = _drop_file(inbox, rows=3, bad=2, salt="monday")
-        monkeypatch.setattr("connectors.filedrop.os.replace", replace_then_die)
+        revive = _kill_at_the_move_to_done(monkeypatch, after=killed == "after the move")
         with pytest.raises(_Killed):
             process_file(first, _runner(tmp_path, port), read_jsonl)
-        monkeypatch.setattr("connectors.filedrop.os.replace", real_replace)
+        revive()
         if killed == "before the move":
             assert process_file(first, _runner(tmp_path, port), read_jsonl)  # finished: moved, not read again
         second = _drop_file(inbox, rows=4, bad=1, salt="tuesday")  # the next export, under the same name
         assert process_file(second, _runner(tmp_path, port), read_jsonl)
-    finally:
-        server.stop(None)
-    rejects = [json.loads(line)["raw_line"] for line in (tmp_path / "state" / "rejects.jsonl").read_text().splitlines()]
-    assert rejects == ["not json monday 0", "not json monday 1", "not json tuesday 0"]
+    assert _rejects(tmp_path) == ["not json monday 0", "not json monday 1", "not json tuesday 0"]
     assert sorted(p.name for p in (inbox / "done").iterdir()) == ["a.1.jsonl", "a.jsonl"]
     assert Checkpoint(tmp_path / "state" / "checkpoint.json").position is None
 
@@ -219,28 +239,13 @@ def test_a_file_finished_but_not_moved_and_then_fixed_in_place_has_its_refusals_
     new file of the same name, they were kept and written again)."""
     inbox = tmp_path / "inbox"
     inbox.mkdir()
-    server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
-    ingest_pb2_grpc.add_IngestServiceServicer_to_server(Scripted([]), server)
-    port = server.add_insecure_port("127.0.0.1:0")
-    server.start()
-    real_replace = os.replace
-
-    def die_at_the_move(source: str | Path, target: str | Path) -> None:
-        if Path(target).parent.name != "done":
-            real_replace(source, target)
-            return
-        raise _Killed
-
-    try:
+    with _index_that_applies() as port:
         path = inbox / "a.jsonl"
         path.write_text("\n".join([json.dumps(person_row(0, 1)), "not json 0", "not json 1"]) + "\n")
-        monkeypatch.setattr("connectors.filedrop.os.replace", die_at_the_move)
+        revive = _kill_at_the_move_to_done(monkeypatch, after=False)
         with pytest.raises(_Killed):
             process_file(path, _runner(tmp_path, port), read_jsonl)
-        monkeypatch.setattr("connectors.filedrop.os.replace", real_replace)
+        revive()
         path.write_text("\n".join([json.dumps(person_row(0, 1)), json.dumps(person_row(1, 1)), "not json 1"]) + "\n")
         assert process_file(path, _runner(tmp_path, port), read_jsonl)
-    finally:
-        server.stop(None)
-    rejects = [json.loads(line)["raw_line"] for line in (tmp_path / "state" / "rejects.jsonl").read_text().splitlines()]
-    assert rejects == ["not json 1"]
+    assert _rejects(tmp_path) == ["not json 1"]
