@@ -16,9 +16,10 @@ from opensearchpy import OpenSearch
 from opensearchpy.exceptions import TransportError
 
 from indexer.model import TracingKey, TracingType
-from indexer.store.opensearch_io import hits, search, unavailable
+from indexer.store.base import WriteOutcome, WriteResult
+from indexer.store.opensearch_io import Action, bulk, hits, require, search, unavailable
 from indexer.store.opensearch_lifecycle import candidates_query, supersedes
-from indexer.store.opensearch_plan import Doc, Tomb
+from indexer.store.opensearch_plan import Doc, Plan, Tomb
 from indexer.store.opensearch_schema import Names, parse_instant
 
 View = dict[TracingKey, Doc]
@@ -98,3 +99,39 @@ def superseded(
             tombs.append(Tomb(other, other.type, ended, reason, actor))
             other.live, other.version = False, ended  # a later operation of this group sees it ended there
     return tombs
+
+
+def take_back_lost(
+    client: OpenSearch,
+    names: Names,
+    refresh: str,
+    plans: list[Plan],
+    lost: set[int],
+    logs: list[tuple[Plan, Action]],
+    created: set[str],
+) -> None:
+    """Operations another writer overtook (`id(plan)` in `lost`): report what the cluster holds, follow
+    with nothing, and take back the deletion-log entries this group wrote for them."""
+    undo = [
+        Action("delete", action.index, action.doc_id)
+        for plan, action in logs
+        if id(plan) in lost and action.doc_id in created
+    ]
+    if undo:
+        require(bulk(client, undo, refresh=refresh), allowed=frozenset({404}))
+    for plan in plans:
+        if id(plan) in lost:
+            key = next(a for a in plan.primary if a.index == names.tracings).doc_id
+            plan.result, plan.tombs, plan.after = (
+                WriteResult(WriteOutcome.UNCHANGED, _held_version(client, names, key)),
+                [],
+                [],
+            )
+
+
+def _held_version(client: OpenSearch, names: Names, doc_id: str) -> int:
+    try:
+        found = client.get(index=names.tracings, id=doc_id, _source_includes="source_version")
+    except TransportError as error:
+        raise unavailable("read", error) from error
+    return int(found["_source"]["source_version"]) if found.get("found") else 0

@@ -377,7 +377,7 @@ class Writer:
                 elif not result.ok and not (result.status == 404 and action.op == "delete"):
                     require([result])
             if lost:
-                self._lost(plans, lost, logs, created)
+                follow.take_back_lost(self._client, self._names, self._refresh, plans, lost, logs, created)
         # Step 2: tombstones that follow from operations that landed, and the disputes of deletes that did.
         tombs = [tomb for plan in plans for tomb in plan.tombs]
         after = [action for plan in plans for action in plan.after]
@@ -397,7 +397,7 @@ class Writer:
         # Step 3: the disputes of those that landed gone, and the log entries this group made for those a
         # newer write overtook taken back (an entry an earlier attempt made stays: its tombstone may have
         # landed then).
-        follow: list[Action] = []
+        last: list[Action] = []
         refiled = filed_after(plans, self._names.disputes)
         for tomb, result in zip(tombs, results[: len(tombs)], strict=True):
             log = tomb_logs[id(tomb)]
@@ -407,32 +407,9 @@ class Writer:
             if id(tomb) in refiled and (result.ok or own):
                 continue  # its end stays logged; the statement filed on its new life stays too
             if result.ok or own:
-                follow.append(Action("delete", self._names.disputes, str(tomb.doc.tid)))
+                last.append(Action("delete", self._names.disputes, str(tomb.doc.tid)))
             elif log.doc_id in created:
-                follow.append(Action("delete", log.index, log.doc_id))
-        if follow:
-            done = bulk(self._client, follow, refresh=self._refresh)
+                last.append(Action("delete", log.index, log.doc_id))
+        if last:
+            done = bulk(self._client, last, refresh=self._refresh)
             require(done, allowed=frozenset({404, 409}))
-
-    def _lost(self, plans: list[Plan], lost: set[int], logs: list[tuple[Plan, Action]], created: set[str]) -> None:
-        """Operations another writer overtook: report what the cluster holds, follow with nothing, and
-        take back the deletion-log entries this group wrote for them."""
-        undo = [
-            Action("delete", action.index, action.doc_id)
-            for plan, action in logs
-            if id(plan) in lost and action.doc_id in created
-        ]
-        if undo:
-            require(bulk(self._client, undo, refresh=self._refresh), allowed=frozenset({404}))
-        for plan in plans:
-            if id(plan) in lost:
-                key = next(a for a in plan.primary if a.index == self._names.tracings).doc_id
-                held = self._held_version(key)
-                plan.result, plan.tombs, plan.after = WriteResult(WriteOutcome.UNCHANGED, held), [], []
-
-    def _held_version(self, doc_id: str) -> int:
-        try:
-            found = self._client.get(index=self._names.tracings, id=doc_id, _source_includes="source_version")
-        except TransportError as error:
-            raise unavailable("read", error) from error
-        return int(found["_source"]["source_version"]) if found.get("found") else 0
