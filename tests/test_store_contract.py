@@ -367,6 +367,24 @@ def test_a_dispute_filed_after_a_superseded_history_is_written_again_in_its_grou
     assert [(r.key, r.source_version) for r in store.deletions()] == [(key, 1)]
 
 
+def test_a_group_deleting_a_key_then_completing_into_it_acts_as_the_two_writes_in_order(open_store: Opener) -> None:
+    """OpenSearch remembered the deleted record's old indexing time within the group, and its completion
+    into that key was answered UNCHANGED, the open case left live; written apart, both stores retire it
+    (a differential test of the two backends)."""
+    clock = [NOW]
+    store = open_store(lambda: clock[0])
+    store.write([Upsert(file_tracing("R3"))], actor="NCIS")
+    clock[0] += dt.timedelta(seconds=1)
+    store.write([Upsert(_checked(f.open_case("NCIS", "R1")))], actor="NCIS")
+    clock[0] += dt.timedelta(seconds=1)
+    completion = Replace(TracingKey("NCIS", "R1"), TracingType.OPEN_CASE, _checked(f.person("NCIS", "R3", 1)))
+    group = [Delete(TracingKey("NCIS", "R3"), 2, "DELETED BY OWNING AGENCY"), completion]
+    results = store._writer.submit(group, "NCIS")  # type: ignore[attr-defined]
+    assert [r.outcome for r in results] == [WriteOutcome.APPLIED, WriteOutcome.APPLIED]
+    assert store.get(TracingKey("NCIS", "R1")) is None and store.count() == 0
+    assert store.check_integrity() == []
+
+
 def test_last_deleted_says_when_a_keys_present_life_began(store: TracingStore) -> None:
     key, other = TracingKey("NCIS", "NCIS-F-1"), TracingKey("NCIS", "NCIS-F-2")
     store.write([Upsert(file_tracing("NCIS-F-1")), Upsert(file_tracing("NCIS-F-2"))], actor="NCIS")

@@ -275,7 +275,7 @@ class Writer:
                 return Plan(WriteResult(WriteOutcome.NOT_FOUND, 0))
             # A delete that overtook its upsert: a tombstone keeps the upsert from landing later.
             source = tombstone_doc(doc.key, tid=doc.tid, version=version, kind="", at=now)
-            doc.exists, doc.version = True, version
+            doc.exists, doc.version, doc.indexed_at = True, version, instant(now)  # as the tombstone holds
             return Plan(
                 WriteResult(WriteOutcome.NOT_FOUND, version), [self._tracing_action(doc, source, version, "external")]
             )
@@ -288,7 +288,7 @@ class Writer:
         replaces = doc.replaces if finishing else None
         source = tombstone_doc(doc.key, tid=doc.tid, version=effective, kind=doc.type, at=now, replaces=replaces)
         if not doc.live:
-            doc.version = effective
+            doc.version, doc.indexed_at = effective, instant(now)
             return Plan(
                 WriteResult(WriteOutcome.NOT_FOUND, effective),
                 [self._tracing_action(doc, source, effective, "external")],
@@ -300,6 +300,7 @@ class Writer:
         plan.after.append(Action("delete", self._names.disputes, str(doc.tid)))
         plan.tombs += finishing
         doc.version, doc.live, doc.tracing, doc.replaces = effective, False, None, replaces
+        doc.indexed_at = instant(now)  # as the tombstone holds: a later op of the group compares with it
         return plan
 
     def _replace(self, view: dict[TracingKey, Doc], old: TracingKey, expected: TracingType, new: Tracing,
