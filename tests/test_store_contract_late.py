@@ -6,13 +6,15 @@ delete."""
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
 
 from indexer.model import TracingKey, TracingType
 from indexer.store.base import Replace, TracingStore, Upsert, WriteOutcome, WriteResult
 from tests import factories as f
 from tests import store_backends
-from tests.store_backends import _live
+from tests.store_backends import NOW, Opener, _live
 from tests.test_store_lifecycle import _checked, nac
 
 open_store, store = (
@@ -72,4 +74,27 @@ def test_in_one_write_an_older_update_after_the_action_that_ended_it_changes_not
     )
     assert [r.outcome for r in results] == [WriteOutcome.APPLIED, WriteOutcome.UNCHANGED] * 2
     assert _live(store) == {"PSI-IC-1", "NH-2"}
+    assert store.check_integrity() == []
+
+
+def test_a_favorable_history_sent_again_ends_an_earlier_one_its_own_write_group_kept(open_store: Opener) -> None:
+    """A favorable history that came first in its write group keeps an earlier history that came after it
+    (supersession is judged as each is indexed); sent again as it is stored, it deletes that one, as the
+    OpenSearch backend's replay must (it cannot tell such a history from one a crash left undeleted), and
+    keeps one indexed after it. Both backends alike (a differential test of the two found them apart)."""
+    moment = [NOW]
+    store = open_store(clock=lambda: moment[0])
+    results = store.write([Upsert(nac("NH-1", (2020, 6, 1))), Upsert(nac("NH-2", (2015, 7, 1)))], actor="DSS")
+    assert [r.outcome for r in results] == [WriteOutcome.APPLIED] * 2
+    moment[0] = NOW + dt.timedelta(seconds=5)
+    assert store.write([Upsert(nac("NH-0", (2013, 3, 1)))], actor="DSS")[0].outcome is WriteOutcome.APPLIED
+    assert _live(store) == {"NH-0", "NH-1", "NH-2"}
+    moment[0] = NOW + dt.timedelta(seconds=10)
+    [replayed] = store.write([Upsert(nac("NH-1", (2020, 6, 1)))], actor="DSS")
+    assert replayed == WriteResult(WriteOutcome.UNCHANGED, 1)
+    assert _live(store) == {"NH-0", "NH-1"}
+    [ended] = store.deletions()
+    assert (ended.key, ended.reason) == (TracingKey("DSS", "NH-2"), "SUPERSEDED by favorable NAC history DSS/NH-1")
+    assert store.write([Upsert(nac("NH-1", (2020, 6, 1)))], actor="DSS")[0].outcome is WriteOutcome.UNCHANGED
+    assert _live(store) == {"NH-0", "NH-1"}
     assert store.check_integrity() == []

@@ -49,7 +49,8 @@ from indexer.store.sqlite_schema import (
     require_index_file,
     stored_keys_version,
 )
-from indexer.store.sqlite_writer import Writer, from_micros, micros, utcnow
+from indexer.store.sqlite_time import from_micros, micros, utcnow
+from indexer.store.sqlite_writer import Writer
 
 __all__ = ["SqliteStore", "connect"]
 

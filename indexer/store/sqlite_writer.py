@@ -44,23 +44,12 @@ from indexer.store.sqlite_lifecycle import (
 from indexer.store.sqlite_lifecycle import set_dispute as _store_dispute
 from indexer.store.sqlite_ops import Op, Restore, SetDispute, prepared_ops, write_failure
 from indexer.store.sqlite_schema import connect, prepare
+from indexer.store.sqlite_time import micros
 
 log = logging.getLogger(__name__)
 
 # Writes waiting beyond this many operations go into the next transaction.
 _MAX_GROUP_OPS = 2000
-
-
-def utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
-
-
-def micros(moment: dt.datetime) -> int:
-    return int(moment.timestamp() * 1_000_000)
-
-
-def from_micros(value: int) -> dt.datetime:
-    return dt.datetime.fromtimestamp(value / 1_000_000, dt.UTC)
 
 
 @dataclass
@@ -194,11 +183,12 @@ class Writer:
 
     def _row_by_id(self, tracing_id: int) -> tuple[TracingKey, _Row] | None:
         found = self._conn.execute(
-            "SELECT agency, record_number, source_version, type, live, body FROM tracing WHERE id = ?", (tracing_id,)
+            "SELECT agency, record_number, source_version, type, live, body, indexed_at FROM tracing WHERE id = ?",
+            (tracing_id,),
         ).fetchone()
         if found is None:
             return None
-        return TracingKey(found[0], found[1]), _Row(tracing_id, found[2], found[3], bool(found[4]), found[5])
+        return TracingKey(found[0], found[1]), _Row(tracing_id, found[2], found[3], bool(found[4]), *found[5:])
 
     def _apply(self, op: Op, actor: str, now: int) -> WriteResult:
         match op:
@@ -262,6 +252,8 @@ class Writer:
         self, ready: PreparedTracing, row: _Row | None, actor: str, now: int, *, supersede: bool = True
     ) -> WriteResult:
         if row is not None and row.source_version >= ready.source_version:
+            if supersede and ready.nac is not None:
+                self._resupersede(ready, row, actor, now)
             return WriteResult(WriteOutcome.UNCHANGED, row.source_version)
         kind, body, head = ready.type, ready.body, ready.head
         if supersede and row is not None and row.live and row.type != kind.value:
@@ -300,12 +292,21 @@ class Writer:
                 self._supersede(ready, tracing_id, actor, now)
         return WriteResult(WriteOutcome.APPLIED, ready.source_version)
 
-    def _supersede(self, ready: PreparedTracing, tracing_id: int, actor: str, now: int) -> None:
-        """A favorable NAC history deletes the subject's earlier ones, in this same transaction."""
+    def _resupersede(self, ready: PreparedTracing, row: _Row, actor: str, now: int) -> None:
+        """A favorable NAC history sent again as stored ends the earlier histories indexed no later than
+        it, as the OpenSearch backend's replay must (opensearch_follow.resupersede); one after it stays."""
+        if row.live and row.source_version == ready.source_version and row.body == ready.body:
+            self._supersede(ready, row.id, actor, now, indexed_by=row.indexed_at)
+
+    def _supersede(self, ready: PreparedTracing, tracing_id: int, actor: str, now: int, indexed_by: int = 0) -> None:
+        """A favorable NAC history deletes the subject's earlier ones, in this same transaction (with
+        `indexed_by`, only those indexed at or before that moment: `_resupersede`)."""
         assert ready.nac is not None
         reason = f"SUPERSEDED by favorable NAC history {ready.key}"
         for old_id in superseded_ids(self._conn, tracing_id, ready.nac):
             found = self._row_by_id(old_id)
+            if indexed_by and found is not None and found[1].indexed_at > indexed_by:
+                continue
             if found is not None and found[1].live and found[1].type == TracingType.NAC_HISTORY.value:
                 old_key, old_row = found
                 ended = max(old_row.source_version, ready.source_version)  # see _replace
@@ -376,12 +377,14 @@ class Writer:
             # investigation is complete, and an old record still live goes now. Not one indexed after the new
             # record: that is the old key used again, not the record this completion replaced.
             old_row = None if old == new.key else self._row(old)
-            if old_row is None or not old_row.live or old_row.type != expected_type.value:
-                return WriteResult(WriteOutcome.UNCHANGED, new_row.source_version)
-            if old_row.indexed_at > new_row.indexed_at:
-                return WriteResult(WriteOutcome.UNCHANGED, new_row.source_version)
-            self._tombstone(old_row, old, max(old_row.source_version, new.source_version), reason, actor, now)
-            return WriteResult(WriteOutcome.APPLIED, new_row.source_version)
+            outcome = WriteOutcome.UNCHANGED
+            live = old_row is not None and old_row.live and old_row.type == expected_type.value
+            if live and old_row is not None and old_row.indexed_at <= new_row.indexed_at:
+                self._tombstone(old_row, old, max(old_row.source_version, new.source_version), reason, actor, now)
+                outcome = WriteOutcome.APPLIED
+            if new.nac is not None:
+                self._resupersede(new, new_row, actor, now)
+            return WriteResult(outcome, new_row.source_version)
         old_row = new_row if old == new.key else self._row(old)
         if old_row is None or not old_row.live or old_row.type != expected_type.value:
             return WriteResult(WriteOutcome.NOT_FOUND, 0)
