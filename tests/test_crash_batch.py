@@ -186,5 +186,6 @@ def test_kill_9_during_a_batch_resumes_and_answers_each_query_once(tmp_path: Pat
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1800)  # about 300 s on a 2-core machine: the suite's default per-test limit
 def test_kill_9_during_a_batch_fifty_times(tmp_path: Path) -> None:
     _run_batch(tmp_path, kills=50, count=6000)
