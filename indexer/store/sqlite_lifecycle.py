@@ -148,11 +148,9 @@ def drop_dispute(conn: sqlite3.Connection, tracing_id: int) -> None:
 
 
 def end_dispute_of_another_subject(conn: sqlite3.Connection, tracing_id: int, old_body: str, new: Tracing) -> None:
-    """An update of a live tracing: its statement of dispute describes its person, and goes when the
-    update makes the record another person's (indexer.subjects). Disputes are rare: the old body is read
-    only for a tracing that has one."""
-    if conn.execute("SELECT 1 FROM dispute WHERE tracing_id = ?", (tracing_id,)).fetchone() is None:
-        return
+    """An update of a disputed live tracing: its statement of dispute describes its person, and goes when
+    the update makes the record another person's (indexer.subjects). The writer asks only for a tracing
+    that has one (its row read says so), so the old body is decoded for those alone."""
     if not same_subject(tracing_from_json(old_body).subject, new.subject):
         drop_dispute(conn, tracing_id)
 

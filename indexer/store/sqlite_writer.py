@@ -67,6 +67,7 @@ class _Row:
     live: bool
     body: str | None
     indexed_at: int = 0
+    disputed: bool = False  # a statement of dispute is attached (read by `_row` only)
 
 
 class Writer:
@@ -175,11 +176,13 @@ class Writer:
 
     def _row(self, key: TracingKey) -> _Row | None:
         found = self._conn.execute(
-            "SELECT id, source_version, type, live, body, indexed_at FROM tracing"
-            " WHERE agency = ? AND record_number = ?",
+            "SELECT t.id, t.source_version, t.type, t.live, t.body, t.indexed_at, d.tracing_id IS NOT NULL"
+            " FROM tracing t LEFT JOIN dispute d ON d.tracing_id = t.id WHERE t.agency = ? AND t.record_number = ?",
             (key.agency, key.record_number),
         ).fetchone()
-        return None if found is None else _Row(found[0], found[1], found[2], bool(found[3]), found[4], found[5])
+        if found is None:
+            return None
+        return _Row(found[0], found[1], found[2], bool(found[3]), found[4], found[5], found[6] == 1)
 
     def _row_by_id(self, tracing_id: int) -> tuple[TracingKey, _Row] | None:
         found = self._conn.execute(
@@ -270,7 +273,7 @@ class Writer:
             assert tracing_id is not None
         else:
             tracing_id = row.id
-            if row.live and row.body is not None:
+            if row.live and row.disputed and row.body is not None:
                 end_dispute_of_another_subject(self._conn, tracing_id, row.body, ready.tracing())
             self._unindex(row)
             self._conn.execute(
