@@ -32,3 +32,25 @@ def same_subject(old: Subject | None, new: Subject | None) -> bool:
         return True
     before = {name_pair(n) for n in old.all_names()}
     return any(name_pair(n) in before for n in new.all_names())
+
+
+# A subject's middle name, suffix and place of birth in their compared forms (EXACT's middle and suffix,
+# PlaceOfBirth.code): what tells namesakes with the same name and date of birth apart.
+Details = tuple[str, str, str]
+
+
+def details_of(subject: Subject) -> Details:
+    key, place = name_key(subject.name), subject.identifiers.place_of_birth
+    return key.middle, key.suffix, place.code() if place is not None else ""
+
+
+def details_agree(one: Details, other: Details) -> bool:
+    """Whether two namesakes' details allow one person: a middle name that both give agrees (one may be
+    an initial or a first part of the other), a suffix both give is the same, and so is a place of birth
+    (the state, or the country). A detail that one of them lacks says nothing either way."""
+    (middle, suffix, place), (their_middle, their_suffix, their_place) = one, other
+    if middle and their_middle and not (middle.startswith(their_middle) or their_middle.startswith(middle)):
+        return False
+    return (not suffix or not their_suffix or suffix == their_suffix) and (
+        not place or not their_place or place == their_place
+    )

@@ -121,6 +121,30 @@ CASES = [
         nac("NH-2", (2018, 5, 1), ssn=""),
         ("NH-1",),
     ),
+    Case(  # a review found an INCOMPLETE history of JOHN ALLEN SMITH deleted by JOHN BRUCE SMITH's favorable one
+        "no SSN: same name and date of birth, another middle name: another person",
+        (nac("NH-1", (2012, 5, 1), ssn="", middle="Allen", outcome=INCOMPLETE),),
+        nac("NH-2", (2018, 5, 1), ssn="", middle="Bruce"),
+        (),
+    ),
+    Case(
+        "no SSN: same name and date of birth, born in another state: another person",
+        (nac("NH-1", (2012, 5, 1), ssn="", state="TX"),),
+        nac("NH-2", (2018, 5, 1), ssn=""),
+        (),
+    ),
+    Case(
+        "no SSN: same name and date of birth, another suffix: another person",
+        (nac("NH-1", (2012, 5, 1), ssn="", suffix="Sr"),),
+        nac("NH-2", (2018, 5, 1), ssn="", suffix="Jr"),
+        (),
+    ),
+    Case(
+        "no SSN: a middle initial, a suffix and a place of birth given by one of them only tell nothing apart",
+        (nac("NH-3", (2013, 5, 1), ssn="", suffix="III"), nac("NH-1", (2012, 5, 1), ssn="", middle="J", state="")),
+        nac("NH-2", (2018, 5, 1), ssn=""),
+        ("NH-1", "NH-3"),
+    ),
     Case(
         "no SSN on the new one: a history with an SSN is not the name's to delete",
         (nac("NH-1", (2012, 5, 1)),),

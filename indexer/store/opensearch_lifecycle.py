@@ -18,6 +18,7 @@ from typing import Any
 from indexer.model import NacHistoryDetails, NacOutcome, Tracing, TracingKey, TracingType
 from indexer.normalize import name_key
 from indexer.retention import earliest_day, latest_day
+from indexer.subjects import details_agree, details_of
 
 
 def supersedes(new: Tracing, other: Tracing) -> bool:
@@ -45,8 +46,10 @@ def supersedes(new: Tracing, other: Tracing) -> bool:
     if theirs.ssn:
         return False  # a name never overrules an identifier: theirs may be a namesake born the same day
     their_key = name_key(other.subject.name)
-    return (their_key.surname, their_key.given) == (key.surname, key.given) and (
-        theirs.date_of_birth is not None and theirs.date_of_birth.iso() == dob.iso()
+    return (
+        (their_key.surname, their_key.given) == (key.surname, key.given)
+        and (theirs.date_of_birth is not None and theirs.date_of_birth.iso() == dob.iso())
+        and details_agree(details_of(subject), details_of(other.subject))
     )
 
 

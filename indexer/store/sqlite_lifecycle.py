@@ -11,9 +11,11 @@ same subject completed strictly earlier is deleted. The same subject is:
   overrule an identifier);
 - otherwise the same primary name (normalized surname and given name) and the same full date of birth,
   on a history that has no SSN either (one with an SSN is someone the name cannot vouch for: two
-  namesakes born the same day, each with their own SSN, were both deleted). Aliases are not used, and a
-  history without an SSN and without a full date of birth supersedes nothing: a deletion on a guess
-  cannot be undone.
+  namesakes born the same day, each with their own SSN, were both deleted), whose middle name, suffix
+  and place of birth do not tell them apart (indexer.subjects.details_agree: an incomplete history of
+  JOHN ALLEN SMITH born in Virginia went with a favorable one of JOHN BRUCE SMITH born in Texas the
+  same day). Aliases are not used, and a history without an SSN and without a full date of birth
+  supersedes nothing: a deletion on a guess cannot be undone.
 Only the submitting agency's own histories are superseded: only the owning agency changes or deletes its
 tracings (seed 002), and across agencies any submitter could erase another agency's history, an
 unfavorable one say, by sending a favorable history on its SSN under any name and then deleting its own.
@@ -30,7 +32,7 @@ from indexer.codec import tracing_from_json
 from indexer.model import Dispute, NacHistoryDetails, NacOutcome, Tracing
 from indexer.normalize import name_key
 from indexer.retention import due_on, earliest_day, latest_day
-from indexer.subjects import same_subject
+from indexer.subjects import Details, details_agree, details_of, same_subject
 
 LIFECYCLE_SCHEMA = """
 -- One row per live NAC history: the day it falls due for retention (indexer.retention) and who it is
@@ -65,9 +67,10 @@ def _micros(moment: dt.datetime) -> int:
 # - completed_on, due_on: ISO days ("" both: no usable completion date, never due);
 # - favorable_since: for a FAVORABLE history, the first day it may have completed: the histories of the same
 #   subject completed before it are superseded ("": it supersedes nothing);
-# - surname, given (normalized primary name) and dob (a full date of birth, else ""): the same subject when
-#   the history has no SSN.
-NacFacts = tuple[str, str, str, str, str, str, str]
+# - surname, given (normalized primary name), dob (a full date of birth, else "") and the subject's
+#   details (middle name, suffix, place of birth: indexer.subjects.details_of): the same subject when the
+#   history has no SSN.
+NacFacts = tuple[str, str, str, str, str, str, str, Details]
 
 
 def nac_facts(tracing: Tracing) -> NacFacts | None:
@@ -84,10 +87,10 @@ def nac_facts(tracing: Tracing) -> NacFacts | None:
                 # Strictly earlier: an earlier history's latest possible day before this one's first.
                 since = earliest_day(details.completed_on).isoformat()
     if subject is None:
-        return (completed, due, "", since, "", "", "")
+        return (completed, due, "", since, "", "", "", ("", "", ""))
     ids, key = subject.identifiers, name_key(subject.name)
     dob = ids.date_of_birth.iso() if ids.date_of_birth is not None and ids.date_of_birth.is_full else ""
-    return (completed, due, ids.ssn, since, key.surname, key.given, dob)
+    return (completed, due, ids.ssn, since, key.surname, key.given, dob, details_of(subject))
 
 
 def index_nac_history(conn: sqlite3.Connection, tracing_id: int, facts: NacFacts) -> None:
@@ -104,7 +107,7 @@ def unindex_nac_history(conn: sqlite3.Connection, tracing_id: int) -> None:
 def superseded_ids(conn: sqlite3.Connection, tracing_id: int, facts: NacFacts) -> list[int]:
     """Ids of the live NAC histories that the history with these facts, just stored under `tracing_id`,
     supersedes (empty unless it is FAVORABLE); see the module's docstring for "same subject"."""
-    _, _, ssn, since, surname, given, dob = facts
+    _, _, ssn, since, surname, given, dob, details = facts
     if not since:
         return []
     if ssn:
@@ -114,18 +117,18 @@ def superseded_ids(conn: sqlite3.Connection, tracing_id: int, facts: NacFacts) -
             " AND t.agency = (SELECT agency FROM tracing WHERE id = ?)",
             (ssn, since, tracing_id, tracing_id),
         )
-    else:
-        if not dob or not surname:
-            return []
-        rows = conn.execute(
-            "SELECT n.tracing_id FROM name n JOIN nac_history h ON h.tracing_id = n.tracing_id"
-            " JOIN tracing t ON t.id = n.tracing_id"
-            " WHERE n.surname = ? AND n.given = ? AND n.alias_no = 0 AND n.dob = ?"
-            " AND h.completed_on < ? AND n.tracing_id != ? AND h.ssn = ''"
-            " AND t.agency = (SELECT agency FROM tracing WHERE id = ?)",
-            (surname, given, dob, since, tracing_id, tracing_id),
-        )
-    return sorted({row[0] for row in rows})
+        return sorted({row[0] for row in rows})
+    if not dob or not surname:
+        return []
+    namesakes = conn.execute(
+        "SELECT n.tracing_id, n.middle, n.suffix, n.pob FROM name n"
+        " JOIN nac_history h ON h.tracing_id = n.tracing_id JOIN tracing t ON t.id = n.tracing_id"
+        " WHERE n.surname = ? AND n.given = ? AND n.alias_no = 0 AND n.dob = ?"
+        " AND h.completed_on < ? AND n.tracing_id != ? AND h.ssn = ''"
+        " AND t.agency = (SELECT agency FROM tracing WHERE id = ?)",
+        (surname, given, dob, since, tracing_id, tracing_id),
+    )
+    return sorted({row[0] for row in namesakes if details_agree(details, (row[1], row[2], row[3]))})
 
 
 DISPUTES_FILED = "disputes_filed"  # the meta row counting statements attached: TracingStore.dispute_mark
