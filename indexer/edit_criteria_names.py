@@ -50,7 +50,7 @@ def trailing_suffix(raw: str) -> tuple[str, str] | None:
         return None
     end = start = len(tail)
     # Runs for every name part ingested: a short scan back over the last word, no regular expression.
-    while start > 0 and tail[start - 1].isascii() and tail[start - 1].isalpha():
+    while start > 0 and tail[start - 1].isalpha():  # any script's letters: "da Silva J\u00fanior" peels JR
         start -= 1
         if end - start > _LONGEST_WORD:
             return None

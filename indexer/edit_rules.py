@@ -41,7 +41,13 @@ _ASCII_NAME_RE = re.compile(r"[A-Za-z .'-]*")
 _ASCII_CONTROL_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _CONTROL_CATEGORIES = frozenset({"Cc", "Cf", "Co", "Cs", "Cn"})
 _COLLAPSIBLE = frozenset("\t\n\r")
-_NAME_PUNCTUATION = frozenset(" -'\u2019.")
+# Beside ASCII's: the typographic apostrophes (U+2019, and U+2018 as the Hawaiian okina is often typed),
+# the Hebrew geresh, Unicode's hyphens and the en dash (Smith\u2010Jones), the Catalan middle dot (Col\u00b7lell)
+# and the Katakana one between a foreign name's parts. Each folds as its ASCII kin (indexer.normalize).
+_NAME_PUNCTUATION = frozenset(" -'.\u2019\u2018\u05f3\u2010\u2011\u2013\u00b7\u30fb")
+# Joiners shape letters in Persian, Urdu and Indic spellings (a ZWNJ inside a Persian compound surname):
+# part of a name, not a hidden control character.
+_JOINERS = frozenset("\u200c\u200d")
 # Combining marks are part of letters in many scripts (Devanagari virama, Arabic harakat, a
 # decomposed diaeresis that NFC could not compose), so they pass with the letters.
 _MARK_CATEGORIES = frozenset({"Mn", "Mc", "Me"})
@@ -63,12 +69,14 @@ def collapse(text: str) -> str:
     return " ".join(text.split())
 
 
-def has_control(text: str) -> bool:
-    """Control, format, private-use or unassigned characters (tab, LF and CR excepted)."""
+def has_control(text: str, allowed: frozenset[str] = frozenset()) -> bool:
+    """Control, format, private-use or unassigned characters (tab, LF and CR excepted, and `allowed`)."""
     if text.isascii():
         # isprintable is one C pass; only a string that fails it can hold a control character.
         return not text.isprintable() and _ASCII_CONTROL_RE.search(text) is not None
-    return any(c not in _COLLAPSIBLE and unicodedata.category(c) in _CONTROL_CATEGORIES for c in text)
+    return any(
+        c not in _COLLAPSIBLE and c not in allowed and unicodedata.category(c) in _CONTROL_CATEGORIES for c in text
+    )
 
 
 def _emit(out: list[Violation], path: str, reasons: list[str]) -> None:
@@ -90,7 +98,7 @@ def _judge_name_part(raw: str, label: str, required: bool, max_len: int) -> tupl
     reasons: list[str] = []
     if len(value) > max_len:
         reasons.append(f"{label} is longer than {max_len} characters")
-    control = has_control(raw)
+    control = has_control(raw, _JOINERS)
     if control:
         reasons.append(f"{label} must not contain control characters")
     if value.isascii() and _ASCII_NAME_RE.fullmatch(value):

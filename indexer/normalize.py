@@ -38,9 +38,13 @@ _FOLD_TABLE = _ascii_table(keep_spaces=True)
 _KEY_TABLE = _ascii_table(keep_spaces=False)
 
 
+# The Catalan middle dot joins the two L of one sound (Col\u00b7lell is COLLELL); anyascii makes it a hyphen.
+_BEFORE_ASCII = {0x00B7: None}
+
+
 def _to_ascii(text: str) -> str:
     # Most names in the index are already ASCII; anyascii is the costly step, so skip it for them.
-    return text if text.isascii() else anyascii(text)
+    return text if text.isascii() else anyascii(text.translate(_BEFORE_ASCII))
 
 
 def fold(text: str) -> str:

@@ -39,6 +39,14 @@ def with_pob(**changes: Any) -> Tracing:
         PersonName("\u0936\u0930\u094d\u092e\u093e"),  # Devanagari with a virama (a combining mark)
         PersonName("Zoe\u0308"),  # decomposed: stored composed
         PersonName("S" * 60, "G" * 60, "M" * 60),
+        # Punctuation real names are typed with (a review of name handling found each refused):
+        PersonName("Ka\u2018ahumanu"),  # the okina typed as a left quote
+        PersonName("Smith\u2010Jones"),  # Unicode's hyphen
+        PersonName("Smith\u2013Jones"),  # an en dash
+        PersonName("Col\u00b7lell"),  # the Catalan middle dot
+        PersonName("\u062d\u0633\u06cc\u0646\u200c\u0632\u0627\u062f\u0647"),  # Persian, a ZWNJ inside
+        PersonName("\u05d6\u05f3\u05d0\u05e7"),  # Hebrew with a geresh
+        PersonName("\u30b9\u30df\u30b9", "\u30b8\u30e7\u30f3\u30fb\u30dd\u30fc\u30eb"),  # Katakana middle dot
     ],
 )
 def test_names_accepted(name: PersonName) -> None:
@@ -59,6 +67,8 @@ def test_names_accepted(name: PersonName) -> None:
         ({"surname": "Sm\x00ith"}, "tracing.subject.name.surname", "control characters"),
         ({"surname": "Sm\x1fith"}, "tracing.subject.name.surname", "control characters"),
         ({"surname": "Sm\u200bith"}, "tracing.subject.name.surname", "control characters"),
+        ({"surname": "Sm\u202eith"}, "tracing.subject.name.surname", "control characters"),  # a bidi override
+        ({"surname": "\u200c"}, "tracing.subject.name.surname", "at least one letter"),
         ({"surname": "Smith@home"}, "tracing.subject.name.surname", "only letters"),
         ({"surname": "Smith_Jones"}, "tracing.subject.name.surname", "only letters"),
         ({"surname": "- . '"}, "tracing.subject.name.surname", "at least one letter"),

@@ -52,6 +52,7 @@ def with_name(name: PersonName) -> Tracing:
         ("Whitfield Jnr", "Whitfield", "JR"),
         ("Smith-Jones II", "Smith-Jones", "II"),
         ("de la Cruz Jr", "de la Cruz", "JR"),
+        ("da Silva J\u00fanior", "da Silva", "JR"),  # an accented spelling (it stayed in the surname)
         ("M\u00fcller Jr", "M\u00fcller", "JR"),
         ("H. Jr", "H.", "JR"),
         ("Harold Jr", "Harold", "JR"),

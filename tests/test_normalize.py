@@ -41,8 +41,9 @@ def test_fold(text: str, folded: str) -> None:
     ("spellings", "key"),
     [
         (["de la Cruz", "DELACRUZ", "De-La-Cruz", "de la cruz", "De La  Cruz", "de.la.cruz"], "DELACRUZ"),
-        (["Smith-Jones", "Smith Jones", "SMITHJONES"], "SMITHJONES"),
-        (["O'Brien", "O\u2019Brien", "OBrien", "O Brien"], "OBRIEN"),
+        (["Smith-Jones", "Smith Jones", "SMITHJONES", "Smith\u2010Jones", "Smith\u2013Jones"], "SMITHJONES"),
+        (["O'Brien", "O\u2019Brien", "O\u2018Brien", "OBrien", "O Brien"], "OBRIEN"),
+        (["Col\u00b7lell", "Collell"], "COLLELL"),
         (["M\u00fcller", "Muller", "MULLER"], "MULLER"),
         (["Zo\u00eb", "Zoe", "Zoe\u0308"], "ZOE"),
         (["\u0418\u0432\u0430\u043d\u043e\u0432", "Ivanov"], "IVANOV"),
@@ -108,3 +109,8 @@ def test_name_key_empty_parts() -> None:
 
 def test_title_key_keeps_words() -> None:
     assert title_key("Acme  Widgets, Inc. (Plant #2)") == "ACME WIDGETS INC PLANT 2"
+
+
+def test_the_catalan_middle_dot_joins_and_the_hyphens_part() -> None:
+    assert fold("Col\u00b7lell i Puig") == "COLLELL I PUIG"
+    assert fold("Smith\u2010Jones") == fold("Smith\u2013Jones") == "SMITH JONES"
