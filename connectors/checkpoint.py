@@ -35,9 +35,13 @@ class Checkpoint:
 
 
 def save_json_atomically(path: Path, data: dict[str, Any]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """Written for the connector's own user only (0600): a position may be a row's key, and a repository's
+    table may be keyed by SSN."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     temporary = path.with_name(f".{path.name}.tmp")
-    with temporary.open("w", encoding="utf-8") as out:
+    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(descriptor, 0o600)  # a temporary left by an earlier version may have been readable by all
+    with open(descriptor, "w", encoding="utf-8") as out:
         json.dump(data, out, sort_keys=True)
         out.flush()
         os.fsync(out.fileno())

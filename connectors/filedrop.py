@@ -154,7 +154,7 @@ def _waiting(inbox: Path, readers: dict[str, FileReader], position: str | None) 
 
 
 def _move(path: Path, folder: Path) -> Path:
-    folder.mkdir(exist_ok=True)
+    folder.mkdir(mode=0o700, exist_ok=True)  # done/ and failed/ hold the repository's records
     target, n = folder / path.name, 0
     while target.exists():
         n += 1

@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import re
 import sys
 import time
 from collections import deque
@@ -89,6 +90,12 @@ class Stats:
         return {"records": self.records, **asdict(self)}
 
 
+# The safety net the server's log lines have (dcii.cli.logs): nine digits standing alone, an SSN as a
+# person writes it, never goes into a log line. A file's name is logged, and a repository exporting one
+# file per person may name it for them.
+_SSN_SHAPED = re.compile(r"(?<![0-9A-Za-z])\d{3}-?\d{2}-?\d{4}(?![0-9A-Za-z])")
+
+
 class Progress:
     """Counts while running: a rich bar on a terminal, else a JSON log line every `every` records."""
 
@@ -113,7 +120,8 @@ class Progress:
             self._bar = bar
 
     def log(self, event: str, **fields: object) -> None:
-        line = json.dumps({"event": event, "connector": self.name, **fields}, sort_keys=True)
+        safe = {k: _SSN_SHAPED.sub("[redacted]", v) if isinstance(v, str) else v for k, v in fields.items()}
+        line = json.dumps({"event": event, "connector": self.name, **safe}, sort_keys=True)
         if self._bar is None:
             print(line, file=self.stream, flush=True)
 

@@ -204,6 +204,7 @@ def test_filedrop_pushes_files_and_dead_letters_refusals(tmp_path: Path) -> None
         counts = site.run("filedrop", "--inbox", str(inbox), "--once")
     assert sorted(p.name for p in (inbox / "done").iterdir()) == ["a-00.csv", "b-lifecycle.jsonl", "c-changes.csv"]
     assert [p.name for p in (inbox / "failed").iterdir()] == ["broken.csv"]
+    assert {(inbox / folder).stat().st_mode & 0o777 for folder in ("done", "failed")} == {0o700}  # records inside
     assert (inbox / "notes.txt").exists()
     assert counts["applied"] == 30 + 2 + 5 + 3 + 2 and counts["unchanged"] == 1, counts
     rejects = {entry["record_number"]: entry for entry in site.rejects()}

@@ -6,6 +6,7 @@ and connectors/ importing nothing of the index.
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import subprocess
@@ -253,3 +254,22 @@ def test_batch_messages_stay_under_the_servers_size_limit() -> None:
     assert [r.request_id for batch in batches for r in batch.requests] == [r.request_id for r in requests]
     small = [to_request(person_row(i, 1)) for i in range(1_200)]
     assert [len(b.requests) for b in _in_batches(iter(small))] == [500, 500, 200]  # type: ignore[arg-type]
+
+
+def test_a_log_line_never_carries_an_ssn_shaped_text() -> None:
+    """A repository exporting one file per person may name it for them: the file drop logs file names."""
+    stream = io.StringIO()
+    Progress("filedrop", stream=stream).log("done", file="WHITFIELD_318-52-4471.csv", other="318524471", n=3)
+    line = json.loads(stream.getvalue())
+    assert line == {"event": "done", "connector": "filedrop", "file": "WHITFIELD_[redacted].csv",
+                    "other": "[redacted]", "n": 3}  # fmt: skip
+
+
+def test_the_checkpoint_is_for_the_connectors_own_user(tmp_path: Path) -> None:
+    """Its position may be a row's key, and a repository's table may be keyed by SSN."""
+    state = tmp_path / "state"
+    state.mkdir(mode=0o755)
+    checkpoint = Checkpoint(state / "checkpoint.json")
+    checkpoint.position = "318-52-4471"
+    checkpoint.save()
+    assert (state / "checkpoint.json").stat().st_mode & 0o777 == 0o600
