@@ -95,14 +95,17 @@ def _surely_theirs(hit: search_pb2.Hit, stored: StoredTracing) -> bool:
 
 
 class _AsNow:
-    """Results are kept for weeks and fetched when the operator likes, so each hit is sent as its record
+    """Results are kept for weeks and fetched when the operator likes, so each hit says how its record
     stands when fetched: a record disputed since the batch was answered reaches them annotated, as an
     online search would show it (seed 004: anyone who later sees a disputed record knows it is disputed),
     and one its agency has deleted since (or retention removed, or a completion replaced) is not sent at
     all: its disclosure was accounted when the batch was answered, the index no longer holds it (nor one
     that ended since and was filed again under its number: TracingStore.last_deleted). A
     statement filed since goes onto the hit only when the record is surely still that person's
-    (`_surely_theirs`). Each hit's record is read once per stream."""
+    (`_surely_theirs`). A record written again since is marked `changed_since`: the hit shows it as it was
+    answered (its score and explanation are of that content), and an online search shows it as it stands
+    (a batch review: a corrected record came back as it was, with nothing to say so). Each hit's record is
+    read once per stream."""
 
     def __init__(self, store: TracingStore | None) -> None:
         self._store = store
@@ -138,6 +141,8 @@ class _AsNow:
             disputed = stored.dispute is not None and hit.dispute.dispute_id != stored.dispute.dispute_id
             if disputed and _surely_theirs(hit, stored):
                 dispute_out(stored.dispute, hit)
+            if hit.tracing.HasField("indexed_at") and stored.indexed_at != hit.tracing.indexed_at.ToDatetime(dt.UTC):
+                hit.changed_since = True
             kept.append(hit)
         if len(kept) < len(result.hits):
             del result.hits[:]

@@ -12,9 +12,11 @@ index refuses is reported per query in the results. At most 100,000 queries (64 
 at most 8 KiB (a larger one is refused alone).
 
 The results file holds one JSON object per line and nothing else: query_id, hits (agency,
-record_number, type, score, explanation, and dispute {dispute_id, statement_location, summary} when the
-record is disputed; each hit as its record stands when the results are fetched: disputed since, it says
-so, and a record deleted since the batch ran is left out), marking ("FOR OFFICIAL USE ONLY - PRIVACY
+record_number, type, score, explanation, tracing (the record disclosed, as `dcii search --json` shows
+it), and dispute {dispute_id, statement_location, summary} when the record is disputed; each hit says how
+its record stands when the results are fetched: disputed since, it says so; written again since (a
+correction), changed_since is true and the hit is as the batch answered it (search online for the record as
+it stands); a record deleted since the batch ran is left out), marking ("FOR OFFICIAL USE ONLY - PRIVACY
 SENSITIVE", on every line that has hits:
 there is no header line, so each disclosing line marks itself), next_page_token when the query has more
 hits than its page held (ask the same query online with it), candidates_truncated when the index had to
@@ -185,7 +187,11 @@ def _hit_line(hit: search_pb2.Hit) -> dict[str, Any]:
         "type": tracing_pb2.TracingType.Name(hit.type).removeprefix("TRACING_TYPE_"),
         "score": hit.score,
         "explanation": json_format.MessageToDict(hit.explanation, preserving_proto_field_name=True),
+        # The record as disclosed, as `dcii search --json` shows it: whom the hit is about and what it holds.
+        "tracing": json_format.MessageToDict(hit.tracing, preserving_proto_field_name=True),
     }
+    if hit.changed_since:  # written again since the batch answered: search online for it as it stands
+        line["changed_since"] = True
     if hit.dispute.dispute_id:  # a statement of dispute goes wherever the record is disclosed (seed 004)
         dispute = hit.dispute
         line["dispute"] = {

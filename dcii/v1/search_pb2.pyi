@@ -254,9 +254,15 @@ class Hit(_message.Message):
     SCORE_FIELD_NUMBER: _builtins.int
     EXPLANATION_FIELD_NUMBER: _builtins.int
     DISPUTE_FIELD_NUMBER: _builtins.int
+    CHANGED_SINCE_FIELD_NUMBER: _builtins.int
     type: _tracing_pb2.TracingType.ValueType
     score: _builtins.float
     """In [0, 1]; 1 for the exact modes."""
+    changed_since: _builtins.bool
+    """Batch results only: the record was written again after the batch answered (a correction, an update of
+    its file). The hit shows it, score and explanation included, as it stood then; an online search shows
+    it as it stands.
+    """
     @_builtins.property
     def tracing(self) -> _tracing_pb2.Tracing: ...
     @_builtins.property
@@ -273,10 +279,11 @@ class Hit(_message.Message):
         score: _builtins.float = ...,
         explanation: Global___MatchExplanation | None = ...,
         dispute: Global___DisputeNotice | None = ...,
+        changed_since: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["dispute", b"dispute", "explanation", b"explanation", "tracing", b"tracing"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["dispute", b"dispute", "explanation", b"explanation", "score", b"score", "tracing", b"tracing", "type", b"type"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["changed_since", b"changed_since", "dispute", b"dispute", "explanation", b"explanation", "score", b"score", "tracing", b"tracing", "type", b"type"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -1,0 +1,41 @@
+"""Batch results fetched after the index changed (a batch review): what each hit says of its record as it
+stands, and what `dcii batch results` writes of a hit. Over the real gRPC service (mutual TLS) on real
+SQLite files; statements of dispute filed since: tests/test_privacy_disputes.py."""
+
+from __future__ import annotations
+
+from dcii.cli import batch as batch_cli
+from search_service.accreditation import Purpose, Role
+from tests import factories as f
+from tests.support import Index
+from tests.test_batch import DONE, _query, _results, _submit, _wait
+from tests.test_privacy import EXACT, HAROLD, SSN
+
+
+def test_a_record_written_again_since_the_batch_answered_is_marked_changed_since(index: Index) -> None:
+    """A corrected record came back as it was answered, with nothing to say it had changed."""
+    submitter = index.client("NCIS-RA-01", "NCIS", [Role.SUBMITTER])
+    submitter.upsert(
+        f.person(record="NCIS-1"), f.person(record="NCIS-5", surname="Okafor", given="Ngozi", ssn="212-44-8765")
+    )
+    batcher = index.client("CCF-BATCH", "ARMY-CCF", [Role.QUERIER, Role.BATCH], purposes=[Purpose.SECURITY_CLEARANCE])
+    queries = [
+        _query("harold", EXACT, name=HAROLD, identifiers={"ssn": SSN}),
+        _query("ngozi", EXACT, name={"surname": "Okafor", "given_name": "Ngozi"}, identifiers={"ssn": "212-44-8765"}),
+    ]
+    batch_id = _submit(batcher, queries).batch_id
+    assert _wait(batcher, batch_id).state == DONE
+    [before, _] = _results(batcher, batch_id)
+    assert [h.changed_since for h in before.hits] == [False]
+    submitter.upsert(f.person(record="NCIS-1", version=2, middle="Jerome"))  # a correction of the same person
+
+    harold, ngozi = _results(batcher, batch_id)
+    [hit] = harold.hits
+    assert hit.changed_since and hit.tracing.subject.name.middle_name == "James"  # as answered, and says so
+    assert [h.changed_since for h in ngozi.hits] == [False]
+    line = batch_cli.result_line(harold)
+    [written] = line["hits"]
+    assert written["changed_since"] is True
+    # The record disclosed, as `dcii search --json` shows it (the file held its key, type and score only).
+    assert written["tracing"]["subject"]["name"]["surname"] == "Whitfield"
+    assert "changed_since" not in batch_cli.result_line(ngozi)["hits"][0]
