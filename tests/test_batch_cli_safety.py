@@ -174,3 +174,42 @@ def test_a_cell_the_cli_refuses_is_named_by_the_line_its_row_starts_on(tmp_path:
     with pytest.raises(SystemExit) as refused:
         read_queries_and_lines(path)
     assert "line 3: mode:" in str(refused.value)  # it starts on line 3 and ends on 4
+
+
+def test_a_spreadsheets_csv_is_read_as_it_is_written(tmp_path: Path) -> None:
+    """A batch review: a header in capitals, Excel's empty columns and its rows of empty cells each refused
+    the whole file, with a message about query_id."""
+    from dcii.cli.batch import read_queries_and_lines
+
+    path = tmp_path / "in.csv"
+    path.write_bytes(
+        b"\xef\xbb\xbfQUERY_ID,Surname,Given_Name,Mode,Purpose,,\r\n"
+        b"a,Whitfield,Harold,NAME_ONLY,SECURITY_CLEARANCE,,\r\n,,,,,,\r\n"
+        b"b,Okafor,Ngozi,NAME_ONLY,SECURITY_CLEARANCE,,\r\n,,,,,,\r\n"
+    )
+    queries, lines = read_queries_and_lines(path)
+    assert [(q.query_id, q.query.name.surname) for q in queries] == [("a", "Whitfield"), ("b", "Okafor")]
+    assert lines == [2, 4]
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"", "no header row"),
+        (b"query_id,surname\n", "no queries under the header"),
+        (b"surname,given_name\nWhitfield,Harold\n", "no query_id column"),
+        (b"query_id,surname,date_of_brith\na,Whitfield,1971\n", "unknown columns date_of_brith"),
+        (b"query_id,surname,Surname\na,Whitfield,Whitfeld\n", "columns given twice: surname"),
+        (b"query_id,surname\na,Whitfield,1971-04-12\n", "line 2: a cell beyond the header's columns"),
+        # The byte on line 3000: the decoder, reading ahead of the CSV reader, named line 2904.
+        (b"query_id,surname\n" + b"a,Whitfield\n" * 2998 + b"b,M\xfcller\n", "line 3000: not UTF-8 text"),
+    ],
+)
+def test_what_is_wrong_with_a_batch_file_is_named(tmp_path: Path, content: bytes, message: str) -> None:
+    from dcii.cli.batch import read_queries_and_lines
+
+    path = tmp_path / "in.csv"
+    path.write_bytes(content)
+    with pytest.raises(SystemExit) as refused:
+        read_queries_and_lines(path)
+    assert message in str(refused.value) and "nothing was sent" in str(refused.value)

@@ -5,8 +5,9 @@
 
 The CSV has a header row with the columns query_id, surname, given_name, middle_name, suffix, ssn,
 date_of_birth (YYYY, YYYY-MM or YYYY-MM-DD), place_of_birth (US-VA, DE, or with a city: US-VA/Norfolk),
-mode (EXACT, NAME_ONLY, NONSTANDARD, FUZZY, PID_QUALIFIED) and purpose (e.g. SECURITY_CLEARANCE); only
-query_id is required, and a blank cell means absent. A cell this command cannot read (an unknown mode,
+mode (EXACT, NAME_ONLY, NONSTANDARD, FUZZY, PID_QUALIFIED) and purpose (e.g. SECURITY_CLEARANCE), in any
+case and order; only query_id is required, and a blank cell means absent. It is UTF-8 text (a spreadsheet's
+"CSV UTF-8"); empty columns at the header's end and rows of empty cells are passed over. A cell this command cannot read (an unknown mode,
 a malformed date) stops it before anything is sent, with every such problem named by line; what the
 index refuses is reported per query in the results. At most 100,000 queries (64 MiB) in one batch, each
 at most 8 KiB (a larger one is refused alone).
@@ -37,6 +38,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import io
 import json
 import os
 import re
@@ -143,36 +145,73 @@ def read_queries(path: Path) -> list[batch_pb2.BatchQuery]:
 
 def read_queries_and_lines(path: Path) -> tuple[list[batch_pb2.BatchQuery], list[int]]:
     """`read_queries`, and the file's line of each query (blank lines are skipped, and a quoted cell may
-    span lines: query i is not on line i + 2), for naming the line of a refusal from the server."""
+    span lines: query i is not on line i + 2), for naming the line of a refusal from the server.
+
+    As a spreadsheet writes a CSV: the header's column names in any case, empty columns at its end, and
+    rows whose every cell is empty are passed over; a column this command does not know is named and
+    refused (a misspelt date_of_birth would otherwise be dropped without a word)."""
     queries: list[batch_pb2.BatchQuery] = []
     lines: list[int] = []
     problems: list[str] = []
-    with path.open(newline="", encoding="utf-8-sig") as handle:
-        counted = _RowStarts(handle)
-        reader = csv.DictReader(counted)
-        try:
-            header = [h.strip() for h in reader.fieldnames or ()]
-            unknown = [h for h in header if h not in COLUMNS]
-            if "query_id" not in header or unknown:
-                raise SystemExit(f"{path}: the header needs query_id; known columns: {', '.join(COLUMNS)}")
-            reader.fieldnames = header
+    counted = _RowStarts(iter(io.StringIO(_utf8_text(path), newline="")))
+    reader = csv.DictReader(counted)
+    try:
+        header = _header(path, reader.fieldnames)
+        reader.fieldnames = header
+        counted.start = None
+        for row in reader:
+            line = counted.start or reader.line_num
             counted.start = None
-            for row in reader:
-                line = counted.start or reader.line_num
-                counted.start = None
-                query, row_problems = parse_row(row)
-                problems += [f"line {line}: {p}" for p in row_problems]
-                queries.append(query)
-                lines.append(line)
-        except UnicodeDecodeError:
-            raise SystemExit(f"{path}: line {reader.line_num + 1}: not UTF-8 text; nothing was sent") from None
-        except csv.Error as error:  # e.g. a cell over the csv module's field size limit, a stray NUL
-            raise SystemExit(f"{path}: line {reader.line_num}: {error}; nothing was sent") from None
+            beyond: list[str] = row.pop(None, None) or []  # type: ignore[assignment]  # cells past the header
+            if not any((value or "").strip() for value in (*row.values(), *beyond)):
+                continue  # a row of empty cells (a spreadsheet writes them for formatted empty rows)
+            row_problems = ["a cell beyond the header's columns"] if any(v.strip() for v in beyond) else []
+            query, cell_problems = parse_row(row)
+            row_problems += cell_problems
+            problems += [f"line {line}: {p}" for p in row_problems]
+            queries.append(query)
+            lines.append(line)
+    except csv.Error as error:  # e.g. a cell over the csv module's field size limit, a stray NUL
+        raise SystemExit(f"{path}: line {reader.line_num}: {error}; nothing was sent") from None
     if problems:
         shown = "\n  ".join(problems[:_SHOWN])
         more = f"\n  ... and {len(problems) - _SHOWN} more" if len(problems) > _SHOWN else ""
         raise SystemExit(f"{path}: nothing was sent; fix these cells:\n  {shown}{more}")
+    if not queries:
+        raise SystemExit(f"{path}: no queries under the header; nothing was sent")
     return queries, lines
+
+
+def _utf8_text(path: Path) -> str:
+    """The file's text (a byte-order mark dropped), or an exit naming the first line that is not UTF-8: a
+    decoder reading ahead of the CSV reader named a later line."""
+    data = path.read_bytes()
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        line = data[: error.start].count(b"\n") + 1
+        raise SystemExit(f'{path}: line {line}: not UTF-8 text (save it as "CSV UTF-8"); nothing was sent') from None
+
+
+def _header(path: Path, fieldnames: Sequence[str] | None) -> list[str]:
+    """The column names, as COLUMNS spells them; an exit naming what is wrong with the header."""
+    if not fieldnames:
+        raise SystemExit(f"{path}: no header row (the columns: {', '.join(COLUMNS)}); nothing was sent")
+    header = [name.strip().lower() for name in fieldnames]
+    while header and not header[-1]:
+        header.pop()  # empty columns at the end, as a spreadsheet may write them
+    unknown = [name or "(an empty name)" for name in header if name not in COLUMNS]
+    doubled = sorted({name for name in header if header.count(name) > 1 and name in COLUMNS})
+    if "query_id" not in header or unknown or doubled:
+        found = []
+        if "query_id" not in header:
+            found.append("no query_id column")
+        if unknown:
+            found.append(f"unknown columns {', '.join(unknown)}")
+        if doubled:
+            found.append(f"columns given twice: {', '.join(doubled)}")
+        raise SystemExit(f"{path}: {'; '.join(found)} (the columns: {', '.join(COLUMNS)}); nothing was sent")
+    return header
 
 
 def _messages(queries: list[batch_pb2.BatchQuery], label: str) -> Iterator[batch_pb2.SubmitBatchRequest]:
