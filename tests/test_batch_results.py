@@ -4,11 +4,16 @@ SQLite files; statements of dispute filed since: tests/test_privacy_disputes.py.
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 from dcii.cli import batch as batch_cli
 from search_service.accreditation import Purpose, Role
 from tests import factories as f
-from tests.support import Index
-from tests.test_batch import DONE, _query, _results, _submit, _wait
+from tests.support import ROOT, Index
+from tests.test_batch import DONE, _query, _results, _submit, _wait, batch_profile
 from tests.test_privacy import EXACT, HAROLD, SSN
 
 
@@ -39,3 +44,18 @@ def test_a_record_written_again_since_the_batch_answered_is_marked_changed_since
     # The record disclosed, as `dcii search --json` shows it (the file held its key, type and score only).
     assert written["tracing"]["subject"]["name"]["surname"] == "Whitfield"
     assert "changed_since" not in batch_cli.result_line(ngozi)["hits"][0]
+
+
+def test_a_refused_login_or_a_missing_profile_is_one_line(index: Index, tmp_path: Path) -> None:
+    """A suspended activity's `dcii batch status` ended in a traceback of the login's RpcError."""
+    batch_profile(index, tmp_path)
+    (tmp_path / "pw").write_text("not the password")
+    command = [sys.executable, "-m", "dcii.cli.main", "batch", "status", "b-1"]
+    for profile, said in (
+        (tmp_path / "profile.json", "login refused: UNAUTHENTICATED"),
+        (tmp_path / "none", "profile"),
+    ):
+        env = dict(os.environ, DCII_PROFILE=str(profile))
+        done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=60, check=False)
+        assert done.returncode != 0 and done.stderr.startswith(said), done.stderr
+        assert "Traceback" not in done.stderr and len(done.stderr.strip().splitlines()) == 1, done.stderr

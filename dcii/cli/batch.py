@@ -7,10 +7,10 @@ The CSV has a header row with the columns query_id, surname, given_name, middle_
 date_of_birth (YYYY, YYYY-MM or YYYY-MM-DD), place_of_birth (US-VA, DE, or with a city: US-VA/Norfolk),
 mode (EXACT, NAME_ONLY, NONSTANDARD, FUZZY, PID_QUALIFIED) and purpose (e.g. SECURITY_CLEARANCE), in any
 case and order; only query_id is required, and a blank cell means absent. It is UTF-8 text (a spreadsheet's
-"CSV UTF-8"); empty columns at the header's end and rows of empty cells are passed over. A cell this command cannot read (an unknown mode,
-a malformed date) stops it before anything is sent, with every such problem named by line; what the
-index refuses is reported per query in the results. At most 100,000 queries (64 MiB) in one batch, each
-at most 8 KiB (a larger one is refused alone).
+"CSV UTF-8"); empty columns at the header's end and rows of empty cells are passed over. A cell this
+command cannot read (an unknown mode, a malformed date) stops it before anything is sent, with every such
+problem named by line; what the index refuses is reported per query in the results. At most 100,000
+queries (64 MiB) in one batch, each at most 8 KiB (a larger one is refused alone).
 
 The results file holds one JSON object per line and nothing else: query_id, hits (agency,
 record_number, type, score, explanation, tracing (the record disclosed, as `dcii search --json` shows

@@ -27,7 +27,12 @@ def find_profile(explicit: str | None) -> Profile:
     chosen = explicit or os.environ.get("DCII_PROFILE")
     if not chosen:
         raise SystemExit("no profile: pass --profile FILE or set DCII_PROFILE (dcii serve --demo prints one)")
-    return Profile.load(Path(chosen))
+    try:
+        return Profile.load(Path(chosen))
+    except OSError as error:  # one line, not a traceback
+        raise SystemExit(f"profile {chosen}: {error.strerror or error}") from None
+    except (ValueError, KeyError, TypeError) as error:
+        raise SystemExit(f"profile {chosen}: not a profile ({error.__class__.__name__})") from None
 
 
 @contextmanager
@@ -35,12 +40,21 @@ def session(profile: Profile) -> Iterator[tuple[grpc.Channel, Metadata]]:
     """A logged-in channel: yields it with the metadata to send; logs out at the end."""
     with profile.channel() as channel:
         sessions = admin_pb2_grpc.SessionServiceStub(channel)
-        metadata = _login(channel, profile)
+        metadata = _first_login(channel, profile)
         try:
             yield channel, metadata
         finally:
             with suppress(grpc.RpcError):  # the session expires on its own
                 sessions.Logout(admin_pb2.LogoutRequest(), metadata=metadata, timeout=10)
+
+
+def _first_login(channel: grpc.Channel, profile: Profile) -> Metadata:
+    """A command's login: refused (a wrong password, the activity suspended, the server down), one line."""
+    try:
+        return _login(channel, profile)
+    except grpc.RpcError as error:
+        code = error.code().name if error.code() is not None else "UNKNOWN"
+        raise SystemExit(f"login refused: {code}: {error.details()}") from None
 
 
 def _login(channel: grpc.Channel, profile: Profile) -> Metadata:
@@ -103,7 +117,7 @@ class Link:
 def lasting_session(profile: Profile, retry_for: float) -> Iterator[Link]:
     """A logged-in Link (the first login is not retried: a wrong profile says so at once); logs out at the end."""
     with profile.channel() as channel:
-        link = Link(channel, profile, _login(channel, profile), retry_for)
+        link = Link(channel, profile, _first_login(channel, profile), retry_for)
         try:
             yield link
         finally:
