@@ -148,7 +148,7 @@ class BatchQueue:
         if not self.path.exists():
             os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT, 0o600))
         self._clock = clock or (lambda: dt.datetime.now(dt.UTC))
-        self._db = ThreadConnections(self.path, foreign_keys=True)
+        self._db = ThreadConnections(self.path, foreign_keys=True, secure_delete=True)
         with self._conn() as conn:
             conn.executescript(_SCHEMA)
 
@@ -301,6 +301,11 @@ class BatchQueue:
             with conn:
                 conn.execute("DELETE FROM batch_query WHERE batch_seq = ?", (seq,))
                 conn.execute("DELETE FROM batch WHERE seq = ?", (seq,))
+        if seqs:
+            # The rows are overwritten in the file (secure_delete), but the WAL still holds copies of their
+            # pages, as written and as deleted (a batch review read a purged batch's SSNs there): emptied
+            # now, unless a reader holds it (the next purge tries again).
+            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         return len(seqs)
 
     # ---- results ----

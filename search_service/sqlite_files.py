@@ -32,9 +32,10 @@ def opened(path: Path | str, what: str, open_file: Callable[[], T]) -> T:
 
 
 class ThreadConnections:
-    def __init__(self, path: Path, *, foreign_keys: bool = False) -> None:
+    def __init__(self, path: Path, *, foreign_keys: bool = False, secure_delete: bool = False) -> None:
         self.path = path
         self._foreign_keys = foreign_keys
+        self._secure_delete = secure_delete  # deleted rows' bytes overwritten in the file (PII that must go)
         self._local = threading.local()
         self._all: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
@@ -47,6 +48,8 @@ class ThreadConnections:
             conn.execute("PRAGMA synchronous=FULL")
             if self._foreign_keys:
                 conn.execute("PRAGMA foreign_keys=ON")
+            if self._secure_delete:
+                conn.execute("PRAGMA secure_delete=ON")
             self._local.conn = conn
             with self._lock:
                 self._all.append(conn)

@@ -20,7 +20,7 @@ import grpc
 from dcii.v1 import batch_pb2
 from search_service.accreditation import Role, Status
 from search_service.batch_process import BatchProcess
-from search_service.batch_queue import BatchQueue, NewQuery, Owner
+from search_service.batch_queue import Answered, BatchQueue, NewQuery, Owner
 from search_service.batch_worker import BatchSettings
 from tests import test_batch
 from tests.support import Index, free_port, make_index, server_process
@@ -232,3 +232,18 @@ def test_a_batch_whose_operator_was_suspended_is_not_answered(index: Index) -> N
     finished = _wait(other, batch_id)
     assert finished.state == batch_pb2.BATCH_STATE_FAILED
     assert _batch_disclosures(index) == []
+
+
+def test_a_purged_batch_leaves_nothing_of_its_queries_or_results_in_the_files(tmp_path: Path) -> None:
+    """A batch review read a purged batch's SSNs in batch.db-wal (the rows were gone from batch.db)."""
+    now = [dt.datetime(2026, 1, 1, tzinfo=dt.UTC)]
+    queue = BatchQueue(tmp_path / "batch.db", clock=lambda: now[0])
+    marker = b"ZZQXWYVE-287654329"
+    batch = queue.submit(Owner("CCF-BATCH", "", "ab" * 32), "old", [NewQuery("q", marker + b"-query")])
+    queue.record(batch, [Answered(0, marker + b"-result", False)])
+    assert queue.get(batch.batch_id).state.value == "DONE"  # type: ignore[union-attr]
+    assert any(marker in path.read_bytes() for path in tmp_path.iterdir())
+    now[0] += dt.timedelta(days=40)
+    assert queue.purge_finished(now[0] - dt.timedelta(days=30)) == 1
+    assert [path.name for path in tmp_path.iterdir() if marker in path.read_bytes()] == []
+    queue.close()
