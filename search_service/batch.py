@@ -67,6 +67,7 @@ def status_out(batch: Batch) -> batch_pb2.BatchStatus:
         rejected=batch.rejected,
         label=batch.label,
         submitted_at=timestamp(batch.submitted_at),
+        reason=batch.reason,
     )
     if batch.finished_at is not None:
         status.finished_at.CopyFrom(timestamp(batch.finished_at))

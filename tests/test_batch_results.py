@@ -11,9 +11,10 @@ from pathlib import Path
 
 from dcii.cli import batch as batch_cli
 from search_service.accreditation import Purpose, Role
+from search_service.batch_worker import BatchSettings
 from tests import factories as f
 from tests.support import ROOT, Index
-from tests.test_batch import DONE, _query, _results, _submit, _wait, batch_profile
+from tests.test_batch import DONE, _people, _query, _results, _submit, _wait, batch_profile, start
 from tests.test_privacy import EXACT, HAROLD, SSN
 
 
@@ -59,3 +60,26 @@ def test_a_refused_login_or_a_missing_profile_is_one_line(index: Index, tmp_path
         done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=60, check=False)
         assert done.returncode != 0 and done.stderr.startswith(said), done.stderr
         assert "Traceback" not in done.stderr and len(done.stderr.strip().splitlines()) == 1, done.stderr
+
+
+def test_the_results_of_a_batch_that_did_not_finish_say_so_and_exit_1(index: Index, tmp_path: Path) -> None:
+    """A batch cancelled (or failed) part way: `dcii batch results` wrote what was answered and exited 0, as
+    for a whole batch, and the status had no word for why it stopped."""
+    index.stop()
+    start(index, BatchSettings(threads=0))  # no worker: the batch stays queued until cancelled
+    cert, account, password = batch_profile(index, tmp_path)
+    client = index.connect(cert)
+    client.login(account, password)
+    batch_id = _submit(client, _people(index, 3)).batch_id
+    out = tmp_path / "out.jsonl"
+    command = [sys.executable, "-m", "dcii.cli.main", "batch"]
+    env = dict(os.environ, DCII_PROFILE=str(tmp_path / "profile.json"))
+    for action in (["cancel", batch_id], ["results", batch_id, "--out", str(out)], ["status", batch_id]):
+        done = subprocess.run(
+            [*command, *action], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60, check=False
+        )
+        if action[0] == "results":
+            assert done.returncode == 1 and out.read_text() == "", done.stderr
+            assert "is CANCELLED (cancelled by the submitter): the results hold the 0 of 3" in done.stderr
+        else:
+            assert done.returncode == 0 and "CANCELLED (cancelled by the submitter)" in done.stdout, done.stderr

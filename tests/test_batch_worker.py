@@ -231,6 +231,7 @@ def test_a_batch_whose_operator_was_suspended_is_not_answered(index: Index) -> N
     other.login("ccf-second", "another-long-password")
     finished = _wait(other, batch_id)
     assert finished.state == batch_pb2.BATCH_STATE_FAILED
+    assert finished.reason == "the submitting operator's account is no longer active"  # status said FAILED alone
     assert _batch_disclosures(index) == []
 
 

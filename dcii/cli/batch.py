@@ -31,7 +31,8 @@ to OUT.
 While `submit` waits, a server that cannot be reached (a restart) is tried again for up to `--retry-for`
 seconds (default 600), and a session that ended (8 hours passed; the activity suspended and reinstated) is
 logged in again. If it still loses the server, the batch goes on: it says so in one line, with the commands
-that fetch the status and results later, and exits 1.
+that fetch the status and results later, and exits 1. `results` of a batch that is not DONE (running,
+cancelled, or failed: the status says why) writes what was answered and exits 1, saying how much that is.
 """
 
 from __future__ import annotations
@@ -79,7 +80,9 @@ _PURPOSES = frozenset(search_pb2.Purpose.keys())
 
 
 def _state(status: batch_pb2.BatchStatus) -> str:
-    return batch_pb2.BatchState.Name(status.state).removeprefix("BATCH_STATE_")
+    """The state's name, with the reason a CANCELLED or FAILED batch stopped."""
+    name = batch_pb2.BatchState.Name(status.state).removeprefix("BATCH_STATE_")
+    return f"{name} ({status.reason})" if status.reason else name
 
 
 def parse_row(row: dict[str, str]) -> tuple[batch_pb2.BatchQuery, list[str]]:
@@ -369,7 +372,13 @@ def _one(args: argparse.Namespace, action: str) -> None:
         request = batch_pb2.GetBatchRequest(batch_id=args.batch_id)
         try:
             if action == "results":
+                status = stub.GetBatchStatus(request, metadata=metadata, timeout=30)  # before: it may finish
                 _fetch(stub, metadata, args.batch_id, Path(args.out))
+                if status.state != batch_pb2.BATCH_STATE_DONE:  # a script must not take part for the whole
+                    raise SystemExit(
+                        f"batch {status.batch_id} is {_state(status)}: the results hold the {status.done}"
+                        f" of {status.total} queries answered"
+                    )
                 return
             call = stub.CancelBatch if action == "cancel" else stub.GetBatchStatus
             status = call(request, metadata=metadata, timeout=30)

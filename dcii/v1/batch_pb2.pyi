@@ -105,12 +105,17 @@ class BatchStatus(_message.Message):
     SUBMITTED_AT_FIELD_NUMBER: _builtins.int
     FINISHED_AT_FIELD_NUMBER: _builtins.int
     LABEL_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
     batch_id: _builtins.str
     state: Global___BatchState.ValueType
     total: _builtins.int
     done: _builtins.int
     rejected: _builtins.int
     label: _builtins.str
+    reason: _builtins.str
+    """Why a CANCELLED or FAILED batch stopped (e.g. its activity is no longer accredited for batch
+    requests); its results hold the queries answered before, `done` of them.
+    """
     @_builtins.property
     def submitted_at(self) -> _timestamp_pb2.Timestamp: ...
     @_builtins.property
@@ -126,10 +131,11 @@ class BatchStatus(_message.Message):
         submitted_at: _timestamp_pb2.Timestamp | None = ...,
         finished_at: _timestamp_pb2.Timestamp | None = ...,
         label: _builtins.str = ...,
+        reason: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["finished_at", b"finished_at", "submitted_at", b"submitted_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["batch_id", b"batch_id", "done", b"done", "finished_at", b"finished_at", "label", b"label", "rejected", b"rejected", "state", b"state", "submitted_at", b"submitted_at", "total", b"total"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["batch_id", b"batch_id", "done", b"done", "finished_at", b"finished_at", "label", b"label", "reason", b"reason", "rejected", b"rejected", "state", b"state", "submitted_at", b"submitted_at", "total", b"total"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
