@@ -245,3 +245,11 @@ def test_the_data_directory_and_its_files_are_for_the_service_account_only(tmp_p
     opened.chmod(0o755)
     close_to_others(opened)
     assert opened.stat().st_mode & 0o777 == 0o700
+
+
+@pytest.mark.parametrize("option", ["--purpose", "--type"])
+def test_an_unknown_purpose_or_type_is_one_line_that_does_not_quote_it(option: str) -> None:
+    """A name typed into the wrong option came back in a traceback (a PII review)."""
+    done = dcii("search", option, "Zzqxwyve", "--surname", "Whitfield", check=False)
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert f"argument {option}: not a" in done.stderr and "zzqxwyve" not in done.stderr.lower()

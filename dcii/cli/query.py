@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Callable
 
 import grpc
 from google.protobuf import json_format
@@ -21,10 +22,26 @@ MARKING = "FOR OFFICIAL USE ONLY - PRIVACY SENSITIVE"
 MODES = ("exact", "name-only", "nonstandard", "fuzzy", "pid-qualified")
 
 
+PURPOSES = tuple(p.removeprefix("PURPOSE_").lower() for p in search_pb2.Purpose.keys()[1:])
+TYPES = tuple(t.removeprefix("TRACING_TYPE_").lower() for t in tracing_pb2.TracingType.keys()[1:])
+
+
+def _one_of(names: tuple[str, ...], what: str) -> Callable[[str], str]:
+    """An option's check: one of `names` (any case, - for _), else argparse's one-line error, which does not
+    quote the value (a name typed into the wrong option came back in a traceback)."""
+
+    def check(text: str) -> str:
+        if text.lower().replace("-", "_") not in names:
+            raise argparse.ArgumentTypeError(f"not a {what}: one of {', '.join(names)}")
+        return text
+
+    return check
+
+
 def build_request(args: argparse.Namespace) -> search_pb2.SearchRequest:
     request = search_pb2.SearchRequest(
         mode=search_pb2.SearchMode.Value("SEARCH_MODE_" + args.mode.upper().replace("-", "_")),
-        purpose=search_pb2.Purpose.Value("PURPOSE_" + args.purpose.upper()),
+        purpose=search_pb2.Purpose.Value("PURPOSE_" + args.purpose.upper().replace("-", "_")),
         name=tracing_pb2.PersonName(
             surname=args.surname or "",
             given_name=args.given or "",
@@ -161,7 +178,8 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     search.add_argument(
         "--purpose",
         default="security_clearance",
-        help="why you ask: " + ", ".join(p.removeprefix("PURPOSE_").lower() for p in search_pb2.Purpose.keys()[1:]),
+        type=_one_of(PURPOSES, "purpose"),
+        help="why you ask: " + ", ".join(PURPOSES),
     )
     search.add_argument("--surname")
     search.add_argument("--given")
@@ -174,7 +192,8 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     search.add_argument(
         "--type",
         action="append",
-        help="file, open_case, nac_pending, nac_history, clearance, impersonal_title (repeatable)",
+        type=_one_of(TYPES, "tracing type"),
+        help=f"{', '.join(TYPES)} (repeatable)",
     )
     search.add_argument("--page-size", type=int, default=20)
     search.add_argument("--min-score", type=float, default=0.0, help="fuzzy and pid-qualified: hide hits below it")
