@@ -253,3 +253,19 @@ def test_an_unknown_purpose_or_type_is_one_line_that_does_not_quote_it(option: s
     done = dcii("search", option, "Zzqxwyve", "--surname", "Whitfield", check=False)
     assert done.returncode == 2 and "Traceback" not in done.stderr
     assert f"argument {option}: not a" in done.stderr and "zzqxwyve" not in done.stderr.lower()
+
+
+def test_an_expired_certificate_is_not_accredited(tmp_path: Path) -> None:
+    """`dcii accredit activity add-cert` took a certificate that had expired (TLS refuses it: it could never
+    connect, and the registry listed it as the activity's)."""
+    from datetime import UTC, datetime, timedelta
+
+    from search_service import pki
+
+    expired = pki.issue_client_cert(pki.make_ca(), "ADJ-X", "DSS", not_after=datetime.now(UTC) - timedelta(days=1))
+    (tmp_path / "old.pem").write_bytes(expired.cert_pem)
+    dcii("accredit", "--data", str(tmp_path), "activity", "add", "ADJ-X", "--agency", "DSS", "--roles", "QUERIER")
+    done = dcii(
+        "accredit", "--data", str(tmp_path), "activity", "add-cert", "ADJ-X", str(tmp_path / "old.pem"), check=False
+    )
+    assert done.returncode != 0 and "expired on" in done.stderr and "Traceback" not in done.stderr

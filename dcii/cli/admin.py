@@ -11,11 +11,13 @@ its actor "cli:<OS user>": who at the console. The trail is opened only when a c
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import getpass
 import os
 from collections.abc import Callable
 from pathlib import Path
 
+from cryptography import x509
 from rich.console import Console
 from rich.table import Table
 
@@ -74,9 +76,14 @@ def cmd_certs_server(args: argparse.Namespace) -> None:
 
 
 def _fingerprint(cert: str) -> str:
-    """The fingerprint of a certificate file; a path that cannot be read is one line, not a traceback."""
+    """The fingerprint of a certificate file; a path that cannot be read is one line, not a traceback, and
+    so is a certificate already expired (accredited, it could never connect: TLS refuses it)."""
     try:
-        return pki.fingerprint(Path(cert).read_bytes())
+        pem = Path(cert).read_bytes()
+        expires = x509.load_pem_x509_certificate(pem).not_valid_after_utc
+        if expires <= dt.datetime.now(dt.UTC):
+            raise SystemExit(f"dcii: the certificate {cert} expired on {expires:%Y-%m-%d}; issue a new one")
+        return pki.fingerprint(pem)
     except OSError as error:
         why = error.strerror or type(error).__name__
         raise SystemExit(f"dcii: cannot read the certificate {cert}: {why}") from None
