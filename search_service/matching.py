@@ -14,10 +14,11 @@ of several alignments and names inflates the evidence of non-matches by about th
 
 **Versions.** The weights, levels and thresholds belong to a matcher version
 (`search_service.matching_versions`, where each version's tables are): `fuzzy-1`, `fuzzy-2`, `fuzzy-3`,
-`fuzzy-4` (fuzzy-3 with another given name and a differing SSN held under 0.85) and `fuzzy-5` (the
-default: fuzzy-4's scores, and a FUZZY query of one name part thresholded relative to that name) are all
-served; a server picks one (`configured_matcher`, $DCII_MATCHER) and
-every response names it. A change of scoring is a new version beside the old one.
+`fuzzy-4` (fuzzy-3 with another given name and a differing SSN held under 0.85), `fuzzy-5` (fuzzy-4's
+scores, and a FUZZY query of one name part thresholded relative to that name) and `fuzzy-6` (the default:
+so is a FUZZY query whose given name is an initial alone) are all served; a server picks one
+(`configured_matcher`, $DCII_MATCHER) and every response names it. A change of scoring is a new version
+beside the old one.
 
 **Name parts.** Surname and given name are each put in the *best* level that holds: exact key,
 nickname (the given names' canonical forms intersect, `indexer.analysis`), a part of a compound
@@ -98,7 +99,7 @@ Default thresholds (`Matcher.thresholds`): FUZZY 0.5 ("more likely than not"; on
 86 % of the hits above it are right) and PID_QUALIFIED 0.9 (on FEBRL4 name + DOB, 99.7 % precision
 with 92 % of queries answered; name + DOB + SSN 100 %). A namesake whose SSN conflicts with the
 query's stays under 0.9. From fuzzy-5 a FUZZY query giving one name part has a threshold relative to
-the name (search_service.matching_threshold).
+the name (search_service.matching_threshold), and from fuzzy-6 so has one whose given name is an initial.
 
 The code: `search_service.matching_columns` packs names and identifiers into column arrays,
 `search_service.matching_names` compares names, `search_service.matching_pids` compares identifiers,

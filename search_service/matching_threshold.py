@@ -12,7 +12,10 @@ and a typo in the query still finds the name it misspells, which a rarer-looking
 bits lower; an unrelated name does not), and never above the mode's. So the answer is the records of that
 name, its misspellings and sound-alikes, best first, however common the name. On FEBRL's name-only queries
 that give one part (docs/BENCHMARKS.md), the true record is at or above it for 91% of FEBRL4's 332 (83%
-of FEBRL3's 322), with 12 hits the median query of 5,000 records (3 bits: 87%, 6).
+of FEBRL3's 322), with 12 hits the median query of 5,000 records (3 bits: 87%, 6). From fuzzy-6 a query
+whose given name is an initial alone ("TRUMAN, S") is thresholded the same way, relative to a record of
+exactly that name: an initial is little more than the surname alone, and at 0.5 the query found nothing
+where the surname alone found the record (a review of name handling).
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from indexer.model import FileDetails, Identifiers, PersonName, Subject, Tracing, TracingKey
+from indexer.normalize import exact_key
 from search_service.matching import compile_candidates, score_matrix, to_score
 from search_service.matching_versions import Matcher
 
@@ -32,13 +36,39 @@ def one_name_part(name: PersonName) -> bool:
     return bool(name.surname) != bool(name.given_name)
 
 
+def initial_alone(name: PersonName) -> bool:
+    """A surname with a given name of one letter ("S", "S."): an initial, not a name."""
+    return bool(name.surname) and len(exact_key(name.given_name)) == 1
+
+
 def default_threshold(scorer: Matcher, mode: str, name: PersonName) -> float:
     """The threshold of a `mode` query for `name` that sets none."""
     threshold = scorer.thresholds[mode]
     margin = scorer.one_part_margin
-    if mode != "FUZZY" or margin is None or not one_name_part(name):
+    if mode != "FUZZY" or margin is None:
         return threshold
-    held = replace(name, given_name=_OTHER_PART) if name.surname else replace(name, surname=_OTHER_PART)
-    record = Tracing(TracingKey("INDEX", "THRESHOLD"), 1, Subject(held), FileDetails("INDEX", 2000, "THRESHOLD"))
-    exact = score_matrix([name], [Identifiers()], compile_candidates([record]), use_pids=False, matcher=scorer.version)
-    return min(threshold, to_score(float(exact[0, 0]) - margin))
+    if scorer.initial_as_one_part and initial_alone(name):
+        # A record of exactly that name (the surname and that initial) sets it, as for one part, but a
+        # record whose given name has another initial stays under it: TRUMAN, S is not every TRUMAN.
+        other = "Q" if exact_key(name.given_name) != "Q" else "X"
+        exact, another = _scores(scorer, name, [name, replace(name, given_name=other)])
+        return min(threshold, to_score(max(exact - margin, another + _ABOVE)))
+    if one_name_part(name):
+        held = replace(name, given_name=_OTHER_PART) if name.surname else replace(name, surname=_OTHER_PART)
+        [exact] = _scores(scorer, name, [held])
+        return min(threshold, to_score(exact - margin))
+    return threshold
+
+
+# Bits over the score of a record the threshold is to leave out.
+_ABOVE = 0.5
+
+
+def _scores(scorer: Matcher, query: PersonName, held: list[PersonName]) -> list[float]:
+    """The evidence, in bits, of records holding each of `held` for a FUZZY query of `query`."""
+    records = [
+        Tracing(TracingKey("INDEX", f"THRESHOLD-{n}"), 1, Subject(name), FileDetails("INDEX", 2000, "THRESHOLD"))
+        for n, name in enumerate(held)
+    ]
+    bits = score_matrix([query], [Identifiers()], compile_candidates(records), use_pids=False, matcher=scorer.version)
+    return [float(value) for value in bits[0]]

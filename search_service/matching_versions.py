@@ -168,6 +168,16 @@ search_service.matching_threshold). At 0.5 such a query found nothing for most n
 exactly that name included. Every score and rank is fuzzy-4's.
 
 fuzzy-5 weights are fuzzy-3's (the tables above).
+
+fuzzy-6
+-------
+
+fuzzy-5, and a FUZZY query whose given name is an initial alone ("TRUMAN, S") is thresholded as a query of
+one name part is, relative to the score of a record of exactly that name (`Matcher.initial_as_one_part`):
+at 0.5 it found nothing, not even that record, where the surname alone found it (a review of name
+handling). Every score and rank is fuzzy-5's.
+
+fuzzy-6 weights are fuzzy-3's (the tables above).
 """
 
 from __future__ import annotations
@@ -206,6 +216,9 @@ class Matcher:
     # When set (FUZZY): a query giving one name part has its own default threshold, this many bits under
     # the score of a record of exactly that name (search_service.matching_threshold).
     one_part_margin: float | None = None
+    # When true (FUZZY, with one_part_margin): so has a query whose given name is an initial alone, which
+    # is not much more than its surname alone (TRUMAN S found nothing where TRUMAN found the record).
+    initial_as_one_part: bool = False
 
 
 FUZZY_1 = Matcher(
@@ -305,5 +318,7 @@ FUZZY_4 = replace(FUZZY_3, version="fuzzy-4", given_conflict_cap=FUZZY_3.ssn_con
 
 FUZZY_5 = replace(FUZZY_4, version="fuzzy-5", one_part_margin=6.0)
 
-MATCHERS: dict[str, Matcher] = {m.version: m for m in (FUZZY_1, FUZZY_2, FUZZY_3, FUZZY_4, FUZZY_5)}
-DEFAULT_MATCHER = "fuzzy-5"
+FUZZY_6 = replace(FUZZY_5, version="fuzzy-6", initial_as_one_part=True)
+
+MATCHERS: dict[str, Matcher] = {m.version: m for m in (FUZZY_1, FUZZY_2, FUZZY_3, FUZZY_4, FUZZY_5, FUZZY_6)}
+DEFAULT_MATCHER = "fuzzy-6"

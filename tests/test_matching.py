@@ -238,15 +238,15 @@ def ranked_keys(
 
 
 def test_the_readme_names_the_default_matcher() -> None:
-    """It named fuzzy-3 for a release after fuzzy-4 became the default (search review 9)."""  # fuzzy-5 now
+    """It named fuzzy-3 for a release after fuzzy-4 became the default (search review 9)."""  # fuzzy-6 now
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
     assert f"`{matching.DEFAULT_MATCHER}` by default" in readme
 
 
 def test_matcher_versions(monkeypatch: pytest.MonkeyPatch) -> None:
-    assert MATCHER_VERSION == matching.DEFAULT_MATCHER == "fuzzy-5"
-    assert {"fuzzy-1", "fuzzy-2", "fuzzy-3", "fuzzy-4", "fuzzy-5"} <= set(MATCHERS)
-    assert matching.matcher().version == "fuzzy-5"
+    assert MATCHER_VERSION == matching.DEFAULT_MATCHER == "fuzzy-6"
+    assert {"fuzzy-1", "fuzzy-2", "fuzzy-3", "fuzzy-4", "fuzzy-5", "fuzzy-6"} <= set(MATCHERS)
+    assert matching.matcher().version == "fuzzy-6"
     assert matching.matcher("fuzzy-1").version == "fuzzy-1"
     with pytest.raises(ValueError, match="unknown matcher version"):
         matching.matcher("fuzzy-0")

@@ -44,3 +44,24 @@ def test_one_part_is_thresholded_under_a_record_of_exactly_that_name(
 )
 def test_every_other_query_keeps_its_modes_threshold(mode: str, name: PersonName) -> None:
     assert default_threshold(FUZZY_5, mode, name) == FUZZY_5.thresholds[mode]
+
+
+@pytest.mark.parametrize(
+    ("query", "same", "other"),
+    [
+        (_name("Truman", "S"), _name("Truman", "S"), _name("Truman", "Harry")),  # a review of name handling
+        (_name("Brennan", "J."), _name("Brennan", "James"), _name("Brennan", "Robert")),
+    ],
+)
+def test_fuzzy_6_thresholds_a_query_whose_given_name_is_an_initial_as_one_part(
+    query: PersonName, same: PersonName, other: PersonName
+) -> None:
+    """fuzzy-5 found nothing for TRUMAN, S, not even that record, where TRUMAN alone found it."""
+    fuzzy_6 = MATCHERS["fuzzy-6"]
+    threshold = default_threshold(fuzzy_6, "FUZZY", query)
+    assert 0 < threshold < 0.5 and default_threshold(FUZZY_5, "FUZZY", query) == 0.5  # fuzzy-5 kept as it was
+    candidates = [person(other, record="OTHER"), person(same, record="SAME")]
+    ranked = rank(query, Identifiers(), candidates, use_pids=False, matcher="fuzzy-6", min_score=threshold)
+    assert [candidates[i].key.record_number for i, _ in ranked] == ["SAME"]
+    assert rank(query, Identifiers(), candidates, use_pids=False, matcher="fuzzy-5", min_score=0.5) == []
+    assert default_threshold(fuzzy_6, "FUZZY", _name("Truman", "Sy")) == 0.5  # a name, however short
