@@ -1,6 +1,7 @@
 """The person's rights (issue 4): access requests with their accounting, and what a record's earlier life
 may vouch for. Over the real gRPC service (mutual TLS) on real SQLite files. Statements of dispute:
-tests/test_privacy_disputes.py; request deadlines: tests/test_privacy_deadlines.py."""
+tests/test_privacy_disputes.py; request deadlines: tests/test_privacy_deadlines.py and, in the office's time
+zone, tests/test_privacy_zone.py."""
 
 from __future__ import annotations
 
