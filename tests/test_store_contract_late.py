@@ -77,11 +77,16 @@ def test_in_one_write_an_older_update_after_the_action_that_ended_it_changes_not
     assert store.check_integrity() == []
 
 
-def test_a_favorable_history_sent_again_ends_an_earlier_one_its_own_write_group_kept(open_store: Opener) -> None:
+@pytest.mark.parametrize("again", ["the same history", "another record at its version"])
+def test_a_favorable_history_sent_again_ends_an_earlier_one_its_own_write_group_kept(
+    open_store: Opener, again: str
+) -> None:
     """A favorable history that came first in its write group keeps an earlier history that came after it
-    (supersession is judged as each is indexed); sent again as it is stored, it deletes that one, as the
-    OpenSearch backend's replay must (it cannot tell such a history from one a crash left undeleted), and
-    keeps one indexed after it. Both backends alike (a differential test of the two found them apart)."""
+    (supersession is judged as each is indexed); sent again at the version it is stored at, it deletes that
+    one, as the OpenSearch backend's replay must (it cannot tell such a history from one a crash left
+    undeleted), and keeps one indexed after it. Both backends alike (a differential test of the two found
+    them apart, twice: the second time with a file sent at the history's version, refused as UNCHANGED)."""
+    resent = nac("NH-1", (2020, 6, 1)) if again == "the same history" else _checked(f.person("DSS", "NH-1", 1))
     moment = [NOW]
     store = open_store(clock=lambda: moment[0])
     results = store.write([Upsert(nac("NH-1", (2020, 6, 1))), Upsert(nac("NH-2", (2015, 7, 1)))], actor="DSS")
@@ -90,7 +95,7 @@ def test_a_favorable_history_sent_again_ends_an_earlier_one_its_own_write_group_
     assert store.write([Upsert(nac("NH-0", (2013, 3, 1)))], actor="DSS")[0].outcome is WriteOutcome.APPLIED
     assert _live(store) == {"NH-0", "NH-1", "NH-2"}
     moment[0] = NOW + dt.timedelta(seconds=10)
-    [replayed] = store.write([Upsert(nac("NH-1", (2020, 6, 1)))], actor="DSS")
+    [replayed] = store.write([Upsert(resent)], actor="DSS")
     assert replayed == WriteResult(WriteOutcome.UNCHANGED, 1)
     assert _live(store) == {"NH-0", "NH-1"}
     [ended] = store.deletions()

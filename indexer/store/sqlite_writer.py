@@ -35,9 +35,11 @@ from indexer.store.prepared import PreparedTracing, name_rows, title_of
 from indexer.store.sqlite_checkpoint import NO_AUTOCHECKPOINT, Checkpoints
 from indexer.store.sqlite_keys import MERGE_IDLE_SECONDS, KeyChanges, KeyIndexUpkeep
 from indexer.store.sqlite_lifecycle import (
+    NacFacts,
     drop_dispute,
     end_dispute_of_another_subject,
     index_nac_history,
+    nac_facts,
     superseded_ids,
     unindex_nac_history,
 )
@@ -255,7 +257,7 @@ class Writer:
         self, ready: PreparedTracing, row: _Row | None, actor: str, now: int, *, supersede: bool = True
     ) -> WriteResult:
         if row is not None and row.source_version >= ready.source_version:
-            if supersede and ready.nac is not None:
+            if supersede:
                 self._resupersede(ready, row, actor, now)
             return WriteResult(WriteOutcome.UNCHANGED, row.source_version)
         kind, body, head = ready.type, ready.body, ready.head
@@ -292,27 +294,33 @@ class Writer:
         if ready.nac is not None:
             index_nac_history(self._conn, tracing_id, ready.nac)
             if supersede:
-                self._supersede(ready, tracing_id, actor, now)
+                self._supersede(ready.key, ready.nac, ready.source_version, tracing_id, actor, now)
         return WriteResult(WriteOutcome.APPLIED, ready.source_version)
 
     def _resupersede(self, ready: PreparedTracing, row: _Row, actor: str, now: int) -> None:
-        """A favorable NAC history sent again as stored ends the earlier histories indexed no later than
-        it, as the OpenSearch backend's replay must (opensearch_follow.resupersede); one after it stays."""
-        if row.live and row.source_version == ready.source_version and row.body == ready.body:
-            self._supersede(ready, row.id, actor, now, indexed_by=row.indexed_at)
+        """A write at the version a live NAC history is held at (a replay) ends the earlier histories it
+        supersedes that were indexed no later than it, as the OpenSearch backend's replay must
+        (opensearch_follow.resupersede: it cannot tell what a crash left undone); one after it stays."""
+        if not row.live or row.source_version != ready.source_version or row.type != TracingType.NAC_HISTORY.value:
+            return
+        facts = ready.nac if row.body == ready.body else nac_facts(tracing_from_json(row.body or ""))
+        if facts is not None:
+            self._supersede(ready.key, facts, row.source_version, row.id, actor, now, indexed_by=row.indexed_at)
 
-    def _supersede(self, ready: PreparedTracing, tracing_id: int, actor: str, now: int, indexed_by: int = 0) -> None:
-        """A favorable NAC history deletes the subject's earlier ones, in this same transaction (with
-        `indexed_by`, only those indexed at or before that moment: `_resupersede`)."""
-        assert ready.nac is not None
-        reason = f"SUPERSEDED by favorable NAC history {ready.key}"
-        for old_id in superseded_ids(self._conn, tracing_id, ready.nac):
+    def _supersede(
+        self, key: TracingKey, facts: NacFacts, version: int, tracing_id: int, actor: str, now: int, indexed_by: int = 0
+    ) -> None:
+        """The NAC history `key` (with these facts, at `version`) deletes the subject's earlier ones if it is
+        favorable, in this same transaction (with `indexed_by`, only those indexed at or before that moment:
+        `_resupersede`)."""
+        reason = f"SUPERSEDED by favorable NAC history {key}"
+        for old_id in superseded_ids(self._conn, tracing_id, facts):
             found = self._row_by_id(old_id)
             if indexed_by and found is not None and found[1].indexed_at > indexed_by:
                 continue
             if found is not None and found[1].live and found[1].type == TracingType.NAC_HISTORY.value:
                 old_key, old_row = found
-                ended = max(old_row.source_version, ready.source_version)  # see _replace
+                ended = max(old_row.source_version, version)  # see _replace
                 self._tombstone(old_row, old_key, ended, reason, actor, now)
 
     def _unindex(self, row: _Row) -> None:
@@ -385,8 +393,7 @@ class Writer:
             if live and old_row is not None and old_row.indexed_at <= new_row.indexed_at:
                 self._tombstone(old_row, old, max(old_row.source_version, new.source_version), reason, actor, now)
                 outcome = WriteOutcome.APPLIED
-            if new.nac is not None:
-                self._resupersede(new, new_row, actor, now)
+            self._resupersede(new, new_row, actor, now)
             return WriteResult(outcome, new_row.source_version)
         old_row = new_row if old == new.key else self._row(old)
         if old_row is None or not old_row.live or old_row.type != expected_type.value:
