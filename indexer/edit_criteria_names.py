@@ -30,7 +30,7 @@ from indexer.normalize import SUFFIXES, canonical_suffix, exact_key
 
 # What may stand between a name and its suffix word. The comma is the conventional "Whitfield, III"; it is
 # accepted only here, as the separator of a peeled suffix (a comma left inside a name is still refused).
-_SEPARATORS = frozenset(" \t\n\r,-.")
+_SEPARATORS = frozenset(" \t\n\r,-.\u2010\u2011\u2013")  # Unicode's hyphens and the en dash, as names may have
 # The suffixes a trailing word is moved into the suffix field as (see the module's rules: not V, VI).
 _PEELED = SUFFIXES - {"V", "VI"}
 # JUNIOR and SENIOR are the longest spellings the suffix field accepts without digits (a name has none).
@@ -59,7 +59,7 @@ def trailing_suffix(raw: str) -> tuple[str, str] | None:
     canonical = canonical_suffix(tail[start:end])
     if canonical not in _PEELED:
         return None
-    rest = rules.collapse(tail[:start]).rstrip(" ,-")
+    rest = rules.collapse(tail[:start]).rstrip(" ,-\u2010\u2011\u2013")
     if not exact_key(rest):  # nothing of a name would remain ("- Jr")
         return None
     return rest, canonical
@@ -77,7 +77,8 @@ def peel_suffix(name: PersonName, prefix: str) -> tuple[PersonName, list[Violati
     changed = False
     for part, label in (("surname", "surname"), ("given_name", "given name")):
         peeled = found[part]
-        if peeled is None or rules.has_control(parts[part]):  # a control character is refused, never hidden
+        # A control character is refused, never hidden (the joiners a name may hold are no control).
+        if peeled is None or rules.has_control(parts[part], rules.NAME_JOINERS):
             continue
         rest, word = peeled
         if suffix and suffix != word:

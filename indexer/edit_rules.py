@@ -47,7 +47,7 @@ _COLLAPSIBLE = frozenset("\t\n\r")
 _NAME_PUNCTUATION = frozenset(" -'.\u2019\u2018\u05f3\u2010\u2011\u2013\u00b7\u30fb")
 # Joiners shape letters in Persian, Urdu and Indic spellings (a ZWNJ inside a Persian compound surname):
 # part of a name, not a hidden control character.
-_JOINERS = frozenset("\u200c\u200d")
+NAME_JOINERS = frozenset("\u200c\u200d")
 # Combining marks are part of letters in many scripts (Devanagari virama, Arabic harakat, a
 # decomposed diaeresis that NFC could not compose), so they pass with the letters.
 _MARK_CATEGORIES = frozenset({"Mn", "Mc", "Me"})
@@ -98,7 +98,7 @@ def _judge_name_part(raw: str, label: str, required: bool, max_len: int) -> tupl
     reasons: list[str] = []
     if len(value) > max_len:
         reasons.append(f"{label} is longer than {max_len} characters")
-    control = has_control(raw, _JOINERS)
+    control = has_control(raw, NAME_JOINERS)
     if control:
         reasons.append(f"{label} must not contain control characters")
     if value.isascii() and _ASCII_NAME_RE.fullmatch(value):

@@ -120,5 +120,6 @@ def name_key(name: PersonName) -> NameKey:
 
 def title_key(title: str) -> str:
     """The search form of an impersonal title: the fold, keeping word breaks so that words can be
-    matched on their own."""
-    return fold(title)
+    matched on their own. A middle dot parts words here, as anyascii reads it: titles holding one were
+    keyed so before names took it in (and no title is written anew), so their keys stay as stored."""
+    return " ".join((title if title.isascii() else anyascii(title)).translate(_FOLD_TABLE).split())

@@ -114,3 +114,8 @@ def test_title_key_keeps_words() -> None:
 def test_the_catalan_middle_dot_joins_and_the_hyphens_part() -> None:
     assert fold("Col\u00b7lell i Puig") == "COLLELL I PUIG"
     assert fold("Smith\u2010Jones") == fold("Smith\u2013Jones") == "SMITH JONES"
+
+
+def test_a_titles_middle_dot_parts_words_as_when_it_was_keyed() -> None:
+    """Titles took a middle dot before names did: one keyed then must still be found by its own title."""
+    assert title_key("Col\u00b7legi d'Advocats") == "COL LEGI DADVOCATS"
