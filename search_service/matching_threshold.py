@@ -37,8 +37,9 @@ def one_name_part(name: PersonName) -> bool:
 
 
 def initial_alone(name: PersonName) -> bool:
-    """A surname with a given name of one letter ("S", "S."): an initial, not a name."""
-    return bool(name.surname) and len(exact_key(name.given_name)) == 1
+    """A surname with a given name of one letter ("S", "S.", "Ж"): an initial, not a name. Counted in
+    the name as written: a Cyrillic or Greek letter may transliterate to two (ZH, TH)."""
+    return bool(name.surname) and sum(char.isalpha() for char in name.given_name) == 1
 
 
 def default_threshold(scorer: Matcher, mode: str, name: PersonName) -> float:
@@ -48,10 +49,14 @@ def default_threshold(scorer: Matcher, mode: str, name: PersonName) -> float:
     if mode != "FUZZY" or margin is None:
         return threshold
     if scorer.initial_as_one_part and initial_alone(name):
-        # A record of exactly that name (the surname and that initial) sets it, as for one part, but a
-        # record whose given name has another initial stays under it: TRUMAN, S is not every TRUMAN.
-        other = "Q" if exact_key(name.given_name) != "Q" else "X"
-        exact, another = _scores(scorer, name, [name, replace(name, given_name=other)])
+        # A record of exactly the surname and that initial sets it, as for one part (a middle name the
+        # query gives is not asked of it), but one whose given name has another initial stays under it,
+        # unless the two sound alike (C, G, K and Q; S, X and Z: a few bits closer): TRUMAN, S is not
+        # every TRUMAN. M sounds like no other initial (X, unlike M, stands in for M itself): the same
+        # threshold for every initial.
+        held = replace(name, middle_name="")
+        other = "X" if exact_key(name.given_name) == "M" else "M"
+        exact, another = _scores(scorer, name, [held, replace(held, given_name=other)])
         return min(threshold, to_score(max(exact - margin, another + _ABOVE)))
     if one_name_part(name):
         held = replace(name, given_name=_OTHER_PART) if name.surname else replace(name, surname=_OTHER_PART)

@@ -65,3 +65,22 @@ def test_fuzzy_6_thresholds_a_query_whose_given_name_is_an_initial_as_one_part(
     assert [candidates[i].key.record_number for i, _ in ranked] == ["SAME"]
     assert rank(query, Identifiers(), candidates, use_pids=False, matcher="fuzzy-5", min_score=0.5) == []
     assert default_threshold(fuzzy_6, "FUZZY", _name("Truman", "Sy")) == 0.5  # a name, however short
+
+
+def test_fuzzy_6_sets_one_threshold_for_every_initial_and_asks_no_middle_name_of_the_record() -> None:
+    """The review of this session's diff: the stand-in for another initial was Q, a sound-alike of C, G and
+    K (their threshold ten times higher); with a middle name given the threshold was set by a record
+    holding it, so TRUMAN, S, HARRY missed TRUMAN S. A sound-alike initial passes, after the initial itself."""
+    fuzzy_6 = MATCHERS["fuzzy-6"]
+    thresholds = {default_threshold(fuzzy_6, "FUZZY", _name("Truman", letter)) for letter in "ACGKMQSXZ"}
+    assert len(thresholds) == 1 and 0 < thresholds.pop() < 0.5
+    candidates = [person(_name("Truman", "K"), record="K"), person(_name("Truman", "Q"), record="Q")]
+    threshold = default_threshold(fuzzy_6, "FUZZY", _name("Truman", "Q"))
+    ranked = rank(
+        _name("Truman", "Q"), Identifiers(), candidates, use_pids=False, matcher="fuzzy-6", min_score=threshold
+    )
+    assert [candidates[i].key.record_number for i, _ in ranked] == ["Q", "K"]  # K sounds like Q: a few bits under
+    with_middle = PersonName(surname="Truman", given_name="S", middle_name="Harry")
+    threshold = default_threshold(fuzzy_6, "FUZZY", with_middle)
+    plain = [person(_name("Truman", "S"), record="S")]
+    assert rank(with_middle, Identifiers(), plain, use_pids=False, matcher="fuzzy-6", min_score=threshold)
