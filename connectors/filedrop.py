@@ -155,6 +155,7 @@ def _waiting(inbox: Path, readers: dict[str, FileReader], position: str | None) 
 
 def _move(path: Path, folder: Path) -> Path:
     folder.mkdir(mode=0o700, exist_ok=True)  # done/ and failed/ hold the repository's records
+    folder.chmod(0o700)  # one an earlier version made 0755 too
     target, n = folder / path.name, 0
     while target.exists():
         n += 1

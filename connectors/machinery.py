@@ -90,10 +90,11 @@ class Stats:
         return {"records": self.records, **asdict(self)}
 
 
-# The safety net the server's log lines have (dcii.cli.logs): nine digits standing alone, an SSN as a
-# person writes it, never goes into a log line. A file's name is logged, and a repository exporting one
-# file per person may name it for them.
-_SSN_SHAPED = re.compile(r"(?<![0-9A-Za-z])\d{3}-?\d{2}-?\d{4}(?![0-9A-Za-z])")
+# The safety net the server's log lines have (dcii.cli.logs), wider: nine digits, an SSN as a person or a
+# file name writes it (dashes, dots, spaces or underscores between, letters around: DOE123456789.csv),
+# never goes into a log line. A file's name is logged, and a repository exporting one file per person may
+# name it for them.
+_SSN_SHAPED = re.compile(r"(?<!\d)\d{3}[-. _]?\d{2}[-. _]?\d{4}(?!\d)")
 
 
 class Progress:

@@ -200,6 +200,8 @@ def test_filedrop_pushes_files_and_dead_letters_refusals(tmp_path: Path) -> None
     write_files(inbox, dataset(30))
     (inbox / "notes.txt").write_text("not for this connector")
     (inbox / "broken.csv").write_text("action,surnmae\nUPSERT,SMITH\n")  # a header that cannot be trusted
+    (inbox / "done").mkdir()
+    (inbox / "done").chmod(0o755)  # as an earlier version made it
     with site.server():
         counts = site.run("filedrop", "--inbox", str(inbox), "--once")
     assert sorted(p.name for p in (inbox / "done").iterdir()) == ["a-00.csv", "b-lifecycle.jsonl", "c-changes.csv"]

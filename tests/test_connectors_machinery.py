@@ -263,6 +263,10 @@ def test_a_log_line_never_carries_an_ssn_shaped_text() -> None:
     line = json.loads(stream.getvalue())
     assert line == {"event": "done", "connector": "filedrop", "file": "WHITFIELD_[redacted].csv",
                     "other": "[redacted]", "n": 3}  # fmt: skip
+    for name in ("DOE318524471.csv", "SSN 318 52 4471.txt", "318.52.4471_doe.csv"):
+        stream = io.StringIO()
+        Progress("filedrop", stream=stream).log("done", file=name)
+        assert "4471" not in stream.getvalue(), name
 
 
 def test_the_checkpoint_is_for_the_connectors_own_user(tmp_path: Path) -> None:
