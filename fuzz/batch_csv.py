@@ -1,4 +1,4 @@
-"""Fuzz the batch request CSV reader of `dcii batch submit` (dcii.cli.batch.read_queries):
+"""Fuzz the batch request CSV reader of `dcii batch submit` (dcii.cli.batch_csv.read_queries):
 `python -m fuzz.batch_csv [-runs=N] [fuzz/corpus/batch_csv]`.
 
 Documented: every row becomes a BatchQuery, or the command stops before sending anything with a message
@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import atheris  # type: ignore[import-untyped]
 
-with atheris.instrument_imports(include=["dcii.cli.batch", "fuzz"]):
-    from dcii.cli.batch import read_queries
+with atheris.instrument_imports(include=["dcii.cli.batch_csv", "fuzz"]):
+    from dcii.cli.batch_csv import read_queries
 
 from fuzz.common import run, scratch
 

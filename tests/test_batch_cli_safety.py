@@ -167,7 +167,7 @@ def test_a_refusal_names_the_csv_line_of_its_query_past_blank_lines_and_quoted_l
 
 
 def test_a_cell_the_cli_refuses_is_named_by_the_line_its_row_starts_on(tmp_path: Path) -> None:
-    from dcii.cli.batch import read_queries_and_lines
+    from dcii.cli.batch_csv import read_queries_and_lines
 
     path = tmp_path / "in.csv"
     path.write_text('query_id,surname,given_name,mode,purpose\n\na,Whitfield,"Har\nold",EXACTO,SECURITY_CLEARANCE\n')
@@ -179,7 +179,7 @@ def test_a_cell_the_cli_refuses_is_named_by_the_line_its_row_starts_on(tmp_path:
 def test_a_spreadsheets_csv_is_read_as_it_is_written(tmp_path: Path) -> None:
     """A batch review: a header in capitals, Excel's empty columns and its rows of empty cells each refused
     the whole file, with a message about query_id."""
-    from dcii.cli.batch import read_queries_and_lines
+    from dcii.cli.batch_csv import read_queries_and_lines
 
     path = tmp_path / "in.csv"
     path.write_bytes(
@@ -203,13 +203,25 @@ def test_a_spreadsheets_csv_is_read_as_it_is_written(tmp_path: Path) -> None:
         (b"query_id,surname\na,Whitfield,1971-04-12\n", "line 2: a cell beyond the header's columns"),
         # The byte on line 3000: the decoder, reading ahead of the CSV reader, named line 2904.
         (b"query_id,surname\n" + b"a,Whitfield\n" * 2998 + b"b,M\xfcller\n", "line 3000: not UTF-8 text"),
+        (b"query_id,surname\ra,Whitfield\rb,Okafor\rc,M\xfcller\r", "line 4: not UTF-8 text"),  # CR alone
     ],
 )
 def test_what_is_wrong_with_a_batch_file_is_named(tmp_path: Path, content: bytes, message: str) -> None:
-    from dcii.cli.batch import read_queries_and_lines
+    from dcii.cli.batch_csv import read_queries_and_lines
 
     path = tmp_path / "in.csv"
     path.write_bytes(content)
     with pytest.raises(SystemExit) as refused:
         read_queries_and_lines(path)
     assert message in str(refused.value) and "nothing was sent" in str(refused.value)
+
+
+def test_a_file_larger_than_any_batch_is_refused_unread(tmp_path: Path) -> None:
+    from dcii.cli.batch_csv import MAX_FILE_BYTES, read_queries_and_lines
+
+    path = tmp_path / "huge.csv"
+    with path.open("wb") as out:
+        out.truncate(MAX_FILE_BYTES + 1)  # sparse: nothing is written, and nothing may be read
+    with pytest.raises(SystemExit) as refused:
+        read_queries_and_lines(path)
+    assert "larger than a batch may be" in str(refused.value)

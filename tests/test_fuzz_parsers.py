@@ -136,7 +136,7 @@ def test_the_batch_csv_reader_refuses_bad_files_with_its_message(content: bytes,
     tracebacks, where `dcii batch submit` promises a message naming the problem (SystemExit). Fix: in
     read_queries, catch UnicodeDecodeError and csv.Error around the reading loop and raise SystemExit with
     the line number (reader.line_num) and what was wrong."""
-    from dcii.cli.batch import read_queries
+    from dcii.cli.batch_csv import read_queries
 
     path = tmp_path / "queries.csv"
     path.write_bytes(content)
