@@ -14,7 +14,7 @@ is the one to ask.
 from __future__ import annotations
 
 from indexer.model import PersonName, Subject
-from indexer.normalize import name_key
+from indexer.normalize import canonical_suffix, fold, name_key
 
 
 def name_pair(name: PersonName) -> tuple[str, str]:
@@ -34,22 +34,25 @@ def same_subject(old: Subject | None, new: Subject | None) -> bool:
     return any(name_pair(n) in before for n in new.all_names())
 
 
-# A subject's middle name, suffix and place of birth in their compared forms (EXACT's middle and suffix,
-# PlaceOfBirth.code): what tells namesakes with the same name and date of birth apart.
-Details = tuple[str, str, str]
+# A subject's middle names (folded words: "J. R." is J, R), suffix (canonical) and place of birth
+# (PlaceOfBirth.code): what tells namesakes with the same name and date of birth apart.
+Details = tuple[tuple[str, ...], str, str]
 
 
 def details_of(subject: Subject) -> Details:
-    key, place = name_key(subject.name), subject.identifiers.place_of_birth
-    return key.middle, key.suffix, place.code() if place is not None else ""
+    place = subject.identifiers.place_of_birth
+    middle = tuple(fold(subject.name.middle_name).split())
+    return middle, canonical_suffix(subject.name.suffix), place.code() if place is not None else ""
 
 
 def details_agree(one: Details, other: Details) -> bool:
-    """Whether two namesakes' details allow one person: a middle name that both give agrees (one may be
-    an initial or a first part of the other), a suffix both give is the same, and so is a place of birth
-    (the state, or the country). A detail that one of them lacks says nothing either way."""
+    """Whether two namesakes' details allow one person: middle names that both give agree word by word
+    (a word may be an initial or a first part of the other's: J R and JOHN ROBERT agree, and one may give
+    fewer), a suffix both give is the same, and so is a place of birth (the state, or the country). A
+    detail that one of them lacks says nothing either way."""
     (middle, suffix, place), (their_middle, their_suffix, their_place) = one, other
-    if middle and their_middle and not (middle.startswith(their_middle) or their_middle.startswith(middle)):
+    pairs = zip(middle, their_middle, strict=False)  # one may give fewer words
+    if not all(word.startswith(theirs) or theirs.startswith(word) for word, theirs in pairs):
         return False
     return (not suffix or not their_suffix or suffix == their_suffix) and (
         not place or not their_place or place == their_place

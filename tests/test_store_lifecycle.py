@@ -139,6 +139,12 @@ CASES = [
         nac("NH-2", (2018, 5, 1), ssn="", suffix="Jr"),
         (),
     ),
+    Case(  # compared as one string, J. R. (JR) and JOHN ROBERT (JOHNROBERT) were two people
+        "no SSN: middle names of two words, initials on one side",
+        (nac("NH-1", (2012, 5, 1), ssn="", middle="J. R."),),
+        nac("NH-2", (2018, 5, 1), ssn="", middle="John Robert"),
+        ("NH-1",),
+    ),
     Case(
         "no SSN: a middle initial, a suffix and a place of birth given by one of them only tell nothing apart",
         (nac("NH-3", (2013, 5, 1), ssn="", suffix="III"), nac("NH-1", (2012, 5, 1), ssn="", middle="J", state="")),

@@ -87,7 +87,7 @@ def nac_facts(tracing: Tracing) -> NacFacts | None:
                 # Strictly earlier: an earlier history's latest possible day before this one's first.
                 since = earliest_day(details.completed_on).isoformat()
     if subject is None:
-        return (completed, due, "", since, "", "", "", ("", "", ""))
+        return (completed, due, "", since, "", "", "", ((), "", ""))
     ids, key = subject.identifiers, name_key(subject.name)
     dob = ids.date_of_birth.iso() if ids.date_of_birth is not None and ids.date_of_birth.is_full else ""
     return (completed, due, ids.ssn, since, key.surname, key.given, dob, details_of(subject))
@@ -120,15 +120,20 @@ def superseded_ids(conn: sqlite3.Connection, tracing_id: int, facts: NacFacts) -
         return sorted({row[0] for row in rows})
     if not dob or not surname:
         return []
-    namesakes = conn.execute(
-        "SELECT n.tracing_id, n.middle, n.suffix, n.pob FROM name n"
+    namesakes = conn.execute(  # a handful at most: their bodies give the middle names' words
+        "SELECT n.tracing_id, t.body FROM name n"
         " JOIN nac_history h ON h.tracing_id = n.tracing_id JOIN tracing t ON t.id = n.tracing_id"
         " WHERE n.surname = ? AND n.given = ? AND n.alias_no = 0 AND n.dob = ?"
         " AND h.completed_on < ? AND n.tracing_id != ? AND h.ssn = ''"
         " AND t.agency = (SELECT agency FROM tracing WHERE id = ?)",
         (surname, given, dob, since, tracing_id, tracing_id),
     )
-    return sorted({row[0] for row in namesakes if details_agree(details, (row[1], row[2], row[3]))})
+    return sorted({found for found, body in namesakes if details_agree(details, _details(body))})
+
+
+def _details(body: str | None) -> Details:
+    subject = tracing_from_json(body).subject if body else None
+    return details_of(subject) if subject is not None else ((), "", "")
 
 
 DISPUTES_FILED = "disputes_filed"  # the meta row counting statements attached: TracingStore.dispute_mark
