@@ -149,6 +149,9 @@ class BatchQueue:
             os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT, 0o600))
         self._clock = clock or (lambda: dt.datetime.now(dt.UTC))
         self._db = ThreadConnections(self.path, foreign_keys=True, secure_delete=True)
+        # The WAL may still hold copies of purged rows (a purge whose emptying of it a reader held off, in
+        # this process or before a restart): the first purge empties it whatever it deletes.
+        self._wal_owed = True
         with self._conn() as conn:
             conn.executescript(_SCHEMA)
 
@@ -301,11 +304,17 @@ class BatchQueue:
             with conn:
                 conn.execute("DELETE FROM batch_query WHERE batch_seq = ?", (seq,))
                 conn.execute("DELETE FROM batch WHERE seq = ?", (seq,))
-        if seqs:
+        if seqs or self._wal_owed:
             # The rows are overwritten in the file (secure_delete), but the WAL still holds copies of their
             # pages, as written and as deleted (a batch review read a purged batch's SSNs there): emptied
-            # now, unless a reader holds it (the next purge tries again).
-            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            # now, or, while a reader holds it, by the next purge, whether or not it deletes anything.
+            # Briefly: waiting for a reader, it would hold off every writer (the worker, a submission).
+            conn.execute("PRAGMA busy_timeout = 200")
+            try:
+                busy = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]
+            finally:
+                conn.execute("PRAGMA busy_timeout = 30000")  # as ThreadConnections opens it
+            self._wal_owed = busy != 0
         return len(seqs)
 
     # ---- results ----

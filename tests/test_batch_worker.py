@@ -245,6 +245,11 @@ def test_a_purged_batch_leaves_nothing_of_its_queries_or_results_in_the_files(tm
     assert queue.get(batch.batch_id).state.value == "DONE"  # type: ignore[union-attr]
     assert any(marker in path.read_bytes() for path in tmp_path.iterdir())
     now[0] += dt.timedelta(days=40)
+    reader = sqlite3.connect(tmp_path / "batch.db")  # a results stream, say, reading as the purge runs
+    reader.execute("BEGIN")
+    reader.execute("SELECT count(*) FROM batch").fetchone()
     assert queue.purge_finished(now[0] - dt.timedelta(days=30)) == 1
+    reader.close()
+    assert queue.purge_finished(now[0] - dt.timedelta(days=30)) == 0  # nothing to delete: the WAL all the same
     assert [path.name for path in tmp_path.iterdir() if marker in path.read_bytes()] == []
     queue.close()
