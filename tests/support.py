@@ -35,13 +35,15 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def channel_for(port: int, ca_pem: bytes, client: pki.Issued | None) -> grpc.Channel:
+def channel_for(
+    port: int, ca_pem: bytes, client: pki.Issued | None, options: Sequence[tuple[str, Any]] = ()
+) -> grpc.Channel:
     credentials = grpc.ssl_channel_credentials(
         root_certificates=ca_pem,
         private_key=client.key_pem if client else None,
         certificate_chain=client.cert_pem if client else None,
     )
-    return grpc.secure_channel(f"localhost:{port}", credentials)
+    return grpc.secure_channel(f"localhost:{port}", credentials, options=list(options))
 
 
 @dataclass

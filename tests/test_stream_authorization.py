@@ -23,7 +23,7 @@ from search_service.accounting import AuditLog, load_or_create_key
 from search_service.accreditation import Purpose, Role, Status
 from search_service.batch_worker import BatchSettings
 from tests import factories as f
-from tests.support import Client, Index, make_index
+from tests.support import Client, Index, channel_for, make_index
 from tests.test_batch import _query, _submit, _wait
 
 NCIS, ACCOUNT = "NCIS-RA-01", "ncis-ra-01-op"
@@ -114,7 +114,12 @@ def test_an_open_ingest_stream_writes_nothing_once_its_caller_may_not(index: Ind
 def _results_stream(index: Index) -> tuple[Client, str]:
     """A finished batch of 1,200 queries with one hit each (three pages of results), and its submitter."""
     index.client("NCIS-RA-09", "NCIS", [Role.SUBMITTER]).upsert(f.person(record="NCIS-1", ssn="318-52-4471"))
-    client = index.client("CCF-BATCH", "ARMY-CCF", [Role.QUERIER, Role.BATCH])
+    cert, account, password = index.accredit("CCF-BATCH", "ARMY-CCF", [Role.QUERIER, Role.BATCH])
+    # The receive window kept at gRPC's 64 KiB: grown by its bandwidth probe (a loaded machine's long round
+    # trips grow it more), it let the server write all three pages before the suspension, in one CI run.
+    client = Client(channel_for(index.port, index.ca.cert_pem, cert, [("grpc.http2.bdp_probe", 0)]), (), "CCF-BATCH")
+    index.clients.append(client)  # closed with the index
+    client.login(account, password)
     harold = {"surname": "Whitfield", "given_name": "Harold"}
     queries = [
         _query(f"q{n}", search_pb2.SEARCH_MODE_EXACT, name=harold, identifiers={"ssn": "318-52-4471"})
