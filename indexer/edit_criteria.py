@@ -250,9 +250,11 @@ def _nac_history(details: NacHistoryDetails, prefix: str, out: list[Violation], 
         required=True,
         min_year=EARLIEST_NAC_YEAR,
     )
-    if completed_on is not None and completed_on.is_full and due_on(completed_on) <= today:
+    if completed_on is not None and completed_on.is_full and due_on(completed_on) < today:
         # Past its retention (DOMAIN.md: deleted 15 years after completion): stored, it would be disclosed
-        # until the next sweep, and a reload would bring it back after every sweep.
+        # until the next sweep, and a reload would bring it back after every sweep. Refused from the day
+        # after its due day in UTC (`today`): by then it is due everywhere (indexer.retention.retention_today,
+        # the date at UTC-12); on the due day itself it may not be yet, and the next run removes it.
         out.append(
             Violation(
                 f"{prefix}.completed_on",

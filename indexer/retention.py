@@ -11,6 +11,10 @@ The rule, exactly:
   early).
 - A partial completion date (the edit criteria refuse one, but a store may hold old data) counts as its
   latest possible day: a year alone as 31 December, a year and month as the month's last day.
+- "On or after that day" where the index is used: the server and `dcii retention run` act as of the day
+  that has begun everywhere (`retention_today`, the date at UTC-12), not UTC's. At 19:30 in New York on
+  28 February, UTC's date is 1 March already, and a history due on 1 March went a day early (a review of
+  the time duties). A history is removed up to a day after its due day in UTC, never before it anywhere.
 
 `run_retention` deletes through the store's normal write path, in batches, each batch one durable write.
 A run stopped at any point (crash, kill, `max_batches`) leaves a consistent store; running again
@@ -33,12 +37,22 @@ from indexer.store.base import Delete, TracingStore, WriteOutcome
 log = logging.getLogger(__name__)
 
 RETENTION_YEARS = 15
+# A failed scheduled run is tried again this soon, not a whole interval later (the due histories of that
+# day would otherwise stay indexed another day).
+RETRY_AFTER_FAILURE = 900.0
 RETENTION_REASON = "RETENTION: 15 years after NAC completion"
 RETENTION_ACTOR = "retention"
 DEFAULT_BATCH = 500
 
 # How many keys a plan may list at once (a dry run lists every due history).
 _PLAN_ALL = 10_000_000
+
+
+def retention_today(now: dt.datetime | None = None) -> dt.date:
+    """The day retention acts as of: the date at UTC-12, the last place on Earth a day begins, so that a
+    history is removed only once its due day has begun for every office (the module's docstring)."""
+    moment = now if now is not None else dt.datetime.now(dt.UTC)
+    return (moment.astimezone(dt.UTC) - dt.timedelta(hours=12)).date()
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,7 +162,8 @@ def run_retention(
 class RetentionSchedule:
     """Retention inside the server: a daemon thread that runs retention `first_delay` seconds after
     `start()` and then every `interval` seconds, one batch at a time so that `stop()` is prompt.
-    A failed run is logged and tried again at the next tick; it never takes the server down."""
+    A failed run is logged and tried again `retry_after` seconds later (a whole interval would leave that
+    day's due histories indexed another day); it never takes the server down."""
 
     def __init__(
         self,
@@ -159,13 +174,16 @@ class RetentionSchedule:
         first_delay: float = 60.0,
         batch_size: int = DEFAULT_BATCH,
         actor: str = RETENTION_ACTOR,
+        retry_after: float = RETRY_AFTER_FAILURE,
     ) -> None:
         self._store, self._today = store, today
         self._interval, self._first_delay = interval, first_delay
+        self._retry_after = min(retry_after, interval)
         self._batch_size, self._actor = batch_size, actor
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.runs = 0  # completed runs (for health checks and tests)
+        self.failures = 0  # runs that failed (each tried again after RETRY_AFTER_FAILURE)
 
     def start(self) -> None:
         if self._thread is not None:
@@ -199,6 +217,9 @@ class RetentionSchedule:
             try:
                 self.run_once()
             except Exception:
-                log.exception("retention run failed; trying again at the next tick")
+                self.failures += 1
+                log.exception("retention run failed; trying again in %d s", self._retry_after)
+                delay = self._retry_after
+                continue
             self.runs += 1
             delay = self._interval

@@ -24,7 +24,7 @@ from dcii.v1 import (
 )
 from indexer import name_shares
 from indexer.exc import FailedPrecondition
-from indexer.retention import RetentionSchedule
+from indexer.retention import RetentionSchedule, retention_today
 from indexer.store.base import TracingStore
 from indexer.store.sqlite_backup import DataDirLock, hold_data_dir
 from search_service.account_sweep import AccountSweep, record_disabled
@@ -354,8 +354,9 @@ def _primary_duties(
 ) -> tuple[RetentionSchedule, ServingProcesses | None]:
     """What the primary alone runs once it serves: retention, the batch worker, the replicas; each stopped
     by `closing` if the start goes no further."""
+    acts_as_of = retention_today if today is _today else today  # a test's clock, or the day begun everywhere
     retention = RetentionSchedule(
-        store, today, interval=config.retention_interval, first_delay=config.retention_first_delay
+        store, acts_as_of, interval=config.retention_interval, first_delay=config.retention_first_delay
     )
     retention.start()
     closing.callback(retention.stop)

@@ -234,7 +234,7 @@ FI, OC, NP, NH, CL, IT = (
         case(NAC_HISTORY, f"{NH}.completed_on", "future", completed_on=PartialDate(2025, 6, 16)),
         case(NAC_HISTORY, f"{NH}.completed_on", "before 1950", completed_on=PartialDate(1949, 12, 31)),
         case(NAC_HISTORY, f"{NH}.completed_on", "not a real date", completed_on=PartialDate(2015, 2, 30)),
-        case(NAC_HISTORY, f"{NH}.completed_on", "past its retention", completed_on=PartialDate(2010, 6, 15)),
+        case(NAC_HISTORY, f"{NH}.completed_on", "past its retention", completed_on=PartialDate(2010, 6, 14)),
         case(NAC_HISTORY, f"{NH}.agencies_checked", "at least one", agencies_checked=()),
         case(NAC_HISTORY, f"{NH}.agencies_checked[1]", "not a known code", agencies_checked=("FBI", "CIA")),
         case(NAC_HISTORY, f"{NH}.agencies_checked[2]", "more than once", agencies_checked=("FBI", "OPM", "fbi")),
@@ -308,11 +308,13 @@ def test_legacy_impersonal_titles_accepted(year_indexed: int) -> None:
     check_tracing(title_tracing(year_indexed=year_indexed), today=TODAY)
 
 
-def test_a_nac_history_is_indexed_until_the_day_its_retention_ends() -> None:
-    last_day = NacHistoryDetails(PartialDate(2010, 6, 16), ("FBI",), NacOutcome.FAVORABLE)
-    assert check_tracing(tracing(last_day), today=TODAY).details == last_day  # due tomorrow: still indexed
+def test_a_nac_history_is_indexed_until_the_day_its_retention_ends_everywhere() -> None:
+    """Refused from the day after its due day in UTC: on the due day itself (UTC's date) it is not yet due
+    at UTC-12, where a day begins last (the retention review: a US office lost histories a day early)."""
+    due_today = NacHistoryDetails(PartialDate(2010, 6, 15), ("FBI",), NacOutcome.FAVORABLE)
+    assert check_tracing(tracing(due_today), today=TODAY).details == due_today  # the next run removes it
     with pytest.raises(InvalidArgument) as refused:
-        check_tracing(tracing(dataclasses.replace(last_day, completed_on=PartialDate(2010, 6, 15))), today=TODAY)
+        check_tracing(tracing(dataclasses.replace(due_today, completed_on=PartialDate(2010, 6, 14))), today=TODAY)
     assert [v.field for v in refused.value.violations] == ["tracing.nac_history.completed_on"]
 
 

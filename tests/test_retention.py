@@ -8,7 +8,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pytest
@@ -16,6 +16,7 @@ import pytest
 from dcii.cli import retention as cli
 from dcii.v1 import ingest_pb2, search_pb2, tracing_pb2
 from indexer.edit_criteria import check_tracing
+from indexer.exc import Unavailable
 from indexer.model import (
     ImpersonalTitleDetails,
     ImpersonalTitleKind,
@@ -32,9 +33,10 @@ from indexer.retention import (
     RetentionSchedule,
     due_on,
     plan_retention,
+    retention_today,
     run_retention,
 )
-from indexer.store.base import DeletionRecord, Upsert, WriteOutcome
+from indexer.store.base import DeletionRecord, Upsert, WriteOp, WriteOutcome, WriteResult
 from indexer.store.sqlite import SqliteStore
 from search_service.accreditation import Role
 from search_service.convert import tracing_in
@@ -232,6 +234,47 @@ def test_the_schedule_runs_retention_inside_a_process_and_stops_promptly(store: 
     assert [(r.key.record_number, r.actor) for r in store.deletions()] == [("DSS-NH-1", RETENTION_ACTOR)]
 
 
+class _FailsOnce(SqliteStore):
+    """A store whose first write fails (a full disk, a lock held too long), then recovers."""
+
+    failed = False
+
+    def write(self, ops: Sequence[WriteOp], *, actor: str) -> list[WriteResult]:
+        if not self.failed:
+            self.failed = True
+            raise Unavailable("the store cannot be written")
+        return super().write(ops, actor=actor)
+
+
+def test_a_failed_scheduled_run_is_tried_again_soon_not_a_day_later(tmp_path: Path) -> None:
+    """The retention review: a failed daily run waited a whole interval, leaving that day's due histories
+    indexed another day, and counted as a completed run."""
+    store = _FailsOnce(tmp_path / "index.db", clock=lambda: NOW)
+    try:
+        store.failed = True
+        store.write([Upsert(nac("DSS-NH-1", (2005, 1, 1)))], actor="x")
+        store.failed = False
+        schedule = RetentionSchedule(store, lambda: dt.date(2021, 1, 1), first_delay=0, interval=3600, retry_after=0.1)
+        schedule.start()
+        try:
+            deadline = time.monotonic() + 20
+            while schedule.runs < 1 and time.monotonic() < deadline:
+                time.sleep(0.01)
+        finally:
+            schedule.stop()
+        assert (schedule.failures, schedule.runs) == (1, 1)
+        assert _live(store) == set()
+    finally:
+        store.close()
+
+
+def test_retention_acts_as_of_the_day_begun_everywhere() -> None:
+    """At 19:30 in New York on 28 February, UTC's date is 1 March: a history due then went a day early."""
+    assert retention_today(dt.datetime(2027, 3, 1, 0, 30, tzinfo=dt.UTC)) == dt.date(2027, 2, 28)
+    assert retention_today(dt.datetime(2027, 3, 1, 11, 59, tzinfo=dt.UTC)) == dt.date(2027, 2, 28)
+    assert retention_today(dt.datetime(2027, 3, 1, 12, 0, tzinfo=dt.UTC)) == dt.date(2027, 3, 1)
+
+
 # ---- the command ----
 
 MARK = cli.MARKING
@@ -265,9 +308,11 @@ def test_cli_dry_run_lists_and_removes_nothing_then_a_run_removes(
     after = SqliteStore(data / "index.db")
     try:
         assert after.count() == 0
-        assert [(r.key.record_number, r.reason, r.actor) for r in after.deletions()] == [
-            ("DSS-NH-1", RETENTION_REASON, RETENTION_ACTOR),
-            ("DSS-NH-2", RETENTION_REASON, RETENTION_ACTOR),
+        # Who ran it at the console (the retention review: the log said "retention" as for the server's runs).
+        by = f"{RETENTION_ACTOR} cli:"
+        assert [(r.key.record_number, r.reason, r.actor[: len(by)]) for r in after.deletions()] == [
+            ("DSS-NH-1", RETENTION_REASON, by),
+            ("DSS-NH-2", RETENTION_REASON, by),
         ]
     finally:
         after.close()
@@ -367,5 +412,8 @@ def test_cli_runs_beside_a_live_server_that_keeps_ingesting(index: Index) -> Non
     assert list(response.hits) == []
     log = server_store.deletions()
     assert len(log) == 40
-    assert {(r.type, r.reason, r.actor) for r in log} == {(TracingType.NAC_HISTORY, RETENTION_REASON, RETENTION_ACTOR)}
+    assert {(r.type, r.reason, r.actor.split(" ")[0]) for r in log} == {
+        (TracingType.NAC_HISTORY, RETENTION_REASON, RETENTION_ACTOR)
+    }
+    assert all(r.actor.startswith(f"{RETENTION_ACTOR} cli:") for r in log)  # the command's, with who ran it
     assert server_store.check_integrity() == []

@@ -4,8 +4,10 @@ Opens `<data>/index.db` directly, on the server's machine. It may run beside a l
 process has its own single writer and SQLite's file lock (busy_timeout 30 s) takes their short
 transactions in turn, so ingest waits at most for one retention batch and nothing is lost. The server
 also runs retention on its own schedule; this command is for an administrator who wants it now, or a
-dry run (`--dry-run`) of what would go. `--today` sets the day the run acts as of (default: today, UTC);
-a day after today only with `--dry-run` (to see what will go then).
+dry run (`--dry-run`) of what would go. `--today` sets the day the run acts as of (default: the day that
+has begun everywhere, the date at UTC-12, as the server's runs: indexer.retention.retention_today); a day
+after that only with `--dry-run` (to see what will go then). Its deletions are logged with the actor
+"retention cli:<OS user>": who ran it at the console (the server's own runs: "retention").
 """
 
 from __future__ import annotations
@@ -17,8 +19,9 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
+from dcii.cli.admin import console_actor
 from dcii.cli.private import private_files
-from indexer.retention import RETENTION_YEARS, RetentionItem, run_retention
+from indexer.retention import RETENTION_ACTOR, RETENTION_YEARS, RetentionItem, retention_today, run_retention
 from indexer.store.factory import open_store
 
 MARKING = "FOR OFFICIAL USE ONLY - PRIVACY SENSITIVE"
@@ -54,7 +57,7 @@ def cmd_run(args: argparse.Namespace) -> None:
     path = Path(args.data) / "index.db"
     if args.store is None and not path.is_file():
         raise SystemExit(f"no index at {path}")
-    real_today = dt.datetime.now(dt.UTC).date()
+    real_today = retention_today()
     today: dt.date = args.today or real_today
     if today > real_today and not args.dry_run:
         # A typo (2099 for 2029) or a wrong clock would remove histories years early, each logged as due.
@@ -63,7 +66,7 @@ def cmd_run(args: argparse.Namespace) -> None:
         )
     store = open_store(args.store or path, read_only=args.dry_run)  # a dry run changes no byte of the file
     try:
-        items = run_retention(store, today, dry_run=args.dry_run)
+        items = run_retention(store, today, dry_run=args.dry_run, actor=f"{RETENTION_ACTOR} {console_actor()}")
     finally:
         store.close()
     _print(items, today, dry_run=args.dry_run)
