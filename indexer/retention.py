@@ -28,6 +28,7 @@ import calendar
 import datetime as dt
 import logging
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -43,6 +44,7 @@ RETRY_AFTER_FAILURE = 900.0
 RETENTION_REASON = "RETENTION: 15 years after NAC completion"
 RETENTION_ACTOR = "retention"
 DEFAULT_BATCH = 500
+SCHEDULED_BATCH = 100  # the server's runs: a smaller hold of the writer between ingest writes
 
 # How many keys a plan may list at once (a dry run lists every due history).
 _PLAN_ALL = 10_000_000
@@ -127,6 +129,7 @@ def run_retention(
     actor: str = RETENTION_ACTOR,
     batch_size: int = DEFAULT_BATCH,
     max_batches: int | None = None,
+    log_run: bool = True,
 ) -> list[RetentionItem]:
     """Remove the NAC histories due on `today` (a dry run only lists them); returns what was removed.
 
@@ -155,7 +158,8 @@ def run_retention(
             # Every one changed under us (updated or deleted by its agency): leave them to the next run.
             log.warning("retention made no progress in a batch; stopping", extra={"planned": len(planned)})
             break
-    log.info("retention run", extra={"removed": len(removed), "batches": batches, "today": today.isoformat()})
+    if log_run:
+        log.info("retention run", extra={"removed": len(removed), "batches": batches, "today": today.isoformat()})
     return removed
 
 
@@ -172,7 +176,7 @@ class RetentionSchedule:
         *,
         interval: float = 24 * 3600.0,
         first_delay: float = 60.0,
-        batch_size: int = DEFAULT_BATCH,
+        batch_size: int = SCHEDULED_BATCH,
         actor: str = RETENTION_ACTOR,
         retry_after: float = RETRY_AFTER_FAILURE,
     ) -> None:
@@ -199,16 +203,24 @@ class RetentionSchedule:
             self._thread = None
 
     def run_once(self) -> list[RetentionItem]:
-        """One full run (batch by batch, until nothing is due or stop() is called)."""
+        """One full run, batch by batch until nothing is due or stop() is called, resting after each batch
+        as long as it took: each batch holds the store's single writer, and a backlog (41,848 histories of
+        a 200,000-tracing store, all due at once) took a concurrent ingest write from 1.7 to 52 ms p50 for
+        the run's 23 s (the retention review). Logged once, when done."""
         removed: list[RetentionItem] = []
-        today = self._today()
+        today, batches = self._today(), 0
         while not self._stop.is_set():
+            started = time.monotonic()
             batch = run_retention(
-                self._store, today, dry_run=False, actor=self._actor, batch_size=self._batch_size, max_batches=1
-            )
+                self._store, today, dry_run=False, actor=self._actor, batch_size=self._batch_size, max_batches=1,
+                log_run=False,
+            )  # fmt: skip
             removed += batch
             if not batch:
                 break
+            batches += 1
+            self._stop.wait(time.monotonic() - started)
+        log.info("retention run", extra={"removed": len(removed), "batches": batches, "today": today.isoformat()})
         return removed
 
     def _loop(self) -> None:
