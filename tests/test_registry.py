@@ -349,3 +349,21 @@ def test_an_account_is_not_disabled_before_three_calendar_years_holding_a_leap_d
     created = "2024-01-01T00:00:00+00:00"
     assert not dormant(dt.datetime(2026, 12, 31, 12, 0, tzinfo=dt.UTC), created, None, None)
     assert dormant(dt.datetime(2027, 1, 2, 0, 1, tzinfo=dt.UTC), created, None, None)
+
+
+@pytest.mark.parametrize(
+    ("last", "now", "is_dormant"),
+    [
+        # No 29 February in the three years: 1,095 days (1,096 kept it a day past three years: time review).
+        ("2028-03-01T12:00:00+00:00", "2031-03-01T12:00:00+00:00", False),
+        ("2028-03-01T12:00:00+00:00", "2031-03-01T12:00:01+00:00", True),
+        # One in them: 1,096 days (3 x 365 disabled it a day early).
+        ("2027-03-01T12:00:00+00:00", "2030-03-01T12:00:00+00:00", False),
+        ("2027-03-01T12:00:00+00:00", "2030-03-01T12:00:01+00:00", True),
+        # From 29 February: 1 March three years on.
+        ("2028-02-29T12:00:00+00:00", "2031-02-28T23:59:59+00:00", False),
+        ("2028-02-29T12:00:00+00:00", "2031-03-01T12:00:01+00:00", True),
+    ],
+)
+def test_dormant_after_three_calendar_years_to_the_second(last: str, now: str, is_dormant: bool) -> None:
+    assert dormant(dt.datetime.fromisoformat(now), "2020-01-01T00:00:00+00:00", last, None) is is_dormant
