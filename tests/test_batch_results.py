@@ -10,12 +10,12 @@ import sys
 from pathlib import Path
 
 from dcii.cli import batch as batch_cli
-from search_service.accreditation import Purpose, Role
+from search_service.accreditation import Role
 from search_service.batch_worker import BatchSettings
 from tests import factories as f
 from tests.support import ROOT, Index
-from tests.test_batch import DONE, _people, _query, _results, _submit, _wait, batch_profile, start
-from tests.test_privacy import EXACT, HAROLD, SSN
+from tests.test_batch import _people, _results, _submit, batch_profile, start
+from tests.test_privacy import _answered_batch
 
 
 def test_a_record_written_again_since_the_batch_answered_is_marked_changed_since(index: Index) -> None:
@@ -24,13 +24,7 @@ def test_a_record_written_again_since_the_batch_answered_is_marked_changed_since
     submitter.upsert(
         f.person(record="NCIS-1"), f.person(record="NCIS-5", surname="Okafor", given="Ngozi", ssn="212-44-8765")
     )
-    batcher = index.client("CCF-BATCH", "ARMY-CCF", [Role.QUERIER, Role.BATCH], purposes=[Purpose.SECURITY_CLEARANCE])
-    queries = [
-        _query("harold", EXACT, name=HAROLD, identifiers={"ssn": SSN}),
-        _query("ngozi", EXACT, name={"surname": "Okafor", "given_name": "Ngozi"}, identifiers={"ssn": "212-44-8765"}),
-    ]
-    batch_id = _submit(batcher, queries).batch_id
-    assert _wait(batcher, batch_id).state == DONE
+    batcher, batch_id = _answered_batch(index)
     [before, _] = _results(batcher, batch_id)
     assert [h.changed_since for h in before.hits] == [False]
     submitter.upsert(f.person(record="NCIS-1", version=2, middle="Jerome"))  # a correction of the same person

@@ -65,6 +65,18 @@ def _dispute(
     return privacy.FileDispute(request, metadata=officer.metadata, timeout=10)
 
 
+def _answered_batch(index: Index) -> tuple[Client, str]:
+    """A batch activity's answered batch of two EXACT queries: Harold Whitfield's and Ngozi Okafor's."""
+    batcher = index.client("CCF-BATCH", "ARMY-CCF", [Role.QUERIER, Role.BATCH], purposes=[Purpose.SECURITY_CLEARANCE])
+    queries = [
+        _query("harold", EXACT, name=HAROLD, identifiers={"ssn": SSN}),
+        _query("ngozi", EXACT, name={"surname": "Okafor", "given_name": "Ngozi"}, identifiers={"ssn": "212-44-8765"}),
+    ]
+    batch_id = _submit(batcher, queries).batch_id
+    assert _wait(batcher, batch_id).state == DONE
+    return batcher, batch_id
+
+
 def _load_person(index: Index) -> None:
     submitter = index.client("NCIS-RA-01", "NCIS", [Role.SUBMITTER])
     submitter.upsert(

@@ -28,6 +28,7 @@ from tests.test_privacy import (
     HAROLD,
     OTHER_SSN,
     SSN,
+    _answered_batch,
     _ask,
     _audit,
     _dispute,
@@ -251,13 +252,7 @@ def test_a_dispute_filed_while_an_answer_waits_for_its_accounting_reaches_that_a
 def test_a_record_deleted_since_its_batch_was_answered_is_not_sent_with_the_results(index: Index) -> None:
     """Its agency withdrew it after the batch ran: fetched weeks later, the results sent it as stored."""
     _load_person(index)
-    batcher = index.client("CCF-BATCH", "ARMY-CCF", [Role.QUERIER, Role.BATCH], purposes=[Purpose.SECURITY_CLEARANCE])
-    queries = [
-        _query("harold", EXACT, name=HAROLD, identifiers={"ssn": SSN}),
-        _query("ngozi", EXACT, name={"surname": "Okafor", "given_name": "Ngozi"}, identifiers={"ssn": "212-44-8765"}),
-    ]
-    batch_id = _submit(batcher, queries).batch_id
-    assert _wait(batcher, batch_id).state == DONE
+    batcher, batch_id = _answered_batch(index)
     submitter = index.client("NCIS-RA-02", "NCIS", [Role.SUBMITTER])
     assert [r.outcome for r in submitter.push([f.delete("NCIS", "NCIS-1", 2), f.delete("NCIS", "NCIS-5", 2)])] == [1, 1]
     harold, ngozi = _results(batcher, batch_id)
