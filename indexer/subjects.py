@@ -46,14 +46,22 @@ def details_of(subject: Subject) -> Details:
 
 
 def details_agree(one: Details, other: Details) -> bool:
-    """Whether two namesakes' details allow one person: middle names that both give agree word by word
-    (a word may be an initial or a first part of the other's: J R and JOHN ROBERT agree, and one may give
-    fewer), a suffix both give is the same, and so is a place of birth (the state, or the country). A
-    detail that one of them lacks says nothing either way."""
+    """Whether two namesakes' details allow one person: middle names that both give agree (`_middles_agree`),
+    a suffix both give is the same, and so is a place of birth (the state, or the country). A detail that
+    one of them lacks says nothing either way."""
     (middle, suffix, place), (their_middle, their_suffix, their_place) = one, other
-    pairs = zip(middle, their_middle, strict=False)  # one may give fewer words
-    if not all(word.startswith(theirs) or theirs.startswith(word) for word, theirs in pairs):
+    if not _middles_agree(middle, their_middle):
         return False
     return (not suffix or not their_suffix or suffix == their_suffix) and (
         not place or not their_place or place == their_place
     )
+
+
+def _middles_agree(middle: tuple[str, ...], theirs: tuple[str, ...]) -> bool:
+    """The same letters (JOHNROBERT, JOHN ROBERT), or word by word each the same or an initial of the
+    other's (J R and JOHN ROBERT; one may give fewer words). A word that merely begins the other's is
+    another name: DE LA CRUZ is not DEAN, JO ANN not JOSEPH (a review of this session's diff)."""
+    if not middle or not theirs or "".join(middle) == "".join(theirs):
+        return True
+    pairs = zip(middle, theirs, strict=False)
+    return all(a == b or (len(a) == 1 and b.startswith(a)) or (len(b) == 1 and a.startswith(b)) for a, b in pairs)

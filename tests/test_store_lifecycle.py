@@ -145,6 +145,12 @@ CASES = [
         nac("NH-2", (2018, 5, 1), ssn="", middle="John Robert"),
         ("NH-1",),
     ),
+    Case(  # a word that merely begins the other's is another name
+        "no SSN: a middle name that begins the other's (De la Cruz, Dean): another person",
+        (nac("NH-1", (2012, 5, 1), ssn="", middle="De la Cruz", outcome=INCOMPLETE),),
+        nac("NH-2", (2018, 5, 1), ssn="", middle="Dean"),
+        (),
+    ),
     Case(
         "no SSN: a middle initial, a suffix and a place of birth given by one of them only tell nothing apart",
         (nac("NH-3", (2013, 5, 1), ssn="", suffix="III"), nac("NH-1", (2012, 5, 1), ssn="", middle="J", state="")),
