@@ -94,7 +94,16 @@ class Stats:
 # file name writes it (dashes, dots, spaces or underscores between, letters around: DOE123456789.csv),
 # never goes into a log line. A file's name is logged, and a repository exporting one file per person may
 # name it for them.
-_SSN_SHAPED = re.compile(r"(?<!\d)\d{3}[-. _]?\d{2}[-. _]?\d{4}(?!\d)")
+_SSN_SHAPED = re.compile(r"(?<!\d)(\d{3})[-. _]?(\d{2})[-. _]?(\d{4})(?!\d)")
+
+
+def _unless_never_an_ssn(found: re.Match[str]) -> str:
+    """[redacted], but for nine digits no SSN can be (area 000, 666 or 900-999, group 00, serial 0000): a
+    sequence number such as NCIS_RA_000123456 is what the operator needs to read (a review of the diff)."""
+    area, group, serial = found.groups()
+    if area in ("000", "666") or area >= "900" or group == "00" or serial == "0000":
+        return found.group(0)
+    return "[redacted]"
 
 
 class Progress:
@@ -121,7 +130,7 @@ class Progress:
             self._bar = bar
 
     def log(self, event: str, **fields: object) -> None:
-        safe = {k: _SSN_SHAPED.sub("[redacted]", v) if isinstance(v, str) else v for k, v in fields.items()}
+        safe = {k: _SSN_SHAPED.sub(_unless_never_an_ssn, v) if isinstance(v, str) else v for k, v in fields.items()}
         line = json.dumps({"event": event, "connector": self.name, **safe}, sort_keys=True)
         if self._bar is None:
             print(line, file=self.stream, flush=True)

@@ -37,9 +37,10 @@ def one_name_part(name: PersonName) -> bool:
 
 
 def initial_alone(name: PersonName) -> bool:
-    """A surname with a given name of one letter ("S", "S.", "Ж"): an initial, not a name. Counted in
-    the name as written: a Cyrillic or Greek letter may transliterate to two (ZH, TH)."""
-    return bool(name.surname) and sum(char.isalpha() for char in name.given_name) == 1
+    """A surname with a given name of one letter ("S", "S."): an initial, not a name. Counted as the
+    scorer reads it (its ASCII spelling): a Cyrillic or Greek letter that transliterates to two (Ж, ZH)
+    is compared as a name by every matcher, and thresholded as one."""
+    return bool(name.surname) and len(exact_key(name.given_name)) == 1
 
 
 def default_threshold(scorer: Matcher, mode: str, name: PersonName) -> float:

@@ -267,6 +267,10 @@ def test_a_log_line_never_carries_an_ssn_shaped_text() -> None:
         stream = io.StringIO()
         Progress("filedrop", stream=stream).log("done", file=name)
         assert "4471" not in stream.getvalue(), name
+    for name in ("NCIS_RA_000123456_done.csv", "export-20261123-120000.csv", "batch-900123456.csv"):
+        stream = io.StringIO()  # nine digits no SSN can be, and timestamps: the operator reads them as they are
+        Progress("filedrop", stream=stream).log("done", file=name)
+        assert json.loads(stream.getvalue())["file"] == name
 
 
 def test_the_checkpoint_is_for_the_connectors_own_user(tmp_path: Path) -> None:

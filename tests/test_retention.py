@@ -251,7 +251,9 @@ class _FailsOnce(SqliteStore):
         return super().write(ops, actor=actor)
 
 
-def test_a_failed_scheduled_run_is_tried_again_soon_not_a_day_later(tmp_path: Path) -> None:
+def test_a_failed_scheduled_run_is_tried_again_soon_not_a_day_later(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     """The retention review: a failed daily run waited a whole interval, leaving that day's due histories
     indexed another day, and counted as a completed run."""
     store = _FailsOnce(tmp_path / "index.db", clock=lambda: NOW)
@@ -262,6 +264,8 @@ def test_a_failed_scheduled_run_is_tried_again_soon_not_a_day_later(tmp_path: Pa
         schedule = RetentionSchedule(store, lambda: dt.date(2021, 1, 1), first_delay=0, interval=3600, retry_after=0.1)
         _first_run(schedule)
         assert (schedule.failures, schedule.runs) == (1, 1)
+        [failed] = [r for r in caplog.records if r.levelname == "ERROR"]
+        assert failed.getMessage() == "retention run failed; trying again in 0.1 s" and failed.__dict__["removed"] == 0
         assert _live(store) == set()
     finally:
         store.close()
