@@ -271,6 +271,11 @@ def test_a_failed_scheduled_run_is_tried_again_soon_not_a_day_later(
         store.close()
 
 
+def test_the_server_runs_retention_as_of_the_day_begun_everywhere(index: Index) -> None:
+    assert index.running is not None and index.running.retention is not None
+    assert index.running.retention._today is retention_today  # not UTC's date, which the rest of the server keeps
+
+
 def test_retention_acts_as_of_the_day_begun_everywhere() -> None:
     """At 19:30 in New York on 28 February, UTC's date is 1 March: a history due then went a day early."""
     assert retention_today(dt.datetime(2027, 3, 1, 0, 30, tzinfo=dt.UTC)) == dt.date(2027, 2, 28)
