@@ -58,7 +58,8 @@ _REPORTED = 50
 _RESULT_PAGE = 500
 
 
-def status_out(batch: Batch) -> batch_pb2.BatchStatus:
+def status_out(batch: Batch, keep_results: dt.timedelta | None = None) -> batch_pb2.BatchStatus:
+    """`keep_results`: how long the server keeps a finished batch (its status then says until when)."""
     status = batch_pb2.BatchStatus(
         batch_id=batch.batch_id,
         state=batch_pb2.BatchState.Value(f"BATCH_STATE_{batch.state.value}"),
@@ -71,6 +72,10 @@ def status_out(batch: Batch) -> batch_pb2.BatchStatus:
     )
     if batch.finished_at is not None:
         status.finished_at.CopyFrom(timestamp(batch.finished_at))
+        if keep_results is not None:
+            # A security office fetches results when it likes; without this, the first it learned of the purge
+            # was NOT_FOUND for a batch it had just seen DONE.
+            status.purge_after.CopyFrom(timestamp(batch.finished_at + keep_results))
     return status
 
 
@@ -164,8 +169,10 @@ class BatchServicer(batch_pb2_grpc.BatchServiceServicer):
         store: TracingStore | None = None,
         max_active: int | None = None,
         on_refusal: Callable[[Caller, str, str, int], None] | None = None,
+        keep_results: dt.timedelta | None = None,
     ) -> None:
         self._queue = queue
+        self._keep_results = keep_results
         # Records the queries refused for a purpose the activity is not accredited for, as the interceptor
         # records an online search's (caller, method, reason, how many).
         self._on_refusal = on_refusal
@@ -232,7 +239,7 @@ class BatchServicer(batch_pb2_grpc.BatchServiceServicer):
         batch = self._queue.submit(owner, label, queries, max_active=self._max_active)
         if self._on_submit is not None:
             self._on_submit()
-        return status_out(batch)
+        return status_out(batch, self._keep_results)
 
     def _check(self, item: batch_pb2.BatchQuery, i: int, today: dt.date, caller: Caller) -> tuple[bytes | None, bool]:
         """None for a query that passes the edit criteria, else its result (the violations); and whether it
@@ -256,13 +263,13 @@ class BatchServicer(batch_pb2_grpc.BatchServiceServicer):
         raise NotFound("no such batch")
 
     def status(self, caller: Caller, batch_id: str) -> batch_pb2.BatchStatus:
-        return status_out(self._visible(caller, batch_id))
+        return status_out(self._visible(caller, batch_id), self._keep_results)
 
     def cancel(self, caller: Caller, batch_id: str) -> batch_pb2.BatchStatus:
         self._visible(caller, batch_id)
         batch = self._queue.cancel(batch_id)
         assert batch is not None
-        return status_out(batch)
+        return status_out(batch, self._keep_results)
 
     def results(
         self, caller: Caller, batch_id: str, again: Callable[[], Caller] | None = None
@@ -318,12 +325,19 @@ def add_batch_service(
     """Add the BatchService to `server`; in the primary, also start the purge of expired results (its first run
     now, before the server takes a call). The purge belongs to the server, not to the worker: it must run
     whether a worker runs, has threads, or is busy with other batches."""
+    keep = dt.timedelta(days=settings.keep_results_days)
     servicer = BatchServicer(
-        queue, today, on_submit=wake, store=store, max_active=settings.max_active_per_activity, on_refusal=on_refusal
+        queue,
+        today,
+        on_submit=wake,
+        store=store,
+        max_active=settings.max_active_per_activity,
+        on_refusal=on_refusal,
+        keep_results=keep,
     )
     batch_pb2_grpc.add_BatchServiceServicer_to_server(servicer, server)
     if not primary:
         return None
-    purge = BatchPurge(queue, dt.timedelta(days=settings.keep_results_days), settings.purge_interval)
+    purge = BatchPurge(queue, keep, settings.purge_interval)
     purge.start()
     return purge

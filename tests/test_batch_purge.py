@@ -134,3 +134,19 @@ def test_expired_results_are_purged_with_no_worker_threads(index: Index) -> None
     _age(index, stopped, 31)
     _wait_gone(client, stopped)
     assert _status(client, waiting).state == QUEUED  # an active batch is never purged
+
+
+def test_a_batch_status_says_until_when_its_results_are_kept(index: Index) -> None:
+    """A security office fetches results when it likes: a finished batch's status says when they go (finished_at
+    plus the server's keeping time), read the same by every serving process; an active batch's says nothing."""
+    start(index, BatchSettings(threads=0, keep_results_days=7))
+    client = index.client("CCF-BATCH", "ARMY-CCF", [Role.QUERIER, Role.BATCH])
+    queries = _people(index, 2)
+    waiting = _submit(client, queries)
+    assert waiting.state == QUEUED and not waiting.HasField("purge_after")
+    request = batch_pb2.GetBatchRequest(batch_id=waiting.batch_id)
+    cancelled = _stub(client).CancelBatch(request, metadata=client.metadata)
+    assert cancelled.HasField("finished_at")
+    kept = cancelled.purge_after.ToDatetime() - cancelled.finished_at.ToDatetime()
+    assert kept == dt.timedelta(days=7)
+    assert _status(client, waiting.batch_id).purge_after == cancelled.purge_after

@@ -4,7 +4,9 @@ SQLite files; statements of dispute filed since: tests/test_privacy_disputes.py.
 
 from __future__ import annotations
 
+import datetime as dt
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -77,3 +79,8 @@ def test_the_results_of_a_batch_that_did_not_finish_say_so_and_exit_1(index: Ind
             assert "is CANCELLED (cancelled by the submitter): the results hold the 0 of 3" in done.stderr
         else:
             assert done.returncode == 0 and "CANCELLED (cancelled by the submitter)" in done.stdout, done.stderr
+    # Until when the results can be fetched: the server's default keeping time, 30 days from the cancel.
+    kept = re.search(r"results kept until (\d{4}-\d\d-\d\d \d\d:\d\d) UTC", done.stdout)
+    assert kept is not None, done.stdout
+    until = dt.datetime.strptime(kept.group(1), "%Y-%m-%d %H:%M").replace(tzinfo=dt.UTC)
+    assert abs(until - (dt.datetime.now(dt.UTC) + dt.timedelta(days=30))) < dt.timedelta(minutes=5)

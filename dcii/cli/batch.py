@@ -237,8 +237,16 @@ def _one(args: argparse.Namespace, action: str) -> None:
             raise _refused(error) from None
     print(
         f"batch {status.batch_id} {_state(status)}: {status.done} of {status.total} answered, "
-        f"{status.rejected} refused; label {status.label!r}"
+        f"{status.rejected} refused; label {status.label!r}{_kept(status)}"
     )
+
+
+def _kept(status: batch_pb2.BatchStatus) -> str:
+    """Until when a finished batch's results can be fetched (the server purges them after)."""
+    if not status.HasField("purge_after"):
+        return ""
+    until = status.purge_after.ToDatetime().strftime("%Y-%m-%d %H:%M UTC")
+    return f"; results kept until {until}"
 
 
 def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

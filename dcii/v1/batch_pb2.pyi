@@ -106,6 +106,7 @@ class BatchStatus(_message.Message):
     FINISHED_AT_FIELD_NUMBER: _builtins.int
     LABEL_FIELD_NUMBER: _builtins.int
     REASON_FIELD_NUMBER: _builtins.int
+    PURGE_AFTER_FIELD_NUMBER: _builtins.int
     batch_id: _builtins.str
     state: Global___BatchState.ValueType
     total: _builtins.int
@@ -120,6 +121,13 @@ class BatchStatus(_message.Message):
     def submitted_at(self) -> _timestamp_pb2.Timestamp: ...
     @_builtins.property
     def finished_at(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def purge_after(self) -> _timestamp_pb2.Timestamp:
+        """When a finished batch's queries and results are deleted (finished_at plus the server's
+        keep_results_days; the hourly purge removes them within purge_interval after it): fetch them before.
+        Unset while the batch is QUEUED or RUNNING.
+        """
+
     def __init__(
         self,
         *,
@@ -132,10 +140,11 @@ class BatchStatus(_message.Message):
         finished_at: _timestamp_pb2.Timestamp | None = ...,
         label: _builtins.str = ...,
         reason: _builtins.str = ...,
+        purge_after: _timestamp_pb2.Timestamp | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["finished_at", b"finished_at", "submitted_at", b"submitted_at"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["finished_at", b"finished_at", "purge_after", b"purge_after", "submitted_at", b"submitted_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["batch_id", b"batch_id", "done", b"done", "finished_at", b"finished_at", "label", b"label", "reason", b"reason", "rejected", b"rejected", "state", b"state", "submitted_at", b"submitted_at", "total", b"total"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["batch_id", b"batch_id", "done", b"done", "finished_at", b"finished_at", "label", b"label", "purge_after", b"purge_after", "reason", b"reason", "rejected", b"rejected", "state", b"state", "submitted_at", b"submitted_at", "total", b"total"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
