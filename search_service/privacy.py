@@ -323,7 +323,7 @@ class PrivacyServicer(privacy_pb2_grpc.PrivacyServiceServicer):
         self, caller: Caller, request: privacy_pb2.ListPrivacyRequestsRequest
     ) -> privacy_pb2.ListPrivacyRequestsResponse:
         _accredited_for_privacy_act(caller)
-        found = self._requests.list_requests(overdue_only=request.overdue_only)
+        found = self._requests.list_requests(overdue_only=request.overdue_only, late_only=request.late_only)
         return privacy_pb2.ListPrivacyRequestsResponse(requests=[request_out(r) for r in found])
 
     # ---- gRPC ----

@@ -9,7 +9,8 @@ working day, and one received on a weekday evening counts from that weekday (in 
 next day, a working day more); a deadline is the end (23:59:59 office time) of its last working day. Every
 instant is stored and returned as an aware UTC datetime; only the day arithmetic is local. A
 request is *overdue* while a duty is outstanding past its deadline: not acknowledged after
-`acknowledge_by`, or not answered after `respond_by`. Answering a request also acknowledges it.
+`acknowledge_by`, or not answered after `respond_by`. Answering a request also acknowledges it. A request
+is *late* while overdue and ever after if a duty was done past its deadline: the office reports each miss.
 
 Notices: when a statement of dispute is filed, every earlier recipient of the tracing (from the
 accounting of disclosures) is owed the statement (5 U.S.C. 552a(c)(4)). The server queues one notice
@@ -150,6 +151,20 @@ class PrivacyRequest:
         late_acknowledgement = self.acknowledged_at is None and now > self.acknowledge_by
         return late_acknowledgement or (self.responded_at is None and now > self.respond_by)
 
+    def late(self, now: dt.datetime) -> tuple[str, ...]:
+        """The duties done after their deadline, or still outstanding past it ("acknowledgement",
+        "response"): a request answered late is no longer overdue, but the office still reports the miss."""
+        acknowledged = self.acknowledged_at or now
+        responded = self.responded_at or now
+        return tuple(
+            duty
+            for duty, done, due in (
+                ("acknowledgement", acknowledged, self.acknowledge_by),
+                ("response", responded, self.respond_by),
+            )
+            if done > due
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class DisputeNotice:
@@ -282,16 +297,19 @@ class PrivacyRequests:
             ).fetchone()
         return None if row is None else _request(row)
 
-    def list_requests(self, *, overdue_only: bool = False) -> list[PrivacyRequest]:
-        """Every request (or the overdue ones as of the clock), oldest received first."""
+    def list_requests(self, *, overdue_only: bool = False, late_only: bool = False) -> list[PrivacyRequest]:
+        """Every request, oldest received first; or only the overdue ones as of the clock, or only those with
+        a duty done late or overdue (PrivacyRequest.late)."""
         with self._using() as conn:
             rows = conn.execute(
                 f"SELECT {_REQUEST_COLUMNS} FROM privacy_request ORDER BY received_at, request_number"  # noqa: S608
             ).fetchall()
         found = [_request(row) for row in rows]
+        now = self._clock()
         if overdue_only:
-            now = self._clock()
             found = [r for r in found if r.overdue(now)]
+        if late_only:
+            found = [r for r in found if r.late(now)]
         return found
 
     def acknowledge(self, request_number: str) -> PrivacyRequest:

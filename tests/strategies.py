@@ -272,7 +272,7 @@ access_requests = requests(valid_access_requests(), privacy_pb2.AccessRequest)
 dispute_requests = requests(valid_disputes(), privacy_pb2.FileDisputeRequest)
 privacy_requests = requests(valid_privacy_requests(), privacy_pb2.PrivacyRequest)
 list_privacy_requests = with_unknown_fields(
-    st.builds(privacy_pb2.ListPrivacyRequestsRequest, overdue_only=st.booleans())
+    st.builds(privacy_pb2.ListPrivacyRequestsRequest, overdue_only=st.booleans(), late_only=st.booleans())
 )
 batch_submissions = st.lists(requests(valid_batches(), batch_pb2.SubmitBatchRequest), min_size=0, max_size=3)
 batch_ids = with_unknown_fields(

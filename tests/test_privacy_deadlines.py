@@ -97,6 +97,13 @@ def test_overdue_with_an_injected_clock(tmp_path: Path) -> None:
         register.respond("PA-2")  # an answer acknowledges too
         assert overdue() == []
         assert [r.request_number for r in register.list_requests()] == ["PA-1", "PA-2"]
+        # Done late, so not overdue, but the deadlines were missed: the office reports them (it had no mark).
+        late = {r.request_number: r.late(now[0]) for r in register.list_requests(late_only=True)}
+        assert late == {"PA-1": ("acknowledgement", "response"), "PA-2": ("acknowledgement",)}
+        register.open_request("PA-3", RequestKind.ACCESS, now[0])
+        register.respond("PA-3")  # answered the day it came
+        assert [r.request_number for r in register.list_requests(late_only=True)] == ["PA-1", "PA-2"]
+        assert register.list_requests(overdue_only=True, late_only=True) == []
     finally:
         register.close()
 
@@ -130,6 +137,14 @@ def test_overdue_requests_over_the_wire_and_the_cli(
         privacy_pb2.ListPrivacyRequestsRequest(overdue_only=True), metadata=officer.metadata
     )
     assert list(listing.requests) == []
+    listing = privacy.ListPrivacyRequests(
+        privacy_pb2.ListPrivacyRequestsRequest(late_only=True), metadata=officer.metadata
+    )
+    assert [r.request_number for r in listing.requests] == ["PA-20-001"]  # answered, but late
+    privacy_cli.main(["requests", "list", "--late", "--data", data])
+    out = capsys.readouterr().out
+    assert "answered (late: acknowledgement, response)" in out and "PA-26-020" not in out
+    assert "1 late requests" in out
     privacy_cli.main(["requests", "acknowledge", "PA-26-020", "--data", data])
     assert "PA-26-020 acknowledged" in capsys.readouterr().out
     with pytest.raises(SystemExit, match="no privacy request"):

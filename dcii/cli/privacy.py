@@ -3,9 +3,10 @@
 Like `dcii accredit`, these commands work on `<data>/privacy.db` directly (the server shares the file):
 `notices list [--unsent]` shows the statements of dispute owed to earlier recipients (marked FOUO -
 privacy sensitive: a summary may describe the person), `notices mark-sent NOTICE_ID` records a delivery,
-`requests list [--overdue]` shows access and amendment requests with their 10- and 30-working-day
-deadlines, `requests acknowledge` and `requests respond` record those steps. Days are shown in the privacy
-office's time zone (`--privacy-time-zone`, or DCII_PRIVACY_TIME_ZONE, as `dcii serve` counts them), times in UTC.
+`requests list [--overdue] [--late]` shows access and amendment requests with their 10- and 30-working-day
+deadlines (a duty done past its deadline stays marked late: `--late` lists those for the office's report),
+`requests acknowledge` and `requests respond` record those steps. Days are shown in the privacy office's time
+zone (`--privacy-time-zone`, or DCII_PRIVACY_TIME_ZONE, as `dcii serve` counts them), times in UTC.
 """
 
 from __future__ import annotations
@@ -169,13 +170,15 @@ def cmd_requests_respond(args: argparse.Namespace) -> None:
 def _state(request: PrivacyRequest, now: dt.datetime) -> str:
     if request.overdue(now):
         return "OVERDUE"
-    return "answered" if request.responded_at else "open"
+    state = "answered" if request.responded_at else "open"
+    late = request.late(now)
+    return f"{state} (late: {', '.join(late)})" if late else state
 
 
 def cmd_requests_list(args: argparse.Namespace) -> None:
     register = _register(args)
     try:
-        found = register.list_requests(overdue_only=args.overdue)
+        found = register.list_requests(overdue_only=args.overdue, late_only=args.late)
     finally:
         register.close()
     now = dt.datetime.now(dt.UTC)
@@ -195,7 +198,8 @@ def cmd_requests_list(args: argparse.Namespace) -> None:
             _state(r, now),
         )
     console.print(table)
-    console.print(f"{len(found)} {'overdue ' if args.overdue else ''}requests", markup=False)
+    which = "".join(word for word, asked in (("overdue ", args.overdue), ("late ", args.late)) if asked)
+    console.print(f"{len(found)} {which}requests", markup=False)
 
 
 def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser], data_default: str) -> None:
@@ -225,6 +229,9 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser], da
     )
     listed = leaf(requests, "list", "requests with their deadlines")
     listed.add_argument("--overdue", action="store_true", help="only requests with a duty past its deadline")
+    listed.add_argument(
+        "--late", action="store_true", help="only requests with a duty done past its deadline, or overdue (to report)"
+    )
     listed.set_defaults(run=cmd_requests_list)
     for action, run, text in (
         ("acknowledge", cmd_requests_acknowledge, "record that a request was acknowledged"),

@@ -269,15 +269,22 @@ class ListPrivacyRequestsRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     OVERDUE_ONLY_FIELD_NUMBER: _builtins.int
+    LATE_ONLY_FIELD_NUMBER: _builtins.int
     overdue_only: _builtins.bool
+    """Only requests with a duty outstanding past its deadline."""
+    late_only: _builtins.bool
+    """Only requests with a duty done past its deadline or outstanding past it (a request answered late is not
+    overdue, but its deadline was missed all the same). With overdue_only, both must hold.
+    """
     def __init__(
         self,
         *,
         overdue_only: _builtins.bool = ...,
+        late_only: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["overdue_only", b"overdue_only"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["late_only", b"late_only", "overdue_only", b"overdue_only"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
