@@ -26,8 +26,10 @@ m       Metaphone(S) | Metaphone(G)                                             
                                                                                   NYSIIS keeps apart
 i       NYSIIS(S) | initial, stored only when the given name is a bare initial    "J SMITH" records
         (a query with a full given name looks it up with its initial)
-o       S alone                                                                   G missing or replaced
-o0      S alone, only when the name has no given name                             given-less records
+o       S alone, and each part of a compound S alone (as in `a`; keys version 4)  G missing or replaced;
+                                                                                  one part of a compound
+                                                                                  surname asked alone
+o0      as `o`, only when the name has no given name                              given-less records
 od      S' alone, S' over the deletion neighbourhood of S (as in `e`); only for   G replaced and one
         surnames of 4 letters or more                                             edit in S
 r       G alone (a query also asks for the census given names one edit from its   S missing or replaced
@@ -110,7 +112,8 @@ from indexer.name_shares import (
 # What a store's keys hold: a store records the version it wrote them with, and a query asks only for
 # what that version stores. 1: the families in the table above, but the SSN windows `s0 s2 s4 s6`.
 # 2: the `n` twins of tracings without a full SSN (identifier first, above). 3: the SSN keys `w0`-`w7`.
-KEYS_VERSION = 3
+# 4: `o` and `o0` for each part of a compound surname besides the whole.
+KEYS_VERSION = 4
 # The family prefix of a key's twin, stored by tracings without a full SSN.
 NO_SSN = "n"
 _WINDOW_FAMILIES = ("s0:", "s2:", "s4:", "s6:")  # keys versions 1 and 2
@@ -162,10 +165,13 @@ def _name_keys(analysis: NameAnalysis, out: list[str], *, single_field: bool = T
     given = analysis.given
     append = out.append
     if single_field:
-        if len(surname) > 1:
-            append(f"o:{surname}")
-            if not given:
-                append(f"o0:{surname}")
+        # The whole surname, then each part of a compound one (keys version 4): GARCIA asked alone finds
+        # GARCIA MARQUEZ, and WHITFIELD finds WHITFIELD-MOORE, as the parts' `a` keys do with a given name.
+        for part in analysis.surname_parts:
+            if len(part) > 1:
+                append(f"o:{part}")
+                if not given:
+                    append(f"o0:{part}")
         if len(surname) >= _SINGLE_EDIT_MIN:
             out.extend(_surname_neighbourhood(surname)[1])
         if len(given) > 1:
@@ -353,8 +359,8 @@ def _query_keys(name: PersonName | None, ids: Identifiers, index_size: int, keys
         # Of the single-field keys `_selective` filters, a variant's name gives at most one `o:S` and one
         # `r:G` (its `b` keys are the date keys above): only those two are weighed.
         chosen = name_keys.difference(edits)
-        for single in (f"o:{variant.surname}", f"r:{variant.given}"):
-            if single in chosen and not _selective(single, index_size):
+        for single in [key for key in chosen if key.startswith(("o:", "r:"))]:  # a compound surname's parts too
+            if not _selective(single, index_size):
                 chosen.discard(single)
         # Every variant of the surname holds the surname itself: when `o:S` is looked up anyway, a
         # variant adds only the other names it holds.

@@ -110,6 +110,26 @@ def test_name_variants_are_found(stored: PersonName, query: PersonName) -> None:
     assert shared(tracing(stored), query), (stored, query)
 
 
+@pytest.mark.parametrize(
+    ("stored", "part", "index_size", "found"),
+    [
+        (PersonName("Garcia Zabaleta", "Maria"), "Zabaleta", 10_000_000, True),  # a rare part, at any scale
+        (PersonName("Garcia Zabaleta", "Maria"), "Garcia", 5_000, True),
+        (PersonName("Garcia Zabaleta", "Maria"), "Garcia", 10_000_000, False),  # common: never a key at scale
+        (PersonName("Whitfield-Moore", "Harold"), "Moore", 5_000, True),
+        (PersonName("de la Cruz", ""), "Cruz", 10_000_000, True),  # the record gives no given name: `o0`
+        (PersonName("de la Cruz", "Juan"), "La", 5_000, False),  # a particle is no part
+    ],
+)
+def test_one_part_of_a_compound_surname_asked_alone(
+    stored: PersonName, part: str, index_size: int, found: bool
+) -> None:
+    """Keys version 4: GARCIA asked alone (a FUZZY query of one name part) found no GARCIA MARQUEZ."""
+    keys = set(query_keys(PersonName(part, ""), Identifiers(), index_size=index_size)) & tracing_keys(tracing(stored))
+    assert bool(keys) is found, keys
+    assert families(keys) <= {"o", "o0", "od"}
+
+
 def test_alias_is_found() -> None:
     record = tracing(PersonName("Whitfield", "Anne"), aliases=(PersonName("Kowalczyk", "Anne"),))
     assert shared(record, PersonName("Kowalczyk", "Anne"))

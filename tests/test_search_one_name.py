@@ -71,6 +71,13 @@ def querier(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Client]:
         ]
         namesakes.append(f.person(record="QNT-TYPO", surname="Quinteor", given="Alice", middle="", ssn=""))
         namesakes.append(f.person(record="GARCIA", surname="Garcia", given="Alice", middle="", ssn=""))
+        for record, surname, given in (  # compound surnames, and one known by its surname alone
+            ("GARCIA-MARQUEZ", "Garcia Marquez", "Ines"),
+            ("DE-LA-CRUZ", "de la Cruz", "Maria"),
+            ("WHITFIELD-MOORE", "Whitfield-Moore", "Harold"),
+            ("RUIZ-Y-LOPEZ", "Ruiz y Lopez", ""),
+        ):
+            namesakes.append(f.person(record=record, surname=surname, given=given, middle="", ssn=""))
         assert {r.outcome for r in ncis.upsert(*namesakes)} == {1}
         yield index.client("CCF-TERM-01", "ARMY-CCF", [Role.QUERIER])
     finally:
@@ -111,6 +118,12 @@ def test_a_query_with_no_name_at_all_is_refused(querier: Client) -> None:
         ({"given_name": "Madonna"}, {"MONO"}),
         ({"given_name": "Madona"}, {"MONO"}),
         ({"surname": "Babic"}, {"BABIC", "HAROLD-BABIC"}),
+        # One part of a compound surname (keys version 4: it found only records of that whole surname)
+        ({"surname": "Garcia"}, {"GARCIA", "GARCIA-MARQUEZ"}),
+        ({"surname": "Marquez"}, {"GARCIA-MARQUEZ"}),
+        ({"surname": "Cruz"}, {"DE-LA-CRUZ"}),
+        ({"surname": "Moore"}, {"WHITFIELD-MOORE"}),
+        ({"surname": "Lopez"}, {"RUIZ-Y-LOPEZ"}),
         # From fuzzy-6 a surname with an initial too (it found nothing): that initial's records, not all thirty
         ({"surname": "Quintero", "given_name": "A"}, {"QNT-0", "QNT-25", "QNT-TYPO"}),  # Alice, Adrian
     ],

@@ -46,13 +46,14 @@ from indexer.store.base import DeletionRecord
 # Written into each index's mapping _meta; a store opening an index of another version asks for a rebuild.
 # 2: the match keys of version 2 (indexer.match_keys: the `n` twins of tracings without a full SSN).
 # 3: the match keys of version 3 (the SSN keys `w0`-`w7`).
-SCHEMA_VERSION = 3
+# 4: the match keys of version 4 (`o` and `o0` for each part of a compound surname).
+SCHEMA_VERSION = 4
 
 
 def keys_version_of(schema: int) -> int:
     """The match-keys version an index of this schema holds (at least: this program's writers add
     documents of the current version to an older index until it is rebuilt)."""
-    return min(max(schema, 1), 3)
+    return min(max(schema, 1), 4)
 
 
 _TID_MASK = (1 << 53) - 1

@@ -8,6 +8,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+from indexer.analysis import analyze
 from indexer.codec import tracing_from_json
 from indexer.codec_head import head_from_text, head_ssn, head_to_text
 from indexer.exc import FailedPrecondition
@@ -19,7 +20,9 @@ log = logging.getLogger(__name__)
 
 # Which tracings' keys an unfinished upgrade still rewrites (meta 'rekey', `finish_rekey`).
 _REKEY_WITH_SSN = "ssn"
+_REKEY_COMPOUND = "compound"  # the tracings with a name whose surname has parts (keys version 4)
 _REKEY_ALL = "all"
+_HEAD_FIELD, _HEAD_JSON = "\x1f", "\x1d"  # indexer.codec_head's separator, and the mark of its JSON form
 _REKEY_LOG_EVERY = 1_000_000  # tracings between two progress lines of the log
 REKEY_BATCH = 20_000  # tracings a transaction of the rewrite (the WAL holds one batch at a time)
 
@@ -30,8 +33,9 @@ REKEY_BATCH = 20_000  # tracings a transaction of the rewrite (the WAL holds one
 #    recorded as meta 'keys_version'.
 # 5: the match keys of version 3 (the SSN keys `w0`-`w7` instead of the windows `s0 s2 s4 s6`).
 # 6: the number of live tracings kept by triggers (live_count below).
+# 7: the match keys of version 4 (`o` and `o0` for each part of a compound surname).
 # An older file is upgraded when opened (upgrade below).
-SCHEMA_VERSION = "6"
+SCHEMA_VERSION = "7"
 
 # How many tracings are live, kept exact by triggers in the transaction of every change, whichever code
 # makes it. Counting them walks the whole table (the bodies with it): 9 s at 10 million tracings, with the
@@ -137,7 +141,7 @@ def _upgrade(conn: sqlite3.Connection) -> None:
     conn.execute("BEGIN IMMEDIATE")
     try:
         found = _version(conn)  # again, under the write lock: another process may have upgraded it
-        if found not in (None, "1", "2", "3", "4", "5", SCHEMA_VERSION):
+        if found not in (None, "1", "2", "3", "4", "5", "6", SCHEMA_VERSION):
             raise RuntimeError(f"the store file has schema version {found}; this program knows {SCHEMA_VERSION}")
         if found == "1":
             fill_nac_history(conn)
@@ -148,14 +152,18 @@ def _upgrade(conn: sqlite3.Connection) -> None:
             indexed = build_from_bodies(conn)
             conn.execute("DROP TABLE IF EXISTS match_key")
             log.info("blocking keys and heads of %d tracings indexed", indexed)
-        elif found in ("3", "4"):
-            # 3 -> 4 gave tracings without a full SSN their twins, 4 -> 5 those with one their new SSN keys.
-            which = _REKEY_WITH_SSN if found == "4" else _REKEY_ALL
+        elif found in ("3", "4", "5", "6"):
+            # 3 -> 4 gave tracings without a full SSN their twins, 4 -> 5 those with one their new SSN keys,
+            # 6 -> 7 those with a compound surname the keys of its parts: from 4, both of the last two.
+            which = _REKEY_ALL if found in ("3", "4") else _REKEY_COMPOUND
+            if conn.execute("SELECT 1 FROM meta WHERE key = 'rekey'").fetchone() is not None:
+                which = _REKEY_ALL  # an older program's rewrite left unfinished: it and this one, from the start
             conn.execute("INSERT OR REPLACE INTO meta VALUES ('rekey', ?)", (f"{which}:0",))
-        if found is not None:
-            log.info("counting the store file's live tracings for schema %s (once; seconds a million)", SCHEMA_VERSION)
-        for statement in _LIVE_COUNT:
-            conn.execute(statement)
+        if found != "6":  # a file of schema 6 keeps the count by its triggers already
+            if found is not None:
+                log.info("counting the store file's live tracings (once; seconds a million)")
+            for statement in _LIVE_COUNT:
+                conn.execute(statement)
         conn.execute("INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", (SCHEMA_VERSION,))
         conn.execute("INSERT OR REPLACE INTO meta VALUES ('keys_version', ?)", (str(KEYS_VERSION),))
         conn.execute("COMMIT")
@@ -228,7 +236,7 @@ def finish_rekey(conn: sqlite3.Connection, *, batch: int = REKEY_BATCH) -> None:
                 changed = [
                     (keys_text(subject_keys(head_from_text(head))), tracing_id)
                     for tracing_id, head in rows
-                    if head and (which == _REKEY_ALL or full_ssn(head_ssn(head)))
+                    if head and _to_rewrite(which, head)
                 ]
                 conn.executemany("UPDATE match_keys SET keys = ? WHERE rowid = ?", changed)
                 conn.execute("UPDATE meta SET value = ? WHERE key = 'rekey'", (f"{which}:{rows[-1][0]}",))
@@ -236,7 +244,8 @@ def finish_rekey(conn: sqlite3.Connection, *, batch: int = REKEY_BATCH) -> None:
                     log.info("blocking keys of %d tracings rewritten so far", done + len(changed))
                 done += len(changed)
             else:
-                conn.execute("INSERT INTO match_keys (match_keys) VALUES ('optimize')")
+                if done:  # else nothing changed: no merge of the whole index (a minute at 10 million)
+                    conn.execute("INSERT INTO match_keys (match_keys) VALUES ('optimize')")
                 conn.execute("DELETE FROM meta WHERE key = 'rekey'")
             conn.execute("COMMIT")
         except BaseException:
@@ -245,6 +254,20 @@ def finish_rekey(conn: sqlite3.Connection, *, batch: int = REKEY_BATCH) -> None:
         if not rows:
             log.info("blocking keys of %d tracings rewritten in %.0f s", done, time.monotonic() - started)
             return
+
+
+def _to_rewrite(which: str, head: str) -> bool:
+    """Whether a live tracing with this head holds keys the upgrade under way (`which`) changes."""
+    if which == _REKEY_ALL:
+        return True
+    if which == _REKEY_WITH_SSN:
+        return bool(full_ssn(head_ssn(head)))
+    if not head.startswith(_HEAD_JSON):
+        surnames = head.split(_HEAD_FIELD)[4::4]  # indexer.codec_head: role, ssn, dob, pob, then four a name
+        if all(surname.isascii() and surname.isalpha() for surname in surnames):
+            return False  # one word each (most of them): not decoded and analysed, a fifth of the time
+    subject = head_from_text(head)
+    return subject is not None and any(len(analyze(name).surname_parts) > 1 for name in subject.all_names())
 
 
 def stored_keys_version(conn: sqlite3.Connection) -> int:
