@@ -72,6 +72,10 @@ class NameAnalysis:
     surname_parts: tuple[str, ...]  # the whole first, then each non-particle word of a compound surname
     given: str  # exact key of the given name ("" if none)
     given_forms: frozenset[str]  # given plus the canonical full forms of it as a nickname (empty if no given)
+    # given_forms plus every later word of a given name of several (THI LAN: LAN too; MARY ANN: ANN too):
+    # what the blocking keys and, from fuzzy-7, the matcher relate (given_forms when one word).
+    given_word_forms: frozenset[str]
+    given_words: tuple[str, ...]  # the words of a given name of several (no particles, no initials); () if one
     middle: str  # exact key of the middle name
     initials: str  # first letters of given and middle: "HJ"
     suffix: str  # canonical suffix: JR, SR, II ... ("" if none)
@@ -140,6 +144,8 @@ def analyze(name: PersonName) -> NameAnalysis:
     given = "".join(given_words)
     middle = exact_key(name.middle_name)
 
+    given_forms = given_word_forms = frozenset[str]()
+    words: tuple[str, ...] = ()
     if given:
         forms = {given}
         forms |= nickname_canonicals(given)
@@ -147,9 +153,13 @@ def analyze(name: PersonName) -> NameAnalysis:
             first = given_words[0]
             forms.add(first)
             forms |= nickname_canonicals(first)
-        given_forms = frozenset(forms)
-    else:
-        given_forms = frozenset()
+        given_forms = given_word_forms = frozenset(forms)
+        if len(given_words) > 1:
+            words = tuple(word for word in given_words if len(word) > 1 and word not in PARTICLES)
+            later = words[1:] if words[:1] == (given_words[0],) else words
+            # The words themselves only: the nicknames package relates ANN to NANCY, ROXANNE and DEANNE, which
+            # for the first word of a name (or the whole) it knows as a nickname, but for a second is too far.
+            given_word_forms = given_forms.union(later)
 
     surname_nysiis, surname_metaphone = _phonetic(surname) if surname else ("", "")
     given_nysiis, given_metaphone = _phonetic(given) if given else ("", "")
@@ -158,6 +168,8 @@ def analyze(name: PersonName) -> NameAnalysis:
         surname_parts=_surname_parts(surname, surname_words),
         given=given,
         given_forms=given_forms,
+        given_word_forms=given_word_forms,
+        given_words=words,
         middle=middle,
         initials=given[:1] + middle[:1],
         suffix=suffix,

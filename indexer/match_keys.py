@@ -15,8 +15,9 @@ name and for every alias:
 family  value                                                                     catches
 ======  ========================================================================  ====================
 a       NYSIIS(surname part) | NYSIIS(given form), for every surname part (the    phonetic spellings,
-        whole first) and every given form (own given plus nickname full forms)    nicknames, a compound
-                                                                                  surname's part alone
+        whole first) and every given form (own given plus nickname full forms;    nicknames, a compound
+        from keys version 4 each word of a given name of several)                 surname's part alone,
+                                                                                  one given name of two
 e       S' | G and S | G', where S' ranges over S and S with one character        any one edit in S
         deleted (its deletion neighbourhood) and G' likewise over G; all taken    (its first letter
         to their first 8 characters                                               too) or in G
@@ -112,7 +113,7 @@ from indexer.name_shares import (
 # What a store's keys hold: a store records the version it wrote them with, and a query asks only for
 # what that version stores. 1: the families in the table above, but the SSN windows `s0 s2 s4 s6`.
 # 2: the `n` twins of tracings without a full SSN (identifier first, above). 3: the SSN keys `w0`-`w7`.
-# 4: `o` and `o0` for each part of a compound surname besides the whole.
+# 4: `o` and `o0` for each part of a compound surname besides the whole; `a` for each word of a given name.
 KEYS_VERSION = 4
 # The family prefix of a key's twin, stored by tracings without a full SSN.
 NO_SSN = "n"
@@ -180,7 +181,7 @@ def _name_keys(analysis: NameAnalysis, out: list[str], *, single_field: bool = T
                 append(f"r0:{given}")
     if not (surname and given):
         return
-    forms = analysis.given_forms
+    forms = analysis.given_word_forms  # keys version 4: every word of a given name of several
     # A name without nickname forms has only its own given name, whose code the analysis holds.
     given_codes = {_nysiis(form) for form in forms} if len(forms) > 1 else (analysis.given_nysiis,)
     for index, part in enumerate(analysis.surname_parts):

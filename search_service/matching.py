@@ -15,13 +15,15 @@ of several alignments and names inflates the evidence of non-matches by about th
 **Versions.** The weights, levels and thresholds belong to a matcher version
 (`search_service.matching_versions`, where each version's tables are): `fuzzy-1`, `fuzzy-2`, `fuzzy-3`,
 `fuzzy-4` (fuzzy-3 with another given name and a differing SSN held under 0.85), `fuzzy-5` (fuzzy-4's
-scores, and a FUZZY query of one name part thresholded relative to that name) and `fuzzy-6` (the default:
-so is a FUZZY query whose given name is an initial alone) are all served; a server picks one
+scores, and a FUZZY query of one name part thresholded relative to that name), `fuzzy-6` (so is a FUZZY
+query whose given name is an initial alone) and `fuzzy-7` (the default: each word of a given name of several
+is a form of it) are all served; a server picks one
 (`configured_matcher`, $DCII_MATCHER) and every response names it. A change of scoring is a new version
 beside the old one.
 
 **Name parts.** Surname and given name are each put in the *best* level that holds: exact key,
-nickname (the given names' canonical forms intersect, `indexer.analysis`), a part of a compound
+nickname (the given names' canonical forms intersect, `indexer.analysis`; from fuzzy-7 the words of a
+given name of several count among its forms: LAN and THI LAN), a part of a compound
 surname, a Jaro-Winkler band (rapidfuzz), with or without phonetic agreement (NYSIIS or Metaphone,
 jellyfish), sound-alike only, given name equal to the other's middle name, initial (one side a bare
 initial), and from fuzzy-2 one or two edits apart (optimal string alignment). Within a Jaro-Winkler
@@ -238,7 +240,7 @@ def _compare(
 ) -> _Comparison:
     m = _named(matcher)
     query = compile_names([name_row(name) for name in names], np.arange(len(names), dtype=np.intp))
-    compared = compare_names(query, cands.names, m.names, workers)
+    compared = compare_names(query, cands.names, m.names, workers, given_words=m.given_words)
     bits = compared.weight
     if bits.shape[1] > len(cands.names.starts):  # some candidate has aliases: its best name counts
         bits = np.maximum.reduceat(bits, cands.names.starts, axis=1)

@@ -108,7 +108,8 @@ class NameColumns:
     part_starts: npt.NDArray[np.intp]
     compound: bool
     any_middle: bool
-    forms_index: dict[str, list[int]] = field(default_factory=dict)
+    forms_index: dict[str, list[int]] = field(default_factory=dict)  # by given_forms
+    word_forms_index: dict[str, list[int]] = field(default_factory=dict)  # by given_word_forms
     # Columns of text and their lengths, made once per column asked for (see `column`, `lengths`).
     texts: dict[str, list[str]] = field(default_factory=dict)
     sizes: dict[str, npt.NDArray[np.intp]] = field(default_factory=dict)
@@ -138,14 +139,16 @@ class NameColumns:
             found = self.sizes[name] = np.array([len(text) for text in self.column(name)], dtype=np.intp)
         return found
 
-    def rows_with_forms(self, forms: frozenset[str]) -> list[int]:
-        if not self.forms_index:
+    def rows_with_forms(self, forms: frozenset[str], *, words: bool = False) -> list[int]:
+        """The rows whose given_forms (with `words`, given_word_forms) hold any of `forms`."""
+        index = self.word_forms_index if words else self.forms_index
+        if not index:
             for row, a in enumerate(self.analyses):
-                for form in a.given_forms:
-                    self.forms_index.setdefault(form, []).append(row)
+                for form in a.given_word_forms if words else a.given_forms:
+                    index.setdefault(form, []).append(row)
         found: list[int] = []
         for form in forms:
-            found.extend(self.forms_index.get(form, ()))
+            found.extend(index.get(form, ()))
         return found
 
 

@@ -52,6 +52,18 @@ def _name_feature(
     return Feature(field_name, Agreement.PARTIAL, similarity, note + said)
 
 
+def _nickname(qa: NameAnalysis, ca: NameAnalysis) -> Feature:
+    """A NICKNAME-level given name: a nickname and its full form, or (a given name of several words, from
+    fuzzy-7; its first word before) one word of it the other name is."""
+    same = sorted({qa.given, *qa.given_words} & {ca.given, *ca.given_words})
+    if same:  # the same word written on both sides
+        word = max(same, key=len)
+        said = f"a word of the given name: {word} ({qa.given} / {ca.given})"
+        return Feature("given_name", Agreement.PARTIAL, 0.9, said)
+    full = max(sorted((qa.given_word_forms & ca.given_word_forms) or (qa.given_forms & ca.given_forms)), key=len)
+    return Feature("given_name", Agreement.PARTIAL, 0.9, f"nickname of {full} ({qa.given} / {ca.given})")
+
+
 def _phonetic(q: NameAnalysis, c: NameAnalysis, q_field: str, c_field: str) -> tuple[str, ...]:
     found = []
     for code in ("nysiis", "metaphone"):
@@ -90,9 +102,7 @@ def explain(
         given = _name_feature("given_name", n.given[0, row], float(n.given_sim[0, row]), qa.given, ca.given,
                               _phonetic(qa, ca, "given", "given"), "")  # fmt: skip
         if n.given[0, row] == _N.NICKNAME:
-            common = sorted(qa.given_forms & ca.given_forms)
-            full = max(common, key=len)
-            given = Feature("given_name", Agreement.PARTIAL, 0.9, f"nickname of {full} ({qa.given} / {ca.given})")
+            given = _nickname(qa, ca)
         features.append(given)
     features.append(_name_feature("middle_name", n.middle[0, row], float(n.middle_sim[0, row]), qa.middle, ca.middle,
                                   (), ""))  # fmt: skip

@@ -160,8 +160,9 @@ class NameComparison:
 class _Pair:
     """Q query names against R candidate names: broadcast (Q, 1, k) and (1, R, k) columns."""
 
-    def __init__(self, q: NameColumns, c: NameColumns, w: NameWeights, workers: int) -> None:
+    def __init__(self, q: NameColumns, c: NameColumns, w: NameWeights, workers: int, given_words: bool) -> None:
         self.q, self.c, self.w, self.workers = q, c, w, workers
+        self.given_words = given_words
         self.qi, self.ci = q.ids, c.ids
         self.qf, self.cf = q.firsts[:, None, :], c.firsts[None, :, :]
         self.shape = (len(q.analyses), len(c.analyses))
@@ -242,12 +243,15 @@ def _surname(p: _Pair) -> tuple[Codes, Sims]:
 
 def _given(p: _Pair) -> tuple[Codes, Sims]:
     nickname: Bools = np.zeros(p.shape, dtype=np.bool_)
+    words = p.given_words  # from fuzzy-7 a word of a given name of several counts as its nickname does
     for i, a in enumerate(p.q.analyses):
-        if a.given_forms and len(a.given) > 1:
+        forms = a.given_word_forms if words else a.given_forms
+        if forms and len(a.given) > 1:
             if p.shape[0] == 1:
-                nickname[i] = [not a.given_forms.isdisjoint(b.given_forms) for b in p.c.analyses]
+                others = [b.given_word_forms for b in p.c.analyses] if words else [b.given_forms for b in p.c.analyses]
+                nickname[i] = [not forms.isdisjoint(other) for other in others]
             else:
-                nickname[i, p.c.rows_with_forms(a.given_forms)] = True
+                nickname[i, p.c.rows_with_forms(forms, words=words)] = True
     bare = p.initials[..., 0]
     sim = np.where(bare, np.float32(0), p.jw("given", "given"))
     extra = [
@@ -280,8 +284,11 @@ def _weigh(w: _Arrays, table: Floats, levels: Codes, sim: Sims, rarity: Sims) ->
     return result
 
 
-def compare_names(q: NameColumns, c: NameColumns, weights: NameWeights, workers: int) -> NameComparison:
-    p = _Pair(q, c, weights, workers)
+def compare_names(
+    q: NameColumns, c: NameColumns, weights: NameWeights, workers: int, *, given_words: bool = False
+) -> NameComparison:
+    """`given_words` (fuzzy-7): the words of a given name of several are forms of it (NICKNAME level)."""
+    p = _Pair(q, c, weights, workers, given_words)
     w = weights.arrays
     surname, s_sim = _surname(p)
     given, g_sim = _given(p)

@@ -178,6 +178,18 @@ at 0.5 it found nothing, not even that record, where the surname alone found it 
 handling). Every score and rank is fuzzy-5's.
 
 fuzzy-6 weights are fuzzy-3's (the tables above).
+
+fuzzy-7
+-------
+
+fuzzy-6, and every later word of a given name of several words is a form of it, as its first word and
+its nicknames' full forms were (`Matcher.given_words`; `indexer.analysis.NameAnalysis.given_word_forms`):
+LAN agrees with THI LAN, ANN with MARY ANN, PIERRE with JEAN PIERRE, at the NICKNAME level. A Vietnamese
+name asked as it is used (NGUYEN, LAN) scored 0.0036 against NGUYEN, THI LAN, as a stranger does, and a
+given name and middle name written as one given name (LAN THI / THI LAN) likewise (a review of name
+handling). The words alone, not their nicknames: the package relates ANN to NANCY and ROXANNE.
+
+fuzzy-7 weights are fuzzy-3's (the tables above).
 """
 
 from __future__ import annotations
@@ -219,6 +231,9 @@ class Matcher:
     # When true (FUZZY, with one_part_margin): so has a query whose given name is an initial alone, which
     # is not much more than its surname alone (TRUMAN S found nothing where TRUMAN found the record).
     initial_as_one_part: bool = False
+    # When true: every word of a given name of several (THI LAN, MARY ANN, JEAN PIERRE) is a form of it, as
+    # its first word and its nicknames were: LAN is NICKNAME-level agreement with THI LAN (it was DISAGREE).
+    given_words: bool = False
 
 
 FUZZY_1 = Matcher(
@@ -320,5 +335,7 @@ FUZZY_5 = replace(FUZZY_4, version="fuzzy-5", one_part_margin=6.0)
 
 FUZZY_6 = replace(FUZZY_5, version="fuzzy-6", initial_as_one_part=True)
 
-MATCHERS: dict[str, Matcher] = {m.version: m for m in (FUZZY_1, FUZZY_2, FUZZY_3, FUZZY_4, FUZZY_5, FUZZY_6)}
-DEFAULT_MATCHER = "fuzzy-6"
+FUZZY_7 = replace(FUZZY_6, version="fuzzy-7", given_words=True)
+
+MATCHERS: dict[str, Matcher] = {m.version: m for m in (FUZZY_1, FUZZY_2, FUZZY_3, FUZZY_4, FUZZY_5, FUZZY_6, FUZZY_7)}
+DEFAULT_MATCHER = "fuzzy-7"

@@ -216,6 +216,8 @@ def test_empty_name_analyses_to_empty_fields() -> None:
         surname_parts=(),
         given="",
         given_forms=frozenset(),
+        given_word_forms=frozenset(),
+        given_words=(),
         middle="",
         initials="",
         suffix="",
@@ -224,6 +226,23 @@ def test_empty_name_analyses_to_empty_fields() -> None:
         given_nysiis="",
         given_metaphone="",
     )
+
+
+@pytest.mark.parametrize(
+    ("given", "words"),
+    [
+        ("Thi Lan", {"THILAN", "THI", "LAN"}),  # a Vietnamese name, known as LAN
+        ("Mary Ann", {"MARYANN", "MARY", "ANN"}),
+        ("María de los Ángeles", {"MARIADELOSANGELES", "MARIA", "ANGELES"}),  # particles are no words of it
+        ("Harold", {"HAROLD"}),  # one word: its forms, nothing more
+    ],
+)
+def test_every_word_of_a_given_name_of_several_is_a_form_of_it(given: str, words: set[str]) -> None:
+    analysis = analyze(PersonName("Nguyen", given))
+    assert words <= analysis.given_word_forms and analysis.given_forms <= analysis.given_word_forms
+    assert {"DE", "LOS", "NANCY", "ROXANNE"}.isdisjoint(analysis.given_word_forms - analysis.given_forms)
+    if " " not in given:
+        assert analysis.given_word_forms == analysis.given_forms
 
 
 def test_analyze_is_cached() -> None:

@@ -32,6 +32,7 @@ PEOPLE = [
     f.person(record="NAMESAKE-DOB", surname="Whitfield", given="William", middle="James", ssn="", dob=(1958, 9, 30)),
     f.person(record="CRUZ", surname="de la Cruz", given="Maria", middle="", ssn="412-77-9023", dob=(1985, 2, 17)),
     f.person(record="DOE", surname="Doe", given="John", middle="", ssn="301-44-1290", dob=(1990, 1, 5)),
+    f.person(record="NGUYEN", surname="Nguyen", given="Thi Lan", middle="", ssn="", dob=(1979, 3, 8)),
     f.person(record="OTHER", surname="Kowalczyk", given="Beatrix", middle="", ssn="245-10-7788", dob=(1966, 6, 6)),
 ]
 
@@ -70,6 +71,8 @@ def records(response: search_pb2.SearchResponse) -> list[str]:
         (FUZZY, "Whitfeild", "William", {}, {"TRUE", "NAMESAKE-SSN", "NAMESAKE-DOB"}),  # typo
         (FUZZY, "Cruz", "Maria", {}, {"CRUZ"}),  # compound surname part
         (FUZZY, "DELACRUZ", "María", {}, {"CRUZ"}),  # particle and diacritics
+        (FUZZY, "Nguyen", "Lan", {}, {"NGUYEN"}),  # one word of a given name of two (fuzzy-7)
+        (PID_QUALIFIED, "Nguyen", "Lan", {"dob": (1979, 3, 8)}, {"NGUYEN"}),
         (PID_QUALIFIED, "Whitfield", "William", {"ssn": "318-52-4417"}, {"TRUE"}),  # SSN adjacent swap
         (PID_QUALIFIED, "Whitfield", "William", {"ssn": "318-52-4479"}, {"TRUE"}),  # SSN one digit wrong
         (PID_QUALIFIED, "Whitfield", "Bill", {"dob": (1971, 12, 4)}, {"TRUE", "NAMESAKE-SSN"}),  # DOB swap

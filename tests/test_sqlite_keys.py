@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 import pytest
+from jellyfish import nysiis
 
 from indexer.analysis import analyze
 from indexer.codec_head import head_from_text, head_ssn
@@ -146,12 +147,17 @@ def _with_ssn_windows(keys: str, ssn: str) -> str:
 
 
 def _without_part_keys(keys: str, head: str) -> str:
-    """A tracing's keys text without the `o`/`o0` keys of its surnames' parts (keys version 4), as keys
-    versions 1 to 3 wrote it."""
+    """A tracing's keys text as keys versions 1 to 3 wrote it: without the `o`/`o0` keys of its surnames'
+    parts, nor the `a` keys of the later words of its given names (keys version 4)."""
     subject = head_from_text(head) if head else None
     analyses = [analyze(name) for name in subject.all_names()] if subject is not None else []
     parts = {part for a in analyses for part in a.surname_parts[1:]} - {a.surname for a in analyses}
-    gone = {f"{prefix}{family}:{part}" for part in parts for family in ("o", "o0") for prefix in ("", NO_SSN)}
+    gone = {f"{family}:{part}" for part in parts for family in ("o", "o0")}
+    for a in analyses:
+        kept = {nysiis(form) for form in a.given_forms}
+        for code in {nysiis(form) for form in a.given_word_forms - a.given_forms} - kept:
+            gone |= {f"a:{nysiis(part) if i else a.surname_nysiis}|{code}" for i, part in enumerate(a.surname_parts)}
+    gone |= {NO_SSN + key for key in gone}
     return " ".join(key for key in keys.split() if key not in gone)
 
 
@@ -186,7 +192,8 @@ def _stored_keys(path: Path) -> dict[int, set[str]]:
 
 
 # Compound surnames, which the demo's census surnames never are: one in ten of `_written`'s tracings.
-_COMPOUND = ("Garcia Marquez", "de la Cruz", "Whitfield-Moore", "van der Berg", "Ruiz y Lopez")
+_COMPOUND = ("Garcia Marquez", "de la Cruz", "Whitfield-Moore", "van der Berg", "Ruiz y Lopez", "Nguyen")
+_GIVEN = {"Ruiz y Lopez": "", "Nguyen": "Thi Lan"}  # a given-less record, a given name of two words
 
 
 def _with_compound_surnames(tracings: list[Tracing]) -> list[Tracing]:
@@ -195,7 +202,7 @@ def _with_compound_surnames(tracings: list[Tracing]) -> list[Tracing]:
         subject, written = original.subject, original
         if index % 10 == 3 and subject is not None:
             surname = _COMPOUND[index // 10 % len(_COMPOUND)]
-            given = "" if surname == _COMPOUND[-1] else subject.name.given_name  # a given-less record too
+            given = _GIVEN.get(surname, subject.name.given_name)
             name = dataclasses.replace(subject.name, surname=surname, given_name=given)
             written = dataclasses.replace(original, subject=dataclasses.replace(subject, name=name))
         out.append(written)
@@ -232,9 +239,10 @@ def test_a_schema_4_file_gets_the_ssn_keys_of_version_3_on_open(tmp_path: Path) 
 
 
 @pytest.mark.parametrize("schema", ["5", "6"])
-def test_a_file_of_keys_version_3_gets_the_keys_of_compound_surnames_parts_on_open(tmp_path: Path, schema: str) -> None:
-    """GARCIA asked alone found no GARCIA MARQUEZ: keys version 4 stores each part's `o` key. An older file
-    has only the tracings with a compound surname rewritten; the rest keep their keys as they are."""
+def test_a_file_of_keys_version_3_gets_the_keys_of_names_of_several_words_on_open(tmp_path: Path, schema: str) -> None:
+    """GARCIA asked alone found no GARCIA MARQUEZ, nor NGUYEN LAN NGUYEN THI LAN: keys version 4 stores each
+    surname part's `o` key and each given word's `a` keys. An older file has only the tracings with a name of
+    several words rewritten; the rest keep their keys as they are."""
     path = tmp_path / "old.db"
     current = _written(path, seed=8)
     _as_older_schema(path, schema)
@@ -242,7 +250,7 @@ def test_a_file_of_keys_version_3_gets_the_keys_of_compound_surnames_parts_on_op
     changed = {i for i in current if older[i] != current[i]}
     assert len(changed) == 20  # one in ten of 200
     missing = {key.removeprefix(NO_SSN).partition(":")[0] for i in changed for key in current[i] - older[i]}
-    assert missing == {"o", "o0"} and all(older[i] < current[i] for i in changed)
+    assert missing == {"o", "o0", "a"} and all(older[i] < current[i] for i in changed)
     with sqlite3.connect(path) as conn:  # a tracing whose keys the upgrade must leave alone: a stale key
         unchanged = min(set(current) - changed)
         conn.execute("UPDATE match_keys SET keys = keys || ' o:STALE' WHERE rowid = ?", (unchanged,))
@@ -255,6 +263,8 @@ def test_a_file_of_keys_version_3_gets_the_keys_of_compound_surnames_parts_on_op
         for part in ("GARCIA", "MARQUEZ", "CRUZ", "WHITFIELD", "MOORE", "BERG", "RUIZ", "LOPEZ"):
             found = store.load(store.candidates([f"o:{part}"], limit=1000)[0])
             assert any(part in exact_key(s.tracing.subject.name.surname) for s in found.values() if s.tracing.subject)
+        found = store.load(store.candidates([f"a:{nysiis('NGUYEN')}|{nysiis('LAN')}"], limit=1000)[0])
+        assert {s.tracing.subject.name.given_name for s in found.values() if s.tracing.subject} == {"Thi Lan"}
     finally:
         store.close()
     after = _stored_keys(path)

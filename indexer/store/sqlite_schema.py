@@ -8,7 +8,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from indexer.analysis import analyze
+from indexer.analysis import NameAnalysis, analyze
 from indexer.codec import tracing_from_json
 from indexer.codec_head import head_from_text, head_ssn, head_to_text
 from indexer.exc import FailedPrecondition
@@ -20,7 +20,7 @@ log = logging.getLogger(__name__)
 
 # Which tracings' keys an unfinished upgrade still rewrites (meta 'rekey', `finish_rekey`).
 _REKEY_WITH_SSN = "ssn"
-_REKEY_COMPOUND = "compound"  # the tracings with a name whose surname has parts (keys version 4)
+_REKEY_COMPOUND = "compound"  # the tracings with a surname or given name of several words (keys version 4)
 _REKEY_ALL = "all"
 _HEAD_FIELD, _HEAD_JSON = "\x1f", "\x1d"  # indexer.codec_head's separator, and the mark of its JSON form
 _REKEY_LOG_EVERY = 1_000_000  # tracings between two progress lines of the log
@@ -263,11 +263,17 @@ def _to_rewrite(which: str, head: str) -> bool:
     if which == _REKEY_WITH_SSN:
         return bool(full_ssn(head_ssn(head)))
     if not head.startswith(_HEAD_JSON):
-        surnames = head.split(_HEAD_FIELD)[4::4]  # indexer.codec_head: role, ssn, dob, pob, then four a name
-        if all(surname.isascii() and surname.isalpha() for surname in surnames):
-            return False  # one word each (most of them): not decoded and analysed, a fifth of the time
+        fields = head.split(_HEAD_FIELD)  # indexer.codec_head: role, ssn, dob, pob, then four a name
+        if all(name.isascii() and name.isalpha() for name in (*fields[4::4], *fields[5::4])):
+            return False  # surnames and given names of one word (most): not decoded and analysed, a fifth of the time
     subject = head_from_text(head)
-    return subject is not None and any(len(analyze(name).surname_parts) > 1 for name in subject.all_names())
+    return subject is not None and any(_several_words(analyze(name)) for name in subject.all_names())
+
+
+def _several_words(analysis: NameAnalysis) -> bool:
+    """Whether keys version 4 keys this name differently from version 3: a compound surname or a given name
+    of several words."""
+    return len(analysis.surname_parts) > 1 or analysis.given_word_forms != analysis.given_forms
 
 
 def stored_keys_version(conn: sqlite3.Connection) -> int:
