@@ -39,13 +39,14 @@ class NameRow:
     """One analysed name, packed for the column arrays (cached per name)."""
 
     analysis: NameAnalysis
-    # int64 x 13: keys (_key) of surname, given, middle, suffix, surname NYSIIS, surname Metaphone,
-    # given NYSIIS, given Metaphone; first letters of surname, given, middle; given, middle a bare initial.
+    # int64 x 15: keys (_key) of surname, given, middle, suffix, surname NYSIIS, surname Metaphone,
+    # given NYSIIS, given Metaphone; first letters of surname, given, middle; given, middle a bare initial;
+    # keys of given and middle written as one, in both orders (0 without a middle name: fuzzy-7).
     ints: bytes
     rarity: bytes  # float32 x 2: log2(u_average / u_name) of surname and given name, bits (_rarity)
 
 
-_INTS = 13
+_INTS = 15
 
 
 @functools.cache
@@ -86,6 +87,8 @@ def name_row(name: PersonName) -> NameRow:
         ints = [_key(t) for t in texts] + [_key("~" + c) if c else 0 for c in codes]
         ints += [ord(a.surname[:1] or "\0"), ord(a.given[:1] or "\0"), ord(a.middle[:1] or "\0")]
         ints += [len(a.given) == 1, len(a.middle) == 1]
+        joined = (a.given + a.middle, a.middle + a.given) if a.given and a.middle else ("", "")
+        ints += [_key(text) for text in joined]
         rarity = (_rarity(a.surname, _census()[0], _U_SURNAME), _rarity(a.given, _census()[1], _U_GIVEN))
         found = _ROWS[name] = NameRow(
             a, np.array(ints, dtype=np.int64).tobytes(), np.array(rarity, dtype=np.float32).tobytes()
@@ -102,7 +105,7 @@ class NameColumns:
 
     analyses: list[NameAnalysis]
     starts: npt.NDArray[np.intp]
-    ints: Ids  # (rows, 13), see NameRow.ints
+    ints: Ids  # (rows, 15), see NameRow.ints
     rarity: npt.NDArray[np.float32]  # (rows, 2), see NameRow.rarity
     parts: list[str]  # surname parts, flat, every row at least one; empty unless compound
     part_starts: npt.NDArray[np.intp]
@@ -126,6 +129,11 @@ class NameColumns:
     def initial_only(self) -> Bools:
         result: Bools = self.ints[:, 11:13] != 0
         return result
+
+    @property
+    def given_with_middle(self) -> Ids:
+        """(rows, 2): the keys of given and middle name written as one, in both orders (0: no middle)."""
+        return self.ints[:, 13:15]
 
     def column(self, name: str) -> list[str]:
         found = self.texts.get(name)

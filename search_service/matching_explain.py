@@ -103,6 +103,10 @@ def explain(
                               _phonetic(qa, ca, "given", "given"), "")  # fmt: skip
         if n.given[0, row] == _N.NICKNAME:
             given = _nickname(qa, ca)
+        elif n.given[0, row] == _N.EXACT and qa.given != ca.given:  # fuzzy-7: given and middle as one
+            both = " ".join(f"{qa.given} {qa.middle} / {ca.given} {ca.middle}".split())
+            said = f"the same name, given and middle name written as one ({both})"
+            given = Feature("given_name", Agreement.EXACT, 1.0, said)
         features.append(given)
     features.append(_name_feature("middle_name", n.middle[0, row], float(n.middle_sim[0, row]), qa.middle, ca.middle,
                                   (), ""))  # fmt: skip

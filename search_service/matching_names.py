@@ -260,9 +260,24 @@ def _given(p: _Pair) -> tuple[Codes, Sims]:
         (_N.INITIAL, bare & (p.qf[..., 1] == p.cf[..., 1])),
         *((level, mask & ~bare) for level, mask in p.edit_levels("given", "given")),
     ]
-    exact = p.same(1, 1) & ~bare
+    exact = p.same(1, 1)
+    if words:
+        exact = exact | _given_and_middle_as_one(p)
+    exact = exact & ~bare
     levels = p.levels(p.w.arrays.given, sim, exact, p.same(6, 6) | p.same(7, 7), p.missing(1, 1), extra)
     return p.mark_both_missing(levels, 1, 1), sim
+
+
+def _given_and_middle_as_one(p: _Pair) -> Bools:
+    """fuzzy-7: one side's given name is the other's given and middle name written as one, in either order
+    (MARY ANN / MARY, ANN; THI LAN / LAN, THI): the same name, EXACT. Before, giving the whole name in the
+    given field scored lower than giving its first word alone (a word of it, NICKNAME, against EXACT)."""
+    q_given, c_given = p.qi[:, 1, None], p.ci[None, :, 1]
+    q_joined, c_joined = p.q.given_with_middle, p.c.given_with_middle
+    theirs = (q_given == c_joined[None, :, 0]) | (q_given == c_joined[None, :, 1])
+    ours = (q_joined[:, 0, None] == c_given) | (q_joined[:, 1, None] == c_given)
+    result: Bools = (theirs & (q_given != 0)) | (ours & (c_given != 0))
+    return result
 
 
 def _middle(p: _Pair) -> tuple[Codes, Sims]:

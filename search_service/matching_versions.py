@@ -187,7 +187,9 @@ its nicknames' full forms were (`Matcher.given_words`; `indexer.analysis.NameAna
 LAN agrees with THI LAN, ANN with MARY ANN, PIERRE with JEAN PIERRE, at the NICKNAME level. A Vietnamese
 name asked as it is used (NGUYEN, LAN) scored 0.0036 against NGUYEN, THI LAN, as a stranger does, and a
 given name and middle name written as one given name (LAN THI / THI LAN) likewise (a review of name
-handling). The words alone, not their nicknames: the package relates ANN to NANCY and ROXANNE.
+handling). The words alone, not their nicknames: the package relates ANN to NANCY and ROXANNE. And a
+given name that is the other side's given and middle name written as one, in either order (MARY ANN /
+MARY, ANN; THI LAN / LAN, THI), is EXACT: it scored lower than the first word alone (MARY / MARY, ANN).
 
 fuzzy-7 weights are fuzzy-3's (the tables above).
 """

@@ -189,7 +189,7 @@ FUZZY_2_CASES = [
 FUZZY_7_CASES = [
     Case("given-word-vietnamese", name("Nguyen", "Lan"), name("Nguyen", "Thi Lan"), "given_name", Agreement.PARTIAL,
          "a word of the given name: LAN", True),
-    Case("given-word-reverse", name("Nguyen", "Thi Lan"), name("Nguyen", "Lan", "Thi"), "given_name",
+    Case("given-word-reverse", name("Nguyen", "Thi Lan"), name("Nguyen", "Lan"), "given_name",
          Agreement.PARTIAL, "a word of the given name", True),
     Case("given-word-second", name("Dubois", "Pierre"), name("Dubois", "Jean Pierre"), "given_name",
          Agreement.PARTIAL, "a word of the given name: PIERRE", True),
@@ -200,6 +200,10 @@ FUZZY_7_CASES = [
     # The word itself, not the names the nicknames package relates it to: ANN is no NANCY.
     Case("given-word-not-its-nickname", name("Okonkwo", "Nancy"), name("Okonkwo", "Mary Ann"), "given_name",
          Agreement.DISAGREE, "different", False),
+    Case("given-and-middle-as-one", name("Kowalczyk", "Mary Ann"), name("Kowalczyk", "Mary", "Ann"), "given_name",
+         Agreement.EXACT, "given and middle name written as one", True),
+    Case("middle-and-given-as-one", name("Nguyen", "Lan", "Thi"), name("Nguyen", "Thi Lan"), "given_name",
+         Agreement.EXACT, "written as one (LAN THI / THILAN)", True),
     Case("nickname-still-a-nickname", name("Whitfield", "Bill"), name("Whitfield", "William Henry"), "given_name",
          Agreement.PARTIAL, "nickname of WILLIAM", True),
 ]  # fmt: skip
@@ -208,6 +212,16 @@ FUZZY_7_CASES = [
 @pytest.mark.parametrize("case", FUZZY_7_CASES, ids=lambda c: c.id)
 def test_fuzzy_7_feature_table(case: Case) -> None:
     check_case(case, "fuzzy-7")
+
+
+def test_the_whole_given_name_scores_no_lower_than_its_first_word() -> None:
+    """MARY ANN asked for MARY (middle ANN) scored 0.32 where MARY alone scored 0.65 (fuzzy-6)."""
+    record = person(name("Smith", "Mary", "Ann"), ids())
+    whole = score(name("Smith", "Mary Ann"), ids(), record, use_pids=False, matcher="fuzzy-7")
+    first = score(name("Smith", "Mary"), ids(), record, use_pids=False, matcher="fuzzy-7")
+    assert whole.score >= first.score
+    old = score(name("Smith", "Mary Ann"), ids(), record, use_pids=False, matcher="fuzzy-6")
+    assert old.score < score(name("Smith", "Mary"), ids(), record, use_pids=False, matcher="fuzzy-6").score
 
 
 def test_fuzzy_6_still_scores_a_later_word_of_a_given_name_as_another_name() -> None:
