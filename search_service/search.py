@@ -86,8 +86,11 @@ def check_query(request: search_pb2.SearchRequest, caller: Caller, today: dt.dat
     page_size = request.page_size or DEFAULT_PAGE_SIZE
     if not 1 <= page_size <= MAX_PAGE_SIZE:
         out.append(Violation(f"{at}page_size", f"between 1 and {MAX_PAGE_SIZE}"))
-    types = [type_in(t) for t in request.types]
-    if None in types:
+    # Each type once at most: two million entries were accepted and cost 237 ms of the server's CPU each.
+    types = [type_in(t) for t in request.types] if len(request.types) <= len(TracingType) else []
+    if len(request.types) > len(TracingType):
+        out.append(Violation(f"{at}types", f"at most {len(TracingType)} tracing types, each once"))
+    elif None in types:
         out.append(Violation(f"{at}types", "unknown tracing type"))
     title = " ".join(request.title.split())
     has_name = any((request.name.surname, request.name.given_name, request.name.middle_name, request.name.suffix))
