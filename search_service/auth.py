@@ -24,6 +24,7 @@ from dcii.v1 import admin_pb2, batch_pb2, ingest_pb2, privacy_pb2, search_pb2
 from indexer.exc import DciiError, PermissionDenied, ResourceExhausted, Unauthenticated
 from search_service.accreditation import Activity, Caller, Role, Status
 from search_service.errors import abort
+from search_service.first_message import first_message
 from search_service.limits import UNCAPPED, CallLimiter, CallSlot, RateLimit, RateLimiter
 from search_service.registry import Registry
 from search_service.request_parsing import parsed, parsed_each, tolerant
@@ -191,12 +192,24 @@ Checked = Callable[[Any], Any]
 
 
 def _guard_unary(
-    run: Callable[..., Any], authorize: Authorize, recheck: Authorize, admit: Admit, refused: Refused, checked: Checked
+    run: Callable[..., Any],
+    authorize: Authorize,
+    recheck: Authorize,
+    admit: Admit,
+    refused: Refused,
+    checked: Checked,
+    *,
+    one_message: bool = False,
 ) -> Callable[..., Any]:
+    """`one_message`: a unary-request method served as request-streaming, its message read once the call
+    is authorized and admitted (search_service.first_message)."""
+
     def handler(request: Any, context: grpc.ServicerContext) -> Any:
         try:
             caller = authorize(context)
             with admit(caller):  # the slot is held while the handler runs, whichever way it ends
+                if one_message:
+                    request = first_message(request, context)
                 return run(checked(request), CallerContext(context, caller, lambda: recheck(context)))
         except Exception as error:
             _fail(context, error, refused)
@@ -211,6 +224,8 @@ def _guard_stream(
     admit: Admit,
     refused: Refused,
     checked: Checked,
+    *,
+    one_message: bool = False,
 ) -> Callable[..., Any]:
     def handler(request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
         try:
@@ -220,6 +235,8 @@ def _guard_stream(
             # callback is the backstop, should the iterator outlive the call: release is idempotent.
             with admit(caller) as slot:
                 context.add_callback(slot.release)
+                if one_message:
+                    request = first_message(request, context)
                 yield from run(checked(request), CallerContext(context, caller, lambda: recheck(context)))
         except Exception as error:
             _fail(context, error, refused)
@@ -235,6 +252,7 @@ def _bearer(metadata: tuple[tuple[str, str | bytes], ...] | None) -> str | None:
 
 
 REFUSALS_PER_SECOND, REFUSAL_BURST = 2.0, 20.0
+HEALTH_CALLS_PER_CERTIFICATE = 4
 
 
 class _RefusedTooOften(ResourceExhausted):
@@ -260,6 +278,7 @@ class AuthInterceptor(grpc.ServerInterceptor):
         # session, a wrong role, revoked) once got ~950 refusals a second through a rate of 2, each an audit
         # entry (~40 GB of trail a day) and a registry lookup that slowed everyone else's searches.
         self._refusals = RateLimiter(REFUSALS_PER_SECOND, REFUSAL_BURST)
+        self._probes = CallLimiter(HEALTH_CALLS_PER_CERTIFICATE)
 
     def _authorize(self, method: str, rule: Rule | None, token: str | None, context: grpc.ServicerContext) -> Caller:
         caller = self._identify(method, rule, token, context, budget=True)
@@ -287,9 +306,12 @@ class AuthInterceptor(grpc.ServerInterceptor):
         return caller
 
     def _admit(self, caller: Caller) -> CallSlot:
-        """A slot under the caller's cap (ResourceExhausted when full); health checks are never capped."""
-        if self._calls is None or caller.activity is _INFRASTRUCTURE:
+        """A slot under the caller's cap (ResourceExhausted when full); health checks under their
+        certificate's (a probe needs one or two at a time; forty waiting held every worker)."""
+        if self._calls is None:
             return UNCAPPED
+        if caller.activity is _INFRASTRUCTURE:
+            return self._probes.acquire(f"certificate {caller.fingerprint[:16]}")
         return self._calls.acquire(caller.activity.activity_id)
 
     def _refused(self, method: str, context: grpc.ServicerContext, refusal: DciiError) -> None:
@@ -333,18 +355,22 @@ class AuthInterceptor(grpc.ServerInterceptor):
             "request_deserializer": tolerant(handler.request_deserializer),
             "response_serializer": handler.response_serializer,
         }
+        # A unary request is read only once the call is authorized and admitted (search_service.first_message):
+        # served as request-streaming, the same on the wire.
         if handler.unary_unary is not None:
-            return grpc.unary_unary_rpc_method_handler(
-                _guard_unary(handler.unary_unary, authorize, recheck, self._admit, refused, parsed), **codec
+            guarded = _guard_unary(
+                handler.unary_unary, authorize, recheck, self._admit, refused, parsed, one_message=True
             )
+            return grpc.stream_unary_rpc_method_handler(guarded, **codec)
         if handler.stream_unary is not None:
             return grpc.stream_unary_rpc_method_handler(
                 _guard_unary(handler.stream_unary, authorize, recheck, self._admit, refused, parsed_each), **codec
             )
         if handler.unary_stream is not None:
-            return grpc.unary_stream_rpc_method_handler(
-                _guard_stream(handler.unary_stream, authorize, recheck, self._admit, refused, parsed), **codec
+            guarded = _guard_stream(
+                handler.unary_stream, authorize, recheck, self._admit, refused, parsed, one_message=True
             )
+            return grpc.stream_stream_rpc_method_handler(guarded, **codec)
         assert handler.stream_stream is not None
         return grpc.stream_stream_rpc_method_handler(
             _guard_stream(handler.stream_stream, authorize, recheck, self._admit, refused, parsed_each), **codec

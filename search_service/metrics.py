@@ -184,6 +184,14 @@ class _Call:
 Behavior = Callable[..., Any]
 
 
+def _noting_mode(requests: Iterator[Any], call: _Call, method: str) -> Iterator[Any]:
+    """The requests as they come, the call's search mode taken from the first (a Search carries one)."""
+    for request in requests:
+        if call.mode == NO_MODE:
+            call.mode = search_mode(method, request)
+        yield request
+
+
 class MetricsInterceptor(grpc.ServerInterceptor):
     """Counts and times every call; put it first in the server's interceptors (outside the auth one)."""
 
@@ -194,6 +202,9 @@ class MetricsInterceptor(grpc.ServerInterceptor):
         def handler(request: Any, context: grpc.ServicerContext) -> Any:
             call = _Call(self._rpc, method, names)
             call.mode = search_mode(method, request)
+            if method == SEARCH_METHOD and not isinstance(request, search_pb2.SearchRequest):
+                # A Search reaches here as a stream of its one message (search_service.first_message).
+                request = _noting_mode(request, call, method)
             try:
                 response = behavior(request, context)
             except BaseException:

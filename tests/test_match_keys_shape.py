@@ -57,9 +57,11 @@ def test_keys_are_short_and_few(name: PersonName) -> None:
     keys = tracing_keys(tracing(name))
     pid_keys = {key for key in keys if key.partition(":")[0] in {*SSN_FAMILIES, "b", "bs", "bg"}}
     assert len(pid_keys) <= 11  # eight SSN keys, three date keys
-    assert len(keys - pid_keys) <= 40
+    # 44 for ORTEGA-DE LA FUENTE, MARIA GUADALUPE: from keys version 4 each surname part is keyed alone and
+    # with each word of the given name (GUADALUPE too).
+    assert len(keys - pid_keys) <= 48
     assert max(len(key) for key in keys) <= 48
-    assert sum(len(key) for key in keys) <= 800
+    assert sum(len(key) for key in keys) <= 880
 
 
 def test_keys_are_deterministic() -> None:
