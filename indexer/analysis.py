@@ -73,7 +73,7 @@ class NameAnalysis:
     given: str  # exact key of the given name ("" if none)
     given_forms: frozenset[str]  # given plus the canonical full forms of it as a nickname (empty if no given)
     # given_forms plus every later word of a given name of several (THI LAN: LAN too; MARY ANN: ANN too):
-    # what the blocking keys and, from fuzzy-7, the matcher relate (given_forms when one word).
+    # what the blocking keys relate (given_forms when one word); the matcher relates given_words (fuzzy-7).
     given_word_forms: frozenset[str]
     given_words: tuple[str, ...]  # the words of a given name of several (no particles, no initials); () if one
     middle: str  # exact key of the middle name

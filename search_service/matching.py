@@ -306,7 +306,7 @@ def to_score(bits: float) -> float:
 def _explain(
     index: int, bits: float, cmp: _Comparison, qa: NameAnalysis, ids: Identifiers, cands: Candidates, m: Matcher
 ) -> Scored:
-    alias_no, features = explain(index, cmp.names, cmp.pids, qa, ids, cands)
+    alias_no, features = explain(index, cmp.names, cmp.pids, qa, ids, cands, given_words=m.given_words)
     if m.ssn_conflict_cap is not None and cmp.pids is not None and int(cmp.pids[0][0, index]) == SsnLevel.DISAGREE:
         features = tuple(
             replace(f, detail=f"{f.detail}; the score is held under {m.ssn_conflict_cap} (one person has one SSN)")

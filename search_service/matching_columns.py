@@ -112,10 +112,11 @@ class NameColumns:
     compound: bool
     any_middle: bool
     forms_index: dict[str, list[int]] = field(default_factory=dict)  # by given_forms
-    word_forms_index: dict[str, list[int]] = field(default_factory=dict)  # by given_word_forms
+    words_index: dict[str, list[int]] = field(default_factory=dict)  # by given_words (fuzzy-7)
     # Columns of text and their lengths, made once per column asked for (see `column`, `lengths`).
     texts: dict[str, list[str]] = field(default_factory=dict)
     sizes: dict[str, npt.NDArray[np.intp]] = field(default_factory=dict)
+    flags: dict[str, Bools] = field(default_factory=dict)
 
     @property
     def ids(self) -> Ids:
@@ -147,16 +148,31 @@ class NameColumns:
             found = self.sizes[name] = np.array([len(text) for text in self.column(name)], dtype=np.intp)
         return found
 
-    def rows_with_forms(self, forms: frozenset[str], *, words: bool = False) -> list[int]:
-        """The rows whose given_forms (with `words`, given_word_forms) hold any of `forms`."""
-        index = self.word_forms_index if words else self.forms_index
-        if not index:
+    def rows_with_forms(self, forms: frozenset[str]) -> list[int]:
+        if not self.forms_index:
             for row, a in enumerate(self.analyses):
-                for form in a.given_word_forms if words else a.given_forms:
-                    index.setdefault(form, []).append(row)
+                for form in a.given_forms:
+                    self.forms_index.setdefault(form, []).append(row)
         found: list[int] = []
         for form in forms:
-            found.extend(index.get(form, ()))
+            found.extend(self.forms_index.get(form, ()))
+        return found
+
+    def rows_with_word(self, word: str) -> list[int]:
+        """The rows whose given name of several words holds `word` (NameAnalysis.given_words)."""
+        if not self.words_index:
+            for row, a in enumerate(self.analyses):
+                for each in a.given_words:
+                    self.words_index.setdefault(each, []).append(row)
+            self.words_index.setdefault("", [])  # built, even when no row has words
+        return self.words_index.get(word, [])
+
+    @property
+    def several_given_words(self) -> Bools:
+        """Per row: the given name is of several words (made once per columns, when asked for)."""
+        found = self.flags.get("several_given_words")
+        if found is None:
+            found = self.flags["several_given_words"] = np.array([bool(a.given_words) for a in self.analyses])
         return found
 
 

@@ -52,15 +52,20 @@ def _name_feature(
     return Feature(field_name, Agreement.PARTIAL, similarity, note + said)
 
 
-def _nickname(qa: NameAnalysis, ca: NameAnalysis) -> Feature:
-    """A NICKNAME-level given name: a nickname and its full form, or (a given name of several words, from
-    fuzzy-7; its first word before) one word of it the other name is."""
-    same = sorted({qa.given, *qa.given_words} & {ca.given, *ca.given_words})
-    if same:  # the same word written on both sides
-        word = max(same, key=len)
-        said = f"a word of the given name: {word} ({qa.given} / {ca.given})"
+def one_word_of_the_other(qa: NameAnalysis, ca: NameAnalysis) -> bool:
+    """fuzzy-7: one given name is a single word, and one of the words of the other (LAN / THI LAN)."""
+    if qa.given_words:
+        return not ca.given_words and ca.given in qa.given_words
+    return len(qa.given) > 1 and qa.given in ca.given_words
+
+
+def _nickname(qa: NameAnalysis, ca: NameAnalysis, given_words: bool) -> Feature:
+    """A NICKNAME-level given name: from fuzzy-7 one word of the other's (`one_word_of_the_other`), else a
+    nickname and its full form (or, in the versions before fuzzy-7, a first word in common)."""
+    if given_words and one_word_of_the_other(qa, ca):
+        said = f"a word of the given name: {min(qa.given, ca.given, key=len)} ({qa.given} / {ca.given})"
         return Feature("given_name", Agreement.PARTIAL, 0.9, said)
-    full = max(sorted((qa.given_word_forms & ca.given_word_forms) or (qa.given_forms & ca.given_forms)), key=len)
+    full = max(sorted(qa.given_forms & ca.given_forms), key=len)
     return Feature("given_name", Agreement.PARTIAL, 0.9, f"nickname of {full} ({qa.given} / {ca.given})")
 
 
@@ -80,6 +85,8 @@ def explain(
     qa: NameAnalysis,
     ids: Identifiers,
     cands: Candidates,
+    *,
+    given_words: bool = False,
 ) -> tuple[int, tuple[Feature, ...]]:
     """Why candidate `index` scored as it did against the one query (row 0 of `names` and `pids`): which
     of its names matched best (0 the primary, k its k-th alias) and one feature per compared field."""
@@ -102,7 +109,7 @@ def explain(
         given = _name_feature("given_name", n.given[0, row], float(n.given_sim[0, row]), qa.given, ca.given,
                               _phonetic(qa, ca, "given", "given"), "")  # fmt: skip
         if n.given[0, row] == _N.NICKNAME:
-            given = _nickname(qa, ca)
+            given = _nickname(qa, ca, given_words)
         elif n.given[0, row] == _N.EXACT and qa.given != ca.given:  # fuzzy-7: given and middle as one
             both = " ".join(f"{qa.given} {qa.middle} / {ca.given} {ca.middle}".split())
             said = f"the same name, given and middle name written as one ({both})"

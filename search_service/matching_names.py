@@ -19,7 +19,7 @@ import numpy.typing as npt
 from rapidfuzz.distance import OSA, JaroWinkler
 from rapidfuzz.process import cdist
 
-from search_service.matching_columns import NameColumns
+from search_service.matching_columns import NameColumns, _key
 from search_service.matching_levels import UNUSED_WEIGHT, select_levels
 
 Floats = npt.NDArray[np.float64]
@@ -243,15 +243,16 @@ def _surname(p: _Pair) -> tuple[Codes, Sims]:
 
 def _given(p: _Pair) -> tuple[Codes, Sims]:
     nickname: Bools = np.zeros(p.shape, dtype=np.bool_)
-    words = p.given_words  # from fuzzy-7 a word of a given name of several counts as its nickname does
     for i, a in enumerate(p.q.analyses):
-        forms = a.given_word_forms if words else a.given_forms
-        if forms and len(a.given) > 1:
+        if a.given_forms and len(a.given) > 1:
             if p.shape[0] == 1:
-                others = [b.given_word_forms for b in p.c.analyses] if words else [b.given_forms for b in p.c.analyses]
-                nickname[i] = [not forms.isdisjoint(other) for other in others]
+                nickname[i] = [not a.given_forms.isdisjoint(b.given_forms) for b in p.c.analyses]
             else:
-                nickname[i, p.c.rows_with_forms(forms, words=words)] = True
+                nickname[i, p.c.rows_with_forms(a.given_forms)] = True
+    words = p.given_words
+    if words:  # fuzzy-7: a word of a given name of several counts as its nickname does; see _one_word
+        several = p.q.several_given_words[:, None] & p.c.several_given_words[None, :]
+        nickname = (nickname & ~several) | _one_word(p)
     bare = p.initials[..., 0]
     sim = np.where(bare, np.float32(0), p.jw("given", "given"))
     extra = [
@@ -266,6 +267,23 @@ def _given(p: _Pair) -> tuple[Codes, Sims]:
     exact = exact & ~bare
     levels = p.levels(p.w.arrays.given, sim, exact, p.same(6, 6) | p.same(7, 7), p.missing(1, 1), extra)
     return p.mark_both_missing(levels, 1, 1), sim
+
+
+def _one_word(p: _Pair) -> Bools:
+    """fuzzy-7: one side's given name is a single word, and one of the words of the other's (LAN / THI LAN,
+    PIERRE / JEAN PIERRE). Not two given names of several words that share one (JOSE LUIS / JUAN LUIS,
+    NGOC LAN / THI LAN are other people; fuzzy-6 related them by a first word in common, fuzzy-7 does not).
+    Its census adjustment is then the single word's (the commoner of the two given names: a name of
+    several words is never in the census, so it counts as the rarest)."""
+    result: Bools = np.zeros(p.shape, dtype=np.bool_)
+    c_single = ~p.c.several_given_words
+    for i, a in enumerate(p.q.analyses):
+        if a.given_words:  # several words: the candidates whose single given name is one of them
+            keys = np.array([_key(word) for word in a.given_words], dtype=np.int64)
+            result[i] = np.isin(p.ci[:, 1], keys) & c_single
+        elif len(a.given) > 1:
+            result[i, p.c.rows_with_word(a.given)] = True
+    return result
 
 
 def _given_and_middle_as_one(p: _Pair) -> Bools:

@@ -182,14 +182,15 @@ fuzzy-6 weights are fuzzy-3's (the tables above).
 fuzzy-7
 -------
 
-fuzzy-6, and every later word of a given name of several words is a form of it, as its first word and
-its nicknames' full forms were (`Matcher.given_words`; `indexer.analysis.NameAnalysis.given_word_forms`):
-LAN agrees with THI LAN, ANN with MARY ANN, PIERRE with JEAN PIERRE, at the NICKNAME level. A Vietnamese
-name asked as it is used (NGUYEN, LAN) scored 0.0036 against NGUYEN, THI LAN, as a stranger does, and a
-given name and middle name written as one given name (LAN THI / THI LAN) likewise (a review of name
-handling). The words alone, not their nicknames: the package relates ANN to NANCY and ROXANNE. And a
-given name that is the other side's given and middle name written as one, in either order (MARY ANN /
-MARY, ANN; THI LAN / LAN, THI), is EXACT: it scored lower than the first word alone (MARY / MARY, ANN).
+fuzzy-6, and a given name of one word that is one of the words of the other's given name agrees at the
+NICKNAME level (`Matcher.given_words`; `indexer.analysis.NameAnalysis.given_words`): LAN and THI LAN, ANN
+and MARY ANN, PIERRE and JEAN PIERRE. A Vietnamese name asked as it is used (NGUYEN, LAN) scored 0.0036
+against NGUYEN, THI LAN, as a stranger does (a review of name handling). Two given names of several words
+are not related by a word they share, first or later (JOSE LUIS / JUAN LUIS, JOSE LUIS / JOSE ANTONIO,
+NGOC LAN / THI LAN are other people; fuzzy-6 related a shared first word, and the first fuzzy-7, never
+released, any shared word, which let twins past the given-name cap). The word itself, not its nicknames.
+And a given name that is the other side's given and middle name written as one, in either order (MARY ANN
+/ MARY, ANN; THI LAN / LAN, THI), is EXACT: it scored lower than the first word alone (MARY / MARY, ANN).
 
 fuzzy-7 weights are fuzzy-3's (the tables above).
 """

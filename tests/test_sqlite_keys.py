@@ -27,7 +27,7 @@ from indexer.normalize import exact_key
 from indexer.store.base import Delete, TracingHead, Upsert
 from indexer.store.sqlite import SqliteStore
 from indexer.store.sqlite_keys import keys_text, token
-from indexer.store.sqlite_schema import SCHEMA_VERSION
+from indexer.store.sqlite_schema import SCHEMA_VERSION, require_index_file
 from tests.support import ROOT
 
 TODAY = dt.date(2026, 11, 21)
@@ -246,6 +246,8 @@ def test_a_file_of_keys_version_3_gets_the_keys_of_names_of_several_words_on_ope
     path = tmp_path / "old.db"
     current = _written(path, seed=8)
     _as_older_schema(path, schema)
+    # `dcii index check / repair / migrate --from` called a schema-6 file newer than this program's.
+    assert require_index_file(path, older_ok=True) is False
     older = _stored_keys(path)
     changed = {i for i in current if older[i] != current[i]}
     assert len(changed) == 20  # one in ten of 200

@@ -136,12 +136,12 @@ def prepare(conn: sqlite3.Connection, *, rekey_batch: int = REKEY_BATCH) -> None
 
 
 def _upgrade(conn: sqlite3.Connection) -> None:
-    """Bring the file to SCHEMA_VERSION in one transaction; a file of schema 3 or 4 is only marked for its
-    keys to be rewritten, which `finish_rekey` does in transactions of its own."""
+    """Bring the file to SCHEMA_VERSION in one transaction; a file of schema 3 to 6 is only marked for (some
+    of) its keys to be rewritten, which `finish_rekey` does in transactions of its own."""
     conn.execute("BEGIN IMMEDIATE")
     try:
         found = _version(conn)  # again, under the write lock: another process may have upgraded it
-        if found not in (None, "1", "2", "3", "4", "5", "6", SCHEMA_VERSION):
+        if found not in (*OLDER_VERSIONS, SCHEMA_VERSION):
             raise RuntimeError(f"the store file has schema version {found}; this program knows {SCHEMA_VERSION}")
         if found == "1":
             fill_nac_history(conn)
@@ -206,13 +206,13 @@ def build_from_bodies(conn: sqlite3.Connection, *, batch: int = 5_000) -> int:
 
 def finish_rekey(conn: sqlite3.Connection, *, batch: int = REKEY_BATCH) -> None:
     """Rewrite, from their heads, the blocking keys of the live tracings an upgrade left to rewrite (meta
-    'rekey' = "<which>:<last id done>"): of those with a full SSN (a schema-4 file: their SSN keys change
-    in keys version 3), or of every one (a schema-3 file, whose tracings without a full SSN also lack
-    their version-2 twins).
+    'rekey' = "<which>:<last id done>"): of those with a name of several words (a schema-5 or 6 file: keys
+    version 4 keys their parts and words), or of every one (a schema-3 or 4 file, or one whose rewrite an
+    older program left unfinished). ("ssn", the tracings with a full SSN, is an older program's mark.)
 
     One transaction a batch, each moving the mark on, rather than one for the lot: at 10 million tracings
     the lot would hold gigabytes of WAL until its end and start again from nothing if interrupted. The
-    file says schema 5 from the start, so an older program, which would read the half-rewritten keys
+    file says the new schema from the start, so an older program, which would read the half-rewritten keys
     wrongly, refuses it; this program (any process opening the file) finishes the rewrite before it
     serves. Then the key index, left in many small segments full of deletion markers at two to three
     times its size, is merged into one (seconds a million tracings)."""
@@ -309,7 +309,7 @@ def recount(conn: sqlite3.Connection) -> bool:
     return wrong
 
 
-OLDER_VERSIONS = (None, "1", "2", "3", "4", "5")  # what `prepare` upgrades (None: schema 1, without meta)
+OLDER_VERSIONS = (None, "1", "2", "3", "4", "5", "6")  # what `prepare` upgrades (None: schema 1, without meta)
 
 
 def require_index_file(path: Path, *, older_ok: bool = False) -> bool:
