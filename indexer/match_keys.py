@@ -357,8 +357,8 @@ def _query_keys(name: PersonName | None, ids: Identifiers, index_size: int, keys
         _name_keys(variant, found, single_field=index < 2, query=True)
         name_keys = set(found)
         edits = sorted(key for key in name_keys if key.startswith("od:"))
-        # Of the single-field keys `_selective` filters, a variant's name gives at most one `o:S` and one
-        # `r:G` (its `b` keys are the date keys above): only those two are weighed.
+        # Of the single-field keys `_selective` filters, a variant's name gives one `o` key for its surname
+        # and one for each part of a compound one, and one `r:G` (its `b` keys are the date keys above).
         chosen = name_keys.difference(edits)
         for single in [key for key in chosen if key.startswith(("o:", "r:"))]:  # a compound surname's parts too
             if not _selective(single, index_size):

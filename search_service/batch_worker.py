@@ -49,6 +49,10 @@ from search_service.search import SearchServicer, Unaccounted
 log = logging.getLogger(__name__)
 
 
+# A finished batch's results hold disclosed tracings: a year at most (a larger number overflowed the purge date).
+MAX_KEEP_RESULTS_DAYS = 366
+
+
 @dataclass(frozen=True)
 class BatchSettings:
     """How much of the server the batch worker may use."""
@@ -81,6 +85,8 @@ class BatchSettings:
             raise ValueError("batch settings: max_active_per_activity >= 1")
         if self.keep_results_days <= 0 or self.purge_interval <= 0:
             raise ValueError("batch settings: keep_results_days and purge_interval are positive")
+        if self.keep_results_days > MAX_KEEP_RESULTS_DAYS:  # disclosed tracings, kept only while needed
+            raise ValueError(f"batch settings: keep_results_days at most {MAX_KEEP_RESULTS_DAYS}")
 
 
 @dataclass(frozen=True)

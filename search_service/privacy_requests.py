@@ -148,8 +148,8 @@ class PrivacyRequest:
     responded_at: dt.datetime | None = None
 
     def overdue(self, now: dt.datetime) -> bool:
-        late_acknowledgement = self.acknowledged_at is None and now > self.acknowledge_by
-        return late_acknowledgement or (self.responded_at is None and now > self.respond_by)
+        late_acknowledgement = self.acknowledged_at is None and _past(now, self.acknowledge_by)
+        return late_acknowledgement or (self.responded_at is None and _past(now, self.respond_by))
 
     def late(self, now: dt.datetime) -> tuple[str, ...]:
         """The duties done after their deadline, or still outstanding past it ("acknowledgement",
@@ -162,8 +162,14 @@ class PrivacyRequest:
                 ("acknowledgement", acknowledged, self.acknowledge_by),
                 ("response", responded, self.respond_by),
             )
-            if done > due
+            if _past(done, due)
         )
+
+
+def _past(moment: dt.datetime, deadline: dt.datetime) -> bool:
+    """Whether `moment` is after the deadline's day: a deadline is the day's last second (23:59:59), and a
+    duty done within that second (23:59:59.5) is on time."""
+    return moment >= deadline.replace(microsecond=0) + dt.timedelta(seconds=1)
 
 
 @dataclass(frozen=True, slots=True)

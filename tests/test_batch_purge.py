@@ -136,6 +136,13 @@ def test_expired_results_are_purged_with_no_worker_threads(index: Index) -> None
     assert _status(client, waiting).state == QUEUED  # an active batch is never purged
 
 
+def test_results_are_kept_a_year_at_most() -> None:
+    """3,000,000 days overflowed the purge date: every status and cancel of a finished batch failed."""
+    assert BatchSettings(keep_results_days=366).keep_results_days == 366
+    with pytest.raises(ValueError, match="keep_results_days at most 366"):
+        BatchSettings(keep_results_days=3_000_000)
+
+
 def test_a_batch_status_says_until_when_its_results_are_kept(index: Index) -> None:
     """A security office fetches results when it likes: a finished batch's status says when they go (finished_at
     plus the server's keeping time), read the same by every serving process; an active batch's says nothing."""

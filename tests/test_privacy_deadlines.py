@@ -108,6 +108,28 @@ def test_overdue_with_an_injected_clock(tmp_path: Path) -> None:
         register.close()
 
 
+def test_a_duty_done_within_the_deadline_s_last_second_is_on_time(tmp_path: Path) -> None:
+    """The deadline is 23:59:59: an answer at 23:59:59.5 was listed as late for ever (a review of this
+    session's commits)."""
+    received = dt.datetime(2026, 11, 20, 9, 0, tzinfo=dt.UTC)
+    now = [received]
+    register = PrivacyRequests(tmp_path / "privacy.db", clock=lambda: now[0])
+    try:
+        register.open_request("PA-1", RequestKind.ACCESS, received)
+        now[0] = deadline(received, 10) + dt.timedelta(milliseconds=500)
+        assert register.list_requests(overdue_only=True) == []
+        register.acknowledge("PA-1")
+        now[0] = deadline(received, 30) + dt.timedelta(microseconds=999_999)
+        register.respond("PA-1")
+        assert register.list_requests(late_only=True) == []
+        now[0] += dt.timedelta(microseconds=1)
+        register.open_request("PA-2", RequestKind.ACCESS, received)
+        register.respond("PA-2")  # a second later: late on both counts
+        assert [r.request_number for r in register.list_requests(late_only=True)] == ["PA-2"]
+    finally:
+        register.close()
+
+
 def test_overdue_requests_over_the_wire_and_the_cli(
     index: Index, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
