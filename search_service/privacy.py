@@ -38,9 +38,10 @@ from indexer import edit_rules as rules
 from indexer import edit_ssn
 from indexer.agencies import SUBMITTING_AGENCIES
 from indexer.edit_criteria_names import clean_person_name
-from indexer.exc import InvalidArgument, NotFound, PermissionDenied
+from indexer.exc import FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
 from indexer.model import Dispute, PersonName, StoredTracing, TracingKey, Violation
 from indexer.store.base import TracingStore
+from search_service import privacy_pages
 from search_service.accounting import AuditLog, Disclosure, DisclosureEntry
 from search_service.accreditation import Caller, Purpose
 from search_service.auth import caller_of
@@ -220,19 +221,27 @@ class PrivacyServicer(privacy_pb2_grpc.PrivacyServiceServicer):
             )
         if registered.kind is not RequestKind.ACCESS:
             raise InvalidArgument([Violation("request_number", f"is an {registered.kind.value} request, not ACCESS")])
+        after = privacy_pages.continued(request)  # a later page of the answer (search_service.privacy_pages)
+        if after is not None and registered.responded_at is None:
+            raise FailedPrecondition("the request is not answered yet: ask for its first page, without page_token")
+        as_of = self._clock() if after is None else after[0]
         tracings = find_person(self._store, name, ssn)
-        unverified = find_unverified(self._store, name)
         disclosures = accounting(
             self._audit, self._store, name, ssn, tracings, withhold_law_enforcement=request.withhold_law_enforcement
         )
-        full_ssn = needs_full_ssn(caller, Purpose.PRIVACY_ACT_REQUEST)
         response = privacy_pb2.AccessResponse(marking=MARKING)
+        shown, response.next_page_token = privacy_pages.page(disclosures, after, as_of, request)
+        for disclosure in shown:
+            disclosure_out(disclosure, response.disclosures.add())
+        if after is not None:
+            return response  # the records went with the first page, disclosed and accounted then
+        unverified = find_unverified(self._store, name)
+        full_ssn = needs_full_ssn(caller, Purpose.PRIVACY_ACT_REQUEST)
         for stored in tracings:
             person_hit_out(stored, name, response.tracings.add(), full_ssn=full_ssn)
         for stored in unverified:
             person_hit_out(stored, name, response.unverified.add(), full_ssn=full_ssn, unverified=True)
-        for disclosure in disclosures:
-            disclosure_out(disclosure, response.disclosures.add())
+        privacy_pages.check_first_page(response)  # one gRPC could not send is refused before it is recorded
         # The answer discloses each tracing to the privacy office: accounted first, or nothing leaves.
         self._audit.record_disclosures(
             [

@@ -27,31 +27,31 @@ from dcii.v1 import tracing_pb2 as dcii_dot_v1_dot_tracing__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x15\x64\x63ii/v1/privacy.proto\x12\x07\x64\x63ii.v1\x1a\x14\x64\x63ii/v1/search.proto\x1a\x15\x64\x63ii/v1/tracing.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xff\x01\n\nDisclosure\x12\x15\n\rdisclosure_id\x18\x01 \x01(\t\x12$\n\x07tracing\x18\x02 \x01(\x0b\x32\x13.dcii.v1.TracingKey\x12\x30\n\x0c\x64isclosed_at\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0e\n\x06method\x18\x04 \x01(\t\x12!\n\x07purpose\x18\x05 \x01(\x0e\x32\x10.dcii.v1.Purpose\x12\x1a\n\x12recipient_activity\x18\x06 \x01(\t\x12\x1a\n\x12recipient_operator\x18\x07 \x01(\t\x12\x17\n\x0flaw_enforcement\x18\x08 \x01(\x08\"y\n\rAccessRequest\x12\x16\n\x0erequest_number\x18\x01 \x01(\t\x12!\n\x04name\x18\x02 \x01(\x0b\x32\x13.dcii.v1.PersonName\x12\x0b\n\x03ssn\x18\x03 \x01(\t\x12 \n\x18withhold_law_enforcement\x18\x04 \x01(\x08\"\x8d\x01\n\x0e\x41\x63\x63\x65ssResponse\x12\x1e\n\x08tracings\x18\x01 \x03(\x0b\x32\x0c.dcii.v1.Hit\x12(\n\x0b\x64isclosures\x18\x02 \x03(\x0b\x32\x13.dcii.v1.Disclosure\x12\x0f\n\x07marking\x18\x03 \x01(\t\x12 \n\nunverified\x18\x04 \x03(\x0b\x32\x0c.dcii.v1.Hit\"g\n\x12\x46ileDisputeRequest\x12$\n\x07tracing\x18\x01 \x01(\x0b\x32\x13.dcii.v1.TracingKey\x12\x1a\n\x12statement_location\x18\x02 \x01(\t\x12\x0f\n\x07summary\x18\x03 \x01(\t\"\x84\x01\n\x13\x46ileDisputeResponse\x12\'\n\x07\x64ispute\x18\x01 \x01(\x0b\x32\x16.dcii.v1.DisputeNotice\x12\x16\n\x0enotices_queued\x18\x02 \x01(\x05\x12\x0f\n\x07marking\x18\x03 \x01(\t\x12\x1b\n\x13replaced_dispute_id\x18\x04 \x01(\t\"\xcf\x02\n\x0ePrivacyRequest\x12\x16\n\x0erequest_number\x18\x01 \x01(\t\x12)\n\x04kind\x18\x02 \x01(\x0e\x32\x1b.dcii.v1.PrivacyRequestKind\x12/\n\x0breceived_at\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x32\n\x0e\x61\x63knowledge_by\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nrespond_by\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x33\n\x0f\x61\x63knowledged_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x30\n\x0cresponded_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"E\n\x1aListPrivacyRequestsRequest\x12\x14\n\x0coverdue_only\x18\x01 \x01(\x08\x12\x11\n\tlate_only\x18\x02 \x01(\x08\"H\n\x1bListPrivacyRequestsResponse\x12)\n\x08requests\x18\x01 \x03(\x0b\x32\x17.dcii.v1.PrivacyRequest*\x7f\n\x12PrivacyRequestKind\x12$\n PRIVACY_REQUEST_KIND_UNSPECIFIED\x10\x00\x12\x1f\n\x1bPRIVACY_REQUEST_KIND_ACCESS\x10\x01\x12\"\n\x1ePRIVACY_REQUEST_KIND_AMENDMENT\x10\x02\x32\xcc\x02\n\x0ePrivacyService\x12\x46\n\x13\x41nswerAccessRequest\x12\x16.dcii.v1.AccessRequest\x1a\x17.dcii.v1.AccessResponse\x12H\n\x0b\x46ileDispute\x12\x1b.dcii.v1.FileDisputeRequest\x1a\x1c.dcii.v1.FileDisputeResponse\x12\x46\n\x12OpenPrivacyRequest\x12\x17.dcii.v1.PrivacyRequest\x1a\x17.dcii.v1.PrivacyRequest\x12`\n\x13ListPrivacyRequests\x12#.dcii.v1.ListPrivacyRequestsRequest\x1a$.dcii.v1.ListPrivacyRequestsResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x15\x64\x63ii/v1/privacy.proto\x12\x07\x64\x63ii.v1\x1a\x14\x64\x63ii/v1/search.proto\x1a\x15\x64\x63ii/v1/tracing.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xff\x01\n\nDisclosure\x12\x15\n\rdisclosure_id\x18\x01 \x01(\t\x12$\n\x07tracing\x18\x02 \x01(\x0b\x32\x13.dcii.v1.TracingKey\x12\x30\n\x0c\x64isclosed_at\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0e\n\x06method\x18\x04 \x01(\t\x12!\n\x07purpose\x18\x05 \x01(\x0e\x32\x10.dcii.v1.Purpose\x12\x1a\n\x12recipient_activity\x18\x06 \x01(\t\x12\x1a\n\x12recipient_operator\x18\x07 \x01(\t\x12\x17\n\x0flaw_enforcement\x18\x08 \x01(\x08\"\x8d\x01\n\rAccessRequest\x12\x16\n\x0erequest_number\x18\x01 \x01(\t\x12!\n\x04name\x18\x02 \x01(\x0b\x32\x13.dcii.v1.PersonName\x12\x0b\n\x03ssn\x18\x03 \x01(\t\x12 \n\x18withhold_law_enforcement\x18\x04 \x01(\x08\x12\x12\n\npage_token\x18\x05 \x01(\t\"\xa6\x01\n\x0e\x41\x63\x63\x65ssResponse\x12\x1e\n\x08tracings\x18\x01 \x03(\x0b\x32\x0c.dcii.v1.Hit\x12(\n\x0b\x64isclosures\x18\x02 \x03(\x0b\x32\x13.dcii.v1.Disclosure\x12\x0f\n\x07marking\x18\x03 \x01(\t\x12 \n\nunverified\x18\x04 \x03(\x0b\x32\x0c.dcii.v1.Hit\x12\x17\n\x0fnext_page_token\x18\x05 \x01(\t\"g\n\x12\x46ileDisputeRequest\x12$\n\x07tracing\x18\x01 \x01(\x0b\x32\x13.dcii.v1.TracingKey\x12\x1a\n\x12statement_location\x18\x02 \x01(\t\x12\x0f\n\x07summary\x18\x03 \x01(\t\"\x84\x01\n\x13\x46ileDisputeResponse\x12\'\n\x07\x64ispute\x18\x01 \x01(\x0b\x32\x16.dcii.v1.DisputeNotice\x12\x16\n\x0enotices_queued\x18\x02 \x01(\x05\x12\x0f\n\x07marking\x18\x03 \x01(\t\x12\x1b\n\x13replaced_dispute_id\x18\x04 \x01(\t\"\xcf\x02\n\x0ePrivacyRequest\x12\x16\n\x0erequest_number\x18\x01 \x01(\t\x12)\n\x04kind\x18\x02 \x01(\x0e\x32\x1b.dcii.v1.PrivacyRequestKind\x12/\n\x0breceived_at\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x32\n\x0e\x61\x63knowledge_by\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nrespond_by\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x33\n\x0f\x61\x63knowledged_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x30\n\x0cresponded_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"E\n\x1aListPrivacyRequestsRequest\x12\x14\n\x0coverdue_only\x18\x01 \x01(\x08\x12\x11\n\tlate_only\x18\x02 \x01(\x08\"H\n\x1bListPrivacyRequestsResponse\x12)\n\x08requests\x18\x01 \x03(\x0b\x32\x17.dcii.v1.PrivacyRequest*\x7f\n\x12PrivacyRequestKind\x12$\n PRIVACY_REQUEST_KIND_UNSPECIFIED\x10\x00\x12\x1f\n\x1bPRIVACY_REQUEST_KIND_ACCESS\x10\x01\x12\"\n\x1ePRIVACY_REQUEST_KIND_AMENDMENT\x10\x02\x32\xcc\x02\n\x0ePrivacyService\x12\x46\n\x13\x41nswerAccessRequest\x12\x16.dcii.v1.AccessRequest\x1a\x17.dcii.v1.AccessResponse\x12H\n\x0b\x46ileDispute\x12\x1b.dcii.v1.FileDisputeRequest\x1a\x1c.dcii.v1.FileDisputeResponse\x12\x46\n\x12OpenPrivacyRequest\x12\x17.dcii.v1.PrivacyRequest\x1a\x17.dcii.v1.PrivacyRequest\x12`\n\x13ListPrivacyRequests\x12#.dcii.v1.ListPrivacyRequestsRequest\x1a$.dcii.v1.ListPrivacyRequestsResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'dcii.v1.privacy_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_PRIVACYREQUESTKIND']._serialized_start=1360
-  _globals['_PRIVACYREQUESTKIND']._serialized_end=1487
+  _globals['_PRIVACYREQUESTKIND']._serialized_start=1406
+  _globals['_PRIVACYREQUESTKIND']._serialized_end=1533
   _globals['_DISCLOSURE']._serialized_start=113
   _globals['_DISCLOSURE']._serialized_end=368
-  _globals['_ACCESSREQUEST']._serialized_start=370
-  _globals['_ACCESSREQUEST']._serialized_end=491
-  _globals['_ACCESSRESPONSE']._serialized_start=494
-  _globals['_ACCESSRESPONSE']._serialized_end=635
-  _globals['_FILEDISPUTEREQUEST']._serialized_start=637
-  _globals['_FILEDISPUTEREQUEST']._serialized_end=740
-  _globals['_FILEDISPUTERESPONSE']._serialized_start=743
-  _globals['_FILEDISPUTERESPONSE']._serialized_end=875
-  _globals['_PRIVACYREQUEST']._serialized_start=878
-  _globals['_PRIVACYREQUEST']._serialized_end=1213
-  _globals['_LISTPRIVACYREQUESTSREQUEST']._serialized_start=1215
-  _globals['_LISTPRIVACYREQUESTSREQUEST']._serialized_end=1284
-  _globals['_LISTPRIVACYREQUESTSRESPONSE']._serialized_start=1286
-  _globals['_LISTPRIVACYREQUESTSRESPONSE']._serialized_end=1358
-  _globals['_PRIVACYSERVICE']._serialized_start=1490
-  _globals['_PRIVACYSERVICE']._serialized_end=1822
+  _globals['_ACCESSREQUEST']._serialized_start=371
+  _globals['_ACCESSREQUEST']._serialized_end=512
+  _globals['_ACCESSRESPONSE']._serialized_start=515
+  _globals['_ACCESSRESPONSE']._serialized_end=681
+  _globals['_FILEDISPUTEREQUEST']._serialized_start=683
+  _globals['_FILEDISPUTEREQUEST']._serialized_end=786
+  _globals['_FILEDISPUTERESPONSE']._serialized_start=789
+  _globals['_FILEDISPUTERESPONSE']._serialized_end=921
+  _globals['_PRIVACYREQUEST']._serialized_start=924
+  _globals['_PRIVACYREQUEST']._serialized_end=1259
+  _globals['_LISTPRIVACYREQUESTSREQUEST']._serialized_start=1261
+  _globals['_LISTPRIVACYREQUESTSREQUEST']._serialized_end=1330
+  _globals['_LISTPRIVACYREQUESTSRESPONSE']._serialized_start=1332
+  _globals['_LISTPRIVACYREQUESTSRESPONSE']._serialized_end=1404
+  _globals['_PRIVACYSERVICE']._serialized_start=1536
+  _globals['_PRIVACYSERVICE']._serialized_end=1868
 # @@protoc_insertion_point(module_scope)

@@ -93,11 +93,14 @@ class AccessRequest(_message.Message):
     NAME_FIELD_NUMBER: _builtins.int
     SSN_FIELD_NUMBER: _builtins.int
     WITHHOLD_LAW_ENFORCEMENT_FIELD_NUMBER: _builtins.int
+    PAGE_TOKEN_FIELD_NUMBER: _builtins.int
     request_number: _builtins.str
     """The privacy office's tracking number for the person's request."""
     ssn: _builtins.str
     withhold_law_enforcement: _builtins.bool
     """Withhold disclosures made for law-enforcement purposes."""
+    page_token: _builtins.str
+    """A later page of the answer: the same request with the next_page_token of the page before."""
     @_builtins.property
     def name(self) -> _tracing_pb2.PersonName: ...
     def __init__(
@@ -107,10 +110,11 @@ class AccessRequest(_message.Message):
         name: _tracing_pb2.PersonName | None = ...,
         ssn: _builtins.str = ...,
         withhold_law_enforcement: _builtins.bool = ...,
+        page_token: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["name", b"name"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["name", b"name", "request_number", b"request_number", "ssn", b"ssn", "withhold_law_enforcement", b"withhold_law_enforcement"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["name", b"name", "page_token", b"page_token", "request_number", b"request_number", "ssn", b"ssn", "withhold_law_enforcement", b"withhold_law_enforcement"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -124,7 +128,13 @@ class AccessResponse(_message.Message):
     DISCLOSURES_FIELD_NUMBER: _builtins.int
     MARKING_FIELD_NUMBER: _builtins.int
     UNVERIFIED_FIELD_NUMBER: _builtins.int
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _builtins.int
     marking: _builtins.str
+    next_page_token: _builtins.str
+    """Set when more disclosures follow (at most 10,000 a page): ask the same request again with it. The
+    records (tracings, unverified) come with the first page only, which alone is recorded as the answer;
+    later pages list the disclosures made up to the first page's moment.
+    """
     @_builtins.property
     def tracings(self) -> _containers.RepeatedCompositeFieldContainer[_search_pb2.Hit]:
         """Every live tracing whose subject has the SSN asked, under whatever name."""
@@ -145,10 +155,11 @@ class AccessResponse(_message.Message):
         disclosures: _abc.Iterable[Global___Disclosure] | None = ...,
         marking: _builtins.str = ...,
         unverified: _abc.Iterable[_search_pb2.Hit] | None = ...,
+        next_page_token: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["disclosures", b"disclosures", "marking", b"marking", "tracings", b"tracings", "unverified", b"unverified"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["disclosures", b"disclosures", "marking", b"marking", "next_page_token", b"next_page_token", "tracings", b"tracings", "unverified", b"unverified"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
