@@ -42,6 +42,9 @@ class Rule:
     infrastructure: bool = False
 
 
+LOGIN = "/dcii.v1.SessionService/Login"
+
+
 def _service_rules(descriptor: Any, role: Role) -> dict[str, Rule]:
     return {f"/{descriptor.full_name}/{method.name}": Rule(role) for method in descriptor.methods}
 
@@ -57,7 +60,7 @@ def _policy() -> dict[str, Rule]:
     policy: dict[str, Rule] = {}
     for module, (service, role) in files.items():
         policy |= _service_rules(module.DESCRIPTOR.services_by_name[service], role)
-    policy["/dcii.v1.SessionService/Login"] = Rule(None, session=False)
+    policy[LOGIN] = Rule(None, session=False)
     policy["/dcii.v1.SessionService/Logout"] = Rule(None)
     # A load balancer's probe: any peer of our CA, one quick unary call.
     policy["/grpc.health.v1.Health/Check"] = Rule(None, session=False, infrastructure=True)
@@ -291,7 +294,7 @@ class AuthInterceptor(grpc.ServerInterceptor):
     ) -> Caller:
         """The caller, if it may make this call now; `budget`: a certificate past its refusals is refused."""
         fingerprint = peer_fingerprint(context)
-        if budget and self._refusals.spent(fingerprint):
+        if budget and (self._refusals.spent(fingerprint) or (method == LOGIN and not self._reserved(fingerprint))):
             raise _RefusedTooOften("too many refused calls from this certificate: retry after a short backoff")
         if rule is None:
             raise PermissionDenied(f"{method} is not an allowed method")
@@ -314,6 +317,16 @@ class AuthInterceptor(grpc.ServerInterceptor):
             return self._probes.acquire(f"certificate {caller.fingerprint[:16]}")
         return self._calls.acquire(caller.activity.activity_id)
 
+    def _reserved(self, fingerprint: str) -> bool:
+        """A login's refusal token, taken as it starts (given back when it succeeds): taken only once refused,
+        after the failed login's scrypt, every login in flight passed the check at each refill, and sixteen
+        threads of failed logins got 17.6 a second through a budget of 2 (a misbehaving-terminal review)."""
+        try:
+            self._refusals.take(fingerprint)
+        except ResourceExhausted:
+            return False
+        return True
+
     def _refused(self, method: str, context: grpc.ServicerContext, refusal: DciiError) -> None:
         """Every refusal is logged (no PII: the reason names methods, roles, activities) and audited, but
         those of a certificate over its budget of refusals: answered at once, counted, not recorded."""
@@ -325,8 +338,9 @@ class AuthInterceptor(grpc.ServerInterceptor):
             fingerprint = peer_fingerprint(context)
         except DciiError:
             fingerprint = ""
-        with contextlib.suppress(ResourceExhausted):
-            self._refusals.take(fingerprint)
+        if method != LOGIN:  # a login's was taken as it started
+            with contextlib.suppress(ResourceExhausted):
+                self._refusals.take(fingerprint)
         if self._on_refusal is not None:
             self._on_refusal(method, fingerprint, refusal.message)
 
@@ -342,13 +356,27 @@ class AuthInterceptor(grpc.ServerInterceptor):
         rule = POLICY.get(method)
         token = _bearer(handler_call_details.invocation_metadata)
 
+        # This call's (intercept_service runs once a call): whether it was refused, which keeps the token of
+        # the certificate's refusal budget that a login reserved (`_reserved`).
+        was_refused = False
+
         def authorize(context: grpc.ServicerContext) -> Caller:
-            return self._authorize(method, rule, token, context)
+            caller = self._authorize(method, rule, token, context)
+            if method == LOGIN:
+
+                def settle() -> None:
+                    if not was_refused:
+                        self._refusals.give_back(caller.fingerprint)
+
+                context.add_callback(settle)
+            return caller
 
         def recheck(context: grpc.ServicerContext) -> Caller:
             return self._identify(method, rule, token, context, budget=False)
 
         def refused(context: grpc.ServicerContext, refusal: DciiError) -> None:
+            nonlocal was_refused
+            was_refused = True
             self._refused(method, context, refusal)
 
         codec = {

@@ -48,6 +48,13 @@ class RateLimiter:
                 raise rate_refusal(key, self._rate, self._burst)
             bucket.tokens -= cost
 
+    def give_back(self, key: str, cost: float = 1.0) -> None:
+        """Return `cost` tokens taken for a call that turned out not to need them (never above the burst)."""
+        with self._lock:
+            bucket = self._buckets.get(key)
+            if bucket is not None:
+                bucket.tokens = min(self._burst, bucket.tokens + cost)
+
     def spent(self, key: str) -> bool:
         """Whether `key`'s bucket holds less than one token now (nothing spent by asking)."""
         now = self._clock()

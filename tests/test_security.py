@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import socket
 import ssl
+import threading
 import time
 import warnings
 from collections.abc import Callable
@@ -181,6 +182,31 @@ def test_a_certificate_refused_over_and_over_is_refused_at_once_and_not_audited_
     assert len(audited) == codes.count(grpc.StatusCode.PERMISSION_DENIED) <= 25
     terminal = index.client("CCF-TERM-01", "ARMY-CCF", [Role.QUERIER])  # others are not held back
     assert _search(terminal).hits == []
+
+
+def test_failed_logins_in_parallel_stay_within_the_certificate_s_budget(index: Index) -> None:
+    """The budget's token was taken only once a login was refused, after its scrypt: sixteen threads of
+    failed logins got 17.6 a second through a budget of 2, each an scrypt and an audit entry."""
+    assert index.running is not None
+    cert, account, _ = index.accredit("CCF-TERM-01", "ARMY-CCF", [Role.QUERIER])
+    client = index.connect(cert)
+    stop = time.monotonic() + 3.0
+    codes: list[grpc.StatusCode] = []
+
+    def guess() -> None:
+        while time.monotonic() < stop:
+            request = admin_pb2.LoginRequest(account_code=account, password="not the password")
+            codes.append(_code(lambda: client.sessions.Login(request, timeout=10)))
+
+    threads = [threading.Thread(target=guess) for _ in range(16)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    refused = codes.count(grpc.StatusCode.UNAUTHENTICATED)
+    assert 0 < refused <= 20 + 2 * 4, (refused, len(codes))  # the burst, and 2 a second for the 3-4 s
+    audited = [e for e in index.running.audit.events() if e.kind == "REFUSAL"]
+    assert len(audited) == refused
 
 
 def test_a_certificate_that_expires_while_its_connection_is_open_is_refused_on_the_next_call(index: Index) -> None:
