@@ -6,7 +6,8 @@ accredit operator list` and in any session it still held. The sweep disables eve
 (`Registry.disable_dormant_operators`) and records each disabling in the audit trail as an OPERATOR_DISABLED
 event (actor "registry": the rule did it, not an operator). It runs:
 
-- in the server: once as it starts, before it serves, then daily (`AccountSweep`);
+- in the server: once as it starts, before it serves, then hourly (`AccountSweep`, which also deletes the
+  sessions ended or expired);
 - in `dcii accredit operator list`, so that the list shows the truth (`sweep_with_trail_at`).
 
 The events are written inside the registry's transaction, before its commit: if the trail cannot be
@@ -28,7 +29,7 @@ log = logging.getLogger(__name__)
 DISABLED_EVENT = "OPERATOR_DISABLED"
 SWEEP_ACTOR = "registry"
 SWEEP_REASON = "unused for three years"
-DAY = 24 * 3600.0
+HOUR = 3600.0
 
 
 def record_disabled(audit: AuditLog, accounts: list[str]) -> None:
@@ -67,7 +68,7 @@ class AccountSweep:
     seconds until `stop()`. A failed sweep is logged and tried again at the next tick; it never takes the
     server down (meanwhile `Registry.login` still refuses a dormant account)."""
 
-    def __init__(self, registry: Registry, audit: AuditLog, *, interval: float = DAY) -> None:
+    def __init__(self, registry: Registry, audit: AuditLog, *, interval: float = HOUR) -> None:
         self._registry, self._audit, self._interval = registry, audit, interval
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -95,6 +96,12 @@ class AccountSweep:
             sweep(self._registry, self._audit)
         except Exception:
             log.exception("the sweep of dormant operator accounts failed; trying again at the next tick")
+        try:
+            dropped = self._registry.drop_old_sessions()
+            if dropped:
+                log.info("ended and expired sessions deleted", extra={"sessions": dropped})
+        except Exception:
+            log.exception("deleting ended and expired sessions failed; trying again at the next tick")
         self.runs += 1
 
     def _loop(self) -> None:

@@ -412,6 +412,14 @@ class Registry:
         with self._transaction() as conn:
             conn.execute("UPDATE session SET ended = 1 WHERE token_hash = ?", (token_hash,))
 
+    def drop_old_sessions(self) -> int:
+        """Delete the sessions ended or expired (nothing reads them again); how many. A row was kept for
+        every login for ever: 570 MB of registry a day at 20 logins a second (a misbehaving-terminal review)."""
+        with self._transaction() as conn:
+            return conn.execute(
+                "DELETE FROM session WHERE ended = 1 OR expires_at <= ?", (iso(self._clock()),)
+            ).rowcount
+
     def close(self) -> None:
         self._db.close_all()
         # A thread's next connection counts data_version afresh: what was remembered must not match it.

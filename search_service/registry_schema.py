@@ -22,6 +22,8 @@ CREATE TABLE IF NOT EXISTS session (
     token_hash TEXT PRIMARY KEY, account_code TEXT NOT NULL, fingerprint TEXT NOT NULL,
     expires_at TEXT NOT NULL, ended INTEGER NOT NULL DEFAULT 0
 );
+-- Suspending an operator or an activity ends its sessions by account, under the registry's write lock.
+CREATE INDEX IF NOT EXISTS session_account ON session (account_code);
 """
 
 

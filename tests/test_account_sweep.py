@@ -21,11 +21,12 @@ import pytest
 
 from dcii.v1 import search_pb2
 from indexer.exc import Unauthenticated, Unavailable
-from search_service.account_policy import INACTIVITY_LIMIT
+from search_service.account_policy import INACTIVITY_LIMIT, SESSION_TTL
 from search_service.account_sweep import AccountSweep
 from search_service.accounting import AuditLog, load_or_create_key
 from search_service.accreditation import Role, Status
 from search_service.registry import Registry
+from search_service.registry_rows import hash_token
 from tests import test_registry
 from tests.support import ROOT, Client, make_index
 from tests.test_registry import FINGERPRINT, PASSWORD, T0, Clock
@@ -168,6 +169,26 @@ def test_nothing_is_disabled_when_the_disabling_cannot_be_recorded(setup: tuple[
 
 
 # ---- AccountSweep: at start, then on its timer ----
+
+
+def test_the_sweep_deletes_ended_and_expired_sessions(setup: tuple[Registry, Clock], tmp_path: Path) -> None:
+    """Every login left a row that nothing deleted: 570 MB of registry a day at 20 logins a second."""
+    registry, clock = setup
+    ended = registry.login(FINGERPRINT, "jdoe", PASSWORD)
+    registry.logout(hash_token(ended.token))
+    registry.login(FINGERPRINT, "jdoe", PASSWORD)  # to expire
+    clock.now += SESSION_TTL + dt.timedelta(seconds=1)
+    live = registry.login(FINGERPRINT, "jdoe", PASSWORD)
+    with AuditLog(tmp_path / "audit.db", key=load_or_create_key(tmp_path / "audit.key")) as audit:
+        sweep = AccountSweep(registry, audit, interval=3600)
+        sweep.start()
+        sweep.stop()
+    conn = sqlite3.connect(tmp_path / "registry.db")
+    try:
+        assert conn.execute("SELECT token_hash FROM session").fetchall() == [(hash_token(live.token),)]
+    finally:
+        conn.close()
+    assert registry.caller(FINGERPRINT, live.token).operator == "jdoe"
 
 
 def test_the_sweep_runs_at_start_and_again_on_its_timer(setup: tuple[Registry, Clock], tmp_path: Path) -> None:
