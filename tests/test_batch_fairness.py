@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import grpc
@@ -19,6 +21,7 @@ from search_service.accreditation import Role
 from search_service.batch_queue import BatchQueue, NewQuery, Owner
 from search_service.batch_worker import BatchSettings
 from tests import test_batch
+from tests.metrics_support import samples, scrape, value
 from tests.support import Client, Index
 from tests.test_batch import DONE, _people, _status, _stub, _submit, _wait, start
 
@@ -105,3 +108,35 @@ def test_submissions_at_once_cannot_slip_past_the_cap(tmp_path: Path) -> None:
     assert queues[0].active_count("CCF-BATCH") == 2
     for queue in queues:
         queue.close()
+
+
+def test_submissions_being_read_count_against_the_cap(index: Index) -> None:
+    """Only stored batches counted: sixteen submissions at once all passed the check before their streams
+    were read, and six were refused after 36 s of reading and checking 100,000 queries each (a
+    misbehaving-terminal review). Now each holds its place while it is read; the one over is refused at once."""
+    start(index, BatchSettings(threads=0, max_active_per_activity=2), metrics_port=0)
+    assert index.running is not None and index.running.metrics is not None
+    queries = _people(index, 1)
+    client = index.client("CCF-BATCH", "ARMY-CCF", [Role.QUERIER, Role.BATCH])
+    hold = threading.Event()
+
+    def slow() -> Iterator[batch_pb2.SubmitBatchRequest]:
+        yield batch_pb2.SubmitBatchRequest(label="slow", queries=queries)
+        hold.wait()
+
+    stub = _stub(client)
+    open_ = [stub.SubmitBatch.future(slow(), metadata=client.metadata, timeout=30) for _ in range(2)]
+    try:
+        deadline = time.monotonic() + 20
+        submitting = {"grpc_service": "dcii.v1.BatchService", "grpc_method": "SubmitBatch"}
+        while value(samples(scrape(index.running.metrics.port)), "dcii_rpc_in_flight", **submitting) < 2:
+            assert time.monotonic() < deadline, "the two submissions never reached the server"
+            time.sleep(0.05)
+        started = time.monotonic()
+        with pytest.raises(grpc.RpcError) as refused:
+            _submit(client, queries)
+        assert refused.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+        assert time.monotonic() - started < 5  # at once, not after the two were read
+    finally:
+        hold.set()
+    assert all(call.result(timeout=30).state == batch_pb2.BATCH_STATE_QUEUED for call in open_)
