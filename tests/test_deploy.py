@@ -112,6 +112,8 @@ def test_the_compose_deployment_has_what_the_issue_asks() -> None:
     haproxy = (DEPLOY / "haproxy" / "haproxy.cfg").read_text()
     servers = [line.split()[2] for line in haproxy.splitlines() if line.strip().startswith("server ")]
     assert sorted(servers) == sorted(f"{name}:50051" for name in instances) and "mode tcp" in haproxy
+    # Connections per source address are limited at the balancer: an instance cannot refuse one before TLS.
+    assert "track-sc0 src" in haproxy and "sc0_conn_cur gt" in haproxy
     assert "/opt/dcii/deploy/certs/make-certs.sh" in services["certs"]["entrypoint"]
     # Every file the compose file mounts from deploy/ exists (the pki/ ones are made by the certs service).
     for service in services.values():

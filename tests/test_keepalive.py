@@ -131,3 +131,15 @@ def test_the_clients_ping_rate_is_one_the_servers_default_accepts() -> None:
     assert CLIENT_KEEPALIVE["grpc.keepalive_time_ms"] >= server.min_client_ping * 1000
     assert CLIENT_KEEPALIVE["grpc.keepalive_permit_without_calls"] == 1  # so the server must permit it idle
     assert dict(server.server_options())["grpc.keepalive_permit_without_calls"] == 1
+
+
+def test_a_connection_that_makes_no_call_is_closed_and_a_later_call_opens_another(index: Index) -> None:
+    """20,000 connections that never called, from a certificate accredited to nothing, were held for good and
+    used up the server's file descriptors (a misbehaving-terminal review). Scaled down: 1 s without a call.
+    Its pings (every 0.3 s here) do not keep it: they are no calls."""
+    index.start(keepalive=Keepalive(min_client_ping=0.1, max_idle=1.0), batch=BatchSettings(threads=0))
+    states = _states_over(index, client_ping_ms=300, seconds=4)
+    assert "IDLE" in states[states.index("READY") :], states
+    client = index.client("CCF-TERM-01", "ARMY-CCF", [Role.QUERIER])
+    time.sleep(2)  # its connection closed meanwhile: the next call reconnects
+    assert _slot_free(client.channel, client.metadata)

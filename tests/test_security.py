@@ -194,8 +194,8 @@ def test_failed_logins_in_parallel_stay_within_the_certificate_s_budget(index: I
     codes: list[grpc.StatusCode] = []
 
     def guess() -> None:
+        request = admin_pb2.LoginRequest(account_code=account, password="not the password")
         while time.monotonic() < stop:
-            request = admin_pb2.LoginRequest(account_code=account, password="not the password")
             codes.append(_code(lambda: client.sessions.Login(request, timeout=10)))
 
     threads = [threading.Thread(target=guess) for _ in range(16)]
