@@ -27,7 +27,7 @@ from search_service.errors import abort
 from search_service.first_message import first_message
 from search_service.limits import UNCAPPED, CallLimiter, CallSlot, RateLimit, RateLimiter
 from search_service.registry import Registry
-from search_service.request_parsing import parsed, parsed_each, tolerant
+from search_service.request_parsing import UNARY_REQUEST_BYTES, parsed, parsed_each, tolerant
 
 log = logging.getLogger(__name__)
 
@@ -383,13 +383,14 @@ class AuthInterceptor(grpc.ServerInterceptor):
             "request_deserializer": tolerant(handler.request_deserializer),
             "response_serializer": handler.response_serializer,
         }
+        one = {**codec, "request_deserializer": tolerant(handler.request_deserializer, UNARY_REQUEST_BYTES)}
         # A unary request is read only once the call is authorized and admitted (search_service.first_message):
         # served as request-streaming, the same on the wire.
         if handler.unary_unary is not None:
             guarded = _guard_unary(
                 handler.unary_unary, authorize, recheck, self._admit, refused, parsed, one_message=True
             )
-            return grpc.stream_unary_rpc_method_handler(guarded, **codec)
+            return grpc.stream_unary_rpc_method_handler(guarded, **one)
         if handler.stream_unary is not None:
             return grpc.stream_unary_rpc_method_handler(
                 _guard_unary(handler.stream_unary, authorize, recheck, self._admit, refused, parsed_each), **codec
@@ -398,7 +399,7 @@ class AuthInterceptor(grpc.ServerInterceptor):
             guarded = _guard_stream(
                 handler.unary_stream, authorize, recheck, self._admit, refused, parsed, one_message=True
             )
-            return grpc.stream_stream_rpc_method_handler(guarded, **codec)
+            return grpc.stream_stream_rpc_method_handler(guarded, **one)
         assert handler.stream_stream is not None
         return grpc.stream_stream_rpc_method_handler(
             _guard_stream(handler.stream_stream, authorize, recheck, self._admit, refused, parsed_each), **codec

@@ -11,6 +11,7 @@ import pytest
 
 from dcii.v1 import search_pb2
 from search_service.accreditation import Role
+from search_service.errors import field_violations
 from search_service.limits import RateLimiter
 from tests.support import Client, Index, make_index
 
@@ -55,6 +56,18 @@ def test_an_oversized_message_is_refused(index: Index) -> None:
     with pytest.raises(grpc.RpcError) as refused:
         client.searcher.Search(request, metadata=client.metadata, timeout=10)
     assert refused.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+
+
+def test_a_search_larger_than_any_search_is_refused_unread(index: Index) -> None:
+    """Under gRPC's 4 MiB, a search of a 4 MiB name was refused by the edit criteria only after reading it."""
+    client = index.client("CCF-TERM-01", "ARMY-CCF", [Role.QUERIER])
+    request = search_pb2.SearchRequest(
+        mode=search_pb2.SEARCH_MODE_NAME_ONLY, purpose=search_pb2.PURPOSE_SECURITY_CLEARANCE, title="x" * 100_000
+    )
+    with pytest.raises(grpc.RpcError) as refused:
+        client.searcher.Search(request, metadata=client.metadata, timeout=10)
+    assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert field_violations(refused.value) == [("request", "a dcii.v1.SearchRequest is at most 64 KiB")]
 
 
 def test_the_bucket_refills_at_its_rate() -> None:
