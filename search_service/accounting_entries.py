@@ -259,3 +259,36 @@ def events_file(path: Path, kind: str | None = None) -> list[AuditEvent]:
             conn.close()
     except sqlite3.Error as error:
         raise Unavailable(CANNOT_READ) from error
+
+
+def disclosure_volume_file(path: Path, since: dt.datetime) -> list[tuple[str, str, int]]:
+    """(recipient activity, operator, disclosures) made since `since`, most first, read-only from the trail at
+    `path` (`dcii audit volume`): the limits count calls, not records disclosed, and one accredited terminal
+    paged NONSTANDARD through every surname, 19,890 of 20,000 tracings in 16 s (a misbehaving-terminal
+    review). The trail is in time order: the first entry of the period is found by bisection, then only the
+    period is read."""
+    moment = iso_time(since)  # as every entry stores it: text order is time order
+    try:
+        conn = _read_only(Path(path))
+        try:
+            low, high = 1, int(conn.execute("SELECT coalesce(max(seq), 0) FROM entry").fetchone()[0]) + 1
+            while low < high:  # the first seq at or after `moment`
+                middle = (low + high) // 2
+                row = conn.execute("SELECT json_extract(canonical, '$.at') FROM entry WHERE seq = ?", (middle,))
+                at = row.fetchone()
+                if at is None or at[0] is None or str(at[0]) < moment:
+                    low = middle + 1
+                else:
+                    high = middle
+            rows = conn.execute(
+                "SELECT json_extract(canonical, '$.recipient_activity'),"
+                " json_extract(canonical, '$.recipient_operator'), count(*)"
+                " FROM entry WHERE seq >= ? AND json_extract(canonical, '$.kind') = ?"
+                " GROUP BY 1, 2 ORDER BY 3 DESC, 1, 2",
+                (low, DISCLOSURE),
+            ).fetchall()
+        finally:
+            conn.close()
+    except sqlite3.Error as error:
+        raise Unavailable(CANNOT_READ) from error
+    return [(str(activity), str(operator or ""), int(count)) for activity, operator, count in rows]

@@ -5,6 +5,7 @@ of a tracing, `events` listing the other entries, and the `audit` subcommand plu
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import json
 import os
 import sqlite3
@@ -137,3 +138,26 @@ def test_add_parser_plugs_into_the_dcii_command(trail: Path, capsys: pytest.Capt
     args = top.parse_args(["audit", "verify"])
     args.run(args)
     assert capsys.readouterr().out.strip().startswith(f"audit trail intact: {ENTRIES} entries; head {ENTRIES}:")
+
+
+def test_cli_volume_counts_each_recipient_s_disclosures_of_the_period(db: Path, key: bytes) -> None:
+    """The limits count calls, not records disclosed: an accredited terminal paged through every surname and
+    took 19,890 of 20,000 tracings in 16 s with nothing to flag it (a misbehaving-terminal review)."""
+    at = [dt.datetime.now(dt.UTC) - dt.timedelta(days=2)]
+    with AuditLog(db, key=key, clock=lambda: at[0]) as log:
+        log.record_disclosures([entry(f"OLD-{i}", operator="adj-0001") for i in range(3)])  # before the period
+        at[0] = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=5)
+        log.record_event("REFUSAL", "no-certificate", {"method": "/dcii.v1.SearchService/Search", "reason": "r"})
+        log.record_disclosures([entry(f"R-{i}", operator="adj-0099") for i in range(40)])
+        log.record_disclosures([entry("R-1", activity="NAVY-CCF-02", operator="adj-0003")])
+    shown = audit("volume", "--hours", "24", "--data", str(db.parent))
+    assert shown.returncode == 0, shown.stderr
+    rows = [line.split("│")[1:4] for line in shown.stdout.splitlines() if line.count("│") >= 4]
+    assert [[cell.strip() for cell in row] for row in rows] == [
+        ["ARMY-CCF-01", "adj-0099", "40"],
+        ["NAVY-CCF-02", "adj-0003", "1"],
+    ]
+    assert "41 disclosures" in shown.stdout and SSN not in shown.stdout and NAME.surname not in shown.stdout
+    flagged = audit("volume", "--over", "30", "--data", str(db.parent))
+    assert flagged.returncode == 1 and "1 recipients over 30" in flagged.stdout
+    assert audit("volume", "--over", "40", "--data", str(db.parent)).returncode == 0

@@ -4,12 +4,15 @@ Both commands open `<data>/audit.db` read-only and need no key, so they can run 
 `dcii audit verify` walks the hash chain and compares both heads (exit 0 when intact, printing the head to
 keep off the machine; 1 when broken; `--expect-head SEQ:HASH` checks an earlier head still holds),
 `dcii audit disclosures --agency A --record R` prints the accounting for one tracing (OPNAV 5211/9),
-`dcii audit events [--kind K]` the other entries (refusals, accreditation changes, privacy requests...).
+`dcii audit events [--kind K]` the other entries (refusals, accreditation changes, privacy requests...),
+`dcii audit volume [--hours H] [--over N]` the disclosures each recipient received lately (exit 1 when one
+received more than N: the limits count calls, not records, so run it from cron to see a harvest).
 """
 
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import sys
 from pathlib import Path
 
@@ -20,6 +23,7 @@ from dcii.cli.private import private_files
 from indexer.exc import DciiError
 from indexer.model import TracingKey
 from search_service.accounting import disclosures_for_tracing_file, events_file, verify_file
+from search_service.accounting_entries import disclosure_volume_file
 from search_service.audit_chain import Head
 
 MARKING = "FOR OFFICIAL USE ONLY - PRIVACY SENSITIVE"
@@ -93,6 +97,29 @@ def cmd_events(args: argparse.Namespace) -> None:
     console.print(f"{len(found)} events", markup=False)
 
 
+def cmd_volume(args: argparse.Namespace) -> None:
+    since = dt.datetime.now(dt.UTC) - dt.timedelta(hours=args.hours)
+    try:
+        found = disclosure_volume_file(audit_db(args.data), since)
+    except DciiError as error:
+        raise SystemExit(error.message) from error
+    table = Table(title=f"Disclosures by recipient in the last {args.hours:g} hours (since {since:%Y-%m-%d %H:%M} UTC)")
+    for header in ("recipient activity", "operator", "disclosures"):
+        table.add_column(header, overflow="fold")
+    for activity, operator, count in found:
+        table.add_row(activity, operator or "-", f"{count:,}")
+    console.print(table)
+    over = [(activity, operator) for activity, operator, count in found if args.over is not None and count > args.over]
+    console.print(
+        f"{sum(count for *_, count in found):,} disclosures; {len(over)} recipients over {args.over}"
+        if args.over is not None
+        else f"{sum(count for *_, count in found):,} disclosures",
+        markup=False,
+    )
+    if over:  # for cron: a recipient disclosed more than the office expects of one in the period
+        raise SystemExit(1)
+
+
 def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser], data_default: str) -> None:
     audit = commands.add_parser("audit", help="verify the audit trail; the accounting of disclosures")
     sub = audit.add_subparsers(dest="audit_command", required=True)
@@ -114,6 +141,13 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser], da
     events.add_argument("--kind", default="", help="only this kind (e.g. REFUSAL, OPERATOR_DISABLED)")
     events.add_argument("--data", default=data_default, help="the server's data directory (audit.db)")
     events.set_defaults(run=cmd_events)
+    volume = sub.add_parser("volume", help="disclosures by recipient activity and operator over the last hours")
+    volume.add_argument("--hours", type=float, default=24.0, help="the period, in hours back from now (24)")
+    volume.add_argument(
+        "--over", type=int, default=None, metavar="N", help="exit 1 when any operator received more than N (for cron)"
+    )
+    volume.add_argument("--data", default=data_default, help="the server's data directory (audit.db)")
+    volume.set_defaults(run=cmd_volume)
 
 
 def main(argv: list[str] | None = None) -> None:
