@@ -77,3 +77,12 @@ def configure_logging(level: int, fmt: str | None = None) -> None:
     handler = logging.StreamHandler()
     handler.setFormatter(JsonFormatter() if chosen == "json" else TextFormatter())
     logging.basicConfig(level=level, handlers=[handler], force=True)
+    for name in QUIET_LIBRARIES:
+        logging.getLogger(name).setLevel(max(level, logging.WARNING))
+
+
+# Libraries whose INFO and DEBUG lines would carry what the server sends and receives: opensearch-py logs
+# each request and response body at DEBUG (names, dates of birth, the stored body; its `w0` and `w7` match
+# keys give the whole SSN back between them) and a line a request at INFO (99.7% of an instance's INFO log);
+# urllib3, beneath it, the URLs. Kept at WARNING whatever --log-level says (a review of the OpenSearch backend).
+QUIET_LIBRARIES = ("opensearch", "opensearchpy.trace", "urllib3")
