@@ -5,14 +5,18 @@ favorable NAC history cut short between its two bulk requests to OpenSearch."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 import threading
 import time
+import urllib.request
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from indexer.exc import FailedPrecondition
 from indexer.model import Identifiers, Tracing, TracingKey, TracingType
+from indexer.store import factory
 from indexer.store.base import Delete, Replace, TracingStore, Upsert, WriteOp, WriteOutcome, WriteResult
 from indexer.store.migrate import migrate
 from indexer.store.opensearch import OpenSearchStore
@@ -201,6 +205,11 @@ def test_a_rebuild_carries_the_deletions_another_instance_makes_meanwhile(open_c
 # ---- the operator's commands ----
 
 
+def _http(method: str, url: str) -> Any:
+    with urllib.request.urlopen(urllib.request.Request(url, method=method), timeout=30) as answer:
+        return json.loads(answer.read() or b"null")
+
+
 def test_dcii_index_migrate_rebuild_and_check(osmem: Any, tmp_path: Path) -> None:
     import subprocess
     import sys
@@ -235,6 +244,11 @@ def test_dcii_index_migrate_rebuild_and_check(osmem: Any, tmp_path: Path) -> Non
         assert refused.returncode != 0 and "OpenSearch store" in refused.stderr
         repaired = dcii("index", "repair", "--store", f"sqlite:///{tmp_path}/back.db")
         assert (repaired.returncode, repaired.stderr.splitlines()) == (0, ["nothing to repair"]), repaired.stderr
+        # A mistyped prefix: made empty indices and said "0 live tracings", exit 0 (a review of the backend).
+        elsewhere = url.replace("prefix=cli", "prefix=clj")
+        nothing = dcii("index", "check", "--store", elsewhere)
+        assert nothing.returncode == 1 and "no index under the prefix 'clj'" in nothing.stderr, nothing.stderr
+        assert "Traceback" not in nothing.stderr
         wrong = dcii("index", "check", "--store", "ftp://nowhere")
         assert wrong.returncode != 0 and "no store backend" in wrong.stderr
         # A mistyped path made a new, empty index ("0 live tracings", exit 0); a damaged file, a traceback.
@@ -245,6 +259,16 @@ def test_dcii_index_migrate_rebuild_and_check(osmem: Any, tmp_path: Path) -> Non
         damaged = dcii("index", "check", "--store", str(tmp_path / "damaged.db"))
         assert damaged.returncode == 1 and "cannot be read" in damaged.stderr, damaged.stderr
         assert "Traceback" not in damaged.stderr
+        listed = _http("GET", clone.url + "/_cat/indices?format=json")
+        assert not any(row["index"].startswith("clj") for row in listed), listed
+        # Lost: the tracings gone, the deletion log not. A check or a restart made them afresh, empty, and the
+        # instances answered "no record" where they had failed closed.
+        for index in [row["index"] for row in listed if row["index"].startswith("cli-tracings")]:
+            _http("DELETE", clone.url + "/" + index)
+        lost = dcii("index", "check", "--store", url)
+        assert lost.returncode == 1 and "no index under the prefix 'cli'" in lost.stderr, lost.stderr
+        with pytest.raises(FailedPrecondition, match="lost, not new"):
+            factory.open_store(url)  # as `dcii serve` opens it
     finally:
         clone.close()
     again = SqliteStore(tmp_path / "back.db")

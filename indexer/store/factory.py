@@ -42,8 +42,8 @@ def open_store(
     url: str | Path, *, clock: Callable[[], dt.datetime] | None = None, read_only: bool = False
 ) -> TracingStore:
     """The store named by `url` (see the module's docstring), opened and ready; close it when done.
-    `read_only`: an embedded store opened to be looked at, the file left exactly as it is (SqliteStore);
-    an OpenSearch store is opened as always (its tools change nothing they only read)."""
+    `read_only`: a store opened to be looked at: an embedded store's file left exactly as it is
+    (SqliteStore); an OpenSearch store's indices never created (a prefix without them is refused)."""
     text = str(url)
     path = sqlite_path(text)
     if path is not None:
@@ -57,7 +57,9 @@ def open_store(
         from indexer.store.opensearch_settings import OpenSearchSettings
 
         settings = OpenSearchSettings.from_url(text)
-        return OpenSearchStore(settings) if clock is None else OpenSearchStore(settings, clock=clock)
+        if clock is None:
+            return OpenSearchStore(settings, create=not read_only)
+        return OpenSearchStore(settings, clock=clock, create=not read_only)
     raise ValueError(f"no store backend for {urlsplit(text).scheme!r} URLs (use a path, sqlite:/// or opensearch://)")
 
 

@@ -78,11 +78,14 @@ class OpenSearchStore(Scans, TracingStore):
         *,
         clock: Callable[[], dt.datetime] = _utcnow,
         client: OpenSearch | None = None,
+        create: bool = True,
     ) -> None:
+        """`create`: make a new cluster's indices (`dcii serve`, the tools that write); False for the tools
+        that only read, which refuse a prefix with no indices (opensearch_admin.ensure)."""
         self.settings = settings
         self.names = Names(settings.prefix)
         self._client = client or connect(settings)
-        ensure(self._client, self.names, settings)
+        ensure(self._client, self.names, settings, create=create)
         self._writer = Writer(self._client, self.names, refresh=settings.refresh, clock=clock)
         self._local = threading.local()
         self._size, self._size_at = 0, -math.inf

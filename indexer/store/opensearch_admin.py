@@ -30,6 +30,7 @@ from opensearchpy import OpenSearch
 from opensearchpy.exceptions import RequestError, TransportError
 
 from indexer.codec import tracing_from_json
+from indexer.exc import FailedPrecondition
 from indexer.store.opensearch_io import Action, bulk, require, search_pages, unavailable
 from indexer.store.opensearch_schema import (
     DELETION_MAPPING,
@@ -68,14 +69,31 @@ def put_template(client: OpenSearch, names: Names, settings: OpenSearchSettings)
     client.indices.put_index_template(name=names.template, body=body)
 
 
-def ensure(client: OpenSearch, names: Names, settings: OpenSearchSettings) -> None:
-    """Create what a fresh cluster lacks (idempotent)."""
+def ensure(client: OpenSearch, names: Names, settings: OpenSearchSettings, *, create: bool = True) -> None:
+    """Create what a new cluster lacks (idempotent); with `create` False, or where the indices were there
+    and are lost (the deletion log without the tracings' alias), FailedPrecondition instead. Every open
+    created them: `dcii index check` of a mistyped prefix made empty indices and said "0 live tracings", and
+    after the indices were lost a check or a restart made them afresh, empty, and the instances answered
+    "no record" where they had failed closed (a review of the OpenSearch backend)."""
     try:
-        put_template(client, names, settings)
         # Scoped to our indices: unscoped, the security plugin checks the look-up against every index (`*`),
         # which the store's role (`dcii*` only) may not read (opensearch-project/security#5871).
         if not client.indices.exists_alias(index=names.pattern, name=names.tracings):
+            if not create:
+                raise FailedPrecondition(
+                    f"no index under the prefix {names.prefix!r} on this cluster: a mistyped store URL, or lost"
+                    " indices (restore them); a new cluster's are made by `dcii serve`"
+                )
+            if client.indices.exists(index=names.deletions):
+                raise FailedPrecondition(
+                    f"the tracings of prefix {names.prefix!r} are gone while its deletion log is not: lost, not"
+                    " new; restore them from a snapshot (RUNBOOK, Restore) rather than start on an empty index"
+                )
+            put_template(client, names, settings)
             _create(client, names.version(1), {"aliases": {names.tracings: {}}})
+        if not create:
+            return
+        put_template(client, names, settings)
         plain = index_settings(settings.shards, settings.replicas)
         for index, mapping in ((names.disputes, DISPUTE_MAPPING), (names.deletions, DELETION_MAPPING)):
             if not client.indices.exists(index=index):
