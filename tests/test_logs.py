@@ -113,7 +113,7 @@ def test_a_real_server_logs_json_lines_and_neither_logs_nor_metrics_hold_pii(tmp
     submitter_cert, submitter_account, submitter_password = index.accredit("NCIS-HQ", "NCIS", [Role.SUBMITTER])
     querier_cert, querier_account, querier_password = index.accredit("ADJ-1", "DSS", [Role.QUERIER, Role.BATCH])
     port, metrics_port = free_port(), free_port()
-    extra = ("--log-level", "DEBUG", "--log-format", "json", "--metrics-port", str(metrics_port))
+    extra: tuple[str, ...] = ("--log-level", "DEBUG", "--log-format", "json", "--metrics-port", str(metrics_port))
     # On OpenSearch too (scripts/test's second pass): its client logged every request and response body.
     extra += ("--store", index.store_url) if index.store_url else ()
     chunks: list[bytes] = []
