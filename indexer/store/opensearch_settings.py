@@ -33,6 +33,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 from opensearchpy import OpenSearch, Transport
 from opensearchpy.exceptions import ConnectionError as OsConnectionError
+from opensearchpy.exceptions import ConnectionTimeout
 from opensearchpy.exceptions import TransportError
 
 SCHEMES = {
@@ -155,6 +156,11 @@ class RetryingTransport(Transport):
             except TransportError as error:
                 if maybe_applied:
                     retryable = error.status_code == 429
+                elif isinstance(error, ConnectionTimeout):
+                    # A cluster that does not answer within `timeout`: asked again, each search held its
+                    # worker (retries + 1) x timeout, 185 s, long after its client gave up, and the
+                    # activity's cap filled with abandoned calls (a review of the backend). Unavailable now.
+                    retryable = False
                 else:
                     retryable = isinstance(error, OsConnectionError) or error.status_code in RETRY_STATUSES
                 if not retryable or attempt >= self.retry_attempts:

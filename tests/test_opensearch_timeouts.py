@@ -1,0 +1,52 @@
+"""A cluster that takes connections and never answers (hung, or paused): the store's client waits `timeout`
+once and gives up. It asked again `retries` times, and each search held a worker 6 x 30 s, long after its
+client had gone (a review of the OpenSearch backend). A real socket that never answers, the real client."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+
+import pytest
+from opensearchpy.exceptions import ConnectionTimeout
+
+from indexer.store.opensearch_settings import OpenSearchSettings, connect
+
+
+@pytest.fixture
+def silent() -> Iterator[str]:
+    """A listening socket that accepts and reads, and never answers."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(16)
+    held: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        server.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                held.append(server.accept()[0])
+            except TimeoutError:
+                continue
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.getsockname()[1]}"
+    finally:
+        stop.set()
+        thread.join()
+        for conn in held:
+            conn.close()
+        server.close()
+
+
+def test_a_read_that_times_out_is_not_asked_again(silent: str) -> None:
+    client = connect(OpenSearchSettings(hosts=(silent,), timeout=0.5, retries=5))
+    started = time.monotonic()
+    with pytest.raises(ConnectionTimeout):
+        client.search(index="dcii-tracings", body={"query": {"match_all": {}}})
+    assert time.monotonic() - started < 1.5  # once: six attempts took 3 s and more
