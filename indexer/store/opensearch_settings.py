@@ -33,8 +33,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 from opensearchpy import OpenSearch, Transport
 from opensearchpy.exceptions import ConnectionError as OsConnectionError
-from opensearchpy.exceptions import ConnectionTimeout
-from opensearchpy.exceptions import TransportError
+from opensearchpy.exceptions import ConnectionTimeout, TransportError
 
 SCHEMES = {
     "opensearch": "http",
