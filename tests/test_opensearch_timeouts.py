@@ -10,8 +10,10 @@ import time
 from collections.abc import Iterator
 
 import pytest
+from opensearchpy.exceptions import ConnectionError as OsConnectionError
 from opensearchpy.exceptions import ConnectionTimeout
 
+from indexer.store.opensearch_io import unavailable
 from indexer.store.opensearch_settings import OpenSearchSettings, connect
 
 
@@ -50,3 +52,22 @@ def test_a_read_that_times_out_is_not_asked_again(silent: str) -> None:
     with pytest.raises(ConnectionTimeout):
         client.search(index="dcii-tracings", body={"query": {"match_all": {}}})
     assert time.monotonic() - started < 1.5  # once: six attempts took 3 s and more
+
+
+def test_what_an_adjudicator_is_told_names_no_host(silent: str) -> None:
+    """urllib3's text went to the client: "HTTPConnection(host='127.0.0.1', port=19201): Failed to establish"."""
+    client = connect(OpenSearchSettings(hosts=(silent,), timeout=0.5, retries=0))
+    with pytest.raises(ConnectionTimeout) as hung:
+        client.search(index="dcii-tracings", body={})
+    told = unavailable("search", hung.value).message
+    assert told == "the index cluster could not search (it did not answer in time)"
+    closed = socket.socket()
+    closed.bind(("127.0.0.1", 0))
+    port = closed.getsockname()[1]
+    closed.close()  # nothing listens there
+    refused = connect(OpenSearchSettings(hosts=(f"http://127.0.0.1:{port}",), timeout=0.5, retries=0))
+    with pytest.raises(OsConnectionError) as down:
+        refused.search(index="dcii-tracings", body={})
+    told = unavailable("open a snapshot", down.value).message
+    assert told == "the index cluster could not open a snapshot (it could not be reached)"
+    assert "127.0.0.1" not in told and str(port) not in told

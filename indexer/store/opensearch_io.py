@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from opensearchpy import OpenSearch
-from opensearchpy.exceptions import TransportError
+from opensearchpy.exceptions import ConnectionError as OsConnectionError
+from opensearchpy.exceptions import ConnectionTimeout, TransportError
 
 from indexer.exc import Unavailable
 from indexer.store.opensearch_settings import RETRY_STATUSES
@@ -62,7 +63,16 @@ class ItemResult:
 
 
 def unavailable(what: str, error: BaseException) -> Unavailable:
-    detail = f"{error.status_code} {error.error}" if isinstance(error, TransportError) else type(error).__name__
+    """The status an adjudicator sees: what failed and how, never urllib3's text, which names the
+    cluster's hosts and ports (a review of the backend); the server's log has the error's type."""
+    if isinstance(error, ConnectionTimeout):
+        detail = "it did not answer in time"
+    elif isinstance(error, OsConnectionError):
+        detail = "it could not be reached"
+    elif isinstance(error, TransportError):
+        detail = f"{error.status_code} {error.error}" if isinstance(error.status_code, int) else "no answer"
+    else:
+        detail = type(error).__name__
     return Unavailable(f"the index cluster could not {what} ({detail})")
 
 
