@@ -265,7 +265,10 @@ class MetricsInterceptor(grpc.ServerInterceptor):
 
 
 class _Cached:
-    """A value computed at most once per `ttl` seconds, when asked for (a scrape); None while failing."""
+    """A value computed at most once per `ttl` seconds, when asked for (a scrape), in a thread of its own:
+    the scrape gets the last value at once (None until the first is in, or while reading fails). Computed
+    in the scrape, a hung cluster held every scrape past Prometheus's timeout, and every instance looked down
+    for exactly the time its UNAVAILABLE counters described (a review of the OpenSearch backend)."""
 
     def __init__(self, compute: Callable[[], Any], ttl: float, what: str) -> None:
         self._compute = compute
@@ -274,19 +277,27 @@ class _Cached:
         self._lock = threading.Lock()
         self._value: Any = None
         self._at = -float("inf")
+        self._running = False
+        self._first = threading.Event()  # the first reading made (or failed): a first scrape waits a moment
 
     def get(self) -> Any:
         with self._lock:
-            if time.monotonic() - self._at >= self._ttl:
-                self._at = time.monotonic()
-                try:
-                    self._value = self._compute()
-                except Exception as error:  # the backend is down: the scrape goes on without this gauge
-                    log.warning(
-                        "metrics: cannot read", extra={"source": self._what, "error_type": type(error).__name__}
-                    )
-                    self._value = None
+            if not self._running and time.monotonic() - self._at >= self._ttl:
+                self._at, self._running = time.monotonic(), True
+                threading.Thread(target=self._refresh, name=f"metrics-{self._what}", daemon=True).start()
+        self._first.wait(timeout=1.0)
+        with self._lock:
             return self._value
+
+    def _refresh(self) -> None:
+        try:
+            value = self._compute()
+        except Exception as error:  # the backend is down: the scrape goes on without this gauge
+            log.warning("metrics: cannot read", extra={"source": self._what, "error_type": type(error).__name__})
+            value = None
+        with self._lock:
+            self._value, self._running = value, False
+        self._first.set()
 
 
 class _StateCollector(Collector):
