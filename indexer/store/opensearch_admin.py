@@ -102,6 +102,14 @@ def ensure(client: OpenSearch, names: Names, settings: OpenSearchSettings, *, cr
         raise unavailable("prepare its indices", error) from error
 
 
+def left_behind(names: Names, current: list[str], existing: list[str]) -> list[str]:
+    """The versions older than the alias's that are still there (a rebuild cut short after its swap)."""
+    if not current:
+        return []
+    newest = max(int(index.rsplit("-v", 1)[1]) for index in current)
+    return [index for index in existing if index not in current and int(index.rsplit("-v", 1)[1]) < newest]
+
+
 def current_versions(client: OpenSearch, names: Names) -> list[str]:
     """The physical indices behind the alias (one, except in a broken state)."""
     return sorted(client.indices.get_alias(index=names.pattern, name=names.tracings))
@@ -186,10 +194,18 @@ def rebuild(
     *,
     progress: Progress | None = None,
 ) -> str:
-    """Build the next version, swap the alias to it, delete the old ones; returns the new index name."""
+    """Build the next version, swap the alias to it, delete the old ones; returns the new index name.
+    FailedPrecondition, before anything is made, while a version older than the alias's is left: a rebuild
+    cut short after its swap, whose writes made during the copy may be there only (deleting it lost them
+    for good; a review of the backend). A newer one left (a copy cut short before its swap) is deleted."""
     put_template(client, names, settings)
     old = current_versions(client, names)
     existing = all_versions(client, names)
+    if behind := left_behind(names, old, existing):
+        raise FailedPrecondition(
+            f"{', '.join(behind)} is older than the alias's version and still here: a rebuild was cut short"
+            " after its swap, and writes made during its copy may be there only; see docs/OPENSEARCH.md (Rebuild)"
+        )
     number = max((int(n.rsplit("-v", 1)[1]) for n in existing), default=0) + 1
     new = names.version(number)
     client.indices.create(index=new)
