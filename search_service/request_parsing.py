@@ -10,7 +10,7 @@ refuses it with a field violation on `request`. The bytes are never kept or quot
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,9 +29,10 @@ class Malformed:
 
 @dataclass(frozen=True, slots=True)
 class Oversized:
-    """Stands for a request message larger than its method takes (`tolerant`'s `max_bytes`), not parsed."""
+    """Stands for a request message larger than its method takes (`tolerant`'s `max_bytes`): parsed (the
+    protobuf parser's own cost is small), but never read by the edit criteria."""
 
-    message: str
+    message: Any
     max_bytes: int
 
 
@@ -50,12 +51,13 @@ def tolerant(parse: Parse | None, max_bytes: int | None = None) -> Parse | None:
     message = getattr(getattr(owner, "DESCRIPTOR", None), "full_name", "message")
 
     def parse_or_mark(data: bytes) -> Any:
-        if max_bytes is not None and len(data) > max_bytes:
-            return Oversized(message, max_bytes)
         try:
-            return parse(data)
+            parsed_message = parse(data)
         except Exception:  # DecodeError, or the UnicodeDecodeError of a string that is not UTF-8
             return Malformed(message)
+        if max_bytes is not None and len(data) > max_bytes:
+            return Oversized(parsed_message, max_bytes)
+        return parsed_message
 
     return parse_or_mark
 
@@ -73,9 +75,26 @@ def parsed(request: Any) -> Any:
     if isinstance(request, Malformed):
         raise refusal(request)
     if isinstance(request, Oversized):
-        why = f"a {request.message} is at most {request.max_bytes // 1024} KiB"
-        raise InvalidArgument([Violation("request", why)], "the request message is too large")
+        name = request.message.DESCRIPTOR.full_name
+        why = f"too large: a {name} is at most {request.max_bytes // 1024} KiB"
+        raise InvalidArgument([Violation(_largest_field(request.message), why)], "the request message is too large")
     return request
+
+
+def _largest_field(message: Any) -> str:
+    """The top-level field that takes most of `message`'s bytes (the one a violation names)."""
+
+    def size(value: Any) -> int:
+        if isinstance(value, str | bytes):
+            return len(value)
+        if hasattr(value, "ByteSize"):
+            return int(value.ByteSize())
+        if isinstance(value, Iterable):
+            return sum(size(item) for item in value)
+        return 8
+
+    fields = message.ListFields()
+    return max(fields, key=lambda pair: size(pair[1]))[0].name if fields else "request"
 
 
 def parsed_each(requests: Iterator[Any]) -> Iterator[Any]:

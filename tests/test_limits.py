@@ -67,7 +67,7 @@ def test_a_search_larger_than_any_search_is_refused_unread(index: Index) -> None
     with pytest.raises(grpc.RpcError) as refused:
         client.searcher.Search(request, metadata=client.metadata, timeout=10)
     assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
-    assert field_violations(refused.value) == [("request", "a dcii.v1.SearchRequest is at most 64 KiB")]
+    assert field_violations(refused.value) == [("title", "too large: a dcii.v1.SearchRequest is at most 64 KiB")]
 
 
 def test_the_bucket_refills_at_its_rate() -> None:
