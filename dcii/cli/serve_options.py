@@ -21,7 +21,7 @@ BATCH_OPTIONS = {
     "batch_max_active": "max_active_per_activity",
     "batch_keep_days": "keep_results_days",
 }
-KEEPALIVE_OPTIONS = {"keepalive_time": "time", "keepalive_timeout": "timeout"}
+KEEPALIVE_OPTIONS = {"keepalive_time": "time", "keepalive_timeout": "timeout", "max_connection_idle": "max_idle"}
 
 
 def number(
@@ -80,6 +80,12 @@ def add_batch_and_keepalive_options(serve: argparse.ArgumentParser) -> None:
         type=number(0, above=True),
         metavar="S",
         help="seconds an unanswered ping waits before the connection and its calls are closed (default 20)",
+    )
+    keepalive.add_argument(
+        "--max-connection-idle",
+        type=number(0, above=True),
+        metavar="S",
+        help="seconds a connection may go without a call before it is closed (default 300)",
     )
 
 
