@@ -111,6 +111,7 @@ class NameColumns:
     part_starts: npt.NDArray[np.intp]
     compound: bool
     any_middle: bool
+    any_given_words: bool  # some row's given name is of several words (fuzzy-7's word agreement applies)
     forms_index: dict[str, list[int]] = field(default_factory=dict)  # by given_forms
     words_index: dict[str, list[int]] = field(default_factory=dict)  # by given_words (fuzzy-7)
     # Columns of text and their lengths, made once per column asked for (see `column`, `lengths`).
@@ -196,6 +197,7 @@ def compile_names(rows: list[NameRow], starts: npt.NDArray[np.intp]) -> NameColu
         part_starts=part_starts,
         compound=compound,
         any_middle=any(a.middle for a in analyses),
+        any_given_words=any(a.given_words for a in analyses),
     )
 
 

@@ -250,7 +250,9 @@ def _given(p: _Pair) -> tuple[Codes, Sims]:
             else:
                 nickname[i, p.c.rows_with_forms(a.given_forms)] = True
     words = p.given_words
-    if words:  # fuzzy-7: a word of a given name of several counts as its nickname does; see _one_word
+    # fuzzy-7: a word of a given name of several counts as its nickname does (see _one_word); with no such
+    # name on either side (most queries) nothing changes, and its per-row work is skipped.
+    if words and (p.q.any_given_words or p.c.any_given_words):
         several = p.q.several_given_words[:, None] & p.c.several_given_words[None, :]
         nickname = (nickname & ~several) | _one_word(p)
     bare = p.initials[..., 0]
