@@ -10,8 +10,9 @@ from indexer.model import Violation
 from search_service import accreditation_events
 from search_service.accounting import AuditLog
 from search_service.accreditation import Activity, Status
-from search_service.auth import caller_of, peer_fingerprint
+from search_service.auth import caller_of
 from search_service.convert import timestamp
+from search_service.peer_certificate import peer_fingerprint
 from search_service.registry import Registry
 
 

@@ -72,6 +72,9 @@ class ServerConfig:
     # Calls each activity may have in progress at once (RESOURCE_EXHAUSTED beyond; see SECURITY.md). None:
     # half of max_workers, so that one activity's idle streams can never hold every worker thread.
     max_calls_per_activity: int | None = None
+    # Calls one client connection may have open at once (HTTP/2's SETTINGS_MAX_CONCURRENT_STREAMS; see
+    # SECURITY.md): twice what one activity may have in progress by default, so no well-behaved client meets it.
+    max_streams_per_connection: int = 32
     # Retention runs inside the server this long after start, then at this interval (seconds).
     retention_first_delay: float = 60.0
     retention_interval: float = 24 * 3600.0

@@ -54,6 +54,9 @@ def grpc_server(
             # would share it silently. On, every process of this server binds the port (the same user only).
             ("grpc.so_reuseport", int(config.processes > 1)),
             *config.keepalive.server_options(),
+            # Calls one connection may have open at once (HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS): gRPC's core
+            # holds the rest back, or refuses them, before they cost this process anything.
+            ("grpc.max_concurrent_streams", config.max_streams_per_connection),
         ],
     )
 

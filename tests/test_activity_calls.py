@@ -257,6 +257,12 @@ def test_no_slot_leaks_however_the_calls_end(index: Index, caplog: pytest.LogCap
 
 def test_the_limits_are_documented_where_the_other_limits_are() -> None:
     security = (ROOT / "SECURITY.md").read_text()
-    for setting in ("max_calls_per_activity", "rate_per_activity", "max_concurrent_rpcs", "max_workers"):
+    for setting in (
+        "max_calls_per_activity",
+        "max_streams_per_connection",
+        "rate_per_activity",
+        "max_concurrent_rpcs",
+        "max_workers",
+    ):
         assert f"`{setting}`" in security, f"{setting} is not in SECURITY.md"
         assert setting in {field.name for field in dataclasses.fields(ServerConfig)}

@@ -43,8 +43,10 @@ def test_the_limit_options_reach_the_server_config() -> None:
         "--rate-per-activity=2.5",
         "--burst-per-activity=7",
         "--max-calls-per-activity=3",
+        "--max-streams-per-connection=6",
     )
     assert (config.max_workers, config.max_concurrent_rpcs, config.max_calls_per_activity) == (8, 20, 3)
+    assert config.max_streams_per_connection == 6
     assert (config.rate_per_activity, config.burst_per_activity) == (2.5, 7.0)
     assert _serve_args("--max-concurrent-rpcs=0").max_concurrent_rpcs is None  # 0: no cap
     assert _serve_args("--max-workers=10").calls_per_activity == 5  # the cap's default follows the pool
@@ -64,6 +66,7 @@ def test_without_the_options_the_server_config_defaults_stand() -> None:
         "--rate-per-activity=nan",
         "--burst-per-activity=0.5",
         "--max-calls-per-activity=0",
+        "--max-streams-per-connection=0",
     ],
 )
 def test_an_impossible_limit_is_refused_by_the_parser(option: str, capsys: pytest.CaptureFixture[str]) -> None:

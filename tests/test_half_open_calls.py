@@ -16,6 +16,7 @@ import grpc
 import pytest
 from grpc_health.v1 import health_pb2
 
+from dcii.v1 import search_pb2, tracing_pb2
 from search_service import first_message, pki
 from search_service.accreditation import Role
 from search_service.batch_worker import BatchSettings
@@ -115,3 +116,33 @@ def test_an_accredited_activity_waits_under_its_cap_and_not_for_ever(index: Inde
         assert querier.channel.unary_unary(CHECK, health_pb2.HealthCheckRequest.SerializeToString)(health, timeout=5)
     finally:
         hold.set()
+
+
+def test_a_connection_has_at_most_its_streams_open_the_others_held_back(tmp_path: Path) -> None:
+    """ServerConfig.max_streams_per_connection: one terminal that kept 1,000 calls outstanding had every one
+    of them cost the server's Python a refusal, and another terminal's searches took a median of 300 ms
+    (docs/BENCHMARKS.md, "A flood from one terminal"). gRPC's core now holds a connection's calls beyond
+    the limit back before they reach the server; other connections are not held."""
+    built = make_index(tmp_path)
+    built.start(max_workers=8, max_calls_per_activity=6, max_streams_per_connection=3, batch=BatchSettings(threads=0))
+    hold = threading.Event()
+    try:
+        querier = _querier(built)
+        flooder = built.client("CCF-TERM-02", "ARMY-CCF", [Role.QUERIER])
+        calls = _half_open(flooder, SEARCH, 3, hold)  # the connection's three, admitted (a cap of 6), waiting
+        request = search_pb2.SearchRequest(
+            mode=search_pb2.SEARCH_MODE_NAME_ONLY,
+            purpose=search_pb2.PURPOSE_SECURITY_CLEARANCE,
+            name=tracing_pb2.PersonName(surname="Whitfield", given_name="Harold"),
+        )
+        with pytest.raises(grpc.RpcError) as held:
+            flooder.searcher.Search(request, metadata=flooder.metadata, timeout=1.5)
+        # Held in the client until its deadline (or refused by the server's core: safe to retry).
+        assert held.value.code() in {grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.UNAVAILABLE}
+        assert _answered(querier)  # its own connection: not held
+        hold.set()  # the three end (no message: INVALID_ARGUMENT), and the connection has room again
+        assert set(_ended(calls, within=10)) == {grpc.StatusCode.INVALID_ARGUMENT}
+        assert _answered(flooder)
+    finally:
+        hold.set()
+        built.stop()

@@ -25,7 +25,14 @@ PKI_DEFAULT = "var/pki"
 # The server's capacity limits (SECURITY.md), as ServerConfig fields. Their options default to None, which
 # leaves ServerConfig's own default in force: the parser is built for every `dcii` command and must not
 # import the server to learn them (tests/test_cli_serve.py checks the help's figures against ServerConfig).
-LIMITS = ("max_workers", "max_concurrent_rpcs", "rate_per_activity", "burst_per_activity", "max_calls_per_activity")
+LIMITS = (
+    "max_workers",
+    "max_concurrent_rpcs",
+    "rate_per_activity",
+    "burst_per_activity",
+    "max_calls_per_activity",
+    "max_streams_per_connection",
+)
 
 
 def serve_config(args: argparse.Namespace) -> ServerConfig:
@@ -86,6 +93,12 @@ def add_limit_options(serve: argparse.ArgumentParser) -> None:
         type=_at_least(1),
         metavar="N",
         help="calls each activity may have in progress at once (default: half of --max-workers)",
+    )
+    group.add_argument(
+        "--max-streams-per-connection",
+        type=_at_least(1),
+        metavar="N",
+        help="calls one client connection may have open at once; gRPC holds back or refuses the rest (default 32)",
     )
 
 
