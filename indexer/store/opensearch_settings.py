@@ -34,6 +34,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 from opensearchpy import OpenSearch, Transport
 from opensearchpy.exceptions import ConnectionError as OsConnectionError
 from opensearchpy.exceptions import ConnectionTimeout, TransportError
+from urllib3.exceptions import ConnectTimeoutError
 
 SCHEMES = {
     "opensearch": "http",
@@ -154,7 +155,10 @@ class RetryingTransport(Transport):
                 return super().perform_request(method, url, *args, **kwargs)
             except TransportError as error:
                 if maybe_applied:
-                    retryable = error.status_code == 429
+                    # A bulk that never reached a node (refused, or no connection in time: a node down) was
+                    # not applied: sent to the next node. Else every write that met a dead node failed, at
+                    # each return of that node to the rotation (a review of the backend).
+                    retryable = error.status_code == 429 or _never_sent(error)
                 elif isinstance(error, ConnectionTimeout):
                     # A cluster that does not answer within `timeout`: asked again, each search held its
                     # worker (retries + 1) x timeout, 185 s, long after its client gave up, and the
@@ -167,6 +171,11 @@ class RetryingTransport(Transport):
             delay = min(10.0, self.retry_backoff * 2**attempt)
             time.sleep(delay * (0.5 + random.random() / 2))
             attempt += 1
+
+
+def _never_sent(error: TransportError) -> bool:
+    """Whether the request failed before a connection was made: nothing of it reached the cluster."""
+    return isinstance(error, OsConnectionError) and isinstance(error.info, ConnectTimeoutError)
 
 
 def connect(settings: OpenSearchSettings) -> OpenSearch:
