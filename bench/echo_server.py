@@ -31,8 +31,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import grpc
 
 from dcii.v1 import search_pb2
-from search_service.server import ServerConfig, server_credentials
-from search_service.server_grpc import MAX_MESSAGE_BYTES
+from search_service.server import ServerConfig
+from search_service.server_grpc import MAX_MESSAGE_BYTES, server_credentials
 
 
 def serve(

@@ -131,7 +131,7 @@ class AuditLog:
         self._last_head: Head | None = None  # the head this handle last committed (under the writer lock)
         self._closed = False
         self._group = GroupCommit[dict[str, Any]](self._write, timeout=timeout, what=CANNOT_WRITE)
-        self._on_write: Callable[[float, int], None] | None = None
+        self._observers: list[Callable[[float, int], None]] = []
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._lock = WriterLock(self.path, timeout)
@@ -220,10 +220,10 @@ class AuditLog:
         return self._checkpointer.checkpoints
 
     def observe_writes(self, observer: Callable[[float, int], None]) -> None:
-        """Call `observer(seconds, entries)` after each write this handle makes: its time, from asking for
-        the writer lock to the head file written (what the searches in it waited for), and the entries
-        made durable (0 when the write failed)."""
-        self._on_write = observer
+        """Call `observer(seconds, entries)` after each write this handle makes (and the observers added
+        before it): its time, from asking for the writer lock to the head file written (what the searches in
+        it waited for), and the entries made durable (0 when the write failed)."""
+        self._observers.append(observer)
 
     def _write(self, documents: list[dict[str, Any]]) -> None:
         """Chain and commit `documents` in one transaction, then record the new head in the head file; all
@@ -257,8 +257,8 @@ class AuditLog:
         except (sqlite3.Error, OSError) as error:
             raise Unavailable(f"{CANNOT_WRITE}: {error.__class__.__name__}") from error
         finally:
-            if self._on_write is not None:
-                self._on_write(time.perf_counter() - started, entries)
+            for observer in self._observers:
+                observer(time.perf_counter() - started, entries)
 
     def _chain(self, conn: sqlite3.Connection, head_file: HeadFile, documents: list[dict[str, Any]]) -> Head:
         """Inside the write transaction: append `documents` (after an anchor mismatch entry, should the

@@ -42,10 +42,17 @@ from search_service.malloc_tuning import limit_malloc_arenas
 from search_service.metrics import ServerMetrics
 from search_service.privacy import PrivacyServicer
 from search_service.privacy_requests import DEFAULT_TIME_ZONE, PrivacyRequests, office_zone
+from search_service.readiness import Readiness
 from search_service.registry import Registry
 from search_service.search import SearchServicer
 from search_service.server_files import metrics_for, open_files
-from search_service.server_grpc import grpc_server, health_and_reflection, refusals_in_calls
+from search_service.server_grpc import (
+    grpc_server,
+    health_and_reflection,
+    listen,
+    refusals_in_calls,
+    server_credentials,
+)
 from search_service.serving_processes import ServingProcesses
 from search_service.sqlite_files import opened
 
@@ -136,17 +143,6 @@ class ServerConfig:
         return self.data_dir / "batch.db"
 
 
-def server_credentials(pki_dir: Path) -> grpc.ServerCredentials:
-    try:
-        key, cert, ca = ((pki_dir / name).read_bytes() for name in ("server-key.pem", "server.pem", "ca.pem"))
-    except OSError as error:
-        raise FailedPrecondition(
-            f"cannot read the server's certificate files in {pki_dir} ({error.strerror}: {Path(error.filename).name})"
-            ": `dcii certs init` makes them"
-        ) from error
-    return grpc.ssl_server_credentials([(key, cert)], root_certificates=ca, require_client_auth=True)
-
-
 def _before_any_file(config: ServerConfig) -> grpc.ServerCredentials:
     """What a start can fail on, checked before any data file is opened (or, at a mistyped --data, made)."""
     credentials = server_credentials(config.pki_dir)
@@ -174,16 +170,6 @@ def _check_port_free(host: str, port: int, what: str = "listen") -> None:
             raise FailedPrecondition(in_use) from error
 
 
-def _listen(server: grpc.Server, config: ServerConfig, credentials: grpc.ServerCredentials) -> int:
-    try:
-        port = server.add_secure_port(f"{config.host}:{config.port}", credentials)
-    except RuntimeError as error:  # grpcio's word for a port it cannot bind (SO_REUSEPORT: another's, taken)
-        raise FailedPrecondition(f"cannot listen on {config.host}:{config.port}: another dcii serve?") from error
-    if port == 0:
-        raise FailedPrecondition(f"cannot listen on {config.host}:{config.port}")
-    return port
-
-
 def _today() -> dt.date:
     return dt.datetime.now(dt.UTC).date()
 
@@ -206,9 +192,12 @@ class RunningServer:
     account_sweep: AccountSweep | None = None
     replicas: ServingProcesses | None = None
     batch_purge: BatchPurge | None = None  # None in a replica
+    readiness: Readiness | None = None
 
     def stop(self, grace: float = 5.0) -> None:
         self.health.enter_graceful_shutdown()
+        if self.readiness is not None:
+            self.readiness.stop()
         if self.replicas is not None:  # they drain beside this process, then it waits for them
             self.replicas.terminate()
         self.server.stop(grace).wait()
@@ -309,7 +298,10 @@ def _start(
         if batch_purge is not None:
             closing.callback(batch_purge.stop)
         health_servicer = health_and_reflection(server)
-        port = _listen(server, config, credentials)
+        readiness = Readiness(store, audit, health_servicer)  # the store-bound services' status
+        readiness.start()
+        closing.callback(readiness.stop)
+        port = listen(server, config, credentials)
         closing.callback(lambda: server.stop(None))  # its port, bound: a retry in this process binds it again
         if metrics is not None and config.metrics_port is not None:  # before serving: a taken port fails the start
             metrics.start(config.host, config.metrics_port, store, batch_queue)
@@ -344,6 +336,7 @@ def _start(
             account_sweep=account_sweep,
             replicas=replicas,
             batch_purge=batch_purge,
+            readiness=readiness,
         )
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from concurrent import futures
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import grpc
@@ -13,6 +14,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from dcii.v1 import admin_pb2, batch_pb2, ingest_pb2, privacy_pb2, search_pb2
+from indexer.exc import FailedPrecondition
 from search_service import shared_rates
 from search_service.accounting import AuditLog
 from search_service.accreditation import Caller
@@ -59,6 +61,28 @@ def grpc_server(
             ("grpc.max_concurrent_streams", config.max_streams_per_connection),
         ],
     )
+
+
+def server_credentials(pki_dir: Path) -> grpc.ServerCredentials:
+    try:
+        key, cert, ca = ((pki_dir / name).read_bytes() for name in ("server-key.pem", "server.pem", "ca.pem"))
+    except OSError as error:
+        raise FailedPrecondition(
+            f"cannot read the server's certificate files in {pki_dir} ({error.strerror}: {Path(error.filename).name})"
+            ": `dcii certs init` makes them"
+        ) from error
+    return grpc.ssl_server_credentials([(key, cert)], root_certificates=ca, require_client_auth=True)
+
+
+def listen(server: grpc.Server, config: ServerConfig, credentials: grpc.ServerCredentials) -> int:
+    """Binds the server's port (0: any free one); returns it."""
+    try:
+        port = server.add_secure_port(f"{config.host}:{config.port}", credentials)
+    except RuntimeError as error:  # grpcio's word for a port it cannot bind (SO_REUSEPORT: another's, taken)
+        raise FailedPrecondition(f"cannot listen on {config.host}:{config.port}: another dcii serve?") from error
+    if port == 0:
+        raise FailedPrecondition(f"cannot listen on {config.host}:{config.port}")
+    return port
 
 
 def _rate_limit(config: ServerConfig) -> RateLimit:

@@ -24,7 +24,10 @@ from cryptography import x509
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from dcii.cli.main import parser as dcii_parser
+from search_service.readiness import STORE_BOUND
 from tests.support import ROOT, make_index
+
+SEARCH_SERVICE = "dcii.v1.SearchService"
 
 DEPLOY = ROOT / "deploy"
 K8S = DEPLOY / "k8s"
@@ -174,7 +177,11 @@ def test_the_kubernetes_deployment_has_probes_budgets_and_generated_secrets() ->
     search = next(d for d in documents if d["kind"] == "StatefulSet" and d["metadata"]["name"] == "search-service")
     container = search["spec"]["template"]["spec"]["containers"][0]
     assert dcii_parser().parse_args(["serve", *container["args"]]).port == 50051
-    assert container["readinessProbe"]["exec"]["command"] == ["dcii-healthcheck"]
+    # Liveness asks the server as a whole; readiness whether it can answer searches (search_service.readiness).
+    assert container["livenessProbe"]["exec"]["command"] == ["dcii-healthcheck"]
+    readiness = container["readinessProbe"]["exec"]["command"]
+    assert readiness == ["dcii-healthcheck", "--service", SEARCH_SERVICE]
+    assert SEARCH_SERVICE in STORE_BOUND
 
 
 def test_the_configmap_holds_the_same_opensearch_configuration_as_compose() -> None:

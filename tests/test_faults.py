@@ -21,16 +21,18 @@ import contextlib
 import errno
 import sqlite3
 import subprocess
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import grpc
 import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from dcii.v1 import ingest_pb2, search_pb2
 from indexer.model import TracingKey
-from search_service import pki
+from search_service import pki, readiness
 from search_service.accreditation import Role
 from tests import factories as f
 from tests.server_proc import check_files, record, set_fsize, spawn_server, ssn
@@ -194,6 +196,24 @@ def _entries(data_dir: Path) -> int:
         conn.close()
 
 
+SEARCH_SERVICE = "dcii.v1.SearchService"
+SERVING, NOT_SERVING = health_pb2.HealthCheckResponse.SERVING, health_pb2.HealthCheckResponse.NOT_SERVING
+
+
+def _health(client: Client, service: str) -> int:
+    stub = health_pb2_grpc.HealthStub(client.channel)
+    return int(stub.Check(health_pb2.HealthCheckRequest(service=service), timeout=10).status)
+
+
+def _serving_within(client: Client, service: str, seconds: float) -> bool:
+    deadline = time.monotonic() + seconds
+    while _health(client, service) != SERVING:
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.2)
+    return True
+
+
 def _exact(client: Client) -> search_pb2.SearchResponse:
     return client.search(
         mode=search_pb2.SEARCH_MODE_EXACT,
@@ -218,9 +238,13 @@ def test_an_unwritable_audit_trail_fails_searches_closed_and_recovers(faulty: Fa
     )
     assert list(nobody.hits) == []  # a search that discloses nothing still works
     assert _entries(faulty.index.data_dir) == before  # nothing was accounted, nothing sent
+    # A readiness probe takes the server out of rotation; a liveness probe still finds it alive.
+    assert (_health(faulty.querier, SEARCH_SERVICE), _health(faulty.querier, "")) == (NOT_SERVING, SERVING)
     faulty.repair_storage()
+    assert _serving_within(faulty.querier, SEARCH_SERVICE, 4 * readiness.PROBE_SECONDS)
+    assert _entries(faulty.index.data_dir) == before + 1  # the trail says when it could be written again
     assert [h.tracing.key.record_number for h in _exact(faulty.querier).hits] == ["NCIS-000007"]
-    assert _entries(faulty.index.data_dir) == before + 1
+    assert _entries(faulty.index.data_dir) == before + 2
     record(
         f"unwritable audit trail ({faulty.how})",
         trials=3,
