@@ -357,6 +357,12 @@ class ServerMetrics:
         self._audit_entries = Counter(
             "dcii_audit_entries", "Entries made durable in the audit trail by this process", registry=self.registry
         )
+        self._ready = Gauge(
+            "dcii_ready",
+            "1 while searches can be answered (the store read, the audit trail written), else 0",
+            registry=self.registry,
+        )
+        self._ready.set(1)
         self._refresh = refresh
         self._httpd: WSGIServer | None = None
         self._thread: threading.Thread | None = None
@@ -369,6 +375,10 @@ class ServerMetrics:
         """AuditLog.observe_writes' observer."""
         self._audit_seconds.observe(seconds)
         self._audit_entries.inc(entries)
+
+    def readiness_changed(self, ready: bool) -> None:
+        """Readiness's observer (search_service.readiness)."""
+        self._ready.set(1 if ready else 0)
 
     def start(self, host: str, port: int, store: TracingStore, batch_queue: BatchQueue) -> int:
         """Watch the store and the batch queue and serve /metrics on host:port (0: any free port)."""

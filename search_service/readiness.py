@@ -12,14 +12,15 @@ trail could not be written (a full disk: every search that would disclose fails 
   written again after refusing); once that entry is written they serve again.
 
 The server as a whole ("" to the health service) stays SERVING: the process is alive and answers, which is
-what a liveness probe asks (RUNBOOK, "Health"). Logged at each change, no PII (the reason only).
+what a liveness probe asks (RUNBOOK, "Readiness and liveness"). Each change is logged (the reason only,
+no PII) and is the metric `dcii_ready`.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from grpc_health.v1 import health, health_pb2
 
@@ -52,8 +53,10 @@ class Readiness:
         audit: AuditLog,
         health_servicer: health.HealthServicer,
         services: Sequence[str] = STORE_BOUND,
+        on_change: Callable[[bool], None] | None = None,
     ) -> None:
         self._store, self._audit, self._health, self._services = store, audit, health_servicer, tuple(services)
+        self._on_change = on_change  # the metrics' dcii_ready
         self._lock = threading.Lock()
         self._store_failures = 0
         self._audit_failing = False
@@ -120,6 +123,8 @@ class Readiness:
             reason = "store" if store_down else "audit trail"
         for service in self._services:
             self._health.set(service, SERVING if ready else NOT_SERVING)
+        if self._on_change is not None:
+            self._on_change(ready)
         if ready:
             log.info("ready again: searches are answered")
         else:

@@ -298,7 +298,9 @@ def _start(
         if batch_purge is not None:
             closing.callback(batch_purge.stop)
         health_servicer = health_and_reflection(server)
-        readiness = Readiness(store, audit, health_servicer)  # the store-bound services' status
+        # The store-bound services' health status, and the metrics' dcii_ready.
+        watcher = None if metrics is None else metrics.readiness_changed
+        readiness = Readiness(store, audit, health_servicer, on_change=watcher)
         readiness.start()
         closing.callback(readiness.stop)
         port = listen(server, config, credentials)

@@ -24,6 +24,7 @@ from search_service import readiness
 from search_service.accreditation import Role
 from search_service.batch_worker import BatchSettings
 from tests import factories as f
+from tests.metrics_support import samples, scrape, value
 from tests.support import Client, make_index
 
 SERVING, NOT_SERVING = health_pb2.HealthCheckResponse.SERVING, health_pb2.HealthCheckResponse.NOT_SERVING
@@ -124,19 +125,27 @@ def test_searches_leave_the_rotation_while_the_store_cannot_be_read(
     built = make_index(tmp_path)
     prefix = f"dcii-t{secrets.token_hex(6)}"
     store_url = f"opensearch://127.0.0.1:{relay.port}?prefix={prefix}&replicas=0&drain_seconds=0.2&timeout=5&retries=0"
-    built.start(store_url=store_url, batch=BatchSettings(threads=0), ingest_processes=0)
+    built.start(store_url=store_url, batch=BatchSettings(threads=0), ingest_processes=0, metrics_port=0)
+    assert built.running is not None and built.running.metrics is not None
+    metrics_port = built.running.metrics.port
+
+    def ready() -> float:
+        return value(samples(scrape(metrics_port)), "dcii_ready")
+
     try:
         built.client("NCIS-RA-01", "NCIS", [Role.SUBMITTER]).upsert(f.person(record="NCIS-1"))
         querier = built.client("CCF-TERM-01", "ARMY-CCF", [Role.QUERIER])
-        assert _health(querier, SEARCH_SERVICE) == SERVING
+        assert (_health(querier, SEARCH_SERVICE), ready()) == (SERVING, 1)
         relay.cut()
         with pytest.raises(grpc.RpcError) as failed:
             querier.search(mode=NAME_ONLY, name={"surname": "Whitfield", "given_name": "Harold"})
         assert failed.value.code() == grpc.StatusCode.UNAVAILABLE
         assert _becomes(querier, SEARCH_SERVICE, NOT_SERVING)
         assert _health(querier, "") == SERVING  # alive: a liveness probe leaves it be
+        assert ready() == 0
         relay.restore()
         assert _becomes(querier, SEARCH_SERVICE, SERVING)
+        assert ready() == 1
         answer = querier.search(mode=NAME_ONLY, name={"surname": "Whitfield", "given_name": "Harold"})
         assert [h.tracing.key.record_number for h in answer.hits] == ["NCIS-1"]
     finally:
