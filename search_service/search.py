@@ -35,6 +35,7 @@ from search_service.convert import (
     type_in,
     type_out,
 )
+from search_service.disclosure_budget import DisclosureBudget
 from search_service.exact import (
     EXACT_MATCHER,
     Page,
@@ -299,11 +300,19 @@ class Unaccounted:
 
 class SearchServicer(search_pb2_grpc.SearchServiceServicer):
     def __init__(
-        self, store: TracingStore, today: Callable[[], dt.date], audit: AuditLog, *, matcher_version: str = ""
+        self,
+        store: TracingStore,
+        today: Callable[[], dt.date],
+        audit: AuditLog,
+        *,
+        matcher_version: str = "",
+        budget: DisclosureBudget | None = None,
     ) -> None:
         self._store = store
         self._today = today
         self._audit = audit
+        # Records each activity may receive a day online (None: no budget; search_service.disclosure_budget).
+        self._budget = budget
         # The scorer of the ranked modes (search_service.matching.configured_matcher); unknown: refused here.
         self._matcher: Matcher = configured_matcher(matcher_version)
 
@@ -312,6 +321,8 @@ class SearchServicer(search_pb2_grpc.SearchServiceServicer):
     ) -> search_pb2.SearchResponse:
         """The answer, its disclosures recorded in the audit trail first (fail closed)."""
         found = self.respond(caller, request, method=method)
+        if found.disclosures and self._budget is not None:
+            self._budget.charge(caller.activity.activity_id, len(found.disclosures))  # before anything is recorded
         if found.disclosures:
             found.response.disclosure_id = self._audit.record_disclosures(found.disclosures)
             self._annotate_late_disputes(found)

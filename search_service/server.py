@@ -34,6 +34,7 @@ from search_service.batch import add_batch_service
 from search_service.batch_process import BatchProcess, WorkerFiles
 from search_service.batch_queue import BatchPurge, BatchQueue
 from search_service.batch_worker import BatchSettings, BatchWorker, batch_answer
+from search_service.disclosure_budget import budget_for
 from search_service.gc_tuning import tune_garbage_collector
 from search_service.ingest import IngestServicer
 from search_service.ingest_pool import IngestPool
@@ -82,6 +83,8 @@ class ServerConfig:
     # Calls one client connection may have open at once (HTTP/2's SETTINGS_MAX_CONCURRENT_STREAMS; see
     # SECURITY.md): twice what one activity may have in progress by default, so no well-behaved client meets it.
     max_streams_per_connection: int = 32
+    # Records each activity may receive a day from online searches (None: no budget; SECURITY.md).
+    disclosures_per_activity_per_day: int | None = None
     # Retention runs inside the server this long after start, then at this interval (seconds).
     retention_first_delay: float = 60.0
     retention_interval: float = 24 * 3600.0
@@ -263,7 +266,8 @@ def _start(
         ingest_pb2_grpc.add_IngestServiceServicer_to_server(
             IngestServicer(store, today, ingest_pool, refusals_in_calls(audit)), server
         )
-        search_pb2_grpc.add_SearchServiceServicer_to_server(SearchServicer(store, today, audit), server)
+        budget = budget_for(config)
+        search_pb2_grpc.add_SearchServiceServicer_to_server(SearchServicer(store, today, audit, budget=budget), server)
         admin_pb2_grpc.add_SessionServiceServicer_to_server(SessionServicer(registry), server)
         admin_pb2_grpc.add_AdminServiceServicer_to_server(AdminServicer(registry, audit), server)
         privacy_requests = PrivacyRequests(config.data_dir / "privacy.db", time_zone=config.privacy_time_zone)

@@ -260,6 +260,7 @@ def test_the_limits_are_documented_where_the_other_limits_are() -> None:
     for setting in (
         "max_calls_per_activity",
         "max_streams_per_connection",
+        "disclosures_per_activity_per_day",
         "rate_per_activity",
         "max_concurrent_rpcs",
         "max_workers",

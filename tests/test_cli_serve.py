@@ -47,6 +47,7 @@ def test_the_limit_options_reach_the_server_config() -> None:
     )
     assert (config.max_workers, config.max_concurrent_rpcs, config.max_calls_per_activity) == (8, 20, 3)
     assert config.max_streams_per_connection == 6
+    assert _serve_args("--disclosures-per-activity-per-day=50000").disclosures_per_activity_per_day == 50000
     assert (config.rate_per_activity, config.burst_per_activity) == (2.5, 7.0)
     assert _serve_args("--max-concurrent-rpcs=0").max_concurrent_rpcs is None  # 0: no cap
     assert _serve_args("--max-workers=10").calls_per_activity == 5  # the cap's default follows the pool
@@ -67,6 +68,7 @@ def test_without_the_options_the_server_config_defaults_stand() -> None:
         "--burst-per-activity=0.5",
         "--max-calls-per-activity=0",
         "--max-streams-per-connection=0",
+        "--disclosures-per-activity-per-day=0",
     ],
 )
 def test_an_impossible_limit_is_refused_by_the_parser(option: str, capsys: pytest.CaptureFixture[str]) -> None:
@@ -82,8 +84,10 @@ def test_the_help_states_server_config_defaults() -> None:
     assert set(LIMITS) <= set(helps)
     for name in LIMITS:
         default = DEFAULTS[name]
-        if default is None:  # max_calls_per_activity: derived from the pool
+        if name == "max_calls_per_activity":  # derived from the pool
             assert "half of --max-workers" in helps[name]
+        elif default is None:  # disclosures_per_activity_per_day: none unless set
+            assert "(default: no budget)" in helps[name]
         else:
             assert isinstance(default, int | float)
             assert re.search(rf"\(default {default:g}\b", helps[name]), (name, helps[name])

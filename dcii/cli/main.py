@@ -32,6 +32,7 @@ LIMITS = (
     "burst_per_activity",
     "max_calls_per_activity",
     "max_streams_per_connection",
+    "disclosures_per_activity_per_day",
 )
 
 
@@ -99,6 +100,12 @@ def add_limit_options(serve: argparse.ArgumentParser) -> None:
         type=_at_least(1),
         metavar="N",
         help="calls one client connection may have open at once; gRPC holds back or refuses the rest (default 32)",
+    )
+    group.add_argument(
+        "--disclosures-per-activity-per-day",
+        type=_at_least(1),
+        metavar="N",
+        help="records each activity may receive a day from online searches (default: no budget)",
     )
 
 

@@ -1,0 +1,62 @@
+"""How many records each accredited activity may receive a day from online searches, if the privacy office
+sets a number (`dcii serve --disclosures-per-activity-per-day N`; none by default).
+
+The limits on calls count calls, not what they disclose: one accredited terminal paging NONSTANDARD answers
+through every surname took 19,890 of 20,000 tracings in 16 s, well within its rate (a review of a
+misbehaving terminal). `dcii audit volume` finds such a harvest after the fact; this budget stops it. It is
+a token bucket per activity, in records: N at once at most, refilled at N a day, so N over any day and a
+day's worth in a burst. An answer that would take the activity past it is refused whole with
+RESOURCE_EXHAUSTED before anything is recorded or sent (an answer with no hit costs nothing). With several
+serving processes the buckets are shared (search_service.shared_rates, a table of their own), as the call
+rate is.
+
+Batch answers are not counted here (a batch is submitted once, whatever it asks, and its size is capped);
+nor are Privacy Act access answers, which disclose a person's records to that person.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from indexer.exc import ResourceExhausted
+from search_service.limits import RateLimit, RateLimiter
+from search_service.shared_rates import SharedRateLimiter
+
+if TYPE_CHECKING:
+    from search_service.server import ServerConfig
+
+FILE_NAME = "activity_disclosures.bin"
+DAY = 86_400.0
+
+
+class DisclosureBudget:
+    """Records an activity may receive: `per_day`, refilled continuously."""
+
+    def __init__(self, per_day: int, shared_in: Path | None = None) -> None:
+        """`shared_in`: the data directory whose table every serving process shares (None: this process's)."""
+        if per_day < 1:
+            raise ValueError("a disclosure budget must allow at least one record a day")
+        self.per_day = per_day
+        rate = per_day / DAY
+        self._buckets: RateLimit = (
+            RateLimiter(rate, per_day) if shared_in is None else SharedRateLimiter(shared_in / FILE_NAME, rate, per_day)
+        )
+
+    def charge(self, activity_id: str, records: int) -> None:
+        """Spend `records` of the activity's budget, or raise ResourceExhausted (nothing spent)."""
+        try:
+            self._buckets.take(activity_id, float(records))
+        except ResourceExhausted:
+            raise ResourceExhausted(
+                f"disclosure budget: activity {activity_id} may receive {self.per_day} records a day from online "
+                f"searches, and this answer would disclose {records}: ask the privacy office, or narrow the search"
+            ) from None
+
+
+def budget_for(config: ServerConfig) -> DisclosureBudget | None:
+    """The server's budget (None when the config sets none), shared by its processes when several serve."""
+    per_day = config.disclosures_per_activity_per_day
+    if per_day is None:
+        return None
+    return DisclosureBudget(per_day, config.data_dir if config.processes > 1 else None)

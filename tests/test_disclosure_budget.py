@@ -1,0 +1,75 @@
+"""A budget of records each activity may receive a day (search_service.disclosure_budget): one accredited
+terminal paged through 19,890 of 20,000 tracings in 16 s within its call rate (a review of a misbehaving
+terminal). An answer past the budget is refused whole, nothing recorded or sent; other activities keep
+theirs. A real server over mutual TLS, and two budgets sharing one table as two serving processes do."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+
+import grpc
+import pytest
+
+from dcii.v1 import search_pb2
+from indexer.exc import ResourceExhausted
+from search_service.accreditation import Role
+from search_service.batch_worker import BatchSettings
+from search_service.disclosure_budget import FILE_NAME, DisclosureBudget
+from tests import factories as f
+from tests.support import Client, Index, make_index
+
+HAROLD = {"surname": "Whitfield", "given_name": "Harold"}
+
+
+@pytest.fixture
+def index(tmp_path: Path) -> Iterator[Index]:
+    built = make_index(tmp_path)
+    built.start(disclosures_per_activity_per_day=3, batch=BatchSettings(threads=0))
+    try:
+        yield built
+    finally:
+        built.stop()
+
+
+def _entries(data_dir: Path) -> int:
+    conn = sqlite3.connect(f"file:{data_dir / 'audit.db'}?mode=ro", uri=True, timeout=30)
+    try:
+        return int(conn.execute("SELECT count(*) FROM entry").fetchone()[0])
+    finally:
+        conn.close()
+
+
+def _exact(client: Client) -> list[str]:
+    answer = client.search(mode=search_pb2.SEARCH_MODE_EXACT, name=HAROLD, identifiers={"ssn": "318-52-4471"})
+    return sorted(hit.tracing.key.record_number for hit in answer.hits)
+
+
+def test_an_answer_past_the_budget_is_refused_whole_and_others_keep_theirs(index: Index) -> None:
+    index.client("NCIS-RA-01", "NCIS", [Role.SUBMITTER]).upsert(f.person(record="NCIS-1"), f.person(record="NCIS-2"))
+    querier = index.client("CCF-TERM-01", "ARMY-CCF", [Role.QUERIER])
+    other = index.client("NAVY-TERM-01", "NAVY-CAF", [Role.QUERIER])
+    assert _exact(querier) == ["NCIS-1", "NCIS-2"]  # 2 of its 3
+    before = _entries(index.data_dir)
+    with pytest.raises(grpc.RpcError) as refused:
+        _exact(querier)  # 2 more would be 4
+    assert refused.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+    details = refused.value.details() or ""
+    assert "disclosure budget" in details and "3 records a day" in details and "would disclose 2" in details
+    assert _entries(index.data_dir) == before  # nothing accounted: nothing was sent
+    nobody = querier.search(mode=search_pb2.SEARCH_MODE_NAME_ONLY, name={"surname": "Nobody", "given_name": "Atall"})
+    assert list(nobody.hits) == []  # an answer that discloses nothing costs nothing
+    assert _exact(other) == ["NCIS-1", "NCIS-2"]  # another activity's budget is its own
+
+
+def test_serving_processes_share_one_budget(tmp_path: Path) -> None:
+    first, second = DisclosureBudget(5, shared_in=tmp_path), DisclosureBudget(5, shared_in=tmp_path)
+    first.charge("ARMY-CCF", 3)
+    with pytest.raises(ResourceExhausted):
+        second.charge("ARMY-CCF", 3)  # 3 of 5 spent through the other process's handle
+    second.charge("ARMY-CCF", 2)
+    second.charge("NAVY-CAF", 5)
+    assert (tmp_path / FILE_NAME).exists()
+    with pytest.raises(ResourceExhausted):
+        DisclosureBudget(5).charge("ARMY-CCF", 6)  # more than a day's budget at once: never
