@@ -157,7 +157,7 @@ def _backup(data_dir: Path, out: Path, *, check: bool) -> dict[str, Any]:
     out.chmod(0o700)  # an empty directory made beforehand kept its mode (0755): the backup holds every SSN
     started = _now()
     files: list[FileEntry] = []
-    with DataDirLock(data_dir).acquire(exclusive=False):  # refused while a restore is running there
+    with DataDirLock(data_dir).for_backup():  # refused while a restore is running there
         if (data_dir / AUDIT_KEY).exists():
             _write_new(out / AUDIT_KEY, (data_dir / AUDIT_KEY).read_bytes())
             files.append(_entry(out, AUDIT_KEY, "key"))

@@ -9,14 +9,16 @@ meanwhile. (A copy in small steps would let go of the snapshot between steps, bu
 copy whenever another connection writes, so under steady ingest it would never finish.) The copy is
 switched to rollback-journal mode, so a backup is one self-contained file per database.
 
-`DataDirLock` is a flock on `<data>/server.lock`: every server holds it shared while it runs (any number
-of them may share a data directory, and `dcii backup` may read beside them), and `dcii restore` takes it
-exclusively, so a restore never replaces the files under a running server, and a server does not start
-on a half-restored directory. flock locks belong to the open file, so this holds within one process too.
-A server's first process also holds `<data>/primary.lock` exclusively: one server per data directory. Two
-started on one directory by mistake each ran the batch worker, and both answered the same batches (each
-answer's disclosures accounted twice), both ran retention and the sweeps; the second is refused. Its own
-replica processes (`--processes N`) share the first's directory without it.
+`DataDirLock` is a flock on `<data>/server.lock`: every server holds it shared while it runs, `dcii backup`
+may read beside them (holding `backup.lock` too, so that a starting server can tell it from an older server,
+which holds `server.lock` alone), and `dcii restore` takes it exclusively, so a restore never replaces the
+files under a running server, and a server does not start on a half-restored directory. flock locks belong
+to the open file, so this holds within one process too. A server's first process takes `server.lock`
+exclusively before sharing it, and holds `<data>/primary.lock` exclusively: one server per data directory,
+of this version or an earlier one. Two started on one directory by mistake each ran the batch worker, and
+both answered the same batches (each answer's disclosures accounted twice), both ran retention and the
+sweeps; the second is refused. Its own replica processes (`--processes N`) share the first's directory
+without either.
 
 Which files make a backup, the audit trail's head file, the manifest and restore: dcii.cli.backup.
 """
@@ -35,6 +37,7 @@ from indexer.exc import FailedPrecondition
 
 LOCK_NAME = "server.lock"
 PRIMARY_LOCK_NAME = "primary.lock"
+BACKUP_LOCK_NAME = "backup.lock"
 
 
 class DataDirBusy(FailedPrecondition):
@@ -48,6 +51,7 @@ class DataDirLock:
         self.path = Path(data_dir) / LOCK_NAME
         self._fd: int | None = None
         self._primary: int | None = None
+        self._backup: int | None = None
 
     def as_primary(self) -> DataDirLock:
         """Also hold `primary.lock` exclusively, or raise DataDirBusy: another server runs on this directory."""
@@ -64,10 +68,62 @@ class DataDirLock:
         self._primary = fd
         return self
 
-    def acquire(self, *, exclusive: bool) -> DataDirLock:
-        """Take the lock now or raise DataDirBusy (never waits: the caller says what to do instead)."""
+    def for_backup(self) -> DataDirLock:
+        """The shared lock, as `dcii backup` holds it: `backup.lock` first (shared), so that a server starting
+        meanwhile knows who else shares `server.lock`; DataDirBusy while a restore runs."""
+        try:
+            fd = os.open(self.path.with_name(BACKUP_LOCK_NAME), os.O_RDWR | os.O_CREAT, 0o600)
+        except PermissionError:  # someone else's directory, read only: no server of ours starts there
+            return self.acquire(exclusive=False)
+        except OSError as error:
+            raise FailedPrecondition(f"cannot use the data directory {self.path.parent} ({error.strerror})") from error
+        fcntl.flock(fd, fcntl.LOCK_SH)  # only a starting server's probe takes it exclusively, for an instant
+        self._backup = fd
+        try:
+            return self.acquire(exclusive=False)
+        except BaseException:
+            self.release()
+            raise
+
+    def share(self) -> None:
+        """Turn the exclusive hold into a shared one (a server's, once it knows it is alone)."""
+        assert self._fd is not None
+        try:
+            fcntl.flock(self._fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:  # a restore took the lock in the instant between (flock converts in two steps)
+            raise DataDirBusy(f"the data directory {self.path.parent} is busy: a restore is in progress") from None
+
+    def _backing_up(self) -> bool:
+        """Whether a `dcii backup` of this version is reading the directory now (it holds backup.lock)."""
+        try:
+            fd = os.open(self.path.with_name(BACKUP_LOCK_NAME), os.O_RDWR | os.O_CREAT, 0o600)
+        except OSError:
+            return False
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        finally:
+            os.close(fd)  # drops the probe's lock, if it got it
+        return False
+
+    def directory(self) -> None:
+        """Make the data directory if need be; FailedPrecondition if it cannot be used."""
         try:
             self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        except OSError as error:  # --data names a file, or a directory this user cannot use
+            raise FailedPrecondition(f"cannot use the data directory {self.path.parent} ({error.strerror})") from error
+
+    def acquire(self, *, exclusive: bool, alone: bool = False) -> DataDirLock:
+        """Take the lock now or raise DataDirBusy (never waits: the caller says what to do instead).
+
+        `alone` (a server's first process): exclusively, or shared when only this version's backups hold it;
+        anything else holding it refuses the start. A server from before `primary.lock` holds only the
+        shared lock: the next version started beside it on the same directory was not refused, upgraded
+        the store file under it (whose later writes then carried the old match keys for good), and both
+        batch workers answered the same batches, accounting disclosures twice (a review of upgrades)."""
+        self.directory()
+        try:
             try:
                 fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
             except PermissionError:  # a reader of someone else's directory (a backup): flock works read-only too
@@ -77,7 +133,15 @@ class DataDirLock:
         try:
             fcntl.flock(fd, (fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH) | fcntl.LOCK_NB)
         except BlockingIOError:
+            if alone and self._backing_up():
+                os.close(fd)
+                return self.acquire(exclusive=False)
             os.close(fd)
+            if alone:
+                raise DataDirBusy(
+                    f"the data directory {self.path.parent} is in use by another program: a dcii serve of an"
+                    " earlier version, or a restore; stop it first"
+                ) from None
             holder = "a server or a backup is using it" if exclusive else "a restore is in progress"
             raise DataDirBusy(f"the data directory {self.path.parent} is busy: {holder}") from None
         except BaseException:
@@ -87,10 +151,10 @@ class DataDirLock:
         return self
 
     def release(self) -> None:
-        for fd in (self._primary, self._fd):
+        for fd in (self._primary, self._backup, self._fd):
             if fd is not None:
                 os.close(fd)  # closing the descriptor drops the flock
-        self._fd = self._primary = None
+        self._fd = self._primary = self._backup = None
 
     def __enter__(self) -> DataDirLock:
         return self
@@ -101,9 +165,20 @@ class DataDirLock:
 
 def hold_data_dir(data_dir: Path, *, primary: bool = True) -> DataDirLock:
     """The locks a server holds on its data directory for as long as it runs: the shared one, and in its
-    first process the primary one."""
-    held = DataDirLock(data_dir).acquire(exclusive=False)
-    return held.as_primary() if primary else held
+    first process the primary one, taken only when nothing but this version's backups holds the shared one
+    (`DataDirLock.acquire_first`)."""
+    if not primary:
+        return DataDirLock(data_dir).acquire(exclusive=False)
+    held = DataDirLock(data_dir)
+    held.directory()
+    held.as_primary()  # first: a server of this version running there is named as such
+    try:
+        held.acquire(exclusive=True, alone=True)
+        held.share()
+    except BaseException:
+        held.release()
+        raise
+    return held
 
 
 @dataclass(frozen=True, slots=True)
