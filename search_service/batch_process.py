@@ -33,16 +33,21 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 
 from indexer.store.factory import sqlite_path
 from search_service.batch_queue import BatchQueue
 from search_service.batch_worker import BatchSettings
+from search_service.code_identity import OTHER_CODE, code_identity, exit_unless_server_code
 from search_service.gc_tuning import tune_garbage_collector
 from search_service.malloc_tuning import limit_malloc_arenas
 
 log = logging.getLogger(__name__)
+
+STEADY_SECONDS = 60.0  # a worker that ran this long had started well: its exit resets the back-off
+MAX_BACKOFF_SECONDS = 300.0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -82,6 +87,11 @@ class BatchProcess:
         self._stopped = False
         self._stop = threading.Event()
         self._watcher: threading.Thread | None = None
+        self._code = code_identity()  # this server's program: the worker must run the same
+        self._failures = 0  # starts in a row that died within STEADY_SECONDS
+        self._started_at = 0.0
+        self._start_after = 0.0  # monotonic: no start before it (backing off a worker that keeps dying)
+        self._other_code = False  # the worker on disk is another program: never started again
 
     @property
     def pid(self) -> int | None:
@@ -93,8 +103,10 @@ class BatchProcess:
         level = logging.getLevelName(logging.getLogger().getEffectiveLevel())
         return [
             sys.executable,
+            "-P",  # the working directory is not on sys.path: another checkout there ran instead of ours
             "-m",
             "search_service.batch_process",
+            f"--code={self._code}",
             *self.files.arguments(),
             f"--audit-timeout={self._audit_timeout}",
             f"--log-level={level}",
@@ -129,16 +141,40 @@ class BatchProcess:
         if self._process is not None and self._process.poll() is None:
             return self._process
         if self._process is not None:
-            log.warning("batch worker process exited; starting it again", extra={"code": self._process.returncode})
-            self._close_pipe(self._process)
+            self._exited(self._process)
+        if self._other_code or time.monotonic() < self._start_after:
+            return None
         root = str(Path(__file__).resolve().parent.parent)
         env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH")) if p))
         process = subprocess.Popen(self.command(), stdin=subprocess.PIPE, env=env)
         assert process.stdin is not None
         os.set_blocking(process.stdin.fileno(), False)
-        self._process = process
+        self._process, self._started_at = process, time.monotonic()
         log.info("batch worker process started", extra={"pid": process.pid})
         return process
+
+    def _exited(self, process: subprocess.Popen[bytes]) -> None:
+        """Account for a worker that exited (call with the lock held): another program is never started
+        again; one that died soon after starting is started again after 2, 4, 8 ... 300 s, not every 2 s for
+        ever (a worker that could not start once logged 367 tracebacks in 12 minutes)."""
+        self._close_pipe(process)
+        self._process = None
+        if process.returncode == OTHER_CODE:
+            self._other_code = True
+            log.error(
+                "the batch worker on disk is another program than this server's: batches wait until dcii serve restarts"
+            )
+            return
+        if time.monotonic() - self._started_at < STEADY_SECONDS:
+            self._failures += 1
+        else:
+            self._failures = 0
+        delay = min(MAX_BACKOFF_SECONDS, 2.0**self._failures) if self._failures else 0.0
+        self._start_after = time.monotonic() + delay
+        log.warning(
+            "batch worker process exited; starting it again",
+            extra={"code": process.returncode, "after_seconds": delay},
+        )
 
     def wake(self) -> None:
         """A batch was submitted: start the process, or tell it to look at once. Never blocks."""
@@ -218,7 +254,9 @@ def run(files: WorkerFiles, settings: BatchSettings, *, audit_timeout: float) ->
             os.nice(settings.nice)
         except OSError as error:
             log.warning("batch worker cannot lower its priority", extra={"error_type": type(error).__name__})
-    store = open_store(files.store)
+    # Read-only: the worker only reads the store, and opened for writing it upgraded a store file of an
+    # earlier schema under the server that serves it (a review of upgrades); such a file is refused here.
+    store = open_store(files.store, read_only=True)
     registry = Registry(files.registry)
     audit = AuditLog(files.audit, key=load_or_create_key(files.audit_key), timeout=audit_timeout)
     queue = BatchQueue(files.queue)
@@ -244,10 +282,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--settings", default="{}", help="BatchSettings as JSON")
     parser.add_argument("--audit-timeout", type=float, default=10.0)
     parser.add_argument("--log-level", default="WARNING")
+    parser.add_argument("--code", default="", help="the server's program (search_service.code_identity)")
     args = parser.parse_args(argv)
     from dcii.cli.logs import configure_logging
 
     configure_logging(logging.getLevelName(args.log_level.upper()))
+    exit_unless_server_code(args.code, "batch worker")
     limit_malloc_arenas()
     files = WorkerFiles(*(getattr(args, f.name) for f in dataclasses.fields(WorkerFiles)))
     tune_garbage_collector()

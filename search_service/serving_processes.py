@@ -37,6 +37,7 @@ import contextlib
 import dataclasses
 import json
 import logging
+import math
 import os
 import select
 import signal
@@ -46,6 +47,8 @@ import threading
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from search_service.code_identity import OTHER_CODE, code_identity, exit_unless_server_code
 
 if TYPE_CHECKING:
     from search_service.server import ServerConfig
@@ -125,8 +128,10 @@ class ServingProcesses:
         level = logging.getLevelName(logging.getLogger().getEffectiveLevel())
         command = [
             sys.executable,
+            "-P",  # the working directory is not on sys.path: another checkout there ran instead of ours
             "-m",
             "search_service.serving_processes",
+            f"--code={code_identity()}",
             f"--config={config_to_json(config)}",
             f"--ready-fd={write_end}",
             f"--log-level={level}",
@@ -210,6 +215,10 @@ class ServingProcesses:
                 return
             del self._replicas[index]
             self._close(replica)
+            if replica.process.returncode == OTHER_CODE:  # the program on disk is not ours: never again
+                log.error("serving process not started again: restart dcii serve", extra={"replica": index})
+                self._start_after[index] = math.inf
+                return
             delay = 0.0
             if not replica.served:
                 failures = self._failed_starts[index] = self._failed_starts.get(index, 0) + 1
@@ -294,10 +303,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--config", required=True, help="the replica's ServerConfig as JSON")
     parser.add_argument("--ready-fd", type=int, required=True, help="a pipe to write 'ready' to once serving")
     parser.add_argument("--log-level", default="WARNING")
+    parser.add_argument("--code", default="", help="the server's program (search_service.code_identity)")
     args = parser.parse_args(argv)
     from dcii.cli.logs import configure_logging
 
     configure_logging(logging.getLevelName(args.log_level.upper()))
+    exit_unless_server_code(args.code, "serving process")  # before it opens the store (for writing)
     run_replica(config_from_json(args.config), args.ready_fd)
 
 
