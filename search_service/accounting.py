@@ -40,7 +40,6 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import functools
-import hmac
 import logging
 import sqlite3
 import threading
@@ -50,7 +49,7 @@ from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
-from indexer.exc import FailedPrecondition, Unavailable
+from indexer.exc import Unavailable
 from indexer.model import PersonName
 from indexer.store.sqlite_checkpoint import NO_AUTOCHECKPOINT
 from search_service import audit_chain
@@ -76,6 +75,7 @@ from search_service.audit_checkpoint import Checkpointer
 from search_service.audit_head import HeadFile
 from search_service.audit_lock import CANNOT_WRITE, WriterLock
 from search_service.audit_lookup import BY_PERSON, BY_SUBJECT, BY_TRACING, ROUND_BATCHES, Lookup
+from search_service.audit_setup import prepare_trail
 from search_service.group_commit import GroupCommit
 
 __all__ = [
@@ -92,8 +92,6 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
-
-_KEY_CHECK = b"dcii audit key check v1"
 
 
 class AuditLog:
@@ -144,22 +142,7 @@ class AuditLog:
             raise
 
     def _initialize(self) -> None:
-        conn = self._conn()
-        if conn.execute("PRAGMA user_version").fetchone()[0] < audit_chain.SCHEMA_VERSION:
-            with self._writing():
-                conn.executescript(f"BEGIN IMMEDIATE; {audit_chain.SCHEMA} COMMIT;")
-        check = hmac.new(self._key, _KEY_CHECK, "sha256").hexdigest()
-        row = conn.execute("SELECT value FROM meta WHERE name = 'key_check'").fetchone()
-        if row is None:
-            with self._writing():
-                conn.execute("INSERT OR IGNORE INTO meta VALUES ('key_check', ?)", (check,))
-            row = (check,)
-        if not hmac.compare_digest(str(row[0]), check):
-            raise FailedPrecondition(f"the audit key is not the one {self.path} was made with")
-        if not self.head_path.exists() and self._db_head(conn).seq == 0:
-            with self._writing():
-                if not self.head_path.exists() and self._db_head(conn).seq == 0:
-                    audit_chain.write_head_file(self.head_path, audit_chain.Head(0, audit_chain.GENESIS))
+        prepare_trail(self._conn(), self._key, self.path, self.head_path, self._writing)
 
     def _conn(self) -> sqlite3.Connection:
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)

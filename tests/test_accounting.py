@@ -274,3 +274,15 @@ def test_throughput(db: Path, key: bytes) -> None:
         result = log.verify()
         print(f"\nverify: {result.entries} entries in {time.perf_counter() - started:.2f} s")
         assert result.ok
+
+
+def test_a_newer_programs_trail_is_refused_and_left_as_it_is(trail: Path, key: bytes) -> None:
+    """Opened, a trail of a newer schema was taken as the current one and written to (a review of upgrades:
+    a rollback of the program would chain its entries onto a trail it does not know)."""
+    conn = sqlite3.connect(trail, isolation_level=None)
+    conn.execute("PRAGMA user_version = 99")
+    conn.close()
+    before = trail.read_bytes()
+    with pytest.raises(FailedPrecondition, match="audit trail of schema 99, newer than this program's"):
+        AuditLog(trail, key=key)
+    assert trail.read_bytes() == before

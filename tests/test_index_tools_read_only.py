@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from dcii.cli.backup import backup, restore
+from indexer.exc import FailedPrecondition
 from indexer.store.base import Upsert
 from indexer.store.sqlite import SqliteStore
 from search_service.registry import Registry
@@ -113,3 +114,19 @@ def test_a_file_of_an_earlier_schema_is_migrated_and_repaired_as_before_and_chec
     ):
         newer = _dcii(*command)
         assert newer.returncode == 1 and "newer than this program's" in newer.stderr, newer.stderr
+
+
+def test_a_server_refuses_a_newer_programs_store_in_one_line_and_changes_no_byte(tmp_path: Path) -> None:
+    """The writer refused it only once it had made its tables and switched its journal, with a traceback
+    (a review of upgrades): a rollback of the program is refused before it touches the file."""
+    path = tmp_path / "index.db"
+    SqliteStore(path).close()
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("UPDATE meta SET value = '99' WHERE key = 'schema_version'")
+    conn.execute("PRAGMA journal_mode=DELETE")  # as a backup's copy is: opened for writing, it became WAL
+    conn.close()
+    before = hashlib.sha256(path.read_bytes()).hexdigest()
+    with pytest.raises(FailedPrecondition, match="schema version 99, newer than this program's"):
+        SqliteStore(path)
+    assert hashlib.sha256(path.read_bytes()).hexdigest() == before
+    assert not path.with_name("index.db-wal").exists()

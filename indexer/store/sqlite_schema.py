@@ -339,9 +339,33 @@ def require_index_file(path: Path, *, older_ok: bool = False) -> bool:
             f"{path} is of an earlier schema version ({found or '1'}); this program reads {SCHEMA_VERSION}:"
             " `dcii index migrate --from` it into a new file, which it can"
         )
-    raise FailedPrecondition(
+    raise _newer(path, found)
+
+
+def _newer(path: Path, found: str | None) -> FailedPrecondition:
+    return FailedPrecondition(
         f"{path} is of schema version {found}, newer than this program's {SCHEMA_VERSION}: use the dcii that wrote it"
     )
+
+
+def refuse_newer(path: Path) -> None:
+    """FailedPrecondition, in one line, if `path` is a store file of a schema newer than this program's.
+    Found only by `_upgrade`, the refusal was a traceback, after the writer's set-up had made its tables
+    and switched its journal (a review of upgrades). Anything else (no file, an older or damaged one) is
+    left to the writer's set-up."""
+    if not path.is_file():
+        return
+    try:
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, isolation_level=None)
+        try:
+            tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+            found = _version(conn) if "meta" in tables else None
+        finally:
+            conn.close()
+    except sqlite3.Error:
+        return
+    if found is not None and found not in (*OLDER_VERSIONS, SCHEMA_VERSION):
+        raise _newer(path, found)
 
 
 def _version(conn: sqlite3.Connection) -> str | None:

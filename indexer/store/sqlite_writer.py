@@ -24,7 +24,7 @@ from indexer.store.sqlite_checkpoint import NO_AUTOCHECKPOINT, Checkpoints
 from indexer.store.sqlite_keys import MERGE_IDLE_SECONDS, KeyChanges, KeyIndexUpkeep
 from indexer.store.sqlite_ops import Op, prepared_ops, write_failure
 from indexer.store.sqlite_rules import WriteRules
-from indexer.store.sqlite_schema import connect, prepare
+from indexer.store.sqlite_schema import connect, prepare, refuse_newer
 from indexer.store.sqlite_time import micros
 
 log = logging.getLogger(__name__)
@@ -45,6 +45,7 @@ class Writer:
     indexer.store.sqlite_rules)."""
 
     def __init__(self, path: Path, clock: Callable[[], dt.datetime]) -> None:
+        refuse_newer(path)  # before anything here changes the file
         self._conn = connect(path)
         try:
             prepare(self._conn)
