@@ -6,9 +6,10 @@ through every surname took 19,890 of 20,000 tracings in 16 s, well within its ra
 misbehaving terminal). `dcii audit volume` finds such a harvest after the fact; this budget stops it. It is
 a token bucket per activity, in records: N at once at most, refilled at N a day, so N over any day and a
 day's worth in a burst. An answer that would take the activity past it is refused whole with
-RESOURCE_EXHAUSTED before anything is recorded or sent (an answer with no hit costs nothing). With several
-serving processes the buckets are shared (search_service.shared_rates, a table of their own), as the call
-rate is.
+RESOURCE_EXHAUSTED before anything is recorded or sent (an answer with no hit costs nothing; one whose
+accounting then fails is given back). The buckets are a table in the data directory
+(`activity_disclosures.bin`, search_service.shared_rates: activity hashes, no PII) that every serving
+process shares and a restart keeps.
 
 Batch answers are not counted here (a batch is submitted once, whatever it asks, and its size is capped);
 nor are Privacy Act access answers, which disclose a person's records to that person.
@@ -20,7 +21,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from indexer.exc import ResourceExhausted
-from search_service.limits import RateLimit, RateLimiter
 from search_service.shared_rates import SharedRateLimiter
 
 if TYPE_CHECKING:
@@ -31,17 +31,15 @@ DAY = 86_400.0
 
 
 class DisclosureBudget:
-    """Records an activity may receive: `per_day`, refilled continuously."""
+    """Records an activity may receive: `per_day`, refilled continuously; kept in a table in the data
+    directory, which every serving process shares and a restart keeps (kept in memory, a restart gave every
+    activity a new day's worth at once: a review of this budget)."""
 
-    def __init__(self, per_day: int, shared_in: Path | None = None) -> None:
-        """`shared_in`: the data directory whose table every serving process shares (None: this process's)."""
+    def __init__(self, per_day: int, data_dir: Path) -> None:
         if per_day < 1:
             raise ValueError("a disclosure budget must allow at least one record a day")
         self.per_day = per_day
-        rate = per_day / DAY
-        self._buckets: RateLimit = (
-            RateLimiter(rate, per_day) if shared_in is None else SharedRateLimiter(shared_in / FILE_NAME, rate, per_day)
-        )
+        self._buckets = SharedRateLimiter(data_dir / FILE_NAME, per_day / DAY, per_day)
 
     def charge(self, activity_id: str, records: int) -> None:
         """Spend `records` of the activity's budget, or raise ResourceExhausted (nothing spent)."""
@@ -53,10 +51,15 @@ class DisclosureBudget:
                 f"searches, and this answer would disclose {records}: ask the privacy office, or narrow the search"
             ) from None
 
+    def refund(self, activity_id: str, records: int) -> None:
+        """Give back a charge whose answer was not sent (its accounting failed: nothing was disclosed)."""
+        self._buckets.give_back(activity_id, float(records))
+
+    def close(self) -> None:
+        self._buckets.close()
+
 
 def budget_for(config: ServerConfig) -> DisclosureBudget | None:
-    """The server's budget (None when the config sets none), shared by its processes when several serve."""
+    """The server's budget (None when the config sets none)."""
     per_day = config.disclosures_per_activity_per_day
-    if per_day is None:
-        return None
-    return DisclosureBudget(per_day, config.data_dir if config.processes > 1 else None)
+    return None if per_day is None else DisclosureBudget(per_day, config.data_dir)

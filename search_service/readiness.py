@@ -125,7 +125,7 @@ class Readiness:
             self._health.set(service, SERVING if ready else NOT_SERVING)
         if self._on_change is not None:
             self._on_change(ready)
-        if ready:
-            log.info("ready again: searches are answered")
+        if ready:  # a warning too: at the default level the "not ready" line alone was logged
+            log.warning("ready again: searches are answered")
         else:
             log.warning("not ready: searches cannot be answered", extra={"reason": reason})

@@ -321,10 +321,16 @@ class SearchServicer(search_pb2_grpc.SearchServiceServicer):
     ) -> search_pb2.SearchResponse:
         """The answer, its disclosures recorded in the audit trail first (fail closed)."""
         found = self.respond(caller, request, method=method)
-        if found.disclosures and self._budget is not None:
-            self._budget.charge(caller.activity.activity_id, len(found.disclosures))  # before anything is recorded
+        charged = len(found.disclosures) if self._budget is not None else 0
+        if charged and self._budget is not None:
+            self._budget.charge(caller.activity.activity_id, charged)  # before anything is recorded
         if found.disclosures:
-            found.response.disclosure_id = self._audit.record_disclosures(found.disclosures)
+            try:
+                found.response.disclosure_id = self._audit.record_disclosures(found.disclosures)
+            except BaseException:
+                if charged and self._budget is not None:  # not accounted, so not sent: nothing disclosed
+                    self._budget.refund(caller.activity.activity_id, charged)
+                raise
             self._annotate_late_disputes(found)
         return found.response
 

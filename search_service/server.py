@@ -81,8 +81,9 @@ class ServerConfig:
     # half of max_workers, so that one activity's idle streams can never hold every worker thread.
     max_calls_per_activity: int | None = None
     # Calls one client connection may have open at once (HTTP/2's SETTINGS_MAX_CONCURRENT_STREAMS; see
-    # SECURITY.md): twice what one activity may have in progress by default, so no well-behaved client meets it.
-    max_streams_per_connection: int = 32
+    # SECURITY.md). None: twice the calls an activity may have in progress, 32 at least, so that the calls a
+    # client abandoned while they still run cannot fill it below the activity's own cap.
+    max_streams_per_connection: int | None = None
     # Records each activity may receive a day from online searches (None: no budget; SECURITY.md).
     disclosures_per_activity_per_day: int | None = None
     # Retention runs inside the server this long after start, then at this interval (seconds).
@@ -124,6 +125,10 @@ class ServerConfig:
         if self.max_calls_per_activity is not None:
             return self.max_calls_per_activity
         return max(1, self.max_workers // 2)
+
+    @property
+    def streams_per_connection(self) -> int:
+        return self.max_streams_per_connection or max(32, 2 * self.calls_per_activity)
 
     @property
     def store_location(self) -> str:

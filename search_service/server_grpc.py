@@ -58,7 +58,7 @@ def grpc_server(
             *config.keepalive.server_options(),
             # Calls one connection may have open at once (HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS): gRPC's core
             # holds the rest back, or refuses them, before they cost this process anything.
-            ("grpc.max_concurrent_streams", config.max_streams_per_connection),
+            ("grpc.max_concurrent_streams", config.streams_per_connection),
         ],
     )
 

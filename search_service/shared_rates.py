@@ -88,6 +88,20 @@ class SharedRateLimiter:
         elif not allowed:
             raise rate_refusal(key, self._rate, self._burst)
 
+    def give_back(self, key: str, cost: float = 1.0) -> None:
+        """Return `cost` tokens taken for something that did not happen (never above the burst)."""
+        wanted = activity_hash(key)
+        with self._lock:
+            fcntl.lockf(self._fd, fcntl.LOCK_EX)
+            try:
+                offset = self._slot(wanted)
+                if offset is not None:
+                    self._spend(offset, wanted, -cost, self._clock())
+            finally:
+                fcntl.lockf(self._fd, fcntl.LOCK_UN)
+        if offset is None:
+            self._overflow.give_back(key, cost)
+
     def _slot(self, wanted: int) -> int | None:
         """The offset of `wanted`'s slot, or of the free slot it may take; None if neither is in reach."""
         start = wanted % SLOTS
@@ -104,7 +118,7 @@ class SharedRateLimiter:
         new_or_stale = held == 0 or elapsed < 0  # a new activity, or counted before the machine restarted
         tokens = self._burst if new_or_stale else min(self._burst, tokens + elapsed * self._rate)
         allowed: bool = tokens >= cost
-        _SLOT.pack_into(self._map, offset, wanted, tokens - cost if allowed else tokens, now)
+        _SLOT.pack_into(self._map, offset, wanted, min(self._burst, tokens - cost) if allowed else tokens, now)
         return allowed
 
     def close(self) -> None:

@@ -47,6 +47,7 @@ def test_the_limit_options_reach_the_server_config() -> None:
     )
     assert (config.max_workers, config.max_concurrent_rpcs, config.max_calls_per_activity) == (8, 20, 3)
     assert config.max_streams_per_connection == 6
+    assert _serve_args("--max-calls-per-activity=40").streams_per_connection == 80  # the cap's, doubled
     assert _serve_args("--disclosures-per-activity-per-day=50000").disclosures_per_activity_per_day == 50000
     assert (config.rate_per_activity, config.burst_per_activity) == (2.5, 7.0)
     assert _serve_args("--max-concurrent-rpcs=0").max_concurrent_rpcs is None  # 0: no cap
@@ -86,6 +87,8 @@ def test_the_help_states_server_config_defaults() -> None:
         default = DEFAULTS[name]
         if name == "max_calls_per_activity":  # derived from the pool
             assert "half of --max-workers" in helps[name]
+        elif name == "max_streams_per_connection":  # derived from the cap
+            assert "twice --max-calls-per-activity" in " ".join(helps[name].split())
         elif default is None:  # disclosures_per_activity_per_day: none unless set
             assert "(default: no budget)" in helps[name]
         else:

@@ -18,7 +18,8 @@ from search_service.accreditation import Role
 from search_service.batch_worker import BatchSettings
 from search_service.disclosure_budget import FILE_NAME, DisclosureBudget
 from tests import factories as f
-from tests.support import Client, Index, make_index
+from tests.server_proc import set_fsize, spawn_server
+from tests.support import Client, Index, free_port, make_index
 
 HAROLD = {"surname": "Whitfield", "given_name": "Harold"}
 
@@ -63,13 +64,55 @@ def test_an_answer_past_the_budget_is_refused_whole_and_others_keep_theirs(index
     assert _exact(other) == ["NCIS-1", "NCIS-2"]  # another activity's budget is its own
 
 
+def test_a_restart_keeps_what_was_spent(index: Index) -> None:
+    """Kept in memory, a restart gave every activity a new day's worth at once (a review of this budget)."""
+    index.client("NCIS-RA-01", "NCIS", [Role.SUBMITTER]).upsert(f.person(record="NCIS-1"), f.person(record="NCIS-2"))
+    cert, account, password = index.accredit("CCF-TERM-01", "ARMY-CCF", [Role.QUERIER])
+    querier = index.connect(cert)
+    querier.login(account, password)
+    assert _exact(querier) == ["NCIS-1", "NCIS-2"]
+    querier.close()
+    index.stop()
+    index.start(disclosures_per_activity_per_day=3, batch=BatchSettings(threads=0))
+    querier = index.connect(cert)
+    querier.login(account, password)
+    with pytest.raises(grpc.RpcError) as refused:
+        _exact(querier)
+    assert refused.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+
+
+def test_an_answer_whose_accounting_failed_costs_nothing(tmp_path: Path) -> None:
+    """Charged before its disclosures were recorded, an answer the audit trail then refused (nothing sent)
+    still counted against the budget (a review of this budget)."""
+    index = make_index(tmp_path)
+    index.data_dir.mkdir(parents=True, exist_ok=True)
+    submitter = index.accredit("NCIS-RA-01", "NCIS", [Role.SUBMITTER])
+    querier_cert = index.accredit("CCF-TERM-01", "ARMY-CCF", [Role.QUERIER])
+    port = free_port()
+    with spawn_server(index.data_dir, index.pki_dir, port, disclosures_per_activity_per_day=2) as server:
+        index.port = port
+        ncis = index.connect(submitter[0])
+        ncis.login(*submitter[1:])
+        ncis.upsert(f.person(record="NCIS-1"), f.person(record="NCIS-2"))
+        querier = index.connect(querier_cert[0])
+        querier.login(*querier_cert[1:])
+        set_fsize(server.pid, 4096)  # every write of the audit trail fails (smaller than its files)
+        with pytest.raises(grpc.RpcError) as failed:
+            _exact(querier)
+        assert failed.value.code() == grpc.StatusCode.UNAVAILABLE
+        set_fsize(server.pid, -1)
+        assert _exact(querier) == ["NCIS-1", "NCIS-2"]  # the failed answer's 2 were given back
+
+
 def test_serving_processes_share_one_budget(tmp_path: Path) -> None:
-    first, second = DisclosureBudget(5, shared_in=tmp_path), DisclosureBudget(5, shared_in=tmp_path)
+    first, second = DisclosureBudget(5, tmp_path), DisclosureBudget(5, tmp_path)
     first.charge("ARMY-CCF", 3)
     with pytest.raises(ResourceExhausted):
         second.charge("ARMY-CCF", 3)  # 3 of 5 spent through the other process's handle
     second.charge("ARMY-CCF", 2)
     second.charge("NAVY-CAF", 5)
-    assert (tmp_path / FILE_NAME).exists()
+    first.refund("NAVY-CAF", 9)  # given back, never above a day's worth
     with pytest.raises(ResourceExhausted):
-        DisclosureBudget(5).charge("ARMY-CCF", 6)  # more than a day's budget at once: never
+        second.charge("NAVY-CAF", 6)  # more than a day's budget at once: never
+    second.charge("NAVY-CAF", 5)
+    assert (tmp_path / FILE_NAME).exists()

@@ -99,7 +99,8 @@ def add_limit_options(serve: argparse.ArgumentParser) -> None:
         "--max-streams-per-connection",
         type=_at_least(1),
         metavar="N",
-        help="calls one client connection may have open at once; gRPC holds back or refuses the rest (default 32)",
+        help="calls one client connection may have open at once; gRPC holds back or refuses the rest (default: twice"
+        " --max-calls-per-activity, 32 at least)",
     )
     group.add_argument(
         "--disclosures-per-activity-per-day",
