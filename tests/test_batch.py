@@ -408,4 +408,7 @@ def test_a_ranked_query_says_where_its_scores_stop_as_online(index: Index) -> No
         mode=M.SEARCH_MODE_FUZZY, name={"surname": "Whitfield"}, purpose=search_pb2.PURPOSE_SECURITY_CLEARANCE
     )
     assert 0 < result.threshold == online.threshold < 0.5 and result.hits
-    assert batch_cli.result_line(result)["threshold"] == result.threshold
+    line = batch_cli.result_line(result)
+    assert line["threshold"] == result.threshold
+    # Which scorer ranked it: a batch running across an upgrade had lines of two matchers, none named.
+    assert line["matcher_version"] == result.matcher_version == online.matcher_version != ""

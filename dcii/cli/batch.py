@@ -108,6 +108,8 @@ def result_line(result: batch_pb2.BatchQueryResult) -> dict[str, Any]:
         line["candidates_truncated"] = True
     if result.threshold:  # a ranked query: the score its hits stop at
         line["threshold"] = result.threshold
+    if result.matcher_version:  # a ranked query's scorer: a batch running at an upgrade may hold two
+        line["matcher_version"] = result.matcher_version
     if result.violations:
         line["violations"] = [{"field": v.field, "description": v.description} for v in result.violations]
     return line
