@@ -36,10 +36,19 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from indexer.store.factory import sqlite_path
 from search_service.batch_queue import BatchQueue
 from search_service.batch_worker import BatchSettings
+
+if TYPE_CHECKING:
+    from indexer.store.base import TracingStore
+    from search_service.accounting import AuditLog
+    from search_service.batch_worker import BatchWorker
+    from search_service.disclosure_budget import DisclosureBudget
+    from search_service.registry import Registry
+    from search_service.server import ServerConfig
 from search_service.code_identity import OTHER_CODE, code_identity, exit_unless_server_code
 from search_service.gc_tuning import tune_garbage_collector
 from search_service.malloc_tuning import limit_malloc_arenas
@@ -76,9 +85,16 @@ class BatchProcess:
     """The server's handle on the worker process. Thread-safe."""
 
     def __init__(
-        self, files: WorkerFiles, queue: BatchQueue, settings: BatchSettings, *, audit_timeout: float = 10.0
+        self,
+        files: WorkerFiles,
+        queue: BatchQueue,
+        settings: BatchSettings,
+        *,
+        audit_timeout: float = 10.0,
+        budget: int | None = None,
     ) -> None:
         self.files = files
+        self._budget = budget  # records an activity may receive a day (search_service.disclosure_budget)
         self.settings = settings
         self._queue = queue
         self._audit_timeout = audit_timeout
@@ -109,6 +125,7 @@ class BatchProcess:
             f"--code={self._code}",
             *self.files.arguments(),
             f"--audit-timeout={self._audit_timeout}",
+            *([] if self._budget is None else [f"--disclosures-per-day={self._budget}"]),
             f"--log-level={level}",
             f"--settings={settings}",
         ]
@@ -238,12 +255,13 @@ def watch_parent(stop: threading.Event, wake: Callable[[], None] | None = None) 
             wake()
 
 
-def run(files: WorkerFiles, settings: BatchSettings, *, audit_timeout: float) -> None:
+def run(files: WorkerFiles, settings: BatchSettings, *, audit_timeout: float, budget: int | None = None) -> None:
     """The worker process's body: open the server's files, lower our priority, answer batches until told to
     stop (SIGTERM, SIGINT, or EOF on stdin)."""
     from indexer.store.factory import open_store
     from search_service.accounting import AuditLog, load_or_create_key
     from search_service.batch_worker import BatchWorker, batch_answer
+    from search_service.disclosure_budget import DisclosureBudget
     from search_service.registry import Registry
 
     stop = threading.Event()
@@ -260,7 +278,9 @@ def run(files: WorkerFiles, settings: BatchSettings, *, audit_timeout: float) ->
     registry = Registry(files.registry)
     audit = AuditLog(files.audit, key=load_or_create_key(files.audit_key), timeout=audit_timeout)
     queue = BatchQueue(files.queue)
-    worker = BatchWorker(queue, batch_answer(store, _today, audit), registry, settings)
+    # The server's budget table, in its data directory, beside the trail.
+    charged = None if budget is None else DisclosureBudget(budget, files.audit.parent)
+    worker = BatchWorker(queue, batch_answer(store, _today, audit, charged), registry, settings)
     try:
         worker.start()
         threading.Thread(target=watch_parent, args=(stop, worker.wake), name="batch-parent", daemon=True).start()
@@ -283,6 +303,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--audit-timeout", type=float, default=10.0)
     parser.add_argument("--log-level", default="WARNING")
     parser.add_argument("--code", default="", help="the server's program (search_service.code_identity)")
+    parser.add_argument("--disclosures-per-day", type=int, default=None, help="the activities' budget, if any")
     args = parser.parse_args(argv)
     from dcii.cli.logs import configure_logging
 
@@ -291,8 +312,34 @@ def main(argv: list[str] | None = None) -> None:
     limit_malloc_arenas()
     files = WorkerFiles(*(getattr(args, f.name) for f in dataclasses.fields(WorkerFiles)))
     tune_garbage_collector()
-    run(files, BatchSettings(**json.loads(args.settings)), audit_timeout=args.audit_timeout)
+    settings = BatchSettings(**json.loads(args.settings))
+    run(files, settings, audit_timeout=args.audit_timeout, budget=args.disclosures_per_day)
 
 
 if __name__ == "__main__":
     main()
+
+
+def batch_worker_for(
+    config: ServerConfig,
+    queue: BatchQueue,
+    separate: bool,
+    answering: tuple[TracingStore, Callable[[], dt.date], AuditLog, Registry, DisclosureBudget | None],
+) -> BatchWorker | BatchProcess:
+    """The primary's batch worker: a process of its own on the server's files (`config.batch.process`, the
+    default, where `separate`: the server's own files and clock), else threads in the server answering
+    with `answering` (its store, clock, audit trail, registry and disclosure budget)."""
+    from search_service.batch_worker import BatchWorker, batch_answer
+
+    if config.batch.process and separate:
+        files = WorkerFiles(
+            config.store_location,
+            config.registry_path,
+            config.audit_path,
+            config.data_dir / "audit.key",
+            config.batch_path,
+        )
+        per_day = config.disclosures_per_activity_per_day
+        return BatchProcess(files, queue, config.batch, audit_timeout=config.audit_timeout, budget=per_day)
+    store, today, audit, registry, budget = answering
+    return BatchWorker(queue, batch_answer(store, today, audit, budget), registry, config.batch)

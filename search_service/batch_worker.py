@@ -37,12 +37,13 @@ from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 
 from dcii.v1 import batch_pb2, search_pb2
-from indexer.exc import DciiError, InvalidArgument, NotFound, PermissionDenied
+from indexer.exc import DciiError, InvalidArgument, NotFound, PermissionDenied, ResourceExhausted
 from indexer.model import Violation
 from indexer.store.base import TracingStore
 from search_service.accounting import AuditLog, DisclosureEntry
 from search_service.accreditation import Caller, Role, Status
 from search_service.batch_queue import Answered, Batch, BatchQueue, BatchState, PendingQuery
+from search_service.disclosure_budget import DisclosureBudget
 from search_service.registry import Registry
 from search_service.search import SearchServicer, Unaccounted
 
@@ -95,16 +96,20 @@ class BatchSearch:
 
     respond: Callable[[Caller, search_pb2.SearchRequest], Unaccounted]
     account: Callable[[Sequence[Sequence[DisclosureEntry]]], list[str]]
+    # The activities' budget of records disclosed a day, online and batch alike (None: no budget).
+    budget: DisclosureBudget | None = None
 
 
-def batch_answer(store: TracingStore, today: Callable[[], dt.date], audit: AuditLog) -> BatchSearch:
+def batch_answer(
+    store: TracingStore, today: Callable[[], dt.date], audit: AuditLog, budget: DisclosureBudget | None = None
+) -> BatchSearch:
     """The online search path, its disclosures accounted as BATCH a chunk at a time."""
     search = SearchServicer(store, today, audit)
 
     def respond(caller: Caller, request: search_pb2.SearchRequest) -> Unaccounted:
         return search.respond(caller, request, method="BATCH")
 
-    return BatchSearch(respond, audit.record_disclosure_groups)
+    return BatchSearch(respond, audit.record_disclosure_groups, budget)
 
 
 def refused(query_id: str, position: int, violations: Sequence[Violation]) -> batch_pb2.BatchQueryResult:
@@ -237,8 +242,14 @@ class BatchWorker:
                 disclosures.append(disclosed)
         finally:
             # Accounted before stored (and so before any result can be streamed back); if the trail
-            # refuses, this raises and nothing of the chunk is stored.
-            self._search.account(disclosures)
+            # refuses, this raises and nothing of the chunk is stored (nor charged to the budget).
+            try:
+                self._search.account(disclosures)
+            except BaseException:
+                charged = sum(len(d) for d in disclosures)
+                if charged and self._search.budget is not None:
+                    self._search.budget.refund(caller.activity.activity_id, charged)
+                raise
             finished = self._queue.record(batch, answered)
             if finished.finished:
                 log.info("batch finished", extra={"batch_id": batch.batch_id, "state": finished.state.value})
@@ -257,6 +268,12 @@ class BatchWorker:
             log.error("batch query failed", extra={"error_type": type(error).__name__})
             result = refused(query.query_id, query.position, [Violation("", "internal error: ask it online")])
         else:
+            if found.disclosures and self._search.budget is not None:
+                try:  # a batch's records count against the same budget as online answers
+                    self._search.budget.charge(caller.activity.activity_id, len(found.disclosures))
+                except ResourceExhausted as error:
+                    result = refused(query.query_id, query.position, [Violation("", error.message)])
+                    return Answered(query.position, result.SerializeToString(), rejected=True), []
             response = found.response
             result = batch_pb2.BatchQueryResult(
                 query_id=query.query_id,

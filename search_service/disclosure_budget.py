@@ -1,4 +1,4 @@
-"""How many records each accredited activity may receive a day from online searches, if the privacy office
+"""How many records each accredited activity may receive a day from searches and batches, if the privacy office
 sets a number (`dcii serve --disclosures-per-activity-per-day N`; none by default).
 
 The limits on calls count calls, not what they disclose: one accredited terminal paging NONSTANDARD answers
@@ -11,8 +11,10 @@ accounting then fails is given back). The buckets are a table in the data direct
 (`activity_disclosures.bin`, search_service.shared_rates: activity hashes, no PII) that every serving
 process shares and a restart keeps.
 
-Batch answers are not counted here (a batch is submitted once, whatever it asks, and its size is capped);
-nor are Privacy Act access answers, which disclose a person's records to that person.
+A batch's answers count against the same budget, charged by the batch worker as it answers each query: a
+query past it is answered with no hit and the budget's refusal as its violation (search_service.batch_worker;
+an activity with both roles once spent its online budget and had 116 records more from an 8-query batch).
+Privacy Act access answers are not counted: they disclose a person's records to that person.
 """
 
 from __future__ import annotations
@@ -47,8 +49,8 @@ class DisclosureBudget:
             self._buckets.take(activity_id, float(records))
         except ResourceExhausted:
             raise ResourceExhausted(
-                f"disclosure budget: activity {activity_id} may receive {self.per_day} records a day from online "
-                f"searches, and this answer would disclose {records}: ask the privacy office, or narrow the search"
+                f"disclosure budget: activity {activity_id} may receive {self.per_day} records a day, and this "
+                f"answer would disclose {records}: ask the privacy office, or narrow the search"
             ) from None
 
     def refund(self, activity_id: str, records: int) -> None:

@@ -31,9 +31,9 @@ from search_service.account_sweep import AccountSweep, record_disabled
 from search_service.accounting import AuditLog
 from search_service.accounts import AdminServicer, SessionServicer
 from search_service.batch import add_batch_service
-from search_service.batch_process import BatchProcess, WorkerFiles
+from search_service.batch_process import BatchProcess, batch_worker_for
 from search_service.batch_queue import BatchPurge, BatchQueue
-from search_service.batch_worker import BatchSettings, BatchWorker, batch_answer
+from search_service.batch_worker import BatchSettings, BatchWorker
 from search_service.disclosure_budget import budget_for
 from search_service.gc_tuning import tune_garbage_collector
 from search_service.ingest import IngestServicer
@@ -84,7 +84,7 @@ class ServerConfig:
     # SECURITY.md). None: twice the calls an activity may have in progress, 32 at least, so that the calls a
     # client abandoned while they still run cannot fill it below the activity's own cap.
     max_streams_per_connection: int | None = None
-    # Records each activity may receive a day from online searches (None: no budget; SECURITY.md).
+    # Records each activity may receive a day from searches and batches (None: no budget; SECURITY.md).
     disclosures_per_activity_per_day: int | None = None
     # Retention runs inside the server this long after start, then at this interval (seconds).
     retention_first_delay: float = 60.0
@@ -281,19 +281,12 @@ def _start(
         batch_queue = opened(config.batch_path, "the batch queue", lambda: BatchQueue(config.batch_path))
         closing.callback(batch_queue.close)
         primary = config.replica_index == 0
-        batch_worker: BatchWorker | BatchProcess | None = None  # in a replica none: the primary's serves the queue
-        # The batch process opens the same files, and keeps today's date.
-        if primary and config.batch.process and own_store and today is _today:
-            files = WorkerFiles(
-                config.store_location,
-                config.registry_path,
-                config.audit_path,
-                config.data_dir / "audit.key",
-                config.batch_path,
-            )
-            batch_worker = BatchProcess(files, batch_queue, config.batch, audit_timeout=config.audit_timeout)
-        elif primary:
-            batch_worker = BatchWorker(batch_queue, batch_answer(store, today, audit), registry, config.batch)
+        # In a replica none: the primary's serves the queue.
+        batch_worker: BatchWorker | BatchProcess | None = None
+        if primary:
+            own_clock = today is _today
+            separate = own_store and own_clock  # the process opens the same files, and keeps today's date
+            batch_worker = batch_worker_for(config, batch_queue, separate, (store, today, audit, registry, budget))
         batch_purge = add_batch_service(  # in the primary, with the purge of expired results (its first run now)
             server,
             batch_queue,

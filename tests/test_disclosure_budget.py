@@ -6,13 +6,14 @@ theirs. A real server over mutual TLS, and two budgets sharing one table as two 
 from __future__ import annotations
 
 import sqlite3
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import grpc
 import pytest
 
-from dcii.v1 import search_pb2
+from dcii.v1 import batch_pb2, batch_pb2_grpc, search_pb2, tracing_pb2
 from indexer.exc import ResourceExhausted
 from search_service.accreditation import Role
 from search_service.batch_worker import BatchSettings
@@ -116,3 +117,51 @@ def test_serving_processes_share_one_budget(tmp_path: Path) -> None:
         second.charge("NAVY-CAF", 6)  # more than a day's budget at once: never
     second.charge("NAVY-CAF", 5)
     assert (tmp_path / FILE_NAME).exists()
+
+
+def test_a_batchs_records_count_against_the_same_budget(tmp_path: Path) -> None:
+    """A batch's answers were not charged: an activity accredited for both spent its online budget and had
+    116 more records from an 8-query batch (a review of this budget). The batch worker, a process of its own,
+    charges the same table; a query past the budget is refused with the reason, the others answered."""
+    built = make_index(tmp_path)
+    built.start(disclosures_per_activity_per_day=3, batch=BatchSettings(chunk=10, duty=1.0))
+    try:
+        built.client("NCIS-RA-01", "NCIS", [Role.SUBMITTER]).upsert(
+            f.person(record="NCIS-1"), f.person(record="NCIS-2")
+        )
+        client = built.client("CCF-BATCH", "ARMY-CCF", [Role.QUERIER, Role.BATCH])
+        assert _exact(client) == ["NCIS-1", "NCIS-2"]  # online: 2 of its 3
+        exact = search_pb2.SearchRequest(
+            mode=search_pb2.SEARCH_MODE_EXACT,
+            purpose=search_pb2.PURPOSE_SECURITY_CLEARANCE,
+            name=tracing_pb2.PersonName(**HAROLD),
+            identifiers=tracing_pb2.PersonalIdentifiers(ssn="318-52-4471"),
+        )
+        nobody = search_pb2.SearchRequest(
+            mode=search_pb2.SEARCH_MODE_NAME_ONLY,
+            purpose=search_pb2.PURPOSE_SECURITY_CLEARANCE,
+            name=tracing_pb2.PersonName(surname="Nobody", given_name="Atall"),
+        )
+        queries = [
+            batch_pb2.BatchQuery(query_id="harold", query=exact),
+            batch_pb2.BatchQuery(query_id="nobody", query=nobody),
+        ]
+        before = _entries(built.data_dir)
+        stub = batch_pb2_grpc.BatchServiceStub(client.channel)
+        batch_id = stub.SubmitBatch(
+            iter([batch_pb2.SubmitBatchRequest(label="b", queries=queries)]), metadata=client.metadata, timeout=30
+        ).batch_id
+        deadline = time.monotonic() + 60
+        while True:
+            status = stub.GetBatchStatus(batch_pb2.GetBatchRequest(batch_id=batch_id), metadata=client.metadata)
+            if status.state == batch_pb2.BATCH_STATE_DONE or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+        assert status.state == batch_pb2.BATCH_STATE_DONE
+        request = batch_pb2.GetBatchRequest(batch_id=batch_id)
+        results = {r.query_id: r for r in stub.StreamBatchResults(request, metadata=client.metadata, timeout=30)}
+        assert not results["harold"].hits and "disclosure budget" in results["harold"].violations[0].description
+        assert not results["nobody"].hits and not results["nobody"].violations  # answered: nothing to disclose
+        assert _entries(built.data_dir) == before  # nothing disclosed, nothing accounted
+    finally:
+        built.stop()

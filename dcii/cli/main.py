@@ -106,7 +106,7 @@ def add_limit_options(serve: argparse.ArgumentParser) -> None:
         "--disclosures-per-activity-per-day",
         type=_at_least(1),
         metavar="N",
-        help="records each activity may receive a day from online searches (default: no budget)",
+        help="records each activity may receive a day from searches and batches (default: no budget)",
     )
 
 
