@@ -28,6 +28,7 @@ from typing import Any
 from opensearchpy import OpenSearch
 from opensearchpy.exceptions import NotFoundError, TransportError
 
+from indexer.exc import FailedPrecondition
 from indexer.model import Dispute, StoredTracing, TracingKey
 from indexer.store import opensearch_check
 from indexer.store.base import (
@@ -46,6 +47,7 @@ from indexer.store.opensearch_io import search as _search
 from indexer.store.opensearch_plan import SetDispute
 from indexer.store.opensearch_scan import Scans
 from indexer.store.opensearch_schema import (
+    SCHEMA_VERSION,
     Names,
     deletion_doc,
     deletion_from_source,
@@ -60,6 +62,8 @@ from indexer.store.opensearch_schema import (
 )
 from indexer.store.opensearch_settings import OpenSearchSettings, connect
 from indexer.store.opensearch_writer import Writer
+
+WRITE_SCHEMA_SECONDS = 10.0  # how stale a writer's view of the index's schema may be
 
 log = logging.getLogger(__name__)
 
@@ -90,6 +94,7 @@ class OpenSearchStore(Scans, TracingStore):
         self._local = threading.local()
         self._size, self._size_at = 0, -math.inf
         self._keys, self._keys_at = 1, -math.inf
+        self._schema = 0  # the schema of the index behind the alias, as `keys_version` last read it
 
     # ---- reading: plain, or on the snapshot's point in time ----
 
@@ -205,7 +210,22 @@ class OpenSearchStore(Scans, TracingStore):
     def write(self, ops: Sequence[WriteOp], *, actor: str) -> list[WriteResult]:
         if not ops:
             return []
+        self._refuse_newer_index()
         return self._writer.submit(ops, actor)
+
+    def _refuse_newer_index(self) -> None:
+        """FailedPrecondition once another instance's newer program has rebuilt the index (read again at most
+        every WRITE_SCHEMA_SECONDS): an instance of the earlier version left running wrote its documents
+        with its own, earlier match keys into the rebuilt index, where the newer instances never found them
+        by a name part, and `dcii index check` could not tell (a review of upgrades)."""
+        if time.monotonic() - self._keys_at > WRITE_SCHEMA_SECONDS:
+            self._keys_at = -math.inf
+        self.keys_version()
+        if self._schema > SCHEMA_VERSION:
+            raise FailedPrecondition(
+                f"the index {self.names.tracings} is of schema {self._schema}, written by a newer dcii than this"
+                f" instance's (schema {SCHEMA_VERSION}): upgrade this instance; it writes nothing until then"
+            )
 
     def set_dispute(self, key: TracingKey, dispute: Dispute) -> bool:
         [result] = self._writer.submit([SetDispute(key, dispute)], "privacy")
@@ -294,7 +314,7 @@ class OpenSearchStore(Scans, TracingStore):
                 schema = min(schema_of(self._client, index) for index in versions) if versions else 0
             except TransportError as error:
                 raise unavailable("read its schema", error) from error
-            self._keys, self._keys_at = keys_version_of(schema), now
+            self._keys, self._keys_at, self._schema = keys_version_of(schema), now, schema
         return self._keys
 
     def check_integrity(self) -> list[str]:
