@@ -40,6 +40,7 @@ from search_service.ingest import IngestServicer
 from search_service.ingest_pool import IngestPool
 from search_service.keepalive import Keepalive
 from search_service.malloc_tuning import limit_malloc_arenas
+from search_service.matching import configured_matcher
 from search_service.metrics import ServerMetrics
 from search_service.privacy import PrivacyServicer
 from search_service.privacy_requests import DEFAULT_TIME_ZONE, PrivacyRequests, office_zone
@@ -385,7 +386,12 @@ def serve(config: ServerConfig, *, on_ready: Callable[[int], None] | None = None
         signal.signal(signum, lambda *_: stop.set())
     if running.replicas is not None:
         running.replicas.wait_ready()  # "serving" then means every process serves
-    log.info("serving", extra={"port": running.port, "metrics_port": running.metrics and running.metrics.port})
+    # The ranked modes' matcher too: an upgrade may change the default one (RUNBOOK, "Upgrading").
+    matcher = configured_matcher().version
+    log.info(
+        "serving",
+        extra={"port": running.port, "metrics_port": running.metrics and running.metrics.port, "matcher": matcher},
+    )
     if on_ready is not None:
         on_ready(running.port)
     stop.wait()
