@@ -77,7 +77,9 @@ class Readiness:
     def stop(self) -> None:
         self._stop.set()
         if self._thread is not None:
-            self._thread.join(timeout=30)
+            # Not for a probe that hangs on an unanswering cluster (up to its timeout): the thread is a daemon,
+            # and what it reads or sets once stopped goes nowhere (the health service is shutting down).
+            self._thread.join(timeout=1)
 
     def _run(self) -> None:
         while not self._stop.wait(PROBE_SECONDS):
