@@ -7,6 +7,7 @@ import datetime as dt
 import os
 import secrets
 import socket
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -18,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from dcii.v1 import admin_pb2, admin_pb2_grpc, ingest_pb2, ingest_pb2_grpc, search_pb2, search_pb2_grpc, tracing_pb2
 from search_service import pki
@@ -259,3 +261,31 @@ def wait_for_port(port: int, process: subprocess.Popen[bytes] | None = None, tim
                 return
         time.sleep(0.05)
     raise TimeoutError(f"nothing listening on {port}")
+
+
+# ---- what a test reads of a running server ----
+
+
+def audit_entries(data_dir: Path) -> int:
+    """How many entries the data directory's audit trail holds (read-only)."""
+    conn = sqlite3.connect(f"file:{data_dir / 'audit.db'}?mode=ro", uri=True, timeout=30)
+    try:
+        return int(conn.execute("SELECT count(*) FROM entry").fetchone()[0])
+    finally:
+        conn.close()
+
+
+def health(client: Client, service: str) -> int:
+    """The health service's status of `service` ("" the server as a whole), asked over `client`'s channel."""
+    stub = health_pb2_grpc.HealthStub(client.channel)
+    return int(stub.Check(health_pb2.HealthCheckRequest(service=service), timeout=10).status)
+
+
+def health_becomes(client: Client, service: str, status: int, seconds: float = 20.0) -> bool:
+    """Whether `service` reaches `status` within `seconds`."""
+    deadline = time.monotonic() + seconds
+    while health(client, service) != status:
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.1)
+    return True

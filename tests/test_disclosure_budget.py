@@ -5,7 +5,6 @@ theirs. A real server over mutual TLS, and two budgets sharing one table as two 
 
 from __future__ import annotations
 
-import sqlite3
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,7 +19,7 @@ from search_service.batch_worker import BatchSettings
 from search_service.disclosure_budget import FILE_NAME, DisclosureBudget
 from tests import factories as f
 from tests.server_proc import set_fsize, spawn_server
-from tests.support import Client, Index, free_port, make_index
+from tests.support import Client, Index, audit_entries, free_port, make_index
 
 HAROLD = {"surname": "Whitfield", "given_name": "Harold"}
 
@@ -35,14 +34,6 @@ def index(tmp_path: Path) -> Iterator[Index]:
         built.stop()
 
 
-def _entries(data_dir: Path) -> int:
-    conn = sqlite3.connect(f"file:{data_dir / 'audit.db'}?mode=ro", uri=True, timeout=30)
-    try:
-        return int(conn.execute("SELECT count(*) FROM entry").fetchone()[0])
-    finally:
-        conn.close()
-
-
 def _exact(client: Client) -> list[str]:
     answer = client.search(mode=search_pb2.SEARCH_MODE_EXACT, name=HAROLD, identifiers={"ssn": "318-52-4471"})
     return sorted(hit.tracing.key.record_number for hit in answer.hits)
@@ -53,13 +44,13 @@ def test_an_answer_past_the_budget_is_refused_whole_and_others_keep_theirs(index
     querier = index.client("CCF-TERM-01", "ARMY-CCF", [Role.QUERIER])
     other = index.client("NAVY-TERM-01", "NAVY-CAF", [Role.QUERIER])
     assert _exact(querier) == ["NCIS-1", "NCIS-2"]  # 2 of its 3
-    before = _entries(index.data_dir)
+    before = audit_entries(index.data_dir)
     with pytest.raises(grpc.RpcError) as refused:
         _exact(querier)  # 2 more would be 4
     assert refused.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
     details = refused.value.details() or ""
     assert "disclosure budget" in details and "3 records a day" in details and "would disclose 2" in details
-    assert _entries(index.data_dir) == before  # nothing accounted: nothing was sent
+    assert audit_entries(index.data_dir) == before  # nothing accounted: nothing was sent
     nobody = querier.search(mode=search_pb2.SEARCH_MODE_NAME_ONLY, name={"surname": "Nobody", "given_name": "Atall"})
     assert list(nobody.hits) == []  # an answer that discloses nothing costs nothing
     assert _exact(other) == ["NCIS-1", "NCIS-2"]  # another activity's budget is its own
@@ -146,7 +137,7 @@ def test_a_batchs_records_count_against_the_same_budget(tmp_path: Path) -> None:
             batch_pb2.BatchQuery(query_id="harold", query=exact),
             batch_pb2.BatchQuery(query_id="nobody", query=nobody),
         ]
-        before = _entries(built.data_dir)
+        before = audit_entries(built.data_dir)
         stub = batch_pb2_grpc.BatchServiceStub(client.channel)
         batch_id = stub.SubmitBatch(
             iter([batch_pb2.SubmitBatchRequest(label="b", queries=queries)]), metadata=client.metadata, timeout=30
@@ -162,6 +153,6 @@ def test_a_batchs_records_count_against_the_same_budget(tmp_path: Path) -> None:
         results = {r.query_id: r for r in stub.StreamBatchResults(request, metadata=client.metadata, timeout=30)}
         assert not results["harold"].hits and "disclosure budget" in results["harold"].violations[0].description
         assert not results["nobody"].hits and not results["nobody"].violations  # answered: nothing to disclose
-        assert _entries(built.data_dir) == before  # nothing disclosed, nothing accounted
+        assert audit_entries(built.data_dir) == before  # nothing disclosed, nothing accounted
     finally:
         built.stop()

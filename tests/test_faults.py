@@ -21,14 +21,13 @@ import contextlib
 import errno
 import sqlite3
 import subprocess
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import grpc
 import pytest
-from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_health.v1 import health_pb2
 
 from dcii.v1 import ingest_pb2, search_pb2
 from indexer.model import TracingKey
@@ -36,7 +35,7 @@ from search_service import pki, readiness
 from search_service.accreditation import Role
 from tests import factories as f
 from tests.server_proc import check_files, record, set_fsize, spawn_server, ssn
-from tests.support import Client, Index, free_port, make_index
+from tests.support import Client, Index, audit_entries, free_port, health, health_becomes, make_index
 
 APPLIED, UNCHANGED = ingest_pb2.INGEST_OUTCOME_APPLIED, ingest_pb2.INGEST_OUTCOME_UNCHANGED
 STORAGE_CODES = (grpc.StatusCode.RESOURCE_EXHAUSTED, grpc.StatusCode.UNAVAILABLE)
@@ -188,30 +187,8 @@ def test_disk_full_ingest_fails_clearly_stores_nothing_half_and_recovers(faulty:
     )
 
 
-def _entries(data_dir: Path) -> int:
-    conn = sqlite3.connect(f"file:{data_dir / 'audit.db'}?mode=ro", uri=True, timeout=30)
-    try:
-        return int(conn.execute("SELECT count(*) FROM entry").fetchone()[0])
-    finally:
-        conn.close()
-
-
 SEARCH_SERVICE = "dcii.v1.SearchService"
 SERVING, NOT_SERVING = health_pb2.HealthCheckResponse.SERVING, health_pb2.HealthCheckResponse.NOT_SERVING
-
-
-def _health(client: Client, service: str) -> int:
-    stub = health_pb2_grpc.HealthStub(client.channel)
-    return int(stub.Check(health_pb2.HealthCheckRequest(service=service), timeout=10).status)
-
-
-def _serving_within(client: Client, service: str, seconds: float) -> bool:
-    deadline = time.monotonic() + seconds
-    while _health(client, service) != SERVING:
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.2)
-    return True
 
 
 def _exact(client: Client) -> search_pb2.SearchResponse:
@@ -226,7 +203,7 @@ def test_an_unwritable_audit_trail_fails_searches_closed_and_recovers(faulty: Fa
     outcomes, error = _push(faulty.submitter, _tracings(0, 20))
     assert error is None and set(outcomes.values()) == {APPLIED}
     assert [h.tracing.key.record_number for h in _exact(faulty.querier).hits] == ["NCIS-000007"]
-    before = _entries(faulty.index.data_dir)
+    before = audit_entries(faulty.index.data_dir)
     faulty.break_storage()
     for _ in range(3):
         with pytest.raises(grpc.RpcError) as refused:
@@ -237,14 +214,14 @@ def test_an_unwritable_audit_trail_fails_searches_closed_and_recovers(faulty: Fa
         mode=search_pb2.SEARCH_MODE_NAME_ONLY, name={"surname": "Nobody", "given_name": "Atall"}
     )
     assert list(nobody.hits) == []  # a search that discloses nothing still works
-    assert _entries(faulty.index.data_dir) == before  # nothing was accounted, nothing sent
+    assert audit_entries(faulty.index.data_dir) == before  # nothing was accounted, nothing sent
     # A readiness probe takes the server out of rotation; a liveness probe still finds it alive.
-    assert (_health(faulty.querier, SEARCH_SERVICE), _health(faulty.querier, "")) == (NOT_SERVING, SERVING)
+    assert (health(faulty.querier, SEARCH_SERVICE), health(faulty.querier, "")) == (NOT_SERVING, SERVING)
     faulty.repair_storage()
-    assert _serving_within(faulty.querier, SEARCH_SERVICE, 4 * readiness.PROBE_SECONDS)
-    assert _entries(faulty.index.data_dir) == before + 1  # the trail says when it could be written again
+    assert health_becomes(faulty.querier, SEARCH_SERVICE, SERVING, 4 * readiness.PROBE_SECONDS)
+    assert audit_entries(faulty.index.data_dir) == before + 1  # the trail says when it could be written again
     assert [h.tracing.key.record_number for h in _exact(faulty.querier).hits] == ["NCIS-000007"]
-    assert _entries(faulty.index.data_dir) == before + 2
+    assert audit_entries(faulty.index.data_dir) == before + 2
     record(
         f"unwritable audit trail ({faulty.how})",
         trials=3,

@@ -9,7 +9,6 @@ import contextlib
 import secrets
 import socket
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,7 +16,7 @@ from urllib.parse import urlsplit
 
 import grpc
 import pytest
-from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_health.v1 import health_pb2
 
 from dcii.v1 import search_pb2
 from search_service import readiness
@@ -25,7 +24,7 @@ from search_service.accreditation import Role
 from search_service.batch_worker import BatchSettings
 from tests import factories as f
 from tests.metrics_support import samples, scrape, value
-from tests.support import Client, make_index
+from tests.support import health, health_becomes, make_index
 
 SERVING, NOT_SERVING = health_pb2.HealthCheckResponse.SERVING, health_pb2.HealthCheckResponse.NOT_SERVING
 SEARCH_SERVICE = "dcii.v1.SearchService"
@@ -92,20 +91,6 @@ class Relay:
             sink.shutdown(socket.SHUT_WR)
 
 
-def _health(client: Client, service: str) -> int:
-    stub = health_pb2_grpc.HealthStub(client.channel)
-    return int(stub.Check(health_pb2.HealthCheckRequest(service=service), timeout=10).status)
-
-
-def _becomes(client: Client, service: str, status: int, seconds: float = 20.0) -> bool:
-    deadline = time.monotonic() + seconds
-    while _health(client, service) != status:
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.1)
-    return True
-
-
 @pytest.fixture
 def relay(osmem: Any) -> Iterator[Relay]:
     clone = osmem.clone()
@@ -135,16 +120,16 @@ def test_searches_leave_the_rotation_while_the_store_cannot_be_read(
     try:
         built.client("NCIS-RA-01", "NCIS", [Role.SUBMITTER]).upsert(f.person(record="NCIS-1"))
         querier = built.client("CCF-TERM-01", "ARMY-CCF", [Role.QUERIER])
-        assert (_health(querier, SEARCH_SERVICE), ready()) == (SERVING, 1)
+        assert (health(querier, SEARCH_SERVICE), ready()) == (SERVING, 1)
         relay.cut()
         with pytest.raises(grpc.RpcError) as failed:
             querier.search(mode=NAME_ONLY, name={"surname": "Whitfield", "given_name": "Harold"})
         assert failed.value.code() == grpc.StatusCode.UNAVAILABLE
-        assert _becomes(querier, SEARCH_SERVICE, NOT_SERVING)
-        assert _health(querier, "") == SERVING  # alive: a liveness probe leaves it be
+        assert health_becomes(querier, SEARCH_SERVICE, NOT_SERVING)
+        assert health(querier, "") == SERVING  # alive: a liveness probe leaves it be
         assert ready() == 0
         relay.restore()
-        assert _becomes(querier, SEARCH_SERVICE, SERVING)
+        assert health_becomes(querier, SEARCH_SERVICE, SERVING)
         assert ready() == 1
         answer = querier.search(mode=NAME_ONLY, name={"surname": "Whitfield", "given_name": "Harold"})
         assert [h.tracing.key.record_number for h in answer.hits] == ["NCIS-1"]
