@@ -58,6 +58,7 @@ class Readiness:
         self._store, self._audit, self._health, self._services = store, audit, health_servicer, tuple(services)
         self._on_change = on_change  # the metrics' dcii_ready
         self._lock = threading.Lock()
+        self._applying = threading.Lock()  # held while a change of readiness reaches the health service
         self._store_failures = 0
         self._audit_failing = False
         self._ready = True
@@ -116,18 +117,22 @@ class Readiness:
             self._update()
 
     def _update(self) -> None:
-        with self._lock:
-            store_down = self._store_failures >= STORE_FAILURES
-            ready = not store_down and not self._audit_failing
-            if ready == self._ready:
-                return
-            self._ready = ready
-            reason = "store" if store_down else "audit trail"
-        for service in self._services:
-            self._health.set(service, SERVING if ready else NOT_SERVING)
-        if self._on_change is not None:
-            self._on_change(ready)
+        # One change at a time, whole: decided and applied apart, a probe's and a failed write's changes
+        # could reach the health service in the other order and leave it saying the older one.
+        with self._applying:
+            with self._lock:
+                store_down = self._store_failures >= STORE_FAILURES
+                ready = not store_down and not self._audit_failing
+                if ready == self._ready:
+                    return
+                self._ready = ready
+            for service in self._services:
+                self._health.set(service, SERVING if ready else NOT_SERVING)
+            if self._on_change is not None:
+                self._on_change(ready)
         if ready:  # a warning too: at the default level the "not ready" line alone was logged
             log.warning("ready again: searches are answered")
         else:
-            log.warning("not ready: searches cannot be answered", extra={"reason": reason})
+            log.warning(
+                "not ready: searches cannot be answered", extra={"reason": "store" if store_down else "audit trail"}
+            )
