@@ -15,6 +15,7 @@ import argparse
 import json
 import multiprocessing as mp
 import os
+import socket
 import subprocess
 import sys
 import tempfile
@@ -54,10 +55,7 @@ def prepare(base: Path) -> tuple[Path, Path]:
         stderr=subprocess.DEVNULL,
     )
     try:
-        while not (data / "profiles" / "adjudicator.json").exists() or not _listening(port):
-            if server.poll() is not None:
-                raise RuntimeError("the demo server did not start")
-            time.sleep(0.5)
+        _wait_serving(server, port, data / "profiles" / "adjudicator.json")
     finally:
         server.terminate()
         server.wait(60)
@@ -104,10 +102,17 @@ def prepare(base: Path) -> tuple[Path, Path]:
 
 
 def _listening(port: int) -> bool:
-    import socket
-
     with socket.socket() as probe:
         return probe.connect_ex(("127.0.0.1", port)) == 0
+
+
+def _wait_serving(server: subprocess.Popen[bytes], port: int, ready: Path | None = None) -> None:
+    """Until `server` listens on `port` (and `ready` exists); RuntimeError if it exits or takes 10 minutes."""
+    deadline = time.monotonic() + 600
+    while not (ready is None or ready.exists()) or not _listening(port):
+        if server.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError("the server did not start")
+        time.sleep(0.2)
 
 
 def _profile(path: Path, port: int) -> Profile:
@@ -196,8 +201,7 @@ def run(data: Path, pki: Path, streams: int, args: argparse.Namespace, body: byt
         stderr=subprocess.DEVNULL,
     )
     try:
-        while not _listening(port):
-            time.sleep(0.2)
+        _wait_serving(server, port)
         adjudicator = _profile(data / "profiles" / "adjudicator.json", port)
         idle = victim(adjudicator, body, 3)
         context = mp.get_context("spawn")

@@ -57,9 +57,6 @@ class DisclosureBudget:
         """Give back a charge whose answer was not sent (its accounting failed: nothing was disclosed)."""
         self._buckets.give_back(activity_id, float(records))
 
-    def close(self) -> None:
-        self._buckets.close()
-
 
 def budget_for(config: ServerConfig) -> DisclosureBudget | None:
     """The server's budget (None when the config sets none)."""
