@@ -264,12 +264,16 @@ def test_dcii_index_migrate_rebuild_and_check(osmem: Any, tmp_path: Path) -> Non
         _http("PUT", clone.url + "/cli-tracings-v1")
         stranded = dcii("index", "check", "--store", url)
         assert stranded.returncode == 1 and "cli-tracings-v1 is not behind the alias" in stranded.stderr
+        assert "`dcii index rebuild --resume` finishes it" in stranded.stderr
         refused_rebuild = dcii("index", "rebuild", "--store", url)
         assert refused_rebuild.returncode != 0, refused_rebuild.stderr
-        assert "a rebuild was cut short after its swap" in refused_rebuild.stderr
+        assert "a rebuild is running or was cut short: cli-tracings-v1 is not behind" in refused_rebuild.stderr
         assert "Traceback" not in refused_rebuild.stderr
-        _http("DELETE", clone.url + "/cli-tracings-v1")
+        # --resume copies what only the version the alias left holds, deletes it and needs no new version.
+        resumed = dcii("index", "rebuild", "--store", url, "--resume")
+        assert resumed.returncode == 0 and "now on cli-tracings-v2" in resumed.stderr, resumed.stderr
         assert dcii("index", "check", "--store", url).returncode == 0
+        assert sorted(_http("GET", clone.url + "/cli-tracings-v*/_alias")) == ["cli-tracings-v2"]
         listed = _http("GET", clone.url + "/_cat/indices?format=json")
         assert not any(row["index"].startswith("clj") for row in listed), listed
         # Lost: the tracings gone, the deletion log not. A check or a restart made them afresh, empty, and the

@@ -6,13 +6,14 @@
     dcii index check --store URL
     dcii index repair --store URL
 
-`rebuild` (OpenSearch only) builds the next version of the tracings index with this program's mappings
-and match keys, swaps the alias to it while searches go on, and removes the old versions
-(docs/OPENSEARCH.md). `migrate` copies every tracing, dispute, tombstone and deletion-log entry from one
-store to another (indexer.store.migrate); stop ingest while it runs, or run it again afterwards.
-`check` prints the store's integrity problems and exits 1 if there are any. `repair` removes what a write
-cut short left behind that no reader uses (OpenSearch: disputes of deleted tracings; safe while the service
-runs), says what it did, then checks again like `check`. Each prints no PII.
+`rebuild` (OpenSearch only) builds the next version of the tracings index with this program's mappings and
+match keys, swaps the alias to it while searches and writes go on, and removes the old versions
+(docs/OPENSEARCH.md); `--resume` first finishes one cut short (refused without it). `migrate` copies every
+tracing, dispute, tombstone and deletion-log entry from one store to another (indexer.store.migrate); stop
+ingest while it runs, or run it again afterwards. `check` prints the store's integrity problems and exits 1 if
+there are any. `repair` removes what a write cut short left behind that no reader uses (OpenSearch: disputes
+of deleted tracings; safe while the service runs), says what it did, then checks again like `check`. Each
+prints no PII.
 """
 
 from __future__ import annotations
@@ -50,7 +51,11 @@ def cmd_rebuild(args: argparse.Namespace) -> None:
             raise SystemExit("rebuild is for an OpenSearch store (the embedded store has no versions to swap)")
         with _progress() as progress:
             task = progress.add_task("copying tracings", total=None)
-            new = store.rebuild(progress=lambda done, total: progress.update(task, completed=done, total=total))
+            new = store.rebuild(
+                progress=lambda done, total: progress.update(task, completed=done, total=total),
+                step=lambda name: progress.update(task, description=name),
+                resume=args.resume,
+            )
         problems = store.check_integrity()
     finally:
         store.close()
@@ -146,6 +151,9 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     store_help = "the store: a path or sqlite:///path (embedded), or opensearch[+https]://host:port?... "
     rebuild = sub.add_parser("rebuild", help="rebuild the OpenSearch index behind its alias while searches go on")
     rebuild.add_argument("--store", required=True, help="the OpenSearch store only: opensearch[+https]://host:port?...")
+    rebuild.add_argument(
+        "--resume", action="store_true", help="finish a rebuild cut short first (only when none is running)"
+    )
     rebuild.set_defaults(run=_safely(cmd_rebuild))
     move = sub.add_parser(
         "migrate", help="copy every tracing (and disputes, tombstones, deletion log) to another store"

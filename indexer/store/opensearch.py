@@ -41,7 +41,7 @@ from indexer.store.base import (
     WriteResult,
     last_end,
 )
-from indexer.store.opensearch_admin import Progress, current_versions, ensure, rebuild, schema_of
+from indexer.store.opensearch_admin import Progress, Step, current_versions, ensure, rebuild, schema_of
 from indexer.store.opensearch_io import Action, bulk, hits, require, search_pages, unavailable
 from indexer.store.opensearch_io import search as _search
 from indexer.store.opensearch_plan import SetDispute
@@ -245,14 +245,19 @@ class OpenSearchStore(Scans, TracingStore):
             tracing, doc = stored.tracing, view[stored.tracing.key]
             version = tracing.source_version
             source = tracing_doc(tracing, tid=doc.tid, born=version, indexed_at=stored.indexed_at)
-            actions.append(Action("index", self.names.tracings, str(doc.tid), source, version, "external"))
+            actions.append(
+                Action("index", self.names.tracings, str(doc.tid), source, version, "external", require_alias=True)
+            )
             if stored.dispute is not None:
                 filed = dispute_doc(stored.dispute, tid=doc.tid, born=version)
                 actions.append(Action("index", self.names.disputes, str(doc.tid), filed))
         for tomb in tombstones:
             doc = view[tomb.key]
             source = tombstone_doc(tomb.key, tid=doc.tid, version=tomb.source_version, kind=doc.type, at=_utcnow())
-            actions.append(Action("index", self.names.tracings, str(doc.tid), source, tomb.source_version, "external"))
+            version = tomb.source_version
+            actions.append(
+                Action("index", self.names.tracings, str(doc.tid), source, version, "external", require_alias=True)
+            )
         for seq, record in enumerate(deletions):
             tid = view[record.key].tid
             entry = deletion_doc(record, tid=tid, seq=seq)
@@ -354,16 +359,19 @@ class OpenSearchStore(Scans, TracingStore):
             source = hit["_source"]
             yield Tombstone(TracingKey(source["agency"], source["record_number"]), source["source_version"])
 
-    def rebuild(self, progress: Progress | None = None) -> str:
+    def rebuild(self, progress: Progress | None = None, step: Step | None = None, *, resume: bool = False) -> str:
         """A new version of the tracings index, re-derived with this program's code, swapped in behind the
-        alias while searches go on (opensearch_admin.rebuild). Returns its name."""
-        built = rebuild(self._client, self.names, self.settings, self._dual_write, progress=progress)
+        alias while searches and writes go on (opensearch_admin.rebuild); `resume` finishes one cut short
+        first. Returns the name of the version behind the alias."""
+        try:
+            built = rebuild(
+                self._client, self.names, self.settings, self._writer.phase.forget,
+                progress=progress, step=step, resume_cut_short=resume,
+            )  # fmt: skip
+        except TransportError as error:
+            raise unavailable("rebuild the index", error) from error
         self._keys_at = -math.inf
         return built
-
-    def _dual_write(self, index: str | None) -> None:
-        self._writer.also_write = index
-        self._writer.submit([], "rebuild")  # a barrier: the writes under way are done before the copy
 
     def close(self) -> None:
         self._writer.stop()

@@ -4,18 +4,26 @@
 template of the versioned tracing indices, creates `<prefix>-tracings-v1` behind the alias when there is
 no alias yet, and creates the disputes and deletions indices.
 
-`rebuild` makes the next version while searches and writes go on:
-1. put the template (the mapping this program writes), create `<prefix>-tracings-v<N+1>`;
-2. from now on the store's writer sends every tracing document to the new version too (dual write);
-3. copy every document of the current version through a point in time, *re-deriving* each live one from
+`rebuild` makes the next version while searches go on and every service instance goes on writing (the
+aliases that tell them how: indexer.store.opensearch_phase):
+1. put the template (the mapping this program writes), create `<prefix>-tracings-v<N+1>` with the building
+   alias: from then on every writer also sends each tracing document there (a mirror);
+2. copy every document of the current version through a point in time, *re-deriving* each live one from
    its stored tracing with this program's code (match keys, normalized names, dates: a rebuild is how a
    change of indexer.match_keys reaches the stored keys), each with its source version as the external
-   version, so a newer dual-written version is never overwritten;
-4. swap the alias in one `_aliases` request (remove old, add new): a search runs against the old or the
-   new version, never against neither;
-5. catch up: copy again whatever another service instance wrote to the old version since the copy
-   began (indexed_at, with a minute's margin for clock skew), wait `drain_seconds` for searches still
-   holding a point in time on the old version, catch up once more, and delete the old versions.
+   version, so a newer mirrored version is never overwritten;
+3. put the leaving alias on the current version and wait SETTLE_SECONDS: from then on every writer reads a
+   key in both versions, so a record written during the copy can be completed, deleted or disputed the
+   moment the alias swaps;
+4. catch up (whatever the instances wrote to the old version before they saw the building alias, by
+   indexed_at with a minute's margin for clock skew), then swap the alias in one `_aliases` request
+   (remove old, add new, drop the building alias): a search runs against the old or the new version,
+   never against neither, and finds what was written during the copy;
+5. catch up again, wait `drain_seconds` for searches still holding a point in time on the old version,
+   catch up once more, drop the leaving alias and delete the old versions.
+
+A rebuild cut short leaves its aliases (or, after its swap, the old version): the next one refuses to start
+until told to finish it (`resume`, `dcii index rebuild --resume`).
 """
 
 from __future__ import annotations
@@ -32,6 +40,7 @@ from opensearchpy.exceptions import RequestError, TransportError
 from indexer.codec import tracing_from_json
 from indexer.exc import FailedPrecondition
 from indexer.store.opensearch_io import Action, bulk, require, search_pages, unavailable
+from indexer.store.opensearch_phase import SETTLE_SECONDS
 from indexer.store.opensearch_schema import (
     DELETION_MAPPING,
     DISPUTE_MAPPING,
@@ -186,48 +195,123 @@ def _flush(client: OpenSearch, batch: list[Action]) -> int:
     return len(batch)
 
 
+Step = Callable[[str], None]
+
+
+def _phase_aliases(client: OpenSearch, names: Names) -> tuple[list[str], list[str]]:
+    """The versions carrying the building and the leaving alias (a rebuild running, or cut short)."""
+    found = client.indices.get_alias(index=names.pattern)
+    building = sorted(index for index, body in found.items() if names.building in body["aliases"])
+    leaving = sorted(index for index, body in found.items() if names.leaving in body["aliases"])
+    return building, leaving
+
+
+def _aliases(client: OpenSearch, actions: list[dict[str, Any]], changed: Callable[[], None]) -> None:
+    client.indices.update_aliases(body={"actions": actions})  # one request: atomic
+    changed()
+
+
+def unfinished(client: OpenSearch, names: Names) -> list[str]:
+    """What a rebuild running, or cut short, has left (empty: none): for the check and for `rebuild`."""
+    current, existing = current_versions(client, names), all_versions(client, names)
+    building, leaving = _phase_aliases(client, names)
+    found = [f"{index} is not behind the alias and is older than its version" for index in left_behind(
+        names, current, existing)]  # fmt: skip
+    found += [f"{index} is being built (alias {names.building})" for index in building]
+    found += [f"{index} is being left (alias {names.leaving})" for index in leaving]
+    return found
+
+
+def resume(client: OpenSearch, names: Names, changed: Callable[[], None], progress: Progress | None = None) -> bool:
+    """Finish what a rebuild cut short left: after its swap, copy what only the version the alias left holds
+    (newer versions only land) and delete it; before its swap, drop the version it was building. Returns
+    whether the swap had happened (nothing more to do)."""
+    current, existing = current_versions(client, names), all_versions(client, names)
+    building, leaving = _phase_aliases(client, names)
+    behind = left_behind(names, current, existing)
+    for index in behind:
+        for target in current:
+            copy(client, index, target, progress=progress)
+            client.indices.refresh(index=target)
+    removes = [{"remove": {"index": i, "alias": names.building}} for i in building]
+    removes += [{"remove": {"index": i, "alias": names.leaving}} for i in leaving]
+    if removes:
+        _aliases(client, removes, changed)
+    for index in existing:
+        if index not in current:
+            client.indices.delete(index=index)
+    removed = [index for index in existing if index not in current]
+    log.info("cut-short rebuild cleared", extra={"copied_back": behind, "removed": removed})
+    return bool(behind)
+
+
 def rebuild(
     client: OpenSearch,
     names: Names,
     settings: OpenSearchSettings,
-    set_dual_write: Callable[[str | None], None],
+    changed: Callable[[], None],
     *,
     progress: Progress | None = None,
+    step: Step | None = None,
+    resume_cut_short: bool = False,
 ) -> str:
     """Build the next version, swap the alias to it, delete the old ones; returns the new index name.
-    FailedPrecondition, before anything is made, while a version older than the alias's is left: a rebuild
-    cut short after its swap, whose writes made during the copy may be there only (deleting it lost them
-    for good; a review of the backend). A newer one left (a copy cut short before its swap) is deleted."""
+    `changed` is called after each change of the aliases (this process's writer reads them again), `step`
+    with the name of each step as it begins. What a rebuild cut short left (a version older than the alias's,
+    whose writes made during its copy may be there only, or the aliases of one in progress) refuses the
+    rebuild with FailedPrecondition before anything is made, unless `resume_cut_short`: then it is finished
+    first (`resume`), and a rebuild cut short after its swap needs nothing more."""
+    announce = step or (lambda _: None)
     put_template(client, names, settings)
+    if left := unfinished(client, names):
+        if not resume_cut_short:
+            raise FailedPrecondition(
+                f"a rebuild is running or was cut short: {'; '.join(left)}. If none is running, `dcii index"
+                " rebuild --resume` finishes it (docs/OPENSEARCH.md, Rebuild)"
+            )
+        announce("finishing a rebuild cut short")
+        if resume(client, names, changed, progress):
+            return current_versions(client, names)[0]
     old = current_versions(client, names)
     existing = all_versions(client, names)
-    if behind := left_behind(names, old, existing):
-        raise FailedPrecondition(
-            f"{', '.join(behind)} is older than the alias's version and still here: a rebuild was cut short"
-            " after its swap, and writes made during its copy may be there only; see docs/OPENSEARCH.md (Rebuild)"
-        )
     number = max((int(n.rsplit("-v", 1)[1]) for n in existing), default=0) + 1
     new = names.version(number)
-    client.indices.create(index=new)
-    started = dt.datetime.now(dt.UTC)
-    set_dual_write(new)
-    try:
-        for index in old:
-            copy(client, index, new, progress=progress)
-        client.indices.refresh(index=new)
-        actions: list[dict[str, Any]] = [{"remove": {"index": index, "alias": names.tracings}} for index in old]
-        actions.append({"add": {"index": new, "alias": names.tracings}})
-        client.indices.update_aliases(body={"actions": actions})  # one request: atomic
-        log.info("index alias swapped", extra={"alias": names.tracings, "to": new, "from": old})
-        for index in old:
-            copy(client, index, new, since=started)
-    finally:
-        set_dual_write(None)
-    time.sleep(settings.drain_seconds)
+    # Created with the building alias in the same request: no writer that sees the version misses the alias.
+    client.indices.create(index=new, body={"aliases": {names.building: {}}})
+    changed()
+    announce("copying")
+    since = dt.datetime.now(dt.UTC)
     for index in old:
-        copy(client, index, new, since=started)
+        copy(client, index, new, progress=progress)
+    _aliases(client, [{"add": {"index": index, "alias": names.leaving}} for index in old], changed)
+    announce("waiting for every instance to see the rebuild")
+    time.sleep(SETTLE_SECONDS)
+    # What instances wrote to the old version only, before they saw the building alias: searchable at the swap.
+    announce("catching up")
+    since = _catch_up(client, old, new, since)
     client.indices.refresh(index=new)
+    announce("swapping")
+    swap = [{"remove": {"index": index, "alias": names.tracings}} for index in old]
+    swap += [{"add": {"index": new, "alias": names.tracings}}, {"remove": {"index": new, "alias": names.building}}]
+    _aliases(client, swap, changed)
+    log.info("index alias swapped", extra={"alias": names.tracings, "to": new, "from": old})
+    announce("swapped")
+    since = _catch_up(client, old, new, since)  # writes routed to the old version as the alias swapped
+    announce("draining")
+    time.sleep(settings.drain_seconds)
+    _catch_up(client, old, new, since)
+    client.indices.refresh(index=new)
+    _aliases(client, [{"remove": {"index": index, "alias": names.leaving}} for index in old], changed)
     for index in existing:
         if index != new:
             client.indices.delete(index=index)
     return new
+
+
+def _catch_up(client: OpenSearch, old: list[str], new: str, since: dt.datetime) -> dt.datetime:
+    """Copy what was written to the old versions since `since` (less the clock margin); returns when this
+    pass began, the `since` of the next."""
+    began = dt.datetime.now(dt.UTC)
+    for index in old:
+        copy(client, index, new, since=since)
+    return began

@@ -23,7 +23,7 @@ from opensearchpy.exceptions import TransportError
 
 from indexer.codec import tracing_from_json
 from indexer.model import TracingType
-from indexer.store.opensearch_admin import all_versions, current_versions, left_behind, schema_of
+from indexer.store.opensearch_admin import current_versions, schema_of, unfinished
 from indexer.store.opensearch_io import PAGE, Action, bulk, require, search_pages
 from indexer.store.opensearch_lifecycle import unfinished_supersessions
 from indexer.store.opensearch_schema import SCHEMA_VERSION, Names, parse_instant
@@ -46,10 +46,10 @@ def problems(client: OpenSearch, names: Names) -> list[str]:
         versions = current_versions(client, names)
         if len(versions) != 1:
             found.append(f"alias {names.tracings} points at {len(versions)} indices")
-        for index in left_behind(names, versions, all_versions(client, names)):
+        for left in unfinished(client, names):
             found.append(
-                f"{index} is not behind the alias and is older than its version: a rebuild cut short after its"
-                " swap; writes made during its copy may be there only (docs/OPENSEARCH.md, Rebuild)"
+                f"{left}: a rebuild is running, or was cut short (writes made during its copy may be in the old"
+                " version only); if none is running, `dcii index rebuild --resume` finishes it"
             )
         for index in versions:
             if (schema := schema_of(client, index)) != SCHEMA_VERSION:

@@ -11,6 +11,7 @@ beyond its operations, found in the cluster and in the group's view of the docum
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 
 from opensearchpy import OpenSearch
 from opensearchpy.exceptions import TransportError
@@ -20,25 +21,27 @@ from indexer.store.base import WriteOutcome, WriteResult
 from indexer.store.opensearch_io import Action, bulk, hits, require, search, unavailable
 from indexer.store.opensearch_lifecycle import candidates_query, supersedes
 from indexer.store.opensearch_plan import Doc, Plan, Tomb
+from indexer.store.opensearch_resolve import read
 from indexer.store.opensearch_schema import Names, parse_instant
 
 View = dict[TracingKey, Doc]
 
 
-def load_replaced(client: OpenSearch, names: Names, view: View) -> None:
+@dataclass(frozen=True, slots=True)
+class Reads:
+    """Where a write group reads: the alias, and the versions a rebuild is leaving (opensearch_phase)."""
+
+    client: OpenSearch
+    names: Names
+    leaving: tuple[str, ...] = ()
+
+
+def load_replaced(client: OpenSearch, names: Names, view: View, leaving: tuple[str, ...] = ()) -> None:
     """Add to the view the old records the group's completions name (`finish` needs them)."""
     named = sorted({doc.replaces[0] for doc in view.values() if doc.replaces})
-    if not named:
-        return
-    try:
-        found = client.mget(index=names.tracings, body={"ids": named})
-    except TransportError as error:
-        raise unavailable("read", error) from error
-    for doc in found["docs"]:
-        if doc.get("found"):
-            source = doc["_source"]
-            key = TracingKey(source["agency"], source["record_number"])
-            view.setdefault(key, Doc.from_source(key, source))  # what this group did to it stands
+    for source in read(client, names, named, leaving).values():
+        key = TracingKey(source["agency"], source["record_number"])
+        view.setdefault(key, Doc.from_source(key, source))  # what this group did to it stands
 
 
 def unfinished(doc: Doc, view: View) -> Doc | None:
@@ -61,19 +64,17 @@ def finish(doc: Doc, view: View, actor: str) -> list[Tomb]:
     return [Tomb(prior, prior.type, ended, f"SUPERSEDED by {doc.type or '?'} {doc.key}", actor)]
 
 
-def resupersede(client: OpenSearch, names: Names, doc: Doc, version: int, view: View, actor: str) -> list[Tomb]:
+def resupersede(reads: Reads, doc: Doc, version: int, view: View, actor: str) -> list[Tomb]:
     """A replay of the live NAC history `doc` holds at `version`: what its first write may have left
     undone. Only histories indexed no later than it: one that arrived after it was kept then (it is
     superseded at indexing only, as the embedded store does) and stays kept. A tie (the same group)
     counts as before it, erring toward the domain rule (a later favorable NAC deletes the earlier)."""
     if not doc.live or doc.version != version or doc.type != TracingType.NAC_HISTORY.value or doc.tracing is None:
         return []
-    return superseded(client, names, doc, view, actor, indexed_by=parse_instant(doc.indexed_at))
+    return superseded(reads, doc, view, actor, indexed_by=parse_instant(doc.indexed_at))
 
 
-def superseded(
-    client: OpenSearch, names: Names, doc: Doc, view: View, actor: str, indexed_by: dt.datetime | None = None
-) -> list[Tomb]:
+def superseded(reads: Reads, doc: Doc, view: View, actor: str, indexed_by: dt.datetime | None = None) -> list[Tomb]:
     """Tombstones for the live NAC histories that `doc` (a NAC history just planned) supersedes: found
     in the cluster and in this group's view, judged as the embedded store judges (opensearch_lifecycle);
     with `indexed_by`, only those indexed at or before that moment (a replay: `resupersede`)."""
@@ -83,8 +84,15 @@ def superseded(
     if query is None:
         return []
     body = {"query": query, "size": 10_000, "sort": [{"tid": "asc"}]}
-    for hit in hits(search(client, body, index=names.tracings)):
-        source = hit["_source"]
+    found = [hit["_source"] for hit in hits(search(reads.client, body, index=reads.names.tracings))]
+    if reads.leaving:
+        # Also the histories written to the leaving version only, each as the newer of its two copies (one
+        # live in the old version may have been ended behind the alias).
+        index = ",".join(reads.leaving)
+        more = {hit["_id"] for hit in hits(search(reads.client, body, index=index, ignore_unavailable=True))}
+        ids = sorted({str(source["tid"]) for source in found} | more)
+        found = [s for s in read(reads.client, reads.names, ids, reads.leaving).values() if s["live"]]
+    for source in found:
         key = TracingKey(source["agency"], source["record_number"])
         view.setdefault(key, Doc.from_source(key, source))  # what this group did to it stands
     reason = f"SUPERSEDED by favorable NAC history {new.key}"

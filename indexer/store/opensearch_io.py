@@ -37,9 +37,13 @@ class Action:
     # Optimistic concurrency: applied only if the document still has this sequence number and term.
     seq_no: int | None = None
     primary_term: int | None = None
+    # `index` names an alias: refused (404) when it names nothing, where the cluster would make an index of it.
+    require_alias: bool = False
 
     def lines(self) -> list[dict[str, Any]]:
         meta: dict[str, Any] = {"_index": self.index, "_id": self.doc_id}
+        if self.require_alias:
+            meta["require_alias"] = True
         if self.version is not None:
             meta |= {"version": self.version, "version_type": self.version_type or "external"}
         if self.seq_no is not None:
@@ -112,10 +116,17 @@ def require(results: Sequence[ItemResult], *, allowed: frozenset[int] = frozense
             raise Unavailable(f"the index cluster refused a write ({result.status} {result.error})")
 
 
-def search(client: OpenSearch, body: dict[str, Any], *, index: str | None, what: str = "read") -> dict[str, Any]:
-    """One search: against `index`, or (index None) against the point in time named in the body."""
+def search(
+    client: OpenSearch, body: dict[str, Any], *, index: str | None, what: str = "read", ignore_unavailable: bool = False
+) -> dict[str, Any]:
+    """One search: against `index`, or (index None) against the point in time named in the body; with
+    `ignore_unavailable`, an index of `index` deleted meanwhile holds nothing."""
+    params = {"ignore_unavailable": "true"} if ignore_unavailable else {}
     try:
-        found: dict[str, Any] = client.search(index=index, body=body) if index else client.search(body=body)
+        if index:
+            found: dict[str, Any] = client.search(index=index, body=body, params=params)
+        else:
+            found = client.search(body=body)
     except TransportError as error:
         raise unavailable(what, error) from error
     return found

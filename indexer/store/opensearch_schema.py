@@ -151,6 +151,17 @@ class Names:
         return f"{self.prefix}-tracings-v{number}"
 
     @property
+    def building(self) -> str:
+        """The alias on the version a rebuild is copying into (until its swap): every writer mirrors there."""
+        return f"{self.prefix}-tracings-building"
+
+    @property
+    def leaving(self) -> str:
+        """The alias on the version a rebuild swaps away from (until its last catch-up): every writer reads it
+        beside the tracings alias."""
+        return f"{self.prefix}-tracings-leaving"
+
+    @property
     def disputes(self) -> str:
         return f"{self.prefix}-disputes"
 

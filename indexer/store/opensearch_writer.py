@@ -68,7 +68,9 @@ from indexer.store.base import (
     superseded_reason,
 )
 from indexer.store.opensearch_io import Action, ItemResult, bulk, require, unavailable
+from indexer.store.opensearch_phase import PhaseWatch
 from indexer.store.opensearch_plan import Doc, Op, Plan, SetDispute, Tomb, filed_after, keep_later_disputes
+from indexer.store.opensearch_resolve import resolve
 from indexer.store.opensearch_schema import (
     Names,
     deletion_doc,
@@ -76,7 +78,6 @@ from indexer.store.opensearch_schema import (
     dispute_doc,
     instant,
     parse_instant,
-    tid_for,
     tombstone_doc,
     tracing_doc,
 )
@@ -86,7 +87,6 @@ from indexer.subjects import same_subject
 log = logging.getLogger(__name__)
 
 _MAX_GROUP_OPS = 500
-_MAX_PROBES = 16
 
 
 @dataclass
@@ -101,8 +101,9 @@ class Writer:
 
     def __init__(self, client: OpenSearch, names: Names, *, refresh: str, clock: Callable[[], dt.datetime]) -> None:
         self._client, self._names, self._refresh, self._clock = client, names, refresh, clock
-        # Set by a rebuild in progress: every tracing document is also written to the new version.
-        self.also_write: str | None = None
+        # Where a rebuild stands (any process's): the version to mirror to, the versions to read beside the alias.
+        self.phase = PhaseWatch(client, names)
+        self._leaving: tuple[str, ...] = ()  # as the group being planned read them
         self._queue: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._run, name="opensearch-writer", daemon=True)
         self._thread.start()
@@ -150,28 +151,17 @@ class Writer:
     # ---- reading what the cluster holds ----
 
     def resolve(self, keys: Sequence[TracingKey]) -> dict[TracingKey, Doc]:
-        """The document of each key (realtime), following its probe chain to the key or a free id."""
-        view: dict[TracingKey, Doc] = {}
-        todo = list(dict.fromkeys(keys))
-        for probe in range(_MAX_PROBES):
-            if not todo:
-                return view
-            tids = {key: tid_for(key, probe) for key in todo}
-            try:
-                found = self._client.mget(index=self._names.tracings, body={"ids": [str(t) for t in tids.values()]})
-            except TransportError as error:
-                raise unavailable("read", error) from error
-            collided = []
-            for key, doc in zip(todo, found["docs"], strict=True):
-                source = doc.get("_source") if doc.get("found") else None
-                if source is None:
-                    view[key] = Doc(key, tids[key])
-                elif (source["agency"], source["record_number"]) == (key.agency, key.record_number):
-                    view[key] = Doc.from_source(key, source)
-                else:
-                    collided.append(key)  # another key holds this id: try the next one
-            todo = collided
-        raise Unavailable("tracing id probe chain too long")
+        """The document of each key (realtime), following its probe chain to the key or a free id; while a
+        rebuild's swap is near, the newer of the alias's and the leaving version's (opensearch_phase)."""
+        return self._resolve(keys)[0]
+
+    def _resolve(self, keys: Sequence[TracingKey]) -> tuple[dict[TracingKey, Doc], tuple[str, ...]]:
+        leaving = self.phase.current().leaving
+        view = resolve(self._client, self._names, keys, leaving)
+        # Asked again after the reads: a view of the aliases older than them could miss a swap they saw.
+        if not set(later := self.phase.current().leaving) <= set(leaving):
+            view, leaving = resolve(self._client, self._names, keys, later), later
+        return view, leaving
 
     # ---- planning each operation ----
 
@@ -186,8 +176,8 @@ class Writer:
                         keys.append(key)
                     case Replace(old, _, new):
                         keys += [old, new.key]
-        view = self.resolve(keys)
-        follow.load_replaced(self._client, self._names, view)
+        view, self._leaving = self._resolve(keys)
+        follow.load_replaced(self._client, self._names, view, self._leaving)
         now, seq = self._clock(), iter(range(1_000_000))
         plans = [[self._plan(op, job.actor, view, now, seq) for op in job.ops] for job in jobs]
         flat = [plan for job_plans in plans for plan in job_plans]
@@ -221,7 +211,7 @@ class Writer:
         raise AssertionError(op)
 
     def _tracing_action(self, doc: Doc, source: dict[str, Any], version: int, version_type: str) -> Action:
-        return Action("index", self._names.tracings, str(doc.tid), source, version, version_type)
+        return Action("index", self._names.tracings, str(doc.tid), source, version, version_type, require_alias=True)
 
     def _log_action(
         self, doc: Doc, kind: str, version: int, reason: str, actor: str, now: dt.datetime, seq: Iterator[int]
@@ -236,7 +226,7 @@ class Writer:
         if doc.exists and doc.version >= tracing.source_version:
             plan = Plan(WriteResult(WriteOutcome.UNCHANGED, doc.version))
             plan.tombs += follow.finish(doc, view, actor)
-            replayed = follow.resupersede(self._client, self._names, doc, tracing.source_version, view, actor)
+            replayed = follow.resupersede(self._reads, doc, tracing.source_version, view, actor)
             plan.tombs += replayed  # a replayed history: what its first write may have left undone
             return plan
         finishing = follow.finish(doc, view, actor) if doc.live and replaces is None else []
@@ -265,7 +255,7 @@ class Writer:
         if refiled:
             plan.after.append(Action("delete", self._names.disputes, str(doc.tid)))
         if kind is TracingType.NAC_HISTORY:
-            plan.tombs += follow.superseded(self._client, self._names, doc, view, actor)
+            plan.tombs += follow.superseded(self._reads, doc, view, actor)
         return plan
 
     def _delete(self, doc: Doc, version: int, reason: str, actor: str, now: dt.datetime, seq: Iterator[int],
@@ -323,7 +313,7 @@ class Writer:
                 ended = max(prior.version, new.source_version)
                 plan.tombs.append(Tomb(prior, prior.type, ended, reason, actor))
                 prior.live, prior.version = False, ended
-            plan.tombs += follow.resupersede(self._client, self._names, target, new.source_version, view, actor)
+            plan.tombs += follow.resupersede(self._reads, target, new.source_version, view, actor)
             return plan
         if not prior.live or prior.type != expected.value:
             return Plan(WriteResult(WriteOutcome.NOT_FOUND, 0))
@@ -344,12 +334,18 @@ class Writer:
 
     # ---- sending it ----
 
+    @property
+    def _reads(self) -> follow.Reads:
+        return follow.Reads(self._client, self._names, self._leaving)
+
     def _send(self, actions: list[Action]) -> list[ItemResult]:
-        """One bulk request; during a rebuild each tracing document also goes to the new version."""
-        extra = self.also_write
-        mirrored = [replace(a, index=extra) for a in actions if extra and a.index == self._names.tracings]
+        """One bulk request; during a rebuild's copy each tracing document also goes to the new version."""
+        building = self._names.building if self.phase.current().mirror else None
+        mirrored = [replace(a, index=building) for a in actions if building and a.index == self._names.tracings]
         results = bulk(self._client, actions + mirrored, refresh=self._refresh)
-        require(results[len(actions) :], allowed=frozenset({409}))
+        # 409: the new version holds this version or a newer one already; 404: the alias is gone (the swap was
+        # made, or `dcii index rebuild --resume` cleared a rebuild cut short) since this writer read it.
+        require(results[len(actions) :], allowed=frozenset({404, 409}))
         return results[: len(actions)]
 
     def _execute(self, plans: list[Plan], now: dt.datetime, seq: Iterator[int]) -> None:

@@ -1,0 +1,184 @@
+"""A rebuild on OpenSearch while another service instance goes on writing (docs/OPENSEARCH.md, Rebuild).
+
+`dcii index rebuild` runs in a process of its own; here the rebuilder and the service are two stores on the
+same cluster, and the rebuild's `step` callback lets the service write at the moments that matter. Before the
+rebuild told the other instances anything, a record the service wrote during the copy was in the old version
+only until the catch-up after the swap: its completion, deletion or statement of dispute arriving just after
+the swap was answered NOT_FOUND (a deletion without its log entry, a completion's new record never written),
+and searches did not find it (a review of the backend: "stop every connector for the whole rebuild")."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import pytest
+
+from indexer.exc import FailedPrecondition
+from indexer.model import Tracing, TracingKey, TracingType
+from indexer.store.base import Delete, Replace, Upsert, WriteOp, WriteOutcome
+from indexer.store.opensearch import OpenSearchStore
+from indexer.store.opensearch_admin import resume
+from indexer.store.opensearch_schema import tid_for, tracing_doc
+from tests import factories as f
+from tests import store_backends
+from tests.store_backends import Opener, _dispute, _live
+from tests.test_store_lifecycle import _checked, file_tracing, nac
+
+open_cluster = store_backends.open_cluster
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)  # the catch-up copies by the time each document was written
+
+
+def _pair(open_cluster: Opener) -> tuple[OpenSearchStore, OpenSearchStore]:
+    service, rebuilder = open_cluster(clock=_now), open_cluster(clock=_now)
+    assert isinstance(service, OpenSearchStore) and isinstance(rebuilder, OpenSearchStore)
+    return service, rebuilder
+
+
+class _CutShort(Exception):
+    """The rebuild's process dies at a step."""
+
+
+def _lands_late(store: OpenSearchStore, index: str, tracing: Tracing) -> None:
+    """A write another instance sent to the old version before the swap that lands there after it (a slow
+    bulk), as that instance's writer would have written it."""
+    doc = tracing_doc(tracing, tid=tid_for(tracing.key), born=tracing.source_version, indexed_at=_now())
+    store._client.index(
+        index=index, id=str(doc["tid"]), body=doc, version=tracing.source_version, version_type="external",
+        refresh=True,
+    )  # fmt: skip
+
+
+def test_another_instance_completes_deletes_and_disputes_at_the_swap_what_it_wrote_during_the_copy(
+    open_cluster: Opener,
+) -> None:
+    service, rebuilder = _pair(open_cluster)
+    old = service.names.version(1)
+    service.write([Upsert(file_tracing("BEFORE"))], actor="NCIS")
+    case, closed = _checked(f.open_case("NCIS", "OC-1", 1)), _checked(f.person("NCIS", "F-1", 2))
+    doomed = file_tracing("GONE-1", surname="Quill")
+    late_case, late_closed = _checked(f.open_case("NCIS", "OC-2", 1)), _checked(f.person("NCIS", "F-2", 2))
+    late_doomed, late_disputed = file_tracing("GONE-2", surname="Abbot"), file_tracing("DSP-2", surname="Ambrose")
+    earlier, favorable = nac("H1", (2010, 1, 1)), nac("H2", (2020, 1, 1))
+    outcomes: dict[str, list[WriteOutcome]] = {}
+    found_at_swap: list[set[str]] = []
+
+    def copied_all(sent: int, total: int) -> None:
+        if "during" not in outcomes and sent == total:  # the copy has read the old version: these are not in it
+            ops: list[WriteOp] = [Upsert(case), Upsert(doomed)]
+            outcomes["during"] = [r.outcome for r in service.write(ops, actor="NCIS")]
+
+    def at(step: str) -> None:
+        if step == "swapping":  # after the last catch-up before the swap: in the new version by the mirror only
+            outcomes["swapping"] = [r.outcome for r in service.write([Upsert(file_tracing("LAST"))], actor="NCIS")]
+        if step == "swapped":  # the catch-up after the swap has not run yet
+            found_at_swap.append(_live(service))
+            for tracing in (late_case, late_doomed, late_disputed, earlier):
+                _lands_late(service, old, tracing)
+            ops: list[WriteOp] = [
+                Replace(case.key, TracingType.OPEN_CASE, closed),
+                Delete(doomed.key, doomed.source_version, "DELETED BY OWNING AGENCY"),
+                Replace(late_case.key, TracingType.OPEN_CASE, late_closed),
+                Delete(late_doomed.key, late_doomed.source_version, "DELETED BY OWNING AGENCY"),
+                Upsert(favorable),
+            ]
+            outcomes["swapped"] = [r.outcome for r in service.write(ops, actor="NCIS")]
+            outcomes["dispute"] = [WriteOutcome.APPLIED if service.set_dispute(late_disputed.key, _dispute(1)) else
+                                   WriteOutcome.NOT_FOUND]  # fmt: skip
+
+    rebuilder.rebuild(progress=copied_all, step=at)
+
+    assert outcomes["during"] == [WriteOutcome.APPLIED] * 2
+    assert outcomes["swapping"] == [WriteOutcome.APPLIED]
+    assert found_at_swap == [{"BEFORE", "OC-1", "GONE-1", "LAST"}]
+    assert outcomes["swapped"] == [WriteOutcome.APPLIED] * 5
+    assert outcomes["dispute"] == [WriteOutcome.APPLIED]
+    assert _live(service) == {"BEFORE", "F-1", "F-2", "DSP-2", "H2", "LAST"}
+    assert {r.key.record_number for r in service.deletions()} == {"OC-1", "GONE-1", "OC-2", "GONE-2", "H1"}
+    held = service.get(late_disputed.key)
+    assert held is not None and held.dispute == _dispute(1)
+    assert service.check_integrity() == []
+    assert sorted(service._client.indices.get_alias(index=service.names.pattern)) == [service.names.version(2)]
+
+
+def _aliases(store: OpenSearchStore) -> dict[str, list[str]]:
+    found = store._client.indices.get_alias(index=store.names.pattern)
+    return {index: sorted(body["aliases"]) for index, body in sorted(found.items())}
+
+
+def test_a_rebuild_cut_short_after_its_swap_is_refused_until_resumed(open_cluster: Opener) -> None:
+    service, rebuilder = _pair(open_cluster)
+    names = service.names
+    service.write([Upsert(file_tracing(f"F-{n}")) for n in range(3)], actor="NCIS")
+
+    def dies_after_the_swap(step: str) -> None:
+        if step == "swapped":
+            raise _CutShort
+
+    with pytest.raises(_CutShort):
+        rebuilder.rebuild(step=dies_after_the_swap)
+    assert _aliases(service) == {names.version(1): [names.leaving], names.version(2): [names.tracings]}
+    # The service goes on: it reads the version left behind as well as the alias's.
+    late = file_tracing("F-9")
+    assert service.write([Upsert(late)], actor="NCIS")[0].outcome is WriteOutcome.APPLIED
+    assert service.write([Delete(TracingKey("NCIS", "F-0"), 1, "DELETED")], actor="NCIS")[0].outcome is (
+        WriteOutcome.APPLIED
+    )
+    problems = service.check_integrity()
+    assert any("is being left" in p and "--resume" in p for p in problems), problems
+    with pytest.raises(FailedPrecondition, match="a rebuild is running or was cut short"):
+        rebuilder.rebuild()
+    assert rebuilder.rebuild(resume=True) == names.version(2)  # the swap was made: finishing it is enough
+    assert _aliases(service) == {names.version(2): [names.tracings]}
+    assert _live(service) == {"F-1", "F-2", "F-9"}
+    assert service.check_integrity() == []
+
+
+def test_a_rebuild_cut_short_before_its_swap_is_made_again_by_resume(open_cluster: Opener) -> None:
+    service, rebuilder = _pair(open_cluster)
+    names = service.names
+    service.write([Upsert(file_tracing(f"F-{n}")) for n in range(3)], actor="NCIS")
+
+    def dies_before_the_swap(step: str) -> None:
+        if step == "catching up":
+            raise _CutShort
+
+    with pytest.raises(_CutShort):
+        rebuilder.rebuild(step=dies_before_the_swap)
+    assert _aliases(service) == {
+        names.version(1): sorted([names.leaving, names.tracings]),
+        names.version(2): [names.building],
+    }
+    with pytest.raises(FailedPrecondition, match="is being built"):
+        rebuilder.rebuild()
+    # The service writes on, mirrored into the version being built; then the cut-short rebuild is cleared away
+    # while the service's view of the aliases (read for F-9) still says so: F-10's mirror finds no alias, and
+    # makes no index of its name.
+    assert service.write([Upsert(file_tracing("F-9"))], actor="NCIS")[0].outcome is WriteOutcome.APPLIED
+    assert resume(rebuilder._client, names, rebuilder._writer.phase.forget) is False  # no swap was made
+    assert service.write([Upsert(file_tracing("F-10"))], actor="NCIS")[0].outcome is WriteOutcome.APPLIED
+    assert _aliases(service) == {names.version(1): [names.tracings]}
+    everything = sorted(service._client.indices.get(index=f"{names.prefix}-*"))
+    assert everything == sorted([names.version(1), names.disputes, names.deletions])
+    assert rebuilder.rebuild() == names.version(2)
+    assert _aliases(service) == {names.version(2): [names.tracings]}
+    assert _live(service) == {"F-0", "F-1", "F-2", "F-9", "F-10"}
+    assert service.check_integrity() == []
+
+
+def test_a_version_of_another_schema_being_built_gets_no_mirror(open_cluster: Opener) -> None:
+    """Another program's rebuild derives its documents with its own code; this instance's would stay there
+    (the copy keeps a version it finds held), so it writes to the alias alone and the catch-up re-derives."""
+    service, _ = _pair(open_cluster)
+    names = service.names
+    client: Any = service._client
+    body = {"mappings": {"_meta": {"schema": 99}, "dynamic": False}, "aliases": {names.building: {}}}
+    client.indices.create(index=names.version(7), body=body)
+    service._writer.phase.forget()
+    assert service.write([Upsert(file_tracing("F-1"))], actor="NCIS")[0].outcome is WriteOutcome.APPLIED
+    client.indices.refresh(index=names.version(7))
+    assert client.count(index=names.version(7))["count"] == 0
+    assert _live(service) == {"F-1"}
