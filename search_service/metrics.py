@@ -13,7 +13,8 @@ What is measured (docs/RUNBOOK.md says what each means and what to alert on):
   thread. Received minus finished (`dcii_rpc_requests_total`) is what the server shed.
 - the audit trail's writes, which every answered search waits for: `dcii_audit_write_seconds` (writer lock,
   transaction, fsync) and `dcii_audit_entries_total`; a disk that stalls shows here first.
-- the store: `dcii_store_tracings` (TracingStore.size_hint, so any backend) and `dcii_store_info{backend}`.
+- the store: `dcii_store_tracings` (TracingStore.size_hint, so any backend), `dcii_store_info{backend}` and
+  `dcii_store_rebuilding` (a rebuild running or left cut short).
 - the process (CPU, memory, open files, GC) from prometheus_client's own collectors.
 
 No PII, by construction: every label value comes from a closed set fixed by the wire contract — method
@@ -306,6 +307,7 @@ class _StateCollector(Collector):
     def __init__(self, store: TracingStore, batch_queue: BatchQueue, refresh: float) -> None:
         self._backend = type(store).__name__
         self._size = _Cached(store.size_hint, refresh, "store")
+        self._rebuilding = _Cached(store.rebuilding, refresh, "rebuild")
         self._batches = _Cached(lambda: _batch_progress(batch_queue), min(refresh, 5.0), "batch")
 
     def collect(self) -> Iterable[Metric]:
@@ -315,6 +317,9 @@ class _StateCollector(Collector):
         size = self._size.get()
         if size is not None:
             yield GaugeMetricFamily("dcii_store_tracings", "Live tracings in the store (may lag writes)", value=size)
+        if (rebuilding := self._rebuilding.get()) is not None:
+            text = "1 while an index rebuild runs or was cut short (OpenSearch: docs/OPENSEARCH.md, Rebuild)"
+            yield GaugeMetricFamily("dcii_store_rebuilding", text, value=int(rebuilding))
         progress = self._batches.get()
         if progress is not None:
             queries = GaugeMetricFamily(

@@ -109,6 +109,7 @@ def test_rpcs_ingest_batch_and_store_are_measured(index: Index) -> None:
         name = family.name.removesuffix("_created")  # prometheus_client's creation-time series of a counter
         assert not name.startswith("dcii_") or name in runbook, f"{name} is not in the runbook"
     search = {"grpc_service": "dcii.v1.SearchService", "grpc_method": "Search"}
+    assert value(found, "dcii_store_rebuilding") == 0
     assert value(found, "dcii_rpc_requests_total", **search, mode="EXACT", grpc_code="OK") == 2
     assert value(found, "dcii_rpc_requests_total", **search, mode="FUZZY", grpc_code="OK") == 1
     assert value(found, "dcii_rpc_errors_total", **search, mode="OTHER", grpc_code="INVALID_ARGUMENT") == 1

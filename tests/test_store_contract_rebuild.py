@@ -129,10 +129,12 @@ def test_a_rebuild_cut_short_after_its_swap_is_refused_until_resumed(open_cluste
     )
     problems = service.check_integrity()
     assert any("is being left" in p and "--resume" in p for p in problems), problems
+    assert service.rebuilding()  # dcii_store_rebuilding: the alert DciiRebuildLeftOver
     with pytest.raises(FailedPrecondition, match="a rebuild is running or was cut short"):
         rebuilder.rebuild()
     assert rebuilder.rebuild(resume=True) == names.version(2)  # the swap was made: finishing it is enough
     assert _aliases(service) == {names.version(2): [names.tracings]}
+    assert not service.rebuilding()
     assert _live(service) == {"F-1", "F-2", "F-9"}
     assert service.check_integrity() == []
 

@@ -289,6 +289,11 @@ class TracingStore(ABC):
         """Roughly how many live tracings (may lag writes); blocking uses it to judge key selectivity."""
         return self.count()
 
+    def rebuilding(self) -> bool:
+        """Whether a rebuild of the index is in progress, or was cut short and left (its writers do more
+        work until it is finished). The embedded store is never rebuilt in place."""
+        return False
+
     @abstractmethod
     def keys_version(self) -> int:
         """The version of indexer.match_keys its match keys were written with (`KEYS_VERSION` once brought

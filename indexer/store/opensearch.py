@@ -41,7 +41,15 @@ from indexer.store.base import (
     WriteResult,
     last_end,
 )
-from indexer.store.opensearch_admin import Progress, Step, current_versions, ensure, rebuild, schema_of
+from indexer.store.opensearch_admin import (
+    Progress,
+    Step,
+    current_versions,
+    ensure,
+    rebuild,
+    rebuild_aliases,
+    schema_of,
+)
 from indexer.store.opensearch_io import Action, bulk, hits, require, search_pages, unavailable
 from indexer.store.opensearch_io import search as _search
 from indexer.store.opensearch_plan import SetDispute
@@ -321,6 +329,12 @@ class OpenSearchStore(Scans, TracingStore):
                 raise unavailable("read its schema", error) from error
             self._keys, self._keys_at, self._schema = keys_version_of(schema), now, schema
         return self._keys
+
+    def rebuilding(self) -> bool:
+        try:
+            return any(rebuild_aliases(self._client, self.names))
+        except TransportError as error:
+            raise unavailable("read the state of a rebuild", error) from error
 
     def check_integrity(self) -> list[str]:
         return opensearch_check.problems(self._client, self.names)

@@ -198,7 +198,7 @@ def _flush(client: OpenSearch, batch: list[Action]) -> int:
 Step = Callable[[str], None]
 
 
-def _phase_aliases(client: OpenSearch, names: Names) -> tuple[list[str], list[str]]:
+def rebuild_aliases(client: OpenSearch, names: Names) -> tuple[list[str], list[str]]:
     """The versions carrying the building and the leaving alias (a rebuild running, or cut short)."""
     found = client.indices.get_alias(index=names.pattern)
     building = sorted(index for index, body in found.items() if names.building in body["aliases"])
@@ -214,7 +214,7 @@ def _aliases(client: OpenSearch, actions: list[dict[str, Any]], changed: Callabl
 def unfinished(client: OpenSearch, names: Names) -> list[str]:
     """What a rebuild running, or cut short, has left (empty: none): for the check and for `rebuild`."""
     current, existing = current_versions(client, names), all_versions(client, names)
-    building, leaving = _phase_aliases(client, names)
+    building, leaving = rebuild_aliases(client, names)
     found = [f"{index} is not behind the alias and is older than its version" for index in left_behind(
         names, current, existing)]  # fmt: skip
     found += [f"{index} is being built (alias {names.building})" for index in building]
@@ -227,7 +227,7 @@ def resume(client: OpenSearch, names: Names, changed: Callable[[], None], progre
     (newer versions only land) and delete it; before its swap, drop the version it was building. Returns
     whether the swap had happened (nothing more to do)."""
     current, existing = current_versions(client, names), all_versions(client, names)
-    building, leaving = _phase_aliases(client, names)
+    building, leaving = rebuild_aliases(client, names)
     behind = left_behind(names, current, existing)
     for index in behind:
         for target in current:
