@@ -94,7 +94,9 @@ def _rebuild(url: str, *extra: str, kill_after: float | None = None) -> subproce
 def test_a_rebuild_killed_and_resumed_beside_a_writing_connector_loses_nothing(osmem: Any, tmp_path: Path) -> None:
     clone = osmem.clone()
     index = make_index(tmp_path)
-    index.store_url = clone.url.replace("http://", "opensearch://") + "?prefix=rb&replicas=0&drain_seconds=0.2"
+    index.store_url = (
+        clone.url.replace("http://", "opensearch://") + "?prefix=rb&replicas=0&drain_seconds=0.2&rebuild_lease=2"
+    )
     index.start()
     try:
         ncis = index.client("NCIS-RA-01", "NCIS", [Role.SUBMITTER])
@@ -104,12 +106,16 @@ def test_a_rebuild_killed_and_resumed_beside_a_writing_connector_loses_nothing(o
             # Killed while it waits for the instances to see it (before its swap), then resumed: rebuilt afresh.
             killed = _rebuild(index.store_url, kill_after=1.2)
             assert killed.returncode == -signal.SIGKILL, killed.stderr
+            running = _rebuild(index.store_url, "--resume")  # its lease not yet run out: still thought running
+            assert running.returncode != 0 and "a rebuild is running" in running.stderr, running.stderr
+            time.sleep(2)
             refused = _rebuild(index.store_url)
             assert refused.returncode != 0 and "--resume" in refused.stderr, refused.stderr
             resumed = _rebuild(index.store_url, "--resume")
             assert resumed.returncode == 0, resumed.stderr
             # Killed later (around its swap or its drain), resumed again; and one left to finish on its own.
             _rebuild(index.store_url, kill_after=3.0)
+            time.sleep(2)
             assert _rebuild(index.store_url, "--resume").returncode == 0
             finished = _rebuild(index.store_url)
             assert finished.returncode == 0, finished.stderr

@@ -245,6 +245,13 @@ class OpenSearchStore(Scans, TracingStore):
         tombstones: Sequence[Tombstone] = (),
         deletions: Sequence[DeletionRecord] = (),
     ) -> None:
+        if self.rebuilding():
+            # Its writes keep the source's indexed_at and are not mirrored: the rebuild's catch-up, which goes
+            # by indexed_at, never copied them, and they went with the old version (a review of the rebuild).
+            raise FailedPrecondition(
+                "a rebuild of the index is running or was cut short: migrate into it once `dcii index rebuild`"
+                " (with --resume if it was cut short) has finished"
+            )
         view = self._writer.resolve(
             [s.tracing.key for s in tracings] + [t.key for t in tombstones] + [r.key for r in deletions]
         )
@@ -337,7 +344,7 @@ class OpenSearchStore(Scans, TracingStore):
             raise unavailable("read the state of a rebuild", error) from error
 
     def check_integrity(self) -> list[str]:
-        return opensearch_check.problems(self._client, self.names)
+        return opensearch_check.problems(self._client, self.names, self.settings.rebuild_lease_seconds)
 
     def repair(self) -> list[str]:
         try:

@@ -40,6 +40,7 @@ from opensearchpy.exceptions import RequestError, TransportError
 from indexer.codec import tracing_from_json
 from indexer.exc import FailedPrecondition
 from indexer.store.opensearch_io import Action, bulk, require, search_pages, unavailable
+from indexer.store.opensearch_lease import Lease, held
 from indexer.store.opensearch_phase import SETTLE_SECONDS
 from indexer.store.opensearch_schema import (
     DELETION_MAPPING,
@@ -150,13 +151,16 @@ def rederive(source: dict[str, Any]) -> dict[str, Any]:
 def copy(
     client: OpenSearch,
     source_index: str,
-    target_index: str,
+    target: str,
     *,
     since: dt.datetime | None = None,
     progress: Progress | None = None,
 ) -> int:
     """Copy (re-derived) every document of `source_index`, or those indexed since `since`, into
-    `target_index` with external versions. Returns how many were sent."""
+    `target`, an alias (the building alias before the swap, the tracings alias after), with external
+    versions and `require_alias`: once the alias is gone (the version deleted by a `--resume` beside this
+    rebuild, or the swap undone), the copy fails instead of making an index of that name, partly filled,
+    that the swap would then put behind the alias (a review of the rebuild). Returns how many were sent."""
     query: dict[str, Any] = {"match_all": {}}
     if since is not None:
         query = {"range": {"indexed_at": {"gte": (since - _SKEW).isoformat()}}}
@@ -171,7 +175,7 @@ def copy(
             # A tombstone at the version of the live document it ends (a completion's old record, a
             # superseded history, retention) must replace that document where it was copied already.
             kind = "external" if doc.get("live") else "external_gte"
-            batch.append(Action("index", target_index, hit["_id"], doc, doc["source_version"], kind))
+            batch.append(Action("index", target, hit["_id"], doc, doc["source_version"], kind, require_alias=True))
             if len(batch) >= _CHUNK:
                 sent += _flush(client, batch)
                 batch = []
@@ -211,14 +215,25 @@ def _aliases(client: OpenSearch, actions: list[dict[str, Any]], changed: Callabl
     changed()
 
 
-def unfinished(client: OpenSearch, names: Names) -> list[str]:
-    """What a rebuild running, or cut short, has left (empty: none): for the check and for `rebuild`."""
+def _leftovers(client: OpenSearch, names: Names) -> list[str]:
+    """The aliases and versions a rebuild leaves until it ends (empty: none)."""
     current, existing = current_versions(client, names), all_versions(client, names)
     building, leaving = rebuild_aliases(client, names)
     found = [f"{index} is not behind the alias and is older than its version" for index in left_behind(
         names, current, existing)]  # fmt: skip
     found += [f"{index} is being built (alias {names.building})" for index in building]
     found += [f"{index} is being left (alias {names.leaving})" for index in leaving]
+    return found
+
+
+def unfinished(client: OpenSearch, names: Names, lease_seconds: float) -> list[str]:
+    """What a rebuild cut short has left (empty: none, or a rebuild holding its lease is running)."""
+    lease = held(client, names.rebuild_lease, lease_seconds)
+    if lease is not None and lease.running():
+        return []
+    found = _leftovers(client, names)
+    if lease is not None:
+        found.append(f"the rebuild's lease is held {lease.describe()}")
     return found
 
 
@@ -230,9 +245,8 @@ def resume(client: OpenSearch, names: Names, changed: Callable[[], None], progre
     building, leaving = rebuild_aliases(client, names)
     behind = left_behind(names, current, existing)
     for index in behind:
-        for target in current:
-            copy(client, index, target, progress=progress)
-            client.indices.refresh(index=target)
+        copy(client, index, names.tracings, progress=progress)
+        client.indices.refresh(index=names.tracings)
     removes = [{"remove": {"index": i, "alias": names.building}} for i in building]
     removes += [{"remove": {"index": i, "alias": names.leaving}} for i in leaving]
     if removes:
@@ -257,24 +271,48 @@ def rebuild(
 ) -> str:
     """Build the next version, swap the alias to it, delete the old ones; returns the new index name.
     `changed` is called after each change of the aliases (this process's writer reads them again), `step`
-    with the name of each step as it begins. What a rebuild cut short left (a version older than the alias's,
-    whose writes made during its copy may be there only, or the aliases of one in progress) refuses the
-    rebuild with FailedPrecondition before anything is made, unless `resume_cut_short`: then it is finished
-    first (`resume`), and a rebuild cut short after its swap needs nothing more."""
-    announce = step or (lambda _: None)
+    with the name of each step as it begins. It holds the rebuild's lease throughout (opensearch_lease):
+    FailedPrecondition while another rebuild runs. What a rebuild cut short left (a version older than the
+    alias's, whose writes made during its copy may be there only, or its aliases) refuses the rebuild with
+    FailedPrecondition before anything is made, unless `resume_cut_short`: then it is finished first
+    (`resume`), and a rebuild cut short after its swap needs nothing more."""
+    lease = Lease.take(client, names.rebuild_lease, settings.rebuild_lease_seconds, take_over=resume_cut_short)
+    try:
+        return _rebuild(client, names, settings, changed, lease, progress, step, resume_cut_short)
+    finally:
+        lease.end()
+
+
+def _rebuild(
+    client: OpenSearch,
+    names: Names,
+    settings: OpenSearchSettings,
+    changed: Callable[[], None],
+    lease: Lease,
+    progress: Progress | None,
+    step: Step | None,
+    resume_cut_short: bool,
+) -> str:
+    def announce(name: str) -> None:
+        lease.check()  # taken over (this one was thought cut short): stop before the next step
+        if step is not None:
+            step(name)
+
     put_template(client, names, settings)
-    if left := unfinished(client, names):
+    # Numbered past every version there is, a dropped one included: an instance's view of a version's
+    # schema is kept by name, and the name of a version made again may not be the same program's.
+    number = max((int(n.rsplit("-v", 1)[1]) for n in all_versions(client, names)), default=0) + 1
+    if left := _leftovers(client, names):
         if not resume_cut_short:
             raise FailedPrecondition(
-                f"a rebuild is running or was cut short: {'; '.join(left)}. If none is running, `dcii index"
-                " rebuild --resume` finishes it (docs/OPENSEARCH.md, Rebuild)"
+                f"a rebuild was cut short: {'; '.join(left)}. `dcii index rebuild --resume` finishes it"
+                " (docs/OPENSEARCH.md, Rebuild)"
             )
         announce("finishing a rebuild cut short")
         if resume(client, names, changed, progress):
             return current_versions(client, names)[0]
     old = current_versions(client, names)
     existing = all_versions(client, names)
-    number = max((int(n.rsplit("-v", 1)[1]) for n in existing), default=0) + 1
     new = names.version(number)
     # Created with the building alias in the same request: no writer that sees the version misses the alias.
     client.indices.create(index=new, body={"aliases": {names.building: {}}})
@@ -282,24 +320,26 @@ def rebuild(
     announce("copying")
     since = dt.datetime.now(dt.UTC)
     for index in old:
-        copy(client, index, new, progress=progress)
+        copy(client, index, names.building, progress=progress)
     _aliases(client, [{"add": {"index": index, "alias": names.leaving}} for index in old], changed)
     announce("waiting for every instance to see the rebuild")
     time.sleep(SETTLE_SECONDS)
     # What instances wrote to the old version only, before they saw the building alias: searchable at the swap.
     announce("catching up")
-    since = _catch_up(client, old, new, since)
+    since = _catch_up(client, old, names.building, since)
     client.indices.refresh(index=new)
     announce("swapping")
+    if rebuild_aliases(client, names) != ([new], old) or current_versions(client, names) != old:
+        raise FailedPrecondition("the aliases changed under the rebuild (another process?): not swapped")
     swap = [{"remove": {"index": index, "alias": names.tracings}} for index in old]
     swap += [{"add": {"index": new, "alias": names.tracings}}, {"remove": {"index": new, "alias": names.building}}]
     _aliases(client, swap, changed)
     log.info("index alias swapped", extra={"alias": names.tracings, "to": new, "from": old})
     announce("swapped")
-    since = _catch_up(client, old, new, since)  # writes routed to the old version as the alias swapped
+    since = _catch_up(client, old, names.tracings, since)  # writes routed to the old version as the alias swapped
     announce("draining")
     time.sleep(settings.drain_seconds)
-    _catch_up(client, old, new, since)
+    _catch_up(client, old, names.tracings, since)
     client.indices.refresh(index=new)
     _aliases(client, [{"remove": {"index": index, "alias": names.leaving}} for index in old], changed)
     for index in existing:
@@ -308,10 +348,10 @@ def rebuild(
     return new
 
 
-def _catch_up(client: OpenSearch, old: list[str], new: str, since: dt.datetime) -> dt.datetime:
+def _catch_up(client: OpenSearch, old: list[str], target: str, since: dt.datetime) -> dt.datetime:
     """Copy what was written to the old versions since `since` (less the clock margin); returns when this
     pass began, the `since` of the next."""
     began = dt.datetime.now(dt.UTC)
     for index in old:
-        copy(client, index, new, since=since)
+        copy(client, index, target, since=since)
     return began

@@ -37,7 +37,7 @@ class DocVersion:
     primary_term: int
 
 
-def problems(client: OpenSearch, names: Names) -> list[str]:
+def problems(client: OpenSearch, names: Names, lease_seconds: float) -> list[str]:
     """Everything the check finds wrong (empty: sound); no PII in any message."""
     found: list[str] = []
     try:
@@ -46,10 +46,10 @@ def problems(client: OpenSearch, names: Names) -> list[str]:
         versions = current_versions(client, names)
         if len(versions) != 1:
             found.append(f"alias {names.tracings} points at {len(versions)} indices")
-        for left in unfinished(client, names):
+        for left in unfinished(client, names, lease_seconds):
             found.append(
-                f"{left}: a rebuild is running, or was cut short (writes made during its copy may be in the old"
-                " version only); if none is running, `dcii index rebuild --resume` finishes it"
+                f"{left}: a rebuild was cut short (writes made during its copy may be in the old version only);"
+                " `dcii index rebuild --resume` finishes it"
             )
         for index in versions:
             if (schema := schema_of(client, index)) != SCHEMA_VERSION:

@@ -22,15 +22,21 @@ no wall clocks are compared.)
 
 from __future__ import annotations
 
+import logging
 import math
+import threading
 import time
-from dataclasses import dataclass
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 
 from opensearchpy import OpenSearch
 from opensearchpy.exceptions import TransportError
 
-from indexer.store.opensearch_io import unavailable
+from indexer.store.opensearch_io import Action, ItemResult, unavailable
 from indexer.store.opensearch_schema import SCHEMA_VERSION, Names
+
+log = logging.getLogger(__name__)
 
 PHASE_SECONDS = 1.0
 SETTLE_SECONDS = 2.5  # above PHASE_SECONDS with room for a slow answer to the alias read
@@ -45,30 +51,63 @@ class Phase:
 
 
 class PhaseWatch:
-    """One writer's cached view of the rebuild aliases (used by the writer thread; `forget` from any)."""
+    """One store's cached view of the rebuild aliases, shared by its writer thread and the threads that
+    resolve keys beside it (OpenSearchStore.get, restore)."""
 
     def __init__(self, client: OpenSearch, names: Names) -> None:
         self._client, self._names = client, names
-        self._phase, self._read_at = Phase(), -math.inf
+        # The view and when its read was sent, replaced together and only by a read sent later: two threads
+        # reading at once could otherwise keep the older answer under the newer time.
+        self._view: tuple[Phase, float] = (Phase(), -math.inf)
+        self._lock = threading.Lock()
         self._schemas: dict[str, int] = {}
+        self._warned = -math.inf
+
+    def mirrors(self, actions: Sequence[Action]) -> list[Action]:
+        """The copies of `actions` for the version being built (none when no rebuild copies): through its
+        alias with `require_alias`, so that one sent after the alias went makes no index of that name."""
+        if self.current().mirror is None:
+            return []
+        return [
+            replace(a, index=self._names.building, require_alias=True)
+            for a in actions
+            if a.index == self._names.tracings
+        ]
+
+    def mirrored(self, results: Sequence[ItemResult]) -> None:
+        """A mirror that failed costs no write: the catch-ups copy what landed in the old version (409: the new
+        version holds this version or a newer one; 404: the alias went since it was read). Failing the
+        write for it stopped every instance's writes while the new version refused them (a disk watermark's
+        block, an unassigned shard), though each had landed (a review of the rebuild). Logged once a minute."""
+        failed = Counter(r.error or str(r.status) for r in results if not r.ok and r.status not in (404, 409))
+        if failed and time.monotonic() - self._warned > 60:
+            self._warned = time.monotonic()
+            log.warning("writes not mirrored into the version being built", extra={"errors": dict(failed)})
 
     def forget(self) -> None:
         """The next `current` reads the aliases again (the rebuilding process, once it changed them)."""
-        self._read_at = -math.inf
+        with self._lock:
+            self._view = (self._view[0], -math.inf)
 
     def current(self) -> Phase:
         """The phase, as read no more than PHASE_SECONDS ago (sent then; answered since)."""
-        if time.monotonic() - self._read_at > PHASE_SECONDS:
-            sent = time.monotonic()
-            self._phase = self._read()
-            self._read_at = sent
-        return self._phase
+        phase, sent = self._view
+        if time.monotonic() - sent <= PHASE_SECONDS:
+            return phase
+        sent = time.monotonic()
+        phase = self._read()
+        with self._lock:
+            if sent > self._view[1]:
+                self._view = (phase, sent)
+        return phase
 
     def _read(self) -> Phase:
         names = self._names
         try:
             # Every version with its aliases; a name that matches nothing would be a 404 if asked by name.
             found = self._client.indices.get_alias(index=names.pattern)
+            # A version deleted and made again under its name (`--resume`) may be another program's now.
+            self._schemas = {index: schema for index, schema in self._schemas.items() if index in found}
             mirror = next((index for index, body in found.items() if names.building in body["aliases"]), None)
             if mirror is not None and self._schema(mirror) != SCHEMA_VERSION:
                 # Another program's rebuild: its documents are derived by its own code (the copy re-derives

@@ -40,10 +40,11 @@ def copies(client: OpenSearch, names: Names, ids: Sequence[str], leaving: Sequen
 
 
 def newest(sources: list[dict[str, Any]]) -> dict[str, Any] | None:
-    """The copy at the highest source version (the alias's on a tie: re-derived by the rebuild)."""
+    """The copy at the highest source version; on a tie a tombstone (it ends the live document of its own
+    version: a delete that landed in the leaving version only), else the alias's (re-derived)."""
     best: dict[str, Any] | None = None
     for source in sources:
-        if best is None or source["source_version"] > best["source_version"]:
+        if best is None or (source["source_version"], not source["live"]) > (best["source_version"], not best["live"]):
             best = source
     return best
 

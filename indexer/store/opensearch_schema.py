@@ -156,6 +156,11 @@ class Names:
         return f"{self.prefix}-tracings-building"
 
     @property
+    def rebuild_lease(self) -> str:
+        """The index of the running rebuild's lease (indexer.store.opensearch_lease)."""
+        return f"{self.prefix}-rebuild"
+
+    @property
     def leaving(self) -> str:
         """The alias on the version a rebuild swaps away from (until its last catch-up): every writer reads it
         beside the tracings alias."""

@@ -47,7 +47,7 @@ import queue
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 from opensearchpy import OpenSearch
@@ -340,12 +340,9 @@ class Writer:
 
     def _send(self, actions: list[Action]) -> list[ItemResult]:
         """One bulk request; during a rebuild's copy each tracing document also goes to the new version."""
-        building = self._names.building if self.phase.current().mirror else None
-        mirrored = [replace(a, index=building) for a in actions if building and a.index == self._names.tracings]
+        mirrored = self.phase.mirrors(actions)
         results = bulk(self._client, actions + mirrored, refresh=self._refresh)
-        # 409: the new version holds this version or a newer one already; 404: the alias is gone (the swap was
-        # made, or `dcii index rebuild --resume` cleared a rebuild cut short) since this writer read it.
-        require(results[len(actions) :], allowed=frozenset({404, 409}))
+        self.phase.mirrored(results[len(actions) :])
         return results[: len(actions)]
 
     def _execute(self, plans: list[Plan], now: dt.datetime, seq: Iterator[int]) -> None:
