@@ -38,8 +38,10 @@ Opener = Callable[..., TracingStore]
 
 def _settings(backend: str, url: str, prefix: str) -> OpenSearchSettings:
     if backend == "osmem":
-        return OpenSearchSettings.from_url(url, prefix=prefix, replicas=0, drain_seconds=0.2, timeout=60.0)
-    return OpenSearchSettings.from_url(REAL_URL, prefix=prefix, drain_seconds=2.0)
+        return OpenSearchSettings.from_url(
+            url, prefix=prefix, replicas=0, drain_seconds=0.2, timeout=60.0, rebuild_lease_seconds=4.0
+        )
+    return OpenSearchSettings.from_url(REAL_URL, prefix=prefix, drain_seconds=2.0, rebuild_lease_seconds=4.0)
 
 
 def _opener(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Opener]:

@@ -294,3 +294,33 @@ def test_a_delete_that_landed_in_the_leaving_version_only_stands_against_the_sam
     rebuilder.rebuild(step=at)
     assert answered == [False]
     assert _live(service) == set() and service.check_integrity() == []
+
+
+def test_a_lease_left_by_a_rebuild_gone_before_making_anything_is_taken_over_whatever_its_clock(
+    open_cluster: Opener,
+) -> None:
+    """A rebuild killed just after taking its lease leaves the lease and nothing else. The check failed ("writes
+    may be in the old version only") and a plain rebuild was refused; and a holder judged by two machines'
+    clocks looked alive for ten minutes when its clock ran ten minutes ahead (a review of the lease). The
+    lease is watched for three of its heartbeats instead."""
+    service, rebuilder = _pair(open_cluster)
+    names = service.names
+    service.write([Upsert(file_tracing("F-1"))], actor="NCIS")
+    client: Any = service._client
+    client.indices.create(index=names.rebuild_lease, body={"settings": {"number_of_replicas": 0}})
+    ahead = (_now() + dt.timedelta(minutes=10)).isoformat()
+    gone = {"holder": "elsewhere pid 1", "token": "dead", "started": ahead, "beat": ahead, "every": 0.2}
+    client.index(index=names.rebuild_lease, id="rebuild", body=gone, refresh=True)
+    assert service.check_integrity() == []
+    assert rebuilder.rebuild() == names.version(2)
+    assert client.get(index=names.rebuild_lease, id="rebuild", ignore=[404]).get("found") is False
+    assert _live(service) == {"F-1"} and service.check_integrity() == []
+
+
+def test_the_lease_index_takes_the_stores_replicas(open_cluster: Opener) -> None:
+    """Made with one replica whatever the store said, it left a one-node cluster yellow for good."""
+    service, rebuilder = _pair(open_cluster)
+    rebuilder.rebuild()
+    index = service.names.rebuild_lease
+    replicas = service._client.indices.get_settings(index=index)[index]["settings"]["index"]["number_of_replicas"]
+    assert int(replicas) == service.settings.replicas

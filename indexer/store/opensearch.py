@@ -280,6 +280,11 @@ class OpenSearchStore(Scans, TracingStore):
         for start in range(0, len(actions), 1000):
             part = actions[start : start + 1000]
             require(bulk(self._client, part, refresh=self.settings.refresh), allowed=frozenset({409}))
+        if self.rebuilding():  # one began while these were written: they may go with the old version
+            raise FailedPrecondition(
+                "a rebuild of the index began during the migration: run `dcii index migrate` again once it has"
+                " finished (what it copied again is kept once)"
+            )
 
     # ---- the rest of the interface ----
 
@@ -344,7 +349,7 @@ class OpenSearchStore(Scans, TracingStore):
             raise unavailable("read the state of a rebuild", error) from error
 
     def check_integrity(self) -> list[str]:
-        return opensearch_check.problems(self._client, self.names, self.settings.rebuild_lease_seconds)
+        return opensearch_check.problems(self._client, self.names)
 
     def repair(self) -> list[str]:
         try:

@@ -226,15 +226,17 @@ def _leftovers(client: OpenSearch, names: Names) -> list[str]:
     return found
 
 
-def unfinished(client: OpenSearch, names: Names, lease_seconds: float) -> list[str]:
-    """What a rebuild cut short has left (empty: none, or a rebuild holding its lease is running)."""
-    lease = held(client, names.rebuild_lease, lease_seconds)
-    if lease is not None and lease.running():
-        return []
+def unfinished(client: OpenSearch, names: Names) -> list[str]:
+    """What a rebuild cut short has left (empty: none, or its lease was renewed lately: running). A lease
+    alone, with nothing else left, is no problem: the rebuild stopped before making anything, or after
+    finishing (the next rebuild takes the lease over)."""
     found = _leftovers(client, names)
-    if lease is not None:
-        found.append(f"the rebuild's lease is held {lease.describe()}")
-    return found
+    lease = held(client, names.rebuild_lease)
+    if not found or lease is None:
+        return found
+    if lease.heard_lately():  # by two machines' clocks: a hint (the next rebuild watches the lease instead)
+        return []
+    return [*found, f"the rebuild's lease is held {lease.describe()}"]
 
 
 def resume(client: OpenSearch, names: Names, changed: Callable[[], None], progress: Progress | None = None) -> bool:
@@ -276,7 +278,11 @@ def rebuild(
     alias's, whose writes made during its copy may be there only, or its aliases) refuses the rebuild with
     FailedPrecondition before anything is made, unless `resume_cut_short`: then it is finished first
     (`resume`), and a rebuild cut short after its swap needs nothing more."""
-    lease = Lease.take(client, names.rebuild_lease, settings.rebuild_lease_seconds, take_over=resume_cut_short)
+    # A lease left with nothing else (a rebuild gone before making anything, or after finishing) is taken over.
+    take_over = resume_cut_short or not _leftovers(client, names)
+    lease = Lease.take(
+        client, names.rebuild_lease, settings.rebuild_lease_seconds, settings.replicas, take_over=take_over
+    )
     try:
         return _rebuild(client, names, settings, changed, lease, progress, step, resume_cut_short)
     finally:

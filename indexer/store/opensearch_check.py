@@ -37,7 +37,7 @@ class DocVersion:
     primary_term: int
 
 
-def problems(client: OpenSearch, names: Names, lease_seconds: float) -> list[str]:
+def problems(client: OpenSearch, names: Names) -> list[str]:
     """Everything the check finds wrong (empty: sound); no PII in any message."""
     found: list[str] = []
     try:
@@ -46,7 +46,7 @@ def problems(client: OpenSearch, names: Names, lease_seconds: float) -> list[str
         versions = current_versions(client, names)
         if len(versions) != 1:
             found.append(f"alias {names.tracings} points at {len(versions)} indices")
-        for left in unfinished(client, names, lease_seconds):
+        for left in unfinished(client, names):
             found.append(
                 f"{left}: a rebuild was cut short (writes made during its copy may be in the old version only);"
                 " `dcii index rebuild --resume` finishes it"
