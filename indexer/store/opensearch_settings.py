@@ -13,8 +13,8 @@ Query parameters: `ca` (CA bundle that signed the cluster's certificates), `user
 certificate check), `timeout` (seconds per request, default 30), `retries` (default 5), `prefix` (of
 every index name, default `dcii`), `shards` and `replicas` (of newly created indices, default 1 and 1),
 `refresh` (`wait_for`, the default, or `true`: see docs/OPENSEARCH.md), `pit_keep_alive` (default 2m),
-`drain_seconds` (rebuild, default 5), `rebuild_lease` (seconds a rebuild may go unheard before it counts
-as cut short, default 60), `pool_size` (HTTP connections per node, default 32). Plain
+`drain_seconds` (rebuild, default 5), `rebuild_lease` (a rebuild's lease: a heartbeat every twelfth of it,
+default 60 s), `pool_size` (HTTP connections per node, default 32). Plain
 `http://` and `https://` URLs are taken too (DCII_OPENSEARCH_URL may be either).
 
 Requests that fail with 429 (the cluster sheds load) or a 5xx, or do not connect, are retried with
@@ -67,8 +67,8 @@ class OpenSearchSettings:
     refresh: str = "wait_for"  # how a write is made visible before it returns: "wait_for" or "true"
     pit_keep_alive: str = "2m"  # how long a snapshot's point in time may stay idle
     drain_seconds: float = 5.0  # rebuild: how long searches may still use an old version after the swap
-    # How long a rebuild's lease lasts without a heartbeat (indexer.store.opensearch_lease): a rebuild quiet
-    # that long counts as cut short. The same on every process that rebuilds or checks the index.
+    # A rebuild's lease (indexer.store.opensearch_lease): its holder beats every twelfth of it, and another
+    # rebuild watches three of the holder's beats before it calls it gone (cut short).
     rebuild_lease_seconds: float = 60.0
     pool_size: int = 32  # HTTP connections kept per node: one per concurrent request (server worker threads)
 
