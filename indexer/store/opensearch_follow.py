@@ -36,10 +36,10 @@ class Reads:
     leaving: tuple[str, ...] = ()
 
 
-def load_replaced(client: OpenSearch, names: Names, view: View, leaving: tuple[str, ...] = ()) -> None:
+def load_replaced(reads: Reads, view: View) -> None:
     """Add to the view the old records the group's completions name (`finish` needs them)."""
     named = sorted({doc.replaces[0] for doc in view.values() if doc.replaces})
-    for source in read(client, names, named, leaving).values():
+    for source in read(reads.client, reads.names, named, reads.leaving).values():
         key = TracingKey(source["agency"], source["record_number"])
         view.setdefault(key, Doc.from_source(key, source))  # what this group did to it stands
 

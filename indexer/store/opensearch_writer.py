@@ -177,7 +177,7 @@ class Writer:
                     case Replace(old, _, new):
                         keys += [old, new.key]
         view, self._leaving = self._resolve(keys)
-        follow.load_replaced(self._client, self._names, view, self._leaving)
+        follow.load_replaced(self._reads, view)
         now, seq = self._clock(), iter(range(1_000_000))
         plans = [[self._plan(op, job.actor, view, now, seq) for op in job.ops] for job in jobs]
         flat = [plan for job_plans in plans for plan in job_plans]
