@@ -10,6 +10,8 @@ and searches did not find it (a review of the backend: "stop every connector for
 from __future__ import annotations
 
 import datetime as dt
+import subprocess
+import sys
 from typing import Any
 
 import pytest
@@ -23,6 +25,7 @@ from indexer.store.opensearch_schema import tid_for, tombstone_doc, tracing_doc
 from tests import factories as f
 from tests import store_backends
 from tests.store_backends import Opener, _dispute, _live
+from tests.support import ROOT
 from tests.test_store_lifecycle import _checked, file_tracing, nac
 
 open_cluster = store_backends.open_cluster
@@ -191,6 +194,7 @@ def test_while_a_rebuild_runs_the_check_is_clean_and_a_second_or_a_resume_is_ref
     `--resume` finishes it" during every healthy rebuild, and a `--resume` beside a running rebuild deleted the
     version it was copying into (a review of the rebuild: 1,000 of 2,500 records gone)."""
     service, rebuilder = _pair(open_cluster)
+    names = service.names
     other = open_cluster(clock=_now)
     assert isinstance(other, OpenSearchStore)
     service.write([Upsert(file_tracing(f"F-{n}")) for n in range(3)], actor="NCIS")
@@ -200,6 +204,9 @@ def test_while_a_rebuild_runs_the_check_is_clean_and_a_second_or_a_resume_is_ref
         if step == "catching up":
             seen["check"] = service.check_integrity()
             seen["rebuilding"] = service.rebuilding()
+            url = f"{service.settings.hosts[0].replace('http://', 'opensearch://')}?prefix={names.prefix}"
+            command = [sys.executable, "-m", "dcii.cli.index_cmd", "index", "check", "--store", url]
+            seen["cli"] = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=120, check=False)
             for resume_too in (False, True):
                 try:
                     other.rebuild(resume=resume_too)
@@ -208,6 +215,8 @@ def test_while_a_rebuild_runs_the_check_is_clean_and_a_second_or_a_resume_is_ref
 
     assert rebuilder.rebuild(step=at) == service.names.version(2)
     assert seen["check"] == [] and seen["rebuilding"] is True
+    assert seen["cli"].returncode == 0, seen["cli"].stderr
+    assert "a rebuild of the index is running" in seen["cli"].stderr
     assert "a rebuild is running" in seen["refused False"] and "a rebuild is running" in seen["refused True"]
     assert _live(service) == {"F-0", "F-1", "F-2"} and service.check_integrity() == []
 

@@ -119,9 +119,12 @@ def cmd_check(args: argparse.Namespace) -> None:
     try:
         problems = store.check_integrity()
         count = store.count()
+        rebuilding = store.rebuilding()
     finally:
         store.close()
     console.print(f"{describe(args.store)}: {count} live tracings", markup=False)
+    if rebuilding and not problems:  # its lease renewed lately: running, not cut short (docs/OPENSEARCH.md)
+        console.print("a rebuild of the index is running (`dcii index rebuild`)", markup=False)
     _report(problems)
 
 
@@ -152,7 +155,7 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     rebuild = sub.add_parser("rebuild", help="rebuild the OpenSearch index behind its alias while searches go on")
     rebuild.add_argument("--store", required=True, help="the OpenSearch store only: opensearch[+https]://host:port?...")
     rebuild.add_argument(
-        "--resume", action="store_true", help="finish a rebuild cut short first (only when none is running)"
+        "--resume", action="store_true", help="finish a rebuild cut short first (refused while one is running)"
     )
     rebuild.set_defaults(run=_safely(cmd_rebuild))
     move = sub.add_parser(
