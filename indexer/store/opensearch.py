@@ -47,11 +47,11 @@ from indexer.store.opensearch_admin import (
     current_versions,
     ensure,
     rebuild,
-    rebuild_aliases,
     schema_of,
 )
 from indexer.store.opensearch_io import Action, bulk, hits, require, search_pages, unavailable
 from indexer.store.opensearch_io import search as _search
+from indexer.store.opensearch_phase import rebuild_aliases
 from indexer.store.opensearch_plan import SetDispute
 from indexer.store.opensearch_scan import Scans
 from indexer.store.opensearch_schema import (

@@ -41,7 +41,7 @@ from indexer.codec import tracing_from_json
 from indexer.exc import FailedPrecondition
 from indexer.store.opensearch_io import Action, bulk, require, search_pages, unavailable
 from indexer.store.opensearch_lease import Lease, held
-from indexer.store.opensearch_phase import SETTLE_SECONDS
+from indexer.store.opensearch_phase import SETTLE_SECONDS, rebuild_aliases
 from indexer.store.opensearch_schema import (
     DELETION_MAPPING,
     DISPUTE_MAPPING,
@@ -202,14 +202,6 @@ def _flush(client: OpenSearch, batch: list[Action]) -> int:
 Step = Callable[[str], None]
 
 
-def rebuild_aliases(client: OpenSearch, names: Names) -> tuple[list[str], list[str]]:
-    """The versions carrying the building and the leaving alias (a rebuild running, or cut short)."""
-    found = client.indices.get_alias(index=names.pattern)
-    building = sorted(index for index, body in found.items() if names.building in body["aliases"])
-    leaving = sorted(index for index, body in found.items() if names.leaving in body["aliases"])
-    return building, leaving
-
-
 def _aliases(client: OpenSearch, actions: list[dict[str, Any]], changed: Callable[[], None]) -> None:
     client.indices.update_aliases(body={"actions": actions})  # one request: atomic
     changed()
@@ -253,10 +245,9 @@ def resume(client: OpenSearch, names: Names, changed: Callable[[], None], progre
     removes += [{"remove": {"index": i, "alias": names.leaving}} for i in leaving]
     if removes:
         _aliases(client, removes, changed)
-    for index in existing:
-        if index not in current:
-            client.indices.delete(index=index)
     removed = [index for index in existing if index not in current]
+    for index in removed:
+        client.indices.delete(index=index)
     log.info("cut-short rebuild cleared", extra={"copied_back": behind, "removed": removed})
     return bool(behind)
 

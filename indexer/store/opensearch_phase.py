@@ -29,6 +29,7 @@ import time
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from typing import Any
 
 from opensearchpy import OpenSearch
 from opensearchpy.exceptions import TransportError
@@ -48,6 +49,18 @@ class Phase:
 
     mirror: str | None = None  # the version being built, when this program writes its schema
     leaving: tuple[str, ...] = ()  # versions whose documents may be newer than the alias's: read them too
+
+
+def _carrying(found: dict[str, Any], alias: str) -> list[str]:
+    """Of `get_alias` over the versions, those carrying `alias`."""
+    return sorted(index for index, body in found.items() if alias in body["aliases"])
+
+
+def rebuild_aliases(client: OpenSearch, names: Names) -> tuple[list[str], list[str]]:
+    """The versions carrying the building and the leaving alias (a rebuild running, or cut short). Every
+    version with its aliases is asked for: a name that matches nothing would be a 404 if asked by name."""
+    found = client.indices.get_alias(index=names.pattern)
+    return _carrying(found, names.building), _carrying(found, names.leaving)
 
 
 class PhaseWatch:
@@ -104,19 +117,17 @@ class PhaseWatch:
     def _read(self) -> Phase:
         names = self._names
         try:
-            # Every version with its aliases; a name that matches nothing would be a 404 if asked by name.
             found = self._client.indices.get_alias(index=names.pattern)
             # A version deleted and made again under its name (`--resume`) may be another program's now.
             self._schemas = {index: schema for index, schema in self._schemas.items() if index in found}
-            mirror = next((index for index, body in found.items() if names.building in body["aliases"]), None)
+            mirror = next(iter(_carrying(found, names.building)), None)
             if mirror is not None and self._schema(mirror) != SCHEMA_VERSION:
                 # Another program's rebuild: its documents are derived by its own code (the copy re-derives
                 # what this instance writes to the old version; writing them here would keep this program's).
                 mirror = None
         except TransportError as error:
             raise unavailable("read the state of a rebuild", error) from error
-        leaving = tuple(sorted(index for index, body in found.items() if names.leaving in body["aliases"]))
-        return Phase(mirror, leaving)
+        return Phase(mirror, tuple(_carrying(found, names.leaving)))
 
     def _schema(self, index: str) -> int:
         if index not in self._schemas:
