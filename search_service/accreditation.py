@@ -19,6 +19,8 @@ class Role(StrEnum):
     BATCH = "BATCH"
     PRIVACY_OFFICER = "PRIVACY_OFFICER"
     ADMINISTRATOR = "ADMINISTRATOR"
+    # Another instance of the deployment (search_service.peers): PeerService only, without an operator.
+    PEER = "PEER"
 
 
 class Purpose(StrEnum):

@@ -16,7 +16,7 @@ from typing import Any
 
 import grpc
 
-from dcii.v1 import admin_pb2, batch_pb2, ingest_pb2, privacy_pb2, search_pb2
+from dcii.v1 import admin_pb2, batch_pb2, ingest_pb2, peer_pb2, privacy_pb2, search_pb2
 from indexer.exc import DciiError, PermissionDenied, ResourceExhausted, Unauthenticated
 from search_service.accreditation import Activity, Caller, Role, Status
 from search_service.errors import abort
@@ -37,6 +37,8 @@ class Rule:
     session: bool = True
     # Infrastructure (the health check): any peer whose certificate chains to our CA.
     infrastructure: bool = False
+    # The largest unary request read (once the call is authorized), in bytes.
+    request_bytes: int = UNARY_REQUEST_BYTES
 
 
 LOGIN = "/dcii.v1.SessionService/Login"
@@ -58,6 +60,11 @@ def _policy() -> dict[str, Rule]:
     for module, (service, role) in files.items():
         policy |= _service_rules(module.DESCRIPTOR.services_by_name[service], role)
     policy[LOGIN] = Rule(None, session=False)
+    # Another instance of the deployment (search_service.peers): its certificate's activity, no operator.
+    peer = peer_pb2.DESCRIPTOR.services_by_name["PeerService"]
+    # A person's accounting names each of their records (search_service.peer_wire bounds them).
+    peer_rule = Rule(Role.PEER, session=False, request_bytes=4 * 1024 * 1024)
+    policy |= {f"/{peer.full_name}/{m.name}": peer_rule for m in peer.methods}
     policy["/dcii.v1.SessionService/Logout"] = Rule(None)
     # A load balancer's probe: any peer of our CA, one quick unary call.
     policy["/grpc.health.v1.Health/Check"] = Rule(None, session=False, infrastructure=True)
@@ -333,7 +340,8 @@ class AuthInterceptor(grpc.ServerInterceptor):
             "request_deserializer": tolerant(handler.request_deserializer),
             "response_serializer": handler.response_serializer,
         }
-        one = {**codec, "request_deserializer": tolerant(handler.request_deserializer, UNARY_REQUEST_BYTES)}
+        limit = rule.request_bytes if rule is not None else UNARY_REQUEST_BYTES
+        one = {**codec, "request_deserializer": tolerant(handler.request_deserializer, limit)}
         # A unary request is read only once the call is authorized and admitted (search_service.first_message):
         # served as request-streaming, the same on the wire.
         if handler.unary_unary is not None:

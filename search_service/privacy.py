@@ -26,6 +26,7 @@ keys and counts, never a name or an SSN.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import uuid
 from collections.abc import Callable
@@ -38,7 +39,7 @@ from indexer import edit_rules as rules
 from indexer import edit_ssn
 from indexer.agencies import SUBMITTING_AGENCIES
 from indexer.edit_criteria_names import clean_person_name
-from indexer.exc import FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
+from indexer.exc import DciiError, FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
 from indexer.model import Dispute, PersonName, StoredTracing, TracingKey, Violation
 from indexer.store.base import TracingStore
 from search_service import privacy_pages
@@ -46,7 +47,17 @@ from search_service.accounting import AuditLog, Disclosure, DisclosureEntry
 from search_service.accreditation import Caller, Purpose
 from search_service.auth import caller_of
 from search_service.convert import dispute_out, enum_name, name_in, timestamp, tracing_out, type_out
-from search_service.privacy_person import Person, accounting, find_person, find_unverified, pair
+from search_service.peer_wire import disclosure_out, person_request, tracing_request
+from search_service.peers import Peers
+from search_service.privacy_person import (
+    accounting,
+    accounting_query,
+    find_person,
+    find_unverified,
+    in_order,
+    pair,
+    tracing_accounting,
+)
 from search_service.privacy_requests import PrivacyRequest, PrivacyRequests, RequestKind
 from search_service.search import MARKING, needs_full_ssn
 
@@ -160,17 +171,6 @@ def person_hit_out(
         dispute_out(stored.dispute, target)
 
 
-def disclosure_out(disclosure: Disclosure, target: privacy_pb2.Disclosure) -> None:
-    target.disclosure_id = disclosure.disclosure_id
-    target.tracing.agency, target.tracing.record_number = disclosure.tracing.agency, disclosure.tracing.record_number
-    target.disclosed_at.CopyFrom(timestamp(disclosure.disclosed_at))
-    target.method = disclosure.method
-    known = disclosure.purpose in Purpose.__members__
-    target.purpose = search_pb2.Purpose.Value(f"PURPOSE_{disclosure.purpose if known else 'UNSPECIFIED'}")
-    target.recipient_activity, target.recipient_operator = disclosure.recipient_activity, disclosure.recipient_operator
-    target.law_enforcement = disclosure.law_enforcement
-
-
 def request_out(request: PrivacyRequest) -> privacy_pb2.PrivacyRequest:
     out = privacy_pb2.PrivacyRequest(
         request_number=request.request_number,
@@ -203,11 +203,14 @@ class PrivacyServicer(privacy_pb2_grpc.PrivacyServiceServicer):
         requests: PrivacyRequests,
         *,
         clock: Callable[[], dt.datetime] = _utcnow,
+        peers: Peers | None = None,
     ) -> None:
         self._store = store
         self._audit = audit
         self._requests = requests
         self._clock = clock
+        # The deployment's other instances, whose trails hold the rest of each accounting (search_service.peers).
+        self._peers = peers
 
     def answer_access(self, caller: Caller, request: privacy_pb2.AccessRequest) -> privacy_pb2.AccessResponse:
         number, name, ssn = check_access(request)
@@ -226,9 +229,11 @@ class PrivacyServicer(privacy_pb2_grpc.PrivacyServiceServicer):
             raise FailedPrecondition("the request is not answered yet: ask for its first page, without page_token")
         as_of = self._clock() if after is None else after[0]
         tracings = find_person(self._store, name, ssn)
-        disclosures = accounting(
-            self._audit, self._store, name, ssn, tracings, withhold_law_enforcement=request.withhold_law_enforcement
-        )
+        query, withhold = accounting_query(self._store, name, ssn, tracings), request.withhold_law_enforcement
+        disclosures = accounting(self._audit, query, withhold_law_enforcement=withhold)
+        if self._peers is not None:  # every instance's part, or no answer (fail closed)
+            theirs = self._peers.person_accounting(person_request(query, withhold_law_enforcement=withhold))
+            disclosures = in_order({(d.disclosure_id, d.tracing): d for d in [*disclosures, *theirs]}.values())
         response = privacy_pb2.AccessResponse(marking=MARKING)
         shown, response.next_page_token = privacy_pages.page(disclosures, after, as_of, request)
         for disclosure in shown:
@@ -275,25 +280,20 @@ class PrivacyServicer(privacy_pb2_grpc.PrivacyServiceServicer):
         before = self._store.get(key)
         if before is None:
             raise NotFound(f"no live tracing {key}")
-        # Read the accounting once before anything changes (an unreadable trail refuses the dispute
-        # untouched), then again once the dispute is attached, so that a disclosure racing the
-        # attachment is not missed: a recipient told twice is better than one never told.
+        # Read the accounting once before anything changes (an unreadable trail, or a peer that does not
+        # answer, refuses the dispute untouched), then again once the dispute is attached, so that a
+        # disclosure racing the attachment is not missed: a recipient told twice is better than one never told.
+        earlier_elsewhere = self._elsewhere(before)
         self._audit.disclosures_for_tracing(key.agency, key.record_number)
         dispute = Dispute(uuid.uuid4().hex, location, summary, self._clock())
         if not self._store.set_dispute(key, dispute):
             raise NotFound(f"no live tracing {key}")
-        disputed = self._store.get(key)
-        earlier = self._audit.disclosures_for_tracing(key.agency, key.record_number)
-        subject = None if disputed is None else disputed.tracing.subject
-        if subject is not None:
-            # Only those who received it while it was about this person: the statement describes them,
-            # and sent to the recipient of another person's record under the same number it would be a
-            # disclosure the dispute process made itself.
-            them, began = (
-                Person.of(self._audit, subject.all_names(), subject.identifiers.ssn),
-                self._store.last_deleted(key),
-            )
-            earlier = [d for d in earlier if them.about(d, began)]
+        disputed = self._store.get(key) or before
+        earlier = [*self._tracing_accounting(disputed), *earlier_elsewhere]
+        if self._peers is not None:
+            # A peer gone since the first read (logged by Peers): its recipients as read then, the dispute filed.
+            with contextlib.suppress(DciiError):
+                earlier += self._elsewhere(disputed)
         # Not the privacy office's own answers to the person's requests, nor the office filing this.
         recipients = (
             d.recipient_activity
@@ -319,6 +319,19 @@ class PrivacyServicer(privacy_pb2_grpc.PrivacyServiceServicer):
         response.dispute.dispute_id, response.dispute.statement_location = dispute.dispute_id, location
         response.dispute.summary = summary
         return response
+
+    def _tracing_accounting(self, stored: StoredTracing) -> list[Disclosure]:
+        subject = stored.tracing.subject
+        them = None if subject is None else (subject.all_names(), subject.identifiers.ssn)
+        return tracing_accounting(self._audit, stored.tracing.key, them, self._store.last_deleted(stored.tracing.key))
+
+    def _elsewhere(self, stored: StoredTracing) -> list[Disclosure]:
+        """The other instances' disclosures of the tracing while it was about its present subject."""
+        if self._peers is None:
+            return []
+        key, subject = stored.tracing.key, stored.tracing.subject
+        them = None if subject is None else (subject.all_names(), subject.identifiers.ssn)
+        return self._peers.tracing_accounting(tracing_request(key, them, self._store.last_deleted(key)))
 
     def open_request(self, caller: Caller, request: privacy_pb2.PrivacyRequest) -> privacy_pb2.PrivacyRequest:
         number, kind, received = check_open(request, self._clock())

@@ -122,34 +122,61 @@ class Person:
         return named and (life_began is None or disclosure.disclosed_at > life_began)
 
 
-def accounting(
-    audit: AuditLog,
-    store: TracingStore,
-    name: PersonName,
-    ssn: str,
-    tracings: list[StoredTracing],
-    *,
-    withhold_law_enforcement: bool,
-) -> list[Disclosure]:
-    """Every disclosure about the person: of a record that carried their SSN (under any name, the record
-    gone or not), of a name of theirs with the SSN, and of each of their records, as long as it was about
-    them then."""
+@dataclass(frozen=True, slots=True)
+class AccountingQuery:
+    """What an accounting is of, found in the shared index: the person's SSN, the name asked and every name
+    on their records, and each of their live records with when its present life began. A peer instance
+    (search_service.peers) is sent this and reads its own trail by it, without the index."""
+
+    ssn: str
+    names: tuple[PersonName, ...]
+    tracings: tuple[tuple[TracingKey, dt.datetime | None], ...]
+
+
+def accounting_query(store: TracingStore, name: PersonName, ssn: str, tracings: list[StoredTracing]) -> AccountingQuery:
     names = {pair(name): name}
     for stored in tracings:
         if stored.tracing.subject is not None:
             names.update((pair(n), n) for n in stored.tracing.subject.all_names())
+    keyed = tuple((s.tracing.key, store.last_deleted(s.tracing.key)) for s in tracings)
+    return AccountingQuery(ssn, tuple(names.values()), keyed)
+
+
+def accounting(audit: AuditLog, query: AccountingQuery, *, withhold_law_enforcement: bool) -> list[Disclosure]:
+    """Every disclosure about the person in this trail: of a record that carried their SSN (under any name,
+    the record gone or not), of a name of theirs with the SSN, and of each of their records, as long as it
+    was about them then."""
+    ssn = query.ssn
     found: dict[tuple[str, TracingKey], Disclosure] = {}
-    for each in names.values():
+    for each in query.names:
         found.update(((d.disclosure_id, d.tracing), d) for d in audit.disclosures_for_subject(each, ssn))
     found.update(((d.disclosure_id, d.tracing), d) for d in audit.disclosures_for_person(ssn))
-    them = Person.of(audit, names.values(), ssn)
-    for stored in tracings:
-        key = stored.tracing.key
-        began = store.last_deleted(key)
+    them = Person.of(audit, query.names, ssn)
+    for key, began in query.tracings:
         found.update(
             ((d.disclosure_id, d.tracing), d)
             for d in audit.disclosures_for_tracing(key.agency, key.record_number)
             if them.about(d, began)
         )
     kept = [d for d in found.values() if not (withhold_law_enforcement and d.law_enforcement)]
-    return sorted(kept, key=lambda d: (d.disclosed_at, d.disclosure_id, d.tracing))
+    return in_order(kept)
+
+
+def in_order(disclosures: Iterable[Disclosure]) -> list[Disclosure]:
+    """Oldest first, as the accounting is given (ties by id and tracing, so every instance orders alike)."""
+    return sorted(disclosures, key=lambda d: (d.disclosed_at, d.disclosure_id, d.tracing))
+
+
+def tracing_accounting(
+    audit: AuditLog, key: TracingKey, subject: tuple[Iterable[PersonName], str] | None, began: dt.datetime | None
+) -> list[Disclosure]:
+    """The disclosures of one tracing in this trail while it was about its present subject (names, SSN):
+    whom a statement of dispute goes to. Without a subject, every disclosure of the tracing."""
+    earlier = audit.disclosures_for_tracing(key.agency, key.record_number)
+    if subject is None:
+        return earlier
+    # Only those who received it while it was about this person: the statement describes them, and sent to
+    # the recipient of another person's record under the same number it would be a disclosure the dispute
+    # process made itself.
+    them = Person.of(audit, *subject)
+    return [d for d in earlier if them.about(d, began)]

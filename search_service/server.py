@@ -42,6 +42,7 @@ from search_service.keepalive import Keepalive
 from search_service.malloc_tuning import limit_malloc_arenas
 from search_service.matching import configured_matcher
 from search_service.metrics import ServerMetrics
+from search_service.peers import serve_peers
 from search_service.privacy import PrivacyServicer
 from search_service.privacy_requests import DEFAULT_TIME_ZONE, PrivacyRequests, office_zone
 from search_service.readiness import Readiness
@@ -116,6 +117,9 @@ class ServerConfig:
     # an opensearch+https://... URL the cluster (its password in a file or DCII_OPENSEARCH_PASSWORD, never in
     # the URL, which the batch worker process gets on its command line).
     store_url: str | None = None
+    # The deployment's other instances (HOST:PORT each), asked for their part of every Privacy Act accounting
+    # (search_service.peers; RUNBOOK, "Privacy Act duties with several instances"). Empty: this one alone.
+    peers: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         office_zone(self.privacy_time_zone)  # a mistyped zone fails the config, before any file is opened
@@ -278,7 +282,8 @@ def _start(
         admin_pb2_grpc.add_AdminServiceServicer_to_server(AdminServicer(registry, audit), server)
         privacy_requests = PrivacyRequests(config.data_dir / "privacy.db", time_zone=config.privacy_time_zone)
         closing.callback(privacy_requests.close)
-        privacy_pb2_grpc.add_PrivacyServiceServicer_to_server(PrivacyServicer(store, audit, privacy_requests), server)
+        privacy = PrivacyServicer(store, audit, privacy_requests, peers=serve_peers(server, audit, config))
+        privacy_pb2_grpc.add_PrivacyServiceServicer_to_server(privacy, server)
         batch_queue = opened(config.batch_path, "the batch queue", lambda: BatchQueue(config.batch_path))
         closing.callback(batch_queue.close)
         primary = config.replica_index == 0

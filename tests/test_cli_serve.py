@@ -54,6 +54,23 @@ def test_the_limit_options_reach_the_server_config() -> None:
     assert _serve_args("--max-workers=10").calls_per_activity == 5  # the cap's default follows the pool
 
 
+def test_the_peers_come_from_peer_options_or_dcii_peers(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("DCII_PEERS", raising=False)
+    assert _serve_args().peers == ()
+    assert _serve_args("--peer", "search-1:50051", "--peer=search-2:50051").peers == (
+        "search-1:50051",
+        "search-2:50051",
+    )
+    monkeypatch.setenv("DCII_PEERS", "search-1:50051, search-2:50051")
+    assert _serve_args().peers == ("search-1:50051", "search-2:50051")
+    assert _serve_args("--peer", "other:1").peers == ("other:1",)  # the option wins
+    monkeypatch.setenv("DCII_PEERS", "search-1")
+    with pytest.raises(SystemExit, match="DCII_PEERS: peer address 'search-1': HOST:PORT"):
+        _serve_args()
+    with pytest.raises(SystemExit):  # argparse's own refusal
+        _serve_args("--peer", "search-2:70000")
+
+
 def test_without_the_options_the_server_config_defaults_stand() -> None:
     config = _serve_args()
     assert {name: getattr(config, name) for name in LIMITS} == {name: DEFAULTS[name] for name in LIMITS}

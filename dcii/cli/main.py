@@ -53,6 +53,7 @@ def serve_config(args: argparse.Namespace) -> ServerConfig:
         ingest_processes=args.ingest_processes,
         processes=args.processes,
         privacy_time_zone=args.privacy_time_zone,
+        peers=serve_options.peers(args, os.environ.get("DCII_PEERS", "")),
         batch=serve_options.batch_settings(args),
         keepalive=serve_options.keepalive(args),
         **limits,  # type: ignore[arg-type]
@@ -187,6 +188,7 @@ def parser() -> argparse.ArgumentParser:
         help="processes that serve the port, each with a core's worth of Python (default 1; RUNBOOK, Processes)",
     )
     privacy.add_time_zone_option(serve)
+    serve_options.add_peer_option(serve)
     add_limit_options(serve)
     serve_options.add_batch_and_keepalive_options(serve)
     # Also after `serve` (SUPPRESS: unless given here, the values before the command stand).

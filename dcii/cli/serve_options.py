@@ -103,3 +103,36 @@ def keepalive(args: argparse.Namespace) -> Keepalive:
 
 def _given(args: argparse.Namespace, options: dict[str, str]) -> dict[str, float]:
     return {field: getattr(args, dest) for dest, field in options.items() if getattr(args, dest) is not None}
+
+
+def peer_addresses(text: str) -> tuple[str, ...]:
+    """`--peer` (one address) or DCII_PEERS (several, separated by commas or spaces): each HOST:PORT."""
+    addresses = tuple(a for a in text.replace(",", " ").split() if a)
+    for address in addresses:
+        host, _, port = address.rpartition(":")
+        if not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise argparse.ArgumentTypeError(f"peer address {address!r}: HOST:PORT")
+    return addresses
+
+
+def add_peer_option(serve: argparse.ArgumentParser) -> None:
+    serve.add_argument(
+        "--peer",
+        dest="peers",
+        action="extend",
+        type=peer_addresses,
+        metavar="HOST:PORT",
+        help="another instance of the deployment, asked for its part of every Privacy Act accounting (repeat for"
+        " each; or DCII_PEERS, comma-separated; needs <pki>/dcii-peer.pem: RUNBOOK, several instances)",
+    )
+
+
+def peers(args: argparse.Namespace, environment: str) -> tuple[str, ...]:
+    """The peers given (`--peer`), else DCII_PEERS's (`environment`)."""
+    given: list[str] | None = args.peers
+    if given:
+        return tuple(given)
+    try:
+        return peer_addresses(environment)
+    except argparse.ArgumentTypeError as error:
+        raise SystemExit(f"dcii: DCII_PEERS: {error}") from None

@@ -26,7 +26,7 @@ from dcii.v1 import search_pb2 as dcii_dot_v1_dot_search__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x13\x64\x63ii/v1/admin.proto\x12\x07\x64\x63ii.v1\x1a\x14\x64\x63ii/v1/search.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xbc\x01\n\x08\x41\x63tivity\x12\x13\n\x0b\x61\x63tivity_id\x18\x01 \x01(\t\x12\x0e\n\x06\x61gency\x18\x02 \x01(\t\x12\x1c\n\x05roles\x18\x03 \x03(\x0e\x32\r.dcii.v1.Role\x12\"\n\x08purposes\x18\x04 \x03(\x0e\x32\x10.dcii.v1.Purpose\x12\'\n\x06status\x18\x05 \x01(\x0e\x32\x17.dcii.v1.ActivityStatus\x12 \n\x18\x63\x65rtificate_fingerprints\x18\x06 \x03(\t\"\x91\x01\n\x08Operator\x12\x14\n\x0c\x61\x63\x63ount_code\x18\x01 \x01(\t\x12\x13\n\x0b\x61\x63tivity_id\x18\x02 \x01(\t\x12\'\n\x06status\x18\x03 \x01(\x0e\x32\x17.dcii.v1.ActivityStatus\x12\x31\n\rlast_login_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x17\n\x15ListActivitiesRequest\"?\n\x16ListActivitiesResponse\x12%\n\nactivities\x18\x01 \x03(\x0b\x32\x11.dcii.v1.Activity\"X\n\x18SetActivityStatusRequest\x12\x13\n\x0b\x61\x63tivity_id\x18\x01 \x01(\t\x12\'\n\x06status\x18\x02 \x01(\x0e\x32\x17.dcii.v1.ActivityStatus\"6\n\x0cLoginRequest\x12\x14\n\x0c\x61\x63\x63ount_code\x18\x01 \x01(\t\x12\x10\n\x08password\x18\x02 \x01(\t\"\x89\x01\n\rLoginResponse\x12\x15\n\rsession_token\x18\x01 \x01(\t\x12.\n\nexpires_at\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x13\n\x0b\x61\x63tivity_id\x18\x03 \x01(\t\x12\x1c\n\x05roles\x18\x04 \x03(\x0e\x32\r.dcii.v1.Role\"\x0f\n\rLogoutRequest\"\x10\n\x0eLogoutResponse*\x84\x01\n\x04Role\x12\x14\n\x10ROLE_UNSPECIFIED\x10\x00\x12\x12\n\x0eROLE_SUBMITTER\x10\x01\x12\x10\n\x0cROLE_QUERIER\x10\x02\x12\x0e\n\nROLE_BATCH\x10\x03\x12\x18\n\x14ROLE_PRIVACY_OFFICER\x10\x04\x12\x16\n\x12ROLE_ADMINISTRATOR\x10\x05*\x89\x01\n\x0e\x41\x63tivityStatus\x12\x1f\n\x1b\x41\x43TIVITY_STATUS_UNSPECIFIED\x10\x00\x12\x1a\n\x16\x41\x43TIVITY_STATUS_ACTIVE\x10\x01\x12\x1d\n\x19\x41\x43TIVITY_STATUS_SUSPENDED\x10\x02\x12\x1b\n\x17\x41\x43TIVITY_STATUS_REVOKED\x10\x03\x32\xac\x01\n\x0c\x41\x64minService\x12Q\n\x0eListActivities\x12\x1e.dcii.v1.ListActivitiesRequest\x1a\x1f.dcii.v1.ListActivitiesResponse\x12I\n\x11SetActivityStatus\x12!.dcii.v1.SetActivityStatusRequest\x1a\x11.dcii.v1.Activity2\x83\x01\n\x0eSessionService\x12\x36\n\x05Login\x12\x15.dcii.v1.LoginRequest\x1a\x16.dcii.v1.LoginResponse\x12\x39\n\x06Logout\x12\x16.dcii.v1.LogoutRequest\x1a\x17.dcii.v1.LogoutResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x13\x64\x63ii/v1/admin.proto\x12\x07\x64\x63ii.v1\x1a\x14\x64\x63ii/v1/search.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xbc\x01\n\x08\x41\x63tivity\x12\x13\n\x0b\x61\x63tivity_id\x18\x01 \x01(\t\x12\x0e\n\x06\x61gency\x18\x02 \x01(\t\x12\x1c\n\x05roles\x18\x03 \x03(\x0e\x32\r.dcii.v1.Role\x12\"\n\x08purposes\x18\x04 \x03(\x0e\x32\x10.dcii.v1.Purpose\x12\'\n\x06status\x18\x05 \x01(\x0e\x32\x17.dcii.v1.ActivityStatus\x12 \n\x18\x63\x65rtificate_fingerprints\x18\x06 \x03(\t\"\x91\x01\n\x08Operator\x12\x14\n\x0c\x61\x63\x63ount_code\x18\x01 \x01(\t\x12\x13\n\x0b\x61\x63tivity_id\x18\x02 \x01(\t\x12\'\n\x06status\x18\x03 \x01(\x0e\x32\x17.dcii.v1.ActivityStatus\x12\x31\n\rlast_login_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x17\n\x15ListActivitiesRequest\"?\n\x16ListActivitiesResponse\x12%\n\nactivities\x18\x01 \x03(\x0b\x32\x11.dcii.v1.Activity\"X\n\x18SetActivityStatusRequest\x12\x13\n\x0b\x61\x63tivity_id\x18\x01 \x01(\t\x12\'\n\x06status\x18\x02 \x01(\x0e\x32\x17.dcii.v1.ActivityStatus\"6\n\x0cLoginRequest\x12\x14\n\x0c\x61\x63\x63ount_code\x18\x01 \x01(\t\x12\x10\n\x08password\x18\x02 \x01(\t\"\x89\x01\n\rLoginResponse\x12\x15\n\rsession_token\x18\x01 \x01(\t\x12.\n\nexpires_at\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x13\n\x0b\x61\x63tivity_id\x18\x03 \x01(\t\x12\x1c\n\x05roles\x18\x04 \x03(\x0e\x32\r.dcii.v1.Role\"\x0f\n\rLogoutRequest\"\x10\n\x0eLogoutResponse*\x93\x01\n\x04Role\x12\x14\n\x10ROLE_UNSPECIFIED\x10\x00\x12\x12\n\x0eROLE_SUBMITTER\x10\x01\x12\x10\n\x0cROLE_QUERIER\x10\x02\x12\x0e\n\nROLE_BATCH\x10\x03\x12\x18\n\x14ROLE_PRIVACY_OFFICER\x10\x04\x12\x16\n\x12ROLE_ADMINISTRATOR\x10\x05\x12\r\n\tROLE_PEER\x10\x06*\x89\x01\n\x0e\x41\x63tivityStatus\x12\x1f\n\x1b\x41\x43TIVITY_STATUS_UNSPECIFIED\x10\x00\x12\x1a\n\x16\x41\x43TIVITY_STATUS_ACTIVE\x10\x01\x12\x1d\n\x19\x41\x43TIVITY_STATUS_SUSPENDED\x10\x02\x12\x1b\n\x17\x41\x43TIVITY_STATUS_REVOKED\x10\x03\x32\xac\x01\n\x0c\x41\x64minService\x12Q\n\x0eListActivities\x12\x1e.dcii.v1.ListActivitiesRequest\x1a\x1f.dcii.v1.ListActivitiesResponse\x12I\n\x11SetActivityStatus\x12!.dcii.v1.SetActivityStatusRequest\x1a\x11.dcii.v1.Activity2\x83\x01\n\x0eSessionService\x12\x36\n\x05Login\x12\x15.dcii.v1.LoginRequest\x1a\x16.dcii.v1.LoginResponse\x12\x39\n\x06Logout\x12\x16.dcii.v1.LogoutRequest\x1a\x17.dcii.v1.LogoutResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -34,9 +34,9 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'dcii.v1.admin_pb2', _global
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_ROLE']._serialized_start=838
-  _globals['_ROLE']._serialized_end=970
-  _globals['_ACTIVITYSTATUS']._serialized_start=973
-  _globals['_ACTIVITYSTATUS']._serialized_end=1110
+  _globals['_ROLE']._serialized_end=985
+  _globals['_ACTIVITYSTATUS']._serialized_start=988
+  _globals['_ACTIVITYSTATUS']._serialized_end=1125
   _globals['_ACTIVITY']._serialized_start=88
   _globals['_ACTIVITY']._serialized_end=276
   _globals['_OPERATOR']._serialized_start=279
@@ -55,8 +55,8 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_LOGOUTREQUEST']._serialized_end=817
   _globals['_LOGOUTRESPONSE']._serialized_start=819
   _globals['_LOGOUTRESPONSE']._serialized_end=835
-  _globals['_ADMINSERVICE']._serialized_start=1113
-  _globals['_ADMINSERVICE']._serialized_end=1285
-  _globals['_SESSIONSERVICE']._serialized_start=1288
-  _globals['_SESSIONSERVICE']._serialized_end=1419
+  _globals['_ADMINSERVICE']._serialized_start=1128
+  _globals['_ADMINSERVICE']._serialized_end=1300
+  _globals['_SESSIONSERVICE']._serialized_start=1303
+  _globals['_SESSIONSERVICE']._serialized_end=1434
 # @@protoc_insertion_point(module_scope)

@@ -38,6 +38,8 @@ class _RoleEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_Role.ValueType],
     """Answers access requests, files disputes, sees full SSNs."""
     ROLE_ADMINISTRATOR: _Role.ValueType  # 5
     """Accredits activities and operators, runs retention."""
+    ROLE_PEER: _Role.ValueType  # 6
+    """Another instance of the same deployment, asking for this instance's accounting (PeerService); no operator."""
 
 class Role(_Role, metaclass=_RoleEnumTypeWrapper): ...
 
@@ -52,6 +54,8 @@ ROLE_PRIVACY_OFFICER: Role.ValueType  # 4
 """Answers access requests, files disputes, sees full SSNs."""
 ROLE_ADMINISTRATOR: Role.ValueType  # 5
 """Accredits activities and operators, runs retention."""
+ROLE_PEER: Role.ValueType  # 6
+"""Another instance of the same deployment, asking for this instance's accounting (PeerService); no operator."""
 Global___Role: _TypeAlias = Role  # noqa: Y015
 
 class _ActivityStatus:

@@ -3,7 +3,8 @@
 # mount of deploy/pki; Kubernetes: run it once and load the results as Secrets, see docs/RUNBOOK.md).
 #   $PKI/ca/          the CA and its key (stays here, root only: issue more with `dcii certs issue --dir`)
 #   $PKI/dcii/        what a search_service instance mounts: ca.pem, server.pem + key, probe.pem + key
-#                     (the health probe), dcii-store.pem + key (its client certificate to OpenSearch)
+#                     (the health probe), dcii-store.pem + key (its client certificate to OpenSearch),
+#                     dcii-peer.pem + key (its client certificate to the other instances: RUNBOOK)
 #   $PKI/opensearch/  per node: node.pem + key, ca.pem; admin.pem + key for the operators
 # Runs again harmlessly: an existing CA is kept.
 set -eu
@@ -25,12 +26,13 @@ for name in $SERVER_NAMES; do set -- "$@" --hostname "$name"; done
 dcii certs init --dir "$PKI/ca" "$@"
 dcii certs issue probe --agency DSS --dir "$PKI/ca"
 dcii certs issue dcii-store --agency DSS --dir "$PKI/ca"
+dcii certs issue dcii-peer --agency DSS --dir "$PKI/ca"
 "$PYTHON" "$HERE/opensearch_certs.py" --ca-dir "$PKI/ca" --out "$PKI/opensearch" --nodes "$NODES" \
   --names "$NODE_NAMES"
 
 mkdir -p "$PKI/dcii"
 chmod 0700 "$PKI/dcii"
-for stem in server probe dcii-store; do
+for stem in server probe dcii-store dcii-peer; do
   cp "$PKI/ca/$stem.pem" "$PKI/ca/$stem-key.pem" "$PKI/dcii/"
 done
 cp "$PKI/ca/ca.pem" "$PKI/dcii/ca.pem"

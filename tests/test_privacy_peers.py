@@ -1,0 +1,244 @@
+"""The Privacy Act duties with several instances (search_service.peers): two real servers on one OpenSearch
+store (osmem-server), each with its own audit trail. An access request's accounting and a dispute's notices
+on one instance hold what the other disclosed; a peer that does not answer, refuses, or is listed twice fails
+the privacy office's call before anything is recorded; PeerService answers only the PEER role, checks its
+requests, and records that it answered, without PII.
+
+Before: each instance's PrivacyService read its own trail only, and the RUNBOOK had the privacy office run
+`dcii audit disclosures` on every other instance by hand."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import grpc
+import pytest
+
+from dcii.v1 import peer_pb2, peer_pb2_grpc, privacy_pb2, privacy_pb2_grpc, search_pb2
+from indexer.model import TracingKey
+from search_service import pki
+from search_service.accounting import AuditLog, load_or_create_key
+from search_service.accreditation import Purpose, Role
+from search_service.errors import field_violations
+from search_service.peers import PEER_CERTIFICATE
+from search_service.privacy_requests import PrivacyRequests
+from tests import factories as f
+from tests.support import Client, Index, channel_for, free_port
+
+EXACT = search_pb2.SEARCH_MODE_EXACT
+HAROLD = {"surname": "Whitfield", "given_name": "Harold"}
+SSN = "318-52-4471"
+
+
+class _Pair:
+    """Instances A and B of one deployment: one PKI, one store, a data directory each; A lists B (and itself,
+    as every instance's copy of one list would) as its peers."""
+
+    def __init__(self, root: Path, store_url: str) -> None:
+        pki_dir = root / "pki"
+        pki.init_pki(pki_dir, activities=[])
+        pki.issue_client_into(pki_dir, PEER_CERTIFICATE, "DSS")
+        ca = pki.load_issued(pki_dir, "ca")
+        self.a = Index(pki_dir, root / "a", ca, store_url=store_url, port=free_port())
+        self.b = Index(pki_dir, root / "b", ca, store_url=store_url, port=free_port())
+        self.peer_cert = pki.load_issued(pki_dir, PEER_CERTIFICATE)
+        for instance in (self.a, self.b):
+            self.accredit_peer(instance)
+
+    def accredit_peer(self, instance: Index) -> None:
+        registry = instance.registry
+        try:
+            registry.add_activity(PEER_CERTIFICATE, "DSS", [Role.PEER], [])
+            registry.add_certificate(PEER_CERTIFICATE, self.peer_cert.fingerprint)
+        finally:
+            registry.close()
+
+    def start(self, *a_peers: Index) -> None:
+        self.b.start()
+        self.a.start(peers=tuple(f"localhost:{peer.port}" for peer in (self.a, *a_peers)))
+
+    def stop(self) -> None:
+        self.a.stop()
+        self.b.stop()
+
+
+@pytest.fixture
+def pair(osmem: Any, tmp_path: Path) -> Iterator[_Pair]:
+    url = osmem.clone().url.replace("http://", "opensearch://") + "?prefix=peers&replicas=0&drain_seconds=0.2"
+    built = _Pair(tmp_path, url)
+    try:
+        yield built
+    finally:
+        built.stop()
+
+
+def _officer(index: Index) -> tuple[Client, privacy_pb2_grpc.PrivacyServiceStub]:
+    client = index.client("DSS-PRIVACY", "DSS", [Role.PRIVACY_OFFICER], purposes=[Purpose.PRIVACY_ACT_REQUEST])
+    return client, privacy_pb2_grpc.PrivacyServiceStub(client.channel)
+
+
+def _open(privacy: privacy_pb2_grpc.PrivacyServiceStub, officer: Client, number: str) -> None:
+    opened = privacy_pb2.PrivacyRequest(request_number=number, kind=privacy_pb2.PRIVACY_REQUEST_KIND_ACCESS)
+    opened.received_at.FromDatetime(dt.datetime.now(dt.UTC) - dt.timedelta(days=1))
+    privacy.OpenPrivacyRequest(opened, metadata=officer.metadata, timeout=10)
+
+
+def _ask(privacy: privacy_pb2_grpc.PrivacyServiceStub, officer: Client, number: str) -> privacy_pb2.AccessResponse:
+    request = privacy_pb2.AccessRequest(request_number=number, ssn=SSN)
+    request.name.surname, request.name.given_name = HAROLD["surname"], HAROLD["given_name"]
+    return privacy.AnswerAccessRequest(request, metadata=officer.metadata, timeout=60)
+
+
+def _dispute(
+    privacy: privacy_pb2_grpc.PrivacyServiceStub, officer: Client, record: str
+) -> privacy_pb2.FileDisputeResponse:
+    request = privacy_pb2.FileDisputeRequest(statement_location="PRIVACY OFFICE FILE 26-17", summary="Disputed")
+    request.tracing.agency, request.tracing.record_number = "NCIS", record
+    return privacy.FileDispute(request, metadata=officer.metadata, timeout=60)
+
+
+def _searched_on_both(pair: _Pair) -> None:
+    """NCIS-1 (Harold Whitfield) written through A; found by a terminal of A and by a terminal of B."""
+    pair.a.client("NCIS-RA-01", "NCIS", [Role.SUBMITTER]).upsert(
+        f.person(record="NCIS-1"), f.person(record="NCIS-9", surname="Okafor", given="Ngozi", ssn="212-44-8765")
+    )
+    on_a = pair.a.client("CCF-TERM-A", "ARMY-CCF", [Role.QUERIER], purposes=[Purpose.SECURITY_CLEARANCE])
+    on_b = pair.b.client("AFOSI-TERM-B", "AFOSI", [Role.QUERIER], purposes=[Purpose.CRIMINAL_INVESTIGATION])
+    assert [
+        h.tracing.key.record_number for h in on_a.search(mode=EXACT, name=HAROLD, identifiers={"ssn": SSN}).hits
+    ] == ["NCIS-1"]
+    found = on_b.search(
+        mode=EXACT, name=HAROLD, identifiers={"ssn": SSN}, purpose=search_pb2.PURPOSE_CRIMINAL_INVESTIGATION
+    )
+    assert [h.tracing.key.record_number for h in found.hits] == ["NCIS-1"]
+
+
+def _events(index: Index, kind: str) -> list[dict[str, str]]:
+    audit = AuditLog(index.data_dir / "audit.db", key=load_or_create_key(index.data_dir / "audit.key"))
+    try:
+        return [dict(e.detail) for e in audit.events(kind)]
+    finally:
+        audit.close()
+
+
+def test_an_access_answer_and_a_dispute_on_one_instance_hold_what_the_other_disclosed(pair: _Pair) -> None:
+    pair.start(pair.b)
+    _searched_on_both(pair)
+    officer, privacy = _officer(pair.a)
+    _open(privacy, officer, "PA-26-101")
+
+    answer = _ask(privacy, officer, "PA-26-101")
+    told = sorted((d.recipient_activity, d.purpose, d.law_enforcement) for d in answer.disclosures)
+    assert told == [
+        ("AFOSI-TERM-B", search_pb2.PURPOSE_CRIMINAL_INVESTIGATION, True),  # in B's trail only
+        ("CCF-TERM-A", search_pb2.PURPOSE_SECURITY_CLEARANCE, False),
+    ]
+    assert len({d.disclosure_id for d in answer.disclosures}) == 2  # A, listed among its own peers, counted once
+    assert [d.disclosed_at.ToDatetime() for d in answer.disclosures] == sorted(
+        d.disclosed_at.ToDatetime() for d in answer.disclosures
+    )
+    # B answered from its trail and recorded that it did: who asked, how many, no name nor SSN.
+    given = _events(pair.b, "PEER_ACCOUNTING_GIVEN")
+    assert given == [{"accounting": "PERSON", "disclosures": "1"}]
+
+    disputed = _dispute(privacy, officer, "NCIS-1")
+    assert disputed.notices_queued == 2
+    register = PrivacyRequests(pair.a.data_dir / "privacy.db")
+    try:
+        notices = register.notices(dispute_id=disputed.dispute.dispute_id)
+    finally:
+        register.close()
+    assert sorted(n.recipient_activity for n in notices) == ["AFOSI-TERM-B", "CCF-TERM-A"]
+    assert [e["accounting"] for e in _events(pair.b, "PEER_ACCOUNTING_GIVEN")] == ["PERSON", "TRACING", "TRACING"]
+
+
+def test_a_peer_that_does_not_answer_fails_the_call_and_nothing_is_recorded(pair: _Pair) -> None:
+    pair.start(pair.b)
+    _searched_on_both(pair)
+    officer, privacy = _officer(pair.a)
+    _open(privacy, officer, "PA-26-102")
+    gone = pair.b.port
+    pair.b.stop()
+
+    with pytest.raises(grpc.RpcError) as refused:
+        _ask(privacy, officer, "PA-26-102")
+    assert refused.value.code() == grpc.StatusCode.UNAVAILABLE
+    assert f"localhost:{gone}" in (refused.value.details() or "")
+    with pytest.raises(grpc.RpcError) as not_filed:
+        _dispute(privacy, officer, "NCIS-1")
+    assert not_filed.value.code() == grpc.StatusCode.UNAVAILABLE
+    # Nothing was answered, disclosed to the office, or filed.
+    assert _events(pair.a, "ACCESS_REQUEST_ANSWERED") == [] and _events(pair.a, "DISPUTE_FILED") == []
+    register = PrivacyRequests(pair.a.data_dir / "privacy.db")
+    try:
+        request = register.request("PA-26-102")
+        assert request is not None and request.responded_at is None
+        assert register.notices() == []
+    finally:
+        register.close()
+    assert pair.a.running is not None
+    stored = pair.a.running.store.get(TracingKey("NCIS", "NCIS-1"))
+    assert stored is not None and stored.dispute is None
+
+
+def test_a_peer_that_refuses_this_instance_fails_the_call(pair: _Pair) -> None:
+    # B's registry does not know the peer certificate: B refuses, and the call says what to fix.
+    registry = pair.b.registry
+    try:
+        registry.revoke_certificate(pair.peer_cert.fingerprint)
+    finally:
+        registry.close()
+    pair.start(pair.b)
+    _searched_on_both(pair)
+    officer, privacy = _officer(pair.a)
+    _open(privacy, officer, "PA-26-103")
+    with pytest.raises(grpc.RpcError) as refused:
+        _ask(privacy, officer, "PA-26-103")
+    assert refused.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert "accredit the peer certificate" in (refused.value.details() or "")
+    assert _events(pair.a, "ACCESS_REQUEST_ANSWERED") == []
+
+
+def test_two_peer_addresses_reaching_one_instance_fail_the_call(pair: _Pair) -> None:
+    """As a load balancer's address would: whichever instance it reaches, the list misses one."""
+    pair.b.start()
+    pair.a.start(peers=(f"localhost:{pair.b.port}", f"127.0.0.1:{pair.b.port}"))
+    _searched_on_both(pair)
+    officer, privacy = _officer(pair.a)
+    _open(privacy, officer, "PA-26-104")
+    with pytest.raises(grpc.RpcError) as twice:
+        _ask(privacy, officer, "PA-26-104")
+    assert twice.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert "reach the same instance" in (twice.value.details() or "")
+
+
+def test_the_peer_service_answers_the_peer_role_only_and_checks_its_requests(pair: _Pair) -> None:
+    pair.start()
+    _searched_on_both(pair)
+    terminal_cert, _, _ = pair.b.accredit("CCF-TERM-X", "ARMY-CCF", [Role.QUERIER, Role.PRIVACY_OFFICER])
+    request = peer_pb2.PersonAccountingRequest(ssn=SSN)
+    request.names.add(surname="Whitfield", given_name="Harold")
+    with channel_for(pair.b.port, pair.b.ca.cert_pem, terminal_cert) as channel, pytest.raises(grpc.RpcError) as denied:
+        list(peer_pb2_grpc.PeerServiceStub(channel).PersonAccounting(request, timeout=10))
+    assert denied.value.code() == grpc.StatusCode.PERMISSION_DENIED
+
+    with channel_for(pair.b.port, pair.b.ca.cert_pem, pair.peer_cert) as channel:
+        stub = peer_pb2_grpc.PeerServiceStub(channel)
+        answer = list(stub.PersonAccounting(request, timeout=10))
+        assert [d.recipient_activity for part in answer for d in part.disclosures] == ["AFOSI-TERM-B"]
+        assert {part.instance_id for part in answer} == {(pair.b.data_dir / "instance.id").read_text().strip()}
+        bad = peer_pb2.PersonAccountingRequest(ssn="000-12-3456")
+        bad.tracings.add().key.agency = "NOT-AN-AGENCY"
+        with pytest.raises(grpc.RpcError) as invalid:
+            list(stub.PersonAccounting(bad, timeout=10))
+    assert invalid.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    fields = {name for name, _ in field_violations(invalid.value)}
+    assert {"ssn", "names", "tracings[0].key.agency", "tracings[0].key.record_number"} <= fields
+    assert all(
+        "318" not in v and "HAROLD" not in v.upper()
+        for e in _events(pair.b, "PEER_ACCOUNTING_GIVEN")
+        for v in e.values()
+    )
