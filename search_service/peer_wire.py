@@ -7,6 +7,8 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable, Sequence
 
+from google.protobuf import timestamp_pb2
+
 from dcii.v1 import peer_pb2, privacy_pb2, search_pb2, tracing_pb2
 from indexer import edit_rules as rules
 from indexer import edit_ssn
@@ -17,6 +19,7 @@ from search_service.accounting import Disclosure
 from search_service.accreditation import Purpose
 from search_service.convert import enum_name, key_in, name_in, timestamp
 from search_service.privacy_person import AccountingQuery
+from search_service.privacy_requests import PrivacyRequest, RequestKind
 
 # Bounds on one question: a person's names and records are a handful; these only keep a wrong caller's
 # message from costing the answering instance a trail scan per entry without end.
@@ -84,6 +87,39 @@ def disclosures_in(answer: Iterable[privacy_pb2.Disclosure]) -> list[Disclosure]
         )
         for d in answer
     ]
+
+
+def request_out(request: PrivacyRequest) -> privacy_pb2.PrivacyRequest:
+    out = privacy_pb2.PrivacyRequest(
+        request_number=request.request_number,
+        kind=privacy_pb2.PrivacyRequestKind.Value(f"PRIVACY_REQUEST_KIND_{request.kind.value}"),
+    )
+    out.received_at.CopyFrom(timestamp(request.received_at))
+    out.acknowledge_by.CopyFrom(timestamp(request.acknowledge_by))
+    out.respond_by.CopyFrom(timestamp(request.respond_by))
+    if request.acknowledged_at is not None:
+        out.acknowledged_at.CopyFrom(timestamp(request.acknowledged_at))
+    if request.responded_at is not None:
+        out.responded_at.CopyFrom(timestamp(request.responded_at))
+    return out
+
+
+def _moment(stamp: timestamp_pb2.Timestamp, present: bool) -> dt.datetime | None:
+    return stamp.ToDatetime(dt.UTC) if present else None
+
+
+def request_in(request: privacy_pb2.PrivacyRequest) -> PrivacyRequest:
+    """A request another instance registered, as it holds it."""
+    kind = privacy_pb2.PrivacyRequestKind.Name(request.kind).removeprefix("PRIVACY_REQUEST_KIND_")
+    return PrivacyRequest(
+        request.request_number,
+        RequestKind(kind),
+        request.received_at.ToDatetime(dt.UTC),
+        request.acknowledge_by.ToDatetime(dt.UTC),
+        request.respond_by.ToDatetime(dt.UTC),
+        _moment(request.acknowledged_at, request.HasField("acknowledged_at")),
+        _moment(request.responded_at, request.HasField("responded_at")),
+    )
 
 
 # ---- in: the answering instance ----

@@ -6,8 +6,10 @@ recipients a statement of dispute is sent to, is the union of every instance's. 
 peers (`dcii serve --peer HOST:PORT`, repeated, or DCII_PEERS=HOST:PORT,HOST:PORT) asks each of them for its
 part over mutual TLS, presenting the deployment's peer certificate (`<pki>/dcii-peer.pem` and its key: a
 client certificate of the deployment's CA whose activity holds the PEER role, accredited on every instance),
-and answers with the union. A peer answers from its own trail (PeerServicer), never asking further, and
-records in its trail that it did, without PII.
+and answers with the union. A peer answers from its own trail (search_service.peer_service), never asking
+further, and records in its trail that it did, without PII. The register of Privacy Act requests is each
+instance's too (a request is registered where it was opened): an answer on another instance finds it, and
+records its answer, there; the list is every instance's.
 
 Fail closed: a peer that does not answer, or refuses, fails the privacy office's call (UNAVAILABLE or
 FAILED_PRECONDITION naming the peer's address) before anything is recorded or queued: an accounting that
@@ -27,24 +29,15 @@ import os
 import secrets
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Any
 
 import grpc
 
 from dcii.v1 import peer_pb2, peer_pb2_grpc
 from indexer.exc import DciiError, FailedPrecondition, Unavailable
-from search_service.accounting import AuditLog, Disclosure
-from search_service.auth import caller_of
-from search_service.peer_wire import (
-    disclosure_out,
-    disclosures_in,
-    person_query_in,
-    tracing_query_in,
-)
-from search_service.privacy_person import accounting, tracing_accounting
-
-if TYPE_CHECKING:
-    from search_service.server import ServerConfig
+from search_service.accounting import Disclosure
+from search_service.peer_wire import disclosures_in, request_in
+from search_service.privacy_requests import PrivacyRequest
 
 log = logging.getLogger(__name__)
 
@@ -52,10 +45,6 @@ PEER_CERTIFICATE = "dcii-peer"  # <pki>/dcii-peer.pem and dcii-peer-key.pem
 INSTANCE_FILE = "instance.id"
 # How long a peer has to answer; the privacy office's call waits for the slowest.
 PEER_TIMEOUT = 30.0
-# Disclosures in one message of an answer (~150 bytes each, well under the 4 MiB a message may be): a
-# person's accounting may be long (five years of searches).
-PART = 2_000
-Answer = peer_pb2.PeerAccountingResponse
 # Codes that say the peer is there but will not answer this instance: no retry will change them.
 _REFUSED = frozenset(
     {grpc.StatusCode.PERMISSION_DENIED, grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.UNIMPLEMENTED}
@@ -100,94 +89,77 @@ class Peers:
         self._credentials = grpc.ssl_channel_credentials(root_certificates=ca, private_key=key, certificate_chain=cert)
 
     def person_accounting(self, request: peer_pb2.PersonAccountingRequest) -> list[Disclosure]:
-        return self._ask(lambda stub: stub.PersonAccounting(request, timeout=self._timeout))
+        answers = self._gather(lambda stub: stub.PersonAccounting(request, timeout=self._timeout))
+        return [d for _, parts in answers for part in parts for d in disclosures_in(part.disclosures)]
 
     def tracing_accounting(self, request: peer_pb2.TracingAccountingRequest) -> list[Disclosure]:
-        return self._ask(lambda stub: stub.TracingAccounting(request, timeout=self._timeout))
+        answers = self._gather(lambda stub: stub.TracingAccounting(request, timeout=self._timeout))
+        return [d for _, parts in answers for part in parts for d in disclosures_in(part.disclosures)]
 
-    def _ask(self, call: Callable[[peer_pb2_grpc.PeerServiceStub], Iterator[Answer]]) -> list[Disclosure]:
-        """Every peer's disclosures, asked at once (each call starts as it is made); raises unless every peer
-        answered in full. A connection for each question: the privacy office asks a few times a day, and a
-        connection kept for it would be one more to keep alive, and stale after a peer's restart."""
+    def privacy_requests(
+        self, number: str = "", *, overdue_only: bool = False, late_only: bool = False
+    ) -> list[tuple[str, PrivacyRequest]]:
+        """(address, request) for each request the other instances registered: the one under `number`, or all."""
+        asked = peer_pb2.FindPrivacyRequestsRequest(
+            request_number=number, overdue_only=overdue_only, late_only=late_only
+        )
+        answers = self._gather(lambda stub: stub.FindPrivacyRequests(asked, timeout=self._timeout))
+        return [(address, request_in(r)) for address, parts in answers for part in parts for r in part.requests]
+
+    def respond(self, address: str, number: str) -> PrivacyRequest:
+        """Record at `address`, the instance that registered it, the answer to request `number`."""
+        with self._channel(address) as channel:
+            try:
+                answer = peer_pb2_grpc.PeerServiceStub(channel).RespondPrivacyRequest(
+                    peer_pb2.RespondPrivacyRequestRequest(request_number=number), timeout=self._timeout
+                )
+            except grpc.RpcError as error:
+                raise _failed(address, error, "record the answer to its privacy request") from error
+        if len(answer.requests) != 1:
+            raise Unavailable(f"peer instance {address} no longer holds privacy request {number}")
+        return request_in(answer.requests[0])
+
+    def _gather(self, call: Callable[[peer_pb2_grpc.PeerServiceStub], Iterator[Any]]) -> list[tuple[str, list[Any]]]:
+        """Every other instance's answer (its address, the messages of its stream), asked at once (each call
+        starts as it is made); raises unless every peer answered in full. A connection for each question:
+        the privacy office asks a few times a day, and a connection kept for it would be one more to keep
+        alive, and stale after a peer's restart."""
         with contextlib.ExitStack() as channels:
             pending = {
-                a: call(
-                    peer_pb2_grpc.PeerServiceStub(channels.enter_context(grpc.secure_channel(a, self._credentials)))
-                )
-                for a in self.addresses
+                address: call(peer_pb2_grpc.PeerServiceStub(channels.enter_context(self._channel(address))))
+                for address in self.addresses
             }
-            return self._collect(pending)
+            answered: dict[str, str] = {}  # instance id -> the address that reached it
+            found: list[tuple[str, list[Any]]] = []
+            for address, parts in pending.items():
+                try:
+                    answer = list(parts)
+                except grpc.RpcError as error:
+                    for other in pending.values():
+                        other.cancel()  # type: ignore[attr-defined]  # a grpc.Call: the answer fails as a whole
+                    raise _failed(address, error, "give its part of the answer") from error
+                instance = answer[0].instance_id if answer else ""
+                if instance == self._own_id:
+                    continue
+                if not instance:
+                    raise Unavailable(f"peer instance {address} gave no answer: an answer needs every instance's")
+                if instance in answered:
+                    raise FailedPrecondition(
+                        f"peer addresses {answered[instance]} and {address} reach the same instance: list each "
+                        "instance's own address (not a load balancer's)"
+                    )
+                answered[instance] = address
+                found.append((address, answer))
+            return found
 
     def _channel(self, address: str) -> grpc.Channel:
         return grpc.secure_channel(address, self._credentials)
 
-    def _collect(self, pending: dict[str, Iterator[Answer]]) -> list[Disclosure]:
-        answered: dict[str, str] = {}  # instance id -> the address that reached it
-        found: list[Disclosure] = []
-        for address, parts in pending.items():
-            try:
-                answer = list(parts)
-            except grpc.RpcError as error:
-                for other in pending.values():
-                    other.cancel()  # type: ignore[attr-defined]  # a grpc.Call: the answer fails as a whole
-                raise _failed(address, error) from error
-            instance = answer[0].instance_id if answer else ""
-            if instance == self._own_id:
-                continue
-            if not instance:
-                raise Unavailable(f"peer instance {address} gave no answer: an answer needs every instance's")
-            if instance in answered:
-                raise FailedPrecondition(
-                    f"peer addresses {answered[instance]} and {address} reach the same instance: list each "
-                    "instance's own address (not a load balancer's)"
-                )
-            answered[instance] = address
-            found += (d for part in answer for d in disclosures_in(part.disclosures))
-        return found
 
-
-def _failed(address: str, error: grpc.RpcError) -> DciiError:
+def _failed(address: str, error: grpc.RpcError, what: str) -> DciiError:
     code = error.code() if isinstance(error, grpc.Call) else grpc.StatusCode.UNKNOWN
-    log.warning("peer %s did not give its part of an accounting: %s", address, code.name)
-    why = f"peer instance {address} did not give its part of the accounting ({code.name})"
+    log.warning("peer %s did not %s: %s", address, what, code.name)
+    why = f"peer instance {address} did not {what} ({code.name})"
     if code in _REFUSED:
         return FailedPrecondition(f"{why}: every instance must run this version and accredit the peer certificate")
     return Unavailable(f"{why}: an answer needs every instance's; retry once it is back")
-
-
-def serve_peers(server: grpc.Server, audit: AuditLog, config: ServerConfig) -> Peers | None:
-    """Answer the other instances (always: an instance asked need not ask), and the client that asks them
-    (None without peers). Raises FailedPrecondition at start when peers are named without the certificate."""
-    own_id = instance_id(config.data_dir)
-    peer_pb2_grpc.add_PeerServiceServicer_to_server(PeerServicer(audit, own_id), server)
-    return Peers(config.peers, config.pki_dir, own_id) if config.peers else None
-
-
-class PeerServicer(peer_pb2_grpc.PeerServiceServicer):
-    """This instance's part of another instance's accounting, from its own trail."""
-
-    def __init__(self, audit: AuditLog, own_id: str) -> None:
-        self._audit, self._own_id = audit, own_id
-
-    def _answer(self, context: grpc.ServicerContext, kind: str, disclosures: list[Disclosure]) -> Iterator[Answer]:
-        # Recorded before anything is sent: who read this trail's accounting, and how much (no PII).
-        detail = {"accounting": kind, "disclosures": str(len(disclosures))}
-        self._audit.record_event("PEER_ACCOUNTING_GIVEN", caller_of(context).actor, detail)
-        for start in range(0, max(len(disclosures), 1), PART):
-            part = Answer(instance_id=self._own_id)
-            for disclosure in disclosures[start : start + PART]:
-                disclosure_out(disclosure, part.disclosures.add())
-            yield part
-
-    def PersonAccounting(  # noqa: N802 (gRPC's method name)
-        self, request: peer_pb2.PersonAccountingRequest, context: grpc.ServicerContext
-    ) -> Iterator[Answer]:
-        query = person_query_in(request)
-        found = accounting(self._audit, query, withhold_law_enforcement=request.withhold_law_enforcement)
-        return self._answer(context, "PERSON", found)
-
-    def TracingAccounting(  # noqa: N802
-        self, request: peer_pb2.TracingAccountingRequest, context: grpc.ServicerContext
-    ) -> Iterator[Answer]:
-        key, subject, began = tracing_query_in(request)
-        return self._answer(context, "TRACING", tracing_accounting(self._audit, key, subject, began))

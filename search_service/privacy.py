@@ -30,7 +30,7 @@ import contextlib
 import datetime as dt
 import uuid
 from collections.abc import Callable
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import grpc
 
@@ -46,8 +46,9 @@ from search_service import privacy_pages
 from search_service.accounting import AuditLog, Disclosure, DisclosureEntry
 from search_service.accreditation import Caller, Purpose
 from search_service.auth import caller_of
-from search_service.convert import dispute_out, enum_name, name_in, timestamp, tracing_out, type_out
-from search_service.peer_wire import disclosure_out, person_request, tracing_request
+from search_service.convert import dispute_out, enum_name, name_in, tracing_out, type_out
+from search_service.peer_service import serve_peers
+from search_service.peer_wire import disclosure_out, person_request, request_out, tracing_request
 from search_service.peers import Peers
 from search_service.privacy_person import (
     accounting,
@@ -58,8 +59,12 @@ from search_service.privacy_person import (
     pair,
     tracing_accounting,
 )
-from search_service.privacy_requests import PrivacyRequest, PrivacyRequests, RequestKind
+from search_service.privacy_register import Register
+from search_service.privacy_requests import PrivacyRequests, RequestKind
 from search_service.search import MARKING, needs_full_ssn
+
+if TYPE_CHECKING:
+    from search_service.server import ServerConfig
 
 LOCATION_MAX = 200
 SUMMARY_MAX = 1000
@@ -171,21 +176,6 @@ def person_hit_out(
         dispute_out(stored.dispute, target)
 
 
-def request_out(request: PrivacyRequest) -> privacy_pb2.PrivacyRequest:
-    out = privacy_pb2.PrivacyRequest(
-        request_number=request.request_number,
-        kind=privacy_pb2.PrivacyRequestKind.Value(f"PRIVACY_REQUEST_KIND_{request.kind.value}"),
-    )
-    out.received_at.CopyFrom(timestamp(request.received_at))
-    out.acknowledge_by.CopyFrom(timestamp(request.acknowledge_by))
-    out.respond_by.CopyFrom(timestamp(request.respond_by))
-    if request.acknowledged_at is not None:
-        out.acknowledged_at.CopyFrom(timestamp(request.acknowledged_at))
-    if request.responded_at is not None:
-        out.responded_at.CopyFrom(timestamp(request.responded_at))
-    return out
-
-
 def _accredited_for_privacy_act(caller: Caller) -> None:
     """Accreditation is per activity and per purpose (seed 002): the privacy office's work is for the
     Privacy Act's purpose, whichever of its RPCs (a PRIVACY_OFFICER activity without that purpose could
@@ -209,15 +199,17 @@ class PrivacyServicer(privacy_pb2_grpc.PrivacyServiceServicer):
         self._audit = audit
         self._requests = requests
         self._clock = clock
-        # The deployment's other instances, whose trails hold the rest of each accounting (search_service.peers).
+        # The deployment's other instances, whose trails hold the rest of each accounting (search_service.peers),
+        # and whose registers the rest of the requests.
         self._peers = peers
+        self._register = Register(requests, peers)
 
     def answer_access(self, caller: Caller, request: privacy_pb2.AccessRequest) -> privacy_pb2.AccessResponse:
         number, name, ssn = check_access(request)
         _accredited_for_privacy_act(caller)
         # The answer closes the registered request's deadlines: answering a number never opened (a typo)
         # would leave the real request open and overdue, and an amendment is not answered by records.
-        registered = self._requests.request(number)
+        registered, holder = self._register.find(number)
         if registered is None:
             raise InvalidArgument(
                 [Violation("request_number", "no privacy request is registered under this number (OpenPrivacyRequest)")]
@@ -271,7 +263,9 @@ class PrivacyServicer(privacy_pb2_grpc.PrivacyServiceServicer):
             "law_enforcement_withheld": "yes" if request.withhold_law_enforcement else "no",
         }
         self._audit.record_event("ACCESS_REQUEST_ANSWERED", caller.actor, detail)
-        self._requests.respond(number)
+        # On the instance that registered it; one gone since it was found fails the call, the answer unsent
+        # though accounted (the trail then says more was disclosed than was: the safe side), to be asked again.
+        self._register.respond(number, holder)
         return response
 
     def file_dispute(self, caller: Caller, request: privacy_pb2.FileDisputeRequest) -> privacy_pb2.FileDisputeResponse:
@@ -336,7 +330,7 @@ class PrivacyServicer(privacy_pb2_grpc.PrivacyServiceServicer):
     def open_request(self, caller: Caller, request: privacy_pb2.PrivacyRequest) -> privacy_pb2.PrivacyRequest:
         number, kind, received = check_open(request, self._clock())
         _accredited_for_privacy_act(caller)
-        registered = self._requests.open_request(number, kind, received)
+        registered = self._register.open_request(number, kind, received)
         detail = {"request_number": number, "kind": kind.value}
         self._audit.record_event("PRIVACY_REQUEST_OPENED", caller.actor, detail)
         return request_out(registered)
@@ -345,7 +339,7 @@ class PrivacyServicer(privacy_pb2_grpc.PrivacyServiceServicer):
         self, caller: Caller, request: privacy_pb2.ListPrivacyRequestsRequest
     ) -> privacy_pb2.ListPrivacyRequestsResponse:
         _accredited_for_privacy_act(caller)
-        found = self._requests.list_requests(overdue_only=request.overdue_only, late_only=request.late_only)
+        found = self._register.list_requests(overdue_only=request.overdue_only, late_only=request.late_only)
         return privacy_pb2.ListPrivacyRequestsResponse(requests=[request_out(r) for r in found])
 
     # ---- gRPC ----
@@ -369,3 +363,15 @@ class PrivacyServicer(privacy_pb2_grpc.PrivacyServiceServicer):
         self, request: privacy_pb2.ListPrivacyRequestsRequest, context: grpc.ServicerContext
     ) -> privacy_pb2.ListPrivacyRequestsResponse:
         return self.list_requests(caller_of(context), request)
+
+
+def serve_privacy(
+    server: grpc.Server, store: TracingStore, audit: AuditLog, config: ServerConfig, closing: contextlib.ExitStack
+) -> PrivacyRequests:
+    """PrivacyService and PeerService on `server`; returns the register of requests (closed by `closing`
+    should the start go no further)."""
+    requests = PrivacyRequests(config.data_dir / "privacy.db", time_zone=config.privacy_time_zone)
+    closing.callback(requests.close)
+    peers = serve_peers(server, audit, requests, config)
+    privacy_pb2_grpc.add_PrivacyServiceServicer_to_server(PrivacyServicer(store, audit, requests, peers=peers), server)
+    return requests

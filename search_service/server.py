@@ -19,7 +19,6 @@ from grpc_health.v1 import health
 from dcii.v1 import (
     admin_pb2_grpc,
     ingest_pb2_grpc,
-    privacy_pb2_grpc,
     search_pb2_grpc,
 )
 from indexer import name_shares
@@ -42,8 +41,7 @@ from search_service.keepalive import Keepalive
 from search_service.malloc_tuning import limit_malloc_arenas
 from search_service.matching import configured_matcher
 from search_service.metrics import ServerMetrics
-from search_service.peers import serve_peers
-from search_service.privacy import PrivacyServicer
+from search_service.privacy import serve_privacy
 from search_service.privacy_requests import DEFAULT_TIME_ZONE, PrivacyRequests, office_zone
 from search_service.readiness import Readiness
 from search_service.registry import Registry
@@ -280,10 +278,7 @@ def _start(
         search_pb2_grpc.add_SearchServiceServicer_to_server(SearchServicer(store, today, audit, budget=budget), server)
         admin_pb2_grpc.add_SessionServiceServicer_to_server(SessionServicer(registry), server)
         admin_pb2_grpc.add_AdminServiceServicer_to_server(AdminServicer(registry, audit), server)
-        privacy_requests = PrivacyRequests(config.data_dir / "privacy.db", time_zone=config.privacy_time_zone)
-        closing.callback(privacy_requests.close)
-        privacy = PrivacyServicer(store, audit, privacy_requests, peers=serve_peers(server, audit, config))
-        privacy_pb2_grpc.add_PrivacyServiceServicer_to_server(privacy, server)
+        privacy_requests = serve_privacy(server, store, audit, config, closing)  # and the peers' PeerService
         batch_queue = opened(config.batch_path, "the batch queue", lambda: BatchQueue(config.batch_path))
         closing.callback(batch_queue.close)
         primary = config.replica_index == 0

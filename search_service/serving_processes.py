@@ -73,7 +73,7 @@ def config_from_json(text: str) -> ServerConfig:
 
     values: dict[str, Any] = json.loads(text)
     values["data_dir"], values["pki_dir"] = Path(values["data_dir"]), Path(values["pki_dir"])
-    values["hostnames"] = tuple(values["hostnames"])
+    values["hostnames"], values["peers"] = tuple(values["hostnames"]), tuple(values["peers"])
     values["batch"] = BatchSettings(**values["batch"])
     values["keepalive"] = Keepalive(**values["keepalive"])
     return ServerConfig(**values)

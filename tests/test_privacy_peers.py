@@ -194,11 +194,15 @@ def test_a_peer_that_refuses_this_instance_fails_the_call(pair: _Pair) -> None:
     pair.start(pair.b)
     _searched_on_both(pair)
     officer, privacy = _officer(pair.a)
-    _open(privacy, officer, "PA-26-103")
-    with pytest.raises(grpc.RpcError) as refused:
-        _ask(privacy, officer, "PA-26-103")
+    with pytest.raises(grpc.RpcError) as refused:  # a number is opened once in the deployment: B is asked
+        _open(privacy, officer, "PA-26-103")
     assert refused.value.code() == grpc.StatusCode.FAILED_PRECONDITION
     assert "accredit the peer certificate" in (refused.value.details() or "")
+    register = PrivacyRequests(pair.a.data_dir / "privacy.db")
+    try:
+        assert register.request("PA-26-103") is None
+    finally:
+        register.close()
     assert _events(pair.a, "ACCESS_REQUEST_ANSWERED") == []
 
 
@@ -208,11 +212,43 @@ def test_two_peer_addresses_reaching_one_instance_fail_the_call(pair: _Pair) -> 
     pair.a.start(peers=(f"localhost:{pair.b.port}", f"127.0.0.1:{pair.b.port}"))
     _searched_on_both(pair)
     officer, privacy = _officer(pair.a)
-    _open(privacy, officer, "PA-26-104")
-    with pytest.raises(grpc.RpcError) as twice:
-        _ask(privacy, officer, "PA-26-104")
+    for call in (_open, _ask):
+        with pytest.raises(grpc.RpcError) as twice:
+            call(privacy, officer, "PA-26-104")
+        assert twice.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+        assert "reach the same instance" in (twice.value.details() or "")
+
+
+def test_a_request_opened_on_one_instance_is_answered_and_listed_on_the_other(pair: _Pair) -> None:
+    pair.a.start(peers=(f"localhost:{pair.b.port}",))
+    pair.b.start(peers=(f"localhost:{pair.a.port}",))
+    _searched_on_both(pair)
+    officer_b, privacy_b = _officer(pair.b)
+    _open(privacy_b, officer_b, "PA-26-105")
+    officer_a, privacy_a = _officer(pair.a)
+    with pytest.raises(grpc.RpcError) as twice:  # registered on B: not opened again on A
+        _open(privacy_a, officer_a, "PA-26-105")
     assert twice.value.code() == grpc.StatusCode.FAILED_PRECONDITION
-    assert "reach the same instance" in (twice.value.details() or "")
+    assert f"localhost:{pair.b.port}" in (twice.value.details() or "")
+    _open(privacy_a, officer_a, "PA-26-106")
+
+    answer = _ask(privacy_a, officer_a, "PA-26-105")  # opened on B, answered on A
+    assert {d.recipient_activity for d in answer.disclosures} == {"CCF-TERM-A", "AFOSI-TERM-B"}
+    register = PrivacyRequests(pair.b.data_dir / "privacy.db")
+    try:
+        on_b = register.request("PA-26-105")
+        assert on_b is not None and on_b.responded_at is not None and on_b.acknowledged_at is not None
+    finally:
+        register.close()
+    assert _events(pair.b, "PEER_PRIVACY_REQUEST_RESPONDED") == [{"request_number": "PA-26-105"}]
+    for privacy, officer in ((privacy_a, officer_a), (privacy_b, officer_b)):
+        listed = privacy.ListPrivacyRequests(
+            privacy_pb2.ListPrivacyRequestsRequest(), metadata=officer.metadata, timeout=30
+        ).requests
+        assert [(r.request_number, r.HasField("responded_at")) for r in listed] == [
+            ("PA-26-105", True),
+            ("PA-26-106", False),
+        ]
 
 
 def test_the_peer_service_answers_the_peer_role_only_and_checks_its_requests(pair: _Pair) -> None:

@@ -141,3 +141,73 @@ class PeerAccountingResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___PeerAccountingResponse: _TypeAlias = PeerAccountingResponse  # noqa: Y015
+
+@_typing.final
+class FindPrivacyRequestsRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REQUEST_NUMBER_FIELD_NUMBER: _builtins.int
+    OVERDUE_ONLY_FIELD_NUMBER: _builtins.int
+    LATE_ONLY_FIELD_NUMBER: _builtins.int
+    request_number: _builtins.str
+    """One request's number; empty: every request."""
+    overdue_only: _builtins.bool
+    """As in ListPrivacyRequestsRequest."""
+    late_only: _builtins.bool
+    def __init__(
+        self,
+        *,
+        request_number: _builtins.str = ...,
+        overdue_only: _builtins.bool = ...,
+        late_only: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["late_only", b"late_only", "overdue_only", b"overdue_only", "request_number", b"request_number"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___FindPrivacyRequestsRequest: _TypeAlias = FindPrivacyRequestsRequest  # noqa: Y015
+
+@_typing.final
+class RespondPrivacyRequestRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REQUEST_NUMBER_FIELD_NUMBER: _builtins.int
+    request_number: _builtins.str
+    def __init__(
+        self,
+        *,
+        request_number: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["request_number", b"request_number"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RespondPrivacyRequestRequest: _TypeAlias = RespondPrivacyRequestRequest  # noqa: Y015
+
+@_typing.final
+class PeerPrivacyRequests(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    INSTANCE_ID_FIELD_NUMBER: _builtins.int
+    REQUESTS_FIELD_NUMBER: _builtins.int
+    instance_id: _builtins.str
+    """The answering instance's id, as in PeerAccountingResponse."""
+    @_builtins.property
+    def requests(self) -> _containers.RepeatedCompositeFieldContainer[_privacy_pb2.PrivacyRequest]: ...
+    def __init__(
+        self,
+        *,
+        instance_id: _builtins.str = ...,
+        requests: _abc.Iterable[_privacy_pb2.PrivacyRequest] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["instance_id", b"instance_id", "requests", b"requests"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PeerPrivacyRequests: _TypeAlias = PeerPrivacyRequests  # noqa: Y015

@@ -43,6 +43,16 @@ class PeerServiceStub:
                 request_serializer=dcii_dot_v1_dot_peer__pb2.PersonAccountingRequest.SerializeToString,
                 response_deserializer=dcii_dot_v1_dot_peer__pb2.PeerAccountingResponse.FromString,
                 _registered_method=True)
+        self.FindPrivacyRequests = channel.unary_stream(
+                '/dcii.v1.PeerService/FindPrivacyRequests',
+                request_serializer=dcii_dot_v1_dot_peer__pb2.FindPrivacyRequestsRequest.SerializeToString,
+                response_deserializer=dcii_dot_v1_dot_peer__pb2.PeerPrivacyRequests.FromString,
+                _registered_method=True)
+        self.RespondPrivacyRequest = channel.unary_unary(
+                '/dcii.v1.PeerService/RespondPrivacyRequest',
+                request_serializer=dcii_dot_v1_dot_peer__pb2.RespondPrivacyRequestRequest.SerializeToString,
+                response_deserializer=dcii_dot_v1_dot_peer__pb2.PeerPrivacyRequests.FromString,
+                _registered_method=True)
         self.TracingAccounting = channel.unary_stream(
                 '/dcii.v1.PeerService/TracingAccounting',
                 request_serializer=dcii_dot_v1_dot_peer__pb2.TracingAccountingRequest.SerializeToString,
@@ -59,16 +69,32 @@ class PeerServiceServicer:
 
     def PersonAccounting(self, request, context):
         """The disclosures this instance's trail holds about one person: an access request's accounting.
+        The disclosures this instance's trail holds of one tracing while it was about its present subject:
+        whom a statement of dispute is sent to.
+        Both answer in parts of at most 2,000 disclosures (an accounting may be long), each naming the instance.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def FindPrivacyRequests(self, request, context):
+        """The Privacy Act requests this instance's register holds (each request is registered on the instance
+        that opened it): the one under a number, or every one, filtered as ListPrivacyRequests filters.
+        In parts of at most 2,000 requests.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RespondPrivacyRequest(self, request, context):
+        """Records the answer to a request this instance registered, given by another instance (AnswerAccessRequest).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def TracingAccounting(self, request, context):
-        """The disclosures this instance's trail holds of one tracing while it was about its present subject:
-        whom a statement of dispute is sent to.
-        Both answer in parts of at most 2,000 disclosures (an accounting may be long), each naming the instance.
-        """
+        """Missing associated documentation comment in .proto file."""
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
@@ -80,6 +106,16 @@ def add_PeerServiceServicer_to_server(servicer, server):
                     servicer.PersonAccounting,
                     request_deserializer=dcii_dot_v1_dot_peer__pb2.PersonAccountingRequest.FromString,
                     response_serializer=dcii_dot_v1_dot_peer__pb2.PeerAccountingResponse.SerializeToString,
+            ),
+            'FindPrivacyRequests': grpc.unary_stream_rpc_method_handler(
+                    servicer.FindPrivacyRequests,
+                    request_deserializer=dcii_dot_v1_dot_peer__pb2.FindPrivacyRequestsRequest.FromString,
+                    response_serializer=dcii_dot_v1_dot_peer__pb2.PeerPrivacyRequests.SerializeToString,
+            ),
+            'RespondPrivacyRequest': grpc.unary_unary_rpc_method_handler(
+                    servicer.RespondPrivacyRequest,
+                    request_deserializer=dcii_dot_v1_dot_peer__pb2.RespondPrivacyRequestRequest.FromString,
+                    response_serializer=dcii_dot_v1_dot_peer__pb2.PeerPrivacyRequests.SerializeToString,
             ),
             'TracingAccounting': grpc.unary_stream_rpc_method_handler(
                     servicer.TracingAccounting,
@@ -118,6 +154,60 @@ class PeerService:
             '/dcii.v1.PeerService/PersonAccounting',
             dcii_dot_v1_dot_peer__pb2.PersonAccountingRequest.SerializeToString,
             dcii_dot_v1_dot_peer__pb2.PeerAccountingResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def FindPrivacyRequests(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/dcii.v1.PeerService/FindPrivacyRequests',
+            dcii_dot_v1_dot_peer__pb2.FindPrivacyRequestsRequest.SerializeToString,
+            dcii_dot_v1_dot_peer__pb2.PeerPrivacyRequests.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RespondPrivacyRequest(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/dcii.v1.PeerService/RespondPrivacyRequest',
+            dcii_dot_v1_dot_peer__pb2.RespondPrivacyRequestRequest.SerializeToString,
+            dcii_dot_v1_dot_peer__pb2.PeerPrivacyRequests.FromString,
             options,
             channel_credentials,
             insecure,

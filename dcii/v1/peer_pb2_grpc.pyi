@@ -38,12 +38,19 @@ class PeerServiceStub:
     @_typing.overload
     def __new__(cls, channel: _aio.Channel) -> PeerServiceAsyncStub: ...
     PersonAccounting: _grpc.UnaryStreamMultiCallable[_peer_pb2.PersonAccountingRequest, _peer_pb2.PeerAccountingResponse]
-    """The disclosures this instance's trail holds about one person: an access request's accounting."""
-    TracingAccounting: _grpc.UnaryStreamMultiCallable[_peer_pb2.TracingAccountingRequest, _peer_pb2.PeerAccountingResponse]
-    """The disclosures this instance's trail holds of one tracing while it was about its present subject:
+    """The disclosures this instance's trail holds about one person: an access request's accounting.
+    The disclosures this instance's trail holds of one tracing while it was about its present subject:
     whom a statement of dispute is sent to.
     Both answer in parts of at most 2,000 disclosures (an accounting may be long), each naming the instance.
     """
+    FindPrivacyRequests: _grpc.UnaryStreamMultiCallable[_peer_pb2.FindPrivacyRequestsRequest, _peer_pb2.PeerPrivacyRequests]
+    """The Privacy Act requests this instance's register holds (each request is registered on the instance
+    that opened it): the one under a number, or every one, filtered as ListPrivacyRequests filters.
+    In parts of at most 2,000 requests.
+    """
+    RespondPrivacyRequest: _grpc.UnaryUnaryMultiCallable[_peer_pb2.RespondPrivacyRequestRequest, _peer_pb2.PeerPrivacyRequests]
+    """Records the answer to a request this instance registered, given by another instance (AnswerAccessRequest)."""
+    TracingAccounting: _grpc.UnaryStreamMultiCallable[_peer_pb2.TracingAccountingRequest, _peer_pb2.PeerAccountingResponse]
 
 @_typing.type_check_only
 class PeerServiceAsyncStub(PeerServiceStub):
@@ -55,12 +62,19 @@ class PeerServiceAsyncStub(PeerServiceStub):
 
     def __init__(self, channel: _aio.Channel) -> None: ...
     PersonAccounting: _aio.UnaryStreamMultiCallable[_peer_pb2.PersonAccountingRequest, _peer_pb2.PeerAccountingResponse]  # type: ignore[assignment]
-    """The disclosures this instance's trail holds about one person: an access request's accounting."""
-    TracingAccounting: _aio.UnaryStreamMultiCallable[_peer_pb2.TracingAccountingRequest, _peer_pb2.PeerAccountingResponse]  # type: ignore[assignment]
-    """The disclosures this instance's trail holds of one tracing while it was about its present subject:
+    """The disclosures this instance's trail holds about one person: an access request's accounting.
+    The disclosures this instance's trail holds of one tracing while it was about its present subject:
     whom a statement of dispute is sent to.
     Both answer in parts of at most 2,000 disclosures (an accounting may be long), each naming the instance.
     """
+    FindPrivacyRequests: _aio.UnaryStreamMultiCallable[_peer_pb2.FindPrivacyRequestsRequest, _peer_pb2.PeerPrivacyRequests]  # type: ignore[assignment]
+    """The Privacy Act requests this instance's register holds (each request is registered on the instance
+    that opened it): the one under a number, or every one, filtered as ListPrivacyRequests filters.
+    In parts of at most 2,000 requests.
+    """
+    RespondPrivacyRequest: _aio.UnaryUnaryMultiCallable[_peer_pb2.RespondPrivacyRequestRequest, _peer_pb2.PeerPrivacyRequests]  # type: ignore[assignment]
+    """Records the answer to a request this instance registered, given by another instance (AnswerAccessRequest)."""
+    TracingAccounting: _aio.UnaryStreamMultiCallable[_peer_pb2.TracingAccountingRequest, _peer_pb2.PeerAccountingResponse]  # type: ignore[assignment]
 
 class PeerServiceServicer(metaclass=_abc_1.ABCMeta):
     """Served to the deployment's other instances only: the caller's certificate belongs to an activity holding
@@ -75,17 +89,36 @@ class PeerServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _peer_pb2.PersonAccountingRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_abc.Iterator[_peer_pb2.PeerAccountingResponse], _abc.AsyncIterator[_peer_pb2.PeerAccountingResponse]]:
-        """The disclosures this instance's trail holds about one person: an access request's accounting."""
+        """The disclosures this instance's trail holds about one person: an access request's accounting.
+        The disclosures this instance's trail holds of one tracing while it was about its present subject:
+        whom a statement of dispute is sent to.
+        Both answer in parts of at most 2,000 disclosures (an accounting may be long), each naming the instance.
+        """
+
+    @_abc_1.abstractmethod
+    def FindPrivacyRequests(
+        self,
+        request: _peer_pb2.FindPrivacyRequestsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_abc.Iterator[_peer_pb2.PeerPrivacyRequests], _abc.AsyncIterator[_peer_pb2.PeerPrivacyRequests]]:
+        """The Privacy Act requests this instance's register holds (each request is registered on the instance
+        that opened it): the one under a number, or every one, filtered as ListPrivacyRequests filters.
+        In parts of at most 2,000 requests.
+        """
+
+    @_abc_1.abstractmethod
+    def RespondPrivacyRequest(
+        self,
+        request: _peer_pb2.RespondPrivacyRequestRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_peer_pb2.PeerPrivacyRequests, _abc.Awaitable[_peer_pb2.PeerPrivacyRequests]]:
+        """Records the answer to a request this instance registered, given by another instance (AnswerAccessRequest)."""
 
     @_abc_1.abstractmethod
     def TracingAccounting(
         self,
         request: _peer_pb2.TracingAccountingRequest,
         context: _ServicerContext,
-    ) -> _typing.Union[_abc.Iterator[_peer_pb2.PeerAccountingResponse], _abc.AsyncIterator[_peer_pb2.PeerAccountingResponse]]:
-        """The disclosures this instance's trail holds of one tracing while it was about its present subject:
-        whom a statement of dispute is sent to.
-        Both answer in parts of at most 2,000 disclosures (an accounting may be long), each naming the instance.
-        """
+    ) -> _typing.Union[_abc.Iterator[_peer_pb2.PeerAccountingResponse], _abc.AsyncIterator[_peer_pb2.PeerAccountingResponse]]: ...
 
 def add_PeerServiceServicer_to_server(servicer: PeerServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

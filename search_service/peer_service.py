@@ -1,0 +1,100 @@
+"""PeerService: this instance's part of another instance's privacy answer (search_service.peers says why),
+from its own audit trail and its own register of Privacy Act requests, never asking further. Served to the
+PEER role only (search_service.auth); each accounting given is recorded in the trail, without PII."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING
+
+import grpc
+
+from dcii.v1 import peer_pb2, peer_pb2_grpc
+from indexer import edit_rules as rules
+from indexer.exc import InvalidArgument, NotFound
+from indexer.model import Violation
+from search_service.accounting import AuditLog, Disclosure
+from search_service.auth import caller_of
+from search_service.peer_wire import disclosure_out, person_query_in, request_out, tracing_query_in
+from search_service.peers import Peers, instance_id
+from search_service.privacy_person import accounting, tracing_accounting
+from search_service.privacy_requests import PrivacyRequest, PrivacyRequests
+
+if TYPE_CHECKING:
+    from search_service.server import ServerConfig
+
+# Disclosures or requests in one message of an answer (~150 bytes each, well under the 4 MiB a message may
+# be): a person's accounting may be long (five years of searches).
+PART = 2_000
+
+
+def serve_peers(server: grpc.Server, audit: AuditLog, requests: PrivacyRequests, config: ServerConfig) -> Peers | None:
+    """Answer the other instances (always: an instance asked need not ask), and the client that asks them
+    (None without peers). Raises FailedPrecondition at start when peers are named without the certificate."""
+    own_id = instance_id(config.data_dir)
+    peer_pb2_grpc.add_PeerServiceServicer_to_server(PeerServicer(audit, requests, own_id), server)
+    return Peers(config.peers, config.pki_dir, own_id) if config.peers else None
+
+
+def _number(text: str) -> str:
+    out: list[Violation] = []
+    number = rules.record_id(text, "request_number", out, label="request number")
+    if out:
+        raise InvalidArgument(out)
+    return number
+
+
+class PeerServicer(peer_pb2_grpc.PeerServiceServicer):
+    def __init__(self, audit: AuditLog, requests: PrivacyRequests, own_id: str) -> None:
+        self._audit, self._requests, self._own_id = audit, requests, own_id
+
+    def _accounting(
+        self, context: grpc.ServicerContext, kind: str, disclosures: list[Disclosure]
+    ) -> Iterator[peer_pb2.PeerAccountingResponse]:
+        # Recorded before anything is sent: who read this trail's accounting, and how much (no PII).
+        detail = {"accounting": kind, "disclosures": str(len(disclosures))}
+        self._audit.record_event("PEER_ACCOUNTING_GIVEN", caller_of(context).actor, detail)
+        for start in range(0, max(len(disclosures), 1), PART):
+            part = peer_pb2.PeerAccountingResponse(instance_id=self._own_id)
+            for disclosure in disclosures[start : start + PART]:
+                disclosure_out(disclosure, part.disclosures.add())
+            yield part
+
+    def _requests_out(self, found: Sequence[PrivacyRequest]) -> Iterator[peer_pb2.PeerPrivacyRequests]:
+        for start in range(0, max(len(found), 1), PART):
+            yield peer_pb2.PeerPrivacyRequests(
+                instance_id=self._own_id, requests=[request_out(r) for r in found[start : start + PART]]
+            )
+
+    def PersonAccounting(  # noqa: N802 (gRPC's method name)
+        self, request: peer_pb2.PersonAccountingRequest, context: grpc.ServicerContext
+    ) -> Iterator[peer_pb2.PeerAccountingResponse]:
+        query = person_query_in(request)
+        found = accounting(self._audit, query, withhold_law_enforcement=request.withhold_law_enforcement)
+        return self._accounting(context, "PERSON", found)
+
+    def TracingAccounting(  # noqa: N802
+        self, request: peer_pb2.TracingAccountingRequest, context: grpc.ServicerContext
+    ) -> Iterator[peer_pb2.PeerAccountingResponse]:
+        key, subject, began = tracing_query_in(request)
+        return self._accounting(context, "TRACING", tracing_accounting(self._audit, key, subject, began))
+
+    def FindPrivacyRequests(  # noqa: N802
+        self, request: peer_pb2.FindPrivacyRequestsRequest, context: grpc.ServicerContext
+    ) -> Iterator[peer_pb2.PeerPrivacyRequests]:
+        if request.request_number:
+            one = self._requests.request(_number(request.request_number))
+            return self._requests_out([one] if one is not None else [])
+        found = self._requests.list_requests(overdue_only=request.overdue_only, late_only=request.late_only)
+        return self._requests_out(found)
+
+    def RespondPrivacyRequest(  # noqa: N802
+        self, request: peer_pb2.RespondPrivacyRequestRequest, context: grpc.ServicerContext
+    ) -> peer_pb2.PeerPrivacyRequests:
+        number = _number(request.request_number)
+        responded = self._requests.respond(number)
+        if responded is None:
+            raise NotFound(f"no privacy request {number} is registered on this instance")
+        actor, detail = caller_of(context).actor, {"request_number": number}
+        self._audit.record_event("PEER_PRIVACY_REQUEST_RESPONDED", actor, detail)
+        return peer_pb2.PeerPrivacyRequests(instance_id=self._own_id, requests=[request_out(responded)])
