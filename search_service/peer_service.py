@@ -4,6 +4,7 @@ PEER role only (search_service.auth); each accounting given is recorded in the t
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING
 
@@ -16,7 +17,7 @@ from indexer.model import Violation
 from search_service.accounting import AuditLog, Disclosure
 from search_service.auth import caller_of
 from search_service.peer_wire import disclosure_out, person_query_in, request_out, tracing_query_in
-from search_service.peers import Peers, instance_id
+from search_service.peers import Identity, Peers
 from search_service.privacy_person import accounting, tracing_accounting
 from search_service.privacy_requests import PrivacyRequest, PrivacyRequests
 
@@ -31,9 +32,19 @@ PART = 2_000
 def serve_peers(server: grpc.Server, audit: AuditLog, requests: PrivacyRequests, config: ServerConfig) -> Peers | None:
     """Answer the other instances (always: an instance asked need not ask), and the client that asks them
     (None without peers). Raises FailedPrecondition at start when peers are named without the certificate."""
-    own_id = instance_id(config.data_dir)
-    peer_pb2_grpc.add_PeerServiceServicer_to_server(PeerServicer(audit, requests, own_id), server)
-    return Peers(config.peers, config.pki_dir, own_id) if config.peers else None
+    me = Identity.of(config.data_dir)
+    peer_pb2_grpc.add_PeerServiceServicer_to_server(PeerServicer(audit, requests, me), server)
+    return Peers(config.peers, config.pki_dir, me) if config.peers else None
+
+
+_ASKED_BY = re.compile(r"[0-9a-f]{32}/[0-9a-f]{16}")
+
+
+def _asked_by(text: str) -> str:
+    """The asker's identity (search_service.peers.Identity.tag), recorded in the trail with what it read."""
+    if not _ASKED_BY.fullmatch(text):
+        raise InvalidArgument([Violation("asked_by", "the asking instance: INSTANCE_ID/INCARNATION")])
+    return text
 
 
 def _number(text: str) -> str:
@@ -45,43 +56,63 @@ def _number(text: str) -> str:
 
 
 class PeerServicer(peer_pb2_grpc.PeerServiceServicer):
-    def __init__(self, audit: AuditLog, requests: PrivacyRequests, own_id: str) -> None:
-        self._audit, self._requests, self._own_id = audit, requests, own_id
+    def __init__(self, audit: AuditLog, requests: PrivacyRequests, me: Identity) -> None:
+        self._audit, self._requests, self._me = audit, requests, me
 
     def _accounting(
-        self, context: grpc.ServicerContext, kind: str, disclosures: list[Disclosure]
+        self, context: grpc.ServicerContext, detail: dict[str, str], disclosures: list[Disclosure]
     ) -> Iterator[peer_pb2.PeerAccountingResponse]:
-        # Recorded before anything is sent: who read this trail's accounting, and how much (no PII).
-        detail = {"accounting": kind, "disclosures": str(len(disclosures))}
+        # Recorded before anything is sent: who read this trail's accounting, of whom, how much (no PII: the
+        # person by the trail's keyed hash of their SSN, as the trail's own entries name them).
+        detail["disclosures"] = str(len(disclosures))
         self._audit.record_event("PEER_ACCOUNTING_GIVEN", caller_of(context).actor, detail)
         for start in range(0, max(len(disclosures), 1), PART):
-            part = peer_pb2.PeerAccountingResponse(instance_id=self._own_id)
+            part = peer_pb2.PeerAccountingResponse(instance_id=self._me.instance_id, incarnation=self._me.incarnation)
             for disclosure in disclosures[start : start + PART]:
                 disclosure_out(disclosure, part.disclosures.add())
             yield part
 
+    def _itself(self, asked_by: str) -> bool:
+        """Asked by this instance itself (its own name in its list of peers): answered with nothing, unread and
+        unrecorded, as the asker skips it."""
+        return asked_by == self._me.tag
+
     def _requests_out(self, found: Sequence[PrivacyRequest]) -> Iterator[peer_pb2.PeerPrivacyRequests]:
         for start in range(0, max(len(found), 1), PART):
             yield peer_pb2.PeerPrivacyRequests(
-                instance_id=self._own_id, requests=[request_out(r) for r in found[start : start + PART]]
+                instance_id=self._me.instance_id,
+                incarnation=self._me.incarnation,
+                requests=[request_out(r) for r in found[start : start + PART]],
             )
 
     def PersonAccounting(  # noqa: N802 (gRPC's method name)
         self, request: peer_pb2.PersonAccountingRequest, context: grpc.ServicerContext
     ) -> Iterator[peer_pb2.PeerAccountingResponse]:
-        query = person_query_in(request)
+        query, asker = person_query_in(request), _asked_by(request.asked_by)
+        if self._itself(asker):
+            return self._accounting_of_nothing()
         found = accounting(self._audit, query, withhold_law_enforcement=request.withhold_law_enforcement)
-        return self._accounting(context, "PERSON", found)
+        detail = {"accounting": "PERSON", "person": self._audit.person_ref(query.ssn), "asked_by": asker}
+        return self._accounting(context, detail, found)
 
     def TracingAccounting(  # noqa: N802
         self, request: peer_pb2.TracingAccountingRequest, context: grpc.ServicerContext
     ) -> Iterator[peer_pb2.PeerAccountingResponse]:
-        key, subject, began = tracing_query_in(request)
-        return self._accounting(context, "TRACING", tracing_accounting(self._audit, key, subject, began))
+        (key, subject, began), asker = tracing_query_in(request), _asked_by(request.asked_by)
+        if self._itself(asker):
+            return self._accounting_of_nothing()
+        detail = {"accounting": "TRACING", "agency": key.agency, "record_number": key.record_number}
+        detail["asked_by"] = asker
+        return self._accounting(context, detail, tracing_accounting(self._audit, key, subject, began))
+
+    def _accounting_of_nothing(self) -> Iterator[peer_pb2.PeerAccountingResponse]:
+        yield peer_pb2.PeerAccountingResponse(instance_id=self._me.instance_id, incarnation=self._me.incarnation)
 
     def FindPrivacyRequests(  # noqa: N802
         self, request: peer_pb2.FindPrivacyRequestsRequest, context: grpc.ServicerContext
     ) -> Iterator[peer_pb2.PeerPrivacyRequests]:
+        if self._itself(_asked_by(request.asked_by)):
+            return self._requests_out([])
         if request.request_number:
             one = self._requests.request(_number(request.request_number))
             return self._requests_out([one] if one is not None else [])
@@ -91,10 +122,12 @@ class PeerServicer(peer_pb2_grpc.PeerServiceServicer):
     def RespondPrivacyRequest(  # noqa: N802
         self, request: peer_pb2.RespondPrivacyRequestRequest, context: grpc.ServicerContext
     ) -> peer_pb2.PeerPrivacyRequests:
-        number = _number(request.request_number)
+        number, asker = _number(request.request_number), _asked_by(request.asked_by)
         responded = self._requests.respond(number)
         if responded is None:
             raise NotFound(f"no privacy request {number} is registered on this instance")
-        actor, detail = caller_of(context).actor, {"request_number": number}
+        actor, detail = caller_of(context).actor, {"request_number": number, "asked_by": asker}
         self._audit.record_event("PEER_PRIVACY_REQUEST_RESPONDED", actor, detail)
-        return peer_pb2.PeerPrivacyRequests(instance_id=self._own_id, requests=[request_out(responded)])
+        return peer_pb2.PeerPrivacyRequests(
+            instance_id=self._me.instance_id, incarnation=self._me.incarnation, requests=[request_out(responded)]
+        )

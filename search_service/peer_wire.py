@@ -141,9 +141,15 @@ def _names_in(names: Sequence[tracing_pb2.PersonName], at: str, out: list[Violat
 def _tracing_in(tracing: peer_pb2.PeerTracing, at: str, out: list[Violation]) -> tuple[TracingKey, dt.datetime | None]:
     agency = rules.code(tracing.key.agency, f"{at}.key.agency", out, allowed=SUBMITTING_AGENCIES, label="agency")
     record = rules.record_id(tracing.key.record_number, f"{at}.key.record_number", out, label="record number")
-    began = tracing.life_began.ToDatetime(dt.UTC) if tracing.HasField("life_began") else None
-    if began is not None and began < _EPOCH:
-        out.append(Violation(f"{at}.life_began", "before 1970"))
+    began = None
+    if tracing.HasField("life_began"):
+        try:
+            began = tracing.life_began.ToDatetime(dt.UTC)
+        except (ValueError, OverflowError):
+            out.append(Violation(f"{at}.life_began", "not a time"))
+        else:
+            if began < _EPOCH:
+                out.append(Violation(f"{at}.life_began", "before 1970"))
     return TracingKey(agency, record), began
 
 

@@ -5,31 +5,40 @@ disclosed in its own audit trail (search_service.accounting): a person's account
 recipients a statement of dispute is sent to, is the union of every instance's. An instance given its
 peers (`dcii serve --peer HOST:PORT`, repeated, or DCII_PEERS=HOST:PORT,HOST:PORT) asks each of them for its
 part over mutual TLS, presenting the deployment's peer certificate (`<pki>/dcii-peer.pem` and its key: a
-client certificate of the deployment's CA whose activity holds the PEER role, accredited on every instance),
-and answers with the union. A peer answers from its own trail (search_service.peer_service), never asking
-further, and records in its trail that it did, without PII. The register of Privacy Act requests is each
-instance's too (a request is registered where it was opened): an answer on another instance finds it, and
-records its answer, there; the list is every instance's.
+client certificate of the deployment's CA whose activity holds the PEER role alone, accredited on every
+instance), and answers with the union. A peer answers from its own trail (search_service.peer_service), never
+asking further, and records in its trail that it did, without PII. The register of Privacy Act requests is
+each instance's too (a request is registered where it was opened): an answer on another instance finds it,
+and records its answer, there; the list is every instance's.
 
-Fail closed: a peer that does not answer, or refuses, fails the privacy office's call (UNAVAILABLE or
-FAILED_PRECONDITION naming the peer's address) before anything is recorded or queued: an accounting that
-lacks an instance's disclosures looks complete and is wrong.
+Fail closed: a peer that does not answer in time, refuses, or answers what cannot be read fails the privacy
+office's call (UNAVAILABLE or FAILED_PRECONDITION naming the peer's address) before the answer is accounted
+or anything is filed or queued: an accounting that lacks an instance's disclosures looks complete and is
+wrong. Each question waits at most PEER_TIMEOUT, and never past the office's own deadline (`Window`); a call
+whose client has gone records nothing. One step comes after the accounting: the answer to a request another
+instance registered is recorded there last, and if that instance fails then, the call fails with the
+answer accounted but unsent (the trail says more was disclosed than was: the safe side) and is asked again.
 
 Instances tell each other apart by the id each keeps in its data directory (`instance.id`, made once; the
-processes of one instance share it): the instance's own address in the list is answered by itself and
-skipped, and two addresses reaching one instance fail the call, since a load balancer's address reaches
-whichever instance it picks and the list must name every instance.
+processes of one instance share it) and the incarnation of its processes (`Identity`: host, directory, boot).
+The instance's own address in the list is answered at once, with nothing, and skipped; another instance
+with the same id (a copied data directory) fails the call, as do two addresses reaching one instance, since
+a load balancer's address reaches whichever instance it picks and the list must name every instance.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import logging
 import os
+import re
 import secrets
+import socket
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import grpc
 
@@ -43,39 +52,93 @@ log = logging.getLogger(__name__)
 
 PEER_CERTIFICATE = "dcii-peer"  # <pki>/dcii-peer.pem and dcii-peer-key.pem
 INSTANCE_FILE = "instance.id"
-# How long a peer has to answer; the privacy office's call waits for the slowest.
+# How long a peer has to answer one question; never past the office's own deadline (Window).
 PEER_TIMEOUT = 30.0
 # Codes that say the peer is there but will not answer this instance: no retry will change them.
 _REFUSED = frozenset(
     {grpc.StatusCode.PERMISSION_DENIED, grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.UNIMPLEMENTED}
 )
+_ID = re.compile(r"[0-9a-f]{32}")
+_T = TypeVar("_T")
 
 
 def instance_id(data_dir: Path) -> str:
-    """This instance's id, made the first time (32 hex digits in `<data>/instance.id`) and kept: a copy of
-    a data directory (a restore on another machine) keeps it, as it keeps the trail it names."""
+    """This instance's id, made the first time (32 hex digits in `<data>/instance.id`) and kept: a restore
+    keeps it, as it keeps the trail it names. FailedPrecondition if the file holds anything else."""
     path = data_dir / INSTANCE_FILE
+    if not path.exists():
+        made = path.with_name(f".{INSTANCE_FILE}.{os.getpid()}")
+        made.write_text(secrets.token_hex(16) + "\n", encoding="ascii")
+        try:
+            os.link(made, path)  # never replaces one another process made meanwhile
+        except FileExistsError:
+            pass
+        finally:
+            made.unlink()
+    found = path.read_bytes().strip().decode("ascii", "replace")
+    if not _ID.fullmatch(found):
+        raise FailedPrecondition(f"{path} is not an instance id (32 hex digits): stop the server and delete it")
+    return found
+
+
+def _boot() -> str:
     try:
-        return path.read_text(encoding="ascii").strip()
-    except FileNotFoundError:
-        pass
-    made = path.with_name(f".{INSTANCE_FILE}.{os.getpid()}")
-    made.write_text(secrets.token_hex(16) + "\n", encoding="ascii")
-    try:
-        os.link(made, path)  # never replaces one another process made meanwhile
-    except FileExistsError:
-        pass
-    finally:
-        made.unlink()
-    return path.read_text(encoding="ascii").strip()
+        return Path("/proc/sys/kernel/random/boot_id").read_text(encoding="ascii").strip()
+    except OSError:
+        return ""
+
+
+@dataclass(frozen=True, slots=True)
+class Identity:
+    """Who this instance is to its peers: its id, and the incarnation its processes share (a hash of the
+    host's name, the data directory's path and the machine's boot): a copy of its data directory elsewhere
+    has the id and another incarnation."""
+
+    instance_id: str
+    incarnation: str
+
+    @classmethod
+    def of(cls, data_dir: Path) -> Identity:
+        where = f"{socket.gethostname()}|{data_dir.resolve()}|{_boot()}"
+        return cls(instance_id(data_dir), hashlib.sha256(where.encode()).hexdigest()[:16])
+
+    @property
+    def tag(self) -> str:
+        """What a question's `asked_by` carries."""
+        return f"{self.instance_id}/{self.incarnation}"
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    """The office's call as the peers' questions see it: how long it has left (None: no deadline) and whether
+    its client still waits."""
+
+    remaining: Callable[[], float | None]
+    active: Callable[[], bool]
+
+    @classmethod
+    def of(cls, context: grpc.ServicerContext) -> Window:
+        return cls(context.time_remaining, context.is_active)
+
+    def timeout(self) -> float:
+        left = self.remaining()
+        return PEER_TIMEOUT if left is None else max(0.0, min(PEER_TIMEOUT, left))
+
+    def check(self) -> None:
+        """Before the answer is accounted, or anything filed: refused if the client has gone."""
+        if not self.active():
+            raise Unavailable("the call ended (its deadline passed or it was cancelled) before its answer")
+
+
+OPEN = Window(lambda: None, lambda: True)  # no deadline, always waited for (a caller without a gRPC call)
 
 
 class Peers:
-    """The other instances, asked together; `own_id` is this instance's (its own address is skipped)."""
+    """The other instances, asked together; `me` is this instance (its own address is skipped)."""
 
-    def __init__(self, addresses: Sequence[str], pki_dir: Path, own_id: str, *, timeout: float = PEER_TIMEOUT) -> None:
+    def __init__(self, addresses: Sequence[str], pki_dir: Path, me: Identity) -> None:
         self.addresses = tuple(dict.fromkeys(addresses))
-        self._own_id, self._timeout = own_id, timeout
+        self._me = me
         try:
             ca, cert, key = (
                 (pki_dir / name).read_bytes()
@@ -88,36 +151,36 @@ class Peers:
             ) from error
         self._credentials = grpc.ssl_channel_credentials(root_certificates=ca, private_key=key, certificate_chain=cert)
 
-    def person_accounting(self, request: peer_pb2.PersonAccountingRequest) -> list[Disclosure]:
-        answers = self._gather(lambda stub: stub.PersonAccounting(request, timeout=self._timeout))
-        return [d for _, parts in answers for part in parts for d in disclosures_in(part.disclosures)]
+    def person_accounting(self, request: peer_pb2.PersonAccountingRequest, window: Window = OPEN) -> list[Disclosure]:
+        request.asked_by = self._me.tag
+        answers = self._gather(lambda stub: stub.PersonAccounting(request, timeout=window.timeout()))
+        return _read(lambda: [d for _, parts in answers for p in parts for d in disclosures_in(p.disclosures)])
 
-    def tracing_accounting(self, request: peer_pb2.TracingAccountingRequest) -> list[Disclosure]:
-        answers = self._gather(lambda stub: stub.TracingAccounting(request, timeout=self._timeout))
-        return [d for _, parts in answers for part in parts for d in disclosures_in(part.disclosures)]
+    def tracing_accounting(self, request: peer_pb2.TracingAccountingRequest, window: Window = OPEN) -> list[Disclosure]:
+        request.asked_by = self._me.tag
+        answers = self._gather(lambda stub: stub.TracingAccounting(request, timeout=window.timeout()))
+        return _read(lambda: [d for _, parts in answers for p in parts for d in disclosures_in(p.disclosures)])
 
     def privacy_requests(
-        self, number: str = "", *, overdue_only: bool = False, late_only: bool = False
+        self, number: str = "", *, overdue_only: bool = False, late_only: bool = False, window: Window = OPEN
     ) -> list[tuple[str, PrivacyRequest]]:
         """(address, request) for each request the other instances registered: the one under `number`, or all."""
-        asked = peer_pb2.FindPrivacyRequestsRequest(
-            request_number=number, overdue_only=overdue_only, late_only=late_only
-        )
-        answers = self._gather(lambda stub: stub.FindPrivacyRequests(asked, timeout=self._timeout))
-        return [(address, request_in(r)) for address, parts in answers for part in parts for r in part.requests]
+        asked = peer_pb2.FindPrivacyRequestsRequest(request_number=number, asked_by=self._me.tag)
+        asked.overdue_only, asked.late_only = overdue_only, late_only
+        answers = self._gather(lambda stub: stub.FindPrivacyRequests(asked, timeout=window.timeout()))
+        return _read(lambda: [(a, request_in(r)) for a, parts in answers for part in parts for r in part.requests])
 
-    def respond(self, address: str, number: str) -> PrivacyRequest:
+    def respond(self, address: str, number: str, window: Window = OPEN) -> PrivacyRequest:
         """Record at `address`, the instance that registered it, the answer to request `number`."""
+        asked = peer_pb2.RespondPrivacyRequestRequest(request_number=number, asked_by=self._me.tag)
         with self._channel(address) as channel:
             try:
-                answer = peer_pb2_grpc.PeerServiceStub(channel).RespondPrivacyRequest(
-                    peer_pb2.RespondPrivacyRequestRequest(request_number=number), timeout=self._timeout
-                )
+                answer = peer_pb2_grpc.PeerServiceStub(channel).RespondPrivacyRequest(asked, timeout=window.timeout())
             except grpc.RpcError as error:
                 raise _failed(address, error, "record the answer to its privacy request") from error
         if len(answer.requests) != 1:
             raise Unavailable(f"peer instance {address} no longer holds privacy request {number}")
-        return request_in(answer.requests[0])
+        return _read(lambda: request_in(answer.requests[0]))
 
     def _gather(self, call: Callable[[peer_pb2_grpc.PeerServiceStub], Iterator[Any]]) -> list[tuple[str, list[Any]]]:
         """Every other instance's answer (its address, the messages of its stream), asked at once (each call
@@ -138,11 +201,9 @@ class Peers:
                     for other in pending.values():
                         other.cancel()  # type: ignore[attr-defined]  # a grpc.Call: the answer fails as a whole
                     raise _failed(address, error, "give its part of the answer") from error
-                instance = answer[0].instance_id if answer else ""
-                if instance == self._own_id:
+                if self._mine(address, answer):
                     continue
-                if not instance:
-                    raise Unavailable(f"peer instance {address} gave no answer: an answer needs every instance's")
+                instance = answer[0].instance_id
                 if instance in answered:
                     raise FailedPrecondition(
                         f"peer addresses {answered[instance]} and {address} reach the same instance: list each "
@@ -152,8 +213,31 @@ class Peers:
                 found.append((address, answer))
             return found
 
+    def _mine(self, address: str, answer: list[Any]) -> bool:
+        """Whether `address` reached this instance (its answer is empty then); raises for an answer that names
+        no instance, or this one's id from another incarnation."""
+        if not answer or not answer[0].instance_id:
+            raise Unavailable(f"peer instance {address} gave no answer: an answer needs every instance's")
+        if answer[0].instance_id != self._me.instance_id:
+            return False
+        if answer[0].incarnation == self._me.incarnation:
+            return True
+        raise FailedPrecondition(
+            f"peer instance {address} has this instance's id (a copy of its data directory?): stop it, delete its "
+            f"{INSTANCE_FILE} and start it again (RUNBOOK, Privacy Act duties with several instances)"
+        )
+
     def _channel(self, address: str) -> grpc.Channel:
         return grpc.secure_channel(address, self._credentials)
+
+
+def _read(convert: Callable[[], _T]) -> _T:
+    """A peer's answer converted; one that cannot be (a date out of range, an unknown kind) fails the call as
+    a peer that did not answer would."""
+    try:
+        return convert()
+    except (ValueError, OverflowError) as error:
+        raise Unavailable(f"a peer instance's answer could not be read ({type(error).__name__})") from error
 
 
 def _failed(address: str, error: grpc.RpcError, what: str) -> DciiError:

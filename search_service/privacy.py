@@ -49,7 +49,7 @@ from search_service.auth import caller_of
 from search_service.convert import dispute_out, enum_name, name_in, tracing_out, type_out
 from search_service.peer_service import serve_peers
 from search_service.peer_wire import disclosure_out, person_request, request_out, tracing_request
-from search_service.peers import Peers
+from search_service.peers import OPEN, Peers, Window
 from search_service.privacy_person import (
     accounting,
     accounting_query,
@@ -204,12 +204,14 @@ class PrivacyServicer(privacy_pb2_grpc.PrivacyServiceServicer):
         self._peers = peers
         self._register = Register(requests, peers)
 
-    def answer_access(self, caller: Caller, request: privacy_pb2.AccessRequest) -> privacy_pb2.AccessResponse:
+    def answer_access(
+        self, caller: Caller, request: privacy_pb2.AccessRequest, window: Window = OPEN
+    ) -> privacy_pb2.AccessResponse:
         number, name, ssn = check_access(request)
         _accredited_for_privacy_act(caller)
         # The answer closes the registered request's deadlines: answering a number never opened (a typo)
         # would leave the real request open and overdue, and an amendment is not answered by records.
-        registered, holder = self._register.find(number)
+        registered, holder = self._register.find(number, window)
         if registered is None:
             raise InvalidArgument(
                 [Violation("request_number", "no privacy request is registered under this number (OpenPrivacyRequest)")]
@@ -224,7 +226,7 @@ class PrivacyServicer(privacy_pb2_grpc.PrivacyServiceServicer):
         query, withhold = accounting_query(self._store, name, ssn, tracings), request.withhold_law_enforcement
         disclosures = accounting(self._audit, query, withhold_law_enforcement=withhold)
         if self._peers is not None:  # every instance's part, or no answer (fail closed)
-            theirs = self._peers.person_accounting(person_request(query, withhold_law_enforcement=withhold))
+            theirs = self._peers.person_accounting(person_request(query, withhold_law_enforcement=withhold), window)
             disclosures = in_order({(d.disclosure_id, d.tracing): d for d in [*disclosures, *theirs]}.values())
         response = privacy_pb2.AccessResponse(marking=MARKING)
         shown, response.next_page_token = privacy_pages.page(disclosures, after, as_of, request)
@@ -239,7 +241,9 @@ class PrivacyServicer(privacy_pb2_grpc.PrivacyServiceServicer):
         for stored in unverified:
             person_hit_out(stored, name, response.unverified.add(), full_ssn=full_ssn, unverified=True)
         privacy_pages.check_first_page(response)  # one gRPC could not send is refused before it is recorded
-        # The answer discloses each tracing to the privacy office: accounted first, or nothing leaves.
+        # The answer discloses each tracing to the privacy office: accounted first, or nothing leaves; not
+        # accounted at all once the office's client has gone (its deadline passed while the peers answered).
+        window.check()
         self._audit.record_disclosures(
             [
                 DisclosureEntry(
@@ -265,10 +269,12 @@ class PrivacyServicer(privacy_pb2_grpc.PrivacyServiceServicer):
         self._audit.record_event("ACCESS_REQUEST_ANSWERED", caller.actor, detail)
         # On the instance that registered it; one gone since it was found fails the call, the answer unsent
         # though accounted (the trail then says more was disclosed than was: the safe side), to be asked again.
-        self._register.respond(number, holder)
+        self._register.respond(number, holder, window)
         return response
 
-    def file_dispute(self, caller: Caller, request: privacy_pb2.FileDisputeRequest) -> privacy_pb2.FileDisputeResponse:
+    def file_dispute(
+        self, caller: Caller, request: privacy_pb2.FileDisputeRequest, window: Window = OPEN
+    ) -> privacy_pb2.FileDisputeResponse:
         key, location, summary = check_dispute(request)
         _accredited_for_privacy_act(caller)
         before = self._store.get(key)
@@ -277,8 +283,9 @@ class PrivacyServicer(privacy_pb2_grpc.PrivacyServiceServicer):
         # Read the accounting once before anything changes (an unreadable trail, or a peer that does not
         # answer, refuses the dispute untouched), then again once the dispute is attached, so that a
         # disclosure racing the attachment is not missed: a recipient told twice is better than one never told.
-        earlier_elsewhere = self._elsewhere(before)
+        earlier_elsewhere = self._elsewhere(before, window)
         self._audit.disclosures_for_tracing(key.agency, key.record_number)
+        window.check()
         dispute = Dispute(uuid.uuid4().hex, location, summary, self._clock())
         if not self._store.set_dispute(key, dispute):
             raise NotFound(f"no live tracing {key}")
@@ -287,7 +294,7 @@ class PrivacyServicer(privacy_pb2_grpc.PrivacyServiceServicer):
         if self._peers is not None:
             # A peer gone since the first read (logged by Peers): its recipients as read then, the dispute filed.
             with contextlib.suppress(DciiError):
-                earlier += self._elsewhere(disputed)
+                earlier += self._elsewhere(disputed, window)
         # Not the privacy office's own answers to the person's requests, nor the office filing this.
         recipients = (
             d.recipient_activity
@@ -319,27 +326,30 @@ class PrivacyServicer(privacy_pb2_grpc.PrivacyServiceServicer):
         them = None if subject is None else (subject.all_names(), subject.identifiers.ssn)
         return tracing_accounting(self._audit, stored.tracing.key, them, self._store.last_deleted(stored.tracing.key))
 
-    def _elsewhere(self, stored: StoredTracing) -> list[Disclosure]:
+    def _elsewhere(self, stored: StoredTracing, window: Window) -> list[Disclosure]:
         """The other instances' disclosures of the tracing while it was about its present subject."""
         if self._peers is None:
             return []
         key, subject = stored.tracing.key, stored.tracing.subject
         them = None if subject is None else (subject.all_names(), subject.identifiers.ssn)
-        return self._peers.tracing_accounting(tracing_request(key, them, self._store.last_deleted(key)))
+        return self._peers.tracing_accounting(tracing_request(key, them, self._store.last_deleted(key)), window)
 
-    def open_request(self, caller: Caller, request: privacy_pb2.PrivacyRequest) -> privacy_pb2.PrivacyRequest:
+    def open_request(
+        self, caller: Caller, request: privacy_pb2.PrivacyRequest, window: Window = OPEN
+    ) -> privacy_pb2.PrivacyRequest:
         number, kind, received = check_open(request, self._clock())
         _accredited_for_privacy_act(caller)
-        registered = self._register.open_request(number, kind, received)
+        registered = self._register.open_request(number, kind, received, window)
         detail = {"request_number": number, "kind": kind.value}
         self._audit.record_event("PRIVACY_REQUEST_OPENED", caller.actor, detail)
         return request_out(registered)
 
     def list_requests(
-        self, caller: Caller, request: privacy_pb2.ListPrivacyRequestsRequest
+        self, caller: Caller, request: privacy_pb2.ListPrivacyRequestsRequest, window: Window = OPEN
     ) -> privacy_pb2.ListPrivacyRequestsResponse:
         _accredited_for_privacy_act(caller)
-        found = self._register.list_requests(overdue_only=request.overdue_only, late_only=request.late_only)
+        only_late = request.late_only
+        found = self._register.list_requests(overdue_only=request.overdue_only, late_only=only_late, window=window)
         return privacy_pb2.ListPrivacyRequestsResponse(requests=[request_out(r) for r in found])
 
     # ---- gRPC ----
@@ -347,22 +357,22 @@ class PrivacyServicer(privacy_pb2_grpc.PrivacyServiceServicer):
     def AnswerAccessRequest(  # noqa: N802 (gRPC's method name)
         self, request: privacy_pb2.AccessRequest, context: grpc.ServicerContext
     ) -> privacy_pb2.AccessResponse:
-        return self.answer_access(caller_of(context), request)
+        return self.answer_access(caller_of(context), request, Window.of(context))
 
     def FileDispute(  # noqa: N802
         self, request: privacy_pb2.FileDisputeRequest, context: grpc.ServicerContext
     ) -> privacy_pb2.FileDisputeResponse:
-        return self.file_dispute(caller_of(context), request)
+        return self.file_dispute(caller_of(context), request, Window.of(context))
 
     def OpenPrivacyRequest(  # noqa: N802
         self, request: privacy_pb2.PrivacyRequest, context: grpc.ServicerContext
     ) -> privacy_pb2.PrivacyRequest:
-        return self.open_request(caller_of(context), request)
+        return self.open_request(caller_of(context), request, Window.of(context))
 
     def ListPrivacyRequests(  # noqa: N802
         self, request: privacy_pb2.ListPrivacyRequestsRequest, context: grpc.ServicerContext
     ) -> privacy_pb2.ListPrivacyRequestsResponse:
-        return self.list_requests(caller_of(context), request)
+        return self.list_requests(caller_of(context), request, Window.of(context))
 
 
 def serve_privacy(

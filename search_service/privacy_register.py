@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 
 from indexer.exc import FailedPrecondition
-from search_service.peers import Peers
+from search_service.peers import OPEN, Peers, Window
 from search_service.privacy_requests import PrivacyRequest, PrivacyRequests, RequestKind
 
 HERE = ""  # where a request of this instance's register is held
@@ -19,12 +19,12 @@ class Register:
     def __init__(self, local: PrivacyRequests, peers: Peers | None) -> None:
         self._local, self._peers = local, peers
 
-    def find(self, number: str) -> tuple[PrivacyRequest | None, str]:
+    def find(self, number: str, window: Window = OPEN) -> tuple[PrivacyRequest | None, str]:
         """The request under `number` and the address of the instance holding it (HERE for this one)."""
         own = self._local.request(number)
         holders = [(HERE, own)] if own is not None else []
         if self._peers is not None:
-            holders += self._peers.privacy_requests(number)
+            holders += self._peers.privacy_requests(number, window=window)
         if len(holders) > 1:
             where = ", ".join(address or "this instance" for address, _ in holders)
             raise FailedPrecondition(
@@ -33,23 +33,29 @@ class Register:
             )
         return (holders[0][1], holders[0][0]) if holders else (None, HERE)
 
-    def open_request(self, number: str, kind: RequestKind, received_at: dt.datetime) -> PrivacyRequest:
+    def open_request(
+        self, number: str, kind: RequestKind, received_at: dt.datetime, window: Window = OPEN
+    ) -> PrivacyRequest:
         if self._peers is not None:
-            elsewhere = self._peers.privacy_requests(number)
+            elsewhere = self._peers.privacy_requests(number, window=window)
             if elsewhere:
                 raise FailedPrecondition(f"privacy request {number} is already registered (on {elsewhere[0][0]})")
+            window.check()
         return self._local.open_request(number, kind, received_at)
 
-    def respond(self, number: str, holder: str) -> None:
+    def respond(self, number: str, holder: str, window: Window = OPEN) -> None:
         """Record the answer where the request is registered."""
         if holder == HERE or self._peers is None:
             self._local.respond(number)
         else:
-            self._peers.respond(holder, number)
+            self._peers.respond(holder, number, window)
 
-    def list_requests(self, *, overdue_only: bool = False, late_only: bool = False) -> list[PrivacyRequest]:
+    def list_requests(
+        self, *, overdue_only: bool = False, late_only: bool = False, window: Window = OPEN
+    ) -> list[PrivacyRequest]:
         """Every instance's requests, oldest received first (filtered as PrivacyRequests.list_requests)."""
         found = self._local.list_requests(overdue_only=overdue_only, late_only=late_only)
         if self._peers is not None:
-            found += (r for _, r in self._peers.privacy_requests(overdue_only=overdue_only, late_only=late_only))
+            asked = self._peers.privacy_requests(overdue_only=overdue_only, late_only=late_only, window=window)
+            found += (r for _, r in asked)
         return sorted(found, key=lambda r: (r.received_at, r.request_number))

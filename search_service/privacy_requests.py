@@ -338,6 +338,13 @@ class PrivacyRequests:
             )
         return self.request(request_number)
 
+    def withdraw(self, request_number: str) -> PrivacyRequest:
+        """Take a request out of this register (one opened on two instances: the office keeps the other)."""
+        found = self._existing(request_number)
+        with self._using() as conn, conn:
+            conn.execute("DELETE FROM privacy_request WHERE request_number = ?", (request_number,))
+        return found
+
     def _existing(self, request_number: str) -> PrivacyRequest:
         found = self.request(request_number)
         if found is None:

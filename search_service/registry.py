@@ -106,6 +106,9 @@ class Registry:
     ) -> Activity:
         if not activity_id or not activity_id.replace("-", "").replace("_", "").isalnum():
             raise InvalidArgument([Violation("activity_id", "letters, digits, '-' and '_' only")])
+        roles = frozenset(roles)
+        if Role.PEER in roles and len(roles) > 1:  # it reads any accounting without a session or a purpose
+            raise InvalidArgument([Violation("roles", "PEER is for the instances' own certificate: no other role")])
         with self._transaction(record) as conn:
             try:
                 conn.execute(
@@ -203,7 +206,8 @@ class Registry:
                 raise NotFound("no such certificate")
 
     def add_operator(self, account_code: str, activity_id: str, password: str, *, record: Record = None) -> None:
-        self.activity(activity_id)
+        if Role.PEER in self.activity(activity_id).roles:
+            raise InvalidArgument([Violation("activity_id", "a PEER activity (another instance) has no operators")])
         if len(password) < 12:
             raise InvalidArgument([Violation("password", "at least 12 characters")])
         now = iso(self._clock())

@@ -129,7 +129,7 @@ def test_a_backup_taken_during_ingest_restores_everything_acknowledged(tmp_path:
 
     manifest = json.loads((backup_dir / "manifest.json").read_text())
     names = [f["name"] for f in manifest["files"]]
-    assert names[0] == "audit.key" and names[-2:] == ["audit.db.head", "audit.db"]
+    assert names[:2] == ["audit.key", "instance.id"] and names[-2:] == ["audit.db.head", "audit.db"]
     assert {"registry.db", "index.db", "batch.db"} <= set(names)
     assert manifest["index_tracings"] >= len(acknowledged_before) and manifest["audit"]["ok"]
     assert (backup_dir.stat().st_mode & 0o077) == 0 and ((backup_dir / "index.db").stat().st_mode & 0o077) == 0
@@ -145,6 +145,8 @@ def test_a_backup_taken_during_ingest_restores_everything_acknowledged(tmp_path:
         assert store.count() == manifest["index_tracings"]
     finally:
         store.close()
+    # The instance is the same one to its peers (search_service.peers): its id comes back with its trail.
+    assert (restored / "instance.id").read_bytes() == (index.data_dir / "instance.id").read_bytes()
     verified = dcii("audit", "verify", "--data", str(restored))
     assert verified.returncode == 0 and "audit trail intact" in verified.stdout, verified.stdout
 

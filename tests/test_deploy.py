@@ -252,9 +252,20 @@ def test_make_certs_and_the_health_probe_against_a_real_server(tmp_path: Path) -
     made = subprocess.run(command, env=environment, capture_output=True, text=True, timeout=120, check=False)
     assert made.returncode == 0, made.stderr
     again = subprocess.run(command, env=environment, capture_output=True, text=True, timeout=120, check=False)
-    assert again.returncode == 0 and "nothing to do" in again.stdout  # a second run keeps the CA
+    assert again.returncode == 0 and "nothing else to do" in again.stdout  # a second run keeps the CA
+    assert "peer certificate" not in again.stdout
+    # A deployment made before the peer certificate existed gets it from its CA on the next run.
+    for made_before in (*(pki_root / "ca").glob("dcii-peer*.pem"), *(pki_root / "dcii").glob("dcii-peer*.pem")):
+        made_before.unlink()
+    upgraded = subprocess.run(command, env=environment, capture_output=True, text=True, timeout=120, check=False)
+    assert upgraded.returncode == 0 and "issued the instances' peer certificate" in upgraded.stdout, upgraded.stderr
+    peer = x509.load_pem_x509_certificate((pki_root / "dcii" / "dcii-peer.pem").read_bytes())
+    assert set(peer.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value) == {
+        ExtendedKeyUsageOID.CLIENT_AUTH
+    }
 
     ca = x509.load_pem_x509_certificate((pki_root / "ca" / "ca.pem").read_bytes())
+    peer.verify_directly_issued_by(ca)
     settings = yaml.safe_load((DEPLOY / "opensearch" / "opensearch.yml").read_text())
     for node in ("opensearch-1", "opensearch-2", "opensearch-3"):
         cert = x509.load_pem_x509_certificate((pki_root / "opensearch" / node / "node.pem").read_bytes())

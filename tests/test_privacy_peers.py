@@ -9,7 +9,12 @@ Before: each instance's PrivacyService read its own trail only, and the RUNBOOK 
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import re
+import socket
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,6 +22,7 @@ from typing import Any
 import grpc
 import pytest
 
+from dcii.cli import privacy as privacy_cli
 from dcii.v1 import peer_pb2, peer_pb2_grpc, privacy_pb2, privacy_pb2_grpc, search_pb2
 from indexer.model import TracingKey
 from search_service import pki
@@ -24,11 +30,12 @@ from search_service.accounting import AuditLog, load_or_create_key
 from search_service.accreditation import Purpose, Role
 from search_service.errors import field_violations
 from search_service.peers import PEER_CERTIFICATE
-from search_service.privacy_requests import PrivacyRequests
+from search_service.privacy_requests import PrivacyRequests, RequestKind
 from tests import factories as f
 from tests.support import Client, Index, channel_for, free_port
 
 EXACT = search_pb2.SEARCH_MODE_EXACT
+ASKER = "0123456789abcdef" * 2 + "/" + "fedcba9876543210"  # a peer's Identity.tag
 HAROLD = {"surname": "Whitfield", "given_name": "Harold"}
 SSN = "318-52-4471"
 
@@ -116,6 +123,15 @@ def _searched_on_both(pair: _Pair) -> None:
     assert [h.tracing.key.record_number for h in found.hits] == ["NCIS-1"]
 
 
+def _id(index: Index) -> str:
+    return (index.data_dir / "instance.id").read_text().strip()
+
+
+def _leaks(events: list[dict[str, str]]) -> bool:
+    """Whether an event names the person (the SSN's digits, the surname)."""
+    return any("318524471" in v or "WHITFIELD" in v.upper() for e in events for v in e.values())
+
+
 def _events(index: Index, kind: str) -> list[dict[str, str]]:
     audit = AuditLog(index.data_dir / "audit.db", key=load_or_create_key(index.data_dir / "audit.key"))
     try:
@@ -140,9 +156,12 @@ def test_an_access_answer_and_a_dispute_on_one_instance_hold_what_the_other_disc
     assert [d.disclosed_at.ToDatetime() for d in answer.disclosures] == sorted(
         d.disclosed_at.ToDatetime() for d in answer.disclosures
     )
-    # B answered from its trail and recorded that it did: who asked, how many, no name nor SSN.
+    # B answered from its trail and recorded that it did: which instance asked, about whom (the trail's keyed
+    # hash of the SSN), how many; no name nor SSN. A, asked by itself, answered with nothing and recorded nothing.
     given = _events(pair.b, "PEER_ACCOUNTING_GIVEN")
-    assert given == [{"accounting": "PERSON", "disclosures": "1"}]
+    assert [(e["accounting"], e["disclosures"]) for e in given] == [("PERSON", "1")]
+    assert given[0]["asked_by"].startswith(_id(pair.a) + "/") and re.fullmatch("[0-9a-f]{64}", given[0]["person"])
+    assert not _leaks(given) and _events(pair.a, "PEER_ACCOUNTING_GIVEN") == []
 
     disputed = _dispute(privacy, officer, "NCIS-1")
     assert disputed.notices_queued == 2
@@ -240,7 +259,8 @@ def test_a_request_opened_on_one_instance_is_answered_and_listed_on_the_other(pa
         assert on_b is not None and on_b.responded_at is not None and on_b.acknowledged_at is not None
     finally:
         register.close()
-    assert _events(pair.b, "PEER_PRIVACY_REQUEST_RESPONDED") == [{"request_number": "PA-26-105"}]
+    responded = _events(pair.b, "PEER_PRIVACY_REQUEST_RESPONDED")
+    assert [(e["request_number"], e["asked_by"].split("/")[0]) for e in responded] == [("PA-26-105", _id(pair.a))]
     for privacy, officer in ((privacy_a, officer_a), (privacy_b, officer_b)):
         listed = privacy.ListPrivacyRequests(
             privacy_pb2.ListPrivacyRequestsRequest(), metadata=officer.metadata, timeout=30
@@ -255,7 +275,7 @@ def test_the_peer_service_answers_the_peer_role_only_and_checks_its_requests(pai
     pair.start()
     _searched_on_both(pair)
     terminal_cert, _, _ = pair.b.accredit("CCF-TERM-X", "ARMY-CCF", [Role.QUERIER, Role.PRIVACY_OFFICER])
-    request = peer_pb2.PersonAccountingRequest(ssn=SSN)
+    request = peer_pb2.PersonAccountingRequest(ssn=SSN, asked_by=ASKER)
     request.names.add(surname="Whitfield", given_name="Harold")
     with channel_for(pair.b.port, pair.b.ca.cert_pem, terminal_cert) as channel, pytest.raises(grpc.RpcError) as denied:
         list(peer_pb2_grpc.PeerServiceStub(channel).PersonAccounting(request, timeout=10))
@@ -265,16 +285,113 @@ def test_the_peer_service_answers_the_peer_role_only_and_checks_its_requests(pai
         stub = peer_pb2_grpc.PeerServiceStub(channel)
         answer = list(stub.PersonAccounting(request, timeout=10))
         assert [d.recipient_activity for part in answer for d in part.disclosures] == ["AFOSI-TERM-B"]
-        assert {part.instance_id for part in answer} == {(pair.b.data_dir / "instance.id").read_text().strip()}
-        bad = peer_pb2.PersonAccountingRequest(ssn="000-12-3456")
+        assert {part.instance_id for part in answer} == {_id(pair.b)}
+        bad = peer_pb2.PersonAccountingRequest(ssn="000-12-3456", asked_by="someone")
         bad.tracings.add().key.agency = "NOT-AN-AGENCY"
+        bad.tracings[0].life_began.seconds = 2**40  # past year 9999
         with pytest.raises(grpc.RpcError) as invalid:
             list(stub.PersonAccounting(bad, timeout=10))
     assert invalid.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     fields = {name for name, _ in field_violations(invalid.value)}
-    assert {"ssn", "names", "tracings[0].key.agency", "tracings[0].key.record_number"} <= fields
-    assert all(
-        "318" not in v and "HAROLD" not in v.upper()
-        for e in _events(pair.b, "PEER_ACCOUNTING_GIVEN")
-        for v in e.values()
-    )
+    assert fields >= {"ssn", "names", "tracings[0].key.agency", "tracings[0].key.record_number"}
+    assert fields >= {"tracings[0].life_began"}
+    given = _events(pair.b, "PEER_ACCOUNTING_GIVEN")
+    assert [e["asked_by"] for e in given] == [ASKER] and not _leaks(given)
+
+
+class _SlowLink:
+    """A TCP relay to `port` that holds each chunk the server sends for `delay` seconds: a peer that answers,
+    slowly (a congested link, a peer busy with a long trail)."""
+
+    def __init__(self, port: int, delay: float) -> None:
+        self._port, self._delay = port, delay
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self._listener.getsockname()[1]
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        with contextlib.suppress(OSError):
+            while True:
+                client, _ = self._listener.accept()
+                server = socket.create_connection(("127.0.0.1", self._port))
+                threading.Thread(target=self._pump, args=(client, server, 0.0), daemon=True).start()
+                threading.Thread(target=self._pump, args=(server, client, self._delay), daemon=True).start()
+
+    @staticmethod
+    def _pump(source: socket.socket, target: socket.socket, delay: float) -> None:
+        with contextlib.suppress(OSError), source, target:
+            while chunk := source.recv(65536):
+                time.sleep(delay)
+                target.sendall(chunk)
+
+    def close(self) -> None:
+        self._listener.close()
+
+
+def test_a_slow_peer_costs_the_call_its_own_deadline_and_nothing_is_recorded(pair: _Pair) -> None:
+    """The office's call gives up at its deadline; A, whose questions to the slow peer were bounded by it, stops
+    then and records no answer (before: each question waited up to 30 s, and A went on to account an answer,
+    and mark the request answered, after its client had gone)."""
+    register = PrivacyRequests(pair.a.data_dir / "privacy.db")
+    try:
+        register.open_request("PA-26-107", RequestKind.ACCESS, dt.datetime.now(dt.UTC))
+    finally:
+        register.close()
+    pair.b.start()
+    slow = _SlowLink(pair.b.port, delay=0.7)
+    try:
+        # One call in progress per activity: a second one is refused while the first still runs in A.
+        pair.a.start(peers=(f"localhost:{slow.port}",), max_calls_per_activity=1)
+        officer, privacy = _officer(pair.a)
+        request = privacy_pb2.AccessRequest(request_number="PA-26-107", ssn=SSN)
+        request.name.surname, request.name.given_name = HAROLD["surname"], HAROLD["given_name"]
+        with pytest.raises(grpc.RpcError) as late:
+            privacy.AnswerAccessRequest(request, metadata=officer.metadata, timeout=1.5)
+        assert late.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+        time.sleep(0.5)
+        listed = privacy.ListPrivacyRequests(
+            privacy_pb2.ListPrivacyRequestsRequest(), metadata=officer.metadata, timeout=30
+        )  # A's first call is over (not RESOURCE_EXHAUSTED); the slow peer answers this one in time
+        assert [(r.request_number, r.HasField("responded_at")) for r in listed.requests] == [("PA-26-107", False)]
+    finally:
+        slow.close()
+    assert _events(pair.a, "ACCESS_REQUEST_ANSWERED") == []
+
+
+def test_an_instance_with_another_ones_id_fails_the_call(pair: _Pair) -> None:
+    """B's data directory made from a copy of A's (its instance.id with it): B's answers would have been taken
+    for A's own and dropped, its disclosures missing from the answer without a word."""
+    (pair.a.data_dir / "instance.id").write_text("ab" * 16 + "\n")
+    (pair.b.data_dir / "instance.id").write_text("ab" * 16 + "\n")
+    pair.start(pair.b)
+    _searched_on_both(pair)
+    officer, privacy = _officer(pair.a)
+    with pytest.raises(grpc.RpcError) as copied:
+        _open(privacy, officer, "PA-26-108")
+    assert copied.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert "has this instance's id" in (copied.value.details() or "")
+
+
+def test_a_request_opened_on_two_instances_is_refused_until_one_is_withdrawn(
+    pair: _Pair, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Opened on each before they were peers (or by two officers at the same moment): its answer would have to
+    close one of two registered deadlines. Refused, naming both; `dcii privacy requests withdraw` on one settles it."""
+    for instance in (pair.a, pair.b):
+        register = PrivacyRequests(instance.data_dir / "privacy.db")
+        try:
+            register.open_request("PA-26-109", RequestKind.ACCESS, dt.datetime.now(dt.UTC))
+        finally:
+            register.close()
+    pair.start(pair.b)
+    _searched_on_both(pair)
+    officer, privacy = _officer(pair.a)
+    with pytest.raises(grpc.RpcError) as twice:
+        _ask(privacy, officer, "PA-26-109")
+    assert twice.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert "registered on 2 instances" in (twice.value.details() or "")
+    privacy_cli.main(["requests", "withdraw", "PA-26-109", "--data", str(pair.b.data_dir)])
+    assert "PA-26-109 withdrawn" in capsys.readouterr().out
+    assert _events(pair.b, "PRIVACY_REQUEST_WITHDRAWN") == [{"request_number": "PA-26-109"}]
+    answer = _ask(privacy, officer, "PA-26-109")
+    assert {d.recipient_activity for d in answer.disclosures} == {"CCF-TERM-A", "AFOSI-TERM-B"}

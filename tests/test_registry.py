@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from indexer.exc import FailedPrecondition, PermissionDenied, Unauthenticated
+from indexer.exc import FailedPrecondition, InvalidArgument, NotFound, PermissionDenied, Unauthenticated
 from search_service.account_policy import INACTIVITY_LIMIT, LOCKOUT, dormant
-from search_service.accreditation import Role, Status
+from search_service.accreditation import Purpose, Role, Status
 from search_service.passwords import hash_password
 from search_service.registry import Registry
 
@@ -367,3 +367,21 @@ def test_an_account_is_not_disabled_before_three_calendar_years_holding_a_leap_d
 )
 def test_dormant_after_three_calendar_years_to_the_second(last: str, now: str, is_dormant: bool) -> None:
     assert dormant(dt.datetime.fromisoformat(now), "2020-01-01T00:00:00+00:00", last, None) is is_dormant
+
+
+def test_the_peer_role_stands_alone_and_has_no_operators(tmp_path: Path) -> None:
+    """PEER reads any person's accounting without a session or a purpose (search_service.peers): given with
+    another role, a terminal's certificate could do that; an operator would log in to nothing it needs."""
+    registry = Registry(tmp_path / "registry.db")
+    try:
+        with pytest.raises(InvalidArgument) as mixed:
+            registry.add_activity("TERM-1", "DSS", [Role.PEER, Role.QUERIER], [Purpose.SECURITY_CLEARANCE])
+        assert [v.field for v in mixed.value.violations] == ["roles"]
+        with pytest.raises(NotFound):
+            registry.activity("TERM-1")  # nothing was stored
+        registry.add_activity("dcii-peer", "DSS", [Role.PEER], [])
+        with pytest.raises(InvalidArgument) as operator:
+            registry.add_operator("peer-op", "dcii-peer", "a long enough password")
+        assert [v.field for v in operator.value.violations] == ["activity_id"]
+    finally:
+        registry.close()

@@ -70,9 +70,10 @@ FORMAT = "dcii-backup/1"
 MANIFEST = "manifest.json"
 STAGING = ".restoring-"  # a restore's copies, beside the data until every one is made
 INDEX, AUDIT, AUDIT_HEAD, AUDIT_KEY = "index.db", "audit.db", "audit.db.head", "audit.key"
+INSTANCE = "instance.id"  # who this instance is to its peers (search_service.peers): restored with its trail
 # In copy order (see the module docstring); a database absent from the data directory is left out.
 DATABASES_FIRST = ("registry.db", INDEX, "batch.db", "privacy.db")
-KNOWN = frozenset({AUDIT_KEY, *DATABASES_FIRST, AUDIT_HEAD, AUDIT})
+KNOWN = frozenset({AUDIT_KEY, INSTANCE, *DATABASES_FIRST, AUDIT_HEAD, AUDIT})
 # Files SQLite and the audit log keep beside a database; a restore moves them aside with it.
 COMPANIONS = ("-wal", "-shm", "-journal", ".lock")
 # Derived from a backed-up file, so not backed up; a restore moves it aside too (the server makes it
@@ -87,7 +88,7 @@ class BackupError(DciiError):
 @dataclass(frozen=True, slots=True)
 class FileEntry:
     name: str
-    kind: str  # "sqlite", "head" or "key"
+    kind: str  # "sqlite", "head", "key" or "id"
     bytes: int
     sha256: str
 
@@ -158,9 +159,10 @@ def _backup(data_dir: Path, out: Path, *, check: bool) -> dict[str, Any]:
     started = _now()
     files: list[FileEntry] = []
     with DataDirLock(data_dir).for_backup():  # refused while a restore is running there
-        if (data_dir / AUDIT_KEY).exists():
-            _write_new(out / AUDIT_KEY, (data_dir / AUDIT_KEY).read_bytes())
-            files.append(_entry(out, AUDIT_KEY, "key"))
+        for name, kind in ((AUDIT_KEY, "key"), (INSTANCE, "id")):
+            if (data_dir / name).exists():
+                _write_new(out / name, (data_dir / name).read_bytes())
+                files.append(_entry(out, name, kind))
         head = data_dir / AUDIT_HEAD
         head_bytes = head.read_bytes() if head.exists() else None  # before the trail's snapshot: see above
         names = [name for name in (*DATABASES_FIRST, AUDIT) if (data_dir / name).exists()]

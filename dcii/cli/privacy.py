@@ -101,6 +101,7 @@ _EVENTS = {
     "mark-sent": "DISPUTE_NOTICE_SENT",
     "acknowledge": "PRIVACY_REQUEST_ACKNOWLEDGED",
     "respond": "PRIVACY_REQUEST_ANSWERED",
+    "withdraw": "PRIVACY_REQUEST_WITHDRAWN",
 }
 
 
@@ -123,7 +124,7 @@ def _run(action: str, args: argparse.Namespace) -> None:
             # The first acknowledgement and answer stand (the register keeps them): a second is recorded
             # nowhere, not as an event saying someone did it again at a time the register never held.
             done = registered.acknowledged_at if action == "acknowledge" else registered.responded_at
-            if done is not None:
+            if done is not None and action != "withdraw":
                 verb = "acknowledged" if action == "acknowledge" else "answered"
                 console.print(
                     f"request {subject} was already {verb} {_when(done)} (UTC); nothing recorded", markup=False
@@ -138,6 +139,10 @@ def _run(action: str, args: argparse.Namespace) -> None:
         if action == "mark-sent":
             notice = register.mark_sent(args.notice_id)
             console.print(f"notice {notice.notice_id} to {notice.recipient_activity} marked sent", markup=False)
+            return
+        if action == "withdraw":
+            register.withdraw(args.request_number)
+            console.print(f"request {args.request_number} withdrawn from this instance's register", markup=False)
             return
         if action == "acknowledge":
             request = register.acknowledge(args.request_number)
@@ -165,6 +170,10 @@ def cmd_requests_acknowledge(args: argparse.Namespace) -> None:
 
 def cmd_requests_respond(args: argparse.Namespace) -> None:
     _run("respond", args)
+
+
+def cmd_requests_withdraw(args: argparse.Namespace) -> None:
+    _run("withdraw", args)
 
 
 def _state(request: PrivacyRequest, now: dt.datetime) -> str:
@@ -236,6 +245,7 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser], da
     for action, run, text in (
         ("acknowledge", cmd_requests_acknowledge, "record that a request was acknowledged"),
         ("respond", cmd_requests_respond, "record that a request was answered (an amendment's decision)"),
+        ("withdraw", cmd_requests_withdraw, "take a request opened on two instances out of this one's register"),
     ):
         step = leaf(requests, action, text)
         step.add_argument("request_number")

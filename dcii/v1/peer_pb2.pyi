@@ -57,10 +57,15 @@ class PersonAccountingRequest(_message.Message):
     NAMES_FIELD_NUMBER: _builtins.int
     TRACINGS_FIELD_NUMBER: _builtins.int
     WITHHOLD_LAW_ENFORCEMENT_FIELD_NUMBER: _builtins.int
+    ASKED_BY_FIELD_NUMBER: _builtins.int
     ssn: _builtins.str
     """The person's SSN, nine digits."""
     withhold_law_enforcement: _builtins.bool
     """Leave out disclosures made for law-enforcement purposes (5 U.S.C. 552a(c)(3))."""
+    asked_by: _builtins.str
+    """Who asks: "INSTANCE_ID/INCARNATION" (the asking instance's id and the incarnation of its processes,
+    search_service.peers.Self). An instance asked by itself answers at once, with nothing.
+    """
     @_builtins.property
     def names(self) -> _containers.RepeatedCompositeFieldContainer[_tracing_pb2.PersonName]:
         """The name asked and every name on the person's records."""
@@ -76,10 +81,11 @@ class PersonAccountingRequest(_message.Message):
         names: _abc.Iterable[_tracing_pb2.PersonName] | None = ...,
         tracings: _abc.Iterable[Global___PeerTracing] | None = ...,
         withhold_law_enforcement: _builtins.bool = ...,
+        asked_by: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["names", b"names", "ssn", b"ssn", "tracings", b"tracings", "withhold_law_enforcement", b"withhold_law_enforcement"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["asked_by", b"asked_by", "names", b"names", "ssn", b"ssn", "tracings", b"tracings", "withhold_law_enforcement", b"withhold_law_enforcement"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -93,9 +99,14 @@ class TracingAccountingRequest(_message.Message):
     HAS_SUBJECT_FIELD_NUMBER: _builtins.int
     NAMES_FIELD_NUMBER: _builtins.int
     SSN_FIELD_NUMBER: _builtins.int
+    ASKED_BY_FIELD_NUMBER: _builtins.int
     has_subject: _builtins.bool
     """Whether the record has a subject now; without one, every disclosure of the tracing counts."""
     ssn: _builtins.str
+    asked_by: _builtins.str
+    """Who asks: "INSTANCE_ID/INCARNATION" (the asking instance's id and the incarnation of its processes,
+    search_service.peers.Self). An instance asked by itself answers at once, with nothing.
+    """
     @_builtins.property
     def tracing(self) -> Global___PeerTracing: ...
     @_builtins.property
@@ -109,10 +120,11 @@ class TracingAccountingRequest(_message.Message):
         has_subject: _builtins.bool = ...,
         names: _abc.Iterable[_tracing_pb2.PersonName] | None = ...,
         ssn: _builtins.str = ...,
+        asked_by: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["tracing", b"tracing"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["has_subject", b"has_subject", "names", b"names", "ssn", b"ssn", "tracing", b"tracing"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["asked_by", b"asked_by", "has_subject", b"has_subject", "names", b"names", "ssn", b"ssn", "tracing", b"tracing"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -124,8 +136,13 @@ class PeerAccountingResponse(_message.Message):
 
     INSTANCE_ID_FIELD_NUMBER: _builtins.int
     DISCLOSURES_FIELD_NUMBER: _builtins.int
+    INCARNATION_FIELD_NUMBER: _builtins.int
     instance_id: _builtins.str
     """The answering instance's id (<data>/instance.id): the asking instance tells instances apart by it."""
+    incarnation: _builtins.str
+    """The incarnation of the answering instance's processes: with the id, how the asker knows itself, and
+    two instances that share an id (a copied data directory) apart.
+    """
     @_builtins.property
     def disclosures(self) -> _containers.RepeatedCompositeFieldContainer[_privacy_pb2.Disclosure]: ...
     def __init__(
@@ -133,10 +150,11 @@ class PeerAccountingResponse(_message.Message):
         *,
         instance_id: _builtins.str = ...,
         disclosures: _abc.Iterable[_privacy_pb2.Disclosure] | None = ...,
+        incarnation: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["disclosures", b"disclosures", "instance_id", b"instance_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["disclosures", b"disclosures", "incarnation", b"incarnation", "instance_id", b"instance_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -149,21 +167,27 @@ class FindPrivacyRequestsRequest(_message.Message):
     REQUEST_NUMBER_FIELD_NUMBER: _builtins.int
     OVERDUE_ONLY_FIELD_NUMBER: _builtins.int
     LATE_ONLY_FIELD_NUMBER: _builtins.int
+    ASKED_BY_FIELD_NUMBER: _builtins.int
     request_number: _builtins.str
     """One request's number; empty: every request."""
     overdue_only: _builtins.bool
     """As in ListPrivacyRequestsRequest."""
     late_only: _builtins.bool
+    asked_by: _builtins.str
+    """Who asks: "INSTANCE_ID/INCARNATION" (the asking instance's id and the incarnation of its processes,
+    search_service.peers.Self). An instance asked by itself answers at once, with nothing.
+    """
     def __init__(
         self,
         *,
         request_number: _builtins.str = ...,
         overdue_only: _builtins.bool = ...,
         late_only: _builtins.bool = ...,
+        asked_by: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["late_only", b"late_only", "overdue_only", b"overdue_only", "request_number", b"request_number"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["asked_by", b"asked_by", "late_only", b"late_only", "overdue_only", b"overdue_only", "request_number", b"request_number"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -174,15 +198,21 @@ class RespondPrivacyRequestRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     REQUEST_NUMBER_FIELD_NUMBER: _builtins.int
+    ASKED_BY_FIELD_NUMBER: _builtins.int
     request_number: _builtins.str
+    asked_by: _builtins.str
+    """Who asks: "INSTANCE_ID/INCARNATION" (the asking instance's id and the incarnation of its processes,
+    search_service.peers.Self). An instance asked by itself answers at once, with nothing.
+    """
     def __init__(
         self,
         *,
         request_number: _builtins.str = ...,
+        asked_by: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["request_number", b"request_number"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["asked_by", b"asked_by", "request_number", b"request_number"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -194,8 +224,11 @@ class PeerPrivacyRequests(_message.Message):
 
     INSTANCE_ID_FIELD_NUMBER: _builtins.int
     REQUESTS_FIELD_NUMBER: _builtins.int
+    INCARNATION_FIELD_NUMBER: _builtins.int
     instance_id: _builtins.str
     """The answering instance's id, as in PeerAccountingResponse."""
+    incarnation: _builtins.str
+    """As in PeerAccountingResponse."""
     @_builtins.property
     def requests(self) -> _containers.RepeatedCompositeFieldContainer[_privacy_pb2.PrivacyRequest]: ...
     def __init__(
@@ -203,10 +236,11 @@ class PeerPrivacyRequests(_message.Message):
         *,
         instance_id: _builtins.str = ...,
         requests: _abc.Iterable[_privacy_pb2.PrivacyRequest] | None = ...,
+        incarnation: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["instance_id", b"instance_id", "requests", b"requests"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["incarnation", b"incarnation", "instance_id", b"instance_id", "requests", b"requests"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

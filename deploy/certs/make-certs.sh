@@ -18,7 +18,15 @@ DCII_UID=${DCII_UID:-10001}
 OPENSEARCH_UID=${OPENSEARCH_UID:-1000}
 
 if [ -f "$PKI/ca/ca.pem" ]; then
-  echo "a CA is already in $PKI/ca: nothing to do (see RUNBOOK: rotating certificates)"
+  # A deployment made before the instances asked one another (RUNBOOK, upgrading): issue their peer
+  # certificate from the CA already there, if its key is (else issue it where the key is kept).
+  if [ ! -f "$PKI/dcii/dcii-peer.pem" ] && [ -f "$PKI/ca/ca-key.pem" ]; then
+    [ -f "$PKI/ca/dcii-peer.pem" ] || dcii certs issue dcii-peer --agency DSS --dir "$PKI/ca"
+    cp "$PKI/ca/dcii-peer.pem" "$PKI/ca/dcii-peer-key.pem" "$PKI/dcii/"
+    if [ "$(id -u)" = 0 ]; then chown "$DCII_UID:$DCII_UID" "$PKI/dcii/dcii-peer.pem" "$PKI/dcii/dcii-peer-key.pem"; fi
+    echo "issued the instances' peer certificate into $PKI/dcii: accredit dcii-peer on every instance (RUNBOOK)"
+  fi
+  echo "a CA is already in $PKI/ca: nothing else to do (see RUNBOOK: rotating certificates)"
   exit 0
 fi
 set --
