@@ -5,6 +5,7 @@ PEER role only (search_service.auth); each accounting given is recorded in the t
 from __future__ import annotations
 
 import re
+import socket
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING
 
@@ -14,6 +15,7 @@ from dcii.v1 import peer_pb2, peer_pb2_grpc
 from indexer import edit_rules as rules
 from indexer.exc import InvalidArgument, NotFound
 from indexer.model import Violation
+from indexer.store.base import TracingStore
 from search_service.accounting import AuditLog, Disclosure
 from search_service.auth import caller_of
 from search_service.peer_wire import disclosure_out, person_query_in, request_out, tracing_query_in
@@ -29,12 +31,17 @@ if TYPE_CHECKING:
 PART = 2_000
 
 
-def serve_peers(server: grpc.Server, audit: AuditLog, requests: PrivacyRequests, config: ServerConfig) -> Peers | None:
-    """Answer the other instances (always: an instance asked need not ask), and the client that asks them
-    (None without peers). Raises FailedPrecondition at start when peers are named without the certificate."""
+def serve_peers(
+    server: grpc.Server, store: TracingStore, audit: AuditLog, requests: PrivacyRequests, config: ServerConfig
+) -> Peers:
+    """Answer the other instances (always: an instance asked need not ask), join the store's roster, and
+    return the client that asks the peers. Raises FailedPrecondition at start when peers are named without
+    the certificate."""
     me = Identity.of(config.data_dir)
     peer_pb2_grpc.add_PeerServiceServicer_to_server(PeerServicer(audit, requests, me), server)
-    return Peers(config.peers, config.pki_dir, me) if config.peers else None
+    peers = Peers(config.peers, config.pki_dir, me, store.roster())
+    store.roster().join(me.instance_id, socket.gethostname())
+    return peers
 
 
 _ASKED_BY = re.compile(r"[0-9a-f]{32}/[0-9a-f]{16}")

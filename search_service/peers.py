@@ -44,6 +44,7 @@ import grpc
 
 from dcii.v1 import peer_pb2, peer_pb2_grpc
 from indexer.exc import DciiError, FailedPrecondition, Unavailable
+from indexer.store.roster import Roster
 from search_service.accounting import Disclosure
 from search_service.peer_wire import disclosures_in, request_in
 from search_service.privacy_requests import PrivacyRequest
@@ -136,9 +137,12 @@ OPEN = Window(lambda: None, lambda: True)  # no deadline, always waited for (a c
 class Peers:
     """The other instances, asked together; `me` is this instance (its own address is skipped)."""
 
-    def __init__(self, addresses: Sequence[str], pki_dir: Path, me: Identity) -> None:
+    def __init__(self, addresses: Sequence[str], pki_dir: Path, me: Identity, roster: Roster) -> None:
         self.addresses = tuple(dict.fromkeys(addresses))
-        self._me = me
+        self._me, self._roster = me, roster
+        self._credentials: grpc.ChannelCredentials | None = None
+        if not self.addresses:
+            return  # alone (or so configured: the roster says whether it is)
         try:
             ca, cert, key = (
                 (pki_dir / name).read_bytes()
@@ -194,6 +198,7 @@ class Peers:
             }
             answered: dict[str, str] = {}  # instance id -> the address that reached it
             found: list[tuple[str, list[Any]]] = []
+            members = self._roster.members()  # read before the answers: an instance joining meanwhile has none
             for address, parts in pending.items():
                 try:
                     answer = list(parts)
@@ -211,7 +216,15 @@ class Peers:
                     )
                 answered[instance] = address
                 found.append((address, answer))
-            return found
+        unheard = [
+            m for m in members if m.retired_at is None and m.instance_id not in {*answered, self._me.instance_id}
+        ]
+        if unheard:
+            raise FailedPrecondition(
+                f"instance {unheard[0].describe()} serves this store and was not asked (its part of the answer "
+                "would be missing): name it in DCII_PEERS, or retire it (`dcii index retire-instance`)"
+            )
+        return found
 
     def _mine(self, address: str, answer: list[Any]) -> bool:
         """Whether `address` reached this instance (its answer is empty then); raises for an answer that names
@@ -228,6 +241,7 @@ class Peers:
         )
 
     def _channel(self, address: str) -> grpc.Channel:
+        assert self._credentials is not None  # read whenever there are addresses to ask
         return grpc.secure_channel(address, self._credentials)
 
 

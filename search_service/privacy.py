@@ -382,6 +382,6 @@ def serve_privacy(
     should the start go no further)."""
     requests = PrivacyRequests(config.data_dir / "privacy.db", time_zone=config.privacy_time_zone)
     closing.callback(requests.close)
-    peers = serve_peers(server, audit, requests, config)
+    peers = serve_peers(server, store, audit, requests, config)
     privacy_pb2_grpc.add_PrivacyServiceServicer_to_server(PrivacyServicer(store, audit, requests, peers=peers), server)
     return requests

@@ -22,6 +22,7 @@ from typing import Any
 import grpc
 import pytest
 
+from dcii.cli import index_cmd
 from dcii.cli import privacy as privacy_cli
 from dcii.v1 import peer_pb2, peer_pb2_grpc, privacy_pb2, privacy_pb2_grpc, search_pb2
 from indexer.model import TracingKey
@@ -395,3 +396,35 @@ def test_a_request_opened_on_two_instances_is_refused_until_one_is_withdrawn(
     assert _events(pair.b, "PRIVACY_REQUEST_WITHDRAWN") == [{"request_number": "PA-26-109"}]
     answer = _ask(privacy, officer, "PA-26-109")
     assert {d.recipient_activity for d in answer.disclosures} == {"CCF-TERM-A", "AFOSI-TERM-B"}
+
+
+def test_an_instance_missing_from_the_peers_fails_the_call_until_it_is_named_or_retired(
+    pair: _Pair, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """B serves the store and is not among A's peers (a pod added by scaling up, its name not added): before
+    the roster, A answered with its own trail alone and B's disclosures were missing without a word."""
+    pair.b.start()
+    pair.a.start()  # no peers at all, as an instance of an earlier deployment's configuration
+    _searched_on_both(pair)
+    officer, privacy = _officer(pair.a)
+    with pytest.raises(grpc.RpcError) as unasked:
+        _open(privacy, officer, "PA-26-110")
+    assert unasked.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert _id(pair.b) in (unasked.value.details() or "") and "DCII_PEERS" in (unasked.value.details() or "")
+    assert pair.a.store_url is not None
+    index_cmd.main(["index", "instances", "--store", pair.a.store_url])
+    listed = capsys.readouterr().err
+    assert _id(pair.a) in listed and _id(pair.b) in listed and "2 instances on the roster" in listed
+
+    # Retired (its trail kept and read by hand elsewhere): no longer waited for.
+    index_cmd.main(["index", "retire-instance", _id(pair.b), "--store", pair.a.store_url])
+    assert "retired" in capsys.readouterr().err
+    _open(privacy, officer, "PA-26-110")
+    answer = _ask(privacy, officer, "PA-26-110")
+    assert {d.recipient_activity for d in answer.disclosures} == {"CCF-TERM-A"}  # A's own trail, as decided
+    # B starts again: on the reckoning again.
+    pair.b.stop()
+    pair.b.start()
+    with pytest.raises(grpc.RpcError) as back:
+        _open(privacy, officer, "PA-26-111")
+    assert back.value.code() == grpc.StatusCode.FAILED_PRECONDITION

@@ -5,6 +5,8 @@
     dcii index migrate --from 'opensearch+https://node1:9200?...' --to sqlite:///var/data/index.db
     dcii index check --store URL
     dcii index repair --store URL
+    dcii index instances --store URL
+    dcii index retire-instance ID --store URL
 
 `rebuild` (OpenSearch only) builds the next version of the tracings index with this program's mappings and
 match keys, swaps the alias to it while searches and writes go on, and removes the old versions
@@ -12,8 +14,9 @@ match keys, swaps the alias to it while searches and writes go on, and removes t
 tracing, dispute, tombstone and deletion-log entry from one store to another (indexer.store.migrate); stop
 ingest while it runs, or run it again afterwards. `check` prints the store's integrity problems and exits 1 if
 there are any. `repair` removes what a write cut short left behind that no reader uses (OpenSearch: disputes
-of deleted tracings; safe while the service runs), says what it did, then checks again like `check`. Each
-prints no PII.
+of deleted tracings; safe while the service runs), says what it did, then checks again like `check`.
+`instances` lists the roster of instances serving the store (indexer.store.roster), and `retire-instance`
+takes one gone for good off it, so that privacy answers no longer wait for its part. Each prints no PII.
 """
 
 from __future__ import annotations
@@ -141,6 +144,29 @@ def cmd_repair(args: argparse.Namespace) -> None:
     _report(problems)
 
 
+def cmd_instances(args: argparse.Namespace) -> None:
+    store = open_store(args.store, read_only=True)
+    try:
+        members = store.roster().members()
+    finally:
+        store.close()
+    for member in members:
+        retired = f", retired {member.retired_at:%Y-%m-%d %H:%M} UTC" if member.retired_at else ""
+        console.print(f"{member.describe()}, first {member.first_seen:%Y-%m-%d} UTC{retired}", markup=False)
+    console.print(f"{len(members)} instances on the roster", markup=False)
+
+
+def cmd_retire_instance(args: argparse.Namespace) -> None:
+    store = open_store(args.store, read_only=True)
+    try:
+        retired = store.roster().retire(args.instance_id)
+    finally:
+        store.close()
+    if retired is None:
+        raise SystemExit(f"dcii index: no instance {args.instance_id} on the roster (`dcii index instances`)")
+    console.print(f"retired {retired.describe()}: privacy answers no longer ask for its part", markup=False)
+
+
 def _report(problems: list[str]) -> None:
     for problem in problems:
         console.print(f"problem: {problem}", markup=False)
@@ -171,6 +197,13 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     repair = sub.add_parser("repair", help="remove what a write cut short left behind, then check")
     repair.add_argument("--store", required=True, help=store_help)
     repair.set_defaults(run=_safely(cmd_repair))
+    instances = sub.add_parser("instances", help="the instances serving the store (the roster peers answer by)")
+    instances.add_argument("--store", required=True, help=store_help)
+    instances.set_defaults(run=_safely(cmd_instances))
+    retire = sub.add_parser("retire-instance", help="take an instance gone for good off the roster")
+    retire.add_argument("instance_id")
+    retire.add_argument("--store", required=True, help=store_help)
+    retire.set_defaults(run=_safely(cmd_retire_instance))
 
 
 register = add_parser  # the name other modules may look for

@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING
 
 from indexer.codec_head import head_to_text
 from indexer.model import Dispute, Identifiers, StoredTracing, Subject, Tracing, TracingKey, TracingType
+from indexer.store.roster import Roster
 
 if TYPE_CHECKING:  # prepared.py needs the retention rules, which need this interface
     from indexer.store.prepared import PreparedTracing
@@ -293,6 +294,10 @@ class TracingStore(ABC):
         """Whether a rebuild of the index is in progress, or was cut short and left (its writers do more
         work until it is finished). The embedded store is never rebuilt in place."""
         return False
+
+    def roster(self) -> Roster:
+        """The instances that serve this store (indexer.store.roster); the embedded store has one."""
+        return Roster()
 
     @abstractmethod
     def keys_version(self) -> int:

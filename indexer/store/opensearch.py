@@ -53,6 +53,7 @@ from indexer.store.opensearch_io import Action, bulk, hits, require, search_page
 from indexer.store.opensearch_io import search as _search
 from indexer.store.opensearch_phase import rebuild_aliases
 from indexer.store.opensearch_plan import SetDispute
+from indexer.store.opensearch_roster import OpenSearchRoster
 from indexer.store.opensearch_scan import Scans
 from indexer.store.opensearch_schema import (
     SCHEMA_VERSION,
@@ -347,6 +348,9 @@ class OpenSearchStore(Scans, TracingStore):
             return any(rebuild_aliases(self._client, self.names))
         except TransportError as error:
             raise unavailable("read the state of a rebuild", error) from error
+
+    def roster(self) -> OpenSearchRoster:
+        return OpenSearchRoster(self._client, self.names.instances, self.settings.replicas)
 
     def check_integrity(self) -> list[str]:
         return opensearch_check.problems(self._client, self.names)

@@ -161,6 +161,11 @@ class Names:
         return f"{self.prefix}-rebuild"
 
     @property
+    def instances(self) -> str:
+        """The roster of the instances serving the store (indexer.store.opensearch_roster)."""
+        return f"{self.prefix}-instances"
+
+    @property
     def leaving(self) -> str:
         """The alias on the version a rebuild swaps away from (until its last catch-up): every writer reads it
         beside the tracings alias."""
