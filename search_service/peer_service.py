@@ -37,10 +37,12 @@ def serve_peers(
     """Answer the other instances (always: an instance asked need not ask), join the store's roster, and
     return the client that asks the peers. Raises FailedPrecondition at start when peers are named without
     the certificate."""
-    me = Identity.of(config.data_dir)
+    primary = config.replica_index == 0
+    me = Identity.of(config.data_dir, primary=primary)
     peer_pb2_grpc.add_PeerServiceServicer_to_server(PeerServicer(audit, requests, me), server)
     peers = Peers(config.peers, config.pki_dir, me, store.roster())
-    store.roster().join(me.instance_id, socket.gethostname())
+    if primary:  # on the roster before it serves (its replicas are the same entry)
+        store.roster().join(me.instance_id, me.place, socket.gethostname())
     return peers
 
 
@@ -74,10 +76,19 @@ class PeerServicer(peer_pb2_grpc.PeerServiceServicer):
         detail["disclosures"] = str(len(disclosures))
         self._audit.record_event("PEER_ACCOUNTING_GIVEN", caller_of(context).actor, detail)
         for start in range(0, max(len(disclosures), 1), PART):
-            part = peer_pb2.PeerAccountingResponse(instance_id=self._me.instance_id, incarnation=self._me.incarnation)
+            part = self._accounting_part()
             for disclosure in disclosures[start : start + PART]:
                 disclosure_out(disclosure, part.disclosures.add())
             yield part
+
+    # Every answer names the instance (search_service.peers: how the asker tells instances apart).
+    def _accounting_part(self) -> peer_pb2.PeerAccountingResponse:
+        me = self._me
+        return peer_pb2.PeerAccountingResponse(instance_id=me.instance_id, incarnation=me.incarnation, place=me.place)
+
+    def _requests_part(self) -> peer_pb2.PeerPrivacyRequests:
+        me = self._me
+        return peer_pb2.PeerPrivacyRequests(instance_id=me.instance_id, incarnation=me.incarnation, place=me.place)
 
     def _itself(self, asked_by: str) -> bool:
         """Asked by this instance itself (its own name in its list of peers): answered with nothing, unread and
@@ -86,11 +97,9 @@ class PeerServicer(peer_pb2_grpc.PeerServiceServicer):
 
     def _requests_out(self, found: Sequence[PrivacyRequest]) -> Iterator[peer_pb2.PeerPrivacyRequests]:
         for start in range(0, max(len(found), 1), PART):
-            yield peer_pb2.PeerPrivacyRequests(
-                instance_id=self._me.instance_id,
-                incarnation=self._me.incarnation,
-                requests=[request_out(r) for r in found[start : start + PART]],
-            )
+            part = self._requests_part()
+            part.requests.extend(request_out(r) for r in found[start : start + PART])
+            yield part
 
     def PersonAccounting(  # noqa: N802 (gRPC's method name)
         self, request: peer_pb2.PersonAccountingRequest, context: grpc.ServicerContext
@@ -113,7 +122,7 @@ class PeerServicer(peer_pb2_grpc.PeerServiceServicer):
         return self._accounting(context, detail, tracing_accounting(self._audit, key, subject, began))
 
     def _accounting_of_nothing(self) -> Iterator[peer_pb2.PeerAccountingResponse]:
-        yield peer_pb2.PeerAccountingResponse(instance_id=self._me.instance_id, incarnation=self._me.incarnation)
+        yield self._accounting_part()
 
     def FindPrivacyRequests(  # noqa: N802
         self, request: peer_pb2.FindPrivacyRequestsRequest, context: grpc.ServicerContext
@@ -135,6 +144,6 @@ class PeerServicer(peer_pb2_grpc.PeerServiceServicer):
             raise NotFound(f"no privacy request {number} is registered on this instance")
         actor, detail = caller_of(context).actor, {"request_number": number, "asked_by": asker}
         self._audit.record_event("PEER_PRIVACY_REQUEST_RESPONDED", actor, detail)
-        return peer_pb2.PeerPrivacyRequests(
-            instance_id=self._me.instance_id, incarnation=self._me.incarnation, requests=[request_out(responded)]
-        )
+        part = self._requests_part()
+        part.requests.append(request_out(responded))
+        return part

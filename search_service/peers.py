@@ -20,7 +20,7 @@ instance registered is recorded there last, and if that instance fails then, the
 answer accounted but unsent (the trail says more was disclosed than was: the safe side) and is asked again.
 
 Instances tell each other apart by the id each keeps in its data directory (`instance.id`, made once; the
-processes of one instance share it) and the incarnation of its processes (`Identity`: host, directory, boot).
+processes of one instance share it) and the incarnation of its processes, drawn at each start (`Identity`).
 The instance's own address in the list is answered at once, with nothing, and skipped; another instance
 with the same id (a copied data directory) fails the call, as do two addresses reaching one instance, since
 a load balancer's address reaches whichever instance it picks and the list must name every instance.
@@ -82,26 +82,32 @@ def instance_id(data_dir: Path) -> str:
     return found
 
 
-def _boot() -> str:
-    try:
-        return Path("/proc/sys/kernel/random/boot_id").read_text(encoding="ascii").strip()
-    except OSError:
-        return ""
+INCARNATION_FILE = ".incarnation"  # this start's, drawn by the primary, read by its replicas
+
+
+def _incarnation(data_dir: Path, *, primary: bool) -> str:
+    path = data_dir / INCARNATION_FILE
+    if primary:  # before any replica starts (search_service.serving_processes): they read this one
+        drawn = path.with_name(f"{INCARNATION_FILE}.{os.getpid()}")
+        drawn.write_text(secrets.token_hex(8), encoding="ascii")
+        drawn.replace(path)
+    return path.read_text(encoding="ascii").strip()
 
 
 @dataclass(frozen=True, slots=True)
 class Identity:
-    """Who this instance is to its peers: its id, and the incarnation its processes share (a hash of the
-    host's name, the data directory's path and the machine's boot): a copy of its data directory elsewhere
-    has the id and another incarnation."""
+    """Who this instance is to its peers: its id; the incarnation its processes share, drawn at each start (a
+    copy of its data directory serving too has the id and another incarnation); and its place, a hash of its
+    host's name and data directory, which with the id is its entry on the store's roster."""
 
     instance_id: str
     incarnation: str
+    place: str
 
     @classmethod
-    def of(cls, data_dir: Path) -> Identity:
-        where = f"{socket.gethostname()}|{data_dir.resolve()}|{_boot()}"
-        return cls(instance_id(data_dir), hashlib.sha256(where.encode()).hexdigest()[:16])
+    def of(cls, data_dir: Path, *, primary: bool = True) -> Identity:
+        place = hashlib.sha256(f"{socket.gethostname()}|{data_dir.resolve()}".encode()).hexdigest()[:16]
+        return cls(instance_id(data_dir), _incarnation(data_dir, primary=primary), place)
 
     @property
     def tag(self) -> str:
@@ -197,6 +203,7 @@ class Peers:
                 for address in self.addresses
             }
             answered: dict[str, str] = {}  # instance id -> the address that reached it
+            heard = {(self._me.instance_id, self._me.place)}  # roster entries heard from
             found: list[tuple[str, list[Any]]] = []
             members = self._roster.members()  # read before the answers: an instance joining meanwhile has none
             for address, parts in pending.items():
@@ -215,10 +222,11 @@ class Peers:
                         "instance's own address (not a load balancer's)"
                     )
                 answered[instance] = address
+                heard.add((instance, answer[0].place))
                 found.append((address, answer))
-        unheard = [
-            m for m in members if m.retired_at is None and m.instance_id not in {*answered, self._me.instance_id}
-        ]
+        # Every entry of the roster: an instance serving the store but not listed, or a copy of one serving
+        # elsewhere (the id heard, from another place), holds disclosures no answer heard.
+        unheard = [m for m in members if m.retired_at is None and (m.instance_id, m.place) not in heard]
         if unheard:
             raise FailedPrecondition(
                 f"instance {unheard[0].describe()} serves this store and was not asked (its part of the answer "

@@ -293,8 +293,9 @@ class PrivacyServicer(privacy_pb2_grpc.PrivacyServiceServicer):
         earlier = [*self._tracing_accounting(disputed), *earlier_elsewhere]
         if self._peers is not None:
             # A peer gone since the first read (logged by Peers): its recipients as read then, the dispute filed.
+            # The dispute is filed whether or not the office still waits: the read gets its full time (OPEN).
             with contextlib.suppress(DciiError):
-                earlier += self._elsewhere(disputed, window)
+                earlier += self._elsewhere(disputed, OPEN)
         # Not the privacy office's own answers to the person's requests, nor the office filing this.
         recipients = (
             d.recipient_activity

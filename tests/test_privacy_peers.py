@@ -393,7 +393,8 @@ def test_a_request_opened_on_two_instances_is_refused_until_one_is_withdrawn(
     assert "registered on 2 instances" in (twice.value.details() or "")
     privacy_cli.main(["requests", "withdraw", "PA-26-109", "--data", str(pair.b.data_dir)])
     assert "PA-26-109 withdrawn" in capsys.readouterr().out
-    assert _events(pair.b, "PRIVACY_REQUEST_WITHDRAWN") == [{"request_number": "PA-26-109"}]
+    [withdrawn] = _events(pair.b, "PRIVACY_REQUEST_WITHDRAWN")  # with what went: kind, receipt, not answered
+    assert (withdrawn["request_number"], withdrawn["kind"], withdrawn["responded"]) == ("PA-26-109", "ACCESS", "no")
     answer = _ask(privacy, officer, "PA-26-109")
     assert {d.recipient_activity for d in answer.disclosures} == {"CCF-TERM-A", "AFOSI-TERM-B"}
 
@@ -428,3 +429,19 @@ def test_an_instance_missing_from_the_peers_fails_the_call_until_it_is_named_or_
     with pytest.raises(grpc.RpcError) as back:
         _open(privacy, officer, "PA-26-111")
     assert back.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+
+
+def test_an_unlisted_copy_of_an_instance_fails_the_call(pair: _Pair) -> None:
+    """B runs on a copy of A's data directory (its instance.id with it) and is not among A's peers: the roster
+    holds A's id at B's place as an entry of its own, which A's answer did not hear from (review N1: the roster
+    kept by id alone took B's entry for A's own)."""
+    (pair.a.data_dir / "instance.id").write_text("cd" * 16 + "\n")
+    (pair.b.data_dir / "instance.id").write_text("cd" * 16 + "\n")
+    pair.b.start()
+    pair.a.start()
+    _searched_on_both(pair)
+    officer, privacy = _officer(pair.a)
+    with pytest.raises(grpc.RpcError) as unasked:
+        _open(privacy, officer, "PA-26-112")
+    assert unasked.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert "cd" * 16 in (unasked.value.details() or "") and "not asked" in (unasked.value.details() or "")

@@ -6,7 +6,7 @@
     dcii index check --store URL
     dcii index repair --store URL
     dcii index instances --store URL
-    dcii index retire-instance ID --store URL
+    dcii index retire-instance ID[/PLACE] --store URL
 
 `rebuild` (OpenSearch only) builds the next version of the tracings index with this program's mappings and
 match keys, swaps the alias to it while searches and writes go on, and removes the old versions
@@ -159,12 +159,13 @@ def cmd_instances(args: argparse.Namespace) -> None:
 def cmd_retire_instance(args: argparse.Namespace) -> None:
     store = open_store(args.store, read_only=True)
     try:
-        retired = store.roster().retire(args.instance_id)
+        retired = store.roster().retire(args.entry)
     finally:
         store.close()
-    if retired is None:
-        raise SystemExit(f"dcii index: no instance {args.instance_id} on the roster (`dcii index instances`)")
-    console.print(f"retired {retired.describe()}: privacy answers no longer ask for its part", markup=False)
+    if not retired:
+        raise SystemExit(f"dcii index: no entry {args.entry} on the roster (`dcii index instances`)")
+    for member in retired:
+        console.print(f"retired {member.describe()}: privacy answers no longer ask for its part", markup=False)
 
 
 def _report(problems: list[str]) -> None:
@@ -201,7 +202,7 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     instances.add_argument("--store", required=True, help=store_help)
     instances.set_defaults(run=_safely(cmd_instances))
     retire = sub.add_parser("retire-instance", help="take an instance gone for good off the roster")
-    retire.add_argument("instance_id")
+    retire.add_argument("entry", metavar="ID[/PLACE]", help="an entry of `dcii index instances`, or every one of an id")
     retire.add_argument("--store", required=True, help=store_help)
     retire.set_defaults(run=_safely(cmd_retire_instance))
 

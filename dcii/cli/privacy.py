@@ -133,7 +133,11 @@ def _run(action: str, args: argparse.Namespace) -> None:
         audit = AuditLog(data / "audit.db", key=load_or_create_key(data / "audit.key"))
         try:
             field = "notice_id" if action == "mark-sent" else "request_number"
-            audit.record_event(_EVENTS[action], console_actor(), {field: subject})
+            detail = {field: subject}
+            if action == "withdraw" and registered is not None:  # what went with it: gone from the register
+                detail |= {"kind": registered.kind.value, "received_at": registered.received_at.isoformat()}
+                detail["responded"] = "yes" if registered.responded_at else "no"
+            audit.record_event(_EVENTS[action], console_actor(), detail)
         finally:
             audit.close()
         if action == "mark-sent":

@@ -27,7 +27,7 @@ from dcii.v1 import tracing_pb2 as dcii_dot_v1_dot_tracing__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x12\x64\x63ii/v1/peer.proto\x12\x07\x64\x63ii.v1\x1a\x15\x64\x63ii/v1/privacy.proto\x1a\x15\x64\x63ii/v1/tracing.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"_\n\x0bPeerTracing\x12 \n\x03key\x18\x01 \x01(\x0b\x32\x13.dcii.v1.TracingKey\x12.\n\nlife_began\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xa6\x01\n\x17PersonAccountingRequest\x12\x0b\n\x03ssn\x18\x01 \x01(\t\x12\"\n\x05names\x18\x02 \x03(\x0b\x32\x13.dcii.v1.PersonName\x12&\n\x08tracings\x18\x03 \x03(\x0b\x32\x14.dcii.v1.PeerTracing\x12 \n\x18withhold_law_enforcement\x18\x04 \x01(\x08\x12\x10\n\x08\x61sked_by\x18\x05 \x01(\t\"\x99\x01\n\x18TracingAccountingRequest\x12%\n\x07tracing\x18\x01 \x01(\x0b\x32\x14.dcii.v1.PeerTracing\x12\x13\n\x0bhas_subject\x18\x02 \x01(\x08\x12\"\n\x05names\x18\x03 \x03(\x0b\x32\x13.dcii.v1.PersonName\x12\x0b\n\x03ssn\x18\x04 \x01(\t\x12\x10\n\x08\x61sked_by\x18\x05 \x01(\t\"l\n\x16PeerAccountingResponse\x12\x13\n\x0binstance_id\x18\x01 \x01(\t\x12(\n\x0b\x64isclosures\x18\x02 \x03(\x0b\x32\x13.dcii.v1.Disclosure\x12\x13\n\x0bincarnation\x18\x03 \x01(\t\"o\n\x1a\x46indPrivacyRequestsRequest\x12\x16\n\x0erequest_number\x18\x01 \x01(\t\x12\x14\n\x0coverdue_only\x18\x02 \x01(\x08\x12\x11\n\tlate_only\x18\x03 \x01(\x08\x12\x10\n\x08\x61sked_by\x18\x04 \x01(\t\"H\n\x1cRespondPrivacyRequestRequest\x12\x16\n\x0erequest_number\x18\x01 \x01(\t\x12\x10\n\x08\x61sked_by\x18\x02 \x01(\t\"j\n\x13PeerPrivacyRequests\x12\x13\n\x0binstance_id\x18\x01 \x01(\t\x12)\n\x08requests\x18\x02 \x03(\x0b\x32\x17.dcii.v1.PrivacyRequest\x12\x13\n\x0bincarnation\x18\x03 \x01(\t2\xfb\x02\n\x0bPeerService\x12W\n\x10PersonAccounting\x12 .dcii.v1.PersonAccountingRequest\x1a\x1f.dcii.v1.PeerAccountingResponse0\x01\x12Z\n\x13\x46indPrivacyRequests\x12#.dcii.v1.FindPrivacyRequestsRequest\x1a\x1c.dcii.v1.PeerPrivacyRequests0\x01\x12\\\n\x15RespondPrivacyRequest\x12%.dcii.v1.RespondPrivacyRequestRequest\x1a\x1c.dcii.v1.PeerPrivacyRequests\x12Y\n\x11TracingAccounting\x12!.dcii.v1.TracingAccountingRequest\x1a\x1f.dcii.v1.PeerAccountingResponse0\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x12\x64\x63ii/v1/peer.proto\x12\x07\x64\x63ii.v1\x1a\x15\x64\x63ii/v1/privacy.proto\x1a\x15\x64\x63ii/v1/tracing.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"_\n\x0bPeerTracing\x12 \n\x03key\x18\x01 \x01(\x0b\x32\x13.dcii.v1.TracingKey\x12.\n\nlife_began\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xa6\x01\n\x17PersonAccountingRequest\x12\x0b\n\x03ssn\x18\x01 \x01(\t\x12\"\n\x05names\x18\x02 \x03(\x0b\x32\x13.dcii.v1.PersonName\x12&\n\x08tracings\x18\x03 \x03(\x0b\x32\x14.dcii.v1.PeerTracing\x12 \n\x18withhold_law_enforcement\x18\x04 \x01(\x08\x12\x10\n\x08\x61sked_by\x18\x05 \x01(\t\"\x99\x01\n\x18TracingAccountingRequest\x12%\n\x07tracing\x18\x01 \x01(\x0b\x32\x14.dcii.v1.PeerTracing\x12\x13\n\x0bhas_subject\x18\x02 \x01(\x08\x12\"\n\x05names\x18\x03 \x03(\x0b\x32\x13.dcii.v1.PersonName\x12\x0b\n\x03ssn\x18\x04 \x01(\t\x12\x10\n\x08\x61sked_by\x18\x05 \x01(\t\"{\n\x16PeerAccountingResponse\x12\x13\n\x0binstance_id\x18\x01 \x01(\t\x12(\n\x0b\x64isclosures\x18\x02 \x03(\x0b\x32\x13.dcii.v1.Disclosure\x12\x13\n\x0bincarnation\x18\x03 \x01(\t\x12\r\n\x05place\x18\x04 \x01(\t\"o\n\x1a\x46indPrivacyRequestsRequest\x12\x16\n\x0erequest_number\x18\x01 \x01(\t\x12\x14\n\x0coverdue_only\x18\x02 \x01(\x08\x12\x11\n\tlate_only\x18\x03 \x01(\x08\x12\x10\n\x08\x61sked_by\x18\x04 \x01(\t\"H\n\x1cRespondPrivacyRequestRequest\x12\x16\n\x0erequest_number\x18\x01 \x01(\t\x12\x10\n\x08\x61sked_by\x18\x02 \x01(\t\"y\n\x13PeerPrivacyRequests\x12\x13\n\x0binstance_id\x18\x01 \x01(\t\x12)\n\x08requests\x18\x02 \x03(\x0b\x32\x17.dcii.v1.PrivacyRequest\x12\x13\n\x0bincarnation\x18\x03 \x01(\t\x12\r\n\x05place\x18\x04 \x01(\t2\xfb\x02\n\x0bPeerService\x12W\n\x10PersonAccounting\x12 .dcii.v1.PersonAccountingRequest\x1a\x1f.dcii.v1.PeerAccountingResponse0\x01\x12Z\n\x13\x46indPrivacyRequests\x12#.dcii.v1.FindPrivacyRequestsRequest\x1a\x1c.dcii.v1.PeerPrivacyRequests0\x01\x12\\\n\x15RespondPrivacyRequest\x12%.dcii.v1.RespondPrivacyRequestRequest\x1a\x1c.dcii.v1.PeerPrivacyRequests\x12Y\n\x11TracingAccounting\x12!.dcii.v1.TracingAccountingRequest\x1a\x1f.dcii.v1.PeerAccountingResponse0\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -41,13 +41,13 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_TRACINGACCOUNTINGREQUEST']._serialized_start=377
   _globals['_TRACINGACCOUNTINGREQUEST']._serialized_end=530
   _globals['_PEERACCOUNTINGRESPONSE']._serialized_start=532
-  _globals['_PEERACCOUNTINGRESPONSE']._serialized_end=640
-  _globals['_FINDPRIVACYREQUESTSREQUEST']._serialized_start=642
-  _globals['_FINDPRIVACYREQUESTSREQUEST']._serialized_end=753
-  _globals['_RESPONDPRIVACYREQUESTREQUEST']._serialized_start=755
-  _globals['_RESPONDPRIVACYREQUESTREQUEST']._serialized_end=827
-  _globals['_PEERPRIVACYREQUESTS']._serialized_start=829
-  _globals['_PEERPRIVACYREQUESTS']._serialized_end=935
-  _globals['_PEERSERVICE']._serialized_start=938
-  _globals['_PEERSERVICE']._serialized_end=1317
+  _globals['_PEERACCOUNTINGRESPONSE']._serialized_end=655
+  _globals['_FINDPRIVACYREQUESTSREQUEST']._serialized_start=657
+  _globals['_FINDPRIVACYREQUESTSREQUEST']._serialized_end=768
+  _globals['_RESPONDPRIVACYREQUESTREQUEST']._serialized_start=770
+  _globals['_RESPONDPRIVACYREQUESTREQUEST']._serialized_end=842
+  _globals['_PEERPRIVACYREQUESTS']._serialized_start=844
+  _globals['_PEERPRIVACYREQUESTS']._serialized_end=965
+  _globals['_PEERSERVICE']._serialized_start=968
+  _globals['_PEERSERVICE']._serialized_end=1347
 # @@protoc_insertion_point(module_scope)

@@ -137,11 +137,16 @@ class PeerAccountingResponse(_message.Message):
     INSTANCE_ID_FIELD_NUMBER: _builtins.int
     DISCLOSURES_FIELD_NUMBER: _builtins.int
     INCARNATION_FIELD_NUMBER: _builtins.int
+    PLACE_FIELD_NUMBER: _builtins.int
     instance_id: _builtins.str
     """The answering instance's id (<data>/instance.id): the asking instance tells instances apart by it."""
     incarnation: _builtins.str
-    """The incarnation of the answering instance's processes: with the id, how the asker knows itself, and
-    two instances that share an id (a copied data directory) apart.
+    """The incarnation of the answering instance's processes (drawn at each start): with the id, how the asker
+    knows itself, and two instances that share an id (a copied data directory) apart.
+    """
+    place: _builtins.str
+    """Where the answering instance runs (a hash of its host's name and data directory): its entry on the
+    store's roster is the id and the place (indexer.store.roster).
     """
     @_builtins.property
     def disclosures(self) -> _containers.RepeatedCompositeFieldContainer[_privacy_pb2.Disclosure]: ...
@@ -151,10 +156,11 @@ class PeerAccountingResponse(_message.Message):
         instance_id: _builtins.str = ...,
         disclosures: _abc.Iterable[_privacy_pb2.Disclosure] | None = ...,
         incarnation: _builtins.str = ...,
+        place: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["disclosures", b"disclosures", "incarnation", b"incarnation", "instance_id", b"instance_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["disclosures", b"disclosures", "incarnation", b"incarnation", "instance_id", b"instance_id", "place", b"place"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -225,10 +231,12 @@ class PeerPrivacyRequests(_message.Message):
     INSTANCE_ID_FIELD_NUMBER: _builtins.int
     REQUESTS_FIELD_NUMBER: _builtins.int
     INCARNATION_FIELD_NUMBER: _builtins.int
+    PLACE_FIELD_NUMBER: _builtins.int
     instance_id: _builtins.str
     """The answering instance's id, as in PeerAccountingResponse."""
     incarnation: _builtins.str
     """As in PeerAccountingResponse."""
+    place: _builtins.str
     @_builtins.property
     def requests(self) -> _containers.RepeatedCompositeFieldContainer[_privacy_pb2.PrivacyRequest]: ...
     def __init__(
@@ -237,10 +245,11 @@ class PeerPrivacyRequests(_message.Message):
         instance_id: _builtins.str = ...,
         requests: _abc.Iterable[_privacy_pb2.PrivacyRequest] | None = ...,
         incarnation: _builtins.str = ...,
+        place: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["incarnation", b"incarnation", "instance_id", b"instance_id", "requests", b"requests"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["incarnation", b"incarnation", "instance_id", b"instance_id", "place", b"place", "requests", b"requests"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -25,6 +25,8 @@ if [ -f "$PKI/ca/ca.pem" ]; then
     cp "$PKI/ca/dcii-peer.pem" "$PKI/ca/dcii-peer-key.pem" "$PKI/dcii/"
     if [ "$(id -u)" = 0 ]; then chown "$DCII_UID:$DCII_UID" "$PKI/dcii/dcii-peer.pem" "$PKI/dcii/dcii-peer-key.pem"; fi
     echo "issued the instances' peer certificate into $PKI/dcii: accredit dcii-peer on every instance (RUNBOOK)"
+  elif [ ! -f "$PKI/dcii/dcii-peer.pem" ]; then
+    echo "no peer certificate in $PKI/dcii and no CA key here: issue dcii-peer where the CA's key is kept (RUNBOOK, Upgrading)"
   fi
   echo "a CA is already in $PKI/ca: nothing else to do (see RUNBOOK: rotating certificates)"
   exit 0

@@ -1,4 +1,5 @@
-"""The roster (indexer.store.roster) of an OpenSearch store: one document per instance in `<prefix>-instances`."""
+"""The roster (indexer.store.roster) of an OpenSearch store: one document per entry (instance id and place,
+`ID-PLACE`) in `<prefix>-instances`."""
 
 from __future__ import annotations
 
@@ -14,6 +15,8 @@ from indexer.store.roster import Member, Roster
 _MAPPING = {
     "dynamic": "strict",
     "properties": {
+        "instance_id": {"type": "keyword"},
+        "place": {"type": "keyword"},
         "host": {"type": "keyword"},
         "first_seen": {"type": "date"},
         "last_seen": {"type": "date"},
@@ -39,17 +42,23 @@ class OpenSearchRoster(Roster):
         # 400: made meanwhile by another instance (resource_already_exists); anything else fails the next step.
         self._client.indices.create(index=self._index, body={"settings": settings, "mappings": _MAPPING}, ignore=[400])
 
-    def join(self, instance_id: str, host: str) -> None:
+    def join(self, instance_id: str, place: str, host: str) -> None:
         now = _now().isoformat()
         try:
             self._ensure()
-            # first_seen kept if the instance joined before; retired_at cleared: it serves again.
+            # first_seen kept if the entry joined before; retired_at cleared: it serves again.
             self._client.update(
                 index=self._index,
-                id=instance_id,
+                id=f"{instance_id}-{place}",
                 body={
                     "doc": {"host": host, "last_seen": now, "retired_at": None},
-                    "upsert": {"host": host, "first_seen": now, "last_seen": now},
+                    "upsert": {
+                        "instance_id": instance_id,
+                        "place": place,
+                        "host": host,
+                        "first_seen": now,
+                        "last_seen": now,
+                    },
                 },
                 params={"refresh": "true", "retry_on_conflict": 3},
             )
@@ -67,25 +76,24 @@ class OpenSearchRoster(Roster):
             raise unavailable("read the roster of its instances", error) from error
         return [_member(hit) for hit in found["hits"]["hits"]]
 
-    def retire(self, instance_id: str) -> Member | None:
+    def retire(self, entry: str) -> list[Member]:
+        chosen = [m for m in self.members() if entry in (m.entry, m.instance_id)]  # none on a roster not made yet
         try:
-            done = self._client.update(
-                index=self._index,
-                id=instance_id,
-                body={"doc": {"retired_at": _now().isoformat()}},
-                params={"refresh": "true"},
-                ignore=[404],
-            )
-            if done.get("status") == 404 or done.get("error"):
-                return None
-            found = self._client.get(index=self._index, id=instance_id)
+            for member in chosen:
+                self._client.update(
+                    index=self._index,
+                    id=f"{member.instance_id}-{member.place}",
+                    body={"doc": {"retired_at": _now().isoformat()}},
+                    params={"refresh": "true"},
+                )
         except TransportError as error:
             raise unavailable("retire an instance from its roster", error) from error
-        return _member(found)
+        retired = {m.entry for m in chosen}
+        return [m for m in self.members() if m.entry in retired]
 
 
 def _member(hit: dict[str, Any]) -> Member:
     source = hit["_source"]
     first, last = _time(source["first_seen"]), _time(source["last_seen"])
     assert first is not None and last is not None  # written together by join
-    return Member(hit["_id"], source["host"], first, last, _time(source.get("retired_at")))
+    return Member(source["instance_id"], source["place"], source["host"], first, last, _time(source.get("retired_at")))
