@@ -64,6 +64,11 @@ def person_ref(key: bytes, ssn: str) -> str:
     return _ref(key, f"v1|ssn|{digits}") if digits else ""
 
 
+def read_key(path: Path) -> bytes:
+    """The key in `path` (hex, mode 0600): FileNotFoundError if there is none, FailedPrecondition if unusable."""
+    return _read_key(path)
+
+
 def _read_key(path: Path) -> bytes:
     fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
     try:

@@ -34,7 +34,7 @@ def prepare_trail(
     if version < audit_chain.SCHEMA_VERSION:
         with writing():
             conn.executescript(f"BEGIN IMMEDIATE; {audit_chain.SCHEMA} COMMIT;")
-    check = hmac.new(key, _KEY_CHECK, "sha256").hexdigest()
+    check = key_check(key)
     row = conn.execute("SELECT value FROM meta WHERE name = 'key_check'").fetchone()
     if row is None:
         with writing():
@@ -46,6 +46,11 @@ def prepare_trail(
         with writing():
             if not head_path.exists() and _db_seq(conn) == 0:
                 audit_chain.write_head_file(head_path, audit_chain.Head(0, audit_chain.GENESIS))
+
+
+def key_check(key: bytes) -> str:
+    """What a trail keeps of the key it was made with (meta 'key_check'): an HMAC of a constant."""
+    return hmac.new(key, _KEY_CHECK, "sha256").hexdigest()
 
 
 def _db_seq(conn: sqlite3.Connection) -> int:

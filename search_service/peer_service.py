@@ -20,7 +20,7 @@ from search_service.accounting import AuditLog, Disclosure
 from search_service.auth import caller_of
 from search_service.peer_wire import disclosure_out, person_query_in, request_out, tracing_query_in
 from search_service.peers import Identity, Peers
-from search_service.privacy_person import accounting, tracing_accounting
+from search_service.privacy_person import Trail, accounting, tracing_accounting
 from search_service.privacy_requests import PrivacyRequest, PrivacyRequests
 
 if TYPE_CHECKING:
@@ -32,14 +32,19 @@ PART = 2_000
 
 
 def serve_peers(
-    server: grpc.Server, store: TracingStore, audit: AuditLog, requests: PrivacyRequests, config: ServerConfig
+    server: grpc.Server,
+    store: TracingStore,
+    audit: AuditLog,
+    requests: PrivacyRequests,
+    config: ServerConfig,
+    trails: Sequence[Trail],
 ) -> Peers:
     """Answer the other instances (always: an instance asked need not ask), join the store's roster, and
     return the client that asks the peers. Raises FailedPrecondition at start when peers are named without
     the certificate."""
     primary = config.replica_index == 0
     me = Identity.of(config.data_dir, primary=primary)
-    peer_pb2_grpc.add_PeerServiceServicer_to_server(PeerServicer(audit, requests, me), server)
+    peer_pb2_grpc.add_PeerServiceServicer_to_server(PeerServicer(audit, requests, me, trails), server)
     peers = Peers(config.peers, config.pki_dir, me, store.roster())
     if primary:  # on the roster before it serves (its replicas are the same entry)
         store.roster().join(me.instance_id, me.place, socket.gethostname())
@@ -65,8 +70,9 @@ def _number(text: str) -> str:
 
 
 class PeerServicer(peer_pb2_grpc.PeerServiceServicer):
-    def __init__(self, audit: AuditLog, requests: PrivacyRequests, me: Identity) -> None:
+    def __init__(self, audit: AuditLog, requests: PrivacyRequests, me: Identity, trails: Sequence[Trail]) -> None:
         self._audit, self._requests, self._me = audit, requests, me
+        self._trails = trails  # its own trail (`audit`, where it records) and those archived with it
 
     def _accounting(
         self, context: grpc.ServicerContext, detail: dict[str, str], disclosures: list[Disclosure]
@@ -107,7 +113,7 @@ class PeerServicer(peer_pb2_grpc.PeerServiceServicer):
         query, asker = person_query_in(request), _asked_by(request.asked_by)
         if self._itself(asker):
             return self._accounting_of_nothing()
-        found = accounting(self._audit, query, withhold_law_enforcement=request.withhold_law_enforcement)
+        found = accounting(self._trails, query, withhold_law_enforcement=request.withhold_law_enforcement)
         detail = {"accounting": "PERSON", "person": self._audit.person_ref(query.ssn), "asked_by": asker}
         return self._accounting(context, detail, found)
 
@@ -119,7 +125,7 @@ class PeerServicer(peer_pb2_grpc.PeerServiceServicer):
             return self._accounting_of_nothing()
         detail = {"accounting": "TRACING", "agency": key.agency, "record_number": key.record_number}
         detail["asked_by"] = asker
-        return self._accounting(context, detail, tracing_accounting(self._audit, key, subject, began))
+        return self._accounting(context, detail, tracing_accounting(self._trails, key, subject, began))
 
     def _accounting_of_nothing(self) -> Iterator[peer_pb2.PeerAccountingResponse]:
         yield self._accounting_part()

@@ -29,7 +29,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Literal
 
 import grpc
@@ -45,12 +45,14 @@ from indexer.store.base import TracingStore
 from search_service import privacy_pages
 from search_service.accounting import AuditLog, Disclosure, DisclosureEntry
 from search_service.accreditation import Caller, Purpose
+from search_service.audit_archive import ArchivedTrail
 from search_service.auth import caller_of
 from search_service.convert import dispute_out, enum_name, name_in, tracing_out, type_out
 from search_service.peer_service import serve_peers
 from search_service.peer_wire import disclosure_out, person_request, request_out, tracing_request
 from search_service.peers import OPEN, Peers, Window
 from search_service.privacy_person import (
+    Trail,
     accounting,
     accounting_query,
     find_person,
@@ -194,6 +196,7 @@ class PrivacyServicer(privacy_pb2_grpc.PrivacyServiceServicer):
         *,
         clock: Callable[[], dt.datetime] = _utcnow,
         peers: Peers | None = None,
+        archived: Sequence[Trail] = (),
     ) -> None:
         self._store = store
         self._audit = audit
@@ -203,6 +206,8 @@ class PrivacyServicer(privacy_pb2_grpc.PrivacyServiceServicer):
         # and whose registers the rest of the requests.
         self._peers = peers
         self._register = Register(requests, peers)
+        # What an accounting reads: this instance's trail, and the retired instances' archived with it.
+        self._trails: list[Trail] = [audit, *archived]
 
     def answer_access(
         self, caller: Caller, request: privacy_pb2.AccessRequest, window: Window = OPEN
@@ -224,7 +229,7 @@ class PrivacyServicer(privacy_pb2_grpc.PrivacyServiceServicer):
         as_of = self._clock() if after is None else after[0]
         tracings = find_person(self._store, name, ssn)
         query, withhold = accounting_query(self._store, name, ssn, tracings), request.withhold_law_enforcement
-        disclosures = accounting(self._audit, query, withhold_law_enforcement=withhold)
+        disclosures = accounting(self._trails, query, withhold_law_enforcement=withhold)
         if self._peers is not None:  # every instance's part, or no answer (fail closed)
             theirs = self._peers.person_accounting(person_request(query, withhold_law_enforcement=withhold), window)
             disclosures = in_order({(d.disclosure_id, d.tracing): d for d in [*disclosures, *theirs]}.values())
@@ -325,7 +330,7 @@ class PrivacyServicer(privacy_pb2_grpc.PrivacyServiceServicer):
     def _tracing_accounting(self, stored: StoredTracing) -> list[Disclosure]:
         subject = stored.tracing.subject
         them = None if subject is None else (subject.all_names(), subject.identifiers.ssn)
-        return tracing_accounting(self._audit, stored.tracing.key, them, self._store.last_deleted(stored.tracing.key))
+        return tracing_accounting(self._trails, stored.tracing.key, them, self._store.last_deleted(stored.tracing.key))
 
     def _elsewhere(self, stored: StoredTracing, window: Window) -> list[Disclosure]:
         """The other instances' disclosures of the tracing while it was about its present subject."""
@@ -383,6 +388,8 @@ def serve_privacy(
     should the start go no further)."""
     requests = PrivacyRequests(config.data_dir / "privacy.db", time_zone=config.privacy_time_zone)
     closing.callback(requests.close)
-    peers = serve_peers(server, store, audit, requests, config)
-    privacy_pb2_grpc.add_PrivacyServiceServicer_to_server(PrivacyServicer(store, audit, requests, peers=peers), server)
+    trails: list[Trail] = [audit, *(ArchivedTrail(directory) for directory in config.archived_trails)]
+    peers = serve_peers(server, store, audit, requests, config, trails)
+    servicer = PrivacyServicer(store, audit, requests, peers=peers, archived=trails[1:])
+    privacy_pb2_grpc.add_PrivacyServiceServicer_to_server(servicer, server)
     return requests

@@ -12,15 +12,16 @@ names with another SSN is theirs: the SSN corrected since, as indexer.subjects h
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 from indexer.exc import ResourceExhausted
 from indexer.match_keys import query_keys
 from indexer.model import Identifiers, PersonName, StoredTracing, TracingKey
 from indexer.normalize import name_key
 from indexer.store.base import NameCursor, NameRow, TracingStore
-from search_service.accounting import AuditLog, Disclosure
+from search_service.accounting import Disclosure
 from search_service.exact import name_agrees
 
 _FIRST_LIMIT, _MAX_LIMIT = 10_000, 1_000_000
@@ -101,7 +102,7 @@ class Person:
     subjects: frozenset[str]
 
     @classmethod
-    def of(cls, audit: AuditLog, names: Iterable[PersonName], ssn: str) -> Person:
+    def of(cls, audit: Trail, names: Iterable[PersonName], ssn: str) -> Person:
         refs = frozenset(audit.subject_ref(n, each) for n in names for each in {ssn, ""})
         return cls(audit.person_ref(ssn), refs)
 
@@ -120,6 +121,17 @@ class Person:
         # subject of one of their names and their SSN has their person too), within the present life only.
         named = disclosure.subject in self.subjects or bool(disclosure.named and disclosure.named in self.subjects)
         return named and (life_began is None or disclosure.disclosed_at > life_began)
+
+
+class Trail(Protocol):
+    """What an accounting reads of a trail: search_service.accounting.AuditLog (this instance's), or
+    search_service.audit_archive.ArchivedTrail (a retired instance's)."""
+
+    def subject_ref(self, name: PersonName, ssn: str) -> str: ...
+    def person_ref(self, ssn: str) -> str: ...
+    def disclosures_for_tracing(self, agency: str, record_number: str) -> list[Disclosure]: ...
+    def disclosures_for_subject(self, name: PersonName, ssn: str) -> list[Disclosure]: ...
+    def disclosures_for_person(self, ssn: str) -> list[Disclosure]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,22 +154,23 @@ def accounting_query(store: TracingStore, name: PersonName, ssn: str, tracings: 
     return AccountingQuery(ssn, tuple(names.values()), keyed)
 
 
-def accounting(audit: AuditLog, query: AccountingQuery, *, withhold_law_enforcement: bool) -> list[Disclosure]:
-    """Every disclosure about the person in this trail: of a record that carried their SSN (under any name,
-    the record gone or not), of a name of theirs with the SSN, and of each of their records, as long as it
-    was about them then."""
+def accounting(trails: Sequence[Trail], query: AccountingQuery, *, withhold_law_enforcement: bool) -> list[Disclosure]:
+    """Every disclosure about the person in these trails (this instance's, and any archived with it): of a
+    record that carried their SSN (under any name, the record gone or not), of a name of theirs with the SSN,
+    and of each of their records, as long as it was about them then."""
     ssn = query.ssn
     found: dict[tuple[str, TracingKey], Disclosure] = {}
-    for each in query.names:
-        found.update(((d.disclosure_id, d.tracing), d) for d in audit.disclosures_for_subject(each, ssn))
-    found.update(((d.disclosure_id, d.tracing), d) for d in audit.disclosures_for_person(ssn))
-    them = Person.of(audit, query.names, ssn)
-    for key, began in query.tracings:
-        found.update(
-            ((d.disclosure_id, d.tracing), d)
-            for d in audit.disclosures_for_tracing(key.agency, key.record_number)
-            if them.about(d, began)
-        )
+    for trail in trails:
+        for each in query.names:
+            found.update(((d.disclosure_id, d.tracing), d) for d in trail.disclosures_for_subject(each, ssn))
+        found.update(((d.disclosure_id, d.tracing), d) for d in trail.disclosures_for_person(ssn))
+        them = Person.of(trail, query.names, ssn)  # each trail names persons by its own key
+        for key, began in query.tracings:
+            found.update(
+                ((d.disclosure_id, d.tracing), d)
+                for d in trail.disclosures_for_tracing(key.agency, key.record_number)
+                if them.about(d, began)
+            )
     kept = [d for d in found.values() if not (withhold_law_enforcement and d.law_enforcement)]
     return in_order(kept)
 
@@ -168,15 +181,21 @@ def in_order(disclosures: Iterable[Disclosure]) -> list[Disclosure]:
 
 
 def tracing_accounting(
-    audit: AuditLog, key: TracingKey, subject: tuple[Iterable[PersonName], str] | None, began: dt.datetime | None
+    trails: Sequence[Trail],
+    key: TracingKey,
+    subject: tuple[Sequence[PersonName], str] | None,
+    began: dt.datetime | None,
 ) -> list[Disclosure]:
-    """The disclosures of one tracing in this trail while it was about its present subject (names, SSN):
+    """The disclosures of one tracing in these trails while it was about its present subject (names, SSN):
     whom a statement of dispute goes to. Without a subject, every disclosure of the tracing."""
-    earlier = audit.disclosures_for_tracing(key.agency, key.record_number)
-    if subject is None:
-        return earlier
-    # Only those who received it while it was about this person: the statement describes them, and sent to
-    # the recipient of another person's record under the same number it would be a disclosure the dispute
-    # process made itself.
-    them = Person.of(audit, *subject)
-    return [d for d in earlier if them.about(d, began)]
+    found: list[Disclosure] = []
+    for trail in trails:
+        earlier = trail.disclosures_for_tracing(key.agency, key.record_number)
+        if subject is not None:
+            # Only those who received it while it was about this person: the statement describes them, and
+            # sent to the recipient of another person's record under the same number it would be a
+            # disclosure the dispute process made itself.
+            them = Person.of(trail, *subject)
+            earlier = [d for d in earlier if them.about(d, began)]
+        found += earlier
+    return found

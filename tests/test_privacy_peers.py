@@ -12,7 +12,9 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import re
+import shutil
 import socket
+import sqlite3
 import threading
 import time
 from collections.abc import Iterator
@@ -25,6 +27,7 @@ import pytest
 from dcii.cli import index_cmd
 from dcii.cli import privacy as privacy_cli
 from dcii.v1 import peer_pb2, peer_pb2_grpc, privacy_pb2, privacy_pb2_grpc, search_pb2
+from indexer.exc import FailedPrecondition
 from indexer.model import TracingKey
 from search_service import pki
 from search_service.accounting import AuditLog, load_or_create_key
@@ -445,3 +448,38 @@ def test_an_unlisted_copy_of_an_instance_fails_the_call(pair: _Pair) -> None:
         _open(privacy, officer, "PA-26-112")
     assert unasked.value.code() == grpc.StatusCode.FAILED_PRECONDITION
     assert "cd" * 16 in (unasked.value.details() or "") and "not asked" in (unasked.value.details() or "")
+
+
+def _archive(instance: Index, directory: Path) -> Path:
+    """A stopped instance's trail and key, as the RUNBOOK has them kept once it is retired."""
+    directory.mkdir(mode=0o700)
+    with (
+        contextlib.closing(sqlite3.connect(instance.data_dir / "audit.db")) as source,
+        contextlib.closing(sqlite3.connect(directory / "audit.db")) as target,
+    ):
+        source.backup(target)
+    shutil.copy2(instance.data_dir / "audit.key", directory / "audit.key")
+    return directory
+
+
+def test_a_retired_instances_archived_trail_is_read_with_the_living_ones(pair: _Pair, tmp_path: Path) -> None:
+    """B is gone for good: retired from the roster, its trail kept and attached to A (`--archived-trail`).
+    Before: its part of every accounting had to be looked up by hand for five years."""
+    pair.start(pair.b)
+    _searched_on_both(pair)
+    pair.stop()
+    assert pair.a.store_url is not None
+    index_cmd.main(["index", "retire-instance", _id(pair.b), "--store", pair.a.store_url])
+    kept = _archive(pair.b, tmp_path / "kept-b")
+    pair.a.start(archived_trails=(kept,))  # alone now: no peers
+    officer, privacy = _officer(pair.a)
+    _open(privacy, officer, "PA-26-113")
+    answer = _ask(privacy, officer, "PA-26-113")
+    assert {d.recipient_activity for d in answer.disclosures} == {"CCF-TERM-A", "AFOSI-TERM-B"}
+    assert _dispute(privacy, officer, "NCIS-1").notices_queued == 2
+    pair.a.stop()
+
+    # Another instance's key beside it: refused at start, not read as if it named nobody.
+    shutil.copy2(pair.a.data_dir / "audit.key", kept / "audit.key")
+    with pytest.raises(FailedPrecondition, match=r"not the key of its audit\.db"):
+        pair.a.start(archived_trails=(kept,))
