@@ -227,6 +227,11 @@ class Peers:
         # Every entry of the roster: an instance serving the store but not listed, or a copy of one serving
         # elsewhere (the id heard, from another place), holds disclosures no answer heard.
         unheard = [m for m in members if m.retired_at is None and (m.instance_id, m.place) not in heard]
+        if unheard and unheard[0].instance_id == self._me.instance_id:
+            raise FailedPrecondition(
+                f"this instance's id at another place, {unheard[0].describe()}, was not asked: a copy of this "
+                "instance, or this one before it moved; once none runs there, `dcii index retire-instance ID/PLACE`"
+            )
         if unheard:
             raise FailedPrecondition(
                 f"instance {unheard[0].describe()} serves this store and was not asked (its part of the answer "

@@ -45,7 +45,7 @@ from indexer.store.base import TracingStore
 from search_service import privacy_pages
 from search_service.accounting import AuditLog, Disclosure, DisclosureEntry
 from search_service.accreditation import Caller, Purpose
-from search_service.audit_archive import ArchivedTrail
+from search_service.audit_archive import archived_trails
 from search_service.auth import caller_of
 from search_service.convert import dispute_out, enum_name, name_in, tracing_out, type_out
 from search_service.peer_service import serve_peers
@@ -289,7 +289,7 @@ class PrivacyServicer(privacy_pb2_grpc.PrivacyServiceServicer):
         # answer, refuses the dispute untouched), then again once the dispute is attached, so that a
         # disclosure racing the attachment is not missed: a recipient told twice is better than one never told.
         earlier_elsewhere = self._elsewhere(before, window)
-        self._audit.disclosures_for_tracing(key.agency, key.record_number)
+        self._tracing_accounting(before)  # this instance's trail, and those archived with it
         window.check()
         dispute = Dispute(uuid.uuid4().hex, location, summary, self._clock())
         if not self._store.set_dispute(key, dispute):
@@ -388,7 +388,7 @@ def serve_privacy(
     should the start go no further)."""
     requests = PrivacyRequests(config.data_dir / "privacy.db", time_zone=config.privacy_time_zone)
     closing.callback(requests.close)
-    trails: list[Trail] = [audit, *(ArchivedTrail(directory) for directory in config.archived_trails)]
+    trails: list[Trail] = [audit, *archived_trails(config.data_dir)]
     peers = serve_peers(server, store, audit, requests, config, trails)
     servicer = PrivacyServicer(store, audit, requests, peers=peers, archived=trails[1:])
     privacy_pb2_grpc.add_PrivacyServiceServicer_to_server(servicer, server)

@@ -118,9 +118,6 @@ class ServerConfig:
     # The deployment's other instances (HOST:PORT each), asked for their part of every Privacy Act accounting
     # (search_service.peers; RUNBOOK, "Privacy Act duties with several instances"). Empty: this one alone.
     peers: tuple[str, ...] = ()
-    # Retired instances' audit trails read with this one's (search_service.audit_archive): directories each
-    # holding an audit.db and its audit.key.
-    archived_trails: tuple[Path, ...] = ()
 
     def __post_init__(self) -> None:
         office_zone(self.privacy_time_zone)  # a mistyped zone fails the config, before any file is opened

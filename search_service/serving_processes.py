@@ -63,7 +63,6 @@ def config_to_json(config: ServerConfig) -> str:
     """The config as JSON for a replica's command line (paths as text; it holds no secret: a store's
     password comes from its file or the environment, never from the URL)."""
     values = dataclasses.asdict(config)
-    values["archived_trails"] = [str(p) for p in config.archived_trails]
     return json.dumps({k: str(v) if isinstance(v, Path) else v for k, v in values.items()})
 
 
@@ -75,7 +74,6 @@ def config_from_json(text: str) -> ServerConfig:
     values: dict[str, Any] = json.loads(text)
     values["data_dir"], values["pki_dir"] = Path(values["data_dir"]), Path(values["pki_dir"])
     values["hostnames"], values["peers"] = tuple(values["hostnames"]), tuple(values["peers"])
-    values["archived_trails"] = tuple(Path(p) for p in values["archived_trails"])
     values["batch"] = BatchSettings(**values["batch"])
     values["keepalive"] = Keepalive(**values["keepalive"])
     return ServerConfig(**values)

@@ -183,6 +183,8 @@ def test_restore_refuses_an_altered_backup_a_non_empty_directory_and_a_held_lock
     index.stop()
 
     target = tmp_path / "target"
+    target.mkdir()
+    (target / ".incarnation").write_text("0123456789abcdef")  # a server's start drew it; `rm -rf target/*` keeps it
     assert restore(out, target)["index_tracings"] == 10
     with pytest.raises(BackupError, match="already holds data"):
         restore(out, target)

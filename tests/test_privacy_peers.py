@@ -29,7 +29,7 @@ from dcii.cli import privacy as privacy_cli
 from dcii.v1 import peer_pb2, peer_pb2_grpc, privacy_pb2, privacy_pb2_grpc, search_pb2
 from indexer.exc import FailedPrecondition
 from indexer.model import TracingKey
-from search_service import pki
+from search_service import audit_chain, pki
 from search_service.accounting import AuditLog, load_or_create_key
 from search_service.accreditation import Purpose, Role
 from search_service.errors import field_violations
@@ -447,31 +447,39 @@ def test_an_unlisted_copy_of_an_instance_fails_the_call(pair: _Pair) -> None:
     with pytest.raises(grpc.RpcError) as unasked:
         _open(privacy, officer, "PA-26-112")
     assert unasked.value.code() == grpc.StatusCode.FAILED_PRECONDITION
-    assert "cd" * 16 in (unasked.value.details() or "") and "not asked" in (unasked.value.details() or "")
+    said = unasked.value.details() or ""
+    assert "cd" * 16 in said and "not asked" in said and "a copy of this instance" in said
+    # Retiring by the id alone would take A's own entry off the reckoning too: refused, the entries named.
+    assert pair.a.store_url is not None
+    with pytest.raises(SystemExit, match="at 2 places"):
+        index_cmd.main(["index", "retire-instance", "cd" * 16, "--store", pair.a.store_url])
 
 
 def _archive(instance: Index, directory: Path) -> Path:
-    """A stopped instance's trail and key, as the RUNBOOK has them kept once it is retired."""
-    directory.mkdir(mode=0o700)
+    """A stopped instance's trail, head file and key, as the RUNBOOK has them kept once it is retired."""
+    directory.mkdir(mode=0o700, parents=True)
     with (
         contextlib.closing(sqlite3.connect(instance.data_dir / "audit.db")) as source,
         contextlib.closing(sqlite3.connect(directory / "audit.db")) as target,
     ):
         source.backup(target)
-    shutil.copy2(instance.data_dir / "audit.key", directory / "audit.key")
+    for name in ("audit.db.head", "audit.key"):
+        shutil.copy2(instance.data_dir / name, directory / name)
     return directory
 
 
-def test_a_retired_instances_archived_trail_is_read_with_the_living_ones(pair: _Pair, tmp_path: Path) -> None:
-    """B is gone for good: retired from the roster, its trail kept and attached to A (`--archived-trail`).
-    Before: its part of every accounting had to be looked up by hand for five years."""
+def test_a_retired_instances_archived_trail_is_read_with_the_living_ones(pair: _Pair) -> None:
+    """B is gone for good: retired from the roster, its trail kept in A's data directory (`archived/`), read
+    at every start of A without a setting to forget. Before: its part of every accounting had to be looked up
+    by hand for five years."""
     pair.start(pair.b)
     _searched_on_both(pair)
     pair.stop()
     assert pair.a.store_url is not None
     index_cmd.main(["index", "retire-instance", _id(pair.b), "--store", pair.a.store_url])
-    kept = _archive(pair.b, tmp_path / "kept-b")
-    pair.a.start(archived_trails=(kept,))  # alone now: no peers
+    kept = _archive(pair.b, pair.a.data_dir / "archived" / "search-2")
+    pair.a.start()  # alone now: no peers
+    assert (kept / "audit.lookup.db").exists()  # its lookups made at the start, not a scan at every read
     officer, privacy = _officer(pair.a)
     _open(privacy, officer, "PA-26-113")
     answer = _ask(privacy, officer, "PA-26-113")
@@ -479,7 +487,15 @@ def test_a_retired_instances_archived_trail_is_read_with_the_living_ones(pair: _
     assert _dispute(privacy, officer, "NCIS-1").notices_queued == 2
     pair.a.stop()
 
-    # Another instance's key beside it: refused at start, not read as if it named nobody.
+    # A copy cut short (its head file names entries the copy lacks), and another instance's key: each refuses
+    # the start rather than leave disclosures out of the answers.
+    head = (kept / "audit.db.head").read_bytes()
+    named = audit_chain.read_head_file(kept / "audit.db.head")
+    assert named is not None
+    audit_chain.write_head_file(kept / "audit.db.head", audit_chain.Head(named.seq + 5, named.hash))
+    with pytest.raises(FailedPrecondition, match="copy both again"):
+        pair.a.start()
+    (kept / "audit.db.head").write_bytes(head)
     shutil.copy2(pair.a.data_dir / "audit.key", kept / "audit.key")
     with pytest.raises(FailedPrecondition, match=r"not the key of its audit\.db"):
-        pair.a.start(archived_trails=(kept,))
+        pair.a.start()

@@ -117,7 +117,11 @@ def _entry(directory: Path, name: str, kind: str) -> FileEntry:
 
 
 def _empty(directory: Path, *, ignore: tuple[str, ...] = ()) -> bool:
-    return not directory.exists() or not any(p.name not in ignore for p in directory.iterdir())
+    """Whether `directory` holds nothing but `ignore` and the incarnation a server's start draws (a
+    `.incarnation` survives `rm -rf DIR/*`)."""
+    if not directory.exists():
+        return True
+    return not any(p.name not in ignore and not p.name.startswith(".incarnation") for p in directory.iterdir())
 
 
 def backup(data_dir: Path, out: Path, *, check: bool = True) -> dict[str, Any]:

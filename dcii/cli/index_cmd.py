@@ -159,6 +159,10 @@ def cmd_instances(args: argparse.Namespace) -> None:
 def cmd_retire_instance(args: argparse.Namespace) -> None:
     store = open_store(args.store, read_only=True)
     try:
+        places = [m for m in store.roster().members() if m.instance_id == args.entry]
+        if len(places) > 1:  # one of them may be the instance serving now: say which is meant
+            listed = ", ".join(m.entry for m in places)
+            raise SystemExit(f"dcii index: {args.entry} is on the roster at {len(places)} places ({listed}): name one")
         retired = store.roster().retire(args.entry)
     finally:
         store.close()
@@ -202,7 +206,9 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     instances.add_argument("--store", required=True, help=store_help)
     instances.set_defaults(run=_safely(cmd_instances))
     retire = sub.add_parser("retire-instance", help="take an instance gone for good off the roster")
-    retire.add_argument("entry", metavar="ID[/PLACE]", help="an entry of `dcii index instances`, or every one of an id")
+    retire.add_argument(
+        "entry", metavar="ID[/PLACE]", help="an entry of `dcii index instances` (ID alone: its only one)"
+    )
     retire.add_argument("--store", required=True, help=store_help)
     retire.set_defaults(run=_safely(cmd_retire_instance))
 

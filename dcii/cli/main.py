@@ -54,7 +54,6 @@ def serve_config(args: argparse.Namespace) -> ServerConfig:
         processes=args.processes,
         privacy_time_zone=args.privacy_time_zone,
         peers=serve_options.peers(args, os.environ.get("DCII_PEERS", "")),
-        archived_trails=tuple(Path(p) for p in args.archived_trails or ()),
         batch=serve_options.batch_settings(args),
         keepalive=serve_options.keepalive(args),
         **limits,  # type: ignore[arg-type]

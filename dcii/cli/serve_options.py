@@ -125,14 +125,6 @@ def add_peer_option(serve: argparse.ArgumentParser) -> None:
         help="another instance of the deployment, asked for its part of every Privacy Act accounting (repeat for"
         " each; or DCII_PEERS, comma-separated; needs <pki>/dcii-peer.pem: RUNBOOK, several instances)",
     )
-    serve.add_argument(
-        "--archived-trail",
-        dest="archived_trails",
-        action="append",
-        metavar="DIR",
-        help="a retired instance's audit.db and audit.key, read with this one's in every Privacy Act accounting"
-        " (repeatable; RUNBOOK, several instances)",
-    )
 
 
 def peers(args: argparse.Namespace, environment: str) -> tuple[str, ...]:
