@@ -90,7 +90,9 @@ def test_a_certificate_accredited_to_nothing_holds_no_worker(index: Index) -> No
             grpc.StatusCode.PERMISSION_DENIED,
             grpc.StatusCode.RESOURCE_EXHAUSTED,
         }, codes
-        refused = _ended(checks, within=1)
+        # Refused at once, the admitted ones held 10 s: 5 s tells them apart on a loaded machine too (1 s once
+        # saw only 10 of 24 refusals while a clean-clone CI shared the two cores with other test runs).
+        refused = _ended(checks, within=5)
         assert refused.count(grpc.StatusCode.RESOURCE_EXHAUSTED) >= len(checks) - 4, refused
         assert _answered(querier)  # the other terminal: answered while they wait
         # The four admitted checks are cancelled when their message has not come in time.
