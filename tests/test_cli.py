@@ -269,3 +269,13 @@ def test_an_expired_certificate_is_not_accredited(tmp_path: Path) -> None:
         "accredit", "--data", str(tmp_path), "activity", "add-cert", "ADJ-X", str(tmp_path / "old.pem"), check=False
     )
     assert done.returncode != 0 and "expired on" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_a_refused_field_is_named_on_the_command_line(tmp_path: Path) -> None:
+    """`dcii` said only "request failed the edit criteria": which field, and why, stayed in the exception."""
+    done = dcii(
+        "accredit", "--data", str(tmp_path), "activity", "add", "TERM-1", "--agency", "DSS", "--roles", "PEER,QUERIER",
+        check=False,
+    )  # fmt: skip
+    assert done.returncode != 0 and "Traceback" not in done.stderr
+    assert "(roles: PEER is for the instances' own certificate: no other role)" in done.stderr

@@ -224,7 +224,8 @@ def main(argv: list[str] | None = None) -> None:
         with private_files():
             args.run(args)
     except DciiError as error:  # a refusal the operator can act on (exists already, unknown...): one line
-        raise SystemExit(f"dcii: {error.message}") from error
+        which = "; ".join(f"{v.field}: {v.description}" for v in getattr(error, "violations", ()))
+        raise SystemExit(f"dcii: {error.message}" + (f" ({which})" if which else "")) from error
 
 
 if __name__ == "__main__":
