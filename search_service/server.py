@@ -42,7 +42,8 @@ from search_service.malloc_tuning import limit_malloc_arenas
 from search_service.matching import configured_matcher
 from search_service.metrics import ServerMetrics
 from search_service.privacy import serve_privacy
-from search_service.privacy_requests import DEFAULT_TIME_ZONE, PrivacyRequests, office_zone
+from search_service.privacy_days import DEFAULT_TIME_ZONE, office_zone
+from search_service.privacy_requests import PrivacyRequests
 from search_service.readiness import Readiness
 from search_service.registry import Registry
 from search_service.search import SearchServicer

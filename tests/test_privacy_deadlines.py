@@ -12,7 +12,8 @@ import pytest
 from dcii.cli import privacy as privacy_cli
 from dcii.v1 import privacy_pb2
 from search_service.errors import field_violations
-from search_service.privacy_requests import PrivacyRequests, RequestKind, add_working_days, deadline, federal_holidays
+from search_service.privacy_days import add_working_days, deadline, federal_holidays
+from search_service.privacy_requests import PrivacyRequests, RequestKind
 from tests.support import Index
 from tests.test_privacy import (
     _ask,

@@ -17,7 +17,8 @@ from dcii.cli import privacy as privacy_cli
 from dcii.cli.main import parser, serve_config
 from dcii.v1 import privacy_pb2, privacy_pb2_grpc
 from search_service.accreditation import Purpose, Role
-from search_service.privacy_requests import DEFAULT_TIME_ZONE, PrivacyRequests, RequestKind, deadline, office_zone
+from search_service.privacy_days import DEFAULT_TIME_ZONE, deadline, office_zone
+from search_service.privacy_requests import PrivacyRequests, RequestKind
 from search_service.server import ServerConfig
 from tests.support import ROOT, make_index
 

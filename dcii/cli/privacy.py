@@ -24,7 +24,8 @@ from dcii.cli.admin import console_actor
 from dcii.cli.private import private_files
 from indexer.exc import DciiError
 from search_service.accounting import AuditLog, load_or_create_key
-from search_service.privacy_requests import DEFAULT_TIME_ZONE, PrivacyRequest, PrivacyRequests, office_zone
+from search_service.privacy_days import DEFAULT_TIME_ZONE, office_zone
+from search_service.privacy_requests import PrivacyRequest, PrivacyRequests
 
 MARKING = "FOR OFFICIAL USE ONLY - PRIVACY SENSITIVE"
 DATA_DEFAULT = "var/data"
