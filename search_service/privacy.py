@@ -327,18 +327,23 @@ class PrivacyServicer(privacy_pb2_grpc.PrivacyServiceServicer):
         response.dispute.summary = summary
         return response
 
-    def _tracing_accounting(self, stored: StoredTracing) -> list[Disclosure]:
-        subject = stored.tracing.subject
+    def _of_whom(
+        self, stored: StoredTracing
+    ) -> tuple[TracingKey, tuple[tuple[PersonName, ...], str] | None, dt.datetime | None]:
+        """A tracing's key, its subject now (names, SSN; None without one), and when its present life began."""
+        key, subject = stored.tracing.key, stored.tracing.subject
         them = None if subject is None else (subject.all_names(), subject.identifiers.ssn)
-        return tracing_accounting(self._trails, stored.tracing.key, them, self._store.last_deleted(stored.tracing.key))
+        return key, them, self._store.last_deleted(key)
+
+    def _tracing_accounting(self, stored: StoredTracing) -> list[Disclosure]:
+        """This instance's trail's, and those archived with it: disclosures of the tracing about its subject."""
+        return tracing_accounting(self._trails, *self._of_whom(stored))
 
     def _elsewhere(self, stored: StoredTracing, window: Window) -> list[Disclosure]:
         """The other instances' disclosures of the tracing while it was about its present subject."""
         if self._peers is None:
             return []
-        key, subject = stored.tracing.key, stored.tracing.subject
-        them = None if subject is None else (subject.all_names(), subject.identifiers.ssn)
-        return self._peers.tracing_accounting(tracing_request(key, them, self._store.last_deleted(key)), window)
+        return self._peers.tracing_accounting(tracing_request(*self._of_whom(stored)), window)
 
     def open_request(
         self, caller: Caller, request: privacy_pb2.PrivacyRequest, window: Window = OPEN
