@@ -357,8 +357,8 @@ class SearchServicer(search_pb2_grpc.SearchServiceServicer):
         full_ssn = needs_full_ssn(caller, query.purpose)
         response = search_pb2.SearchResponse()
         disclosed: list[Tracing] = []
+        mark = self._store.dispute_mark()  # before the answer's reads: a dispute attached after it moves it
         with self._store.snapshot():  # one state of the index: a completion is seen whole or not at all
-            mark = self._store.dispute_mark()
             self._fill(query, response, disclosed, full_ssn=full_ssn)
         if disclosed:
             response.marking = MARKING

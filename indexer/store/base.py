@@ -226,9 +226,10 @@ class TracingStore(ABC):
         (SQLite: one read transaction; OpenSearch: a point-in-time)."""
 
     def dispute_mark(self) -> int | None:
-        """A number that changes whenever a statement of dispute is attached, read in the caller's snapshot
-        if it is in one; None when the backend keeps none (the caller then reads each record it needs).
-        An answer read before a dispute and accounted after it is annotated before it leaves."""
+        """A number that changes whenever a statement of dispute is attached, read before the answer's own
+        reads and again once it is accounted; None when the backend keeps none (the caller then reads each
+        record it needs). An answer read before a dispute and accounted after it is annotated before it
+        leaves. Read on every answer: keep it cheap (the embedded store maps it, sqlite_signal)."""
         return None
 
     @abstractmethod

@@ -49,6 +49,7 @@ from indexer.store.sqlite_schema import (
     require_index_file,
     stored_keys_version,
 )
+from indexer.store.sqlite_signal import DisputeSignal, signal_path
 from indexer.store.sqlite_time import from_micros, micros, utcnow
 from indexer.store.sqlite_writer import Writer
 
@@ -85,11 +86,14 @@ class SqliteStore(TracingStore):
         this schema version is refused (sqlite_schema.require_index_file)."""
         self.path = Path(path)
         self._writer: Writer | None = None
+        # Attachments counted beside the file (sqlite_signal); a read-only store asks the file itself.
+        self._disputes: DisputeSignal | None = None
         if read_only:
             require_index_file(self.path)
         else:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._writer = Writer(self.path, clock)
+            self._disputes = DisputeSignal(signal_path(self.path))
         self._readers = ReaderPool(lambda: connect(self.path, readonly=True))
         with self._readers.reading() as conn:  # the writer has brought the file up to date
             self._keys_version = stored_keys_version(conn)
@@ -109,6 +113,8 @@ class SqliteStore(TracingStore):
         return self._writing().submit(ops, actor)
 
     def dispute_mark(self) -> int | None:
+        if self._disputes is not None:
+            return self._disputes.read()
         with self._readers.reading() as conn:
             row = conn.execute("SELECT value FROM meta WHERE key = ?", (DISPUTES_FILED,)).fetchone()
         return 0 if row is None else int(row[0])
@@ -183,7 +189,10 @@ class SqliteStore(TracingStore):
         return True
 
     def set_dispute(self, key: TracingKey, dispute: Dispute) -> bool:
-        return self._writing().submit([SetDispute(key, dispute)], "privacy")[0].outcome is WriteOutcome.APPLIED
+        attached = self._writing().submit([SetDispute(key, dispute)], "privacy")[0].outcome is WriteOutcome.APPLIED
+        if attached and self._disputes is not None:
+            self._disputes.bump()  # committed: counted before the filer reads whom to notify
+        return attached
 
     def due_for_retention(self, before: dt.date, limit: int) -> list[TracingKey]:
         with self._readers.reading() as conn:
@@ -359,4 +368,6 @@ class SqliteStore(TracingStore):
     def close(self) -> None:
         if self._writer is not None:
             self._writer.stop()
+        if self._disputes is not None:
+            self._disputes.close()
         self._readers.close()
