@@ -1,6 +1,7 @@
-"""The embedded store's count of attached statements of dispute (indexer.store.sqlite_signal), which every
-answer reads twice (search_service.search): shared by every process on the file, moved by an attachment
-before set_dispute returns, and still answered by a store opened read-only."""
+"""The dispute mark every answer reads twice (TracingStore.dispute_mark, search_service.search): on each
+backend, moved by every statement attached, a replacement included, and by nothing else; on the embedded
+store a count in a file beside it (indexer.store.sqlite_signal), shared by every process on the file and
+still answered by a store opened read-only."""
 
 from __future__ import annotations
 
@@ -10,13 +11,36 @@ import textwrap
 from pathlib import Path
 
 from indexer.model import TracingKey
-from indexer.store.base import Upsert
+from indexer.store.base import Delete, Upsert
 from indexer.store.sqlite import SqliteStore
 from indexer.store.sqlite_signal import DisputeSignal, signal_path
-from tests.store_backends import _dispute
+from tests import store_backends
+from tests.store_backends import Opener, _dispute
 from tests.test_store_lifecycle import NOW, file_tracing
 
 ROOT = Path(__file__).resolve().parent.parent
+
+open_store = store_backends.open_store  # the fixture, bound by name (tests/store_backends.py)
+
+
+def test_every_attachment_moves_the_mark_a_replacement_too(open_store: Opener) -> None:
+    """A count of statements held stood still when one replaced another on the same tracing, or was attached
+    as another went with its tracing: an answer accounted meanwhile left without the new statement."""
+    store = open_store()
+    first, second = TracingKey("NCIS", "NCIS-1"), TracingKey("NCIS", "NCIS-2")
+    store.write([Upsert(file_tracing("NCIS-1")), Upsert(file_tracing("NCIS-2", surname="Moore"))], actor="NCIS")
+    marks = [store.dispute_mark()]
+    assert store.set_dispute(first, _dispute(1))
+    marks.append(store.dispute_mark())
+    assert store.set_dispute(first, _dispute(2))  # replaces the first statement
+    marks.append(store.dispute_mark())
+    store.write([Delete(first, 2, "DELETED BY OWNING AGENCY")], actor="NCIS")  # its statement goes with it
+    assert store.set_dispute(second, _dispute(3))  # as many statements held as before
+    marks.append(store.dispute_mark())
+    assert len(set(marks)) == 4, marks
+    assert open_store().dispute_mark() == marks[-1]  # another instance on the same data reads the same
+    assert not store.set_dispute(first, _dispute(4))  # no live tracing: nothing attached, nothing moves
+    assert store.dispute_mark() == marks[-1]
 
 
 def _store_with_one(path: Path) -> SqliteStore:

@@ -49,6 +49,7 @@ from indexer.store.opensearch_admin import (
     rebuild,
     schema_of,
 )
+from indexer.store.opensearch_filings import DisputeFilings
 from indexer.store.opensearch_io import Action, bulk, hits, require, search_pages, unavailable
 from indexer.store.opensearch_io import search as _search
 from indexer.store.opensearch_phase import rebuild_aliases
@@ -238,7 +239,13 @@ class OpenSearchStore(Scans, TracingStore):
 
     def set_dispute(self, key: TracingKey, dispute: Dispute) -> bool:
         [result] = self._writer.submit([SetDispute(key, dispute)], "privacy")
-        return result.outcome is WriteOutcome.APPLIED
+        attached = result.outcome is WriteOutcome.APPLIED
+        if attached:
+            self._filings().bump()  # landed: counted before the filer reads whom to notify
+        return attached
+
+    def _filings(self) -> DisputeFilings:
+        return DisputeFilings(self._client, self.names.dispute_filings, self.settings.replicas)
 
     def restore(
         self,
@@ -317,12 +324,8 @@ class OpenSearchStore(Scans, TracingStore):
         return int(found["count"])
 
     def dispute_mark(self) -> int | None:
-        """The number of statements of dispute held (writes wait for a refresh, so one attached is counted
-        once set_dispute returns). Read before the answer's own reads, it can only err toward a check."""
-        try:
-            return int(self._client.count(index=self.names.disputes)["count"])
-        except TransportError as error:
-            raise unavailable("read", error) from error
+        """Moved by every statement attached, a replacement included (opensearch_filings)."""
+        return self._filings().mark()
 
     def size_hint(self) -> int:
         now = time.monotonic()

@@ -176,6 +176,11 @@ class Names:
         return f"{self.prefix}-disputes"
 
     @property
+    def dispute_filings(self) -> str:
+        """The document whose version is the dispute mark (indexer.store.opensearch_filings)."""
+        return f"{self.prefix}-dispute-filings"
+
+    @property
     def deletions(self) -> str:
         return f"{self.prefix}-deletions"
 
