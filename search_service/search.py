@@ -31,6 +31,7 @@ from search_service.convert import (
     name_in,
     output_only_violations,
     purpose_name,
+    surely_theirs,
     tracing_out,
     type_in,
     type_out,
@@ -294,7 +295,7 @@ class Unaccounted:
 
     response: search_pb2.SearchResponse
     disclosures: list[DisclosureEntry]
-    # The store's dispute mark in the snapshot the answer was read in (TracingStore.dispute_mark).
+    # The store's dispute mark, read before the answer's reads (TracingStore.dispute_mark).
     dispute_mark: int | None = None
 
 
@@ -347,6 +348,7 @@ class SearchServicer(search_pb2_grpc.SearchServiceServicer):
                 stored is not None
                 and stored.dispute is not None
                 and hit.dispute.dispute_id != stored.dispute.dispute_id
+                and surely_theirs(hit, stored)  # refiled meanwhile to another: not that one's statement
             ):
                 dispute_out(stored.dispute, hit)
 

@@ -249,6 +249,45 @@ def test_a_dispute_filed_while_an_answer_waits_for_its_accounting_reaches_that_a
     assert shown["NCIS-1"] == filed.dispute.dispute_id
 
 
+def test_an_answer_waiting_for_its_accounting_does_not_take_the_statement_of_a_person_refiled_meanwhile(
+    index: Index,
+) -> None:
+    """The answer read NCIS-1 about Harold and waited to be accounted; meanwhile NCIS refiled the record to
+    Ngozi Okafor and she disputed it. The late annotation put her statement on Harold's hit (a review of this
+    session's change; the batch results had the same guard already). The hit goes as it was read."""
+    _load_person(index)
+    adjudicator = _querier(index, "CCF-TERM-01", "ARMY-CCF", Purpose.SECURITY_CLEARANCE)
+    submitter = index.client("NCIS-RA-02", "NCIS", [Role.SUBMITTER])
+    officer, privacy = _officer(index)
+    answers: list[search_pb2.SearchResponse] = []
+    filing: list[privacy_pb2.FileDisputeResponse] = []
+    with (index.data_dir / "audit.db.lock").open("a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # the trail's writer is busy: the search's accounting waits
+        search = threading.Thread(
+            target=lambda: answers.append(adjudicator.search(mode=EXACT, name=HAROLD, identifiers={"ssn": SSN}))
+        )
+        search.start()
+        time.sleep(1.0)  # the search has read its answer (Harold's) and waits for the trail
+        refile = threading.Thread(
+            target=lambda: submitter.upsert(
+                f.person(record="NCIS-1", version=2, surname="Okafor", given="Ngozi", ssn="212-44-8765")
+            )
+        )
+        refile.start()
+        refile.join(timeout=30)
+        dispute = threading.Thread(target=lambda: filing.append(_dispute(privacy, officer, "NCIS-1")))
+        dispute.start()  # attaches her statement, then waits for the trail to record its event
+        time.sleep(1.0)
+        fcntl.flock(lock, fcntl.LOCK_UN)
+        search.join(timeout=30)
+        dispute.join(timeout=30)
+    [answer], [filed] = answers, filing
+    assert filed.dispute.dispute_id
+    [harold] = [h for h in answer.hits if h.tracing.key.record_number == "NCIS-1"]
+    assert harold.tracing.subject.name.surname.upper() == "WHITFIELD"  # as read: Harold's record
+    assert not harold.dispute.dispute_id
+
+
 def test_a_record_deleted_since_its_batch_was_answered_is_not_sent_with_the_results(index: Index) -> None:
     """Its agency withdrew it after the batch ran: fetched weeks later, the results sent it as stored."""
     _load_person(index)

@@ -8,8 +8,12 @@ from __future__ import annotations
 import subprocess
 import sys
 import textwrap
+import threading
 from pathlib import Path
 
+import pytest
+
+from indexer.exc import Unavailable
 from indexer.model import TracingKey
 from indexer.store.base import Delete, Upsert
 from indexer.store.sqlite import SqliteStore
@@ -122,3 +126,45 @@ def test_a_read_only_store_reads_the_count_from_the_file_itself(tmp_path: Path) 
         assert not signal_path(path).exists()
     finally:
         looking.close()
+
+
+def test_the_count_is_written_at_its_making_and_refuses_once_closed(tmp_path: Path) -> None:
+    """Sized sparse, the file's block was taken at the first write through the map: on a full disk a bus
+    error that killed the server after the statement was stored (a review of this change). And a closed
+    count's descriptor may be another file's by then: it is never locked again."""
+    path = tmp_path / "index.db.disputes"
+    signal = DisputeSignal(path)
+    assert path.stat().st_size == 8
+    assert path.stat().st_blocks > 0  # written, not a hole
+    signal.bump()
+    signal.close()
+    with pytest.raises(Unavailable, match="closed"):
+        signal.bump()
+    with pytest.raises(Unavailable, match="closed"):
+        signal.read()
+    assert DisputeSignal(path).read() == 1  # kept
+
+
+def test_a_store_whose_count_cannot_be_opened_is_refused_and_leaves_no_writer_behind(tmp_path: Path) -> None:
+    path = tmp_path / "index.db"
+    signal_path(path).mkdir()  # stands in for a file this user may not open
+    threads = threading.active_count()
+    with pytest.raises(Unavailable, match=r"index\.db\.disputes"):
+        SqliteStore(path)
+    assert threading.active_count() == threads
+
+
+def test_statements_restored_by_a_migration_move_the_mark(tmp_path: Path) -> None:
+    source = _store_with_one(tmp_path / "a.db")
+    try:
+        assert source.set_dispute(TracingKey("NCIS", "NCIS-1"), _dispute(1))
+        held = list(source.iter_all())
+    finally:
+        source.close()
+    target = SqliteStore(tmp_path / "b.db", clock=lambda: NOW)
+    try:
+        before = target.dispute_mark()
+        target.restore(held)
+        assert target.dispute_mark() != before
+    finally:
+        target.close()

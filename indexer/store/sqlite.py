@@ -21,7 +21,7 @@ from pathlib import Path
 
 from indexer.codec import tracing_from_json
 from indexer.codec_head import head_from_text
-from indexer.exc import FailedPrecondition
+from indexer.exc import FailedPrecondition, Unavailable
 from indexer.model import Dispute, Identifiers, StoredTracing, TracingKey, TracingType
 from indexer.store.base import (
     DeletionRecord,
@@ -93,7 +93,14 @@ class SqliteStore(TracingStore):
         else:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._writer = Writer(self.path, clock)
-            self._disputes = DisputeSignal(signal_path(self.path))
+            try:
+                self._disputes = DisputeSignal(signal_path(self.path), owner_of=self.path)
+            except OSError as error:
+                self._writer.stop()
+                raise Unavailable(
+                    f"the store's count of disputes ({signal_path(self.path).name}) cannot be opened:"
+                    f" {error.__class__.__name__} (run dcii as the service's user; RUNBOOK, What each instance keeps)"
+                ) from error
         self._readers = ReaderPool(lambda: connect(self.path, readonly=True))
         with self._readers.reading() as conn:  # the writer has brought the file up to date
             self._keys_version = stored_keys_version(conn)
@@ -364,6 +371,8 @@ class SqliteStore(TracingStore):
         deletions: Sequence[DeletionRecord] = (),
     ) -> None:
         self._writing().submit([Restore(tracings, tombstones, deletions)], "migration")
+        if self._disputes is not None and any(stored.dispute is not None for stored in tracings):
+            self._disputes.bump()  # statements attached as they were held
 
     def close(self) -> None:
         if self._writer is not None:
