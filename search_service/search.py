@@ -18,9 +18,10 @@ from dcii.v1 import search_pb2, search_pb2_grpc
 from indexer import edit_rules as rules
 from indexer.edit_criteria_names import clean_person_name
 from indexer.exc import InvalidArgument, PermissionDenied
-from indexer.model import Identifiers, PersonName, Tracing, TracingKey, TracingType, Violation
+from indexer.model import Identifiers, PersonName, Tracing, TracingType, Violation
 from indexer.normalize import NameKey, fold, name_key
 from indexer.store.base import NameRow, TracingStore
+from indexer.subjects import same_subject
 from search_service.accounting import AuditLog, DisclosureEntry
 from search_service.accreditation import Caller, Purpose, Role
 from search_service.auth import caller_of
@@ -31,7 +32,6 @@ from search_service.convert import (
     name_in,
     output_only_violations,
     purpose_name,
-    surely_theirs,
     tracing_out,
     type_in,
     type_out,
@@ -297,6 +297,8 @@ class Unaccounted:
     disclosures: list[DisclosureEntry]
     # The store's dispute mark, read before the answer's reads (TracingStore.dispute_mark).
     dispute_mark: int | None = None
+    # Each hit's record as it was read (its full SSN, which the hit may show only the last four of).
+    shown: tuple[Tracing, ...] = ()
 
 
 class SearchServicer(search_pb2_grpc.SearchServiceServicer):
@@ -342,13 +344,15 @@ class SearchServicer(search_pb2_grpc.SearchServiceServicer):
         dispute was attached meanwhile; a backend without one is not checked."""
         if found.dispute_mark is None or self._store.dispute_mark() == found.dispute_mark:
             return
-        for hit in found.response.hits:
-            stored = self._store.get(TracingKey(hit.tracing.key.agency, hit.tracing.key.record_number))
+        for hit, read in zip(found.response.hits, found.shown, strict=True):
+            stored = self._store.get(read.key)
             if (
                 stored is not None
                 and stored.dispute is not None
                 and hit.dispute.dispute_id != stored.dispute.dispute_id
-                and surely_theirs(hit, stored)  # refiled meanwhile to another: not that one's statement
+                # Refiled meanwhile to another person: not this one's statement. Judged on the record as
+                # read (a name corrected meanwhile is vouched for by the full SSN the hit may not show).
+                and same_subject(read.subject, stored.tracing.subject)
             ):
                 dispute_out(stored.dispute, hit)
 
@@ -364,7 +368,9 @@ class SearchServicer(search_pb2_grpc.SearchServiceServicer):
             self._fill(query, response, disclosed, full_ssn=full_ssn)
         if disclosed:
             response.marking = MARKING
-        return Unaccounted(response, disclosure_entries(caller, query, disclosed, method=method), mark)
+        return Unaccounted(
+            response, disclosure_entries(caller, query, disclosed, method=method), mark, tuple(disclosed)
+        )
 
     def _fill(
         self, query: Query, response: search_pb2.SearchResponse, disclosed: list[Tracing], *, full_ssn: bool

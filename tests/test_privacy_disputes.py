@@ -9,6 +9,7 @@ import fcntl
 import json
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import grpc
@@ -220,44 +221,14 @@ def test_a_record_number_deleted_and_used_again_for_a_namesake_is_not_theirs_bef
     assert not any(d.tracing.record_number == "NCIS-8" for d in answer.disclosures)
 
 
-def test_a_dispute_filed_while_an_answer_waits_for_its_accounting_reaches_that_answer(index: Index) -> None:
-    """The answer read NCIS-1 undisputed and waited to be accounted (another writer held the trail); the
-    dispute was filed meanwhile and found no accounting entry to send a notice by. The answer left without
-    the annotation, and its recipient was never told. Now the answer carries it. (On a machine so slow that
-    the search reaches the trail only after the dispute is attached, this passes without the race.)"""
+def _filed_while_an_answer_waits(
+    index: Index, meanwhile: Callable[[], object] = lambda: None
+) -> tuple[search_pb2.SearchResponse, privacy_pb2.FileDisputeResponse]:
+    """An EXACT answer on Harold that has read NCIS-1 and waits to be accounted (another writer holds the
+    trail) while `meanwhile` runs and then a statement of dispute is filed on NCIS-1: the answer, and the
+    filing (which found no accounting entry of that answer to send a notice by)."""
     _load_person(index)
     adjudicator = _querier(index, "CCF-TERM-01", "ARMY-CCF", Purpose.SECURITY_CLEARANCE)
-    officer, privacy = _officer(index)
-    answers: list[search_pb2.SearchResponse] = []
-    with (index.data_dir / "audit.db.lock").open("a") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # the trail's writer is busy: the search's accounting waits
-        search = threading.Thread(
-            target=lambda: answers.append(adjudicator.search(mode=EXACT, name=HAROLD, identifiers={"ssn": SSN}))
-        )
-        search.start()
-        time.sleep(1.0)  # the search has read its answer and waits for the trail
-        filing: list[privacy_pb2.FileDisputeResponse] = []
-        dispute = threading.Thread(target=lambda: filing.append(_dispute(privacy, officer, "NCIS-1")))
-        dispute.start()  # attaches the statement, then waits for the trail to record its event
-        time.sleep(1.0)
-        fcntl.flock(lock, fcntl.LOCK_UN)
-        search.join(timeout=30)
-        dispute.join(timeout=30)
-    [answer], [filed] = answers, filing
-    assert filed.notices_queued == 0  # the search's disclosure was not in the trail when it was filed
-    shown = {h.tracing.key.record_number: h.dispute.dispute_id for h in answer.hits}
-    assert shown["NCIS-1"] == filed.dispute.dispute_id
-
-
-def test_an_answer_waiting_for_its_accounting_does_not_take_the_statement_of_a_person_refiled_meanwhile(
-    index: Index,
-) -> None:
-    """The answer read NCIS-1 about Harold and waited to be accounted; meanwhile NCIS refiled the record to
-    Ngozi Okafor and she disputed it. The late annotation put her statement on Harold's hit (a review of this
-    session's change; the batch results had the same guard already). The hit goes as it was read."""
-    _load_person(index)
-    adjudicator = _querier(index, "CCF-TERM-01", "ARMY-CCF", Purpose.SECURITY_CLEARANCE)
-    submitter = index.client("NCIS-RA-02", "NCIS", [Role.SUBMITTER])
     officer, privacy = _officer(index)
     answers: list[search_pb2.SearchResponse] = []
     filing: list[privacy_pb2.FileDisputeResponse] = []
@@ -267,25 +238,62 @@ def test_an_answer_waiting_for_its_accounting_does_not_take_the_statement_of_a_p
             target=lambda: answers.append(adjudicator.search(mode=EXACT, name=HAROLD, identifiers={"ssn": SSN}))
         )
         search.start()
-        time.sleep(1.0)  # the search has read its answer (Harold's) and waits for the trail
-        refile = threading.Thread(
-            target=lambda: submitter.upsert(
-                f.person(record="NCIS-1", version=2, surname="Okafor", given="Ngozi", ssn="212-44-8765")
-            )
-        )
-        refile.start()
-        refile.join(timeout=30)
+        time.sleep(1.0)  # the search has read its answer and waits for the trail
+        meanwhile()
         dispute = threading.Thread(target=lambda: filing.append(_dispute(privacy, officer, "NCIS-1")))
-        dispute.start()  # attaches her statement, then waits for the trail to record its event
+        dispute.start()  # attaches the statement, then waits for the trail to record its event
         time.sleep(1.0)
         fcntl.flock(lock, fcntl.LOCK_UN)
         search.join(timeout=30)
         dispute.join(timeout=30)
     [answer], [filed] = answers, filing
+    assert filed.notices_queued == 0  # the search's disclosure was not in the trail when it was filed
+    return answer, filed
+
+
+def _ncis_1(answer: search_pb2.SearchResponse) -> search_pb2.Hit:
+    [hit] = [h for h in answer.hits if h.tracing.key.record_number == "NCIS-1"]
+    return hit
+
+
+def test_a_dispute_filed_while_an_answer_waits_for_its_accounting_reaches_that_answer(index: Index) -> None:
+    """The answer read NCIS-1 undisputed and waited to be accounted; the dispute was filed meanwhile and found
+    no accounting entry to send a notice by. The answer left without the annotation, and its recipient was
+    never told. Now the answer carries it. (On a machine so slow that the search reaches the trail only
+    after the dispute is attached, this passes without the race.)"""
+    answer, filed = _filed_while_an_answer_waits(index)
+    assert _ncis_1(answer).dispute.dispute_id == filed.dispute.dispute_id
+
+
+def _refiled(index: Index, surname: str = "Whitfield", given: str = "Harold", ssn: str = SSN) -> None:
+    submitter = index.client("NCIS-RA-02", "NCIS", [Role.SUBMITTER])
+    # NCIS's own record: no audit entry to wait for behind the held trail.
+    submitter.upsert(f.person(record="NCIS-1", version=2, surname=surname, given=given, ssn=ssn))
+
+
+def test_an_answer_waiting_for_its_accounting_does_not_take_the_statement_of_a_person_refiled_meanwhile(
+    index: Index,
+) -> None:
+    """Meanwhile NCIS refiled the record to Ngozi Okafor and she disputed it: the late annotation put her
+    statement on Harold's hit (a review of this session's change; batch results had the guard already)."""
+    answer, filed = _filed_while_an_answer_waits(
+        index, lambda: _refiled(index, surname="Okafor", given="Ngozi", ssn="212-44-8765")
+    )
     assert filed.dispute.dispute_id
-    [harold] = [h for h in answer.hits if h.tracing.key.record_number == "NCIS-1"]
+    harold = _ncis_1(answer)
     assert harold.tracing.subject.name.surname.upper() == "WHITFIELD"  # as read: Harold's record
     assert not harold.dispute.dispute_id
+
+
+def test_an_answer_waiting_for_its_accounting_takes_the_statement_of_its_person_renamed_meanwhile(
+    index: Index,
+) -> None:
+    """Meanwhile NCIS corrected Harold's given name (the same SSN) and he disputed the record: still his. The
+    hit shows only the last four of the SSN, and judged on the hit the record looked another person's, so
+    the statement was neither shown nor noticed (a second review of this session's change)."""
+    answer, filed = _filed_while_an_answer_waits(index, lambda: _refiled(index, given="Harry"))
+    assert not _ncis_1(answer).tracing.subject.identifiers.ssn  # the adjudicator sees the last four only
+    assert _ncis_1(answer).dispute.dispute_id == filed.dispute.dispute_id
 
 
 def test_a_record_deleted_since_its_batch_was_answered_is_not_sent_with_the_results(index: Index) -> None:

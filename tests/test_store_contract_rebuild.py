@@ -167,7 +167,9 @@ def test_a_rebuild_cut_short_before_its_swap_is_made_again_by_resume(open_cluste
     assert service.write([Upsert(file_tracing("F-10"))], actor="NCIS")[0].outcome is WriteOutcome.APPLIED
     assert _aliases(service) == {names.version(1): [names.tracings]}
     everything = sorted(service._client.indices.get(index=f"{names.prefix}-*"))
-    assert everything == sorted([names.version(1), names.disputes, names.deletions, names.rebuild_lease])
+    assert everything == sorted(
+        [names.version(1), names.disputes, names.dispute_filings, names.deletions, names.rebuild_lease]
+    )
     assert rebuilder.rebuild() == names.version(2)
     assert _aliases(service) == {names.version(2): [names.tracings]}
     assert _live(service) == {"F-0", "F-1", "F-2", "F-9", "F-10"}

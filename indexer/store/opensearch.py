@@ -49,7 +49,7 @@ from indexer.store.opensearch_admin import (
     rebuild,
     schema_of,
 )
-from indexer.store.opensearch_filings import DisputeFilings
+from indexer.store.opensearch_filings import DisputeFilings, attach_and_announce
 from indexer.store.opensearch_io import Action, bulk, hits, require, search_pages, unavailable
 from indexer.store.opensearch_io import search as _search
 from indexer.store.opensearch_phase import rebuild_aliases
@@ -238,14 +238,14 @@ class OpenSearchStore(Scans, TracingStore):
             )
 
     def set_dispute(self, key: TracingKey, dispute: Dispute) -> bool:
-        [result] = self._writer.submit([SetDispute(key, dispute)], "privacy")
-        attached = result.outcome is WriteOutcome.APPLIED
-        if attached:
-            self._filings().bump()  # landed: counted before the filer reads whom to notify
-        return attached
+        def attach() -> bool:
+            [result] = self._writer.submit([SetDispute(key, dispute)], "privacy")
+            return result.outcome is WriteOutcome.APPLIED
+
+        return attach_and_announce(attach, self._filings())
 
     def _filings(self) -> DisputeFilings:
-        return DisputeFilings(self._client, self.names.dispute_filings, self.settings.replicas)
+        return DisputeFilings(self._client, self.names.dispute_filings)
 
     def restore(
         self,
@@ -288,6 +288,8 @@ class OpenSearchStore(Scans, TracingStore):
         for start in range(0, len(actions), 1000):
             part = actions[start : start + 1000]
             require(bulk(self._client, part, refresh=self.settings.refresh), allowed=frozenset({409}))
+        if any(stored.dispute is not None for stored in tracings):
+            self._filings().bump()  # statements attached as they were held
         if self.rebuilding():  # one began while these were written: they may go with the old version
             raise FailedPrecondition(
                 "a rebuild of the index began during the migration: run `dcii index migrate` again once it has"

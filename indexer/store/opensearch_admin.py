@@ -44,6 +44,7 @@ from indexer.store.opensearch_lease import Lease, held
 from indexer.store.opensearch_phase import SETTLE_SECONDS, rebuild_aliases
 from indexer.store.opensearch_schema import (
     DELETION_MAPPING,
+    DISPUTE_FILINGS_MAPPING,
     DISPUTE_MAPPING,
     SCHEMA_VERSION,
     TRACING_MAPPING,
@@ -108,6 +109,9 @@ def ensure(client: OpenSearch, names: Names, settings: OpenSearchSettings, *, cr
         for index, mapping in ((names.disputes, DISPUTE_MAPPING), (names.deletions, DELETION_MAPPING)):
             if not client.indices.exists(index=index):
                 _create(client, index, {"settings": plain, "mappings": mapping})
+        if not client.indices.exists(index=names.dispute_filings):  # one document: one shard
+            one = index_settings(1, settings.replicas)
+            _create(client, names.dispute_filings, {"settings": one, "mappings": DISPUTE_FILINGS_MAPPING})
     except TransportError as error:
         raise unavailable("prepare its indices", error) from error
 

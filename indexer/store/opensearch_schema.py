@@ -115,6 +115,13 @@ DISPUTE_MAPPING: dict[str, Any] = {
     },
 }
 
+# indexer.store.opensearch_filings: one document whose `n`, drawn anew by every filing, is the dispute mark.
+DISPUTE_FILINGS_MAPPING: dict[str, Any] = {
+    "_meta": {"schema": SCHEMA_VERSION},
+    "dynamic": "strict",
+    "properties": {"n": {"type": "long"}},
+}
+
 DELETION_MAPPING: dict[str, Any] = {
     "_meta": {"schema": SCHEMA_VERSION},
     "dynamic": "strict",
