@@ -36,13 +36,14 @@ import grpc
 from dcii.v1 import batch_pb2, batch_pb2_grpc, search_pb2
 from indexer import edit_rules as rules
 from indexer.exc import FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
-from indexer.model import StoredTracing, TracingKey, Violation
+from indexer.model import Identifiers, StoredTracing, Subject, TracingKey, Violation
 from indexer.store.base import TracingStore
+from indexer.subjects import same_subject
 from search_service.accreditation import Caller, Role
 from search_service.auth import caller_again, caller_of
 from search_service.batch_queue import Batch, BatchPurge, BatchQueue, NewQuery, Owner, too_many_active
 from search_service.batch_worker import BatchSettings
-from search_service.convert import dispute_out, surely_theirs, timestamp
+from search_service.convert import dispute_out, name_in, timestamp
 from search_service.search import check_query
 
 # The most queries one batch may hold; a larger list is split by the client (`dcii batch submit` does not).
@@ -87,6 +88,20 @@ def _refusal(query_id: str, violations: Iterable[Violation]) -> bytes:
     return result.SerializeToString()
 
 
+def _surely_theirs(hit: search_pb2.Hit, stored: StoredTracing) -> bool:
+    """Whether the record as it stands is surely about the person the hit showed, so that a statement of
+    dispute filed on it since is theirs to carry: a name in common, or the same full SSN (indexer.subjects).
+    A record refiled since to another person carried that person's statement onto the first one's hit
+    (privacy review 2). The last four alone vouch for nothing (another SSN may end so), and a record whose
+    name and SSN both changed since, even in two corrections, is not sure: its hit goes as it was answered,
+    without the newer statement, rather than being dropped as a deleted record's is (diff review 3)."""
+    live, shown = stored.tracing.subject, hit.tracing.subject
+    if live is None or not hit.tracing.HasField("subject"):
+        return live is None and not hit.tracing.HasField("subject")
+    names = [name_in(n) for n in (shown.name, *shown.aliases)]
+    return same_subject(Subject(names[0], tuple(names[1:]), identifiers=Identifiers(ssn=shown.identifiers.ssn)), live)
+
+
 class _AsNow:
     """Results are kept for weeks and fetched when the operator likes, so each hit says how its record
     stands when fetched: a record disputed since the batch was answered reaches them annotated, as an
@@ -95,7 +110,7 @@ class _AsNow:
     all: its disclosure was accounted when the batch was answered, the index no longer holds it (nor one
     that ended since and was filed again under its number: TracingStore.last_deleted). A
     statement filed since goes onto the hit only when the record is surely still that person's
-    (`surely_theirs`). A record written again since is marked `changed_since`: the hit shows it as it was
+    (`_surely_theirs`). A record written again since is marked `changed_since`: the hit shows it as it was
     answered (its score and explanation are of that content), and an online search shows it as it stands
     (a batch review: a corrected record came back as it was, with nothing to say so). Each hit's record is
     read once per stream."""
@@ -132,7 +147,7 @@ class _AsNow:
             if stored is None or self._ended_since(key, hit, stored):
                 continue
             disputed = stored.dispute is not None and hit.dispute.dispute_id != stored.dispute.dispute_id
-            if disputed and surely_theirs(hit, stored):
+            if disputed and _surely_theirs(hit, stored):
                 dispute_out(stored.dispute, hit)
             if hit.tracing.HasField("indexed_at") and stored.indexed_at != hit.tracing.indexed_at.ToDatetime(dt.UTC):
                 hit.changed_since = True

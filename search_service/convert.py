@@ -16,7 +16,6 @@ from google.type import date_pb2
 from dcii.v1 import ingest_pb2, search_pb2, tracing_pb2
 from indexer import model as m
 from indexer.model import PartialDate, PersonName
-from indexer.subjects import same_subject
 
 _E = TypeVar("_E", bound=StrEnum)
 
@@ -282,18 +281,3 @@ def dispute_out(dispute: m.Dispute | None, target: search_pb2.Hit) -> None:
     if dispute is not None:
         target.dispute.dispute_id, target.dispute.statement_location = dispute.dispute_id, dispute.statement_location
         target.dispute.summary = dispute.summary
-
-
-def surely_theirs(hit: search_pb2.Hit, stored: m.StoredTracing) -> bool:
-    """Whether the record as it stands is surely about the person the hit showed, so that a statement of
-    dispute filed on it since is theirs to carry: a name in common, or the same full SSN (indexer.subjects).
-    A record refiled since to another person carried that person's statement onto the first one's hit
-    (privacy review 2). The last four alone vouch for nothing (another SSN may end so), and a record whose
-    name and SSN both changed since, even in two corrections, is not sure: its hit goes as it was answered,
-    without the newer statement, rather than being dropped as a deleted record's is (diff review 3)."""
-    live, shown = stored.tracing.subject, hit.tracing.subject
-    if live is None or not hit.tracing.HasField("subject"):
-        return live is None and not hit.tracing.HasField("subject")
-    names = [name_in(n) for n in (shown.name, *shown.aliases)]
-    as_shown = m.Subject(names[0], tuple(names[1:]), identifiers=m.Identifiers(ssn=shown.identifiers.ssn))
-    return same_subject(as_shown, live)

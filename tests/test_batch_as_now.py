@@ -1,5 +1,5 @@
-"""Which statement of dispute filed since a batch was answered goes onto its stored hit (search_service.batch,
-`convert.surely_theirs`): only one on a record surely still about the person the hit showed (diff review 3)."""
+"""Which statement of dispute filed since a batch was answered goes onto its stored hit (search_service.batch
+`_surely_theirs`): only one on a record surely still about the person the hit showed (diff review 3)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,8 @@ import pytest
 
 from dcii.v1 import search_pb2
 from indexer.model import Identifiers, PersonName, StoredTracing
-from search_service.convert import surely_theirs, tracing_out
+from search_service.batch import _surely_theirs
+from search_service.convert import tracing_out
 from tests.test_matching import person
 
 NOW = dt.datetime(2026, 11, 23, tzinfo=dt.UTC)
@@ -43,7 +44,7 @@ def test_a_newer_statement_goes_only_onto_a_hit_surely_about_the_same_person(
     now: tuple[str, str, str], full_ssn: bool, theirs: bool
 ) -> None:
     hit = _hit("Whitfield", "Harold", "318524471", full_ssn=full_ssn)
-    assert surely_theirs(hit, _now(*now)) is theirs
+    assert _surely_theirs(hit, _now(*now)) is theirs
 
 
 def test_a_record_ended_and_written_again_by_one_write_is_sent_when_fetched(tmp_path: Path) -> None:
