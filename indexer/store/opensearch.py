@@ -101,6 +101,7 @@ class OpenSearchStore(Scans, TracingStore):
         self._client = client or connect(settings)
         ensure(self._client, self.names, settings, create=create)
         self._writer = Writer(self._client, self.names, refresh=settings.refresh, clock=clock)
+        self._filings = DisputeFilings(self._client, self.names.dispute_filings)
         self._local = threading.local()
         self._size, self._size_at = 0, -math.inf
         self._keys, self._keys_at = 1, -math.inf
@@ -242,10 +243,7 @@ class OpenSearchStore(Scans, TracingStore):
             [result] = self._writer.submit([SetDispute(key, dispute)], "privacy")
             return result.outcome is WriteOutcome.APPLIED
 
-        return attach_and_announce(attach, self._filings())
-
-    def _filings(self) -> DisputeFilings:
-        return DisputeFilings(self._client, self.names.dispute_filings)
+        return attach_and_announce(attach, self._filings)
 
     def restore(
         self,
@@ -289,7 +287,7 @@ class OpenSearchStore(Scans, TracingStore):
             part = actions[start : start + 1000]
             require(bulk(self._client, part, refresh=self.settings.refresh), allowed=frozenset({409}))
         if any(stored.dispute is not None for stored in tracings):
-            self._filings().bump()  # statements attached as they were held
+            self._filings.bump()  # statements attached as they were held
         if self.rebuilding():  # one began while these were written: they may go with the old version
             raise FailedPrecondition(
                 "a rebuild of the index began during the migration: run `dcii index migrate` again once it has"
@@ -327,7 +325,7 @@ class OpenSearchStore(Scans, TracingStore):
 
     def dispute_mark(self) -> int | None:
         """Moved by every statement attached, a replacement included (opensearch_filings)."""
-        return self._filings().mark()
+        return self._filings.mark()
 
     def size_hint(self) -> int:
         now = time.monotonic()

@@ -184,7 +184,7 @@ class Names:
 
     @property
     def dispute_filings(self) -> str:
-        """The document whose version is the dispute mark (indexer.store.opensearch_filings)."""
+        """The index of the one document whose `n` is the dispute mark (indexer.store.opensearch_filings)."""
         return f"{self.prefix}-dispute-filings"
 
     @property

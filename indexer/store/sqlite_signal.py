@@ -72,6 +72,9 @@ class DisputeSignal:
     def read(self) -> int:
         if self._closed:
             raise Unavailable("the store is closed")
+        return self._value()
+
+    def _value(self) -> int:
         return int(_COUNT.unpack_from(self._map, 0)[0])
 
     def bump(self) -> None:
@@ -81,7 +84,7 @@ class DisputeSignal:
                 raise Unavailable("the store is closed")
             fcntl.lockf(self._fd, fcntl.LOCK_EX)
             try:
-                _COUNT.pack_into(self._map, 0, (int(_COUNT.unpack_from(self._map, 0)[0]) + 1) % 2**64)
+                _COUNT.pack_into(self._map, 0, (self._value() + 1) % 2**64)
             finally:
                 fcntl.lockf(self._fd, fcntl.LOCK_UN)
 
