@@ -16,8 +16,9 @@ of several alignments and names inflates the evidence of non-matches by about th
 (`search_service.matching_versions`, where each version's tables are): `fuzzy-1`, `fuzzy-2`, `fuzzy-3`,
 `fuzzy-4` (fuzzy-3 with another given name and a differing SSN held under 0.85), `fuzzy-5` (fuzzy-4's
 scores, and a FUZZY query of one name part thresholded relative to that name), `fuzzy-6` (so is a FUZZY
-query whose given name is an initial alone) and `fuzzy-7` (the default: each word of a given name of several
-is a form of it) are all served; a server picks one
+query whose given name is an initial alone), `fuzzy-7` (each word of a given name of several is a form of
+it) and `fuzzy-8` (the default: fuzzy-7's scores, FUZZY's default threshold 0.25 instead of 0.5)
+are all served; a server picks one
 (`configured_matcher`, $DCII_MATCHER) and every response names it. A change of scoring is a new version
 beside the old one.
 
@@ -101,7 +102,8 @@ Default thresholds (`Matcher.thresholds`): FUZZY 0.5 ("more likely than not"; on
 86 % of the hits above it are right) and PID_QUALIFIED 0.9 (on FEBRL4 name + DOB, 99.7 % precision
 with 92 % of queries answered; name + DOB + SSN 100 %). A namesake whose SSN conflicts with the
 query's stays under 0.9. From fuzzy-5 a FUZZY query giving one name part has a threshold relative to
-the name (search_service.matching_threshold), and from fuzzy-6 so has one whose given name is an initial.
+the name (search_service.matching_threshold), from fuzzy-6 so has one whose given name is an initial, and
+from fuzzy-8 FUZZY's is 0.25 (0.5 hid a common name's misspellings and nicknames: a common name scores low).
 
 The code: `search_service.matching_columns` packs names and identifiers into column arrays,
 `search_service.matching_names` compares names, `search_service.matching_pids` compares identifiers,

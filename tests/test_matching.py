@@ -16,6 +16,7 @@ from indexer.model import FileDetails, Identifiers, PartialDate, PersonName, Pla
 from search_service import matching, matching_versions
 from search_service.matching import DEFAULT_THRESHOLD, MATCHER_VERSION, MATCHERS, Agreement, Scored, rank, score
 from search_service.matching_levels import UNUSED_WEIGHT
+from search_service.matching_threshold import default_threshold
 
 VERSIONS = sorted(MATCHERS)  # every version served is tested, the old ones too
 
@@ -107,8 +108,11 @@ NAME_CASES = [
          Agreement.PARTIAL, "initial", True),
     Case("initial-middle", name("Whitfield", "Harold", "J"), name("Whitfield", "Harold", "James"), "middle_name",
          Agreement.PARTIAL, "initial", True),
+    # Not asserted against the threshold: from fuzzy-6 a query of a surname and an initial is thresholded as
+    # one part (the middle name set aside), so the middle name both give lifts this record above it
+    # (test_a_record_of_another_initial_ranks_under_the_initial_asked).
     Case("initial-wrong-letter", name("Whitfield", "K", "James"), name("Whitfield", "Harold", "James"),
-         "given_name", Agreement.DISAGREE, "different", False),
+         "given_name", Agreement.DISAGREE, "different"),
     Case("middle-conflict", name("Whitfield", "Harold", "Peter"), name("Whitfield", "Harold", "James"),
          "middle_name", Agreement.DISAGREE, "different"),
     # suffix
@@ -245,6 +249,19 @@ def test_a_twin_is_held_under_the_threshold_by_a_given_name_of_two_words_too() -
     assert twin.score < PID
 
 
+@pytest.mark.parametrize("version", VERSIONS)
+def test_a_record_of_another_initial_ranks_under_the_initial_asked(version: str) -> None:
+    query = name("Whitfield", "K", "James")
+    records = [
+        person(name("Whitfield", "Harold", "James"), record="H"),
+        person(name("Whitfield", "Kevin", "James"), record="K"),
+    ]
+    ranked = rank(query, ids(), records, use_pids=False, matcher=version)
+    assert [records[i].key.record_number for i, _ in ranked] == ["K", "H"]
+    wrong = ranked[1][1]
+    assert feature(wrong, "given_name").agreement == Agreement.DISAGREE and wrong.score < 0.5
+
+
 def test_fuzzy_6_still_scores_a_later_word_of_a_given_name_as_another_name() -> None:
     """A released version is never changed: fuzzy-6 keeps its scores beside fuzzy-7."""
     record = person(name("Nguyen", "Thi Lan"), ids())
@@ -272,7 +289,8 @@ def check_case(case: Case, version: str) -> None:
     assert case.says.lower() in got.detail.lower(), got
     assert 0.0 <= got.similarity <= 1.0
     assert 0.0 <= scored.score <= 1.0
-    threshold = PID if case.use_pids else FUZZY
+    # The threshold the service applies to this query under this version (search_service.matching_threshold).
+    threshold = default_threshold(matching.matcher(version), "PID_QUALIFIED" if case.use_pids else "FUZZY", case.query)
     if case.above is True:
         assert scored.score >= threshold, (scored.score, scored.features)
     elif case.above is False:
@@ -306,15 +324,15 @@ def ranked_keys(
 
 
 def test_the_readme_names_the_default_matcher() -> None:
-    """It named fuzzy-3 for a release after fuzzy-4 became the default (search review 9)."""  # fuzzy-7 now
+    """It named fuzzy-3 for a release after fuzzy-4 became the default (search review 9)."""  # fuzzy-8 now
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
     assert f"`{matching.DEFAULT_MATCHER}` by default" in readme
 
 
 def test_matcher_versions(monkeypatch: pytest.MonkeyPatch) -> None:
-    assert MATCHER_VERSION == matching.DEFAULT_MATCHER == "fuzzy-7"
-    assert {"fuzzy-1", "fuzzy-2", "fuzzy-3", "fuzzy-4", "fuzzy-5", "fuzzy-6", "fuzzy-7"} <= set(MATCHERS)
-    assert matching.matcher().version == "fuzzy-7"
+    assert MATCHER_VERSION == matching.DEFAULT_MATCHER == "fuzzy-8"
+    assert {f"fuzzy-{n}" for n in range(1, 9)} <= set(MATCHERS)
+    assert matching.matcher().version == "fuzzy-8"
     assert matching.matcher("fuzzy-1").version == "fuzzy-1"
     with pytest.raises(ValueError, match="unknown matcher version"):
         matching.matcher("fuzzy-0")
@@ -377,5 +395,6 @@ def test_docstring_weight_tables_match_the_code(version: str) -> None:
     # the scalars the docstring states for both versions
     assert m.names.suffix == (0.0, 1.0, -3.0) and m.names.swap_penalty == -1.0 and m.names.grade == 4.0
     assert m.names.tf_scale == 0.3 and m.names.tf_range == (-4.0, 3.0)
-    assert m.thresholds == {"FUZZY": 0.5, "PID_QUALIFIED": 0.9}
-    assert re.search(rf"FUZZY {FUZZY}\b", doc) and re.search(rf"PID_QUALIFIED {PID}\b", doc)
+    fuzzy = 0.25 if int(m.version.removeprefix("fuzzy-")) >= 8 else 0.5  # fuzzy-8 lowered FUZZY's
+    assert m.thresholds == {"FUZZY": fuzzy, "PID_QUALIFIED": 0.9}
+    assert re.search(rf"FUZZY {fuzzy}\b", doc) and re.search(rf"PID_QUALIFIED {PID}\b", doc)

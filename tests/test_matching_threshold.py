@@ -1,6 +1,7 @@
 """fuzzy-5's default threshold for a FUZZY query of one name part (search_service.matching_threshold):
-relative to the name asked, where every other query keeps its mode's. The service-level cases (thirty
-namesakes, a misspelt query, a mononym): tests/test_search_one_name.py."""
+relative to the name asked, where every other query keeps its mode's; from fuzzy-8 every FUZZY query's.
+The service-level cases (thirty namesakes, a misspelt query, a mononym, a common name misspelt):
+tests/test_search_one_name.py."""
 
 from __future__ import annotations
 
@@ -84,3 +85,34 @@ def test_fuzzy_6_sets_one_threshold_for_every_initial_and_asks_no_middle_name_of
     threshold = default_threshold(fuzzy_6, "FUZZY", with_middle)
     plain = [person(_name("Truman", "S"), record="S")]
     assert rank(with_middle, Identifiers(), plain, use_pids=False, matcher="fuzzy-6", min_score=threshold)
+
+
+@pytest.mark.parametrize(
+    ("query", "same", "other"),
+    [
+        (_name("Smtih", "William"), _name("Smith", "William"), _name("Smith", "John")),  # 0.405
+        (_name("Smith", "Bill"), _name("Smith", "William"), _name("Smith", "Walter")),  # 0.321
+        (_name("Johnson", "Jim"), _name("Johnson", "James"), _name("Johnson", "Jane")),
+        (_name("Garcia", "Mraia"), _name("Garcia", "Maria"), _name("Garza", "Maria")),
+        (_name("Doe", "John"), _name("Doe", "John"), _name("Doe", "Juan")),  # John Doe is not Juan Doe
+    ],
+)
+def test_fuzzy_8_answers_a_common_name_misspelt_or_by_a_nickname(
+    query: PersonName, same: PersonName, other: PersonName
+) -> None:
+    """At 0.5 the person sought was under the threshold: a common name scores low however well it agrees."""
+    fuzzy_7, fuzzy_8 = MATCHERS["fuzzy-7"], MATCHERS["fuzzy-8"]
+    assert default_threshold(fuzzy_8, "FUZZY", query) == 0.25 and default_threshold(fuzzy_7, "FUZZY", query) == 0.5
+    candidates = [person(other, record="OTHER"), person(same, record="SAME")]
+    ranked = rank(query, Identifiers(), candidates, use_pids=False, matcher="fuzzy-8", min_score=0.25)
+    assert [candidates[i].key.record_number for i, _ in ranked] == ["SAME"]
+    # The scores are fuzzy-7's: only the threshold moved.
+    scores = [s.score for _, s in rank(query, Identifiers(), candidates, use_pids=False, matcher="fuzzy-8")]
+    assert scores == [s.score for _, s in rank(query, Identifiers(), candidates, use_pids=False, matcher="fuzzy-7")]
+
+
+def test_fuzzy_8_keeps_pid_qualified_and_the_one_part_rules_under_its_threshold() -> None:
+    fuzzy_7, fuzzy_8 = MATCHERS["fuzzy-7"], MATCHERS["fuzzy-8"]
+    assert default_threshold(fuzzy_8, "PID_QUALIFIED", _name("Smith", "William")) == 0.9
+    for query in (_name("Quintero"), _name("Smith"), _name("", "Madonna"), _name("Truman", "S")):
+        assert default_threshold(fuzzy_8, "FUZZY", query) == min(0.25, default_threshold(fuzzy_7, "FUZZY", query))
