@@ -252,6 +252,9 @@ class Matcher:
     # When true: every word of a given name of several (THI LAN, MARY ANN, JEAN PIERRE) is a form of it, as
     # its first word and its nicknames were: LAN is NICKNAME-level agreement with THI LAN (it was DISAGREE).
     given_words: bool = False
+    # The earlier version whose scores and ranks this one keeps (only a default threshold moved): a page
+    # token issued at that version's default resumes under this one, and this one's under it (a rollback).
+    scores_of: str = ""
 
 
 FUZZY_1 = Matcher(
@@ -355,9 +358,16 @@ FUZZY_6 = replace(FUZZY_5, version="fuzzy-6", initial_as_one_part=True)
 
 FUZZY_7 = replace(FUZZY_6, version="fuzzy-7", given_words=True)
 
-FUZZY_8 = replace(FUZZY_7, version="fuzzy-8", thresholds={**FUZZY_7.thresholds, "FUZZY": 0.25})
+FUZZY_8 = replace(FUZZY_7, version="fuzzy-8", thresholds={**FUZZY_7.thresholds, "FUZZY": 0.25}, scores_of="fuzzy-7")
 
 MATCHERS: dict[str, Matcher] = {
     m.version: m for m in (FUZZY_1, FUZZY_2, FUZZY_3, FUZZY_4, FUZZY_5, FUZZY_6, FUZZY_7, FUZZY_8)
 }
+
+
+def same_scores(scorer: Matcher) -> list[Matcher]:
+    """The other served versions that score and rank as `scorer` does (`Matcher.scores_of`, either way)."""
+    return [m for m in MATCHERS.values() if scorer.version == m.scores_of or m.version == scorer.scores_of]
+
+
 DEFAULT_MATCHER = "fuzzy-8"

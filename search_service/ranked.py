@@ -35,6 +35,7 @@ from search_service.matching import Scored, matcher, rank
 from search_service.matching_columns import HeadCandidate
 from search_service.matching_pids import ssn_conflicts
 from search_service.matching_threshold import default_threshold
+from search_service.matching_versions import same_scores
 from search_service.page_tokens import Position, not_issued, position_of, seal, unseal
 
 # Candidates scored for one query at most. The keys are composite, so this bounds only pathological
@@ -94,9 +95,12 @@ def check_ranked_token(token: str) -> int:
 
 
 def _scope(
-    mode: str, name: PersonName, ids: Identifiers, types: frozenset[TracingType], threshold: float
+    mode: str, name: PersonName, ids: Identifiers, types: frozenset[TracingType], threshold: float, version: str = ""
 ) -> list[object]:
-    return [mode, name, ids, sorted(t.value for t in types), threshold]
+    """What a token was issued for. The matcher version is in it from fuzzy-8's release (a token's position is
+    in its version's scores); a token issued before names none (`version` "", read as before)."""
+    query: list[object] = [mode, name, ids, sorted(t.value for t in types), threshold]
+    return [*query, version] if version else query
 
 
 _BY_KEY = operator.itemgetter(1, 2)  # a head row's agency and record number (TracingStore.load_head_rows)
@@ -123,8 +127,19 @@ def run_ranked(
     ids = identifiers if use_pids else Identifiers()
     scorer = matcher(matcher_version)
     threshold = min_score or default_threshold(scorer, mode, name)
-    scope = _scope(mode, name, ids, types, threshold)
-    position = unseal(page_token, _KIND, scope) if page_token else None
+    scope = _scope(mode, name, ids, types, threshold, scorer.version)
+    position = None
+    if page_token:
+        # A token another version issued resumes here when that version scores alike: at the default
+        # threshold, at its own default (fuzzy-7's at 0.5 under fuzzy-8 at 0.25, kept in batch results; and
+        # back, should a server roll back). A token issued before versions were named resumes at the same
+        # threshold, as it did.
+        alike = [
+            (m.version, default_threshold(m, mode, name) if not min_score else threshold) for m in same_scores(scorer)
+        ]
+        earlier = [_scope(mode, name, ids, types, at, version) for version, at in alike]
+        earlier += [_scope(mode, name, ids, types, at) for at in {threshold, *(at for _, at in alike)}]
+        position = unseal(page_token, _KIND, scope, earlier)
     offset = _legacy_offset(page_token) if page_token and position is None else 0
     # Identifier first (indexer.match_keys): above the cap, a candidate whose full SSN conflicts with the
     # query's can never be shown, so it is neither retrieved (by name or date) nor scored.
