@@ -98,12 +98,15 @@ day, same year: m/u -2 to -5 bits on both sets, no better than DISAGREE). What f
 is mostly not the scorer's to win (bench/misses.py, docs/BENCHMARKS.md): a name part replaced by
 another name, and namesakes that nothing in the query tells apart.
 
-Default thresholds (`Matcher.thresholds`): FUZZY 0.5 ("more likely than not"; on FEBRL4 name only,
-86 % of the hits above it are right) and PID_QUALIFIED 0.9 (on FEBRL4 name + DOB, 99.7 % precision
-with 92 % of queries answered; name + DOB + SSN 100 %). A namesake whose SSN conflicts with the
-query's stays under 0.9. From fuzzy-5 a FUZZY query giving one name part has a threshold relative to
-the name (search_service.matching_threshold), from fuzzy-6 so has one whose given name is an initial, and
-from fuzzy-8 FUZZY's is 0.25 (0.5 hid a common name's misspellings and nicknames: a common name scores low).
+Default thresholds (`Matcher.thresholds`): FUZZY 0.25 from fuzzy-8 (0.5 before) and PID_QUALIFIED 0.9
+(on FEBRL4 name + DOB, 99.7 % precision with 92 % of queries answered; name + DOB + SSN 100 %). A score is a
+probability: a FUZZY hit under 0.5 is more likely someone else (on FEBRL, a third of the pairs between 0.3
+and 0.5 are the same person, one in seven between 0.1 and 0.3), and a FUZZY answer lists them because a
+common name scores low however well it agrees: at 0.5 a typo or a nickname in one (SMTIH, WILLIAM; SMITH,
+BILL) found nothing, a clean check (search_service.matching_versions, fuzzy-8). A namesake whose SSN
+conflicts with the query's stays under 0.9. From fuzzy-5 a FUZZY query giving one name part has a
+threshold relative to the name (search_service.matching_threshold), and from fuzzy-6 so has one whose
+given name is an initial.
 
 The code: `search_service.matching_columns` packs names and identifiers into column arrays,
 `search_service.matching_names` compares names, `search_service.matching_pids` compares identifiers,

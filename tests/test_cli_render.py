@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from rich.console import Console
 
-from dcii.cli.query import MARKING, TRUNCATED, _render
+from dcii.cli.query import MARKING, POSSIBLE, TRUNCATED, _render
 from dcii.v1 import search_pb2, tracing_pb2
 
 
@@ -63,3 +63,16 @@ def test_the_threshold_a_ranked_answer_stops_at_is_shown() -> None:
     shown = _shown(search_pb2.SearchResponse(hits=[hit], matcher_version="fuzzy-5", threshold=0.0123))
     assert "(matcher fuzzy-5, scores at or above 0.0123)" in shown
     assert "scores at or above" not in _shown(search_pb2.SearchResponse(hits=[hit], matcher_version="exact-1"))
+
+
+def test_a_ranked_hit_under_one_half_is_marked_possible() -> None:
+    """fuzzy-8 lists FUZZY hits from 0.25: a hit at 0.3 is more likely someone else, and says so."""
+    likely, possible = _disputed_hit("PO-1", "Smith"), _disputed_hit("PO-2", "Smith")
+    likely.score, possible.score = 0.65, 0.3
+    shown = _shown(search_pb2.SearchResponse(hits=[likely, possible], matcher_version="fuzzy-8", threshold=0.25))
+    assert shown.count(POSSIBLE) == 2  # the hit's cell and the legend
+    assert "under 0.5, more likely another person" in shown
+    above = _shown(search_pb2.SearchResponse(hits=[likely], matcher_version="fuzzy-8", threshold=0.25))
+    assert POSSIBLE not in above
+    exact = _disputed_hit("PO-3", "Smith")
+    assert POSSIBLE not in _shown(search_pb2.SearchResponse(hits=[exact], matcher_version="exact-1"))

@@ -112,8 +112,8 @@ def test_two_john_smiths_with_different_pids_are_not_both_above_the_pid_threshol
 def test_john_doe_does_not_match_juan_doe_in_fuzzy() -> None:
     assert score(name("Doe", "John"), ids(), person(name("Doe", "Juan")), use_pids=False).score < FUZZY
     assert rank(name("Doe", "John"), ids(), [person(name("Doe", "Juan"))], use_pids=False, min_score=FUZZY) == []
-    # ... while a real variant of John Doe does.
-    assert score(name("Doe", "John"), ids(), person(name("Doe", "Jon")), use_pids=False).score >= FUZZY
+    # ... while a real variant of John Doe does, and more likely than not (FUZZY's default is 0.25 from fuzzy-8).
+    assert score(name("Doe", "John"), ids(), person(name("Doe", "Jon")), use_pids=False).score >= 0.5
 
 
 def test_typo_never_outranks_exact_name() -> None:
@@ -147,7 +147,7 @@ def test_best_name_over_aliases() -> None:
     record = person(name("Kowalski", "Anna"), aliases=(name("Smith", "Ann"), name("Whitfield", "Anna")))
     scored = score(name("Whitfield", "Anna"), ids(), record, use_pids=False)
     assert scored.alias_no == 2
-    assert scored.score >= FUZZY
+    assert scored.score >= 0.5
     assert score(name("Kowalski", "Anna"), ids(), record, use_pids=False).alias_no == 0
 
 

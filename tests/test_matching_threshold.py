@@ -91,28 +91,50 @@ def test_fuzzy_6_sets_one_threshold_for_every_initial_and_asks_no_middle_name_of
     ("query", "same", "other"),
     [
         (_name("Smtih", "William"), _name("Smith", "William"), _name("Smith", "John")),  # 0.405
+        (_name("Smith", "Wiliam"), _name("Smith", "William"), _name("Smith", "Walter")),  # 0.418
         (_name("Smith", "Bill"), _name("Smith", "William"), _name("Smith", "Walter")),  # 0.321
-        (_name("Johnson", "Jim"), _name("Johnson", "James"), _name("Johnson", "Jane")),
-        (_name("Garcia", "Mraia"), _name("Garcia", "Maria"), _name("Garza", "Maria")),
-        (_name("Doe", "John"), _name("Doe", "John"), _name("Doe", "Juan")),  # John Doe is not Juan Doe
+        (_name("Johnson", "Jim"), _name("Johnson", "James"), _name("Johnson", "Jane")),  # 0.315
+        (_name("Smith", "Jon"), _name("Smith", "John"), _name("Smith", "James")),  # 0.302
     ],
 )
 def test_fuzzy_8_answers_a_common_name_misspelt_or_by_a_nickname(
     query: PersonName, same: PersonName, other: PersonName
 ) -> None:
     """At 0.5 the person sought was under the threshold: a common name scores low however well it agrees."""
-    fuzzy_7, fuzzy_8 = MATCHERS["fuzzy-7"], MATCHERS["fuzzy-8"]
-    assert default_threshold(fuzzy_8, "FUZZY", query) == 0.25 and default_threshold(fuzzy_7, "FUZZY", query) == 0.5
     candidates = [person(other, record="OTHER"), person(same, record="SAME")]
-    ranked = rank(query, Identifiers(), candidates, use_pids=False, matcher="fuzzy-8", min_score=0.25)
-    assert [candidates[i].key.record_number for i, _ in ranked] == ["SAME"]
+    for version, shown in (("fuzzy-8", ["SAME"]), ("fuzzy-7", [])):
+        threshold = default_threshold(MATCHERS[version], "FUZZY", query)
+        ranked = rank(query, Identifiers(), candidates, use_pids=False, matcher=version, min_score=threshold)
+        assert [candidates[i].key.record_number for i, _ in ranked] == shown, version
     # The scores are fuzzy-7's: only the threshold moved.
     scores = [s.score for _, s in rank(query, Identifiers(), candidates, use_pids=False, matcher="fuzzy-8")]
     assert scores == [s.score for _, s in rank(query, Identifiers(), candidates, use_pids=False, matcher="fuzzy-7")]
 
 
-def test_fuzzy_8_keeps_pid_qualified_and_the_one_part_rules_under_its_threshold() -> None:
+@pytest.mark.parametrize(
+    ("query", "other"),
+    [
+        (_name("Smith", "Michael"), _name("Smith", "Michelle")),  # 0.268: another person, of the other sex
+        (_name("Smith", "Donald"), _name("Smith", "Ronald")),  # 0.387: one letter off, another real name
+    ],
+)
+def test_fuzzy_8_knowingly_shows_another_name_a_letter_away_under_the_name_asked(
+    query: PersonName, other: PersonName
+) -> None:
+    """The price of 0.25 (a review of fuzzy-8): for a common surname, a given name one or two letters from the
+    one asked is shown, at about the score of a true nickname (SMITH, JON 0.302), ranked under the record of
+    the name itself and marked possible (under 0.5) by `dcii search`. Pinned so that a change is seen."""
+    threshold = default_threshold(MATCHERS["fuzzy-8"], "FUZZY", query)
+    candidates = [person(other, record="OTHER"), person(query, record="SAME")]
+    ranked = rank(query, Identifiers(), candidates, use_pids=False, matcher="fuzzy-8", min_score=threshold)
+    assert [candidates[i].key.record_number for i, _ in ranked] == ["SAME", "OTHER"]
+    assert threshold <= ranked[1][1].score < 0.5
+
+
+def test_fuzzy_8_keeps_pid_qualified_and_the_one_part_thresholds() -> None:
+    """Only FUZZY's threshold for a query of two name parts moved; a query of one part, or of a surname and an
+    initial, keeps fuzzy-7's relative threshold (all far under 0.25: the cap on it never applies to them)."""
     fuzzy_7, fuzzy_8 = MATCHERS["fuzzy-7"], MATCHERS["fuzzy-8"]
     assert default_threshold(fuzzy_8, "PID_QUALIFIED", _name("Smith", "William")) == 0.9
     for query in (_name("Quintero"), _name("Smith"), _name("", "Madonna"), _name("Truman", "S")):
-        assert default_threshold(fuzzy_8, "FUZZY", query) == min(0.25, default_threshold(fuzzy_7, "FUZZY", query))
+        assert default_threshold(fuzzy_8, "FUZZY", query) == default_threshold(fuzzy_7, "FUZZY", query) < 0.25

@@ -149,7 +149,7 @@ def test_fuzzy_by_one_name_part_answers_its_name_its_misspellings_and_nothing_el
     [
         ({"surname": "Smith", "given_name": "William"}, ["SMITH-WILLIAM"]),
         ({"surname": "Smtih", "given_name": "William"}, ["SMITH-WILLIAM"]),  # a typo: 0.405
-        ({"surname": "Smith", "given_name": "Wiliam"}, ["SMITH-WILLIAM"]),  # 0.419
+        ({"surname": "Smith", "given_name": "Wiliam"}, ["SMITH-WILLIAM"]),  # 0.418
         ({"surname": "Smith", "given_name": "Bill"}, ["SMITH-WILLIAM"]),  # a nickname: 0.321
         ({"surname": "Smith", "given_name": "John"}, ["SMITH-JOHN"]),  # not William, nor Walter
         ({"surname": "Quintero", "given_name": "Alice"}, ["QNT-0", "QNT-TYPO"]),  # not Garcia, Alice

@@ -97,6 +97,12 @@ def _details(tracing: tracing_pb2.Tracing) -> str:
     return ", ".join(f"{k}={_readable(v)}" for k, v in fields.items())
 
 
+# A ranked hit under this score is more likely someone else: a FUZZY answer lists them from 0.25 (fuzzy-8), so
+# that a common name's misspellings and nicknames are shown, but the score is a probability (near 0.25, about
+# one in four such hits is the person).
+LIKELY = 0.5
+POSSIBLE = "possible"
+
 TRUNCATED = (
     "not every candidate was scored (the name is too common for the keys followed): a record may be missing;"
     " narrow the query with a PID or a full given name"
@@ -139,7 +145,7 @@ def _render(response: search_pb2.SearchResponse, console: Console) -> None:
             ssn,
             born,
             _details(t),
-            f"{hit.score:.2f}",
+            f"{hit.score:.2f}" + (f"\n{POSSIBLE}" if response.threshold and hit.score < LIKELY else ""),
             matched,
         )
         # As plain Text: the index's data is not rich markup ("[/2026]" in a dispute's statement location
@@ -148,6 +154,8 @@ def _render(response: search_pb2.SearchResponse, console: Console) -> None:
     console.print(table)
     if response.next_page_token:
         console.print(f"more: --page-token {response.next_page_token}")
+    if response.threshold and any(hit.score < LIKELY for hit in response.hits):
+        console.print(f"{POSSIBLE}: under {LIKELY}, more likely another person than the one asked for")
     threshold = f", scores at or above {response.threshold:.3g}" if response.threshold else ""
     console.print(f"[bold]{MARKING}[/bold]  (matcher {response.matcher_version}{threshold})")
 

@@ -257,7 +257,7 @@ class Hit(_message.Message):
     CHANGED_SINCE_FIELD_NUMBER: _builtins.int
     type: _tracing_pb2.TracingType.ValueType
     score: _builtins.float
-    """In [0, 1]; 1 for the exact modes."""
+    """In [0, 1]; 1 for the exact modes. Ranked: the probability that the record is the person asked for."""
     changed_since: _builtins.bool
     """Batch results only: the record was written again after the batch answered (a correction, an update of
     its file). The hit shows it, score and explanation included, as it stood then; an online search shows
@@ -312,8 +312,10 @@ class SearchResponse(_message.Message):
     least selective keys were not all followed. Narrow the query (add a PID, a full given name) to be sure.
     """
     threshold: _builtins.float
-    """Ranked modes: the score the hits are at or above: min_score, or the default for this query (the
-    mode's, or from fuzzy-5 one relative to the name for a FUZZY query of one name part).
+    """Ranked modes: the score the hits are at or above: min_score, or the default for this query: the
+    mode's (PID_QUALIFIED 0.9; FUZZY 0.25 from fuzzy-8, 0.5 before), or for a FUZZY query of one name part
+    (from fuzzy-5) or of a surname and an initial (from fuzzy-6) one relative to that name. A score is a
+    probability: a hit under 0.5 is more likely another person than the one asked for.
     """
     @_builtins.property
     def hits(self) -> _containers.RepeatedCompositeFieldContainer[Global___Hit]: ...
