@@ -283,6 +283,7 @@ class BatchWorker:
                 candidates_truncated=response.candidates_truncated,
                 marking=response.marking,  # the online answer's FOUO marking: set when it discloses
                 threshold=response.threshold,
+                best_below_threshold=response.best_below_threshold,
             )
             return Answered(query.position, result.SerializeToString(), rejected=False), found.disclosures
         return Answered(query.position, result.SerializeToString(), rejected=True), []

@@ -325,6 +325,14 @@ def _explain(
     return Scored(to_score(bits), alias_no, features, bits)
 
 
+@dataclass(frozen=True, slots=True)
+class Ranking:
+    hits: list[tuple[int, Scored]]  # (index into candidates, scored), best first
+    # The best score of a candidate under `min_score` (0.0 if none, or no min_score): an answer with no
+    # hit whose closest record scored just under the threshold is not a clean check, and says so.
+    best_below: float = 0.0
+
+
 def rank(
     query_name: PersonName,
     query_ids: Identifiers,
@@ -337,20 +345,49 @@ def rank(
     after: tuple[float, int] | None = None,
     matcher: str = "",
 ) -> list[tuple[int, Scored]]:
+    """`ranking`'s hits."""
+    return ranking(
+        query_name,
+        query_ids,
+        candidates,
+        use_pids=use_pids,
+        min_score=min_score,
+        limit=limit,
+        offset=offset,
+        after=after,
+        matcher=matcher,
+    ).hits
+
+
+def ranking(
+    query_name: PersonName,
+    query_ids: Identifiers,
+    candidates: Sequence[HasSubject],
+    *,
+    use_pids: bool,
+    min_score: float = 0.0,
+    limit: int | None = None,
+    offset: int = 0,
+    after: tuple[float, int] | None = None,
+    matcher: str = "",
+) -> Ranking:
     """Score every candidate and return (index into candidates, scored), best first; ties keep the
     candidates' order. Only hits scoring at least `min_score`, and of those at most `limit` from the
     `offset`-th on, are explained and returned (explaining is the costly part). `after` (bits, index):
     only the candidates ranked after one with those bits at that index, i.e. with less evidence, or as
     much and a later index (a page that resumes after the last hit shown, wherever it now ranks).
-    `matcher` names the version (default: DEFAULT_MATCHER)."""
+    `matcher` names the version (default: DEFAULT_MATCHER). And the best score under `min_score`."""
     if not candidates:
-        return []
+        return Ranking([])
     cands = compile_candidates(candidates, pids=use_pids)
     cmp = _compare([query_name], [query_ids], cands, use_pids, 1, matcher=matcher)
     bits = cmp.bits[0]
     order = np.argsort(-bits, kind="stable")
+    best_below = 0.0
     if min_score > 0.0:
-        order = order[: int(np.count_nonzero(bits >= _bits_at(min_score)))]
+        above = int(np.count_nonzero(bits >= _bits_at(min_score)))
+        best_below = to_score(float(bits[order[above]])) if above < len(order) else 0.0
+        order = order[:above]
     if after is not None:
         last_bits, last_index = after
         ranked_bits = bits[order]
@@ -359,7 +396,7 @@ def rank(
     qa = analyze(query_name)
     m = _named(matcher)
     hits = [(int(i), _explain(int(i), float(bits[i]), cmp, qa, query_ids, cands, m)) for i in order]
-    return [hit for hit in hits if hit[1].score >= min_score]
+    return Ranking([hit for hit in hits if hit[1].score >= min_score], best_below)
 
 
 def score(

@@ -31,7 +31,7 @@ from indexer.codec_head import head_ssn
 from indexer.match_keys import full_ssn, query_keys
 from indexer.model import Identifiers, PersonName, StoredTracing, TracingType
 from indexer.store.base import TracingStore
-from search_service.matching import Scored, matcher, rank
+from search_service.matching import Scored, matcher, ranking
 from search_service.matching_columns import HeadCandidate
 from search_service.matching_pids import ssn_conflicts
 from search_service.matching_threshold import default_threshold
@@ -55,6 +55,7 @@ class RankedPage:
     next_token: str
     truncated: bool
     threshold: float = 0.0  # the score the hits are at or above
+    best_below: float = 0.0  # the best score of a candidate under it (0.0: none); no record is shown for it
 
 
 _KIND = "ranked"
@@ -180,7 +181,7 @@ def run_ranked(
             # Candidates up to the last hit's key in key order: among equal evidence, those it came after.
             seen = bisect.bisect_right([_BY_KEY(row) for row in listed], (agency, record))
             after = (bits, seen - 1)
-        hits = rank(
+        ranked = ranking(
             name,
             ids,
             [HeadCandidate(row[4]) for row in listed],
@@ -191,6 +192,7 @@ def run_ranked(
             limit=page_size + 1,
             matcher=matcher_version,
         )
+        hits = ranked.hits
         shown = [(listed[index][0], scored) for index, scored in hits[:page_size]]
         loaded = store.load([i for i, _ in shown])
     # Within the snapshot every head's tracing is there; a backend whose snapshot is weaker may miss one
@@ -200,4 +202,4 @@ def run_ranked(
     if len(hits) > page_size:
         last, key = shown[-1][1], listed[hits[page_size - 1][0]]
         token = seal(_KIND, scope, [last.bits.hex(), key[1], key[2]])
-    return RankedPage(page, token, truncated, threshold)
+    return RankedPage(page, token, truncated, threshold, ranked.best_below)

@@ -379,6 +379,7 @@ class SearchServicer(search_pb2_grpc.SearchServiceServicer):
             ranked = self._ranked(query)
             response.matcher_version, response.candidates_truncated = self._matcher.version, ranked.truncated
             response.next_page_token, response.threshold = ranked.next_token, ranked.threshold
+            response.best_below_threshold = ranked.best_below
             for hit in ranked.hits:
                 ranked_hit_out(hit, response.hits.add(), full_ssn=full_ssn)
                 disclosed.append(hit.stored.tracing)

@@ -401,9 +401,10 @@ def test_a_ranked_query_says_where_its_scores_stop_as_online(index: Index) -> No
     _people(index, 2)
     client = index.client("CCF-BATCH", "ARMY-CCF", [Role.QUERIER, Role.BATCH])
     one_part = _query("surname", M.SEARCH_MODE_FUZZY, name={"surname": "Whitfield"})
-    batch_id = _submit(client, [one_part]).batch_id
+    another = {"surname": "Whitfield", "given_name": "Zebulon"}  # no hit: the namesakes stay under the threshold
+    batch_id = _submit(client, [one_part, _query("another", M.SEARCH_MODE_FUZZY, name=another)]).batch_id
     assert _wait(client, batch_id).state == DONE
-    [result] = _results(client, batch_id)
+    [result, none] = _results(client, batch_id)
     online = client.search(
         mode=M.SEARCH_MODE_FUZZY, name={"surname": "Whitfield"}, purpose=search_pb2.PURPOSE_SECURITY_CLEARANCE
     )
@@ -412,3 +413,7 @@ def test_a_ranked_query_says_where_its_scores_stop_as_online(index: Index) -> No
     assert line["threshold"] == result.threshold
     # Which scorer ranked it: a batch running across an upgrade had lines of two matchers, none named.
     assert line["matcher_version"] == result.matcher_version == online.matcher_version != ""
+    # An answer with no hit says how close its best record came, as online: not a clean check.
+    asked = client.search(mode=M.SEARCH_MODE_FUZZY, name=another, purpose=search_pb2.PURPOSE_SECURITY_CLEARANCE)
+    assert not none.hits and 0 < none.best_below_threshold == asked.best_below_threshold < none.threshold
+    assert batch_cli.result_line(none)["best_below_threshold"] == none.best_below_threshold

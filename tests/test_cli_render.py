@@ -76,3 +76,12 @@ def test_a_ranked_hit_under_one_half_is_marked_possible() -> None:
     assert POSSIBLE not in above
     exact = _disputed_hit("PO-3", "Smith")
     assert POSSIBLE not in _shown(search_pb2.SearchResponse(hits=[exact], matcher_version="exact-1"))
+
+
+def test_an_answer_says_how_close_the_best_record_under_its_threshold_came() -> None:
+    """An empty FUZZY answer whose closest record scored just under the threshold is not a clean check."""
+    empty = _shown(search_pb2.SearchResponse(matcher_version="fuzzy-8", threshold=0.25, best_below_threshold=0.14583))
+    assert empty.index("scored 0.146: --min-score 0.145 shows it") < empty.index("no records")
+    tiny = _shown(search_pb2.SearchResponse(matcher_version="fuzzy-8", threshold=0.25, best_below_threshold=1.23456e-4))
+    assert "--min-score 0.000123 shows it" in tiny  # never 0, which asks for the default threshold again
+    assert "closest record" not in _shown(search_pb2.SearchResponse(matcher_version="fuzzy-8", threshold=0.25))

@@ -108,6 +108,8 @@ def result_line(result: batch_pb2.BatchQueryResult) -> dict[str, Any]:
         line["candidates_truncated"] = True
     if result.threshold:  # a ranked query: the score its hits stop at
         line["threshold"] = result.threshold
+    if result.best_below_threshold:  # and the best under it: a query with no hit is not a clean check then
+        line["best_below_threshold"] = result.best_below_threshold
     if result.matcher_version:  # a ranked query's scorer: a batch running at an upgrade may hold two
         line["matcher_version"] = result.matcher_version
     if result.violations:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from collections.abc import Callable
 
@@ -109,9 +110,21 @@ TRUNCATED = (
 )
 
 
+def _closest_under(response: search_pb2.SearchResponse) -> str:
+    below = response.best_below_threshold
+    unit = 10.0 ** (math.floor(math.log10(below)) - 2)  # three significant digits, rounded down: asked with
+    asked = math.floor(below / unit) * unit  # it, the answer shows that record
+    return (
+        f"the closest record under the threshold ({response.threshold:.3g}) scored {below:.3g}:"
+        f" --min-score {asked:.3g} shows it"
+    )
+
+
 def _render(response: search_pb2.SearchResponse, console: Console) -> None:
     if response.candidates_truncated:  # "no records" alone would read as a clean check
         console.print(f"[bold]{TRUNCATED}[/bold]")
+    if response.best_below_threshold:  # before "no records", which alone would read as a clean check
+        console.print(f"[bold]{_closest_under(response)}[/bold]")
     if not response.hits:
         console.print("no records")
         return

@@ -27,15 +27,15 @@ from dcii.v1 import tracing_pb2 as dcii_dot_v1_dot_tracing__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x13\x64\x63ii/v1/batch.proto\x12\x07\x64\x63ii.v1\x1a\x14\x64\x63ii/v1/search.proto\x1a\x15\x64\x63ii/v1/tracing.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"E\n\nBatchQuery\x12\x10\n\x08query_id\x18\x01 \x01(\t\x12%\n\x05query\x18\x02 \x01(\x0b\x32\x16.dcii.v1.SearchRequest\"I\n\x12SubmitBatchRequest\x12\r\n\x05label\x18\x01 \x01(\t\x12$\n\x07queries\x18\x02 \x03(\x0b\x32\x13.dcii.v1.BatchQuery\"\xa5\x02\n\x0b\x42\x61tchStatus\x12\x10\n\x08\x62\x61tch_id\x18\x01 \x01(\t\x12\"\n\x05state\x18\x02 \x01(\x0e\x32\x13.dcii.v1.BatchState\x12\r\n\x05total\x18\x03 \x01(\x03\x12\x0c\n\x04\x64one\x18\x04 \x01(\x03\x12\x10\n\x08rejected\x18\x05 \x01(\x03\x12\x30\n\x0csubmitted_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0b\x66inished_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\r\n\x05label\x18\x08 \x01(\t\x12\x0e\n\x06reason\x18\t \x01(\t\x12/\n\x0bpurge_after\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xe1\x01\n\x10\x42\x61tchQueryResult\x12\x10\n\x08query_id\x18\x01 \x01(\t\x12+\n\nviolations\x18\x02 \x03(\x0b\x32\x17.dcii.v1.FieldViolation\x12\x1a\n\x04hits\x18\x03 \x03(\x0b\x32\x0c.dcii.v1.Hit\x12\x17\n\x0fmatcher_version\x18\x04 \x01(\t\x12\x17\n\x0fnext_page_token\x18\x05 \x01(\t\x12\x1c\n\x14\x63\x61ndidates_truncated\x18\x06 \x01(\x08\x12\x0f\n\x07marking\x18\x07 \x01(\t\x12\x11\n\tthreshold\x18\x08 \x01(\x01\"#\n\x0fGetBatchRequest\x12\x10\n\x08\x62\x61tch_id\x18\x01 \x01(\t*\xa3\x01\n\nBatchState\x12\x1b\n\x17\x42\x41TCH_STATE_UNSPECIFIED\x10\x00\x12\x16\n\x12\x42\x41TCH_STATE_QUEUED\x10\x01\x12\x17\n\x13\x42\x41TCH_STATE_RUNNING\x10\x02\x12\x14\n\x10\x42\x41TCH_STATE_DONE\x10\x03\x12\x19\n\x15\x42\x41TCH_STATE_CANCELLED\x10\x04\x12\x16\n\x12\x42\x41TCH_STATE_FAILED\x10\x05\x32\xa0\x02\n\x0c\x42\x61tchService\x12\x42\n\x0bSubmitBatch\x12\x1b.dcii.v1.SubmitBatchRequest\x1a\x14.dcii.v1.BatchStatus(\x01\x12@\n\x0eGetBatchStatus\x12\x18.dcii.v1.GetBatchRequest\x1a\x14.dcii.v1.BatchStatus\x12K\n\x12StreamBatchResults\x12\x18.dcii.v1.GetBatchRequest\x1a\x19.dcii.v1.BatchQueryResult0\x01\x12=\n\x0b\x43\x61ncelBatch\x12\x18.dcii.v1.GetBatchRequest\x1a\x14.dcii.v1.BatchStatusb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x13\x64\x63ii/v1/batch.proto\x12\x07\x64\x63ii.v1\x1a\x14\x64\x63ii/v1/search.proto\x1a\x15\x64\x63ii/v1/tracing.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"E\n\nBatchQuery\x12\x10\n\x08query_id\x18\x01 \x01(\t\x12%\n\x05query\x18\x02 \x01(\x0b\x32\x16.dcii.v1.SearchRequest\"I\n\x12SubmitBatchRequest\x12\r\n\x05label\x18\x01 \x01(\t\x12$\n\x07queries\x18\x02 \x03(\x0b\x32\x13.dcii.v1.BatchQuery\"\xa5\x02\n\x0b\x42\x61tchStatus\x12\x10\n\x08\x62\x61tch_id\x18\x01 \x01(\t\x12\"\n\x05state\x18\x02 \x01(\x0e\x32\x13.dcii.v1.BatchState\x12\r\n\x05total\x18\x03 \x01(\x03\x12\x0c\n\x04\x64one\x18\x04 \x01(\x03\x12\x10\n\x08rejected\x18\x05 \x01(\x03\x12\x30\n\x0csubmitted_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0b\x66inished_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\r\n\x05label\x18\x08 \x01(\t\x12\x0e\n\x06reason\x18\t \x01(\t\x12/\n\x0bpurge_after\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xff\x01\n\x10\x42\x61tchQueryResult\x12\x10\n\x08query_id\x18\x01 \x01(\t\x12+\n\nviolations\x18\x02 \x03(\x0b\x32\x17.dcii.v1.FieldViolation\x12\x1a\n\x04hits\x18\x03 \x03(\x0b\x32\x0c.dcii.v1.Hit\x12\x17\n\x0fmatcher_version\x18\x04 \x01(\t\x12\x17\n\x0fnext_page_token\x18\x05 \x01(\t\x12\x1c\n\x14\x63\x61ndidates_truncated\x18\x06 \x01(\x08\x12\x0f\n\x07marking\x18\x07 \x01(\t\x12\x11\n\tthreshold\x18\x08 \x01(\x01\x12\x1c\n\x14\x62\x65st_below_threshold\x18\t \x01(\x01\"#\n\x0fGetBatchRequest\x12\x10\n\x08\x62\x61tch_id\x18\x01 \x01(\t*\xa3\x01\n\nBatchState\x12\x1b\n\x17\x42\x41TCH_STATE_UNSPECIFIED\x10\x00\x12\x16\n\x12\x42\x41TCH_STATE_QUEUED\x10\x01\x12\x17\n\x13\x42\x41TCH_STATE_RUNNING\x10\x02\x12\x14\n\x10\x42\x41TCH_STATE_DONE\x10\x03\x12\x19\n\x15\x42\x41TCH_STATE_CANCELLED\x10\x04\x12\x16\n\x12\x42\x41TCH_STATE_FAILED\x10\x05\x32\xa0\x02\n\x0c\x42\x61tchService\x12\x42\n\x0bSubmitBatch\x12\x1b.dcii.v1.SubmitBatchRequest\x1a\x14.dcii.v1.BatchStatus(\x01\x12@\n\x0eGetBatchStatus\x12\x18.dcii.v1.GetBatchRequest\x1a\x14.dcii.v1.BatchStatus\x12K\n\x12StreamBatchResults\x12\x18.dcii.v1.GetBatchRequest\x1a\x19.dcii.v1.BatchQueryResult0\x01\x12=\n\x0b\x43\x61ncelBatch\x12\x18.dcii.v1.GetBatchRequest\x1a\x14.dcii.v1.BatchStatusb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'dcii.v1.batch_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_BATCHSTATE']._serialized_start=818
-  _globals['_BATCHSTATE']._serialized_end=981
+  _globals['_BATCHSTATE']._serialized_start=848
+  _globals['_BATCHSTATE']._serialized_end=1011
   _globals['_BATCHQUERY']._serialized_start=110
   _globals['_BATCHQUERY']._serialized_end=179
   _globals['_SUBMITBATCHREQUEST']._serialized_start=181
@@ -43,9 +43,9 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_BATCHSTATUS']._serialized_start=257
   _globals['_BATCHSTATUS']._serialized_end=550
   _globals['_BATCHQUERYRESULT']._serialized_start=553
-  _globals['_BATCHQUERYRESULT']._serialized_end=778
-  _globals['_GETBATCHREQUEST']._serialized_start=780
-  _globals['_GETBATCHREQUEST']._serialized_end=815
-  _globals['_BATCHSERVICE']._serialized_start=984
-  _globals['_BATCHSERVICE']._serialized_end=1272
+  _globals['_BATCHQUERYRESULT']._serialized_end=808
+  _globals['_GETBATCHREQUEST']._serialized_start=810
+  _globals['_GETBATCHREQUEST']._serialized_end=845
+  _globals['_BATCHSERVICE']._serialized_start=1014
+  _globals['_BATCHSERVICE']._serialized_end=1302
 # @@protoc_insertion_point(module_scope)

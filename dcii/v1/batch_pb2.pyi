@@ -162,6 +162,7 @@ class BatchQueryResult(_message.Message):
     CANDIDATES_TRUNCATED_FIELD_NUMBER: _builtins.int
     MARKING_FIELD_NUMBER: _builtins.int
     THRESHOLD_FIELD_NUMBER: _builtins.int
+    BEST_BELOW_THRESHOLD_FIELD_NUMBER: _builtins.int
     query_id: _builtins.str
     matcher_version: _builtins.str
     next_page_token: _builtins.str
@@ -176,6 +177,8 @@ class BatchQueryResult(_message.Message):
     """
     threshold: _builtins.float
     """As in SearchResponse (ranked modes): the score the hits are at or above."""
+    best_below_threshold: _builtins.float
+    """As in SearchResponse (ranked modes): the best score of a candidate under the threshold (0: none)."""
     @_builtins.property
     def violations(self) -> _containers.RepeatedCompositeFieldContainer[_tracing_pb2.FieldViolation]:
         """Set when the query itself was refused by the edit criteria."""
@@ -193,10 +196,11 @@ class BatchQueryResult(_message.Message):
         candidates_truncated: _builtins.bool = ...,
         marking: _builtins.str = ...,
         threshold: _builtins.float = ...,
+        best_below_threshold: _builtins.float = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["candidates_truncated", b"candidates_truncated", "hits", b"hits", "marking", b"marking", "matcher_version", b"matcher_version", "next_page_token", b"next_page_token", "query_id", b"query_id", "threshold", b"threshold", "violations", b"violations"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["best_below_threshold", b"best_below_threshold", "candidates_truncated", b"candidates_truncated", "hits", b"hits", "marking", b"marking", "matcher_version", b"matcher_version", "next_page_token", b"next_page_token", "query_id", b"query_id", "threshold", b"threshold", "violations", b"violations"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

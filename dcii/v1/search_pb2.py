@@ -25,19 +25,19 @@ _sym_db = _symbol_database.Default()
 from dcii.v1 import tracing_pb2 as dcii_dot_v1_dot_tracing__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x14\x64\x63ii/v1/search.proto\x12\x07\x64\x63ii.v1\x1a\x15\x64\x63ii/v1/tracing.proto\"\x99\x02\n\rSearchRequest\x12!\n\x04mode\x18\x01 \x01(\x0e\x32\x13.dcii.v1.SearchMode\x12!\n\x07purpose\x18\x02 \x01(\x0e\x32\x10.dcii.v1.Purpose\x12!\n\x04name\x18\x03 \x01(\x0b\x32\x13.dcii.v1.PersonName\x12\x31\n\x0bidentifiers\x18\x04 \x01(\x0b\x32\x1c.dcii.v1.PersonalIdentifiers\x12#\n\x05types\x18\x05 \x03(\x0e\x32\x14.dcii.v1.TracingType\x12\r\n\x05title\x18\x06 \x01(\t\x12\x11\n\tpage_size\x18\x07 \x01(\x05\x12\x12\n\npage_token\x18\x08 \x01(\t\x12\x11\n\tmin_score\x18\t \x01(\x01\"o\n\x11\x46\x65\x61tureComparison\x12\x0f\n\x07\x66\x65\x61ture\x18\x01 \x01(\t\x12%\n\tagreement\x18\x02 \x01(\x0e\x32\x12.dcii.v1.Agreement\x12\x12\n\nsimilarity\x18\x03 \x01(\x01\x12\x0e\n\x06\x64\x65tail\x18\x04 \x01(\t\"V\n\x10MatchExplanation\x12,\n\x08\x66\x65\x61tures\x18\x01 \x03(\x0b\x32\x1a.dcii.v1.FeatureComparison\x12\x14\n\x0cmatched_name\x18\x02 \x01(\t\"P\n\rDisputeNotice\x12\x12\n\ndispute_id\x18\x01 \x01(\t\x12\x1a\n\x12statement_location\x18\x02 \x01(\t\x12\x0f\n\x07summary\x18\x03 \x01(\t\"\xcb\x01\n\x03Hit\x12!\n\x07tracing\x18\x01 \x01(\x0b\x32\x10.dcii.v1.Tracing\x12\"\n\x04type\x18\x02 \x01(\x0e\x32\x14.dcii.v1.TracingType\x12\r\n\x05score\x18\x03 \x01(\x01\x12.\n\x0b\x65xplanation\x18\x04 \x01(\x0b\x32\x19.dcii.v1.MatchExplanation\x12\'\n\x07\x64ispute\x18\x05 \x01(\x0b\x32\x16.dcii.v1.DisputeNotice\x12\x15\n\rchanged_since\x18\x06 \x01(\x08\"\xb7\x01\n\x0eSearchResponse\x12\x1a\n\x04hits\x18\x01 \x03(\x0b\x32\x0c.dcii.v1.Hit\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\x12\x17\n\x0fmatcher_version\x18\x03 \x01(\t\x12\x0f\n\x07marking\x18\x04 \x01(\t\x12\x15\n\rdisclosure_id\x18\x05 \x01(\t\x12\x1c\n\x14\x63\x61ndidates_truncated\x18\x06 \x01(\x08\x12\x11\n\tthreshold\x18\x07 \x01(\x01*\xae\x01\n\nSearchMode\x12\x1b\n\x17SEARCH_MODE_UNSPECIFIED\x10\x00\x12\x15\n\x11SEARCH_MODE_EXACT\x10\x01\x12\x19\n\x15SEARCH_MODE_NAME_ONLY\x10\x02\x12\x1b\n\x17SEARCH_MODE_NONSTANDARD\x10\x03\x12\x15\n\x11SEARCH_MODE_FUZZY\x10\x04\x12\x1d\n\x19SEARCH_MODE_PID_QUALIFIED\x10\x05*\x89\x02\n\x07Purpose\x12\x17\n\x13PURPOSE_UNSPECIFIED\x10\x00\x12\x1e\n\x1aPURPOSE_SECURITY_CLEARANCE\x10\x01\x12\x1f\n\x1bPURPOSE_INSTALLATION_ACCESS\x10\x02\x12\x1e\n\x1aPURPOSE_MILITARY_ACCESSION\x10\x03\x12\x1e\n\x1aPURPOSE_SENSITIVE_POSITION\x10\x04\x12\"\n\x1ePURPOSE_CRIMINAL_INVESTIGATION\x10\x05\x12\x1f\n\x1bPURPOSE_COUNTERINTELLIGENCE\x10\x06\x12\x1f\n\x1bPURPOSE_PRIVACY_ACT_REQUEST\x10\x07*\x81\x01\n\tAgreement\x12\x19\n\x15\x41GREEMENT_UNSPECIFIED\x10\x00\x12\x13\n\x0f\x41GREEMENT_EXACT\x10\x01\x12\x15\n\x11\x41GREEMENT_PARTIAL\x10\x02\x12\x16\n\x12\x41GREEMENT_DISAGREE\x10\x03\x12\x15\n\x11\x41GREEMENT_MISSING\x10\x04\x32J\n\rSearchService\x12\x39\n\x06Search\x12\x16.dcii.v1.SearchRequest\x1a\x17.dcii.v1.SearchResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x14\x64\x63ii/v1/search.proto\x12\x07\x64\x63ii.v1\x1a\x15\x64\x63ii/v1/tracing.proto\"\x99\x02\n\rSearchRequest\x12!\n\x04mode\x18\x01 \x01(\x0e\x32\x13.dcii.v1.SearchMode\x12!\n\x07purpose\x18\x02 \x01(\x0e\x32\x10.dcii.v1.Purpose\x12!\n\x04name\x18\x03 \x01(\x0b\x32\x13.dcii.v1.PersonName\x12\x31\n\x0bidentifiers\x18\x04 \x01(\x0b\x32\x1c.dcii.v1.PersonalIdentifiers\x12#\n\x05types\x18\x05 \x03(\x0e\x32\x14.dcii.v1.TracingType\x12\r\n\x05title\x18\x06 \x01(\t\x12\x11\n\tpage_size\x18\x07 \x01(\x05\x12\x12\n\npage_token\x18\x08 \x01(\t\x12\x11\n\tmin_score\x18\t \x01(\x01\"o\n\x11\x46\x65\x61tureComparison\x12\x0f\n\x07\x66\x65\x61ture\x18\x01 \x01(\t\x12%\n\tagreement\x18\x02 \x01(\x0e\x32\x12.dcii.v1.Agreement\x12\x12\n\nsimilarity\x18\x03 \x01(\x01\x12\x0e\n\x06\x64\x65tail\x18\x04 \x01(\t\"V\n\x10MatchExplanation\x12,\n\x08\x66\x65\x61tures\x18\x01 \x03(\x0b\x32\x1a.dcii.v1.FeatureComparison\x12\x14\n\x0cmatched_name\x18\x02 \x01(\t\"P\n\rDisputeNotice\x12\x12\n\ndispute_id\x18\x01 \x01(\t\x12\x1a\n\x12statement_location\x18\x02 \x01(\t\x12\x0f\n\x07summary\x18\x03 \x01(\t\"\xcb\x01\n\x03Hit\x12!\n\x07tracing\x18\x01 \x01(\x0b\x32\x10.dcii.v1.Tracing\x12\"\n\x04type\x18\x02 \x01(\x0e\x32\x14.dcii.v1.TracingType\x12\r\n\x05score\x18\x03 \x01(\x01\x12.\n\x0b\x65xplanation\x18\x04 \x01(\x0b\x32\x19.dcii.v1.MatchExplanation\x12\'\n\x07\x64ispute\x18\x05 \x01(\x0b\x32\x16.dcii.v1.DisputeNotice\x12\x15\n\rchanged_since\x18\x06 \x01(\x08\"\xd5\x01\n\x0eSearchResponse\x12\x1a\n\x04hits\x18\x01 \x03(\x0b\x32\x0c.dcii.v1.Hit\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\x12\x17\n\x0fmatcher_version\x18\x03 \x01(\t\x12\x0f\n\x07marking\x18\x04 \x01(\t\x12\x15\n\rdisclosure_id\x18\x05 \x01(\t\x12\x1c\n\x14\x63\x61ndidates_truncated\x18\x06 \x01(\x08\x12\x11\n\tthreshold\x18\x07 \x01(\x01\x12\x1c\n\x14\x62\x65st_below_threshold\x18\x08 \x01(\x01*\xae\x01\n\nSearchMode\x12\x1b\n\x17SEARCH_MODE_UNSPECIFIED\x10\x00\x12\x15\n\x11SEARCH_MODE_EXACT\x10\x01\x12\x19\n\x15SEARCH_MODE_NAME_ONLY\x10\x02\x12\x1b\n\x17SEARCH_MODE_NONSTANDARD\x10\x03\x12\x15\n\x11SEARCH_MODE_FUZZY\x10\x04\x12\x1d\n\x19SEARCH_MODE_PID_QUALIFIED\x10\x05*\x89\x02\n\x07Purpose\x12\x17\n\x13PURPOSE_UNSPECIFIED\x10\x00\x12\x1e\n\x1aPURPOSE_SECURITY_CLEARANCE\x10\x01\x12\x1f\n\x1bPURPOSE_INSTALLATION_ACCESS\x10\x02\x12\x1e\n\x1aPURPOSE_MILITARY_ACCESSION\x10\x03\x12\x1e\n\x1aPURPOSE_SENSITIVE_POSITION\x10\x04\x12\"\n\x1ePURPOSE_CRIMINAL_INVESTIGATION\x10\x05\x12\x1f\n\x1bPURPOSE_COUNTERINTELLIGENCE\x10\x06\x12\x1f\n\x1bPURPOSE_PRIVACY_ACT_REQUEST\x10\x07*\x81\x01\n\tAgreement\x12\x19\n\x15\x41GREEMENT_UNSPECIFIED\x10\x00\x12\x13\n\x0f\x41GREEMENT_EXACT\x10\x01\x12\x15\n\x11\x41GREEMENT_PARTIAL\x10\x02\x12\x16\n\x12\x41GREEMENT_DISAGREE\x10\x03\x12\x15\n\x11\x41GREEMENT_MISSING\x10\x04\x32J\n\rSearchService\x12\x39\n\x06Search\x12\x16.dcii.v1.SearchRequest\x1a\x17.dcii.v1.SearchResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'dcii.v1.search_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_SEARCHMODE']._serialized_start=1016
-  _globals['_SEARCHMODE']._serialized_end=1190
-  _globals['_PURPOSE']._serialized_start=1193
-  _globals['_PURPOSE']._serialized_end=1458
-  _globals['_AGREEMENT']._serialized_start=1461
-  _globals['_AGREEMENT']._serialized_end=1590
+  _globals['_SEARCHMODE']._serialized_start=1046
+  _globals['_SEARCHMODE']._serialized_end=1220
+  _globals['_PURPOSE']._serialized_start=1223
+  _globals['_PURPOSE']._serialized_end=1488
+  _globals['_AGREEMENT']._serialized_start=1491
+  _globals['_AGREEMENT']._serialized_end=1620
   _globals['_SEARCHREQUEST']._serialized_start=57
   _globals['_SEARCHREQUEST']._serialized_end=338
   _globals['_FEATURECOMPARISON']._serialized_start=340
@@ -49,7 +49,7 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_HIT']._serialized_start=624
   _globals['_HIT']._serialized_end=827
   _globals['_SEARCHRESPONSE']._serialized_start=830
-  _globals['_SEARCHRESPONSE']._serialized_end=1013
-  _globals['_SEARCHSERVICE']._serialized_start=1592
-  _globals['_SEARCHSERVICE']._serialized_end=1666
+  _globals['_SEARCHRESPONSE']._serialized_end=1043
+  _globals['_SEARCHSERVICE']._serialized_start=1622
+  _globals['_SEARCHSERVICE']._serialized_end=1696
 # @@protoc_insertion_point(module_scope)

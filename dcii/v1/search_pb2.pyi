@@ -300,6 +300,7 @@ class SearchResponse(_message.Message):
     DISCLOSURE_ID_FIELD_NUMBER: _builtins.int
     CANDIDATES_TRUNCATED_FIELD_NUMBER: _builtins.int
     THRESHOLD_FIELD_NUMBER: _builtins.int
+    BEST_BELOW_THRESHOLD_FIELD_NUMBER: _builtins.int
     next_page_token: _builtins.str
     matcher_version: _builtins.str
     """The matcher that ranked the hits, e.g. "exact-1" or "fuzzy-1"."""
@@ -317,6 +318,11 @@ class SearchResponse(_message.Message):
     (from fuzzy-5) or of a surname and an initial (from fuzzy-6) one relative to that name. A score is a
     probability: a hit under 0.5 is more likely another person than the one asked for.
     """
+    best_below_threshold: _builtins.float
+    """Ranked modes: the best score of a candidate under the threshold (0: none). An answer with no hit, or
+    few, whose closest record scored just under it is not a clean check: ask again with a lower min_score
+    to see that record (then shown and accounted as any hit). A score alone discloses no record.
+    """
     @_builtins.property
     def hits(self) -> _containers.RepeatedCompositeFieldContainer[Global___Hit]: ...
     def __init__(
@@ -329,10 +335,11 @@ class SearchResponse(_message.Message):
         disclosure_id: _builtins.str = ...,
         candidates_truncated: _builtins.bool = ...,
         threshold: _builtins.float = ...,
+        best_below_threshold: _builtins.float = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["candidates_truncated", b"candidates_truncated", "disclosure_id", b"disclosure_id", "hits", b"hits", "marking", b"marking", "matcher_version", b"matcher_version", "next_page_token", b"next_page_token", "threshold", b"threshold"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["best_below_threshold", b"best_below_threshold", "candidates_truncated", b"candidates_truncated", "disclosure_id", b"disclosure_id", "hits", b"hits", "marking", b"marking", "matcher_version", b"matcher_version", "next_page_token", b"next_page_token", "threshold", b"threshold"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
