@@ -118,8 +118,9 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
+from typing import ParamSpec
 
 import numpy as np
 import numpy.typing as npt
@@ -325,38 +326,15 @@ def _explain(
     return Scored(to_score(bits), alias_no, features, bits)
 
 
+_P = ParamSpec("_P")
+
+
 @dataclass(frozen=True, slots=True)
 class Ranking:
     hits: list[tuple[int, Scored]]  # (index into candidates, scored), best first
     # The best score of a candidate under `min_score` (0.0 if none, or no min_score): an answer with no
     # hit whose closest record scored just under the threshold is not a clean check, and says so.
     best_below: float = 0.0
-
-
-def rank(
-    query_name: PersonName,
-    query_ids: Identifiers,
-    candidates: Sequence[HasSubject],
-    *,
-    use_pids: bool,
-    min_score: float = 0.0,
-    limit: int | None = None,
-    offset: int = 0,
-    after: tuple[float, int] | None = None,
-    matcher: str = "",
-) -> list[tuple[int, Scored]]:
-    """`ranking`'s hits."""
-    return ranking(
-        query_name,
-        query_ids,
-        candidates,
-        use_pids=use_pids,
-        min_score=min_score,
-        limit=limit,
-        offset=offset,
-        after=after,
-        matcher=matcher,
-    ).hits
 
 
 def ranking(
@@ -397,6 +375,17 @@ def ranking(
     m = _named(matcher)
     hits = [(int(i), _explain(int(i), float(bits[i]), cmp, qa, query_ids, cands, m)) for i in order]
     return Ranking([hit for hit in hits if hit[1].score >= min_score], best_below)
+
+
+def _hits_of(ranked: Callable[_P, Ranking]) -> Callable[_P, list[tuple[int, Scored]]]:
+    def hits(*args: _P.args, **kwargs: _P.kwargs) -> list[tuple[int, Scored]]:
+        return ranked(*args, **kwargs).hits
+
+    hits.__doc__ = "`ranking`'s hits (its arguments, checked as its own)."
+    return hits
+
+
+rank = _hits_of(ranking)
 
 
 def score(
