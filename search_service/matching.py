@@ -116,6 +116,7 @@ weights, and this module combines the evidence into scores and ranks.
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 from collections.abc import Callable, Sequence
@@ -348,13 +349,16 @@ def ranking(
     offset: int = 0,
     after: tuple[float, int] | None = None,
     matcher: str = "",
+    below: float = 1.0,
 ) -> Ranking:
     """Score every candidate and return (index into candidates, scored), best first; ties keep the
     candidates' order. Only hits scoring at least `min_score`, and of those at most `limit` from the
     `offset`-th on, are explained and returned (explaining is the costly part). `after` (bits, index):
     only the candidates ranked after one with those bits at that index, i.e. with less evidence, or as
     much and a later index (a page that resumes after the last hit shown, wherever it now ranks).
-    `matcher` names the version (default: DEFAULT_MATCHER). And the best score under `min_score`."""
+    `matcher` names the version (default: DEFAULT_MATCHER). And the best score under `min_score` and
+    under `below` (the caller's default threshold: a score a default answer would show as a hit, and
+    account, is never given as a number alone, whatever `min_score` a caller sets)."""
     if not candidates:
         return Ranking([])
     cands = compile_candidates(candidates, pids=use_pids)
@@ -363,9 +367,9 @@ def ranking(
     order = np.argsort(-bits, kind="stable")
     best_below = 0.0
     if min_score > 0.0:
-        above = int(np.count_nonzero(bits >= _bits_at(min_score)))
-        best_below = to_score(float(bits[order[above]])) if above < len(order) else 0.0
-        order = order[:above]
+        under = _at_or_above(bits, order, min(min_score, below))
+        best_below = to_score(float(bits[order[under]])) if under < len(order) else 0.0
+        order = order[: _at_or_above(bits, order, min_score)]
     if after is not None:
         last_bits, last_index = after
         ranked_bits = bits[order]
@@ -377,10 +381,24 @@ def ranking(
     return Ranking([hit for hit in hits if hit[1].score >= min_score], best_below)
 
 
+def _at_or_above(bits: Floats, order: npt.NDArray[np.intp], min_score: float) -> int:
+    """How many of `order` (best first) score at least `min_score`, judged on the score as a hit's is
+    (`to_score`): the cut in bits alone differs from it in the last bit at the boundary, and a record asked
+    for again at the very score an answer gave as its best under the threshold was left out."""
+    above = int(np.count_nonzero(bits >= _bits_at(min_score)))
+    while above > 0 and to_score(float(bits[order[above - 1]])) < min_score:
+        above -= 1
+    while above < len(order) and to_score(float(bits[order[above]])) >= min_score:
+        above += 1
+    return above
+
+
 def _hits_of(ranked: Callable[_P, Ranking]) -> Callable[_P, list[tuple[int, Scored]]]:
     def hits(*args: _P.args, **kwargs: _P.kwargs) -> list[tuple[int, Scored]]:
         return ranked(*args, **kwargs).hits
 
+    functools.update_wrapper(hits, ranked)  # its signature for help() and inspect, as for mypy
+    hits.__name__ = hits.__qualname__ = "rank"
     hits.__doc__ = "`ranking`'s hits (its arguments, checked as its own)."
     return hits
 

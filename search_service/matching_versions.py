@@ -368,8 +368,16 @@ MATCHERS: dict[str, Matcher] = {
 
 
 def same_scores(scorer: Matcher) -> list[Matcher]:
-    """The other served versions that score and rank as `scorer` does (`Matcher.scores_of`, either way)."""
-    return [m for m in MATCHERS.values() if scorer.version == m.scores_of or m.version == scorer.scores_of]
+    """The other served versions that score and rank as `scorer` does: linked to it by `Matcher.scores_of`,
+    either way and through others (a fuzzy-9 that scored as fuzzy-8 would score as fuzzy-7)."""
+    alike = {scorer.version}
+    while True:
+        linked = {m.version for m in MATCHERS.values() if m.scores_of in alike} | {
+            m.scores_of for m in MATCHERS.values() if m.version in alike and m.scores_of in MATCHERS
+        }
+        if linked <= alike:
+            return [m for m in MATCHERS.values() if m.version in alike and m is not scorer]
+        alike |= linked
 
 
 DEFAULT_MATCHER = "fuzzy-8"

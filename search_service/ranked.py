@@ -127,20 +127,19 @@ def run_ranked(
     use_pids = mode == "PID_QUALIFIED"
     ids = identifiers if use_pids else Identifiers()
     scorer = matcher(matcher_version)
-    threshold = min_score or default_threshold(scorer, mode, name)
+    default = default_threshold(scorer, mode, name)
+    threshold = min_score or default
     scope = _scope(mode, name, ids, types, threshold, scorer.version)
     position = None
     if page_token:
         # A token another version issued resumes here when that version scores alike: at the default
-        # threshold, at its own default (fuzzy-7's at 0.5 under fuzzy-8 at 0.25, kept in batch results; and
-        # back, should a server roll back). A token issued before versions were named resumes at the same
-        # threshold, as it did.
-        alike = [
-            (m.version, default_threshold(m, mode, name) if not min_score else threshold) for m in same_scores(scorer)
-        ]
+        # threshold, at its own default (fuzzy-7's at 0.5 under fuzzy-8 at 0.25; and back, should a server
+        # roll back). A token issued before versions were named resumes at the same threshold only, as it
+        # did: at another it may be another version's (fuzzy-6 issued them at 0.5 too), whose position in
+        # other scores would skip records silently, where a refusal only asks for the first page again.
+        alike = [(m.version, threshold if min_score else default_threshold(m, mode, name)) for m in same_scores(scorer)]
         earlier = [_scope(mode, name, ids, types, at, version) for version, at in alike]
-        earlier += [_scope(mode, name, ids, types, at) for at in {threshold, *(at for _, at in alike)}]
-        position = unseal(page_token, _KIND, scope, earlier)
+        position = unseal(page_token, _KIND, scope, [*earlier, _scope(mode, name, ids, types, threshold)])
     offset = _legacy_offset(page_token) if page_token and position is None else 0
     # Identifier first (indexer.match_keys): above the cap, a candidate whose full SSN conflicts with the
     # query's can never be shown, so it is neither retrieved (by name or date) nor scored.
@@ -191,6 +190,7 @@ def run_ranked(
             after=after,
             limit=page_size + 1,
             matcher=matcher_version,
+            below=default,
         )
         hits = ranked.hits
         shown = [(listed[index][0], scored) for index, scored in hits[:page_size]]

@@ -85,3 +85,9 @@ def test_an_answer_says_how_close_the_best_record_under_its_threshold_came() -> 
     tiny = _shown(search_pb2.SearchResponse(matcher_version="fuzzy-8", threshold=0.25, best_below_threshold=1.23456e-4))
     assert "--min-score 0.000123 shows it" in tiny  # never 0, which asks for the default threshold again
     assert "closest record" not in _shown(search_pb2.SearchResponse(matcher_version="fuzzy-8", threshold=0.25))
+    edge = _shown(search_pb2.SearchResponse(matcher_version="fuzzy-8", threshold=0.25, best_below_threshold=0.2499))
+    assert "threshold (0.25) scored 0.2499" in edge  # not "0.25", the threshold itself
+    for odd in (float("nan"), float("inf"), -0.5, 5e-324, 1.0):  # no server sends these; none ends the command
+        assert "closest record under the threshold" in _shown(
+            search_pb2.SearchResponse(matcher_version="fuzzy-8", threshold=0.25, best_below_threshold=odd)
+        )

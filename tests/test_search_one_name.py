@@ -180,3 +180,9 @@ def test_an_answer_with_no_hit_says_how_close_its_best_record_came(querier: Clie
     assert 0 < shown.best_below_threshold < shown.threshold <= min(h.score for h in shown.hits)
     exact = querier.search(mode=EXACT, name={"given_name": "Madonna"}, identifiers={"ssn": MONO_SSN})
     assert exact.best_below_threshold == 0 and exact.threshold == 0
+    # Asked above the default, a record the default answer would show (and account) is not given as a
+    # score: min_score 1.0 was an oracle of what is on file (a review); only a score under 0.25 is.
+    above = querier.search(
+        mode=search_pb2.SEARCH_MODE_FUZZY, name={"surname": "Smith", "given_name": "William"}, min_score=1.0
+    )
+    assert list(above.hits) == [] and above.best_below_threshold < 0.25

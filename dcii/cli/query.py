@@ -111,19 +111,21 @@ TRUNCATED = (
 
 
 def _closest_under(response: search_pb2.SearchResponse) -> str:
-    below = response.best_below_threshold
-    unit = 10.0 ** (math.floor(math.log10(below)) - 2)  # three significant digits, rounded down: asked with
-    asked = math.floor(below / unit) * unit  # it, the answer shows that record
-    return (
-        f"the closest record under the threshold ({response.threshold:.3g}) scored {below:.3g}:"
-        f" --min-score {asked:.3g} shows it"
-    )
+    below, threshold = response.best_below_threshold, response.threshold
+    digits = 3  # as many as tell it from the threshold (0.2499 is not "0.25")
+    while f"{below:.{digits}g}" == f"{threshold:.{digits}g}" and digits < 17:
+        digits += 1
+    said = f"the closest record under the threshold ({threshold:.{digits}g}) scored {below:.{digits}g}"
+    if not 1e-300 < below < 1.0:  # what no server sends: said as it came, with nothing to ask
+        return said
+    unit = 10.0 ** (math.floor(math.log10(below)) - 2)  # three significant digits, rounded down: asked
+    return f"{said}: --min-score {math.floor(below / unit) * unit:.3g} shows it"  # with it, the record shows
 
 
 def _render(response: search_pb2.SearchResponse, console: Console) -> None:
     if response.candidates_truncated:  # "no records" alone would read as a clean check
         console.print(f"[bold]{TRUNCATED}[/bold]")
-    if response.best_below_threshold:  # before "no records", which alone would read as a clean check
+    if response.best_below_threshold != 0:  # before "no records", which alone would read as a clean check
         console.print(f"[bold]{_closest_under(response)}[/bold]")
     if not response.hits:
         console.print("no records")

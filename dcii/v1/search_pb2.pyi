@@ -319,9 +319,12 @@ class SearchResponse(_message.Message):
     probability: a hit under 0.5 is more likely another person than the one asked for.
     """
     best_below_threshold: _builtins.float
-    """Ranked modes: the best score of a candidate under the threshold (0: none). An answer with no hit, or
-    few, whose closest record scored just under it is not a clean check: ask again with a lower min_score
-    to see that record (then shown and accounted as any hit). A score alone discloses no record.
+    """Ranked modes: the best score of a candidate under the threshold, and under the query's default threshold
+    whatever min_score asks (0: none). An answer with no hit, or few, whose closest record scored just
+    under it is not a clean check: ask again with min_score at that score to see that record (then shown
+    and accounted as any hit). The score is not accounted: it shows no record, and never one that the
+    default answer would show. Of the candidates scored: a PID_QUALIFIED query with a full SSN does not
+    score a record whose full SSN conflicts with it (identifier first), so such a namesake is not counted.
     """
     @_builtins.property
     def hits(self) -> _containers.RepeatedCompositeFieldContainer[Global___Hit]: ...
