@@ -12,15 +12,10 @@ log2(1/5000): one person sought among about 5,000 compared (FEBRL brute force; a
 set at 10 million tracings is of that order). The -1.5 bits are a Platt fit on FEBRL3: taking the best
 of several alignments and names inflates the evidence of non-matches by about that much.
 
-**Versions.** The weights, levels and thresholds belong to a matcher version
-(`search_service.matching_versions`, where each version's tables are): `fuzzy-1`, `fuzzy-2`, `fuzzy-3`,
-`fuzzy-4` (fuzzy-3 with another given name and a differing SSN held under 0.85), `fuzzy-5` (fuzzy-4's
-scores, and a FUZZY query of one name part thresholded relative to that name), `fuzzy-6` (so is a FUZZY
-query whose given name is an initial alone), `fuzzy-7` (each word of a given name of several is a form of
-it) and `fuzzy-8` (the default: fuzzy-7's scores, FUZZY's default threshold 0.25 instead of 0.5)
-are all served; a server picks one
-(`configured_matcher`, $DCII_MATCHER) and every response names it. A change of scoring is a new version
-beside the old one.
+**Versions.** The weights, levels and thresholds belong to a matcher version: `fuzzy-1` to `fuzzy-8` (the
+default), each with its tables and what it changed in `search_service.matching_versions`, are all served;
+a server picks one (`configured_matcher`, $DCII_MATCHER) and every response names it. A change of scoring
+is a new version beside the old one.
 
 **Name parts.** Surname and given name are each put in the *best* level that holds: exact key,
 nickname (the given names' canonical forms intersect, `indexer.analysis`; from fuzzy-7 the words of a
@@ -98,15 +93,11 @@ day, same year: m/u -2 to -5 bits on both sets, no better than DISAGREE). What f
 is mostly not the scorer's to win (bench/misses.py, docs/BENCHMARKS.md): a name part replaced by
 another name, and namesakes that nothing in the query tells apart.
 
-Default thresholds (`Matcher.thresholds`): FUZZY 0.25 from fuzzy-8 (0.5 before) and PID_QUALIFIED 0.9
-(on FEBRL4 name + DOB, 99.7 % precision with 92 % of queries answered; name + DOB + SSN 100 %). A score is a
-probability: a FUZZY hit under 0.5 is more likely someone else (on FEBRL, a third of the pairs between 0.3
-and 0.5 are the same person, one in seven between 0.1 and 0.3), and a FUZZY answer lists them because a
-common name scores low however well it agrees: at 0.5 a typo or a nickname in one (SMTIH, WILLIAM; SMITH,
-BILL) found nothing, a clean check (search_service.matching_versions, fuzzy-8). A namesake whose SSN
-conflicts with the query's stays under 0.9. From fuzzy-5 a FUZZY query giving one name part has a
-threshold relative to the name (search_service.matching_threshold), and from fuzzy-6 so has one whose
-given name is an initial.
+Default thresholds (`Matcher.thresholds`, search_service.matching_threshold): PID_QUALIFIED 0.9 (FEBRL4
+name + DOB: 99.7 % precision, 92 % answered); FUZZY 0.25 from fuzzy-8, 0.5 before, when a typo or a
+nickname in a common name (which scores low however well it agrees) found nothing. A score is a
+probability: a FUZZY hit under 0.5 is more likely someone else (on FEBRL a third of the pairs between 0.3
+and 0.5 are the same person). A namesake whose SSN conflicts with the query's stays under 0.9.
 
 The code: `search_service.matching_columns` packs names and identifiers into column arrays,
 `search_service.matching_names` compares names, `search_service.matching_pids` compares identifiers,
