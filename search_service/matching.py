@@ -358,9 +358,10 @@ def ranking(
     order = np.argsort(-bits, kind="stable")
     best_below = 0.0
     if min_score > 0.0:
-        under = _at_or_above(bits, order, min(min_score, below))
+        above = _at_or_above(bits, order, min_score)
+        under = above if below >= min_score else _at_or_above(bits, order, below)
         best_below = to_score(float(bits[order[under]])) if under < len(order) else 0.0
-        order = order[: _at_or_above(bits, order, min_score)]
+        order = order[:above]
     if after is not None:
         last_bits, last_index = after
         ranked_bits = bits[order]
