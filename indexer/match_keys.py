@@ -109,6 +109,7 @@ from indexer.name_shares import (
     near_given_names,
     surname_share,
 )
+from indexer.surname_romanizations import romanizations
 
 # What a store's keys hold: a store records the version it wrote them with, and a query asks only for
 # what that version stores. 1: the families in the table above, but the SSN windows `s0 s2 s4 s6`.
@@ -318,6 +319,7 @@ def query_keys(
     index_size: int = DESIGN_INDEX_SIZE,
     conflicting_ssn_out: bool = False,
     keys_version: int = KEYS_VERSION,
+    romanized: int = 0,
 ) -> list[str]:
     """Keys to look up for a query, most selective first: SSN keys, then DOB keys, then name keys
     (as given, then swapped given/surname, then the middle name as given). No duplicates.
@@ -327,8 +329,12 @@ def query_keys(
     `conflicting_ssn_out`: the caller drops every candidate whose full SSN conflicts with the query's,
     so a query with a full SSN looks up every key but the SSN keys as its `n` twin (identifier
     first, in the module's docstring; only for a store whose keys are of version 2 or later).
-    `keys_version`: the version the store's keys were written with (its SSN keys differ by version)."""
+    `keys_version`: the version the store's keys were written with (its SSN keys differ by version).
+    `romanized`: the version of the table of surname romanizations whose other spellings the query also
+    asks for (`romanized_keys`; 0: none, as a matcher before fuzzy-9 does not relate them)."""
     keys = _query_keys(name, ids, index_size, keys_version)
+    if romanized and name is not None:
+        keys = list(dict.fromkeys(keys + romanized_keys(name, romanized, index_size)))
     if conflicting_ssn_out and full_ssn(ids.ssn):
         return [key if key.startswith(_SSN_FAMILIES) else NO_SSN + key for key in keys]
     return keys
@@ -384,3 +390,31 @@ def _query_keys(name: PersonName | None, ids: Identifiers, index_size: int, keys
     if not looked_up:
         return list(unique)
     return [key for key in unique if not (key.startswith("e:") and key[2 : key.find("|")] in looked_up)]
+
+
+# Of a romanized reading's keys, the single-field ones that its original name already asks (`r`: the same
+# given name) or that would read a typo into another spelling (`od`): a reading is exact, or it is not one.
+_NOT_FOR_READINGS = ("od:", "r:", "r0:")
+
+
+def romanized_keys(name: PersonName, version: int, index_size: int = DESIGN_INDEX_SIZE) -> list[str]:
+    """The name keys of the name read with another romanization of its surname (LEE, MIN as YI, MIN and
+    RHEE, MIN; `indexer.surname_romanizations`, table `version`): none stored, a record is keyed by its own
+    spelling, so the query asks for the others'. Each reading in both orders, as a record may have given
+    and surname swapped; and the given name read as a surname, for a query asked with them swapped (MIN,
+    LEE finds YI, MIN). The reading's `o` keys only where selective; no `od` or `r` keys (above)."""
+    analysis = analyze(name)
+    if not (analysis.surname and analysis.given):
+        return []
+    readings: list[PersonName] = []
+    for other in sorted(romanizations(analysis.surname, version)):
+        readings += [PersonName(other, name.given_name, name.middle_name), PersonName(name.given_name, other)]
+    readings += [PersonName(other, name.surname) for other in sorted(romanizations(analysis.given, version))]
+    found: list[str] = []
+    for reading in readings:
+        _name_keys(analyze(reading), found, query=True)
+    return [
+        key
+        for key in dict.fromkeys(found)
+        if not key.startswith(_NOT_FOR_READINGS) and (not key.startswith("o:") or _selective(key, index_size))
+    ]

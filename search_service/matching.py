@@ -238,7 +238,9 @@ def _compare(
 ) -> _Comparison:
     m = _named(matcher)
     query = compile_names([name_row(name) for name in names], np.arange(len(names), dtype=np.intp))
-    compared = compare_names(query, cands.names, m.names, workers, given_words=m.given_words)
+    compared = compare_names(
+        query, cands.names, m.names, workers, given_words=m.given_words, romanized=m.romanized_surnames
+    )
     bits = compared.weight
     if bits.shape[1] > len(cands.names.starts):  # some candidate has aliases: its best name counts
         bits = np.maximum.reduceat(bits, cands.names.starts, axis=1)

@@ -20,7 +20,9 @@ Codes = npt.NDArray[np.int8]
 
 _N = NameLevel
 
-_NOMINAL = {_N.EXACT: 1.0, _N.NICKNAME: 0.9, _N.COMPOUND_PART: 0.95, _N.MIDDLE_AS_GIVEN: 0.9, _N.INITIAL: 0.5}
+_NOMINAL = {
+    _N.EXACT: 1.0, _N.NICKNAME: 0.9, _N.COMPOUND_PART: 0.95, _N.ROMANIZED: 0.9, _N.MIDDLE_AS_GIVEN: 0.9, _N.INITIAL: 0.5
+}  # fmt: skip
 
 
 def _name_feature(
@@ -41,6 +43,7 @@ def _name_feature(
     similarity = _NOMINAL.get(lvl, round(sim, 3))
     said = {
         _N.COMPOUND_PART: f"part of a compound surname ({q} / {c})",
+        _N.ROMANIZED: f"another romanization of one surname ({q} / {c})",
         _N.MIDDLE_AS_GIVEN: f"given name is the other's middle name ({q} / {c})",
         _N.INITIAL: f"initial ({q} / {c})",
         _N.PHONETIC: f"sounds alike ({q} / {c}), Jaro-Winkler {sim:.2f}",

@@ -19,6 +19,7 @@ import numpy.typing as npt
 from rapidfuzz.distance import OSA, JaroWinkler
 from rapidfuzz.process import cdist
 
+from indexer.surname_romanizations import romanizations
 from search_service.matching_columns import NameColumns, _key
 from search_service.matching_levels import UNUSED_WEIGHT, select_levels
 
@@ -47,6 +48,9 @@ class NameLevel(IntEnum):
     # From fuzzy-3: the part is absent on both sides (a query without a given name, a record without
     # one). Weighs only where a version uses it; elsewhere such a pair stays MISSING, weight 0.
     BOTH_MISSING = 15
+    # From fuzzy-9: a surname and another romanization of it (LEE / YI / RHEE, ZHOU / CHOW: indexer.
+    # surname_romanizations), as surnames or, in the swapped alignment, against the given-name field.
+    ROMANIZED = 16
 
 
 _N = NameLevel
@@ -59,7 +63,9 @@ _JW_LEVELS = (
     (_N.JW_80, 0.80, _N.JW_80_PHONETIC),
 )
 # Levels whose agreement is on the name's value, so that the name's census frequency adjusts them.
-_VALUE_LEVELS = (_N.EXACT, _N.NICKNAME, _N.COMPOUND_PART, _N.ONE_EDIT, _N.TWO_EDITS, *(level for level, _ in _BANDS))
+_VALUE_LEVELS = (
+    _N.EXACT, _N.NICKNAME, _N.COMPOUND_PART, _N.ROMANIZED, _N.ONE_EDIT, _N.TWO_EDITS, *(level for level, _ in _BANDS)
+)  # fmt: skip
 
 
 @dataclass(frozen=True, eq=False)
@@ -160,9 +166,11 @@ class NameComparison:
 class _Pair:
     """Q query names against R candidate names: broadcast (Q, 1, k) and (1, R, k) columns."""
 
-    def __init__(self, q: NameColumns, c: NameColumns, w: NameWeights, workers: int, given_words: bool) -> None:
+    def __init__(
+        self, q: NameColumns, c: NameColumns, w: NameWeights, workers: int, given_words: bool, romanized: int
+    ) -> None:
         self.q, self.c, self.w, self.workers = q, c, w, workers
-        self.given_words = given_words
+        self.given_words, self.romanized = given_words, romanized
         self.qi, self.ci = q.ids, c.ids
         self.qf, self.cf = q.firsts[:, None, :], c.firsts[None, :, :]
         self.shape = (len(q.analyses), len(c.analyses))
@@ -190,6 +198,21 @@ class _Pair:
             both = (self.qi[:, a, None] == 0) & (self.ci[None, :, b] == 0)
             np.copyto(levels, _CODES[_BOTH_MISSING], where=both)
         return levels
+
+    def romanized_levels(self, a: str, b: int) -> list[tuple[NameLevel, Bools]]:
+        """ROMANIZED (fuzzy-9): the candidates whose column b (0 surname, 1 given) is another romanization of
+        the query's field a read as a surname (indexer.surname_romanizations; table `self.romanized`, 0: none).
+        Nothing to lay for a query whose field the table does not list (most queries)."""
+        if not self.romanized:
+            return []
+        found: Bools | None = None
+        for i, analysis in enumerate(self.q.analyses):
+            others = romanizations(getattr(analysis, a), self.romanized)
+            if others:
+                if found is None:
+                    found = np.zeros(self.shape, dtype=np.bool_)
+                found[i] = np.isin(self.ci[:, b], np.array([_key(other) for other in others], dtype=np.int64))
+        return [] if found is None else [(_N.ROMANIZED, found)]
 
     def jw(self, a: str, b: str) -> Sims:
         return _jw(self.q.column(a), self.c.column(b), self.workers)
@@ -236,7 +259,11 @@ def _surname(p: _Pair) -> tuple[Codes, Sims]:
         part_exact = parts >= _EXACT_SIM
         sim = np.maximum(sim, parts)
     exact = p.same(0, 0)
-    extra = [(_N.COMPOUND_PART, part_exact & ~exact), *p.edit_levels("surname", "surname")]
+    extra = [
+        (_N.COMPOUND_PART, part_exact & ~exact),
+        *p.edit_levels("surname", "surname"),
+        *p.romanized_levels("surname", 0),
+    ]
     levels = p.levels(p.w.arrays.surname, sim, exact, p.same(4, 4) | p.same(5, 5), p.missing(0, 0), extra)
     return p.mark_both_missing(levels, 0, 0), sim
 
@@ -320,10 +347,19 @@ def _weigh(w: _Arrays, table: Floats, levels: Codes, sim: Sims, rarity: Sims) ->
 
 
 def compare_names(
-    q: NameColumns, c: NameColumns, weights: NameWeights, workers: int, *, given_words: bool = False
+    q: NameColumns,
+    c: NameColumns,
+    weights: NameWeights,
+    workers: int,
+    *,
+    given_words: bool = False,
+    romanized: int = 0,
 ) -> NameComparison:
-    """`given_words` (fuzzy-7): the words of a given name of several are forms of it (NICKNAME level)."""
-    p = _Pair(q, c, weights, workers, given_words)
+    """`given_words` (fuzzy-7): the words of a given name of several are forms of it (NICKNAME level).
+    `romanized` (fuzzy-9): the version of the surname romanizations' table (ROMANIZED level; 0: none). Not
+    between the given names of the straight alignment: many East Asian given names are spelt like another
+    character's surname (JIN, MIN, SONG), and the table knows nothing of given names."""
+    p = _Pair(q, c, weights, workers, given_words, romanized)
     w = weights.arrays
     surname, s_sim = _surname(p)
     given, g_sim = _given(p)
@@ -348,7 +384,8 @@ def compare_names(
     ) * counted(given, asked_g)
     # Swapped alignment: the query's surname against the record's given name and the reverse.
     x_sim, y_sim = p.jw("surname", "given"), p.jw("given", "surname")
-    x_edits, y_edits = p.edit_levels("surname", "given"), p.edit_levels("given", "surname")
+    x_edits = [*p.edit_levels("surname", "given"), *p.romanized_levels("surname", 1)]
+    y_edits = [*p.edit_levels("given", "surname"), *p.romanized_levels("given", 0)]
     swap_s = p.levels(w.surname, x_sim, p.same(0, 1), p.same(4, 6) | p.same(5, 7), p.missing(0, 1), x_edits)
     swap_g = p.levels(w.given, y_sim, p.same(1, 0), p.same(6, 4) | p.same(7, 5), p.missing(1, 0), y_edits)
     swap_s, swap_g = p.mark_both_missing(swap_s, 0, 1), p.mark_both_missing(swap_g, 1, 0)

@@ -32,6 +32,7 @@ ONE_EDIT           -        -      -
 TWO_EDITS          -        -      -
 DISAGREE           -3.5     -3.0   -3.0
 BOTH_MISSING       -        -      -
+ROMANIZED          -        -      -
 =================  =======  =====  ======
 
 =====================  =====  =====  =====
@@ -84,6 +85,7 @@ ONE_EDIT           +6.5     +6.0   -
 TWO_EDITS          +3.0     -      -
 DISAGREE           -3.5     -3.0   -3.0
 BOTH_MISSING       -        -      -
+ROMANIZED          -        -      -
 =================  =======  =====  ======
 
 =====================  =====  =====  =====
@@ -129,6 +131,7 @@ ONE_EDIT           +6.5     +6.0   -
 TWO_EDITS          +3.0     -      -
 DISAGREE           -3.5     -3.0   -3.0
 BOTH_MISSING       +3.0     +3.0   -
+ROMANIZED          -        -      -
 =================  =======  =====  ======
 
 =====================  =====  =====  =====
@@ -210,6 +213,62 @@ held 5.2 (5.7 against 3.8 on a first page of 20), most of them a common name's n
 (docs/BENCHMARKS.md). Between 0.3 and 0.5 a third of FEBRL's pairs are the same person.
 
 fuzzy-8 weights are fuzzy-3's (the tables above).
+
+fuzzy-9
+-------
+
+fuzzy-8, and a surname written in another romanization agrees at the ROMANIZED level: LEE / YI / RHEE / LI,
+KIM / GIM, JUNG / CHUNG / JEONG, ZHOU / CHOW, XU / HSU, HUANG / WONG, GUO / KUO / KWOK
+(`Matcher.romanized_surnames`: table 1 of `indexer.surname_romanizations`, Chinese surnames in Pinyin,
+Wade-Giles and the Cantonese, Hokkien and Hakka spellings of English-language records, Korean surnames in the
+Revised and McCune-Reischauer romanizations and the families' usual spellings). One person's records carry
+them, written by other clerks in other decades, and fuzzy-8 scored them as strangers: LEE, MIN JUN against YI,
+MIN JUN 0.013, and 0.868 now (ZHOU, WEI / CHOW, WEI 0.009 and 0.937). +6.0 bits, a nickname's weight (set by
+hand: FEBRL has no such names), under an exact agreement and adjusted as one is for the commoner name's census
+frequency. Also in the swapped alignment (a surname against the other's given-name field), where it weighs as
+the given name's level; never between two given names, many of which are spelt like another character's
+surname (JIN, MIN, SONG). A FUZZY or PID_QUALIFIED query asks for the keys of its name read in each other
+spelling too (`indexer.match_keys.romanized_keys`: a record is keyed by its own spelling, so the index is
+unchanged). Thresholds are fuzzy-8's.
+
+=================  =======  =====  ======
+fuzzy-9 level      surname  given  middle
+=================  =======  =====  ======
+MISSING            -1.2     -1.4   0.0
+EXACT              +8.5     +8.0   +6.0
+NICKNAME           -        +6.0   -
+COMPOUND_PART      +7.0     -      -
+JW_94              +7.0     +6.5   +4.5
+JW_88_PHONETIC     +6.0     +5.5   +4.0
+JW_88              +5.0     +4.5   +3.0
+JW_80_PHONETIC     +3.0     +2.5   -
+JW_80              +1.5     +0.5   -
+PHONETIC           +0.5     +0.5   -
+MIDDLE_AS_GIVEN    -        +4.0   -
+INITIAL            +1.0     +3.0   +2.5
+ONE_EDIT           +6.5     +6.0   -
+TWO_EDITS          +3.0     -      -
+DISAGREE           -3.5     -3.0   -3.0
+BOTH_MISSING       +3.0     +3.0   -
+ROMANIZED          +6.0     +6.0   -
+=================  =======  =====  ======
+
+=====================  =====  =====  =====
+fuzzy-9 level          SSN    DOB    POB
+=====================  =====  =====  =====
+MISSING                -1.0   -0.4   0.0
+EXACT                  +20.0  +15.0  +3.0
+TRANSPOSED             +14.0  +6.0   -
+ONE_DIGIT              +12.0  +3.0   -
+LAST_FOUR              +8.0   -      -
+LAST_FOUR_DIFFERENT    -4.0   -      -
+DAY_MONTH_SWAPPED      -      +6.0   -
+YEAR_OFF_BY_ONE        -      +6.0   -
+PARTIAL_YEAR_MONTH     -      +9.0   -
+PARTIAL_YEAR           -      +5.5   -
+DISAGREE               -10.0  -5.5   -3.0
+BOTH_MISSING           -      +1.0   -
+=====================  =====  =====  =====
 """
 
 from __future__ import annotations
@@ -254,6 +313,10 @@ class Matcher:
     # When true: every word of a given name of several (THI LAN, MARY ANN, JEAN PIERRE) is a form of it, as
     # its first word and its nicknames were: LAN is NICKNAME-level agreement with THI LAN (it was DISAGREE).
     given_words: bool = False
+    # When nonzero: the version of the table of surname romanizations (indexer.surname_romanizations) whose
+    # spellings of one surname agree at the ROMANIZED level (LEE / YI / RHEE), and whose other spellings a
+    # FUZZY or PID_QUALIFIED query also retrieves by (indexer.match_keys.query_keys).
+    romanized_surnames: int = 0
     # The earlier version whose scores and ranks this one keeps (only a default threshold moved): a page
     # token issued at that version's default resumes under this one, and this one's under it (a rollback).
     scores_of: str = ""
@@ -362,8 +425,16 @@ FUZZY_7 = replace(FUZZY_6, version="fuzzy-7", given_words=True)
 
 FUZZY_8 = replace(FUZZY_7, version="fuzzy-8", thresholds={**FUZZY_7.thresholds, "FUZZY": 0.25}, scores_of="fuzzy-7")
 
+FUZZY_9 = replace(
+    FUZZY_8,
+    version="fuzzy-9",
+    names=replace(FUZZY_8.names, table={**FUZZY_8.names.table, _N.ROMANIZED: (6.0, 6.0, _UNUSED)}),
+    romanized_surnames=1,
+    scores_of="",
+)
+
 MATCHERS: dict[str, Matcher] = {
-    m.version: m for m in (FUZZY_1, FUZZY_2, FUZZY_3, FUZZY_4, FUZZY_5, FUZZY_6, FUZZY_7, FUZZY_8)
+    m.version: m for m in (FUZZY_1, FUZZY_2, FUZZY_3, FUZZY_4, FUZZY_5, FUZZY_6, FUZZY_7, FUZZY_8, FUZZY_9)
 }
 
 

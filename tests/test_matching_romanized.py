@@ -1,0 +1,129 @@
+"""What fuzzy-9 added: a surname written in another romanization (LEE / YI / RHEE, ZHOU / CHOW, XU / HSU) agrees
+at the ROMANIZED level, and a query asks for the keys of its other spellings (indexer.match_keys.romanized_keys).
+They scored as strangers and, at 10 million tracings, were retrieved only by a given name rare enough to be
+looked up alone. The table itself: tests/test_surname_romanizations.py; through the server:
+tests/test_search_romanized.py."""
+
+from __future__ import annotations
+
+import pytest
+
+from indexer.match_keys import DESIGN_INDEX_SIZE, query_keys, romanized_keys, tracing_keys
+from indexer.model import Identifiers, PersonName
+from search_service.matching import Agreement, rank, score
+from search_service.matching_threshold import default_threshold
+from search_service.matching_versions import MATCHERS
+from tests.test_matching import Case, check_case, feature, ids, name, person
+
+FUZZY_9 = MATCHERS["fuzzy-9"]
+TABLE = FUZZY_9.romanized_surnames
+
+ROMANIZED_CASES = [
+    Case("korean-lee-yi", name("Lee", "Min Jun"), name("Yi", "Min Jun"), "surname", Agreement.PARTIAL,
+         "another romanization of one surname (LEE / YI)", True),
+    Case("korean-rhee", name("Rhee", "Seung Man"), name("Lee", "Seung Man"), "surname", Agreement.PARTIAL,
+         "another romanization", True),
+    Case("korean-jung-chung", name("Jung", "Ji Hoon"), name("Chung", "Ji Hoon"), "surname", Agreement.PARTIAL,
+         "another romanization", True),
+    Case("korean-kim-gim", name("Gim", "Soo Jin"), name("Kim", "Soo Jin"), "surname", Agreement.PARTIAL,
+         "another romanization", True),
+    Case("chinese-pinyin-wade-giles", name("Xu", "Ming"), name("Hsu", "Ming"), "surname", Agreement.PARTIAL,
+         "another romanization of one surname (XU / HSU)", True),
+    Case("chinese-pinyin-cantonese", name("Zhou", "Wei"), name("Chow", "Wei"), "surname", Agreement.PARTIAL,
+         "another romanization", True),
+    Case("chinese-guo-kwok", name("Guo", "Jian"), name("Kwok", "Jian"), "surname", Agreement.PARTIAL,
+         "another romanization", True),
+    # The record's given and surname swapped (a family name first): the query's surname against its given name.
+    Case("swapped-record", name("Lee", "Min Jun"), name("Min Jun", "Yi"), "surname", Agreement.PARTIAL,
+         "given and surname swapped: another romanization", True),
+    # The query's given and surname swapped: its given name field against the record's surname.
+    Case("swapped-query", name("Min Jun", "Lee"), name("Yi", "Min Jun"), "given_name", Agreement.PARTIAL,
+         "given and surname swapped: another romanization", True),
+    # The exact spelling is still exact.
+    Case("same-spelling", name("Lee", "Min Jun"), name("Lee", "Min Jun"), "surname", Agreement.EXACT, "exact",
+         True),
+    # Negatives: names the table does not relate stay strangers.
+    Case("not-a-romanization", name("Lee", "John"), name("Lewis", "John"), "surname", Agreement.DISAGREE,
+         "different", False),
+    Case("kim-king", name("Kim", "Soo Jin"), name("King", "Soo Jin"), "surname", Agreement.DISAGREE,
+         "different"),
+    # WONG is a spelling of both WANG and HUANG, which are two surnames: not related through it.
+    Case("two-characters", name("Wang", "Wei"), name("Huang", "Wei"), "surname", Agreement.DISAGREE, "different",
+         False),
+    # Given names are not read as surnames: JIN is a given name, and KIM's Mandarin reading.
+    Case("given-names-not-romanized", name("Park", "Jin"), name("Park", "Kim"), "given_name", Agreement.DISAGREE,
+         "different", False),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("case", ROMANIZED_CASES, ids=lambda c: c.id)
+def test_fuzzy_9_feature_table(case: Case) -> None:
+    check_case(case, "fuzzy-9")
+
+
+@pytest.mark.parametrize("case", [c for c in ROMANIZED_CASES if "romanization" in c.says], ids=lambda c: c.id)
+def test_fuzzy_8_keeps_its_scores_beside_fuzzy_9(case: Case) -> None:
+    """A released version is never changed: under fuzzy-8 the other spelling is still another surname, and
+    the record stays under its threshold."""
+    record = person(case.record)
+    before = score(case.query, Identifiers(), record, use_pids=False, matcher="fuzzy-8")
+    after = score(case.query, Identifiers(), record, use_pids=False, matcher="fuzzy-9")
+    assert feature(before, case.compared).agreement != Agreement.PARTIAL or "romaniz" not in str(before.features)
+    assert before.score < default_threshold(MATCHERS["fuzzy-8"], "FUZZY", case.query) <= after.score
+
+
+def test_the_spelling_asked_ranks_first_and_a_stranger_last() -> None:
+    query = name("Lee", "Min Jun")
+    records = [
+        person(name("Lewis", "Min Jun"), record="LEWIS"),
+        person(name("Yi", "Min Jun"), record="YI"),
+        person(name("Lee", "Min Jun"), record="LEE"),
+    ]
+    ranked = rank(query, Identifiers(), records, use_pids=False, matcher="fuzzy-9", min_score=0.0)
+    assert [records[i].key.record_number for i, _ in ranked] == ["LEE", "YI", "LEWIS"]
+
+
+def test_a_romanized_surname_with_the_identifiers_is_a_pid_qualified_hit() -> None:
+    """PID_QUALIFIED: the same SSN and date of birth under another spelling of the surname clears 0.9, where
+    fuzzy-8 (a stranger's surname) left it under."""
+    pids = ids("318524471")
+    record = person(name("Rhee", "Jae Won"), pids)
+    after = score(name("Lee", "Jae Won"), pids, record, use_pids=True, matcher="fuzzy-9")
+    assert feature(after, "surname").agreement == Agreement.PARTIAL and after.score >= 0.9
+
+
+def _shared(query: PersonName, record: PersonName, romanized: int) -> set[str]:
+    asked = query_keys(query, Identifiers(), index_size=DESIGN_INDEX_SIZE, romanized=romanized)
+    return set(asked) & tracing_keys(person(record))
+
+
+@pytest.mark.parametrize(
+    ("query", "record"),
+    [
+        (name("Lee", "John"), name("Yi", "John")),  # common names: neither part is looked up alone at 10M
+        (name("Lee", "John"), name("Rhee", "John")),
+        (name("Chen", "David"), name("Tan", "David")),  # CHAN it finds anyway: the keys' phonetic codes agree
+        (name("Lee", "John"), name("John", "Yi")),  # the record swapped
+        (name("John", "Lee"), name("Yi", "John")),  # the query swapped
+        (name("Zhang", "Michael"), name("Cheung", "Micheal")),  # another spelling and a typo in the given name
+    ],
+)
+def test_a_query_retrieves_the_other_spellings_of_its_surname(query: PersonName, record: PersonName) -> None:
+    """At the design scale a common given name is not looked up alone, so nothing but the other spelling's
+    own keys finds the record (its keys are its own spelling's: no index change)."""
+    assert not _shared(query, record, 0)
+    assert _shared(query, record, TABLE)
+
+
+def test_a_name_the_table_does_not_list_asks_no_more_keys() -> None:
+    query = name("Smith", "John")
+    assert romanized_keys(query, TABLE) == []
+    assert query_keys(query, Identifiers(), romanized=TABLE) == query_keys(query, Identifiers())
+
+
+def test_a_readings_keys_are_name_keys_only() -> None:
+    """No typo of another spelling (`od`), no given name alone (`r`: the query's own asks it), and a surname alone
+    (`o`) only where it is selective: LEE's readings at 10 million are common (YI) or rare (RHEE)."""
+    keys = romanized_keys(name("Lee", "John"), TABLE)
+    assert keys and not [k for k in keys if k.startswith(("od:", "r:", "r0:"))]
+    assert "o:RHEE" in keys and "o:YI" not in keys  # RHEE is rare in the census, YI is not... (see below)
