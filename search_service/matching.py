@@ -12,7 +12,7 @@ log2(1/5000): one person sought among about 5,000 compared (FEBRL brute force; a
 set at 10 million tracings is of that order). The -1.5 bits are a Platt fit on FEBRL3: taking the best
 of several alignments and names inflates the evidence of non-matches by about that much.
 
-**Versions.** The weights, levels and thresholds belong to a matcher version: `fuzzy-1` to `fuzzy-8` (the
+**Versions.** The weights, levels and thresholds belong to a matcher version: `fuzzy-1` to `fuzzy-9` (the
 default), each with its tables and what it changed in `search_service.matching_versions`, are all served;
 a server picks one (`configured_matcher`, $DCII_MATCHER) and every response names it. A change of scoring
 is a new version beside the old one.

@@ -451,4 +451,4 @@ def same_scores(scorer: Matcher) -> list[Matcher]:
         alike |= linked
 
 
-DEFAULT_MATCHER = "fuzzy-8"
+DEFAULT_MATCHER = "fuzzy-9"
