@@ -37,7 +37,7 @@ def querier(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Client]:
         index.stop()
 
 
-def _surname_said(hit: search_pb2.SearchHit) -> str:
+def _surname_said(hit: search_pb2.Hit) -> str:
     names = [feature for feature in hit.explanation.features if feature.feature in ("surname", "given_name")]
     return " ".join(feature.detail for feature in names)
 
