@@ -3,9 +3,10 @@
     .venv/bin/python bench/romanized.py --dir /tmp/scale1m [--queries 600] [--matchers fuzzy-8 fuzzy-9]
 
 In process, on D/data/index.db and D/inputs/names.tsv (every name of every tracing): the names whose surname
-`indexer.surname_romanizations` lists are drawn (seeded), and each is asked as FUZZY twice: with another
-spelling of its surname from the table (YI, MIN for LEE, MIN), and as spelled (the control: what the table
-costs a query that needed none of it). Per matcher, as the service does: the blocking keys (`query_keys`,
+`indexer.surname_romanizations` lists are drawn (seeded), and each is asked as FUZZY three ways: with another
+spelling of its surname from the table (YI, MIN for LEE, MIN), the same with one typo in the given name as the
+scale bench makes them (`bench/scale_queries.py`), and as spelled (the control: what the table costs a query
+that needed none of it). Per matcher, as the service does: the blocking keys (`query_keys`,
 with the matcher's table), the candidates, then the ranking at the matcher's default threshold for the query,
 with no page limit. It prints the share of queries whose tracing is among the hits and in the first ten, the
 hits an answer holds, the candidates and keys a query reads, and the time of keys + candidates + ranking in
@@ -26,6 +27,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from scale_queries import TYPOS
 
 from indexer.match_keys import query_keys
 from indexer.model import Identifiers, PersonName
@@ -41,6 +45,7 @@ from search_service.ranked import MAX_CANDIDATES
 @dataclass
 class Tally:
     asked: int = 0
+    retrieved: int = 0  # the tracing among the candidates, at any score
     found: int = 0
     top10: int = 0
     hits: list[int] = field(default_factory=list)
@@ -53,12 +58,12 @@ class Tally:
 class Asked:
     name: PersonName
     truth: str  # the tracing's key, AGENCY|RECORD
-    kind: str  # "another spelling" or "as spelled"
+    kind: str  # "another spelling", "another spelling, a typo in the given name" or "as spelled"
 
 
 def draw(names: Path, count: int, seed: int) -> tuple[list[Asked], int, int]:
-    """`count` names whose surname the table lists, each asked in another spelling and as spelled; with how
-    many names the store holds, and how many of them the table lists."""
+    """`count` names whose surname the table lists, each asked the three ways; with how many names the store
+    holds, and how many of them the table lists."""
     listed: list[tuple[str, str, str]] = []
     total = 0
     with names.open(newline="") as handle:
@@ -71,6 +76,8 @@ def draw(names: Path, count: int, seed: int) -> tuple[list[Asked], int, int]:
     for key, surname, given in chooser.sample(listed, min(count, len(listed))):
         other = chooser.choice(sorted(romanizations(exact_key(surname))))
         asked.append(Asked(PersonName(surname=other, given_name=given), key, "another spelling"))
+        typo = chooser.choice(TYPOS)(given, chooser)
+        asked.append(Asked(PersonName(surname=other, given_name=typo), key, "another spelling, a typo in the given"))
         asked.append(Asked(PersonName(surname=surname, given_name=given), key, "as spelled"))
     return asked, total, len(listed)
 
@@ -107,6 +114,7 @@ def measure(store: SqliteStore, asked: list[Asked], versions: list[str]) -> dict
             shown = [f"{rows[i][1]}|{rows[i][2]}" for i, _ in hits]
             tally = tallies[version, query.kind]
             tally.asked += 1
+            tally.retrieved += any(f"{row[1]}|{row[2]}" == query.truth for row in rows)
             tally.found += query.truth in shown
             tally.top10 += query.truth in shown[:10]
             tally.hits.append(len(hits))
@@ -136,18 +144,19 @@ def main() -> None:
         store.close()
     print(
         f"{args.dir}: {total:,} names, {listed:,} ({100 * listed / total:.2f}%) with a given name and a surname "
-        f"romanization table {TABLE_VERSION} lists; {len(asked) // 2} of them asked FUZZY two ways, at each "
+        f"romanization table {TABLE_VERSION} lists; {len(asked) // 3} of them asked FUZZY three ways, at each "
         "matcher's default threshold, no page limit"
     )
     print(
-        "| matcher | asked | tracing among the hits | in the first 10 | hits (mean / p90) "
+        "| matcher | asked | tracing retrieved | among the hits | in the first 10 | hits (mean / p90) "
         "| candidates (mean / p90) | keys (mean) | in-process ms (p50 / p90) |"
     )
-    print("|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|")
     for (version, kind), tally in sorted(tallies.items(), key=lambda item: (item[0][1], item[0][0])):
         ms = [1000 * s for s in tally.seconds]
         print(
-            f"| {version} | {kind}: {tally.asked} | {100 * tally.found / tally.asked:.1f}% | "
+            f"| {version} | {kind}: {tally.asked} | {100 * tally.retrieved / tally.asked:.1f}% | "
+            f"{100 * tally.found / tally.asked:.1f}% | "
             f"{100 * tally.top10 / tally.asked:.1f}% | {statistics.mean(tally.hits):.1f} / {_p(tally.hits, 0.9)} | "
             f"{statistics.mean(tally.candidates):.0f} / {_p(tally.candidates, 0.9)} | "
             f"{statistics.mean(tally.keys):.0f} | {_p(ms, 0.5):.1f} / {_p(ms, 0.9):.1f} |"
