@@ -392,29 +392,29 @@ def _query_keys(name: PersonName | None, ids: Identifiers, index_size: int, keys
     return [key for key in unique if not (key.startswith("e:") and key[2 : key.find("|")] in looked_up)]
 
 
-# Of a romanized reading's keys, the single-field ones that its original name already asks (`r`: the same
-# given name) or that would read a typo into another spelling (`od`): a reading is exact, or it is not one.
-_NOT_FOR_READINGS = ("od:", "r:", "r0:")
-
-
 def romanized_keys(name: PersonName, version: int, index_size: int = DESIGN_INDEX_SIZE) -> list[str]:
-    """The name keys of the name read with another romanization of its surname (LEE, MIN as YI, MIN and
-    RHEE, MIN; `indexer.surname_romanizations`, table `version`): none stored, a record is keyed by its own
-    spelling, so the query asks for the others'. Each reading in both orders, as a record may have given
-    and surname swapped; and the given name read as a surname, for a query asked with them swapped (MIN,
-    LEE finds YI, MIN). The reading's `o` keys only where selective; no `od` or `r` keys (above)."""
+    """The keys of the name read with each other romanization R of its surname (LEE, MIN as YI, MIN and RHEE,
+    MIN; `indexer.surname_romanizations`, table `version`): none is stored, a record is keyed by its own
+    spelling, so the query asks for the others'. Exact readings only: `e:R|G'` (R with the given name or one
+    edit of it), `o:R` where selective and `o0:R` (R with no given name); a reading's phonetic and prefix keys
+    would fetch other surnames (ROSS, RAY for R's NYSIIS). Also the reading with given and surname swapped
+    (`e:G|R'`: a record written family name first), and the given name read as a surname for a query asked
+    with the two swapped (MIN, LEE finds YI, MIN: `e:R|S'`). Commoner spellings first."""
     analysis = analyze(name)
-    if not (analysis.surname and analysis.given):
+    surname, given = analysis.surname, analysis.given
+    if not surname:
         return []
-    readings: list[PersonName] = []
-    for other in sorted(romanizations(analysis.surname, version)):
-        readings += [PersonName(other, name.given_name, name.middle_name), PersonName(name.given_name, other)]
-    readings += [PersonName(other, name.surname) for other in sorted(romanizations(analysis.given, version))]
-    found: list[str] = []
-    for reading in readings:
-        _name_keys(analyze(reading), found, query=True)
-    return [
-        key
-        for key in dict.fromkeys(found)
-        if not key.startswith(_NOT_FOR_READINGS) and (not key.startswith("o:") or _selective(key, index_size))
-    ]
+    keys: list[str] = []
+    for other in _by_share(romanizations(surname, version)):
+        keys += [key for key in (f"o:{other}", f"o0:{other}") if _selective(key, index_size)]
+        if len(given) > 1:
+            keys += [f"e:{other[:EDIT_PREFIX]}|{variant}" for variant in _given_neighbourhood(given)]
+            keys += [f"e:{given[:EDIT_PREFIX]}|{variant}" for variant in _given_neighbourhood(other)]
+    if len(given) > 1:
+        for other in _by_share(romanizations(given, version)):
+            keys += [f"e:{other[:EDIT_PREFIX]}|{variant}" for variant in _given_neighbourhood(surname)]
+    return list(dict.fromkeys(keys))
+
+
+def _by_share(spellings: frozenset[str]) -> list[str]:
+    return sorted(spellings, key=lambda spelling: (-surname_share(spelling), spelling))

@@ -28,7 +28,13 @@ Left out on purpose, since a false link makes two people look alike, which is wo
   오), SIA for 謝, TEE for 鄭, LOO for 呂, FOO for 胡 and 傅, CHUI for 徐 and 崔, KANG for 江, CHEN and CHAN for
   曾 and CHANG for 鄭 (Hakka, reported by one source only; they would tie 曾 and 鄭 to 陳 and 張), ENG (黃 and
   吳 both).
-- Anglicized forms that are ordinary English surnames of their own: YOUNG (楊), KING (金), BACK (백).
+- Anglicized forms that are ordinary English surnames of their own: YOUNG (楊), KING (金), BACK (백); and
+  spellings held in the US mostly by people of other origins, whose relation could only ever weigh less
+  than a typo's (`indexer.surname_asian_shares`): LONG and LUNG (龍; 2.5% and 15% Asian in the 2010 census),
+  HAHN (한; 5.7%).
+- Spellings that are another character's surname in Vietnamese, whose bearers in the US are mostly
+  Vietnamese: TO (Tô is 蘇, not 杜 or 陶), HA (Hà is 何, not 夏), HO for Korean 허 (Hồ is 胡), MAI (Mai is
+  梅, not 麥). CAO (曹's pinyin; Vietnamese Cao is 高) is kept: it is 曹's only mainland spelling.
 - Systems of small communities whose spellings are other surnames' pinyin: Fuzhounese (LING 林, TING 陳,
   TIONG 張); Indonesian Dutch spellings (OEI, LIEM, TJOA, KWEE); Macau Portuguese (VONG, IEONG); Gwoyeu
   Romatzyh (CHERN, HWANG for 黃); the pinyin typing form LV for 呂.
@@ -86,7 +92,7 @@ _CHINESE_V1: tuple[str, ...] = (
     "JIANG CHIANG CHEUNG",  # 蔣: py; WG; Can
     "CAI TSAI CHOI CHOY TSOI CHUA CHUAH",  # 蔡: py; WG; Can; Hok Teo (CHUAH Penang)
     "YU YEE",  # 余: py WG; Can Tsn
-    "DU TU TO TOH",  # 杜: py; WG; Can; Hok Teo
+    "DU TU TOH",  # 杜: py; WG; Hok Teo (Can TO left out: Vietnamese Tô is 蘇)
     "YE YEH YIP IP YAP YEAP",  # 葉: py; WG; Can; Hak Hok (YEAP Penang)
     "CHENG CHING",  # 程: py WG; Can
     "SU SO SOO",  # 蘇: py WG; Can; Hok Hak
@@ -106,7 +112,7 @@ _CHINESE_V1: tuple[str, ...] = (
     "SHI SHIH SHEK",  # 石: py; WG; Can
     "LIAO LIU LIOW",  # 廖: py WG; Can; Hok
     "JIA CHIA",  # 賈: py; WG
-    "XIA HSIA HA",  # 夏: py; WG; Can
+    "XIA HSIA",  # 夏: py; WG (Can HA left out: Vietnamese Hà is 何)
     "WEI WAI",  # 韋: py WG; Can
     "FANG FONG",  # 方: py WG; Can Hak
     "BAI PAI PAK",  # 白: py; WG; Can
@@ -122,9 +128,7 @@ _CHINESE_V1: tuple[str, ...] = (
     "DUAN TUAN TUEN",  # 段: py; WG; Can
     "LEI LUI LOUIE",  # 雷: py WG; Can; Tsn
     "HOU HAU",  # 侯: py WG; Can
-    "LONG LUNG",  # 龍: py; WG Can
     "SHI SHIH SZE",  # 史: py; WG; Can
-    "TAO TO",  # 陶: py WG; Can
     "LI LAI",  # 黎: py WG; Can
     "GU KU KOO",  # 顧: py; WG; Can (also Korean 구: RR, MR, fam)
     "MAO MO",  # 毛: py WG; Can
@@ -140,7 +144,6 @@ _CHINESE_V1: tuple[str, ...] = (
     "HONG HUNG ANG",  # 洪: py; WG Can; Hok Teo
     "WENG YUNG",  # 翁: py WG; Can
     "WEN WAN",  # 溫: py WG; Can
-    "MAI MAK",  # 麥: py WG; Can
     "OUYANG AUYEUNG OWYANG",  # 歐陽: py WG; Can; Tsn
     "SITU SZETO SEETO",  # 司徒: py; Can; Can
     "OU AU",  # 區, 歐: py WG; Can
@@ -162,7 +165,6 @@ _KOREAN_V1: tuple[str, ...] = (
     "YUN YOON YOUN",  # 윤: RR MR NK; fam; fam
     "JANG CHANG",  # 장: RR NK; MR fam
     "IM LIM YIM RIM",  # 임/림: RR MR; fam; fam; NK
-    "HAN HAHN",  # 한: RR MR NK; fam
     "SEO SUH SO",  # 서: RR; fam; MR NK
     "SHIN SIN",  # 신: fam; RR MR NK
     "GWON KWON KWEON",  # 권: RR; MR NK fam; fam
@@ -176,7 +178,7 @@ _KOREAN_V1: tuple[str, ...] = (
     "SON SOHN",  # 손: RR MR NK; fam
     "BAE PAE",  # 배: RR fam; MR NK
     "BAEK PAEK PAIK",  # 백: RR; MR NK; fam
-    "HEO HUH HUR HO",  # 허: RR; fam; fam; MR NK
+    "HEO HUH HUR",  # 허: RR; fam; fam (MR NK HO left out: Vietnamese Hồ is 胡, Cantonese HO 何)
     "SIM SHIM",  # 심: RR MR NK; fam
     "NO NOH ROH RO RHO",  # 노/로: RR MR; fam; fam; NK; fam
     "GWAK KWAK",  # 곽: RR; MR NK fam

@@ -266,21 +266,26 @@ def _compare(
         if m.ssn_conflict_cap is not None:
             bits = np.where(pids[0] == int(SsnLevel.DISAGREE), _squash(bits, m.ssn_conflict_cap), bits)
         if m.given_conflict_cap is not None:
-            ssn_differs = (pids[0] != int(SsnLevel.EXACT)) & (pids[0] != int(SsnLevel.MISSING))
-            held = _given_disagrees(compared, cands) & ssn_differs
+            unvouched = pids[0] != int(SsnLevel.EXACT)  # no SSN of its own says it is the person
+            ssn_differs = unvouched & (pids[0] != int(SsnLevel.MISSING))
+            if m.romanized_surnames:  # fuzzy-9: another spelling of the surname is no better than the same one
+                romanized = _per_candidate(compared.surname == int(NameLevel.ROMANIZED), cands, every=False)
+                ssn_differs = ssn_differs | (romanized & unvouched)
+            held = _per_candidate(compared.given == int(NameLevel.DISAGREE), cands, every=True) & ssn_differs
             bits = np.where(held, _squash(bits, m.given_conflict_cap), bits)
             return _Comparison(bits, compared, pids, held)
     return _Comparison(bits, compared, pids)
 
 
-def _given_disagrees(compared: NameComparison, cands: Candidates) -> npt.NDArray[np.bool_]:
-    """(Q, N): no name of the candidate agrees on the given name in any way (NameLevel.DISAGREE)."""
-    disagree: npt.NDArray[np.bool_] = compared.given == int(NameLevel.DISAGREE)
-    if disagree.shape[1] > len(cands.names.starts):
-        disagree = np.logical_and.reduceat(disagree, cands.names.starts, axis=1)
+def _per_candidate(per_name: npt.NDArray[np.bool_], cands: Candidates, *, every: bool) -> npt.NDArray[np.bool_]:
+    """(Q, N) from (Q, names): whether every one (else any) of the candidate's names holds it (the given-name
+    cap: none of its names agrees on the given name in any way, NameLevel.DISAGREE)."""
+    reduce = np.logical_and if every else np.logical_or
+    if per_name.shape[1] > len(cands.names.starts):
+        per_name = reduce.reduceat(per_name, cands.names.starts, axis=1)
     if cands.groups is not None:
-        disagree = disagree[:, cands.groups]
-    return disagree
+        per_name = per_name[:, cands.groups]
+    return per_name
 
 
 def score_matrix(

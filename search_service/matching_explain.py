@@ -15,6 +15,7 @@ from indexer.model import Identifiers
 from search_service.matching_columns import Candidates
 from search_service.matching_names import NameComparison, NameLevel
 from search_service.matching_pids import Agreement, Feature, dob_feature, pob_feature, ssn_feature
+from search_service.matching_romanized import share_bits
 
 Codes = npt.NDArray[np.int8]
 
@@ -43,7 +44,7 @@ def _name_feature(
     similarity = _NOMINAL.get(lvl, round(sim, 3))
     said = {
         _N.COMPOUND_PART: f"part of a compound surname ({q} / {c})",
-        _N.ROMANIZED: f"another romanization of one surname ({q} / {c})",
+        _N.ROMANIZED: f"another romanization of one surname ({q} / {c}){_asian_share(q, c)}",
         _N.MIDDLE_AS_GIVEN: f"given name is the other's middle name ({q} / {c})",
         _N.INITIAL: f"initial ({q} / {c})",
         _N.PHONETIC: f"sounds alike ({q} / {c}), Jaro-Winkler {sim:.2f}",
@@ -53,6 +54,13 @@ def _name_feature(
     if phonetic and lvl not in _NOMINAL:
         said += ", same " + " and ".join(phonetic)
     return Feature(field_name, Agreement.PARTIAL, similarity, note + said)
+
+
+def _asian_share(q: str, c: str) -> str:
+    """fuzzy-9: a spelling held in the US mostly by people of other origins counts for less (matching_romanized)."""
+    fewest = min((q, c), key=share_bits)
+    share = 2 ** share_bits(fewest)
+    return f", weighed by the {share:.0%} of {fewest}'s US bearers who are Asian" if share < 0.9 else ""
 
 
 def one_word_of_the_other(qa: NameAnalysis, ca: NameAnalysis) -> bool:

@@ -19,9 +19,9 @@ import numpy.typing as npt
 from rapidfuzz.distance import OSA, JaroWinkler
 from rapidfuzz.process import cdist
 
-from indexer.surname_romanizations import romanizations
 from search_service.matching_columns import NameColumns, _key
 from search_service.matching_levels import UNUSED_WEIGHT, select_levels
+from search_service.matching_romanized import romanized_pairs
 
 Floats = npt.NDArray[np.float64]
 Bools = npt.NDArray[np.bool_]
@@ -63,9 +63,7 @@ _JW_LEVELS = (
     (_N.JW_80, 0.80, _N.JW_80_PHONETIC),
 )
 # Levels whose agreement is on the name's value, so that the name's census frequency adjusts them.
-_VALUE_LEVELS = (
-    _N.EXACT, _N.NICKNAME, _N.COMPOUND_PART, _N.ROMANIZED, _N.ONE_EDIT, _N.TWO_EDITS, *(level for level, _ in _BANDS)
-)  # fmt: skip
+_VALUE_LEVELS = (_N.EXACT, _N.NICKNAME, _N.COMPOUND_PART, _N.ONE_EDIT, _N.TWO_EDITS, *(level for level, _ in _BANDS))
 
 
 @dataclass(frozen=True, eq=False)
@@ -199,21 +197,6 @@ class _Pair:
             np.copyto(levels, _CODES[_BOTH_MISSING], where=both)
         return levels
 
-    def romanized_levels(self, a: str, b: int) -> list[tuple[NameLevel, Bools]]:
-        """ROMANIZED (fuzzy-9): the candidates whose column b (0 surname, 1 given) is another romanization of
-        the query's field a read as a surname (indexer.surname_romanizations; table `self.romanized`, 0: none).
-        Nothing to lay for a query whose field the table does not list (most queries)."""
-        if not self.romanized:
-            return []
-        found: Bools | None = None
-        for i, analysis in enumerate(self.q.analyses):
-            others = romanizations(getattr(analysis, a), self.romanized)
-            if others:
-                if found is None:
-                    found = np.zeros(self.shape, dtype=np.bool_)
-                found[i] = np.isin(self.ci[:, b], np.array([_key(other) for other in others], dtype=np.int64))
-        return [] if found is None else [(_N.ROMANIZED, found)]
-
     def jw(self, a: str, b: str) -> Sims:
         return _jw(self.q.column(a), self.c.column(b), self.workers)
 
@@ -259,11 +242,7 @@ def _surname(p: _Pair) -> tuple[Codes, Sims]:
         part_exact = parts >= _EXACT_SIM
         sim = np.maximum(sim, parts)
     exact = p.same(0, 0)
-    extra = [
-        (_N.COMPOUND_PART, part_exact & ~exact),
-        *p.edit_levels("surname", "surname"),
-        *p.romanized_levels("surname", 0),
-    ]
+    extra = [(_N.COMPOUND_PART, part_exact & ~exact), *p.edit_levels("surname", "surname")]
     levels = p.levels(p.w.arrays.surname, sim, exact, p.same(4, 4) | p.same(5, 5), p.missing(0, 0), extra)
     return p.mark_both_missing(levels, 0, 0), sim
 
@@ -346,6 +325,24 @@ def _weigh(w: _Arrays, table: Floats, levels: Codes, sim: Sims, rarity: Sims) ->
     return result
 
 
+def _romanize(
+    p: _Pair, levels: Codes, bits: Floats, q_field: str, c_field: str, *, beside: Bools | None = None
+) -> tuple[Codes, Floats, Bools | None]:
+    """fuzzy-9: ROMANIZED where the query's `q_field` and the candidate's `c_field` are two spellings of one
+    surname and that weighs more than the level the pair had (`search_service.matching_romanized`), so that
+    no pair scores lower than it did. Not where `beside` (the other field of the swapped alignment) already
+    is, which would relate two given names. The levels, the bits, and where it was laid (None: nowhere)."""
+    found = romanized_pairs(p.q, p.c, p.romanized, q_field, c_field)
+    if found is None:
+        return levels, bits, None
+    related, share_bits = found
+    base = float(p.w.surname[_N.ROMANIZED] if q_field == "surname" else p.w.given[_N.ROMANIZED])
+    laid = related & (base + share_bits > bits)
+    if beside is not None:
+        laid &= ~beside
+    return np.where(laid, _CODES[_N.ROMANIZED], levels), np.where(laid, base + share_bits, bits), laid
+
+
 def compare_names(
     q: NameColumns,
     c: NameColumns,
@@ -356,9 +353,10 @@ def compare_names(
     romanized: int = 0,
 ) -> NameComparison:
     """`given_words` (fuzzy-7): the words of a given name of several are forms of it (NICKNAME level).
-    `romanized` (fuzzy-9): the version of the surname romanizations' table (ROMANIZED level; 0: none). Not
-    between the given names of the straight alignment: many East Asian given names are spelt like another
-    character's surname (JIN, MIN, SONG), and the table knows nothing of given names."""
+    `romanized` (fuzzy-9): the version of the surname romanizations' table (ROMANIZED level; 0: none): between
+    the surnames, and in the swapped alignment between a surname and the other's given-name field (on one
+    side at most: the other compares two given names); never between the given names of the straight
+    alignment, as many East Asian given names are spelt like another character's surname (JIN, MIN, SONG)."""
     p = _Pair(q, c, weights, workers, given_words, romanized)
     w = weights.arrays
     surname, s_sim = _surname(p)
@@ -379,21 +377,21 @@ def compare_names(
     q_tf = np.clip(q.rarity * np.float32(weights.tf_scale), low, high)
     c_tf = np.clip(c.rarity * np.float32(weights.tf_scale), low, high)
     rare = np.minimum(q_tf[:, None, :], c_tf[None, :, :])
-    straight = _weigh(w, w.surname, surname, s_sim, rare[..., 0]) * counted(surname, asked_s) + _weigh(
-        w, w.given, given, g_sim, rare[..., 1]
-    ) * counted(given, asked_g)
+    surname, s_bits, _ = _romanize(p, surname, _weigh(w, w.surname, surname, s_sim, rare[..., 0]), "surname", "surname")
+    straight = s_bits * counted(surname, asked_s) + _weigh(w, w.given, given, g_sim, rare[..., 1]) * counted(
+        given, asked_g
+    )
     # Swapped alignment: the query's surname against the record's given name and the reverse.
     x_sim, y_sim = p.jw("surname", "given"), p.jw("given", "surname")
-    x_edits = [*p.edit_levels("surname", "given"), *p.romanized_levels("surname", 1)]
-    y_edits = [*p.edit_levels("given", "surname"), *p.romanized_levels("given", 0)]
+    x_edits, y_edits = p.edit_levels("surname", "given"), p.edit_levels("given", "surname")
     swap_s = p.levels(w.surname, x_sim, p.same(0, 1), p.same(4, 6) | p.same(5, 7), p.missing(0, 1), x_edits)
     swap_g = p.levels(w.given, y_sim, p.same(1, 0), p.same(6, 4) | p.same(7, 5), p.missing(1, 0), y_edits)
     swap_s, swap_g = p.mark_both_missing(swap_s, 0, 1), p.mark_both_missing(swap_g, 1, 0)
-    crossed = (
-        _weigh(w, w.surname, swap_s, x_sim, np.minimum(q_tf[:, None, 0], c_tf[None, :, 1])) * counted(swap_s, asked_s)
-        + _weigh(w, w.given, swap_g, y_sim, np.minimum(q_tf[:, None, 1], c_tf[None, :, 0])) * counted(swap_g, asked_g)
-        + weights.swap_penalty
-    )
+    x_bits = _weigh(w, w.surname, swap_s, x_sim, np.minimum(q_tf[:, None, 0], c_tf[None, :, 1]))
+    swap_s, x_bits, x_romanized = _romanize(p, swap_s, x_bits, "surname", "given")
+    y_bits = _weigh(w, w.given, swap_g, y_sim, np.minimum(q_tf[:, None, 1], c_tf[None, :, 0]))
+    swap_g, y_bits, _ = _romanize(p, swap_g, y_bits, "given", "surname", beside=x_romanized)
+    crossed = x_bits * counted(swap_s, asked_s) + y_bits * counted(swap_g, asked_g) + weights.swap_penalty
     swapped = crossed > straight
     middle, m_sim = _middle(p)
     suffix = np.where(p.missing(3, 3), 0, np.where(p.same(3, 3), 1, 2)).astype(np.int8)

@@ -223,13 +223,19 @@ KIM / GIM, JUNG / CHUNG / JEONG, ZHOU / CHOW, XU / HSU, HUANG / WONG, GUO / KUO 
 Wade-Giles and the Cantonese, Hokkien and Hakka spellings of English-language records, Korean surnames in the
 Revised and McCune-Reischauer romanizations and the families' usual spellings). One person's records carry
 them, written by other clerks in other decades, and fuzzy-8 scored them as strangers: LEE, MIN JUN against YI,
-MIN JUN 0.013, and 0.868 now (ZHOU, WEI / CHOW, WEI 0.009 and 0.937). +6.0 bits, a nickname's weight (set by
-hand: FEBRL has no such names), under an exact agreement and adjusted as one is for the commoner name's census
-frequency. Also in the swapped alignment (a surname against the other's given-name field), where it weighs as
-the given name's level; never between two given names, many of which are spelt like another character's
-surname (JIN, MIN, SONG). A FUZZY or PID_QUALIFIED query asks for the keys of its name read in each other
-spelling too (`indexer.match_keys.romanized_keys`: a record is keyed by its own spelling, so the index is
-unchanged). Thresholds are fuzzy-8's.
+MIN JUN 0.013 (0.796 now), ZHOU, WEI against CHOW, WEI 0.009 (0.845). The level weighs +6.0 bits (set by hand:
+FEBRL has no such names) plus log2 of the share of Asian bearers of the spelling that has fewer (the 2010
+census: LEE 42%, so -1.25 bits; MOON 19%, -2.4; `search_service.matching_romanized`), with no census
+term-frequency adjustment, so it stays under an exact surname; it is laid only where it weighs more than the
+level the pair had (HAHN / HAN keeps its Jaro-Winkler band), so no score falls. Also in the swapped alignment
+(a surname against the other's given-name field; the query's given name only when it gives a surname too), on
+one side at most; never between two given names, many of which are spelt like another character's surname
+(JIN, MIN, SONG), nor for a compound surname (LEE-PARK is not YI). In PID_QUALIFIED another spelling with
+another given name is held under the given-name cap unless the SSNs are equal (LEE, JOHN / YI, ROBERT born the
+same day, no SSN on either side, scored 0.93; the same surname still is not held, as before). A FUZZY or
+PID_QUALIFIED query asks for the keys of its name read in each other spelling too
+(`indexer.match_keys.romanized_keys`, exact readings only; a record is keyed by its own spelling, so the index
+is unchanged). Thresholds are fuzzy-8's.
 
 =================  =======  =====  ======
 fuzzy-9 level      surname  given  middle

@@ -148,7 +148,8 @@ def candidates(conn: sqlite3.Connection, keys: Sequence[str], *, limit: int) -> 
     comes in id order; a cut one keeps the ids of the first keys (the most selective) first.
 
     One statement asks for every key at once (an FTS5 OR of the tokens, which reads each key's list just
-    as a lookup of its own would): a query has 30-40 keys, and a statement per key cost more than the
+    as a lookup of its own would): a query has 30-40 keys (from fuzzy-9 a Chinese or Korean surname's other
+    spellings add 30 to 200: bench/romanized.py), and a statement per key cost more than the
     index reads themselves (FEBRL4 name + DOB + SSN: 233 against 78 µs; 10M PID_QUALIFIED 370 against
     186 µs). Only when that union is over the limit are the keys taken one by one, to choose what stays."""
     unique = list(dict.fromkeys(keys))
