@@ -29,6 +29,10 @@ def not_issued() -> InvalidArgument:
     return InvalidArgument([Violation("page_token", "not a token this index issued")])
 
 
+def other_query() -> InvalidArgument:
+    return InvalidArgument([Violation("page_token", "issued for another query: ask this one from its first page")])
+
+
 def _digest(scope: Sequence[object]) -> str:
     text = json.dumps(list(scope), separators=(",", ":"), sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
@@ -75,5 +79,5 @@ def unseal(token: str, kind: str, scope: Sequence[object], earlier: Sequence[Seq
         return None
     digest, position = opened
     if digest != _digest(scope) and all(digest != _digest(each) for each in earlier):
-        raise InvalidArgument([Violation("page_token", "issued for another query: ask this one from its first page")])
+        raise other_query()
     return position

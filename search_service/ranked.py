@@ -31,12 +31,12 @@ from indexer.codec_head import head_ssn
 from indexer.match_keys import full_ssn, query_keys
 from indexer.model import Identifiers, PersonName, StoredTracing, TracingType
 from indexer.store.base import TracingStore
-from search_service.matching import Scored, matcher, ranking
+from search_service.matching import Matcher, Scored, matcher, ranking
 from search_service.matching_columns import HeadCandidate
 from search_service.matching_pids import ssn_conflicts
 from search_service.matching_threshold import default_threshold
 from search_service.matching_versions import same_scores
-from search_service.page_tokens import Position, not_issued, position_of, seal, unseal
+from search_service.page_tokens import Position, not_issued, other_query, position_of, seal, unseal
 
 # Candidates scored for one query at most. The keys are composite, so this bounds only pathological
 # queries; when it bites, the response says so (candidates_truncated) instead of dropping silently.
@@ -70,6 +70,14 @@ def _legacy_offset(token: str) -> int:
         return int(offset)
     except (ValueError, binascii.Error, UnicodeDecodeError) as error:
         raise not_issued() from error
+
+
+# The versions whose tokens named no version (before fuzzy-8).
+_UNNAMED = frozenset(f"fuzzy-{n}" for n in range(1, 8))
+
+
+def _scores_as_unnamed(scorer: Matcher) -> bool:
+    return scorer.version in _UNNAMED or any(m.version in _UNNAMED for m in same_scores(scorer))
 
 
 def _after(position: Position) -> tuple[float, str, str]:
@@ -136,10 +144,15 @@ def run_ranked(
         # threshold, at its own default (fuzzy-7's at 0.5 under fuzzy-8 at 0.25; and back, should a server
         # roll back). A token issued before versions were named resumes at the same threshold only, as it
         # did: at another it may be another version's (fuzzy-6 issued them at 0.5 too), whose position in
-        # other scores would skip records silently, where a refusal only asks for the first page again.
+        # other scores would skip records silently, where a refusal only asks for the first page again; and
+        # only under a version that scores as one of those did (not fuzzy-9: a review of it).
         alike = [(m.version, threshold if min_score else default_threshold(m, mode, name)) for m in same_scores(scorer)]
         earlier = [_scope(mode, name, ids, types, at, version) for version, at in alike]
-        position = unseal(page_token, _KIND, scope, [*earlier, _scope(mode, name, ids, types, threshold)])
+        if _scores_as_unnamed(scorer):
+            earlier.append(_scope(mode, name, ids, types, threshold))
+        position = unseal(page_token, _KIND, scope, earlier)
+        if position is None and not _scores_as_unnamed(scorer):  # an earlier format's offset, likewise
+            raise other_query()
     offset = _legacy_offset(page_token) if page_token and position is None else 0
     # Identifier first (indexer.match_keys): above the cap, a candidate whose full SSN conflicts with the
     # query's can never be shown, so it is neither retrieved (by name or date) nor scored.

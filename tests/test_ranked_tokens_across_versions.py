@@ -6,6 +6,7 @@ a fuzzy-8 token under fuzzy-7 (a rollback). The token's scope holds the threshol
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 from collections.abc import Iterator
 
@@ -91,3 +92,20 @@ def test_a_token_for_another_query_is_still_refused_across_versions(store: Sqlit
     token = _page(store, "fuzzy-7").next_token
     with pytest.raises(InvalidArgument):
         _page(store, "fuzzy-8", token, PersonName(surname=SMITH, given_name="Willam"))
+
+
+def test_a_token_of_fuzzy_8_or_before_versions_were_named_is_refused_under_fuzzy_9(store: SqliteStore) -> None:
+    """fuzzy-9 scores otherwise (a Chinese or Korean surname's other spellings): neither fuzzy-8's token nor
+    one that names no version (issued by fuzzy-7 or earlier, at fuzzy-9's own threshold too) nor one of the
+    earliest format (an offset) resumes in its scores (a review of fuzzy-9); each asks for the first page."""
+    name = PersonName(surname=SMITH, given_name=WILLIAM)
+    first = _page(store, "fuzzy-8")
+    _, position = page_tokens._opened(first.next_token, ranked._KIND) or ("", [])
+    unnamed = page_tokens.seal(ranked._KIND, ranked._scope("FUZZY", name, Identifiers(), frozenset(), 0.25), position)
+    offset = base64.urlsafe_b64encode(b"r|2").decode()
+    assert _records(_page(store, "fuzzy-8", unnamed)) == _records(_page(store, "fuzzy-8", first.next_token)) != []
+    assert _records(_page(store, "fuzzy-8", offset)) != []
+    for token in (first.next_token, unnamed, offset):
+        with pytest.raises(InvalidArgument) as refused:
+            _page(store, "fuzzy-9", token)
+        assert "issued for another query" in refused.value.violations[0].description
