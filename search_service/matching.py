@@ -12,7 +12,7 @@ log2(1/5000): one person sought among about 5,000 compared (FEBRL brute force; a
 set at 10 million tracings is of that order). The -1.5 bits are a Platt fit on FEBRL3: taking the best
 of several alignments and names inflates the evidence of non-matches by about that much.
 
-**Versions.** The weights, levels and thresholds belong to a matcher version: `fuzzy-1` to `fuzzy-9` (the
+**Versions.** The weights, levels and thresholds belong to a matcher version: `fuzzy-1` to `fuzzy-10` (the
 default), each with its tables and what it changed in `search_service.matching_versions`, are all served;
 a server picks one (`configured_matcher`, $DCII_MATCHER) and every response names it. A change of scoring
 is a new version beside the old one.
@@ -121,7 +121,8 @@ from indexer.analysis import NameAnalysis, analyze
 from indexer.model import Identifiers, PersonName, Tracing
 from search_service.matching_columns import Candidates, HasSubject, compile_candidates, compile_names, name_row
 from search_service.matching_explain import explain
-from search_service.matching_names import NameComparison, NameLevel, compare_names
+from search_service.matching_name_levels import NameLevel
+from search_service.matching_names import NameComparison, compare_names
 from search_service.matching_pids import (
     Agreement,
     DobLevel,
@@ -271,7 +272,8 @@ def _compare(
             if m.romanized_surnames:  # fuzzy-9: another spelling of the surname is no better than the same one
                 romanized = _per_candidate(compared.surname == int(NameLevel.ROMANIZED), cands, every=False)
                 ssn_differs = ssn_differs | (romanized & unvouched)
-            held = _per_candidate(compared.given == int(NameLevel.DISAGREE), cands, every=True) & ssn_differs
+            another = (compared.given == int(NameLevel.DISAGREE)) | (compared.given == int(NameLevel.ANOTHER_NAME))
+            held = _per_candidate(another, cands, every=True) & ssn_differs
             bits = np.where(held, _squash(bits, m.given_conflict_cap), bits)
             return _Comparison(bits, compared, pids, held)
     return _Comparison(bits, compared, pids)

@@ -39,14 +39,15 @@ class NameRow:
     """One analysed name, packed for the column arrays (cached per name)."""
 
     analysis: NameAnalysis
-    # int64 x 15: keys (_key) of surname, given, middle, suffix, surname NYSIIS, surname Metaphone,
+    # int64 x 16: keys (_key) of surname, given, middle, suffix, surname NYSIIS, surname Metaphone,
     # given NYSIIS, given Metaphone; first letters of surname, given, middle; given, middle a bare initial;
-    # keys of given and middle written as one, in both orders (0 without a middle name: fuzzy-7).
+    # keys of given and middle written as one, in both orders (0 without a middle name: fuzzy-7); the given
+    # name as a name of its own (`given_name_sex`: fuzzy-10).
     ints: bytes
     rarity: bytes  # float32 x 2: log2(u_average / u_name) of surname and given name, bits (_rarity)
 
 
-_INTS = 15
+_INTS = 16
 
 
 @functools.cache
@@ -72,6 +73,30 @@ def _rarity(value: str, table: dict[str, float], u_average: float) -> float:
     return math.log2(u_average / u)
 
 
+# A given name this common (percent of one sex) or more is a name of its own: another one a letter or two
+# away is rarely a misspelling of it (fuzzy-10; bench/common_names.py). About 700 men's and 900 women's names.
+NAME_OF_ITS_OWN = 0.01
+MALE, FEMALE, EITHER = 1, 2, 3
+
+
+@functools.cache
+def _given_name_sexes() -> dict[str, int]:
+    men = dict(zip(given_name_table("M").names, given_name_table("M").frequencies, strict=True))
+    women = dict(zip(given_name_table("F").names, given_name_table("F").frequencies, strict=True))
+    sexes: dict[str, int] = {}
+    for name in men.keys() | women.keys():
+        man, woman = men.get(name, 0.0), women.get(name, 0.0)
+        if max(man, woman) >= NAME_OF_ITS_OWN:
+            sexes[name] = MALE if man >= 9 * woman else FEMALE if woman >= 9 * man else EITHER
+    return sexes
+
+
+def given_name_sex(given: str) -> int:
+    """0 unless `given` is a given name of its own (at least NAME_OF_ITS_OWN percent of men or of women in the
+    1990 census); then MALE or FEMALE when nine in ten of its holders are of that sex, else EITHER."""
+    return _given_name_sexes().get(given, 0)
+
+
 _ROWS: dict[PersonName, NameRow] = {}
 
 
@@ -89,6 +114,7 @@ def name_row(name: PersonName) -> NameRow:
         ints += [len(a.given) == 1, len(a.middle) == 1]
         joined = (a.given + a.middle, a.middle + a.given) if a.given and a.middle else ("", "")
         ints += [_key(text) for text in joined]
+        ints.append(given_name_sex(a.given))
         rarity = (_rarity(a.surname, _census()[0], _U_SURNAME), _rarity(a.given, _census()[1], _U_GIVEN))
         found = _ROWS[name] = NameRow(
             a, np.array(ints, dtype=np.int64).tobytes(), np.array(rarity, dtype=np.float32).tobytes()
@@ -131,6 +157,11 @@ class NameColumns:
     def initial_only(self) -> Bools:
         result: Bools = self.ints[:, 11:13] != 0
         return result
+
+    @property
+    def given_sex(self) -> Ids:
+        """(rows,): `given_name_sex` of each row's given name (fuzzy-10)."""
+        return self.ints[:, 15]
 
     @property
     def given_with_middle(self) -> Ids:

@@ -1,4 +1,5 @@
-"""Name comparison for the fuzzy matcher: the name levels and the vectorised comparison.
+"""Name comparison for the fuzzy matcher: the vectorised comparison (the levels and a version's weights for
+them: `search_service.matching_name_levels`).
 
 Q query names are compared with R candidate names (`search_service.matching_columns`) in a handful of
 numpy operations: surname, given and middle name each fall in the best *level* that holds, weighted by
@@ -10,119 +11,22 @@ The result (`NameComparison`) also keeps the chosen levels for the explanation.
 
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass
-from enum import IntEnum
 
 import numpy as np
 import numpy.typing as npt
 from rapidfuzz.distance import OSA, JaroWinkler
 from rapidfuzz.process import cdist
 
-from search_service.matching_columns import NameColumns, _key
-from search_service.matching_levels import UNUSED_WEIGHT, select_levels
+from search_service.matching_columns import FEMALE, MALE, NameColumns, _key
+from search_service.matching_levels import select_levels
+from search_service.matching_name_levels import BANDS, JW_LEVELS, NameArrays, NameLevel, NameWeights
 from search_service.matching_romanized import romanized_pairs
 
 Floats = npt.NDArray[np.float64]
 Bools = npt.NDArray[np.bool_]
 Codes = npt.NDArray[np.int8]
 Sims = npt.NDArray[np.float32]
-
-
-class NameLevel(IntEnum):
-    MISSING = 0
-    EXACT = 1
-    NICKNAME = 2
-    COMPOUND_PART = 3
-    JW_94 = 4
-    JW_88_PHONETIC = 5
-    JW_88 = 6
-    JW_80_PHONETIC = 7
-    JW_80 = 8
-    PHONETIC = 9
-    MIDDLE_AS_GIVEN = 10
-    INITIAL = 11
-    ONE_EDIT = 12
-    TWO_EDITS = 13
-    DISAGREE = 14
-    # From fuzzy-3: the part is absent on both sides (a query without a given name, a record without
-    # one). Weighs only where a version uses it; elsewhere such a pair stays MISSING, weight 0.
-    BOTH_MISSING = 15
-    # From fuzzy-9: a surname and another romanization of it (LEE / YI / RHEE, ZHOU / CHOW: indexer.
-    # surname_romanizations), as surnames or, in the swapped alignment, against the given-name field.
-    ROMANIZED = 16
-
-
-_N = NameLevel
-# The Jaro-Winkler bands: each band's weight grows within it (see NameWeights.grade).
-_BANDS = ((_N.JW_94, 0.94), (_N.JW_88_PHONETIC, 0.88), (_N.JW_88, 0.88), (_N.JW_80_PHONETIC, 0.8), (_N.JW_80, 0.8))
-# (band, its floor, the band's level when the names sound alike too; none above JW_94).
-_JW_LEVELS = (
-    (_N.JW_94, 0.94, None),
-    (_N.JW_88, 0.88, _N.JW_88_PHONETIC),
-    (_N.JW_80, 0.80, _N.JW_80_PHONETIC),
-)
-# Levels whose agreement is on the name's value, so that the name's census frequency adjusts them.
-_VALUE_LEVELS = (_N.EXACT, _N.NICKNAME, _N.COMPOUND_PART, _N.ONE_EDIT, _N.TWO_EDITS, *(level for level, _ in _BANDS))
-
-
-@dataclass(frozen=True, eq=False)
-class NameWeights:
-    """The name half of one matcher version (`search_service.matching_versions.Matcher`): a weight in bits per
-    level for surname, given and middle name (UNUSED_WEIGHT: the field never takes the level), the
-    suffix weights, and how the weights are graded and adjusted."""
-
-    table: dict[NameLevel, tuple[float, float, float]]  # level -> (surname, given, middle)
-    suffix: tuple[float, float, float]  # missing, same, different
-    swap_penalty: float  # the swapped alignment costs this much, so that as good a straight one wins
-    # Within a Jaro-Winkler band the weight grows by `grade` bits per unit of similarity above the band's
-    # floor, so that of two typos the closer ranks first; never past the next band's weight.
-    grade: float
-    # Term frequency: tf_scale * log2(u_average / u_name) bits on a value agreement, clipped to tf_range.
-    tf_scale: float
-    tf_range: tuple[float, float]
-    # ONE_EDIT and TWO_EDITS (optimal string alignment distance) only for parts at least this long.
-    edit_min_length: int = 99
-    two_edit_min_length: int = 99
-
-    def column(self, field: int) -> Floats:
-        return np.array([self.table.get(level, (UNUSED_WEIGHT,) * 3)[field] for level in NameLevel])
-
-    @property
-    def surname(self) -> Floats:
-        return self.column(0)
-
-    @property
-    def given(self) -> Floats:
-        return self.column(1)
-
-    @property
-    def middle(self) -> Floats:
-        return self.column(2)
-
-    @functools.cached_property
-    def arrays(self) -> _Arrays:
-        floor = np.zeros(len(NameLevel), dtype=np.float32)
-        slope = np.zeros(len(NameLevel), dtype=np.float32)
-        for level, band_floor in _BANDS:
-            floor[level], slope[level] = band_floor, self.grade
-        value = np.zeros(len(NameLevel), dtype=np.bool_)
-        value[list(_VALUE_LEVELS)] = True
-        return _Arrays(self.surname, self.given, self.middle, np.array(self.suffix), floor, slope, value)
-
-    def uses(self, level: NameLevel) -> bool:
-        return any(w > UNUSED_WEIGHT for w in self.table.get(level, (UNUSED_WEIGHT,) * 3))
-
-
-@dataclass(frozen=True, slots=True)
-class _Arrays:
-    surname: Floats
-    given: Floats
-    middle: Floats
-    suffix: Floats
-    floor: npt.NDArray[np.float32]
-    slope: npt.NDArray[np.float32]
-    value: Bools
 
 
 def _jw(queries: list[str], choices: list[str], workers: int) -> Sims:
@@ -141,6 +45,7 @@ def _osa(queries: list[str], choices: list[str], workers: int) -> npt.NDArray[np
 _EXACT_SIM = 0.99999  # Jaro-Winkler is 1.0 only for equal strings
 
 
+_N = NameLevel
 # Level codes as numpy and plain ints: numpy probes an IntEnum for array interfaces, slowly.
 _CODES = [np.int8(int(level)) for level in NameLevel]
 _DISAGREE, _MISSING, _BOTH_MISSING = int(_N.DISAGREE), int(_N.MISSING), int(_N.BOTH_MISSING)
@@ -221,7 +126,7 @@ class _Pair:
         extra: list[tuple[NameLevel, Bools]],
     ) -> Codes:
         conditions: list[tuple[NameLevel, Bools]] = [(_N.EXACT, exact), *extra, (_N.PHONETIC, phonetic)]
-        for level, floor, sounding in _JW_LEVELS:
+        for level, floor, sounding in JW_LEVELS:
             high = sim >= floor
             conditions.append((level, high))
             if sounding is not None:
@@ -273,8 +178,32 @@ def _given(p: _Pair) -> tuple[Codes, Sims]:
     if words:
         exact = exact | _given_and_middle_as_one(p)
     exact = exact & ~bare
-    levels = p.levels(p.w.arrays.given, sim, exact, p.same(6, 6) | p.same(7, 7), p.missing(1, 1), extra)
+    phonetic = p.same(6, 6) | p.same(7, 7)
+    levels = p.levels(p.w.arrays.given, sim, exact, phonetic, p.missing(1, 1), extra)
+    if p.w.uses(_N.ANOTHER_NAME):
+        _another_name(p, levels, nickname, phonetic)
     return p.mark_both_missing(levels, 1, 1), sim
+
+
+# The levels of a partial agreement: what two names a letter or two apart get (fuzzy-10 reads some as another name).
+_PARTIAL = np.zeros(len(NameLevel), dtype=np.bool_)
+_PARTIAL[[*(level for level, _ in BANDS), _N.PHONETIC, _N.ONE_EDIT, _N.TWO_EDITS]] = True
+
+
+def _another_name(p: _Pair, levels: Codes, nickname: Bools, phonetic: Bools) -> None:
+    """fuzzy-10: ANOTHER_NAME, in place, where a partial agreement is between two given names of their own
+    (`matching_columns.given_name_sex`: common in the census) that are no nickname of each other and are of
+    the other sex (MICHAEL / MICHELLE) or do not sound alike (DONALD / RONALD). On FEBRL such pairs were the
+    same person about as often as two strangers' names (docs/BENCHMARKS.md), where a typo's were hundreds of
+    times more often. Two spellings of one name that sound alike (STEVEN / STEPHEN, CATHERINE / KATHERINE)
+    keep their level: a clerk writes a name as it is heard."""
+    q_sex, c_sex = p.q.given_sex[:, None], p.c.given_sex[None, :]
+    names = (q_sex != 0) & (c_sex != 0)
+    if not names.any():
+        return
+    other_sex = ((q_sex == MALE) & (c_sex == FEMALE)) | ((q_sex == FEMALE) & (c_sex == MALE))
+    another = names & _PARTIAL[levels] & ~nickname & (other_sex | ~phonetic)
+    np.copyto(levels, _CODES[_N.ANOTHER_NAME], where=another)
 
 
 def _one_word(p: _Pair) -> Bools:
@@ -316,7 +245,7 @@ def _middle(p: _Pair) -> tuple[Codes, Sims]:
     return p.levels(p.w.arrays.middle, sim, p.same(2, 2) & ~bare, no_phonetic, p.missing(2, 2), initial), sim
 
 
-def _weigh(w: _Arrays, table: Floats, levels: Codes, sim: Sims, rarity: Sims) -> Floats:
+def _weigh(w: NameArrays, table: Floats, levels: Codes, sim: Sims, rarity: Sims) -> Floats:
     """Level weight, plus the grade within a Jaro-Winkler band, plus the
     term-frequency adjustment on a value agreement (exact, nickname, compound part, edit levels,
     Jaro-Winkler bands)."""
