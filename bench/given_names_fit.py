@@ -6,12 +6,14 @@ ANOTHER_NAME level (search_service.matching_versions).
 Like `bench/scoring.py --fit` (m: each true pair; u: every other pair of 500 queries), but only for the given
 name's partial levels (a Jaro-Winkler band, sound-alike, one or two edits) as fuzzy-9 lays them, each split by
 what the two given names are: a typo (one of them is no name of its own: rarer than 0.01% of men and of
-women in the 1990 census, `given_name_sex`), two names of their own of the other sex, two that sound alike
-(NYSIIS or Metaphone) and two that do not. Straight alignment only. Prints m, u and log2(m/u) per split.
+women in the 1990 census, `given_name_sex`); two names of their own of the other sex, within ten times each
+other's census share (fuzzy-10's ANOTHER_NAME) or further apart; two of one sex (or of either) that sound
+alike (NYSIIS or Metaphone) or do not. Straight alignment only. Prints m, u and log2(m/u) per split.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 import random
 import sys
@@ -27,6 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from scoring_data import Task, febrl3, febrl4, tracing
 
 from indexer.analysis import analyze
+from indexer.census import given_name_table
 from search_service import matching
 from search_service.matching_columns import FEMALE, MALE, compile_candidates, given_name_sex
 from search_service.matching_name_levels import NameLevel
@@ -40,11 +43,23 @@ def split(level: str, one: str, other: str) -> str | None:
         return None
     sexes = {given_name_sex(one), given_name_sex(other)}
     if 0 in sexes:
-        return "a typo"
+        return "a typo (one is no name of its own)"
     if sexes == {MALE, FEMALE}:
-        return "names of their own, of the other sex"
+        apart = abs(_rarity(one) - _rarity(other)) >= math.log2(10)
+        return "of the other sex, one ten times commoner" if apart else "of the other sex (ANOTHER_NAME)"
     alike = jellyfish.nysiis(one) == jellyfish.nysiis(other) or jellyfish.metaphone(one) == jellyfish.metaphone(other)
-    return "names of their own, sounding alike" if alike else "names of their own, sounding different"
+    return "of one sex (or either), sounding alike" if alike else "of one sex (or either), sounding different"
+
+
+@functools.cache
+def _shares() -> dict[str, float]:
+    table = given_name_table()
+    return dict(zip(table.names, table.frequencies, strict=True))
+
+
+def _rarity(given: str) -> float:
+    """log2 of the name's census share (both sexes): as `search_service.matching_columns` reads it."""
+    return -math.log2(_shares()[given])
 
 
 def fit(task: Task) -> list[str]:

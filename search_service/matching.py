@@ -281,7 +281,8 @@ def _compare(
 
 def _per_candidate(per_name: npt.NDArray[np.bool_], cands: Candidates, *, every: bool) -> npt.NDArray[np.bool_]:
     """(Q, N) from (Q, names): whether every one (else any) of the candidate's names holds it (the given-name
-    cap: none of its names agrees on the given name in any way, NameLevel.DISAGREE)."""
+    cap: none of its names agrees on the given name in any way, NameLevel.DISAGREE, or from fuzzy-10 is
+    another name of the other sex, ANOTHER_NAME)."""
     reduce = np.logical_and if every else np.logical_or
     if per_name.shape[1] > len(cands.names.starts):
         per_name = reduce.reduceat(per_name, cands.names.starts, axis=1)

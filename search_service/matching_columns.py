@@ -42,12 +42,14 @@ class NameRow:
     # int64 x 16: keys (_key) of surname, given, middle, suffix, surname NYSIIS, surname Metaphone,
     # given NYSIIS, given Metaphone; first letters of surname, given, middle; given, middle a bare initial;
     # keys of given and middle written as one, in both orders (0 without a middle name: fuzzy-7); the given
-    # name as a name of its own (`given_name_sex`: fuzzy-10).
+    # name and the surname as given names of their own (`given_name_sex`: fuzzy-10).
     ints: bytes
-    rarity: bytes  # float32 x 2: log2(u_average / u_name) of surname and given name, bits (_rarity)
+    # float32 x 3: log2(u_average / u_name) of surname and given name, and of the surname read as a given name
+    # (fuzzy-10, the swapped alignment), bits (_rarity)
+    rarity: bytes
 
 
-_INTS = 16
+_INTS = 17
 
 
 @functools.cache
@@ -73,8 +75,8 @@ def _rarity(value: str, table: dict[str, float], u_average: float) -> float:
     return math.log2(u_average / u)
 
 
-# A given name this common (percent of one sex) or more is a name of its own: another one a letter or two
-# away is rarely a misspelling of it (fuzzy-10; bench/common_names.py). About 700 men's and 900 women's names.
+# A given name this common (percent of one sex) or more is a name of its own (fuzzy-10: one of the other sex
+# a few letters away is rarely a misspelling of it; bench/given_names_fit.py). About 700 men's and 900 women's.
 NAME_OF_ITS_OWN = 0.01
 MALE, FEMALE, EITHER = 1, 2, 3
 
@@ -114,8 +116,12 @@ def name_row(name: PersonName) -> NameRow:
         ints += [len(a.given) == 1, len(a.middle) == 1]
         joined = (a.given + a.middle, a.middle + a.given) if a.given and a.middle else ("", "")
         ints += [_key(text) for text in joined]
-        ints.append(given_name_sex(a.given))
-        rarity = (_rarity(a.surname, _census()[0], _U_SURNAME), _rarity(a.given, _census()[1], _U_GIVEN))
+        ints += [given_name_sex(a.given), given_name_sex(a.surname)]
+        rarity = (
+            _rarity(a.surname, _census()[0], _U_SURNAME),
+            _rarity(a.given, _census()[1], _U_GIVEN),
+            _rarity(a.surname, _census()[1], _U_GIVEN),
+        )
         found = _ROWS[name] = NameRow(
             a, np.array(ints, dtype=np.int64).tobytes(), np.array(rarity, dtype=np.float32).tobytes()
         )
@@ -131,8 +137,8 @@ class NameColumns:
 
     analyses: list[NameAnalysis]
     starts: npt.NDArray[np.intp]
-    ints: Ids  # (rows, 15), see NameRow.ints
-    rarity: npt.NDArray[np.float32]  # (rows, 2), see NameRow.rarity
+    ints: Ids  # (rows, 17), see NameRow.ints
+    rarity: npt.NDArray[np.float32]  # (rows, 3), see NameRow.rarity
     parts: list[str]  # surname parts, flat, every row at least one; empty unless compound
     part_starts: npt.NDArray[np.intp]
     compound: bool
@@ -159,9 +165,9 @@ class NameColumns:
         return result
 
     @property
-    def given_sex(self) -> Ids:
-        """(rows,): `given_name_sex` of each row's given name (fuzzy-10)."""
-        return self.ints[:, 15]
+    def sexes(self) -> Ids:
+        """(rows, 2): `given_name_sex` of each row's given name and of its surname (fuzzy-10)."""
+        return self.ints[:, 15:17]
 
     @property
     def given_with_middle(self) -> Ids:
@@ -223,7 +229,7 @@ def compile_names(rows: list[NameRow], starts: npt.NDArray[np.intp]) -> NameColu
         analyses=analyses,
         starts=starts,
         ints=np.frombuffer(b"".join([r.ints for r in rows]), dtype=np.int64).reshape(n, _INTS),
-        rarity=np.frombuffer(b"".join([r.rarity for r in rows]), dtype=np.float32).reshape(n, 2),
+        rarity=np.frombuffer(b"".join([r.rarity for r in rows]), dtype=np.float32).reshape(n, 3),
         parts=parts,
         part_starts=part_starts,
         compound=compound,

@@ -12,7 +12,7 @@ import numpy.typing as npt
 
 from indexer.analysis import NameAnalysis
 from indexer.model import Identifiers
-from search_service.matching_columns import FEMALE, MALE, Candidates, given_name_sex
+from search_service.matching_columns import Candidates
 from search_service.matching_name_levels import NameLevel
 from search_service.matching_names import NameComparison
 from search_service.matching_pids import Agreement, Feature, dob_feature, pob_feature, ssn_feature
@@ -39,7 +39,7 @@ def _name_feature(
     if lvl == _N.EXACT:
         return Feature(field_name, Agreement.EXACT, 1.0, f"{note}exact ({c})")
     if lvl == _N.ANOTHER_NAME:  # fuzzy-10
-        said = f"another given name ({q} / {c}): names of their own, {another_name_why(q, c)}, Jaro-Winkler {sim:.2f}"
+        said = f"another given name ({q} / {c}): names of their own, a man's and a woman's, Jaro-Winkler {sim:.2f}"
         return Feature(field_name, Agreement.DISAGREE, round(sim, 3), note + said)
     if lvl == _N.DISAGREE:
         return Feature(
@@ -58,11 +58,6 @@ def _name_feature(
     if phonetic and lvl not in _NOMINAL:
         said += ", same " + " and ".join(phonetic)
     return Feature(field_name, Agreement.PARTIAL, similarity, note + said)
-
-
-def another_name_why(q: str, c: str) -> str:
-    sexes = {given_name_sex(q), given_name_sex(c)}
-    return "a man's and a woman's" if sexes == {MALE, FEMALE} else "that sound different"
 
 
 def _asian_share(q: str, c: str) -> str:

@@ -20,7 +20,7 @@ from rapidfuzz.process import cdist
 
 from search_service.matching_columns import FEMALE, MALE, NameColumns, _key
 from search_service.matching_levels import select_levels
-from search_service.matching_name_levels import BANDS, JW_LEVELS, NameArrays, NameLevel, NameWeights
+from search_service.matching_name_levels import JW_LEVELS, NameArrays, NameLevel, NameWeights
 from search_service.matching_romanized import romanized_pairs
 
 Floats = npt.NDArray[np.float64]
@@ -124,7 +124,13 @@ class _Pair:
         phonetic: Bools,
         missing: Bools,
         extra: list[tuple[NameLevel, Bools]],
+        another: Bools | None = None,
     ) -> Codes:
+        """The best level per pair; where `another` holds (fuzzy-10: ANOTHER_NAME, in `extra`), none of the
+        sound-alike and Jaro-Winkler levels (the caller leaves the edit levels out there too)."""
+        if another is not None:
+            phonetic = phonetic & ~another
+            sim = np.where(another, np.float32(0), sim)
         conditions: list[tuple[NameLevel, Bools]] = [(_N.EXACT, exact), *extra, (_N.PHONETIC, phonetic)]
         for level, floor, sounding in JW_LEVELS:
             high = sim >= floor
@@ -168,42 +174,59 @@ def _given(p: _Pair) -> tuple[Codes, Sims]:
         nickname = (nickname & ~several) | _one_word(p)
     bare = p.initials[..., 0]
     sim = np.where(bare, np.float32(0), p.jw("given", "given"))
+    edits = [(level, mask & ~bare) for level, mask in p.edit_levels("given", "given")]
+    phonetic = p.same(6, 6) | p.same(7, 7)
+    another = _another_name(p, 0, sim, phonetic, edits, nickname)
     extra = [
         (_N.NICKNAME, nickname),
         (_N.MIDDLE_AS_GIVEN, p.same(1, 2) | p.same(2, 1)),
         (_N.INITIAL, bare & (p.qf[..., 1] == p.cf[..., 1])),
-        *((level, mask & ~bare) for level, mask in p.edit_levels("given", "given")),
+        *_unless(edits, another),
     ]
     exact = p.same(1, 1)
     if words:
         exact = exact | _given_and_middle_as_one(p)
     exact = exact & ~bare
-    phonetic = p.same(6, 6) | p.same(7, 7)
-    levels = p.levels(p.w.arrays.given, sim, exact, phonetic, p.missing(1, 1), extra)
-    if p.w.uses(_N.ANOTHER_NAME):
-        _another_name(p, levels, nickname, phonetic)
+    levels = p.levels(p.w.arrays.given, sim, exact, phonetic, p.missing(1, 1), extra, another)
     return p.mark_both_missing(levels, 1, 1), sim
 
 
-# The levels of a partial agreement: what two names a letter or two apart get (fuzzy-10 reads some as another name).
-_PARTIAL = np.zeros(len(NameLevel), dtype=np.bool_)
-_PARTIAL[[*(level for level, _ in BANDS), _N.PHONETIC, _N.ONE_EDIT, _N.TWO_EDITS]] = True
+# Ten times commoner, in bits: of two given names this far apart in the census, the rarer is more likely a
+# typo of the commoner than another person's name (GARY / GAY, LINDA / LINA: a review of fuzzy-10).
+_TEN_TIMES = float(np.log2(10))
 
 
-def _another_name(p: _Pair, levels: Codes, nickname: Bools, phonetic: Bools) -> None:
-    """fuzzy-10: ANOTHER_NAME, in place, where a partial agreement is between two given names of their own
-    (`matching_columns.given_name_sex`: common in the census) that are no nickname of each other and are of
-    the other sex (MICHAEL / MICHELLE) or do not sound alike (DONALD / RONALD). On FEBRL such pairs were the
-    same person about as often as two strangers' names (docs/BENCHMARKS.md), where a typo's were hundreds of
-    times more often. Two spellings of one name that sound alike (STEVEN / STEPHEN, CATHERINE / KATHERINE)
-    keep their level: a clerk writes a name as it is heard."""
-    q_sex, c_sex = p.q.given_sex[:, None], p.c.given_sex[None, :]
-    names = (q_sex != 0) & (c_sex != 0)
-    if not names.any():
-        return
+def _another_name(
+    p: _Pair, c_field: int, sim: Sims, phonetic: Bools, edits: list[tuple[NameLevel, Bools]], nickname: Bools | None
+) -> Bools | None:
+    """fuzzy-10: the pairs whose given names (the query's, and the candidate's given name, `c_field` 0, or its
+    surname, 1: the swapped alignment) are ANOTHER_NAME: both given names of their own
+    (`matching_columns.given_name_sex`), one a man's and the other a woman's (MICHAEL / MICHELLE, JON / JOAN),
+    neither ten times commoner than the other, no nickname of each other, where a partial level (a Jaro-Winkler
+    band, sound-alike, an edit or two) would hold. On FEBRL such pairs were one person about as often as two
+    strangers' names (docs/BENCHMARKS.md), where a typo's were about thirty times more often. Not for two names
+    of one sex, however different they sound: short forms, longer forms and other languages' forms of one name
+    (CHRISTIE / CHRISTINE, CAROL / CAROLYN, JOSE / JOSEPH) are one person's, and no list knows them all. None
+    for a version without the level, or where no pair is of names of the other sex."""
+    if not p.w.uses(_N.ANOTHER_NAME):
+        return None
+    q_sex, c_sex = p.q.sexes[:, None, 0], p.c.sexes[None, :, c_field]
     other_sex = ((q_sex == MALE) & (c_sex == FEMALE)) | ((q_sex == FEMALE) & (c_sex == MALE))
-    another = names & _PARTIAL[levels] & ~nickname & (other_sex | ~phonetic)
-    np.copyto(levels, _CODES[_N.ANOTHER_NAME], where=another)
+    if not other_sex.any():
+        return None
+    alike_in_use = np.abs(p.q.rarity[:, None, 1] - p.c.rarity[None, :, 1 + c_field]) < _TEN_TIMES
+    partial = (sim >= JW_LEVELS[-1][1]) | phonetic
+    for _, mask in edits:
+        partial = partial | mask
+    another: Bools = other_sex & alike_in_use & partial
+    return another if nickname is None else another & ~nickname
+
+
+def _unless(levels: list[tuple[NameLevel, Bools]], another: Bools | None) -> list[tuple[NameLevel, Bools]]:
+    """`levels` where `another` does not hold, and ANOTHER_NAME where it does (fuzzy-10)."""
+    if another is None:
+        return levels
+    return [*((level, mask & ~another) for level, mask in levels), (_N.ANOTHER_NAME, another)]
 
 
 def _one_word(p: _Pair) -> Bools:
@@ -314,7 +337,10 @@ def compare_names(
     x_sim, y_sim = p.jw("surname", "given"), p.jw("given", "surname")
     x_edits, y_edits = p.edit_levels("surname", "given"), p.edit_levels("given", "surname")
     swap_s = p.levels(w.surname, x_sim, p.same(0, 1), p.same(4, 6) | p.same(5, 7), p.missing(0, 1), x_edits)
-    swap_g = p.levels(w.given, y_sim, p.same(1, 0), p.same(6, 4) | p.same(7, 5), p.missing(1, 0), y_edits)
+    y_phonetic = p.same(6, 4) | p.same(7, 5)
+    y_another = _another_name(p, 1, y_sim, y_phonetic, y_edits, None)
+    y_levels = _unless(y_edits, y_another)
+    swap_g = p.levels(w.given, y_sim, p.same(1, 0), y_phonetic, p.missing(1, 0), y_levels, y_another)
     swap_s, swap_g = p.mark_both_missing(swap_s, 0, 1), p.mark_both_missing(swap_g, 1, 0)
     x_bits = _weigh(w, w.surname, swap_s, x_sim, np.minimum(q_tf[:, None, 0], c_tf[None, :, 1]))
     swap_s, x_bits, x_romanized = _romanize(p, swap_s, x_bits, "surname", "given")

@@ -333,7 +333,7 @@ def test_the_readme_names_the_default_matcher() -> None:
 
 def test_matcher_versions(monkeypatch: pytest.MonkeyPatch) -> None:
     assert MATCHER_VERSION == matching.DEFAULT_MATCHER == "fuzzy-10"
-    assert {f"fuzzy-{n}" for n in range(1, 9)} <= set(MATCHERS)
+    assert {f"fuzzy-{n}" for n in range(1, 11)} <= set(MATCHERS)
     assert matching.matcher().version == "fuzzy-10"
     assert matching.matcher("fuzzy-1").version == "fuzzy-1"
     with pytest.raises(ValueError, match="unknown matcher version"):

@@ -1,6 +1,6 @@
-"""What fuzzy-10 added: two common given names a letter or two apart, of the other sex or sounding different,
-are another name (ANOTHER_NAME), not a misspelling; spellings of one name that sound alike, typos and
-nicknames keep their levels. bench/common_names.py measures it over the census's commonest names."""
+"""What fuzzy-10 added: two given names of their own, a man's and a woman's, a few letters apart are another
+name (ANOTHER_NAME), not a misspelling; names of one sex, typos, nicknames keep their levels.
+bench/common_names.py measures it over the census's commonest names, bench/given_names_fit.py on FEBRL."""
 
 from __future__ import annotations
 
@@ -18,23 +18,34 @@ ANOTHER_NAME_CASES = [
          "another given name (MICHAEL / MICHELLE): names of their own, a man's and a woman's", False),
     Case("other-sex-short", name("Smith", "Jon"), name("Smith", "Joan"), "given_name", Agreement.DISAGREE,
          "a man's and a woman's", False),
-    Case("other-sex-a-letter-dropped", name("Whitfield", "Karla"), name("Whitfield", "Karl"), "given_name",
+    Case("other-sex-a-letter-dropped", name("Smith", "Karla"), name("Smith", "Karl"), "given_name",
          Agreement.DISAGREE, "a man's and a woman's", False),
-    Case("sounds-different", name("Smith", "Donald"), name("Smith", "Ronald"), "given_name", Agreement.DISAGREE,
-         "names of their own, that sound different", False),
-    # Kept: spellings of one name that sound alike, typos that are no name of their own, nicknames.
+    # The swapped alignment as the straight one (a review of fuzzy-10: it scored 0.40 where the straight 0.04).
+    Case("other-sex-swapped", name("Whitfield", "Michael"), name("Michelle", "Whitfield"), "given_name",
+         Agreement.DISAGREE, "given and surname swapped: another given name (MICHAEL / MICHELLE)", False),
+    # Kept: names of one sex however they sound (short, long and other languages' forms of one name), spellings
+    # that sound alike, typos that are no name of their own, a name ten times commoner than the other (a typo
+    # of it), nicknames, and a better level than the look-alike (the record's middle name).
+    Case("one-sex-sounding-different", name("Smith", "Donald"), name("Smith", "Ronald"), "given_name",
+         Agreement.PARTIAL, "one letter off", True),
+    Case("a-short-form", name("Whitfield", "Christie"), name("Whitfield", "Christine"), "given_name",
+         Agreement.PARTIAL, "jaro-winkler", True),
+    Case("another-language", name("Whitfield", "Jose"), name("Whitfield", "Joseph"), "given_name",
+         Agreement.PARTIAL, "jaro-winkler", True),
     Case("spelling-that-sounds-alike", name("Smith", "Steven"), name("Smith", "Stephen"), "given_name",
          Agreement.PARTIAL, "jaro-winkler 0.89 (STEVEN / STEPHEN), same NYSIIS and Metaphone", True),
     Case("spelling-one-letter-off", name("Smith", "Catherine"), name("Smith", "Katherine"), "given_name",
          Agreement.PARTIAL, "one letter off", True),
     Case("a-typo", name("Smith", "John"), name("Smith", "Jhon"), "given_name", Agreement.PARTIAL, "jaro-winkler",
          True),
-    Case("a-typo-2", name("Whitfield", "Michael"), name("Whitfield", "Micheal"), "given_name", Agreement.PARTIAL,
-         "jaro-winkler", True),
+    Case("a-typo-onto-a-rare-name", name("Whitfield", "Gary"), name("Whitfield", "Gay"), "given_name",
+         Agreement.PARTIAL, "jaro-winkler", True),  # GAY is a woman's name, GARY 30 times commoner
     Case("a-nickname", name("Smith", "Jon"), name("Smith", "John"), "given_name", Agreement.PARTIAL, "nickname",
          True),
     Case("a-rare-name", name("Whitfield", "Harold"), name("Whitfield", "Harald"), "given_name", Agreement.PARTIAL,
          "one letter off", True),  # HARALD is no name of its own in the US census
+    Case("the-middle-name", name("Whitfield", "Adam"), name("Whitfield", "Ada", "Adam"), "given_name",
+         Agreement.PARTIAL, "the other's middle name", True),
 ]  # fmt: skip
 
 
@@ -43,8 +54,7 @@ def test_fuzzy_10_feature_table(case: Case) -> None:
     check_case(case, "fuzzy-10")
 
 
-@pytest.mark.parametrize("case", [c for c in ANOTHER_NAME_CASES if "another" in c.says or "their own" in c.says],
-                         ids=lambda c: c.id)  # fmt: skip
+@pytest.mark.parametrize("case", [c for c in ANOTHER_NAME_CASES if "a man's" in c.says], ids=lambda c: c.id)
 def test_fuzzy_9_keeps_its_scores_beside_fuzzy_10(case: Case) -> None:
     """A released version is never changed: under fuzzy-9 the look-alike is a partial agreement, a FUZZY hit."""
     record = person(case.record)
