@@ -7,8 +7,9 @@ Like `bench/scoring.py --fit` (m: each true pair; u: every other pair of 500 que
 name's partial levels (a Jaro-Winkler band, sound-alike, one or two edits) as fuzzy-9 lays them, each split by
 what the two given names are: a typo (one of them is no name of its own: rarer than 0.01% of men and of
 women in the 1990 census, `given_name_sex`); two names of their own of the other sex, within ten times each
-other's census share (fuzzy-10's ANOTHER_NAME) or further apart; two of one sex (or of either) that sound
-alike (NYSIIS or Metaphone) or do not. Straight alignment only. Prints m, u and log2(m/u) per split.
+other's census share (fuzzy-10's ANOTHER_NAME, where the level weighs more than it) or further apart; two of
+one sex (or of either) that sound alike (NYSIIS or Metaphone) or do not. Straight alignment only. Prints m, u
+and log2(m/u) per split.
 """
 
 from __future__ import annotations
@@ -46,7 +47,7 @@ def split(level: str, one: str, other: str) -> str | None:
         return "a typo (one is no name of its own)"
     if sexes == {MALE, FEMALE}:
         apart = abs(_rarity(one) - _rarity(other)) >= math.log2(10)
-        return "of the other sex, one ten times commoner" if apart else "of the other sex (ANOTHER_NAME)"
+        return "of the other sex, one ten times commoner" if apart else "of the other sex, within ten times"
     alike = jellyfish.nysiis(one) == jellyfish.nysiis(other) or jellyfish.metaphone(one) == jellyfish.metaphone(other)
     return "of one sex (or either), sounding alike" if alike else "of one sex (or either), sounding different"
 

@@ -313,7 +313,6 @@ ASIAN_SHARE: dict[str, float | None] = {
     "XIANG": 0.973,
     "XIAO": 0.979,
     "XIE": 0.982,
-    "XIONG": 0.981,
     "XU": 0.983,
     "XUE": 0.979,
     "YAM": 0.818,

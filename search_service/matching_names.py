@@ -11,6 +11,7 @@ The result (`NameComparison`) also keeps the chosen levels for the explanation.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -18,6 +19,7 @@ import numpy.typing as npt
 from rapidfuzz.distance import OSA, JaroWinkler
 from rapidfuzz.process import cdist
 
+from indexer.analysis import nickname_canonicals
 from search_service.matching_columns import FEMALE, MALE, NameColumns, _key
 from search_service.matching_levels import select_levels
 from search_service.matching_name_levels import JW_LEVELS, NameArrays, NameLevel, NameWeights
@@ -176,7 +178,7 @@ def _given(p: _Pair) -> tuple[Codes, Sims]:
     sim = np.where(bare, np.float32(0), p.jw("given", "given"))
     edits = [(level, mask & ~bare) for level, mask in p.edit_levels("given", "given")]
     phonetic = p.same(6, 6) | p.same(7, 7)
-    another = _another_name(p, 0, sim, phonetic, edits, nickname)
+    another = _another_name(p, (0, 0), p.w.arrays.given, sim, phonetic, edits, nickname)
     extra = [
         (_N.NICKNAME, nickname),
         (_N.MIDDLE_AS_GIVEN, p.same(1, 2) | p.same(2, 1)),
@@ -197,29 +199,65 @@ _TEN_TIMES = float(np.log2(10))
 
 
 def _another_name(
-    p: _Pair, c_field: int, sim: Sims, phonetic: Bools, edits: list[tuple[NameLevel, Bools]], nickname: Bools | None
+    p: _Pair,
+    fields: tuple[int, int],
+    table: Floats,
+    sim: Sims,
+    phonetic: Bools,
+    edits: list[tuple[NameLevel, Bools]],
+    nickname: Bools | None,
 ) -> Bools | None:
-    """fuzzy-10: the pairs whose given names (the query's, and the candidate's given name, `c_field` 0, or its
-    surname, 1: the swapped alignment) are ANOTHER_NAME: both given names of their own
-    (`matching_columns.given_name_sex`), one a man's and the other a woman's (MICHAEL / MICHELLE, JON / JOAN),
-    neither ten times commoner than the other, no nickname of each other, where a partial level (a Jaro-Winkler
-    band, sound-alike, an edit or two) would hold. On FEBRL such pairs were one person about as often as two
-    strangers' names (docs/BENCHMARKS.md), where a typo's were about thirty times more often. Not for two names
-    of one sex, however different they sound: short forms, longer forms and other languages' forms of one name
-    (CHRISTIE / CHRISTINE, CAROL / CAROLYN, JOSE / JOSEPH) are one person's, and no list knows them all. None
-    for a version without the level, or where no pair is of names of the other sex."""
+    """fuzzy-10: the pairs whose names (the query's field `fields[0]` and the candidate's `fields[1]`, 0 the
+    given name, 1 the surname field: the swapped alignment compares a given name with the other's surname
+    field) are ANOTHER_NAME: both given names of their own (`matching_columns.given_name_sex`), one a man's and
+    the other a woman's (MICHAEL / MICHELLE, JON / JOAN), neither ten times commoner than the other, no nickname
+    of each other, where a level weighing more in `table` would hold (a Jaro-Winkler band, sound-alike and a
+    band, one edit): ANOTHER_NAME never raises a score, nor lays itself between names as different as JAMES and
+    MARY. On FEBRL such pairs were one person about as often as two strangers' names (docs/BENCHMARKS.md), where
+    a typo's were about thirty times more often. Not for two names of one sex, however different they sound:
+    short, long and other languages' forms of one name (CHRISTIE / CHRISTINE, CAROL / CAROLYN, JOSE / JOSEPH)
+    are one person's, and no list knows them all. None for a version without the level, or where no pair is of
+    names of the other sex."""
     if not p.w.uses(_N.ANOTHER_NAME):
         return None
-    q_sex, c_sex = p.q.sexes[:, None, 0], p.c.sexes[None, :, c_field]
+    q_field, c_field = fields
+    q_sex, c_sex = p.q.sexes[:, None, q_field], p.c.sexes[None, :, c_field]
     other_sex = ((q_sex == MALE) & (c_sex == FEMALE)) | ((q_sex == FEMALE) & (c_sex == MALE))
     if not other_sex.any():
         return None
-    alike_in_use = np.abs(p.q.rarity[:, None, 1] - p.c.rarity[None, :, 1 + c_field]) < _TEN_TIMES
-    partial = (sim >= JW_LEVELS[-1][1]) | phonetic
-    for _, mask in edits:
-        partial = partial | mask
+    alike_in_use = np.abs(p.q.rarity[:, None, 1 + q_field] - p.c.rarity[None, :, 1 + c_field]) < _TEN_TIMES
+    heavier = table > table[_N.ANOTHER_NAME]
+    partial: Bools = np.zeros(p.shape, dtype=np.bool_)
+    for level, floor, sounding in JW_LEVELS:
+        if heavier[level]:
+            partial |= sim >= floor
+        elif sounding is not None and heavier[sounding]:
+            partial |= (sim >= floor) & phonetic
+    for level, mask in edits:
+        if heavier[level]:
+            partial |= mask
     another: Bools = other_sex & alike_in_use & partial
-    return another if nickname is None else another & ~nickname
+    if nickname is not None:
+        return another & ~nickname
+    return another & ~_nicknames_crossed(p, another, fields)
+
+
+@functools.lru_cache(maxsize=4096)
+def nickname_forms(name: str) -> frozenset[str]:
+    """A name read as a given name, with the full forms of it as a nickname (`indexer.analysis.given_forms`)."""
+    return frozenset({name}) | nickname_canonicals(name)
+
+
+def _nicknames_crossed(p: _Pair, among: Bools, fields: tuple[int, int]) -> Bools:
+    """The pairs of `among` whose names are a nickname and its full form, where the alignment compares one's
+    given name with the other's surname field (no NICKNAME level there): a few pairs, in Python."""
+    result: Bools = np.zeros(p.shape, dtype=np.bool_)
+    for i, j in zip(*np.nonzero(among), strict=True):
+        q, c = p.q.analyses[i], p.c.analyses[j]
+        q_forms = q.given_forms if fields[0] == 0 else nickname_forms(q.surname)
+        c_forms = c.given_forms if fields[1] == 0 else nickname_forms(c.surname)
+        result[i, j] = not q_forms.isdisjoint(c_forms)
+    return result
 
 
 def _unless(levels: list[tuple[NameLevel, Bools]], another: Bools | None) -> list[tuple[NameLevel, Bools]]:
@@ -336,9 +374,13 @@ def compare_names(
     # Swapped alignment: the query's surname against the record's given name and the reverse.
     x_sim, y_sim = p.jw("surname", "given"), p.jw("given", "surname")
     x_edits, y_edits = p.edit_levels("surname", "given"), p.edit_levels("given", "surname")
-    swap_s = p.levels(w.surname, x_sim, p.same(0, 1), p.same(4, 6) | p.same(5, 7), p.missing(0, 1), x_edits)
+    x_phonetic = p.same(4, 6) | p.same(5, 7)
+    x_another = _another_name(p, (1, 0), w.surname, x_sim, x_phonetic, x_edits, None)
+    swap_s = p.levels(
+        w.surname, x_sim, p.same(0, 1), x_phonetic, p.missing(0, 1), _unless(x_edits, x_another), x_another
+    )
     y_phonetic = p.same(6, 4) | p.same(7, 5)
-    y_another = _another_name(p, 1, y_sim, y_phonetic, y_edits, None)
+    y_another = _another_name(p, (0, 1), w.given, y_sim, y_phonetic, y_edits, None)
     y_levels = _unless(y_edits, y_another)
     swap_g = p.levels(w.given, y_sim, p.same(1, 0), y_phonetic, p.missing(1, 0), y_levels, y_another)
     swap_s, swap_g = p.mark_both_missing(swap_s, 0, 1), p.mark_both_missing(swap_g, 1, 0)

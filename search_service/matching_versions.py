@@ -284,20 +284,21 @@ fuzzy-10
 --------
 
 fuzzy-9, and two given names of their own, a man's and a woman's, a few letters apart are another name, not a
-misspelling: ANOTHER_NAME (+1.0 bit) instead of the partial level (a Jaro-Winkler band, sound-alike, one or
-two edits) for a pair of given names that are both common in the 1990 census (at least 0.01% of men or of
-women: about 700 men's and 900 women's names; `search_service.matching_columns.given_name_sex`), one held by
-men and the other by women (nine in ten of their holders each: MICHAEL / MICHELLE, JON / JOAN, KARLA / KARL),
-neither ten times commoner than the other (GAY is a misspelt GARY more often than another person), and no
-nickname of each other; in the swapped alignment as in the straight one; never where a better level holds (the
-record's middle name). Under fuzzy-9 a common surname with such a given name was a FUZZY hit (SMITH, MICHAEL /
-SMITH, MICHELLE 0.268); now 0.022. On FEBRL such pairs were one person in 0 of FEBRL3's 6,538 true pairs (at
-most -2.5 bits) and 5 of FEBRL4's 5,000 (+1.4 bits: ADA / ADAM, KARL / KARLA), where a typo is +5 bits
-(bench/given_names_fit.py); +1.0 leans to FEBRL4's. Two names of one sex keep their level however they sound:
-short, long and other languages' forms of one name (CHRISTIE / CHRISTINE, CAROL / CAROLYN, JOSE / JOSEPH) are
-one person's, which FEBRL's typos do not model and no list holds whole (a review of this version's first
-draft, which also took those that do not sound alike). In PID_QUALIFIED the given-name cap reads ANOTHER_NAME
-as it reads DISAGREE. Thresholds are fuzzy-8's.
+misspelling: ANOTHER_NAME (+1.0 bit) instead of a partial level that weighs more (a Jaro-Winkler band, a band
+and sound-alike, one edit: so it never raises a score, and names as different as JAMES and MARY stay DISAGREE)
+for a pair of given names that are both common in the 1990 census (at least 0.01% of men or of women: about
+700 men's and 900 women's names; `search_service.matching_columns.given_name_sex`), one held by men and the
+other by women (nine in ten of their holders each: MICHAEL / MICHELLE, JON / JOAN, KARLA / KARL), neither ten
+times commoner than the other (GAY is a misspelt GARY more often than another person), and no nickname of each
+other; in the swapped alignment as in the straight one (the surname column's +1.0: a query's surname field
+read as a given name); never where a better level holds (the record's middle name). Under fuzzy-9 a common
+surname with such a given name was a FUZZY hit (SMITH, MICHAEL / SMITH, MICHELLE 0.268); now 0.022. On FEBRL
+such pairs were one person in 0 of FEBRL3's 6,538 true pairs (at most -2.5 bits) and 5 of FEBRL4's 5,000 (+1.4
+bits: ADA / ADAM, KARL / KARLA), where a typo is +5 bits (bench/given_names_fit.py); +1.0 leans to FEBRL4's.
+Two names of one sex keep their level however they sound: short, long and other languages' forms of one name
+(CHRISTIE / CHRISTINE, CAROL / CAROLYN, JOSE / JOSEPH) are one person's, which FEBRL's typos do not model and
+no list holds whole (a review of this version's first draft, which also took those that do not sound alike).
+In PID_QUALIFIED the given-name cap reads ANOTHER_NAME as it reads DISAGREE. Thresholds are fuzzy-8's.
 
 =================  =======  =====  ======
 fuzzy-10 level     surname  given  middle
@@ -319,7 +320,7 @@ TWO_EDITS          +3.0     -      -
 DISAGREE           -3.5     -3.0   -3.0
 BOTH_MISSING       +3.0     +3.0   -
 ROMANIZED          +6.0     +6.0   -
-ANOTHER_NAME       -        +1.0   -
+ANOTHER_NAME       +1.0     +1.0   -
 =================  =======  =====  ======
 
 =====================  =====  =====  =====
@@ -505,7 +506,7 @@ FUZZY_9 = replace(
 FUZZY_10 = replace(
     FUZZY_9,
     version="fuzzy-10",
-    names=replace(FUZZY_9.names, table={**FUZZY_9.names.table, _N.ANOTHER_NAME: (_UNUSED, 1.0, _UNUSED)}),
+    names=replace(FUZZY_9.names, table={**FUZZY_9.names.table, _N.ANOTHER_NAME: (1.0, 1.0, _UNUSED)}),
 )
 
 MATCHERS: dict[str, Matcher] = {

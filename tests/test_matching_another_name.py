@@ -4,11 +4,13 @@ bench/common_names.py measures it over the census's commonest names, bench/given
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
+from indexer.census import given_name_table
 from indexer.model import Identifiers
-from search_service.matching import Agreement, score
-from search_service.matching_columns import EITHER, FEMALE, MALE, given_name_sex
+from search_service.matching import Agreement, score, score_matrix
+from search_service.matching_columns import EITHER, FEMALE, MALE, compile_candidates, given_name_sex
 from search_service.matching_threshold import default_threshold
 from search_service.matching_versions import MATCHERS
 from tests.test_matching import DOB, Case, check_case, feature, ids, name, person
@@ -20,9 +22,17 @@ ANOTHER_NAME_CASES = [
          "a man's and a woman's", False),
     Case("other-sex-a-letter-dropped", name("Smith", "Karla"), name("Smith", "Karl"), "given_name",
          Agreement.DISAGREE, "a man's and a woman's", False),
-    # The swapped alignment as the straight one (a review of fuzzy-10: it scored 0.40 where the straight 0.04).
-    Case("other-sex-swapped", name("Whitfield", "Michael"), name("Michelle", "Whitfield"), "given_name",
+    # The swapped alignment as the straight one, the record's or the query's names swapped (a review of fuzzy-10:
+    # they scored 0.40 and 0.52 where the straight record scored 0.04).
+    Case("other-sex-record-swapped", name("Whitfield", "Michael"), name("Michelle", "Whitfield"), "given_name",
          Agreement.DISAGREE, "given and surname swapped: another given name (MICHAEL / MICHELLE)", False),
+    Case("other-sex-query-swapped", name("Michael", "Whitfield"), name("Whitfield", "Michelle"), "surname",
+         Agreement.DISAGREE, "given and surname swapped: another given name (MICHAEL / MICHELLE)", False),
+    # Names as different as these stay DISAGREE: ANOTHER_NAME only replaces a level that weighs more.
+    Case("other-sex-two-edits-apart", name("Whitfield", "Carole"), name("Whitfield", "Harold"), "given_name",
+         Agreement.DISAGREE, "different (CAROLE / HAROLD)", False),
+    Case("other-sex-unlike", name("Whitfield", "James"), name("Whitfield", "Mary"), "given_name",
+         Agreement.DISAGREE, "different (JAMES / MARY)", False),
     # Kept: names of one sex however they sound (short, long and other languages' forms of one name), spellings
     # that sound alike, typos that are no name of their own, a name ten times commoner than the other (a typo
     # of it), nicknames, and a better level than the look-alike (the record's middle name).
@@ -81,3 +91,26 @@ def test_a_twin_of_the_other_sex_is_held_under_the_pid_threshold() -> None:
 )
 def test_a_given_name_of_its_own_and_its_sex(given: str, sex: int) -> None:
     assert given_name_sex(given) == sex
+
+
+def _commonest(sex: str) -> list[str]:
+    return [given.title() for given in given_name_table(sex).names[:100]]
+
+
+def test_another_name_never_raises_a_score() -> None:
+    """Every ordered pair of the 100 commonest men's and women's names, straight and swapped: fuzzy-10 scores no
+    pair above fuzzy-9 (it replaces only a level that weighs more; a review found CHRISTOPHER / CHRISTINA, in
+    the lowest band, raised), and lays ANOTHER_NAME only between a man's and a woman's name."""
+    givens = _commonest("M") + _commonest("F")
+    queries = [name("Whitfield", given) for given in givens]
+    records = [person(name("Whitfield", given), record=given) for given in givens]
+    records += [person(name(given, "Whitfield"), record=f"{given}-swapped") for given in givens]
+    candidates = compile_candidates(records)
+    before = score_matrix(queries, [Identifiers()] * len(queries), candidates, use_pids=False, matcher="fuzzy-9")
+    after = score_matrix(queries, [Identifiers()] * len(queries), candidates, use_pids=False, matcher="fuzzy-10")
+    assert (after <= before + 1e-9).all()
+    lowered = {
+        (givens[i], records[j].key.record_number) for i, j in zip(*np.nonzero(after < before - 1e-9), strict=True)
+    }
+    sexes = {(given_name_sex(q.upper()), given_name_sex(r.removesuffix("-swapped").upper())) for q, r in lowered}
+    assert lowered and sexes <= {(MALE, FEMALE), (FEMALE, MALE)}
