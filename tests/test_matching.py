@@ -6,7 +6,7 @@ tests/test_matching_ranking.py; what fuzzy-3 added: tests/test_matching_fuzzy3.p
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -375,13 +375,25 @@ def _cell(weight: float) -> str:
     return "-" if weight <= UNUSED_WEIGHT else f"{weight:+.1f}".replace("+0.0", "0.0")
 
 
+# "fuzzy-N weights are fuzzy-M's", and "... with LEVEL +s surname, +g given" for one level added.
+_BORROWED = r"^{version} weights are (fuzzy-\d+)'s(?: with (\w+) (\S+) surname, (\S+) given)?"
+
+
 @pytest.mark.parametrize("version", VERSIONS)
 def test_docstring_weight_tables_match_the_code(version: str) -> None:
     doc = matching_versions.__doc__ or ""
     m = MATCHERS[version]
-    if same := re.search(rf"^{version} weights are (fuzzy-\d+)'s", doc, re.MULTILINE):  # no tables of its own
-        assert (m.names, m.pids, m.prior) == (MATCHERS[same[1]].names, MATCHERS[same[1]].pids, MATCHERS[same[1]].prior)
-        version = same[1]
+    # A version without tables of its own has another's weights, or those with one level's weights added.
+    while same := re.search(_BORROWED.format(version=version), doc, re.MULTILINE):
+        base = MATCHERS[same[1]]
+        assert (m.pids, m.prior) == (base.pids, base.prior)
+        added = (
+            {} if same[2] is None else {matching.NameLevel[same[2]]: (float(same[3]), float(same[4]), UNUSED_WEIGHT)}
+        )
+        assert m.names.table == {**base.names.table, **added}
+        scalars = [f.name for f in fields(m.names) if f.name != "table"]
+        assert [getattr(m.names, f) for f in scalars] == [getattr(base.names, f) for f in scalars]
+        version, m = same[1], base
     names = _documented(doc, f"{version} level surname")
     for level in matching.NameLevel:
         weights = (m.names.surname[level], m.names.given[level], m.names.middle[level])
