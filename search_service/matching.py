@@ -12,8 +12,9 @@ log2(1/5000): one person sought among about 5,000 compared (FEBRL brute force; a
 set at 10 million tracings is of that order). The -1.5 bits are a Platt fit on FEBRL3: taking the best
 of several alignments and names inflates the evidence of non-matches by about that much.
 
-**Versions.** The weights, levels and thresholds belong to a matcher version: `fuzzy-1` to `fuzzy-10` (the
-default), each with its tables and what it changed in `search_service.matching_versions`, are all served;
+**Versions.** The weights, levels and thresholds belong to a matcher version: `fuzzy-1` to `fuzzy-11` (the
+default), defined in `search_service.matching_versions`, each with its tables and what it changed in
+docs/MATCHERS.md, are all served;
 a server picks one (`configured_matcher`, $DCII_MATCHER) and every response names it. A change of scoring
 is a new version beside the old one.
 
@@ -44,54 +45,8 @@ transposition is PARTIAL, not a conflict. Levels FEBRL lacks (nickname, initial,
 compound, place of birth) are set by hand. FEBRL3 fits, FEBRL4 checks (bench/scoring.py measures the
 scorer alone on both; bench/misses.py sorts what it still misses).
 
-**What fuzzy-2 changed, and why** (bench/scoring.py, every record a candidate, recall@1 fuzzy-1 ->
-fuzzy-2; FEBRL4 Q1 name + DOB + SSN, Q2 name + DOB, Q3 name only):
-
-- A different full SSN weighs -10 bits instead of -16, and holds the candidate's score under 0.85
-  (`Matcher.ssn_conflict_cap`; the explanation says so). In fuzzy-1 the -16 bits were to keep a
-  namesake with the same name and date of birth under the PID_QUALIFIED threshold, but they also put
-  the record of the person sought, when its SSN was mistyped beyond one digit, below strangers whose
-  names barely agree and who have no SSN at all; and with a rare name (+3 bits each part) the
-  namesake still passed. The cap does the first job for every name, and the evidence in bits still
-  ranks the candidates. Q1 recall@1 99.70% -> 99.86%; the share answered above 0.9 falls from 97.7%
-  to 95.9%: the queries whose best hit has another SSN are no longer answered.
-- ONE_EDIT (+6.5 / +6.0) for parts of 5 letters or more and TWO_EDITS (+3.0) for surnames of 6 or
-  more: a typo in the first letters (SMITH / AMITH, Jaro-Winkler 0.87) counts as the typo it is,
-  not as a weak Jaro-Winkler band; m/u on FEBRL3 gives +6.8 / +6.6 and +3.2. Not for shorter names:
-  DON / JON, one edit apart, are different names.
-- A part the record lacks weighs -1.2 (surname) / -1.4 (given) instead of -0.2 / -0.4: a
-  coordinate search for recall on FEBRL3 put it there (the m/u fit is about 0); FEBRL4 Q3 recall@1
-  81.04% -> 81.16%.
-- Tried and left out, as measured gains were nil on FEBRL4 (bench/misses.py shows why: about half of
-  the remaining Q3 misses are exact ties between namesakes, and most of the rest have a name part
-  replaced outright): graded DISAGREE, DOB levels between ONE_DIGIT and DISAGREE (two digits,
-  same year and month, same month and day: m/u on FEBRL3 puts them at -2 to -4 bits, no better than
-  DISAGREE), an SSN level for two wrong digits, a stronger or weaker census term frequency.
-
-**What fuzzy-3 changed, and why** (bench/scoring.py, expected recall@1 / recall@10 with ties split
-evenly, fuzzy-2 -> fuzzy-3; FEBRL4, then FEBRL3): BOTH_MISSING, a part of the name (+3 bits) or the
-date of birth (+1 bit) that neither the query nor the record gives. Before, such a pair weighed 0,
-exactly like a record that has the part the query lacks, so a query "BABIC" with no given name tied
-the record "BABIC" with "ALEX BABIC" and every other BABIC, and the tracing key decided. Missing
-values travel with the person: a record and a query drawn from sparse sources about one person tend
-to lack the same part (FEBRL3 m/u: given name both missing +3.9 bits, surname +4.3, date of birth
-+3.6, against -0.8 / -0.5 / -0.8 for a part only the record gives; FEBRL4 agrees). The name weight is
-held under the fit, and the date's at one bit, because a real index has more records without a date
-of birth than FEBRL and queries often omit it: one bit orders records that the rest leaves tied, and
-cannot lift a misspelt name above the exact one (a typo costs at least 1.26 bits against EXACT:
-tests/test_matching_fuzzy3.py). An SSN absent on both sides gets nothing: in FEBRL that is the same
-number refused by the edit criteria on both sides, a benchmark artefact, and a query's missing SSN
-says what the requester knows, not who the person is. Q1 99.84% / 99.95% -> 99.87% / 99.98% and
-99.88% / 99.90% -> 99.88% / 99.92%; Q2 97.93% / 99.12% -> 98.17% / 99.35% and 97.28% / 98.65% ->
-97.40% / 98.86%; Q3 81.15% / 91.96% -> 82.48% / 92.71% and 76.59% / 87.35% -> 77.14% / 87.96%;
-precision at the default thresholds unchanged.
-Tried and left out (within 0.1 to 0.2 points either way, on both sets): a part the record lacks at
--0.5 or -2.5 bits, a swap penalty of 0.5 or 2 bits, term frequency scaled 0.2 or 0.45, DISAGREE at
--2.5 or -4.5 bits, the term frequency of the query's name alone (or the record's) on a partial
-agreement instead of the commoner of the two, graded DOB disagreement (two digits, same month and
-day, same year: m/u -2 to -5 bits on both sets, no better than DISAGREE). What fuzzy-3 still misses
-is mostly not the scorer's to win (bench/misses.py, docs/BENCHMARKS.md): a name part replaced by
-another name, and namesakes that nothing in the query tells apart.
+What each version changed, and why (fuzzy-2's edit levels and SSN cap, fuzzy-3's BOTH_MISSING, and the
+later ones), with the figures behind it: docs/MATCHERS.md.
 
 Default thresholds (`Matcher.thresholds`, search_service.matching_threshold): PID_QUALIFIED 0.9 (FEBRL4
 name + DOB: 99.7 % precision, 92 % answered); FUZZY 0.25 from fuzzy-8, 0.5 before, when a typo or a
@@ -272,11 +227,21 @@ def _compare(
             if m.romanized_surnames:  # fuzzy-9: another spelling of the surname is no better than the same one
                 romanized = _per_candidate(compared.surname == int(NameLevel.ROMANIZED), cands, every=False)
                 ssn_differs = ssn_differs | (romanized & unvouched)
-            another = (compared.given == int(NameLevel.DISAGREE)) | (compared.given == int(NameLevel.ANOTHER_NAME))
-            held = _per_candidate(another, cands, every=True) & ssn_differs
+            if m.one_part_cap:  # fuzzy-11: one name part and a date of birth are no identification
+                another = _another_name(compared.given) | _another_name(compared.surname)
+                held = _per_candidate(another, cands, every=True) & unvouched
+            else:
+                held = _per_candidate(_another_name(compared.given), cands, every=True) & ssn_differs
             bits = np.where(held, _squash(bits, m.given_conflict_cap), bits)
             return _Comparison(bits, compared, pids, held)
     return _Comparison(bits, compared, pids)
+
+
+def _another_name(levels: Codes) -> npt.NDArray[np.bool_]:
+    """Where a name part is another name than the query's, for the given-name cap: no agreement in any way
+    (DISAGREE), or from fuzzy-10 another given name of the other sex (ANOTHER_NAME)."""
+    another: npt.NDArray[np.bool_] = (levels == int(NameLevel.DISAGREE)) | (levels == int(NameLevel.ANOTHER_NAME))
+    return another
 
 
 def _per_candidate(per_name: npt.NDArray[np.bool_], cands: Candidates, *, every: bool) -> npt.NDArray[np.bool_]:
@@ -323,8 +288,13 @@ def _explain(
             for f in features
         )
     if cmp.given_held is not None and bool(cmp.given_held[0, index]):
-        note = f"; the score is held under {m.given_conflict_cap} (another given name, and no SSN of its own to vouch)"
-        features = tuple(replace(f, detail=f.detail + note) if f.name == "given_name" else f for f in features)
+        # The part that is another name carries the note (the given name when both are; before fuzzy-11 only
+        # the given name is held).
+        row = int(cands.names.starts[cands.group(index)]) + alias_no
+        surname_only = m.one_part_cap and not _another_name(cmp.names.given[0, row : row + 1])[0]
+        part, what = ("surname", "surname") if surname_only else ("given_name", "given name")
+        note = f"; the score is held under {m.given_conflict_cap} (another {what}, and no SSN of its own to vouch)"
+        features = tuple(replace(f, detail=f.detail + note) if f.name == part else f for f in features)
     return Scored(to_score(bits), alias_no, features, bits)
 
 

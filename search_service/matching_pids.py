@@ -2,7 +2,7 @@
 
 Identifiers are never compared as strings. Each pair of values is put in one *level* (exact, two
 adjacent digits swapped, one digit wrong, ...) and each level carries a Fellegi-Sunter weight,
-log2(m/u), per matcher version (`PidWeights`, documented in `search_service.matching_versions`).
+log2(m/u), per matcher version (`PidWeights`, tabulated in docs/MATCHERS.md).
 
 Everything here is vectorised: the candidates' identifiers are compiled once into digit matrices
 (`PidColumns`), and a batch of Q queries is compared with N candidates in a handful of numpy
