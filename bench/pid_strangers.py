@@ -6,13 +6,14 @@
 On a store made by `bench/scale.py --dir DIR` (its `inputs/` and `data/index.db`), in process: people of the
 scale bench (`inputs/people.json`, ordinary `dcii demo` people, not the planted holders of the commonest
 names) are asked for as an adjudicator asks in PID_QUALIFIED mode, with their name as written and (a) their
-date of birth, (b) their date of birth and SSN; each query is retrieved by its blocking keys as the service
+date of birth, (b) their date of birth and SSN, and with one part of it and their date of birth: (c) the
+surname, (d) the given name; each query is retrieved by its blocking keys as the service
 does (`query_keys`, `candidates`, the heads) and ranked by each matcher at its default threshold (0.9), with
 no page limit. A hit is the person's when it is one of the person's tracings (`people.json`) or carries the
 person's SSN (the demo gives a person tracings in several agencies, not all of them listed there); any other
 hit is someone else: a record of another person disclosed as a near-certain match. Printed per matcher and
 query kind: the share of queries whose person is among the hits, the share showing someone else, those hits
-an answer, and how many of them agree with the query's name in one part only (the other another name).
+an answer, and how many of them have one part of the query's name as asked (either order) and the other not.
 
 FEBRL (`bench/scoring.py`) cannot show this: its 5,000 records hold few strangers born the same day, while
 a million census-distributed names and dates of birth hold a few dozen for every date.
@@ -41,7 +42,12 @@ from search_service.matching_columns import HeadCandidate
 from search_service.matching_threshold import default_threshold
 from search_service.ranked import MAX_CANDIDATES
 
-KINDS = {"dob": "name + DOB", "ssn": "name + DOB + SSN"}
+KINDS = {
+    "dob": "name + DOB",
+    "ssn": "name + DOB + SSN",
+    "surname": "surname + DOB",
+    "given": "given name + DOB",
+}
 
 
 def _one_part(asked: PersonName, shown: PersonName) -> bool:
@@ -60,10 +66,13 @@ def measure(directory: Path, versions: list[str], people_asked: int, seed: int) 
     try:
         size = max(store.size_hint(), 1)
         for person in people[:people_asked]:
-            name = PersonName(surname=person["surname"].upper(), given_name=person["given"].upper())
             born = PartialDate(*person["dob"])
             truth = set(person["keys"])
             for kind in KINDS:
+                name = PersonName(
+                    surname="" if kind == "given" else person["surname"].upper(),
+                    given_name="" if kind == "surname" else person["given"].upper(),
+                )
                 ids = Identifiers(date_of_birth=born, ssn=person["ssn"] if kind == "ssn" else "")
                 for version in versions:
                     m = matcher(version)
@@ -108,7 +117,7 @@ def main() -> None:
     print("default threshold, no page limit")
     print(
         "| matcher | query | person among the hits | answers showing someone else | hits on someone else a query "
-        "| of them agreeing in one name part only |"
+        "| of them with one name part as asked, the other not |"
     )
     print("|---|---|---|---|---|---|")
     for version in args.matchers:

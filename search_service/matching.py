@@ -52,12 +52,14 @@ Default thresholds (`Matcher.thresholds`, search_service.matching_threshold): PI
 name + DOB: 99.7 % precision, 92 % answered); FUZZY 0.25 from fuzzy-8, 0.5 before, when a typo or a
 nickname in a common name (which scores low however well it agrees) found nothing. A score is a
 probability: a FUZZY hit under 0.5 is more likely someone else (on FEBRL a third of the pairs between 0.3
-and 0.5 are the same person). A namesake whose SSN conflicts with the query's stays under 0.9.
+and 0.5 are the same person). A namesake whose SSN conflicts with the query's stays under 0.9, and from
+fuzzy-11 so does a record that agrees with the name in one part only, unless its SSN vouches for it.
 
 The code: `search_service.matching_columns` packs names and identifiers into column arrays,
 `search_service.matching_names` compares names, `search_service.matching_pids` compares identifiers,
 `search_service.matching_explain` words the features, `search_service.matching_versions` holds the
-weights, and this module combines the evidence into scores and ranks.
+weights, `search_service.matching_one_part` says which records fuzzy-11 holds under its cap, and this module
+combines the evidence into scores and ranks.
 """
 
 from __future__ import annotations
@@ -74,10 +76,17 @@ import numpy.typing as npt
 
 from indexer.analysis import NameAnalysis, analyze
 from indexer.model import Identifiers, PersonName, Tracing
-from search_service.matching_columns import Candidates, HasSubject, compile_candidates, compile_names, name_row
+from search_service.matching_columns import (
+    Candidates,
+    HasSubject,
+    compile_candidates,
+    compile_names,
+    name_row,
+)
 from search_service.matching_explain import explain
 from search_service.matching_name_levels import NameLevel
 from search_service.matching_names import NameComparison, compare_names
+from search_service.matching_one_part import another_name, held_part, one_part_held, per_candidate
 from search_service.matching_pids import (
     Agreement,
     DobLevel,
@@ -222,38 +231,19 @@ def _compare(
         if m.ssn_conflict_cap is not None:
             bits = np.where(pids[0] == int(SsnLevel.DISAGREE), _squash(bits, m.ssn_conflict_cap), bits)
         if m.given_conflict_cap is not None:
+            cap = m.given_conflict_cap
+            if m.one_part_cap:  # fuzzy-11: one name part and a date of birth are no identification
+                held = one_part_held(compared, pids[0], cands)
+                noted = held & (bits > _bits_at(cap) - 1.0)  # explained only where the cap lowers the score
+                return _Comparison(np.where(held, _squash(bits, cap), bits), compared, pids, noted)
             unvouched = pids[0] != int(SsnLevel.EXACT)  # no SSN of its own says it is the person
             ssn_differs = unvouched & (pids[0] != int(SsnLevel.MISSING))
             if m.romanized_surnames:  # fuzzy-9: another spelling of the surname is no better than the same one
-                romanized = _per_candidate(compared.surname == int(NameLevel.ROMANIZED), cands, every=False)
+                romanized = per_candidate(compared.surname == int(NameLevel.ROMANIZED), cands, every=False)
                 ssn_differs = ssn_differs | (romanized & unvouched)
-            if m.one_part_cap:  # fuzzy-11: one name part and a date of birth are no identification
-                another = _another_name(compared.given) | _another_name(compared.surname)
-                held = _per_candidate(another, cands, every=True) & unvouched
-            else:
-                held = _per_candidate(_another_name(compared.given), cands, every=True) & ssn_differs
-            bits = np.where(held, _squash(bits, m.given_conflict_cap), bits)
-            return _Comparison(bits, compared, pids, held)
+            held = per_candidate(another_name(compared.given), cands, every=True) & ssn_differs
+            return _Comparison(np.where(held, _squash(bits, cap), bits), compared, pids, held)
     return _Comparison(bits, compared, pids)
-
-
-def _another_name(levels: Codes) -> npt.NDArray[np.bool_]:
-    """Where a name part is another name than the query's, for the given-name cap: no agreement in any way
-    (DISAGREE), or from fuzzy-10 another given name of the other sex (ANOTHER_NAME)."""
-    another: npt.NDArray[np.bool_] = (levels == int(NameLevel.DISAGREE)) | (levels == int(NameLevel.ANOTHER_NAME))
-    return another
-
-
-def _per_candidate(per_name: npt.NDArray[np.bool_], cands: Candidates, *, every: bool) -> npt.NDArray[np.bool_]:
-    """(Q, N) from (Q, names): whether every one (else any) of the candidate's names holds it (the given-name
-    cap: none of its names agrees on the given name in any way, NameLevel.DISAGREE, or from fuzzy-10 is
-    another name of the other sex, ANOTHER_NAME)."""
-    reduce = np.logical_and if every else np.logical_or
-    if per_name.shape[1] > len(cands.names.starts):
-        per_name = reduce.reduceat(per_name, cands.names.starts, axis=1)
-    if cands.groups is not None:
-        per_name = per_name[:, cands.groups]
-    return per_name
 
 
 def score_matrix(
@@ -288,12 +278,13 @@ def _explain(
             for f in features
         )
     if cmp.given_held is not None and bool(cmp.given_held[0, index]):
-        # The part that is another name carries the note (the given name when both are; before fuzzy-11 only
-        # the given name is held).
-        row = int(cands.names.starts[cands.group(index)]) + alias_no
-        surname_only = m.one_part_cap and not _another_name(cmp.names.given[0, row : row + 1])[0]
-        part, what = ("surname", "surname") if surname_only else ("given_name", "given name")
-        note = f"; the score is held under {m.given_conflict_cap} (another {what}, and no SSN of its own to vouch)"
+        held_under = f"; the score is held under {m.given_conflict_cap}"
+        if m.one_part_cap:  # fuzzy-11: on the part that is another name
+            first = int(cands.names.starts[cands.group(index)])
+            part = held_part(cmp.names, first + alias_no, first)
+            note = f"{held_under} (the name agrees in one part only, and no SSN of its own vouches)"
+        else:
+            part, note = "given_name", f"{held_under} (another given name, and no SSN of its own to vouch)"
         features = tuple(replace(f, detail=f.detail + note) if f.name == part else f for f in features)
     return Scored(to_score(bits), alias_no, features, bits)
 

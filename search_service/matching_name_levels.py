@@ -1,5 +1,6 @@
 """The name levels of the fuzzy matcher and a version's weights for them (`NameWeights`): what
-`search_service.matching_names` compares with, and what `search_service.matching_versions` tabulates.
+`search_service.matching_names` compares with, and what `search_service.matching_versions` sets per version
+(tabulated in docs/MATCHERS.md).
 """
 
 from __future__ import annotations

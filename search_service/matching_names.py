@@ -3,8 +3,8 @@ them: `search_service.matching_name_levels`).
 
 Q query names are compared with R candidate names (`search_service.matching_columns`) in a handful of
 numpy operations: surname, given and middle name each fall in the best *level* that holds, weighted by
-the matcher version's `NameWeights` (documented, and checked against the code, in the docstring of
-`search_service.matching_versions`), graded within a Jaro-Winkler band and adjusted for the
+the matcher version's `NameWeights` (defined in `search_service.matching_versions`, tabulated, and checked
+against the code, in docs/MATCHERS.md), graded within a Jaro-Winkler band and adjusted for the
 name's census frequency; the straight and the swapped alignment are both scored and the better kept.
 The result (`NameComparison`) also keeps the chosen levels for the explanation.
 """

@@ -1,7 +1,7 @@
 """The default threshold of a ranked query (when the query sets no `min_score`).
 
 Per mode (`Matcher.thresholds`): FUZZY 0.5 (from fuzzy-8 0.25: at 0.5 a typo or a nickname in a common
-name found nothing, search_service.matching_versions), PID_QUALIFIED 0.9, each a probability that the
+name found nothing: docs/MATCHERS.md), PID_QUALIFIED 0.9, each a probability that the
 candidate is the person sought. From fuzzy-5, a FUZZY query that gives one name part (a surname alone, a given name
 alone: someone known by one name, or all the adjudicator has) has its own, because no such probability
 reaches 0.5 for most names: one part is weak evidence, and a surname shared by thirty people makes each

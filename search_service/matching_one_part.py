@@ -1,0 +1,102 @@
+"""fuzzy-11's hold in PID_QUALIFIED: a name that agrees with the one asked in one part only is no identification.
+
+Standard retrieval is a name plus an identifier (seed 002), and in an index of millions a date of birth is
+shared by a few dozen strangers: one of them with the query's surname, or its given name, scored 0.92-0.99
+under fuzzy-10 (docs/MATCHERS.md, docs/BENCHMARKS.md). So a record each of whose names agrees with the query's
+in fewer than two of its parts (surname, given name, and a middle name spelt alike), the other being another
+name (`another_name`), is held under the matcher's given-name cap unless an SSN vouches for it: the query's
+full SSN, or, where only the surname is another name (a married name), an SSN one digit off, two digits
+swapped or with the same last four. A part the record lacks is not another name: a record without a given
+name is no stranger's more than the person's; but a part an alias lacks is the part its person's primary
+name has. A query that gives one part of a name is not held: every record it matches agrees in that part
+alone, the person's too (bench/pid_strangers.py measures what it shows).
+
+`search_service.matching` applies it (`Matcher.one_part_cap`); the older versions' narrower cap (another
+given name, an SSN given on both sides and different) is there too.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import numpy.typing as npt
+
+from search_service.matching_columns import Candidates
+from search_service.matching_name_levels import NameLevel
+from search_service.matching_names import NameComparison
+from search_service.matching_pids import SsnLevel
+
+Bools = npt.NDArray[np.bool_]
+Codes = npt.NDArray[np.int8]
+
+_N = NameLevel
+# Levels at which a surname or given name is not the query's (whatever else: typo, form, initial, is).
+_NOT_AGREEING = np.array([_N.MISSING, _N.BOTH_MISSING, _N.DISAGREE, _N.ANOTHER_NAME])
+# A middle name agrees when spelt alike: an initial alone says too little to make a second part.
+_MIDDLE_AGREEING = np.array([_N.EXACT, _N.JW_94, _N.JW_88_PHONETIC, _N.JW_88])
+# What vouches for a record whose surname alone is another name: an SSN that agrees but for a slip.
+_SSN_NEAR = np.array([SsnLevel.TRANSPOSED, SsnLevel.ONE_DIGIT, SsnLevel.LAST_FOUR])
+
+
+def another_name(levels: Codes) -> Bools:
+    """Where a name part is another name than the query's: no agreement in any way (DISAGREE), or from
+    fuzzy-10 another given name of the other sex (ANOTHER_NAME)."""
+    another: Bools = (levels == int(_N.DISAGREE)) | (levels == int(_N.ANOTHER_NAME))
+    return another
+
+
+def per_candidate(per_name: Bools, cands: Candidates, *, every: bool) -> Bools:
+    """(Q, N) from (Q, names): whether every one (else any) of the candidate's names holds it."""
+    reduce = np.logical_and if every else np.logical_or
+    if per_name.shape[1] > len(cands.names.starts):
+        per_name = reduce.reduceat(per_name, cands.names.starts, axis=1)
+    if cands.groups is not None:
+        per_name = per_name[:, cands.groups]
+    return per_name
+
+
+def _as_the_person(levels: Codes, starts: npt.NDArray[np.intp]) -> Codes:
+    """`levels` (Q, names) with a part an alias lacks read as its person's primary name has it: an alias
+    that records a maiden surname alone, or a given name alone, is that person's other name, not a name
+    without the other part (HALL, JOANNE also known as BUNCH is no BUNCH, BRYAN)."""
+    rows = levels.shape[1]
+    primary = np.repeat(starts, np.diff(np.append(starts, rows)))
+    lacking = (levels == int(_N.MISSING)) & (np.arange(rows) != primary)[None, :]
+    if not lacking.any():
+        return levels
+    read: Codes = np.where(lacking, levels[:, primary], levels)
+    return read
+
+
+def _one_part_rows(compared: NameComparison, starts: npt.NDArray[np.intp]) -> tuple[Bools, Bools]:
+    """(Q, names) twice: the names that agree in one part only, the given name being the other; and those
+    whose other part is the surname alone."""
+    surname, given = _as_the_person(compared.surname, starts), _as_the_person(compared.given, starts)
+    agreeing = (
+        (~np.isin(surname, _NOT_AGREEING)).astype(np.int8)
+        + ~np.isin(given, _NOT_AGREEING)
+        + np.isin(compared.middle, _MIDDLE_AGREEING)
+    )
+    few = agreeing < 2
+    by_given = few & another_name(given)
+    by_surname = few & another_name(surname) & ~by_given
+    return by_given, by_surname
+
+
+def one_part_held(compared: NameComparison, ssn: Codes, cands: Candidates) -> Bools:
+    """(Q, N): the candidates every name of which agrees in one part only and for which no SSN vouches
+    (`ssn`: (Q, N) SsnLevel)."""
+    by_given, by_surname = _one_part_rows(compared, cands.names.starts)
+    vouched = (ssn == int(SsnLevel.EXACT)) | (np.isin(ssn, _SSN_NEAR) & per_candidate(by_surname, cands, every=False))
+    held: Bools = per_candidate(by_given | by_surname, cands, every=True) & ~vouched
+    return held
+
+
+def held_part(compared: NameComparison, row: int, first: int) -> str:
+    """The feature that says why the name at `row` (of query 0; `first` its person's primary row) is held: the
+    part that is another name, the given name when both are."""
+    given = int(compared.given[0, row])
+    if given == int(_N.MISSING) and row != first:  # an alias without one: its person's (`_as_the_person`)
+        given = int(compared.given[0, first])
+    if given in (int(_N.DISAGREE), int(_N.ANOTHER_NAME)):
+        return "given_name"
+    return "surname"
