@@ -3,7 +3,7 @@
 Standard retrieval is a name plus an identifier (seed 002), and in an index of millions a date of birth is
 shared by a few dozen strangers: one of them with the query's surname, or its given name, scored 0.92-0.99
 under fuzzy-10 (docs/MATCHERS.md, docs/BENCHMARKS.md). So a record each of whose names agrees with the query's
-in fewer than two of its parts (surname, given name, and a middle name spelt alike), the other being another
+in fewer than two of its parts (surname, given name, and the same middle name), the other being another
 name (`another_name`), is held under the matcher's given-name cap unless an SSN vouches for it: the query's
 full SSN, or, where only the surname is another name (a married name), an SSN one digit off, two digits
 swapped or with the same last four. A part the record lacks is not another name: a record without a given
@@ -31,8 +31,8 @@ Codes = npt.NDArray[np.int8]
 _N = NameLevel
 # Levels at which a surname or given name is not the query's (whatever else: typo, form, initial, is).
 _NOT_AGREEING = np.array([_N.MISSING, _N.BOTH_MISSING, _N.DISAGREE, _N.ANOTHER_NAME])
-# A middle name agrees when spelt alike: an initial alone says too little to make a second part.
-_MIDDLE_AGREEING = np.array([_N.EXACT, _N.JW_94, _N.JW_88_PHONETIC, _N.JW_88])
+# A middle name agrees when it is the same: an initial alone says too little to make a second part, and
+# a likeness takes a man's form for a woman's (MICHAEL / MICHELLE: a review of fuzzy-11).
 # What vouches for a record whose surname alone is another name: an SSN that agrees but for a slip.
 _SSN_NEAR = np.array([SsnLevel.TRANSPOSED, SsnLevel.ONE_DIGIT, SsnLevel.LAST_FOUR])
 
@@ -54,27 +54,31 @@ def per_candidate(per_name: Bools, cands: Candidates, *, every: bool) -> Bools:
     return per_name
 
 
-def _as_the_person(levels: Codes, starts: npt.NDArray[np.intp]) -> Codes:
+def _as_the_person(levels: Codes, swapped: Bools, starts: npt.NDArray[np.intp]) -> Codes:
     """`levels` (Q, names) with a part an alias lacks read as its person's primary name has it: an alias
     that records a maiden surname alone, or a given name alone, is that person's other name, not a name
-    without the other part (HALL, JOANNE also known as BUNCH is no BUNCH, BRYAN)."""
+    without the other part (HALL, JOANNE also known as BUNCH is no BUNCH, BRYAN). Where the primary name
+    scored in the other alignment its level compares other fields (SMITH, THOMAS against THOMAS, MARY: the
+    query's given name with her surname), so the part counts as another name (a review of fuzzy-11)."""
     rows = levels.shape[1]
     primary = np.repeat(starts, np.diff(np.append(starts, rows)))
     lacking = (levels == int(_N.MISSING)) & (np.arange(rows) != primary)[None, :]
     if not lacking.any():
         return levels
-    read: Codes = np.where(lacking, levels[:, primary], levels)
-    return read
+    same_order = swapped == swapped[:, primary]
+    read: Codes = np.where(lacking, np.where(same_order, levels[:, primary], int(_N.DISAGREE)), levels)
+    return read.astype(levels.dtype)
 
 
 def _one_part_rows(compared: NameComparison, starts: npt.NDArray[np.intp]) -> tuple[Bools, Bools]:
     """(Q, names) twice: the names that agree in one part only, the given name being the other; and those
     whose other part is the surname alone."""
-    surname, given = _as_the_person(compared.surname, starts), _as_the_person(compared.given, starts)
+    surname = _as_the_person(compared.surname, compared.swapped, starts)
+    given = _as_the_person(compared.given, compared.swapped, starts)
     agreeing = (
         (~np.isin(surname, _NOT_AGREEING)).astype(np.int8)
         + ~np.isin(given, _NOT_AGREEING)
-        + np.isin(compared.middle, _MIDDLE_AGREEING)
+        + (compared.middle == int(_N.EXACT))
     )
     few = agreeing < 2
     by_given = few & another_name(given)
@@ -96,7 +100,8 @@ def held_part(compared: NameComparison, row: int, first: int) -> str:
     part that is another name, the given name when both are."""
     given = int(compared.given[0, row])
     if given == int(_N.MISSING) and row != first:  # an alias without one: its person's (`_as_the_person`)
-        given = int(compared.given[0, first])
+        same_order = compared.swapped[0, row] == compared.swapped[0, first]
+        given = int(compared.given[0, first]) if same_order else int(_N.DISAGREE)
     if given in (int(_N.DISAGREE), int(_N.ANOTHER_NAME)):
         return "given_name"
     return "surname"

@@ -43,10 +43,10 @@ class Matcher:
     # off, swapped, the last four only) scores at most this: surname, date of birth and an SSN one digit
     # off (twins' SSNs are issued together) made a twin a certain hit, level with the person sought.
     given_conflict_cap: float | None = None
-    # When true (fuzzy-11, with given_conflict_cap): that cap holds every record whose names each have a
-    # part that is another name (given name or surname: DISAGREE, ANOTHER_NAME) unless its full SSN equals
-    # the query's, whether or not either side gives an SSN: a date of birth shared by strangers is common
-    # in an index of millions, and one name part beside it is no identification.
+    # When true (fuzzy-11, with given_conflict_cap): that cap holds every record each of whose names agrees
+    # with the query's in one part only, the other another name, unless an SSN vouches for it, whether or
+    # not either side gives one (search_service.matching_one_part): a date of birth shared by strangers is
+    # common in an index of millions, and one name part beside it is no identification.
     one_part_cap: bool = False
     # When set (FUZZY): a query giving one name part has its own default threshold, this many bits under
     # the score of a record of exactly that name (search_service.matching_threshold).

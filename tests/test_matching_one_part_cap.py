@@ -1,5 +1,5 @@
 """What fuzzy-11 changed: in PID_QUALIFIED, a record each of whose names agrees with the query's in fewer than
-two parts (surname, given name, a middle name spelt alike), the other being another name (no agreement in any
+two parts (surname, given name, the same middle name), the other being another name (no agreement in any
 way, or another given name of the other sex), is held under the given-name cap unless an SSN vouches for it:
 the query's full SSN, or, where the surname alone is another name, an SSN a slip away
 (search_service/matching_one_part.py). In an index of millions a date of birth is shared by dozens of
@@ -138,6 +138,22 @@ def test_an_alias_of_one_part_is_read_with_its_persons_other_part(
     assert score(name(*query), ids(dob=DOB), candidate, use_pids=True, matcher="fuzzy-10").score >= PID
     assert held.score < PID
     assert {f.name for f in held.features if "held under" in f.detail} == {noted}
+
+
+def test_an_alias_of_one_part_beside_a_primary_name_scored_swapped_is_held() -> None:
+    """SMITH, THOMAS against THOMAS, MARY also known as SMITH: her primary name scored swapped (THOMAS with
+    THOMAS), so its given-name level is not her given name's; read as another name (a second review)."""
+    candidate = person(name("Thomas", "Mary"), ids(dob=DOB), aliases=(name("Smith", ""),), record="R")
+    assert score(name("Smith", "Thomas"), ids(dob=DOB), candidate, use_pids=True, matcher="fuzzy-10").score >= PID
+    assert score(name("Smith", "Thomas"), ids(dob=DOB), candidate, use_pids=True, matcher="fuzzy-11").score < PID
+
+
+def test_a_middle_name_alike_but_not_the_same_is_no_second_part() -> None:
+    """MICHAEL / MICHELLE is a man's name and a woman's, however alike (a second review)."""
+    record = person(name("Smith", "Mary", "Michelle"), ids(dob=DOB), record="R")
+    query = (name("Smith", "John", "Michael"), ids(dob=DOB))
+    assert score(*query, record, use_pids=True, matcher="fuzzy-10").score >= PID
+    assert score(*query, record, use_pids=True, matcher="fuzzy-11").score < PID
 
 
 def test_an_alias_that_agrees_in_both_parts_keeps_the_record_from_being_held() -> None:
