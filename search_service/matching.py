@@ -233,7 +233,7 @@ def _compare(
         if m.given_conflict_cap is not None:
             cap = m.given_conflict_cap
             if m.one_part_cap:  # fuzzy-11: one name part and a date of birth are no identification
-                held = one_part_held(compared, pids[0], cands)
+                held = one_part_held(compared, pids[0], cands, query.ids[:, :2] != 0)
                 noted = held & (bits > _bits_at(cap) - 1.0)  # explained only where the cap lowers the score
                 return _Comparison(np.where(held, _squash(bits, cap), bits), compared, pids, noted)
             unvouched = pids[0] != int(SsnLevel.EXACT)  # no SSN of its own says it is the person
@@ -281,7 +281,7 @@ def _explain(
         held_under = f"; the score is held under {m.given_conflict_cap}"
         if m.one_part_cap:  # fuzzy-11: on the part that is another name
             first = int(cands.names.starts[cands.group(index)])
-            part = held_part(cmp.names, first + alias_no, first)
+            part = held_part(cmp.names, first + alias_no, first, bool(qa.given))
             note = f"{held_under} (the name agrees in one part only, and no SSN of its own vouches)"
         else:
             part, note = "given_name", f"{held_under} (another given name, and no SSN of its own to vouch)"

@@ -54,15 +54,16 @@ def per_candidate(per_name: Bools, cands: Candidates, *, every: bool) -> Bools:
     return per_name
 
 
-def _as_the_person(levels: Codes, swapped: Bools, starts: npt.NDArray[np.intp]) -> Codes:
+def _as_the_person(levels: Codes, swapped: Bools, starts: npt.NDArray[np.intp], asked: Bools) -> Codes:
     """`levels` (Q, names) with a part an alias lacks read as its person's primary name has it: an alias
     that records a maiden surname alone, or a given name alone, is that person's other name, not a name
     without the other part (HALL, JOANNE also known as BUNCH is no BUNCH, BRYAN). Where the primary name
     scored in the other alignment its level compares other fields (SMITH, THOMAS against THOMAS, MARY: the
-    query's given name with her surname), so the part counts as another name (a review of fuzzy-11)."""
+    query's given name with her surname), so the part counts as another name (a review of fuzzy-11).
+    `asked`: (Q,) whether the query gives the part (else MISSING is the query's lack, and stays)."""
     rows = levels.shape[1]
     primary = np.repeat(starts, np.diff(np.append(starts, rows)))
-    lacking = (levels == int(_N.MISSING)) & (np.arange(rows) != primary)[None, :]
+    lacking = (levels == int(_N.MISSING)) & (np.arange(rows) != primary)[None, :] & asked[:, None]
     if not lacking.any():
         return levels
     same_order = swapped == swapped[:, primary]
@@ -70,11 +71,11 @@ def _as_the_person(levels: Codes, swapped: Bools, starts: npt.NDArray[np.intp]) 
     return read.astype(levels.dtype)
 
 
-def _one_part_rows(compared: NameComparison, starts: npt.NDArray[np.intp]) -> tuple[Bools, Bools]:
+def _one_part_rows(compared: NameComparison, starts: npt.NDArray[np.intp], asked: Bools) -> tuple[Bools, Bools]:
     """(Q, names) twice: the names that agree in one part only, the given name being the other; and those
     whose other part is the surname alone."""
-    surname = _as_the_person(compared.surname, compared.swapped, starts)
-    given = _as_the_person(compared.given, compared.swapped, starts)
+    surname = _as_the_person(compared.surname, compared.swapped, starts, asked[:, 0])
+    given = _as_the_person(compared.given, compared.swapped, starts, asked[:, 1])
     agreeing = (
         (~np.isin(surname, _NOT_AGREEING)).astype(np.int8)
         + ~np.isin(given, _NOT_AGREEING)
@@ -86,20 +87,20 @@ def _one_part_rows(compared: NameComparison, starts: npt.NDArray[np.intp]) -> tu
     return by_given, by_surname
 
 
-def one_part_held(compared: NameComparison, ssn: Codes, cands: Candidates) -> Bools:
+def one_part_held(compared: NameComparison, ssn: Codes, cands: Candidates, asked: Bools) -> Bools:
     """(Q, N): the candidates every name of which agrees in one part only and for which no SSN vouches
-    (`ssn`: (Q, N) SsnLevel)."""
-    by_given, by_surname = _one_part_rows(compared, cands.names.starts)
+    (`ssn`: (Q, N) SsnLevel; `asked`: (Q, 2) whether each query gives a surname, a given name)."""
+    by_given, by_surname = _one_part_rows(compared, cands.names.starts, asked)
     vouched = (ssn == int(SsnLevel.EXACT)) | (np.isin(ssn, _SSN_NEAR) & per_candidate(by_surname, cands, every=False))
     held: Bools = per_candidate(by_given | by_surname, cands, every=True) & ~vouched
     return held
 
 
-def held_part(compared: NameComparison, row: int, first: int) -> str:
+def held_part(compared: NameComparison, row: int, first: int, given_asked: bool) -> str:
     """The feature that says why the name at `row` (of query 0; `first` its person's primary row) is held: the
     part that is another name, the given name when both are."""
     given = int(compared.given[0, row])
-    if given == int(_N.MISSING) and row != first:  # an alias without one: its person's (`_as_the_person`)
+    if given == int(_N.MISSING) and row != first and given_asked:  # an alias without one (`_as_the_person`)
         same_order = compared.swapped[0, row] == compared.swapped[0, first]
         given = int(compared.given[0, first]) if same_order else int(_N.DISAGREE)
     if given in (int(_N.DISAGREE), int(_N.ANOTHER_NAME)):
