@@ -30,7 +30,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from stdnum.us import ssn as stdnum_ssn
 
 from indexer.demo import generate_tracings
-from indexer.match_keys import DESIGN_INDEX_SIZE, query_keys, tracing_keys
+from indexer.match_keys import tracing_keys
+from indexer.match_keys_query import DESIGN_INDEX_SIZE, query_keys
 from indexer.model import (
     FileDetails,
     Identifiers,

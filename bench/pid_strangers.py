@@ -33,7 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from scale_data import load_people
 
-from indexer.match_keys import query_keys
+from indexer.match_keys_query import query_keys
 from indexer.model import Identifiers, PartialDate, PersonName
 from indexer.normalize import exact_key
 from indexer.store.sqlite import SqliteStore

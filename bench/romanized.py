@@ -32,7 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from scale_queries import TYPOS
 
-from indexer.match_keys import query_keys
+from indexer.match_keys_query import query_keys
 from indexer.model import Identifiers, PersonName
 from indexer.normalize import exact_key
 from indexer.store.sqlite import SqliteStore

@@ -59,7 +59,7 @@ class Matcher:
     given_words: bool = False
     # When nonzero: the version of the table of surname romanizations (indexer.surname_romanizations) whose
     # spellings of one surname agree at the ROMANIZED level (LEE / YI / RHEE), and whose other spellings a
-    # FUZZY or PID_QUALIFIED query also retrieves by (indexer.match_keys.query_keys).
+    # FUZZY or PID_QUALIFIED query also retrieves by (indexer.match_keys_query.query_keys).
     romanized_surnames: int = 0
     # The earlier version whose scores and ranks this one keeps (only a default threshold moved): a page
     # token issued at that version's default resumes under this one, and this one's under it (a rollback).

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from indexer.exc import ResourceExhausted
-from indexer.match_keys import query_keys
+from indexer.match_keys_query import query_keys
 from indexer.model import Identifiers, PersonName, StoredTracing, TracingKey
 from indexer.normalize import name_key
 from indexer.store.base import NameCursor, NameRow, TracingStore

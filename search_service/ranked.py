@@ -28,7 +28,8 @@ import operator
 from dataclasses import dataclass
 
 from indexer.codec_head import head_ssn
-from indexer.match_keys import full_ssn, query_keys
+from indexer.match_keys import full_ssn
+from indexer.match_keys_query import query_keys
 from indexer.model import Identifiers, PersonName, StoredTracing, TracingType
 from indexer.store.base import TracingStore
 from search_service.matching import Matcher, Scored, matcher, ranking

@@ -15,7 +15,8 @@ from typing import Any
 import pytest
 
 from indexer.demo import generate_tracings
-from indexer.match_keys import KEYS_VERSION, NO_SSN, full_ssn, query_keys, tracing_keys
+from indexer.match_keys import KEYS_VERSION, NO_SSN, full_ssn, tracing_keys
+from indexer.match_keys_query import query_keys
 from indexer.model import Identifiers, PartialDate, PersonName, Subject, Tracing, TracingKey
 from indexer.store.base import TracingStore, Upsert
 from indexer.store.opensearch import OpenSearchStore

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import pytest
 
-from indexer import match_keys, name_shares
-from indexer.match_keys import DESIGN_INDEX_SIZE, SINGLE_FIELD_BUDGET, query_keys, tracing_keys
+from indexer import match_keys_query, name_shares
+from indexer.match_keys import tracing_keys
+from indexer.match_keys_query import DESIGN_INDEX_SIZE, SINGLE_FIELD_BUDGET, query_keys
 from indexer.model import FileDetails, Identifiers, PartialDate, PersonName, Subject, Tracing, TracingKey
 from indexer.name_shares import deletion_share, near_given_names
 
@@ -321,8 +322,8 @@ def test_the_readings_of_a_misspelling_share_one_budget() -> None:
             variants = [v for v in name_shares.deletions(surname) if f"od:{v}" in keys]
             added = sum(max(deletion_share(v) - own, 0.0) for v in variants)
             near = sum(name_shares.given_share(n) for n in near_given_names(given) if f"r:{n}" in keys)
-            assert added * index_size <= match_keys.READINGS_BUDGET, (query, index_size)
-            assert near * index_size <= match_keys.READINGS_BUDGET, (query, index_size)
+            assert added * index_size <= match_keys_query.READINGS_BUDGET, (query, index_size)
+            assert near * index_size <= match_keys_query.READINGS_BUDGET, (query, index_size)
     # a rare misspelt surname keeps its readings at the design scale, but for one that is a real name
     # (KAYS, about 120 people at 10 million)
     keys = set(query_keys(PersonName("Kayvs", "Liam"), Identifiers()))

@@ -9,7 +9,8 @@ import datetime as dt
 
 import pytest
 
-from indexer.match_keys import query_keys, tracing_keys
+from indexer.match_keys import tracing_keys
+from indexer.match_keys_query import query_keys
 from indexer.model import Identifiers, ImpersonalTitleDetails, ImpersonalTitleKind, PersonName, Tracing, TracingKey
 from tests.test_match_keys import DOB, SSN, SSN_FAMILIES, families, tracing
 

@@ -1,5 +1,5 @@
 """What fuzzy-9 added: a surname written in another romanization (LEE / YI / RHEE, ZHOU / CHOW, XU / HSU) agrees
-at the ROMANIZED level, and a query asks for the keys of its other spellings (indexer.match_keys.romanized_keys).
+at the ROMANIZED level, and a query asks for the keys of its other spellings (indexer.match_keys_query.romanized_keys).
 They scored as strangers and, at 10 million tracings, were retrieved only by a given name rare enough to be
 looked up alone. The table itself: tests/test_surname_romanizations.py; through the server:
 tests/test_search_romanized.py."""
@@ -10,7 +10,8 @@ import itertools
 
 import pytest
 
-from indexer.match_keys import DESIGN_INDEX_SIZE, query_keys, romanized_keys, tracing_keys
+from indexer.match_keys import tracing_keys
+from indexer.match_keys_query import DESIGN_INDEX_SIZE, query_keys, romanized_keys
 from indexer.model import Identifiers, PersonName
 from indexer.surname_romanizations import groups, romanizations
 from search_service.matching import Agreement, rank, score

@@ -12,7 +12,8 @@ import pytest
 
 from indexer.analysis import analyze
 from indexer.codec_head import head_to_text
-from indexer.match_keys import query_keys, tracing_keys
+from indexer.match_keys import tracing_keys
+from indexer.match_keys_query import query_keys
 from indexer.model import (
     FileDetails,
     Identifiers,
