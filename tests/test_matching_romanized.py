@@ -127,6 +127,24 @@ def test_a_query_retrieves_the_other_spellings_of_its_surname(query: PersonName,
     assert _shared(query, record, TABLE)
 
 
+def test_the_keys_a_romanized_query_adds_stay_bounded() -> None:
+    """Over every spelling in the table, with given names short, long and of two words: the other spellings
+    add at most 180 keys to a query (the most today: CHONG, CHRISTOPHER, 168 to its 37, one lookup of 205
+    keys in all; the median 30). A table that grew a group of many spellings, or readings that took phonetic
+    keys again (a review of fuzzy-9's first draft asked 4-12 times the keys), fails here."""
+    added = []
+    for spelling in sorted(set().union(*groups(TABLE))):
+        for given in ("John", "Christopher", "Min Jun", "Wei"):
+            query = PersonName(surname=spelling, given_name=given)
+            plain = query_keys(query, Identifiers(), index_size=DESIGN_INDEX_SIZE)
+            both = query_keys(query, Identifiers(), index_size=DESIGN_INDEX_SIZE, romanized=TABLE)
+            assert set(plain) <= set(both)
+            added.append(len(both) - len(plain))
+            assert len(both) <= 240, (spelling, given)
+    assert max(added) <= 180
+    assert sorted(added)[len(added) // 2] <= 40
+
+
 def test_a_name_the_table_does_not_list_asks_no_more_keys() -> None:
     query = name("Smith", "John")
     assert romanized_keys(query, TABLE) == []
