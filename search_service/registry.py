@@ -8,14 +8,15 @@ certificate it was issued to (seed 001: tokens cannot be replayed from another t
 The registry is a SQLite file shared by the server and the `dcii accredit` CLI. The server checks it on
 every call, so a suspension or revocation takes effect at once, without a restart (what it found is
 remembered only while the file is unchanged: see `Registry.caller`). The values it hands out (Activity,
-Caller, Role, Purpose, Status, ...) are defined in search_service.accreditation.
+Caller, Role, Purpose, Status, ...) are defined in search_service.accreditation; how rows are written, and
+what a session's and a failed login's statements are, in search_service.registry_rows and
+search_service.registry_sessions.
 """
 
 from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import hmac
 import itertools
 import secrets
 import sqlite3
@@ -26,11 +27,12 @@ from pathlib import Path
 
 from indexer.exc import FailedPrecondition, InvalidArgument, NotFound, PermissionDenied, Unauthenticated
 from indexer.model import Violation
-from search_service.account_policy import LOCKOUT, MAX_FAILED_LOGINS, SESSION_TTL, dormant
+from search_service.account_policy import dormant
 from search_service.accreditation import Activity, Caller, Operator, Purpose, Role, Session, Status
 from search_service.passwords import DUMMY_HASH, hash_password, verify_password
 from search_service.registry_rows import hash_token, iso, names_of, parse_time, suspend_accounts
 from search_service.registry_schema import SCHEMA, add_active_since
+from search_service.registry_sessions import count_failed_login, open_session, session_of
 from search_service.sqlite_files import ThreadConnections
 
 # The administration methods' hook for the audit trail (see `Registry._transaction`).
@@ -330,36 +332,16 @@ class Registry:
                 raise Unauthenticated("login failed")
             if not verify_password(password, stored):
                 with self._transaction() as conn:
-                    (failed,) = conn.execute(
-                        "UPDATE operator SET failed_logins = failed_logins + 1 WHERE account_code = ?"
-                        " RETURNING failed_logins",
-                        (account_code,),
-                    ).fetchone()
-                    if failed >= MAX_FAILED_LOGINS:
-                        conn.execute(
-                            "UPDATE operator SET failed_logins = 0, locked_until = ? WHERE account_code = ?",
-                            (iso(now + LOCKOUT), account_code),
-                        )
+                    count_failed_login(conn, account_code, now)
                 raise Unauthenticated("login failed")
-            return self._open_session(fingerprint, account_code, activity, now)
+            token = secrets.token_urlsafe(32)
+            with self._transaction() as conn:
+                expires = open_session(conn, token, fingerprint, account_code, now)
+            return Session(token, expires, activity)
 
     def _account_lock(self, account_code: str) -> threading.Lock:
         with self._login_guard:  # one lock per existing account (an unknown code never gets one)
             return self._login_locks.setdefault(account_code, threading.Lock())
-
-    def _open_session(self, fingerprint: str, account_code: str, activity: Activity, now: dt.datetime) -> Session:
-        token = secrets.token_urlsafe(32)
-        expires = now + SESSION_TTL
-        with self._transaction() as conn:
-            conn.execute(
-                "UPDATE operator SET last_login_at = ?, failed_logins = 0, locked_until = NULL WHERE account_code = ?",
-                (iso(now), account_code),
-            )
-            conn.execute(
-                "INSERT INTO session VALUES (?, ?, ?, ?, 0)",
-                (hash_token(token), account_code, fingerprint, iso(expires)),
-            )
-        return Session(token, expires, activity)
 
     def caller(self, fingerprint: str, token: str | None) -> Caller:
         """The caller of an RPC: certificate first, then the session token (if the RPC needs one).
@@ -389,27 +371,7 @@ class Registry:
         if token is None:
             return Caller(activity, fingerprint), None
         token_hash = hash_token(token)
-        row = (
-            self._conn()
-            .execute(
-                "SELECT s.account_code, s.fingerprint, s.expires_at, s.ended, o.status, o.activity_id"
-                " FROM session s JOIN operator o USING (account_code) WHERE s.token_hash = ?",
-                (token_hash,),
-            )
-            .fetchone()
-        )
-        if row is None:
-            raise Unauthenticated("unknown session token")
-        account, bound_to, expires, ended, status, owner = row
-        if ended:
-            raise Unauthenticated("the session has ended")
-        if not hmac.compare_digest(bound_to, fingerprint) or owner != activity.activity_id:
-            raise Unauthenticated("the session token was issued to another certificate")
-        expires_at = parse_time(expires)
-        if expires_at is None or expires_at <= self._clock():
-            raise Unauthenticated("the session has expired")
-        if status != Status.ACTIVE:
-            raise PermissionDenied(f"operator account is {status.lower()}")
+        account, expires_at = session_of(self._conn(), token_hash, fingerprint, activity, self._clock())
         return Caller(activity, fingerprint, account, token_hash), expires_at
 
     def logout(self, token_hash: str) -> None:
