@@ -109,7 +109,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--dir", type=Path, required=True, help="a directory made by bench/scale.py")
     parser.add_argument("--matchers", nargs="+", default=sorted({"fuzzy-10", DEFAULT_MATCHER}))
-    parser.add_argument("--people", type=int, default=1000, help="people asked for (each in both kinds)")
+    parser.add_argument("--people", type=int, default=1000, help="people asked for (each in every kind of query)")
     parser.add_argument("--seed", type=int, default=11)
     args = parser.parse_args()
     counts = measure(args.dir, args.matchers, args.people, args.seed)
