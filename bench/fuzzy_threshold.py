@@ -29,10 +29,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from retrieve import retrieve
 from scale_data import load_people
 from scale_queries import Query, build
 
-from indexer.match_keys_query import query_keys
 from indexer.model import Identifiers, PersonName
 from indexer.normalize import exact_key
 from indexer.store.base import HeadRow
@@ -40,7 +40,6 @@ from indexer.store.sqlite import SqliteStore
 from search_service.matching import DEFAULT_MATCHER, matcher, rank
 from search_service.matching_columns import HeadCandidate
 from search_service.matching_threshold import default_threshold
-from search_service.ranked import MAX_CANDIDATES
 from search_service.search import DEFAULT_PAGE_SIZE
 
 PAGE = DEFAULT_PAGE_SIZE
@@ -78,14 +77,7 @@ def measure(directory: Path, versions: list[str], queries: int) -> dict[tuple[st
             meant = (exact_key(query.surname), exact_key(query.given))
             heads_by_table: dict[int, tuple[list[HeadRow], list[HeadCandidate]]] = {}
             for table in sorted({matcher(version).romanized_surnames for version in versions}):
-                keys = query_keys(
-                    name, Identifiers(), index_size=size, keys_version=store.keys_version(), romanized=table
-                )
-                with store.snapshot():
-                    found, _ = store.candidates(keys, limit=MAX_CANDIDATES)
-                    rows = store.load_head_rows(found)
-                rows.sort(key=lambda row: (row[1], row[2]))  # as run_ranked orders ties
-                heads_by_table[table] = (rows, [HeadCandidate(row[4]) for row in rows])
+                heads_by_table[table] = retrieve(store, name, Identifiers(), index_size=size, romanized=table)
             for version in versions:
                 # A version retrieves by its own keys (fuzzy-9: a surname's other romanizations too).
                 rows, heads = heads_by_table[matcher(version).romanized_surnames]

@@ -31,16 +31,14 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from retrieve import retrieve
 from scale_data import load_people
 
-from indexer.match_keys_query import query_keys
 from indexer.model import Identifiers, PartialDate, PersonName
 from indexer.normalize import exact_key
 from indexer.store.sqlite import SqliteStore
 from search_service.matching import DEFAULT_MATCHER, matcher, rank
-from search_service.matching_columns import HeadCandidate
 from search_service.matching_threshold import default_threshold
-from search_service.ranked import MAX_CANDIDATES
 
 KINDS = {
     "dob": "name + DOB",
@@ -74,16 +72,11 @@ def measure(directory: Path, versions: list[str], people_asked: int, seed: int) 
                     given_name="" if kind == "surname" else person["given"].upper(),
                 )
                 ids = Identifiers(date_of_birth=born, ssn=person["ssn"] if kind == "ssn" else "")
+                tables = {matcher(version).romanized_surnames for version in versions}
+                retrieved = {t: retrieve(store, name, ids, index_size=size, romanized=t) for t in sorted(tables)}
                 for version in versions:
                     m = matcher(version)
-                    keys = query_keys(
-                        name, ids, index_size=size, keys_version=store.keys_version(), romanized=m.romanized_surnames
-                    )
-                    with store.snapshot():
-                        found, _ = store.candidates(keys, limit=MAX_CANDIDATES)
-                        rows = store.load_head_rows(found)
-                    rows.sort(key=lambda row: (row[1], row[2]))  # as run_ranked orders ties
-                    heads = [HeadCandidate(row[4]) for row in rows]
+                    rows, heads = retrieved[m.romanized_surnames]  # a version retrieves by its own keys
                     threshold = default_threshold(m, "PID_QUALIFIED", name)
                     hits = rank(name, ids, heads, use_pids=True, min_score=threshold, matcher=version)
                     shown = [(rows[i][0], f"{rows[i][1]}|{rows[i][2]}") for i, _ in hits]

@@ -76,13 +76,7 @@ import numpy.typing as npt
 
 from indexer.analysis import NameAnalysis, analyze
 from indexer.model import Identifiers, PersonName, Tracing
-from search_service.matching_columns import (
-    Candidates,
-    HasSubject,
-    compile_candidates,
-    compile_names,
-    name_row,
-)
+from search_service.matching_columns import Candidates, HasSubject, compile_candidates, compile_names, name_row
 from search_service.matching_explain import explain
 from search_service.matching_name_levels import NameLevel
 from search_service.matching_names import NameComparison, compare_names
