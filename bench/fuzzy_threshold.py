@@ -29,7 +29,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from retrieve import retrieve
+from retrieve import Tables, retrieve, tables_of
 from scale_data import load_people
 from scale_queries import Query, build
 
@@ -75,12 +75,12 @@ def measure(directory: Path, versions: list[str], queries: int) -> dict[tuple[st
         for query in asked:
             name = PersonName(surname=query.asked_surname.upper(), given_name=query.asked_given.upper())
             meant = (exact_key(query.surname), exact_key(query.given))
-            heads_by_table: dict[int, tuple[list[HeadRow], list[HeadCandidate]]] = {}
-            for table in sorted({matcher(version).romanized_surnames for version in versions}):
-                heads_by_table[table] = retrieve(store, name, Identifiers(), index_size=size, romanized=table)
+            heads_by_table: dict[Tables, tuple[list[HeadRow], list[HeadCandidate]]] = {}
+            for tables in sorted({tables_of(matcher(version)) for version in versions}):
+                heads_by_table[tables] = retrieve(store, name, Identifiers(), index_size=size, tables=tables)
             for version in versions:
                 # A version retrieves by its own keys (fuzzy-9: a surname's other romanizations too).
-                rows, heads = heads_by_table[matcher(version).romanized_surnames]
+                rows, heads = heads_by_table[tables_of(matcher(version))]
                 threshold = default_threshold(matcher(version), "FUZZY", name)
                 hits = rank(name, Identifiers(), heads, use_pids=False, min_score=threshold, matcher=version)
                 shown = [(rows[i][0], f"{rows[i][1]}|{rows[i][2]}") for i, _ in hits]

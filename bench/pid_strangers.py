@@ -31,7 +31,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from retrieve import retrieve
+from retrieve import retrieve, tables_of
 from scale_data import load_people
 
 from indexer.model import Identifiers, PartialDate, PersonName
@@ -72,11 +72,11 @@ def measure(directory: Path, versions: list[str], people_asked: int, seed: int) 
                     given_name="" if kind == "surname" else person["given"].upper(),
                 )
                 ids = Identifiers(date_of_birth=born, ssn=person["ssn"] if kind == "ssn" else "")
-                tables = {matcher(version).romanized_surnames for version in versions}
-                retrieved = {t: retrieve(store, name, ids, index_size=size, romanized=t) for t in sorted(tables)}
+                tables = {tables_of(matcher(version)) for version in versions}
+                retrieved = {t: retrieve(store, name, ids, index_size=size, tables=t) for t in sorted(tables)}
                 for version in versions:
                     m = matcher(version)
-                    rows, heads = retrieved[m.romanized_surnames]  # a version retrieves by its own keys
+                    rows, heads = retrieved[tables_of(m)]  # a version retrieves by its own keys
                     threshold = default_threshold(m, "PID_QUALIFIED", name)
                     hits = rank(name, ids, heads, use_pids=True, min_score=threshold, matcher=version)
                     shown = [(rows[i][0], f"{rows[i][1]}|{rows[i][2]}") for i, _ in hits]

@@ -14,14 +14,30 @@ from indexer.model import Identifiers, PersonName
 from indexer.store.base import HeadRow
 from indexer.store.sqlite import SqliteStore
 from search_service.matching_columns import HeadCandidate
+from search_service.matching_versions import Matcher
 from search_service.ranked import MAX_CANDIDATES
+
+Tables = tuple[int, int]  # the tables a version retrieves by: surname romanizations, given names' short forms
+
+
+def tables_of(scorer: Matcher) -> Tables:
+    """What decides a version's keys beside the query: versions with the same tables retrieve alike."""
+    return scorer.romanized_surnames, scorer.hypocorisms
 
 
 def retrieve(
-    store: SqliteStore, name: PersonName, ids: Identifiers, *, index_size: int, romanized: int
+    store: SqliteStore, name: PersonName, ids: Identifiers, *, index_size: int, tables: Tables
 ) -> tuple[list[HeadRow], list[HeadCandidate]]:
     """The head rows (tracing id, agency, record number, ...) and the candidates compiled from them."""
-    keys = query_keys(name, ids, index_size=index_size, keys_version=store.keys_version(), romanized=romanized)
+    romanized, hypocorisms = tables
+    keys = query_keys(
+        name,
+        ids,
+        index_size=index_size,
+        keys_version=store.keys_version(),
+        romanized=romanized,
+        hypocorisms=hypocorisms,
+    )
     with store.snapshot():
         found, _ = store.candidates(keys, limit=MAX_CANDIDATES)
         rows = store.load_head_rows(found)

@@ -112,6 +112,7 @@ def measure(store: SqliteStore, asked: list[Asked], versions: list[str]) -> dict
                 index_size=size,
                 keys_version=store.keys_version(),
                 romanized=scorer.romanized_surnames,
+                hypocorisms=scorer.hypocorisms,
             )
             with store.snapshot():
                 found, _ = store.candidates(keys, limit=MAX_CANDIDATES)

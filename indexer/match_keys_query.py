@@ -22,7 +22,8 @@ by nobody), so a surname common in the index but absent from the census can give
 the budget; re-ranking is unaffected, only the set's size.
 
 A query whose surname is a Chinese or Korean one in a table of romanizations also asks for the keys of
-its other spellings (`romanized_keys`), and a PID_QUALIFIED query with a full SSN asks for its name and date keys as
+its other spellings (`romanized_keys`), one whose given name is a Spanish short or full form for the keys of
+its other forms (`hypocorism_keys`), and a PID_QUALIFIED query with a full SSN asks for its name and date keys as
 their `n` twins only (identifier first, in `indexer.match_keys`).
 """
 
@@ -30,7 +31,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from jellyfish import nysiis
+
 from indexer.analysis import analyze
+from indexer.given_hypocorisms import related
 from indexer.match_keys import (
     KEYS_VERSION,
     NO_SSN,
@@ -108,6 +112,7 @@ def query_keys(
     conflicting_ssn_out: bool = False,
     keys_version: int = KEYS_VERSION,
     romanized: int = 0,
+    hypocorisms: int = 0,
 ) -> list[str]:
     """Keys to look up for a query, most selective first: SSN keys, then DOB keys, then name keys
     (as given, then swapped given/surname, then the middle name as given). No duplicates.
@@ -119,10 +124,14 @@ def query_keys(
     first, in the module's docstring; only for a store whose keys are of version 2 or later).
     `keys_version`: the version the store's keys were written with (its SSN keys differ by version).
     `romanized`: the version of the table of surname romanizations whose other spellings the query also
-    asks for (`romanized_keys`; 0: none, as a matcher before fuzzy-9 does not relate them)."""
+    asks for (`romanized_keys`; 0: none, as a matcher before fuzzy-9 does not relate them).
+    `hypocorisms`: likewise the version of the table of Spanish given names' short forms (`hypocorism_keys`;
+    0: none, before fuzzy-12)."""
     keys = _query_keys(name, ids, index_size, keys_version)
     if romanized and name is not None:
         keys = list(dict.fromkeys(keys + romanized_keys(name, romanized, index_size)))
+    if hypocorisms and name is not None:
+        keys = list(dict.fromkeys(keys + hypocorism_keys(name, hypocorisms)))
     if conflicting_ssn_out and full_ssn(ids.ssn):
         return [key if key.startswith(SSN_FAMILIES) else NO_SSN + key for key in keys]
     return keys
@@ -201,6 +210,27 @@ def romanized_keys(name: PersonName, version: int, index_size: int = DESIGN_INDE
     if len(given) > 1:
         for other in _by_share(romanizations(given, version)):
             keys += [f"e:{other[:EDIT_PREFIX]}|{variant}" for variant in given_neighbourhood(surname)]
+    return list(dict.fromkeys(keys))
+
+
+def hypocorism_keys(name: PersonName, version: int) -> list[str]:
+    """The keys of the name read with each other form of its given name in the table of Spanish short forms
+    (`indexer.given_hypocorisms`, table `version`): JOSE GARCIA asks for PEPE GARCIA's and CHEPE GARCIA's, PEPE
+    GARCIA for JOSE GARCIA's. A record is keyed by its own given name (and its English nicknames' full forms),
+    so the query asks for the others'. Two keys a form: `e:S|F` (the surname as written) and `a:` (the sound of
+    each surname part and of the form, as `indexer.match_keys` stores them: a spelling of either); a typo
+    besides the short form is left to the name's own keys. None for a bare initial."""
+    analysis = analyze(name)
+    surname, given = analysis.surname, analysis.given
+    if not surname or len(given) < 2:
+        return []
+    others = sorted(frozenset().union(*(related(form, version) for form in analysis.given_forms)))
+    others = [form for form in others if form not in analysis.given_forms]
+    keys = [f"e:{surname[:EDIT_PREFIX]}|{form[:EDIT_PREFIX]}" for form in others]
+    codes = [code for code in (nysiis(form) for form in others) if len(code) > 1]  # CHEO's C would fetch many
+    for index, part in enumerate(analysis.surname_parts):
+        part_code = analysis.surname_nysiis if index == 0 else nysiis(part)
+        keys += [f"a:{part_code}|{code}" for code in codes]
     return list(dict.fromkeys(keys))
 
 

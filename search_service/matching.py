@@ -12,7 +12,7 @@ log2(1/5000): one person sought among about 5,000 compared (FEBRL brute force; a
 set at 10 million tracings is of that order). The -1.5 bits are a Platt fit on FEBRL3: taking the best
 of several alignments and names inflates the evidence of non-matches by about that much.
 
-**Versions.** The weights, levels and thresholds belong to a matcher version: `fuzzy-1` to `fuzzy-11` (the
+**Versions.** The weights, levels and thresholds belong to a matcher version: `fuzzy-1` to `fuzzy-12` (the
 default), defined in `search_service.matching_versions`, each with its tables and what it changed in
 docs/MATCHERS.md, are all served;
 a server picks one (`configured_matcher`, $DCII_MATCHER) and every response names it. A change of scoring
@@ -58,7 +58,8 @@ fuzzy-11 so does a record that agrees with the name in one part only, unless its
 The code: `search_service.matching_columns` packs names and identifiers into column arrays,
 `search_service.matching_names` compares names, `search_service.matching_pids` compares identifiers,
 `search_service.matching_explain` words the features, `search_service.matching_versions` holds the
-weights, `search_service.matching_one_part` says which records fuzzy-11 holds under its cap, and this module
+weights, `search_service.matching_one_part` says which records fuzzy-11 holds under its cap,
+`search_service.matching_hypocorisms` which Spanish given names fuzzy-12 reads as short and full forms, and this module
 combines the evidence into scores and ranks.
 """
 
@@ -198,7 +199,13 @@ def _compare(
     m = _named(matcher)
     query = compile_names([name_row(name) for name in names], np.arange(len(names), dtype=np.intp))
     compared = compare_names(
-        query, cands.names, m.names, workers, given_words=m.given_words, romanized=m.romanized_surnames
+        query,
+        cands.names,
+        m.names,
+        workers,
+        given_words=m.given_words,
+        romanized=m.romanized_surnames,
+        hypocorisms=m.hypocorisms,
     )
     bits = compared.weight
     if bits.shape[1] > len(cands.names.starts):  # some candidate has aliases: its best name counts
@@ -263,7 +270,9 @@ def to_score(bits: float) -> float:
 def _explain(
     index: int, bits: float, cmp: _Comparison, qa: NameAnalysis, ids: Identifiers, cands: Candidates, m: Matcher
 ) -> Scored:
-    alias_no, features = explain(index, cmp.names, cmp.pids, qa, ids, cands, given_words=m.given_words)
+    alias_no, features = explain(
+        index, cmp.names, cmp.pids, qa, ids, cands, given_words=m.given_words, hypocorisms=m.hypocorisms
+    )
     if m.ssn_conflict_cap is not None and cmp.pids is not None and int(cmp.pids[0][0, index]) == SsnLevel.DISAGREE:
         features = tuple(
             replace(f, detail=f"{f.detail}; the score is held under {m.ssn_conflict_cap} (one person has one SSN)")

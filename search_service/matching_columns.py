@@ -146,6 +146,8 @@ class NameColumns:
     any_given_words: bool  # some row's given name is of several words (fuzzy-7's word agreement applies)
     forms_index: dict[str, list[int]] = field(default_factory=dict)  # by given_forms
     words_index: dict[str, list[int]] = field(default_factory=dict)  # by given_words (fuzzy-7)
+    # fuzzy-12, per table version: rows by the full forms of their given forms (matching_hypocorisms)
+    hypocorism_index: dict[int, dict[str, list[int]]] = field(default_factory=dict)
     # Columns of text and their lengths, made once per column asked for (see `column`, `lengths`).
     texts: dict[str, list[str]] = field(default_factory=dict)
     sizes: dict[str, npt.NDArray[np.intp]] = field(default_factory=dict)

@@ -13,6 +13,7 @@ import numpy.typing as npt
 from indexer.analysis import NameAnalysis
 from indexer.model import Identifiers
 from search_service.matching_columns import Candidates
+from search_service.matching_hypocorisms import shared_full_form
 from search_service.matching_name_levels import NameLevel
 from search_service.matching_names import NameComparison
 from search_service.matching_pids import Agreement, Feature, dob_feature, pob_feature, ssn_feature
@@ -74,13 +75,19 @@ def one_word_of_the_other(qa: NameAnalysis, ca: NameAnalysis) -> bool:
     return len(qa.given) > 1 and qa.given in ca.given_words
 
 
-def _nickname(qa: NameAnalysis, ca: NameAnalysis, given_words: bool) -> Feature:
+def _nickname(qa: NameAnalysis, ca: NameAnalysis, given_words: bool, hypocorisms: int) -> Feature:
     """A NICKNAME-level given name: from fuzzy-7 one word of the other's (`one_word_of_the_other`), else a
-    nickname and its full form (or, in the versions before fuzzy-7, a first word in common)."""
+    nickname and its full form (or, in the versions before fuzzy-7, a first word in common), else (fuzzy-12) a
+    Spanish short form and its full form."""
     if given_words and one_word_of_the_other(qa, ca):
         said = f"a word of the given name: {min(qa.given, ca.given, key=len)} ({qa.given} / {ca.given})"
         return Feature("given_name", Agreement.PARTIAL, 0.9, said)
-    full = max(sorted(qa.given_forms & ca.given_forms), key=len)
+    shared = qa.given_forms & ca.given_forms
+    if not shared and hypocorisms:
+        full = shared_full_form(qa.given_forms, ca.given_forms, hypocorisms)
+        said = f"a Spanish short form of {full} ({qa.given} / {ca.given})"
+        return Feature("given_name", Agreement.PARTIAL, 0.9, said)
+    full = max(sorted(shared), key=len)
     return Feature("given_name", Agreement.PARTIAL, 0.9, f"nickname of {full} ({qa.given} / {ca.given})")
 
 
@@ -102,6 +109,7 @@ def explain(
     cands: Candidates,
     *,
     given_words: bool = False,
+    hypocorisms: int = 0,
 ) -> tuple[int, tuple[Feature, ...]]:
     """Why candidate `index` scored as it did against the one query (row 0 of `names` and `pids`): which
     of its names matched best (0 the primary, k its k-th alias) and one feature per compared field."""
@@ -124,7 +132,7 @@ def explain(
         given = _name_feature("given_name", n.given[0, row], float(n.given_sim[0, row]), qa.given, ca.given,
                               _phonetic(qa, ca, "given", "given"), "")  # fmt: skip
         if n.given[0, row] == _N.NICKNAME:
-            given = _nickname(qa, ca, given_words)
+            given = _nickname(qa, ca, given_words, hypocorisms)
         elif n.given[0, row] == _N.EXACT and qa.given != ca.given:  # fuzzy-7: given and middle as one
             both = " ".join(f"{qa.given} {qa.middle} / {ca.given} {ca.middle}".split())
             said = f"the same name, given and middle name written as one ({both})"

@@ -21,6 +21,7 @@ from rapidfuzz.process import cdist
 
 from indexer.analysis import nickname_canonicals
 from search_service.matching_columns import FEMALE, MALE, NameColumns, _key
+from search_service.matching_hypocorisms import shared_full_form, short_and_full
 from search_service.matching_levels import select_levels
 from search_service.matching_name_levels import JW_LEVELS, NameArrays, NameLevel, NameWeights
 from search_service.matching_romanized import romanized_pairs
@@ -72,10 +73,11 @@ class _Pair:
     """Q query names against R candidate names: broadcast (Q, 1, k) and (1, R, k) columns."""
 
     def __init__(
-        self, q: NameColumns, c: NameColumns, w: NameWeights, workers: int, given_words: bool, romanized: int
-    ) -> None:
+        self, q: NameColumns, c: NameColumns, w: NameWeights, workers: int, given_words: bool, romanized: int,
+        hypocorisms: int,
+    ) -> None:  # fmt: skip
         self.q, self.c, self.w, self.workers = q, c, w, workers
-        self.given_words, self.romanized = given_words, romanized
+        self.given_words, self.romanized, self.hypocorisms = given_words, romanized, hypocorisms
         self.qi, self.ci = q.ids, c.ids
         self.qf, self.cf = q.firsts[:, None, :], c.firsts[None, :, :]
         self.shape = (len(q.analyses), len(c.analyses))
@@ -168,6 +170,8 @@ def _given(p: _Pair) -> tuple[Codes, Sims]:
                 nickname[i] = [not a.given_forms.isdisjoint(b.given_forms) for b in p.c.analyses]
             else:
                 nickname[i, p.c.rows_with_forms(a.given_forms)] = True
+    if p.hypocorisms:  # fuzzy-12: PEPE / JOSE as BILL / WILLIAM
+        nickname |= short_and_full(p.q, p.c, p.hypocorisms)
     words = p.given_words
     # fuzzy-7: a word of a given name of several counts as its nickname does (see _one_word); with no such
     # name on either side (most queries) nothing changes, and its per-row work is skipped.
@@ -256,7 +260,9 @@ def _nicknames_crossed(p: _Pair, among: Bools, fields: tuple[int, int]) -> Bools
         q, c = p.q.analyses[i], p.c.analyses[j]
         q_forms = q.given_forms if fields[0] == 0 else nickname_forms(q.surname)
         c_forms = c.given_forms if fields[1] == 0 else nickname_forms(c.surname)
-        result[i, j] = not q_forms.isdisjoint(c_forms)
+        result[i, j] = not q_forms.isdisjoint(c_forms) or bool(
+            p.hypocorisms and shared_full_form(q_forms, c_forms, p.hypocorisms)
+        )
     return result
 
 
@@ -341,13 +347,16 @@ def compare_names(
     *,
     given_words: bool = False,
     romanized: int = 0,
+    hypocorisms: int = 0,
 ) -> NameComparison:
     """`given_words` (fuzzy-7): the words of a given name of several are forms of it (NICKNAME level).
     `romanized` (fuzzy-9): the version of the surname romanizations' table (ROMANIZED level; 0: none): between
     the surnames, and in the swapped alignment between a surname and the other's given-name field (on one
     side at most: the other compares two given names); never between the given names of the straight
-    alignment, as many East Asian given names are spelt like another character's surname (JIN, MIN, SONG)."""
-    p = _Pair(q, c, weights, workers, given_words, romanized)
+    alignment, as many East Asian given names are spelt like another character's surname (JIN, MIN, SONG).
+    `hypocorisms` (fuzzy-12): the version of the table of Spanish given names' short forms whose short and full
+    forms agree at the NICKNAME level (0: none)."""
+    p = _Pair(q, c, weights, workers, given_words, romanized, hypocorisms)
     w = weights.arrays
     surname, s_sim = _surname(p)
     given, g_sim = _given(p)

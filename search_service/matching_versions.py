@@ -61,6 +61,10 @@ class Matcher:
     # spellings of one surname agree at the ROMANIZED level (LEE / YI / RHEE), and whose other spellings a
     # FUZZY or PID_QUALIFIED query also retrieves by (indexer.match_keys_query.query_keys).
     romanized_surnames: int = 0
+    # When nonzero: the version of the table of Spanish given names' short forms (indexer.given_hypocorisms) whose
+    # short and full forms agree at the NICKNAME level (PEPE / JOSE), and whose other forms a FUZZY or
+    # PID_QUALIFIED query also retrieves by (indexer.match_keys_query.query_keys).
+    hypocorisms: int = 0
     # The earlier version whose scores and ranks this one keeps (only a default threshold moved): a page
     # token issued at that version's default resumes under this one, and this one's under it (a rollback).
     scores_of: str = ""
@@ -185,10 +189,11 @@ FUZZY_10 = replace(
 
 FUZZY_11 = replace(FUZZY_10, version="fuzzy-11", one_part_cap=True)
 
-MATCHERS: dict[str, Matcher] = {
-    m.version: m
-    for m in (FUZZY_1, FUZZY_2, FUZZY_3, FUZZY_4, FUZZY_5, FUZZY_6, FUZZY_7, FUZZY_8, FUZZY_9, FUZZY_10, FUZZY_11)
-}
+FUZZY_12 = replace(FUZZY_11, version="fuzzy-12", hypocorisms=1)
+
+_SERVED: tuple[Matcher, ...] = (FUZZY_1, FUZZY_2, FUZZY_3, FUZZY_4, FUZZY_5, FUZZY_6, FUZZY_7, FUZZY_8, FUZZY_9)
+_SERVED += (FUZZY_10, FUZZY_11, FUZZY_12)
+MATCHERS: dict[str, Matcher] = {m.version: m for m in _SERVED}
 
 
 def same_scores(scorer: Matcher) -> list[Matcher]:
@@ -204,4 +209,4 @@ def same_scores(scorer: Matcher) -> list[Matcher]:
         alike |= linked
 
 
-DEFAULT_MATCHER = "fuzzy-11"
+DEFAULT_MATCHER = "fuzzy-12"

@@ -172,6 +172,7 @@ def run_ranked(
         conflicting_ssn_out=conflicts_out,
         keys_version=store.keys_version(),
         romanized=scorer.romanized_surnames,
+        hypocorisms=scorer.hypocorisms,
     )
     # One state of the index for both reads (nested in the caller's snapshot, if any), so that the page
     # loads exactly the tracings that were scored.

@@ -326,15 +326,15 @@ def ranked_keys(
 
 
 def test_the_readme_names_the_default_matcher() -> None:
-    """It named fuzzy-3 for a release after fuzzy-4 became the default (search review 9)."""  # fuzzy-11 now
+    """It named fuzzy-3 for a release after fuzzy-4 became the default (search review 9)."""  # fuzzy-12 now
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
     assert f"`{matching.DEFAULT_MATCHER}` by default" in readme
 
 
 def test_matcher_versions(monkeypatch: pytest.MonkeyPatch) -> None:
-    assert MATCHER_VERSION == matching.DEFAULT_MATCHER == "fuzzy-11"
-    assert {f"fuzzy-{n}" for n in range(1, 12)} <= set(MATCHERS)
-    assert matching.matcher().version == "fuzzy-11"
+    assert MATCHER_VERSION == matching.DEFAULT_MATCHER == "fuzzy-12"
+    assert {f"fuzzy-{n}" for n in range(1, 13)} <= set(MATCHERS)
+    assert matching.matcher().version == "fuzzy-12"
     assert matching.matcher("fuzzy-1").version == "fuzzy-1"
     with pytest.raises(ValueError, match="unknown matcher version"):
         matching.matcher("fuzzy-0")

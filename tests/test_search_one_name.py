@@ -137,7 +137,7 @@ def test_fuzzy_by_one_name_part_answers_its_name_its_misspellings_and_nothing_el
     (one part is weak evidence: each of thirty namesakes is a one-in-thirty chance), and the empty answer
     read as a clean check (search review 2). From fuzzy-5 its threshold is relative to the name asked."""
     response = querier.search(mode=search_pb2.SEARCH_MODE_FUZZY, name=name, page_size=100)
-    assert response.matcher_version == "fuzzy-11"
+    assert response.matcher_version == "fuzzy-12"
     assert {h.tracing.key.record_number for h in response.hits} == found
     scores = [h.score for h in response.hits]
     assert scores == sorted(scores, reverse=True)

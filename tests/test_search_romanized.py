@@ -1,5 +1,5 @@
 """Through the server, on each backend: a Chinese or Korean surname asked in another romanization finds the
-record and says why (fuzzy-9; fuzzy-10 and the default fuzzy-11 keep it). Scoring and keys case by case:
+record and says why (fuzzy-9; fuzzy-10, fuzzy-11 and the default fuzzy-12 keep it). Scoring and keys case by case:
 tests/test_matching_romanized.py; the table: tests/test_surname_romanizations.py."""
 
 from __future__ import annotations
@@ -56,7 +56,7 @@ def test_another_romanization_of_the_surname_is_found_and_explained(
     querier: Client, surname: str, given: str, found: set[str]
 ) -> None:
     response = querier.search(mode=FUZZY, name={"surname": surname, "given_name": given}, page_size=50)
-    assert response.matcher_version == "fuzzy-11"
+    assert response.matcher_version == "fuzzy-12"
     hits = {hit.tracing.key.record_number: hit for hit in response.hits}
     assert set(hits) == found
     for hit in hits.values():
