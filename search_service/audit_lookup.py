@@ -39,7 +39,9 @@ import logging
 import os
 import secrets
 import sqlite3
+import threading
 from pathlib import Path
+from typing import ClassVar
 
 log = logging.getLogger(__name__)
 
@@ -140,7 +142,7 @@ def _add_person(conn: sqlite3.Connection) -> None:
     conn.execute(_PERSON_INDEX)
 
 
-def _open_writer(trail: Path, token: str) -> sqlite3.Connection:
+def _open_writer(trail: Path, token: str, held: _Held) -> sqlite3.Connection:
     """The lookup opened for copying, with this writer's mark recorded durably; made afresh when a
     writer's mark says the machine went down under it, or when the file is not a sound database."""
     try:
@@ -159,7 +161,7 @@ def _open_writer(trail: Path, token: str) -> sqlite3.Connection:
         # Everything in the file made durable (with the marks of writers that died before this boot
         # ended: the machine kept what they wrote), then this writer's mark, durably.
         conn.execute("PRAGMA synchronous=FULL")
-        _flush(trail)
+        _flush(trail, held)
         for name, _ in conn.execute("SELECT name, value FROM lookup_meta WHERE name LIKE 'writer:%'").fetchall():
             if not _alive(int(name.split(":")[1])):
                 conn.execute("DELETE FROM lookup_meta WHERE name = ?", (name,))
@@ -173,18 +175,56 @@ def _open_writer(trail: Path, token: str) -> sqlite3.Connection:
     return conn
 
 
-def _flush(trail: Path) -> None:
+def _flush(trail: Path, held: _Held) -> None:
     """fsync the lookup file and its WAL: whatever any writer put there (checkpoints made unflushed
     included, whoever made them) is on disk after this, so a mark may then be taken away."""
     for path in (lookup_path(trail), lookup_path(trail).with_name(lookup_path(trail).name + "-wal")):
-        try:
-            fd = os.open(path, os.O_RDONLY)
-        except FileNotFoundError:
-            continue
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        with contextlib.suppress(FileNotFoundError):
+            os.fsync(held.descriptor(path))
+
+
+class _Held:
+    """Descriptors of the lookup's files for fsync, shared by the writers of one process and closed when the
+    last of them has closed its connection: closing any descriptor of a file drops every POSIX lock the
+    process holds on it, its SQLite connections' too (sqlite.org/howtocorrupt.html, 2.2). Opened and closed
+    around each fsync, they dropped the server's shared lock on the lookup, and a CLI's connection, closing,
+    took the file for its last user: it deleted the WAL and the shared memory from under the server, whose
+    later copies went to a deleted WAL (a review, 2026-11-24)."""
+
+    _lock = threading.Lock()
+    _open: ClassVar[dict[tuple[int, int], list[int]]] = {}  # (device, inode) -> [descriptor, writers]
+
+    def __init__(self) -> None:
+        self._mine: set[tuple[int, int]] = set()
+
+    def descriptor(self, path: Path) -> int:
+        """A descriptor of the file at `path`, held until `release` (FileNotFoundError if there is none)."""
+        with self._lock:
+            found = os.stat(path)
+            inode = (found.st_dev, found.st_ino)
+            entry = self._open.get(inode)
+            if entry is None:
+                fd = os.open(path, os.O_RDONLY)
+                opened = os.fstat(fd)
+                inode = (opened.st_dev, opened.st_ino)  # the path may name another file by now
+                # Should that file be held already, this descriptor is left open: closing it would drop the locks.
+                entry = self._open.setdefault(inode, [fd, 0])
+            if inode not in self._mine:
+                self._mine.add(inode)
+                entry[1] += 1
+            return entry[0]
+
+    def release(self) -> None:
+        """Called once this writer's connection is closed: a descriptor no writer of the process holds any
+        more is closed."""
+        with self._lock:
+            for inode in self._mine:
+                entry = self._open[inode]
+                entry[1] -= 1
+                if entry[1] == 0:
+                    os.close(entry[0])
+                    del self._open[inode]
+            self._mine.clear()
 
 
 class _Untrusted(Exception):
@@ -238,6 +278,7 @@ class Lookup:
         self._batch = batch
         self._conn: sqlite3.Connection | None = None
         self._token = f"writer:{os.getpid()}:{secrets.token_hex(8)}"
+        self._held = _Held()
 
     def catch_up(self, *, batches: int | None = None) -> int:
         """Copy the entries the lookup lacks (at most `batches` batches; all of them when None), a batch
@@ -246,7 +287,11 @@ class Lookup:
         the trail past what the lookup has)."""
         conn = self._conn
         if conn is None:
-            conn = self._conn = _open_writer(self.trail, self._token)
+            try:
+                conn = self._conn = _open_writer(self.trail, self._token, self._held)
+            except BaseException:
+                self._held.release()  # its connection is closed
+                raise
         if _stale(conn):
             log.warning("the audit lookup file belongs to another trail (restored from a backup?): made afresh")
             conn.execute("DELETE FROM entry_ref")
@@ -266,10 +311,11 @@ class Lookup:
             return
         with contextlib.suppress(sqlite3.Error, OSError):
             conn.execute("PRAGMA synchronous=FULL")
-            _flush(self.trail)
+            _flush(self.trail, self._held)
             conn.execute("DELETE FROM lookup_meta WHERE name = ?", (self._token,))
         with contextlib.suppress(sqlite3.Error):
             conn.close()
+        self._held.release()
 
 
 def find(

@@ -8,9 +8,13 @@ schema-1 trail loses its expression indexes on its first open.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
 import shutil
 import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -22,6 +26,7 @@ from tests.server_proc import wait_until
 from tests.test_accounting import NAME, OTHER, OTHER_SSN, SSN, entry
 
 TRACINGS = 5
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def person(i: int) -> tuple[PersonName, str]:
@@ -306,3 +311,40 @@ def test_a_backlog_is_copied_over_several_rounds_until_none_is_left(db: Path, ke
         fill(log, 0, 1)  # one write wakes the thread
         wait_until(lambda: copied(db) == entries(db), timeout=120, what="the whole backlog copied")
         assert [d.recipient_operator for d in log.disclosures_for_tracing("AFOSI", "R-0000")] == ["op-0"]
+
+
+def _deleted_lookup_files(db: Path) -> list[str]:
+    """The files of `db`'s lookup this process holds open that are no longer in the directory."""
+    found = []
+    for fd in Path("/proc/self/fd").iterdir():
+        with contextlib.suppress(OSError):
+            target = os.readlink(fd)
+            if target.startswith(str(lookup_path(db))) and target.endswith(" (deleted)"):
+                found.append(target)
+    return found
+
+
+def test_another_process_closing_the_lookup_leaves_this_ones_wal_in_place(db: Path, key: bytes) -> None:
+    """A CLI writing the trail while the server runs (`dcii accredit`, `dcii privacy`) opens and closes the lookup
+    too. The server's fsync of the lookup once closed a descriptor of it, which dropped every POSIX lock the
+    server held on the file, its SQLite connection's too: the CLI's connection, closing, then took itself for
+    the last and deleted the WAL and shared memory from under the server, whose copies went on into a
+    deleted WAL (a review: 28 reads of the trail whole in a demo's log)."""
+    with AuditLog(db, key=key) as log:
+        fill(log, 0, 8)
+        wait_until(lambda: copied(db) == entries(db), timeout=60, what="the lookup caught up")
+        wal = lookup_path(db).with_name(lookup_path(db).name + "-wal")
+        assert wal.exists()
+        cli = (
+            "import sys; from pathlib import Path; from search_service.accounting import AuditLog;"
+            "from search_service.audit_lookup import Lookup;"
+            "db = Path(sys.argv[1]); log = AuditLog(db, key=bytes.fromhex(sys.argv[2]));"
+            "log.record_event('DISPUTE_OPENED', 'cli', {'case': 'from-the-cli'});"
+            "lookup = Lookup(db); lookup.catch_up(); lookup.close(); log.close()"
+        )
+        subprocess.run([sys.executable, "-c", cli, str(db), key.hex()], check=True, cwd=ROOT, timeout=60)
+        assert wal.exists() and not _deleted_lookup_files(db)
+        fill(log, 8, 8)  # the server's copies go on into the file every reader sees
+        wait_until(lambda: copied(db) == entries(db), timeout=60, what="the server's copies in the lookup file")
+        assert not _deleted_lookup_files(db)
+        assert read(log) == (*expected(16)[:3], [*expected(16)[3][:2], "from-the-cli", *expected(16)[3][2:]])
