@@ -9,16 +9,21 @@ keys (`indexer.match_keys_query.hypocorism_keys`): a record is keyed by its own 
 A line is a full name (an exact key, `indexer.normalize.exact_key`: JOSE MARIA is JOSEMARIA, TOÑO is TONO)
 and its short forms. `full_forms` reads a name with the full names it is a short form of; two names agree
 when those meet: PEPE / JOSE, PEPE / CHEPE (both JOSE's), BETO / ROBERTO, but not ALBERTO / ROBERTO (each a
-full name of BETO's, neither a form of the other).
+full name of BETO's, neither a form of the other). Only the names written are read (a given name and the
+words of one of several: MARIA GUADALUPE / LUPE), never the nicknames package's full forms of them.
 
 Left out on purpose, since a false link makes two people look alike, which is worse than a missed one:
 - Translations: JUAN is not JOHN, nor GUILLERMO WILLIAM, nor JOSE JOSEPH (a person's record under the other
   language's name is another name; the Jaro-Winkler of the close ones, JOSE / JOSEPH, still counts).
-- Short forms of many names, or that are names of their own more than forms: TITO (ALBERTO, HECTOR,
-  ERNESTO, ...), CHELO for MARCELO (CONSUELO's, of the other sex), MEMO for MANUEL, NENA, GÜERO and other
-  nicknames that are not forms of a name, FRANCO and NICO (names of their own), and the diminutives in -ITO
-  and -ITA that a typo's likeness already reaches (PEDRITO / PEDRO, ANITA / ANA) unless they change the stem
-  (PAQUITO, CONCHITA, LUPITA are listed).
+- Short forms of many names, of either sex, or that are names of their own more than forms: TITO (ALBERTO,
+  HECTOR, ERNESTO, ...), CHELO for MARCELO (CONSUELO's, of the other sex), CHELA (GRACIELA's, MARCELA's,
+  ANGELA's), LICHA (ALICIA's, LETICIA's), CHEO (JOSE's, ELISEO's), CHUS (mostly MARIA JESUS's), CHAVA (also
+  the Hebrew women's name), CHALO (GONZALO's, ROSALIO's), CUCA (REFUGIO's, SOCORRO's), MEMO for MANUEL,
+  NENA, GÜERO and other nicknames that are not forms of a name, FRANCO and NICO. LUPE, LOLA and RUDY are
+  names of their own too, but in the US mostly as forms of GUADALUPE, DOLORES and RODOLFO (or RUDOLPH): kept.
+- The diminutives in -ITO and -ITA of a full name that keep its stem (PEDRITO, ANITA, JOSELITO, JUANITA):
+  they would double the table, and score as other names (ANITA / ANA is another given name); those of a short
+  form are listed (PAQUITO, CONCHITA, LUPITA).
 - Forms the nicknames package knows already for these names (TONY for ANTONIO, ALEX for ALEJANDRO).
 
 A released table is never changed, since scores depend on it: a new form goes into a new version (a new
@@ -33,10 +38,10 @@ TABLE_VERSION = 1  # a released table is never changed: additions go into a new 
 
 _SPANISH_V1: tuple[str, ...] = (
     # Men's names
-    "JOSE: PEPE PEPITO CHEPE CHEPITO JOSELITO CHEO",
+    "JOSE: PEPE PEPITO CHEPE CHEPITO",
     "JOSEMARIA: CHEMA",
     "FRANCISCO: PACO PANCHO CURRO PAQUITO CISCO",
-    "JESUS: CHUY CHUCHO CHUS",
+    "JESUS: CHUY CHUCHO",
     "IGNACIO: NACHO",
     "GUILLERMO: MEMO GUILLE",
     "EDUARDO: LALO",
@@ -53,10 +58,9 @@ _SPANISH_V1: tuple[str, ...] = (
     "ADOLFO: FITO",
     "RODOLFO: FITO RUDY",
     "ALEJANDRO: JANDRO",
-    "SALVADOR: CHAVA CHAVO",
+    "SALVADOR: CHAVO",
     "LORENZO: LENCHO",
     "GREGORIO: GOYO",
-    "GONZALO: CHALO",
     "VICENTE: CHENTE",
     "SANTIAGO: SANTI CHAGO",
     "LUIS: LUCHO WICHO",
@@ -65,7 +69,6 @@ _SPANISH_V1: tuple[str, ...] = (
     "ARMANDO: MANDO",
     "GUADALUPE: LUPE LUPITA",
     # Women's names
-    "REFUGIO: CUCA CUQUITA",
     "ROSARIO: CHARO CHAYO CHAYITO",
     "DOLORES: LOLA LOLITA",
     "CONCEPCION: CONCHA CONCHITA CONCHI",
@@ -73,14 +76,11 @@ _SPANISH_V1: tuple[str, ...] = (
     "JOSEFA: PEPA PEPITA",
     "FRANCISCA: PACA PAQUITA PANCHA PAQUI",
     "ISABEL: CHABELA CHABE",
-    "ALICIA: LICHA",
     "SOLEDAD: CHOLE",
     "HORTENSIA: TENCHA",
     "MERCEDES: MECHE MERCHE",
-    "GRACIELA: CHELA",
     "YOLANDA: YOLI",
     "PILAR: PILI",
-    "JUANA: JUANITA",
 )
 
 _VERSIONS: dict[int, tuple[str, ...]] = {1: _SPANISH_V1}
@@ -88,7 +88,7 @@ _VERSIONS: dict[int, tuple[str, ...]] = {1: _SPANISH_V1}
 
 @functools.cache
 def _full_names(version: int) -> dict[str, frozenset[str]]:
-    """Each short form of table `version` with the full names it stands for."""
+    """Each short form of table `version` with the full names it stands for (ValueError for no such table)."""
     if version not in _VERSIONS:
         raise ValueError(f"no table of given names' short forms has version {version} (known: {sorted(_VERSIONS)})")
     found: dict[str, set[str]] = {}
@@ -97,6 +97,12 @@ def _full_names(version: int) -> dict[str, frozenset[str]]:
         for short in short_forms.split():
             found.setdefault(short, set()).add(full)
     return {short: frozenset(fulls) for short, fulls in found.items()}
+
+
+@functools.cache
+def full_names(version: int = TABLE_VERSION) -> frozenset[str]:
+    """The full names of table `version` (those its short forms stand for)."""
+    return frozenset().union(*_full_names(version).values())
 
 
 @functools.cache
@@ -114,11 +120,11 @@ def full_forms(given: str, version: int = TABLE_VERSION) -> frozenset[str]:
 
 
 @functools.lru_cache(maxsize=16_384)
-def forms_of(given_forms: frozenset[str], version: int = TABLE_VERSION) -> frozenset[str]:
-    """The full forms (`full_forms`) of each of a name's given forms (`NameAnalysis.given_forms`: its given
-    name, its English nicknames' full forms, the first word of several): two names agree as short and full
-    form when theirs meet."""
-    return frozenset().union(*(full_forms(form, version) for form in given_forms))
+def forms_of(names: frozenset[str], version: int = TABLE_VERSION) -> frozenset[str]:
+    """`names` (the given names one name writes: its given name and each word of one of several, never the
+    nicknames package's full forms of them, whose ambiguities would chain with the table's) with the full
+    forms of each (`full_forms`): two names agree as short and full form where theirs meet."""
+    return frozenset().union(*(full_forms(name, version) for name in names))
 
 
 @functools.lru_cache(maxsize=4_096)
@@ -134,6 +140,6 @@ def related(given: str, version: int = TABLE_VERSION) -> frozenset[str]:
     )
 
 
-def touches(given_forms: frozenset[str], version: int = TABLE_VERSION) -> bool:
-    """Whether any of a name's given forms is in table `version` (else it agrees with none of its names)."""
-    return not _members(version).isdisjoint(given_forms)
+def touches(names: frozenset[str], version: int = TABLE_VERSION) -> bool:
+    """Whether any of `names` is in table `version` (else none of them agrees with a name through it)."""
+    return not _members(version).isdisjoint(names)

@@ -13,18 +13,20 @@ for `b`: `index_size` / `BIRTH_DATES` <= `DOB_ALONE_BUDGET` (500). The readings 
 (the `od` keys of the surname's deletion neighbourhood, by `deletion_share`: the share of all census
 surnames whose neighbourhood holds the variant; the census given names one edit away) share one
 `READINGS_BUDGET` (100), the rarest first. At the design scale (10 million, the default) that is a
-surname held by at most 0.002% of the population (SMITH, at 1%, is never looked up alone, nor its
-variants SMTH or SMIT; KAYVAS always is) and a date of birth alone (about 460 people); in a
-5,000-record test index nearly every one qualifies. A query's `e:X|Y` keys are left out where it
-looks up `od:X` (which finds a superset of them). `o0`/`r0` (records that lack the other part) are always
-looked up. A name the 1990 census does not list counts as the rarest listed name (for `od`, as held
-by nobody), so a surname common in the index but absent from the census can give a set larger than
-the budget; re-ranking is unaffected, only the set's size.
+surname held by at most 0.002% of the population (SMITH, at 1%, is not looked up alone beside a given
+name, nor its variants SMTH or SMIT; KAYVAS always is) and a date of birth alone (about 460 people); in a
+5,000-record test index nearly every one qualifies. The exception is a query of one name part (a surname
+alone, with an initial, a given name alone): its part's own key is the query, looked up however common
+(`_own_key`), and past the candidates' cap the answer says a record may be missing. A query's `e:X|Y`
+keys are left out where it looks up `od:X` (which finds a superset of them). `o0`/`r0` (records that
+lack the other part) are always looked up. A name the 1990 census does not list counts as the rarest
+listed name (for `od`, as held by nobody), so a surname common in the index but absent from the census
+can give a set larger than the budget; re-ranking is unaffected, only the set's size.
 
 A query whose surname is a Chinese or Korean one in a table of romanizations also asks for the keys of
-its other spellings (`romanized_keys`), one whose given name is a Spanish short or full form for the keys of
-its other forms (`hypocorism_keys`), and a PID_QUALIFIED query with a full SSN asks for its name and date keys as
-their `n` twins only (identifier first, in `indexer.match_keys`).
+its other spellings (`romanized_keys`), one whose given name is a Spanish short or full form for the keys
+of its other forms (`hypocorism_keys`), and a PID_QUALIFIED query with a full SSN asks for its name and
+date keys as their `n` twins only (identifier first, in `indexer.match_keys`).
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ from collections.abc import Callable
 
 from jellyfish import nysiis
 
-from indexer.analysis import analyze
+from indexer.analysis import NameAnalysis, analyze
 from indexer.given_hypocorisms import related
 from indexer.match_keys import (
     KEYS_VERSION,
@@ -155,6 +157,7 @@ def _query_keys(name: PersonName | None, ids: Identifiers, index_size: int, keys
         dob_keys(analysis, dates, date_keys)
         ordered.extend(sorted(key for key in set(date_keys) if _selective(key, index_size)))
     looked_up: set[str] = set()  # the surname variants X of the `od:X` keys chosen
+    own_key = _own_key(analysis)
     for index, variant in enumerate(variants):
         found: list[str] = []
         name_keys(variant, found, single_field=index < 2, query=True)
@@ -164,7 +167,7 @@ def _query_keys(name: PersonName | None, ids: Identifiers, index_size: int, keys
         # and one for each part of a compound one, and one `r:G` (its `b` keys are the date keys above).
         chosen = variant_keys.difference(edits)
         for single in [key for key in chosen if key.startswith(("o:", "r:"))]:  # a compound surname's parts too
-            if not _selective(single, index_size):
+            if not _selective(single, index_size) and single != own_key:
                 chosen.discard(single)
         # Every variant of the surname holds the surname itself: when `o:S` is looked up anyway, a
         # variant adds only the other names it holds.
@@ -187,6 +190,19 @@ def _query_keys(name: PersonName | None, ids: Identifiers, index_size: int, keys
     if not looked_up:
         return list(unique)
     return [key for key in unique if not (key.startswith("e:") and key[2 : key.find("|")] in looked_up)]
+
+
+def _own_key(analysis: NameAnalysis) -> str:
+    """The single-field key that is the whole of a query of one name part (a surname alone, a surname with an
+    initial, a given name alone), looked up however common the name: it is the query, not a fallback for a
+    replaced part. Past the candidates' cap the answer says a record may be missing (`candidates_truncated`)
+    instead of answering nothing as if the name were not in the index (an adjudicator's review: SMITH alone,
+    222 of them among 20,000 tracings, answered "no records"). "" for a query of a name in two parts."""
+    if analysis.surname and len(analysis.given) > 1:
+        return ""
+    if analysis.surname:
+        return f"o:{analysis.surname}"
+    return f"r:{analysis.given}" if len(analysis.given) > 1 else ""
 
 
 def romanized_keys(name: PersonName, version: int, index_size: int = DESIGN_INDEX_SIZE) -> list[str]:
@@ -216,18 +232,20 @@ def romanized_keys(name: PersonName, version: int, index_size: int = DESIGN_INDE
 def hypocorism_keys(name: PersonName, version: int) -> list[str]:
     """The keys of the name read with each other form of its given name in the table of Spanish short forms
     (`indexer.given_hypocorisms`, table `version`): JOSE GARCIA asks for PEPE GARCIA's and CHEPE GARCIA's, PEPE
-    GARCIA for JOSE GARCIA's. A record is keyed by its own given name (and its English nicknames' full forms),
-    so the query asks for the others'. Two keys a form: `e:S|F` (the surname as written) and `a:` (the sound of
-    each surname part and of the form, as `indexer.match_keys` stores them: a spelling of either); a typo
-    besides the short form is left to the name's own keys. None for a bare initial."""
+    GARCIA for JOSE GARCIA's, LUPE RUIZ for MARIA GUADALUPE RUIZ's (the words of a given name of several are
+    read too, as the matcher reads them). A record is keyed by its own given name (and its English nicknames'
+    full forms), so the query asks for the others'. Two keys a form: `e:S|F` (the surname as written) and `a:`
+    (the sound of each surname part and of the form, as `indexer.match_keys` stores them: a spelling of
+    either, and a surname written in more or fewer parts); a typo besides the short form is left to the
+    name's own keys. None for a bare initial."""
     analysis = analyze(name)
     surname, given = analysis.surname, analysis.given
     if not surname or len(given) < 2:
         return []
-    others = sorted(frozenset().union(*(related(form, version) for form in analysis.given_forms)))
-    others = [form for form in others if form not in analysis.given_forms]
+    written = {given, *analysis.given_words}  # never the nicknames package's forms (they chain: SALLY, SALVADOR)
+    others = sorted(frozenset().union(*(related(name, version) for name in written)) - written)
     keys = [f"e:{surname[:EDIT_PREFIX]}|{form[:EDIT_PREFIX]}" for form in others]
-    codes = [code for code in (nysiis(form) for form in others) if len(code) > 1]  # CHEO's C would fetch many
+    codes = sorted({nysiis(form) for form in others})
     for index, part in enumerate(analysis.surname_parts):
         part_code = analysis.surname_nysiis if index == 0 else nysiis(part)
         keys += [f"a:{part_code}|{code}" for code in codes]

@@ -59,7 +59,7 @@ The code: `search_service.matching_columns` packs names and identifiers into col
 `search_service.matching_names` compares names, `search_service.matching_pids` compares identifiers,
 `search_service.matching_explain` words the features, `search_service.matching_versions` holds the
 weights, `search_service.matching_one_part` says which records fuzzy-11 holds under its cap,
-`search_service.matching_hypocorisms` which Spanish given names fuzzy-12 reads as short and full forms, and this module
+`search_service.matching_given_forms` which Spanish given names fuzzy-12 reads as short and full forms, and this module
 combines the evidence into scores and ranks.
 """
 

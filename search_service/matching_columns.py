@@ -75,6 +75,11 @@ def _rarity(value: str, table: dict[str, float], u_average: float) -> float:
     return math.log2(u_average / u)
 
 
+def given_rarity(given: str) -> float:
+    """A given name's census rarity in bits, as NameRow.rarity holds it for a row's given name."""
+    return _rarity(given, _census()[1], _U_GIVEN)
+
+
 # A given name this common (percent of one sex) or more is a name of its own (fuzzy-10: one of the other sex
 # a few letters away is rarely a misspelling of it; bench/given_names_fit.py). About 700 men's and 900 women's.
 NAME_OF_ITS_OWN = 0.01
@@ -146,7 +151,7 @@ class NameColumns:
     any_given_words: bool  # some row's given name is of several words (fuzzy-7's word agreement applies)
     forms_index: dict[str, list[int]] = field(default_factory=dict)  # by given_forms
     words_index: dict[str, list[int]] = field(default_factory=dict)  # by given_words (fuzzy-7)
-    # fuzzy-12, per table version: rows by the full forms of their given forms (matching_hypocorisms)
+    # fuzzy-12, per table version: rows by the full forms of their given forms (matching_given_forms)
     hypocorism_index: dict[int, dict[str, list[int]]] = field(default_factory=dict)
     # Columns of text and their lengths, made once per column asked for (see `column`, `lengths`).
     texts: dict[str, list[str]] = field(default_factory=dict)

@@ -13,7 +13,7 @@ import numpy.typing as npt
 from indexer.analysis import NameAnalysis
 from indexer.model import Identifiers
 from search_service.matching_columns import Candidates
-from search_service.matching_hypocorisms import shared_full_form
+from search_service.matching_given_forms import shared_full_form
 from search_service.matching_name_levels import NameLevel
 from search_service.matching_names import NameComparison
 from search_service.matching_pids import Agreement, Feature, dob_feature, pob_feature, ssn_feature
@@ -83,8 +83,7 @@ def _nickname(qa: NameAnalysis, ca: NameAnalysis, given_words: bool, hypocorisms
         said = f"a word of the given name: {min(qa.given, ca.given, key=len)} ({qa.given} / {ca.given})"
         return Feature("given_name", Agreement.PARTIAL, 0.9, said)
     shared = qa.given_forms & ca.given_forms
-    if not shared and hypocorisms:
-        full = shared_full_form(qa.given_forms, ca.given_forms, hypocorisms)
+    if not shared and hypocorisms and (full := shared_full_form(qa, ca, hypocorisms)):
         said = f"a Spanish short form of {full} ({qa.given} / {ca.given})"
         return Feature("given_name", Agreement.PARTIAL, 0.9, said)
     full = max(sorted(shared), key=len)

@@ -11,7 +11,6 @@ The result (`NameComparison`) also keeps the chosen levels for the explanation.
 
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -19,9 +18,8 @@ import numpy.typing as npt
 from rapidfuzz.distance import OSA, JaroWinkler
 from rapidfuzz.process import cdist
 
-from indexer.analysis import nickname_canonicals
 from search_service.matching_columns import FEMALE, MALE, NameColumns, _key
-from search_service.matching_hypocorisms import shared_full_form, short_and_full
+from search_service.matching_given_forms import nicknames_crossed, table_pairs
 from search_service.matching_levels import select_levels
 from search_service.matching_name_levels import JW_LEVELS, NameArrays, NameLevel, NameWeights
 from search_service.matching_romanized import romanized_pairs
@@ -78,6 +76,8 @@ class _Pair:
     ) -> None:  # fmt: skip
         self.q, self.c, self.w, self.workers = q, c, w, workers
         self.given_words, self.romanized, self.hypocorisms = given_words, romanized, hypocorisms
+        # fuzzy-12: short and full forms of a Spanish given name, and the rarity they are weighed at most
+        self.table = table_pairs(q, c, hypocorisms) if hypocorisms else None
         self.qi, self.ci = q.ids, c.ids
         self.qf, self.cf = q.firsts[:, None, :], c.firsts[None, :, :]
         self.shape = (len(q.analyses), len(c.analyses))
@@ -170,8 +170,8 @@ def _given(p: _Pair) -> tuple[Codes, Sims]:
                 nickname[i] = [not a.given_forms.isdisjoint(b.given_forms) for b in p.c.analyses]
             else:
                 nickname[i, p.c.rows_with_forms(a.given_forms)] = True
-    if p.hypocorisms:  # fuzzy-12: PEPE / JOSE as BILL / WILLIAM
-        nickname |= short_and_full(p.q, p.c, p.hypocorisms)
+    if p.table is not None:  # fuzzy-12: PEPE / JOSE as BILL / WILLIAM
+        nickname |= p.table[0]
     words = p.given_words
     # fuzzy-7: a word of a given name of several counts as its nickname does (see _one_word); with no such
     # name on either side (most queries) nothing changes, and its per-row work is skipped.
@@ -243,27 +243,7 @@ def _another_name(
     another: Bools = other_sex & alike_in_use & partial
     if nickname is not None:
         return another & ~nickname
-    return another & ~_nicknames_crossed(p, another, fields)
-
-
-@functools.lru_cache(maxsize=4096)
-def nickname_forms(name: str) -> frozenset[str]:
-    """A name read as a given name, with the full forms of it as a nickname (`indexer.analysis.given_forms`)."""
-    return frozenset({name}) | nickname_canonicals(name)
-
-
-def _nicknames_crossed(p: _Pair, among: Bools, fields: tuple[int, int]) -> Bools:
-    """The pairs of `among` whose names are a nickname and its full form, where the alignment compares one's
-    given name with the other's surname field (no NICKNAME level there): a few pairs, in Python."""
-    result: Bools = np.zeros(p.shape, dtype=np.bool_)
-    for i, j in zip(*np.nonzero(among), strict=True):
-        q, c = p.q.analyses[i], p.c.analyses[j]
-        q_forms = q.given_forms if fields[0] == 0 else nickname_forms(q.surname)
-        c_forms = c.given_forms if fields[1] == 0 else nickname_forms(c.surname)
-        result[i, j] = not q_forms.isdisjoint(c_forms) or bool(
-            p.hypocorisms and shared_full_form(q_forms, c_forms, p.hypocorisms)
-        )
-    return result
+    return another & ~nicknames_crossed(p.q, p.c, another, fields, p.hypocorisms)
 
 
 def _unless(levels: list[tuple[NameLevel, Bools]], another: Bools | None) -> list[tuple[NameLevel, Bools]]:
@@ -376,8 +356,12 @@ def compare_names(
     q_tf = np.clip(q.rarity * np.float32(weights.tf_scale), low, high)
     c_tf = np.clip(c.rarity * np.float32(weights.tf_scale), low, high)
     rare = np.minimum(q_tf[:, None, :], c_tf[None, :, :])
+    rare_given = rare[..., 1]
+    if p.table is not None:  # fuzzy-12: two short forms are no rarer than the name they stand for
+        at_most = np.clip(p.table[1] * weights.tf_scale, low, high)
+        rare_given = np.where(p.table[0] & (given == int(_N.NICKNAME)), np.minimum(rare_given, at_most), rare_given)
     surname, s_bits, _ = _romanize(p, surname, _weigh(w, w.surname, surname, s_sim, rare[..., 0]), "surname", "surname")
-    straight = s_bits * counted(surname, asked_s) + _weigh(w, w.given, given, g_sim, rare[..., 1]) * counted(
+    straight = s_bits * counted(surname, asked_s) + _weigh(w, w.given, given, g_sim, rare_given) * counted(
         given, asked_g
     )
     # Swapped alignment: the query's surname against the record's given name and the reverse.

@@ -116,7 +116,8 @@ def test_name_variants_are_found(stored: PersonName, query: PersonName) -> None:
     [
         (PersonName("Garcia Zabaleta", "Maria"), "Zabaleta", 10_000_000, True),  # a rare part, at any scale
         (PersonName("Garcia Zabaleta", "Maria"), "Garcia", 5_000, True),
-        (PersonName("Garcia Zabaleta", "Maria"), "Garcia", 10_000_000, False),  # common: never a key at scale
+        # Common: at scale a key only as the whole of a query of one part (test_a_query_of_one_name_part_asks_...).
+        (PersonName("Garcia Zabaleta", "Maria"), "Garcia", 10_000_000, True),
         (PersonName("Whitfield-Moore", "Harold"), "Moore", 5_000, True),
         (PersonName("de la Cruz", ""), "Cruz", 10_000_000, True),  # the record gives no given name: `o0`
         (PersonName("de la Cruz", "Juan"), "La", 5_000, False),  # a particle is no part
@@ -364,9 +365,24 @@ def test_misspelt_given_name_alone_is_looked_up_while_selective() -> None:
 
 def test_record_without_given_name_is_found_by_surname_alone() -> None:
     record = tracing(PersonName("Smith"), ssn="", dob=None)
-    assert families(shared(record, PersonName("Smith"))) == {"o0"}
-    # ...but a Smith with a given name is not pulled in by a surname-only query at design scale
-    assert not shared(tracing(PersonName("Smith", "Ann"), ssn="", dob=None), PersonName("Smith"))
+    assert families(shared(record, PersonName("Smith"))) == {"o0", "o", "od"}
+
+
+@pytest.mark.parametrize(
+    ("query", "own"),
+    [(PersonName("Smith"), "o:SMITH"), (PersonName("Smith", "J"), "o:SMITH"), (PersonName("", "John"), "r:JOHN")],
+)
+def test_a_query_of_one_name_part_asks_for_it_however_common(query: PersonName, own: str) -> None:
+    """The part is the whole query (the surname alone, with an initial, or a given name alone): left out as too
+    common, the answer was "no records" where a 20,000-tracing index held 222 SMITHs (an adjudicator's review).
+    Looked up, a common one fills the candidates' cap and the answer says a record may be missing."""
+    keys = query_keys(query, Identifiers(), index_size=DESIGN_INDEX_SIZE)
+    assert own in keys
+    smith_ann = tracing(PersonName("Smith", "Ann"), ssn="", dob=None)
+    assert own not in tracing_keys(smith_ann) or own in shared(smith_ann, query)
+    # Not for a name in two parts: there the part alone stands for a replaced other part, which ties with
+    # every namesake (test_common_name_part_alone_is_never_looked_up_at_design_scale).
+    assert "o:SMITH" not in query_keys(PersonName("Smith", "John"), Identifiers(), index_size=DESIGN_INDEX_SIZE)
 
 
 def test_single_field_budget_bounds_expected_postings() -> None:

@@ -1,7 +1,9 @@
-"""Through the server, on each backend: a Spanish given name asked in its full form finds the record filed
-under its short form and the other way round, and says why (fuzzy-12, the default); a PID_QUALIFIED answer by
+"""Through the server, on each backend: a Spanish given name asked in its full form ranks the record filed under
+its short form first and the other way round, and says why (fuzzy-12, the default); a PID_QUALIFIED answer by
 name and date of birth shows it as a hit, where fuzzy-11 held it under the threshold as another given name.
-Scoring and keys case by case: tests/test_matching_hypocorisms.py; the table: tests/test_given_hypocorisms.py."""
+This small index retrieves every record of the surname by the surname alone: that the other forms' keys reach
+a record where the surname alone is too common to look up is tested on the keys themselves
+(tests/test_matching_hypocorisms.py, with the scoring case by case; the table: tests/test_given_hypocorisms.py)."""
 
 from __future__ import annotations
 
