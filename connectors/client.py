@@ -5,7 +5,9 @@ The profile is the same small JSON file the `dcii` CLI uses:
     {"server": "index.example:50051", "ca": "pki/ca.pem", "cert": "pki/REPO.pem", "key": "pki/REPO-key.pem",
      "account_code": "repo-op", "password_file": "secrets/repo-op.password"}
 
-Relative paths are relative to the profile file. The password may also come from DCII_PASSWORD.
+Relative paths are relative to the profile file. The password may also come from DCII_PASSWORD. A terminal's
+profile may name the purpose its operator's queries are asked for ("purpose": "security_clearance"), which
+`dcii search` uses when --purpose is not given; a connector's needs none.
 """
 
 from __future__ import annotations
@@ -65,6 +67,7 @@ class Profile:
     key: Path
     account_code: str
     password_file: Path | None = None
+    purpose: str = ""  # a terminal's: why its operator asks (dcii search --purpose), "" when not set
 
     @classmethod
     def load(cls, path: Path) -> Profile:
@@ -78,6 +81,7 @@ class Profile:
             key=(base / data["key"]).resolve(),
             account_code=str(data["account_code"]),
             password_file=(base / password_file).resolve() if password_file else None,
+            purpose=str(data.get("purpose", "")),
         )
 
     def password(self) -> str:
@@ -86,15 +90,27 @@ class Profile:
             return from_env
         if self.password_file is None:
             raise SystemExit("no password: set DCII_PASSWORD or give password_file in the profile")
-        return self.password_file.read_text(encoding="utf-8").strip()
+        return _read(self.password_file, "password_file").decode("utf-8").strip()
 
     def channel(self) -> grpc.Channel:
         credentials = grpc.ssl_channel_credentials(
-            root_certificates=self.ca.read_bytes(),
-            private_key=self.key.read_bytes(),
-            certificate_chain=self.cert.read_bytes(),
+            root_certificates=_read(self.ca, "ca"),
+            private_key=_read(self.key, "key"),
+            certificate_chain=_read(self.cert, "cert"),
         )
         return grpc.secure_channel(self.server, credentials, options=list(CLIENT_KEEPALIVE.items()))
+
+
+def _read(path: Path, field: str) -> bytes:
+    """A file a profile names, or one line saying which and why (a copied profile's relative password_file
+    ended `dcii search` in a traceback: an adjudicator's review)."""
+    try:
+        return path.read_bytes()
+    except OSError as error:
+        raise SystemExit(
+            f"profile: {field} {path}: {error.strerror or type(error).__name__}"
+            " (a relative path in a profile is relative to the profile's own directory)"
+        ) from None
 
 
 class Session:

@@ -204,6 +204,9 @@ def test_a_spreadsheets_csv_is_read_as_it_is_written(tmp_path: Path) -> None:
         # The byte on line 3000: the decoder, reading ahead of the CSV reader, named line 2904.
         (b"query_id,surname\n" + b"a,Whitfield\n" * 2998 + b"b,M\xfcller\n", "line 3000: not UTF-8 text"),
         (b"query_id,surname\ra,Whitfield\rb,Okafor\rc,M\xfcller\r", "line 4: not UTF-8 text"),  # CR alone
+        # A blank query_id passed here, then the index refused the whole batch (an adjudicator's review).
+        (b"query_id,surname\na,Whitfield\n,Okafor\n", "line 3: query_id: blank"),
+        (b"query_id,surname,purpose\na,Whitfield,RECRUITING\n", "line 2: purpose: one of SECURITY_CLEARANCE, "),
     ],
 )
 def test_what_is_wrong_with_a_batch_file_is_named(tmp_path: Path, content: bytes, message: str) -> None:

@@ -279,3 +279,40 @@ def test_a_refused_field_is_named_on_the_command_line(tmp_path: Path) -> None:
     )  # fmt: skip
     assert done.returncode != 0 and "Traceback" not in done.stderr
     assert "(roles: PEER is for the instances' own certificate: no other role)" in done.stderr
+
+
+def _profile_without_purpose(demo: Path, tmp_path: Path) -> Path:
+    """The demo adjudicator's profile as a terminal without a purpose of its own would have it."""
+    data = json.loads((demo / "adjudicator.json").read_text())
+    assert data.pop("purpose") == "security_clearance"  # the demo's terminal states one
+    data["password_file"] = str(demo / data["password_file"])
+    path = tmp_path / "terminal.json"
+    path.write_text(json.dumps(data))
+    return path
+
+
+def test_a_query_states_its_purpose_or_is_not_sent(demo: Path, tmp_path: Path) -> None:
+    """`dcii search` filled in SECURITY_CLEARANCE by itself, and the accounting recorded a purpose nobody
+    stated (a privacy officer's review). Now --purpose, or the profile's "purpose"."""
+    profile = _profile_without_purpose(demo, tmp_path)
+    person = ["--mode", "name-only", "--surname", "Quennell", "--given", "Ottoline"]
+    unstated = dcii("search", *person, profile=profile, check=False)
+    assert unstated.returncode != 0 and "why do you ask? --purpose one of" in unstated.stderr
+    assert "Traceback" not in unstated.stderr
+    stated = dcii("search", "--json", "--purpose", "sensitive-position", *person, profile=profile)
+    assert stated.returncode == 0
+    batch = tmp_path / "queries.csv"
+    batch.write_text("query_id,surname,given_name,mode\nq1,Quennell,Ottoline,NAME_ONLY\n")
+    refused = dcii("batch", "submit", str(batch), "--out", str(tmp_path / "r.jsonl"), profile=profile, check=False)
+    assert refused.returncode != 0 and "nothing was sent; no purpose on line(s) 2" in refused.stderr
+    assert not (tmp_path / "r.jsonl").exists()
+
+
+def test_a_copied_profile_whose_files_are_not_beside_it_is_one_line(demo: Path, tmp_path: Path) -> None:
+    """Copying a profile (to change its port) left its relative password_file behind: a traceback."""
+    copy = tmp_path / "copy.json"
+    copy.write_text((demo / "adjudicator.json").read_text())
+    done = dcii("search", "--surname", "Quennell", "--given", "Ottoline", "--dob", "1969", profile=copy, check=False)
+    assert done.returncode != 0 and "Traceback" not in done.stderr
+    assert f"profile: password_file {tmp_path / 'adjudicator.password'}: No such file or directory" in done.stderr
+    assert "relative to the profile's own directory" in done.stderr

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import pytest
 from rich.console import Console
 
 from dcii.cli.query import MARKING, POSSIBLE, TRUNCATED, _render
 from dcii.v1 import search_pb2, tracing_pb2
 
 
-def _shown(response: search_pb2.SearchResponse) -> str:
+def _shown(response: search_pb2.SearchResponse, request: search_pb2.SearchRequest | None = None) -> str:
     console = Console(record=True, width=240)
-    _render(response, console)
+    _render(request or search_pb2.SearchRequest(mode=search_pb2.SEARCH_MODE_FUZZY), response, console)
     return console.export_text()
 
 
@@ -91,3 +92,60 @@ def test_an_answer_says_how_close_the_best_record_under_its_threshold_came() -> 
         assert "closest record under the threshold" in _shown(
             search_pb2.SearchResponse(matcher_version="fuzzy-8", threshold=0.25, best_below_threshold=odd)
         )
+
+
+def _hit(surname: str = "Brown", score: float = 1.0) -> search_pb2.Hit:
+    hit = search_pb2.Hit(type=tracing_pb2.TRACING_TYPE_FILE, score=score)
+    hit.tracing.key.agency, hit.tracing.key.record_number = "DSS", "DSS-2018-002250"
+    hit.tracing.subject.name.surname, hit.tracing.subject.name.given_name = surname, "Essie"
+    hit.explanation.matched_name = "primary"
+    return hit
+
+
+def test_the_matched_column_names_the_alias_the_role_and_what_agrees_only_in_part() -> None:
+    """An adjudicator's review: an SSN one digit off showed as "1.00 primary" (only --json said so); a victim's
+    or a cross-reference's record read as the file's subject; "alias 1" did not say which name."""
+    hit = _hit()
+    hit.tracing.subject.role = tracing_pb2.SUBJECT_ROLE_VICTIM
+    hit.tracing.subject.aliases.add(surname="Harrington", given_name="Joelle")
+    hit.explanation.matched_name = "alias 1"
+    hit.explanation.features.add(feature="ssn", agreement=search_pb2.AGREEMENT_PARTIAL)
+    hit.explanation.features.add(feature="surname", agreement=search_pb2.AGREEMENT_EXACT)
+    hit.dispute.statement_location, hit.dispute.summary = "PO-2026-0009", "the subject disputes the date of birth"
+    shown = _shown(search_pb2.SearchResponse(hits=[hit]))
+    assert "alias 1: Joelle Harrington" in shown
+    assert "role: VICTIM" in shown and "in part: ssn" in shown and "surname" not in shown.split("in part:")[1]
+    assert "DISPUTED: PO-2026-0009" in shown and "the subject disputes the date of birth" in shown
+    plain = _shown(search_pb2.SearchResponse(hits=[_hit()]))
+    assert "role:" not in plain and "in part:" not in plain and "alias" not in plain
+
+
+def test_the_closest_record_under_the_threshold_is_said_only_where_it_tells_something() -> None:
+    """Printed above a page of 1.00 hits, "the closest record under the threshold scored 0.000807" read like a
+    warning (an adjudicator's review)."""
+    strong = search_pb2.SearchResponse(hits=[_hit()], threshold=0.9, best_below_threshold=0.000807)
+    assert "closest record" not in _shown(strong)
+    close = search_pb2.SearchResponse(hits=[_hit()], threshold=0.9, best_below_threshold=0.85)
+    assert "closest record under the threshold (0.9) scored 0.85" in _shown(close)
+    weak = search_pb2.SearchResponse(hits=[_hit(score=0.3)], threshold=0.25, best_below_threshold=0.01)
+    assert "closest record" in _shown(weak)  # the hits themselves are more likely someone else
+
+
+@pytest.mark.parametrize(
+    ("mode", "name", "hint"),
+    [
+        (search_pb2.SEARCH_MODE_EXACT, {"surname": "Smith"}, "asked as a person known by one name"),
+        (search_pb2.SEARCH_MODE_NAME_ONLY, {"given_name": "John"}, "asked as a person known by one name"),
+        (search_pb2.SEARCH_MODE_EXACT, {"surname": "Arington", "given_name": "Stephen"}, "exact names only"),
+    ],
+)
+def test_an_empty_exact_answer_says_what_it_did_not_look_for(
+    mode: search_pb2.SearchMode.ValueType, name: dict[str, str], hint: str
+) -> None:
+    """A forgotten --given, or a misspelt name beside the right SSN, answered a clean-looking "no records"."""
+    request = search_pb2.SearchRequest(mode=mode, name=tracing_pb2.PersonName(**name))
+    shown = _shown(search_pb2.SearchResponse(), request)
+    assert shown.index(hint) < shown.index("no records")
+    assert hint not in _shown(search_pb2.SearchResponse(hits=[_hit()]), request)
+    fuzzy = search_pb2.SearchRequest(mode=search_pb2.SEARCH_MODE_FUZZY, name=tracing_pb2.PersonName(**name))
+    assert hint not in _shown(search_pb2.SearchResponse(), fuzzy)

@@ -6,11 +6,13 @@
 The CSV has a header row with the columns query_id, surname, given_name, middle_name, suffix, ssn,
 date_of_birth (YYYY, YYYY-MM or YYYY-MM-DD), place_of_birth (US-VA, DE, or with a city: US-VA/Norfolk),
 mode (EXACT, NAME_ONLY, NONSTANDARD, FUZZY, PID_QUALIFIED) and purpose (e.g. SECURITY_CLEARANCE), in any
-case and order; only query_id is required, and a blank cell means absent. It is UTF-8 text (a spreadsheet's
-"CSV UTF-8"); empty columns at the header's end and rows of empty cells are passed over. A cell this
-command cannot read (an unknown mode, a malformed date) stops it before anything is sent, with every such
-problem named by line; what the index refuses is reported per query in the results. At most 100,000
-queries (64 MiB) in one batch, each at most 8 KiB (a larger one is refused alone).
+case and order; only query_id is required, and a blank cell means absent, but every query states its purpose:
+a blank purpose cell (or no such column) takes `--purpose`, else the profile's "purpose", else nothing is sent.
+It is UTF-8 text (a spreadsheet's "CSV UTF-8"); empty columns at the header's end and rows of empty cells
+are passed over. A cell this command cannot read (an unknown mode, a malformed date, a blank query_id) stops
+it before anything is sent, with every such problem named by line; what the index refuses is reported per
+query in the results. At most 100,000 queries (64 MiB) in one batch, each at most 8 KiB (a larger one is
+refused alone).
 
 The results file holds one JSON object per line and nothing else: query_id, hits (agency,
 record_number, type, score, explanation, tracing (the record disclosed, as `dcii search --json` shows
@@ -54,6 +56,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from dcii.cli.batch_csv import SHOWN, read_queries_and_lines
 from dcii.cli.client import Link, Metadata, find_profile, lasting_session, session
+from dcii.cli.query import PURPOSES, _one_of
 from dcii.v1 import batch_pb2, batch_pb2_grpc, search_pb2, tracing_pb2
 from search_service.errors import field_violations
 
@@ -198,10 +201,12 @@ def _lost(error: grpc.RpcError, batch_id: str, out: Path) -> SystemExit:
 
 def cmd_submit(args: argparse.Namespace) -> None:
     queries, lines = read_queries_and_lines(Path(args.file))
+    profile = find_profile(args.profile)
+    _state_purposes(Path(args.file), queries, lines, args.purpose or profile.purpose)
     out = Path(args.out)
     if os.path.lexists(partial_path(out)):  # refused now, not after a wait of hours (write_results checks again)
         raise _partial_exists(partial_path(out))
-    with lasting_session(find_profile(args.profile), args.retry_for) as link:
+    with lasting_session(profile, args.retry_for) as link:
         stub = batch_pb2_grpc.BatchServiceStub(link.channel)
         try:  # not repeated: a submission cut short may have been queued, and a second would answer it twice
             status = stub.SubmitBatch(_messages(queries, args.label or Path(args.file).name), metadata=link.metadata)
@@ -219,6 +224,27 @@ def cmd_submit(args: argparse.Namespace) -> None:
             raise SystemExit(130) from None
         except grpc.RpcError as error:  # the server restarted or went away, the session expired, ...
             raise _lost(error, batch_id, out) from None
+
+
+def _state_purposes(path: Path, queries: list[batch_pb2.BatchQuery], lines: list[int], default: str) -> None:
+    """Every query states why it is asked (the accounting records it): a blank purpose cell takes `default`
+    (--purpose, or the profile's); with none, nothing is sent. A file without the column was sent, every query
+    refused by the index, and the command ended 0 (an adjudicator's review)."""
+    unstated = [line for query, line in zip(queries, lines, strict=True) if not query.query.purpose]
+    if not unstated:
+        return
+    if not default:
+        shown = ", ".join(str(line) for line in unstated[:SHOWN]) + (" ..." if len(unstated) > SHOWN else "")
+        raise SystemExit(
+            f"{path}: nothing was sent; no purpose on line(s) {shown}: fill the purpose column, or give --purpose"
+            f" for the rows that leave it blank (one of {', '.join(PURPOSES)})"
+        )
+    if default.lower().replace("-", "_") not in PURPOSES:
+        raise SystemExit(f"purpose {default!r}: one of {', '.join(PURPOSES)}")
+    stated = search_pb2.Purpose.Value("PURPOSE_" + default.upper().replace("-", "_"))
+    for query in queries:
+        if not query.query.purpose:
+            query.query.purpose = stated
 
 
 def _one(args: argparse.Namespace, action: str) -> None:
@@ -260,6 +286,11 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     submit.add_argument("file", help="CSV: query_id, surname, given_name, ..., mode, purpose")
     submit.add_argument("--out", required=True, help="results, one JSON line per query")
     submit.add_argument("--label", help="shown in the batch's status (default: the file's name)")
+    submit.add_argument(
+        "--purpose",
+        type=_one_of(PURPOSES, "purpose"),
+        help="why the rows that leave the purpose cell blank are asked (default: the profile's purpose)",
+    )
     submit.add_argument("--poll", type=float, default=1.0, help="seconds between status checks")
     submit.add_argument(
         "--retry-for",

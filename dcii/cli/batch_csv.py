@@ -28,7 +28,8 @@ MODES = ("EXACT", "NAME_ONLY", "NONSTANDARD", "FUZZY", "PID_QUALIFIED")
 SHOWN = 20  # problems listed before "... and N more"
 MAX_FILE_BYTES = 64 * 1024 * 1024
 _LINE_BREAK = re.compile(rb"\r\n|\r|\n")
-_PURPOSES = frozenset(search_pb2.Purpose.keys())
+PURPOSES = tuple(search_pb2.Purpose.keys()[1:])  # PURPOSE_UNSPECIFIED is none
+_PURPOSES = frozenset(PURPOSES)
 
 
 def parse_row(row: dict[str, str]) -> tuple[batch_pb2.BatchQuery, list[str]]:
@@ -36,6 +37,8 @@ def parse_row(row: dict[str, str]) -> tuple[batch_pb2.BatchQuery, list[str]]:
     cell = {k: (row.get(k) or "").strip() for k in COLUMNS}
     problems: list[str] = []
     query = batch_pb2.BatchQuery(query_id=cell["query_id"])
+    if not cell["query_id"]:  # the server refused the whole batch for it, after this side let it through
+        problems.append("query_id: blank (each query is named, 1 to 64 printable characters)")
     request = query.query
     request.name.surname, request.name.given_name = cell["surname"], cell["given_name"]
     request.name.middle_name, request.name.suffix = cell["middle_name"], cell["suffix"]
@@ -48,7 +51,7 @@ def parse_row(row: dict[str, str]) -> tuple[batch_pb2.BatchQuery, list[str]]:
     if purpose and purpose != "UNSPECIFIED" and f"PURPOSE_{purpose}" in _PURPOSES:
         request.purpose = search_pb2.Purpose.Value(f"PURPOSE_{purpose}")
     elif purpose:
-        problems.append("purpose: unknown purpose")
+        problems.append(f"purpose: one of {', '.join(p.removeprefix('PURPOSE_') for p in PURPOSES)}")
     ids = request.identifiers
     ids.ssn = cell["ssn"]
     if cell["date_of_birth"]:

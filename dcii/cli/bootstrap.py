@@ -35,11 +35,19 @@ class DemoActivity:
     roles: tuple[Role, ...]
     purposes: tuple[Purpose, ...]
     operator: str
+    terminal_purpose: str = ""  # written into the operator's profile: the purpose `dcii search` states for it
 
 
 DEMO_ACTIVITIES = (
     DemoActivity("DEMO-ADMIN", "DSS", (Role.ADMINISTRATOR,), (), "admin"),
-    DemoActivity("DEMO-ADJUDICATOR", "ARMY-CCF", (Role.QUERIER, Role.BATCH), tuple(_ALL_QUERY_PURPOSES), "adjudicator"),
+    DemoActivity(
+        "DEMO-ADJUDICATOR",
+        "ARMY-CCF",
+        (Role.QUERIER, Role.BATCH),
+        tuple(_ALL_QUERY_PURPOSES),
+        "adjudicator",
+        "security_clearance",
+    ),
     DemoActivity("DEMO-PRIVACY", "DSS", (Role.PRIVACY_OFFICER, Role.QUERIER), tuple(Purpose), "privacy"),
     DemoActivity("DEMO-NCIS", "NCIS", (Role.SUBMITTER,), (), "ncis-connector"),
 )
@@ -90,6 +98,8 @@ def bootstrap(data_dir: Path, pki_dir: Path, *, port: int, count: int, seed: int
                 "account_code": demo.operator,
                 "password_file": f"{demo.operator}.password",
             }
+            if demo.terminal_purpose:  # why the terminal's queries are asked (dcii search --purpose)
+                profile["purpose"] = demo.terminal_purpose
             (profiles / f"{demo.operator}.json").write_text(json.dumps(profile, indent=2) + "\n")
     registry.close()
     load_demo(open_store(store_url or data_dir / "index.db"), count=count, seed=seed)

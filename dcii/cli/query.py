@@ -39,10 +39,10 @@ def _one_of(names: tuple[str, ...], what: str) -> Callable[[str], str]:
     return check
 
 
-def build_request(args: argparse.Namespace) -> search_pb2.SearchRequest:
+def build_request(args: argparse.Namespace, purpose: str) -> search_pb2.SearchRequest:
     request = search_pb2.SearchRequest(
         mode=search_pb2.SearchMode.Value("SEARCH_MODE_" + args.mode.upper().replace("-", "_")),
-        purpose=search_pb2.Purpose.Value("PURPOSE_" + args.purpose.upper().replace("-", "_")),
+        purpose=search_pb2.Purpose.Value("PURPOSE_" + purpose.upper().replace("-", "_")),
         name=tracing_pb2.PersonName(
             surname=args.surname or "",
             given_name=args.given or "",
@@ -122,11 +122,59 @@ def _closest_under(response: search_pb2.SearchResponse) -> str:
     return f"{said}: --min-score {math.floor(below / unit) * unit:.3g} shows it"  # with it, the record shows
 
 
-def _render(response: search_pb2.SearchResponse, console: Console) -> None:
-    if response.candidates_truncated:  # "no records" alone would read as a clean check
-        console.print(f"[bold]{TRUNCATED}[/bold]")
-    if response.best_below_threshold != 0:  # before "no records", which alone would read as a clean check
-        console.print(f"[bold]{_closest_under(response)}[/bold]")
+def _matched(hit: search_pb2.Hit) -> str:
+    """The matched column: which name (an alias written out), the subject's role when not the file's subject,
+    what differs and what agrees only in part (a score of 1.00 says nothing of an SSN one digit off: an
+    adjudicator's review found it only in --json), and a dispute."""
+    t, features = hit.tracing, hit.explanation.features
+    matched = hit.explanation.matched_name
+    number = matched.removeprefix("alias ")
+    if number.isdigit() and 0 < int(number) <= len(t.subject.aliases):
+        alias = t.subject.aliases[int(number) - 1]
+        matched += ": " + " ".join(p for p in (alias.given_name, alias.middle_name, alias.surname, alias.suffix) if p)
+    if t.HasField("subject") and t.subject.role not in (
+        tracing_pb2.SUBJECT_ROLE_UNSPECIFIED,
+        tracing_pb2.SUBJECT_ROLE_SUBJECT,
+    ):
+        matched += "\nrole: " + tracing_pb2.SubjectRole.Name(t.subject.role).removeprefix("SUBJECT_ROLE_")
+    differing = [f.feature for f in features if f.agreement == search_pb2.AGREEMENT_DISAGREE]
+    if differing:  # a score of 1.00 in EXACT says nothing of an SSN given that is not the record's
+        matched += f"\ndiffers: {', '.join(differing)}"
+    partly = [f.feature for f in features if f.agreement == search_pb2.AGREEMENT_PARTIAL]
+    if partly:
+        matched += f"\nin part: {', '.join(partly)}"
+    if hit.HasField("dispute"):
+        matched += f"\nDISPUTED: {hit.dispute.statement_location}"
+        if hit.dispute.summary:
+            matched += f"\n{hit.dispute.summary}"
+    return matched
+
+
+def _notes(request: search_pb2.SearchRequest, response: search_pb2.SearchResponse) -> list[str]:
+    """What an empty answer, or a thin one, may not say by itself (each a review's finding: it read as a clean
+    check). The closest record under the threshold is worth saying when nothing or little was found, or when it
+    came close; under hits of 0.9 a record at 0.0008 is noise."""
+    notes = []
+    if response.candidates_truncated:
+        notes.append(TRUNCATED)
+    below = response.best_below_threshold
+    best = max((hit.score for hit in response.hits), default=0.0)
+    if below != 0 and (not response.hits or below >= response.threshold / 2 or best < LIKELY):
+        notes.append(_closest_under(response))
+    if not response.hits:
+        name = request.name
+        one_part = bool(name.surname.strip()) != bool(name.given_name.strip())
+        if request.mode in (search_pb2.SEARCH_MODE_EXACT, search_pb2.SEARCH_MODE_NAME_ONLY):
+            if one_part:
+                notes.append("asked as a person known by one name: a surname alone is --mode fuzzy or nonstandard")
+            else:
+                notes.append("exact names only: --mode pid-qualified (or fuzzy) finds misspellings and other forms")
+    return notes
+
+
+def _render(request: search_pb2.SearchRequest, response: search_pb2.SearchResponse, console: Console) -> None:
+    for note in _notes(request, response):  # before "no records", which alone would read as a clean check
+        console.print(Text(note, style="bold"))
     if not response.hits:
         console.print("no records")
         return
@@ -147,12 +195,7 @@ def _render(response: search_pb2.SearchResponse, console: Console) -> None:
         pob = ids.place_of_birth
         if pob.us_state or pob.country:
             born += f" {pob.us_state or pob.country}{'/' + pob.city if pob.city else ''}"
-        matched = hit.explanation.matched_name
-        differing = [f.feature for f in hit.explanation.features if f.agreement == search_pb2.AGREEMENT_DISAGREE]
-        if differing:  # a score of 1.00 in EXACT says nothing of an SSN given that is not the record's
-            matched += f"\ndiffers: {', '.join(differing)}"
-        if hit.HasField("dispute"):
-            matched += f"\nDISPUTED: {hit.dispute.statement_location}"
+        matched = _matched(hit)
         cells = (
             tracing_pb2.TracingType.Name(hit.type).removeprefix("TRACING_TYPE_"),
             f"{t.key.agency}\n{t.key.record_number}",
@@ -176,8 +219,13 @@ def _render(response: search_pb2.SearchResponse, console: Console) -> None:
 
 
 def cmd_search(args: argparse.Namespace) -> None:
-    request = build_request(args)
     profile = find_profile(args.profile)
+    purpose = args.purpose or profile.purpose
+    if not purpose:  # the accounting records it: a purpose nobody stated was recorded (a privacy officer's review)
+        raise SystemExit(f'why do you ask? --purpose one of {", ".join(PURPOSES)} (or "purpose" in the profile)')
+    if purpose.lower().replace("-", "_") not in PURPOSES:
+        raise SystemExit(f"profile: purpose {purpose!r} is not one of {', '.join(PURPOSES)}")
+    request = build_request(args, purpose)
     # Piped output (a file, a test) is not cut to 80 columns: nothing may be truncated away.
     console = Console() if Console().is_terminal else Console(width=240)
     try:
@@ -191,7 +239,7 @@ def cmd_search(args: argparse.Namespace) -> None:
     if args.json:
         print(json.dumps(json_format.MessageToDict(response, preserving_proto_field_name=True), indent=2))
     else:
-        _render(response, console)
+        _render(request, response, console)
 
 
 def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -200,9 +248,10 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     search.add_argument("--mode", choices=MODES, default="exact")
     search.add_argument(
         "--purpose",
-        default="security_clearance",
         type=_one_of(PURPOSES, "purpose"),
-        help="why you ask: " + ", ".join(PURPOSES),
+        help="why you ask (recorded in the accounting of the disclosures): "
+        + ", ".join(PURPOSES)
+        + '; required unless the profile names one ("purpose")',
     )
     search.add_argument("--surname")
     search.add_argument("--given")
