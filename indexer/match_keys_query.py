@@ -157,7 +157,9 @@ def _query_keys(name: PersonName | None, ids: Identifiers, index_size: int, keys
         dob_keys(analysis, dates, date_keys)
         ordered.extend(sorted(key for key in set(date_keys) if _selective(key, index_size)))
     looked_up: set[str] = set()  # the surname variants X of the `od:X` keys chosen
-    own_key = _own_key(analysis)
+    # A query with an identifier finds the name's bearers by it (`b`, `bs`, `w`): the part alone would only
+    # add the name's strangers, and at scale fill the candidates' cap.
+    own_key = "" if ordered else _own_key(analysis)
     for index, variant in enumerate(variants):
         found: list[str] = []
         name_keys(variant, found, single_field=index < 2, query=True)
@@ -194,10 +196,11 @@ def _query_keys(name: PersonName | None, ids: Identifiers, index_size: int, keys
 
 def _own_key(analysis: NameAnalysis) -> str:
     """The single-field key that is the whole of a query of one name part (a surname alone, a surname with an
-    initial, a given name alone), looked up however common the name: it is the query, not a fallback for a
-    replaced part. Past the candidates' cap the answer says a record may be missing (`candidates_truncated`)
-    instead of answering nothing as if the name were not in the index (an adjudicator's review: SMITH alone,
-    222 of them among 20,000 tracings, answered "no records"). "" for a query of a name in two parts."""
+    initial, a given name alone) and no identifier, looked up however common the name: it is the query, not a
+    fallback for a replaced part. Past the candidates' cap the answer says a record may be missing
+    (`candidates_truncated`) instead of answering nothing as if the name were not in the index (an
+    adjudicator's review: SMITH alone, 222 of them among 20,000 tracings, answered "no records"). "" for a
+    query of a name in two parts."""
     if analysis.surname and len(analysis.given) > 1:
         return ""
     if analysis.surname:

@@ -383,6 +383,10 @@ def test_a_query_of_one_name_part_asks_for_it_however_common(query: PersonName, 
     # Not for a name in two parts: there the part alone stands for a replaced other part, which ties with
     # every namesake (test_common_name_part_alone_is_never_looked_up_at_design_scale).
     assert "o:SMITH" not in query_keys(PersonName("Smith", "John"), Identifiers(), index_size=DESIGN_INDEX_SIZE)
+    # Nor beside an identifier, which finds the name's bearers itself (`bs`, `w`): the part alone would add only
+    # strangers, and at scale fill the cap.
+    born = Identifiers(date_of_birth=PartialDate(1971, 4, 12))
+    assert own not in query_keys(query, born, index_size=DESIGN_INDEX_SIZE)
 
 
 def test_single_field_budget_bounds_expected_postings() -> None:
