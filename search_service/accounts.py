@@ -5,11 +5,11 @@ from __future__ import annotations
 import grpc
 
 from dcii.v1 import admin_pb2, admin_pb2_grpc, search_pb2
-from indexer.exc import InvalidArgument
+from indexer.exc import FailedPrecondition, InvalidArgument
 from indexer.model import Violation
 from search_service import accreditation_events
 from search_service.accounting import AuditLog
-from search_service.accreditation import Activity, Status
+from search_service.accreditation import Activity, Role, Status
 from search_service.auth import caller_of
 from search_service.convert import timestamp
 from search_service.peer_certificate import peer_fingerprint
@@ -54,10 +54,19 @@ class SessionServicer(admin_pb2_grpc.SessionServiceServicer):
         return admin_pb2.LogoutResponse()
 
 
+# The `dcii accredit activity` command that makes an activity each status but ACTIVE.
+_VERB = {Status.SUSPENDED: "suspend", Status.REVOKED: "revoke"}
+
+
 class AdminServicer(admin_pb2_grpc.AdminServiceServicer):
     """Every change it makes is an event in `audit`, naming the calling administrator, written within the
     registry's transaction: a trail that cannot be written refuses the change, UNAVAILABLE
-    (search_service.accreditation_events)."""
+    (search_service.accreditation_events).
+
+    It never suspends or revokes the calling administrator's own activity, nor the last active one holding
+    ADMINISTRATOR (FAILED_PRECONDITION): either would lock the administrators out over the wire, and a revoke
+    also revokes the activity's certificates, so that only the CA's key and `dcii accredit` on the server's
+    machine could let them back in."""
 
     def __init__(self, registry: Registry, audit: AuditLog) -> None:
         self._registry = registry
@@ -75,6 +84,30 @@ class AdminServicer(admin_pb2_grpc.AdminServiceServicer):
         status = Status.__members__.get(name.removeprefix("ACTIVITY_STATUS_"))
         if status is None:
             raise InvalidArgument([Violation("status", "ACTIVE, SUSPENDED or REVOKED")])
+        caller = caller_of(context)
+        if status is not Status.ACTIVE and request.activity_id == caller.activity.activity_id:
+            raise FailedPrecondition(
+                f"an administrator cannot make its own activity {status.value}: another administrator can, or"
+                f" `dcii accredit activity {_VERB[status]}` on the server's machine"
+            )
         change = accreditation_events.activity_status_set(request.activity_id, status)
-        record = change.recorder(self._audit, caller_of(context).actor)
-        return activity_out(self._registry.set_activity_status(request.activity_id, status, record=record))
+        record = change.recorder(self._audit, caller.actor)
+
+        def record_unless_no_administrator_is_left() -> None:
+            # Inside the registry's write transaction, after the change: what it reads is what would be
+            # committed, and no other change can come between. Two administrators revoking each other at
+            # once passed the caller check each; the second one is refused here.
+            if status is not Status.ACTIVE and not any(
+                a.status is Status.ACTIVE and Role.ADMINISTRATOR in a.roles and a.fingerprints
+                for a in self._registry.list_activities()
+            ):
+                raise FailedPrecondition(
+                    f"making {request.activity_id} {status.value} would leave no active ADMINISTRATOR activity with"
+                    " a certificate, locking every administrator out (`dcii accredit` on the server's machine can)"
+                )
+            record()
+
+        changed = self._registry.set_activity_status(
+            request.activity_id, status, record=record_unless_no_administrator_is_left
+        )
+        return activity_out(changed)

@@ -62,7 +62,7 @@ from search_service.privacy_person import (
     tracing_accounting,
 )
 from search_service.privacy_register import Register
-from search_service.privacy_requests import PrivacyRequests, RequestKind
+from search_service.privacy_requests import PrivacyRequests, RequestKind, ssn_shaped_request_number
 from search_service.search import MARKING, needs_full_ssn
 
 if TYPE_CHECKING:
@@ -84,6 +84,8 @@ def check_access(request: privacy_pb2.AccessRequest) -> tuple[str, PersonName, s
     """(request number, cleaned name, SSN digits); every bad field reported at once."""
     out: list[Violation] = []
     number = rules.record_id(request.request_number, "request_number", out, label="request number")
+    if (why := ssn_shaped_request_number(number)) is not None:  # before any peer is asked about it
+        out.append(Violation("request_number", why))
     # A person known by one name asks by it (the edit criteria let either part stand alone, as a query may).
     name, name_violations = clean_person_name(name_in(request.name), "name", surname_required=False)
     out += name_violations
@@ -124,6 +126,8 @@ _OUTPUT_ONLY: tuple[Literal["acknowledge_by", "respond_by", "acknowledged_at", "
 def check_open(request: privacy_pb2.PrivacyRequest, now: dt.datetime) -> tuple[str, RequestKind, dt.datetime]:
     out: list[Violation] = []
     number = rules.record_id(request.request_number, "request_number", out, label="request number")
+    if (why := ssn_shaped_request_number(number)) is not None:  # before any peer is asked about it
+        out.append(Violation("request_number", why))
     kind = RequestKind.__members__.get(
         enum_name(privacy_pb2.PrivacyRequestKind, request.kind).removeprefix("PRIVACY_REQUEST_KIND_")
     )

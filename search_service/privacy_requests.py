@@ -25,6 +25,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import os
+import re
 import sqlite3
 import uuid
 from collections.abc import Callable, Iterable, Iterator
@@ -32,8 +33,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 
-from indexer.exc import FailedPrecondition, NotFound, Unavailable
-from indexer.model import TracingKey
+from indexer.exc import FailedPrecondition, InvalidArgument, NotFound, Unavailable
+from indexer.model import TracingKey, Violation
 from search_service.privacy_days import (
     ACKNOWLEDGE_WORKING_DAYS,
     DEFAULT_TIME_ZONE,
@@ -45,6 +46,22 @@ from search_service.privacy_days import (
 from search_service.sqlite_files import ThreadConnections
 
 CANNOT_USE = "the privacy register cannot be used"
+
+
+# ---- the edit criteria ----
+
+# Nine digits, alone or split by dashes, spaces or dots: the shapes an SSN is written in.
+_SSN_SHAPED = re.compile(r"[0-9]{3}[-. ]?[0-9]{2}[-. ]?[0-9]{4}")
+
+
+def ssn_shaped_request_number(request_number: str) -> str | None:
+    """Why a request number is refused, or None. Offices use a requester's SSN as the case number, and the
+    number is written in clear to the audit trail (its OPENED, ACKNOWLEDGED and ANSWERED events), to
+    listings and to messages, where SECURITY.md allows a subject only as a keyed hash. The description does
+    not repeat the number."""
+    if _SSN_SHAPED.fullmatch(request_number.strip()):
+        return "nine digits are the shape of an SSN, and the number goes to the audit trail in clear: use another"
+    return None
 
 
 # ---- records ----
@@ -189,7 +206,10 @@ class PrivacyRequests:
     # ---- requests ----
 
     def open_request(self, request_number: str, kind: RequestKind, received_at: dt.datetime) -> PrivacyRequest:
-        """Register a request received at `received_at`, with its deadlines; a number is used once."""
+        """Register a request received at `received_at`, with its deadlines; a number is used once, and is
+        not SSN-shaped (`ssn_shaped_request_number`)."""
+        if (why := ssn_shaped_request_number(request_number)) is not None:
+            raise InvalidArgument([Violation("request_number", why)])
         request = PrivacyRequest(
             request_number,
             kind,

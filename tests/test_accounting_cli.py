@@ -53,8 +53,8 @@ def test_cli_verify(trail: Path) -> None:
     broken = audit("verify", "--data", data)
     assert broken.returncode == 1
     assert broken.stdout.startswith("audit trail broken at entry 5: entry 5 is missing"), broken.stdout
-    missing = audit("verify", "--data", str(trail.parent / "nowhere"))
-    assert missing.returncode == 1 and "no audit trail" in missing.stdout
+    missing = audit("verify", "--data", str(trail.parent / "nowhere"))  # a wrong --data: usage, not tampering
+    assert missing.returncode == 2 and "no audit trail" in missing.stderr and "(is --data right?)" in missing.stderr
 
 
 def _rewrite_and_chain_again(trail: Path, seq: int) -> None:

@@ -59,6 +59,10 @@ def _verified(data: Path) -> str:
     return _dcii("audit", "verify", "--data", str(data)).stdout
 
 
+# A QUERIER is accredited for a purpose (`activity add` refuses one without: it could never query).
+QUERYING = ("--roles", "QUERIER", "--purposes", "SECURITY_CLEARANCE")
+
+
 def _accredit(data: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
     return _dcii("accredit", "--data", str(data), *args, check=check)
 
@@ -139,11 +143,11 @@ def test_a_refused_change_records_nothing(tmp_path: Path, certs: tuple[Path, Pat
     assert refused.returncode != 0
     assert "no registry at" in refused.stderr  # a data directory without a registry: a mistyped --data
     assert not (data / "audit.db").exists()  # a refusal opens no trail
-    _accredit(data, "activity", "add", "CCF-TERM-01", "--agency", "ARMY-CCF", "--roles", "QUERIER")
+    _accredit(data, "activity", "add", "CCF-TERM-01", "--agency", "ARMY-CCF", *QUERYING)
     before = _events(data)
     assert [kind for kind, _actor, _detail in before] == [ACTIVITY_ACCREDITED]
     for args, why in [
-        (["activity", "add", "CCF-TERM-01", "--agency", "NAVY", "--roles", "QUERIER"], "already exists"),
+        (["activity", "add", "CCF-TERM-01", "--agency", "NAVY", *QUERYING], "already exists"),
         (["activity", "add-cert", "NO-SUCH-ACTIVITY", str(certs[0])], "no activity"),
         (["activity", "revoke", "NO-SUCH-ACTIVITY"], "no activity"),
         (["operator", "add", "jdoe", "--activity", "NO-SUCH-ACTIVITY"], "no activity"),
@@ -162,12 +166,12 @@ def test_a_refused_change_records_nothing(tmp_path: Path, certs: tuple[Path, Pat
 def test_a_change_whose_event_cannot_be_written_is_not_made(tmp_path: Path) -> None:
     """The trail taken for another one (its key replaced): each command fails, saying so, and changes nothing."""
     data = tmp_path / "data"
-    _accredit(data, "activity", "add", "CCF-TERM-01", "--agency", "ARMY-CCF", "--roles", "QUERIER")
+    _accredit(data, "activity", "add", "CCF-TERM-01", "--agency", "ARMY-CCF", *QUERYING)
     _accredit(data, "operator", "add", "jdoe", "--activity", "CCF-TERM-01")
     key = (data / "audit.key").read_bytes()
     (data / "audit.key").write_bytes(os.urandom(len(key)))
     for args in (
-        ["activity", "add", "CCF-TERM-02", "--agency", "ARMY-CCF", "--roles", "QUERIER"],
+        ["activity", "add", "CCF-TERM-02", "--agency", "ARMY-CCF", *QUERYING],
         ["activity", "suspend", "CCF-TERM-01"],
         ["operator", "add", "asmith", "--activity", "CCF-TERM-01"],
         ["operator", "suspend", "jdoe"],

@@ -185,7 +185,7 @@ def test_a_jsonl_file_gets_a_jsonl_reject_file_that_resubmits_once_fixed(demo: P
 
 def test_a_refused_admin_command_says_why_in_one_line(tmp_path: Path) -> None:
     """An operator's mistake (accrediting an activity that exists) is one line naming it, not a traceback."""
-    add = ("accredit", "--data", str(tmp_path), "activity", "add", "ADJ-X", "--agency", "DSS", "--roles", "QUERIER")
+    add = ("accredit", "--data", str(tmp_path), "activity", "add", "ADJ-X", "--agency", "DSS", "--roles", "SUBMITTER")
     dcii(*add)
     again = dcii(*add, check=False)
     assert again.returncode == 1
@@ -198,9 +198,9 @@ def test_a_mistyped_data_directory_is_refused_not_made_a_new_registry(tmp_path: 
     list on a directory without one names the path and changes nothing, so that a typo in a 3 a.m.
     revocation is not silently an empty registry beside the real one."""
     data, typo = tmp_path / "data", tmp_path / "dta"
-    made = dcii("accredit", "--data", str(data), "activity", "add", "ADJ-X", "--agency", "DSS", "--roles", "QUERIER")
+    made = dcii("accredit", "--data", str(data), "activity", "add", "ADJ-X", "--agency", "DSS", "--roles", "SUBMITTER")
     assert f"a new registry: {data / 'registry.db'}" in made.stdout
-    again = dcii("accredit", "--data", str(data), "activity", "add", "ADJ-Y", "--agency", "DSS", "--roles", "QUERIER")
+    again = dcii("accredit", "--data", str(data), "activity", "add", "ADJ-Y", "--agency", "DSS", "--roles", "SUBMITTER")
     assert "a new registry" not in again.stdout
     for command in (
         ("activity", "revoke", "ADJ-X"),
@@ -231,7 +231,7 @@ def test_the_data_directory_and_its_files_are_for_the_service_account_only(tmp_p
     # Under the usual umask 022, registry.db (password hashes), index.db (names, SSNs) and audit.db were
     # made readable by every local user, in a directory open to all.
     data = tmp_path / "data"
-    add = ("accredit", "--data", str(data), "activity", "add", "ADJ-X", "--agency", "DSS", "--roles", "QUERIER")
+    add = ("accredit", "--data", str(data), "activity", "add", "ADJ-X", "--agency", "DSS", "--roles", "SUBMITTER")
     previous = os.umask(0o022)
     try:
         dcii(*add)
@@ -264,7 +264,7 @@ def test_an_expired_certificate_is_not_accredited(tmp_path: Path) -> None:
 
     expired = pki.issue_client_cert(pki.make_ca(), "ADJ-X", "DSS", not_after=datetime.now(UTC) - timedelta(days=1))
     (tmp_path / "old.pem").write_bytes(expired.cert_pem)
-    dcii("accredit", "--data", str(tmp_path), "activity", "add", "ADJ-X", "--agency", "DSS", "--roles", "QUERIER")
+    dcii("accredit", "--data", str(tmp_path), "activity", "add", "ADJ-X", "--agency", "DSS", "--roles", "SUBMITTER")
     done = dcii(
         "accredit", "--data", str(tmp_path), "activity", "add-cert", "ADJ-X", str(tmp_path / "old.pem"), check=False
     )

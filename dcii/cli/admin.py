@@ -14,6 +14,7 @@ import argparse
 import datetime as dt
 import getpass
 import os
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -21,6 +22,7 @@ from cryptography import x509
 from rich.console import Console
 from rich.table import Table
 
+from indexer.agencies import AGENCIES, SUBMITTING_AGENCIES
 from indexer.exc import DciiError, Unavailable
 from search_service import accreditation_events as events
 from search_service import pki
@@ -47,6 +49,19 @@ def _certs_refusal(error: Exception) -> SystemExit:
     return SystemExit(f"dcii: {error}")
 
 
+def _ca_refusal(directory: str, error: OSError) -> SystemExit:
+    """The CA cannot be read: its key moved offline (as the RUNBOOK says to do once the certificates are
+    issued), or --dir mistyped or left at its default. One line saying which, not a traceback."""
+    missing = Path(error.filename or "").name if isinstance(error, FileNotFoundError) else ""
+    if missing == "ca-key.pem":
+        return SystemExit(
+            f"dcii: no CA key in {directory}: bring the CA's key back (RUNBOOK, Rotating certificates) or pass --dir"
+        )
+    if missing == "ca.pem":
+        return SystemExit(f"dcii: no CA in {directory}: pass --dir, the directory holding ca.pem and ca-key.pem")
+    return SystemExit(f"dcii: {error.filename or directory}: {error.strerror or type(error).__name__}")
+
+
 def cmd_certs_init(args: argparse.Namespace) -> None:
     try:
         paths = pki.init_pki(Path(args.dir), activities=[], hostnames=tuple(args.hostname), force=args.force)
@@ -60,6 +75,8 @@ def cmd_certs_issue(args: argparse.Namespace) -> None:
         cert, _key = pki.issue_client_into(Path(args.dir), args.activity, args.agency, force=args.force)
     except (FileExistsError, ValueError) as error:
         raise _certs_refusal(error) from None
+    except OSError as error:
+        raise _ca_refusal(args.dir, error) from None
     console.print(f"client certificate for {args.activity}: {cert}")
     console.print(f"fingerprint: {pki.fingerprint(cert.read_bytes())}")
 
@@ -71,6 +88,8 @@ def cmd_certs_server(args: argparse.Namespace) -> None:
         )
     except (FileExistsError, ValueError) as error:
         raise _certs_refusal(error) from None
+    except OSError as error:
+        raise _ca_refusal(args.dir, error) from None
     console.print(f"server certificate for {', '.join([*args.hostname, *args.ip])}: {cert}")
     console.print("the CA is unchanged: restart the instances one at a time to serve it")
 
@@ -151,11 +170,37 @@ class Trail:
             self._audit.close()
 
 
+# Every query and batch names a purpose, refused unless the activity is accredited for it.
+_NEED_A_PURPOSE = frozenset({Role.QUERIER, Role.BATCH})
+
+
+def _checked_agency(text: str, roles: list[Role]) -> str:
+    """The activity's agency code. A SUBMITTER writes tracings its agency owns, and only a submitting agency
+    may own one (docs/TRACING_FORMAT.md): any other code could never write anything, so it is refused. A
+    querying activity may belong to a component that holds no repository (the RUNBOOK's own example is
+    NAVY): an unknown code is accredited, with a warning (cmd_activity_add), in case it is a typo."""
+    agency = text.strip().upper()
+    if Role.SUBMITTER in roles and agency not in SUBMITTING_AGENCIES:
+        raise SystemExit(
+            f"dcii: --agency {agency}: a SUBMITTER writes its own agency's tracings, and only these agencies own"
+            f" tracings: {', '.join(sorted(SUBMITTING_AGENCIES))} (docs/TRACING_FORMAT.md)"
+        )
+    return agency
+
+
 def cmd_activity_add(args: argparse.Namespace) -> None:
     roles = [Role(r) for r in _csv_enum(Role, args.roles)]
     purposes = [Purpose(p) for p in _csv_enum(Purpose, args.purposes)]
+    # (PEER beside another role is refused by the registry, naming that rule: the more telling refusal.)
+    if not purposes and _NEED_A_PURPOSE.intersection(roles) and Role.PEER not in roles:
+        raise SystemExit(
+            "dcii: --purposes: a QUERIER or BATCH activity needs at least one purpose (every query names one,"
+            " refused unless the activity is accredited for it)"
+        )
+    if not args.agency.strip():
+        raise SystemExit("dcii: --agency: the activity's agency code is required")
     prints = [_fingerprint(cert) for cert in args.cert or ()]  # an unreadable one: no change
-    agency, registry = args.agency.upper(), _registry(args, may_create=True)
+    agency, registry = _checked_agency(args.agency, roles), _registry(args, may_create=True)
     with Trail(Path(args.data)) as trail:
         record = trail.recorder(events.accredited(args.activity_id, agency, roles, purposes))
         registry.add_activity(args.activity_id, agency, roles, purposes, record=record)
@@ -163,6 +208,12 @@ def cmd_activity_add(args: argparse.Namespace) -> None:
             record = trail.recorder(events.certificate_added(args.activity_id, fingerprint))
             registry.add_certificate(args.activity_id, fingerprint, record=record)
     console.print(f"accredited {args.activity_id}")
+    if agency not in AGENCIES:
+        print(
+            f"dcii: warning: --agency {agency} is not an agency the index knows (docs/TRACING_FORMAT.md); an"
+            " activity that does not submit may belong to a component without a repository: check the spelling",
+            file=sys.stderr,
+        )
 
 
 def cmd_activity_cert(args: argparse.Namespace) -> None:
@@ -182,6 +233,15 @@ def cmd_activity_status(args: argparse.Namespace) -> None:
         record = trail.recorder(events.activity_status_set(args.activity_id, status))
         activity = _registry(args).set_activity_status(args.activity_id, status, record=record)
     console.print(f"{activity.activity_id} is now {activity.status.value}")
+    if status is Status.ACTIVE and not activity.fingerprints:
+        # A revoke revoked its certificates for good: reinstated, it still cannot connect. The reinstate stands
+        # (exit 0: it was made and recorded, and the RUNBOOK's order add-cert then reinstate never comes here);
+        # this says what is missing rather than leaving "ACTIVE" to be read as "working".
+        print(
+            f"dcii: {activity.activity_id} has no certificate and cannot connect:"
+            f" `dcii accredit activity add-cert {activity.activity_id} CERT.pem` (a new one: `dcii certs issue`)",
+            file=sys.stderr,
+        )
 
 
 def cmd_activity_list(args: argparse.Namespace) -> None:

@@ -2,7 +2,8 @@
 
 Both commands open `<data>/audit.db` read-only and need no key, so they can run beside the server:
 `dcii audit verify` walks the hash chain and compares both heads (exit 0 when intact, printing the head to
-keep off the machine; 1 when broken; `--expect-head SEQ:HASH` checks an earlier head still holds),
+keep off the machine; 1 when broken; 2 when there is no trail at all in --data, a usage error;
+`--expect-head SEQ:HASH` checks an earlier head still holds),
 `dcii audit disclosures --agency A --record R` prints the accounting for one tracing (OPNAV 5211/9),
 `dcii audit events [--kind K]` the other entries (refusals, accreditation changes, privacy requests...),
 `dcii audit volume [--hours H] [--over N]` the disclosures each recipient received lately (exit 1 when one
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import math
 import sys
 from pathlib import Path
 
@@ -24,7 +26,7 @@ from indexer.exc import DciiError
 from indexer.model import TracingKey
 from search_service.accounting import disclosures_for_tracing_file, events_file, verify_file
 from search_service.accounting_entries import disclosure_volume_file
-from search_service.audit_chain import Head
+from search_service.audit_chain import Head, head_path
 
 MARKING = "FOR OFFICIAL USE ONLY - PRIVACY SENSITIVE"
 DATA_DEFAULT = "var/data"
@@ -43,8 +45,27 @@ def _anchor(text: str) -> Head:
     return Head(int(seq), digest)
 
 
+def _hours(text: str) -> float:
+    """An argparse type: a period of hours back from now, more than 0. A negative one was a window in the
+    future, which reported no disclosure and exited 0: a mistyped cron line read as a clean hour."""
+    try:
+        hours = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError("not a number of hours") from None  # not quoted: it may be anything
+    if not math.isfinite(hours) or hours <= 0:
+        raise argparse.ArgumentTypeError(f"hours back from now must be a number above 0, not {text}")
+    return hours
+
+
 def cmd_verify(args: argparse.Namespace) -> None:
-    result = verify_file(audit_db(args.data), args.expect_head)
+    path = audit_db(args.data)
+    if not path.exists() and not head_path(path).exists():
+        # Nothing there at all (no database, no head file): a wrong --data or working directory, a usage error
+        # (exit 2), not a tampered trail (exit 1), which cron alerts on. A database gone while its head file
+        # stays is a trail deleted: verify_file says so, and it is broken.
+        print(f"dcii: no audit trail at {path} (is --data right?)", file=sys.stderr)
+        raise SystemExit(2)
+    result = verify_file(path, args.expect_head)
     if result.ok:
         head = f"; head {result.head.seq}:{result.head.hash}" if result.head is not None else ""
         console.print(f"audit trail intact: {result.entries} entries{head}", markup=False)
@@ -123,7 +144,9 @@ def cmd_volume(args: argparse.Namespace) -> None:
 def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser], data_default: str) -> None:
     audit = commands.add_parser("audit", help="verify the audit trail; the accounting of disclosures")
     sub = audit.add_subparsers(dest="audit_command", required=True)
-    verify = sub.add_parser("verify", help="walk the hash chain; exit 1 naming the first bad entry")
+    verify = sub.add_parser(
+        "verify", help="walk the hash chain; exit 1 naming the first bad entry, 2 when --data holds no trail"
+    )
     verify.add_argument("--data", default=data_default, help="the server's data directory (audit.db)")
     verify.add_argument(
         "--expect-head",
@@ -142,7 +165,7 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser], da
     events.add_argument("--data", default=data_default, help="the server's data directory (audit.db)")
     events.set_defaults(run=cmd_events)
     volume = sub.add_parser("volume", help="disclosures by recipient activity and operator over the last hours")
-    volume.add_argument("--hours", type=float, default=24.0, help="the period, in hours back from now (24)")
+    volume.add_argument("--hours", type=_hours, default=24.0, help="the period, in hours back from now (24)")
     volume.add_argument(
         "--over", type=int, default=None, metavar="N", help="exit 1 when any operator received more than N (for cron)"
     )

@@ -157,6 +157,22 @@ def _remove_unfinished(out: Path, *, made: bool) -> None:
             path.unlink(missing_ok=True)
 
 
+QUICK_CHECK_MAX = 100  # SQLite's default for PRAGMA quick_check
+
+
+def _first_of(problems: list[str]) -> str:
+    """The first of quick_check's problems, and how many more: the RUNBOOK promises one line, and a damaged
+    file gave a hundred ("Page N is never used"...), some rows holding several lines under a header."""
+    lines = [line.strip() for problem in problems for line in problem.splitlines()]
+    lines = [line for line in lines if line and not (line.startswith("***") and line.endswith("***"))]
+    if not lines:
+        return "damaged"
+    # quick_check stops at 100 problems: that many means more may follow.
+    at_least = "at least " if len(lines) >= QUICK_CHECK_MAX else ""
+    more = f" (and {at_least}{len(lines) - 1} more problems)" if len(lines) > 1 else ""
+    return lines[0] + more
+
+
 def _backup(data_dir: Path, out: Path, *, check: bool) -> dict[str, Any]:
     out.mkdir(mode=0o700, parents=True, exist_ok=True)
     out.chmod(0o700)  # an empty directory made beforehand kept its mode (0755): the backup holds every SSN
@@ -189,7 +205,7 @@ def _backup(data_dir: Path, out: Path, *, check: bool) -> dict[str, Any]:
         for entry in files:
             problems = quick_check(out / entry.name) if entry.kind == "sqlite" else []
             if problems:
-                raise BackupError(f"the copy of {entry.name} fails SQLite's quick_check: {problems[0]}")
+                raise BackupError(f"the copy of {entry.name} fails SQLite's quick_check: {_first_of(problems)}")
     if (out / INDEX).exists():
         manifest["index_tracings"] = live_tracings(out / INDEX)
     if (out / AUDIT).exists():

@@ -3,7 +3,7 @@
     dcii index rebuild --store 'opensearch+https://node1:9200?ca=ca.pem&user=dcii&password_file=pw'
     dcii index migrate --from var/data/index.db --to 'opensearch+https://node1:9200?...'
     dcii index migrate --from 'opensearch+https://node1:9200?...' --to sqlite:///var/data/index.db
-    dcii index check --store URL
+    dcii index check --store URL           # or DCII_STORE_URL, as `dcii serve` reads it
     dcii index repair --store URL
     dcii index instances --store URL
     dcii index retire-instance ID[/PLACE] --store URL
@@ -22,6 +22,7 @@ takes one gone for good off it, so that privacy answers no longer wait for its p
 from __future__ import annotations
 
 import argparse
+import os
 import sqlite3
 import sys
 from collections.abc import Callable
@@ -179,12 +180,24 @@ def _report(problems: list[str]) -> None:
         raise SystemExit(1)
 
 
+STORE_ENV = "DCII_STORE_URL"
+
+
+def _add_store_option(command: argparse.ArgumentParser, text: str) -> None:
+    """--store, by default the DCII_STORE_URL `dcii serve` reads (the RUNBOOK names both as the setting that
+    chooses the store): inside a compose or Kubernetes instance the variable is set and the flag was not, and
+    the RUNBOOK's `dcii index check` stopped at a usage error. Neither given: refused by `_safely`."""
+    command.add_argument(
+        "--store", default=os.environ.get(STORE_ENV) or None, help=f"{text.rstrip()} (default: ${STORE_ENV})"
+    )
+
+
 def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     index = commands.add_parser("index", help="rebuild, migrate, check or repair the index store")
     sub = index.add_subparsers(dest="index_command", required=True)
     store_help = "the store: a path or sqlite:///path (embedded), or opensearch[+https]://host:port?... "
     rebuild = sub.add_parser("rebuild", help="rebuild the OpenSearch index behind its alias while searches go on")
-    rebuild.add_argument("--store", required=True, help="the OpenSearch store only: opensearch[+https]://host:port?...")
+    _add_store_option(rebuild, "the OpenSearch store only: opensearch[+https]://host:port?...")
     rebuild.add_argument(
         "--resume", action="store_true", help="finish a rebuild cut short first (refused while one is running)"
     )
@@ -197,19 +210,19 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     move.add_argument("--batch", type=int, default=1000, help="tracings per write (default 1000)")
     move.set_defaults(run=_safely(cmd_migrate))
     check = sub.add_parser("check", help="the store's integrity check")
-    check.add_argument("--store", required=True, help=store_help)
+    _add_store_option(check, store_help)
     check.set_defaults(run=_safely(cmd_check))
     repair = sub.add_parser("repair", help="remove what a write cut short left behind, then check")
-    repair.add_argument("--store", required=True, help=store_help)
+    _add_store_option(repair, store_help)
     repair.set_defaults(run=_safely(cmd_repair))
     instances = sub.add_parser("instances", help="the instances serving the store (the roster peers answer by)")
-    instances.add_argument("--store", required=True, help=store_help)
+    _add_store_option(instances, store_help)
     instances.set_defaults(run=_safely(cmd_instances))
     retire = sub.add_parser("retire-instance", help="take an instance gone for good off the roster")
     retire.add_argument(
         "entry", metavar="ID[/PLACE]", help="an entry of `dcii index instances` (ID alone: its only one)"
     )
-    retire.add_argument("--store", required=True, help=store_help)
+    _add_store_option(retire, store_help)
     retire.set_defaults(run=_safely(cmd_retire_instance))
 
 
@@ -220,6 +233,9 @@ def _safely(command: Command) -> Command:
     """A command whose store errors end the program with a message instead of a traceback."""
 
     def run(args: argparse.Namespace) -> None:
+        if "store" in args and args.store is None:  # a usage error, as argparse's own: one line, exit 2
+            print(f"dcii index {args.index_command}: --store URL is required, or set {STORE_ENV}", file=sys.stderr)
+            raise SystemExit(2)
         try:
             command(args)
         except (DciiError, ValueError, OSError) as error:

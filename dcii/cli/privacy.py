@@ -5,7 +5,8 @@ Like `dcii accredit`, these commands work on `<data>/privacy.db` directly (the s
 privacy sensitive: a summary may describe the person), `notices mark-sent NOTICE_ID` records a delivery,
 `requests list [--overdue] [--late]` shows access and amendment requests with their 10- and 30-working-day
 deadlines (a duty done past its deadline stays marked late: `--late` lists those for the office's report),
-`requests acknowledge` and `requests respond` record those steps. Days are shown in the privacy office's time
+`requests acknowledge` and `requests respond` record those steps (`respond` an amendment's decision only: an
+access request is closed by its answer, AnswerAccessRequest). Days are shown in the privacy office's time
 zone (`--privacy-time-zone`, or DCII_PRIVACY_TIME_ZONE, as `dcii serve` counts them), times in UTC.
 """
 
@@ -25,7 +26,7 @@ from dcii.cli.private import private_files
 from indexer.exc import DciiError
 from search_service.accounting import AuditLog, load_or_create_key
 from search_service.privacy_days import DEFAULT_TIME_ZONE, office_zone
-from search_service.privacy_requests import PrivacyRequest, PrivacyRequests
+from search_service.privacy_requests import PrivacyRequest, PrivacyRequests, RequestKind
 
 MARKING = "FOR OFFICIAL USE ONLY - PRIVACY SENSITIVE"
 DATA_DEFAULT = "var/data"
@@ -106,6 +107,28 @@ _EVENTS = {
 }
 
 
+def _request_to_change(register: PrivacyRequests, action: str, subject: str) -> PrivacyRequest | None:
+    """The registered request `action` is to change; None (said why) when there is nothing to record."""
+    registered = register.request(subject)
+    if registered is None:
+        raise SystemExit(f"no privacy request {subject}")
+    # The first acknowledgement and answer stand (the register keeps them): a second is recorded
+    # nowhere, not as an event saying someone did it again at a time the register never held.
+    done = registered.acknowledged_at if action == "acknowledge" else registered.responded_at
+    if done is not None and action != "withdraw":
+        verb = "acknowledged" if action == "acknowledge" else "answered"
+        console.print(f"request {subject} was already {verb} {_when(done)} (UTC); nothing recorded", markup=False)
+        return None
+    if action == "respond" and registered.kind is RequestKind.ACCESS:
+        # An access request is answered by the records themselves, whose answer closes it (and is accounted):
+        # marked answered here, it showed the deadline met with no answer ever produced.
+        raise SystemExit(
+            f"dcii: request {subject} is an ACCESS request: the access answer closes it"
+            " (PrivacyService/AnswerAccessRequest); `respond` records an amendment's decision"
+        )
+    return registered
+
+
 def _run(action: str, args: argparse.Namespace) -> None:
     """One change to the register, recorded in the audit trail first: who acknowledged or answered a
     request, or sent a statement, and when, is the privacy office's record (an answer given over gRPC is
@@ -119,17 +142,8 @@ def _run(action: str, args: argparse.Namespace) -> None:
             if notice is None:  # unknown, or marked already: mark_sent says which, and nothing is recorded
                 register.mark_sent(subject)
         else:
-            registered = register.request(subject)
+            registered = _request_to_change(register, action, subject)
             if registered is None:
-                raise SystemExit(f"no privacy request {subject}")
-            # The first acknowledgement and answer stand (the register keeps them): a second is recorded
-            # nowhere, not as an event saying someone did it again at a time the register never held.
-            done = registered.acknowledged_at if action == "acknowledge" else registered.responded_at
-            if done is not None and action != "withdraw":
-                verb = "acknowledged" if action == "acknowledge" else "answered"
-                console.print(
-                    f"request {subject} was already {verb} {_when(done)} (UTC); nothing recorded", markup=False
-                )
                 return
         audit = AuditLog(data / "audit.db", key=load_or_create_key(data / "audit.key"))
         try:
@@ -249,7 +263,11 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser], da
     listed.set_defaults(run=cmd_requests_list)
     for action, run, text in (
         ("acknowledge", cmd_requests_acknowledge, "record that a request was acknowledged"),
-        ("respond", cmd_requests_respond, "record that a request was answered (an amendment's decision)"),
+        (
+            "respond",
+            cmd_requests_respond,
+            "record an AMENDMENT request's decision (an ACCESS request is closed by AnswerAccessRequest's answer)",
+        ),
         ("withdraw", cmd_requests_withdraw, "take a request opened on two instances out of this one's register"),
     ):
         step = leaf(requests, action, text)
