@@ -262,7 +262,10 @@ class Runner:
                 if code not in RETRYABLE or attempt >= self.backoff.max_attempts:
                     raise
                 self.stats.retries += 1
-                self.progress.log("retry", code=code.name, attempt=attempt + 1)
+                # The status's message says why ("the store's disk is full ..." is not "index busy"). The index's
+                # messages name no person (indexer.exc), nor do gRPC's own; an SSN shape is masked anyway.
+                details = error.details() if isinstance(error, grpc.RpcError) else str(error)
+                self.progress.log("retry", code=code.name, attempt=attempt + 1, details=details or "")
                 self.backoff.wait(attempt)
                 attempt += 1
 

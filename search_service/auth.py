@@ -19,7 +19,7 @@ import grpc
 from dcii.v1 import admin_pb2, batch_pb2, ingest_pb2, peer_pb2, privacy_pb2, search_pb2
 from indexer.exc import DciiError, PermissionDenied, ResourceExhausted, Unauthenticated
 from search_service.accreditation import Activity, Caller, Role, Status
-from search_service.errors import abort
+from search_service.errors import abort, serving
 from search_service.first_message import first_message
 from search_service.limits import UNCAPPED, CallLimiter, CallSlot, RateLimit, RateLimiter
 from search_service.peer_certificate import peer_fingerprint
@@ -318,6 +318,7 @@ class AuthInterceptor(grpc.ServerInterceptor):
         was_refused = False
 
         def authorize(context: grpc.ServicerContext) -> Caller:
+            serving(method)  # for an unexpected error's log line (search_service.errors)
             caller = self._authorize(method, rule, token, context)
             if method == LOGIN:
 

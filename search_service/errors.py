@@ -1,12 +1,14 @@
 """The one place where the project's exceptions become gRPC statuses.
 
 Bad requests carry google.rpc.BadRequest field violations in the status details, so a client learns
-which field failed and why. Unexpected exceptions become a bare INTERNAL: their text could carry PII.
+which field failed and why. Unexpected exceptions become a bare INTERNAL: their text could carry PII; the
+log has their type, the method and the stack (dcii.cli.logs writes no exception's text).
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from typing import NoReturn
 
@@ -17,6 +19,7 @@ from grpc_status import rpc_status
 
 from indexer.exc import DciiError, InvalidArgument
 from indexer.model import Violation
+from indexer.store.sqlite_ops import StoreDiskFull
 
 log = logging.getLogger(__name__)
 
@@ -51,8 +54,9 @@ def bad_request(violations: tuple[Violation, ...]) -> error_details_pb2.BadReque
     )
 
 
-# The server's own failures (the trail or the store cannot be written, and every answer is refused, failing
-# closed) are logged, at most once a minute for each message: with no metrics port nothing else would say so.
+# The server's own failures (the trail, the registry or the store cannot be written, and every answer is
+# refused, failing closed; the store's disk full) are logged, at most once a minute for each message: with no
+# metrics port nothing else would say so.
 _FAILURE_LOG_INTERVAL = 60.0
 _failures_logged: dict[str, float] = {}
 
@@ -67,13 +71,26 @@ def _log_failure(error: DciiError) -> None:
         log.error("failing closed", extra={"code": error.code, "reason": error.message})
 
 
+# The method of the call each handler thread serves, for the log line of an unexpected error: gRPC's server
+# context does not say (its call details are empty by the time a handler runs).
+_serving = threading.local()
+
+
+def serving(method: str) -> None:
+    """Notes the method of the call this thread now serves (search_service.auth, as it authorizes each call:
+    a call keeps its thread from start to end in gRPC's synchronous server; an interceptor of its own for
+    this cost every call a wrapper)."""
+    _serving.method = method
+
+
 def abort(context: grpc.ServicerContext, error: BaseException) -> NoReturn:
     if isinstance(error, DciiError):
-        if error.code in ("UNAVAILABLE", "INTERNAL"):
+        if error.code in ("UNAVAILABLE", "INTERNAL") or isinstance(error, StoreDiskFull):
             _log_failure(error)
         context.abort_with_status(rpc_status.to_status(status_for(error)))
-    # Log the type only: an exception's text may quote a name or an SSN.
-    log.error("unexpected error", extra={"error_type": type(error).__name__})
+    # The type and the stack (exc_info: dcii.cli.logs writes no exception's text, which may quote a name or
+    # an SSN) and the method: "unexpected error" with a type alone said neither which call nor where.
+    log.error("unexpected error", exc_info=error, extra={"method": getattr(_serving, "method", "")})
     context.abort(grpc.StatusCode.INTERNAL, "internal error")
     raise AssertionError("unreachable")  # context.abort always raises
 

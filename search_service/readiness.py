@@ -1,5 +1,5 @@
 """Whether this server can answer searches now: the health service's status for the services that need the
-store and the audit trail, for a load balancer's or Kubernetes' readiness probe.
+store, the audit trail and the registry, for a load balancer's or Kubernetes' readiness probe.
 
 The health service said SERVING while every search failed (a review of the OpenSearch backend: the cluster
 unreachable, each search answered UNAVAILABLE, `dcii-healthcheck` exit 0), and so it did while the audit
@@ -9,7 +9,11 @@ trail could not be written (a full disk: every search that would disclose fails 
   `STORE_FAILURES` failures in a row the store-bound services are NOT_SERVING, until a read succeeds;
 - a write of the audit trail that fails makes them NOT_SERVING at once, and every `PROBE_SECONDS` the
   trail is tried with one entry of its own (kind `TRAIL_WRITABLE`: the trail records when it could be
-  written again after refusing); once that entry is written they serve again.
+  written again after refusing); once that entry is written they serve again;
+- so with a write of the registry that the file refuses (search_service.registry: a full disk, a read-only
+  file): every client logs in before it asks anything, and a login writes a session row. With the disk full
+  every login failed while the health service said SERVING (an operator's test). Every `PROBE_SECONDS`
+  the registry is written as a login writes it (and the row taken back); once that works they serve again.
 
 The server as a whole ("" to the health service) stays SERVING: the process is alive and answers, which is
 what a liveness probe asks (RUNBOOK, "Readiness and liveness"). Each change is logged (the reason only,
@@ -27,6 +31,7 @@ from grpc_health.v1 import health, health_pb2
 from dcii.v1 import ingest_pb2, privacy_pb2, search_pb2
 from indexer.store.base import TracingStore
 from search_service.accounting import AuditLog
+from search_service.registry import Registry
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +50,8 @@ SERVING, NOT_SERVING = health_pb2.HealthCheckResponse.SERVING, health_pb2.Health
 
 
 class Readiness:
-    """Keeps the store-bound services' health status in step with the store and the audit trail."""
+    """Keeps the store-bound services' health status in step with the store, the audit trail and the
+    registry (None: not watched)."""
 
     def __init__(
         self,
@@ -54,6 +60,7 @@ class Readiness:
         health_servicer: health.HealthServicer,
         services: Sequence[str] = STORE_BOUND,
         on_change: Callable[[bool], None] | None = None,
+        registry: Registry | None = None,
     ) -> None:
         self._store, self._audit, self._health, self._services = store, audit, health_servicer, tuple(services)
         self._on_change = on_change  # the metrics' dcii_ready
@@ -61,10 +68,13 @@ class Readiness:
         self._applying = threading.Lock()  # held while a change of readiness reaches the health service
         self._store_failures = 0
         self._audit_failing = False
+        self._registry, self._registry_failing = registry, False
         self._ready = True
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         audit.observe_writes(self._audit_written)
+        if registry is not None:
+            registry.observe_failures(self._registry_refused)
 
     @property
     def ready(self) -> bool:
@@ -87,7 +97,7 @@ class Readiness:
             self.check()
 
     def check(self) -> None:
-        """Read the store once, and try the audit trail if it has been refusing writes."""
+        """Read the store once, and try the audit trail and the registry if they have been refusing writes."""
         try:
             self._store.count()
         except Exception as error:  # any failure to read is a store that cannot answer; its type is logged
@@ -107,6 +117,16 @@ class Readiness:
             else:
                 with self._lock:
                     self._audit_failing = False
+        with self._lock:
+            registry = self._registry if self._registry_failing else None
+        if registry is not None:
+            try:
+                registry.check_writable()
+            except Exception as error:  # still refusing (the failed write said so already)
+                log.debug("registry probe failed", extra={"error_type": type(error).__name__})
+            else:
+                with self._lock:
+                    self._registry_failing = False
         self._update()
 
     def _audit_written(self, seconds: float, entries: int) -> None:
@@ -116,13 +136,20 @@ class Readiness:
                 self._audit_failing = True
             self._update()
 
+    def _registry_refused(self) -> None:
+        """Registry's observer: a write the file refused."""
+        with self._lock:
+            self._registry_failing = True
+        self._update()
+
     def _update(self) -> None:
         # One change at a time, whole: decided and applied apart, a probe's and a failed write's changes
         # could reach the health service in the other order and leave it saying the older one.
         with self._applying:
             with self._lock:
                 store_down = self._store_failures >= STORE_FAILURES
-                ready = not store_down and not self._audit_failing
+                ready = not (store_down or self._audit_failing or self._registry_failing)
+                reason = "store" if store_down else "audit trail" if self._audit_failing else "registry"
                 if ready == self._ready:
                     return
                 self._ready = ready
@@ -133,6 +160,4 @@ class Readiness:
         if ready:  # a warning too: at the default level the "not ready" line alone was logged
             log.warning("ready again: searches are answered")
         else:
-            log.warning(
-                "not ready: searches cannot be answered", extra={"reason": "store" if store_down else "audit trail"}
-            )
+            log.warning("not ready: searches cannot be answered", extra={"reason": reason})

@@ -32,7 +32,14 @@ from search_service.accreditation import Activity, Caller, Operator, Purpose, Ro
 from search_service.passwords import DUMMY_HASH, hash_password, verify_password
 from search_service.registry_rows import hash_token, iso, names_of, parse_time, suspend_accounts
 from search_service.registry_schema import SCHEMA, add_active_since
-from search_service.registry_sessions import count_failed_login, open_session, session_of
+from search_service.registry_sessions import (
+    count_failed_login,
+    may_log_in,
+    open_session,
+    probe_write,
+    session_of,
+    unwritable,
+)
 from search_service.sqlite_files import ThreadConnections
 
 # The administration methods' hook for the audit trail (see `Registry._transaction`).
@@ -64,6 +71,7 @@ class Registry:
         self._login_locks: dict[str, threading.Lock] = {}
         # Records the accounts `login` disables (the server's audit trail: search_service.account_sweep).
         self.on_disabled: Callable[[list[str]], None] | None = None
+        self._unwritable: list[Callable[[], None]] = []  # see `observe_failures`
         with self._transaction() as conn:
             conn.executescript(SCHEMA)  # leaves no transaction open: add_active_since opens its own
             add_active_since(conn)
@@ -79,15 +87,33 @@ class Registry:
 
         `record`, if given, is called once the change is made, before the commit: if it raises, nothing
         is changed. The administration methods take it, so that the audit trail never lacks a change to
-        the accreditations (search_service.accreditation_events)."""
-        conn = self._conn()
+        the accreditations (search_service.accreditation_events).
+
+        A write the file refuses (a full disk, a read-only file) is Unavailable, and the observers hear of it."""
         try:
+            conn = self._conn()
             with conn:
                 yield conn
                 if record is not None:
                     record()
+        except sqlite3.Error as error:
+            failure = unwritable(error)
+            if failure is None:
+                raise
+            for observer in self._unwritable:
+                observer()
+            raise failure from error
         finally:
             self._generation = next(self._generations)  # atomic: always a value no stamp holds yet
+
+    def observe_failures(self, observer: Callable[[], None]) -> None:
+        """Call `observer()` after each write that failed because the file cannot be written (Unavailable)."""
+        self._unwritable.append(observer)
+
+    def check_writable(self) -> None:
+        """Write as a login does, and take it back: Unavailable while the file cannot be written."""
+        with self._transaction() as conn:
+            probe_write(conn, self._clock())
 
     def _version(self, conn: sqlite3.Connection) -> tuple[int, int]:
         """Changes whenever the file may have changed: a write through this object (any thread), or a
@@ -305,25 +331,11 @@ class Registry:
             raise Unauthenticated("login failed")
         with self._account_lock(account_code):
             now = self._clock()
-            row = (
-                self._conn()
-                .execute(
-                    "SELECT activity_id, password_hash, status, created_at, last_login_at, locked_until, active_since"
-                    " FROM operator WHERE account_code = ?",
-                    (account_code,),
-                )
-                .fetchone()
-            )
-            locked_until = parse_time(row[5]) if row is not None else None
-            if (
-                row is None
-                or row[0] != activity.activity_id
-                or row[2] != Status.ACTIVE
-                or (locked_until is not None and locked_until > now)
-            ):
+            found = may_log_in(self._conn(), account_code, activity.activity_id, now)
+            if found is None:
                 verify_password(password, DUMMY_HASH)  # the same time as a real check
                 raise Unauthenticated("login failed")
-            _, stored, _, created, last, _, since = row
+            stored, created, last, since = found
             if dormant(now, created, last, since):  # between two sweeps (disable_dormant_operators)
                 on_disabled = self.on_disabled
                 with self._transaction(None if on_disabled is None else lambda: on_disabled([account_code])) as conn:

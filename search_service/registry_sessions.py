@@ -1,16 +1,46 @@
 """The registry's operator sessions and failed logins, as statements in the caller's transaction or reads on
-its connection (search_service.registry decides when; these say what is written and what is checked)."""
+its connection (search_service.registry decides when; these say what is written and what is checked), and
+what a write that the file refuses becomes."""
 
 from __future__ import annotations
 
 import datetime as dt
 import hmac
+import secrets
 import sqlite3
 
-from indexer.exc import PermissionDenied, Unauthenticated
+from indexer.exc import PermissionDenied, Unauthenticated, Unavailable
 from search_service.account_policy import LOCKOUT, MAX_FAILED_LOGINS, SESSION_TTL
 from search_service.accreditation import Activity, Status
 from search_service.registry_rows import hash_token, iso, parse_time
+
+CANNOT_WRITE = "the registry cannot be written"
+
+# SQLite's primary result codes for a file that cannot be written, in SQLite's own words (sqlite3_errstr):
+# they quote no stored value, so they may reach a client and the log.
+_UNWRITABLE = {
+    8: "attempt to write a readonly database",  # SQLITE_READONLY
+    10: "disk I/O error",  # SQLITE_IOERR
+    13: "database or disk is full",  # SQLITE_FULL
+    14: "unable to open database file",  # SQLITE_CANTOPEN
+}
+
+
+def unwritable(error: sqlite3.Error) -> Unavailable | None:
+    """Unavailable naming the cause, if `error` says the file cannot be written (a full disk, a read-only
+    file, an I/O error); None for any other error. Every login writes a session row: with the disk full,
+    each was an INTERNAL "internal error", and nothing said that the disk was full (an operator's test)."""
+    code = getattr(error, "sqlite_errorcode", None)
+    cause = _UNWRITABLE.get(code & 0xFF) if isinstance(code, int) else None
+    return None if cause is None else Unavailable(f"{CANNOT_WRITE}: {cause}")
+
+
+def probe_write(conn: sqlite3.Connection, now: dt.datetime) -> None:
+    """A write such as a login makes (a session row, ended), taken back in the same transaction: it fails
+    as a login would while the file cannot be written, and leaves nothing."""
+    token_hash = hash_token(secrets.token_urlsafe(32))
+    conn.execute("INSERT INTO session VALUES (?, '', '', ?, 1)", (token_hash, iso(now)))
+    conn.execute("DELETE FROM session WHERE token_hash = ?", (token_hash,))
 
 
 def count_failed_login(conn: sqlite3.Connection, account_code: str, now: dt.datetime) -> None:
@@ -25,6 +55,25 @@ def count_failed_login(conn: sqlite3.Connection, account_code: str, now: dt.date
             "UPDATE operator SET failed_logins = 0, locked_until = ? WHERE account_code = ?",
             (iso(now + LOCKOUT), account_code),
         )
+
+
+def may_log_in(
+    conn: sqlite3.Connection, account_code: str, activity_id: str, now: dt.datetime
+) -> tuple[str, str, str | None, str | None] | None:
+    """The account's password hash and what its dormancy counts from (created, last login, active since), if
+    it is `activity_id`'s, active and not locked; None otherwise (search_service.registry's `login`)."""
+    row = conn.execute(
+        "SELECT activity_id, password_hash, status, created_at, last_login_at, locked_until, active_since"
+        " FROM operator WHERE account_code = ?",
+        (account_code,),
+    ).fetchone()
+    if row is None:
+        return None
+    owner, stored, status, created, last, locked, since = row
+    locked_until = parse_time(locked)
+    if owner != activity_id or status != Status.ACTIVE or (locked_until is not None and locked_until > now):
+        return None
+    return stored, created, last, since
 
 
 def open_session(

@@ -7,7 +7,6 @@ import contextlib
 import datetime as dt
 import logging
 import signal
-import socket
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -22,7 +21,6 @@ from dcii.v1 import (
     search_pb2_grpc,
 )
 from indexer import name_shares
-from indexer.exc import FailedPrecondition
 from indexer.retention import RetentionSchedule, retention_today
 from indexer.store.base import TracingStore
 from indexer.store.sqlite_backup import DataDirLock, hold_data_dir
@@ -49,11 +47,11 @@ from search_service.registry import Registry
 from search_service.search import SearchServicer
 from search_service.server_files import metrics_for, open_files
 from search_service.server_grpc import (
+    before_any_file,
     grpc_server,
     health_and_reflection,
     listen,
     refusals_in_calls,
-    server_credentials,
 )
 from search_service.serving_processes import ServingProcesses
 from search_service.sqlite_files import opened
@@ -155,33 +153,6 @@ class ServerConfig:
         return self.data_dir / "batch.db"
 
 
-def _before_any_file(config: ServerConfig) -> grpc.ServerCredentials:
-    """What a start can fail on, checked before any data file is opened (or, at a mistyped --data, made)."""
-    credentials = server_credentials(config.pki_dir)
-    if config.processes == 1 and config.port:
-        _check_port_free(config.host, config.port)
-    if config.metrics_port:  # and every replica's, P + i: one taken made that replica fail and restart for ever
-        last = config.metrics_port + (config.processes - 1 if config.replica_index == 0 else 0)
-        if last > 65535:
-            raise FailedPrecondition(f"--metrics-port: the processes' ports {config.metrics_port}-{last} pass 65535")
-        for port in range(config.metrics_port, last + 1):
-            _check_port_free(config.host, port, what="serve metrics")
-    return credentials
-
-
-def _check_port_free(host: str, port: int, what: str = "listen") -> None:
-    """One serving process binds its port exclusively: a second server on it fails here, in one line."""
-    address = host.strip("[]")
-    family = socket.AF_INET6 if ":" in address else socket.AF_INET
-    with socket.socket(family, socket.SOCK_STREAM) as probe:
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as gRPC binds: a closing one's port will do
-        try:
-            probe.bind((address, port))
-        except OSError as error:
-            in_use = f"cannot {what} on {host}:{port} ({error.strerror}: another dcii serve?)"
-            raise FailedPrecondition(in_use) from error
-
-
 def _today() -> dt.date:
     return dt.datetime.now(dt.UTC).date()
 
@@ -244,7 +215,7 @@ def start_server(
 ) -> RunningServer:
     if config.processes > 1 and (store is not None or today is not _today):
         raise ValueError("several serving processes open the configured store, today: no store or clock given")
-    credentials = _before_any_file(config)
+    credentials = before_any_file(config)
     name_shares.warm_up()  # the lookup tables of ranked queries, built before the first one, not during it
     # One server a directory (its replicas share it); `dcii restore` refuses a held directory.
     data_lock = hold_data_dir(config.data_dir, primary=config.replica_index == 0)
@@ -304,7 +275,7 @@ def _start(
         health_servicer = health_and_reflection(server)
         # The store-bound services' health status, and the metrics' dcii_ready.
         watcher = None if metrics is None else metrics.readiness_changed
-        readiness = Readiness(store, audit, health_servicer, on_change=watcher)
+        readiness = Readiness(store, audit, health_servicer, on_change=watcher, registry=registry)
         readiness.start()
         closing.callback(readiness.stop)
         port = listen(server, config, credentials)
@@ -377,14 +348,25 @@ def _no_wake() -> None:
     """A replica's batch submissions wake no worker: the primary's looks at the queue by itself."""
 
 
+# SIGHUP too: a closed terminal or ssh session (or a `kill -HUP` out of habit) killed the server outright,
+# without draining its calls or closing its files (an operator's test).
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+
+
 def serve(config: ServerConfig, *, on_ready: Callable[[int], None] | None = None) -> None:
-    """Run until SIGTERM or SIGINT, then drain in-flight calls and close the store cleanly."""
+    """Run until SIGTERM, SIGINT or SIGHUP, then drain in-flight calls and close the store cleanly."""
     limit_malloc_arenas()  # before start_server makes the threads
     running = start_server(config)
     tune_garbage_collector()
     stop = threading.Event()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, lambda *_: stop.set())
+    received: list[int] = []
+
+    def stopping(signum: int, _frame: object) -> None:
+        received.append(signum)
+        stop.set()
+
+    for signum in STOP_SIGNALS:
+        signal.signal(signum, stopping)
     if running.replicas is not None:
         running.replicas.wait_ready()  # "serving" then means every process serves
     # The ranked modes' matcher too: an upgrade may change the default one (RUNBOOK, "Upgrading").
@@ -396,4 +378,7 @@ def serve(config: ServerConfig, *, on_ready: Callable[[int], None] | None = None
     if on_ready is not None:
         on_ready(running.port)
     stop.wait()
+    # Logged, so that a stop is told from a crash or a kill, whose log just ends.
+    log.info("stopping: draining calls in progress", extra={"signal": signal.Signals(received[0]).name})
     running.stop()
+    log.info("stopped")

@@ -1,15 +1,20 @@
 """The gRPC server object itself: its thread pool, limits, interceptors, keepalive, health and reflection
-services, and the hook that audits what a call refuses part of. Split from search_service.server, which
-wires the servicers and runs the server."""
+services, the hook that audits what a call refuses part of, and what a start checks before it opens any
+file (the certificate files, the ports). Split from search_service.server, which wires the servicers and runs
+the server."""
 
 from __future__ import annotations
 
+import errno
+import socket
 from collections.abc import Callable
 from concurrent import futures
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import grpc
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
@@ -41,7 +46,7 @@ def grpc_server(
         futures.ThreadPoolExecutor(max_workers=config.max_workers, thread_name_prefix="rpc"),
         maximum_concurrent_rpcs=config.max_concurrent_rpcs,
         interceptors=[
-            *([] if metrics is None else [metrics.interceptor]),  # first: it also counts auth refusals
+            *([] if metrics is None else [metrics.interceptor]),  # before auth: it also counts auth refusals
             AuthInterceptor(
                 registry,
                 on_refusal=audit_refusal,
@@ -63,6 +68,33 @@ def grpc_server(
     )
 
 
+def before_any_file(config: ServerConfig) -> grpc.ServerCredentials:
+    """What a start can fail on, checked before any data file is opened (or, at a mistyped --data, made)."""
+    credentials = server_credentials(config.pki_dir)
+    if config.processes == 1 and config.port:
+        check_port_free(config.host, config.port)
+    if config.metrics_port:  # and every replica's, P + i: one taken made that replica fail and restart for ever
+        last = config.metrics_port + (config.processes - 1 if config.replica_index == 0 else 0)
+        if last > 65535:
+            raise FailedPrecondition(f"--metrics-port: the processes' ports {config.metrics_port}-{last} pass 65535")
+        for port in range(config.metrics_port, last + 1):
+            check_port_free(config.host, port, what="serve metrics")
+    return credentials
+
+
+def check_port_free(host: str, port: int, what: str = "listen") -> None:
+    """One serving process binds its port exclusively: a second server on it fails here, in one line."""
+    address = host.strip("[]")
+    family = socket.AF_INET6 if ":" in address else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as gRPC binds: a closing one's port will do
+        try:
+            probe.bind((address, port))
+        except OSError as error:
+            guess = ": another dcii serve?" if error.errno == errno.EADDRINUSE else ""
+            raise FailedPrecondition(f"cannot {what} on {host}:{port} ({error.strerror}{guess})") from error
+
+
 def server_credentials(pki_dir: Path) -> grpc.ServerCredentials:
     try:
         key, cert, ca = ((pki_dir / name).read_bytes() for name in ("server-key.pem", "server.pem", "ca.pem"))
@@ -71,7 +103,34 @@ def server_credentials(pki_dir: Path) -> grpc.ServerCredentials:
             f"cannot read the server's certificate files in {pki_dir} ({error.strerror}: {Path(error.filename).name})"
             ": `dcii certs init` makes them"
         ) from error
+    _check_certificates(pki_dir, key, cert, ca)
     return grpc.ssl_server_credentials([(key, cert)], root_certificates=ca, require_client_auth=True)
+
+
+def _check_certificates(pki_dir: Path, key: bytes, cert: bytes, ca: bytes) -> None:
+    """FailedPrecondition, in one line naming the files, unless each parses and server.pem is server-key.pem's:
+    gRPC refuses such files only once it binds the port, and a rotation half done (the new server.pem, the
+    old key) was then "cannot listen ...: another dcii serve?" (an operator's test)."""
+    try:
+        certificate = x509.load_pem_x509_certificate(cert)
+    except ValueError:
+        raise FailedPrecondition(f"{pki_dir / 'server.pem'} is not a PEM certificate (damaged or cut short?)") from None
+    try:
+        private = serialization.load_pem_private_key(key, password=None)
+    except (ValueError, TypeError):  # TypeError: a key that needs a password
+        raise FailedPrecondition(
+            f"{pki_dir / 'server-key.pem'} is not a PEM private key without a password (damaged or cut short?)"
+        ) from None
+    try:
+        x509.load_pem_x509_certificates(ca)
+    except ValueError:
+        raise FailedPrecondition(f"{pki_dir / 'ca.pem'} is not a PEM certificate (damaged or cut short?)") from None
+    spki = (serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    if certificate.public_key().public_bytes(*spki) != private.public_key().public_bytes(*spki):
+        raise FailedPrecondition(
+            f"server.pem and server-key.pem in {pki_dir} do not match (a certificate rotation half done?):"
+            " put the new certificate and its own key in place together"
+        )
 
 
 def listen(server: grpc.Server, config: ServerConfig, credentials: grpc.ServerCredentials) -> int:
@@ -79,7 +138,11 @@ def listen(server: grpc.Server, config: ServerConfig, credentials: grpc.ServerCr
     try:
         port = server.add_secure_port(f"{config.host}:{config.port}", credentials)
     except RuntimeError as error:  # grpcio's word for a port it cannot bind (SO_REUSEPORT: another's, taken)
-        raise FailedPrecondition(f"cannot listen on {config.host}:{config.port}: another dcii serve?") from error
+        if config.port:
+            check_port_free(config.host, config.port)  # taken: "another dcii serve?"
+        raise FailedPrecondition(
+            f"cannot listen on {config.host}:{config.port} (gRPC's lines above say why)"
+        ) from error
     if port == 0:
         raise FailedPrecondition(f"cannot listen on {config.host}:{config.port}")
     return port

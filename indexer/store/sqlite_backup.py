@@ -54,8 +54,16 @@ class DataDirLock:
         self._backup: int | None = None
 
     def as_primary(self) -> DataDirLock:
-        """Also hold `primary.lock` exclusively, or raise DataDirBusy: another server runs on this directory."""
-        fd = os.open(self.path.with_name(PRIMARY_LOCK_NAME), os.O_RDWR | os.O_CREAT, 0o600)
+        """Also hold `primary.lock` exclusively, or raise DataDirBusy: another server runs on this directory;
+        FailedPrecondition if the directory cannot be written (a read-only mount was a traceback)."""
+        try:
+            fd = os.open(self.path.with_name(PRIMARY_LOCK_NAME), os.O_RDWR | os.O_CREAT, 0o600)
+        except OSError as error:
+            self.release()
+            raise FailedPrecondition(
+                f"the data directory {self.path.parent} cannot be written ({error.strerror}): the server keeps its"
+                " files there"
+            ) from error
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

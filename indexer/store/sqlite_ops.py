@@ -22,13 +22,17 @@ _SQLITE_FULL = 13
 _FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
 
 
+class StoreDiskFull(ResourceExhausted):
+    """The store's disk is full. RESOURCE_EXHAUSTED, so that a connector waits and sends again, but the
+    server's fault, not the caller's: search_service.errors logs it as such (a full disk looked like a
+    rate limit at 3 a.m.: WARNINGs only, and the rate limit's alert; an operator's test)."""
+
+
 def write_failure(error: Exception) -> Exception:
     """What the callers of a group that failed hear (nothing of the group was stored)."""
     code = getattr(error, "sqlite_errorcode", None)
     if (isinstance(code, int) and code & 0xFF == _SQLITE_FULL) or getattr(error, "errno", None) in _FULL_ERRNOS:
-        return ResourceExhausted(
-            "the store's disk is full: nothing of this write was stored; retry once space is freed"
-        )
+        return StoreDiskFull("the store's disk is full: nothing of this write was stored; retry once space is freed")
     if isinstance(error, sqlite3.Error | OSError):
         return Unavailable(f"the store could not be written ({type(error).__name__}: {error})")
     return error  # a defect (INTERNAL for the callers), of this group alone
