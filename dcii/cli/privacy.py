@@ -21,6 +21,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
+from dcii.cli import privacy_office
 from dcii.cli.admin import console_actor
 from dcii.cli.private import private_files
 from indexer.exc import DciiError
@@ -231,8 +232,11 @@ def cmd_requests_list(args: argparse.Namespace) -> None:
 
 
 def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser], data_default: str) -> None:
-    privacy = commands.add_parser("privacy", help="the privacy office: dispute notices and request deadlines")
+    privacy = commands.add_parser(
+        "privacy", help="the privacy office: disputes, requests and their deadlines, access answers, notices"
+    )
     kinds = privacy.add_subparsers(dest="privacy_kind", required=True)
+    privacy_office.add_parsers(kinds, add_time_zone_option)  # over the wire, from the office's terminal
 
     def leaf(
         parent: argparse._SubParsersAction[argparse.ArgumentParser], name: str, text: str
