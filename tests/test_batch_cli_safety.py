@@ -206,6 +206,8 @@ def test_a_spreadsheets_csv_is_read_as_it_is_written(tmp_path: Path) -> None:
         (b"query_id,surname\ra,Whitfield\rb,Okafor\rc,M\xfcller\r", "line 4: not UTF-8 text"),  # CR alone
         # A blank query_id passed here, then the index refused the whole batch (an adjudicator's review).
         (b"query_id,surname\na,Whitfield\n,Okafor\n", "line 3: query_id: blank"),
+        # A day or month of 00 was read as absent: the query widened without a word (an adjudicator's review).
+        (b"query_id,surname,date_of_birth\na,Whitfield,1952-04-00\n", "line 2: date_of_birth: a day of 00"),
         (b"query_id,surname,purpose\na,Whitfield,RECRUITING\n", "line 2: purpose: one of SECURITY_CLEARANCE, "),
     ],
 )

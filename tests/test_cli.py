@@ -316,3 +316,11 @@ def test_a_copied_profile_whose_files_are_not_beside_it_is_one_line(demo: Path, 
     assert done.returncode != 0 and "Traceback" not in done.stderr
     assert f"profile: password_file {tmp_path / 'adjudicator.password'}: No such file or directory" in done.stderr
     assert "relative to the profile's own directory" in done.stderr
+
+
+def test_a_date_of_birth_with_a_month_or_day_of_00_is_refused_not_widened(demo: Path) -> None:
+    """1952-04-00 was read as April 1952, any day: the query widened without a word (an adjudicator's review)."""
+    asked = ["search", "--surname", "Quennell", "--given", "Ottoline", "--dob"]
+    for text, part in (("1952-04-00", "day"), ("1952-00", "month")):
+        done = dcii(*asked, text, profile=demo / "adjudicator.json", check=False)
+        assert done.returncode != 0 and f"--dob: a {part} of 00: leave it out" in done.stderr

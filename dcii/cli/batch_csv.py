@@ -32,6 +32,17 @@ PURPOSES = tuple(search_pb2.Purpose.keys()[1:])  # PURPOSE_UNSPECIFIED is none
 _PURPOSES = frozenset(PURPOSES)
 
 
+def asked_date(text: str) -> PartialDate:
+    """A date of birth as a query gives it: YYYY, YYYY-MM or YYYY-MM-DD. A month or day written 00 is refused
+    (ValueError): read as absent, it widened the query without a word (1952-04-00 met every day of April; an
+    adjudicator's review); a partial date leaves the part out."""
+    date = PartialDate.parse(text)
+    parts = text.strip().split("-")
+    if any(int(part) == 0 for part in parts[1:]):
+        raise ValueError(f"a {'month' if int(parts[1]) == 0 else 'day'} of 00: leave it out for a partial date")
+    return date
+
+
 def parse_row(row: dict[str, str]) -> tuple[batch_pb2.BatchQuery, list[str]]:
     """One CSV row as a query, and what could not be read in it (column: why)."""
     cell = {k: (row.get(k) or "").strip() for k in COLUMNS}
@@ -56,7 +67,7 @@ def parse_row(row: dict[str, str]) -> tuple[batch_pb2.BatchQuery, list[str]]:
     ids.ssn = cell["ssn"]
     if cell["date_of_birth"]:
         try:
-            dob = PartialDate.parse(cell["date_of_birth"])
+            dob = asked_date(cell["date_of_birth"])
             ids.date_of_birth.year, ids.date_of_birth.month, ids.date_of_birth.day = dob.year, dob.month, dob.day
         except ValueError as error:
             problems.append(f"date_of_birth: {error}")

@@ -14,6 +14,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from dcii.cli.batch_csv import asked_date
 from dcii.cli.client import find_profile, session
 from dcii.v1 import search_pb2, search_pb2_grpc, tracing_pb2
 from indexer.model import PartialDate
@@ -59,7 +60,7 @@ def build_request(args: argparse.Namespace, purpose: str) -> search_pb2.SearchRe
         ids.ssn = args.ssn
     if args.dob:
         try:
-            dob = PartialDate.parse(args.dob)
+            dob = asked_date(args.dob)
         except ValueError as error:
             raise SystemExit(f"--dob: {error}") from error
         ids.date_of_birth.year, ids.date_of_birth.month, ids.date_of_birth.day = dob.year, dob.month, dob.day
