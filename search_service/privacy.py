@@ -14,7 +14,9 @@ activity accredited for the PRIVACY_ACT_REQUEST purpose.
   privacy office, accounted (ONLINE, PRIVACY_ACT_REQUEST) before it leaves: no trail, no answer; so the
   office's activity must be accredited for that purpose, as any query's activity is for its own. Beside
   them, `unverified`: the tracings filed under exactly the requested name that carry no SSN at all, which
-  may be the person's and nothing in them can tell, for the office to judge (accounted the same way).
+  may be the person's and nothing in them can tell, for the office to judge (accounted the same way). Each
+  tracing's explanation says how the name asked agrees with its names: wholly, in part, or not at all, when
+  the office must check the requester's identity before releasing anything (search_service.privacy_names).
 - FileDispute: attaches a statement of dispute to a live tracing (search results carry it from then
   on) and queues the statement to every activity the accounting shows received the tracing before.
 - OpenPrivacyRequest / ListPrivacyRequests: the register of requests and their 10- and 30-working-day
@@ -51,6 +53,7 @@ from search_service.convert import dispute_out, enum_name, name_in, tracing_out,
 from search_service.peer_service import serve_peers
 from search_service.peer_wire import disclosure_out, person_request, request_out, tracing_request
 from search_service.peers import OPEN, Peers, Window
+from search_service.privacy_names import name_out
 from search_service.privacy_person import (
     Trail,
     accounting,
@@ -58,7 +61,6 @@ from search_service.privacy_person import (
     find_person,
     find_unverified,
     in_order,
-    pair,
     tracing_accounting,
 )
 from search_service.privacy_register import Register
@@ -160,20 +162,13 @@ def check_open(request: privacy_pb2.PrivacyRequest, now: dt.datetime) -> tuple[s
 def person_hit_out(
     stored: StoredTracing, requested: PersonName, target: search_pb2.Hit, *, full_ssn: bool, unverified: bool = False
 ) -> None:
-    """A tracing of the answer, explained: which of its names is the one asked (if any), and the SSN (equal;
-    or, `unverified`, one the record does not have)."""
+    """A tracing of the answer, explained: how the name asked compares with its names (privacy_names), and
+    the SSN (equal; or, `unverified`, one the record does not have)."""
     tracing = stored.tracing
     tracing_out(tracing, target.tracing, full_ssn=full_ssn, indexed_at=stored.indexed_at)
     target.type, target.score = type_out(tracing.type), 1.0
     explanation = target.explanation
-    wanted = pair(requested)
-    names = tracing.subject.all_names() if tracing.subject is not None else ()
-    matched = next((i for i, n in enumerate(names) if pair(n) == wanted), None)
-    if matched is not None:
-        explanation.matched_name = "primary" if matched == 0 else f"alias {matched}"
-        explanation.features.add(
-            feature="name", agreement=search_pb2.AGREEMENT_EXACT, similarity=1.0, detail="normalized name equal"
-        )
+    name_out(requested, tracing.subject.all_names() if tracing.subject is not None else (), explanation)
     if unverified:
         explanation.features.add(feature="ssn", agreement=search_pb2.AGREEMENT_MISSING, detail="the record has none")
     else:

@@ -9,7 +9,9 @@ Until these, the office needed a gRPC client of its own for each (a privacy offi
 beside them (`notices`, `requests`) work on the server's machine, on its data directory. `access` prints the
 person's records (every tracing with the SSN, under whatever name, then those filed under exactly the name
 without any SSN, to be judged before anything goes to the person) and the accounting of their disclosures,
-every page of it, marked FOUO; the answer is recorded and accounted by the index.
+every page of it, marked FOUO; the answer is recorded and accounted by the index. Each record says how the
+name asked agrees with its names; when it agrees with none of them (or only in part), a line before the
+records says to check the requester's identity before release.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from search_service.errors import field_violations
 from search_service.privacy_days import office_zone
 
 MARKING = "FOR OFFICIAL USE ONLY - PRIVACY SENSITIVE"
+CHECK = "check the requester's identity before release"
 KINDS = {"access": privacy_pb2.PRIVACY_REQUEST_KIND_ACCESS, "amendment": privacy_pb2.PRIVACY_REQUEST_KIND_AMENDMENT}
 Call = Callable[[privacy_pb2_grpc.PrivacyServiceStub, Metadata], Any]
 
@@ -116,9 +119,19 @@ def cmd_access(args: argparse.Namespace) -> None:
     _print_answer(answer)
 
 
+def _name_asked(hit: Any) -> tuple[int, str]:
+    """How the name asked compares with the record's names (search_service.privacy_names): the agreement
+    and the cell that says it (nothing from a server that did not say)."""
+    for feature in hit.explanation.features:
+        if feature.feature == "name":
+            exact = feature.agreement == search_pb2.AGREEMENT_EXACT
+            return feature.agreement, hit.explanation.matched_name if exact else feature.detail
+    return search_pb2.AGREEMENT_UNSPECIFIED, ""
+
+
 def _records(title: str, hits: Any) -> Table:
     table = Table(title=title)
-    for header in ("type", "agency / record", "name", "ssn", "born", "disputed"):
+    for header in ("type", "agency / record", "name", "name asked", "ssn", "born", "disputed"):
         table.add_column(header, overflow="fold")  # an official record: wrap, never elide
     for hit in hits:
         subject = hit.tracing.subject
@@ -129,6 +142,7 @@ def _records(title: str, hits: Any) -> Table:
             tracing_pb2.TracingType.Name(hit.type).removeprefix("TRACING_TYPE_"),
             f"{hit.tracing.key.agency}/{hit.tracing.key.record_number}",
             name,
+            _name_asked(hit)[1],
             subject.identifiers.ssn,
             born,
             hit.dispute.statement_location if hit.HasField("dispute") else "",
@@ -140,6 +154,13 @@ def _records(title: str, hits: Any) -> Table:
 def _print_answer(answer: privacy_pb2.AccessResponse) -> None:
     console = Console() if Console().is_terminal else Console(width=240)
     console.print(Text(MARKING, style="bold"))
+    # Found by the SSN under any name (a name changed, an alias): a wrong name gets the SSN holder's records,
+    # so before they go to the requester the office checks who asked (a privacy officer's acceptance test).
+    agreed = {_name_asked(hit)[0] for hit in answer.tracings}
+    if agreed == {search_pb2.AGREEMENT_DISAGREE}:
+        console.print(Text(f"the name asked agrees with none of these records: {CHECK}", style="bold"))
+    elif agreed and search_pb2.AGREEMENT_EXACT not in agreed and search_pb2.AGREEMENT_PARTIAL in agreed:
+        console.print(Text(f"the name asked agrees with these records in part only: {CHECK}", style="bold"))
     console.print(_records(f"Records with the SSN asked ({len(answer.tracings)})", answer.tracings))
     if answer.unverified:
         title = f"Filed under the name asked, with no SSN: judge before release ({len(answer.unverified)})"
