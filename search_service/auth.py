@@ -23,6 +23,7 @@ from search_service.errors import abort, serving
 from search_service.first_message import first_message
 from search_service.limits import UNCAPPED, CallLimiter, CallSlot, RateLimit, RateLimiter
 from search_service.peer_certificate import peer_fingerprint
+from search_service.refusal_audit import RefusedCall, TracingRefused
 from search_service.registry import Registry
 from search_service.request_parsing import UNARY_REQUEST_BYTES, parsed, parsed_each, tolerant
 
@@ -223,7 +224,7 @@ class AuthInterceptor(grpc.ServerInterceptor):
     def __init__(
         self,
         registry: Registry,
-        on_refusal: Callable[[str, str, str], None] | None = None,
+        on_refusal: Callable[[RefusedCall], None] | None = None,
         limiter: RateLimit | None = None,
         calls: CallLimiter | None = None,
     ) -> None:
@@ -232,7 +233,7 @@ class AuthInterceptor(grpc.ServerInterceptor):
         self._limiter = limiter
         # Per-activity cap on calls in progress, taken once the call is authorized and within its rate.
         self._calls = calls
-        # Called with (method, fingerprint or "", reason) for every refusal; the audit trail hooks here.
+        # Called with every refusal (search_service.refusal_audit); the audit trail hooks here.
         self._on_refusal = on_refusal
         # Refusals per certificate, before the registry is asked: a terminal refused over and over (no
         # session, a wrong role, revoked) once got ~950 refusals a second through a rate of 2, each an audit
@@ -240,16 +241,12 @@ class AuthInterceptor(grpc.ServerInterceptor):
         self._refusals = RateLimiter(REFUSALS_PER_SECOND, REFUSAL_BURST)
         self._probes = CallLimiter(HEALTH_CALLS_PER_CERTIFICATE)
 
-    def _authorize(self, method: str, rule: Rule | None, token: str | None, context: grpc.ServicerContext) -> Caller:
-        caller = self._identify(method, rule, token, context, budget=True)
-        if self._limiter is not None and caller.activity is not _INFRASTRUCTURE:
-            self._limiter.take(caller.activity.activity_id)
-        return caller
-
     def _identify(
         self, method: str, rule: Rule | None, token: str | None, context: grpc.ServicerContext, *, budget: bool
     ) -> Caller:
-        """The caller, if it may make this call now; `budget`: a certificate past its refusals is refused."""
+        """The caller, if its certificate, activity and session (where the method needs one) may call now;
+        `budget`: a certificate past its refusals is refused. Its role is `_check_role`'s: a caller refused
+        for its role is known, and its refusal is recorded under its activity and operator."""
         fingerprint = peer_fingerprint(context)
         if budget and (self._refusals.spent(fingerprint) or (method == LOGIN and not self._reserved(fingerprint))):
             raise _RefusedTooOften("too many refused calls from this certificate: retry after a short backoff")
@@ -260,10 +257,15 @@ class AuthInterceptor(grpc.ServerInterceptor):
         if rule.session and token is None:
             self._registry.activity_for_certificate(fingerprint)  # the edge first: unknown terminals hear so
             raise Unauthenticated("log in first: send 'authorization: Bearer <session token>'")
-        caller = self._registry.caller(fingerprint, token if rule.session else None)
-        if rule.role is not None and rule.role not in caller.activity.roles:
+        return self._registry.caller(fingerprint, token if rule.session else None)
+
+    def _check_role(self, method: str, rule: Rule | None, caller: Caller) -> None:
+        if rule is not None and rule.role is not None and rule.role not in caller.activity.roles:
             raise PermissionDenied(f"{method} needs the {rule.role.value} role")
-        return caller
+
+    def _take_rate(self, caller: Caller) -> None:
+        if self._limiter is not None and caller.activity is not _INFRASTRUCTURE:
+            self._limiter.take(caller.activity.activity_id)
 
     def _admit(self, caller: Caller) -> CallSlot:
         """A slot under the caller's cap (ResourceExhausted when full); health checks under their
@@ -284,9 +286,17 @@ class AuthInterceptor(grpc.ServerInterceptor):
             return False
         return True
 
-    def _refused(self, method: str, context: grpc.ServicerContext, refusal: DciiError) -> None:
+    def _refused(
+        self,
+        method: str,
+        context: grpc.ServicerContext,
+        refusal: DciiError,
+        caller: Caller | None,
+        account: str | None,
+    ) -> None:
         """Every refusal is logged (no PII: the reason names methods, roles, activities) and audited, but
-        those of a certificate over its budget of refusals: answered at once, counted, not recorded."""
+        those of a certificate over its budget of refusals: answered at once, counted, not recorded. `caller`:
+        who was calling, if known by then; `account`: the account code a login named, once its message was read."""
         if isinstance(refusal, _RefusedTooOften):
             log.debug("refused without asking", extra={"method": method, "code": refusal.code})
             return
@@ -299,7 +309,8 @@ class AuthInterceptor(grpc.ServerInterceptor):
             with contextlib.suppress(ResourceExhausted):
                 self._refusals.take(fingerprint)
         if self._on_refusal is not None:
-            self._on_refusal(method, fingerprint, refusal.message)
+            targets = (refusal.target,) if isinstance(refusal, TracingRefused) else ()
+            self._on_refusal(RefusedCall(method, fingerprint, refusal.message, caller, account, targets))
 
     def intercept_service(
         self,
@@ -314,12 +325,20 @@ class AuthInterceptor(grpc.ServerInterceptor):
         token = _bearer(handler_call_details.invocation_metadata)
 
         # This call's (intercept_service runs once a call): whether it was refused, which keeps the token of
-        # the certificate's refusal budget that a login reserved (`_reserved`).
+        # the certificate's refusal budget that a login reserved (`_reserved`); who is calling, once known;
+        # and the account code a login names, once its message is read. The last two are for its refusal's
+        # audit: an operator refused a method is named, not only its certificate, and a refused login names
+        # the account it tried (a guessing attack is read from the trail).
         was_refused = False
+        known: Caller | None = None
+        account: str | None = None
 
         def authorize(context: grpc.ServicerContext) -> Caller:
+            nonlocal known
             serving(method)  # for an unexpected error's log line (search_service.errors)
-            caller = self._authorize(method, rule, token, context)
+            caller = known = self._identify(method, rule, token, context, budget=True)
+            self._check_role(method, rule, caller)
+            self._take_rate(caller)
             if method == LOGIN:
 
                 def settle() -> None:
@@ -330,12 +349,20 @@ class AuthInterceptor(grpc.ServerInterceptor):
             return caller
 
         def recheck(context: grpc.ServicerContext) -> Caller:
-            return self._identify(method, rule, token, context, budget=False)
+            caller = self._identify(method, rule, token, context, budget=False)
+            self._check_role(method, rule, caller)
+            return caller
 
         def refused(context: grpc.ServicerContext, refusal: DciiError) -> None:
             nonlocal was_refused
             was_refused = True
-            self._refused(method, context, refusal)
+            self._refused(method, context, refusal, known, account)
+
+        def login_parsed(request: Any) -> Any:
+            nonlocal account
+            message = parsed(request)
+            account = message.account_code  # never the password: that stays in the message
+            return message
 
         codec = {
             "request_deserializer": tolerant(handler.request_deserializer),
@@ -346,8 +373,9 @@ class AuthInterceptor(grpc.ServerInterceptor):
         # A unary request is read only once the call is authorized and admitted (search_service.first_message):
         # served as request-streaming, the same on the wire.
         if handler.unary_unary is not None:
+            checked = login_parsed if method == LOGIN else parsed
             guarded = _guard_unary(
-                handler.unary_unary, authorize, recheck, self._admit, refused, parsed, one_message=True
+                handler.unary_unary, authorize, recheck, self._admit, refused, checked, one_message=True
             )
             return grpc.stream_unary_rpc_method_handler(guarded, **one)
         if handler.stream_unary is not None:

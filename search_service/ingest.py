@@ -14,14 +14,14 @@ import queue
 import threading
 import time
 from collections.abc import Callable, Generator, Iterator, Sequence
-from typing import TypeVar, cast
+from typing import Any, TypeVar, cast
 
 import grpc
 from google.protobuf.message import Message
 
 from dcii.v1 import ingest_pb2, ingest_pb2_grpc, tracing_pb2
 from indexer import model as m
-from indexer.exc import InvalidArgument, PermissionDenied
+from indexer.exc import InvalidArgument
 from indexer.store.base import TracingStore, WriteResult
 from search_service.accreditation import Caller
 from search_service.auth import caller_again, caller_of
@@ -29,6 +29,7 @@ from search_service.convert import outcome_value
 from search_service.errors import MAX_VIOLATIONS
 from search_service.ingest_plan import Plan, Refusal, plan_action
 from search_service.ingest_pool import IngestPool
+from search_service.refusal_audit import TARGETS_LIMIT, OnRefusalInCall, TracingRefused
 
 # Actions read ahead from a stream and written in one group (one fsync for the lot).
 _GROUP = 512
@@ -151,13 +152,29 @@ def _read_ahead(messages: Iterator[M], *, size: Callable[[M], int]) -> Generator
         stopped.set()
 
 
-# Records a refusal the interceptor never sees, as it records its own: (caller, method, reason, how many).
-OnRefusal = Callable[[Caller, str, str, int], None]
+# Records a refusal the interceptor never sees, as it records its own: (caller, method, reason, how many,
+# the tracings targeted).
+OnRefusal = OnRefusalInCall
 INGEST, INGEST_BATCHES = "/dcii.v1.IngestService/Ingest", "/dcii.v1.IngestService/IngestBatches"
+_DENIED = "PERMISSION_DENIED"  # a Refusal's outcome for an action on another agency's tracing
 
 
-def _not_recorded(caller: Caller, method: str, reason: str, count: int) -> None:
+def _not_recorded(caller: Caller, method: str, reason: str, count: int, targets: Sequence[str] = ()) -> None:
     """No audit trail (a servicer built without one, in tests of the write path)."""
+
+
+def _target(request: ingest_pb2.IngestRequest, refusal: Refusal) -> str:
+    """The tracing (agency/record_number) an action refused for its owner was on, as the request named it:
+    the violation's field is the path of its key's agency ("delete.key.agency", "complete_open_case.
+    open_case.agency"). For the audit trail: an auditor reads which of another agency's tracings was aimed
+    at (record numbers are not PII; the trail's disclosures name tracings so)."""
+    node: Any = request
+    try:
+        for name in refusal.violations[0].field.removesuffix(".agency").split("."):
+            node = getattr(node, name)
+        return f"{node.agency.strip()}/{node.record_number.strip()}"
+    except (AttributeError, IndexError):  # not a key's path: a refusal of another kind, named by its reason
+        return "?"
 
 
 class _StreamRefusals:
@@ -170,17 +187,19 @@ class _StreamRefusals:
         self._record, self._interval = record, interval
         self._pending: tuple[Caller, str, str] | None = None
         self._count, self._last = 0, -interval
+        self._targets: list[str] = []  # the first TARGETS_LIMIT of the refused actions counted since the last
 
-    def add(self, caller: Caller, method: str, reason: str, count: int) -> None:
+    def add(self, caller: Caller, method: str, reason: str, count: int, targets: Sequence[str] = ()) -> None:
         self._pending, self._count = (caller, method, reason), self._count + count
+        self._targets += targets[: TARGETS_LIMIT - len(self._targets)]
         if time.monotonic() - self._last >= self._interval:
             self.flush()
 
     def flush(self) -> None:
         if self._pending is not None and self._count:
             caller, method, reason = self._pending
-            self._record(caller, method, reason, self._count)
-            self._count, self._last = 0, time.monotonic()
+            self._record(caller, method, reason, self._count, self._targets)
+            self._count, self._last, self._targets = 0, time.monotonic(), []
 
 
 class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
@@ -206,10 +225,13 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
         refusals: _StreamRefusals | None = None,
     ) -> list[ingest_pb2.IngestResult]:
         planned = self._pool.plan(caller.activity.agency, self._today(), requests)
-        denied = [p for p in planned if isinstance(p, Refusal) and p.outcome == "PERMISSION_DENIED"]
+        denied = [
+            (r, p) for r, p in zip(requests, planned, strict=True) if isinstance(p, Refusal) and p.outcome == _DENIED
+        ]
         if denied:  # a stream's actions on other agencies' tracings: audited (the first before the write)
             ledger = refusals or _StreamRefusals(self._on_refusal)
-            ledger.add(caller, method, denied[0].violations[0].description, len(denied))
+            reason = denied[0][1].violations[0].description
+            ledger.add(caller, method, reason, len(denied), [_target(r, p) for r, p in denied[:TARGETS_LIMIT]])
         return self._write(caller, requests, planned)
 
     def _write(
@@ -281,8 +303,8 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
         caller = caller_of(context)
         plan = plan_action(caller.activity.agency, self._today(), request)
         if isinstance(plan, Refusal):
-            if plan.outcome == "PERMISSION_DENIED":
-                raise PermissionDenied(plan.violations[0].description)
+            if plan.outcome == _DENIED:
+                raise TracingRefused(plan.violations[0].description, _target(request, plan))
             # The paths were made for the stream's IngestRequest ("delete.key"); a unary call's request is
             # the inner message itself, so its fields are named without the wrapper ("key").
             action = request.WhichOneof("action") or ""

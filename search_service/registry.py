@@ -34,6 +34,7 @@ from search_service.registry_rows import hash_token, iso, names_of, parse_time, 
 from search_service.registry_schema import SCHEMA, add_active_since
 from search_service.registry_sessions import (
     count_failed_login,
+    login_failed,
     may_log_in,
     open_session,
     probe_write,
@@ -71,6 +72,7 @@ class Registry:
         self._login_locks: dict[str, threading.Lock] = {}
         # Records the accounts `login` disables (the server's audit trail: search_service.account_sweep).
         self.on_disabled: Callable[[list[str]], None] | None = None
+        self.on_locked: Callable[[str, dt.datetime], None] | None = None  # and the locks it sets (login_failed)
         self._unwritable: list[Callable[[], None]] = []  # see `observe_failures`
         with self._transaction() as conn:
             conn.executescript(SCHEMA)  # leaves no transaction open: add_active_since opens its own
@@ -344,8 +346,8 @@ class Registry:
                 raise Unauthenticated("login failed")
             if not verify_password(password, stored):
                 with self._transaction() as conn:
-                    count_failed_login(conn, account_code, now)
-                raise Unauthenticated("login failed")
+                    locked_until = count_failed_login(conn, account_code, now)
+                raise login_failed(self.on_locked, account_code, locked_until)
             token = secrets.token_urlsafe(32)
             with self._transaction() as conn:
                 expires = open_session(conn, token, fingerprint, account_code, now)

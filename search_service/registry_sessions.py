@@ -8,6 +8,7 @@ import datetime as dt
 import hmac
 import secrets
 import sqlite3
+from collections.abc import Callable
 
 from indexer.exc import PermissionDenied, Unauthenticated, Unavailable
 from search_service.account_policy import LOCKOUT, MAX_FAILED_LOGINS, SESSION_TTL
@@ -43,18 +44,37 @@ def probe_write(conn: sqlite3.Connection, now: dt.datetime) -> None:
     conn.execute("DELETE FROM session WHERE token_hash = ?", (token_hash,))
 
 
-def count_failed_login(conn: sqlite3.Connection, account_code: str, now: dt.datetime) -> None:
+def count_failed_login(conn: sqlite3.Connection, account_code: str, now: dt.datetime) -> dt.datetime | None:
     """One more failed login on the account, counted atomically (for other processes); at MAX_FAILED_LOGINS
-    the account is locked for LOCKOUT and its count starts again."""
+    the account is locked for LOCKOUT and its count starts again: then until when (None otherwise). Only the
+    failure that reaches the count locks, once: a locked account's logins are refused before their
+    password is checked (`may_log_in`), and so are not counted."""
     (failed,) = conn.execute(
         "UPDATE operator SET failed_logins = failed_logins + 1 WHERE account_code = ? RETURNING failed_logins",
         (account_code,),
     ).fetchone()
-    if failed >= MAX_FAILED_LOGINS:
-        conn.execute(
-            "UPDATE operator SET failed_logins = 0, locked_until = ? WHERE account_code = ?",
-            (iso(now + LOCKOUT), account_code),
-        )
+    if failed < MAX_FAILED_LOGINS:
+        return None
+    until = now + LOCKOUT
+    conn.execute(
+        "UPDATE operator SET failed_logins = 0, locked_until = ? WHERE account_code = ?", (iso(until), account_code)
+    )
+    return until
+
+
+def login_failed(
+    on_locked: Callable[[str, dt.datetime], None] | None, account_code: str, locked_until: dt.datetime | None
+) -> Unauthenticated:
+    """The refusal of a failed login ("login failed", whatever the reason), once the lock it set, if it set
+    one, is handed to `on_locked` (the server's audit trail: OPERATOR_LOCKED, search_service.refusal_audit).
+
+    Called after the lock is committed, not inside its transaction as the administration's events are: a
+    trail that cannot be written must not undo the lock (a guesser would then keep guessing for as long as
+    the trail is down). It raises then (Unavailable), and the call is refused as any refusal is whose event
+    cannot be written; the lock stands, without its event, the safe side."""
+    if locked_until is not None and on_locked is not None:
+        on_locked(account_code, locked_until)
+    return Unauthenticated("login failed")
 
 
 def may_log_in(

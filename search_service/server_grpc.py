@@ -1,13 +1,14 @@
 """The gRPC server object itself: its thread pool, limits, interceptors, keepalive, health and reflection
-services, the hook that audits what a call refuses part of, and what a start checks before it opens any
-file (the certificate files, the ports). Split from search_service.server, which wires the servicers and runs
+services, the hooks that audit refused calls, what a call refuses part of and the locks failed logins set
+(search_service.refusal_audit), and what a start checks before it opens any file (the certificate files,
+the ports). Split from search_service.server, which wires the servicers and runs
 the server."""
 
 from __future__ import annotations
 
 import errno
 import socket
-from collections.abc import Callable
+from collections.abc import Sequence
 from concurrent import futures
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -26,6 +27,7 @@ from search_service.accreditation import Caller
 from search_service.auth import AuthInterceptor
 from search_service.limits import CallLimiter, RateLimit, RateLimiter
 from search_service.metrics import ServerMetrics
+from search_service.refusal_audit import OnRefusalInCall, RefusedCall, record_locked
 from search_service.registry import Registry
 
 if TYPE_CHECKING:
@@ -37,11 +39,9 @@ MAX_MESSAGE_BYTES = 4 * 1024 * 1024
 def grpc_server(
     config: ServerConfig, registry: Registry, audit: AuditLog, metrics: ServerMetrics | None
 ) -> grpc.Server:
-    """The gRPC server with its thread pool, its limits and the interceptors every call passes."""
-
-    def audit_refusal(method: str, fingerprint: str, reason: str) -> None:
-        audit.record_event("REFUSAL", fingerprint or "no-certificate", {"method": method, "reason": reason})
-
+    """The gRPC server with its thread pool, its limits and the interceptors every call passes. The lock
+    that a failed login sets on `registry` is recorded in `audit` from now on (OPERATOR_LOCKED)."""
+    registry.on_locked = lambda account, until: record_locked(audit, account, until)
     return grpc.server(
         futures.ThreadPoolExecutor(max_workers=config.max_workers, thread_name_prefix="rpc"),
         maximum_concurrent_rpcs=config.max_concurrent_rpcs,
@@ -49,7 +49,7 @@ def grpc_server(
             *([] if metrics is None else [metrics.interceptor]),  # before auth: it also counts auth refusals
             AuthInterceptor(
                 registry,
-                on_refusal=audit_refusal,
+                on_refusal=lambda refused: refused.record(audit),
                 limiter=_rate_limit(config),
                 calls=CallLimiter(config.calls_per_activity),
             ),
@@ -175,11 +175,11 @@ def health_and_reflection(server: grpc.Server) -> health.HealthServicer:
     return health_servicer
 
 
-def refusals_in_calls(audit: AuditLog) -> Callable[[Caller, str, str, int], None]:
+def refusals_in_calls(audit: AuditLog) -> OnRefusalInCall:
     """Records what a call refuses part of (a stream's actions on other agencies' tracings, a batch's queries
     for a purpose not accredited), as the interceptor records a refused call (SECURITY.md: every refusal)."""
 
-    def record(caller: Caller, method: str, reason: str, count: int) -> None:
-        audit.record_event("REFUSAL", caller.fingerprint, {"method": method, "reason": reason, "count": str(count)})
+    def record(caller: Caller, method: str, reason: str, count: int, targets: Sequence[str] = ()) -> None:
+        RefusedCall(method, caller.fingerprint, reason, caller, targets=targets, count=count).record(audit)
 
     return record
