@@ -70,8 +70,33 @@ def fill(directory: Path) -> Path:
     return ballast
 
 
+class StorageFaults:
+    """Storage a running server writes to, made to fail and repaired: its tmpfs filled to the last page
+    (`how` "tmpfs"), or the server process's largest file set under any it writes ("fsize")."""
+
+    index: Index
+    how: str
+    ballast: Path | None
+
+    def server_pid(self) -> int:
+        raise NotImplementedError
+
+    def break_storage(self) -> None:
+        if self.how == "tmpfs":
+            self.ballast = fill(self.index.data_dir)
+        else:
+            set_fsize(self.server_pid(), 4096)  # smaller than every file the server writes
+
+    def repair_storage(self) -> None:
+        if self.ballast is not None:
+            self.ballast.unlink()
+            self.ballast = None
+        else:
+            set_fsize(self.server_pid(), -1)
+
+
 @dataclass
-class Faulty:
+class Faulty(StorageFaults):
     """A running server on storage that can be made to fail, and the clients of the test."""
 
     index: Index
@@ -82,18 +107,8 @@ class Faulty:
     log: Path
     ballast: Path | None = None
 
-    def break_storage(self) -> None:
-        if self.how == "tmpfs":
-            self.ballast = fill(self.index.data_dir)
-        else:
-            set_fsize(self.server.pid, 4096)  # smaller than every file the server writes
-
-    def repair_storage(self) -> None:
-        if self.ballast is not None:
-            self.ballast.unlink()
-            self.ballast = None
-        else:
-            set_fsize(self.server.pid, -1)
+    def server_pid(self) -> int:
+        return self.server.pid
 
 
 @pytest.fixture(params=["tmpfs", "fsize"])

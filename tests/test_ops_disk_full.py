@@ -27,9 +27,9 @@ from search_service import pki, readiness
 from search_service.accreditation import Role
 from tests import factories as f
 from tests.metrics_support import samples, scrape, value
-from tests.server_proc import set_fsize, spawn_server, ssn, wait_until
+from tests.server_proc import spawn_server, ssn, wait_until
 from tests.support import Client, Index, free_port, health, health_becomes
-from tests.test_faults import fill, tmpfs
+from tests.test_faults import StorageFaults, tmpfs
 
 SERVING, NOT_SERVING = health_pb2.HealthCheckResponse.SERVING, health_pb2.HealthCheckResponse.NOT_SERVING
 SEARCH_SERVICE = "dcii.v1.SearchService"
@@ -38,7 +38,7 @@ PII = ("WHITFIELD", "Whitfield", "HAROLD", "Harold", "1971-04-12")
 
 
 @dataclass
-class Server:
+class Server(StorageFaults):
     index: Index
     process: subprocess.Popen[bytes]
     how: str
@@ -46,18 +46,8 @@ class Server:
     metrics_port: int
     ballast: Path | None = None
 
-    def break_storage(self) -> None:
-        if self.how == "tmpfs":
-            self.ballast = fill(self.index.data_dir)
-        else:
-            set_fsize(self.process.pid, 4096)  # smaller than every file the server writes
-
-    def repair_storage(self) -> None:
-        if self.ballast is not None:
-            self.ballast.unlink()
-            self.ballast = None
-        else:
-            set_fsize(self.process.pid, -1)
+    def server_pid(self) -> int:
+        return self.process.pid
 
     def ready(self) -> float:
         return value(samples(scrape(self.metrics_port)), "dcii_ready")
