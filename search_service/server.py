@@ -355,9 +355,6 @@ STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
 
 def serve(config: ServerConfig, *, on_ready: Callable[[int], None] | None = None) -> None:
     """Run until SIGTERM, SIGINT or SIGHUP, then drain in-flight calls and close the store cleanly."""
-    limit_malloc_arenas()  # before start_server makes the threads
-    running = start_server(config)
-    tune_garbage_collector()
     stop = threading.Event()
     received: list[int] = []
 
@@ -365,8 +362,13 @@ def serve(config: ServerConfig, *, on_ready: Callable[[int], None] | None = None
         received.append(signum)
         stop.set()
 
+    # Before the port opens: a signal that came while the server started (a client saw the port) ended
+    # the process outright, SIGHUP's default, where it drains once started (a CI run of the stop's test).
     for signum in STOP_SIGNALS:
         signal.signal(signum, stopping)
+    limit_malloc_arenas()  # before start_server makes the threads
+    running = start_server(config)
+    tune_garbage_collector()
     if running.replicas is not None:
         running.replicas.wait_ready()  # "serving" then means every process serves
     # The ranked modes' matcher too: an upgrade may change the default one (RUNBOOK, "Upgrading").
