@@ -111,16 +111,24 @@ class Faulty(StorageFaults):
         return self.server.pid
 
 
-@pytest.fixture(params=["tmpfs", "fsize"])
-def faulty(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Faulty]:
-    how: str = request.param
+@contextlib.contextmanager
+def breakable_index(tmp_path: Path, how: str) -> Iterator[Index]:
+    """An index (not started) whose data directory is on storage `StorageFaults` can break `how`: a 48 MB
+    tmpfs ("tmpfs"; skipped where no mount is allowed) or the test's own directory ("fsize")."""
     pki_dir, data_dir = tmp_path / "pki", tmp_path / "data"
     with tmpfs(data_dir, "48m") if how == "tmpfs" else contextlib.nullcontext(True) as mounted:
         if not mounted:
             pytest.skip("cannot mount a tmpfs here (needs root); the fsize variant injects the same fault")
         data_dir.mkdir(exist_ok=True)
         pki.init_pki(pki_dir, activities=[])
-        index = Index(pki_dir, data_dir, pki.load_issued(pki_dir, "ca"), port=free_port())
+        yield Index(pki_dir, data_dir, pki.load_issued(pki_dir, "ca"), port=free_port())
+
+
+@pytest.fixture(params=["tmpfs", "fsize"])
+def faulty(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Faulty]:
+    how: str = request.param
+    with breakable_index(tmp_path, how) as index:
+        pki_dir, data_dir = index.pki_dir, index.data_dir
         submitter = index.accredit("NCIS-RA-01", "NCIS", [Role.SUBMITTER])
         querier = index.accredit("CCF-TERM", "ARMY-CCF", [Role.QUERIER])
         log = tmp_path / "server.log"

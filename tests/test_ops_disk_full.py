@@ -29,7 +29,7 @@ from tests import factories as f
 from tests.metrics_support import samples, scrape, value
 from tests.server_proc import spawn_server, ssn, wait_until
 from tests.support import Client, Index, free_port, health, health_becomes
-from tests.test_faults import StorageFaults, tmpfs
+from tests.test_faults import StorageFaults, breakable_index
 
 SERVING, NOT_SERVING = health_pb2.HealthCheckResponse.SERVING, health_pb2.HealthCheckResponse.NOT_SERVING
 SEARCH_SERVICE = "dcii.v1.SearchService"
@@ -59,13 +59,8 @@ class Server(StorageFaults):
 @pytest.fixture(params=["tmpfs", "fsize"])
 def server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Server]:
     how: str = request.param
-    pki_dir, data_dir = tmp_path / "pki", tmp_path / "data"
-    with tmpfs(data_dir, "48m") if how == "tmpfs" else contextlib.nullcontext(True) as mounted:
-        if not mounted:
-            pytest.skip("cannot mount a tmpfs here (needs root); the fsize variant injects the same fault")
-        data_dir.mkdir(exist_ok=True)
-        pki.init_pki(pki_dir, activities=[])
-        index = Index(pki_dir, data_dir, pki.load_issued(pki_dir, "ca"), port=free_port())
+    with breakable_index(tmp_path, how) as index:
+        pki_dir, data_dir = index.pki_dir, index.data_dir
         log, metrics_port = tmp_path / "server.log", free_port()
         with spawn_server(data_dir, pki_dir, index.port, stderr=log, metrics_port=metrics_port) as process:
             try:
