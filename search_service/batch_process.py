@@ -257,7 +257,7 @@ def watch_parent(stop: threading.Event, wake: Callable[[], None] | None = None) 
 
 def run(files: WorkerFiles, settings: BatchSettings, *, audit_timeout: float, budget: int | None = None) -> None:
     """The worker process's body: open the server's files, lower our priority, answer batches until told to
-    stop (SIGTERM, SIGINT, or EOF on stdin)."""
+    stop (SIGTERM, SIGINT, SIGHUP, or EOF on stdin)."""
     from indexer.store.factory import open_store
     from search_service.accounting import AuditLog, load_or_create_key
     from search_service.batch_worker import BatchWorker, batch_answer
@@ -265,7 +265,8 @@ def run(files: WorkerFiles, settings: BatchSettings, *, audit_timeout: float, bu
     from search_service.registry import Registry
 
     stop = threading.Event()
-    for signum in (signal.SIGTERM, signal.SIGINT):
+    # SIGHUP as the server takes it: a closed terminal sends it to the whole process group.
+    for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         signal.signal(signum, lambda *_: stop.set())
     if settings.nice:
         try:

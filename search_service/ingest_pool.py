@@ -43,8 +43,10 @@ MIN_POOL_ACTIONS = 64
 
 
 def _start_worker() -> None:
-    # Ctrl-C in the server's terminal reaches the whole process group: the server stops its pool itself.
+    # Ctrl-C in the server's terminal, or the terminal closed (SIGHUP), reaches the whole process group:
+    # the server drains its calls, then stops its pool itself (a worker gone first cut a stream's group).
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
     tune_garbage_collector()
     threading.Thread(target=_exit_with_the_server, name="server-watch", daemon=True).start()
 

@@ -275,16 +275,24 @@ class ServingProcesses:
 
 
 def run_replica(config: ServerConfig, ready_fd: int) -> None:
-    """Serve as replica `config.replica_index` until SIGTERM, SIGINT or EOF on stdin."""
+    """Serve as replica `config.replica_index` until SIGTERM, SIGINT, SIGHUP or EOF on stdin."""
     from search_service.batch_process import watch_parent
     from search_service.gc_tuning import tune_garbage_collector
     from search_service.malloc_tuning import limit_malloc_arenas
-    from search_service.server import start_server
+    from search_service.server import STOP_SIGNALS, start_server
 
     limit_malloc_arenas()
     stop = threading.Event()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, lambda *_: stop.set())
+    received: list[int] = []
+
+    def stopping(signum: int, _frame: object) -> None:
+        received.append(signum)
+        stop.set()
+
+    # The primary's stop signals: a closed terminal sends SIGHUP to the whole process group, which killed
+    # each replica outright (its calls cut, its files left open) while the primary drained (an ops review).
+    for signum in STOP_SIGNALS:
+        signal.signal(signum, stopping)
     threading.Thread(target=watch_parent, args=(stop,), name="serving-parent", daemon=True).start()
     running = start_server(config)
     try:
@@ -294,6 +302,8 @@ def run_replica(config: ServerConfig, ready_fd: int) -> None:
         os.close(ready_fd)
         log.info("serving", extra={"replica": config.replica_index, "pid": os.getpid(), "port": running.port})
         stop.wait()
+        why = signal.Signals(received[0]).name if received else "the primary is gone"
+        log.info("stopping: draining calls in progress", extra={"replica": config.replica_index, "signal": why})
     finally:
         running.stop()
 

@@ -7,6 +7,7 @@ the process that holds its socket (/proc, Linux-only like the server's deploymen
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -157,10 +158,11 @@ def _serve(data: Path, pki_dir: Path, port: int) -> subprocess.Popen[bytes]:
         cwd=ROOT,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
+        start_new_session=True,  # a group of its own, as a terminal's: SIGHUP is sent to all of it
     )
 
 
-@pytest.mark.parametrize("ending", ["SIGTERM", "SIGKILL"])
+@pytest.mark.parametrize("ending", ["SIGTERM", "SIGKILL", "SIGHUP to the group"])
 def test_the_replicas_end_with_the_server(tmp_path: Path, ending: str) -> None:
     pki_dir = tmp_path / "pki"
     pki.init_pki(pki_dir, activities=[])
@@ -174,10 +176,18 @@ def test_the_replicas_end_with_the_server(tmp_path: Path, ending: str) -> None:
         assert server.stderr is not None
         os.set_blocking(server.stderr.fileno(), False)
         wait_until(lambda: _said(server, b"DCII serving"), timeout=120, what="every process serving")
-        server.send_signal(signal.SIGTERM if ending == "SIGTERM" else signal.SIGKILL)
+        if ending == "SIGHUP to the group":  # the terminal closed: every process of it gets SIGHUP at once
+            os.killpg(server.pid, signal.SIGHUP)
+        else:
+            server.send_signal(signal.SIGTERM if ending == "SIGTERM" else signal.SIGKILL)
         wait_until(lambda: not any(alive(pid) for pid in replicas), timeout=60, what="the replicas gone")
         code = server.wait(timeout=60)
-        assert code == (0 if ending == "SIGTERM" else -signal.SIGKILL)
+        assert code == (0 if ending != "SIGKILL" else -signal.SIGKILL)
+        if ending != "SIGKILL":  # each replica drained its calls and said why: SIGHUP killed them outright
+            _said(server, b"")
+            said = [json.loads(line) for line in _heard[server.pid].splitlines() if line.startswith(b"{")]
+            stops = sorted(str(line.get("replica")) for line in said if str(line["message"]).startswith("stopping"))
+            assert stops == ["1", "2", "None"], said
     finally:
         if server.poll() is None:
             server.kill()
