@@ -1,5 +1,6 @@
-"""The audit trail's record of changes to who may use the index: activities accredited, certificates added,
-activities and operators added, suspended, revoked or reinstated.
+"""The audit trail's record of changes to who may use the index: activities accredited, certificates added or
+revoked, activities' roles and purposes changed, activities and operators added, suspended, revoked or
+reinstated.
 
 Seed 002 has administrators accredit activities and issue and revoke their credentials; an auditor expects
 each such change in the audit trail (search_service.accounting), with who made it and when (the entry's
@@ -29,6 +30,8 @@ from search_service.accreditation import Purpose, Role, Status
 
 ACTIVITY_ACCREDITED = "ACTIVITY_ACCREDITED"
 CERTIFICATE_ADDED = "CERTIFICATE_ADDED"
+CERTIFICATE_REVOKED = "CERTIFICATE_REVOKED"
+ACTIVITY_ACCESS_SET = "ACTIVITY_ACCESS_SET"
 ACTIVITY_STATUS_SET = "ACTIVITY_STATUS_SET"
 OPERATOR_ADDED = "OPERATOR_ADDED"
 OPERATOR_STATUS_SET = "OPERATOR_STATUS_SET"
@@ -38,6 +41,8 @@ KINDS: Mapping[str, tuple[str, ...]] = MappingProxyType(
     {
         ACTIVITY_ACCREDITED: ("activity", "agency", "roles", "purposes"),
         CERTIFICATE_ADDED: ("activity", "fingerprint"),
+        CERTIFICATE_REVOKED: ("activity", "fingerprint"),
+        ACTIVITY_ACCESS_SET: ("activity", "roles", "purposes"),  # the new ones (the trail holds the former)
         ACTIVITY_STATUS_SET: ("activity", "status"),
         OPERATOR_ADDED: ("account", "activity"),
         OPERATOR_STATUS_SET: ("account", "status"),
@@ -73,6 +78,14 @@ def accredited(activity_id: str, agency: str, roles: Iterable[Role], purposes: I
 
 def certificate_added(activity_id: str, fingerprint: str) -> Change:
     return Change(CERTIFICATE_ADDED, {"activity": activity_id, "fingerprint": fingerprint.lower()})
+
+
+def certificate_revoked(activity_id: str, fingerprint: str) -> Change:
+    return Change(CERTIFICATE_REVOKED, {"activity": activity_id, "fingerprint": fingerprint.lower()})
+
+
+def access_set(activity_id: str, roles: Iterable[Role], purposes: Iterable[Purpose]) -> Change:
+    return Change(ACTIVITY_ACCESS_SET, {"activity": activity_id, "roles": _names(roles), "purposes": _names(purposes)})
 
 
 def activity_status_set(activity_id: str, status: Status) -> Change:

@@ -30,7 +30,18 @@ from indexer.model import Violation
 from search_service.account_policy import dormant
 from search_service.accreditation import Activity, Caller, Operator, Purpose, Role, Session, Status
 from search_service.passwords import DUMMY_HASH, hash_password, verify_password
-from search_service.registry_rows import hash_token, iso, names_of, parse_time, suspend_accounts
+from search_service.registry_rows import (
+    CertificateRow,
+    certificates_of,
+    hash_token,
+    iso,
+    names_of,
+    parse_time,
+    revoke_one_certificate,
+    set_access,
+    suspend_accounts,
+    suspend_dormant,
+)
 from search_service.registry_schema import SCHEMA, add_active_since
 from search_service.registry_sessions import (
     count_failed_login,
@@ -227,13 +238,27 @@ class Registry:
             except sqlite3.IntegrityError as error:  # added meanwhile by another process
                 raise FailedPrecondition("that certificate was accredited meanwhile") from error
 
-    def revoke_certificate(self, fingerprint: str) -> None:
-        with self._transaction() as conn:
-            changed = conn.execute(
-                "UPDATE certificate SET revoked_at = ? WHERE fingerprint = ?", (iso(self._clock()), fingerprint)
-            )
-            if changed.rowcount == 0:
-                raise NotFound("no such certificate")
+    def revoke_certificate(self, fingerprint: str, *, activity_id: str | None = None, record: Record = None) -> str:
+        """Revoke one certificate (a terminal's key lost or stolen) and end the sessions opened with it; the
+        activity and its other certificates stay. Returns its activity's id. `activity_id`: it must be that
+        activity's (NotFound otherwise, as for a fingerprint never accredited)."""
+        with self._transaction(record) as conn:
+            return revoke_one_certificate(conn, fingerprint.lower(), activity_id, iso(self._clock()) or "")
+
+    def certificates(self, activity_id: str) -> list[CertificateRow]:
+        """The activity's certificates, revoked ones too, in the order they were added."""
+        self.activity(activity_id)
+        return certificates_of(self._conn(), activity_id)
+
+    def set_activity_access(
+        self, activity_id: str, roles: Iterable[Role], purposes: Iterable[Purpose], *, record: Record = None
+    ) -> Activity:
+        """Replace the activity's roles and purposes; its sessions go on, and its next call is authorized on
+        the new ones. PEER is an instance's own certificate: never given to or taken from an activity here."""
+        roles = frozenset(roles)
+        with self._transaction(record) as conn:
+            set_access(conn, activity_id, roles, frozenset(purposes))
+        return self.activity(activity_id)
 
     def add_operator(self, account_code: str, activity_id: str, password: str, *, record: Record = None) -> None:
         if Role.PEER in self.activity(activity_id).roles:
@@ -282,20 +307,8 @@ class Registry:
         finding an account dormant and disabling it. `record`, if given, is called with the codes (only
         when there are some) before the commit: if it raises, nothing is disabled, so that the caller's
         audit trail never lacks a disabling (search_service.account_sweep)."""
-        now = self._clock()
         with self._transaction() as conn:
-            conn.execute("BEGIN IMMEDIATE")
-            rows = conn.execute(
-                "SELECT account_code, created_at, last_login_at, active_since FROM operator WHERE status = ?"
-                " ORDER BY account_code",
-                (Status.ACTIVE,),
-            ).fetchall()
-            found = [account for account, created, last, since in rows if dormant(now, created, last, since)]
-            if found:
-                suspend_accounts(conn, found)
-                if record is not None:
-                    record(found)
-        return found
+            return suspend_dormant(conn, self._clock(), record)
 
     # ---- the running server ----
 

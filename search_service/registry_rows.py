@@ -1,13 +1,19 @@
 """How the registry (search_service.registry) writes and reads its rows: moments as ISO text, session tokens
-as their SHA-256, lists as commas; and suspending operator accounts inside a transaction."""
+as their SHA-256, lists as commas; and the administration's statements run inside its transactions
+(suspending operator accounts, revoking one certificate, changing an activity's roles and purposes)."""
 
 from __future__ import annotations
 
 import datetime as dt
 import hashlib
 import sqlite3
+from collections.abc import Callable
+from dataclasses import dataclass
 
-from search_service.accreditation import Status
+from indexer.exc import FailedPrecondition, InvalidArgument, NotFound
+from indexer.model import Violation
+from search_service.account_policy import dormant
+from search_service.accreditation import Purpose, Role, Status
 
 
 def hash_token(token: str) -> str:
@@ -36,3 +42,68 @@ def suspend_accounts(conn: sqlite3.Connection, accounts: list[str]) -> None:
     for account in accounts:
         conn.execute("UPDATE operator SET status = ? WHERE account_code = ?", (Status.SUSPENDED, account))
         conn.execute("UPDATE session SET ended = 1 WHERE account_code = ?", (account,))
+
+
+def suspend_dormant(
+    conn: sqlite3.Connection, now: dt.datetime, record: Callable[[list[str]], None] | None
+) -> list[str]:
+    """`Registry.disable_dormant_operators` inside its transaction, made IMMEDIATE here."""
+    conn.execute("BEGIN IMMEDIATE")
+    rows = conn.execute(
+        "SELECT account_code, created_at, last_login_at, active_since FROM operator WHERE status = ?"
+        " ORDER BY account_code",
+        (Status.ACTIVE,),
+    ).fetchall()
+    found = [account for account, created, last, since in rows if dormant(now, created, last, since)]
+    if found:
+        suspend_accounts(conn, found)
+        if record is not None:
+            record(found)
+    return found
+
+
+@dataclass(frozen=True, slots=True)
+class CertificateRow:
+    fingerprint: str
+    added_at: dt.datetime
+    revoked_at: dt.datetime | None
+
+
+def certificates_of(conn: sqlite3.Connection, activity_id: str) -> list[CertificateRow]:
+    rows = conn.execute(
+        "SELECT fingerprint, added_at, revoked_at FROM certificate WHERE activity_id = ? ORDER BY added_at",
+        (activity_id,),
+    )
+    return [CertificateRow(f, dt.datetime.fromisoformat(added), parse_time(revoked)) for f, added, revoked in rows]
+
+
+def revoke_one_certificate(conn: sqlite3.Connection, fingerprint: str, activity_id: str | None, now: str) -> str:
+    """Revoke a certificate and end its sessions (a session is bound to the certificate it was opened with);
+    its activity's id. Revoked already: FailedPrecondition saying when."""
+    row = conn.execute("SELECT activity_id, revoked_at FROM certificate WHERE fingerprint = ?", (fingerprint,))
+    held = row.fetchone()
+    if held is None or (activity_id is not None and held[0] != activity_id):
+        raise NotFound(f"no such certificate{f' of activity {activity_id}' if activity_id else ''}")
+    if held[1] is not None:
+        raise FailedPrecondition(f"that certificate was revoked on {held[1][:10]}")
+    conn.execute("UPDATE certificate SET revoked_at = ? WHERE fingerprint = ?", (now, fingerprint))
+    conn.execute("UPDATE session SET ended = 1 WHERE fingerprint = ?", (fingerprint,))
+    return str(held[0])
+
+
+def set_access(
+    conn: sqlite3.Connection, activity_id: str, roles: frozenset[Role], purposes: frozenset[Purpose]
+) -> None:
+    row = conn.execute("SELECT roles FROM activity WHERE activity_id = ?", (activity_id,)).fetchone()
+    if row is None:
+        raise NotFound(f"no activity {activity_id}")
+    if not roles:
+        raise InvalidArgument([Violation("roles", "at least one (to stop an activity: suspend or revoke it)")])
+    if (Role.PEER in roles) != (Role.PEER in names_of(row[0])):
+        raise InvalidArgument([Violation("roles", "PEER is an instance's own activity: accredit a new one")])
+    if not purposes and roles & {Role.QUERIER, Role.BATCH}:
+        raise InvalidArgument([Violation("purposes", "a QUERIER or BATCH activity needs at least one")])
+    conn.execute(
+        "UPDATE activity SET roles = ?, purposes = ? WHERE activity_id = ?",
+        (",".join(sorted(roles)), ",".join(sorted(purposes)), activity_id),
+    )

@@ -325,7 +325,10 @@ def add_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser], d
     server.add_argument("--days", type=int, default=825, help="validity in days")
     server.add_argument("--out", help="write server.pem / server-key.pem here (default: --dir)")
     server.set_defaults(run=cmd_certs_server)
+    _add_accredit_parsers(commands, data_default)
 
+
+def _add_accredit_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser], data_default: str) -> None:
     accredit = commands.add_parser("accredit", help="accredit activities and operators")
     accredit.add_argument("--data", default=data_default, help="the server's data directory")
     kinds = accredit.add_subparsers(dest="accredit_kind", required=True)
@@ -346,6 +349,9 @@ def add_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser], d
         p.add_argument("activity_id")
         p.set_defaults(run=cmd_activity_status, action=action)
     activity.add_parser("list").set_defaults(run=cmd_activity_list)
+    from dcii.cli.accredit_changes import add_activity_parsers  # it builds on this module's helpers
+
+    add_activity_parsers(activity)
     operator = kinds.add_parser("operator").add_subparsers(dest="operator_command", required=True)
     op_add = operator.add_parser("add")
     op_add.add_argument("account_code")

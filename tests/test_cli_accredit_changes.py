@@ -1,0 +1,132 @@
+"""`dcii accredit activity set|revoke-cert|certs` on a running server: an activity's roles and purposes
+changed, and one certificate revoked, take effect at the server's next call, each recorded in the audit
+trail; what could never work is refused in one line, nothing changed and nothing recorded. The CLI runs as a
+real subprocess on the server's data directory; the calls go over real TLS."""
+
+from __future__ import annotations
+
+import grpc
+import pytest
+
+from dcii.v1 import search_pb2
+from search_service import pki
+from search_service.accounting import AuditLog, load_or_create_key
+from search_service.accreditation import Purpose, Role
+from search_service.accreditation_events import ACTIVITY_ACCESS_SET, CERTIFICATE_REVOKED
+from tests import factories as f
+from tests.support import Client, Index
+from tests.test_cli_admin_checks import _accredit, _one_line
+
+EXACT = search_pb2.SEARCH_MODE_EXACT
+
+
+def _ask(client: Client, purpose: search_pb2.Purpose.ValueType = search_pb2.PURPOSE_SECURITY_CLEARANCE) -> int:
+    answer = client.search(
+        mode=EXACT,
+        name={"surname": "Whitfield", "given_name": "Harold"},
+        identifiers={"ssn": "318-52-4471"},
+        purpose=purpose,
+    )
+    return len(answer.hits)
+
+
+def _refused(client: Client, purpose: search_pb2.Purpose.ValueType = search_pb2.PURPOSE_SECURITY_CLEARANCE) -> str:
+    with pytest.raises(grpc.RpcError) as refused:
+        _ask(client, purpose)
+    assert refused.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    return str(refused.value.details())
+
+
+def _events(index: Index, kind: str) -> list[dict[str, str]]:
+    audit = AuditLog(index.data_dir / "audit.db", key=load_or_create_key(index.data_dir / "audit.key"))
+    try:
+        return [dict(event.detail) for event in audit.events(kind)]
+    finally:
+        audit.close()
+
+
+def test_a_purpose_or_role_changed_takes_effect_at_the_next_call_of_the_same_session(index: Index) -> None:
+    index.client("NCIS-SUB", "NCIS", [Role.SUBMITTER]).upsert(f.person(record="NCIS-1"))
+    terminal = index.client("CCF-1", "ARMY-CCF", [Role.QUERIER], purposes=[Purpose.SECURITY_CLEARANCE])
+    assert _ask(terminal) == 1
+    _refused(terminal, search_pb2.PURPOSE_INSTALLATION_ACCESS)
+
+    data = index.data_dir
+    added = _accredit(data, "activity", "set", "CCF-1", "--purposes", "security_clearance,installation_access")
+    assert added.returncode == 0, added.stderr
+    assert "CCF-1 now has roles QUERIER; purposes INSTALLATION_ACCESS,SECURITY_CLEARANCE" in added.stdout
+    assert _ask(terminal, search_pb2.PURPOSE_INSTALLATION_ACCESS) == 1  # the same session: no new login
+
+    taken = _accredit(data, "activity", "set", "CCF-1", "--roles", "BATCH")  # its purposes kept
+    assert taken.returncode == 0, taken.stderr
+    _refused(terminal)
+    assert _events(index, ACTIVITY_ACCESS_SET) == [
+        {"activity": "CCF-1", "roles": "QUERIER", "purposes": "INSTALLATION_ACCESS,SECURITY_CLEARANCE"},
+        {"activity": "CCF-1", "roles": "BATCH", "purposes": "INSTALLATION_ACCESS,SECURITY_CLEARANCE"},
+    ]
+
+
+def test_what_could_never_work_is_refused_and_nothing_changes(index: Index) -> None:
+    index.accredit("CCF-2", "OPM", [Role.QUERIER], [Purpose.SECURITY_CLEARANCE])
+    data = index.data_dir
+    assert _accredit(data, "activity", "add", "PEER-B", "--agency", "DSS", "--roles", "PEER").returncode == 0
+    for args, why in [
+        (("CCF-2",), "dcii: give --roles, --purposes or both"),
+        (("CCF-2", "--purposes", ""), "dcii: --purposes: a QUERIER or BATCH activity needs at least one"),
+        (("CCF-2", "--roles", ""), "dcii: --roles: at least one (to stop an activity: suspend or revoke it)"),
+        (("CCF-2", "--roles", "SUBMITTER"), "dcii: --agency OPM: a SUBMITTER writes its own agency's"),
+        (("CCF-2", "--roles", "QUERIER,PEER"), "dcii: --roles: PEER is an instance's own activity"),
+        (("PEER-B", "--roles", "QUERIER"), "dcii: --roles: PEER is an instance's own activity"),
+        (("CCF-2", "--roles", "WIZARD"), "unknown role: WIZARD"),
+        (("NOPE", "--roles", "QUERIER"), "dcii: no activity NOPE"),
+    ]:
+        done = _accredit(data, "activity", "set", *args)
+        assert done.returncode != 0 and why in _one_line(done), (args, done.stderr)
+    registry = index.registry
+    try:
+        kept = registry.activity("CCF-2")
+        assert (kept.roles, kept.purposes) == (frozenset({Role.QUERIER}), frozenset({Purpose.SECURITY_CLEARANCE}))
+    finally:
+        registry.close()
+    assert _events(index, ACTIVITY_ACCESS_SET) == []
+
+
+def test_one_certificate_revoked_ends_its_sessions_and_leaves_the_activitys_other(index: Index) -> None:
+    index.client("NCIS-SUB", "NCIS", [Role.SUBMITTER]).upsert(f.person(record="NCIS-1"))
+    lost, account, password = index.accredit("CCF-3", "ARMY-CCF", [Role.QUERIER], [Purpose.SECURITY_CLEARANCE])
+    kept = pki.issue_client_cert(index.ca, "CCF-3", "ARMY-CCF")
+    data = index.data_dir
+    pem = data.parent / "kept.pem"
+    pem.write_bytes(kept.cert_pem)
+    assert _accredit(data, "activity", "add-cert", "CCF-3", str(pem)).returncode == 0
+    on_lost, on_kept = index.connect(lost), index.connect(kept)
+    on_lost.login(account, password)
+    on_kept.login(account, password)
+    assert _ask(on_lost) == 1 and _ask(on_kept) == 1
+
+    # By fingerprint as openssl prints it (colons, upper case).
+    printed = ":".join(lost.fingerprint[i : i + 2] for i in range(0, 64, 2)).upper()
+    revoked = _accredit(data, "activity", "revoke-cert", "CCF-3", printed)
+    assert revoked.returncode == 0 and revoked.stderr == "", revoked.stderr
+    assert f"certificate {lost.fingerprint[:16]}... of CCF-3 revoked" in revoked.stdout
+    with pytest.raises(grpc.RpcError) as refused:
+        _ask(on_lost)
+    assert refused.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    assert _ask(on_kept) == 1  # the same operator's session on the other terminal goes on
+
+    again = _accredit(data, "activity", "revoke-cert", "CCF-3", lost.fingerprint)
+    assert again.returncode == 1 and "that certificate was revoked on" in _one_line(again)
+    other = index.accredit("CCF-4", "ARMY-CCF", [Role.QUERIER], [Purpose.SECURITY_CLEARANCE])[0]
+    theirs = _accredit(data, "activity", "revoke-cert", "CCF-3", other.fingerprint)
+    assert theirs.returncode == 1 and "no such certificate of activity CCF-3" in _one_line(theirs)
+    assert _accredit(data, "activity", "revoke-cert", "CCF-3", "nonsense").returncode == 1
+
+    listed = _accredit(data, "activity", "certs", "CCF-3")
+    assert listed.returncode == 0 and lost.fingerprint in listed.stdout and kept.fingerprint in listed.stdout
+    last = _accredit(data, "activity", "revoke-cert", "CCF-3", str(pem))  # the PEM file: the last one
+    assert last.returncode == 0
+    assert "CCF-3 has no other certificate and cannot connect" in _one_line(last)
+    assert _events(index, CERTIFICATE_REVOKED) == [
+        {"activity": "CCF-3", "fingerprint": lost.fingerprint},
+        {"activity": "CCF-3", "fingerprint": kept.fingerprint},
+    ]
