@@ -179,22 +179,28 @@ def disclosure_from_document(document: Mapping[str, Any]) -> Disclosure:
 
 
 def read_disclosures(
-    conn: sqlite3.Connection, trail: Path, by: tuple[str, str], params: tuple[str, ...]
+    conn: sqlite3.Connection,
+    trail: Path,
+    by: tuple[str, str],
+    params: tuple[str, ...],
+    reading: audit_lookup.Reading | None = None,
 ) -> list[Disclosure]:
     """The disclosures matching `by` (audit_lookup.BY_TRACING or BY_SUBJECT), oldest first."""
     found = []
-    for _, text in audit_lookup.find(conn, trail, by, params):
+    for _, text in audit_lookup.find(conn, trail, by, params, reading):
         document = audit_chain.parse_document(text)
         if document is not None and document.get("kind") == DISCLOSURE:
             found.append(disclosure_from_document(document))
     return found
 
 
-def read_events(conn: sqlite3.Connection, trail: Path, kind: str | None) -> list[AuditEvent]:
+def read_events(
+    conn: sqlite3.Connection, trail: Path, kind: str | None, reading: audit_lookup.Reading | None = None
+) -> list[AuditEvent]:
     """The recorded events (not disclosures), oldest first; only those of `kind` when given."""
     by = audit_lookup.BY_KIND if kind else audit_lookup.NOT_KIND
     found = []
-    for seq, text in audit_lookup.find(conn, trail, by, (kind or DISCLOSURE,)):
+    for seq, text in audit_lookup.find(conn, trail, by, (kind or DISCLOSURE,), reading):
         document = audit_chain.parse_document(text)
         if document is not None and isinstance(document.get("detail"), dict):
             found.append(
@@ -237,31 +243,36 @@ def verify_file(path: Path, anchor: audit_chain.Head | None = None) -> VerifyRes
         return VerifyResult(False, 0, None, f"{CANNOT_READ}: {error}")
 
 
-def disclosures_for_tracing_file(path: Path, tracing: TracingKey) -> list[Disclosure]:
+def disclosures_for_tracing_file(
+    path: Path, tracing: TracingKey, reading: audit_lookup.Reading | None = None
+) -> list[Disclosure]:
     """The accounting for one tracing, read-only from the trail at `path` (the `dcii audit` CLI)."""
+    params = (tracing.agency, tracing.record_number)
     try:
         conn = _read_only(Path(path))
         try:
-            return read_disclosures(conn, path, audit_lookup.BY_TRACING, (tracing.agency, tracing.record_number))
+            return read_disclosures(conn, path, audit_lookup.BY_TRACING, params, reading)
         finally:
             conn.close()
     except sqlite3.Error as error:
         raise Unavailable(CANNOT_READ) from error
 
 
-def events_file(path: Path, kind: str | None = None) -> list[AuditEvent]:
+def events_file(path: Path, kind: str | None = None, reading: audit_lookup.Reading | None = None) -> list[AuditEvent]:
     """The recorded events (not disclosures), read-only from the trail at `path` (the `dcii audit` CLI)."""
     try:
         conn = _read_only(Path(path))
         try:
-            return read_events(conn, path, kind)
+            return read_events(conn, path, kind, reading)
         finally:
             conn.close()
     except sqlite3.Error as error:
         raise Unavailable(CANNOT_READ) from error
 
 
-def disclosure_volume_file(path: Path, since: dt.datetime) -> list[tuple[str, str, int]]:
+def disclosure_volume_file(
+    path: Path, since: dt.datetime, reading: audit_lookup.Reading | None = None
+) -> list[tuple[str, str, int]]:
     """(recipient activity, operator, disclosures) made since `since`, most first, read-only from the trail at
     `path` (`dcii audit volume`): the limits count calls, not records disclosed, and one accredited terminal
     paged NONSTANDARD through every surname, 19,890 of 20,000 tracings in 16 s (a misbehaving-terminal
@@ -271,7 +282,8 @@ def disclosure_volume_file(path: Path, since: dt.datetime) -> list[tuple[str, st
     try:
         conn = _read_only(Path(path))
         try:
-            low, high = 1, int(conn.execute("SELECT coalesce(max(seq), 0) FROM entry").fetchone()[0]) + 1
+            last = int(conn.execute("SELECT coalesce(max(seq), 0) FROM entry").fetchone()[0])
+            low, high = 1, last + 1
             while low < high:  # the first seq at or after `moment`
                 middle = (low + high) // 2
                 row = conn.execute("SELECT json_extract(canonical, '$.at') FROM entry WHERE seq = ?", (middle,))
@@ -283,10 +295,12 @@ def disclosure_volume_file(path: Path, since: dt.datetime) -> list[tuple[str, st
             rows = conn.execute(
                 "SELECT json_extract(canonical, '$.recipient_activity'),"
                 " json_extract(canonical, '$.recipient_operator'), count(*)"
-                " FROM entry WHERE seq >= ? AND json_extract(canonical, '$.kind') = ?"
+                " FROM entry WHERE seq BETWEEN ? AND ? AND json_extract(canonical, '$.kind') = ?"
                 " GROUP BY 1, 2 ORDER BY 3 DESC, 1, 2",
-                (low, DISCLOSURE),
+                (low, last, DISCLOSURE),
             ).fetchall()
+            if reading is not None:
+                reading.spans.append((low, last))
         finally:
             conn.close()
     except sqlite3.Error as error:

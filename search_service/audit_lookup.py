@@ -40,6 +40,7 @@ import os
 import secrets
 import sqlite3
 import threading
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar
 
@@ -318,12 +319,29 @@ class Lookup:
         self._held.release()
 
 
+@dataclass
+class Reading:
+    """What readings of the trail (`find`) showed, for search_service.audit_spot_check to vouch for: the seqs
+    found, those the lookup named that the trail no longer answered (deleted, or edited to answer another
+    question), and the spans of seqs read whole (first, last): the trail past the lookup's end, which a
+    reading scans, or a period."""
+
+    shown: list[int] = field(default_factory=list)
+    unanswered: list[int] = field(default_factory=list)
+    spans: list[tuple[int, int]] = field(default_factory=list)
+
+
 def find(
-    trail: sqlite3.Connection, trail_path: Path, by: tuple[str, str], params: tuple[str, ...]
+    trail: sqlite3.Connection,
+    trail_path: Path,
+    by: tuple[str, str],
+    params: tuple[str, ...],
+    reading: Reading | None = None,
 ) -> list[tuple[int, str]]:
     """(seq, canonical) of the trail's entries matching `by` (one of BY_*) with `params`, oldest first:
     those the lookup names, then the trail's own past the lookup's end (every entry, without a usable
-    lookup). `trail` is in autocommit mode; its reads share one snapshot, taken after the lookup's."""
+    lookup). `trail` is in autocommit mode; its reads share one snapshot, taken after the lookup's.
+    `reading`: told what was found, and what the lookup named that the trail did not answer."""
     indexed, upto, tag = _indexed(trail_path, by[0], params)
     trail.execute("BEGIN")
     try:
@@ -337,12 +355,21 @@ def find(
                 (*chunk, *params),
             ).fetchall()
         rows.sort()
+        if reading is not None:
+            found = {seq for seq, _ in rows}
+            reading.unanswered += [seq for seq in indexed if seq not in found]
         rows += trail.execute(
             f"SELECT seq, canonical FROM entry WHERE seq > ? AND {by[1]} ORDER BY seq",  # noqa: S608 (constants)
             (upto, *params),
         ).fetchall()
+        if reading is not None:  # the scanned tail, in this snapshot
+            reading.spans.append(
+                (upto + 1, int(trail.execute("SELECT coalesce(max(seq), 0) FROM entry").fetchone()[0]))
+            )
     finally:
         trail.execute("COMMIT")
+    if reading is not None:
+        reading.shown += [seq for seq, _ in rows]
     return rows
 
 

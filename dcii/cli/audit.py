@@ -8,6 +8,8 @@ keep off the machine; 1 when broken; 2 when there is no trail at all in --data, 
 `dcii audit events [--kind K]` the other entries (refusals, accreditation changes, privacy requests...),
 `dcii audit volume [--hours H] [--over N]` the disclosures each recipient received lately (exit 1 when one
 received more than N: the limits count calls, not records, so run it from cron to see a harvest).
+The three readings check what they showed against the chain (search_service.audit_spot_check): exit 3, with
+a warning naming the entry, when it does not check out.
 """
 
 from __future__ import annotations
@@ -27,6 +29,8 @@ from indexer.model import TracingKey
 from search_service.accounting import disclosures_for_tracing_file, events_file, verify_file
 from search_service.accounting_entries import disclosure_volume_file
 from search_service.audit_chain import Head, head_path
+from search_service.audit_lookup import Reading
+from search_service.audit_spot_check import spot_check_file
 
 MARKING = "FOR OFFICIAL USE ONLY - PRIVACY SENSITIVE"
 DATA_DEFAULT = "var/data"
@@ -77,10 +81,31 @@ def cmd_verify(args: argparse.Namespace) -> None:
     raise SystemExit(1)
 
 
+def _vouched(data: str, reading: Reading, what: str) -> str | None:
+    """Whether what was shown checks out against the chain (search_service.audit_spot_check): a line saying
+    so, or the reason it does not (for `_distrust`, once the output is complete: an auditor sees what the
+    trail holds, and that it cannot be trusted)."""
+    problem = spot_check_file(audit_db(data), reading)
+    if problem is None:
+        console.print(f"{what} checked against the audit chain: intact (`dcii audit verify` walks all of it)")
+    return problem
+
+
+def _distrust(problem: str | None) -> None:
+    if problem is not None:
+        print(
+            f"dcii: warning: the audit trail does not check out: {problem}. What is shown may be incomplete or"
+            " altered: run `dcii audit verify`",
+            file=sys.stderr,
+        )
+        raise SystemExit(3)
+
+
 def cmd_disclosures(args: argparse.Namespace) -> None:
     tracing = TracingKey(args.agency.strip().upper(), args.record.strip())
+    reading = Reading()
     try:
-        found = disclosures_for_tracing_file(audit_db(args.data), tracing)
+        found = disclosures_for_tracing_file(audit_db(args.data), tracing, reading)
     except DciiError as error:
         raise SystemExit(error.message) from error
     table = Table(title=f"Accounting of disclosures of {tracing}")
@@ -99,13 +124,16 @@ def cmd_disclosures(args: argparse.Namespace) -> None:
     console.print(MARKING, markup=False)
     console.print(table)
     console.print(f"{len(found)} disclosures of {tracing}", markup=False)
+    problem = _vouched(args.data, reading, "the entries shown")
     console.print(MARKING, markup=False)
+    _distrust(problem)
 
 
 def cmd_events(args: argparse.Namespace) -> None:
     kind = args.kind.strip().upper() if args.kind else None
+    reading = Reading()
     try:
-        found = events_file(audit_db(args.data), kind)
+        found = events_file(audit_db(args.data), kind, reading)
     except DciiError as error:
         raise SystemExit(error.message) from error
     table = Table(title=f"Audit trail events{f' of kind {kind}' if kind else ''}")
@@ -116,12 +144,14 @@ def cmd_events(args: argparse.Namespace) -> None:
         table.add_row(str(event.seq), event.at.strftime("%Y-%m-%d %H:%M:%S"), event.kind, event.actor, detail)
     console.print(table)
     console.print(f"{len(found)} events", markup=False)
+    _distrust(_vouched(args.data, reading, "the entries shown"))
 
 
 def cmd_volume(args: argparse.Namespace) -> None:
     since = dt.datetime.now(dt.UTC) - dt.timedelta(hours=args.hours)
+    reading = Reading()
     try:
-        found = disclosure_volume_file(audit_db(args.data), since)
+        found = disclosure_volume_file(audit_db(args.data), since, reading)
     except DciiError as error:
         raise SystemExit(error.message) from error
     table = Table(title=f"Disclosures by recipient in the last {args.hours:g} hours (since {since:%Y-%m-%d %H:%M} UTC)")
@@ -137,6 +167,8 @@ def cmd_volume(args: argparse.Namespace) -> None:
         else f"{sum(count for *_, count in found):,} disclosures",
         markup=False,
     )
+    # Exit 3 before 1: counts read from an altered trail mean nothing.
+    _distrust(_vouched(args.data, reading, "the period's entries"))
     if over:  # for cron: a recipient disclosed more than the office expects of one in the period
         raise SystemExit(1)
 
@@ -155,19 +187,27 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser], da
         help="a head an earlier run printed (kept off the machine): fail unless that entry still has that hash",
     )
     verify.set_defaults(run=cmd_verify)
-    disclosures = sub.add_parser("disclosures", help="the accounting of disclosures of one tracing")
+    disclosures = sub.add_parser(
+        "disclosures", help="the accounting of disclosures of one tracing; exit 3 when it does not check out"
+    )
     disclosures.add_argument("--agency", required=True, help="the owning agency's code")
     disclosures.add_argument("--record", required=True, help="the agency's record number")
     disclosures.add_argument("--data", default=data_default, help="the server's data directory (audit.db)")
     disclosures.set_defaults(run=cmd_disclosures)
-    events = sub.add_parser("events", help="the trail's other entries: refusals, accreditation changes, requests...")
+    events = sub.add_parser(
+        "events", help="the trail's other entries (refusals, accreditation changes...); exit 3 unless they check out"
+    )
     events.add_argument("--kind", default="", help="only this kind (e.g. REFUSAL, OPERATOR_DISABLED)")
     events.add_argument("--data", default=data_default, help="the server's data directory (audit.db)")
     events.set_defaults(run=cmd_events)
     volume = sub.add_parser("volume", help="disclosures by recipient activity and operator over the last hours")
     volume.add_argument("--hours", type=_hours, default=24.0, help="the period, in hours back from now (24)")
     volume.add_argument(
-        "--over", type=int, default=None, metavar="N", help="exit 1 when any operator received more than N (for cron)"
+        "--over",
+        type=int,
+        default=None,
+        metavar="N",
+        help="exit 1 when any operator received more than N (for cron); 3 when the period does not check out",
     )
     volume.add_argument("--data", default=data_default, help="the server's data directory (audit.db)")
     volume.set_defaults(run=cmd_volume)

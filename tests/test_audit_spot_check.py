@@ -1,0 +1,130 @@
+"""`dcii audit disclosures|events|volume` on a trail edited behind the server's back: each reading checks
+what it showed against the hash chain (search_service.audit_spot_check) and says so, exit 3 and the entry
+named, where it used to print the edited accounting as the record. Real trails (AuditLog), edited as an
+attacker with sqlite3 would, the CLI in a subprocess; with the lookup file caught up (the entries it names)
+and without it (the trail read whole)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import sqlite3
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from search_service.accounting import AuditLog
+from search_service.audit_chain import link
+from search_service.audit_lookup import Lookup, lookup_path
+from tests import test_accounting
+from tests.test_accounting import entry, tamper
+from tests.test_accounting_cli import audit
+
+key, db = test_accounting.key, test_accounting.db
+
+Edit = Callable[[Path], None]
+
+
+def _trail(db: Path, key: bytes, *, lookup: bool) -> None:
+    """Entries 1-2 R-1 and R-2, 3 R-1 again, 4 a REFUSAL, 5 R-3, 6 R-1 a third time."""
+    with AuditLog(db, key=key, clock=lambda: dt.datetime.now(dt.UTC) - dt.timedelta(minutes=5)) as log:
+        log.record_disclosures([entry("R-1"), entry("R-2")])
+        log.record_disclosures([entry("R-1", operator="adj-0099")])
+        log.record_event("REFUSAL", "no-certificate", {"method": "/dcii.v1.SearchService/Search", "reason": "r"})
+        log.record_disclosures([entry("R-3")])
+        log.record_disclosures([entry("R-1", operator="adj-0042")])
+    for path in db.parent.glob(lookup_path(db).name + "*"):
+        path.unlink()
+    if lookup:
+        made = Lookup(db)
+        try:
+            assert made.catch_up() == 6
+        finally:
+            made.close()
+
+
+def _edit_recipient(db: Path) -> None:
+    tamper(db, "UPDATE entry SET canonical = replace(canonical, 'adj-0099', 'adj-0001') WHERE seq = 3")
+
+
+def _edit_and_rehash(db: Path) -> None:
+    conn = sqlite3.connect(db)
+    text, prev_hash = conn.execute("SELECT canonical, prev_hash FROM entry WHERE seq = 3").fetchone()
+    conn.close()
+    edited = text.replace("adj-0099", "adj-0001")
+    tamper(db, f"UPDATE entry SET canonical = '{edited}', hash = '{link(prev_hash, edited)}' WHERE seq = 3")
+
+
+def _delete(db: Path) -> None:
+    tamper(db, "DELETE FROM entry WHERE seq = 3")
+
+
+def _cut_tail(db: Path) -> None:
+    """Entry 6 gone, and the database head moved back to entry 5 (the head file still names 6)."""
+    conn = sqlite3.connect(db)
+    digest = conn.execute("SELECT hash FROM entry WHERE seq = 5").fetchone()[0]
+    conn.close()
+    tamper(db, "DELETE FROM entry WHERE seq = 6", f"UPDATE head SET seq = 5, hash = '{digest}' WHERE id = 1")
+
+
+@pytest.mark.parametrize("lookup", [True, False], ids=["lookup", "no lookup"])
+@pytest.mark.parametrize(
+    ("edit", "why"),
+    [
+        (_edit_recipient, "entry 3 was altered: its hash does not match its content"),
+        (_edit_and_rehash, "entry 3 was altered or replaced: entry 4 is not chained to it"),
+        (_cut_tail, "the tail was cut (head file)"),
+    ],
+    ids=["edited", "edited and hashed again", "tail cut"],
+)
+def test_an_edited_accounting_is_shown_with_a_warning_and_exit_3(
+    db: Path, key: bytes, lookup: bool, edit: Edit, why: str
+) -> None:
+    _trail(db, key, lookup=lookup)
+    intact = audit("disclosures", "--agency", "AFOSI", "--record", "R-1", "--data", str(db.parent))
+    assert intact.returncode == 0, intact.stderr
+    assert "the entries shown checked against the audit chain: intact" in intact.stdout
+    edit(db)
+    shown = audit("disclosures", "--agency", "AFOSI", "--record", "R-1", "--data", str(db.parent))
+    assert shown.returncode == 3, (shown.stdout, shown.stderr)
+    assert "AFOSI/R-1" in shown.stdout and "intact" not in shown.stdout  # what the trail holds, still shown
+    assert shown.stderr.startswith("dcii: warning: the audit trail does not check out: ") and why in shown.stderr
+    assert "run `dcii audit verify`" in shown.stderr
+
+
+@pytest.mark.parametrize("lookup", [True, False], ids=["lookup", "no lookup"])
+def test_an_entry_deleted_is_named(db: Path, key: bytes, lookup: bool) -> None:
+    _trail(db, key, lookup=lookup)
+    _delete(db)
+    shown = audit("disclosures", "--agency", "AFOSI", "--record", "R-1", "--data", str(db.parent))
+    assert shown.returncode == 3 and "2 disclosures of AFOSI/R-1" in shown.stdout
+    # With the lookup: it named entry 3 for R-1. Without: the trail is read whole, and 3 is missing from it.
+    expected = "entry 3, which the trail's lookup names for this question" if lookup else "entry 3 is missing"
+    assert expected in shown.stderr
+
+
+@pytest.mark.parametrize("lookup", [True, False], ids=["lookup", "no lookup"])
+def test_what_a_reading_read_is_checked_and_no_more(db: Path, key: bytes, lookup: bool) -> None:
+    """An edit of another tracing's entry: seen by a reading that scanned it (the trail past the lookup's end,
+    here all of it), not by one the lookup served (its cost is the entries it read; `verify` walks the rest)."""
+    _trail(db, key, lookup=lookup)
+    tamper(db, "UPDATE entry SET canonical = replace(canonical, 'adj-0007', 'adj-0001') WHERE seq = 2")
+    shown = audit("disclosures", "--agency", "AFOSI", "--record", "R-1", "--data", str(db.parent))
+    if lookup:
+        assert shown.returncode == 0, shown.stderr
+    else:
+        assert shown.returncode == 3 and "entry 2 was altered" in shown.stderr
+    assert audit("verify", "--data", str(db.parent)).returncode == 1
+
+
+def test_events_and_volume_check_what_they_read(db: Path, key: bytes) -> None:
+    _trail(db, key, lookup=True)
+    assert audit("events", "--data", str(db.parent)).returncode == 0
+    volume = audit("volume", "--hours", "1", "--over", "100", "--data", str(db.parent))
+    assert volume.returncode == 0 and "the period's entries checked against the audit chain: intact" in volume.stdout
+    tamper(db, 'UPDATE entry SET canonical = replace(canonical, \'"reason":"r"\', \'"reason":"x"\') WHERE seq = 4')
+    events = audit("events", "--data", str(db.parent))
+    assert events.returncode == 3 and "entry 4 was altered" in events.stderr
+    _edit_recipient(db)  # a disclosure's recipient, inside the period: its count would change
+    volume = audit("volume", "--hours", "1", "--over", "0", "--data", str(db.parent))
+    assert volume.returncode == 3 and "entry 3 was altered" in volume.stderr  # 3 before 1 (over): distrust first
