@@ -50,6 +50,7 @@ from pathlib import Path
 from typing import Any
 
 from indexer.exc import Unavailable
+from indexer.failures import failure_text
 from indexer.model import PersonName
 from indexer.store.sqlite_checkpoint import NO_AUTOCHECKPOINT
 from search_service import audit_chain
@@ -136,7 +137,7 @@ class AuditLog:
             self._initialize()
         except (sqlite3.Error, OSError) as error:
             self.close()
-            raise Unavailable(f"{CANNOT_WRITE}: {error.__class__.__name__}") from error
+            raise Unavailable(f"{CANNOT_WRITE}: {failure_text(error)}") from error
         except BaseException:
             self.close()
             raise
@@ -238,7 +239,7 @@ class AuditLog:
                 head_file.write(head)
             self._checkpointer.written(len(documents))
         except (sqlite3.Error, OSError) as error:
-            raise Unavailable(f"{CANNOT_WRITE}: {error.__class__.__name__}") from error
+            raise Unavailable(f"{CANNOT_WRITE}: {failure_text(error)}") from error
         finally:
             for observer in self._observers:
                 observer(time.perf_counter() - started, entries)

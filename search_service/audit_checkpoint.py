@@ -34,6 +34,7 @@ from contextlib import AbstractContextManager
 from pathlib import Path
 
 from indexer.exc import DciiError
+from indexer.failures import failure_fields
 from indexer.store.sqlite_checkpoint import checkpoint_loop
 
 log = logging.getLogger(__name__)
@@ -121,13 +122,13 @@ class Checkpointer:
             try:
                 self._checkpoint(conn)
             except (sqlite3.Error, DciiError) as error:  # the next write asks again; the trail is unaffected
-                log.warning("audit checkpoint failed", extra={"error_type": error.__class__.__name__})
+                log.warning("audit checkpoint failed", extra=failure_fields(error))
         if self._sync_due and self._sync_head is not None:
             self._sync_due = False
             try:
                 self.head_syncs += self._sync_head()
             except (OSError, DciiError) as error:  # the next write asks again; the entries are durable
-                log.warning("audit head file sync failed", extra={"error_type": error.__class__.__name__})
+                log.warning("audit head file sync failed", extra=failure_fields(error))
         if self._catch_up is not None:
             self._copy_lookups(self._catch_up)
 
@@ -142,7 +143,7 @@ class Checkpointer:
                 self._wake.set()
         except (sqlite3.Error, OSError) as error:
             if not self._catch_up_failing:
-                log.warning("audit lookups not copied", extra={"error_type": error.__class__.__name__})
+                log.warning("audit lookups not copied", extra=failure_fields(error))
             self._catch_up_failing = True
 
     def _checkpoint(self, conn: sqlite3.Connection) -> None:

@@ -44,6 +44,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar
 
+from indexer.failures import failure_fields
+
 log = logging.getLogger(__name__)
 
 # Entries copied per statement: each batch is one transaction of the lookup file, taken in one SQLite
@@ -395,9 +397,7 @@ def _indexed(trail: Path, where: str, params: tuple[str, ...]) -> tuple[list[int
         sql = f"SELECT seq FROM entry_ref WHERE {where} AND seq <= ?"  # noqa: S608 (constants)
         return [int(row[0]) for row in conn.execute(sql, (*params, last[0]))], last[0], last[1]
     except sqlite3.Error as error:
-        log.warning(
-            "the audit lookup file cannot be read: the trail is read whole", extra={"error_type": type(error).__name__}
-        )
+        log.warning("the audit lookup file cannot be read: the trail is read whole", extra=failure_fields(error))
         return [], 0, ""
     finally:
         conn.close()

@@ -29,6 +29,7 @@ import contextlib
 import sqlite3
 from pathlib import Path
 
+from indexer.failures import failure_text
 from search_service import audit_chain, audit_lookup
 from search_service.audit_lookup import Reading
 
@@ -166,4 +167,4 @@ def spot_check_file(path: Path, reading: Reading) -> str | None:
         finally:
             conn.close()
     except sqlite3.Error as error:
-        return f"the audit trail cannot be read ({type(error).__name__})"
+        return f"the audit trail cannot be read ({failure_text(error)})"

@@ -11,6 +11,7 @@ import sqlite3
 from pathlib import Path
 
 from indexer.exc import Unavailable
+from indexer.failures import failure_text
 from search_service.audit_chain import head_path
 
 CANNOT_WRITE = "the audit trail cannot be written"
@@ -31,4 +32,4 @@ def check_writable(database: Path, *, timeout: float) -> None:
         with head_path(database).open("r+b"):
             pass
     except (sqlite3.Error, OSError) as error:
-        raise Unavailable(f"{CANNOT_WRITE} ({database}): {error.__class__.__name__}") from error
+        raise Unavailable(f"{CANNOT_WRITE} ({database}): {failure_text(error)}") from error

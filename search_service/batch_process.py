@@ -49,6 +49,7 @@ if TYPE_CHECKING:
     from search_service.disclosure_budget import DisclosureBudget
     from search_service.registry import Registry
     from search_service.server import ServerConfig
+from indexer.failures import failure_fields
 from search_service.code_identity import OTHER_CODE, code_identity, exit_unless_server_code
 from search_service.gc_tuning import tune_garbage_collector
 from search_service.malloc_tuning import limit_malloc_arenas
@@ -149,7 +150,7 @@ class BatchProcess:
                     if (self._process is None or self._process.poll() is not None) and self._queue.runnable():
                         self._spawn()
             except Exception as error:  # the queue unavailable a moment: look again later
-                log.warning("batch worker watch failed", extra={"error_type": type(error).__name__})
+                log.warning("batch worker watch failed", extra=failure_fields(error))
 
     def _spawn(self) -> subprocess.Popen[bytes] | None:
         """The running process, started if need be (call with the lock held)."""
@@ -272,7 +273,7 @@ def run(files: WorkerFiles, settings: BatchSettings, *, audit_timeout: float, bu
         try:
             os.nice(settings.nice)
         except OSError as error:
-            log.warning("batch worker cannot lower its priority", extra={"error_type": type(error).__name__})
+            log.warning("batch worker cannot lower its priority", extra=failure_fields(error))
     # Read-only: the worker only reads the store, and opened for writing it upgraded a store file of an
     # earlier schema under the server that serves it (a review of upgrades); such a file is refused here.
     store = open_store(files.store, read_only=True)

@@ -32,6 +32,7 @@ from enum import StrEnum
 from pathlib import Path
 
 from indexer.exc import ResourceExhausted, Unavailable
+from indexer.failures import failure_fields, failure_text
 from search_service.sqlite_files import ThreadConnections
 
 log = logging.getLogger(__name__)
@@ -203,7 +204,7 @@ class BatchQueue:
                     ((seq, i, q.query_id, q.request, q.result) for i, q in enumerate(queries)),
                 )
         except sqlite3.Error as error:
-            raise Unavailable(f"the batch queue cannot be written: {error.__class__.__name__}") from error
+            raise Unavailable(f"the batch queue cannot be written: {failure_text(error)}") from error
         found = self.get(batch_id)
         assert found is not None
         return found
@@ -356,7 +357,7 @@ class BatchPurge:
         try:
             gone = self._queue.purge_finished(self._queue.now() - self._keep)
         except Exception as error:  # the file busy or failing: the next tick tries again
-            log.warning("batch purge failed", extra={"error_type": type(error).__name__})
+            log.warning("batch purge failed", extra=failure_fields(error))
             return 0
         if gone:
             log.info("finished batches purged", extra={"batches": gone})

@@ -38,6 +38,7 @@ from dataclasses import dataclass
 
 from dcii.v1 import batch_pb2, search_pb2
 from indexer.exc import DciiError, InvalidArgument, NotFound, PermissionDenied, ResourceExhausted
+from indexer.failures import failure_fields
 from indexer.model import Violation
 from indexer.store.base import TracingStore
 from search_service.accounting import AuditLog, DisclosureEntry
@@ -177,7 +178,7 @@ class BatchWorker:
             try:
                 worked = self.run_once()
             except Exception as error:  # the trail or the store unavailable: back off, the batch waits
-                log.warning("batch chunk interrupted", extra={"error_type": type(error).__name__})
+                log.warning("batch chunk interrupted", extra=failure_fields(error))
                 self._stop.wait(settings.retry_delay)
                 continue
             if worked is None:
@@ -265,7 +266,7 @@ class BatchWorker:
         except DciiError:
             raise  # unavailable: nothing disclosed, the query stays pending
         except Exception as error:  # a defect on this query must not hold the batch forever
-            log.error("batch query failed", extra={"error_type": type(error).__name__})
+            log.error("batch query failed", extra=failure_fields(error))
             result = refused(query.query_id, query.position, [Violation("", "internal error: ask it online")])
         else:
             if found.disclosures and self._search.budget is not None:

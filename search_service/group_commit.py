@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
 from indexer.exc import DciiError, InvalidArgument, Unavailable
+from indexer.failures import failure_text
 
 T = TypeVar("T")
 
@@ -111,4 +112,4 @@ def _copy(error: BaseException) -> BaseException:
     exception object raised in several threads would share, and tangle, one traceback)."""
     if isinstance(error, DciiError) and not isinstance(error, InvalidArgument):
         return type(error)(error.message)
-    return Unavailable(f"the write failed: {error.__class__.__name__}")
+    return Unavailable(f"the write failed: {failure_text(error)}")

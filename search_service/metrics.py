@@ -55,6 +55,7 @@ from prometheus_client.process_collector import ProcessCollector
 from prometheus_client.registry import Collector
 
 from dcii.v1 import ingest_pb2, search_pb2
+from indexer.failures import failure_fields
 from indexer.store.base import TracingStore
 from search_service.auth import POLICY
 from search_service.batch_queue import BatchQueue, BatchState
@@ -294,7 +295,7 @@ class _Cached:
         try:
             value = self._compute()
         except Exception as error:  # the backend is down: the scrape goes on without this gauge
-            log.warning("metrics: cannot read", extra={"source": self._what, "error_type": type(error).__name__})
+            log.warning("metrics: cannot read", extra={"source": self._what, **failure_fields(error)})
             value = None
         with self._lock:
             self._value, self._running = value, False

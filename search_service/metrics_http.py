@@ -19,6 +19,8 @@ from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 from prometheus_client import make_wsgi_app
 from prometheus_client.registry import CollectorRegistry
 
+from indexer.failures import failure_fields
+
 log = logging.getLogger(__name__)
 
 READ_TIMEOUT = 10.0
@@ -54,8 +56,8 @@ class _BoundedServer(ThreadingMixIn, WSGIServer):
         log line with its type (socketserver's default printed a traceback to stderr, breaking the one JSON
         object a line that the server's log is, for any peer that opened a connection and waited)."""
         error = sys.exc_info()[1]
-        if not isinstance(error, TimeoutError | ConnectionError):
-            log.warning("metrics request failed", extra={"error_type": type(error).__name__})
+        if error is not None and not isinstance(error, TimeoutError | ConnectionError):
+            log.warning("metrics request failed", extra=failure_fields(error))
 
     def process_request_thread(self, request: Any, client_address: Any) -> None:
         try:

@@ -34,6 +34,7 @@ from enum import StrEnum
 from pathlib import Path
 
 from indexer.exc import FailedPrecondition, InvalidArgument, NotFound, Unavailable
+from indexer.failures import failure_text
 from indexer.model import TracingKey, Violation
 from search_service.privacy_days import (
     ACKNOWLEDGE_WORKING_DAYS,
@@ -201,7 +202,7 @@ class PrivacyRequests:
         except sqlite3.IntegrityError:
             raise
         except sqlite3.Error as error:
-            raise Unavailable(f"{CANNOT_USE}: {error.__class__.__name__}") from error
+            raise Unavailable(f"{CANNOT_USE}: {failure_text(error)}") from error
 
     # ---- requests ----
 

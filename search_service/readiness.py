@@ -29,6 +29,7 @@ from collections.abc import Callable, Sequence
 from grpc_health.v1 import health, health_pb2
 
 from dcii.v1 import ingest_pb2, privacy_pb2, search_pb2
+from indexer.failures import failure_fields
 from indexer.store.base import TracingStore
 from search_service.accounting import AuditLog
 from search_service.registry import Registry
@@ -103,7 +104,7 @@ class Readiness:
         except Exception as error:  # any failure to read is a store that cannot answer; its type is logged
             with self._lock:
                 self._store_failures += 1
-            log.debug("store probe failed", extra={"error_type": type(error).__name__})
+            log.debug("store probe failed", extra=failure_fields(error))
         else:
             with self._lock:
                 self._store_failures = 0
@@ -113,7 +114,7 @@ class Readiness:
             try:
                 self._audit.record_event(RESTORED, "server", {"probe": "the audit trail can be written again"})
             except Exception as error:  # still refusing: stays not ready (the failed write said so already)
-                log.debug("audit probe failed", extra={"error_type": type(error).__name__})
+                log.debug("audit probe failed", extra=failure_fields(error))
             else:
                 with self._lock:
                     self._audit_failing = False
@@ -123,7 +124,7 @@ class Readiness:
             try:
                 registry.check_writable()
             except Exception as error:  # still refusing (the failed write said so already)
-                log.debug("registry probe failed", extra={"error_type": type(error).__name__})
+                log.debug("registry probe failed", extra=failure_fields(error))
             else:
                 with self._lock:
                     self._registry_failing = False

@@ -48,6 +48,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from indexer.failures import failure_fields
 from search_service.code_identity import OTHER_CODE, code_identity, exit_unless_server_code
 
 if TYPE_CHECKING:
@@ -235,7 +236,7 @@ class ServingProcesses:
             self.restarts += 1
             self._start_after.pop(index, None)
         except OSError as error:  # no process could be made now: try at the next tick
-            log.warning("serving process not started", extra={"error_type": type(error).__name__})
+            log.warning("serving process not started", extra=failure_fields(error))
 
     def terminate(self) -> None:
         """SIGTERM to every replica, without waiting: they drain their calls while the primary drains its."""

@@ -32,6 +32,7 @@ from opensearchpy import OpenSearch
 from opensearchpy.exceptions import ConflictError, NotFoundError, TransportError
 
 from indexer.exc import FailedPrecondition
+from indexer.failures import failure_fields
 
 log = logging.getLogger(__name__)
 
@@ -178,7 +179,7 @@ class Lease:
                 self._lost = "its document or index was deleted"
                 return
             except Exception as error:  # a failed renewal is not a lost lease: tried again at the next beat
-                log.warning("could not renew the rebuild's lease", extra={"error_type": type(error).__name__})
+                log.warning("could not renew the rebuild's lease", extra=failure_fields(error))
                 continue
             if written is None:
                 self._lost = "taken over by another process"

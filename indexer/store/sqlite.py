@@ -22,6 +22,7 @@ from pathlib import Path
 from indexer.codec import tracing_from_json
 from indexer.codec_head import head_from_text
 from indexer.exc import FailedPrecondition, Unavailable
+from indexer.failures import failure_text
 from indexer.model import Dispute, Identifiers, StoredTracing, TracingKey, TracingType
 from indexer.store.base import (
     DeletionRecord,
@@ -99,7 +100,7 @@ class SqliteStore(TracingStore):
                 self._writer.stop()
                 raise Unavailable(
                     f"the store's count of disputes ({signal_path(self.path).name}) cannot be opened:"
-                    f" {error.__class__.__name__} (run dcii as the service's user; RUNBOOK, What each instance keeps)"
+                    f" {failure_text(error)} (run dcii as the service's user; RUNBOOK, What each instance keeps)"
                 ) from error
         self._readers = ReaderPool(lambda: connect(self.path, readonly=True))
         with self._readers.reading() as conn:  # the writer has brought the file up to date

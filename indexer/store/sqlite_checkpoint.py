@@ -27,6 +27,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from indexer.failures import failure_fields
+
 log = logging.getLogger(__name__)
 
 # The writer's connection is told: never checkpoint in a commit.
@@ -65,7 +67,7 @@ def checkpoint_loop(
             each(conn)
             stop.wait(pause)
     except sqlite3.Error as error:
-        log.warning(f"{what} checkpoints stopped", extra={"error_type": error.__class__.__name__})
+        log.warning(f"{what} checkpoints stopped", extra=failure_fields(error))
     finally:
         if conn is not None:
             with contextlib.suppress(sqlite3.Error):
@@ -116,7 +118,7 @@ class Checkpoints:
         try:
             busy, frames, _ = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
         except sqlite3.Error as error:  # the next commit wakes it again; the store is unaffected
-            log.warning("store checkpoint failed", extra={"error_type": error.__class__.__name__})
+            log.warning("store checkpoint failed", extra=failure_fields(error))
             return
         self.checkpoints += not busy
         if frames >= self._restart_frames:

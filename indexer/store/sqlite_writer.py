@@ -18,6 +18,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
 
+from indexer.failures import failure_fields
 from indexer.store import sqlite_checkpoint
 from indexer.store.base import WriteResult
 from indexer.store.sqlite_checkpoint import NO_AUTOCHECKPOINT, Checkpoints
@@ -145,4 +146,4 @@ class Writer:
             if self._checkpoints.committed():
                 self._conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
         except Exception as error:  # nothing written is affected
-            log.warning("store checkpoint failed", extra={"error_type": error.__class__.__name__})
+            log.warning("store checkpoint failed", extra=failure_fields(error))
