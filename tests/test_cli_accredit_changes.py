@@ -15,7 +15,7 @@ from search_service.accreditation import Purpose, Role
 from search_service.accreditation_events import ACTIVITY_ACCESS_SET, CERTIFICATE_REVOKED
 from tests import factories as f
 from tests.support import Client, Index
-from tests.test_cli_admin_checks import _accredit, _one_line
+from tests.test_cli_admin_checks import _accredit, _one_line, dcii
 
 EXACT = search_pb2.SEARCH_MODE_EXACT
 
@@ -130,3 +130,21 @@ def test_one_certificate_revoked_ends_its_sessions_and_leaves_the_activitys_othe
         {"activity": "CCF-3", "fingerprint": lost.fingerprint},
         {"activity": "CCF-3", "fingerprint": kept.fingerprint},
     ]
+
+
+def _column(output: str, number: int) -> str:
+    """A table's column `number` (1 the first), its wrapped pieces joined in order."""
+    return "".join(line.split("│")[number].strip() for line in output.splitlines() if line.startswith("│"))
+
+
+def test_the_lists_wrap_an_id_never_elide_it_on_a_narrow_terminal(index: Index) -> None:
+    """At 80 columns `activity list` showed "DEMO-ADJUDI…": an id nobody could type into the next command."""
+    cert = index.accredit("DEMO-ADJUDICATOR-FORT-MEADE", "ARMY-CCF", [Role.QUERIER, Role.BATCH], list(Purpose))[0]
+    for args, column, expected in (
+        (("activity", "list"), 1, "DEMO-ADJUDICATOR-FORT-MEADE"),
+        (("operator", "list"), 2, "DEMO-ADJUDICATOR-FORT-MEADE"),
+        (("activity", "certs", "DEMO-ADJUDICATOR-FORT-MEADE"), 1, cert.fingerprint),
+    ):
+        done = dcii("accredit", "--data", str(index.data_dir), *args, env={"COLUMNS": "80"})
+        assert done.returncode == 0 and "…" not in done.stdout, (args, done.stdout)
+        assert expected in _column(done.stdout, column), (args, done.stdout)

@@ -15,9 +15,7 @@ import re
 import sys
 from pathlib import Path
 
-from rich.table import Table
-
-from dcii.cli.admin import Trail, _checked_agency, _csv_enum, _registry, console
+from dcii.cli.admin import Trail, _checked_agency, _csv_enum, _registry, console, folding_table
 from indexer.exc import InvalidArgument
 from search_service import accreditation_events as events
 from search_service import pki
@@ -80,7 +78,9 @@ def cmd_activity_revoke_cert(args: argparse.Namespace) -> None:
 
 
 def cmd_activity_certs(args: argparse.Namespace) -> None:
-    table = Table("fingerprint (SHA-256)", "added (UTC)", "revoked (UTC)", title=f"Certificates of {args.activity_id}")
+    table = folding_table(
+        "fingerprint (SHA-256)", "added (UTC)", "revoked (UTC)", title=f"Certificates of {args.activity_id}"
+    )
     for row in _registry(args).certificates(args.activity_id):
         revoked = "" if row.revoked_at is None else f"{row.revoked_at:%Y-%m-%d %H:%M}"
         table.add_row(row.fingerprint, f"{row.added_at:%Y-%m-%d %H:%M}", revoked)

@@ -244,8 +244,17 @@ def cmd_activity_status(args: argparse.Namespace) -> None:
         )
 
 
+def folding_table(*headers: str, title: str | None = None) -> Table:
+    """A table whose cells wrap, never elide: an 80-column terminal showed "DEMO-ADJUDI…", an id nobody could
+    type into the next command."""
+    table = Table(title=title)
+    for header in headers:
+        table.add_column(header, overflow="fold")
+    return table
+
+
 def cmd_activity_list(args: argparse.Namespace) -> None:
-    table = Table("activity", "agency", "roles", "purposes", "status", "certificates")
+    table = folding_table("activity", "agency", "roles", "purposes", "status", "certificates")
     for a in _registry(args).list_activities():
         table.add_row(
             a.activity_id,
@@ -292,7 +301,7 @@ def cmd_operator_list(args: argparse.Namespace) -> None:
     # ACTIVE. Each disabling goes into the audit trail, as the server's do.
     for account in sweep_with_trail_at(registry, Path(args.data)):
         console.print(f"{account} disabled: unused for three years", markup=False)
-    table = Table("account", "activity", "status", "last login", "locked until")
+    table = folding_table("account", "activity", "status", "last login", "locked until")
     for o in registry.list_operators():
         table.add_row(
             o.account_code,
