@@ -100,11 +100,7 @@ def _span(conn: sqlite3.Connection, span: tuple[int, int]) -> str | None:
             return f"entry {seq - 1} was altered or replaced: entry {seq} is not chained to it"
         if seq > last:
             return None
-        try:
-            hashes_to = audit_chain.link(prev_hash, text)
-        except (ValueError, UnicodeEncodeError):  # not a hash, or not ASCII
-            hashes_to = ""
-        if hashes_to != digest:
+        if not _hashes_to(digest, prev_hash, text):
             return f"entry {seq} was altered: its hash does not match its content"
         before, expected = digest, expected + 1
     if expected <= last:
@@ -134,6 +130,13 @@ def _entries(conn: sqlite3.Connection, seqs: list[int]) -> str | None:
     return None
 
 
+def _hashes_to(digest: str, prev_hash: str, text: str) -> bool:
+    try:
+        return audit_chain.link(prev_hash, text) == digest
+    except (ValueError, UnicodeEncodeError):  # not a hash, or not ASCII
+        return False
+
+
 def _entry(seq: int, rows: dict[int, tuple[str, str, str]], head: audit_chain.Head | None) -> str | None:
     if seq not in rows:
         return f"entry {seq} is missing"
@@ -141,11 +144,7 @@ def _entry(seq: int, rows: dict[int, tuple[str, str, str]], head: audit_chain.He
     document = audit_chain.parse_document(text)
     if document is None or audit_chain.canonical(document) != text or document.get("seq") != seq:
         return f"entry {seq} was altered: it is not the canonical entry {seq}"
-    try:
-        hashes_to = audit_chain.link(prev_hash, text)
-    except (ValueError, UnicodeEncodeError):  # not a hash, or not ASCII
-        hashes_to = ""
-    if hashes_to != digest:
+    if not _hashes_to(digest, prev_hash, text):
         return f"entry {seq} was altered: its hash does not match its content"
     successor = rows.get(seq + 1)
     if successor is not None:

@@ -353,8 +353,9 @@ def _no_wake() -> None:
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
 
 
-def serve(config: ServerConfig, *, on_ready: Callable[[int], None] | None = None) -> None:
-    """Run until SIGTERM, SIGINT or SIGHUP, then drain in-flight calls and close the store cleanly."""
+def stop_on_signals() -> tuple[threading.Event, list[int]]:
+    """An event set by any of STOP_SIGNALS, and the signals received (the first one is logged). The serving
+    replicas (search_service.serving_processes) stop on the same ones."""
     stop = threading.Event()
     received: list[int] = []
 
@@ -362,10 +363,16 @@ def serve(config: ServerConfig, *, on_ready: Callable[[int], None] | None = None
         received.append(signum)
         stop.set()
 
-    # Before the port opens: a signal that came while the server started (a client saw the port) ended
-    # the process outright, SIGHUP's default, where it drains once started (a CI run of the stop's test).
     for signum in STOP_SIGNALS:
         signal.signal(signum, stopping)
+    return stop, received
+
+
+def serve(config: ServerConfig, *, on_ready: Callable[[int], None] | None = None) -> None:
+    """Run until SIGTERM, SIGINT or SIGHUP, then drain in-flight calls and close the store cleanly."""
+    # Before the port opens: a signal that came while the server started (a client saw the port) ended
+    # the process outright, SIGHUP's default, where it drains once started (a CI run of the stop's test).
+    stop, received = stop_on_signals()
     limit_malloc_arenas()  # before start_server makes the threads
     running = start_server(config)
     tune_garbage_collector()

@@ -280,20 +280,12 @@ def run_replica(config: ServerConfig, ready_fd: int) -> None:
     from search_service.batch_process import watch_parent
     from search_service.gc_tuning import tune_garbage_collector
     from search_service.malloc_tuning import limit_malloc_arenas
-    from search_service.server import STOP_SIGNALS, start_server
+    from search_service.server import start_server, stop_on_signals
 
     limit_malloc_arenas()
-    stop = threading.Event()
-    received: list[int] = []
-
-    def stopping(signum: int, _frame: object) -> None:
-        received.append(signum)
-        stop.set()
-
     # The primary's stop signals: a closed terminal sends SIGHUP to the whole process group, which killed
     # each replica outright (its calls cut, its files left open) while the primary drained (an ops review).
-    for signum in STOP_SIGNALS:
-        signal.signal(signum, stopping)
+    stop, received = stop_on_signals()
     threading.Thread(target=watch_parent, args=(stop,), name="serving-parent", daemon=True).start()
     running = start_server(config)
     try:

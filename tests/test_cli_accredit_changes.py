@@ -10,12 +10,12 @@ import pytest
 
 from dcii.v1 import search_pb2
 from search_service import pki
-from search_service.accounting import AuditLog, load_or_create_key
 from search_service.accreditation import Purpose, Role
 from search_service.accreditation_events import ACTIVITY_ACCESS_SET, CERTIFICATE_REVOKED
 from tests import factories as f
 from tests.support import Client, Index
 from tests.test_cli_admin_checks import _accredit, _one_line, dcii
+from tests.test_privacy_peers import _events
 
 EXACT = search_pb2.SEARCH_MODE_EXACT
 
@@ -35,14 +35,6 @@ def _refused(client: Client, purpose: search_pb2.Purpose.ValueType = search_pb2.
         _ask(client, purpose)
     assert refused.value.code() == grpc.StatusCode.PERMISSION_DENIED
     return str(refused.value.details())
-
-
-def _events(index: Index, kind: str) -> list[dict[str, str]]:
-    audit = AuditLog(index.data_dir / "audit.db", key=load_or_create_key(index.data_dir / "audit.key"))
-    try:
-        return [dict(event.detail) for event in audit.events(kind)]
-    finally:
-        audit.close()
 
 
 def test_a_purpose_or_role_changed_takes_effect_at_the_next_call_of_the_same_session(index: Index) -> None:
