@@ -70,7 +70,7 @@ from search_service.accounting_entries import (
     read_events,
     verify_file,
 )
-from search_service.accounting_keys import load_or_create_key, person_ref, subject_ref, subject_refs
+from search_service.accounting_keys import load_or_create_key, person_ref, subject_ref, subject_refs, typed_ref
 from search_service.audit_chain import Head, VerifyResult
 from search_service.audit_checkpoint import Checkpointer
 from search_service.audit_head import HeadFile
@@ -293,6 +293,10 @@ class AuditLog:
     def person_ref(self, ssn: str) -> str:
         """How the trail names a person by SSN alone ("" without one)."""
         return person_ref(self._key, ssn)
+
+    def typed_ref(self, text: str) -> str:
+        """How the trail names what a client typed without holding it (accounting_keys.typed_ref)."""
+        return typed_ref(self._key, text)
 
     def record_disclosures(self, disclosures: Sequence[DisclosureEntry]) -> str:
         """Record one entry per disclosed tracing, all or nothing, durable before returning; returns the

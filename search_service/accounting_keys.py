@@ -58,6 +58,13 @@ def _keyed(key: bytes) -> hmac.HMAC:
     return hmac.new(key, digestmod="sha256")
 
 
+def typed_ref(key: bytes, text: str) -> str:
+    """HMAC-SHA256(key, "v1|typed|" + text), its first 16 hex digits: what a client typed that the trail must
+    not hold in clear (an unknown account code, perhaps a password typed in its field), named so that the
+    same text tried again reads the same."""
+    return _ref(key, "v1|typed|" + text.encode("utf-8", "surrogatepass").hex())[:16]
+
+
 def person_ref(key: bytes, ssn: str) -> str:
     """HMAC-SHA256(key, "v1|ssn|SSN digits") in hex; "" without an SSN (nothing to name a person by)."""
     digits = _digits(ssn)

@@ -310,7 +310,9 @@ class AuthInterceptor(grpc.ServerInterceptor):
                 self._refusals.take(fingerprint)
         if self._on_refusal is not None:
             targets = (refusal.target,) if isinstance(refusal, TracingRefused) else ()
-            self._on_refusal(RefusedCall(method, fingerprint, refusal.message, caller, account, targets))
+            exists = account is None or bool(self._registry.list_operators(account))
+            refused = RefusedCall(method, fingerprint, refusal.message, caller, account, targets, account_exists=exists)
+            self._on_refusal(refused)
 
     def intercept_service(
         self,

@@ -7,8 +7,9 @@ certificate's activity was found ("-" for the operator before a login), as other
 (`Caller.actor`), the certificate's fingerprint otherwise ("no-certificate" without one). Its detail holds
 the method and the reason (the server's own words), and where they apply: `certificate`, the fingerprint,
 when the actor is the activity's (which of its terminals); `account`, the account code a refused login
-tried; `target`, the tracings (agency/record_number) an ingest action was refused on; `count`, for a
-call refused in part (a stream's actions, a batch's queries).
+tried when such an account exists, else "unknown <keyed hash of what was typed>"; `target`, the tracings
+(agency/record_number) an ingest action was refused on; `count`, for a call refused in part (a stream's
+actions, a batch's queries).
 
 What a client sent (an account code, a tracing key) is recorded through `printable`: capped and without
 control characters, so that a client cannot write arbitrary text, nor forge lines, into the trail or the
@@ -18,7 +19,7 @@ control characters, so that a client cannot write arbitrary text, nor forge line
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -68,6 +69,10 @@ class RefusedCall:
     account: str | None = None  # what a refused login named as its account code (never its password)
     targets: Sequence[str] = ()
     count: int | None = None
+    # Whether `account` names an existing account (any activity's). One that does not is recorded by its
+    # keyed hash: an operator who typed the password into the account field by mistake left it, in clear,
+    # for the trail's five years and every reader of `dcii audit events` (a security review).
+    account_exists: bool = True
 
     @property
     def actor(self) -> str:
@@ -75,14 +80,15 @@ class RefusedCall:
             return self.caller.actor
         return self.fingerprint or "no-certificate"
 
-    def detail(self) -> dict[str, str]:
+    def detail(self, typed_ref: Callable[[str], str] | None = None) -> dict[str, str]:
+        """The event's detail; `typed_ref` names an unknown account by its keyed hash (AuditLog.typed_ref)."""
         detail = {"method": self.method, "reason": self.reason}
         if self.caller is not None:
             detail["certificate"] = self.fingerprint
-        if self.account is not None:
-            # Recorded even when no such account exists: it is what the guesser typed, not a subject's data,
-            # and it is what tells an auditor which account was attacked.
-            detail["account"] = printable(self.account)
+        if self.account is not None and self.account_exists:
+            detail["account"] = printable(self.account)  # the account attacked: it tells an auditor whose
+        elif self.account is not None:
+            detail["account"] = f"unknown {typed_ref(self.account) if typed_ref else ''}".strip()
         if self.targets:
             detail["target"] = ",".join(printable(t) for t in self.targets[:TARGETS_LIMIT])
         if self.count is not None:
@@ -91,7 +97,7 @@ class RefusedCall:
 
     def record(self, audit: AuditLog) -> None:
         """Write the REFUSAL event (raises Unavailable if the trail cannot take it)."""
-        audit.record_event(REFUSAL, self.actor, self.detail())
+        audit.record_event(REFUSAL, self.actor, self.detail(audit.typed_ref))
 
 
 class OnRefusalInCall(Protocol):
