@@ -288,6 +288,11 @@ def disclosure_volume_file(
                 middle = (low + high) // 2
                 row = conn.execute("SELECT json_extract(canonical, '$.at') FROM entry WHERE seq = ?", (middle,))
                 at = row.fetchone()
+                if reading is not None:
+                    # Each entry the search read is vouched for: a missing one, taken for "before the period",
+                    # or one whose time was edited, let 8 entries move the period's start to the trail's end:
+                    # `volume` counted nothing and said intact (a security review).
+                    (reading.missing if at is None or at[0] is None else reading.shown).append(middle)
                 if at is None or at[0] is None or str(at[0]) < moment:
                     low = middle + 1
                 else:

@@ -331,6 +331,7 @@ class Reading:
     shown: list[int] = field(default_factory=list)
     unanswered: list[int] = field(default_factory=list)
     spans: list[tuple[int, int]] = field(default_factory=list)
+    missing: list[int] = field(default_factory=list)  # seqs a reading looked for and did not find
 
 
 def find(

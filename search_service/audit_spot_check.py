@@ -44,6 +44,8 @@ def spot_check(conn: sqlite3.Connection, trail: Path, reading: Reading) -> str |
     if reading.unanswered:
         seq = min(reading.unanswered)
         return f"entry {seq}, which the trail's lookup names for this question, is missing or was altered"
+    if reading.missing:
+        return f"entry {min(reading.missing)} is missing or was altered (it has no time)"
     anchors = audit_lookup.find(conn, trail, audit_lookup.BY_KIND, (audit_chain.ANCHOR_EVENT,))
     if anchors:
         return f"entry {anchors[0][0]} records that the heads were found tampered with"
@@ -89,10 +91,13 @@ def _span(conn: sqlite3.Connection, span: tuple[int, int]) -> str | None:
     first, last = span
     if last < first:
         return None
+    # From the entry before the span: the span's first entry must be chained to it, or entries cut from
+    # just before a period would move its start unseen.
+    start = max(1, first - 1)
     rows = conn.execute(
-        "SELECT seq, canonical, prev_hash, hash FROM entry WHERE seq BETWEEN ? AND ? ORDER BY seq", (first, last + 1)
+        "SELECT seq, canonical, prev_hash, hash FROM entry WHERE seq BETWEEN ? AND ? ORDER BY seq", (start, last + 1)
     )
-    expected, before = first, None
+    expected, before = start, None
     for seq, text, prev_hash, digest in rows:
         if seq != expected:
             return f"entry {expected} is missing"

@@ -128,3 +128,51 @@ def test_events_and_volume_check_what_they_read(db: Path, key: bytes) -> None:
     _edit_recipient(db)  # a disclosure's recipient, inside the period: its count would change
     volume = audit("volume", "--hours", "1", "--over", "0", "--data", str(db.parent))
     assert volume.returncode == 3 and "entry 3 was altered" in volume.stderr  # 3 before 1 (over): distrust first
+
+
+def _blind_the_bisection(db: Path, moment: str, *, by: str) -> list[int]:
+    """A security review's attack on `volume`: remove (or back-date) each entry its search for the period's
+    start reads inside the period, until the start falls at the trail's end; the seqs touched."""
+    conn = sqlite3.connect(db)
+    conn.execute("DROP TRIGGER IF EXISTS entry_never_deleted")
+    conn.execute("DROP TRIGGER IF EXISTS entry_never_changed")
+    touched: list[int] = []
+    while True:
+        last = conn.execute("SELECT max(seq) FROM entry").fetchone()[0]
+        low, high, victim = 1, last + 1, None
+        while low < high:
+            middle = (low + high) // 2
+            at = conn.execute("SELECT json_extract(canonical, '$.at') FROM entry WHERE seq = ?", (middle,)).fetchone()
+            if at is None or at[0] is None or str(at[0]) < moment:
+                low = middle + 1
+            else:
+                victim = middle if victim is None and middle < last - 2 else victim
+                high = middle
+        if victim is None:
+            break
+        if by == "deleting":
+            conn.execute("DELETE FROM entry WHERE seq = ?", (victim,))
+        else:
+            conn.execute(
+                "UPDATE entry SET canonical = json_set(canonical, '$.at', '2000-01-01T00:00:00+00:00') WHERE seq = ?",
+                (victim,),
+            )
+        conn.commit()
+        touched.append(victim)
+    conn.close()
+    return touched
+
+
+@pytest.mark.parametrize("by", ["deleting", "back-dating"])
+def test_volume_is_not_blinded_by_the_entries_its_search_reads(db: Path, key: bytes, by: str) -> None:
+    with AuditLog(db, key=key, clock=lambda: dt.datetime.now(dt.UTC) - dt.timedelta(minutes=5)) as log:
+        for n in range(60):
+            log.record_disclosures([entry(f"R-{n}", operator="adj-0099")])
+    before = audit("volume", "--hours", "1", "--over", "50", "--data", str(db.parent))
+    assert before.returncode == 1 and "60 disclosures" in before.stdout  # over 50: the alarm
+    moment = (dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)).isoformat()
+    assert _blind_the_bisection(db, moment, by=by)
+    after = audit("volume", "--hours", "1", "--over", "50", "--data", str(db.parent))
+    # It counted 1 and said intact, exit 0: now the count is printed as read, and the trail distrusted.
+    assert after.returncode == 3, (after.stdout, after.stderr)
+    assert "does not check out: entry" in after.stderr
