@@ -23,6 +23,7 @@ from indexer.exc import Unavailable
 from indexer.model import PersonName, TracingKey
 from search_service import audit_chain, audit_lookup
 from search_service.audit_chain import VerifyResult
+from search_service.audit_lookup_check import lookup_disagreement
 
 DISCLOSURE = "DISCLOSURE"
 METHODS = frozenset({"ONLINE", "BATCH"})
@@ -236,7 +237,9 @@ def verify_file(path: Path, anchor: audit_chain.Head | None = None) -> VerifyRes
     try:
         conn = _read_only(path)
         try:
-            return audit_chain.verify_chain(conn, head_file, anchor)
+            result = audit_chain.verify_chain(conn, head_file, anchor)
+            wrong = lookup_disagreement(conn, path) if result.ok else None
+            return result if wrong is None else VerifyResult(False, result.entries, *wrong)
         finally:
             conn.close()
     except sqlite3.Error as error:

@@ -17,9 +17,10 @@ read, at a cost in proportion to it:
   (`volume`) — has no seq missing and every entry of it checks out as above.
 
 Its cost is that of the reading: the entries shown, and the spans read whole (hashing an entry costs about
-what reading it did). What it cannot see: an entry deleted and the chain re-linked over it (its successors
-and both heads rewritten) where the lookup did not name it: `dcii audit verify`, with a head kept off the
-machine, can. So a reading that checks out says so in those words, and
+what reading it did). What it cannot see: an entry the lookup file does not name (a row deleted from it, or
+moved to another question: the lookup decides what a reading reads, and is checked against the trail by
+`dcii audit verify`, search_service.audit_lookup_check), and an entry deleted with the chain re-linked over
+it (its successors and both heads rewritten): `verify`, with a head kept off the machine, sees both. So a reading that checks out says so in those words, and
 one that does not names the entry and the reason, and sends the reader to `dcii audit verify`.
 """
 

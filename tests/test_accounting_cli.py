@@ -18,6 +18,7 @@ import pytest
 from dcii.cli import audit as audit_cli
 from search_service.accounting import AuditLog
 from search_service.audit_chain import GENESIS, Head, canonical, database_head, head_path, link, write_head_file
+from search_service.audit_lookup import lookup_path
 from tests import test_accounting
 from tests.support import ROOT
 from tests.test_accounting import ENTRIES, NAME, SSN, entry, tamper
@@ -79,6 +80,9 @@ def _rewrite_and_chain_again(trail: Path, seq: int) -> None:
     conn.commit()
     conn.close()
     write_head_file(head_path(trail), Head(rows[-1][0], last))
+    # And the lookup file, whose rows keep each entry's hash in part: verify would find them disagreeing.
+    for path in trail.parent.glob(lookup_path(trail).name + "*"):
+        path.unlink()
 
 
 def test_cli_verify_against_a_head_kept_off_the_machine(trail: Path) -> None:

@@ -6,6 +6,7 @@ and without it (the trail read whole)."""
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import sqlite3
 from collections.abc import Callable
@@ -176,3 +177,29 @@ def test_volume_is_not_blinded_by_the_entries_its_search_reads(db: Path, key: by
     # It counted 1 and said intact, exit 0: now the count is printed as read, and the trail distrusted.
     assert after.returncode == 3, (after.stdout, after.stderr)
     assert "does not check out: entry" in after.stderr
+
+
+@pytest.mark.parametrize(
+    "edit",
+    ["DELETE FROM entry_ref WHERE seq = 3", "UPDATE entry_ref SET record_number = 'R-9' WHERE seq = 3"],
+    ids=["row deleted", "row moved to another tracing"],
+)
+def test_verify_finds_a_lookup_file_that_hides_an_entry(db: Path, key: bytes, edit: str) -> None:
+    """The lookup names what a reading reads: a row taken out hid a disclosure from the accounting, the
+    access answer and the dispute notices, while verify said intact (a security review)."""
+    _trail(db, key, lookup=True)
+    assert audit("verify", "--data", str(db.parent)).returncode == 0
+    with contextlib.closing(sqlite3.connect(lookup_path(db))) as conn:
+        conn.execute(edit)
+        conn.commit()
+    hidden = audit("disclosures", "--agency", "AFOSI", "--record", "R-1", "--data", str(db.parent))
+    assert "2 disclosures of AFOSI/R-1" in hidden.stdout  # a reading trusts the lookup for what to read
+    verified = audit("verify", "--data", str(db.parent))
+    assert verified.returncode == 1, verified.stdout
+    assert "audit trail broken at entry 3: the audit lookup file" in verified.stdout
+    assert "would not show entry 3" in verified.stdout and "audit.lookup.db" in verified.stdout
+    for path in db.parent.glob(lookup_path(db).name + "*"):  # as verify says: the server builds it again
+        path.unlink()
+    shown = audit("disclosures", "--agency", "AFOSI", "--record", "R-1", "--data", str(db.parent))
+    assert shown.returncode == 0 and "3 disclosures of AFOSI/R-1" in shown.stdout
+    assert audit("verify", "--data", str(db.parent)).returncode == 0
