@@ -20,8 +20,9 @@ Its cost is that of the reading: the entries shown, and the spans read whole (ha
 what reading it did). What it cannot see: an entry the lookup file does not name (a row deleted from it, or
 moved to another question: the lookup decides what a reading reads, and is checked against the trail by
 `dcii audit verify`, search_service.audit_lookup_check), and an entry deleted with the chain re-linked over
-it (its successors and both heads rewritten): `verify`, with a head kept off the machine, sees both. So a reading that checks out says so in those words, and
-one that does not names the entry and the reason, and sends the reader to `dcii audit verify`.
+it (its successors and both heads rewritten): `verify`, with a head kept off the machine, sees both. So a
+reading that checks out says so in those words, and one that does not names the entry and the reason, and
+sends the reader to `dcii audit verify`.
 """
 
 from __future__ import annotations

@@ -261,8 +261,9 @@ class BatchWorker:
             found = self._search.respond(caller, request)
         except InvalidArgument as error:
             result = refused(query.query_id, query.position, error.violations)
-        except PermissionDenied as error:
-            result = refused(query.query_id, query.position, [Violation("purpose", error.message)])
+        except PermissionDenied as error:  # a purpose not accredited; too many SSN guesses (its own field)
+            field = getattr(error, "field", "purpose")
+            result = refused(query.query_id, query.position, [Violation(field, error.message)])
         except DciiError:
             raise  # unavailable: nothing disclosed, the query stays pending
         except Exception as error:  # a defect on this query must not hold the batch forever

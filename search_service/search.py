@@ -19,7 +19,7 @@ from indexer import edit_rules as rules
 from indexer.edit_criteria_names import clean_person_name
 from indexer.exc import InvalidArgument, PermissionDenied
 from indexer.model import Identifiers, PersonName, Tracing, TracingType, Violation
-from indexer.normalize import NameKey, fold, name_key
+from indexer.normalize import NameKey, name_key
 from indexer.store.base import NameRow, TracingStore
 from indexer.subjects import same_subject
 from search_service.accounting import AuditLog, DisclosureEntry
@@ -50,11 +50,12 @@ from search_service.exact import (
 from search_service.exact_hits import hit_out
 from search_service.matching import Matcher, configured_matcher
 from search_service.ranked import RankedHit, RankedPage, check_ranked_token, run_ranked
+from search_service.search_rules import mode_violations, title_violations
+from search_service.ssn_probes import SsnProbes
 
 MARKING = "FOR OFFICIAL USE ONLY - PRIVACY SENSITIVE"
 DEFAULT_PAGE_SIZE = 20
 MAX_PAGE_SIZE = 100
-TITLE_MAX = 120
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,8 +120,8 @@ def check_query(request: search_pb2.SearchRequest, caller: Caller, today: dt.dat
         out.append(Violation(f"{at}name.surname", "a surname or a given name is required"))
     out += _paging_violations(request, at, ranked=ranked, title=title)
     if title:
-        out += _title_violations(title, at, mode=mode, has_name=has_name)
-    out += _mode_violations(mode, at, pid_sent=pid_sent)
+        out += title_violations(title, at, mode=mode, has_name=has_name)
+    out += mode_violations(mode, at, pid_sent=pid_sent)
     if mode == "NONSTANDARD":  # surname, or surname and a given-name prefix: nothing else narrows it
         out += [
             Violation(f"{at}name.{part}", "NONSTANDARD searches by surname and given name only; ask NAME_ONLY or EXACT")
@@ -161,31 +162,6 @@ def _paging_violations(request: search_pb2.SearchRequest, at: str, *, ranked: bo
         except InvalidArgument:
             out.append(Violation(f"{at}page_token", "not a token this index issued"))
     return out
-
-
-def _title_violations(title: str, at: str, *, mode: str, has_name: bool) -> list[Violation]:
-    out = []
-    if has_name:
-        out.append(Violation(f"{at}title", "ask for a person's name or an impersonal title, not both"))
-    if mode not in ("NAME_ONLY", "NONSTANDARD"):
-        out.append(Violation(f"{at}title", "impersonal titles are searched in NAME_ONLY or NONSTANDARD mode"))
-    if len(title) > TITLE_MAX or rules.has_control(title):
-        out.append(Violation(f"{at}title", f"at most {TITLE_MAX} printable characters"))
-    elif not fold(title):  # punctuation alone folds to nothing: as a prefix it would list every title
-        out.append(Violation(f"{at}title", "must contain a letter or a digit"))
-    return out
-
-
-def _mode_violations(mode: str, at: str, *, pid_sent: bool) -> list[Violation]:
-    """What each mode asks of the PIDs: EXACT needs one, NONSTANDARD and FUZZY take none."""
-    if mode == "EXACT" and not pid_sent:
-        why = "EXACT needs at least one PID (SSN, date or place of birth); without one, ask NAME_ONLY or NONSTANDARD"
-        return [Violation(f"{at}identifiers", why)]
-    if mode == "NONSTANDARD" and pid_sent:
-        return [Violation(f"{at}identifiers", "NONSTANDARD takes no PID; with one, ask EXACT")]
-    if mode == "FUZZY" and pid_sent:
-        return [Violation(f"{at}identifiers", "FUZZY is by name only; with PIDs, ask PID_QUALIFIED")]
-    return []
 
 
 def run_exact(store: TracingStore, query: Query) -> Page:
@@ -310,12 +286,15 @@ class SearchServicer(search_pb2_grpc.SearchServiceServicer):
         *,
         matcher_version: str = "",
         budget: DisclosureBudget | None = None,
+        ssn_guesses: SsnProbes | None = None,
     ) -> None:
         self._store = store
         self._today = today
         self._audit = audit
         # Records each activity may receive a day online (None: no budget; search_service.disclosure_budget).
         self._budget = budget
+        # The cap on SSNs an activity may try with one ending (search_service.ssn_probes).
+        self._guesses = ssn_guesses or SsnProbes()
         # The scorer of the ranked modes (search_service.matching.configured_matcher); unknown: refused here.
         self._matcher: Matcher = configured_matcher(matcher_version)
 
@@ -361,11 +340,17 @@ class SearchServicer(search_pb2_grpc.SearchServiceServicer):
         once). The caller must record `disclosures` before the response goes anywhere."""
         query = check_query(request, caller, self._today())
         full_ssn = needs_full_ssn(caller, query.purpose)
+        # Whether the answer tells of the SSN asked (EXACT and PID_QUALIFIED compare it): a guess is capped.
+        asked = query.identifiers.ssn if query.mode in ("EXACT", "PID_QUALIFIED") and not full_ssn else ""
+        if asked:
+            self._guesses.check(caller.activity.activity_id, asked)
         response = search_pb2.SearchResponse()
         disclosed: list[Tracing] = []
         mark = self._store.dispute_mark()  # before the answer's reads: a dispute attached after it moves it
         with self._store.snapshot():  # one state of the index: a completion is seen whole or not at all
             self._fill(query, response, disclosed, full_ssn=full_ssn)
+        if asked and not any(t.subject is not None and t.subject.identifiers.ssn == asked for t in disclosed):
+            self._guesses.note_guess(caller.activity.activity_id, asked)
         if disclosed:
             response.marking = MARKING
         return Unaccounted(
