@@ -17,6 +17,8 @@ activity accredited for the PRIVACY_ACT_REQUEST purpose.
   may be the person's and nothing in them can tell, for the office to judge (accounted the same way). Each
   tracing's explanation says how the name asked agrees with its names: wholly, in part, or not at all, when
   the office must check the requester's identity before releasing anything (search_service.privacy_names).
+  A request is answered for one person, the SSN of its first answer: another's answer under its number is
+  refused (search_service.privacy_register).
 - FileDispute: attaches a statement of dispute to a live tracing (search results carry it from then
   on) and queues the statement to every activity the accounting shows received the tracing before.
 - OpenPrivacyRequest / ListPrivacyRequests: the register of requests and their 10- and 30-working-day
@@ -72,7 +74,6 @@ if TYPE_CHECKING:
 
 LOCATION_MAX = 200
 SUMMARY_MAX = 1000
-# Candidate ids fetched per try; raised tenfold while the store says the set was cut short.
 
 
 def _utcnow() -> dt.datetime:
@@ -204,7 +205,7 @@ class PrivacyServicer(privacy_pb2_grpc.PrivacyServiceServicer):
         # The deployment's other instances, whose trails hold the rest of each accounting (search_service.peers),
         # and whose registers the rest of the requests.
         self._peers = peers
-        self._register = Register(requests, peers)
+        self._register = Register(requests, peers, audit)
         # What an accounting reads: this instance's trail, and the retired instances' archived with it.
         self._trails: list[Trail] = [audit, *archived]
 
@@ -225,6 +226,7 @@ class PrivacyServicer(privacy_pb2_grpc.PrivacyServiceServicer):
         after = privacy_pages.continued(request)  # a later page of the answer (search_service.privacy_pages)
         if after is not None and registered.responded_at is None:
             raise FailedPrecondition("the request is not answered yet: ask for its first page, without page_token")
+        self._register.hold_for(registered, ssn, caller)  # for its person only, before anything is read
         as_of = self._clock() if after is None else after[0]
         tracings = find_person(self._store, name, ssn)
         query, withhold = accounting_query(self._store, name, ssn, tracings), request.withhold_law_enforcement
@@ -248,6 +250,7 @@ class PrivacyServicer(privacy_pb2_grpc.PrivacyServiceServicer):
         # The answer discloses each tracing to the privacy office: accounted first, or nothing leaves; not
         # accounted at all once the office's client has gone (its deadline passed while the peers answered).
         window.check()
+        self._register.hold_for(registered, ssn, caller, bind=True)  # its person's now, if not yet (first page)
         self._audit.record_disclosures(
             [
                 DisclosureEntry(

@@ -2,22 +2,40 @@
 it (search_service.privacy_requests, `privacy.db`); with peers (search_service.peers), a request opened on
 one instance is found, and its answer recorded, from any other, and the list is every instance's. A number
 is opened once in the deployment; one found on two instances (opened on each before they were peers) is
-refused until the office settles which it is."""
+refused until the office settles which it is.
+
+One ACCESS request, one person (a review's finding: a request answered for one person was used again, its
+first page and later ones, for any other's full records and accounting, while the register showed one
+request). The first answer binds the request to the person asked, just before it is accounted; every later
+answer under the number, first page or later one, must be for them, else FAILED_PRECONDITION, recorded as a
+REFUSAL, before anything is read, disclosed or accounted. The person is the SSN asked (every access request
+gives one, and the records are found by it, under whatever name): another name with the same SSN (a former
+name, a spelling corrected) is the same person. It is kept as the trail's keyed hash of the SSN
+(AuditLog.person_ref), in this instance's `privacy.db`. Instances key their trails apart and PeerService
+carries no person to the instance holding a request, so each instance keeps whom it answered each request
+for, wherever registered; a request answered and not bound here (by an earlier version, or on another
+instance) may not be answered here again: this instance cannot tell for whom it was (a page token is no
+proof: it is not signed). Two instances answering one unanswered request at the same moment could still
+each bind it (see SECURITY.md)."""
 
 from __future__ import annotations
 
 import datetime as dt
 
 from indexer.exc import FailedPrecondition
+from search_service.accounting import AuditLog
+from search_service.accreditation import Caller
 from search_service.peers import OPEN, Peers, Window
 from search_service.privacy_requests import PrivacyRequest, PrivacyRequests, RequestKind
+from search_service.refusal_audit import RefusedCall
 
 HERE = ""  # where a request of this instance's register is held
+ANSWER = "/dcii.v1.PrivacyService/AnswerAccessRequest"
 
 
 class Register:
-    def __init__(self, local: PrivacyRequests, peers: Peers | None) -> None:
-        self._local, self._peers = local, peers
+    def __init__(self, local: PrivacyRequests, peers: Peers | None, audit: AuditLog) -> None:
+        self._local, self._peers, self._audit = local, peers, audit
 
     def find(self, number: str, window: Window = OPEN) -> tuple[PrivacyRequest | None, str]:
         """The request under `number` and the address of the instance holding it (HERE for this one)."""
@@ -42,6 +60,25 @@ class Register:
                 raise FailedPrecondition(f"privacy request {number} is already registered (on {elsewhere[0][0]})")
             window.check()
         return self._local.open_request(number, kind, received_at)
+
+    def hold_for(self, request: PrivacyRequest, ssn: str, caller: Caller, *, bind: bool = False) -> None:
+        """FailedPrecondition, recorded first as a REFUSAL (the interceptor records PermissionDenied only),
+        unless `request` may be answered for the person of `ssn` (the module's docstring); `bind`: the first
+        answer's, binding the request to them unless it is bound already (in one transaction: of two answers
+        at once for two persons, the later is refused)."""
+        person = self._audit.person_ref(ssn)
+        bound = self._local.bind(request, person) if bind else self._local.person(request)
+        if bound == person or (bound is None and request.responded_at is None):
+            return
+        number = request.request_number
+        if bound is None:
+            why = f"privacy request {number} was answered, and this instance cannot tell for whom (on another"
+            why += " instance, or by a version that did not record it)"
+        else:
+            why = f"privacy request {number} was answered for another person"
+        why += ": nothing was disclosed; register a new request for this person (OpenPrivacyRequest)"
+        RefusedCall(ANSWER, caller.fingerprint, why, caller).record(self._audit)
+        raise FailedPrecondition(why)
 
     def respond(self, number: str, holder: str, window: Window = OPEN) -> None:
         """Record the answer where the request is registered."""

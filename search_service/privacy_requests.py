@@ -16,8 +16,12 @@ Notices: when a statement of dispute is filed, every earlier recipient of the tr
 accounting of disclosures) is owed the statement (5 U.S.C. 552a(c)(4)). The server queues one notice
 per recipient activity here; `dcii privacy notices` lists them and marks each sent once delivered.
 
+Whom an ACCESS request was answered for (`request_person`): the answer binds the request to the person
+asked, by the audit trail's keyed hash of their SSN (search_service.privacy_register), never their SSN or name.
+
 A SQLite file (`<data>/privacy.db`, mode 0600) shared by the server and the `dcii privacy` CLI, like
-the registry. Every time is stored as UTC ISO text, so text order is time order.
+the registry. Every time is stored as UTC ISO text, so text order is time order. A file of an earlier version
+gains `request_person` as it is opened (its requests answered before it are unbound: see privacy_register).
 """
 
 from __future__ import annotations
@@ -133,6 +137,12 @@ CREATE TABLE IF NOT EXISTS dispute_notice (
     queued_at TEXT NOT NULL, sent_at TEXT, UNIQUE (dispute_id, recipient_activity)
 );
 CREATE INDEX IF NOT EXISTS dispute_notice_unsent ON dispute_notice (sent_at, queued_at);
+-- One row per request this instance answered, whichever instance registered it: a request by its number and
+-- receipt (a number withdrawn and opened again is another request), `person` the trail's keyed hash of the SSN.
+CREATE TABLE IF NOT EXISTS request_person (
+    request_number TEXT NOT NULL, received_at TEXT NOT NULL, person TEXT NOT NULL, bound_at TEXT NOT NULL,
+    PRIMARY KEY (request_number, received_at)
+);
 """
 
 _REQUEST_COLUMNS = "request_number, kind, received_at, acknowledge_by, respond_by, acknowledged_at, responded_at"
@@ -283,6 +293,32 @@ class PrivacyRequests:
         with self._using() as conn, conn:
             conn.execute("DELETE FROM privacy_request WHERE request_number = ?", (request_number,))
         return found
+
+    # ---- whom an access request was answered for ----
+
+    def person(self, request: PrivacyRequest) -> str | None:
+        """The person (a keyed hash) this instance answered `request` for; None before its first answer here."""
+        with self._using() as conn:
+            row = conn.execute(
+                "SELECT person FROM request_person WHERE request_number = ? AND received_at = ?",
+                (request.request_number, _iso(request.received_at)),
+            ).fetchone()
+        return None if row is None else str(row[0])
+
+    def bind(self, request: PrivacyRequest, person: str) -> str:
+        """Bind `request` to `person` unless it is bound already, in one transaction (two answers at once for
+        two persons: the first stands); the person it is bound to."""
+        at = (request.request_number, _iso(request.received_at))
+        with self._using() as conn, conn:
+            conn.execute(
+                "INSERT OR IGNORE INTO request_person (request_number, received_at, person, bound_at)"
+                " VALUES (?, ?, ?, ?)",
+                (*at, person, _iso(self._clock())),
+            )
+            row = conn.execute(
+                "SELECT person FROM request_person WHERE request_number = ? AND received_at = ?", at
+            ).fetchone()
+        return str(row[0])
 
     def _existing(self, request_number: str) -> PrivacyRequest:
         found = self.request(request_number)
