@@ -20,9 +20,11 @@ from search_service import pki
 from search_service.accounting import AuditLog, load_or_create_key
 from search_service.accreditation import Purpose, Role, Status
 from search_service.accreditation_events import (
+    ACTIVITY_ACCESS_SET,
     ACTIVITY_ACCREDITED,
     ACTIVITY_STATUS_SET,
     CERTIFICATE_ADDED,
+    CERTIFICATE_REVOKED,
     KINDS,
     OPERATOR_ADDED,
     OPERATOR_STATUS_SET,
@@ -102,6 +104,23 @@ def test_each_accredit_command_records_exactly_its_event(tmp_path: Path, certs: 
             ["activity", "add-cert", "CCF-TERM-01", str(certs[1])],
             [(CERTIFICATE_ADDED, {"activity": "CCF-TERM-01", "fingerprint": second})],
         ),
+        (
+            ["activity", "set", "CCF-TERM-01", "--purposes", "security_clearance,installation_access"],
+            [
+                (
+                    ACTIVITY_ACCESS_SET,
+                    {
+                        "activity": "CCF-TERM-01",
+                        "roles": "BATCH,QUERIER",
+                        "purposes": "INSTALLATION_ACCESS,SECURITY_CLEARANCE",
+                    },
+                )
+            ],
+        ),
+        (
+            ["activity", "revoke-cert", "CCF-TERM-01", str(certs[1])],
+            [(CERTIFICATE_REVOKED, {"activity": "CCF-TERM-01", "fingerprint": second})],
+        ),
         *(
             (
                 ["activity", action, "CCF-TERM-01"],
@@ -128,7 +147,7 @@ def test_each_accredit_command_records_exactly_its_event(tmp_path: Path, certs: 
         assert _events(data) == seen, args
     assert {kind for kind, _actor, _detail in seen} == set(KINDS)
     assert all(actor.startswith("cli:") for _kind, actor, _detail in seen)
-    assert "intact: 10 entries" in _verified(data)
+    assert "intact: 12 entries" in _verified(data)
     assert PASSWORD.encode() not in (data / "audit.db").read_bytes()  # the password is never recorded
     registry = Registry(data / "registry.db")  # and each change was made
     assert registry.activity("CCF-TERM-01").status is Status.ACTIVE
