@@ -14,9 +14,11 @@ import json
 import os
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from pathlib import Path
 
-from connectors.machinery import Runner, SourceRecord, unreadable
+from connectors.checkpoint import utc_now
+from connectors.machinery import Runner, SourceRecord, Stats, unreadable
 from connectors.rows import COLUMNS, IGNORED_COLUMNS, raw_of, to_request
 
 MAX_LINE_BYTES = 1 << 20
@@ -54,13 +56,13 @@ def _record(identity: str, number: int, row: dict[str, object]) -> SourceRecord:
     position = f"{identity}#{number}"
     request = to_request(row)
     if isinstance(request, list):
-        return unreadable(position, raw_of(row), request)
-    return SourceRecord(position, request, raw_of(row))
+        return unreadable(position, raw_of(row), request, line=number)
+    return SourceRecord(position, request, raw_of(row), line=number)
 
 
 def _bad_line(identity: str, number: int, text: str | None, why: str) -> SourceRecord:
     raw = {"raw_line": text} if text is not None else {}
-    return unreadable(f"{identity}#{number}", raw, [("row", f"line {number}: {why}")])
+    return unreadable(f"{identity}#{number}", raw, [("row", f"line {number}: {why}")], line=number)
 
 
 def read_csv(path: Path, identity: str, skip: int) -> Iterator[SourceRecord]:
@@ -68,10 +70,7 @@ def read_csv(path: Path, identity: str, skip: int) -> Iterator[SourceRecord]:
     for number, text in lines(path):
         if text is not None and not text.strip():
             continue
-        try:
-            cells = None if text is None else next(csv.reader((text,), strict=True), [])
-        except csv.Error:
-            cells = None
+        cells = None if text is None else _cells(text)
         if header is None:
             if cells is None:
                 raise Unreadable("the CSV header line is not well-formed")
@@ -87,6 +86,20 @@ def read_csv(path: Path, identity: str, skip: int) -> Iterator[SourceRecord]:
             yield _bad_line(identity, number, text, f"has {len(cells)} fields where the header has {len(header)}")
         elif any(cell.strip() for cell in cells):
             yield _record(identity, number, dict(zip(header, cells, strict=False)))
+
+
+def _cells(text: str) -> list[str] | None:
+    """One CSV line's cells; None when its quoting is malformed. A cell may be as long as its line: at the
+    csv module's limit (128 KiB) a well-formed line with a longer cell was "not a well-formed CSV line",
+    where the cell's own reason (a given name over 60 characters) is due. The limit is the process's: it is
+    raised for this line only (other readers in the process, `dcii batch`'s, keep theirs)."""
+    limit = csv.field_size_limit(MAX_LINE_BYTES)
+    try:
+        return next(csv.reader((text,), strict=True), [])
+    except csv.Error:
+        return None
+    finally:
+        csv.field_size_limit(limit)
 
 
 def _header(cells: list[str]) -> list[str]:
@@ -225,31 +238,61 @@ def process_file(path: Path, runner: Runner, reader: FileReader) -> bool:
         identity = _identity(path)
     except OSError:
         return False
+    runner.source, before = path.name, replace(runner.stats)
     through = _finished_file(runner)
     if through is not None and through[0] == identity:  # through before a crash: only its move was left
         _set_aside(path, identity, through[1], runner)
-        runner.progress.log(through[1], file=path.name)
+        _report(path, through[1], runner, before)
         return through[1] == "done"
     _begin(path, identity, runner)
 
     def read(after: str | None) -> Iterator[SourceRecord]:
         mark, _, line = (after or "").rpartition("#")
-        return reader(path, identity, int(line) if mark == identity and line.isdigit() else 0)
+        skip = int(line) if mark == identity and line.isdigit() else 0
+        return _after(reader(path, identity, 0), skip, runner) if skip else reader(path, identity, 0)
 
     try:
         runner.run(read)
     except Unreadable as error:
-        runner.progress.log("failed", file=path.name, reason=str(error))
         _set_aside(path, identity, "failed", runner)
+        _report(path, "failed", runner, before, reason=str(error))
         return False
     _set_aside(path, identity, "done", runner)
-    runner.progress.log("done", file=path.name)
+    _report(path, "done", runner, before)
     return True
 
 
+def _after(records: Iterator[SourceRecord], skip: int, runner: Runner) -> Iterator[SourceRecord]:
+    """The records after line `skip`. Those up to it, answered before a restart, are only remembered: a
+    collision with one of them is still seen (Runner._collides)."""
+    for record in records:
+        if record.line is not None and record.line <= skip:
+            runner.remember(record)
+        else:
+            yield record
+
+
+def _report(path: Path, outcome: str, runner: Runner, before: Stats, **why: str) -> None:
+    """The `done` or `failed` line with the file's own counts, and last_run.json: in polling mode the
+    summary never comes, and progress lines count since the start."""
+    if outcome == "done":
+        runner.stats.files_done += 1
+    else:
+        runner.stats.files_failed += 1
+    counts = runner.stats.since(before)
+    last = {"file": path.name, "outcome": outcome, "timestamp": utc_now(), "counts": counts, **why}
+    runner.write_last_run(running=True, last_file=last)  # the state folder is the connector's user's only
+    runner.progress.log(outcome, file=path.name, **why, **counts)  # the name masked: it may be a person's
+
+
 def run_inbox(inbox: Path, runner: Runner, readers: dict[str, FileReader], *, once: bool, poll: float = 5.0) -> None:
+    runner.stats.files = True
     while True:
-        for path in _waiting(inbox, readers, runner.checkpoint.position):
+        try:
+            waiting = _waiting(inbox, readers, runner.checkpoint.position)
+        except OSError as error:  # the inbox went away (an unmounted share): say which, not INTERNAL
+            raise SystemExit(f"connector: --inbox {inbox}: {error.strerror or type(error).__name__}") from None
+        for path in waiting:
             process_file(path, runner, readers[path.suffix.lower()])
         if once:
             return

@@ -147,7 +147,7 @@ def read_fixed_width(path: Path, identity: str, skip: int) -> Iterator[SourceRec
             continue
         position = f"{identity}#{number}"
         if text is None:
-            yield unreadable(position, {}, [("row", f"line {number}: longer than 1 MiB")])
+            yield unreadable(position, {}, [("row", f"line {number}: longer than 1 MiB")], line=number)
             continue
         row, problems = parse_line(text)
         request = to_request(row) if row else []
@@ -155,9 +155,9 @@ def read_fixed_width(path: Path, identity: str, skip: int) -> Iterator[SourceRec
         if problems or isinstance(request, list):
             named = {field for field, _ in problems}  # the layout's word on a column, not the format's too
             more = [v for v in request if v[0] not in named] if isinstance(request, list) else []
-            yield unreadable(position, raw, problems + more)
+            yield unreadable(position, raw, problems + more, line=number)
         else:
-            yield SourceRecord(position, request, raw)
+            yield SourceRecord(position, request, raw, line=number)
 
 
 FIXED_WIDTH_READERS: dict[str, FileReader] = {".dat": read_fixed_width, ".txt": read_fixed_width}

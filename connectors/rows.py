@@ -36,7 +36,9 @@ COLUMNS: tuple[str, ...] = (
     *TYPE_COLUMNS["CLEARANCE"], "title", "kind", "delete_reason", "replaces_record_number",
 )
 # fmt: on
-IGNORED_COLUMNS = frozenset({"errors", "raw_line"})
+# The reject file's own keys (connectors.checkpoint.DeadLetters): an entry dropped into an inbox as it is reads
+# as the row it holds.
+IGNORED_COLUMNS = frozenset({"errors", "raw_line", "source", "line", "position", "timestamp", "dead_letter"})
 ACTIONS = ("UPSERT", "DELETE", "COMPLETE")
 ROLES = ("SUBJECT", "VICTIM", "CROSS_REFERENCE")
 LEVELS = ("NONE", "CONFIDENTIAL", "SECRET", "TOP_SECRET", "TOP_SECRET_SCI")

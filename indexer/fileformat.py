@@ -299,11 +299,15 @@ def _physical_lines(stream: BinaryIO) -> Iterator[tuple[int, str | None]]:
 
 
 def _split_csv(text: str) -> list[str] | None:
-    """One CSV line's cells; None when its quoting is malformed (a value may not span lines)."""
+    """One CSV line's cells; None when its quoting is malformed (a value may not span lines). A value may be
+    as long as its line: the csv module's limit (128 KiB, the process's) is raised for this line only."""
+    limit = csv.field_size_limit(MAX_LINE_BYTES)
     try:
         return next(csv.reader((text,), strict=True), [])
     except csv.Error:
         return None
+    finally:
+        csv.field_size_limit(limit)
 
 
 def _line_error(number: int, description: str, text: str | None) -> RowError:

@@ -56,7 +56,11 @@ _ORDER = {column: position for position, column in enumerate(COLUMNS)}
 # split into columns at all. Readers ignore both, so a fixed reject file can be resubmitted as it is.
 ERRORS_COLUMN = "errors"
 RAW_LINE_KEY = "raw_line"
-IGNORED_COLUMNS = frozenset({ERRORS_COLUMN, RAW_LINE_KEY})
+# And a connector's reject entry's other keys (docs/CONNECTORS.md, "Dead letters"), so that `dcii submit`
+# takes such an entry back as it is, as the connectors' own reader does (connectors.rows, which may not
+# import this: connectors use only the generated API).
+DEAD_LETTER_KEYS = frozenset({"source", "line", "position", "timestamp", "dead_letter"})
+IGNORED_COLUMNS = frozenset({ERRORS_COLUMN, RAW_LINE_KEY}) | DEAD_LETTER_KEYS
 MAX_VIOLATIONS = 50
 
 _DIGITS = frozenset("0123456789")

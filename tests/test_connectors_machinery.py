@@ -1,11 +1,13 @@
 """The connectors' machinery on its own (connectors/machinery, connectors/checkpoint), against a scripted
 in-process Ingest service: the retry policy (UNAVAILABLE resent from the checkpoint, INVALID_ARGUMENT never,
 UNAUTHENTICATED logs in again once), dead letters cut back to the checkpoint; the file reader equal to the CLI's;
-and connectors/ importing nothing of the index.
+connectors/ importing nothing of the index; and the command line: a mistaken option or state folder is one
+line naming it, a date of birth in a file name is masked in the log, --help shows defaults and exit statuses.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 import json
 import os
@@ -25,6 +27,7 @@ from connectors.filedrop import read_csv, read_jsonl
 from connectors.machinery import Backoff, Progress, Runner, SourceRecord
 from connectors.rows import to_request
 from dcii.v1 import ingest_pb2, ingest_pb2_grpc
+from search_service import pki
 from tests.support import ROOT
 from tests.test_connectors import person_row
 
@@ -199,16 +202,32 @@ def test_a_count_or_time_that_would_do_nothing_for_ever_is_refused(tmp_path: Pat
 
 def test_an_unexpected_failure_logs_its_type_only_and_exits_1(tmp_path: Path) -> None:
     # sqlite3's errors can quote a cell (a name, an SSN): the error line names the exception's type only.
-    profile = tmp_path / "profile.json"
-    profile.write_text(json.dumps({"server": "localhost:1", "ca": "c", "cert": "c", "key": "k", "account_code": "a"}))
+    profile = offline_profile(tmp_path / "profile")  # checked at start: the run gets as far as the database
     (tmp_path / "repository.db").write_text("LINDQVIST 123-45-6789 " * 100)  # not a database
     command = [sys.executable, "-m", "connectors", "sql", "--profile", str(profile), "--state", str(tmp_path / "s")]
     command += ["--dsn", str(tmp_path / "repository.db"), "--table", "t", "--change-column", "c", "--once"]
     done = subprocess.run(command, check=False, cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert done.returncode == 1, done.stderr
     errors = [json.loads(line) for line in done.stderr.splitlines() if '"error"' in line]
-    assert errors == [{"event": "error", "code": "INTERNAL", "type": "DatabaseError"}], done.stderr
+    assert [error.pop("timestamp") for error in errors] and errors == [
+        {"event": "error", "code": "INTERNAL", "type": "DatabaseError"}
+    ], done.stderr
     assert "Traceback" not in done.stderr and "LINDQVIST" not in done.stderr
+
+
+def offline_profile(directory: Path, server: str = "localhost:1") -> Path:
+    """A profile with a real CA, certificate and key (a connector checks them as it starts) and nothing
+    listening at `server`: for runs that end before they connect, or that find the index down."""
+    directory.mkdir(parents=True, exist_ok=True)
+    ca = pki.make_ca()
+    cert = pki.issue_client_cert(ca, "DSS-REPO-01", "DSS")
+    (directory / "ca.pem").write_bytes(ca.cert_pem)
+    (directory / "repo.pem").write_bytes(cert.cert_pem)
+    (directory / "repo-key.pem").write_bytes(cert.key_pem)
+    (directory / "password").write_text("not-used")
+    files = {"ca": "ca.pem", "cert": "repo.pem", "key": "repo-key.pem", "password_file": "password"}
+    (directory / "profile.json").write_text(json.dumps({"server": server, **files, "account_code": "dss-repo-op"}))
+    return directory / "profile.json"
 
 
 def test_reader_matches_the_cli_reader_on_the_examples() -> None:
@@ -261,6 +280,7 @@ def test_a_log_line_never_carries_an_ssn_shaped_text() -> None:
     stream = io.StringIO()
     Progress("filedrop", stream=stream).log("done", file="WHITFIELD_318-52-4471.csv", other="318524471", n=3)
     line = json.loads(stream.getvalue())
+    assert line.pop("timestamp")
     assert line == {"event": "done", "connector": "filedrop", "file": "WHITFIELD_[redacted].csv",
                     "other": "[redacted]", "n": 3}  # fmt: skip
     for name in ("DOE318524471.csv", "SSN 318 52 4471.txt", "318.52.4471_doe.csv"):
@@ -281,3 +301,79 @@ def test_the_checkpoint_is_for_the_connectors_own_user(tmp_path: Path) -> None:
     checkpoint.position = "318-52-4471"
     checkpoint.save()
     assert (state / "checkpoint.json").stat().st_mode & 0o777 == 0o600
+
+
+# ---- the command line: what an operator's mistakes and --help show (the connectors' UAT: M6, L2, L4, L5) ----
+
+
+def _connector(profile: Path, state: Path, kind: str, *args: str) -> tuple[int, list[dict[str, Any]], str]:
+    command = [sys.executable, "-m", "connectors", kind, "--profile", str(profile), "--state", str(state), *args]
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=60, check=False)
+    return done.returncode, [json.loads(x) for x in done.stderr.splitlines() if x.startswith("{")], done.stderr
+
+
+def test_a_missing_inbox_or_a_map_without_equals_is_one_line_naming_the_option(tmp_path: Path) -> None:
+    profile = offline_profile(tmp_path / "profile")
+    status, _, stderr = _connector(profile, tmp_path / "s", "filedrop", "--inbox", str(tmp_path / "no-such"), "--once")
+    assert status == 2 and "INTERNAL" not in stderr and "Traceback" not in stderr
+    assert f"argument --inbox: {tmp_path / 'no-such'}: No such file or directory" in stderr.splitlines()[-1], stderr
+    status, _, stderr = _connector(profile, tmp_path / "s2", "sql", "--dsn", "x.db", "--table", "t", "--change-column",
+                             "c", "--map", "surname", "--once")  # fmt: skip
+    assert status == 2 and "INTERNAL" not in stderr and "Traceback" not in stderr
+    assert "argument --map: 'surname' is not COLUMN=DBCOLUMN" in stderr.splitlines()[-1], stderr
+
+
+@pytest.mark.parametrize(
+    ("written", "kind", "why"),
+    [
+        ("[]", "filedrop", "not an object"),
+        ("null", "filedrop", "not an object"),
+        ('{"connector": "filedrop", "position": null}', "sql", "written by a filedrop connector, not sql"),
+        ('{"position": "a.csv|12|1700000000#4"}', "sql", "a position no sql connector writes"),
+        ('{"position": "[41, 7]"}', "fixedwidth", "a position no fixedwidth connector writes"),
+    ],
+)
+def test_a_state_folder_that_is_not_this_connectors_is_the_checkpoint_error(
+    tmp_path: Path, written: str, kind: str, why: str
+) -> None:
+    state = tmp_path / "state"
+    state.mkdir()
+    (state / "checkpoint.json").write_text(written)
+    (tmp_path / "inbox").mkdir()
+    source = ["--inbox", str(tmp_path / "inbox")] if kind != "sql" else ["--dsn", "x.db", "--table", "t"]
+    source += ["--change-column", "c"] if kind == "sql" else []
+    status, lines, stderr = _connector(offline_profile(tmp_path / "profile"), state, kind, *source, "--once")
+    assert status == 2 and "Traceback" not in stderr, stderr
+    [line] = lines
+    assert line["code"] == "CHECKPOINT" and why in line["details"] and "delete checkpoint.json" in line["details"]
+    assert (state / "checkpoint.json").read_text() == written  # left as it was found
+
+
+def test_a_date_of_birth_in_a_file_name_is_masked_in_the_log_and_a_time_stamp_is_not() -> None:
+    def logged(name: str) -> str:
+        stream = io.StringIO()
+        Progress("filedrop", stream=stream).log("done", file=name)
+        return str(json.loads(stream.getvalue())["file"])
+
+    for name in ("HARTWELL_DONALD_1968-03-14.csv", "DOE_19680314.csv", "DOE_03-14-1968.csv", "DOE 14.03.1968.csv",
+                 "DOE_03141968.dat", "doe_1968_03_14.jsonl", "DOE_1968-03-14_1234.csv"):  # fmt: skip
+        assert "1968" not in logged(name) and "[redacted]" in logged(name), name
+    kept = ["export-20261123-120000.csv", "archive-2001-05-03T12:00:00.csv", "NCIS_RA_000123456_done.csv",
+            "batch-99-99-1970.csv", f"daily-{dt.datetime.now(dt.UTC):%Y-%m-%d}.csv"]  # fmt: skip
+    for name in kept:  # time stamps, this year's dates, no date at all: the operator reads them as they are
+        assert logged(name) == name
+
+
+def test_help_shows_defaults_exit_statuses_and_where_rejects_go() -> None:
+    shown: dict[str, str] = {}
+    for command in ("filedrop", "sql"):
+        done = subprocess.run([sys.executable, "-m", "connectors", command, "--help"], cwd=ROOT, capture_output=True,
+                              text=True, check=True, timeout=60)  # fmt: skip
+        text = shown[command] = " ".join(done.stdout.split())
+        for default in ("(default: 5.0)", "(default: 500)", "(default: 120.0)", "(default: 30)", "(default: 1000)"):
+            assert default in text, (command, default)
+        assert "rejects.jsonl" in text and "last_run.json" in text and "exit status:" in text
+        for status in ("0 everything", "1 a configuration", "2 an option", "3 (--once)", "4 (--once)", "130"):
+            assert status in text, (command, status)
+    assert "INBOX/failed/" in shown["filedrop"]
+    assert "the table (or schema.table) holding the tracings" in shown["sql"]

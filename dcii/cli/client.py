@@ -27,12 +27,10 @@ def find_profile(explicit: str | None) -> Profile:
     chosen = explicit or os.environ.get("DCII_PROFILE")
     if not chosen:
         raise SystemExit("no profile: pass --profile FILE or set DCII_PROFILE (dcii serve --demo prints one)")
-    try:
-        return Profile.load(Path(chosen))
-    except OSError as error:  # one line, not a traceback
-        raise SystemExit(f"profile {chosen}: {error.strerror or error}") from None
-    except (ValueError, KeyError, TypeError) as error:
-        raise SystemExit(f"profile {chosen}: not a profile ({error.__class__.__name__})") from None
+    # Profile.load ends a profile that cannot be used (unreadable, not JSON, a key missing, a certificate the
+    # index would refuse) with one line naming the file and key, as a connector does; its warning (the
+    # certificate lapses soon) is a plain line here, where a connector's is JSON.
+    return Profile.load(Path(chosen), warn=lambda message: print(f"warning: {message}", file=sys.stderr))
 
 
 @contextmanager
