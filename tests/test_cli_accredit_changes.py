@@ -5,6 +5,8 @@ real subprocess on the server's data directory; the calls go over real TLS."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import grpc
 import pytest
 
@@ -140,3 +142,27 @@ def test_the_lists_wrap_an_id_never_elide_it_on_a_narrow_terminal(index: Index) 
         done = dcii("accredit", "--data", str(index.data_dir), *args, env={"COLUMNS": "80"})
         assert done.returncode == 0 and "…" not in done.stdout, (args, done.stdout)
         assert expected in _column(done.stdout, column), (args, done.stdout)
+
+
+def test_a_certificate_another_ca_issued_is_refused_when_the_ca_is_named(index: Index, tmp_path: Path) -> None:
+    """Accredited, it could never connect: the handshake refuses it, which the terminal heard as a lost
+    connection (a connector operator's UAT)."""
+    foreign_dir = tmp_path / "foreign"
+    pki.init_pki(foreign_dir, activities=[])
+    foreign, _key = pki.issue_client_into(foreign_dir, "CCF-5", "ARMY-CCF")
+    ours, _key = pki.issue_client_into(index.pki_dir, "CCF-5", "ARMY-CCF")
+    data, ca_dir = index.data_dir, str(index.pki_dir)
+    add = ("activity", "add", "CCF-5", "--agency", "ARMY-CCF", "--roles", "QUERIER", "--purposes", "SECURITY_CLEARANCE")
+    refused = dcii("accredit", "--data", str(data), "--pki", ca_dir, *add, "--cert", str(foreign))
+    assert refused.returncode == 1 and f"was not issued by the CA {ca_dir}/ca.pem" in _one_line(refused)
+    assert "dcii certs issue" in refused.stderr
+    assert dcii("accredit", "--data", str(data), "--pki", ca_dir, *add, "--cert", str(ours)).returncode == 0
+    again = dcii("accredit", "--data", str(data), "--pki", ca_dir, "activity", "add-cert", "CCF-5", str(foreign))
+    assert again.returncode == 1 and "was not issued by the CA" in again.stderr
+    nowhere = dcii("accredit", "--data", str(data), "--pki", str(tmp_path), "activity", "add-cert", "CCF-5", str(ours))
+    assert nowhere.returncode == 1 and "no ca.pem there" in _one_line(nowhere)
+    registry = index.registry
+    try:
+        assert registry.activity("CCF-5").fingerprints == (pki.fingerprint(ours.read_bytes()),)
+    finally:
+        registry.close()

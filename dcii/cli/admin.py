@@ -19,6 +19,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from cryptography import x509
+from cryptography.exceptions import InvalidSignature
 from rich.console import Console
 from rich.table import Table
 
@@ -94,20 +95,39 @@ def cmd_certs_server(args: argparse.Namespace) -> None:
     console.print("the CA is unchanged: restart the instances one at a time to serve it")
 
 
-def _fingerprint(cert: str) -> str:
+def _fingerprint(cert: str, pki_dir: str | None = None) -> str:
     """The fingerprint of a certificate file; a path that cannot be read is one line, not a traceback, and
-    so is a certificate already expired (accredited, it could never connect: TLS refuses it)."""
+    so is a certificate already expired, or one not issued by the CA of `pki_dir` when given (accredited,
+    either could never connect: TLS refuses it during the handshake, which the terminal hears
+    as a lost connection, a UAT finding)."""
     try:
         pem = Path(cert).read_bytes()
-        expires = x509.load_pem_x509_certificate(pem).not_valid_after_utc
+        loaded = x509.load_pem_x509_certificate(pem)
+        expires = loaded.not_valid_after_utc
         if expires <= dt.datetime.now(dt.UTC):
             raise SystemExit(f"dcii: the certificate {cert} expired on {expires:%Y-%m-%d}; issue a new one")
+        _check_issuer(loaded, cert, pki_dir)
         return pki.fingerprint(pem)
     except OSError as error:
         why = error.strerror or type(error).__name__
         raise SystemExit(f"dcii: cannot read the certificate {cert}: {why}") from None
     except ValueError:  # a key, a DER file, anything not a PEM certificate
         raise SystemExit(f"dcii: {cert} is not a PEM certificate") from None
+
+
+def _check_issuer(cert: x509.Certificate, name: str, pki_dir: str | None) -> None:
+    if pki_dir is None:
+        return  # not asked: the server's handshake is the check
+    ca_path = Path(pki_dir) / "ca.pem"
+    if not ca_path.is_file():
+        raise SystemExit(f"dcii: --pki {pki_dir}: no ca.pem there")
+    try:
+        cert.verify_directly_issued_by(x509.load_pem_x509_certificate(ca_path.read_bytes()))
+    except (ValueError, TypeError, InvalidSignature):
+        raise SystemExit(
+            f"dcii: the certificate {name} was not issued by the CA {ca_path}: the index would refuse its"
+            f" connections; issue one from it: `dcii certs issue ACTIVITY --agency A --dir {pki_dir}`"
+        ) from None
 
 
 def _registry(args: argparse.Namespace, *, may_create: bool = False) -> Registry:
@@ -199,7 +219,7 @@ def cmd_activity_add(args: argparse.Namespace) -> None:
         )
     if not args.agency.strip():
         raise SystemExit("dcii: --agency: the activity's agency code is required")
-    prints = [_fingerprint(cert) for cert in args.cert or ()]  # an unreadable one: no change
+    prints = [_fingerprint(cert, args.pki) for cert in args.cert or ()]  # an unreadable one: no change
     agency, registry = _checked_agency(args.agency, roles), _registry(args, may_create=True)
     with Trail(Path(args.data)) as trail:
         record = trail.recorder(events.accredited(args.activity_id, agency, roles, purposes))
@@ -217,7 +237,7 @@ def cmd_activity_add(args: argparse.Namespace) -> None:
 
 
 def cmd_activity_cert(args: argparse.Namespace) -> None:
-    fingerprint = _fingerprint(args.cert)
+    fingerprint = _fingerprint(args.cert, args.pki)
     with Trail(Path(args.data)) as trail:
         record = trail.recorder(events.certificate_added(args.activity_id, fingerprint))
         _registry(args).add_certificate(args.activity_id, fingerprint, record=record)
@@ -340,6 +360,9 @@ def add_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser], d
 def _add_accredit_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser], data_default: str) -> None:
     accredit = commands.add_parser("accredit", help="accredit activities and operators")
     accredit.add_argument("--data", default=data_default, help="the server's data directory")
+    accredit.add_argument(
+        "--pki", help="the CA's directory (as `dcii serve --pki`): a --cert it did not issue is refused"
+    )
     kinds = accredit.add_subparsers(dest="accredit_kind", required=True)
     activity = kinds.add_parser("activity").add_subparsers(dest="activity_command", required=True)
     add = activity.add_parser("add")
