@@ -45,6 +45,7 @@ from pathlib import Path
 from typing import ClassVar
 
 from indexer.failures import failure_fields
+from search_service.audit_lookup_shape import shaped, unless_shaped
 
 log = logging.getLogger(__name__)
 
@@ -118,6 +119,7 @@ def _connect_writer(trail: Path) -> sqlite3.Connection:
     conn = sqlite3.connect(lookup_path(trail), timeout=30.0, isolation_level=None, check_same_thread=False)
     try:
         conn.execute("PRAGMA journal_mode=WAL")
+        unless_shaped(conn)
         conn.executescript(SCHEMA)
         _add_person(conn)
         # Attached for reading only (nothing here writes `trail.`), but not with mode=ro: a read-only
@@ -392,6 +394,8 @@ def _indexed(trail: Path, where: str, params: tuple[str, ...]) -> tuple[list[int
         return [], 0, ""
     try:
         conn.execute("BEGIN")
+        if not shaped(conn):  # altered, or an earlier version's until the server makes it again
+            return [], 0, ""
         last = _last(conn)
         if last is None or not _trusted(conn):  # empty, or perhaps torn by a crash of the machine
             return [], 0, ""

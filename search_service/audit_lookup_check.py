@@ -16,6 +16,7 @@ import sqlite3
 from pathlib import Path
 
 from search_service.audit_lookup import lookup_path
+from search_service.audit_lookup_shape import shaped
 
 # The lookup's copy (audit_lookup._COPY), compared column by column; `IS NOT` so that NULLs compare too.
 _FIRST_DISAGREEING = """
@@ -33,7 +34,7 @@ ORDER BY e.seq LIMIT 1
 """
 
 
-def lookup_disagreement(conn: sqlite3.Connection, trail: Path) -> tuple[int, str] | None:
+def lookup_disagreement(conn: sqlite3.Connection, trail: Path) -> tuple[int | None, str] | None:
     """(seq, why) of the first entry the lookup file misrepresents, or None (no lookup file is no
     disagreement: readers then scan the trail). `conn`: the trail's, opened with URIs allowed."""
     path = lookup_path(Path(trail))
@@ -41,11 +42,14 @@ def lookup_disagreement(conn: sqlite3.Connection, trail: Path) -> tuple[int, str
         return None
     conn.execute("ATTACH DATABASE ? AS lookup", (path.resolve().as_uri() + "?mode=ro",))
     try:
-        if conn.execute("SELECT 1 FROM lookup.sqlite_master WHERE name = 'entry_ref'").fetchone() is None:
-            return None  # made, never filled
-        person = conn.execute("SELECT 1 FROM pragma_table_info('entry_ref', 'lookup') WHERE name = 'person'")
-        if person.fetchone() is None:
-            return None  # a lookup of an earlier version: the server adds the column when it opens it
+        if not shaped(conn, "lookup"):
+            return None  # not as this version makes it: readers ignore it (they read the trail), it hides nothing
+        damaged = conn.execute("PRAGMA lookup.integrity_check(1)").fetchone()[0]
+        if damaged != "ok":  # an index that no longer matches its table would serve readers other rows
+            return (
+                1,
+                f"the audit lookup file {path.name} is damaged ({damaged}): delete it (the server builds it again)",
+            )
         last = conn.execute("SELECT coalesce(max(seq), 0) FROM lookup.entry_ref").fetchone()[0]
         found = conn.execute(_FIRST_DISAGREEING, (last,)).fetchone()
     finally:

@@ -49,6 +49,7 @@ if TYPE_CHECKING:
     from search_service.disclosure_budget import DisclosureBudget
     from search_service.registry import Registry
     from search_service.server import ServerConfig
+    from search_service.ssn_probes import SsnProbes
 from indexer.failures import failure_fields
 from search_service.code_identity import OTHER_CODE, code_identity, exit_unless_server_code
 from search_service.gc_tuning import tune_garbage_collector
@@ -326,7 +327,7 @@ def batch_worker_for(
     config: ServerConfig,
     queue: BatchQueue,
     separate: bool,
-    answering: tuple[TracingStore, Callable[[], dt.date], AuditLog, Registry, DisclosureBudget | None],
+    answering: tuple[TracingStore, Callable[[], dt.date], AuditLog, Registry, DisclosureBudget | None, SsnProbes],
 ) -> BatchWorker | BatchProcess:
     """The primary's batch worker: a process of its own on the server's files (`config.batch.process`, the
     default, where `separate`: the server's own files and clock), else threads in the server answering
@@ -343,5 +344,5 @@ def batch_worker_for(
         )
         per_day = config.disclosures_per_activity_per_day
         return BatchProcess(files, queue, config.batch, audit_timeout=config.audit_timeout, budget=per_day)
-    store, today, audit, registry, budget = answering
-    return BatchWorker(queue, batch_answer(store, today, audit, budget), registry, config.batch)
+    store, today, audit, registry, budget, guesses = answering
+    return BatchWorker(queue, batch_answer(store, today, audit, budget, guesses), registry, config.batch)

@@ -47,6 +47,7 @@ from search_service.batch_queue import Answered, Batch, BatchQueue, BatchState, 
 from search_service.disclosure_budget import DisclosureBudget
 from search_service.registry import Registry
 from search_service.search import SearchServicer, Unaccounted
+from search_service.ssn_probes import SsnProbes
 
 log = logging.getLogger(__name__)
 
@@ -102,10 +103,16 @@ class BatchSearch:
 
 
 def batch_answer(
-    store: TracingStore, today: Callable[[], dt.date], audit: AuditLog, budget: DisclosureBudget | None = None
+    store: TracingStore,
+    today: Callable[[], dt.date],
+    audit: AuditLog,
+    budget: DisclosureBudget | None = None,
+    guesses: SsnProbes | None = None,
 ) -> BatchSearch:
-    """The online search path, its disclosures accounted as BATCH a chunk at a time."""
-    search = SearchServicer(store, today, audit)
+    """The online search path, its disclosures accounted as BATCH a chunk at a time. `guesses`: the online
+    path's count of SSN guesses when the worker runs in the server's process (a count of its own gave an
+    activity ten more guesses an ending by batch)."""
+    search = SearchServicer(store, today, audit, ssn_guesses=guesses)
 
     def respond(caller: Caller, request: search_pb2.SearchRequest) -> Unaccounted:
         return search.respond(caller, request, method="BATCH")

@@ -342,15 +342,19 @@ class SearchServicer(search_pb2_grpc.SearchServiceServicer):
         full_ssn = needs_full_ssn(caller, query.purpose)
         # Whether the answer tells of the SSN asked (EXACT and PID_QUALIFIED compare it): a guess is capped.
         asked = query.identifiers.ssn if query.mode in ("EXACT", "PID_QUALIFIED") and not full_ssn else ""
-        if asked:
-            self._guesses.check(caller.activity.activity_id, asked)
+        counted = bool(asked) and self._guesses.take(caller.activity.activity_id, asked)
         response = search_pb2.SearchResponse()
         disclosed: list[Tracing] = []
-        mark = self._store.dispute_mark()  # before the answer's reads: a dispute attached after it moves it
-        with self._store.snapshot():  # one state of the index: a completion is seen whole or not at all
-            self._fill(query, response, disclosed, full_ssn=full_ssn)
-        if asked and not any(t.subject is not None and t.subject.identifiers.ssn == asked for t in disclosed):
-            self._guesses.note_guess(caller.activity.activity_id, asked)
+        try:
+            mark = self._store.dispute_mark()  # before the answer's reads: a dispute attached after it moves it
+            with self._store.snapshot():  # one state of the index: a completion is seen whole or not at all
+                self._fill(query, response, disclosed, full_ssn=full_ssn)
+        except BaseException:
+            if counted:  # nothing answered: no guess
+                self._guesses.give_back(caller.activity.activity_id, asked)
+            raise
+        if counted and any(t.subject is not None and t.subject.identifiers.ssn == asked for t in disclosed):
+            self._guesses.give_back(caller.activity.activity_id, asked)  # the record's own SSN: no guess
         if disclosed:
             response.marking = MARKING
         return Unaccounted(

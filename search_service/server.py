@@ -55,6 +55,7 @@ from search_service.server_grpc import (
 )
 from search_service.serving_processes import ServingProcesses
 from search_service.sqlite_files import opened
+from search_service.ssn_probes import SsnProbes
 
 log = logging.getLogger(__name__)
 
@@ -246,8 +247,9 @@ def _start(
         ingest_pb2_grpc.add_IngestServiceServicer_to_server(
             IngestServicer(store, today, ingest_pool, refusals_in_calls(audit)), server
         )
-        budget = budget_for(config)
-        search_pb2_grpc.add_SearchServiceServicer_to_server(SearchServicer(store, today, audit, budget=budget), server)
+        budget, guesses = budget_for(config), SsnProbes()  # both shared with a batch worker in this process
+        searcher = SearchServicer(store, today, audit, budget=budget, ssn_guesses=guesses)
+        search_pb2_grpc.add_SearchServiceServicer_to_server(searcher, server)
         admin_pb2_grpc.add_SessionServiceServicer_to_server(SessionServicer(registry), server)
         admin_pb2_grpc.add_AdminServiceServicer_to_server(AdminServicer(registry, audit), server)
         privacy_requests = serve_privacy(server, store, audit, config, closing)  # and the peers' PeerService
@@ -259,7 +261,8 @@ def _start(
         if primary:
             own_clock = today is _today
             separate = own_store and own_clock  # the process opens the same files, and keeps today's date
-            batch_worker = batch_worker_for(config, batch_queue, separate, (store, today, audit, registry, budget))
+            answering = (store, today, audit, registry, budget, guesses)
+            batch_worker = batch_worker_for(config, batch_queue, separate, answering)
         batch_purge = add_batch_service(  # in the primary, with the purge of expired results (its first run now)
             server,
             batch_queue,

@@ -71,26 +71,35 @@ class SsnProbes:
                 del guesses[name]
         return guesses
 
-    def check(self, activity_id: str, ssn: str) -> None:
-        """Refuse a query of `ssn` if the activity has made `limit` other guesses with its ending lately."""
+    def take(self, activity_id: str, ssn: str) -> bool:
+        """Count a query of `ssn` as a guess before it is answered, or refuse it when the activity has made
+        `limit` other guesses with its ending lately. Counted at once, not once answered: calls in flight
+        together all passed a check made before any was counted (16 at once, 13 answered: a review). True
+        when this call counted it (`give_back` then undoes it, should the answer hold that very SSN)."""
         bucket, name = self._names(activity_id, ssn)
+        now = self._clock()
         with self._lock:
-            guesses = self._live(bucket, self._clock())
-            if name not in guesses and len(guesses) >= self.limit:
+            guesses = self._live(bucket, now)
+            if name in guesses:
+                guesses[name] = now  # asked again: its day starts again
+                return False
+            if len(guesses) >= self.limit:
                 raise SsnProbesRefused(
                     f"activity {activity_id} asked {len(guesses)} different SSNs ending in the same four digits"
                     " in the last 24 hours that found no record with that SSN: no more such queries until a day"
                     " has passed (SECURITY.md, SSN guessing); ask the privacy office"
                 )
-
-    def note_guess(self, activity_id: str, ssn: str) -> None:
-        """Count a query of `ssn` that found no record holding it."""
-        bucket, name = self._names(activity_id, ssn)
-        now = self._clock()
-        with self._lock:
-            guesses = self._live(bucket, now)
             guesses[name] = now
             self._buckets[bucket] = guesses
             self._buckets.move_to_end(bucket)
             while len(self._buckets) > MAX_BUCKETS:
                 self._buckets.popitem(last=False)
+            return True
+
+    def give_back(self, activity_id: str, ssn: str) -> None:
+        """Undo a `take` whose answer held a record with that very SSN (no guess), or that failed."""
+        bucket, name = self._names(activity_id, ssn)
+        with self._lock:
+            guesses = self._buckets.get(bucket)
+            if guesses is not None:
+                guesses.pop(name, None)

@@ -203,3 +203,57 @@ def test_verify_finds_a_lookup_file_that_hides_an_entry(db: Path, key: bytes, ed
     shown = audit("disclosures", "--agency", "AFOSI", "--record", "R-1", "--data", str(db.parent))
     assert shown.returncode == 0 and "3 disclosures of AFOSI/R-1" in shown.stdout
     assert audit("verify", "--data", str(db.parent)).returncode == 0
+
+
+_RESHAPED = {
+    "a column dropped": [
+        "DELETE FROM entry_ref WHERE seq = 3",
+        "DROP INDEX entry_ref_person",
+        "ALTER TABLE entry_ref DROP COLUMN person",
+    ],
+    "a view in its place": [  # every row for verify, which attaches the file; not entry 3 for a reader
+        "ALTER TABLE entry_ref RENAME TO entry_ref_real",
+        "CREATE VIEW entry_ref AS SELECT * FROM entry_ref_real"
+        " WHERE seq != 3 OR (SELECT count(*) FROM pragma_database_list) > 1",
+    ],
+}
+
+
+@pytest.mark.parametrize("how", sorted(_RESHAPED))
+def test_a_lookup_file_of_another_shape_hides_nothing(db: Path, key: bytes, how: str) -> None:
+    """Verify skipped a lookup without its `person` column as an earlier version's, and a view fooled it,
+    while readers used both and missed entry 3 (a review): readers now read the trail past such a lookup,
+    and the server's writer makes the lookup afresh."""
+    _trail(db, key, lookup=True)
+    with contextlib.closing(sqlite3.connect(lookup_path(db))) as conn:
+        for statement in _RESHAPED[how]:
+            conn.execute(statement)
+        conn.commit()
+    shown = audit("disclosures", "--agency", "AFOSI", "--record", "R-1", "--data", str(db.parent))
+    assert shown.returncode == 0 and "3 disclosures of AFOSI/R-1" in shown.stdout, shown.stdout
+    assert audit("verify", "--data", str(db.parent)).returncode == 0  # nothing is hidden by what no one reads
+    made = Lookup(db)
+    try:
+        assert made.catch_up() == 6  # taken away and copied afresh: a view had frozen the copy for good
+    finally:
+        made.close()
+    with contextlib.closing(sqlite3.connect(lookup_path(db))) as conn:
+        assert conn.execute("SELECT type FROM sqlite_master WHERE name = 'entry_ref'").fetchone() == ("table",)
+        assert conn.execute("SELECT count(*) FROM entry_ref").fetchone() == (6,)
+
+
+def test_verify_finds_a_lookup_whose_index_no_longer_matches_its_table(db: Path, key: bytes) -> None:
+    """The table whole, its index by tracing made without entry 3 and then described as complete: a reader by
+    tracing misses entry 3, and the join by seq that verify makes sees the table only."""
+    _trail(db, key, lookup=True)
+    with contextlib.closing(sqlite3.connect(lookup_path(db))) as conn:
+        sql = conn.execute("SELECT sql FROM sqlite_master WHERE name = 'entry_ref_tracing'").fetchone()[0]
+        conn.execute("DROP INDEX entry_ref_tracing")
+        conn.execute(sql.replace("WHERE agency IS NOT NULL", "WHERE agency IS NOT NULL AND seq != 3"))
+        conn.execute("PRAGMA writable_schema = ON")
+        conn.execute("UPDATE sqlite_master SET sql = ? WHERE name = 'entry_ref_tracing'", (sql,))
+        conn.commit()
+    hidden = audit("disclosures", "--agency", "AFOSI", "--record", "R-1", "--data", str(db.parent))
+    assert "2 disclosures of AFOSI/R-1" in hidden.stdout  # the lookup is read as it says it is
+    verified = audit("verify", "--data", str(db.parent))
+    assert verified.returncode == 1 and "the audit lookup file audit.lookup.db is damaged" in verified.stdout

@@ -6,6 +6,8 @@ privacy office are not capped; a batch's guesses are refused in its results."""
 
 from __future__ import annotations
 
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import grpc
@@ -75,18 +77,39 @@ def test_a_querier_is_stopped_after_ten_guesses_with_one_ending(index: Index) ->
 def test_a_guess_ages_out_after_a_day_and_nothing_is_held_in_clear() -> None:
     now = [1000.0]
     probes = SsnProbes(limit=2, clock=lambda: now[0])
-    for ssn in ("600104471", "601114471"):
-        probes.check("CCF-1", ssn)
-        probes.note_guess("CCF-1", ssn)
-    probes.check("CCF-1", "600104471")  # one already counted: asked again, not a new guess
+    assert probes.take("CCF-1", "600104471") and probes.take("CCF-1", "601114471")
+    assert not probes.take("CCF-1", "600104471")  # one already counted: asked again, not a new guess
     with pytest.raises(SsnProbesRefused):
-        probes.check("CCF-1", "602124471")
+        probes.take("CCF-1", "602124471")
     now[0] += WINDOW / 2
-    probes.note_guess("CCF-1", "600104471")  # asked again at noon: its day starts again
+    probes.take("CCF-1", "600104471")  # asked again at noon: its day starts again
     now[0] += WINDOW / 2
-    probes.check("CCF-1", "602124471")  # the other one is a day old: room for one
+    assert probes.take("CCF-1", "602124471")  # the other one is a day old: room for one
+    probes.give_back("CCF-1", "602124471")  # its answer held that SSN: no guess
+    assert probes.take("CCF-1", "603134471")
     held = repr(probes._buckets)
     assert "4471" not in held and "CCF" not in held
+
+
+def test_guesses_sent_together_are_counted_before_any_is_answered(index: Index) -> None:
+    """The count was made after each answer: 16 guesses sent at once all passed a check made before any was
+    counted, and 11-13 were answered (a review)."""
+    index.client("NCIS-SUB", "NCIS", [Role.SUBMITTER]).upsert(f.person(record="NCIS-1", ssn=TRUE_SSN))
+    terminal = index.client("CCF-1", "ARMY-CCF", [Role.QUERIER])
+    together = threading.Barrier(16)
+
+    def one(ssn: str) -> bool:
+        together.wait()
+        try:
+            _ask(terminal, ssn)
+            return True
+        except grpc.RpcError as error:
+            assert error.code() == grpc.StatusCode.PERMISSION_DENIED, error
+            return False
+
+    with ThreadPoolExecutor(16) as pool:
+        answered = list(pool.map(one, _guesses(16)))
+    assert answered.count(True) == DEFAULT_LIMIT
 
 
 def test_a_batchs_guesses_past_the_cap_are_refused_in_its_results(tmp_path: Path) -> None:
@@ -97,11 +120,14 @@ def test_a_batchs_guesses_past_the_cap_are_refused_in_its_results(tmp_path: Path
         client = index.client("CCF-B", "ARMY-CCF", [Role.QUERIER, Role.BATCH], purposes=[Purpose.SECURITY_CLEARANCE])
         harold = {"surname": "Whitfield", "given_name": "Harold"}
         guesses = _guesses(DEFAULT_LIMIT + 2)
-        queries = [_query(f"q{n}", PID, name=harold, identifiers={"ssn": ssn}) for n, ssn in enumerate(guesses)]
+        online, batched = guesses[: DEFAULT_LIMIT - 2], guesses[DEFAULT_LIMIT - 2 :]
+        for ssn in online:  # the worker answers in the server's process: one count with the online path's
+            assert _ask(client, ssn) == 0
+        queries = [_query(f"q{n}", PID, name=harold, identifiers={"ssn": ssn}) for n, ssn in enumerate(batched)]
         submitted = _submit(client, queries)
         assert _wait(client, submitted.batch_id).state == DONE
         results = _results(client, submitted.batch_id)
-        assert [bool(r.violations) for r in results] == [False] * DEFAULT_LIMIT + [True, True]
+        assert [bool(r.violations) for r in results] == [False, False, True, True]
         assert results[-1].violations[0].field.endswith("identifiers.ssn")
         assert "different SSNs ending in the same four digits" in results[-1].violations[0].description
     finally:
