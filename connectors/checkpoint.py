@@ -145,6 +145,12 @@ class DeadLetters:
         entry["errors"] = [{"field": f, "description": d} for f, d in errors]
         self._pending.append(json.dumps(entry, ensure_ascii=False) + "\n")
 
+    def discard_last(self, count: int) -> None:
+        """Forget the last `count` entries not yet written: their record's position was not checkpointed,
+        so it is read again, and dead-lettered again, after a restart."""
+        if count:
+            del self._pending[-count:]
+
     def flush(self, checkpoint: Checkpoint) -> None:
         if self._pending:
             # Refused records hold names, SSNs and dates of birth: for the connector's own user only.

@@ -122,6 +122,7 @@ class Runner:
         self._next_id = 0
         self._progressed = False
         self._seen: dict[tuple[str, str, int], tuple[bytes, SourceRecord]] = {}
+        self._unadvanced = 0  # dead letters added for the record not yet advanced past (see `_send`)
         self._last_run: dict[str, object] = {}
 
     def run(self, read: Reader) -> None:
@@ -224,6 +225,11 @@ class Runner:
             if pending:
                 raise StreamCutShort(f"{len(pending)} requests unanswered")
         finally:
+            # Only the entries of records the checkpoint has passed: a stop (SIGTERM) between a record's
+            # dead letter and its advance wrote the entry, and the record, read again after the restart,
+            # wrote it a second time (a review).
+            self.dead_letters.discard_last(self._unadvanced)
+            self._unadvanced = 0
             self.dead_letters.flush(self.checkpoint)
             self.checkpoint.save()
 
@@ -232,6 +238,7 @@ class Runner:
         self.dead_letters.add(
             record.raw, errors, outcome=outcome, source=self.source, line=record.line, position=position
         )
+        self._unadvanced += 1
 
     def _settle_local(self, pending: deque[SourceRecord]) -> None:
         while pending and pending[0].request is None:
@@ -299,6 +306,7 @@ class Runner:
 
     def _advance(self, record: SourceRecord) -> None:
         self.checkpoint.position = record.position
+        self._unadvanced = 0  # its dead letters, if any, are behind the checkpoint now
         self._progressed = True
         self.progress.update(self.stats)
 
