@@ -9,7 +9,8 @@ with the last four fixed and had a full SSN back in 3,899 queries and 9 seconds,
 security review).
 
 So an activity may ask, within any 24 hours, at most `limit` different SSNs ending in the same four digits
-that found no record holding that very SSN (a guess, or a typo); past it, such a query is refused
+that found no record holding that very SSN (a guess, or a typo; counted as the query starts, given back
+when its answer holds that SSN); past it, such a query is refused
 (PermissionDenied, recorded in the audit trail as every refusal is) until the oldest guess is a day old.
 The attack needs the last four fixed (a guess must be within one digit of the SSN to be told anything, so
 a wrong digit among the last four leaves the first five to chance), and thousands of guesses; an office
@@ -19,8 +20,9 @@ guess and costs nothing.
 
 Kept in memory, per process, keyed by a keyed hash (BLAKE2b with a random per-process key) of the activity
 and the last four, and the guesses by a hash of the SSN: no SSN, nor its last four, is held in clear. With
-`dcii serve --processes N` (and the batch worker's process) an activity gets the cap in each: N times 10,
-against the thousands the attack needs. A restart starts afresh, which only the server's operator can do.
+`dcii serve --processes N` (and the batch worker's own process; a worker in the server's process is given
+the server's count) an activity gets the cap in each: N times 10, against the thousands the attack needs.
+A restart starts afresh, which only the server's operator can do.
 """
 
 from __future__ import annotations
