@@ -314,3 +314,20 @@ def disclosure_volume_file(
     except sqlite3.Error as error:
         raise Unavailable(CANNOT_READ) from error
     return [(str(activity), str(operator or ""), int(count)) for activity, operator, count in rows]
+
+
+def event_kinds_file(path: Path) -> list[str]:
+    """The kinds of event the trail at `path` holds, sorted (read whole: for a question that found nothing)."""
+    try:
+        conn = _read_only(Path(path))
+        try:
+            rows = conn.execute(
+                "SELECT DISTINCT json_extract(canonical, '$.kind') FROM entry"
+                " WHERE json_extract(canonical, '$.kind') != ?",
+                (DISCLOSURE,),
+            ).fetchall()
+        finally:
+            conn.close()
+    except sqlite3.Error as error:
+        raise Unavailable(CANNOT_READ) from error
+    return sorted(str(kind) for (kind,) in rows if kind)

@@ -33,6 +33,7 @@ from search_service.passwords import DUMMY_HASH, hash_password, verify_password
 from search_service.registry_rows import (
     CertificateRow,
     certificates_of,
+    check_account_code,
     hash_token,
     iso,
     names_of,
@@ -147,9 +148,12 @@ class Registry:
     ) -> Activity:
         if not activity_id or not activity_id.replace("-", "").replace("_", "").isalnum():
             raise InvalidArgument([Violation("activity_id", "letters, digits, '-' and '_' only")])
-        roles = frozenset(roles)
-        if Role.PEER in roles and len(roles) > 1:  # it reads any accounting without a session or a purpose
-            raise InvalidArgument([Violation("roles", "PEER is for the instances' own certificate: no other role")])
+        roles, purposes = frozenset(roles), frozenset(purposes)
+        if not roles:  # it could do nothing: `activity set` refuses the same
+            raise InvalidArgument([Violation("roles", "at least one role")])
+        if Role.PEER in roles and (len(roles) > 1 or purposes):  # it reads any accounting, with no session
+            why = "PEER is for the instances' own certificate: no other role, no purpose"
+            raise InvalidArgument([Violation("roles", why)])
         with self._transaction(record) as conn:
             try:
                 conn.execute(
@@ -261,6 +265,7 @@ class Registry:
         return self.activity(activity_id)
 
     def add_operator(self, account_code: str, activity_id: str, password: str, *, record: Record = None) -> None:
+        check_account_code(account_code)
         if Role.PEER in self.activity(activity_id).roles:
             raise InvalidArgument([Violation("activity_id", "a PEER activity (another instance) has no operators")])
         if len(password) < 12:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import re
 import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -107,3 +108,16 @@ def set_access(
         "UPDATE activity SET roles = ?, purposes = ? WHERE activity_id = ?",
         (",".join(sorted(roles)), ",".join(sorted(purposes)), activity_id),
     )
+
+
+# An account code as the registry takes it: what an operator types at login, and what the audit trail names.
+_ACCOUNT_CODE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@-]{0,63}")
+
+
+def check_account_code(code: str) -> None:
+    """Letters, digits and . _ @ -, at most 64, a letter or digit first: `operator add` took any text, spaces,
+    terminal escapes, 300 characters, or a password (the arguments swapped), and wrote it into the registry
+    and the audit trail as it was (an administrator's UAT)."""
+    if not _ACCOUNT_CODE.fullmatch(code):
+        why = "letters, digits and . _ @ - only, at most 64, beginning with a letter or digit"
+        raise InvalidArgument([Violation("account_code", why)])

@@ -278,7 +278,7 @@ def test_a_refused_field_is_named_on_the_command_line(tmp_path: Path) -> None:
         check=False,
     )  # fmt: skip
     assert done.returncode != 0 and "Traceback" not in done.stderr
-    assert "(roles: PEER is for the instances' own certificate: no other role)" in done.stderr
+    assert "(roles: PEER is for the instances' own certificate: no other role, no purpose)" in done.stderr
 
 
 def _profile_without_purpose(demo: Path, tmp_path: Path) -> Path:

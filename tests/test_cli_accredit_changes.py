@@ -5,6 +5,7 @@ real subprocess on the server's data directory; the calls go over real TLS."""
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
 import grpc
@@ -166,3 +167,65 @@ def test_a_certificate_another_ca_issued_is_refused_when_the_ca_is_named(index: 
         assert registry.activity("CCF-5").fingerprints == (pki.fingerprint(ours.read_bytes()),)
     finally:
         registry.close()
+
+
+def test_an_account_code_is_a_code_and_a_password_mistake_is_one_line(index: Index, tmp_path: Path) -> None:
+    """`operator add` took any text as the account code (a password, the arguments swapped, escapes, 300
+    characters) into the registry and the trail; a mistyped --password-file, or no terminal to ask at, was a
+    traceback (an administrator's UAT)."""
+    index.accredit("CCF-6", "ARMY-CCF", [Role.QUERIER], [Purpose.SECURITY_CLEARANCE])
+    secret = tmp_path / "pw"
+    secret.write_text("a-long-enough-password\n")
+
+    def add(code: str, *more: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+        return dcii(
+            "accredit", "--data", str(index.data_dir), "operator", "add", code, "--activity", "CCF-6", *more, env=env
+        )
+
+    for code in ("", "j doe", "x\x1b[2J", "a" * 65, "Tr0ub4dor&3-horse!"):
+        done = add(code, "--password-file", str(secret))
+        assert done.returncode == 1 and "account_code: letters, digits" in _one_line(done), (code, done.stderr)
+    missing = add("jdoe", "--password-file", str(tmp_path / "nope"))
+    assert _one_line(missing) == f"dcii: --password-file {tmp_path / 'nope'}: No such file or directory"
+    assert missing.returncode == 1
+    asked = add("jdoe", env={"DCII_PASSWORD": ""})
+    assert asked.returncode == 1 and "no terminal to ask at" in _one_line(asked)
+    assert add("j.doe@ccf", "--password-file", str(secret)).returncode == 0
+    assert b"Tr0ub4dor" not in (index.data_dir / "audit.db").read_bytes()
+
+
+def test_a_certificate_made_out_to_another_agencys_activity_is_refused(index: Index, tmp_path: Path) -> None:
+    """`add-cert` took an AFOSI certificate issued to ADJ-AF-99 for a Navy office, which it then logged in
+    as (an administrator's UAT). Another terminal of the same agency is accredited, and said so."""
+    index.accredit("NAVY-CAF", "DONCAF", [Role.QUERIER], [Purpose.SECURITY_CLEARANCE])
+    theirs, _key = pki.issue_client_into(index.pki_dir, "ADJ-AF-99", "AFOSI")
+    second, _key = pki.issue_client_into(index.pki_dir, "NAVY-CAF-2", "DONCAF")
+    data = str(index.data_dir)
+    refused = dcii("accredit", "--data", data, "activity", "add-cert", "NAVY-CAF", str(theirs))
+    assert refused.returncode == 1
+    assert "was issued to ADJ-AF-99 of AFOSI, not to NAVY-CAF of DONCAF" in _one_line(refused)
+    add = ("activity", "add", "AF-X", "--agency", "AFOSI", "--roles", "QUERIER", "--purposes", "SECURITY_CLEARANCE")
+    assert dcii("accredit", "--data", data, *add, "--cert", str(second)).returncode == 1  # a Navy terminal's
+    taken = dcii("accredit", "--data", data, "activity", "add-cert", "NAVY-CAF", str(second))
+    assert taken.returncode == 0 and "accredited as a terminal of NAVY-CAF" in _one_line(taken)
+    registry = index.registry
+    try:
+        assert pki.fingerprint(theirs.read_bytes()) not in registry.activity("NAVY-CAF").fingerprints
+        assert [a.activity_id for a in registry.list_activities()].count("AF-X") == 0
+    finally:
+        registry.close()
+
+
+def test_an_activity_with_no_role_or_a_peer_with_purposes_is_not_accredited(index: Index) -> None:
+    data = str(index.data_dir)
+    for args in (("--roles", ""), ("--roles", "PEER", "--purposes", "SECURITY_CLEARANCE")):
+        done = dcii("accredit", "--data", data, "activity", "add", "ODD-1", "--agency", "DSS", *args)
+        assert done.returncode != 0 and "roles" in _one_line(done), (args, done.stderr)
+
+
+def test_an_event_kind_the_trail_does_not_hold_says_which_it_holds(index: Index) -> None:
+    index.accredit("CCF-7", "ARMY-CCF", [Role.QUERIER], [Purpose.SECURITY_CLEARANCE])
+    dcii("accredit", "--data", str(index.data_dir), "activity", "suspend", "CCF-7")
+    done = dcii("audit", "events", "--kind", "activity_status", "--data", str(index.data_dir))
+    assert done.returncode == 0 and "0 events" in done.stdout
+    assert "no event of kind ACTIVITY_STATUS in this trail; the kinds it holds: ACTIVITY_STATUS_SET" in done.stderr

@@ -11,18 +11,16 @@ its actor "cli:<OS user>": who at the console. The trail is opened only when a c
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import getpass
 import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from cryptography import x509
-from cryptography.exceptions import InvalidSignature
 from rich.console import Console
 from rich.table import Table
 
+from dcii.cli.accredit_certs import check_holder, checked_fingerprint
 from indexer.agencies import AGENCIES, SUBMITTING_AGENCIES
 from indexer.exc import DciiError, Unavailable
 from search_service import accreditation_events as events
@@ -93,41 +91,6 @@ def cmd_certs_server(args: argparse.Namespace) -> None:
         raise _ca_refusal(args.dir, error) from None
     console.print(f"server certificate for {', '.join([*args.hostname, *args.ip])}: {cert}")
     console.print("the CA is unchanged: restart the instances one at a time to serve it")
-
-
-def _fingerprint(cert: str, pki_dir: str | None = None) -> str:
-    """The fingerprint of a certificate file; a path that cannot be read is one line, not a traceback, and
-    so is a certificate already expired, or one not issued by the CA of `pki_dir` when given (accredited,
-    either could never connect: TLS refuses it during the handshake, which the terminal hears
-    as a lost connection, a UAT finding)."""
-    try:
-        pem = Path(cert).read_bytes()
-        loaded = x509.load_pem_x509_certificate(pem)
-        expires = loaded.not_valid_after_utc
-        if expires <= dt.datetime.now(dt.UTC):
-            raise SystemExit(f"dcii: the certificate {cert} expired on {expires:%Y-%m-%d}; issue a new one")
-        _check_issuer(loaded, cert, pki_dir)
-        return pki.fingerprint(pem)
-    except OSError as error:
-        why = error.strerror or type(error).__name__
-        raise SystemExit(f"dcii: cannot read the certificate {cert}: {why}") from None
-    except ValueError:  # a key, a DER file, anything not a PEM certificate
-        raise SystemExit(f"dcii: {cert} is not a PEM certificate") from None
-
-
-def _check_issuer(cert: x509.Certificate, name: str, pki_dir: str | None) -> None:
-    if pki_dir is None:
-        return  # not asked: the server's handshake is the check
-    ca_path = Path(pki_dir) / "ca.pem"
-    if not ca_path.is_file():
-        raise SystemExit(f"dcii: --pki {pki_dir}: no ca.pem there")
-    try:
-        cert.verify_directly_issued_by(x509.load_pem_x509_certificate(ca_path.read_bytes()))
-    except (ValueError, TypeError, InvalidSignature):
-        raise SystemExit(
-            f"dcii: the certificate {name} was not issued by the CA {ca_path}: the index would refuse its"
-            f" connections; issue one from it: `dcii certs issue ACTIVITY --agency A --dir {pki_dir}`"
-        ) from None
 
 
 def _registry(args: argparse.Namespace, *, may_create: bool = False) -> Registry:
@@ -219,8 +182,11 @@ def cmd_activity_add(args: argparse.Namespace) -> None:
         )
     if not args.agency.strip():
         raise SystemExit("dcii: --agency: the activity's agency code is required")
-    prints = [_fingerprint(cert, args.pki) for cert in args.cert or ()]  # an unreadable one: no change
-    agency, registry = _checked_agency(args.agency, roles), _registry(args, may_create=True)
+    prints = [checked_fingerprint(cert, args.pki) for cert in args.cert or ()]  # an unreadable one: no change
+    agency = _checked_agency(args.agency, roles)
+    for cert in args.cert or ():
+        check_holder(cert, args.activity_id, agency)
+    registry = _registry(args, may_create=True)
     with Trail(Path(args.data)) as trail:
         record = trail.recorder(events.accredited(args.activity_id, agency, roles, purposes))
         registry.add_activity(args.activity_id, agency, roles, purposes, record=record)
@@ -237,10 +203,12 @@ def cmd_activity_add(args: argparse.Namespace) -> None:
 
 
 def cmd_activity_cert(args: argparse.Namespace) -> None:
-    fingerprint = _fingerprint(args.cert, args.pki)
+    fingerprint = checked_fingerprint(args.cert, args.pki)
+    registry = _registry(args)
+    check_holder(args.cert, args.activity_id, registry.activity(args.activity_id).agency)
     with Trail(Path(args.data)) as trail:
         record = trail.recorder(events.certificate_added(args.activity_id, fingerprint))
-        _registry(args).add_certificate(args.activity_id, fingerprint, record=record)
+        registry.add_certificate(args.activity_id, fingerprint, record=record)
     console.print(f"certificate added to {args.activity_id}")
 
 
@@ -288,14 +256,26 @@ def cmd_activity_list(args: argparse.Namespace) -> None:
 
 
 def _read_password(args: argparse.Namespace) -> str:
+    """--password-file, else DCII_PASSWORD, else asked twice at the terminal; each failure one line (a
+    mistyped file, or no terminal to ask at, ended in a traceback: an administrator's UAT)."""
     if args.password_file:
-        return Path(args.password_file).read_text().strip()
+        try:
+            return Path(args.password_file).read_text(encoding="utf-8").strip()
+        except (OSError, UnicodeDecodeError) as error:
+            why = error.strerror if isinstance(error, OSError) and error.strerror else "not UTF-8 text"
+            raise SystemExit(f"dcii: --password-file {args.password_file}: {why}") from None
     from_env = os.environ.get("DCII_PASSWORD")
     if from_env:
         return from_env
-    first = getpass.getpass("password: ")
-    if first != getpass.getpass("again: "):
-        raise SystemExit("the passwords differ")
+    if not sys.stdin.isatty():
+        raise SystemExit("dcii: no password: give --password-file FILE or set DCII_PASSWORD (no terminal to ask at)")
+    try:
+        first = getpass.getpass("password: ")
+        again = getpass.getpass("again: ")
+    except (EOFError, KeyboardInterrupt):
+        raise SystemExit("dcii: no password given: nothing changed") from None
+    if first != again:
+        raise SystemExit("dcii: the passwords differ: nothing changed")
     return first
 
 

@@ -27,7 +27,7 @@ from dcii.cli.private import private_files
 from indexer.exc import DciiError
 from indexer.model import TracingKey
 from search_service.accounting import disclosures_for_tracing_file, events_file, verify_file
-from search_service.accounting_entries import disclosure_volume_file
+from search_service.accounting_entries import disclosure_volume_file, event_kinds_file
 from search_service.audit_chain import Head, head_path
 from search_service.audit_lookup import Reading
 from search_service.audit_spot_check import spot_check_file
@@ -144,6 +144,9 @@ def cmd_events(args: argparse.Namespace) -> None:
         table.add_row(str(event.seq), event.at.strftime("%Y-%m-%d %H:%M:%S"), event.kind, event.actor, detail)
     console.print(table)
     console.print(f"{len(found)} events", markup=False)
+    if kind and not found:  # a misspelt kind listed nothing and read as "nothing happened" (an admin's UAT)
+        held = ", ".join(event_kinds_file(audit_db(args.data))) or "none"
+        print(f"dcii: no event of kind {kind} in this trail; the kinds it holds: {held}", file=sys.stderr)
     _distrust(_vouched(args.data, reading, "the entries shown"))
 
 
