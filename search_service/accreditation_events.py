@@ -35,6 +35,7 @@ ACTIVITY_ACCESS_SET = "ACTIVITY_ACCESS_SET"
 ACTIVITY_STATUS_SET = "ACTIVITY_STATUS_SET"
 OPERATOR_ADDED = "OPERATOR_ADDED"
 OPERATOR_STATUS_SET = "OPERATOR_STATUS_SET"
+OPERATOR_PASSWORD_SET = "OPERATOR_PASSWORD_SET"  # noqa: S105 (an event kind, not a password)
 
 # Each kind, and the fields its detail holds (exactly these).
 KINDS: Mapping[str, tuple[str, ...]] = MappingProxyType(
@@ -46,6 +47,7 @@ KINDS: Mapping[str, tuple[str, ...]] = MappingProxyType(
         ACTIVITY_STATUS_SET: ("activity", "status"),
         OPERATOR_ADDED: ("account", "activity"),
         OPERATOR_STATUS_SET: ("account", "status"),
+        OPERATOR_PASSWORD_SET: ("account",),  # that it changed, never the password
     }
 )
 
@@ -98,3 +100,7 @@ def operator_added(account_code: str, activity_id: str) -> Change:
 
 def operator_status_set(account_code: str, status: Status) -> Change:
     return Change(OPERATOR_STATUS_SET, {"account": account_code, "status": status.value})
+
+
+def operator_password_set(account_code: str) -> Change:
+    return Change(OPERATOR_PASSWORD_SET, {"account": account_code})

@@ -34,12 +34,14 @@ from search_service.registry_rows import (
     CertificateRow,
     certificates_of,
     check_account_code,
+    check_password,
     hash_token,
     iso,
     names_of,
     parse_time,
     revoke_one_certificate,
     set_access,
+    set_password,
     suspend_accounts,
     suspend_dormant,
 )
@@ -268,8 +270,7 @@ class Registry:
         check_account_code(account_code)
         if Role.PEER in self.activity(activity_id).roles:
             raise InvalidArgument([Violation("activity_id", "a PEER activity (another instance) has no operators")])
-        if len(password) < 12:
-            raise InvalidArgument([Violation("password", "at least 12 characters")])
+        check_password(password)
         now = iso(self._clock())
         with self._transaction(record) as conn:
             try:
@@ -293,6 +294,12 @@ class Registry:
                 raise NotFound(f"no operator {account_code}")
             if status is not Status.ACTIVE:
                 conn.execute("UPDATE session SET ended = 1 WHERE account_code = ?", (account_code,))
+
+    def set_password(self, account_code: str, password: str, *, record: Record = None) -> None:
+        """Replace the operator's password; its sessions end, its lock is cleared (registry_rows.set_password)."""
+        check_password(password)
+        with self._transaction(record) as conn:
+            set_password(conn, account_code, hash_password(password))
 
     def list_operators(self, account_code: str | None = None) -> list[Operator]:
         """Every operator account, or only `account_code`'s (none if there is no such account)."""

@@ -121,3 +121,20 @@ def check_account_code(code: str) -> None:
     if not _ACCOUNT_CODE.fullmatch(code):
         why = "letters, digits and . _ @ - only, at most 64, beginning with a letter or digit"
         raise InvalidArgument([Violation("account_code", why)])
+
+
+def set_password(conn: sqlite3.Connection, account_code: str, password_hash: str) -> None:
+    """A new password for the account (`dcii accredit operator password`): its failed logins and lock
+    cleared, its sessions ended (a terminal stolen with the password file beside its profile)."""
+    changed = conn.execute(
+        "UPDATE operator SET password_hash = ?, failed_logins = 0, locked_until = NULL WHERE account_code = ?",
+        (password_hash, account_code),
+    )
+    if changed.rowcount == 0:
+        raise NotFound(f"no operator {account_code}")
+    conn.execute("UPDATE session SET ended = 1 WHERE account_code = ?", (account_code,))
+
+
+def check_password(password: str) -> None:
+    if len(password) < 12:
+        raise InvalidArgument([Violation("password", "at least 12 characters")])

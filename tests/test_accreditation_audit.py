@@ -27,6 +27,7 @@ from search_service.accreditation_events import (
     CERTIFICATE_REVOKED,
     KINDS,
     OPERATOR_ADDED,
+    OPERATOR_PASSWORD_SET,
     OPERATOR_STATUS_SET,
 )
 from search_service.registry import Registry
@@ -132,6 +133,7 @@ def test_each_accredit_command_records_exactly_its_event(tmp_path: Path, certs: 
             ["operator", "add", "jdoe", "--activity", "CCF-TERM-01"],
             [(OPERATOR_ADDED, {"account": "jdoe", "activity": "CCF-TERM-01"})],
         ),
+        (["operator", "password", "jdoe"], [(OPERATOR_PASSWORD_SET, {"account": "jdoe"})]),
         *(
             (
                 ["operator", action, "jdoe"],
@@ -147,7 +149,7 @@ def test_each_accredit_command_records_exactly_its_event(tmp_path: Path, certs: 
         assert _events(data) == seen, args
     assert {kind for kind, _actor, _detail in seen} == set(KINDS)
     assert all(actor.startswith("cli:") for _kind, actor, _detail in seen)
-    assert "intact: 12 entries" in _verified(data)
+    assert "intact: 13 entries" in _verified(data)
     assert PASSWORD.encode() not in (data / "audit.db").read_bytes()  # the password is never recorded
     registry = Registry(data / "registry.db")  # and each change was made
     assert registry.activity("CCF-TERM-01").status is Status.ACTIVE

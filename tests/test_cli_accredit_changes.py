@@ -14,7 +14,7 @@ import pytest
 from dcii.v1 import search_pb2
 from search_service import pki
 from search_service.accreditation import Purpose, Role
-from search_service.accreditation_events import ACTIVITY_ACCESS_SET, CERTIFICATE_REVOKED
+from search_service.accreditation_events import ACTIVITY_ACCESS_SET, CERTIFICATE_REVOKED, OPERATOR_PASSWORD_SET
 from tests import factories as f
 from tests.support import Client, Index
 from tests.test_cli_admin_checks import _accredit, _one_line, dcii
@@ -229,3 +229,33 @@ def test_an_event_kind_the_trail_does_not_hold_says_which_it_holds(index: Index)
     done = dcii("audit", "events", "--kind", "activity_status", "--data", str(index.data_dir))
     assert done.returncode == 0 and "0 events" in done.stdout
     assert "no event of kind ACTIVITY_STATUS in this trail; the kinds it holds: ACTIVITY_STATUS_SET" in done.stderr
+
+
+def test_a_new_password_ends_the_sessions_and_clears_the_lock(index: Index, tmp_path: Path) -> None:
+    """No command changed a password: a terminal stolen with the password file beside its profile left the
+    administrator revoking the account (an administrator's UAT)."""
+    index.client("NCIS-SUB", "NCIS", [Role.SUBMITTER]).upsert(f.person(record="NCIS-1"))
+    cert, account, old = index.accredit("CCF-8", "ARMY-CCF", [Role.QUERIER], [Purpose.SECURITY_CLEARANCE])
+    terminal = index.connect(cert)
+    terminal.login(account, old)
+    assert _ask(terminal) == 1
+    new = tmp_path / "new-password"
+    new.write_text("a-brand-new-passphrase\n")
+    data = str(index.data_dir)
+    done = dcii("accredit", "--data", data, "operator", "password", account, "--password-file", str(new))
+    assert done.returncode == 0 and f"{account} has a new password" in done.stdout, done.stderr
+    with pytest.raises(grpc.RpcError) as ended:
+        _ask(terminal)  # the session opened with the old password
+    assert ended.value.code() == grpc.StatusCode.UNAUTHENTICATED
+    with pytest.raises(grpc.RpcError):
+        terminal.login(account, old)
+    terminal.login(account, "a-brand-new-passphrase")
+    assert _ask(terminal) == 1
+    short = tmp_path / "short"
+    short.write_text("short\n")
+    refused = dcii("accredit", "--data", data, "operator", "password", account, "--password-file", str(short))
+    assert refused.returncode == 1 and "password: at least 12 characters" in _one_line(refused)
+    nobody = dcii("accredit", "--data", data, "operator", "password", "nobody", "--password-file", str(new))
+    assert nobody.returncode == 1 and "no operator nobody" in _one_line(nobody)
+    assert _events(index, OPERATOR_PASSWORD_SET) == [{"account": account}]
+    assert b"brand-new" not in (index.data_dir / "audit.db").read_bytes()

@@ -287,6 +287,14 @@ def cmd_operator_add(args: argparse.Namespace) -> None:
     console.print(f"operator {args.account_code} added to {args.activity}")
 
 
+def cmd_operator_password(args: argparse.Namespace) -> None:
+    password = _read_password(args)
+    with Trail(Path(args.data)) as trail:
+        record = trail.recorder(events.operator_password_set(args.account_code))
+        _registry(args).set_password(args.account_code, password, record=record)
+    console.print(f"{args.account_code} has a new password; its sessions ended, its lock (if any) cleared")
+
+
 def cmd_operator_status(args: argparse.Namespace) -> None:
     status = _STATUS[args.action]
     with Trail(Path(args.data)) as trail:
@@ -374,4 +382,8 @@ def _add_accredit_parsers(commands: argparse._SubParsersAction[argparse.Argument
         p = operator.add_parser(action)
         p.add_argument("account_code")
         p.set_defaults(run=cmd_operator_status, action=action)
+    password = operator.add_parser("password", help="a new password (a stolen terminal's password file)")
+    password.add_argument("account_code")
+    password.add_argument("--password-file", help="else DCII_PASSWORD, else asked")
+    password.set_defaults(run=cmd_operator_password)
     operator.add_parser("list").set_defaults(run=cmd_operator_list)
