@@ -72,7 +72,7 @@ def test_what_could_never_work_is_refused_and_nothing_changes(index: Index) -> N
         (("CCF-2", "--roles", "SUBMITTER"), "dcii: --agency OPM: a SUBMITTER writes its own agency's"),
         (("CCF-2", "--roles", "QUERIER,PEER"), "dcii: --roles: PEER is an instance's own activity"),
         (("PEER-B", "--roles", "QUERIER"), "dcii: --roles: PEER is an instance's own activity"),
-        (("CCF-2", "--roles", "WIZARD"), "unknown role: WIZARD"),
+        (("CCF-2", "--roles", "WIZARD"), "dcii: unknown role: WIZARD"),
         (("NOPE", "--roles", "QUERIER"), "dcii: no activity NOPE"),
     ]:
         done = _accredit(data, "activity", "set", *args)
@@ -115,6 +115,8 @@ def test_one_certificate_revoked_ends_its_sessions_and_leaves_the_activitys_othe
     theirs = _accredit(data, "activity", "revoke-cert", "CCF-3", other.fingerprint)
     assert theirs.returncode == 1 and "no such certificate of activity CCF-3" in _one_line(theirs)
     assert _accredit(data, "activity", "revoke-cert", "CCF-3", "nonsense").returncode == 1
+    mistyped = _accredit(data, "activity", "revoke-cert", "CCF-33", lost.fingerprint)
+    assert mistyped.returncode == 1 and _one_line(mistyped) == "dcii: no activity CCF-33"
 
     listed = _accredit(data, "activity", "certs", "CCF-3")
     assert listed.returncode == 0 and lost.fingerprint in listed.stdout and kept.fingerprint in listed.stdout

@@ -65,6 +65,7 @@ def _fingerprint_named(text: str) -> str:
 def cmd_activity_revoke_cert(args: argparse.Namespace) -> None:
     fingerprint = _fingerprint_named(args.cert)
     registry = _registry(args)
+    registry.activity(args.activity_id)  # a mistyped id: "no activity X", not "no such certificate"
     with Trail(Path(args.data)) as trail:
         record = trail.recorder(events.certificate_revoked(args.activity_id, fingerprint))
         registry.revoke_certificate(fingerprint, activity_id=args.activity_id, record=record)
@@ -90,7 +91,8 @@ def cmd_activity_certs(args: argparse.Namespace) -> None:
 def add_activity_parsers(activity: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     changed = activity.add_parser("set", help="replace an activity's roles or purposes (at once on the server)")
     changed.add_argument("activity_id")
-    changed.add_argument("--roles", help=f"comma-separated, replacing its roles: {', '.join(Role.__members__)}")
+    settable = ", ".join(r for r in Role.__members__ if r != Role.PEER)  # PEER is never given nor taken here
+    changed.add_argument("--roles", help=f"comma-separated, replacing its roles: {settable}")
     changed.add_argument(
         "--purposes", help=f"comma-separated, replacing its purposes: {', '.join(Purpose.__members__)}"
     )

@@ -38,7 +38,7 @@ def _csv_enum(enum: type[Role] | type[Purpose], text: str) -> list[str]:
     unknown = [v for v in values if v not in enum.__members__]
     if unknown:
         raise SystemExit(
-            f"unknown {enum.__name__.lower()}: {', '.join(unknown)} (choose from {', '.join(enum.__members__)})"
+            f"dcii: unknown {enum.__name__.lower()}: {', '.join(unknown)} (choose from {', '.join(enum.__members__)})"
         )
     return values
 
