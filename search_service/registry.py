@@ -32,12 +32,13 @@ from search_service.accreditation import Activity, Caller, Operator, Purpose, Ro
 from search_service.passwords import DUMMY_HASH, hash_password, verify_password
 from search_service.registry_rows import (
     CertificateRow,
+    activity_of,
+    already_accredited,
     certificates_of,
     check_account_code,
     check_password,
     hash_token,
     iso,
-    names_of,
     parse_time,
     revoke_one_certificate,
     set_access,
@@ -174,28 +175,8 @@ class Registry:
         return self.activity(activity_id)
 
     def activity(self, activity_id: str) -> Activity:
-        row = (
-            self._conn()
-            .execute(
-                "SELECT activity_id, agency, roles, purposes, status FROM activity WHERE activity_id = ?",
-                (activity_id,),
-            )
-            .fetchone()
-        )
-        if row is None:
-            raise NotFound(f"no activity {activity_id}")
-        prints = self._conn().execute(
-            "SELECT fingerprint FROM certificate WHERE activity_id = ? AND revoked_at IS NULL ORDER BY added_at",
-            (activity_id,),
-        )
-        return Activity(
-            row[0],
-            row[1],
-            frozenset(Role(r) for r in names_of(row[2])),
-            frozenset(Purpose(p) for p in names_of(row[3])),
-            Status(row[4]),
-            tuple(f[0] for f in prints),
-        )
+        """The activity, its live certificates' fingerprints with it; NotFound "no activity X"."""
+        return activity_of(self._conn(), activity_id)
 
     def list_activities(self) -> list[Activity]:
         ids = self._conn().execute("SELECT activity_id FROM activity ORDER BY activity_id").fetchall()
@@ -225,17 +206,8 @@ class Registry:
         made valid again once revoked (a compromised key stays out): refused, FailedPrecondition."""
         self.activity(activity_id)
         fingerprint = fingerprint.lower()
-        held = (
-            self._conn()
-            .execute("SELECT activity_id, revoked_at FROM certificate WHERE fingerprint = ?", (fingerprint,))
-            .fetchone()
-        )
-        if held is not None and held[1] is not None:
-            raise FailedPrecondition(f"that certificate was revoked on {held[1][:10]}: issue a new one")
-        if held is not None and held[0] != activity_id:
-            raise FailedPrecondition(f"that certificate is accredited to activity {held[0]}")
-        if held is not None:
-            return  # already this activity's
+        if already_accredited(self._conn(), activity_id, fingerprint):
+            return
         with self._transaction(record) as conn:
             try:
                 conn.execute(

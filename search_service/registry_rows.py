@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from indexer.exc import FailedPrecondition, InvalidArgument, NotFound
 from indexer.model import Violation
 from search_service.account_policy import dormant
-from search_service.accreditation import Purpose, Role, Status
+from search_service.accreditation import Activity, Purpose, Role, Status
 
 
 def hash_token(token: str) -> str:
@@ -138,3 +138,36 @@ def set_password(conn: sqlite3.Connection, account_code: str, password_hash: str
 def check_password(password: str) -> None:
     if len(password) < 12:
         raise InvalidArgument([Violation("password", "at least 12 characters")])
+
+
+def activity_of(conn: sqlite3.Connection, activity_id: str) -> Activity:
+    """`Registry.activity`: the row and its live certificates, oldest first."""
+    row = conn.execute(
+        "SELECT activity_id, agency, roles, purposes, status FROM activity WHERE activity_id = ?", (activity_id,)
+    ).fetchone()
+    if row is None:
+        raise NotFound(f"no activity {activity_id}")
+    prints = conn.execute(
+        "SELECT fingerprint FROM certificate WHERE activity_id = ? AND revoked_at IS NULL ORDER BY added_at",
+        (activity_id,),
+    )
+    return Activity(
+        row[0],
+        row[1],
+        frozenset(Role(r) for r in names_of(row[2])),
+        frozenset(Purpose(p) for p in names_of(row[3])),
+        Status(row[4]),
+        tuple(f[0] for f in prints),
+    )
+
+
+def already_accredited(conn: sqlite3.Connection, activity_id: str, fingerprint: str) -> bool:
+    """True when the certificate is this activity's already; FailedPrecondition when it was revoked (a
+    compromised key stays out) or is another activity's (never moved)."""
+    held = conn.execute("SELECT activity_id, revoked_at FROM certificate WHERE fingerprint = ?", (fingerprint,))
+    found = held.fetchone()
+    if found is not None and found[1] is not None:
+        raise FailedPrecondition(f"that certificate was revoked on {found[1][:10]}: issue a new one")
+    if found is not None and found[0] != activity_id:
+        raise FailedPrecondition(f"that certificate is accredited to activity {found[0]}")
+    return found is not None
