@@ -106,8 +106,8 @@ def fuzz(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fuzz]:
         batch = index.client("FZ-BATCH", "DSS", [Role.BATCH])
         for victim in s.VICTIMS:
             index.accredit(victim, "DSS", [Role.QUERIER])
-        login_cert, _, _ = index.accredit("FZ-LOGIN", "DSS", [])
-        logout_cert, logout_account, logout_password = index.accredit("FZ-LOGOUT", "DSS", [])
+        login_cert, _, _ = index.accredit("FZ-LOGIN", "DSS", [Role.QUERIER])  # a role: an activity has one
+        logout_cert, logout_account, logout_password = index.accredit("FZ-LOGOUT", "DSS", [Role.QUERIER])
         _seed(submitter)
         yield Fuzz(
             index,
