@@ -40,7 +40,7 @@ from indexer.store.sqlite import SqliteStore
 from search_service.matching import DEFAULT_MATCHER, matcher, rank
 from search_service.matching_columns import HeadCandidate
 from search_service.matching_threshold import default_threshold
-from search_service.search import DEFAULT_PAGE_SIZE
+from search_service.search_query import DEFAULT_PAGE_SIZE
 
 PAGE = DEFAULT_PAGE_SIZE
 

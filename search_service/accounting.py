@@ -40,6 +40,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import functools
+import hmac
 import logging
 import sqlite3
 import threading
@@ -297,6 +298,11 @@ class AuditLog:
     def typed_ref(self, text: str) -> str:
         """How the trail names what a client typed without holding it (accounting_keys.typed_ref)."""
         return typed_ref(self._key, text)
+
+    def key_for(self, purpose: str) -> bytes:
+        """A 32-byte key of this instance's for `purpose` (page tokens), derived from the trail's: nothing
+        keyed with it can be taken for the trail's own hashes."""
+        return hmac.digest(self._key, f"dcii key for {purpose}".encode(), "sha256")
 
     def record_disclosures(self, disclosures: Sequence[DisclosureEntry]) -> str:
         """Record one entry per disclosed tracing, all or nothing, durable before returning; returns the

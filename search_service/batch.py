@@ -44,7 +44,8 @@ from search_service.auth import caller_again, caller_of
 from search_service.batch_queue import Batch, BatchPurge, BatchQueue, NewQuery, Owner, too_many_active
 from search_service.batch_worker import BatchSettings
 from search_service.convert import dispute_out, name_in, timestamp
-from search_service.search import check_query
+from search_service.page_tokens import TokenEnvelope
+from search_service.search_query import check_query
 
 # The most queries one batch may hold; a larger list is split by the client (`dcii batch submit` does not).
 MAX_BATCH_QUERIES = 100_000
@@ -165,6 +166,7 @@ class BatchServicer(batch_pb2_grpc.BatchServiceServicer):
         self,
         queue: BatchQueue,
         today: Callable[[], dt.date],
+        tokens: TokenEnvelope,
         *,
         on_submit: Callable[[], None] | None = None,
         max_queries: int = MAX_BATCH_QUERIES,
@@ -174,6 +176,7 @@ class BatchServicer(batch_pb2_grpc.BatchServiceServicer):
         keep_results: dt.timedelta | None = None,
     ) -> None:
         self._queue = queue
+        self._tokens = tokens  # opens a query's page token (this instance's, sealed for the activity) to check it
         self._keep_results = keep_results
         self._submitting: dict[str, int] = {}  # submissions being read, per activity (`_reserved`)
         self._submitting_lock = threading.Lock()
@@ -275,7 +278,7 @@ class BatchServicer(batch_pb2_grpc.BatchServiceServicer):
         was refused for its purpose."""
         at = f"queries[{i}].query"
         try:
-            check_query(item.query, caller, today, prefix=at)
+            check_query(item.query, caller, today, self._tokens, prefix=at)
         except InvalidArgument as error:
             return _refusal(item.query_id, error.violations), False
         except PermissionDenied as error:
@@ -349,6 +352,7 @@ def add_batch_service(
     store: TracingStore,
     settings: BatchSettings,
     primary: bool,
+    tokens: TokenEnvelope,
     on_refusal: Callable[[Caller, str, str, int], None] | None = None,
 ) -> BatchPurge | None:
     """Add the BatchService to `server`; in the primary, also start the purge of expired results (its first run
@@ -358,6 +362,7 @@ def add_batch_service(
     servicer = BatchServicer(
         queue,
         today,
+        tokens,
         on_submit=wake,
         store=store,
         max_active=settings.max_active_per_activity,

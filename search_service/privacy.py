@@ -52,6 +52,7 @@ from search_service.accreditation import Caller, Purpose
 from search_service.audit_archive import archived_trails
 from search_service.auth import caller_of
 from search_service.convert import dispute_out, enum_name, name_in, tracing_out, type_out
+from search_service.page_tokens import TokenEnvelope
 from search_service.peer_service import serve_peers
 from search_service.peer_wire import disclosure_out, person_request, request_out, tracing_request
 from search_service.peers import OPEN, Peers, Window
@@ -200,6 +201,7 @@ class PrivacyServicer(privacy_pb2_grpc.PrivacyServiceServicer):
     ) -> None:
         self._store = store
         self._audit = audit
+        self._tokens = TokenEnvelope(audit.key_for("page tokens"))  # seals the answer's later pages' tokens
         self._requests = requests
         self._clock = clock
         # The deployment's other instances, whose trails hold the rest of each accounting (search_service.peers),
@@ -223,7 +225,7 @@ class PrivacyServicer(privacy_pb2_grpc.PrivacyServiceServicer):
             )
         if registered.kind is not RequestKind.ACCESS:
             raise InvalidArgument([Violation("request_number", f"is an {registered.kind.value} request, not ACCESS")])
-        after = privacy_pages.continued(request)  # a later page of the answer (search_service.privacy_pages)
+        after = privacy_pages.continued(request, self._tokens, caller)  # a later page (search_service.privacy_pages)
         if after is not None and registered.responded_at is None:
             raise FailedPrecondition("the request is not answered yet: ask for its first page, without page_token")
         self._register.hold_for(registered, ssn, caller)  # for its person only, before anything is read
@@ -235,7 +237,7 @@ class PrivacyServicer(privacy_pb2_grpc.PrivacyServiceServicer):
             theirs = self._peers.person_accounting(person_request(query, withhold_law_enforcement=withhold), window)
             disclosures = in_order({(d.disclosure_id, d.tracing): d for d in [*disclosures, *theirs]}.values())
         response = privacy_pb2.AccessResponse(marking=MARKING)
-        shown, response.next_page_token = privacy_pages.page(disclosures, after, as_of, request)
+        shown, response.next_page_token = privacy_pages.page(disclosures, after, as_of, request, self._tokens, caller)
         for disclosure in shown:
             disclosure_out(disclosure, response.disclosures.add())
         if after is not None:

@@ -6,6 +6,8 @@ register and the trail said the request was answered (a review of a misbehaving 
 carries the records (the tracings, and those unverified) and the first `DISCLOSURES_PER_PAGE` disclosures;
 `next_page_token` asks for the rest, the same request with the token, as of the first page's moment
 (disclosures made since belong to a later request). Only the first page discloses records and is recorded.
+The token is sealed for the privacy office's activity by the instance that answered (page_tokens.TokenEnvelope):
+a later page is asked of that instance, and a token of no instance's making is refused.
 """
 
 from __future__ import annotations
@@ -17,7 +19,8 @@ from dcii.v1 import privacy_pb2
 from indexer.exc import FailedPrecondition, InvalidArgument
 from indexer.model import TracingKey, Violation
 from search_service.accounting import Disclosure
-from search_service.page_tokens import seal, unseal
+from search_service.accreditation import Caller
+from search_service.page_tokens import NOT_OURS, TokenEnvelope, seal, unseal
 
 DISCLOSURES_PER_PAGE = 10_000  # about 1 MB
 # A first page larger than this (its records, not its disclosures, make it so) is refused before anything
@@ -42,11 +45,14 @@ def _scope(request: privacy_pb2.AccessRequest) -> list[object]:
     ]
 
 
-def continued(request: privacy_pb2.AccessRequest) -> After | None:
+def continued(request: privacy_pb2.AccessRequest, tokens: TokenEnvelope, caller: Caller) -> After | None:
     """Where the page asked for starts (None: the first page)."""
     if not request.page_token:
         return None
-    position = unseal(request.page_token, _KIND, _scope(request))
+    token = tokens.opened(request.page_token, caller.activity.activity_id, unsealed=False)
+    if token is None:
+        raise InvalidArgument([Violation("page_token", NOT_OURS)])
+    position = unseal(token, _KIND, _scope(request))
     try:
         if position is None or len(position) != 6:
             raise ValueError
@@ -62,10 +68,15 @@ def continued(request: privacy_pb2.AccessRequest) -> After | None:
 
 
 def page(
-    disclosures: Sequence[Disclosure], after: After | None, as_of: dt.datetime, request: privacy_pb2.AccessRequest
+    disclosures: Sequence[Disclosure],
+    after: After | None,
+    as_of: dt.datetime,
+    request: privacy_pb2.AccessRequest,
+    tokens: TokenEnvelope,
+    caller: Caller,
 ) -> tuple[list[Disclosure], str]:
     """The disclosures of the page (of those made by `as_of`, in order, after `after`) and the token of the
-    next ("" when this is the last)."""
+    next ("" when this is the last), sealed for the caller's activity."""
     made = [d for d in disclosures if d.disclosed_at <= as_of]
     if after is not None:
         _, at, disclosure_id, key = after
@@ -82,7 +93,7 @@ def page(
         last.tracing.record_number,
         0,  # a format mark: six parts
     ]
-    return shown, seal(_KIND, _scope(request), position)
+    return shown, tokens.seal(seal(_KIND, _scope(request), position), caller.activity.activity_id)
 
 
 def check_first_page(response: privacy_pb2.AccessResponse) -> None:

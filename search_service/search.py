@@ -15,11 +15,7 @@ from dataclasses import dataclass
 import grpc
 
 from dcii.v1 import search_pb2, search_pb2_grpc
-from indexer import edit_rules as rules
-from indexer.edit_criteria_names import clean_person_name
-from indexer.exc import InvalidArgument, PermissionDenied
-from indexer.model import Identifiers, PersonName, Tracing, TracingType, Violation
-from indexer.normalize import NameKey, name_key
+from indexer.model import Tracing, TracingType
 from indexer.store.base import NameRow, TracingStore
 from indexer.subjects import same_subject
 from search_service.accounting import AuditLog, DisclosureEntry
@@ -27,21 +23,13 @@ from search_service.accreditation import Caller, Purpose, Role
 from search_service.auth import caller_of
 from search_service.convert import (
     dispute_out,
-    identifiers_in,
-    mode_name,
-    name_in,
-    output_only_violations,
-    purpose_name,
     tracing_out,
-    type_in,
     type_out,
 )
 from search_service.disclosure_budget import DisclosureBudget
 from search_service.exact import (
     EXACT_MATCHER,
     Page,
-    decode_cursor,
-    decode_title_token,
     name_agrees,
     pids_agreeing,
     scan_page,
@@ -49,119 +37,12 @@ from search_service.exact import (
 )
 from search_service.exact_hits import hit_out
 from search_service.matching import Matcher, configured_matcher
-from search_service.ranked import RankedHit, RankedPage, check_ranked_token, run_ranked
-from search_service.search_rules import mode_violations, title_violations
+from search_service.page_tokens import TokenEnvelope
+from search_service.ranked import RankedHit, RankedPage, run_ranked
+from search_service.search_query import Query, check_query
 from search_service.ssn_probes import SsnProbes
 
 MARKING = "FOR OFFICIAL USE ONLY - PRIVACY SENSITIVE"
-DEFAULT_PAGE_SIZE = 20
-MAX_PAGE_SIZE = 100
-
-
-@dataclass(frozen=True, slots=True)
-class Query:
-    """A search request after the edit criteria: what the modes work from."""
-
-    mode: str
-    purpose: Purpose
-    name: PersonName
-    key: NameKey
-    identifiers: Identifiers
-    title: str
-    types: frozenset[TracingType]
-    page_size: int
-    page_token: str
-    min_score: float
-
-
-def check_query(request: search_pb2.SearchRequest, caller: Caller, today: dt.date, prefix: str = "") -> Query:
-    """Validate a request (all violations at once); refuse a purpose the activity is not accredited for."""
-    out: list[Violation] = []
-    at = (prefix + ".") if prefix else ""
-    mode = mode_name(request.mode)
-    if mode in ("", "UNSPECIFIED"):
-        out.append(
-            Violation(f"{at}mode", "a search mode is required: EXACT, NAME_ONLY, NONSTANDARD, FUZZY or PID_QUALIFIED")
-        )
-    purpose = Purpose.__members__.get(purpose_name(request.purpose))
-    if purpose is None:
-        out.append(Violation(f"{at}purpose", "every query states its purpose"))
-    page_size = request.page_size or DEFAULT_PAGE_SIZE
-    if not 1 <= page_size <= MAX_PAGE_SIZE:
-        out.append(Violation(f"{at}page_size", f"between 1 and {MAX_PAGE_SIZE}"))
-    # Each type once at most: two million entries were accepted and cost 237 ms of the server's CPU each.
-    types = [type_in(t) for t in request.types] if len(request.types) <= len(TracingType) else []
-    if len(request.types) > len(TracingType):
-        out.append(Violation(f"{at}types", f"at most {len(TracingType)} tracing types, each once"))
-    elif None in types:
-        out.append(Violation(f"{at}types", "unknown tracing type"))
-    title = " ".join(request.title.split())
-    has_name = any((request.name.surname, request.name.given_name, request.name.middle_name, request.name.suffix))
-    ranked = mode in ("FUZZY", "PID_QUALIFIED")
-    # A suffix typed into the surname or given name ("Whitfield Jr") is moved to the suffix field as the
-    # edit criteria do for tracings, so that the query's exact key is the one its records are stored under.
-    # A person known by one name (the edit criteria let either part stand alone) is asked by that part in
-    # EXACT and NAME_ONLY, and matched on rows whose other part is empty too; NONSTANDARD scans a surname.
-    one_part = ranked or mode in ("EXACT", "NAME_ONLY")
-    name, name_violations = clean_person_name(
-        name_in(request.name),
-        f"{at}name",
-        surname_required=not title and not one_part,
-        given_required=False,
-    )
-    out += name_violations
-    identifiers, id_violations = rules.clean_identifiers(
-        identifiers_in(request.identifiers), f"{at}identifiers", today=today
-    )
-    out += id_violations + output_only_violations(request.identifiers, f"{at}identifiers")
-    # A PID that was sent but refused above is still a PID: say what is wrong with it, not that it is missing.
-    pid_sent = not identifiers.is_empty or bool(id_violations) or bool(request.identifiers.ssn_last_four)
-    if one_part and not title and not name_violations and not name.surname and not name.given_name:
-        out.append(Violation(f"{at}name.surname", "a surname or a given name is required"))
-    out += _paging_violations(request, at, ranked=ranked, title=title)
-    if title:
-        out += title_violations(title, at, mode=mode, has_name=has_name)
-    out += mode_violations(mode, at, pid_sent=pid_sent)
-    if mode == "NONSTANDARD":  # surname, or surname and a given-name prefix: nothing else narrows it
-        out += [
-            Violation(f"{at}name.{part}", "NONSTANDARD searches by surname and given name only; ask NAME_ONLY or EXACT")
-            for part, value in (("middle_name", request.name.middle_name), ("suffix", request.name.suffix))
-            if value.strip()
-        ]
-    if out:
-        raise InvalidArgument(out)
-    assert purpose is not None
-    if purpose not in caller.activity.purposes:
-        raise PermissionDenied(f"activity {caller.activity.activity_id} is not accredited for purpose {purpose.value}")
-    return Query(
-        mode,
-        purpose,
-        name,
-        name_key(name),
-        identifiers,
-        title,
-        frozenset(t for t in types if t is not None),
-        page_size,
-        request.page_token,
-        request.min_score,
-    )
-
-
-def _paging_violations(request: search_pb2.SearchRequest, at: str, *, ranked: bool, title: str) -> list[Violation]:
-    out = []
-    if not 0 <= request.min_score <= 1:
-        out.append(Violation(f"{at}min_score", "a score threshold between 0 and 1 (0: the mode's default)"))
-    if request.page_token:
-        try:
-            if ranked:
-                check_ranked_token(request.page_token)
-            elif title:
-                decode_title_token(request.page_token)
-            else:
-                decode_cursor(request.page_token)
-        except InvalidArgument:
-            out.append(Violation(f"{at}page_token", "not a token this index issued"))
-    return out
 
 
 def run_exact(store: TracingStore, query: Query) -> Page:
@@ -297,6 +178,7 @@ class SearchServicer(search_pb2_grpc.SearchServiceServicer):
         self._guesses = ssn_guesses or SsnProbes()
         # The scorer of the ranked modes (search_service.matching.configured_matcher); unknown: refused here.
         self._matcher: Matcher = configured_matcher(matcher_version)
+        self._tokens = TokenEnvelope(audit.key_for("page tokens"))
 
     def answer(
         self, caller: Caller, request: search_pb2.SearchRequest, *, method: str = "ONLINE"
@@ -338,7 +220,7 @@ class SearchServicer(search_pb2_grpc.SearchServiceServicer):
     def respond(self, caller: Caller, request: search_pb2.SearchRequest, *, method: str = "ONLINE") -> Unaccounted:
         """The answer and what it would disclose, not yet accounted (the batch worker accounts a chunk at
         once). The caller must record `disclosures` before the response goes anywhere."""
-        query = check_query(request, caller, self._today())
+        query = check_query(request, caller, self._today(), self._tokens)
         full_ssn = needs_full_ssn(caller, query.purpose)
         # Whether the answer tells of the SSN asked (EXACT and PID_QUALIFIED compare it): a guess is capped.
         asked = query.identifiers.ssn if query.mode in ("EXACT", "PID_QUALIFIED") and not full_ssn else ""
@@ -357,6 +239,7 @@ class SearchServicer(search_pb2_grpc.SearchServiceServicer):
             self._guesses.give_back(caller.activity.activity_id, asked)  # the record's own SSN: no guess
         if disclosed:
             response.marking = MARKING
+        response.next_page_token = self._tokens.seal(response.next_page_token, caller.activity.activity_id)
         return Unaccounted(
             response, disclosure_entries(caller, query, disclosed, method=method), mark, tuple(disclosed)
         )

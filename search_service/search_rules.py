@@ -1,6 +1,6 @@
 """What each search mode asks of a request beyond the edit criteria of its fields: an impersonal title is
 asked alone, in the modes that search titles; EXACT needs a PID, NONSTANDARD and FUZZY take none
-(search_service.search.check_query)."""
+(search_service.search_query.check_query)."""
 
 from __future__ import annotations
 

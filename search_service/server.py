@@ -39,6 +39,7 @@ from search_service.keepalive import Keepalive
 from search_service.malloc_tuning import limit_malloc_arenas
 from search_service.matching import configured_matcher
 from search_service.metrics import ServerMetrics
+from search_service.page_tokens import TokenEnvelope
 from search_service.privacy import serve_privacy
 from search_service.privacy_days import DEFAULT_TIME_ZONE, office_zone
 from search_service.privacy_requests import PrivacyRequests
@@ -271,6 +272,7 @@ def _start(
             store,
             config.batch,
             primary,
+            TokenEnvelope(audit.key_for("page tokens")),
             refusals_in_calls(audit),
         )
         if batch_purge is not None:

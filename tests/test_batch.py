@@ -37,6 +37,7 @@ from search_service.batch_process import BatchProcess
 from search_service.batch_queue import BatchQueue
 from search_service.batch_worker import BatchSettings
 from search_service.errors import field_violations
+from search_service.page_tokens import TokenEnvelope
 from tests import factories as f
 from tests.support import ROOT, Client, Index, make_index
 
@@ -233,7 +234,7 @@ def test_whole_batch_refusals_and_roles(index: Index) -> None:
 def test_at_most_max_queries(tmp_path: Path) -> None:
     queue = BatchQueue(tmp_path / "batch.db")
     activity = Activity("A", "NCIS", frozenset({Role.BATCH}), frozenset(Purpose), Status.ACTIVE)
-    servicer = BatchServicer(queue, dt.date.today, max_queries=3)
+    servicer = BatchServicer(queue, dt.date.today, TokenEnvelope(os.urandom(32)), max_queries=3)
     q = _query("a", M.SEARCH_MODE_NAME_ONLY, name={"surname": "Whitfield", "given_name": "Harold"})
     messages = [batch_pb2.SubmitBatchRequest(queries=[q, q]), batch_pb2.SubmitBatchRequest(queries=[q, q])]
     with pytest.raises(InvalidArgument) as refused:
@@ -247,7 +248,7 @@ def test_a_query_or_a_batch_too_large_is_refused_without_being_kept(tmp_path: Pa
     # Refused queries were kept whole: 200 of 1 MB cost 204 MiB of memory and 400 MiB on disk.
     queue = BatchQueue(tmp_path / "batch.db")
     activity = Activity("A", "NCIS", frozenset({Role.BATCH}), frozenset(Purpose), Status.ACTIVE)
-    servicer = BatchServicer(queue, dt.date.today)
+    servicer = BatchServicer(queue, dt.date.today, TokenEnvelope(os.urandom(32)))
     small = _query("a", M.SEARCH_MODE_NAME_ONLY, name={"surname": "Whitfield", "given_name": "Harold"})
     huge = _query("b", M.SEARCH_MODE_NAME_ONLY, name={"surname": "W" * 100_000, "given_name": "Harold"})
     status = servicer.submit(Caller(activity, "fp"), [batch_pb2.SubmitBatchRequest(queries=[small, huge])])

@@ -19,7 +19,8 @@ import pytest
 from dcii.v1 import privacy_pb2, privacy_pb2_grpc, search_pb2
 from search_service import privacy_pages
 from search_service.accounting import AuditLog, load_or_create_key
-from search_service.accreditation import Purpose
+from search_service.accreditation import Activity, Caller, Purpose, Status
+from search_service.page_tokens import TokenEnvelope
 from search_service.privacy_requests import PrivacyRequests, RequestKind
 from tests import test_privacy_peers as peers
 from tests.support import Client, Index, make_index
@@ -114,8 +115,9 @@ def test_an_answered_request_is_refused_for_another_person_and_answered_again_fo
 
 
 def test_a_later_page_is_for_the_requests_person_only(index: Index, monkeypatch: pytest.MonkeyPatch) -> None:
-    """A page token is not signed (search_service.page_tokens): one made for another person's request, under an
-    answered number, read that person's accounting page by page, unaccounted."""
+    """A page token made for another person's request, under an answered number, read that person's accounting
+    page by page, unaccounted. Tokens are sealed now (search_service.page_tokens), but the binding does not rest
+    on that: one sealed with the instance's own key (as whoever holds its data directory could) is refused too."""
     _load_person(index)
     adjudicator = _querier(index, "CCF-TERM-01", "ARMY-CCF", Purpose.SECURITY_CLEARANCE)
     for _ in range(2):
@@ -131,9 +133,10 @@ def test_a_later_page_is_for_the_requests_person_only(index: Index, monkeypatch:
     theirs = _request("PA-26-311", NGOZI, NGOZI_SSN)
     audit = _trail(index.data_dir)
     try:
-        _, token = privacy_pages.page(
-            audit.disclosures_for_person(NGOZI_SSN.replace("-", "")), None, dt.datetime.now(dt.UTC), theirs
-        )
+        tokens = TokenEnvelope(audit.key_for("page tokens"))
+        office_caller = Caller(Activity(office[0].activity_id, "DSS", frozenset(), frozenset(), Status.ACTIVE), "")
+        disclosures = audit.disclosures_for_person(NGOZI_SSN.replace("-", ""))
+        _, token = privacy_pages.page(disclosures, None, dt.datetime.now(dt.UTC), theirs, tokens, office_caller)
     finally:
         audit.close()
     assert token

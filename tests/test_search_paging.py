@@ -11,8 +11,10 @@ import grpc
 import pytest
 
 from dcii.v1 import search_pb2, tracing_pb2
+from search_service.accounting import AuditLog, load_or_create_key
 from search_service.accreditation import Role
 from search_service.errors import field_violations
+from search_service.page_tokens import TokenEnvelope
 from tests import factories as f
 from tests.support import Client, Index, make_index
 
@@ -21,7 +23,7 @@ FILE = tracing_pb2.TRACING_TYPE_FILE
 
 
 @pytest.fixture(scope="module")
-def querier(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Client]:
+def index(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Index]:
     index: Index = make_index(tmp_path_factory.mktemp("paging"))
     index.start()
     try:
@@ -38,9 +40,26 @@ def querier(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Client]:
         people.append(f.nac_pending("NCIS", "PENDING-1", surname="Whitfield", given="Harold"))
         people += [f.person(record=f"LATER-{n}", surname="Whitfield", given="Ivan") for n in range(3)]
         assert {r.outcome for r in ncis.upsert(*people)} == {1}
-        yield index.client("CCF-TERM-01", "ARMY-CCF", [Role.QUERIER])
+        yield index
     finally:
         index.stop()
+
+
+@pytest.fixture(scope="module")
+def querier(index: Index) -> Client:
+    return index.client("CCF-TERM-01", "ARMY-CCF", [Role.QUERIER])
+
+
+def _inside(index: Index, client: Client, token: str) -> bytes:
+    """What a token this instance sealed for `client` holds (tests/test_page_token_sealing.py: nothing a
+    client can read)."""
+    audit = AuditLog(index.data_dir / "audit.db", key=load_or_create_key(index.data_dir / "audit.key"))
+    try:
+        inner = TokenEnvelope(audit.key_for("page tokens")).opened(token, client.activity_id, unsealed=False)
+    finally:
+        audit.close()
+    assert inner is not None
+    return base64.urlsafe_b64decode(inner)
 
 
 def _all_pages(client: Client, **ask: object) -> tuple[list[str], list[str]]:
@@ -64,13 +83,13 @@ def test_a_tracing_with_two_names_under_the_surname_is_shown_once(querier: Clien
     assert set(shown[:4]) == {"TWO-0", "TWO-1", "TWO-2", "TWO-3"}  # at their first name, ANNA (in id order)
 
 
-def test_a_token_names_the_pages_last_hit_not_a_record_it_passed_over(querier: Client) -> None:
+def test_a_token_names_the_pages_last_hit_not_a_record_it_passed_over(index: Index, querier: Client) -> None:
     """Files only: the NAC pending of HAROLD is passed over, unshown and unaccounted, and its name must not
     travel in the token either (it did: the cursor named the last row the page passed)."""
     shown, tokens = _all_pages(querier, mode=NONSTANDARD, name={"surname": "Whitfield"}, types=[FILE], page_size=8)
     assert "PENDING-1" not in shown and len(shown) == len(set(shown)) == 11
-    assert all(b"HAROLD" not in base64.urlsafe_b64decode(token) for token in tokens)
-    assert b"EVE" in base64.urlsafe_b64decode(tokens[0])  # the 8th hit: TWO-0..3, BOB, CARL, DAN, EVE
+    assert all(b"HAROLD" not in _inside(index, querier, token) for token in tokens)
+    assert b"EVE" in _inside(index, querier, tokens[0])  # the 8th hit: TWO-0..3, BOB, CARL, DAN, EVE
 
 
 def test_a_token_is_refused_with_another_query_and_an_earlier_format_is_still_read(querier: Client) -> None:
@@ -119,7 +138,9 @@ def test_a_forged_token_of_deeply_nested_brackets_is_refused_not_an_internal_err
     assert [field for field, _ in field_violations(refused.value)] == ["page_token"]
 
 
-def test_a_token_issued_before_the_middle_name_and_suffix_were_in_its_scope_is_still_read(querier: Client) -> None:
+def test_a_token_issued_before_the_middle_name_and_suffix_were_in_its_scope_is_still_read(
+    index: Index, querier: Client
+) -> None:
     """Batch results keep tokens for 30 days: one issued by the earlier version (a digest of surname, given
     name, prefix flag, types and PIDs only) continues a query without middle name or suffix as before
     (diff review 4), and is refused for one with them, which it did not cover."""
@@ -127,7 +148,7 @@ def test_a_token_issued_before_the_middle_name_and_suffix_were_in_its_scope_is_s
 
     name = {"surname": "Whitfield", "given_name": "Anna"}
     now = querier.search(mode=NAME_ONLY, name=name, page_size=2)
-    [given, tracing_id, alias_no] = json.loads(base64.urlsafe_b64decode(now.next_page_token))[3:]
+    [given, tracing_id, alias_no] = json.loads(_inside(index, querier, now.next_page_token))[3:]
     earlier = seal("names", ["WHITFIELD", "ANNA", False, [], None], [given, tracing_id, alias_no])
     rest = querier.search(mode=NAME_ONLY, name=name, page_size=10, page_token=earlier)
     same = querier.search(mode=NAME_ONLY, name=name, page_size=10, page_token=now.next_page_token)

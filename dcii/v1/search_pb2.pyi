@@ -130,6 +130,9 @@ class SearchRequest(_message.Message):
     page_size: _builtins.int
     """At most 100 (default 20)."""
     page_token: _builtins.str
+    """The next_page_token of the page before, as it came: sealed by this instance for this activity, good only
+    with the same query (another instance, activity or query: INVALID_ARGUMENT on page_token).
+    """
     min_score: _builtins.float
     """Ranked modes only: hits scoring below this are not returned (0: the mode's default)."""
     @_builtins.property
@@ -302,6 +305,7 @@ class SearchResponse(_message.Message):
     THRESHOLD_FIELD_NUMBER: _builtins.int
     BEST_BELOW_THRESHOLD_FIELD_NUMBER: _builtins.int
     next_page_token: _builtins.str
+    """Set when more hits follow: opaque (encrypted; it names nothing), for the same query by the same activity."""
     matcher_version: _builtins.str
     """The matcher that ranked the hits, e.g. "exact-1" or "fuzzy-1"."""
     marking: _builtins.str
