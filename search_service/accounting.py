@@ -30,7 +30,8 @@ The head file is kept open (search_service.audit_head); WAL checkpoints and the 
 made by a thread of their own (search_service.audit_checkpoint), off the searches' path; so are the
 lookups by tracing, subject and kind, kept in a file of their own (search_service.audit_lookup).
 
-The code: `search_service.accounting_keys` holds the key file and `subject_ref`,
+The code: `search_service.accounting_keys` holds the key file and the keyed names (`KeyedNames`, the base of
+`AuditLog`),
 `search_service.accounting_entries` the entries, their documents and the offline (read-only) reads,
 and this module the `AuditLog` that writes and reads the trail.
 """
@@ -40,7 +41,6 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import functools
-import hmac
 import logging
 import sqlite3
 import threading
@@ -71,7 +71,7 @@ from search_service.accounting_entries import (
     read_events,
     verify_file,
 )
-from search_service.accounting_keys import load_or_create_key, person_ref, subject_ref, subject_refs, typed_ref
+from search_service.accounting_keys import KeyedNames, load_or_create_key, subject_ref, subject_refs
 from search_service.audit_chain import Head, VerifyResult
 from search_service.audit_checkpoint import Checkpointer
 from search_service.audit_head import HeadFile
@@ -96,7 +96,7 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 
-class AuditLog:
+class AuditLog(KeyedNames):
     """The server's handle on the audit trail. Safe to share between threads (one connection each)."""
 
     def __init__(
@@ -107,11 +107,9 @@ class AuditLog:
         clock: Callable[[], dt.datetime] | None = None,
         timeout: float = 10.0,
     ) -> None:
-        if len(key) < 16:
-            raise ValueError("the audit key must be at least 16 bytes")
+        super().__init__(key)
         self.path = Path(path)
         self.head_path = audit_chain.head_path(self.path)
-        self._key = key
         self._clock = clock or (lambda: dt.datetime.now(dt.UTC))
         self._timeout = timeout
         self._local = threading.local()
@@ -287,23 +285,6 @@ class AuditLog:
 
     # ---- recording ----
 
-    def subject_ref(self, name: PersonName, ssn: str) -> str:
-        """How the trail names a subject (keyed hash of name and SSN); safe to put in an event's detail."""
-        return subject_ref(self._key, name, ssn)
-
-    def person_ref(self, ssn: str) -> str:
-        """How the trail names a person by SSN alone ("" without one)."""
-        return person_ref(self._key, ssn)
-
-    def typed_ref(self, text: str) -> str:
-        """How the trail names what a client typed without holding it (accounting_keys.typed_ref)."""
-        return typed_ref(self._key, text)
-
-    def key_for(self, purpose: str) -> bytes:
-        """A 32-byte key of this instance's for `purpose` (page tokens), derived from the trail's: nothing
-        keyed with it can be taken for the trail's own hashes."""
-        return hmac.digest(self._key, f"dcii key for {purpose}".encode(), "sha256")
-
     def record_disclosures(self, disclosures: Sequence[DisclosureEntry]) -> str:
         """Record one entry per disclosed tracing, all or nothing, durable before returning; returns the
         disclosure id (uuid4 hex) the batch shares. Raises Unavailable when the trail cannot be written:
@@ -334,9 +315,9 @@ class AuditLog:
         last only beside an SSN; without one it is the first)."""
         name, ssn = entry.subject_name, entry.subject_ssn
         if name is None:
-            return "", person_ref(self._key, ssn), ""
+            return "", self.person_ref(ssn), ""
         subject, named = subject_refs(self._key, name, ssn)
-        return subject, person_ref(self._key, ssn), (named if ssn else "")
+        return subject, self.person_ref(ssn), (named if ssn else "")
 
     def record_event(self, kind: str, actor: str, detail: Mapping[str, str]) -> None:
         """Record a refusal, deletion, dispute, access request... `kind` is UPPER_SNAKE (not DISCLOSURE
@@ -366,7 +347,7 @@ class AuditLog:
     def disclosures_for_person(self, ssn: str) -> list[Disclosure]:
         """Every disclosure of a record that carried this SSN, under whatever name, oldest first (entries
         written before the trail named persons by SSN are found by name and SSN only)."""
-        ref = person_ref(self._key, ssn)
+        ref = self.person_ref(ssn)
         if not ref:
             raise ValueError("a person is named by an SSN")
         try:

@@ -142,3 +142,29 @@ def load_or_create_key(path: Path, *, trail: Path | None = None) -> bytes:
     finally:
         temporary.unlink(missing_ok=True)
     return key
+
+
+class KeyedNames:
+    """How the trail names what it must not hold in clear, under its key (the base of AuditLog)."""
+
+    def __init__(self, key: bytes) -> None:
+        if len(key) < 16:
+            raise ValueError("the audit key must be at least 16 bytes")
+        self._key = key
+
+    def subject_ref(self, name: PersonName, ssn: str) -> str:
+        """How the trail names a subject (keyed hash of name and SSN); safe to put in an event's detail."""
+        return subject_ref(self._key, name, ssn)
+
+    def person_ref(self, ssn: str) -> str:
+        """How the trail names a person by SSN alone ("" without one)."""
+        return person_ref(self._key, ssn)
+
+    def typed_ref(self, text: str) -> str:
+        """How the trail names what a client typed without holding it (accounting_keys.typed_ref)."""
+        return typed_ref(self._key, text)
+
+    def key_for(self, purpose: str) -> bytes:
+        """A 32-byte key of this instance's for `purpose` (page tokens), derived from the trail's: nothing
+        keyed with it can be taken for the trail's own hashes."""
+        return hmac.digest(self._key, f"dcii key for {purpose}".encode(), "sha256")

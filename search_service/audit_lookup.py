@@ -39,12 +39,11 @@ import logging
 import os
 import secrets
 import sqlite3
-import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import ClassVar
 
 from indexer.failures import failure_fields
+from search_service.audit_lookup_files import HeldFiles, alive, boot_id
 from search_service.audit_lookup_shape import shaped, unless_shaped
 
 log = logging.getLogger(__name__)
@@ -59,9 +58,6 @@ ROUND_BATCHES = 2
 # Hex digits kept of an entry's hash (to recognize the trail) and of a subject (to find it): the SQL
 # below writes them as substr(..., 1, 16).
 TAG_DIGITS = 16
-# Which boot of the machine this is: a writer's mark left by another boot means the machine went down
-# under that writer (see `_open_writer`).
-_BOOT_ID = Path("/proc/sys/kernel/random/boot_id")
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS entry_ref (
@@ -147,7 +143,7 @@ def _add_person(conn: sqlite3.Connection) -> None:
     conn.execute(_PERSON_INDEX)
 
 
-def _open_writer(trail: Path, token: str, held: _Held) -> sqlite3.Connection:
+def _open_writer(trail: Path, token: str, held: HeldFiles) -> sqlite3.Connection:
     """The lookup opened for copying, with this writer's mark recorded durably; made afresh when a
     writer's mark says the machine went down under it, or when the file is not a sound database."""
     try:
@@ -168,9 +164,9 @@ def _open_writer(trail: Path, token: str, held: _Held) -> sqlite3.Connection:
         conn.execute("PRAGMA synchronous=FULL")
         _flush(trail, held)
         for name, _ in conn.execute("SELECT name, value FROM lookup_meta WHERE name LIKE 'writer:%'").fetchall():
-            if not _alive(int(name.split(":")[1])):
+            if not alive(int(name.split(":")[1])):
                 conn.execute("DELETE FROM lookup_meta WHERE name = ?", (name,))
-        conn.execute("INSERT OR REPLACE INTO lookup_meta VALUES (?, ?)", (token, _boot()))
+        conn.execute("INSERT OR REPLACE INTO lookup_meta VALUES (?, ?)", (token, boot_id()))
         # Derived data: its copies are not flushed (they competed with the trail's own flushes, which
         # the searches wait for); the marks above are what protect it from a crash of the machine.
         conn.execute("PRAGMA synchronous=OFF")
@@ -180,7 +176,7 @@ def _open_writer(trail: Path, token: str, held: _Held) -> sqlite3.Connection:
     return conn
 
 
-def _flush(trail: Path, held: _Held) -> None:
+def _flush(trail: Path, held: HeldFiles) -> None:
     """fsync the lookup file and its WAL: whatever any writer put there (checkpoints made unflushed
     included, whoever made them) is on disk after this, so a mark may then be taken away."""
     for path in (lookup_path(trail), lookup_path(trail).with_name(lookup_path(trail).name + "-wal")):
@@ -188,75 +184,14 @@ def _flush(trail: Path, held: _Held) -> None:
             os.fsync(held.descriptor(path))
 
 
-class _Held:
-    """Descriptors of the lookup's files for fsync, shared by the writers of one process and closed when the
-    last of them has closed its connection: closing any descriptor of a file drops every POSIX lock the
-    process holds on it, its SQLite connections' too (sqlite.org/howtocorrupt.html, 2.2). Opened and closed
-    around each fsync, they dropped the server's shared lock on the lookup, and a CLI's connection, closing,
-    took the file for its last user: it deleted the WAL and the shared memory from under the server, whose
-    later copies went to a deleted WAL (a review, 2026-11-24)."""
-
-    _lock = threading.Lock()
-    _open: ClassVar[dict[tuple[int, int], list[int]]] = {}  # (device, inode) -> [descriptor, writers]
-
-    def __init__(self) -> None:
-        self._mine: set[tuple[int, int]] = set()
-
-    def descriptor(self, path: Path) -> int:
-        """A descriptor of the file at `path`, held until `release` (FileNotFoundError if there is none)."""
-        with self._lock:
-            found = os.stat(path)
-            inode = (found.st_dev, found.st_ino)
-            entry = self._open.get(inode)
-            if entry is None:
-                fd = os.open(path, os.O_RDONLY)
-                opened = os.fstat(fd)
-                inode = (opened.st_dev, opened.st_ino)  # the path may name another file by now
-                # Should that file be held already, this descriptor is left open: closing it would drop the locks.
-                entry = self._open.setdefault(inode, [fd, 0])
-            if inode not in self._mine:
-                self._mine.add(inode)
-                entry[1] += 1
-            return entry[0]
-
-    def release(self) -> None:
-        """Called once this writer's connection is closed: a descriptor no writer of the process holds any
-        more is closed."""
-        with self._lock:
-            for inode in self._mine:
-                entry = self._open[inode]
-                entry[1] -= 1
-                if entry[1] == 0:
-                    os.close(entry[0])
-                    del self._open[inode]
-            self._mine.clear()
-
-
 class _Untrusted(Exception):
     pass
-
-
-def _boot() -> str:
-    try:
-        return _BOOT_ID.read_text().strip()
-    except OSError:
-        return ""
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _trusted(conn: sqlite3.Connection) -> bool:
     """False when a writer's mark was left by another boot of the machine (or the boot is unknown): that
     writer's unflushed copies may be torn."""
-    boot = _boot()
+    boot = boot_id()
     marks = conn.execute("SELECT value FROM lookup_meta WHERE name LIKE 'writer:%'").fetchall()
     return all(boot and value == boot for (value,) in marks)
 
@@ -283,7 +218,7 @@ class Lookup:
         self._batch = batch
         self._conn: sqlite3.Connection | None = None
         self._token = f"writer:{os.getpid()}:{secrets.token_hex(8)}"
-        self._held = _Held()
+        self._held = HeldFiles()
 
     def catch_up(self, *, batches: int | None = None) -> int:
         """Copy the entries the lookup lacks (at most `batches` batches; all of them when None), a batch
