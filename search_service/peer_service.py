@@ -1,6 +1,8 @@
 """PeerService: this instance's part of another instance's privacy answer (search_service.peers says why),
 from its own audit trail and its own register of Privacy Act requests, never asking further. Served to the
-PEER role only (search_service.auth); each accounting given is recorded in the trail, without PII."""
+PEER role only (search_service.auth); each accounting given is recorded in the trail, without PII. The register
+of a request held here is where its person is kept (search_service.privacy_binding): a peer answering it sends
+the SSN, hashed here with the trail's key and kept, logged and recorded no other way."""
 
 from __future__ import annotations
 
@@ -13,15 +15,23 @@ import grpc
 
 from dcii.v1 import peer_pb2, peer_pb2_grpc
 from indexer import edit_rules as rules
-from indexer.exc import InvalidArgument, NotFound
+from indexer.exc import FailedPrecondition, InvalidArgument, NotFound
 from indexer.model import Violation
 from indexer.store.base import TracingStore
 from search_service.accounting import AuditLog, Disclosure
 from search_service.auth import caller_of
-from search_service.peer_wire import disclosure_out, person_query_in, request_out, tracing_query_in
+from search_service.peer_wire import (
+    disclosure_out,
+    person_query_in,
+    request_out,
+    request_person_out,
+    ssn_in,
+    tracing_query_in,
+)
 from search_service.peers import Identity, Peers
+from search_service.privacy_binding import RequestPerson, held_person
 from search_service.privacy_person import Trail, accounting, tracing_accounting
-from search_service.privacy_requests import PrivacyRequest, PrivacyRequests
+from search_service.privacy_requests import PrivacyRequest, PrivacyRequests, RequestKind
 
 if TYPE_CHECKING:
     from search_service.server import ServerConfig
@@ -59,6 +69,18 @@ def _asked_by(text: str) -> str:
     if not _ASKED_BY.fullmatch(text):
         raise InvalidArgument([Violation("asked_by", "the asking instance: INSTANCE_ID/INCARNATION")])
     return text
+
+
+def _person_question(number: str, ssn: str, asked_by: str) -> tuple[str, str, str]:
+    """(request number, SSN digits, asker) of a question about whom a request is for; every bad field at once,
+    never with the SSN's digits."""
+    out: list[Violation] = []
+    checked = rules.record_id(number, "request_number", out, label="request number"), ssn_in(ssn, out)
+    if not _ASKED_BY.fullmatch(asked_by):
+        out.append(Violation("asked_by", "the asking instance: INSTANCE_ID/INCARNATION"))
+    if out:
+        raise InvalidArgument(out)
+    return (*checked, asked_by)
 
 
 def _number(text: str) -> str:
@@ -141,10 +163,35 @@ class PeerServicer(peer_pb2_grpc.PeerServiceServicer):
         found = self._requests.list_requests(overdue_only=request.overdue_only, late_only=request.late_only)
         return self._requests_out(found)
 
+    def _access_request(self, number: str) -> PrivacyRequest:
+        found = self._requests.request(number)
+        if found is None:
+            raise NotFound(f"no privacy request {number} is registered on this instance")
+        if found.kind is not RequestKind.ACCESS:
+            raise FailedPrecondition(f"privacy request {number} is an {found.kind.value} request, not ACCESS")
+        return found
+
+    def CheckRequestPerson(  # noqa: N802
+        self, request: peer_pb2.CheckRequestPersonRequest, context: grpc.ServicerContext
+    ) -> peer_pb2.PeerRequestPerson:
+        """Whom a request held here is for (search_service.privacy_binding): the SSN asked is hashed with this
+        instance's trail key and compared, or bound; nothing of it is kept, logged or recorded."""
+        number, ssn, _ = _person_question(request.request_number, request.ssn, request.asked_by)
+        told = held_person(self._requests, self._audit, self._access_request(number), ssn, bind=request.bind)
+        me = self._me
+        return peer_pb2.PeerRequestPerson(
+            instance_id=me.instance_id, incarnation=me.incarnation, place=me.place, person=request_person_out(told)
+        )
+
     def RespondPrivacyRequest(  # noqa: N802
         self, request: peer_pb2.RespondPrivacyRequestRequest, context: grpc.ServicerContext
     ) -> peer_pb2.PeerPrivacyRequests:
-        number, asker = _number(request.request_number), _asked_by(request.asked_by)
+        number, ssn, asker = _person_question(request.request_number, request.ssn, request.asked_by)
+        # The answer was bound just before it was accounted (CheckRequestPerson); bound again here, for it stands
+        # whatever happened since (first answer wins), and an answer for another person is not recorded.
+        told = held_person(self._requests, self._audit, self._access_request(number), ssn, bind=True)
+        if told is not RequestPerson.THIS_PERSON:
+            raise FailedPrecondition(f"privacy request {number} is bound to another person: this answer not recorded")
         responded = self._requests.respond(number)
         if responded is None:
             raise NotFound(f"no privacy request {number} is registered on this instance")

@@ -1,6 +1,7 @@
 """What the instances of a deployment send each other (proto/dcii/v1/peer.proto), to and from the domain's
 types: an accounting's question (search_service.privacy_person.AccountingQuery, a tracing with its subject)
-and its disclosures. A peer's request is checked as any client's: every bad field named at once."""
+and its disclosures; whom an access request is for (search_service.privacy_binding). A peer's request is
+checked as any client's: every bad field named at once (never an SSN's digits)."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from indexer.model import PersonName, TracingKey, Violation
 from search_service.accounting import Disclosure
 from search_service.accreditation import Purpose
 from search_service.convert import enum_name, key_in, name_in, timestamp
+from search_service.privacy_binding import RequestPerson
 from search_service.privacy_person import AccountingQuery
 from search_service.privacy_requests import PrivacyRequest, RequestKind
 
@@ -104,6 +106,15 @@ def request_out(request: PrivacyRequest) -> privacy_pb2.PrivacyRequest:
     return out
 
 
+def request_person_out(told: RequestPerson) -> peer_pb2.RequestPerson.ValueType:
+    return peer_pb2.RequestPerson.Value(f"REQUEST_PERSON_{told.value}")
+
+
+def request_person_in(told: peer_pb2.RequestPerson.ValueType) -> RequestPerson:
+    """ValueError for UNSPECIFIED or a value this version does not know (an answer that cannot be read)."""
+    return RequestPerson(peer_pb2.RequestPerson.Name(told).removeprefix("REQUEST_PERSON_"))
+
+
 def _moment(stamp: timestamp_pb2.Timestamp, present: bool) -> dt.datetime | None:
     return stamp.ToDatetime(dt.UTC) if present else None
 
@@ -153,7 +164,8 @@ def _tracing_in(tracing: peer_pb2.PeerTracing, at: str, out: list[Violation]) ->
     return TracingKey(agency, record), began
 
 
-def _ssn_in(ssn: str, out: list[Violation]) -> str:
+def ssn_in(ssn: str, out: list[Violation]) -> str:
+    """The SSN's nine digits; a violation (naming the field, never the digits) if it is missing or malformed."""
     checked = edit_ssn.ssn(ssn, "ssn", out)
     if not checked and not ssn.strip():
         out.append(Violation("ssn", "the person's SSN is required"))
@@ -162,7 +174,7 @@ def _ssn_in(ssn: str, out: list[Violation]) -> str:
 
 def person_query_in(request: peer_pb2.PersonAccountingRequest) -> AccountingQuery:
     out: list[Violation] = []
-    ssn = _ssn_in(request.ssn, out)
+    ssn = ssn_in(request.ssn, out)
     names = _names_in(request.names, "names", out)
     if not request.names:
         out.append(Violation("names", "at least the name asked"))

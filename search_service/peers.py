@@ -9,7 +9,9 @@ client certificate of the deployment's CA whose activity holds the PEER role alo
 instance), and answers with the union. A peer answers from its own trail (search_service.peer_service), never
 asking further, and records in its trail that it did, without PII. The register of Privacy Act requests is
 each instance's too (a request is registered where it was opened): an answer on another instance finds it,
-and records its answer, there; the list is every instance's.
+and records its answer, there; the list is every instance's. Whom an ACCESS request is for is kept there as
+well: the answering instance sends the person's SSN to the holder, which checks it, and binds it, before
+anything is read and again before the answer is accounted (search_service.privacy_binding).
 
 Fail closed: a peer that does not answer in time, refuses, or answers what cannot be read fails the privacy
 office's call (UNAVAILABLE or FAILED_PRECONDITION naming the peer's address) before the answer is accounted
@@ -46,7 +48,8 @@ from dcii.v1 import peer_pb2, peer_pb2_grpc
 from indexer.exc import DciiError, FailedPrecondition, Unavailable
 from indexer.store.roster import Roster
 from search_service.accounting import Disclosure
-from search_service.peer_wire import disclosures_in, request_in
+from search_service.peer_wire import disclosures_in, request_in, request_person_in
+from search_service.privacy_binding import RequestPerson
 from search_service.privacy_requests import PrivacyRequest
 
 log = logging.getLogger(__name__)
@@ -180,17 +183,41 @@ class Peers:
         answers = self._gather(lambda stub: stub.FindPrivacyRequests(asked, timeout=window.timeout()))
         return _read(lambda: [(a, request_in(r)) for a, parts in answers for part in parts for r in part.requests])
 
-    def respond(self, address: str, number: str, window: Window = OPEN) -> PrivacyRequest:
-        """Record at `address`, the instance that registered it, the answer to request `number`."""
-        asked = peer_pb2.RespondPrivacyRequestRequest(request_number=number, asked_by=self._me.tag)
-        with self._channel(address) as channel:
-            try:
-                answer = peer_pb2_grpc.PeerServiceStub(channel).RespondPrivacyRequest(asked, timeout=window.timeout())
-            except grpc.RpcError as error:
-                raise _failed(address, error, "record the answer to its privacy request") from error
+    def request_person(
+        self, address: str, number: str, ssn: str, *, bind: bool = False, window: Window = OPEN
+    ) -> RequestPerson:
+        """Whom request `number` is for, as `address`, the instance that registered it, tells for the person of
+        `ssn` (carried there over mutual TLS, for that check only); `bind`: binding it to them unless it is
+        bound already (search_service.privacy_binding)."""
+        asked = peer_pb2.CheckRequestPersonRequest(request_number=number, ssn=ssn, bind=bind, asked_by=self._me.tag)
+        what, timeout = f"tell for whom its privacy request {number} is", window.timeout()
+        answer = self._one(address, number, lambda stub: stub.CheckRequestPerson(asked, timeout=timeout), what)
+        return _read(lambda: request_person_in(answer.person))
+
+    def respond(self, address: str, number: str, ssn: str, window: Window = OPEN) -> PrivacyRequest:
+        """Record at `address`, the instance that registered it, the answer to request `number` for the person
+        of `ssn` (bound to them there, unless it is bound already; refused for another)."""
+        asked = peer_pb2.RespondPrivacyRequestRequest(request_number=number, ssn=ssn, asked_by=self._me.tag)
+        what, timeout = f"record the answer to its privacy request {number}", window.timeout()
+        answer = self._one(address, number, lambda stub: stub.RespondPrivacyRequest(asked, timeout=timeout), what)
         if len(answer.requests) != 1:
             raise Unavailable(f"peer instance {address} no longer holds privacy request {number}")
         return _read(lambda: request_in(answer.requests[0]))
+
+    def _one(self, address: str, number: str, call: Callable[[peer_pb2_grpc.PeerServiceStub], _T], what: str) -> _T:
+        """One question to the instance holding request `number`, about it; `what` it was asked to do."""
+        with self._channel(address) as channel:
+            try:
+                return call(peer_pb2_grpc.PeerServiceStub(channel))
+            except grpc.RpcError as error:
+                code = error.code() if isinstance(error, grpc.Call) else grpc.StatusCode.UNKNOWN
+                if code is grpc.StatusCode.NOT_FOUND:  # withdrawn there since it was found
+                    raise Unavailable(f"peer instance {address} no longer holds privacy request {number}") from error
+                if code is grpc.StatusCode.FAILED_PRECONDITION:  # its refusal (bound to another person): said so
+                    details = error.details() if isinstance(error, grpc.Call) else ""
+                    log.warning("peer %s did not %s: %s", address, what, code.name)
+                    raise FailedPrecondition(f"peer instance {address} did not {what}: {details}") from error
+                raise _failed(address, error, what) from error
 
     def _gather(self, call: Callable[[peer_pb2_grpc.PeerServiceStub], Iterator[Any]]) -> list[tuple[str, list[Any]]]:
         """Every other instance's answer (its address, the messages of its stream), asked at once (each call

@@ -228,7 +228,7 @@ class PrivacyServicer(privacy_pb2_grpc.PrivacyServiceServicer):
         after = privacy_pages.continued(request, self._tokens, caller)  # a later page (search_service.privacy_pages)
         if after is not None and registered.responded_at is None:
             raise FailedPrecondition("the request is not answered yet: ask for its first page, without page_token")
-        self._register.hold_for(registered, ssn, caller)  # for its person only, before anything is read
+        self._register.hold_for(registered, ssn, caller, holder=holder, window=window)  # its person only, before a read
         as_of = self._clock() if after is None else after[0]
         tracings = find_person(self._store, name, ssn)
         query, withhold = accounting_query(self._store, name, ssn, tracings), request.withhold_law_enforcement
@@ -252,7 +252,7 @@ class PrivacyServicer(privacy_pb2_grpc.PrivacyServiceServicer):
         # The answer discloses each tracing to the privacy office: accounted first, or nothing leaves; not
         # accounted at all once the office's client has gone (its deadline passed while the peers answered).
         window.check()
-        self._register.hold_for(registered, ssn, caller, bind=True)  # its person's now, if not yet (first page)
+        self._register.hold_for(registered, ssn, caller, holder=holder, window=window, bind=True)  # bound to them now
         self._audit.record_disclosures(
             [
                 DisclosureEntry(
@@ -278,7 +278,7 @@ class PrivacyServicer(privacy_pb2_grpc.PrivacyServiceServicer):
         self._audit.record_event("ACCESS_REQUEST_ANSWERED", caller.actor, detail)
         # On the instance that registered it; one gone since it was found fails the call, the answer unsent
         # though accounted (the trail then says more was disclosed than was: the safe side), to be asked again.
-        self._register.respond(number, holder, window)
+        self._register.respond(number, holder, ssn, window)
         return response
 
     def file_dispute(

@@ -10,13 +10,23 @@ request). The first answer binds the request to the person asked, just before it
 answer under the number, first page or later one, must be for them, else FAILED_PRECONDITION, recorded as a
 REFUSAL, before anything is read, disclosed or accounted. The person is the SSN asked (every access request
 gives one, and the records are found by it, under whatever name): another name with the same SSN (a former
-name, a spelling corrected) is the same person. It is kept as the trail's keyed hash of the SSN
-(AuditLog.person_ref), in this instance's `privacy.db`. Instances key their trails apart and PeerService
-carries no person to the instance holding a request, so each instance keeps whom it answered each request
-for, wherever registered; a request answered and not bound here (by an earlier version, or on another
-instance) may not be answered here again: this instance cannot tell for whom it was (a page token is no
-proof: it is not signed). Two instances answering one unanswered request at the same moment could still
-each bind it (see SECURITY.md)."""
+name, a spelling corrected) is the same person.
+
+The binding is kept in one place, the request's register on the instance holding it
+(search_service.privacy_binding): the trail's keyed hash of the SSN (that instance's key, AuditLog.person_ref)
+in its `privacy.db`. An instance answering a request held elsewhere sends the SSN to the holder over PeerService
+(mutual TLS): CheckRequestPerson before anything is read, CheckRequestPerson binding just before the answer is
+accounted (in one transaction on the holder: of two instances answering at once for two persons, the second
+is refused), and RespondPrivacyRequest, which records the answer for the bound person only. So any instance
+answers the request again for its person, and refuses every other.
+
+A request answered by an earlier version: one that bound no answer may not be answered again (no instance can
+tell for whom: a page token is no proof); one that bound an answer on the instance that gave it, which was not
+its holder, kept the binding there (`request_person` rows of requests held elsewhere, which this version
+never writes), read while the holder has none: that instance alone answers it again, for that person only, and
+its next first page moves the binding to the holder (CheckRequestPerson binding a request answered and
+unbound), for every instance from then on. Should two instances each have bound it (the race of that
+version), the first to answer again moves its person, and the other's is refused from then on."""
 
 from __future__ import annotations
 
@@ -26,6 +36,7 @@ from indexer.exc import FailedPrecondition
 from search_service.accounting import AuditLog
 from search_service.accreditation import Caller
 from search_service.peers import OPEN, Peers, Window
+from search_service.privacy_binding import RequestPerson, held_person
 from search_service.privacy_requests import PrivacyRequest, PrivacyRequests, RequestKind
 from search_service.refusal_audit import RefusedCall
 
@@ -61,31 +72,56 @@ class Register:
             window.check()
         return self._local.open_request(number, kind, received_at)
 
-    def hold_for(self, request: PrivacyRequest, ssn: str, caller: Caller, *, bind: bool = False) -> None:
+    def hold_for(
+        self,
+        request: PrivacyRequest,
+        ssn: str,
+        caller: Caller,
+        *,
+        holder: str = HERE,
+        window: Window = OPEN,
+        bind: bool = False,
+    ) -> None:
         """FailedPrecondition, recorded first as a REFUSAL (the interceptor records PermissionDenied only),
-        unless `request` may be answered for the person of `ssn` (the module's docstring); `bind`: the first
-        answer's, binding the request to them unless it is bound already (in one transaction: of two answers
-        at once for two persons, the later is refused)."""
-        person = self._audit.person_ref(ssn)
-        bound = self._local.bind(request, person) if bind else self._local.person(request)
-        if bound == person or (bound is None and request.responded_at is None):
+        unless `request`, held at `holder`, may be answered for the person of `ssn` (the module's docstring);
+        `bind`: the first answer's, binding the request to them unless it is bound already (in one transaction
+        on the holder: of two answers at once for two persons, the later is refused)."""
+        if holder == HERE or self._peers is None:
+            told = held_person(self._local, self._audit, request, ssn, bind=bind)
+        else:
+            told = self._held_elsewhere(request, holder, ssn, window, bind=bind)
+        if told.answerable:
             return
         number = request.request_number
-        if bound is None:
-            why = f"privacy request {number} was answered, and this instance cannot tell for whom (on another"
-            why += " instance, or by a version that did not record it)"
+        if told is RequestPerson.UNKNOWN:
+            why = f"privacy request {number} was answered, and this instance cannot tell for whom (by an earlier"
+            why += " version, which bound no answer, or bound it on the instance that gave it)"
         else:
             why = f"privacy request {number} was answered for another person"
         why += ": nothing was disclosed; register a new request for this person (OpenPrivacyRequest)"
         RefusedCall(ANSWER, caller.fingerprint, why, caller).record(self._audit)
         raise FailedPrecondition(why)
 
-    def respond(self, number: str, holder: str, window: Window = OPEN) -> None:
-        """Record the answer where the request is registered."""
+    def _held_elsewhere(
+        self, request: PrivacyRequest, holder: str, ssn: str, window: Window, *, bind: bool
+    ) -> RequestPerson:
+        """What the holder tells; for a request it holds unbound, an earlier version's binding of it here, if any
+        (the module's docstring), tells instead."""
+        assert self._peers is not None
+        told = self._peers.request_person(holder, request.request_number, ssn, bind=bind, window=window)
+        if told in (RequestPerson.THIS_PERSON, RequestPerson.ANOTHER_PERSON):
+            return told  # bound on the holder: that stands (always so once `bind` was asked)
+        earlier = self._local.person(request)
+        if earlier is None:
+            return told
+        return RequestPerson.THIS_PERSON if earlier == self._audit.person_ref(ssn) else RequestPerson.ANOTHER_PERSON
+
+    def respond(self, number: str, holder: str, ssn: str, window: Window = OPEN) -> None:
+        """Record the answer where the request is registered (for the person of `ssn`: search_service.peers)."""
         if holder == HERE or self._peers is None:
             self._local.respond(number)
         else:
-            self._peers.respond(holder, number, window)
+            self._peers.respond(holder, number, ssn, window)
 
     def list_requests(
         self, *, overdue_only: bool = False, late_only: bool = False, window: Window = OPEN

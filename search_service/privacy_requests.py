@@ -17,7 +17,8 @@ accounting of disclosures) is owed the statement (5 U.S.C. 552a(c)(4)). The serv
 per recipient activity here; `dcii privacy notices` lists them and marks each sent once delivered.
 
 Whom an ACCESS request was answered for (`request_person`): the answer binds the request to the person
-asked, by the audit trail's keyed hash of their SSN (search_service.privacy_register), never their SSN or name.
+asked, by the audit trail's keyed hash of their SSN (search_service.privacy_register), never their SSN or name,
+in the register holding the request, wherever it was answered (search_service.privacy_binding).
 
 A SQLite file (`<data>/privacy.db`, mode 0600) shared by the server and the `dcii privacy` CLI, like
 the registry. Every time is stored as UTC ISO text, so text order is time order. A file of an earlier version
@@ -137,8 +138,9 @@ CREATE TABLE IF NOT EXISTS dispute_notice (
     queued_at TEXT NOT NULL, sent_at TEXT, UNIQUE (dispute_id, recipient_activity)
 );
 CREATE INDEX IF NOT EXISTS dispute_notice_unsent ON dispute_notice (sent_at, queued_at);
--- One row per request this instance answered, whichever instance registered it: a request by its number and
+-- One row per request of this register bound to its person, wherever answered: a request by its number and
 -- receipt (a number withdrawn and opened again is another request), `person` the trail's keyed hash of the SSN.
+-- A row of a request registered elsewhere is an earlier version's, which bound an answer where it was given.
 CREATE TABLE IF NOT EXISTS request_person (
     request_number TEXT NOT NULL, received_at TEXT NOT NULL, person TEXT NOT NULL, bound_at TEXT NOT NULL,
     PRIMARY KEY (request_number, received_at)
@@ -297,7 +299,8 @@ class PrivacyRequests:
     # ---- whom an access request was answered for ----
 
     def person(self, request: PrivacyRequest) -> str | None:
-        """The person (a keyed hash) this instance answered `request` for; None before its first answer here."""
+        """The person (a keyed hash) `request` is bound to here; None before its first answer (or, for a request
+        registered elsewhere, unless an earlier version answered it here)."""
         with self._using() as conn:
             row = conn.execute(
                 "SELECT person FROM request_person WHERE request_number = ? AND received_at = ?",

@@ -11,6 +11,7 @@ import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from indexer.agencies import SUBMITTING_AGENCIES
 from indexer.exc import FailedPrecondition, InvalidArgument, NotFound
 from indexer.model import Violation
 from search_service.account_policy import dormant
@@ -95,13 +96,24 @@ def revoke_one_certificate(conn: sqlite3.Connection, fingerprint: str, activity_
 def set_access(
     conn: sqlite3.Connection, activity_id: str, roles: frozenset[Role], purposes: frozenset[Purpose]
 ) -> None:
-    row = conn.execute("SELECT roles FROM activity WHERE activity_id = ?", (activity_id,)).fetchone()
+    row = conn.execute("SELECT roles, agency FROM activity WHERE activity_id = ?", (activity_id,)).fetchone()
     if row is None:
         raise NotFound(f"no activity {activity_id}")
     if not roles:
         raise InvalidArgument([Violation("roles", "at least one (to stop an activity: suspend or revoke it)")])
     if (Role.PEER in roles) != (Role.PEER in names_of(row[0])):
         raise InvalidArgument([Violation("roles", "PEER is an instance's own activity: accredit a new one")])
+    # A PEER activity reads any person's accounting without a session: accredited with no other role and no
+    # purpose (`add_activity`), and so it stays.
+    if Role.PEER in roles and len(roles) > 1:
+        raise InvalidArgument([Violation("roles", "a PEER activity has no other role")])
+    if Role.PEER in roles and purposes:
+        raise InvalidArgument([Violation("purposes", "a PEER activity has no purpose")])
+    # A SUBMITTER writes its own agency's tracings, and only a submitting agency owns any (as `dcii accredit
+    # activity add` refuses it, dcii.cli.admin._checked_agency).
+    if Role.SUBMITTER in roles and row[1] not in SUBMITTING_AGENCIES:
+        why = f"a SUBMITTER writes its own agency's tracings, and {row[1]} owns none"
+        raise InvalidArgument([Violation("roles", why)])
     if not purposes and roles & {Role.QUERIER, Role.BATCH}:
         raise InvalidArgument([Violation("purposes", "a QUERIER or BATCH activity needs at least one")])
     conn.execute(

@@ -49,9 +49,12 @@ __all__ = [
     "TIMESTAMP_MAX",
     "VERSIONS",
     "VICTIMS",
+    "access_changes",
     "access_requests",
     "batch_ids",
     "batch_submissions",
+    "certificate_lists",
+    "certificate_revocations",
     "delete_requests",
     "dispute_requests",
     "ingest_requests",
@@ -66,8 +69,10 @@ __all__ = [
     "search_requests",
     "status_changes",
     "tracing_kinds",
+    "valid_access_changes",
     "valid_access_requests",
     "valid_batches",
+    "valid_certificate_revocations",
     "valid_deletes",
     "valid_disputes",
     "valid_ingest_requests",
@@ -244,6 +249,31 @@ def valid_status_changes(draw: st.DrawFn) -> admin_pb2.SetActivityStatusRequest:
 
 
 @st.composite
+def valid_access_changes(draw: st.DrawFn) -> admin_pb2.SetActivityAccessRequest:
+    """Roles, purposes or both for a victim: QUERIER or BATCH with purposes (valid), or roles the registry
+    refuses (PEER, none) among them."""
+    request = admin_pb2.SetActivityAccessRequest(activity_id=draw(st.sampled_from(VICTIMS)))
+    if draw(st.booleans()):
+        request.roles.values.extend(
+            cast(Any, draw(st.lists(st.sampled_from((2, 3, 1, 6)), min_size=1, max_size=3, unique=True)))
+        )
+    if draw(st.booleans()) or not request.HasField("roles"):
+        request.purposes.values.extend(
+            cast(Any, draw(st.lists(st.integers(1, 6), min_size=0, max_size=3, unique=True)))
+        )
+    return request
+
+
+@st.composite
+def valid_certificate_revocations(draw: st.DrawFn) -> admin_pb2.RevokeCertificateRequest:
+    """A victim and a fingerprint that is not one of its certificates (NOT_FOUND), as openssl may print it."""
+    fingerprint = draw(st.binary(min_size=32, max_size=32)).hex()
+    if draw(st.booleans()):
+        fingerprint = ":".join(fingerprint[i : i + 2] for i in range(0, 64, 2)).upper()
+    return admin_pb2.RevokeCertificateRequest(activity_id=draw(st.sampled_from(VICTIMS)), fingerprint=fingerprint)
+
+
+@st.composite
 def valid_batches(draw: st.DrawFn) -> batch_pb2.SubmitBatchRequest:
     request = batch_pb2.SubmitBatchRequest(label=draw(st.sampled_from(("", "nightly"))))
     for i in range(draw(st.integers(1, 4))):
@@ -268,6 +298,12 @@ login_requests = requests(
 logout_requests = with_unknown_fields(st.builds(admin_pb2.LogoutRequest))
 list_activities_requests = with_unknown_fields(st.builds(admin_pb2.ListActivitiesRequest))
 status_changes = requests(valid_status_changes(), admin_pb2.SetActivityStatusRequest)
+access_changes = requests(valid_access_changes(), admin_pb2.SetActivityAccessRequest)
+certificate_revocations = requests(valid_certificate_revocations(), admin_pb2.RevokeCertificateRequest)
+certificate_lists = requests(
+    st.builds(admin_pb2.ListCertificatesRequest, activity_id=st.sampled_from(VICTIMS)),
+    admin_pb2.ListCertificatesRequest,
+)
 access_requests = requests(valid_access_requests(), privacy_pb2.AccessRequest)
 dispute_requests = requests(valid_disputes(), privacy_pb2.FileDisputeRequest)
 privacy_requests = requests(valid_privacy_requests(), privacy_pb2.PrivacyRequest)

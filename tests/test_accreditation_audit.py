@@ -86,7 +86,7 @@ def test_each_accredit_command_records_exactly_its_event(tmp_path: Path, certs: 
         (
             [
                 *("activity", "add", "CCF-TERM-01", "--agency", "army-ccf", "--roles", "querier,batch"),
-                *("--purposes", "SECURITY_CLEARANCE", "--cert", str(certs[0])),
+                *("--purposes", "SECURITY_CLEARANCE", "--cert", str(certs[0]), "--new-registry"),
             ],
             [
                 (
@@ -164,7 +164,7 @@ def test_a_refused_change_records_nothing(tmp_path: Path, certs: tuple[Path, Pat
     assert refused.returncode != 0
     assert "no registry at" in refused.stderr  # a data directory without a registry: a mistyped --data
     assert not (data / "audit.db").exists()  # a refusal opens no trail
-    _accredit(data, "activity", "add", "CCF-TERM-01", "--agency", "ARMY-CCF", *QUERYING)
+    _accredit(data, "activity", "add", "CCF-TERM-01", "--agency", "ARMY-CCF", *QUERYING, "--new-registry")
     before = _events(data)
     assert [kind for kind, _actor, _detail in before] == [ACTIVITY_ACCREDITED]
     for args, why in [
@@ -187,7 +187,7 @@ def test_a_refused_change_records_nothing(tmp_path: Path, certs: tuple[Path, Pat
 def test_a_change_whose_event_cannot_be_written_is_not_made(tmp_path: Path) -> None:
     """The trail taken for another one (its key replaced): each command fails, saying so, and changes nothing."""
     data = tmp_path / "data"
-    _accredit(data, "activity", "add", "CCF-TERM-01", "--agency", "ARMY-CCF", *QUERYING)
+    _accredit(data, "activity", "add", "CCF-TERM-01", "--agency", "ARMY-CCF", *QUERYING, "--new-registry")
     _accredit(data, "operator", "add", "jdoe", "--activity", "CCF-TERM-01")
     key = (data / "audit.key").read_bytes()
     (data / "audit.key").write_bytes(os.urandom(len(key)))

@@ -186,7 +186,7 @@ def test_a_jsonl_file_gets_a_jsonl_reject_file_that_resubmits_once_fixed(demo: P
 def test_a_refused_admin_command_says_why_in_one_line(tmp_path: Path) -> None:
     """An operator's mistake (accrediting an activity that exists) is one line naming it, not a traceback."""
     add = ("accredit", "--data", str(tmp_path), "activity", "add", "ADJ-X", "--agency", "DSS", "--roles", "SUBMITTER")
-    dcii(*add)
+    dcii(*add, "--new-registry")
     again = dcii(*add, check=False)
     assert again.returncode == 1
     assert "ADJ-X already exists" in again.stderr
@@ -194,15 +194,18 @@ def test_a_refused_admin_command_says_why_in_one_line(tmp_path: Path) -> None:
 
 
 def test_a_mistyped_data_directory_is_refused_not_made_a_new_registry(tmp_path: Path) -> None:
-    """Only `activity add` makes a registry (and says so); a revocation, a certificate, an operator or a
-    list on a directory without one names the path and changes nothing, so that a typo in a 3 a.m.
-    revocation is not silently an empty registry beside the real one."""
+    """Only `activity add --new-registry` makes a registry (and says so); every command on a directory without
+    one, `activity add` without the flag too, names the path and changes nothing, so that a typo in a 3 a.m.
+    revocation, or in an accreditation on a live instance (an administrator's UAT), is not silently an empty
+    registry (with its own audit trail and key) beside the real one."""
     data, typo = tmp_path / "data", tmp_path / "dta"
-    made = dcii("accredit", "--data", str(data), "activity", "add", "ADJ-X", "--agency", "DSS", "--roles", "SUBMITTER")
+    add = ("activity", "add", "ADJ-X", "--agency", "DSS", "--roles", "SUBMITTER")
+    made = dcii("accredit", "--data", str(data), *add, "--new-registry")
     assert f"a new registry: {data / 'registry.db'}" in made.stdout
     again = dcii("accredit", "--data", str(data), "activity", "add", "ADJ-Y", "--agency", "DSS", "--roles", "SUBMITTER")
     assert "a new registry" not in again.stdout
     for command in (
+        add,
         ("activity", "revoke", "ADJ-X"),
         ("activity", "list"),
         ("operator", "list"),
@@ -212,6 +215,7 @@ def test_a_mistyped_data_directory_is_refused_not_made_a_new_registry(tmp_path: 
         assert refused.returncode == 1, command
         assert f"no registry at {typo / 'registry.db'}: is --data right?" in refused.stderr
         assert "Traceback" not in refused.stderr
+    assert "activity add ... --new-registry" in refused.stderr  # how to make one, when that was meant
     assert not typo.exists()
     assert "ADJ-X" in dcii("accredit", "--data", str(data), "activity", "list").stdout
     # A certificate path that is not there (RUNBOOK once named it without its directory): one line.
@@ -234,7 +238,7 @@ def test_the_data_directory_and_its_files_are_for_the_service_account_only(tmp_p
     add = ("accredit", "--data", str(data), "activity", "add", "ADJ-X", "--agency", "DSS", "--roles", "SUBMITTER")
     previous = os.umask(0o022)
     try:
-        dcii(*add)
+        dcii(*add, "--new-registry")
     finally:
         os.umask(previous)
     made = [data, *data.iterdir()]
@@ -264,7 +268,8 @@ def test_an_expired_certificate_is_not_accredited(tmp_path: Path) -> None:
 
     expired = pki.issue_client_cert(pki.make_ca(), "ADJ-X", "DSS", not_after=datetime.now(UTC) - timedelta(days=1))
     (tmp_path / "old.pem").write_bytes(expired.cert_pem)
-    dcii("accredit", "--data", str(tmp_path), "activity", "add", "ADJ-X", "--agency", "DSS", "--roles", "SUBMITTER")
+    dcii("accredit", "--data", str(tmp_path), "activity", "add", "ADJ-X", "--agency", "DSS", "--roles", "SUBMITTER",
+         "--new-registry")  # fmt: skip
     done = dcii(
         "accredit", "--data", str(tmp_path), "activity", "add-cert", "ADJ-X", str(tmp_path / "old.pem"), check=False
     )
@@ -275,7 +280,7 @@ def test_a_refused_field_is_named_on_the_command_line(tmp_path: Path) -> None:
     """`dcii` said only "request failed the edit criteria": which field, and why, stayed in the exception."""
     done = dcii(
         "accredit", "--data", str(tmp_path), "activity", "add", "TERM-1", "--agency", "DSS", "--roles", "PEER,QUERIER",
-        check=False,
+        "--new-registry", check=False,
     )  # fmt: skip
     assert done.returncode != 0 and "Traceback" not in done.stderr
     assert "(roles: PEER is for the instances' own certificate: no other role, no purpose)" in done.stderr

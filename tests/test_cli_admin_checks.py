@@ -96,7 +96,7 @@ def test_an_activity_that_could_never_work_is_not_accredited(tmp_path: Path) -> 
     RUNBOOK's own example is NAVY), with a warning."""
     data = tmp_path / "data"
     assert _accredit(data, "activity", "add", "ADJ-A", "--agency", "DSS", "--roles", "QUERIER", "--purposes",
-                     "SECURITY_CLEARANCE").returncode == 0  # fmt: skip
+                     "SECURITY_CLEARANCE", "--new-registry").returncode == 0  # fmt: skip
     for args, why in [
         (("--agency", "NOTANAGENCY", "--roles", "SUBMITTER"), "dcii: --agency NOTANAGENCY: a SUBMITTER writes"),
         (("--agency", "FBI", "--roles", "SUBMITTER"), "dcii: --agency FBI: a SUBMITTER writes"),  # checked, not owning
@@ -122,7 +122,7 @@ def test_a_reinstate_after_a_revoke_says_the_activity_has_no_certificate(tmp_pat
     pki.init_pki(ca_dir, activities=[])
     first, _key = pki.issue_client_into(ca_dir, "ADJ-X", "DSS")
     assert _accredit(data, "activity", "add", "ADJ-X", "--agency", "DSS", "--roles", "QUERIER", "--purposes",
-                     "SECURITY_CLEARANCE", "--cert", str(first)).returncode == 0  # fmt: skip
+                     "SECURITY_CLEARANCE", "--cert", str(first), "--new-registry").returncode == 0  # fmt: skip
     assert _accredit(data, "activity", "revoke", "ADJ-X").returncode == 0
     reinstated = _accredit(data, "activity", "reinstate", "ADJ-X")
     assert reinstated.returncode == 0 and "ADJ-X is now ACTIVE" in reinstated.stdout

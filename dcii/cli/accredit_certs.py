@@ -2,16 +2,20 @@
 expired, issued by the deployment's CA when `--pki` names it, and made out to the activity (or another
 terminal of its agency). Each refusal is one line; an accredited certificate that could never connect (the
 handshake refuses it, which a terminal hears as a lost connection) or that belongs to another agency's
-activity is what they keep out (an administrator's and a connector operator's UATs)."""
+activity is what they keep out (an administrator's and a connector operator's UATs). After it is accredited,
+a warning when it is not valid yet; and, for `activity certs`, the certificates under the CA's directory by
+fingerprint (the registry keeps fingerprints only)."""
 
 from __future__ import annotations
 
 import datetime as dt
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
+from cryptography.x509.oid import NameOID
 
 from search_service import pki
 
@@ -67,3 +71,51 @@ def _check_issuer(cert: x509.Certificate, name: str, pki_dir: str | None) -> Non
             f"dcii: the certificate {name} was not issued by the CA {ca_path}: the index would refuse its"
             f" connections; issue one from it: `dcii certs issue ACTIVITY --agency A --dir {pki_dir}`"
         ) from None
+
+
+def warn_if_not_yet_valid(cert: str) -> None:
+    """After the certificate is accredited: a line on stderr when its validity starts later (a clock set
+    wrong where it was issued, or one issued ahead). It stands, and says so: its terminal's handshakes are
+    refused until then, which the terminal hears as a lost connection (an administrator's UAT)."""
+    starts = x509.load_pem_x509_certificate(Path(cert).read_bytes()).not_valid_before_utc
+    if starts > dt.datetime.now(dt.UTC):
+        print(
+            f"dcii: warning: the certificate {cert} is not valid before {starts:%Y-%m-%d %H:%M} UTC: accredited,"
+            " but its terminal cannot connect until then",
+            file=sys.stderr,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class CertificateFile:
+    """A certificate found in a directory, by what `activity certs` shows of it."""
+
+    path: Path
+    holder: str  # the subject's CN: the activity it was issued to
+    organization: str  # the subject's O: the agency
+    not_after: dt.datetime
+
+
+def _subject(certificate: x509.Certificate, oid: x509.ObjectIdentifier) -> str:
+    values = certificate.subject.get_attributes_for_oid(oid)
+    value = values[0].value if values else "?"
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def certificates_in(directory: Path) -> dict[str, CertificateFile]:
+    """The certificates under `directory` (and its subdirectories: `dcii certs issue --out`), by fingerprint.
+    The registry keeps a certificate's fingerprint only, and the CA's directory keeps every certificate
+    issued there: from it `activity certs --pki` tells which row is which terminal's, and when it expires.
+    Keys and files that are not PEM certificates are passed over; the first path (sorted) of a copy wins."""
+    found: dict[str, CertificateFile] = {}
+    for path in sorted(Path(directory).rglob("*.pem")):
+        if path.name.endswith("-key.pem") or not path.is_file():
+            continue
+        try:
+            pem = path.read_bytes()
+            certificate = x509.load_pem_x509_certificate(pem)
+        except (OSError, ValueError):
+            continue
+        cn, org = _subject(certificate, NameOID.COMMON_NAME), _subject(certificate, NameOID.ORGANIZATION_NAME)
+        found.setdefault(pki.fingerprint(pem), CertificateFile(path, cn, org, certificate.not_valid_after_utc))
+    return found

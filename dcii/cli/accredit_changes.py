@@ -11,11 +11,13 @@ server's next call: a role or purpose taken away refuses that call, a revoked ce
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import re
 import sys
 from pathlib import Path
 
-from dcii.cli.admin import Trail, _checked_agency, _csv_enum, _registry, console, folding_table
+from dcii.cli.accredit_certs import certificates_in
+from dcii.cli.admin import Trail, _checked_agency, _csv_enum, _registry, console
 from indexer.exc import InvalidArgument
 from search_service import accreditation_events as events
 from search_service import pki
@@ -78,31 +80,34 @@ def cmd_activity_revoke_cert(args: argparse.Namespace) -> None:
         )
 
 
+def _utc(moment: dt.datetime) -> str:
+    return f"{moment.astimezone(dt.UTC):%Y-%m-%d %H:%M} UTC"
+
+
 def cmd_activity_certs(args: argparse.Namespace) -> None:
-    table = folding_table(
-        "fingerprint (SHA-256)", "added (UTC)", "revoked (UTC)", title=f"Certificates of {args.activity_id}"
-    )
-    for row in _registry(args).certificates(args.activity_id):
-        revoked = "" if row.revoked_at is None else f"{row.revoked_at:%Y-%m-%d %H:%M}"
-        table.add_row(row.fingerprint, f"{row.added_at:%Y-%m-%d %H:%M}", revoked)
-    console.print(table)
-
-
-def add_activity_parsers(activity: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    changed = activity.add_parser("set", help="replace an activity's roles or purposes (at once on the server)")
-    changed.add_argument("activity_id")
-    settable = ", ".join(r for r in Role.__members__ if r != Role.PEER)  # PEER is never given nor taken here
-    changed.add_argument("--roles", help=f"comma-separated, replacing its roles: {settable}")
-    changed.add_argument(
-        "--purposes", help=f"comma-separated, replacing its purposes: {', '.join(Purpose.__members__)}"
-    )
-    changed.set_defaults(run=cmd_activity_set)
-    revoke = activity.add_parser(
-        "revoke-cert", help="revoke one certificate (a lost or stolen key); the activity and its others stay"
-    )
-    revoke.add_argument("activity_id")
-    revoke.add_argument("cert", help="the certificate's PEM file, or its SHA-256 fingerprint (`certs` lists them)")
-    revoke.set_defaults(run=cmd_activity_revoke_cert)
-    certs = activity.add_parser("certs", help="an activity's certificates, revoked ones too")
-    certs.add_argument("activity_id")
-    certs.set_defaults(run=cmd_activity_certs)
+    """An activity's certificates, one block each: the fingerprint on a line of its own (a table folded it at
+    80 columns, and it could not be copied whole into `revoke-cert`), then what the registry keeps of it
+    (when added, when revoked), then, found by fingerprint among the certificates under `--pki`, the CN it
+    was issued to and when it expires: the registry keeps no certificate, only its fingerprint, so nothing
+    else tells which row is which terminal's (an administrator's UAT)."""
+    rows = _registry(args).certificates(args.activity_id)
+    files = certificates_in(Path(args.pki)) if args.pki else {}
+    in_use = sum(row.revoked_at is None for row in rows)
+    console.print(f"Certificates of {args.activity_id}: {len(rows)} ({in_use} in use)", soft_wrap=True)
+    now = dt.datetime.now(dt.UTC)
+    for row in rows:
+        console.print(row.fingerprint, soft_wrap=True)
+        state = "in use" if row.revoked_at is None else f"REVOKED {_utc(row.revoked_at)}"
+        console.print(f"    added {_utc(row.added_at)}, {state}", soft_wrap=True)
+        found = files.get(row.fingerprint)
+        if found is not None:
+            expiry = f"not after {_utc(found.not_after)}" + (" (expired)" if found.not_after <= now else "")
+            console.print(f"    CN {found.holder}, O {found.organization}, {expiry}: {found.path}", soft_wrap=True)
+        elif args.pki:
+            console.print(f"    not among the certificates under {args.pki}", soft_wrap=True)
+    if rows and not args.pki:
+        console.print(
+            "The registry keeps each certificate's fingerprint, not the certificate: --pki DIR (where `dcii certs"
+            " issue` wrote them) shows each one's CN and expiry.",
+            soft_wrap=True,
+        )

@@ -1,8 +1,11 @@
 """`dcii certs` and `dcii accredit`: the administrator's commands, run on the server's machine.
 
 They work on the registry file directly (not over the wire), so that the first administrator can be
-accredited before any server runs; the running server reads the registry on every call, so a
-suspension or revocation made here takes effect at once.
+accredited before any server runs (`activity add --new-registry`); the running server reads the registry on
+every call, so a suspension or revocation made here takes effect at once. Here: `certs`, accrediting and
+listing activities and the helpers the other `accredit` modules share; dcii.cli.accredit_changes changes an
+activity, dcii.cli.accredit_operators keeps the operators' accounts, dcii.cli.accredit_parsers is the
+command line of them all.
 
 Every change made here is an event in the data directory's audit trail (search_service.accreditation_events),
 its actor "cli:<OS user>": who at the console. The trail is opened only when a change is to be recorded.
@@ -20,12 +23,11 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from dcii.cli.accredit_certs import check_holder, checked_fingerprint
+from dcii.cli.accredit_certs import check_holder, checked_fingerprint, warn_if_not_yet_valid
 from indexer.agencies import AGENCIES, SUBMITTING_AGENCIES
 from indexer.exc import DciiError, Unavailable
 from search_service import accreditation_events as events
 from search_service import pki
-from search_service.account_sweep import sweep_with_trail_at
 from search_service.accounting import AuditLog, load_or_create_key
 from search_service.accreditation import Purpose, Role, Status
 from search_service.registry import Registry
@@ -69,14 +71,39 @@ def cmd_certs_init(args: argparse.Namespace) -> None:
     console.print(f"CA and server certificate written to {args.dir} ({len(paths)} files)")
 
 
+# The stems of the PKI's own files (search_service.pki refuses them as activity ids in the CA's directory):
+# written elsewhere with --out --force, a client pair would replace a server's or a CA's certificate.
+_PKI_OWN_STEMS = frozenset({"ca", "server"})
+
+
 def cmd_certs_issue(args: argparse.Namespace) -> None:
+    """A client pair from the CA in --dir, written there, or into --out: an activity's second terminal needed
+    another name or --force, and --force overwrote the first terminal's pair in the CA's directory, the PEM
+    that `revoke-cert` takes (an administrator's UAT). Both terminals' certificates name the activity."""
+    ca_dir = Path(args.dir)
+    out = Path(args.out) if args.out else ca_dir
+    elsewhere = out.resolve() != ca_dir.resolve()
+    stem = args.activity
+    if elsewhere and (stem.casefold() in _PKI_OWN_STEMS or stem.casefold().endswith("-key")):
+        raise SystemExit(f"dcii: activity id {stem!r} is reserved for the PKI's own files")
+    for target in (out / f"{stem}.pem", out / f"{stem}-key.pem"):
+        if target.exists() and not args.force:
+            raise SystemExit(
+                f"dcii: {target} already exists: --out DIR writes another terminal's pair elsewhere;"
+                " --force replaces it (the key there is lost)"
+            )
     try:
-        cert, _key = pki.issue_client_into(Path(args.dir), args.activity, args.agency, force=args.force)
+        if elsewhere:
+            issued = pki.issue_client_cert(pki.load_issued(ca_dir, "ca"), stem, args.agency)
+            out.mkdir(mode=0o700, parents=True, exist_ok=True)
+            cert, _key = pki.write_pem_pair(issued, out, stem)
+        else:
+            cert, _key = pki.issue_client_into(ca_dir, stem, args.agency, force=args.force)
     except (FileExistsError, ValueError) as error:
         raise _certs_refusal(error) from None
     except OSError as error:
         raise _ca_refusal(args.dir, error) from None
-    console.print(f"client certificate for {args.activity}: {cert}")
+    console.print(f"client certificate for {stem}: {cert}")
     console.print(f"fingerprint: {pki.fingerprint(cert.read_bytes())}")
 
 
@@ -94,14 +121,17 @@ def cmd_certs_server(args: argparse.Namespace) -> None:
 
 
 def _registry(args: argparse.Namespace, *, may_create: bool = False) -> Registry:
-    """The registry of `--data`. Only `activity add` (a data directory's first command) may make one: any
-    other command on a directory without a registry is a mistyped `--data`, and is refused in one line
-    rather than leaving an empty registry (and audit trail) where nobody will look."""
+    """The registry of `--data`. On a directory without one every command is refused in one line: a
+    mistyped `--data` made a new registry (and audit trail, and key) where nobody would look, and the
+    administrator read "accredited" (an administrator's UAT). Only `activity add --new-registry`
+    (`may_create`) makes one: a data directory's first activity, before any server ran on it (`dcii serve`
+    makes the registry at its first start)."""
     path = Path(args.data) / "registry.db"
     if not path.exists():
         if not may_create:
             raise SystemExit(
-                f"dcii: no registry at {path}: is --data right? (`dcii accredit activity add` makes a new one)"
+                f"dcii: no registry at {path}: is --data right? (a new data directory's first activity:"
+                " `dcii accredit --data DIR activity add ... --new-registry`)"
             )
         print(f"a new registry: {path}")  # not rich: a long path must stay on one line
     return Registry(path)
@@ -186,7 +216,7 @@ def cmd_activity_add(args: argparse.Namespace) -> None:
     agency = _checked_agency(args.agency, roles)
     for cert in args.cert or ():
         check_holder(cert, args.activity_id, agency)
-    registry = _registry(args, may_create=True)
+    registry = _registry(args, may_create=args.new_registry)
     with Trail(Path(args.data)) as trail:
         record = trail.recorder(events.accredited(args.activity_id, agency, roles, purposes))
         registry.add_activity(args.activity_id, agency, roles, purposes, record=record)
@@ -194,6 +224,8 @@ def cmd_activity_add(args: argparse.Namespace) -> None:
             record = trail.recorder(events.certificate_added(args.activity_id, fingerprint))
             registry.add_certificate(args.activity_id, fingerprint, record=record)
     console.print(f"accredited {args.activity_id}")
+    for cert in args.cert or ():
+        warn_if_not_yet_valid(cert)
     if agency not in AGENCIES:
         print(
             f"dcii: warning: --agency {agency} is not an agency the index knows (docs/TRACING_FORMAT.md); an"
@@ -210,13 +242,14 @@ def cmd_activity_cert(args: argparse.Namespace) -> None:
         record = trail.recorder(events.certificate_added(args.activity_id, fingerprint))
         registry.add_certificate(args.activity_id, fingerprint, record=record)
     console.print(f"certificate added to {args.activity_id}")
+    warn_if_not_yet_valid(args.cert)
 
 
-_STATUS = {"suspend": Status.SUSPENDED, "revoke": Status.REVOKED, "reinstate": Status.ACTIVE}
+STATUS_OF_ACTION = {"suspend": Status.SUSPENDED, "revoke": Status.REVOKED, "reinstate": Status.ACTIVE}
 
 
 def cmd_activity_status(args: argparse.Namespace) -> None:
-    status = _STATUS[args.action]
+    status = STATUS_OF_ACTION[args.action]
     with Trail(Path(args.data)) as trail:
         record = trail.recorder(events.activity_status_set(args.activity_id, status))
         activity = _registry(args).set_activity_status(args.activity_id, status, record=record)
@@ -253,137 +286,3 @@ def cmd_activity_list(args: argparse.Namespace) -> None:
             str(len(a.fingerprints)),
         )
     console.print(table)
-
-
-def _read_password(args: argparse.Namespace) -> str:
-    """--password-file, else DCII_PASSWORD, else asked twice at the terminal; each failure one line (a
-    mistyped file, or no terminal to ask at, ended in a traceback: an administrator's UAT)."""
-    if args.password_file:
-        try:
-            return Path(args.password_file).read_text(encoding="utf-8").strip()
-        except (OSError, UnicodeDecodeError) as error:
-            why = error.strerror if isinstance(error, OSError) and error.strerror else "not UTF-8 text"
-            raise SystemExit(f"dcii: --password-file {args.password_file}: {why}") from None
-    from_env = os.environ.get("DCII_PASSWORD")
-    if from_env:
-        return from_env
-    if not sys.stdin.isatty():
-        raise SystemExit("dcii: no password: give --password-file FILE or set DCII_PASSWORD (no terminal to ask at)")
-    try:
-        first = getpass.getpass("password: ")
-        again = getpass.getpass("again: ")
-    except (EOFError, KeyboardInterrupt):
-        raise SystemExit("dcii: no password given: nothing changed") from None
-    if first != again:
-        raise SystemExit("dcii: the passwords differ: nothing changed")
-    return first
-
-
-def cmd_operator_add(args: argparse.Namespace) -> None:
-    password = _read_password(args)
-    with Trail(Path(args.data)) as trail:
-        record = trail.recorder(events.operator_added(args.account_code, args.activity))
-        _registry(args).add_operator(args.account_code, args.activity, password, record=record)
-    console.print(f"operator {args.account_code} added to {args.activity}")
-
-
-def cmd_operator_password(args: argparse.Namespace) -> None:
-    password = _read_password(args)
-    with Trail(Path(args.data)) as trail:
-        record = trail.recorder(events.operator_password_set(args.account_code))
-        _registry(args).set_password(args.account_code, password, record=record)
-    console.print(f"{args.account_code} has a new password; its sessions ended, its lock (if any) cleared")
-
-
-def cmd_operator_status(args: argparse.Namespace) -> None:
-    status = _STATUS[args.action]
-    with Trail(Path(args.data)) as trail:
-        record = trail.recorder(events.operator_status_set(args.account_code, status))
-        _registry(args).set_operator_status(args.account_code, status, record=record)
-    console.print(f"{args.account_code} is now {status.value}")
-
-
-def cmd_operator_list(args: argparse.Namespace) -> None:
-    registry = _registry(args)
-    # The sweep first (as the server makes at its start and daily): a dormant account must not be listed
-    # ACTIVE. Each disabling goes into the audit trail, as the server's do.
-    for account in sweep_with_trail_at(registry, Path(args.data)):
-        console.print(f"{account} disabled: unused for three years", markup=False)
-    table = folding_table("account", "activity", "status", "last login", "locked until")
-    for o in registry.list_operators():
-        table.add_row(
-            o.account_code,
-            o.activity_id,
-            o.status.value,
-            o.last_login_at.isoformat(timespec="seconds") if o.last_login_at else "never",
-            o.locked_until.isoformat(timespec="seconds") if o.locked_until else "",
-        )
-    console.print(table)
-
-
-def add_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser], data_default: str) -> None:
-    certs = commands.add_parser("certs", help="make the CA, the server certificate and client certificates")
-    certs_sub = certs.add_subparsers(dest="certs_command", required=True)
-    init = certs_sub.add_parser("init", help="a new CA and server certificate")
-    init.add_argument("--dir", default="var/pki")
-    init.add_argument("--hostname", action="append", default=["localhost"], help="server name (repeatable)")
-    init.add_argument("--force", action="store_true", help="replace an existing CA (invalidates every certificate)")
-    init.set_defaults(run=cmd_certs_init)
-    issue = certs_sub.add_parser("issue", help="a client certificate for an activity")
-    issue.add_argument("activity")
-    issue.add_argument("--agency", required=True)
-    issue.add_argument("--dir", default="var/pki")
-    issue.add_argument("--force", action="store_true")
-    issue.set_defaults(run=cmd_certs_issue)
-    server = certs_sub.add_parser("server", help="a new server certificate from the existing CA (rotation)")
-    server.add_argument("--dir", default="var/pki", help="where the CA is")
-    server.add_argument("--hostname", action="append", required=True, help="server name (repeatable)")
-    server.add_argument("--ip", action="append", default=[], help="server IP address (repeatable)")
-    server.add_argument("--days", type=int, default=825, help="validity in days")
-    server.add_argument("--out", help="write server.pem / server-key.pem here (default: --dir)")
-    server.set_defaults(run=cmd_certs_server)
-    _add_accredit_parsers(commands, data_default)
-
-
-def _add_accredit_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser], data_default: str) -> None:
-    accredit = commands.add_parser("accredit", help="accredit activities and operators")
-    accredit.add_argument("--data", default=data_default, help="the server's data directory")
-    accredit.add_argument(
-        "--pki", help="the CA's directory (as `dcii serve --pki`): a --cert it did not issue is refused"
-    )
-    kinds = accredit.add_subparsers(dest="accredit_kind", required=True)
-    activity = kinds.add_parser("activity").add_subparsers(dest="activity_command", required=True)
-    add = activity.add_parser("add")
-    add.add_argument("activity_id")
-    add.add_argument("--agency", required=True)
-    add.add_argument("--roles", required=True, help=f"comma-separated: {', '.join(Role.__members__)}")
-    add.add_argument("--purposes", default="", help=f"comma-separated: {', '.join(Purpose.__members__)}")
-    add.add_argument("--cert", action="append", help="the activity's client certificate (PEM; repeatable)")
-    add.set_defaults(run=cmd_activity_add)
-    cert = activity.add_parser("add-cert")
-    cert.add_argument("activity_id")
-    cert.add_argument("cert")
-    cert.set_defaults(run=cmd_activity_cert)
-    for action in ("suspend", "revoke", "reinstate"):
-        p = activity.add_parser(action)
-        p.add_argument("activity_id")
-        p.set_defaults(run=cmd_activity_status, action=action)
-    activity.add_parser("list").set_defaults(run=cmd_activity_list)
-    from dcii.cli.accredit_changes import add_activity_parsers  # it builds on this module's helpers
-
-    add_activity_parsers(activity)
-    operator = kinds.add_parser("operator").add_subparsers(dest="operator_command", required=True)
-    op_add = operator.add_parser("add")
-    op_add.add_argument("account_code")
-    op_add.add_argument("--activity", required=True)
-    op_add.add_argument("--password-file", help="else DCII_PASSWORD, else asked")
-    op_add.set_defaults(run=cmd_operator_add)
-    for action in ("suspend", "revoke", "reinstate"):
-        p = operator.add_parser(action)
-        p.add_argument("account_code")
-        p.set_defaults(run=cmd_operator_status, action=action)
-    password = operator.add_parser("password", help="a new password (a stolen terminal's password file)")
-    password.add_argument("account_code")
-    password.add_argument("--password-file", help="else DCII_PASSWORD, else asked")
-    password.set_defaults(run=cmd_operator_password)
-    operator.add_parser("list").set_defaults(run=cmd_operator_list)

@@ -23,6 +23,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
+from dcii.cli.help_text import after_subcommand, subcommand
 from dcii.cli.private import private_files
 from indexer.exc import DciiError
 from indexer.model import TracingKey
@@ -177,12 +178,26 @@ def cmd_volume(args: argparse.Namespace) -> None:
 
 
 def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser], data_default: str) -> None:
-    audit = commands.add_parser("audit", help="verify the audit trail; the accounting of disclosures")
-    sub = audit.add_subparsers(dest="audit_command", required=True)
-    verify = sub.add_parser(
-        "verify", help="walk the hash chain; exit 1 naming the first bad entry, 2 when --data holds no trail"
+    audit = commands.add_parser(
+        "audit",
+        help="verify the audit trail; the accounting of disclosures; the trail's other events",
+        description="Read the audit trail of --data (audit.db) read-only, beside the running server; no key"
+        " needed. --data is taken before or after the subcommand.",
     )
-    verify.add_argument("--data", default=data_default, help="the server's data directory (audit.db)")
+    data_help = f"the server's data directory, which holds audit.db (default {data_default})"
+    audit.add_argument("--data", default=data_default, metavar="DIR", help=data_help)
+    # After the subcommand too (`dcii audit events --data D`, as the RUNBOOK writes it): an administrator's UAT
+    # put it before, as `dcii accredit --data D` takes it, and got "invalid choice".
+    data = after_subcommand("--data", f"{data_help}; also taken before the subcommand")
+    sub = audit.add_subparsers(dest="audit_command", required=True)
+    verify = subcommand(
+        sub,
+        "verify",
+        "walk the hash chain; exit 1 naming the first bad entry, 2 when --data holds no trail",
+        "Exit 0 when intact, printing the head (SEQ:HASH) to keep off the machine and give back with"
+        " --expect-head later.",
+        parents=[data],
+    )
     verify.add_argument(
         "--expect-head",
         type=_anchor,
@@ -190,20 +205,32 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser], da
         help="a head an earlier run printed (kept off the machine): fail unless that entry still has that hash",
     )
     verify.set_defaults(run=cmd_verify)
-    disclosures = sub.add_parser(
-        "disclosures", help="the accounting of disclosures of one tracing; exit 3 when it does not check out"
+    disclosures = subcommand(
+        sub,
+        "disclosures",
+        "the accounting of disclosures of one tracing; exit 3 when it does not check out",
+        "Who received the record, when, for which purpose (OPNAV 5211/9); marked FOUO - privacy sensitive.",
+        parents=[data],
     )
     disclosures.add_argument("--agency", required=True, help="the owning agency's code")
     disclosures.add_argument("--record", required=True, help="the agency's record number")
-    disclosures.add_argument("--data", default=data_default, help="the server's data directory (audit.db)")
     disclosures.set_defaults(run=cmd_disclosures)
-    events = sub.add_parser(
-        "events", help="the trail's other entries (refusals, accreditation changes...); exit 3 unless they check out"
+    events = subcommand(
+        sub,
+        "events",
+        "the trail's other entries (refusals, accreditation changes...); exit 3 unless they check out",
+        "A kind the trail does not hold lists the kinds it does.",
+        parents=[data],
     )
     events.add_argument("--kind", default="", help="only this kind (e.g. REFUSAL, OPERATOR_DISABLED)")
-    events.add_argument("--data", default=data_default, help="the server's data directory (audit.db)")
     events.set_defaults(run=cmd_events)
-    volume = sub.add_parser("volume", help="disclosures by recipient activity and operator over the last hours")
+    volume = subcommand(
+        sub,
+        "volume",
+        "disclosures by recipient activity and operator over the last hours",
+        "The limits count calls, not records disclosed: run it from cron with --over to see a harvest.",
+        parents=[data],
+    )
     volume.add_argument("--hours", type=_hours, default=24.0, help="the period, in hours back from now (24)")
     volume.add_argument(
         "--over",
@@ -212,7 +239,6 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser], da
         metavar="N",
         help="exit 1 when any operator received more than N (for cron); 3 when the period does not check out",
     )
-    volume.add_argument("--data", default=data_default, help="the server's data directory (audit.db)")
     volume.set_defaults(run=cmd_volume)
 
 

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from dcii.cli import admin, audit, backup, batch, index_cmd, privacy, query, retention, serve_options, submit
+from dcii.cli import accredit_parsers, audit, backup, batch, index_cmd, privacy, query, retention, serve_options, submit
 from dcii.cli.logs import FORMATS, configure_logging
 from dcii.cli.private import close_to_others, private_files
 from indexer.exc import DciiError
@@ -202,7 +202,7 @@ def parser() -> argparse.ArgumentParser:
     demo.add_argument("--out", required=True, help="FILE.csv or FILE.jsonl")
     demo.set_defaults(run=cmd_demo)
 
-    admin.add_parsers(commands, DATA_DEFAULT)
+    accredit_parsers.add_parsers(commands, DATA_DEFAULT)
     backup.add_parsers(commands, DATA_DEFAULT)
     audit.add_parser(commands, DATA_DEFAULT)
     privacy.add_parser(commands, DATA_DEFAULT)

@@ -17,17 +17,22 @@ import datetime as dt
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.table import Table
 
 from dcii.cli import privacy_office
 from dcii.cli.admin import console_actor
+from dcii.cli.help_text import subcommand
 from dcii.cli.private import private_files
 from indexer.exc import DciiError
 from search_service.accounting import AuditLog, load_or_create_key
 from search_service.privacy_days import DEFAULT_TIME_ZONE, office_zone
 from search_service.privacy_requests import PrivacyRequest, PrivacyRequests, RequestKind
+
+if TYPE_CHECKING:
+    from dcii.cli.help_text import Subcommands
 
 MARKING = "FOR OFFICIAL USE ONLY - PRIVACY SENSITIVE"
 DATA_DEFAULT = "var/data"
@@ -233,33 +238,43 @@ def cmd_requests_list(args: argparse.Namespace) -> None:
 
 def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser], data_default: str) -> None:
     privacy = commands.add_parser(
-        "privacy", help="the privacy office: disputes, requests and their deadlines, access answers, notices"
+        "privacy",
+        help="the privacy office: disputes, requests and their deadlines, access answers, notices",
+        description="`dispute`, `open` and `access` run at the privacy office's terminal, over the wire (its"
+        " profile); `notices` and `requests` on the server's machine, on the privacy register of --data.",
     )
     kinds = privacy.add_subparsers(dest="privacy_kind", required=True)
     privacy_office.add_parsers(kinds, add_time_zone_option)  # over the wire, from the office's terminal
 
-    def leaf(
-        parent: argparse._SubParsersAction[argparse.ArgumentParser], name: str, text: str
-    ) -> argparse.ArgumentParser:
-        command = parent.add_parser(name, help=text)
-        command.add_argument("--data", default=data_default, help="the server's data directory (privacy.db)")
+    def leaf(parent: Subcommands, name: str, text: str, details: str = "") -> argparse.ArgumentParser:
+        command = subcommand(parent, name, text, details)
+        command.add_argument(
+            "--data", default=data_default, help=f"the server's data directory (privacy.db; default {data_default})"
+        )
         add_time_zone_option(command)
         return command
 
-    notices = kinds.add_parser("notices", help="the outbox of statements of dispute").add_subparsers(
-        dest="notices_command", required=True
-    )
-    listing = leaf(notices, "list", "queued notices (FOUO - privacy sensitive)")
+    notices = subcommand(
+        kinds,
+        "notices",
+        "the outbox of statements of dispute",
+        "A statement of dispute filed on a record is owed to each earlier recipient of it: listed here until"
+        " marked sent.",
+    ).add_subparsers(dest="notices_command", required=True)
+    listing = leaf(notices, "list", "queued notices (FOUO - privacy sensitive)", "A summary may describe the person.")
     listing.add_argument("--unsent", action="store_true", help="only notices not yet marked sent")
     listing.set_defaults(run=cmd_notices_list)
-    sent = leaf(notices, "mark-sent", "record that a notice was delivered")
-    sent.add_argument("notice_id")
+    sent = leaf(notices, "mark-sent", "record that a notice was delivered", "Recorded in the audit trail.")
+    sent.add_argument("notice_id", help="the notice's id, as `notices list` shows it")
     sent.set_defaults(run=cmd_notices_mark_sent)
 
-    requests = kinds.add_parser("requests", help="access and amendment requests").add_subparsers(
-        dest="requests_command", required=True
-    )
-    listed = leaf(requests, "list", "requests with their deadlines")
+    requests = subcommand(
+        kinds,
+        "requests",
+        "access and amendment requests",
+        "Privacy Act requests with their 10 and 30 working-day deadlines, in the office's time zone.",
+    ).add_subparsers(dest="requests_command", required=True)
+    listed = leaf(requests, "list", "requests with their deadlines", "Days in the office's time zone, times in UTC.")
     listed.add_argument("--overdue", action="store_true", help="only requests with a duty past its deadline")
     listed.add_argument(
         "--late", action="store_true", help="only requests with a duty done past its deadline, or overdue (to report)"
@@ -274,8 +289,8 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser], da
         ),
         ("withdraw", cmd_requests_withdraw, "take a request opened on two instances out of this one's register"),
     ):
-        step = leaf(requests, action, text)
-        step.add_argument("request_number")
+        step = leaf(requests, action, text, "Recorded in the audit trail.")
+        step.add_argument("request_number", help="the office's tracking number, as `requests list` shows it")
         step.set_defaults(run=run)
 
 

@@ -30,6 +30,7 @@ from rich.table import Table
 from rich.text import Text
 
 from dcii.cli.client import Metadata, find_profile, session
+from dcii.cli.help_text import subcommand
 from dcii.v1 import privacy_pb2, privacy_pb2_grpc, search_pb2, tracing_pb2
 from indexer.model import PartialDate
 from search_service.errors import field_violations
@@ -179,25 +180,42 @@ def _print_answer(answer: privacy_pb2.AccessResponse) -> None:
 
 def add_parsers(kinds: argparse._SubParsersAction[argparse.ArgumentParser], time_zone_option: Any) -> None:
     """The three commands, under `dcii privacy`; `time_zone_option` adds `--privacy-time-zone`."""
-    dispute = kinds.add_parser("dispute", help="file a statement of dispute on a tracing (over the wire)")
-    dispute.add_argument("agency")
-    dispute.add_argument("record")
+    dispute = subcommand(
+        kinds,
+        "dispute",
+        "file a statement of dispute on a tracing (over the wire)",
+        "The record is shown disputed from then on, and a notice is queued for each activity it was disclosed to"
+        " before (`dcii privacy notices list`).",
+    )
+    dispute.add_argument("agency", help="the owning agency's code")
+    dispute.add_argument("record", help="the agency's record number")
     dispute.add_argument("--statement-location", required=True, help="where the statement can be read")
     dispute.add_argument("--summary", help="a summary shown with the record (it may describe the person)")
     dispute.set_defaults(run=cmd_dispute)
-    opened = kinds.add_parser("open", help="register an access or amendment request (over the wire)")
+    opened = subcommand(
+        kinds,
+        "open",
+        "register an access or amendment request (over the wire)",
+        "Its deadlines (10 working days to acknowledge, 30 to answer) count from the day received.",
+    )
     opened.add_argument("request_number", help="the office's tracking number (never an SSN)")
-    opened.add_argument("--kind", required=True, choices=sorted(KINDS))
+    opened.add_argument("--kind", required=True, choices=sorted(KINDS), help="what the person asks for")
     opened.add_argument("--received", required=True, help="YYYY-MM-DD (the office's day) or ISO date, time, offset")
     time_zone_option(opened)
     opened.set_defaults(run=cmd_open)
-    access = kinds.add_parser("access", help="answer an access request: the records and their accounting")
-    access.add_argument("request_number")
-    access.add_argument("--surname")
-    access.add_argument("--given")
-    access.add_argument("--ssn", required=True)
+    access = subcommand(
+        kinds,
+        "access",
+        "answer an access request: the records and their accounting",
+        "The person's records and the accounting of their disclosures, marked FOUO; it warns when the name asked"
+        " agrees with none of the records. The answer is recorded and accounted, and closes the request.",
+    )
+    access.add_argument("request_number", help="the open ACCESS request it answers")
+    access.add_argument("--surname", help="the person's surname, as the request gives it")
+    access.add_argument("--given", help="the person's given name")
+    access.add_argument("--ssn", required=True, help="the person's SSN: their records are found by it under any name")
     access.add_argument("--withhold-law-enforcement", action="store_true", help="5 U.S.C. 552a(c)(3)")
-    access.add_argument("--json", action="store_true")
+    access.add_argument("--json", action="store_true", help="the answer as JSON instead of tables")
     access.set_defaults(run=cmd_access)
     for command in (dispute, opened, access):
         command.add_argument("--profile", help="the privacy office terminal's profile (default: DCII_PROFILE)")

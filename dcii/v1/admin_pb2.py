@@ -26,17 +26,17 @@ from dcii.v1 import search_pb2 as dcii_dot_v1_dot_search__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x13\x64\x63ii/v1/admin.proto\x12\x07\x64\x63ii.v1\x1a\x14\x64\x63ii/v1/search.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xbc\x01\n\x08\x41\x63tivity\x12\x13\n\x0b\x61\x63tivity_id\x18\x01 \x01(\t\x12\x0e\n\x06\x61gency\x18\x02 \x01(\t\x12\x1c\n\x05roles\x18\x03 \x03(\x0e\x32\r.dcii.v1.Role\x12\"\n\x08purposes\x18\x04 \x03(\x0e\x32\x10.dcii.v1.Purpose\x12\'\n\x06status\x18\x05 \x01(\x0e\x32\x17.dcii.v1.ActivityStatus\x12 \n\x18\x63\x65rtificate_fingerprints\x18\x06 \x03(\t\"\x91\x01\n\x08Operator\x12\x14\n\x0c\x61\x63\x63ount_code\x18\x01 \x01(\t\x12\x13\n\x0b\x61\x63tivity_id\x18\x02 \x01(\t\x12\'\n\x06status\x18\x03 \x01(\x0e\x32\x17.dcii.v1.ActivityStatus\x12\x31\n\rlast_login_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x17\n\x15ListActivitiesRequest\"?\n\x16ListActivitiesResponse\x12%\n\nactivities\x18\x01 \x03(\x0b\x32\x11.dcii.v1.Activity\"X\n\x18SetActivityStatusRequest\x12\x13\n\x0b\x61\x63tivity_id\x18\x01 \x01(\t\x12\'\n\x06status\x18\x02 \x01(\x0e\x32\x17.dcii.v1.ActivityStatus\"6\n\x0cLoginRequest\x12\x14\n\x0c\x61\x63\x63ount_code\x18\x01 \x01(\t\x12\x10\n\x08password\x18\x02 \x01(\t\"\x89\x01\n\rLoginResponse\x12\x15\n\rsession_token\x18\x01 \x01(\t\x12.\n\nexpires_at\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x13\n\x0b\x61\x63tivity_id\x18\x03 \x01(\t\x12\x1c\n\x05roles\x18\x04 \x03(\x0e\x32\r.dcii.v1.Role\"\x0f\n\rLogoutRequest\"\x10\n\x0eLogoutResponse*\x93\x01\n\x04Role\x12\x14\n\x10ROLE_UNSPECIFIED\x10\x00\x12\x12\n\x0eROLE_SUBMITTER\x10\x01\x12\x10\n\x0cROLE_QUERIER\x10\x02\x12\x0e\n\nROLE_BATCH\x10\x03\x12\x18\n\x14ROLE_PRIVACY_OFFICER\x10\x04\x12\x16\n\x12ROLE_ADMINISTRATOR\x10\x05\x12\r\n\tROLE_PEER\x10\x06*\x89\x01\n\x0e\x41\x63tivityStatus\x12\x1f\n\x1b\x41\x43TIVITY_STATUS_UNSPECIFIED\x10\x00\x12\x1a\n\x16\x41\x43TIVITY_STATUS_ACTIVE\x10\x01\x12\x1d\n\x19\x41\x43TIVITY_STATUS_SUSPENDED\x10\x02\x12\x1b\n\x17\x41\x43TIVITY_STATUS_REVOKED\x10\x03\x32\xac\x01\n\x0c\x41\x64minService\x12Q\n\x0eListActivities\x12\x1e.dcii.v1.ListActivitiesRequest\x1a\x1f.dcii.v1.ListActivitiesResponse\x12I\n\x11SetActivityStatus\x12!.dcii.v1.SetActivityStatusRequest\x1a\x11.dcii.v1.Activity2\x83\x01\n\x0eSessionService\x12\x36\n\x05Login\x12\x15.dcii.v1.LoginRequest\x1a\x16.dcii.v1.LoginResponse\x12\x39\n\x06Logout\x12\x16.dcii.v1.LogoutRequest\x1a\x17.dcii.v1.LogoutResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x13\x64\x63ii/v1/admin.proto\x12\x07\x64\x63ii.v1\x1a\x14\x64\x63ii/v1/search.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xbc\x01\n\x08\x41\x63tivity\x12\x13\n\x0b\x61\x63tivity_id\x18\x01 \x01(\t\x12\x0e\n\x06\x61gency\x18\x02 \x01(\t\x12\x1c\n\x05roles\x18\x03 \x03(\x0e\x32\r.dcii.v1.Role\x12\"\n\x08purposes\x18\x04 \x03(\x0e\x32\x10.dcii.v1.Purpose\x12\'\n\x06status\x18\x05 \x01(\x0e\x32\x17.dcii.v1.ActivityStatus\x12 \n\x18\x63\x65rtificate_fingerprints\x18\x06 \x03(\t\"\x91\x01\n\x08Operator\x12\x14\n\x0c\x61\x63\x63ount_code\x18\x01 \x01(\t\x12\x13\n\x0b\x61\x63tivity_id\x18\x02 \x01(\t\x12\'\n\x06status\x18\x03 \x01(\x0e\x32\x17.dcii.v1.ActivityStatus\x12\x31\n\rlast_login_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x17\n\x15ListActivitiesRequest\"?\n\x16ListActivitiesResponse\x12%\n\nactivities\x18\x01 \x03(\x0b\x32\x11.dcii.v1.Activity\"X\n\x18SetActivityStatusRequest\x12\x13\n\x0b\x61\x63tivity_id\x18\x01 \x01(\t\x12\'\n\x06status\x18\x02 \x01(\x0e\x32\x17.dcii.v1.ActivityStatus\"y\n\x18SetActivityAccessRequest\x12\x13\n\x0b\x61\x63tivity_id\x18\x01 \x01(\t\x12 \n\x05roles\x18\x02 \x01(\x0b\x32\x11.dcii.v1.RoleList\x12&\n\x08purposes\x18\x03 \x01(\x0b\x32\x14.dcii.v1.PurposeList\")\n\x08RoleList\x12\x1d\n\x06values\x18\x01 \x03(\x0e\x32\r.dcii.v1.Role\"/\n\x0bPurposeList\x12 \n\x06values\x18\x01 \x03(\x0e\x32\x10.dcii.v1.Purpose\"D\n\x18RevokeCertificateRequest\x12\x13\n\x0b\x61\x63tivity_id\x18\x01 \x01(\t\x12\x13\n\x0b\x66ingerprint\x18\x02 \x01(\t\".\n\x17ListCertificatesRequest\x12\x13\n\x0b\x61\x63tivity_id\x18\x01 \x01(\t\"\x80\x01\n\x0b\x43\x65rtificate\x12\x13\n\x0b\x66ingerprint\x18\x01 \x01(\t\x12,\n\x08\x61\x64\x64\x65\x64_at\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nrevoked_at\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"F\n\x18ListCertificatesResponse\x12*\n\x0c\x63\x65rtificates\x18\x01 \x03(\x0b\x32\x14.dcii.v1.Certificate\"6\n\x0cLoginRequest\x12\x14\n\x0c\x61\x63\x63ount_code\x18\x01 \x01(\t\x12\x10\n\x08password\x18\x02 \x01(\t\"\x89\x01\n\rLoginResponse\x12\x15\n\rsession_token\x18\x01 \x01(\t\x12.\n\nexpires_at\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x13\n\x0b\x61\x63tivity_id\x18\x03 \x01(\t\x12\x1c\n\x05roles\x18\x04 \x03(\x0e\x32\r.dcii.v1.Role\"\x0f\n\rLogoutRequest\"\x10\n\x0eLogoutResponse*\x93\x01\n\x04Role\x12\x14\n\x10ROLE_UNSPECIFIED\x10\x00\x12\x12\n\x0eROLE_SUBMITTER\x10\x01\x12\x10\n\x0cROLE_QUERIER\x10\x02\x12\x0e\n\nROLE_BATCH\x10\x03\x12\x18\n\x14ROLE_PRIVACY_OFFICER\x10\x04\x12\x16\n\x12ROLE_ADMINISTRATOR\x10\x05\x12\r\n\tROLE_PEER\x10\x06*\x89\x01\n\x0e\x41\x63tivityStatus\x12\x1f\n\x1b\x41\x43TIVITY_STATUS_UNSPECIFIED\x10\x00\x12\x1a\n\x16\x41\x43TIVITY_STATUS_ACTIVE\x10\x01\x12\x1d\n\x19\x41\x43TIVITY_STATUS_SUSPENDED\x10\x02\x12\x1b\n\x17\x41\x43TIVITY_STATUS_REVOKED\x10\x03\x32\x9b\x03\n\x0c\x41\x64minService\x12Q\n\x0eListActivities\x12\x1e.dcii.v1.ListActivitiesRequest\x1a\x1f.dcii.v1.ListActivitiesResponse\x12I\n\x11SetActivityStatus\x12!.dcii.v1.SetActivityStatusRequest\x1a\x11.dcii.v1.Activity\x12I\n\x11SetActivityAccess\x12!.dcii.v1.SetActivityAccessRequest\x1a\x11.dcii.v1.Activity\x12I\n\x11RevokeCertificate\x12!.dcii.v1.RevokeCertificateRequest\x1a\x11.dcii.v1.Activity\x12W\n\x10ListCertificates\x12 .dcii.v1.ListCertificatesRequest\x1a!.dcii.v1.ListCertificatesResponse2\x83\x01\n\x0eSessionService\x12\x36\n\x05Login\x12\x15.dcii.v1.LoginRequest\x1a\x16.dcii.v1.LoginResponse\x12\x39\n\x06Logout\x12\x16.dcii.v1.LogoutRequest\x1a\x17.dcii.v1.LogoutResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'dcii.v1.admin_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_ROLE']._serialized_start=838
-  _globals['_ROLE']._serialized_end=985
-  _globals['_ACTIVITYSTATUS']._serialized_start=988
-  _globals['_ACTIVITYSTATUS']._serialized_end=1125
+  _globals['_ROLE']._serialized_start=1374
+  _globals['_ROLE']._serialized_end=1521
+  _globals['_ACTIVITYSTATUS']._serialized_start=1524
+  _globals['_ACTIVITYSTATUS']._serialized_end=1661
   _globals['_ACTIVITY']._serialized_start=88
   _globals['_ACTIVITY']._serialized_end=276
   _globals['_OPERATOR']._serialized_start=279
@@ -47,16 +47,30 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_LISTACTIVITIESRESPONSE']._serialized_end=514
   _globals['_SETACTIVITYSTATUSREQUEST']._serialized_start=516
   _globals['_SETACTIVITYSTATUSREQUEST']._serialized_end=604
-  _globals['_LOGINREQUEST']._serialized_start=606
-  _globals['_LOGINREQUEST']._serialized_end=660
-  _globals['_LOGINRESPONSE']._serialized_start=663
-  _globals['_LOGINRESPONSE']._serialized_end=800
-  _globals['_LOGOUTREQUEST']._serialized_start=802
-  _globals['_LOGOUTREQUEST']._serialized_end=817
-  _globals['_LOGOUTRESPONSE']._serialized_start=819
-  _globals['_LOGOUTRESPONSE']._serialized_end=835
-  _globals['_ADMINSERVICE']._serialized_start=1128
-  _globals['_ADMINSERVICE']._serialized_end=1300
-  _globals['_SESSIONSERVICE']._serialized_start=1303
-  _globals['_SESSIONSERVICE']._serialized_end=1434
+  _globals['_SETACTIVITYACCESSREQUEST']._serialized_start=606
+  _globals['_SETACTIVITYACCESSREQUEST']._serialized_end=727
+  _globals['_ROLELIST']._serialized_start=729
+  _globals['_ROLELIST']._serialized_end=770
+  _globals['_PURPOSELIST']._serialized_start=772
+  _globals['_PURPOSELIST']._serialized_end=819
+  _globals['_REVOKECERTIFICATEREQUEST']._serialized_start=821
+  _globals['_REVOKECERTIFICATEREQUEST']._serialized_end=889
+  _globals['_LISTCERTIFICATESREQUEST']._serialized_start=891
+  _globals['_LISTCERTIFICATESREQUEST']._serialized_end=937
+  _globals['_CERTIFICATE']._serialized_start=940
+  _globals['_CERTIFICATE']._serialized_end=1068
+  _globals['_LISTCERTIFICATESRESPONSE']._serialized_start=1070
+  _globals['_LISTCERTIFICATESRESPONSE']._serialized_end=1140
+  _globals['_LOGINREQUEST']._serialized_start=1142
+  _globals['_LOGINREQUEST']._serialized_end=1196
+  _globals['_LOGINRESPONSE']._serialized_start=1199
+  _globals['_LOGINRESPONSE']._serialized_end=1336
+  _globals['_LOGOUTREQUEST']._serialized_start=1338
+  _globals['_LOGOUTREQUEST']._serialized_end=1353
+  _globals['_LOGOUTRESPONSE']._serialized_start=1355
+  _globals['_LOGOUTRESPONSE']._serialized_end=1371
+  _globals['_ADMINSERVICE']._serialized_start=1664
+  _globals['_ADMINSERVICE']._serialized_end=2075
+  _globals['_SESSIONSERVICE']._serialized_start=2078
+  _globals['_SESSIONSERVICE']._serialized_end=2209
 # @@protoc_insertion_point(module_scope)

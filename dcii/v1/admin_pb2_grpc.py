@@ -26,7 +26,12 @@ if _version_not_supported:
 
 
 class AdminServiceStub:
-    """Missing associated documentation comment in .proto file."""
+    """ADMINISTRATOR role and an operator session for every call. Each change is an event in the audit trail
+    naming the calling activity and operator. None of them locks the calling administrator out: its own
+    activity is never suspended or revoked, never loses ADMINISTRATOR, and the certificate the call is made
+    with is never revoked here (FAILED_PRECONDITION: another administrator can, or `dcii accredit` on the
+    server's machine); nor is the last active ADMINISTRATOR activity with a certificate left without one.
+    """
 
     def __init__(self, channel):
         """Constructor.
@@ -44,10 +49,30 @@ class AdminServiceStub:
                 request_serializer=dcii_dot_v1_dot_admin__pb2.SetActivityStatusRequest.SerializeToString,
                 response_deserializer=dcii_dot_v1_dot_admin__pb2.Activity.FromString,
                 _registered_method=True)
+        self.SetActivityAccess = channel.unary_unary(
+                '/dcii.v1.AdminService/SetActivityAccess',
+                request_serializer=dcii_dot_v1_dot_admin__pb2.SetActivityAccessRequest.SerializeToString,
+                response_deserializer=dcii_dot_v1_dot_admin__pb2.Activity.FromString,
+                _registered_method=True)
+        self.RevokeCertificate = channel.unary_unary(
+                '/dcii.v1.AdminService/RevokeCertificate',
+                request_serializer=dcii_dot_v1_dot_admin__pb2.RevokeCertificateRequest.SerializeToString,
+                response_deserializer=dcii_dot_v1_dot_admin__pb2.Activity.FromString,
+                _registered_method=True)
+        self.ListCertificates = channel.unary_unary(
+                '/dcii.v1.AdminService/ListCertificates',
+                request_serializer=dcii_dot_v1_dot_admin__pb2.ListCertificatesRequest.SerializeToString,
+                response_deserializer=dcii_dot_v1_dot_admin__pb2.ListCertificatesResponse.FromString,
+                _registered_method=True)
 
 
 class AdminServiceServicer:
-    """Missing associated documentation comment in .proto file."""
+    """ADMINISTRATOR role and an operator session for every call. Each change is an event in the audit trail
+    naming the calling activity and operator. None of them locks the calling administrator out: its own
+    activity is never suspended or revoked, never loses ADMINISTRATOR, and the certificate the call is made
+    with is never revoked here (FAILED_PRECONDITION: another administrator can, or `dcii accredit` on the
+    server's machine); nor is the last active ADMINISTRATOR activity with a certificate left without one.
+    """
 
     def ListActivities(self, request, context):
         """Missing associated documentation comment in .proto file."""
@@ -56,6 +81,24 @@ class AdminServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def SetActivityStatus(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SetActivityAccess(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RevokeCertificate(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListCertificates(self, request, context):
         """Missing associated documentation comment in .proto file."""
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -74,6 +117,21 @@ def add_AdminServiceServicer_to_server(servicer, server):
                     request_deserializer=dcii_dot_v1_dot_admin__pb2.SetActivityStatusRequest.FromString,
                     response_serializer=dcii_dot_v1_dot_admin__pb2.Activity.SerializeToString,
             ),
+            'SetActivityAccess': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetActivityAccess,
+                    request_deserializer=dcii_dot_v1_dot_admin__pb2.SetActivityAccessRequest.FromString,
+                    response_serializer=dcii_dot_v1_dot_admin__pb2.Activity.SerializeToString,
+            ),
+            'RevokeCertificate': grpc.unary_unary_rpc_method_handler(
+                    servicer.RevokeCertificate,
+                    request_deserializer=dcii_dot_v1_dot_admin__pb2.RevokeCertificateRequest.FromString,
+                    response_serializer=dcii_dot_v1_dot_admin__pb2.Activity.SerializeToString,
+            ),
+            'ListCertificates': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListCertificates,
+                    request_deserializer=dcii_dot_v1_dot_admin__pb2.ListCertificatesRequest.FromString,
+                    response_serializer=dcii_dot_v1_dot_admin__pb2.ListCertificatesResponse.SerializeToString,
+            ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
             'dcii.v1.AdminService', rpc_method_handlers)
@@ -83,7 +141,12 @@ def add_AdminServiceServicer_to_server(servicer, server):
 
  # This class is part of an EXPERIMENTAL API.
 class AdminService:
-    """Missing associated documentation comment in .proto file."""
+    """ADMINISTRATOR role and an operator session for every call. Each change is an event in the audit trail
+    naming the calling activity and operator. None of them locks the calling administrator out: its own
+    activity is never suspended or revoked, never loses ADMINISTRATOR, and the certificate the call is made
+    with is never revoked here (FAILED_PRECONDITION: another administrator can, or `dcii accredit` on the
+    server's machine); nor is the last active ADMINISTRATOR activity with a certificate left without one.
+    """
 
     @staticmethod
     def ListActivities(request,
@@ -129,6 +192,87 @@ class AdminService:
             '/dcii.v1.AdminService/SetActivityStatus',
             dcii_dot_v1_dot_admin__pb2.SetActivityStatusRequest.SerializeToString,
             dcii_dot_v1_dot_admin__pb2.Activity.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetActivityAccess(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/dcii.v1.AdminService/SetActivityAccess',
+            dcii_dot_v1_dot_admin__pb2.SetActivityAccessRequest.SerializeToString,
+            dcii_dot_v1_dot_admin__pb2.Activity.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RevokeCertificate(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/dcii.v1.AdminService/RevokeCertificate',
+            dcii_dot_v1_dot_admin__pb2.RevokeCertificateRequest.SerializeToString,
+            dcii_dot_v1_dot_admin__pb2.Activity.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListCertificates(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/dcii.v1.AdminService/ListCertificates',
+            dcii_dot_v1_dot_admin__pb2.ListCertificatesRequest.SerializeToString,
+            dcii_dot_v1_dot_admin__pb2.ListCertificatesResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -27,20 +27,47 @@ GRPC_GENERATED_VERSION: str
 GRPC_VERSION: str
 
 class AdminServiceStub:
+    """ADMINISTRATOR role and an operator session for every call. Each change is an event in the audit trail
+    naming the calling activity and operator. None of them locks the calling administrator out: its own
+    activity is never suspended or revoked, never loses ADMINISTRATOR, and the certificate the call is made
+    with is never revoked here (FAILED_PRECONDITION: another administrator can, or `dcii accredit` on the
+    server's machine); nor is the last active ADMINISTRATOR activity with a certificate left without one.
+    """
+
     @_typing.overload
     def __new__(cls, channel: _grpc.Channel) -> _Self: ...
     @_typing.overload
     def __new__(cls, channel: _aio.Channel) -> AdminServiceAsyncStub: ...
     ListActivities: _grpc.UnaryUnaryMultiCallable[_admin_pb2.ListActivitiesRequest, _admin_pb2.ListActivitiesResponse]
     SetActivityStatus: _grpc.UnaryUnaryMultiCallable[_admin_pb2.SetActivityStatusRequest, _admin_pb2.Activity]
+    SetActivityAccess: _grpc.UnaryUnaryMultiCallable[_admin_pb2.SetActivityAccessRequest, _admin_pb2.Activity]
+    RevokeCertificate: _grpc.UnaryUnaryMultiCallable[_admin_pb2.RevokeCertificateRequest, _admin_pb2.Activity]
+    ListCertificates: _grpc.UnaryUnaryMultiCallable[_admin_pb2.ListCertificatesRequest, _admin_pb2.ListCertificatesResponse]
 
 @_typing.type_check_only
 class AdminServiceAsyncStub(AdminServiceStub):
+    """ADMINISTRATOR role and an operator session for every call. Each change is an event in the audit trail
+    naming the calling activity and operator. None of them locks the calling administrator out: its own
+    activity is never suspended or revoked, never loses ADMINISTRATOR, and the certificate the call is made
+    with is never revoked here (FAILED_PRECONDITION: another administrator can, or `dcii accredit` on the
+    server's machine); nor is the last active ADMINISTRATOR activity with a certificate left without one.
+    """
+
     def __init__(self, channel: _aio.Channel) -> None: ...
     ListActivities: _aio.UnaryUnaryMultiCallable[_admin_pb2.ListActivitiesRequest, _admin_pb2.ListActivitiesResponse]  # type: ignore[assignment]
     SetActivityStatus: _aio.UnaryUnaryMultiCallable[_admin_pb2.SetActivityStatusRequest, _admin_pb2.Activity]  # type: ignore[assignment]
+    SetActivityAccess: _aio.UnaryUnaryMultiCallable[_admin_pb2.SetActivityAccessRequest, _admin_pb2.Activity]  # type: ignore[assignment]
+    RevokeCertificate: _aio.UnaryUnaryMultiCallable[_admin_pb2.RevokeCertificateRequest, _admin_pb2.Activity]  # type: ignore[assignment]
+    ListCertificates: _aio.UnaryUnaryMultiCallable[_admin_pb2.ListCertificatesRequest, _admin_pb2.ListCertificatesResponse]  # type: ignore[assignment]
 
 class AdminServiceServicer(metaclass=_abc_1.ABCMeta):
+    """ADMINISTRATOR role and an operator session for every call. Each change is an event in the audit trail
+    naming the calling activity and operator. None of them locks the calling administrator out: its own
+    activity is never suspended or revoked, never loses ADMINISTRATOR, and the certificate the call is made
+    with is never revoked here (FAILED_PRECONDITION: another administrator can, or `dcii accredit` on the
+    server's machine); nor is the last active ADMINISTRATOR activity with a certificate left without one.
+    """
+
     @_abc_1.abstractmethod
     def ListActivities(
         self,
@@ -54,6 +81,27 @@ class AdminServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _admin_pb2.SetActivityStatusRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_admin_pb2.Activity, _abc.Awaitable[_admin_pb2.Activity]]: ...
+
+    @_abc_1.abstractmethod
+    def SetActivityAccess(
+        self,
+        request: _admin_pb2.SetActivityAccessRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_admin_pb2.Activity, _abc.Awaitable[_admin_pb2.Activity]]: ...
+
+    @_abc_1.abstractmethod
+    def RevokeCertificate(
+        self,
+        request: _admin_pb2.RevokeCertificateRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_admin_pb2.Activity, _abc.Awaitable[_admin_pb2.Activity]]: ...
+
+    @_abc_1.abstractmethod
+    def ListCertificates(
+        self,
+        request: _admin_pb2.ListCertificatesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_admin_pb2.ListCertificatesResponse, _abc.Awaitable[_admin_pb2.ListCertificatesResponse]]: ...
 
 def add_AdminServiceServicer_to_server(servicer: AdminServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
 

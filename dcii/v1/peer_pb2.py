@@ -27,13 +27,15 @@ from dcii.v1 import tracing_pb2 as dcii_dot_v1_dot_tracing__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x12\x64\x63ii/v1/peer.proto\x12\x07\x64\x63ii.v1\x1a\x15\x64\x63ii/v1/privacy.proto\x1a\x15\x64\x63ii/v1/tracing.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"_\n\x0bPeerTracing\x12 \n\x03key\x18\x01 \x01(\x0b\x32\x13.dcii.v1.TracingKey\x12.\n\nlife_began\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xa6\x01\n\x17PersonAccountingRequest\x12\x0b\n\x03ssn\x18\x01 \x01(\t\x12\"\n\x05names\x18\x02 \x03(\x0b\x32\x13.dcii.v1.PersonName\x12&\n\x08tracings\x18\x03 \x03(\x0b\x32\x14.dcii.v1.PeerTracing\x12 \n\x18withhold_law_enforcement\x18\x04 \x01(\x08\x12\x10\n\x08\x61sked_by\x18\x05 \x01(\t\"\x99\x01\n\x18TracingAccountingRequest\x12%\n\x07tracing\x18\x01 \x01(\x0b\x32\x14.dcii.v1.PeerTracing\x12\x13\n\x0bhas_subject\x18\x02 \x01(\x08\x12\"\n\x05names\x18\x03 \x03(\x0b\x32\x13.dcii.v1.PersonName\x12\x0b\n\x03ssn\x18\x04 \x01(\t\x12\x10\n\x08\x61sked_by\x18\x05 \x01(\t\"{\n\x16PeerAccountingResponse\x12\x13\n\x0binstance_id\x18\x01 \x01(\t\x12(\n\x0b\x64isclosures\x18\x02 \x03(\x0b\x32\x13.dcii.v1.Disclosure\x12\x13\n\x0bincarnation\x18\x03 \x01(\t\x12\r\n\x05place\x18\x04 \x01(\t\"o\n\x1a\x46indPrivacyRequestsRequest\x12\x16\n\x0erequest_number\x18\x01 \x01(\t\x12\x14\n\x0coverdue_only\x18\x02 \x01(\x08\x12\x11\n\tlate_only\x18\x03 \x01(\x08\x12\x10\n\x08\x61sked_by\x18\x04 \x01(\t\"H\n\x1cRespondPrivacyRequestRequest\x12\x16\n\x0erequest_number\x18\x01 \x01(\t\x12\x10\n\x08\x61sked_by\x18\x02 \x01(\t\"y\n\x13PeerPrivacyRequests\x12\x13\n\x0binstance_id\x18\x01 \x01(\t\x12)\n\x08requests\x18\x02 \x03(\x0b\x32\x17.dcii.v1.PrivacyRequest\x12\x13\n\x0bincarnation\x18\x03 \x01(\t\x12\r\n\x05place\x18\x04 \x01(\t2\xfb\x02\n\x0bPeerService\x12W\n\x10PersonAccounting\x12 .dcii.v1.PersonAccountingRequest\x1a\x1f.dcii.v1.PeerAccountingResponse0\x01\x12Z\n\x13\x46indPrivacyRequests\x12#.dcii.v1.FindPrivacyRequestsRequest\x1a\x1c.dcii.v1.PeerPrivacyRequests0\x01\x12\\\n\x15RespondPrivacyRequest\x12%.dcii.v1.RespondPrivacyRequestRequest\x1a\x1c.dcii.v1.PeerPrivacyRequests\x12Y\n\x11TracingAccounting\x12!.dcii.v1.TracingAccountingRequest\x1a\x1f.dcii.v1.PeerAccountingResponse0\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x12\x64\x63ii/v1/peer.proto\x12\x07\x64\x63ii.v1\x1a\x15\x64\x63ii/v1/privacy.proto\x1a\x15\x64\x63ii/v1/tracing.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"_\n\x0bPeerTracing\x12 \n\x03key\x18\x01 \x01(\x0b\x32\x13.dcii.v1.TracingKey\x12.\n\nlife_began\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xa6\x01\n\x17PersonAccountingRequest\x12\x0b\n\x03ssn\x18\x01 \x01(\t\x12\"\n\x05names\x18\x02 \x03(\x0b\x32\x13.dcii.v1.PersonName\x12&\n\x08tracings\x18\x03 \x03(\x0b\x32\x14.dcii.v1.PeerTracing\x12 \n\x18withhold_law_enforcement\x18\x04 \x01(\x08\x12\x10\n\x08\x61sked_by\x18\x05 \x01(\t\"\x99\x01\n\x18TracingAccountingRequest\x12%\n\x07tracing\x18\x01 \x01(\x0b\x32\x14.dcii.v1.PeerTracing\x12\x13\n\x0bhas_subject\x18\x02 \x01(\x08\x12\"\n\x05names\x18\x03 \x03(\x0b\x32\x13.dcii.v1.PersonName\x12\x0b\n\x03ssn\x18\x04 \x01(\t\x12\x10\n\x08\x61sked_by\x18\x05 \x01(\t\"{\n\x16PeerAccountingResponse\x12\x13\n\x0binstance_id\x18\x01 \x01(\t\x12(\n\x0b\x64isclosures\x18\x02 \x03(\x0b\x32\x13.dcii.v1.Disclosure\x12\x13\n\x0bincarnation\x18\x03 \x01(\t\x12\r\n\x05place\x18\x04 \x01(\t\"o\n\x1a\x46indPrivacyRequestsRequest\x12\x16\n\x0erequest_number\x18\x01 \x01(\t\x12\x14\n\x0coverdue_only\x18\x02 \x01(\x08\x12\x11\n\tlate_only\x18\x03 \x01(\x08\x12\x10\n\x08\x61sked_by\x18\x04 \x01(\t\"U\n\x1cRespondPrivacyRequestRequest\x12\x16\n\x0erequest_number\x18\x01 \x01(\t\x12\x10\n\x08\x61sked_by\x18\x02 \x01(\t\x12\x0b\n\x03ssn\x18\x03 \x01(\t\"`\n\x19\x43heckRequestPersonRequest\x12\x16\n\x0erequest_number\x18\x01 \x01(\t\x12\x0b\n\x03ssn\x18\x02 \x01(\t\x12\x0c\n\x04\x62ind\x18\x03 \x01(\x08\x12\x10\n\x08\x61sked_by\x18\x04 \x01(\t\"t\n\x11PeerRequestPerson\x12\x13\n\x0binstance_id\x18\x01 \x01(\t\x12&\n\x06person\x18\x02 \x01(\x0e\x32\x16.dcii.v1.RequestPerson\x12\x13\n\x0bincarnation\x18\x03 \x01(\t\x12\r\n\x05place\x18\x04 \x01(\t\"y\n\x13PeerPrivacyRequests\x12\x13\n\x0binstance_id\x18\x01 \x01(\t\x12)\n\x08requests\x18\x02 \x03(\x0b\x32\x17.dcii.v1.PrivacyRequest\x12\x13\n\x0bincarnation\x18\x03 \x01(\t\x12\r\n\x05place\x18\x04 \x01(\t*\xaa\x01\n\rRequestPerson\x12\x1e\n\x1aREQUEST_PERSON_UNSPECIFIED\x10\x00\x12\x1a\n\x16REQUEST_PERSON_UNBOUND\x10\x01\x12\x1e\n\x1aREQUEST_PERSON_THIS_PERSON\x10\x02\x12!\n\x1dREQUEST_PERSON_ANOTHER_PERSON\x10\x03\x12\x1a\n\x16REQUEST_PERSON_UNKNOWN\x10\x04\x32\xd1\x03\n\x0bPeerService\x12W\n\x10PersonAccounting\x12 .dcii.v1.PersonAccountingRequest\x1a\x1f.dcii.v1.PeerAccountingResponse0\x01\x12Z\n\x13\x46indPrivacyRequests\x12#.dcii.v1.FindPrivacyRequestsRequest\x1a\x1c.dcii.v1.PeerPrivacyRequests0\x01\x12T\n\x12\x43heckRequestPerson\x12\".dcii.v1.CheckRequestPersonRequest\x1a\x1a.dcii.v1.PeerRequestPerson\x12\\\n\x15RespondPrivacyRequest\x12%.dcii.v1.RespondPrivacyRequestRequest\x1a\x1c.dcii.v1.PeerPrivacyRequests\x12Y\n\x11TracingAccounting\x12!.dcii.v1.TracingAccountingRequest\x1a\x1f.dcii.v1.PeerAccountingResponse0\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'dcii.v1.peer_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
+  _globals['_REQUESTPERSON']._serialized_start=1197
+  _globals['_REQUESTPERSON']._serialized_end=1367
   _globals['_PEERTRACING']._serialized_start=110
   _globals['_PEERTRACING']._serialized_end=205
   _globals['_PERSONACCOUNTINGREQUEST']._serialized_start=208
@@ -45,9 +47,13 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_FINDPRIVACYREQUESTSREQUEST']._serialized_start=657
   _globals['_FINDPRIVACYREQUESTSREQUEST']._serialized_end=768
   _globals['_RESPONDPRIVACYREQUESTREQUEST']._serialized_start=770
-  _globals['_RESPONDPRIVACYREQUESTREQUEST']._serialized_end=842
-  _globals['_PEERPRIVACYREQUESTS']._serialized_start=844
-  _globals['_PEERPRIVACYREQUESTS']._serialized_end=965
-  _globals['_PEERSERVICE']._serialized_start=968
-  _globals['_PEERSERVICE']._serialized_end=1347
+  _globals['_RESPONDPRIVACYREQUESTREQUEST']._serialized_end=855
+  _globals['_CHECKREQUESTPERSONREQUEST']._serialized_start=857
+  _globals['_CHECKREQUESTPERSONREQUEST']._serialized_end=953
+  _globals['_PEERREQUESTPERSON']._serialized_start=955
+  _globals['_PEERREQUESTPERSON']._serialized_end=1071
+  _globals['_PEERPRIVACYREQUESTS']._serialized_start=1073
+  _globals['_PEERPRIVACYREQUESTS']._serialized_end=1194
+  _globals['_PEERSERVICE']._serialized_start=1370
+  _globals['_PEERSERVICE']._serialized_end=1835
 # @@protoc_insertion_point(module_scope)

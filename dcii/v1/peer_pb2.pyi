@@ -10,6 +10,7 @@ from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 import builtins as _builtins
 import sys
 import typing as _typing
@@ -20,6 +21,40 @@ else:
     from typing_extensions import TypeAlias as _TypeAlias, Never as _Never
 
 DESCRIPTOR: _descriptor.FileDescriptor
+
+class _RequestPerson:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _RequestPersonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_RequestPerson.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    REQUEST_PERSON_UNSPECIFIED: _RequestPerson.ValueType  # 0
+    REQUEST_PERSON_UNBOUND: _RequestPerson.ValueType  # 1
+    """Not answered, and bound to no one: it may be answered for anyone (never the answer to a `bind`)."""
+    REQUEST_PERSON_THIS_PERSON: _RequestPerson.ValueType  # 2
+    """Bound to the person asked (with `bind`: bound to them now, or before)."""
+    REQUEST_PERSON_ANOTHER_PERSON: _RequestPerson.ValueType  # 3
+    """Bound to another person."""
+    REQUEST_PERSON_UNKNOWN: _RequestPerson.ValueType  # 4
+    """Answered and bound to no one here: answered by an earlier version, which bound an answer on the instance
+    that gave it, or bound none; the holder cannot tell for whom (never the answer to a `bind`).
+    """
+
+class RequestPerson(_RequestPerson, metaclass=_RequestPersonEnumTypeWrapper):
+    """Whom an ACCESS request is for, as the instance holding it tells."""
+
+REQUEST_PERSON_UNSPECIFIED: RequestPerson.ValueType  # 0
+REQUEST_PERSON_UNBOUND: RequestPerson.ValueType  # 1
+"""Not answered, and bound to no one: it may be answered for anyone (never the answer to a `bind`)."""
+REQUEST_PERSON_THIS_PERSON: RequestPerson.ValueType  # 2
+"""Bound to the person asked (with `bind`: bound to them now, or before)."""
+REQUEST_PERSON_ANOTHER_PERSON: RequestPerson.ValueType  # 3
+"""Bound to another person."""
+REQUEST_PERSON_UNKNOWN: RequestPerson.ValueType  # 4
+"""Answered and bound to no one here: answered by an earlier version, which bound an answer on the instance
+that gave it, or bound none; the holder cannot tell for whom (never the answer to a `bind`).
+"""
+Global___RequestPerson: _TypeAlias = RequestPerson  # noqa: Y015
 
 @_typing.final
 class PeerTracing(_message.Message):
@@ -205,24 +240,97 @@ class RespondPrivacyRequestRequest(_message.Message):
 
     REQUEST_NUMBER_FIELD_NUMBER: _builtins.int
     ASKED_BY_FIELD_NUMBER: _builtins.int
+    SSN_FIELD_NUMBER: _builtins.int
     request_number: _builtins.str
     asked_by: _builtins.str
     """Who asks: "INSTANCE_ID/INCARNATION" (the asking instance's id and the incarnation of its processes,
-    search_service.peers.Self). An instance asked by itself answers at once, with nothing.
+    search_service.peers.Self).
+    """
+    ssn: _builtins.str
+    """The person's SSN, nine digits, for the binding check only: the holder hashes it with its audit trail's
+    key, compares it with (or binds it to) the request's person, and keeps, logs and records nothing else
+    of it. Required.
     """
     def __init__(
         self,
         *,
         request_number: _builtins.str = ...,
         asked_by: _builtins.str = ...,
+        ssn: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["asked_by", b"asked_by", "request_number", b"request_number"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["asked_by", b"asked_by", "request_number", b"request_number", "ssn", b"ssn"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___RespondPrivacyRequestRequest: _TypeAlias = RespondPrivacyRequestRequest  # noqa: Y015
+
+@_typing.final
+class CheckRequestPersonRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REQUEST_NUMBER_FIELD_NUMBER: _builtins.int
+    SSN_FIELD_NUMBER: _builtins.int
+    BIND_FIELD_NUMBER: _builtins.int
+    ASKED_BY_FIELD_NUMBER: _builtins.int
+    request_number: _builtins.str
+    ssn: _builtins.str
+    """The person's SSN, nine digits, for the binding check only: the holder hashes it with its audit trail's
+    key, compares it with (or binds it to) the request's person, and keeps, logs and records nothing else
+    of it. Required.
+    """
+    bind: _builtins.bool
+    """Bind the request to the person unless it is bound already (the answer's, just before it is accounted;
+    of two at once for two persons, the first stands); false: only check (before anything is read).
+    """
+    asked_by: _builtins.str
+    """Who asks: "INSTANCE_ID/INCARNATION", as in RespondPrivacyRequestRequest."""
+    def __init__(
+        self,
+        *,
+        request_number: _builtins.str = ...,
+        ssn: _builtins.str = ...,
+        bind: _builtins.bool = ...,
+        asked_by: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["asked_by", b"asked_by", "bind", b"bind", "request_number", b"request_number", "ssn", b"ssn"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CheckRequestPersonRequest: _TypeAlias = CheckRequestPersonRequest  # noqa: Y015
+
+@_typing.final
+class PeerRequestPerson(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    INSTANCE_ID_FIELD_NUMBER: _builtins.int
+    PERSON_FIELD_NUMBER: _builtins.int
+    INCARNATION_FIELD_NUMBER: _builtins.int
+    PLACE_FIELD_NUMBER: _builtins.int
+    instance_id: _builtins.str
+    """The answering instance's id, as in PeerAccountingResponse."""
+    person: Global___RequestPerson.ValueType
+    incarnation: _builtins.str
+    """As in PeerAccountingResponse."""
+    place: _builtins.str
+    def __init__(
+        self,
+        *,
+        instance_id: _builtins.str = ...,
+        person: Global___RequestPerson.ValueType = ...,
+        incarnation: _builtins.str = ...,
+        place: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["incarnation", b"incarnation", "instance_id", b"instance_id", "person", b"person", "place", b"place"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PeerRequestPerson: _TypeAlias = PeerRequestPerson  # noqa: Y015
 
 @_typing.final
 class PeerPrivacyRequests(_message.Message):

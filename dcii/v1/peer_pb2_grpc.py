@@ -48,6 +48,11 @@ class PeerServiceStub:
                 request_serializer=dcii_dot_v1_dot_peer__pb2.FindPrivacyRequestsRequest.SerializeToString,
                 response_deserializer=dcii_dot_v1_dot_peer__pb2.PeerPrivacyRequests.FromString,
                 _registered_method=True)
+        self.CheckRequestPerson = channel.unary_unary(
+                '/dcii.v1.PeerService/CheckRequestPerson',
+                request_serializer=dcii_dot_v1_dot_peer__pb2.CheckRequestPersonRequest.SerializeToString,
+                response_deserializer=dcii_dot_v1_dot_peer__pb2.PeerRequestPerson.FromString,
+                _registered_method=True)
         self.RespondPrivacyRequest = channel.unary_unary(
                 '/dcii.v1.PeerService/RespondPrivacyRequest',
                 request_serializer=dcii_dot_v1_dot_peer__pb2.RespondPrivacyRequestRequest.SerializeToString,
@@ -86,8 +91,19 @@ class PeerServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CheckRequestPerson(self, request, context):
+        """Whether an ACCESS request this instance registered may be answered, by another instance, for a person;
+        with `bind`, binds it to them unless it is bound already. The request's register is the one place its
+        person is kept (search_service.privacy_register): asked before the answering instance reads anything, and
+        again, binding, just before it accounts the answer.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def RespondPrivacyRequest(self, request, context):
-        """Records the answer to a request this instance registered, given by another instance (AnswerAccessRequest).
+        """Records the answer to a request this instance registered, given by another instance (AnswerAccessRequest),
+        for the person it is bound to (bound now, if it was not yet): an answer for another person is refused.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -111,6 +127,11 @@ def add_PeerServiceServicer_to_server(servicer, server):
                     servicer.FindPrivacyRequests,
                     request_deserializer=dcii_dot_v1_dot_peer__pb2.FindPrivacyRequestsRequest.FromString,
                     response_serializer=dcii_dot_v1_dot_peer__pb2.PeerPrivacyRequests.SerializeToString,
+            ),
+            'CheckRequestPerson': grpc.unary_unary_rpc_method_handler(
+                    servicer.CheckRequestPerson,
+                    request_deserializer=dcii_dot_v1_dot_peer__pb2.CheckRequestPersonRequest.FromString,
+                    response_serializer=dcii_dot_v1_dot_peer__pb2.PeerRequestPerson.SerializeToString,
             ),
             'RespondPrivacyRequest': grpc.unary_unary_rpc_method_handler(
                     servicer.RespondPrivacyRequest,
@@ -181,6 +202,33 @@ class PeerService:
             '/dcii.v1.PeerService/FindPrivacyRequests',
             dcii_dot_v1_dot_peer__pb2.FindPrivacyRequestsRequest.SerializeToString,
             dcii_dot_v1_dot_peer__pb2.PeerPrivacyRequests.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CheckRequestPerson(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/dcii.v1.PeerService/CheckRequestPerson',
+            dcii_dot_v1_dot_peer__pb2.CheckRequestPersonRequest.SerializeToString,
+            dcii_dot_v1_dot_peer__pb2.PeerRequestPerson.FromString,
             options,
             channel_credentials,
             insecure,

@@ -48,8 +48,16 @@ class PeerServiceStub:
     that opened it): the one under a number, or every one, filtered as ListPrivacyRequests filters.
     In parts of at most 2,000 requests.
     """
+    CheckRequestPerson: _grpc.UnaryUnaryMultiCallable[_peer_pb2.CheckRequestPersonRequest, _peer_pb2.PeerRequestPerson]
+    """Whether an ACCESS request this instance registered may be answered, by another instance, for a person;
+    with `bind`, binds it to them unless it is bound already. The request's register is the one place its
+    person is kept (search_service.privacy_register): asked before the answering instance reads anything, and
+    again, binding, just before it accounts the answer.
+    """
     RespondPrivacyRequest: _grpc.UnaryUnaryMultiCallable[_peer_pb2.RespondPrivacyRequestRequest, _peer_pb2.PeerPrivacyRequests]
-    """Records the answer to a request this instance registered, given by another instance (AnswerAccessRequest)."""
+    """Records the answer to a request this instance registered, given by another instance (AnswerAccessRequest),
+    for the person it is bound to (bound now, if it was not yet): an answer for another person is refused.
+    """
     TracingAccounting: _grpc.UnaryStreamMultiCallable[_peer_pb2.TracingAccountingRequest, _peer_pb2.PeerAccountingResponse]
 
 @_typing.type_check_only
@@ -72,8 +80,16 @@ class PeerServiceAsyncStub(PeerServiceStub):
     that opened it): the one under a number, or every one, filtered as ListPrivacyRequests filters.
     In parts of at most 2,000 requests.
     """
+    CheckRequestPerson: _aio.UnaryUnaryMultiCallable[_peer_pb2.CheckRequestPersonRequest, _peer_pb2.PeerRequestPerson]  # type: ignore[assignment]
+    """Whether an ACCESS request this instance registered may be answered, by another instance, for a person;
+    with `bind`, binds it to them unless it is bound already. The request's register is the one place its
+    person is kept (search_service.privacy_register): asked before the answering instance reads anything, and
+    again, binding, just before it accounts the answer.
+    """
     RespondPrivacyRequest: _aio.UnaryUnaryMultiCallable[_peer_pb2.RespondPrivacyRequestRequest, _peer_pb2.PeerPrivacyRequests]  # type: ignore[assignment]
-    """Records the answer to a request this instance registered, given by another instance (AnswerAccessRequest)."""
+    """Records the answer to a request this instance registered, given by another instance (AnswerAccessRequest),
+    for the person it is bound to (bound now, if it was not yet): an answer for another person is refused.
+    """
     TracingAccounting: _aio.UnaryStreamMultiCallable[_peer_pb2.TracingAccountingRequest, _peer_pb2.PeerAccountingResponse]  # type: ignore[assignment]
 
 class PeerServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -107,12 +123,26 @@ class PeerServiceServicer(metaclass=_abc_1.ABCMeta):
         """
 
     @_abc_1.abstractmethod
+    def CheckRequestPerson(
+        self,
+        request: _peer_pb2.CheckRequestPersonRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_peer_pb2.PeerRequestPerson, _abc.Awaitable[_peer_pb2.PeerRequestPerson]]:
+        """Whether an ACCESS request this instance registered may be answered, by another instance, for a person;
+        with `bind`, binds it to them unless it is bound already. The request's register is the one place its
+        person is kept (search_service.privacy_register): asked before the answering instance reads anything, and
+        again, binding, just before it accounts the answer.
+        """
+
+    @_abc_1.abstractmethod
     def RespondPrivacyRequest(
         self,
         request: _peer_pb2.RespondPrivacyRequestRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_peer_pb2.PeerPrivacyRequests, _abc.Awaitable[_peer_pb2.PeerPrivacyRequests]]:
-        """Records the answer to a request this instance registered, given by another instance (AnswerAccessRequest)."""
+        """Records the answer to a request this instance registered, given by another instance (AnswerAccessRequest),
+        for the person it is bound to (bound now, if it was not yet): an answer for another person is refused.
+        """
 
     @_abc_1.abstractmethod
     def TracingAccounting(
