@@ -34,15 +34,11 @@ import contextlib
 import datetime as dt
 import uuid
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING
 
 import grpc
 
 from dcii.v1 import privacy_pb2, privacy_pb2_grpc, search_pb2
-from indexer import edit_rules as rules
-from indexer import edit_ssn
-from indexer.agencies import SUBMITTING_AGENCIES
-from indexer.edit_criteria_names import clean_person_name
 from indexer.exc import DciiError, FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
 from indexer.model import Dispute, PersonName, StoredTracing, TracingKey, Violation
 from indexer.store.base import TracingStore
@@ -51,11 +47,12 @@ from search_service.accounting import AuditLog, Disclosure, DisclosureEntry
 from search_service.accreditation import Caller, Purpose
 from search_service.audit_archive import archived_trails
 from search_service.auth import caller_of
-from search_service.convert import dispute_out, enum_name, name_in, tracing_out, type_out
+from search_service.convert import dispute_out, tracing_out, type_out
 from search_service.page_tokens import TokenEnvelope
 from search_service.peer_service import serve_peers
 from search_service.peer_wire import disclosure_out, person_request, request_out, tracing_request
 from search_service.peers import OPEN, Peers, Window
+from search_service.privacy_checks import check_access, check_dispute, check_open
 from search_service.privacy_names import name_out
 from search_service.privacy_person import (
     Trail,
@@ -67,95 +64,15 @@ from search_service.privacy_person import (
     tracing_accounting,
 )
 from search_service.privacy_register import Register
-from search_service.privacy_requests import PrivacyRequests, RequestKind, ssn_shaped_request_number
+from search_service.privacy_requests import PrivacyRequests, RequestKind
 from search_service.search import MARKING, needs_full_ssn
 
 if TYPE_CHECKING:
     from search_service.server import ServerConfig
 
-LOCATION_MAX = 200
-SUMMARY_MAX = 1000
-
 
 def _utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
-
-
-# ---- the edit criteria ----
-
-
-def check_access(request: privacy_pb2.AccessRequest) -> tuple[str, PersonName, str]:
-    """(request number, cleaned name, SSN digits); every bad field reported at once."""
-    out: list[Violation] = []
-    number = rules.record_id(request.request_number, "request_number", out, label="request number")
-    if (why := ssn_shaped_request_number(number)) is not None:  # before any peer is asked about it
-        out.append(Violation("request_number", why))
-    # A person known by one name asks by it (the edit criteria let either part stand alone, as a query may).
-    name, name_violations = clean_person_name(name_in(request.name), "name", surname_required=False)
-    out += name_violations
-    if not name_violations and not name.surname and not name.given_name:
-        out.append(Violation("name.surname", "the person's name is required: a surname, a given name or both"))
-    ssn = edit_ssn.ssn(request.ssn, "ssn", out)
-    if not ssn and not request.ssn.strip():
-        out.append(Violation("ssn", "an access request needs the person's SSN"))
-    if out:
-        raise InvalidArgument(out)
-    return number, name, ssn
-
-
-def check_dispute(request: privacy_pb2.FileDisputeRequest) -> tuple[TracingKey, str, str]:
-    out: list[Violation] = []
-    agency = rules.code(request.tracing.agency, "tracing.agency", out, allowed=SUBMITTING_AGENCIES, label="agency")
-    record = rules.record_id(request.tracing.record_number, "tracing.record_number", out, label="record number")
-    location = rules.text(
-        request.statement_location, "statement_location", out, label="statement location", max_len=LOCATION_MAX
-    )
-    summary = rules.collapse(request.summary)
-    if len(summary) > SUMMARY_MAX or rules.has_control(request.summary) or not summary.isprintable():
-        out.append(Violation("summary", f"at most {SUMMARY_MAX} printable characters"))
-    if out:
-        raise InvalidArgument(out)
-    return TracingKey(agency, record), location, summary
-
-
-PRIVACY_ACT_IN_EFFECT = dt.datetime(1975, 9, 27, tzinfo=dt.UTC)
-_OUTPUT_ONLY: tuple[Literal["acknowledge_by", "respond_by", "acknowledged_at", "responded_at"], ...] = (
-    "acknowledge_by",
-    "respond_by",
-    "acknowledged_at",
-    "responded_at",
-)
-
-
-def check_open(request: privacy_pb2.PrivacyRequest, now: dt.datetime) -> tuple[str, RequestKind, dt.datetime]:
-    out: list[Violation] = []
-    number = rules.record_id(request.request_number, "request_number", out, label="request number")
-    if (why := ssn_shaped_request_number(number)) is not None:  # before any peer is asked about it
-        out.append(Violation("request_number", why))
-    kind = RequestKind.__members__.get(
-        enum_name(privacy_pb2.PrivacyRequestKind, request.kind).removeprefix("PRIVACY_REQUEST_KIND_")
-    )
-    if kind is None:
-        out.append(Violation("kind", "ACCESS or AMENDMENT"))
-    received = now
-    if not request.HasField("received_at"):
-        out.append(Violation("received_at", "when the request was received is required"))
-    else:
-        try:
-            received = request.received_at.ToDatetime(dt.UTC)
-        except (ValueError, OverflowError):  # seconds or nanos outside what a Timestamp may hold
-            out.append(Violation("received_at", "not a representable date and time"))
-        else:
-            if received > now:
-                out.append(Violation("received_at", "must not be in the future"))
-            elif received < PRIVACY_ACT_IN_EFFECT:  # its deadlines would be overdue for ever
-                out.append(Violation("received_at", "must not be before the Privacy Act took effect (1975-09-27)"))
-    # The index sets these; one sent and dropped without a word would let a client believe it was recorded.
-    out += [Violation(field, "output only: the index sets it") for field in _OUTPUT_ONLY if request.HasField(field)]
-    if out:
-        raise InvalidArgument(out)
-    assert kind is not None
-    return number, kind, received
 
 
 # ---- to the wire ----

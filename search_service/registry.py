@@ -36,6 +36,7 @@ from search_service.registry_rows import (
     already_accredited,
     certificates_of,
     check_account_code,
+    check_new_activity,
     check_password,
     hash_token,
     iso,
@@ -149,14 +150,8 @@ class Registry:
         *,
         record: Record = None,
     ) -> Activity:
-        if not activity_id or not activity_id.replace("-", "").replace("_", "").isalnum():
-            raise InvalidArgument([Violation("activity_id", "letters, digits, '-' and '_' only")])
         roles, purposes = frozenset(roles), frozenset(purposes)
-        if not roles:  # it could do nothing: `activity set` refuses the same
-            raise InvalidArgument([Violation("roles", "at least one role")])
-        if Role.PEER in roles and (len(roles) > 1 or purposes):  # it reads any accounting, with no session
-            why = "PEER is for the instances' own certificate: no other role, no purpose"
-            raise InvalidArgument([Violation("roles", why)])
+        check_new_activity(activity_id, roles, purposes)
         with self._transaction(record) as conn:
             try:
                 conn.execute(

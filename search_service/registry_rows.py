@@ -93,6 +93,16 @@ def revoke_one_certificate(conn: sqlite3.Connection, fingerprint: str, activity_
     return str(held[0])
 
 
+def check_new_activity(activity_id: str, roles: frozenset[Role], purposes: frozenset[Purpose]) -> None:
+    if not activity_id or not activity_id.replace("-", "").replace("_", "").isalnum():
+        raise InvalidArgument([Violation("activity_id", "letters, digits, '-' and '_' only")])
+    if not roles:  # it could do nothing: `activity set` refuses the same
+        raise InvalidArgument([Violation("roles", "at least one role")])
+    if Role.PEER in roles and (len(roles) > 1 or purposes):  # it reads any accounting, with no session
+        why = "PEER is for the instances' own certificate: no other role, no purpose"
+        raise InvalidArgument([Violation("roles", why)])
+
+
 def set_access(
     conn: sqlite3.Connection, activity_id: str, roles: frozenset[Role], purposes: frozenset[Purpose]
 ) -> None:

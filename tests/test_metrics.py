@@ -16,7 +16,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from dcii.v1 import batch_pb2, batch_pb2_grpc, ingest_pb2, search_pb2, tracing_pb2
-from search_service import metrics
+from search_service import metrics_state
 from search_service.accreditation import Role
 from search_service.batch_worker import BatchSettings
 from search_service.metrics import AUDIT_WRITE_BUCKETS, LATENCY_BUCKETS
@@ -259,7 +259,7 @@ def test_a_gauge_whose_source_hangs_does_not_hold_the_scrape() -> None:
         release.wait(timeout=30)
         return next(readings)
 
-    cached = metrics._Cached(slow, ttl=0.0, what="store")
+    cached = metrics_state.Cached(slow, ttl=0.0, what="store")
     started = time.monotonic()
     assert cached.get() is None  # nothing read yet: the gauge is left out, at once
     assert time.monotonic() - started < 2
