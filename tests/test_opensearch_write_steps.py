@@ -5,99 +5,44 @@ connector's replay leaves the index as one uninterrupted write would (the embedd
 
 A completion (an open case becomes a file under a new key, its old record disputed) and a favorable NAC history
 (superseding the subject's earlier one) each go through four requests: every deletion's log entry, the
-operation, the tombstones that follow, then the removal of their disputes."""
+operation, the tombstones that follow, then the removal of their disputes.
+
+The proxy is tests/opensearch_proxy.py; the callers of one write group, failed one item at a time, are
+tests/test_opensearch_write_groups.py."""
 
 from __future__ import annotations
 
 import dataclasses
-import http.client
+import datetime as dt
 import subprocess
 import sys
 import threading
-from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from collections.abc import Iterator
 from typing import Any
-from urllib.parse import urlsplit
 
 import pytest
 
 from indexer.exc import Unavailable
-from indexer.model import Tracing, TracingType
+from indexer.model import Tracing, TracingKey, TracingType
 from indexer.store import opensearch_check
-from indexer.store.base import Replace, Upsert, WriteOp, WriteOutcome
+from indexer.store.base import Delete, Replace, Upsert, WriteOp, WriteOutcome, WriteResult
 from indexer.store.opensearch import OpenSearchStore
 from indexer.store.opensearch_schema import tid_for
 from tests import factories as f
 from tests import store_backends
+from tests.opensearch_proxy import FailingProxy
 from tests.store_backends import NOW, _dispute, _live
-from tests.test_store_lifecycle import _checked, nac
+from tests.test_store_lifecycle import INCOMPLETE, _checked, file_tracing, nac
 
 # The fixture these tests take, bound here by name so pytest finds it (as in test_store_contract_admin.py).
 open_cluster = store_backends.open_cluster
+__all__ = ["FailingProxy", "open_cluster"]  # FailingProxy: imported from here by other tests and the reviews
 
 STEPS = 4  # bulk requests of a write whose operation deletes something
 STRAY_DISPUTE = (
     "1 dispute documents point at no live tracing (left by a write cut short; no reader attaches them: "
     "`dcii index repair` removes them)"
 )
-
-
-class FailingProxy:
-    """Forwards HTTP to `upstream`; while armed, answers 503 to the `fail_at`-th `_bulk` request and every
-    later one, without forwarding it. `before[n]`, if set, runs before the n-th `_bulk` request is forwarded
-    (another writer's write, landing between two of the store's requests)."""
-
-    def __init__(self, upstream: str) -> None:
-        self.upstream = urlsplit(upstream)
-        self.fail_at = 0  # 0: forward everything
-        self.lose_answer = False  # True: forward the `fail_at`-th `_bulk` request, then answer 502 (a gateway)
-        self.bulks = 0
-        self.before: dict[int, Callable[[], None]] = {}
-        proxy = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def _forward(self) -> None:
-                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                if "/_bulk" in self.path:
-                    proxy.bulks += 1
-                    if proxy.fail_at and proxy.bulks >= proxy.fail_at and not proxy.lose_answer:
-                        self._answer(503, b'{"error":"shedding load","status":503}', "application/json")
-                        return
-                    if hook := proxy.before.pop(proxy.bulks, None):
-                        hook()
-                conn = http.client.HTTPConnection(proxy.upstream.hostname or "", proxy.upstream.port, timeout=60)
-                headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "connection")}
-                conn.request(self.command, self.path, body=body or None, headers=headers)
-                answer = conn.getresponse()
-                payload = answer.read()
-                conn.close()
-                if "/_bulk" in self.path and proxy.lose_answer and proxy.bulks == proxy.fail_at:
-                    self._answer(502, b'{"error":"bad gateway","status":502}', "application/json")  # it landed
-                    return
-                self._answer(answer.status, payload, answer.getheader("Content-Type") or "application/json")
-
-            def _answer(self, status: int, payload: bytes, kind: str) -> None:
-                self.send_response(status)
-                self.send_header("Content-Type", kind)
-                self.send_header("Content-Length", str(len(payload)))
-                self.end_headers()
-                self.wfile.write(payload)
-
-            do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = _forward  # noqa: N815 (http.server's names)
-
-            def log_message(self, *args: Any) -> None:  # quiet
-                pass
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
-
-    def arm(self, fail_at: int, *, lose_answer: bool = False) -> None:
-        self.fail_at, self.bulks, self.lose_answer = fail_at, 0, lose_answer
-
-    def close(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
 
 
 @pytest.fixture
@@ -228,12 +173,14 @@ def test_the_repair_keeps_a_dispute_filed_after_it_read_the_strays(
     assert direct.check_integrity() == [] and direct.repair() == []
 
 
-def test_a_deletion_a_newer_write_overtakes_is_not_logged(
+def test_a_completion_a_newer_update_overtakes_stays_logged_and_the_update_begins_a_new_life(
     through_proxy: tuple[OpenSearchStore, OpenSearchStore, FailingProxy],
 ) -> None:
     """The owner stores a newer version of a completion's old record between the completion's first request
-    (which logged the old record's deletion) and its second (the tombstone, refused: a newer write wins):
-    the entry is taken back, and the newer record stays live with its statement of dispute."""
+    (which logged the old record's deletion) and its second (the tombstone, refused: a newer write wins). The
+    entry was taken back and the update kept the old life's statement of dispute: both records live, no end
+    logged, a serial order of neither. Now as "completion, then update": the end stays logged, the update is a
+    life of its own (its `born`, so readers count the end), without the old life's statement."""
     direct, faulty, proxy = through_proxy
     old = _checked(f.open_case(record="OC-1"))
     direct.write([Upsert(old)], actor="NCIS")
@@ -247,11 +194,65 @@ def test_a_deletion_a_newer_write_overtakes_is_not_logged(
     new = _checked(f.person("NCIS", "F-1", 2))
     assert faulty.write([Replace(old.key, TracingType.OPEN_CASE, new)], actor="NCIS")[0].outcome is WriteOutcome.APPLIED
     assert not proxy.before, "the other write did not run between the requests"
-    assert direct.deletions() == []
+    assert [(r.key.record_number, r.source_version) for r in direct.deletions()] == [("OC-1", 2)]
+    assert direct.last_deleted(old.key) == NOW
     assert _live(direct) == {"F-1", "OC-1"}
     kept = direct.get(old.key)
-    assert kept is not None and kept.tracing.source_version == 3 and kept.dispute is not None
+    assert kept is not None and kept.tracing.source_version == 3 and kept.dispute is None
+    held = direct._client.get(index=direct.names.tracings, id=str(tid_for(old.key)))["_source"]
+    assert (held["born"], held["source_version"]) == (3, 3)
     assert direct.check_integrity() == []
+
+
+def test_an_update_read_before_a_completion_landed_and_written_after_it_is_told_its_new_life(
+    through_proxy: tuple[OpenSearchStore, OpenSearchStore, FailingProxy],
+) -> None:
+    """The same race, closer: instance B read the open case before A's completion wrote the file, so it could
+    not see the completion, and wrote its update (in the old life: its `born`) after. A's tombstone is refused.
+    The end stays logged; B's record, which no reader would have counted the end against, is told its new life
+    (`born` = its version), and the old life's statement goes."""
+    direct, faulty, proxy = through_proxy
+    other_proxy = FailingProxy(direct.settings.hosts[0])
+    other = OpenSearchStore(dataclasses.replace(direct.settings, hosts=(other_proxy.url,)), clock=lambda: NOW)
+    try:
+        old = _checked(f.open_case(record="OC-1"))
+        direct.write([Upsert(old)], actor="NCIS")
+        assert direct.set_dispute(old.key, _dispute(1))
+        newer = _checked(f.open_case(record="OC-1", version=5, given="Harry"))
+        read_done, file_landed = threading.Event(), threading.Event()
+
+        def b_waits_for_the_file() -> None:  # B's reads done, its bulk held
+            read_done.set()
+            file_landed.wait(10)
+
+        other_proxy.before[1] = b_waits_for_the_file
+        updating = threading.Thread(target=lambda: other.write([Upsert(newer)], actor="NCIS"))
+
+        def b_reads_before_the_file() -> None:
+            updating.start()
+            assert read_done.wait(10)
+
+        def b_writes_after_the_file() -> None:
+            file_landed.set()
+            updating.join(10)
+
+        proxy.before[2] = b_reads_before_the_file  # A's second request (the file) waits for B's reads
+        proxy.before[3] = b_writes_after_the_file  # A's third (the tombstone) for B's write
+        new = _checked(f.person("NCIS", "F-1", 3))
+        assert faulty.write([Replace(old.key, TracingType.OPEN_CASE, new)], actor="NCIS")[0].outcome is (
+            WriteOutcome.APPLIED
+        )
+        assert not proxy.before and not other_proxy.before and not updating.is_alive()
+        held = direct._client.get(index=direct.names.tracings, id=str(tid_for(old.key)))["_source"]
+        assert (held["born"], held["source_version"]) == (5, 5)
+        assert [(r.key.record_number, r.source_version) for r in direct.deletions()] == [("OC-1", 3)]
+        assert direct.last_deleted(old.key) == NOW
+        kept = direct.get(old.key)
+        assert kept is not None and kept.tracing.source_version == 5 and kept.dispute is None
+        assert _live(direct) == {"F-1", "OC-1"} and direct.check_integrity() == []
+    finally:
+        other.close()
+        other_proxy.close()
 
 
 def test_a_completion_finished_by_its_new_records_next_write_ends_the_old_one_at_its_version(
@@ -277,3 +278,147 @@ def test_a_completion_finished_by_its_new_records_next_write_ends_the_old_one_at
     assert _live(direct) == {"PSI-IC-1"}
     assert [(r.key.record_number, r.source_version) for r in direct.deletions()] == [("IC-1", 3000)]
     assert direct.check_integrity() == []
+
+
+# ---- what the check and the repair find in the deletion log ----
+
+NEVER_LANDED = (
+    "1 deletion-log entries name a deletion that never landed (the record was written again at a newer version"
+    " before it; no reader counts them: `dcii index repair` removes them)"
+)
+
+
+def test_an_entry_of_a_delete_that_never_landed_is_reported_and_repaired(
+    through_proxy: tuple[OpenSearchStore, OpenSearchStore, FailingProxy],
+) -> None:
+    """A delete whose tombstone request failed, the record then written at a newer version and the delete
+    never replayed: its entry stays for good. No reader counts it (tests/test_store_contract_partial.py); the
+    check said nothing of it. It reports it now, and the repair removes it."""
+    direct, faulty, proxy = through_proxy
+    record = file_tracing("NCIS-F-1")
+    direct.write([Upsert(record)], actor="NCIS")
+    proxy.arm(2)  # the entry lands, the tombstone does not
+    with pytest.raises(Unavailable):
+        faulty.write([Delete(record.key, 2, "DELETED BY OWNING AGENCY")], actor="NCIS")
+    proxy.arm(0)
+    direct.write([Upsert(_checked(f.person("NCIS", "NCIS-F-1", 3, given="Harry")))], actor="NCIS")
+    assert direct.deletions() == [] and direct.last_deleted(record.key) is None
+    assert direct.check_integrity() == [NEVER_LANDED]
+    assert direct.repair() == ["1 deletion-log entries of deletions that never landed removed"]
+    assert direct.check_integrity() == [] and direct.repair() == []
+    assert direct._client.count(index=direct.names.deletions)["count"] == 0
+
+
+def test_a_deleted_record_whose_entry_a_snapshot_lacks_is_reported(open_cluster: Any) -> None:
+    """A snapshot is consistent per shard, not across the tracings and the deletion log: restored, it can hold a
+    tombstone whose entry it does not (made here by removing the entry). Nothing told; the check says so. A
+    key deleted before it was ever written has no entry by design, and a key deleted again at a newer version
+    keeps the entry of its first deletion: neither is reported."""
+    store = open_cluster()
+    assert isinstance(store, OpenSearchStore)
+    logged, unlogged = file_tracing("F-1"), file_tracing("F-2")
+    store.write([Upsert(logged), Upsert(unlogged)], actor="NCIS")
+    store.write([Delete(logged.key, 2, "DELETED BY OWNING AGENCY"), Delete(unlogged.key, 2, "DELETED")], actor="NCIS")
+    store.write([Delete(logged.key, 3, "DELETED BY OWNING AGENCY")], actor="NCIS")  # NOT_FOUND: the version moves
+    store.write([Delete(TracingKey("NCIS", "NEVER-WRITTEN"), 4, "DELETED")], actor="NCIS")
+    assert store.check_integrity() == []
+    store._client.delete(index=store.names.deletions, id=f"{tid_for(unlogged.key)}-2", refresh="true")
+    assert store.check_integrity() == [
+        "1 deleted records have no deletion-log entry (a migration not finished: run it again; or the log restored"
+        ' from a snapshot older than the tracings\': docs/RUNBOOK.md, "OpenSearch: snapshots")'
+    ]
+
+
+def test_a_supersession_whose_tombstone_a_shard_refuses_stays_marked_for_the_resend(
+    through_proxy: tuple[OpenSearchStore, OpenSearchStore, FailingProxy],
+) -> None:
+    """The favorable history lands; the earlier history's tombstone is refused by its shard. Its deletion-log
+    entry is what the check and the resend go by: kept, the check names the history to resend, and the resend
+    finishes it."""
+    direct, faulty, proxy = through_proxy
+    earlier, favorable = nac("NH-1", (2012, 5, 1)), nac("NH-2", (2018, 5, 1))
+    loader = OpenSearchStore(direct.settings, clock=lambda: NOW - dt.timedelta(hours=1))  # not the same instant
+    try:
+        loader.write([Upsert(earlier)], actor="DSS")
+    finally:
+        loader.close()
+    earlier_id = str(tid_for(earlier.key))
+    proxy.fail_items = lambda op, meta: meta.get("_id") == earlier_id and meta.get("version_type") == "external_gte"
+    with pytest.raises(Unavailable):
+        faulty.write([Upsert(favorable)], actor="DSS")
+    proxy.fail_items = None
+    assert _live(direct) == {"NH-1", "NH-2"}
+    assert direct.check_integrity() == [
+        "1 favorable NAC histories left earlier histories live (resend them to finish: DSS/NH-2)"
+    ]
+    assert faulty.write([Upsert(favorable)], actor="DSS") == [WriteResult(WriteOutcome.UNCHANGED, 1)]
+    assert _live(direct) == {"NH-2"}
+    assert [(r.key.record_number, r.reason) for r in direct.deletions()] == [
+        ("NH-1", "SUPERSEDED by favorable NAC history DSS/NH-2")
+    ]
+    assert direct.check_integrity() == []
+
+
+def test_an_old_record_updated_below_the_version_its_completion_ended_it_at_is_reported(open_cluster: Any) -> None:
+    """What an instance of an earlier version could leave: the completion (OC-1 v1 becomes F-1 v3) half done,
+    then an update of OC-1 at v2 written beside it. The check looked for an old record at or below the version
+    the new one names (1) and said nothing; the completion ended it at the file's `born` (3)."""
+    from indexer.store.opensearch_schema import tracing_doc
+
+    store = open_cluster()
+    assert isinstance(store, OpenSearchStore)
+    case, late = _checked(f.open_case(record="OC-1")), _checked(f.open_case(record="OC-1", version=2))
+    new = _checked(f.person("NCIS", "F-1", 3))
+    store.write([Upsert(case)], actor="NCIS")
+    for tracing, replaces in ((new, (str(tid_for(case.key)), 1)), (late, None)):
+        tid, version = tid_for(tracing.key), tracing.source_version
+        born = 3 if tracing is new else 1
+        doc = tracing_doc(tracing, tid=tid, born=born, indexed_at=NOW, replaces=replaces)
+        store._client.index(
+            index=store.names.tracings, id=str(tid), body=doc, version=version, version_type="external", refresh="true"
+        )
+    assert store.check_integrity() == ["1 completions left their old record live (replay the completion to finish it)"]
+
+
+def test_a_replayed_history_that_supersedes_nothing_costs_no_deletion_log_search(
+    through_proxy: tuple[OpenSearchStore, OpenSearchStore, FailingProxy],
+) -> None:
+    """A connector's resend of INCOMPLETE NAC histories searched the deletion log once per history, one after
+    another in the writer's thread (a review of the fixes, 4: a 500-history resend 17 times slower). Only a
+    history that supersedes something can have left a supersession to finish."""
+    direct, faulty, proxy = through_proxy
+    histories = [nac(f"NH-{n}", (2018, 5, 1), outcome=INCOMPLETE) for n in range(20)]
+    direct.write([Upsert(h) for h in histories], actor="DSS")
+    proxy.requests.clear()
+    assert faulty.write([Upsert(h) for h in histories], actor="DSS") == [WriteResult(WriteOutcome.UNCHANGED, 1)] * 20
+    assert [r for r in proxy.requests if direct.names.deletions in r] == []
+
+
+def test_a_group_replaying_favorable_histories_reads_their_marks_at_once_and_finishes_them(
+    through_proxy: tuple[OpenSearchStore, OpenSearchStore, FailingProxy],
+) -> None:
+    """NH-2's supersession of NH-1 left marked (the tombstone refused by its shard), then NH-2 replayed in one
+    group with five other subjects' favorable histories: one deletion-log search for the group, not one per
+    history (a review of the fixes, 4), and NH-1 ends as the resend of NH-2 alone ends it."""
+    direct, faulty, proxy = through_proxy
+    earlier, favorable = nac("NH-1", (2012, 5, 1)), nac("NH-2", (2018, 5, 1))
+    others = [nac(f"NX-{n}", (2018, 5, 1), ssn=f"521-44-{1000 + n}") for n in range(5)]
+    loader = OpenSearchStore(direct.settings, clock=lambda: NOW - dt.timedelta(hours=1))  # not the same instant
+    try:
+        loader.write([Upsert(earlier), *map(Upsert, others)], actor="DSS")
+    finally:
+        loader.close()
+    earlier_id = str(tid_for(earlier.key))
+    proxy.fail_items = lambda op, meta: meta.get("_id") == earlier_id and meta.get("version_type") == "external_gte"
+    with pytest.raises(Unavailable):
+        faulty.write([Upsert(favorable)], actor="DSS")
+    proxy.fail_items = None
+    assert _live(direct) >= {"NH-1", "NH-2"}
+    proxy.requests.clear()
+    results = faulty.write([*map(Upsert, others), Upsert(favorable)], actor="DSS")
+    assert results == [WriteResult(WriteOutcome.UNCHANGED, 1)] * 6
+    assert len([r for r in proxy.requests if r.startswith("POST /" + direct.names.deletions)]) == 1
+    assert "NH-1" not in _live(direct)
+    assert [(r.key.record_number, r.reason) for r in direct.deletions()] == [
+        ("NH-1", "SUPERSEDED by favorable NAC history DSS/NH-2")
+    ]

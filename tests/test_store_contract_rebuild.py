@@ -18,10 +18,10 @@ import pytest
 
 from indexer.exc import FailedPrecondition, Unavailable
 from indexer.model import StoredTracing, Tracing, TracingKey, TracingType
-from indexer.store.base import Delete, Replace, Upsert, WriteOp, WriteOutcome
+from indexer.store.base import Delete, DeletionRecord, Replace, Upsert, WriteOp, WriteOutcome
 from indexer.store.opensearch import OpenSearchStore
 from indexer.store.opensearch_admin import resume
-from indexer.store.opensearch_schema import tid_for, tombstone_doc, tracing_doc
+from indexer.store.opensearch_schema import deletion_doc, tid_for, tombstone_doc, tracing_doc
 from tests import factories as f
 from tests import store_backends
 from tests.store_backends import Opener, _dispute, _live
@@ -296,6 +296,9 @@ def test_a_delete_that_landed_in_the_leaving_version_only_stands_against_the_sam
     def at(step: str) -> None:
         if step == "swapped":  # the new version holds it live at version 1; the old one gets its tombstone late
             tomb = tombstone_doc(doomed.key, tid=tid_for(doomed.key), version=1, kind="FILE", at=_now())
+            record = DeletionRecord(doomed.key, TracingType.FILE, 1, "DELETED", "NCIS", _now())
+            entry = deletion_doc(record, tid=tomb["tid"], seq=0)  # logged first, as the writer does
+            service._client.index(index=names.deletions, id=entry["log_id"], body=entry, refresh=True)
             service._client.index(
                 index=names.version(1), id=str(tomb["tid"]), body=tomb, version=1, version_type="external_gte",
                 refresh=True,

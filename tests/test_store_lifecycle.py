@@ -17,7 +17,6 @@ from indexer.edit_criteria import check_tracing
 from indexer.exc import FailedPrecondition
 from indexer.model import Dispute, Tracing, TracingKey, TracingType
 from indexer.store.base import Delete, DeletionRecord, Replace, TracingHead, Upsert, WriteOutcome
-from indexer.store.opensearch_lifecycle import unfinished_supersessions
 from indexer.store.sqlite import SqliteStore
 from indexer.store.sqlite_schema import SCHEMA_VERSION
 from search_service.convert import tracing_in
@@ -248,21 +247,6 @@ def test_favorable_nac_history_supersedes_the_subjects_earlier_ones(store: Sqlit
         case.superseded
     )
     assert store.check_integrity() == []
-
-
-UNDONE = [c for c in CASES if c.arriving.key not in {t.key for t in c.held}]  # one key is one document
-
-
-@pytest.mark.parametrize("case", UNDONE, ids=[c.id for c in UNDONE])
-def test_a_supersession_left_undone_is_found_by_the_same_rule(case: Case) -> None:
-    """OpenSearch's integrity check (opensearch_lifecycle.unfinished_supersessions) on the live histories a
-    write cut short leaves (the arriving history stored, nothing superseded yet): it names the arriving
-    history exactly when the embedded store, above, supersedes something (a held history indexed after a
-    favorable one that supersedes it, as in "an earlier favorable arriving after a later one", was kept at
-    its indexing by design and is not reported)."""
-    held = [(t, NOW + dt.timedelta(seconds=i)) for i, t in enumerate(case.held) if t.type is TracingType.NAC_HISTORY]
-    later = (case.arriving, NOW + dt.timedelta(seconds=len(case.held)))
-    assert unfinished_supersessions([*held, later]) == ([case.arriving.key] if case.superseded else [])
 
 
 def test_completing_a_nac_pending_with_a_favorable_history_supersedes_in_the_same_write(store: SqliteStore) -> None:

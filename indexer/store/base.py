@@ -164,10 +164,13 @@ class DeletionRecord:
 
 @dataclass(frozen=True, slots=True)
 class Tombstone:
-    """A key the store holds as deleted, at the version of its delete (so a late older upsert stays out)."""
+    """A key the store holds as deleted, at the version of its delete (so a late older upsert stays out), and
+    when that was written: a completion onto the key compares it with its old record's indexing (`Replace`),
+    so a migration carries it as it carries a live tracing's, and the completion goes the same way after."""
 
     key: TracingKey
     source_version: int
+    indexed_at: dt.datetime
 
 
 SUPERSEDED_PREFIX = "SUPERSEDED by "  # the index's own deletion reasons: an agency's may not begin so
@@ -321,7 +324,7 @@ class TracingStore(ABC):
 
     @abstractmethod
     def iter_tombstones(self, batch: int = 10_000) -> Iterator[Tombstone]:
-        """Every key held as deleted, with the version that deleted it (for migration)."""
+        """Every key held as deleted, with the version that deleted it and when (for migration)."""
 
     @abstractmethod
     def restore(
@@ -331,10 +334,14 @@ class TracingStore(ABC):
         deletions: Sequence[DeletionRecord] = (),
     ) -> None:
         """Take records exactly as another store held them (indexer.store.migrate): each tracing with its
-        source version, indexed_at and dispute; each tombstone; each deletion-log entry as logged. No
-        lifecycle rule runs (the source already applied them, and replaying them in another order could
-        delete what the source kept). A key the store already holds at the same or a newer version is
-        left as it is, so a migration run again does no harm. Durable when it returns."""
+        source version, indexed_at and dispute; each tombstone with its indexed_at; each deletion-log entry as
+        logged. No lifecycle rule runs (the source already applied them, and replaying them in another order
+        could delete what the source kept). A key the store already holds at the same or a newer version is
+        left as it is, its dispute with it, so a migration run again does no harm; a tracing restored over a
+        live one of the same person (indexer.subjects) keeps the held one's dispute unless it brings its own,
+        as an update does. A batch holding a value the backend cannot store (OpenSearch: a keyword over
+        32,766 bytes) is refused (FailedPrecondition) before anything of it is written. Durable when it
+        returns."""
 
     @abstractmethod
     def close(self) -> None: ...

@@ -4,12 +4,15 @@ when one machine is no longer enough, or back.
 Everything that makes the index what it is goes across, through TracingStore.restore, so no lifecycle
 rule runs again (a favorable NAC history copied before an earlier one would otherwise delete it):
 - every live tracing with its source version, the time it was indexed and its statement of dispute;
-- every tombstone, so that a connector replaying an old upsert cannot bring a deleted record back;
+- every tombstone, so that a connector replaying an old upsert cannot bring a deleted record back, with the
+  time it was written (a completion onto the key compares it with its old record's: `Replace`);
 - the deletion log, entry for entry.
 
 The copy reads the source while it may still be written: run it with ingest stopped (or run it again:
-a target already holding a version keeps it, and a log entry is not added twice). Progress is reported
-after each batch as (phase, done, total).
+a target already holding a version keeps it, with the statement of dispute it holds, and a log entry is not
+added twice). A target that cannot hold a value refuses its batch before writing any of it (OpenSearch: a
+keyword over 32,766 bytes), and the copy stops there. Progress is reported after each batch as (phase, done,
+total).
 """
 
 from __future__ import annotations

@@ -30,7 +30,7 @@ from opensearchpy.exceptions import NotFoundError, TransportError
 
 from indexer.exc import FailedPrecondition
 from indexer.model import Dispute, StoredTracing, TracingKey
-from indexer.store import opensearch_check
+from indexer.store import opensearch_check, opensearch_deletion_log
 from indexer.store.base import (
     DeletionRecord,
     Tombstone,
@@ -50,25 +50,22 @@ from indexer.store.opensearch_admin import (
     schema_of,
 )
 from indexer.store.opensearch_filings import DisputeFilings, attach_and_announce
-from indexer.store.opensearch_io import Action, bulk, hits, require, search_pages, unavailable
+from indexer.store.opensearch_io import hits, search_pages, unavailable
 from indexer.store.opensearch_io import search as _search
 from indexer.store.opensearch_phase import rebuild_aliases
 from indexer.store.opensearch_plan import SetDispute
+from indexer.store.opensearch_restore import RestoreTarget
+from indexer.store.opensearch_restore import restore as restore_into
 from indexer.store.opensearch_roster import OpenSearchRoster
 from indexer.store.opensearch_scan import Scans
 from indexer.store.opensearch_schema import (
     SCHEMA_VERSION,
     Names,
-    deletion_doc,
-    deletion_from_source,
-    dispute_doc,
     dispute_from_source,
-    instant,
     keys_version_of,
+    parse_instant,
     stored_from_source,
     tid_for,
-    tombstone_doc,
-    tracing_doc,
 )
 from indexer.store.opensearch_settings import OpenSearchSettings, connect
 from indexer.store.opensearch_writer import Writer
@@ -251,70 +248,28 @@ class OpenSearchStore(Scans, TracingStore):
         tombstones: Sequence[Tombstone] = (),
         deletions: Sequence[DeletionRecord] = (),
     ) -> None:
-        if self.rebuilding():
-            # Its writes keep the source's indexed_at and are not mirrored: the rebuild's catch-up, which goes
-            # by indexed_at, never copied them, and they went with the old version (a review of the rebuild).
-            raise FailedPrecondition(
-                "a rebuild of the index is running or was cut short: migrate into it once `dcii index rebuild`"
-                " (with --resume if it was cut short) has finished"
-            )
-        view = self._writer.resolve(
-            [s.tracing.key for s in tracings] + [t.key for t in tombstones] + [r.key for r in deletions]
+        """Migration into the cluster (indexer.store.opensearch_restore)."""
+        target = RestoreTarget(
+            self._client, self.names, self.settings.refresh, self._writer.resolve, self._filings, self.rebuilding
         )
-        actions: list[Action] = []
-        for stored in tracings:
-            tracing, doc = stored.tracing, view[stored.tracing.key]
-            version = tracing.source_version
-            source = tracing_doc(tracing, tid=doc.tid, born=version, indexed_at=stored.indexed_at)
-            actions.append(
-                Action("index", self.names.tracings, str(doc.tid), source, version, "external", require_alias=True)
-            )
-            if stored.dispute is not None:
-                filed = dispute_doc(stored.dispute, tid=doc.tid, born=version)
-                actions.append(Action("index", self.names.disputes, str(doc.tid), filed))
-        for tomb in tombstones:
-            doc = view[tomb.key]
-            source = tombstone_doc(tomb.key, tid=doc.tid, version=tomb.source_version, kind=doc.type, at=_utcnow())
-            version = tomb.source_version
-            actions.append(
-                Action("index", self.names.tracings, str(doc.tid), source, version, "external", require_alias=True)
-            )
-        for seq, record in enumerate(deletions):
-            tid = view[record.key].tid
-            entry = deletion_doc(record, tid=tid, seq=seq)
-            actions.append(Action("create", self.names.deletions, entry["log_id"], entry))
-        for start in range(0, len(actions), 1000):
-            part = actions[start : start + 1000]
-            require(bulk(self._client, part, refresh=self.settings.refresh), allowed=frozenset({409}))
-        if any(stored.dispute is not None for stored in tracings):
-            self._filings.bump()  # statements attached as they were held
-        if self.rebuilding():  # one began while these were written: they may go with the old version
-            raise FailedPrecondition(
-                "a rebuild of the index began during the migration: run `dcii index migrate` again once it has"
-                " finished (what it copied again is kept once)"
-            )
+        restore_into(target, tracings, tombstones, deletions)
 
     # ---- the rest of the interface ----
 
     def deletions(self, since: dt.datetime | None = None) -> list[DeletionRecord]:
-        query: dict[str, Any] = {"match_all": {}}
-        if since is not None:
-            # The date field keeps milliseconds: ask a millisecond early, then compare exactly.
-            query = {"range": {"deleted_at": {"gte": instant(since - dt.timedelta(milliseconds=1))}}}
-        body = {"query": query, "sort": [{"deleted_at": "asc"}, {"seq": "asc"}, {"log_id": "asc"}]}
-        records = [
-            deletion_from_source(h["_source"]) for h in search_pages(self._client, body, index=self.names.deletions)
-        ]
+        """In the order logged; without the entries of deletions that never landed (opensearch_deletion_log)."""
+        try:
+            records = opensearch_deletion_log.standing(self._client, self.names, opensearch_deletion_log.since(since))
+        except TransportError as error:
+            raise unavailable("read", error) from error
         return [r for r in records if since is None or r.deleted_at >= since]
 
     def last_deleted(self, key: TracingKey) -> dt.datetime | None:
-        terms = [{"term": {"agency": key.agency}}, {"term": {"record_number": key.record_number}}]
-        body = {"query": {"bool": {"filter": terms}}, "sort": [{"deleted_at": "asc"}, {"seq": "asc"}]}
         try:
-            found = search_pages(self._client, body, index=self.names.deletions)
-            return last_end(key, [deletion_from_source(hit["_source"]) for hit in found])
+            logged = opensearch_deletion_log.standing(self._client, self.names, opensearch_deletion_log.of_key(key))
         except TransportError as error:
             raise unavailable("read", error) from error
+        return last_end(key, logged)
 
     def count(self) -> int:
         try:
@@ -359,17 +314,7 @@ class OpenSearchStore(Scans, TracingStore):
         return opensearch_check.problems(self._client, self.names)
 
     def repair(self) -> list[str]:
-        try:
-            strays = opensearch_check.stray_disputes(self._client, self.names)
-        except TransportError as error:
-            raise unavailable("read its disputes", error) from error
-        if not strays:
-            return []
-        removed, kept = opensearch_check.remove_disputes(self._client, self.names, strays)
-        done = [f"{removed} dispute documents of no live tracing removed"]
-        if kept:
-            done.append(f"{kept} dispute documents changed while being removed were kept (check again)")
-        return done
+        return opensearch_check.repair(self._client, self.names)
 
     def iter_all(self, batch: int = 10_000) -> Iterator[StoredTracing]:
         """Every live tracing with its dispute, in id order, read on one point in time."""
@@ -387,10 +332,11 @@ class OpenSearchStore(Scans, TracingStore):
 
     def iter_tombstones(self, batch: int = 10_000) -> Iterator[Tombstone]:
         body = {"query": {"term": {"live": False}}, "sort": [{"tid": "asc"}],
-                "_source": ["agency", "record_number", "source_version"]}  # fmt: skip
+                "_source": ["agency", "record_number", "source_version", "indexed_at"]}  # fmt: skip
         for hit in search_pages(self._client, body, index=self.names.tracings):
             source = hit["_source"]
-            yield Tombstone(TracingKey(source["agency"], source["record_number"]), source["source_version"])
+            key = TracingKey(source["agency"], source["record_number"])
+            yield Tombstone(key, source["source_version"], parse_instant(source["indexed_at"]))
 
     def rebuild(self, progress: Progress | None = None, step: Step | None = None, *, resume: bool = False) -> str:
         """A new version of the tracings index, re-derived with this program's code, swapped in behind the

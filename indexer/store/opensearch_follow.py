@@ -2,27 +2,30 @@
 beyond its operations, found in the cluster and in the group's view of the documents it touches.
 
 - A favorable NAC history supersedes the subject's earlier histories (opensearch_lifecycle judges as the
-  embedded store does); replayed, it finishes what its first write may have left undone.
+  embedded store does); replayed, it finishes what its first write may have left undone: the histories its
+  deletion-log entries name whose tombstones did not land (logged in step 0, so marked before the history
+  itself is written). No two instances' clocks are compared for that.
 - A completion (Replace under a new key) tombstones its old record in a second request; when that request
   failed, the old record stays live, hidden behind the new one that names it (`replaces`). The next write
-  of the new record, or the completion's replay, finishes it.
+  of the new record or of the old one, or the completion's replay, finishes it.
 """
 
 from __future__ import annotations
 
-import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 from opensearchpy import OpenSearch
 from opensearchpy.exceptions import TransportError
 
-from indexer.model import TracingKey, TracingType
+from indexer.model import Tracing, TracingKey, TracingType
 from indexer.store.base import WriteOutcome, WriteResult
-from indexer.store.opensearch_io import Action, bulk, hits, require, search, unavailable
+from indexer.store.opensearch_deletion_log import FAVORABLE_PREFIX, entries
+from indexer.store.opensearch_io import PAGE, Action, bulk, hits, require, search, unavailable
 from indexer.store.opensearch_lifecycle import candidates_query, supersedes
 from indexer.store.opensearch_plan import Doc, Plan, Tomb
 from indexer.store.opensearch_resolve import read
-from indexer.store.opensearch_schema import Names, parse_instant
+from indexer.store.opensearch_schema import Names
 
 View = dict[TracingKey, Doc]
 
@@ -34,6 +37,23 @@ class Reads:
     client: OpenSearch
     names: Names
     leaving: tuple[str, ...] = ()
+    # The marks (`_left_waiting`) of the histories a group replays, read at once by `load_marks`: by reason,
+    # the version each names. A reason not in it is searched for on its own.
+    marks: dict[str, dict[str, int]] = field(default_factory=dict)
+
+
+def load_marks(reads: Reads, replayed: list[Tracing]) -> None:
+    """Read in one search the marks of the favorable histories a group replays (a review of the fixes, 4: one
+    search per replayed history, one after another in the writer's thread). Only those that can supersede
+    something have marks to finish."""
+    reasons = sorted({f"{FAVORABLE_PREFIX}{t.key}" for t in replayed if candidates_query(t) is not None})
+    if len(reasons) < 2:
+        return  # one is searched for as it is planned: no request is saved
+    for reason in reasons:
+        reads.marks[reason] = {}
+    for hit in entries(reads.client, reads.names, {"terms": {"reason": reasons}}):
+        source = hit["_source"]
+        reads.marks[str(source["reason"])][str(source["tid"])] = int(source["source_version"])
 
 
 def load_replaced(reads: Reads, view: View) -> None:
@@ -44,13 +64,36 @@ def load_replaced(reads: Reads, view: View) -> None:
         view.setdefault(key, Doc.from_source(key, source))  # what this group did to it stands
 
 
+def load_replacing(reads: Reads, view: View) -> dict[str, list[TracingKey]]:
+    """Add to the view the documents that name (`replaces`) a live record of the group, and return their keys
+    by the id they name: a write of a completion's old record finishes that completion first, as the new
+    record's next write does. Else an older update of the old record (a file arriving late) landed beside
+    the new one, where the embedded store refuses it (the old record ended at the completion's version).
+    Searched, not read by id: step 1 of the completion waited for a refresh before its step 2 could fail."""
+    live = sorted(str(doc.tid) for doc in view.values() if doc.live)
+    if not live:
+        return {}
+    body = {"query": {"terms": {"replaces": live}}, "size": PAGE, "_source": False}
+    index = ",".join([reads.names.tracings, *reads.leaving])
+    ids = sorted({hit["_id"] for hit in hits(search(reads.client, body, index=index, ignore_unavailable=True))})
+    naming: dict[str, list[TracingKey]] = {}
+    for source in read(reads.client, reads.names, ids, reads.leaving).values():
+        if source.get("replaces") in live:
+            key = TracingKey(source["agency"], source["record_number"])
+            view.setdefault(key, Doc.from_source(key, source))  # what this group did to it stands
+            naming.setdefault(source["replaces"], []).append(key)
+    return naming
+
+
 def unfinished(doc: Doc, view: View) -> Doc | None:
-    """The old record of the completion whose new record `doc` is, if that completion was left half done
-    (the old record still live at the version it replaced)."""
+    """The old record of the completion whose new record `doc` is, if that completion was left half done:
+    the old record still live at or below the version the completion ended it at (the new record's `born`),
+    or the version it replaced."""
     if doc.replaces is None:
         return None
     tid, version = doc.replaces
-    return next((d for d in view.values() if str(d.tid) == tid and d.live and d.version <= version), None)
+    ended = max(version, doc.born)
+    return next((d for d in view.values() if str(d.tid) == tid and d.live and d.version <= ended), None)
 
 
 def finish(doc: Doc, view: View, actor: str) -> list[Tomb]:
@@ -65,31 +108,104 @@ def finish(doc: Doc, view: View, actor: str) -> list[Tomb]:
 
 
 def resupersede(reads: Reads, doc: Doc, version: int, view: View, actor: str) -> list[Tomb]:
-    """A replay of the live NAC history `doc` holds at `version`: what its first write may have left
-    undone. Only histories indexed no later than it: one that arrived after it was kept then (it is
-    superseded at indexing only, as the embedded store does) and stays kept. A tie (the same group)
-    counts as before it, erring toward the domain rule (a later favorable NAC deletes the earlier)."""
-    if not doc.live or doc.version != version or doc.type != TracingType.NAC_HISTORY.value or doc.tracing is None:
+    """A replay of the live NAC history `doc` holds at `version`: what its first write left undone, and
+    nothing more. That is the histories its deletion-log entries name whose tombstones did not land (each
+    at the version logged), and the histories of its own write group it supersedes. A history that arrived
+    after it was kept then (supersession is at indexing, as on the embedded store) and stays kept, whatever
+    the clocks of the instances that wrote the two say (a review found a resend deleting one a clock running
+    behind had dated earlier). The documents do not keep a group's order: a history that came after it in its
+    group goes too, as on the embedded store, whose resend takes those indexed in the same instant."""
+    new = doc.tracing
+    if not doc.live or doc.version != version or doc.type != TracingType.NAC_HISTORY.value or new is None:
         return []
-    return superseded(reads, doc, view, actor, indexed_by=parse_instant(doc.indexed_at))
+    if candidates_query(new) is None:
+        return []  # it supersedes nothing as it is now: no deletion-log search per replayed history (a review, 4)
+    reason = f"{FAVORABLE_PREFIX}{doc.key}"
+    tombs = []
+    for other, ended in _left_waiting(reads, reason, view):
+        # Only what the history, as it is now, still supersedes: an entry written for a favorable version that
+        # never landed (its step 1 refused, the entry kept as the outcome was unknown) must not end a history
+        # the embedded store keeps once the history was corrected (a review found a resend deleting one).
+        if other.tracing is None or not supersedes(new, other.tracing):
+            continue
+        other.live, other.version = False, ended  # a later operation of this group sees it ended there
+        tombs.append(Tomb(other, other.type, ended, reason, actor))
+    for other in _same_instant(reads, doc, view):
+        if other.live and other.tracing is not None and supersedes(new, other.tracing):
+            ended = max(other.version, doc.version)
+            other.live, other.version = False, ended
+            tombs.append(Tomb(other, other.type, ended, reason, actor))
+    return tombs
 
 
-def superseded(reads: Reads, doc: Doc, view: View, actor: str, indexed_by: dt.datetime | None = None) -> list[Tomb]:
+def _left_waiting(reads: Reads, reason: str, view: View) -> list[tuple[Doc, int]]:
+    """The live NAC histories a deletion-log entry with this reason names whose tombstone did not land (the
+    history at or below the version logged), each with that version."""
+    logged = reads.marks.get(reason)
+    if logged is None:
+        marks = entries(reads.client, reads.names, {"term": {"reason": reason}})
+        logged = {str(hit["_source"]["tid"]): int(hit["_source"]["source_version"]) for hit in marks}
+    by_tid = {str(d.tid): d for d in view.values()}
+    unread = sorted(tid for tid in logged if tid not in by_tid)
+    for source in read(reads.client, reads.names, unread, reads.leaving).values():
+        key = TracingKey(source["agency"], source["record_number"])
+        by_tid[str(source["tid"])] = view.setdefault(key, Doc.from_source(key, source))
+    found = [(by_tid[tid], ended) for tid, ended in sorted(logged.items()) if tid in by_tid]
+    history = TracingType.NAC_HISTORY.value
+    return [(d, ended) for d, ended in found if d.live and d.type == history and d.version <= ended]
+
+
+def _same_instant(reads: Reads, doc: Doc, view: View) -> list[Doc]:
+    """The live histories `doc` may supersede that were indexed in the very instant it was: its own write
+    group (one writer's one reading of its clock, so no two clocks are compared)."""
+    assert doc.tracing is not None
+    query = candidates_query(doc.tracing)
+    if query is None or not doc.indexed_at:
+        return []
+    instant = {"range": {"indexed_at": {"gte": doc.indexed_at, "lte": doc.indexed_at}}}  # to the millisecond
+    body = {"query": {"bool": {"filter": [query, instant]}}, "size": PAGE, "_source": False}
+    index = ",".join([reads.names.tracings, *reads.leaving])
+    ids = sorted({hit["_id"] for hit in hits(search(reads.client, body, index=index, ignore_unavailable=True))})
+    found = []
+    for source in read(reads.client, reads.names, ids, reads.leaving).values():
+        key = TracingKey(source["agency"], source["record_number"])
+        other = view.setdefault(key, Doc.from_source(key, source))  # what this group did to it stands
+        if other is not doc and other.indexed_at == doc.indexed_at and other.type == TracingType.NAC_HISTORY.value:
+            found.append(other)
+    return sorted(found, key=lambda d: d.tid)
+
+
+# Candidates per request: OpenSearch's default index.max_result_window (opensearch_io.PAGE). A constant, so that
+# a test pages through more candidates than one request holds without writing ten thousand of them.
+SUPERSESSION_PAGE = 10_000
+
+
+def superseded(reads: Reads, doc: Doc, view: View, actor: str) -> list[Tomb]:
     """Tombstones for the live NAC histories that `doc` (a NAC history just planned) supersedes: found
-    in the cluster and in this group's view, judged as the embedded store judges (opensearch_lifecycle);
-    with `indexed_by`, only those indexed at or before that moment (a replay: `resupersede`)."""
+    in the cluster and in this group's view, judged as the embedded store judges (opensearch_lifecycle)."""
     new = doc.tracing
     assert new is not None
     query = candidates_query(new)
     if query is None:
         return []
-    body = {"query": query, "size": 10_000, "sort": [{"tid": "asc"}]}
-    found = [hit["_source"] for hit in hits(search(reads.client, body, index=reads.names.tracings))]
+
+    def every_candidate(index: str, *, ignore_unavailable: bool = False) -> list[dict[str, Any]]:
+        # Page after page (search_after on the unique tid): one page cut a common name's candidates at the
+        # result window, silently keeping the subject's earlier history live (a review of the backends).
+        body: dict[str, Any] = {"query": query, "size": SUPERSESSION_PAGE, "sort": [{"tid": "asc"}]}
+        found: list[dict[str, Any]] = []
+        while True:
+            page = hits(search(reads.client, body, index=index, ignore_unavailable=ignore_unavailable))
+            found += page
+            if len(page) < SUPERSESSION_PAGE:
+                return found
+            body["search_after"] = page[-1]["sort"]
+
+    found = [hit["_source"] for hit in every_candidate(reads.names.tracings)]
     if reads.leaving:
         # Also the histories written to the leaving version only, each as the newer of its two copies (one
         # live in the old version may have been ended behind the alias).
-        index = ",".join(reads.leaving)
-        more = {hit["_id"] for hit in hits(search(reads.client, body, index=index, ignore_unavailable=True))}
+        more = {hit["_id"] for hit in every_candidate(",".join(reads.leaving), ignore_unavailable=True)}
         ids = sorted({str(source["tid"]) for source in found} | more)
         found = [s for s in read(reads.client, reads.names, ids, reads.leaving).values() if s["live"]]
     for source in found:
@@ -99,8 +215,6 @@ def superseded(reads: Reads, doc: Doc, view: View, actor: str, indexed_by: dt.da
     tombs = []
     for other in sorted(view.values(), key=lambda d: d.tid):
         if other is doc or not other.live or other.type != TracingType.NAC_HISTORY.value:
-            continue
-        if indexed_by is not None and parse_instant(other.indexed_at) > indexed_by:
             continue
         if other.tracing is not None and supersedes(new, other.tracing):
             ended = max(other.version, doc.version)

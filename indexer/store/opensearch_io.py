@@ -56,6 +56,9 @@ class Action:
 class ItemResult:
     status: int
     error: str  # the error type ("" when it succeeded)
+    # Of the document written (when it was): a later take-back deletes it only if nothing changed it since.
+    seq_no: int | None = None
+    primary_term: int | None = None
 
     @property
     def ok(self) -> bool:
@@ -101,7 +104,8 @@ def bulk(
             failure = outcome.get("error") or {}
             if status in RETRY_STATUSES and attempt < attempts:
                 retry.append(i)
-            results[i] = ItemResult(status, failure.get("type", "") if isinstance(failure, dict) else "error")
+            kind = failure.get("type", "") if isinstance(failure, dict) else "error"
+            results[i] = ItemResult(status, kind, outcome.get("_seq_no"), outcome.get("_primary_term"))
         if not retry:
             break
         time.sleep(min(10.0, backoff * 2**attempt) * (0.5 + random.random() / 2))

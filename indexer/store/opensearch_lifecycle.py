@@ -2,20 +2,18 @@
 sqlite_lifecycle, whose docstring defines "the same subject"), as a superset query for the cluster and
 an exact judgement in Python, so that both backends delete exactly the same histories.
 
-The query narrows to live NAC histories completed before the new one by the SSN (or by the primary
-name); the judgement then checks each found history, and each history the writer's current group holds,
-with `supersedes` (a date-of-birth term on a date field would also match a partial date, and the group's
-own writes are not in the cluster yet).
+The query narrows to the agency's live NAC histories completed before the new one by the SSN (or, without
+one, by the primary name, the full date of birth, and no SSN); the judgement then checks each found history,
+and each history the writer's current group holds, with `supersedes` (a date-of-birth range on a date field
+also matches a partial date, and the group's own writes are not in the cluster yet). A supersession cut short
+is found by its deletion-log entries (indexer.store.opensearch_check), not here.
 """
 
 from __future__ import annotations
 
-import datetime as dt
-from collections import defaultdict
-from collections.abc import Iterable
 from typing import Any
 
-from indexer.model import NacHistoryDetails, NacOutcome, Tracing, TracingKey, TracingType
+from indexer.model import NacHistoryDetails, NacOutcome, Tracing, TracingType
 from indexer.normalize import name_key
 from indexer.retention import earliest_day, latest_day
 from indexer.subjects import details_agree, details_of
@@ -65,46 +63,24 @@ def candidates_query(new: Tracing) -> dict[str, Any] | None:
     except ValueError:
         return None
     ids = subject.identifiers
+    # Everything `supersedes` asks that the cluster can judge: a common name's histories of every agency and
+    # every namesake ran past one page of candidates (a review of the backends). Only the details that tell
+    # namesakes apart are left to Python (and a partial date of birth on the first day of its month or year,
+    # which the date field holds as that day).
+    mine: list[dict[str, Any]] = [{"term": {"agency": new.key.agency}}]
     if ids.ssn:
         who: list[dict[str, Any]] = [{"term": {"ssn": ids.ssn}}]
+        theirs: list[dict[str, Any]] = []
     else:
-        key = name_key(subject.name)
-        if ids.date_of_birth is None or not ids.date_of_birth.is_full or not key.surname:
+        key, dob = name_key(subject.name), ids.date_of_birth
+        if dob is None or not dob.is_full or not key.surname:
             return None
-        who = [{"term": {"surname": key.surname}}, {"term": {"given": key.given}}]
+        who = [
+            {"term": {"surname": key.surname}},
+            {"term": {"given": key.given}},
+            {"range": {"dob": {"gte": dob.iso(), "lte": dob.iso(), "format": "strict_date"}}},
+        ]
+        theirs = [{"exists": {"field": "ssn"}}]  # a name never overrules an identifier
     live_histories = [{"term": {"live": True}}, {"term": {"type": TracingType.NAC_HISTORY.value}}]
-    return {"bool": {"filter": [*live_histories, {"range": {"nac_completed_on": {"lt": before}}}, *who]}}
-
-
-_Indexed = tuple[Tracing, dt.datetime]  # a live NAC history and when it was indexed
-
-
-def unfinished_supersessions(histories: Iterable[_Indexed]) -> list[TracingKey]:
-    """The favorable histories whose supersession was left undone: each still has a live history it
-    supersedes and that was indexed before it (one indexed after it was kept then, and stays kept). A
-    write cut short between its first bulk request and its second leaves this; a resend of the favorable
-    history finishes it. `histories`: every live NAC history and the moment it was indexed.
-
-    Histories indexed in the same instant (one write group) are not reported: the stored documents do not
-    say in which order the group held them, and a favorable history that came first in its group keeps
-    the earlier history that came after it, by design. (A resend errs the other way, toward the rule.)
-
-    The histories are grouped as `supersedes` compares them (by SSN; by surname and given name when the
-    favorable one has no SSN), so the check reads each history once and compares only within a group."""
-    by_ssn: dict[str, list[_Indexed]] = defaultdict(list)
-    by_name: dict[tuple[str, str], list[_Indexed]] = defaultdict(list)
-    found = [(t, at) for t, at in histories if t.subject is not None]
-    for tracing, indexed in found:
-        assert tracing.subject is not None
-        if tracing.subject.identifiers.ssn:
-            by_ssn[tracing.subject.identifiers.ssn].append((tracing, indexed))
-        key = name_key(tracing.subject.name)
-        by_name[(key.surname, key.given)].append((tracing, indexed))
-    unfinished = []
-    for new, new_indexed in found:
-        assert new.subject is not None
-        key, ssn = name_key(new.subject.name), new.subject.identifiers.ssn
-        group = by_ssn[ssn] if ssn else by_name[(key.surname, key.given)]
-        if any(other is not new and at < new_indexed and supersedes(new, other) for other, at in group):
-            unfinished.append(new.key)
-    return sorted(unfinished, key=str)
+    earlier = {"range": {"nac_completed_on": {"lt": before}}}
+    return {"bool": {"filter": [*live_histories, *mine, earlier, *who], "must_not": theirs}}

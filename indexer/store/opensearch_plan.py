@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from indexer.codec import tracing_from_json
+from indexer.exc import Unavailable
 from indexer.model import Dispute, Tracing, TracingKey
 from indexer.store.base import WriteOp, WriteResult
 from indexer.store.opensearch_io import Action
@@ -63,13 +64,17 @@ class Doc:
 
 @dataclass
 class Tomb:
-    """A tombstone that follows from an operation (step 2), logged if it lands (step 3)."""
+    """A tombstone that follows from an operation (step 2), logged before it is sent (step 0); the entry is
+    taken back (step 3) when a newer write wins over it and no serial order of the two would have logged it."""
 
     doc: Doc
     kind: str
     version: int
     reason: str
     actor: str
+    # Its deletion-log entry, numbered when the tomb was planned so the log keeps the order of the group's
+    # operations (the writer sets it: opensearch_writer_rules).
+    log: Action | None = None
 
 
 @dataclass
@@ -79,6 +84,14 @@ class Plan:
     logged: list[Action] = field(default_factory=list)  # deletion-log creates, sent before the primary
     tombs: list[Tomb] = field(default_factory=list)
     after: list[Action] = field(default_factory=list)  # sent once the primary landed: its disputes' removal
+    # Ids of deletion-log entries an earlier, failed attempt may have left for a deletion that can no longer
+    # land (the record since written at a newer version of the same life): taken back if found (step 3).
+    stale: list[str] = field(default_factory=list)
+    # The tracing documents (ids) the plan read or writes: when it fails, a later plan of the group that
+    # touches one of them was planned on what it would have written, and fails with it.
+    touches: set[int] = field(default_factory=set)
+    filing: bool = False  # a statement of dispute alone: its failure changes no document a later plan read
+    failure: Unavailable | None = None  # set when an action of its own, or one that follows from it, failed
 
 
 def filed_after(plans: list[Plan], disputes: str) -> set[int]:

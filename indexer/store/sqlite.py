@@ -355,14 +355,14 @@ class SqliteStore(TracingStore):
         while True:
             with self._readers.reading() as conn:
                 rows = conn.execute(
-                    "SELECT id, agency, record_number, source_version FROM tracing"
+                    "SELECT id, agency, record_number, source_version, indexed_at FROM tracing"
                     " WHERE live = 0 AND id > ? ORDER BY id LIMIT ?",
                     (last, batch),
                 ).fetchall()
             if not rows:
                 return
-            for tracing_id, agency, record, version in rows:
-                yield Tombstone(TracingKey(agency, record), version)
+            for tracing_id, agency, record, version, at in rows:
+                yield Tombstone(TracingKey(agency, record), version, from_micros(at))
                 last = tracing_id
 
     def restore(

@@ -116,15 +116,17 @@ class WriteRules:
                 assert found is not None
                 _store_dispute(self._conn, found.id, stored.dispute)
         for tomb in op.tombstones:
-            row = self._row(tomb.key)
+            # At the source's time, not 0: a completion onto the key compares it (`_replace`), and went
+            # another way after a migration than before (a review of the backends, finding 8).
+            row, at = self._row(tomb.key), micros(tomb.indexed_at)
             if row is None:
                 self._conn.execute(
                     "INSERT INTO tracing (agency, record_number, source_version, type, live, body, indexed_at)"
-                    " VALUES (?, ?, ?, '', 0, NULL, 0)",
-                    (tomb.key.agency, tomb.key.record_number, tomb.source_version),
+                    " VALUES (?, ?, ?, '', 0, NULL, ?)",
+                    (tomb.key.agency, tomb.key.record_number, tomb.source_version, at),
                 )
             elif row.source_version < tomb.source_version:
-                self._tombstone(row, tomb.key, tomb.source_version, "", "", 0, log=False)
+                self._tombstone(row, tomb.key, tomb.source_version, "", "", at, log=False)
         for record in op.deletions:
             key, at = record.key, micros(record.deleted_at)
             values = (key.agency, key.record_number, record.type.value, record.source_version, record.reason)
