@@ -130,3 +130,31 @@ def _merged(response: dict[str, Any], refused: list[tuple[int, str, dict[str, An
             position, {op: {"_index": meta.get("_index"), "_id": meta.get("_id"), "status": 503, "error": error}}
         )
     return json.dumps(response | {"errors": True, "items": items}).encode()
+
+
+def update_between_the_file_and_the_tombstone(
+    proxy: FailingProxy, other_proxy: FailingProxy, write: Callable[[], object]
+) -> threading.Thread:
+    """Another instance's update (`write`, through `other_proxy`) raced into a completion made through `proxy`:
+    it reads before the completion's second request (the new record) and writes after it, before the third
+    (the old record's tombstone). Returns the updating thread (started by the hooks)."""
+    read_done, file_landed = threading.Event(), threading.Event()
+
+    def b_waits_for_the_file() -> None:  # B's reads done, its bulk held
+        read_done.set()
+        file_landed.wait(10)
+
+    other_proxy.before[1] = b_waits_for_the_file
+    updating = threading.Thread(target=write)
+
+    def b_reads_before_the_file() -> None:
+        updating.start()
+        assert read_done.wait(10)
+
+    def b_writes_after_the_file() -> None:
+        file_landed.set()
+        updating.join(10)
+
+    proxy.before[2] = b_reads_before_the_file
+    proxy.before[3] = b_writes_after_the_file
+    return updating

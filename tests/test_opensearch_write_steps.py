@@ -16,7 +16,6 @@ import dataclasses
 import datetime as dt
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -30,7 +29,7 @@ from indexer.store.opensearch import OpenSearchStore
 from indexer.store.opensearch_schema import tid_for
 from tests import factories as f
 from tests import store_backends
-from tests.opensearch_proxy import FailingProxy
+from tests.opensearch_proxy import FailingProxy, update_between_the_file_and_the_tombstone
 from tests.store_backends import NOW, _dispute, _live
 from tests.test_store_lifecycle import INCOMPLETE, _checked, file_tracing, nac
 
@@ -219,25 +218,9 @@ def test_an_update_read_before_a_completion_landed_and_written_after_it_is_told_
         direct.write([Upsert(old)], actor="NCIS")
         assert direct.set_dispute(old.key, _dispute(1))
         newer = _checked(f.open_case(record="OC-1", version=5, given="Harry"))
-        read_done, file_landed = threading.Event(), threading.Event()
-
-        def b_waits_for_the_file() -> None:  # B's reads done, its bulk held
-            read_done.set()
-            file_landed.wait(10)
-
-        other_proxy.before[1] = b_waits_for_the_file
-        updating = threading.Thread(target=lambda: other.write([Upsert(newer)], actor="NCIS"))
-
-        def b_reads_before_the_file() -> None:
-            updating.start()
-            assert read_done.wait(10)
-
-        def b_writes_after_the_file() -> None:
-            file_landed.set()
-            updating.join(10)
-
-        proxy.before[2] = b_reads_before_the_file  # A's second request (the file) waits for B's reads
-        proxy.before[3] = b_writes_after_the_file  # A's third (the tombstone) for B's write
+        updating = update_between_the_file_and_the_tombstone(
+            proxy, other_proxy, lambda: other.write([Upsert(newer)], actor="NCIS")
+        )
         new = _checked(f.person("NCIS", "F-1", 3))
         assert faulty.write([Replace(old.key, TracingType.OPEN_CASE, new)], actor="NCIS")[0].outcome is (
             WriteOutcome.APPLIED

@@ -30,6 +30,7 @@ from search_service.errors import field_violations
 from search_service.privacy_requests import PrivacyRequests
 from tests import test_privacy_peers as peers
 from tests.support import Client, Index, channel_for
+from tests.test_privacy_request_binding import _answer, _request
 
 HAROLD, SSN = peers.HAROLD, peers.SSN  # NCIS-1
 NGOZI, NGOZI_SSN = {"surname": "Okafor", "given_name": "Ngozi"}, "212-44-8765"  # NCIS-9
@@ -49,17 +50,6 @@ def pair(osmem: Any, tmp_path: Path) -> Iterator[peers._Pair]:
         yield built
     finally:
         built.stop()
-
-
-def _request(number: str, name: dict[str, str], ssn: str, token: str = "") -> privacy_pb2.AccessRequest:
-    request = privacy_pb2.AccessRequest(request_number=number, ssn=ssn, page_token=token)
-    request.name.surname, request.name.given_name = name["surname"], name["given_name"]
-    return request
-
-
-def _answer(office: Office, request: privacy_pb2.AccessRequest) -> privacy_pb2.AccessResponse:
-    officer, privacy = office
-    return privacy.AnswerAccessRequest(request, metadata=officer.metadata, timeout=60)
 
 
 def _records(answer: privacy_pb2.AccessResponse) -> list[str]:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -23,7 +22,7 @@ from indexer.store.sqlite import SqliteStore
 from tests import factories as f
 from tests import store_backends
 from tests import test_opensearch_write_steps as write_steps
-from tests.opensearch_proxy import FailingProxy
+from tests.opensearch_proxy import FailingProxy, update_between_the_file_and_the_tombstone
 from tests.store_backends import NOW, Opener
 from tests.test_store_lifecycle import _checked
 
@@ -91,25 +90,9 @@ def test_a_completion_that_stops_before_telling_an_overtaking_update_its_new_lif
     other = OpenSearchStore(dataclasses.replace(direct.settings, hosts=(other_proxy.url,)), clock=lambda: NOW)
     try:
         direct.write([Upsert(old)], actor="NCIS")
-        read_done, file_landed = threading.Event(), threading.Event()
-
-        def b_waits_for_the_file() -> None:  # B's reads done, its bulk held
-            read_done.set()
-            file_landed.wait(10)
-
-        other_proxy.before[1] = b_waits_for_the_file
-        updating = threading.Thread(target=lambda: other.write([Upsert(newer)], actor="NCIS"))
-
-        def b_reads_before_the_file() -> None:
-            updating.start()
-            assert read_done.wait(10)
-
-        def b_writes_after_the_file() -> None:
-            file_landed.set()
-            updating.join(10)
-
-        proxy.before[2] = b_reads_before_the_file  # A's second request (the file) waits for B's reads
-        proxy.before[3] = b_writes_after_the_file  # A's third (the tombstone) for B's write
+        updating = update_between_the_file_and_the_tombstone(
+            proxy, other_proxy, lambda: other.write([Upsert(newer)], actor="NCIS")
+        )
         proxy.fail_at = 4  # and nothing of A's after it lands: the `born` rewrite among them
         with contextlib.suppress(Unavailable):  # what A's caller hears does not matter here, only what is held
             faulty.write([completion], actor="NCIS")
