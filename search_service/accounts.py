@@ -148,6 +148,9 @@ class AdminServicer(admin_pb2_grpc.AdminServiceServicer):
                 f"an administrator cannot make its own activity {status.value}: another administrator can, or"
                 f" `dcii accredit activity {_VERB[status]}` on the server's machine"
             )
+        current = self._registry.activity(request.activity_id)  # NotFound "no activity X"
+        if current.already(status):  # nothing to change, nothing recorded (as `dcii accredit activity`)
+            return activity_out(current)
         record = accreditation_events.activity_status_set(request.activity_id, status).recorder(
             self._audit, caller.actor
         )

@@ -46,7 +46,13 @@ class Activity:
     roles: frozenset[Role]
     purposes: frozenset[Purpose]
     status: Status
-    fingerprints: tuple[str, ...] = ()
+    fingerprints: tuple[str, ...] = ()  # its live certificates
+
+    def already(self, status: Status) -> bool:
+        """Whether making it `status` changes nothing (`dcii accredit activity suspend|revoke|reinstate` and
+        AdminService.SetActivityStatus then record nothing): it has that status, and is not REVOKED with a
+        certificate added since (a revoke revokes that one)."""
+        return self.status is status and not (status is Status.REVOKED and self.fingerprints)
 
 
 @dataclass(frozen=True, slots=True)

@@ -262,6 +262,13 @@ def test_set_activity_status_over_the_wire_records_the_caller(index: Index) -> N
         "DSS-ADMIN/dss-admin-op",
         {"activity": "CCF-TERM-01", "status": "SUSPENDED"},
     )
+    again = admin.admin.SetActivityStatus(  # already SUSPENDED: answered as it is, and nothing recorded
+        admin_pb2.SetActivityStatusRequest(activity_id="CCF-TERM-01", status=admin_pb2.ACTIVITY_STATUS_SUSPENDED),
+        metadata=admin.metadata,
+        timeout=10,
+    )
+    assert again.status == admin_pb2.ACTIVITY_STATUS_SUSPENDED
+    assert [e.seq for e in audit.events(ACTIVITY_STATUS_SET)] == [event.seq]
     with pytest.raises(grpc.RpcError) as refused:  # no such activity: refused, and nothing recorded
         admin.admin.SetActivityStatus(
             admin_pb2.SetActivityStatusRequest(activity_id="NO-SUCH", status=admin_pb2.ACTIVITY_STATUS_REVOKED),

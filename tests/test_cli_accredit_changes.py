@@ -214,7 +214,9 @@ def test_a_certificate_made_out_to_another_agencys_activity_is_refused(index: In
     assert "was issued to ADJ-AF-99 of AFOSI, not to NAVY-CAF of DONCAF" in _one_line(refused)
     add = ("activity", "add", "AF-X", "--agency", "AFOSI", "--roles", "QUERIER", "--purposes", "SECURITY_CLEARANCE")
     assert dcii("accredit", "--data", data, *add, "--cert", str(second)).returncode == 1  # a Navy terminal's
-    taken = dcii("accredit", "--data", data, "activity", "add-cert", "NAVY-CAF", str(second))
+    taken = dcii(
+        "accredit", "--data", data, "--pki", str(index.pki_dir), "activity", "add-cert", "NAVY-CAF", str(second)
+    )
     assert taken.returncode == 0 and "accredited as a terminal of NAVY-CAF" in _one_line(taken)
     registry = index.registry
     try:

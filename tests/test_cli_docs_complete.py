@@ -9,10 +9,15 @@ from __future__ import annotations
 
 import argparse
 import re
+import shlex
+import shutil
 from collections.abc import Iterator
+from pathlib import Path
 
 from dcii.cli.main import parser
+from search_service.registry import Registry
 from tests.support import ROOT
+from tests.test_cli_admin_checks import dcii
 
 DESCRIBED = ("certs", "accredit", "audit", "privacy")
 
@@ -64,3 +69,31 @@ def test_the_runbooks_accreditation_examples_check_the_certificate_against_the_c
     with_a_certificate = [c for c in commands if "--cert " in c or " add-cert " in c]
     assert len(with_a_certificate) >= 3  # the activity, the connector, the peer certificate
     assert [c for c in with_a_certificate if "--pki " not in c] == []
+
+
+def _accrediting_an_activity(markdown: str) -> list[str]:
+    """The command lines of the first shell block of "Accrediting an activity", continuation lines joined."""
+    section = markdown.split("\n## Accrediting an activity\n", 1)[1].split("\n## ", 1)[0]
+    block = re.findall(r"```sh\n(.*?)```", section, flags=re.DOTALL)[0]
+    return [line for line in re.sub(r"\\\n\s*", " ", block).splitlines() if line.startswith("dcii ")]
+
+
+def test_the_runbooks_accreditation_example_runs_clean_as_written(tmp_path: Path) -> None:
+    """Run as written (in a directory holding its CA, DATA's registry, pw.txt and lost.pem), the RUNBOOK's
+    commands for an activity printed a warning: its `--agency NAVY` is no agency the index knows. Each one
+    that names a single command (not `suspend|revoke|reinstate`) runs here, in order: exit 0, stderr empty."""
+    commands = _accrediting_an_activity((ROOT / "docs" / "RUNBOOK.md").read_text())
+    assert dcii("certs", "init", "--dir", "deploy/pki/ca", cwd=tmp_path).returncode == 0
+    Registry(tmp_path / "DATA" / "registry.db").close()  # as `dcii serve` leaves it at its first start
+    (tmp_path / "pw.txt").write_text("correct horse battery staple\n")
+    ran = 0
+    for line in commands:
+        words = shlex.split(line, comments=True)
+        if any("|" in word for word in words):
+            continue
+        if "lost.pem" in words:  # a terminal's certificate, as the administrator would have copied it
+            shutil.copy(tmp_path / "deploy/pki/ca/terminal-2/ADJ-NAVY-CAF.pem", tmp_path / "lost.pem")
+        done = dcii(*words[1:], cwd=tmp_path)
+        assert (done.returncode, done.stderr) == (0, ""), line
+        ran += 1
+    assert ran >= 10

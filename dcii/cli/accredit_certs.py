@@ -73,6 +73,22 @@ def _check_issuer(cert: x509.Certificate, name: str, pki_dir: str | None) -> Non
         ) from None
 
 
+def warn_if_unchecked(certs: list[str], pki_dir: str | None) -> None:
+    """After certificates are accredited without `--pki`: a line on stderr naming the option. Their issuer
+    went unchecked, in silence, and one another CA issued (a demo's `var/pki`, an old CA) is accredited but
+    refused at every handshake, which its terminal hears as a lost connection (an administrator's UAT). Not
+    a refusal: the registry cannot tell which directory the server reads, and the change is right whenever
+    the certificate is; the line says how to check it."""
+    if pki_dir is not None or not certs:
+        return
+    print(
+        f"dcii: warning: no --pki given: {', '.join(certs)} not checked against the deployment's CA; one another"
+        " CA issued is accredited but can never connect (give --pki DIR, the CA's directory, as `dcii serve"
+        " --pki`)",
+        file=sys.stderr,
+    )
+
+
 def warn_if_not_yet_valid(cert: str) -> None:
     """After the certificate is accredited: a line on stderr when its validity starts later (a clock set
     wrong where it was issued, or one issued ahead). It stands, and says so: its terminal's handshakes are

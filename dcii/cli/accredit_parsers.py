@@ -83,14 +83,41 @@ def _add_certs_parsers(commands: Subcommands) -> None:
         certs_sub,
         "issue",
         "a client certificate for an activity's terminal or connector",
-        "Issued from the CA in --dir to the activity (CN=ACTIVITY, O=AGENCY), written as ACTIVITY.pem and"
-        " ACTIVITY-key.pem into --dir, or into --out DIR: each further terminal of the activity gets its own pair"
-        " (another --out), which `dcii accredit activity add-cert` accredits beside the first. The fingerprint"
-        " printed is the one `dcii accredit activity certs` lists.",
+        "Issued from the CA in --dir to the activity (CN=ACTIVITY, O=AGENCY), valid --days, written as"
+        " ACTIVITY.pem and ACTIVITY-key.pem into --dir, or into --out DIR: each further terminal of the activity"
+        " gets its own pair (another --out), which `dcii accredit activity add-cert` accredits beside the first."
+        " The fingerprint printed is the one `dcii accredit activity certs` lists; what it prints names the CA"
+        " that issued it and until when it is valid.",
     )
     issue.add_argument("activity", help="the activity id the certificate is issued to (its CN)")
-    issue.add_argument("--agency", required=True, help="the activity's agency code (its O)")
-    issue.add_argument("--dir", default="var/pki", help="the CA's directory, ca.pem and ca-key.pem (default var/pki)")
+    issue.add_argument(
+        "--agency",
+        required=True,
+        help="the activity's agency code (its O, fixed once issued): one the index knows, or with --data the"
+        " activity's own",
+    )
+    issue.add_argument(
+        "--dir",
+        "--pki",
+        dest="dir",
+        metavar="DIR",
+        help=f"the CA's directory, ca.pem and ca-key.pem (as `accredit --pki`; default {admin.CA_DIR_DEFAULT},"
+        " and the output says so)",
+    )
+    issue.add_argument(
+        "--days",
+        type=int,
+        default=admin.ISSUE_DAYS_DEFAULT,
+        metavar="N",
+        help=f"validity in days, 1 to {admin.ISSUE_DAYS_MAX} and not past the CA's expiry"
+        f" (default {admin.ISSUE_DAYS_DEFAULT})",
+    )
+    issue.add_argument(
+        "--data",
+        metavar="DIR",
+        help="a server's data directory: the activity must be accredited in its registry, to --agency (checked"
+        " before issuing; for another terminal's or a new certificate of an accredited activity)",
+    )
     issue.add_argument(
         "--out",
         metavar="DIR",

@@ -14,18 +14,20 @@ its actor "cli:<OS user>": who at the console. The trail is opened only when a c
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import getpass
 import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
 
+from cryptography import x509
 from rich.console import Console
 from rich.table import Table
 
-from dcii.cli.accredit_certs import check_holder, checked_fingerprint, warn_if_not_yet_valid
+from dcii.cli.accredit_certs import check_holder, checked_fingerprint, warn_if_not_yet_valid, warn_if_unchecked
 from indexer.agencies import AGENCIES, SUBMITTING_AGENCIES
-from indexer.exc import DciiError, Unavailable
+from indexer.exc import DciiError, NotFound, Unavailable
 from search_service import accreditation_events as events
 from search_service import pki
 from search_service.accounting import AuditLog, load_or_create_key
@@ -76,11 +78,65 @@ def cmd_certs_init(args: argparse.Namespace) -> None:
 _PKI_OWN_STEMS = frozenset({"ca", "server"})
 
 
+# A client certificate's validity, in days: `certs issue --days` (the server certificate's default, too).
+ISSUE_DAYS_DEFAULT, ISSUE_DAYS_MAX = 825, 825
+CA_DIR_DEFAULT = "var/pki"
+
+
+def _issued_agency(args: argparse.Namespace) -> str:
+    """The agency a client certificate is made out to (its O, fixed once issued). With --data, the activity
+    must be accredited in that registry, to that agency; without, the agency must be one the index knows
+    (docs/TRACING_FORMAT.md). `certs issue` took any text: a typo'd agency was issued, and the certificate
+    had to be issued again (an administrator's UAT). A component without a repository (accredited with a
+    warning) is issued one after it is accredited, with --data."""
+    agency: str = args.agency.strip().upper()
+    if not agency:
+        raise SystemExit("dcii: --agency: the activity's agency code is required")
+    if args.data is None:
+        if agency not in AGENCIES:
+            raise SystemExit(
+                f"dcii: --agency {agency}: not an agency the index knows ({', '.join(sorted(AGENCIES))}), and a"
+                " certificate's agency cannot be changed once issued: check the spelling; a component without a"
+                " repository: accredit the activity first, then issue with --data DIR (its registry)"
+            )
+        return agency
+    registry = _registry(args)
+    try:
+        accredited = registry.activity(args.activity)
+    except NotFound:
+        raise SystemExit(
+            f"dcii: {args.activity}: no such activity in {Path(args.data) / 'registry.db'}: check the activity id"
+            " and --data (an activity's first certificate is issued before it is accredited: without --data)"
+        ) from None
+    finally:
+        registry.close()
+    if accredited.agency.upper() != agency:
+        raise SystemExit(f"dcii: --agency {agency}: {args.activity} is accredited to agency {accredited.agency}")
+    return str(accredited.agency)
+
+
+def _checked_days(days: int, ca_dir: Path) -> None:
+    """--days within 1..ISSUE_DAYS_MAX, and not past the CA's own expiry (verifiers refuse such a chain)."""
+    if not 1 <= days <= ISSUE_DAYS_MAX:
+        raise SystemExit(f"dcii: --days {days}: a client certificate is valid 1 to {ISSUE_DAYS_MAX} days")
+    try:
+        ca_expires = x509.load_pem_x509_certificate((ca_dir / "ca.pem").read_bytes()).not_valid_after_utc
+    except (OSError, ValueError):
+        return  # the issue itself says what is wrong with the CA, in one line
+    left = (ca_expires - dt.datetime.now(dt.UTC)).days
+    if days > left:
+        raise SystemExit(
+            f"dcii: --days {days}: the CA in {ca_dir} expires on {ca_expires:%Y-%m-%d}, and a certificate"
+            f" cannot outlive it: at most --days {max(left, 0)} (or renew the CA: RUNBOOK, Rotating certificates)"
+        )
+
+
 def cmd_certs_issue(args: argparse.Namespace) -> None:
     """A client pair from the CA in --dir, written there, or into --out: an activity's second terminal needed
     another name or --force, and --force overwrote the first terminal's pair in the CA's directory, the PEM
-    that `revoke-cert` takes (an administrator's UAT). Both terminals' certificates name the activity."""
-    ca_dir = Path(args.dir)
+    that `revoke-cert` takes (an administrator's UAT). Both terminals' certificates name the activity. What it
+    prints names the CA that issued it (the default --dir said nothing) and until when it is valid."""
+    ca_dir = Path(args.dir or CA_DIR_DEFAULT)
     out = Path(args.out) if args.out else ca_dir
     elsewhere = out.resolve() != ca_dir.resolve()
     stem = args.activity
@@ -92,19 +148,27 @@ def cmd_certs_issue(args: argparse.Namespace) -> None:
                 f"dcii: {target} already exists: --out DIR writes another terminal's pair elsewhere;"
                 " --force replaces it (the key there is lost)"
             )
+    agency = _issued_agency(args)
+    _checked_days(args.days, ca_dir)
     try:
         if elsewhere:
-            issued = pki.issue_client_cert(pki.load_issued(ca_dir, "ca"), stem, args.agency)
+            issued = pki.issue_client_cert(pki.load_issued(ca_dir, "ca"), stem, agency, valid_days=args.days)
             out.mkdir(mode=0o700, parents=True, exist_ok=True)
             cert, _key = pki.write_pem_pair(issued, out, stem)
         else:
-            cert, _key = pki.issue_client_into(ca_dir, stem, args.agency, force=args.force)
+            cert, _key = pki.issue_client_into(ca_dir, stem, agency, valid_days=args.days, force=args.force)
     except (FileExistsError, ValueError) as error:
         raise _certs_refusal(error) from None
     except OSError as error:
-        raise _ca_refusal(args.dir, error) from None
+        raise _ca_refusal(str(ca_dir), error) from None
+    pem = cert.read_bytes()
+    expires = x509.load_pem_x509_certificate(pem).not_valid_after_utc
     console.print(f"client certificate for {stem}: {cert}")
-    console.print(f"fingerprint: {pki.fingerprint(cert.read_bytes())}")
+    console.print(f"fingerprint: {pki.fingerprint(pem)}")
+    which = f"{ca_dir}" + ("" if args.dir else " (no --dir given: the default)")
+    until = f"{expires:%Y-%m-%d %H:%M} UTC"
+    console.print(f"issued to {stem} of {agency} by the CA in {which}, valid until {until} ({args.days} days)",
+                  soft_wrap=True)  # fmt: skip
 
 
 def cmd_certs_server(args: argparse.Namespace) -> None:
@@ -190,8 +254,8 @@ _NEED_A_PURPOSE = frozenset({Role.QUERIER, Role.BATCH})
 def _checked_agency(text: str, roles: list[Role]) -> str:
     """The activity's agency code. A SUBMITTER writes tracings its agency owns, and only a submitting agency
     may own one (docs/TRACING_FORMAT.md): any other code could never write anything, so it is refused. A
-    querying activity may belong to a component that holds no repository (the RUNBOOK's own example is
-    NAVY): an unknown code is accredited, with a warning (cmd_activity_add), in case it is a typo."""
+    querying activity may belong to a component that holds no repository: an unknown code is accredited,
+    with a warning (cmd_activity_add), in case it is a typo."""
     agency = text.strip().upper()
     if Role.SUBMITTER in roles and agency not in SUBMITTING_AGENCIES:
         raise SystemExit(
@@ -226,6 +290,7 @@ def cmd_activity_add(args: argparse.Namespace) -> None:
     console.print(f"accredited {args.activity_id}")
     for cert in args.cert or ():
         warn_if_not_yet_valid(cert)
+    warn_if_unchecked(args.cert or [], args.pki)
     if agency not in AGENCIES:
         print(
             f"dcii: warning: --agency {agency} is not an agency the index knows (docs/TRACING_FORMAT.md); an"
@@ -243,17 +308,28 @@ def cmd_activity_cert(args: argparse.Namespace) -> None:
         registry.add_certificate(args.activity_id, fingerprint, record=record)
     console.print(f"certificate added to {args.activity_id}")
     warn_if_not_yet_valid(args.cert)
+    warn_if_unchecked([args.cert], args.pki)
 
 
 STATUS_OF_ACTION = {"suspend": Status.SUSPENDED, "revoke": Status.REVOKED, "reinstate": Status.ACTIVE}
 
 
 def cmd_activity_status(args: argparse.Namespace) -> None:
+    """Suspend, revoke or reinstate. An activity already in that state is left as it is and nothing is
+    recorded: a second suspend printed "is now SUSPENDED" and put a second ACTIVITY_STATUS_SET event in the
+    trail for one change (an administrator's UAT), as `operator reinstate` no longer does. A revoke of a
+    REVOKED activity that has a certificate again (added after the revoke) is not a no-op: it revokes that."""
     status = STATUS_OF_ACTION[args.action]
-    with Trail(Path(args.data)) as trail:
-        record = trail.recorder(events.activity_status_set(args.activity_id, status))
-        activity = _registry(args).set_activity_status(args.activity_id, status, record=record)
-    console.print(f"{activity.activity_id} is now {activity.status.value}")
+    registry = _registry(args)
+    before = registry.activity(args.activity_id)
+    if before.already(status):
+        console.print(f"{before.activity_id} is already {status.value}: nothing changed")
+    else:
+        with Trail(Path(args.data)) as trail:
+            record = trail.recorder(events.activity_status_set(args.activity_id, status))
+            activity = registry.set_activity_status(args.activity_id, status, record=record)
+        console.print(f"{activity.activity_id} is now {activity.status.value} (was {before.status.value})")
+    activity = registry.activity(args.activity_id)
     if status is Status.ACTIVE and not activity.fingerprints:
         # A revoke revoked its certificates for good: reinstated, it still cannot connect. The reinstate stands
         # (exit 0: it was made and recorded, and the RUNBOOK's order add-cert then reinstate never comes here);

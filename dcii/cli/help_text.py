@@ -3,7 +3,8 @@ top of its own. An administrator's UAT found `dcii accredit activity --help` des
 subcommands and `dcii accredit operator --help` none (tests/test_cli_docs_complete.py keeps it so).
 
 And an option taken both before a group's subcommand and after it (`after_subcommand`): `--data` went
-before the subcommand for `dcii accredit` and after it for `dcii audit`, and the other place was refused.
+before the subcommand for `dcii accredit` and after it for `dcii audit` and `dcii privacy`, and the other
+place was refused.
 """
 
 from __future__ import annotations

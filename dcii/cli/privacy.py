@@ -24,7 +24,7 @@ from rich.table import Table
 
 from dcii.cli import privacy_office
 from dcii.cli.admin import console_actor
-from dcii.cli.help_text import subcommand
+from dcii.cli.help_text import after_subcommand, subcommand
 from dcii.cli.private import private_files
 from indexer.exc import DciiError
 from search_service.accounting import AuditLog, load_or_create_key
@@ -59,6 +59,19 @@ def add_time_zone_option(command: argparse.ArgumentParser) -> None:
         metavar="ZONE",
         help="the privacy office's IANA time zone, whose working days Privacy Act deadlines count"
         f" (default {DEFAULT_TIME_ZONE}; or DCII_PRIVACY_TIME_ZONE)",
+    )
+
+
+def _time_zone_after(command: argparse.ArgumentParser) -> None:
+    """`--privacy-time-zone` after a `dcii privacy` subcommand too; unset there, the group's value stands
+    (given before the subcommand, or DCII_PRIVACY_TIME_ZONE, or the default)."""
+    command.add_argument(
+        "--privacy-time-zone",
+        type=_zone_name,
+        default=argparse.SUPPRESS,
+        metavar="ZONE",
+        help="the privacy office's IANA time zone (as before the subcommand; default"
+        f" {DEFAULT_TIME_ZONE}, or DCII_PRIVACY_TIME_ZONE)",
     )
 
 
@@ -241,17 +254,21 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser], da
         "privacy",
         help="the privacy office: disputes, requests and their deadlines, access answers, notices",
         description="`dispute`, `open` and `access` run at the privacy office's terminal, over the wire (its"
-        " profile); `notices` and `requests` on the server's machine, on the privacy register of --data.",
+        " profile); `notices` and `requests` on the server's machine, on the privacy register of --data."
+        " --data and --privacy-time-zone are taken before or after the subcommand, as by `dcii accredit`.",
     )
+    # Before the subcommand and after it (help_text.after_subcommand): `dcii privacy --data D requests list`
+    # was an "invalid choice", where `dcii accredit --data D ...` and `dcii audit --data D ...` take it.
+    data_help = f"the server's data directory, which holds privacy.db (notices, requests; default {data_default})"
+    privacy.add_argument("--data", default=data_default, metavar="DIR", help=f"{data_help}; also after the subcommand")
+    add_time_zone_option(privacy)
+    data = after_subcommand("--data", f"{data_help}; also taken before the subcommand")
     kinds = privacy.add_subparsers(dest="privacy_kind", required=True)
-    privacy_office.add_parsers(kinds, add_time_zone_option)  # over the wire, from the office's terminal
+    privacy_office.add_parsers(kinds, _time_zone_after)  # over the wire, from the office's terminal
 
     def leaf(parent: Subcommands, name: str, text: str, details: str = "") -> argparse.ArgumentParser:
-        command = subcommand(parent, name, text, details)
-        command.add_argument(
-            "--data", default=data_default, help=f"the server's data directory (privacy.db; default {data_default})"
-        )
-        add_time_zone_option(command)
+        command = subcommand(parent, name, text, details, parents=[data])
+        _time_zone_after(command)
         return command
 
     notices = subcommand(
