@@ -39,8 +39,10 @@ def _name_feature(
         return Feature(field_name, Agreement.MISSING, 0.0, f"{note}absent in the {side}")
     if lvl == _N.EXACT:
         return Feature(field_name, Agreement.EXACT, 1.0, f"{note}exact ({c})")
-    if lvl == _N.ANOTHER_NAME:  # fuzzy-10
+    if lvl in (_N.ANOTHER_NAME, _N.ANOTHER_NAME_FAINT):  # fuzzy-10, fuzzy-13
         said = f"another given name ({q} / {c}): names of their own, a man's and a woman's, Jaro-Winkler {sim:.2f}"
+        if phonetic and lvl == _N.ANOTHER_NAME_FAINT:  # alike only as they sound, it may be
+            said += ", same " + " and ".join(phonetic)
         return Feature(field_name, Agreement.DISAGREE, round(sim, 3), note + said)
     if lvl == _N.DISAGREE:
         return Feature(

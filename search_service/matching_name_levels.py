@@ -43,6 +43,10 @@ class NameLevel(IntEnum):
     # From fuzzy-10: two given names of their own a few letters apart, a man's and a woman's (MICHAEL /
     # MICHELLE): another name, not a misspelling of this one (the surname column: in the swapped alignment).
     ANOTHER_NAME = 17
+    # From fuzzy-13: two such names alike only as far as the lightest levels go (JACK / JANICE: the lowest
+    # Jaro-Winkler band, or sounding alike alone), where ANOTHER_NAME would weigh more: another name all the
+    # same (search_service.matching_another_name), weighing what the light level does.
+    ANOTHER_NAME_FAINT = 18
 
 
 _N = NameLevel

@@ -18,8 +18,9 @@ import numpy.typing as npt
 from rapidfuzz.distance import OSA, JaroWinkler
 from rapidfuzz.process import cdist
 
-from search_service.matching_columns import FEMALE, MALE, NameColumns, _key
-from search_service.matching_given_forms import nicknames_crossed, table_pairs
+from search_service.matching_another_name import Another, another_names, unless
+from search_service.matching_columns import NameColumns, _key
+from search_service.matching_given_forms import table_pairs
 from search_service.matching_levels import select_levels
 from search_service.matching_name_levels import JW_LEVELS, NameArrays, NameLevel, NameWeights
 from search_service.matching_romanized import romanized_pairs
@@ -130,7 +131,7 @@ class _Pair:
         extra: list[tuple[NameLevel, Bools]],
         another: Bools | None = None,
     ) -> Codes:
-        """The best level per pair; where `another` holds (fuzzy-10: ANOTHER_NAME, in `extra`), none of the
+        """The best level per pair; where `another` holds (ANOTHER_NAME or ANOTHER_NAME_FAINT, in `extra`), none of the
         sound-alike and Jaro-Winkler levels (the caller leaves the edit levels out there too)."""
         if another is not None:
             phonetic = phonetic & ~another
@@ -182,27 +183,22 @@ def _given(p: _Pair) -> tuple[Codes, Sims]:
     sim = np.where(bare, np.float32(0), p.jw("given", "given"))
     edits = [(level, mask & ~bare) for level, mask in p.edit_levels("given", "given")]
     phonetic = p.same(6, 6) | p.same(7, 7)
-    another = _another_name(p, (0, 0), p.w.arrays.given, sim, phonetic, edits, nickname)
+    another = _another(p, (0, 0), p.w.arrays.given, sim, phonetic, edits, nickname)
     extra = [
         (_N.NICKNAME, nickname),
         (_N.MIDDLE_AS_GIVEN, p.same(1, 2) | p.same(2, 1)),
         (_N.INITIAL, bare & (p.qf[..., 1] == p.cf[..., 1])),
-        *_unless(edits, another),
+        *unless(edits, another),
     ]
     exact = p.same(1, 1)
     if words:
         exact = exact | _given_and_middle_as_one(p)
     exact = exact & ~bare
-    levels = p.levels(p.w.arrays.given, sim, exact, phonetic, p.missing(1, 1), extra, another)
+    levels = p.levels(p.w.arrays.given, sim, exact, phonetic, p.missing(1, 1), extra, _either(another))
     return p.mark_both_missing(levels, 1, 1), sim
 
 
-# Ten times commoner, in bits: of two given names this far apart in the census, the rarer is more likely a
-# typo of the commoner than another person's name (GARY / GAY, LINDA / LINA: a review of fuzzy-10).
-_TEN_TIMES = float(np.log2(10))
-
-
-def _another_name(
+def _another(
     p: _Pair,
     fields: tuple[int, int],
     table: Floats,
@@ -210,47 +206,12 @@ def _another_name(
     phonetic: Bools,
     edits: list[tuple[NameLevel, Bools]],
     nickname: Bools | None,
-) -> Bools | None:
-    """fuzzy-10: the pairs whose names (the query's field `fields[0]` and the candidate's `fields[1]`, 0 the
-    given name, 1 the surname field: the swapped alignment compares a given name with the other's surname
-    field) are ANOTHER_NAME: both given names of their own (`matching_columns.given_name_sex`), one a man's and
-    the other a woman's (MICHAEL / MICHELLE, JON / JOAN), neither ten times commoner than the other, no nickname
-    of each other, where a level weighing more in `table` would hold (a Jaro-Winkler band, sound-alike and a
-    band, one edit): ANOTHER_NAME never raises a score, nor lays itself between names as different as JAMES and
-    MARY. On FEBRL such pairs were one person about as often as two strangers' names (docs/BENCHMARKS.md), where
-    a typo's were about thirty times more often. Not for two names of one sex, however different they sound:
-    short, long and other languages' forms of one name (CHRISTIE / CHRISTINE, CAROL / CAROLYN, JOSE / JOSEPH)
-    are one person's, and no list knows them all. None for a version without the level, or where no pair is of
-    names of the other sex."""
-    if not p.w.uses(_N.ANOTHER_NAME):
-        return None
-    q_field, c_field = fields
-    q_sex, c_sex = p.q.sexes[:, None, q_field], p.c.sexes[None, :, c_field]
-    other_sex = ((q_sex == MALE) & (c_sex == FEMALE)) | ((q_sex == FEMALE) & (c_sex == MALE))
-    if not other_sex.any():
-        return None
-    alike_in_use = np.abs(p.q.rarity[:, None, 1 + q_field] - p.c.rarity[None, :, 1 + c_field]) < _TEN_TIMES
-    heavier = table > table[_N.ANOTHER_NAME]
-    partial: Bools = np.zeros(p.shape, dtype=np.bool_)
-    for level, floor, sounding in JW_LEVELS:
-        if heavier[level]:
-            partial |= sim >= floor
-        elif sounding is not None and heavier[sounding]:
-            partial |= (sim >= floor) & phonetic
-    for level, mask in edits:
-        if heavier[level]:
-            partial |= mask
-    another: Bools = other_sex & alike_in_use & partial
-    if nickname is not None:
-        return another & ~nickname
-    return another & ~nicknames_crossed(p.q, p.c, another, fields, p.hypocorisms)
+) -> Another | None:
+    return another_names(p.q, p.c, p.w, p.hypocorisms, fields, table, sim, phonetic, edits, nickname)
 
 
-def _unless(levels: list[tuple[NameLevel, Bools]], another: Bools | None) -> list[tuple[NameLevel, Bools]]:
-    """`levels` where `another` does not hold, and ANOTHER_NAME where it does (fuzzy-10)."""
-    if another is None:
-        return levels
-    return [*((level, mask & ~another) for level, mask in levels), (_N.ANOTHER_NAME, another)]
+def _either(another: Another | None) -> Bools | None:
+    return None if another is None else another.either
 
 
 def _one_word(p: _Pair) -> Bools:
@@ -368,14 +329,14 @@ def compare_names(
     x_sim, y_sim = p.jw("surname", "given"), p.jw("given", "surname")
     x_edits, y_edits = p.edit_levels("surname", "given"), p.edit_levels("given", "surname")
     x_phonetic = p.same(4, 6) | p.same(5, 7)
-    x_another = _another_name(p, (1, 0), w.surname, x_sim, x_phonetic, x_edits, None)
+    x_another = _another(p, (1, 0), w.surname, x_sim, x_phonetic, x_edits, None)
     swap_s = p.levels(
-        w.surname, x_sim, p.same(0, 1), x_phonetic, p.missing(0, 1), _unless(x_edits, x_another), x_another
+        w.surname, x_sim, p.same(0, 1), x_phonetic, p.missing(0, 1), unless(x_edits, x_another), _either(x_another)
     )
     y_phonetic = p.same(6, 4) | p.same(7, 5)
-    y_another = _another_name(p, (0, 1), w.given, y_sim, y_phonetic, y_edits, None)
-    y_levels = _unless(y_edits, y_another)
-    swap_g = p.levels(w.given, y_sim, p.same(1, 0), y_phonetic, p.missing(1, 0), y_levels, y_another)
+    y_another = _another(p, (0, 1), w.given, y_sim, y_phonetic, y_edits, None)
+    y_levels = unless(y_edits, y_another)
+    swap_g = p.levels(w.given, y_sim, p.same(1, 0), y_phonetic, p.missing(1, 0), y_levels, _either(y_another))
     swap_s, swap_g = p.mark_both_missing(swap_s, 0, 1), p.mark_both_missing(swap_g, 1, 0)
     x_bits = _weigh(w, w.surname, swap_s, x_sim, np.minimum(q_tf[:, None, 0], c_tf[None, :, 1]))
     swap_s, x_bits, x_romanized = _romanize(p, swap_s, x_bits, "surname", "given")

@@ -39,17 +39,19 @@ def _marking(size: int, levels: tuple[int, ...]) -> Bools:
     return table
 
 
-# Another name than the query's: no agreement in any way, or from fuzzy-10 another given name of the other sex.
-_ANOTHER = _marking(len(_N), (_N.DISAGREE, _N.ANOTHER_NAME))
+# Another name than the query's: no agreement in any way, or from fuzzy-10 another given name of the other sex
+# (from fuzzy-13 however faintly alike: search_service.matching_another_name).
+_OTHER_NAMES = (_N.DISAGREE, _N.ANOTHER_NAME, _N.ANOTHER_NAME_FAINT)
+_ANOTHER = _marking(len(_N), _OTHER_NAMES)
 # A surname or given name that agrees with the query's in some way (a typo, a form, an initial).
-_AGREES = ~_marking(len(_N), (_N.MISSING, _N.BOTH_MISSING, _N.DISAGREE, _N.ANOTHER_NAME))
+_AGREES = ~_marking(len(_N), (_N.MISSING, _N.BOTH_MISSING, *_OTHER_NAMES))
 # What vouches for a record whose surname alone is another name: an SSN that agrees but for a slip.
 _SSN_NEAR = _marking(len(SsnLevel), (SsnLevel.TRANSPOSED, SsnLevel.ONE_DIGIT, SsnLevel.LAST_FOUR))
 
 
 def another_name(levels: Codes) -> Bools:
     """Where a name part is another name than the query's: no agreement in any way (DISAGREE), or from
-    fuzzy-10 another given name of the other sex (ANOTHER_NAME)."""
+    fuzzy-10 another given name of the other sex (ANOTHER_NAME, from fuzzy-13 ANOTHER_NAME_FAINT too)."""
     another: Bools = _ANOTHER[levels]
     return another
 
@@ -113,6 +115,6 @@ def held_part(compared: NameComparison, row: int, first: int, given_asked: bool)
     if given == int(_N.MISSING) and row != first and given_asked:  # an alias without one (`_as_the_person`)
         same_order = compared.swapped[0, row] == compared.swapped[0, first]
         given = int(compared.given[0, first]) if same_order else int(_N.DISAGREE)
-    if given in (int(_N.DISAGREE), int(_N.ANOTHER_NAME)):
+    if given in _OTHER_NAMES:
         return "given_name"
     return "surname"

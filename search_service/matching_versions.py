@@ -191,8 +191,14 @@ FUZZY_11 = replace(FUZZY_10, version="fuzzy-11", one_part_cap=True)
 
 FUZZY_12 = replace(FUZZY_11, version="fuzzy-12", hypocorisms=1)
 
+FUZZY_13 = replace(
+    FUZZY_12,
+    version="fuzzy-13",
+    names=replace(FUZZY_12.names, table={**FUZZY_12.names.table, _N.ANOTHER_NAME_FAINT: (0.5, 0.5, _UNUSED)}),
+)
+
 _SERVED: tuple[Matcher, ...] = (FUZZY_1, FUZZY_2, FUZZY_3, FUZZY_4, FUZZY_5, FUZZY_6, FUZZY_7, FUZZY_8, FUZZY_9)
-_SERVED += (FUZZY_10, FUZZY_11, FUZZY_12)
+_SERVED += (FUZZY_10, FUZZY_11, FUZZY_12, FUZZY_13)
 MATCHERS: dict[str, Matcher] = {m.version: m for m in _SERVED}
 
 
@@ -209,4 +215,4 @@ def same_scores(scorer: Matcher) -> list[Matcher]:
         alike |= linked
 
 
-DEFAULT_MATCHER = "fuzzy-12"
+DEFAULT_MATCHER = "fuzzy-13"

@@ -332,9 +332,9 @@ def test_the_readme_names_the_default_matcher() -> None:
 
 
 def test_matcher_versions(monkeypatch: pytest.MonkeyPatch) -> None:
-    assert MATCHER_VERSION == matching.DEFAULT_MATCHER == "fuzzy-12"
-    assert {f"fuzzy-{n}" for n in range(1, 13)} <= set(MATCHERS)
-    assert matching.matcher().version == "fuzzy-12"
+    assert MATCHER_VERSION == matching.DEFAULT_MATCHER == "fuzzy-13"
+    assert {f"fuzzy-{n}" for n in range(1, 14)} <= set(MATCHERS)
+    assert matching.matcher().version == "fuzzy-13"
     assert matching.matcher("fuzzy-1").version == "fuzzy-1"
     with pytest.raises(ValueError, match="unknown matcher version"):
         matching.matcher("fuzzy-0")

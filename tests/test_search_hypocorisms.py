@@ -13,6 +13,7 @@ import pytest
 
 from dcii.v1 import search_pb2
 from search_service.accreditation import Role
+from search_service.matching_versions import DEFAULT_MATCHER
 from tests import factories as f
 from tests.support import Client, Index, make_index
 
@@ -54,7 +55,7 @@ def test_the_other_form_is_a_fuzzy_hit_and_says_why(
     querier: Client, surname: str, given: str, record: str, full: str
 ) -> None:
     response = querier.search(mode=FUZZY, name={"surname": surname, "given_name": given}, page_size=50)
-    assert response.matcher_version == "fuzzy-12"
+    assert response.matcher_version == DEFAULT_MATCHER
     hits = {hit.tracing.key.record_number: hit for hit in response.hits}
     assert response.hits[0].tracing.key.record_number == record
     assert _given_said(hits[record]).startswith(f"a Spanish short form of {full} (")

@@ -12,6 +12,7 @@ import pytest
 from dcii.v1 import search_pb2
 from search_service.accreditation import Role
 from search_service.errors import field_violations
+from search_service.matching_versions import DEFAULT_MATCHER
 from tests import factories as f
 from tests.support import Client, Index, make_index
 
@@ -137,7 +138,7 @@ def test_fuzzy_by_one_name_part_answers_its_name_its_misspellings_and_nothing_el
     (one part is weak evidence: each of thirty namesakes is a one-in-thirty chance), and the empty answer
     read as a clean check (search review 2). From fuzzy-5 its threshold is relative to the name asked."""
     response = querier.search(mode=search_pb2.SEARCH_MODE_FUZZY, name=name, page_size=100)
-    assert response.matcher_version == "fuzzy-12"
+    assert response.matcher_version == DEFAULT_MATCHER
     assert {h.tracing.key.record_number for h in response.hits} == found
     scores = [h.score for h in response.hits]
     assert scores == sorted(scores, reverse=True)

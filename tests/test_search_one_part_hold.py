@@ -11,6 +11,7 @@ import pytest
 
 from dcii.v1 import search_pb2
 from search_service.accreditation import Role
+from search_service.matching_versions import DEFAULT_MATCHER
 from tests import factories as f
 from tests.support import Client, Index, make_index
 
@@ -41,7 +42,7 @@ def querier(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Client]:
 
 def test_records_agreeing_in_one_name_part_are_not_hits_at_the_threshold(querier: Client) -> None:
     response = querier.search(mode=PID_QUALIFIED, name={"surname": "Smith", "given_name": "John"}, identifiers=DOB)
-    assert response.matcher_version == "fuzzy-12"
+    assert response.matcher_version == DEFAULT_MATCHER
     assert [hit.tracing.key.record_number for hit in response.hits] == ["SMITH-JOHN"]
     assert 0.8 < response.best_below_threshold < 0.85
 

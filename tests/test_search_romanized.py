@@ -10,6 +10,7 @@ import pytest
 
 from dcii.v1 import search_pb2
 from search_service.accreditation import Role
+from search_service.matching_versions import DEFAULT_MATCHER
 from tests import factories as f
 from tests.support import Client, Index, make_index
 
@@ -56,7 +57,7 @@ def test_another_romanization_of_the_surname_is_found_and_explained(
     querier: Client, surname: str, given: str, found: set[str]
 ) -> None:
     response = querier.search(mode=FUZZY, name={"surname": surname, "given_name": given}, page_size=50)
-    assert response.matcher_version == "fuzzy-12"
+    assert response.matcher_version == DEFAULT_MATCHER
     hits = {hit.tracing.key.record_number: hit for hit in response.hits}
     assert set(hits) == found
     for hit in hits.values():
