@@ -13,50 +13,34 @@ tests/test_opensearch_write_groups.py."""
 from __future__ import annotations
 
 import dataclasses
-import datetime as dt
 import subprocess
 import sys
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from indexer.exc import Unavailable
-from indexer.model import Tracing, TracingKey, TracingType
+from indexer.model import Tracing, TracingType
 from indexer.store import opensearch_check
-from indexer.store.base import Delete, Replace, Upsert, WriteOp, WriteOutcome, WriteResult
+from indexer.store.base import Replace, Upsert, WriteOp, WriteOutcome
 from indexer.store.opensearch import OpenSearchStore
 from indexer.store.opensearch_schema import tid_for
 from tests import factories as f
-from tests import store_backends
+from tests import opensearch_instances, store_backends
 from tests.opensearch_proxy import FailingProxy, update_between_the_file_and_the_tombstone
 from tests.store_backends import NOW, _dispute, _live
-from tests.test_store_lifecycle import INCOMPLETE, _checked, file_tracing, nac
+from tests.test_store_lifecycle import _checked, nac
 
-# The fixture these tests take, bound here by name so pytest finds it (as in test_store_contract_admin.py).
+# The fixtures these tests take, bound here by name so pytest finds them (as in test_store_contract_admin.py).
 open_cluster = store_backends.open_cluster
-__all__ = ["FailingProxy", "open_cluster"]  # FailingProxy: imported from here by other tests and the reviews
+through_proxy = opensearch_instances.through_proxy
+__all__ = ["FailingProxy", "open_cluster", "through_proxy"]  # imported from here by other tests and the reviews
 
 STEPS = 4  # bulk requests of a write whose operation deletes something
 STRAY_DISPUTE = (
     "1 dispute documents point at no live tracing (left by a write cut short; no reader attaches them: "
     "`dcii index repair` removes them)"
 )
-
-
-@pytest.fixture
-def through_proxy(open_cluster: Any) -> Iterator[tuple[OpenSearchStore, OpenSearchStore, FailingProxy]]:
-    """The store (direct) and a second store on the same indices through the failing proxy, retries off."""
-    direct = open_cluster()
-    assert isinstance(direct, OpenSearchStore)
-    proxy = FailingProxy(direct.settings.hosts[0])
-    settings = dataclasses.replace(direct.settings, hosts=(proxy.url,), retries=0)
-    faulty = OpenSearchStore(settings, clock=lambda: NOW)
-    try:
-        yield direct, faulty, proxy
-    finally:
-        faulty.close()
-        proxy.close()
 
 
 def _completion() -> tuple[list[Tracing], WriteOp, set[str], list[tuple[str, str]]]:
@@ -261,147 +245,3 @@ def test_a_completion_finished_by_its_new_records_next_write_ends_the_old_one_at
     assert _live(direct) == {"PSI-IC-1"}
     assert [(r.key.record_number, r.source_version) for r in direct.deletions()] == [("IC-1", 3000)]
     assert direct.check_integrity() == []
-
-
-# ---- what the check and the repair find in the deletion log ----
-
-NEVER_LANDED = (
-    "1 deletion-log entries name a deletion that never landed (the record was written again at a newer version"
-    " before it; no reader counts them: `dcii index repair` removes them)"
-)
-
-
-def test_an_entry_of_a_delete_that_never_landed_is_reported_and_repaired(
-    through_proxy: tuple[OpenSearchStore, OpenSearchStore, FailingProxy],
-) -> None:
-    """A delete whose tombstone request failed, the record then written at a newer version and the delete
-    never replayed: its entry stays for good. No reader counts it (tests/test_store_contract_partial.py); the
-    check said nothing of it. It reports it now, and the repair removes it."""
-    direct, faulty, proxy = through_proxy
-    record = file_tracing("NCIS-F-1")
-    direct.write([Upsert(record)], actor="NCIS")
-    proxy.arm(2)  # the entry lands, the tombstone does not
-    with pytest.raises(Unavailable):
-        faulty.write([Delete(record.key, 2, "DELETED BY OWNING AGENCY")], actor="NCIS")
-    proxy.arm(0)
-    direct.write([Upsert(_checked(f.person("NCIS", "NCIS-F-1", 3, given="Harry")))], actor="NCIS")
-    assert direct.deletions() == [] and direct.last_deleted(record.key) is None
-    assert direct.check_integrity() == [NEVER_LANDED]
-    assert direct.repair() == ["1 deletion-log entries of deletions that never landed removed"]
-    assert direct.check_integrity() == [] and direct.repair() == []
-    assert direct._client.count(index=direct.names.deletions)["count"] == 0
-
-
-def test_a_deleted_record_whose_entry_a_snapshot_lacks_is_reported(open_cluster: Any) -> None:
-    """A snapshot is consistent per shard, not across the tracings and the deletion log: restored, it can hold a
-    tombstone whose entry it does not (made here by removing the entry). Nothing told; the check says so. A
-    key deleted before it was ever written has no entry by design, and a key deleted again at a newer version
-    keeps the entry of its first deletion: neither is reported."""
-    store = open_cluster()
-    assert isinstance(store, OpenSearchStore)
-    logged, unlogged = file_tracing("F-1"), file_tracing("F-2")
-    store.write([Upsert(logged), Upsert(unlogged)], actor="NCIS")
-    store.write([Delete(logged.key, 2, "DELETED BY OWNING AGENCY"), Delete(unlogged.key, 2, "DELETED")], actor="NCIS")
-    store.write([Delete(logged.key, 3, "DELETED BY OWNING AGENCY")], actor="NCIS")  # NOT_FOUND: the version moves
-    store.write([Delete(TracingKey("NCIS", "NEVER-WRITTEN"), 4, "DELETED")], actor="NCIS")
-    assert store.check_integrity() == []
-    store._client.delete(index=store.names.deletions, id=f"{tid_for(unlogged.key)}-2", refresh="true")
-    assert store.check_integrity() == [
-        "1 deleted records have no deletion-log entry (a migration not finished: run it again; or the log restored"
-        ' from a snapshot older than the tracings\': docs/RUNBOOK.md, "OpenSearch: snapshots")'
-    ]
-
-
-def test_a_supersession_whose_tombstone_a_shard_refuses_stays_marked_for_the_resend(
-    through_proxy: tuple[OpenSearchStore, OpenSearchStore, FailingProxy],
-) -> None:
-    """The favorable history lands; the earlier history's tombstone is refused by its shard. Its deletion-log
-    entry is what the check and the resend go by: kept, the check names the history to resend, and the resend
-    finishes it."""
-    direct, faulty, proxy = through_proxy
-    earlier, favorable = nac("NH-1", (2012, 5, 1)), nac("NH-2", (2018, 5, 1))
-    loader = OpenSearchStore(direct.settings, clock=lambda: NOW - dt.timedelta(hours=1))  # not the same instant
-    try:
-        loader.write([Upsert(earlier)], actor="DSS")
-    finally:
-        loader.close()
-    earlier_id = str(tid_for(earlier.key))
-    proxy.fail_items = lambda op, meta: meta.get("_id") == earlier_id and meta.get("version_type") == "external_gte"
-    with pytest.raises(Unavailable):
-        faulty.write([Upsert(favorable)], actor="DSS")
-    proxy.fail_items = None
-    assert _live(direct) == {"NH-1", "NH-2"}
-    assert direct.check_integrity() == [
-        "1 favorable NAC histories left earlier histories live (resend them to finish: DSS/NH-2)"
-    ]
-    assert faulty.write([Upsert(favorable)], actor="DSS") == [WriteResult(WriteOutcome.UNCHANGED, 1)]
-    assert _live(direct) == {"NH-2"}
-    assert [(r.key.record_number, r.reason) for r in direct.deletions()] == [
-        ("NH-1", "SUPERSEDED by favorable NAC history DSS/NH-2")
-    ]
-    assert direct.check_integrity() == []
-
-
-def test_an_old_record_updated_below_the_version_its_completion_ended_it_at_is_reported(open_cluster: Any) -> None:
-    """What an instance of an earlier version could leave: the completion (OC-1 v1 becomes F-1 v3) half done,
-    then an update of OC-1 at v2 written beside it. The check looked for an old record at or below the version
-    the new one names (1) and said nothing; the completion ended it at the file's `born` (3)."""
-    from indexer.store.opensearch_schema import tracing_doc
-
-    store = open_cluster()
-    assert isinstance(store, OpenSearchStore)
-    case, late = _checked(f.open_case(record="OC-1")), _checked(f.open_case(record="OC-1", version=2))
-    new = _checked(f.person("NCIS", "F-1", 3))
-    store.write([Upsert(case)], actor="NCIS")
-    for tracing, replaces in ((new, (str(tid_for(case.key)), 1)), (late, None)):
-        tid, version = tid_for(tracing.key), tracing.source_version
-        born = 3 if tracing is new else 1
-        doc = tracing_doc(tracing, tid=tid, born=born, indexed_at=NOW, replaces=replaces)
-        store._client.index(
-            index=store.names.tracings, id=str(tid), body=doc, version=version, version_type="external", refresh="true"
-        )
-    assert store.check_integrity() == ["1 completions left their old record live (replay the completion to finish it)"]
-
-
-def test_a_replayed_history_that_supersedes_nothing_costs_no_deletion_log_search(
-    through_proxy: tuple[OpenSearchStore, OpenSearchStore, FailingProxy],
-) -> None:
-    """A connector's resend of INCOMPLETE NAC histories searched the deletion log once per history, one after
-    another in the writer's thread (a review of the fixes, 4: a 500-history resend 17 times slower). Only a
-    history that supersedes something can have left a supersession to finish."""
-    direct, faulty, proxy = through_proxy
-    histories = [nac(f"NH-{n}", (2018, 5, 1), outcome=INCOMPLETE) for n in range(20)]
-    direct.write([Upsert(h) for h in histories], actor="DSS")
-    proxy.requests.clear()
-    assert faulty.write([Upsert(h) for h in histories], actor="DSS") == [WriteResult(WriteOutcome.UNCHANGED, 1)] * 20
-    assert [r for r in proxy.requests if direct.names.deletions in r] == []
-
-
-def test_a_group_replaying_favorable_histories_reads_their_marks_at_once_and_finishes_them(
-    through_proxy: tuple[OpenSearchStore, OpenSearchStore, FailingProxy],
-) -> None:
-    """NH-2's supersession of NH-1 left marked (the tombstone refused by its shard), then NH-2 replayed in one
-    group with five other subjects' favorable histories: one deletion-log search for the group, not one per
-    history (a review of the fixes, 4), and NH-1 ends as the resend of NH-2 alone ends it."""
-    direct, faulty, proxy = through_proxy
-    earlier, favorable = nac("NH-1", (2012, 5, 1)), nac("NH-2", (2018, 5, 1))
-    others = [nac(f"NX-{n}", (2018, 5, 1), ssn=f"521-44-{1000 + n}") for n in range(5)]
-    loader = OpenSearchStore(direct.settings, clock=lambda: NOW - dt.timedelta(hours=1))  # not the same instant
-    try:
-        loader.write([Upsert(earlier), *map(Upsert, others)], actor="DSS")
-    finally:
-        loader.close()
-    earlier_id = str(tid_for(earlier.key))
-    proxy.fail_items = lambda op, meta: meta.get("_id") == earlier_id and meta.get("version_type") == "external_gte"
-    with pytest.raises(Unavailable):
-        faulty.write([Upsert(favorable)], actor="DSS")
-    proxy.fail_items = None
-    assert _live(direct) >= {"NH-1", "NH-2"}
-    proxy.requests.clear()
-    results = faulty.write([*map(Upsert, others), Upsert(favorable)], actor="DSS")
-    assert results == [WriteResult(WriteOutcome.UNCHANGED, 1)] * 6
-    assert len([r for r in proxy.requests if r.startswith("POST /" + direct.names.deletions)]) == 1
-    assert "NH-1" not in _live(direct)
-    assert [(r.key.record_number, r.reason) for r in direct.deletions()] == [
-        ("NH-1", "SUPERSEDED by favorable NAC history DSS/NH-2")
-    ]

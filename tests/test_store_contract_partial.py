@@ -10,120 +10,22 @@ follows is finished by the replay). Each test says which, and runs the same call
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
-import itertools
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
-from typing import Literal
+from collections.abc import Callable
 
 import pytest
 
-from indexer.exc import Unavailable
 from indexer.model import TracingKey, TracingType
 from indexer.retention import run_retention
-from indexer.store.base import Delete, Replace, TracingStore, Upsert, WriteOp, WriteOutcome, WriteResult
-from indexer.store.opensearch import OpenSearchStore
-from indexer.store.opensearch_schema import tid_for
+from indexer.store.base import Delete, Replace, Upsert, WriteOp, WriteOutcome, WriteResult
 from tests import factories as f
-from tests import store_backends
-from tests.opensearch_proxy import FailingProxy
-from tests.store_backends import NOW, Opener, _dispute, _live
-from tests.test_store_lifecycle import INCOMPLETE, _checked, file_tracing, nac
+from tests import opensearch_instances, store_backends
+from tests.opensearch_instances import Instances, logged, ticking
+from tests.store_backends import NOW, _dispute, _live
+from tests.test_store_lifecycle import _checked, file_tracing, nac
 
-open_store = store_backends.open_store  # the fixture, bound here by name so pytest finds it
-
-Clock = Callable[[], dt.datetime]
-
-
-@dataclass
-class Instances:
-    """The store as readers see it, and another service instance on the same data whose bulk requests can be
-    refused or overtaken (OpenSearch, through the proxy); on the embedded store both are the one store."""
-
-    store: TracingStore
-    other: TracingStore
-    proxy: FailingProxy | None
-
-    def cut_short(self, write: Callable[[TracingStore], object], *, at_request: int, landed: bool) -> None:
-        """`write` by the other instance, its `at_request`-th bulk request refused (it raises Unavailable).
-        On the embedded store: applied when `landed` (the failure came after the operation itself landed),
-        else nothing."""
-        if self.proxy is None:
-            if landed:
-                write(self.store)
-            return
-        self.proxy.arm(at_request)
-        with pytest.raises(Unavailable):
-            write(self.other)
-        self.proxy.arm(0)
-
-    def refused(self, write: Callable[[TracingStore], object], key: TracingKey) -> None:
-        """`write` by the other instance, every write of `key`'s tracing document refused by its shard (the rest of
-        each request goes on; it raises Unavailable). On the embedded store: nothing (the operation never landed)."""
-        if self.proxy is None:
-            return
-        tid = str(tid_for(key))
-        self.proxy.fail_items = lambda op, meta: op == "index" and meta.get("_id") == tid
-        with pytest.raises(Unavailable):
-            write(self.other)
-        self.proxy.fail_items = None
-
-    def race(
-        self,
-        ops: Sequence[WriteOp],
-        meanwhile: Callable[[], object],
-        *,
-        before_request: int,
-        serially: Literal["meanwhile first", "ops first"],
-        actor: str,
-    ) -> list[WriteResult]:
-        """`ops` by the other instance, `meanwhile` (this instance's write) landing just before its
-        `before_request`-th bulk request; on the embedded store, the two in the serial order given."""
-        if self.proxy is None:
-            if serially == "meanwhile first":
-                meanwhile()
-                return self.store.write(ops, actor=actor)
-            results = self.store.write(ops, actor=actor)
-            meanwhile()
-            return results
-        self.proxy.before[before_request] = meanwhile
-        results = self.other.write(ops, actor=actor)
-        assert not self.proxy.before, "the other write did not run between the requests"
-        return results
-
-
-@pytest.fixture
-def instances(open_store: Opener) -> Iterator[Callable[..., Instances]]:
-    """Opens the backend under test (with `clock`) and another instance on it (OpenSearch: with `other_clock`,
-    through the failing proxy, its retries off)."""
-    opened: list[tuple[OpenSearchStore, FailingProxy]] = []
-
-    def make(clock: Clock = lambda: NOW, other_clock: Clock | None = None) -> Instances:
-        store = open_store(clock=clock)
-        if not isinstance(store, OpenSearchStore):
-            return Instances(store, store, None)
-        proxy = FailingProxy(store.settings.hosts[0])
-        settings = dataclasses.replace(store.settings, hosts=(proxy.url,), retries=0)
-        other = OpenSearchStore(settings, clock=other_clock or clock)
-        opened.append((other, proxy))
-        return Instances(store, other, proxy)
-
-    yield make
-    for other, proxy in opened:
-        other.close()
-        proxy.close()
-
-
-def _ticking(start: dt.datetime) -> Clock:
-    """A clock a millisecond on at every reading: each write group of one instance its own instant."""
-    ticks = itertools.count()
-    return lambda: start + dt.timedelta(milliseconds=next(ticks))
-
-
-def _logged(store: TracingStore) -> list[tuple[str, int]]:
-    return [(r.key.record_number, r.source_version) for r in store.deletions()]
-
+open_store = store_backends.open_store  # the fixtures, bound here by name so pytest finds them
+instances = opensearch_instances.instances
 
 # ---- finding 1: a deletion logged before its tombstone, which never landed ----
 
@@ -172,7 +74,7 @@ def test_a_completion_cut_short_before_its_new_record_leaves_one_entry_at_most(
     failed. The file came on its own and the open case was updated at v5, or only the latter; then the
     completion was replayed. The entry at v3 stayed beside the replay's: the open case kept (indexed after the
     file) shown deleted, or deleted twice."""
-    both = instances(clock=_ticking(NOW))
+    both = instances(clock=ticking(NOW))
     store, case = both.store, _checked(f.open_case(record="OC-1"))
     store.write([Upsert(case)], actor="NCIS")
     file = _checked(f.person("NCIS", "F-1", 3))
@@ -183,9 +85,9 @@ def test_a_completion_cut_short_before_its_new_record_leaves_one_entry_at_most(
     store.write([Upsert(_checked(f.open_case(record="OC-1", version=5, given="Harry")))], actor="NCIS")
     [replayed] = both.other.write([completion], actor="NCIS")
     if meanwhile == "the file sent on its own":  # the open case indexed after the file: its key used again
-        assert (replayed.outcome, _live(store), _logged(store)) == (WriteOutcome.UNCHANGED, {"F-1", "OC-1"}, [])
+        assert (replayed.outcome, _live(store), logged(store)) == (WriteOutcome.UNCHANGED, {"F-1", "OC-1"}, [])
     else:
-        assert (replayed.outcome, _live(store), _logged(store)) == (WriteOutcome.APPLIED, {"F-1"}, [("OC-1", 5)])
+        assert (replayed.outcome, _live(store), logged(store)) == (WriteOutcome.APPLIED, {"F-1"}, [("OC-1", 5)])
     assert store.check_integrity() == []
 
 
@@ -199,7 +101,7 @@ def test_an_older_update_of_a_half_done_completions_old_record_is_refused(
     failed. An update of the open case at v2 (a file arriving late, from another feed) then landed: both
     records were seen, the completion's replay no longer retired the open case, and the check said nothing.
     The open case ended at v3, as on the embedded store: the update is UNCHANGED."""
-    both = instances(clock=_ticking(NOW))
+    both = instances(clock=ticking(NOW))
     store, case = both.store, _checked(f.open_case(record="OC-1"))
     store.write([Upsert(case)], actor="NCIS")
     completion = Replace(case.key, TracingType.OPEN_CASE, _checked(f.person("NCIS", "F-1", 3)))
@@ -208,81 +110,8 @@ def test_an_older_update_of_a_half_done_completions_old_record_is_refused(
     assert store.write([Upsert(late)], actor="NCIS") == [WriteResult(WriteOutcome.UNCHANGED, 3)]
     assert store.write([completion], actor="NCIS")[0].outcome is WriteOutcome.UNCHANGED
     assert _live(store) == {"F-1"} and store.get(case.key) is None
-    assert _logged(store) == [("OC-1", 3)]
+    assert logged(store) == [("OC-1", 3)]
     assert store.check_integrity() == []
-
-
-# ---- a write whose own operation never landed: what its step 0 logged (review of the fixes, 1, 5, 8, 9) ----
-
-
-def test_a_favorable_history_cut_short_then_corrected_supersedes_nothing_when_replayed(
-    instances: Callable[..., Instances],
-) -> None:
-    """NH-2's request failed as a whole after its step 0 logged NH-1's supersession (the outcome unknown, the
-    entry stays); NH-2 was then stored corrected to INCOMPLETE. Its replay tombstoned NH-1 at the logged
-    version, as the check asked: the embedded store keeps NH-1. A replay ends only what the history, as it is
-    now, supersedes."""
-    both = instances()
-    store = both.store
-    store.write([Upsert(nac("NH-1", (2012, 5, 1)))], actor="DSS")
-    favorable = nac("NH-2", (2018, 5, 1))
-    both.cut_short(lambda s: s.write([Upsert(favorable)], actor="DSS"), at_request=2, landed=False)
-    corrected = nac("NH-2", (2018, 5, 1), version=2, outcome=INCOMPLETE)
-    assert store.write([Upsert(corrected)], actor="DSS") == [WriteResult(WriteOutcome.APPLIED, 2)]
-    assert both.other.write([Upsert(corrected)], actor="DSS") == [WriteResult(WriteOutcome.UNCHANGED, 2)]
-    assert _live(store) == {"NH-1", "NH-2"}
-
-
-@pytest.mark.parametrize("then", ["corrected and replayed", "deleted"])
-def test_a_favorable_history_its_shard_refused_leaves_no_supersession_logged(
-    instances: Callable[..., Instances], then: str
-) -> None:
-    """NH-2's own document was refused by its shard (step 0 had logged NH-1's supersession). The entry stayed:
-    a phantom deletion of a live NH-1, and a check line no resend cleared; a replay of NH-2 corrected deleted
-    NH-1. A refused operation takes its step-0 entries back."""
-    both = instances()
-    store, earlier = both.store, nac("NH-1", (2012, 5, 1))
-    store.write([Upsert(earlier)], actor="DSS")
-    favorable = nac("NH-2", (2018, 5, 1))
-    both.refused(lambda s: s.write([Upsert(favorable)], actor="DSS"), favorable.key)
-    if then == "deleted":
-        assert store.write([Delete(favorable.key, 2, "DELETED")], actor="DSS")[0].outcome is WriteOutcome.NOT_FOUND
-        assert both.other.write([Upsert(favorable)], actor="DSS")[0].outcome is WriteOutcome.UNCHANGED
-    else:
-        corrected = nac("NH-2", (2018, 5, 1), version=2, outcome=INCOMPLETE)
-        store.write([Upsert(corrected)], actor="DSS")
-        assert both.other.write([Upsert(corrected)], actor="DSS") == [WriteResult(WriteOutcome.UNCHANGED, 2)]
-    assert _live(store) >= {"NH-1"} and store.deletions() == [] and store.last_deleted(earlier.key) is None
-    assert store.check_integrity() == []
-
-
-def test_a_delete_its_shard_refused_then_a_refile_leaves_no_deletion(instances: Callable[..., Instances]) -> None:
-    """F-1's tombstone was refused by its shard; F-1 was refiled to another person at v3 (a new life, so `born`
-    could not tell the entry never landed); the delete was replayed. The entry stood for good: a deletion the
-    embedded store never made, and `last_deleted` dating the present life from it."""
-    both = instances()
-    store, key = both.store, TracingKey("NCIS", "NCIS-F-1")
-    store.write([Upsert(file_tracing("NCIS-F-1"))], actor="NCIS")
-    delete = Delete(key, 2, "DELETED BY OWNING AGENCY")
-    both.refused(lambda s: s.write([delete], actor="NCIS"), key)
-    refiled = f.person("NCIS", "NCIS-F-1", 3, surname="Okafor", given="Adaeze", ssn="521-44-0192")
-    store.write([Upsert(_checked(refiled))], actor="NCIS")
-    assert both.other.write([delete], actor="NCIS") == [WriteResult(WriteOutcome.UNCHANGED, 3)]
-    assert store.deletions() == [] and store.last_deleted(key) is None
-    assert _live(store) == {"NCIS-F-1"} and store.check_integrity() == []
-
-
-def test_a_type_change_its_shard_refused_is_in_no_log(instances: Callable[..., Instances]) -> None:
-    """OC-1 sent as a FILE under its own key (its end logged at step 0), the document refused by its shard;
-    OC-1 then updated as an open case. The log listed a type change that never happened, for good."""
-    both = instances()
-    store, key = both.store, TracingKey("NCIS", "NCIS-OC-1")
-    store.write([Upsert(_checked(f.open_case("NCIS", "NCIS-OC-1", 1)))], actor="NCIS")
-    as_file = _checked(f.person("NCIS", "NCIS-OC-1", 2))
-    both.refused(lambda s: s.write([Upsert(as_file)], actor="NCIS"), key)
-    store.write([Upsert(_checked(f.open_case("NCIS", "NCIS-OC-1", 3)))], actor="NCIS")
-    assert both.other.write([Upsert(as_file)], actor="NCIS")[0].outcome is WriteOutcome.UNCHANGED
-    assert store.deletions() == [] and store.check_integrity() == []
 
 
 # ---- finding 6: supersession and the clocks of two instances ----
@@ -295,7 +124,7 @@ def test_an_earlier_history_landing_after_a_favorable_one_is_kept_whatever_the_c
     H1 lands after H2 and is kept (supersession is at indexing). B's clock runs behind A's: the check judged
     by the two clocks that H2's supersession was left undone, and the resend it asked for deleted H1, which
     the embedded store keeps. Only what a write cut short left marked is finished now."""
-    both = instances(clock=_ticking(NOW), other_clock=lambda: NOW - dt.timedelta(hours=1))
+    both = instances(clock=ticking(NOW), other_clock=lambda: NOW - dt.timedelta(hours=1))
     store = both.store
     earlier, favorable = nac("NH-1", (2012, 5, 1)), nac("NH-2", (2018, 5, 1))
     results = both.race(
@@ -393,7 +222,7 @@ def test_a_completion_onto_a_key_deleted_twice_keeps_an_open_case_indexed_after_
         moment[0] += dt.timedelta(seconds=1)
         assert store.write([op], actor="NCIS")[0].outcome is outcome, op
     assert _live(store) == {"OC-1"}
-    assert _logged(store) == [("F-1", 2)]
+    assert logged(store) == [("F-1", 2)]
 
 
 # ---- finding 9: the deletion log in the order of the deletions ----

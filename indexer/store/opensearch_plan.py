@@ -77,6 +77,17 @@ class Tomb:
     log: Action | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class Stale:
+    """An entry an earlier, failed attempt may have left, to be judged once read (opensearch_deletion_log.
+    never_landed) against its record as the group found it (`held`: live, source_version, born) and the
+    completions that landed naming it (`completions`: (tid, reason))."""
+
+    log_id: str
+    held: dict[str, Any]
+    completions: frozenset[tuple[str, str]]
+
+
 @dataclass
 class Plan:
     result: WriteResult
@@ -84,9 +95,13 @@ class Plan:
     logged: list[Action] = field(default_factory=list)  # deletion-log creates, sent before the primary
     tombs: list[Tomb] = field(default_factory=list)
     after: list[Action] = field(default_factory=list)  # sent once the primary landed: its disputes' removal
-    # Ids of deletion-log entries an earlier, failed attempt may have left for a deletion that can no longer
-    # land (the record since written at a newer version of the same life): taken back if found (step 3).
-    stale: list[str] = field(default_factory=list)
+    # Deletion-log entries an earlier, failed attempt may have left for a deletion that can no longer land
+    # (the record since written at a newer version of the same life): taken back if found so (step 3).
+    stale: list[Stale] = field(default_factory=list)
+    # A new life written over a live record (refiled to another person, or completed under its own key): (tid,
+    # the version it held, the new one). An entry between the two can no longer land, and no longer be told
+    # from a deletion that did: taken back with step 0 (opensearch_writer_steps), whoever logged it.
+    reborn: list[tuple[int, int, int]] = field(default_factory=list)
     # The tracing documents (ids) the plan read or writes: when it fails, a later plan of the group that
     # touches one of them was planned on what it would have written, and fails with it.
     touches: set[int] = field(default_factory=set)

@@ -28,8 +28,9 @@ from indexer.store.base import (
     refuses_impersonal_title,
     superseded_reason,
 )
+from indexer.store.opensearch_deletion_log import ended_in_its_life
 from indexer.store.opensearch_io import Action
-from indexer.store.opensearch_plan import Doc, Op, Plan, SetDispute, Tomb
+from indexer.store.opensearch_plan import Doc, Op, Plan, SetDispute, Stale, Tomb
 from indexer.store.opensearch_schema import (
     Names,
     deletion_doc,
@@ -44,6 +45,8 @@ from indexer.store.prepared import as_model
 from indexer.subjects import same_subject
 
 View = dict[TracingKey, Doc]
+
+_TYPES = {kind.value for kind in TracingType}
 
 # deletion_doc's `seq` is an integer field: numbers wrap rather than overflow it (they order one instant only).
 _SEQ_MODULUS = 2**31
@@ -144,13 +147,21 @@ class Rules:
     def _tracing_action(self, doc: Doc, source: dict[str, Any], version: int, version_type: str) -> Action:
         return Action("index", self._names.tracings, str(doc.tid), source, version, version_type, require_alias=True)
 
-    @staticmethod
-    def _stale_entry(doc: Doc, version: int) -> list[str]:
+    def _stale_entry(self, doc: Doc, version: int) -> list[Stale]:
         """The entry an earlier, failed attempt may have logged for ending `doc` at `version`, when that can no
-        longer land: the record is live at a newer version of a life born at or before it."""
-        if doc.live and doc.version > version and doc.born <= version:
-            return [deletion_id(doc.tid, version)]
-        return []
+        longer land: the record is live at a newer version of a life born at or before it (the `born` rule),
+        judged once read by the readers' rule (opensearch_deletion_log.never_landed), with the completions
+        that landed naming the record."""
+        if not ended_in_its_life(doc.live, doc.version, doc.born, version):
+            return []
+        named = (self.view[key] for key in self._naming.get(str(doc.tid), []))
+        completions = frozenset(
+            (str(doc.tid), superseded_reason(TracingType(new.type), new.key))
+            for new in named
+            if new.live and new.type in _TYPES
+        )
+        held = {"live": doc.live, "source_version": doc.version, "born": doc.born}
+        return [Stale(deletion_id(doc.tid, version), held, completions)]
 
     # ---- the operations ----
 
@@ -173,10 +184,12 @@ class Rules:
         refiled = doc.live and doc.tracing is not None and not same_subject(doc.tracing.subject, tracing.subject)
         if born is None:
             born = doc.born if doc.live and not refiled else version
+        reborn = [(doc.tid, doc.version, version)] if doc.live and born == version else []
         source = tracing_doc(tracing, tid=doc.tid, born=born, indexed_at=self._now, replaces=replaces)
         plan = Plan(
             WriteResult(WriteOutcome.APPLIED, version), [self._tracing_action(doc, source, version, "external")]
         )
+        plan.reborn += reborn
         kind = tracing.type
         assert kind is not None
         if doc.live and doc.type != kind.value:
