@@ -183,7 +183,7 @@ def _given(p: _Pair) -> tuple[Codes, Sims]:
     sim = np.where(bare, np.float32(0), p.jw("given", "given"))
     edits = [(level, mask & ~bare) for level, mask in p.edit_levels("given", "given")]
     phonetic = p.same(6, 6) | p.same(7, 7)
-    another = _another(p, (0, 0), p.w.arrays.given, sim, phonetic, edits, nickname)
+    another = another_names(p.q, p.c, p.w, p.hypocorisms, (0, 0), p.w.arrays.given, sim, phonetic, edits, nickname)
     extra = [
         (_N.NICKNAME, nickname),
         (_N.MIDDLE_AS_GIVEN, p.same(1, 2) | p.same(2, 1)),
@@ -196,18 +196,6 @@ def _given(p: _Pair) -> tuple[Codes, Sims]:
     exact = exact & ~bare
     levels = p.levels(p.w.arrays.given, sim, exact, phonetic, p.missing(1, 1), extra, _either(another))
     return p.mark_both_missing(levels, 1, 1), sim
-
-
-def _another(
-    p: _Pair,
-    fields: tuple[int, int],
-    table: Floats,
-    sim: Sims,
-    phonetic: Bools,
-    edits: list[tuple[NameLevel, Bools]],
-    nickname: Bools | None,
-) -> Another | None:
-    return another_names(p.q, p.c, p.w, p.hypocorisms, fields, table, sim, phonetic, edits, nickname)
 
 
 def _either(another: Another | None) -> Bools | None:
@@ -329,12 +317,12 @@ def compare_names(
     x_sim, y_sim = p.jw("surname", "given"), p.jw("given", "surname")
     x_edits, y_edits = p.edit_levels("surname", "given"), p.edit_levels("given", "surname")
     x_phonetic = p.same(4, 6) | p.same(5, 7)
-    x_another = _another(p, (1, 0), w.surname, x_sim, x_phonetic, x_edits, None)
+    x_another = another_names(q, c, weights, hypocorisms, (1, 0), w.surname, x_sim, x_phonetic, x_edits, None)
     swap_s = p.levels(
         w.surname, x_sim, p.same(0, 1), x_phonetic, p.missing(0, 1), unless(x_edits, x_another), _either(x_another)
     )
     y_phonetic = p.same(6, 4) | p.same(7, 5)
-    y_another = _another(p, (0, 1), w.given, y_sim, y_phonetic, y_edits, None)
+    y_another = another_names(q, c, weights, hypocorisms, (0, 1), w.given, y_sim, y_phonetic, y_edits, None)
     y_levels = unless(y_edits, y_another)
     swap_g = p.levels(w.given, y_sim, p.same(1, 0), y_phonetic, p.missing(1, 0), y_levels, _either(y_another))
     swap_s, swap_g = p.mark_both_missing(swap_s, 0, 1), p.mark_both_missing(swap_g, 1, 0)

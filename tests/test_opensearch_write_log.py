@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from indexer.exc import Unavailable
-from indexer.model import TracingKey, TracingType
+from indexer.model import Tracing, TracingKey, TracingType
 from indexer.store.base import Delete, Replace, Upsert, WriteOutcome, WriteResult
 from indexer.store.opensearch import OpenSearchStore
 from indexer.store.opensearch_schema import tid_for
@@ -27,6 +27,29 @@ from tests.test_store_lifecycle import INCOMPLETE, _checked, file_tracing, nac
 
 open_cluster = store_backends.open_cluster  # the fixtures, bound here by name so pytest finds them
 through_proxy = opensearch_instances.through_proxy
+
+
+def _supersession_left_marked(
+    direct: OpenSearchStore,
+    faulty: OpenSearchStore,
+    proxy: FailingProxy,
+    earlier: Tracing,
+    favorable: Tracing,
+    others: list[Tracing],
+) -> None:
+    """`earlier` (and `others`) stored an hour ago, then `favorable` written through the proxy with the
+    earlier history's tombstone refused by its shard: the favorable history lands, the supersession stays
+    marked in the deletion log for the resend."""
+    loader = OpenSearchStore(direct.settings, clock=lambda: NOW - dt.timedelta(hours=1))  # not the same instant
+    try:
+        loader.write([Upsert(earlier), *map(Upsert, others)], actor="DSS")
+    finally:
+        loader.close()
+    earlier_id = str(tid_for(earlier.key))
+    proxy.fail_items = lambda op, meta: meta.get("_id") == earlier_id and meta.get("version_type") == "external_gte"
+    with pytest.raises(Unavailable):
+        faulty.write([Upsert(favorable)], actor="DSS")
+    proxy.fail_items = None
 
 
 # ---- what the check and the repair find in the deletion log ----
@@ -87,16 +110,7 @@ def test_a_supersession_whose_tombstone_a_shard_refuses_stays_marked_for_the_res
     finishes it."""
     direct, faulty, proxy = through_proxy
     earlier, favorable = nac("NH-1", (2012, 5, 1)), nac("NH-2", (2018, 5, 1))
-    loader = OpenSearchStore(direct.settings, clock=lambda: NOW - dt.timedelta(hours=1))  # not the same instant
-    try:
-        loader.write([Upsert(earlier)], actor="DSS")
-    finally:
-        loader.close()
-    earlier_id = str(tid_for(earlier.key))
-    proxy.fail_items = lambda op, meta: meta.get("_id") == earlier_id and meta.get("version_type") == "external_gte"
-    with pytest.raises(Unavailable):
-        faulty.write([Upsert(favorable)], actor="DSS")
-    proxy.fail_items = None
+    _supersession_left_marked(direct, faulty, proxy, earlier, favorable, [])
     assert _live(direct) == {"NH-1", "NH-2"}
     assert direct.check_integrity() == [
         "1 favorable NAC histories left earlier histories live (resend them to finish: DSS/NH-2)"
@@ -153,16 +167,7 @@ def test_a_group_replaying_favorable_histories_reads_their_marks_at_once_and_fin
     direct, faulty, proxy = through_proxy
     earlier, favorable = nac("NH-1", (2012, 5, 1)), nac("NH-2", (2018, 5, 1))
     others = [nac(f"NX-{n}", (2018, 5, 1), ssn=f"521-44-{1000 + n}") for n in range(5)]
-    loader = OpenSearchStore(direct.settings, clock=lambda: NOW - dt.timedelta(hours=1))  # not the same instant
-    try:
-        loader.write([Upsert(earlier), *map(Upsert, others)], actor="DSS")
-    finally:
-        loader.close()
-    earlier_id = str(tid_for(earlier.key))
-    proxy.fail_items = lambda op, meta: meta.get("_id") == earlier_id and meta.get("version_type") == "external_gte"
-    with pytest.raises(Unavailable):
-        faulty.write([Upsert(favorable)], actor="DSS")
-    proxy.fail_items = None
+    _supersession_left_marked(direct, faulty, proxy, earlier, favorable, others)
     assert _live(direct) >= {"NH-1", "NH-2"}
     proxy.requests.clear()
     results = faulty.write([*map(Upsert, others), Upsert(favorable)], actor="DSS")

@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 import pytest
 
-from indexer.model import TracingKey, TracingType
+from indexer.model import Tracing, TracingKey, TracingType
 from indexer.store.base import Delete, Replace, Upsert, WriteOutcome, WriteResult
 from tests import factories as f
 from tests import opensearch_instances, store_backends
@@ -26,6 +26,18 @@ instances = opensearch_instances.instances
 
 
 # ---- a write whose own operation never landed: what its step 0 logged (review of the fixes, 1, 5, 8, 9) ----
+
+
+def _corrected_or_deleted(both: Instances, favorable: Tracing, then: str) -> None:
+    """After NH-2's write failed: NH-2 deleted (NOT_FOUND: it never landed) or stored corrected to INCOMPLETE,
+    and then its failed write replayed by the other instance (UNCHANGED: the store holds its newer version)."""
+    if then == "deleted":
+        assert both.store.write([Delete(favorable.key, 2, "DELETED")], actor="DSS")[0].outcome is WriteOutcome.NOT_FOUND
+        assert both.other.write([Upsert(favorable)], actor="DSS")[0].outcome is WriteOutcome.UNCHANGED
+    else:
+        corrected = nac("NH-2", (2018, 5, 1), version=2, outcome=INCOMPLETE)
+        both.store.write([Upsert(corrected)], actor="DSS")
+        assert both.other.write([Upsert(corrected)], actor="DSS") == [WriteResult(WriteOutcome.UNCHANGED, 2)]
 
 
 def test_a_favorable_history_cut_short_then_corrected_supersedes_nothing_when_replayed(
@@ -47,7 +59,7 @@ def test_a_favorable_history_cut_short_then_corrected_supersedes_nothing_when_re
 
 
 @pytest.mark.parametrize("then", ["corrected and replayed", "deleted"])
-def test_a_favorable_history_its_shard_refused_leaves_no_supersessionlogged(
+def test_a_favorable_history_its_shard_refused_leaves_no_supersession_logged(
     instances: Callable[..., Instances], then: str
 ) -> None:
     """NH-2's own document was refused by its shard (step 0 had logged NH-1's supersession). The entry stayed:
@@ -58,13 +70,7 @@ def test_a_favorable_history_its_shard_refused_leaves_no_supersessionlogged(
     store.write([Upsert(earlier)], actor="DSS")
     favorable = nac("NH-2", (2018, 5, 1))
     both.refused(lambda s: s.write([Upsert(favorable)], actor="DSS"), favorable.key)
-    if then == "deleted":
-        assert store.write([Delete(favorable.key, 2, "DELETED")], actor="DSS")[0].outcome is WriteOutcome.NOT_FOUND
-        assert both.other.write([Upsert(favorable)], actor="DSS")[0].outcome is WriteOutcome.UNCHANGED
-    else:
-        corrected = nac("NH-2", (2018, 5, 1), version=2, outcome=INCOMPLETE)
-        store.write([Upsert(corrected)], actor="DSS")
-        assert both.other.write([Upsert(corrected)], actor="DSS") == [WriteResult(WriteOutcome.UNCHANGED, 2)]
+    _corrected_or_deleted(both, favorable, then)
     assert _live(store) >= {"NH-1"} and store.deletions() == [] and store.last_deleted(earlier.key) is None
     assert store.check_integrity() == []
 
@@ -181,13 +187,7 @@ def test_a_favorable_history_lost_with_its_request_leaves_no_supersession(
     store.write([Upsert(earlier)], actor="DSS")
     favorable = nac("NH-2", (2018, 5, 1))
     both.cut_short(lambda s: s.write([Upsert(favorable)], actor="DSS"), at_request=2, landed=False)
-    if then == "deleted":
-        assert store.write([Delete(favorable.key, 2, "DELETED")], actor="DSS")[0].outcome is WriteOutcome.NOT_FOUND
-        assert both.other.write([Upsert(favorable)], actor="DSS")[0].outcome is WriteOutcome.UNCHANGED
-    else:
-        corrected = nac("NH-2", (2018, 5, 1), version=2, outcome=INCOMPLETE)
-        store.write([Upsert(corrected)], actor="DSS")
-        assert both.other.write([Upsert(corrected)], actor="DSS") == [WriteResult(WriteOutcome.UNCHANGED, 2)]
+    _corrected_or_deleted(both, favorable, then)
     assert store.deletions() == [] and store.last_deleted(earlier.key) is None
     assert not any("favorable" in line for line in store.check_integrity())
     store.repair()
