@@ -5,8 +5,12 @@ the likeness would have had, weighing more, is replaced. fuzzy-13 (ANOTHER_NAME_
 only as far as the lightest levels go (JACK / JANICE, Jaro-Winkler 0.80 and not sounding alike), fuzzy-10 left
 the likeness standing, as ANOTHER_NAME would have raised the score; so in PID_QUALIFIED a stranger of the other
 sex with the query's surname and date of birth (a twin: CLARK, JACK / CLARK, JANICE) scored 0.999, the given
-name counted as a second part agreeing. From fuzzy-13 such a pair is another name too, at the light level's
-own weight, and the one-part hold (`search_service.matching_one_part`) reads it so.
+name counted as a second part agreeing. From fuzzy-13 such a pair is another name too, weighing -0.3 bit (no
+more than the light level weighs for any two given names of their own: +0.5, less the census adjustment of
+the commonest, JAMES, -0.77), and the one-part hold (`search_service.matching_one_part`) reads it so. And from
+fuzzy-13 one name ten times commoner than the other excuses a one-letter slip only (JOHN / JOAN, GARY / GAY),
+no longer names further apart (JAMES / JANE, WILLIAM / WILMA, GEORGE / GEORGIA scored 1.000 by name and date of
+birth under fuzzy-12: a review of fuzzy-13's first draft).
 
 Not for two names of one sex, however different they sound: short, long and other languages' forms of one
 name (CHRISTIE / CHRISTINE, CAROL / CAROLYN, JOSE / JOSEPH) are one person's, and no list knows them all.
@@ -18,6 +22,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
+from rapidfuzz.distance import OSA
+from rapidfuzz.process import cdist
 
 from search_service.matching_columns import FEMALE, MALE, NameColumns
 from search_service.matching_given_forms import nicknames_crossed
@@ -62,12 +68,14 @@ def another_names(
     """The pairs whose names (the query's field `fields[0]` and the candidate's `fields[1]`, 0 the given name,
     1 the surname field: the swapped alignment compares a given name with the other's surname field) are
     another name: both given names of their own (`matching_columns.given_name_sex`), one a man's and the other
-    a woman's, no nickname of each other (`nickname`, or found here where None). ANOTHER_NAME where a level
-    weighing more than it in `table` would hold (a Jaro-Winkler band, sound-alike and a band, one edit) and
-    neither name is ten times commoner than the other: it never raises a score, nor lays itself between names
-    as different as JAMES and MARY. On FEBRL such pairs were one person about as often as two strangers' names
-    (docs/BENCHMARKS.md), where a typo's were about thirty times more often. From fuzzy-13, ANOTHER_NAME_FAINT
-    where only a lighter level would (the lightest band, sounding alike alone), however common either name.
+    a woman's, no nickname of each other (`nickname`, or found here where None), and not excused as a typo:
+    before fuzzy-13 one ten times commoner than the other excused any pair (GARY / GAY, LINDA / LINA: a review
+    of fuzzy-10), from fuzzy-13 only a one-letter slip (`_slips`: JOHN / JOAN, DANE / JANE; not JAMES / JANE,
+    WILLIAM / WILMA, GEORGE / GEORGIA, a review of fuzzy-13). ANOTHER_NAME where a level weighing more than it
+    in `table` would hold (a Jaro-Winkler band, sound-alike and a band, one edit): it never raises a score, nor
+    lays itself between names as different as JAMES and MARY. On FEBRL such pairs were one person about as
+    often as two strangers' names (docs/BENCHMARKS.md), where a typo's were about thirty times more often. From
+    fuzzy-13, ANOTHER_NAME_FAINT where only a lighter level would (the lightest band, sounding alike alone).
     None for a version without the level, or where no pair is of names of the other sex."""
     if not w.uses(_N.ANOTHER_NAME):
         return None
@@ -76,7 +84,9 @@ def another_names(
     other_sex = ((q_sex == MALE) & (c_sex == FEMALE)) | ((q_sex == FEMALE) & (c_sex == MALE))
     if not other_sex.any():
         return None
-    alike_in_use = np.abs(q.rarity[:, None, 1 + q_field] - c.rarity[None, :, 1 + c_field]) < _TEN_TIMES
+    ten_times = np.abs(q.rarity[:, None, 1 + q_field] - c.rarity[None, :, 1 + c_field]) >= _TEN_TIMES
+    faint_too = w.uses(_N.ANOTHER_NAME_FAINT)
+    excused = ten_times & _slips(q, c, fields, other_sex & ten_times) if faint_too else ten_times
     heavier = table > table[_N.ANOTHER_NAME]
     partial: Bools = np.zeros(other_sex.shape, dtype=np.bool_)
     light: Bools = np.zeros(other_sex.shape, dtype=np.bool_)
@@ -96,15 +106,28 @@ def another_names(
             light |= mask
     if not heavier[_N.PHONETIC]:
         light |= phonetic
-    found: Bools = other_sex & alike_in_use & partial
-    # However much commoner one is: names this unlike are no slip of each other (JOHN / JANE, MICHAEL / RACHAEL).
-    faint: Bools | None = other_sex & light & ~partial if w.uses(_N.ANOTHER_NAME_FAINT) else None
+    found: Bools = other_sex & ~excused & partial
+    faint: Bools | None = other_sex & ~excused & light & ~partial if faint_too else None
     if faint is not None:
         found = found | faint
     crossed = nickname if nickname is not None else nicknames_crossed(q, c, found, fields, hypocorisms)
     if faint is None:
         return Another(found & ~crossed, None)
     return Another(found & ~faint & ~crossed, faint & ~crossed)
+
+
+def _slips(q: NameColumns, c: NameColumns, fields: tuple[int, int], among: Bools) -> Bools:
+    """Where, among `among`, the two names are a letter's slip apart (one wrong, missing, extra, or two swapped:
+    optimal string alignment distance 1), however short (the ONE_EDIT level asks five letters)."""
+    slips: Bools = np.zeros(among.shape, dtype=np.bool_)
+    if among.any():
+        columns = ("given", "surname")
+        distance = cdist(
+            q.column(columns[fields[0]]), c.column(columns[fields[1]]), scorer=OSA.distance, dtype=np.int32,
+            score_cutoff=2,
+        )  # fmt: skip
+        slips = among & (distance <= 1)
+    return slips
 
 
 def unless(levels: list[tuple[NameLevel, Bools]], another: Another | None) -> list[tuple[NameLevel, Bools]]:

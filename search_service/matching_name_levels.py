@@ -45,7 +45,7 @@ class NameLevel(IntEnum):
     ANOTHER_NAME = 17
     # From fuzzy-13: two such names alike only as far as the lightest levels go (JACK / JANICE: the lowest
     # Jaro-Winkler band, or sounding alike alone), where ANOTHER_NAME would weigh more: another name all the
-    # same (search_service.matching_another_name), weighing what the light level does.
+    # same (search_service.matching_another_name), weighing no more than the light level can.
     ANOTHER_NAME_FAINT = 18
 
 

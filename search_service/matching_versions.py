@@ -194,7 +194,7 @@ FUZZY_12 = replace(FUZZY_11, version="fuzzy-12", hypocorisms=1)
 FUZZY_13 = replace(
     FUZZY_12,
     version="fuzzy-13",
-    names=replace(FUZZY_12.names, table={**FUZZY_12.names.table, _N.ANOTHER_NAME_FAINT: (0.5, 0.5, _UNUSED)}),
+    names=replace(FUZZY_12.names, table={**FUZZY_12.names.table, _N.ANOTHER_NAME_FAINT: (-0.3, -0.3, _UNUSED)}),
 )
 
 _SERVED: tuple[Matcher, ...] = (FUZZY_1, FUZZY_2, FUZZY_3, FUZZY_4, FUZZY_5, FUZZY_6, FUZZY_7, FUZZY_8, FUZZY_9)
