@@ -14,7 +14,7 @@ from collections.abc import Callable
 import pytest
 
 from indexer.model import Tracing, TracingKey, TracingType
-from indexer.store.base import Delete, Replace, Upsert, WriteOutcome, WriteResult
+from indexer.store.base import Delete, Replace, TracingStore, Upsert, WriteOutcome, WriteResult
 from tests import factories as f
 from tests import opensearch_instances, store_backends
 from tests.opensearch_instances import Instances
@@ -23,6 +23,7 @@ from tests.test_store_lifecycle import INCOMPLETE, _checked, file_tracing, nac
 
 open_store = store_backends.open_store  # the fixtures, bound here by name so pytest finds them
 instances = opensearch_instances.instances
+APPLIED = WriteOutcome.APPLIED
 
 
 # ---- a write whose own operation never landed: what its step 0 logged (review of the fixes, 1, 5, 8, 9) ----
@@ -224,3 +225,122 @@ def test_a_favorable_history_lost_with_its_request_then_the_earlier_one_refiled_
     assert store.write([Upsert(refiled)], actor="DSS") == [WriteResult(WriteOutcome.APPLIED, 2)]
     assert store.deletions() == [] and store.last_deleted(earlier.key) is None
     assert store.check_integrity() == [] and _live(store) == {"NH-1"}
+
+
+# ---- what really landed stays logged (a review of 82df28f, findings 1 to 3) ----
+
+
+def _logged(store: TracingStore) -> list[tuple[str, int, str]]:
+    return [(r.key.record_number, r.source_version, r.reason) for r in store.deletions()]
+
+
+def test_a_delete_lost_with_its_request_then_a_type_change_keeps_the_type_change(
+    instances: Callable[..., Instances],
+) -> None:
+    """OC-1's delete at v3 failed with its whole request (its entry logged at v3, of type OPEN_CASE), then OC-1
+    was sent as its FILE at v4, a type change that landed (logged at v1). The readers judged the type change by
+    the record's next entry, the failed delete's, and hid it; `repair` then deleted it for good."""
+    both = instances()
+    store, key = both.store, TracingKey("NCIS", "NCIS-OC-1")
+    store.write([Upsert(_checked(f.open_case("NCIS", "NCIS-OC-1", 1)))], actor="NCIS")
+    delete = Delete(key, 3, "DELETED BY OWNING AGENCY")
+    both.cut_short(lambda s: s.write([delete], actor="NCIS"), at_request=2, landed=False)
+    assert store.write([Upsert(_checked(f.person("NCIS", "NCIS-OC-1", 4)))], actor="NCIS")[0].outcome is APPLIED
+    type_change = [("NCIS-OC-1", 1, "SUPERSEDED by FILE NCIS/NCIS-OC-1")]
+    assert _logged(store) == type_change
+    store.repair()
+    assert both.other.write([delete], actor="NCIS") == [WriteResult(WriteOutcome.UNCHANGED, 4)]
+    assert _logged(store) == type_change and store.check_integrity() == []
+
+
+def test_a_favorable_history_that_landed_then_deleted_keeps_its_supersession(
+    instances: Callable[..., Instances],
+) -> None:
+    """NH-2 (favorable) landed, its request ending NH-1 failed as a whole (step 2), then NH-2 was deleted. On
+    the embedded store NH-2's write ended NH-1; the mark was judged by NH-2 as it is now (deleted), hidden, and
+    deleted by `repair`: a real supersession lost."""
+    both = instances()
+    store, earlier = both.store, nac("NH-1", (2012, 5, 1))
+    store.write([Upsert(earlier)], actor="DSS")
+    favorable = nac("NH-2", (2018, 5, 1))
+    both.cut_short(lambda s: s.write([Upsert(favorable)], actor="DSS"), at_request=3, landed=True)
+    assert store.write([Delete(favorable.key, 2, "DELETED BY OWNING AGENCY")], actor="DSS")[0].outcome is APPLIED
+    logged = [("NH-1", 1, "SUPERSEDED by favorable NAC history DSS/NH-2"), ("NH-2", 2, "DELETED BY OWNING AGENCY")]
+    assert _logged(store) == logged and store.last_deleted(earlier.key) is not None
+    assert store.check_integrity() == [] and store.repair() == []
+    assert _logged(store) == logged and _live(store) == set()
+
+
+def test_a_favorable_history_that_landed_then_the_earlier_one_refiled_keeps_its_supersession(
+    instances: Callable[..., Instances],
+) -> None:
+    """NH-2 (favorable) landed, its step 2 ending NH-1 failed as a whole, then NH-1 refiled to another person:
+    the refile's take-back of what its record's earlier ends left unlanded keeps the mark (NH-2 supersedes
+    NH-1 as read: serially it ended NH-1 before its new life)."""
+    both = instances()
+    store, earlier = both.store, nac("NH-1", (2012, 5, 1))
+    store.write([Upsert(earlier)], actor="DSS")
+    favorable = nac("NH-2", (2018, 5, 1))
+    both.cut_short(lambda s: s.write([Upsert(favorable)], actor="DSS"), at_request=3, landed=True)
+    refiled = nac("NH-1", (2012, 5, 1), version=2, surname="Okafor", given="Adaeze", ssn="521-44-0192")
+    assert store.write([Upsert(refiled)], actor="DSS") == [WriteResult(APPLIED, 2)]
+    assert _logged(store) == [("NH-1", 1, "SUPERSEDED by favorable NAC history DSS/NH-2")]
+    assert _live(store) == {"NH-1", "NH-2"} and store.check_integrity() == []
+
+
+def test_a_refile_with_a_type_change_lost_with_its_request_keeps_its_own_entry_when_replayed(
+    instances: Callable[..., Instances],
+) -> None:
+    """OC-1 (an open case) sent as the FILE of another person under its own key, its request failed as a whole
+    after step 0, then replayed: the replay's take-back of what the new life leaves unlanded must leave the
+    group's own type-change entry."""
+    both = instances()
+    store = both.store
+    store.write([Upsert(_checked(f.open_case("NCIS", "NCIS-OC-1", 1)))], actor="NCIS")
+    other = _checked(f.person("NCIS", "NCIS-OC-1", 2, surname="Okafor", given="Adaeze", ssn="521-44-0192"))
+    both.cut_short(lambda s: s.write([Upsert(other)], actor="NCIS"), at_request=2, landed=False)
+    assert store.write([Upsert(other)], actor="NCIS") == [WriteResult(APPLIED, 2)]
+    assert _logged(store) == [("NCIS-OC-1", 1, "SUPERSEDED by FILE NCIS/NCIS-OC-1")]
+    assert store.check_integrity() == []
+
+
+def test_a_type_change_that_lands_while_an_update_in_the_old_type_is_written_stays_logged(
+    instances: Callable[..., Instances],
+) -> None:
+    """OC-1 sent as its FILE at v4 failed with its whole request (its entry logged), then its replay landed
+    while another instance wrote OC-1 as an open case at v3, read before it: that update is overtaken
+    (UNCHANGED). The update's take-back of a type change that never landed must not run for it: serially the
+    type change came first, and stays logged."""
+    both = instances()
+    store = both.store
+    store.write([Upsert(_checked(f.open_case("NCIS", "NCIS-OC-1", 1)))], actor="NCIS")
+    as_file = _checked(f.person("NCIS", "NCIS-OC-1", 4))
+    both.cut_short(lambda s: s.write([Upsert(as_file)], actor="NCIS"), at_request=2, landed=False)
+    update = Upsert(_checked(f.open_case("NCIS", "NCIS-OC-1", 3)))
+    results = both.race(
+        [update],
+        lambda: store.write([Upsert(as_file)], actor="NCIS"),
+        before_request=1,
+        serially="meanwhile first",
+        actor="NCIS",
+    )
+    assert results == [WriteResult(WriteOutcome.UNCHANGED, 4)]
+    assert _logged(store) == [("NCIS-OC-1", 1, "SUPERSEDED by FILE NCIS/NCIS-OC-1")]
+    assert store.check_integrity() == []
+
+
+def test_a_type_change_lost_with_its_request_then_a_delete_logs_the_delete_alone(
+    instances: Callable[..., Instances],
+) -> None:
+    """OC-1 sent as its FILE at v4 failed with its whole request (the type change logged at v1), then OC-1 was
+    deleted at v2 and the FILE replayed (a new life over the tombstone). The embedded store logs the delete
+    alone; the type change stood beside it."""
+    both = instances()
+    store, key = both.store, TracingKey("NCIS", "NCIS-OC-1")
+    store.write([Upsert(_checked(f.open_case("NCIS", "NCIS-OC-1", 1)))], actor="NCIS")
+    as_file = _checked(f.person("NCIS", "NCIS-OC-1", 4))
+    both.cut_short(lambda s: s.write([Upsert(as_file)], actor="NCIS"), at_request=2, landed=False)
+    assert store.write([Delete(key, 2, "DELETED BY OWNING AGENCY")], actor="NCIS")[0].outcome is APPLIED
+    assert both.other.write([Upsert(as_file)], actor="NCIS") == [WriteResult(APPLIED, 4)]
+    assert _logged(store) == [("NCIS-OC-1", 2, "DELETED BY OWNING AGENCY")]
+    assert store.check_integrity() == [] and _live(store) == {"NCIS-OC-1"}

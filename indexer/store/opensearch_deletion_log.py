@@ -25,16 +25,20 @@ the same rule (`never_landed`), exception included.
 
 A request that failed as a whole (no answer: what landed is unknown) leaves its step-0 entries, which the
 `born` rule cannot judge in three cases (a review of the parity fixes, findings 1, 5, 8, 9):
-- a type change under its own key: it never landed when the record has moved past the entry's version and
-  what came right after it (the record's next entry by version logs the type it ended, or else the
-  document holds it) is not the new type (`_type_changes_lost`);
+- a type change under its own key, then the record written on in its old type (or deleted): no reader can
+  tell it from one that landed (a guess from the record's next entry by version counted entries that never
+  landed themselves, and hid a real type change, which `repair` deleted: a review of 82df28f, finding 1). The
+  writer of the later write knows (the record live at the entry's version in its old type) and takes it back
+  itself (opensearch_writer_rules `_type_change_entry`, opensearch_writer_steps `_stale`);
 - a favorable history's mark on an earlier history still live at or below it: it waits for the resend only
   while the history it names, as it is now, is live and supersedes the earlier one; else (deleted,
-  corrected, never written) it never landed (`_supersessions_lost`);
+  corrected, never written) it never landed (`_supersessions_lost`). A history that landed has its waiting
+  supersessions finished before any write changes it (opensearch_follow `finish_marks`: a review of 82df28f,
+  finding 2, found a landed history's supersession lost once the history was deleted);
 - a deletion, then a new life of the record (refiled to another person, completed under its own key): read
   afterwards, it cannot be told from a deletion that landed. The writer takes such entries back in the new
   life's own step 0 (`before_new_lives`, opensearch_writer_steps `_unlanded`).
-The check and the repair leave an entry judged by the first two alone until it is `SETTLING` old (`settled`):
+The check and the repair leave an entry judged by the second alone until it is `SETTLING` old (`settled`):
 it may belong to a write under way.
 """
 
@@ -47,7 +51,7 @@ from typing import Any
 from opensearchpy import OpenSearch
 
 from indexer.model import TracingKey, TracingType
-from indexer.store.base import SUPERSEDED_PREFIX, DeletionRecord, superseded_reason
+from indexer.store.base import DeletionRecord, superseded_reason
 from indexer.store.opensearch_io import PAGE, search_pages
 from indexer.store.opensearch_lifecycle import supersedes
 from indexer.store.opensearch_plan import Doc
@@ -92,14 +96,12 @@ def ended_in_its_life(live: bool, version: int, born: int | None, ended: int) ->
 
 def phantoms(client: OpenSearch, names: Names, sources: Sequence[dict[str, Any]]) -> tuple[set[str], Held]:
     """The log ids of the entries (`_source`s) that never landed, with the documents they name (by tid): by
-    the `born` rule, unless a completion that landed names the record (`completed`); a type change whose
-    record went on in its old type (`_type_changes_lost`); a supersession that waits for a history that no
-    longer supersedes (`_supersessions_lost`)."""
+    the `born` rule, unless a completion that landed names the record (`completed`); a supersession that
+    waits for a history that no longer supersedes (`_supersessions_lost`)."""
     held = held_documents(client, names, (source["tid"] for source in sources))
     judged = [source for source in sources if never_landed(source, held.get(source["tid"]))]
     landed = completed(client, names, judged)
     hidden = {s["log_id"] for s in judged if never_landed(s, held.get(s["tid"]), landed)}
-    hidden |= _type_changes_lost(sources, held)
     return hidden | _supersessions_lost(client, names, sources, held), held
 
 
@@ -111,11 +113,11 @@ SETTLING = dt.timedelta(minutes=10)
 
 def settled(entry: dict[str, Any], now: dt.datetime | None = None) -> bool:
     """Whether the check may report, and the repair remove, an entry judged never landed. A supersession mark
-    whose favorable history is not written (yet), or a type change whose record was written in its old type
-    meanwhile, may belong to a write under way (step 0 logged, step 1 not landed): removed then, the write
-    would land without its entries. Such an entry stays until it is `SETTLING` old (readers skip it meanwhile,
-    as what it logs has not happened). The `born` rule needs no wait: the tombstone can no longer land."""
-    if not str(entry["reason"]).startswith(FAVORABLE_PREFIX) and not changes_type_only(entry):
+    whose favorable history is not written (yet) may belong to a write under way (step 0 logged, step 1 not
+    landed): removed then, the write would land without its entries. Such an entry stays until it is
+    `SETTLING` old (readers skip it meanwhile, as what it logs has not happened). The `born` rule needs no
+    wait: the tombstone can no longer land."""
+    if not str(entry["reason"]).startswith(FAVORABLE_PREFIX):
         return True
     return parse_instant(entry["deleted_at"]) <= (now or dt.datetime.now(dt.UTC)) - SETTLING
 
@@ -137,29 +139,6 @@ def completed(client: OpenSearch, names: Names, judged: Sequence[dict[str, Any]]
             by = TracingKey(new["agency"], new["record_number"])
             landed.add((new["replaces"], superseded_reason(TracingType(new["type"]), by)))
     return landed
-
-
-def _type_changes_lost(sources: Sequence[dict[str, Any]], held: Held) -> set[str]:
-    """The entries of type changes under their own key that never landed (the module's docstring): what came
-    right after the entry was not the new type (the next entry of the record, by version, logs the type it
-    ended, or else the document holds it), and the record has moved past the entry's version."""
-    by_tid: dict[int, list[dict[str, Any]]] = {}
-    for source in sources:
-        by_tid.setdefault(int(source["tid"]), []).append(source)
-    lost = set()
-    for tid, logged in by_tid.items():
-        document = held.get(tid)
-        if document is None or not document["live"]:
-            continue
-        logged.sort(key=lambda s: int(s["source_version"]))
-        for at, source in enumerate(logged):
-            if not changes_type_only(source) or document["source_version"] <= source["source_version"]:
-                continue
-            became = str(source["reason"])[len(SUPERSEDED_PREFIX) :].split(" ", 1)[0]  # "...<TYPE> <key>"
-            after = logged[at + 1]["type"] if at + 1 < len(logged) else document.get("type")
-            if after != became:
-                lost.add(source["log_id"])
-    return lost
 
 
 def _supersessions_lost(
@@ -201,14 +180,19 @@ def before_new_lives(
     a version from the one held to before the new one), as search hits with their `_seq_no`. A mark of a
     favorable history is among them only if it waits for a history that does not supersede the record
     (`_supersessions_lost`): else the history landed, and serially ended the record before its new life."""
-    ranges = [
-        {"bool": {"filter": [{"term": {"tid": tid}}, {"range": {"source_version": {"gte": held, "lt": new}}}]}}
-        for tid, held, new in reborn
-    ]
-    if not ranges:
+    if not reborn:
         return []
-    query = {"bool": {"should": ranges, "minimum_should_match": 1}}
-    found = entries(client, names, query, seq_no_primary_term=True)
+    # One `terms` clause, the version ranges judged here: a `should` of a range per refile came near the
+    # cluster's `indices.query.bool.max_clause_count` (1,024 by default) in a group of 500 operations.
+    ranges: dict[int, list[tuple[int, int]]] = {}
+    for tid, low, high in reborn:
+        ranges.setdefault(tid, []).append((low, high))
+    query = {"terms": {"tid": sorted(ranges)}}
+    found = [
+        hit
+        for hit in entries(client, names, query, seq_no_primary_term=True)
+        if any(low <= hit["_source"]["source_version"] < high for low, high in ranges[int(hit["_source"]["tid"])])
+    ]
     marks = [hit["_source"] for hit in found if str(hit["_source"]["reason"]).startswith(FAVORABLE_PREFIX)]
     held = held_documents(client, names, [s["tid"] for s in marks])
     lost = _supersessions_lost(client, names, marks, held, leaving)

@@ -81,11 +81,14 @@ class Tomb:
 class Stale:
     """An entry an earlier, failed attempt may have left, to be judged once read (opensearch_deletion_log.
     never_landed) against its record as the group found it (`held`: live, source_version, born) and the
-    completions that landed naming it (`completions`: (tid, reason))."""
+    completions that landed naming it (`completions`: (tid, reason)). With `type_change`: the entry of a type
+    change under its own key logged at the version held, which never landed if found (the record is live at
+    that version in its old type, and the plan writes it on in that type: opensearch_writer_rules)."""
 
     log_id: str
     held: dict[str, Any]
     completions: frozenset[tuple[str, str]]
+    type_change: bool = False
 
 
 @dataclass

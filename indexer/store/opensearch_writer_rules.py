@@ -98,6 +98,15 @@ class Rules:
                 for tomb in follow.finish(self.view[naming], self.view, actor)
             ]
         )
+        # So is a supersession a favorable history this operation changes left waiting (follow.finish_marks).
+        ending += self._numbered(
+            [
+                tomb
+                for key in keys
+                if _changes(op, self.view[key])
+                for tomb in follow.finish_marks(self._reads, self.view[key], self.view, actor)
+            ]
+        )
         plan = self._dispatch(op, actor)
         plan.tombs[:0] = ending
         plan.touches = {self.view[key].tid for key in keys} | {tomb.doc.tid for tomb in plan.tombs}
@@ -163,6 +172,17 @@ class Rules:
         held = {"live": doc.live, "source_version": doc.version, "born": doc.born}
         return [Stale(deletion_id(doc.tid, version), held, completions)]
 
+    @staticmethod
+    def _type_change_entry(doc: Doc) -> Stale:
+        """The entry a type change of `doc` under its own key, cut short by an earlier, failed attempt, logged
+        at the version held (`<tid>-<held>`): the record is live there in its old type, so it never landed,
+        and once the plan writes it on in that type, or deletes it, it no longer can (a resend is UNCHANGED,
+        or begins a new life). Taken back if
+        found (a review found the readers' guess from the record's next entry hiding a type change that
+        landed, and `repair` deleting it, after a failed delete of the same record)."""
+        held = {"live": doc.live, "source_version": doc.version, "born": doc.born, "type": doc.type}
+        return Stale(deletion_id(doc.tid, doc.version), held, frozenset(), type_change=True)
+
     # ---- the operations ----
 
     def _upsert(self, tracing: Tracing, actor: str, replaces: tuple[str, int] | None = None,
@@ -192,6 +212,8 @@ class Rules:
         plan.reborn += reborn
         kind = tracing.type
         assert kind is not None
+        if doc.live and doc.type == kind.value and not reborn:
+            plan.stale.append(self._type_change_entry(doc))
         if doc.live and doc.type != kind.value:
             # A live tracing of another type ends here: logged as a completion's old record is (the embedded
             # store's rule), though the key goes on.
@@ -235,6 +257,8 @@ class Rules:
                 [self._tracing_action(doc, source, effective, "external")],
             )
         plan = Plan(WriteResult(WriteOutcome.APPLIED, effective))
+        if effective > doc.version:  # at the version held, its own entry is the one a type change would log
+            plan.stale.append(self._type_change_entry(doc))
         # A completion this record's was left half done ended its old record first (logged first).
         finishing = self._numbered(follow.finish(doc, self.view, actor))
         plan.logged.append(self._log(doc, doc.type, effective, reason, actor))
@@ -292,3 +316,16 @@ class Rules:
         plan.stale += stale
         prior.live, prior.version = False, ended  # a later operation of this group sees it ended there
         return plan
+
+
+def _changes(op: Op, doc: Doc) -> bool:
+    """Whether the operation writes the document it names (a newer version, a delete, a completion's end):
+    a replay or an older version changes nothing, and a statement of dispute no tracing."""
+    match op:
+        case Upsert(tracing) | Replace(_, _, tracing) if tracing.key == doc.key:
+            return tracing.source_version > doc.version
+        case Replace(old, _, _):
+            return old == doc.key
+        case Delete(_, version, _):
+            return version == 0 or version >= doc.version
+    return False

@@ -31,9 +31,10 @@ from opensearchpy.exceptions import TransportError
 from indexer.exc import Unavailable
 from indexer.store import opensearch_deletion_log as deletion_log
 from indexer.store import opensearch_follow as follow
+from indexer.store.base import WriteOutcome
 from indexer.store.opensearch_io import Action, ItemResult, bulk, unavailable
 from indexer.store.opensearch_phase import PhaseWatch
-from indexer.store.opensearch_plan import Plan, Tomb, filed_after
+from indexer.store.opensearch_plan import Plan, Stale, Tomb, filed_after
 from indexer.store.opensearch_resolve import read
 from indexer.store.opensearch_schema import Names, tombstone_doc
 
@@ -288,8 +289,8 @@ class Steps:
     def _stale(self, plans: list[Plan]) -> Pairs:
         """The deletions of the entries an earlier attempt left for a deletion that can no longer land, those
         found and judged so by the readers' rule (deletion_log.never_landed: an entry of a type change under
-        its own key is no deletion, and the end of a completion that landed stands), each conditional on the
-        entry being as read."""
+        its own key is no deletion, and the end of a completion that landed stands), and those of type changes
+        a plan's write in the old type leaves unlanded (`_stale_found`), each conditional on the entry as read."""
         wanted = [(plan, stale) for plan in plans for stale in plan.stale]
         if not wanted:
             return []
@@ -302,7 +303,7 @@ class Steps:
             return []
         pairs: Pairs = []
         for (plan, stale), doc in zip(wanted, found["docs"], strict=True):
-            if doc.get("found") and deletion_log.never_landed(doc["_source"], stale.held, stale.completions):
+            if doc.get("found") and _stale_found(plan, stale, doc["_source"]):
                 seq_no, term = doc.get("_seq_no"), doc.get("_primary_term")
                 action = Action("delete", self._names.deletions, stale.log_id, seq_no=seq_no, primary_term=term)
                 pairs.append((plan, action))
@@ -359,6 +360,20 @@ class Steps:
                 elif not result.ok:
                     _fail(plan, _refused(result))
             reborn = again
+
+
+def _stale_found(plan: Plan, stale: Stale, source: dict[str, Any]) -> bool:
+    """Whether an entry `_stale` read never landed: by the readers' rule; for a type change held in its old
+    type, when it is one, logged at the version held in that type, and the plan's write landed (a newer write
+    that overtook it may be that very type change)."""
+    if not stale.type_change:
+        return deletion_log.never_landed(source, stale.held, stale.completions)
+    return (
+        plan.result.outcome is WriteOutcome.APPLIED
+        and deletion_log.changes_type_only(source)
+        and int(source["source_version"]) == stale.held["source_version"]
+        and source.get("type") == stale.held["type"]
+    )
 
 
 def _own(tomb: Tomb) -> bool:
