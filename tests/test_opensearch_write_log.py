@@ -55,9 +55,8 @@ def _supersession_left_marked(
 # ---- what the check and the repair find in the deletion log ----
 
 NEVER_LANDED = (
-    "1 deletion-log entries name a deletion that never landed (its write failed, and the record or the history"
-    " that was to supersede it was written otherwise since; no reader counts them: `dcii index repair` removes"
-    " them)"
+    "1 deletion-log entries name a deletion that never landed (the record was written again at a newer version"
+    " before it; no reader counts them: `dcii index repair` removes them)"
 )
 
 
@@ -219,46 +218,3 @@ def test_a_completions_replay_keeps_the_end_an_update_overtook_before_it_was_tol
             store.close()
         for proxy in proxies:
             proxy.close()
-
-
-def test_a_fresh_entry_of_a_write_not_landed_yet_is_left_to_settle(
-    through_proxy: tuple[OpenSearchStore, OpenSearchStore, FailingProxy],
-) -> None:
-    """A mark whose favorable history is not written is judged never landed, and no reader counts it; but it may
-    belong to a write under way (its step 0 logged, its step 1 not landed yet), so the check does not report it
-    nor the repair remove it until it is old enough (else that write would land without its entries). Here the
-    write's request failed as a whole, a moment ago."""
-    direct, _, proxy = through_proxy
-    now = dt.datetime.now(dt.UTC)
-    recent = OpenSearchStore(dataclasses.replace(direct.settings, hosts=(proxy.url,), retries=0), clock=lambda: now)
-    try:
-        direct.write([Upsert(nac("NH-1", (2012, 5, 1)))], actor="DSS")
-        proxy.arm(2)
-        with pytest.raises(Unavailable):
-            recent.write([Upsert(nac("NH-2", (2018, 5, 1)))], actor="DSS")
-        proxy.arm(0)
-    finally:
-        recent.close()
-    assert direct.deletions() == [] and direct._client.count(index=direct.names.deletions)["count"] == 1
-    assert direct.check_integrity() == [] and direct.repair() == []
-    assert direct._client.count(index=direct.names.deletions)["count"] == 1
-
-
-def test_only_a_group_that_refiles_a_live_record_searches_the_deletion_log(
-    through_proxy: tuple[OpenSearchStore, OpenSearchStore, FailingProxy],
-) -> None:
-    """What the take-back of entries a new life leaves unlanded costs: one deletion-log search for a write group
-    that refiles live records to another person, however many, and none for a group of updates, which reads by
-    id (one mget) the entries of type changes a failed attempt may have left at the versions they held."""
-    direct, faulty, proxy = through_proxy
-    direct.write([Upsert(_checked(f.person("NCIS", f"F-{n}", 1))) for n in range(20)], actor="NCIS")
-    updated = [_checked(f.person("NCIS", f"F-{n}", 2, given="Harry")) for n in range(10)]
-    refiled = [
-        _checked(f.person("NCIS", f"F-{n}", 3, surname="Okafor", given="Ada", ssn="521-44-0192")) for n in range(10)
-    ]
-    for tracings, reads in [(updated, ["_mget"]), (refiled, ["_search"])]:
-        ops = [Upsert(t) for t in tracings]
-        proxy.requests.clear()
-        assert [r.outcome for r in faulty.write(ops, actor="NCIS")] == [WriteOutcome.APPLIED] * 10
-        asked = [r.split("?")[0].rsplit("/", 1)[1] for r in proxy.requests if direct.names.deletions in r]
-        assert asked == reads

@@ -13,9 +13,8 @@ The repair removes what no reader uses, each removal conditional on the document
   of the tracing that ended, so no reader attaches it. A dispute filed meanwhile against a new life of the
   tracing, under the same document id, is kept;
 - deletion-log entries of deletions that never landed: logged before their tombstone, whose request failed,
-  and the record since written at a newer version of the same life, or in its old type after a type change,
-  or the favorable history whose mark it is no longer superseding it (opensearch_deletion_log: no reader
-  counts them; a fresh mark is left alone a while, `settled`, as its history may still be being written).
+  and the record since written at a newer version of the same life (opensearch_deletion_log: no reader
+  counts them).
 
 A tombstone without its entry is not repaired: the reason and the actor are gone with the entry. A snapshot
 is consistent per shard, not across the tracings and the log; docs/RUNBOOK.md ("OpenSearch: snapshots").
@@ -105,16 +104,14 @@ def _log_problems(client: OpenSearch, names: Names) -> list[str]:
     tombstones = _tombstones(client, names)
     logged = [hit["_source"] for hit in deletion_log.entries(client, names, {"match_all": {}})]
     hidden, held = deletion_log.phantoms(client, names, logged)
-    standing = [source for source in logged if source["log_id"] not in hidden]
-    if unfinished_histories := deletion_log.favorable_pending(standing, held):
+    if unfinished_histories := deletion_log.favorable_pending(logged, held):
         to_resend = ", ".join(unfinished_histories[:5]) + (", ..." if len(unfinished_histories) > 5 else "")
         summary = f"{len(unfinished_histories)} favorable NAC histories left earlier histories live"
         found.append(f"{summary} (resend them to finish: {to_resend})")
-    if phantoms := sum(1 for source in logged if source["log_id"] in hidden and deletion_log.settled(source)):
+    if phantoms := len(hidden):
         found.append(
-            f"{phantoms} deletion-log entries name a deletion that never landed (its write failed, and the record"
-            " or the history that was to supersede it was written otherwise since; no reader counts them:"
-            " `dcii index repair` removes them)"
+            f"{phantoms} deletion-log entries name a deletion that never landed (the record was written again at"
+            " a newer version before it; no reader counts them: `dcii index repair` removes them)"
         )
     if unlogged := _unlogged(tombstones, logged):
         found.append(
@@ -181,7 +178,7 @@ def never_landed_entries(client: OpenSearch, names: Names) -> dict[str, DocVersi
     return {
         hit["_id"]: DocVersion(hit["_seq_no"], hit["_primary_term"])
         for hit in hits
-        if hit["_source"]["log_id"] in hidden and deletion_log.settled(hit["_source"])
+        if hit["_source"]["log_id"] in hidden
     }
 
 

@@ -121,35 +121,20 @@ def resupersede(reads: Reads, doc: Doc, version: int, view: View, actor: str) ->
     if candidates_query(new) is None:
         return []  # it supersedes nothing as it is now: no deletion-log search per replayed history (a review, 4)
     reason = f"{FAVORABLE_PREFIX}{doc.key}"
-    tombs = finish_marks(reads, doc, view, actor)
+    tombs = []
+    for other, ended in _left_waiting(reads, reason, view):
+        # Only what the history, as it is now, still supersedes: an entry written for a favorable version that
+        # never landed (its step 1 refused, the entry kept as the outcome was unknown) must not end a history
+        # the embedded store keeps once the history was corrected (a review found a resend deleting one).
+        if other.tracing is None or not supersedes(new, other.tracing):
+            continue
+        other.live, other.version = False, ended  # a later operation of this group sees it ended there
+        tombs.append(Tomb(other, other.type, ended, reason, actor))
     for other in _same_instant(reads, doc, view):
         if other.live and other.tracing is not None and supersedes(new, other.tracing):
             ended = max(other.version, doc.version)
             other.live, other.version = False, ended
             tombs.append(Tomb(other, other.type, ended, reason, actor))
-    return tombs
-
-
-def finish_marks(reads: Reads, doc: Doc, view: View, actor: str) -> list[Tomb]:
-    """The tombstones of the supersessions the live favorable NAC history `doc` left waiting (its deletion-log
-    entries name histories whose tombstones did not land: its step 2 cut short), each at the version logged.
-    For its replay (`resupersede`), and before any write that changes it (an update, a delete: opensearch_
-    writer_rules), as a half-done completion is finished first: it landed, so serially it ended them, and
-    once changed it could no longer tell (a review found a landed history's supersession judged never landed,
-    and removed by `repair`, after the history was deleted). Only what the history, as it is now, still
-    supersedes: an entry written for a favorable version that never landed (its step 1 refused, the entry
-    kept as the outcome was unknown) must not end a history the embedded store keeps once the history was
-    corrected (a review found a resend deleting one)."""
-    new = doc.tracing
-    if not doc.live or doc.type != TracingType.NAC_HISTORY.value or new is None or candidates_query(new) is None:
-        return []
-    reason = f"{FAVORABLE_PREFIX}{doc.key}"
-    tombs = []
-    for other, ended in _left_waiting(reads, reason, view):
-        if other.tracing is None or not supersedes(new, other.tracing):
-            continue
-        other.live, other.version = False, ended  # a later operation of this group sees it ended there
-        tombs.append(Tomb(other, other.type, ended, reason, actor))
     return tombs
 
 
@@ -160,7 +145,6 @@ def _left_waiting(reads: Reads, reason: str, view: View) -> list[tuple[Doc, int]
     if logged is None:
         marks = entries(reads.client, reads.names, {"term": {"reason": reason}})
         logged = {str(hit["_source"]["tid"]): int(hit["_source"]["source_version"]) for hit in marks}
-        reads.marks[reason] = logged  # a later operation of the group on the same history asks again
     by_tid = {str(d.tid): d for d in view.values()}
     unread = sorted(tid for tid in logged if tid not in by_tid)
     for source in read(reads.client, reads.names, unread, reads.leaving).values():

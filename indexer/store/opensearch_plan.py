@@ -77,20 +77,6 @@ class Tomb:
     log: Action | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class Stale:
-    """An entry an earlier, failed attempt may have left, to be judged once read (opensearch_deletion_log.
-    never_landed) against its record as the group found it (`held`: live, source_version, born) and the
-    completions that landed naming it (`completions`: (tid, reason)). With `type_change`: the entry of a type
-    change under its own key logged at the version held, which never landed if found (the record is live at
-    that version in its old type, and the plan writes it on in that type: opensearch_writer_rules)."""
-
-    log_id: str
-    held: dict[str, Any]
-    completions: frozenset[tuple[str, str]]
-    type_change: bool = False
-
-
 @dataclass
 class Plan:
     result: WriteResult
@@ -98,13 +84,9 @@ class Plan:
     logged: list[Action] = field(default_factory=list)  # deletion-log creates, sent before the primary
     tombs: list[Tomb] = field(default_factory=list)
     after: list[Action] = field(default_factory=list)  # sent once the primary landed: its disputes' removal
-    # Deletion-log entries an earlier, failed attempt may have left for a deletion that can no longer land
-    # (the record since written at a newer version of the same life): taken back if found so (step 3).
-    stale: list[Stale] = field(default_factory=list)
-    # A new life written over a live record (refiled to another person, or completed under its own key): (tid,
-    # the version it held, the new one). An entry between the two can no longer land, and no longer be told
-    # from a deletion that did: taken back with step 0 (opensearch_writer_steps), whoever logged it.
-    reborn: list[tuple[int, int, int]] = field(default_factory=list)
+    # Ids of deletion-log entries an earlier, failed attempt may have left for a deletion that can no longer
+    # land (the record since written at a newer version of the same life): taken back if found (step 3).
+    stale: list[str] = field(default_factory=list)
     # The tracing documents (ids) the plan read or writes: when it fails, a later plan of the group that
     # touches one of them was planned on what it would have written, and fails with it.
     touches: set[int] = field(default_factory=set)

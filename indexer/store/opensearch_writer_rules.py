@@ -28,9 +28,8 @@ from indexer.store.base import (
     refuses_impersonal_title,
     superseded_reason,
 )
-from indexer.store.opensearch_deletion_log import ended_in_its_life
 from indexer.store.opensearch_io import Action
-from indexer.store.opensearch_plan import Doc, Op, Plan, SetDispute, Stale, Tomb
+from indexer.store.opensearch_plan import Doc, Op, Plan, SetDispute, Tomb
 from indexer.store.opensearch_schema import (
     Names,
     deletion_doc,
@@ -45,8 +44,6 @@ from indexer.store.prepared import as_model
 from indexer.subjects import same_subject
 
 View = dict[TracingKey, Doc]
-
-_TYPES = {kind.value for kind in TracingType}
 
 # deletion_doc's `seq` is an integer field: numbers wrap rather than overflow it (they order one instant only).
 _SEQ_MODULUS = 2**31
@@ -98,15 +95,6 @@ class Rules:
                 for tomb in follow.finish(self.view[naming], self.view, actor)
             ]
         )
-        # So is a supersession a favorable history this operation changes left waiting (follow.finish_marks).
-        ending += self._numbered(
-            [
-                tomb
-                for key in keys
-                if _changes(op, self.view[key])
-                for tomb in follow.finish_marks(self._reads, self.view[key], self.view, actor)
-            ]
-        )
         plan = self._dispatch(op, actor)
         plan.tombs[:0] = ending
         plan.touches = {self.view[key].tid for key in keys} | {tomb.doc.tid for tomb in plan.tombs}
@@ -156,32 +144,16 @@ class Rules:
     def _tracing_action(self, doc: Doc, source: dict[str, Any], version: int, version_type: str) -> Action:
         return Action("index", self._names.tracings, str(doc.tid), source, version, version_type, require_alias=True)
 
-    def _stale_entry(self, doc: Doc, version: int) -> list[Stale]:
+    def _stale_entry(self, doc: Doc, version: int) -> list[str]:
         """The entry an earlier, failed attempt may have logged for ending `doc` at `version`, when that can no
-        longer land: the record is live at a newer version of a life born at or before it (the `born` rule),
-        judged once read by the readers' rule (opensearch_deletion_log.never_landed), with the completions
-        that landed naming the record."""
-        if not ended_in_its_life(doc.live, doc.version, doc.born, version):
+        longer land: the record is live at a newer version of a life born at or before it, and no live record
+        names it as the one it completed (then the completion landed and its end stands, as readers judge it:
+        opensearch_deletion_log.phantoms; a replay of the completion took back an end that had landed)."""
+        if not (doc.live and doc.version > version and doc.born <= version):
             return []
-        named = (self.view[key] for key in self._naming.get(str(doc.tid), []))
-        completions = frozenset(
-            (str(doc.tid), superseded_reason(TracingType(new.type), new.key))
-            for new in named
-            if new.live and new.type in _TYPES
-        )
-        held = {"live": doc.live, "source_version": doc.version, "born": doc.born}
-        return [Stale(deletion_id(doc.tid, version), held, completions)]
-
-    @staticmethod
-    def _type_change_entry(doc: Doc) -> Stale:
-        """The entry a type change of `doc` under its own key, cut short by an earlier, failed attempt, logged
-        at the version held (`<tid>-<held>`): the record is live there in its old type, so it never landed,
-        and once the plan writes it on in that type, or deletes it, it no longer can (a resend is UNCHANGED,
-        or begins a new life). Taken back if
-        found (a review found the readers' guess from the record's next entry hiding a type change that
-        landed, and `repair` deleting it, after a failed delete of the same record)."""
-        held = {"live": doc.live, "source_version": doc.version, "born": doc.born, "type": doc.type}
-        return Stale(deletion_id(doc.tid, doc.version), held, frozenset(), type_change=True)
+        if any(self.view[key].live for key in self._naming.get(str(doc.tid), [])):
+            return []
+        return [deletion_id(doc.tid, version)]
 
     # ---- the operations ----
 
@@ -204,16 +176,12 @@ class Rules:
         refiled = doc.live and doc.tracing is not None and not same_subject(doc.tracing.subject, tracing.subject)
         if born is None:
             born = doc.born if doc.live and not refiled else version
-        reborn = [(doc.tid, doc.version, version)] if doc.live and born == version else []
         source = tracing_doc(tracing, tid=doc.tid, born=born, indexed_at=self._now, replaces=replaces)
         plan = Plan(
             WriteResult(WriteOutcome.APPLIED, version), [self._tracing_action(doc, source, version, "external")]
         )
-        plan.reborn += reborn
         kind = tracing.type
         assert kind is not None
-        if doc.live and doc.type == kind.value and not reborn:
-            plan.stale.append(self._type_change_entry(doc))
         if doc.live and doc.type != kind.value:
             # A live tracing of another type ends here: logged as a completion's old record is (the embedded
             # store's rule), though the key goes on.
@@ -257,8 +225,6 @@ class Rules:
                 [self._tracing_action(doc, source, effective, "external")],
             )
         plan = Plan(WriteResult(WriteOutcome.APPLIED, effective))
-        if effective > doc.version:  # at the version held, its own entry is the one a type change would log
-            plan.stale.append(self._type_change_entry(doc))
         # A completion this record's was left half done ended its old record first (logged first).
         finishing = self._numbered(follow.finish(doc, self.view, actor))
         plan.logged.append(self._log(doc, doc.type, effective, reason, actor))
@@ -316,16 +282,3 @@ class Rules:
         plan.stale += stale
         prior.live, prior.version = False, ended  # a later operation of this group sees it ended there
         return plan
-
-
-def _changes(op: Op, doc: Doc) -> bool:
-    """Whether the operation writes the document it names (a newer version, a delete, a completion's end):
-    a replay or an older version changes nothing, and a statement of dispute no tracing."""
-    match op:
-        case Upsert(tracing) | Replace(_, _, tracing) if tracing.key == doc.key:
-            return tracing.source_version > doc.version
-        case Replace(old, _, _):
-            return old == doc.key
-        case Delete(_, version, _):
-            return version == 0 or version >= doc.version
-    return False

@@ -1,8 +1,7 @@
 """Sending one planned write group (indexer.store.opensearch_writer_rules) to the cluster, in at most four bulk
 requests, each waiting for a refresh (docs/OPENSEARCH.md, "Writes"):
 
-0. the deletion-log entry of every deletion the group plans, step 2's included; the entries a new life of a
-   record (refiled to another person) leaves unlanded taken back (`_unlanded`);
+0. the deletion-log entry of every deletion the group plans, step 2's included;
 1. the operations themselves (tracing documents by external version, statements of dispute);
 2. what follows from an operation that landed: the tombstones of a completion's old record and of the NAC
    histories a favorable one supersedes, and the removal of the disputes of the deletes that landed;
@@ -29,12 +28,11 @@ from opensearchpy import OpenSearch
 from opensearchpy.exceptions import TransportError
 
 from indexer.exc import Unavailable
-from indexer.store import opensearch_deletion_log as deletion_log
 from indexer.store import opensearch_follow as follow
-from indexer.store.base import WriteOutcome
+from indexer.store.opensearch_deletion_log import changes_type_only
 from indexer.store.opensearch_io import Action, ItemResult, bulk, unavailable
 from indexer.store.opensearch_phase import PhaseWatch
-from indexer.store.opensearch_plan import Plan, Stale, Tomb, filed_after
+from indexer.store.opensearch_plan import Plan, Tomb, filed_after
 from indexer.store.opensearch_resolve import read
 from indexer.store.opensearch_schema import Names, tombstone_doc
 
@@ -115,50 +113,18 @@ class Steps:
 
     def _log(self, plans: list[Plan]) -> tuple[Pairs, set[str]]:
         """Step 0: every deletion logged before any tombstone is sent, so none can go unlogged. A plan whose
-        entry failed sends nothing more. With them, the entries a new life leaves unlanded taken back
-        (`_unlanded`)."""
+        entry failed sends nothing more."""
         pairs = [(plan, action) for plan in plans for action in [*plan.logged, *map(_entry, plan.tombs)]]
         created: set[str] = set()
-        taken = self._unlanded(plans, {action.doc_id for _, action in pairs})
-        results = self._send(pairs + taken)
-        for (plan, action), result in zip(pairs + taken, results or [], strict=False):
-            if result.ok and action.op == "create":
+        results = self._send(pairs)
+        for (plan, action), result in zip(pairs, results or [], strict=False):
+            if result.ok:
                 created.add(action.doc_id)
                 self._written[action.doc_id] = (result.seq_no, result.primary_term)
-            elif not result.ok and not result.conflict and not (action.op == "delete" and result.status == 404):
-                _fail(plan, _refused(result))  # a 409 on `create`: logged by an earlier attempt
+            elif not result.conflict:  # 409 on `create`: logged by an earlier attempt
+                _fail(plan, _refused(result))
         spread(plans)
         return pairs, created
-
-    def _unlanded(self, plans: list[Plan], logging: set[str]) -> Pairs:
-        """The deletions (each conditional on the entry as read) of the entries a plan's new life leaves
-        unlanded: logged for its record at a version from the one held to before the new one, whose end did
-        not land (the record is live at the version held) and no longer can (the new version refuses its
-        tombstone). A request that failed as a whole left them (the outcome unknown), and once the record is
-        born again at a newer version the `born` rule can no longer tell them from a deletion that landed (a
-        review found a failed delete, then a refile to another person, listed as a deletion for good). Taken
-        back before the new life is written: if it fails too, the deletion's replay logs it again. The group's
-        own entries stay (a completion finished first)."""
-        reborn = [(plan, each) for plan in plans for each in plan.reborn if plan.failure is None]
-        if not reborn:
-            return []
-        try:
-            found = deletion_log.before_new_lives(
-                self._client, self._names, [each for _, each in reborn], self._leaving
-            )
-        except TransportError as error:
-            for plan, _ in reborn:
-                _fail(plan, unavailable("read", error))
-            return []
-        owner = {tid: plan for plan, (tid, _, _) in reborn}
-        pairs: Pairs = []
-        for hit in found:
-            tid = int(hit["_source"]["tid"])
-            if hit["_id"] not in logging and tid in owner:
-                seq_no, term = hit["_seq_no"], hit["_primary_term"]
-                action = Action("delete", self._names.deletions, hit["_id"], seq_no=seq_no, primary_term=term)
-                pairs.append((owner[tid], action))
-        return pairs
 
     def _operate(self, plans: list[Plan], logs: Pairs, created: set[str]) -> None:
         """Step 1: the operations. A version conflict means another writer stored a newer version: the
@@ -288,25 +254,22 @@ class Steps:
 
     def _stale(self, plans: list[Plan]) -> Pairs:
         """The deletions of the entries an earlier attempt left for a deletion that can no longer land, those
-        found and judged so by the readers' rule (deletion_log.never_landed: an entry of a type change under
-        its own key is no deletion, and the end of a completion that landed stands), and those of type changes
-        a plan's write in the old type leaves unlanded (`_stale_found`), each conditional on the entry as read."""
-        wanted = [(plan, stale) for plan in plans for stale in plan.stale]
+        found (an entry of a type change under its own key is no deletion, and stays), each conditional on
+        the entry being as read."""
+        wanted = [(plan, log_id) for plan in plans for log_id in plan.stale]
         if not wanted:
             return []
         try:
-            ids = [stale.log_id for _, stale in wanted]
-            found = self._client.mget(index=self._names.deletions, body={"ids": ids})
+            found = self._client.mget(index=self._names.deletions, body={"ids": [log_id for _, log_id in wanted]})
         except TransportError as error:
             for plan, _ in wanted:
                 _fail(plan, unavailable("read", error))
             return []
         pairs: Pairs = []
-        for (plan, stale), doc in zip(wanted, found["docs"], strict=True):
-            if doc.get("found") and _stale_found(plan, stale, doc["_source"]):
+        for (plan, log_id), doc in zip(wanted, found["docs"], strict=True):
+            if doc.get("found") and not changes_type_only(doc["_source"]):
                 seq_no, term = doc.get("_seq_no"), doc.get("_primary_term")
-                action = Action("delete", self._names.deletions, stale.log_id, seq_no=seq_no, primary_term=term)
-                pairs.append((plan, action))
+                pairs.append((plan, Action("delete", self._names.deletions, log_id, seq_no=seq_no, primary_term=term)))
         return pairs
 
     def _old_statements(self, overtaking: list[tuple[Plan, Tomb]]) -> Pairs:
@@ -360,20 +323,6 @@ class Steps:
                 elif not result.ok:
                     _fail(plan, _refused(result))
             reborn = again
-
-
-def _stale_found(plan: Plan, stale: Stale, source: dict[str, Any]) -> bool:
-    """Whether an entry `_stale` read never landed: by the readers' rule; for a type change held in its old
-    type, when it is one, logged at the version held in that type, and the plan's write landed (a newer write
-    that overtook it may be that very type change)."""
-    if not stale.type_change:
-        return deletion_log.never_landed(source, stale.held, stale.completions)
-    return (
-        plan.result.outcome is WriteOutcome.APPLIED
-        and deletion_log.changes_type_only(source)
-        and int(source["source_version"]) == stale.held["source_version"]
-        and source.get("type") == stale.held["type"]
-    )
 
 
 def _own(tomb: Tomb) -> bool:
