@@ -7,10 +7,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-from collections.abc import Iterator
-from pathlib import Path
-
-import pytest
 
 from indexer.exc import Unavailable
 from indexer.model import TracingKey, TracingType
@@ -22,6 +18,7 @@ from indexer.store.sqlite import SqliteStore
 from tests import factories as f
 from tests import store_backends
 from tests import test_opensearch_write_steps as write_steps
+from tests import test_store_contract_restore as contract_restore
 from tests.opensearch_proxy import FailingProxy, update_between_the_file_and_the_tombstone
 from tests.store_backends import NOW, Opener
 from tests.test_store_lifecycle import _checked
@@ -29,16 +26,7 @@ from tests.test_store_lifecycle import _checked
 # The fixtures these tests take, bound here by name so pytest finds them (as in test_store_contract_admin.py).
 open_store, open_cluster = store_backends.open_store, store_backends.open_cluster
 through_proxy = write_steps.through_proxy
-
-
-@pytest.fixture
-def source(tmp_path: Path) -> Iterator[SqliteStore]:
-    """The store migrated from: an embedded store, whose restore is the reference."""
-    opened = SqliteStore(tmp_path / "source.db", clock=lambda: NOW)
-    try:
-        yield opened
-    finally:
-        opened.close()
+source = contract_restore.source  # the store migrated from: an embedded store, whose restore is the reference
 
 
 def test_a_migration_run_again_after_the_source_deleted_and_refiled_the_same_person_keeps_the_deletion(
